@@ -1,0 +1,37 @@
+/* cli.h - shared helpers of the mmgpt program (apps/ only; the library never includes this). */
+#ifndef MM_CLI_H
+#define MM_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include "mm_core.h"
+
+/* Exit codes: distinct per kind of failure so scripts can tell them apart. */
+enum {
+    MM_EXIT_OK       = 0,
+    MM_EXIT_USAGE    = 2,  /* bad command line (unknown option, missing argument, value out of range) */
+    MM_EXIT_INPUT    = 3,  /* unreadable / unsupported / corrupt input file (image, audio, text) */
+    MM_EXIT_MODEL    = 4,  /* model file missing, corrupt, or lacking what the command needs */
+    MM_EXIT_INTERNAL = 5,  /* anything else (out of memory, I/O error writing output) */
+};
+
+typedef int (*mm_cmd_fn)(int argc, char **argv);  /* argv[0] is the subcommand name */
+
+/* Print "mmgpt: <message>\n" to stderr and return code (for `return mm_cli_fail(...)`). */
+int  mm_cli_fail(int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Parse helpers: on failure print a usage error naming the option and return false. */
+bool mm_cli_int(const char *opt, const char *s, long min, long max, long *out);
+bool mm_cli_float(const char *opt, const char *s, double min, double max, double *out);
+/* Next argument value for option argv[*i]; NULL (after printing an error) if missing. */
+const char *mm_cli_value(int argc, char **argv, int *i);
+/* The model to use: explicit path, else $MMGPT_MODEL, else the installed or source-tree bundled model.
+ * Returns NULL (after printing how to fix it) if none is found. */
+const char *mm_cli_model_path(const char *explicit_path);
+/* True when stderr is a terminal (progress indicators show only then). */
+bool mm_cli_stderr_tty(void);
+
+#endif

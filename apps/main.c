@@ -1,0 +1,48 @@
+/* main.c - the mmgpt program: dispatch to subcommands (each in its own cmd_*.c). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+
+#ifndef MMGPT_VERSION
+#define MMGPT_VERSION "dev"
+#endif
+
+static const struct {
+    const char *name;
+    mm_cmd_fn   fn;
+    const char *help;
+} k_cmds[] = {
+#define MM_CMD(name, fn, help) {name, fn, help},
+#include "commands.def"
+#undef MM_CMD
+};
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "mmgpt %s - one GPT decoder that reads text, pictures and sound\n\n"
+            "usage: mmgpt COMMAND [options]   (mmgpt COMMAND --help for its options)\n\ncommands:\n",
+            MMGPT_VERSION);
+    for (size_t i = 0; i < sizeof k_cmds / sizeof k_cmds[0]; i++)
+        fprintf(f, "  %-14s %s\n", k_cmds[i].name, k_cmds[i].help);
+    fprintf(f, "\nenvironment: MMGPT_MODEL = model used when -m is not given\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return MM_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return MM_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("mmgpt %s (kernels: %s)\n", MMGPT_VERSION, mm_cpu_kernel_name());
+        return MM_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof k_cmds / sizeof k_cmds[0]; i++)
+        if (!strcmp(argv[1], k_cmds[i].name)) return k_cmds[i].fn(argc - 1, argv + 1);
+    return mm_cli_fail(MM_EXIT_USAGE, "unknown command '%s' (mmgpt --help lists them)", argv[1]);
+}

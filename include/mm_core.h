@@ -1,0 +1,136 @@
+/* mm_core.h - mmgpt shared numerics: tensor types, quantization, kernels, threads, arena, .npy I/O.
+ *
+ * Every other module (tokenizer/, transformer/, encoders/, fusion/) uses this header; core/ uses none
+ * of them. GGUF model files have their own header, mm_gguf.h (also implemented in core/).
+ *
+ * Conventions
+ *   - Errors: functions that can fail return 0 on success and -1 on failure, and write a one-line
+ *     message "func: what is wrong" into `err` (a caller buffer of MM_ERR_SIZE bytes; may be NULL).
+ *     Nothing here calls exit() or prints (except explicit progress helpers).
+ *   - Matrices follow GGUF/ggml: a weight W used as a linear layer y = W x has `rows` = out features
+ *     and `cols` = in features, stored row-major, each row `mm_row_size(type, cols)` bytes.
+ *     In GGUF terms ne[0] = cols, ne[1] = rows.
+ *   - Threads: one way only - the mm_pool below. Kernels take a pool (NULL = run on the caller's
+ *     thread). OpenBLAS calls inside core set OpenBLAS's own thread count to the pool's count for
+ *     the duration of the call, and pool workers sleep (they never spin) while OpenBLAS runs.
+ *   - A forward pass never calls malloc: activations come from an mm_arena sized at state creation;
+ *     scratch that kernels need comes from the pool (mm_pool_reserve at state creation).
+ */
+#ifndef MM_CORE_H
+#define MM_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MM_ERR_SIZE 512
+
+/* Format a message into err (if non-NULL, MM_ERR_SIZE bytes). Always returns -1 for `return mm_err(...)`. */
+int mm_err(char *err, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* ---------------------------------------------------------------- tensor types (ggml ids) */
+typedef enum {
+    MM_TYPE_F32  = 0,
+    MM_TYPE_F16  = 1,
+    MM_TYPE_Q4_0 = 2,  /* block of 32: fp16 d, 16 bytes nibbles; x[i]=(q-8)*d, low nibbles are i<16 */
+    MM_TYPE_Q8_0 = 8,  /* block of 32: fp16 d, 32 x int8; x[i]=q[i]*d */
+} mm_type;
+
+#define MM_QK 32 /* block size of Q4_0 / Q8_0 */
+
+typedef struct { uint16_t d; uint8_t qs[MM_QK / 2]; } mm_block_q4_0; /* 18 bytes */
+typedef struct { uint16_t d; int8_t  qs[MM_QK];     } mm_block_q8_0; /* 34 bytes */
+
+bool        mm_type_supported(int type);        /* one of the four compute types above */
+const char *mm_type_name(int type);             /* "f32", "f16", "q4_0", "q8_0", else "?" */
+int         mm_type_from_name(const char *name);/* -1 if unknown */
+int64_t     mm_type_block_size(mm_type t);      /* elements per block: 1 or 32 */
+size_t      mm_type_block_bytes(mm_type t);     /* bytes per block: 4, 2, 18, 34 */
+/* Bytes of one row of n elements; 0 if n is not a multiple of the block size or overflows. */
+size_t      mm_row_size(mm_type t, int64_t n);
+
+float    mm_fp16_to_fp32(uint16_t h);
+uint16_t mm_fp32_to_fp16(float f);              /* round to nearest even, like ggml */
+
+/* Quantize / dequantize one row of n elements (n a multiple of the block size for Q types). */
+void mm_quantize_row(mm_type t, const float *x, void *dst, int64_t n);
+void mm_dequantize_row(mm_type t, const void *src, float *y, int64_t n);
+
+/* ---------------------------------------------------------------- thread pool */
+typedef struct mm_pool mm_pool;
+/* fn is called once for every ith in [0, nth) with nth = pool threads; the caller is thread 0. */
+typedef void (*mm_task_fn)(void *ctx, int ith, int nth);
+
+mm_pool *mm_pool_create(int n_threads, char *err);  /* n_threads <= 0: number of CPUs */
+void     mm_pool_free(mm_pool *pool);
+int      mm_pool_n_threads(const mm_pool *pool);   /* 1 for NULL */
+void     mm_pool_run(mm_pool *pool, mm_task_fn fn, void *ctx); /* returns when all threads finished */
+/* Per-thread scratch that kernels may use (64-byte aligned). Reserve ahead so hot paths never allocate. */
+int      mm_pool_reserve(mm_pool *pool, size_t bytes_per_thread, char *err);
+void    *mm_pool_scratch(mm_pool *pool, int ith, size_t bytes); /* NULL if not reserved that large */
+/* Split [0, n) evenly: thread ith gets [*i0, *i1). */
+void     mm_split_range(int64_t n, int ith, int nth, int64_t *i0, int64_t *i1);
+
+/* ---------------------------------------------------------------- arena (activations) */
+typedef struct {
+    uint8_t *base;  /* [size] */
+    size_t   size;
+    size_t   used;
+} mm_arena;
+int   mm_arena_init(mm_arena *a, size_t bytes, char *err);
+void *mm_arena_alloc(mm_arena *a, size_t bytes);  /* 64-byte aligned; NULL when it does not fit */
+void  mm_arena_reset(mm_arena *a);
+void  mm_arena_free(mm_arena *a);
+
+/* ---------------------------------------------------------------- matrix products */
+/* y[rows] = W[rows, cols] . x[cols]  (one input row: token-by-token decode). */
+void mm_matvec(mm_pool *pool, mm_type t, const void *W, int64_t rows, int64_t cols,
+               const float *x, float *y);
+/* Naive reference (single thread, plain C, dequantize then dot in double): test oracle. */
+void mm_matvec_ref(mm_type t, const void *W, int64_t rows, int64_t cols, const float *x, float *y);
+
+/* Linear layer over n input rows: Y[n, rows] = X[n, cols] . W[rows, cols]^T + bias[rows] (bias may be NULL).
+ * n == 1 uses mm_matvec; n > 1 uses sgemm (weight tiles dequantized to f32 as needed). */
+void mm_linear(mm_pool *pool, mm_type t, const void *W, const float *bias,
+               int64_t rows, int64_t cols, int64_t n, const float *X, float *Y);
+void mm_linear_ref(mm_type t, const void *W, const float *bias,
+                   int64_t rows, int64_t cols, int64_t n, const float *X, float *Y);
+
+/* Plain f32 C[m,n] = alpha * A[m,k] . B (B is [k,n], or [n,k] when transB) + beta*C, row-major, leading
+ * dimensions given. Used for attention scores/values. Runs OpenBLAS with the pool's thread count. */
+void mm_sgemm(mm_pool *pool, bool transB, int64_t m, int64_t n, int64_t k, float alpha,
+              const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
+/* Which matvec implementation runs on this CPU: "avx512", "avx2", or "generic". */
+const char *mm_cpu_kernel_name(void);
+
+/* ---------------------------------------------------------------- elementwise ops (one row) */
+void  mm_layernorm(float *y, const float *x, const float *w, const float *b, int64_t n, float eps);
+void  mm_gelu_tanh(float *x, int64_t n);   /* 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))) - GPT-2 */
+void  mm_gelu_erf(float *x, int64_t n);    /* 0.5x(1+erf(x/sqrt 2)) */
+void  mm_quick_gelu(float *x, int64_t n);  /* x*sigmoid(1.702x) - CLIP */
+void  mm_softmax(float *x, int64_t n);     /* in place, subtracts the max */
+void  mm_add(float *y, const float *a, const float *b, int64_t n); /* y = a + b (y may alias) */
+void  mm_scale(float *x, float s, int64_t n);
+
+/* ---------------------------------------------------------------- .npy files (float32, C order) */
+/* Write a little-endian float32 array of the given shape (ndim <= 4). */
+int mm_npy_write(const char *path, const float *data, int ndim, const int64_t *shape, char *err);
+/* Read a float32 little-endian C-order .npy; *data is malloc'd (caller frees). */
+int mm_npy_read(const char *path, float **data, int *ndim, int64_t shape[4], char *err);
+
+/* ---------------------------------------------------------------- misc */
+double mm_time_ms(void);  /* monotonic clock in milliseconds */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MM_CORE_H */

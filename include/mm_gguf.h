@@ -1,0 +1,102 @@
+/* mm_gguf.h - GGUF model files (read: mmap, validated; write: exact round trip).
+ *
+ * Format: https://github.com/ggerganov/ggml/blob/master/docs/gguf.md (versions 2 and 3 read, 3 written).
+ * Every file is hostile: the reader validates magic, version, counts against the file size, string
+ * lengths, n_dims <= 4, dims > 0 without overflow, known tensor types, offsets aligned and inside the
+ * data section, and duplicate keys / tensor names. Any violation is returned as
+ * "path: what is wrong" in err; the reader never crashes or reads out of bounds.
+ *
+ * Tensor shapes follow ggml: ne[0] is the fastest-varying (contiguous) dimension.
+ */
+#ifndef MM_GGUF_H
+#define MM_GGUF_H
+
+#include "mm_core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    MM_GGUF_UINT8 = 0, MM_GGUF_INT8 = 1, MM_GGUF_UINT16 = 2, MM_GGUF_INT16 = 3,
+    MM_GGUF_UINT32 = 4, MM_GGUF_INT32 = 5, MM_GGUF_FLOAT32 = 6, MM_GGUF_BOOL = 7,
+    MM_GGUF_STRING = 8, MM_GGUF_ARRAY = 9, MM_GGUF_UINT64 = 10, MM_GGUF_INT64 = 11,
+    MM_GGUF_FLOAT64 = 12,
+} mm_gguf_type;
+
+typedef struct mm_gguf mm_gguf;
+
+typedef struct {
+    const char *name;     /* NUL-terminated copy */
+    int         type;     /* ggml type id (may be a type we can read but not compute with) */
+    int         n_dims;   /* 1..4 */
+    int64_t     ne[4];    /* dims, unused = 1 */
+    int64_t     n_elements;
+    uint64_t    offset;   /* relative to the data section */
+    size_t      n_bytes;
+    const void *data;     /* points into the mapping, read-only */
+} mm_gguf_tensor;
+
+/* Open and validate. The file is mmapped read-only and stays mapped until mm_gguf_close. */
+mm_gguf *mm_gguf_open(const char *path, char *err);
+/* Same over a caller buffer that must outlive the handle (fuzzing, embedded models). */
+mm_gguf *mm_gguf_open_memory(const void *data, size_t size, const char *name, char *err);
+void     mm_gguf_close(mm_gguf *g);
+
+uint32_t    mm_gguf_version(const mm_gguf *g);
+size_t      mm_gguf_file_size(const mm_gguf *g);
+size_t      mm_gguf_alignment(const mm_gguf *g);
+const char *mm_gguf_path(const mm_gguf *g);
+
+/* ---- metadata */
+int64_t      mm_gguf_n_kv(const mm_gguf *g);
+const char  *mm_gguf_kv_key(const mm_gguf *g, int64_t i);
+mm_gguf_type mm_gguf_kv_type(const mm_gguf *g, int64_t i);
+int64_t      mm_gguf_find_key(const mm_gguf *g, const char *key); /* -1 if absent */
+
+/* Typed getters by key. Return 0 if found and convertible, -1 if absent or of another kind (no err:
+ * callers decide whether a key is required). Integer getters accept any integer type in range. */
+int mm_gguf_get_u32(const mm_gguf *g, const char *key, uint32_t *out);
+int mm_gguf_get_i64(const mm_gguf *g, const char *key, int64_t *out);
+int mm_gguf_get_f32(const mm_gguf *g, const char *key, float *out); /* float32 or float64 */
+int mm_gguf_get_bool(const mm_gguf *g, const char *key, bool *out);
+int mm_gguf_get_str(const mm_gguf *g, const char *key, const char **out, size_t *len); /* not NUL-term */
+
+/* Arrays: element type and count; scalar element arrays expose their raw little-endian data. */
+int         mm_gguf_get_arr(const mm_gguf *g, const char *key, mm_gguf_type *elem_type, int64_t *n);
+const void *mm_gguf_arr_data(const mm_gguf *g, const char *key);             /* scalar arrays */
+int         mm_gguf_arr_str(const mm_gguf *g, const char *key, int64_t i,
+                            const char **out, size_t *len);                   /* string arrays */
+/* Generic access by index (for `mmgpt info`): value formatted as text, long arrays summarised. */
+int         mm_gguf_kv_format(const mm_gguf *g, int64_t i, char *buf, size_t size);
+
+/* ---- tensors */
+int64_t               mm_gguf_n_tensors(const mm_gguf *g);
+const mm_gguf_tensor *mm_gguf_tensor_at(const mm_gguf *g, int64_t i);
+const mm_gguf_tensor *mm_gguf_find_tensor(const mm_gguf *g, const char *name); /* NULL if absent */
+
+/* ---- writer (version 3, alignment 32 unless general.alignment is set) */
+typedef struct mm_gguf_writer mm_gguf_writer;
+mm_gguf_writer *mm_gguf_writer_create(void);
+void mm_gguf_writer_free(mm_gguf_writer *w);
+int  mm_gguf_writer_set_u32 (mm_gguf_writer *w, const char *key, uint32_t v);
+int  mm_gguf_writer_set_i32 (mm_gguf_writer *w, const char *key, int32_t v);
+int  mm_gguf_writer_set_u64 (mm_gguf_writer *w, const char *key, uint64_t v);
+int  mm_gguf_writer_set_f32 (mm_gguf_writer *w, const char *key, float v);
+int  mm_gguf_writer_set_bool(mm_gguf_writer *w, const char *key, bool v);
+int  mm_gguf_writer_set_str (mm_gguf_writer *w, const char *key, const char *v);
+/* Array of scalars of elem_type (data copied, n elements) or of strings (strs, n). */
+int  mm_gguf_writer_set_arr (mm_gguf_writer *w, const char *key, mm_gguf_type elem_type,
+                             const void *data, int64_t n);
+int  mm_gguf_writer_set_arr_str(mm_gguf_writer *w, const char *key, const char *const *strs, int64_t n);
+/* Copy every kv of another file (used by tools that rewrite a model). */
+int  mm_gguf_writer_copy_kv(mm_gguf_writer *w, const mm_gguf *src);
+/* Tensor data is copied; n_bytes must equal mm_row_size(type, ne[0]) * ne[1] * ne[2] * ne[3]. */
+int  mm_gguf_writer_add_tensor(mm_gguf_writer *w, const char *name, int type, int n_dims,
+                               const int64_t *ne, const void *data, size_t n_bytes);
+int  mm_gguf_writer_write(mm_gguf_writer *w, const char *path, char *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MM_GGUF_H */
