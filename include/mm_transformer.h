@@ -1,0 +1,209 @@
+/* mm_transformer.h - the GPT decoder (GPT-2 / GPT-3 architecture), its KV cache, the sampler and the
+ * parameter accounting.
+ *
+ * Architecture (GPT-2, llama.cpp arch "gpt2"):
+ *   x_i  = token_embd[t_i] (or a ready embedding row e_i of width d_model) + position_embd[pos_i]
+ *   per block:  x += attn_output(causal_MHA(attn_qkv(LN_attn(x))))
+ *               x += ffn_down(GELU_tanh(ffn_up(LN_ffn(x))))
+ *   logits = output(LN_out(x))       (output.weight absent = tied to token_embd)
+ *
+ * Model vs state
+ *   mm_gpt_model is read-only after loading and borrows the tensors of an mmapped mm_gguf, which must
+ *   stay open while the model is used (close it after mm_gpt_model_free). Any number of states (one
+ *   per conversation / thread) may share one model. mm_gpt_state owns the KV cache, the activations
+ *   and the logits; everything is allocated once at mm_gpt_state_create - mm_gpt_eval never allocates.
+ *
+ * Evaluation
+ *   mm_gpt_eval appends n positions after the n_past already in the cache. Each position is a token id
+ *   or (embd != NULL, which wins) a float row of width d_model - image and audio embeddings enter this
+ *   way; position embeddings are added to every row, tokens and embeddings alike. Batches of more
+ *   than one position run through sgemm (mm_linear with n > 1, attention with mm_sgemm), single
+ *   positions through the matvec kernels; batches longer than params.n_batch are split internally.
+ *   n_past + n > n_ctx is an error (nothing is evaluated, the state is unchanged).
+ *   After a successful eval mm_gpt_state_logits() holds the logits of the last position; pass
+ *   logits_all (caller buffer [n, n_vocab]) to get every position's logits.
+ *   mm_gpt_state_truncate(s, n) forgets positions >= n (chat rewinds / keeps a shared prefix);
+ *   mm_gpt_state_reset() = truncate(0).
+ *
+ * Errors follow mm_core.h: 0 / -1 (or NULL) with a one-line message in err (MM_ERR_SIZE bytes).
+ *
+ * Example
+ *   mm_gguf *g = mm_gguf_open("gpt2.gguf", err);
+ *   mm_gpt_model *m = mm_gpt_model_load(g, err);
+ *   mm_gpt_state_params sp = mm_gpt_state_default_params(); sp.n_threads = 2;
+ *   mm_gpt_state *s = mm_gpt_state_create(m, sp, err);
+ *   mm_gpt_eval_tokens(s, ids, n_ids, NULL, err);            // prompt (sgemm)
+ *   mm_sampler *smp = mm_sampler_create(mm_sampler_default_params(), mm_gpt_model_n_vocab(m), err);
+ *   for (...) { int32_t t = mm_sampler_sample(smp, mm_gpt_state_logits(s));
+ *               if (t == eos) break; mm_gpt_eval_tokens(s, &t, 1, NULL, err); }   // KV-cache decode
+ *   mm_sampler_free(smp); mm_gpt_state_free(s); mm_gpt_model_free(m); mm_gguf_close(g);
+ */
+#ifndef MM_TRANSFORMER_H
+#define MM_TRANSFORMER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "mm_core.h"
+#include "mm_gguf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- hyper-parameters */
+typedef struct {
+    int64_t n_vocab;  /* vocabulary size (rows of token_embd) */
+    int64_t n_ctx;    /* trained context length (rows of position_embd) */
+    int64_t d_model;  /* residual width */
+    int64_t n_layer;  /* blocks */
+    int64_t n_head;   /* attention heads */
+    int64_t d_head;   /* width of one head; GPT-2 files: d_model / n_head */
+    int64_t d_ff;     /* MLP hidden width (4 d_model) */
+    float   eps;      /* layer-norm epsilon (1e-5) */
+} mm_gpt_hparams;
+
+/* Read and check the gpt2.* keys of a file (general.architecture must be "gpt2"). */
+int mm_gpt_hparams_from_gguf(const mm_gguf *g, mm_gpt_hparams *hp, char *err);
+
+/* ---------------------------------------------------------------- model (read-only, shared) */
+typedef struct mm_gpt_model mm_gpt_model;
+
+/* Load the decoder of g (borrowed: keep g open until mm_gpt_model_free). Checks every tensor's
+ * presence, shape and type (F32, F16, Q8_0, Q4_0 for matrices; F32 or F16 for vectors). */
+mm_gpt_model *mm_gpt_model_load(const mm_gguf *g, char *err);
+void          mm_gpt_model_free(mm_gpt_model *m);
+
+const mm_gpt_hparams *mm_gpt_model_hparams(const mm_gpt_model *m);
+int64_t mm_gpt_model_d_model(const mm_gpt_model *m);
+int64_t mm_gpt_model_n_vocab(const mm_gpt_model *m);
+int64_t mm_gpt_model_n_ctx(const mm_gpt_model *m);
+int64_t mm_gpt_model_n_layer(const mm_gpt_model *m);
+int64_t mm_gpt_model_n_head(const mm_gpt_model *m);
+bool    mm_gpt_model_tied(const mm_gpt_model *m);        /* output.weight absent */
+mm_type mm_gpt_model_type(const mm_gpt_model *m);        /* type of blk.0.ffn_up.weight */
+/* Bytes of weights read to decode one token (all block matrices + output matrix + vectors). */
+size_t  mm_gpt_model_bytes_per_token(const mm_gpt_model *m);
+/* Copy token_embd row `token` (dequantized) into out[d_model]; -1 if token is out of range. */
+int     mm_gpt_model_token_embd(const mm_gpt_model *m, int32_t token, float *out, char *err);
+
+/* ---------------------------------------------------------------- state (KV cache + scratch) */
+typedef struct mm_gpt_state mm_gpt_state;
+
+typedef struct {
+    int64_t  n_ctx;     /* positions the KV cache holds; 0 = the model's n_ctx (never more) */
+    int      n_threads; /* threads of the state's own pool; <= 0 = all CPUs (ignored if pool set) */
+    int64_t  n_batch;   /* most positions processed per internal step (default 512) */
+    mm_pool *pool;      /* optional borrowed pool (shared with encoders); NULL = state owns one */
+} mm_gpt_state_params;
+
+mm_gpt_state_params mm_gpt_state_default_params(void);
+mm_gpt_state *mm_gpt_state_create(const mm_gpt_model *m, mm_gpt_state_params p, char *err);
+void          mm_gpt_state_free(mm_gpt_state *s);
+
+const mm_gpt_model *mm_gpt_state_model(const mm_gpt_state *s);
+mm_pool *mm_gpt_state_pool(mm_gpt_state *s);
+int64_t  mm_gpt_state_n_ctx(const mm_gpt_state *s);     /* capacity of the cache */
+int64_t  mm_gpt_state_n_past(const mm_gpt_state *s);    /* positions in the cache */
+/* Keep positions [0, n) and forget the rest (n <= n_past). */
+int      mm_gpt_state_truncate(mm_gpt_state *s, int64_t n, char *err);
+void     mm_gpt_state_reset(mm_gpt_state *s);
+/* Bytes allocated by the state (KV cache + activations + logits). */
+size_t   mm_gpt_state_bytes(const mm_gpt_state *s);
+
+/* One input position: a token id, or a ready embedding row (embd != NULL wins; width d_model). */
+typedef struct {
+    int32_t      token;
+    const float *embd;
+} mm_gpt_input;
+
+/* Append n >= 1 positions. logits_all (may be NULL): caller buffer [n, n_vocab] for every position.
+ * Errors: token out of range, n_past + n > n_ctx ("context full: ..."); the state is then unchanged. */
+int mm_gpt_eval(mm_gpt_state *s, const mm_gpt_input *in, int64_t n, float *logits_all, char *err);
+/* Same for plain token ids. */
+int mm_gpt_eval_tokens(mm_gpt_state *s, const int32_t *tokens, int64_t n, float *logits_all, char *err);
+/* Logits [n_vocab] of the last evaluated position (valid until the next eval/truncate). */
+const float *mm_gpt_state_logits(const mm_gpt_state *s);
+
+/* ---------------------------------------------------------------- sampler */
+/* Softmax with temperature p_i = exp(x_i/T) / sum_j exp(x_j/T) (computed stably), restricted to the
+ * top_k most likely tokens, then to the smallest set whose probability reaches top_p, renormalised.
+ * T = 0 is greedy (argmax, lowest id on ties); T > 2 is refused. Deterministic for a given seed:
+ * the random numbers come from our own PRNG (xoshiro256** seeded with splitmix64), not from libc. */
+#define MM_SAMPLER_MAX_TEMP 2.0f
+
+typedef struct {
+    float    temperature; /* [0, 2]; default 0.8 */
+    int64_t  top_k;       /* <= 0 = no limit; default 40 */
+    float    top_p;       /* (0, 1]; 1 = no limit; default 0.95 */
+    uint64_t seed;        /* default 0x5eed */
+} mm_sampler_params;
+
+typedef struct mm_sampler mm_sampler;
+
+mm_sampler_params mm_sampler_default_params(void);
+/* Validates the params ("temperature 2.5 is above the maximum 2" etc.); allocates scratch once. */
+mm_sampler *mm_sampler_create(mm_sampler_params p, int64_t n_vocab, char *err);
+void        mm_sampler_free(mm_sampler *s);
+void        mm_sampler_set_seed(mm_sampler *s, uint64_t seed);
+/* Draw one token from logits[n_vocab]. */
+int32_t     mm_sampler_sample(mm_sampler *s, const float *logits);
+/* The distribution the sampler draws from: probs[n_vocab] (zeros outside the top-k/top-p set). */
+void        mm_sampler_probs(mm_sampler *s, const float *logits, float *probs);
+/* argmax (lowest index on ties). */
+int32_t     mm_argmax(const float *x, int64_t n);
+
+/* Small deterministic PRNG (xoshiro256**), also used by tests and benchmarks. */
+typedef struct { uint64_t s[4]; } mm_rng;
+void     mm_rng_seed(mm_rng *r, uint64_t seed);
+uint64_t mm_rng_next(mm_rng *r);
+double   mm_rng_uniform(mm_rng *r);   /* [0, 1), 53 bits */
+
+/* ---------------------------------------------------------------- stop strings */
+/* Streams decoded text and stops at the first occurrence of any stop string. Text that might be the
+ * start of a stop string is held back until it is known not to be one, so nothing of a stop string is
+ * ever printed. Use with the tokenizer's streaming decoder: feed each decoded piece, print *emit. */
+typedef struct mm_stop mm_stop;
+mm_stop *mm_stop_create(const char *const *stops, int n_stops, char *err); /* n_stops may be 0 */
+void     mm_stop_free(mm_stop *s);
+/* Feed len bytes. Sets *emit/*n_emit to the bytes that are safe to output now (pointer valid until
+ * the next call). Returns true when a stop string was completed (text before it is in *emit). */
+bool     mm_stop_feed(mm_stop *s, const char *text, size_t len, const char **emit, size_t *n_emit);
+/* End of generation without a stop: the held-back bytes. */
+void     mm_stop_flush(mm_stop *s, const char **emit, size_t *n_emit);
+
+/* ---------------------------------------------------------------- parameter accounting */
+/* Counts as in the GPT-3 paper's style of accounting: weight matrices only, attention split per head
+ * (one d_model x d_head matrix each for query, key and value of every head), one output, up and down
+ * matrix per layer, the embedding and the unembedding (counted even when tied). gpt3-175b:
+ * 175,181,291,520 in 27,938 matrices. The "full" count adds biases, layer norms and position
+ * embeddings; stored = full minus the unembedding when tied. */
+typedef struct {
+    int64_t embedding, unembedding;          /* n_vocab x d_model each */
+    int64_t query, key, value, output;       /* summed over layers (and heads) */
+    int64_t up, down;
+    int64_t matrices_total;                  /* sum of the above */
+    int64_t n_matrices;
+    int64_t biases, norms, position;         /* the rest */
+    int64_t full_total;                      /* matrices_total + biases + norms + position */
+    int64_t stored_tied;                     /* full_total - unembedding */
+    double  bytes[4];                        /* full_total (untied) at F32, F16, Q8_0, Q4_0: matrices and
+                                                position embeddings at the type, vectors at F32 */
+    double  kv_bytes_f32, kv_bytes_f16;      /* KV cache at full context (one sequence) */
+    double  flops_per_token;                 /* 2 x matrix weights (forward, no attention scores) */
+} mm_gpt_accounting;
+
+/* Known shapes: "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "gpt3-small", "gpt3-medium",
+ * "gpt3-large", "gpt3-xl", "gpt3-2.7b", "gpt3-6.7b", "gpt3-13b", "gpt3-175b". */
+int         mm_gpt_arch_hparams(const char *name, mm_gpt_hparams *hp, char *err);
+const char *mm_gpt_arch_name(int i);  /* i-th known name, NULL past the end */
+void        mm_gpt_accounting_compute(const mm_gpt_hparams *hp, mm_gpt_accounting *acc);
+/* Format the table (or JSON when json) into buf like snprintf: returns the length it needs. */
+int         mm_gpt_accounting_format(const char *title, const mm_gpt_hparams *hp,
+                                     const mm_gpt_accounting *acc, bool json, char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MM_TRANSFORMER_H */
