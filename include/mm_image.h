@@ -1,0 +1,129 @@
+/* mm_image.h - image encoder: decode a picture, preprocess it for a ViT, encode it (CLIP/llama.cpp mmproj).
+ *
+ * Three stages, each usable and testable alone:
+ *
+ *   1. Decode   mm_image_load_file / mm_image_load_memory
+ *      Any format stb_image reads (JPEG, PNG, BMP, GIF first frame, TGA, PSD, HDR, PNM). The header is
+ *      inspected first (stbi_info_from_memory) and images over MM_IMAGE_MAX_SIDE px a side or
+ *      MM_IMAGE_MAX_PIXELS pixels are rejected before any pixel is decoded. Result: float RGB in [0, 1],
+ *      interleaved [h][w][3]. Conversions:
+ *        - grey / grey+alpha / palette are expanded to RGB (stb_image);
+ *        - 8-bit samples v -> v / 255, 16-bit samples v -> v / 65535 (no rounding to 8 bits);
+ *        - HDR (Radiance .hdr, linear radiance) -> clamp(x^(1/2.2), 0, 1), the same mapping stb_image uses
+ *          for HDR -> LDR by default;
+ *        - alpha is composited onto WHITE: rgb' = a*rgb + (1 - a)*1 (a transparent picture looks as it does
+ *          on a web page). No ICC/gamma chunk and no EXIF rotation is applied.
+ *      Empty, truncated, corrupt, unknown or oversized input -> -1 with a clear message, never a crash.
+ *
+ *   2. Preprocess   mm_image_preprocess(img, params, out[3][S][S])
+ *      Produces the normalised channel-first pixel tensor a ViT reads: out[c][y][x] = (v - mean[c]) / std[c]
+ *      with v the resampled value in [0, 1]. Resampling is stb_image_resize in LINEAR colour space (no sRGB
+ *      decoding), float pipeline, filter STBIR_FILTER_CATMULLROM on both axes (the Keys cubic with a = -0.5,
+ *      i.e. PIL's BICUBIC that CLIP/LLaVA use; on downsampling its support is widened by the scale factor, an
+ *      antialiased resize like PIL's). Modes (mmgpt.vision.resize_mode):
+ *        MM_RESIZE_SQUASH  resize w x h -> S x S directly (aspect not kept); edges clamped.
+ *        MM_RESIZE_PAD     LLaVA "expand2square": the picture is centred on a square canvas of side
+ *                          M = max(w, h) filled with the mean colour (offsets (M-w)/2, (M-h)/2 rounded
+ *                          down), then the canvas is resized M x M -> S x S. Computed without building the
+ *                          canvas: (img - mean) is resampled with zero edges, then mean is added back.
+ *        MM_RESIZE_CROP    CLIP: resize so the shorter side is S, the longer L*S/short truncated to an
+ *                          integer (torchvision Resize), then a centred S x S crop with offset
+ *                          round_half_even((L' - S) / 2) (torchvision CenterCrop). Computed directly as an
+ *                          S x S resample with that scale and offset (no huge intermediate); edges clamped.
+ *      mm_image_preproc_default() gives S = 224, CLIP mean/std, MM_RESIZE_CROP.
+ *
+ *   3. Encode   mm_vit_model_load (read-only model, from an open GGUF handle) + mm_vit_state_create (scratch)
+ *      + mm_vit_encode(state, pixels[3][S][S], out[n_tokens][d_enc]).
+ *      Keys: clip.vision.{image_size, patch_size, embedding_length, feed_forward_length, block_count,
+ *      attention.head_count, attention.layer_norm_epsilon, image_mean, image_std}, clip.use_gelu (true = GELU
+ *      erf; false/absent = quick-GELU), mmgpt.vision.resize_mode ("squash" | "pad" | "crop", default crop),
+ *      mmgpt.vision.feature_layer (default -1). Tensors: v.patch_embd.weight (ne [p, p, 3, d], i.e. torch conv
+ *      weight [d, 3, p, p]), v.patch_embd.bias [d] (optional), v.class_embd [d] (optional),
+ *      v.position_embd.weight (ne [d, n_pos], n_pos = n_patches + has_cls), v.pre_ln.{weight,bias} (optional),
+ *      v.blk.N.{ln1, attn_q, attn_k, attn_v, attn_out, ln2, ffn_up, ffn_down}.{weight, bias},
+ *      v.post_ln.{weight,bias} (optional). Matrices may be f32, f16, q8_0 or q4_0; vectors must be f32.
+ *      Forward: patches (im2col + sgemm) [+ CLS first] + positions -> pre_ln -> blocks 1..L -> post_ln.
+ *      Feature layer k (Hugging Face hidden_states[k] numbering): k >= 0 runs k blocks (0 = embeddings
+ *      only), k < 0 runs n_layer + 1 + k blocks (-1 = all, -2 = LLaVA's penultimate layer). v.post_ln is
+ *      applied only when all blocks run (as llama.cpp's clip). The output keeps every token: the CLS token
+ *      (when the model has one) is row 0, then patches in row-major order (n_tokens = (S/p)^2 + has_cls);
+ *      drop row 0 yourself if your projector expects patches only (mm_vit_has_cls()).
+ *
+ * Threads: the state is created with an mm_pool (NULL = caller thread only); the pool must outlive the
+ * state. One state per concurrent encode; the model may be shared by several states.
+ * Errors follow mm_core.h: 0 / -1 with "func: message" in err (MM_ERR_SIZE bytes, may be NULL).
+ */
+#ifndef MM_IMAGE_H
+#define MM_IMAGE_H
+
+#include "mm_core.h"
+#include "mm_gguf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MM_IMAGE_MAX_SIDE   16384                 /* px, either side */
+#define MM_IMAGE_MAX_PIXELS (64ll * 1024 * 1024)  /* w * h */
+
+/* ---------------------------------------------------------------- decoded picture */
+typedef struct {
+    int    w, h;  /* pixels, 1..MM_IMAGE_MAX_SIDE */
+    float *rgb;   /* [h][w][3] interleaved, values in [0, 1], malloc'd (mm_image_free) */
+} mm_image;
+
+/* name is used in error messages only (may be NULL). On failure *img is zeroed. */
+int  mm_image_load_file(const char *path, mm_image *img, char *err);
+int  mm_image_load_memory(const void *data, size_t size, const char *name, mm_image *img, char *err);
+void mm_image_free(mm_image *img);  /* frees rgb, zeroes the struct; NULL-safe */
+
+/* ---------------------------------------------------------------- preprocessing */
+typedef enum {
+    MM_RESIZE_SQUASH = 0,
+    MM_RESIZE_PAD    = 1,
+    MM_RESIZE_CROP   = 2,
+} mm_resize_mode;
+
+typedef struct {
+    int            image_size;  /* S: output is S x S (1..4096) */
+    float          mean[3];     /* per channel, in [0, 1] units */
+    float          std[3];      /* per channel, > 0 */
+    mm_resize_mode mode;
+} mm_image_preproc;
+
+mm_image_preproc mm_image_preproc_default(void);
+/* "squash" | "pad" | "crop" -> mode; -1 if unknown. And back ("?" if invalid). */
+int         mm_resize_mode_from_name(const char *name, size_t len);
+const char *mm_resize_mode_name(mm_resize_mode mode);
+/* out: [3][S][S] floats (caller buffer). Allocates temporary resampler memory (not a forward pass). */
+int mm_image_preprocess(const mm_image *img, const mm_image_preproc *pp, float *out, char *err);
+
+/* ---------------------------------------------------------------- ViT encoder */
+typedef struct mm_vit_model mm_vit_model;  /* read-only weights (point into the GGUF mapping) */
+typedef struct mm_vit_state mm_vit_state;  /* scratch of one encode */
+
+/* The GGUF handle must stay open while the model is used. */
+mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err);
+void          mm_vit_model_free(mm_vit_model *m);
+
+int  mm_vit_n_tokens(const mm_vit_model *m);    /* rows of the output: (S/p)^2 + has_cls */
+int  mm_vit_d_enc(const mm_vit_model *m);       /* clip.vision.embedding_length */
+int  mm_vit_image_size(const mm_vit_model *m);  /* S */
+int  mm_vit_patch_size(const mm_vit_model *m);  /* p */
+bool mm_vit_has_cls(const mm_vit_model *m);
+int  mm_vit_n_layers_run(const mm_vit_model *m);/* blocks run for the feature layer (0..n_layer) */
+/* The preprocessing the model asks for (image_size, mean, std, resize mode). */
+mm_image_preproc mm_vit_preproc(const mm_vit_model *m);
+
+mm_vit_state *mm_vit_state_create(const mm_vit_model *m, mm_pool *pool, char *err);
+void          mm_vit_state_free(mm_vit_state *s);
+
+/* pixels [3][S][S] (normalised, as mm_image_preprocess writes) -> out [n_tokens][d_enc]. Never allocates. */
+int mm_vit_encode(mm_vit_state *s, const float *pixels, float *out, char *err);
+/* Convenience: preprocess with mm_vit_preproc(model) then encode. pixels_out ([3][S][S]) may be NULL. */
+int mm_vit_encode_image(mm_vit_state *s, const mm_image *img, float *pixels_out, float *out, char *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MM_IMAGE_H */
