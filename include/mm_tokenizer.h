@@ -1,0 +1,126 @@
+/* mm_tokenizer.h - GPT-2 / GPT-3 (r50k_base) byte-level BPE tokenizer: exact, fast, streaming decode.
+ *
+ * What it does
+ *   encode: text bytes -> token ids, exactly like OpenAI's GPT-2 encoder.py / tiktoken "gpt2":
+ *     1. optional: split the text at special tokens (only when the caller allows them, see below);
+ *     2. pre-tokenize each piece with GPT-2's pattern
+ *          's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+ *        over full Unicode (utf8proc categories; \s = the Unicode White_Space property, which is what
+ *        Python's `regex` module matches: Zs, Zl, Zp, U+0009..U+000D and U+0085);
+ *     3. byte-level BPE of every pre-token: merges applied by rank (lowest first, leftmost on ties).
+ *     Invalid UTF-8 (stray continuation bytes, overlongs, surrogates encoded as bytes, > U+10FFFF,
+ *     truncated sequences) is accepted: each bad byte counts as one "other" character (the
+ *     [^\s\p{L}\p{N}] class, like U+FFFD would) and still round-trips, because every byte has a token.
+ *   decode: ids -> the exact bytes (decode(encode(s)) == s for every byte string s).
+ *
+ * Special tokens
+ *   A special (control) token is a vocabulary entry that BPE can never produce: `<|endoftext|>` (id 50256
+ *   in GPT-2), GGUF token_type CONTROL (3) or USER_DEFINED (4), tokenizer.json added_tokens, or any
+ *   vocab.json / encoder.json entry that is neither a single byte nor the result of a merge.
+ *   encode() recognises them in the text ONLY when allow_special is true (leftmost match, longest on a
+ *   tie); otherwise `<|endoftext|>` in user text is ordinary text (-> 1279 91 437 1659 5239 91 29).
+ *   decode() writes a special token as its text.
+ *
+ * Media marker
+ *   `<__media__>` is NOT a GPT-2 token. fusion/ splits the prompt at the marker and tokenizes the text
+ *   around it; encode() of text that contains `<__media__>` treats it as plain text (a few ordinary ids),
+ *   whatever allow_special says.
+ *
+ * Vocabulary sources (all give the same tokenizer for GPT-2)
+ *   - GGUF: tokenizer.ggml.model = "gpt2", tokenizer.ggml.tokens (strings), tokenizer.ggml.merges
+ *     (strings "a b"), optional tokenizer.ggml.token_type (i32), tokenizer.ggml.bos_token_id,
+ *     tokenizer.ggml.eos_token_id, tokenizer.ggml.add_bos_token, tokenizer.ggml.pre ("gpt-2" or absent).
+ *   - Hugging Face: vocab.json + merges.txt, or tokenizer.json (model.vocab, model.merges, added_tokens).
+ *   - OpenAI: encoder.json + vocab.bpe.
+ *   Token strings in all of them use GPT-2's byte-to-unicode alphabet ("Ġ" = space, ...).
+ *   bos/eos default to `<|endoftext|>` when the source does not name them (GPT-2 uses it for both).
+ *
+ * Threads: a loaded mm_tokenizer is read-only; encode/decode may run on many threads at once.
+ * A mm_tokenizer_stream belongs to one thread. Errors follow mm_core.h (0 / -1 + err, or NULL + err).
+ */
+#ifndef MM_TOKENIZER_H
+#define MM_TOKENIZER_H
+
+#include "mm_core.h"
+#include "mm_gguf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mm_tokenizer mm_tokenizer;
+
+/* ---------------------------------------------------------------- loading */
+/* From a GGUF handle (keys above). The tokenizer copies what it needs: g may be closed afterwards. */
+mm_tokenizer *mm_tokenizer_load_gguf(const mm_gguf *g, char *err);
+/* Detect and load: a directory holding tokenizer.json, or vocab.json + merges.txt, or
+ * encoder.json + vocab.bpe (tried in that order); or a path to a .gguf file or to a tokenizer.json. */
+mm_tokenizer *mm_tokenizer_load_dir(const char *path, char *err);
+/* Explicit loaders. */
+mm_tokenizer *mm_tokenizer_load_hf(const char *vocab_json, const char *merges_txt, char *err);
+mm_tokenizer *mm_tokenizer_load_hf_json(const char *tokenizer_json, char *err);
+mm_tokenizer *mm_tokenizer_load_openai(const char *encoder_json, const char *vocab_bpe, char *err);
+void          mm_tokenizer_free(mm_tokenizer *t);
+
+/* Write tokenizer.ggml.* (model "gpt2", pre "gpt-2", tokens, merges, token_type, bos/eos ids,
+ * add_bos_token = false) into a GGUF writer, so tools and tests can build model files. */
+int mm_tokenizer_write_gguf(const mm_tokenizer *t, mm_gguf_writer *w, char *err);
+
+/* ---------------------------------------------------------------- vocabulary */
+int32_t mm_tokenizer_n_vocab(const mm_tokenizer *t);   /* 50257 for GPT-2 */
+int32_t mm_tokenizer_bos(const mm_tokenizer *t);       /* -1 if none */
+int32_t mm_tokenizer_eos(const mm_tokenizer *t);       /* -1 if none */
+bool    mm_tokenizer_add_bos(const mm_tokenizer *t);   /* tokenizer.ggml.add_bos_token (false for GPT-2) */
+/* Id of a special token by its exact text (e.g. "<|endoftext|>"), -1 if no special token has it. */
+int32_t mm_tokenizer_special_id(const mm_tokenizer *t, const char *text);
+bool    mm_tokenizer_is_special(const mm_tokenizer *t, int32_t id);
+/* Id of the (non-special) token whose bytes are exactly piece[0..len), -1 if none. */
+int32_t mm_tokenizer_token_id(const mm_tokenizer *t, const char *piece, size_t len);
+/* Bytes of a token (what decode writes for it), NUL-terminated copy owned by t; NULL if id is out of
+ * range. *len (may be NULL) receives the byte count (a piece may contain NUL bytes). */
+const char *mm_tokenizer_piece(const mm_tokenizer *t, int32_t id, size_t *len);
+/* The vocabulary string of a token as stored (byte-to-unicode form, e.g. "Ġworld"); NULL if out of range. */
+const char *mm_tokenizer_token_text(const mm_tokenizer *t, int32_t id);
+
+/* ---------------------------------------------------------------- encode */
+/* Encode text[0..len) (any bytes; NUL bytes too). Writes at most max_ids ids into ids (ids may be NULL
+ * when max_ids == 0) and returns how many ids the whole text needs: when the result > max_ids, the output
+ * was truncated - grow the buffer and call again. -1 (+ err) only when out of memory. */
+int64_t mm_tokenizer_encode(const mm_tokenizer *t, const char *text, size_t len, bool allow_special,
+                            int32_t *ids, int64_t max_ids, char *err);
+/* Same into a malloc'd array (*ids; caller frees; non-NULL even for 0 ids); *n_ids = count. */
+int mm_tokenizer_encode_alloc(const mm_tokenizer *t, const char *text, size_t len, bool allow_special,
+                              int32_t **ids, int64_t *n_ids, char *err);
+
+/* ---------------------------------------------------------------- decode */
+/* Decode ids into out[0..out_size). Returns the number of bytes the full text needs (without NUL):
+ * when that is < out_size a NUL follows; when it is >= out_size the output was truncated.
+ * -1 (+ err) if an id is out of range. */
+int64_t mm_tokenizer_decode(const mm_tokenizer *t, const int32_t *ids, int64_t n_ids,
+                            char *out, size_t out_size, char *err);
+/* Same into a malloc'd NUL-terminated buffer (*out; caller frees); *len = bytes without the NUL. */
+int mm_tokenizer_decode_alloc(const mm_tokenizer *t, const int32_t *ids, int64_t n_ids,
+                              char **out, size_t *len, char *err);
+
+/* ---------------------------------------------------------------- streaming decode */
+/* Feed ids one at a time (e.g. while sampling); get back the text that is safe to show now. Bytes that
+ * start a UTF-8 character which is not complete yet are held back until a later token completes it, so a
+ * broken character is never emitted. Bytes that can never become valid UTF-8 (e.g. 0xFF, or a lead byte
+ * followed by a non-continuation byte) are passed through unchanged, so that the concatenation of all
+ * outputs plus the final flush equals mm_tokenizer_decode() of all ids, byte for byte. */
+typedef struct mm_tokenizer_stream mm_tokenizer_stream;
+mm_tokenizer_stream *mm_tokenizer_stream_create(const mm_tokenizer *t, char *err);
+void mm_tokenizer_stream_free(mm_tokenizer_stream *s);
+void mm_tokenizer_stream_reset(mm_tokenizer_stream *s);  /* drop held bytes, start over */
+/* Append token id. *out / *len receive the bytes ready now (possibly 0 of them); the pointer stays valid
+ * until the next call on s. -1 (+ err) if id is out of range (nothing changes then). */
+int mm_tokenizer_stream_push(mm_tokenizer_stream *s, int32_t id, const char **out, size_t *len, char *err);
+/* End of stream: returns the held bytes (an incomplete character at the very end), then resets. */
+void mm_tokenizer_stream_flush(mm_tokenizer_stream *s, const char **out, size_t *len);
+/* Number of bytes currently held back (0..3). */
+size_t mm_tokenizer_stream_pending(const mm_tokenizer_stream *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MM_TOKENIZER_H */
