@@ -1,0 +1,282 @@
+/* enc_blocks.c - pre-LN bidirectional transformer blocks shared by the ViT and audio encoders,
+ * plus loaders for single linear / LayerNorm layers (see enc_blocks.h for the manual). */
+#include "enc_blocks.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- loading */
+
+int mm_enc_hparams_check(const mm_enc_hparams *hp, char *err) {
+    if (!hp) return mm_err(err, "%s: no hyper-parameters", __func__);
+    if (hp->n_layer < 0 || hp->n_layer > 1024)
+        return mm_err(err, "%s: block count %d out of range [0, 1024]", __func__, hp->n_layer);
+    if (hp->d <= 0 || hp->d > 65536) return mm_err(err, "%s: width %d out of range", __func__, hp->d);
+    if (hp->d_ff <= 0 || hp->d_ff > 262144)
+        return mm_err(err, "%s: feed-forward width %d out of range", __func__, hp->d_ff);
+    if (hp->n_head <= 0 || hp->n_head > hp->d || hp->d % hp->n_head)
+        return mm_err(err, "%s: head count %d does not divide width %d", __func__, hp->n_head, hp->d);
+    if (!(hp->eps > 0.0f) || !(hp->eps < 1.0f))
+        return mm_err(err, "%s: layer norm epsilon %g out of range (0, 1)", __func__, (double)hp->eps);
+    if (hp->act != MM_ACT_GELU_ERF && hp->act != MM_ACT_GELU_TANH && hp->act != MM_ACT_QUICK_GELU)
+        return mm_err(err, "%s: unknown activation %d", __func__, (int)hp->act);
+    return 0;
+}
+
+static bool is_1d(const mm_gguf_tensor *t) { return t->ne[1] == 1 && t->ne[2] == 1 && t->ne[3] == 1; }
+
+int mm_enc_vec_load(const mm_gguf *g, const char *name, int64_t n, bool required, const float **out,
+                    char *err) {
+    *out = NULL;
+    const mm_gguf_tensor *t = mm_gguf_find_tensor(g, name);
+    if (!t) {
+        if (required) return mm_err(err, "%s: tensor %s is missing", __func__, name);
+        return 0;
+    }
+    if (t->type != MM_TYPE_F32)
+        return mm_err(err, "%s: tensor %s has type %s, f32 expected", __func__, name, mm_type_name(t->type));
+    if (!is_1d(t) || t->ne[0] != n)
+        return mm_err(err, "%s: tensor %s has shape [%lld, %lld, %lld, %lld], [%lld] expected", __func__,
+                      name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+                      (long long)t->ne[3], (long long)n);
+    if (t->n_bytes < (size_t)n * sizeof(float) || ((uintptr_t)t->data % sizeof(float)))
+        return mm_err(err, "%s: tensor %s data is short or misaligned", __func__, name);
+    *out = (const float *)t->data;
+    return 0;
+}
+
+int mm_enc_linear_load(const mm_gguf *g, const char *name, int64_t in, int64_t out, bool need_bias,
+                       mm_enc_linear *l, char *err) {
+    char key[256];
+    memset(l, 0, sizeof *l);
+    if (snprintf(key, sizeof key, "%s.weight", name) >= (int)sizeof key)
+        return mm_err(err, "%s: tensor name too long", __func__);
+    const mm_gguf_tensor *t = mm_gguf_find_tensor(g, key);
+    if (!t) return mm_err(err, "%s: tensor %s is missing", __func__, key);
+    if (!mm_type_supported(t->type))
+        return mm_err(err, "%s: tensor %s has type %s, which cannot be computed with", __func__, key,
+                      mm_type_name(t->type));
+    if (t->ne[0] != in || t->ne[1] != out || t->ne[2] != 1 || t->ne[3] != 1)
+        return mm_err(err, "%s: tensor %s has shape [%lld, %lld, %lld, %lld], [%lld, %lld] expected",
+                      __func__, key, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+                      (long long)t->ne[3], (long long)in, (long long)out);
+    size_t row = mm_row_size((mm_type)t->type, in);
+    if (row == 0 || (size_t)out > SIZE_MAX / row || t->n_bytes < row * (size_t)out)
+        return mm_err(err, "%s: tensor %s: %lld columns do not fit type %s", __func__, key, (long long)in,
+                      mm_type_name(t->type));
+    if (snprintf(key, sizeof key, "%s.bias", name) >= (int)sizeof key)
+        return mm_err(err, "%s: tensor name too long", __func__);
+    const float *b = NULL;
+    if (mm_enc_vec_load(g, key, out, need_bias, &b, err)) return -1;
+    l->type = t->type;
+    l->w = t->data;
+    l->b = b;
+    l->in = in;
+    l->out = out;
+    return 0;
+}
+
+int mm_enc_norm_load(const mm_gguf *g, const char *name, int64_t n, bool required, mm_enc_norm *ln,
+                     char *err) {
+    char kw[256], kb[256];
+    memset(ln, 0, sizeof *ln);
+    if (snprintf(kw, sizeof kw, "%s.weight", name) >= (int)sizeof kw ||
+        snprintf(kb, sizeof kb, "%s.bias", name) >= (int)sizeof kb)
+        return mm_err(err, "%s: tensor name too long", __func__);
+    bool hw = mm_gguf_find_tensor(g, kw) != NULL, hb = mm_gguf_find_tensor(g, kb) != NULL;
+    if (!required && !hw && !hb) return 0;
+    if (mm_enc_vec_load(g, kw, n, true, &ln->w, err)) return -1;
+    if (mm_enc_vec_load(g, kb, n, true, &ln->b, err)) {
+        ln->w = NULL;
+        return -1;
+    }
+    ln->n = n;
+    return 0;
+}
+
+int mm_enc_blocks_load(const mm_gguf *g, const char *prefix, const mm_enc_hparams *hp, mm_enc_blocks *b,
+                       char *err) {
+    memset(b, 0, sizeof *b);
+    if (!g) return mm_err(err, "%s: no model", __func__);
+    if (mm_enc_hparams_check(hp, err)) return -1;
+    b->hp = *hp;
+    if (hp->n_layer == 0) return 0;
+    b->blk = calloc((size_t)hp->n_layer, sizeof *b->blk);
+    if (!b->blk) return mm_err(err, "%s: out of memory", __func__);
+    const int64_t d = hp->d, f = hp->d_ff;
+    char name[200];
+    for (int i = 0; i < hp->n_layer; i++) {
+        mm_enc_block *k = &b->blk[i];
+#define NAME(s) (snprintf(name, sizeof name, "%s.blk.%d.%s", prefix, i, s), name)
+        if (mm_enc_norm_load(g, NAME("ln1"), d, true, &k->ln1, err) ||
+            mm_enc_linear_load(g, NAME("attn_q"), d, d, true, &k->q, err) ||
+            mm_enc_linear_load(g, NAME("attn_k"), d, d, true, &k->k, err) ||
+            mm_enc_linear_load(g, NAME("attn_v"), d, d, true, &k->v, err) ||
+            mm_enc_linear_load(g, NAME("attn_out"), d, d, true, &k->o, err) ||
+            mm_enc_norm_load(g, NAME("ln2"), d, true, &k->ln2, err) ||
+            mm_enc_linear_load(g, NAME("ffn_up"), d, f, true, &k->up, err) ||
+            mm_enc_linear_load(g, NAME("ffn_down"), f, d, true, &k->down, err)) {
+#undef NAME
+            free(b->blk);
+            memset(b, 0, sizeof *b);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void mm_enc_blocks_free(mm_enc_blocks *b) {
+    if (!b) return;
+    free(b->blk);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---------------------------------------------------------------- single layers */
+
+void mm_enc_linear_forward(const mm_enc_linear *l, mm_pool *pool, int64_t n, const float *X, float *Y) {
+    mm_linear(pool, (mm_type)l->type, l->w, l->b, l->out, l->in, n, X, Y);
+}
+
+typedef struct {
+    const mm_enc_norm *ln;
+    float              eps;
+    int64_t            n;
+    const float       *x;
+    float             *y;
+} norm_task;
+
+static void norm_run(void *p, int ith, int nth) {
+    norm_task *t = p;
+    int64_t i0, i1, d = t->ln->n;
+    mm_split_range(t->n, ith, nth, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++) mm_layernorm(t->y + i * d, t->x + i * d, t->ln->w, t->ln->b, d, t->eps);
+}
+
+void mm_enc_norm_forward(const mm_enc_norm *ln, float eps, mm_pool *pool, int64_t n, const float *x,
+                         float *y) {
+    norm_task t = {ln, eps, n, x, y};
+    if (n * ln->n < 16384 || !pool) norm_run(&t, 0, 1);
+    else mm_pool_run(pool, norm_run, &t);
+}
+
+typedef struct {
+    mm_act  act;
+    float  *x;
+    int64_t n;
+} act_task;
+
+static void act_apply(mm_act act, float *x, int64_t n) {
+    switch (act) {
+    case MM_ACT_GELU_ERF: mm_gelu_erf(x, n); break;
+    case MM_ACT_GELU_TANH: mm_gelu_tanh(x, n); break;
+    case MM_ACT_QUICK_GELU: mm_quick_gelu(x, n); break;
+    }
+}
+
+static void act_run(void *p, int ith, int nth) {
+    act_task *t = p;
+    int64_t i0, i1;
+    /* split on 16-element boundaries so every thread gets aligned, vectorisable spans */
+    int64_t nb = (t->n + 15) / 16;
+    mm_split_range(nb, ith, nth, &i0, &i1);
+    i0 *= 16;
+    i1 *= 16;
+    if (i1 > t->n) i1 = t->n;
+    if (i1 > i0) act_apply(t->act, t->x + i0, i1 - i0);
+}
+
+void mm_enc_act(mm_act act, mm_pool *pool, float *x, int64_t n) {
+    act_task t = {act, x, n};
+    if (n < 16384 || !pool) act_run(&t, 0, 1);
+    else mm_pool_run(pool, act_run, &t);
+}
+
+/* ---------------------------------------------------------------- attention */
+
+typedef struct {
+    const float *q, *k, *v; /* [n][d] each */
+    float       *a;         /* [n][d] output */
+    float       *scores;    /* [nth][n][n] */
+    int64_t      n, d, dh;
+    int          n_head;
+} attn_task;
+
+static void attn_run(void *p, int ith, int nth) {
+    attn_task *t = p;
+    const int64_t n = t->n, d = t->d, dh = t->dh;
+    float *s = t->scores + (size_t)ith * (size_t)(n * n);
+    const float scale = 1.0f / sqrtf((float)dh);
+    for (int j = ith; j < t->n_head; j += nth) {
+        const int64_t c = (int64_t)j * dh;
+        /* s[n][n] = q_j [n][dh] . k_j^T * scale */
+        mm_sgemm(NULL, true, n, n, dh, scale, t->q + c, d, t->k + c, d, 0.0f, s, n);
+        for (int64_t i = 0; i < n; i++) mm_softmax(s + i * n, n);
+        /* a_j [n][dh] = s . v_j */
+        mm_sgemm(NULL, false, n, dh, n, 1.0f, s, n, t->v + c, d, 0.0f, t->a + c, d);
+    }
+}
+
+/* ---------------------------------------------------------------- forward */
+
+static size_t al64(size_t x) { return (x + 63) & ~(size_t)63; }
+
+/* Scratch layout (floats, each part 64-byte aligned): h, q, k, v, a [n][d]; f [n][d_ff]; s [nth][n][n]. */
+size_t mm_enc_blocks_scratch_size(const mm_enc_hparams *hp, int64_t n_tokens, int n_threads) {
+    if (!hp || n_tokens <= 0 || hp->d <= 0 || hp->d_ff <= 0) return 0;
+    if (n_threads < 1) n_threads = 1;
+    const uint64_t n = (uint64_t)n_tokens;
+    if (n > (1u << 24)) return 0;
+    uint64_t nd = n * (uint64_t)hp->d * 4, nf = n * (uint64_t)hp->d_ff * 4, nn = n * n * 4;
+    if (nn / n != n * 4 || nn > (UINT64_C(1) << 40)) return 0;
+    uint64_t tot = 5 * al64(nd) + al64(nf) + (uint64_t)n_threads * al64(nn) + 64;
+    if (tot > (UINT64_C(1) << 46) || tot > SIZE_MAX) return 0;
+    return (size_t)tot;
+}
+
+int mm_enc_blocks_forward(const mm_enc_blocks *b, mm_pool *pool, float *x, int64_t n_tokens, int n_layers,
+                          void *scratch, size_t scratch_size, char *err) {
+    const mm_enc_hparams *hp = &b->hp;
+    if (n_layers < 0 || n_layers > hp->n_layer)
+        return mm_err(err, "%s: %d layers asked, the model has %d", __func__, n_layers, hp->n_layer);
+    if (n_tokens <= 0) return mm_err(err, "%s: no tokens", __func__);
+    if (n_layers == 0) return 0;
+    const int nth = mm_pool_n_threads(pool);
+    size_t need = mm_enc_blocks_scratch_size(hp, n_tokens, nth);
+    if (!scratch || need == 0 || scratch_size < need)
+        return mm_err(err, "%s: scratch of %zu bytes is too small for %lld tokens (%zu needed)", __func__,
+                      scratch_size, (long long)n_tokens, need);
+    const int64_t n = n_tokens, d = hp->d, f = hp->d_ff;
+    uint8_t *p = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    const size_t nd = al64((size_t)(n * d) * 4);
+    float *h = (float *)p; p += nd;
+    float *q = (float *)p; p += nd;
+    float *k = (float *)p; p += nd;
+    float *v = (float *)p; p += nd;
+    float *a = (float *)p; p += nd;
+    float *ff = (float *)p; p += al64((size_t)(n * f) * 4);
+    float *s = (float *)p;
+
+    for (int l = 0; l < n_layers; l++) {
+        const mm_enc_block *B = &b->blk[l];
+        /* attention */
+        mm_enc_norm_forward(&B->ln1, hp->eps, pool, n, x, h);
+        mm_enc_linear_forward(&B->q, pool, n, h, q);
+        mm_enc_linear_forward(&B->k, pool, n, h, k);
+        mm_enc_linear_forward(&B->v, pool, n, h, v);
+        attn_task at = {q, k, v, a, s, n, d, d / hp->n_head, hp->n_head};
+        if (nth > 1 && hp->n_head > 1) mm_pool_run(pool, attn_run, &at);
+        else attn_run(&at, 0, 1);
+        mm_enc_linear_forward(&B->o, pool, n, a, h);
+        mm_add(x, x, h, n * d);
+        /* MLP */
+        mm_enc_norm_forward(&B->ln2, hp->eps, pool, n, x, h);
+        mm_enc_linear_forward(&B->up, pool, n, h, ff);
+        mm_enc_act(hp->act, pool, ff, n * f);
+        mm_enc_linear_forward(&B->down, pool, n, ff, h);
+        mm_add(x, x, h, n * d);
+    }
+    return 0;
+}
