@@ -1,0 +1,389 @@
+/* matvec.c - matrix products: run-time kernel choice, plain-C kernels, naive references,
+ * mm_matvec (decode), mm_linear (prefill: dequantized tiles + sgemm), mm_sgemm.
+ *
+ * Threads: everything runs on core's mm_pool. OpenBLAS is put at one thread once (mm_core_blas_init)
+ * and each pool thread calls sgemm on its own slice of the output, so there is one set of threads only:
+ * pool workers sleep on a condition variable between calls and OpenBLAS never starts threads of its own.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "mm_core.h"
+#include "core_internal.h"
+
+/* ---------------------------------------------------------------- OpenBLAS setup */
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static void blas_init_once(void) { openblas_set_num_threads(1); }
+void mm_core_blas_init(void) { pthread_once(&blas_once, blas_init_once); }
+
+/* ---------------------------------------------------------------- plain-C kernels */
+static float f16_table[65536];
+static pthread_once_t f16_once = PTHREAD_ONCE_INIT;
+static void f16_table_init(void) {
+    for (uint32_t i = 0; i < 65536; i++) f16_table[i] = mm_fp16_to_fp32((uint16_t)i);
+}
+
+static void rows_f32_generic(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols,
+                             const float *x, const mm_block_q8_0 *xq, float *y) {
+    (void)xq;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *w = (const float *)((const uint8_t *)W + (size_t)r * rb);
+        float acc[8] = {0};
+        int64_t i = 0;
+        for (; i + 8 <= cols; i += 8)
+            for (int j = 0; j < 8; j++) acc[j] += w[i + j] * x[i + j];
+        float s = 0.0f;
+        for (; i < cols; i++) s += w[i] * x[i];
+        for (int j = 0; j < 8; j++) s += acc[j];
+        y[r] = s;
+    }
+}
+
+static void rows_f16_generic(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols,
+                             const float *x, const mm_block_q8_0 *xq, float *y) {
+    (void)xq;
+    pthread_once(&f16_once, f16_table_init);
+    for (int64_t r = r0; r < r1; r++) {
+        const uint16_t *w = (const uint16_t *)((const uint8_t *)W + (size_t)r * rb);
+        float acc[8] = {0};
+        int64_t i = 0;
+        for (; i + 8 <= cols; i += 8)
+            for (int j = 0; j < 8; j++) acc[j] += f16_table[w[i + j]] * x[i + j];
+        float s = 0.0f;
+        for (; i < cols; i++) s += f16_table[w[i]] * x[i];
+        for (int j = 0; j < 8; j++) s += acc[j];
+        y[r] = s;
+    }
+}
+
+static void rows_q8_0_generic(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols,
+                              const float *x, const mm_block_q8_0 *xq, float *y) {
+    (void)xq;
+    pthread_once(&f16_once, f16_table_init);
+    int64_t nb = cols / MM_QK;
+    for (int64_t r = r0; r < r1; r++) {
+        const mm_block_q8_0 *b = (const mm_block_q8_0 *)((const uint8_t *)W + (size_t)r * rb);
+        float s = 0.0f;
+        for (int64_t i = 0; i < nb; i++) {
+            const float *xb = x + i * MM_QK;
+            float acc = 0.0f;
+            for (int j = 0; j < MM_QK; j++) acc += b[i].qs[j] * xb[j];
+            s += acc * f16_table[b[i].d];
+        }
+        y[r] = s;
+    }
+}
+
+static void rows_q4_0_generic(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols,
+                              const float *x, const mm_block_q8_0 *xq, float *y) {
+    (void)xq;
+    pthread_once(&f16_once, f16_table_init);
+    int64_t nb = cols / MM_QK;
+    for (int64_t r = r0; r < r1; r++) {
+        const mm_block_q4_0 *b = (const mm_block_q4_0 *)((const uint8_t *)W + (size_t)r * rb);
+        float s = 0.0f;
+        for (int64_t i = 0; i < nb; i++) {
+            const float *xb = x + i * MM_QK;
+            float acc = 0.0f;
+            for (int j = 0; j < MM_QK / 2; j++) {
+                acc += ((b[i].qs[j] & 0x0f) - 8) * xb[j];
+                acc += ((b[i].qs[j] >> 4) - 8) * xb[j + MM_QK / 2];
+            }
+            s += acc * f16_table[b[i].d];
+        }
+        y[r] = s;
+    }
+}
+
+static void deq_f32(const void *s, float *y, int64_t n) { mm_dequantize_row(MM_TYPE_F32, s, y, n); }
+static void deq_f16(const void *s, float *y, int64_t n) {
+    pthread_once(&f16_once, f16_table_init);
+    const uint16_t *h = s;
+    for (int64_t i = 0; i < n; i++) y[i] = f16_table[h[i]];
+}
+static void deq_q8_0(const void *s, float *y, int64_t n) { mm_dequantize_row(MM_TYPE_Q8_0, s, y, n); }
+static void deq_q4_0(const void *s, float *y, int64_t n) { mm_dequantize_row(MM_TYPE_Q4_0, s, y, n); }
+
+void mm_core_quantize_x_q8(const float *x, mm_block_q8_0 *y, int64_t n) {
+    mm_quantize_row(MM_TYPE_Q8_0, x, y, n);
+}
+
+const mm_kernel_table mm_kernels_generic = {
+    .name = "generic",
+    .rows = {rows_f32_generic, rows_f16_generic, rows_q8_0_generic, rows_q4_0_generic},
+    .wants_q8x = {false, false, false, false},
+    .deq = {deq_f32, deq_f16, deq_q8_0, deq_q4_0},
+    .quantize_x = mm_core_quantize_x_q8,
+};
+
+/* ---------------------------------------------------------------- run-time choice */
+static const mm_kernel_table *g_kernels;
+static pthread_once_t kern_once = PTHREAD_ONCE_INIT;
+
+static bool cpu_has_avx512(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+           __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#else
+    return false;
+#endif
+}
+static bool cpu_has_avx2(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#else
+    return false;
+#endif
+}
+
+static void kernels_init(void) {
+    const mm_kernel_table *best = &mm_kernels_generic;
+    if (mm_kernels_avx2.name && cpu_has_avx2()) best = &mm_kernels_avx2;
+    if (mm_kernels_avx512.name && cpu_has_avx512()) best = &mm_kernels_avx512;
+    const char *force = getenv("MMGPT_KERNEL");
+    if (force && *force) {
+        /* A forced level the CPU lacks falls back to the best one below it. */
+        if (strcmp(force, "generic") == 0) best = &mm_kernels_generic;
+        else if (strcmp(force, "avx2") == 0 && best == &mm_kernels_avx512) best = &mm_kernels_avx2;
+    }
+    g_kernels = best;
+}
+
+const mm_kernel_table *mm_core_kernels(void) {
+    pthread_once(&kern_once, kernels_init);
+    return g_kernels;
+}
+
+const char *mm_cpu_kernel_name(void) { return mm_core_kernels()->name; }
+
+/* ---------------------------------------------------------------- naive references */
+/* Dequantize elements [i0, i0+32) (or fewer for F32/F16 tails) of a row into buf; returns count. */
+static int64_t ref_chunk(mm_type t, const void *row, int64_t i0, int64_t cols, float *buf) {
+    switch (t) {
+    case MM_TYPE_F32: {
+        int64_t c = cols - i0 < MM_QK ? cols - i0 : MM_QK;
+        for (int64_t j = 0; j < c; j++) buf[j] = ((const float *)row)[i0 + j];
+        return c;
+    }
+    case MM_TYPE_F16: {
+        int64_t c = cols - i0 < MM_QK ? cols - i0 : MM_QK;
+        for (int64_t j = 0; j < c; j++) buf[j] = mm_fp16_to_fp32(((const uint16_t *)row)[i0 + j]);
+        return c;
+    }
+    case MM_TYPE_Q8_0: {
+        const mm_block_q8_0 *b = (const mm_block_q8_0 *)row + i0 / MM_QK;
+        float d = mm_fp16_to_fp32(b->d);
+        for (int j = 0; j < MM_QK; j++) buf[j] = b->qs[j] * d;
+        return MM_QK;
+    }
+    case MM_TYPE_Q4_0: {
+        const mm_block_q4_0 *b = (const mm_block_q4_0 *)row + i0 / MM_QK;
+        float d = mm_fp16_to_fp32(b->d);
+        for (int j = 0; j < MM_QK / 2; j++) {
+            buf[j] = ((b->qs[j] & 0x0f) - 8) * d;
+            buf[j + MM_QK / 2] = ((b->qs[j] >> 4) - 8) * d;
+        }
+        return MM_QK;
+    }
+    default: return cols - i0;
+    }
+}
+
+static double ref_dot(mm_type t, const void *row, int64_t cols, const float *x) {
+    double s = 0.0;
+    float buf[MM_QK];
+    for (int64_t i = 0; i < cols;) {
+        int64_t c = ref_chunk(t, row, i, cols, buf);
+        for (int64_t j = 0; j < c; j++) s += (double)buf[j] * (double)x[i + j];
+        i += c;
+    }
+    return s;
+}
+
+void mm_matvec_ref(mm_type t, const void *W, int64_t rows, int64_t cols, const float *x, float *y) {
+    size_t rb = mm_row_size(t, cols);
+    for (int64_t r = 0; r < rows; r++) y[r] = (float)ref_dot(t, (const uint8_t *)W + (size_t)r * rb, cols, x);
+}
+
+void mm_linear_ref(mm_type t, const void *W, const float *bias, int64_t rows, int64_t cols, int64_t n,
+                   const float *X, float *Y) {
+    size_t rb = mm_row_size(t, cols);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t r = 0; r < rows; r++) {
+            double s = ref_dot(t, (const uint8_t *)W + (size_t)r * rb, cols, X + i * cols);
+            if (bias) s += bias[r];
+            Y[i * rows + r] = (float)s;
+        }
+}
+
+/* ---------------------------------------------------------------- mm_matvec */
+typedef struct {
+    mm_rows_fn fn;
+    const void *W;
+    size_t rb;
+    int64_t rows, cols;
+    const float *x;
+    const mm_block_q8_0 *xq;
+    float *y;
+} matvec_ctx;
+
+static void matvec_task(void *c, int ith, int nth) {
+    matvec_ctx *m = c;
+    int64_t r0, r1;
+    mm_split_range(m->rows, ith, nth, &r0, &r1);
+    if (r1 > r0) m->fn(m->W, m->rb, r0, r1, m->cols, m->x, m->xq, m->y);
+}
+
+/* Below this many weight elements a matvec runs on the caller's thread only (waking workers costs more). */
+#define MM_MATVEC_MIN_PARALLEL (64 * 1024)
+
+void mm_matvec(mm_pool *pool, mm_type t, const void *W, int64_t rows, int64_t cols, const float *x, float *y) {
+    int ti = mm_core_type_index(t);
+    size_t rb = mm_row_size(t, cols);
+    if (ti < 0 || rows <= 0) return;
+    if (rb == 0 && cols != 0) return;   /* invalid shape for the type */
+    if (cols == 0) { memset(y, 0, (size_t)rows * sizeof(float)); return; }
+    const mm_kernel_table *k = mm_core_kernels();
+    matvec_ctx m = {k->rows[ti], W, rb, rows, cols, x, NULL, y};
+    if (k->wants_q8x[ti]) {
+        size_t qbytes = (size_t)(cols / MM_QK) * sizeof(mm_block_q8_0);
+        if (pool && mm_pool_reserve(pool, qbytes, NULL) != 0) pool = NULL;
+        mm_block_q8_0 *xq = mm_core_scratch(pool, 0, qbytes);
+        if (!xq) {
+            m.fn = mm_kernels_generic.rows[ti];   /* out of memory: float path needs no scratch */
+        } else {
+            (k->quantize_x ? k->quantize_x : mm_core_quantize_x_q8)(x, xq, cols);
+            m.xq = xq;
+        }
+    }
+    if (!pool || mm_pool_n_threads(pool) == 1 || rows * cols < MM_MATVEC_MIN_PARALLEL || rows < 2)
+        matvec_task(&m, 0, 1);
+    else
+        mm_pool_run(pool, matvec_task, &m);
+}
+
+/* ---------------------------------------------------------------- mm_linear */
+typedef struct {
+    mm_pool *pool;
+    mm_deq_fn deq;
+    mm_type t;
+    const void *W;
+    const float *bias;
+    size_t rb;
+    int64_t rows, cols, n, tile;
+    const float *X;
+    float *Y;
+} linear_ctx;
+
+static void linear_slow_rows(const linear_ctx *L, int64_t r0, int64_t r1) {
+    /* fallback without scratch: one dot product at a time (only when memory ran out) */
+    for (int64_t i = 0; i < L->n; i++)
+        for (int64_t r = r0; r < r1; r++)
+            L->Y[i * L->rows + r] = (float)ref_dot(L->t, (const uint8_t *)L->W + (size_t)r * L->rb, L->cols,
+                                                   L->X + i * L->cols);
+}
+
+static void linear_task(void *c, int ith, int nth) {
+    linear_ctx *L = c;
+    int64_t r0, r1;
+    mm_split_range(L->rows, ith, nth, &r0, &r1);
+    if (r1 <= r0) return;
+    if (L->t == MM_TYPE_F32) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)L->n, (int)(r1 - r0), (int)L->cols, 1.0f,
+                    L->X, (int)L->cols, (const float *)L->W + r0 * L->cols, (int)L->cols, 0.0f,
+                    L->Y + r0, (int)L->rows);
+    } else {
+        float *buf = mm_core_scratch(L->pool, ith, (size_t)L->tile * (size_t)L->cols * sizeof(float));
+        if (!buf) {
+            linear_slow_rows(L, r0, r1);
+        } else {
+            for (int64_t rt = r0; rt < r1; rt += L->tile) {
+                int64_t nr = r1 - rt < L->tile ? r1 - rt : L->tile;
+                for (int64_t r = 0; r < nr; r++)
+                    L->deq((const uint8_t *)L->W + (size_t)(rt + r) * L->rb, buf + r * L->cols, L->cols);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)L->n, (int)nr, (int)L->cols, 1.0f,
+                            L->X, (int)L->cols, buf, (int)L->cols, 0.0f, L->Y + rt, (int)L->rows);
+            }
+        }
+    }
+    if (L->bias)
+        for (int64_t i = 0; i < L->n; i++) {
+            float *yr = L->Y + i * L->rows;
+            for (int64_t r = r0; r < r1; r++) yr[r] += L->bias[r];
+        }
+}
+
+/* Rows of dequantized weight per sgemm call: about 256 KiB of f32, 16..256 rows. */
+static int64_t linear_tile_rows(int64_t cols) {
+    int64_t t = (256 * 1024 / 4) / (cols > 0 ? cols : 1);
+    if (t < 16) t = 16;
+    if (t > 256) t = 256;
+    return t & ~(int64_t)15;
+}
+
+void mm_linear(mm_pool *pool, mm_type t, const void *W, const float *bias, int64_t rows, int64_t cols,
+               int64_t n, const float *X, float *Y) {
+    int ti = mm_core_type_index(t);
+    size_t rb = mm_row_size(t, cols);
+    if (ti < 0 || rows <= 0 || n <= 0) return;
+    if (rb == 0 && cols != 0) return;
+    if (n == 1 || cols == 0) {
+        for (int64_t i = 0; i < n; i++) {
+            mm_matvec(pool, t, W, rows, cols, X + i * cols, Y + i * rows);
+            if (bias) mm_add(Y + i * rows, Y + i * rows, bias, rows);
+        }
+        return;
+    }
+    mm_core_blas_init();
+    const mm_kernel_table *k = mm_core_kernels();
+    linear_ctx L = {pool, k->deq[ti], t, W, bias, rb, rows, cols, n, linear_tile_rows(cols), X, Y};
+    if (pool && t != MM_TYPE_F32)
+        if (mm_pool_reserve(pool, (size_t)L.tile * (size_t)cols * sizeof(float), NULL) != 0) L.pool = NULL, pool = NULL;
+    if (!pool || mm_pool_n_threads(pool) == 1)
+        linear_task(&L, 0, 1);
+    else
+        mm_pool_run(pool, linear_task, &L);
+}
+
+/* ---------------------------------------------------------------- mm_sgemm */
+typedef struct {
+    bool transB;
+    int64_t m, n, k, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+} sgemm_ctx;
+
+static void sgemm_task(void *c, int ith, int nth) {
+    sgemm_ctx *s = c;
+    int64_t i0, i1;
+    mm_split_range(s->m, ith, nth, &i0, &i1);
+    if (i1 <= i0) return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, s->transB ? CblasTrans : CblasNoTrans, (int)(i1 - i0), (int)s->n,
+                (int)s->k, s->alpha, s->A + i0 * s->lda, (int)s->lda, s->B, (int)s->ldb, s->beta,
+                s->C + i0 * s->ldc, (int)s->ldc);
+}
+
+void mm_sgemm(mm_pool *pool, bool transB, int64_t m, int64_t n, int64_t k, float alpha, const float *A,
+              int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {   /* C = beta * C (OpenBLAS would reject lda = 0) */
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+        return;
+    }
+    mm_core_blas_init();
+    sgemm_ctx s = {transB, m, n, k, lda, ldb, ldc, alpha, beta, A, B, C};
+    int nth = mm_pool_n_threads(pool);
+    if (nth == 1 || m < 2 * nth || (double)m * n * k < 2e5)
+        sgemm_task(&s, 0, 1);
+    else
+        mm_pool_run(pool, sgemm_task, &s);
+}

@@ -1,0 +1,64 @@
+/* ops.c - elementwise ops on one row (plain C written so that the compiler vectorizes the loops). */
+#include <math.h>
+
+#include "mm_core.h"
+
+void mm_layernorm(float *y, const float *x, const float *w, const float *b, int64_t n, float eps) {
+    if (n <= 0) return;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) sum += x[i];
+    float mean = sum / (float)n;
+    float var = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        float d = x[i] - mean;
+        var += d * d;
+    }
+    float rstd = 1.0f / sqrtf(var / (float)n + eps);
+    for (int64_t i = 0; i < n; i++) {
+        float v = (x[i] - mean) * rstd;
+        if (w) v *= w[i];
+        if (b) v += b[i];
+        y[i] = v;
+    }
+}
+
+void mm_gelu_tanh(float *x, int64_t n) {
+    const float c = 0.7978845608028654f;  /* sqrt(2/pi) */
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
+    }
+}
+
+void mm_gelu_erf(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.7071067811865476f));
+}
+
+void mm_quick_gelu(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+}
+
+void mm_softmax(float *x, int64_t n) {
+    if (n <= 0) return;
+    float max = -INFINITY;
+    for (int64_t i = 0; i < n; i++) max = x[i] > max ? x[i] : max;
+    if (max == -INFINITY) {   /* everything masked: no probability mass anywhere */
+        for (int64_t i = 0; i < n; i++) x[i] = 0.0f;
+        return;
+    }
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    float inv = 1.0f / sum;
+    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+void mm_add(float *y, const float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
+void mm_scale(float *x, float s, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] *= s;
+}

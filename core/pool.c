@@ -1,0 +1,231 @@
+/* pool.c - thread pool (workers sleep on a condition variable), per-thread scratch, arena, clock. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mm_core.h"
+#include "core_internal.h"
+
+#define MM_POOL_MAX_THREADS 256
+
+typedef struct {
+    void  *ptr;   /* [cap] 64-byte aligned */
+    size_t cap;
+} mm_scratch;
+
+struct mm_pool {
+    int n_threads;                 /* workers + the caller (thread 0) */
+    pthread_t *threads;            /* [n_threads - 1] */
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work;        /* workers wait here for a new generation */
+    pthread_cond_t cv_done;        /* caller waits here for pending == 0 */
+    uint64_t generation;           /* bumped by each mm_pool_run */
+    int pending;                   /* workers still running the current task */
+    int stop;
+    mm_task_fn fn;
+    void *ctx;
+    mm_scratch *scratch;           /* [n_threads] */
+};
+
+typedef struct { mm_pool *pool; int ith; } worker_arg;
+
+static void *worker_main(void *arg) {
+    worker_arg *wa = arg;
+    mm_pool *p = wa->pool;
+    int ith = wa->ith;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->generation == seen) pthread_cond_wait(&p->cv_work, &p->mu);
+        if (p->stop) break;
+        seen = p->generation;
+        mm_task_fn fn = p->fn;
+        void *ctx = p->ctx;
+        int nth = p->n_threads;
+        pthread_mutex_unlock(&p->mu);
+        fn(ctx, ith, nth);
+        pthread_mutex_lock(&p->mu);
+        if (--p->pending == 0) pthread_cond_signal(&p->cv_done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* worker args live right after the struct allocation to keep one free() */
+typedef struct { mm_pool pool; worker_arg args[]; } pool_alloc;
+
+static int n_cpus(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+mm_pool *mm_pool_create(int n_threads, char *err) {
+    if (n_threads <= 0) n_threads = n_cpus();
+    if (n_threads > MM_POOL_MAX_THREADS) {
+        mm_err(err, "%s: %d threads is more than the maximum %d", __func__, n_threads, MM_POOL_MAX_THREADS);
+        return NULL;
+    }
+    mm_core_blas_init();
+    pool_alloc *pa = calloc(1, sizeof(pool_alloc) + sizeof(worker_arg) * (size_t)n_threads);
+    if (!pa) { mm_err(err, "%s: out of memory", __func__); return NULL; }
+    mm_pool *p = &pa->pool;
+    p->n_threads = n_threads;
+    p->scratch = calloc((size_t)n_threads, sizeof(mm_scratch));
+    p->threads = calloc((size_t)n_threads, sizeof(pthread_t));
+    if (!p->scratch || !p->threads) {
+        free(p->scratch); free(p->threads); free(pa);
+        mm_err(err, "%s: out of memory", __func__);
+        return NULL;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv_work, NULL);
+    pthread_cond_init(&p->cv_done, NULL);
+    for (int i = 1; i < n_threads; i++) {
+        pa->args[i].pool = p;
+        pa->args[i].ith = i;
+        int rc = pthread_create(&p->threads[i - 1], NULL, worker_main, &pa->args[i]);
+        if (rc != 0) {
+            p->n_threads = i;   /* only i-1 workers exist: stop them */
+            mm_pool_free(p);
+            mm_err(err, "%s: cannot start thread %d: %s", __func__, i, strerror(rc));
+            return NULL;
+        }
+    }
+    return p;
+}
+
+void mm_pool_free(mm_pool *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv_work);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i < p->n_threads; i++) pthread_join(p->threads[i - 1], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv_work);
+    pthread_cond_destroy(&p->cv_done);
+    if (p->scratch)
+        for (int i = 0; i < p->n_threads; i++) free(p->scratch[i].ptr);
+    free(p->scratch);
+    free(p->threads);
+    free((pool_alloc *)p);
+}
+
+int mm_pool_n_threads(const mm_pool *p) { return p ? p->n_threads : 1; }
+
+void mm_pool_run(mm_pool *p, mm_task_fn fn, void *ctx) {
+    if (!p || p->n_threads == 1) { fn(ctx, 0, 1); return; }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->ctx = ctx;
+    p->pending = p->n_threads - 1;
+    p->generation++;
+    pthread_cond_broadcast(&p->cv_work);
+    pthread_mutex_unlock(&p->mu);
+    fn(ctx, 0, p->n_threads);
+    pthread_mutex_lock(&p->mu);
+    while (p->pending > 0) pthread_cond_wait(&p->cv_done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+int mm_pool_reserve(mm_pool *p, size_t bytes, char *err) {
+    if (!p) return 0;
+    if (bytes > ((size_t)1 << 40)) return mm_err(err, "%s: %zu bytes per thread is too large", __func__, bytes);
+    size_t cap = (bytes + 63) & ~(size_t)63;
+    for (int i = 0; i < p->n_threads; i++) {
+        if (p->scratch[i].cap >= cap) continue;
+        void *q = NULL;
+        if (posix_memalign(&q, 64, cap ? cap : 64) != 0)
+            return mm_err(err, "%s: out of memory (%zu bytes per thread)", __func__, cap);
+        free(p->scratch[i].ptr);
+        p->scratch[i].ptr = q;
+        p->scratch[i].cap = cap;
+    }
+    return 0;
+}
+
+void *mm_pool_scratch(mm_pool *p, int ith, size_t bytes) {
+    if (!p || ith < 0 || ith >= p->n_threads) return NULL;
+    if (p->scratch[ith].cap < bytes || !p->scratch[ith].ptr) return NULL;
+    return p->scratch[ith].ptr;
+}
+
+void mm_split_range(int64_t n, int ith, int nth, int64_t *i0, int64_t *i1) {
+    if (nth < 1) nth = 1;
+    if (n < 0) n = 0;
+    int64_t q = n / nth, r = n % nth;
+    *i0 = ith * q + (ith < r ? ith : r);
+    *i1 = *i0 + q + (ith < r ? 1 : 0);
+}
+
+/* ---------------------------------------------------------------- caller-thread scratch for pool == NULL */
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static void tls_free(void *p) {
+    mm_scratch *s = p;
+    if (s) { free(s->ptr); free(s); }
+}
+static void tls_init(void) { pthread_key_create(&tls_key, tls_free); }
+
+void *mm_core_scratch(mm_pool *pool, int ith, size_t bytes) {
+    void *s = mm_pool_scratch(pool, ith, bytes);
+    if (s) return s;
+    if (pool) return NULL;      /* the pool must be reserved by the (single-threaded) caller */
+    pthread_once(&tls_once, tls_init);
+    mm_scratch *ts = pthread_getspecific(tls_key);
+    if (!ts) {
+        ts = calloc(1, sizeof *ts);
+        if (!ts) return NULL;
+        pthread_setspecific(tls_key, ts);
+    }
+    if (ts->cap < bytes) {
+        size_t cap = (bytes + 63) & ~(size_t)63;
+        void *q = NULL;
+        if (posix_memalign(&q, 64, cap) != 0) return NULL;
+        free(ts->ptr);
+        ts->ptr = q;
+        ts->cap = cap;
+    }
+    return ts->ptr;
+}
+
+/* ---------------------------------------------------------------- arena */
+int mm_arena_init(mm_arena *a, size_t bytes, char *err) {
+    a->base = NULL;
+    a->size = a->used = 0;
+    size_t cap = (bytes + 63) & ~(size_t)63;
+    if (cap < bytes) return mm_err(err, "%s: %zu bytes overflows", __func__, bytes);
+    void *q = NULL;
+    if (posix_memalign(&q, 64, cap ? cap : 64) != 0)
+        return mm_err(err, "%s: out of memory (%zu bytes)", __func__, bytes);
+    a->base = q;
+    a->size = cap;
+    return 0;
+}
+
+void *mm_arena_alloc(mm_arena *a, size_t bytes) {
+    if (!a || !a->base) return NULL;
+    size_t need = (bytes + 63) & ~(size_t)63;
+    if (need < bytes || need > a->size - a->used) return NULL;
+    void *p = a->base + a->used;
+    a->used += need;
+    return p;
+}
+
+void mm_arena_reset(mm_arena *a) { if (a) a->used = 0; }
+
+void mm_arena_free(mm_arena *a) {
+    if (!a) return;
+    free(a->base);
+    a->base = NULL;
+    a->size = a->used = 0;
+}
+
+double mm_time_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
