@@ -167,7 +167,7 @@ double   mm_rng_uniform(mm_rng *r);   /* [0, 1), 53 bits */
 typedef struct mm_stop mm_stop;
 mm_stop *mm_stop_create(const char *const *stops, int n_stops, char *err); /* n_stops may be 0 */
 void     mm_stop_free(mm_stop *s);
-/* Feed len bytes. Sets *emit/*n_emit to the bytes that are safe to output now (pointer valid until
+/* Feed len bytes. Sets *emit and *n_emit to the bytes that are safe to output now (pointer valid until
  * the next call). Returns true when a stop string was completed (text before it is in *emit). */
 bool     mm_stop_feed(mm_stop *s, const char *text, size_t len, const char **emit, size_t *n_emit);
 /* End of generation without a stop: the held-back bytes. */

@@ -1,0 +1,179 @@
+/* accounting.c - parameter / byte accounting of GPT shapes (mmgpt params, mmgpt info). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mm_transformer.h"
+
+typedef struct {
+    const char *name;
+    int64_t n_layer, d_model, n_head, d_head, n_ctx;
+} arch_row;
+
+/* GPT-2 (Radford et al. 2019; HF configs) and GPT-3 (Brown et al. 2020, Table 2.1). */
+static const arch_row k_arch[] = {
+    {"gpt2",        12,   768, 12,  64, 1024},
+    {"gpt2-medium", 24,  1024, 16,  64, 1024},
+    {"gpt2-large",  36,  1280, 20,  64, 1024},
+    {"gpt2-xl",     48,  1600, 25,  64, 1024},
+    {"gpt3-small",  12,   768, 12,  64, 2048},
+    {"gpt3-medium", 24,  1024, 16,  64, 2048},
+    {"gpt3-large",  24,  1536, 16,  96, 2048},
+    {"gpt3-xl",     24,  2048, 24, 128, 2048},
+    {"gpt3-2.7b",   32,  2560, 32,  80, 2048},
+    {"gpt3-6.7b",   32,  4096, 32, 128, 2048},
+    {"gpt3-13b",    40,  5140, 40, 128, 2048},
+    {"gpt3-175b",   96, 12288, 96, 128, 2048},
+};
+#define N_ARCH ((int)(sizeof k_arch / sizeof k_arch[0]))
+
+const char *mm_gpt_arch_name(int i) { return i >= 0 && i < N_ARCH ? k_arch[i].name : NULL; }
+
+int mm_gpt_arch_hparams(const char *name, mm_gpt_hparams *hp, char *err) {
+    for (int i = 0; i < N_ARCH; i++) {
+        if (name && !strcmp(name, k_arch[i].name)) {
+            const arch_row *a = &k_arch[i];
+            hp->n_vocab = 50257;
+            hp->n_ctx = a->n_ctx;
+            hp->d_model = a->d_model;
+            hp->n_layer = a->n_layer;
+            hp->n_head = a->n_head;
+            hp->d_head = a->d_head;
+            hp->d_ff = 4 * a->d_model;
+            hp->eps = 1e-5f;
+            return 0;
+        }
+    }
+    char names[512] = "";
+    for (int i = 0; i < N_ARCH; i++) {
+        strncat(names, k_arch[i].name, sizeof names - strlen(names) - 1);
+        if (i + 1 < N_ARCH) strncat(names, ", ", sizeof names - strlen(names) - 1);
+    }
+    return mm_err(err, "%s: unknown architecture '%s' (known: %s)", __func__, name ? name : "(null)", names);
+}
+
+void mm_gpt_accounting_compute(const mm_gpt_hparams *hp, mm_gpt_accounting *a) {
+    memset(a, 0, sizeof *a);
+    const int64_t L = hp->n_layer, d = hp->d_model, H = hp->n_head, dh = hp->d_head, ff = hp->d_ff;
+    const int64_t da = H * dh; /* attention inner width */
+    a->embedding = hp->n_vocab * d;
+    a->unembedding = hp->n_vocab * d;
+    a->query = L * H * d * dh;
+    a->key = a->query;
+    a->value = a->query;
+    a->output = L * da * d;
+    a->up = L * d * ff;
+    a->down = L * ff * d;
+    a->matrices_total = a->embedding + a->unembedding + a->query + a->key + a->value + a->output + a->up + a->down;
+    a->n_matrices = L * (3 * H + 3) + 2;
+    a->biases = L * (3 * da + d + ff + d);
+    a->norms = L * 4 * d + 2 * d;
+    a->position = hp->n_ctx * d;
+    a->full_total = a->matrices_total + a->biases + a->norms + a->position;
+    a->stored_tied = a->full_total - a->unembedding;
+    const double mat = (double)(a->matrices_total + a->position), vec = (double)(a->biases + a->norms);
+    const double per_elem[4] = {4.0, 2.0, 34.0 / 32.0, 18.0 / 32.0};
+    for (int t = 0; t < 4; t++) a->bytes[t] = mat * per_elem[t] + vec * 4.0;
+    a->kv_bytes_f32 = 2.0 * (double)L * (double)hp->n_ctx * (double)da * 4.0;
+    a->kv_bytes_f16 = a->kv_bytes_f32 / 2.0;
+    a->flops_per_token = 2.0 * (double)(a->matrices_total - a->embedding);
+}
+
+/* ---- formatting */
+typedef struct {
+    char  *buf;
+    size_t size, len;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = b->len < b->size ? b->size - b->len : 0;
+    int n = vsnprintf(room ? b->buf + b->len : NULL, room, fmt, ap);
+    va_end(ap);
+    if (n > 0) b->len += (size_t)n;
+}
+
+static const char *commas(int64_t v, char *out) { /* out >= 32 bytes */
+    char tmp[32];
+    snprintf(tmp, sizeof tmp, "%lld", (long long)(v < 0 ? -v : v));
+    size_t n = strlen(tmp), o = 0;
+    if (v < 0) out[o++] = '-';
+    for (size_t i = 0; i < n; i++) {
+        if (i && (n - i) % 3 == 0) out[o++] = ',';
+        out[o++] = tmp[i];
+    }
+    out[o] = 0;
+    return out;
+}
+
+static const char *human_bytes(double b, char *out) { /* out >= 32 */
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int i = 0;
+    while (b >= 1024.0 && i < 4) b /= 1024.0, i++;
+    snprintf(out, 32, i ? "%.2f %s" : "%.0f %s", b, u[i]);
+    return out;
+}
+
+int mm_gpt_accounting_format(const char *title, const mm_gpt_hparams *hp, const mm_gpt_accounting *a,
+                             bool json, char *buf, size_t size) {
+    sbuf b = {buf, size, 0};
+    if (size) buf[0] = 0;
+    const char *tname[4] = {"f32", "f16", "q8_0", "q4_0"};
+    if (json) {
+        sb_printf(&b, "{\"name\": \"%s\", \"n_vocab\": %lld, \"n_ctx\": %lld, \"d_model\": %lld, "
+                      "\"n_layer\": %lld, \"n_head\": %lld, \"d_head\": %lld, \"d_ff\": %lld,\n",
+                  title ? title : "", (long long)hp->n_vocab, (long long)hp->n_ctx, (long long)hp->d_model,
+                  (long long)hp->n_layer, (long long)hp->n_head, (long long)hp->d_head, (long long)hp->d_ff);
+        sb_printf(&b, " \"embedding\": %lld, \"query\": %lld, \"key\": %lld, \"value\": %lld, \"output\": %lld, "
+                      "\"up\": %lld, \"down\": %lld, \"unembedding\": %lld, \"matrices_total\": %lld, "
+                      "\"n_matrices\": %lld,\n",
+                  (long long)a->embedding, (long long)a->query, (long long)a->key, (long long)a->value,
+                  (long long)a->output, (long long)a->up, (long long)a->down, (long long)a->unembedding,
+                  (long long)a->matrices_total, (long long)a->n_matrices);
+        sb_printf(&b, " \"biases\": %lld, \"norms\": %lld, \"position\": %lld, \"full_total\": %lld, "
+                      "\"stored_tied\": %lld,\n",
+                  (long long)a->biases, (long long)a->norms, (long long)a->position, (long long)a->full_total,
+                  (long long)a->stored_tied);
+        sb_printf(&b, " \"bytes\": {");
+        for (int t = 0; t < 4; t++) sb_printf(&b, "%s\"%s\": %.0f", t ? ", " : "", tname[t], a->bytes[t]);
+        sb_printf(&b, "}, \"kv_cache_bytes_f32\": %.0f, \"kv_cache_bytes_f16\": %.0f, \"flops_per_token\": %.0f}\n",
+                  a->kv_bytes_f32, a->kv_bytes_f16, a->flops_per_token);
+        return (int)b.len;
+    }
+    char c1[32], c2[32];
+    sb_printf(&b, "%s: n_vocab %lld, n_ctx %lld, d_model %lld, n_layer %lld, n_head %lld x d_head %lld, d_ff %lld\n\n",
+              title ? title : "model", (long long)hp->n_vocab, (long long)hp->n_ctx, (long long)hp->d_model,
+              (long long)hp->n_layer, (long long)hp->n_head, (long long)hp->d_head, (long long)hp->d_ff);
+    sb_printf(&b, "%-30s %22s\n", "weight matrices", "parameters");
+    const struct { const char *n; int64_t v; } rows[] = {
+        {"embedding", a->embedding}, {"query", a->query}, {"key", a->key}, {"value", a->value},
+        {"output", a->output}, {"up-projection", a->up}, {"down-projection", a->down},
+        {"unembedding", a->unembedding},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        sb_printf(&b, "  %-28s %22s\n", rows[i].n, commas(rows[i].v, c1));
+    sb_printf(&b, "  %-28s %22s  in %s matrices\n", "total", commas(a->matrices_total, c1),
+              commas(a->n_matrices, c2));
+    sb_printf(&b, "\n%-30s %22s\n", "full count", "parameters");
+    sb_printf(&b, "  %-28s %22s\n", "weight matrices", commas(a->matrices_total, c1));
+    sb_printf(&b, "  %-28s %22s\n", "biases", commas(a->biases, c1));
+    sb_printf(&b, "  %-28s %22s\n", "layer norms", commas(a->norms, c1));
+    sb_printf(&b, "  %-28s %22s\n", "position embeddings", commas(a->position, c1));
+    sb_printf(&b, "  %-28s %22s\n", "total", commas(a->full_total, c1));
+    sb_printf(&b, "  %-28s %22s\n", "total, unembedding tied", commas(a->stored_tied, c1));
+    sb_printf(&b, "\n%-30s %22s %14s\n", "bytes (untied)", "bytes", "");
+    const char *tlabel[4] = {"F32", "F16", "Q8_0", "Q4_0"};
+    for (int t = 0; t < 4; t++) {
+        char hb[32];
+        sb_printf(&b, "  %-28s %22.0f %14s\n", tlabel[t], a->bytes[t], human_bytes(a->bytes[t], hb));
+    }
+    char hb[32];
+    sb_printf(&b, "  %-28s %22.0f %14s\n", "KV cache, full context, f32", a->kv_bytes_f32,
+              human_bytes(a->kv_bytes_f32, hb));
+    sb_printf(&b, "  %-28s %22.0f %14s\n", "KV cache, full context, f16", a->kv_bytes_f16,
+              human_bytes(a->kv_bytes_f16, hb));
+    sb_printf(&b, "\n  forward FLOPs per token (matrices): %.3g\n", a->flops_per_token);
+    return (int)b.len;
+}

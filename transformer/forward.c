@@ -1,0 +1,354 @@
+/* forward.c - GPT decoder state (KV cache, activations) and the forward pass.
+ *
+ * Batches (n > 1) run the linear layers through mm_linear (sgemm) and attention through mm_sgemm one
+ * head at a time; single positions (decode) run mm_linear's matvec path and a threaded attention
+ * kernel over heads. Everything the forward pass touches is allocated in mm_gpt_state_create. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpt_internal.h"
+
+/* Below this many positions per step the per-head loop kernel beats sgemm for attention. */
+#define ATT_SGEMM_MIN 8
+
+struct mm_gpt_state {
+    const mm_gpt_model *m;
+    mm_pool *pool;
+    bool     own_pool;
+    int      nth;
+    int64_t  n_ctx, n_batch, n_past;
+    bool     logits_valid;
+    float   *k_cache;  /* [n_layer, n_ctx, d] keys of every cached position, heads side by side */
+    float   *v_cache;  /* [n_layer, n_ctx, d] values */
+    float   *x;        /* [n_batch, d] residual stream */
+    float   *h;        /* [n_batch, d] layer-norm output */
+    float   *qkv;      /* [n_batch, 3d] q | k | v */
+    float   *att;      /* [n_batch, d] attention output (heads concatenated) */
+    float   *tmp;      /* [n_batch, d] projection output before the residual add */
+    float   *ff;       /* [n_batch, d_ff] MLP hidden */
+    float   *scores;   /* [n_batch, n_ctx] attention probabilities of one head (batch path) */
+    float   *thr;      /* [nth, max(n_ctx, d)] per-thread scratch (decode scores, position rows) */
+    int64_t  thr_stride;
+    float   *logits;   /* [n_vocab] last position */
+    mm_arena arena;
+    size_t   kv_bytes;
+};
+
+mm_gpt_state_params mm_gpt_state_default_params(void) {
+    mm_gpt_state_params p = {0, 0, 512, NULL};
+    return p;
+}
+
+static float *take(mm_arena *a, size_t n_floats, bool *ok) {
+    float *p = mm_arena_alloc(a, n_floats * sizeof(float));
+    if (!p) *ok = false;
+    return p;
+}
+
+static size_t al64(size_t b) { return (b + 63) & ~(size_t)63; }
+
+mm_gpt_state *mm_gpt_state_create(const mm_gpt_model *m, mm_gpt_state_params p, char *err) {
+    if (!m) {
+        mm_err(err, "%s: no model", __func__);
+        return NULL;
+    }
+    const mm_gpt_hparams *hp = &m->hp;
+    if (p.n_ctx < 0 || p.n_ctx > hp->n_ctx) {
+        mm_err(err, "%s: n_ctx %lld is outside [1, %lld] (the model's context length)", __func__,
+               (long long)p.n_ctx, (long long)hp->n_ctx);
+        return NULL;
+    }
+    if (p.n_batch < 0) {
+        mm_err(err, "%s: n_batch %lld is negative", __func__, (long long)p.n_batch);
+        return NULL;
+    }
+    mm_gpt_state *s = calloc(1, sizeof *s);
+    if (!s) {
+        mm_err(err, "%s: out of memory", __func__);
+        return NULL;
+    }
+    s->m = m;
+    s->n_ctx = p.n_ctx ? p.n_ctx : hp->n_ctx;
+    s->n_batch = p.n_batch ? p.n_batch : 512;
+    if (s->n_batch > s->n_ctx) s->n_batch = s->n_ctx;
+    if (p.pool) {
+        s->pool = p.pool;
+    } else {
+        s->pool = mm_pool_create(p.n_threads, err);
+        if (!s->pool) goto fail;
+        s->own_pool = true;
+    }
+    s->nth = mm_pool_n_threads(s->pool);
+    const size_t d = (size_t)hp->d_model, ff = (size_t)hp->d_ff, B = (size_t)s->n_batch, C = (size_t)s->n_ctx;
+    s->thr_stride = (int64_t)((C > d ? C : d) + 16);
+    s->kv_bytes = 2 * (size_t)hp->n_layer * C * d * sizeof(float);
+    size_t floats[] = {B * d, B * d, 3 * B * d, B * d, B * d, B * ff, B * C,
+                       (size_t)s->nth * (size_t)s->thr_stride, (size_t)hp->n_vocab};
+    size_t total = al64(s->kv_bytes / 2) * 2;
+    for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) total += al64(floats[i] * sizeof(float));
+    if (mm_arena_init(&s->arena, total + 64, err) != 0) goto fail;
+    bool ok = true;
+    s->k_cache = take(&s->arena, s->kv_bytes / 2 / sizeof(float), &ok);
+    s->v_cache = take(&s->arena, s->kv_bytes / 2 / sizeof(float), &ok);
+    s->x = take(&s->arena, floats[0], &ok);
+    s->h = take(&s->arena, floats[1], &ok);
+    s->qkv = take(&s->arena, floats[2], &ok);
+    s->att = take(&s->arena, floats[3], &ok);
+    s->tmp = take(&s->arena, floats[4], &ok);
+    s->ff = take(&s->arena, floats[5], &ok);
+    s->scores = take(&s->arena, floats[6], &ok);
+    s->thr = take(&s->arena, floats[7], &ok);
+    s->logits = take(&s->arena, floats[8], &ok);
+    if (!ok) {
+        mm_err(err, "%s: internal: arena too small", __func__);
+        goto fail;
+    }
+    return s;
+fail:
+    mm_gpt_state_free(s);
+    return NULL;
+}
+
+void mm_gpt_state_free(mm_gpt_state *s) {
+    if (!s) return;
+    if (s->own_pool) mm_pool_free(s->pool);
+    mm_arena_free(&s->arena);
+    free(s);
+}
+
+const mm_gpt_model *mm_gpt_state_model(const mm_gpt_state *s) { return s->m; }
+mm_pool *mm_gpt_state_pool(mm_gpt_state *s) { return s->pool; }
+int64_t mm_gpt_state_n_ctx(const mm_gpt_state *s) { return s->n_ctx; }
+int64_t mm_gpt_state_n_past(const mm_gpt_state *s) { return s->n_past; }
+size_t mm_gpt_state_bytes(const mm_gpt_state *s) { return s->arena.size; }
+const float *mm_gpt_state_logits(const mm_gpt_state *s) { return s->logits; }
+
+int mm_gpt_state_truncate(mm_gpt_state *s, int64_t n, char *err) {
+    if (n < 0 || n > s->n_past)
+        return mm_err(err, "%s: cannot keep %lld positions: the cache holds %lld", __func__, (long long)n,
+                      (long long)s->n_past);
+    if (n != s->n_past) s->logits_valid = false;
+    s->n_past = n;
+    return 0;
+}
+
+void mm_gpt_state_reset(mm_gpt_state *s) {
+    s->n_past = 0;
+    s->logits_valid = false;
+}
+
+/* ---------------------------------------------------------------- threaded row tasks */
+typedef struct {
+    mm_gpt_state       *s;
+    const mm_gpt_input *in;      /* inputs, or */
+    const int32_t      *tokens;  /* plain token ids */
+    int64_t             n, pos0;
+    /* layer norm */
+    float              *y;
+    const float        *x, *w, *b;
+    int64_t             width;
+    /* attention */
+    int64_t             layer;
+} task_ctx;
+
+static void task_embed(void *vctx, int ith, int nth) {
+    task_ctx *c = vctx;
+    const mm_gpt_model *m = c->s->m;
+    const int64_t d = m->hp.d_model;
+    float *prow = c->s->thr + (int64_t)ith * c->s->thr_stride;
+    int64_t i0, i1;
+    mm_split_range(c->n, ith, nth, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++) {
+        float *xi = c->s->x + i * d;
+        if (c->tokens) mm_gpt_mat_row(&m->tok_embd, c->tokens[i], xi);
+        else if (c->in[i].embd) memcpy(xi, c->in[i].embd, (size_t)d * sizeof(float));
+        else mm_gpt_mat_row(&m->tok_embd, c->in[i].token, xi);
+        mm_gpt_mat_row(&m->pos_embd, c->pos0 + i, prow);
+        mm_add(xi, xi, prow, d);
+    }
+}
+
+static void task_layernorm(void *vctx, int ith, int nth) {
+    task_ctx *c = vctx;
+    int64_t i0, i1;
+    mm_split_range(c->n, ith, nth, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++)
+        mm_layernorm(c->y + i * c->width, c->x + i * c->width, c->w, c->b, c->width, c->s->m->hp.eps);
+}
+
+static void task_gelu(void *vctx, int ith, int nth) {
+    task_ctx *c = vctx;
+    int64_t i0, i1;
+    mm_split_range(c->n * c->width, ith, nth, &i0, &i1);
+    if (i1 > i0) mm_gelu_tanh(c->y + i0, i1 - i0);
+}
+
+static void task_add(void *vctx, int ith, int nth) { /* y += x */
+    task_ctx *c = vctx;
+    int64_t i0, i1;
+    mm_split_range(c->n * c->width, ith, nth, &i0, &i1);
+    if (i1 > i0) mm_add(c->y + i0, c->y + i0, c->x + i0, i1 - i0);
+}
+
+static void run_rows(mm_pool *pool, mm_task_fn fn, task_ctx *c) {
+    if (c->n * c->width < 4096) fn(c, 0, 1); /* not worth waking threads */
+    else mm_pool_run(pool, fn, c);
+}
+
+static float dot_f32(const float *a, const float *b, int64_t n) {
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += a[i + k] * b[i + k];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* Attention for few rows: work items (row, head) split over threads; scores in per-thread scratch. */
+static void task_attn_rows(void *vctx, int ith, int nth) {
+    task_ctx *c = vctx;
+    mm_gpt_state *s = c->s;
+    const mm_gpt_hparams *hp = &s->m->hp;
+    const int64_t d = hp->d_model, dh = hp->d_head, H = hp->n_head;
+    const float *K = s->k_cache + c->layer * s->n_ctx * d, *V = s->v_cache + c->layer * s->n_ctx * d;
+    const float scale = 1.0f / sqrtf((float)dh);
+    float *sc = s->thr + (int64_t)ith * s->thr_stride;
+    int64_t w0, w1;
+    mm_split_range(c->n * H, ith, nth, &w0, &w1);
+    for (int64_t w = w0; w < w1; w++) {
+        const int64_t i = w / H, hd = w % H;
+        const int64_t T = c->pos0 + i + 1; /* causal: sees positions [0, pos] */
+        const float *q = s->qkv + i * 3 * d + hd * dh;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < T; j++) {
+            sc[j] = dot_f32(q, K + j * d + hd * dh, dh) * scale;
+            if (sc[j] > mx) mx = sc[j];
+        }
+        float sum = 0.0f;
+        for (int64_t j = 0; j < T; j++) {
+            sc[j] = expf(sc[j] - mx);
+            sum += sc[j];
+        }
+        const float inv = 1.0f / sum;
+        float *o = s->att + i * d + hd * dh;
+        memset(o, 0, (size_t)dh * sizeof(float));
+        for (int64_t j = 0; j < T; j++) {
+            const float pj = sc[j] * inv;
+            const float *v = V + j * d + hd * dh;
+            for (int64_t e = 0; e < dh; e++) o[e] += pj * v[e];
+        }
+    }
+}
+
+/* Batch path: scores [n, T] of one head are in s->scores; mask (causal) and softmax each row. */
+static void task_mask_softmax(void *vctx, int ith, int nth) {
+    task_ctx *c = vctx;
+    const int64_t T = c->pos0 + c->n;
+    int64_t i0, i1;
+    mm_split_range(c->n, ith, nth, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++) {
+        float *row = c->s->scores + i * T;
+        const int64_t vis = c->pos0 + i + 1;
+        mm_softmax(row, vis);
+        if (vis < T) memset(row + vis, 0, (size_t)(T - vis) * sizeof(float));
+    }
+}
+
+static void lin(mm_gpt_state *s, const mm_gpt_mat *w, const float *bias, int64_t n, const float *X, float *Y) {
+    mm_linear(s->pool, w->type, w->data, bias, w->rows, w->cols, n, X, Y);
+}
+
+/* One step of n <= n_batch positions starting at s->n_past. */
+static void forward_step(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *tokens, int64_t n,
+                         float *logits_all, bool want_last) {
+    const mm_gpt_model *m = s->m;
+    const mm_gpt_hparams *hp = &m->hp;
+    const int64_t d = hp->d_model, ff = hp->d_ff, dh = hp->d_head, pos0 = s->n_past, T = pos0 + n;
+    task_ctx c = {.s = s, .in = in, .tokens = tokens, .n = n, .pos0 = pos0, .width = d};
+    mm_pool_run(s->pool, task_embed, &c);
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        const mm_gpt_layer *ly = &m->layers[l];
+        /* attention block */
+        c.y = s->h, c.x = s->x, c.w = ly->ln1_w, c.b = ly->ln1_b, c.width = d;
+        run_rows(s->pool, task_layernorm, &c);
+        lin(s, &ly->qkv, ly->qkv_b, n, s->h, s->qkv);
+        float *Kl = s->k_cache + l * s->n_ctx * d, *Vl = s->v_cache + l * s->n_ctx * d;
+        for (int64_t i = 0; i < n; i++) {
+            memcpy(Kl + (pos0 + i) * d, s->qkv + i * 3 * d + d, (size_t)d * sizeof(float));
+            memcpy(Vl + (pos0 + i) * d, s->qkv + i * 3 * d + 2 * d, (size_t)d * sizeof(float));
+        }
+        c.layer = l;
+        if (n < ATT_SGEMM_MIN) {
+            if (n * hp->n_head == 1 || (T * d < 8192)) task_attn_rows(&c, 0, 1);
+            else mm_pool_run(s->pool, task_attn_rows, &c);
+        } else {
+            const float scale = 1.0f / sqrtf((float)dh);
+            for (int64_t hd = 0; hd < hp->n_head; hd++) {
+                /* scores[n, T] = scale * Q_h[n, dh] . K_h[T, dh]^T */
+                mm_sgemm(s->pool, true, n, T, dh, scale, s->qkv + hd * dh, 3 * d, Kl + hd * dh, d, 0.0f,
+                         s->scores, T);
+                c.width = T;
+                run_rows(s->pool, task_mask_softmax, &c);
+                /* att_h[n, dh] = P[n, T] . V_h[T, dh] */
+                mm_sgemm(s->pool, false, n, dh, T, 1.0f, s->scores, T, Vl + hd * dh, d, 0.0f, s->att + hd * dh, d);
+            }
+        }
+        lin(s, &ly->out, ly->out_b, n, s->att, s->tmp);
+        c.y = s->x, c.x = s->tmp, c.width = d;
+        run_rows(s->pool, task_add, &c);
+        /* MLP block */
+        c.y = s->h, c.x = s->x, c.w = ly->ln2_w, c.b = ly->ln2_b, c.width = d;
+        run_rows(s->pool, task_layernorm, &c);
+        lin(s, &ly->up, ly->up_b, n, s->h, s->ff);
+        c.y = s->ff, c.width = ff;
+        run_rows(s->pool, task_gelu, &c);
+        lin(s, &ly->down, ly->down_b, n, s->ff, s->tmp);
+        c.y = s->x, c.x = s->tmp, c.width = d;
+        run_rows(s->pool, task_add, &c);
+    }
+    const int64_t V = hp->n_vocab;
+    if (logits_all) {
+        c.y = s->h, c.x = s->x, c.w = m->out_norm_w, c.b = m->out_norm_b, c.width = d;
+        run_rows(s->pool, task_layernorm, &c);
+        lin(s, &m->output, NULL, n, s->h, logits_all);
+        if (want_last) memcpy(s->logits, logits_all + (n - 1) * V, (size_t)V * sizeof(float));
+    } else if (want_last) {
+        mm_layernorm(s->h, s->x + (n - 1) * d, m->out_norm_w, m->out_norm_b, d, hp->eps);
+        lin(s, &m->output, NULL, 1, s->h, s->logits);
+    }
+    s->n_past += n;
+}
+
+static int eval_any(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *tokens, int64_t n, float *logits_all,
+                    char *err) {
+    if (!s || (!in && !tokens) || n < 1) return mm_err(err, "mm_gpt_eval: nothing to evaluate");
+    const mm_gpt_hparams *hp = &s->m->hp;
+    if (n > s->n_ctx - s->n_past)
+        return mm_err(err, "mm_gpt_eval: context full: %lld positions in the cache + %lld new > context length %lld",
+                      (long long)s->n_past, (long long)n, (long long)s->n_ctx);
+    for (int64_t i = 0; i < n; i++) {
+        if (in && in[i].embd) continue;
+        int32_t t = in ? in[i].token : tokens[i];
+        if (t < 0 || t >= hp->n_vocab)
+            return mm_err(err, "mm_gpt_eval: token %d at position %lld is outside the vocabulary [0, %lld)", t,
+                          (long long)i, (long long)hp->n_vocab);
+    }
+    for (int64_t c0 = 0; c0 < n; c0 += s->n_batch) {
+        int64_t nb = n - c0 < s->n_batch ? n - c0 : s->n_batch;
+        forward_step(s, in ? in + c0 : NULL, tokens ? tokens + c0 : NULL, nb,
+                     logits_all ? logits_all + c0 * hp->n_vocab : NULL, c0 + nb == n);
+    }
+    s->logits_valid = true;
+    return 0;
+}
+
+int mm_gpt_eval(mm_gpt_state *s, const mm_gpt_input *in, int64_t n, float *logits_all, char *err) {
+    return eval_any(s, in, NULL, n, logits_all, err);
+}
+
+int mm_gpt_eval_tokens(mm_gpt_state *s, const int32_t *tokens, int64_t n, float *logits_all, char *err) {
+    return eval_any(s, NULL, tokens, n, logits_all, err);
+}

@@ -1,0 +1,41 @@
+/* gpt_internal.h - private structures of the GPT decoder (transformer/ only). */
+#ifndef MM_GPT_INTERNAL_H
+#define MM_GPT_INTERNAL_H
+
+#include "mm_transformer.h"
+
+/* A weight matrix used as y = W x: `rows` out features, `cols` in features (GGUF ne = [cols, rows]). */
+typedef struct {
+    mm_type     type;
+    const void *data;  /* [rows, cols] rows of mm_row_size(type, cols) bytes, borrowed from the GGUF map */
+    int64_t     rows, cols;
+} mm_gpt_mat;
+
+typedef struct {
+    const float *ln1_w, *ln1_b;   /* [d] attn_norm */
+    mm_gpt_mat   qkv;             /* [3d, d] rows q then k then v */
+    const float *qkv_b;           /* [3d] or NULL */
+    mm_gpt_mat   out;             /* [d, d] attn_output */
+    const float *out_b;           /* [d] or NULL */
+    const float *ln2_w, *ln2_b;   /* [d] ffn_norm */
+    mm_gpt_mat   up;              /* [d_ff, d] */
+    const float *up_b;            /* [d_ff] or NULL */
+    mm_gpt_mat   down;            /* [d, d_ff] */
+    const float *down_b;          /* [d] or NULL */
+} mm_gpt_layer;
+
+struct mm_gpt_model {
+    mm_gpt_hparams hp;
+    mm_gpt_mat     tok_embd;          /* [n_vocab, d] */
+    mm_gpt_mat     pos_embd;          /* [>= n_ctx, d] */
+    mm_gpt_mat     output;            /* [n_vocab, d]; == tok_embd when tied */
+    bool           tied;
+    const float   *out_norm_w, *out_norm_b; /* [d] */
+    mm_gpt_layer  *layers;            /* [n_layer] */
+    float         *vec_mem;           /* owned copies of every vector (f32) */
+};
+
+/* Row r of w as f32 (dequantized). */
+void mm_gpt_mat_row(const mm_gpt_mat *w, int64_t r, float *out);
+
+#endif
