@@ -1,0 +1,119 @@
+/* cmd_encode_audio.c - `mmgpt encode-audio -m MODEL AUDIO -o OUT.npy`: audio encoder output as .npy. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "mm_audio.h"
+#include "mm_gguf.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: mmgpt encode-audio [-m MODEL] AUDIO -o OUT.npy [options]\n\n"
+            "Decode AUDIO, resample to 16 kHz mono, take Whisper's log-mel and run the model's audio\n"
+            "encoder (before the projector). Writes float32 .npy [n_out, d_enc]. Clips longer than the\n"
+            "model's window (mmgpt.audio.max_frames) are cut into windows whose outputs are concatenated;\n"
+            "mmgpt.audio.pad_to_window says whether short clips are padded to the window (Whisper) or\n"
+            "encoded over their own frames.\n\n"
+            "options:\n"
+            "  -m, --model FILE      GGUF model with an audio encoder (default: $MMGPT_MODEL / bundled)\n"
+            "  -o, --output FILE     output .npy (required)\n"
+            "  --mel FILE            also write the log-mel that was encoded [n_mels, n_frames]\n"
+            "  --max-seconds S       refuse longer clips (default 600)\n"
+            "  -t, --threads N       threads (default: all CPUs)\n"
+            "  -h, --help            this help\n");
+}
+
+int mm_cmd_encode_audio(int argc, char **argv) {
+    const char *in = NULL, *outp = NULL, *melp = NULL, *model = NULL;
+    long threads = 0;
+    mm_audio_load_params lp = mm_audio_load_default_params();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return MM_EXIT_OK;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (!(outp = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (!(model = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--mel")) {
+            if (!(melp = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--max-seconds")) {
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_float(a, v, 0.001, 1e6, &lp.max_seconds))
+                return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 1, 256, &threads)) return MM_EXIT_USAGE;
+        } else if (a[0] == '-' && a[1]) {
+            return mm_cli_fail(MM_EXIT_USAGE, "encode-audio: unknown option '%s' (see --help)", a);
+        } else if (!in) {
+            in = a;
+        } else {
+            return mm_cli_fail(MM_EXIT_USAGE, "encode-audio: more than one AUDIO given ('%s')", a);
+        }
+    }
+    if (!in) return mm_cli_fail(MM_EXIT_USAGE, "encode-audio: no AUDIO file given (see --help)");
+    if (!outp) return mm_cli_fail(MM_EXIT_USAGE, "encode-audio: no output given (-o OUT.npy)");
+    const char *mpath = mm_cli_model_path(model);
+    if (!mpath) return MM_EXIT_MODEL;
+
+    char err[MM_ERR_SIZE];
+    int rc = MM_EXIT_OK;
+    mm_gguf *g = NULL;
+    mm_audio_model *am = NULL;
+    mm_audio_state *st = NULL;
+    mm_pool *pool = NULL;
+    float *emb = NULL, *mel = NULL;
+    mm_audio_pcm pcm;
+    memset(&pcm, 0, sizeof pcm);
+    if (!(g = mm_gguf_open(mpath, err))) {
+        rc = mm_cli_fail(MM_EXIT_MODEL, "%s", err);
+        goto done;
+    }
+    if (!(am = mm_audio_model_load(g, err))) {
+        rc = mm_cli_fail(MM_EXIT_MODEL, "%s: %s", mpath, err);
+        goto done;
+    }
+    if (mm_audio_load_file(in, &lp, &pcm, err)) {
+        rc = mm_cli_fail(MM_EXIT_INPUT, "%s", err);
+        goto done;
+    }
+    if (!(pool = mm_pool_create((int)threads, err)) || !(st = mm_audio_state_create(am, pool, err))) {
+        rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
+        goto done;
+    }
+    const mm_audio_hparams *hp = mm_audio_model_hparams(am);
+    int64_t n_out = 0, nf = 0;
+    double t0 = mm_time_ms();
+    if (mm_audio_encode_pcm(st, pcm.samples, pcm.n_samples, &emb, &n_out, melp ? &mel : NULL, &nf, err)) {
+        rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s: %s", in, err);
+        goto done;
+    }
+    double t1 = mm_time_ms();
+    static const float zero = 0.0f;
+    int64_t shape[2] = {n_out, hp->d};
+    if (mm_npy_write(outp, emb ? emb : &zero, 2, shape, err)) {
+        rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
+        goto done;
+    }
+    if (melp) {
+        int64_t ms[2] = {hp->n_mels, nf};
+        if (mm_npy_write(melp, mel ? mel : &zero, 2, ms, err)) {
+            rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
+            goto done;
+        }
+    }
+    fprintf(stderr, "encode-audio: %s: %.2f s -> %lld mel frames (window %d, %s) -> [%lld, %d] in %.1f ms\n",
+            in, pcm.n_samples / 16000.0, (long long)nf, hp->max_frames,
+            hp->pad_to_window ? "padded" : "unpadded", (long long)n_out, hp->d, t1 - t0);
+done:
+    free(emb);
+    free(mel);
+    mm_audio_state_free(st);
+    mm_pool_free(pool);
+    mm_audio_pcm_free(&pcm);
+    mm_audio_model_free(am);
+    mm_gguf_close(g);
+    return rc;
+}

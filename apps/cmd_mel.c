@@ -1,0 +1,111 @@
+/* cmd_mel.c - `mmgpt mel AUDIO [--n-mels 80|128] [--pad-30s] -o OUT.npy`: Whisper log-mel as .npy. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "mm_audio.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: mmgpt mel AUDIO -o OUT.npy [options]\n\n"
+            "Decode AUDIO (WAV, FLAC, Ogg Vorbis/Opus, AIFF, ... via libsndfile), mix to mono, resample\n"
+            "to 16 kHz and write Whisper's log-mel spectrogram as float32 .npy of shape [n_mels, n_frames]\n"
+            "(n_frames = n_samples / 160, or 3000 with --pad-30s).\n\n"
+            "options:\n"
+            "  -o, --output FILE     output .npy (required)\n"
+            "  --n-mels N            80 (default) or 128 mel bins\n"
+            "  --pad-30s             pad / trim the clip to 30 s first: log_mel_spectrogram(pad_or_trim(audio))\n"
+            "  --max-seconds S       refuse longer clips (default 600)\n"
+            "  -t, --threads N       threads (default: all CPUs)\n"
+            "  --pcm FILE            also write the 16 kHz mono PCM as float32 .npy [n_samples]\n"
+            "  -h, --help            this help\n");
+}
+
+int mm_cmd_mel(int argc, char **argv) {
+    const char *in = NULL, *outp = NULL, *pcmp = NULL;
+    long n_mels = 80, threads = 0;
+    bool pad30 = false;
+    mm_audio_load_params lp = mm_audio_load_default_params();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return MM_EXIT_OK;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (!(outp = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--pcm")) {
+            if (!(pcmp = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--n-mels")) {
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 1, 512, &n_mels)) return MM_EXIT_USAGE;
+            if (n_mels != 80 && n_mels != 128)
+                return mm_cli_fail(MM_EXIT_USAGE, "--n-mels: %ld is not 80 or 128", n_mels);
+        } else if (!strcmp(a, "--pad-30s")) {
+            pad30 = true;
+        } else if (!strcmp(a, "--max-seconds")) {
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_float(a, v, 0.001, 1e6, &lp.max_seconds))
+                return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 1, 256, &threads)) return MM_EXIT_USAGE;
+        } else if (a[0] == '-' && a[1]) {
+            return mm_cli_fail(MM_EXIT_USAGE, "mel: unknown option '%s' (see mmgpt mel --help)", a);
+        } else if (!in) {
+            in = a;
+        } else {
+            return mm_cli_fail(MM_EXIT_USAGE, "mel: more than one AUDIO given ('%s')", a);
+        }
+    }
+    if (!in) return mm_cli_fail(MM_EXIT_USAGE, "mel: no AUDIO file given (see mmgpt mel --help)");
+    if (!outp) return mm_cli_fail(MM_EXIT_USAGE, "mel: no output given (-o OUT.npy)");
+
+    char err[MM_ERR_SIZE];
+    double t0 = mm_time_ms();
+    mm_audio_pcm pcm;
+    if (mm_audio_load_file(in, &lp, &pcm, err)) return mm_cli_fail(MM_EXIT_INPUT, "%s", err);
+    double t1 = mm_time_ms();
+    int rc = MM_EXIT_OK;
+    mm_pool *pool = NULL;
+    mm_mel *mel = NULL;
+    float *out = NULL;
+    const int64_t n_total = pad30 ? (int64_t)MM_AUDIO_WINDOW_FRAMES * MM_AUDIO_HOP : pcm.n_samples;
+    const int64_t nf = mm_mel_n_frames(n_total);
+    if (pcmp) {
+        int64_t shp[1] = {pcm.n_samples};
+        static const float zero = 0.0f;
+        if (mm_npy_write(pcmp, pcm.samples ? pcm.samples : &zero, 1, shp, err)) {
+            rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
+            goto done;
+        }
+    }
+    if (!(pool = mm_pool_create((int)threads, err)) || !(mel = mm_mel_create((int)n_mels, err))) {
+        rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
+        goto done;
+    }
+    out = malloc(((size_t)n_mels * (size_t)nf + 1) * sizeof *out);
+    if (!out) {
+        rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s: out of memory", in);
+        goto done;
+    }
+    double t2 = mm_time_ms();
+    if (mm_mel_compute(mel, pool, pcm.samples, pcm.n_samples, n_total, out, err)) {
+        rc = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", in, err);
+        goto done;
+    }
+    double t3 = mm_time_ms();
+    int64_t shape[2] = {n_mels, nf};
+    if (mm_npy_write(outp, out, 2, shape, err)) {
+        rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
+        goto done;
+    }
+    fprintf(stderr, "mel: %s: %d Hz x %d ch, %lld frames -> %lld samples at 16 kHz (%.2f s); "
+                    "load %.1f ms, log-mel [%ld, %lld] %.2f ms\n",
+            in, pcm.src_rate, pcm.src_channels, (long long)pcm.src_frames, (long long)pcm.n_samples,
+            pcm.n_samples / 16000.0, t1 - t0, n_mels, (long long)nf, t3 - t2);
+done:
+    free(out);
+    mm_mel_free(mel);
+    mm_pool_free(pool);
+    mm_audio_pcm_free(&pcm);
+    return rc;
+}

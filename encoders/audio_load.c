@@ -1,0 +1,270 @@
+/* audio_load.c - decode a sound file (libsndfile) -> mono float PCM -> 16 kHz (libsamplerate).
+ *
+ * Files are hostile: the header's frame count is not trusted (some formats leave it unknown or a
+ * crafted WAV claims gigabytes); we read blocks until EOF and stop with an error as soon as the
+ * decoded length passes the duration cap. Channels and sample rate are range-checked before any
+ * decoding, and non-finite float samples are refused.
+ */
+#include <limits.h>
+#include <math.h>
+#include <sys/stat.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <samplerate.h>
+#include <sndfile.h>
+
+#include "mm_audio.h"
+
+#define AUD_MIN_RATE 1000
+#define AUD_MAX_RATE 384000
+#define AUD_BLOCK    4096   /* frames per sf_readf_float call */
+
+mm_audio_load_params mm_audio_load_default_params(void) {
+    mm_audio_load_params p;
+    p.max_seconds  = 600.0;
+    p.max_channels = 8;
+    p.target_rate  = MM_AUDIO_SAMPLE_RATE;
+    p.converter    = SRC_SINC_BEST_QUALITY;
+    return p;
+}
+
+void mm_audio_pcm_free(mm_audio_pcm *pcm) {
+    if (!pcm) return;
+    free(pcm->samples);
+    memset(pcm, 0, sizeof *pcm);
+}
+
+/* ---------------------------------------------------------------- memory I/O for sf_open_virtual */
+typedef struct {
+    const unsigned char *data;
+    sf_count_t size;
+    sf_count_t pos;
+} mem_io;
+
+static sf_count_t mem_get_filelen(void *user) { return ((mem_io *)user)->size; }
+
+static sf_count_t mem_seek(sf_count_t offset, int whence, void *user) {
+    mem_io *m = user;
+    sf_count_t base;
+    switch (whence) {
+    case SEEK_SET: base = 0; break;
+    case SEEK_CUR: base = m->pos; break;
+    case SEEK_END: base = m->size; break;
+    default: return -1;
+    }
+    /* overflow-safe: both are within [0, 2^63) as long as offset is bounded */
+    if (offset > 0 && base > INT64_MAX - offset) return -1;
+    sf_count_t np = base + offset;
+    if (np < 0) return -1;
+    m->pos = np;   /* seeking past the end is allowed; reads there return 0 bytes */
+    return m->pos;
+}
+
+static sf_count_t mem_read(void *ptr, sf_count_t count, void *user) {
+    mem_io *m = user;
+    if (count <= 0 || m->pos >= m->size) return 0;
+    sf_count_t n = m->size - m->pos;
+    if (n > count) n = count;
+    memcpy(ptr, m->data + m->pos, (size_t)n);
+    m->pos += n;
+    return n;
+}
+
+static sf_count_t mem_write(const void *ptr, sf_count_t count, void *user) {
+    (void)ptr; (void)count; (void)user;
+    return 0;  /* read-only */
+}
+
+static sf_count_t mem_tell(void *user) { return ((mem_io *)user)->pos; }
+
+/* ---------------------------------------------------------------- resampling */
+int mm_audio_resample(const float *in, int64_t n_in, int rate_in, int rate_out, int converter,
+                      float **out, int64_t *n_out, char *err) {
+    *out = NULL;
+    *n_out = 0;
+    if (n_in < 0 || rate_in < AUD_MIN_RATE || rate_in > AUD_MAX_RATE || rate_out < AUD_MIN_RATE ||
+        rate_out > AUD_MAX_RATE)
+        return mm_err(err, "%s: bad arguments (n %lld, rates %d -> %d)", __func__, (long long)n_in,
+                      rate_in, rate_out);
+    if (converter < SRC_SINC_BEST_QUALITY || converter > SRC_LINEAR)
+        return mm_err(err, "%s: unknown libsamplerate converter %d", __func__, converter);
+    if (n_in == 0) return 0;
+    /* n_in is capped by the loader (600 s x 384 kHz ~ 2.3e8), so the products below cannot overflow. */
+    if (n_in > ((int64_t)1 << 40)) return mm_err(err, "%s: input too long", __func__);
+    int64_t want = (int64_t)llround((double)n_in * rate_out / rate_in);
+    if (rate_in == rate_out) {
+        float *o = malloc((size_t)n_in * sizeof *o);
+        if (!o) return mm_err(err, "%s: out of memory", __func__);
+        memcpy(o, in, (size_t)n_in * sizeof *o);
+        *out = o;
+        *n_out = n_in;
+        return 0;
+    }
+    if (want == 0) return 0;
+    if (want > LONG_MAX / 2 || n_in > LONG_MAX / 2)
+        return mm_err(err, "%s: input too long for libsamplerate", __func__);
+    /* Generous room: libsamplerate may emit a few more frames than want when flushing. */
+    int64_t cap = want + 64;
+    float *o = calloc((size_t)cap, sizeof *o);
+    if (!o) return mm_err(err, "%s: out of memory (%lld samples)", __func__, (long long)cap);
+    SRC_DATA d;
+    memset(&d, 0, sizeof d);
+    d.data_in = in;
+    d.input_frames = (long)n_in;
+    d.data_out = o;
+    d.output_frames = (long)cap;
+    d.src_ratio = (double)rate_out / rate_in;
+    d.end_of_input = 1;
+    int e = src_simple(&d, converter, 1);
+    if (e) {
+        free(o);
+        return mm_err(err, "%s: libsamplerate: %s", __func__, src_strerror(e));
+    }
+    /* Output length fixed at round(n_in * ratio): pad with zeros (calloc) or trim the flush tail. */
+    *out = o;
+    *n_out = want;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- decoding */
+static int decode(SNDFILE *sf, const SF_INFO *info, const char *name, const mm_audio_load_params *p,
+                  mm_audio_pcm *out, char *err) {
+    const int ch = info->channels;
+    const int rate = info->samplerate;
+    const double cap_d = p->max_seconds * (double)rate;
+    const int64_t cap = cap_d >= 9e15 ? (int64_t)9e15 : (int64_t)cap_d;  /* frames */
+
+    float *block = malloc((size_t)AUD_BLOCK * (size_t)ch * sizeof *block);
+    if (!block) return mm_err(err, "%s: out of memory", name);
+    float *mono = NULL;
+    int64_t n = 0, alloc = 0;
+    int rc = 0;
+    for (;;) {
+        sf_count_t got = sf_readf_float(sf, block, AUD_BLOCK);
+        if (got <= 0) break;
+        if (n + got > cap) {
+            rc = mm_err(err, "%s: longer than the %.0f s limit (%d Hz, more than %lld frames)", name,
+                        p->max_seconds, rate, (long long)cap);
+            goto done;
+        }
+        if (n + got > alloc) {
+            int64_t na = alloc ? alloc * 2 : 65536;
+            while (na < n + got) na *= 2;
+            if (na > cap && cap >= n + got) na = cap;
+            float *t = realloc(mono, (size_t)na * sizeof *t);
+            if (!t) {
+                rc = mm_err(err, "%s: out of memory (%lld samples)", name, (long long)na);
+                goto done;
+            }
+            mono = t;
+            alloc = na;
+        }
+        const float inv = 1.0f / (float)ch;
+        for (sf_count_t i = 0; i < got; i++) {
+            const float *f = block + (size_t)i * (size_t)ch;
+            float s = 0.0f;
+            for (int c = 0; c < ch; c++) s += f[c];
+            if (!isfinite(s)) {
+                rc = mm_err(err, "%s: non-finite sample at frame %lld", name, (long long)(n + i));
+                goto done;
+            }
+            mono[n + i] = ch == 1 ? s : s * inv;
+        }
+        n += got;
+    }
+    if (sf_error(sf) != SF_ERR_NO_ERROR) {
+        rc = mm_err(err, "%s: decoding failed after %lld frames: %s", name, (long long)n, sf_strerror(sf));
+        goto done;
+    }
+    out->src_rate = rate;
+    out->src_channels = ch;
+    out->src_frames = n;
+    if (p->target_rate == 0 || p->target_rate == rate) {
+        out->samples = n ? mono : NULL;
+        if (!n) free(mono);
+        mono = NULL;
+        out->n_samples = n;
+        out->sample_rate = rate;
+    } else {
+        float *r = NULL;
+        int64_t nr = 0;
+        char e2[MM_ERR_SIZE];
+        if (mm_audio_resample(mono, n, rate, p->target_rate, p->converter, &r, &nr, e2)) {
+            rc = mm_err(err, "%s: %s", name, e2);
+            goto done;
+        }
+        out->samples = r;
+        out->n_samples = nr;
+        out->sample_rate = p->target_rate;
+    }
+done:
+    free(block);
+    free(mono);
+    return rc;
+}
+
+static int check_params(const mm_audio_load_params *p, char *err) {
+    if (!(p->max_seconds > 0.0) || p->max_seconds > 1e7)
+        return mm_err(err, "mm_audio_load: max_seconds %g out of range", p->max_seconds);
+    if (p->max_channels < 1 || p->max_channels > 1024)
+        return mm_err(err, "mm_audio_load: max_channels %d out of range", p->max_channels);
+    if (p->target_rate != 0 && (p->target_rate < AUD_MIN_RATE || p->target_rate > AUD_MAX_RATE))
+        return mm_err(err, "mm_audio_load: target_rate %d out of range", p->target_rate);
+    if (p->converter < SRC_SINC_BEST_QUALITY || p->converter > SRC_LINEAR)
+        return mm_err(err, "mm_audio_load: unknown converter %d", p->converter);
+    return 0;
+}
+
+static int check_info(const SF_INFO *info, const char *name, const mm_audio_load_params *p, char *err) {
+    if (info->channels < 1 || info->channels > p->max_channels)
+        return mm_err(err, "%s: %d channels (1..%d supported)", name, info->channels, p->max_channels);
+    if (info->samplerate < AUD_MIN_RATE || info->samplerate > AUD_MAX_RATE)
+        return mm_err(err, "%s: sample rate %d Hz out of range (%d..%d)", name, info->samplerate,
+                      AUD_MIN_RATE, AUD_MAX_RATE);
+    return 0;
+}
+
+static int load_common(SNDFILE *sf, SF_INFO *info, const char *name, const mm_audio_load_params *p,
+                       mm_audio_pcm *out, char *err) {
+    if (!sf) return mm_err(err, "%s: not a readable sound file (%s)", name, sf_strerror(NULL));
+    int rc = check_info(info, name, p, err);
+    if (!rc) rc = decode(sf, info, name, p, out, err);
+    sf_close(sf);
+    if (rc) mm_audio_pcm_free(out);
+    return rc;
+}
+
+int mm_audio_load_file(const char *path, const mm_audio_load_params *p, mm_audio_pcm *out, char *err) {
+    mm_audio_load_params dp = mm_audio_load_default_params();
+    if (!p) p = &dp;
+    memset(out, 0, sizeof *out);
+    if (!path) return mm_err(err, "%s: no path", __func__);
+    if (check_params(p, err)) return -1;
+    struct stat st;
+    if (stat(path, &st) != 0) return mm_err(err, "%s: cannot open (no such file or not readable)", path);
+    if (S_ISDIR(st.st_mode)) return mm_err(err, "%s: is a directory", path);
+    if (S_ISREG(st.st_mode) && st.st_size == 0) return mm_err(err, "%s: empty file (0 bytes)", path);
+    SF_INFO info;
+    memset(&info, 0, sizeof info);
+    SNDFILE *sf = sf_open(path, SFM_READ, &info);
+    return load_common(sf, &info, path, p, out, err);
+}
+
+int mm_audio_load_memory(const void *data, size_t size, const char *name, const mm_audio_load_params *p,
+                         mm_audio_pcm *out, char *err) {
+    mm_audio_load_params dp = mm_audio_load_default_params();
+    if (!p) p = &dp;
+    if (!name) name = "<memory>";
+    memset(out, 0, sizeof *out);
+    if (!data && size) return mm_err(err, "%s: NULL data", name);
+    if (check_params(p, err)) return -1;
+    if (size == 0) return mm_err(err, "%s: empty file (0 bytes)", name);
+    if ((uint64_t)size > (uint64_t)INT64_MAX) return mm_err(err, "%s: too large", name);
+    mem_io m = {data, (sf_count_t)size, 0};
+    SF_VIRTUAL_IO vio = {mem_get_filelen, mem_seek, mem_read, mem_write, mem_tell};
+    SF_INFO info;
+    memset(&info, 0, sizeof info);
+    SNDFILE *sf = sf_open_virtual(&vio, SFM_READ, &info, &m);
+    return load_common(sf, &info, name, p, out, err);
+}
