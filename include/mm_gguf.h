@@ -7,6 +7,19 @@
  * "path: what is wrong" in err; the reader never crashes or reads out of bounds.
  *
  * Tensor shapes follow ggml: ne[0] is the fastest-varying (contiguous) dimension.
+ *
+ * Reader rules (as ggml's gguf reader): magic "GGUF"; version 2 or 3 (little-endian); metadata keys and
+ * tensor names unique and without NUL bytes; tensor names shorter than 64 bytes; nested arrays up to
+ * MM_GGUF_MAX_DEPTH deep; general.alignment, when present, a uint32 power of two; every tensor of a
+ * known ggml type (all ggml types are known - see mm_gguf_type_name - but only F32/F16/Q4_0/Q8_0 are
+ * computable, see mm_type_supported), ne[0] a multiple of the type's block size, its offset a multiple
+ * of the alignment, its bytes inside the file and not overlapping another tensor.
+ * Scalar array data (mm_gguf_arr_data) and tensor data point into the file: they may be unaligned for
+ * their element type in metadata (use memcpy); tensor data is aligned to the file's alignment.
+ *
+ * Writer layout (same as ggml / gguf-py): header, kv, tensor infos, zero padding to the alignment, then
+ * each tensor's data in insertion order, each padded with zeros to the alignment. Re-writing a file read
+ * with this reader (copy_kv + add_tensor of every tensor) gives byte-identical output.
  */
 #ifndef MM_GGUF_H
 #define MM_GGUF_H
@@ -48,6 +61,18 @@ size_t      mm_gguf_file_size(const mm_gguf *g);
 size_t      mm_gguf_alignment(const mm_gguf *g);
 const char *mm_gguf_path(const mm_gguf *g);
 
+#define MM_GGUF_MAX_DEPTH 8      /* deepest nesting of arrays in metadata */
+#define MM_GGUF_MAX_NAME  64     /* tensor names are shorter than this (ggml's GGML_MAX_NAME) */
+
+/* Names and sizes of every ggml tensor type id (also those we cannot compute with): "f32", "q4_k", ...;
+ * NULL / 0 for ids that are not (or no longer) ggml types. */
+const char *mm_gguf_type_name(int ggml_type);
+int64_t     mm_gguf_type_block_size(int ggml_type);   /* elements per block */
+size_t      mm_gguf_type_block_bytes(int ggml_type);  /* bytes per block */
+/* Name of a metadata value type: "u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "str", "arr",
+ * "u64", "i64", "f64"; "?" for others. */
+const char *mm_gguf_kv_type_name(mm_gguf_type t);
+
 /* ---- metadata */
 int64_t      mm_gguf_n_kv(const mm_gguf *g);
 const char  *mm_gguf_kv_key(const mm_gguf *g, int64_t i);
@@ -67,8 +92,18 @@ int         mm_gguf_get_arr(const mm_gguf *g, const char *key, mm_gguf_type *ele
 const void *mm_gguf_arr_data(const mm_gguf *g, const char *key);             /* scalar arrays */
 int         mm_gguf_arr_str(const mm_gguf *g, const char *key, int64_t i,
                             const char **out, size_t *len);                   /* string arrays */
-/* Generic access by index (for `mmgpt info`): value formatted as text, long arrays summarised. */
+/* Generic access by index (for `mmgpt info`): value formatted as text on one line (strings quoted and
+ * escaped, long strings and arrays summarised, e.g. `[50257 strings: "!", "\"", "#", ...]`).
+ * Returns the length the full text needs (like snprintf; output truncated to size), -1 for a bad index. */
 int         mm_gguf_kv_format(const mm_gguf *g, int64_t i, char *buf, size_t size);
+/* The same as a JSON value (numbers, true/false, strings; NaN/inf as null; long arrays summarised as
+ * {"type": "strings", "n": 50257, "first": ["!", "\"", "#"]}; invalid UTF-8 replaced by U+FFFD). */
+int         mm_gguf_kv_format_json(const mm_gguf *g, int64_t i, char *buf, size_t size);
+/* The encoded value of kv i as stored in the file (after its type field; for arrays: element type,
+ * count, elements). NULL for a bad index. */
+const void *mm_gguf_kv_raw(const mm_gguf *g, int64_t i, size_t *n_bytes);
+/* Array element type and count of kv i (-1 if not an array). */
+int         mm_gguf_kv_arr(const mm_gguf *g, int64_t i, mm_gguf_type *elem_type, int64_t *n);
 
 /* ---- tensors */
 int64_t               mm_gguf_n_tensors(const mm_gguf *g);
@@ -89,6 +124,15 @@ int  mm_gguf_writer_set_str (mm_gguf_writer *w, const char *key, const char *v);
 int  mm_gguf_writer_set_arr (mm_gguf_writer *w, const char *key, mm_gguf_type elem_type,
                              const void *data, int64_t n);
 int  mm_gguf_writer_set_arr_str(mm_gguf_writer *w, const char *key, const char *const *strs, int64_t n);
+/* Any scalar type (value points to the C value of that type: uint8_t ... double, bool). */
+int  mm_gguf_writer_set_scalar(mm_gguf_writer *w, const char *key, mm_gguf_type type, const void *value);
+/* A value given in its encoded form (as mm_gguf_kv_raw returns; e.g. nested arrays). Validated. */
+int  mm_gguf_writer_set_raw(mm_gguf_writer *w, const char *key, mm_gguf_type type,
+                            const void *encoded, size_t n_bytes);
+/* Setters replace the value of an existing key (keeping its position). Setters and add_tensor return -1
+ * on a bad argument (also remembered: mm_gguf_writer_write then fails with that message).
+ * general.alignment must be set (as u32, a power of two) before tensors are written; it decides the
+ * padding of the written file. */
 /* Copy every kv of another file (used by tools that rewrite a model). */
 int  mm_gguf_writer_copy_kv(mm_gguf_writer *w, const mm_gguf *src);
 /* Tensor data is copied; n_bytes must equal mm_row_size(type, ne[0]) * ne[1] * ne[2] * ne[3]. */
