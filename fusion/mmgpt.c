@@ -1,0 +1,797 @@
+/* mmgpt.c - the product API (include/mmgpt.h): model + encoders + projectors + template, contexts,
+ * media, prompt evaluation and generation. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm_audio.h"
+#include "mm_core.h"
+#include "mm_fusion.h"
+#include "mm_gguf.h"
+#include "mm_image.h"
+#include "mm_tokenizer.h"
+#include "mm_transformer.h"
+#include "mmgpt.h"
+
+#ifndef MMGPT_VERSION
+#define MMGPT_VERSION "0.1.0"
+#endif
+
+_Static_assert(MMGPT_ERR_SIZE == MM_ERR_SIZE, "error buffer sizes must agree");
+
+/* ---------------------------------------------------------------- objects */
+struct mmgpt_model {
+    char              *path;      /* model file (messages) */
+    char              *enc_path;  /* file holding the encoders (model or mmproj) */
+    mm_gguf           *g;         /* the model file (decoder + tokenizer [+ encoders]) */
+    mm_gguf           *gproj;     /* separate mmproj file, or NULL */
+    mm_tokenizer      *tok;
+    mm_gpt_model      *gpt;
+    mm_vit_model      *vit;       /* NULL = no image encoder */
+    mm_projector       pimg;      /* image projector [n_patches, d_v] -> [n_patches, d_model] */
+    mm_audio_model    *aud;       /* NULL = no audio encoder */
+    mm_projector       paud;      /* audio projector [n_frames, d_a] -> [ceil(n/k), d_model] */
+    mm_prompt_template tpl;
+    int64_t            d_model;
+    int32_t            eos;
+    double             load_ms;
+};
+
+struct mmgpt_media {
+    mmgpt_media_kind kind;
+    int64_t          n_rows;  /* decoder positions */
+    int64_t          d;       /* d_model */
+    float           *rows;    /* [n_rows][d] (NULL when n_rows == 0) */
+};
+
+typedef struct {
+    char  *s;
+    size_t n, cap;
+} sbuf;
+
+struct mmgpt_ctx {
+    const mmgpt_model   *m;
+    mm_pool             *pool;
+    mm_gpt_state        *st;
+    mm_vit_state        *vs;        /* NULL without image encoder */
+    float               *pixels;    /* [3][S][S] */
+    float               *vit_out;   /* [n_tokens][d_v] */
+    float               *img_proj_scratch;
+    mm_audio_state      *as;        /* NULL without audio encoder */
+    mm_tokenizer_stream *ts;
+    /* pending turn */
+    sbuf                 text;
+    const mmgpt_media  **media;     /* [n_media] borrowed or owned */
+    bool                *owned;     /* [n_media] */
+    int                  n_media, cap_media;
+    /* conversation */
+    char                *system;    /* NULL = model default */
+    bool                 system_set;
+    int32_t              carry[2];  /* tokens to evaluate before the next turn */
+    int                  n_carry;
+    /* results */
+    sbuf                 last;
+    mmgpt_stop           stop;
+    mmgpt_timings        t;
+};
+
+/* ---------------------------------------------------------------- small helpers */
+static int sb_add(sbuf *b, const char *s, size_t n) {
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n + 1) cap *= 2;
+        char *p = realloc(b->s, cap);
+        if (!p) return -1;
+        b->s = p;
+        b->cap = cap;
+    }
+    if (n) memcpy(b->s + b->n, s, n);
+    b->n += n;
+    b->s[b->n] = 0;
+    return 0;
+}
+static void sb_clear(sbuf *b) {
+    b->n = 0;
+    if (b->s) b->s[0] = 0;
+}
+
+static char *xstrdup(const char *s) {
+    size_t n = strlen(s);
+    char  *p = malloc(n + 1);
+    if (p) memcpy(p, s, n + 1);
+    return p;
+}
+
+static int fail(int code, char *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(int code, char *err, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, MMGPT_ERR_SIZE, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+const char *mmgpt_version(void) { return MMGPT_VERSION; }
+
+/* ---------------------------------------------------------------- model */
+mmgpt_model_params mmgpt_model_default_params(void) {
+    return (mmgpt_model_params){.mmproj_path = NULL, .no_vision = false, .no_audio = false};
+}
+
+/* Encoder present: clip.has_*_encoder when the key exists, else the first tensor's presence. */
+static bool has_encoder(const mm_gguf *g, const char *key, const char *tensor) {
+    bool v = false;
+    if (mm_gguf_find_key(g, key) >= 0) return mm_gguf_get_bool(g, key, &v) == 0 && v;
+    return mm_gguf_find_tensor(g, tensor) != NULL;
+}
+
+mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err) {
+    double       t0 = mm_time_ms();
+    char         e[MM_ERR_SIZE];
+    mmgpt_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->path = xstrdup(path))) {
+        free(m);
+        mm_err(err, "out of memory");
+        return NULL;
+    }
+    if (!(m->g = mm_gguf_open(path, e))) goto fail;
+    if (!(m->gpt = mm_gpt_model_load(m->g, e))) goto fail_path;
+    if (!(m->tok = mm_tokenizer_load_gguf(m->g, e))) goto fail_path;
+    m->d_model = mm_gpt_model_d_model(m->gpt);
+    m->eos = mm_tokenizer_eos(m->tok);
+    if (mm_tokenizer_n_vocab(m->tok) > mm_gpt_model_n_vocab(m->gpt)) {
+        snprintf(e, sizeof e, "the tokenizer has %d tokens but the decoder only %lld", mm_tokenizer_n_vocab(m->tok),
+                 (long long)mm_gpt_model_n_vocab(m->gpt));
+        goto fail_path;
+    }
+    if (mm_prompt_template_load(&m->tpl, m->g, e)) goto fail_path;
+
+    const mm_gguf *ge = m->g;
+    if (p.mmproj_path) {
+        if (!(m->gproj = mm_gguf_open(p.mmproj_path, e))) goto fail;
+        ge = m->gproj;
+        if (!has_encoder(ge, "clip.has_vision_encoder", "v.patch_embd.weight") &&
+            !has_encoder(ge, "clip.has_audio_encoder", "a.conv1d.1.weight")) {
+            mm_err(err, "%s: this mmproj file has neither an image nor an audio encoder", p.mmproj_path);
+            mmgpt_model_free(m);
+            return NULL;
+        }
+    }
+    if (!(m->enc_path = xstrdup(mm_gguf_path(ge)))) { snprintf(e, sizeof e, "out of memory"); goto fail_path; }
+    if (!p.no_vision && has_encoder(ge, "clip.has_vision_encoder", "v.patch_embd.weight")) {
+        if (!(m->vit = mm_vit_model_load(ge, e))) goto fail_enc;
+        int64_t d_in = mm_vit_d_enc(m->vit);
+        if (mm_projector_load(&m->pimg, ge, MM_MEDIA_IMAGE, d_in, m->d_model, e)) goto fail_enc;
+    }
+    if (!p.no_audio && has_encoder(ge, "clip.has_audio_encoder", "a.conv1d.1.weight")) {
+        if (!(m->aud = mm_audio_model_load(ge, e))) goto fail_enc;
+        int64_t d_in = mm_audio_model_d_enc(m->aud);
+        if (mm_projector_load(&m->paud, ge, MM_MEDIA_AUDIO, d_in, m->d_model, e)) goto fail_enc;
+    }
+    m->load_ms = mm_time_ms() - t0;
+    return m;
+fail_enc:
+    /* messages from the loaders name the file; ours ("this mmproj does not fit...") need it */
+    if (strncmp(e, m->enc_path, strlen(m->enc_path)) != 0) {
+        mm_err(err, "%s: %s", m->enc_path, e);
+        mmgpt_model_free(m);
+        return NULL;
+    }
+    goto fail;
+fail_path:
+    if (strncmp(e, path, strlen(path)) != 0) {
+        mm_err(err, "%s: %s", path, e);
+        mmgpt_model_free(m);
+        return NULL;
+    }
+fail:
+    mm_err(err, "%s", e);
+    mmgpt_model_free(m);
+    return NULL;
+}
+
+void mmgpt_model_free(mmgpt_model *m) {
+    if (!m) return;
+    mm_projector_free(&m->pimg);
+    mm_projector_free(&m->paud);
+    mm_vit_model_free(m->vit);
+    mm_audio_model_free(m->aud);
+    mm_gpt_model_free(m->gpt);
+    mm_tokenizer_free(m->tok);
+    mm_prompt_template_free(&m->tpl);
+    if (m->gproj) mm_gguf_close(m->gproj);
+    if (m->g) mm_gguf_close(m->g);
+    free(m->path);
+    free(m->enc_path);
+    free(m);
+}
+
+bool    mmgpt_model_has_vision(const mmgpt_model *m) { return m && m->vit; }
+bool    mmgpt_model_has_audio(const mmgpt_model *m) { return m && m->aud; }
+int64_t mmgpt_model_n_ctx(const mmgpt_model *m) { return mm_gpt_model_n_ctx(m->gpt); }
+int64_t mmgpt_model_d_model(const mmgpt_model *m) { return m->d_model; }
+int64_t mmgpt_model_n_vocab(const mmgpt_model *m) { return mm_gpt_model_n_vocab(m->gpt); }
+double  mmgpt_model_load_ms(const mmgpt_model *m) { return m->load_ms; }
+
+char *mmgpt_model_task_prompt(const mmgpt_model *m, const char *task, const char *question) {
+    mm_task t;
+    if (!strcmp(task, "caption")) t = MM_TASK_CAPTION;
+    else if (!strcmp(task, "describe")) t = MM_TASK_DESCRIBE;
+    else if (!strcmp(task, "ask")) t = MM_TASK_ASK;
+    else return NULL;
+    return mm_prompt_task_text(&m->tpl, t, question);
+}
+
+/* ---------------------------------------------------------------- context */
+mmgpt_ctx_params mmgpt_ctx_default_params(void) { return (mmgpt_ctx_params){.n_threads = 0, .n_ctx = 0}; }
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+mmgpt_ctx *mmgpt_ctx_create(const mmgpt_model *m, mmgpt_ctx_params p, char *err) {
+    if (!m) {
+        mm_err(err, "%s: no model", __func__);
+        return NULL;
+    }
+    mmgpt_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        mm_err(err, "out of memory");
+        return NULL;
+    }
+    c->m = m;
+    if (!(c->pool = mm_pool_create(p.n_threads, err))) goto fail;
+    mm_gpt_state_params sp = mm_gpt_state_default_params();
+    sp.n_ctx = p.n_ctx;
+    sp.pool = c->pool;
+    if (!(c->st = mm_gpt_state_create(m->gpt, sp, err))) goto fail;
+    if (!(c->ts = mm_tokenizer_stream_create(m->tok, err))) goto fail;
+    if (m->vit) {
+        int64_t S = mm_vit_image_size(m->vit), nt = mm_vit_n_tokens(m->vit), dv = mm_vit_d_enc(m->vit);
+        if (!(c->vs = mm_vit_state_create(m->vit, c->pool, err))) goto fail;
+        c->pixels = malloc((size_t)(3 * S * S) * sizeof(float));
+        c->vit_out = malloc((size_t)(nt * dv) * sizeof(float));
+        c->img_proj_scratch = aligned_alloc(64, align64(mm_projector_scratch_bytes(&m->pimg, nt)) + 64);
+        if (!c->pixels || !c->vit_out || !c->img_proj_scratch) {
+            mm_err(err, "out of memory");
+            goto fail;
+        }
+    }
+    if (m->aud && !(c->as = mm_audio_state_create(m->aud, c->pool, err))) goto fail;
+    return c;
+fail:
+    mmgpt_ctx_free(c);
+    return NULL;
+}
+
+static void drop_pending(mmgpt_ctx *c) {
+    for (int i = 0; i < c->n_media; i++)
+        if (c->owned[i]) mmgpt_media_free((mmgpt_media *)c->media[i]);
+    c->n_media = 0;
+    sb_clear(&c->text);
+}
+
+void mmgpt_ctx_free(mmgpt_ctx *c) {
+    if (!c) return;
+    drop_pending(c);
+    free(c->media);
+    free(c->owned);
+    free(c->text.s);
+    free(c->last.s);
+    free(c->system);
+    free(c->pixels);
+    free(c->vit_out);
+    free(c->img_proj_scratch);
+    mm_vit_state_free(c->vs);
+    mm_audio_state_free(c->as);
+    mm_tokenizer_stream_free(c->ts);
+    mm_gpt_state_free(c->st);
+    mm_pool_free(c->pool);
+    free(c);
+}
+
+int64_t mmgpt_ctx_n_ctx(const mmgpt_ctx *c) { return mm_gpt_state_n_ctx(c->st); }
+int64_t mmgpt_ctx_n_past(const mmgpt_ctx *c) { return mm_gpt_state_n_past(c->st); }
+
+int mmgpt_set_system(mmgpt_ctx *c, const char *system, char *err) {
+    char *s = NULL;
+    if (system && !(s = xstrdup(system))) return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
+    free(c->system);
+    c->system = s;
+    c->system_set = system != NULL;
+    return MMGPT_OK;
+}
+
+void mmgpt_clear(mmgpt_ctx *c) {
+    drop_pending(c);
+    mm_gpt_state_reset(c->st);
+    c->n_carry = 0;
+    sb_clear(&c->last);
+    c->stop = MMGPT_STOP_NONE;
+}
+
+void mmgpt_get_timings(const mmgpt_ctx *c, mmgpt_timings *t) {
+    *t = c->t;
+    t->load_ms = c->m->load_ms;
+}
+void mmgpt_reset_timings(mmgpt_ctx *c) { memset(&c->t, 0, sizeof c->t); }
+
+/* ---------------------------------------------------------------- media */
+mmgpt_media_kind mmgpt_detect_kind(const void *data, size_t n) {
+    const unsigned char *b = data;
+#define HAS(off, s) (n >= (off) + sizeof(s) - 1 && !memcmp(b + (off), s, sizeof(s) - 1))
+    if (!b) return MMGPT_MEDIA_AUTO;
+    /* images */
+    if (HAS(0, "\x89PNG\r\n\x1a\n") || HAS(0, "\xff\xd8\xff") || HAS(0, "GIF87a") || HAS(0, "GIF89a") ||
+        HAS(0, "BM") || HAS(0, "8BPS") || HAS(0, "#?RADIANCE") || HAS(0, "#?RGBE"))
+        return MMGPT_MEDIA_IMAGE;
+    if (n >= 3 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6' && (b[2] == ' ' || b[2] == '\n' || b[2] == '\r' || b[2] == '\t'))
+        return MMGPT_MEDIA_IMAGE;
+    /* audio */
+    if ((HAS(0, "RIFF") || HAS(0, "RIFX") || HAS(0, "RF64")) && HAS(8, "WAVE")) return MMGPT_MEDIA_AUDIO;
+    if (HAS(0, "fLaC") || HAS(0, "OggS") || HAS(0, ".snd") || HAS(0, "caff") || HAS(0, "ID3"))
+        return MMGPT_MEDIA_AUDIO;
+    if (HAS(0, "FORM") && (HAS(8, "AIFF") || HAS(8, "AIFC"))) return MMGPT_MEDIA_AUDIO;
+    if (n >= 2 && b[0] == 0xff && (b[1] & 0xe0) == 0xe0 && (b[1] & 0x06) != 0) return MMGPT_MEDIA_AUDIO; /* MPEG audio */
+#undef HAS
+    return MMGPT_MEDIA_AUTO;
+}
+
+static int media_alloc(mmgpt_ctx *c, mmgpt_media_kind kind, int64_t n_rows, mmgpt_media **out, char *err) {
+    mmgpt_media *md = calloc(1, sizeof *md);
+    if (!md) return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
+    md->kind = kind;
+    md->n_rows = n_rows;
+    md->d = c->m->d_model;
+    if (n_rows > 0 && !(md->rows = malloc((size_t)n_rows * (size_t)md->d * sizeof(float)))) {
+        free(md);
+        return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
+    }
+    *out = md;
+    return MMGPT_OK;
+}
+
+static const char *nm(const char *name) { return name ? name : "(memory)"; }
+
+static int encode_image(mmgpt_ctx *c, const char *path, const void *data, size_t size, const char *name,
+                        mmgpt_media **out, char *err) {
+    const mmgpt_model *m = c->m;
+    char               e[MM_ERR_SIZE];
+    if (!m->vit)
+        return fail(MMGPT_ERR_MODEL, err, "%s: the model %s has no image encoder (give an mmproj file with one)",
+                    nm(name), m->enc_path);
+    mm_image img;
+    double   t0 = mm_time_ms();
+    int      rc = path ? mm_image_load_file(path, &img, e) : mm_image_load_memory(data, size, name, &img, e);
+    if (rc) return fail(MMGPT_ERR_INPUT, err, "%s", e);
+    double t1 = mm_time_ms();
+    c->t.image_decode_ms += t1 - t0;
+    rc = mm_vit_encode_image(c->vs, &img, c->pixels, c->vit_out, e);
+    mm_image_free(&img);
+    if (rc) return fail(MMGPT_ERR_INTERNAL, err, "%s: %s", nm(name), e);
+    double t2 = mm_time_ms();
+    c->t.image_encode_ms += t2 - t1;
+    int64_t nt = mm_vit_n_tokens(m->vit), skip = mm_vit_has_cls(m->vit) ? 1 : 0;
+    int64_t n = nt - skip, dv = mm_vit_d_enc(m->vit);
+    mmgpt_media *md = NULL;
+    if ((rc = media_alloc(c, MMGPT_MEDIA_IMAGE, n, &md, err))) return rc;
+    mm_projector_apply(&m->pimg, c->pool, c->vit_out + skip * dv, n, md->rows, c->img_proj_scratch);
+    c->t.project_ms += mm_time_ms() - t2;
+    c->t.n_images++;
+    *out = md;
+    return MMGPT_OK;
+}
+
+static int encode_audio(mmgpt_ctx *c, const char *path, const void *data, size_t size, const char *name,
+                        mmgpt_media **out, char *err) {
+    const mmgpt_model *m = c->m;
+    char               e[MM_ERR_SIZE];
+    if (!m->aud)
+        return fail(MMGPT_ERR_MODEL, err, "%s: the model %s has no audio encoder (give an mmproj file with one)",
+                    nm(name), m->enc_path);
+    mm_audio_pcm pcm;
+    double       t0 = mm_time_ms();
+    int rc = path ? mm_audio_load_file(path, NULL, &pcm, e) : mm_audio_load_memory(data, size, name, NULL, &pcm, e);
+    if (rc) return fail(MMGPT_ERR_INPUT, err, "%s", e);
+    double t1 = mm_time_ms();
+    c->t.audio_decode_ms += t1 - t0;
+    float  *enc = NULL;
+    int64_t n_enc = 0;
+    rc = mm_audio_encode_pcm(c->as, pcm.samples, pcm.n_samples, &enc, &n_enc, NULL, NULL, e);
+    mm_audio_pcm_free(&pcm);
+    if (rc) return fail(MMGPT_ERR_INPUT, err, "%s: %s", nm(name), e);
+    double t2 = mm_time_ms();
+    c->t.audio_encode_ms += t2 - t1;
+    mmgpt_media *md = NULL;
+    int64_t      n_out = mm_projector_n_out(&m->paud, n_enc);
+    if ((rc = media_alloc(c, MMGPT_MEDIA_AUDIO, n_out, &md, err))) {
+        free(enc);
+        return rc;
+    }
+    if (n_enc > 0) {
+        void *scratch = aligned_alloc(64, align64(mm_projector_scratch_bytes(&m->paud, n_enc)) + 64);
+        if (!scratch) {
+            free(enc);
+            mmgpt_media_free(md);
+            return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
+        }
+        mm_projector_apply(&m->paud, c->pool, enc, n_enc, md->rows, scratch);
+        free(scratch);
+    }
+    free(enc);
+    c->t.project_ms += mm_time_ms() - t2;
+    c->t.n_audio++;
+    *out = md;
+    return MMGPT_OK;
+}
+
+static int read_head(const char *path, unsigned char *buf, size_t cap, size_t *n, char *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return fail(MMGPT_ERR_INPUT, err, "%s: %s", path, strerror(errno));
+    *n = fread(buf, 1, cap, f);
+    fclose(f);
+    return MMGPT_OK;
+}
+
+int mmgpt_media_from_file(mmgpt_ctx *c, const char *path, mmgpt_media_kind kind, mmgpt_media **out, char *err) {
+    *out = NULL;
+    unsigned char head[64];
+    size_t        n = 0;
+    int           rc = read_head(path, head, sizeof head, &n, err);
+    if (rc) return rc;
+    if (n == 0) return fail(MMGPT_ERR_INPUT, err, "%s: empty file", path);
+    if (kind == MMGPT_MEDIA_AUTO) {
+        kind = mmgpt_detect_kind(head, n);
+        if (kind == MMGPT_MEDIA_AUTO)
+            return fail(MMGPT_ERR_INPUT, err, "%s: not a supported image or audio file", path);
+    }
+    return kind == MMGPT_MEDIA_IMAGE ? encode_image(c, path, NULL, 0, path, out, err)
+                                     : encode_audio(c, path, NULL, 0, path, out, err);
+}
+
+int mmgpt_media_from_memory(mmgpt_ctx *c, const void *data, size_t size, mmgpt_media_kind kind, const char *name,
+                            mmgpt_media **out, char *err) {
+    *out = NULL;
+    if (!data || size == 0) return fail(MMGPT_ERR_INPUT, err, "%s: empty input", nm(name));
+    if (kind == MMGPT_MEDIA_AUTO) {
+        kind = mmgpt_detect_kind(data, size);
+        if (kind == MMGPT_MEDIA_AUTO)
+            return fail(MMGPT_ERR_INPUT, err, "%s: not a supported image or audio file", nm(name));
+    }
+    return kind == MMGPT_MEDIA_IMAGE ? encode_image(c, NULL, data, size, nm(name), out, err)
+                                     : encode_audio(c, NULL, data, size, nm(name), out, err);
+}
+
+void mmgpt_media_free(mmgpt_media *md) {
+    if (!md) return;
+    free(md->rows);
+    free(md);
+}
+mmgpt_media_kind mmgpt_media_get_kind(const mmgpt_media *md) { return md->kind; }
+int64_t          mmgpt_media_n_rows(const mmgpt_media *md) { return md->n_rows; }
+const float     *mmgpt_media_rows(const mmgpt_media *md) { return md->rows; }
+
+static int push_media(mmgpt_ctx *c, const mmgpt_media *md, bool owned, char *err) {
+    if (c->n_media == c->cap_media) {
+        int cap = c->cap_media ? 2 * c->cap_media : 4;
+        const mmgpt_media **nm_ = realloc(c->media, (size_t)cap * sizeof *nm_);
+        if (!nm_) return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
+        c->media = nm_;
+        bool *no = realloc(c->owned, (size_t)cap * sizeof *no);
+        if (!no) return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
+        c->owned = no;
+        c->cap_media = cap;
+    }
+    c->media[c->n_media] = md;
+    c->owned[c->n_media] = owned;
+    c->n_media++;
+    return MMGPT_OK;
+}
+
+int mmgpt_add_media(mmgpt_ctx *c, const mmgpt_media *md, char *err) {
+    if (!md) return fail(MMGPT_ERR_USAGE, err, "%s: no media", __func__);
+    if (md->d != c->m->d_model) return fail(MMGPT_ERR_USAGE, err, "%s: media made for another model", __func__);
+    return push_media(c, md, false, err);
+}
+
+static int add_owned(mmgpt_ctx *c, int rc, mmgpt_media *md, char *err) {
+    if (rc) return rc;
+    if ((rc = push_media(c, md, true, err))) mmgpt_media_free(md);
+    return rc;
+}
+
+int mmgpt_add_image_file(mmgpt_ctx *c, const char *path, char *err) {
+    mmgpt_media *md = NULL;
+    return add_owned(c, mmgpt_media_from_file(c, path, MMGPT_MEDIA_IMAGE, &md, err), md, err);
+}
+int mmgpt_add_image_memory(mmgpt_ctx *c, const void *data, size_t size, char *err) {
+    mmgpt_media *md = NULL;
+    return add_owned(c, mmgpt_media_from_memory(c, data, size, MMGPT_MEDIA_IMAGE, NULL, &md, err), md, err);
+}
+int mmgpt_add_audio_file(mmgpt_ctx *c, const char *path, char *err) {
+    mmgpt_media *md = NULL;
+    return add_owned(c, mmgpt_media_from_file(c, path, MMGPT_MEDIA_AUDIO, &md, err), md, err);
+}
+int mmgpt_add_audio_memory(mmgpt_ctx *c, const void *data, size_t size, char *err) {
+    mmgpt_media *md = NULL;
+    return add_owned(c, mmgpt_media_from_memory(c, data, size, MMGPT_MEDIA_AUDIO, NULL, &md, err), md, err);
+}
+
+int mmgpt_add_text(mmgpt_ctx *c, const char *text, char *err) {
+    if (!text) return MMGPT_OK;
+    if (sb_add(&c->text, text, strlen(text))) return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
+    return MMGPT_OK;
+}
+
+/* ---------------------------------------------------------------- turn assembly */
+typedef struct {
+    mm_gpt_input *in;   /* [n] */
+    int32_t      *ids;  /* [n] token or -1 at media rows */
+    int64_t       n, cap;
+} seq;
+
+static int seq_push(seq *s, int32_t tok, const float *embd) {
+    if (s->n == s->cap) {
+        int64_t cap = s->cap ? 2 * s->cap : 256;
+        mm_gpt_input *ni = realloc(s->in, (size_t)cap * sizeof *ni);
+        if (!ni) return -1;
+        s->in = ni;
+        int32_t *nd = realloc(s->ids, (size_t)cap * sizeof *nd);
+        if (!nd) return -1;
+        s->ids = nd;
+        s->cap = cap;
+    }
+    s->in[s->n] = (mm_gpt_input){.token = embd ? 0 : tok, .embd = embd};
+    s->ids[s->n] = embd ? -1 : tok;
+    s->n++;
+    return 0;
+}
+
+static void seq_free(seq *s) {
+    free(s->in);
+    free(s->ids);
+    memset(s, 0, sizeof *s);
+}
+
+/* The positions of the pending turn (carry tokens first). */
+static int build_turn(mmgpt_ctx *c, bool raw, seq *s, char *err) {
+    const mmgpt_model *m = c->m;
+    memset(s, 0, sizeof *s);
+    bool start = mm_gpt_state_n_past(c->st) == 0 && c->n_carry == 0;
+    const char *system = NULL;
+    if (!raw && start) system = c->system_set ? c->system : m->tpl.default_system;
+
+    mm_media_kind kinds_small[16], *kinds = kinds_small;
+    if (c->n_media > 16 && !(kinds = malloc((size_t)c->n_media * sizeof *kinds)))
+        return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
+    for (int i = 0; i < c->n_media; i++)
+        kinds[i] = c->media[i]->kind == MMGPT_MEDIA_AUDIO ? MM_MEDIA_AUDIO : MM_MEDIA_IMAGE;
+    mm_prompt p;
+    char      e[MM_ERR_SIZE];
+    int       rc = mm_prompt_build(&m->tpl, system, c->text.s ? c->text.s : "", kinds, c->n_media, raw, &p, e);
+    if (kinds != kinds_small) free(kinds);
+    if (rc) return fail(MMGPT_ERR_USAGE, err, "%s", e);
+
+    bool oom = false;
+    for (int i = 0; i < c->n_carry; i++) oom |= seq_push(s, c->carry[i], NULL) != 0;
+    if (start && mm_tokenizer_add_bos(m->tok) && mm_tokenizer_bos(m->tok) >= 0)
+        oom |= seq_push(s, mm_tokenizer_bos(m->tok), NULL) != 0;
+    for (int i = 0; i < p.n_segs && !oom; i++) {
+        const mm_prompt_seg *sg = &p.segs[i];
+        if (sg->kind == MM_SEG_TEXT) {
+            int32_t *ids = NULL;
+            int64_t  n = 0;
+            if (mm_tokenizer_encode_alloc(m->tok, sg->text, strlen(sg->text), false, &ids, &n, e)) {
+                mm_prompt_free(&p);
+                seq_free(s);
+                return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
+            }
+            for (int64_t j = 0; j < n && !oom; j++) oom |= seq_push(s, ids[j], NULL) != 0;
+            free(ids);
+        } else {
+            const mmgpt_media *md = c->media[sg->media];
+            for (int64_t r = 0; r < md->n_rows && !oom; r++) oom |= seq_push(s, -1, md->rows + r * md->d) != 0;
+        }
+    }
+    mm_prompt_free(&p);
+    if (oom) {
+        seq_free(s);
+        return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
+    }
+    return MMGPT_OK;
+}
+
+int mmgpt_tokenize_turn(mmgpt_ctx *c, bool raw, int32_t **ids_out, int64_t *n, char *err) {
+    seq s;
+    int rc = build_turn(c, raw, &s, err);
+    if (rc) return rc;
+    *n = s.n;
+    if (ids_out) {
+        *ids_out = s.ids;
+        s.ids = NULL;
+    }
+    seq_free(&s);
+    return MMGPT_OK;
+}
+
+static int media_rows(const mmgpt_ctx *c) {
+    int64_t r = 0;
+    for (int i = 0; i < c->n_media; i++) r += c->media[i]->n_rows;
+    return (int)r;
+}
+
+/* Evaluate the pending turn; logits_all may be NULL. need_room: positions that must stay free. */
+static int eval_turn(mmgpt_ctx *c, bool raw, int64_t need_room, float **logits_all, int64_t *n_pos, char *err) {
+    seq s;
+    int rc = build_turn(c, raw, &s, err);
+    if (rc) return rc;
+    int64_t n_past = mm_gpt_state_n_past(c->st), n_ctx = mm_gpt_state_n_ctx(c->st);
+    if (s.n == 0) {
+        seq_free(&s);
+        return fail(MMGPT_ERR_USAGE, err, "nothing to evaluate: add text or media first");
+    }
+    if (n_past + s.n + need_room > n_ctx) {
+        seq_free(&s);
+        if (n_past > 0)
+            return fail(MMGPT_ERR_CONTEXT, err,
+                        "the prompt takes %lld positions (%d of them media) but only %lld of the context of %lld "
+                        "are left (start a new conversation)",
+                        (long long)s.n, media_rows(c), (long long)(n_ctx - n_past - need_room), (long long)n_ctx);
+        return fail(MMGPT_ERR_CONTEXT, err, "the prompt takes %lld positions (%d of them media), over the context of %lld",
+                    (long long)s.n, media_rows(c), (long long)(n_ctx - need_room));
+    }
+    float *la = NULL;
+    int64_t nv = mm_gpt_model_n_vocab(c->m->gpt);
+    if (logits_all && !(la = malloc((size_t)s.n * (size_t)nv * sizeof(float)))) {
+        seq_free(&s);
+        return fail(MMGPT_ERR_INTERNAL, err, "out of memory (logits of %lld positions)", (long long)s.n);
+    }
+    char   e[MM_ERR_SIZE];
+    double t0 = mm_time_ms();
+    if (mm_gpt_eval(c->st, s.in, s.n, la, e)) {
+        free(la);
+        seq_free(&s);
+        return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
+    }
+    c->t.prompt_ms += mm_time_ms() - t0;
+    c->t.n_prompt += s.n;
+    c->t.n_media_rows += media_rows(c);
+    if (n_pos) *n_pos = s.n;
+    if (logits_all) *logits_all = la;
+    seq_free(&s);
+    c->n_carry = 0;
+    drop_pending(c);
+    return MMGPT_OK;
+}
+
+int mmgpt_eval(mmgpt_ctx *c, bool raw, float **logits, int64_t *n_pos, char *err) {
+    if (logits) *logits = NULL;
+    return eval_turn(c, raw, 0, logits, n_pos, err);
+}
+
+/* ---------------------------------------------------------------- generation */
+mmgpt_gen_params mmgpt_gen_default_params(void) {
+    return (mmgpt_gen_params){.max_tokens = 128, .temperature = 0.0f, .top_k = 40, .top_p = 0.95f, .seed = 0x5eed,
+                              .raw = false, .trim_leading_space = true, .stop = NULL, .n_stop = 0};
+}
+
+typedef struct {
+    mmgpt_ctx     *c;
+    mmgpt_piece_fn cb;
+    void          *user;
+    bool           trim;     /* the first non-empty piece still may start with the space to drop */
+    bool           stopped;  /* the callback returned false */
+    bool           oom;
+} emitter;
+
+static void emit(emitter *em, const char *s, size_t n) {
+    if (n == 0) return;
+    if (em->trim) {
+        em->trim = false;
+        if (s[0] == ' ') {
+            s++;
+            n--;
+            if (n == 0) return;
+        }
+    }
+    if (sb_add(&em->c->last, s, n)) em->oom = true;
+    if (em->cb && !em->stopped && !em->cb(s, n, em->user)) em->stopped = true;
+}
+
+int mmgpt_generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *user, char *err) {
+    char e[MM_ERR_SIZE];
+    sb_clear(&c->last);
+    if (sb_add(&c->last, "", 0)) return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
+    c->stop = MMGPT_STOP_NONE;
+    if (!(p.temperature >= 0.0f && p.temperature <= MM_SAMPLER_MAX_TEMP))
+        return fail(MMGPT_ERR_USAGE, err, "temperature %g is outside [0, %g]", (double)p.temperature,
+                    (double)MM_SAMPLER_MAX_TEMP);
+    if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) return fail(MMGPT_ERR_USAGE, err, "top-p %g is outside (0, 1]", (double)p.top_p);
+    if (p.n_stop < 0 || (p.n_stop > 0 && !p.stop)) return fail(MMGPT_ERR_USAGE, err, "bad stop-string list");
+    mm_sampler_params sp = mm_sampler_default_params();
+    sp.temperature = p.temperature;
+    sp.top_k = p.top_k;
+    sp.top_p = p.top_p;
+    sp.seed = p.seed;
+    mm_sampler *smp = mm_sampler_create(sp, mm_gpt_model_n_vocab(c->m->gpt), e);
+    if (!smp) return fail(MMGPT_ERR_USAGE, err, "%s", e);
+    mm_stop *stp = mm_stop_create(p.stop, p.n_stop, e);
+    if (!stp) {
+        mm_sampler_free(smp);
+        return fail(MMGPT_ERR_USAGE, err, "%s", e);
+    }
+    int rc = eval_turn(c, p.raw, 1, NULL, NULL, err);
+    if (rc) {
+        mm_stop_free(stp);
+        mm_sampler_free(smp);
+        return rc;
+    }
+
+    double     t0 = mm_time_ms();
+    emitter    em = {.c = c, .cb = cb, .user = user, .trim = p.trim_leading_space};
+    int64_t    n_gen = 0, n_ctx = mm_gpt_state_n_ctx(c->st);
+    mmgpt_stop why = MMGPT_STOP_NONE;
+    mm_tokenizer_stream_reset(c->ts);
+    for (;;) {
+        int32_t t = mm_sampler_sample(smp, mm_gpt_state_logits(c->st));
+        if (t == c->m->eos) {
+            why = MMGPT_STOP_EOS;
+            c->carry[0] = t;
+            c->n_carry = 1;
+            break;
+        }
+        n_gen++;
+        const char *piece;
+        size_t      len;
+        if (mm_tokenizer_stream_push(c->ts, t, &piece, &len, e)) {
+            rc = fail(MMGPT_ERR_INTERNAL, err, "%s", e);
+            break;
+        }
+        const char *out;
+        size_t      n_out;
+        bool        hit = mm_stop_feed(stp, piece, len, &out, &n_out);
+        emit(&em, out, n_out);
+        if (em.oom) {
+            rc = fail(MMGPT_ERR_INTERNAL, err, "out of memory");
+            break;
+        }
+        bool full = mm_gpt_state_n_past(c->st) >= n_ctx;
+        if (hit || em.stopped || (p.max_tokens > 0 && n_gen >= p.max_tokens) || full) {
+            why = hit ? MMGPT_STOP_STRING : em.stopped ? MMGPT_STOP_CALLBACK : full ? MMGPT_STOP_CONTEXT
+                                                                                   : MMGPT_STOP_MAX_TOKENS;
+            /* close the answer in the cache before the next turn: the last token, then <|endoftext|> */
+            c->n_carry = 0;
+            if (!full) c->carry[c->n_carry++] = t;
+            if (c->m->eos >= 0 && !full) c->carry[c->n_carry++] = c->m->eos;
+            break;
+        }
+        if (mm_gpt_eval_tokens(c->st, &t, 1, NULL, e)) {
+            rc = fail(MMGPT_ERR_INTERNAL, err, "%s", e);
+            break;
+        }
+    }
+    if (rc == MMGPT_OK && why != MMGPT_STOP_STRING) {
+        const char *out;
+        size_t      n_out;
+        mm_tokenizer_stream_flush(c->ts, &out, &n_out);
+        const char *o2;
+        size_t      n2;
+        bool        hit = mm_stop_feed(stp, out, n_out, &o2, &n2);
+        emit(&em, o2, n2);
+        if (!hit) {
+            mm_stop_flush(stp, &o2, &n2);
+            emit(&em, o2, n2);
+        }
+    }
+    c->t.gen_ms += mm_time_ms() - t0;
+    c->t.n_gen += n_gen;
+    c->stop = why;
+    mm_stop_free(stp);
+    mm_sampler_free(smp);
+    return rc;
+}
+
+const char *mmgpt_last_text(const mmgpt_ctx *c) { return c->last.s ? c->last.s : ""; }
+mmgpt_stop  mmgpt_stop_reason(const mmgpt_ctx *c) { return c->stop; }

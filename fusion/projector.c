@@ -1,0 +1,150 @@
+/* projector.c - image and audio projectors (encoder width -> decoder d_model), llama.cpp mmproj names. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm_fusion.h"
+
+#define MAX_STACK 64
+
+static int load_linear(mm_proj_linear *l, const mm_gguf *g, const char *name, char *err) {
+    char wn[128], bn[128];
+    snprintf(wn, sizeof wn, "%s.weight", name);
+    snprintf(bn, sizeof bn, "%s.bias", name);
+    const mm_gguf_tensor *w = mm_gguf_find_tensor(g, wn);
+    if (!w) return mm_err(err, "%s: the model has no tensor %s", mm_gguf_path(g), wn);
+    if (w->n_dims > 2 || w->ne[2] != 1 || w->ne[3] != 1)
+        return mm_err(err, "%s: %s is not a matrix", mm_gguf_path(g), wn);
+    if (!mm_type_supported(w->type))
+        return mm_err(err, "%s: %s has unsupported type %s", mm_gguf_path(g), wn, mm_type_name(w->type));
+    if (mm_row_size((mm_type)w->type, w->ne[0]) == 0)
+        return mm_err(err, "%s: %s: %lld columns do not fit the %s block size", mm_gguf_path(g), wn,
+                      (long long)w->ne[0], mm_type_name(w->type));
+    l->type = (mm_type)w->type;
+    l->w = w->data;
+    l->cols = w->ne[0];
+    l->rows = w->ne[1];
+    l->b = NULL;
+    const mm_gguf_tensor *b = mm_gguf_find_tensor(g, bn);
+    if (b) {
+        if (b->n_elements != l->rows || (b->type != MM_TYPE_F32 && b->type != MM_TYPE_F16))
+            return mm_err(err, "%s: %s must be %lld f32/f16 values", mm_gguf_path(g), bn, (long long)l->rows);
+        l->b = malloc((size_t)l->rows * sizeof(float));
+        if (!l->b) return mm_err(err, "%s: out of memory", __func__);
+        if (b->type == MM_TYPE_F32) memcpy(l->b, b->data, (size_t)l->rows * sizeof(float));
+        else mm_dequantize_row(MM_TYPE_F16, b->data, l->b, l->rows);
+    }
+    return 0;
+}
+
+static const char *fit_msg = "this mmproj does not fit this model: projector outputs %lld, decoder d_model is %lld";
+
+int mm_projector_load(mm_projector *p, const mm_gguf *g, mm_media_kind kind, int64_t d_in, int64_t d_model,
+                      char *err) {
+    memset(p, 0, sizeof *p);
+    p->d_in = d_in;
+    p->d_out = d_model;
+    p->stack = 1;
+    if (kind == MM_MEDIA_IMAGE) {
+        const char *pt = NULL;
+        size_t      n = 0;
+        if (mm_gguf_get_str(g, "clip.projector_type", &pt, &n) != 0) {
+            pt = "linear";  /* absent: a single mm.0, as the simplest llava files */
+            n = 6;
+            if (mm_gguf_find_tensor(g, "mm.2.weight")) { pt = "mlp"; n = 3; }
+        }
+        if (n == 6 && !memcmp(pt, "linear", 6)) p->mlp = false;
+        else if (n == 3 && !memcmp(pt, "mlp", 3)) p->mlp = true;
+        else return mm_err(err, "%s: unsupported clip.projector_type '%.*s' (linear and mlp are)", mm_gguf_path(g),
+                           (int)(n > 64 ? 64 : n), pt);
+        if (load_linear(&p->l1, g, "mm.0", err)) goto fail;
+        if (p->mlp && load_linear(&p->l2, g, "mm.2", err)) goto fail;
+    } else {
+        uint32_t k = 1;
+        if (mm_gguf_find_key(g, "clip.audio.projector.stack_factor") >= 0 &&
+            mm_gguf_get_u32(g, "clip.audio.projector.stack_factor", &k) != 0) {
+            mm_err(err, "%s: clip.audio.projector.stack_factor is not an integer", mm_gguf_path(g));
+            goto fail;
+        }
+        if (k < 1 || k > MAX_STACK) {
+            mm_err(err, "%s: clip.audio.projector.stack_factor %u is outside [1, %d]", mm_gguf_path(g), k, MAX_STACK);
+            goto fail;
+        }
+        p->stack = (int)k;
+        p->mlp = true;
+        if (load_linear(&p->l1, g, "mm.a.mlp.1", err)) goto fail;
+        if (load_linear(&p->l2, g, "mm.a.mlp.2", err)) goto fail;
+    }
+    const char *l1n = kind == MM_MEDIA_IMAGE ? "mm.0" : "mm.a.mlp.1";
+    if (p->l1.cols != d_in * p->stack) {
+        mm_err(err, "%s: %s.weight takes %lld inputs but the %s encoder gives %lld%s", mm_gguf_path(g), l1n,
+               (long long)p->l1.cols, kind == MM_MEDIA_IMAGE ? "image" : "audio", (long long)(d_in * p->stack),
+               p->stack > 1 ? " (stacked frames)" : "");
+        goto fail;
+    }
+    if (p->mlp && p->l2.cols != p->l1.rows) {
+        mm_err(err, "%s: %s.weight takes %lld inputs but %s.weight gives %lld", mm_gguf_path(g),
+               kind == MM_MEDIA_IMAGE ? "mm.2" : "mm.a.mlp.2", (long long)p->l2.cols, l1n, (long long)p->l1.rows);
+        goto fail;
+    }
+    int64_t out = p->mlp ? p->l2.rows : p->l1.rows;
+    if (out != d_model) {
+        mm_err(err, fit_msg, (long long)out, (long long)d_model);
+        goto fail;
+    }
+    p->present = true;
+    return 0;
+fail:
+    mm_projector_free(p);
+    return -1;
+}
+
+void mm_projector_free(mm_projector *p) {
+    if (!p) return;
+    free(p->l1.b);
+    free(p->l2.b);
+    memset(p, 0, sizeof *p);
+}
+
+int64_t mm_projector_n_out(const mm_projector *p, int64_t n) {
+    return p->stack > 1 ? (n + p->stack - 1) / p->stack : n;
+}
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+size_t mm_projector_scratch_bytes(const mm_projector *p, int64_t n) {
+    int64_t m = mm_projector_n_out(p, n);
+    size_t  b = 0;
+    if (p->stack > 1) b += align64((size_t)m * (size_t)(p->stack * p->d_in) * sizeof(float)); /* stacked */
+    if (p->mlp) b += align64((size_t)m * (size_t)p->l1.rows * sizeof(float));                 /* hidden */
+    return b;
+}
+
+/* The exact GELU: 0.5x(1 + erf(x / sqrt 2)). */
+static void gelu_erf_rows(float *x, int64_t n) { mm_gelu_erf(x, n); }
+
+void mm_projector_apply(const mm_projector *p, mm_pool *pool, const float *x, int64_t n, float *y, void *scratch) {
+    if (n <= 0) return;
+    int64_t  m = mm_projector_n_out(p, n);
+    uint8_t *s = scratch;
+    const float *in = x;
+    if (p->stack > 1) {
+        /* row r = frames r*k .. r*k+k-1 side by side; missing frames at the end are zeros */
+        float  *st = (float *)s;
+        int64_t w = p->stack * p->d_in;
+        memset(st, 0, (size_t)m * (size_t)w * sizeof(float));
+        memcpy(st, x, (size_t)n * (size_t)p->d_in * sizeof(float)); /* same memory order */
+        (void)w;
+        s += align64((size_t)m * (size_t)(p->stack * p->d_in) * sizeof(float));
+        in = st;
+    }
+    if (!p->mlp) {
+        mm_linear(pool, p->l1.type, p->l1.w, p->l1.b, p->l1.rows, p->l1.cols, m, in, y);
+        return;
+    }
+    float *h = (float *)s;
+    mm_linear(pool, p->l1.type, p->l1.w, p->l1.b, p->l1.rows, p->l1.cols, m, in, h);
+    gelu_erf_rows(h, m * p->l1.rows);
+    mm_linear(pool, p->l2.type, p->l2.w, p->l2.b, p->l2.rows, p->l2.cols, m, h, y);
+}

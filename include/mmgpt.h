@@ -1,0 +1,255 @@
+/* mmgpt.h - the mmgpt library: caption images, describe sounds, answer questions about them.
+ *
+ * One GPT decoder (GPT-2/GPT-3 architecture) reads a sequence in which text tokens are interleaved with
+ * the projected embeddings of images (ViT encoder) and audio clips (Whisper-style encoder). This header
+ * is all a program needs; link with -lmmgpt (pkg-config mmgpt).
+ *
+ * Objects
+ *   mmgpt_model   the weights (decoder, tokenizer, encoders, projectors), loaded once, read-only and
+ *                 memory-mapped; any number of states may use one model, from any number of threads.
+ *   mmgpt_ctx     one conversation: KV cache, encoder scratch, sampler, pending input, timings. A ctx is
+ *                 used by one thread at a time.
+ *   mmgpt_media   the projected embedding rows of one image or clip (encode once, use many times).
+ *
+ * Model files
+ *   One GGUF holding decoder + tokenizer + encoders + projectors (the default), or a text-only GPT-2 GGUF
+ *   plus a separate mmproj GGUF (params.mmproj_path) as llama.cpp users have them. Keys and tensor names
+ *   follow llama.cpp (`gpt2` decoder, `clip.*` encoders, `mm.*` projectors); see mm_fusion.h for the
+ *   projectors and the prompt-template keys.
+ *
+ * A conversation turn
+ *   mmgpt_add_text / mmgpt_add_image_* / mmgpt_add_audio_* / mmgpt_add_media collect the user's turn;
+ *   mmgpt_generate then assembles it with the model's template
+ *       [System: SYSTEM\n]User: USER_TEXT\nAssistant:
+ *   (the exact strings come from the model's mmgpt.prompt.* keys; the system block only at the start of
+ *   a conversation), evaluates it after what the KV cache already holds, and generates the answer,
+ *   calling your callback with each piece of text as it is produced (never a broken UTF-8 character).
+ *   USER_TEXT is the concatenation of the added texts. The n-th `<__media__>` in it is replaced by the
+ *   n-th added image/clip; with no marker at all, the media come first, each followed by "\n"
+ *   ("<__media__>\n" per media in front of the text); any other marker count is an error.
+ *   The model's answer is " " + text + <|endoftext|>; the leading space is not passed to the callback
+ *   (gen.trim_leading_space). After the answer the conversation goes on: the next turn is appended
+ *   after <|endoftext|> (the KV cache is kept: media and earlier turns are not evaluated again).
+ *   mmgpt_clear forgets the conversation. gen.raw = true evaluates USER_TEXT alone, no template.
+ *
+ * Errors
+ *   Functions return 0 (MMGPT_OK) or a negative mmgpt_status saying what kind of problem it was, and
+ *   write a one-line message into err (a caller buffer of MMGPT_ERR_SIZE bytes, may be NULL). Functions
+ *   returning a pointer return NULL on failure. Nothing in the library prints or calls exit().
+ *
+ * Sampling
+ *   temperature T in [0, 2] (0 = greedy, the default; above 2 is refused), top_k, top_p, seed; generation
+ *   stops at <|endoftext|>, at a stop string, after max_tokens, when the callback returns false, or when
+ *   the context is full (mmgpt_stop_reason tells which). A prompt that does not fit in the context
+ *   (leaving room for one generated token) is refused with MMGPT_ERR_CONTEXT before anything is evaluated.
+ *
+ * Threads
+ *   Each ctx has its own thread pool of params.n_threads threads (0 = all CPUs). Two contexts on one model
+ *   in two threads give exactly the results each gives alone.
+ *
+ * Complete example (tests/fusion compiles and runs the text between the EXAMPLE lines):
+ * ---- BEGIN EXAMPLE ----
+#include <stdio.h>
+#include "mmgpt.h"
+
+static bool print_piece(const char *text, size_t len, void *user) {
+    (void)user;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    return true;                                   // false would stop the generation
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) { fprintf(stderr, "usage: %s MODEL.gguf IMAGE [QUESTION]\n", argv[0]); return 2; }
+    char err[MMGPT_ERR_SIZE];
+    mmgpt_model_params mp = mmgpt_model_default_params();   // mp.mmproj_path = "mmproj.gguf" if separate
+    mmgpt_model *model = mmgpt_model_load(argv[1], mp, err);
+    if (!model) { fprintf(stderr, "%s\n", err); return 1; }
+
+    mmgpt_ctx_params cp = mmgpt_ctx_default_params();
+    cp.n_threads = 2;
+    mmgpt_ctx *ctx = mmgpt_ctx_create(model, cp, err);
+    if (!ctx) { fprintf(stderr, "%s\n", err); mmgpt_model_free(model); return 1; }
+
+    int rc = mmgpt_add_image_file(ctx, argv[2], err);                 // encoded now, once
+    if (rc == MMGPT_OK)
+        rc = mmgpt_add_text(ctx, argc > 3 ? argv[3] : "Describe this image.", err);
+    mmgpt_gen_params gp = mmgpt_gen_default_params();
+    gp.max_tokens = 16;
+    if (rc == MMGPT_OK) rc = mmgpt_generate(ctx, gp, print_piece, NULL, err);
+    if (rc != MMGPT_OK) fprintf(stderr, "error: %s\n", err);
+    else {
+        mmgpt_timings t;
+        mmgpt_get_timings(ctx, &t);
+        fprintf(stderr, "\n%lld prompt positions in %.1f ms, %lld tokens in %.1f ms\n",
+                (long long)t.n_prompt, t.prompt_ms, (long long)t.n_gen, t.gen_ms);
+    }
+    mmgpt_ctx_free(ctx);
+    mmgpt_model_free(model);
+    return rc == MMGPT_OK ? 0 : 1;
+}
+ * ---- END EXAMPLE ----
+ */
+#ifndef MMGPT_H
+#define MMGPT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MMGPT_ERR_SIZE 512  /* = MM_ERR_SIZE */
+
+typedef enum {
+    MMGPT_OK           = 0,
+    MMGPT_ERR_USAGE    = -2,  /* an invalid argument or parameter (e.g. temperature above 2) */
+    MMGPT_ERR_INPUT    = -3,  /* an input file that is missing, unreadable, unsupported or corrupt */
+    MMGPT_ERR_MODEL    = -4,  /* the model lacks what is needed (no image / audio encoder, ...) */
+    MMGPT_ERR_INTERNAL = -5,  /* out of memory, or a failure inside the engine */
+    MMGPT_ERR_CONTEXT  = -6,  /* the prompt does not fit in the context */
+} mmgpt_status;
+
+typedef enum { MMGPT_MEDIA_AUTO = -1, MMGPT_MEDIA_IMAGE = 0, MMGPT_MEDIA_AUDIO = 1 } mmgpt_media_kind;
+
+typedef enum {
+    MMGPT_STOP_NONE = 0,     /* nothing generated yet */
+    MMGPT_STOP_EOS,          /* the model ended its answer (<|endoftext|>) */
+    MMGPT_STOP_MAX_TOKENS,   /* gen.max_tokens reached */
+    MMGPT_STOP_STRING,       /* a stop string appeared (it is not passed to the callback) */
+    MMGPT_STOP_CALLBACK,     /* the callback returned false */
+    MMGPT_STOP_CONTEXT,      /* the context is full */
+} mmgpt_stop;
+
+typedef struct mmgpt_model mmgpt_model;
+typedef struct mmgpt_ctx   mmgpt_ctx;
+typedef struct mmgpt_media mmgpt_media;
+
+/* ---------------------------------------------------------------- model */
+typedef struct {
+    const char *mmproj_path;  /* encoders + projectors from this file (NULL: from the model file) */
+    bool        no_vision;    /* do not load the image encoder even if present */
+    bool        no_audio;     /* do not load the audio encoder even if present */
+} mmgpt_model_params;
+
+mmgpt_model_params mmgpt_model_default_params(void);
+/* NULL + err on failure (missing/corrupt file, shapes that do not fit: "this mmproj does not fit this
+ * model: projector outputs N, decoder d_model is M"). */
+mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params params, char *err);
+void         mmgpt_model_free(mmgpt_model *model);
+
+bool    mmgpt_model_has_vision(const mmgpt_model *model);
+bool    mmgpt_model_has_audio(const mmgpt_model *model);
+int64_t mmgpt_model_n_ctx(const mmgpt_model *model);
+int64_t mmgpt_model_d_model(const mmgpt_model *model);
+int64_t mmgpt_model_n_vocab(const mmgpt_model *model);
+double  mmgpt_model_load_ms(const mmgpt_model *model);
+/* The user text the model's template gives for a task: "caption", "describe" or "ask" (question
+ * substituted for {question}); malloc'd, NULL if task is unknown. */
+char   *mmgpt_model_task_prompt(const mmgpt_model *model, const char *task, const char *question);
+
+/* ---------------------------------------------------------------- context (one conversation) */
+typedef struct {
+    int     n_threads;  /* threads of this ctx's pool; <= 0 = all CPUs */
+    int64_t n_ctx;      /* KV-cache positions; 0 = the model's context length */
+} mmgpt_ctx_params;
+
+mmgpt_ctx_params mmgpt_ctx_default_params(void);
+mmgpt_ctx       *mmgpt_ctx_create(const mmgpt_model *model, mmgpt_ctx_params params, char *err);
+void             mmgpt_ctx_free(mmgpt_ctx *ctx);
+int64_t          mmgpt_ctx_n_ctx(const mmgpt_ctx *ctx);
+int64_t          mmgpt_ctx_n_past(const mmgpt_ctx *ctx);   /* positions in the KV cache */
+
+/* System prompt of the next conversation (copied): NULL = the model's default (if any), "" = none.
+ * Takes effect at the start of a conversation (a new ctx, or after mmgpt_clear). */
+int  mmgpt_set_system(mmgpt_ctx *ctx, const char *system, char *err);
+/* Forget the conversation (KV cache) and any pending input. Media handles stay valid. */
+void mmgpt_clear(mmgpt_ctx *ctx);
+
+/* ---------------------------------------------------------------- input of the next turn */
+int mmgpt_add_text(mmgpt_ctx *ctx, const char *text, char *err);
+/* Decode + encode + project now (timed); the ctx keeps the rows until the turn is evaluated. */
+int mmgpt_add_image_file(mmgpt_ctx *ctx, const char *path, char *err);
+int mmgpt_add_image_memory(mmgpt_ctx *ctx, const void *data, size_t size, char *err);
+int mmgpt_add_audio_file(mmgpt_ctx *ctx, const char *path, char *err);
+int mmgpt_add_audio_memory(mmgpt_ctx *ctx, const void *data, size_t size, char *err);
+
+/* Encode media once and reuse them (chat: the same picture in a new conversation). kind AUTO detects
+ * image vs audio from the content (magic bytes). name is used in messages (may be NULL). */
+int  mmgpt_media_from_file(mmgpt_ctx *ctx, const char *path, mmgpt_media_kind kind, mmgpt_media **out,
+                           char *err);
+int  mmgpt_media_from_memory(mmgpt_ctx *ctx, const void *data, size_t size, mmgpt_media_kind kind,
+                             const char *name, mmgpt_media **out, char *err);
+void mmgpt_media_free(mmgpt_media *media);
+mmgpt_media_kind mmgpt_media_get_kind(const mmgpt_media *media);
+int64_t          mmgpt_media_n_rows(const mmgpt_media *media);     /* decoder positions it takes */
+const float     *mmgpt_media_rows(const mmgpt_media *media);       /* [n_rows][d_model] */
+/* Add a media to the next turn. Borrowed: it must stay alive until that turn is evaluated. */
+int  mmgpt_add_media(mmgpt_ctx *ctx, const mmgpt_media *media, char *err);
+
+/* Image or audio from the first bytes of a file (PNG, JPEG, GIF, BMP, PSD, HDR, PNM | RIFF/WAVE, RF64,
+ * FLAC, Ogg, AIFF, AU, MP3). MMGPT_MEDIA_AUTO (-1) when neither is recognised. */
+mmgpt_media_kind mmgpt_detect_kind(const void *data, size_t size);
+
+/* ---------------------------------------------------------------- generation */
+typedef struct {
+    int                max_tokens;          /* most tokens to generate (default 128); <= 0: until the
+                                               end of the answer or a full context */
+    float              temperature;         /* [0, 2]; 0 = greedy (default) */
+    int                top_k;               /* <= 0 = no limit (default 40) */
+    float              top_p;               /* (0, 1] (default 0.95) */
+    uint64_t           seed;                /* default 0x5eed */
+    bool               raw;                 /* no template: the added text alone (default false) */
+    bool               trim_leading_space;  /* drop the answer's first space (default true) */
+    const char *const *stop;                /* stop strings (may be NULL) */
+    int                n_stop;
+} mmgpt_gen_params;
+
+mmgpt_gen_params mmgpt_gen_default_params(void);
+
+/* Called with each new piece of text (len may be 0 at the end); return false to stop. */
+typedef bool (*mmgpt_piece_fn)(const char *text, size_t len, void *user);
+
+/* Evaluate the pending turn and generate the answer (see the top comment). cb may be NULL. */
+int mmgpt_generate(mmgpt_ctx *ctx, mmgpt_gen_params params, mmgpt_piece_fn cb, void *user, char *err);
+/* The full text of the last mmgpt_generate (valid until the next generate / clear / free). */
+const char *mmgpt_last_text(const mmgpt_ctx *ctx);
+mmgpt_stop  mmgpt_stop_reason(const mmgpt_ctx *ctx);
+
+/* Evaluate the pending turn without generating. logits (may be NULL): *logits receives a malloc'd
+ * [*n_pos][n_vocab] float array with the logits of every position of the turn (media rows included),
+ * the caller frees it. raw as in mmgpt_gen_params. */
+int mmgpt_eval(mmgpt_ctx *ctx, bool raw, float **logits, int64_t *n_pos, char *err);
+
+/* The positions the pending turn would take (text tokens + media rows), without evaluating it;
+ * ids_out (may be NULL) receives a malloc'd [*n] array with the token ids, -1 at media rows. */
+int mmgpt_tokenize_turn(mmgpt_ctx *ctx, bool raw, int32_t **ids_out, int64_t *n, char *err);
+
+/* ---------------------------------------------------------------- timings */
+typedef struct {
+    double  load_ms;          /* model load (mmgpt_model_load) */
+    double  image_decode_ms;  /* image file -> RGB */
+    double  image_encode_ms;  /* preprocessing + ViT */
+    double  audio_decode_ms;  /* sound file -> 16 kHz mono PCM */
+    double  audio_encode_ms;  /* log-mel + audio encoder */
+    double  project_ms;       /* projectors */
+    double  prompt_ms;        /* evaluating the prompt (text tokens and media rows) */
+    double  gen_ms;           /* generating tokens one by one (sampling included) */
+    int64_t n_images, n_audio;
+    int64_t n_media_rows;     /* decoder positions taken by media */
+    int64_t n_prompt;         /* positions evaluated as prompt (text tokens + media rows) */
+    int64_t n_gen;            /* tokens generated */
+} mmgpt_timings;
+
+/* Accumulated since the ctx was created or mmgpt_reset_timings (load_ms is the model's). */
+void mmgpt_get_timings(const mmgpt_ctx *ctx, mmgpt_timings *t);
+void mmgpt_reset_timings(mmgpt_ctx *ctx);
+
+const char *mmgpt_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MMGPT_H */
