@@ -1,0 +1,283 @@
+/* image.c - decode pictures with stb_image and preprocess them for a ViT with stb_image_resize.
+ * See include/mm_image.h for the conventions (value range, alpha background, resize modes, filter). */
+#include "mm_image.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <stb_image.h>
+#include <stb_image_resize.h>
+
+#define MM_IMAGE_MAX_FILE ((size_t)1 << 30) /* 1 GiB of encoded bytes */
+
+/* ---------------------------------------------------------------- decoding */
+
+void mm_image_free(mm_image *img) {
+    if (!img) return;
+    free(img->rgb);
+    memset(img, 0, sizeof *img);
+}
+
+static int check_dims(const char *name, int w, int h, char *err) {
+    if (w <= 0 || h <= 0) return mm_err(err, "mm_image_load: %s: image has no pixels (%d x %d)", name, w, h);
+    if (w > MM_IMAGE_MAX_SIDE || h > MM_IMAGE_MAX_SIDE || (long long)w * h > MM_IMAGE_MAX_PIXELS)
+        return mm_err(err, "mm_image_load: %s: image is %d x %d, over the limit of %d px a side and %lld "
+                           "pixels",
+                      name, w, h, MM_IMAGE_MAX_SIDE, (long long)MM_IMAGE_MAX_PIXELS);
+    return 0;
+}
+
+int mm_image_load_memory(const void *data, size_t size, const char *name, mm_image *img, char *err) {
+    if (!img) return mm_err(err, "%s: no output image", __func__);
+    memset(img, 0, sizeof *img);
+    if (!name) name = "image";
+    if (!data || size == 0) return mm_err(err, "mm_image_load: %s: empty file", name);
+    if (size > (size_t)INT_MAX || size > MM_IMAGE_MAX_FILE)
+        return mm_err(err, "mm_image_load: %s: file of %zu bytes is too large", name, size);
+    const stbi_uc *buf = data;
+    const int len = (int)size;
+    int w = 0, h = 0, comp = 0;
+    /* Header first: reject huge images before stb_image allocates anything for the pixels. */
+    if (!stbi_info_from_memory(buf, len, &w, &h, &comp)) {
+        const char *why = stbi_failure_reason();
+        return mm_err(err, "mm_image_load: %s: not a readable image (%s)", name, why ? why : "unknown format");
+    }
+    if (check_dims(name, w, h, err)) return -1;
+
+    const bool hdr = stbi_is_hdr_from_memory(buf, len) != 0;
+    const bool b16 = !hdr && stbi_is_16_bit_from_memory(buf, len) != 0;
+    int w2 = 0, h2 = 0, c2 = 0;
+    void *px = NULL;
+    if (hdr) px = stbi_loadf_from_memory(buf, len, &w2, &h2, &c2, 4);
+    else if (b16) px = stbi_load_16_from_memory(buf, len, &w2, &h2, &c2, 4);
+    else px = stbi_load_from_memory(buf, len, &w2, &h2, &c2, 4);
+    if (!px) {
+        const char *why = stbi_failure_reason();
+        return mm_err(err, "mm_image_load: %s: cannot decode the image (%s)", name,
+                      why ? why : "corrupt or truncated data");
+    }
+    if (w2 != w || h2 != h) {
+        if (check_dims(name, w2, h2, err)) {
+            stbi_image_free(px);
+            return -1;
+        }
+        w = w2;
+        h = h2;
+    }
+    const size_t n = (size_t)w * (size_t)h;
+    float *rgb = malloc(n * 3 * sizeof(float));
+    if (!rgb) {
+        stbi_image_free(px);
+        return mm_err(err, "mm_image_load: %s: out of memory for %d x %d pixels", name, w, h);
+    }
+    /* RGBA -> RGB composited on white: out = a*rgb + (1 - a) */
+    if (hdr) {
+        const float *p = px;
+        for (size_t i = 0; i < n; i++) {
+            float a = p[4 * i + 3];
+            a = a < 0.0f ? 0.0f : a > 1.0f ? 1.0f : a;
+            for (int c = 0; c < 3; c++) {
+                float v = p[4 * i + c];
+                v = (v > 0.0f) ? powf(v, 1.0f / 2.2f) : 0.0f; /* NaN -> 0 too */
+                if (v > 1.0f) v = 1.0f;
+                rgb[3 * i + c] = a * v + (1.0f - a);
+            }
+        }
+    } else if (b16) {
+        const stbi_us *p = px;
+        for (size_t i = 0; i < n; i++) {
+            const float a = p[4 * i + 3] / 65535.0f;
+            for (int c = 0; c < 3; c++) rgb[3 * i + c] = a * (p[4 * i + c] / 65535.0f) + (1.0f - a);
+        }
+    } else {
+        const stbi_uc *p = px;
+        for (size_t i = 0; i < n; i++) {
+            const stbi_uc a8 = p[4 * i + 3];
+            if (a8 == 255) {
+                for (int c = 0; c < 3; c++) rgb[3 * i + c] = p[4 * i + c] / 255.0f;
+            } else {
+                const float a = a8 / 255.0f;
+                for (int c = 0; c < 3; c++) rgb[3 * i + c] = a * (p[4 * i + c] / 255.0f) + (1.0f - a);
+            }
+        }
+    }
+    stbi_image_free(px);
+    img->w = w;
+    img->h = h;
+    img->rgb = rgb;
+    return 0;
+}
+
+int mm_image_load_file(const char *path, mm_image *img, char *err) {
+    if (!img) return mm_err(err, "%s: no output image", __func__);
+    memset(img, 0, sizeof *img);
+    if (!path) return mm_err(err, "%s: no path", __func__);
+    FILE *f = fopen(path, "rb");
+    if (!f) return mm_err(err, "mm_image_load: %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return mm_err(err, "mm_image_load: %s: not a regular file", path);
+    }
+    if (st.st_size == 0) {
+        fclose(f);
+        return mm_err(err, "mm_image_load: %s: empty file", path);
+    }
+    if ((unsigned long long)st.st_size > MM_IMAGE_MAX_FILE) {
+        fclose(f);
+        return mm_err(err, "mm_image_load: %s: file of %lld bytes is too large", path, (long long)st.st_size);
+    }
+    size_t size = (size_t)st.st_size;
+    void *buf = malloc(size);
+    if (!buf) {
+        fclose(f);
+        return mm_err(err, "mm_image_load: %s: out of memory", path);
+    }
+    size_t got = fread(buf, 1, size, f);
+    fclose(f);
+    if (got != size) {
+        free(buf);
+        return mm_err(err, "mm_image_load: %s: read error", path);
+    }
+    int rc = mm_image_load_memory(buf, size, path, img, err);
+    free(buf);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- preprocessing */
+
+mm_image_preproc mm_image_preproc_default(void) {
+    mm_image_preproc p = {
+        .image_size = 224,
+        .mean = {0.48145466f, 0.4578275f, 0.40821073f},
+        .std = {0.26862954f, 0.26130258f, 0.27577711f},
+        .mode = MM_RESIZE_CROP,
+    };
+    return p;
+}
+
+int mm_resize_mode_from_name(const char *name, size_t len) {
+    static const char *names[] = {"squash", "pad", "crop"};
+    if (!name) return -1;
+    for (int i = 0; i < 3; i++)
+        if (strlen(names[i]) == len && !memcmp(names[i], name, len)) return i;
+    return -1;
+}
+
+const char *mm_resize_mode_name(mm_resize_mode mode) {
+    switch (mode) {
+    case MM_RESIZE_SQUASH: return "squash";
+    case MM_RESIZE_PAD: return "pad";
+    case MM_RESIZE_CROP: return "crop";
+    }
+    return "?";
+}
+
+/* The one resampler: src [sh][sw][3] -> dst [dh][dw][3] with row stride dst_stride floats; output pixel x
+ * samples input position (x + 0.5 + off) / scale - 0.5 (stb_image_resize's subpixel convention).
+ * Catmull-Rom both axes, edges clamped, linear colour space, float. */
+static int resample(const float *src, int sw, int sh, float *dst, int dw, int dh, int dst_stride, double sx,
+                    double sy, double ox, double oy, char *err) {
+    int ok = stbir_resize_subpixel(src, sw, sh, sw * 3 * (int)sizeof(float), dst, dw, dh,
+                                   dst_stride * (int)sizeof(float), STBIR_TYPE_FLOAT, 3, STBIR_ALPHA_CHANNEL_NONE,
+                                   0, STBIR_EDGE_CLAMP, STBIR_EDGE_CLAMP, STBIR_FILTER_CATMULLROM,
+                                   STBIR_FILTER_CATMULLROM, STBIR_COLORSPACE_LINEAR, NULL, (float)sx, (float)sy,
+                                   (float)ox, (float)oy);
+    if (!ok) return mm_err(err, "mm_image_preprocess: resampling %d x %d -> %d x %d failed (out of memory?)", sw,
+                           sh, dw, dh);
+    return 0;
+}
+
+/* LLaVA expand2square + resize, padding only along the short axis and only as far as the filter reaches
+ * (see mm_image.h). tmp: [S][S][3]. */
+static int preprocess_pad(const mm_image *img, const mm_image_preproc *pp, float *tmp, char *err) {
+    const int S = pp->image_size, w = img->w, h = img->h;
+    const int M = w > h ? w : h;
+    const double s = (double)S / M;
+    for (int i = 0; i < S * S; i++)
+        for (int c = 0; c < 3; c++) tmp[3 * i + c] = pp->mean[c];
+    const bool pad_y = w > h;              /* pad rows (above/below) or columns (left/right) */
+    const int short_len = pad_y ? h : w;   /* image extent along the padded axis */
+    const int pad0 = (M - short_len) / 2;  /* canvas offset of the image along that axis */
+    const int pm = (int)ceil(2.0 / s) + 2; /* filter reach in canvas pixels, plus slack */
+    const int c0 = pad0 - pm > 0 ? pad0 - pm : 0;
+    const int c1 = pad0 + short_len + pm < M ? pad0 + short_len + pm : M;
+    const int clen = c1 - c0;              /* partial canvas extent along the padded axis */
+    int o0 = (int)floor(c0 * s), o1 = (int)ceil(c1 * s);
+    if (o0 < 0) o0 = 0;
+    if (o1 > S) o1 = S;
+    if (o1 <= o0) return 0;
+    /* partial canvas: M along the long axis, clen along the short one, mean-filled */
+    const int cw = pad_y ? M : clen, ch = pad_y ? clen : M;
+    float *canvas = malloc((size_t)cw * (size_t)ch * 3 * sizeof(float));
+    if (!canvas) return mm_err(err, "mm_image_preprocess: out of memory for the padded canvas");
+    for (size_t i = 0; i < (size_t)cw * ch; i++)
+        for (int c = 0; c < 3; c++) canvas[3 * i + c] = pp->mean[c];
+    const int off = pad0 - c0; /* image position inside the partial canvas */
+    for (int y = 0; y < h; y++) {
+        float *row = pad_y ? canvas + ((size_t)(y + off) * cw) * 3 : canvas + ((size_t)y * cw + off) * 3;
+        memcpy(row, img->rgb + (size_t)y * w * 3, (size_t)w * 3 * sizeof(float));
+    }
+    int rc;
+    const double shift = o0 - c0 * s;
+    if (pad_y) rc = resample(canvas, cw, ch, tmp + (size_t)o0 * S * 3, S, o1 - o0, S * 3, s, s, 0.0, shift, err);
+    else rc = resample(canvas, cw, ch, tmp + (size_t)o0 * 3, o1 - o0, S, S * 3, s, s, shift, 0.0, err);
+    free(canvas);
+    return rc;
+}
+
+int mm_image_preprocess(const mm_image *img, const mm_image_preproc *pp, float *out, char *err) {
+    if (!img || !img->rgb || !pp || !out) return mm_err(err, "%s: missing argument", __func__);
+    if (img->w <= 0 || img->h <= 0 || img->w > MM_IMAGE_MAX_SIDE || img->h > MM_IMAGE_MAX_SIDE)
+        return mm_err(err, "%s: bad image size %d x %d", __func__, img->w, img->h);
+    const int S = pp->image_size;
+    if (S < 1 || S > 4096) return mm_err(err, "%s: image size %d out of range [1, 4096]", __func__, S);
+    for (int c = 0; c < 3; c++)
+        if (!isfinite(pp->mean[c]) || !isfinite(pp->std[c]) || !(pp->std[c] > 0.0f))
+            return mm_err(err, "%s: bad mean/std for channel %d", __func__, c);
+    const int w = img->w, h = img->h;
+    float *tmp = malloc((size_t)S * S * 3 * sizeof(float));
+    if (!tmp) return mm_err(err, "%s: out of memory", __func__);
+    int rc = 0;
+    switch (pp->mode) {
+    case MM_RESIZE_SQUASH:
+        rc = resample(img->rgb, w, h, tmp, S, S, S * 3, (double)S / w, (double)S / h, 0.0, 0.0, err);
+        break;
+    case MM_RESIZE_PAD:
+        if (w == h) rc = resample(img->rgb, w, h, tmp, S, S, S * 3, (double)S / w, (double)S / h, 0, 0, err);
+        else rc = preprocess_pad(img, pp, tmp, err);
+        break;
+    case MM_RESIZE_CROP: {
+        /* torchvision Resize(S): short side -> S, long -> int(S * long / short); CenterCrop(S). */
+        double rw, rh;
+        if (w <= h) {
+            rw = S;
+            rh = floor((double)S * h / w);
+        } else {
+            rh = S;
+            rw = floor((double)S * w / h);
+        }
+        if (rw < S) rw = S;
+        if (rh < S) rh = S;
+        const double left = nearbyint((rw - S) / 2.0), top = nearbyint((rh - S) / 2.0); /* half to even */
+        rc = resample(img->rgb, w, h, tmp, S, S, S * 3, rw / w, rh / h, left, top, err);
+        break;
+    }
+    default: rc = mm_err(err, "%s: unknown resize mode %d", __func__, (int)pp->mode);
+    }
+    if (rc == 0) {
+        const size_t SS = (size_t)S * S;
+        for (int c = 0; c < 3; c++) {
+            const float m = pp->mean[c], sd = pp->std[c];
+            float *o = out + c * SS;
+            for (size_t i = 0; i < SS; i++) o[i] = (tmp[3 * i + c] - m) / sd;
+        }
+    }
+    free(tmp);
+    return rc;
+}

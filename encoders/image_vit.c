@@ -1,0 +1,277 @@
+/* image_vit.c - CLIP-style ViT encoder (llama.cpp mmproj names), see include/mm_image.h. */
+#include "mm_image.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "enc_blocks.h"
+
+#define VIT_MAX_PATCHES 4096 /* e.g. 1024 px at patch 16: bounds the [n][n] attention scratch */
+
+struct mm_vit_model {
+    int S;            /* clip.vision.image_size */
+    int p;            /* clip.vision.patch_size */
+    int n_side;       /* S / p */
+    int n_patches;    /* n_side^2 */
+    int n_tokens;     /* n_patches + has_cls */
+    int d;            /* clip.vision.embedding_length */
+    int n_run;        /* blocks run for the feature layer, 0..n_layer */
+    bool has_cls;
+    mm_image_preproc pp;
+    mm_enc_linear patch;    /* W [d][3*p*p] (GGUF ne [p, p, 3, d], torch [d, 3, p, p]), b [d] or NULL */
+    const float  *cls;      /* [d] or NULL */
+    const float  *pos;      /* [n_tokens][d] */
+    mm_enc_norm   pre_ln;   /* [d], w NULL if absent */
+    mm_enc_norm   post_ln;  /* [d], w NULL if absent */
+    mm_enc_blocks blocks;   /* v.blk.* */
+};
+
+struct mm_vit_state {
+    const mm_vit_model *m;
+    mm_pool *pool;
+    float   *cols;       /* [n_patches][3*p*p] im2col */
+    float   *tmp;        /* [n_tokens][d] */
+    float   *pix;        /* [3][S][S] */
+    void    *scratch;    /* blocks scratch */
+    size_t   scratch_size;
+};
+
+static int get_u32(const mm_gguf *g, const char *key, uint32_t lo, uint32_t hi, uint32_t *out, char *err) {
+    if (mm_gguf_get_u32(g, key, out)) return mm_err(err, "mm_vit_model_load: key %s is missing or not an integer", key);
+    if (*out < lo || *out > hi)
+        return mm_err(err, "mm_vit_model_load: key %s = %u out of range [%u, %u]", key, *out, lo, hi);
+    return 0;
+}
+
+static int get_f32x3(const mm_gguf *g, const char *key, float *out, char *err) {
+    mm_gguf_type et;
+    int64_t n;
+    if (mm_gguf_get_arr(g, key, &et, &n)) return 1; /* absent: keep default */
+    if (et != MM_GGUF_FLOAT32 || n != 3)
+        return mm_err(err, "mm_vit_model_load: key %s must be an array of 3 float32", key);
+    const uint8_t *raw = mm_gguf_arr_data(g, key);
+    if (!raw) return mm_err(err, "mm_vit_model_load: key %s has no data", key);
+    for (int i = 0; i < 3; i++) memcpy(&out[i], raw + 4 * i, 4); /* little-endian host */
+    return 0;
+}
+
+mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
+    if (!g) {
+        mm_err(err, "%s: no model file", __func__);
+        return NULL;
+    }
+    bool has = true;
+    if (mm_gguf_get_bool(g, "clip.has_vision_encoder", &has) == 0 && !has) {
+        mm_err(err, "%s: %s has no vision encoder (clip.has_vision_encoder = false)", __func__, mm_gguf_path(g));
+        return NULL;
+    }
+    mm_vit_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        mm_err(err, "%s: out of memory", __func__);
+        return NULL;
+    }
+    uint32_t S, p, d, dff, nl, nh;
+    if (get_u32(g, "clip.vision.image_size", 1, 4096, &S, err) ||
+        get_u32(g, "clip.vision.patch_size", 1, 4096, &p, err) ||
+        get_u32(g, "clip.vision.embedding_length", 1, 65536, &d, err) ||
+        get_u32(g, "clip.vision.feed_forward_length", 1, 262144, &dff, err) ||
+        get_u32(g, "clip.vision.block_count", 0, 1024, &nl, err) ||
+        get_u32(g, "clip.vision.attention.head_count", 1, 65536, &nh, err))
+        goto fail;
+    float eps = 1e-5f;
+    if (mm_gguf_find_key(g, "clip.vision.attention.layer_norm_epsilon") >= 0 &&
+        mm_gguf_get_f32(g, "clip.vision.attention.layer_norm_epsilon", &eps)) {
+        mm_err(err, "%s: clip.vision.attention.layer_norm_epsilon is not a float", __func__);
+        goto fail;
+    }
+    if (S % p) {
+        mm_err(err, "%s: image size %u is not a multiple of patch size %u", __func__, S, p);
+        goto fail;
+    }
+    m->S = (int)S;
+    m->p = (int)p;
+    m->n_side = (int)(S / p);
+    if ((long long)m->n_side * m->n_side > VIT_MAX_PATCHES) {
+        mm_err(err, "%s: %d x %d patches is over the limit of %d", __func__, m->n_side, m->n_side,
+               VIT_MAX_PATCHES);
+        goto fail;
+    }
+    m->n_patches = m->n_side * m->n_side;
+    m->d = (int)d;
+    bool use_gelu = false;
+    if (mm_gguf_find_key(g, "clip.use_gelu") >= 0 && mm_gguf_get_bool(g, "clip.use_gelu", &use_gelu)) {
+        mm_err(err, "%s: clip.use_gelu is not a boolean", __func__);
+        goto fail;
+    }
+    mm_enc_hparams hp = {.n_layer = (int)nl, .d = (int)d, .d_ff = (int)dff, .n_head = (int)nh, .eps = eps,
+                         .act = use_gelu ? MM_ACT_GELU_ERF : MM_ACT_QUICK_GELU};
+    if (mm_enc_hparams_check(&hp, err)) goto fail;
+
+    /* preprocessing */
+    m->pp = mm_image_preproc_default();
+    m->pp.image_size = (int)S;
+    if (get_f32x3(g, "clip.vision.image_mean", m->pp.mean, err) < 0 ||
+        get_f32x3(g, "clip.vision.image_std", m->pp.std, err) < 0)
+        goto fail;
+    for (int c = 0; c < 3; c++)
+        if (!isfinite(m->pp.mean[c]) || !isfinite(m->pp.std[c]) || !(m->pp.std[c] > 0.0f)) {
+            mm_err(err, "%s: clip.vision.image_mean/std channel %d is invalid", __func__, c);
+            goto fail;
+        }
+    const char *mode;
+    size_t mode_len;
+    if (mm_gguf_find_key(g, "mmgpt.vision.resize_mode") >= 0) {
+        int md = -1;
+        if (mm_gguf_get_str(g, "mmgpt.vision.resize_mode", &mode, &mode_len) == 0)
+            md = mm_resize_mode_from_name(mode, mode_len);
+        if (md < 0) {
+            mm_err(err, "%s: mmgpt.vision.resize_mode must be \"squash\", \"pad\" or \"crop\"", __func__);
+            goto fail;
+        }
+        m->pp.mode = (mm_resize_mode)md;
+    }
+    int64_t fl = -1;
+    if (mm_gguf_find_key(g, "mmgpt.vision.feature_layer") >= 0 &&
+        mm_gguf_get_i64(g, "mmgpt.vision.feature_layer", &fl)) {
+        mm_err(err, "%s: mmgpt.vision.feature_layer is not an integer", __func__);
+        goto fail;
+    }
+    int64_t run = fl >= 0 ? fl : (int64_t)nl + 1 + fl;
+    if (run < 0 || run > (int64_t)nl) {
+        mm_err(err, "%s: mmgpt.vision.feature_layer %lld is outside [-%u, %u]", __func__, (long long)fl, nl + 1, nl);
+        goto fail;
+    }
+    m->n_run = (int)run;
+
+    /* tensors */
+    const mm_gguf_tensor *pw = mm_gguf_find_tensor(g, "v.patch_embd.weight");
+    if (!pw) {
+        mm_err(err, "%s: tensor v.patch_embd.weight is missing", __func__);
+        goto fail;
+    }
+    if (pw->ne[0] != p || pw->ne[1] != p || pw->ne[2] != 3 || pw->ne[3] != d) {
+        mm_err(err, "%s: tensor v.patch_embd.weight has shape [%lld, %lld, %lld, %lld], [%u, %u, 3, %u] expected",
+               __func__, (long long)pw->ne[0], (long long)pw->ne[1], (long long)pw->ne[2], (long long)pw->ne[3], p,
+               p, d);
+        goto fail;
+    }
+    const int64_t kk = 3 * (int64_t)p * p;
+    size_t rs = mm_type_supported(pw->type) ? mm_row_size((mm_type)pw->type, kk) : 0;
+    if (rs == 0 || pw->n_bytes < rs * d) {
+        mm_err(err, "%s: tensor v.patch_embd.weight: type %s cannot hold rows of %lld", __func__,
+               mm_type_name(pw->type), (long long)kk);
+        goto fail;
+    }
+    m->patch = (mm_enc_linear){.type = pw->type, .w = pw->data, .b = NULL, .in = kk, .out = d};
+    if (mm_enc_vec_load(g, "v.patch_embd.bias", d, false, &m->patch.b, err) ||
+        mm_enc_vec_load(g, "v.class_embd", d, false, &m->cls, err))
+        goto fail;
+    m->has_cls = m->cls != NULL;
+    m->n_tokens = m->n_patches + (m->has_cls ? 1 : 0);
+    const mm_gguf_tensor *pe = mm_gguf_find_tensor(g, "v.position_embd.weight");
+    if (!pe || pe->type != MM_TYPE_F32 || pe->ne[0] != d || pe->ne[1] != m->n_tokens || pe->ne[2] != 1 ||
+        pe->ne[3] != 1 || pe->n_bytes < (size_t)m->n_tokens * d * 4) {
+        mm_err(err, "%s: tensor v.position_embd.weight must be f32 [%u, %d] (%d patches%s)", __func__, d,
+               m->n_tokens, m->n_patches, m->has_cls ? " + class token" : "");
+        goto fail;
+    }
+    m->pos = pe->data;
+    if (mm_enc_norm_load(g, "v.pre_ln", d, false, &m->pre_ln, err) ||
+        mm_enc_norm_load(g, "v.post_ln", d, false, &m->post_ln, err) ||
+        mm_enc_blocks_load(g, "v", &hp, &m->blocks, err))
+        goto fail;
+    return m;
+fail:
+    free(m);
+    return NULL;
+}
+
+void mm_vit_model_free(mm_vit_model *m) {
+    if (!m) return;
+    mm_enc_blocks_free(&m->blocks);
+    free(m);
+}
+
+int  mm_vit_n_tokens(const mm_vit_model *m) { return m->n_tokens; }
+int  mm_vit_d_enc(const mm_vit_model *m) { return m->d; }
+int  mm_vit_image_size(const mm_vit_model *m) { return m->S; }
+int  mm_vit_patch_size(const mm_vit_model *m) { return m->p; }
+bool mm_vit_has_cls(const mm_vit_model *m) { return m->has_cls; }
+int  mm_vit_n_layers_run(const mm_vit_model *m) { return m->n_run; }
+mm_image_preproc mm_vit_preproc(const mm_vit_model *m) { return m->pp; }
+
+void mm_vit_state_free(mm_vit_state *s) {
+    if (!s) return;
+    free(s->cols);
+    free(s->tmp);
+    free(s->pix);
+    free(s->scratch);
+    free(s);
+}
+
+mm_vit_state *mm_vit_state_create(const mm_vit_model *m, mm_pool *pool, char *err) {
+    if (!m) {
+        mm_err(err, "%s: no model", __func__);
+        return NULL;
+    }
+    mm_vit_state *s = calloc(1, sizeof *s);
+    if (!s) goto oom;
+    s->m = m;
+    s->pool = pool;
+    const size_t kk = 3 * (size_t)m->p * m->p;
+    s->cols = malloc((size_t)m->n_patches * kk * sizeof(float));
+    s->tmp = malloc((size_t)m->n_tokens * m->d * sizeof(float));
+    s->pix = malloc(3 * (size_t)m->S * m->S * sizeof(float));
+    s->scratch_size = mm_enc_blocks_scratch_size(&m->blocks.hp, m->n_tokens, mm_pool_n_threads(pool));
+    if (s->scratch_size == 0) {
+        mm_vit_state_free(s);
+        mm_err(err, "%s: attention scratch size overflows", __func__);
+        return NULL;
+    }
+    s->scratch = malloc(s->scratch_size);
+    if (!s->cols || !s->tmp || !s->pix || !s->scratch) goto oom;
+    return s;
+oom:
+    mm_vit_state_free(s);
+    mm_err(err, "%s: out of memory", __func__);
+    return NULL;
+}
+
+int mm_vit_encode(mm_vit_state *s, const float *pixels, float *out, char *err) {
+    if (!s || !pixels || !out) return mm_err(err, "%s: missing argument", __func__);
+    const mm_vit_model *m = s->m;
+    const int p = m->p, S = m->S, ns = m->n_side, d = m->d;
+    const size_t SS = (size_t)S * S, kk = 3 * (size_t)p * p;
+    /* im2col: cols[py*ns + px][c*p*p + ky*p + kx] = pixels[c][py*p + ky][px*p + kx] */
+    for (int py = 0; py < ns; py++)
+        for (int px = 0; px < ns; px++) {
+            float *col = s->cols + ((size_t)py * ns + px) * kk;
+            for (int c = 0; c < 3; c++)
+                for (int ky = 0; ky < p; ky++)
+                    memcpy(col + (size_t)c * p * p + (size_t)ky * p,
+                           pixels + c * SS + (size_t)(py * p + ky) * S + (size_t)px * p, (size_t)p * sizeof(float));
+        }
+    float *x = s->tmp; /* [n_tokens][d] */
+    const int off = m->has_cls ? 1 : 0;
+    mm_enc_linear_forward(&m->patch, s->pool, m->n_patches, s->cols, x + (size_t)off * d);
+    if (m->has_cls) memcpy(x, m->cls, (size_t)d * sizeof(float));
+    mm_add(x, x, m->pos, (int64_t)m->n_tokens * d);
+    if (m->pre_ln.w) mm_enc_norm_forward(&m->pre_ln, m->blocks.hp.eps, s->pool, m->n_tokens, x, out);
+    else memcpy(out, x, (size_t)m->n_tokens * d * sizeof(float));
+    if (mm_enc_blocks_forward(&m->blocks, s->pool, out, m->n_tokens, m->n_run, s->scratch, s->scratch_size, err))
+        return -1;
+    if (m->post_ln.w && m->n_run == m->blocks.hp.n_layer) {
+        mm_enc_norm_forward(&m->post_ln, m->blocks.hp.eps, s->pool, m->n_tokens, out, x);
+        memcpy(out, x, (size_t)m->n_tokens * d * sizeof(float));
+    }
+    return 0;
+}
+
+int mm_vit_encode_image(mm_vit_state *s, const mm_image *img, float *pixels_out, float *out, char *err) {
+    if (!s || !img || !out) return mm_err(err, "%s: missing argument", __func__);
+    mm_image_preproc pp = s->m->pp;
+    float *pix = pixels_out ? pixels_out : s->pix;
+    if (mm_image_preprocess(img, &pp, pix, err)) return -1;
+    return mm_vit_encode(s, pix, out, err);
+}
