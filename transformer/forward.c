@@ -81,6 +81,19 @@ mm_gpt_state *mm_gpt_state_create(const mm_gpt_model *m, mm_gpt_state_params p, 
         s->own_pool = true;
     }
     s->nth = mm_pool_n_threads(s->pool);
+    /* Reserve the pool scratch that mm_linear / mm_matvec use (dequantized weight tiles of <= 256 KiB
+     * with >= 16 rows; the q8 copy of the input) now, so that eval never allocates. */
+    {
+        size_t need = 0;
+        const int64_t widths[2] = {hp->d_model, hp->d_ff};
+        for (int k = 0; k < 2; k++) {
+            int64_t c = widths[k], t = (256 * 1024 / 4) / c;
+            t = t < 16 ? 16 : t > 256 ? 256 : t;
+            size_t b = (size_t)t * (size_t)c * sizeof(float) + (size_t)(c / 32 + 1) * 34;
+            if (b > need) need = b;
+        }
+        if (mm_pool_reserve(s->pool, need, err) != 0) goto fail;
+    }
     const size_t d = (size_t)hp->d_model, ff = (size_t)hp->d_ff, B = (size_t)s->n_batch, C = (size_t)s->n_ctx;
     s->thr_stride = (int64_t)((C > d ? C : d) + 16);
     s->kv_bytes = 2 * (size_t)hp->n_layer * C * d * sizeof(float);

@@ -1,0 +1,127 @@
+"""ref_gpt2.py - independent numpy reference of the GPT-2 decoder (float64), for tests.
+
+Written from the architecture description (Radford et al. 2019 / the GPT-2 model card), not from the
+C code:
+    h_0   = E[t] (or a given embedding row) + P[pos]
+    a     = h + W_o . MHA(LN_1(h)) + b_o         (causal, heads of width d/n_head, scale 1/sqrt(d_head))
+    h'    = a + W_down . gelu_tanh(W_up . LN_2(a) + b_up) + b_down
+    logit = W_out . LN_f(h_L)                     (W_out = E when tied)
+Weights are kept as "y = W x" matrices: W has shape [out, in] (numpy), exactly GGUF's [rows, cols].
+
+    import ref_gpt2
+    p = ref_gpt2.load_gguf(path)                  # dequantizes every tensor with tools/mmgguf.py
+    logits = ref_gpt2.forward(p, tokens)          # [n, n_vocab] float64
+    logits = ref_gpt2.forward(p, inputs)          # inputs: list of int ids or 1-D float arrays (embeddings)
+    toks, step_logits = ref_gpt2.greedy(p, prompt, n_steps)   # reruns the full sequence every step
+"""
+import os
+import sys
+
+import numpy as np
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(_HERE, "..", "..", "tools"))
+
+
+def layer_norm(x, w, b, eps):
+    mu = x.mean(axis=-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * w + b
+
+
+def gelu_tanh(x):
+    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
+
+
+def softmax(x, axis=-1):
+    m = np.max(x, axis=axis, keepdims=True)
+    e = np.exp(x - m)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def load_gguf(path):
+    """Parameters of a gpt2 GGUF file as float64 numpy arrays (quantized tensors dequantized)."""
+    import mmgguf
+    r = mmgguf.GGUFReader(path)
+    kv = r.kv
+    p = {
+        "n_ctx": int(kv["gpt2.context_length"]),
+        "d": int(kv["gpt2.embedding_length"]),
+        "d_ff": int(kv["gpt2.feed_forward_length"]),
+        "n_layer": int(kv["gpt2.block_count"]),
+        "n_head": int(kv["gpt2.attention.head_count"]),
+        "eps": float(kv.get("gpt2.attention.layer_norm_epsilon", 1e-5)),
+    }
+    t = {name: r.tensor_f32(name).astype(np.float64) for name in r.tensors}
+    p["wte"] = t["token_embd.weight"]            # [V, d]
+    p["wpe"] = t["position_embd.weight"]         # [n_ctx, d]
+    p["lnf_w"], p["lnf_b"] = t["output_norm.weight"], t["output_norm.bias"]
+    p["w_out"] = t.get("output.weight", p["wte"])
+    p["tied"] = "output.weight" not in t
+    d = p["d"]
+    blocks = []
+    for l in range(p["n_layer"]):
+        g = lambda s: t["blk.%d.%s" % (l, s)]
+        opt = lambda s, n: t.get("blk.%d.%s" % (l, s), np.zeros(n))
+        blocks.append({
+            "ln1_w": g("attn_norm.weight"), "ln1_b": g("attn_norm.bias"),
+            "w_qkv": g("attn_qkv.weight"), "b_qkv": opt("attn_qkv.bias", 3 * d),      # [3d, d]
+            "w_o": g("attn_output.weight"), "b_o": opt("attn_output.bias", d),        # [d, d]
+            "ln2_w": g("ffn_norm.weight"), "ln2_b": g("ffn_norm.bias"),
+            "w_up": g("ffn_up.weight"), "b_up": opt("ffn_up.bias", p["d_ff"]),        # [d_ff, d]
+            "w_down": g("ffn_down.weight"), "b_down": opt("ffn_down.bias", d),        # [d, d_ff]
+        })
+    p["blocks"] = blocks
+    return p
+
+
+def embed(p, inputs, pos0=0):
+    rows = []
+    for x in inputs:
+        if isinstance(x, (int, np.integer)):
+            rows.append(p["wte"][int(x)])
+        else:
+            rows.append(np.asarray(x, dtype=np.float64))
+    h = np.stack(rows)
+    return h + p["wpe"][pos0:pos0 + len(rows)]
+
+
+def attention(p, blk, x):
+    n, d = x.shape
+    H = p["n_head"]
+    dh = d // H
+    qkv = x @ blk["w_qkv"].T + blk["b_qkv"]
+    q, k, v = qkv[:, :d], qkv[:, d:2 * d], qkv[:, 2 * d:]
+    out = np.zeros((n, d))
+    mask = np.triu(np.ones((n, n), dtype=bool), k=1)
+    for h in range(H):
+        sl = slice(h * dh, (h + 1) * dh)
+        s = q[:, sl] @ k[:, sl].T / np.sqrt(dh)
+        s[mask] = -np.inf
+        out[:, sl] = softmax(s) @ v[:, sl]
+    return out @ blk["w_o"].T + blk["b_o"]
+
+
+def forward(p, inputs):
+    """Logits [n, n_vocab] (float64) of every position of `inputs` (ids and/or embedding rows)."""
+    h = embed(p, inputs)
+    eps = p["eps"]
+    for blk in p["blocks"]:
+        h = h + attention(p, blk, layer_norm(h, blk["ln1_w"], blk["ln1_b"], eps))
+        m = gelu_tanh(layer_norm(h, blk["ln2_w"], blk["ln2_b"], eps) @ blk["w_up"].T + blk["b_up"])
+        h = h + m @ blk["w_down"].T + blk["b_down"]
+    return layer_norm(h, p["lnf_w"], p["lnf_b"], eps) @ p["w_out"].T
+
+
+def greedy(p, prompt, n_steps):
+    """Greedy decoding without a cache: every step reruns the whole sequence.
+    Returns (new tokens [n_steps], logits used for each choice [n_steps, V])."""
+    seq = list(prompt)
+    toks, logs = [], []
+    for _ in range(n_steps):
+        lg = forward(p, seq)[-1]
+        t = int(np.argmax(lg))
+        toks.append(t)
+        logs.append(lg)
+        seq.append(t)
+    return np.array(toks), np.stack(logs)

@@ -1,0 +1,167 @@
+"""gpt_parity: the C decoder vs the independent numpy reference (ref_gpt2.py) on random GPT-2 models.
+
+For several shapes (d_head 16 / 24 / 8, d not a multiple of 32 where the type allows, odd vocabularies),
+tied and untied output, and every weight type (f32, f16, q8_0, q4_0), it checks
+  1. all-position logits of a 40-token prompt (batch path: sgemm), also split into steps of 7 positions;
+  2. 32 greedy steps through the KV cache (one token per eval: matvec path), compared with the reference
+     run over the whole sequence; each C choice must be the reference argmax (or within tolerance of it);
+  3. embedding-row inputs: rows equal to token_embd rows give bit-identical logits to the ids, and
+     arbitrary rows match the reference.
+The reference dequantizes the same stored weights (tools/mmgguf.py), so what remains is float32
+arithmetic and, for q8_0/q4_0 matvecs, the 8-bit quantization of the activations (as in ggml).
+Tolerances (max |diff| / max |logit| of the reference):
+  f32, and every batch path (weights dequantized to f32, sgemm):            1e-4  (issue requirement)
+  f16 decode:                                                               1e-3
+  q8_0 / q4_0 decode (activations quantized to q8_0 in the dot products):    3e-2
+Measured values are printed.
+usage: test_gpt_parity.py GPT_DRIVER
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+import ref_gpt2  # noqa: E402
+import make_random_gpt2  # noqa: E402
+
+TOL_BATCH = 1e-4
+TOL_DECODE = {"f32": 1e-4, "f16": 1e-3, "q8_0": 3e-2, "q4_0": 3e-2}
+
+DRIVER = sys.argv[1] if len(sys.argv) > 1 else None
+SANITIZE = os.environ.get("MMGPT_SANITIZE_RUN") == "1"
+TMP = os.environ.get("MMGPT_TEST_TMP") or tempfile.mkdtemp()
+failures = []
+
+
+def run(*args):
+    r = subprocess.run([DRIVER] + [str(a) for a in args], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("gpt_driver %s failed: %s" % (" ".join(map(str, args[:2])), r.stderr.strip()))
+
+
+def check(name, ok, msg):
+    print("%-58s %s  %s" % (name, "ok  " if ok else "FAIL", msg))
+    if not ok:
+        failures.append(name)
+
+
+def rel_err(a, ref):
+    return float(np.max(np.abs(a - ref)) / np.max(np.abs(ref)))
+
+
+def one_model(shape, ttype, tied, steps, seed):
+    V, ctx, d, L, H, ff = shape
+    tag = "V%d d%d L%d H%d %s %s" % (V, d, L, H, ttype, "tied" if tied else "untied")
+    path = os.path.join(TMP, "gpt_parity_%d.gguf" % os.getpid())
+    make_random_gpt2.make_model(path, V=V, n_ctx=ctx, d=d, n_layer=L, n_head=H, d_ff=ff, ttype=ttype,
+                                tied=tied, seed=seed)
+    p = ref_gpt2.load_gguf(path)
+    rng = np.random.default_rng(seed + 100)
+    n_prompt = 40 if not SANITIZE else 12
+    prompt = rng.integers(0, V, n_prompt)
+    ids_path = os.path.join(TMP, "gpt_ids_%d.npy" % os.getpid())
+    out_path = os.path.join(TMP, "gpt_out_%d.npy" % os.getpid())
+    np.save(ids_path, prompt.astype(np.float32))
+
+    # 1. all-position logits, one batch and steps of 7
+    ref = ref_gpt2.forward(p, list(prompt))
+    for n_batch, thr in ((512, 2), (7, 1)):
+        run(path, "logits", ids_path, out_path, n_batch, thr)
+        c = np.load(out_path)
+        e = rel_err(c, ref)
+        check("%s all-logits batch %d" % (tag, n_batch), c.shape == ref.shape and e <= TOL_BATCH,
+              "rel %.2e (tol %.0e)" % (e, TOL_BATCH))
+
+    # 2. greedy decode through the KV cache
+    tok_path = os.path.join(TMP, "gpt_tok_%d.npy" % os.getpid())
+    run(path, "greedy", ids_path, steps, tok_path, out_path, 2)
+    toks = np.load(tok_path).astype(np.int64)
+    lg = np.load(out_path)
+    seq = list(prompt) + list(toks[:-1])
+    ref_steps = ref_gpt2.forward(p, seq)[n_prompt - 1:]          # = rerunning the sequence at every step
+    e = rel_err(lg, ref_steps)
+    tol = TOL_DECODE[ttype]
+    scale = np.max(np.abs(ref_steps))
+    choice_ok = all(ref_steps[k][toks[k]] >= np.max(ref_steps[k]) - 2 * tol * scale for k in range(steps))
+    check("%s greedy %d steps (KV cache)" % (tag, steps), e <= tol and choice_ok,
+          "rel %.2e (tol %.0e), choices %s, tokens %s" % (e, tol, "ok" if choice_ok else "WRONG",
+                                                          " ".join(map(str, toks[:8]))))
+    return path, p, prompt, ids_path, out_path
+
+
+def embd_checks(path, p, prompt, ids_path, out_path):
+    tag = "embd rows (%s)" % os.path.basename(path)
+    V, d = p["wte"].shape
+    emb_path = os.path.join(TMP, "gpt_emb_%d.npy" % os.getpid())
+    run(path, "logits", ids_path, out_path, 512, 1)
+    by_id = np.load(out_path)
+    # rows equal to token_embd rows (dequantized as stored) at every other position
+    sel = np.arange(len(prompt)) % 2 == 1
+    ids = prompt.astype(np.float32).copy()
+    ids[sel] = -1
+    rows = p["wte"][prompt[sel]].astype(np.float32)
+    np.save(emb_path, rows)
+    np.save(ids_path + ".e.npy", ids)
+    run(path, "embd", ids_path + ".e.npy", emb_path, out_path, 1)
+    c = np.load(out_path)
+    check("embedding rows == token rows give identical logits", np.array_equal(c, by_id),
+          "max diff %.3g" % float(np.max(np.abs(c - by_id))))
+    # arbitrary rows (as image/audio embeddings would be) vs the reference
+    rng = np.random.default_rng(7)
+    rows = (rng.standard_normal((int(sel.sum()), d)) * 0.5).astype(np.float32)
+    np.save(emb_path, rows)
+    run(path, "embd", ids_path + ".e.npy", emb_path, out_path, 2)
+    c = np.load(out_path)
+    inputs, k = [], 0
+    for i, t in enumerate(prompt):
+        if sel[i]:
+            inputs.append(rows[k].astype(np.float64))
+            k += 1
+        else:
+            inputs.append(int(t))
+    ref = ref_gpt2.forward(p, inputs)
+    e = rel_err(c, ref)
+    check("arbitrary embedding rows vs reference", e <= TOL_BATCH, "rel %.2e (tol %.0e)" % (e, TOL_BATCH))
+
+
+def main():
+    if not DRIVER or not os.path.exists(DRIVER):
+        print("usage: test_gpt_parity.py GPT_DRIVER")
+        return 2
+    steps = 32 if not SANITIZE else 6
+    # (V, n_ctx, d, n_layer, n_head, d_ff)
+    shapes_q = [(300, 80, 64, 2, 4, 256),      # d_head 16
+                (257, 80, 96, 3, 4, 384)]      # d_head 24, odd vocabulary
+    shape_f = (123, 80, 40, 2, 5, 160)         # d 40 (not a multiple of 32), d_head 8: float types only
+    cases = []
+    for si, sh in enumerate(shapes_q):
+        for tt in ("f32", "f16", "q8_0", "q4_0"):
+            for tied in (True, False):
+                cases.append((sh, tt, tied, 10 * si + len(cases)))
+    for tt in ("f32", "f16"):
+        for tied in (True, False):
+            cases.append((shape_f, tt, tied, 50 + len(cases)))
+    if SANITIZE:
+        cases = [c for c in cases if c[0] == shapes_q[0] and c[2]][::2]   # f32 and q8_0, tied
+    first = None
+    for sh, tt, tied, seed in cases:
+        r = one_model(sh, tt, tied, steps, seed)
+        if tt == "q4_0" and first is None:
+            first = r
+            embd_checks(*r)
+    if first is None:
+        embd_checks(*r)
+    if failures:
+        print("FAILED: %d checks: %s" % (len(failures), ", ".join(failures)))
+        return 1
+    print("all parity checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
