@@ -1,0 +1,148 @@
+/* test_prompt.c - prompt template keys and <__media__> assembly against the rules written in
+ * include/mm_fusion.h (expected segment lists spelled out by hand from those rules). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm_fusion.h"
+#include "mm_gguf.h"
+
+static int n_fail = 0;
+#define CHECK(c, ...)                                                   \
+    do {                                                                \
+        if (!(c)) {                                                     \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);        \
+            fprintf(stderr, __VA_ARGS__);                               \
+            fputc('\n', stderr);                                        \
+            n_fail++;                                                   \
+        }                                                               \
+    } while (0)
+
+/* expected: strings for text segments, "#N" for media N */
+static void expect(const char *what, const mm_prompt *p, const char *const *exp, int n_exp) {
+    CHECK(p->n_segs == n_exp, "%s: %d segments, expected %d", what, p->n_segs, n_exp);
+    for (int i = 0; i < p->n_segs && i < n_exp; i++) {
+        if (exp[i][0] == '#' && exp[i][1] >= '0' && exp[i][1] <= '9') {
+            CHECK(p->segs[i].kind == MM_SEG_MEDIA && p->segs[i].media == atoi(exp[i] + 1),
+                  "%s: segment %d should be media %s", what, i, exp[i] + 1);
+        } else {
+            CHECK(p->segs[i].kind == MM_SEG_TEXT && !strcmp(p->segs[i].text, exp[i]),
+                  "%s: segment %d is '%s', expected '%s'", what, i,
+                  p->segs[i].kind == MM_SEG_TEXT ? p->segs[i].text : "(media)", exp[i]);
+        }
+    }
+}
+
+int main(void) {
+    char               err[MM_ERR_SIZE];
+    mm_prompt_template t;
+    mm_prompt          p;
+    CHECK(mm_prompt_template_load(&t, NULL, err) == 0, "defaults: %s", err);
+    CHECK(!strcmp(t.user_prefix, "User: ") && !strcmp(t.assistant_prefix, "Assistant:") &&
+              !strcmp(t.system_prefix, "System: ") && !strcmp(t.user_suffix, "\n") && t.default_system == NULL,
+          "default template strings");
+
+    /* task texts */
+    char *s = mm_prompt_task_text(&t, MM_TASK_CAPTION, NULL);
+    CHECK(s && !strcmp(s, "<__media__>\nDescribe this image."), "caption text '%s'", s);
+    free(s);
+    s = mm_prompt_task_text(&t, MM_TASK_DESCRIBE, NULL);
+    CHECK(s && !strcmp(s, "<__media__>\nDescribe this sound."), "describe text '%s'", s);
+    free(s);
+    s = mm_prompt_task_text(&t, MM_TASK_ASK, "what {is} it?");
+    CHECK(s && !strcmp(s, "<__media__>\nwhat {is} it?"), "ask text '%s'", s);
+    free(s);
+
+    mm_media_kind ii[2] = {MM_MEDIA_IMAGE, MM_MEDIA_IMAGE}, ia[3] = {MM_MEDIA_IMAGE, MM_MEDIA_AUDIO, MM_MEDIA_IMAGE};
+
+    /* one image with the caption text, no system */
+    CHECK(mm_prompt_build(&t, NULL, "<__media__>\nDescribe this image.", ii, 1, false, &p, err) == 0, "%s", err);
+    expect("caption", &p, (const char *const[]){"User: ", "#0", "\nDescribe this image.\nAssistant:"}, 3);
+    mm_prompt_free(&p);
+
+    /* system prompt + two markers */
+    CHECK(mm_prompt_build(&t, "Be brief.", "Compare <__media__> with <__media__>.", ii, 2, false, &p, err) == 0, "%s",
+          err);
+    expect("two markers", &p,
+           (const char *const[]){"System: Be brief.\nUser: Compare ", "#0", " with ", "#1", ".\nAssistant:"}, 5);
+    mm_prompt_free(&p);
+
+    /* no marker: media first, each followed by a newline */
+    CHECK(mm_prompt_build(&t, "", "What is this?", ia, 3, false, &p, err) == 0, "%s", err);
+    expect("no marker", &p, (const char *const[]){"User: ", "#0", "\n", "#1", "\n", "#2", "\nWhat is this?\nAssistant:"},
+           7);
+    mm_prompt_free(&p);
+
+    /* text only */
+    CHECK(mm_prompt_build(&t, NULL, "Hello", NULL, 0, false, &p, err) == 0, "%s", err);
+    expect("text only", &p, (const char *const[]){"User: Hello\nAssistant:"}, 1);
+    mm_prompt_free(&p);
+
+    /* raw: the text alone, marker at the start and the end */
+    CHECK(mm_prompt_build(&t, "ignored", "<__media__>a b<__media__>", ii, 2, true, &p, err) == 0, "%s", err);
+    expect("raw", &p, (const char *const[]){"#0", "a b", "#1"}, 3);
+    mm_prompt_free(&p);
+
+    /* adjacent markers */
+    CHECK(mm_prompt_build(&t, NULL, "<__media__><__media__>", ii, 2, true, &p, err) == 0, "%s", err);
+    expect("adjacent", &p, (const char *const[]){"#0", "#1"}, 2);
+    mm_prompt_free(&p);
+
+    /* count mismatch -> clear error */
+    err[0] = 0;
+    CHECK(mm_prompt_build(&t, NULL, "<__media__> and <__media__>", ii, 1, false, &p, err) != 0, "mismatch accepted");
+    CHECK(strstr(err, "2 <__media__> markers") && strstr(err, "1 image"), "mismatch message '%s'", err);
+    CHECK(mm_prompt_build(&t, NULL, "one <__media__>", ii, 2, false, &p, err) != 0, "mismatch 1 vs 2 accepted");
+    CHECK(mm_prompt_build(&t, "<__media__>", "x", ii, 1, false, &p, err) != 0, "marker in system prompt accepted");
+    CHECK(mm_prompt_count_markers("<__media_<__media__>__media__>") == 1, "marker count");
+    mm_prompt_template_free(&t);
+
+    /* template from a GGUF: overrides, wrappers around image and audio */
+    mm_gguf_writer *w = mm_gguf_writer_create();
+    mm_gguf_writer_set_str(w, "mmgpt.prompt.user_prefix", "### Human: ");
+    mm_gguf_writer_set_str(w, "mmgpt.prompt.assistant_prefix", "### Bot:");
+    mm_gguf_writer_set_str(w, "mmgpt.prompt.default_system", "You see and hear.");
+    mm_gguf_writer_set_str(w, "mmgpt.prompt.image_begin", "<img>");
+    mm_gguf_writer_set_str(w, "mmgpt.prompt.image_end", "</img>");
+    mm_gguf_writer_set_str(w, "mmgpt.prompt.audio_begin", "<snd>");
+    mm_gguf_writer_set_str(w, "mmgpt.prompt.ask", "Q: {question} <__media__>");
+    const char *tmp = getenv("MMGPT_TEST_TMP");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/fus_prompt.gguf", tmp ? tmp : ".");
+    CHECK(mm_gguf_writer_write(w, path, err) == 0, "write %s: %s", path, err);
+    mm_gguf_writer_free(w);
+    mm_gguf *g = mm_gguf_open(path, err);
+    CHECK(g != NULL, "open: %s", err);
+    if (g) {
+        CHECK(mm_prompt_template_load(&t, g, err) == 0, "load: %s", err);
+        CHECK(t.default_system && !strcmp(t.default_system, "You see and hear."), "default_system");
+        s = mm_prompt_task_text(&t, MM_TASK_ASK, "why?");
+        CHECK(s && !strcmp(s, "Q: why? <__media__>"), "ask override '%s'", s);
+        CHECK(mm_prompt_build(&t, t.default_system, s, ia + 1, 1, false, &p, err) == 0, "%s", err);
+        expect("wrapped audio", &p,
+               (const char *const[]){"System: You see and hear.\n### Human: Q: why? <snd>", "#0", "\n### Bot:"}, 3);
+        mm_prompt_free(&p);
+        free(s);
+        CHECK(mm_prompt_build(&t, NULL, "", ii, 1, false, &p, err) == 0, "%s", err);
+        expect("wrapped image", &p, (const char *const[]){"### Human: <img>", "#0", "</img>\n\n### Bot:"}, 3);
+        mm_prompt_free(&p);
+        mm_prompt_template_free(&t);
+        mm_gguf_close(g);
+    }
+    /* a non-string template key is an error */
+    w = mm_gguf_writer_create();
+    mm_gguf_writer_set_u32(w, "mmgpt.prompt.user_prefix", 7);
+    CHECK(mm_gguf_writer_write(w, path, err) == 0, "write: %s", err);
+    mm_gguf_writer_free(w);
+    if ((g = mm_gguf_open(path, err))) {
+        CHECK(mm_prompt_template_load(&t, g, err) != 0 && strstr(err, "user_prefix"), "u32 template key: '%s'", err);
+        mm_gguf_close(g);
+    }
+
+    if (n_fail) {
+        fprintf(stderr, "%d check(s) failed\n", n_fail);
+        return 1;
+    }
+    printf("prompt assembly: all checks passed\n");
+    return 0;
+}
