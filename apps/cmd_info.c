@@ -1,0 +1,249 @@
+/* cmd_info.c - `mmgpt info FILE [--json]`: what a GGUF model file holds.
+ *
+ * Prints the architecture, every metadata entry (long strings and arrays summarised), the tensor table
+ * (name, type, shape in ggml order ne[0] first, bytes), the parameter count and the file size; for
+ * gpt2 files also the decoder's parameter accounting (from the transformer module). A file that fails
+ * validation gives one line on stderr and exit code 4.
+ */
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "mm_core.h"
+#include "mm_gguf.h"
+#include "mm_transformer.h"
+
+/* ---- HOOK: parameter accounting of gpt2 files (decoder engineer, include/mm_transformer.h).
+ * Referenced weakly so that `mmgpt info` links and works while the transformer module is absent;
+ * when it is linked, info prints its accounting table after the tensor table. */
+#pragma weak mm_gpt_hparams_from_gguf
+#pragma weak mm_gpt_accounting_compute
+#pragma weak mm_gpt_accounting_format
+
+static bool have_accounting(void) {
+    return mm_gpt_hparams_from_gguf && mm_gpt_accounting_compute && mm_gpt_accounting_format;
+}
+
+/* Accounting text (or JSON) for a gpt2 file; NULL when not a gpt2 file or not available (*why set). */
+static char *accounting(const mm_gguf *g, bool json, char *why) {
+    why[0] = 0;
+    const char *arch;
+    size_t alen;
+    if (mm_gguf_get_str(g, "general.architecture", &arch, &alen) || alen != 4 || memcmp(arch, "gpt2", 4))
+        return NULL;
+    if (!have_accounting()) {
+        snprintf(why, MM_ERR_SIZE, "the transformer module is not linked into this build");
+        return NULL;
+    }
+    mm_gpt_hparams hp;
+    mm_gpt_accounting acc;
+    if (mm_gpt_hparams_from_gguf(g, &hp, why)) return NULL;
+    mm_gpt_accounting_compute(&hp, &acc);
+    int n = mm_gpt_accounting_format("gpt2", &hp, &acc, json, NULL, 0);
+    if (n < 0) return NULL;
+    char *buf = malloc((size_t)n + 1);
+    if (!buf) return NULL;
+    mm_gpt_accounting_format("gpt2", &hp, &acc, json, buf, (size_t)n + 1);
+    return buf;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: mmgpt info FILE.gguf [--json]\n\n"
+            "Show what a GGUF model file holds: architecture, metadata (long arrays summarised), the\n"
+            "tensor table (name, type, shape as ggml ne[0..3], bytes), the parameter count and the file\n"
+            "size; for gpt2 files also the decoder's parameter accounting. The file is fully validated.\n\n"
+            "options:\n"
+            "  --json      print one JSON object instead of text\n"
+            "  -h, --help  this help\n\n"
+            "exit codes: 0 ok, 2 bad arguments, 4 missing or invalid model file\n");
+}
+
+static const char *type_label(int type) {
+    const char *n = mm_gguf_type_name(type);
+    return n ? n : "?";
+}
+
+static void shape_str(const mm_gguf_tensor *t, char *buf, size_t size) {
+    size_t o = 0;
+    o += (size_t)snprintf(buf + o, size - o, "[");
+    for (int d = 0; d < t->n_dims && o < size; d++)
+        o += (size_t)snprintf(buf + o, size - o, "%s%" PRId64, d ? ", " : "", t->ne[d]);
+    if (o < size) snprintf(buf + o, size - o, "]");
+}
+
+static const char *human(double b, char *out, size_t size) {
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int i = 0;
+    while (b >= 1024.0 && i < 4) b /= 1024.0, i++;
+    snprintf(out, size, i ? "%.2f %s" : "%.0f %s", b, u[i]);
+    return out;
+}
+
+/* Formatted value of kv i (malloc'd). */
+static char *kv_text(const mm_gguf *g, int64_t i, bool json) {
+    int n = json ? mm_gguf_kv_format_json(g, i, NULL, 0) : mm_gguf_kv_format(g, i, NULL, 0);
+    if (n < 0) return NULL;
+    char *buf = malloc((size_t)n + 1);
+    if (!buf) return NULL;
+    if (json) mm_gguf_kv_format_json(g, i, buf, (size_t)n + 1);
+    else mm_gguf_kv_format(g, i, buf, (size_t)n + 1);
+    return buf;
+}
+
+static int print_json(const mm_gguf *g, int64_t n_params, uint64_t tensor_bytes) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "file", mm_gguf_path(g));
+    cJSON_AddNumberToObject(o, "file_size", (double)mm_gguf_file_size(g));
+    cJSON_AddNumberToObject(o, "version", mm_gguf_version(g));
+    cJSON_AddNumberToObject(o, "alignment", (double)mm_gguf_alignment(g));
+    int64_t ai = mm_gguf_find_key(g, "general.architecture");
+    char *arch = ai >= 0 && mm_gguf_kv_type(g, ai) == MM_GGUF_STRING ? kv_text(g, ai, true) : NULL;
+    if (arch) cJSON_AddRawToObject(o, "architecture", arch);
+    else cJSON_AddNullToObject(o, "architecture");
+    free(arch);
+    cJSON *md = cJSON_AddObjectToObject(o, "metadata");
+    cJSON *mt = cJSON_AddObjectToObject(o, "metadata_types");
+    for (int64_t i = 0; i < mm_gguf_n_kv(g); i++) {
+        char *v = kv_text(g, i, true);
+        if (!v) { cJSON_Delete(o); return mm_cli_fail(MM_EXIT_INTERNAL, "out of memory"); }
+        cJSON_AddRawToObject(md, mm_gguf_kv_key(g, i), v);
+        free(v);
+        mm_gguf_type t = mm_gguf_kv_type(g, i), et;
+        char tn[32];
+        if (mm_gguf_kv_arr(g, i, &et, NULL) == 0) snprintf(tn, sizeof tn, "arr[%s]", mm_gguf_kv_type_name(et));
+        else snprintf(tn, sizeof tn, "%s", mm_gguf_kv_type_name(t));
+        cJSON_AddStringToObject(mt, mm_gguf_kv_key(g, i), tn);
+    }
+    cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
+    for (int64_t i = 0; i < mm_gguf_n_tensors(g); i++) {
+        const mm_gguf_tensor *t = mm_gguf_tensor_at(g, i);
+        cJSON *jt = cJSON_CreateObject();
+        cJSON_AddStringToObject(jt, "name", t->name);
+        cJSON_AddStringToObject(jt, "type", type_label(t->type));
+        cJSON_AddBoolToObject(jt, "computable", mm_type_supported(t->type));
+        cJSON *sh = cJSON_AddArrayToObject(jt, "shape");
+        for (int d = 0; d < t->n_dims; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->ne[d]));
+        cJSON_AddNumberToObject(jt, "n_elements", (double)t->n_elements);
+        cJSON_AddNumberToObject(jt, "bytes", (double)t->n_bytes);
+        cJSON_AddNumberToObject(jt, "offset", (double)t->offset);
+        cJSON_AddItemToArray(ts, jt);
+    }
+    cJSON_AddNumberToObject(o, "n_tensors", (double)mm_gguf_n_tensors(g));
+    cJSON_AddNumberToObject(o, "n_params", (double)n_params);
+    cJSON_AddNumberToObject(o, "tensor_bytes", (double)tensor_bytes);
+    char why[MM_ERR_SIZE];
+    char *acc = accounting(g, true, why);
+    if (acc) cJSON_AddRawToObject(o, "accounting", acc);
+    free(acc);
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    if (!s) return mm_cli_fail(MM_EXIT_INTERNAL, "out of memory");
+    int bad = puts(s) < 0;
+    free(s);
+    if (bad || fflush(stdout)) return mm_cli_fail(MM_EXIT_INTERNAL, "cannot write to stdout");
+    return MM_EXIT_OK;
+}
+
+static int print_text(const mm_gguf *g, int64_t n_params, uint64_t tensor_bytes) {
+    char hb[32], hb2[32];
+    const char *arch = NULL;
+    size_t alen = 0;
+    int64_t nk = mm_gguf_n_kv(g), nt = mm_gguf_n_tensors(g);
+    printf("file:          %s\n", mm_gguf_path(g));
+    printf("format:        GGUF v%u, alignment %zu, %" PRId64 " metadata entries, %" PRId64 " tensors\n",
+           mm_gguf_version(g), mm_gguf_alignment(g), nk, nt);
+    if (mm_gguf_get_str(g, "general.architecture", &arch, &alen) == 0)
+        printf("architecture:  %.*s\n", (int)(alen > 200 ? 200 : alen), arch);
+    else
+        printf("architecture:  (none)\n");
+
+    printf("\nmetadata (%" PRId64 "):\n", nk);
+    int kw = 10;
+    for (int64_t i = 0; i < nk; i++) {
+        int l = (int)strlen(mm_gguf_kv_key(g, i));
+        if (l > kw) kw = l > 60 ? 60 : l;
+    }
+    for (int64_t i = 0; i < nk; i++) {
+        char *v = kv_text(g, i, false);
+        mm_gguf_type et;
+        char tn[32];
+        if (mm_gguf_kv_arr(g, i, &et, NULL) == 0) snprintf(tn, sizeof tn, "arr[%s]", mm_gguf_kv_type_name(et));
+        else snprintf(tn, sizeof tn, "%s", mm_gguf_kv_type_name(mm_gguf_kv_type(g, i)));
+        printf("  %-*s %-9s %s\n", kw, mm_gguf_kv_key(g, i), tn, v ? v : "?");
+        free(v);
+    }
+
+    printf("\ntensors (%" PRId64 "):\n", nt);
+    int nw = 4;
+    for (int64_t i = 0; i < nt; i++) {
+        int l = (int)strlen(mm_gguf_tensor_at(g, i)->name);
+        if (l > nw) nw = l;
+    }
+    printf("  %5s  %-*s %-8s %-26s %14s\n", "#", nw, "name", "type", "shape (ne)", "bytes");
+    bool other_types = false;
+    for (int64_t i = 0; i < nt; i++) {
+        const mm_gguf_tensor *t = mm_gguf_tensor_at(g, i);
+        char shape[128], tl[16];
+        shape_str(t, shape, sizeof shape);
+        bool ok = mm_type_supported(t->type);
+        other_types |= !ok;
+        snprintf(tl, sizeof tl, "%s%s", type_label(t->type), ok ? "" : "*");
+        printf("  %5" PRId64 "  %-*s %-8s %-26s %14zu\n", i, nw, t->name, tl, shape, t->n_bytes);
+    }
+    if (other_types) printf("  (* a type mmgpt can list but not compute with; it computes f32, f16, q4_0, q8_0)\n");
+
+    printf("\nparameters:    %" PRId64 " (%.2f M)\n", n_params, (double)n_params / 1e6);
+    printf("tensor data:   %" PRIu64 " bytes (%s)\n", tensor_bytes, human((double)tensor_bytes, hb, sizeof hb));
+    printf("file size:     %zu bytes (%s)\n", mm_gguf_file_size(g), human((double)mm_gguf_file_size(g), hb2, sizeof hb2));
+
+    /* ---- HOOK output: gpt2 parameter accounting (transformer module) */
+    char why[MM_ERR_SIZE];
+    char *acc = accounting(g, false, why);
+    if (acc) {
+        printf("\nparameter accounting:\n%s", acc);
+        free(acc);
+    } else if (why[0]) {
+        printf("\nparameter accounting: not available (%s)\n", why);
+    }
+    if (fflush(stdout)) return mm_cli_fail(MM_EXIT_INTERNAL, "cannot write to stdout");
+    return MM_EXIT_OK;
+}
+
+int mm_cmd_info(int argc, char **argv) {
+    const char *path = NULL;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return MM_EXIT_OK;
+        } else if (!strcmp(a, "--json")) {
+            json = true;
+        } else if (a[0] == '-' && a[1]) {
+            return mm_cli_fail(MM_EXIT_USAGE, "info: unknown option '%s' (see mmgpt info --help)", a);
+        } else if (path) {
+            return mm_cli_fail(MM_EXIT_USAGE, "info: one FILE only (got '%s' and '%s')", path, a);
+        } else {
+            path = a;
+        }
+    }
+    if (!path) return mm_cli_fail(MM_EXIT_USAGE, "info: missing FILE (usage: mmgpt info FILE.gguf [--json])");
+
+    char err[MM_ERR_SIZE];
+    mm_gguf *g = mm_gguf_open(path, err);
+    if (!g) return mm_cli_fail(MM_EXIT_MODEL, "%s", err);
+    int64_t n_params = 0;
+    uint64_t tensor_bytes = 0;
+    for (int64_t i = 0; i < mm_gguf_n_tensors(g); i++) {
+        const mm_gguf_tensor *t = mm_gguf_tensor_at(g, i);
+        n_params += t->n_elements;   /* each tensor lies inside the file: no overflow */
+        tensor_bytes += t->n_bytes;
+    }
+    int rc = json ? print_json(g, n_params, tensor_bytes) : print_text(g, n_params, tensor_bytes);
+    mm_gguf_close(g);
+    return rc;
+}
