@@ -1,0 +1,267 @@
+/* cmd_tokenize.c - `mmgpt tokenize` (text -> ids) and `mmgpt detokenize` (ids -> text). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "mm_gguf.h"
+#include "mm_tokenizer.h"
+
+#define MAX_INPUT_BYTES ((size_t)1 << 31)
+
+static void usage_tokenize(FILE *f) {
+    fprintf(f,
+            "usage: mmgpt tokenize [-m MODEL.gguf | --vocab PATH] [--special] [--json] [TEXT | -f FILE]\n"
+            "Print the GPT-2 BPE token ids of TEXT (or of FILE, or of standard input when neither is given)\n"
+            "on one line, separated by spaces. The input is taken byte for byte (no newline is stripped).\n\n"
+            "  -m, --model MODEL.gguf  vocabulary from a model file (default: $MMGPT_MODEL or the bundled model)\n"
+            "  --vocab PATH            vocabulary from a folder with tokenizer.json, vocab.json + merges.txt or\n"
+            "                          encoder.json + vocab.bpe, or from a tokenizer.json / .gguf file\n"
+            "  --special               parse special tokens such as <|endoftext|> in the text (default: they are\n"
+            "                          ordinary text)\n"
+            "  --json                  print {\"ids\": [...], \"tokens\": [...]} (tokens in vocabulary form, e.g. \"\\u0120world\")\n"
+            "  -f, --file FILE         read the text from FILE\n"
+            "  -h, --help              this help\n");
+}
+
+static void usage_detokenize(FILE *f) {
+    fprintf(f,
+            "usage: mmgpt detokenize [-m MODEL.gguf | --vocab PATH] [ID ... | -f FILE]\n"
+            "Write the text of token ids (arguments, or FILE, or standard input) to standard output, byte for\n"
+            "byte, without adding a newline. Ids are separated by spaces, commas or newlines; a JSON array\n"
+            "such as [31373, 995] is accepted too.\n\n"
+            "  -m, --model MODEL.gguf  vocabulary from a model file (default: $MMGPT_MODEL or the bundled model)\n"
+            "  --vocab PATH            vocabulary from a folder or file (see mmgpt tokenize --help)\n"
+            "  -f, --file FILE         read the ids from FILE\n"
+            "  -h, --help              this help\n");
+}
+
+/* Read a whole stream; NULL on error (errno kept). */
+static char *read_stream(FILE *f, size_t *len) {
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf) return NULL;
+    for (;;) {
+        if (n == cap) {
+            if (cap >= MAX_INPUT_BYTES) { free(buf); errno = EFBIG; return NULL; }
+            char *nb = realloc(buf, 2 * cap + 1);
+            if (!nb) { free(buf); return NULL; }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t k = fread(buf + n, 1, cap - n, f);
+        n += k;
+        if (k == 0) {
+            if (ferror(f)) { free(buf); return NULL; }
+            break;
+        }
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+static char *read_input(const char *file, size_t *len) {
+    if (!file) return read_stream(stdin, len);
+    FILE *f = fopen(file, "rb");
+    if (!f) return NULL;
+    char *buf = read_stream(f, len);
+    int e = errno;
+    fclose(f);
+    errno = e;
+    return buf;
+}
+
+static mm_tokenizer *load_tokenizer(const char *model, const char *vocab, int *code) {
+    char err[MM_ERR_SIZE];
+    mm_tokenizer *t;
+    *code = MM_EXIT_MODEL;
+    if (vocab) {
+        t = mm_tokenizer_load_dir(vocab, err);
+    } else {
+        const char *path = mm_cli_model_path(model);
+        if (!path) return NULL;
+        mm_gguf *g = mm_gguf_open(path, err);
+        if (!g) {
+            mm_cli_fail(MM_EXIT_MODEL, "%s", err);
+            return NULL;
+        }
+        t = mm_tokenizer_load_gguf(g, err);
+        mm_gguf_close(g);
+    }
+    if (!t) mm_cli_fail(MM_EXIT_MODEL, "%s", err);
+    return t;
+}
+
+/* Shared option parsing. Returns -1 to continue, else an exit code. */
+typedef struct {
+    const char *model, *vocab, *file;
+    bool special, json;
+    int n_pos;
+    char **pos;
+} opts;
+
+static int parse(int argc, char **argv, opts *o, bool is_tok) {
+    memset(o, 0, sizeof *o);
+    o->pos = calloc((size_t)argc + 1, sizeof *o->pos);
+    if (!o->pos) return mm_cli_fail(MM_EXIT_INTERNAL, "out of memory");
+    bool only_pos = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (only_pos || a[0] != '-' || !a[1] || (!is_tok && a[1] >= '0' && a[1] <= '9')) {
+            o->pos[o->n_pos++] = argv[i];
+        } else if (!strcmp(a, "--")) {
+            only_pos = true;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            if (is_tok) usage_tokenize(stdout);
+            else usage_detokenize(stdout);
+            return MM_EXIT_OK;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (!(o->model = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--vocab")) {
+            if (!(o->vocab = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
+            if (!(o->file = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (is_tok && !strcmp(a, "--special")) {
+            o->special = true;
+        } else if (is_tok && !strcmp(a, "--json")) {
+            o->json = true;
+        } else {
+            return mm_cli_fail(MM_EXIT_USAGE, "%s: unknown option '%s' (see mmgpt %s --help)", argv[0], a, argv[0]);
+        }
+    }
+    if (o->model && o->vocab) return mm_cli_fail(MM_EXIT_USAGE, "%s: give -m or --vocab, not both", argv[0]);
+    if (o->file && o->n_pos) return mm_cli_fail(MM_EXIT_USAGE, "%s: give the input as arguments or -f, not both", argv[0]);
+    if (is_tok && o->n_pos > 1)
+        return mm_cli_fail(MM_EXIT_USAGE, "tokenize: give the text as ONE argument (quote it), -f FILE or stdin");
+    return -1;
+}
+
+int mm_cmd_tokenize(int argc, char **argv) {
+    opts o;
+    int rc = parse(argc, argv, &o, true);
+    char *text = NULL;
+    int32_t *ids = NULL;
+    mm_tokenizer *t = NULL;
+    if (rc >= 0) goto done;
+    size_t len = 0;
+    if (o.n_pos == 1) {
+        len = strlen(o.pos[0]);
+    } else {
+        text = read_input(o.file, &len);
+        if (!text) {
+            rc = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", o.file ? o.file : "stdin", strerror(errno));
+            goto done;
+        }
+    }
+    if (!(t = load_tokenizer(o.model, o.vocab, &rc))) goto done;
+    char err[MM_ERR_SIZE];
+    int64_t n;
+    double t0 = mm_time_ms();
+    if (mm_tokenizer_encode_alloc(t, text ? text : o.pos[0], len, o.special, &ids, &n, err)) {
+        rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
+        goto done;
+    }
+    double ms = mm_time_ms() - t0;
+    if (o.json) {
+        cJSON *root = cJSON_CreateObject(), *ja = cJSON_AddArrayToObject(root, "ids"),
+              *jt = cJSON_AddArrayToObject(root, "tokens");
+        for (int64_t i = 0; i < n; i++) {
+            cJSON_AddItemToArray(ja, cJSON_CreateNumber(ids[i]));
+            cJSON_AddItemToArray(jt, cJSON_CreateString(mm_tokenizer_token_text(t, ids[i])));
+        }
+        char *s = cJSON_PrintUnformatted(root);
+        cJSON_Delete(root);
+        if (!s) {
+            rc = mm_cli_fail(MM_EXIT_INTERNAL, "tokenize: out of memory");
+            goto done;
+        }
+        fputs(s, stdout);
+        fputc('\n', stdout);
+        free(s);
+    } else {
+        for (int64_t i = 0; i < n; i++) printf(i ? " %d" : "%d", (int)ids[i]);
+        fputc('\n', stdout);
+    }
+    if (getenv("MMGPT_VERBOSE"))
+        fprintf(stderr, "tokenize: %zu bytes -> %lld tokens in %.2f ms\n", len, (long long)n, ms);
+    rc = fflush(stdout) || ferror(stdout) ? mm_cli_fail(MM_EXIT_INTERNAL, "tokenize: cannot write stdout")
+                                          : MM_EXIT_OK;
+done:
+    free(o.pos);
+    free(text);
+    free(ids);
+    mm_tokenizer_free(t);
+    return rc;
+}
+
+/* Parse ids separated by whitespace / commas, optionally inside [ ]. */
+static int parse_ids(const char *s, const char *what, int32_t **out, int64_t *n_out, int64_t *cap) {
+    while (*s) {
+        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == ',' || *s == '[' || *s == ']') s++;
+        if (!*s) break;
+        char *end;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (end == s || errno || v < 0 || v > INT32_MAX ||
+            !(*end == 0 || *end == ' ' || *end == '\t' || *end == '\n' || *end == '\r' || *end == ',' || *end == ']'))
+            return mm_cli_fail(MM_EXIT_INPUT, "%s: '%.20s' is not a token id", what, s);
+        if (*n_out == *cap) {
+            int64_t nc = *cap ? 2 * *cap : 256;
+            int32_t *nb = realloc(*out, (size_t)nc * sizeof *nb);
+            if (!nb) return mm_cli_fail(MM_EXIT_INTERNAL, "out of memory");
+            *out = nb;
+            *cap = nc;
+        }
+        (*out)[(*n_out)++] = (int32_t)v;
+        s = end;
+    }
+    return -1;
+}
+
+int mm_cmd_detokenize(int argc, char **argv) {
+    opts o;
+    int rc = parse(argc, argv, &o, false);
+    char *input = NULL, *text = NULL;
+    int32_t *ids = NULL;
+    int64_t n = 0, cap = 0;
+    mm_tokenizer *t = NULL;
+    if (rc >= 0) goto done;
+    if (o.n_pos) {
+        for (int i = 0; i < o.n_pos && rc < 0; i++) rc = parse_ids(o.pos[i], "detokenize", &ids, &n, &cap);
+    } else {
+        size_t len;
+        input = read_input(o.file, &len);
+        if (!input) {
+            rc = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", o.file ? o.file : "stdin", strerror(errno));
+            goto done;
+        }
+        if (memchr(input, 0, len)) {
+            rc = mm_cli_fail(MM_EXIT_INPUT, "%s: NUL byte in the id list", o.file ? o.file : "stdin");
+            goto done;
+        }
+        rc = parse_ids(input, o.file ? o.file : "stdin", &ids, &n, &cap);
+    }
+    if (rc >= 0) goto done;
+    if (!(t = load_tokenizer(o.model, o.vocab, &rc))) goto done;
+    char err[MM_ERR_SIZE];
+    size_t len;
+    if (mm_tokenizer_decode_alloc(t, ids, n, &text, &len, err)) {
+        rc = mm_cli_fail(MM_EXIT_INPUT, "%s", err);
+        goto done;
+    }
+    if (fwrite(text, 1, len, stdout) != len || fflush(stdout))
+        rc = mm_cli_fail(MM_EXIT_INTERNAL, "detokenize: cannot write stdout");
+    else
+        rc = MM_EXIT_OK;
+done:
+    free(o.pos);
+    free(input);
+    free(text);
+    free(ids);
+    mm_tokenizer_free(t);
+    return rc;
+}

@@ -1,0 +1,429 @@
+/* bpe.c - byte-level BPE merges, encode, decode, streaming decode.
+ *
+ * Encoding one pre-token ("word"):
+ *   1. a single byte is its byte token;
+ *   2. a word that is itself a vocabulary token whose own BPE gives exactly that token (checked for every
+ *      token at load time, so this shortcut can never change a result) is that token;
+ *   3. a per-call cache of recent words;
+ *   4. BPE: words up to SMALL bytes use flat arrays (O(n^2) on tiny n, fastest in practice); longer
+ *      words use a doubly linked list + binary heap of candidate pairs keyed (rank, position), with stale
+ *      entries skipped: O(n log n), so a 10 MB word without spaces is fine. Both apply the lowest-rank
+ *      pair first and the leftmost on ties, which for a BPE-trained merge list equals GPT-2's "merge every
+ *      occurrence of the best pair" (tok_bpe_word_ref below is that original algorithm, for tests).
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tok_internal.h"
+
+#define SMALL 64
+
+int tok_ids_push(tok_ids *a, int32_t id) {
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? 2 * a->cap : 64;
+        int32_t *v = realloc(a->v, cap * sizeof *v);
+        if (!v) return -1;
+        a->v = v;
+        a->cap = cap;
+    }
+    a->v[a->n++] = id;
+    return 0;
+}
+
+static inline int32_t pair_rank(const mm_tokenizer *t, int32_t a, int32_t b, int32_t *res) {
+    int32_t r = tok_merge_find(t, a, b, res);
+    return r < 0 ? INT32_MAX : r;
+}
+
+static int bpe_small(const mm_tokenizer *t, const uint8_t *p, size_t n, tok_ids *out) {
+    int32_t sym[SMALL], rk[SMALL], res[SMALL];
+    size_t m = n;
+    for (size_t i = 0; i < n; i++) sym[i] = t->byte_id[p[i]];
+    for (size_t i = 0; i + 1 < n; i++) rk[i] = pair_rank(t, sym[i], sym[i + 1], &res[i]);
+    while (m > 1) {
+        int32_t br = INT32_MAX;
+        size_t b = 0;
+        for (size_t i = 0; i + 1 < m; i++)
+            if (rk[i] < br) { br = rk[i]; b = i; }
+        if (br == INT32_MAX) break;
+        sym[b] = res[b];
+        size_t tail = m - b - 2; /* symbols after b+1 */
+        memmove(sym + b + 1, sym + b + 2, tail * sizeof *sym);
+        memmove(rk + b + 1, rk + b + 2, (tail ? tail - 1 : 0) * sizeof *rk);
+        memmove(res + b + 1, res + b + 2, (tail ? tail - 1 : 0) * sizeof *res);
+        m--;
+        if (b + 1 < m) rk[b] = pair_rank(t, sym[b], sym[b + 1], &res[b]);
+        if (b > 0) rk[b - 1] = pair_rank(t, sym[b - 1], sym[b], &res[b - 1]);
+    }
+    for (size_t i = 0; i < m; i++)
+        if (tok_ids_push(out, sym[i])) return -1;
+    return 0;
+}
+
+typedef struct {
+    int32_t rank, pos, a, b;
+} heap_ent;
+
+static inline bool ent_less(const heap_ent *x, const heap_ent *y) {
+    return x->rank < y->rank || (x->rank == y->rank && x->pos < y->pos);
+}
+
+static void heap_push(heap_ent *h, size_t *n, heap_ent e) {
+    size_t i = (*n)++;
+    while (i > 0) {
+        size_t up = (i - 1) / 2;
+        if (!ent_less(&e, &h[up])) break;
+        h[i] = h[up];
+        i = up;
+    }
+    h[i] = e;
+}
+
+static heap_ent heap_pop(heap_ent *h, size_t *n) {
+    heap_ent top = h[0], last = h[--(*n)];
+    size_t i = 0, m = *n;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= m) break;
+        if (c + 1 < m && ent_less(&h[c + 1], &h[c])) c++;
+        if (!ent_less(&h[c], &last)) break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (m) h[i] = last;
+    return top;
+}
+
+static int bpe_heap(const mm_tokenizer *t, const uint8_t *p, size_t n, tok_ids *out) {
+    if (n > (size_t)INT32_MAX / 4) return -1;
+    int32_t *sym = malloc(n * sizeof *sym), *prev = malloc(n * sizeof *prev), *next = malloc(n * sizeof *next);
+    /* every merge adds at most 2 entries: n - 1 initial + 2 (n - 1) */
+    heap_ent *h = malloc(3 * n * sizeof *h);
+    int rc = -1;
+    if (!sym || !prev || !next || !h) goto done;
+    size_t hn = 0;
+    for (size_t i = 0; i < n; i++) {
+        sym[i] = t->byte_id[p[i]];
+        prev[i] = (int32_t)i - 1;
+        next[i] = i + 1 < n ? (int32_t)(i + 1) : -1;
+    }
+    for (size_t i = 0; i + 1 < n; i++) {
+        int32_t res, r = tok_merge_find(t, sym[i], sym[i + 1], &res);
+        if (r >= 0) heap_push(h, &hn, (heap_ent){r, (int32_t)i, sym[i], sym[i + 1]});
+    }
+    while (hn) {
+        heap_ent e = heap_pop(h, &hn);
+        int32_t i = e.pos, j = next[i];
+        if (j < 0 || sym[i] != e.a || sym[j] != e.b) continue; /* stale */
+        int32_t res = -1;
+        if (tok_merge_find(t, e.a, e.b, &res) != e.rank) continue;
+        sym[i] = res;
+        int32_t k = next[j];
+        next[i] = k;
+        if (k >= 0) prev[k] = i;
+        sym[j] = -1;
+        int32_t r, res2;
+        if (prev[i] >= 0 && (r = tok_merge_find(t, sym[prev[i]], sym[i], &res2)) >= 0)
+            heap_push(h, &hn, (heap_ent){r, prev[i], sym[prev[i]], sym[i]});
+        if (k >= 0 && (r = tok_merge_find(t, sym[i], sym[k], &res2)) >= 0)
+            heap_push(h, &hn, (heap_ent){r, i, sym[i], sym[k]});
+    }
+    for (int32_t i = 0; i >= 0; i = next[i])
+        if (tok_ids_push(out, sym[i])) goto done;
+    rc = 0;
+done:
+    free(sym);
+    free(prev);
+    free(next);
+    free(h);
+    return rc;
+}
+
+int tok_bpe_word(const mm_tokenizer *t, const uint8_t *p, size_t n, tok_ids *out) {
+    if (n == 0) return 0;
+    if (n <= SMALL) return bpe_small(t, p, n, out);
+    return bpe_heap(t, p, n, out);
+}
+
+int tok_bpe_word_ref(const mm_tokenizer *t, const uint8_t *p, size_t n, tok_ids *out) {
+    int32_t *w = malloc((n + 1) * sizeof *w), *nw = malloc((n + 1) * sizeof *nw);
+    if (!w || !nw) { free(w); free(nw); return -1; }
+    size_t m = n;
+    for (size_t i = 0; i < n; i++) w[i] = t->byte_id[p[i]];
+    for (;;) {
+        int32_t best = INT32_MAX, a = -1, b = -1, res = -1;
+        for (size_t i = 0; i + 1 < m; i++) {
+            int32_t rr, r = tok_merge_find(t, w[i], w[i + 1], &rr);
+            if (r >= 0 && r < best) { best = r; a = w[i]; b = w[i + 1]; res = rr; }
+        }
+        if (best == INT32_MAX) break;
+        size_t k = 0;
+        for (size_t i = 0; i < m;) {
+            if (i + 1 < m && w[i] == a && w[i + 1] == b) { nw[k++] = res; i += 2; }
+            else nw[k++] = w[i++];
+        }
+        int32_t *tmp = w; w = nw; nw = tmp;
+        m = k;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < m && !rc; i++) rc = tok_ids_push(out, w[i]);
+    free(w);
+    free(nw);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- encode */
+#define CACHE_SLOTS 4096
+#define CACHE_IDS   6
+typedef struct {
+    const uint8_t *key;   /* points into the caller's text (valid during the call) */
+    uint32_t       len;
+    uint32_t       n;
+    int32_t        ids[CACHE_IDS];
+} cache_ent;
+
+typedef struct {
+    const mm_tokenizer *t;
+    int32_t  *ids;
+    int64_t   max, n;
+    tok_ids   tmp;
+    cache_ent *cache;     /* [CACHE_SLOTS], allocated on first miss of a long text */
+    bool      use_cache;
+} enc_ctx;
+
+static inline void emit(enc_ctx *c, int32_t id) {
+    if (c->n < c->max) c->ids[c->n] = id;
+    c->n++;
+}
+
+static int on_piece(void *vctx, const uint8_t *p, size_t n) {
+    enc_ctx *c = vctx;
+    const mm_tokenizer *t = c->t;
+    if (n == 1) {
+        emit(c, t->byte_id[p[0]]);
+        return 0;
+    }
+    uint64_t h = tok_hash(p, n);
+    uint32_t i = (uint32_t)h & t->vh_mask;
+    for (;;) {
+        int32_t id = t->vh[i];
+        if (id < 0) break;
+        if (t->piece_len[id] == n && !memcmp(t->piece[id], p, n)) {
+            if (t->whole_ok[id]) {
+                emit(c, id);
+                return 0;
+            }
+            break;
+        }
+        i = (i + 1) & t->vh_mask;
+    }
+    cache_ent *ce = NULL;
+    if (c->use_cache && n <= 256) {
+        if (!c->cache) {
+            c->cache = calloc(CACHE_SLOTS, sizeof *c->cache);
+            if (!c->cache) c->use_cache = false;
+        }
+        if (c->cache) {
+            ce = &c->cache[(h >> 40) & (CACHE_SLOTS - 1)];
+            if (ce->key && ce->len == n && !memcmp(ce->key, p, n)) {
+                for (uint32_t k = 0; k < ce->n; k++) emit(c, ce->ids[k]);
+                return 0;
+            }
+        }
+    }
+    c->tmp.n = 0;
+    if (tok_bpe_word(t, p, n, &c->tmp)) return -1;
+    for (size_t k = 0; k < c->tmp.n; k++) emit(c, c->tmp.v[k]);
+    if (ce && c->tmp.n <= CACHE_IDS) {
+        ce->key = p;
+        ce->len = (uint32_t)n;
+        ce->n = (uint32_t)c->tmp.n;
+        memcpy(ce->ids, c->tmp.v, c->tmp.n * sizeof *ce->ids);
+    }
+    return 0;
+}
+
+int64_t mm_tokenizer_encode(const mm_tokenizer *t, const char *text, size_t len, bool allow_special,
+                            int32_t *ids, int64_t max_ids, char *err) {
+    enc_ctx c = {.t = t, .ids = ids, .max = ids ? (max_ids > 0 ? max_ids : 0) : 0, .n = 0,
+                 .use_cache = len >= 4096};
+    const uint8_t *s = (const uint8_t *)text;
+    if (!s) len = 0;
+    int rc = 0;
+    if (allow_special && t->n_special) {
+        size_t seg = 0;
+        for (size_t i = 0; i < len && !rc;) {
+            if (!t->special_first[s[i]]) { i++; continue; }
+            int32_t hit = -1;
+            for (int32_t k = 0; k < t->n_special; k++) {
+                int32_t id = t->special[k];
+                size_t pl = t->piece_len[id];
+                if (pl <= len - i && !memcmp(s + i, t->piece[id], pl)) { hit = id; break; }
+            }
+            if (hit < 0) { i++; continue; }
+            rc = tok_pretokenize(t, s + seg, i - seg, on_piece, &c);
+            emit(&c, hit);
+            i += t->piece_len[hit];
+            seg = i;
+            if (rc == 0 && i >= len) break;
+        }
+        if (!rc && seg < len) rc = tok_pretokenize(t, s + seg, len - seg, on_piece, &c);
+    } else {
+        rc = tok_pretokenize(t, s, len, on_piece, &c);
+    }
+    free(c.tmp.v);
+    free(c.cache);
+    if (rc) return mm_err(err, "%s: out of memory", __func__);
+    return c.n;
+}
+
+int mm_tokenizer_encode_alloc(const mm_tokenizer *t, const char *text, size_t len, bool allow_special,
+                              int32_t **ids, int64_t *n_ids, char *err) {
+    *ids = NULL;
+    *n_ids = 0;
+    /* GPT-2 averages ~4 bytes per token; guess generously, re-run once if short */
+    int64_t cap = (int64_t)(len / 3) + 16;
+    for (int pass = 0; pass < 2; pass++) {
+        int32_t *buf = malloc((size_t)cap * sizeof *buf);
+        if (!buf) return mm_err(err, "%s: out of memory", __func__);
+        int64_t n = mm_tokenizer_encode(t, text, len, allow_special, buf, cap, err);
+        if (n < 0) { free(buf); return -1; }
+        if (n <= cap) {
+            *ids = buf;
+            *n_ids = n;
+            return 0;
+        }
+        free(buf);
+        cap = n;
+    }
+    return mm_err(err, "%s: internal error (token count changed)", __func__);
+}
+
+/* ---------------------------------------------------------------- decode */
+int64_t mm_tokenizer_decode(const mm_tokenizer *t, const int32_t *ids, int64_t n_ids,
+                            char *out, size_t out_size, char *err) {
+    size_t o = 0;
+    for (int64_t i = 0; i < n_ids; i++) {
+        int32_t id = ids[i];
+        if (id < 0 || id >= t->n_vocab)
+            return mm_err(err, "%s: token id %d out of range (vocabulary has %d)", __func__, (int)id,
+                          (int)t->n_vocab);
+        size_t pl = t->piece_len[id];
+        if (o < out_size) memcpy(out + o, t->piece[id], pl <= out_size - o ? pl : out_size - o);
+        o += pl;
+    }
+    if (o < out_size) out[o] = 0;
+    return (int64_t)o;
+}
+
+int mm_tokenizer_decode_alloc(const mm_tokenizer *t, const int32_t *ids, int64_t n_ids,
+                              char **out, size_t *len, char *err) {
+    *out = NULL;
+    int64_t n = mm_tokenizer_decode(t, ids, n_ids, NULL, 0, err);
+    if (n < 0) return -1;
+    char *buf = malloc((size_t)n + 1);
+    if (!buf) return mm_err(err, "%s: out of memory", __func__);
+    mm_tokenizer_decode(t, ids, n_ids, buf, (size_t)n + 1, err);
+    *out = buf;
+    if (len) *len = (size_t)n;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- streaming decode */
+struct mm_tokenizer_stream {
+    const mm_tokenizer *t;
+    uint8_t  held[4];
+    size_t   n_held;
+    char    *buf;
+    size_t   cap;
+};
+
+mm_tokenizer_stream *mm_tokenizer_stream_create(const mm_tokenizer *t, char *err) {
+    mm_tokenizer_stream *s = calloc(1, sizeof *s);
+    if (!s) {
+        mm_err(err, "%s: out of memory", __func__);
+        return NULL;
+    }
+    s->t = t;
+    return s;
+}
+
+void mm_tokenizer_stream_free(mm_tokenizer_stream *s) {
+    if (!s) return;
+    free(s->buf);
+    free(s);
+}
+
+void mm_tokenizer_stream_reset(mm_tokenizer_stream *s) { s->n_held = 0; }
+
+size_t mm_tokenizer_stream_pending(const mm_tokenizer_stream *s) { return s->n_held; }
+
+/* Length of the tail of b[0..n) that is the start of a valid UTF-8 character still missing bytes. */
+static size_t incomplete_tail(const uint8_t *b, size_t n) {
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        uint8_t c = b[n - back];
+        if ((c & 0xC0) == 0x80) continue;
+        size_t need = (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+        if (need == 0 || back >= need) return 0;
+        const uint8_t *q = b + n - back;
+        for (size_t k = 1; k < back; k++) {
+            uint8_t lo = 0x80, hi = 0xBF;
+            if (k == 1) {
+                if (c == 0xE0) lo = 0xA0;
+                else if (c == 0xED) hi = 0x9F;
+                else if (c == 0xF0) lo = 0x90;
+                else if (c == 0xF4) hi = 0x8F;
+            }
+            if (q[k] < lo || q[k] > hi) return 0;
+        }
+        return back;
+    }
+    return 0;
+}
+
+int mm_tokenizer_stream_push(mm_tokenizer_stream *s, int32_t id, const char **out, size_t *len, char *err) {
+    *out = s->buf;
+    *len = 0;
+    if (id < 0 || id >= s->t->n_vocab)
+        return mm_err(err, "%s: token id %d out of range (vocabulary has %d)", __func__, (int)id,
+                      (int)s->t->n_vocab);
+    size_t pl = s->t->piece_len[id], total = s->n_held + pl;
+    if (total + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 64;
+        while (cap < total + 1) cap *= 2;
+        char *nb = realloc(s->buf, cap);
+        if (!nb) return mm_err(err, "%s: out of memory", __func__);
+        s->buf = nb;
+        s->cap = cap;
+    }
+    memcpy(s->buf, s->held, s->n_held);
+    memcpy(s->buf + s->n_held, s->t->piece[id], pl);
+    size_t keep = incomplete_tail((const uint8_t *)s->buf, total);
+    memcpy(s->held, s->buf + total - keep, keep);
+    s->n_held = keep;
+    s->buf[total - keep] = 0;
+    *out = s->buf;
+    *len = total - keep;
+    return 0;
+}
+
+void mm_tokenizer_stream_flush(mm_tokenizer_stream *s, const char **out, size_t *len) {
+    /* held bytes live in s->held; copy them out to a stable place */
+    if (s->cap < 5) {
+        char *nb = realloc(s->buf, 64);
+        if (!nb) { /* cannot fail meaningfully: hand out the held array itself */
+            *out = (const char *)s->held;
+            *len = s->n_held;
+            s->n_held = 0;
+            return;
+        }
+        s->buf = nb;
+        s->cap = 64;
+    }
+    memcpy(s->buf, s->held, s->n_held);
+    s->buf[s->n_held] = 0;
+    *out = s->buf;
+    *len = s->n_held;
+    s->n_held = 0;
+}
