@@ -32,6 +32,18 @@ static int check_dims(const char *name, int w, int h, char *err) {
     return 0;
 }
 
+/* For messages only: the container format by its magic bytes. */
+static const char *format_name(const uint8_t *b, size_t n) {
+    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return "JPEG";
+    if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) return "PNG";
+    if (n >= 4 && !memcmp(b, "GIF8", 4)) return "GIF";
+    if (n >= 2 && b[0] == 'B' && b[1] == 'M') return "BMP";
+    if (n >= 4 && !memcmp(b, "8BPS", 4)) return "PSD";
+    if (n >= 2 && !memcmp(b, "#?", 2)) return "HDR";
+    if (n >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '6')) return "PNM";
+    return "image";
+}
+
 int mm_image_load_memory(const void *data, size_t size, const char *name, mm_image *img, char *err) {
     if (!img) return mm_err(err, "%s: no output image", __func__);
     memset(img, 0, sizeof *img);
@@ -51,19 +63,48 @@ int mm_image_load_memory(const void *data, size_t size, const char *name, mm_ima
 
     const bool hdr = stbi_is_hdr_from_memory(buf, len) != 0;
     const bool b16 = !hdr && stbi_is_16_bit_from_memory(buf, len) != 0;
+    /* stb_image 2.27 mishandles 16-bit PNM when asked for another channel count (it runs its 8-bit
+     * converter over 16-bit samples, then reads past the buffer): take those in their own channel count
+     * and convert here. Their samples come back as stored in the file, i.e. big-endian (PNM spec). */
+    const bool pnm16 = b16 && size >= 2 && buf[0] == 'P' && (buf[1] == '5' || buf[1] == '6');
     int w2 = 0, h2 = 0, c2 = 0;
     void *px = NULL;
+    bool px_ours = false; /* px from malloc (free) rather than from stb_image (stbi_image_free) */
     if (hdr) px = stbi_loadf_from_memory(buf, len, &w2, &h2, &c2, 4);
+    else if (pnm16) px = stbi_load_16_from_memory(buf, len, &w2, &h2, &c2, 0);
     else if (b16) px = stbi_load_16_from_memory(buf, len, &w2, &h2, &c2, 4);
     else px = stbi_load_from_memory(buf, len, &w2, &h2, &c2, 4);
     if (!px) {
         const char *why = stbi_failure_reason();
-        return mm_err(err, "mm_image_load: %s: cannot decode the image (%s)", name,
-                      why ? why : "corrupt or truncated data");
+        return mm_err(err, "mm_image_load: %s: cannot decode the %s data: corrupt or truncated (stb_image: %s)", name,
+                      format_name(buf, size), why ? why : "unknown");
+    }
+    if (pnm16) {
+        if (c2 != 1 && c2 != 3) {
+            stbi_image_free(px);
+            return mm_err(err, "mm_image_load: %s: unexpected 16-bit PNM with %d channels", name, c2);
+        }
+        /* expand in place to RGBA16 (host order) into a fresh buffer */
+        const size_t np = (size_t)w2 * (size_t)h2;
+        stbi_us *q = malloc(np * 4 * sizeof(stbi_us));
+        if (!q) {
+            stbi_image_free(px);
+            return mm_err(err, "mm_image_load: %s: out of memory", name);
+        }
+        const uint8_t *raw = px;
+        for (size_t i = 0; i < np; i++)
+            for (int c = 0; c < 3; c++) {
+                const uint8_t *b = raw + 2 * (i * c2 + (c2 == 3 ? c : 0));
+                q[4 * i + c] = (stbi_us)((b[0] << 8) | b[1]);
+            }
+        for (size_t i = 0; i < np; i++) q[4 * i + 3] = 65535;
+        stbi_image_free(px);
+        px = q;
+        px_ours = true;
     }
     if (w2 != w || h2 != h) {
         if (check_dims(name, w2, h2, err)) {
-            stbi_image_free(px);
+            px_ours ? free(px) : stbi_image_free(px);
             return -1;
         }
         w = w2;
@@ -72,7 +113,7 @@ int mm_image_load_memory(const void *data, size_t size, const char *name, mm_ima
     const size_t n = (size_t)w * (size_t)h;
     float *rgb = malloc(n * 3 * sizeof(float));
     if (!rgb) {
-        stbi_image_free(px);
+        px_ours ? free(px) : stbi_image_free(px);
         return mm_err(err, "mm_image_load: %s: out of memory for %d x %d pixels", name, w, h);
     }
     /* RGBA -> RGB composited on white: out = a*rgb + (1 - a) */
@@ -106,7 +147,7 @@ int mm_image_load_memory(const void *data, size_t size, const char *name, mm_ima
             }
         }
     }
-    stbi_image_free(px);
+    px_ours ? free(px) : stbi_image_free(px);
     img->w = w;
     img->h = h;
     img->rgb = rgb;

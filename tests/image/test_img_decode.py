@@ -1,0 +1,133 @@
+"""img_decode: the image loader (encoders/image.c) vs independent decoders.
+
+1. refdata PNGs: sha256 of our 8-bit pixels (round(v * 255)) == the sha256 in
+   ../shared/refdata/images/decoded_reference_derived.json (two independent decoders agreed on it).
+   Grey PNG: R == G == B and equal to the grey samples. Tolerance: exact.
+2. refdata JPEG: dimensions exact, per-channel mean within 1.0 of libjpeg's (stb's IDCT / chroma upsampling
+   differ slightly from libjpeg; the reference file states this tolerance).
+3. Synthetic files written by imgfiles.py from known pixels (PNG grey/GA/RGB/RGBA/16-bit, PPM 8/16-bit,
+   PGM, BMP, TGA 24/32, Radiance HDR): exact expected floats from the documented conversions
+   (v/255, v/65535, alpha over white, HDR x^(1/2.2) clamped), tolerance 1e-6 (1e-5 for HDR: powf).
+4. skimage_truncated.jpg: a clear error (exit 3 with a message) or a 100x100 image, never a crash.
+"""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import imgfiles  # noqa: E402
+
+TOOL = sys.argv[1]
+TMP = os.environ.get("MMGPT_TEST_TMP", "/tmp")
+REF = os.environ.get("MMGPT_REFDATA", "")
+fails = []
+
+
+def decode(path):
+    out = os.path.join(TMP, "img_decode_out.npy")
+    if os.path.exists(out):
+        os.remove(out)
+    p = subprocess.run([TOOL, "decode", path, out], capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        return None, p
+    return np.load(out), p
+
+
+def check(name, cond, msg=""):
+    print(("ok   " if cond else "FAIL ") + name + (" " + msg if msg else ""))
+    if not cond:
+        fails.append(name)
+
+
+def write(name, data):
+    path = os.path.join(TMP, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+# ---------------------------------------------------------------- synthetic files
+rng = np.random.default_rng(5)
+h, w = 7, 5
+rgb8 = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+grey8 = rng.integers(0, 256, (h, w), dtype=np.uint8)
+alpha8 = rng.integers(0, 256, (h, w), dtype=np.uint8)
+rgb16 = rng.integers(0, 65536, (h, w, 3), dtype=np.uint16)
+f8 = rgb8 / 255.0
+g8 = np.repeat((grey8 / 255.0)[:, :, None], 3, axis=2)
+a8 = (alpha8 / 255.0)[:, :, None]
+cases = [
+    ("png_rgb.png", imgfiles.png(rgb8), f8),
+    ("png_grey.png", imgfiles.png(grey8), g8),
+    ("png_grey_alpha.png", imgfiles.png(np.dstack([grey8, alpha8])), a8 * g8 + (1 - a8)),
+    ("png_rgba.png", imgfiles.png(np.dstack([rgb8, alpha8])), a8 * f8 + (1 - a8)),
+    ("png_rgb16.png", imgfiles.png(rgb16, 16), rgb16 / 65535.0),
+    ("ppm8.ppm", imgfiles.pnm(rgb8), f8),
+    ("ppm16.ppm", imgfiles.pnm(rgb16, 65535), rgb16 / 65535.0),
+    ("pgm8.pgm", imgfiles.pnm(grey8), g8),
+    ("bmp24.bmp", imgfiles.bmp(rgb8), f8),
+    ("tga24.tga", imgfiles.tga(rgb8), f8),
+    ("tga32.tga", imgfiles.tga(np.dstack([rgb8, alpha8])), a8 * f8 + (1 - a8)),
+    ("one_pixel.png", imgfiles.png(rgb8[:1, :1]), f8[:1, :1]),
+]
+for name, data, want in cases:
+    got, p = decode(write("img_" + name, data))
+    if got is None:
+        check(name, False, "decode failed: " + p.stderr.strip())
+        continue
+    ok = got.shape == want.shape and np.abs(got - want).max() <= 1e-6
+    check(name, ok, "shape %s max|diff| %.3g" % (got.shape, np.abs(got - want).max() if got.shape == want.shape else -1))
+
+rgbe = rng.integers(0, 256, (3, 4, 4), dtype=np.uint8)
+rgbe[..., 3] = rng.integers(120, 132, (3, 4))
+rgbe[0, 0, 3] = 0  # black pixel
+lin = imgfiles.rgbe_to_float(rgbe)
+want = np.clip(np.where(lin > 0, lin, 0) ** (1 / 2.2), 0, 1)
+got, p = decode(write("img_hdr.hdr", imgfiles.hdr_rgbe(rgbe)))
+check("hdr", got is not None and got.shape == want.shape and np.abs(got - want).max() <= 1e-5,
+      "" if got is None else "max|diff| %.3g" % np.abs(got - want).max())
+
+# ---------------------------------------------------------------- refdata
+if not REF or not os.path.isdir(os.path.join(REF, "images")):
+    print("refdata not found: synthetic checks only")
+else:
+    idir = os.path.join(REF, "images")
+    meta = json.load(open(os.path.join(idir, "decoded_reference_derived.json")))
+    for name, m in meta["png"].items():
+        got, p = decode(os.path.join(idir, name))
+        if got is None:
+            check(name, False, p.stderr.strip())
+            continue
+        px = np.round(got * 255.0).astype(np.uint8)
+        if m["channels"] == 1:
+            same = np.array_equal(px[:, :, 0], px[:, :, 1]) and np.array_equal(px[:, :, 0], px[:, :, 2])
+            check(name + " grey R=G=B", same)
+            px = px[:, :, :1]
+        dims = (px.shape[1], px.shape[0]) == (m["width"], m["height"])
+        sha = hashlib.sha256(np.ascontiguousarray(px).tobytes()).hexdigest()
+        check(name, dims and sha == m["sha256_of_decoded_pixels"],
+              "%dx%d sha %s" % (px.shape[1], px.shape[0], "match" if sha == m["sha256_of_decoded_pixels"] else "DIFFERS"))
+    m = meta["jpeg"]["skimage_rocket.jpg"]
+    got, p = decode(os.path.join(idir, "skimage_rocket.jpg"))
+    if got is None:
+        check("rocket.jpg", False, p.stderr.strip())
+    else:
+        mean = (got * 255.0).reshape(-1, 3).mean(axis=0)
+        d = np.abs(mean - np.array(m["mean_rgb_libjpeg"])).max()
+        check("rocket.jpg", (got.shape[1], got.shape[0]) == (m["width"], m["height"]) and d <= 1.0,
+              "mean %s vs libjpeg %s (|diff| %.3f <= 1.0)" % (np.round(mean, 3), m["mean_rgb_libjpeg"], d))
+    got, p = decode(os.path.join(idir, "skimage_truncated.jpg"))
+    if got is None:
+        check("truncated.jpg clear error", p.returncode == 3 and "skimage_truncated.jpg" in p.stderr,
+              "rc %d: %s" % (p.returncode, p.stderr.strip()))
+    else:
+        check("truncated.jpg partial image", got.shape == (100, 100, 3))
+
+if fails:
+    print("FAILED:", ", ".join(fails))
+    sys.exit(1)
+print("all decode checks passed")
