@@ -146,6 +146,9 @@ int mm_gpt_accounting_format(const char *title, const mm_gpt_hparams *hp, const 
     sb_printf(&b, "%s: n_vocab %lld, n_ctx %lld, d_model %lld, n_layer %lld, n_head %lld x d_head %lld, d_ff %lld\n\n",
               title ? title : "model", (long long)hp->n_vocab, (long long)hp->n_ctx, (long long)hp->d_model,
               (long long)hp->n_layer, (long long)hp->n_head, (long long)hp->d_head, (long long)hp->d_ff);
+    if (hp->n_head * hp->d_head != hp->d_model)
+        sb_printf(&b, "note: n_head x d_head = %lld differs from d_model (as given in the GPT-3 paper's Table 2.1)\n\n",
+                  (long long)(hp->n_head * hp->d_head));
     sb_printf(&b, "%-30s %22s\n", "weight matrices", "parameters");
     const struct { const char *n; int64_t v; } rows[] = {
         {"embedding", a->embedding}, {"query", a->query}, {"key", a->key}, {"value", a->value},

@@ -1,0 +1,202 @@
+/* test_gpt_state.c - model loading errors, context limits, KV-cache truncate/rewind, shared models.
+ *
+ * Builds small random gpt2 files with core's GGUF writer. Checks:
+ *   - malformed files (missing tensor, wrong shape, wrong architecture, heads not dividing d,
+ *     bad vector type) are refused with a message naming the problem;
+ *   - prompt + new positions beyond n_ctx is the error "context full" and leaves the state unchanged;
+ *   - truncate(n) then re-evaluating gives bit-identical logits to the first evaluation;
+ *   - token-by-token evaluation equals one batch evaluation (within 1e-4 x max|logit|, the F32 bound);
+ *   - two states on one model give identical logits while interleaved (no mutable model state);
+ *   - out-of-range token ids are refused.
+ * The reference for the numeric checks is the decoder's own batch path, which test_gpt_parity.py
+ * checks against the independent numpy implementation. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm_gguf.h"
+#include "mm_transformer.h"
+
+static int n_fail = 0;
+#define CHECK(cond, ...) do { if (!(cond)) { n_fail++; printf("FAIL line %d: ", __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
+
+enum { V = 50, CTX = 24, D = 32, L = 2, H = 4, FF = 128 };
+
+typedef struct {
+    const char *skip;        /* tensor name to leave out */
+    const char *bad_shape;   /* tensor name to give a wrong shape */
+    const char *arch;
+    int n_head;
+    bool f16_vectors;
+} variant;
+
+static float frand(uint64_t *s) {
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return ((float)((*s >> 40) & 0xFFFFFF) / 16777216.0f - 0.5f);
+}
+
+static void add(mm_gguf_writer *w, const variant *v, const char *name, int64_t cols, int64_t rows, float scale,
+                float offset, uint64_t *seed) {
+    if (v->skip && !strcmp(v->skip, name)) return;
+    if (v->bad_shape && !strcmp(v->bad_shape, name)) cols += 1;
+    int64_t n = cols * rows;
+    float *x = malloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) x[i] = offset + scale * frand(seed);
+    int64_t ne[2] = {cols, rows};
+    if (rows == 1 && v->f16_vectors) {
+        uint16_t *h = malloc((size_t)n * 2);
+        for (int64_t i = 0; i < n; i++) h[i] = mm_fp32_to_fp16(x[i]);
+        mm_gguf_writer_add_tensor(w, name, MM_TYPE_F16, 1, ne, h, (size_t)n * 2);
+        free(h);
+    } else {
+        mm_gguf_writer_add_tensor(w, name, MM_TYPE_F32, rows == 1 ? 1 : 2, ne, x, (size_t)n * sizeof(float));
+    }
+    free(x);
+}
+
+static int write_model(const char *path, variant v) {
+    char err[MM_ERR_SIZE];
+    uint64_t seed = 12345;
+    mm_gguf_writer *w = mm_gguf_writer_create();
+    mm_gguf_writer_set_str(w, "general.architecture", v.arch ? v.arch : "gpt2");
+    mm_gguf_writer_set_u32(w, "gpt2.context_length", CTX);
+    mm_gguf_writer_set_u32(w, "gpt2.embedding_length", D);
+    mm_gguf_writer_set_u32(w, "gpt2.feed_forward_length", FF);
+    mm_gguf_writer_set_u32(w, "gpt2.block_count", L);
+    mm_gguf_writer_set_u32(w, "gpt2.attention.head_count", v.n_head ? v.n_head : H);
+    mm_gguf_writer_set_f32(w, "gpt2.attention.layer_norm_epsilon", 1e-5f);
+    add(w, &v, "token_embd.weight", D, V, 1.0f, 0, &seed);
+    add(w, &v, "position_embd.weight", D, CTX, 0.4f, 0, &seed);
+    add(w, &v, "output_norm.weight", D, 1, 0.2f, 1, &seed);
+    add(w, &v, "output_norm.bias", D, 1, 0.2f, 0, &seed);
+    for (int l = 0; l < L; l++) {
+        char n[64];
+#define T(suffix, cols, rows, sc, off) snprintf(n, sizeof n, "blk.%d." suffix, l), add(w, &v, n, cols, rows, sc, off, &seed)
+        T("attn_norm.weight", D, 1, 0.2f, 1);
+        T("attn_norm.bias", D, 1, 0.2f, 0);
+        T("attn_qkv.weight", D, 3 * D, 0.35f, 0);
+        T("attn_qkv.bias", 3 * D, 1, 0.2f, 0);
+        T("attn_output.weight", D, D, 0.35f, 0);
+        T("attn_output.bias", D, 1, 0.2f, 0);
+        T("ffn_norm.weight", D, 1, 0.2f, 1);
+        T("ffn_norm.bias", D, 1, 0.2f, 0);
+        T("ffn_up.weight", D, FF, 0.35f, 0);
+        T("ffn_up.bias", FF, 1, 0.2f, 0);
+        T("ffn_down.weight", FF, D, 0.18f, 0);
+        T("ffn_down.bias", D, 1, 0.2f, 0);
+#undef T
+    }
+    int rc = mm_gguf_writer_write(w, path, err);
+    if (rc) printf("write %s: %s\n", path, err);
+    mm_gguf_writer_free(w);
+    return rc;
+}
+
+static void expect_load_error(const char *tmp, variant v, const char *needle) {
+    char path[1024], err[MM_ERR_SIZE] = "";
+    snprintf(path, sizeof path, "%s/gpt_state_bad.gguf", tmp);
+    if (write_model(path, v) != 0) { n_fail++; return; }
+    mm_gguf *g = mm_gguf_open(path, err);
+    CHECK(g, "open: %s", err);
+    if (!g) return;
+    mm_gpt_model *m = mm_gpt_model_load(g, err);
+    CHECK(!m && strstr(err, needle), "expected an error mentioning '%s', got %s '%s'", needle, m ? "a model" : "",
+          err);
+    printf("refused as expected: %s\n", err);
+    mm_gpt_model_free(m);
+    mm_gguf_close(g);
+}
+
+static double max_abs(const float *x, int64_t n) {
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs(x[i]));
+    return m;
+}
+
+int main(void) {
+    char err[MM_ERR_SIZE], path[1024];
+    const char *tmp = getenv("MMGPT_TEST_TMP");
+    if (!tmp) tmp = "/tmp";
+
+    /* malformed files */
+    expect_load_error(tmp, (variant){.skip = "blk.1.ffn_up.weight"}, "blk.1.ffn_up.weight");
+    expect_load_error(tmp, (variant){.bad_shape = "blk.0.attn_qkv.weight"}, "blk.0.attn_qkv.weight");
+    expect_load_error(tmp, (variant){.bad_shape = "output_norm.bias"}, "output_norm.bias");
+    expect_load_error(tmp, (variant){.skip = "position_embd.weight"}, "position_embd.weight");
+    expect_load_error(tmp, (variant){.arch = "llama"}, "architecture");
+    expect_load_error(tmp, (variant){.n_head = 5}, "head_count");
+
+    /* a good model (vectors stored as f16 are accepted) */
+    snprintf(path, sizeof path, "%s/gpt_state_ok.gguf", tmp);
+    if (write_model(path, (variant){.f16_vectors = true}) != 0) return 1;
+    mm_gguf *g = mm_gguf_open(path, err);
+    CHECK(g, "%s", err);
+    mm_gpt_model *m = g ? mm_gpt_model_load(g, err) : NULL;
+    CHECK(m, "load: %s", err);
+    if (!m) return 1;
+    CHECK(mm_gpt_model_n_vocab(m) == V && mm_gpt_model_n_ctx(m) == CTX && mm_gpt_model_d_model(m) == D &&
+          mm_gpt_model_n_layer(m) == L && mm_gpt_model_n_head(m) == H && mm_gpt_model_tied(m), "getters");
+
+    mm_gpt_state_params sp = mm_gpt_state_default_params();
+    sp.n_threads = 2;
+    sp.n_ctx = 64;
+    CHECK(!mm_gpt_state_create(m, sp, err), "n_ctx beyond the model accepted");
+    sp.n_ctx = 0;
+    mm_gpt_state *s = mm_gpt_state_create(m, sp, err), *s2 = mm_gpt_state_create(m, sp, err);
+    CHECK(s && s2, "state: %s", err);
+    if (!s || !s2) return 1;
+    CHECK(mm_gpt_state_n_ctx(s) == CTX, "state n_ctx");
+
+    int32_t toks[CTX];
+    for (int i = 0; i < CTX; i++) toks[i] = (i * 7 + 3) % V;
+    static float all[CTX * V], first[V], again[V];
+
+    /* batch vs token by token */
+    CHECK(mm_gpt_eval_tokens(s, toks, 16, all, err) == 0, "%s", err);
+    double scale = max_abs(all, 16 * V), worst = 0;
+    for (int i = 0; i < 16; i++) {
+        CHECK(mm_gpt_eval_tokens(s2, &toks[i], 1, NULL, err) == 0, "%s", err);
+        const float *l = mm_gpt_state_logits(s2);
+        for (int j = 0; j < V; j++) worst = fmax(worst, fabs(l[j] - all[i * V + j]));
+    }
+    printf("token-by-token vs batch: max diff %.3g (max |logit| %.3g)\n", worst, scale);
+    CHECK(worst <= 1e-4 * scale, "token-by-token differs from batch by %g", worst);
+
+    /* context overflow: 16 in the cache, 9 more would be 25 > 24 */
+    CHECK(mm_gpt_eval_tokens(s, toks, 9, NULL, err) != 0 && strstr(err, "context full"), "overflow: '%s'", err);
+    printf("refused as expected: %s\n", err);
+    CHECK(mm_gpt_state_n_past(s) == 16, "state changed by a failed eval (n_past %lld)",
+          (long long)mm_gpt_state_n_past(s));
+    mm_gpt_input in[2] = {{5, NULL}, {V + 3, NULL}};
+    CHECK(mm_gpt_eval(s, in, 2, NULL, err) != 0 && strstr(err, "vocabulary"), "bad token: '%s'", err);
+    CHECK(mm_gpt_state_n_past(s) == 16, "state changed by a failed eval");
+
+    /* truncate and rewind: bit-identical */
+    CHECK(mm_gpt_eval_tokens(s, toks + 16, 4, NULL, err) == 0, "%s", err);
+    memcpy(first, mm_gpt_state_logits(s), sizeof first);
+    CHECK(mm_gpt_state_truncate(s, 16, err) == 0, "%s", err);
+    CHECK(mm_gpt_eval_tokens(s, toks + 16, 4, NULL, err) == 0, "%s", err);
+    memcpy(again, mm_gpt_state_logits(s), sizeof again);
+    CHECK(!memcmp(first, again, sizeof first), "truncate + re-eval differs");
+    CHECK(mm_gpt_state_truncate(s, 21, err) != 0, "truncate beyond n_past accepted");
+    CHECK(mm_gpt_eval_tokens(s, toks, 4, NULL, err) == 0 && mm_gpt_state_n_past(s) == CTX, "fill to n_ctx: %s", err);
+    CHECK(mm_gpt_eval_tokens(s, toks, 1, NULL, err) != 0, "eval past a full context accepted");
+
+    /* two states interleaved on one model */
+    mm_gpt_state_reset(s);
+    mm_gpt_state_reset(s2);
+    for (int i = 0; i < 8; i++) {
+        CHECK(mm_gpt_eval_tokens(s, &toks[i], 1, NULL, err) == 0, "%s", err);
+        CHECK(mm_gpt_eval_tokens(s2, &toks[i], 1, NULL, err) == 0, "%s", err);
+        CHECK(!memcmp(mm_gpt_state_logits(s), mm_gpt_state_logits(s2), V * sizeof(float)), "states differ at %d", i);
+    }
+
+    mm_gpt_state_free(s);
+    mm_gpt_state_free(s2);
+    mm_gpt_model_free(m);
+    mm_gguf_close(g);
+    if (n_fail) { printf("%d checks failed\n", n_fail); return 1; }
+    printf("state tests passed\n");
+    return 0;
+}
