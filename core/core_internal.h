@@ -4,22 +4,35 @@
 
 #include "mm_core.h"
 
+/* x quantized to 8 bits per block of 32 (ggml Q8_0 rounding: d = amax/127, q = round(x/d)), laid out
+ * for integer dot products (nb = cols/32 blocks):
+ *   qs  [cols]   quantized x in order
+ *   qs4 [cols]   same values, blocks taken in pairs and 16-byte halves interleaved as
+ *                [b0 0:16, b1 0:16, b0 16:32, b1 16:32] (matches Q4_0 low/high nibbles of two blocks);
+ *                a trailing odd block stays in order
+ *   d   [nb]     scale of block i;   ds [nb]  d[i] * sum(qs of block i)
+ *   d8  [nb*8]   d[i] repeated 8 times (one 8-lane group per block)
+ *   d4  [nb*8]   per pair of blocks (i even): [d_i x4, d_i+1 x4, d_i x4, d_i+1 x4] (qs4 lane order)
+ *   s4  [nb*8]   same pattern with ds (Q4_0's -8 offset: sum (q-8) x = sum q x - 8 sum x) */
+typedef struct {
+    int8_t *qs, *qs4;
+    float  *d, *ds, *d8, *d4, *s4;
+} mm_xq8;
+size_t mm_xq8_bytes(int64_t cols);                         /* scratch needed for mm_xq8_quantize */
+void   mm_xq8_quantize(const float *x, int64_t cols, void *mem, mm_xq8 *out);
+
 /* Rows [r0, r1) of y = W x for one weight type. W points at row 0; rows are row_bytes apart.
- * xq is x quantized to Q8_0 blocks (cols/32 of them) when the table's wants_q8x flag is set for
- * that type, else NULL. */
+ * xq is x quantized (see mm_xq8) when the table's wants_xq flag is set for that type, else NULL. */
 typedef void (*mm_rows_fn)(const void *W, size_t row_bytes, int64_t r0, int64_t r1, int64_t cols,
-                           const float *x, const mm_block_q8_0 *xq, float *y);
+                           const float *x, const mm_xq8 *xq, float *y);
 /* Dequantize one row of n elements (n a multiple of the block size). */
 typedef void (*mm_deq_fn)(const void *src, float *y, int64_t n);
-/* Quantize x to Q8_0 blocks (ggml reference rounding). */
-typedef void (*mm_qx_fn)(const float *x, mm_block_q8_0 *y, int64_t n);
 
 typedef struct {
     const char *name;
     mm_rows_fn rows[4];      /* index by mm_core_type_index */
-    bool wants_q8x[4];       /* kernel takes x as Q8_0 blocks */
+    bool wants_xq[4];        /* kernel takes x quantized to 8 bits (mm_xq8) */
     mm_deq_fn deq[4];
-    mm_qx_fn quantize_x;     /* NULL: use the generic one */
 } mm_kernel_table;
 
 static inline int mm_core_type_index(mm_type t) {
@@ -43,8 +56,5 @@ void *mm_core_scratch(mm_pool *pool, int ith, size_t bytes);
 
 /* Put OpenBLAS at one thread (core's pool is the only way threads run); idempotent. */
 void mm_core_blas_init(void);
-
-/* Generic Q8_0 quantization of x, used by kernels that take x as Q8_0. */
-void mm_core_quantize_x_q8(const float *x, mm_block_q8_0 *y, int64_t n);
 
 #endif

@@ -28,7 +28,7 @@ static void f16_table_init(void) {
 }
 
 static void rows_f32_generic(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols,
-                             const float *x, const mm_block_q8_0 *xq, float *y) {
+                             const float *x, const mm_xq8 *xq, float *y) {
     (void)xq;
     for (int64_t r = r0; r < r1; r++) {
         const float *w = (const float *)((const uint8_t *)W + (size_t)r * rb);
@@ -44,7 +44,7 @@ static void rows_f32_generic(const void *W, size_t rb, int64_t r0, int64_t r1, i
 }
 
 static void rows_f16_generic(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols,
-                             const float *x, const mm_block_q8_0 *xq, float *y) {
+                             const float *x, const mm_xq8 *xq, float *y) {
     (void)xq;
     pthread_once(&f16_once, f16_table_init);
     for (int64_t r = r0; r < r1; r++) {
@@ -61,7 +61,7 @@ static void rows_f16_generic(const void *W, size_t rb, int64_t r0, int64_t r1, i
 }
 
 static void rows_q8_0_generic(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols,
-                              const float *x, const mm_block_q8_0 *xq, float *y) {
+                              const float *x, const mm_xq8 *xq, float *y) {
     (void)xq;
     pthread_once(&f16_once, f16_table_init);
     int64_t nb = cols / MM_QK;
@@ -79,7 +79,7 @@ static void rows_q8_0_generic(const void *W, size_t rb, int64_t r0, int64_t r1, 
 }
 
 static void rows_q4_0_generic(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols,
-                              const float *x, const mm_block_q8_0 *xq, float *y) {
+                              const float *x, const mm_xq8 *xq, float *y) {
     (void)xq;
     pthread_once(&f16_once, f16_table_init);
     int64_t nb = cols / MM_QK;
@@ -108,16 +108,66 @@ static void deq_f16(const void *s, float *y, int64_t n) {
 static void deq_q8_0(const void *s, float *y, int64_t n) { mm_dequantize_row(MM_TYPE_Q8_0, s, y, n); }
 static void deq_q4_0(const void *s, float *y, int64_t n) { mm_dequantize_row(MM_TYPE_Q4_0, s, y, n); }
 
-void mm_core_quantize_x_q8(const float *x, mm_block_q8_0 *y, int64_t n) {
-    mm_quantize_row(MM_TYPE_Q8_0, x, y, n);
+static size_t al64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+size_t mm_xq8_bytes(int64_t cols) {
+    size_t nb = (size_t)(cols / MM_QK);
+    return 2 * al64((size_t)cols) + 2 * al64(nb * 4) + 3 * al64(nb * 32);
+}
+
+void mm_xq8_quantize(const float *x, int64_t cols, void *mem, mm_xq8 *o) {
+    size_t nb = (size_t)(cols / MM_QK);
+    uint8_t *p = mem;
+    o->qs = (int8_t *)p;  p += al64((size_t)cols);
+    o->qs4 = (int8_t *)p; p += al64((size_t)cols);
+    o->d = (float *)p;    p += al64(nb * 4);
+    o->ds = (float *)p;   p += al64(nb * 4);
+    o->d8 = (float *)p;   p += al64(nb * 32);
+    o->d4 = (float *)p;   p += al64(nb * 32);
+    o->s4 = (float *)p;
+    for (size_t i = 0; i < nb; i++) {
+        const float *xb = x + i * MM_QK;
+        float amax = 0.0f;
+        for (int j = 0; j < MM_QK; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        int sum = 0;
+        for (int j = 0; j < MM_QK; j++) {
+            int q = (int)roundf(xb[j] * id);
+            o->qs[i * MM_QK + j] = (int8_t)q;
+            sum += q;
+        }
+        o->d[i] = d;
+        o->ds[i] = d * (float)sum;
+        for (int j = 0; j < 8; j++) o->d8[i * 8 + j] = d;
+    }
+    for (size_t i = 0; i < nb; i += 2) {
+        if (i + 1 < nb) {
+            for (int j = 0; j < 16; j++) {
+                o->qs4[i * MM_QK + j] = o->qs[i * MM_QK + j];
+                o->qs4[i * MM_QK + 16 + j] = o->qs[(i + 1) * MM_QK + j];
+                o->qs4[i * MM_QK + 32 + j] = o->qs[i * MM_QK + 16 + j];
+                o->qs4[i * MM_QK + 48 + j] = o->qs[(i + 1) * MM_QK + 16 + j];
+            }
+            for (int l = 0; l < 16; l++) {
+                size_t blk = i + ((l / 4) & 1);
+                o->d4[i * 8 + l] = o->d[blk];
+                o->s4[i * 8 + l] = o->ds[blk];
+            }
+        } else {
+            memcpy(o->qs4 + i * MM_QK, o->qs + i * MM_QK, MM_QK);
+            for (int l = 0; l < 8; l++) {
+                o->d4[i * 8 + l] = o->d[i];
+                o->s4[i * 8 + l] = o->ds[i];
+            }
+        }
+    }
 }
 
 const mm_kernel_table mm_kernels_generic = {
     .name = "generic",
     .rows = {rows_f32_generic, rows_f16_generic, rows_q8_0_generic, rows_q4_0_generic},
-    .wants_q8x = {false, false, false, false},
+    .wants_xq = {false, false, false, false},
     .deq = {deq_f32, deq_f16, deq_q8_0, deq_q4_0},
-    .quantize_x = mm_core_quantize_x_q8,
 };
 
 /* ---------------------------------------------------------------- run-time choice */
@@ -230,7 +280,7 @@ typedef struct {
     size_t rb;
     int64_t rows, cols;
     const float *x;
-    const mm_block_q8_0 *xq;
+    const mm_xq8 *xq;
     float *y;
 } matvec_ctx;
 
@@ -252,15 +302,16 @@ void mm_matvec(mm_pool *pool, mm_type t, const void *W, int64_t rows, int64_t co
     if (cols == 0) { memset(y, 0, (size_t)rows * sizeof(float)); return; }
     const mm_kernel_table *k = mm_core_kernels();
     matvec_ctx m = {k->rows[ti], W, rb, rows, cols, x, NULL, y};
-    if (k->wants_q8x[ti]) {
-        size_t qbytes = (size_t)(cols / MM_QK) * sizeof(mm_block_q8_0);
+    mm_xq8 xq;
+    if (k->wants_xq[ti]) {
+        size_t qbytes = mm_xq8_bytes(cols);
         if (pool && mm_pool_reserve(pool, qbytes, NULL) != 0) pool = NULL;
-        mm_block_q8_0 *xq = mm_core_scratch(pool, 0, qbytes);
-        if (!xq) {
+        void *mem = mm_core_scratch(pool, 0, qbytes);
+        if (!mem) {
             m.fn = mm_kernels_generic.rows[ti];   /* out of memory: float path needs no scratch */
         } else {
-            (k->quantize_x ? k->quantize_x : mm_core_quantize_x_q8)(x, xq, cols);
-            m.xq = xq;
+            mm_xq8_quantize(x, cols, mem, &xq);
+            m.xq = &xq;
         }
     }
     if (!pool || mm_pool_n_threads(pool) == 1 || rows * cols < MM_MATVEC_MIN_PARALLEL || rows < 2)

@@ -1,0 +1,223 @@
+/* bench_kernels.c - kernel benchmark: memory read bandwidth (STREAM-like), sgemm GFLOPS, and the
+ * matrix-vector GB/s of every weight type for a 4096x4096 matrix as a fraction of that bandwidth,
+ * at 1 and 2 threads, all measured in the same run.
+ *
+ *   bench_kernels [--quick]
+ *
+ * The matvec weights are rotated over several copies (>= 4x the L3 size in total) so that they stream
+ * from memory as in a real decode step instead of sitting in cache. MMGPT_KERNEL=generic|avx2|avx512
+ * forces a kernel level (default: best the CPU has).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "mm_core.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+__attribute__((target("avx512f"))) static double sum_avx512(const float *a, int64_t n) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        s0 = _mm512_add_ps(s0, _mm512_load_ps(a + i));
+        s1 = _mm512_add_ps(s1, _mm512_load_ps(a + i + 16));
+        s2 = _mm512_add_ps(s2, _mm512_load_ps(a + i + 32));
+        s3 = _mm512_add_ps(s3, _mm512_load_ps(a + i + 48));
+    }
+    double s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+    for (; i < n; i++) s += a[i];
+    return s;
+}
+__attribute__((target("avx2"))) static double sum_avx2(const float *a, int64_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_add_ps(s0, _mm256_load_ps(a + i));
+        s1 = _mm256_add_ps(s1, _mm256_load_ps(a + i + 8));
+        s2 = _mm256_add_ps(s2, _mm256_load_ps(a + i + 16));
+        s3 = _mm256_add_ps(s3, _mm256_load_ps(a + i + 24));
+    }
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    double s = 0;
+    for (int j = 0; j < 8; j++) s += t[j];
+    for (; i < n; i++) s += a[i];
+    return s;
+}
+#endif
+static double sum_plain(const float *a, int64_t n) {
+    float s[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) s[j] += a[i + j];
+    double t = 0;
+    for (int j = 0; j < 8; j++) t += s[j];
+    for (; i < n; i++) t += a[i];
+    return t;
+}
+static double (*sum_fn)(const float *, int64_t) = sum_plain;
+
+/* ---------------------------------------------------------------- read bandwidth */
+typedef struct { const float *a; int64_t n; double sums[256]; } bw_ctx;
+static void bw_task(void *c, int ith, int nth) {
+    bw_ctx *b = c;
+    int64_t i0, i1;
+    mm_split_range(b->n / 64, ith, nth, &i0, &i1);
+    b->sums[ith] = sum_fn(b->a + i0 * 64, (i1 - i0) * 64);
+}
+static double read_bw(mm_pool *pool, const float *a, int64_t n, int reps) {
+    bw_ctx c = {a, n, {0}};
+    double best = 1e30;
+    mm_pool_run(pool, bw_task, &c); /* warm */
+    for (int r = 0; r < reps; r++) {
+        double t0 = mm_time_ms();
+        mm_pool_run(pool, bw_task, &c);
+        double t = mm_time_ms() - t0;
+        if (t < best) best = t;
+    }
+    return (double)n * 4 / (best * 1e-3) / 1e9;
+}
+
+static void fill(float *x, int64_t n, unsigned seed) {
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        x[i] = ((seed >> 8) / 16777216.0f - 0.5f);
+    }
+}
+
+int main(int argc, char **argv) {
+    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    char err[MM_ERR_SIZE];
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) sum_fn = sum_avx512;
+    else if (__builtin_cpu_supports("avx2")) sum_fn = sum_avx2;
+#endif
+    mm_pool *pools[3] = {NULL, mm_pool_create(1, err), mm_pool_create(2, err)};
+    if (!pools[1] || !pools[2]) { fprintf(stderr, "bench_kernels: %s\n", err); return 1; }
+    printf("mmgpt bench_kernels: matvec kernel = %s, OPENBLAS_CORETYPE=%s\n", mm_cpu_kernel_name(),
+           getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)");
+
+    /* ---- bandwidth */
+    int64_t nbw = (quick ? 64 : 256) * (int64_t)1024 * 1024 / 4;
+    float *a = aligned_alloc(64, (size_t)nbw * 4);
+    fill(a, nbw, 1);
+    double bw[3] = {0};
+    for (int t = 1; t <= 2; t++) bw[t] = read_bw(pools[t], a, nbw, quick ? 3 : 8);
+    free(a);
+    printf("\nmemory read bandwidth (%lld MiB, best of runs): 1 thread %.1f GB/s, 2 threads %.1f GB/s\n",
+           (long long)(nbw * 4 >> 20), bw[1], bw[2]);
+
+    /* ---- sgemm */
+    {
+        int m = 512, n = 1024, k = 1024;
+        float *A = aligned_alloc(64, sizeof(float) * m * k), *B = aligned_alloc(64, sizeof(float) * n * k),
+              *C = aligned_alloc(64, sizeof(float) * m * n);
+        fill(A, (int64_t)m * k, 2);
+        fill(B, (int64_t)n * k, 3);
+        printf("\nsgemm C[%d,%d] = A[%d,%d] . B^T  (GFLOPS, best of runs)\n", m, n, m, k);
+        for (int t = 1; t <= 2; t++) {
+            double best = 1e30;
+            for (int r = 0; r < (quick ? 3 : 8); r++) {
+                double t0 = mm_time_ms();
+                mm_sgemm(pools[t], true, m, n, k, 1.0f, A, k, B, k, 0.0f, C, n);
+                double dt = mm_time_ms() - t0;
+                if (dt < best) best = dt;
+            }
+            printf("  mm_sgemm (pool splits rows, OpenBLAS 1 thread each)  %d thread%s: %6.1f GFLOPS\n", t,
+                   t > 1 ? "s" : " ", 2.0 * m * n * k / (best * 1e-3) / 1e9);
+        }
+        /* the other way to cooperate: one OpenBLAS call with OpenBLAS's own threads */
+        openblas_set_num_threads(2);
+        double best = 1e30;
+        for (int r = 0; r < (quick ? 3 : 8); r++) {
+            double t0 = mm_time_ms();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, A, k, B, k, 0.0f, C, n);
+            double dt = mm_time_ms() - t0;
+            if (dt < best) best = dt;
+        }
+        openblas_set_num_threads(1);
+        printf("  cblas_sgemm with OpenBLAS's own 2 threads (for comparison): %6.1f GFLOPS\n",
+               2.0 * m * n * k / (best * 1e-3) / 1e9);
+        free(A); free(B); free(C);
+    }
+
+    /* ---- prefill: mm_linear over 128 rows */
+    {
+        int64_t rows = 2048, cols = 2048, n = 128;
+        float *W = aligned_alloc(64, sizeof(float) * rows * cols), *X = aligned_alloc(64, sizeof(float) * n * cols),
+              *Y = aligned_alloc(64, sizeof(float) * n * rows);
+        fill(W, rows * cols, 4);
+        fill(X, n * cols, 5);
+        printf("\nmm_linear prefill Y[%lld,%lld] = X[%lld,%lld] . W^T (GFLOPS incl. dequantizing tiles)\n",
+               (long long)n, (long long)rows, (long long)n, (long long)cols);
+        mm_type types[4] = {MM_TYPE_F32, MM_TYPE_F16, MM_TYPE_Q8_0, MM_TYPE_Q4_0};
+        for (int ti = 0; ti < 4; ti++) {
+            size_t rb = mm_row_size(types[ti], cols);
+            uint8_t *Wq = aligned_alloc(64, (rb * rows + 63) & ~(size_t)63);
+            for (int64_t r = 0; r < rows; r++) mm_quantize_row(types[ti], W + r * cols, Wq + r * rb, cols);
+            printf("  %-5s", mm_type_name(types[ti]));
+            for (int t = 1; t <= 2; t++) {
+                double best = 1e30;
+                for (int r = 0; r < (quick ? 2 : 5); r++) {
+                    double t0 = mm_time_ms();
+                    mm_linear(pools[t], types[ti], Wq, NULL, rows, cols, n, X, Y);
+                    double dt = mm_time_ms() - t0;
+                    if (dt < best) best = dt;
+                }
+                printf("  %d thr: %6.1f", t, 2.0 * rows * cols * n / (best * 1e-3) / 1e9);
+            }
+            printf("\n");
+            free(Wq);
+        }
+        free(W); free(X); free(Y);
+    }
+
+    /* ---- matvec 4096 x 4096 */
+    {
+        int64_t rows = 4096, cols = 4096;
+        float *W = aligned_alloc(64, sizeof(float) * rows * cols), *x = aligned_alloc(64, sizeof(float) * cols),
+              *y = aligned_alloc(64, sizeof(float) * rows);
+        fill(W, rows * cols, 6);
+        fill(x, cols, 7);
+        printf("\nmatvec y = W x, W %lldx%lld (weights rotated over copies totalling >= 128 MiB)\n",
+               (long long)rows, (long long)cols);
+        printf("  type  MiB/matrix   1 thread GB/s (of bw)   2 threads GB/s (of bw)\n");
+        mm_type types[4] = {MM_TYPE_F32, MM_TYPE_F16, MM_TYPE_Q8_0, MM_TYPE_Q4_0};
+        for (int ti = 0; ti < 4; ti++) {
+            size_t rb = mm_row_size(types[ti], cols), bytes = rb * rows;
+            int ncopy = (int)((128u << 20) / bytes) + 1;
+            if (quick && ncopy > 4) ncopy = 4;
+            uint8_t **Wq = malloc(sizeof(uint8_t *) * ncopy);
+            for (int c = 0; c < ncopy; c++) {
+                Wq[c] = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+                for (int64_t r = 0; r < rows; r++) mm_quantize_row(types[ti], W + r * cols, Wq[c] + r * rb, cols);
+            }
+            printf("  %-5s %8.1f   ", mm_type_name(types[ti]), bytes / 1048576.0);
+            for (int t = 1; t <= 2; t++) {
+                for (int c = 0; c < ncopy; c++) mm_matvec(pools[t], types[ti], Wq[c], rows, cols, x, y);
+                int iters = quick ? 2 : 6;
+                double best = 1e30;
+                for (int it = 0; it < iters; it++) {
+                    double t0 = mm_time_ms();
+                    for (int c = 0; c < ncopy; c++) mm_matvec(pools[t], types[ti], Wq[c], rows, cols, x, y);
+                    double dt = (mm_time_ms() - t0) / ncopy;
+                    if (dt < best) best = dt;
+                }
+                double gbs = bytes / (best * 1e-3) / 1e9;
+                printf("   %6.1f (%5.1f%%)       ", gbs, 100.0 * gbs / bw[t]);
+            }
+            printf("\n");
+            for (int c = 0; c < ncopy; c++) free(Wq[c]);
+            free(Wq);
+        }
+        free(W); free(x); free(y);
+    }
+    mm_pool_free(pools[1]);
+    mm_pool_free(pools[2]);
+    return 0;
+}
