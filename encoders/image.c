@@ -56,8 +56,18 @@ int mm_image_load_memory(const void *data, size_t size, const char *name, mm_ima
     int w = 0, h = 0, comp = 0;
     /* Header first: reject huge images before stb_image allocates anything for the pixels. */
     if (!stbi_info_from_memory(buf, len, &w, &h, &comp)) {
-        const char *why = stbi_failure_reason();
-        return mm_err(err, "mm_image_load: %s: not a readable image (%s)", name, why ? why : "unknown format");
+        const char *fmt = format_name(buf, size);
+        if (!strcmp(fmt, "PNG") && size >= 24 && !memcmp(buf + 12, "IHDR", 4)) {
+            /* stb refuses huge PNG headers itself; say why in our terms */
+            const uint32_t pw = (uint32_t)buf[16] << 24 | (uint32_t)buf[17] << 16 | (uint32_t)buf[18] << 8 | buf[19];
+            const uint32_t ph = (uint32_t)buf[20] << 24 | (uint32_t)buf[21] << 16 | (uint32_t)buf[22] << 8 | buf[23];
+            if (pw > MM_IMAGE_MAX_SIDE || ph > MM_IMAGE_MAX_SIDE || (uint64_t)pw * ph > (uint64_t)MM_IMAGE_MAX_PIXELS)
+                return mm_err(err, "mm_image_load: %s: image is %u x %u, over the limit of %d px a side and %lld "
+                                   "pixels", name, pw, ph, MM_IMAGE_MAX_SIDE, (long long)MM_IMAGE_MAX_PIXELS);
+        }
+        if (strcmp(fmt, "image"))
+            return mm_err(err, "mm_image_load: %s: unreadable %s header (corrupt or unsupported variant)", name, fmt);
+        return mm_err(err, "mm_image_load: %s: not a readable image (unknown format)", name);
     }
     if (check_dims(name, w, h, err)) return -1;
 
@@ -75,9 +85,8 @@ int mm_image_load_memory(const void *data, size_t size, const char *name, mm_ima
     else if (b16) px = stbi_load_16_from_memory(buf, len, &w2, &h2, &c2, 4);
     else px = stbi_load_from_memory(buf, len, &w2, &h2, &c2, 4);
     if (!px) {
-        const char *why = stbi_failure_reason();
-        return mm_err(err, "mm_image_load: %s: cannot decode the %s data: corrupt or truncated (stb_image: %s)", name,
-                      format_name(buf, size), why ? why : "unknown");
+        return mm_err(err, "mm_image_load: %s: cannot decode the %s data: corrupt or truncated", name,
+                      format_name(buf, size));
     }
     if (pnm16) {
         if (c2 != 1 && c2 != 3) {
