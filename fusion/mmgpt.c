@@ -105,12 +105,24 @@ static char *xstrdup(const char *s) {
 }
 
 static int fail(int code, char *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Messages of the lower layers start with "mm_function: "; users see "file: problem". */
+static void strip_func_prefix(char *e) {
+    for (;;) {
+        if (strncmp(e, "mm_", 3) != 0) return;
+        size_t i = 3;
+        while ((e[i] >= 'a' && e[i] <= 'z') || (e[i] >= '0' && e[i] <= '9') || e[i] == '_') i++;
+        if (e[i] != ':' || e[i + 1] != ' ') return;
+        memmove(e, e + i + 2, strlen(e + i + 2) + 1);
+    }
+}
+
 static int fail(int code, char *err, const char *fmt, ...) {
     if (err) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(err, MMGPT_ERR_SIZE, fmt, ap);
         va_end(ap);
+        strip_func_prefix(err);
     }
     return code;
 }
@@ -175,6 +187,7 @@ mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err)
     m->load_ms = mm_time_ms() - t0;
     return m;
 fail_enc:
+    strip_func_prefix(e);
     /* messages from the loaders name the file; ours ("this mmproj does not fit...") need it */
     if (strncmp(e, m->enc_path, strlen(m->enc_path)) != 0) {
         mm_err(err, "%s: %s", m->enc_path, e);
@@ -183,12 +196,14 @@ fail_enc:
     }
     goto fail;
 fail_path:
+    strip_func_prefix(e);
     if (strncmp(e, path, strlen(path)) != 0) {
         mm_err(err, "%s: %s", path, e);
         mmgpt_model_free(m);
         return NULL;
     }
 fail:
+    strip_func_prefix(e);
     mm_err(err, "%s", e);
     mmgpt_model_free(m);
     return NULL;
@@ -668,7 +683,9 @@ static int eval_turn(mmgpt_ctx *c, bool raw, int64_t need_room, float **logits_a
 
 int mmgpt_eval(mmgpt_ctx *c, bool raw, float **logits, int64_t *n_pos, char *err) {
     if (logits) *logits = NULL;
-    return eval_turn(c, raw, 0, logits, n_pos, err);
+    int rc = eval_turn(c, raw, 0, logits, n_pos, err);
+    if (rc) drop_pending(c);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- generation */
@@ -700,7 +717,7 @@ static void emit(emitter *em, const char *s, size_t n) {
     if (em->cb && !em->stopped && !em->cb(s, n, em->user)) em->stopped = true;
 }
 
-int mmgpt_generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *user, char *err) {
+static int generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *user, char *err) {
     char e[MM_ERR_SIZE];
     sb_clear(&c->last);
     if (sb_add(&c->last, "", 0)) return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
@@ -790,6 +807,12 @@ int mmgpt_generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *us
     c->stop = why;
     mm_stop_free(stp);
     mm_sampler_free(smp);
+    return rc;
+}
+
+int mmgpt_generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *user, char *err) {
+    int rc = generate(c, p, cb, user, err);
+    if (rc) drop_pending(c); /* a failed turn is forgotten (the cache holds what was evaluated) */
     return rc;
 }
 

@@ -212,7 +212,8 @@ mmgpt_gen_params mmgpt_gen_default_params(void);
 /* Called with each new piece of text (len may be 0 at the end); return false to stop. */
 typedef bool (*mmgpt_piece_fn)(const char *text, size_t len, void *user);
 
-/* Evaluate the pending turn and generate the answer (see the top comment). cb may be NULL. */
+/* Evaluate the pending turn and generate the answer (see the top comment). cb may be NULL.
+ * On failure the pending turn is dropped (nothing of it was evaluated); the conversation so far stays. */
 int mmgpt_generate(mmgpt_ctx *ctx, mmgpt_gen_params params, mmgpt_piece_fn cb, void *user, char *err);
 /* The full text of the last mmgpt_generate (valid until the next generate / clear / free). */
 const char *mmgpt_last_text(const mmgpt_ctx *ctx);

@@ -1,0 +1,227 @@
+/* cmd_chat.c - `mmgpt chat [--image F]... [--audio F]...`: interactive questions about pictures and
+ * sounds. Each line read from stdin is a question, or a command:
+ *   /image FILE   /audio FILE   add a picture / clip (encoded now, once; it joins the next question)
+ *   /system TEXT  set the system prompt and start a new conversation
+ *   /clear        start a new conversation (the media stay loaded and join the next question again)
+ *   /quit         leave (so does end of input)
+ * The KV cache is kept between questions: earlier turns and media are not evaluated again. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "task_cli.h"
+
+typedef struct {
+    mmgpt_media **m;
+    const char  **name;
+    bool         *in_conv;  /* already in the current conversation (KV cache) */
+    int           n, cap;
+} media_list;
+
+static int ml_add(media_list *l, mmgpt_media *md, const char *name) {
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 8;
+        mmgpt_media **m = realloc(l->m, (size_t)cap * sizeof *m);
+        if (!m) return -1;
+        l->m = m;
+        const char **nm = realloc(l->name, (size_t)cap * sizeof *nm);
+        if (!nm) return -1;
+        l->name = nm;
+        bool *ic = realloc(l->in_conv, (size_t)cap * sizeof *ic);
+        if (!ic) return -1;
+        l->in_conv = ic;
+        l->cap = cap;
+    }
+    char *dup = strdup(name);
+    if (!dup) return -1;
+    l->m[l->n] = md;
+    l->name[l->n] = dup;
+    l->in_conv[l->n] = false;
+    l->n++;
+    return 0;
+}
+
+static void ml_free(media_list *l) {
+    for (int i = 0; i < l->n; i++) {
+        mmgpt_media_free(l->m[i]);
+        free((void *)l->name[i]);
+    }
+    free(l->m);
+    free(l->name);
+    free(l->in_conv);
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: mmgpt chat [options] [--image FILE]... [--audio FILE]...\n\n"
+               "Interactive: each line on stdin is a question about the pictures and sounds; the answer goes to\n"
+               "stdout (one line per answer, or one JSON object with --json). Commands:\n"
+               "  /image FILE    add a picture (encoded once; joins the next question)\n"
+               "  /audio FILE    add a sound clip\n"
+               "  /system TEXT   set the system prompt and start a new conversation\n"
+               "  /clear         start a new conversation (loaded media join the next question again)\n"
+               "  /quit          leave (end of input too)\n"
+               "The conversation is kept in the KV cache between questions (media are not encoded again).\n"
+               "example: mmgpt chat --image photo.png\n\noptions:\n");
+    mm_task_print_opts(f, MM_OPT_MODEL | MM_OPT_MEDIA | MM_OPT_GEN | MM_OPT_OUT);
+    fprintf(f, "  (-p asks a first question before reading stdin)\n");
+}
+
+static char *trim(char *s) {
+    while (*s == ' ' || *s == '\t') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t')) s[--n] = 0;
+    return s;
+}
+
+static void new_conversation(mmgpt_ctx *ctx, media_list *ml) {
+    mmgpt_clear(ctx);
+    for (int i = 0; i < ml->n; i++) ml->in_conv[i] = false;
+}
+
+/* One question: pending media + text, generate. Returns an exit code (0 = fine). */
+static int ask(mmgpt_ctx *ctx, media_list *ml, const char *q, const mm_task_opts *o) {
+    char   err[MMGPT_ERR_SIZE];
+    double t0 = mm_time_ms();
+    int    rc = 0;
+    mmgpt_reset_timings(ctx);
+    for (int i = 0; i < ml->n && !rc; i++)
+        if (!ml->in_conv[i]) rc = mmgpt_add_media(ctx, ml->m[i], err);
+    if (!rc) rc = mmgpt_add_text(ctx, q, err);
+    if (!rc) rc = mmgpt_generate(ctx, o->gen, o->json ? NULL : mm_task_stream_stdout, NULL, err);
+    if (rc) {
+        if (rc == MMGPT_ERR_CONTEXT) {
+            size_t n = strlen(err);
+            snprintf(err + n, sizeof err - n, "; /clear starts a new conversation");
+        }
+        return mm_task_fail(rc, err);
+    }
+    for (int i = 0; i < ml->n; i++) ml->in_conv[i] = true;
+    if (o->json) mm_task_print_json(stdout, NULL, "chat", q, ctx, mm_time_ms() - t0);
+    else printf("\n");
+    fflush(stdout);
+    if (!o->quiet) mm_task_print_timings(ctx, NULL);
+    return 0;
+}
+
+int mm_cmd_chat(int argc, char **argv) {
+    mm_task_opts o;
+    mm_task_opts_init(&o);
+    int code = MM_EXIT_OK;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            mm_task_opts_free(&o);
+            return MM_EXIT_OK;
+        }
+        if (!strcmp(a, "--version")) {
+            printf("mmgpt %s\n", mmgpt_version());
+            mm_task_opts_free(&o);
+            return MM_EXIT_OK;
+        }
+        int r = mm_task_parse_opt(&o, MM_OPT_MODEL | MM_OPT_MEDIA | MM_OPT_GEN | MM_OPT_OUT, argc, argv, &i);
+        if (r > 0) continue;
+        mm_task_opts_free(&o);
+        if (r < 0) return MM_EXIT_USAGE;
+        return mm_cli_fail(MM_EXIT_USAGE, "chat: unexpected argument '%s' (see mmgpt chat --help)", a);
+    }
+    for (int i = 0; i < o.n_media; i++) {
+        if (access(o.media[i], R_OK) != 0) {
+            code = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", o.media[i], "No such file or unreadable");
+            mm_task_opts_free(&o);
+            return code;
+        }
+    }
+    mmgpt_model *m = mm_task_load_model(&o, &code);
+    if (!m) return mm_task_opts_free(&o), code;
+    mmgpt_ctx *ctx = mm_task_create_ctx(m, &o, &code);
+    if (!ctx) {
+        mmgpt_model_free(m);
+        mm_task_opts_free(&o);
+        return code;
+    }
+    media_list ml = {0};
+    int        first_err = 0;
+    for (int i = 0; i < o.n_media && !first_err; i++) {
+        mmgpt_media *md;
+        int          c = 0;
+        if (mm_task_load_media(ctx, o.media[i], o.kinds[i], "chat", o.quiet, &md, &c)) first_err = c;
+        else if (ml_add(&ml, md, o.media[i])) {
+            mmgpt_media_free(md);
+            first_err = mm_cli_fail(MM_EXIT_INTERNAL, "out of memory");
+        }
+    }
+    if (first_err) {
+        /* a bad file on the command line is fatal, as in the other commands */
+        ml_free(&ml);
+        mmgpt_ctx_free(ctx);
+        mmgpt_model_free(m);
+        mm_task_opts_free(&o);
+        return first_err;
+    }
+    bool    interactive = isatty(0) && mm_cli_stderr_tty() && !o.quiet;
+    if (interactive)
+        fprintf(stderr, "mmgpt chat: %d media loaded; type a question, /image F, /audio F, /system T, /clear or /quit\n",
+                ml.n);
+    if (o.prompt) {
+        int c = ask(ctx, &ml, o.prompt, &o);
+        if (c && !first_err) first_err = c;
+    }
+    char   *line = NULL;
+    size_t  cap = 0;
+    for (;;) {
+        if (interactive) {
+            fputs("> ", stderr);
+            fflush(stderr);
+        }
+        ssize_t n = getline(&line, &cap, stdin);
+        if (n < 0) break;
+        char *s = trim(line);
+        if (!*s) continue;
+        int c = 0;
+        if (s[0] == '/') {
+            char *arg = s + 1;
+            while (*arg && *arg != ' ' && *arg != '\t') arg++;
+            size_t cl = (size_t)(arg - (s + 1));
+            arg = trim(arg);
+            if (cl == 4 && !strncmp(s + 1, "quit", 4)) break;
+            if ((cl == 4 && !strncmp(s + 1, "exit", 4))) break;
+            if (cl == 5 && !strncmp(s + 1, "clear", 5)) {
+                new_conversation(ctx, &ml);
+                if (interactive) fprintf(stderr, "(new conversation)\n");
+            } else if (cl == 6 && !strncmp(s + 1, "system", 6)) {
+                char err[MMGPT_ERR_SIZE];
+                if (mmgpt_set_system(ctx, *arg ? arg : NULL, err)) c = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
+                new_conversation(ctx, &ml);
+                if (interactive) fprintf(stderr, "(new conversation with %s system prompt)\n", *arg ? "this" : "the default");
+            } else if ((cl == 5 && !strncmp(s + 1, "image", 5)) || (cl == 5 && !strncmp(s + 1, "audio", 5))) {
+                bool img = s[1] == 'i';
+                if (!*arg) c = mm_cli_fail(MM_EXIT_USAGE, "/%s needs a FILE", img ? "image" : "audio");
+                else {
+                    mmgpt_media *md;
+                    if (!mm_task_load_media(ctx, arg, img ? MMGPT_MEDIA_IMAGE : MMGPT_MEDIA_AUDIO, "chat", o.quiet, &md,
+                                            &c)) {
+                        if (ml_add(&ml, md, arg)) {
+                            mmgpt_media_free(md);
+                            c = mm_cli_fail(MM_EXIT_INTERNAL, "out of memory");
+                        } else if (interactive)
+                            fprintf(stderr, "(%s added: %lld positions)\n", arg, (long long)mmgpt_media_n_rows(md));
+                    }
+                }
+            } else {
+                c = mm_cli_fail(MM_EXIT_USAGE, "unknown chat command '%s' (/image, /audio, /system, /clear, /quit)", s);
+            }
+        } else {
+            c = ask(ctx, &ml, s, &o);
+        }
+        if (c && !first_err) first_err = c;
+    }
+    free(line);
+    ml_free(&ml);
+    mmgpt_ctx_free(ctx);
+    mmgpt_model_free(m);
+    mm_task_opts_free(&o);
+    return first_err;
+}
