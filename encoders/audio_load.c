@@ -128,39 +128,93 @@ int mm_audio_resample(const float *in, int64_t n_in, int rate_in, int rate_out, 
 }
 
 /* ---------------------------------------------------------------- decoding */
+/* Growable output buffer of mono samples. */
+typedef struct {
+    float  *p;
+    int64_t n, cap;
+} fbuf;
+
+static int fbuf_reserve(fbuf *b, int64_t need) {
+    if (need <= b->cap) return 0;
+    int64_t nc = b->cap ? b->cap : 65536;
+    while (nc < need) nc *= 2;
+    float *t = realloc(b->p, (size_t)nc * sizeof *t);
+    if (!t) return -1;
+    b->p = t;
+    b->cap = nc;
+    return 0;
+}
+
+/* Feed n mono frames (n == 0 with eoi: flush) through the streaming converter into o. */
+static int src_feed(SRC_STATE *st, double ratio, const float *in, long n, int eoi, fbuf *o, const char *name,
+                    char *err) {
+    for (;;) {
+        /* room for this block's output plus the filter's delay line on flush */
+        if (fbuf_reserve(o, o->n + (int64_t)((double)n * ratio) + 4096))
+            return mm_err(err, "%s: out of memory", name);
+        SRC_DATA d;
+        memset(&d, 0, sizeof d);
+        d.data_in = in;
+        d.input_frames = n;
+        d.data_out = o->p + o->n;
+        d.output_frames = (long)(o->cap - o->n);
+        d.src_ratio = ratio;
+        d.end_of_input = eoi;
+        int e = src_process(st, &d);
+        if (e) return mm_err(err, "%s: libsamplerate: %s", name, src_strerror(e));
+        o->n += d.output_frames_gen;
+        in += d.input_frames_used;
+        n -= d.input_frames_used;
+        if (n == 0 && (!eoi || d.output_frames_gen == 0)) return 0;
+    }
+}
+
+/* Read blocks until EOF (never trusting the header's frame count), mix to mono, and either keep the
+ * file's rate or resample block by block, so memory stays bounded by the output length. */
 static int decode(SNDFILE *sf, const SF_INFO *info, const char *name, const mm_audio_load_params *p,
                   mm_audio_pcm *out, char *err) {
     const int ch = info->channels;
     const int rate = info->samplerate;
     const double cap_d = p->max_seconds * (double)rate;
     const int64_t cap = cap_d >= 9e15 ? (int64_t)9e15 : (int64_t)cap_d;  /* frames */
+    const bool resample = p->target_rate != 0 && p->target_rate != rate;
+    const double ratio = resample ? (double)p->target_rate / rate : 1.0;
 
     float *block = malloc((size_t)AUD_BLOCK * (size_t)ch * sizeof *block);
-    if (!block) return mm_err(err, "%s: out of memory", name);
-    float *mono = NULL;
-    int64_t n = 0, alloc = 0;
+    float *mono = malloc((size_t)AUD_BLOCK * sizeof *mono);
+    fbuf o = {0};
+    SRC_STATE *st = NULL;
+    int64_t n = 0;
     int rc = 0;
+    if (!block || !mono) {
+        rc = mm_err(err, "%s: out of memory", name);
+        goto done;
+    }
+    if (resample) {
+        int e = 0;
+        st = src_new(p->converter, 1, &e);
+        if (!st) {
+            rc = mm_err(err, "%s: libsamplerate: %s", name, src_strerror(e));
+            goto done;
+        }
+    }
     for (;;) {
         sf_count_t got = sf_readf_float(sf, block, AUD_BLOCK);
         if (got <= 0) break;
         if (n + got > cap) {
-            rc = mm_err(err, "%s: longer than the %.0f s limit (%d Hz, more than %lld frames)", name,
+            rc = mm_err(err, "%s: longer than the %g s limit (%d Hz, more than %lld frames)", name,
                         p->max_seconds, rate, (long long)cap);
             goto done;
         }
-        if (n + got > alloc) {
-            int64_t na = alloc ? alloc * 2 : 65536;
-            while (na < n + got) na *= 2;
-            if (na > cap && cap >= n + got) na = cap;
-            float *t = realloc(mono, (size_t)na * sizeof *t);
-            if (!t) {
-                rc = mm_err(err, "%s: out of memory (%lld samples)", name, (long long)na);
+        const float inv = 1.0f / (float)ch;
+        float *dst = mono;
+        if (!resample) {
+            if (fbuf_reserve(&o, n + got)) {
+                rc = mm_err(err, "%s: out of memory (%lld samples)", name, (long long)(n + got));
                 goto done;
             }
-            mono = t;
-            alloc = na;
+            dst = o.p + n;
         }
-        const float inv = 1.0f / (float)ch;
         for (sf_count_t i = 0; i < got; i++) {
             const float *f = block + (size_t)i * (size_t)ch;
             float s = 0.0f;
@@ -169,7 +223,15 @@ static int decode(SNDFILE *sf, const SF_INFO *info, const char *name, const mm_a
                 rc = mm_err(err, "%s: non-finite sample at frame %lld", name, (long long)(n + i));
                 goto done;
             }
-            mono[n + i] = ch == 1 ? s : s * inv;
+            dst[i] = ch == 1 ? s : s * inv;
+        }
+        if (resample) {
+            if (src_feed(st, ratio, mono, (long)got, 0, &o, name, err)) {
+                rc = -1;
+                goto done;
+            }
+        } else {
+            o.n = n + got;
         }
         n += got;
     }
@@ -177,30 +239,35 @@ static int decode(SNDFILE *sf, const SF_INFO *info, const char *name, const mm_a
         rc = mm_err(err, "%s: decoding failed after %lld frames: %s", name, (long long)n, sf_strerror(sf));
         goto done;
     }
+    if (resample) {
+        if (src_feed(st, ratio, mono, 0, 1, &o, name, err)) {
+            rc = -1;
+            goto done;
+        }
+        /* length fixed at round(n * ratio): trim the flush tail or pad with zeros */
+        const int64_t want = (int64_t)llround((double)n * ratio);
+        if (fbuf_reserve(&o, want + 1)) {
+            rc = mm_err(err, "%s: out of memory", name);
+            goto done;
+        }
+        for (int64_t i = o.n; i < want; i++) o.p[i] = 0.0f;
+        o.n = want;
+    }
     out->src_rate = rate;
     out->src_channels = ch;
     out->src_frames = n;
-    if (p->target_rate == 0 || p->target_rate == rate) {
-        out->samples = n ? mono : NULL;
-        if (!n) free(mono);
-        mono = NULL;
-        out->n_samples = n;
-        out->sample_rate = rate;
-    } else {
-        float *r = NULL;
-        int64_t nr = 0;
-        char e2[MM_ERR_SIZE];
-        if (mm_audio_resample(mono, n, rate, p->target_rate, p->converter, &r, &nr, e2)) {
-            rc = mm_err(err, "%s: %s", name, e2);
-            goto done;
-        }
-        out->samples = r;
-        out->n_samples = nr;
-        out->sample_rate = p->target_rate;
+    out->sample_rate = resample ? p->target_rate : rate;
+    out->n_samples = o.n;
+    if (o.n > 0) {
+        float *t = realloc(o.p, (size_t)o.n * sizeof *t);  /* shrink to fit */
+        out->samples = t ? t : o.p;
+        o.p = NULL;
     }
 done:
+    if (st) src_delete(st);
     free(block);
     free(mono);
+    free(o.p);
     return rc;
 }
 
