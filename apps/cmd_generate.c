@@ -1,0 +1,243 @@
+/* cmd_generate.c - `mmgpt generate -m MODEL -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]
+ * [-t THREADS] [--stop STR]...`: streams the completion of a plain-text prompt to stdout, timings to
+ * stderr. The prompt is evaluated at once (sgemm), then one token at a time through the KV cache.
+ * Stops at end-of-text (unless --ignore-eos), at a stop string (never printed), or after N tokens.
+ * With --image/--audio the multimodal path (fusion's task_cli) runs instead. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "mm_gguf.h"
+#include "mm_tokenizer.h"
+#include "mm_transformer.h"
+#include "task_cli.h"
+
+#define MAX_STOPS 16
+
+typedef struct {
+    mm_gguf      *g;
+    mm_gpt_model *model;
+    mm_tokenizer *tok;
+    int32_t      *ids;    /* [n_ids] prompt tokens (BOS first when the file asks for it) */
+    int64_t       n_ids;
+} mm_gen_ctx;
+
+
+static int gen_open(mm_gen_ctx *c, const char *path, const char *prompt, const char *cmd) {
+    char err[MM_ERR_SIZE];
+    memset(c, 0, sizeof *c);
+    if (!(c->g = mm_gguf_open(path, err))) return mm_cli_fail(MM_EXIT_MODEL, "%s", err);
+    if (!(c->model = mm_gpt_model_load(c->g, err))) return mm_cli_fail(MM_EXIT_MODEL, "%s", err);
+    if (!(c->tok = mm_tokenizer_load_gguf(c->g, err))) return mm_cli_fail(MM_EXIT_MODEL, "%s", err);
+    if (mm_tokenizer_n_vocab(c->tok) > mm_gpt_model_n_vocab(c->model))
+        return mm_cli_fail(MM_EXIT_MODEL, "%s: the tokenizer has %d tokens but token_embd only %lld rows", path,
+                           mm_tokenizer_n_vocab(c->tok), (long long)mm_gpt_model_n_vocab(c->model));
+    int32_t *ids = NULL;
+    int64_t n = 0;
+    if (mm_tokenizer_encode_alloc(c->tok, prompt, strlen(prompt), false, &ids, &n, err) != 0)
+        return mm_cli_fail(MM_EXIT_INTERNAL, "%s: %s", cmd, err);
+    const bool bos = mm_tokenizer_add_bos(c->tok) && mm_tokenizer_bos(c->tok) >= 0;
+    c->ids = malloc((size_t)(n + 1) * sizeof *c->ids);
+    if (!c->ids) {
+        free(ids);
+        return mm_cli_fail(MM_EXIT_INTERNAL, "%s: out of memory", cmd);
+    }
+    if (bos) c->ids[c->n_ids++] = mm_tokenizer_bos(c->tok);
+    memcpy(c->ids + c->n_ids, ids, (size_t)n * sizeof *ids);
+    c->n_ids += n;
+    free(ids);
+    return MM_EXIT_OK;
+}
+
+static void gen_close(mm_gen_ctx *c) {
+    free(c->ids);
+    mm_tokenizer_free(c->tok);
+    mm_gpt_model_free(c->model);
+    mm_gguf_close(c->g);
+    memset(c, 0, sizeof *c);
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: mmgpt generate [-m MODEL.gguf] -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]\n"
+            "                      [-t THREADS] [--stop STR]... [--ignore-eos] [-q]\n\n"
+            "Continue TEXT (plain text, no chat template) and stream the new text to stdout; timings go to\n"
+            "stderr. Sampling: p_i = exp(x_i/T) / sum_j exp(x_j/T) over the top-K tokens, then the smallest\n"
+            "set reaching probability P; T = 0 is greedy. The same seed gives the same text.\n"
+            "With --image F / --audio F the media embeddings enter the prompt (see mmgpt caption --help).\n\n"
+            "options:\n"
+            "  -m, --model MODEL.gguf  model (default: $MMGPT_MODEL or the bundled model)\n"
+            "  -p, --prompt TEXT       the text to continue\n"
+            "  -n, --max-tokens N      most tokens to generate (default 64); prompt + N must fit the context\n"
+            "  --temp T                temperature in [0, 2] (default 0.8; 0 = greedy)\n"
+            "  --top-k K               sample among the K most likely tokens (default 40; 0 = all)\n"
+            "  --top-p P               nucleus sampling threshold in (0, 1] (default 0.95; 1 = off)\n"
+            "  --seed S                random seed (default 1234)\n"
+            "  --stop STR              stop when STR appears (not printed); repeatable, at most %d\n"
+            "  --ignore-eos            do not stop at end-of-text\n"
+            "  -t, --threads N         threads (default: all CPUs)\n"
+            "  -q, --quiet             no timings on stderr\n"
+            "  -h, --help              this help\n\n"
+            "exit codes: 0 ok, 2 bad arguments (also: prompt + N beyond the context length),\n"
+            "            4 model missing or invalid, 5 internal\n",
+            MAX_STOPS);
+}
+
+static bool out_write(const char *p, size_t n) {
+    if (n && fwrite(p, 1, n, stdout) != n) return false;
+    return fflush(stdout) == 0;
+}
+
+int mm_cmd_generate(int argc, char **argv) {
+    if (mm_task_has_media_args(argc, argv)) return mm_task_generate_main(argc, argv);
+    const char *model = NULL, *prompt = NULL, *stops[MAX_STOPS];
+    int n_stops = 0;
+    long n_gen = 64, threads = 0, top_k = 40;
+    double temp = 0.8, top_p = 0.95;
+    unsigned long long seed = 1234;
+    bool ignore_eos = false, quiet = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return MM_EXIT_OK;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (!(model = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
+            if (!(prompt = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) {
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 0, 1 << 24, &n_gen)) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--temp") || !strcmp(a, "--temperature")) {
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_float(a, v, -1e30, 1e30, &temp)) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--top-k")) {
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 0, 1L << 30, &top_k)) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--top-p")) {
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_float(a, v, -1e30, 1e30, &top_p)) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--seed")) {
+            long s;
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 0, 0x7fffffffffffffffL, &s)) return MM_EXIT_USAGE;
+            seed = (unsigned long long)s;
+        } else if (!strcmp(a, "--stop")) {
+            if (!(v = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+            if (n_stops == MAX_STOPS) return mm_cli_fail(MM_EXIT_USAGE, "generate: at most %d --stop strings", MAX_STOPS);
+            if (!*v) return mm_cli_fail(MM_EXIT_USAGE, "generate: --stop needs a non-empty string");
+            stops[n_stops++] = v;
+        } else if (!strcmp(a, "--ignore-eos")) {
+            ignore_eos = true;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = true;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 1, 1024, &threads)) return MM_EXIT_USAGE;
+        } else {
+            return mm_cli_fail(MM_EXIT_USAGE, "generate: unknown option '%s' (see mmgpt generate --help)", a);
+        }
+    }
+    if (!prompt) return mm_cli_fail(MM_EXIT_USAGE, "generate: missing -p TEXT (see mmgpt generate --help)");
+    char err[MM_ERR_SIZE];
+    mm_sampler_params spar = {(float)temp, top_k, (float)top_p, (uint64_t)seed};
+    if (temp > MM_SAMPLER_MAX_TEMP)
+        return mm_cli_fail(MM_EXIT_USAGE, "generate: --temp %g is above the maximum %g (allowed: 0 to 2)", temp,
+                           (double)MM_SAMPLER_MAX_TEMP);
+    mm_sampler *smp = NULL;
+    mm_gpt_state *s = NULL;
+    mm_tokenizer_stream *ts = NULL;
+    mm_stop *stop = NULL;
+    const char *path = mm_cli_model_path(model);
+    if (!path) return MM_EXIT_MODEL;
+    mm_gen_ctx c;
+    int rc = gen_open(&c, path, prompt, "generate");
+    if (rc != MM_EXIT_OK) goto done;
+    const int64_t V = mm_gpt_model_n_vocab(c.model), n_ctx = mm_gpt_model_n_ctx(c.model);
+    const int32_t eos = mm_tokenizer_eos(c.tok);
+    if (c.n_ids == 0) { /* GPT-2 starts unconditioned text after <|endoftext|> */
+        int32_t start = mm_tokenizer_bos(c.tok) >= 0 ? mm_tokenizer_bos(c.tok) : eos;
+        if (start < 0) {
+            rc = mm_cli_fail(MM_EXIT_USAGE, "generate: the prompt is empty and the model has no BOS token");
+            goto done;
+        }
+        c.ids[c.n_ids++] = start;
+    }
+    if (c.n_ids + n_gen > n_ctx) {
+        rc = mm_cli_fail(MM_EXIT_USAGE,
+                         "generate: prompt (%lld tokens) + -n %ld = %lld tokens exceeds the context length %lld",
+                         (long long)c.n_ids, n_gen, (long long)(c.n_ids + n_gen), (long long)n_ctx);
+        goto done;
+    }
+    if (!(smp = mm_sampler_create(spar, V, err))) {
+        rc = mm_cli_fail(MM_EXIT_USAGE, "generate: %s", err);
+        goto done;
+    }
+    mm_gpt_state_params sp = mm_gpt_state_default_params();
+    sp.n_threads = (int)threads;
+    sp.n_ctx = c.n_ids + n_gen;
+    if (!(s = mm_gpt_state_create(c.model, sp, err)) || !(ts = mm_tokenizer_stream_create(c.tok, err)) ||
+        !(stop = mm_stop_create(stops, n_stops, err))) {
+        rc = mm_cli_fail(MM_EXIT_INTERNAL, "generate: %s", err);
+        goto done;
+    }
+    double t0 = mm_time_ms();
+    if (mm_gpt_eval_tokens(s, c.ids, c.n_ids, NULL, err) != 0) {
+        rc = mm_cli_fail(MM_EXIT_INTERNAL, "generate: %s", err);
+        goto done;
+    }
+    double t1 = mm_time_ms();
+    int64_t n_done = 0;
+    const char *why = "length";
+    bool io_ok = true;
+    for (; n_done < n_gen; n_done++) {
+        int32_t t = mm_sampler_sample(smp, mm_gpt_state_logits(s));
+        if (t == eos && !ignore_eos) {
+            why = "end of text";
+            break;
+        }
+        const char *piece, *emit;
+        size_t np, ne;
+        if (mm_tokenizer_stream_push(ts, t, &piece, &np, err) != 0) {
+            rc = mm_cli_fail(MM_EXIT_INTERNAL, "generate: %s", err);
+            goto done;
+        }
+        bool hit = mm_stop_feed(stop, piece, np, &emit, &ne);
+        io_ok = io_ok && out_write(emit, ne);
+        if (hit) {
+            n_done++;
+            why = "stop string";
+            break;
+        }
+        if (n_done + 1 < n_gen && mm_gpt_eval_tokens(s, &t, 1, NULL, err) != 0) {
+            rc = mm_cli_fail(MM_EXIT_INTERNAL, "generate: %s", err);
+            goto done;
+        }
+    }
+    if (strcmp(why, "stop string") != 0) {
+        const char *piece, *emit;
+        size_t np, ne;
+        mm_tokenizer_stream_flush(ts, &piece, &np);
+        mm_stop_feed(stop, piece, np, &emit, &ne);
+        io_ok = io_ok && out_write(emit, ne);
+        mm_stop_flush(stop, &emit, &ne);
+        io_ok = io_ok && out_write(emit, ne);
+    }
+    if (isatty(1)) io_ok = io_ok && out_write("\n", 1);
+    double t2 = mm_time_ms();
+    if (!io_ok) {
+        rc = mm_cli_fail(MM_EXIT_INTERNAL, "generate: cannot write stdout");
+        goto done;
+    }
+    if (!quiet) {
+        double tp = t1 - t0 > 1e-9 ? t1 - t0 : 1e-9, tg = t2 - t1 > 1e-9 ? t2 - t1 : 1e-9;
+        fprintf(stderr,
+                "\ngenerate: prompt %lld tokens in %.1f ms (%.1f tokens/s); generated %lld tokens in %.1f ms "
+                "(%.1f tokens/s); stopped by %s; kernels %s\n",
+                (long long)c.n_ids, tp, 1000.0 * (double)c.n_ids / tp, (long long)n_done, tg,
+                1000.0 * (double)n_done / tg, why, mm_cpu_kernel_name());
+    }
+done:
+    mm_stop_free(stop);
+    mm_tokenizer_stream_free(ts);
+    mm_gpt_state_free(s);
+    mm_sampler_free(smp);
+    gen_close(&c);
+    return rc;
+}

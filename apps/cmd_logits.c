@@ -1,0 +1,149 @@
+/* cmd_logits.c - `mmgpt logits -m MODEL -p TEXT -o OUT.npy`: logits of every prompt position as float32
+ * .npy [n_tokens, n_vocab]. The prompt is tokenized as plain text (special-token text is ordinary text);
+ * BOS is prepended only when the file sets tokenizer.ggml.add_bos_token. With --image/--audio the
+ * multimodal path (fusion's task_cli) runs instead. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "mm_gguf.h"
+#include "mm_tokenizer.h"
+#include "mm_transformer.h"
+#include "task_cli.h"
+
+typedef struct {
+    mm_gguf      *g;
+    mm_gpt_model *model;
+    mm_tokenizer *tok;
+    int32_t      *ids;    /* [n_ids] prompt tokens (BOS first when the file asks for it) */
+    int64_t       n_ids;
+} mm_gen_ctx;
+
+
+static int gen_open(mm_gen_ctx *c, const char *path, const char *prompt, const char *cmd) {
+    char err[MM_ERR_SIZE];
+    memset(c, 0, sizeof *c);
+    if (!(c->g = mm_gguf_open(path, err))) return mm_cli_fail(MM_EXIT_MODEL, "%s", err);
+    if (!(c->model = mm_gpt_model_load(c->g, err))) return mm_cli_fail(MM_EXIT_MODEL, "%s", err);
+    if (!(c->tok = mm_tokenizer_load_gguf(c->g, err))) return mm_cli_fail(MM_EXIT_MODEL, "%s", err);
+    if (mm_tokenizer_n_vocab(c->tok) > mm_gpt_model_n_vocab(c->model))
+        return mm_cli_fail(MM_EXIT_MODEL, "%s: the tokenizer has %d tokens but token_embd only %lld rows", path,
+                           mm_tokenizer_n_vocab(c->tok), (long long)mm_gpt_model_n_vocab(c->model));
+    int32_t *ids = NULL;
+    int64_t n = 0;
+    if (mm_tokenizer_encode_alloc(c->tok, prompt, strlen(prompt), false, &ids, &n, err) != 0)
+        return mm_cli_fail(MM_EXIT_INTERNAL, "%s: %s", cmd, err);
+    const bool bos = mm_tokenizer_add_bos(c->tok) && mm_tokenizer_bos(c->tok) >= 0;
+    c->ids = malloc((size_t)(n + 1) * sizeof *c->ids);
+    if (!c->ids) {
+        free(ids);
+        return mm_cli_fail(MM_EXIT_INTERNAL, "%s: out of memory", cmd);
+    }
+    if (bos) c->ids[c->n_ids++] = mm_tokenizer_bos(c->tok);
+    memcpy(c->ids + c->n_ids, ids, (size_t)n * sizeof *ids);
+    c->n_ids += n;
+    free(ids);
+    return MM_EXIT_OK;
+}
+
+static void gen_close(mm_gen_ctx *c) {
+    free(c->ids);
+    mm_tokenizer_free(c->tok);
+    mm_gpt_model_free(c->model);
+    mm_gguf_close(c->g);
+    memset(c, 0, sizeof *c);
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: mmgpt logits [-m MODEL.gguf] -p TEXT -o OUT.npy [-t THREADS]\n\n"
+            "Write the logits of every position of the tokenized prompt as a float32 .npy array of shape\n"
+            "[n_tokens, n_vocab]. The prompt is plain text (no chat template, <|endoftext|> is not parsed);\n"
+            "BOS is added only when the model file sets tokenizer.ggml.add_bos_token.\n"
+            "With --image F / --audio F the media embeddings enter the prompt (see mmgpt caption --help).\n\n"
+            "options:\n"
+            "  -m, --model MODEL.gguf  model (default: $MMGPT_MODEL or the bundled model)\n"
+            "  -p, --prompt TEXT       the text\n"
+            "  -o, --output OUT.npy    output file\n"
+            "  -t, --threads N         threads (default: all CPUs)\n"
+            "  -h, --help              this help\n\n"
+            "exit codes: 0 ok, 2 bad arguments, 4 model missing or invalid, 5 internal / cannot write\n");
+}
+
+int mm_cmd_logits(int argc, char **argv) {
+    if (mm_task_has_media_args(argc, argv)) return mm_task_logits_main(argc, argv);
+    const char *model = NULL, *prompt = NULL, *out = NULL;
+    long threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return MM_EXIT_OK;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (!(model = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
+            if (!(prompt = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (!(out = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            const char *v = mm_cli_value(argc, argv, &i);
+            if (!v || !mm_cli_int(a, v, 1, 1024, &threads)) return MM_EXIT_USAGE;
+        } else {
+            return mm_cli_fail(MM_EXIT_USAGE, "logits: unknown option '%s' (see mmgpt logits --help)", a);
+        }
+    }
+    if (!prompt) return mm_cli_fail(MM_EXIT_USAGE, "logits: missing -p TEXT (see mmgpt logits --help)");
+    if (!out) return mm_cli_fail(MM_EXIT_USAGE, "logits: missing -o OUT.npy (see mmgpt logits --help)");
+    const char *path = mm_cli_model_path(model);
+    if (!path) return MM_EXIT_MODEL;
+    mm_gen_ctx c;
+    int rc = gen_open(&c, path, prompt, "logits");
+    if (rc != MM_EXIT_OK) {
+        gen_close(&c);
+        return rc;
+    }
+    char err[MM_ERR_SIZE];
+    const int64_t V = mm_gpt_model_n_vocab(c.model), n = c.n_ids, n_ctx = mm_gpt_model_n_ctx(c.model);
+    float *logits = NULL;
+    mm_gpt_state *s = NULL;
+    if (n == 0) {
+        rc = mm_cli_fail(MM_EXIT_USAGE, "logits: the prompt is empty (0 tokens)");
+        goto done;
+    }
+    if (n > n_ctx) {
+        rc = mm_cli_fail(MM_EXIT_USAGE, "logits: the prompt has %lld tokens, more than the context length %lld",
+                         (long long)n, (long long)n_ctx);
+        goto done;
+    }
+    mm_gpt_state_params sp = mm_gpt_state_default_params();
+    sp.n_threads = (int)threads;
+    sp.n_ctx = n;
+    if (!(s = mm_gpt_state_create(c.model, sp, err))) {
+        rc = mm_cli_fail(MM_EXIT_INTERNAL, "logits: %s", err);
+        goto done;
+    }
+    logits = malloc((size_t)n * (size_t)V * sizeof(float));
+    if (!logits) {
+        rc = mm_cli_fail(MM_EXIT_INTERNAL, "logits: out of memory for %lld x %lld logits", (long long)n, (long long)V);
+        goto done;
+    }
+    double t0 = mm_time_ms();
+    if (mm_gpt_eval_tokens(s, c.ids, n, logits, err) != 0) {
+        rc = mm_cli_fail(MM_EXIT_INTERNAL, "logits: %s", err);
+        goto done;
+    }
+    double t1 = mm_time_ms();
+    int64_t shape[2] = {n, V};
+    if (mm_npy_write(out, logits, 2, shape, err) != 0) {
+        rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
+        goto done;
+    }
+    fprintf(stderr, "logits: %lld tokens x %lld in %.1f ms (%.1f tokens/s) -> %s\n", (long long)n, (long long)V,
+            t1 - t0, 1000.0 * (double)n / (t1 - t0 > 1e-9 ? t1 - t0 : 1e-9), out);
+done:
+    free(logits);
+    mm_gpt_state_free(s);
+    gen_close(&c);
+    return rc;
+}
