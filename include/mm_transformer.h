@@ -190,6 +190,7 @@ typedef struct {
     int64_t stored_tied;                     /* full_total - unembedding */
     double  bytes[4];                        /* full_total (untied) at F32, F16, Q8_0, Q4_0: matrices and
                                                 position embeddings at the type, vectors at F32 */
+    double  bytes_tied[4];                   /* the same without the unembedding (stored_tied) */
     double  kv_bytes_f32, kv_bytes_f16;      /* KV cache at full context (one sequence) */
     double  flops_per_token;                 /* 2 x matrix weights (forward, no attention scores) */
 } mm_gpt_accounting;

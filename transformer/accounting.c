@@ -73,7 +73,10 @@ void mm_gpt_accounting_compute(const mm_gpt_hparams *hp, mm_gpt_accounting *a) {
     a->stored_tied = a->full_total - a->unembedding;
     const double mat = (double)(a->matrices_total + a->position), vec = (double)(a->biases + a->norms);
     const double per_elem[4] = {4.0, 2.0, 34.0 / 32.0, 18.0 / 32.0};
-    for (int t = 0; t < 4; t++) a->bytes[t] = mat * per_elem[t] + vec * 4.0;
+    for (int t = 0; t < 4; t++) {
+        a->bytes[t] = mat * per_elem[t] + vec * 4.0;
+        a->bytes_tied[t] = a->bytes[t] - (double)a->unembedding * per_elem[t];
+    }
     a->kv_bytes_f32 = 2.0 * (double)L * (double)hp->n_ctx * (double)da * 4.0;
     a->kv_bytes_f16 = a->kv_bytes_f32 / 2.0;
     a->flops_per_token = 2.0 * (double)(a->matrices_total - a->embedding);
@@ -138,6 +141,8 @@ int mm_gpt_accounting_format(const char *title, const mm_gpt_hparams *hp, const 
                   (long long)a->stored_tied);
         sb_printf(&b, " \"bytes\": {");
         for (int t = 0; t < 4; t++) sb_printf(&b, "%s\"%s\": %.0f", t ? ", " : "", tname[t], a->bytes[t]);
+        sb_printf(&b, "}, \"bytes_tied\": {");
+        for (int t = 0; t < 4; t++) sb_printf(&b, "%s\"%s\": %.0f", t ? ", " : "", tname[t], a->bytes_tied[t]);
         sb_printf(&b, "}, \"kv_cache_bytes_f32\": %.0f, \"kv_cache_bytes_f16\": %.0f, \"flops_per_token\": %.0f}\n",
                   a->kv_bytes_f32, a->kv_bytes_f16, a->flops_per_token);
         return (int)b.len;
@@ -166,11 +171,12 @@ int mm_gpt_accounting_format(const char *title, const mm_gpt_hparams *hp, const 
     sb_printf(&b, "  %-28s %22s\n", "position embeddings", commas(a->position, c1));
     sb_printf(&b, "  %-28s %22s\n", "total", commas(a->full_total, c1));
     sb_printf(&b, "  %-28s %22s\n", "total, unembedding tied", commas(a->stored_tied, c1));
-    sb_printf(&b, "\n%-30s %22s %14s\n", "bytes (untied)", "bytes", "");
+    sb_printf(&b, "\n%-30s %22s %14s %14s\n", "bytes", "untied", "", "tied");
     const char *tlabel[4] = {"F32", "F16", "Q8_0", "Q4_0"};
     for (int t = 0; t < 4; t++) {
-        char hb[32];
-        sb_printf(&b, "  %-28s %22.0f %14s\n", tlabel[t], a->bytes[t], human_bytes(a->bytes[t], hb));
+        char hb[32], hb2[32];
+        sb_printf(&b, "  %-28s %22.0f %14s %14s\n", tlabel[t], a->bytes[t], human_bytes(a->bytes[t], hb),
+                  human_bytes(a->bytes_tied[t], hb2));
     }
     char hb[32];
     sb_printf(&b, "  %-28s %22.0f %14s\n", "KV cache, full context, f32", a->kv_bytes_f32,
