@@ -1,0 +1,190 @@
+/* test_core_kernels.c - fast kernels vs their naive references, at the kernel level chosen by
+ * MMGPT_KERNEL (ctest runs this once per level: generic, avx2, avx512; a level the CPU lacks exits 77).
+ *
+ * Tolerances (all per output element, against the double-precision references mm_matvec_ref /
+ * mm_linear_ref and a naive double sgemm):
+ *   f32 arithmetic:   |y - ref| <= 3e-5 * sum_i |w_i x_i| + 1e-6      (f32 rounding of a long sum)
+ *   quantized x:      the above + 1.01 * sum_i |w_i| * d_x(i) / 2      where d_x = amax(block of x)/127,
+ *                     for Q8_0/Q4_0 matvec at the avx512 level, which quantizes x to 8 bits (llama.cpp
+ *                     style); this is the rigorous bound for rounding x to the nearest step.
+ * Sizes: rows 1..301 (not multiples of the thread count), cols 32..4096 (and odd cols for f32/f16),
+ * 1, 2 and 3 threads, n = 1, 2, 5, 33 input rows for mm_linear, with and without bias.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm_core.h"
+
+static int failures;
+#define CHECK(cond, ...) do { if (!(cond)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+    fprintf(stderr, __VA_ARGS__); fprintf(stderr, "\n"); } } while (0)
+
+static unsigned rng = 12345;
+static float frand(void) {   /* uniform in [-1, 1) */
+    rng = rng * 1664525u + 1013904223u;
+    return (float)((rng >> 8) / 8388608.0 - 1.0);
+}
+
+static bool level_quantizes_x(mm_type t) {
+    return strcmp(mm_cpu_kernel_name(), "avx512") == 0 && (t == MM_TYPE_Q8_0 || t == MM_TYPE_Q4_0);
+}
+
+/* per-row tolerance for W (rows x cols, type t) times x */
+static void tolerances(mm_type t, const void *W, int64_t rows, int64_t cols, const float *x, bool qx, double *tol) {
+    size_t rb = mm_row_size(t, cols);
+    float *w = malloc(sizeof(float) * (size_t)cols);
+    double *dx = malloc(sizeof(double) * (size_t)cols);
+    for (int64_t i = 0; i < cols; i += MM_QK) {
+        float amax = 0;
+        int64_t e = i + MM_QK < cols ? i + MM_QK : cols;
+        for (int64_t j = i; j < e; j++) amax = fmaxf(amax, fabsf(x[j]));
+        for (int64_t j = i; j < e; j++) dx[j] = amax / 127.0;
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        mm_dequantize_row(t, (const uint8_t *)W + (size_t)r * rb, w, cols);
+        double sa = 0, sq = 0;
+        for (int64_t j = 0; j < cols; j++) {
+            sa += fabs((double)w[j] * x[j]);
+            sq += fabs((double)w[j]) * dx[j] / 2;
+        }
+        tol[r] = 3e-5 * sa + 1e-6 + (qx ? 1.01 * sq : 0.0);
+    }
+    free(w);
+    free(dx);
+}
+
+static void *make_weights(mm_type t, int64_t rows, int64_t cols) {
+    size_t rb = mm_row_size(t, cols);
+    uint8_t *W = malloc(rb * (size_t)rows + 1);
+    float *row = malloc(sizeof(float) * (size_t)cols);
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t j = 0; j < cols; j++) row[j] = frand() * (r % 3 == 0 ? 10.0f : 0.5f);
+        if (r == 1) memset(row, 0, sizeof(float) * (size_t)cols);   /* an all-zero row (d = 0) */
+        mm_quantize_row(t, row, W + (size_t)r * rb, cols);
+    }
+    free(row);
+    return W;
+}
+
+static void test_matvec(mm_pool *pool, mm_type t, int64_t rows, int64_t cols) {
+    void *W = make_weights(t, rows, cols);
+    float *x = malloc(sizeof(float) * (size_t)cols), *y = malloc(sizeof(float) * (size_t)rows),
+          *yr = malloc(sizeof(float) * (size_t)rows);
+    double *tol = malloc(sizeof(double) * (size_t)rows);
+    for (int64_t j = 0; j < cols; j++) x[j] = frand() * (j % 7 == 0 ? 4.0f : 1.0f);
+    mm_matvec(pool, t, W, rows, cols, x, y);
+    mm_matvec_ref(t, W, rows, cols, x, yr);
+    tolerances(t, W, rows, cols, x, level_quantizes_x(t), tol);
+    for (int64_t r = 0; r < rows; r++)
+        CHECK(fabs((double)y[r] - yr[r]) <= tol[r] && isfinite(y[r]),
+              "matvec %s %s %lldx%lld threads=%d row %lld: %.9g vs ref %.9g (tol %.3g)", mm_cpu_kernel_name(),
+              mm_type_name(t), (long long)rows, (long long)cols, mm_pool_n_threads(pool), (long long)r, y[r], yr[r],
+              tol[r]);
+    free(W); free(x); free(y); free(yr); free(tol);
+}
+
+static void test_linear(mm_pool *pool, mm_type t, int64_t rows, int64_t cols, int64_t n, bool with_bias) {
+    void *W = make_weights(t, rows, cols);
+    float *X = malloc(sizeof(float) * (size_t)(cols * n)), *Y = malloc(sizeof(float) * (size_t)(rows * n)),
+          *Yr = malloc(sizeof(float) * (size_t)(rows * n)), *b = malloc(sizeof(float) * (size_t)rows);
+    double *tol = malloc(sizeof(double) * (size_t)rows);
+    for (int64_t j = 0; j < cols * n; j++) X[j] = frand();
+    for (int64_t r = 0; r < rows; r++) b[r] = frand() * 3;
+    for (int64_t j = 0; j < rows * n; j++) Y[j] = NAN;   /* every output must be written */
+    mm_linear(pool, t, W, with_bias ? b : NULL, rows, cols, n, X, Y);
+    mm_linear_ref(t, W, with_bias ? b : NULL, rows, cols, n, X, Yr);
+    for (int64_t i = 0; i < n; i++) {
+        tolerances(t, W, rows, cols, X + i * cols, n == 1 && level_quantizes_x(t), tol);
+        for (int64_t r = 0; r < rows; r++) {
+            double d = fabs((double)Y[i * rows + r] - Yr[i * rows + r]);
+            CHECK(d <= tol[r] + 1e-6 * fabs(b[r]), "linear %s %s %lldx%lld n=%lld bias=%d threads=%d [%lld,%lld]: %.9g vs %.9g",
+                  mm_cpu_kernel_name(), mm_type_name(t), (long long)rows, (long long)cols, (long long)n, with_bias,
+                  mm_pool_n_threads(pool), (long long)i, (long long)r, Y[i * rows + r], Yr[i * rows + r]);
+        }
+    }
+    free(W); free(X); free(Y); free(Yr); free(b); free(tol);
+}
+
+static void test_sgemm(mm_pool *pool, bool transB, int64_t m, int64_t n, int64_t k, float alpha, float beta) {
+    int64_t lda = k + 3, ldb = (transB ? k : n) + 5, ldc = n + 2;
+    int64_t brows = transB ? n : k;
+    float *A = malloc(sizeof(float) * (size_t)(m * lda)), *B = malloc(sizeof(float) * (size_t)(brows * ldb)),
+          *C = malloc(sizeof(float) * (size_t)(m * ldc)), *C0 = malloc(sizeof(float) * (size_t)(m * ldc));
+    for (int64_t i = 0; i < m * lda; i++) A[i] = frand();
+    for (int64_t i = 0; i < brows * ldb; i++) B[i] = frand();
+    for (int64_t i = 0; i < m * ldc; i++) C0[i] = C[i] = frand();
+    mm_sgemm(pool, transB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < ldc; j++) {
+            if (j >= n) {
+                CHECK(C[i * ldc + j] == C0[i * ldc + j], "sgemm wrote outside C at [%lld,%lld]", (long long)i, (long long)j);
+                continue;
+            }
+            double s = 0, sa = 0;
+            for (int64_t p = 0; p < k; p++) {
+                double bv = transB ? B[j * ldb + p] : B[p * ldb + j];
+                s += (double)A[i * lda + p] * bv;
+                sa += fabs((double)A[i * lda + p] * bv);
+            }
+            double ref = alpha * s + beta * (double)C0[i * ldc + j];
+            double tol = 3e-5 * (fabs(alpha) * sa + fabs(beta * C0[i * ldc + j])) + 1e-6;
+            CHECK(fabs(C[i * ldc + j] - ref) <= tol, "sgemm transB=%d %lldx%lldx%lld threads=%d [%lld,%lld]: %g vs %g",
+                  transB, (long long)m, (long long)n, (long long)k, mm_pool_n_threads(pool), (long long)i, (long long)j,
+                  C[i * ldc + j], ref);
+        }
+    free(A); free(B); free(C); free(C0);
+}
+
+int main(void) {
+    const char *want = getenv("MMGPT_KERNEL");
+    const char *got = mm_cpu_kernel_name();
+    if (want && *want && strcmp(want, got) != 0) {
+        printf("SKIP: MMGPT_KERNEL=%s is not available on this CPU (running %s)\n", want, got);
+        return 77;
+    }
+    bool quick = getenv("MMGPT_SANITIZE_RUN") != NULL;
+    printf("kernel level: %s\n", got);
+    char err[MM_ERR_SIZE];
+    mm_type types[4] = {MM_TYPE_F32, MM_TYPE_F16, MM_TYPE_Q8_0, MM_TYPE_Q4_0};
+    const int64_t rows_list[] = {1, 2, 7, 65, 301};
+    const int64_t cols_q[] = {32, 64, 96, 160, 224, 1056, 4096};
+    const int64_t cols_f[] = {1, 15, 17, 33, 100, 1000};
+    for (int nt = 1; nt <= 3; nt++) {
+        mm_pool *pool = mm_pool_create(nt, err);
+        if (!pool) { fprintf(stderr, "pool: %s\n", err); return 1; }
+        mm_pool *pools[2] = {nt == 1 ? NULL : pool, pool};
+        for (int pi = 0; pi < (nt == 1 ? 2 : 1); pi++) {
+            mm_pool *p = pools[pi];
+            for (int ti = 0; ti < 4; ti++) {
+                for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++)
+                    for (size_t ci = 0; ci < sizeof cols_q / sizeof cols_q[0]; ci++) {
+                        if (quick && cols_q[ci] == 4096 && rows_list[ri] > 7) continue;
+                        test_matvec(p, types[ti], rows_list[ri], cols_q[ci]);
+                    }
+                if (types[ti] == MM_TYPE_F32 || types[ti] == MM_TYPE_F16)
+                    for (size_t ci = 0; ci < sizeof cols_f / sizeof cols_f[0]; ci++) test_matvec(p, types[ti], 37, cols_f[ci]);
+                test_matvec(p, types[ti], 700, 512);   /* large enough to run on every thread */
+                const int64_t ns[] = {1, 2, 5, 33};
+                for (size_t ni = 0; ni < 4; ni++) {
+                    test_linear(p, types[ti], 67, 96, ns[ni], ni % 2 == 0);
+                    test_linear(p, types[ti], 301, 320, ns[ni], ni % 2 == 1);
+                }
+                if (!quick) test_linear(p, types[ti], 1000, 768, 9, true);   /* several dequantized tiles per thread */
+            }
+            test_sgemm(p, false, 17, 33, 45, 1.0f, 0.0f);
+            test_sgemm(p, true, 64, 31, 70, 0.5f, 1.0f);
+            test_sgemm(p, true, 129, 65, 64, 1.0f, 0.0f);
+            test_sgemm(p, false, 100, 100, 100, -2.0f, 0.5f);
+            test_sgemm(p, true, 5, 7, 0, 1.0f, 2.0f);   /* k = 0: C = beta C */
+        }
+        mm_pool_free(pool);
+    }
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("all kernel checks passed (%s)\n", got);
+    return 0;
+}
