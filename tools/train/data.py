@@ -1,0 +1,111 @@
+"""On-the-fly training / evaluation batches for the demo model (deterministic given a seed string).
+
+A batch of B images gives 2B decoder sequences (the caption + one question per image); a batch of B
+clips gives 2B (the description + one question). The media are encoded once per batch.
+Sequence (fusion's template, no system prompt):
+   "User: " <media rows> "\n" PROMPT "\n" "Assistant:"  " " ANSWER <|endoftext|>
+The text before and after the media is tokenized as separate pieces, exactly as the engine does.
+"""
+import random
+
+import numpy as np
+import torch
+
+import world
+import gen_image
+import gen_audio
+from bpe import BPE, EOT_ID
+
+CAPTION_PROMPT = "Describe this image."
+DESCRIBE_PROMPT = "Describe this sound."
+USER_PREFIX = "User: "
+USER_SUFFIX = "\n"
+ASSISTANT_PREFIX = "Assistant:"
+
+
+class Tok:
+    def __init__(self):
+        self.bpe = BPE()
+        self.cache = {}
+
+    def enc(self, s):
+        r = self.cache.get(s)
+        if r is None:
+            r = self.bpe.encode(s)
+            if len(self.cache) < 200000:
+                self.cache[s] = r
+        return r
+
+    def pre(self):
+        return self.enc(USER_PREFIX)
+
+    def post(self, prompt):
+        return self.enc("\n" + prompt + USER_SUFFIX + ASSISTANT_PREFIX)
+
+    def ans(self, text):
+        return self.enc(" " + text) + [EOT_ID]
+
+
+def world_tokens(tok, n=3000):
+    """Every token that can occur in an answer (sampled exhaustively enough) + EOT."""
+    s = set([EOT_ID])
+    rng = random.Random("world-tokens")
+    for _ in range(n):
+        objs = world.sample_scene(rng)
+        s.update(tok.ans(world.caption(objs)))
+        for k in ["count", "count_shape", "color", "shape_at", "exists", "where", "size"]:
+            s.update(tok.ans(world.image_question(rng, objs, k)[1]))
+        snd = world.sample_sound(rng)
+        s.update(tok.ans(world.describe(snd)))
+        s.update(tok.ans(world.audio_question(rng, snd)[1]))
+    for w in world.NUM_WORDS + world.SPEECH_WORDS + world.POSITIONS + world.COLORS + world.SHAPES + \
+            ["nothing", "yes", "no", "rising", "falling", "low", "medium", "high", "small", "large"]:
+        s.update(tok.ans(w))
+    return sorted(s)
+
+
+def image_batch(tok, seed, B, augment=True, questions=1):
+    rng = random.Random(seed)
+    imgs, pre, rows_idx, post, ans, meta = [], [], [], [], [], []
+    for i in range(B):
+        objs, img = gen_image.sample_image_example(rng, augment=augment)
+        x = gen_image.train_preprocess(img, rng) if augment else gen_image.preprocess(img)
+        imgs.append(x)
+        items = [(CAPTION_PROMPT, world.caption(objs), "caption")]
+        for _ in range(questions):
+            q, a, k = world.image_question(rng, objs)
+            items.append((q, a, k))
+        for p, a, k in items:
+            pre.append(tok.pre())
+            rows_idx.append(i)
+            post.append(tok.post(p))
+            ans.append(tok.ans(a))
+            meta.append((k, a))
+    return torch.from_numpy(np.stack(imgs)), pre, rows_idx, post, ans, meta
+
+
+def audio_batch(tok, seed, B, bank, augment=True, questions=1, max_seconds=10.0):
+    rng = random.Random(seed)
+    mels, nfr, pre, rows_idx, post, ans, meta = [], [], [], [], [], [], []
+    for i in range(B):
+        s = world.sample_sound(rng)
+        pcm = gen_audio.render_sound(s, rng, bank, augment=augment)
+        pcm = pcm[:int(max_seconds * gen_audio.SR)]
+        m = gen_audio.log_mel(pcm)
+        mels.append(m)
+        nfr.append(m.shape[1])
+        items = [(DESCRIBE_PROMPT, world.describe(s), "describe")]
+        for _ in range(questions):
+            q, a, k = world.audio_question(rng, s)
+            items.append((q, a, "a_" + k))
+        for p, a, k in items:
+            pre.append(tok.pre())
+            rows_idx.append(i)
+            post.append(tok.post(p))
+            ans.append(tok.ans(a))
+            meta.append((k, a))
+    T = max(nfr)
+    mel = np.zeros((B, gen_audio.N_MELS, T), np.float32)
+    for i, m in enumerate(mels):
+        mel[i, :, :m.shape[1]] = m
+    return torch.from_numpy(mel), nfr, pre, rows_idx, post, ans, meta

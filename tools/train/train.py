@@ -1,0 +1,252 @@
+#!/usr/bin/python3
+"""Train the mmgpt demo model on generated data (CPU, deterministic, resumable).
+
+  nice -n 19 /usr/bin/python3 tools/train/train.py --out /work/ckpt/mmgpt-demo            # fresh run
+  nice -n 19 /usr/bin/python3 tools/train/train.py --out /work/ckpt/mmgpt-demo --resume   # continue
+
+The data of step s is generated from the seed string "train-<seed>-<s>-img|aud", so a resumed run sees
+exactly the batches a straight run would. Checkpoints: OUT/last.pt (atomic), every --ckpt-minutes and
+at the end; a copy OUT/step<N>.pt every --keep-every steps. Log: OUT/train.log (one line per
+--log-every steps: step, loss_img, loss_aud, lr, sec/step; validation lines start with 'val').
+Output softmax during training is over the world's answer tokens + --neg random other tokens
+(resampled each step), so the 50,257-row unembedding costs little; the file keeps the full vocab.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import data  # noqa: E402
+import gen_audio  # noqa: E402
+import world  # noqa: E402
+from model import Config, MMGPT, assemble, n_params  # noqa: E402
+from bpe import EOT_ID  # noqa: E402
+
+
+def log(out, msg):
+    line = time.strftime("%Y-%m-%d %H:%M:%S ", time.gmtime()) + msg
+    print(line, flush=True)
+    with open(os.path.join(out, "train.log"), "a") as f:
+        f.write(line + "\n")
+
+
+def lr_at(step, a):
+    if step < a.warmup:
+        return a.lr * (step + 1) / a.warmup
+    p = min(1.0, (step - a.warmup) / max(1, a.steps - a.warmup))
+    return a.lr_min + 0.5 * (a.lr - a.lr_min) * (1 + math.cos(math.pi * p))
+
+
+def audio_rows_grouped(model, mel, nfr, group=4):
+    """Encode clips in groups of similar length (little padding); returns one [R_i, d] per clip."""
+    order = sorted(range(len(nfr)), key=lambda i: nfr[i])
+    out = [None] * len(nfr)
+    for g in range(0, len(order), group):
+        idx = order[g:g + group]
+        T = max(nfr[i] for i in idx)
+        rows, nr = model.audio_rows(mel[idx, :, :T], [nfr[i] for i in idx])
+        for j, i in enumerate(idx):
+            out[i] = rows[j, :int(nr[j])]
+    return out
+
+
+def seq_loss(model, rows, pre, rows_idx, post, ans, cand, cand_index):
+    emb, bi, ti, tg = assemble(model, pre, [rows[i] for i in rows_idx], post, ans)
+    h = model.decode_hidden(emb)[bi, ti]
+    logits = model.logits(h, cand)
+    tgt = cand_index[tg]
+    return F.cross_entropy(logits, tgt)
+
+
+@torch.no_grad()
+def greedy(model, rows, pre, post, max_new=40):
+    """Greedy decode one sequence with the full 50,257-token softmax (as the engine does)."""
+    dev = model.wte.weight.device
+    out = []
+    for _ in range(max_new):
+        ids = post + out
+        e = torch.cat([model.wte(torch.tensor(pre, device=dev)), rows,
+                       model.wte(torch.tensor(ids, device=dev))], 0)[None]
+        h = model.decode_hidden(e)[0, -1]
+        t = int(model.logits(h).argmax())
+        if t == EOT_ID:
+            break
+        out.append(t)
+    return out
+
+
+@torch.no_grad()
+def validate(model, tok, bank, n, seed="val"):
+    """Quick PyTorch-side accuracy on n images + n clips (seed namespace 'val', never trained on)."""
+    model.eval()
+    res = {}
+    bs = 8
+    for j in range(0, n, bs):
+        imgs, pre, ridx, post, ans, meta = data.image_batch(tok, "%s-img-%d" % (seed, j), min(bs, n - j),
+                                                            augment=True)
+        rows = model.image_rows(imgs)
+        for k in range(len(pre)):
+            got = tok.bpe.decode(greedy(model, rows[ridx[k]], pre[k], post[k]))
+            kind, a = meta[k]
+            if kind == "caption":
+                ok = world.parse_caption(got) == world.parse_caption(a)
+            else:
+                ok = world.norm_answer(got) == world.norm_answer(a)
+            res.setdefault("img_" + ("caption" if kind == "caption" else "qa"), []).append(ok)
+    for j in range(0, n, bs):
+        mel, nfr, pre, ridx, post, ans, meta = data.audio_batch(tok, "%s-aud-%d" % (seed, j), min(bs, n - j),
+                                                                bank, augment=True)
+        rows, nr = model.audio_rows(mel, nfr)
+        for k in range(len(pre)):
+            i = ridx[k]
+            got = tok.bpe.decode(greedy(model, rows[i, :int(nr[i])], pre[k], post[k]))
+            kind, a = meta[k]
+            ok = world.norm_answer(got) == world.norm_answer(a)
+            res.setdefault("aud_" + ("describe" if kind == "describe" else "qa"), []).append(ok)
+    model.train()
+    return {k: sum(v) / len(v) for k, v in res.items()}
+
+
+def save_ckpt(path, model, opt, step, cfg, args):
+    tmp = path + ".tmp"
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "config": cfg.to_dict(),
+                "args": vars(args)}, tmp)
+    os.replace(tmp, path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="/work/ckpt/mmgpt-demo")
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--bi", type=int, default=12, help="images per step (2 sequences each)")
+    ap.add_argument("--ba", type=int, default=12, help="clips per step (2 sequences each)")
+    ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--lr-min", type=float, default=1e-4)
+    ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--wd", type=float, default=0.01)
+    ap.add_argument("--neg", type=int, default=2048)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--ckpt-minutes", type=float, default=10.0)
+    ap.add_argument("--keep-every", type=int, default=1000)
+    ap.add_argument("--val-every", type=int, default=500)
+    ap.add_argument("--val-n", type=int, default=24)
+    ap.add_argument("--log-every", type=int, default=10)
+    ap.add_argument("--bank-per-word", type=int, default=96)
+    ap.add_argument("--max-seconds", type=float, default=10.0, help="longest clip fed in training")
+    ap.add_argument("--tiny", action="store_true", help="a tiny config for smoke tests")
+    a = ap.parse_args()
+
+    os.makedirs(a.out, exist_ok=True)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    last = os.path.join(a.out, "last.pt")
+    ck = None
+    if a.resume:
+        if not os.path.exists(last):
+            sys.exit("train.py: --resume but %s does not exist" % last)
+        ck = torch.load(last, map_location="cpu")
+        cfg = Config(**ck["config"])
+        # keep the schedule of the original run unless overridden on the command line
+        for k in ("steps", "bi", "ba", "lr", "lr_min", "warmup", "seed", "neg"):
+            if ("--" + k.replace("_", "-")) not in sys.argv:
+                setattr(a, k, ck["args"][k])
+    else:
+        cfg = Config()
+        if a.tiny:
+            cfg = Config(d=64, n_layer=2, n_head=2, d_ff=256, v_d=64, v_layer=1, v_head=2, v_ff=128,
+                         a_d=64, a_layer=1, a_head=2, a_ff=128, a_proj_mid=64)
+    model = MMGPT(cfg)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "wte" not in n and "pos" not in n
+             and "wpe" not in n]
+    nodecay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "wte" not in n and "pos" not in n
+                                                               and "wpe" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": nodecay, "weight_decay": 0.0}],
+                            lr=a.lr, betas=(0.9, 0.98), eps=1e-8)
+    step = 0
+    if ck is not None:
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step = ck["step"]
+        log(a.out, "resumed from %s at step %d" % (last, step))
+    else:
+        log(a.out, "fresh run: %d parameters, config %s, args %s" % (n_params(model), json.dumps(cfg.to_dict()),
+                                                                     json.dumps(vars(a))))
+
+    bank_path = os.path.join(a.out, "speech_bank.npz")
+    if not os.path.exists(bank_path):
+        t0 = time.time()
+        gen_audio.build_speech_bank(bank_path + ".tmp.npz", random.Random("speech-bank-%d" % a.seed),
+                                    per_word=a.bank_per_word)
+        os.replace(bank_path + ".tmp.npz", bank_path)
+        log(a.out, "speech bank: %d clips in %.0f s" % (a.bank_per_word * len(world.SPEECH_WORDS), time.time() - t0))
+    bank = gen_audio.SpeechBank(bank_path)
+    tok = data.Tok()
+    wt = data.world_tokens(tok)
+    wt_set = set(wt)
+    others = np.array([i for i in range(cfg.n_vocab) if i not in wt_set])
+    log(a.out, "world answer tokens: %d" % len(wt))
+
+    model.train()
+    t_ck = time.time()
+    t_log = time.time()
+    acc = {"img": [], "aud": []}
+    while step < a.steps:
+        lr = lr_at(step, a)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        nrng = np.random.default_rng(a.seed * 1000003 + step)
+        neg = nrng.choice(others, size=min(a.neg, len(others)), replace=False)
+        cand = torch.tensor(np.concatenate([wt, neg]), dtype=torch.long)
+        cand_index = torch.full((cfg.n_vocab,), -1, dtype=torch.long)
+        cand_index[cand] = torch.arange(len(cand))
+
+        opt.zero_grad(set_to_none=True)
+        imgs, pre, ridx, post, ans, _ = data.image_batch(tok, "train-%d-%d-img" % (a.seed, step), a.bi)
+        rows = model.image_rows(imgs)
+        li = seq_loss(model, rows, pre, ridx, post, ans, cand, cand_index)
+        mel, nfr, pre, ridx, post, ans, _ = data.audio_batch(tok, "train-%d-%d-aud" % (a.seed, step), a.ba, bank,
+                                                             max_seconds=a.max_seconds)
+        rows_list = audio_rows_grouped(model, mel, nfr)
+        la = seq_loss(model, rows_list, pre, ridx, post, ans, cand, cand_index)
+        loss = li + la
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        acc["img"].append(li.item())
+        acc["aud"].append(la.item())
+        if step % a.log_every == 0 or step == a.steps:
+            dt = (time.time() - t_log) / len(acc["img"])
+            log(a.out, "step %d loss_img %.4f loss_aud %.4f lr %.2e %.2f s/step" %
+                (step, np.mean(acc["img"]), np.mean(acc["aud"]), lr, dt))
+            acc = {"img": [], "aud": []}
+            t_log = time.time()
+        if time.time() - t_ck > a.ckpt_minutes * 60 or step == a.steps:
+            save_ckpt(last, model, opt, step, cfg, a)
+            t_ck = time.time()
+            log(a.out, "checkpoint %s (step %d)" % (last, step))
+        if step % a.keep_every == 0:
+            save_ckpt(os.path.join(a.out, "step%d.pt" % step), model, opt, step, cfg, a)
+        if a.val_every and (step % a.val_every == 0 or step == a.steps):
+            t0 = time.time()
+            v = validate(model, tok, bank, a.val_n)
+            log(a.out, "val step %d %s (%.0f s)" % (step, " ".join("%s %.3f" % kv for kv in sorted(v.items())),
+                                                    time.time() - t0))
+            t_log += time.time() - t0
+    log(a.out, "done: %d steps" % step)
+
+
+if __name__ == "__main__":
+    main()
