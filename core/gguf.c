@@ -379,10 +379,13 @@ static int parse(mm_gguf *g, char *err) {
         ti->type = (int)type;
         const char *why;
         ti->n_bytes = gguf_tensor_bytes(ti->type, ti->n_dims, ti->ne, &ti->n_elements, &why);
-        if (!ti->n_bytes)
-            return perr(&c, "shape [%lld, %lld, %lld, %lld] of type %s: %s", (long long)ti->ne[0],
-                        (long long)ti->ne[1], (long long)ti->ne[2], (long long)ti->ne[3],
-                        mm_gguf_type_name(ti->type), why);
+        if (!ti->n_bytes) {
+            char sh[96];
+            int o = 0;
+            for (int d = 0; d < ti->n_dims; d++)
+                o += snprintf(sh + o, sizeof sh - (size_t)o, "%s%lld", d ? ", " : "", (long long)ti->ne[d]);
+            return perr(&c, "shape [%s] of type %s: %s", sh, mm_gguf_type_name(ti->type), why);
+        }
         ti->offset = off;
     }
     c.ctx[0] = 0;
