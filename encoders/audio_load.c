@@ -3,7 +3,7 @@
  * Files are hostile: the header's frame count is not trusted (some formats leave it unknown or a
  * crafted WAV claims gigabytes); we read blocks until EOF and stop with an error as soon as the
  * decoded length passes the duration cap. Channels and sample rate are range-checked before any
- * decoding, and non-finite float samples are refused.
+ * decoding, and non-finite or absurd (|x| > 1e4, full scale being 1) float samples are refused.
  */
 #include <limits.h>
 #include <math.h>
@@ -19,6 +19,7 @@
 #define AUD_MIN_RATE 1000
 #define AUD_MAX_RATE 384000
 #define AUD_BLOCK    4096   /* frames per sf_readf_float call */
+#define AUD_MAX_ABS  1e4f   /* |sample| above this is corrupt data (full scale is 1.0) */
 
 mm_audio_load_params mm_audio_load_default_params(void) {
     mm_audio_load_params p;
@@ -219,8 +220,9 @@ static int decode(SNDFILE *sf, const SF_INFO *info, const char *name, const mm_a
             const float *f = block + (size_t)i * (size_t)ch;
             float s = 0.0f;
             for (int c = 0; c < ch; c++) s += f[c];
-            if (!isfinite(s)) {
-                rc = mm_err(err, "%s: non-finite sample at frame %lld", name, (long long)(n + i));
+            if (!(fabsf(s) <= AUD_MAX_ABS * (float)ch)) {  /* also catches NaN / inf */
+                rc = mm_err(err, "%s: %s sample at frame %lld (corrupt data?)", name,
+                            isfinite(s) ? "out-of-range" : "non-finite", (long long)(n + i));
                 goto done;
             }
             dst[i] = ch == 1 ? s : s * inv;

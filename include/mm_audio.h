@@ -10,7 +10,8 @@
  *            Samples are floats in [-1, 1) as libsndfile normalises them (int16 / 32768 like Whisper).
  *            Files are hostile: channels 1..max_channels, rate 1000..384000 Hz, header frame counts
  *            are not trusted (we read until EOF), clips over max_seconds are refused with a clear
- *            error, non-finite float samples are refused. An empty / 0-sample / silent clip is valid.
+ *            error, non-finite or absurd (|x| > 1e4) float samples are refused. An empty / 0-sample /
+ *            silent clip is valid.
  *
  *   2. Mel   mm_mel (filterbank + window + FFTW plan, made once, read-only after, thread-safe):
  *            Whisper's log_mel_spectrogram exactly - periodic Hann 400, n_fft 400, hop 160,

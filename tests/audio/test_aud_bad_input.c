@@ -208,6 +208,14 @@ int main(void) {
     w = make_wav(3, 1, 16000, 32, fl, sizeof fl, sizeof fl);
     run("float_nan.wav", w.p, w.n, MUST_FAIL, -1, NULL);
     free(w.p);
+    fl[40] = 1e30f;  /* finite but absurd: would overflow the power spectrum */
+    w = make_wav(3, 1, 16000, 32, fl, sizeof fl, sizeof fl);
+    run("float_1e30.wav", w.p, w.n, MUST_FAIL, -1, NULL);
+    free(w.p);
+    fl[40] = 1.5f;   /* a little over full scale: fine */
+    w = make_wav(3, 1, 16000, 32, fl, sizeof fl, sizeof fl);
+    run("float_over_1.wav", w.p, w.n, MUST_LOAD, 64, NULL);
+    free(w.p);
 
     /* mixing: stereo int16 L, R -> (L + R) / 2 exactly, resampling off */
     {
