@@ -104,7 +104,10 @@ static void quantize_q8_0(const float *x, mm_block_q8_0 *y, int64_t nb) {
         float d = amax / 127.0f;
         float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[i].d = mm_fp32_to_fp16(d);
-        for (int j = 0; j < MM_QK; j++) y[i].qs[j] = (int8_t)roundf(x[i * MM_QK + j] * id);
+        for (int j = 0; j < MM_QK; j++) {
+            float v = roundf(x[i * MM_QK + j] * id);
+            y[i].qs[j] = (int8_t)(v >= 127.0f ? 127 : v <= -127.0f ? -127 : v == v ? (int)v : 0); /* NaN/inf defined */
+        }
     }
 }
 
@@ -120,8 +123,8 @@ static void quantize_q4_0(const float *x, mm_block_q4_0 *y, int64_t nb) {
         y[i].d = mm_fp32_to_fp16(d);
         for (int j = 0; j < MM_QK / 2; j++) {
             float v0 = xb[j] * id + 8.5f, v1 = xb[j + MM_QK / 2] * id + 8.5f;
-            uint8_t q0 = (uint8_t)(v0 < 15.0f ? (int)v0 : 15);
-            uint8_t q1 = (uint8_t)(v1 < 15.0f ? (int)v1 : 15);
+            uint8_t q0 = (uint8_t)(v0 < 15.0f ? (v0 > 0.0f ? (int)v0 : 0) : 15);   /* NaN -> 0 */
+            uint8_t q1 = (uint8_t)(v1 < 15.0f ? (v1 > 0.0f ? (int)v1 : 0) : 15);
             y[i].qs[j] = (uint8_t)(q0 | (q1 << 4));
         }
     }
