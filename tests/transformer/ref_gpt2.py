@@ -12,6 +12,9 @@ Weights are kept as "y = W x" matrices: W has shape [out, in] (numpy), exactly G
     p = ref_gpt2.load_gguf(path)                  # dequantizes every tensor with tools/mmgguf.py
     logits = ref_gpt2.forward(p, tokens)          # [n, n_vocab] float64
     logits = ref_gpt2.forward(p, inputs)          # inputs: list of int ids or 1-D float arrays (embeddings)
+    logits = ref_gpt2.forward(p, tokens, act_q8=True)   # also round the input of every q8_0/q4_0 matrix
+                                                  # product to q8_0 blocks, as ggml-style matvec kernels do
+                                                  # (act_q8 may be a boolean mask over positions)
     toks, step_logits = ref_gpt2.greedy(p, prompt, n_steps)   # reruns the full sequence every step
 """
 import os
@@ -53,17 +56,22 @@ def load_gguf(path):
         "eps": float(kv.get("gpt2.attention.layer_norm_epsilon", 1e-5)),
     }
     t = {name: r.tensor_f32(name).astype(np.float64) for name in r.tensors}
+    p["types"] = {name: r.tensors[name][0] for name in r.tensors}
     p["wte"] = t["token_embd.weight"]            # [V, d]
     p["wpe"] = t["position_embd.weight"]         # [n_ctx, d]
     p["lnf_w"], p["lnf_b"] = t["output_norm.weight"], t["output_norm.bias"]
     p["w_out"] = t.get("output.weight", p["wte"])
+    p["w_out_type"] = p["types"].get("output.weight", p["types"]["token_embd.weight"])
     p["tied"] = "output.weight" not in t
     d = p["d"]
     blocks = []
     for l in range(p["n_layer"]):
         g = lambda s: t["blk.%d.%s" % (l, s)]
         opt = lambda s, n: t.get("blk.%d.%s" % (l, s), np.zeros(n))
+        ty = lambda s: p["types"]["blk.%d.%s" % (l, s)]
         blocks.append({
+            "t_qkv": ty("attn_qkv.weight"), "t_o": ty("attn_output.weight"),
+            "t_up": ty("ffn_up.weight"), "t_down": ty("ffn_down.weight"),
             "ln1_w": g("attn_norm.weight"), "ln1_b": g("attn_norm.bias"),
             "w_qkv": g("attn_qkv.weight"), "b_qkv": opt("attn_qkv.bias", 3 * d),      # [3d, d]
             "w_o": g("attn_output.weight"), "b_o": opt("attn_output.bias", d),        # [d, d]
@@ -73,6 +81,33 @@ def load_gguf(path):
         })
     p["blocks"] = blocks
     return p
+
+
+def q8_roundtrip(x):
+    """Round each row of x to blocks of 32 8-bit steps the way a matvec kernel quantizes its input:
+    d = amax/127 kept in float32 (ggml stores it as fp16; mmgpt's kernels keep f32), q = round(x * (1/d))
+    half away from zero, in float32 arithmetic. Returns q * d."""
+    x32 = np.ascontiguousarray(x, dtype=np.float32)
+    b = x32.reshape(-1, 32)
+    d = (np.max(np.abs(b), axis=1) / np.float32(127)).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        idv = np.where(d != 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
+    v = (b * idv[:, None]).astype(np.float32).astype(np.float64)
+    q = np.sign(v) * np.floor(np.abs(v) + 0.5)
+    return (q * d[:, None].astype(np.float64)).reshape(x.shape)
+
+
+def lin(x, W, b, wtype, act_q8):
+    """x @ W.T + b; with act_q8 the input is first rounded to q8_0 when W is stored as q8_0/q4_0.
+    act_q8 is a bool for all rows or a boolean mask of the rows (positions) to round."""
+    if wtype in ("q8_0", "q4_0") and np.any(act_q8):
+        if np.ndim(act_q8) == 0:
+            x = q8_roundtrip(x)
+        else:   # a mask: only those rows (positions) are rounded
+            x = x.copy()
+            x[act_q8] = q8_roundtrip(x[act_q8])
+    y = x @ W.T
+    return y + b if b is not None else y
 
 
 def embed(p, inputs, pos0=0):
@@ -86,11 +121,11 @@ def embed(p, inputs, pos0=0):
     return h + p["wpe"][pos0:pos0 + len(rows)]
 
 
-def attention(p, blk, x):
+def attention(p, blk, x, act_q8=False):
     n, d = x.shape
     H = p["n_head"]
     dh = d // H
-    qkv = x @ blk["w_qkv"].T + blk["b_qkv"]
+    qkv = lin(x, blk["w_qkv"], blk["b_qkv"], blk["t_qkv"], act_q8)
     q, k, v = qkv[:, :d], qkv[:, d:2 * d], qkv[:, 2 * d:]
     out = np.zeros((n, d))
     mask = np.triu(np.ones((n, n), dtype=bool), k=1)
@@ -99,27 +134,28 @@ def attention(p, blk, x):
         s = q[:, sl] @ k[:, sl].T / np.sqrt(dh)
         s[mask] = -np.inf
         out[:, sl] = softmax(s) @ v[:, sl]
-    return out @ blk["w_o"].T + blk["b_o"]
+    return lin(out, blk["w_o"], blk["b_o"], blk["t_o"], act_q8)
 
 
-def forward(p, inputs):
+def forward(p, inputs, act_q8=False):
     """Logits [n, n_vocab] (float64) of every position of `inputs` (ids and/or embedding rows)."""
     h = embed(p, inputs)
     eps = p["eps"]
     for blk in p["blocks"]:
-        h = h + attention(p, blk, layer_norm(h, blk["ln1_w"], blk["ln1_b"], eps))
-        m = gelu_tanh(layer_norm(h, blk["ln2_w"], blk["ln2_b"], eps) @ blk["w_up"].T + blk["b_up"])
-        h = h + m @ blk["w_down"].T + blk["b_down"]
-    return layer_norm(h, p["lnf_w"], p["lnf_b"], eps) @ p["w_out"].T
+        h = h + attention(p, blk, layer_norm(h, blk["ln1_w"], blk["ln1_b"], eps), act_q8)
+        m = gelu_tanh(lin(layer_norm(h, blk["ln2_w"], blk["ln2_b"], eps), blk["w_up"], blk["b_up"], blk["t_up"],
+                          act_q8))
+        h = h + lin(m, blk["w_down"], blk["b_down"], blk["t_down"], act_q8)
+    return lin(layer_norm(h, p["lnf_w"], p["lnf_b"], eps), p["w_out"], None, p["w_out_type"], act_q8)
 
 
-def greedy(p, prompt, n_steps):
+def greedy(p, prompt, n_steps, act_q8=False):
     """Greedy decoding without a cache: every step reruns the whole sequence.
     Returns (new tokens [n_steps], logits used for each choice [n_steps, V])."""
     seq = list(prompt)
     toks, logs = [], []
     for _ in range(n_steps):
-        lg = forward(p, seq)[-1]
+        lg = forward(p, seq, act_q8)[-1]
         t = int(np.argmax(lg))
         toks.append(t)
         logs.append(lg)
