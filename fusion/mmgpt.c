@@ -511,27 +511,32 @@ int mmgpt_add_media(mmgpt_ctx *c, const mmgpt_media *md, char *err) {
     return push_media(c, md, false, err);
 }
 
-static int add_owned(mmgpt_ctx *c, int rc, mmgpt_media *md, char *err) {
+/* Take ownership of a media made by one of the mmgpt_media_from_* calls (rc is its status). */
+static int add_owned(mmgpt_ctx *c, int rc, mmgpt_media **md, char *err) {
     if (rc) return rc;
-    if ((rc = push_media(c, md, true, err))) mmgpt_media_free(md);
+    if ((rc = push_media(c, *md, true, err))) mmgpt_media_free(*md);
     return rc;
 }
 
 int mmgpt_add_image_file(mmgpt_ctx *c, const char *path, char *err) {
     mmgpt_media *md = NULL;
-    return add_owned(c, mmgpt_media_from_file(c, path, MMGPT_MEDIA_IMAGE, &md, err), md, err);
+    int          rc = mmgpt_media_from_file(c, path, MMGPT_MEDIA_IMAGE, &md, err);
+    return add_owned(c, rc, &md, err);
 }
 int mmgpt_add_image_memory(mmgpt_ctx *c, const void *data, size_t size, char *err) {
     mmgpt_media *md = NULL;
-    return add_owned(c, mmgpt_media_from_memory(c, data, size, MMGPT_MEDIA_IMAGE, NULL, &md, err), md, err);
+    int          rc = mmgpt_media_from_memory(c, data, size, MMGPT_MEDIA_IMAGE, NULL, &md, err);
+    return add_owned(c, rc, &md, err);
 }
 int mmgpt_add_audio_file(mmgpt_ctx *c, const char *path, char *err) {
     mmgpt_media *md = NULL;
-    return add_owned(c, mmgpt_media_from_file(c, path, MMGPT_MEDIA_AUDIO, &md, err), md, err);
+    int          rc = mmgpt_media_from_file(c, path, MMGPT_MEDIA_AUDIO, &md, err);
+    return add_owned(c, rc, &md, err);
 }
 int mmgpt_add_audio_memory(mmgpt_ctx *c, const void *data, size_t size, char *err) {
     mmgpt_media *md = NULL;
-    return add_owned(c, mmgpt_media_from_memory(c, data, size, MMGPT_MEDIA_AUDIO, NULL, &md, err), md, err);
+    int          rc = mmgpt_media_from_memory(c, data, size, MMGPT_MEDIA_AUDIO, NULL, &md, err);
+    return add_owned(c, rc, &md, err);
 }
 
 int mmgpt_add_text(mmgpt_ctx *c, const char *text, char *err) {
