@@ -1,0 +1,200 @@
+/* bench_image.c - ViT-B/16 image encoder benchmark: ms per encode and achieved GFLOPS as a fraction of
+ * the sgemm GFLOPS measured in the same run, at 1 and 2 threads.
+ *
+ *   bench_image [--reps N] [--type f32|f16|q8_0] [--layers L]
+ *
+ * Model: ViT-B/16 shape at 224 px (196 patches + class token = 197 tokens, 12 layers, d 768, d_ff 3072,
+ * 12 heads, pre_ln, post_ln, quick-GELU), random weights made in memory and written to a temporary GGUF
+ * (the encoder reads models only through GGUF handles), block matrices in --type (default f32).
+ * FLOPs counted: patch embedding 2*196*768*768, per layer 2*197*(4*d*d + 2*d*d_ff) for the linear layers
+ * plus 4*197*197*d for attention scores and values. The sgemm reference is mm_sgemm (OpenBLAS) on
+ * [197 x 768] x [768 x 3072], the shape of the MLP up-projection, best of several runs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mm_core.h"
+#include "mm_gguf.h"
+#include "mm_image.h"
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static float frand(void) { /* uniform in [-1, 1) */
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) * (1.0 / (1 << 23)) - 1.0);
+}
+
+static int add_tensor(mm_gguf_writer *w, const char *name, int type, int n_dims, int64_t ne0, int64_t ne1,
+                      int64_t ne2, int64_t ne3, float scale, float center) {
+    const int64_t n = ne0 * ne1 * ne2 * ne3;
+    float *x = malloc((size_t)n * sizeof(float));
+    if (!x) return -1;
+    for (int64_t i = 0; i < n; i++) x[i] = center + scale * frand();
+    int64_t ne[4] = {ne0, ne1, ne2, ne3};
+    size_t row = mm_row_size((mm_type)type, ne0);
+    size_t bytes = row * (size_t)(n / ne0);
+    void *data = x;
+    void *q = NULL;
+    if (type != MM_TYPE_F32) {
+        q = malloc(bytes);
+        if (!q) {
+            free(x);
+            return -1;
+        }
+        for (int64_t r = 0; r < n / ne0; r++) mm_quantize_row((mm_type)type, x + r * ne0, (uint8_t *)q + r * row, ne0);
+        data = q;
+    }
+    int rc = mm_gguf_writer_add_tensor(w, name, type, n_dims, ne, data, bytes);
+    free(x);
+    free(q);
+    return rc;
+}
+
+static int write_model(const char *path, int type, int n_layer, char *err) {
+    const int d = 768, f = 3072, p = 16, S = 224, nt = 197;
+    mm_gguf_writer *w = mm_gguf_writer_create();
+    if (!w) return mm_err(err, "out of memory");
+    mm_gguf_writer_set_str(w, "general.architecture", "clip");
+    mm_gguf_writer_set_bool(w, "clip.has_vision_encoder", true);
+    mm_gguf_writer_set_u32(w, "clip.vision.image_size", S);
+    mm_gguf_writer_set_u32(w, "clip.vision.patch_size", p);
+    mm_gguf_writer_set_u32(w, "clip.vision.embedding_length", d);
+    mm_gguf_writer_set_u32(w, "clip.vision.feed_forward_length", f);
+    mm_gguf_writer_set_u32(w, "clip.vision.block_count", (uint32_t)n_layer);
+    mm_gguf_writer_set_u32(w, "clip.vision.attention.head_count", 12);
+    mm_gguf_writer_set_f32(w, "clip.vision.attention.layer_norm_epsilon", 1e-5f);
+    mm_gguf_writer_set_bool(w, "clip.use_gelu", false);
+    int rc = 0;
+    rc |= add_tensor(w, "v.patch_embd.weight", MM_TYPE_F32, 4, p, p, 3, d, 0.036f, 0);
+    rc |= add_tensor(w, "v.patch_embd.bias", MM_TYPE_F32, 1, d, 1, 1, 1, 0.02f, 0);
+    rc |= add_tensor(w, "v.class_embd", MM_TYPE_F32, 1, d, 1, 1, 1, 1.0f, 0);
+    rc |= add_tensor(w, "v.position_embd.weight", MM_TYPE_F32, 2, d, nt, 1, 1, 0.1f, 0);
+    rc |= add_tensor(w, "v.pre_ln.weight", MM_TYPE_F32, 1, d, 1, 1, 1, 0.1f, 1);
+    rc |= add_tensor(w, "v.pre_ln.bias", MM_TYPE_F32, 1, d, 1, 1, 1, 0.1f, 0);
+    rc |= add_tensor(w, "v.post_ln.weight", MM_TYPE_F32, 1, d, 1, 1, 1, 0.1f, 1);
+    rc |= add_tensor(w, "v.post_ln.bias", MM_TYPE_F32, 1, d, 1, 1, 1, 0.1f, 0);
+    char name[128];
+    for (int l = 0; l < n_layer && rc == 0; l++) {
+        const char *mats[4] = {"attn_q", "attn_k", "attn_v", "attn_out"};
+        for (int k = 0; k < 2; k++) {
+            snprintf(name, sizeof name, "v.blk.%d.ln%d.weight", l, k + 1);
+            rc |= add_tensor(w, name, MM_TYPE_F32, 1, d, 1, 1, 1, 0.1f, 1);
+            snprintf(name, sizeof name, "v.blk.%d.ln%d.bias", l, k + 1);
+            rc |= add_tensor(w, name, MM_TYPE_F32, 1, d, 1, 1, 1, 0.1f, 0);
+        }
+        for (int k = 0; k < 4; k++) {
+            snprintf(name, sizeof name, "v.blk.%d.%s.weight", l, mats[k]);
+            rc |= add_tensor(w, name, type, 2, d, d, 1, 1, 0.062f, 0);
+            snprintf(name, sizeof name, "v.blk.%d.%s.bias", l, mats[k]);
+            rc |= add_tensor(w, name, MM_TYPE_F32, 1, d, 1, 1, 1, 0.02f, 0);
+        }
+        snprintf(name, sizeof name, "v.blk.%d.ffn_up.weight", l);
+        rc |= add_tensor(w, name, type, 2, d, f, 1, 1, 0.062f, 0);
+        snprintf(name, sizeof name, "v.blk.%d.ffn_up.bias", l);
+        rc |= add_tensor(w, name, MM_TYPE_F32, 1, f, 1, 1, 1, 0.02f, 0);
+        snprintf(name, sizeof name, "v.blk.%d.ffn_down.weight", l);
+        rc |= add_tensor(w, name, type, 2, f, d, 1, 1, 0.031f, 0);
+        snprintf(name, sizeof name, "v.blk.%d.ffn_down.bias", l);
+        rc |= add_tensor(w, name, MM_TYPE_F32, 1, d, 1, 1, 1, 0.02f, 0);
+    }
+    if (rc == 0) rc = mm_gguf_writer_write(w, path, err);
+    else mm_err(err, "building the model failed");
+    mm_gguf_writer_free(w);
+    return rc ? -1 : 0;
+}
+
+static double sgemm_gflops(mm_pool *pool, int reps) {
+    const int64_t m = 197, n = 3072, k = 768;
+    float *A = malloc(sizeof(float) * m * k), *B = malloc(sizeof(float) * k * n), *C = malloc(sizeof(float) * m * n);
+    for (int64_t i = 0; i < m * k; i++) A[i] = frand();
+    for (int64_t i = 0; i < k * n; i++) B[i] = frand();
+    double best = 1e30;
+    for (int r = 0; r < reps + 2; r++) {
+        double t0 = mm_time_ms();
+        for (int j = 0; j < 5; j++) mm_sgemm(pool, false, m, n, k, 1.0f, A, k, B, n, 0.0f, C, n);
+        double t = (mm_time_ms() - t0) / 5;
+        if (r >= 1 && t < best) best = t;
+    }
+    free(A);
+    free(B);
+    free(C);
+    return 2.0 * m * n * k / (best * 1e6);
+}
+
+int main(int argc, char **argv) {
+    int reps = 3, type = MM_TYPE_F32, n_layer = 12;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--type") && i + 1 < argc) type = mm_type_from_name(argv[++i]);
+        else if (!strcmp(argv[i], "--layers") && i + 1 < argc) n_layer = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: bench_image [--reps N] [--type f32|f16|q8_0|q4_0] [--layers L]\n");
+            return 2;
+        }
+    }
+    if (reps < 1 || type < 0 || n_layer < 1 || n_layer > 48) {
+        fprintf(stderr, "bench_image: bad arguments\n");
+        return 2;
+    }
+    char err[MM_ERR_SIZE];
+    const char *tmpdir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char path[4096];
+    snprintf(path, sizeof path, "%s/bench_image_%d.gguf", tmpdir, (int)getpid());
+    if (write_model(path, type, n_layer, err)) {
+        fprintf(stderr, "bench_image: %s\n", err);
+        return 1;
+    }
+    mm_gguf *g = mm_gguf_open(path, err);
+    unlink(path); /* stays mapped */
+    mm_vit_model *m = g ? mm_vit_model_load(g, err) : NULL;
+    if (!m) {
+        fprintf(stderr, "bench_image: %s\n", err);
+        return 1;
+    }
+    const int S = mm_vit_image_size(m), nt = mm_vit_n_tokens(m), d = mm_vit_d_enc(m), f = 3072, np = nt - 1;
+    const double flops = 2.0 * np * d * (3.0 * 16 * 16) +
+                         n_layer * (2.0 * nt * (4.0 * d * d + 2.0 * d * f) + 4.0 * nt * (double)nt * d);
+    float *pix = malloc(sizeof(float) * 3 * S * S), *out = malloc(sizeof(float) * nt * d);
+    for (int i = 0; i < 3 * S * S; i++) pix[i] = frand();
+    printf("bench_image: ViT-B/16 %dpx, %d tokens, %d layers, d %d, d_ff %d, weights %s, %.2f GFLOP per encode, "
+           "kernels %s\n",
+           S, nt, n_layer, d, f, mm_type_name(type), flops / 1e9, mm_cpu_kernel_name());
+    printf("%-8s %12s %12s %14s %10s\n", "threads", "ms/encode", "GFLOPS", "sgemm GFLOPS", "fraction");
+    for (int th = 1; th <= 2; th++) {
+        mm_pool *pool = mm_pool_create(th, err);
+        mm_vit_state *st = pool ? mm_vit_state_create(m, pool, err) : NULL;
+        if (!st) {
+            fprintf(stderr, "bench_image: %s\n", err);
+            return 1;
+        }
+        double sg = sgemm_gflops(pool, 3);
+        if (mm_vit_encode(st, pix, out, err)) { /* warm-up */
+            fprintf(stderr, "bench_image: %s\n", err);
+            return 1;
+        }
+        double best = 1e30, sum = 0;
+        for (int r = 0; r < reps; r++) {
+            double t0 = mm_time_ms();
+            mm_vit_encode(st, pix, out, err);
+            double t = mm_time_ms() - t0;
+            sum += t;
+            if (t < best) best = t;
+        }
+        double gf = flops / (best * 1e6);
+        printf("%-8d %12.1f %12.1f %14.1f %9.0f%%   (mean %.1f ms over %d)\n", th, best, gf, sg, 100.0 * gf / sg,
+               sum / reps, reps);
+        mm_vit_state_free(st);
+        mm_pool_free(pool);
+    }
+    double chk = 0;
+    for (int i = 0; i < nt * d; i++) chk += out[i];
+    printf("checksum %.6g\n", chk);
+    free(pix);
+    free(out);
+    mm_vit_model_free(m);
+    mm_gguf_close(g);
+    return 0;
+}
