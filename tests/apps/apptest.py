@@ -1,0 +1,77 @@
+"""apptest.py - shared helpers of the tests/apps scripts: random-weight models, input files, running mmgpt."""
+import os
+import subprocess
+import sys
+import wave
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.environ.get("MMGPT_SOURCE_DIR", os.path.join(HERE, "..", ".."))
+BIN = os.environ.get("MMGPT_BIN")
+REFDATA = os.environ.get("MMGPT_REFDATA", os.path.join(SRC, "..", "shared", "refdata"))
+failures = []
+
+
+def tmpdir(name):
+    d = os.path.join(os.environ.get("MMGPT_TEST_TMP", "/tmp"), name)
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def need_bin():
+    if not BIN or not os.path.exists(BIN):
+        print("MMGPT_BIN is not set or missing")
+        sys.exit(77)
+
+
+def make_model(d, name, *args):
+    """A random-weight combined model (GPT-2 vocabulary when ../shared is there, else byte-level)."""
+    path = os.path.join(d, name)
+    subprocess.run([sys.executable, os.path.join(SRC, "tools", "make_random_mm.py"), "-o", path, "--vocab",
+                    os.path.join(REFDATA, "gpt2_bpe")] + list(args), check=True, capture_output=True)
+    return path
+
+
+def write_ppm(path, h, w, seed):
+    r = np.random.default_rng(seed)
+    with open(path, "wb") as f:
+        f.write(b"P6\n%d %d\n255\n" % (w, h) + (r.random((h, w, 3)) * 255).astype(np.uint8).tobytes())
+    return path
+
+
+def write_wav(path, seconds, rate, seed, channels=1):
+    r = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    x = 0.3 * np.sin(2 * np.pi * 500 * t) + 0.05 * r.standard_normal(n)
+    x = np.repeat(x[:, None], channels, 1)
+    with wave.open(path, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((x * 32767).astype("<i2").tobytes())
+    return path
+
+
+def run(args, stdin=None, env=None):
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    p = subprocess.run([BIN] + args, capture_output=True, input=stdin, env=e)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def check(name, cond, detail=""):
+    print("%s %s%s" % ("ok  " if cond else "FAIL", name, "" if cond or not detail else "\n     " + detail))
+    if not cond:
+        failures.append(name)
+    return cond
+
+
+def finish():
+    if failures:
+        print("FAILED %d: %s" % (len(failures), "; ".join(failures)))
+        return 1
+    print("all checks passed")
+    return 0

@@ -1,0 +1,107 @@
+#!/usr/bin/python3
+"""app_errors: every error case of the media commands gives ONE line on stderr, "mmgpt: ...", naming the
+file and the problem, with the exit code of its kind (apps/cli.h: 2 usage, 3 input, 4 model). The
+expected codes and message fragments are the documented contract (include/mmgpt.h, apps/cli.h)."""
+import os
+import sys
+
+from apptest import (check, finish, make_model, need_bin, run, tmpdir, write_ppm, write_wav)
+
+
+def expect(name, args, code, *frags, stdin=None, env=None):
+    rc, out, err = run(args, stdin=stdin, env=env)
+    lines = [ln for ln in err.split("\n") if ln]
+    ok = rc == code and len(lines) == 1 and lines[0].startswith("mmgpt: ") and all(f in err for f in frags)
+    check("%s -> exit %d" % (name, code), ok, "exit %d, stderr %r, stdout %r (want fragments %r)" % (rc, err, out[:200],
+                                                                                                  frags))
+
+
+def main():
+    need_bin()
+    d = tmpdir("app_errors")
+    m = make_model(d, "m.gguf", "--seed", "2")
+    novis = make_model(d, "novision.gguf", "--seed", "2", "--no-vision")
+    noaud = make_model(d, "noaudio.gguf", "--seed", "2", "--no-audio")
+    small = make_model(d, "small.gguf", "--seed", "2", "--n-ctx", "40")
+    img = write_ppm(os.path.join(d, "pic.ppm"), 20, 30, 1)
+    wav = write_wav(os.path.join(d, "beep.wav"), 0.6, 16000, 2)
+    txt = os.path.join(d, "notes.txt")
+    with open(txt, "w") as f:
+        f.write("plain text, neither picture nor sound\n")
+    empty = os.path.join(d, "empty.png")
+    open(empty, "wb").close()
+    badjpg = os.path.join(d, "broken.jpg")
+    with open(badjpg, "wb") as f:
+        f.write(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xdb\x00")
+    badpng = os.path.join(d, "broken.png")
+    with open(badpng, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    badwav = os.path.join(d, "broken.wav")
+    with open(badwav, "wb") as f:
+        f.write(b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00" + b"\xff" * 10)
+    badmodel = os.path.join(d, "garbage.gguf")
+    with open(badmodel, "wb") as f:
+        f.write(b"GGUF\x03\x00\x00\x00" + os.urandom(64))
+    # a text model + an mmproj whose projectors output 48 while the decoder's d_model is 64
+    import subprocess
+    from apptest import SRC, REFDATA
+    tm, mp = os.path.join(d, "text.gguf"), os.path.join(d, "mmproj48.gguf")
+    subprocess.run([sys.executable, os.path.join(SRC, "tools", "make_random_mm.py"), "-o", tm, "--mmproj-out", mp,
+                    "--proj-out", "48", "--vocab", os.path.join(REFDATA, "gpt2_bpe")], check=True, capture_output=True)
+
+    # ---- input files (exit 3)
+    expect("caption: missing file", ["caption", "-m", m, os.path.join(d, "nope.png")], 3, "nope.png",
+           "No such file")
+    expect("describe: missing file", ["describe", "-m", m, os.path.join(d, "nope.wav")], 3, "nope.wav")
+    expect("ask: missing file", ["ask", "-m", m, os.path.join(d, "nope.jpg"), "what?"], 3, "nope.jpg")
+    expect("caption: empty file", ["caption", "-m", m, empty], 3, "empty.png", "empty")
+    expect("caption: corrupt JPEG", ["caption", "-m", m, badjpg], 3, "broken.jpg")
+    expect("caption: corrupt PNG", ["caption", "-m", m, badpng], 3, "broken.png")
+    expect("describe: corrupt WAV", ["describe", "-m", m, badwav], 3, "broken.wav")
+    expect("caption: a sound file", ["caption", "-m", m, wav], 3, "beep.wav", "not an image")
+    expect("describe: a picture", ["describe", "-m", m, img], 3, "pic.ppm", "not a sound")
+    expect("ask: a text file", ["ask", "-m", m, txt, "what is it?"], 3, "notes.txt", "not a supported image or audio")
+    expect("chat: missing --image", ["chat", "-m", m, "--image", os.path.join(d, "gone.png")], 3, "gone.png")
+    expect("generate: missing --audio", ["generate", "-m", m, "-p", "x", "--audio", os.path.join(d, "gone.wav")], 3,
+           "gone.wav")
+    expect("ask: prompt over the context", ["ask", "-m", small, img, "why " * 30], 3, "pic.ppm", "context")
+    expect("caption: prompt over the context (-c)", ["caption", "-m", m, "-c", "12", img], 3, "context")
+
+    # ---- model (exit 4)
+    expect("caption: model without an image encoder", ["caption", "-m", novis, img], 4, "pic.ppm", "no image encoder")
+    expect("describe: model without an audio encoder", ["describe", "-m", noaud, wav], 4, "beep.wav",
+           "no audio encoder")
+    expect("ask: audio on a model without audio", ["ask", "-m", noaud, wav, "what?"], 4, "no audio encoder")
+    expect("caption: missing model", ["caption", "-m", os.path.join(d, "nomodel.gguf"), img], 4, "nomodel.gguf")
+    expect("caption: corrupt model", ["caption", "-m", badmodel, img], 4, "garbage.gguf")
+    expect("caption: MMGPT_MODEL points nowhere", ["caption", img], 4, "gone.gguf",
+           env={"MMGPT_MODEL": os.path.join(d, "gone.gguf")})
+    expect("caption: mmproj does not fit", ["caption", "-m", tm, "--mmproj", mp, img], 4,
+           "this mmproj does not fit this model: projector outputs 48, decoder d_model is 64")
+    expect("caption: text model, no mmproj", ["caption", "-m", tm, img], 4, "no image encoder")
+
+    # ---- usage (exit 2)
+    expect("caption: temperature over 2", ["caption", "-m", m, "--temp", "2.5", img], 2, "temperature", "2")
+    expect("ask: temperature over 2", ["ask", "-m", m, "--temp", "3", img, "q"], 2, "temperature")
+    expect("generate --image: temperature over 2", ["generate", "-m", m, "--image", img, "--temp", "2.01", "-p", "x"],
+           2, "temperature")
+    expect("caption: no IMAGE", ["caption", "-m", m], 2, "no IMAGE")
+    expect("describe: unknown option", ["describe", "--frobnicate", wav], 2, "--frobnicate")
+    expect("ask: no QUESTION", ["ask", "-m", m, img], 2, "QUESTION")
+    expect("ask: three arguments", ["ask", "-m", m, img, "what", "extra"], 2, "quote")
+    expect("caption: -n not a number", ["caption", "-m", m, "-n", "lots", img], 2, "-n")
+    expect("chat: stray argument", ["chat", "-m", m, "stray"], 2, "stray")
+    expect("logits --image: marker count mismatch", ["logits", "-m", m, "--image", img, "-p", "<__media__> <__media__>",
+                                                     "-o", os.path.join(d, "x.npy")], 2, "marker")
+
+    # ---- help and version succeed
+    for cmd in ("caption", "describe", "ask", "chat"):
+        rc, out, err = run([cmd, "--help"])
+        check("%s --help" % cmd, rc == 0 and "usage: mmgpt " + cmd in out and err == "", "rc %d %r" % (rc, err))
+    rc, out, err = run(["caption", "--version"])
+    check("caption --version", rc == 0 and out.startswith("mmgpt "), out + err)
+    return finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
