@@ -16,16 +16,8 @@
 #include "mm_gguf.h"
 #include "mm_transformer.h"
 
-/* ---- HOOK: parameter accounting of gpt2 files (decoder engineer, include/mm_transformer.h).
- * Referenced weakly so that `mmgpt info` links and works while the transformer module is absent;
- * when it is linked, info prints its accounting table after the tensor table. */
-#pragma weak mm_gpt_hparams_from_gguf
-#pragma weak mm_gpt_accounting_compute
-#pragma weak mm_gpt_accounting_format
-
-static bool have_accounting(void) {
-    return mm_gpt_hparams_from_gguf && mm_gpt_accounting_compute && mm_gpt_accounting_format;
-}
+/* ---- HOOK: parameter accounting of gpt2 files, from the transformer module (mm_transformer.h,
+ * decoder engineer): printed after the tensor table, and as "accounting" in --json. */
 
 /* Accounting text (or JSON) for a gpt2 file; NULL when not a gpt2 file or not available (*why set). */
 static char *accounting(const mm_gguf *g, bool json, char *why) {
@@ -34,10 +26,6 @@ static char *accounting(const mm_gguf *g, bool json, char *why) {
     size_t alen;
     if (mm_gguf_get_str(g, "general.architecture", &arch, &alen) || alen != 4 || memcmp(arch, "gpt2", 4))
         return NULL;
-    if (!have_accounting()) {
-        snprintf(why, MM_ERR_SIZE, "the transformer module is not linked into this build");
-        return NULL;
-    }
     mm_gpt_hparams hp;
     mm_gpt_accounting acc;
     if (mm_gpt_hparams_from_gguf(g, &hp, why)) return NULL;
