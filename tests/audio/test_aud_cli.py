@@ -1,0 +1,106 @@
+"""aud_cli: `mmgpt mel` and `mmgpt encode-audio` command lines - help, exit codes and one-line errors.
+
+Exit codes (apps/cli.h): 0 ok, 2 usage, 3 bad input file, 4 model problem. Errors are one line
+"mmgpt: <file>: <problem>" on stderr; results go to the -o file, nothing to stdout except --help.
+Also: `mmgpt mel --pad-30s` of jfk.wav equals jfk_wav_logmel80_derived.npy (<= 1e-4) and `--n-mels 128`
+gives [128, n_samples // 160]; the empty-clip and 0-sample cases write valid (empty) arrays.
+"""
+import os
+import subprocess
+import sys
+import wave
+
+import numpy as np
+
+REF = os.environ.get("MMGPT_REFDATA", "")
+BIN = os.environ.get("MMGPT_BIN", "")
+TMP = os.environ.get("MMGPT_TEST_TMP", "/tmp")
+if not BIN or not os.path.exists(BIN):
+    print("MMGPT_BIN not found: skipped")
+    sys.exit(77)
+
+fails = []
+
+
+def run(args, want_rc, want_err=None, name=None):
+    r = subprocess.run([BIN] + args, capture_output=True, text=True)
+    errl = [l for l in r.stderr.splitlines() if l.startswith("mmgpt:")]
+    ok = r.returncode == want_rc
+    if want_rc not in (0,) and ok:
+        ok = len(errl) == 1 and (want_err is None or want_err in errl[0])
+    print("%-4s %-40s rc %d %s" % ("ok" if ok else "FAIL", name or " ".join(args[:3]), r.returncode,
+                                    errl[0] if errl else ""))
+    if not ok:
+        fails.append(name or " ".join(args))
+        print(r.stdout[-500:], r.stderr[-500:])
+    return r
+
+
+def t(p):
+    return os.path.join(TMP, "aud_cli_" + p)
+
+
+empty = t("empty.wav")
+open(empty, "wb").close()
+text = t("text.wav")
+with open(text, "w") as f:
+    f.write("not audio\n")
+zero = t("zero.wav")
+with wave.open(zero, "wb") as w:
+    w.setnchannels(1)
+    w.setsampwidth(2)
+    w.setframerate(16000)
+    w.writeframes(b"")
+
+r = run(["mel", "--help"], 0, name="mel --help")
+if "usage" not in r.stdout:
+    fails.append("mel --help prints no usage")
+run(["encode-audio", "--help"], 0, name="encode-audio --help")
+run(["mel"], 2, "no AUDIO", name="mel (no args)")
+run(["mel", zero], 2, "-o", name="mel without -o")
+run(["mel", zero, "-o", t("x.npy"), "--n-mels", "64"], 2, "--n-mels", name="mel --n-mels 64")
+run(["mel", zero, "-o", t("x.npy"), "--bogus"], 2, "--bogus", name="mel --bogus")
+run(["mel", empty, "-o", t("x.npy")], 3, "empty", name="mel empty file")
+run(["mel", text, "-o", t("x.npy")], 3, "text.wav", name="mel text named .wav")
+run(["mel", t("missing.wav"), "-o", t("x.npy")], 3, "missing.wav", name="mel missing file")
+run(["mel", zero, "-o", t("zero.npy")], 0, name="mel 0-sample clip")
+if os.path.exists(t("zero.npy")):
+    a = np.load(t("zero.npy"))
+    if a.shape != (80, 0):
+        fails.append("0-sample mel shape %s" % (a.shape,))
+run(["mel", zero, "-o", t("zero30.npy"), "--pad-30s"], 0, name="mel 0-sample clip --pad-30s")
+if os.path.exists(t("zero30.npy")):
+    a = np.load(t("zero30.npy"))
+    if a.shape != (80, 3000) or np.abs(a + 1.5).max() > 1e-6:
+        fails.append("0-sample --pad-30s mel should be -1.5 everywhere, shape (80, 3000)")
+run(["encode-audio", zero, "-o", t("x.npy"), "-m", t("missing.gguf")], 4, "missing.gguf", name="encode-audio missing model")
+run(["encode-audio", zero, "-o", t("x.npy"), "-m", text], 4, name="encode-audio text as model")
+
+# a GGUF without an audio encoder
+sys.path.insert(0, os.path.join(os.environ.get("MMGPT_SOURCE_DIR", "."), "tools"))
+try:
+    import mmgguf
+    g = mmgguf.GGUFWriter()
+    g.add_str("general.architecture", "clip")
+    g.add_tensor("v.dummy", np.zeros(4, np.float32))
+    g.write(t("noaudio.gguf"))
+    run(["encode-audio", zero, "-o", t("x.npy"), "-m", t("noaudio.gguf")], 4, "audio", name="encode-audio model w/o audio")
+except ImportError:
+    print("(tools/mmgguf.py not importable: no-audio-model case skipped)")
+
+if REF and os.path.exists(os.path.join(REF, "whisper", "jfk.wav")):
+    jfk = os.path.join(REF, "whisper", "jfk.wav")
+    run(["mel", jfk, "-o", t("jfk30.npy"), "--pad-30s", "-t", "2"], 0, name="mel jfk.wav --pad-30s")
+    a = np.load(t("jfk30.npy"))
+    b = np.load(os.path.join(REF, "whisper", "jfk_wav_logmel80_derived.npy"))
+    d = float(np.abs(a - b).max()) if a.shape == b.shape else 1e9
+    print("%-4s jfk.wav --pad-30s vs derived reference: max|diff| %.2e (tol 1e-4)" % ("ok" if d <= 1e-4 else "FAIL", d))
+    if d > 1e-4:
+        fails.append("jfk --pad-30s")
+    run(["mel", jfk, "-o", t("jfk128.npy"), "--n-mels", "128"], 0, name="mel jfk.wav --n-mels 128")
+    if np.load(t("jfk128.npy")).shape != (128, 1100):
+        fails.append("jfk 128 shape")
+    run(["mel", jfk, "-o", t("x.npy"), "--max-seconds", "5"], 3, "limit", name="mel jfk.wav --max-seconds 5")
+
+print("aud_cli: %d failed" % len(fails) if fails else "aud_cli: all checks passed")
+sys.exit(1 if fails else 0)
