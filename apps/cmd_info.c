@@ -50,6 +50,25 @@ static void usage(FILE *f) {
             "exit codes: 0 ok, 2 bad arguments, 4 missing or invalid model file\n");
 }
 
+/* Display copy of an untrusted name: control bytes and invalid UTF-8 become '?' (stays valid JSON). */
+static char *clean(const char *s, size_t n) {
+    char *o = malloc(n + 1);
+    if (!o) return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i];
+        size_t k = c < 0x80 ? 1 : (c >= 0xc2 && c <= 0xdf) ? 2 : (c >= 0xe0 && c <= 0xef) ? 3 : (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
+        bool ok = k > 0 && i + k <= n;
+        for (size_t j = 1; ok && j < k; j++) ok = (p[i + j] & 0xc0) == 0x80;
+        if (ok && k == 1 && (c < 0x20 || c == 0x7f)) ok = false;
+        if (!ok) { o[i++] = '?'; continue; }
+        memcpy(o + i, p + i, k);
+        i += k;
+    }
+    o[n] = 0;
+    return o;
+}
+
 static const char *type_label(int type) {
     const char *n = mm_gguf_type_name(type);
     return n ? n : "?";
@@ -98,19 +117,24 @@ static int print_json(const mm_gguf *g, int64_t n_params, uint64_t tensor_bytes)
     for (int64_t i = 0; i < mm_gguf_n_kv(g); i++) {
         char *v = kv_text(g, i, true);
         if (!v) { cJSON_Delete(o); return mm_cli_fail(MM_EXIT_INTERNAL, "out of memory"); }
-        cJSON_AddRawToObject(md, mm_gguf_kv_key(g, i), v);
+        char *key = clean(mm_gguf_kv_key(g, i), strlen(mm_gguf_kv_key(g, i)));
+        if (!key) { free(v); cJSON_Delete(o); return mm_cli_fail(MM_EXIT_INTERNAL, "out of memory"); }
+        cJSON_AddRawToObject(md, key, v);
         free(v);
         mm_gguf_type t = mm_gguf_kv_type(g, i), et;
         char tn[32];
         if (mm_gguf_kv_arr(g, i, &et, NULL) == 0) snprintf(tn, sizeof tn, "arr[%s]", mm_gguf_kv_type_name(et));
         else snprintf(tn, sizeof tn, "%s", mm_gguf_kv_type_name(t));
-        cJSON_AddStringToObject(mt, mm_gguf_kv_key(g, i), tn);
+        cJSON_AddStringToObject(mt, key, tn);
+        free(key);
     }
     cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
     for (int64_t i = 0; i < mm_gguf_n_tensors(g); i++) {
         const mm_gguf_tensor *t = mm_gguf_tensor_at(g, i);
         cJSON *jt = cJSON_CreateObject();
-        cJSON_AddStringToObject(jt, "name", t->name);
+        char *name = clean(t->name, strlen(t->name));
+        cJSON_AddStringToObject(jt, "name", name ? name : "?");
+        free(name);
         cJSON_AddStringToObject(jt, "type", type_label(t->type));
         cJSON_AddBoolToObject(jt, "computable", mm_type_supported(t->type));
         cJSON *sh = cJSON_AddArrayToObject(jt, "shape");
@@ -144,9 +168,11 @@ static int print_text(const mm_gguf *g, int64_t n_params, uint64_t tensor_bytes)
     printf("file:          %s\n", mm_gguf_path(g));
     printf("format:        GGUF v%u, alignment %zu, %" PRId64 " metadata entries, %" PRId64 " tensors\n",
            mm_gguf_version(g), mm_gguf_alignment(g), nk, nt);
-    if (mm_gguf_get_str(g, "general.architecture", &arch, &alen) == 0)
-        printf("architecture:  %.*s\n", (int)(alen > 200 ? 200 : alen), arch);
-    else
+    if (mm_gguf_get_str(g, "general.architecture", &arch, &alen) == 0) {
+        char *a = clean(arch, alen > 200 ? 200 : alen);
+        printf("architecture:  %s\n", a ? a : "?");
+        free(a);
+    } else
         printf("architecture:  (none)\n");
 
     printf("\nmetadata (%" PRId64 "):\n", nk);
@@ -161,7 +187,9 @@ static int print_text(const mm_gguf *g, int64_t n_params, uint64_t tensor_bytes)
         char tn[32];
         if (mm_gguf_kv_arr(g, i, &et, NULL) == 0) snprintf(tn, sizeof tn, "arr[%s]", mm_gguf_kv_type_name(et));
         else snprintf(tn, sizeof tn, "%s", mm_gguf_kv_type_name(mm_gguf_kv_type(g, i)));
-        printf("  %-*s %-9s %s\n", kw, mm_gguf_kv_key(g, i), tn, v ? v : "?");
+        char *key = clean(mm_gguf_kv_key(g, i), strlen(mm_gguf_kv_key(g, i)));
+        printf("  %-*s %-9s %s\n", kw, key ? key : "?", tn, v ? v : "?");
+        free(key);
         free(v);
     }
 
@@ -180,7 +208,9 @@ static int print_text(const mm_gguf *g, int64_t n_params, uint64_t tensor_bytes)
         bool ok = mm_type_supported(t->type);
         other_types |= !ok;
         snprintf(tl, sizeof tl, "%s%s", type_label(t->type), ok ? "" : "*");
-        printf("  %5" PRId64 "  %-*s %-8s %-26s %14zu\n", i, nw, t->name, tl, shape, t->n_bytes);
+        char *name = clean(t->name, strlen(t->name));
+        printf("  %5" PRId64 "  %-*s %-8s %-26s %14zu\n", i, nw, name ? name : "?", tl, shape, t->n_bytes);
+        free(name);
     }
     if (other_types) printf("  (* a type mmgpt can list but not compute with; it computes f32, f16, q4_0, q8_0)\n");
 

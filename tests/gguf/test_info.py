@@ -168,6 +168,23 @@ if p.returncode == 0:
 p = info(p2)
 check(p.returncode == 0 and "q4_k*" in p.stdout, "text marks non-computable types")
 
+# ---------------------------------------------------------------- hostile names: valid JSON, one line each
+w3 = mmgguf.GGUFWriter()
+w3.add(b"bad\xff\nkey", "str", b"val\xff\x00\n")
+w3.add_arr("arr", "str", [b"\xc3", "ok"])
+w3.add_tensor("t\x1b[31m", np.zeros(4), "f32")
+p3 = os.path.join(TMP, "info_hostile.gguf")
+w3.write(p3)
+p = subprocess.run([BIN, "info", p3, "--json"], capture_output=True)
+try:
+    j = json.loads(p.stdout)
+    check(j["metadata"] == {"bad??key": "val\ufffd\u0000\n", "arr": ["\ufffd", "ok"]}, "hostile json: %r" % j["metadata"])
+    check(j["tensors"][0]["name"] == "t?[31m", "hostile tensor name %r" % j["tensors"][0]["name"])
+except ValueError:
+    check(False, "hostile names: --json output is not valid JSON")
+p = subprocess.run([BIN, "info", p3], capture_output=True)
+check(b'  bad??key' in p.stdout and b'"val\\xff\\x00\\n"' in p.stdout and b"\x1b" not in p.stdout, "hostile text: %r" % p.stdout)
+
 # ---------------------------------------------------------------- command line
 p = info()
 check(p.returncode == 2 and p.stderr.count("\n") == 1 and p.stderr.startswith("mmgpt: "), "no FILE: rc %d %r" % (p.returncode, p.stderr))
