@@ -291,6 +291,14 @@ bool mm_task_stream_stdout(const char *text, size_t len, void *user) {
     return !ferror(stdout);
 }
 
+/* Several files: one result per line, so line breaks inside an answer become spaces. */
+static bool stream_one_line(const char *text, size_t len, void *user) {
+    (void)user;
+    for (size_t i = 0; i < len; i++) putchar(text[i] == '\n' || text[i] == '\r' ? ' ' : text[i]);
+    fflush(stdout);
+    return !ferror(stdout);
+}
+
 /* ---------------------------------------------------------------- caption / describe / ask */
 int mm_task_run_files(const char *cmd, mmgpt_media_kind want, const char *task, const char *question,
                       const char *const *files, int n_files, const mm_task_opts *o) {
@@ -327,7 +335,9 @@ int mm_task_run_files(const char *cmd, mmgpt_media_kind want, const char *task, 
             printf("%s: ", files[i]);
             fflush(stdout);
         }
-        if (!rc) rc = mmgpt_generate(ctx, o->gen, o->json ? NULL : mm_task_stream_stdout, NULL, err);
+        if (!rc)
+            rc = mmgpt_generate(ctx, o->gen, o->json ? NULL : n_files > 1 ? stream_one_line : mm_task_stream_stdout,
+                                NULL, err);
         mmgpt_media_free(md);
         if (rc) {
             if (!o->json && n_files > 1) {
