@@ -1,0 +1,92 @@
+#!/usr/bin/python3
+"""app_chat: a scripted `mmgpt chat` session through stdin on a random-weight model. Each answer must be
+the greedy continuation that the independent reference (tests/fusion/ref_fused.py) computes for the
+WHOLE conversation so far - which holds only if the KV cache is kept between questions, media added
+with /audio join the next question, /clear and /system start over with the loaded media, and the
+previous answer is closed with <|endoftext|> before the next "User: " turn (include/mmgpt.h).
+Also: --json gives one parsable object per answer; an unknown /command is one error line, the session
+goes on, and the exit code reports it (2); /quit ends the session."""
+import json
+import os
+import sys
+
+import numpy as np
+
+from apptest import (REFDATA, SRC, check, finish, make_model, need_bin, run, tmpdir, write_ppm, write_wav)
+
+sys.path.insert(0, os.path.join(SRC, "tests", "fusion"))
+
+N = 6
+
+
+def main():
+    need_bin()
+    if not os.path.isfile(os.path.join(REFDATA, "gpt2_bpe", "encoder.json")):
+        print("skip: ../shared/refdata/gpt2_bpe not found (the reference tokenizes with it)")
+        return 77
+    import ref_fused
+    d = tmpdir("app_chat")
+    m = make_model(d, "m.gguf", "--seed", "31", "--std", "0.4")
+    img = write_ppm(os.path.join(d, "pic.ppm"), 26, 19, 5)
+    wav = write_wav(os.path.join(d, "clip.wav"), 0.8, 16000, 6)
+
+    script = ("What is it?\n/audio %s\nAnd this sound?\n\n/bogus thing\n/clear\n/system Be brief.\nAgain?\n/quit\n"
+              "never asked\n" % wav)
+    base = ["chat", "-m", m, "--image", img, "-n", str(N), "-t", "1", "-q"]
+    rc, out, err = run(base, stdin=script.encode())
+    answers = out.split("\n")
+    check("chat: exit 2 (the unknown command), 3 answers", rc == 2 and len(answers) == 4 and answers[3] == "",
+          "rc %d out %r err %r" % (rc, out, err))
+    check("chat: one error line for /bogus", err.count("\n") == 1 and "/bogus" in err and err.startswith("mmgpt: "),
+          repr(err))
+
+    # reference of the whole conversation
+    rm = ref_fused.load(m)
+    pix = os.path.join(d, "pix.npy")
+    r1, _, e1 = run(["encode-image", "-m", m, img, "-o", os.path.join(d, "enc.npy"), "--preprocessed", pix])
+    mel = os.path.join(d, "mel.npy")
+    r2, _, e2 = run(["mel", wav, "-o", mel, "--n-mels", "80"])
+    if not check("encode-image / mel for the reference", r1 == 0 and r2 == 0, e1 + e2):
+        return finish()
+    img_rows = ref_fused.project_image(rm, ref_fused.vit(rm, np.load(pix)))
+    clip_rows = ref_fused.project_audio(rm, ref_fused.audio(rm, np.load(mel)))
+
+    def text(toks):
+        t = ref_fused.detok(rm, toks).decode("utf-8", "replace")
+        return t[1:] if t.startswith(" ") else t
+
+    seq = ref_fused.turn(rm, "What is it?", [img_rows], raw=False)
+    t1 = ref_fused.greedy(rm, seq, N)
+    seq = seq + t1 + [rm.eos] + ref_fused.turn(rm, "And this sound?", [clip_rows], raw=False, kinds=["audio"])
+    t2 = ref_fused.greedy(rm, seq, N)
+    seq = ref_fused.turn(rm, "Again?", [img_rows, clip_rows], raw=False, system="Be brief.", kinds=["image", "audio"])
+    t3 = ref_fused.greedy(rm, seq, N)
+    want = [text(t1), text(t2), text(t3)]
+    for i, (g, w) in enumerate(zip(answers, want)):
+        check("chat answer %d == reference of the conversation" % (i + 1), g == w, "%r vs %r" % (g, w))
+
+    # --json: same answers, one object each
+    rc, out, err = run(base + ["--json"], stdin=script.encode())
+    try:
+        objs = [json.loads(ln) for ln in out.split("\n") if ln]
+        check("chat --json: 3 objects with the same texts", [o["text"] for o in objs] == answers[:3] and
+              [o["question"] for o in objs] == ["What is it?", "And this sound?", "Again?"] and
+              all(o["task"] == "chat" for o in objs), out)
+        check("chat --json: the second turn adds only its own positions (KV cache kept)",
+              len(objs) == 3 and objs[1]["media_positions"] == len(clip_rows) and
+              objs[2]["media_positions"] == len(img_rows) + len(clip_rows), out)
+    except (ValueError, KeyError) as e:
+        check("chat --json parses", False, "%s: %r" % (e, out))
+
+    # -p asks first; end of input ends the session with exit 0
+    rc, out, err = run(["chat", "-m", m, "--image", img, "-n", str(N), "-q", "-p", "What is it?"], stdin=b"")
+    check("chat -p then EOF", rc == 0 and out == want[0] + "\n", "rc %d %r %r" % (rc, out, err))
+    # a bad /image file is reported and the session goes on
+    rc, out, err = run(["chat", "-m", m, "-n", "3", "-q"], stdin=("/image %s\nhi\n" % os.path.join(d, "no.png")).encode())
+    check("chat: bad /image -> error line, session continues, exit 3",
+          rc == 3 and "no.png" in err and out.count("\n") == 1, "rc %d %r %r" % (rc, out, err))
+    return finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
