@@ -7,7 +7,8 @@
  *   3. a per-call cache of recent words;
  *   4. BPE: words up to SMALL bytes use flat arrays (O(n^2) on tiny n, fastest in practice); longer
  *      words use a doubly linked list + binary heap of candidate pairs keyed (rank, position), with stale
- *      entries skipped: O(n log n), so a 10 MB word without spaces is fine. Both apply the lowest-rank
+ *      entries skipped: O(n log n); words over 4 KiB use a bucket queue by rank (see bpe_buckets), so a
+ *      10 MB word without spaces is fine. Both apply the lowest-rank
  *      pair first and the leftmost on ties, which for a BPE-trained merge list equals GPT-2's "merge every
  *      occurrence of the best pair" (tok_bpe_word_ref below is that original algorithm, for tests).
  */
@@ -140,10 +141,117 @@ done:
     return rc;
 }
 
+/* Huge words: a bucket queue indexed by rank instead of a heap. Each bucket is a singly linked list of
+ * candidate positions (stale ones are skipped when popped); a bucket is sorted by position when its turn
+ * comes, so occurrences of the best pair are merged left to right. A merge only creates pairs of other
+ * (for a trained merge list: higher) ranks; if a lower one appears anyway the scan steps back to it.
+ * Memory ~ 20 bytes per input byte, time ~ O(n + n_merges) plus the per-bucket sorts. */
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int bpe_buckets(const mm_tokenizer *t, const uint8_t *p, size_t n, tok_ids *out) {
+    if (n > (size_t)INT32_MAX / 4) return -1;
+    size_t nr = (size_t)t->n_merges, ecap = 2 * n, en = 0;
+    int32_t *sym = malloc(n * sizeof *sym), *prev = malloc(n * sizeof *prev), *next = malloc(n * sizeof *next);
+    int32_t *head = malloc((nr + 1) * sizeof *head);
+    int32_t *e_pos = malloc(ecap * sizeof *e_pos), *e_link = malloc(ecap * sizeof *e_link);
+    int32_t *batch = NULL;
+    size_t bcap = 0;
+    int rc = -1;
+    if (!sym || !prev || !next || !head || !e_pos || !e_link) goto done;
+    memset(head, 0xff, (nr + 1) * sizeof *head);
+    size_t cur = nr; /* lowest bucket that may be non-empty */
+#define PUSH(pos, rank)                                                                    \
+    do {                                                                                   \
+        if (en == ecap) {                                                                  \
+            size_t nc = ecap * 2;                                                          \
+            int32_t *a = realloc(e_pos, nc * sizeof *a);                                   \
+            if (!a) goto done;                                                             \
+            e_pos = a;                                                                     \
+            a = realloc(e_link, nc * sizeof *a);                                           \
+            if (!a) goto done;                                                             \
+            e_link = a;                                                                    \
+            ecap = nc;                                                                     \
+        }                                                                                  \
+        e_pos[en] = (pos);                                                                 \
+        e_link[en] = head[(rank)];                                                         \
+        head[(rank)] = (int32_t)en++;                                                      \
+        if ((size_t)(rank) < cur) cur = (size_t)(rank);                                    \
+    } while (0)
+    for (size_t i = 0; i < n; i++) {
+        sym[i] = t->byte_id[p[i]];
+        prev[i] = (int32_t)i - 1;
+        next[i] = i + 1 < n ? (int32_t)(i + 1) : -1;
+    }
+    for (size_t i = 0; i + 1 < n; i++) {
+        int32_t res, r = tok_merge_find(t, sym[i], sym[i + 1], &res);
+        if (r >= 0) PUSH((int32_t)i, r);
+    }
+    while (cur < nr) {
+        if (head[cur] < 0) { cur++; continue; }
+        int32_t r = (int32_t)cur;
+        size_t nb = 0;
+        for (int32_t e = head[cur]; e >= 0; e = e_link[e]) {
+            if (nb == bcap) {
+                bcap = bcap ? 2 * bcap : 256;
+                int32_t *a = realloc(batch, bcap * sizeof *a);
+                if (!a) goto done;
+                batch = a;
+            }
+            batch[nb++] = e_pos[e];
+        }
+        head[cur] = -1;
+        /* entries were prepended, so a bucket filled left to right comes out descending */
+        bool desc = true, asc = true;
+        for (size_t k = 1; k < nb && (desc || asc); k++) {
+            if (batch[k] > batch[k - 1]) desc = false;
+            if (batch[k] < batch[k - 1]) asc = false;
+        }
+        if (desc)
+            for (size_t a = 0, b = nb ? nb - 1 : 0; a < b; a++, b--) {
+                int32_t x = batch[a];
+                batch[a] = batch[b];
+                batch[b] = x;
+            }
+        else if (!asc)
+            qsort(batch, nb, sizeof *batch, cmp_i32);
+        for (size_t k = 0; k < nb; k++) {
+            int32_t i = batch[k], j = next[i];
+            if (sym[i] < 0 || j < 0) continue;
+            int32_t res = -1;
+            if (tok_merge_find(t, sym[i], sym[j], &res) != r) continue; /* stale */
+            sym[i] = res;
+            int32_t q = next[j];
+            next[i] = q;
+            if (q >= 0) prev[q] = i;
+            sym[j] = -1;
+            int32_t r2, res2;
+            if (prev[i] >= 0 && (r2 = tok_merge_find(t, sym[prev[i]], sym[i], &res2)) >= 0) PUSH(prev[i], r2);
+            if (q >= 0 && (r2 = tok_merge_find(t, sym[i], sym[q], &res2)) >= 0) PUSH(i, r2);
+        }
+#undef PUSH
+    }
+    for (int32_t i = 0; i >= 0; i = next[i])
+        if (tok_ids_push(out, sym[i])) goto done;
+    rc = 0;
+done:
+    free(sym);
+    free(prev);
+    free(next);
+    free(head);
+    free(e_pos);
+    free(e_link);
+    free(batch);
+    return rc;
+}
+
 int tok_bpe_word(const mm_tokenizer *t, const uint8_t *p, size_t n, tok_ids *out) {
     if (n == 0) return 0;
     if (n <= SMALL) return bpe_small(t, p, n, out);
-    return bpe_heap(t, p, n, out);
+    if (n <= 4096) return bpe_heap(t, p, n, out);
+    return bpe_buckets(t, p, n, out);
 }
 
 int tok_bpe_word_ref(const mm_tokenizer *t, const uint8_t *p, size_t n, tok_ids *out) {

@@ -1,0 +1,82 @@
+/* tok_test_util.h - small helpers shared by the tokenizer C tests (header-only). */
+#ifndef TOK_TEST_UTIL_H
+#define TOK_TEST_UTIL_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "mm_tokenizer.h"
+
+static int g_fail = 0;
+#define CHECK(cond, ...)                                                     \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);             \
+            fprintf(stderr, __VA_ARGS__);                                    \
+            fputc('\n', stderr);                                             \
+            g_fail++;                                                        \
+        }                                                                    \
+    } while (0)
+
+/* $MMGPT_REFDATA/gpt2_bpe, or NULL (the caller skips with 77) */
+static inline const char *tt_refdir(void) {
+    static char buf[4096];
+    const char *r = getenv("MMGPT_REFDATA");
+    if (!r || !*r) r = "../shared/refdata";
+    snprintf(buf, sizeof buf, "%s/gpt2_bpe", r);
+    struct stat st;
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/encoder.json", buf);
+    if (stat(probe, &st)) return NULL;
+    return buf;
+}
+
+static inline const char *tt_tmpdir(void) {
+    const char *t = getenv("MMGPT_TEST_TMP");
+    return t && *t ? t : "/tmp";
+}
+
+static inline char *tt_read(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (!b || fread(b, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        free(b);
+        return NULL;
+    }
+    fclose(f);
+    b[n] = 0;
+    if (len) *len = (size_t)n;
+    return b;
+}
+
+/* encode into a malloc'd array, aborting the test on error */
+static inline int32_t *tt_encode(const mm_tokenizer *t, const char *s, size_t n, bool special, int64_t *n_ids) {
+    char err[MM_ERR_SIZE];
+    int32_t *ids;
+    if (mm_tokenizer_encode_alloc(t, s, n, special, &ids, n_ids, err)) {
+        fprintf(stderr, "encode failed: %s\n", err);
+        exit(1);
+    }
+    return ids;
+}
+
+static inline bool tt_roundtrip(const mm_tokenizer *t, const char *s, size_t n, bool special) {
+    int64_t k;
+    int32_t *ids = tt_encode(t, s, n, special, &k);
+    char *out;
+    size_t len;
+    char err[MM_ERR_SIZE];
+    bool ok = !mm_tokenizer_decode_alloc(t, ids, k, &out, &len, err) && len == n && !memcmp(out, s, n);
+    if (ok) free(out);
+    free(ids);
+    return ok;
+}
+
+#endif
