@@ -8,6 +8,13 @@
 #include "mm_audio.h"
 #include "mm_gguf.h"
 
+static void progress(void *user, int64_t done, int64_t total) {
+    (void)user;
+    fprintf(stderr, "\rencode-audio: window %lld / %lld", (long long)done, (long long)total);
+    if (done == total) fputs("\n", stderr);
+    fflush(stderr);
+}
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: mmgpt encode-audio [-m MODEL] AUDIO -o OUT.npy [options]\n\n"
@@ -84,6 +91,9 @@ int mm_cmd_encode_audio(int argc, char **argv) {
         goto done;
     }
     const mm_audio_hparams *hp = mm_audio_model_hparams(am);
+    /* a progress line on a terminal when there is more than one window to encode */
+    if (mm_cli_stderr_tty() && mm_audio_model_n_mel_frames(am, pcm.n_samples) > hp->max_frames)
+        mm_audio_state_set_progress(st, progress, NULL);
     int64_t n_out = 0, nf = 0;
     double t0 = mm_time_ms();
     if (mm_audio_encode_pcm(st, pcm.samples, pcm.n_samples, &emb, &n_out, melp ? &mel : NULL, &nf, err)) {

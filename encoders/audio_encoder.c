@@ -36,6 +36,8 @@ struct mm_audio_state {
     float    *x;             /* [T][d] */
     void     *scratch;       /* enc_blocks scratch */
     size_t    scratch_size;
+    mm_audio_progress_fn progress;  /* optional, after each window */
+    void     *progress_user;
 };
 
 #define AUD_MAX_DIM 65536
@@ -250,6 +252,12 @@ fail_quiet:
     return NULL;
 }
 
+void mm_audio_state_set_progress(mm_audio_state *s, mm_audio_progress_fn fn, void *user) {
+    if (!s) return;
+    s->progress = fn;
+    s->progress_user = user;
+}
+
 /* ---------------------------------------------------------------- forward */
 typedef struct {
     const float *src;    /* conv1: mel + w0 (row stride ld); conv2: h1 [T_in][d] */
@@ -305,11 +313,13 @@ int mm_audio_encode_mel(mm_audio_state *s, const float *mel, int64_t n_frames, f
     if (!s) return mm_err(err, "%s: no state", __func__);
     if (n_frames < 0 || (n_frames > 0 && (!mel || !out))) return mm_err(err, "%s: bad arguments", __func__);
     const int64_t W = s->m->hp.max_frames, d = s->m->hp.d;
+    const int64_t n_win = (n_frames + W - 1) / W;
     int64_t row = 0;
     for (int64_t w0 = 0; w0 < n_frames; w0 += W) {
         const int64_t T_in = n_frames - w0 < W ? n_frames - w0 : W;
         if (encode_window(s, mel, n_frames, w0, T_in, out + row * d, err)) return -1;
         row += (T_in + 1) / 2;
+        if (s->progress) s->progress(s->progress_user, w0 / W + 1, n_win);
     }
     return 0;
 }

@@ -142,6 +142,11 @@ typedef struct mm_audio_state mm_audio_state;
 mm_audio_state *mm_audio_state_create(const mm_audio_model *m, mm_pool *pool, char *err);
 void            mm_audio_state_free(mm_audio_state *s);
 
+/* Optional progress report, called on the encoding thread after each window with the windows done
+ * and the total (for a progress line on a terminal). fn == NULL turns it off. */
+typedef void (*mm_audio_progress_fn)(void *user, int64_t windows_done, int64_t windows_total);
+void mm_audio_state_set_progress(mm_audio_state *s, mm_audio_progress_fn fn, void *user);
+
 /* Encode a log-mel [n_mels][n_frames] (row-major, as mm_mel_compute writes it) in windows of
  * max_frames frames, the last one possibly shorter and then encoded over its own frames (whatever
  * pad_to_window says: padding happens on the PCM, in mm_audio_encode_pcm). out: [mm_audio_model_n_out(m,
