@@ -16,6 +16,7 @@
 #include <cblas.h>
 
 #include "mm_core.h"
+#include "../core/core_internal.h"   /* mm_core_set_own_gemm: compare both gemms in one run */
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -113,36 +114,49 @@ int main(int argc, char **argv) {
            (long long)(nbw * 4 >> 20), bw[1], bw[2]);
 
     /* ---- sgemm */
+    double gf_blas[3] = {0}, gf_own[3] = {0};
     {
         int m = 512, n = 1024, k = 1024;
         float *A = aligned_alloc(64, sizeof(float) * m * k), *B = aligned_alloc(64, sizeof(float) * n * k),
               *C = aligned_alloc(64, sizeof(float) * m * n);
         fill(A, (int64_t)m * k, 2);
         fill(B, (int64_t)n * k, 3);
-        printf("\nsgemm C[%d,%d] = A[%d,%d] . B^T  (GFLOPS, best of runs)\n", m, n, m, k);
+        int reps = quick ? 3 : 8;
+        printf("\nsgemm C[%d,%d] = A[%d,%d] . B^T   GFLOPS (best of %d)      1 thread   2 threads\n", m, n, m, k, reps);
+        double r_obl[3] = {0}, r_pool[3] = {0};
         for (int t = 1; t <= 2; t++) {
+            openblas_set_num_threads(t);   /* OpenBLAS's own threads, one call */
             double best = 1e30;
-            for (int r = 0; r < (quick ? 3 : 8); r++) {
+            for (int r = 0; r < reps; r++) {
                 double t0 = mm_time_ms();
-                mm_sgemm(pools[t], true, m, n, k, 1.0f, A, k, B, k, 0.0f, C, n);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, A, k, B, k, 0.0f, C, n);
                 double dt = mm_time_ms() - t0;
                 if (dt < best) best = dt;
             }
-            printf("  mm_sgemm (pool splits rows, OpenBLAS 1 thread each)  %d thread%s: %6.1f GFLOPS\n", t,
-                   t > 1 ? "s" : " ", 2.0 * m * n * k / (best * 1e-3) / 1e9);
-        }
-        /* the other way to cooperate: one OpenBLAS call with OpenBLAS's own threads */
-        openblas_set_num_threads(2);
-        double best = 1e30;
-        for (int r = 0; r < (quick ? 3 : 8); r++) {
-            double t0 = mm_time_ms();
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, A, k, B, k, 0.0f, C, n);
-            double dt = mm_time_ms() - t0;
-            if (dt < best) best = dt;
+            r_obl[t] = 2.0 * m * n * k / (best * 1e-3) / 1e9;
         }
         openblas_set_num_threads(1);
-        printf("  cblas_sgemm with OpenBLAS's own 2 threads (for comparison): %6.1f GFLOPS\n",
-               2.0 * m * n * k / (best * 1e-3) / 1e9);
+        for (int own = 0; own <= 1; own++) {
+            mm_core_set_own_gemm(own);
+            if (own && !mm_core_use_own_gemm()) break;
+            for (int t = 1; t <= 2; t++) {
+                double best = 1e30;
+                for (int r = 0; r < reps; r++) {
+                    double t0 = mm_time_ms();
+                    mm_sgemm(pools[t], true, m, n, k, 1.0f, A, k, B, k, 0.0f, C, n);
+                    double dt = mm_time_ms() - t0;
+                    if (dt < best) best = dt;
+                }
+                (own ? gf_own : r_pool)[t] = 2.0 * m * n * k / (best * 1e-3) / 1e9;
+            }
+        }
+        mm_core_set_own_gemm(true);
+        for (int t = 1; t <= 2; t++) gf_blas[t] = r_pool[t] > r_obl[t] ? r_pool[t] : r_obl[t];
+        printf("  OpenBLAS, its own threads (cblas_sgemm)                   %7.1f   %7.1f\n", r_obl[1], r_obl[2]);
+        printf("  OpenBLAS at 1 thread per pool thread (mm_sgemm, openblas) %7.1f   %7.1f\n", r_pool[1], r_pool[2]);
+        if (gf_own[1] > 0)
+            printf("  own AVX-512 gemm (mm_sgemm default here)                  %7.1f   %7.1f   (x%.2f / x%.2f of best OpenBLAS)\n",
+                   gf_own[1], gf_own[2], gf_own[1] / gf_blas[1], gf_own[2] / gf_blas[2]);
         free(A); free(B); free(C);
     }
 
@@ -153,24 +167,32 @@ int main(int argc, char **argv) {
               *Y = aligned_alloc(64, sizeof(float) * n * rows);
         fill(W, rows * cols, 4);
         fill(X, n * cols, 5);
-        printf("\nmm_linear prefill Y[%lld,%lld] = X[%lld,%lld] . W^T (GFLOPS incl. dequantizing tiles)\n",
+        printf("\nmm_linear prefill Y[%lld,%lld] = X[%lld,%lld] . W^T  GFLOPS incl. dequantizing weight tiles\n",
                (long long)n, (long long)rows, (long long)n, (long long)cols);
+        printf("  type   OpenBLAS 1 thr  2 thr    own AVX-512 1 thr  2 thr\n");
         mm_type types[4] = {MM_TYPE_F32, MM_TYPE_F16, MM_TYPE_Q8_0, MM_TYPE_Q4_0};
         for (int ti = 0; ti < 4; ti++) {
             size_t rb = mm_row_size(types[ti], cols);
             uint8_t *Wq = aligned_alloc(64, (rb * rows + 63) & ~(size_t)63);
             for (int64_t r = 0; r < rows; r++) mm_quantize_row(types[ti], W + r * cols, Wq + r * rb, cols);
             printf("  %-5s", mm_type_name(types[ti]));
-            for (int t = 1; t <= 2; t++) {
-                double best = 1e30;
-                for (int r = 0; r < (quick ? 2 : 5); r++) {
-                    double t0 = mm_time_ms();
-                    mm_linear(pools[t], types[ti], Wq, NULL, rows, cols, n, X, Y);
-                    double dt = mm_time_ms() - t0;
-                    if (dt < best) best = dt;
+            for (int own = 0; own <= 1; own++) {
+                mm_core_set_own_gemm(own);
+                if (own && !mm_core_use_own_gemm()) break;
+                printf("   ");
+                for (int t = 1; t <= 2; t++) {
+                    double best = 1e30;
+                    for (int r = 0; r < (quick ? 2 : 5); r++) {
+                        double t0 = mm_time_ms();
+                        mm_linear(pools[t], types[ti], Wq, NULL, rows, cols, n, X, Y);
+                        double dt = mm_time_ms() - t0;
+                        if (dt < best) best = dt;
+                    }
+                    printf("  %7.1f", 2.0 * rows * cols * n / (best * 1e-3) / 1e9);
                 }
-                printf("  %d thr: %6.1f", t, 2.0 * rows * cols * n / (best * 1e-3) / 1e9);
+                printf("        ");
             }
+            mm_core_set_own_gemm(true);
             printf("\n");
             free(Wq);
         }

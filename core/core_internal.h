@@ -50,6 +50,30 @@ extern const mm_kernel_table mm_kernels_avx2;    /* empty name when not compiled
 extern const mm_kernel_table mm_kernels_avx512;
 const mm_kernel_table *mm_core_kernels(void);
 
+/* Second operand of the own f32 gemm (sgemm_avx512.c): B[k, n] given as */
+typedef enum {
+    MM_GEMM_B_ROWMAJOR = 0,   /* f[kk * ld + j] */
+    MM_GEMM_B_TRANS = 1,      /* f[j * ld + kk] */
+    MM_GEMM_B_WEIGHT = 2,     /* weight rows of `type`: row j (rb bytes apart) is column j; deq converts */
+} mm_gemm_b_kind;
+typedef struct {
+    mm_gemm_b_kind kind;
+    const float *f;
+    int64_t ld;
+    const void *w;
+    mm_type type;
+    size_t rb;
+    mm_deq_fn deq;
+} mm_gemm_b;
+/* C = alpha A op(B) + beta C with AVX-512. Returns -1 (nothing done) when AVX-512 is not compiled in or scratch cannot be had; the caller then uses OpenBLAS. */
+int mm_core_gemm_avx512(mm_pool *pool, const mm_gemm_b *b, int64_t m, int64_t n, int64_t k, float alpha,
+                        const float *A, int64_t lda, float beta, float *C, int64_t ldc);
+
+/* Whether mm_linear (n > 1) / mm_sgemm use the own AVX-512 gemm (default at the avx512 level unless
+ * MMGPT_GEMM=openblas) or OpenBLAS. Settable for benchmarks comparing both in one run. */
+bool mm_core_use_own_gemm(void);
+void mm_core_set_own_gemm(bool on);
+
 /* Scratch for thread ith: the pool's reserved scratch, or (pool == NULL) a per-thread buffer that
  * grows on first use and is freed at thread exit. NULL when a pool was not reserved large enough. */
 void *mm_core_scratch(mm_pool *pool, int ith, size_t bytes);

@@ -211,6 +211,17 @@ const mm_kernel_table *mm_core_kernels(void) {
     return g_kernels;
 }
 
+/* own AVX-512 gemm: -1 = not decided yet, 0 = OpenBLAS, 1 = own */
+static int g_own_gemm = -1;
+bool mm_core_use_own_gemm(void) {
+    if (g_own_gemm < 0) {
+        const char *e = getenv("MMGPT_GEMM");
+        g_own_gemm = mm_core_kernels() == &mm_kernels_avx512 && !(e && strcmp(e, "openblas") == 0);
+    }
+    return g_own_gemm == 1;
+}
+void mm_core_set_own_gemm(bool on) { g_own_gemm = on && mm_core_kernels() == &mm_kernels_avx512; }
+
 const char *mm_cpu_kernel_name(void) { return mm_core_kernels()->name; }
 
 /* ---------------------------------------------------------------- naive references */
@@ -392,8 +403,17 @@ void mm_linear(mm_pool *pool, mm_type t, const void *W, const float *bias, int64
         }
         return;
     }
-    mm_core_blas_init();
     const mm_kernel_table *k = mm_core_kernels();
+    if (mm_core_use_own_gemm()) {
+        mm_gemm_b b = {MM_GEMM_B_WEIGHT, NULL, 0, W, t, rb, k->deq[ti]};
+        if (t == MM_TYPE_F32) b = (mm_gemm_b){MM_GEMM_B_TRANS, W, cols, NULL, t, 0, NULL};
+        if (mm_core_gemm_avx512(pool, &b, n, rows, cols, 1.0f, X, cols, 0.0f, Y, rows) == 0) {
+            if (bias)
+                for (int64_t i = 0; i < n; i++) mm_add(Y + i * rows, Y + i * rows, bias, rows);
+            return;
+        }
+    }
+    mm_core_blas_init();
     linear_ctx L = {pool, k->deq[ti], t, W, bias, rb, rows, cols, n, linear_tile_rows(cols), X, Y};
     if (pool && t != MM_TYPE_F32)
         if (mm_pool_reserve(pool, (size_t)L.tile * (size_t)cols * sizeof(float), NULL) != 0) L.pool = NULL, pool = NULL;
@@ -429,6 +449,10 @@ void mm_sgemm(mm_pool *pool, bool transB, int64_t m, int64_t n, int64_t k, float
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
         return;
+    }
+    if (mm_core_use_own_gemm()) {
+        mm_gemm_b b = {transB ? MM_GEMM_B_TRANS : MM_GEMM_B_ROWMAJOR, B, ldb, NULL, MM_TYPE_F32, 0, NULL};
+        if (mm_core_gemm_avx512(pool, &b, m, n, k, alpha, A, lda, beta, C, ldc) == 0) return;
     }
     mm_core_blas_init();
     sgemm_ctx s = {transB, m, n, k, lda, ldb, ldc, alpha, beta, A, B, C};

@@ -1,0 +1,177 @@
+/* sgemm_avx512.c - f32 matrix product with AVX-512 (packed panels, 12x32 register tile).
+ *
+ * C[m,n] = alpha * A[m,k] . B[k,n] + beta * C, row-major, where B is given one of three ways:
+ *   - row-major [k, n] (ldb), - transposed: [n, k] rows (ldb), - a weight matrix of any mm_type whose
+ *   row j (k elements, rb bytes apart) is column j of B (mm_linear: Y = X W^T), dequantized while packing.
+ * Loop order as in BLIS/GotoBLAS: columns of C in blocks of NC, k in blocks of KC (B block packed into
+ * 32-wide panels), rows in blocks of MC (A block packed into 12-high panels), then the 12x32 micro-kernel
+ * (24 zmm accumulators). OPENBLAS_CORETYPE=Haswell limits OpenBLAS here to AVX2; this runs at the
+ * AVX-512 rate. Threads split the columns of C (or its rows when C is narrow); each packs its own panels.
+ * Scratch comes from the pool (reserved here, outside the parallel region) or the caller-thread buffer.
+ */
+#include <string.h>
+
+#include "core_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+#define MR 12
+#define NR 32
+#define KC 256
+#define MC 96
+#define NC 512
+
+static size_t scratch_floats(void) { return (size_t)MC * KC + (size_t)KC * NC + KC + 64; }
+
+/* pack rows [i0, i0+mc) x cols [k0, k0+kc) of A into MR-high panels: dst[p][kk][ii], zero padded */
+static void pack_a(const float *A, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float *dst) {
+    for (int64_t p = 0; p < mc; p += MR) {
+        int64_t mr = mc - p < MR ? mc - p : MR;
+        float *d = dst + p * kc;
+        for (int64_t ii = 0; ii < mr; ii++) {
+            const float *a = A + (i0 + p + ii) * lda + k0;
+            for (int64_t kk = 0; kk < kc; kk++) d[kk * MR + ii] = a[kk];
+        }
+        for (int64_t ii = mr; ii < MR; ii++)
+            for (int64_t kk = 0; kk < kc; kk++) d[kk * MR + ii] = 0.0f;
+    }
+}
+
+/* pack columns [j0, j0+nc) x rows [k0, k0+kc) of B into NR-wide panels: dst[p][kk][jj], zero padded */
+T512 static void pack_b(const mm_gemm_b *b, int64_t n, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
+                        float *dst, float *tmp) {
+    for (int64_t p = 0; p < nc; p += NR) {
+        int64_t nr = nc - p < NR ? nc - p : NR;
+        float *d = dst + p * kc;
+        if (b->kind == MM_GEMM_B_ROWMAJOR) {
+            __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
+            __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr > 16 ? (1u << (nr - 16)) - 1 : 0);
+            for (int64_t kk = 0; kk < kc; kk++) {
+                const float *s = b->f + (k0 + kk) * b->ld + j0 + p;
+                _mm512_storeu_ps(d + kk * NR, _mm512_maskz_loadu_ps(m0, s));
+                _mm512_storeu_ps(d + kk * NR + 16, _mm512_maskz_loadu_ps(m1, s + 16));
+            }
+        } else {
+            for (int64_t jj = 0; jj < NR; jj++) {
+                int64_t j = j0 + p + jj;
+                if (jj >= nr || j >= n) {
+                    for (int64_t kk = 0; kk < kc; kk++) d[kk * NR + jj] = 0.0f;
+                    continue;
+                }
+                const float *s;
+                if (b->kind == MM_GEMM_B_TRANS) {
+                    s = b->f + j * b->ld + k0;
+                } else {   /* weight row j, elements [k0, k0+kc): k0 is a multiple of KC (hence of 32) */
+                    const uint8_t *row = (const uint8_t *)b->w + (size_t)j * b->rb;
+                    size_t off = (size_t)(k0 / mm_type_block_size(b->type)) * mm_type_block_bytes(b->type);
+                    b->deq(row + off, tmp, kc);
+                    s = tmp;
+                }
+                for (int64_t kk = 0; kk < kc; kk++) d[kk * NR + jj] = s[kk];
+            }
+        }
+    }
+}
+
+/* acc[12][32] = Ap[kc][12] . Bp[kc][32]; then C = alpha*acc + beta*C (first k block) or C += alpha*acc */
+T512 static void kernel_12x32(int64_t kc, const float *Ap, const float *Bp, float *C, int64_t ldc, int64_t mr,
+                              int64_t nr, float alpha, float beta, int first) {
+    __m512 c[MR][2];
+    for (int i = 0; i < MR; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
+    for (int64_t kk = 0; kk < kc; kk++) {
+        __m512 b0 = _mm512_load_ps(Bp + kk * NR), b1 = _mm512_load_ps(Bp + kk * NR + 16);
+        const float *a = Ap + kk * MR;
+#define ROW(i) { __m512 av = _mm512_set1_ps(a[i]); c[i][0] = _mm512_fmadd_ps(av, b0, c[i][0]); \
+                 c[i][1] = _mm512_fmadd_ps(av, b1, c[i][1]); }
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7) ROW(8) ROW(9) ROW(10) ROW(11)
+#undef ROW
+    }
+    __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
+    __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr > 16 ? (1u << (nr - 16)) - 1 : 0);
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int64_t i = 0; i < mr; i++) {
+        float *cr = C + i * ldc;
+        for (int h = 0; h < 2; h++) {
+            __mmask16 m = h ? m1 : m0;
+            if (!m) continue;
+            __m512 r = _mm512_mul_ps(c[i][h], va);
+            if (!first) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, cr + 16 * h));
+            else if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, cr + 16 * h), r);
+            _mm512_mask_storeu_ps(cr + 16 * h, m, r);
+        }
+    }
+}
+
+typedef struct {
+    mm_pool *pool;
+    const mm_gemm_b *b;
+    int64_t m, n, k, lda, ldc;
+    float alpha, beta;
+    const float *A;
+    float *C;
+    int split_rows;   /* 1: threads split rows of C, else columns (in NR multiples) */
+} gemm_ctx;
+
+T512 static void gemm_range(const gemm_ctx *g, float *ws, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    float *pa = ws, *pb = ws + (size_t)MC * KC, *tmp = pb + (size_t)KC * NC;
+    for (int64_t jc = j0; jc < j1; jc += NC) {
+        int64_t nc = j1 - jc < NC ? j1 - jc : NC;
+        for (int64_t pc = 0; pc < g->k; pc += KC) {
+            int64_t kc = g->k - pc < KC ? g->k - pc : KC;
+            pack_b(g->b, g->n, jc, nc, pc, kc, pb, tmp);
+            for (int64_t ic = i0; ic < i1; ic += MC) {
+                int64_t mc = i1 - ic < MC ? i1 - ic : MC;
+                pack_a(g->A, g->lda, ic, mc, pc, kc, pa);
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    int64_t nr = nc - jr < NR ? nc - jr : NR;
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        int64_t mr = mc - ir < MR ? mc - ir : MR;
+                        kernel_12x32(kc, pa + ir * kc, pb + jr * kc, g->C + (ic + ir) * g->ldc + jc + jr, g->ldc, mr, nr,
+                                     g->alpha, g->beta, pc == 0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void gemm_task(void *c, int ith, int nth) {
+    gemm_ctx *g = c;
+    float *ws = mm_core_scratch(g->pool, ith, scratch_floats() * sizeof(float));
+    if (!ws) return;   /* cannot happen: reserved by the caller (checked there) */
+    if (g->split_rows) {
+        int64_t i0, i1;
+        mm_split_range(g->m, ith, nth, &i0, &i1);
+        if (i1 > i0) gemm_range(g, ws, i0, i1, 0, g->n);
+    } else {
+        int64_t p0, p1, np = (g->n + NR - 1) / NR;
+        mm_split_range(np, ith, nth, &p0, &p1);
+        int64_t j0 = p0 * NR, j1 = p1 * NR < g->n ? p1 * NR : g->n;
+        if (j1 > j0) gemm_range(g, ws, 0, g->m, j0, j1);
+    }
+}
+
+int mm_core_gemm_avx512(mm_pool *pool, const mm_gemm_b *b, int64_t m, int64_t n, int64_t k, float alpha,
+                        const float *A, int64_t lda, float beta, float *C, int64_t ldc) {
+    size_t bytes = scratch_floats() * sizeof(float);
+    int nth = mm_pool_n_threads(pool);
+    if (pool && mm_pool_reserve(pool, bytes, NULL) != 0) return -1;
+    if (!pool && !mm_core_scratch(NULL, 0, bytes)) return -1;
+    gemm_ctx g = {pool, b, m, n, k, lda, ldc, alpha, beta, A, C, 0};
+    /* columns when there are enough NR panels for every thread, else rows */
+    g.split_rows = (n + NR - 1) / NR < 2 * nth && m >= 2 * nth;
+    if (nth == 1 || (double)m * n * k < 1e5)
+        gemm_task(&g, 0, 1);
+    else
+        mm_pool_run(pool, gemm_task, &g);
+    return 0;
+}
+#else
+int mm_core_gemm_avx512(mm_pool *pool, const mm_gemm_b *b, int64_t m, int64_t n, int64_t k, float alpha,
+                        const float *A, int64_t lda, float beta, float *C, int64_t ldc) {
+    (void)pool; (void)b; (void)m; (void)n; (void)k; (void)alpha; (void)A; (void)lda; (void)beta; (void)C; (void)ldc;
+    return -1;
+}
+#endif
