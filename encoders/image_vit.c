@@ -21,7 +21,8 @@ struct mm_vit_model {
     mm_image_preproc pp;
     mm_enc_linear patch;    /* W [d][3*p*p] (GGUF ne [p, p, 3, d], torch [d, 3, p, p]), b [d] or NULL */
     const float  *cls;      /* [d] or NULL */
-    const float  *pos;      /* [n_tokens][d] */
+    const float  *pos;      /* [n_tokens][d] (the file's data, or pos_owned) */
+    float        *pos_owned;/* [n_tokens][d] f32 copy when the file stores positions in another type */
     mm_enc_norm   pre_ln;   /* [d], w NULL if absent */
     mm_enc_norm   post_ln;  /* [d], w NULL if absent */
     mm_enc_blocks blocks;   /* v.blk.* */
@@ -170,19 +171,31 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
     m->has_cls = m->cls != NULL;
     m->n_tokens = m->n_patches + (m->has_cls ? 1 : 0);
     const mm_gguf_tensor *pe = mm_gguf_find_tensor(g, "v.position_embd.weight");
-    if (!pe || pe->type != MM_TYPE_F32 || pe->ne[0] != d || pe->ne[1] != m->n_tokens || pe->ne[2] != 1 ||
-        pe->ne[3] != 1 || pe->n_bytes < (size_t)m->n_tokens * d * 4) {
-        mm_err(err, "%s: tensor v.position_embd.weight must be f32 [%u, %d] (%d patches%s)", __func__, d,
-               m->n_tokens, m->n_patches, m->has_cls ? " + class token" : "");
+    const size_t pe_row = pe && mm_type_supported(pe->type) ? mm_row_size((mm_type)pe->type, d) : 0;
+    if (!pe || pe_row == 0 || pe->ne[0] != d || pe->ne[1] != m->n_tokens || pe->ne[2] != 1 || pe->ne[3] != 1 ||
+        pe->n_bytes < pe_row * (size_t)m->n_tokens) {
+        mm_err(err, "%s: tensor v.position_embd.weight must be [%u, %d] (%d patches%s) of a computable type",
+               __func__, d, m->n_tokens, m->n_patches, m->has_cls ? " + class token" : "");
         goto fail;
     }
-    m->pos = pe->data;
+    if (pe->type == MM_TYPE_F32) {
+        m->pos = pe->data;
+    } else { /* llama.cpp's converter stores 2-D tensors as f16: keep an f32 copy */
+        if (!(m->pos_owned = malloc((size_t)m->n_tokens * d * sizeof(float)))) {
+            mm_err(err, "%s: out of memory", __func__);
+            goto fail;
+        }
+        for (int t = 0; t < m->n_tokens; t++)
+            mm_dequantize_row((mm_type)pe->type, (const uint8_t *)pe->data + pe_row * t, m->pos_owned + (size_t)t * d, d);
+        m->pos = m->pos_owned;
+    }
     if (mm_enc_norm_load(g, "v.pre_ln", d, false, &m->pre_ln, err) ||
         mm_enc_norm_load(g, "v.post_ln", d, false, &m->post_ln, err) ||
         mm_enc_blocks_load(g, "v", &hp, &m->blocks, err))
         goto fail;
     return m;
 fail:
+    free(m->pos_owned);
     free(m);
     return NULL;
 }
@@ -190,6 +203,7 @@ fail:
 void mm_vit_model_free(mm_vit_model *m) {
     if (!m) return;
     mm_enc_blocks_free(&m->blocks);
+    free(m->pos_owned);
     free(m);
 }
 

@@ -39,9 +39,10 @@
  *      erf; false/absent = quick-GELU), mmgpt.vision.resize_mode ("squash" | "pad" | "crop", default crop),
  *      mmgpt.vision.feature_layer (default -1). Tensors: v.patch_embd.weight (ne [p, p, 3, d], i.e. torch conv
  *      weight [d, 3, p, p]), v.patch_embd.bias [d] (optional), v.class_embd [d] (optional),
- *      v.position_embd.weight (ne [d, n_pos], n_pos = n_patches + has_cls), v.pre_ln.{weight,bias} (optional),
+ *      v.position_embd.weight (ne [d, n_pos], n_pos = n_patches + has_cls; any computable type), v.pre_ln.{weight,bias} (optional),
  *      v.blk.N.{ln1, attn_q, attn_k, attn_v, attn_out, ln2, ffn_up, ffn_down}.{weight, bias},
- *      v.post_ln.{weight,bias} (optional). Matrices may be f32, f16, q8_0 or q4_0; vectors must be f32.
+ *      v.post_ln.{weight,bias} (optional). Matrices may be f32, f16, q8_0 or q4_0 (the patch
+ *      embedding only where 3*p*p fits the block size); 1-D vectors must be f32.
  *      Forward: patches (im2col + sgemm) [+ CLS first] + positions -> pre_ln -> blocks 1..L -> post_ln.
  *      Feature layer k (Hugging Face hidden_states[k] numbering): k >= 0 runs k blocks (0 = embeddings
  *      only), k < 0 runs n_layer + 1 + k blocks (-1 = all, -2 = LLaVA's penultimate layer). v.post_ln is

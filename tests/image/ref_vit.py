@@ -99,8 +99,9 @@ def is_block_matrix(name):
     return name.startswith("v.blk.") and name.endswith(".weight") and name.split(".")[3] in BLOCK_MATS
 
 
-def write_gguf(path, cfg, W, wtype="f32"):
-    """Write a vision-only mmproj-style GGUF. Block matrices in wtype, everything else f32.
+def write_gguf(path, cfg, W, wtype="f32", other_2d="f32"):
+    """Write a vision-only mmproj-style GGUF. Block matrices in wtype, the patch embedding and position
+    table in other_2d ("f16" as llama.cpp's converter does), 1-D tensors f32.
     Returns the weights as the file holds them (quantized matrices dequantized) for the reference."""
     w = mmgguf.GGUFWriter()
     w.add_str("general.architecture", "clip")
@@ -119,7 +120,7 @@ def write_gguf(path, cfg, W, wtype="f32"):
     w.add_i32("mmgpt.vision.feature_layer", cfg.feature_layer)
     held = {}
     for name, arr in W.items():
-        t = wtype if is_block_matrix(name) else "f32"
+        t = wtype if is_block_matrix(name) else other_2d if name in ("v.patch_embd.weight", "v.position_embd.weight") else "f32"
         w.add_tensor(name, arr, ttype=t)
         if t in ("f32",):
             held[name] = arr
