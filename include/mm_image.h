@@ -39,7 +39,8 @@
  *      erf; false/absent = quick-GELU), mmgpt.vision.resize_mode ("squash" | "pad" | "crop", default crop),
  *      mmgpt.vision.feature_layer (default -1). Tensors: v.patch_embd.weight (ne [p, p, 3, d], i.e. torch conv
  *      weight [d, 3, p, p]), v.patch_embd.bias [d] (optional), v.class_embd [d] (optional),
- *      v.position_embd.weight (ne [d, n_pos], n_pos = n_patches + has_cls; any computable type), v.pre_ln.{weight,bias} (optional),
+ *      v.position_embd.weight (ne [d, n_pos], n_pos = n_patches + has_cls; any computable type),
+ *      v.pre_ln.{weight,bias} (optional),
  *      v.blk.N.{ln1, attn_q, attn_k, attn_v, attn_out, ln2, ffn_up, ffn_down}.{weight, bias},
  *      v.post_ln.{weight,bias} (optional). Matrices may be f32, f16, q8_0 or q4_0 (the patch
  *      embedding only where 3*p*p fits the block size); 1-D vectors must be f32.
