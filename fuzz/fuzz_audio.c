@@ -1,6 +1,6 @@
 /* fuzz_audio.c - libFuzzer target: the in-memory audio loader (libsndfile + mono mix + libsamplerate)
  * followed by the Whisper log-mel, over arbitrary bytes. Clips are capped at 2 s to keep runs short.
- * Seeds (fuzz/seeds/audio/): tiny WAV (int16, float stereo, 8-bit), FLAC, Ogg Vorbis, AIFF files. */
+ * Seeds (fuzz/seeds/audio/): tiny WAV (int16, float stereo, 8-bit), FLAC, Vorbis, Opus, MP3, AIFF. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
