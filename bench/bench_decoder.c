@@ -1,0 +1,325 @@
+/* bench_decoder.c - GPT decoder speed against rooflines measured in the same run.
+ *
+ *   bench_decoder [--types f32,f16,q8_0,q4_0] [--threads 1,2] [--prompt 512] [--gen 128]
+ *                 [--no-gpt3] [--gpt3-only] [--quick]
+ *
+ * 1. GPT-2 124M-shaped random model (vocab 50,257, d 768, 12 layers, 12 heads, ctx 1024, tied), built
+ *    in memory for each weight type; for each thread count:
+ *      prompt:     tokens/s for one batch of --prompt tokens, and the achieved GFLOP/s (matrix FLOPs +
+ *                  causal attention FLOPs) as a fraction of the sgemm GFLOP/s measured just before
+ *                  (mm_sgemm 512 x 3072 x 768, same threads);
+ *      generation: tokens/s for --gen tokens after the prompt (greedy, KV cache), and the fraction of
+ *                  the bandwidth roofline = measured read bandwidth (same threads) / weight bytes read
+ *                  per token; a second fraction also counts the f32 KV-cache bytes each token reads.
+ * 2. One GPT-3 175B layer at full width (d 12,288, 96 heads, FFN 49,152) at Q8_0 and Q4_0: ms per token
+ *    per layer (decode, 16 positions in the cache) and the implied 96-layer time.
+ * Each configuration runs in its own child process, so "peak" is that run's getrusage max RSS.
+ * --quick: q8_0 and f16, 1 thread, prompt 128, gen 32, GPT-3 layer at q4_0 only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mm_core.h"
+#include "mm_transformer.h"
+#include "../transformer/gpt_internal.h"
+
+/* ---------------------------------------------------------------- in-memory random model */
+typedef struct {
+    mm_gpt_model m;
+    void *blobs[64 * 8];
+    int n_blobs;
+} mem_model;
+
+static uint64_t rng_state = 0x12345678ULL;
+static inline float rnd(void) { /* xorshift64*, uniform in [-0.5, 0.5) */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (float)((rng_state * 0x2545F4914F6CDD1DULL) >> 40) / 16777216.0f - 0.5f;
+}
+
+static void *rand_matrix(mem_model *mm, mm_type t, int64_t rows, int64_t cols, float scale, mm_gpt_mat *w) {
+    size_t rs = mm_row_size(t, cols);
+    uint8_t *data = malloc(rs * (size_t)rows);
+    float *row = malloc((size_t)cols * sizeof(float));
+    if (!data || !row) {
+        fprintf(stderr, "bench_decoder: out of memory (%zu bytes)\n", rs * (size_t)rows);
+        exit(1);
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t c = 0; c < cols; c++) row[c] = scale * rnd();
+        if (t == MM_TYPE_F32) memcpy(data + rs * (size_t)r, row, rs);
+        else mm_quantize_row(t, row, data + rs * (size_t)r, cols);
+    }
+    free(row);
+    w->type = t;
+    w->data = data;
+    w->rows = rows;
+    w->cols = cols;
+    mm->blobs[mm->n_blobs++] = data;
+    return data;
+}
+
+static float *rand_vec(mem_model *mm, int64_t n, float offset, float scale) {
+    float *v = malloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) v[i] = offset + scale * rnd();
+    mm->blobs[mm->n_blobs++] = v;
+    return v;
+}
+
+static mem_model *build(mm_type t, int64_t V, int64_t ctx, int64_t d, int64_t L, int64_t H, int64_t ff) {
+    mem_model *mm = calloc(1, sizeof *mm);
+    mm_gpt_model *m = &mm->m;
+    m->hp = (mm_gpt_hparams){V, ctx, d, L, H, d / H, ff, 1e-5f};
+    rand_matrix(mm, t, V, d, 0.5f, &m->tok_embd);
+    rand_matrix(mm, t, ctx, d, 0.2f, &m->pos_embd);
+    m->output = m->tok_embd;
+    m->tied = true;
+    m->out_norm_w = rand_vec(mm, d, 1.0f, 0.1f);
+    m->out_norm_b = rand_vec(mm, d, 0.0f, 0.1f);
+    m->layers = calloc((size_t)L, sizeof *m->layers);
+    for (int64_t l = 0; l < L; l++) {
+        mm_gpt_layer *ly = &m->layers[l];
+        const float s = 1.7f / 0.5f; /* uniform(-0.5, 0.5) * s has std ~1 */
+        ly->ln1_w = rand_vec(mm, d, 1, 0.1f), ly->ln1_b = rand_vec(mm, d, 0, 0.1f);
+        ly->ln2_w = rand_vec(mm, d, 1, 0.1f), ly->ln2_b = rand_vec(mm, d, 0, 0.1f);
+        rand_matrix(mm, t, 3 * d, d, s / 27.7f, &ly->qkv);
+        ly->qkv_b = rand_vec(mm, 3 * d, 0, 0.1f);
+        rand_matrix(mm, t, d, d, s / 27.7f, &ly->out);
+        ly->out_b = rand_vec(mm, d, 0, 0.1f);
+        rand_matrix(mm, t, ff, d, s / 27.7f, &ly->up);
+        ly->up_b = rand_vec(mm, ff, 0, 0.1f);
+        rand_matrix(mm, t, d, ff, s / 55.4f, &ly->down);
+        ly->down_b = rand_vec(mm, d, 0, 0.1f);
+    }
+    return mm;
+}
+
+static void mem_model_free(mem_model *mm) {
+    for (int i = 0; i < mm->n_blobs; i++) free(mm->blobs[i]);
+    free(mm->m.layers);
+    free(mm);
+}
+
+/* ---------------------------------------------------------------- rooflines */
+typedef struct {
+    const uint64_t *buf;
+    int64_t n;
+    uint64_t out[64];
+} bw_ctx;
+
+static void bw_task(void *c, int ith, int nth) {
+    bw_ctx *b = c;
+    int64_t i0, i1;
+    mm_split_range(b->n / 8, ith, nth, &i0, &i1);
+    uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+    for (int64_t i = i0 * 8; i < i1 * 8; i += 8) {
+        a0 ^= b->buf[i], a1 ^= b->buf[i + 1], a2 ^= b->buf[i + 2], a3 ^= b->buf[i + 3];
+        a4 ^= b->buf[i + 4], a5 ^= b->buf[i + 5], a6 ^= b->buf[i + 6], a7 ^= b->buf[i + 7];
+    }
+    b->out[ith & 63] = a0 ^ a1 ^ a2 ^ a3 ^ a4 ^ a5 ^ a6 ^ a7;
+}
+
+/* Read bandwidth (GB/s) over a 512 MiB buffer, best of 3. */
+static double measure_bandwidth(mm_pool *pool) {
+    const int64_t bytes = 512LL << 20;
+    bw_ctx b = {.n = bytes / 8};
+    uint64_t *buf = malloc((size_t)bytes);
+    for (int64_t i = 0; i < b.n; i++) buf[i] = (uint64_t)i * 0x9E3779B97F4A7C15ULL;
+    b.buf = buf;
+    double best = 0;
+    for (int r = 0; r < 3; r++) {
+        double t0 = mm_time_ms();
+        mm_pool_run(pool, bw_task, &b);
+        double dt = mm_time_ms() - t0;
+        double gbs = (double)bytes / (dt * 1e6);
+        if (gbs > best) best = gbs;
+    }
+    if (b.out[0] == 42) fprintf(stderr, " ");
+    free(buf);
+    return best;
+}
+
+/* sgemm GFLOP/s for the prompt's typical shape (512 x 3072 x 768), best of 3. */
+static double measure_sgemm(mm_pool *pool, int64_t n) {
+    const int64_t m = n, N = 3072, k = 768;
+    float *A = malloc((size_t)(m * k) * 4), *B = malloc((size_t)(N * k) * 4), *C = malloc((size_t)(m * N) * 4);
+    for (int64_t i = 0; i < m * k; i++) A[i] = rnd();
+    for (int64_t i = 0; i < N * k; i++) B[i] = rnd();
+    double best = 0;
+    for (int r = 0; r < 3; r++) {
+        double t0 = mm_time_ms();
+        mm_sgemm(pool, true, m, N, k, 1.0f, A, k, B, k, 0.0f, C, N);
+        double dt = mm_time_ms() - t0;
+        double g = 2.0 * (double)m * N * k / (dt * 1e6);
+        if (g > best) best = g;
+    }
+    free(A), free(B), free(C);
+    return best;
+}
+
+static double peak_mib(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
+/* ---------------------------------------------------------------- runs */
+static void run_gpt2(mm_type t, int threads, int n_prompt, int n_gen) {
+    char err[MM_ERR_SIZE];
+    double tb = mm_time_ms();
+    mem_model *mm = build(t, 50257, 1024, 768, 12, 12, 3072);
+    double build_s = (mm_time_ms() - tb) / 1000.0;
+    mm_gpt_state_params sp = mm_gpt_state_default_params();
+    sp.n_threads = threads;
+    sp.n_ctx = 1024;
+    mm_gpt_state *s = mm_gpt_state_create(&mm->m, sp, err);
+    if (!s) {
+        fprintf(stderr, "%s\n", err);
+        exit(1);
+    }
+    mm_pool *pool = mm_gpt_state_pool(s);
+    const double bw = measure_bandwidth(pool), gf = measure_sgemm(pool, n_prompt);
+    int32_t *toks = malloc((size_t)n_prompt * sizeof *toks);
+    for (int i = 0; i < n_prompt; i++) toks[i] = (int32_t)((i * 7919) % 50257);
+    /* warm-up: a short prompt, then reset */
+    mm_gpt_eval_tokens(s, toks, 16, NULL, err);
+    mm_gpt_state_reset(s);
+    double t0 = mm_time_ms();
+    if (mm_gpt_eval_tokens(s, toks, n_prompt, NULL, err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        exit(1);
+    }
+    double t1 = mm_time_ms();
+    for (int k = 0; k < n_gen; k++) {
+        int32_t tk = mm_argmax(mm_gpt_state_logits(s), 50257);
+        mm_gpt_eval_tokens(s, &tk, 1, NULL, err);
+    }
+    double t2 = mm_time_ms();
+    const mm_gpt_hparams *hp = &mm->m.hp;
+    const double d = (double)hp->d_model, L = (double)hp->n_layer;
+    const double mat_params = L * (12.0 * d * d) + (double)hp->n_vocab * d;
+    const double attn = L * 2.0 * d * (double)n_prompt * (double)(n_prompt + 1); /* QK^T + PV, causal */
+    const double prompt_gflops = (2.0 * mat_params * n_prompt + attn) / ((t1 - t0) * 1e6);
+    const double wbytes = (double)mm_gpt_model_bytes_per_token(&mm->m);
+    const double kv_avg = 2.0 * L * d * 4.0 * ((double)n_prompt + n_gen / 2.0); /* f32 K and V rows read */
+    const double gen_tps = 1000.0 * n_gen / (t2 - t1);
+    const double roof = bw * 1e9 / wbytes, roof_kv = bw * 1e9 / (wbytes + kv_avg);
+    printf("gpt2-124M %-5s %dT | prompt %4d: %8.1f tok/s %6.1f GFLOP/s = %5.1f%% of sgemm %6.1f | "
+           "gen %4d: %7.2f tok/s = %5.1f%% of roofline %.1f tok/s (%.0f MB/token @ %.1f GB/s; %4.1f%% incl. KV) | "
+           "peak %.0f MiB | build %.1fs\n",
+           mm_type_name(t), threads, n_prompt, 1000.0 * n_prompt / (t1 - t0), prompt_gflops, 100.0 * prompt_gflops / gf,
+           gf, n_gen, gen_tps, 100.0 * gen_tps / roof, roof, wbytes / 1e6, bw, 100.0 * gen_tps / roof_kv, peak_mib(),
+           build_s);
+    fflush(stdout);
+    free(toks);
+    mm_gpt_state_free(s);
+    mem_model_free(mm);
+}
+
+static void run_gpt3_layer(mm_type t, int threads) {
+    char err[MM_ERR_SIZE];
+    double tb = mm_time_ms();
+    mem_model *mm = build(t, 32, 64, 12288, 1, 96, 49152);
+    double build_s = (mm_time_ms() - tb) / 1000.0;
+    mm_gpt_state_params sp = mm_gpt_state_default_params();
+    sp.n_threads = threads;
+    mm_gpt_state *s = mm_gpt_state_create(&mm->m, sp, err);
+    if (!s) {
+        fprintf(stderr, "%s\n", err);
+        exit(1);
+    }
+    const double bw = measure_bandwidth(mm_gpt_state_pool(s));
+    int32_t toks[16];
+    for (int i = 0; i < 16; i++) toks[i] = i % 32;
+    mm_gpt_eval_tokens(s, toks, 16, NULL, err);
+    const int steps = 6;
+    double t0 = mm_time_ms();
+    for (int k = 0; k < steps; k++) mm_gpt_eval_tokens(s, &toks[k], 1, NULL, err);
+    double ms = (mm_time_ms() - t0) / steps;
+    const mm_gpt_layer *ly = &mm->m.layers[0];
+    double lbytes = 0;
+    const mm_gpt_mat *ws[4] = {&ly->qkv, &ly->out, &ly->up, &ly->down};
+    for (int i = 0; i < 4; i++) lbytes += (double)mm_row_size(ws[i]->type, ws[i]->cols) * (double)ws[i]->rows;
+    const double roof_ms = lbytes / (bw * 1e6);
+    printf("gpt3-175b layer %-5s %dT | %.1f ms/token/layer (roofline %.1f ms: %.2f GB @ %.1f GB/s = %.0f%%) | "
+           "96 layers: %.2f s/token | peak %.0f MiB | build %.1fs\n",
+           mm_type_name(t), threads, ms, roof_ms, lbytes / 1e9, bw, 100.0 * roof_ms / ms, 96.0 * ms / 1000.0,
+           peak_mib(), build_s);
+    fflush(stdout);
+    mm_gpt_state_free(s);
+    mem_model_free(mm);
+}
+
+/* run fn in a child so that each configuration gets its own peak RSS */
+static void in_child(void (*fn2)(mm_type, int, int, int), void (*fn3)(mm_type, int), mm_type t, int th, int np,
+                     int ng) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (fn2) fn2(t, th, np, ng);
+        else fn3(t, th);
+        fflush(stdout);
+        _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) printf("(configuration %s %dT failed)\n", mm_type_name(t), th);
+}
+
+static int parse_list(const char *s, int *out, int max, bool types) {
+    int n = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *tok = strtok(buf, ","); tok && n < max; tok = strtok(NULL, ",")) {
+        int v = types ? mm_type_from_name(tok) : atoi(tok);
+        if (v < 0 || (!types && v < 1)) {
+            fprintf(stderr, "bench_decoder: bad list item '%s'\n", tok);
+            exit(2);
+        }
+        out[n++] = v;
+    }
+    return n;
+}
+
+int main(int argc, char **argv) {
+    int types[4] = {MM_TYPE_F32, MM_TYPE_F16, MM_TYPE_Q8_0, MM_TYPE_Q4_0}, n_types = 4;
+    int threads[4] = {1, 2}, n_threads = 2, n_prompt = 512, n_gen = 128;
+    bool gpt2 = true, gpt3 = true, quick = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--types") && i + 1 < argc) n_types = parse_list(argv[++i], types, 4, true);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) n_threads = parse_list(argv[++i], threads, 4, false);
+        else if (!strcmp(argv[i], "--prompt") && i + 1 < argc) n_prompt = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--gen") && i + 1 < argc) n_gen = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-gpt3")) gpt3 = false;
+        else if (!strcmp(argv[i], "--gpt3-only")) gpt2 = false;
+        else if (!strcmp(argv[i], "--quick")) quick = true;
+        else {
+            fprintf(stderr, "usage: bench_decoder [--types f32,f16,q8_0,q4_0] [--threads 1,2] [--prompt 512] "
+                            "[--gen 128] [--no-gpt3] [--gpt3-only] [--quick]\n");
+            return 2;
+        }
+    }
+    if (quick) {
+        types[0] = MM_TYPE_Q8_0, types[1] = MM_TYPE_F16, n_types = 2;
+        threads[0] = 1, n_threads = 1, n_prompt = 128, n_gen = 32;
+    }
+    if (n_prompt < 16 || n_prompt + n_gen > 1024) {
+        fprintf(stderr, "bench_decoder: need 16 <= prompt and prompt + gen <= 1024\n");
+        return 2;
+    }
+    printf("bench_decoder: kernels %s\n", mm_cpu_kernel_name());
+    if (gpt2)
+        for (int a = 0; a < n_types; a++)
+            for (int b = 0; b < n_threads; b++) in_child(run_gpt2, NULL, (mm_type)types[a], threads[b], n_prompt, n_gen);
+    if (gpt3) {
+        int th = threads[n_threads - 1];
+        if (!quick) in_child(NULL, run_gpt3_layer, MM_TYPE_Q8_0, th, 0, 0);
+        in_child(NULL, run_gpt3_layer, MM_TYPE_Q4_0, th, 0, 0);
+    }
+    return 0;
+}
