@@ -88,6 +88,28 @@ try:
 except ImportError:
     print("(tools/mmgguf.py not importable: no-audio-model case skipped)")
 
+# malformed audio encoders: each must be refused with exit 4 and a message naming the problem
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ref_audio  # noqa: E402
+
+hp0 = dict(n_mels=80, d=32, n_head=2, d_ff=64, n_layer=1, max_frames=200, pad_to_window=True, eps=1e-5)
+bad = [
+    ("missing a.conv1d.2.bias", dict(), lambda w: w.pop("a.conv1d.2.bias"), "a.conv1d.2.bias"),
+    ("conv1 wrong n_mels", dict(), lambda w: w.__setitem__("a.conv1d.1.weight", np.zeros((32, 81, 3), np.float32)),
+     "a.conv1d.1.weight"),
+    ("missing a.blk.0.ffn_up.weight", dict(), lambda w: w.pop("a.blk.0.ffn_up.weight"), "ffn_up"),
+    ("too few positions for the window", dict(n_pos=50), lambda w: None, "max_frames"),
+    ("d not a multiple of heads", dict(n_head=3), lambda w: None, "head"),
+    ("missing positions", dict(), lambda w: w.pop("a.position_embd.weight"), "position_embd"),
+]
+for i, (label, hchange, mutate, want) in enumerate(bad):
+    hp = dict(hp0, **hchange)
+    w = ref_audio.random_weights(hp, 0)
+    mutate(w)
+    path = t("bad_%d.gguf" % i)
+    ref_audio.write_gguf(path, hp, w)
+    run(["encode-audio", zero, "-o", t("x.npy"), "-m", path], 4, want, name="bad model: " + label)
+
 if REF and os.path.exists(os.path.join(REF, "whisper", "jfk.wav")):
     jfk = os.path.join(REF, "whisper", "jfk.wav")
     run(["mel", jfk, "-o", t("jfk30.npy"), "--pad-30s", "-t", "2"], 0, name="mel jfk.wav --pad-30s")
