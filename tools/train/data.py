@@ -64,6 +64,23 @@ def world_tokens(tok, n=3000):
     return sorted(s)
 
 
+def train_vocab(tok, n=20000):
+    """Every token of the prompts, questions (all surface styles) and answers, sampled broadly."""
+    s = set(world_tokens(tok))
+    s.update(tok.pre())
+    for p in (CAPTION_PROMPT, DESCRIBE_PROMPT):
+        s.update(tok.post(p))
+    rng = random.Random("train-vocab")
+    for _ in range(n):
+        objs = world.sample_scene(rng)
+        q, a, _ = world.image_question(rng, objs)
+        s.update(tok.enc("\n" + q + USER_SUFFIX + ASSISTANT_PREFIX))
+        snd = world.sample_sound(rng)
+        q, a, _ = world.audio_question(rng, snd)
+        s.update(tok.enc("\n" + q + USER_SUFFIX + ASSISTANT_PREFIX))
+    return sorted(s)
+
+
 def image_batch(tok, seed, B, augment=True, questions=1):
     rng = random.Random(seed)
     imgs, pre, rows_idx, post, ans, meta = [], [], [], [], [], []

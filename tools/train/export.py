@@ -26,12 +26,13 @@ from model import Config, MMGPT  # noqa: E402
 import data  # noqa: E402
 
 
-def tensor_map(model):
-    """GGUF tensor name -> numpy array (numpy shape = reversed ne) for every tensor of the file."""
+def tensor_map(model, sources=None):
+    """GGUF tensor name -> numpy array (numpy shape = reversed ne) for every tensor of the file.
+    sources (a dict), when given, receives GGUF name -> state_dict key (None: computed, not a parameter)."""
     c = model.c
     sd = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
     t = {}
-    t["token_embd.weight"] = sd["wte.weight"]
+    t["token_embd.weight"] = model.full_wte().float().numpy()
     t["position_embd.weight"] = sd["wpe.weight"]
     for i in range(c.n_layer):
         p = "blocks.%d." % i
@@ -81,6 +82,10 @@ def tensor_map(model):
     t["mm.a.mlp.1.bias"] = sd["ma1.bias"]
     t["mm.a.mlp.2.weight"] = sd["ma2.weight"]
     t["mm.a.mlp.2.bias"] = sd["ma2.bias"]
+    if sources is not None:
+        ids = {id(v): k for k, v in sd.items()}
+        for n, arr in t.items():
+            sources[n] = ids.get(id(arr))
     return t
 
 
@@ -159,7 +164,7 @@ def write_gguf(model, path, qtype="q8_0", bpe_dir=None, name="mmgpt-demo"):
 
 def load_ckpt(path):
     ck = torch.load(path, map_location="cpu")
-    model = MMGPT(Config(**ck["config"]))
+    model = MMGPT(Config(**ck["config"]), ck["model"]["train_ids"])
     model.load_state_dict(ck["model"])
     model.eval()
     return model, ck

@@ -254,6 +254,12 @@ def synth_speech(spec, rng, bank, sr):
 # ------------------------------------------------------------------ whole clip
 def render_sound(spec, rng, bank=None, augment=True, sr=None):
     """spec -> float32 pcm at 16 kHz (what the engine sees after decoding + resampling)."""
+    x, sr = render_sound_src(spec, rng, bank, augment, sr)
+    return resample(x, sr, SR)
+
+
+def render_sound_src(spec, rng, bank=None, augment=True, sr=None):
+    """spec -> (float32 pcm at the source rate, source rate): what a file would hold."""
     sr = sr or (rng.choice(SOURCE_RATES) if augment else 16000)
     if spec["kind"] == "speech":
         x = synth_speech(spec, rng, bank, sr)
@@ -275,7 +281,7 @@ def render_sound(spec, rng, bank=None, augment=True, sr=None):
         q = 32768 if rng.random() < 0.9 else 128
         x = np.round(x * q) / q
     x = np.clip(x, -1, 1)
-    return resample(x.astype(np.float32), sr, SR)
+    return x.astype(np.float32), sr
 
 
 if __name__ == "__main__":

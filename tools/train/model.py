@@ -30,8 +30,8 @@ class Config:
     d_ff: int = 1024
     eps: float = 1e-5
     # vision
-    image_size: int = 64
-    patch: int = 8
+    image_size: int = 96
+    patch: int = 16
     v_d: int = 128
     v_layer: int = 3
     v_head: int = 2
@@ -170,10 +170,23 @@ class AudioEncoder(nn.Module):
 
 
 class MMGPT(nn.Module):
-    def __init__(self, c: Config):
+    """train_ids: token ids whose embedding rows are trained (the world's prompt/answer tokens); the
+    other rows of the 50,257-row table stay at their random initialisation (frozen), which keeps the
+    optimiser off 12.9 M unused parameters. The effective table is full_wte() (what the file holds)."""
+
+    def __init__(self, c: Config, train_ids=None):
         super().__init__()
         self.c = c
         self.wte = nn.Embedding(c.n_vocab, c.d)
+        self.wte.weight.requires_grad_(False)
+        if train_ids is None:
+            train_ids = torch.arange(c.n_vocab)
+        train_ids = torch.as_tensor(train_ids, dtype=torch.long)
+        self.register_buffer("train_ids", train_ids)
+        slot = torch.full((c.n_vocab,), len(train_ids), dtype=torch.long)
+        slot[train_ids] = torch.arange(len(train_ids))
+        self.register_buffer("slot", slot, persistent=False)
+        self.wte_delta = nn.Parameter(torch.zeros(len(train_ids), c.d))
         self.wpe = nn.Embedding(c.n_ctx, c.d)
         self.blocks = nn.ModuleList([DecBlock(c.d, c.n_head, c.d_ff, c.eps) for _ in range(c.n_layer)])
         self.ln_f = nn.LayerNorm(c.d, eps=c.eps)
@@ -226,8 +239,22 @@ class MMGPT(nn.Module):
             x = b(x, self.causal)
         return self.ln_f(x)
 
+    def _delta(self):
+        return torch.cat([self.wte_delta, self.wte_delta.new_zeros(1, self.c.d)], 0)
+
+    def embed(self, ids):
+        return self.wte.weight[ids] + self._delta()[self.slot[ids]]
+
+    def full_wte(self):
+        w = self.wte.weight.detach().clone()
+        w[self.train_ids] += self.wte_delta.detach()
+        return w
+
     def logits(self, h, cand=None):
-        w = self.wte.weight if cand is None else self.wte.weight[cand]
+        if cand is None:
+            w = self.wte.weight + self._delta()[self.slot]
+        else:
+            w = self.embed(cand)
         return h @ w.t()
 
 
@@ -269,7 +296,7 @@ def assemble(model, pre_ids, rows_list, post_ids, ans_ids):
         idx[i, :la] = torch.arange(base, base + la)
         idx[i, la:la + nr] = torch.arange(N + ro, N + ro + nr)
         idx[i, la + nr:la + nr + lb] = torch.arange(base + la, base + la + lb)
-    E = model.wte(torch.tensor(all_ids, dtype=torch.long, device=dev))
+    E = model.embed(torch.tensor(all_ids, dtype=torch.long, device=dev))
     S = torch.cat([E] + list(rows_list) + [E.new_zeros(1, E.shape[1])], 0)
     emb = S[idx.to(dev)]
     return emb, torch.tensor(bi), torch.tensor(ti), torch.tensor(tg)

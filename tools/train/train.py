@@ -75,8 +75,8 @@ def greedy(model, rows, pre, post, max_new=40):
     out = []
     for _ in range(max_new):
         ids = post + out
-        e = torch.cat([model.wte(torch.tensor(pre, device=dev)), rows,
-                       model.wte(torch.tensor(ids, device=dev))], 0)[None]
+        e = torch.cat([model.embed(torch.tensor(pre, device=dev)), rows,
+                       model.embed(torch.tensor(ids, device=dev))], 0)[None]
         h = model.decode_hidden(e)[0, -1]
         t = int(model.logits(h).argmax())
         if t == EOT_ID:
@@ -167,11 +167,15 @@ def main():
         if a.tiny:
             cfg = Config(d=64, n_layer=2, n_head=2, d_ff=256, v_d=64, v_layer=1, v_head=2, v_ff=128,
                          a_d=64, a_layer=1, a_head=2, a_ff=128, a_proj_mid=64)
-    model = MMGPT(cfg)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "wte" not in n and "pos" not in n
-             and "wpe" not in n]
-    nodecay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "wte" not in n and "pos" not in n
-                                                               and "wpe" not in n)]
+    tok = data.Tok()
+    if ck is not None:
+        train_ids = ck["model"]["train_ids"]
+    else:
+        train_ids = data.train_vocab(tok)
+    model = MMGPT(cfg, train_ids)
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = [p for n, p in params if p.dim() >= 2 and "wte" not in n and "pos" not in n and "wpe" not in n]
+    nodecay = [p for n, p in params if not (p.dim() >= 2 and "wte" not in n and "pos" not in n and "wpe" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": nodecay, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.98), eps=1e-8)
     step = 0
@@ -181,8 +185,8 @@ def main():
         step = ck["step"]
         log(a.out, "resumed from %s at step %d" % (last, step))
     else:
-        log(a.out, "fresh run: %d parameters, config %s, args %s" % (n_params(model), json.dumps(cfg.to_dict()),
-                                                                     json.dumps(vars(a))))
+        log(a.out, "fresh run: %d parameters (%d trained embedding rows), config %s, args %s" % (
+            n_params(model) - model.wte_delta.numel(), len(train_ids), json.dumps(cfg.to_dict()), json.dumps(vars(a))))
 
     bank_path = os.path.join(a.out, "speech_bank.npz")
     if not os.path.exists(bank_path):
@@ -192,7 +196,6 @@ def main():
         os.replace(bank_path + ".tmp.npz", bank_path)
         log(a.out, "speech bank: %d clips in %.0f s" % (a.bank_per_word * len(world.SPEECH_WORDS), time.time() - t0))
     bank = gen_audio.SpeechBank(bank_path)
-    tok = data.Tok()
     wt = data.world_tokens(tok)
     wt_set = set(wt)
     others = np.array([i for i in range(cfg.n_vocab) if i not in wt_set])
@@ -222,7 +225,7 @@ def main():
         la = seq_loss(model, rows_list, pre, ridx, post, ans, cand, cand_index)
         loss = li + la
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
         opt.step()
         step += 1
         acc["img"].append(li.item())
