@@ -44,6 +44,28 @@ static const char *format_name(const uint8_t *b, size_t n) {
     return "image";
 }
 
+static uint32_t le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+/* Uncompressed formats must hold all their pixels: stb_image would otherwise fill a truncated PNM or BMP
+ * with zeros (and a 20-byte header could make us allocate a gigabyte for nothing). */
+static int check_raw_size(const uint8_t *b, size_t n, int w, int h, int comp, const char *name, char *err) {
+    uint64_t need = 0;
+    const char *fmt = format_name(b, n);
+    if (!strcmp(fmt, "PNM")) {
+        const bool b16 = stbi_is_16_bit_from_memory(b, (int)n) != 0;
+        need = (uint64_t)w * (uint64_t)h * (uint64_t)(comp > 0 ? comp : 1) * (b16 ? 2u : 1u);
+    } else if (!strcmp(fmt, "BMP") && n >= 34 && le32(b + 14) >= 40) {
+        const uint32_t off = le32(b + 10), compression = le32(b + 30);
+        const unsigned bpp = (unsigned)b[28] | (unsigned)b[29] << 8;
+        if ((compression == 0 || compression == 3) && bpp > 0 && bpp <= 32)
+            need = (uint64_t)off + (uint64_t)h * ((((uint64_t)w * bpp + 31) / 32) * 4);
+    }
+    if (need > (uint64_t)n)
+        return mm_err(err, "mm_image_load: %s: truncated %s: %d x %d pixels need %llu bytes, the file has %zu",
+                      name, fmt, w, h, (unsigned long long)need, n);
+    return 0;
+}
+
 int mm_image_load_memory(const void *data, size_t size, const char *name, mm_image *img, char *err) {
     if (!img) return mm_err(err, "%s: no output image", __func__);
     memset(img, 0, sizeof *img);
@@ -70,6 +92,8 @@ int mm_image_load_memory(const void *data, size_t size, const char *name, mm_ima
         return mm_err(err, "mm_image_load: %s: not a readable image (unknown format)", name);
     }
     if (check_dims(name, w, h, err)) return -1;
+
+    if (check_raw_size(buf, size, w, h, comp, name, err)) return -1;
 
     const bool hdr = stbi_is_hdr_from_memory(buf, len) != 0;
     const bool b16 = !hdr && stbi_is_16_bit_from_memory(buf, len) != 0;

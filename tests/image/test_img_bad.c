@@ -175,6 +175,22 @@ int main(void) {
     const char *zero = "P6\n0 0\n255\n";
     mem_case("ppm_0x0", zero, strlen(zero), 0, NULL);
 
+    /* raw formats cut short: a clear error, not zero-filled pixels */
+    const char *ppm_short = "P6\n4000 4000\n255\n\x01\x02\x03";
+    mem_case("ppm_truncated", ppm_short, strlen(ppm_short), 0, "truncated PNM");
+    {
+        uint8_t bmp[64] = {'B', 'M'};
+        bmp[10] = 54;                           /* pixel data offset */
+        bmp[14] = 40;                           /* BITMAPINFOHEADER */
+        bmp[18] = 0x10, bmp[19] = 0x27;         /* width 10000 */
+        bmp[22] = 0x10, bmp[23] = 0x27;         /* height 10000 > 64 MP? no: 100 MP -> cap */
+        bmp[26] = 1, bmp[28] = 24;              /* planes, bits */
+        mem_case("bmp_10000x10000", bmp, sizeof bmp, 0, "limit");
+        bmp[18] = 0xe8, bmp[19] = 0x03;         /* 1000 x 1000, 24 bit: needs 3 MB */
+        bmp[22] = 0xe8, bmp[23] = 0x03;
+        mem_case("bmp_truncated", bmp, sizeof bmp, 0, "truncated BMP");
+    }
+
     /* 1x1 images: exact values */
     const char one[] = "P6\n1 1\n255\n\x10\x80\xff";
     {
