@@ -136,7 +136,7 @@ def synth(spec, rng, sr, dur=None):
         lo, hi = world.TONE_BANDS[spec["pitch"]]
         hi = min(hi, nyq * 0.9)
         f = math.exp(rng.uniform(math.log(lo), math.log(hi)))
-        x = np.sin(2 * np.pi * f * t + rng.uniform(0, 6.28)) * _fade(n, sr, rng)
+        x = np.sin(2 * np.pi * f * t + rng.uniform(0, 6.28)) * _fade(n, sr, rng, 0.0, 0.03)
         spec["freq"] = f
         return x
     if k == "beeps":
@@ -154,7 +154,7 @@ def synth(spec, rng, sr, dur=None):
         for i in range(nb):
             s0 = int((lead + i * (blen + gap)) * sr)
             m = int(blen * sr)
-            seg = np.sin(2 * np.pi * f * np.arange(m) / sr) * _fade(m, sr, rng, 0.002, 0.01)
+            seg = np.sin(2 * np.pi * f * np.arange(m) / sr) * _fade(m, sr, rng, 0.0, 0.01)
             x[s0:s0 + m] += seg[:max(0, len(x) - s0)]
         return x
     if k == "sweep":
