@@ -6,7 +6,9 @@
  *   1. PCM   mm_audio_load_file / mm_audio_load_memory: any format libsndfile reads (WAV PCM/float,
  *            FLAC, Ogg Vorbis/Opus, AIFF, MP3 when libsndfile was built with it, ...). Channels are
  *            averaged to mono; the rate is converted to 16 kHz with libsamplerate (converter chosen in
- *            mm_audio_load_params, default SRC_SINC_BEST_QUALITY: 97% bandwidth, ~145 dB stop band).
+ *            mm_audio_load_params, default SRC_SINC_BEST_QUALITY: 97% bandwidth, ~145 dB stop band,
+ *            ~60x real time on one core for 44.1 kHz; SINC_MEDIUM is ~3x faster, 90% bandwidth).
+ *            Resampling runs block by block while decoding, so memory is bounded by the output.
  *            Samples are floats in [-1, 1) as libsndfile normalises them (int16 / 32768 like Whisper).
  *            Files are hostile: channels 1..max_channels, rate 1000..384000 Hz, header frame counts
  *            are not trusted (we read until EOF), clips over max_seconds are refused with a clear
@@ -39,6 +41,8 @@
  *                 is cut into windows of W frames, the last one shorter; each is encoded over its
  *                 own frames (an empty clip gives 0 rows).
  *            The windows' outputs are concatenated (rows of each window follow the previous one).
+ *            The log-mel of a multi-window clip is taken over the whole clip (its clamp to
+ *            global_max - 8 included), as Whisper's transcribe does, then cut.
  *
  * Errors follow mm_core.h: 0 / -1 with a one-line message in err (MM_ERR_SIZE bytes, may be NULL).
  * Nothing here prints or exits.
