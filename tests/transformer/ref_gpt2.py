@@ -137,8 +137,9 @@ def attention(p, blk, x, act_q8=False):
     return lin(out, blk["w_o"], blk["b_o"], blk["t_o"], act_q8)
 
 
-def forward(p, inputs, act_q8=False):
-    """Logits [n, n_vocab] (float64) of every position of `inputs` (ids and/or embedding rows)."""
+def forward(p, inputs, act_q8=False, act_q8_out=None):
+    """Logits [n, n_vocab] (float64) of every position of `inputs` (ids and/or embedding rows).
+    act_q8 / act_q8_out (default: act_q8): rounding of the inputs of the block / output matrices."""
     h = embed(p, inputs)
     eps = p["eps"]
     for blk in p["blocks"]:
@@ -146,7 +147,8 @@ def forward(p, inputs, act_q8=False):
         m = gelu_tanh(lin(layer_norm(h, blk["ln2_w"], blk["ln2_b"], eps), blk["w_up"], blk["b_up"], blk["t_up"],
                           act_q8))
         h = h + lin(m, blk["w_down"], blk["b_down"], blk["t_down"], act_q8)
-    return lin(layer_norm(h, p["lnf_w"], p["lnf_b"], eps), p["w_out"], None, p["w_out_type"], act_q8)
+    out_q = act_q8 if act_q8_out is None else act_q8_out
+    return lin(layer_norm(h, p["lnf_w"], p["lnf_b"], eps), p["w_out"], None, p["w_out_type"], out_q)
 
 
 def greedy(p, prompt, n_steps, act_q8=False):

@@ -13,13 +13,14 @@ Tolerances (max |diff| / max |logit| of the reference):
   f32, and every batch path (weights dequantized to f32, sgemm):            1e-4  (issue requirement)
   f16 decode:                                                               1e-3
   q8_0 / q4_0 decode (activations quantized to q8_0 in the dot products):    3e-2
-  q8_0 / q4_0 decode vs a reference that rounds the same activations to 8 bits per block of 32
-    (d = amax/127 in f32, as the kernels do):                                1e-2, and its mean |diff|
-    must be at most a fifth of the mean |diff| against the plain reference (measured: 1/50; the rounding
-    explains the error). What remains are inputs that land on the other side of a rounding boundary
-    because the reference computes in float64 (each such flip moves an input by a full step).
+  q8_0 / q4_0 decode vs a reference that rounds the inputs of the same matrix products to 8 bits per
+    block of 32 (d = amax/127 in f32, as the kernels do):                    5e-3, and its mean |diff|
+    must be at most 1/20 of the mean |diff| against the plain reference (the activation rounding
+    explains the error). What can remain: an input that lands on the other side of a rounding
+    boundary because the reference computes in float64 (one such flip moves an input by a full step).
 Measured at the time of writing (AVX-512 kernels): q8_0/q4_0 decode vs the plain reference
-5e-3..1.4e-2, vs the rounding reference 2.4e-3..5.4e-3; every f32/f16 and batch case <= 6e-7.
+5e-3..1.4e-2; vs the rounding reference 2e-7..3e-7 (one case with a flip: 1.3e-3; mean ratio <= 1/200);
+every f32/f16 and batch case <= 6e-7.
 usage: test_gpt_parity.py GPT_DRIVER
 """
 import os
@@ -37,7 +38,7 @@ import make_random_gpt2  # noqa: E402
 
 TOL_BATCH = 1e-4
 TOL_DECODE = {"f32": 1e-4, "f16": 1e-3, "q8_0": 3e-2, "q4_0": 3e-2}
-TOL_ACT_Q8 = 1e-2
+TOL_ACT_Q8 = 5e-3
 
 DRIVER = sys.argv[1] if len(sys.argv) > 1 else None
 SANITIZE = os.environ.get("MMGPT_SANITIZE_RUN") == "1"
@@ -101,15 +102,16 @@ def one_model(shape, ttype, tied, steps, seed):
     if ttype in ("q8_0", "q4_0"):
         # the same numerics as ggml-style kernels: inputs of quantized products rounded to q8_0 blocks.
         # Kernels that keep the input in f32 (the plain-C fallback) match the plain reference instead.
-        # The prompt ran as one batch (sgemm on f32-dequantized weights: inputs not rounded), the
-        # following positions one by one through the matvec kernels (inputs rounded).
-        mask = np.arange(len(seq)) >= n_prompt
-        ref_q = ref_gpt2.forward(p, seq, act_q8=mask)[n_prompt - 1:]
+        # The prompt ran as one batch (sgemm on f32-dequantized weights: inputs not rounded), except
+        # for the output matrix of its last position (one row: matvec); the following positions ran
+        # one by one through the matvec kernels (inputs rounded).
+        pos = np.arange(len(seq))
+        ref_q = ref_gpt2.forward(p, seq, act_q8=pos >= n_prompt, act_q8_out=pos >= n_prompt - 1)[n_prompt - 1:]
         eq = rel_err(lg, ref_q)
         mq, mp = float(np.mean(np.abs(lg - ref_q))), float(np.mean(np.abs(lg - ref_steps)))
         # either the kernels keep f32 inputs (then the plain reference matches to 1e-4), or the
         # error is the activation rounding: the rounding reference must then explain most of it.
-        ok = e <= TOL_BATCH or (eq <= TOL_ACT_Q8 and mq <= 0.2 * mp)
+        ok = e <= TOL_BATCH or (eq <= TOL_ACT_Q8 and mq <= 0.05 * mp)
         check("%s greedy vs q8-activation reference" % tag, ok,
               "rel %.2e (tol %.0e), mean |diff| %.2e vs %.2e against the plain reference" % (eq, TOL_ACT_Q8, mq, mp))
     return path, p, prompt, ids_path, out_path
