@@ -7,7 +7,7 @@
  *            FLAC, Ogg Vorbis/Opus, AIFF, MP3 when libsndfile was built with it, ...). Channels are
  *            averaged to mono; the rate is converted to 16 kHz with libsamplerate (converter chosen in
  *            mm_audio_load_params, default SRC_SINC_BEST_QUALITY: 97% bandwidth, ~145 dB stop band,
- *            ~60x real time on one core for 44.1 kHz; SINC_MEDIUM is ~3x faster, 90% bandwidth).
+ *            ~60x real time on one idle core for 44.1 kHz; SINC_MEDIUM is ~4x faster, 90% bandwidth).
  *            Resampling runs block by block while decoding, so memory is bounded by the output.
  *            Samples are floats in [-1, 1) as libsndfile normalises them (int16 / 32768 like Whisper).
  *            Files are hostile: channels 1..max_channels, rate 1000..384000 Hz, header frame counts
