@@ -74,6 +74,15 @@ int mm_core_gemm_avx512(mm_pool *pool, const mm_gemm_b *b, int64_t m, int64_t n,
 bool mm_core_use_own_gemm(void);
 void mm_core_set_own_gemm(bool on);
 
+/* AVX-512 elementwise ops (ops_avx512.c), used by ops.c at the avx512 level */
+void mm_ops512_gelu_tanh(float *x, int64_t n);
+void mm_ops512_gelu_erf(float *x, int64_t n);
+void mm_ops512_quick_gelu(float *x, int64_t n);
+void mm_ops512_softmax(float *x, int64_t n);
+void mm_ops512_layernorm(float *y, const float *x, const float *w, const float *b, int64_t n, float eps);
+void mm_ops512_add(float *y, const float *a, const float *b, int64_t n);
+void mm_ops512_scale(float *x, float s, int64_t n);
+
 /* Scratch for thread ith: the pool's reserved scratch, or (pool == NULL) a per-thread buffer that
  * grows on first use and is freed at thread exit. NULL when a pool was not reserved large enough. */
 void *mm_core_scratch(mm_pool *pool, int ith, size_t bytes);
