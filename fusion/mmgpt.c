@@ -654,13 +654,14 @@ static int eval_turn(mmgpt_ctx *c, bool raw, int64_t need_room, float **logits_a
     }
     if (n_past + s.n + need_room > n_ctx) {
         seq_free(&s);
+        const char *room = need_room ? " (one more is needed for the answer)" : "";
         if (n_past > 0)
             return fail(MMGPT_ERR_CONTEXT, err,
-                        "the prompt takes %lld positions (%d of them media) but only %lld of the context of %lld "
-                        "are left (start a new conversation)",
-                        (long long)s.n, media_rows(c), (long long)(n_ctx - n_past - need_room), (long long)n_ctx);
-        return fail(MMGPT_ERR_CONTEXT, err, "the prompt takes %lld positions (%d of them media), over the context of %lld",
-                    (long long)s.n, media_rows(c), (long long)(n_ctx - need_room));
+                        "the prompt takes %lld positions (%d of them media) but only %lld of the context of %lld are "
+                        "left%s",
+                        (long long)s.n, media_rows(c), (long long)(n_ctx - n_past), (long long)n_ctx, room);
+        return fail(MMGPT_ERR_CONTEXT, err, "the prompt takes %lld positions (%d of them media), over the context of %lld%s",
+                    (long long)s.n, media_rows(c), (long long)n_ctx, room);
     }
     float *la = NULL;
     int64_t nv = mm_gpt_model_n_vocab(c->m->gpt);
