@@ -218,9 +218,7 @@ int mm_task_load_media(mmgpt_ctx *ctx, const char *path, mmgpt_media_kind want, 
         return *code = mm_cli_fail(MM_EXIT_INPUT, "%s: this is an image, not a sound file%s", path,
                                    !strcmp(cmd, "describe") ? " (use mmgpt caption)" : ""), -1;
     }
-    mmgpt_media_kind k = got != MMGPT_MEDIA_AUTO ? got : want;
-    if (k == MMGPT_MEDIA_AUTO)
-        return *code = mm_cli_fail(MM_EXIT_INPUT, "%s: not a supported image or audio file", path), -1;
+    mmgpt_media_kind k = got != MMGPT_MEDIA_AUTO ? got : want; /* AUTO: the library tries both decoders */
     progress(quiet, "mmgpt: encoding %s ...", path);
     int rc = mmgpt_media_from_file(ctx, path, k, out, err);
     progress(quiet, NULL, NULL);

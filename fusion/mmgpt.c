@@ -450,6 +450,17 @@ static int read_head(const char *path, unsigned char *buf, size_t cap, size_t *n
     return MMGPT_OK;
 }
 
+/* Content not recognised by its first bytes (e.g. TGA has no magic): try the image decoder, then the audio
+ * decoder, with the encoders the model has. */
+static int encode_any(mmgpt_ctx *c, const char *path, const void *data, size_t size, const char *name,
+                      mmgpt_media **out, char *err) {
+    int rc = MMGPT_ERR_INPUT;
+    if (c->m->vit) rc = encode_image(c, path, data, size, name, out, err);
+    if (rc == MMGPT_ERR_INPUT && c->m->aud) rc = encode_audio(c, path, data, size, name, out, err);
+    if (rc == MMGPT_ERR_INPUT) return fail(MMGPT_ERR_INPUT, err, "%s: not a supported image or audio file", name);
+    return rc;
+}
+
 int mmgpt_media_from_file(mmgpt_ctx *c, const char *path, mmgpt_media_kind kind, mmgpt_media **out, char *err) {
     *out = NULL;
     unsigned char head[64];
@@ -457,11 +468,8 @@ int mmgpt_media_from_file(mmgpt_ctx *c, const char *path, mmgpt_media_kind kind,
     int           rc = read_head(path, head, sizeof head, &n, err);
     if (rc) return rc;
     if (n == 0) return fail(MMGPT_ERR_INPUT, err, "%s: empty file", path);
-    if (kind == MMGPT_MEDIA_AUTO) {
-        kind = mmgpt_detect_kind(head, n);
-        if (kind == MMGPT_MEDIA_AUTO)
-            return fail(MMGPT_ERR_INPUT, err, "%s: not a supported image or audio file", path);
-    }
+    if (kind == MMGPT_MEDIA_AUTO) kind = mmgpt_detect_kind(head, n);
+    if (kind == MMGPT_MEDIA_AUTO) return encode_any(c, path, NULL, 0, path, out, err);
     return kind == MMGPT_MEDIA_IMAGE ? encode_image(c, path, NULL, 0, path, out, err)
                                      : encode_audio(c, path, NULL, 0, path, out, err);
 }
@@ -470,11 +478,8 @@ int mmgpt_media_from_memory(mmgpt_ctx *c, const void *data, size_t size, mmgpt_m
                             mmgpt_media **out, char *err) {
     *out = NULL;
     if (!data || size == 0) return fail(MMGPT_ERR_INPUT, err, "%s: empty input", nm(name));
-    if (kind == MMGPT_MEDIA_AUTO) {
-        kind = mmgpt_detect_kind(data, size);
-        if (kind == MMGPT_MEDIA_AUTO)
-            return fail(MMGPT_ERR_INPUT, err, "%s: not a supported image or audio file", nm(name));
-    }
+    if (kind == MMGPT_MEDIA_AUTO) kind = mmgpt_detect_kind(data, size);
+    if (kind == MMGPT_MEDIA_AUTO) return encode_any(c, NULL, data, size, nm(name), out, err);
     return kind == MMGPT_MEDIA_IMAGE ? encode_image(c, NULL, data, size, nm(name), out, err)
                                      : encode_audio(c, NULL, data, size, nm(name), out, err);
 }

@@ -177,7 +177,8 @@ int mmgpt_add_audio_file(mmgpt_ctx *ctx, const char *path, char *err);
 int mmgpt_add_audio_memory(mmgpt_ctx *ctx, const void *data, size_t size, char *err);
 
 /* Encode media once and reuse them (chat: the same picture in a new conversation). kind AUTO detects
- * image vs audio from the content (magic bytes). name is used in messages (may be NULL). */
+ * image vs audio from the content (magic bytes; content without a known signature, like TGA, is tried
+ * as an image, then as audio). name is used in messages (may be NULL). */
 int  mmgpt_media_from_file(mmgpt_ctx *ctx, const char *path, mmgpt_media_kind kind, mmgpt_media **out,
                            char *err);
 int  mmgpt_media_from_memory(mmgpt_ctx *ctx, const void *data, size_t size, mmgpt_media_kind kind,

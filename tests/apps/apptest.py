@@ -40,6 +40,16 @@ def write_ppm(path, h, w, seed):
     return path
 
 
+def write_tga(path, h, w, seed):
+    """Uncompressed 24-bit TGA (no signature bytes: found by trying the decoders)."""
+    import struct
+    r = np.random.default_rng(seed)
+    px = (r.random((h, w, 3)) * 255).astype(np.uint8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<BBBHHBHHHHBB", 0, 0, 2, 0, 0, 0, 0, 0, w, h, 24, 0x20) + px[:, :, ::-1].tobytes())
+    return path
+
+
 def write_wav(path, seconds, rate, seed, channels=1):
     r = np.random.default_rng(seed)
     n = int(seconds * rate)

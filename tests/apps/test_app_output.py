@@ -12,7 +12,8 @@ import json
 import os
 import sys
 
-from apptest import (REFDATA, SRC, check, finish, make_model, need_bin, run, tmpdir, write_ppm, write_wav)
+from apptest import (REFDATA, SRC, check, finish, make_model, need_bin, run, tmpdir, write_ppm, write_tga,
+                     write_wav)
 
 sys.path.insert(0, os.path.join(SRC, "tests", "fusion"))
 
@@ -80,6 +81,14 @@ def main():
               o["file"] == wavs[1] and o["timings_ms"]["audio_encode"] >= 0 and o["media_positions"] > 0, out)
     except ValueError as e:
         check("ask --json parses", False, "%s %r %r" % (e, out, err))
+    tga = write_tga(os.path.join(d, "t.tga"), 17, 23, 50)
+    rc, out, err = run(["ask", "-m", m, "--json"] + N + [tga, "what is it?"])
+    try:
+        o = json.loads(out)
+        check("ask on a TGA (no signature: tried as an image)", rc == 0 and o["media_positions"] == 16 and
+              o["timings_ms"]["image_encode"] > 0, out)
+    except ValueError as e:
+        check("ask on a TGA parses", False, "%s %r %r" % (e, out, err))
     rc, out, err = run(["generate", "-m", m, "--json", "-p", "Hello <__media__> world", "--image", imgs[2]] + N)
     try:
         o = json.loads(out)
