@@ -85,7 +85,6 @@ static int ask(mmgpt_ctx *ctx, media_list *ml, const char *q, const mm_task_opts
     char   err[MMGPT_ERR_SIZE];
     double t0 = mm_time_ms();
     int    rc = 0;
-    mmgpt_reset_timings(ctx);
     for (int i = 0; i < ml->n && !rc; i++)
         if (!ml->in_conv[i]) rc = mmgpt_add_media(ctx, ml->m[i], err);
     if (!rc) rc = mmgpt_add_text(ctx, q, err);
@@ -102,6 +101,7 @@ static int ask(mmgpt_ctx *ctx, media_list *ml, const char *q, const mm_task_opts
     else printf("\n");
     fflush(stdout);
     if (!o->quiet) mm_task_print_timings(ctx, NULL);
+    mmgpt_reset_timings(ctx); /* media added later (/image) count toward the next question */
     return 0;
 }
 
