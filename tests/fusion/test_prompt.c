@@ -139,6 +139,47 @@ int main(void) {
         mm_gguf_close(g);
     }
 
+    /* property: for random texts made of pieces of the marker and ordinary characters, a raw turn's
+     * segments joined back (media as the marker) give the text again, media numbered 0, 1, 2 ... */
+    CHECK(mm_prompt_template_load(&t, NULL, err) == 0, "%s", err);
+    const char *alphabet[] = {"<__media__>", "<__media", "__>", "<", ">", "_", "a", " ", "\n", "m", "é"};
+    unsigned    seed = 12345;
+    for (int iter = 0; iter < 2000; iter++) {
+        char text[512] = "";
+        int  len = 0;
+        int  n_pieces = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 24;
+        for (int k = 0; k < n_pieces; k++) {
+            const char *pc = alphabet[((seed = seed * 1103515245u + 12345u) >> 16) % 11];
+            if (len + (int)strlen(pc) < (int)sizeof text - 1) {
+                strcat(text, pc);
+                len += (int)strlen(pc);
+            }
+        }
+        int nm = mm_prompt_count_markers(text);
+        mm_media_kind kinds[64];
+        for (int k = 0; k < 64; k++) kinds[k] = k % 2 ? MM_MEDIA_AUDIO : MM_MEDIA_IMAGE;
+        if (nm > 64) continue;
+        if (mm_prompt_build(&t, NULL, text, kinds, nm, true, &p, err) != 0) {
+            CHECK(0, "random text %d refused: %s", iter, err);
+            continue;
+        }
+        char back[1024] = "";
+        int  next_media = 0, ok = 1;
+        for (int k = 0; k < p.n_segs; k++) {
+            if (p.segs[k].kind == MM_SEG_MEDIA) {
+                ok &= p.segs[k].media == next_media++;
+                strcat(back, MM_MEDIA_MARKER);
+            } else {
+                ok &= p.segs[k].text[0] != 0 && strlen(back) + strlen(p.segs[k].text) < sizeof back;
+                if (ok) strcat(back, p.segs[k].text);
+            }
+        }
+        CHECK(ok && next_media == nm && !strcmp(back, text), "round trip of '%s' gave '%s'", text, back);
+        mm_prompt_free(&p);
+        if (nm > 0) CHECK(mm_prompt_build(&t, NULL, text, kinds, nm + 1, true, &p, err) != 0, "count+1 accepted");
+    }
+    mm_prompt_template_free(&t);
+
     if (n_fail) {
         fprintf(stderr, "%d check(s) failed\n", n_fail);
         return 1;
