@@ -3,7 +3,8 @@
 independent reference in ref_fused.py, on random-weight combined models built by tools/make_random_mm.py.
 
 Cases: two images and one clip in one prompt (mlp projector, CLS, quick-GELU, f32); linear projector
-without CLS, GELU, f16 matrices, clip padded to a 30 s window; the separate --mmproj layout with no
+without CLS, GELU, f16 matrices, clip padded to a 30 s window; Q8_0 matrices everywhere (the reference
+uses the same dequantized weights: prompts run through sgemm on dequantized tiles); the separate --mmproj layout with no
 marker (media first); the chat template through `mmgpt ask` (greedy tokens vs the reference).
 Inputs of the encoders are the C program's own preprocessed pixels and log-mel (their parity with
 independent references is tested in tests/image and tests/audio).
@@ -180,6 +181,10 @@ def main():
                     "--resize-mode", "crop"], check=True, capture_output=True)
     case_logits("separate --mmproj, no marker (media first), feature layer -2", m3, "What are these?",
                 [f["b.ppm"], f["c.wav"]], ["image", "audio"], mmproj=p3)
+
+    m5 = make_model("m5.gguf", "--projector", "mlp", "--type", "q8_0", "--seed", "8", "--untied")
+    case_logits("Q8_0 matrices (projectors, encoders, decoder), untied output", m5,
+                "Q: <__media__> <__media__> A:", [f["c.wav"], f["b.ppm"]], ["audio", "image"])
 
     m4 = make_model("m4.gguf", "--seed", "6", "--std", "0.5")
     case_ask("chat template via mmgpt ask", m4, f["a.ppm"], "what is in it?", 8)
