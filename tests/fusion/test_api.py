@@ -54,11 +54,12 @@ def main():
         if not ok:
             print("  example: %r\n  caption: %r (rc %d %s)" % (p.stdout, want, q.returncode, q.stderr))
             fails += 1
-    p = subprocess.run([threads, model, img, wav, txt], capture_output=True, text=True)
-    print(p.stdout + p.stderr)
-    if p.returncode != 0:
-        print("FAIL: test_api_threads exited %d" % p.returncode)
-        fails += 1
+    for nt in ("1", "2"):  # each context's pool: 1 thread, then 2 (OpenBLAS used from both contexts at once)
+        p = subprocess.run([threads, model, img, wav, txt, nt], capture_output=True, text=True)
+        print(p.stdout + p.stderr)
+        if p.returncode != 0:
+            print("FAIL: test_api_threads (%s threads per context) exited %d" % (nt, p.returncode))
+            fails += 1
     return 1 if fails else 0
 
 

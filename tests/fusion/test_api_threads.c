@@ -4,7 +4,7 @@
  * with messages. The reference here is the same library run alone on one thread: what is checked is
  * the isolation of states, not the numerics (fus_logits checks those against PyTorch).
  *
- * usage: test_api_threads MODEL IMAGE AUDIO TEXTFILE  (run by test_api.py, which builds the inputs) */
+ * usage: test_api_threads MODEL IMAGE AUDIO TEXTFILE [THREADS_PER_CTX]  (run by test_api.py) */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +28,7 @@ typedef struct {
     const char        *image, *audio;
     int                job;     /* 0: image + clip + question; 1: clip, describe */
     int                repeat;  /* run the job this many times on the same ctx (fresh conversation) */
+    int                n_threads; /* of the ctx's pool */
     /* results */
     float             *logits;  /* [n_pos][n_vocab] of the first turn */
     int64_t            n_pos;
@@ -39,7 +40,7 @@ typedef struct {
 static void *run_job(void *arg) {
     job *j = arg;
     mmgpt_ctx_params cp = mmgpt_ctx_default_params();
-    cp.n_threads = 1;
+    cp.n_threads = j->n_threads;
     mmgpt_ctx *c = mmgpt_ctx_create(j->m, cp, j->err);
     if (!c) {
         j->rc = -1;
@@ -110,21 +111,24 @@ int main(int argc, char **argv) {
         return 1;
     }
     int64_t nv = mmgpt_model_n_vocab(m);
+    int     nt = argc > 5 ? atoi(argv[5]) : 1;
+    if (nt < 1 || nt > 64) nt = 1;
     CHECK(mmgpt_model_has_vision(m) && mmgpt_model_has_audio(m), "model should have both encoders");
 
     /* alone, one after the other */
-    job a0 = {.m = m, .image = argv[2], .audio = argv[3], .job = 0, .repeat = 1};
-    job b0 = {.m = m, .image = argv[2], .audio = argv[3], .job = 1, .repeat = 1};
+    job a0 = {.n_threads = nt, .m = m, .image = argv[2], .audio = argv[3], .job = 0, .repeat = 1};
+    job b0 = {.n_threads = nt, .m = m, .image = argv[2], .audio = argv[3], .job = 1, .repeat = 1};
     run_job(&a0);
     run_job(&b0);
     CHECK(a0.rc == 0, "job 0 alone: %s", a0.err);
     CHECK(b0.rc == 0, "job 1 alone: %s", b0.err);
+    printf("%d thread(s) per context\n", nt);
     printf("alone: job 0 %lld positions, answer '%s'; job 1 %lld positions, answer '%s'\n", (long long)a0.n_pos,
            a0.text ? a0.text : "", (long long)b0.n_pos, b0.text ? b0.text : "");
 
     /* together: two threads, two contexts, one model; several rounds to overlap them */
-    job a1 = {.m = m, .image = argv[2], .audio = argv[3], .job = 0, .repeat = 3};
-    job b1 = {.m = m, .image = argv[2], .audio = argv[3], .job = 1, .repeat = 3};
+    job a1 = {.n_threads = nt, .m = m, .image = argv[2], .audio = argv[3], .job = 0, .repeat = 3};
+    job b1 = {.n_threads = nt, .m = m, .image = argv[2], .audio = argv[3], .job = 1, .repeat = 3};
     pthread_t ta, tb;
     pthread_create(&ta, NULL, run_job, &a1);
     pthread_create(&tb, NULL, run_job, &b1);
