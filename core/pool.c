@@ -1,6 +1,15 @@
-/* pool.c - thread pool (workers sleep on a condition variable), per-thread scratch, arena, clock. */
+/* pool.c - thread pool, per-thread scratch, arena, clock.
+ *
+ * Workers wait for work in two phases: for a short time after their last task (MM_POOL_SPIN_US, so that
+ * back-to-back kernels of one decode step do not pay a futex wake-up each) they poll the generation
+ * counter with a pause instruction; after that they sleep on a condition variable. An idle pool
+ * therefore uses no CPU, and nothing spins while OpenBLAS or other code runs for longer than that
+ * window. mm_pool_run publishes the task with an atomic generation bump (release) and always
+ * broadcasts under the mutex, so a worker that decided to sleep cannot miss it.
+ */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -10,6 +19,14 @@
 #include "core_internal.h"
 
 #define MM_POOL_MAX_THREADS 256
+#define MM_POOL_SPIN_US 100.0   /* default poll time after a task before sleeping (MMGPT_POOL_SPIN_US) */
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() do { } while (0)
+#endif
 
 typedef struct {
     void  *ptr;   /* [cap] 64-byte aligned */
@@ -20,37 +37,57 @@ struct mm_pool {
     int n_threads;                 /* workers + the caller (thread 0) */
     pthread_t *threads;            /* [n_threads - 1] */
     pthread_mutex_t mu;
-    pthread_cond_t cv_work;        /* workers wait here for a new generation */
-    pthread_cond_t cv_done;        /* caller waits here for pending == 0 */
-    uint64_t generation;           /* bumped by each mm_pool_run */
-    int pending;                   /* workers still running the current task */
-    int stop;
-    mm_task_fn fn;
+    pthread_cond_t cv_work;        /* workers sleep here for a new generation */
+    pthread_cond_t cv_done;        /* caller sleeps here for pending == 0 */
+    _Alignas(64) atomic_uint_fast64_t generation;  /* bumped by each mm_pool_run (release) */
+    _Alignas(64) atomic_int pending;               /* workers still running the current task */
+    atomic_int stop;
+    mm_task_fn fn;                 /* written before the generation bump */
     void *ctx;
     mm_scratch *scratch;           /* [n_threads] */
+    double spin_us;                /* poll window before sleeping, microseconds (0 = sleep at once) */
 };
 
 typedef struct { mm_pool *pool; int ith; } worker_arg;
+
+static double now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec * 1e-3;
+}
 
 static void *worker_main(void *arg) {
     worker_arg *wa = arg;
     mm_pool *p = wa->pool;
     int ith = wa->ith;
     uint64_t seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->stop && p->generation == seen) pthread_cond_wait(&p->cv_work, &p->mu);
-        if (p->stop) break;
-        seen = p->generation;
-        mm_task_fn fn = p->fn;
-        void *ctx = p->ctx;
-        int nth = p->n_threads;
-        pthread_mutex_unlock(&p->mu);
-        fn(ctx, ith, nth);
-        pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0) pthread_cond_signal(&p->cv_done);
+        uint64_t g = atomic_load_explicit(&p->generation, memory_order_acquire);
+        if (g == seen && p->spin_us > 0 && !atomic_load_explicit(&p->stop, memory_order_relaxed)) {
+            double t0 = now_us();
+            for (unsigned i = 1;; i++) {
+                CPU_RELAX();
+                g = atomic_load_explicit(&p->generation, memory_order_acquire);
+                if (g != seen || atomic_load_explicit(&p->stop, memory_order_relaxed)) break;
+                if ((i & 63) == 0 && now_us() - t0 > p->spin_us) break;
+            }
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&p->mu);
+            while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen &&
+                   !atomic_load_explicit(&p->stop, memory_order_relaxed))
+                pthread_cond_wait(&p->cv_work, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (atomic_load_explicit(&p->stop, memory_order_acquire)) break;
+        seen = g;
+        p->fn(p->ctx, ith, p->n_threads);
+        if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->cv_done);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -69,10 +106,15 @@ mm_pool *mm_pool_create(int n_threads, char *err) {
         return NULL;
     }
     mm_core_blas_init();
-    pool_alloc *pa = calloc(1, sizeof(pool_alloc) + sizeof(worker_arg) * (size_t)n_threads);
+    size_t bytes = (sizeof(pool_alloc) + sizeof(worker_arg) * (size_t)n_threads + 63) & ~(size_t)63;
+    pool_alloc *pa = aligned_alloc(64, bytes);   /* the atomics are 64-byte aligned (own cache lines) */
     if (!pa) { mm_err(err, "%s: out of memory", __func__); return NULL; }
+    memset(pa, 0, bytes);
     mm_pool *p = &pa->pool;
     p->n_threads = n_threads;
+    const char *spin = getenv("MMGPT_POOL_SPIN_US");
+    p->spin_us = spin && *spin ? atof(spin) : MM_POOL_SPIN_US;
+    if (!(p->spin_us >= 0.0) || p->spin_us > 1e6) p->spin_us = MM_POOL_SPIN_US;
     p->scratch = calloc((size_t)n_threads, sizeof(mm_scratch));
     p->threads = calloc((size_t)n_threads, sizeof(pthread_t));
     if (!p->scratch || !p->threads) {
@@ -100,7 +142,7 @@ mm_pool *mm_pool_create(int n_threads, char *err) {
 void mm_pool_free(mm_pool *p) {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
-    p->stop = 1;
+    atomic_store(&p->stop, 1);
     pthread_cond_broadcast(&p->cv_work);
     pthread_mutex_unlock(&p->mu);
     for (int i = 1; i < p->n_threads; i++) pthread_join(p->threads[i - 1], NULL);
@@ -118,17 +160,26 @@ int mm_pool_n_threads(const mm_pool *p) { return p ? p->n_threads : 1; }
 
 void mm_pool_run(mm_pool *p, mm_task_fn fn, void *ctx) {
     if (!p || p->n_threads == 1) { fn(ctx, 0, 1); return; }
-    pthread_mutex_lock(&p->mu);
     p->fn = fn;
     p->ctx = ctx;
-    p->pending = p->n_threads - 1;
-    p->generation++;
+    atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
+    pthread_mutex_lock(&p->mu);            /* wake the sleepers (cheap when nobody sleeps) */
     pthread_cond_broadcast(&p->cv_work);
     pthread_mutex_unlock(&p->mu);
     fn(ctx, 0, p->n_threads);
-    pthread_mutex_lock(&p->mu);
-    while (p->pending > 0) pthread_cond_wait(&p->cv_done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    if (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) {
+        double t0 = p->spin_us > 0 ? now_us() : -1e300;
+        for (unsigned i = 1; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) {
+            CPU_RELAX();
+            if ((i & 63) == 0 && now_us() - t0 > p->spin_us) {
+                pthread_mutex_lock(&p->mu);
+                while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) pthread_cond_wait(&p->cv_done, &p->mu);
+                pthread_mutex_unlock(&p->mu);
+                break;
+            }
+        }
+    }
 }
 
 int mm_pool_reserve(mm_pool *p, size_t bytes, char *err) {
