@@ -377,6 +377,10 @@ static int encode_image(mmgpt_ctx *c, const char *path, const void *data, size_t
     if (!m->vit)
         return fail(MMGPT_ERR_MODEL, err, "%s: the model %s has no image encoder (give an mmproj file with one)",
                     nm(name), m->enc_path);
+    int64_t nt0 = mm_vit_n_tokens(m->vit) - (mm_vit_has_cls(m->vit) ? 1 : 0);
+    if (nt0 > mm_gpt_state_n_ctx(c->st))
+        return fail(MMGPT_ERR_CONTEXT, err, "%s: an image takes %lld positions, over the context of %lld", nm(name),
+                    (long long)nt0, (long long)mm_gpt_state_n_ctx(c->st));
     mm_image img;
     double   t0 = mm_time_ms();
     int      rc = path ? mm_image_load_file(path, &img, e) : mm_image_load_memory(data, size, name, &img, e);
@@ -412,6 +416,14 @@ static int encode_audio(mmgpt_ctx *c, const char *path, const void *data, size_t
     if (rc) return fail(MMGPT_ERR_INPUT, err, "%s", e);
     double t1 = mm_time_ms();
     c->t.audio_decode_ms += t1 - t0;
+    /* refuse before encoding a clip whose rows cannot fit in the context anyway */
+    int64_t n_rows = mm_projector_n_out(&m->paud, mm_audio_model_n_out(m->aud, mm_audio_model_n_mel_frames(m->aud, pcm.n_samples)));
+    if (n_rows > mm_gpt_state_n_ctx(c->st)) {
+        double secs = (double)pcm.n_samples / MM_AUDIO_SAMPLE_RATE;
+        mm_audio_pcm_free(&pcm);
+        return fail(MMGPT_ERR_CONTEXT, err, "%s: %.1f s of audio take %lld positions, over the context of %lld", nm(name),
+                    secs, (long long)n_rows, (long long)mm_gpt_state_n_ctx(c->st));
+    }
     float  *enc = NULL;
     int64_t n_enc = 0;
     rc = mm_audio_encode_pcm(c->as, pcm.samples, pcm.n_samples, &enc, &n_enc, NULL, NULL, e);

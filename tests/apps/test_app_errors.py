@@ -65,7 +65,12 @@ def main():
     expect("generate: missing --audio", ["generate", "-m", m, "-p", "x", "--audio", os.path.join(d, "gone.wav")], 3,
            "gone.wav")
     expect("ask: prompt over the context", ["ask", "-m", small, img, "why " * 30], 3, "pic.ppm", "context")
-    expect("caption: prompt over the context (-c)", ["caption", "-m", m, "-c", "12", img], 3, "context")
+    expect("caption: prompt over the context (-c)", ["caption", "-m", m, "-c", "20", img], 3, "context")
+    expect("caption: image rows over the context (-c)", ["caption", "-m", m, "-c", "12", img], 3, "pic.ppm",
+           "an image takes 16 positions, over the context of 12")
+    long_wav = write_wav(os.path.join(d, "long.wav"), 12.0, 8000, 3)
+    expect("describe: clip rows over the context", ["describe", "-m", small, long_wav], 3, "long.wav",
+           "12.0 s of audio take", "over the context of 40")
 
     # ---- model (exit 4)
     expect("caption: model without an image encoder", ["caption", "-m", novis, img], 4, "pic.ppm", "no image encoder")
