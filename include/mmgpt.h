@@ -109,7 +109,7 @@ typedef enum {
     MMGPT_ERR_INPUT    = -3,  /* an input file that is missing, unreadable, unsupported or corrupt */
     MMGPT_ERR_MODEL    = -4,  /* the model lacks what is needed (no image / audio encoder, ...) */
     MMGPT_ERR_INTERNAL = -5,  /* out of memory, or a failure inside the engine */
-    MMGPT_ERR_CONTEXT  = -6,  /* the prompt does not fit in the context */
+    MMGPT_ERR_CONTEXT  = -6,  /* the prompt (or a single image/clip) does not fit in the context */
 } mmgpt_status;
 
 typedef enum { MMGPT_MEDIA_AUTO = -1, MMGPT_MEDIA_IMAGE = 0, MMGPT_MEDIA_AUDIO = 1 } mmgpt_media_kind;
@@ -170,7 +170,10 @@ void mmgpt_clear(mmgpt_ctx *ctx);
 
 /* ---------------------------------------------------------------- input of the next turn */
 int mmgpt_add_text(mmgpt_ctx *ctx, const char *text, char *err);
-/* Decode + encode + project now (timed); the ctx keeps the rows until the turn is evaluated. */
+/* Decode + encode + project now (timed); the ctx keeps the rows until the turn is evaluated.
+ * Statuses: MMGPT_ERR_INPUT (missing, unreadable, unsupported or corrupt file), MMGPT_ERR_MODEL (the
+ * model has no encoder for it), MMGPT_ERR_CONTEXT (its rows alone exceed the context; checked before
+ * encoding). */
 int mmgpt_add_image_file(mmgpt_ctx *ctx, const char *path, char *err);
 int mmgpt_add_image_memory(mmgpt_ctx *ctx, const void *data, size_t size, char *err);
 int mmgpt_add_audio_file(mmgpt_ctx *ctx, const char *path, char *err);
