@@ -2,15 +2,16 @@
 """app_demo: the bundled trained model (assets/models/mmgpt-demo.gguf) on the examples in
 assets/examples/. Skipped (exit 77) while the model is not there.
 
-Expected answers come from assets/examples/expected.json, written by the training pipeline:
-    {"shapes1.png": {"caption": "a large red circle at the top left.",
-                     "ask": [["how many shapes?", "one"], ...]},
-     "beeps.wav":   {"describe": "three short beeps", "ask": [["how many beeps?", "three"]]}}
-(a file without an entry is still run and must give a non-empty one-line answer). Checked:
-- `mmgpt caption` / `describe` WITHOUT -m (the bundled model is found by itself), one file and all
-  files at once ("FILE: text" lines), and --json parses;
-- `mmgpt ask FILE QUESTION` answers;
-- a scripted `mmgpt chat` session asking the same questions about the first example picture.
+Expected answers: assets/examples/EXPECTED.txt (file<TAB>canonical caption or description, written by
+tools/train/make_examples.py). Questions and their answers are derived here from those canonical texts
+with the world's grammar (issue 7): "a SIZE COLOR SHAPE at the POSITION" items joined by ", " / " and ";
+"N short beeps", "a LOW|MEDIUM|HIGH sine tone", "a RISING|FALLING sweep", "a voice saying WORD".
+Answers are compared after normalisation (case, spaces, final punctuation). Checked:
+- `mmgpt caption` / `describe` WITHOUT -m (the bundled model is found by itself), one file at a time and
+  all files at once ("FILE: text" lines), and --json parses with the same texts;
+- `mmgpt ask FILE QUESTION` for every derived question;
+- a scripted `mmgpt chat` session on the first picture (the picture encoded once; /clear between
+  questions, since the demo model is trained on single turns).
 """
 import json
 import os
@@ -20,62 +21,109 @@ from apptest import SRC, check, finish, need_bin, run
 
 MODEL = os.path.join(SRC, "assets", "models", "mmgpt-demo.gguf")
 EX = os.path.join(SRC, "assets", "examples")
-IMG = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm")
-AUD = (".wav", ".flac", ".ogg", ".mp3", ".aiff")
+NUM = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def norm(a):
+    return " ".join(a.strip().lower().rstrip(".!?").split())
+
+
+def parse_items(caption):
+    t = caption.strip().rstrip(".")
+    parts = []
+    for chunk in t.split(", "):
+        parts.extend(chunk.split(" and "))
+    items = []
+    for p in parts:
+        w = p.split()
+        if len(w) < 6 or w[4:6] != ["at", "the"]:
+            return None
+        items.append({"size": w[1], "color": w[2], "shape": w[3], "pos": " ".join(w[6:])})
+    return items
+
+
+def image_questions(caption):
+    items = parse_items(caption)
+    if not items:
+        return []
+    qa = [("How many shapes are there?", NUM[len(items)])]
+    shapes = [o["shape"] for o in items]
+    for o in items:
+        if shapes.count(o["shape"]) == 1:
+            s = o["shape"]
+            qa += [("What color is the %s?" % s, o["color"]), ("Where is the %s?" % s, o["pos"]),
+                   ("Is the %s small or large?" % s, o["size"])]
+            break
+    return qa
+
+
+def audio_questions(desc):
+    w = desc.split()
+    if desc.endswith("short beeps") or desc == "one short beep":
+        return [("How many beeps are there?", w[0])]
+    if desc.endswith("sine tone"):
+        return [("Is the tone high, medium or low?", w[1])]
+    if desc.endswith("sweep"):
+        return [("Is the sweep rising or falling?", w[1])]
+    if desc.startswith("a voice saying "):
+        return [("What word is said?", w[-1])]
+    return []
 
 
 def main():
     need_bin()
     if not os.path.isfile(MODEL):
-        print("skip: %s is not there yet (the bundled model is trained in tools/train)" % MODEL)
+        print("skip: %s is not there yet (the bundled model is trained by tools/train)" % MODEL)
         return 77
-    files = sorted(os.listdir(EX)) if os.path.isdir(EX) else []
-    imgs = [os.path.join(EX, f) for f in files if f.lower().endswith(IMG)]
-    auds = [os.path.join(EX, f) for f in files if f.lower().endswith(AUD)]
-    if not imgs and not auds:
-        print("skip: no example images or clips in %s" % EX)
+    exp_path = os.path.join(EX, "EXPECTED.txt")
+    if not os.path.isfile(exp_path):
+        print("skip: %s not found" % exp_path)
         return 77
-    exp = {}
-    ej = os.path.join(EX, "expected.json")
-    if os.path.isfile(ej):
-        with open(ej) as f:
-            exp = json.load(f)
+    expected = {}
+    with open(exp_path, encoding="utf-8") as f:
+        for ln in f:
+            if ln.strip() and not ln.startswith("#") and "\t" in ln:
+                name, text = ln.rstrip("\n").split("\t", 1)
+                expected[name] = text
+    imgs = [os.path.join(EX, n) for n in sorted(expected) if parse_items(expected[n])]
+    auds = [os.path.join(EX, n) for n in sorted(expected) if not parse_items(expected[n])]
     env = {"MMGPT_MODEL": ""}  # the bundled model must be found without -m / $MMGPT_MODEL
 
-    for cmd, group, key in (("caption", imgs, "caption"), ("describe", auds, "describe")):
+    for cmd, group in (("caption", imgs), ("describe", auds)):
         if not group:
             continue
         got = {}
         for f in group:
             rc, out, err = run([cmd, "-q", f], env=env)
-            ok = rc == 0 and out.count("\n") == 1 and len(out.strip()) > 0
-            check("%s %s: one non-empty line" % (cmd, os.path.basename(f)), ok, "rc %d %r %r" % (rc, out, err))
-            got[f] = out[:-1]
-            want = exp.get(os.path.basename(f), {}).get(key)
-            if want is not None:
-                check("%s %s == expected" % (cmd, os.path.basename(f)), got[f] == want, "%r vs %r" % (got[f], want))
+            got[f] = out[:-1] if out.endswith("\n") else out
+            want = expected[os.path.basename(f)]
+            check("%s %s == %r" % (cmd, os.path.basename(f), want), rc == 0 and out.count("\n") == 1 and
+                  norm(got[f]) == norm(want), "rc %d got %r err %r" % (rc, out, err))
         rc, out, err = run([cmd, "-q"] + group, env=env)
         check("%s all examples: FILE: text lines" % cmd,
               rc == 0 and out == "".join("%s: %s\n" % (f, got[f]) for f in group), "rc %d %r" % (rc, out))
         rc, out, err = run([cmd, "-q", "--json"] + group, env=env)
         try:
             objs = [json.loads(ln) for ln in out.split("\n") if ln]
-            check("%s --json parses, same texts" % cmd, [o["text"] for o in objs] == [got[f] for f in group], out)
+            check("%s --json parses, same texts" % cmd, rc == 0 and [o["text"] for o in objs] == [got[f] for f in group],
+                  out)
         except ValueError as e:
             check("%s --json parses" % cmd, False, "%s %r" % (e, out))
 
-    for f in imgs + auds:
-        for q, a in exp.get(os.path.basename(f), {}).get("ask", []):
+    questions = {f: image_questions(expected[os.path.basename(f)]) for f in imgs}
+    questions.update({f: audio_questions(expected[os.path.basename(f)]) for f in auds})
+    for f, qa in questions.items():
+        for q, a in qa:
             rc, out, err = run(["ask", "-q", f, q], env=env)
-            check("ask %s %r == %r" % (os.path.basename(f), q, a), rc == 0 and out == a + "\n", "rc %d %r %r" % (rc, out,
-                                                                                                          err))
-    if imgs:
-        qa = exp.get(os.path.basename(imgs[0]), {}).get("ask", [])
-        if qa:
-            script = "".join(q + "\n/clear\n" for q, _ in qa) + "/quit\n"
-            rc, out, err = run(["chat", "-q", "--image", imgs[0]], stdin=script.encode(), env=env)
-            check("chat session on %s" % os.path.basename(imgs[0]),
-                  rc == 0 and out.split("\n")[:-1] == [a for _, a in qa], "rc %d %r %r" % (rc, out, err))
+            check("ask %s %r -> %r" % (os.path.basename(f), q, a), rc == 0 and norm(out) == norm(a),
+                  "rc %d got %r err %r" % (rc, out, err))
+    if imgs and questions[imgs[0]]:
+        qa = questions[imgs[0]]
+        script = "".join(q + "\n/clear\n" for q, _ in qa) + "/quit\n"
+        rc, out, err = run(["chat", "-q", "--image", imgs[0]], stdin=script.encode(), env=env)
+        got = out.split("\n")[:-1]
+        check("chat session on %s: %d answers" % (os.path.basename(imgs[0]), len(qa)),
+              rc == 0 and [norm(g) for g in got] == [norm(a) for _, a in qa], "rc %d got %r err %r" % (rc, got, err))
     return finish()
 
 
