@@ -83,8 +83,11 @@ void mm_ops512_layernorm(float *y, const float *x, const float *w, const float *
 void mm_ops512_add(float *y, const float *a, const float *b, int64_t n);
 void mm_ops512_scale(float *x, float s, int64_t n);
 
-/* Scratch for thread ith: the pool's reserved scratch, or (pool == NULL) a per-thread buffer that
- * grows on first use and is freed at thread exit. NULL when a pool was not reserved large enough. */
+/* Kernel scratch, kept apart from the callers' mm_pool_reserve scratch (whose pointers a caller may
+ * hold): mm_core_reserve (from the caller's thread, outside mm_pool_run) grows every thread's buffer of
+ * the pool, or the caller-thread buffer when pool == NULL; mm_core_scratch gives thread ith's buffer
+ * (pool == NULL: a per-thread buffer that grows on demand, freed at thread exit), NULL if too small. */
+int   mm_core_reserve(mm_pool *pool, size_t bytes);
 void *mm_core_scratch(mm_pool *pool, int ith, size_t bytes);
 
 /* Put OpenBLAS at one thread (core's pool is the only way threads run); idempotent. */

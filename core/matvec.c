@@ -316,7 +316,7 @@ void mm_matvec(mm_pool *pool, mm_type t, const void *W, int64_t rows, int64_t co
     mm_xq8 xq;
     if (k->wants_xq[ti]) {
         size_t qbytes = mm_xq8_bytes(cols);
-        if (pool && mm_pool_reserve(pool, qbytes, NULL) != 0) pool = NULL;
+        if (pool && mm_core_reserve(pool, qbytes) != 0) pool = NULL;
         void *mem = mm_core_scratch(pool, 0, qbytes);
         if (!mem) {
             m.fn = mm_kernels_generic.rows[ti];   /* out of memory: float path needs no scratch */
@@ -416,7 +416,7 @@ void mm_linear(mm_pool *pool, mm_type t, const void *W, const float *bias, int64
     mm_core_blas_init();
     linear_ctx L = {pool, k->deq[ti], t, W, bias, rb, rows, cols, n, linear_tile_rows(cols), X, Y};
     if (pool && t != MM_TYPE_F32)
-        if (mm_pool_reserve(pool, (size_t)L.tile * (size_t)cols * sizeof(float), NULL) != 0) L.pool = NULL, pool = NULL;
+        if (mm_core_reserve(pool, (size_t)L.tile * (size_t)cols * sizeof(float)) != 0) L.pool = NULL, pool = NULL;
     if (!pool || mm_pool_n_threads(pool) == 1)
         linear_task(&L, 0, 1);
     else

@@ -44,7 +44,8 @@ struct mm_pool {
     atomic_int stop;
     mm_task_fn fn;                 /* written before the generation bump */
     void *ctx;
-    mm_scratch *scratch;           /* [n_threads] */
+    mm_scratch *scratch;           /* [n_threads] callers' scratch (mm_pool_reserve) */
+    mm_scratch *kscratch;          /* [n_threads] core kernels' own scratch (mm_core_reserve) */
     double spin_us;                /* poll window before sleeping, microseconds (0 = sleep at once) */
 };
 
@@ -116,9 +117,10 @@ mm_pool *mm_pool_create(int n_threads, char *err) {
     p->spin_us = spin && *spin ? atof(spin) : MM_POOL_SPIN_US;
     if (!(p->spin_us >= 0.0) || p->spin_us > 1e6) p->spin_us = MM_POOL_SPIN_US;
     p->scratch = calloc((size_t)n_threads, sizeof(mm_scratch));
+    p->kscratch = calloc((size_t)n_threads, sizeof(mm_scratch));
     p->threads = calloc((size_t)n_threads, sizeof(pthread_t));
-    if (!p->scratch || !p->threads) {
-        free(p->scratch); free(p->threads); free(pa);
+    if (!p->scratch || !p->kscratch || !p->threads) {
+        free(p->scratch); free(p->kscratch); free(p->threads); free(pa);
         mm_err(err, "%s: out of memory", __func__);
         return NULL;
     }
@@ -149,9 +151,12 @@ void mm_pool_free(mm_pool *p) {
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv_work);
     pthread_cond_destroy(&p->cv_done);
-    if (p->scratch)
-        for (int i = 0; i < p->n_threads; i++) free(p->scratch[i].ptr);
+    for (int i = 0; i < p->n_threads; i++) {
+        free(p->scratch[i].ptr);
+        free(p->kscratch[i].ptr);
+    }
     free(p->scratch);
+    free(p->kscratch);
     free(p->threads);
     free((pool_alloc *)p);
 }
@@ -182,20 +187,29 @@ void mm_pool_run(mm_pool *p, mm_task_fn fn, void *ctx) {
     }
 }
 
-int mm_pool_reserve(mm_pool *p, size_t bytes, char *err) {
-    if (!p) return 0;
-    if (bytes > ((size_t)1 << 40)) return mm_err(err, "%s: %zu bytes per thread is too large", __func__, bytes);
+static int reserve_in(mm_scratch *arr, int n, size_t bytes, char *err, const char *fn) {
+    if (bytes > ((size_t)1 << 40)) return mm_err(err, "%s: %zu bytes per thread is too large", fn, bytes);
     size_t cap = (bytes + 63) & ~(size_t)63;
-    for (int i = 0; i < p->n_threads; i++) {
-        if (p->scratch[i].cap >= cap) continue;
+    for (int i = 0; i < n; i++) {
+        if (arr[i].cap >= cap && arr[i].ptr) continue;
         void *q = NULL;
         if (posix_memalign(&q, 64, cap ? cap : 64) != 0)
-            return mm_err(err, "%s: out of memory (%zu bytes per thread)", __func__, cap);
-        free(p->scratch[i].ptr);
-        p->scratch[i].ptr = q;
-        p->scratch[i].cap = cap;
+            return mm_err(err, "%s: out of memory (%zu bytes per thread)", fn, cap);
+        free(arr[i].ptr);
+        arr[i].ptr = q;
+        arr[i].cap = cap;
     }
     return 0;
+}
+
+int mm_pool_reserve(mm_pool *p, size_t bytes, char *err) {
+    if (!p) return 0;
+    return reserve_in(p->scratch, p->n_threads, bytes, err, __func__);
+}
+
+int mm_core_reserve(mm_pool *p, size_t bytes) {
+    if (!p) return mm_core_scratch(NULL, 0, bytes) ? 0 : -1;
+    return reserve_in(p->kscratch, p->n_threads, bytes, NULL, __func__);
 }
 
 void *mm_pool_scratch(mm_pool *p, int ith, size_t bytes) {
@@ -222,9 +236,10 @@ static void tls_free(void *p) {
 static void tls_init(void) { pthread_key_create(&tls_key, tls_free); }
 
 void *mm_core_scratch(mm_pool *pool, int ith, size_t bytes) {
-    void *s = mm_pool_scratch(pool, ith, bytes);
-    if (s) return s;
-    if (pool) return NULL;      /* the pool must be reserved by the (single-threaded) caller */
+    if (pool) {   /* reserved by the (single-threaded) caller with mm_core_reserve */
+        if (ith < 0 || ith >= pool->n_threads || pool->kscratch[ith].cap < bytes) return NULL;
+        return pool->kscratch[ith].ptr;
+    }
     pthread_once(&tls_once, tls_init);
     mm_scratch *ts = pthread_getspecific(tls_key);
     if (!ts) {

@@ -157,8 +157,7 @@ int mm_core_gemm_avx512(mm_pool *pool, const mm_gemm_b *b, int64_t m, int64_t n,
                         const float *A, int64_t lda, float beta, float *C, int64_t ldc) {
     size_t bytes = scratch_floats() * sizeof(float);
     int nth = mm_pool_n_threads(pool);
-    if (pool && mm_pool_reserve(pool, bytes, NULL) != 0) return -1;
-    if (!pool && !mm_core_scratch(NULL, 0, bytes)) return -1;
+    if (mm_core_reserve(pool, bytes) != 0) return -1;
     gemm_ctx g = {pool, b, m, n, k, lda, ldc, alpha, beta, A, C, 0};
     /* columns when there are enough NR panels for every thread, else rows */
     g.split_rows = (n + NR - 1) / NR < 2 * nth && m >= 2 * nth;

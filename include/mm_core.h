@@ -11,10 +11,30 @@
  *     and `cols` = in features, stored row-major, each row `mm_row_size(type, cols)` bytes.
  *     In GGUF terms ne[0] = cols, ne[1] = rows.
  *   - Threads: one way only - the mm_pool below. Kernels take a pool (NULL = run on the caller's
- *     thread). OpenBLAS calls inside core set OpenBLAS's own thread count to the pool's count for
- *     the duration of the call, and pool workers sleep (they never spin) while OpenBLAS runs.
+ *     thread). OpenBLAS is kept at ONE thread (set once by core); a product over many rows is split
+ *     over the pool threads, each calling its own part, so OpenBLAS never starts threads of its own
+ *     (measured: same GFLOPS as OpenBLAS's own 2 threads, without its spinning threads next to ours).
+ *     Pool workers poll for ~100 us after a task (MMGPT_POOL_SPIN_US) and then sleep on a condition
+ *     variable: an idle pool uses no CPU. A pool runs one mm_pool_run at a time: do not call kernels
+ *     with a pool from inside a task of the same pool (pass NULL there: the caller-thread path).
  *   - A forward pass never calls malloc: activations come from an mm_arena sized at state creation;
- *     scratch that kernels need comes from the pool (mm_pool_reserve at state creation).
+ *     core's kernels keep their own per-thread scratch in the pool, grown on first use only (the
+ *     first call of each shape allocates, later calls never do); with pool == NULL they use a per-thread
+ *     buffer that grows the same way (freed at thread exit). mm_pool_reserve / mm_pool_scratch are for
+ *     the callers' own per-thread scratch (reserve at state creation); kernels never move it.
+ *
+ * Kernels and levels (chosen once at run time from the CPU: avx512 > avx2 > generic; the environment
+ * variable MMGPT_KERNEL=generic|avx2|avx512 forces a lower level, for tests):
+ *   - mm_matvec F32/F16: weights converted in registers, f32 products and sums.
+ *   - mm_matvec Q8_0/Q4_0 at the avx512 level: x is first quantized to 8 bits per block of 32 (ggml Q8_0
+ *     rounding, like llama.cpp) and integer dot products (VNNI) are used. This adds at most
+ *     sum_i |w_i| * d_x(i) / 2 to each output (d_x = max|x| of x's block / 127); about 0.3-1% of |y| on
+ *     random data, the order of the weight quantization itself. The generic and avx2 levels, and
+ *     mm_linear with n > 1, use f32 x (no extra error).
+ *   - mm_linear n > 1 and mm_sgemm: at the avx512 level an own AVX-512 gemm (weights dequantized while
+ *     packed), which runs about 2x OpenBLAS limited to AVX2 by OPENBLAS_CORETYPE=Haswell; elsewhere, or
+ *     with MMGPT_GEMM=openblas, OpenBLAS over dequantized weight tiles. See bench/bench_kernels.c.
+ *   - Naive references (mm_matvec_ref, mm_linear_ref) dequantize and sum in double: test oracles.
  */
 #ifndef MM_CORE_H
 #define MM_CORE_H
@@ -117,14 +137,16 @@ void  mm_layernorm(float *y, const float *x, const float *w, const float *b, int
 void  mm_gelu_tanh(float *x, int64_t n);   /* 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))) - GPT-2 */
 void  mm_gelu_erf(float *x, int64_t n);    /* 0.5x(1+erf(x/sqrt 2)) */
 void  mm_quick_gelu(float *x, int64_t n);  /* x*sigmoid(1.702x) - CLIP */
-void  mm_softmax(float *x, int64_t n);     /* in place, subtracts the max */
+void  mm_softmax(float *x, int64_t n);     /* in place, subtracts the max; a row of all -inf gives all 0 */
 void  mm_add(float *y, const float *a, const float *b, int64_t n); /* y = a + b (y may alias) */
 void  mm_scale(float *x, float s, int64_t n);
 
 /* ---------------------------------------------------------------- .npy files (float32, C order) */
 /* Write a little-endian float32 array of the given shape (ndim <= 4). */
 int mm_npy_write(const char *path, const float *data, int ndim, const int64_t *shape, char *err);
-/* Read a float32 little-endian C-order .npy; *data is malloc'd (caller frees). */
+/* Read a float32 little-endian C-order .npy; *data is malloc'd (caller frees). The file is hostile:
+ * header must be a numpy dict with exactly descr '<f4', fortran_order False and a shape of 0..4
+ * non-negative dims (versions 1.0-3.0), and the data size must match the file exactly. */
 int mm_npy_read(const char *path, float **data, int *ndim, int64_t shape[4], char *err);
 
 /* ---------------------------------------------------------------- misc */
