@@ -32,7 +32,8 @@ struct mm_gpt_model {
     bool           tied;
     const float   *out_norm_w, *out_norm_b; /* [d] */
     mm_gpt_layer  *layers;            /* [n_layer] */
-    float         *vec_mem;           /* owned copies of every vector (f32) */
+    float        **vec_mem;           /* [n_vec_cap] owned f32 copies of the vectors (NULL = unused slot) */
+    size_t         n_vec_cap;
 };
 
 /* Row r of w as f32 (dequantized). */

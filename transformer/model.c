@@ -63,8 +63,8 @@ int mm_gpt_hparams_from_gguf(const mm_gguf *g, mm_gpt_hparams *hp, char *err) {
 typedef struct {
     const mm_gguf *g;
     char          *err;
-    float         *vec;      /* owned f32 vector pool */
-    size_t         vec_used, vec_cap;
+    float        **vecs;     /* owned f32 copies (model->vec_mem), one allocation each */
+    size_t         n_vecs, cap_vecs;
 } loader;
 
 static int get_mat(loader *L, const char *name, int64_t cols, int64_t rows_min, int64_t rows_max, bool required,
@@ -114,12 +114,13 @@ static int get_vec(loader *L, const char *name, int64_t n, bool required, const 
     if (t->type != MM_TYPE_F32 && t->type != MM_TYPE_F16)
         return mm_err(L->err, "%s: tensor %s has type %s; vectors must be f32 or f16", mm_gguf_path(L->g), name,
                       mm_type_name(t->type));
-    if (L->vec_used + (size_t)n > L->vec_cap)
-        return mm_err(L->err, "%s: internal: vector pool too small", __func__);
+    if (L->n_vecs >= L->cap_vecs) return mm_err(L->err, "%s: internal: too many vectors", __func__);
     if (t->n_bytes < (size_t)n * (t->type == MM_TYPE_F32 ? 4 : 2))
         return mm_err(L->err, "%s: tensor %s: data is shorter than its shape", mm_gguf_path(L->g), name);
-    float *dst = L->vec + L->vec_used;
-    L->vec_used += (size_t)n;
+    /* sizes are bounded by the file: each vector is stored in it */
+    float *dst = malloc((size_t)n * sizeof(float));
+    if (!dst) return mm_err(L->err, "%s: out of memory", __func__);
+    L->vecs[L->n_vecs++] = dst;
     if (t->type == MM_TYPE_F32) memcpy(dst, t->data, (size_t)n * sizeof(float));
     else for (int64_t i = 0; i < n; i++) dst[i] = mm_fp16_to_fp32(((const uint16_t *)t->data)[i]);
     *out = dst;
@@ -139,15 +140,21 @@ mm_gpt_model *mm_gpt_model_load(const mm_gguf *g, char *err) {
     if (mm_gpt_hparams_from_gguf(g, &m->hp, err) != 0) goto fail;
     const mm_gpt_hparams *hp = &m->hp;
     const int64_t d = hp->d_model, ff = hp->d_ff, V = hp->n_vocab, NL = hp->n_layer;
+    (void)ff;
+    /* a file that cannot hold the tensors its keys promise is refused before anything is allocated */
+    if (mm_gguf_n_tensors(g) < 4 + 8 * NL) {
+        mm_err(err, "%s: %lld tensors, but block_count %lld needs at least %lld", mm_gguf_path(g),
+               (long long)mm_gguf_n_tensors(g), (long long)NL, (long long)(4 + 8 * NL));
+        goto fail;
+    }
     m->layers = calloc((size_t)NL, sizeof *m->layers);
-    /* vectors: per layer 4d (norms) + 3d + d + ff + d (biases), plus the final norm */
-    size_t vec_cap = (size_t)NL * (size_t)(9 * d + ff) + 2 * (size_t)d;
-    m->vec_mem = malloc(vec_cap * sizeof(float));
+    m->n_vec_cap = (size_t)NL * 12 + 2;
+    m->vec_mem = calloc(m->n_vec_cap, sizeof *m->vec_mem); /* per layer 4 norms + 4 biases */
     if (!m->layers || !m->vec_mem) {
         mm_err(err, "%s: out of memory", __func__);
         goto fail;
     }
-    loader L = {g, err, m->vec_mem, 0, vec_cap};
+    loader L = {g, err, m->vec_mem, 0, (size_t)NL * 12 + 2};
     if (get_mat(&L, "token_embd.weight", d, V, V, true, &m->tok_embd) ||
         get_mat(&L, "position_embd.weight", d, hp->n_ctx, MAX_CTX, true, &m->pos_embd) ||
         get_mat(&L, "output.weight", d, V, V, false, &m->output) ||
@@ -180,6 +187,8 @@ fail:
 void mm_gpt_model_free(mm_gpt_model *m) {
     if (!m) return;
     free(m->layers);
+    if (m->vec_mem)
+        for (size_t i = 0; i < m->n_vec_cap; i++) free(m->vec_mem[i]);
     free(m->vec_mem);
     free(m);
 }
