@@ -40,6 +40,8 @@ def main():
         rc, out, err = run(["describe", "-m", m] + N + [f])
         check("describe %s: exit 0, one line" % os.path.basename(f), rc == 0 and out.count("\n") == 1, err)
         singles[f] = out[:-1]
+    rc, out, err = run(["caption"] + N + [imgs[0]], env={"MMGPT_MODEL": m})
+    check("caption without -m uses $MMGPT_MODEL", rc == 0 and out[:-1] == singles[imgs[0]], "rc %d %r" % (rc, err))
     rc, out, err = run(["caption", "-m", m, "-q"] + N + [imgs[0]])
     check("-q: nothing on stderr", rc == 0 and err == "" and out[:-1] == singles[imgs[0]], repr(err))
 
