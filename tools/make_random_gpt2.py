@@ -4,6 +4,7 @@
     tools/make_random_gpt2.py OUT.gguf [--vocab 300] [--ctx 64] [--d 64] [--layers 2] [--heads 4]
         [--ff 4*d] [--type f32|f16|q8_0|q4_0] [--embd-type TYPE] [--untied] [--seed 0]
         [--tokenizer DIR]   # DIR with vocab.json + merges.txt: adds tokenizer.ggml.* (vocab = its size)
+        [--add-bos]         # tokenizer.ggml.add_bos_token = true
 
 Also importable: make_model(path, ...) returns the float32 tensors it quantized (dict name -> array).
 Matrices (2-D) are stored at --type (embeddings at --embd-type, default = --type); vectors stay f32.
@@ -50,7 +51,7 @@ def random_params(V, n_ctx, d, n_layer, d_ff, seed=0, tied=True):
     return t
 
 
-def add_tokenizer(w, vocab_json, merges_txt):
+def add_tokenizer(w, vocab_json, merges_txt, add_bos=False):
     """tokenizer.ggml.* keys from Hugging Face vocab.json + merges.txt. Returns the vocabulary size."""
     with open(vocab_json, encoding="utf-8") as fh:
         vocab = json.load(fh)
@@ -75,12 +76,12 @@ def add_tokenizer(w, vocab_json, merges_txt):
     w.add_arr("tokenizer.ggml.merges", "str", merges)
     w.add_u32("tokenizer.ggml.bos_token_id", eot)
     w.add_u32("tokenizer.ggml.eos_token_id", eot)
-    w.add_bool("tokenizer.ggml.add_bos_token", False)
+    w.add_bool("tokenizer.ggml.add_bos_token", bool(add_bos))
     return len(tokens)
 
 
 def write_gguf(path, tensors, n_ctx, d, n_layer, n_head, d_ff, ttype="f32", embd_type=None, eps=1e-5,
-               tokenizer_dir=None, name="random-gpt2"):
+               tokenizer_dir=None, name="random-gpt2", add_bos=False):
     """Write tensors (float32 arrays, GGUF names) as a gpt2 GGUF. Matrices at ttype, vectors f32."""
     w = mmgguf.GGUFWriter()
     w.add_str("general.architecture", "gpt2")
@@ -93,7 +94,7 @@ def write_gguf(path, tensors, n_ctx, d, n_layer, n_head, d_ff, ttype="f32", embd
     w.add_f32("gpt2.attention.layer_norm_epsilon", eps)
     w.add_u32("general.file_type", {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7}[ttype])
     if tokenizer_dir:
-        add_tokenizer(w, os.path.join(tokenizer_dir, "vocab.json"), os.path.join(tokenizer_dir, "merges.txt"))
+        add_tokenizer(w, os.path.join(tokenizer_dir, "vocab.json"), os.path.join(tokenizer_dir, "merges.txt"), add_bos)
     embd_type = embd_type or ttype
     for name_, arr in tensors.items():
         if arr.ndim == 1:
@@ -109,13 +110,14 @@ def write_gguf(path, tensors, n_ctx, d, n_layer, n_head, d_ff, ttype="f32", embd
 
 
 def make_model(path, V=300, n_ctx=64, d=64, n_layer=2, n_head=4, d_ff=None, ttype="f32", embd_type=None,
-               tied=True, seed=0, tokenizer_dir=None):
+               tied=True, seed=0, tokenizer_dir=None, add_bos=False):
     d_ff = d_ff or 4 * d
     if tokenizer_dir:
         with open(os.path.join(tokenizer_dir, "vocab.json"), encoding="utf-8") as fh:
             V = len(json.load(fh))
     t = random_params(V, n_ctx, d, n_layer, d_ff, seed=seed, tied=tied)
-    write_gguf(path, t, n_ctx, d, n_layer, n_head, d_ff, ttype, embd_type, tokenizer_dir=tokenizer_dir)
+    write_gguf(path, t, n_ctx, d, n_layer, n_head, d_ff, ttype, embd_type, tokenizer_dir=tokenizer_dir,
+               add_bos=add_bos)
     return t
 
 
@@ -133,11 +135,12 @@ def main():
     ap.add_argument("--untied", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tokenizer", default=None, help="folder with vocab.json + merges.txt")
+    ap.add_argument("--add-bos", action="store_true", help="set tokenizer.ggml.add_bos_token")
     a = ap.parse_args()
     if a.d % a.heads:
         ap.error("--d must be a multiple of --heads")
     make_model(a.out, a.vocab, a.ctx, a.d, a.layers, a.heads, a.ff or 4 * a.d, a.type, a.embd_type,
-               not a.untied, a.seed, a.tokenizer)
+               not a.untied, a.seed, a.tokenizer, a.add_bos)
 
 
 if __name__ == "__main__":

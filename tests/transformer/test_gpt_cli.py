@@ -41,6 +41,10 @@ def mmgpt(*args):
     return subprocess.run([BIN] + [str(a) for a in args], capture_output=True)
 
 
+def rel_ok(c, ref, tol=1e-4):
+    return float(np.max(np.abs(c - ref)) / np.max(np.abs(ref))) <= tol
+
+
 def bytes_decoder():
     """GPT-2's byte -> printable unicode table, inverted (from the GPT-2 paper's released encoder design)."""
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + \
@@ -107,6 +111,21 @@ def main():
         else:
             msg = "shape %s, want %s" % (c.shape, ref.shape)
     check("logits vs reference on published ids", ok, msg)
+
+    # BOS only when the file asks for it (tokenizer.ggml.add_bos_token)
+    model_bos = os.path.join(TMP, "gpt_cli_bos_%d.gguf" % os.getpid())
+    make_random_gpt2.make_model(model_bos, n_ctx=96, d=64, n_layer=2, n_head=4, ttype="f32", tied=False, seed=3,
+                                tokenizer_dir=hf, add_bos=True)
+    r = mmgpt("logits", "-m", model_bos, "-p", text, "-o", npy)
+    ok = r.returncode == 0
+    msg = r.stderr.decode().strip()
+    if ok:
+        c = np.load(npy)
+        ref = ref_gpt2.forward(p, [vocab["<|endoftext|>"]] + list(ids))
+        ok = c.shape == ref.shape and rel_ok(c, ref)
+        msg = "shape %s (want %s)" % (c.shape, ref.shape)
+    check("logits with add_bos_token: BOS first", ok, msg)
+    os.remove(model_bos)
 
     # generate, greedy
     n_gen = 24 if not SANITIZE else 6
