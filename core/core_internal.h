@@ -19,6 +19,8 @@ typedef struct {
     float  *d, *ds, *d8, *d4, *s4;
 } mm_xq8;
 size_t mm_xq8_bytes(int64_t cols);                         /* scratch needed for mm_xq8_quantize */
+/* Carve the arrays out of mem (mm_xq8_bytes(cols), 64-byte aligned) and fill them. */
+void   mm_xq8_layout(int64_t cols, void *mem, mm_xq8 *out);
 void   mm_xq8_quantize(const float *x, int64_t cols, void *mem, mm_xq8 *out);
 
 /* Rows [r0, r1) of y = W x for one weight type. W points at row 0; rows are row_bytes apart.
@@ -33,6 +35,7 @@ typedef struct {
     mm_rows_fn rows[4];      /* index by mm_core_type_index */
     bool wants_xq[4];        /* kernel takes x quantized to 8 bits (mm_xq8) */
     mm_deq_fn deq[4];
+    void (*quantize_x)(const float *x, int64_t cols, void *mem, mm_xq8 *out);   /* NULL: mm_xq8_quantize */
 } mm_kernel_table;
 
 static inline int mm_core_type_index(mm_type t) {

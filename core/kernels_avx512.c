@@ -146,6 +146,44 @@ T512 static void rows_q4_0_vnni(const void *W, size_t rb, int64_t r0, int64_t r1
     }
 }
 
+/* x -> mm_xq8 (same layout as mm_xq8_quantize; rounding to nearest even instead of half away from 0,
+ * which keeps |x - q d| <= d/2, the bound the error statement uses) */
+T512 static void quantize_x_avx512(const float *x, int64_t cols, void *mem, mm_xq8 *o) {
+    mm_xq8_layout(cols, mem, o);
+    int64_t nb = cols / MM_QK;
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    for (int64_t i = 0; i < nb; i++) {
+        __m512 a = _mm512_loadu_ps(x + i * MM_QK), b = _mm512_loadu_ps(x + i * MM_QK + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(a, absmask), _mm512_and_ps(b, absmask)));
+        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        __m512 vid = _mm512_set1_ps(id);
+        __m512i qa = _mm512_cvtps_epi32(_mm512_mul_ps(a, vid)), qb = _mm512_cvtps_epi32(_mm512_mul_ps(b, vid));
+        __m128i ba = _mm512_cvtsepi32_epi8(qa), bb = _mm512_cvtsepi32_epi8(qb);
+        _mm_storeu_si128((__m128i *)(o->qs + i * MM_QK), ba);
+        _mm_storeu_si128((__m128i *)(o->qs + i * MM_QK + 16), bb);
+        int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb));
+        o->d[i] = d;
+        o->ds[i] = d * (float)sum;
+        _mm256_storeu_ps(o->d8 + i * 8, _mm256_set1_ps(d));
+        /* Q4_0 pair order: [b0 0:16, b1 0:16, b0 16:32, b1 16:32]; a trailing odd block stays in order */
+        int64_t pair = i & ~(int64_t)1;
+        if (i + 1 == nb && !(i & 1)) {
+            _mm_storeu_si128((__m128i *)(o->qs4 + i * MM_QK), ba);
+            _mm_storeu_si128((__m128i *)(o->qs4 + i * MM_QK + 16), bb);
+            _mm256_storeu_ps(o->d4 + i * 8, _mm256_set1_ps(d));
+            _mm256_storeu_ps(o->s4 + i * 8, _mm256_set1_ps(o->ds[i]));
+        } else {
+            int h = (int)(i & 1);
+            _mm_storeu_si128((__m128i *)(o->qs4 + pair * MM_QK + 16 * h), ba);
+            _mm_storeu_si128((__m128i *)(o->qs4 + pair * MM_QK + 32 + 16 * h), bb);
+            _mm_storeu_ps(o->d4 + pair * 8 + 4 * h, _mm_set1_ps(d));
+            _mm_storeu_ps(o->d4 + pair * 8 + 8 + 4 * h, _mm_set1_ps(d));
+            _mm_storeu_ps(o->s4 + pair * 8 + 4 * h, _mm_set1_ps(o->ds[i]));
+            _mm_storeu_ps(o->s4 + pair * 8 + 8 + 4 * h, _mm_set1_ps(o->ds[i]));
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- dequantize rows (prefill tiles) */
 T512 static void deq_f32(const void *s, float *y, int64_t n) { memcpy(y, s, (size_t)n * sizeof(float)); }
 
@@ -188,6 +226,7 @@ const mm_kernel_table mm_kernels_avx512 = {
     .rows = {rows_f32, rows_f16, rows_q8_0_vnni, rows_q4_0_vnni},
     .wants_xq = {false, false, true, true},
     .deq = {deq_f32, deq_f16, deq_q8_0, deq_q4_0},
+    .quantize_x = quantize_x_avx512,
 };
 #else
 const mm_kernel_table mm_kernels_avx512 = {0};

@@ -115,7 +115,7 @@ size_t mm_xq8_bytes(int64_t cols) {
     return 2 * al64((size_t)cols) + 2 * al64(nb * 4) + 3 * al64(nb * 32);
 }
 
-void mm_xq8_quantize(const float *x, int64_t cols, void *mem, mm_xq8 *o) {
+void mm_xq8_layout(int64_t cols, void *mem, mm_xq8 *o) {
     size_t nb = (size_t)(cols / MM_QK);
     uint8_t *p = mem;
     o->qs = (int8_t *)p;  p += al64((size_t)cols);
@@ -125,6 +125,11 @@ void mm_xq8_quantize(const float *x, int64_t cols, void *mem, mm_xq8 *o) {
     o->d8 = (float *)p;   p += al64(nb * 32);
     o->d4 = (float *)p;   p += al64(nb * 32);
     o->s4 = (float *)p;
+}
+
+void mm_xq8_quantize(const float *x, int64_t cols, void *mem, mm_xq8 *o) {
+    size_t nb = (size_t)(cols / MM_QK);
+    mm_xq8_layout(cols, mem, o);
     for (size_t i = 0; i < nb; i++) {
         const float *xb = x + i * MM_QK;
         float amax = 0.0f;
@@ -321,7 +326,7 @@ void mm_matvec(mm_pool *pool, mm_type t, const void *W, int64_t rows, int64_t co
         if (!mem) {
             m.fn = mm_kernels_generic.rows[ti];   /* out of memory: float path needs no scratch */
         } else {
-            mm_xq8_quantize(x, cols, mem, &xq);
+            (k->quantize_x ? k->quantize_x : mm_xq8_quantize)(x, cols, mem, &xq);
             m.xq = &xq;
         }
     }
