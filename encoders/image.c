@@ -267,41 +267,59 @@ static int resample(const float *src, int sw, int sh, float *dst, int dw, int dh
     return 0;
 }
 
-/* LLaVA expand2square + resize, padding only along the short axis and only as far as the filter reaches
- * (see mm_image.h). tmp: [S][S][3]. */
+/* LLaVA expand2square + resize without building the M x M canvas (see mm_image.h). The resampler is
+ * separable, and the padding lies along one axis only, so:
+ *   1. resample the picture along its long axis only (M -> S; the other axis keeps its size);
+ *   2. place those lines in a mean-filled strip that extends the short axis only as far as the filter
+ *      reaches (canvas lines further out are pure mean colour in the result), and resample it along the
+ *      short axis into the output lines it can influence; all other output lines are the mean colour.
+ * Step 1 leaves mean-coloured canvas lines unchanged (normalised weights), so this equals resampling the
+ * padded canvas (checked against a real canvas in tests/image/test_img_preprocess.py). tmp: [S][S][3]. */
 static int preprocess_pad(const mm_image *img, const mm_image_preproc *pp, float *tmp, char *err) {
     const int S = pp->image_size, w = img->w, h = img->h;
-    const int M = w > h ? w : h;
-    const double s = (double)S / M;
-    for (int i = 0; i < S * S; i++)
-        for (int c = 0; c < 3; c++) tmp[3 * i + c] = pp->mean[c];
     const bool pad_y = w > h;              /* pad rows (above/below) or columns (left/right) */
-    const int short_len = pad_y ? h : w;   /* image extent along the padded axis */
-    const int pad0 = (M - short_len) / 2;  /* canvas offset of the image along that axis */
-    const int pm = (int)ceil(2.0 / s) + 2; /* filter reach in canvas pixels, plus slack */
-    const int c0 = pad0 - pm > 0 ? pad0 - pm : 0;
-    const int c1 = pad0 + short_len + pm < M ? pad0 + short_len + pm : M;
-    const int clen = c1 - c0;              /* partial canvas extent along the padded axis */
+    const int M = pad_y ? w : h;           /* canvas side */
+    const int short_len = pad_y ? h : w;   /* picture extent along the padded axis */
+    const double s = (double)S / M;
+    for (size_t i = 0; i < (size_t)S * S; i++)
+        for (int c = 0; c < 3; c++) tmp[3 * i + c] = pp->mean[c];
+    const int pad0 = (M - short_len) / 2;      /* canvas offset of the picture along the padded axis */
+    const double reach = 2.0 / s + 2.0;        /* filter reach in canvas pixels, plus slack */
+    const int c0 = pad0 - reach > 0 ? (int)(pad0 - reach) : 0;
+    const int c1 = pad0 + short_len + reach < M ? (int)(pad0 + short_len + reach) : M;
+    const int clen = c1 - c0;                  /* strip extent along the padded axis */
     int o0 = (int)floor(c0 * s), o1 = (int)ceil(c1 * s);
     if (o0 < 0) o0 = 0;
     if (o1 > S) o1 = S;
     if (o1 <= o0) return 0;
-    /* partial canvas: M along the long axis, clen along the short one, mean-filled */
-    const int cw = pad_y ? M : clen, ch = pad_y ? clen : M;
-    float *canvas = malloc((size_t)cw * (size_t)ch * 3 * sizeof(float));
-    if (!canvas) return mm_err(err, "mm_image_preprocess: out of memory for the padded canvas");
-    for (size_t i = 0; i < (size_t)cw * ch; i++)
-        for (int c = 0; c < 3; c++) canvas[3 * i + c] = pp->mean[c];
-    const int off = pad0 - c0; /* image position inside the partial canvas */
-    for (int y = 0; y < h; y++) {
-        float *row = pad_y ? canvas + ((size_t)(y + off) * cw) * 3 : canvas + ((size_t)y * cw + off) * 3;
-        memcpy(row, img->rgb + (size_t)y * w * 3, (size_t)w * 3 * sizeof(float));
+    /* 1: long axis M -> S. a: [short_len][S][3] lines (pad_y) or [S][short_len][3] (pad_x) */
+    const size_t n_a = (size_t)S * (size_t)short_len * 3, n_strip = (size_t)S * (size_t)clen * 3;
+    float *a = malloc(n_a * sizeof(float)), *strip = malloc(n_strip * sizeof(float));
+    if (!a || !strip) {
+        free(a);
+        free(strip);
+        return mm_err(err, "mm_image_preprocess: out of memory for the padded strip");
     }
     int rc;
-    const double shift = o0 - c0 * s;
-    if (pad_y) rc = resample(canvas, cw, ch, tmp + (size_t)o0 * S * 3, S, o1 - o0, S * 3, s, s, 0.0, shift, err);
-    else rc = resample(canvas, cw, ch, tmp + (size_t)o0 * 3, o1 - o0, S, S * 3, s, s, shift, 0.0, err);
-    free(canvas);
+    if (pad_y) rc = resample(img->rgb, w, h, a, S, h, S * 3, s, 1.0, 0.0, 0.0, err);
+    else rc = resample(img->rgb, w, h, a, w, S, w * 3, 1.0, s, 0.0, 0.0, err);
+    if (rc == 0) {
+        /* 2: the strip, mean-filled, with the picture lines at pad0 - c0 */
+        for (size_t i = 0; i < n_strip / 3; i++)
+            for (int c = 0; c < 3; c++) strip[3 * i + c] = pp->mean[c];
+        const int off = pad0 - c0;
+        const double shift = o0 - c0 * s;
+        if (pad_y) {
+            memcpy(strip + (size_t)off * S * 3, a, n_a * sizeof(float)); /* rows off .. off+h-1, width S */
+            rc = resample(strip, S, clen, tmp + (size_t)o0 * S * 3, S, o1 - o0, S * 3, 1.0, s, 0.0, shift, err);
+        } else {
+            for (int y = 0; y < S; y++) /* strip [S][clen][3]: columns off .. off+w-1 */
+                memcpy(strip + ((size_t)y * clen + off) * 3, a + (size_t)y * w * 3, (size_t)w * 3 * sizeof(float));
+            rc = resample(strip, clen, S, tmp + (size_t)o0 * 3, o1 - o0, S, S * 3, s, 1.0, shift, 0.0, err);
+        }
+    }
+    free(a);
+    free(strip);
     return rc;
 }
 

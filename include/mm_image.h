@@ -25,7 +25,8 @@
  *        MM_RESIZE_PAD     LLaVA "expand2square": the picture is centred on a square canvas of side
  *                          M = max(w, h) filled with the mean colour (offsets (M-w)/2, (M-h)/2 rounded
  *                          down), then the canvas is resized M x M -> S x S. Computed without building the
- *                          canvas: (img - mean) is resampled with zero edges, then mean is added back.
+ *                          canvas: the picture is resampled along its long axis, then along the short one
+ *                          inside a mean-filled strip as wide as the filter reaches (same result).
  *        MM_RESIZE_CROP    CLIP: resize so the shorter side is S, the longer L*S/short truncated to an
  *                          integer (torchvision Resize), then a centred S x S crop with offset
  *                          round_half_even((L' - S) / 2) (torchvision CenterCrop). Computed directly as an

@@ -5,7 +5,7 @@
  *   - skimage_truncated.jpg (refdata) -> error or a 100x100 image
  *   - every prefix of a valid PNG (truncation at every byte) -> error or a valid image
  *   - 1x1 image -> exact pixel; 0x0 image -> error
- *   - valid results, including 1 x 2000 and 2000 x 1 strips, preprocess in every mode to finite values
+ *   - valid results, including 1 x 16384 and 16384 x 1 strips, preprocess in every mode to finite values
  *     within the range a Catmull-Rom resample of [0, 1] data can reach (overshoot < 0.2).
  */
 #include <math.h>
@@ -210,15 +210,18 @@ int main(void) {
     n = make_png(buf, 1, 1, false);
     mem_case("png_1x1", buf, n, 1, NULL);
 
-    /* thin strips (extreme aspect ratios through every resize mode) */
+    /* thin strips at the side cap (extreme aspect ratios through every resize mode) */
     {
-        static uint8_t strip[64 + 2000];
-        int hl = snprintf((char *)strip, 64, "P5\n1 2000\n255\n");
-        for (int i = 0; i < 2000; i++) strip[hl + i] = (uint8_t)(i * 7);
-        mem_case("pgm_1x2000", strip, (size_t)hl + 2000, 1, NULL);
-        hl = snprintf((char *)strip, 64, "P5\n2000 1\n255\n");
-        for (int i = 0; i < 2000; i++) strip[hl + i] = (uint8_t)(i * 7);
-        mem_case("pgm_2000x1", strip, (size_t)hl + 2000, 1, NULL);
+        static uint8_t strip[64 + 16384];
+        int hl = snprintf((char *)strip, 64, "P5\n1 16384\n255\n");
+        for (int i = 0; i < 16384; i++) strip[hl + i] = (uint8_t)(i * 7);
+        mem_case("pgm_1x16384", strip, (size_t)hl + 16384, 1, NULL);
+        hl = snprintf((char *)strip, 64, "P5\n16384 1\n255\n");
+        for (int i = 0; i < 16384; i++) strip[hl + i] = (uint8_t)(i * 7);
+        mem_case("pgm_16384x1", strip, (size_t)hl + 16384, 1, NULL);
+        hl = snprintf((char *)strip, 64, "P5\n3 2000\n255\n");
+        for (int i = 0; i < 6000; i++) strip[hl + i] = (uint8_t)(i * 13);
+        mem_case("pgm_3x2000", strip, (size_t)hl + 6000, 1, NULL);
     }
 
     /* every truncation of a valid 9x7 PNG */

@@ -50,7 +50,8 @@ def c_preprocess(path, S, mode, mean, std):
 images = []
 rng = np.random.default_rng(7)
 # synthetic: a landscape and a portrait picture with odd sizes (odd crop/pad offsets), and a tiny one
-for name, (h, w) in [("land", (37, 61)), ("port", (50, 23)), ("tiny", (3, 2))]:
+for name, (h, w) in [("land", (37, 61)), ("port", (50, 23)), ("tiny", (3, 2)), ("hstrip", (5, 300)),
+                     ("vstrip", (260, 3))]:
     arr = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     path = os.path.join(TMP, "img_pre_%s.png" % name)
     open(path, "wb").write(imgfiles.png(arr))
@@ -67,7 +68,8 @@ sizes = [224, 30] if not quick else [30]
 worst = 0.0
 for path in images:
     img = c_decode(path)
-    for S in sizes:
+    # thin strips also at a tiny output: the filter then reaches across the whole padded canvas
+    for S in sizes + ([7] if "strip" in path else []):
         for mode in ("squash", "crop", "pad"):
             mean, std = (CLIP_MEAN, CLIP_STD) if S == 224 else ((0.5, 0.25, 0.75), (0.5, 0.4, 0.3))
             got = c_preprocess(path, S, mode, mean, std)
