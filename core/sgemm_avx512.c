@@ -23,7 +23,7 @@
 #define MC 96
 #define NC 512
 
-static size_t scratch_floats(void) { return (size_t)MC * KC + (size_t)KC * NC + KC + 64; }
+static size_t scratch_floats(void) { return (size_t)MC * KC + (size_t)KC * NC + 17 * (size_t)KC + 64; }
 
 /* pack rows [i0, i0+mc) x cols [k0, k0+kc) of A into MR-high panels: dst[p][kk][ii], zero padded */
 static void pack_a(const float *A, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float *dst) {
@@ -39,9 +39,45 @@ static void pack_a(const float *A, int64_t lda, int64_t i0, int64_t mc, int64_t 
     }
 }
 
-/* pack columns [j0, j0+nc) x rows [k0, k0+kc) of B into NR-wide panels: dst[p][kk][jj], zero padded */
+/* out[t][0:16] = column t of the 16x16 block in[r][0:16] (rows 16 floats apart in `in`) */
+T512 static inline void transpose16(const float *const src[16], int64_t kk0, float *d, int64_t ldd) {
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src[i] + kk0);
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    /* r[4q + c] now holds, in each 128-bit lane L, the 4 rows 4q..4q+3 at column 4L + c */
+    for (int q = 0; q < 4; q++)
+        for (int c = 0; c < 4; c++) t[4 * q + c] = r[4 * q + c];
+    for (int c = 0; c < 4; c++) {
+        /* gather lane L of t[c], t[4+c], t[8+c], t[12+c] -> column 4L + c */
+        __m512 a01 = _mm512_shuffle_f32x4(t[c], t[4 + c], _MM_SHUFFLE(1, 0, 1, 0));      /* t0.L0 t0.L1 t4.L0 t4.L1 */
+        __m512 a23 = _mm512_shuffle_f32x4(t[8 + c], t[12 + c], _MM_SHUFFLE(1, 0, 1, 0)); /* t8.L0 t8.L1 t12.L0 t12.L1 */
+        __m512 b01 = _mm512_shuffle_f32x4(t[c], t[4 + c], _MM_SHUFFLE(3, 2, 3, 2));
+        __m512 b23 = _mm512_shuffle_f32x4(t[8 + c], t[12 + c], _MM_SHUFFLE(3, 2, 3, 2));
+        __m512 col0 = _mm512_shuffle_f32x4(a01, a23, _MM_SHUFFLE(2, 0, 2, 0));   /* lane 0 of each: column c */
+        __m512 col1 = _mm512_shuffle_f32x4(a01, a23, _MM_SHUFFLE(3, 1, 3, 1));   /* lane 1: column 4 + c */
+        __m512 col2 = _mm512_shuffle_f32x4(b01, b23, _MM_SHUFFLE(2, 0, 2, 0));   /* lane 2: column 8 + c */
+        __m512 col3 = _mm512_shuffle_f32x4(b01, b23, _MM_SHUFFLE(3, 1, 3, 1));   /* lane 3: column 12 + c */
+        _mm512_storeu_ps(d + (kk0 + c) * ldd, col0);
+        _mm512_storeu_ps(d + (kk0 + 4 + c) * ldd, col1);
+        _mm512_storeu_ps(d + (kk0 + 8 + c) * ldd, col2);
+        _mm512_storeu_ps(d + (kk0 + 12 + c) * ldd, col3);
+    }
+}
+
+/* pack columns [j0, j0+nc) x rows [k0, k0+kc) of B into NR-wide panels: dst[p][kk][jj], zero padded.
+ * tmp: 16*KC floats for dequantized weight rows, then KC zeros. */
 T512 static void pack_b(const mm_gemm_b *b, int64_t n, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
                         float *dst, float *tmp) {
+    float *zeros = tmp + 16 * KC;
     for (int64_t p = 0; p < nc; p += NR) {
         int64_t nr = nc - p < NR ? nc - p : NR;
         float *d = dst + p * kc;
@@ -53,24 +89,27 @@ T512 static void pack_b(const mm_gemm_b *b, int64_t n, int64_t j0, int64_t nc, i
                 _mm512_storeu_ps(d + kk * NR, _mm512_maskz_loadu_ps(m0, s));
                 _mm512_storeu_ps(d + kk * NR + 16, _mm512_maskz_loadu_ps(m1, s + 16));
             }
-        } else {
-            for (int64_t jj = 0; jj < NR; jj++) {
-                int64_t j = j0 + p + jj;
-                if (jj >= nr || j >= n) {
-                    for (int64_t kk = 0; kk < kc; kk++) d[kk * NR + jj] = 0.0f;
-                    continue;
-                }
-                const float *s;
-                if (b->kind == MM_GEMM_B_TRANS) {
-                    s = b->f + j * b->ld + k0;
+            continue;
+        }
+        for (int h = 0; h < 2; h++) {
+            const float *src[16];
+            for (int jj = 0; jj < 16; jj++) {
+                int64_t j = j0 + p + 16 * h + jj;
+                if (16 * h + jj >= nr || j >= n) {
+                    src[jj] = zeros;
+                } else if (b->kind == MM_GEMM_B_TRANS) {
+                    src[jj] = b->f + j * b->ld + k0;
                 } else {   /* weight row j, elements [k0, k0+kc): k0 is a multiple of KC (hence of 32) */
                     const uint8_t *row = (const uint8_t *)b->w + (size_t)j * b->rb;
                     size_t off = (size_t)(k0 / mm_type_block_size(b->type)) * mm_type_block_bytes(b->type);
-                    b->deq(row + off, tmp, kc);
-                    s = tmp;
+                    b->deq(row + off, tmp + jj * KC, kc);
+                    src[jj] = tmp + jj * KC;
                 }
-                for (int64_t kk = 0; kk < kc; kk++) d[kk * NR + jj] = s[kk];
             }
+            int64_t kk = 0;
+            for (; kk + 16 <= kc; kk += 16) transpose16(src, kk, d + 16 * h, NR);
+            for (; kk < kc; kk++)
+                for (int jj = 0; jj < 16; jj++) d[kk * NR + 16 * h + jj] = src[jj][kk];
         }
     }
 }
@@ -116,6 +155,7 @@ typedef struct {
 
 T512 static void gemm_range(const gemm_ctx *g, float *ws, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
     float *pa = ws, *pb = ws + (size_t)MC * KC, *tmp = pb + (size_t)KC * NC;
+    memset(tmp + 16 * KC, 0, KC * sizeof(float));   /* the zero row of pack_b */
     for (int64_t jc = j0; jc < j1; jc += NC) {
         int64_t nc = j1 - jc < NC ? j1 - jc : NC;
         for (int64_t pc = 0; pc < g->k; pc += KC) {
