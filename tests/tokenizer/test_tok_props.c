@@ -189,6 +189,13 @@ int main(void) {
         return 77;
     }
     bool san = getenv("MMGPT_SANITIZE_RUN") != NULL;
+#if defined(__SANITIZE_ADDRESS__)
+    san = true; /* sanitizer builds: smaller inputs, fewer iterations */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    san = true;
+#endif
+#endif
     const char *seed = getenv("MMGPT_TEST_SEED");
     if (seed) g_rng = strtoull(seed, NULL, 0) | 1;
     printf("seed 0x%llx\n", (unsigned long long)g_rng);
@@ -208,7 +215,7 @@ int main(void) {
         int32_t *ids = tt_encode(t, s.b, s.n, false, &n);
         ref_ctx rc = {t, {0}};
         CHECK(tok_pretokenize(t, (const uint8_t *)s.b, s.n, ref_piece, &rc) == 0, "ref failed");
-        bool same = rc.ids.n == (size_t)n && !memcmp(rc.ids.v, ids, (size_t)n * sizeof *ids);
+        bool same = rc.ids.n == (size_t)n && (n == 0 || !memcmp(rc.ids.v, ids, (size_t)n * sizeof *ids));
         if (!same && n_diff++ < 3) CHECK(0, "fast BPE != reference BPE on a %zu-byte string", s.n);
         for (int64_t i = 0; i < n; i++) CHECK(ids[i] != eot, "special id without allow_special");
         free(rc.ids.v);
