@@ -18,7 +18,7 @@ void mm_task_opts_init(mm_task_opts *o) {
 void mm_task_opts_free(mm_task_opts *o) {
     free(o->media);
     free(o->kinds);
-    free((void *)o->gen.stop);
+    free(o->stops);
     memset(o, 0, sizeof *o);
 }
 
@@ -394,7 +394,12 @@ static int media_cmd_main(int argc, char **argv, bool logits) {
     mm_task_opts  o;
     const char   *out = NULL, *file = NULL;
     mm_task_opts_init(&o);
+    /* the text-only generate's defaults: the prompt as it is, sampling at 0.8 */
+    o.gen.raw = true;
     o.gen.trim_leading_space = false;
+    o.gen.max_tokens = 64;
+    o.gen.temperature = 0.8f;
+    o.gen.seed = 1234;
     int code = MM_EXIT_OK;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -407,8 +412,11 @@ static int media_cmd_main(int argc, char **argv, bool logits) {
                    logits ? "Writes the logits of every position (media rows included) as float32 .npy\n"
                             "[n_positions, n_vocab].\n"
                           : "Streams the completion to stdout.\n");
-            if (logits) printf("  -o, --output FILE      output .npy (required)\n"
-                               "  -f, --file FILE        read the prompt from FILE\n");
+            if (logits) printf("  -o, --output FILE      output .npy (required)\n");
+            else printf("  --stop STR             stop when STR appears (not printed); repeatable\n"
+                        "  --ignore-eos           do not stop at end-of-text\n"
+                        "  (defaults as the text-only generate: -n 64, --temp 0.8, --seed 1234)\n");
+            printf("  -f, --file FILE        read the prompt from FILE\n");
             mm_task_print_opts(stdout, MM_OPT_MODEL | MM_OPT_MEDIA | MM_OPT_GEN | (logits ? 0 : MM_OPT_OUT));
             mm_task_opts_free(&o);
             return MM_EXIT_OK;
@@ -421,6 +429,15 @@ static int media_cmd_main(int argc, char **argv, bool logits) {
         if (r > 0) continue;
         if (logits && (!strcmp(a, "-o") || !strcmp(a, "--output"))) {
             if (!(out = mm_cli_value(argc, argv, &i))) return mm_task_opts_free(&o), MM_EXIT_USAGE;
+        } else if (!logits && !strcmp(a, "--stop")) {
+            const char *v = mm_cli_value(argc, argv, &i);
+            if (!v) return mm_task_opts_free(&o), MM_EXIT_USAGE;
+            const char **ns = realloc(o.stops, (size_t)(o.n_stops + 1) * sizeof *ns);
+            if (!ns) return mm_task_opts_free(&o), mm_cli_fail(MM_EXIT_INTERNAL, "out of memory");
+            o.stops = ns;
+            o.stops[o.n_stops++] = v;
+        } else if (!logits && !strcmp(a, "--ignore-eos")) {
+            o.gen.ignore_eos = true;
         } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
             if (!(file = mm_cli_value(argc, argv, &i))) return mm_task_opts_free(&o), MM_EXIT_USAGE;
         } else {
@@ -482,12 +499,14 @@ static int media_cmd_main(int argc, char **argv, bool logits) {
             }
             free(lg);
         } else {
+            o.gen.stop = o.stops;
+            o.gen.n_stop = o.n_stops;
             if (!rc) rc = mmgpt_generate(ctx, o.gen, o.json ? NULL : mm_task_stream_stdout, NULL, err);
             if (rc) code = mm_task_fail(rc, err);
             else if (o.json) mm_task_print_json(stdout, NULL, "generate", NULL, ctx, 0);
-            else {
-                printf("\n");
-                if (!o.quiet) mm_task_print_timings(ctx, NULL);
+            else if (!o.quiet) {
+                fputc('\n', stderr); /* the completion is printed as it is, like the text-only generate */
+                mm_task_print_timings(ctx, NULL);
             }
         }
     }

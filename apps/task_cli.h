@@ -5,8 +5,9 @@
  * For the owners of cmd_generate.c / cmd_logits.c: put at the top of mm_cmd_generate / mm_cmd_logits
  *     if (mm_task_has_media_args(argc, argv)) return mm_task_generate_main(argc, argv);   // generate
  *     if (mm_task_has_media_args(argc, argv)) return mm_task_logits_main(argc, argv);     // logits
- * These take the same options as the text-only commands (-m, -p, -n, --temp, --top-k, --top-p, --seed,
- * -t, -o, -q) plus --image F / --audio F (repeatable, in order) and --mmproj F. The prompt is used raw
+ * These take the same options and defaults as the text-only commands (-m, -p, -n 64, --temp 0.8,
+ * --top-k 40, --top-p 0.95, --seed 1234, --stop, --ignore-eos, -t, -o, -q) plus --image F / --audio F
+ * (repeatable, in order) and --mmproj F. The prompt is used raw
  * (no chat template, as the text-only commands do): the n-th <__media__> marker in it is the n-th
  * --image/--audio; with no marker the media come first, each followed by "\n". `logits` writes the
  * logits of every position (media rows included) as float32 .npy [n_positions, n_vocab].
@@ -33,6 +34,8 @@ typedef struct {
     long        threads, n_ctx;
     mmgpt_gen_params gen;
     bool        json, quiet, have_max_tokens;
+    const char **stops;        /* [n_stops] --stop strings (generate) */
+    int          n_stops;
     const char **media;        /* [n_media] paths in command-line order */
     mmgpt_media_kind *kinds;   /* [n_media] */
     int          n_media, cap_media;

@@ -1,6 +1,7 @@
 /* mmgpt.c - the product API (include/mmgpt.h): model + encoders + projectors + template, contexts,
  * media, prompt evaluation and generation. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,7 @@ struct mmgpt_ctx {
     float               *pixels;    /* [3][S][S] */
     float               *vit_out;   /* [n_tokens][d_v] */
     float               *img_proj_scratch;
+    float               *logits_ban;  /* [n_vocab] logits with <|endoftext|> banned (gen.ignore_eos) */
     mm_audio_state      *as;        /* NULL without audio encoder */
     mm_tokenizer_stream *ts;
     /* pending turn */
@@ -263,6 +265,10 @@ mmgpt_ctx *mmgpt_ctx_create(const mmgpt_model *m, mmgpt_ctx_params p, char *err)
     sp.pool = c->pool;
     if (!(c->st = mm_gpt_state_create(m->gpt, sp, err))) goto fail;
     if (!(c->ts = mm_tokenizer_stream_create(m->tok, err))) goto fail;
+    if (!(c->logits_ban = malloc((size_t)mm_gpt_model_n_vocab(m->gpt) * sizeof(float)))) {
+        mm_err(err, "out of memory");
+        goto fail;
+    }
     if (m->vit) {
         int64_t S = mm_vit_image_size(m->vit), nt = mm_vit_n_tokens(m->vit), dv = mm_vit_d_enc(m->vit);
         if (!(c->vs = mm_vit_state_create(m->vit, c->pool, err))) goto fail;
@@ -299,6 +305,7 @@ void mmgpt_ctx_free(mmgpt_ctx *c) {
     free(c->pixels);
     free(c->vit_out);
     free(c->img_proj_scratch);
+    free(c->logits_ban);
     mm_vit_state_free(c->vs);
     mm_audio_state_free(c->as);
     mm_tokenizer_stream_free(c->ts);
@@ -714,7 +721,8 @@ int mmgpt_eval(mmgpt_ctx *c, bool raw, float **logits, int64_t *n_pos, char *err
 /* ---------------------------------------------------------------- generation */
 mmgpt_gen_params mmgpt_gen_default_params(void) {
     return (mmgpt_gen_params){.max_tokens = 128, .temperature = 0.0f, .top_k = 40, .top_p = 0.95f, .seed = 0x5eed,
-                              .raw = false, .trim_leading_space = true, .stop = NULL, .n_stop = 0};
+                              .raw = false, .trim_leading_space = true, .ignore_eos = false, .stop = NULL,
+                              .n_stop = 0};
 }
 
 typedef struct {
@@ -775,7 +783,13 @@ static int generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *u
     mmgpt_stop why = MMGPT_STOP_NONE;
     mm_tokenizer_stream_reset(c->ts);
     for (;;) {
-        int32_t t = mm_sampler_sample(smp, mm_gpt_state_logits(c->st));
+        const float *lg = mm_gpt_state_logits(c->st);
+        if (p.ignore_eos && c->m->eos >= 0) {
+            memcpy(c->logits_ban, lg, (size_t)mm_gpt_model_n_vocab(c->m->gpt) * sizeof(float));
+            c->logits_ban[c->m->eos] = -INFINITY;
+            lg = c->logits_ban;
+        }
+        int32_t t = mm_sampler_sample(smp, lg);
         if (t == c->m->eos) {
             why = MMGPT_STOP_EOS;
             c->carry[0] = t;

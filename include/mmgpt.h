@@ -207,6 +207,7 @@ typedef struct {
     uint64_t           seed;                /* default 0x5eed */
     bool               raw;                 /* no template: the added text alone (default false) */
     bool               trim_leading_space;  /* drop the answer's first space (default true) */
+    bool               ignore_eos;          /* never sample <|endoftext|> (default false) */
     const char *const *stop;                /* stop strings (may be NULL) */
     int                n_stop;
 } mmgpt_gen_params;

@@ -98,6 +98,13 @@ def main():
     except ValueError as e:
         check("generate --image --json parses", False, "%s %r %r" % (e, out, err))
 
+    # generate with the media path (--mmproj, no media) = the text-only generate, greedy and sampled
+    for extra in (["--temp", "0"], ["--seed", "5"], ["--stop", "e"]):
+        a = run(["generate", "-m", m, "-p", "Hello world", "-n", "12", "-q"] + extra)
+        b = run(["generate", "-m", m, "-p", "Hello world", "-n", "12", "-q", "--mmproj", m] + extra)
+        check("generate %s: media path == text path" % " ".join(extra), a[0] == 0 and a[:2] == b[:2] and a[1],
+              "%r vs %r" % (a, b))
+
     # answers against the independent reference (greedy, template, leading space trimmed)
     if not os.path.isfile(os.path.join(REFDATA, "gpt2_bpe", "encoder.json")):
         print("skip reference answers: ../shared/refdata/gpt2_bpe not found")
