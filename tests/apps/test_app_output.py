@@ -105,11 +105,17 @@ def main():
         check("generate %s: media path == text path" % " ".join(extra), a[0] == 0 and a[:2] == b[:2] and a[1],
               "%r vs %r" % (a, b))
 
+    import numpy as np
+    la, lb = os.path.join(d, "la.npy"), os.path.join(d, "lb.npy")
+    ra = run(["logits", "-m", m, "-p", "Hello world, again", "-o", la])
+    rb = run(["logits", "-m", m, "-p", "Hello world, again", "-o", lb, "--mmproj", m])
+    check("logits: media path == text path", ra[0] == 0 and rb[0] == 0 and np.array_equal(np.load(la), np.load(lb)),
+          "%r %r" % (ra, rb))
+
     # answers against the independent reference (greedy, template, leading space trimmed)
     if not os.path.isfile(os.path.join(REFDATA, "gpt2_bpe", "encoder.json")):
         print("skip reference answers: ../shared/refdata/gpt2_bpe not found")
         return finish()
-    import numpy as np
     import ref_fused
     rm = ref_fused.load(m)
 
