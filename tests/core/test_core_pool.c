@@ -1,5 +1,6 @@
 /* test_core_pool.c - thread pool, scratch, split_range and arena behaviour.
  *   - mm_pool_run calls fn exactly once per ith in [0, nth), with the caller as thread 0, many times over;
+ *   - OpenBLAS is kept at one thread once a pool exists (the pool is the only set of threads);
  *   - idle workers sleep: while the process waits 300 ms with a 3-thread pool (and after an mm_sgemm that
  *     went through OpenBLAS) it uses < 60 ms of CPU time (a spinning worker would use ~300 ms each);
  *   - mm_pool_reserve / mm_pool_scratch: 64-byte aligned, NULL when larger than reserved, per-thread distinct;
@@ -13,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <cblas.h>
 
 #include "mm_core.h"
 
@@ -79,6 +82,8 @@ int main(void) {
         CHECK(mm_pool_reserve(p, (size_t)1 << 62, err) == -1 && strstr(err, "mm_pool_reserve"), "huge reserve: %s", err);
         mm_pool_free(p);
     }
+    CHECK(openblas_get_num_threads() == 1, "OpenBLAS runs %d threads of its own next to the pool",
+          openblas_get_num_threads());
     CHECK(mm_pool_n_threads(NULL) == 1, "NULL pool has 1 thread");
     {   /* NULL pool runs on the caller */
         run_ctx r;
