@@ -119,6 +119,31 @@ T512 static inline __m512 q4_pair_vnni(const mm_block_q4_0 *b, const mm_xq8 *xq,
     return _mm512_fmadd_ps(t, dw, acc);
 }
 
+/* four Q4_0 blocks (72 bytes) at once: their 4 scales are picked out of one 64-byte load with vpermw */
+T512 static inline __m512 q4_quad_vnni(const mm_block_q4_0 *b, const mm_xq8 *xq, int64_t i, __m512 acc) {
+    /* fp16 scales are the words at byte offsets 0, 18, 36, 54 (word 0, 9, 18, 27) */
+    const __m512i idx01 = _mm512_set_epi16(9, 9, 9, 9, 0, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0,
+                                           9, 9, 9, 9, 0, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0);
+    const __m512i idx23 = _mm512_set_epi16(27, 27, 27, 27, 18, 18, 18, 18, 27, 27, 27, 27, 18, 18, 18, 18,
+                                           27, 27, 27, 27, 18, 18, 18, 18, 27, 27, 27, 27, 18, 18, 18, 18);
+    __m512i raw = _mm512_loadu_si512(b);
+    __m512 dw01 = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx01, raw)));
+    __m512 dw23 = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx23, raw)));
+    const __m256i m = _mm256_set1_epi8(0x0f);
+    for (int h = 0; h < 2; h++) {
+        const mm_block_q4_0 *bb = b + 2 * h;
+        __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)bb[0].qs)),
+                                            _mm_loadu_si128((const __m128i *)bb[1].qs), 1);
+        __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, m)),
+                                       _mm256_and_si256(_mm256_srli_epi16(v, 4), m), 1);
+        int64_t ii = i + 2 * h;
+        __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512(xq->qs4 + ii * MM_QK));
+        __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(p), _mm512_loadu_ps(xq->d4 + ii * 8), _mm512_loadu_ps(xq->s4 + ii * 8));
+        acc = _mm512_fmadd_ps(t, h ? dw23 : dw01, acc);
+    }
+    return acc;
+}
+
 T512 static void rows_q4_0_vnni(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
                                 const mm_xq8 *xq, float *y) {
     (void)x;
@@ -127,11 +152,13 @@ T512 static void rows_q4_0_vnni(const void *W, size_t rb, int64_t r0, int64_t r1
         const mm_block_q4_0 *b = (const mm_block_q4_0 *)((const uint8_t *)W + (size_t)r * rb);
         __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
         int64_t i = 0;
-        for (; i + 4 <= nb; i += 4) {
-            a0 = q4_pair_vnni(b + i, xq, i, a0);
-            a1 = q4_pair_vnni(b + i + 2, xq, i + 2, a1);
+        /* the 64-byte scale load reads 64 bytes from block i: stay 64 bytes inside the row */
+        for (; i + 8 <= nb; i += 8) {
+            a0 = q4_quad_vnni(b + i, xq, i, a0);
+            a1 = q4_quad_vnni(b + i + 4, xq, i + 4, a1);
         }
-        for (; i + 2 <= nb; i += 2) a0 = q4_pair_vnni(b + i, xq, i, a0);
+        for (; i + 4 <= nb; i += 4) a0 = q4_quad_vnni(b + i, xq, i, a0);
+        for (; i + 2 <= nb; i += 2) a1 = q4_pair_vnni(b + i, xq, i, a1);
         if (i < nb) {   /* odd block count: low nibbles = x[0:16], high = x[16:32] */
             __m128i v = _mm_loadu_si128((const __m128i *)b[i].qs);
             __m128i m = _mm_set1_epi8(0x0f);
