@@ -20,8 +20,9 @@ struct mm_gpt_state {
     int      nth;
     int64_t  n_ctx, n_batch, n_past;
     bool     logits_valid;
-    float   *k_cache;  /* [n_layer, n_ctx, d] keys of every cached position, heads side by side */
-    float   *v_cache;  /* [n_layer, n_ctx, d] values */
+    float   *k_cache;  /* [n_layer, n_head, n_ctx, d_head] keys of every cached position, head-major so that
+                          one head's keys are contiguous (decode streams them; sgemm uses ld = d_head) */
+    float   *v_cache;  /* [n_layer, n_head, n_ctx, d_head] values */
     float   *x;        /* [n_batch, d] residual stream */
     float   *h;        /* [n_batch, d] layer-norm output */
     float   *qkv;      /* [n_batch, 3d] q | k | v */
@@ -220,6 +221,55 @@ static float dot_f32(const float *a, const float *b, int64_t n) {
     return s;
 }
 
+/* scores[j] = scale * q . K_j for j < T (rows of K are `ld` floats apart). Four keys at a time with
+ * independent accumulators, so the FMAs are throughput-bound (a single dot product of 64 is latency-bound). */
+static void attn_scores(const float *q, const float *K, int64_t ld, int64_t T, int64_t dh, float scale, float *sc) {
+    int64_t j = 0;
+    if (dh % 16 == 0) {
+        for (; j + 4 <= T; j += 4) {
+            const float *k0 = K + j * ld, *k1 = k0 + ld, *k2 = k1 + ld, *k3 = k2 + ld;
+            float a0[16] = {0}, a1[16] = {0}, a2[16] = {0}, a3[16] = {0};
+            for (int64_t e = 0; e < dh; e += 16)
+                for (int k = 0; k < 16; k++) {
+                    const float qv = q[e + k];
+                    a0[k] += qv * k0[e + k];
+                    a1[k] += qv * k1[e + k];
+                    a2[k] += qv * k2[e + k];
+                    a3[k] += qv * k3[e + k];
+                }
+            /* pairwise (tree) reduction: vectorizes, unlike an in-order sum of 16 lanes */
+            for (int w = 8; w >= 1; w /= 2)
+                for (int k = 0; k < w; k++) a0[k] += a0[k + w], a1[k] += a1[k + w], a2[k] += a2[k + w], a3[k] += a3[k + w];
+            sc[j] = a0[0] * scale, sc[j + 1] = a1[0] * scale, sc[j + 2] = a2[0] * scale, sc[j + 3] = a3[0] * scale;
+        }
+    }
+    for (; j < T; j++) sc[j] = dot_f32(q, K + j * ld, dh) * scale;
+}
+
+/* o[dh] = sum_j p[j] V_j (rows `ld` apart), two keys per step into a local accumulator. */
+static void attn_values(const float *p, const float *V, int64_t ld, int64_t T, int64_t dh, float *o) {
+    if (dh <= 256) {
+        float acc[256];
+        memset(acc, 0, (size_t)dh * sizeof(float));
+        int64_t j = 0;
+        for (; j + 2 <= T; j += 2) {
+            const float p0 = p[j], p1 = p[j + 1], *v0 = V + j * ld, *v1 = v0 + ld;
+            for (int64_t e = 0; e < dh; e++) acc[e] += p0 * v0[e] + p1 * v1[e];
+        }
+        for (; j < T; j++) {
+            const float pj = p[j], *v = V + j * ld;
+            for (int64_t e = 0; e < dh; e++) acc[e] += pj * v[e];
+        }
+        memcpy(o, acc, (size_t)dh * sizeof(float));
+        return;
+    }
+    memset(o, 0, (size_t)dh * sizeof(float));
+    for (int64_t j = 0; j < T; j++) {
+        const float pj = p[j], *v = V + j * ld;
+        for (int64_t e = 0; e < dh; e++) o[e] += pj * v[e];
+    }
+}
+
 /* Attention for few rows: work items (row, head) split over threads; scores in per-thread scratch. */
 static void task_attn_rows(void *vctx, int ith, int nth) {
     task_ctx *c = vctx;
@@ -234,25 +284,10 @@ static void task_attn_rows(void *vctx, int ith, int nth) {
     for (int64_t w = w0; w < w1; w++) {
         const int64_t i = w / H, hd = w % H;
         const int64_t T = c->pos0 + i + 1; /* causal: sees positions [0, pos] */
-        const float *q = s->qkv + i * 3 * d + hd * dh;
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < T; j++) {
-            sc[j] = dot_f32(q, K + j * d + hd * dh, dh) * scale;
-            if (sc[j] > mx) mx = sc[j];
-        }
-        float sum = 0.0f;
-        for (int64_t j = 0; j < T; j++) {
-            sc[j] = expf(sc[j] - mx);
-            sum += sc[j];
-        }
-        const float inv = 1.0f / sum;
-        float *o = s->att + i * d + hd * dh;
-        memset(o, 0, (size_t)dh * sizeof(float));
-        for (int64_t j = 0; j < T; j++) {
-            const float pj = sc[j] * inv;
-            const float *v = V + j * d + hd * dh;
-            for (int64_t e = 0; e < dh; e++) o[e] += pj * v[e];
-        }
+        const int64_t ho = hd * s->n_ctx * dh; /* this head's slice of the layer's cache */
+        attn_scores(s->qkv + i * 3 * d + hd * dh, K + ho, dh, T, dh, scale, sc);
+        mm_softmax(sc, T);
+        attn_values(sc, V + ho, dh, T, dh, s->att + i * d + hd * dh);
     }
 }
 
@@ -289,10 +324,12 @@ static void forward_step(mm_gpt_state *s, const mm_gpt_input *in, const int32_t 
         run_rows(s->pool, task_layernorm, &c);
         lin(s, &ly->qkv, ly->qkv_b, n, s->h, s->qkv);
         float *Kl = s->k_cache + l * s->n_ctx * d, *Vl = s->v_cache + l * s->n_ctx * d;
-        for (int64_t i = 0; i < n; i++) {
-            memcpy(Kl + (pos0 + i) * d, s->qkv + i * 3 * d + d, (size_t)d * sizeof(float));
-            memcpy(Vl + (pos0 + i) * d, s->qkv + i * 3 * d + 2 * d, (size_t)d * sizeof(float));
-        }
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t hd = 0; hd < hp->n_head; hd++) {
+                const int64_t dst = (hd * s->n_ctx + pos0 + i) * dh;
+                memcpy(Kl + dst, s->qkv + i * 3 * d + d + hd * dh, (size_t)dh * sizeof(float));
+                memcpy(Vl + dst, s->qkv + i * 3 * d + 2 * d + hd * dh, (size_t)dh * sizeof(float));
+            }
         c.layer = l;
         if (n < ATT_SGEMM_MIN) {
             if (n * hp->n_head == 1 || (T * d < 8192)) task_attn_rows(&c, 0, 1);
@@ -301,12 +338,13 @@ static void forward_step(mm_gpt_state *s, const mm_gpt_input *in, const int32_t 
             const float scale = 1.0f / sqrtf((float)dh);
             for (int64_t hd = 0; hd < hp->n_head; hd++) {
                 /* scores[n, T] = scale * Q_h[n, dh] . K_h[T, dh]^T */
-                mm_sgemm(s->pool, true, n, T, dh, scale, s->qkv + hd * dh, 3 * d, Kl + hd * dh, d, 0.0f,
+                mm_sgemm(s->pool, true, n, T, dh, scale, s->qkv + hd * dh, 3 * d, Kl + hd * s->n_ctx * dh, dh, 0.0f,
                          s->scores, T);
                 c.width = T;
                 run_rows(s->pool, task_mask_softmax, &c);
                 /* att_h[n, dh] = P[n, T] . V_h[T, dh] */
-                mm_sgemm(s->pool, false, n, dh, T, 1.0f, s->scores, T, Vl + hd * dh, d, 0.0f, s->att + hd * dh, d);
+                mm_sgemm(s->pool, false, n, dh, T, 1.0f, s->scores, T, Vl + hd * s->n_ctx * dh, dh, 0.0f,
+                         s->att + hd * dh, d);
             }
         }
         lin(s, &ly->out, ly->out_b, n, s->att, s->tmp);
