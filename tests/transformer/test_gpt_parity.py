@@ -2,7 +2,8 @@
 
 For several shapes (d_head 16 / 24 / 8, d not a multiple of 32 where the type allows, odd vocabularies),
 tied and untied output, and every weight type (f32, f16, q8_0, q4_0), it checks
-  1. all-position logits of a 40-token prompt (batch path: sgemm), also split into steps of 7 positions;
+  1. all-position logits of a 40-token prompt (batch path: sgemm), also split into steps of 7 and 16
+     positions (attention over an existing cache: per-row kernel and sgemm);
   2. 32 greedy steps through the KV cache (one token per eval: matvec path), compared with the reference
      run over the whole sequence; each C choice must be the reference argmax (or within tolerance of it);
   3. embedding-row inputs: rows equal to token_embd rows give bit-identical logits to the ids, and
@@ -80,7 +81,7 @@ def one_model(shape, ttype, tied, steps, seed):
 
     # 1. all-position logits, one batch and steps of 7
     ref = ref_gpt2.forward(p, list(prompt))
-    for n_batch, thr in ((512, 2), (7, 1)):
+    for n_batch, thr in ((512, 2), (7, 1), (16, 2)):   # 7: per-row attention; 16: sgemm after a cache
         run(path, "logits", ids_path, out_path, n_batch, thr)
         c = np.load(out_path)
         e = rel_err(c, ref)
