@@ -136,7 +136,10 @@ void mm_task_print_opts(FILE *f, unsigned which) {
         fprintf(f, "  --json                 one JSON object per input (file, task, text, token counts, timings)\n"
                    "  -q, --quiet            no timings or progress on stderr\n");
     fprintf(f, "  -h, --help             this help\n"
-               "  --version              print the version\n");
+               "  --version              print the version\n"
+               "exit codes: 0 ok; 2 usage (bad option or value, temperature above 2, <__media__> count);\n"
+               "  3 input (missing, unreadable, unsupported or corrupt file; prompt over the context);\n"
+               "  4 model (missing or corrupt, no encoder for the input, mmproj does not fit); 5 internal\n");
 }
 
 int mm_task_exit_code(int status) {
