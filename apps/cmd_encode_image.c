@@ -24,12 +24,12 @@ static void usage(FILE *f) {
             "  -h, --help              this help\n");
 }
 
-/* Library messages are "func: file: problem"; the CLI shows "file: problem". */
+/* Library messages are "mm_function: problem"; the CLI shows the problem only. */
 static const char *strip_func(const char *e) {
-    const char *pfx[] = {"mm_image_load: ", "mm_image_preprocess: "};
-    for (size_t i = 0; i < sizeof pfx / sizeof pfx[0]; i++)
-        if (!strncmp(e, pfx[i], strlen(pfx[i]))) return e + strlen(pfx[i]);
-    return e;
+    if (strncmp(e, "mm_", 3)) return e;
+    const char *p = e + 3;
+    while ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_') p++;
+    return (p[0] == ':' && p[1] == ' ') ? p + 2 : e;
 }
 
 int mm_cmd_encode_image(int argc, char **argv) {
@@ -76,7 +76,7 @@ int mm_cmd_encode_image(int argc, char **argv) {
         goto done;
     }
     if (!(m = mm_vit_model_load(g, err))) {
-        rc = mm_cli_fail(MM_EXIT_MODEL, "%s: %s", model_path, err);
+        rc = mm_cli_fail(MM_EXIT_MODEL, "%s: %s", model_path, strip_func(err));
         goto done;
     }
     double t1 = mm_time_ms();
@@ -103,7 +103,7 @@ int mm_cmd_encode_image(int argc, char **argv) {
     }
     double t3 = mm_time_ms();
     if (mm_vit_encode(st, pix, out, err)) {
-        rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
+        rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", strip_func(err));
         goto done;
     }
     double t4 = mm_time_ms();

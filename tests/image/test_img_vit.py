@@ -130,7 +130,26 @@ text = os.path.join(TMP, "img_vit_text.png")
 open(text, "w").write("not an image\n")
 junk = os.path.join(TMP, "img_vit_junk.gguf")
 open(junk, "wb").write(b"GGUF\x03\x00\x00\x00garbage")
+# models with a misshaped / missing tensor or an impossible key: exit 4 naming the culprit
+cfg_bad = Config(image_size=16, patch_size=8, d=32, d_ff=64, n_head=2, n_layer=2)
+Wb = ref_vit.random_weights(cfg_bad, seed=3)
+Wb["v.blk.1.attn_k.weight"] = Wb["v.blk.1.attn_k.weight"][:16]
+bad_shape = os.path.join(TMP, "img_vit_bad_shape.gguf")
+ref_vit.write_gguf(bad_shape, cfg_bad, Wb)
+Wb = ref_vit.random_weights(cfg_bad, seed=3)
+del Wb["v.position_embd.weight"]
+bad_pos = os.path.join(TMP, "img_vit_bad_pos.gguf")
+ref_vit.write_gguf(bad_pos, cfg_bad, Wb)
+bad_fl = os.path.join(TMP, "img_vit_bad_fl.gguf")
+ref_vit.write_gguf(bad_fl, Config(**{**cfg_bad.__dict__, "feature_layer": 5}), ref_vit.random_weights(cfg_bad, seed=3))
+some_img = image("skimage_chelsea.png", (8, 8))
 checks = [
+    ("misshaped", [BIN, "encode-image", "-m", bad_shape, some_img, "-o", os.path.join(TMP, "x.npy")], 4,
+     "v.blk.1.attn_k.weight"),
+    ("no positions", [BIN, "encode-image", "-m", bad_pos, some_img, "-o", os.path.join(TMP, "x.npy")], 4,
+     "v.position_embd.weight"),
+    ("feature layer", [BIN, "encode-image", "-m", bad_fl, some_img, "-o", os.path.join(TMP, "x.npy")], 4,
+     "feature_layer"),
     ("bad image", [BIN, "encode-image", "-m", model0, text, "-o", os.path.join(TMP, "x.npy")], 3, text),
     ("missing image", [BIN, "encode-image", "-m", model0, "/nonexistent.png", "-o", os.path.join(TMP, "x.npy")], 3,
      "/nonexistent.png"),
