@@ -23,11 +23,11 @@ int mm_task_files_cmd(int argc, char **argv, const char *cmd, mmgpt_media_kind k
         if (!only_files && (!strcmp(a, "-h") || !strcmp(a, "--help"))) {
             printf("usage: mmgpt %s [options] %s...\n\n"
                    "%s\nWith one file, stdout holds only the text; with several, one line per file:\n"
-                   "\"FILE: text\". --json prints one JSON object per file instead.\n"
+                   "\"FILE: text\". --json prints one JSON object per file instead. -p replaces the task's\n"
+                   "text (the file goes where <__media__> is in it, or first).\n"
                    "example: mmgpt %s %s\n\noptions:\n",
                    cmd, kind == MMGPT_MEDIA_IMAGE ? "IMAGE" : "AUDIO", what, cmd, example);
             mm_task_print_opts(stdout, MM_OPT_MODEL | MM_OPT_GEN | MM_OPT_OUT);
-            printf("  (-p replaces the task's text; the file goes where <__media__> is, or first)\n");
             free(files);
             return MM_EXIT_OK;
         }

@@ -63,9 +63,9 @@ static void usage(FILE *f) {
                "  /clear         start a new conversation (loaded media join the next question again)\n"
                "  /quit          leave (end of input too)\n"
                "The conversation is kept in the KV cache between questions (media are not encoded again).\n"
+               "-p asks a first question before reading stdin.\n"
                "example: mmgpt chat --image photo.png\n\noptions:\n");
     mm_task_print_opts(f, MM_OPT_MODEL | MM_OPT_MEDIA | MM_OPT_GEN | MM_OPT_OUT);
-    fprintf(f, "  (-p asks a first question before reading stdin)\n");
 }
 
 static char *trim(char *s) {
