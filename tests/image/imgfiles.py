@@ -78,3 +78,43 @@ def rgbe_to_float(rgbe):
     a = np.asarray(rgbe, dtype=np.float64)
     e = a[..., 3:4]
     return np.where(e == 0, 0.0, a[..., :3] * np.exp2(e - 136.0))
+
+
+def _gif_lzw(indices):
+    """GIF LZW with min code size 8, emitting a clear code often enough that codes stay 9 bits wide
+    (every literal is sent as its own code: valid, uncompressed-style LZW)."""
+    clear, end = 256, 257
+    codes = [clear]
+    for k, v in enumerate(indices):
+        if k and k % 250 == 0:
+            codes.append(clear)
+        codes.append(int(v))
+    codes.append(end)
+    bits = 0
+    nbits = 0
+    out = bytearray()
+    for c in codes:
+        bits |= c << nbits
+        nbits += 9
+        while nbits >= 8:
+            out.append(bits & 0xFF)
+            bits >>= 8
+            nbits -= 8
+    if nbits:
+        out.append(bits & 0xFF)
+    blocks = bytearray([8])
+    for i in range(0, len(out), 255):
+        chunk = out[i:i + 255]
+        blocks += bytes([len(chunk)]) + chunk
+    return bytes(blocks + b"\x00")
+
+
+def gif(frames, palette):
+    """GIF89a with a 256-entry global palette [256, 3] uint8 and frames of palette indices [h, w]."""
+    h, w = frames[0].shape
+    pal = np.zeros((256, 3), dtype=np.uint8)
+    pal[:len(palette)] = palette
+    out = b"GIF89a" + struct.pack("<HHBBB", w, h, 0xF7, 0, 0) + pal.tobytes()
+    for f in frames:
+        out += b"\x2c" + struct.pack("<HHHHB", 0, 0, w, h, 0) + _gif_lzw(np.asarray(f).ravel())
+    return out + b"\x3b"

@@ -6,7 +6,7 @@
 2. refdata JPEG: dimensions exact, per-channel mean within 1.0 of libjpeg's (stb's IDCT / chroma upsampling
    differ slightly from libjpeg; the reference file states this tolerance).
 3. Synthetic files written by imgfiles.py from known pixels (PNG grey/GA/RGB/RGBA/16-bit, PPM 8/16-bit,
-   PGM, BMP, TGA 24/32, Radiance HDR): exact expected floats from the documented conversions
+   PGM, BMP, TGA 24/32, GIF (first of two frames), Radiance HDR): exact expected floats from the documented conversions
    (v/255, v/65535, alpha over white, HDR x^(1/2.2) clamped), tolerance 1e-6 (1e-5 for HDR: powf).
 4. skimage_truncated.jpg: a clear error (exit 3 with a message) or a 100x100 image, never a crash.
 """
@@ -81,6 +81,15 @@ for name, data, want in cases:
         continue
     ok = got.shape == want.shape and np.abs(got - want).max() <= 1e-6
     check(name, ok, "shape %s max|diff| %.3g" % (got.shape, np.abs(got - want).max() if got.shape == want.shape else -1))
+
+# GIF: first frame of two, 600 pixels (clear codes inside the LZW stream)
+pal = rng.integers(0, 256, (256, 3), dtype=np.uint8)
+fr1 = rng.integers(0, 256, (20, 30), dtype=np.uint8)
+fr2 = rng.integers(0, 256, (20, 30), dtype=np.uint8)
+got, p = decode(write("img_two_frames.gif", imgfiles.gif([fr1, fr2], pal)))
+want = pal[fr1] / 255.0
+check("gif first frame", got is not None and got.shape == want.shape and np.abs(got - want).max() <= 1e-6,
+      p.stderr.strip() if got is None else "max|diff| %.3g" % np.abs(got - want).max())
 
 rgbe = rng.integers(0, 256, (3, 4, 4), dtype=np.uint8)
 rgbe[..., 3] = rng.integers(120, 132, (3, 4))
