@@ -243,11 +243,14 @@ mm_tokenizer *tok_build_tokenizer(const tok_build *b, const char *what, char *er
             p += (size_t)k;
         }
         int ty;
+        /* a token BPE can produce is normal; anything else is a control token - also when a file
+         * calls it "normal" (it could never come out of encode() as such anyway) */
+        bool reachable = all_mapped && (o == 1 || is_result[i]);
         if (b->type && b->type[i] > 0) {
             ty = b->type[i] > 255 ? TOK_NORMAL : b->type[i];
+            if (ty == TOK_NORMAL && !reachable) ty = TOK_CONTROL;
         } else {
-            /* derive: a token BPE can produce is normal; anything else is a control token */
-            ty = (all_mapped && (o == 1 || is_result[i])) ? TOK_NORMAL : TOK_CONTROL;
+            ty = reachable ? TOK_NORMAL : TOK_CONTROL;
         }
         t->type[i] = (uint8_t)ty;
         bool special = ty == TOK_CONTROL || ty == TOK_USER;

@@ -49,7 +49,7 @@ static int parse_bracket_ids(const char *s, int32_t *out, int max) {
 }
 
 static char *build_tokenizer_json(const char *ref, const char *tmp) {
-    char path[4096], out[4096];
+    char path[8192], out[8192];
     snprintf(path, sizeof path, "%s/hf/vocab.json", ref);
     char *vj = tt_read(path, NULL);
     snprintf(path, sizeof path, "%s/hf/merges.txt", ref);
@@ -97,7 +97,7 @@ int main(void) {
         return 77;
     }
     const char *tmp = tt_tmpdir();
-    char err[MM_ERR_SIZE], p1[4096], p2[4096];
+    char err[MM_ERR_SIZE], p1[8192], p2[8192];
     source src[5];
     int ns = 0;
 
