@@ -277,6 +277,10 @@ mm_tokenizer *mm_tokenizer_load_gguf(const mm_gguf *g, char *err) {
             return NULL;
         }
         types = mm_gguf_arr_data(g, "tokenizer.ggml.token_type");
+        if (!types) {
+            mm_err(err, "%s: cannot read tokenizer.ggml.token_type", name);
+            return NULL;
+        }
     }
     mm_tokenizer *t = NULL;
     const char **texts = calloc((size_t)n, sizeof *texts);
