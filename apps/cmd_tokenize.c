@@ -24,7 +24,10 @@ static void usage_tokenize(FILE *f) {
             "                          ordinary text)\n"
             "  --json                  print {\"ids\": [...], \"tokens\": [...]} (tokens in vocabulary form, e.g. \"\\u0120world\")\n"
             "  -f, --file FILE         read the text from FILE\n"
-            "  -h, --help              this help\n");
+            "  -h, --help              this help\n"
+            "  --                      end of options (for a TEXT that starts with '-')\n"
+            "<__media__> is not a GPT-2 token: it is always encoded as plain text (mmgpt's prompt code splits\n"
+            "the prompt at the marker before tokenizing).\n");
 }
 
 static void usage_detokenize(FILE *f) {
