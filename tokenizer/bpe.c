@@ -298,9 +298,20 @@ typedef struct {
     tok_ids   tmp;
     cache_ent *cache;     /* [CACHE_SLOTS], allocated on first miss of a long text */
     bool      use_cache;
+    bool      grow, oom;  /* grow: ids is malloc'd and doubles when full (encode_alloc) */
 } enc_ctx;
 
+static void grow(enc_ctx *c) {
+    if (!c->grow || c->oom) return;
+    int64_t cap = c->max ? 2 * c->max : 256;
+    int32_t *v = realloc(c->ids, (size_t)cap * sizeof *v);
+    if (!v) { c->oom = true; return; }
+    c->ids = v;
+    c->max = cap;
+}
+
 static inline void emit(enc_ctx *c, int32_t id) {
+    if (c->n >= c->max) grow(c);
     if (c->n < c->max) c->ids[c->n] = id;
     c->n++;
 }
@@ -308,6 +319,7 @@ static inline void emit(enc_ctx *c, int32_t id) {
 static int on_piece(void *vctx, const uint8_t *p, size_t n) {
     enc_ctx *c = vctx;
     const mm_tokenizer *t = c->t;
+    if (c->oom) return -1;
     if (n == 1) {
         emit(c, t->byte_id[p[0]]);
         return 0;
@@ -352,10 +364,10 @@ static int on_piece(void *vctx, const uint8_t *p, size_t n) {
     return 0;
 }
 
-int64_t mm_tokenizer_encode(const mm_tokenizer *t, const char *text, size_t len, bool allow_special,
-                            int32_t *ids, int64_t max_ids, char *err) {
-    enc_ctx c = {.t = t, .ids = ids, .max = ids ? (max_ids > 0 ? max_ids : 0) : 0, .n = 0,
-                 .use_cache = len >= 4096};
+static int encode_run(enc_ctx *cp, const char *text, size_t len, bool allow_special) {
+    enc_ctx c = *cp;
+    const mm_tokenizer *t = c.t;
+    c.use_cache = len >= 4096;
     const uint8_t *s = (const uint8_t *)text;
     if (!s) len = 0;
     int rc = 0;
@@ -374,7 +386,6 @@ int64_t mm_tokenizer_encode(const mm_tokenizer *t, const char *text, size_t len,
             emit(&c, hit);
             i += t->piece_len[hit];
             seg = i;
-            if (rc == 0 && i >= len) break;
         }
         if (!rc && seg < len) rc = tok_pretokenize(t, s + seg, len - seg, on_piece, &c);
     } else {
@@ -382,7 +393,16 @@ int64_t mm_tokenizer_encode(const mm_tokenizer *t, const char *text, size_t len,
     }
     free(c.tmp.v);
     free(c.cache);
-    if (rc) return mm_err(err, "%s: out of memory", __func__);
+    c.tmp.v = NULL;
+    c.cache = NULL;
+    *cp = c;
+    return rc || c.oom ? -1 : 0;
+}
+
+int64_t mm_tokenizer_encode(const mm_tokenizer *t, const char *text, size_t len, bool allow_special,
+                            int32_t *ids, int64_t max_ids, char *err) {
+    enc_ctx c = {.t = t, .ids = ids, .max = ids ? (max_ids > 0 ? max_ids : 0) : 0};
+    if (encode_run(&c, text, len, allow_special)) return mm_err(err, "%s: out of memory", __func__);
     return c.n;
 }
 
@@ -390,22 +410,16 @@ int mm_tokenizer_encode_alloc(const mm_tokenizer *t, const char *text, size_t le
                               int32_t **ids, int64_t *n_ids, char *err) {
     *ids = NULL;
     *n_ids = 0;
-    /* GPT-2 averages ~4 bytes per token; guess generously, re-run once if short */
-    int64_t cap = (int64_t)(len / 3) + 16;
-    for (int pass = 0; pass < 2; pass++) {
-        int32_t *buf = malloc((size_t)cap * sizeof *buf);
-        if (!buf) return mm_err(err, "%s: out of memory", __func__);
-        int64_t n = mm_tokenizer_encode(t, text, len, allow_special, buf, cap, err);
-        if (n < 0) { free(buf); return -1; }
-        if (n <= cap) {
-            *ids = buf;
-            *n_ids = n;
-            return 0;
-        }
-        free(buf);
-        cap = n;
+    /* GPT-2 averages ~4 bytes per token: start there, double when full */
+    enc_ctx c = {.t = t, .grow = true, .max = (int64_t)(len / 4) + 16};
+    c.ids = malloc((size_t)c.max * sizeof *c.ids);
+    if (!c.ids || encode_run(&c, text, len, allow_special)) {
+        free(c.ids);
+        return mm_err(err, "%s: out of memory", __func__);
     }
-    return mm_err(err, "%s: internal error (token count changed)", __func__);
+    *ids = c.ids;
+    *n_ids = c.n;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- decode */
