@@ -62,7 +62,7 @@ static void gen_close(mm_gen_ctx *c) {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: mmgpt generate [-m MODEL.gguf] -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]\n"
-            "                      [-t THREADS] [--stop STR]... [--ignore-eos] [-q]\n\n"
+            "                      [-t THREADS] [--stop STR]... [--ignore-eos] [--kv-f16] [-q]\n\n"
             "Continue TEXT (plain text, no chat template) and stream the new text to stdout; timings go to\n"
             "stderr. Sampling: p_i = exp(x_i/T) / sum_j exp(x_j/T) over the top-K tokens, then the smallest\n"
             "set reaching probability P; T = 0 is greedy. The same seed gives the same text.\n"
@@ -77,6 +77,7 @@ static void usage(FILE *f) {
             "  --seed S                random seed (default 1234)\n"
             "  --stop STR              stop when STR appears (not printed); repeatable, at most %d\n"
             "  --ignore-eos            do not stop at end-of-text\n"
+            "  --kv-f16                keep the KV cache in f16 (half the memory; keys/values rounded)\n"
             "  -t, --threads N         threads (default: all CPUs)\n"
             "  -q, --quiet             no timings on stderr\n"
             "  -h, --help              this help\n\n"
@@ -97,7 +98,7 @@ int mm_cmd_generate(int argc, char **argv) {
     long n_gen = 64, threads = 0, top_k = 40;
     double temp = 0.8, top_p = 0.95;
     unsigned long long seed = 1234;
-    bool ignore_eos = false, quiet = false;
+    bool ignore_eos = false, quiet = false, kv_f16 = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -124,6 +125,8 @@ int mm_cmd_generate(int argc, char **argv) {
             if (n_stops == MAX_STOPS) return mm_cli_fail(MM_EXIT_USAGE, "generate: at most %d --stop strings", MAX_STOPS);
             if (!*v) return mm_cli_fail(MM_EXIT_USAGE, "generate: --stop needs a non-empty string");
             stops[n_stops++] = v;
+        } else if (!strcmp(a, "--kv-f16")) {
+            kv_f16 = true;
         } else if (!strcmp(a, "--ignore-eos")) {
             ignore_eos = true;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
@@ -172,6 +175,7 @@ int mm_cmd_generate(int argc, char **argv) {
     mm_gpt_state_params sp = mm_gpt_state_default_params();
     sp.n_threads = (int)threads;
     sp.n_ctx = c.n_ids + n_gen;
+    sp.kv_f16 = kv_f16;
     if (!(s = mm_gpt_state_create(c.model, sp, err)) || !(ts = mm_tokenizer_stream_create(c.tok, err)) ||
         !(stop = mm_stop_create(stops, n_stops, err))) {
         rc = mm_cli_fail(MM_EXIT_INTERNAL, "generate: %s", err);

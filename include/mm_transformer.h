@@ -96,6 +96,8 @@ typedef struct {
     int      n_threads; /* threads of the state's own pool; <= 0 = all CPUs (ignored if pool set) */
     int64_t  n_batch;   /* most positions processed per internal step (default 512) */
     mm_pool *pool;      /* optional borrowed pool (shared with encoders); NULL = state owns one */
+    bool     kv_f16;    /* keep the KV cache in f16 (half the memory and decode attention traffic;
+                           keys/values rounded to f16). Default false: f32 */
 } mm_gpt_state_params;
 
 mm_gpt_state_params mm_gpt_state_default_params(void);

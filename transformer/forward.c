@@ -10,6 +10,53 @@
 
 #include "gpt_internal.h"
 
+/* ---------------------------------------------------------------- f16 KV cache conversions
+ * F16C when the CPU has it (checked once with cpuid), else core's scalar round-to-nearest-even. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define F16C_TARGET __attribute__((target("avx,f16c")))
+F16C_TARGET static void h2f_f16c(const uint16_t *h, float *f, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(f + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    for (; i < n; i++) f[i] = mm_fp16_to_fp32(h[i]);
+}
+F16C_TARGET static void f2h_f16c(const float *f, uint16_t *h, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(h + i), _mm256_cvtps_ph(_mm256_loadu_ps(f + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) h[i] = mm_fp32_to_fp16(f[i]);
+}
+static int f16c_state = -1; /* -1 unknown, 0 no, 1 yes (benign race: every thread computes the same) */
+static bool have_f16c(void) {
+    if (f16c_state < 0) {
+        unsigned a, b, c, d;
+        f16c_state = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) && (c & (1u << 28)); /* f16c, avx */
+    }
+    return f16c_state == 1;
+}
+#endif
+
+void mm_gpt_f16_to_f32(const uint16_t *h, float *f, int64_t n) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (have_f16c()) {
+        h2f_f16c(h, f, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) f[i] = mm_fp16_to_fp32(h[i]);
+}
+
+void mm_gpt_f32_to_f16(const float *f, uint16_t *h, int64_t n) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (have_f16c()) {
+        f2h_f16c(f, h, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) h[i] = mm_fp32_to_fp16(f[i]);
+}
+
 /* Below this many positions per step the per-head loop kernel beats sgemm for attention. */
 #define ATT_SGEMM_MIN 8
 
@@ -20,9 +67,12 @@ struct mm_gpt_state {
     int      nth;
     int64_t  n_ctx, n_batch, n_past;
     bool     logits_valid;
-    float   *k_cache;  /* [n_layer, n_head, n_ctx, d_head] keys of every cached position, head-major so that
-                          one head's keys are contiguous (decode streams them; sgemm uses ld = d_head) */
-    float   *v_cache;  /* [n_layer, n_head, n_ctx, d_head] values */
+    void    *k_cache;  /* [n_layer, n_head, n_ctx, d_head] keys (f32, or f16 when kv_f16), head-major so
+                          that one head's keys are contiguous (decode streams them; sgemm uses ld = d_head) */
+    void    *v_cache;  /* [n_layer, n_head, n_ctx, d_head] values */
+    bool     kv_f16;
+    size_t   kv_esz;   /* bytes per cache element: 4 or 2 */
+    float   *kv_tmp;   /* [2, n_ctx, d_head] f32 copy of one head's K and V (f16 cache, batch path) */
     float   *x;        /* [n_batch, d] residual stream */
     float   *h;        /* [n_batch, d] layer-norm output */
     float   *qkv;      /* [n_batch, 3d] q | k | v */
@@ -38,7 +88,7 @@ struct mm_gpt_state {
 };
 
 mm_gpt_state_params mm_gpt_state_default_params(void) {
-    mm_gpt_state_params p = {0, 0, 512, NULL};
+    mm_gpt_state_params p = {0, 0, 512, NULL, false};
     return p;
 }
 
@@ -96,16 +146,23 @@ mm_gpt_state *mm_gpt_state_create(const mm_gpt_model *m, mm_gpt_state_params p, 
         if (mm_pool_reserve(s->pool, need, err) != 0) goto fail;
     }
     const size_t d = (size_t)hp->d_model, ff = (size_t)hp->d_ff, B = (size_t)s->n_batch, C = (size_t)s->n_ctx;
-    s->thr_stride = (int64_t)((C > d ? C : d) + 16);
-    s->kv_bytes = 2 * (size_t)hp->n_layer * C * d * sizeof(float);
+    s->kv_f16 = p.kv_f16;
+    s->kv_esz = p.kv_f16 ? 2 : 4;
+    /* per thread: scores [C] | position row [d] | (f16 cache) one head's K or V as f32 [C, d_head] */
+    size_t thr = C > d ? C : d;
+    if (s->kv_f16) thr = C + C * (size_t)hp->d_head;
+    s->thr_stride = (int64_t)al64((thr + 16) * sizeof(float)) / (int64_t)sizeof(float);
+    s->kv_bytes = 2 * (size_t)hp->n_layer * C * d * s->kv_esz;
     size_t floats[] = {B * d, B * d, 3 * B * d, B * d, B * d, B * ff, B * C,
-                       (size_t)s->nth * (size_t)s->thr_stride, (size_t)hp->n_vocab};
+                       (size_t)s->nth * (size_t)s->thr_stride, (size_t)hp->n_vocab,
+                       s->kv_f16 ? 2 * C * (size_t)hp->d_head : 0};
     size_t total = al64(s->kv_bytes / 2) * 2;
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) total += al64(floats[i] * sizeof(float));
     if (mm_arena_init(&s->arena, total + 64, err) != 0) goto fail;
     bool ok = true;
     s->k_cache = take(&s->arena, s->kv_bytes / 2 / sizeof(float), &ok);
     s->v_cache = take(&s->arena, s->kv_bytes / 2 / sizeof(float), &ok);
+    if (s->kv_f16) s->kv_tmp = take(&s->arena, floats[9], &ok);
     s->x = take(&s->arena, floats[0], &ok);
     s->h = take(&s->arena, floats[1], &ok);
     s->qkv = take(&s->arena, floats[2], &ok);
@@ -276,18 +333,29 @@ static void task_attn_rows(void *vctx, int ith, int nth) {
     mm_gpt_state *s = c->s;
     const mm_gpt_hparams *hp = &s->m->hp;
     const int64_t d = hp->d_model, dh = hp->d_head, H = hp->n_head;
-    const float *K = s->k_cache + c->layer * s->n_ctx * d, *V = s->v_cache + c->layer * s->n_ctx * d;
+    const size_t lo = (size_t)c->layer * (size_t)(s->n_ctx * d) * s->kv_esz; /* this layer's cache */
+    const uint8_t *K = (const uint8_t *)s->k_cache + lo, *V = (const uint8_t *)s->v_cache + lo;
     const float scale = 1.0f / sqrtf((float)dh);
     float *sc = s->thr + (int64_t)ith * s->thr_stride;
+    float *conv = sc + s->n_ctx; /* f16 cache: one head's K or V as f32 [T, dh] */
     int64_t w0, w1;
     mm_split_range(c->n * H, ith, nth, &w0, &w1);
     for (int64_t w = w0; w < w1; w++) {
         const int64_t i = w / H, hd = w % H;
         const int64_t T = c->pos0 + i + 1; /* causal: sees positions [0, pos] */
-        const int64_t ho = hd * s->n_ctx * dh; /* this head's slice of the layer's cache */
-        attn_scores(s->qkv + i * 3 * d + hd * dh, K + ho, dh, T, dh, scale, sc);
+        const size_t ho = (size_t)(hd * s->n_ctx * dh) * s->kv_esz; /* this head's slice */
+        const float *Kh = (const float *)(K + ho), *Vh = (const float *)(V + ho);
+        if (s->kv_f16) {
+            mm_gpt_f16_to_f32((const uint16_t *)(K + ho), conv, T * dh);
+            Kh = conv;
+        }
+        attn_scores(s->qkv + i * 3 * d + hd * dh, Kh, dh, T, dh, scale, sc);
         mm_softmax(sc, T);
-        attn_values(sc, V + ho, dh, T, dh, s->att + i * d + hd * dh);
+        if (s->kv_f16) {
+            mm_gpt_f16_to_f32((const uint16_t *)(V + ho), conv, T * dh);
+            Vh = conv;
+        }
+        attn_values(sc, Vh, dh, T, dh, s->att + i * d + hd * dh);
     }
 }
 
@@ -323,12 +391,19 @@ static void forward_step(mm_gpt_state *s, const mm_gpt_input *in, const int32_t 
         c.y = s->h, c.x = s->x, c.w = ly->ln1_w, c.b = ly->ln1_b, c.width = d;
         run_rows(s->pool, task_layernorm, &c);
         lin(s, &ly->qkv, ly->qkv_b, n, s->h, s->qkv);
-        float *Kl = s->k_cache + l * s->n_ctx * d, *Vl = s->v_cache + l * s->n_ctx * d;
+        const size_t lo = (size_t)l * (size_t)(s->n_ctx * d) * s->kv_esz;
+        uint8_t *Kl = (uint8_t *)s->k_cache + lo, *Vl = (uint8_t *)s->v_cache + lo;
         for (int64_t i = 0; i < n; i++)
             for (int64_t hd = 0; hd < hp->n_head; hd++) {
-                const int64_t dst = (hd * s->n_ctx + pos0 + i) * dh;
-                memcpy(Kl + dst, s->qkv + i * 3 * d + d + hd * dh, (size_t)dh * sizeof(float));
-                memcpy(Vl + dst, s->qkv + i * 3 * d + 2 * d + hd * dh, (size_t)dh * sizeof(float));
+                const size_t dst = (size_t)((hd * s->n_ctx + pos0 + i) * dh) * s->kv_esz;
+                const float *k = s->qkv + i * 3 * d + d + hd * dh, *v = s->qkv + i * 3 * d + 2 * d + hd * dh;
+                if (s->kv_f16) {
+                    mm_gpt_f32_to_f16(k, (uint16_t *)(Kl + dst), dh);
+                    mm_gpt_f32_to_f16(v, (uint16_t *)(Vl + dst), dh);
+                } else {
+                    memcpy(Kl + dst, k, (size_t)dh * sizeof(float));
+                    memcpy(Vl + dst, v, (size_t)dh * sizeof(float));
+                }
             }
         c.layer = l;
         if (n < ATT_SGEMM_MIN) {
@@ -337,14 +412,19 @@ static void forward_step(mm_gpt_state *s, const mm_gpt_input *in, const int32_t 
         } else {
             const float scale = 1.0f / sqrtf((float)dh);
             for (int64_t hd = 0; hd < hp->n_head; hd++) {
+                const size_t ho = (size_t)(hd * s->n_ctx * dh) * s->kv_esz;
+                const float *Kh = (const float *)(Kl + ho), *Vh = (const float *)(Vl + ho);
+                if (s->kv_f16) { /* sgemm needs f32: convert this head's T rows once */
+                    mm_gpt_f16_to_f32((const uint16_t *)(Kl + ho), s->kv_tmp, T * dh);
+                    mm_gpt_f16_to_f32((const uint16_t *)(Vl + ho), s->kv_tmp + s->n_ctx * dh, T * dh);
+                    Kh = s->kv_tmp, Vh = s->kv_tmp + s->n_ctx * dh;
+                }
                 /* scores[n, T] = scale * Q_h[n, dh] . K_h[T, dh]^T */
-                mm_sgemm(s->pool, true, n, T, dh, scale, s->qkv + hd * dh, 3 * d, Kl + hd * s->n_ctx * dh, dh, 0.0f,
-                         s->scores, T);
+                mm_sgemm(s->pool, true, n, T, dh, scale, s->qkv + hd * dh, 3 * d, Kh, dh, 0.0f, s->scores, T);
                 c.width = T;
                 run_rows(s->pool, task_mask_softmax, &c);
                 /* att_h[n, dh] = P[n, T] . V_h[T, dh] */
-                mm_sgemm(s->pool, false, n, dh, T, 1.0f, s->scores, T, Vl + hd * s->n_ctx * dh, dh, 0.0f,
-                         s->att + hd * dh, d);
+                mm_sgemm(s->pool, false, n, dh, T, 1.0f, s->scores, T, Vh, dh, 0.0f, s->att + hd * dh, d);
             }
         }
         lin(s, &ly->out, ly->out_b, n, s->att, s->tmp);

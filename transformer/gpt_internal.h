@@ -36,6 +36,10 @@ struct mm_gpt_model {
     size_t         n_vec_cap;
 };
 
+/* f16 <-> f32 for the KV cache (F16C when available; round to nearest even). */
+void mm_gpt_f16_to_f32(const uint16_t *h, float *f, int64_t n);
+void mm_gpt_f32_to_f16(const float *f, uint16_t *h, int64_t n);
+
 /* Row r of w as f32 (dequantized). */
 void mm_gpt_mat_row(const mm_gpt_mat *w, int64_t r, float *out);
 

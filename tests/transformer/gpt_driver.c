@@ -5,7 +5,7 @@
  *                                                                   through the KV cache, one token each
  *   gpt_driver MODEL embd IDS.npy EMB.npy OUT.npy [threads]         ids < 0 take the next row of EMB
  *                                                                   (EMB [m, d]); logits of all positions
- * IDS are float32 .npy files holding integer ids. */
+ * IDS are float32 .npy files holding integer ids. MMGPT_TEST_KV_F16=1 keeps the KV cache in f16. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +34,8 @@ int main(int argc, char **argv) {
     int32_t *ids = malloc((size_t)n * sizeof *ids);
     for (int64_t i = 0; i < n; i++) ids[i] = (int32_t)idsf[i];
     mm_gpt_state_params sp = mm_gpt_state_default_params();
+    const char *kv = getenv("MMGPT_TEST_KV_F16"); /* 1: keep the KV cache in f16 */
+    sp.kv_f16 = kv && kv[0] == '1';
     const char *cmd = argv[2];
     int rc = 0;
     if (!strcmp(cmd, "logits")) {

@@ -121,12 +121,15 @@ def embed(p, inputs, pos0=0):
     return h + p["wpe"][pos0:pos0 + len(rows)]
 
 
-def attention(p, blk, x, act_q8=False):
+def attention(p, blk, x, act_q8=False, kv_f16=False):
     n, d = x.shape
     H = p["n_head"]
     dh = d // H
     qkv = lin(x, blk["w_qkv"], blk["b_qkv"], blk["t_qkv"], act_q8)
     q, k, v = qkv[:, :d], qkv[:, d:2 * d], qkv[:, 2 * d:]
+    if kv_f16:   # a KV cache kept in half precision
+        k = k.astype(np.float32).astype(np.float16).astype(np.float64)
+        v = v.astype(np.float32).astype(np.float16).astype(np.float64)
     out = np.zeros((n, d))
     mask = np.triu(np.ones((n, n), dtype=bool), k=1)
     for h in range(H):
@@ -137,13 +140,14 @@ def attention(p, blk, x, act_q8=False):
     return lin(out, blk["w_o"], blk["b_o"], blk["t_o"], act_q8)
 
 
-def forward(p, inputs, act_q8=False, act_q8_out=None):
+def forward(p, inputs, act_q8=False, act_q8_out=None, kv_f16=False):
     """Logits [n, n_vocab] (float64) of every position of `inputs` (ids and/or embedding rows).
-    act_q8 / act_q8_out (default: act_q8): rounding of the inputs of the block / output matrices."""
+    act_q8 / act_q8_out (default: act_q8): rounding of the inputs of the block / output matrices;
+    kv_f16: keys and values rounded to float16 (a half-precision KV cache)."""
     h = embed(p, inputs)
     eps = p["eps"]
     for blk in p["blocks"]:
-        h = h + attention(p, blk, layer_norm(h, blk["ln1_w"], blk["ln1_b"], eps), act_q8)
+        h = h + attention(p, blk, layer_norm(h, blk["ln1_w"], blk["ln1_b"], eps), act_q8, kv_f16)
         m = gelu_tanh(lin(layer_norm(h, blk["ln2_w"], blk["ln2_b"], eps), blk["w_up"], blk["b_up"], blk["t_up"],
                           act_q8))
         h = h + lin(m, blk["w_down"], blk["b_down"], blk["t_down"], act_q8)

@@ -7,7 +7,10 @@ tied and untied output, and every weight type (f32, f16, q8_0, q4_0), it checks
   2. 32 greedy steps through the KV cache (one token per eval: matvec path), compared with the reference
      run over the whole sequence; each C choice must be the reference argmax (or within tolerance of it);
   3. embedding-row inputs: rows equal to token_embd rows give bit-identical logits to the ids, and
-     arbitrary rows match the reference.
+     arbitrary rows match the reference;
+  4. the optional f16 KV cache (f32 and q8_0 weights) against the reference with keys and values
+     rounded to float16: tolerance 3e-4 where f32 has 1e-4 (measured <= 7.5e-5: a key rounded from
+     float32 in C and from float64 in the reference can land one f16 step apart), else the same.
 The reference dequantizes the same stored weights (tools/mmgguf.py), so what remains is float32
 arithmetic and, for q8_0/q4_0 matvecs, the 8-bit quantization of the activations (as in ggml).
 Tolerances (max |diff| / max |logit| of the reference):
@@ -41,6 +44,7 @@ import make_random_gpt2  # noqa: E402
 TOL_BATCH = 1e-4
 TOL_DECODE = {"f32": 1e-4, "f16": 1e-3, "q8_0": 3e-2, "q4_0": 3e-2}
 TOL_ACT_Q8 = 5e-3
+TOL_KV_F16 = 3e-4   # f16 KV cache: C rounds f32 keys/values, the reference float64 ones (measured <= 7.5e-5)
 
 DRIVER = sys.argv[1] if len(sys.argv) > 1 else None
 SANITIZE = os.environ.get("MMGPT_SANITIZE_RUN") == "1"
@@ -49,8 +53,12 @@ failures = []
 ROUNDING_CASES = []
 
 
+KV_F16 = False
+
+
 def run(*args):
-    r = subprocess.run([DRIVER] + [str(a) for a in args], capture_output=True, text=True)
+    env = dict(os.environ, MMGPT_TEST_KV_F16="1" if KV_F16 else "0")
+    r = subprocess.run([DRIVER] + [str(a) for a in args], capture_output=True, text=True, env=env)
     if r.returncode != 0:
         raise RuntimeError("gpt_driver %s failed: %s" % (" ".join(map(str, args[:2])), r.stderr.strip()))
 
@@ -67,7 +75,7 @@ def rel_err(a, ref):
 
 def one_model(shape, ttype, tied, steps, seed):
     V, ctx, d, L, H, ff = shape
-    tag = "V%d d%d L%d H%d %s %s" % (V, d, L, H, ttype, "tied" if tied else "untied")
+    tag = "V%d d%d L%d H%d %s %s%s" % (V, d, L, H, ttype, "tied" if tied else "untied", " kv-f16" if KV_F16 else "")
     path = os.path.join(TMP, "gpt_parity_%d.gguf" % os.getpid())
     make_random_gpt2.make_model(path, V=V, n_ctx=ctx, d=d, n_layer=L, n_head=H, d_ff=ff, ttype=ttype,
                                 tied=tied, seed=seed)
@@ -80,13 +88,14 @@ def one_model(shape, ttype, tied, steps, seed):
     np.save(ids_path, prompt.astype(np.float32))
 
     # 1. all-position logits, one batch and steps of 7
-    ref = ref_gpt2.forward(p, list(prompt))
+    ref = ref_gpt2.forward(p, list(prompt), kv_f16=KV_F16)
     for n_batch, thr in ((512, 2), (7, 1), (16, 2)):   # 7: per-row attention; 16: sgemm after a cache
         run(path, "logits", ids_path, out_path, n_batch, thr)
         c = np.load(out_path)
         e = rel_err(c, ref)
-        check("%s all-logits batch %d" % (tag, n_batch), c.shape == ref.shape and e <= TOL_BATCH,
-              "rel %.2e (tol %.0e)" % (e, TOL_BATCH))
+        tb = TOL_KV_F16 if KV_F16 else TOL_BATCH
+        check("%s all-logits batch %d" % (tag, n_batch), c.shape == ref.shape and e <= tb,
+              "rel %.2e (tol %.0e)" % (e, tb))
 
     # 2. greedy decode through the KV cache
     tok_path = os.path.join(TMP, "gpt_tok_%d.npy" % os.getpid())
@@ -94,9 +103,9 @@ def one_model(shape, ttype, tied, steps, seed):
     toks = np.load(tok_path).astype(np.int64)
     lg = np.load(out_path)
     seq = list(prompt) + list(toks[:-1])
-    ref_steps = ref_gpt2.forward(p, seq)[n_prompt - 1:]          # = rerunning the sequence at every step
+    ref_steps = ref_gpt2.forward(p, seq, kv_f16=KV_F16)[n_prompt - 1:]   # = rerunning the sequence every step
     e = rel_err(lg, ref_steps)
-    tol = TOL_DECODE[ttype]
+    tol = max(TOL_DECODE[ttype], TOL_KV_F16) if KV_F16 else TOL_DECODE[ttype]
     scale = np.max(np.abs(ref_steps))
     choice_ok = all(ref_steps[k][toks[k]] >= np.max(ref_steps[k]) - 2 * tol * scale for k in range(steps))
     check("%s greedy %d steps (KV cache)" % (tag, steps), e <= tol and choice_ok,
@@ -109,7 +118,8 @@ def one_model(shape, ttype, tied, steps, seed):
         # for the output matrix of its last position (one row: matvec); the following positions ran
         # one by one through the matvec kernels (inputs rounded).
         pos = np.arange(len(seq))
-        ref_q = ref_gpt2.forward(p, seq, act_q8=pos >= n_prompt, act_q8_out=pos >= n_prompt - 1)[n_prompt - 1:]
+        ref_q = ref_gpt2.forward(p, seq, act_q8=pos >= n_prompt, act_q8_out=pos >= n_prompt - 1,
+                                 kv_f16=KV_F16)[n_prompt - 1:]
         eq = rel_err(lg, ref_q)
         mq, mp = float(np.mean(np.abs(lg - ref_q))), float(np.mean(np.abs(lg - ref_steps)))
         # either the kernels keep f32 inputs (then the plain reference matches to 1e-4), or the
@@ -184,6 +194,12 @@ def main():
             embd_checks(*r)
     if first is None:
         embd_checks(*r)
+    # the optional f16 KV cache, against the reference with keys and values rounded to f16
+    global KV_F16
+    KV_F16 = True
+    kv_cases = [(shapes_q[0], "f32", False, 71), (shapes_q[1], "q8_0", False, 72)]
+    for sh, tt, tied, seed in (kv_cases if not SANITIZE else kv_cases[:1]):
+        one_model(sh, tt, tied, steps, seed)
     if ROUNDING_CASES:
         k = sum(ROUNDING_CASES)
         check("rounding reference explains the quantized decode error", k >= 0.75 * len(ROUNDING_CASES),
