@@ -2,7 +2,8 @@
  *
  * Each function carries its own target attribute, so a portable build (-DMMGPT_NATIVE=OFF) still
  * contains them; matvec.c picks this table at run time only when the CPU reports the features.
- * Weights are dequantized in registers and multiplied with x in f32 (x is not quantized).
+ * F32/F16: weights converted in registers, f32 products. Q8_0/Q4_0: x quantized to 8 bits per block of
+ * 32 first (mm_xq8), integer products (same error statement as kernels_avx512.c / mm_core.h).
  */
 #include <string.h>
 
@@ -63,63 +64,112 @@ T256 static void rows_f16(const void *W, size_t rb, int64_t r0, int64_t r1, int6
     }
 }
 
-T256 static inline __m256 q8_block(const mm_block_q8_0 *b, const float *xb, __m256 acc) {
-    __m128i q01 = _mm_loadu_si128((const __m128i *)b->qs);
-    __m128i q23 = _mm_loadu_si128((const __m128i *)(b->qs + 16));
-    __m256 w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q01));
-    __m256 w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q01, 8)));
-    __m256 w2 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q23));
-    __m256 w3 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q23, 8)));
-    __m256 s0 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xb + 8), _mm256_mul_ps(w0, _mm256_loadu_ps(xb)));
-    __m256 s1 = _mm256_fmadd_ps(w3, _mm256_loadu_ps(xb + 24), _mm256_mul_ps(w2, _mm256_loadu_ps(xb + 16)));
-    return _mm256_fmadd_ps(_mm256_add_ps(s0, s1), _mm256_set1_ps(_cvtsh_ss(b->d)), acc);
+/* ---------------------------------------------------------------- integer kernels (x quantized to 8 bits)
+ * As in kernels_avx512.c but with vpmaddubsw + vpmaddwd (no VNNI): Q8_0 uses |w| times x with w's sign,
+ * Q4_0 the nibbles q (0..15) times x, minus 8 * sum(x) per block. Pair sums fit int16 (<= 2*128*127). */
+T256 static void quantize_x_avx2(const float *x, int64_t cols, void *mem, mm_xq8 *o) {
+    mm_xq8_layout(cols, mem, o);
+    int64_t nb = cols / MM_QK;
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    for (int64_t i = 0; i < nb; i++) {
+        __m256 v[4], mx = _mm256_setzero_ps();
+        for (int j = 0; j < 4; j++) {
+            v[j] = _mm256_loadu_ps(x + i * MM_QK + 8 * j);
+            mx = _mm256_max_ps(mx, _mm256_and_ps(v[j], absmask));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        float d = _mm_cvtss_f32(m4) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        __m256 vid = _mm256_set1_ps(id);
+        __m256i q[4];
+        for (int j = 0; j < 4; j++) q[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], vid));   /* nearest even */
+        __m256i s01 = _mm256_packs_epi32(q[0], q[1]), s23 = _mm256_packs_epi32(q[2], q[3]);
+        __m256i b = _mm256_packs_epi16(s01, s23);   /* lane-interleaved: fix the order with a permute */
+        b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(o->qs + i * MM_QK), b);
+        __m256i sum32 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum32), _mm256_extracti128_si256(sum32, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
+        int sum = _mm_cvtsi128_si32(s4);
+        o->d[i] = d;
+        o->ds[i] = d * (float)sum;
+        _mm256_storeu_ps(o->d8 + i * 8, _mm256_set1_ps(d));
+    }
+    /* qs4 / d4 / s4 are only used by the AVX-512 kernels; keep them valid anyway */
+    for (int64_t i = 0; i < nb; i += 2) {
+        if (i + 1 < nb) {
+            for (int j = 0; j < 16; j++) {
+                o->qs4[i * MM_QK + j] = o->qs[i * MM_QK + j];
+                o->qs4[i * MM_QK + 16 + j] = o->qs[(i + 1) * MM_QK + j];
+                o->qs4[i * MM_QK + 32 + j] = o->qs[i * MM_QK + 16 + j];
+                o->qs4[i * MM_QK + 48 + j] = o->qs[(i + 1) * MM_QK + 16 + j];
+            }
+            for (int l = 0; l < 16; l++) {
+                o->d4[i * 8 + l] = o->d[i + ((l / 4) & 1)];
+                o->s4[i * 8 + l] = o->ds[i + ((l / 4) & 1)];
+            }
+        } else {
+            memcpy(o->qs4 + i * MM_QK, o->qs + i * MM_QK, MM_QK);
+            for (int l = 0; l < 8; l++) {
+                o->d4[i * 8 + l] = o->d[i];
+                o->s4[i * 8 + l] = o->ds[i];
+            }
+        }
+    }
 }
 
-T256 static void rows_q8_0(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
-                           const mm_xq8 *xq, float *y) {
-    (void)xq;
+T256 static inline __m256 q8_block_int(const mm_block_q8_0 *b, const mm_xq8 *xq, int64_t i, __m256 acc) {
+    __m256i w = _mm256_loadu_si256((const __m256i *)b->qs);
+    __m256i xv = _mm256_loadu_si256((const __m256i *)(xq->qs + i * MM_QK));
+    __m256i p16 = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xv, w));
+    __m256i p32 = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+    __m256 s = _mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16((short)b->d)), _mm256_broadcast_ss(xq->d + i));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), s, acc);
+}
+
+T256 static void rows_q8_0_int(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
+                               const mm_xq8 *xq, float *y) {
+    (void)x;
     int64_t nb = cols / MM_QK;
     for (int64_t r = r0; r < r1; r++) {
         const mm_block_q8_0 *b = (const mm_block_q8_0 *)((const uint8_t *)W + (size_t)r * rb);
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
         int64_t i = 0;
         for (; i + 2 <= nb; i += 2) {
-            a0 = q8_block(b + i, x + i * MM_QK, a0);
-            a1 = q8_block(b + i + 1, x + (i + 1) * MM_QK, a1);
+            a0 = q8_block_int(b + i, xq, i, a0);
+            a1 = q8_block_int(b + i + 1, xq, i + 1, a1);
         }
-        if (i < nb) a0 = q8_block(b + i, x + i * MM_QK, a0);
+        if (i < nb) a0 = q8_block_int(b + i, xq, i, a0);
         y[r] = hsum256(_mm256_add_ps(a0, a1));
     }
 }
 
-T256 static inline __m256 q4_block(const mm_block_q4_0 *b, const float *xb, __m256 acc) {
+T256 static inline __m256 q4_block_int(const mm_block_q4_0 *b, const mm_xq8 *xq, int64_t i, __m256 acc) {
     __m128i v = _mm_loadu_si128((const __m128i *)b->qs);
     __m128i m = _mm_set1_epi8(0x0f);
-    __m128i lo = _mm_and_si128(v, m);
-    __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), m);
-    __m256 eight = _mm256_set1_ps(8.0f);
-    __m256 w0 = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(lo)), eight);
-    __m256 w1 = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8))), eight);
-    __m256 w2 = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi)), eight);
-    __m256 w3 = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8))), eight);
-    __m256 s0 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xb + 8), _mm256_mul_ps(w0, _mm256_loadu_ps(xb)));
-    __m256 s1 = _mm256_fmadd_ps(w3, _mm256_loadu_ps(xb + 24), _mm256_mul_ps(w2, _mm256_loadu_ps(xb + 16)));
-    return _mm256_fmadd_ps(_mm256_add_ps(s0, s1), _mm256_set1_ps(_cvtsh_ss(b->d)), acc);
+    __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(v, m)),
+                                        _mm_and_si128(_mm_srli_epi16(v, 4), m), 1);
+    __m256i xv = _mm256_loadu_si256((const __m256i *)(xq->qs + i * MM_QK));
+    __m256i p32 = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), _mm256_set1_epi16(1));
+    __m256 t = _mm256_fmsub_ps(_mm256_cvtepi32_ps(p32), _mm256_broadcast_ss(xq->d + i), _mm256_broadcast_ss(xq->ds + i));
+    return _mm256_fmadd_ps(t, _mm256_cvtph_ps(_mm_set1_epi16((short)b->d)), acc);
 }
 
-T256 static void rows_q4_0(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
-                           const mm_xq8 *xq, float *y) {
-    (void)xq;
+T256 static void rows_q4_0_int(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
+                               const mm_xq8 *xq, float *y) {
+    (void)x;
     int64_t nb = cols / MM_QK;
     for (int64_t r = r0; r < r1; r++) {
         const mm_block_q4_0 *b = (const mm_block_q4_0 *)((const uint8_t *)W + (size_t)r * rb);
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
         int64_t i = 0;
         for (; i + 2 <= nb; i += 2) {
-            a0 = q4_block(b + i, x + i * MM_QK, a0);
-            a1 = q4_block(b + i + 1, x + (i + 1) * MM_QK, a1);
+            a0 = q4_block_int(b + i, xq, i, a0);
+            a1 = q4_block_int(b + i + 1, xq, i + 1, a1);
         }
-        if (i < nb) a0 = q4_block(b + i, x + i * MM_QK, a0);
+        if (i < nb) a0 = q4_block_int(b + i, xq, i, a0);
         y[r] = hsum256(_mm256_add_ps(a0, a1));
     }
 }
@@ -161,9 +211,10 @@ T256 static void deq_q4_0(const void *s, float *y, int64_t n) {
 
 const mm_kernel_table mm_kernels_avx2 = {
     .name = "avx2",
-    .rows = {rows_f32, rows_f16, rows_q8_0, rows_q4_0},
-    .wants_xq = {false, false, false, false},
+    .rows = {rows_f32, rows_f16, rows_q8_0_int, rows_q4_0_int},
+    .wants_xq = {false, false, true, true},
     .deq = {deq_f32, deq_f16, deq_q8_0, deq_q4_0},
+    .quantize_x = quantize_x_avx2,
 };
 #else
 const mm_kernel_table mm_kernels_avx2 = {0};

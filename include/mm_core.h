@@ -26,11 +26,11 @@
  * Kernels and levels (chosen once at run time from the CPU: avx512 > avx2 > generic; the environment
  * variable MMGPT_KERNEL=generic|avx2|avx512 forces a lower level, for tests):
  *   - mm_matvec F32/F16: weights converted in registers, f32 products and sums.
- *   - mm_matvec Q8_0/Q4_0 at the avx512 level: x is first quantized to 8 bits per block of 32 (ggml Q8_0
- *     rounding, like llama.cpp) and integer dot products (VNNI) are used. This adds at most
- *     sum_i |w_i| * d_x(i) / 2 to each output (d_x = max|x| of x's block / 127); about 0.3-1% of |y| on
- *     random data, the order of the weight quantization itself. The generic and avx2 levels, and
- *     mm_linear with n > 1, use f32 x (no extra error).
+ *   - mm_matvec Q8_0/Q4_0 at the avx2 and avx512 levels: x is first quantized to 8 bits per block of 32
+ *     (d = max|x|/127, like llama.cpp) and integer dot products are used (VNNI on avx512). This adds at
+ *     most sum_i |w_i| * d_x(i) / 2 to each output (d_x of x's block); about 0.3-1% of |y| on random
+ *     data, the order of the weight quantization itself. The generic level, and mm_linear with n > 1,
+ *     use f32 x (no extra error).
  *   - mm_linear n > 1 and mm_sgemm: at the avx512 level an own AVX-512 gemm (weights dequantized while
  *     packed), which runs about 2x OpenBLAS limited to AVX2 by OPENBLAS_CORETYPE=Haswell; elsewhere, or
  *     with MMGPT_GEMM=openblas, OpenBLAS over dequantized weight tiles. See bench/bench_kernels.c.

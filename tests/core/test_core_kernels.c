@@ -5,7 +5,7 @@
  * mm_linear_ref and a naive double sgemm):
  *   f32 arithmetic:   |y - ref| <= 2e-6 * sum_i |w_i x_i| + 1e-6      (f32 rounding of a long sum)
  *   quantized x:      the above + 1.01 * sum_i |w_i| * d_x(i) / 2      where d_x = amax(block of x)/127,
- *                     for Q8_0/Q4_0 matvec at the avx512 level, which quantizes x to 8 bits (llama.cpp
+ *                     for Q8_0/Q4_0 matvec at the avx2/avx512 levels, which quantize x to 8 bits (llama.cpp
  *                     style); this is the rigorous bound for rounding x to the nearest step.
  * Sizes: rows 1..301 (not multiples of the thread count), cols 32..4096 (and odd cols for f32/f16),
  * 1, 2 and 3 threads, n = 1, 2, 5, 33 input rows for mm_linear, with and without bias.
@@ -28,7 +28,7 @@ static float frand(void) {   /* uniform in [-1, 1) */
 }
 
 static bool level_quantizes_x(mm_type t) {
-    return strcmp(mm_cpu_kernel_name(), "avx512") == 0 && (t == MM_TYPE_Q8_0 || t == MM_TYPE_Q4_0);
+    return strcmp(mm_cpu_kernel_name(), "generic") != 0 && (t == MM_TYPE_Q8_0 || t == MM_TYPE_Q4_0);
 }
 
 /* per-row tolerance for W (rows x cols, type t) times x */
