@@ -8,6 +8,7 @@
  *   - token-by-token evaluation equals one batch evaluation (within 1e-4 x max|logit|, the F32 bound);
  *   - two states on one model give identical logits while interleaved (no mutable model state);
  *   - out-of-range token ids are refused.
+ * The state checks run with the f32 and with the f16 KV cache.
  * The reference for the numeric checks is the decoder's own batch path, which test_gpt_parity.py
  * checks against the independent numpy implementation. */
 #include <math.h>
@@ -114,38 +115,18 @@ static double max_abs(const float *x, int64_t n) {
     return m;
 }
 
-int main(void) {
-    char err[MM_ERR_SIZE], path[1024];
-    const char *tmp = getenv("MMGPT_TEST_TMP");
-    if (!tmp) tmp = "/tmp";
-
-    /* malformed files */
-    expect_load_error(tmp, (variant){.skip = "blk.1.ffn_up.weight"}, "blk.1.ffn_up.weight");
-    expect_load_error(tmp, (variant){.bad_shape = "blk.0.attn_qkv.weight"}, "blk.0.attn_qkv.weight");
-    expect_load_error(tmp, (variant){.bad_shape = "output_norm.bias"}, "output_norm.bias");
-    expect_load_error(tmp, (variant){.skip = "position_embd.weight"}, "position_embd.weight");
-    expect_load_error(tmp, (variant){.arch = "llama"}, "architecture");
-    expect_load_error(tmp, (variant){.n_head = 5}, "head_count");
-
-    /* a good model (vectors stored as f16 are accepted) */
-    snprintf(path, sizeof path, "%s/gpt_state_ok.gguf", tmp);
-    if (write_model(path, (variant){.f16_vectors = true}) != 0) return 1;
-    mm_gguf *g = mm_gguf_open(path, err);
-    CHECK(g, "%s", err);
-    mm_gpt_model *m = g ? mm_gpt_model_load(g, err) : NULL;
-    CHECK(m, "load: %s", err);
-    if (!m) return 1;
-    CHECK(mm_gpt_model_n_vocab(m) == V && mm_gpt_model_n_ctx(m) == CTX && mm_gpt_model_d_model(m) == D &&
-          mm_gpt_model_n_layer(m) == L && mm_gpt_model_n_head(m) == H && mm_gpt_model_tied(m), "getters");
-
+static void run_states(mm_gpt_model *m, bool kv_f16) {
+    char err[MM_ERR_SIZE];
+    printf("-- KV cache %s\n", kv_f16 ? "f16" : "f32");
     mm_gpt_state_params sp = mm_gpt_state_default_params();
     sp.n_threads = 2;
+    sp.kv_f16 = kv_f16;
     sp.n_ctx = 64;
     CHECK(!mm_gpt_state_create(m, sp, err), "n_ctx beyond the model accepted");
     sp.n_ctx = 0;
     mm_gpt_state *s = mm_gpt_state_create(m, sp, err), *s2 = mm_gpt_state_create(m, sp, err);
     CHECK(s && s2, "state: %s", err);
-    if (!s || !s2) return 1;
+    if (!s || !s2) return;
     CHECK(mm_gpt_state_n_ctx(s) == CTX, "state n_ctx");
 
     int32_t toks[CTX];
@@ -194,6 +175,34 @@ int main(void) {
 
     mm_gpt_state_free(s);
     mm_gpt_state_free(s2);
+}
+
+int main(void) {
+    char err[MM_ERR_SIZE], path[1024];
+    const char *tmp = getenv("MMGPT_TEST_TMP");
+    if (!tmp) tmp = "/tmp";
+
+    /* malformed files */
+    expect_load_error(tmp, (variant){.skip = "blk.1.ffn_up.weight"}, "blk.1.ffn_up.weight");
+    expect_load_error(tmp, (variant){.bad_shape = "blk.0.attn_qkv.weight"}, "blk.0.attn_qkv.weight");
+    expect_load_error(tmp, (variant){.bad_shape = "output_norm.bias"}, "output_norm.bias");
+    expect_load_error(tmp, (variant){.skip = "position_embd.weight"}, "position_embd.weight");
+    expect_load_error(tmp, (variant){.arch = "llama"}, "architecture");
+    expect_load_error(tmp, (variant){.n_head = 5}, "head_count");
+
+    /* a good model (vectors stored as f16 are accepted) */
+    snprintf(path, sizeof path, "%s/gpt_state_ok.gguf", tmp);
+    if (write_model(path, (variant){.f16_vectors = true}) != 0) return 1;
+    mm_gguf *g = mm_gguf_open(path, err);
+    CHECK(g, "%s", err);
+    mm_gpt_model *m = g ? mm_gpt_model_load(g, err) : NULL;
+    CHECK(m, "load: %s", err);
+    if (!m) return 1;
+    CHECK(mm_gpt_model_n_vocab(m) == V && mm_gpt_model_n_ctx(m) == CTX && mm_gpt_model_d_model(m) == D &&
+          mm_gpt_model_n_layer(m) == L && mm_gpt_model_n_head(m) == H && mm_gpt_model_tied(m), "getters");
+
+    run_states(m, false);
+    run_states(m, true);
     mm_gpt_model_free(m);
     mm_gguf_close(g);
     if (n_fail) { printf("%d checks failed\n", n_fail); return 1; }
