@@ -253,6 +253,47 @@ int main(int argc, char **argv) {
         }
         free(W); free(x); free(y);
     }
+    /* ---- a GPT-2 small decode step: the 4 matvecs of each of 12 blocks (d = 768), pool overheads included */
+    {
+        const int64_t shp[4][2] = {{2304, 768}, {768, 768}, {3072, 768}, {768, 3072}};   /* rows (out), cols (in) */
+        mm_type types[2] = {MM_TYPE_F16, MM_TYPE_Q8_0};
+        float *x = aligned_alloc(64, sizeof(float) * 3072), *y = aligned_alloc(64, sizeof(float) * 3072);
+        fill(x, 3072, 8);
+        printf("\nGPT-2 small decode step, 12 blocks x (qkv 2304x768, out 768x768, up 3072x768, down 768x3072)\n");
+        for (int ti = 0; ti < 2; ti++) {
+            uint8_t *Wl[12][4];
+            size_t total = 0;
+            for (int l = 0; l < 12; l++)
+                for (int j = 0; j < 4; j++) {
+                    size_t bytes = mm_row_size(types[ti], shp[j][1]) * shp[j][0];
+                    float *tmp = aligned_alloc(64, sizeof(float) * shp[j][1]);
+                    Wl[l][j] = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+                    for (int64_t r = 0; r < shp[j][0]; r++) {
+                        fill(tmp, shp[j][1], (unsigned)(l * 4 + j) * 7919u + (unsigned)r);
+                        mm_quantize_row(types[ti], tmp, Wl[l][j] + r * mm_row_size(types[ti], shp[j][1]), shp[j][1]);
+                    }
+                    free(tmp);
+                    total += bytes;
+                }
+            printf("  %-5s %6.1f MiB of weights:", mm_type_name(types[ti]), total / 1048576.0);
+            for (int t = 1; t <= 2; t++) {
+                double best = 1e30;
+                for (int it = 0; it < (quick ? 3 : 10); it++) {
+                    double t0 = mm_time_ms();
+                    for (int l = 0; l < 12; l++)
+                        for (int j = 0; j < 4; j++) mm_matvec(pools[t], types[ti], Wl[l][j], shp[j][0], shp[j][1], x, y);
+                    double dt = mm_time_ms() - t0;
+                    if (dt < best) best = dt;
+                }
+                printf("   %d thread%s %.3f ms/token = %5.1f GB/s (%4.1f%% of bw)", t, t > 1 ? "s" : "", best,
+                       total / (best * 1e-3) / 1e9, 100.0 * total / (best * 1e-3) / 1e9 / bw[t]);
+            }
+            printf("\n");
+            for (int l = 0; l < 12; l++)
+                for (int j = 0; j < 4; j++) free(Wl[l][j]);
+        }
+        free(x); free(y);
+    }
     free(a);
     mm_pool_free(pools[1]);
     mm_pool_free(pools[2]);

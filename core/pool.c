@@ -1,11 +1,12 @@
 /* pool.c - thread pool, per-thread scratch, arena, clock.
  *
- * Workers wait for work in two phases: for a short time after their last task (MM_POOL_SPIN_US, so that
- * back-to-back kernels of one decode step do not pay a futex wake-up each) they poll the generation
- * counter with a pause instruction; after that they sleep on a condition variable. An idle pool
- * therefore uses no CPU, and nothing spins while OpenBLAS or other code runs for longer than that
- * window. mm_pool_run publishes the task with an atomic generation bump (release) and always
- * broadcasts under the mutex, so a worker that decided to sleep cannot miss it.
+ * Workers sleep on a condition variable between tasks. Optionally (MMGPT_POOL_SPIN_US=N, default 0)
+ * they first poll for N microseconds after a task, which saves the futex wake-up (~5-10 us) between
+ * back-to-back kernels on a dedicated machine; it is off by default because on a shared, oversubscribed
+ * machine polling threads steal the core that a descheduled partner needs (measured here: a GPT-2
+ * decode step 3x slower at 2 threads with 100 us polling under load, no gain without it).
+ * mm_pool_run publishes the task with an atomic generation bump (release) and always broadcasts under
+ * the mutex, so a worker that decided to sleep cannot miss it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -19,7 +20,7 @@
 #include "core_internal.h"
 
 #define MM_POOL_MAX_THREADS 256
-#define MM_POOL_SPIN_US 100.0   /* default poll time after a task before sleeping (MMGPT_POOL_SPIN_US) */
+#define MM_POOL_SPIN_US 0.0     /* default poll time after a task before sleeping (MMGPT_POOL_SPIN_US) */
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>

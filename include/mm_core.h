@@ -14,8 +14,8 @@
  *     thread). OpenBLAS is kept at ONE thread (set once by core); a product over many rows is split
  *     over the pool threads, each calling its own part, so OpenBLAS never starts threads of its own
  *     (measured: same GFLOPS as OpenBLAS's own 2 threads, without its spinning threads next to ours).
- *     Pool workers poll for ~100 us after a task (MMGPT_POOL_SPIN_US) and then sleep on a condition
- *     variable: an idle pool uses no CPU. A pool runs one mm_pool_run at a time: do not call kernels
+ *     Pool workers sleep on a condition variable between tasks (MMGPT_POOL_SPIN_US=N makes them poll
+ *     N microseconds first, for dedicated machines): an idle pool uses no CPU. A pool runs one mm_pool_run at a time: do not call kernels
  *     with a pool from inside a task of the same pool (pass NULL there: the caller-thread path).
  *   - A forward pass never calls malloc: activations come from an mm_arena sized at state creation;
  *     core's kernels keep their own per-thread scratch in the pool, grown on first use only (the
