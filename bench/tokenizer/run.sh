@@ -20,6 +20,7 @@ mkdir -p "$work"
 corpus=$work/corpus.txt
 
 if [ ! -s "$corpus" ]; then
+  set +o pipefail   # head closes the zcat pipes early (SIGPIPE) on purpose
   {
     cat /usr/share/common-licenses/* 2>/dev/null || true
     # non-Latin text first so it is always in (about 3 MB)
@@ -28,7 +29,8 @@ if [ ! -s "$corpus" ]; then
     done | head -c 3000000
     # English man pages up to the size we want
     for f in /usr/share/man/man1/*.gz; do zcat "$f" 2>/dev/null; done | head -c 9000000
-  } | iconv -f UTF-8 -t UTF-8 -c > "$corpus"
+  } | iconv -f UTF-8 -t UTF-8 -c > "$corpus" || true
+  set -o pipefail
 fi
 size=$(stat -c %s "$corpus")
 nonascii=$(LC_ALL=C grep -c -P '[^\x00-\x7F]' "$corpus" || true)
