@@ -41,7 +41,7 @@ IM_COLORS = {
               ("limegreen", (50, 205, 50)), ("seagreen", (46, 139, 87))],
     "blue": [("blue", (0, 0, 255)), ("royalblue", (65, 105, 225)), ("mediumblue", (0, 0, 205)),
              ("dodgerblue", (30, 144, 255)), ("navy", (0, 0, 128))],
-    "purple": [("purple", (128, 0, 128)), ("darkviolet", (148, 0, 211)), ("rebeccapurple", (102, 51, 153)),
+    "purple": [("purple", (128, 0, 128)), ("darkviolet", (148, 0, 211)), ("mediumorchid", (186, 85, 211)),
                ("darkorchid", (153, 50, 204)), ("blueviolet", (138, 43, 226))],
     "black": [("black", (0, 0, 0)), ("gray10", (26, 26, 26))],
     "white": [("white", (255, 255, 255)), ("snow", (255, 250, 250)), ("whitesmoke", (245, 245, 245))],
