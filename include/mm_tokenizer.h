@@ -14,9 +14,9 @@
  *   decode: ids -> the exact bytes (decode(encode(s)) == s for every byte string s).
  *
  * Special tokens
- *   A special (control) token is a vocabulary entry that BPE can never produce: `<|endoftext|>` (id 50256
- *   in GPT-2), GGUF token_type CONTROL (3) or USER_DEFINED (4), tokenizer.json added_tokens, or any
- *   vocab.json / encoder.json entry that is neither a single byte nor the result of a merge.
+ *   Special (control) tokens: GGUF token_type CONTROL (3) or USER_DEFINED (4), tokenizer.json
+ *   added_tokens, and every entry BPE can never produce (neither a single byte nor the result of a merge,
+ *   whatever its stated type) - in GPT-2 exactly one: `<|endoftext|>` (id 50256).
  *   encode() recognises them in the text ONLY when allow_special is true (leftmost match, longest on a
  *   tie); otherwise `<|endoftext|>` in user text is ordinary text (-> 1279 91 437 1659 5239 91 29).
  *   decode() writes a special token as its text.
@@ -35,6 +35,9 @@
  *   Token strings in all of them use GPT-2's byte-to-unicode alphabet ("Ġ" = space, ...).
  *   bos/eos default to `<|endoftext|>` when the source does not name them (GPT-2 uses it for both).
  *
+ * Cost: ~O(n) pre-tokenization; a pre-token that is itself a token is one hash lookup; other words run
+ * BPE (flat arrays up to 64 bytes, a heap up to 4 KiB, a bucket queue beyond: no quadratic case, no
+ * recursion, a 10 MB word without spaces takes seconds). Loading builds hash maps (~0.1-0.2 s for GPT-2).
  * Threads: a loaded mm_tokenizer is read-only; encode/decode may run on many threads at once.
  * A mm_tokenizer_stream belongs to one thread. Errors follow mm_core.h (0 / -1 + err, or NULL + err).
  */
