@@ -6,7 +6,9 @@
  * machine polling threads steal the core that a descheduled partner needs (measured here: a GPT-2
  * decode step 3x slower at 2 threads with 100 us polling under load, no gain without it).
  * mm_pool_run publishes the task with an atomic generation bump (release) and always broadcasts under
- * the mutex, so a worker that decided to sleep cannot miss it.
+ * the mutex, so a worker that decided to sleep cannot miss it. The caller runs ith 0 and then claims
+ * any ith no worker has started (atomic counter tagged with the generation): on a shared machine a
+ * descheduled worker does not stall the run; its share is done by whoever runs.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -39,9 +41,11 @@ struct mm_pool {
     pthread_t *threads;            /* [n_threads - 1] */
     pthread_mutex_t mu;
     pthread_cond_t cv_work;        /* workers sleep here for a new generation */
-    pthread_cond_t cv_done;        /* caller sleeps here for pending == 0 */
+    pthread_cond_t cv_done;        /* caller sleeps here for done == n_threads - 1 */
     _Alignas(64) atomic_uint_fast64_t generation;  /* bumped by each mm_pool_run (release) */
-    _Alignas(64) atomic_int pending;               /* workers still running the current task */
+    _Alignas(64) atomic_uint_fast64_t claim;       /* (generation << 32) | next unclaimed ith (1..n) */
+    _Alignas(64) atomic_int done;                  /* ith >= 1 finished in the current run */
+    uint64_t gen_counter;          /* caller-side copy of generation */
     atomic_int stop;
     mm_task_fn fn;                 /* written before the generation bump */
     void *ctx;
@@ -58,10 +62,29 @@ static double now_us(void) {
     return ts.tv_sec * 1e6 + ts.tv_nsec * 1e-3;
 }
 
+/* Run every still unclaimed ith >= 1 of generation gen (workers and the caller both do this, so a
+ * descheduled worker never holds up a run: whoever is running takes its share). fn/ctx are read after
+ * a successful claim; the run cannot end (and fn/ctx cannot change) before that ith is done. */
+static void run_claims(mm_pool *p, uint64_t gen) {
+    int nth = p->n_threads;
+    for (;;) {
+        uint64_t c = atomic_load_explicit(&p->claim, memory_order_acquire);
+        if ((c >> 32) != (gen & 0xffffffffu) || (int)(c & 0xffffffffu) >= nth) return;
+        if (!atomic_compare_exchange_weak_explicit(&p->claim, &c, c + 1, memory_order_acq_rel, memory_order_acquire))
+            continue;
+        int ith = (int)(c & 0xffffffffu);
+        p->fn(p->ctx, ith, nth);
+        if (atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel) + 1 == nth - 1) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->cv_done);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
 static void *worker_main(void *arg) {
     worker_arg *wa = arg;
     mm_pool *p = wa->pool;
-    int ith = wa->ith;
     uint64_t seen = 0;
     for (;;) {
         uint64_t g = atomic_load_explicit(&p->generation, memory_order_acquire);
@@ -83,13 +106,9 @@ static void *worker_main(void *arg) {
         }
         if (atomic_load_explicit(&p->stop, memory_order_acquire)) break;
         seen = g;
-        p->fn(p->ctx, ith, p->n_threads);
-        if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->cv_done);
-            pthread_mutex_unlock(&p->mu);
-        }
+        run_claims(p, g);
     }
+    (void)wa->ith;
     return NULL;
 }
 
@@ -166,21 +185,25 @@ int mm_pool_n_threads(const mm_pool *p) { return p ? p->n_threads : 1; }
 
 void mm_pool_run(mm_pool *p, mm_task_fn fn, void *ctx) {
     if (!p || p->n_threads == 1) { fn(ctx, 0, 1); return; }
+    int nth = p->n_threads;
     p->fn = fn;
     p->ctx = ctx;
-    atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    uint64_t gen = ++p->gen_counter;
+    atomic_store_explicit(&p->claim, ((gen & 0xffffffffu) << 32) | 1u, memory_order_release);
+    atomic_store_explicit(&p->generation, gen, memory_order_release);
     pthread_mutex_lock(&p->mu);            /* wake the sleepers (cheap when nobody sleeps) */
     pthread_cond_broadcast(&p->cv_work);
     pthread_mutex_unlock(&p->mu);
-    fn(ctx, 0, p->n_threads);
-    if (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) {
+    fn(ctx, 0, nth);                       /* the caller is always ith 0 */
+    run_claims(p, gen);                    /* then whatever the workers have not started */
+    if (atomic_load_explicit(&p->done, memory_order_acquire) < nth - 1) {
         double t0 = p->spin_us > 0 ? now_us() : -1e300;
-        for (unsigned i = 1; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) {
+        for (unsigned i = 1; atomic_load_explicit(&p->done, memory_order_acquire) < nth - 1; i++) {
             CPU_RELAX();
             if ((i & 63) == 0 && now_us() - t0 > p->spin_us) {
                 pthread_mutex_lock(&p->mu);
-                while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) pthread_cond_wait(&p->cv_done, &p->mu);
+                while (atomic_load_explicit(&p->done, memory_order_acquire) < nth - 1) pthread_cond_wait(&p->cv_done, &p->mu);
                 pthread_mutex_unlock(&p->mu);
                 break;
             }

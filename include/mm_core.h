@@ -86,7 +86,9 @@ void mm_dequantize_row(mm_type t, const void *src, float *y, int64_t n);
 
 /* ---------------------------------------------------------------- thread pool */
 typedef struct mm_pool mm_pool;
-/* fn is called once for every ith in [0, nth) with nth = pool threads; the caller is thread 0. */
+/* fn is called once for every ith in [0, nth) with nth = pool threads; the caller runs ith 0 (and then any
+ * ith no worker has started yet, so tasks must not wait for each other: no barriers inside fn). Distinct
+ * ith never run at the same time on one OS thread; per-ith state (mm_pool_scratch(pool, ith)) is safe. */
 typedef void (*mm_task_fn)(void *ctx, int ith, int nth);
 
 mm_pool *mm_pool_create(int n_threads, char *err);  /* n_threads <= 0: number of CPUs */
