@@ -384,7 +384,8 @@ static void forward_step(mm_gpt_state *s, const mm_gpt_input *in, const int32_t 
     const mm_gpt_hparams *hp = &m->hp;
     const int64_t d = hp->d_model, ff = hp->d_ff, dh = hp->d_head, pos0 = s->n_past, T = pos0 + n;
     task_ctx c = {.s = s, .in = in, .tokens = tokens, .n = n, .pos0 = pos0, .width = d};
-    mm_pool_run(s->pool, task_embed, &c);
+    if (n < 8) task_embed(&c, 0, 1); /* a few rows: not worth waking the pool */
+    else mm_pool_run(s->pool, task_embed, &c);
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const mm_gpt_layer *ly = &m->layers[l];
         /* attention block */
