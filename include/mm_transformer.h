@@ -25,6 +25,15 @@
  *   mm_gpt_state_truncate(s, n) forgets positions >= n (chat rewinds / keeps a shared prefix);
  *   mm_gpt_state_reset() = truncate(0).
  *
+ * Numerics
+ *   Batches multiply with weights dequantized to f32 (sgemm). Single positions use core's matvec
+ *   kernels, which for Q8_0/Q4_0 weights round their input to 8 bits per block of 32 (as ggml does):
+ *   for quantized models the decode path's logits differ from the batch path's by about 1% of
+ *   max |logit| (tests/transformer/test_gpt_parity.py states the measured bounds); for F32/F16 weights
+ *   the two agree to ~1e-6. The output matrix of the last position of a batch evaluated without
+ *   logits_all is a single row too (matvec). The KV cache is f32 [n_layer][n_head][n_ctx][d_head];
+ *   params.kv_f16 stores it as f16 (half the memory and decode attention traffic).
+ *
  * Errors follow mm_core.h: 0 / -1 (or NULL) with a one-line message in err (MM_ERR_SIZE bytes).
  *
  * Example
