@@ -202,20 +202,27 @@ typedef struct {
     float       *scores;    /* [nth][n][n] */
     int64_t      n, d, dh;
     int          n_head;
+    int          n_chunk;   /* query-row chunks per head (> 1 when there are more threads than heads) */
 } attn_task;
 
+/* Work unit u = (head u / n_chunk, query rows chunk u % n_chunk); thread ith takes units ith, ith + nth, ... */
 static void attn_run(void *p, int ith, int nth) {
     attn_task *t = p;
     const int64_t n = t->n, d = t->d, dh = t->dh;
     float *s = t->scores + (size_t)ith * (size_t)(n * n);
     const float scale = 1.0f / sqrtf((float)dh);
-    for (int j = ith; j < t->n_head; j += nth) {
-        const int64_t c = (int64_t)j * dh;
-        /* s[n][n] = q_j [n][dh] . k_j^T * scale */
-        mm_sgemm(NULL, true, n, n, dh, scale, t->q + c, d, t->k + c, d, 0.0f, s, n);
-        for (int64_t i = 0; i < n; i++) mm_softmax(s + i * n, n);
-        /* a_j [n][dh] = s . v_j */
-        mm_sgemm(NULL, false, n, dh, n, 1.0f, s, n, t->v + c, d, 0.0f, t->a + c, d);
+    const int n_units = t->n_head * t->n_chunk;
+    for (int u = ith; u < n_units; u += nth) {
+        const int j = u / t->n_chunk;
+        int64_t r0, r1;
+        mm_split_range(n, u % t->n_chunk, t->n_chunk, &r0, &r1);
+        if (r1 <= r0) continue;
+        const int64_t c = (int64_t)j * dh, m = r1 - r0;
+        /* s[m][n] = q_j[r0:r1] [m][dh] . k_j^T * scale */
+        mm_sgemm(NULL, true, m, n, dh, scale, t->q + r0 * d + c, d, t->k + c, d, 0.0f, s, n);
+        for (int64_t i = 0; i < m; i++) mm_softmax(s + i * n, n);
+        /* a_j[r0:r1] [m][dh] = s . v_j */
+        mm_sgemm(NULL, false, m, dh, n, 1.0f, s, n, t->v + c, d, 0.0f, t->a + r0 * d + c, d);
     }
 }
 
@@ -266,8 +273,9 @@ int mm_enc_blocks_forward(const mm_enc_blocks *b, mm_pool *pool, float *x, int64
         mm_enc_linear_forward(&B->q, pool, n, h, q);
         mm_enc_linear_forward(&B->k, pool, n, h, k);
         mm_enc_linear_forward(&B->v, pool, n, h, v);
-        attn_task at = {q, k, v, a, s, n, d, d / hp->n_head, hp->n_head};
-        if (nth > 1 && hp->n_head > 1) mm_pool_run(pool, attn_run, &at);
+        attn_task at = {q, k, v, a, s, n, d, d / hp->n_head, hp->n_head, 1};
+        if (nth > hp->n_head) at.n_chunk = (nth + hp->n_head - 1) / hp->n_head;
+        if (nth > 1) mm_pool_run(pool, attn_run, &at);
         else attn_run(&at, 0, 1);
         mm_enc_linear_forward(&B->o, pool, n, a, h);
         mm_add(x, x, h, n * d);

@@ -30,9 +30,9 @@
  *     mm_enc_blocks_free(&blk);
  * forward() never allocates; it fails (-1) if n_tokens exceeds what the scratch was sized for.
  * n_threads given to scratch_size must be >= the pool's thread count used in forward.
- * Threads: linear layers run through mm_linear(pool) (OpenBLAS sgemm); attention splits heads over the
- * pool (each thread: mm_sgemm on the caller thread for its heads); LayerNorm and the activation split
- * rows over the pool.
+ * Threads: linear layers run through mm_linear(pool); attention splits heads over the pool (each thread:
+ * mm_sgemm on its own thread for its heads; with more threads than heads, each head's query rows are
+ * split too); LayerNorm and the activation split rows over the pool.
  *
  * Helpers for other single layers (projectors in fusion/, ViT pre/post LN, conv as linear):
  *     mm_enc_linear_load(g, "mm.0", in, out, need_bias, &lin, err)  reads "mm.0.weight" (ne [in, out])
