@@ -44,7 +44,9 @@ static const char *format_name(const uint8_t *b, size_t n) {
     return "image";
 }
 
-static uint32_t le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint32_t le32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
 
 /* Uncompressed formats must hold all their pixels: stb_image would otherwise fill a truncated PNM or BMP
  * with zeros (and a 20-byte header could make us allocate a gigabyte for nothing). */
@@ -58,7 +60,9 @@ static int check_raw_size(const uint8_t *b, size_t n, int w, int h, int comp, co
         const uint32_t off = le32(b + 10), compression = le32(b + 30);
         const unsigned bpp = (unsigned)b[28] | (unsigned)b[29] << 8;
         if ((compression == 0 || compression == 3) && bpp > 0 && bpp <= 32)
-            need = (uint64_t)off + (uint64_t)h * ((((uint64_t)w * bpp + 31) / 32) * 4);
+            /* rows padded to 4 bytes, except that some writers drop the last row's padding */
+            need = (uint64_t)off + (uint64_t)(h - 1) * ((((uint64_t)w * bpp + 31) / 32) * 4) +
+                   ((uint64_t)w * bpp + 7) / 8;
     }
     if (need > (uint64_t)n)
         return mm_err(err, "mm_image_load: %s: truncated %s: %d x %d pixels need %llu bytes, the file has %zu",
