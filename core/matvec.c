@@ -180,20 +180,47 @@ const mm_kernel_table mm_kernels_generic = {
 static const mm_kernel_table *g_kernels;
 static pthread_once_t kern_once = PTHREAD_ONCE_INIT;
 
+/* CPU features from cpuid + xgetbv (works with gcc and clang alike; clang 14's
+ * __builtin_cpu_supports lacks "avx512vnni" and "f16c"). */
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+typedef struct { bool fma, f16c, avx2, avx512f, avx512bw, avx512vl, avx512vnni, os_avx, os_avx512; } cpu_feat;
+static cpu_feat cpu_features(void) {
+    cpu_feat f = {0};
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+    f.fma = (c >> 12) & 1;
+    f.f16c = (c >> 29) & 1;
+    bool osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    if (osxsave && avx) {
+        unsigned lo, hi;
+        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        f.os_avx = (lo & 0x6) == 0x6;               /* XMM + YMM state */
+        f.os_avx512 = f.os_avx && (lo & 0xE0) == 0xE0; /* opmask + ZMM state */
+    }
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+        f.avx2 = (b >> 5) & 1;
+        f.avx512f = (b >> 16) & 1;
+        f.avx512bw = (b >> 30) & 1;
+        f.avx512vl = (b >> 31) & 1;
+        f.avx512vnni = (c >> 11) & 1;
+    }
+    return f;
+}
+#endif
+
 static bool cpu_has_avx512(void) {
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-           __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    cpu_feat f = cpu_features();
+    return f.os_avx512 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni && f.fma && f.f16c;
 #else
     return false;
 #endif
 }
 static bool cpu_has_avx2(void) {
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    cpu_feat f = cpu_features();
+    return f.os_avx && f.avx2 && f.fma && f.f16c;
 #else
     return false;
 #endif
