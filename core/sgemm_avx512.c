@@ -9,6 +9,7 @@
  * AVX-512 rate. Threads split the columns of C (or its rows when C is narrow); each packs its own panels.
  * Scratch comes from the pool (reserved here, outside the parallel region) or the caller-thread buffer.
  */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core_internal.h"
@@ -150,7 +151,9 @@ typedef struct {
     float alpha, beta;
     const float *A;
     float *C;
-    int split_rows;   /* 1: threads split rows of C, else columns (in NR multiples) */
+    int split_rows;   /* 1: threads claim blocks of rows of C, else blocks of columns */
+    int64_t chunk;    /* rows (multiple of MR) or columns (multiple of NR) per claim */
+    atomic_llong next;
 } gemm_ctx;
 
 T512 static void gemm_range(const gemm_ctx *g, float *ws, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
@@ -177,19 +180,19 @@ T512 static void gemm_range(const gemm_ctx *g, float *ws, int64_t i0, int64_t i1
     }
 }
 
+/* Threads claim blocks (about 4 per thread) so that a preempted thread holds up at most one block. */
 static void gemm_task(void *c, int ith, int nth) {
+    (void)nth;
     gemm_ctx *g = c;
     float *ws = mm_core_scratch(g->pool, ith, scratch_floats() * sizeof(float));
     if (!ws) return;   /* cannot happen: reserved by the caller (checked there) */
-    if (g->split_rows) {
-        int64_t i0, i1;
-        mm_split_range(g->m, ith, nth, &i0, &i1);
-        if (i1 > i0) gemm_range(g, ws, i0, i1, 0, g->n);
-    } else {
-        int64_t p0, p1, np = (g->n + NR - 1) / NR;
-        mm_split_range(np, ith, nth, &p0, &p1);
-        int64_t j0 = p0 * NR, j1 = p1 * NR < g->n ? p1 * NR : g->n;
-        if (j1 > j0) gemm_range(g, ws, 0, g->m, j0, j1);
+    int64_t total = g->split_rows ? g->m : g->n;
+    for (;;) {
+        int64_t a = atomic_fetch_add_explicit(&g->next, g->chunk, memory_order_relaxed);
+        if (a >= total) return;
+        int64_t b = a + g->chunk < total ? a + g->chunk : total;
+        if (g->split_rows) gemm_range(g, ws, a, b, 0, g->n);
+        else gemm_range(g, ws, 0, g->m, a, b);
     }
 }
 
@@ -198,10 +201,15 @@ int mm_core_gemm_avx512(mm_pool *pool, const mm_gemm_b *b, int64_t m, int64_t n,
     size_t bytes = scratch_floats() * sizeof(float);
     int nth = mm_pool_n_threads(pool);
     if (mm_core_reserve(pool, bytes) != 0) return -1;
-    gemm_ctx g = {pool, b, m, n, k, lda, ldc, alpha, beta, A, C, 0};
+    gemm_ctx g = {pool, b, m, n, k, lda, ldc, alpha, beta, A, C, 0, 0, 0};
     /* columns when there are enough NR panels for every thread, else rows */
     g.split_rows = (n + NR - 1) / NR < 2 * nth && m >= 2 * nth;
-    if (nth == 1 || (double)m * n * k < 1e5)
+    bool parallel = nth > 1 && (double)m * n * k >= 1e5;
+    int64_t unit = g.split_rows ? MR : NR, total = g.split_rows ? m : n;
+    int64_t want = parallel ? (total + 4 * nth - 1) / (4 * nth) : total;
+    g.chunk = (want + unit - 1) / unit * unit;
+    if (!g.split_rows && g.chunk > NC) g.chunk = NC;
+    if (!parallel)
         gemm_task(&g, 0, 1);
     else
         mm_pool_run(pool, gemm_task, &g);
