@@ -17,6 +17,15 @@
 
 #define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c")))
 
+/* Software prefetch this far ahead of the Q8_0/Q4_0 weight streams. Measured here (one thread, 4096x4096,
+ * median of 12 interleaved rounds, matvec GB/s / read GB/s): Q8_0 0.79 without, 0.89 at 8 KiB (0.75 at
+ * 2 KiB, 0.86 at 16 KiB); Q4_0 0.69 -> 0.76. F32/F16 are best without (F32 0.85 -> 0.74-0.78 with it,
+ * F16 unchanged), so they have none. Running past the end of a row prefetches the next row. */
+#ifndef MM_PF_BYTES
+#define MM_PF_BYTES 8192
+#endif
+#define PF(p, off) _mm_prefetch((const char *)(p) + MM_PF_BYTES + (off), _MM_HINT_T0)
+
 T512 static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
 
 T512 static void rows_f32(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
@@ -91,6 +100,7 @@ T512 static void rows_q8_0_vnni(const void *W, size_t rb, int64_t r0, int64_t r1
         __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
         int64_t i = 0;
         for (; i + 4 <= nb; i += 4) {
+            PF(b + i, 0); PF(b + i, 64); PF(b + i, 128);
             a0 = q8_pair_vnni(b + i, xq, i, a0);
             a1 = q8_pair_vnni(b + i + 2, xq, i + 2, a1);
         }
@@ -154,6 +164,7 @@ T512 static void rows_q4_0_vnni(const void *W, size_t rb, int64_t r0, int64_t r1
         int64_t i = 0;
         /* the 64-byte scale load reads 64 bytes from block i: stay 64 bytes inside the row */
         for (; i + 8 <= nb; i += 8) {
+            PF(b + i, 0); PF(b + i, 64); PF(b + i, 128);
             a0 = q4_quad_vnni(b + i, xq, i, a0);
             a1 = q4_quad_vnni(b + i + 4, xq, i + 4, a1);
         }
