@@ -62,6 +62,17 @@ static double sum_plain(const float *a, int64_t n) {
 }
 static double (*sum_fn)(const float *, int64_t) = sum_plain;
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double median(const double *v, int n) {
+    double t[64];
+    for (int i = 0; i < n; i++) t[i] = v[i];
+    qsort(t, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
 /* ---------------------------------------------------------------- read bandwidth */
 typedef struct { const float *a; int64_t n; double sums[256]; } bw_ctx;
 static void bw_task(void *c, int ith, int nth) {
@@ -221,39 +232,42 @@ int main(int argc, char **argv) {
                 for (int64_t r = 0; r < rows; r++) mm_quantize_row(types[ti], W + r * cols, Wq[ti][c] + r * rb, cols);
             }
         }
-        double best[4][3], bwr[3] = {0, 0, 0};
-        for (int ti = 0; ti < 4; ti++) best[ti][1] = best[ti][2] = 1e30;
-        int rounds = quick ? 2 : 6;
+        /* each round: one bandwidth pass, then one pass over the copies of every type; the fraction is
+         * taken within the round (figures moments apart), and the median over rounds is reported */
+        enum { MAXR = 15 };
+        double gbs[4][3][MAXR], frac[4][3][MAXR], bwr[3][MAXR];
+        int rounds = quick ? 3 : 11;
         for (int round = 0; round < rounds; round++)
             for (int t = 1; t <= 2; t++) {
-                double b = read_bw(pools[t], a, nbw, 1);
-                if (b > bwr[t]) bwr[t] = b;
+                bwr[t][round] = read_bw(pools[t], a, nbw, 1);
                 for (int ti = 0; ti < 4; ti++) {
-                    for (int c = 0; c < ncopy[ti]; c++) mm_matvec(pools[t], types[ti], Wq[ti][c], rows, cols, x, y);
+                    mm_matvec(pools[t], types[ti], Wq[ti][ncopy[ti] - 1], rows, cols, x, y);
                     double t0 = mm_time_ms();
                     for (int c = 0; c < ncopy[ti]; c++) mm_matvec(pools[t], types[ti], Wq[ti][c], rows, cols, x, y);
                     double dt = (mm_time_ms() - t0) / ncopy[ti];
-                    if (dt < best[ti][t]) best[ti][t] = dt;
+                    gbs[ti][t][round] = bytes[ti] / (dt * 1e-3) / 1e9;
+                    frac[ti][t][round] = gbs[ti][t][round] / bwr[t][round];
                 }
             }
-        for (int t = 1; t <= 2; t++) if (bw[t] > bwr[t]) bwr[t] = bw[t];
-        printf("\nmatvec y = W x, W %lldx%lld, weights rotated over copies totalling >= 128 MiB (streamed from memory)\n",
-               (long long)rows, (long long)cols);
-        printf("read bandwidth in these rounds (best): 1 thread %.1f GB/s, 2 threads %.1f GB/s\n", bwr[1], bwr[2]);
-        printf("  type  MiB/matrix   1 thread GB/s (of bw)   2 threads GB/s (of bw)   ms/matvec 1t / 2t\n");
+        printf("\nmatvec y = W x, W %lldx%lld, weights rotated over copies totalling >= 128 MiB (streamed from memory);\n"
+               "%d rounds of (read-bandwidth pass, one pass per type); medians over rounds, fraction taken per round\n",
+               (long long)rows, (long long)cols, rounds);
+        bw[1] = median(bwr[1], rounds);
+        bw[2] = median(bwr[2], rounds);
+        printf("read bandwidth in these rounds (median): 1 thread %.1f GB/s, 2 threads %.1f GB/s\n", bw[1], bw[2]);
+        printf("  type  MiB/matrix   1 thread GB/s (of bw)   2 threads GB/s (of bw)\n");
         for (int ti = 0; ti < 4; ti++) {
             printf("  %-5s %8.1f   ", mm_type_name(types[ti]), bytes[ti] / 1048576.0);
-            for (int t = 1; t <= 2; t++) {
-                double gbs = bytes[ti] / (best[ti][t] * 1e-3) / 1e9;
-                printf("   %6.1f (%5.1f%%)       ", gbs, 100.0 * gbs / bwr[t]);
-            }
-            printf("  %.3f / %.3f\n", best[ti][1], best[ti][2]);
+            for (int t = 1; t <= 2; t++)
+                printf("   %6.1f (%5.1f%%)       ", median(gbs[ti][t], rounds), 100.0 * median(frac[ti][t], rounds));
+            printf("\n");
             for (int c = 0; c < ncopy[ti]; c++) free(Wq[ti][c]);
             free(Wq[ti]);
         }
         free(W); free(x); free(y);
     }
-    /* ---- a GPT-2 small decode step: the 4 matvecs of each of 12 blocks (d = 768), pool overheads included */
+    /* ---- a GPT-2 small decode step: the 4 matvecs of each of 12 blocks (d = 768), pool overheads included;
+     * fractions of the median bandwidth of the matvec rounds above */
     {
         const int64_t shp[4][2] = {{2304, 768}, {768, 768}, {3072, 768}, {768, 3072}};   /* rows (out), cols (in) */
         mm_type types[2] = {MM_TYPE_F16, MM_TYPE_Q8_0};
