@@ -1,12 +1,17 @@
-/* bench_kernels.c - kernel benchmark: memory read bandwidth (STREAM-like), sgemm GFLOPS, and the
- * matrix-vector GB/s of every weight type for a 4096x4096 matrix as a fraction of that bandwidth,
- * at 1 and 2 threads, all measured in the same run.
+/* bench_kernels.c - kernel benchmark, all figures measured in the same run:
+ *   - memory read bandwidth (STREAM-like: AVX-512/AVX2 sum over 256 MiB), 1 and 2 threads;
+ *   - sgemm GFLOPS: OpenBLAS as it runs here (OPENBLAS_CORETYPE is reported; never changed), both with
+ *     its own threads and at one thread per pool thread, and the own AVX-512 gemm (mm_sgemm's default
+ *     at the avx512 level); mm_linear prefill GFLOPS for every weight type with both;
+ *   - matvec GB/s of every weight type for a 4096x4096 matrix as a fraction of the read bandwidth, at 1
+ *     and 2 threads: rounds of (bandwidth pass, matvec pass per type), fraction per round, medians;
+ *   - a GPT-2 small decode step (48 matvecs, pool overheads included) for F16 and Q8_0.
  *
  *   bench_kernels [--quick]
  *
- * The matvec weights are rotated over several copies (>= 4x the L3 size in total) so that they stream
- * from memory as in a real decode step instead of sitting in cache. MMGPT_KERNEL=generic|avx2|avx512
- * forces a kernel level (default: best the CPU has).
+ * The matvec weights are rotated over several copies (>= 128 MiB, 4x the L3 here) so that they stream
+ * from memory as in a real decode step. MMGPT_KERNEL=generic|avx2|avx512 forces a kernel level.
+ * Run it on a quiet machine (no nice: it is short, ~10 s).
  */
 #include <math.h>
 #include <stdio.h>

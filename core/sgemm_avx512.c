@@ -180,7 +180,8 @@ T512 static void gemm_range(const gemm_ctx *g, float *ws, int64_t i0, int64_t i1
     }
 }
 
-/* Threads claim blocks (about 4 per thread) so that a preempted thread holds up at most one block. */
+/* Threads claim blocks (about 2 per thread: each claim repacks A) so that a preempted thread holds up
+ * at most one block. */
 static void gemm_task(void *c, int ith, int nth) {
     (void)nth;
     gemm_ctx *g = c;
@@ -206,7 +207,7 @@ int mm_core_gemm_avx512(mm_pool *pool, const mm_gemm_b *b, int64_t m, int64_t n,
     g.split_rows = (n + NR - 1) / NR < 2 * nth && m >= 2 * nth;
     bool parallel = nth > 1 && (double)m * n * k >= 1e5;
     int64_t unit = g.split_rows ? MR : NR, total = g.split_rows ? m : n;
-    int64_t want = parallel ? (total + 4 * nth - 1) / (4 * nth) : total;
+    int64_t want = parallel ? (total + 2 * nth - 1) / (2 * nth) : total;
     g.chunk = (want + unit - 1) / unit * unit;
     if (!g.split_rows && g.chunk > NC) g.chunk = NC;
     if (!parallel)
