@@ -36,6 +36,7 @@ typedef struct {
     bool wants_xq[4];        /* kernel takes x quantized to 8 bits (mm_xq8) */
     mm_deq_fn deq[4];
     void (*quantize_x)(const float *x, int64_t cols, void *mem, mm_xq8 *out);   /* NULL: mm_xq8_quantize */
+    void (*to_f16)(const float *x, uint16_t *y, int64_t n);   /* NULL: scalar mm_fp32_to_fp16 (F16C: RNE) */
 } mm_kernel_table;
 
 static inline int mm_core_type_index(mm_type t) {
@@ -47,6 +48,9 @@ static inline int mm_core_type_index(mm_type t) {
     default: return -1;
     }
 }
+
+/* Plain-C dequantization (the generic level's; mm_dequantize_row dispatches to the level's deq). */
+void mm_core_deq_scalar(mm_type t, const void *src, float *y, int64_t n);
 
 extern const mm_kernel_table mm_kernels_generic;
 extern const mm_kernel_table mm_kernels_avx2;    /* empty name when not compiled */

@@ -209,13 +209,28 @@ T256 static void deq_q4_0(const void *s, float *y, int64_t n) {
     }
 }
 
+T256 static void to_f16(const float *x, uint16_t *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; i++) y[i] = mm_fp32_to_fp16(x[i]);
+}
+
 const mm_kernel_table mm_kernels_avx2 = {
     .name = "avx2",
     .rows = {rows_f32, rows_f16, rows_q8_0_int, rows_q4_0_int},
     .wants_xq = {false, false, true, true},
     .deq = {deq_f32, deq_f16, deq_q8_0, deq_q4_0},
     .quantize_x = quantize_x_avx2,
+    .to_f16 = to_f16,
 };
 #else
+T256 static void to_f16(const float *x, uint16_t *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; i++) y[i] = mm_fp32_to_fp16(x[i]);
+}
+
 const mm_kernel_table mm_kernels_avx2 = {0};
 #endif

@@ -259,13 +259,34 @@ T512 static void deq_q4_0(const void *s, float *y, int64_t n) {
     }
 }
 
+T512 static void to_f16(const float *x, uint16_t *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(y + i), _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm256_mask_storeu_epi16(y + i, m, _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+}
+
 const mm_kernel_table mm_kernels_avx512 = {
     .name = "avx512",
     .rows = {rows_f32, rows_f16, rows_q8_0_vnni, rows_q4_0_vnni},
     .wants_xq = {false, false, true, true},
     .deq = {deq_f32, deq_f16, deq_q8_0, deq_q4_0},
     .quantize_x = quantize_x_avx512,
+    .to_f16 = to_f16,
 };
 #else
+T512 static void to_f16(const float *x, uint16_t *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(y + i), _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm256_mask_storeu_epi16(y + i, m, _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+}
+
 const mm_kernel_table mm_kernels_avx512 = {0};
 #endif

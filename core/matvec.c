@@ -100,14 +100,14 @@ static void rows_q4_0_generic(const void *W, size_t rb, int64_t r0, int64_t r1, 
     }
 }
 
-static void deq_f32(const void *s, float *y, int64_t n) { mm_dequantize_row(MM_TYPE_F32, s, y, n); }
+static void deq_f32(const void *s, float *y, int64_t n) { mm_core_deq_scalar(MM_TYPE_F32, s, y, n); }
 static void deq_f16(const void *s, float *y, int64_t n) {
     pthread_once(&f16_once, f16_table_init);
     const uint16_t *h = s;
     for (int64_t i = 0; i < n; i++) y[i] = f16_table[h[i]];
 }
-static void deq_q8_0(const void *s, float *y, int64_t n) { mm_dequantize_row(MM_TYPE_Q8_0, s, y, n); }
-static void deq_q4_0(const void *s, float *y, int64_t n) { mm_dequantize_row(MM_TYPE_Q4_0, s, y, n); }
+static void deq_q8_0(const void *s, float *y, int64_t n) { mm_core_deq_scalar(MM_TYPE_Q8_0, s, y, n); }
+static void deq_q4_0(const void *s, float *y, int64_t n) { mm_core_deq_scalar(MM_TYPE_Q4_0, s, y, n); }
 
 static size_t al64(size_t n) { return (n + 63) & ~(size_t)63; }
 

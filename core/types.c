@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "mm_core.h"
+#include "core_internal.h"
 
 bool mm_type_supported(int type) {
     return type == MM_TYPE_F32 || type == MM_TYPE_F16 || type == MM_TYPE_Q4_0 || type == MM_TYPE_Q8_0;
@@ -134,6 +135,8 @@ void mm_quantize_row(mm_type t, const float *x, void *dst, int64_t n) {
     switch (t) {
     case MM_TYPE_F32: memcpy(dst, x, (size_t)n * 4); break;
     case MM_TYPE_F16: {
+        const mm_kernel_table *k = mm_core_kernels();
+        if (k->to_f16) { k->to_f16(x, dst, n); break; }   /* F16C, round to nearest even */
         uint16_t *h = dst;
         for (int64_t i = 0; i < n; i++) h[i] = mm_fp32_to_fp16(x[i]);
         break;
@@ -145,6 +148,13 @@ void mm_quantize_row(mm_type t, const float *x, void *dst, int64_t n) {
 }
 
 void mm_dequantize_row(mm_type t, const void *src, float *y, int64_t n) {
+    const mm_kernel_table *k = mm_core_kernels();
+    int ti = mm_core_type_index(t);
+    if (k != &mm_kernels_generic && ti >= 0) { k->deq[ti](src, y, n); return; }   /* vectorized */
+    mm_core_deq_scalar(t, src, y, n);
+}
+
+void mm_core_deq_scalar(mm_type t, const void *src, float *y, int64_t n) {
     switch (t) {
     case MM_TYPE_F32: memcpy(y, src, (size_t)n * 4); break;
     case MM_TYPE_F16: {

@@ -89,6 +89,19 @@ def test_fp16():
         ref = xs.astype(np.float16).view(np.uint16)
     xnan = np.isnan(xs)
     check(np.all(np.isnan(got[xnan].view(np.float16))), "f32->fp16: NaN must stay NaN")
+    # the row conversion (mm_quantize_row F16: F16C at the avx2/avx512 levels) must agree as well
+    tool("quantize", "f16", path("x.f32"), path("xr.u16"))
+    gotr = np.fromfile(path("xr.u16"), dtype=np.uint16)
+    check(np.all(np.isnan(gotr[xnan].view(np.float16))), "f32->fp16 rows: NaN must stay NaN")
+    badr = np.nonzero(gotr[~xnan] != ref[~xnan])[0]
+    check(badr.size == 0, "f32->fp16 rows: %d of %d differ from numpy" % (badr.size, xs.size))
+    # and the row conversion back (mm_dequantize_row F16) over all halves
+    h.tofile(path("h.raw"))
+    tool("dequantize", "f16", 65536, path("h.raw"), path("hr.f32"))
+    gotd = np.fromfile(path("hr.f32"), dtype=np.uint32)
+    hn = np.isnan(h.view(np.float16))
+    check(np.all(np.isnan(gotd[hn].view(np.float32))) and np.array_equal(gotd[~hn], h[~hn].view(np.float16).astype(np.float32).view(np.uint32)),
+          "fp16 rows -> f32 differ from numpy")
     bad = np.nonzero(got[~xnan] != ref[~xnan])[0]
     check(bad.size == 0, "f32->fp16: %d of %d differ from numpy (first %r -> 0x%04x, numpy 0x%04x)" % (
         bad.size, xs.size, float(xs[~xnan][bad[0]]) if bad.size else 0, int(got[~xnan][bad[0]]) if bad.size else 0,
