@@ -14,9 +14,12 @@
  *     thread). OpenBLAS is kept at ONE thread (set once by core); a product over many rows is split
  *     over the pool threads, each calling its own part, so OpenBLAS never starts threads of its own
  *     (measured: same GFLOPS as OpenBLAS's own 2 threads, without its spinning threads next to ours).
+ *     (OpenBLAS still starts its server thread when the library loads, before main, and that thread
+ *     polls for a moment; OPENBLAS_NUM_THREADS=1 in the environment avoids even that.)
  *     Pool workers sleep on a condition variable between tasks (MMGPT_POOL_SPIN_US=N makes them poll
- *     N microseconds first, for dedicated machines): an idle pool uses no CPU. A pool runs one mm_pool_run at a time: do not call kernels
- *     with a pool from inside a task of the same pool (pass NULL there: the caller-thread path).
+ *     N microseconds first, for dedicated machines): an idle pool uses no CPU. A pool runs one
+ *     mm_pool_run at a time: do not call kernels with a pool from inside a task of the same pool (pass
+ *     NULL there: the caller-thread path, safe from any thread).
  *   - A forward pass never calls malloc: activations come from an mm_arena sized at state creation;
  *     core's kernels keep their own per-thread scratch in the pool, grown on first use only (the
  *     first call of each shape allocates, later calls never do); with pool == NULL they use a per-thread
@@ -34,6 +37,9 @@
  *   - mm_linear n > 1 and mm_sgemm: at the avx512 level an own AVX-512 gemm (weights dequantized while
  *     packed), which runs about 2x OpenBLAS limited to AVX2 by OPENBLAS_CORETYPE=Haswell; elsewhere, or
  *     with MMGPT_GEMM=openblas, OpenBLAS over dequantized weight tiles. See bench/bench_kernels.c.
+ *   - Elementwise ops: AVX-512 at the avx512 level (own exp/erfc approximations, a few f32 ulps from
+ *     float64 references), plain C with libm otherwise. mm_quantize_row / mm_dequantize_row use the
+ *     level's vectorized conversions (F16C for f16: round to nearest even, bit-identical to numpy).
  *   - Naive references (mm_matvec_ref, mm_linear_ref) dequantize and sum in double: test oracles.
  */
 #ifndef MM_CORE_H
