@@ -81,11 +81,37 @@ def train_vocab(tok, n=20000):
     return sorted(s)
 
 
+AUDIO_CLASSES = ["tone:low", "tone:medium", "tone:high"] + ["beeps:%d" % n for n in range(1, 6)] + \
+    ["sweep:rising", "sweep:falling", "noise", "silence"] + ["speech:" + w for w in world.SPEECH_WORDS]
+
+
+def audio_class(s):
+    k = s["kind"]
+    key = {"tone": "tone:%s" % s.get("pitch"), "beeps": "beeps:%s" % s.get("n"), "sweep": "sweep:%s" % s.get("dir"),
+           "speech": "speech:%s" % s.get("word")}.get(k, k)
+    return AUDIO_CLASSES.index(key)
+
+
+def scene_labels(objs):
+    """Per grid cell: shape (0 = none, 1..4), colour (0 = none, 1..8), size (0 = none, 1..2) -> [9, 3]."""
+    lab = np.zeros((9, 3), np.int64)
+    for o in objs:
+        lab[o["cell"]] = [1 + world.SHAPES.index(o["shape"]), 1 + world.COLORS.index(o["color"]),
+                          1 + world.SIZES.index(o["size"])]
+    return lab
+
+
+LAST_LABELS = {}
+
+
 def image_batch(tok, seed, B, augment=True, questions=1):
+    """Also leaves the scenes' cell labels [B, 9, 3] in LAST_LABELS['img'] (auxiliary training loss)."""
     rng = random.Random(seed)
     imgs, pre, rows_idx, post, ans, meta = [], [], [], [], [], []
+    labs = []
     for i in range(B):
         objs, img = gen_image.sample_image_example(rng, augment=augment)
+        labs.append(scene_labels(objs))
         x = gen_image.train_preprocess(img, rng) if augment else gen_image.preprocess(img)
         imgs.append(x)
         items = [(CAPTION_PROMPT, world.caption(objs), "caption")]
@@ -98,14 +124,18 @@ def image_batch(tok, seed, B, augment=True, questions=1):
             post.append(tok.post(p))
             ans.append(tok.ans(a))
             meta.append((k, a))
+    LAST_LABELS["img"] = torch.from_numpy(np.stack(labs))
     return torch.from_numpy(np.stack(imgs)), pre, rows_idx, post, ans, meta
 
 
 def audio_batch(tok, seed, B, bank, augment=True, questions=1, max_seconds=10.0):
+    """Also leaves the clips' classes [B] (AUDIO_CLASSES) in LAST_LABELS['aud']."""
     rng = random.Random(seed)
+    labs = []
     mels, nfr, pre, rows_idx, post, ans, meta = [], [], [], [], [], [], []
     for i in range(B):
         s = world.sample_sound(rng)
+        labs.append(audio_class(s))
         pcm = gen_audio.render_sound(s, rng, bank, augment=augment)
         pcm = pcm[:int(max_seconds * gen_audio.SR)]
         m = gen_audio.log_mel(pcm)
@@ -125,4 +155,5 @@ def audio_batch(tok, seed, B, bank, augment=True, questions=1, max_seconds=10.0)
     mel = np.zeros((B, gen_audio.N_MELS, T), np.float32)
     for i, m in enumerate(mels):
         mel[i, :, :m.shape[1]] = m
+    LAST_LABELS["aud"] = torch.tensor(labs, dtype=torch.long)
     return torch.from_numpy(mel), nfr, pre, rows_idx, post, ans, meta

@@ -47,6 +47,32 @@ def lr_at(step, a):
     return a.lr_min + 0.5 * (a.lr - a.lr_min) * (1 + math.cos(math.pi * p))
 
 
+class AuxHeads(torch.nn.Module):
+    """Training-only probes on the PROJECTED media rows (not exported): per grid cell (2x2 patches of
+    the 6x6 grid) shape/colour/size, and per clip its class. They give the encoders and projectors a
+    direct signal from the start instead of only through the decoder."""
+
+    def __init__(self, d, grid):
+        super().__init__()
+        self.grid = grid
+        self.cell = torch.nn.Linear(d, 5 + 9 + 3)
+        self.aud = torch.nn.Linear(d, len(data.AUDIO_CLASSES))
+
+    def image_loss(self, rows, labels):
+        B, N, D = rows.shape
+        g = self.grid
+        x = rows.view(B, g, g, D).permute(0, 3, 1, 2)            # [B, D, g, g]
+        x = F.adaptive_avg_pool2d(x, 3).permute(0, 2, 3, 1).reshape(B, 9, D)
+        lg = self.cell(x)
+        return (F.cross_entropy(lg[..., :5].reshape(-1, 5), labels[..., 0].reshape(-1)) +
+                F.cross_entropy(lg[..., 5:14].reshape(-1, 9), labels[..., 1].reshape(-1)) +
+                F.cross_entropy(lg[..., 14:].reshape(-1, 3), labels[..., 2].reshape(-1)))
+
+    def audio_loss(self, rows_list, labels):
+        x = torch.stack([r.mean(0) for r in rows_list])
+        return F.cross_entropy(self.aud(x), labels)
+
+
 def audio_rows_grouped(model, mel, nfr, group=4):
     """Encode clips in groups of similar length (little padding); returns one [R_i, d] per clip."""
     order = sorted(range(len(nfr)), key=lambda i: nfr[i])
@@ -117,10 +143,10 @@ def validate(model, tok, bank, n, seed="val"):
     return {k: sum(v) / len(v) for k, v in res.items()}
 
 
-def save_ckpt(path, model, opt, step, cfg, args):
+def save_ckpt(path, model, opt, step, cfg, args, aux=None):
     tmp = path + ".tmp"
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "config": cfg.to_dict(),
-                "args": vars(args)}, tmp)
+                "args": vars(args), "aux": aux.state_dict() if aux is not None else {}}, tmp)
     os.replace(tmp, path)
 
 
@@ -130,7 +156,9 @@ def main():
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--bi", type=int, default=12, help="images per step (2 sequences each)")
     ap.add_argument("--ba", type=int, default=12, help="clips per step (2 sequences each)")
-    ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--row-l2", type=float, default=1e-3, help="penalty on the mean square of media rows")
+    ap.add_argument("--aux-weight", type=float, default=1.0, help="weight of the per-cell / per-clip probe losses")
     ap.add_argument("--lr-min", type=float, default=1e-4)
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--wd", type=float, default=0.01)
@@ -159,7 +187,7 @@ def main():
         ck = torch.load(last, map_location="cpu")
         cfg = Config(**ck["config"])
         # keep the schedule of the original run unless overridden on the command line
-        for k in ("steps", "bi", "ba", "lr", "lr_min", "warmup", "seed", "neg"):
+        for k in ("steps", "bi", "ba", "lr", "lr_min", "warmup", "seed", "neg", "aux_weight", "row_l2"):
             if ("--" + k.replace("_", "-")) not in sys.argv:
                 setattr(a, k, ck["args"][k])
     else:
@@ -173,7 +201,9 @@ def main():
     else:
         train_ids = data.train_vocab(tok)
     model = MMGPT(cfg, train_ids)
-    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    aux = AuxHeads(cfg.d, cfg.image_size // cfg.patch)
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad] + \
+        [("aux." + n, p) for n, p in aux.named_parameters()]
     decay = [p for n, p in params if p.dim() >= 2 and "wte" not in n and "pos" not in n and "wpe" not in n]
     nodecay = [p for n, p in params if not (p.dim() >= 2 and "wte" not in n and "pos" not in n and "wpe" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": nodecay, "weight_decay": 0.0}],
@@ -181,6 +211,8 @@ def main():
     step = 0
     if ck is not None:
         model.load_state_dict(ck["model"])
+        if "aux" in ck:
+            aux.load_state_dict(ck["aux"])
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
         log(a.out, "resumed from %s at step %d" % (last, step))
@@ -204,7 +236,7 @@ def main():
     model.train()
     t_ck = time.time()
     t_log = time.time()
-    acc = {"img": [], "aud": []}
+    acc = {"img": [], "aud": [], "xi": [], "xa": []}
     while step < a.steps:
         lr = lr_at(step, a)
         for g in opt.param_groups:
@@ -219,29 +251,36 @@ def main():
         imgs, pre, ridx, post, ans, _ = data.image_batch(tok, "train-%d-%d-img" % (a.seed, step), a.bi)
         rows = model.image_rows(imgs)
         li = seq_loss(model, rows, pre, ridx, post, ans, cand, cand_index)
+        xi = aux.image_loss(rows, data.LAST_LABELS["img"])
         mel, nfr, pre, ridx, post, ans, _ = data.audio_batch(tok, "train-%d-%d-aud" % (a.seed, step), a.ba, bank,
                                                              max_seconds=a.max_seconds)
         rows_list = audio_rows_grouped(model, mel, nfr)
         la = seq_loss(model, rows_list, pre, ridx, post, ans, cand, cand_index)
-        loss = li + la
+        xa = aux.audio_loss(rows_list, data.LAST_LABELS["aud"])
+        # keep media rows near the scale of token embeddings (unpenalised they grew to std ~60 and the
+        # decoder treated them as constant attention sinks)
+        rl2 = rows.pow(2).mean() + torch.cat(rows_list).pow(2).mean()
+        loss = li + la + a.aux_weight * (xi + xa) + a.row_l2 * rl2
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+        torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
         opt.step()
         step += 1
         acc["img"].append(li.item())
         acc["aud"].append(la.item())
+        acc["xi"].append(xi.item())
+        acc["xa"].append(xa.item())
         if step % a.log_every == 0 or step == a.steps:
             dt = (time.time() - t_log) / len(acc["img"])
-            log(a.out, "step %d loss_img %.4f loss_aud %.4f lr %.2e %.2f s/step" %
-                (step, np.mean(acc["img"]), np.mean(acc["aud"]), lr, dt))
-            acc = {"img": [], "aud": []}
+            log(a.out, "step %d loss_img %.4f loss_aud %.4f aux_img %.3f aux_aud %.3f lr %.2e %.2f s/step" %
+                (step, np.mean(acc["img"]), np.mean(acc["aud"]), np.mean(acc["xi"]), np.mean(acc["xa"]), lr, dt))
+            acc = {"img": [], "aud": [], "xi": [], "xa": []}
             t_log = time.time()
         if time.time() - t_ck > a.ckpt_minutes * 60 or step == a.steps:
-            save_ckpt(last, model, opt, step, cfg, a)
+            save_ckpt(last, model, opt, step, cfg, a, aux)
             t_ck = time.time()
             log(a.out, "checkpoint %s (step %d)" % (last, step))
         if step % a.keep_every == 0:
-            save_ckpt(os.path.join(a.out, "step%d.pt" % step), model, opt, step, cfg, a)
+            save_ckpt(os.path.join(a.out, "step%d.pt" % step), model, opt, step, cfg, a, aux)
         if a.val_every and (step % a.val_every == 0 or step == a.steps):
             t0 = time.time()
             v = validate(model, tok, bank, a.val_n)
