@@ -1,10 +1,14 @@
 /* cmd_chat.c - `mmgpt chat [--image F]... [--audio F]...`: interactive questions about pictures and
  * sounds. Each line read from stdin is a question, or a command:
- *   /image FILE   /audio FILE   add a picture / clip (encoded now, once; it joins the next question)
- *   /system TEXT  set the system prompt and start a new conversation
- *   /clear        start a new conversation (the media stay loaded and join the next question again)
+ *   /image FILE   /audio FILE   add a picture / clip (encoded now, once)
+ *   /system TEXT  set the system prompt
+ *   /clear        forget the media and the conversation
  *   /quit         leave (so does end of input)
- * The KV cache is kept between questions: earlier turns and media are not evaluated again. */
+ * Default: every question is asked afresh about all the media loaded so far ("User: <media> QUESTION"),
+ * the way the demo model was trained; the KV cache keeps the common start (system prompt, template
+ * text, media rows), so only the question is evaluated (mmgpt_clear's prefix cache, truncating the
+ * cache to the shared part). --multi-turn keeps the whole conversation instead: each question is a new
+ * turn after the previous answer, and media added with /image, /audio join the next question. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,14 +61,17 @@ static void usage(FILE *f) {
     fprintf(f, "usage: mmgpt chat [options] [--image FILE]... [--audio FILE]...\n\n"
                "Interactive: each line on stdin is a question about the pictures and sounds; the answer goes to\n"
                "stdout (one line per answer, or one JSON object with --json). Commands:\n"
-               "  /image FILE    add a picture (encoded once; joins the next question)\n"
+               "  /image FILE    add a picture (encoded once)\n"
                "  /audio FILE    add a sound clip\n"
-               "  /system TEXT   set the system prompt and start a new conversation\n"
-               "  /clear         start a new conversation (loaded media join the next question again)\n"
+               "  /system TEXT   set the system prompt (and start over)\n"
+               "  /clear         forget the loaded media and the conversation\n"
                "  /quit          leave (end of input too)\n"
-               "The conversation is kept in the KV cache between questions (media are not encoded again).\n"
-               "-p asks a first question before reading stdin.\n"
+               "Each question is asked afresh about all the media loaded so far; the KV cache keeps the shared\n"
+               "start (system prompt, media), so media are encoded once and evaluated once. --multi-turn\n"
+               "keeps the whole conversation instead (each question follows the previous answer; media added\n"
+               "later join the next question). -p asks a first question before reading stdin.\n"
                "example: mmgpt chat --image photo.png\n\noptions:\n");
+    fprintf(f, "  --multi-turn           keep the conversation (see above)\n");
     mm_task_print_opts(f, MM_OPT_MODEL | MM_OPT_MEDIA | MM_OPT_GEN | MM_OPT_OUT);
 }
 
@@ -80,11 +87,13 @@ static void new_conversation(mmgpt_ctx *ctx, media_list *ml) {
     for (int i = 0; i < ml->n; i++) ml->in_conv[i] = false;
 }
 
-/* One question: pending media + text, generate. Returns an exit code (0 = fine). */
-static int ask(mmgpt_ctx *ctx, media_list *ml, const char *q, const mm_task_opts *o) {
+/* One question: (all media, or in multi-turn mode the media not yet in the conversation) + text, then
+ * generate. Returns an exit code (0 = fine). */
+static int ask(mmgpt_ctx *ctx, media_list *ml, const char *q, const mm_task_opts *o, bool multi_turn) {
     char   err[MMGPT_ERR_SIZE];
     double t0 = mm_time_ms();
     int    rc = 0;
+    if (!multi_turn) new_conversation(ctx, ml); /* afresh; the cache keeps the shared start */
     for (int i = 0; i < ml->n && !rc; i++)
         if (!ml->in_conv[i]) rc = mmgpt_add_media(ctx, ml->m[i], err);
     if (!rc) rc = mmgpt_add_text(ctx, q, err);
@@ -108,9 +117,14 @@ static int ask(mmgpt_ctx *ctx, media_list *ml, const char *q, const mm_task_opts
 int mm_cmd_chat(int argc, char **argv) {
     mm_task_opts o;
     mm_task_opts_init(&o);
-    int code = MM_EXIT_OK;
+    int  code = MM_EXIT_OK;
+    bool multi = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!strcmp(a, "--multi-turn")) {
+            multi = true;
+            continue;
+        }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             mm_task_opts_free(&o);
@@ -163,10 +177,10 @@ int mm_cmd_chat(int argc, char **argv) {
     }
     bool    interactive = isatty(0) && mm_cli_stderr_tty() && !o.quiet;
     if (interactive)
-        fprintf(stderr, "mmgpt chat: %d media loaded; type a question, /image F, /audio F, /system T, /clear or /quit\n",
-                ml.n);
+        fprintf(stderr, "mmgpt chat: %d media loaded%s; type a question, /image F, /audio F, /system T, /clear or /quit\n",
+                ml.n, multi ? " (multi-turn)" : "");
     if (o.prompt) {
-        int c = ask(ctx, &ml, o.prompt, &o);
+        int c = ask(ctx, &ml, o.prompt, &o, multi);
         if (c && !first_err) first_err = c;
     }
     char   *line = NULL;
@@ -189,13 +203,15 @@ int mm_cmd_chat(int argc, char **argv) {
             if (cl == 4 && !strncmp(s + 1, "quit", 4)) break;
             if ((cl == 4 && !strncmp(s + 1, "exit", 4))) break;
             if (cl == 5 && !strncmp(s + 1, "clear", 5)) {
-                new_conversation(ctx, &ml);
-                if (interactive) fprintf(stderr, "(new conversation)\n");
+                ml_free(&ml);
+                memset(&ml, 0, sizeof ml);
+                mmgpt_reset(ctx);
+                if (interactive) fprintf(stderr, "(media and conversation forgotten)\n");
             } else if (cl == 6 && !strncmp(s + 1, "system", 6)) {
                 char err[MMGPT_ERR_SIZE];
                 if (mmgpt_set_system(ctx, *arg ? arg : NULL, err)) c = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
                 new_conversation(ctx, &ml);
-                if (interactive) fprintf(stderr, "(new conversation with %s system prompt)\n", *arg ? "this" : "the default");
+                if (interactive) fprintf(stderr, "(%s system prompt)\n", *arg ? "new" : "the default");
             } else if ((cl == 5 && !strncmp(s + 1, "image", 5)) || (cl == 5 && !strncmp(s + 1, "audio", 5))) {
                 bool img = s[1] == 'i';
                 if (!*arg) c = mm_cli_fail(MM_EXIT_USAGE, "/%s needs a FILE", img ? "image" : "audio");
@@ -214,7 +230,7 @@ int mm_cmd_chat(int argc, char **argv) {
                 c = mm_cli_fail(MM_EXIT_USAGE, "unknown chat command '%s' (/image, /audio, /system, /clear, /quit)", s);
             }
         } else {
-            c = ask(ctx, &ml, s, &o);
+            c = ask(ctx, &ml, s, &o, multi);
         }
         if (c && !first_err) first_err = c;
     }

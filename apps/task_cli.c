@@ -250,6 +250,7 @@ void mm_task_print_json(FILE *f, const char *file, const char *task, const char 
     if (question) cJSON_AddStringToObject(o, "question", question);
     cJSON_AddStringToObject(o, "text", mmgpt_last_text(ctx));
     cJSON_AddNumberToObject(o, "prompt_positions", (double)t.n_prompt);
+    cJSON_AddNumberToObject(o, "cached_positions", (double)t.n_cached);
     cJSON_AddNumberToObject(o, "media_positions", (double)t.n_media_rows);
     cJSON_AddNumberToObject(o, "text_tokens", (double)(t.n_prompt - t.n_media_rows));
     cJSON_AddNumberToObject(o, "generated_tokens", (double)t.n_gen);
@@ -279,10 +280,10 @@ void mm_task_print_timings(const mmgpt_ctx *ctx, const char *label) {
     mmgpt_get_timings(ctx, &t);
     double media = t.image_decode_ms + t.image_encode_ms + t.audio_decode_ms + t.audio_encode_ms + t.project_ms;
     fprintf(stderr,
-            "mmgpt: %s%smedia %.1f ms (%lld positions), prompt %lld positions in %.1f ms, %lld tokens in %.1f ms"
-            " (%.1f tok/s)\n",
+            "mmgpt: %s%smedia %.1f ms (%lld positions), prompt %lld positions (%lld cached) in %.1f ms, %lld tokens "
+            "in %.1f ms (%.1f tok/s)\n",
             label ? label : "", label ? ": " : "", media, (long long)t.n_media_rows, (long long)t.n_prompt,
-            t.prompt_ms, (long long)t.n_gen, t.gen_ms, t.gen_ms > 0 ? 1000.0 * (double)t.n_gen / t.gen_ms : 0.0);
+            (long long)t.n_cached, t.prompt_ms, (long long)t.n_gen, t.gen_ms, t.gen_ms > 0 ? 1000.0 * (double)t.n_gen / t.gen_ms : 0.0);
 }
 
 bool mm_task_stream_stdout(const char *text, size_t len, void *user) {
@@ -323,7 +324,7 @@ int mm_task_run_files(const char *cmd, mmgpt_media_kind want, const char *task, 
         double       t0 = mm_time_ms();
         char         err[MMGPT_ERR_SIZE];
         mmgpt_media *md = NULL;
-        mmgpt_clear(ctx);
+        mmgpt_reset(ctx); /* each file alone: the same result as a run on that file only */
         mmgpt_reset_timings(ctx);
         int c = 0;
         if (mm_task_load_media(ctx, files[i], want, cmd, o->quiet, &md, &c)) {

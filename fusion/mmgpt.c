@@ -41,6 +41,7 @@ struct mmgpt_model {
 };
 
 struct mmgpt_media {
+    uint64_t         serial;  /* unique per media made in this process (prefix-cache identity) */
     mmgpt_media_kind kind;
     int64_t          n_rows;  /* decoder positions */
     int64_t          d;       /* d_model */
@@ -73,6 +74,11 @@ struct mmgpt_ctx {
     bool                 system_set;
     int32_t              carry[2];  /* tokens to evaluate before the next turn */
     int                  n_carry;
+    bool                 fresh;     /* the next turn starts a new conversation (mmgpt_clear) */
+    /* prefix cache: what each position of the KV cache holds, [n_ctx] */
+    int32_t             *hist_tok;  /* token id, or -1 for a media row */
+    uint64_t            *hist_med;  /* media serial (media rows) */
+    int64_t             *hist_row;  /* row within the media */
     /* results */
     sbuf                 last;
     mmgpt_stop           stop;
@@ -265,7 +271,12 @@ mmgpt_ctx *mmgpt_ctx_create(const mmgpt_model *m, mmgpt_ctx_params p, char *err)
     sp.pool = c->pool;
     if (!(c->st = mm_gpt_state_create(m->gpt, sp, err))) goto fail;
     if (!(c->ts = mm_tokenizer_stream_create(m->tok, err))) goto fail;
-    if (!(c->logits_ban = malloc((size_t)mm_gpt_model_n_vocab(m->gpt) * sizeof(float)))) {
+    int64_t nc = mm_gpt_state_n_ctx(c->st);
+    c->hist_tok = malloc((size_t)nc * sizeof *c->hist_tok);
+    c->hist_med = malloc((size_t)nc * sizeof *c->hist_med);
+    c->hist_row = malloc((size_t)nc * sizeof *c->hist_row);
+    if (!c->hist_tok || !c->hist_med || !c->hist_row ||
+        !(c->logits_ban = malloc((size_t)mm_gpt_model_n_vocab(m->gpt) * sizeof(float)))) {
         mm_err(err, "out of memory");
         goto fail;
     }
@@ -306,6 +317,9 @@ void mmgpt_ctx_free(mmgpt_ctx *c) {
     free(c->vit_out);
     free(c->img_proj_scratch);
     free(c->logits_ban);
+    free(c->hist_tok);
+    free(c->hist_med);
+    free(c->hist_row);
     mm_vit_state_free(c->vs);
     mm_audio_state_free(c->as);
     mm_tokenizer_stream_free(c->ts);
@@ -328,10 +342,16 @@ int mmgpt_set_system(mmgpt_ctx *c, const char *system, char *err) {
 
 void mmgpt_clear(mmgpt_ctx *c) {
     drop_pending(c);
-    mm_gpt_state_reset(c->st);
     c->n_carry = 0;
+    c->fresh = true;  /* the cache stays, as a prefix cache for the next conversation */
     sb_clear(&c->last);
     c->stop = MMGPT_STOP_NONE;
+}
+
+void mmgpt_reset(mmgpt_ctx *c) {
+    mmgpt_clear(c);
+    mm_gpt_state_reset(c->st);
+    c->fresh = false;
 }
 
 void mmgpt_get_timings(const mmgpt_ctx *c, mmgpt_timings *t) {
@@ -364,6 +384,8 @@ mmgpt_media_kind mmgpt_detect_kind(const void *data, size_t n) {
 static int media_alloc(mmgpt_ctx *c, mmgpt_media_kind kind, int64_t n_rows, mmgpt_media **out, char *err) {
     mmgpt_media *md = calloc(1, sizeof *md);
     if (!md) return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
+    static uint64_t next_serial = 0;
+    md->serial = __atomic_add_fetch(&next_serial, 1, __ATOMIC_RELAXED);
     md->kind = kind;
     md->n_rows = n_rows;
     md->d = c->m->d_model;
@@ -573,10 +595,12 @@ int mmgpt_add_text(mmgpt_ctx *c, const char *text, char *err) {
 typedef struct {
     mm_gpt_input *in;   /* [n] */
     int32_t      *ids;  /* [n] token or -1 at media rows */
+    uint64_t     *med;  /* [n] media serial at media rows, else 0 */
+    int64_t      *row;  /* [n] row within the media */
     int64_t       n, cap;
 } seq;
 
-static int seq_push(seq *s, int32_t tok, const float *embd) {
+static int seq_push(seq *s, int32_t tok, const mmgpt_media *md, int64_t row) {
     if (s->n == s->cap) {
         int64_t cap = s->cap ? 2 * s->cap : 256;
         mm_gpt_input *ni = realloc(s->in, (size_t)cap * sizeof *ni);
@@ -585,10 +609,19 @@ static int seq_push(seq *s, int32_t tok, const float *embd) {
         int32_t *nd = realloc(s->ids, (size_t)cap * sizeof *nd);
         if (!nd) return -1;
         s->ids = nd;
+        uint64_t *nm2 = realloc(s->med, (size_t)cap * sizeof *nm2);
+        if (!nm2) return -1;
+        s->med = nm2;
+        int64_t *nr = realloc(s->row, (size_t)cap * sizeof *nr);
+        if (!nr) return -1;
+        s->row = nr;
         s->cap = cap;
     }
+    const float *embd = md ? md->rows + row * md->d : NULL;
     s->in[s->n] = (mm_gpt_input){.token = embd ? 0 : tok, .embd = embd};
     s->ids[s->n] = embd ? -1 : tok;
+    s->med[s->n] = md ? md->serial : 0;
+    s->row[s->n] = md ? row : 0;
     s->n++;
     return 0;
 }
@@ -596,6 +629,8 @@ static int seq_push(seq *s, int32_t tok, const float *embd) {
 static void seq_free(seq *s) {
     free(s->in);
     free(s->ids);
+    free(s->med);
+    free(s->row);
     memset(s, 0, sizeof *s);
 }
 
@@ -603,7 +638,7 @@ static void seq_free(seq *s) {
 static int build_turn(mmgpt_ctx *c, bool raw, seq *s, char *err) {
     const mmgpt_model *m = c->m;
     memset(s, 0, sizeof *s);
-    bool start = mm_gpt_state_n_past(c->st) == 0 && c->n_carry == 0;
+    bool start = c->fresh || (mm_gpt_state_n_past(c->st) == 0 && c->n_carry == 0);
     const char *system = NULL;
     if (!raw && start) system = c->system_set ? c->system : m->tpl.default_system;
 
@@ -619,9 +654,9 @@ static int build_turn(mmgpt_ctx *c, bool raw, seq *s, char *err) {
     if (rc) return fail(MMGPT_ERR_USAGE, err, "%s", e);
 
     bool oom = false;
-    for (int i = 0; i < c->n_carry; i++) oom |= seq_push(s, c->carry[i], NULL) != 0;
+    for (int i = 0; i < c->n_carry; i++) oom |= seq_push(s, c->carry[i], NULL, 0) != 0;
     if (start && mm_tokenizer_add_bos(m->tok) && mm_tokenizer_bos(m->tok) >= 0)
-        oom |= seq_push(s, mm_tokenizer_bos(m->tok), NULL) != 0;
+        oom |= seq_push(s, mm_tokenizer_bos(m->tok), NULL, 0) != 0;
     for (int i = 0; i < p.n_segs && !oom; i++) {
         const mm_prompt_seg *sg = &p.segs[i];
         if (sg->kind == MM_SEG_TEXT) {
@@ -632,11 +667,11 @@ static int build_turn(mmgpt_ctx *c, bool raw, seq *s, char *err) {
                 seq_free(s);
                 return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
             }
-            for (int64_t j = 0; j < n && !oom; j++) oom |= seq_push(s, ids[j], NULL) != 0;
+            for (int64_t j = 0; j < n && !oom; j++) oom |= seq_push(s, ids[j], NULL, 0) != 0;
             free(ids);
         } else {
             const mmgpt_media *md = c->media[sg->media];
-            for (int64_t r = 0; r < md->n_rows && !oom; r++) oom |= seq_push(s, -1, md->rows + r * md->d) != 0;
+            for (int64_t r = 0; r < md->n_rows && !oom; r++) oom |= seq_push(s, -1, md, r) != 0;
         }
     }
     mm_prompt_free(&p);
@@ -667,6 +702,22 @@ static int media_rows(const mmgpt_ctx *c) {
 }
 
 /* Evaluate the pending turn; logits_all may be NULL. need_room: positions that must stay free. */
+static bool same_position(const mmgpt_ctx *c, int64_t pos, const seq *s, int64_t i) {
+    if (c->hist_tok[pos] != s->ids[i]) return false;
+    return s->ids[i] >= 0 || (c->hist_med[pos] == s->med[i] && c->hist_row[pos] == s->row[i]);
+}
+
+static void hist_set(mmgpt_ctx *c, int64_t pos, int32_t tok, uint64_t med, int64_t row) {
+    if (pos < 0 || pos >= mm_gpt_state_n_ctx(c->st)) return;
+    c->hist_tok[pos] = tok;
+    c->hist_med[pos] = med;
+    c->hist_row[pos] = row;
+}
+
+/* Evaluate the pending turn; logits_all may be NULL. need_room: positions that must stay free.
+ * After mmgpt_clear (c->fresh) the turn starts a new conversation at position 0, and the positions at
+ * its start that the KV cache already holds (same tokens, same media rows) are kept, not evaluated
+ * again (not when every position's logits are asked for). */
 static int eval_turn(mmgpt_ctx *c, bool raw, int64_t need_room, float **logits_all, int64_t *n_pos, char *err) {
     seq s;
     int rc = build_turn(c, raw, &s, err);
@@ -676,10 +727,16 @@ static int eval_turn(mmgpt_ctx *c, bool raw, int64_t need_room, float **logits_a
         seq_free(&s);
         return fail(MMGPT_ERR_USAGE, err, "nothing to evaluate: add text or media first");
     }
-    if (n_past + s.n + need_room > n_ctx) {
+    int64_t off = 0;  /* positions of the turn found in the cache */
+    if (c->fresh && !logits_all) {
+        while (off < s.n && off < n_past && same_position(c, off, &s, off)) off++;
+        if (off == s.n) off--;  /* the last position is evaluated again: its logits are needed */
+    }
+    int64_t base = c->fresh ? off : n_past;  /* cache positions kept before the new ones */
+    if (base + (s.n - off) + need_room > n_ctx) {
         seq_free(&s);
         const char *room = need_room ? " (one more is needed for the answer)" : "";
-        if (n_past > 0)
+        if (base > off)
             return fail(MMGPT_ERR_CONTEXT, err,
                         "the prompt takes %lld positions (%d of them media) but only %lld of the context of %lld are "
                         "left%s",
@@ -695,13 +752,16 @@ static int eval_turn(mmgpt_ctx *c, bool raw, int64_t need_room, float **logits_a
     }
     char   e[MM_ERR_SIZE];
     double t0 = mm_time_ms();
-    if (mm_gpt_eval(c->st, s.in, s.n, la, e)) {
+    if ((c->fresh && mm_gpt_state_truncate(c->st, base, e)) || mm_gpt_eval(c->st, s.in + off, s.n - off, la, e)) {
         free(la);
         seq_free(&s);
         return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
     }
+    for (int64_t i = off; i < s.n; i++) hist_set(c, base + i - off, s.ids[i], s.med[i], s.row[i]);
+    c->fresh = false;
     c->t.prompt_ms += mm_time_ms() - t0;
     c->t.n_prompt += s.n;
+    c->t.n_cached += off;
     c->t.n_media_rows += media_rows(c);
     if (n_pos) *n_pos = s.n;
     if (logits_all) *logits_all = la;
@@ -821,10 +881,12 @@ static int generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *u
             if (c->m->eos >= 0 && !full) c->carry[c->n_carry++] = c->m->eos;
             break;
         }
+        int64_t pos = mm_gpt_state_n_past(c->st);
         if (mm_gpt_eval_tokens(c->st, &t, 1, NULL, e)) {
             rc = fail(MMGPT_ERR_INTERNAL, err, "%s", e);
             break;
         }
+        hist_set(c, pos, t, 0, 0);
     }
     if (rc == MMGPT_OK && why != MMGPT_STOP_STRING) {
         const char *out;

@@ -30,7 +30,10 @@
  *   The model's answer is " " + text + <|endoftext|>; the leading space is not passed to the callback
  *   (gen.trim_leading_space). After the answer the conversation goes on: the next turn is appended
  *   after <|endoftext|> (the KV cache is kept: media and earlier turns are not evaluated again).
- *   mmgpt_clear forgets the conversation. gen.raw = true evaluates USER_TEXT alone, no template.
+ *   mmgpt_clear starts a new conversation but keeps the KV cache as a prefix cache: asking another
+ *   question about the same media after mmgpt_clear evaluates only the new question (the system prompt,
+ *   template text and media rows at the start are found in the cache). gen.raw = true evaluates USER_TEXT
+ *   alone, no template.
  *
  * Errors
  *   Functions return 0 (MMGPT_OK) or a negative mmgpt_status saying what kind of problem it was, and
@@ -165,8 +168,13 @@ int64_t          mmgpt_ctx_n_past(const mmgpt_ctx *ctx);   /* positions in the K
 /* System prompt of the next conversation (copied): NULL = the model's default (if any), "" = none.
  * Takes effect at the start of a conversation (a new ctx, or after mmgpt_clear). */
 int  mmgpt_set_system(mmgpt_ctx *ctx, const char *system, char *err);
-/* Forget the conversation (KV cache) and any pending input. Media handles stay valid. */
+/* Forget the conversation and any pending input; the next turn starts a new conversation (system
+ * prompt first). Media handles stay valid. The KV cache is kept as a prefix cache: the positions at the
+ * start of the new conversation that the cache already holds - the same system prompt, template text and
+ * media rows, as when asking one more question about the same picture - are not evaluated again.
+ * mmgpt_reset also empties the cache. */
 void mmgpt_clear(mmgpt_ctx *ctx);
+void mmgpt_reset(mmgpt_ctx *ctx);
 
 /* ---------------------------------------------------------------- input of the next turn */
 int mmgpt_add_text(mmgpt_ctx *ctx, const char *text, char *err);
@@ -226,7 +234,8 @@ mmgpt_stop  mmgpt_stop_reason(const mmgpt_ctx *ctx);
 
 /* Evaluate the pending turn without generating. logits (may be NULL): *logits receives a malloc'd
  * [*n_pos][n_vocab] float array with the logits of every position of the turn (media rows included),
- * the caller frees it. raw as in mmgpt_gen_params. */
+ * the caller frees it (every position is then evaluated, none taken from the prefix cache). raw as in
+ * mmgpt_gen_params. */
 int mmgpt_eval(mmgpt_ctx *ctx, bool raw, float **logits, int64_t *n_pos, char *err);
 
 /* The positions the pending turn would take (text tokens + media rows), without evaluating it;
@@ -245,7 +254,8 @@ typedef struct {
     double  gen_ms;           /* generating tokens one by one (sampling included) */
     int64_t n_images, n_audio;
     int64_t n_media_rows;     /* decoder positions taken by media */
-    int64_t n_prompt;         /* positions evaluated as prompt (text tokens + media rows) */
+    int64_t n_prompt;         /* positions of the prompt turns (text tokens + media rows) */
+    int64_t n_cached;         /* of those, positions found in the KV cache (not evaluated again) */
     int64_t n_gen;            /* tokens generated */
 } mmgpt_timings;
 

@@ -10,8 +10,8 @@ Answers are compared after normalisation (case, spaces, final punctuation). Chec
 - `mmgpt caption` / `describe` WITHOUT -m (the bundled model is found by itself), one file at a time and
   all files at once ("FILE: text" lines), and --json parses with the same texts;
 - `mmgpt ask FILE QUESTION` for every derived question;
-- a scripted `mmgpt chat` session on the first picture (the picture encoded once; /clear between
-  questions, since the demo model is trained on single turns).
+- a scripted `mmgpt chat` session on the first picture (the picture encoded once, each question asked
+  afresh with the picture's rows kept in the KV cache).
 """
 import json
 import os
@@ -121,7 +121,7 @@ def main():
                   "rc %d got %r err %r" % (rc, out, err))
     if imgs and questions[imgs[0]]:
         qa = questions[imgs[0]]
-        script = "".join(q + "\n/clear\n" for q, _ in qa) + "/quit\n"
+        script = "".join(q + "\n" for q, _ in qa) + "/quit\n"
         rc, out, err = run(["chat", "-q", "--image", imgs[0]], stdin=script.encode(), env=env)
         got = out.split("\n")[:-1]
         check("chat session on %s: %d answers" % (os.path.basename(imgs[0]), len(qa)),

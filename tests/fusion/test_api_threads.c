@@ -197,6 +197,43 @@ int main(int argc, char **argv) {
         free(ba);
         mmgpt_ctx_free(c);
     }
+    /* prefix cache: after mmgpt_clear, a new question about the same picture evaluates only the question
+     * and answers as a fresh context does */
+    {
+        mmgpt_ctx   *c1 = mmgpt_ctx_create(m, mmgpt_ctx_default_params(), err);
+        mmgpt_ctx   *c2 = mmgpt_ctx_create(m, mmgpt_ctx_default_params(), err);
+        mmgpt_media *pic = NULL;
+        CHECK(c1 && c2 && mmgpt_media_from_file(c1, argv[2], MMGPT_MEDIA_AUTO, &pic, err) == 0, "prefix setup: %s", err);
+        if (c1 && c2 && pic) {
+            mmgpt_gen_params gp = mmgpt_gen_default_params();
+            gp.max_tokens = 6;
+            mmgpt_add_media(c1, pic, err);
+            mmgpt_add_text(c1, "What is it?", err);
+            CHECK(mmgpt_generate(c1, gp, NULL, NULL, err) == 0, "q1: %s", err);
+            mmgpt_clear(c1);
+            mmgpt_reset_timings(c1);
+            mmgpt_add_media(c1, pic, err);
+            mmgpt_add_text(c1, "And the colours?", err);
+            CHECK(mmgpt_generate(c1, gp, NULL, NULL, err) == 0, "q2: %s", err);
+            mmgpt_timings t1;
+            mmgpt_get_timings(c1, &t1);
+            mmgpt_add_media(c2, pic, err);
+            mmgpt_add_text(c2, "And the colours?", err);
+            CHECK(mmgpt_generate(c2, gp, NULL, NULL, err) == 0, "q2 fresh: %s", err);
+            CHECK(t1.n_cached >= mmgpt_media_n_rows(pic), "prefix cache: %lld positions reused (image %lld rows)",
+                  (long long)t1.n_cached, (long long)mmgpt_media_n_rows(pic));
+            CHECK(!strcmp(mmgpt_last_text(c1), mmgpt_last_text(c2)), "prefix-cached answer '%s' vs fresh '%s'",
+                  mmgpt_last_text(c1), mmgpt_last_text(c2));
+            CHECK(mmgpt_ctx_n_past(c1) == mmgpt_ctx_n_past(c2), "n_past %lld vs %lld", (long long)mmgpt_ctx_n_past(c1),
+                  (long long)mmgpt_ctx_n_past(c2));
+            mmgpt_reset(c1);
+            CHECK(mmgpt_ctx_n_past(c1) == 0, "reset empties the cache");
+        }
+        mmgpt_media_free(pic);
+        mmgpt_ctx_free(c1);
+        mmgpt_ctx_free(c2);
+    }
+
     /* context overflow */
     mmgpt_ctx_params cp = mmgpt_ctx_default_params();
     cp.n_ctx = 16;
