@@ -178,6 +178,7 @@ const mm_kernel_table mm_kernels_generic = {
 
 /* ---------------------------------------------------------------- run-time choice */
 static const mm_kernel_table *g_kernels;
+static atomic_int g_own_gemm;   /* 0 = OpenBLAS, 1 = own AVX-512 gemm (set with the level) */
 static pthread_once_t kern_once = PTHREAD_ONCE_INIT;
 
 /* CPU features from cpuid + xgetbv (works with gcc and clang alike; clang 14's
@@ -237,6 +238,8 @@ static void kernels_init(void) {
         else if (strcmp(force, "avx2") == 0 && best == &mm_kernels_avx512) best = &mm_kernels_avx2;
     }
     g_kernels = best;
+    const char *e = getenv("MMGPT_GEMM");
+    atomic_store(&g_own_gemm, best == &mm_kernels_avx512 && !(e && strcmp(e, "openblas") == 0));
 }
 
 const mm_kernel_table *mm_core_kernels(void) {
@@ -244,16 +247,12 @@ const mm_kernel_table *mm_core_kernels(void) {
     return g_kernels;
 }
 
-/* own AVX-512 gemm: -1 = not decided yet, 0 = OpenBLAS, 1 = own */
-static int g_own_gemm = -1;
+/* own AVX-512 gemm: decided with the kernel level (MMGPT_GEMM=openblas forces OpenBLAS) */
 bool mm_core_use_own_gemm(void) {
-    if (g_own_gemm < 0) {
-        const char *e = getenv("MMGPT_GEMM");
-        g_own_gemm = mm_core_kernels() == &mm_kernels_avx512 && !(e && strcmp(e, "openblas") == 0);
-    }
-    return g_own_gemm == 1;
+    mm_core_kernels();
+    return atomic_load_explicit(&g_own_gemm, memory_order_relaxed) == 1;
 }
-void mm_core_set_own_gemm(bool on) { g_own_gemm = on && mm_core_kernels() == &mm_kernels_avx512; }
+void mm_core_set_own_gemm(bool on) { atomic_store(&g_own_gemm, on && mm_core_kernels() == &mm_kernels_avx512); }
 
 const char *mm_cpu_kernel_name(void) { return mm_core_kernels()->name; }
 
