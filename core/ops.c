@@ -1,19 +1,20 @@
-/* ops.c - elementwise ops on one row: plain C (libm) here, AVX-512 versions in ops_avx512.c used at the
- * avx512 kernel level (MMGPT_KERNEL=generic forces these plain ones). */
+/* ops.c - elementwise ops on one row: plain C (libm) here, AVX-512 / AVX2 versions in ops_avx512.c /
+ * ops_avx2.c used at those kernel levels (MMGPT_KERNEL=generic forces these plain ones). */
 #include <math.h>
 
 #include "mm_core.h"
 #include "core_internal.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#define FAST(call) do { if (mm_core_kernels() == &mm_kernels_avx512) { call; return; } } while (0)
+#define FAST(call512, call256) do { const mm_kernel_table *k_ = mm_core_kernels(); \
+    if (k_ == &mm_kernels_avx512) { call512; return; } if (k_ == &mm_kernels_avx2) { call256; return; } } while (0)
 #else
-#define FAST(call) do { } while (0)
+#define FAST(call512, call256) do { } while (0)
 #endif
 
 void mm_layernorm(float *y, const float *x, const float *w, const float *b, int64_t n, float eps) {
     if (n <= 0) return;
-    FAST(mm_ops512_layernorm(y, x, w, b, n, eps));
+    FAST(mm_ops512_layernorm(y, x, w, b, n, eps), mm_ops256_layernorm(y, x, w, b, n, eps));
     float sum = 0.0f;
     for (int64_t i = 0; i < n; i++) sum += x[i];
     float mean = sum / (float)n;
@@ -32,7 +33,7 @@ void mm_layernorm(float *y, const float *x, const float *w, const float *b, int6
 }
 
 void mm_gelu_tanh(float *x, int64_t n) {
-    FAST(mm_ops512_gelu_tanh(x, n));
+    FAST(mm_ops512_gelu_tanh(x, n), mm_ops256_gelu_tanh(x, n));
     const float c = 0.7978845608028654f;  /* sqrt(2/pi) */
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
@@ -41,18 +42,18 @@ void mm_gelu_tanh(float *x, int64_t n) {
 }
 
 void mm_gelu_erf(float *x, int64_t n) {
-    FAST(mm_ops512_gelu_erf(x, n));
+    FAST(mm_ops512_gelu_erf(x, n), mm_ops256_gelu_erf(x, n));
     for (int64_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.7071067811865476f));
 }
 
 void mm_quick_gelu(float *x, int64_t n) {
-    FAST(mm_ops512_quick_gelu(x, n));
+    FAST(mm_ops512_quick_gelu(x, n), mm_ops256_quick_gelu(x, n));
     for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
 }
 
 void mm_softmax(float *x, int64_t n) {
     if (n <= 0) return;
-    FAST(mm_ops512_softmax(x, n));
+    FAST(mm_ops512_softmax(x, n), mm_ops256_softmax(x, n));
     float max = -INFINITY;
     for (int64_t i = 0; i < n; i++) max = x[i] > max ? x[i] : max;
     if (max == -INFINITY) {   /* everything masked: no probability mass anywhere */
@@ -69,11 +70,11 @@ void mm_softmax(float *x, int64_t n) {
 }
 
 void mm_add(float *y, const float *a, const float *b, int64_t n) {
-    FAST(mm_ops512_add(y, a, b, n));
+    FAST(mm_ops512_add(y, a, b, n), mm_ops256_add(y, a, b, n));
     for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
 void mm_scale(float *x, float s, int64_t n) {
-    FAST(mm_ops512_scale(x, s, n));
+    FAST(mm_ops512_scale(x, s, n), mm_ops256_scale(x, s, n));
     for (int64_t i = 0; i < n; i++) x[i] *= s;
 }

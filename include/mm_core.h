@@ -37,8 +37,8 @@
  *   - mm_linear n > 1 and mm_sgemm: at the avx512 level an own AVX-512 gemm (weights dequantized while
  *     packed), which runs about 2x OpenBLAS limited to AVX2 by OPENBLAS_CORETYPE=Haswell; elsewhere, or
  *     with MMGPT_GEMM=openblas, OpenBLAS over dequantized weight tiles. See bench/bench_kernels.c.
- *   - Elementwise ops: AVX-512 at the avx512 level (own exp/erfc approximations, a few f32 ulps from
- *     float64 references), plain C with libm otherwise. mm_quantize_row / mm_dequantize_row use the
+ *   - Elementwise ops: AVX-512 / AVX2 at those levels (own exp/erfc approximations, a few f32 ulps from
+ *     float64 references), plain C with libm at the generic level. mm_quantize_row / mm_dequantize_row use the
  *     level's vectorized conversions (F16C for f16: round to nearest even, bit-identical to numpy).
  *   - Naive references (mm_matvec_ref, mm_linear_ref) dequantize and sum in double: test oracles.
  */
