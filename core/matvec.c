@@ -185,7 +185,7 @@ static pthread_once_t kern_once = PTHREAD_ONCE_INIT;
  * __builtin_cpu_supports lacks "avx512vnni" and "f16c"). */
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
-typedef struct { bool fma, f16c, avx2, avx512f, avx512bw, avx512vl, avx512vnni, os_avx, os_avx512; } cpu_feat;
+typedef struct { bool fma, f16c, avx2, avx512f, avx512dq, avx512bw, avx512vl, avx512vnni, os_avx, os_avx512; } cpu_feat;
 static cpu_feat cpu_features(void) {
     cpu_feat f = {0};
     unsigned a, b, c, d;
@@ -202,6 +202,7 @@ static cpu_feat cpu_features(void) {
     if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
         f.avx2 = (b >> 5) & 1;
         f.avx512f = (b >> 16) & 1;
+        f.avx512dq = (b >> 17) & 1;
         f.avx512bw = (b >> 30) & 1;
         f.avx512vl = (b >> 31) & 1;
         f.avx512vnni = (c >> 11) & 1;
@@ -213,7 +214,7 @@ static cpu_feat cpu_features(void) {
 static bool cpu_has_avx512(void) {
 #if defined(__x86_64__) || defined(__i386__)
     cpu_feat f = cpu_features();
-    return f.os_avx512 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni && f.fma && f.f16c;
+    return f.os_avx512 && f.avx512f && f.avx512dq && f.avx512bw && f.avx512vl && f.avx512vnni && f.fma && f.f16c;
 #else
     return false;
 #endif
