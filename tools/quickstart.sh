@@ -17,6 +17,6 @@ else
   # No trained model bundled yet: build a small random-weight model and show what the engine sees.
   echo "quickstart: $model not present yet; inspecting a random-weight test model instead" >&2
   mkdir -p build/quickstart
-  /usr/bin/python3 tools/make_random_gpt2.py -o build/quickstart/random-gpt2.gguf >/dev/null
+  /usr/bin/python3 tools/make_random_gpt2.py build/quickstart/random-gpt2.gguf >/dev/null
   build/mmgpt info build/quickstart/random-gpt2.gguf
 fi
