@@ -68,13 +68,17 @@ static void rows_q8_0_generic(const void *W, size_t rb, int64_t r0, int64_t r1, 
     int64_t nb = cols / MM_QK;
     for (int64_t r = r0; r < r1; r++) {
         const mm_block_q8_0 *b = (const mm_block_q8_0 *)((const uint8_t *)W + (size_t)r * rb);
-        float s = 0.0f;
+        float acc[8] = {0};   /* 8 independent lanes: the compiler can keep them in one vector */
         for (int64_t i = 0; i < nb; i++) {
             const float *xb = x + i * MM_QK;
-            float acc = 0.0f;
-            for (int j = 0; j < MM_QK; j++) acc += b[i].qs[j] * xb[j];
-            s += acc * f16_table[b[i].d];
+            float blk[8] = {0};
+            for (int j = 0; j < MM_QK; j += 8)
+                for (int l = 0; l < 8; l++) blk[l] += (float)b[i].qs[j + l] * xb[j + l];
+            float d = f16_table[b[i].d];
+            for (int l = 0; l < 8; l++) acc[l] += d * blk[l];
         }
+        float s = 0.0f;
+        for (int l = 0; l < 8; l++) s += acc[l];
         y[r] = s;
     }
 }
@@ -86,16 +90,20 @@ static void rows_q4_0_generic(const void *W, size_t rb, int64_t r0, int64_t r1, 
     int64_t nb = cols / MM_QK;
     for (int64_t r = r0; r < r1; r++) {
         const mm_block_q4_0 *b = (const mm_block_q4_0 *)((const uint8_t *)W + (size_t)r * rb);
-        float s = 0.0f;
+        float acc[8] = {0};
         for (int64_t i = 0; i < nb; i++) {
             const float *xb = x + i * MM_QK;
-            float acc = 0.0f;
-            for (int j = 0; j < MM_QK / 2; j++) {
-                acc += ((b[i].qs[j] & 0x0f) - 8) * xb[j];
-                acc += ((b[i].qs[j] >> 4) - 8) * xb[j + MM_QK / 2];
-            }
-            s += acc * f16_table[b[i].d];
+            float blk[8] = {0};
+            for (int j = 0; j < MM_QK / 2; j += 8)
+                for (int l = 0; l < 8; l++) {
+                    blk[l] += (float)((b[i].qs[j + l] & 0x0f) - 8) * xb[j + l];
+                    blk[l] += (float)((b[i].qs[j + l] >> 4) - 8) * xb[j + l + MM_QK / 2];
+                }
+            float d = f16_table[b[i].d];
+            for (int l = 0; l < 8; l++) acc[l] += d * blk[l];
         }
+        float s = 0.0f;
+        for (int l = 0; l < 8; l++) s += acc[l];
         y[r] = s;
     }
 }
