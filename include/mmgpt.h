@@ -189,7 +189,8 @@ int mmgpt_add_audio_memory(mmgpt_ctx *ctx, const void *data, size_t size, char *
 
 /* Encode media once and reuse them (chat: the same picture in a new conversation). kind AUTO detects
  * image vs audio from the content (magic bytes; content without a known signature, like TGA, is tried
- * as an image, then as audio). name is used in messages (may be NULL). */
+ * as an image, then as audio). name is used in messages (may be NULL). The ctx lends its encoders; the
+ * media may then be added to any ctx of the same model, from any thread (it is read-only). */
 int  mmgpt_media_from_file(mmgpt_ctx *ctx, const char *path, mmgpt_media_kind kind, mmgpt_media **out,
                            char *err);
 int  mmgpt_media_from_memory(mmgpt_ctx *ctx, const void *data, size_t size, mmgpt_media_kind kind,
