@@ -178,6 +178,9 @@ def main():
 
     os.makedirs(a.out, exist_ok=True)
     torch.set_num_threads(a.threads)
+    # Debian's torch 1.13 oneDNN (mkldnn) conv backward returned garbage weight gradients (1e11, changing
+    # from call to call on the same batch) for the audio convs; the native kernels are exact.
+    torch.backends.mkldnn.enabled = False
     torch.manual_seed(a.seed)
     last = os.path.join(a.out, "last.pt")
     ck = None
@@ -261,8 +264,20 @@ def main():
         # decoder treated them as constant attention sinks)
         rl2 = rows.pow(2).mean() + torch.cat(rows_list).pow(2).mean()
         loss = li + la + a.aux_weight * (xi + xa) + a.row_l2 * rl2
+        parts = {"li": li, "la": la, "xi": xi, "xa": xa, "rl2": rl2}
+        if not torch.isfinite(loss):
+            log(a.out, "step %d: non-finite loss %s; step skipped" % (
+                step, " ".join("%s=%.4g" % (k, v.item()) for k, v in parts.items())))
+            step += 1
+            continue
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
+        gn = torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
+        if not torch.isfinite(gn):
+            bad = [n for n, p in params if p.grad is not None and not torch.isfinite(p.grad).all()]
+            log(a.out, "step %d: non-finite gradient in %s; step skipped" % (step, ",".join(bad[:8])))
+            opt.zero_grad(set_to_none=True)
+            step += 1
+            continue
         opt.step()
         step += 1
         acc["img"].append(li.item())
