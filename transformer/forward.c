@@ -327,6 +327,86 @@ static void attn_values(const float *p, const float *V, int64_t ld, int64_t T, i
     }
 }
 
+/* ---------------------------------------------------------------- AVX-512 decode attention
+ * One head straight from the cache (f32 or f16 rows, converted in registers: no f32 copy of an f16
+ * cache), d_head a multiple of 16 and <= 256. Scores: 4 keys at a time, each key's 16-lane partial sums
+ * reduced in the end; values: o = sum_j p_j V_j with 2 keys per step into separate accumulators. Used at
+ * core's avx512 kernel level (mm_cpu_kernel_name()); attn_scores / attn_values above are the plain path. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define ATT512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+ATT512 static inline __m512 ld16(const void *p, int64_t e, bool f16) {
+    return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + e)))
+               : _mm512_loadu_ps((const float *)p + e);
+}
+
+ATT512 static inline __attribute__((always_inline)) void
+attn_head_impl(const float *q, const void *K, const void *V, int64_t T, int64_t dh, float scale, bool f16, float *sc,
+               float *o) {
+    const size_t rb = (size_t)dh * (f16 ? 2 : 4);
+    const int64_t nv = dh / 16;
+    __m512 qv[16];
+    for (int64_t v = 0; v < nv; v++) qv[v] = _mm512_mul_ps(_mm512_loadu_ps(q + 16 * v), _mm512_set1_ps(scale));
+    const uint8_t *kp = K;
+    int64_t j = 0;
+    for (; j + 4 <= T; j += 4, kp += 4 * rb) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+        for (int64_t v = 0; v < nv; v++) {
+            a0 = _mm512_fmadd_ps(qv[v], ld16(kp, 16 * v, f16), a0);
+            a1 = _mm512_fmadd_ps(qv[v], ld16(kp + rb, 16 * v, f16), a1);
+            a2 = _mm512_fmadd_ps(qv[v], ld16(kp + 2 * rb, 16 * v, f16), a2);
+            a3 = _mm512_fmadd_ps(qv[v], ld16(kp + 3 * rb, 16 * v, f16), a3);
+        }
+        /* 4 horizontal sums at once: fold 512 -> 256 -> 128 with the 4 keys interleaved */
+        __m512 s01 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1)); /* k0 k0 k1 k1 per 128 */
+        __m512 s23 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
+        __m512 s = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(s01), _mm512_castps_pd(s23))),
+                                 _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(s01), _mm512_castps_pd(s23))));
+        /* s: per 128-bit lane [k0 k1 k2 k3] partial; add the 4 lanes */
+        __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s), _mm512_extractf32x8_ps(s, 1));
+        __m128 r = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+        _mm_storeu_ps(sc + j, r);
+    }
+    for (; j < T; j++, kp += rb) {
+        __m512 a = _mm512_setzero_ps();
+        for (int64_t v = 0; v < nv; v++) a = _mm512_fmadd_ps(qv[v], ld16(kp, 16 * v, f16), a);
+        sc[j] = _mm512_reduce_add_ps(a);
+    }
+    mm_softmax(sc, T);
+    __m512 acc[16], acc2[16];
+    for (int64_t v = 0; v < nv; v++) acc[v] = _mm512_setzero_ps(), acc2[v] = _mm512_setzero_ps();
+    const uint8_t *vp = V;
+    j = 0;
+    for (; j + 2 <= T; j += 2, vp += 2 * rb) {
+        const __m512 p0 = _mm512_set1_ps(sc[j]), p1 = _mm512_set1_ps(sc[j + 1]);
+        for (int64_t v = 0; v < nv; v++) {
+            acc[v] = _mm512_fmadd_ps(p0, ld16(vp, 16 * v, f16), acc[v]);
+            acc2[v] = _mm512_fmadd_ps(p1, ld16(vp + rb, 16 * v, f16), acc2[v]);
+        }
+    }
+    if (j < T) {
+        const __m512 p0 = _mm512_set1_ps(sc[j]);
+        for (int64_t v = 0; v < nv; v++) acc[v] = _mm512_fmadd_ps(p0, ld16(vp, 16 * v, f16), acc[v]);
+    }
+    for (int64_t v = 0; v < nv; v++) _mm512_storeu_ps(o + 16 * v, _mm512_add_ps(acc[v], acc2[v]));
+}
+ATT512 static void attn_head_avx512(const float *q, const void *K, const void *V, int64_t T, int64_t dh, float scale,
+                                    bool f16, float *sc, float *o) {
+    if (f16) attn_head_impl(q, K, V, T, dh, scale, true, sc, o);   /* two copies: no branch in the loops */
+    else attn_head_impl(q, K, V, T, dh, scale, false, sc, o);
+}
+#endif
+
+static int att512_state = -1; /* -1 unknown, 0 plain C, 1 AVX-512 (benign race: all threads agree) */
+static bool use_att512(int64_t dh) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (att512_state < 0) att512_state = strcmp(mm_cpu_kernel_name(), "avx512") == 0;
+    return att512_state == 1 && dh % 16 == 0 && dh <= 256;
+#else
+    (void)dh;
+    return false;
+#endif
+}
+
 /* Attention for few rows: work items (row, head) split over threads; scores in per-thread scratch. */
 static void task_attn_rows(void *vctx, int ith, int nth) {
     task_ctx *c = vctx;
@@ -338,6 +418,8 @@ static void task_attn_rows(void *vctx, int ith, int nth) {
     const float scale = 1.0f / sqrtf((float)dh);
     float *sc = s->thr + (int64_t)ith * s->thr_stride;
     float *conv = sc + s->n_ctx; /* f16 cache: one head's K or V as f32 [T, dh] */
+    const bool fast = use_att512(dh);
+    (void)fast;
     int64_t w0, w1;
     mm_split_range(c->n * H, ith, nth, &w0, &w1);
     for (int64_t w = w0; w < w1; w++) {
@@ -345,6 +427,13 @@ static void task_attn_rows(void *vctx, int ith, int nth) {
         const int64_t T = c->pos0 + i + 1; /* causal: sees positions [0, pos] */
         const size_t ho = (size_t)(hd * s->n_ctx * dh) * s->kv_esz; /* this head's slice */
         const float *Kh = (const float *)(K + ho), *Vh = (const float *)(V + ho);
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (fast) {
+            attn_head_avx512(s->qkv + i * 3 * d + hd * dh, K + ho, V + ho, T, dh, scale, s->kv_f16, sc,
+                             s->att + i * d + hd * dh);
+            continue;
+        }
+#endif
         if (s->kv_f16) {
             mm_gpt_f16_to_f32((const uint16_t *)(K + ho), conv, T * dh);
             Kh = conv;
