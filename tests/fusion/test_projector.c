@@ -1,0 +1,187 @@
+/* test_projector.c - projectors (fusion/projector.c) against a naive double-precision restatement here,
+ * and every malformed projector a file can hold gives a clear error (never a crash).
+ * Tolerance: max |y - ref| <= 1e-5 * max(1, max |ref|) for F32 weights (sgemm vs double loops). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm_fusion.h"
+#include "mm_gguf.h"
+
+static int n_fail = 0;
+#define CHECK(c, ...)                                            \
+    do {                                                         \
+        if (!(c)) {                                              \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+            fprintf(stderr, __VA_ARGS__);                        \
+            fputc('\n', stderr);                                 \
+            n_fail++;                                            \
+        }                                                        \
+    } while (0)
+
+static unsigned rng = 1;
+static float frand(void) {
+    rng = rng * 1664525u + 1013904223u;
+    return ((float)(rng >> 8) / 16777216.0f - 0.5f) * 0.8f;
+}
+static float *rnd(int64_t n) {
+    float *x = malloc((size_t)n * sizeof *x);
+    for (int64_t i = 0; i < n; i++) x[i] = frand();
+    return x;
+}
+
+static char path[1024];
+
+/* write a GGUF with the given linear layers: names[i] with W [rows[i], cols[i]] and bias */
+typedef struct {
+    const char *name;
+    int64_t     rows, cols, bias_n;  /* bias_n: elements of the bias (0 = none) */
+    float      *w, *b;
+} lin;
+
+static mm_gguf *write_open(const lin *l, int n, const char *ptype, long stack, char *err) {
+    mm_gguf_writer *w = mm_gguf_writer_create();
+    mm_gguf_writer_set_str(w, "general.architecture", "clip");
+    if (ptype) mm_gguf_writer_set_str(w, "clip.projector_type", ptype);
+    if (stack >= 0) mm_gguf_writer_set_u32(w, "clip.audio.projector.stack_factor", (uint32_t)stack);
+    for (int i = 0; i < n; i++) {
+        char    nm[128];
+        int64_t ne[2] = {l[i].cols, l[i].rows};
+        snprintf(nm, sizeof nm, "%s.weight", l[i].name);
+        mm_gguf_writer_add_tensor(w, nm, MM_TYPE_F32, 2, ne, l[i].w, (size_t)(l[i].rows * l[i].cols) * sizeof(float));
+        if (l[i].bias_n) {
+            int64_t nb[1] = {l[i].bias_n};
+            snprintf(nm, sizeof nm, "%s.bias", l[i].name);
+            mm_gguf_writer_add_tensor(w, nm, MM_TYPE_F32, 1, nb, l[i].b, (size_t)l[i].bias_n * sizeof(float));
+        }
+    }
+    int rc = mm_gguf_writer_write(w, path, err);
+    mm_gguf_writer_free(w);
+    return rc ? NULL : mm_gguf_open(path, err);
+}
+
+static void ref_linear(const lin *l, const double *x, int64_t n, double *y) {
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t r = 0; r < l->rows; r++) {
+            double a = l->bias_n ? l->b[r] : 0.0;
+            for (int64_t c = 0; c < l->cols; c++) a += (double)l->w[r * l->cols + c] * x[i * l->cols + c];
+            y[i * l->rows + r] = a;
+        }
+}
+static void ref_gelu(double *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = 0.5 * x[i] * (1.0 + erf(x[i] / sqrt(2.0)));
+}
+
+static void compare(const char *what, const float *y, const double *ref, int64_t n) {
+    double md = 0, mr = 1;
+    for (int64_t i = 0; i < n; i++) {
+        md = fmax(md, fabs(y[i] - ref[i]));
+        mr = fmax(mr, fabs(ref[i]));
+    }
+    printf("%s: max|diff| %.3g (tol %.3g)\n", what, md, 1e-5 * mr);
+    CHECK(md <= 1e-5 * mr, "%s: max|diff| %g", what, md);
+}
+
+static void run_case(const char *what, mm_media_kind kind, const lin *l, int nl, const char *ptype, long stack,
+                     int64_t d_in, int64_t d_model, int64_t n) {
+    char     err[MM_ERR_SIZE];
+    mm_gguf *g = write_open(l, nl, ptype, stack, err);
+    CHECK(g, "%s: %s", what, err);
+    if (!g) return;
+    mm_projector p;
+    if (mm_projector_load(&p, g, kind, d_in, d_model, err)) {
+        CHECK(0, "%s: load: %s", what, err);
+        mm_gguf_close(g);
+        return;
+    }
+    int64_t k = kind == MM_MEDIA_AUDIO ? (stack > 0 ? stack : 1) : 1;
+    int64_t m = mm_projector_n_out(&p, n);
+    CHECK(m == (n + k - 1) / k, "%s: n_out %lld", what, (long long)m);
+    float  *x = rnd(n * d_in);
+    float  *y = malloc((size_t)(m * d_model) * sizeof *y);
+    void   *scratch = aligned_alloc(64, ((mm_projector_scratch_bytes(&p, n) + 63) / 64 + 1) * 64);
+    mm_projector_apply(&p, NULL, x, n, y, scratch);
+    /* reference: stack k frames (zero padded), linear, [GELU, linear] */
+    double *xs = calloc((size_t)(m * k * d_in), sizeof *xs);
+    for (int64_t i = 0; i < n * d_in; i++) xs[i] = x[i];
+    double *h = malloc((size_t)(m * l[0].rows) * sizeof *h), *ref = h;
+    ref_linear(&l[0], xs, m, h);
+    double *o = NULL;
+    if (nl > 1) {
+        ref_gelu(h, m * l[0].rows);
+        o = malloc((size_t)(m * l[1].rows) * sizeof *o);
+        ref_linear(&l[1], h, m, o);
+        ref = o;
+    }
+    compare(what, y, ref, m * d_model);
+    free(x); free(y); free(scratch); free(xs); free(h); free(o);
+    mm_projector_free(&p);
+    mm_gguf_close(g);
+}
+
+static void expect_error(const char *what, mm_media_kind kind, const lin *l, int nl, const char *ptype, long stack,
+                         int64_t d_in, int64_t d_model, const char *frag) {
+    char     err[MM_ERR_SIZE] = "";
+    mm_gguf *g = write_open(l, nl, ptype, stack, err);
+    CHECK(g, "%s: %s", what, err);
+    if (!g) return;
+    mm_projector p;
+    int rc = mm_projector_load(&p, g, kind, d_in, d_model, err);
+    CHECK(rc != 0 && strstr(err, frag), "%s: rc %d, message '%s' (want '%s')", what, rc, err, frag);
+    if (rc == 0) mm_projector_free(&p);
+    else printf("ok error %s: %s\n", what, err);
+    mm_gguf_close(g);
+}
+
+int main(void) {
+    const char *tmp = getenv("MMGPT_TEST_TMP");
+    snprintf(path, sizeof path, "%s/fus_projector.gguf", tmp ? tmp : ".");
+    const int64_t dv = 24, da = 16, dm = 40, mid = 56;
+
+    lin lin0 = {"mm.0", dm, dv, dm, rnd(dm * dv), rnd(dm)};
+    run_case("image linear", MM_MEDIA_IMAGE, &lin0, 1, "linear", -1, dv, dm, 9);
+    lin mlp[2] = {{"mm.0", mid, dv, mid, rnd(mid * dv), rnd(mid)}, {"mm.2", dm, mid, dm, rnd(dm * mid), rnd(dm)}};
+    run_case("image mlp", MM_MEDIA_IMAGE, mlp, 2, "mlp", -1, dv, dm, 7);
+    run_case("image mlp, one row", MM_MEDIA_IMAGE, mlp, 2, "mlp", -1, dv, dm, 1);
+    lin nob = {"mm.0", dm, dv, 0, rnd(dm * dv), NULL};
+    run_case("image linear without bias", MM_MEDIA_IMAGE, &nob, 1, "linear", -1, dv, dm, 5);
+    for (int k = 1; k <= 4; k++) {
+        lin au[2] = {{"mm.a.mlp.1", mid, k * da, mid, rnd(mid * k * da), rnd(mid)},
+                     {"mm.a.mlp.2", dm, mid, dm, rnd(dm * mid), rnd(dm)}};
+        char what[64];
+        for (int n = 1; n <= 9; n += 4) {
+            snprintf(what, sizeof what, "audio stack %d, %d frames", k, n);
+            run_case(what, MM_MEDIA_AUDIO, au, 2, NULL, k, da, dm, n);
+        }
+        free(au[0].w); free(au[0].b); free(au[1].w); free(au[1].b);
+    }
+
+    /* malformed projectors */
+    expect_error("no mm.0", MM_MEDIA_IMAGE, &mlp[1], 1, "linear", -1, dv, dm, "mm.0.weight");
+    expect_error("mlp without mm.2", MM_MEDIA_IMAGE, &mlp[0], 1, "mlp", -1, dv, dm, "mm.2.weight");
+    expect_error("unknown projector type", MM_MEDIA_IMAGE, &lin0, 1, "resampler", -1, dv, dm, "resampler");
+    expect_error("encoder width", MM_MEDIA_IMAGE, &lin0, 1, "linear", -1, dv + 8, dm, "takes 24 inputs");
+    expect_error("output width", MM_MEDIA_IMAGE, &lin0, 1, "linear", -1, dv, dm + 24,
+                 "this mmproj does not fit this model: projector outputs 40, decoder d_model is 64");
+    lin badchain[2] = {{"mm.0", mid, dv, mid, mlp[0].w, mlp[0].b}, {"mm.2", dm, mid - 8, dm, mlp[1].w, mlp[1].b}};
+    expect_error("mm.2 does not chain", MM_MEDIA_IMAGE, badchain, 2, "mlp", -1, dv, dm, "mm.2.weight takes 48");
+    lin badbias = {"mm.0", dm, dv, dm - 1, lin0.w, lin0.b};
+    expect_error("bias size", MM_MEDIA_IMAGE, &badbias, 1, "linear", -1, dv, dm, "mm.0.bias");
+    lin au2[2] = {{"mm.a.mlp.1", mid, 2 * da, mid, rnd(mid * 2 * da), rnd(mid)},
+                  {"mm.a.mlp.2", dm, mid, dm, rnd(dm * mid), rnd(dm)}};
+    expect_error("stack factor 0", MM_MEDIA_AUDIO, au2, 2, NULL, 0, da, dm, "stack_factor");
+    expect_error("stack factor 100000", MM_MEDIA_AUDIO, au2, 2, NULL, 100000, da, dm, "stack_factor");
+    expect_error("stack factor vs mm.a.mlp.1 width", MM_MEDIA_AUDIO, au2, 2, NULL, 3, da, dm, "stacked");
+    expect_error("audio output width", MM_MEDIA_AUDIO, au2, 2, NULL, 2, da, dm + 1, "does not fit");
+    expect_error("audio without mm.a.mlp.2", MM_MEDIA_AUDIO, au2, 1, NULL, 2, da, dm, "mm.a.mlp.2.weight");
+
+    free(lin0.w); free(lin0.b); free(nob.w); free(mlp[0].w); free(mlp[0].b); free(mlp[1].w); free(mlp[1].b);
+    free(au2[0].w); free(au2[0].b); free(au2[1].w); free(au2[1].b);
+    if (n_fail) {
+        fprintf(stderr, "%d check(s) failed\n", n_fail);
+        return 1;
+    }
+    printf("projectors: all checks passed\n");
+    return 0;
+}
