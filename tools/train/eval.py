@@ -43,6 +43,30 @@ class BinBackend:
             return None, p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "exit %d" % p.returncode
         return p.stdout.strip(), None
 
+    def many(self, cmd, files, chunk=50):
+        """One process per chunk of files: stdout lines are "FILE: text" (several files) -> {file: (text, err)}."""
+        out = {}
+        for i in range(0, len(files), chunk):
+            part = files[i:i + chunk]
+            if len(part) == 1:
+                out[part[0]] = self._run([cmd, "-m", self.model] + self.extra + part)
+                continue
+            p = subprocess.run([self.bin, cmd, "-m", self.model] + self.extra + part, capture_output=True,
+                               text=True, timeout=self.timeout * len(part))
+            lines = p.stdout.splitlines()
+            got = {}
+            for ln in lines:
+                for f in part:
+                    if ln.startswith(f + ": ") or ln == f + ":":
+                        got[f] = ln[len(f) + 1:].strip()
+                        break
+            for f in part:
+                if f in got:
+                    out[f] = (got[f], None)
+                else:  # fall back to one call for a file whose line is missing (e.g. a decode error)
+                    out[f] = self._run([cmd, "-m", self.model] + self.extra + [f])
+        return out
+
     def caption(self, f):
         return self._run(["caption", "-m", self.model] + self.extra + [f])
 
@@ -121,6 +145,14 @@ def score_caption(got, objs):
 
 def eval_set(backend, d, limit=None, log=None):
     rows = [json.loads(l) for l in open(os.path.join(d, "manifest.jsonl"))]
+    if limit:
+        imgs = [r for r in rows if r["media"] == "image"][:limit]
+        auds = [r for r in rows if r["media"] == "audio"][:limit]
+        rows = imgs + auds
+    pre = {}
+    if hasattr(backend, "many"):  # caption / describe all files with few processes
+        pre.update(backend.many("caption", [os.path.join(d, r["file"]) for r in rows if r["media"] == "image"]))
+        pre.update(backend.many("describe", [os.path.join(d, r["file"]) for r in rows if r["media"] == "audio"]))
     n_img = n_aud = 0
     r = {"cap_exact": [], "attr_ok": 0, "attr_n": 0, "extra_objects": 0, "img_q": [], "aud_desc": [], "aud_q": [],
          "errors": 0, "per_kind": {}}
@@ -130,7 +162,7 @@ def eval_set(backend, d, limit=None, log=None):
             if limit and n_img >= limit:
                 continue
             n_img += 1
-            got, err = backend.caption(f)
+            got, err = pre[f] if f in pre else backend.caption(f)
             if err:
                 r["errors"] += 1
             ex, attrs, n, extra = score_caption(got, row["objs"])
@@ -153,7 +185,7 @@ def eval_set(backend, d, limit=None, log=None):
             if limit and n_aud >= limit:
                 continue
             n_aud += 1
-            got, err = backend.describe(f)
+            got, err = pre[f] if f in pre else backend.describe(f)
             if err:
                 r["errors"] += 1
             ok = world.norm_answer(got or "") == world.norm_answer(row["truth"])
@@ -218,6 +250,8 @@ def main():
     if a.backend == "bin":
         if not os.access(a.bin, os.X_OK):
             sys.exit("eval.py: %s is not an executable mmgpt binary (build it, or pass --bin)" % a.bin)
+        if not os.path.exists(a.model):
+            sys.exit("eval.py: model %s not found (export one with tools/train/export.py)" % a.model)
         be = BinBackend(a.bin, a.model, a.threads)
     else:
         if not a.ckpt:
