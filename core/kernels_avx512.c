@@ -24,7 +24,10 @@
 #ifndef MM_PF_BYTES
 #define MM_PF_BYTES 8192
 #endif
-#define PF(p, off) _mm_prefetch((const char *)(p) + MM_PF_BYTES + (off), _MM_HINT_T0)
+#ifndef MM_PF_HINT
+#define MM_PF_HINT _MM_HINT_T0
+#endif
+#define PF(p, off) _mm_prefetch((const char *)(p) + MM_PF_BYTES + (off), MM_PF_HINT)
 
 T512 static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
 

@@ -4,6 +4,8 @@
  * head at a time; single positions (decode) run mm_linear's matvec path and a threaded attention
  * kernel over heads. Everything the forward pass touches is allocated in mm_gpt_state_create. */
 #include <math.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +62,14 @@ void mm_gpt_f32_to_f16(const float *f, uint16_t *h, int64_t n) {
 /* Below this many positions per step the per-head loop kernel beats sgemm for attention. */
 #define ATT_SGEMM_MIN 8
 
+/* One phase of a phased decode step: items claimed with `next`, counted in `done` when finished. */
+struct dec_phase {
+    _Alignas(64) atomic_int next;
+    _Alignas(64) atomic_int done;
+    int n;         /* items */
+    int64_t chunk; /* rows per item (matrix phases) */
+};
+
 struct mm_gpt_state {
     const mm_gpt_model *m;
     mm_pool *pool;
@@ -85,6 +95,8 @@ struct mm_gpt_state {
     float   *logits;   /* [n_vocab] last position */
     mm_arena arena;
     size_t   kv_bytes;
+    struct dec_phase *ph; /* [n_ph] phased decode (nth > 1): claim / done counters of each phase */
+    int64_t  n_ph;
 };
 
 mm_gpt_state_params mm_gpt_state_default_params(void) {
@@ -176,6 +188,14 @@ mm_gpt_state *mm_gpt_state_create(const mm_gpt_model *m, mm_gpt_state_params p, 
         mm_err(err, "%s: internal: arena too small", __func__);
         goto fail;
     }
+    if (s->nth > 1) {
+        s->n_ph = 7 * hp->n_layer + 1;
+        s->ph = aligned_alloc(64, sizeof *s->ph * (size_t)s->n_ph);
+        if (!s->ph) {
+            mm_err(err, "%s: out of memory", __func__);
+            goto fail;
+        }
+    }
     return s;
 fail:
     mm_gpt_state_free(s);
@@ -186,6 +206,7 @@ void mm_gpt_state_free(mm_gpt_state *s) {
     if (!s) return;
     if (s->own_pool) mm_pool_free(s->pool);
     mm_arena_free(&s->arena);
+    free(s->ph);
     free(s);
 }
 
@@ -407,45 +428,48 @@ static bool use_att512(int64_t dh) {
 #endif
 }
 
+/* Attention of row i (position pos0 + i) and head hd of one layer; sc = per-thread scratch [n_ctx + ...]. */
+static void attn_one(mm_gpt_state *s, int64_t layer, int64_t pos0, int64_t i, int64_t hd, float *sc, bool fast) {
+    const mm_gpt_hparams *hp = &s->m->hp;
+    const int64_t d = hp->d_model, dh = hp->d_head;
+    const size_t lo = (size_t)layer * (size_t)(s->n_ctx * d) * s->kv_esz; /* this layer's cache */
+    const uint8_t *K = (const uint8_t *)s->k_cache + lo, *V = (const uint8_t *)s->v_cache + lo;
+    const float scale = 1.0f / sqrtf((float)dh);
+    float *conv = sc + s->n_ctx; /* f16 cache: one head's K or V as f32 [T, dh] */
+    const int64_t T = pos0 + i + 1; /* causal: sees positions [0, pos] */
+    const size_t ho = (size_t)(hd * s->n_ctx * dh) * s->kv_esz; /* this head's slice */
+    const float *Kh = (const float *)(K + ho), *Vh = (const float *)(V + ho);
+    (void)fast;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (fast) {
+        attn_head_avx512(s->qkv + i * 3 * d + hd * dh, K + ho, V + ho, T, dh, scale, s->kv_f16, sc,
+                         s->att + i * d + hd * dh);
+        return;
+    }
+#endif
+    if (s->kv_f16) {
+        mm_gpt_f16_to_f32((const uint16_t *)(K + ho), conv, T * dh);
+        Kh = conv;
+    }
+    attn_scores(s->qkv + i * 3 * d + hd * dh, Kh, dh, T, dh, scale, sc);
+    mm_softmax(sc, T);
+    if (s->kv_f16) {
+        mm_gpt_f16_to_f32((const uint16_t *)(V + ho), conv, T * dh);
+        Vh = conv;
+    }
+    attn_values(sc, Vh, dh, T, dh, s->att + i * d + hd * dh);
+}
+
 /* Attention for few rows: work items (row, head) split over threads; scores in per-thread scratch. */
 static void task_attn_rows(void *vctx, int ith, int nth) {
     task_ctx *c = vctx;
     mm_gpt_state *s = c->s;
-    const mm_gpt_hparams *hp = &s->m->hp;
-    const int64_t d = hp->d_model, dh = hp->d_head, H = hp->n_head;
-    const size_t lo = (size_t)c->layer * (size_t)(s->n_ctx * d) * s->kv_esz; /* this layer's cache */
-    const uint8_t *K = (const uint8_t *)s->k_cache + lo, *V = (const uint8_t *)s->v_cache + lo;
-    const float scale = 1.0f / sqrtf((float)dh);
+    const int64_t H = s->m->hp.n_head;
     float *sc = s->thr + (int64_t)ith * s->thr_stride;
-    float *conv = sc + s->n_ctx; /* f16 cache: one head's K or V as f32 [T, dh] */
-    const bool fast = use_att512(dh);
-    (void)fast;
+    const bool fast = use_att512(s->m->hp.d_head);
     int64_t w0, w1;
     mm_split_range(c->n * H, ith, nth, &w0, &w1);
-    for (int64_t w = w0; w < w1; w++) {
-        const int64_t i = w / H, hd = w % H;
-        const int64_t T = c->pos0 + i + 1; /* causal: sees positions [0, pos] */
-        const size_t ho = (size_t)(hd * s->n_ctx * dh) * s->kv_esz; /* this head's slice */
-        const float *Kh = (const float *)(K + ho), *Vh = (const float *)(V + ho);
-#if defined(__x86_64__) && defined(__GNUC__)
-        if (fast) {
-            attn_head_avx512(s->qkv + i * 3 * d + hd * dh, K + ho, V + ho, T, dh, scale, s->kv_f16, sc,
-                             s->att + i * d + hd * dh);
-            continue;
-        }
-#endif
-        if (s->kv_f16) {
-            mm_gpt_f16_to_f32((const uint16_t *)(K + ho), conv, T * dh);
-            Kh = conv;
-        }
-        attn_scores(s->qkv + i * 3 * d + hd * dh, Kh, dh, T, dh, scale, sc);
-        mm_softmax(sc, T);
-        if (s->kv_f16) {
-            mm_gpt_f16_to_f32((const uint16_t *)(V + ho), conv, T * dh);
-            Vh = conv;
-        }
-        attn_values(sc, Vh, dh, T, dh, s->att + i * d + hd * dh);
-    }
+    for (int64_t w = w0; w < w1; w++) attn_one(s, c->layer, c->pos0, w / H, w % H, sc, fast);
 }
 
 /* Batch path: scores [n, T] of one head are in s->scores; mask (causal) and softmax each row. */
@@ -466,12 +490,171 @@ static void lin(mm_gpt_state *s, const mm_gpt_mat *w, const float *bias, int64_t
     mm_linear(s->pool, w->type, w->data, bias, w->rows, w->cols, n, X, Y);
 }
 
+/* ---------------------------------------------------------------- phased decode (one position, nth > 1)
+ * A decode step is about 5 matrix products and attentions per layer, each too short (tens of
+ * microseconds) to pay a pool wake-up (futex + scheduler, 5-50 us here) every time. The whole step runs
+ * in ONE mm_pool_run: it is a list of phases (per layer: qkv rows, heads, output rows + residual, LN2,
+ * up rows + GELU, down rows + residual, next LN), each split into items that any thread claims; a
+ * thread starts claiming a phase once the previous phase's items are all done. It only ever waits for
+ * items that another running thread has claimed (never for one nobody started: the caller alone can
+ * finish the step), so this keeps the pool's rule. Every output element is computed by the same code
+ * whichever thread claims it, so results equal the step-by-step path (forward_step) bit for bit. */
+enum { PH_QKV, PH_ATT, PH_OUT, PH_LN2, PH_UP, PH_DOWN, PH_LN1 };
+
+typedef struct {
+    mm_gpt_state *s;
+    float        *logits; /* unembedding output [n_vocab] */
+    bool          fast;   /* AVX-512 attention */
+} phased_ctx;
+
+static int64_t rows_chunk(int64_t rows, int nth) {
+    int64_t c = rows / (3 * (int64_t)nth); /* ~3 items per thread: balance against re-quantizing x per item */
+    c = (c + 15) & ~(int64_t)15;
+    return c < 16 ? 16 : c;
+}
+
+static void wait_phase(struct dec_phase *p) {
+    for (unsigned i = 1; atomic_load_explicit(&p->done, memory_order_acquire) < p->n; i++) {
+#if defined(__x86_64__) && defined(__GNUC__)
+        __builtin_ia32_pause();
+#endif
+        if ((i & 1023) == 0) sched_yield(); /* the holder may be descheduled: give it the core */
+    }
+}
+
+/* rows [r0, r1) of y = W x (+ bias) on this thread */
+static void mat_rows(const mm_gpt_mat *w, const float *bias, int64_t r0, int64_t r1, const float *x, float *y) {
+    const size_t rb = mm_row_size(w->type, w->cols);
+    mm_matvec(NULL, w->type, (const uint8_t *)w->data + rb * (size_t)r0, r1 - r0, w->cols, x, y + r0);
+    if (bias) mm_add(y + r0, y + r0, bias + r0, r1 - r0);
+}
+
+static void phased_item(phased_ctx *c, int64_t p, int64_t item, float *sc) {
+    mm_gpt_state *s = c->s;
+    const mm_gpt_model *m = s->m;
+    const mm_gpt_hparams *hp = &m->hp;
+    const int64_t d = hp->d_model, dh = hp->d_head;
+    if (p == s->n_ph - 1) { /* unembedding */
+        const int64_t r0 = item * s->ph[p].chunk, r1 = r0 + s->ph[p].chunk < hp->n_vocab ? r0 + s->ph[p].chunk : hp->n_vocab;
+        mat_rows(&m->output, NULL, r0, r1, s->h, c->logits);
+        return;
+    }
+    const int64_t l = p / 7;
+    const int kind = (int)(p % 7);
+    const mm_gpt_layer *ly = &m->layers[l];
+    const int64_t ch = s->ph[p].chunk, r0 = item * ch;
+    switch (kind) {
+    case PH_QKV: mat_rows(&ly->qkv, ly->qkv_b, r0, r0 + ch < 3 * d ? r0 + ch : 3 * d, s->h, s->qkv); break;
+    case PH_ATT: {
+        const int64_t hd = item, pos = s->n_past;
+        const size_t lo = (size_t)l * (size_t)(s->n_ctx * d) * s->kv_esz;
+        const size_t dst = lo + (size_t)((hd * s->n_ctx + pos) * dh) * s->kv_esz;
+        const float *k = s->qkv + d + hd * dh, *v = s->qkv + 2 * d + hd * dh;
+        if (s->kv_f16) {
+            mm_gpt_f32_to_f16(k, (uint16_t *)((uint8_t *)s->k_cache + dst), dh);
+            mm_gpt_f32_to_f16(v, (uint16_t *)((uint8_t *)s->v_cache + dst), dh);
+        } else {
+            memcpy((uint8_t *)s->k_cache + dst, k, (size_t)dh * sizeof(float));
+            memcpy((uint8_t *)s->v_cache + dst, v, (size_t)dh * sizeof(float));
+        }
+        attn_one(s, l, pos, 0, hd, sc, c->fast);
+        break;
+    }
+    case PH_OUT: {
+        const int64_t r1 = r0 + ch < d ? r0 + ch : d;
+        mat_rows(&ly->out, ly->out_b, r0, r1, s->att, s->tmp);
+        mm_add(s->x + r0, s->x + r0, s->tmp + r0, r1 - r0);
+        break;
+    }
+    case PH_LN2: mm_layernorm(s->h, s->x, ly->ln2_w, ly->ln2_b, d, hp->eps); break;
+    case PH_UP: {
+        const int64_t r1 = r0 + ch < hp->d_ff ? r0 + ch : hp->d_ff;
+        mat_rows(&ly->up, ly->up_b, r0, r1, s->h, s->ff);
+        mm_gelu_tanh(s->ff + r0, r1 - r0);
+        break;
+    }
+    case PH_DOWN: {
+        const int64_t r1 = r0 + ch < d ? r0 + ch : d;
+        mat_rows(&ly->down, ly->down_b, r0, r1, s->ff, s->tmp);
+        mm_add(s->x + r0, s->x + r0, s->tmp + r0, r1 - r0);
+        break;
+    }
+    case PH_LN1:
+        if (l + 1 < hp->n_layer)
+            mm_layernorm(s->h, s->x, m->layers[l + 1].ln1_w, m->layers[l + 1].ln1_b, d, hp->eps);
+        else
+            mm_layernorm(s->h, s->x, m->out_norm_w, m->out_norm_b, d, hp->eps);
+        break;
+    }
+}
+
+static void task_phased(void *vctx, int ith, int nth) {
+    (void)nth;
+    phased_ctx *c = vctx;
+    mm_gpt_state *s = c->s;
+    float *sc = s->thr + (int64_t)ith * s->thr_stride;
+    for (int64_t p = 0; p < s->n_ph; p++) {
+        struct dec_phase *ph = &s->ph[p];
+        if (p > 0) wait_phase(&s->ph[p - 1]);
+        for (;;) {
+            int it = atomic_fetch_add_explicit(&ph->next, 1, memory_order_relaxed);
+            if (it >= ph->n) break;
+            phased_item(c, p, it, sc);
+            atomic_fetch_add_explicit(&ph->done, 1, memory_order_release);
+        }
+    }
+}
+
+static void decode_phased(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *tokens, float *logits) {
+    const mm_gpt_model *m = s->m;
+    const mm_gpt_hparams *hp = &m->hp;
+    const int64_t d = hp->d_model;
+    task_ctx e = {.s = s, .in = in, .tokens = tokens, .n = 1, .pos0 = s->n_past, .width = d};
+    task_embed(&e, 0, 1);
+    mm_layernorm(s->h, s->x, m->layers[0].ln1_w, m->layers[0].ln1_b, d, hp->eps);
+    const int nth = s->nth;
+    for (int64_t p = 0; p < s->n_ph; p++) {
+        struct dec_phase *ph = &s->ph[p];
+        int64_t rows = 1, ch = 1;
+        if (p == s->n_ph - 1) rows = hp->n_vocab, ch = rows_chunk(rows, nth);
+        else switch ((int)(p % 7)) {
+        case PH_QKV: rows = 3 * d, ch = rows_chunk(rows, nth); break;
+        case PH_ATT: rows = hp->n_head; break;
+        case PH_OUT: case PH_DOWN: rows = d, ch = rows_chunk(rows, nth); break;
+        case PH_UP: rows = hp->d_ff, ch = rows_chunk(rows, nth); break;
+        default: break;
+        }
+        ph->chunk = ch;
+        ph->n = (int)((rows + ch - 1) / ch);
+        atomic_store_explicit(&ph->next, 0, memory_order_relaxed);
+        atomic_store_explicit(&ph->done, 0, memory_order_relaxed);
+    }
+    phased_ctx c = {s, logits, use_att512(hp->d_head)};
+    mm_pool_run(s->pool, task_phased, &c); /* publishes the counters (release) */
+}
+
+/* MMGPT_DECODE_PHASED=0: decode with one pool run per operation (forward_step), for comparisons. */
+static int phased_state = -1;
+static bool phased_off(void) {
+    if (phased_state < 0) {
+        const char *e = getenv("MMGPT_DECODE_PHASED");
+        phased_state = !(e && e[0] == '0');
+    }
+    return phased_state == 0;
+}
+
 /* One step of n <= n_batch positions starting at s->n_past. */
 static void forward_step(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *tokens, int64_t n,
                          float *logits_all, bool want_last) {
     const mm_gpt_model *m = s->m;
     const mm_gpt_hparams *hp = &m->hp;
     const int64_t d = hp->d_model, ff = hp->d_ff, dh = hp->d_head, pos0 = s->n_past, T = pos0 + n;
+    if (n == 1 && s->ph && (want_last || logits_all) && !phased_off()) {
+        decode_phased(s, in, tokens, logits_all ? logits_all : s->logits);
+        if (logits_all && want_last) memcpy(s->logits, logits_all, (size_t)hp->n_vocab * sizeof(float));
+        s->n_past += 1;
+        return;
+    }
     task_ctx c = {.s = s, .in = in, .tokens = tokens, .n = n, .pos0 = pos0, .width = d};
     if (n < 8) task_embed(&c, 0, 1); /* a few rows: not worth waking the pool */
     else mm_pool_run(s->pool, task_embed, &c);
