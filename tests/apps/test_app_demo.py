@@ -114,9 +114,11 @@ def main():
 
     questions = {f: image_questions(expected[os.path.basename(f)]) for f in imgs}
     questions.update({f: audio_questions(expected[os.path.basename(f)]) for f in auds})
+    asked = {}
     for f, qa in questions.items():
         for q, a in qa:
             rc, out, err = run(["ask", "-q", f, q], env=env)
+            asked[(f, q)] = out
             check("ask %s %r -> %r" % (os.path.basename(f), q, a), rc == 0 and norm(out) == norm(a),
                   "rc %d got %r err %r" % (rc, out, err))
     if imgs and questions[imgs[0]]:
@@ -124,6 +126,8 @@ def main():
         script = "".join(q + "\n" for q, _ in qa) + "/quit\n"
         rc, out, err = run(["chat", "-q", "--image", imgs[0]], stdin=script.encode(), env=env)
         got = out.split("\n")[:-1]
+        check("chat session on %s answers as mmgpt ask does" % os.path.basename(imgs[0]),
+              got == [asked[(imgs[0], q)].rstrip("\n") for q, _ in qa], "%r" % got)
         check("chat session on %s: %d answers" % (os.path.basename(imgs[0]), len(qa)),
               rc == 0 and [norm(g) for g in got] == [norm(a) for _, a in qa], "rc %d got %r err %r" % (rc, got, err))
     return finish()
