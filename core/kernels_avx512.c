@@ -94,29 +94,54 @@ T512 static inline __m512 q8_pair_vnni(const mm_block_q8_0 *b, const mm_xq8 *xq,
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), s, acc);
 }
 
+/* Rows of at least this many columns go 4 at a time (below, one at a time is faster: measured here with
+ * 768..12288 columns, 4 rows at once lost 15-35% of the Q8_0 speed; at 49152 columns it gains 15% for
+ * Q8_0 and 40% for Q4_0, whose x data per row no longer fits in L1). Depends on cols only: deterministic. */
+#define MM_WIDE_COLS 16384
+
+/* R rows at once (R = 1 or 4): x's blocks and scales are loaded once for R rows, which matters when a row
+ * is long (x's quantized copy, 2 bytes per weight byte read, falls out of L1 beyond ~10k columns). The
+ * per-row order of operations is the same for every R, so a row's result does not depend on how rows are
+ * grouped (thread split). */
+T512 static inline __attribute__((always_inline)) void
+q8_rows_R(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *xq, float *y, const int R) {
+    const mm_block_q8_0 *b[4];
+    __m512 a0[4], a1[4];
+    for (int k = 0; k < R; k++) {
+        b[k] = (const mm_block_q8_0 *)(W + (size_t)(r + k) * rb);
+        a0[k] = _mm512_setzero_ps(), a1[k] = _mm512_setzero_ps();
+    }
+    int64_t i = 0;
+    for (; i + 4 <= nb; i += 4) {
+        for (int k = 0; k < R; k++) {
+            PF(b[k] + i, 0); PF(b[k] + i, 64);
+            if (R == 1) PF(b[k] + i, 128);
+            a0[k] = q8_pair_vnni(b[k] + i, xq, i, a0[k]);
+            a1[k] = q8_pair_vnni(b[k] + i + 2, xq, i + 2, a1[k]);
+        }
+    }
+    for (; i + 2 <= nb; i += 2)
+        for (int k = 0; k < R; k++) a0[k] = q8_pair_vnni(b[k] + i, xq, i, a0[k]);
+    if (i < nb) {   /* odd block count: one block in 256 bits */
+        __m256i xv = _mm256_loadu_si256((const __m256i *)(xq->qs + i * MM_QK));
+        for (int k = 0; k < R; k++) {
+            __m256i w = _mm256_loadu_si256((const __m256i *)b[k][i].qs);
+            __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(xv, w));
+            __m256 sc = _mm256_set1_ps(_cvtsh_ss(b[k][i].d) * xq->d[i]);
+            a1[k] = _mm512_add_ps(a1[k], _mm512_zextps256_ps512(_mm256_mul_ps(_mm256_cvtepi32_ps(p), sc)));
+        }
+    }
+    for (int k = 0; k < R; k++) y[r + k] = hsum512(_mm512_add_ps(a0[k], a1[k]));
+}
+
 T512 static void rows_q8_0_vnni(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
                                 const mm_xq8 *xq, float *y) {
     (void)x;
-    int64_t nb = cols / MM_QK;
-    for (int64_t r = r0; r < r1; r++) {
-        const mm_block_q8_0 *b = (const mm_block_q8_0 *)((const uint8_t *)W + (size_t)r * rb);
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-        int64_t i = 0;
-        for (; i + 4 <= nb; i += 4) {
-            PF(b + i, 0); PF(b + i, 64); PF(b + i, 128);
-            a0 = q8_pair_vnni(b + i, xq, i, a0);
-            a1 = q8_pair_vnni(b + i + 2, xq, i + 2, a1);
-        }
-        for (; i + 2 <= nb; i += 2) a0 = q8_pair_vnni(b + i, xq, i, a0);
-        if (i < nb) {   /* odd block count: one block in 256 bits */
-            __m256i w = _mm256_loadu_si256((const __m256i *)b[i].qs);
-            __m256i xv = _mm256_loadu_si256((const __m256i *)(xq->qs + i * MM_QK));
-            __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(xv, w));
-            __m256 s = _mm256_set1_ps(_cvtsh_ss(b[i].d) * xq->d[i]);
-            a1 = _mm512_add_ps(a1, _mm512_zextps256_ps512(_mm256_mul_ps(_mm256_cvtepi32_ps(p), s)));
-        }
-        y[r] = hsum512(_mm512_add_ps(a0, a1));
-    }
+    const int64_t nb = cols / MM_QK;
+    int64_t r = r0;
+    if (cols >= MM_WIDE_COLS)
+        for (; r + 4 <= r1; r += 4) q8_rows_R(W, rb, r, nb, xq, y, 4);
+    for (; r < r1; r++) q8_rows_R(W, rb, r, nb, xq, y, 1);
 }
 
 T512 static inline __m512 q4_pair_vnni(const mm_block_q4_0 *b, const mm_xq8 *xq, int64_t i, __m512 acc) {
@@ -132,59 +157,73 @@ T512 static inline __m512 q4_pair_vnni(const mm_block_q4_0 *b, const mm_xq8 *xq,
     return _mm512_fmadd_ps(t, dw, acc);
 }
 
-/* four Q4_0 blocks (72 bytes) at once: their 4 scales are picked out of one 64-byte load with vpermw */
-T512 static inline __m512 q4_quad_vnni(const mm_block_q4_0 *b, const mm_xq8 *xq, int64_t i, __m512 acc) {
-    /* fp16 scales are the words at byte offsets 0, 18, 36, 54 (word 0, 9, 18, 27) */
+/* R rows at once (R = 1 or 4), like q8_rows_R: x's blocks (qs4) and the d4 / s4 scale vectors, 96
+ * bytes per 18-byte weight block, are loaded once for R rows; a row's result does not depend on R. */
+T512 static inline __attribute__((always_inline)) void
+q4_rows_R(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *xq, float *y, const int R) {
+    const mm_block_q4_0 *b[4];
+    __m512 a0[4], a1[4];
+    for (int k = 0; k < R; k++) {
+        b[k] = (const mm_block_q4_0 *)(W + (size_t)(r + k) * rb);
+        a0[k] = _mm512_setzero_ps(), a1[k] = _mm512_setzero_ps();
+    }
+    /* fp16 scales of 4 blocks are the words at byte offsets 0, 18, 36, 54 (word 0, 9, 18, 27) */
     const __m512i idx01 = _mm512_set_epi16(9, 9, 9, 9, 0, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0,
                                            9, 9, 9, 9, 0, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0);
     const __m512i idx23 = _mm512_set_epi16(27, 27, 27, 27, 18, 18, 18, 18, 27, 27, 27, 27, 18, 18, 18, 18,
                                            27, 27, 27, 27, 18, 18, 18, 18, 27, 27, 27, 27, 18, 18, 18, 18);
-    __m512i raw = _mm512_loadu_si512(b);
-    __m512 dw01 = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx01, raw)));
-    __m512 dw23 = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx23, raw)));
     const __m256i m = _mm256_set1_epi8(0x0f);
-    for (int h = 0; h < 2; h++) {
-        const mm_block_q4_0 *bb = b + 2 * h;
-        __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)bb[0].qs)),
-                                            _mm_loadu_si128((const __m128i *)bb[1].qs), 1);
-        __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, m)),
-                                       _mm256_and_si256(_mm256_srli_epi16(v, 4), m), 1);
-        int64_t ii = i + 2 * h;
-        __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512(xq->qs4 + ii * MM_QK));
-        __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(p), _mm512_loadu_ps(xq->d4 + ii * 8), _mm512_loadu_ps(xq->s4 + ii * 8));
-        acc = _mm512_fmadd_ps(t, h ? dw23 : dw01, acc);
+    int64_t i = 0;
+    /* the 64-byte scale load reads 64 bytes from block i: 4 blocks are 72, it stays inside the row */
+    for (; i + 4 <= nb; i += 4) {
+        const __m512i x0 = _mm512_loadu_si512(xq->qs4 + i * MM_QK), x1 = _mm512_loadu_si512(xq->qs4 + (i + 2) * MM_QK);
+        const __m512 d0 = _mm512_loadu_ps(xq->d4 + i * 8), d1 = _mm512_loadu_ps(xq->d4 + (i + 2) * 8);
+        const __m512 s0 = _mm512_loadu_ps(xq->s4 + i * 8), s1 = _mm512_loadu_ps(xq->s4 + (i + 2) * 8);
+        for (int k = 0; k < R; k++) {
+            const mm_block_q4_0 *bb = b[k] + i;
+            PF(bb, 0); PF(bb, 64);
+            __m512i raw = _mm512_loadu_si512(bb);
+            __m512 dw01 = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx01, raw)));
+            __m512 dw23 = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx23, raw)));
+            __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)bb[0].qs)),
+                                                _mm_loadu_si128((const __m128i *)bb[1].qs), 1);
+            __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, m)),
+                                           _mm256_and_si256(_mm256_srli_epi16(v, 4), m), 1);
+            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x0);
+            a0[k] = _mm512_fmadd_ps(_mm512_fmsub_ps(_mm512_cvtepi32_ps(p), d0, s0), dw01, a0[k]);
+            v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)bb[2].qs)),
+                                        _mm_loadu_si128((const __m128i *)bb[3].qs), 1);
+            q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, m)),
+                                   _mm256_and_si256(_mm256_srli_epi16(v, 4), m), 1);
+            p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x1);
+            a1[k] = _mm512_fmadd_ps(_mm512_fmsub_ps(_mm512_cvtepi32_ps(p), d1, s1), dw23, a1[k]);
+        }
     }
-    return acc;
+    for (; i + 2 <= nb; i += 2)
+        for (int k = 0; k < R; k++) a1[k] = q4_pair_vnni(b[k] + i, xq, i, a1[k]);
+    if (i < nb) {   /* odd block count: low nibbles = x[0:16], high = x[16:32] */
+        const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq->qs4 + i * MM_QK));
+        for (int k = 0; k < R; k++) {
+            __m128i v = _mm_loadu_si128((const __m128i *)b[k][i].qs);
+            __m128i m1 = _mm_set1_epi8(0x0f);
+            __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(v, m1)),
+                                                _mm_and_si128(_mm_srli_epi16(v, 4), m1), 1);
+            __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, xv);
+            __m256 t = _mm256_fmsub_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(xq->d[i]), _mm256_set1_ps(xq->ds[i]));
+            a1[k] = _mm512_add_ps(a1[k], _mm512_zextps256_ps512(_mm256_mul_ps(t, _mm256_set1_ps(_cvtsh_ss(b[k][i].d)))));
+        }
+    }
+    for (int k = 0; k < R; k++) y[r + k] = hsum512(_mm512_add_ps(a0[k], a1[k]));
 }
 
 T512 static void rows_q4_0_vnni(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
                                 const mm_xq8 *xq, float *y) {
     (void)x;
-    int64_t nb = cols / MM_QK;
-    for (int64_t r = r0; r < r1; r++) {
-        const mm_block_q4_0 *b = (const mm_block_q4_0 *)((const uint8_t *)W + (size_t)r * rb);
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-        int64_t i = 0;
-        /* the 64-byte scale load reads 64 bytes from block i: stay 64 bytes inside the row */
-        for (; i + 8 <= nb; i += 8) {
-            PF(b + i, 0); PF(b + i, 64); PF(b + i, 128);
-            a0 = q4_quad_vnni(b + i, xq, i, a0);
-            a1 = q4_quad_vnni(b + i + 4, xq, i + 4, a1);
-        }
-        for (; i + 4 <= nb; i += 4) a0 = q4_quad_vnni(b + i, xq, i, a0);
-        for (; i + 2 <= nb; i += 2) a1 = q4_pair_vnni(b + i, xq, i, a1);
-        if (i < nb) {   /* odd block count: low nibbles = x[0:16], high = x[16:32] */
-            __m128i v = _mm_loadu_si128((const __m128i *)b[i].qs);
-            __m128i m = _mm_set1_epi8(0x0f);
-            __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(v, m)),
-                                                _mm_and_si128(_mm_srli_epi16(v, 4), m), 1);
-            __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q,
-                                            _mm256_loadu_si256((const __m256i *)(xq->qs4 + i * MM_QK)));
-            __m256 t = _mm256_fmsub_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(xq->d[i]), _mm256_set1_ps(xq->ds[i]));
-            a1 = _mm512_add_ps(a1, _mm512_zextps256_ps512(_mm256_mul_ps(t, _mm256_set1_ps(_cvtsh_ss(b[i].d)))));
-        }
-        y[r] = hsum512(_mm512_add_ps(a0, a1));
-    }
+    const int64_t nb = cols / MM_QK;
+    int64_t r = r0;
+    if (cols >= MM_WIDE_COLS)
+        for (; r + 4 <= r1; r += 4) q4_rows_R(W, rb, r, nb, xq, y, 4);
+    for (; r < r1; r++) q4_rows_R(W, rb, r, nb, xq, y, 1);
 }
 
 /* x -> mm_xq8 (same layout as mm_xq8_quantize; rounding to nearest even instead of half away from 0,
