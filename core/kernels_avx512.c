@@ -157,73 +157,81 @@ T512 static inline __m512 q4_pair_vnni(const mm_block_q4_0 *b, const mm_xq8 *xq,
     return _mm512_fmadd_ps(t, dw, acc);
 }
 
-/* R rows at once (R = 1 or 4), like q8_rows_R: x's blocks (qs4) and the d4 / s4 scale vectors, 96
- * bytes per 18-byte weight block, are loaded once for R rows; a row's result does not depend on R. */
-T512 static inline __attribute__((always_inline)) void
-q4_rows_R(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *xq, float *y, const int R) {
-    const mm_block_q4_0 *b[4];
-    __m512 a0[4], a1[4];
-    for (int k = 0; k < R; k++) {
-        b[k] = (const mm_block_q4_0 *)(W + (size_t)(r + k) * rb);
-        a0[k] = _mm512_setzero_ps(), a1[k] = _mm512_setzero_ps();
-    }
-    /* fp16 scales of 4 blocks are the words at byte offsets 0, 18, 36, 54 (word 0, 9, 18, 27) */
-    const __m512i idx01 = _mm512_set_epi16(9, 9, 9, 9, 0, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0,
-                                           9, 9, 9, 9, 0, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0);
-    const __m512i idx23 = _mm512_set_epi16(27, 27, 27, 27, 18, 18, 18, 18, 27, 27, 27, 27, 18, 18, 18, 18,
-                                           27, 27, 27, 27, 18, 18, 18, 18, 27, 27, 27, 27, 18, 18, 18, 18);
-    const __m256i m = _mm256_set1_epi8(0x0f);
-    int64_t i = 0;
-    /* the 64-byte scale load reads 64 bytes from block i: 4 blocks are 72, it stays inside the row */
-    for (; i + 4 <= nb; i += 4) {
-        const __m512i x0 = _mm512_loadu_si512(xq->qs4 + i * MM_QK), x1 = _mm512_loadu_si512(xq->qs4 + (i + 2) * MM_QK);
-        const __m512 d0 = _mm512_loadu_ps(xq->d4 + i * 8), d1 = _mm512_loadu_ps(xq->d4 + (i + 2) * 8);
-        const __m512 s0 = _mm512_loadu_ps(xq->s4 + i * 8), s1 = _mm512_loadu_ps(xq->s4 + (i + 2) * 8);
-        for (int k = 0; k < R; k++) {
-            const mm_block_q4_0 *bb = b[k] + i;
-            PF(bb, 0); PF(bb, 64);
-            __m512i raw = _mm512_loadu_si512(bb);
-            __m512 dw01 = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx01, raw)));
-            __m512 dw23 = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx23, raw)));
-            __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)bb[0].qs)),
-                                                _mm_loadu_si128((const __m128i *)bb[1].qs), 1);
-            __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, m)),
-                                           _mm256_and_si256(_mm256_srli_epi16(v, 4), m), 1);
-            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x0);
-            a0[k] = _mm512_fmadd_ps(_mm512_fmsub_ps(_mm512_cvtepi32_ps(p), d0, s0), dw01, a0[k]);
-            v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)bb[2].qs)),
-                                        _mm_loadu_si128((const __m128i *)bb[3].qs), 1);
-            q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, m)),
-                                   _mm256_and_si256(_mm256_srli_epi16(v, 4), m), 1);
-            p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x1);
-            a1[k] = _mm512_fmadd_ps(_mm512_fmsub_ps(_mm512_cvtepi32_ps(p), d1, s1), dw23, a1[k]);
-        }
-    }
-    for (; i + 2 <= nb; i += 2)
-        for (int k = 0; k < R; k++) a1[k] = q4_pair_vnni(b[k] + i, xq, i, a1[k]);
-    if (i < nb) {   /* odd block count: low nibbles = x[0:16], high = x[16:32] */
-        const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq->qs4 + i * MM_QK));
-        for (int k = 0; k < R; k++) {
-            __m128i v = _mm_loadu_si128((const __m128i *)b[k][i].qs);
-            __m128i m1 = _mm_set1_epi8(0x0f);
-            __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(v, m1)),
-                                                _mm_and_si128(_mm_srli_epi16(v, 4), m1), 1);
-            __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, xv);
-            __m256 t = _mm256_fmsub_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(xq->d[i]), _mm256_set1_ps(xq->ds[i]));
-            a1[k] = _mm512_add_ps(a1[k], _mm512_zextps256_ps512(_mm256_mul_ps(t, _mm256_set1_ps(_cvtsh_ss(b[k][i].d)))));
-        }
-    }
-    for (int k = 0; k < R; k++) y[r + k] = hsum512(_mm512_add_ps(a0[k], a1[k]));
+/* Q4_0, 4 blocks (72 bytes) per step. x's quantized copy is laid out for it by quantize_x_avx512 (this
+ * level only; the tail of nb % 4 blocks keeps mm_xq8's pair layout, see core_internal.h): for blocks
+ * i..i+3 (i % 4 == 0), qs4[32i .. 32i+64) = the four blocks' elements 0..15 and qs4[32i+64 .. 32i+128) their
+ * elements 16..31; d4[8i .. 8i+16) = d of block i + lane/4, s4 the same with 2 * ds (4 lanes per block add
+ * up to the 8 * sum(x) of Q4_0's -8 offset). The 64 nibble bytes of the 4 blocks are gathered into one
+ * register (4 loads), low and high nibbles go through two VNNI dot
+ * products into the same 16 lanes (4 per block), then one fmsub/fmadd with the 4 scales: half the
+ * instructions of a pair-at-a-time loop, which was compute bound here (31 GB/s from cache, 0.70-0.78 of
+ * DRAM bandwidth on GPT-2 shapes). Integer sums are exact; only f32 rounding order differs from the
+ * generic level. R rows at once (R = 1 or 4) share x's loads; a row's result does not depend on R. */
+T512 static inline __attribute__((always_inline)) __m512i q4_gather_plain(const mm_block_q4_0 *bb) {
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)bb[0].qs));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)bb[1].qs), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)bb[2].qs), 2);
+    return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)bb[3].qs), 3);
 }
 
+/* body of q4_rows_plain (a macro: a VBMI variant gathering with one vpermt2b was tried and measured
+ * slower from DRAM on long rows, 0.38 vs 0.74 of bandwidth at 12288 columns, though faster from cache) */
+#define Q4_ROWS_BODY(GATHER)                                                                                                   \
+    const mm_block_q4_0 *b[4];                                                                                                 \
+    __m512 a0[4], a1[4];                                                                                                       \
+    for (int k = 0; k < R; k++) {                                                                                              \
+        b[k] = (const mm_block_q4_0 *)(W + (size_t)(r + k) * rb);                                                              \
+        a0[k] = _mm512_setzero_ps(), a1[k] = _mm512_setzero_ps();                                                              \
+    }                                                                                                                          \
+    /* fp16 scales of 4 blocks are the words at byte offsets 0, 18, 36, 54 (word 0, 9, 18, 27), 4 lanes each */                \
+    const __m512i idxd = _mm512_set_epi16(27, 27, 27, 27, 18, 18, 18, 18, 9, 9, 9, 9, 0, 0, 0, 0,                              \
+                                          27, 27, 27, 27, 18, 18, 18, 18, 9, 9, 9, 9, 0, 0, 0, 0);                             \
+    const __m512i m = _mm512_set1_epi8(0x0f);                                                                                  \
+    const int64_t nq = nb & ~(int64_t)3;                                                                                       \
+    int64_t i = 0;                                                                                                             \
+    for (; i < nq; i += 4) {                                                                                                   \
+        const __m512i xlo = _mm512_loadu_si512(xq->qs4 + i * MM_QK), xhi = _mm512_loadu_si512(xq->qs4 + i * MM_QK + 64);       \
+        const __m512 dx = _mm512_loadu_ps(xq->d4 + i * 8), sx = _mm512_loadu_ps(xq->s4 + i * 8);                               \
+        for (int k = 0; k < R; k++) {                                                                                          \
+            const mm_block_q4_0 *bb = b[k] + i;                                                                                \
+            PF(bb, 0); PF(bb, 64);                                                                                             \
+            const __m512i q = GATHER(bb);                                                                                      \
+            const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idxd, _mm512_loadu_si512(bb)))); \
+            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(q, m), xlo);                              \
+            p = _mm512_dpbusd_epi32(p, _mm512_and_si512(_mm512_srli_epi16(q, 4), m), xhi);                                     \
+            const __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(p), dx, sx);                                                   \
+            if ((i & 4) == 0) a0[k] = _mm512_fmadd_ps(t, dw, a0[k]);   /* two chains: FMA latency */                           \
+            else a1[k] = _mm512_fmadd_ps(t, dw, a1[k]);                                                                        \
+        }                                                                                                                      \
+    }                                                                                                                          \
+    for (; i + 2 <= nb; i += 2)                                                                                                \
+        for (int k = 0; k < R; k++) a1[k] = q4_pair_vnni(b[k] + i, xq, i, a1[k]);                                              \
+    if (i < nb) {   /* odd block count: low nibbles = x[0:16], high = x[16:32] */                                              \
+        const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq->qs4 + i * MM_QK));                                         \
+        for (int k = 0; k < R; k++) {                                                                                          \
+            __m128i v = _mm_loadu_si128((const __m128i *)b[k][i].qs);                                                          \
+            __m128i m1 = _mm_set1_epi8(0x0f);                                                                                  \
+            __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(v, m1)),                                  \
+                                                _mm_and_si128(_mm_srli_epi16(v, 4), m1), 1);                                   \
+            __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, xv);                                                    \
+            __m256 t = _mm256_fmsub_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(xq->d[i]), _mm256_set1_ps(xq->ds[i]));            \
+            a1[k] = _mm512_add_ps(a1[k], _mm512_zextps256_ps512(_mm256_mul_ps(t, _mm256_set1_ps(_cvtsh_ss(b[k][i].d)))));      \
+        }                                                                                                                      \
+    }                                                                                                                          \
+    for (int k = 0; k < R; k++) y[r + k] = hsum512(_mm512_add_ps(a0[k], a1[k]));
+
+T512 static inline __attribute__((always_inline)) void
+q4_rows_plain(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *xq, float *y, const int R) {
+    Q4_ROWS_BODY(q4_gather_plain)
+}
 T512 static void rows_q4_0_vnni(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
                                 const mm_xq8 *xq, float *y) {
     (void)x;
     const int64_t nb = cols / MM_QK;
     int64_t r = r0;
     if (cols >= MM_WIDE_COLS)
-        for (; r + 4 <= r1; r += 4) q4_rows_R(W, rb, r, nb, xq, y, 4);
-    for (; r < r1; r++) q4_rows_R(W, rb, r, nb, xq, y, 1);
+        for (; r + 4 <= r1; r += 4) q4_rows_plain(W, rb, r, nb, xq, y, 4);
+    for (; r < r1; r++) q4_rows_plain(W, rb, r, nb, xq, y, 1);
 }
 
 /* x -> mm_xq8 (same layout as mm_xq8_quantize; rounding to nearest even instead of half away from 0,
@@ -245,9 +253,16 @@ T512 static void quantize_x_avx512(const float *x, int64_t cols, void *mem, mm_x
         o->d[i] = d;
         o->ds[i] = d * (float)sum;
         _mm256_storeu_ps(o->d8 + i * 8, _mm256_set1_ps(d));
-        /* Q4_0 pair order: [b0 0:16, b1 0:16, b0 16:32, b1 16:32]; a trailing odd block stays in order */
+        /* Q4_0: blocks in whole quads in the quad layout (see q4_rows_plain); the rest in pair order
+         * [b0 0:16, b1 0:16, b0 16:32, b1 16:32]; a trailing odd block stays in order */
         int64_t pair = i & ~(int64_t)1;
-        if (i + 1 == nb && !(i & 1)) {
+        if (i < (nb & ~(int64_t)3)) {
+            const int64_t q0 = i & ~(int64_t)3, j = i & 3;
+            _mm_storeu_si128((__m128i *)(o->qs4 + q0 * MM_QK + 16 * j), ba);
+            _mm_storeu_si128((__m128i *)(o->qs4 + q0 * MM_QK + 64 + 16 * j), bb);
+            _mm_storeu_ps(o->d4 + q0 * 8 + 4 * j, _mm_set1_ps(d));
+            _mm_storeu_ps(o->s4 + q0 * 8 + 4 * j, _mm_set1_ps(2.0f * o->ds[i]));
+        } else if (i + 1 == nb && !(i & 1)) {
             _mm_storeu_si128((__m128i *)(o->qs4 + i * MM_QK), ba);
             _mm_storeu_si128((__m128i *)(o->qs4 + i * MM_QK + 16), bb);
             _mm256_storeu_ps(o->d4 + i * 8, _mm256_set1_ps(d));
