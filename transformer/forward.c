@@ -2,7 +2,10 @@
  *
  * Batches (n > 1) run the linear layers through mm_linear (sgemm) and attention through mm_sgemm one
  * head at a time; single positions (decode) run mm_linear's matvec path and a threaded attention
- * kernel over heads. Everything the forward pass touches is allocated in mm_gpt_state_create. */
+ * kernel over heads. Everything the forward pass touches is allocated in mm_gpt_state_create.
+ * Decode with 2+ threads runs the whole step in one pool run (decode_phased, bit-identical to the
+ * per-operation path, which MMGPT_DECODE_PHASED=0 selects); decode attention at core's avx512 level
+ * reads f32/f16 cache rows directly (attn_head_avx512; the plain-C attn_scores/attn_values elsewhere). */
 #include <math.h>
 #include <sched.h>
 #include <stdatomic.h>
