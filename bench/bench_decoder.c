@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "mm_core.h"
+#include "bench_util.h"
 #include "mm_transformer.h"
 #include "../transformer/gpt_internal.h"
 
@@ -108,42 +109,16 @@ static void mem_model_free(mem_model *mm) {
 }
 
 /* ---------------------------------------------------------------- rooflines */
-typedef struct {
-    const uint64_t *buf;
-    int64_t n;
-    uint64_t out[64];
-} bw_ctx;
-
-static void bw_task(void *c, int ith, int nth) {
-    bw_ctx *b = c;
-    int64_t i0, i1;
-    mm_split_range(b->n / 8, ith, nth, &i0, &i1);
-    uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
-    for (int64_t i = i0 * 8; i < i1 * 8; i += 8) {
-        a0 ^= b->buf[i], a1 ^= b->buf[i + 1], a2 ^= b->buf[i + 2], a3 ^= b->buf[i + 3];
-        a4 ^= b->buf[i + 4], a5 ^= b->buf[i + 5], a6 ^= b->buf[i + 6], a7 ^= b->buf[i + 7];
-    }
-    b->out[ith & 63] = a0 ^ a1 ^ a2 ^ a3 ^ a4 ^ a5 ^ a6 ^ a7;
-}
-
-/* Read bandwidth (GB/s) over a 512 MiB buffer, best of 3. */
+/* Read bandwidth (GB/s) over a 512 MiB buffer with the vector read of bench_util.h (the same
+ * reference bench_kernels uses), best of 3. */
 static double measure_bandwidth(mm_pool *pool) {
-    const int64_t bytes = 512LL << 20;
-    bw_ctx b = {.n = bytes / 8};
-    uint64_t *buf = malloc((size_t)bytes);
-    for (int64_t i = 0; i < b.n; i++) buf[i] = (uint64_t)i * 0x9E3779B97F4A7C15ULL;
-    b.buf = buf;
-    double best = 0;
-    for (int r = 0; r < 3; r++) {
-        double t0 = mm_time_ms();
-        mm_pool_run(pool, bw_task, &b);
-        double dt = mm_time_ms() - t0;
-        double gbs = (double)bytes / (dt * 1e6);
-        if (gbs > best) best = gbs;
-    }
-    if (b.out[0] == 42) fprintf(stderr, " ");
+    const int64_t n = (512LL << 20) / 4;
+    float *buf = aligned_alloc(64, (size_t)n * 4);
+    if (!buf) return 0;
+    bench_fill(buf, n, 1);
+    double gbs = bench_read_bw(pool, buf, n, 3);
     free(buf);
-    return best;
+    return gbs;
 }
 
 /* sgemm GFLOP/s for the prompt's typical shape (512 x 3072 x 768), best of 3. */

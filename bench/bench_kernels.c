@@ -21,51 +21,9 @@
 #include <cblas.h>
 
 #include "mm_core.h"
+#include "bench_util.h"
 #include "../core/core_internal.h"   /* mm_core_set_own_gemm: compare both gemms in one run */
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-__attribute__((target("avx512f"))) static double sum_avx512(const float *a, int64_t n) {
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    int64_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        s0 = _mm512_add_ps(s0, _mm512_load_ps(a + i));
-        s1 = _mm512_add_ps(s1, _mm512_load_ps(a + i + 16));
-        s2 = _mm512_add_ps(s2, _mm512_load_ps(a + i + 32));
-        s3 = _mm512_add_ps(s3, _mm512_load_ps(a + i + 48));
-    }
-    double s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-    for (; i < n; i++) s += a[i];
-    return s;
-}
-__attribute__((target("avx2"))) static double sum_avx2(const float *a, int64_t n) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_add_ps(s0, _mm256_load_ps(a + i));
-        s1 = _mm256_add_ps(s1, _mm256_load_ps(a + i + 8));
-        s2 = _mm256_add_ps(s2, _mm256_load_ps(a + i + 16));
-        s3 = _mm256_add_ps(s3, _mm256_load_ps(a + i + 24));
-    }
-    float t[8];
-    _mm256_storeu_ps(t, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    double s = 0;
-    for (int j = 0; j < 8; j++) s += t[j];
-    for (; i < n; i++) s += a[i];
-    return s;
-}
-#endif
-static double sum_plain(const float *a, int64_t n) {
-    float s[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) s[j] += a[i + j];
-    double t = 0;
-    for (int j = 0; j < 8; j++) t += s[j];
-    for (; i < n; i++) t += a[i];
-    return t;
-}
-static double (*sum_fn)(const float *, int64_t) = sum_plain;
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -78,42 +36,10 @@ static double median(const double *v, int n) {
     return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
-/* ---------------------------------------------------------------- read bandwidth */
-typedef struct { const float *a; int64_t n; double sums[256]; } bw_ctx;
-static void bw_task(void *c, int ith, int nth) {
-    bw_ctx *b = c;
-    int64_t i0, i1;
-    mm_split_range(b->n / 64, ith, nth, &i0, &i1);
-    b->sums[ith] = sum_fn(b->a + i0 * 64, (i1 - i0) * 64);
-}
-static double read_bw(mm_pool *pool, const float *a, int64_t n, int reps) {
-    bw_ctx c = {a, n, {0}};
-    double best = 1e30;
-    mm_pool_run(pool, bw_task, &c); /* warm */
-    for (int r = 0; r < reps; r++) {
-        double t0 = mm_time_ms();
-        mm_pool_run(pool, bw_task, &c);
-        double t = mm_time_ms() - t0;
-        if (t < best) best = t;
-    }
-    return (double)n * 4 / (best * 1e-3) / 1e9;
-}
-
-static void fill(float *x, int64_t n, unsigned seed) {
-    for (int64_t i = 0; i < n; i++) {
-        seed = seed * 1664525u + 1013904223u;
-        x[i] = ((seed >> 8) / 16777216.0f - 0.5f);
-    }
-}
 
 int main(int argc, char **argv) {
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     char err[MM_ERR_SIZE];
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) sum_fn = sum_avx512;
-    else if (__builtin_cpu_supports("avx2")) sum_fn = sum_avx2;
-#endif
     mm_pool *pools[3] = {NULL, mm_pool_create(1, err), mm_pool_create(2, err)};
     if (!pools[1] || !pools[2]) { fprintf(stderr, "bench_kernels: %s\n", err); return 1; }
     printf("mmgpt bench_kernels: matvec kernel = %s, OPENBLAS_CORETYPE=%s\n", mm_cpu_kernel_name(),
@@ -122,9 +48,9 @@ int main(int argc, char **argv) {
     /* ---- bandwidth */
     int64_t nbw = (quick ? 64 : 256) * (int64_t)1024 * 1024 / 4;
     float *a = aligned_alloc(64, (size_t)nbw * 4);
-    fill(a, nbw, 1);
+    bench_fill(a, nbw, 1);
     double bw[3] = {0};
-    for (int t = 1; t <= 2; t++) bw[t] = read_bw(pools[t], a, nbw, quick ? 3 : 8);
+    for (int t = 1; t <= 2; t++) bw[t] = bench_read_bw(pools[t], a, nbw, quick ? 3 : 8);
     printf("\nmemory read bandwidth (%lld MiB, best of runs): 1 thread %.1f GB/s, 2 threads %.1f GB/s\n",
            (long long)(nbw * 4 >> 20), bw[1], bw[2]);
 
@@ -134,8 +60,8 @@ int main(int argc, char **argv) {
         int m = 512, n = 1024, k = 1024;
         float *A = aligned_alloc(64, sizeof(float) * m * k), *B = aligned_alloc(64, sizeof(float) * n * k),
               *C = aligned_alloc(64, sizeof(float) * m * n);
-        fill(A, (int64_t)m * k, 2);
-        fill(B, (int64_t)n * k, 3);
+        bench_fill(A, (int64_t)m * k, 2);
+        bench_fill(B, (int64_t)n * k, 3);
         int reps = quick ? 3 : 8;
         printf("\nsgemm C[%d,%d] = A[%d,%d] . B^T   GFLOPS (best of %d)      1 thread   2 threads\n", m, n, m, k, reps);
         double r_obl[3] = {0}, r_pool[3] = {0};
@@ -180,8 +106,8 @@ int main(int argc, char **argv) {
         int64_t rows = 2048, cols = 2048, n = 128;
         float *W = aligned_alloc(64, sizeof(float) * rows * cols), *X = aligned_alloc(64, sizeof(float) * n * cols),
               *Y = aligned_alloc(64, sizeof(float) * n * rows);
-        fill(W, rows * cols, 4);
-        fill(X, n * cols, 5);
+        bench_fill(W, rows * cols, 4);
+        bench_fill(X, n * cols, 5);
         printf("\nmm_linear prefill Y[%lld,%lld] = X[%lld,%lld] . W^T  GFLOPS incl. dequantizing weight tiles\n",
                (long long)n, (long long)rows, (long long)n, (long long)cols);
         printf("  type   OpenBLAS 1 thr  2 thr    own AVX-512 1 thr  2 thr\n");
@@ -220,8 +146,8 @@ int main(int argc, char **argv) {
         int64_t rows = 4096, cols = 4096;
         float *W = aligned_alloc(64, sizeof(float) * rows * cols), *x = aligned_alloc(64, sizeof(float) * cols),
               *y = aligned_alloc(64, sizeof(float) * rows);
-        fill(W, rows * cols, 6);
-        fill(x, cols, 7);
+        bench_fill(W, rows * cols, 6);
+        bench_fill(x, cols, 7);
         mm_type types[4] = {MM_TYPE_F32, MM_TYPE_F16, MM_TYPE_Q8_0, MM_TYPE_Q4_0};
         uint8_t **Wq[4];
         int ncopy[4];
@@ -244,7 +170,7 @@ int main(int argc, char **argv) {
         int rounds = quick ? 3 : 11;
         for (int round = 0; round < rounds; round++)
             for (int t = 1; t <= 2; t++) {
-                bwr[t][round] = read_bw(pools[t], a, nbw, 1);
+                bwr[t][round] = bench_read_bw(pools[t], a, nbw, 1);
                 for (int ti = 0; ti < 4; ti++) {
                     mm_matvec(pools[t], types[ti], Wq[ti][ncopy[ti] - 1], rows, cols, x, y);
                     double t0 = mm_time_ms();
@@ -277,7 +203,7 @@ int main(int argc, char **argv) {
         const int64_t shp[4][2] = {{2304, 768}, {768, 768}, {3072, 768}, {768, 3072}};   /* rows (out), cols (in) */
         mm_type types[2] = {MM_TYPE_F16, MM_TYPE_Q8_0};
         float *x = aligned_alloc(64, sizeof(float) * 3072), *y = aligned_alloc(64, sizeof(float) * 3072);
-        fill(x, 3072, 8);
+        bench_fill(x, 3072, 8);
         printf("\nGPT-2 small decode step, 12 blocks x (qkv 2304x768, out 768x768, up 3072x768, down 768x3072)\n");
         for (int ti = 0; ti < 2; ti++) {
             uint8_t *Wl[12][4];
@@ -288,7 +214,7 @@ int main(int argc, char **argv) {
                     float *tmp = aligned_alloc(64, sizeof(float) * shp[j][1]);
                     Wl[l][j] = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
                     for (int64_t r = 0; r < shp[j][0]; r++) {
-                        fill(tmp, shp[j][1], (unsigned)(l * 4 + j) * 7919u + (unsigned)r);
+                        bench_fill(tmp, shp[j][1], (unsigned)(l * 4 + j) * 7919u + (unsigned)r);
                         mm_quantize_row(types[ti], tmp, Wl[l][j] + r * mm_row_size(types[ti], shp[j][1]), shp[j][1]);
                     }
                     free(tmp);
