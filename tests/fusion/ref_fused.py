@@ -20,7 +20,6 @@ The C program's preprocessed pixels (`mmgpt encode-image --preprocessed`) and lo
 the inputs of the encoders here: image decoding/resampling and the mel have their own tests.
 """
 import os
-import re
 import sys
 
 import numpy as np
@@ -29,10 +28,12 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.environ.get("MMGPT_SOURCE_DIR", os.path.join(HERE, "..", ".."))
-for p in (os.path.join(ROOT, "tools"), os.path.join(ROOT, "tests", "transformer"), os.path.join(ROOT, "tests", "audio")):
+for p in (os.path.join(ROOT, "tools"), os.path.join(ROOT, "tests", "transformer"), os.path.join(ROOT, "tests", "audio"),
+          os.path.join(ROOT, "tests", "tokenizer")):
     sys.path.insert(0, p)
 import mmgguf  # noqa: E402
 import ref_gpt2  # noqa: E402
+import ref_gpt2_bpe  # noqa: E402  (the tokenizer tests' independent GPT-2 BPE)
 
 MARKER = "<__media__>"
 TEMPLATE_DEFAULTS = {
@@ -41,18 +42,6 @@ TEMPLATE_DEFAULTS = {
     "describe": "<__media__>\nDescribe this sound.", "ask": "<__media__>\n{question}", "default_system": "",
     "image_begin": "", "image_end": "", "audio_begin": "", "audio_end": "",
 }
-
-
-def _bytes_to_unicode():
-    bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
 
 
 class Model:
@@ -65,12 +54,10 @@ def load(path, mmproj=None):
     m.gpt = ref_gpt2.load_gguf(path)
     m.kv = dict(r.kv)
     toks = r.kv["tokenizer.ggml.tokens"]
-    m.tok_id = {t: i for i, t in enumerate(toks)}
     m.tokens = toks
-    m.ranks = {tuple(s.split(" ")): i for i, s in enumerate(r.kv.get("tokenizer.ggml.merges", []))}
+    m.enc = ref_gpt2_bpe.Encoder({t: i for i, t in enumerate(toks)},
+                                 [tuple(s.split(" ")) for s in r.kv.get("tokenizer.ggml.merges", [])])
     m.eos = int(r.kv.get("tokenizer.ggml.eos_token_id", len(toks) - 1))
-    m.b2u = _bytes_to_unicode()
-    m.u2b = {v: k for k, v in m.b2u.items()}
     m.tpl = dict(TEMPLATE_DEFAULTS)
     for k in TEMPLATE_DEFAULTS:
         if "mmgpt.prompt." + k in r.kv:
@@ -183,34 +170,13 @@ def project_audio(m, feats):
 
 
 # ---------------------------------------------------------------- text
-_PAT = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+""")
-
-
-def _bpe_word(m, word):
-    parts = list(word)
-    while len(parts) > 1:
-        best, bi = None, -1
-        for i in range(len(parts) - 1):
-            r = m.ranks.get((parts[i], parts[i + 1]))
-            if r is not None and (best is None or r < best):
-                best, bi = r, i
-        if best is None:
-            break
-        parts = parts[:bi] + [parts[bi] + parts[bi + 1]] + parts[bi + 2:]
-    return [m.tok_id[p] for p in parts]
-
-
 def bpe(m, text):
-    if any(ord(c) > 127 for c in text):
-        raise ValueError("ref_fused.bpe handles ASCII text only")
-    ids = []
-    for w in _PAT.findall(text):
-        ids += _bpe_word(m, "".join(m.b2u[b] for b in w.encode()))
-    return ids
+    """GPT-2 BPE ids of plain text (special-token text stays ordinary text, as the engine does)."""
+    return m.enc.encode(text.encode("utf-8"))
 
 
 def detok(m, ids):
-    return b"".join(bytes(m.u2b[c] for c in m.tokens[i]) if i != m.eos else b"<|endoftext|>" for i in ids)
+    return b"".join(bytes(m.enc.u2b[c] for c in m.tokens[i]) if i != m.eos else b"<|endoftext|>" for i in ids)
 
 
 # ---------------------------------------------------------------- assembly
