@@ -20,8 +20,6 @@ libsamplerate's SINC_BEST puts at ~97% of 8 kHz, the FFT reference at exactly 8 
     and their log-mels (mmgpt mel): mean |diff| < 1e-3, max |diff| < 0.02 over mel bins 0..76 (the top
     three bins, ~7.3-8 kHz, lie in the two resamplers' transition bands).
 """
-import ctypes
-import ctypes.util
 import os
 import subprocess
 import sys
@@ -29,6 +27,9 @@ import wave
 from math import gcd
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sndfile_py  # noqa: E402
 
 REF = os.environ.get("MMGPT_REFDATA", "")
 BIN = os.environ.get("MMGPT_BIN", "")
@@ -40,34 +41,8 @@ if not BIN or not os.path.exists(BIN):
     print("MMGPT_BIN not found: skipped")
     sys.exit(77)
 
-_lib = ctypes.CDLL(ctypes.util.find_library("sndfile") or "libsndfile.so.1")
-
-
-class SF_INFO(ctypes.Structure):
-    _fields_ = [("frames", ctypes.c_int64), ("samplerate", ctypes.c_int), ("channels", ctypes.c_int),
-                ("format", ctypes.c_int), ("sections", ctypes.c_int), ("seekable", ctypes.c_int)]
-
-
-_lib.sf_open.restype = ctypes.c_void_p
-_lib.sf_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(SF_INFO)]
-_lib.sf_readf_float.restype = ctypes.c_int64
-_lib.sf_readf_float.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
-_lib.sf_close.argtypes = [ctypes.c_void_p]
-
-
 def decode(path):
-    info = SF_INFO()
-    h = _lib.sf_open(path.encode(), 0x10, ctypes.byref(info))  # SFM_READ
-    assert h, path
-    chunks = []
-    while True:
-        buf = np.zeros((65536, info.channels), np.float32)
-        n = _lib.sf_readf_float(h, buf.ctypes.data, 65536)
-        if n <= 0:
-            break
-        chunks.append(buf[:n])
-    _lib.sf_close(h)
-    return np.concatenate(chunks, 0), info.samplerate
+    return sndfile_py.read(path)
 
 
 def fft_resample(x, sr, n_out, sr_out=16000):
