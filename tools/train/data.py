@@ -104,13 +104,31 @@ def scene_labels(objs):
 LAST_LABELS = {}
 
 
-def image_batch(tok, seed, B, augment=True, questions=1):
-    """Also leaves the scenes' cell labels [B, 9, 3] in LAST_LABELS['img'] (auxiliary training loss)."""
+def seg_labels(objs, lab, side):
+    """Per pixel of a side x side map (the squashed image at 1/4 resolution): [side, side, 2] =
+    (shape 0 = background / 1..4, colour 0 / 1..8) of the object covering it."""
+    from PIL import Image
+    q = np.asarray(lab.resize((side, side), Image.NEAREST)).astype(np.int64)
+    sh = np.zeros(len(objs) + 1, np.int64)
+    co = np.zeros(len(objs) + 1, np.int64)
+    for k, o in enumerate(objs):
+        sh[k + 1] = 1 + world.SHAPES.index(o["shape"])
+        co[k + 1] = 1 + world.COLORS.index(o["color"])
+    return np.stack([sh[q], co[q]], -1)
+
+
+def image_batch(tok, seed, B, augment=True, questions=1, seg_side=0):
+    """Also leaves the scenes' cell labels [B, 9, 3] in LAST_LABELS['img'] (auxiliary training loss)
+    and, with seg_side, per-pixel labels [B, seg_side, seg_side, 2] in LAST_LABELS['seg']."""
     rng = random.Random(seed)
     imgs, pre, rows_idx, post, ans, meta = [], [], [], [], [], []
-    labs = []
+    labs, segs = [], []
     for i in range(B):
-        objs, img = gen_image.sample_image_example(rng, augment=augment)
+        if seg_side:
+            objs, img, lab = gen_image.sample_image_example(rng, augment=augment, label_map=True)
+            segs.append(seg_labels(objs, lab, seg_side))
+        else:
+            objs, img = gen_image.sample_image_example(rng, augment=augment)
         labs.append(scene_labels(objs))
         x = gen_image.train_preprocess(img, rng) if augment else gen_image.preprocess(img)
         imgs.append(x)
@@ -125,6 +143,8 @@ def image_batch(tok, seed, B, augment=True, questions=1):
             ans.append(tok.ans(a))
             meta.append((k, a))
     LAST_LABELS["img"] = torch.from_numpy(np.stack(labs))
+    if seg_side:
+        LAST_LABELS["seg"] = torch.from_numpy(np.stack(segs))
     return torch.from_numpy(np.stack(imgs)), pre, rows_idx, post, ans, meta
 
 

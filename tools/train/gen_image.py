@@ -114,8 +114,10 @@ def random_size(rng):
     return max(48, min(1024, W)), max(48, min(1024, H))
 
 
-def render_scene(objs, rng, size=None, augment=True, max_render=1024):
-    """Render objs to a PIL RGB image. Returns (img, colours_used)."""
+def render_scene(objs, rng, size=None, augment=True, max_render=1024, label_map=False):
+    """Render objs to a PIL RGB image. Returns (img, colours_used), or (img, colours_used, lab) with
+    label_map: lab is a W x H 'L' image whose pixel is 0 (background) or 1 + the index of the object
+    covering it (same geometry, drawn without anti-aliasing; consumes no extra random numbers)."""
     W, H = size or random_size(rng)
     cols = [sample_color(rng, o["color"]) for o in objs]
     bg = sample_background(rng, cols)
@@ -125,7 +127,9 @@ def render_scene(objs, rng, size=None, augment=True, max_render=1024):
     ss = max(1, ss)
     img = Image.new("RGB", (W * ss, H * ss), bg)
     d = ImageDraw.Draw(img)
-    for o, c in zip(objs, cols):
+    lab = Image.new("L", (W, H), 0) if label_map else None
+    dl = ImageDraw.Draw(lab) if label_map else None
+    for k, (o, c) in enumerate(zip(objs, cols)):
         cx, cy, r = shape_geometry(rng, o, W, H)
         cx, cy, r = cx * ss, cy * ss, r * ss
         rot = 0.0
@@ -135,10 +139,18 @@ def render_scene(objs, rng, size=None, augment=True, max_render=1024):
             d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=c)
         else:
             d.polygon(shape_points(o["shape"], cx, cy, r, rot), fill=c)
+        if label_map:
+            lx, ly, lr = cx / ss, cy / ss, r / ss
+            if o["shape"] == "circle":
+                dl.ellipse([lx - lr, ly - lr, lx + lr, ly + lr], fill=k + 1)
+            else:
+                dl.polygon(shape_points(o["shape"], lx, ly, lr, rot), fill=k + 1)
     if ss > 1:
         img = img.resize((W, H), rng.choice([Image.LANCZOS, Image.BILINEAR, Image.BOX, Image.BICUBIC]))
     if augment:
         img = augment_image(img, rng)
+    if label_map:
+        return img, cols, lab
     return img, cols
 
 
@@ -185,10 +197,11 @@ def train_preprocess(img, rng):
     return preprocess(img, f)
 
 
-def sample_image_example(rng, augment=True):
+def sample_image_example(rng, augment=True, label_map=False):
+    """(objs, img) or, with label_map, (objs, img, lab) (see render_scene)."""
     objs = world.sample_scene(rng)
-    img, _ = render_scene(objs, rng, augment=augment)
-    return objs, img
+    r = render_scene(objs, rng, augment=augment, label_map=label_map)
+    return (objs, r[0], r[2]) if label_map else (objs, r[0])
 
 
 if __name__ == "__main__":

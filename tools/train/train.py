@@ -47,6 +47,25 @@ def lr_at(step, a):
     return a.lr_min + 0.5 * (a.lr - a.lr_min) * (1 + math.cos(math.pi * p))
 
 
+class SegHead(torch.nn.Module):
+    """Training-only dense probe on the vision encoder's patch features: for each patch, the shape and
+    colour class of each of its (patch/4)^2 sub-pixels (the scene's label map at 1/4 resolution). A
+    dense, local signal that teaches the patch features colour-invariant geometry early."""
+
+    def __init__(self, v_d, grid, patch):
+        super().__init__()
+        self.g = grid
+        self.sub = patch // 4
+        self.lin = torch.nn.Linear(v_d, self.sub * self.sub * 14)
+
+    def loss(self, feats, lab):  # feats [B, g*g, v_d]; lab [B, g*sub, g*sub, 2]
+        B = feats.shape[0]
+        g, s = self.g, self.sub
+        x = self.lin(feats).view(B, g, g, s, s, 14).permute(0, 1, 3, 2, 4, 5).reshape(B, g * s, g * s, 14)
+        return (F.cross_entropy(x[..., :5].reshape(-1, 5), lab[..., 0].reshape(-1)) +
+                F.cross_entropy(x[..., 5:].reshape(-1, 9), lab[..., 1].reshape(-1)))
+
+
 class AuxHeads(torch.nn.Module):
     """Training-only probes on the PROJECTED media rows (not exported): per grid cell (2x2 patches of
     the 6x6 grid) shape/colour/size, and per clip its class. They give the encoders and projectors a
@@ -143,10 +162,12 @@ def validate(model, tok, bank, n, seed="val"):
     return {k: sum(v) / len(v) for k, v in res.items()}
 
 
-def save_ckpt(path, model, opt, step, cfg, args, aux=None):
+def save_ckpt(path, model, opt, step, cfg, args, aux=None, seg=None, opt_seg=None):
     tmp = path + ".tmp"
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "config": cfg.to_dict(),
-                "args": vars(args), "aux": aux.state_dict() if aux is not None else {}}, tmp)
+                "args": vars(args), "aux": aux.state_dict() if aux is not None else {},
+                "seg": seg.state_dict() if seg is not None else {},
+                "opt_seg": opt_seg.state_dict() if opt_seg is not None else {}}, tmp)
     os.replace(tmp, path)
 
 
@@ -160,6 +181,8 @@ def main():
     ap.add_argument("--row-l2", type=float, default=1e-3, help="penalty on the mean square of media rows")
     ap.add_argument("--aux-weight", type=float, default=1.0, help="weight of the per-cell / per-clip probe losses")
     ap.add_argument("--lr-min", type=float, default=1e-4)
+    ap.add_argument("--seg-weight", type=float, default=0.5, help="weight of the dense per-pixel vision probe (0 = off)")
+    ap.add_argument("--questions", type=int, default=1, help="questions per image and per clip (besides the caption)")
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--wd", type=float, default=0.01)
     ap.add_argument("--neg", type=int, default=2048)
@@ -190,8 +213,9 @@ def main():
         ck = torch.load(last, map_location="cpu")
         cfg = Config(**ck["config"])
         # keep the schedule of the original run unless overridden on the command line
-        for k in ("steps", "bi", "ba", "lr", "lr_min", "warmup", "seed", "neg", "aux_weight", "row_l2"):
-            if ("--" + k.replace("_", "-")) not in sys.argv:
+        for k in ("steps", "bi", "ba", "lr", "lr_min", "warmup", "seed", "neg", "aux_weight", "row_l2",
+                  "seg_weight", "questions"):
+            if ("--" + k.replace("_", "-")) not in sys.argv and k in ck["args"]:
                 setattr(a, k, ck["args"][k])
     else:
         cfg = Config()
@@ -211,12 +235,18 @@ def main():
     nodecay = [p for n, p in params if not (p.dim() >= 2 and "wte" not in n and "pos" not in n and "wpe" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": nodecay, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.98), eps=1e-8)
+    # the dense probe has its own optimiser, so checkpoints from before it existed resume unchanged
+    seg = SegHead(cfg.v_d, cfg.image_size // cfg.patch, cfg.patch)
+    opt_seg = torch.optim.AdamW(seg.parameters(), lr=a.lr, betas=(0.9, 0.98), eps=1e-8, weight_decay=0.0)
     step = 0
     if ck is not None:
         model.load_state_dict(ck["model"])
         if "aux" in ck:
             aux.load_state_dict(ck["aux"])
         opt.load_state_dict(ck["opt"])
+        if ck.get("seg"):
+            seg.load_state_dict(ck["seg"])
+            opt_seg.load_state_dict(ck["opt_seg"])
         step = ck["step"]
         log(a.out, "resumed from %s at step %d" % (last, step))
     else:
@@ -239,10 +269,10 @@ def main():
     model.train()
     t_ck = time.time()
     t_log = time.time()
-    acc = {"img": [], "aud": [], "xi": [], "xa": []}
+    acc = {"img": [], "aud": [], "xi": [], "xa": [], "xs": []}
     while step < a.steps:
         lr = lr_at(step, a)
-        for g in opt.param_groups:
+        for g in opt.param_groups + opt_seg.param_groups:
             g["lr"] = lr
         nrng = np.random.default_rng(a.seed * 1000003 + step)
         neg = nrng.choice(others, size=min(a.neg, len(others)), replace=False)
@@ -251,27 +281,32 @@ def main():
         cand_index[cand] = torch.arange(len(cand))
 
         opt.zero_grad(set_to_none=True)
-        imgs, pre, ridx, post, ans, _ = data.image_batch(tok, "train-%d-%d-img" % (a.seed, step), a.bi)
-        rows = model.image_rows(imgs)
+        opt_seg.zero_grad(set_to_none=True)
+        seg_side = (cfg.image_size // 4) if a.seg_weight > 0 else 0
+        imgs, pre, ridx, post, ans, _ = data.image_batch(tok, "train-%d-%d-img" % (a.seed, step), a.bi,
+                                                         questions=a.questions, seg_side=seg_side)
+        feats = model.vision(imgs)
+        rows = model.mm2(F.gelu(model.mm0(feats)))  # = model.image_rows(imgs)
         li = seq_loss(model, rows, pre, ridx, post, ans, cand, cand_index)
         xi = aux.image_loss(rows, data.LAST_LABELS["img"])
+        xs = seg.loss(feats, data.LAST_LABELS["seg"]) if seg_side else li.new_zeros(())
         mel, nfr, pre, ridx, post, ans, _ = data.audio_batch(tok, "train-%d-%d-aud" % (a.seed, step), a.ba, bank,
-                                                             max_seconds=a.max_seconds)
+                                                             max_seconds=a.max_seconds, questions=a.questions)
         rows_list = audio_rows_grouped(model, mel, nfr)
         la = seq_loss(model, rows_list, pre, ridx, post, ans, cand, cand_index)
         xa = aux.audio_loss(rows_list, data.LAST_LABELS["aud"])
         # keep media rows near the scale of token embeddings (unpenalised they grew to std ~60 and the
         # decoder treated them as constant attention sinks)
         rl2 = rows.pow(2).mean() + torch.cat(rows_list).pow(2).mean()
-        loss = li + la + a.aux_weight * (xi + xa) + a.row_l2 * rl2
-        parts = {"li": li, "la": la, "xi": xi, "xa": xa, "rl2": rl2}
+        loss = li + la + a.aux_weight * (xi + xa) + a.seg_weight * xs + a.row_l2 * rl2
+        parts = {"li": li, "la": la, "xi": xi, "xa": xa, "xs": xs, "rl2": rl2}
         if not torch.isfinite(loss):
             log(a.out, "step %d: non-finite loss %s; step skipped" % (
                 step, " ".join("%s=%.4g" % (k, v.item()) for k, v in parts.items())))
             step += 1
             continue
         loss.backward()
-        gn = torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
+        gn = torch.nn.utils.clip_grad_norm_([p for _, p in params] + list(seg.parameters()), 1.0)
         if not torch.isfinite(gn):
             bad = [n for n, p in params if p.grad is not None and not torch.isfinite(p.grad).all()]
             log(a.out, "step %d: non-finite gradient in %s; step skipped" % (step, ",".join(bad[:8])))
@@ -279,23 +314,27 @@ def main():
             step += 1
             continue
         opt.step()
+        if seg_side:
+            opt_seg.step()
         step += 1
         acc["img"].append(li.item())
         acc["aud"].append(la.item())
         acc["xi"].append(xi.item())
         acc["xa"].append(xa.item())
+        acc["xs"].append(xs.item())
         if step % a.log_every == 0 or step == a.steps:
             dt = (time.time() - t_log) / len(acc["img"])
-            log(a.out, "step %d loss_img %.4f loss_aud %.4f aux_img %.3f aux_aud %.3f lr %.2e %.2f s/step" %
-                (step, np.mean(acc["img"]), np.mean(acc["aud"]), np.mean(acc["xi"]), np.mean(acc["xa"]), lr, dt))
-            acc = {"img": [], "aud": [], "xi": [], "xa": []}
+            log(a.out, "step %d loss_img %.4f loss_aud %.4f aux_img %.3f aux_aud %.3f seg %.3f lr %.2e %.2f s/step" %
+                (step, np.mean(acc["img"]), np.mean(acc["aud"]), np.mean(acc["xi"]), np.mean(acc["xa"]),
+                 np.mean(acc["xs"]), lr, dt))
+            acc = {"img": [], "aud": [], "xi": [], "xa": [], "xs": []}
             t_log = time.time()
         if time.time() - t_ck > a.ckpt_minutes * 60 or step == a.steps:
-            save_ckpt(last, model, opt, step, cfg, a, aux)
+            save_ckpt(last, model, opt, step, cfg, a, aux, seg, opt_seg)
             t_ck = time.time()
             log(a.out, "checkpoint %s (step %d)" % (last, step))
         if step % a.keep_every == 0:
-            save_ckpt(os.path.join(a.out, "step%d.pt" % step), model, opt, step, cfg, a, aux)
+            save_ckpt(os.path.join(a.out, "step%d.pt" % step), model, opt, step, cfg, a, aux, seg, opt_seg)
         if a.val_every and (step % a.val_every == 0 or step == a.steps):
             t0 = time.time()
             v = validate(model, tok, bank, a.val_n)
