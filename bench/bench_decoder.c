@@ -8,6 +8,8 @@
  *      prompt:     tokens/s for one batch of --prompt tokens, and the achieved GFLOP/s (matrix FLOPs +
  *                  causal attention FLOPs) as a fraction of the sgemm GFLOP/s measured in the same
  *                  process (mm_sgemm prompt x 3072 x 768, same threads, best of 5 before and 5 after);
+ *      tg: tokens/s for --gen tokens from an empty context (llama-bench's tg128 convention: one start
+ *                  token, then greedy decoding), as a fraction of the roofline below;
  *      generation: tokens/s for --gen tokens after the prompt (greedy, KV cache), and the fraction of
  *                  the bandwidth roofline = measured read bandwidth (same threads, 512 MiB, best of 3
  *                  before and 3 after the runs) / weight bytes read
@@ -180,6 +182,16 @@ static void run_gpt2(mm_type t, int threads, int n_prompt, int n_gen) {
         mm_gpt_eval_tokens(s, &tk, 1, NULL, err);
     }
     double t2 = mm_time_ms();
+    /* tg from an empty context, as llama-bench's tg128: one start token, then n_gen tokens */
+    mm_gpt_state_reset(s);
+    int32_t t0k = toks[0];
+    mm_gpt_eval_tokens(s, &t0k, 1, NULL, err);
+    double t3 = mm_time_ms();
+    for (int k = 0; k < n_gen; k++) {
+        int32_t tk = mm_argmax(mm_gpt_state_logits(s), 50257);
+        mm_gpt_eval_tokens(s, &tk, 1, NULL, err);
+    }
+    double t4 = mm_time_ms();
     /* the machine may be shared: take the better of the measurements before and after the runs */
     const double bw2 = measure_bandwidth(pool), gf2 = measure_sgemm(pool, n_prompt);
     if (bw2 > bw) bw = bw2;
@@ -191,13 +203,14 @@ static void run_gpt2(mm_type t, int threads, int n_prompt, int n_gen) {
     const double prompt_gflops = (2.0 * mat_params * n_prompt + attn) / ((t1 - t0) * 1e6);
     const double wbytes = (double)mm_gpt_model_bytes_per_token(&mm->m);
     const double kv_avg = 2.0 * L * d * (g_kv_f16 ? 2.0 : 4.0) * ((double)n_prompt + n_gen / 2.0); /* K, V read */
-    const double gen_tps = 1000.0 * n_gen / (t2 - t1);
+    const double gen_tps = 1000.0 * n_gen / (t2 - t1), tg_tps = 1000.0 * n_gen / (t4 - t3);
     const double roof = bw * 1e9 / wbytes, roof_kv = bw * 1e9 / (wbytes + kv_avg);
     printf("gpt2-124M %-5s %dT%s | prompt %4d: %8.1f tok/s %6.1f GFLOP/s = %5.1f%% of sgemm %6.1f | "
-           "gen %4d: %7.2f tok/s = %5.1f%% of roofline %.1f tok/s (%.0f MB/token @ %.1f GB/s; %4.1f%% incl. KV) | "
+           "tg%d (empty context): %7.2f tok/s = %5.1f%% of roofline | "
+           "gen %4d after the prompt: %7.2f tok/s = %5.1f%% of roofline %.1f tok/s (%.0f MB/token @ %.1f GB/s; %4.1f%% incl. KV) | "
            "peak %.0f MiB | build %.1fs\n",
            mm_type_name(t), threads, g_kv_f16 ? " kv16" : "", n_prompt, 1000.0 * n_prompt / (t1 - t0), prompt_gflops, 100.0 * prompt_gflops / gf,
-           gf, n_gen, gen_tps, 100.0 * gen_tps / roof, roof, wbytes / 1e6, bw, 100.0 * gen_tps / roof_kv, peak_mib(),
+           gf, n_gen, tg_tps, 100.0 * tg_tps / roof, n_gen, gen_tps, 100.0 * gen_tps / roof, roof, wbytes / 1e6, bw, 100.0 * gen_tps / roof_kv, peak_mib(),
            build_s);
     fflush(stdout);
     free(toks);

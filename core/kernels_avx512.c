@@ -19,8 +19,9 @@
 
 /* Software prefetch this far ahead of the Q8_0/Q4_0 weight streams. Measured here (one thread, 4096x4096,
  * median of 12 interleaved rounds, matvec GB/s / read GB/s): Q8_0 0.79 without, 0.89 at 8 KiB (0.75 at
- * 2 KiB, 0.86 at 16 KiB); Q4_0 0.69 -> 0.76. F32/F16 are best without (F32 0.85 -> 0.74-0.78 with it,
- * F16 unchanged), so they have none. Running past the end of a row prefetches the next row. */
+ * 2 KiB, 0.86 at 16 KiB); Q4_0 0.69 -> 0.76. F32 is best without (0.85 -> 0.74-0.78 with it). F16 was
+ * unchanged at 4096x4096 but gains on GPT-2's 768-column matrices (PF16 below). Running past the end of
+ * a row prefetches the next row. */
 #ifndef MM_PF_BYTES
 #define MM_PF_BYTES 8192
 #endif
@@ -28,6 +29,12 @@
 #define MM_PF_HINT _MM_HINT_T0
 #endif
 #define PF(p, off) _mm_prefetch((const char *)(p) + MM_PF_BYTES + (off), MM_PF_HINT)
+/* F16 rows: software prefetch 8 KiB ahead; without it the hardware prefetcher left ~15% of the read
+ * bandwidth unused on GPT-2-sized matrices (bench_kernels' GPT-2 step: 81.8% -> 92-96% of bandwidth). */
+#ifndef MM_PF16_BYTES
+#define MM_PF16_BYTES 8192
+#endif
+#define PF16(p, off) _mm_prefetch((const char *)(p) + MM_PF16_BYTES + (off), MM_PF_HINT)
 
 T512 static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
 
@@ -63,6 +70,7 @@ T512 static void rows_f16(const void *W, size_t rb, int64_t r0, int64_t r1, int6
         __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
         int64_t i = 0;
         for (; i < c64; i += 64) {
+            PF16(w + i, 0); PF16(w + i, 64);
             a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i))), _mm512_loadu_ps(x + i), a0);
             a1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i + 16))), _mm512_loadu_ps(x + i + 16), a1);
             a2 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i + 32))), _mm512_loadu_ps(x + i + 32), a2);
