@@ -84,6 +84,8 @@ class TorchBackend:
         from export import load_ckpt
         self.torch = torch
         self.m, _ = load_ckpt(ckpt)
+        import gen_image
+        gen_image.IMAGE_SIZE = self.m.c.image_size
         self.tok = data.Tok()
         self.data = data
         self.cache = {}

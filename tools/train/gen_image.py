@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 import world
 
-IMAGE_SIZE = 96  # must equal model.Config.image_size
+IMAGE_SIZE = 144  # model.Config.image_size (train.py sets it from the run's config)
 IMAGE_MEAN = [0.5, 0.5, 0.5]
 IMAGE_STD = [0.5, 0.5, 0.5]
 

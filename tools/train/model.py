@@ -30,7 +30,7 @@ class Config:
     d_ff: int = 1024
     eps: float = 1e-5
     # vision
-    image_size: int = 96
+    image_size: int = 144  # 9x9 patches: each grid cell is 3x3 patches (96 px left small shapes at 5-14 px)
     patch: int = 16
     v_d: int = 128
     v_layer: int = 3

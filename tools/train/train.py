@@ -28,6 +28,7 @@ import torch.nn.functional as F  # noqa: E402
 
 import data  # noqa: E402
 import gen_audio  # noqa: E402
+import gen_image  # noqa: E402
 import world  # noqa: E402
 from model import Config, MMGPT, assemble, n_params  # noqa: E402
 from bpe import EOT_ID  # noqa: E402
@@ -171,6 +172,30 @@ def save_ckpt(path, model, opt, step, cfg, args, aux=None, seg=None, opt_seg=Non
     os.replace(tmp, path)
 
 
+def init_from(model, aux, path, cfg, say):
+    """Copy every same-shaped tensor of checkpoint `path` into model / aux; resize vision.pos."""
+    src = torch.load(path, map_location="cpu")
+    sd, n_copied, skipped = model.state_dict(), 0, []
+    for k, v in src["model"].items():
+        if k not in sd:
+            continue
+        if sd[k].shape == v.shape:
+            sd[k].copy_(v)
+            n_copied += 1
+        elif k == "vision.pos":
+            g0, g1 = int(round(v.shape[0] ** 0.5)), cfg.image_size // cfg.patch
+            t = v.t().reshape(1, v.shape[1], g0, g0)
+            t = F.interpolate(t, size=(g1, g1), mode="bicubic", align_corners=False)
+            sd[k].copy_(t.reshape(v.shape[1], g1 * g1).t())
+            n_copied += 1
+        else:
+            skipped.append(k)
+    model.load_state_dict(sd)
+    if src.get("aux"):
+        aux.load_state_dict(src["aux"])
+    say("warm start from %s (step %d): %d tensors copied, skipped %s" % (path, src["step"], n_copied, skipped))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="/work/ckpt/mmgpt-demo")
@@ -197,6 +222,10 @@ def main():
     ap.add_argument("--bank-per-word", type=int, default=96)
     ap.add_argument("--max-seconds", type=float, default=10.0, help="longest clip fed in training")
     ap.add_argument("--tiny", action="store_true", help="a tiny config for smoke tests")
+    ap.add_argument("--image-size", type=int, default=None, help="vision input side (fresh runs; default Config's)")
+    ap.add_argument("--init", default=None,
+                    help="fresh run warm-started from this checkpoint: every tensor of the same shape is copied; "
+                         "the vision position table is resized (bicubic) when the patch grid differs")
     a = ap.parse_args()
 
     os.makedirs(a.out, exist_ok=True)
@@ -219,9 +248,12 @@ def main():
                 setattr(a, k, ck["args"][k])
     else:
         cfg = Config()
+        if a.image_size:
+            cfg.image_size = a.image_size
         if a.tiny:
             cfg = Config(d=64, n_layer=2, n_head=2, d_ff=256, v_d=64, v_layer=1, v_head=2, v_ff=128,
                          a_d=64, a_layer=1, a_head=2, a_ff=128, a_proj_mid=64)
+    gen_image.IMAGE_SIZE = cfg.image_size  # the preprocessing's target side
     tok = data.Tok()
     if ck is not None:
         train_ids = ck["model"]["train_ids"]
@@ -250,6 +282,8 @@ def main():
         step = ck["step"]
         log(a.out, "resumed from %s at step %d" % (last, step))
     else:
+        if a.init:
+            init_from(model, aux, a.init, cfg, lambda m: log(a.out, m))
         log(a.out, "fresh run: %d parameters (%d trained embedding rows), config %s, args %s" % (
             n_params(model) - model.wte_delta.numel(), len(train_ids), json.dumps(cfg.to_dict()), json.dumps(vars(a))))
 
