@@ -59,12 +59,14 @@ class SegHead(torch.nn.Module):
         self.sub = patch // 4
         self.lin = torch.nn.Linear(v_d, self.sub * self.sub * 14)
 
-    def loss(self, feats, lab):  # feats [B, g*g, v_d]; lab [B, g*sub, g*sub, 2]
+    def loss(self, feats, lab, obj_weight=1.0):  # feats [B, g*g, v_d]; lab [B, g*sub, g*sub, 2]
         B = feats.shape[0]
         g, s = self.g, self.sub
         x = self.lin(feats).view(B, g, g, s, s, 14).permute(0, 1, 3, 2, 4, 5).reshape(B, g * s, g * s, 14)
-        return (F.cross_entropy(x[..., :5].reshape(-1, 5), lab[..., 0].reshape(-1)) +
-                F.cross_entropy(x[..., 5:].reshape(-1, 9), lab[..., 1].reshape(-1)))
+        ce = (F.cross_entropy(x[..., :5].reshape(-1, 5), lab[..., 0].reshape(-1), reduction="none") +
+              F.cross_entropy(x[..., 5:].reshape(-1, 9), lab[..., 1].reshape(-1), reduction="none"))
+        w = 1.0 + (obj_weight - 1.0) * (lab[..., 0].reshape(-1) > 0).to(ce.dtype)
+        return (ce * w).sum() / w.sum()
 
 
 class AuxHeads(torch.nn.Module):
@@ -78,15 +80,18 @@ class AuxHeads(torch.nn.Module):
         self.cell = torch.nn.Linear(d, 5 + 9 + 3)
         self.aud = torch.nn.Linear(d, len(data.AUDIO_CLASSES))
 
-    def image_loss(self, rows, labels):
+    def image_loss(self, rows, labels, obj_weight=1.0):
+        """Mean CE over cells; cells holding a shape weigh obj_weight (empty cells, the easy majority, 1)."""
         B, N, D = rows.shape
         g = self.grid
         x = rows.view(B, g, g, D).permute(0, 3, 1, 2)            # [B, D, g, g]
         x = F.adaptive_avg_pool2d(x, 3).permute(0, 2, 3, 1).reshape(B, 9, D)
         lg = self.cell(x)
-        return (F.cross_entropy(lg[..., :5].reshape(-1, 5), labels[..., 0].reshape(-1)) +
-                F.cross_entropy(lg[..., 5:14].reshape(-1, 9), labels[..., 1].reshape(-1)) +
-                F.cross_entropy(lg[..., 14:].reshape(-1, 3), labels[..., 2].reshape(-1)))
+        ce = (F.cross_entropy(lg[..., :5].reshape(-1, 5), labels[..., 0].reshape(-1), reduction="none") +
+              F.cross_entropy(lg[..., 5:14].reshape(-1, 9), labels[..., 1].reshape(-1), reduction="none") +
+              F.cross_entropy(lg[..., 14:].reshape(-1, 3), labels[..., 2].reshape(-1), reduction="none"))
+        w = 1.0 + (obj_weight - 1.0) * (labels[..., 0].reshape(-1) > 0).to(ce.dtype)
+        return (ce * w).sum() / w.sum()
 
     def audio_loss(self, rows_list, labels):
         x = torch.stack([r.mean(0) for r in rows_list])
@@ -207,6 +212,10 @@ def main():
     ap.add_argument("--aux-weight", type=float, default=1.0, help="weight of the per-cell / per-clip probe losses")
     ap.add_argument("--lr-min", type=float, default=1e-4)
     ap.add_argument("--seg-weight", type=float, default=0.5, help="weight of the dense per-pixel vision probe (0 = off)")
+    ap.add_argument("--bv", type=int, default=0,
+                    help="extra pictures per step through the vision encoder only (probe losses, no decoder)")
+    ap.add_argument("--obj-weight", type=float, default=1.0,
+                    help="weight of cells / pixels holding a shape in the vision probe losses (background 1)")
     ap.add_argument("--questions", type=int, default=1, help="questions per image and per clip (besides the caption)")
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--wd", type=float, default=0.01)
@@ -243,7 +252,7 @@ def main():
         cfg = Config(**ck["config"])
         # keep the schedule of the original run unless overridden on the command line
         for k in ("steps", "bi", "ba", "lr", "lr_min", "warmup", "seed", "neg", "aux_weight", "row_l2",
-                  "seg_weight", "questions"):
+                  "seg_weight", "questions", "bv", "obj_weight"):
             if ("--" + k.replace("_", "-")) not in sys.argv and k in ck["args"]:
                 setattr(a, k, ck["args"][k])
     else:
@@ -322,8 +331,19 @@ def main():
         feats = model.vision(imgs)
         rows = model.mm2(F.gelu(model.mm0(feats)))  # = model.image_rows(imgs)
         li = seq_loss(model, rows, pre, ridx, post, ans, cand, cand_index)
-        xi = aux.image_loss(rows, data.LAST_LABELS["img"])
-        xs = seg.loss(feats, data.LAST_LABELS["seg"]) if seg_side else li.new_zeros(())
+        lab_i, lab_s = data.LAST_LABELS["img"], data.LAST_LABELS.get("seg")
+        rows_p, feats_p = rows, feats
+        if a.bv:  # more pictures for the vision probes only: cheap next to the decoder's sequences
+            imgs_v = data.image_batch(tok, "train-%d-%d-vis" % (a.seed, step), a.bv, questions=0,
+                                      seg_side=seg_side)[0]
+            feats_v = model.vision(imgs_v)
+            rows_p = torch.cat([rows, model.mm2(F.gelu(model.mm0(feats_v)))])
+            feats_p = torch.cat([feats, feats_v])
+            lab_i = torch.cat([lab_i, data.LAST_LABELS["img"]])
+            if seg_side:
+                lab_s = torch.cat([lab_s, data.LAST_LABELS["seg"]])
+        xi = aux.image_loss(rows_p, lab_i, a.obj_weight)
+        xs = seg.loss(feats_p, lab_s, a.obj_weight) if seg_side else li.new_zeros(())
         mel, nfr, pre, ridx, post, ans, _ = data.audio_batch(tok, "train-%d-%d-aud" % (a.seed, step), a.ba, bank,
                                                              max_seconds=a.max_seconds, questions=a.questions)
         rows_list = audio_rows_grouped(model, mel, nfr)
