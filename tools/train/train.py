@@ -250,10 +250,12 @@ def main():
             sys.exit("train.py: --resume but %s does not exist" % last)
         ck = torch.load(last, map_location="cpu")
         cfg = Config(**ck["config"])
-        # keep the schedule of the original run unless overridden on the command line
-        for k in ("steps", "bi", "ba", "lr", "lr_min", "warmup", "seed", "neg", "aux_weight", "row_l2",
-                  "seg_weight", "questions", "bv", "obj_weight"):
-            if ("--" + k.replace("_", "-")) not in sys.argv and k in ck["args"]:
+        # keep every setting of the original run (schedule, batch, probes, checkpoint cadence) unless it is
+        # given again on the command line; --out / --resume / --init / --tiny are this invocation's own
+        for k in ck["args"]:
+            if k in ("out", "resume", "init", "tiny", "image_size") or not hasattr(a, k):
+                continue
+            if ("--" + k.replace("_", "-")) not in sys.argv:
                 setattr(a, k, ck["args"][k])
     else:
         cfg = Config()
