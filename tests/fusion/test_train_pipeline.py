@@ -1,0 +1,62 @@
+#!/usr/bin/python3
+"""fus_train_pipeline: the training pipeline end to end on a tiny model (issue 7), so that it cannot
+break unnoticed while the bundled model is absent: tools/train/train.py --tiny (every loss: decoder,
+cell and dense vision probes with probe-only pictures, clip probe; 2 steps, a 1-rendering-per-word
+speech bank), --resume (1 more step), export to F32 and Q8_0 GGUF, then tools/train/parity.py on each
+file: the engine's logits == the PyTorch model's on a picture, a clip and text (parity.py's tolerances:
+2e-3 x max(1, max|logit|) for F32, 2e-2 for Q8_0, same last-position arg-max).
+Skips (77) without espeak-ng or torch; exit 1 on any failure.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.abspath(os.path.join(HERE, "..", ".."))
+TRAIN = os.path.join(SRC, "tools", "train")
+PY = sys.executable
+
+
+def run(cmd, what):
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if p.returncode != 0:
+        print("FAIL %s: exit %d\n%s\n%s" % (what, p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
+        sys.exit(1)
+    print("ok   %s" % what)
+    return p.stdout
+
+
+def main():
+    binary = os.environ.get("MMGPT_BIN") or (sys.argv[1] if len(sys.argv) > 1 else "")
+    if not binary or not os.path.exists(binary):
+        print("skip: MMGPT_BIN not set")
+        sys.exit(77)
+    if not shutil.which("espeak-ng"):
+        print("skip: espeak-ng is not installed (tools/setup.sh installs it)")
+        sys.exit(77)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("skip: torch is not importable by %s" % PY)
+        sys.exit(77)
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "run")
+        common = ["--out", out, "--log-every", "1", "--val-every", "0", "--threads", "1"]
+        run([PY, os.path.join(TRAIN, "train.py"), "--tiny", "--steps", "2", "--bi", "2", "--ba", "2", "--bv", "2",
+             "--obj-weight", "4", "--questions", "1", "--bank-per-word", "1"] + common, "train.py --tiny, 2 steps")
+        log = run([PY, os.path.join(TRAIN, "train.py"), "--resume", "--steps", "3"] + common, "train.py --resume to step 3")
+        if "resumed from" not in log or "step 3 " not in log:
+            print("FAIL resume: the log does not show a resumed run reaching step 3\n" + log[-1500:])
+            sys.exit(1)
+        for qt in ("f32", "q8_0"):
+            g = os.path.join(d, "tiny-%s.gguf" % qt)
+            run([PY, os.path.join(TRAIN, "export.py"), os.path.join(out, "last.pt"), "-o", g, "--qtype", qt],
+                "export.py --qtype %s" % qt)
+            run([PY, os.path.join(TRAIN, "parity.py"), "--bin", binary, "-m", g], "parity engine vs PyTorch (%s)" % qt)
+    print("all ok")
+
+
+if __name__ == "__main__":
+    main()
