@@ -12,16 +12,7 @@
 
 #include "mmgpt.h"
 
-static int n_fail = 0;
-#define CHECK(c, ...)                                            \
-    do {                                                         \
-        if (!(c)) {                                              \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                        \
-            fputc('\n', stderr);                                 \
-            n_fail++;                                            \
-        }                                                        \
-    } while (0)
+#include "mm_check.h"
 
 typedef struct {
     const mmgpt_model *m;

@@ -9,16 +9,7 @@
 #include "mm_fusion.h"
 #include "mm_gguf.h"
 
-static int n_fail = 0;
-#define CHECK(c, ...)                                            \
-    do {                                                         \
-        if (!(c)) {                                              \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                        \
-            fputc('\n', stderr);                                 \
-            n_fail++;                                            \
-        }                                                        \
-    } while (0)
+#include "mm_check.h"
 
 static unsigned rng = 1;
 static float frand(void) {

@@ -7,16 +7,7 @@
 #include "mm_fusion.h"
 #include "mm_gguf.h"
 
-static int n_fail = 0;
-#define CHECK(c, ...)                                                   \
-    do {                                                                \
-        if (!(c)) {                                                     \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);        \
-            fprintf(stderr, __VA_ARGS__);                               \
-            fputc('\n', stderr);                                        \
-            n_fail++;                                                   \
-        }                                                               \
-    } while (0)
+#include "mm_check.h"
 
 /* expected: strings for text segments, "#N" for media N */
 static void expect(const char *what, const mm_prompt *p, const char *const *exp, int n_exp) {
