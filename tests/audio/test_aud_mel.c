@@ -20,16 +20,7 @@
 
 #include "mm_audio.h"
 
-static int g_fail = 0;
-#define CHECK(cond, ...)                                    \
-    do {                                                    \
-        if (!(cond)) {                                      \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                   \
-            fputc('\n', stderr);                            \
-            g_fail = 1;                                     \
-        }                                                   \
-    } while (0)
+#include "mm_check.h"
 
 static const char *g_ref;
 
@@ -261,6 +252,6 @@ int main(void) {
     free(js);
     mm_pool_free(p1);
     mm_pool_free(p2);
-    printf(g_fail ? "aud_mel: FAILED\n" : "aud_mel: all checks passed\n");
-    return g_fail;
+    printf(n_fail ? "aud_mel: FAILED\n" : "aud_mel: all checks passed\n");
+    return n_fail;
 }

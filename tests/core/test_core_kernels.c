@@ -17,9 +17,7 @@
 
 #include "mm_core.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-    fprintf(stderr, __VA_ARGS__); fprintf(stderr, "\n"); } } while (0)
+#include "mm_check.h"
 
 static unsigned rng = 12345;
 static float frand(void) {   /* uniform in [-1, 1) */
@@ -181,8 +179,8 @@ int main(void) {
         }
         mm_pool_free(pool);
     }
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (n_fail) {
+        fprintf(stderr, "%d check(s) failed\n", n_fail);
         return 1;
     }
     printf("all kernel checks passed (%s)\n", got);

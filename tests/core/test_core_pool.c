@@ -21,9 +21,7 @@
 
 #include "mm_core.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-    fprintf(stderr, __VA_ARGS__); fprintf(stderr, "\n"); } } while (0)
+#include "mm_check.h"
 
 typedef struct {
     atomic_int calls[8];
@@ -175,8 +173,8 @@ int main(void) {
     sleep_ms(5);
     CHECK(mm_time_ms() - t0 >= 4.5, "mm_time_ms");
 
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (n_fail) {
+        fprintf(stderr, "%d check(s) failed\n", n_fail);
         return 1;
     }
     printf("pool/arena/types checks passed\n");

@@ -16,16 +16,7 @@
 
 #include "mm_gguf.h"
 
-static int g_fail = 0;
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                 \
-            fputc('\n', stderr);                                          \
-            g_fail = 1;                                                   \
-        }                                                                 \
-    } while (0)
+#include "mm_check.h"
 
 /* Deterministic tensor bytes shared with test_interop.py: byte k of tensor t = (7k + 13t + 1) & 255. */
 static void pattern(uint8_t *p, size_t n, int t) {
@@ -375,7 +366,7 @@ int main(int argc, char **argv) {
     CHECK(!g && strstr(err, "/nonexistent/x.gguf: "), "missing file: %s", err);
     g = mm_gguf_open(tmpdir, err);
     CHECK(!g && strstr(err, "not a regular file"), "directory: %s", err);
-    if (g_fail) return 1;
+    if (n_fail) return 1;
     printf("gguf round trip: ok\n");
     return 0;
 }

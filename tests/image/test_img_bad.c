@@ -15,16 +15,7 @@
 
 #include "mm_image.h"
 
-static int n_fail = 0;
-#define CHECK(cond, ...)                                                                                  \
-    do {                                                                                                  \
-        if (!(cond)) {                                                                                    \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                   \
-            printf(__VA_ARGS__);                                                                          \
-            printf("\n");                                                                                 \
-            n_fail++;                                                                                     \
-        }                                                                                                 \
-    } while (0)
+#include "mm_check.h"
 
 static uint32_t crc32_buf(const uint8_t *p, size_t n) {
     uint32_t c = 0xFFFFFFFFu;

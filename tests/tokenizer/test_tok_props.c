@@ -399,8 +399,8 @@ int main(void) {
     }
     free(s.b);
     mm_tokenizer_free(t);
-    if (g_fail) {
-        fprintf(stderr, "%d check(s) failed\n", g_fail);
+    if (n_fail) {
+        fprintf(stderr, "%d check(s) failed\n", n_fail);
         return 1;
     }
     printf("ok\n");

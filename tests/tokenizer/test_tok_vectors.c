@@ -281,8 +281,8 @@ int main(void) {
     cJSON_Delete(root);
     cJSON_Delete(enc);
     for (int s = 0; s < ns; s++) mm_tokenizer_free(src[s].t);
-    if (g_fail) {
-        fprintf(stderr, "%d check(s) failed\n", g_fail);
+    if (n_fail) {
+        fprintf(stderr, "%d check(s) failed\n", n_fail);
         return 1;
     }
     printf("ok\n");

@@ -9,16 +9,7 @@
 
 #include "mm_tokenizer.h"
 
-static int g_fail = 0;
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);             \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fputc('\n', stderr);                                             \
-            g_fail++;                                                        \
-        }                                                                    \
-    } while (0)
+#include "mm_check.h"
 
 /* $MMGPT_REFDATA/gpt2_bpe, or NULL (the caller skips with 77) */
 static inline const char *tt_refdir(void) {

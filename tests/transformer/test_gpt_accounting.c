@@ -12,8 +12,7 @@
 
 #include "mm_transformer.h"
 
-static int n_fail = 0;
-#define CHECK(cond, ...) do { if (!(cond)) { n_fail++; printf("FAIL line %d: ", __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
+#include "mm_check.h"
 
 int main(void) {
     char err[MM_ERR_SIZE];

@@ -19,8 +19,7 @@
 #include "mm_gguf.h"
 #include "mm_transformer.h"
 
-static int n_fail = 0;
-#define CHECK(cond, ...) do { if (!(cond)) { n_fail++; printf("FAIL line %d: ", __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
+#include "mm_check.h"
 
 enum { V = 50, CTX = 24, D = 32, L = 2, H = 4, FF = 128 };
 
