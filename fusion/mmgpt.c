@@ -31,7 +31,7 @@ struct mmgpt_model {
     mm_tokenizer      *tok;
     mm_gpt_model      *gpt;
     mm_vit_model      *vit;       /* NULL = no image encoder */
-    mm_projector       pimg;      /* image projector [n_patches, d_v] -> [n_patches, d_model] */
+    mm_projector       pimg;      /* image projector [n_patches, d_v] -> [n_patches / merge^2, d_model] */
     mm_audio_model    *aud;       /* NULL = no audio encoder */
     mm_projector       paud;      /* audio projector [n_frames, d_a] -> [ceil(n/k), d_model] */
     mm_prompt_template tpl;
@@ -186,6 +186,13 @@ mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err)
         if (!(m->vit = mm_vit_model_load(ge, e))) goto fail_enc;
         int64_t d_in = mm_vit_d_enc(m->vit);
         if (mm_projector_load(&m->pimg, ge, MM_MEDIA_IMAGE, d_in, m->d_model, e)) goto fail_enc;
+        int64_t np = mm_vit_n_tokens(m->vit) - (mm_vit_has_cls(m->vit) ? 1 : 0);
+        if (m->pimg.merge > 1 && np != m->pimg.grid * m->pimg.grid) {
+            snprintf(e, sizeof e, "%s: the image encoder gives %lld patch rows, not the %lld x %lld grid that "
+                     "clip.vision.projector.scale_factor merges", mm_gguf_path(ge), (long long)np,
+                     (long long)m->pimg.grid, (long long)m->pimg.grid);
+            goto fail_enc;
+        }
     }
     if (!p.no_audio && has_encoder(ge, "clip.has_audio_encoder", "a.conv1d.1.weight")) {
         if (!(m->aud = mm_audio_model_load(ge, e))) goto fail_enc;
@@ -406,7 +413,7 @@ static int encode_image(mmgpt_ctx *c, const char *path, const void *data, size_t
     if (!m->vit)
         return fail(MMGPT_ERR_MODEL, err, "%s: the model %s has no image encoder (give an mmproj file with one)",
                     nm(name), m->enc_path);
-    int64_t nt0 = mm_vit_n_tokens(m->vit) - (mm_vit_has_cls(m->vit) ? 1 : 0);
+    int64_t nt0 = mm_projector_n_out(&m->pimg, mm_vit_n_tokens(m->vit) - (mm_vit_has_cls(m->vit) ? 1 : 0));
     if (nt0 > mm_gpt_state_n_ctx(c->st))
         return fail(MMGPT_ERR_CONTEXT, err, "%s: an image takes %lld positions, over the context of %lld", nm(name),
                     (long long)nt0, (long long)mm_gpt_state_n_ctx(c->st));
@@ -424,7 +431,7 @@ static int encode_image(mmgpt_ctx *c, const char *path, const void *data, size_t
     int64_t nt = mm_vit_n_tokens(m->vit), skip = mm_vit_has_cls(m->vit) ? 1 : 0;
     int64_t n = nt - skip, dv = mm_vit_d_enc(m->vit);
     mmgpt_media *md = NULL;
-    if ((rc = media_alloc(c, MMGPT_MEDIA_IMAGE, n, &md, err))) return rc;
+    if ((rc = media_alloc(c, MMGPT_MEDIA_IMAGE, mm_projector_n_out(&m->pimg, n), &md, err))) return rc;
     mm_projector_apply(&m->pimg, c->pool, c->vit_out + skip * dv, n, md->rows, c->img_proj_scratch);
     c->t.project_ms += mm_time_ms() - t2;
     c->t.n_images++;

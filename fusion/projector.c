@@ -7,6 +7,7 @@
 #include "mm_fusion.h"
 
 #define MAX_STACK 64
+#define MAX_MERGE 8
 
 static int load_linear(mm_proj_linear *l, const mm_gguf *g, const char *name, char *err) {
     char wn[128], bn[128];
@@ -38,6 +39,27 @@ static int load_linear(mm_proj_linear *l, const mm_gguf *g, const char *name, ch
     return 0;
 }
 
+/* clip.vision.projector.scale_factor (absent = 1): the pixel-shuffle factor s, which must divide the patch
+ * grid g = clip.vision.image_size / clip.vision.patch_size (read here; the ViT loader checks them too). */
+static int load_merge(mm_projector *p, const mm_gguf *g, char *err) {
+    const char *key = "clip.vision.projector.scale_factor";
+    uint32_t    s = 1, S = 0, P = 0;
+    if (mm_gguf_find_key(g, key) >= 0 && mm_gguf_get_u32(g, key, &s) != 0)
+        return mm_err(err, "%s: %s is not an integer", mm_gguf_path(g), key);
+    if (s < 1 || s > MAX_MERGE) return mm_err(err, "%s: %s %u is outside [1, %d]", mm_gguf_path(g), key, s, MAX_MERGE);
+    p->merge = (int)s;
+    if (s == 1) return 0;
+    if (mm_gguf_get_u32(g, "clip.vision.image_size", &S) != 0 || mm_gguf_get_u32(g, "clip.vision.patch_size", &P) != 0 ||
+        P == 0 || S % P != 0)
+        return mm_err(err, "%s: %s needs integer clip.vision.image_size and patch_size (a whole patch grid)",
+                      mm_gguf_path(g), key);
+    p->grid = S / P;
+    if (p->grid % s != 0)
+        return mm_err(err, "%s: %s %u does not divide the %lld x %lld patch grid", mm_gguf_path(g), key, s,
+                      (long long)p->grid, (long long)p->grid);
+    return 0;
+}
+
 static const char *fit_msg = "this mmproj does not fit this model: projector outputs %lld, decoder d_model is %lld";
 
 int mm_projector_load(mm_projector *p, const mm_gguf *g, mm_media_kind kind, int64_t d_in, int64_t d_model,
@@ -46,6 +68,8 @@ int mm_projector_load(mm_projector *p, const mm_gguf *g, mm_media_kind kind, int
     p->d_in = d_in;
     p->d_out = d_model;
     p->stack = 1;
+    p->merge = 1;
+    const char *l1n = kind == MM_MEDIA_IMAGE ? "mm.0" : "mm.a.mlp.1";
     if (kind == MM_MEDIA_IMAGE) {
         const char *pt = NULL;
         size_t      n = 0;
@@ -56,10 +80,12 @@ int mm_projector_load(mm_projector *p, const mm_gguf *g, mm_media_kind kind, int
         }
         if (n == 6 && !memcmp(pt, "linear", 6)) p->mlp = false;
         else if (n == 3 && !memcmp(pt, "mlp", 3)) p->mlp = true;
-        else return mm_err(err, "%s: unsupported clip.projector_type '%.*s' (linear and mlp are)", mm_gguf_path(g),
-                           (int)(n > 64 ? 64 : n), pt);
-        if (load_linear(&p->l1, g, "mm.0", err)) goto fail;
+        else if (n == 8 && !memcmp(pt, "idefics3", 8)) { p->mlp = false; l1n = "mm.model.fc"; }
+        else return mm_err(err, "%s: unsupported clip.projector_type '%.*s' (linear, mlp and idefics3 are)",
+                           mm_gguf_path(g), (int)(n > 64 ? 64 : n), pt);
+        if (load_linear(&p->l1, g, l1n, err)) goto fail;
         if (p->mlp && load_linear(&p->l2, g, "mm.2", err)) goto fail;
+        if (load_merge(p, g, err)) goto fail;
     } else {
         uint32_t k = 1;
         if (mm_gguf_find_key(g, "clip.audio.projector.stack_factor") >= 0 &&
@@ -76,11 +102,11 @@ int mm_projector_load(mm_projector *p, const mm_gguf *g, mm_media_kind kind, int
         if (load_linear(&p->l1, g, "mm.a.mlp.1", err)) goto fail;
         if (load_linear(&p->l2, g, "mm.a.mlp.2", err)) goto fail;
     }
-    const char *l1n = kind == MM_MEDIA_IMAGE ? "mm.0" : "mm.a.mlp.1";
-    if (p->l1.cols != d_in * p->stack) {
+    int64_t rows_in = (int64_t)p->stack * p->merge * p->merge; /* encoder rows per projector row */
+    if (p->l1.cols != d_in * rows_in) {
         mm_err(err, "%s: %s.weight takes %lld inputs but the %s encoder gives %lld%s", mm_gguf_path(g), l1n,
-               (long long)p->l1.cols, kind == MM_MEDIA_IMAGE ? "image" : "audio", (long long)(d_in * p->stack),
-               p->stack > 1 ? " (stacked frames)" : "");
+               (long long)p->l1.cols, kind == MM_MEDIA_IMAGE ? "image" : "audio", (long long)(d_in * rows_in),
+               p->stack > 1 ? " (stacked frames)" : p->merge > 1 ? " (merged patches)" : "");
         goto fail;
     }
     if (p->mlp && p->l2.cols != p->l1.rows) {
@@ -108,6 +134,7 @@ void mm_projector_free(mm_projector *p) {
 }
 
 int64_t mm_projector_n_out(const mm_projector *p, int64_t n) {
+    if (p->merge > 1) return n / ((int64_t)p->merge * p->merge);
     return p->stack > 1 ? (n + p->stack - 1) / p->stack : n;
 }
 
@@ -117,6 +144,7 @@ size_t mm_projector_scratch_bytes(const mm_projector *p, int64_t n) {
     int64_t m = mm_projector_n_out(p, n);
     size_t  b = 0;
     if (p->stack > 1) b += align64((size_t)m * (size_t)(p->stack * p->d_in) * sizeof(float)); /* stacked */
+    if (p->merge > 1) b += align64((size_t)n * (size_t)p->d_in * sizeof(float));              /* shuffled */
     if (p->mlp) b += align64((size_t)m * (size_t)p->l1.rows * sizeof(float));                 /* hidden */
     return b;
 }
@@ -138,6 +166,19 @@ void mm_projector_apply(const mm_projector *p, mm_pool *pool, const float *x, in
         (void)w;
         s += align64((size_t)m * (size_t)(p->stack * p->d_in) * sizeof(float));
         in = st;
+    }
+    if (p->merge > 1) {
+        /* out row I*(g/s) + J = patches (I*s + di, J*s + dj), di-major then dj, each d_in wide */
+        float  *sh = (float *)s;
+        int64_t g = p->grid, k = p->merge, go = g / k, d = p->d_in;
+        for (int64_t I = 0; I < go; I++)
+            for (int64_t J = 0; J < go; J++)
+                for (int64_t di = 0; di < k; di++)
+                    for (int64_t dj = 0; dj < k; dj++)
+                        memcpy(sh + ((I * go + J) * k * k + di * k + dj) * d, x + ((I * k + di) * g + J * k + dj) * d,
+                               (size_t)d * sizeof(float));
+        s += align64((size_t)n * (size_t)d * sizeof(float));
+        in = sh;
     }
     if (!p->mlp) {
         mm_linear(pool, p->l1.type, p->l1.w, p->l1.b, p->l1.rows, p->l1.cols, m, in, y);

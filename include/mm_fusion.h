@@ -30,6 +30,12 @@
  * Projectors (tensor names as llama.cpp mmproj files; weights F32/F16/Q8_0/Q4_0, biases F32/F16)
  *   image, clip.projector_type = "linear":  y = mm.0 x
  *   image, clip.projector_type = "mlp":     y = mm.2 GELU(mm.0 x)                 (LLaVA-1.5)
+ *   image, clip.projector_type = "idefics3": y = mm.model.fc x                    (Idefics3 / SmolVLM)
+ *   image, clip.vision.projector.scale_factor = s > 1 (any of the three types): before the projector,
+ *          each s x s block of the g x g patch grid becomes one row of width s*s*d ("pixel shuffle",
+ *          as llama.cpp and Idefics3 do it): out row (I, J), I-major, holds patches (I*s + di, J*s + dj)
+ *          at columns (di*s + dj)*d .. +d. g^2 patches become (g/s)^2 decoder positions; s must divide
+ *          g = clip.vision.image_size / clip.vision.patch_size.
  *   audio: stack k = clip.audio.projector.stack_factor consecutive encoder frames into one row of
  *          width k*d (the last row zero-padded when the frame count is not a multiple of k), then
  *          y = mm.a.mlp.2 GELU(mm.a.mlp.1 x). n frames become ceil(n / k) decoder positions.
@@ -103,11 +109,14 @@ typedef struct {
 
 typedef struct {
     bool           present;
-    bool           mlp;          /* image: false = linear (mm.0), true = mlp (mm.0 -> GELU -> mm.2) */
+    bool           mlp;          /* image: false = linear (mm.0 / mm.model.fc), true = mlp (mm.0 -> GELU -> mm.2) */
     int            stack;        /* audio: frames stacked per row (k >= 1); image: 1 */
+    int            merge;        /* image: pixel-shuffle factor s (1 = none); audio: 1 */
+    int64_t        grid;         /* image with merge > 1: patches per side g (g % s == 0); else 0 */
     int64_t        d_in;         /* encoder width */
     int64_t        d_out;        /* = decoder d_model */
-    mm_proj_linear l1;           /* image: mm.0;  audio: mm.a.mlp.1  [d_mid or d_out, stack*d_in] */
+    mm_proj_linear l1;           /* image: mm.0 / mm.model.fc [d_mid or d_out, merge^2*d_in];
+                                    audio: mm.a.mlp.1 [d_mid, stack*d_in] */
     mm_proj_linear l2;           /* image mlp: mm.2;  audio: mm.a.mlp.2  [d_out, d_mid] */
 } mm_projector;
 
@@ -116,11 +125,11 @@ typedef struct {
 int  mm_projector_load(mm_projector *p, const mm_gguf *g, mm_media_kind kind, int64_t d_in,
                        int64_t d_model, char *err);
 void mm_projector_free(mm_projector *p);
-/* Rows out for n encoder rows: n (image) or ceil(n / stack) (audio). */
+/* Rows out for n encoder rows: n / merge^2 (image; n = grid^2 when merge > 1) or ceil(n / stack) (audio). */
 int64_t mm_projector_n_out(const mm_projector *p, int64_t n);
 /* Bytes of scratch mm_projector_apply needs for n encoder rows. */
 size_t  mm_projector_scratch_bytes(const mm_projector *p, int64_t n);
-/* y[n_out, d_out] = projector(x[n, d_in]); scratch: mm_projector_scratch_bytes(p, n) bytes (64-aligned). */
+/* y[n_out, d_out] = projector(x[n, d_in]) (an image with merge > 1 needs n == grid^2); scratch: mm_projector_scratch_bytes(p, n) bytes (64-aligned). */
 void    mm_projector_apply(const mm_projector *p, mm_pool *pool, const float *x, int64_t n,
                            float *y, void *scratch);
 

@@ -121,7 +121,9 @@ def main():
     ap.add_argument("--untied", action="store_true", help="write output.weight")
     # vision
     ap.add_argument("--no-vision", action="store_true")
-    ap.add_argument("--projector", default="mlp", choices=["linear", "mlp"])
+    ap.add_argument("--projector", default="mlp", choices=["linear", "mlp", "idefics3"])
+    ap.add_argument("--scale-factor", type=int, default=1,
+                    help="clip.vision.projector.scale_factor: pixel-shuffle s x s patches into one row")
     ap.add_argument("--image-size", type=int, default=32)
     ap.add_argument("--patch-size", type=int, default=8)
     ap.add_argument("--v-d", type=int, default=32)
@@ -207,6 +209,11 @@ def main():
         n_pos = (S // P) ** 2 + (0 if a.no_cls else 1)
         w.add_bool("clip.has_vision_encoder", True)
         w.add_str("clip.projector_type", a.projector)
+        sf = a.scale_factor
+        if sf > 1:
+            if (S // P) % sf:
+                raise SystemExit("--scale-factor must divide the patch grid")
+            w.add_u32("clip.vision.projector.scale_factor", sf)
         w.add_bool("clip.use_gelu", a.use_gelu)
         w.add_u32("clip.vision.image_size", S)
         w.add_u32("clip.vision.patch_size", P)
@@ -229,9 +236,11 @@ def main():
         add_blocks(w, g, "v", a.v_layers, dv, 4 * dv, T)
         add_ln(w, g, "v.post_ln", dv)
         if a.projector == "linear":
-            add_linear(w, g, "mm.0", proj_out, dv, T)
+            add_linear(w, g, "mm.0", proj_out, dv * sf * sf, T)
+        elif a.projector == "idefics3":  # llama.cpp / Idefics3: one bias-free matrix after the shuffle
+            add_linear(w, g, "mm.model.fc", proj_out, dv * sf * sf, T, bias=False)
         else:
-            add_linear(w, g, "mm.0", 2 * d, dv, T)
+            add_linear(w, g, "mm.0", 2 * d, dv * sf * sf, T)
             add_linear(w, g, "mm.2", proj_out, 2 * d, T)
     if not a.no_audio:
         da, k = a.a_d, a.stack

@@ -153,6 +153,14 @@ def project_image(m, feats):
     x = torch.from_numpy(np.asarray(feats, np.float64))
     if "v.class_embd" in m.t:
         x = x[1:]
+    sf = int(m.ekv.get("clip.vision.projector.scale_factor", 1))
+    if sf > 1:  # pixel shuffle, written as Idefics3's view/permute chain on the [g, g, d] grid
+        g = int(m.ekv["clip.vision.image_size"]) // int(m.ekv["clip.vision.patch_size"])
+        d = x.shape[1]
+        x = x.view(g, g, d).view(g, g // sf, d * sf).permute(1, 0, 2)
+        x = x.reshape(g // sf, g // sf, d * sf * sf).permute(1, 0, 2).reshape(-1, d * sf * sf)
+    if m.ekv.get("clip.projector_type") == "idefics3":
+        return _lin(m, x, "mm.model.fc").numpy()
     if "mm.2.weight" in m.t and m.ekv.get("clip.projector_type", "mlp") == "mlp":
         return _lin(m, F.gelu(_lin(m, x, "mm.0")), "mm.2").numpy()
     return _lin(m, x, "mm.0").numpy()

@@ -186,6 +186,12 @@ def main():
     case_logits("Q8_0 matrices (projectors, encoders, decoder), untied output", m5,
                 "Q: <__media__> <__media__> A:", [f["c.wav"], f["b.ppm"]], ["audio", "image"])
 
+    m6 = make_model("m6.gguf", "--projector", "idefics3", "--scale-factor", "2", "--image-size", "48", "--seed", "9")
+    case_logits("idefics3 pixel shuffle (scale factor 2, 6x6 -> 3x3 rows), two images and one clip", m6,
+                "<__media__> and <__media__> with <__media__>.", imgs2_clip, kinds)
+    m7 = make_model("m7.gguf", "--projector", "mlp", "--scale-factor", "2", "--no-cls", "--seed", "10")
+    case_logits("mlp after a 2x2 pixel shuffle, no CLS", m7, "Look: <__media__>", [f["a.ppm"]], ["image"])
+
     m4 = make_model("m4.gguf", "--seed", "6", "--std", "0.5")
     case_ask("chat template via mmgpt ask", m4, f["a.ppm"], "what is in it?", 8)
 

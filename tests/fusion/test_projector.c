@@ -23,6 +23,9 @@ static float *rnd(int64_t n) {
 }
 
 static char path[1024];
+/* image pixel-shuffle keys for the next write_open: clip.vision.projector.scale_factor = g_merge (< 0 = no
+ * key) and, when g_side > 0, clip.vision.image_size = g_side * 8 with patch_size 8 */
+static long g_merge = -1, g_side = 0;
 
 /* write a GGUF with the given linear layers: names[i] with W [rows[i], cols[i]] and bias */
 typedef struct {
@@ -36,6 +39,11 @@ static mm_gguf *write_open(const lin *l, int n, const char *ptype, long stack, c
     mm_gguf_writer_set_str(w, "general.architecture", "clip");
     if (ptype) mm_gguf_writer_set_str(w, "clip.projector_type", ptype);
     if (stack >= 0) mm_gguf_writer_set_u32(w, "clip.audio.projector.stack_factor", (uint32_t)stack);
+    if (g_merge >= 0) mm_gguf_writer_set_u32(w, "clip.vision.projector.scale_factor", (uint32_t)g_merge);
+    if (g_side > 0) {
+        mm_gguf_writer_set_u32(w, "clip.vision.image_size", (uint32_t)(g_side * 8));
+        mm_gguf_writer_set_u32(w, "clip.vision.patch_size", 8);
+    }
     for (int i = 0; i < n; i++) {
         char    nm[128];
         int64_t ne[2] = {l[i].cols, l[i].rows};
@@ -111,6 +119,50 @@ static void run_case(const char *what, mm_media_kind kind, const lin *l, int nl,
     mm_gguf_close(g);
 }
 
+/* pixel shuffle: a side x side grid of d_in-wide patch rows, s x s blocks -> one row each, then l[0]
+ * [GELU, l[1]]. Reference row (I, J) = patches (I*s + di, J*s + dj) at columns (di*s + dj)*d_in. */
+static void run_merge_case(const char *what, const lin *l, int nl, const char *ptype, long s, long side,
+                           int64_t d_in, int64_t d_model) {
+    char err[MM_ERR_SIZE];
+    g_merge = s;
+    g_side = side;
+    mm_gguf *g = write_open(l, nl, ptype, -1, err);
+    g_merge = -1;
+    g_side = 0;
+    CHECK(g, "%s: %s", what, err);
+    if (!g) return;
+    mm_projector p;
+    if (mm_projector_load(&p, g, MM_MEDIA_IMAGE, d_in, d_model, err)) {
+        CHECK(0, "%s: load: %s", what, err);
+        mm_gguf_close(g);
+        return;
+    }
+    int64_t n = side * side, go = side / s, m = mm_projector_n_out(&p, n);
+    CHECK(m == go * go, "%s: n_out %lld, want %lld", what, (long long)m, (long long)(go * go));
+    float  *x = rnd(n * d_in);
+    float  *y = malloc((size_t)(m * d_model) * sizeof *y);
+    void   *scratch = aligned_alloc(64, ((mm_projector_scratch_bytes(&p, n) + 63) / 64 + 1) * 64);
+    mm_projector_apply(&p, NULL, x, n, y, scratch);
+    int64_t w = s * s * d_in;
+    double *xs = malloc((size_t)(go * go * w) * sizeof *xs);
+    for (int64_t r = 0; r < side; r++)         /* patch (r, c) -> out row (r/s, c/s), block (r%s, c%s) */
+        for (int64_t c = 0; c < side; c++)
+            for (int64_t e = 0; e < d_in; e++)
+                xs[((r / s) * go + c / s) * w + ((r % s) * s + c % s) * d_in + e] = x[(r * side + c) * d_in + e];
+    double *h = malloc((size_t)(m * l[0].rows) * sizeof *h), *ref = h, *o = NULL;
+    ref_linear(&l[0], xs, m, h);
+    if (nl > 1) {
+        ref_gelu(h, m * l[0].rows);
+        o = malloc((size_t)(m * l[1].rows) * sizeof *o);
+        ref_linear(&l[1], h, m, o);
+        ref = o;
+    }
+    compare(what, y, ref, m * d_model);
+    free(x); free(y); free(scratch); free(xs); free(h); free(o);
+    mm_projector_free(&p);
+    mm_gguf_close(g);
+}
+
 static void expect_error(const char *what, mm_media_kind kind, const lin *l, int nl, const char *ptype, long stack,
                          int64_t d_in, int64_t d_model, const char *frag) {
     char     err[MM_ERR_SIZE] = "";
@@ -148,7 +200,30 @@ int main(void) {
         free(au[0].w); free(au[0].b); free(au[1].w); free(au[1].b);
     }
 
+    lin fc2 = {"mm.model.fc", dm, 4 * dv, 0, rnd(dm * 4 * dv), NULL};
+    run_merge_case("image idefics3, scale factor 2, 4x4 grid", &fc2, 1, "idefics3", 2, 4, dv, dm);
+    run_merge_case("image idefics3, scale factor 2, 6x6 grid", &fc2, 1, "idefics3", 2, 6, dv, dm);
+    lin fc3 = {"mm.0", dm, 9 * dv, dm, rnd(dm * 9 * dv), rnd(dm)};
+    run_merge_case("image linear, scale factor 3, 6x6 grid", &fc3, 1, "linear", 3, 6, dv, dm);
+    lin mlp2[2] = {{"mm.0", mid, 4 * dv, mid, rnd(mid * 4 * dv), rnd(mid)}, {"mm.2", dm, mid, dm, mlp[1].w, mlp[1].b}};
+    run_merge_case("image mlp, scale factor 2, 8x8 grid", mlp2, 2, "mlp", 2, 8, dv, dm);
+    run_merge_case("image linear, scale factor 1 (key present)", &lin0, 1, "linear", 1, 4, dv, dm);
+
     /* malformed projectors */
+    expect_error("idefics3 without mm.model.fc", MM_MEDIA_IMAGE, &lin0, 1, "idefics3", -1, dv, dm, "mm.model.fc.weight");
+    g_side = 4;
+    g_merge = 3;
+    expect_error("scale factor 3 on a 4x4 grid", MM_MEDIA_IMAGE, &fc3, 1, "linear", -1, dv, dm, "does not divide the 4 x 4");
+    g_merge = 0;
+    expect_error("scale factor 0", MM_MEDIA_IMAGE, &lin0, 1, "linear", -1, dv, dm, "scale_factor 0 is outside");
+    g_merge = 1000;
+    expect_error("scale factor 1000", MM_MEDIA_IMAGE, &lin0, 1, "linear", -1, dv, dm, "scale_factor 1000 is outside");
+    g_merge = 2;
+    expect_error("scale factor vs mm.model.fc width", MM_MEDIA_IMAGE, &fc3, 1, "linear", -1, dv, dm, "merged patches");
+    g_side = 0;
+    expect_error("scale factor without image_size", MM_MEDIA_IMAGE, &fc2, 1, "idefics3", -1, dv, dm, "image_size");
+    g_merge = -1;
+    free(fc2.w); free(fc3.w); free(fc3.b); free(mlp2[0].w); free(mlp2[0].b);
     expect_error("no mm.0", MM_MEDIA_IMAGE, &mlp[1], 1, "linear", -1, dv, dm, "mm.0.weight");
     expect_error("mlp without mm.2", MM_MEDIA_IMAGE, &mlp[0], 1, "mlp", -1, dv, dm, "mm.2.weight");
     expect_error("unknown projector type", MM_MEDIA_IMAGE, &lin0, 1, "resampler", -1, dv, dm, "resampler");
