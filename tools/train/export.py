@@ -124,6 +124,8 @@ def write_gguf(model, path, qtype="q8_0", bpe_dir=None, name="mmgpt-demo"):
     w.add_bool("clip.has_vision_encoder", True)
     w.add_bool("clip.has_audio_encoder", True)
     w.add_str("clip.projector_type", "mlp")
+    if c.v_merge > 1:
+        w.add_u32("clip.vision.projector.scale_factor", c.v_merge)
     w.add_bool("clip.use_gelu", True)
     w.add_u32("clip.vision.image_size", c.image_size)
     w.add_u32("clip.vision.patch_size", c.patch)

@@ -36,6 +36,7 @@ class Config:
     v_layer: int = 3
     v_head: int = 2
     v_ff: int = 512
+    v_merge: int = 1  # pixel shuffle: v_merge x v_merge patches -> one projector row (clip.vision.projector.scale_factor)
     # audio
     n_mels: int = 80
     a_d: int = 128
@@ -192,7 +193,7 @@ class MMGPT(nn.Module):
         self.ln_f = nn.LayerNorm(c.d, eps=c.eps)
         self.vision = VisionEncoder(c)
         self.audio = AudioEncoder(c)
-        self.mm0 = nn.Linear(c.v_d, c.d)
+        self.mm0 = nn.Linear(c.v_d * c.v_merge * c.v_merge, c.d)
         self.mm2 = nn.Linear(c.d, c.d)
         self.ma1 = nn.Linear(c.stack * c.a_d, c.a_proj_mid)
         self.ma2 = nn.Linear(c.a_proj_mid, c.d)
@@ -214,7 +215,18 @@ class MMGPT(nn.Module):
 
     # ---------------------------------------------------------------- media -> decoder rows
     def image_rows(self, img):
-        return self.mm2(gelu_erf(self.mm0(self.vision(img))))  # [B, n_patches, d]
+        return self.project_image(self.vision(img))  # [B, n_patches / v_merge^2, d]
+
+    def project_image(self, feats):
+        """Vision features [B, g*g, v_d] -> decoder rows: [pixel shuffle] -> mm.0 -> GELU -> mm.2. The shuffle
+        makes out row (I, J) (I-major) of patches (I*s + di, J*s + dj) at columns (di*s + dj)*v_d, as
+        Idefics3 / llama.cpp order them."""
+        s = self.c.v_merge
+        if s > 1:
+            B, N, E = feats.shape
+            g = int(round(N ** 0.5))
+            feats = feats.view(B, g // s, s, g // s, s, E).permute(0, 1, 3, 2, 4, 5).reshape(B, N // (s * s), s * s * E)
+        return self.mm2(gelu_erf(self.mm0(feats)))
 
     def audio_rows(self, mel, n_frames):
         """Returns (rows [B, R, d] zero-padded, n_rows per clip)."""

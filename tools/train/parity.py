@@ -39,6 +39,7 @@ def torch_from_gguf(path):
                d=kv["gpt2.embedding_length"], n_layer=kv["gpt2.block_count"], n_head=kv["gpt2.attention.head_count"],
                d_ff=kv["gpt2.feed_forward_length"], eps=kv["gpt2.attention.layer_norm_epsilon"],
                image_size=kv["clip.vision.image_size"], patch=kv["clip.vision.patch_size"],
+               v_merge=kv.get("clip.vision.projector.scale_factor", 1),
                v_d=kv["clip.vision.embedding_length"], v_layer=kv["clip.vision.block_count"],
                v_head=kv["clip.vision.attention.head_count"], v_ff=kv["clip.vision.feed_forward_length"],
                n_mels=kv["clip.audio.num_mel_bins"], a_d=kv["clip.audio.embedding_length"],

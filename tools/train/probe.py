@@ -40,7 +40,7 @@ def main():
     m = MMGPT(cfg, ck["model"]["train_ids"])
     m.load_state_dict(ck["model"])
     m.eval()
-    aux = AuxHeads(cfg.d, cfg.image_size // cfg.patch)
+    aux = AuxHeads(cfg.d, cfg.image_size // cfg.patch // cfg.v_merge)
     aux.load_state_dict(ck["aux"])
     rng = random.Random("probe")
     xs, labs = [], []

@@ -232,6 +232,9 @@ def main():
     ap.add_argument("--max-seconds", type=float, default=10.0, help="longest clip fed in training")
     ap.add_argument("--tiny", action="store_true", help="a tiny config for smoke tests")
     ap.add_argument("--image-size", type=int, default=None, help="vision input side (fresh runs; default Config's)")
+    ap.add_argument("--patch", type=int, default=None, help="vision patch side (fresh runs; default Config's)")
+    ap.add_argument("--v-merge", type=int, default=None,
+                    help="pixel-shuffle factor before the image projector (fresh runs; default Config's)")
     ap.add_argument("--init", default=None,
                     help="fresh run warm-started from this checkpoint: every tensor of the same shape is copied; "
                          "the vision position table is resized (bicubic) when the patch grid differs")
@@ -253,17 +256,24 @@ def main():
         # keep every setting of the original run (schedule, batch, probes, checkpoint cadence) unless it is
         # given again on the command line; --out / --resume / --init / --tiny are this invocation's own
         for k in ck["args"]:
-            if k in ("out", "resume", "init", "tiny", "image_size") or not hasattr(a, k):
+            if k in ("out", "resume", "init", "tiny", "image_size", "patch", "v_merge") or not hasattr(a, k):
                 continue
             if ("--" + k.replace("_", "-")) not in sys.argv:
                 setattr(a, k, ck["args"][k])
     else:
         cfg = Config()
-        if a.image_size:
-            cfg.image_size = a.image_size
         if a.tiny:
             cfg = Config(d=64, n_layer=2, n_head=2, d_ff=256, v_d=64, v_layer=1, v_head=2, v_ff=128,
                          a_d=64, a_layer=1, a_head=2, a_ff=128, a_proj_mid=64)
+        if a.image_size:
+            cfg.image_size = a.image_size
+        if a.patch:
+            cfg.patch = a.patch
+        if a.v_merge:
+            cfg.v_merge = a.v_merge
+        if cfg.image_size % cfg.patch or (cfg.image_size // cfg.patch) % cfg.v_merge or cfg.patch % 4:
+            sys.exit("train.py: image size %d, patch %d, merge %d: the patch grid must be whole and divisible by "
+                     "the merge, and the patch a multiple of 4" % (cfg.image_size, cfg.patch, cfg.v_merge))
     gen_image.IMAGE_SIZE = cfg.image_size  # the preprocessing's target side
     tok = data.Tok()
     if ck is not None:
@@ -271,7 +281,7 @@ def main():
     else:
         train_ids = data.train_vocab(tok)
     model = MMGPT(cfg, train_ids)
-    aux = AuxHeads(cfg.d, cfg.image_size // cfg.patch)
+    aux = AuxHeads(cfg.d, cfg.image_size // cfg.patch // cfg.v_merge)
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad] + \
         [("aux." + n, p) for n, p in aux.named_parameters()]
     decay = [p for n, p in params if p.dim() >= 2 and "wte" not in n and "pos" not in n and "wpe" not in n]
@@ -331,7 +341,7 @@ def main():
         imgs, pre, ridx, post, ans, _ = data.image_batch(tok, "train-%d-%d-img" % (a.seed, step), a.bi,
                                                          questions=a.questions, seg_side=seg_side)
         feats = model.vision(imgs)
-        rows = model.mm2(F.gelu(model.mm0(feats)))  # = model.image_rows(imgs)
+        rows = model.project_image(feats)  # = model.image_rows(imgs)
         li = seq_loss(model, rows, pre, ridx, post, ans, cand, cand_index)
         lab_i, lab_s = data.LAST_LABELS["img"], data.LAST_LABELS.get("seg")
         rows_p, feats_p = rows, feats
@@ -339,7 +349,7 @@ def main():
             imgs_v = data.image_batch(tok, "train-%d-%d-vis" % (a.seed, step), a.bv, questions=0,
                                       seg_side=seg_side)[0]
             feats_v = model.vision(imgs_v)
-            rows_p = torch.cat([rows, model.mm2(F.gelu(model.mm0(feats_v)))])
+            rows_p = torch.cat([rows, model.project_image(feats_v)])
             feats_p = torch.cat([feats, feats_v])
             lab_i = torch.cat([lab_i, data.LAST_LABELS["img"]])
             if seg_side:
