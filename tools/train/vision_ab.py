@@ -1,0 +1,125 @@
+#!/usr/bin/python3
+"""Vision-only A/B of patch layouts: a ViT (d 128, 3 layers, 2 heads, as model.Config) with patch P and an
+s x s pixel shuffle before the projector, trained only through the training-time probes (cell probe on
+the projected rows + dense per-patch probe, shape cells weighted x4) on a fixed set of rendered pictures;
+prints the cell probe's small/large-object shape accuracy on 300 held-out pictures (seed 'probe').
+
+  /usr/bin/python3 tools/train/vision_ab.py p16 1000 --cache /tmp/vab.npz   # patch 16, no shuffle
+  /usr/bin/python3 tools/train/vision_ab.py p8 1000 --cache /tmp/vab.npz    # patch 8, 2x2 shuffle
+
+The cache (3000 training + 300 test pictures at 144 px, float16, ~420 MB) is rendered once (~30 s).
+Used on 2026-11-29 to choose the demo model's vision layout (docs/MODEL_CARD.md)."""
+import argparse
+import math
+import os
+import random
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import data  # noqa: E402
+import gen_image  # noqa: E402
+from model import EncBlock, gelu_erf  # noqa: E402
+
+ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+ap.add_argument("arm", choices=["p16", "p8"])
+ap.add_argument("steps", type=int)
+ap.add_argument("--cache", default="/tmp/vision_ab.npz")
+ap.add_argument("--n-train", type=int, default=3000)
+cl = ap.parse_args()
+torch.set_num_threads(1)
+S = 144
+gen_image.IMAGE_SIZE = S
+CACHE = cl.cache
+NTR, NTE = cl.n_train, 300
+
+def make(seed, n):
+    rng = random.Random(seed)
+    xs, labs, segs = [], [], []
+    for _ in range(n):
+        objs, img, lab = gen_image.sample_image_example(rng, label_map=True)
+        segs.append(data.seg_labels(objs, lab, S // 4))
+        labs.append(data.scene_labels(objs))
+        xs.append(gen_image.train_preprocess(img, rng).astype(np.float16))
+    return np.stack(xs), np.stack(labs), np.stack(segs).astype(np.int8)
+
+if not os.path.exists(CACHE):
+    t = time.time()
+    a = make("vexp-train", NTR); b = make("probe", NTE)
+    np.savez(CACHE, xtr=a[0], ltr=a[1], str_=a[2], xte=b[0], lte=b[1], ste=b[2])
+    print("data %.0f s" % (time.time() - t), flush=True)
+D = np.load(CACHE)
+xtr, ltr, s_tr = torch.from_numpy(D["xtr"]), torch.from_numpy(D["ltr"]), torch.from_numpy(D["str_"]).long()
+xte, lte = torch.from_numpy(D["xte"]).float(), torch.from_numpy(D["lte"])
+
+class Arm(nn.Module):
+    def __init__(self, patch, shuffle, vd=128, layers=3, heads=2, ff=512, d=256):
+        super().__init__()
+        self.p, self.s = patch, shuffle
+        self.g = S // patch
+        self.emb = nn.Conv2d(3, vd, patch, stride=patch)
+        self.pos = nn.Parameter(torch.randn(self.g * self.g, vd) * 0.02)
+        self.blocks = nn.ModuleList([EncBlock(vd, heads, ff, 1e-5) for _ in range(layers)])
+        self.mm0 = nn.Linear(vd * shuffle * shuffle, d); self.mm2 = nn.Linear(d, d)
+        self.sub = patch // 4
+        self.seg = nn.Linear(vd, self.sub * self.sub * 14)
+        self.cell = nn.Linear(d, 17)
+    def forward(self, x):
+        f = self.emb(x).flatten(2).transpose(1, 2) + self.pos[None]
+        for b in self.blocks: f = b(f)
+        B, N, E = f.shape
+        g, s = self.g, self.s
+        y = f.view(B, g // s, s, g // s, s, E).permute(0, 1, 3, 2, 4, 5).reshape(B, (g // s) ** 2, s * s * E)
+        rows = self.mm2(gelu_erf(self.mm0(y)))
+        return f, rows
+    def losses(self, x, lab, seg, ow=4.0):
+        f, rows = self(x)
+        B = x.shape[0]; g, s = self.g, self.sub
+        z = self.seg(f).view(B, g, g, s, s, 14).permute(0, 1, 3, 2, 4, 5).reshape(B, g * s, g * s, 14)
+        ce = F.cross_entropy(z[..., :5].reshape(-1, 5), seg[..., 0].reshape(-1), reduction="none") + \
+             F.cross_entropy(z[..., 5:].reshape(-1, 9), seg[..., 1].reshape(-1), reduction="none")
+        w = 1 + (ow - 1) * (seg[..., 0].reshape(-1) > 0).float()
+        ls = (ce * w).sum() / w.sum()
+        lg = self.cell_logits(rows)
+        ce = F.cross_entropy(lg[..., :5].reshape(-1, 5), lab[..., 0].reshape(-1), reduction="none") + \
+             F.cross_entropy(lg[..., 5:14].reshape(-1, 9), lab[..., 1].reshape(-1), reduction="none") + \
+             F.cross_entropy(lg[..., 14:].reshape(-1, 3), lab[..., 2].reshape(-1), reduction="none")
+        w = 1 + (ow - 1) * (lab[..., 0].reshape(-1) > 0).float()
+        return (ce * w).sum() / w.sum(), ls
+    def cell_logits(self, rows):
+        B, N, Dd = rows.shape; g = int(round(N ** .5))
+        r = F.adaptive_avg_pool2d(rows.view(B, g, g, Dd).permute(0, 3, 1, 2), 3).permute(0, 2, 3, 1).reshape(B, 9, Dd)
+        return self.cell(r)
+
+def evaluate(m):
+    m.eval()
+    with torch.no_grad():
+        lg = torch.cat([m.cell_logits(m(xte[i:i + 50])[1]) for i in range(0, NTE, 50)])
+    m.train()
+    sh = lg[..., :5].argmax(-1)
+    out = []
+    for sz in (1, 2):
+        mk = lte[..., 2] == sz
+        out.append(float((sh == lte[..., 0])[mk].float().mean()))
+    return out
+
+arm, steps, B = cl.arm, cl.steps, 32
+torch.manual_seed(0)
+m = Arm(16, 1) if arm == "p16" else Arm(8, 2)
+opt = torch.optim.AdamW(m.parameters(), lr=1e-3, betas=(0.9, 0.98), weight_decay=0.01)
+rng = np.random.default_rng(0); t0 = time.time()
+for step in range(1, steps + 1):
+    lr = 1e-3 * min(1, step / 100) * (0.5 + 0.5 * math.cos(math.pi * step / steps)) + 1e-5
+    for gp in opt.param_groups: gp["lr"] = lr
+    idx = torch.from_numpy(rng.integers(0, NTR, B))
+    lc, ls = m.losses(xtr[idx].float(), ltr[idx], s_tr[idx])
+    loss = lc + 0.5 * ls
+    opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0); opt.step()
+    if step % 250 == 0 or step == steps:
+        sm, lg_ = evaluate(m)
+        print("%s step %d cell %.3f seg %.3f | small shape %.3f large %.3f | %.2f s/step" % (arm, step, lc.item(), ls.item(), sm, lg_, (time.time() - t0) / step), flush=True)
