@@ -177,8 +177,8 @@ def save_ckpt(path, model, opt, step, cfg, args, aux=None, seg=None, opt_seg=Non
     os.replace(tmp, path)
 
 
-def init_from(model, aux, path, cfg, say):
-    """Copy every same-shaped tensor of checkpoint `path` into model / aux; resize vision.pos."""
+def init_from(model, aux, path, cfg, say, seg=None):
+    """Copy every same-shaped tensor of checkpoint `path` into model / aux / seg; resize vision.pos."""
     src = torch.load(path, map_location="cpu")
     sd, n_copied, skipped = model.state_dict(), 0, []
     for k, v in src["model"].items():
@@ -198,6 +198,13 @@ def init_from(model, aux, path, cfg, say):
     model.load_state_dict(sd)
     if src.get("aux"):
         aux.load_state_dict(src["aux"])
+    if seg is not None and src.get("seg"):
+        ss = seg.state_dict()
+        if all(k in src["seg"] and src["seg"][k].shape == v.shape for k, v in ss.items()):
+            seg.load_state_dict(src["seg"])
+            n_copied += len(ss)
+        else:
+            skipped.append("seg.*")
     say("warm start from %s (step %d): %d tensors copied, skipped %s" % (path, src["step"], n_copied, skipped))
 
 
@@ -304,7 +311,7 @@ def main():
         log(a.out, "resumed from %s at step %d" % (last, step))
     else:
         if a.init:
-            init_from(model, aux, a.init, cfg, lambda m: log(a.out, m))
+            init_from(model, aux, a.init, cfg, lambda m: log(a.out, m), seg)
         log(a.out, "fresh run: %d parameters (%d trained embedding rows), config %s, args %s" % (
             n_params(model) - model.wte_delta.numel(), len(train_ids), json.dumps(cfg.to_dict()), json.dumps(vars(a))))
 
