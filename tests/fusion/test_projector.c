@@ -82,6 +82,22 @@ static void compare(const char *what, const float *y, const double *ref, int64_t
     CHECK(md <= 1e-5 * mr, "%s: max|diff| %g", what, md);
 }
 
+/* the reference projector on prepared (stacked or shuffled) rows xs[m]: l[0], [GELU, l[1]]; compare with y */
+static void ref_compare(const char *what, const lin *l, int nl, const double *xs, int64_t m, const float *y,
+                        int64_t d_model) {
+    double *h = malloc((size_t)(m * l[0].rows) * sizeof *h), *ref = h, *o = NULL;
+    ref_linear(&l[0], xs, m, h);
+    if (nl > 1) {
+        ref_gelu(h, m * l[0].rows);
+        o = malloc((size_t)(m * l[1].rows) * sizeof *o);
+        ref_linear(&l[1], h, m, o);
+        ref = o;
+    }
+    compare(what, y, ref, m * d_model);
+    free(h);
+    free(o);
+}
+
 static void run_case(const char *what, mm_media_kind kind, const lin *l, int nl, const char *ptype, long stack,
                      int64_t d_in, int64_t d_model, int64_t n) {
     char     err[MM_ERR_SIZE];
@@ -104,17 +120,8 @@ static void run_case(const char *what, mm_media_kind kind, const lin *l, int nl,
     /* reference: stack k frames (zero padded), linear, [GELU, linear] */
     double *xs = calloc((size_t)(m * k * d_in), sizeof *xs);
     for (int64_t i = 0; i < n * d_in; i++) xs[i] = x[i];
-    double *h = malloc((size_t)(m * l[0].rows) * sizeof *h), *ref = h;
-    ref_linear(&l[0], xs, m, h);
-    double *o = NULL;
-    if (nl > 1) {
-        ref_gelu(h, m * l[0].rows);
-        o = malloc((size_t)(m * l[1].rows) * sizeof *o);
-        ref_linear(&l[1], h, m, o);
-        ref = o;
-    }
-    compare(what, y, ref, m * d_model);
-    free(x); free(y); free(scratch); free(xs); free(h); free(o);
+    ref_compare(what, l, nl, xs, m, y, d_model);
+    free(x); free(y); free(scratch); free(xs);
     mm_projector_free(&p);
     mm_gguf_close(g);
 }
@@ -149,16 +156,8 @@ static void run_merge_case(const char *what, const lin *l, int nl, const char *p
         for (int64_t c = 0; c < side; c++)
             for (int64_t e = 0; e < d_in; e++)
                 xs[((r / s) * go + c / s) * w + ((r % s) * s + c % s) * d_in + e] = x[(r * side + c) * d_in + e];
-    double *h = malloc((size_t)(m * l[0].rows) * sizeof *h), *ref = h, *o = NULL;
-    ref_linear(&l[0], xs, m, h);
-    if (nl > 1) {
-        ref_gelu(h, m * l[0].rows);
-        o = malloc((size_t)(m * l[1].rows) * sizeof *o);
-        ref_linear(&l[1], h, m, o);
-        ref = o;
-    }
-    compare(what, y, ref, m * d_model);
-    free(x); free(y); free(scratch); free(xs); free(h); free(o);
+    ref_compare(what, l, nl, xs, m, y, d_model);
+    free(x); free(y); free(scratch); free(xs);
     mm_projector_free(&p);
     mm_gguf_close(g);
 }
