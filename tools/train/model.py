@@ -125,6 +125,17 @@ def sinusoids(length, channels, max_timescale=10000):
     return torch.cat([torch.sin(t), torch.cos(t)], dim=1).float()
 
 
+def pixel_shuffle(feats, s):
+    """[B, g*g, E] patch features -> [B, (g/s)^2, s*s*E]: out row (I, J) (I-major) holds patches
+    (I*s + di, J*s + dj) at columns (di*s + dj)*E, as Idefics3 / llama.cpp order them
+    (clip.vision.projector.scale_factor). s = 1 returns feats unchanged."""
+    if s == 1:
+        return feats
+    B, N, E = feats.shape
+    g = int(round(N ** 0.5))
+    return feats.view(B, g // s, s, g // s, s, E).permute(0, 1, 3, 2, 4, 5).reshape(B, N // (s * s), s * s * E)
+
+
 class VisionEncoder(nn.Module):
     def __init__(self, c):
         super().__init__()
@@ -218,15 +229,8 @@ class MMGPT(nn.Module):
         return self.project_image(self.vision(img))  # [B, n_patches / v_merge^2, d]
 
     def project_image(self, feats):
-        """Vision features [B, g*g, v_d] -> decoder rows: [pixel shuffle] -> mm.0 -> GELU -> mm.2. The shuffle
-        makes out row (I, J) (I-major) of patches (I*s + di, J*s + dj) at columns (di*s + dj)*v_d, as
-        Idefics3 / llama.cpp order them."""
-        s = self.c.v_merge
-        if s > 1:
-            B, N, E = feats.shape
-            g = int(round(N ** 0.5))
-            feats = feats.view(B, g // s, s, g // s, s, E).permute(0, 1, 3, 2, 4, 5).reshape(B, N // (s * s), s * s * E)
-        return self.mm2(gelu_erf(self.mm0(feats)))
+        """Vision features [B, g*g, v_d] -> decoder rows: pixel_shuffle(v_merge) -> mm.0 -> GELU -> mm.2."""
+        return self.mm2(gelu_erf(self.mm0(pixel_shuffle(feats, self.c.v_merge))))
 
     def audio_rows(self, mel, n_frames):
         """Returns (rows [B, R, d] zero-padded, n_rows per clip)."""

@@ -19,7 +19,6 @@ sys.path.insert(0, HERE)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 import data  # noqa: E402
 import gen_image  # noqa: E402
@@ -50,11 +49,7 @@ def main():
         labs.append(data.scene_labels(objs))
     lab = torch.from_numpy(np.stack(labs))
     with torch.no_grad():
-        rows = m.image_rows(torch.from_numpy(np.stack(xs)))
-        B, N, D = rows.shape
-        g = int(round(N ** 0.5))
-        r = F.adaptive_avg_pool2d(rows.view(B, g, g, D).permute(0, 3, 1, 2), 3).permute(0, 2, 3, 1).reshape(B, 9, D)
-        lg = aux.cell(r)
+        lg = aux.cell_logits(m.image_rows(torch.from_numpy(np.stack(xs))))
     sh, co, sz = lg[..., :5].argmax(-1), lg[..., 5:14].argmax(-1), lg[..., 14:].argmax(-1)
     print("%s (step %d), %d pictures" % (a.ckpt, ck["step"], a.n))
     for s in (1, 2):

@@ -80,13 +80,17 @@ class AuxHeads(torch.nn.Module):
         self.cell = torch.nn.Linear(d, 5 + 9 + 3)
         self.aud = torch.nn.Linear(d, len(data.AUDIO_CLASSES))
 
-    def image_loss(self, rows, labels, obj_weight=1.0):
-        """Mean CE over cells; cells holding a shape weigh obj_weight (empty cells, the easy majority, 1)."""
+    def cell_logits(self, rows):
+        """Projected rows [B, g*g, d] pooled per grid cell -> [B, 9, 5 shape + 9 colour + 3 size] logits."""
         B, N, D = rows.shape
         g = self.grid
         x = rows.view(B, g, g, D).permute(0, 3, 1, 2)            # [B, D, g, g]
         x = F.adaptive_avg_pool2d(x, 3).permute(0, 2, 3, 1).reshape(B, 9, D)
-        lg = self.cell(x)
+        return self.cell(x)
+
+    def image_loss(self, rows, labels, obj_weight=1.0):
+        """Mean CE over cells; cells holding a shape weigh obj_weight (empty cells, the easy majority, 1)."""
+        lg = self.cell_logits(rows)
         ce = (F.cross_entropy(lg[..., :5].reshape(-1, 5), labels[..., 0].reshape(-1), reduction="none") +
               F.cross_entropy(lg[..., 5:14].reshape(-1, 9), labels[..., 1].reshape(-1), reduction="none") +
               F.cross_entropy(lg[..., 14:].reshape(-1, 3), labels[..., 2].reshape(-1), reduction="none"))

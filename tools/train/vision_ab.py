@@ -20,11 +20,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 import data  # noqa: E402
 import gen_image  # noqa: E402
-from model import EncBlock, gelu_erf  # noqa: E402
+from model import Config, VisionEncoder, gelu_erf, pixel_shuffle  # noqa: E402
+from train import AuxHeads, SegHead  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 ap.add_argument("arm", choices=["p16", "p8"])
@@ -58,43 +58,30 @@ xtr, ltr, s_tr = torch.from_numpy(D["xtr"]), torch.from_numpy(D["ltr"]), torch.f
 xte, lte = torch.from_numpy(D["xte"]).float(), torch.from_numpy(D["lte"])
 
 class Arm(nn.Module):
-    def __init__(self, patch, shuffle, vd=128, layers=3, heads=2, ff=512, d=256):
+    """The training model's vision side (model.VisionEncoder, pixel_shuffle, mm.0 -> GELU -> mm.2) with the
+    training-time probes (train.SegHead on the patch features, train.AuxHeads' cell probe on the rows)."""
+
+    def __init__(self, patch, shuffle, d=256):
         super().__init__()
-        self.p, self.s = patch, shuffle
-        self.g = S // patch
-        self.emb = nn.Conv2d(3, vd, patch, stride=patch)
-        self.pos = nn.Parameter(torch.randn(self.g * self.g, vd) * 0.02)
-        self.blocks = nn.ModuleList([EncBlock(vd, heads, ff, 1e-5) for _ in range(layers)])
-        self.mm0 = nn.Linear(vd * shuffle * shuffle, d); self.mm2 = nn.Linear(d, d)
-        self.sub = patch // 4
-        self.seg = nn.Linear(vd, self.sub * self.sub * 14)
-        self.cell = nn.Linear(d, 17)
+        c = Config(image_size=S, patch=patch, v_merge=shuffle)
+        self.s = shuffle
+        self.vision = VisionEncoder(c)
+        self.mm0 = nn.Linear(c.v_d * shuffle * shuffle, d)
+        self.mm2 = nn.Linear(d, d)
+        self.seg = SegHead(c.v_d, S // patch, patch)
+        self.aux = AuxHeads(d, S // patch // shuffle)
+
     def forward(self, x):
-        f = self.emb(x).flatten(2).transpose(1, 2) + self.pos[None]
-        for b in self.blocks: f = b(f)
-        B, N, E = f.shape
-        g, s = self.g, self.s
-        y = f.view(B, g // s, s, g // s, s, E).permute(0, 1, 3, 2, 4, 5).reshape(B, (g // s) ** 2, s * s * E)
-        rows = self.mm2(gelu_erf(self.mm0(y)))
-        return f, rows
+        f = self.vision(x)
+        return f, self.mm2(gelu_erf(self.mm0(pixel_shuffle(f, self.s))))
+
     def losses(self, x, lab, seg, ow=4.0):
         f, rows = self(x)
-        B = x.shape[0]; g, s = self.g, self.sub
-        z = self.seg(f).view(B, g, g, s, s, 14).permute(0, 1, 3, 2, 4, 5).reshape(B, g * s, g * s, 14)
-        ce = F.cross_entropy(z[..., :5].reshape(-1, 5), seg[..., 0].reshape(-1), reduction="none") + \
-             F.cross_entropy(z[..., 5:].reshape(-1, 9), seg[..., 1].reshape(-1), reduction="none")
-        w = 1 + (ow - 1) * (seg[..., 0].reshape(-1) > 0).float()
-        ls = (ce * w).sum() / w.sum()
-        lg = self.cell_logits(rows)
-        ce = F.cross_entropy(lg[..., :5].reshape(-1, 5), lab[..., 0].reshape(-1), reduction="none") + \
-             F.cross_entropy(lg[..., 5:14].reshape(-1, 9), lab[..., 1].reshape(-1), reduction="none") + \
-             F.cross_entropy(lg[..., 14:].reshape(-1, 3), lab[..., 2].reshape(-1), reduction="none")
-        w = 1 + (ow - 1) * (lab[..., 0].reshape(-1) > 0).float()
-        return (ce * w).sum() / w.sum(), ls
+        return self.aux.image_loss(rows, lab, ow), self.seg.loss(f, seg, ow)
+
     def cell_logits(self, rows):
-        B, N, Dd = rows.shape; g = int(round(N ** .5))
-        r = F.adaptive_avg_pool2d(rows.view(B, g, g, Dd).permute(0, 3, 1, 2), 3).permute(0, 2, 3, 1).reshape(B, 9, Dd)
-        return self.cell(r)
+        return self.aux.cell_logits(rows)
+
 
 def evaluate(m):
     m.eval()
