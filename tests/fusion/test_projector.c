@@ -98,30 +98,44 @@ static void ref_compare(const char *what, const lin *l, int nl, const double *xs
     free(o);
 }
 
-static void run_case(const char *what, mm_media_kind kind, const lin *l, int nl, const char *ptype, long stack,
-                     int64_t d_in, int64_t d_model, int64_t n) {
+/* write l to a file, open it and load the projector into *p; NULL (a counted failure) when either fails */
+static mm_gguf *write_load(const char *what, const lin *l, int nl, const char *ptype, long stack, mm_media_kind kind,
+                           int64_t d_in, int64_t d_model, mm_projector *p) {
     char     err[MM_ERR_SIZE];
     mm_gguf *g = write_open(l, nl, ptype, stack, err);
     CHECK(g, "%s: %s", what, err);
-    if (!g) return;
-    mm_projector p;
-    if (mm_projector_load(&p, g, kind, d_in, d_model, err)) {
+    if (g && mm_projector_load(p, g, kind, d_in, d_model, err)) {
         CHECK(0, "%s: load: %s", what, err);
         mm_gguf_close(g);
-        return;
+        g = NULL;
     }
+    return g;
+}
+
+/* y[m, d_model] = the projector on n random rows x[n, d_in] (returned; the caller frees x and y) */
+static float *apply_random(const mm_projector *p, int64_t n, int64_t d_in, int64_t m, int64_t d_model, float **x) {
+    *x = rnd(n * d_in);
+    float *y = malloc((size_t)(m * d_model) * sizeof *y);
+    void  *scratch = aligned_alloc(64, ((mm_projector_scratch_bytes(p, n) + 63) / 64 + 1) * 64);
+    mm_projector_apply(p, NULL, *x, n, y, scratch);
+    free(scratch);
+    return y;
+}
+
+static void run_case(const char *what, mm_media_kind kind, const lin *l, int nl, const char *ptype, long stack,
+                     int64_t d_in, int64_t d_model, int64_t n) {
+    mm_projector p;
+    mm_gguf     *g = write_load(what, l, nl, ptype, stack, kind, d_in, d_model, &p);
+    if (!g) return;
     int64_t k = kind == MM_MEDIA_AUDIO ? (stack > 0 ? stack : 1) : 1;
     int64_t m = mm_projector_n_out(&p, n);
     CHECK(m == (n + k - 1) / k, "%s: n_out %lld", what, (long long)m);
-    float  *x = rnd(n * d_in);
-    float  *y = malloc((size_t)(m * d_model) * sizeof *y);
-    void   *scratch = aligned_alloc(64, ((mm_projector_scratch_bytes(&p, n) + 63) / 64 + 1) * 64);
-    mm_projector_apply(&p, NULL, x, n, y, scratch);
+    float  *x, *y = apply_random(&p, n, d_in, m, d_model, &x);
     /* reference: stack k frames (zero padded), linear, [GELU, linear] */
     double *xs = calloc((size_t)(m * k * d_in), sizeof *xs);
     for (int64_t i = 0; i < n * d_in; i++) xs[i] = x[i];
     ref_compare(what, l, nl, xs, m, y, d_model);
-    free(x); free(y); free(scratch); free(xs);
+    free(x); free(y); free(xs);
     mm_projector_free(&p);
     mm_gguf_close(g);
 }
@@ -130,26 +144,16 @@ static void run_case(const char *what, mm_media_kind kind, const lin *l, int nl,
  * [GELU, l[1]]. Reference row (I, J) = patches (I*s + di, J*s + dj) at columns (di*s + dj)*d_in. */
 static void run_merge_case(const char *what, const lin *l, int nl, const char *ptype, long s, long side,
                            int64_t d_in, int64_t d_model) {
-    char err[MM_ERR_SIZE];
+    mm_projector p;
     g_merge = s;
     g_side = side;
-    mm_gguf *g = write_open(l, nl, ptype, -1, err);
+    mm_gguf *g = write_load(what, l, nl, ptype, -1, MM_MEDIA_IMAGE, d_in, d_model, &p);
     g_merge = -1;
     g_side = 0;
-    CHECK(g, "%s: %s", what, err);
     if (!g) return;
-    mm_projector p;
-    if (mm_projector_load(&p, g, MM_MEDIA_IMAGE, d_in, d_model, err)) {
-        CHECK(0, "%s: load: %s", what, err);
-        mm_gguf_close(g);
-        return;
-    }
     int64_t n = side * side, go = side / s, m = mm_projector_n_out(&p, n);
     CHECK(m == go * go, "%s: n_out %lld, want %lld", what, (long long)m, (long long)(go * go));
-    float  *x = rnd(n * d_in);
-    float  *y = malloc((size_t)(m * d_model) * sizeof *y);
-    void   *scratch = aligned_alloc(64, ((mm_projector_scratch_bytes(&p, n) + 63) / 64 + 1) * 64);
-    mm_projector_apply(&p, NULL, x, n, y, scratch);
+    float  *x, *y = apply_random(&p, n, d_in, m, d_model, &x);
     int64_t w = s * s * d_in;
     double *xs = malloc((size_t)(go * go * w) * sizeof *xs);
     for (int64_t r = 0; r < side; r++)         /* patch (r, c) -> out row (r/s, c/s), block (r%s, c%s) */
@@ -157,7 +161,7 @@ static void run_merge_case(const char *what, const lin *l, int nl, const char *p
             for (int64_t e = 0; e < d_in; e++)
                 xs[((r / s) * go + c / s) * w + ((r % s) * s + c % s) * d_in + e] = x[(r * side + c) * d_in + e];
     ref_compare(what, l, nl, xs, m, y, d_model);
-    free(x); free(y); free(scratch); free(xs);
+    free(x); free(y); free(xs);
     mm_projector_free(&p);
     mm_gguf_close(g);
 }
