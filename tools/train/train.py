@@ -115,12 +115,22 @@ def audio_rows_grouped(model, mel, nfr, group=4):
     return out
 
 
-def seq_loss(model, rows, pre, rows_idx, post, ans, cand, cand_index):
+def seq_loss(model, rows, pre, rows_idx, post, ans, cand, cand_index, is_q=None, q_weight=0.0):
+    """Mean cross-entropy over the answer tokens of the batch. With q_weight > 0 the tokens of question
+    sequences (is_q[i]) are averaged apart and added with that weight: a question's answer is one or two
+    tokens, so in a plain token mean the long captions outweigh three questions about ten to one."""
     emb, bi, ti, tg = assemble(model, pre, [rows[i] for i in rows_idx], post, ans)
     h = model.decode_hidden(emb)[bi, ti]
     logits = model.logits(h, cand)
     tgt = cand_index[tg]
-    return F.cross_entropy(logits, tgt)
+    if not q_weight or is_q is None:
+        return F.cross_entropy(logits, tgt)
+    ce = F.cross_entropy(logits, tgt, reduction="none")
+    q = torch.tensor([bool(is_q[i]) for i in bi], dtype=torch.bool)
+    parts = [ce[~q].mean() if (~q).any() else ce.new_zeros(())]
+    if q.any():
+        parts.append(q_weight * ce[q].mean())
+    return sum(parts)
 
 
 @torch.no_grad()
@@ -228,6 +238,9 @@ def main():
     ap.add_argument("--obj-weight", type=float, default=1.0,
                     help="weight of cells / pixels holding a shape in the vision probe losses (background 1)")
     ap.add_argument("--questions", type=int, default=1, help="questions per image and per clip (besides the caption)")
+    ap.add_argument("--q-weight", type=float, default=0.0,
+                    help="average question answers apart from captions / descriptions and add them with this "
+                         "weight (0 = one token mean over all sequences, as earlier runs)")
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--wd", type=float, default=0.01)
     ap.add_argument("--neg", type=int, default=2048)
@@ -349,11 +362,12 @@ def main():
         opt.zero_grad(set_to_none=True)
         opt_seg.zero_grad(set_to_none=True)
         seg_side = (cfg.image_size // 4) if a.seg_weight > 0 else 0
-        imgs, pre, ridx, post, ans, _ = data.image_batch(tok, "train-%d-%d-img" % (a.seed, step), a.bi,
-                                                         questions=a.questions, seg_side=seg_side)
+        imgs, pre, ridx, post, ans, meta = data.image_batch(tok, "train-%d-%d-img" % (a.seed, step), a.bi,
+                                                            questions=a.questions, seg_side=seg_side)
         feats = model.vision(imgs)
         rows = model.project_image(feats)  # = model.image_rows(imgs)
-        li = seq_loss(model, rows, pre, ridx, post, ans, cand, cand_index)
+        li = seq_loss(model, rows, pre, ridx, post, ans, cand, cand_index,
+                      [m[0] != "caption" for m in meta], a.q_weight)
         lab_i, lab_s = data.LAST_LABELS["img"], data.LAST_LABELS.get("seg")
         rows_p, feats_p = rows, feats
         if a.bv:  # more pictures for the vision probes only: cheap next to the decoder's sequences
@@ -367,10 +381,12 @@ def main():
                 lab_s = torch.cat([lab_s, data.LAST_LABELS["seg"]])
         xi = aux.image_loss(rows_p, lab_i, a.obj_weight)
         xs = seg.loss(feats_p, lab_s, a.obj_weight) if seg_side else li.new_zeros(())
-        mel, nfr, pre, ridx, post, ans, _ = data.audio_batch(tok, "train-%d-%d-aud" % (a.seed, step), a.ba, bank,
-                                                             max_seconds=a.max_seconds, questions=a.questions)
+        mel, nfr, pre, ridx, post, ans, meta = data.audio_batch(tok, "train-%d-%d-aud" % (a.seed, step), a.ba,
+                                                                bank, max_seconds=a.max_seconds,
+                                                                questions=a.questions)
         rows_list = audio_rows_grouped(model, mel, nfr)
-        la = seq_loss(model, rows_list, pre, ridx, post, ans, cand, cand_index)
+        la = seq_loss(model, rows_list, pre, ridx, post, ans, cand, cand_index,
+                      [m[0] != "describe" for m in meta], a.q_weight)
         xa = aux.audio_loss(rows_list, data.LAST_LABELS["aud"])
         # keep media rows near the scale of token embeddings (unpenalised they grew to std ~60 and the
         # decoder treated them as constant attention sinks)
