@@ -5,7 +5,7 @@ cell and dense vision probes with probe-only pictures, clip probe; 2 steps, a 1-
 speech bank), --resume (1 more step), export to F32 and Q8_0 GGUF, then tools/train/parity.py on each
 file: the engine's logits == the PyTorch model's on a picture, a clip and text (parity.py's tolerances:
 2e-3 x max(1, max|logit|) for F32, 2e-2 for Q8_0, same last-position arg-max). Then the same on a
-fresh 1-step run with a pixel-shuffle vision side (--patch 8 --v-merge 2, F32).
+fresh 1-step run with a pixel-shuffle vision side (--patch 8 --v-merge 2, F32, questions weighed apart: --q-weight).
 Skips (77) without espeak-ng or torch; exit 1 on any failure.
 """
 import os
@@ -56,11 +56,13 @@ def main():
             run([PY, os.path.join(TRAIN, "export.py"), os.path.join(out, "last.pt"), "-o", g, "--qtype", qt],
                 "export.py --qtype %s" % qt)
             run([PY, os.path.join(TRAIN, "parity.py"), "--bin", binary, "-m", g], "parity engine vs PyTorch (%s)" % qt)
-        # a pixel-shuffle vision side (patch 8, 2x2 merge -> clip.vision.projector.scale_factor 2), F32 only
+        # a pixel-shuffle vision side (patch 8, 2x2 merge -> clip.vision.projector.scale_factor 2), F32 only;
+        # questions weighed apart from captions (--q-weight)
         out2 = os.path.join(d, "run-merge")
         run([PY, os.path.join(TRAIN, "train.py"), "--tiny", "--steps", "1", "--bi", "2", "--ba", "1", "--bv", "2",
              "--image-size", "48", "--patch", "8", "--v-merge", "2", "--bank-per-word", "1", "--out", out2,
-             "--log-every", "1", "--val-every", "0", "--threads", "1"], "train.py --tiny --patch 8 --v-merge 2")
+             "--questions", "2", "--q-weight", "1",
+             "--log-every", "1", "--val-every", "0", "--threads", "1"], "train.py --tiny --patch 8 --v-merge 2 --q-weight 1")
         g = os.path.join(d, "tiny-merge.gguf")
         run([PY, os.path.join(TRAIN, "export.py"), os.path.join(out2, "last.pt"), "-o", g, "--qtype", "f32"],
             "export.py (merge)")
