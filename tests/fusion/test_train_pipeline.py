@@ -5,10 +5,12 @@ cell and dense vision probes with probe-only pictures, clip probe; 2 steps, a 1-
 speech bank), --resume (1 more step), export to F32 and Q8_0 GGUF, then tools/train/parity.py on each
 file: the engine's logits == the PyTorch model's on a picture, a clip and text (parity.py's tolerances:
 2e-3 x max(1, max|logit|) for F32, 2e-2 for Q8_0, same last-position arg-max). Then the same on a
-fresh 1-step run with a pixel-shuffle vision side (--patch 8 --v-merge 2, F32, questions weighed apart: --q-weight).
+fresh 1-step run with a pixel-shuffle vision side (--patch 8 --v-merge 2, F32, questions weighed apart: --q-weight, attention-focus loss:
+--att-weight). First, world.image_question's focus cells are checked against the scenes (pure Python).
 Skips (77) without espeak-ng or torch; exit 1 on any failure.
 """
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -29,7 +31,40 @@ def run(cmd, what):
     return p.stdout
 
 
+def check_focus():
+    """world.image_question(focus=...) names the cell the answer is read from: restated here per kind."""
+    sys.path.insert(0, TRAIN)
+    import world
+    rng = random.Random("test-focus")
+    bad, seen = [], set()
+    for n in range(3000):
+        objs = world.sample_scene(rng)
+        f = []
+        q, a, k = world.image_question(rng, objs, focus=f)
+        at = {o["cell"]: o for o in objs}
+        o = at.get(f[0]) if len(f) == 1 else None
+        if len(f) != 1:
+            ok = False
+        elif k in ("count", "count_shape") or (k == "exists" and a == "no"):
+            ok = f[0] == -1
+        elif k == "shape_at":
+            ok = 0 <= f[0] < 9 and world.POSITIONS[f[0]].lower() in q.lower() and a == (o["shape"] if o else "nothing")
+        elif k == "exists":
+            ok = o is not None and o["shape"] in q.lower() and o["color"] in q.lower()
+        else:
+            ok = o is not None and o["shape"] in q.lower() and a == o[{"color": "color", "where": "pos", "size": "size"}[k]]
+        seen.add(k)
+        if not ok:
+            bad.append((q, a, k, f, objs))
+    if bad or len(seen) != 7:
+        print("FAIL focus: %d of 3000 questions name the wrong cell, kinds seen %s; first: %r" % (len(bad), sorted(seen),
+                                                                                            bad[:1]))
+        sys.exit(1)
+    print("ok: focus cells of 3000 picture questions (7 kinds)")
+
+
 def main():
+    check_focus()
     binary = os.environ.get("MMGPT_BIN") or (sys.argv[1] if len(sys.argv) > 1 else "")
     if not binary or not os.path.exists(binary):
         print("skip: MMGPT_BIN not set")
@@ -57,12 +92,12 @@ def main():
                 "export.py --qtype %s" % qt)
             run([PY, os.path.join(TRAIN, "parity.py"), "--bin", binary, "-m", g], "parity engine vs PyTorch (%s)" % qt)
         # a pixel-shuffle vision side (patch 8, 2x2 merge -> clip.vision.projector.scale_factor 2), F32 only;
-        # questions weighed apart from captions (--q-weight)
+        # questions weighed apart from captions (--q-weight), attention-focus loss on its 3 x 3 rows
         out2 = os.path.join(d, "run-merge")
         run([PY, os.path.join(TRAIN, "train.py"), "--tiny", "--steps", "1", "--bi", "2", "--ba", "1", "--bv", "2",
              "--image-size", "48", "--patch", "8", "--v-merge", "2", "--bank-per-word", "1", "--out", out2,
-             "--questions", "2", "--q-weight", "1",
-             "--log-every", "1", "--val-every", "0", "--threads", "1"], "train.py --tiny --patch 8 --v-merge 2 --q-weight 1")
+             "--questions", "2", "--q-weight", "1", "--att-weight", "0.3", "--att-layer", "1",
+             "--log-every", "1", "--val-every", "0", "--threads", "1"], "train.py --tiny --patch 8 --v-merge 2 --q-weight 1 --att-weight 0.3")
         g = os.path.join(d, "tiny-merge.gguf")
         run([PY, os.path.join(TRAIN, "export.py"), os.path.join(out2, "last.pt"), "-o", g, "--qtype", "f32"],
             "export.py (merge)")

@@ -118,11 +118,12 @@ def seg_labels(objs, lab, side):
 
 
 def image_batch(tok, seed, B, augment=True, questions=1, seg_side=0):
-    """Also leaves the scenes' cell labels [B, 9, 3] in LAST_LABELS['img'] (auxiliary training loss)
+    """Also leaves the scenes' cell labels [B, 9, 3] in LAST_LABELS['img'] (auxiliary training loss),
+    per sequence the grid cell its answer is read from (-1: none or a caption) in LAST_LABELS['focus'],
     and, with seg_side, per-pixel labels [B, seg_side, seg_side, 2] in LAST_LABELS['seg']."""
     rng = random.Random(seed)
     imgs, pre, rows_idx, post, ans, meta = [], [], [], [], [], []
-    labs, segs = [], []
+    labs, segs, focus = [], [], []
     for i in range(B):
         if seg_side:
             objs, img, lab = gen_image.sample_image_example(rng, augment=augment, label_map=True)
@@ -133,8 +134,9 @@ def image_batch(tok, seed, B, augment=True, questions=1, seg_side=0):
         x = gen_image.train_preprocess(img, rng) if augment else gen_image.preprocess(img)
         imgs.append(x)
         items = [(CAPTION_PROMPT, world.caption(objs), "caption")]
+        focus.append(-1)
         for _ in range(questions):
-            q, a, k = world.image_question(rng, objs)
+            q, a, k = world.image_question(rng, objs, focus=focus)
             items.append((q, a, k))
         for p, a, k in items:
             pre.append(tok.pre())
@@ -143,6 +145,7 @@ def image_batch(tok, seed, B, augment=True, questions=1, seg_side=0):
             ans.append(tok.ans(a))
             meta.append((k, a))
     LAST_LABELS["img"] = torch.from_numpy(np.stack(labs))
+    LAST_LABELS["focus"] = torch.tensor(focus, dtype=torch.long)
     if seg_side:
         LAST_LABELS["seg"] = torch.from_numpy(np.stack(segs))
     return torch.from_numpy(np.stack(imgs)), pre, rows_idx, post, ans, meta

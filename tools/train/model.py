@@ -95,6 +95,7 @@ class DecBlock(nn.Module):
     def __init__(self, d, n_head, d_ff, eps):
         super().__init__()
         self.n_head = n_head
+        self.keep_att, self.att = False, None  # att [B, n_head, T, T] of the last forward when keep_att
         self.ln1 = nn.LayerNorm(d, eps=eps)
         self.qkv = nn.Linear(d, 3 * d)
         self.o = nn.Linear(d, d)
@@ -111,6 +112,8 @@ class DecBlock(nn.Module):
         v = v.view(B, T, self.n_head, hd).transpose(1, 2)
         att = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
         att = att.masked_fill(~causal[:T, :T], float("-inf")).softmax(-1)
+        if self.keep_att:  # training-only: the attention-focus loss reads it
+            self.att = att
         y = (att @ v).transpose(1, 2).reshape(B, T, D)
         x = x + self.o(y)
         x = x + self.down(gelu_tanh(self.up(self.ln2(x))))

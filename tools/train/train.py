@@ -133,6 +133,21 @@ def seq_loss(model, rows, pre, rows_idx, post, ans, cand, cand_index, is_q=None,
     return sum(parts)
 
 
+def focus_loss(model, layer, pre, rows_idx, n_rows, post, focus):
+    """Attention supervision for questions about one grid cell: -log of the attention that head 0 of
+    decoder block `layer` pays, at the position that predicts the answer's first token, to the row of
+    the cell the answer is read from (focus[i] >= 0; picture rows are one per cell, in cell order).
+    Without it the decoder answered every colour / where / what-is-at question about the first object."""
+    att = model.blocks[layer].att  # [B, H, T, T] from the seq_loss forward just before
+    sel = [i for i in range(len(pre)) if focus[i] >= 0]
+    if not sel:
+        return att.new_zeros(())
+    q = [len(pre[i]) + n_rows[rows_idx[i]] + len(post[i]) - 1 for i in sel]
+    k = [len(pre[i]) + int(focus[i]) for i in sel]
+    p = att[torch.tensor(sel), 0, torch.tensor(q), torch.tensor(k)]
+    return -torch.log(p + 1e-6).mean()
+
+
 @torch.no_grad()
 def greedy(model, rows, pre, post, max_new=40):
     """Greedy decode one sequence with the full 50,257-token softmax (as the engine does)."""
@@ -241,6 +256,9 @@ def main():
     ap.add_argument("--q-weight", type=float, default=0.0,
                     help="average question answers apart from captions / descriptions and add them with this "
                          "weight (0 = one token mean over all sequences, as earlier runs)")
+    ap.add_argument("--att-weight", type=float, default=0.0,
+                    help="weight of the attention-focus loss on picture questions (0 = off; see focus_loss)")
+    ap.add_argument("--att-layer", type=int, default=2, help="decoder block whose head 0 the focus loss guides")
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--wd", type=float, default=0.01)
     ap.add_argument("--neg", type=int, default=2048)
@@ -298,6 +316,9 @@ def main():
         if cfg.image_size % cfg.patch or (cfg.image_size // cfg.patch) % cfg.v_merge or cfg.patch % 4:
             sys.exit("train.py: image size %d, patch %d, merge %d: the patch grid must be whole and divisible by "
                      "the merge, and the patch a multiple of 4" % (cfg.image_size, cfg.patch, cfg.v_merge))
+    if a.att_weight > 0 and (cfg.image_size // cfg.patch // cfg.v_merge != 3 or not 0 <= a.att_layer < cfg.n_layer):
+        sys.exit("train.py: --att-weight needs one picture row per grid cell (image size / patch / merge = 3, "
+                 "here %d) and --att-layer in [0, %d)" % (cfg.image_size // cfg.patch // cfg.v_merge, cfg.n_layer))
     gen_image.IMAGE_SIZE = cfg.image_size  # the preprocessing's target side
     tok = data.Tok()
     if ck is not None:
@@ -348,7 +369,7 @@ def main():
     model.train()
     t_ck = time.time()
     t_log = time.time()
-    acc = {"img": [], "aud": [], "xi": [], "xa": [], "xs": []}
+    acc = {"img": [], "aud": [], "xi": [], "xa": [], "xs": [], "xf": []}
     while step < a.steps:
         lr = lr_at(step, a)
         for g in opt.param_groups + opt_seg.param_groups:
@@ -366,8 +387,16 @@ def main():
                                                             questions=a.questions, seg_side=seg_side)
         feats = model.vision(imgs)
         rows = model.project_image(feats)  # = model.image_rows(imgs)
+        blk = model.blocks[a.att_layer] if a.att_weight > 0 else None
+        if blk is not None:
+            blk.keep_att = True
         li = seq_loss(model, rows, pre, ridx, post, ans, cand, cand_index,
                       [m[0] != "caption" for m in meta], a.q_weight)
+        xf = li.new_zeros(())
+        if blk is not None:
+            xf = focus_loss(model, a.att_layer, pre, ridx, [rows.shape[1]] * rows.shape[0], post,
+                            data.LAST_LABELS["focus"])
+            blk.keep_att, blk.att = False, None
         lab_i, lab_s = data.LAST_LABELS["img"], data.LAST_LABELS.get("seg")
         rows_p, feats_p = rows, feats
         if a.bv:  # more pictures for the vision probes only: cheap next to the decoder's sequences
@@ -391,8 +420,8 @@ def main():
         # keep media rows near the scale of token embeddings (unpenalised they grew to std ~60 and the
         # decoder treated them as constant attention sinks)
         rl2 = rows.pow(2).mean() + torch.cat(rows_list).pow(2).mean()
-        loss = li + la + a.aux_weight * (xi + xa) + a.seg_weight * xs + a.row_l2 * rl2
-        parts = {"li": li, "la": la, "xi": xi, "xa": xa, "xs": xs, "rl2": rl2}
+        loss = li + la + a.aux_weight * (xi + xa) + a.seg_weight * xs + a.row_l2 * rl2 + a.att_weight * xf
+        parts = {"li": li, "la": la, "xi": xi, "xa": xa, "xs": xs, "rl2": rl2, "xf": xf}
         if not torch.isfinite(loss):
             log(a.out, "step %d: non-finite loss %s; step skipped" % (
                 step, " ".join("%s=%.4g" % (k, v.item()) for k, v in parts.items())))
@@ -415,12 +444,13 @@ def main():
         acc["xi"].append(xi.item())
         acc["xa"].append(xa.item())
         acc["xs"].append(xs.item())
+        acc["xf"].append(xf.item())
         if step % a.log_every == 0 or step == a.steps:
             dt = (time.time() - t_log) / len(acc["img"])
-            log(a.out, "step %d loss_img %.4f loss_aud %.4f aux_img %.3f aux_aud %.3f seg %.3f lr %.2e %.2f s/step" %
-                (step, np.mean(acc["img"]), np.mean(acc["aud"]), np.mean(acc["xi"]), np.mean(acc["xa"]),
-                 np.mean(acc["xs"]), lr, dt))
-            acc = {"img": [], "aud": [], "xi": [], "xa": [], "xs": []}
+            log(a.out, "step %d loss_img %.4f loss_aud %.4f aux_img %.3f aux_aud %.3f seg %.3f focus %.3f lr %.2e "
+                "%.2f s/step" % (step, np.mean(acc["img"]), np.mean(acc["aud"]), np.mean(acc["xi"]),
+                                 np.mean(acc["xa"]), np.mean(acc["xs"]), np.mean(acc["xf"]), lr, dt))
+            acc = {"img": [], "aud": [], "xi": [], "xa": [], "xs": [], "xf": []}
             t_log = time.time()
         if time.time() - t_ck > a.ckpt_minutes * 60 or step == a.steps:
             save_ckpt(last, model, opt, step, cfg, a, aux, seg, opt_seg)
