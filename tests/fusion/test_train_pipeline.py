@@ -5,8 +5,8 @@ cell and dense vision probes with probe-only pictures, clip probe; 2 steps, a 1-
 speech bank), --resume (1 more step), export to F32 and Q8_0 GGUF, then tools/train/parity.py on each
 file: the engine's logits == the PyTorch model's on a picture, a clip and text (parity.py's tolerances:
 2e-3 x max(1, max|logit|) for F32, 2e-2 for Q8_0, same last-position arg-max). Then the same on a
-fresh 1-step run with a pixel-shuffle vision side (--patch 8 --v-merge 2, F32, questions weighed apart: --q-weight, attention-focus loss:
---att-weight). First, world.image_question's focus cells are checked against the scenes (pure Python).
+fresh 1-step run with a pixel-shuffle vision side (--patch 8 --v-merge 2, F32, questions weighed apart: --q-weight, attention-focus losses:
+--att-weight, --key-weight). First, world.image_question's focus cells are checked against the scenes (pure Python).
 Skips (77) without espeak-ng or torch; exit 1 on any failure.
 """
 import os
@@ -32,9 +32,12 @@ def run(cmd, what):
 
 
 def check_focus():
-    """world.image_question(focus=...) names the cell the answer is read from: restated here per kind."""
+    """world.image_question(focus=...) names the cell the answer is read from and the question's key words,
+    and data.key_token finds the key's last token: restated here per kind."""
     sys.path.insert(0, TRAIN)
     import world
+    import data
+    tok = data.Tok()
     rng = random.Random("test-focus")
     bad, seen = [], set()
     for n in range(3000):
@@ -42,13 +45,19 @@ def check_focus():
         f = []
         q, a, k = world.image_question(rng, objs, focus=f)
         at = {o["cell"]: o for o in objs}
-        o = at.get(f[0]) if len(f) == 1 else None
-        if len(f) != 1:
+        cell, key = f[0] if len(f) == 1 else (None, None)
+        o = at.get(cell)
+        kt = data.key_token(tok, q, key)
+        post = tok.post(q)
+        # the key's last word ends the text of post[:kt + 1] (any case); no key only for 'how many shapes'
+        key_ok = (kt == -1 and key is None and k == "count") or (
+            kt >= 0 and key and tok.bpe.decode(post[:kt + 1]).lower().endswith(key.split()[-1]))
+        if len(f) != 1 or not key_ok:
             ok = False
         elif k in ("count", "count_shape") or (k == "exists" and a == "no"):
-            ok = f[0] == -1
+            ok = cell == -1
         elif k == "shape_at":
-            ok = 0 <= f[0] < 9 and world.POSITIONS[f[0]].lower() in q.lower() and a == (o["shape"] if o else "nothing")
+            ok = 0 <= cell < 9 and world.POSITIONS[cell].lower() in q.lower() and a == (o["shape"] if o else "nothing")
         elif k == "exists":
             ok = o is not None and o["shape"] in q.lower() and o["color"] in q.lower()
         else:
@@ -96,8 +105,9 @@ def main():
         out2 = os.path.join(d, "run-merge")
         run([PY, os.path.join(TRAIN, "train.py"), "--tiny", "--steps", "1", "--bi", "2", "--ba", "1", "--bv", "2",
              "--image-size", "48", "--patch", "8", "--v-merge", "2", "--bank-per-word", "1", "--out", out2,
-             "--questions", "2", "--q-weight", "1", "--att-weight", "0.3", "--att-layer", "1",
-             "--log-every", "1", "--val-every", "0", "--threads", "1"], "train.py --tiny --patch 8 --v-merge 2 --q-weight 1 --att-weight 0.3")
+             "--questions", "2", "--q-weight", "1", "--att-weight", "0.3", "--att-layer", "1", "--key-weight", "0.3",
+             "--key-layer", "0",
+             "--log-every", "1", "--val-every", "0", "--threads", "1"], "train.py --tiny --patch 8 --v-merge 2 --q-weight 1 --att-weight 0.3 --key-weight 0.3")
         g = os.path.join(d, "tiny-merge.gguf")
         run([PY, os.path.join(TRAIN, "export.py"), os.path.join(out2, "last.pt"), "-o", g, "--qtype", "f32"],
             "export.py (merge)")

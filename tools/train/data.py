@@ -104,6 +104,24 @@ def scene_labels(objs):
 LAST_LABELS = {}
 
 
+def key_token(tok, q, key):
+    """Index in tok.post(q) of the token holding the last character of `key` in question q (any case),
+    or -1 (no key, or not found as written)."""
+    if not key:
+        return -1
+    text = "\n" + q + USER_SUFFIX + ASSISTANT_PREFIX
+    at = text.lower().rfind(key.lower())
+    if at < 0:
+        return -1
+    last = at + len(key) - 1
+    n = 0
+    for i, t in enumerate(tok.post(q)):
+        n += len(tok.bpe.decode([t]))
+        if n > last:
+            return i
+    return -1
+
+
 def seg_labels(objs, lab, side):
     """Per pixel of a side x side map (the squashed image at 1/4 resolution): [side, side, 2] =
     (shape 0 = background / 1..4, colour 0 / 1..8) of the object covering it."""
@@ -119,11 +137,13 @@ def seg_labels(objs, lab, side):
 
 def image_batch(tok, seed, B, augment=True, questions=1, seg_side=0):
     """Also leaves the scenes' cell labels [B, 9, 3] in LAST_LABELS['img'] (auxiliary training loss),
-    per sequence the grid cell its answer is read from (-1: none or a caption) in LAST_LABELS['focus'],
+    per sequence the grid cell its answer is read from (-1: none or a caption) in LAST_LABELS['focus']
+    and the index in post[i] of the last token of the question's key words (-1: none) in
+    LAST_LABELS['key'],
     and, with seg_side, per-pixel labels [B, seg_side, seg_side, 2] in LAST_LABELS['seg']."""
     rng = random.Random(seed)
     imgs, pre, rows_idx, post, ans, meta = [], [], [], [], [], []
-    labs, segs, focus = [], [], []
+    labs, segs, focus, keys = [], [], [], []
     for i in range(B):
         if seg_side:
             objs, img, lab = gen_image.sample_image_example(rng, augment=augment, label_map=True)
@@ -135,9 +155,13 @@ def image_batch(tok, seed, B, augment=True, questions=1, seg_side=0):
         imgs.append(x)
         items = [(CAPTION_PROMPT, world.caption(objs), "caption")]
         focus.append(-1)
+        keys.append(-1)
         for _ in range(questions):
-            q, a, k = world.image_question(rng, objs, focus=focus)
+            f = []
+            q, a, k = world.image_question(rng, objs, focus=f)
             items.append((q, a, k))
+            focus.append(f[0][0])
+            keys.append(key_token(tok, q, f[0][1]))
         for p, a, k in items:
             pre.append(tok.pre())
             rows_idx.append(i)
@@ -146,6 +170,7 @@ def image_batch(tok, seed, B, augment=True, questions=1, seg_side=0):
             meta.append((k, a))
     LAST_LABELS["img"] = torch.from_numpy(np.stack(labs))
     LAST_LABELS["focus"] = torch.tensor(focus, dtype=torch.long)
+    LAST_LABELS["key"] = torch.tensor(keys, dtype=torch.long)
     if seg_side:
         LAST_LABELS["seg"] = torch.from_numpy(np.stack(segs))
     return torch.from_numpy(np.stack(imgs)), pre, rows_idx, post, ans, meta

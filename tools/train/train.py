@@ -133,17 +133,20 @@ def seq_loss(model, rows, pre, rows_idx, post, ans, cand, cand_index, is_q=None,
     return sum(parts)
 
 
-def focus_loss(model, layer, pre, rows_idx, n_rows, post, focus):
-    """Attention supervision for questions about one grid cell: -log of the attention that head 0 of
-    decoder block `layer` pays, at the position that predicts the answer's first token, to the row of
-    the cell the answer is read from (focus[i] >= 0; picture rows are one per cell, in cell order).
-    Without it the decoder answered every colour / where / what-is-at question about the first object."""
+def focus_loss(model, layer, pre, rows_idx, n_rows, post, target, to_rows):
+    """Attention supervision for picture questions: -log of the attention that head 0 of decoder block
+    `layer` pays, at the position that predicts the answer's first token, to one position per question
+    (target[i] >= 0): with to_rows, the row of grid cell target[i] (the cell the answer is read from;
+    picture rows are one per cell, in cell order); else token target[i] of post[i] (the last token of
+    the question's key words: 'star', 'top left', 'red star'). Two hops: the key words into the last
+    position, then the matching row. Without it the decoder answered every colour / where / what-is-at
+    question about an arbitrary object of the picture."""
     att = model.blocks[layer].att  # [B, H, T, T] from the seq_loss forward just before
-    sel = [i for i in range(len(pre)) if focus[i] >= 0]
+    sel = [i for i in range(len(pre)) if target[i] >= 0]
     if not sel:
         return att.new_zeros(())
     q = [len(pre[i]) + n_rows[rows_idx[i]] + len(post[i]) - 1 for i in sel]
-    k = [len(pre[i]) + int(focus[i]) for i in sel]
+    k = [len(pre[i]) + int(target[i]) + (0 if to_rows else n_rows[rows_idx[i]]) for i in sel]
     p = att[torch.tensor(sel), 0, torch.tensor(q), torch.tensor(k)]
     return -torch.log(p + 1e-6).mean()
 
@@ -259,6 +262,10 @@ def main():
     ap.add_argument("--att-weight", type=float, default=0.0,
                     help="weight of the attention-focus loss on picture questions (0 = off; see focus_loss)")
     ap.add_argument("--att-layer", type=int, default=2, help="decoder block whose head 0 the focus loss guides")
+    ap.add_argument("--key-weight", type=float, default=0.0,
+                    help="weight of the key-word attention loss on picture questions (0 = off; see focus_loss)")
+    ap.add_argument("--key-layer", type=int, default=1,
+                    help="decoder block whose head 0 the key-word loss guides to the question's key words")
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--wd", type=float, default=0.01)
     ap.add_argument("--neg", type=int, default=2048)
@@ -316,6 +323,9 @@ def main():
         if cfg.image_size % cfg.patch or (cfg.image_size // cfg.patch) % cfg.v_merge or cfg.patch % 4:
             sys.exit("train.py: image size %d, patch %d, merge %d: the patch grid must be whole and divisible by "
                      "the merge, and the patch a multiple of 4" % (cfg.image_size, cfg.patch, cfg.v_merge))
+    if (a.key_weight > 0 and not 0 <= a.key_layer < cfg.n_layer) or (a.key_weight > 0 and a.att_weight > 0 and
+                                                                       a.key_layer == a.att_layer):
+        sys.exit("train.py: --key-layer must be in [0, %d) and differ from --att-layer" % cfg.n_layer)
     if a.att_weight > 0 and (cfg.image_size // cfg.patch // cfg.v_merge != 3 or not 0 <= a.att_layer < cfg.n_layer):
         sys.exit("train.py: --att-weight needs one picture row per grid cell (image size / patch / merge = 3, "
                  "here %d) and --att-layer in [0, %d)" % (cfg.image_size // cfg.patch // cfg.v_merge, cfg.n_layer))
@@ -387,16 +397,18 @@ def main():
                                                             questions=a.questions, seg_side=seg_side)
         feats = model.vision(imgs)
         rows = model.project_image(feats)  # = model.image_rows(imgs)
-        blk = model.blocks[a.att_layer] if a.att_weight > 0 else None
-        if blk is not None:
-            blk.keep_att = True
+        guided = [(a.att_layer, data.LAST_LABELS["focus"], True, a.att_weight),
+                  (a.key_layer, data.LAST_LABELS["key"], False, a.key_weight)]
+        guided = [g for g in guided if g[3] > 0]
+        for g in guided:
+            model.blocks[g[0]].keep_att = True
         li = seq_loss(model, rows, pre, ridx, post, ans, cand, cand_index,
                       [m[0] != "caption" for m in meta], a.q_weight)
         xf = li.new_zeros(())
-        if blk is not None:
-            xf = focus_loss(model, a.att_layer, pre, ridx, [rows.shape[1]] * rows.shape[0], post,
-                            data.LAST_LABELS["focus"])
-            blk.keep_att, blk.att = False, None
+        for layer, target, to_rows, w in guided:
+            xf = xf + w * focus_loss(model, layer, pre, ridx, [rows.shape[1]] * rows.shape[0], post, target, to_rows)
+        for b in model.blocks:
+            b.keep_att, b.att = False, None
         lab_i, lab_s = data.LAST_LABELS["img"], data.LAST_LABELS.get("seg")
         rows_p, feats_p = rows, feats
         if a.bv:  # more pictures for the vision probes only: cheap next to the decoder's sequences
@@ -420,7 +432,7 @@ def main():
         # keep media rows near the scale of token embeddings (unpenalised they grew to std ~60 and the
         # decoder treated them as constant attention sinks)
         rl2 = rows.pow(2).mean() + torch.cat(rows_list).pow(2).mean()
-        loss = li + la + a.aux_weight * (xi + xa) + a.seg_weight * xs + a.row_l2 * rl2 + a.att_weight * xf
+        loss = li + la + a.aux_weight * (xi + xa) + a.seg_weight * xs + a.row_l2 * rl2 + xf
         parts = {"li": li, "la": la, "xi": xi, "xa": xa, "xs": xs, "rl2": rl2, "xf": xf}
         if not torch.isfinite(loss):
             log(a.out, "step %d: non-finite loss %s; step skipped" % (

@@ -102,11 +102,13 @@ def _cap(s):
 
 
 def image_question(rng, objs, kind=None, focus=None):
-    """One (question, answer, kind) about a scene. With a list `focus`, also appends the grid cell that
-    the answer is read from (0..8), or -1 when no single cell holds it (counts, 'no' to 'is there')."""
-    def at(cell):
+    """One (question, answer, kind) about a scene. With a list `focus`, also appends (cell, key): the
+    grid cell that the answer is read from (0..8), or -1 when no single cell holds it (counts, 'no' to
+    'is there'), and the words of the question that pick it ('star', 'top left', 'red star'; None
+    for 'how many shapes')."""
+    def at(cell, key):
         if focus is not None:
-            focus.append(cell)
+            focus.append((cell, key))
     kinds = ["count", "count_shape", "color", "shape_at", "exists", "where", "size"]
     kind = kind or rng.choice(kinds)
     shapes_present = [o["shape"] for o in objs]
@@ -118,7 +120,7 @@ def image_question(rng, objs, kind=None, focus=None):
                         "How many shapes are in the picture?", "How many shapes do you see?",
                         "How many objects are there?", "What is the number of shapes?",
                         "How many shapes are in this image?", "Count the objects."])
-        at(-1)
+        at(-1, None)
         return _style(rng, t), NUM_WORDS[len(objs)], kind
     if kind == "count_shape":
         s = rng.choice(SHAPES) if rng.random() < 0.5 else rng.choice(shapes_present)
@@ -126,7 +128,7 @@ def image_question(rng, objs, kind=None, focus=None):
         t = rng.choice(["How many %s are there?", "How many %s?", "Count the %s.",
                         "How many %s are in the picture?", "How many %s do you see?",
                         "What is the number of %s?", "How many %s are in this image?"]) % pl
-        at(-1)
+        at(-1, pl)
         return _style(rng, t), NUM_WORDS[shapes_present.count(s)], kind
     if kind == "color":
         s = rng.choice(unique)
@@ -135,7 +137,7 @@ def image_question(rng, objs, kind=None, focus=None):
                         "What color is the %s in the picture?", "The %s is what color?",
                         "Tell me the color of the %s.", "What color does the %s have?",
                         "Which color does the %s have?", "Color of the %s?"]) % s
-        at(o["cell"])
+        at(o["cell"], s)
         return _style(rng, t), o["color"], kind
     if kind == "shape_at":
         if rng.random() < 0.6:
@@ -149,7 +151,7 @@ def image_question(rng, objs, kind=None, focus=None):
         t = rng.choice(["What shape is at the %s?", "Which shape is at the %s?", "What is at the %s?",
                         "What shape is in the %s?", "What is in the %s?", "Which shape is in the %s?",
                         "What shape do you see at the %s?", "What's at the %s?"]) % p
-        at(POSITIONS.index(p))
+        at(POSITIONS.index(p), p)
         return _style(rng, t), ans, kind
     if kind == "exists":
         if rng.random() < 0.5:
@@ -169,7 +171,7 @@ def image_question(rng, objs, kind=None, focus=None):
                     break
         hit = [o["cell"] for o in objs if o["color"] == c and o["shape"] == s]
         ans = "yes" if hit else "no"
-        at(hit[0] if hit else -1)
+        at(hit[0] if hit else -1, "%s %s" % (c, s))
         art = "an" if c == "orange" else "a"
         t = rng.choice(["Is there %s %s %s?", "Is there %s %s %s in the picture?", "Do you see %s %s %s?",
                         "Is there %s %s %s in the image?", "Can you see %s %s %s?",
@@ -182,7 +184,7 @@ def image_question(rng, objs, kind=None, focus=None):
                         "In which position is the %s?", "Where is the %s in the picture?",
                         "Where can you see the %s?", "What is the position of the %s?",
                         "Where does the %s appear?"]) % s
-        at(o["cell"])
+        at(o["cell"], s)
         return _style(rng, t), o["pos"], kind
     if kind == "size":
         s = rng.choice(unique)
@@ -190,7 +192,7 @@ def image_question(rng, objs, kind=None, focus=None):
         t = rng.choice(["Is the %s small or large?", "Is the %s large or small?", "How big is the %s?",
                         "What size is the %s?", "Is the %s big or small?", "Is the %s small or big?",
                         "What is the size of the %s?"]) % s
-        at(o["cell"])
+        at(o["cell"], s)
         return _style(rng, t), o["size"], kind
     raise ValueError(kind)
 
