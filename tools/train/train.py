@@ -248,6 +248,10 @@ def main():
     ap.add_argument("--ba", type=int, default=12, help="clips per step (2 sequences each)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--row-l2", type=float, default=1e-3, help="penalty on the mean square of media rows")
+    ap.add_argument("--img-row-l2", type=float, default=None,
+                    help="the same penalty for picture rows only (default --row-l2). Rows far larger than the "
+                         "position embeddings (norm 17-117 against 1-2) drown the row's position after the "
+                         "decoder's LayerNorm: questions about a place could not find their row")
     ap.add_argument("--aux-weight", type=float, default=1.0, help="weight of the per-cell / per-clip probe losses")
     ap.add_argument("--lr-min", type=float, default=1e-4)
     ap.add_argument("--seg-weight", type=float, default=0.5, help="weight of the dense per-pixel vision probe (0 = off)")
@@ -379,7 +383,7 @@ def main():
     model.train()
     t_ck = time.time()
     t_log = time.time()
-    acc = {"img": [], "aud": [], "xi": [], "xa": [], "xs": [], "xf": []}
+    acc = {"img": [], "aud": [], "xi": [], "xa": [], "xs": [], "xf": [], "rms": []}
     while step < a.steps:
         lr = lr_at(step, a)
         for g in opt.param_groups + opt_seg.param_groups:
@@ -431,8 +435,9 @@ def main():
         xa = aux.audio_loss(rows_list, data.LAST_LABELS["aud"])
         # keep media rows near the scale of token embeddings (unpenalised they grew to std ~60 and the
         # decoder treated them as constant attention sinks)
-        rl2 = rows.pow(2).mean() + torch.cat(rows_list).pow(2).mean()
-        loss = li + la + a.aux_weight * (xi + xa) + a.seg_weight * xs + a.row_l2 * rl2 + xf
+        rl2_i, rl2_a = rows.pow(2).mean(), torch.cat(rows_list).pow(2).mean()
+        rl2 = (a.row_l2 if a.img_row_l2 is None else a.img_row_l2) * rl2_i + a.row_l2 * rl2_a
+        loss = li + la + a.aux_weight * (xi + xa) + a.seg_weight * xs + rl2 + xf
         parts = {"li": li, "la": la, "xi": xi, "xa": xa, "xs": xs, "rl2": rl2, "xf": xf}
         if not torch.isfinite(loss):
             log(a.out, "step %d: non-finite loss %s; step skipped" % (
@@ -457,12 +462,14 @@ def main():
         acc["xa"].append(xa.item())
         acc["xs"].append(xs.item())
         acc["xf"].append(xf.item())
+        acc["rms"].append(rl2_i.item() ** 0.5)
         if step % a.log_every == 0 or step == a.steps:
             dt = (time.time() - t_log) / len(acc["img"])
-            log(a.out, "step %d loss_img %.4f loss_aud %.4f aux_img %.3f aux_aud %.3f seg %.3f focus %.3f lr %.2e "
-                "%.2f s/step" % (step, np.mean(acc["img"]), np.mean(acc["aud"]), np.mean(acc["xi"]),
-                                 np.mean(acc["xa"]), np.mean(acc["xs"]), np.mean(acc["xf"]), lr, dt))
-            acc = {"img": [], "aud": [], "xi": [], "xa": [], "xs": [], "xf": []}
+            log(a.out, "step %d loss_img %.4f loss_aud %.4f aux_img %.3f aux_aud %.3f seg %.3f focus %.3f "
+                "img_row_rms %.2f lr %.2e %.2f s/step" % (step, np.mean(acc["img"]), np.mean(acc["aud"]),
+                                                         np.mean(acc["xi"]), np.mean(acc["xa"]), np.mean(acc["xs"]),
+                                                         np.mean(acc["xf"]), np.mean(acc["rms"]), lr, dt))
+            acc = {"img": [], "aud": [], "xi": [], "xa": [], "xs": [], "xf": [], "rms": []}
             t_log = time.time()
         if time.time() - t_ck > a.ckpt_minutes * 60 or step == a.steps:
             save_ckpt(last, model, opt, step, cfg, a, aux, seg, opt_seg)
