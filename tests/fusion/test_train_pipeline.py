@@ -106,7 +106,7 @@ def main():
         run([PY, os.path.join(TRAIN, "train.py"), "--tiny", "--steps", "1", "--bi", "2", "--ba", "1", "--bv", "2",
              "--image-size", "48", "--patch", "8", "--v-merge", "2", "--bank-per-word", "1", "--out", out2,
              "--questions", "2", "--q-weight", "1", "--att-weight", "0.3", "--att-layer", "1", "--key-weight", "0.3",
-             "--key-layer", "0",
+             "--key-layer", "0", "--img-row-l2", "0.05",
              "--log-every", "1", "--val-every", "0", "--threads", "1"], "train.py --tiny --patch 8 --v-merge 2 --q-weight 1 --att-weight 0.3 --key-weight 0.3")
         g = os.path.join(d, "tiny-merge.gguf")
         run([PY, os.path.join(TRAIN, "export.py"), os.path.join(out2, "last.pt"), "-o", g, "--qtype", "f32"],
