@@ -81,7 +81,7 @@ class TorchBackend:
     def __init__(self, ckpt):
         import torch
         import data
-        from export import load_ckpt
+        from model import load_ckpt
         self.torch = torch
         self.m, _ = load_ckpt(ckpt)
         import gen_image

@@ -17,12 +17,11 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, ".."))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 import mmgguf  # noqa: E402
 import gen_image  # noqa: E402
 from bpe import BPE, EOT_ID  # noqa: E402
-from model import Config, MMGPT  # noqa: E402
+from model import load_ckpt  # noqa: E402
 import data  # noqa: E402
 
 
@@ -162,14 +161,6 @@ def write_gguf(model, path, qtype="q8_0", bpe_dir=None, name="mmgpt-demo"):
         w.add_tensor(n, np.ascontiguousarray(arr, dtype=np.float32), ttype=pick_type(n, arr, qtype))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     w.write(path)
-
-
-def load_ckpt(path):
-    ck = torch.load(path, map_location="cpu")
-    model = MMGPT(Config(**ck["config"]), ck["model"]["train_ids"])
-    model.load_state_dict(ck["model"])
-    model.eval()
-    return model, ck
 
 
 def main():

@@ -10,7 +10,6 @@ Speech uses the training voices' espeak-ng directly (voice en-us, default varian
 import argparse
 import os
 import random
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -287,7 +287,7 @@ def assemble(model, pre_ids, rows_list, post_ids, ans_ids):
     would otherwise dominate the step). Returns emb [B, T, d], (b, t) target positions and target ids.
     """
     dev = model.wte.weight.device
-    all_ids, layout, bi, ti, tg = [], [], [], [], []
+    all_ids, bi, ti, tg = [], [], [], []
     n_rows = sum(r.shape[0] for r in rows_list)
     # source table: [text embeddings (N) | media rows (n_rows) | one zero row]
     row_off = 0
@@ -319,6 +319,15 @@ def assemble(model, pre_ids, rows_list, post_ids, ans_ids):
     S = torch.cat([E] + list(rows_list) + [E.new_zeros(1, E.shape[1])], 0)
     emb = S[idx.to(dev)]
     return emb, torch.tensor(bi), torch.tensor(ti), torch.tensor(tg)
+
+
+def load_ckpt(path):
+    """A training checkpoint (train.py's last.pt / step<N>.pt) -> (model in eval mode, checkpoint dict)."""
+    ck = torch.load(path, map_location="cpu")
+    model = MMGPT(Config(**ck["config"]), ck["model"]["train_ids"])
+    model.load_state_dict(ck["model"])
+    model.eval()
+    return model, ck
 
 
 def n_params(model):

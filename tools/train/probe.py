@@ -23,7 +23,7 @@ import torch  # noqa: E402
 import data  # noqa: E402
 import gen_image  # noqa: E402
 import world  # noqa: E402
-from model import Config, MMGPT  # noqa: E402
+from model import load_ckpt  # noqa: E402
 from train import AuxHeads  # noqa: E402
 
 
@@ -33,12 +33,9 @@ def main():
     ap.add_argument("--n", type=int, default=300)
     a = ap.parse_args()
     torch.set_num_threads(1)
-    ck = torch.load(a.ckpt, map_location="cpu")
-    cfg = Config(**ck["config"])
+    m, ck = load_ckpt(a.ckpt)
+    cfg = m.c
     gen_image.IMAGE_SIZE = cfg.image_size
-    m = MMGPT(cfg, ck["model"]["train_ids"])
-    m.load_state_dict(ck["model"])
-    m.eval()
     aux = AuxHeads(cfg.d, cfg.image_size // cfg.patch // cfg.v_merge)
     aux.load_state_dict(ck["aux"])
     rng = random.Random("probe")

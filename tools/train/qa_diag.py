@@ -23,7 +23,7 @@ import torch  # noqa: E402
 import data  # noqa: E402
 import gen_image  # noqa: E402
 import world  # noqa: E402
-from model import Config, MMGPT  # noqa: E402
+from model import load_ckpt  # noqa: E402
 from train import greedy  # noqa: E402
 
 
@@ -35,12 +35,8 @@ def main():
     ap.add_argument("-v", "--verbose", action="store_true", help="print every wrong answer")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    ck = torch.load(a.ckpt, map_location="cpu")
-    cfg = Config(**ck["config"])
-    gen_image.IMAGE_SIZE = cfg.image_size
-    m = MMGPT(cfg, ck["model"]["train_ids"])
-    m.load_state_dict(ck["model"])
-    m.eval()
+    m, _ = load_ckpt(a.ckpt)
+    gen_image.IMAGE_SIZE = m.c.image_size
     tok = data.Tok()
     rng = random.Random("diag")
     right, total = collections.Counter(), collections.Counter()

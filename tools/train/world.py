@@ -4,7 +4,6 @@ Everything here is pure Python and deterministic given a random.Random(seed). Re
 gen_image.py (images) and gen_audio.py (sounds); other programs' renderings for the second held-out
 set live in heldout2.py. The same spec objects drive all of them.
 """
-import random
 
 SHAPES = ["circle", "square", "triangle", "star"]
 COLORS = ["red", "orange", "yellow", "green", "blue", "purple", "black", "white"]
