@@ -109,14 +109,14 @@ def key_token(tok, q, key):
     or -1 (no key, or not found as written)."""
     if not key:
         return -1
-    text = "\n" + q + USER_SUFFIX + ASSISTANT_PREFIX
-    at = text.lower().rfind(key.lower())
+    pieces = [tok.bpe.decode([t]) for t in tok.post(q)]
+    at = "".join(pieces).lower().rfind(key.lower())
     if at < 0:
         return -1
     last = at + len(key) - 1
     n = 0
-    for i, t in enumerate(tok.post(q)):
-        n += len(tok.bpe.decode([t]))
+    for i, piece in enumerate(pieces):
+        n += len(piece)
         if n > last:
             return i
     return -1

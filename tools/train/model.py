@@ -264,6 +264,13 @@ class MMGPT(nn.Module):
     def embed(self, ids):
         return self.wte.weight[ids] + self._delta()[self.slot[ids]]
 
+    def embed_prompt(self, pre_ids, rows, post_ids):
+        """One sequence's decoder input (without positions): tokens pre_ids, media rows [R, d], tokens
+        post_ids -> [len(pre_ids) + R + len(post_ids), d] (assemble() does the same for a batch)."""
+        dev = self.wte.weight.device
+        return torch.cat([self.embed(torch.tensor(pre_ids, dtype=torch.long, device=dev)), rows,
+                          self.embed(torch.tensor(post_ids, dtype=torch.long, device=dev))], 0)
+
     def full_wte(self):
         w = self.wte.weight.detach().clone()
         w[self.train_ids] += self.wte_delta.detach()

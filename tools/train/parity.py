@@ -113,7 +113,7 @@ def main():
             else:
                 text = data.USER_PREFIX + "<__media__>\n" + prompt + data.USER_SUFFIX + data.ASSISTANT_PREFIX
                 run([a.bin, "logits", "-m", a.model, "-p", text, "--" + kind, f, "-o", out])
-                emb = torch.cat([m.embed(torch.tensor(tok.pre())), rows, m.embed(torch.tensor(tok.post(prompt)))], 0)
+                emb = m.embed_prompt(tok.pre(), rows, tok.post(prompt))
             ref = m.logits(m.decode_hidden(emb[None]))[0].numpy()
         got = np.load(out)
         if got.shape != ref.shape:

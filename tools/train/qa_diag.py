@@ -76,8 +76,7 @@ def show_attention(m, tok, rows, objs):
     L, R = len(pre), rows.shape[0]
     for p in world.POSITIONS:
         post = tok.post("What shape is at the %s?" % p)
-        e = torch.cat([m.embed(torch.tensor(pre)), rows, m.embed(torch.tensor(post))], 0)[None]
-        m.decode_hidden(e)
+        m.decode_hidden(m.embed_prompt(pre, rows, post)[None])
         parts = []
         for i, b in enumerate(m.blocks):
             att = b.att[0, 0, -1]

@@ -133,11 +133,11 @@ def seq_loss(model, rows, pre, rows_idx, post, ans, cand, cand_index, is_q=None,
     return sum(parts)
 
 
-def focus_loss(model, layer, pre, rows_idx, n_rows, post, target, to_rows):
+def focus_loss(model, layer, pre, n_rows, post, target, to_rows):
     """Attention supervision for picture questions: -log of the attention that head 0 of decoder block
     `layer` pays, at the position that predicts the answer's first token, to one position per question
     (target[i] >= 0): with to_rows, the row of grid cell target[i] (the cell the answer is read from;
-    picture rows are one per cell, in cell order); else token target[i] of post[i] (the last token of
+    the n_rows picture rows are one per cell, in cell order); else token target[i] of post[i] (the last token of
     the question's key words: 'star', 'top left', 'red star'). Two hops: the key words into the last
     position, then the matching row. Without it the decoder answered every colour / where / what-is-at
     question about an arbitrary object of the picture."""
@@ -145,8 +145,8 @@ def focus_loss(model, layer, pre, rows_idx, n_rows, post, target, to_rows):
     sel = [i for i in range(len(pre)) if target[i] >= 0]
     if not sel:
         return att.new_zeros(())
-    q = [len(pre[i]) + n_rows[rows_idx[i]] + len(post[i]) - 1 for i in sel]
-    k = [len(pre[i]) + int(target[i]) + (0 if to_rows else n_rows[rows_idx[i]]) for i in sel]
+    q = [len(pre[i]) + n_rows + len(post[i]) - 1 for i in sel]
+    k = [len(pre[i]) + int(target[i]) + (0 if to_rows else n_rows) for i in sel]
     p = att[torch.tensor(sel), 0, torch.tensor(q), torch.tensor(k)]
     return -torch.log(p + 1e-6).mean()
 
@@ -154,13 +154,9 @@ def focus_loss(model, layer, pre, rows_idx, n_rows, post, target, to_rows):
 @torch.no_grad()
 def greedy(model, rows, pre, post, max_new=40):
     """Greedy decode one sequence with the full 50,257-token softmax (as the engine does)."""
-    dev = model.wte.weight.device
     out = []
     for _ in range(max_new):
-        ids = post + out
-        e = torch.cat([model.embed(torch.tensor(pre, device=dev)), rows,
-                       model.embed(torch.tensor(ids, device=dev))], 0)[None]
-        h = model.decode_hidden(e)[0, -1]
+        h = model.decode_hidden(model.embed_prompt(pre, rows, post + out)[None])[0, -1]
         t = int(model.logits(h).argmax())
         if t == EOT_ID:
             break
@@ -410,7 +406,7 @@ def main():
                       [m[0] != "caption" for m in meta], a.q_weight)
         xf = li.new_zeros(())
         for layer, target, to_rows, w in guided:
-            xf = xf + w * focus_loss(model, layer, pre, ridx, [rows.shape[1]] * rows.shape[0], post, target, to_rows)
+            xf = xf + w * focus_loss(model, layer, pre, rows.shape[1], post, target, to_rows)
         for b in model.blocks:
             b.keep_att, b.att = False, None
         lab_i, lab_s = data.LAST_LABELS["img"], data.LAST_LABELS.get("seg")
