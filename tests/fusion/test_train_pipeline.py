@@ -70,6 +70,16 @@ def check_focus():
                                                                                             bad[:1]))
         sys.exit(1)
     print("ok: focus cells of 3000 picture questions (7 kinds)")
+    # --q-kinds: weights per kind; 'size' off, 'count_shape' 3x (no fallback: it needs no unique shape)
+    w = [{"size": 0, "count_shape": 3}.get(k, 1) for k in world.IMAGE_QUESTION_KINDS]
+    n = {k: 0 for k in world.IMAGE_QUESTION_KINDS}
+    for _ in range(3000):
+        n[world.image_question(rng, world.sample_scene(rng), weights=w)[2]] += 1
+    # weights sum to 8: expected count_shape 3/8 of 3000 = 1125 (sd ~27), 'shape_at' 375 (sd ~18)
+    if n["size"] or not 1025 < n["count_shape"] < 1225 or not 300 < n["shape_at"] < 450:
+        print("FAIL question kinds drawn with weights %r: %r" % (w, n))
+        sys.exit(1)
+    print("ok: question kinds drawn by weight %r" % n)
 
 
 def main():
@@ -101,13 +111,15 @@ def main():
                 "export.py --qtype %s" % qt)
             run([PY, os.path.join(TRAIN, "parity.py"), "--bin", binary, "-m", g], "parity engine vs PyTorch (%s)" % qt)
         # a pixel-shuffle vision side (patch 8, 2x2 merge -> clip.vision.projector.scale_factor 2), F32 only;
-        # questions weighed apart from captions (--q-weight), attention-focus loss on its 3 x 3 rows
+        # questions weighed apart from captions (--q-weight), attention-focus loss on its 3 x 3 rows, question
+        # kinds drawn by weight (--q-kinds)
         out2 = os.path.join(d, "run-merge")
         run([PY, os.path.join(TRAIN, "train.py"), "--tiny", "--steps", "1", "--bi", "2", "--ba", "1", "--bv", "2",
              "--image-size", "48", "--patch", "8", "--v-merge", "2", "--bank-per-word", "1", "--out", out2,
              "--questions", "2", "--q-weight", "1", "--att-weight", "0.3", "--att-layer", "1", "--key-weight", "0.3",
-             "--key-layer", "0", "--img-row-l2", "0.05",
-             "--log-every", "1", "--val-every", "0", "--threads", "1"], "train.py --tiny --patch 8 --v-merge 2 --q-weight 1 --att-weight 0.3 --key-weight 0.3")
+             "--key-layer", "0", "--img-row-l2", "0.05", "--q-kinds", "count_shape:2,where:2,size:0",
+             "--log-every", "1", "--val-every", "0", "--threads", "1"],
+            "train.py --tiny --patch 8 --v-merge 2 --q-weight 1 --att-weight 0.3 --key-weight 0.3 --q-kinds ...")
         g = os.path.join(d, "tiny-merge.gguf")
         run([PY, os.path.join(TRAIN, "export.py"), os.path.join(out2, "last.pt"), "-o", g, "--qtype", "f32"],
             "export.py (merge)")

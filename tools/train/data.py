@@ -53,7 +53,7 @@ def world_tokens(tok, n=3000):
     for _ in range(n):
         objs = world.sample_scene(rng)
         s.update(tok.ans(world.caption(objs)))
-        for k in ["count", "count_shape", "color", "shape_at", "exists", "where", "size"]:
+        for k in world.IMAGE_QUESTION_KINDS:
             s.update(tok.ans(world.image_question(rng, objs, k)[1]))
         snd = world.sample_sound(rng)
         s.update(tok.ans(world.describe(snd)))
@@ -135,8 +135,9 @@ def seg_labels(objs, lab, side):
     return np.stack([sh[q], co[q]], -1)
 
 
-def image_batch(tok, seed, B, augment=True, questions=1, seg_side=0):
-    """Also leaves the scenes' cell labels [B, 9, 3] in LAST_LABELS['img'] (auxiliary training loss),
+def image_batch(tok, seed, B, augment=True, questions=1, seg_side=0, kind_weights=None):
+    """kind_weights: per world.IMAGE_QUESTION_KINDS entry, how often questions of that kind are drawn
+    (None: uniformly). Also leaves the scenes' cell labels [B, 9, 3] in LAST_LABELS['img'] (auxiliary training loss),
     per sequence the grid cell its answer is read from (-1: none or a caption) in LAST_LABELS['focus']
     and the index in post[i] of the last token of the question's key words (-1: none) in
     LAST_LABELS['key'],
@@ -158,7 +159,7 @@ def image_batch(tok, seed, B, augment=True, questions=1, seg_side=0):
         keys.append(-1)
         for _ in range(questions):
             f = []
-            q, a, k = world.image_question(rng, objs, focus=f)
+            q, a, k = world.image_question(rng, objs, focus=f, weights=kind_weights)
             items.append((q, a, k))
             focus.append(f[0][0])
             keys.append(key_token(tok, q, f[0][1]))

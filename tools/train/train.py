@@ -259,6 +259,9 @@ def main():
     ap.add_argument("--q-weight", type=float, default=0.0,
                     help="average question answers apart from captions / descriptions and add them with this "
                          "weight (0 = one token mean over all sequences, as earlier runs)")
+    ap.add_argument("--q-kinds", default=None,
+                    help="how often each kind of picture question is drawn, e.g. 'count_shape:2,where:2' "
+                         "(unnamed kinds 1; default: all kinds alike)")
     ap.add_argument("--att-weight", type=float, default=0.0,
                     help="weight of the attention-focus loss on picture questions (0 = off; see focus_loss)")
     ap.add_argument("--att-layer", type=int, default=2, help="decoder block whose head 0 the focus loss guides")
@@ -329,6 +332,21 @@ def main():
     if a.att_weight > 0 and (cfg.image_size // cfg.patch // cfg.v_merge != 3 or not 0 <= a.att_layer < cfg.n_layer):
         sys.exit("train.py: --att-weight needs one picture row per grid cell (image size / patch / merge = 3, "
                  "here %d) and --att-layer in [0, %d)" % (cfg.image_size // cfg.patch // cfg.v_merge, cfg.n_layer))
+    kind_weights = None
+    if a.q_kinds:
+        w = dict.fromkeys(world.IMAGE_QUESTION_KINDS, 1.0)
+        for item in a.q_kinds.split(","):
+            k, _, v = item.partition(":")
+            try:
+                if k.strip() not in w or float(v) < 0:
+                    raise ValueError
+                w[k.strip()] = float(v)
+            except ValueError:
+                sys.exit("train.py: --q-kinds %r: want KIND:WEIGHT,... with KIND one of %s and WEIGHT >= 0"
+                         % (a.q_kinds, ", ".join(world.IMAGE_QUESTION_KINDS)))
+        kind_weights = [w[k] for k in world.IMAGE_QUESTION_KINDS]
+        if not sum(kind_weights):
+            sys.exit("train.py: --q-kinds: all weights are 0")
     gen_image.IMAGE_SIZE = cfg.image_size  # the preprocessing's target side
     tok = data.Tok()
     if ck is not None:
@@ -394,7 +412,8 @@ def main():
         opt_seg.zero_grad(set_to_none=True)
         seg_side = (cfg.image_size // 4) if a.seg_weight > 0 else 0
         imgs, pre, ridx, post, ans, meta = data.image_batch(tok, "train-%d-%d-img" % (a.seed, step), a.bi,
-                                                            questions=a.questions, seg_side=seg_side)
+                                                            questions=a.questions, seg_side=seg_side,
+                                                            kind_weights=kind_weights)
         feats = model.vision(imgs)
         rows = model.project_image(feats)  # = model.image_rows(imgs)
         guided = [(a.att_layer, data.LAST_LABELS["focus"], True, a.att_weight),

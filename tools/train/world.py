@@ -100,16 +100,20 @@ def _cap(s):
     return s[0].upper() + s[1:]
 
 
-def image_question(rng, objs, kind=None, focus=None):
-    """One (question, answer, kind) about a scene. With a list `focus`, also appends (cell, key): the
+IMAGE_QUESTION_KINDS = ["count", "count_shape", "color", "shape_at", "exists", "where", "size"]
+
+
+def image_question(rng, objs, kind=None, focus=None, weights=None):
+    """One (question, answer, kind) about a scene; the kind is drawn uniformly, or by `weights` (one per
+    IMAGE_QUESTION_KINDS entry) when given. With a list `focus`, also appends (cell, key): the
     grid cell that the answer is read from (0..8), or -1 when no single cell holds it (counts, 'no' to
     'is there'), and the words of the question that pick it ('star', 'top left', 'red star'; None
     for 'how many shapes')."""
     def at(cell, key):
         if focus is not None:
             focus.append((cell, key))
-    kinds = ["count", "count_shape", "color", "shape_at", "exists", "where", "size"]
-    kind = kind or rng.choice(kinds)
+    if kind is None:
+        kind = rng.choices(IMAGE_QUESTION_KINDS, weights)[0] if weights else rng.choice(IMAGE_QUESTION_KINDS)
     shapes_present = [o["shape"] for o in objs]
     unique = [s for s in SHAPES if shapes_present.count(s) == 1]
     if kind in ("color", "where", "size") and not unique:
