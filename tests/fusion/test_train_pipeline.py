@@ -120,6 +120,18 @@ def main():
              "--key-layer", "0", "--img-row-l2", "0.05", "--q-kinds", "count_shape:2,where:2,size:0",
              "--log-every", "1", "--val-every", "0", "--threads", "1"],
             "train.py --tiny --patch 8 --v-merge 2 --q-weight 1 --att-weight 0.3 --key-weight 0.3 --q-kinds ...")
+        # a bad --q-kinds is a one-line error and a non-zero exit, before any training
+        for spec in ("foo:1", "count:x", "count:nan", "count:-1", ",".join(k + ":0" for k in (
+                "count", "count_shape", "color", "shape_at", "exists", "where", "size"))):
+            p = subprocess.run([PY, os.path.join(TRAIN, "train.py"), "--tiny", "--steps", "1", "--out",
+                                os.path.join(d, "run-bad"), "--q-kinds", spec], capture_output=True, text=True,
+                               timeout=300)
+            err = p.stderr.strip().split("\n")
+            if p.returncode == 0 or len(err) != 1 or not err[0].startswith("train.py: --q-kinds") or \
+                    os.path.exists(os.path.join(d, "run-bad", "last.pt")):
+                print("FAIL train.py --q-kinds %r: exit %d, stderr %r" % (spec, p.returncode, p.stderr[-500:]))
+                sys.exit(1)
+        print("ok   train.py rejects bad --q-kinds with one line")
         g = os.path.join(d, "tiny-merge.gguf")
         run([PY, os.path.join(TRAIN, "export.py"), os.path.join(out2, "last.pt"), "-o", g, "--qtype", "f32"],
             "export.py (merge)")

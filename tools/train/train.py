@@ -151,6 +151,26 @@ def focus_loss(model, layer, pre, n_rows, post, target, to_rows):
     return -torch.log(p + 1e-6).mean()
 
 
+def parse_q_kinds(spec):
+    """--q-kinds 'KIND:W,...' -> one weight per world.IMAGE_QUESTION_KINDS entry (unnamed kinds 1);
+    exits with a one-line message on an unknown kind, a weight that is not a finite number >= 0, or
+    all weights 0."""
+    w = dict.fromkeys(world.IMAGE_QUESTION_KINDS, 1.0)
+    for item in spec.split(","):
+        k, _, v = item.partition(":")
+        try:
+            v = float(v)
+        except ValueError:
+            v = -1.0
+        if k.strip() not in w or not (math.isfinite(v) and v >= 0):
+            sys.exit("train.py: --q-kinds %r: want KIND:WEIGHT,... with KIND one of %s and WEIGHT a number >= 0"
+                     % (spec, ", ".join(world.IMAGE_QUESTION_KINDS)))
+        w[k.strip()] = v
+    if not sum(w.values()):
+        sys.exit("train.py: --q-kinds %r: all weights are 0" % spec)
+    return [w[k] for k in world.IMAGE_QUESTION_KINDS]
+
+
 @torch.no_grad()
 def greedy(model, rows, pre, post, max_new=40):
     """Greedy decode one sequence with the full 50,257-token softmax (as the engine does)."""
@@ -332,21 +352,7 @@ def main():
     if a.att_weight > 0 and (cfg.image_size // cfg.patch // cfg.v_merge != 3 or not 0 <= a.att_layer < cfg.n_layer):
         sys.exit("train.py: --att-weight needs one picture row per grid cell (image size / patch / merge = 3, "
                  "here %d) and --att-layer in [0, %d)" % (cfg.image_size // cfg.patch // cfg.v_merge, cfg.n_layer))
-    kind_weights = None
-    if a.q_kinds:
-        w = dict.fromkeys(world.IMAGE_QUESTION_KINDS, 1.0)
-        for item in a.q_kinds.split(","):
-            k, _, v = item.partition(":")
-            try:
-                if k.strip() not in w or float(v) < 0:
-                    raise ValueError
-                w[k.strip()] = float(v)
-            except ValueError:
-                sys.exit("train.py: --q-kinds %r: want KIND:WEIGHT,... with KIND one of %s and WEIGHT >= 0"
-                         % (a.q_kinds, ", ".join(world.IMAGE_QUESTION_KINDS)))
-        kind_weights = [w[k] for k in world.IMAGE_QUESTION_KINDS]
-        if not sum(kind_weights):
-            sys.exit("train.py: --q-kinds: all weights are 0")
+    kind_weights = parse_q_kinds(a.q_kinds) if a.q_kinds else None
     gen_image.IMAGE_SIZE = cfg.image_size  # the preprocessing's target side
     tok = data.Tok()
     if ck is not None:
