@@ -100,9 +100,12 @@ int main(int argc, char **argv) {
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mm_api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+MM_API_BEGIN  /* every declaration below is exported from libmmgpt.so (mm_api.h) */
 
 #define MMGPT_ERR_SIZE 512  /* = MM_ERR_SIZE */
 
@@ -265,6 +268,8 @@ void mmgpt_get_timings(const mmgpt_ctx *ctx, mmgpt_timings *t);
 void mmgpt_reset_timings(mmgpt_ctx *ctx);
 
 const char *mmgpt_version(void);
+
+MM_API_END
 
 #ifdef __cplusplus
 }
