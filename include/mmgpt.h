@@ -2,7 +2,9 @@
  *
  * One GPT decoder (GPT-2/GPT-3 architecture) reads a sequence in which text tokens are interleaved with
  * the projected embeddings of images (ViT encoder) and audio clips (Whisper-style encoder). This header
- * is all a program needs; link with -lmmgpt (pkg-config mmgpt).
+ * is all a program needs; after `cmake --install build --prefix DIR`:
+ *   cc app.c $(PKG_CONFIG_PATH=DIR/lib/pkgconfig pkg-config --cflags --libs mmgpt)   (--static: libmmgpt.a)
+ * and run with LD_LIBRARY_PATH=DIR/lib unless DIR/lib is a system folder.
  *
  * Objects
  *   mmgpt_model   the weights (decoder, tokenizer, encoders, projectors), loaded once, read-only and
