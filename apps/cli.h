@@ -28,9 +28,15 @@ bool mm_cli_int(const char *opt, const char *s, long min, long max, long *out);
 bool mm_cli_float(const char *opt, const char *s, double min, double max, double *out);
 /* Next argument value for option argv[*i]; NULL (after printing an error) if missing. */
 const char *mm_cli_value(int argc, char **argv, int *i);
-/* The model to use: explicit path, else $MMGPT_MODEL, else the installed or source-tree bundled model.
+/* The model to use: explicit path, else $MMGPT_MODEL, else the bundled model (mm_cli_bundled_model).
  * Returns NULL (after printing how to fix it) if none is found. */
 const char *mm_cli_model_path(const char *explicit_path);
+/* Where this program looks for the bundled model, found relative to its own location (/proc/self/exe),
+ * so an installed tree works wherever it is installed or moved: an installed `PREFIX/bin/mmgpt` reads
+ * PREFIX/share/mmgpt/models/mmgpt-demo.gguf; the uninstalled build-tree binary (build/mmgpt, run from the
+ * build folder it was compiled in) reads the source tree's assets/models/mmgpt-demo.gguf. The path may not
+ * exist; NULL if this program's location is unknown. Static buffer. */
+const char *mm_cli_bundled_model(void);
 /* True when stderr is a terminal (progress indicators show only then). */
 bool mm_cli_stderr_tty(void);
 

@@ -1,6 +1,7 @@
 /* main.c - the mmgpt program: dispatch to subcommands (each in its own cmd_*.c). */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -26,7 +27,12 @@ static void usage(FILE *f) {
             MMGPT_VERSION);
     for (size_t i = 0; i < sizeof k_cmds / sizeof k_cmds[0]; i++)
         fprintf(f, "  %-14s %s\n", k_cmds[i].name, k_cmds[i].help);
-    fprintf(f, "\nenvironment: MMGPT_MODEL = model used when -m is not given\n");
+    const char *bundled = mm_cli_bundled_model();
+    fprintf(f,
+            "\nmodel: -m FILE; without -m, $MMGPT_MODEL if set, else the bundled model, found relative to this\n"
+            "program: PREFIX/bin/mmgpt reads PREFIX/share/mmgpt/models/mmgpt-demo.gguf (wherever PREFIX is),\n"
+            "build/mmgpt reads the source tree's assets/models/mmgpt-demo.gguf. This program's: %s%s\n",
+            bundled ? bundled : "(unknown)", bundled && access(bundled, R_OK) == 0 ? "" : " (absent)");
 }
 
 int main(int argc, char **argv) {

@@ -56,6 +56,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+MM_API_BEGIN  /* every declaration below is exported from libmmgpt.so (mm_api.h) */
 
 #define MM_AUDIO_SAMPLE_RATE 16000   /* Whisper's rate; every PCM handed to the mel is at this rate */
 #define MM_AUDIO_N_FFT       400
@@ -163,6 +164,8 @@ int mm_audio_encode_mel(mm_audio_state *s, const float *mel, int64_t n_frames, f
 int mm_audio_encode_pcm(mm_audio_state *s, const float *pcm, int64_t n_samples,
                         float **out, int64_t *n_out,
                         float **mel_out, int64_t *n_mel_frames, char *err);
+
+MM_API_END
 
 #ifdef __cplusplus
 }

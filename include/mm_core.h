@@ -49,9 +49,12 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+#include "mm_api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+MM_API_BEGIN  /* every declaration below is exported from libmmgpt.so (mm_api.h) */
 
 #define MM_ERR_SIZE 512
 
@@ -159,6 +162,8 @@ int mm_npy_read(const char *path, float **data, int *ndim, int64_t shape[4], cha
 
 /* ---------------------------------------------------------------- misc */
 double mm_time_ms(void);  /* monotonic clock in milliseconds */
+
+MM_API_END
 
 #ifdef __cplusplus
 }

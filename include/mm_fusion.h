@@ -52,6 +52,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+MM_API_BEGIN  /* every declaration below is exported from libmmgpt.so (mm_api.h) */
 
 #define MM_MEDIA_MARKER "<__media__>"
 
@@ -132,6 +133,8 @@ size_t  mm_projector_scratch_bytes(const mm_projector *p, int64_t n);
 /* y[n_out, d_out] = projector(x[n, d_in]) (an image with merge > 1 needs n == grid^2); scratch: mm_projector_scratch_bytes(p, n) bytes (64-aligned). */
 void    mm_projector_apply(const mm_projector *p, mm_pool *pool, const float *x, int64_t n,
                            float *y, void *scratch);
+
+MM_API_END
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+MM_API_BEGIN  /* every declaration below is exported from libmmgpt.so (mm_api.h) */
 
 typedef enum {
     MM_GGUF_UINT8 = 0, MM_GGUF_INT8 = 1, MM_GGUF_UINT16 = 2, MM_GGUF_INT16 = 3,
@@ -139,6 +140,8 @@ int  mm_gguf_writer_copy_kv(mm_gguf_writer *w, const mm_gguf *src);
 int  mm_gguf_writer_add_tensor(mm_gguf_writer *w, const char *name, int type, int n_dims,
                                const int64_t *ne, const void *data, size_t n_bytes);
 int  mm_gguf_writer_write(mm_gguf_writer *w, const char *path, char *err);
+
+MM_API_END
 
 #ifdef __cplusplus
 }

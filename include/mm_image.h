@@ -65,6 +65,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+MM_API_BEGIN  /* every declaration below is exported from libmmgpt.so (mm_api.h) */
 
 #define MM_IMAGE_MAX_SIDE   16384                 /* px, either side */
 #define MM_IMAGE_MAX_PIXELS (64ll * 1024 * 1024)  /* w * h */
@@ -125,6 +126,8 @@ void          mm_vit_state_free(mm_vit_state *s);
 int mm_vit_encode(mm_vit_state *s, const float *pixels, float *out, char *err);
 /* Convenience: preprocess with mm_vit_preproc(model) then encode. pixels_out ([3][S][S]) may be NULL. */
 int mm_vit_encode_image(mm_vit_state *s, const mm_image *img, float *pixels_out, float *out, char *err);
+
+MM_API_END
 
 #ifdef __cplusplus
 }

@@ -50,6 +50,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+MM_API_BEGIN  /* every declaration below is exported from libmmgpt.so (mm_api.h) */
 
 typedef struct mm_tokenizer mm_tokenizer;
 
@@ -122,6 +123,8 @@ int mm_tokenizer_stream_push(mm_tokenizer_stream *s, int32_t id, const char **ou
 void mm_tokenizer_stream_flush(mm_tokenizer_stream *s, const char **out, size_t *len);
 /* Number of bytes currently held back (0..3). */
 size_t mm_tokenizer_stream_pending(const mm_tokenizer_stream *s);
+
+MM_API_END
 
 #ifdef __cplusplus
 }

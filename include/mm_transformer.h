@@ -60,6 +60,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+MM_API_BEGIN  /* every declaration below is exported from libmmgpt.so (mm_api.h) */
 
 /* ---------------------------------------------------------------- hyper-parameters */
 typedef struct {
@@ -214,6 +215,8 @@ void        mm_gpt_accounting_compute(const mm_gpt_hparams *hp, mm_gpt_accountin
 /* Format the table (or JSON when json) into buf like snprintf: returns the length it needs. */
 int         mm_gpt_accounting_format(const char *title, const mm_gpt_hparams *hp,
                                      const mm_gpt_accounting *acc, bool json, char *buf, size_t size);
+
+MM_API_END
 
 #ifdef __cplusplus
 }

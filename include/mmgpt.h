@@ -2,7 +2,9 @@
  *
  * One GPT decoder (GPT-2/GPT-3 architecture) reads a sequence in which text tokens are interleaved with
  * the projected embeddings of images (ViT encoder) and audio clips (Whisper-style encoder). This header
- * is all a program needs; link with -lmmgpt (pkg-config mmgpt).
+ * is all a program needs; after `cmake --install build --prefix DIR`:
+ *   cc app.c $(PKG_CONFIG_PATH=DIR/lib/pkgconfig pkg-config --cflags --libs mmgpt)   (--static: libmmgpt.a)
+ * and run with LD_LIBRARY_PATH=DIR/lib unless DIR/lib is a system folder.
  *
  * Objects
  *   mmgpt_model   the weights (decoder, tokenizer, encoders, projectors), loaded once, read-only and
@@ -100,9 +102,12 @@ int main(int argc, char **argv) {
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mm_api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+MM_API_BEGIN  /* every declaration below is exported from libmmgpt.so (mm_api.h) */
 
 #define MMGPT_ERR_SIZE 512  /* = MM_ERR_SIZE */
 
@@ -265,6 +270,8 @@ void mmgpt_get_timings(const mmgpt_ctx *ctx, mmgpt_timings *t);
 void mmgpt_reset_timings(mmgpt_ctx *ctx);
 
 const char *mmgpt_version(void);
+
+MM_API_END
 
 #ifdef __cplusplus
 }
