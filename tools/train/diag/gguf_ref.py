@@ -178,21 +178,10 @@ def check_ckpt(ref, ckpt):
     import random
     import torch
     from mmtrain import data, render_audio, render_image, world
-    from mmtrain.export import tensor_map
-    from mmtrain.model import Config, MMGPT, assemble
-    ck = torch.load(ckpt, map_location="cpu")
-    m = MMGPT(Config(**ck["config"]), ck["model"]["train_ids"])
-    m.load_state_dict(ck["model"])
-    src = {}
-    tensor_map(m, src)
-    sd = m.state_dict()
-    with torch.no_grad():
-        for n, k in src.items():
-            if k is not None:
-                sd[k].copy_(torch.from_numpy(ref.t(n)).to(sd[k].dtype))
-        m.wte.weight.copy_(torch.from_numpy(ref.t("token_embd.weight")).float())
-        m.wte_delta.zero_()
-    m.eval()
+    from mmtrain.export import load_gguf_weights
+    from mmtrain.model import assemble, load_ckpt
+    m, _ = load_ckpt(ckpt)
+    load_gguf_weights(m, ref.r)
     render_image.IMAGE_SIZE = m.c.image_size
     tok = data.Tok(ref.path)
     rng = random.Random("check")

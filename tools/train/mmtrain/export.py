@@ -3,6 +3,7 @@ template), written and read with tools/mmgguf.py.
 
   write_gguf(model, path, qtype)   the model's tensors under llama.cpp's gpt2 / clip names (tensor_map)
   torch_from_gguf(path)            a model.MMGPT holding a file's dequantized weights (parity, diagnostics)
+  load_gguf_weights(model, reader) the same into an existing model
 
 Big 2-D matrices whose rows are a multiple of 32 are stored as qtype; norms, biases, positions and
 the conv kernels stay F32. No output.weight: the unembedding is tied to token_embd. The bytes depend
@@ -176,11 +177,11 @@ def config_from_gguf(r):
                   a_proj_mid=r.tensors["mm.a.mlp.1.weight"][1][1])
 
 
-def torch_from_gguf(path):
-    """(model.MMGPT in eval mode with the file's dequantized weights, type name of the big matrices)."""
+def load_gguf_weights(m, r):
+    """Copy the dequantized tensors of a combined GGUF (an mmgguf.GGUFReader) into model m (same shapes):
+    every tensor of tensor_map, token_embd into the embedding table (trained-row deltas zeroed), and the
+    audio position table."""
     import torch
-    r = mmgguf.GGUFReader(path)
-    m = MMGPT(config_from_gguf(r), train_ids=[])
     src = {}
     tensor_map(m, src)
     sd = m.state_dict()
@@ -189,6 +190,14 @@ def torch_from_gguf(path):
             if k is not None:
                 sd[k].copy_(torch.from_numpy(r.tensor_f32(n).reshape(sd[k].shape)))
         m.wte.weight.copy_(torch.from_numpy(r.tensor_f32("token_embd.weight")))
+        m.wte_delta.zero_()
         m.audio.pos.copy_(torch.from_numpy(r.tensor_f32("a.position_embd.weight"))[:m.audio.pos.shape[0]])
+
+
+def torch_from_gguf(path):
+    """(model.MMGPT in eval mode with the file's dequantized weights, type name of the big matrices)."""
+    r = mmgguf.GGUFReader(path)
+    m = MMGPT(config_from_gguf(r), train_ids=[])
+    load_gguf_weights(m, r)
     m.eval()
     return m, r.tensors["blk.0.attn_qkv.weight"][0]
