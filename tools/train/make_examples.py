@@ -12,15 +12,11 @@ import os
 import random
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 
-import world  # noqa: E402
-import gen_image  # noqa: E402
-import gen_audio  # noqa: E402
-from heldout import write_audio  # noqa: E402
+from mmtrain import REPO_DIR, render_audio, render_image, world  # noqa: E402
 
 IMAGES = [
     ("shapes1.png", (320, 240), [("large", "red", "circle", 0), ("small", "blue", "square", 4),
@@ -41,7 +37,7 @@ CLIPS = [
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=os.path.join(HERE, "..", "..", "assets", "examples"))
+    ap.add_argument("--out", default=os.path.join(REPO_DIR, "assets", "examples"))
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     lines = []
@@ -49,7 +45,7 @@ def main():
         rng = random.Random("example-img-%d-v2" % i)
         objs = [{"size": s, "color": c, "shape": sh, "pos": world.POSITIONS[cell], "cell": cell}
                 for s, c, sh, cell in spec]
-        img, _ = gen_image.render_scene(objs, rng, size=size, augment=False)
+        img, _ = render_image.render_scene(objs, rng, size=size, augment=False)
         p = os.path.join(a.out, name)
         if name.endswith(".jpg"):
             img.save(p, quality=85)
@@ -59,14 +55,14 @@ def main():
     for i, (name, spec, sr) in enumerate(CLIPS):
         rng = random.Random("example-aud-%d" % i)
         if spec["kind"] == "speech":
-            pcm, esr = gen_audio.espeak_word(spec["word"], "en-us", "", 150, 50)
-            pcm = gen_audio.trim_silence(pcm)
+            pcm, esr = render_audio.espeak_word(spec["word"], "en-us", "", 150, 50)
+            pcm = render_audio.trim_silence(pcm)
             x = np.concatenate([np.zeros(int(0.3 * esr)), pcm, np.zeros(int(0.4 * esr))])
-            x = gen_audio.resample(x.astype(np.float32), esr, sr) * 0.7
+            x = render_audio.resample(x.astype(np.float32), esr, sr) * 0.7
         else:
-            x = gen_audio.synth(dict(spec), rng, sr, dur=1.5)
+            x = render_audio.synth(dict(spec), rng, sr, dur=1.5)
             x = (x / max(1e-9, np.abs(x).max()) * 0.5).astype(np.float32)
-        write_audio(os.path.join(a.out, name), x.astype(np.float32), sr, random.Random(0))
+        render_audio.write_audio(os.path.join(a.out, name), x.astype(np.float32), sr, random.Random(0))
         lines.append("%s\t%s" % (name, world.describe(spec)))
     with open(os.path.join(a.out, "EXPECTED.txt"), "w") as f:
         f.write("# file<TAB>canonical caption / description (made by tools/train/make_examples.py)\n")

@@ -1,4 +1,4 @@
-"""PyTorch model that mirrors the mmgpt C engine exactly (see /work/HELPERS.md 'Shared GGUF names').
+"""PyTorch model that mirrors the mmgpt C engine exactly (GGUF names: export.tensor_map, docs/ARCHITECTURE.md).
 
   decoder  GPT-2: token + learned position embeddings, pre-LN blocks (fused qkv, causal MHA, GELU-tanh
            MLP 4x), final LN, unembedding tied to token_embd (no output.weight in the file).
@@ -18,6 +18,8 @@ from dataclasses import dataclass, asdict
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .bpe import EOT_ID
 
 
 @dataclass
@@ -339,3 +341,30 @@ def load_ckpt(path):
 
 def n_params(model):
     return sum(p.numel() for p in model.parameters())
+
+
+def audio_rows_grouped(model, mel, nfr, group=4):
+    """Encode clips in groups of similar length (little padding); returns one [R_i, d] per clip."""
+    order = sorted(range(len(nfr)), key=lambda i: nfr[i])
+    out = [None] * len(nfr)
+    for g in range(0, len(order), group):
+        idx = order[g:g + group]
+        T = max(nfr[i] for i in idx)
+        rows, nr = model.audio_rows(mel[idx, :, :T], [nfr[i] for i in idx])
+        for j, i in enumerate(idx):
+            out[i] = rows[j, :int(nr[j])]
+    return out
+
+
+@torch.no_grad()
+def greedy(model, rows, pre, post, max_new=40):
+    """Greedy decode one sequence with the full 50,257-token softmax (as the engine does): token ids
+    after pre + media rows [R, d] + post, up to (not including) <|endoftext|>."""
+    out = []
+    for _ in range(max_new):
+        h = model.decode_hidden(model.embed_prompt(pre, rows, post + out)[None])[0, -1]
+        t = int(model.logits(h).argmax())
+        if t == EOT_ID:
+            break
+        out.append(t)
+    return out

@@ -1,8 +1,8 @@
 """The world the demo model knows: scene / sound specs, canonical captions, questions and answers.
 
 Everything here is pure Python and deterministic given a random.Random(seed). Renderers live in
-gen_image.py (images) and gen_audio.py (sounds); other programs' renderings for the second held-out
-set live in heldout2.py. The same spec objects drive all of them.
+render_image.py (images) and render_audio.py (sounds); other programs' renderings for the second
+held-out set live in heldout.py (set 2). The same spec objects drive all of them.
 """
 
 SHAPES = ["circle", "square", "triangle", "star"]

@@ -4,19 +4,18 @@ render_sound(spec, rng) -> (pcm float32 at 16 kHz, info). Each clip is synthesis
 source rate (8..48 kHz, so band limits match real files), optionally stereo-averaged, gain-scaled
 (-40..0 dBFS peak), quantised and resampled to 16 kHz the way the engine resamples files.
 Speech comes from a bank of espeak-ng words (build_speech_bank) made with the TRAINING voices only;
-HELDOUT_VOICES are reserved for the second held-out set (heldout2.py).
+HELDOUT_LANGS / HELDOUT_VARIANTS are reserved for the second held-out set (heldout.py, set 2).
 
 log_mel(pcm) is Whisper's log_mel_spectrogram over the clip's own length (no 30 s padding):
 periodic Hann 400, hop 160, centre reflect pad 200, |STFT|^2, last frame dropped, Slaney mel (80),
 log10(max(x,1e-10)), max(x, max-8), (x+4)/4.
 """
 import math
-import os
 import subprocess
 
 import numpy as np
 
-import world
+from . import world
 
 SR = 16000
 N_FFT = 400
@@ -284,22 +283,22 @@ def render_sound_src(spec, rng, bank=None, augment=True, sr=None):
     return x.astype(np.float32), sr
 
 
-if __name__ == "__main__":
-    import random
-    import sys
-    import time
-    out = sys.argv[1] if len(sys.argv) > 1 else "/tmp/sounds"
-    os.makedirs(out, exist_ok=True)
-    bp = os.path.join(out, "bank_small.npz")
-    t0 = time.time()
-    build_speech_bank(bp, random.Random(1), per_word=2)
-    print("bank", time.time() - t0)
-    bank = SpeechBank(bp)
-    for i in range(12):
-        rng = random.Random(i)
-        s = world.sample_sound(rng)
-        t0 = time.time()
-        pcm = render_sound(s, rng, bank)
-        m = log_mel(pcm)
-        print(i, world.describe(s), len(pcm) / SR, m.shape, "%.3f s" % (time.time() - t0),
-              world.audio_question(rng, s))
+
+# ------------------------------------------------------------------ files (sox)
+def write_audio(path, x, sr, rng):
+    """float pcm at sr -> file (format from the extension: wav, flac, ogg), mono or stereo (30 %), via sox."""
+    ch = 2 if rng.random() < 0.3 else 1
+    if ch == 2:
+        x = np.stack([x, x * rng.uniform(0.7, 1.0)], 1)
+    raw = np.ascontiguousarray(x, dtype="<f4").tobytes()
+    cmd = ["sox", "-t", "f32", "-r", str(sr), "-c", str(ch), "-", "-b", "16"]
+    if path.endswith(".ogg"):
+        cmd = cmd[:-2]
+    subprocess.run(cmd + [path], input=raw, check=True)
+
+
+def load_pcm_16k(path):
+    """Any sound file -> 16 kHz mono float32 via sox (reference only; the engine uses libsndfile+libsamplerate)."""
+    p = subprocess.run(["sox", path, "-t", "f32", "-e", "floating-point", "-c", "1", "-r", "16000", "-"],
+                       capture_output=True, check=True)
+    return np.frombuffer(p.stdout, dtype="<f4").copy()

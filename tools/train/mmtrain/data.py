@@ -11,10 +11,8 @@ import random
 import numpy as np
 import torch
 
-import world
-import gen_image
-import gen_audio
-from bpe import BPE, EOT_ID
+from . import render_audio, render_image, world
+from .bpe import BPE, EOT_ID
 
 CAPTION_PROMPT = "Describe this image."
 DESCRIBE_PROMPT = "Describe this sound."
@@ -24,8 +22,10 @@ ASSISTANT_PREFIX = "Assistant:"
 
 
 class Tok:
-    def __init__(self):
-        self.bpe = BPE()
+    """The prompt pieces of fusion's template as token ids (cached). vocab: see bpe.find_vocab."""
+
+    def __init__(self, vocab=None):
+        self.bpe = BPE(vocab)
         self.cache = {}
 
     def enc(self, s):
@@ -147,12 +147,12 @@ def image_batch(tok, seed, B, augment=True, questions=1, seg_side=0, kind_weight
     labs, segs, focus, keys = [], [], [], []
     for i in range(B):
         if seg_side:
-            objs, img, lab = gen_image.sample_image_example(rng, augment=augment, label_map=True)
+            objs, img, lab = render_image.sample_image_example(rng, augment=augment, label_map=True)
             segs.append(seg_labels(objs, lab, seg_side))
         else:
-            objs, img = gen_image.sample_image_example(rng, augment=augment)
+            objs, img = render_image.sample_image_example(rng, augment=augment)
         labs.append(scene_labels(objs))
-        x = gen_image.train_preprocess(img, rng) if augment else gen_image.preprocess(img)
+        x = render_image.train_preprocess(img, rng) if augment else render_image.preprocess(img)
         imgs.append(x)
         items = [(CAPTION_PROMPT, world.caption(objs), "caption")]
         focus.append(-1)
@@ -185,9 +185,9 @@ def audio_batch(tok, seed, B, bank, augment=True, questions=1, max_seconds=10.0)
     for i in range(B):
         s = world.sample_sound(rng)
         labs.append(audio_class(s))
-        pcm = gen_audio.render_sound(s, rng, bank, augment=augment)
-        pcm = pcm[:int(max_seconds * gen_audio.SR)]
-        m = gen_audio.log_mel(pcm)
+        pcm = render_audio.render_sound(s, rng, bank, augment=augment)
+        pcm = pcm[:int(max_seconds * render_audio.SR)]
+        m = render_audio.log_mel(pcm)
         mels.append(m)
         nfr.append(m.shape[1])
         items = [(DESCRIBE_PROMPT, world.describe(s), "describe")]
@@ -201,7 +201,7 @@ def audio_batch(tok, seed, B, bank, augment=True, questions=1, max_seconds=10.0)
             ans.append(tok.ans(a))
             meta.append((k, a))
     T = max(nfr)
-    mel = np.zeros((B, gen_audio.N_MELS, T), np.float32)
+    mel = np.zeros((B, render_audio.N_MELS, T), np.float32)
     for i, m in enumerate(mels):
         mel[i, :, :m.shape[1]] = m
     LAST_LABELS["aud"] = torch.tensor(labs, dtype=torch.long)

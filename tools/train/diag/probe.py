@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""What the vision side of a checkpoint knows, read through its training-time cell probe (AuxHeads.cell).
+"""What the vision side of a checkpoint knows, read through its training-time cell probe (losses.AuxHeads).
 
-  /usr/bin/python3 tools/train/probe.py CKPT.pt [--n 300]
+  /usr/bin/python3 tools/train/diag/probe.py CKPT.pt [--n 300]
 
 Renders N augmented pictures (seed namespace 'probe', never trained on), runs the checkpoint's vision
 encoder + projector, pools the rows per grid cell and prints, for small and for large objects, the
@@ -14,17 +14,14 @@ import os
 import random
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/train: the mmtrain package
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-import data  # noqa: E402
-import gen_image  # noqa: E402
-import world  # noqa: E402
-from model import load_ckpt  # noqa: E402
-from train import AuxHeads  # noqa: E402
+from mmtrain import data, render_image, world  # noqa: E402
+from mmtrain.losses import AuxHeads  # noqa: E402
+from mmtrain.model import load_ckpt  # noqa: E402
 
 
 def main():
@@ -35,14 +32,14 @@ def main():
     torch.set_num_threads(1)
     m, ck = load_ckpt(a.ckpt)
     cfg = m.c
-    gen_image.IMAGE_SIZE = cfg.image_size
+    render_image.IMAGE_SIZE = cfg.image_size
     aux = AuxHeads(cfg.d, cfg.image_size // cfg.patch // cfg.v_merge)
     aux.load_state_dict(ck["aux"])
     rng = random.Random("probe")
     xs, labs = [], []
     for _ in range(a.n):
-        objs, img = gen_image.sample_image_example(rng)
-        xs.append(gen_image.train_preprocess(img, rng))
+        objs, img = render_image.sample_image_example(rng)
+        xs.append(render_image.train_preprocess(img, rng))
         labs.append(data.scene_labels(objs))
     lab = torch.from_numpy(np.stack(labs))
     with torch.no_grad():

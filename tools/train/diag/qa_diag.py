@@ -1,14 +1,14 @@
 #!/usr/bin/python3
 """Does the decoder bind a picture question to the right row? (PyTorch side, a checkpoint.)
 
-  /usr/bin/python3 tools/train/qa_diag.py CKPT.pt [--n 8] [--attn] [-v]
+  /usr/bin/python3 tools/train/diag/qa_diag.py CKPT.pt [--n 8] [--attn] [-v] [--vocab V]
 
 On n augmented pictures (seed namespace 'diag', never trained on) it asks, by greedy decoding, every
 "What shape is at the <place>?" (9 per picture), and "What color is the <shape>?" and "Where is the
 <shape>?" for each shape, and prints the counts right. A model that answers about an arbitrary object
 scores about 7 / 9, 1 / n_objects, 1 / n_objects. With --attn it also prints, for the first picture,
 where head 0 of every decoder block looks from the answer position (key words and rows), the
-targets of train.py's --key-layer / --att-layer guidance.
+targets of train.py's --key-layer / --att-layer guidance (mmtrain.losses.focus_loss).
 """
 import argparse
 import collections
@@ -16,15 +16,12 @@ import os
 import random
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/train: the mmtrain package
 
 import torch  # noqa: E402
 
-import data  # noqa: E402
-import gen_image  # noqa: E402
-import world  # noqa: E402
-from model import load_ckpt  # noqa: E402
-from train import greedy  # noqa: E402
+from mmtrain import data, render_image, world  # noqa: E402
+from mmtrain.model import greedy, load_ckpt  # noqa: E402
 
 
 def main():
@@ -33,11 +30,12 @@ def main():
     ap.add_argument("--n", type=int, default=8, help="pictures")
     ap.add_argument("--attn", action="store_true", help="print head 0 of each block at the answer position")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every wrong answer")
+    ap.add_argument("--vocab", help="GPT-2 vocabulary: a folder or a GGUF file (default: mmtrain.bpe.find_vocab)")
     a = ap.parse_args()
     torch.set_num_threads(1)
     m, _ = load_ckpt(a.ckpt)
-    gen_image.IMAGE_SIZE = m.c.image_size
-    tok = data.Tok()
+    render_image.IMAGE_SIZE = m.c.image_size
+    tok = data.Tok(a.vocab)
     rng = random.Random("diag")
     right, total = collections.Counter(), collections.Counter()
 
@@ -49,9 +47,9 @@ def main():
             print("  %-34s want %-12s got %s" % (q, want, got))
 
     for n in range(a.n):
-        objs, img = gen_image.sample_image_example(rng, augment=True)
+        objs, img = render_image.sample_image_example(rng, augment=True)
         with torch.no_grad():
-            rows = m.image_rows(torch.from_numpy(gen_image.preprocess(img))[None])[0]
+            rows = m.image_rows(torch.from_numpy(render_image.preprocess(img))[None])[0]
         if a.verbose:
             print(world.caption(objs))
         for p in world.POSITIONS:

@@ -2,14 +2,14 @@
 """Numpy forward pass of a combined mmgpt GGUF, read with tools/mmgguf.py (weights dequantized).
 
 Written separately from model.py (numpy, from the GGUF names and keys only), so that
-  * export.py is checked: torch model (with the file's dequantized weights) == this forward, and
+  * mmtrain/export.py is checked: torch model (with the file's dequantized weights) == this forward, and
   * the C engine's parity test has an independent reference: logits of the last position for
     [caption | describe | ask] prompts, or for raw token ids.
 
-  /usr/bin/python3 tools/train/gguf_ref.py MODEL.gguf --image X.png            # caption logits + greedy text
-  /usr/bin/python3 tools/train/gguf_ref.py MODEL.gguf --audio X.wav --question "How many beeps?"
-  /usr/bin/python3 tools/train/gguf_ref.py MODEL.gguf --image X.png --save-logits out.npy
-  /usr/bin/python3 tools/train/gguf_ref.py MODEL.gguf --check-ckpt last.pt     # export vs torch check
+  /usr/bin/python3 tools/train/diag/gguf_ref.py MODEL.gguf --image X.png            # caption logits + greedy text
+  /usr/bin/python3 tools/train/diag/gguf_ref.py MODEL.gguf --audio X.wav --question "How many beeps?"
+  /usr/bin/python3 tools/train/diag/gguf_ref.py MODEL.gguf --image X.png --save-logits out.npy
+  /usr/bin/python3 tools/train/diag/gguf_ref.py MODEL.gguf --check-ckpt last.pt     # export vs torch check
 
 Image input: RGB, squash-resized to image_size with PIL BICUBIC (the engine uses stb_image_resize, so
 image logits differ slightly unless you pass --pixels a .npy of the engine's preprocessed pixels).
@@ -19,15 +19,13 @@ Audio input: any file sox/PIL... here WAV/FLAC/Ogg via the 'soundfile'-free path
 import argparse
 import math
 import os
-import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/train: the mmtrain package
 
 import numpy as np  # noqa: E402
 
+from mmtrain.render_audio import load_pcm_16k  # noqa: E402  (importing mmtrain puts tools/ on the path)
 import mmgguf  # noqa: E402
 
 
@@ -55,6 +53,7 @@ def _softmax(x):
 
 class Ref:
     def __init__(self, path):
+        self.path = path
         self.r = mmgguf.GGUFReader(path)
         self.kv = self.r.kv
         self.cache = {}
@@ -174,56 +173,36 @@ class Ref:
         return out
 
 
-def load_pcm_16k(path):
-    """Any sound file -> 16 kHz mono float32 via sox (reference only; the engine uses libsndfile+libsamplerate)."""
-    p = subprocess.run(["sox", path, "-t", "f32", "-e", "floating-point", "-c", "1", "-r", "16000", "-"],
-                       capture_output=True, check=True)
-    return np.frombuffer(p.stdout, dtype="<f4").copy()
-
-
 def check_ckpt(ref, ckpt):
     """Load the checkpoint into torch with the FILE's (dequantized) weights; compare logits."""
     import random
     import torch
-    import data
-    import gen_audio
-    import gen_image
-    import world
-    from model import Config, MMGPT
-    ck = torch.load(ckpt, map_location="cpu")
-    m = MMGPT(Config(**ck["config"]), ck["model"]["train_ids"])
-    m.load_state_dict(ck["model"])
-    from export import tensor_map
-    src = {}
-    tensor_map(m, src)
-    sd = m.state_dict()
-    with torch.no_grad():
-        for n, k in src.items():
-            if k is not None:
-                sd[k].copy_(torch.from_numpy(ref.t(n)).to(sd[k].dtype))
-        m.wte.weight.copy_(torch.from_numpy(ref.t("token_embd.weight")).float())
-        m.wte_delta.zero_()
-    m.eval()
-    tok = data.Tok()
+    from mmtrain import data, render_audio, render_image, world
+    from mmtrain.export import load_gguf_weights
+    from mmtrain.model import assemble, load_ckpt
+    m, _ = load_ckpt(ckpt)
+    load_gguf_weights(m, ref.r)
+    render_image.IMAGE_SIZE = m.c.image_size
+    tok = data.Tok(ref.path)
     rng = random.Random("check")
-    objs, img = gen_image.sample_image_example(rng)
-    pix = gen_image.preprocess(img)
+    objs, img = render_image.sample_image_example(rng)
+    pix = render_image.preprocess(img)
     pre = tok.pre()
     post = tok.post(data.CAPTION_PROMPT)
     with torch.no_grad():
         rows_t = m.image_rows(torch.from_numpy(pix)[None])[0]
-        emb, _, _, _ = __import__("model").assemble(m, [pre], [rows_t], [post], [[50256]])
+        emb, _, _, _ = assemble(m, [pre], [rows_t], [post], [[50256]])
         lt = m.logits(m.decode_hidden(emb))[0].numpy()
     ln = ref.prompt_logits(pre, ref.image_rows(pix.astype(np.float64)), post)
     e1 = np.abs(lt - ln).max()
-    s = world.sample_sound(rng)
-    pcm = gen_audio.render_sound({"kind": "beeps", "n": 3}, rng, None)
-    mel = gen_audio.log_mel(pcm)
+    world.sample_sound(rng)  # (keeps the draws of the sound below as they were)
+    pcm = render_audio.render_sound({"kind": "beeps", "n": 3}, rng, None)
+    mel = render_audio.log_mel(pcm)
     post = tok.post(data.DESCRIBE_PROMPT)
     with torch.no_grad():
         rows_t, nr = m.audio_rows(torch.from_numpy(mel)[None], [mel.shape[1]])
         rows_t = rows_t[0, :int(nr[0])]
-        emb, _, _, _ = __import__("model").assemble(m, [pre], [rows_t], [post], [[50256]])
+        emb, _, _, _ = assemble(m, [pre], [rows_t], [post], [[50256]])
         lt = m.logits(m.decode_hidden(emb))[0].numpy()
     ln = ref.prompt_logits(pre, ref.audio_rows(mel), post)
     e2 = np.abs(lt - ln).max()
@@ -246,21 +225,22 @@ def main():
     ref = Ref(a.model)
     if a.check_ckpt:
         sys.exit(0 if check_ckpt(ref, a.check_ckpt) else 1)
-    import data
-    tok = data.Tok()
+    from mmtrain import data
+    tok = data.Tok(a.model)  # the file's own vocabulary
     if a.image or a.pixels:
         if a.pixels:
             pix = np.load(a.pixels)
         else:
             from PIL import Image
-            import gen_image
-            pix = gen_image.preprocess(Image.open(a.image))
+            from mmtrain import render_image
+            render_image.IMAGE_SIZE = ref.kv["clip.vision.image_size"]
+            pix = render_image.preprocess(Image.open(a.image))
         rows = ref.image_rows(pix.astype(np.float64))
         prompt = a.question or data.CAPTION_PROMPT
     elif a.audio or a.pcm:
-        import gen_audio
+        from mmtrain import render_audio
         pcm = np.load(a.pcm) if a.pcm else load_pcm_16k(a.audio)
-        rows = ref.audio_rows(gen_audio.log_mel(pcm))
+        rows = ref.audio_rows(render_audio.log_mel(pcm))
         prompt = a.question or data.DESCRIBE_PROMPT
     else:
         sys.exit("gguf_ref.py: give --image/--pixels or --audio/--pcm")

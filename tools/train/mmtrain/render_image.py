@@ -14,9 +14,9 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-import world
+from . import world
 
-IMAGE_SIZE = 144  # model.Config.image_size (train.py sets it from the run's config)
+IMAGE_SIZE = 144  # model.Config.image_size (the trainer and the diagnostics set it from the checkpoint's config)
 IMAGE_MEAN = [0.5, 0.5, 0.5]
 IMAGE_STD = [0.5, 0.5, 0.5]
 
@@ -203,15 +203,3 @@ def sample_image_example(rng, augment=True, label_map=False):
     r = render_scene(objs, rng, augment=augment, label_map=label_map)
     return (objs, r[0], r[2]) if label_map else (objs, r[0])
 
-
-if __name__ == "__main__":
-    import random
-    import sys
-    out = sys.argv[1] if len(sys.argv) > 1 else "/tmp/shapes"
-    import os
-    os.makedirs(out, exist_ok=True)
-    for i in range(8):
-        rng = random.Random(i)
-        objs, img = sample_image_example(rng)
-        img.save(os.path.join(out, "s%d.png" % i))
-        print(i, img.size, world.caption(objs), world.image_question(rng, objs))
