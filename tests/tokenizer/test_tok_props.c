@@ -9,7 +9,7 @@
  *     every occurrence of the lowest-rank pair) on every pre-token of those strings and on long words.
  *  3. 10 MB inputs (one 10 MB word, random letters without spaces, only spaces, only newlines, digits, real
  *     text) run on a thread with a 256 KiB stack (no deep recursion), round-trip, and scale linearly:
- *     time(10 MB) / time(1 MB) must stay < 40 (quadratic would be ~100).
+ *     time(10 MB) / time(1 MB) must stay < 40 (quadratic would be ~100); each the fastest of 2-3 runs.
  *  4. Streaming decode: for valid UTF-8 text every chunk is valid UTF-8 (a broken character is never
  *     emitted) and chunks + flush == decode(all); for random id sequences chunks + flush == decode(all).
  *  5. Specials only when allowed; <__media__> is always plain text; truncated-buffer encode semantics;
@@ -252,8 +252,15 @@ int main(void) {
     for (int kind = 0; kind < 6; kind++) {
         fill_kind(buf, big, kind);
         /* times are the encoding thread's CPU time (the machine may be shared) */
+        /* the fastest of 3 (1 MB) / 2 (10 MB) runs: a busy shared machine only ever adds time */
         big_job j1 = run_small_stack(t, buf, small), j10 = run_small_stack(t, buf, big);
         CHECK(j1.ok && j10.ok, "%s: round trip failed", kind_name[kind]);
+        for (int r = 0; r < 2; r++) {
+            big_job k = run_small_stack(t, buf, small);
+            if (k.ok && k.ms < j1.ms) j1 = k;
+        }
+        big_job k10 = run_small_stack(t, buf, big);
+        if (k10.ok && k10.ms < j10.ms) j10 = k10;
         double ratio = j10.ms / (j1.ms > 5 ? j1.ms : 5);
         printf("%-28s %5.1f MB: %8lld ids, %7.1f ms (%.1f MB/s CPU); x10 input -> x%.1f time\n", kind_name[kind],
                big / 1e6, (long long)j10.n_ids, j10.ms, big / 1e3 / (j10.ms > 0.01 ? j10.ms : 0.01), ratio);
