@@ -1,5 +1,5 @@
 /* cmd_chat.c - `mmgpt chat [--image F]... [--audio F]...`: interactive questions about pictures and
- * sounds. Each line read from stdin is a question, or a command:
+ * sounds. Each line read from stdin is a question (plain text: a typed <__media__> is text), or a command:
  *   /image FILE   /audio FILE   add a picture / clip (encoded now, once)
  *   /system TEXT  set the system prompt
  *   /clear        forget the media and the conversation
@@ -69,7 +69,8 @@ static void usage(FILE *f) {
                "Each question is asked afresh about all the media loaded so far; the KV cache keeps the shared\n"
                "start (system prompt, media), so media are encoded once and evaluated once. --multi-turn\n"
                "keeps the whole conversation instead (each question follows the previous answer; media added\n"
-               "later join the next question). -p asks a first question before reading stdin.\n"
+               "later join the next question). A line is plain text: a <__media__> typed in it is text.\n"
+               "-p asks a first question before reading stdin (its <__media__> markers place the media).\n"
                "example: mmgpt chat --image photo.png\n\noptions:\n");
     fprintf(f, "  --multi-turn           keep the conversation (see above)\n");
     mm_task_print_opts(f, MM_OPT_MODEL | MM_OPT_MEDIA | MM_OPT_GEN | MM_OPT_OUT);
@@ -88,15 +89,16 @@ static void new_conversation(mmgpt_ctx *ctx, media_list *ml) {
 }
 
 /* One question: (all media, or in multi-turn mode the media not yet in the conversation) + text, then
- * generate. Returns an exit code (0 = fine). */
-static int ask(mmgpt_ctx *ctx, media_list *ml, const char *q, const mm_task_opts *o, bool multi_turn) {
+ * generate. literal: q is what the user typed (a <__media__> in it is text); else q is -p's prompt text,
+ * whose markers place the media. Returns an exit code (0 = fine). */
+static int ask(mmgpt_ctx *ctx, media_list *ml, const char *q, bool literal, const mm_task_opts *o, bool multi_turn) {
     char   err[MMGPT_ERR_SIZE];
     double t0 = mm_time_ms();
     int    rc = 0;
     if (!multi_turn) new_conversation(ctx, ml); /* afresh; the cache keeps the shared start */
     for (int i = 0; i < ml->n && !rc; i++)
         if (!ml->in_conv[i]) rc = mmgpt_add_media(ctx, ml->m[i], err);
-    if (!rc) rc = mmgpt_add_text(ctx, q, err);
+    if (!rc) rc = literal ? mmgpt_add_text_literal(ctx, q, err) : mmgpt_add_text(ctx, q, err);
     if (!rc) rc = mmgpt_generate(ctx, o->gen, o->json ? NULL : mm_task_stream_stdout, NULL, err);
     if (rc) {
         if (rc == MMGPT_ERR_CONTEXT) {
@@ -180,7 +182,7 @@ int mm_cmd_chat(int argc, char **argv) {
         fprintf(stderr, "mmgpt chat: %d media loaded%s; type a question, /image F, /audio F, /system T, /clear or /quit\n",
                 ml.n, multi ? " (multi-turn)" : "");
     if (o.prompt) {
-        int c = ask(ctx, &ml, o.prompt, &o, multi);
+        int c = ask(ctx, &ml, o.prompt, false, &o, multi);
         if (c && !first_err) first_err = c;
     }
     char   *line = NULL;
@@ -230,7 +232,7 @@ int mm_cmd_chat(int argc, char **argv) {
                 c = mm_cli_fail(MM_EXIT_USAGE, "unknown chat command '%s' (/image, /audio, /system, /clear, /quit)", s);
             }
         } else {
-            c = ask(ctx, &ml, s, &o, multi);
+            c = ask(ctx, &ml, s, true, &o, multi);
         }
         if (c && !first_err) first_err = c;
     }

@@ -126,7 +126,7 @@ void mm_task_print_opts(FILE *f, unsigned which) {
                    "  --audio FILE           add a sound clip (repeatable)\n");
     if (which & MM_OPT_GEN)
         fprintf(f, "  -p, --prompt TEXT      prompt text (<__media__> marks where each image/clip goes)\n"
-                   "  --system TEXT          system prompt (default: the model's, if any)\n"
+                   "  --system TEXT          system prompt, plain text (default: the model's, if any)\n"
                    "  -n, --max-tokens N     most tokens to generate (default 128; -1 = until the end)\n"
                    "  --temp T               temperature in [0, 2] (default 0 = greedy)\n"
                    "  --top-k K              sample among the K most likely tokens (default 40; 0 = all)\n"
@@ -318,8 +318,6 @@ int mm_task_run_files(const char *cmd, mmgpt_media_kind want, const char *task, 
         mmgpt_model_free(m);
         return code;
     }
-    char *user_text = o->prompt ? NULL : mmgpt_model_task_prompt(m, task, question);
-    const char *text = o->prompt ? o->prompt : user_text;
     for (int i = 0; i < n_files; i++) {
         double       t0 = mm_time_ms();
         char         err[MMGPT_ERR_SIZE];
@@ -332,7 +330,8 @@ int mm_task_run_files(const char *cmd, mmgpt_media_kind want, const char *task, 
             continue;
         }
         int rc = mmgpt_add_media(ctx, md, err);
-        if (!rc) rc = mmgpt_add_text(ctx, text, err);
+        /* -p places the media at its markers; the task's text holds the question as plain text */
+        if (!rc) rc = o->prompt ? mmgpt_add_text(ctx, o->prompt, err) : mmgpt_add_task(ctx, task, question, err);
         if (!rc && !o->json && n_files > 1) {
             printf("%s: ", files[i]);
             fflush(stdout);
@@ -358,7 +357,6 @@ int mm_task_run_files(const char *cmd, mmgpt_media_kind want, const char *task, 
         }
         if (!o->quiet) mm_task_print_timings(ctx, n_files > 1 ? files[i] : NULL);
     }
-    free(user_text);
     mmgpt_ctx_free(ctx);
     mmgpt_model_free(m);
     if (ferror(stdout)) return mm_cli_fail(MM_EXIT_INTERNAL, "error writing the output");

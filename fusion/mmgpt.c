@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conversation.h"
 #include "mm_audio.h"
 #include "mm_core.h"
 #include "mm_fusion.h"
@@ -41,7 +42,7 @@ struct mmgpt_model {
 };
 
 struct mmgpt_media {
-    uint64_t         serial;  /* unique per media made in this process (prefix-cache identity) */
+    mm_conv_hash     hash;    /* content hash of rows (prefix-cache identity) */
     mmgpt_media_kind kind;
     int64_t          n_rows;  /* decoder positions */
     int64_t          d;       /* d_model */
@@ -64,21 +65,7 @@ struct mmgpt_ctx {
     float               *logits_ban;  /* [n_vocab] logits with <|endoftext|> banned (gen.ignore_eos) */
     mm_audio_state      *as;        /* NULL without audio encoder */
     mm_tokenizer_stream *ts;
-    /* pending turn */
-    sbuf                 text;
-    const mmgpt_media  **media;     /* [n_media] borrowed or owned */
-    bool                *owned;     /* [n_media] */
-    int                  n_media, cap_media;
-    /* conversation */
-    char                *system;    /* NULL = model default */
-    bool                 system_set;
-    int32_t              carry[2];  /* tokens to evaluate before the next turn */
-    int                  n_carry;
-    bool                 fresh;     /* the next turn starts a new conversation (mmgpt_clear) */
-    /* prefix cache: what each position of the KV cache holds, [n_ctx] */
-    int32_t             *hist_tok;  /* token id, or -1 for a media row */
-    uint64_t            *hist_med;  /* media serial (media rows) */
-    int64_t             *hist_row;  /* row within the media */
+    mm_conv             *conv;      /* the conversation: KV-cache record, pending turn, system prompt */
     /* results */
     sbuf                 last;
     mmgpt_stop           stop;
@@ -247,12 +234,18 @@ int64_t mmgpt_model_d_model(const mmgpt_model *m) { return m->d_model; }
 int64_t mmgpt_model_n_vocab(const mmgpt_model *m) { return mm_gpt_model_n_vocab(m->gpt); }
 double  mmgpt_model_load_ms(const mmgpt_model *m) { return m->load_ms; }
 
+static bool task_of(const char *name, mm_task *t) {
+    if (!name) return false;
+    if (!strcmp(name, "caption")) *t = MM_TASK_CAPTION;
+    else if (!strcmp(name, "describe")) *t = MM_TASK_DESCRIBE;
+    else if (!strcmp(name, "ask")) *t = MM_TASK_ASK;
+    else return false;
+    return true;
+}
+
 char *mmgpt_model_task_prompt(const mmgpt_model *m, const char *task, const char *question) {
     mm_task t;
-    if (!strcmp(task, "caption")) t = MM_TASK_CAPTION;
-    else if (!strcmp(task, "describe")) t = MM_TASK_DESCRIBE;
-    else if (!strcmp(task, "ask")) t = MM_TASK_ASK;
-    else return NULL;
+    if (!task_of(task, &t)) return NULL;
     return mm_prompt_task_text(&m->tpl, t, question);
 }
 
@@ -260,6 +253,11 @@ char *mmgpt_model_task_prompt(const mmgpt_model *m, const char *task, const char
 mmgpt_ctx_params mmgpt_ctx_default_params(void) { return (mmgpt_ctx_params){.n_threads = 0, .n_ctx = 0}; }
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Template text and user text alike: special-token text is ordinary text. */
+static int tokenize_plain(void *tok, const char *text, size_t len, int32_t **ids, int64_t *n, char *err) {
+    return mm_tokenizer_encode_alloc(tok, text, len, false, ids, n, err);
+}
 
 mmgpt_ctx *mmgpt_ctx_create(const mmgpt_model *m, mmgpt_ctx_params p, char *err) {
     if (!m) {
@@ -278,12 +276,10 @@ mmgpt_ctx *mmgpt_ctx_create(const mmgpt_model *m, mmgpt_ctx_params p, char *err)
     sp.pool = c->pool;
     if (!(c->st = mm_gpt_state_create(m->gpt, sp, err))) goto fail;
     if (!(c->ts = mm_tokenizer_stream_create(m->tok, err))) goto fail;
-    int64_t nc = mm_gpt_state_n_ctx(c->st);
-    c->hist_tok = malloc((size_t)nc * sizeof *c->hist_tok);
-    c->hist_med = malloc((size_t)nc * sizeof *c->hist_med);
-    c->hist_row = malloc((size_t)nc * sizeof *c->hist_row);
-    if (!c->hist_tok || !c->hist_med || !c->hist_row ||
-        !(c->logits_ban = malloc((size_t)mm_gpt_model_n_vocab(m->gpt) * sizeof(float)))) {
+    mm_conv_params vp = {.st = c->st, .tpl = &m->tpl, .tokenize = tokenize_plain, .tok_user = m->tok, .eos = m->eos,
+                         .bos = mm_tokenizer_add_bos(m->tok) ? mm_tokenizer_bos(m->tok) : -1};
+    if (!(c->conv = mm_conv_create(&vp, err))) goto fail;
+    if (!(c->logits_ban = malloc((size_t)mm_gpt_model_n_vocab(m->gpt) * sizeof(float)))) {
         mm_err(err, "out of memory");
         goto fail;
     }
@@ -305,28 +301,14 @@ fail:
     return NULL;
 }
 
-static void drop_pending(mmgpt_ctx *c) {
-    for (int i = 0; i < c->n_media; i++)
-        if (c->owned[i]) mmgpt_media_free((mmgpt_media *)c->media[i]);
-    c->n_media = 0;
-    sb_clear(&c->text);
-}
-
 void mmgpt_ctx_free(mmgpt_ctx *c) {
     if (!c) return;
-    drop_pending(c);
-    free(c->media);
-    free(c->owned);
-    free(c->text.s);
+    mm_conv_free(c->conv);
     free(c->last.s);
-    free(c->system);
     free(c->pixels);
     free(c->vit_out);
     free(c->img_proj_scratch);
     free(c->logits_ban);
-    free(c->hist_tok);
-    free(c->hist_med);
-    free(c->hist_row);
     mm_vit_state_free(c->vs);
     mm_audio_state_free(c->as);
     mm_tokenizer_stream_free(c->ts);
@@ -338,27 +320,17 @@ void mmgpt_ctx_free(mmgpt_ctx *c) {
 int64_t mmgpt_ctx_n_ctx(const mmgpt_ctx *c) { return mm_gpt_state_n_ctx(c->st); }
 int64_t mmgpt_ctx_n_past(const mmgpt_ctx *c) { return mm_gpt_state_n_past(c->st); }
 
-int mmgpt_set_system(mmgpt_ctx *c, const char *system, char *err) {
-    char *s = NULL;
-    if (system && !(s = xstrdup(system))) return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
-    free(c->system);
-    c->system = s;
-    c->system_set = system != NULL;
-    return MMGPT_OK;
-}
+int mmgpt_set_system(mmgpt_ctx *c, const char *system, char *err) { return mm_conv_set_system(c->conv, system, err); }
 
 void mmgpt_clear(mmgpt_ctx *c) {
-    drop_pending(c);
-    c->n_carry = 0;
-    c->fresh = true;  /* the cache stays, as a prefix cache for the next conversation */
+    mm_conv_clear(c->conv); /* the KV cache stays, as a prefix cache for the next conversation */
     sb_clear(&c->last);
     c->stop = MMGPT_STOP_NONE;
 }
 
 void mmgpt_reset(mmgpt_ctx *c) {
     mmgpt_clear(c);
-    mm_gpt_state_reset(c->st);
-    c->fresh = false;
+    mm_conv_reset(c->conv);
 }
 
 void mmgpt_get_timings(const mmgpt_ctx *c, mmgpt_timings *t) {
@@ -391,8 +363,6 @@ mmgpt_media_kind mmgpt_detect_kind(const void *data, size_t n) {
 static int media_alloc(mmgpt_ctx *c, mmgpt_media_kind kind, int64_t n_rows, mmgpt_media **out, char *err) {
     mmgpt_media *md = calloc(1, sizeof *md);
     if (!md) return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
-    static uint64_t next_serial = 0;
-    md->serial = __atomic_add_fetch(&next_serial, 1, __ATOMIC_RELAXED);
     md->kind = kind;
     md->n_rows = n_rows;
     md->d = c->m->d_model;
@@ -403,6 +373,9 @@ static int media_alloc(mmgpt_ctx *c, mmgpt_media_kind kind, int64_t n_rows, mmgp
     *out = md;
     return MMGPT_OK;
 }
+
+/* The rows are written: their hash is the media's identity in the prefix cache. */
+static void media_seal(mmgpt_media *md) { md->hash = mm_conv_hash_rows(md->rows, md->n_rows, md->d); }
 
 static const char *nm(const char *name) { return name ? name : "(memory)"; }
 
@@ -435,6 +408,7 @@ static int encode_image(mmgpt_ctx *c, const char *path, const void *data, size_t
     mm_projector_apply(&m->pimg, c->pool, c->vit_out + skip * dv, n, md->rows, c->img_proj_scratch);
     c->t.project_ms += mm_time_ms() - t2;
     c->t.n_images++;
+    media_seal(md);
     *out = md;
     return MMGPT_OK;
 }
@@ -486,6 +460,7 @@ static int encode_audio(mmgpt_ctx *c, const char *path, const void *data, size_t
     free(enc);
     c->t.project_ms += mm_time_ms() - t2;
     c->t.n_audio++;
+    media_seal(md);
     *out = md;
     return MMGPT_OK;
 }
@@ -541,21 +516,13 @@ mmgpt_media_kind mmgpt_media_get_kind(const mmgpt_media *md) { return md->kind; 
 int64_t          mmgpt_media_n_rows(const mmgpt_media *md) { return md->n_rows; }
 const float     *mmgpt_media_rows(const mmgpt_media *md) { return md->rows; }
 
+static void media_release(void *md) { mmgpt_media_free(md); }
+
+/* Into the pending turn; owned: freed with the turn (also when this fails). */
 static int push_media(mmgpt_ctx *c, const mmgpt_media *md, bool owned, char *err) {
-    if (c->n_media == c->cap_media) {
-        int cap = c->cap_media ? 2 * c->cap_media : 4;
-        const mmgpt_media **nm_ = realloc(c->media, (size_t)cap * sizeof *nm_);
-        if (!nm_) return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
-        c->media = nm_;
-        bool *no = realloc(c->owned, (size_t)cap * sizeof *no);
-        if (!no) return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
-        c->owned = no;
-        c->cap_media = cap;
-    }
-    c->media[c->n_media] = md;
-    c->owned[c->n_media] = owned;
-    c->n_media++;
-    return MMGPT_OK;
+    mm_conv_media v = {.kind = md->kind == MMGPT_MEDIA_AUDIO ? MM_MEDIA_AUDIO : MM_MEDIA_IMAGE, .n_rows = md->n_rows,
+                       .d = md->d, .rows = md->rows, .hash = md->hash};
+    return mm_conv_add_media(c->conv, &v, owned ? (void *)md : NULL, owned ? media_release : NULL, err);
 }
 
 int mmgpt_add_media(mmgpt_ctx *c, const mmgpt_media *md, char *err) {
@@ -567,8 +534,7 @@ int mmgpt_add_media(mmgpt_ctx *c, const mmgpt_media *md, char *err) {
 /* Take ownership of a media made by one of the mmgpt_media_from_* calls (rc is its status). */
 static int add_owned(mmgpt_ctx *c, int rc, mmgpt_media **md, char *err) {
     if (rc) return rc;
-    if ((rc = push_media(c, *md, true, err))) mmgpt_media_free(*md);
-    return rc;
+    return push_media(c, *md, true, err);
 }
 
 int mmgpt_add_image_file(mmgpt_ctx *c, const char *path, char *err) {
@@ -592,196 +558,63 @@ int mmgpt_add_audio_memory(mmgpt_ctx *c, const void *data, size_t size, char *er
     return add_owned(c, rc, &md, err);
 }
 
-int mmgpt_add_text(mmgpt_ctx *c, const char *text, char *err) {
-    if (!text) return MMGPT_OK;
-    if (sb_add(&c->text, text, strlen(text))) return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
-    return MMGPT_OK;
+int mmgpt_add_text(mmgpt_ctx *c, const char *text, char *err) { return mm_conv_add_text(c->conv, text, false, err); }
+int mmgpt_add_text_literal(mmgpt_ctx *c, const char *text, char *err) {
+    return mm_conv_add_text(c->conv, text, true, err);
 }
 
-/* ---------------------------------------------------------------- turn assembly */
-typedef struct {
-    mm_gpt_input *in;   /* [n] */
-    int32_t      *ids;  /* [n] token or -1 at media rows */
-    uint64_t     *med;  /* [n] media serial at media rows, else 0 */
-    int64_t      *row;  /* [n] row within the media */
-    int64_t       n, cap;
-} seq;
-
-static int seq_push(seq *s, int32_t tok, const mmgpt_media *md, int64_t row) {
-    if (s->n == s->cap) {
-        int64_t cap = s->cap ? 2 * s->cap : 256;
-        mm_gpt_input *ni = realloc(s->in, (size_t)cap * sizeof *ni);
-        if (!ni) return -1;
-        s->in = ni;
-        int32_t *nd = realloc(s->ids, (size_t)cap * sizeof *nd);
-        if (!nd) return -1;
-        s->ids = nd;
-        uint64_t *nm2 = realloc(s->med, (size_t)cap * sizeof *nm2);
-        if (!nm2) return -1;
-        s->med = nm2;
-        int64_t *nr = realloc(s->row, (size_t)cap * sizeof *nr);
-        if (!nr) return -1;
-        s->row = nr;
-        s->cap = cap;
+/* The task's user text: template pieces as prompt text, each {question} as literal text. */
+int mmgpt_add_task(mmgpt_ctx *c, const char *task, const char *question, char *err) {
+    mm_task t;
+    if (!task_of(task, &t)) return fail(MMGPT_ERR_USAGE, err, "%s: unknown task '%s'", __func__, task ? task : "(null)");
+    const mm_prompt_template *tp = &c->m->tpl;
+    const char *p = t == MM_TASK_CAPTION ? tp->caption : t == MM_TASK_DESCRIBE ? tp->describe : tp->ask;
+    int         rc = MMGPT_OK;
+    for (const char *hit; !rc && p && (hit = strstr(p, "{question}")); p = hit + strlen("{question}")) {
+        char *piece = malloc((size_t)(hit - p) + 1);
+        if (!piece) return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
+        memcpy(piece, p, (size_t)(hit - p));
+        piece[hit - p] = 0;
+        rc = mm_conv_add_text(c->conv, piece, false, err);
+        free(piece);
+        if (!rc) rc = mm_conv_add_text(c->conv, question ? question : "", true, err);
     }
-    const float *embd = md ? md->rows + row * md->d : NULL;
-    s->in[s->n] = (mm_gpt_input){.token = embd ? 0 : tok, .embd = embd};
-    s->ids[s->n] = embd ? -1 : tok;
-    s->med[s->n] = md ? md->serial : 0;
-    s->row[s->n] = md ? row : 0;
-    s->n++;
-    return 0;
-}
-
-static void seq_free(seq *s) {
-    free(s->in);
-    free(s->ids);
-    free(s->med);
-    free(s->row);
-    memset(s, 0, sizeof *s);
-}
-
-/* The positions of the pending turn (carry tokens first). */
-static int build_turn(mmgpt_ctx *c, bool raw, seq *s, char *err) {
-    const mmgpt_model *m = c->m;
-    memset(s, 0, sizeof *s);
-    bool start = c->fresh || (mm_gpt_state_n_past(c->st) == 0 && c->n_carry == 0);
-    const char *system = NULL;
-    if (!raw && start) system = c->system_set ? c->system : m->tpl.default_system;
-
-    mm_media_kind kinds_small[16], *kinds = kinds_small;
-    if (c->n_media > 16 && !(kinds = malloc((size_t)c->n_media * sizeof *kinds)))
-        return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
-    for (int i = 0; i < c->n_media; i++)
-        kinds[i] = c->media[i]->kind == MMGPT_MEDIA_AUDIO ? MM_MEDIA_AUDIO : MM_MEDIA_IMAGE;
-    mm_prompt p;
-    char      e[MM_ERR_SIZE];
-    int       rc = mm_prompt_build(&m->tpl, system, c->text.s ? c->text.s : "", kinds, c->n_media, raw, &p, e);
-    if (kinds != kinds_small) free(kinds);
-    if (rc) return fail(MMGPT_ERR_USAGE, err, "%s", e);
-
-    bool oom = false;
-    for (int i = 0; i < c->n_carry; i++) oom |= seq_push(s, c->carry[i], NULL, 0) != 0;
-    if (start && mm_tokenizer_add_bos(m->tok) && mm_tokenizer_bos(m->tok) >= 0)
-        oom |= seq_push(s, mm_tokenizer_bos(m->tok), NULL, 0) != 0;
-    for (int i = 0; i < p.n_segs && !oom; i++) {
-        const mm_prompt_seg *sg = &p.segs[i];
-        if (sg->kind == MM_SEG_TEXT) {
-            int32_t *ids = NULL;
-            int64_t  n = 0;
-            if (mm_tokenizer_encode_alloc(m->tok, sg->text, strlen(sg->text), false, &ids, &n, e)) {
-                mm_prompt_free(&p);
-                seq_free(s);
-                return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
-            }
-            for (int64_t j = 0; j < n && !oom; j++) oom |= seq_push(s, ids[j], NULL, 0) != 0;
-            free(ids);
-        } else {
-            const mmgpt_media *md = c->media[sg->media];
-            for (int64_t r = 0; r < md->n_rows && !oom; r++) oom |= seq_push(s, -1, md, r) != 0;
-        }
-    }
-    mm_prompt_free(&p);
-    if (oom) {
-        seq_free(s);
-        return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
-    }
-    return MMGPT_OK;
+    if (!rc && p) rc = mm_conv_add_text(c->conv, p, false, err);
+    return rc;
 }
 
 int mmgpt_tokenize_turn(mmgpt_ctx *c, bool raw, int32_t **ids_out, int64_t *n, char *err) {
-    seq s;
-    int rc = build_turn(c, raw, &s, err);
-    if (rc) return rc;
+    mm_conv_seq s;
+    char        e[MM_ERR_SIZE];
+    int         rc = mm_conv_build(c->conv, raw, &s, e);
+    if (rc) return fail(rc, err, "%s", e);
     *n = s.n;
-    if (ids_out) {
-        *ids_out = s.ids;
-        s.ids = NULL;
-    }
-    seq_free(&s);
-    return MMGPT_OK;
+    int32_t *ids = ids_out ? malloc((size_t)(s.n > 0 ? s.n : 1) * sizeof *ids) : NULL;
+    if (ids_out && !ids) rc = fail(MMGPT_ERR_INTERNAL, err, "out of memory");
+    for (int64_t i = 0; ids && i < s.n; i++) ids[i] = s.pos[i].token;
+    if (ids_out) *ids_out = ids;
+    mm_conv_seq_free(&s);
+    return rc;
 }
 
-static int media_rows(const mmgpt_ctx *c) {
-    int64_t r = 0;
-    for (int i = 0; i < c->n_media; i++) r += c->media[i]->n_rows;
-    return (int)r;
-}
-
-/* Evaluate the pending turn; logits_all may be NULL. need_room: positions that must stay free. */
-static bool same_position(const mmgpt_ctx *c, int64_t pos, const seq *s, int64_t i) {
-    if (c->hist_tok[pos] != s->ids[i]) return false;
-    return s->ids[i] >= 0 || (c->hist_med[pos] == s->med[i] && c->hist_row[pos] == s->row[i]);
-}
-
-static void hist_set(mmgpt_ctx *c, int64_t pos, int32_t tok, uint64_t med, int64_t row) {
-    if (pos < 0 || pos >= mm_gpt_state_n_ctx(c->st)) return;
-    c->hist_tok[pos] = tok;
-    c->hist_med[pos] = med;
-    c->hist_row[pos] = row;
-}
-
-/* Evaluate the pending turn; logits_all may be NULL. need_room: positions that must stay free.
- * After mmgpt_clear (c->fresh) the turn starts a new conversation at position 0, and the positions at
- * its start that the KV cache already holds (same tokens, same media rows) are kept, not evaluated
- * again (not when every position's logits are asked for). */
+/* Evaluate the pending turn (positions already in the KV cache are kept: see conversation.h). */
 static int eval_turn(mmgpt_ctx *c, bool raw, int64_t need_room, float **logits_all, int64_t *n_pos, char *err) {
-    seq s;
-    int rc = build_turn(c, raw, &s, err);
-    if (rc) return rc;
-    int64_t n_past = mm_gpt_state_n_past(c->st), n_ctx = mm_gpt_state_n_ctx(c->st);
-    if (s.n == 0) {
-        seq_free(&s);
-        return fail(MMGPT_ERR_USAGE, err, "nothing to evaluate: add text or media first");
-    }
-    int64_t off = 0;  /* positions of the turn found in the cache */
-    if (c->fresh && !logits_all) {
-        while (off < s.n && off < n_past && same_position(c, off, &s, off)) off++;
-        if (off == s.n) off--;  /* the last position is evaluated again: its logits are needed */
-    }
-    int64_t base = c->fresh ? off : n_past;  /* cache positions kept before the new ones */
-    if (base + (s.n - off) + need_room > n_ctx) {
-        seq_free(&s);
-        const char *room = need_room ? " (one more is needed for the answer)" : "";
-        if (base > off)
-            return fail(MMGPT_ERR_CONTEXT, err,
-                        "the prompt takes %lld positions (%d of them media) but only %lld of the context of %lld are "
-                        "left%s",
-                        (long long)s.n, media_rows(c), (long long)(n_ctx - n_past), (long long)n_ctx, room);
-        return fail(MMGPT_ERR_CONTEXT, err, "the prompt takes %lld positions (%d of them media), over the context of %lld%s",
-                    (long long)s.n, media_rows(c), (long long)n_ctx, room);
-    }
-    float *la = NULL;
-    int64_t nv = mm_gpt_model_n_vocab(c->m->gpt);
-    if (logits_all && !(la = malloc((size_t)s.n * (size_t)nv * sizeof(float)))) {
-        seq_free(&s);
-        return fail(MMGPT_ERR_INTERNAL, err, "out of memory (logits of %lld positions)", (long long)s.n);
-    }
-    char   e[MM_ERR_SIZE];
-    double t0 = mm_time_ms();
-    if ((c->fresh && mm_gpt_state_truncate(c->st, base, e)) || mm_gpt_eval(c->st, s.in + off, s.n - off, la, e)) {
-        free(la);
-        seq_free(&s);
-        return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
-    }
-    for (int64_t i = off; i < s.n; i++) hist_set(c, base + i - off, s.ids[i], s.med[i], s.row[i]);
-    c->fresh = false;
-    c->t.prompt_ms += mm_time_ms() - t0;
-    c->t.n_prompt += s.n;
-    c->t.n_cached += off;
-    c->t.n_media_rows += media_rows(c);
-    if (n_pos) *n_pos = s.n;
-    if (logits_all) *logits_all = la;
-    seq_free(&s);
-    c->n_carry = 0;
-    drop_pending(c);
+    mm_conv_turn_info info;
+    char              e[MM_ERR_SIZE];
+    int               rc = mm_conv_eval_turn(c->conv, raw, need_room, logits_all, &info, e);
+    if (rc) return fail(rc, err, "%s", e);
+    c->t.prompt_ms += info.eval_ms;
+    c->t.n_prompt += info.n_pos;
+    c->t.n_cached += info.n_cached;
+    c->t.n_media_rows += info.n_media_rows;
+    if (n_pos) *n_pos = info.n_pos;
     return MMGPT_OK;
 }
 
 int mmgpt_eval(mmgpt_ctx *c, bool raw, float **logits, int64_t *n_pos, char *err) {
     if (logits) *logits = NULL;
     int rc = eval_turn(c, raw, 0, logits, n_pos, err);
-    if (rc) drop_pending(c);
+    if (rc) mm_conv_drop_pending(c->conv);
     return rc;
 }
 
@@ -859,8 +692,7 @@ static int generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *u
         int32_t t = mm_sampler_sample(smp, lg);
         if (t == c->m->eos) {
             why = MMGPT_STOP_EOS;
-            c->carry[0] = t;
-            c->n_carry = 1;
+            mm_conv_end_answer(c->conv, t); /* <|endoftext|> closes the answer before the next turn */
             break;
         }
         n_gen++;
@@ -883,17 +715,13 @@ static int generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *u
             why = hit ? MMGPT_STOP_STRING : em.stopped ? MMGPT_STOP_CALLBACK : full ? MMGPT_STOP_CONTEXT
                                                                                    : MMGPT_STOP_MAX_TOKENS;
             /* close the answer in the cache before the next turn: the last token, then <|endoftext|> */
-            c->n_carry = 0;
-            if (!full) c->carry[c->n_carry++] = t;
-            if (c->m->eos >= 0 && !full) c->carry[c->n_carry++] = c->m->eos;
+            mm_conv_end_answer(c->conv, t);
             break;
         }
-        int64_t pos = mm_gpt_state_n_past(c->st);
-        if (mm_gpt_eval_tokens(c->st, &t, 1, NULL, e)) {
+        if (mm_conv_eval_token(c->conv, t, e)) {
             rc = fail(MMGPT_ERR_INTERNAL, err, "%s", e);
             break;
         }
-        hist_set(c, pos, t, 0, 0);
     }
     if (rc == MMGPT_OK && why != MMGPT_STOP_STRING) {
         const char *out;
@@ -918,7 +746,7 @@ static int generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *u
 
 int mmgpt_generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *user, char *err) {
     int rc = generate(c, p, cb, user, err);
-    if (rc) drop_pending(c); /* a failed turn is forgotten (the cache holds what was evaluated) */
+    if (rc) mm_conv_drop_pending(c->conv); /* a failed turn is forgotten (the cache holds what was evaluated) */
     return rc;
 }
 

@@ -150,73 +150,99 @@ static void flush_text(builder *b) {
     }
 }
 
-int mm_prompt_build(const mm_prompt_template *t, const char *system, const char *user_text,
-                    const mm_media_kind *media_kinds, int n_media, bool raw, mm_prompt *out, char *err) {
+/* A text of the template: a marker in it is an error (the model file's mmgpt.prompt.* keys are input). */
+static void put_template(builder *b, const char *s, bool *bad) {
+    if (mm_prompt_count_markers(s) > 0) *bad = true;
+    sb_str(&b->text, s);
+}
+
+/* The m-th media: its begin wrapper ends the text before it, its end wrapper starts the text after it. */
+static void put_media(builder *b, const mm_prompt_template *t, const mm_media_kind *kinds, int m) {
+    mm_media_kind k = kinds ? kinds[m] : MM_MEDIA_IMAGE;
+    sb_str(&b->text, k == MM_MEDIA_AUDIO ? t->audio_begin : t->image_begin);
+    flush_text(b);
+    push_seg(b, (mm_prompt_seg){.kind = MM_SEG_MEDIA, .text = NULL, .media = m});
+    sb_str(&b->text, k == MM_MEDIA_AUDIO ? t->audio_end : t->image_end);
+}
+
+int mm_prompt_build_parts(const mm_prompt_template *t, const char *system, const mm_prompt_part *parts, int n_parts,
+                          const mm_media_kind *media_kinds, int n_media, bool raw, mm_prompt *out, char *err) {
     memset(out, 0, sizeof *out);
-    if (n_media < 0) return mm_err(err, "%s: negative media count", __func__);
-    const char *user = user_text ? user_text : "";
-    int n_markers = mm_prompt_count_markers(user);
-    if (n_markers > 0 && n_markers != n_media)
-        return mm_err(err, "prompt has %d %s marker%s but %d image%s/clip%s were given", n_markers,
-                      MM_MEDIA_MARKER, n_markers == 1 ? "" : "s", n_media, n_media == 1 ? "" : "s",
-                      n_media == 1 ? "" : "s");
+    if (n_media < 0 || n_parts < 0 || (n_parts > 0 && !parts)) return mm_err(err, "%s: bad part or media count", __func__);
 
-    /* the user text with a marker for each media */
-    sbuf u = {0};
-    if (n_markers == 0)
-        for (int i = 0; i < n_media; i++) sb_str(&u, MM_MEDIA_MARKER "\n");
-    sb_str(&u, user);
-
-    /* the whole turn as one string, markers included */
-    sbuf all = {0};
-    if (!raw && system && *system) {
-        sb_str(&all, t->system_prefix);
-        sb_str(&all, system);
-        sb_str(&all, t->system_suffix);
+    /* runs: consecutive prompt parts joined (a marker may be split over two of them), literal parts alone */
+    typedef struct {
+        sbuf s;
+        bool literal;
+    } run;
+    run *runs = calloc((size_t)(n_parts > 0 ? n_parts : 1), sizeof *runs);
+    if (!runs) return mm_err(err, "%s: out of memory", __func__);
+    int  n_runs = 0, n_markers = 0;
+    bool oom = false;
+    for (int i = 0; i < n_parts; i++) {
+        if (!parts[i].text || !*parts[i].text) continue;
+        if (n_runs == 0 || runs[n_runs - 1].literal || parts[i].literal) runs[n_runs++].literal = parts[i].literal;
+        sb_str(&runs[n_runs - 1].s, parts[i].text);
     }
-    if (!raw) sb_str(&all, t->user_prefix);
-    sb_str(&all, u.s);
-    if (!raw) {
-        sb_str(&all, t->user_suffix);
-        sb_str(&all, t->assistant_prefix);
+    for (int i = 0; i < n_runs; i++) {
+        oom |= runs[i].s.oom;
+        if (!runs[i].literal) n_markers += mm_prompt_count_markers(runs[i].s.s);
     }
-    bool oom = u.oom || all.oom;
-    free(u.s);
-    if (oom) {
-        free(all.s);
-        return mm_err(err, "%s: out of memory", __func__);
-    }
-    if (mm_prompt_count_markers(all.s) != n_media) {
-        free(all.s);
-        return mm_err(err, "the system prompt or the prompt template holds a %s marker", MM_MEDIA_MARKER);
+    int rc = 0;
+    if (oom) rc = mm_err(err, "%s: out of memory", __func__);
+    else if (n_markers > 0 && n_markers != n_media)
+        rc = mm_err(err, "prompt has %d %s marker%s but %d image%s/clip%s were given", n_markers, MM_MEDIA_MARKER,
+                    n_markers == 1 ? "" : "s", n_media, n_media == 1 ? "" : "s", n_media == 1 ? "" : "s");
+    if (rc) {
+        for (int i = 0; i < n_runs; i++) free(runs[i].s.s);
+        free(runs);
+        return rc;
     }
 
-    /* split at the markers */
-    builder b = {.p = out};
+    /* the turn: [system block] user_prefix USER_TEXT user_suffix assistant_prefix, split at the media */
+    builder      b = {.p = out};
+    bool         bad_template = false;
     const size_t ml = strlen(MM_MEDIA_MARKER);
-    const char  *p = all.s ? all.s : "";
-    int          m = 0;
-    for (;;) {
-        const char *hit = strstr(p, MM_MEDIA_MARKER);
-        if (!hit) break;
-        sb_add(&b.text, p, (size_t)(hit - p));
-        mm_media_kind k = media_kinds ? media_kinds[m] : MM_MEDIA_IMAGE;
-        sb_str(&b.text, k == MM_MEDIA_AUDIO ? t->audio_begin : t->image_begin);
-        flush_text(&b);
-        push_seg(&b, (mm_prompt_seg){.kind = MM_SEG_MEDIA, .text = NULL, .media = m});
-        sb_str(&b.text, k == MM_MEDIA_AUDIO ? t->audio_end : t->image_end);
-        m++;
-        p = hit + ml;
+    if (!raw && system && *system) {
+        put_template(&b, t->system_prefix, &bad_template);
+        sb_str(&b.text, system); /* plain text */
+        put_template(&b, t->system_suffix, &bad_template);
     }
-    sb_str(&b.text, p);
+    if (!raw) put_template(&b, t->user_prefix, &bad_template);
+    int m = 0;
+    if (n_markers == 0)
+        for (; m < n_media; m++) {
+            put_media(&b, t, media_kinds, m);
+            sb_str(&b.text, "\n");
+        }
+    for (int i = 0; i < n_runs; i++) {
+        const char *p = runs[i].s.s;
+        for (const char *hit; !runs[i].literal && (hit = strstr(p, MM_MEDIA_MARKER)); p = hit + ml) {
+            sb_add(&b.text, p, (size_t)(hit - p));
+            put_media(&b, t, media_kinds, m++);
+        }
+        sb_str(&b.text, p);
+        free(runs[i].s.s);
+    }
+    free(runs);
+    if (!raw) {
+        put_template(&b, t->user_suffix, &bad_template);
+        put_template(&b, t->assistant_prefix, &bad_template);
+    }
     flush_text(&b);
     free(b.text.s);
-    free(all.s);
-    if (b.oom) {
+    if (b.oom || bad_template) {
         mm_prompt_free(out);
+        if (bad_template) return mm_err(err, "the prompt template holds a %s marker", MM_MEDIA_MARKER);
         return mm_err(err, "%s: out of memory", __func__);
     }
     return 0;
+}
+
+int mm_prompt_build(const mm_prompt_template *t, const char *system, const char *user_text,
+                    const mm_media_kind *media_kinds, int n_media, bool raw, mm_prompt *out, char *err) {
+    mm_prompt_part part = {.text = user_text, .literal = false};
+    return mm_prompt_build_parts(t, system, &part, 1, media_kinds, n_media, raw, out, err);
 }
 
 void mm_prompt_free(mm_prompt *p) {

@@ -25,6 +25,11 @@
  * image_end/audio_end. USER_TEXT without any marker gets one "<__media__>\n" per media in front of it
  * (media before the text). A marker count other than the media count is an error. The text between
  * two media is tokenized as one piece (plain text: `<|endoftext|>` in it is ordinary text).
+ * USER_TEXT is made of parts (mm_prompt_build_parts): prompt parts, whose markers are media slots (the
+ * consecutive ones joined first, so a marker may be split over two of them), and literal parts (free
+ * text: a question, a chat line), whose `<__media__>` is ordinary text. SYSTEM is always literal. A
+ * marker in a template string (system_prefix, system_suffix, user_prefix, user_suffix,
+ * assistant_prefix) is an error.
  * A "raw" turn (mmgpt logits / generate) is USER_TEXT alone, with no template around it.
  *
  * Projectors (tensor names as llama.cpp mmproj files; weights F32/F16/Q8_0/Q4_0, biases F32/F16)
@@ -92,9 +97,21 @@ typedef struct {
 /* Count the <__media__> markers in text. */
 int mm_prompt_count_markers(const char *text);
 
-/* Assemble one turn (see the top comment). system: NULL or "" = no system block; raw: USER_TEXT alone.
- * media_kinds[n_media] chooses the begin/end wrappers. Returns 0, or -1 with err set on a marker/media
- * count mismatch or out of memory. */
+/* One piece of USER_TEXT: prompt text (literal = false: <__media__> places the next media) or literal
+ * text (literal = true: all of it is text). NULL or "" text is skipped. */
+typedef struct {
+    const char *text;
+    bool        literal;
+} mm_prompt_part;
+
+/* Assemble one turn (see the top comment) from USER_TEXT = parts[0] + parts[1] + ... system: NULL or
+ * "" = no system block; raw: USER_TEXT alone. media_kinds[n_media] chooses the begin/end wrappers.
+ * Returns 0, or -1 with err set on a marker/media count mismatch, a marker in the template, or out of
+ * memory. */
+int  mm_prompt_build_parts(const mm_prompt_template *t, const char *system, const mm_prompt_part *parts,
+                           int n_parts, const mm_media_kind *media_kinds, int n_media, bool raw,
+                           mm_prompt *out, char *err);
+/* The same with USER_TEXT = user_text, one prompt part. */
 int  mm_prompt_build(const mm_prompt_template *t, const char *system, const char *user_text,
                      const mm_media_kind *media_kinds, int n_media, bool raw, mm_prompt *out,
                      char *err);

@@ -20,22 +20,27 @@
  *   projectors and the prompt-template keys.
  *
  * A conversation turn
- *   mmgpt_add_text / mmgpt_add_image_* / mmgpt_add_audio_* / mmgpt_add_media collect the user's turn;
+ *   mmgpt_add_text / mmgpt_add_text_literal / mmgpt_add_task / mmgpt_add_image_* / mmgpt_add_audio_* /
+ *   mmgpt_add_media collect the user's turn;
  *   mmgpt_generate then assembles it with the model's template
  *       [System: SYSTEM\n]User: USER_TEXT\nAssistant:
  *   (the exact strings come from the model's mmgpt.prompt.* keys; the system block only at the start of
  *   a conversation), evaluates it after what the KV cache already holds, and generates the answer,
  *   calling your callback with each piece of text as it is produced (never a broken UTF-8 character).
- *   USER_TEXT is the concatenation of the added texts. The n-th `<__media__>` in it is replaced by the
- *   n-th added image/clip; with no marker at all, the media come first, each followed by "\n"
- *   ("<__media__>\n" per media in front of the text); any other marker count is an error.
+ *   USER_TEXT is the concatenation of the added texts. The n-th `<__media__>` of the mmgpt_add_text
+ *   texts is replaced by the n-th added image/clip; with no marker at all, the media come first, each
+ *   followed by "\n" ("<__media__>\n" per media in front of the text); any other marker count is an
+ *   error. Free text from a user (a question, a chat line) goes in with mmgpt_add_text_literal: a
+ *   `<__media__>` typed in it is ordinary text, never a media slot. The system prompt is always plain
+ *   text. No text is ever parsed for special tokens: a typed `<|endoftext|>` is ordinary text too.
  *   The model's answer is " " + text + <|endoftext|>; the leading space is not passed to the callback
  *   (gen.trim_leading_space). After the answer the conversation goes on: the next turn is appended
  *   after <|endoftext|> (the KV cache is kept: media and earlier turns are not evaluated again).
  *   mmgpt_clear starts a new conversation but keeps the KV cache as a prefix cache: asking another
  *   question about the same media after mmgpt_clear evaluates only the new question (the system prompt,
- *   template text and media rows at the start are found in the cache). gen.raw = true evaluates USER_TEXT
- *   alone, no template.
+ *   template text and media rows at the start are found in the cache; media are recognised by the
+ *   content of their embedding rows, so the same picture encoded again matches and another picture
+ *   does not). gen.raw = true evaluates USER_TEXT alone, no template.
  *
  * Errors
  *   Functions return 0 (MMGPT_OK) or a negative mmgpt_status saying what kind of problem it was, and
@@ -46,7 +51,8 @@
  *   temperature T in [0, 2] (0 = greedy, the default; above 2 is refused), top_k, top_p, seed; generation
  *   stops at <|endoftext|>, at a stop string, after max_tokens, when the callback returns false, or when
  *   the context is full (mmgpt_stop_reason tells which). A prompt that does not fit in the context
- *   (leaving room for one generated token) is refused with MMGPT_ERR_CONTEXT before anything is evaluated.
+ *   (leaving room for one generated token) is refused with MMGPT_ERR_CONTEXT before anything is evaluated,
+ *   with a message giving the positions the prompt takes and the context size.
  *
  * Threads
  *   Each ctx has its own thread pool of params.n_threads threads (0 = all CPUs). Two contexts on one model
@@ -78,7 +84,7 @@ int main(int argc, char **argv) {
 
     int rc = mmgpt_add_image_file(ctx, argv[2], err);                 // encoded now, once
     if (rc == MMGPT_OK)
-        rc = mmgpt_add_text(ctx, argc > 3 ? argv[3] : "Describe this image.", err);
+        rc = mmgpt_add_text_literal(ctx, argc > 3 ? argv[3] : "Describe this image.", err);  // typed text
     mmgpt_gen_params gp = mmgpt_gen_default_params();
     gp.max_tokens = 16;
     if (rc == MMGPT_OK) rc = mmgpt_generate(ctx, gp, print_piece, NULL, err);
@@ -155,7 +161,8 @@ int64_t mmgpt_model_d_model(const mmgpt_model *model);
 int64_t mmgpt_model_n_vocab(const mmgpt_model *model);
 double  mmgpt_model_load_ms(const mmgpt_model *model);
 /* The user text the model's template gives for a task: "caption", "describe" or "ask" (question
- * substituted for {question}); malloc'd, NULL if task is unknown. */
+ * substituted for {question}); malloc'd, NULL if task is unknown. A marker in the question would be a
+ * media slot in this text: to ask a user's question, use mmgpt_add_task. */
 char   *mmgpt_model_task_prompt(const mmgpt_model *model, const char *task, const char *question);
 
 /* ---------------------------------------------------------------- context (one conversation) */
@@ -170,8 +177,9 @@ void             mmgpt_ctx_free(mmgpt_ctx *ctx);
 int64_t          mmgpt_ctx_n_ctx(const mmgpt_ctx *ctx);
 int64_t          mmgpt_ctx_n_past(const mmgpt_ctx *ctx);   /* positions in the KV cache */
 
-/* System prompt of the next conversation (copied): NULL = the model's default (if any), "" = none.
- * Takes effect at the start of a conversation (a new ctx, or after mmgpt_clear). */
+/* System prompt of the next conversation (copied; plain text: a `<__media__>` in it is ordinary text):
+ * NULL = the model's default (if any), "" = none. Takes effect at the start of a conversation (a new
+ * ctx, or after mmgpt_clear). */
 int  mmgpt_set_system(mmgpt_ctx *ctx, const char *system, char *err);
 /* Forget the conversation and any pending input; the next turn starts a new conversation (system
  * prompt first). Media handles stay valid. The KV cache is kept as a prefix cache: the positions at the
@@ -182,7 +190,14 @@ void mmgpt_clear(mmgpt_ctx *ctx);
 void mmgpt_reset(mmgpt_ctx *ctx);
 
 /* ---------------------------------------------------------------- input of the next turn */
+/* Prompt text (copied): each `<__media__>` in it is a media slot (see the top comment). */
 int mmgpt_add_text(mmgpt_ctx *ctx, const char *text, char *err);
+/* Free text (copied): all of it is text, `<__media__>` included. Use it for what a user typed. */
+int mmgpt_add_text_literal(mmgpt_ctx *ctx, const char *text, char *err);
+/* The model's user text for a task, "caption", "describe" or "ask" (as mmgpt_model_task_prompt), with
+ * question as literal text in it: mmgpt_add_task(ctx, "ask", q) + one media asks q about the media
+ * whatever q holds. MMGPT_ERR_USAGE for an unknown task. */
+int mmgpt_add_task(mmgpt_ctx *ctx, const char *task, const char *question, char *err);
 /* Decode + encode + project now (timed); the ctx keeps the rows until the turn is evaluated.
  * Statuses: MMGPT_ERR_INPUT (missing, unreadable, unsupported or corrupt file), MMGPT_ERR_MODEL (the
  * model has no encoder for it), MMGPT_ERR_CONTEXT (its rows alone exceed the context; checked before

@@ -84,7 +84,31 @@ int main(void) {
     CHECK(mm_prompt_build(&t, NULL, "<__media__> and <__media__>", ii, 1, false, &p, err) != 0, "mismatch accepted");
     CHECK(strstr(err, "2 <__media__> markers") && strstr(err, "1 image"), "mismatch message '%s'", err);
     CHECK(mm_prompt_build(&t, NULL, "one <__media__>", ii, 2, false, &p, err) != 0, "mismatch 1 vs 2 accepted");
-    CHECK(mm_prompt_build(&t, "<__media__>", "x", ii, 1, false, &p, err) != 0, "marker in system prompt accepted");
+    /* the system prompt is plain text: a marker in it is text, not a slot (issue 14: free text is text) */
+    CHECK(mm_prompt_build(&t, "<__media__>", "x", ii, 1, false, &p, err) == 0, "%s", err);
+    expect("marker in the system prompt", &p, (const char *const[]){"System: <__media__>\nUser: ", "#0", "\nx\nAssistant:"},
+           3);
+    mm_prompt_free(&p);
+    /* parts: prompt parts join (a marker split over two of them counts), literal parts are text */
+    mm_prompt_part parts[4] = {{"Look <__med", false}, {"ia__> then", false}, {" <__media__> <|endoftext|>", true},
+                               {"<__media__>!", false}};
+    CHECK(mm_prompt_build_parts(&t, NULL, parts, 4, ii, 2, false, &p, err) == 0, "%s", err);
+    expect("parts", &p,
+           (const char *const[]){"User: Look ", "#0", " then <__media__> <|endoftext|>", "#1", "!\nAssistant:"}, 5);
+    mm_prompt_free(&p);
+    /* literal markers do not count: no prompt marker -> media first */
+    mm_prompt_part lit = {"<__media__> what is it", true};
+    CHECK(mm_prompt_build_parts(&t, "<__media__>", &lit, 1, ii, 1, false, &p, err) == 0, "%s", err);
+    expect("literal marker", &p,
+           (const char *const[]){"System: <__media__>\nUser: ", "#0", "\n<__media__> what is it\nAssistant:"}, 3);
+    mm_prompt_free(&p);
+    CHECK(mm_prompt_build_parts(&t, NULL, parts, 4, ii, 1, false, &p, err) != 0 && strstr(err, "2 <__media__> markers"),
+          "parts: 2 prompt markers for 1 media accepted ('%s')", err);
+    /* a marker in the template (the model file's keys) is an error */
+    free(t.user_suffix);
+    t.user_suffix = strdup("<__media__>");
+    CHECK(mm_prompt_build(&t, NULL, "x", ii, 0, false, &p, err) != 0 && strstr(err, "template"),
+          "marker in the template accepted ('%s')", err);
     CHECK(mm_prompt_count_markers("<__media_<__media__>__media__>") == 1, "marker count");
     mm_prompt_template_free(&t);
 

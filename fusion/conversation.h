@@ -1,0 +1,169 @@
+/* conversation.h - one conversation over one decoder KV cache (internal to the library: fusion/mmgpt.c,
+ * the product API of include/mmgpt.h, is the glue over it; tests/fusion/test_conversation.c tests it).
+ *
+ * What a conversation owns
+ *   - The cache record: what each position [0, n_past) of the decoder's KV cache holds, as an identity
+ *     (mm_conv_pos): a token id, or a media row = (content hash of the media item, row index in it).
+ *     The keys/values of a position depend only on the inputs at it and before it, so a new sequence
+ *     whose first k identities equal the record's first k can keep those k positions: the prefix cache.
+ *     Media are known by a 128-bit hash of their embedding rows (mm_conv_hash_rows), never by a
+ *     per-process serial: the same picture encoded twice matches, a different picture with the same
+ *     row count does not.
+ *   - The conversation: whether the next turn starts a new conversation (after mm_conv_clear: at
+ *     position 0, system prompt first, the record kept as a prefix cache) or continues after the
+ *     previous answer; the tokens that close the previous answer in the cache before the next turn
+ *     (the carry: the last sampled token, which was never evaluated, then the end-of-text token); the
+ *     system prompt.
+ *   - The pending turn: an ordered list of parts - prompt text (its <__media__> markers are media slots,
+ *     as mm_fusion.h documents), literal text (free text from a user: a marker or `<|endoftext|>` in it
+ *     is ordinary text) and media items - assembled with the model's template (mm_prompt_build_parts)
+ *     and tokenized by the caller's tokenize function when the turn is evaluated.
+ *
+ * Positions of a turn
+ *   A turn becomes a sequence (mm_conv_seq): [carry] [BOS at a conversation start] then the template's
+ *   text segments as tokens and each media item as its rows, in the order mm_prompt_build_parts gives.
+ *   A sequence may interleave tokens and media rows freely, and one media item may be placed as several
+ *   row ranges (mm_conv_seq_push_rows takes [row0, row0 + n)), each row keeping its index in the item:
+ *   a tiled picture (rows of tile 1, marker tokens, rows of tile 2, ...) or a long clip cut into 30 s
+ *   windows is one item with one hash, and its identities stay (hash, row) whatever sits between them.
+ *
+ * Prefix matching (mm_conv_eval_turn)
+ *   Continuing: the turn is appended after n_past. New conversation (after clear): the longest prefix
+ *   of the turn equal to the record is kept (the cache is truncated to it) and only the rest is
+ *   evaluated; when the whole turn is in the cache (the same question again) its last position is
+ *   evaluated again anyway, since generation needs its logits. When every position's logits are asked
+ *   for, nothing is reused. The turn must fit: kept + new positions + need_room <= n_ctx, else
+ *   MMGPT_ERR_CONTEXT with the turn's position count and the context size, before anything changes.
+ *
+ * Bookkeeping only
+ *   With params.st == NULL the conversation keeps the record without a decoder (n_ctx from the
+ *   params): eval_turn / eval_token then record what would be evaluated. Tests check the rules this
+ *   way against hand-computed positions.
+ *
+ * Statuses are mmgpt_status values (mmgpt.h) with a one-line message in err (MM_ERR_SIZE bytes).
+ * A conversation is used by one thread at a time.
+ */
+#ifndef MM_CONVERSATION_H
+#define MM_CONVERSATION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mm_fusion.h"
+#include "mm_transformer.h"
+#include "mmgpt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* 128-bit content hash (not cryptographic: media rows are computed by the encoders, not chosen). */
+typedef struct {
+    uint64_t lo, hi;
+} mm_conv_hash;
+
+/* Hash of n bytes (any alignment). */
+mm_conv_hash mm_conv_hash_bytes(const void *data, size_t n);
+/* Hash of a media item's rows [n_rows][d] (the shape is part of it). */
+mm_conv_hash mm_conv_hash_rows(const float *rows, int64_t n_rows, int64_t d);
+
+/* A media item as the conversation sees it (rows borrowed). */
+typedef struct {
+    mm_media_kind kind;   /* chooses the template's begin/end wrappers */
+    int64_t       n_rows; /* decoder positions */
+    int64_t       d;      /* row width = d_model */
+    const float  *rows;   /* [n_rows][d] */
+    mm_conv_hash  hash;   /* mm_conv_hash_rows(rows, n_rows, d) */
+} mm_conv_media;
+
+/* What one position holds. */
+typedef struct {
+    int32_t      token;  /* token id, or -1 at a media row */
+    int64_t      row;    /* media row: its index in the media item; 0 for tokens */
+    mm_conv_hash media;  /* media row: the item's content hash; {0, 0} for tokens */
+} mm_conv_pos;
+
+/* Equal identities (the prefix-cache test). */
+bool mm_conv_pos_equal(const mm_conv_pos *a, const mm_conv_pos *b);
+
+/* A sequence of positions with the decoder's inputs. */
+typedef struct {
+    mm_conv_pos  *pos;          /* [n] */
+    mm_gpt_input *in;           /* [n] token, or the media row's embedding (borrowed) */
+    int64_t       n, cap;
+    int64_t       n_media_rows; /* of the n positions */
+} mm_conv_seq;
+
+int  mm_conv_seq_push_token(mm_conv_seq *s, int32_t token);
+/* Rows [row0, row0 + n) of md (0 <= row0, row0 + n <= md->n_rows). */
+int  mm_conv_seq_push_rows(mm_conv_seq *s, const mm_conv_media *md, int64_t row0, int64_t n);
+void mm_conv_seq_free(mm_conv_seq *s);
+
+/* Tokenize text[0..len) as plain text (special-token text is ordinary text) into a malloc'd *ids[*n];
+ * 0, or -1 with err. */
+typedef int (*mm_conv_tokenize_fn)(void *user, const char *text, size_t len, int32_t **ids, int64_t *n,
+                                   char *err);
+
+typedef struct {
+    mm_gpt_state             *st;        /* the decoder state whose KV cache this records (borrowed);
+                                            NULL = bookkeeping only */
+    int64_t                   n_ctx;     /* positions, when st == NULL (else the state's) */
+    const mm_prompt_template *tpl;       /* borrowed */
+    mm_conv_tokenize_fn       tokenize;
+    void                     *tok_user;
+    int32_t                   bos;       /* added at the start of a conversation; -1 = none */
+    int32_t                   eos;       /* closes each answer in the cache; -1 = none */
+} mm_conv_params;
+
+typedef struct mm_conv mm_conv;
+
+mm_conv *mm_conv_create(const mm_conv_params *p, char *err);
+void     mm_conv_free(mm_conv *c);
+
+int64_t            mm_conv_n_ctx(const mm_conv *c);
+int64_t            mm_conv_n_past(const mm_conv *c);         /* positions recorded (= the state's n_past) */
+const mm_conv_pos *mm_conv_cached(const mm_conv *c);         /* [n_past] the record */
+
+/* System prompt of the next conversation (copied; plain text): NULL = the template's default, "" = none. */
+int  mm_conv_set_system(mm_conv *c, const char *system, char *err);
+/* Forget the conversation and the pending turn; the record stays as a prefix cache. */
+void mm_conv_clear(mm_conv *c);
+/* clear + empty the record (and the state's KV cache). */
+void mm_conv_reset(mm_conv *c);
+
+/* ---------------------------------------------------------------- the pending turn */
+/* Text (copied); literal: its markers are ordinary text. NULL adds nothing. */
+int  mm_conv_add_text(mm_conv *c, const char *text, bool literal, char *err);
+/* A media item (the struct is copied, its rows borrowed). owner != NULL: release(owner) is called when
+ * the turn is dropped (evaluated, cleared, freed), also when this call fails. */
+int  mm_conv_add_media(mm_conv *c, const mm_conv_media *md, void *owner, void (*release)(void *), char *err);
+void mm_conv_drop_pending(mm_conv *c);
+
+/* The positions the pending turn takes (carry and BOS included), without evaluating it. */
+int  mm_conv_build(const mm_conv *c, bool raw, mm_conv_seq *out, char *err);
+
+/* ---------------------------------------------------------------- evaluation */
+typedef struct {
+    int64_t n_pos;        /* positions of the turn (carry + BOS + template + text + media rows) */
+    int64_t n_cached;     /* of those, found in the cache (not evaluated again) */
+    int64_t n_media_rows; /* of those, media rows */
+    double  eval_ms;      /* decoder time */
+} mm_conv_turn_info;
+
+/* Evaluate the pending turn (see the top comment). need_room: positions that must stay free after it
+ * (1 to generate). logits_all (may be NULL): *logits_all receives a malloc'd [n_pos][n_vocab] array
+ * (then every position is evaluated). info may be NULL. On success the pending turn is consumed; on
+ * failure it stays (the caller drops it) and the record and the cache agree. */
+int  mm_conv_eval_turn(mm_conv *c, bool raw, int64_t need_room, float **logits_all, mm_conv_turn_info *info,
+                       char *err);
+/* Evaluate one generated token after the record and record it. */
+int  mm_conv_eval_token(mm_conv *c, int32_t token, char *err);
+/* The answer ended; last: the sampled token that was not evaluated (eos when the model ended it).
+ * The next turn first closes the answer in the cache: eos alone if last == eos, else last then eos;
+ * nothing when the cache is full. */
+void mm_conv_end_answer(mm_conv *c, int32_t last);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MM_CONVERSATION_H */
