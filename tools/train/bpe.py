@@ -1,7 +1,7 @@
 """Small GPT-2 byte-level BPE encoder/decoder for the training texts (prompts and answers).
 
 Reads the 50,257-token GPT-2 vocabulary (encoder.json / vocab.json) and merges (vocab.bpe /
-merges.txt) from ../shared/refdata/gpt2_bpe. Written from the published algorithm:
+merges.txt) from tests/data/gpt2_bpe. Written from the published algorithm:
   1. pre-tokenize with GPT-2's pattern  's|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+
   2. map each piece's UTF-8 bytes to printable unicode (bytes_to_unicode)
   3. repeatedly merge the adjacent pair of lowest merge rank.
@@ -34,11 +34,11 @@ def bytes_to_unicode():
 def default_dir():
     here = os.path.dirname(os.path.abspath(__file__))
     cands = [os.environ.get("MMGPT_REFDATA", ""),
-             os.path.join(here, "..", "..", "..", "shared", "refdata")]
+             os.path.join(here, "..", "..", "tests", "data")]
     for c in cands:
         if c and os.path.isfile(os.path.join(c, "gpt2_bpe", "encoder.json")):
             return os.path.join(c, "gpt2_bpe")
-    raise FileNotFoundError("GPT-2 vocabulary not found (set MMGPT_REFDATA to ../shared/refdata)")
+    raise FileNotFoundError("GPT-2 vocabulary not found (tests/data/gpt2_bpe; or set MMGPT_REFDATA)")
 
 
 class BPE:
