@@ -1,9 +1,9 @@
 /* fuzz_tokenizer.c - libFuzzer target: GPT-2 BPE encode / decode / streaming decode over arbitrary bytes,
  * and the GGUF tokenizer loader over arbitrary files.
  *
- * Vocabulary: the real GPT-2 one when $MMGPT_REFDATA (or ../shared/refdata) holds gpt2_bpe/, else a small
- * synthetic byte-level vocabulary (256 byte tokens + merges spelling common English pieces + two special
- * tokens), so the target runs anywhere. First input byte selects the mode:
+ * Vocabulary: the real GPT-2 one, $MMGPT_REFDATA/gpt2_bpe, else tests/data/gpt2_bpe of the source tree
+ * (compiled in as MMGPT_FUZZ_DATA); the target aborts at start when it cannot load it. First input byte
+ * selects the mode:
  *   0..2  encode (plain / special) -> decode must give the input back; fast BPE == reference BPE on every
  *         pre-token (short inputs); streaming decode of the ids == decode, chunk by chunk
  *   3     the bytes as int32 ids -> decode / stream: out-of-range ids are errors, never crashes
@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../tests/tokenizer/tok_synth.h"
 #include "../tokenizer/tok_internal.h"
 #include "mm_gguf.h"
 #include "mm_tokenizer.h"
@@ -26,9 +25,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argv;
     char err[MM_ERR_SIZE], path[4096];
     const char *r = getenv("MMGPT_REFDATA");
-    snprintf(path, sizeof path, "%s/gpt2_bpe", r && *r ? r : "../shared/refdata");
+    snprintf(path, sizeof path, "%s/gpt2_bpe", r && *r ? r : MMGPT_FUZZ_DATA);
     g_tok = mm_tokenizer_load_dir(path, err);
-    if (!g_tok) g_tok = tok_synthetic();
+    if (!g_tok) {
+        fprintf(stderr, "fuzz_tokenizer: the GPT-2 vocabulary (tests/data/gpt2_bpe): %s\n", err);
+        abort();
+    }
     return 0;
 }
 

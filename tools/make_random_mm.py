@@ -6,7 +6,7 @@ Used by the fusion and apps tests before a trained model exists. Everything the 
 with the names and keys of docs (HELPERS / include/mm_fusion.h). Weights are drawn from a seeded numpy
 generator, so the same arguments give the same file.
 
-    /usr/bin/python3 tools/make_random_mm.py -o model.gguf [--vocab ../shared/refdata/gpt2_bpe]
+    /usr/bin/python3 tools/make_random_mm.py -o model.gguf [--vocab tests/data/gpt2_bpe | --vocab bytes]
         [--projector linear|mlp] [--no-vision] [--no-audio] [--mmproj-out mmproj.gguf] ...
 
 With --mmproj-out the decoder + tokenizer go to -o (a plain text model) and the encoders + projectors
@@ -63,7 +63,7 @@ def add_tokenizer(w, vocab_dir):
 
 
 def byte_level_vocab():
-    """Fallback without ../shared: 256 byte tokens + <|endoftext|>, no merges."""
+    """--vocab bytes: 256 byte tokens + <|endoftext|>, no merges."""
     b2u = bytes_to_unicode()
     tokens = [b2u[b] for b in range(256)] + ["<|endoftext|>"]
     return tokens
@@ -108,8 +108,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("--mmproj-out", help="write encoders + projectors to this separate file")
-    ap.add_argument("--vocab", default=os.path.join(HERE, "..", "..", "shared", "refdata", "gpt2_bpe"),
-                    help="folder with encoder.json + vocab.bpe (default ../shared/refdata/gpt2_bpe)")
+    ap.add_argument("--vocab", default=os.path.join(HERE, "..", "tests", "data", "gpt2_bpe"),
+                    help="folder with encoder.json + vocab.bpe (default tests/data/gpt2_bpe), or 'bytes' for a "
+                         "byte-level vocabulary (256 byte tokens + <|endoftext|>, no merges)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--type", default="f32", help="matrix type: f32 f16 q8_0 q4_0")
     ap.add_argument("--std", type=float, default=0.2, help="weight scale")
@@ -158,7 +159,10 @@ def main():
     main_w = mmgguf.GGUFWriter()
     main_w.add_str("general.architecture", "gpt2")
     main_w.add_str("general.name", "mmgpt-random")
-    if os.path.isfile(os.path.join(a.vocab, "encoder.json")):
+    if a.vocab != "bytes":
+        if not os.path.isfile(os.path.join(a.vocab, "encoder.json")):
+            raise SystemExit("make_random_mm.py: --vocab %s: no encoder.json there (give the GPT-2 vocabulary "
+                             "folder, e.g. tests/data/gpt2_bpe, or 'bytes')" % a.vocab)
         n_vocab = add_tokenizer(main_w, a.vocab)
     else:
         tokens = byte_level_vocab()

@@ -2,7 +2,7 @@
 # bench/tokenizer/run.sh - GPT-2 BPE encode throughput: mmgpt (1 thread and parallel) vs js-tiktoken r50k_base
 # on the same >= 10 MB corpus, in one run, and a check that both give the same ids.
 #
-#   bench/tokenizer/run.sh [BUILD_DIR] [VOCAB_DIR]       (defaults: build, ../shared/refdata/gpt2_bpe)
+#   bench/tokenizer/run.sh [BUILD_DIR] [VOCAB_DIR]       (defaults: build, tests/data/gpt2_bpe)
 #
 # The corpus is built here from text on the machine: /usr/share/common-licenses, English man pages
 # (zcat /usr/share/man/man1/*.gz) and non-Latin man pages (ja, ko, ru, zh_CN, zh_TW, uk, sr), cleaned to
@@ -13,7 +13,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=$(mkdir -p "${1:-$root/build}" && cd "${1:-$root/build}" && pwd)
-vocab=${2:-$root/../shared/refdata/gpt2_bpe}
+vocab=${2:-$root/tests/data/gpt2_bpe}
 reps=${REPS:-3}
 work=$build/bench_tokenizer_work
 mkdir -p "$work"

@@ -9,7 +9,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.environ.get("MMGPT_SOURCE_DIR", os.path.join(HERE, "..", ".."))
 BIN = os.environ.get("MMGPT_BIN")
-REFDATA = os.environ.get("MMGPT_REFDATA", os.path.join(SRC, "..", "shared", "refdata"))
+sys.path.insert(0, os.path.join(HERE, ".."))
+import testdata  # noqa: E402
 failures = []
 
 
@@ -26,10 +27,10 @@ def need_bin():
 
 
 def make_model(d, name, *args):
-    """A random-weight combined model (GPT-2 vocabulary when ../shared is there, else byte-level)."""
+    """A random-weight combined model with the GPT-2 vocabulary (tests/data/gpt2_bpe)."""
     path = os.path.join(d, name)
     subprocess.run([sys.executable, os.path.join(SRC, "tools", "make_random_mm.py"), "-o", path, "--vocab",
-                    os.path.join(REFDATA, "gpt2_bpe")] + list(args), check=True, capture_output=True)
+                    testdata.path("gpt2_bpe")] + list(args), check=True, capture_output=True)
     return path
 
 

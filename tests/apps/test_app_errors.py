@@ -44,10 +44,10 @@ def main():
         f.write(b"GGUF\x03\x00\x00\x00" + os.urandom(64))
     # a text model + an mmproj whose projectors output 48 while the decoder's d_model is 64
     import subprocess
-    from apptest import SRC, REFDATA
+    from apptest import SRC, testdata
     tm, mp = os.path.join(d, "text.gguf"), os.path.join(d, "mmproj48.gguf")
     subprocess.run([sys.executable, os.path.join(SRC, "tools", "make_random_mm.py"), "-o", tm, "--mmproj-out", mp,
-                    "--proj-out", "48", "--vocab", os.path.join(REFDATA, "gpt2_bpe")], check=True, capture_output=True)
+                    "--proj-out", "48", "--vocab", testdata.path("gpt2_bpe")], check=True, capture_output=True)
 
     # ---- input files (exit 3)
     expect("caption: missing file", ["caption", "-m", m, os.path.join(d, "nope.png")], 3, "nope.png",

@@ -1,7 +1,7 @@
 """ref_audio.py - independent PyTorch reference of mmgpt's audio path (importable by other tests).
 
 Written from the Whisper recipe (openai/whisper audio.py / model.py as documented in
-../shared/refdata/SOURCES.md and the mmgpt brief), not from the C code:
+tests/data/SOURCES.md and the mmgpt brief), not from the C code:
 
   log_mel(pcm, n_mels, n_total)   torch.stft(400, hop 160, periodic Hann, center=True, reflect),
                                   |X|^2 without the last frame, filters from mel_filters.npz (or
@@ -48,13 +48,11 @@ def slaney_filters(n_mels, sr=SR, n_fft=N_FFT):
     return w.astype(np.float32)
 
 
-def load_filters(n_mels, refdata=None):
-    """Whisper's published filterbank when refdata is given, else slaney_filters()."""
-    if refdata:
-        p = os.path.join(refdata, "whisper", "mel_filters.npz")
-        if os.path.exists(p):
-            with np.load(p) as z:
-                return z["mel_%d" % n_mels]
+def load_filters(n_mels, npz=None):
+    """Whisper's published filterbank from the mel_filters.npz path given, else slaney_filters()."""
+    if npz:
+        with np.load(npz) as z:
+            return z["mel_%d" % n_mels]
     return slaney_filters(n_mels)
 
 

@@ -14,6 +14,8 @@
 
 #include "mm_audio.h"
 
+#include "test_data.h"
+
 /* libsndfile's Ogg Vorbis open path leaks libvorbis' vorbis_info on some truncated streams (a library
  * bug outside mmgpt, seen under LeakSanitizer): ignore allocations made inside libvorbis. */
 const char *__lsan_default_suppressions(void);
@@ -306,16 +308,15 @@ int main(void) {
         if (!ok) g_fail = 1;
     }
 
-    /* real files from refdata: duration cap, truncated FLAC / Ogg */
-    const char *ref = getenv("MMGPT_REFDATA");
-    char path[1024];
-    size_t n = 0;
-    unsigned char *flac = NULL, *ogg = NULL, *wav = NULL;
-    if (ref) {
-        snprintf(path, sizeof path, "%s/whisper/jfk.flac", ref);
-        flac = read_file(path, &n);
-    }
-    if (flac) {
+    /* real files from tests/data: duration cap, truncated FLAC / Ogg (a missing file fails the test) */
+    size_t n = 0, no = 0, nw = 0;
+    unsigned char *flac = read_file(td_path("whisper/jfk.flac"), &n);
+    unsigned char *ogg = read_file(td_path("audio/librosa_sorohanro_-_solo-trumpet-06.hq.ogg"), &no);
+    unsigned char *wav = read_file(td_path("whisper/jfk.wav"), &nw);
+    if (!flac || !ogg || !wav || n < 300001 || no < 4001 || nw < 1001) {
+        printf("FAIL: cannot read jfk.flac / the trumpet .ogg / jfk.wav in full from tests/data\n");
+        g_fail = 1;
+    } else {
         const size_t cuts[] = {4, 42, 100, 1000, 8192, 65536, 300000, n - 1};
         for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
             char nm[64];
@@ -328,30 +329,18 @@ int main(void) {
         for (size_t i = n / 3; i < n / 3 + 5000; i++) c[i] ^= 0x5A;
         run("jfk_corrupt.flac", c, n, EITHER, -1, &nors);
         free(c);
-        snprintf(path, sizeof path, "%s/audio/librosa_sorohanro_-_solo-trumpet-06.hq.ogg", ref);
-        size_t no = 0;
-        ogg = read_file(path, &no);
-        if (ogg) {
-            const size_t oc[] = {10, 100, 4000, no / 2};
-            for (size_t i = 0; i < sizeof oc / sizeof oc[0]; i++) {
-                char nm[64];
-                snprintf(nm, sizeof nm, "trumpet_trunc_%zu.ogg", oc[i]);
-                run(nm, ogg, oc[i], EITHER, -1, &nors);
-            }
+        const size_t oc[] = {10, 100, 4000, no / 2};
+        for (size_t i = 0; i < sizeof oc / sizeof oc[0]; i++) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "trumpet_trunc_%zu.ogg", oc[i]);
+            run(nm, ogg, oc[i], EITHER, -1, &nors);
         }
-        snprintf(path, sizeof path, "%s/whisper/jfk.wav", ref);
-        size_t nw = 0;
-        wav = read_file(path, &nw);
-        if (wav) {
-            mm_audio_load_params cap = mm_audio_load_default_params();
-            cap.max_seconds = 5;
-            run("jfk_over_5s_cap.wav", wav, nw, MUST_FAIL, -1, &cap);
-            run("jfk.wav", wav, nw, MUST_LOAD, 176000, NULL);
-            run("jfk_trunc_header.wav", wav, 30, MUST_FAIL, -1, NULL);
-            run("jfk_trunc_1001.wav", wav, 1001, MUST_LOAD, -1, NULL);  /* header + ~460 samples */
-        }
-    } else {
-        printf("(MMGPT_REFDATA not found: truncated FLAC / Ogg cases skipped)\n");
+        mm_audio_load_params cap = mm_audio_load_default_params();
+        cap.max_seconds = 5;
+        run("jfk_over_5s_cap.wav", wav, nw, MUST_FAIL, -1, &cap);
+        run("jfk.wav", wav, nw, MUST_LOAD, 176000, NULL);
+        run("jfk_trunc_header.wav", wav, 30, MUST_FAIL, -1, NULL);
+        run("jfk_trunc_1001.wav", wav, 1001, MUST_LOAD, -1, NULL);  /* header + ~460 samples */
     }
     free(flac);
     free(ogg);

@@ -12,7 +12,9 @@ import wave
 
 import numpy as np
 
-REF = os.environ.get("MMGPT_REFDATA", "")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import testdata  # noqa: E402
+
 BIN = os.environ.get("MMGPT_BIN", "")
 TMP = os.environ.get("MMGPT_TEST_TMP", "/tmp")
 if not BIN or not os.path.exists(BIN):
@@ -110,19 +112,18 @@ for i, (label, hchange, mutate, want) in enumerate(bad):
     ref_audio.write_gguf(path, hp, w)
     run(["encode-audio", zero, "-o", t("x.npy"), "-m", path], 4, want, name="bad model: " + label)
 
-if REF and os.path.exists(os.path.join(REF, "whisper", "jfk.wav")):
-    jfk = os.path.join(REF, "whisper", "jfk.wav")
-    run(["mel", jfk, "-o", t("jfk30.npy"), "--pad-30s", "-t", "2"], 0, name="mel jfk.wav --pad-30s")
-    a = np.load(t("jfk30.npy"))
-    b = np.load(os.path.join(REF, "whisper", "jfk_wav_logmel80_derived.npy"))
-    d = float(np.abs(a - b).max()) if a.shape == b.shape else 1e9
-    print("%-4s jfk.wav --pad-30s vs derived reference: max|diff| %.2e (tol 1e-4)" % ("ok" if d <= 1e-4 else "FAIL", d))
-    if d > 1e-4:
-        fails.append("jfk --pad-30s")
-    run(["mel", jfk, "-o", t("jfk128.npy"), "--n-mels", "128"], 0, name="mel jfk.wav --n-mels 128")
-    if np.load(t("jfk128.npy")).shape != (128, 1100):
-        fails.append("jfk 128 shape")
-    run(["mel", jfk, "-o", t("x.npy"), "--max-seconds", "5"], 3, "limit", name="mel jfk.wav --max-seconds 5")
+jfk = testdata.path("whisper", "jfk.wav")
+run(["mel", jfk, "-o", t("jfk30.npy"), "--pad-30s", "-t", "2"], 0, name="mel jfk.wav --pad-30s")
+a = np.load(t("jfk30.npy"))
+b = np.load(testdata.path("whisper", "jfk_wav_logmel80_derived.npy"))
+d = float(np.abs(a - b).max()) if a.shape == b.shape else 1e9
+print("%-4s jfk.wav --pad-30s vs derived reference: max|diff| %.2e (tol 1e-4)" % ("ok" if d <= 1e-4 else "FAIL", d))
+if d > 1e-4:
+    fails.append("jfk --pad-30s")
+run(["mel", jfk, "-o", t("jfk128.npy"), "--n-mels", "128"], 0, name="mel jfk.wav --n-mels 128")
+if np.load(t("jfk128.npy")).shape != (128, 1100):
+    fails.append("jfk 128 shape")
+run(["mel", jfk, "-o", t("x.npy"), "--max-seconds", "5"], 3, "limit", name="mel jfk.wav --max-seconds 5")
 
 print("aud_cli: %d failed" % len(fails) if fails else "aud_cli: all checks passed")
 sys.exit(1 if fails else 0)

@@ -2,7 +2,7 @@
 
 Random-weight audio encoders of several shapes (80/128 mels, 1-3 layers, even/odd windows,
 pad_to_window true/false, single and multi-window clips, f32/f16/q8_0 weights) run on real speech
-(jfk.wav from ../shared/refdata, whole and cut, written as 16 kHz int16 WAV so no resampling is
+(jfk.wav from tests/data, whole and cut, written as 16 kHz int16 WAV so no resampling is
 involved; the 48 kHz Common Voice clip through mmgpt's own PCM) and on an empty clip.
 
 Checks, per case:
@@ -23,14 +23,13 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ref_audio  # noqa: E402
 
-REF = os.environ.get("MMGPT_REFDATA", "")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import testdata  # noqa: E402
+
 BIN = os.environ.get("MMGPT_BIN", "")
 TMP = os.environ.get("MMGPT_TEST_TMP", "/tmp")
 QUICK = os.environ.get("MMGPT_SANITIZE_RUN") == "1"
 
-if not REF or not os.path.exists(os.path.join(REF, "whisper", "jfk.wav")):
-    print("MMGPT_REFDATA not found: skipped")
-    sys.exit(77)
 if not BIN or not os.path.exists(BIN):
     print("MMGPT_BIN not found: skipped")
     sys.exit(77)
@@ -52,7 +51,7 @@ def write_wav16(path, pcm):
     return q.astype(np.float32) / 32768.0
 
 
-jfk, sr = read_wav16(os.path.join(REF, "whisper", "jfk.wav"))
+jfk, sr = read_wav16(testdata.path("whisper", "jfk.wav"))
 assert sr == 16000 and len(jfk) == 176000
 
 fails = []
@@ -74,7 +73,7 @@ def run_case(name, hp, pcm, ttype="f32", seed=0, wav=None, post_ln=True):
         print("FAIL", name, r.stderr.strip())
         return
     got, cmel = np.load(out), np.load(melp)
-    filters = ref_audio.load_filters(hp["n_mels"], REF)
+    filters = ref_audio.load_filters(hp["n_mels"], testdata.path("whisper", "mel_filters.npz"))
     rmel = ref_audio.log_mel_for_model(hp, pcm, filters)
     n_out = 0
     W = hp["max_frames"]
@@ -119,7 +118,7 @@ run_case("w200_nopad_empty", hp(80, 32, 2, 64, 1, 200, False), np.zeros(0, np.fl
 if not QUICK:
     # 48 kHz clip: mmgpt resamples; the reference uses mmgpt's PCM (`mmgpt mel --pcm`), so this
     # checks the encoder on a second real clip (resampling is checked in aud_resample)
-    cv = os.path.join(REF, "audio", "common_voice_a6c7706a_48k.wav")
+    cv = testdata.path("audio", "common_voice_a6c7706a_48k.wav")
     pcm_path = os.path.join(TMP, "aud_enc_cv_pcm.npy")
     r = subprocess.run([BIN, "mel", cv, "-o", os.path.join(TMP, "aud_enc_cv_mel.npy"), "--pcm", pcm_path],
                        capture_output=True, text=True)

@@ -21,16 +21,8 @@
 #include "mm_audio.h"
 
 #include "mm_check.h"
+#include "test_data.h"
 
-static const char *g_ref;
-
-static char *refpath(const char *rel) {
-    static char buf[8][1024];
-    static int k = 0;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", g_ref, rel);
-    return buf[k];
-}
 
 static void *read_all(const char *path, size_t *size) {
     FILE *f = fopen(path, "rb");
@@ -64,7 +56,7 @@ static void test_filters(void) {
         char err[MM_ERR_SIZE], rel[128];
         snprintf(rel, sizeof rel, "whisper/mel_filters_%dx201_f32le.bin", nm[t]);
         size_t sz;
-        float *ref = read_all(refpath(rel), &sz);
+        float *ref = read_all(td_path(rel), &sz);
         CHECK(ref && sz == (size_t)nm[t] * 201 * 4, "cannot read %s", rel);
         if (!ref) continue;
         mm_mel *mel = mm_mel_create(nm[t], err);
@@ -82,13 +74,13 @@ static void test_bumblebee(mm_pool *pool, cJSON *json) {
     float *in = NULL, *exp = NULL;
     int nd;
     int64_t shp[4];
-    if (mm_npy_read(refpath("whisper/bumblebee_test_input_raw_1.npy"), &in, &nd, shp, err)) {
+    if (mm_npy_read(td_path("whisper/bumblebee_test_input_raw_1.npy"), &in, &nd, shp, err)) {
         CHECK(0, "%s", err);
         return;
     }
     const int64_t n = shp[0];
     CHECK(nd == 1 && n == 93680, "input shape");
-    if (mm_npy_read(refpath("whisper/bumblebee_test_output_featurized_1.npy"), &exp, &nd, shp, err)) {
+    if (mm_npy_read(td_path("whisper/bumblebee_test_output_featurized_1.npy"), &exp, &nd, shp, err)) {
         CHECK(0, "%s", err);
         free(in);
         return;
@@ -154,7 +146,7 @@ static void test_bumblebee(mm_pool *pool, cJSON *json) {
 static void test_jfk(mm_pool *pool) {
     char err[MM_ERR_SIZE];
     mm_audio_pcm pcm;
-    if (mm_audio_load_file(refpath("whisper/jfk.wav"), NULL, &pcm, err)) {
+    if (mm_audio_load_file(td_path("whisper/jfk.wav"), NULL, &pcm, err)) {
         CHECK(0, "%s", err);
         return;
     }
@@ -162,7 +154,7 @@ static void test_jfk(mm_pool *pool) {
     float *exp = NULL;
     int nd;
     int64_t shp[4];
-    if (mm_npy_read(refpath("whisper/jfk_wav_logmel80_derived.npy"), &exp, &nd, shp, err)) {
+    if (mm_npy_read(td_path("whisper/jfk_wav_logmel80_derived.npy"), &exp, &nd, shp, err)) {
         CHECK(0, "%s", err);
         mm_audio_pcm_free(&pcm);
         return;
@@ -225,15 +217,6 @@ static void test_fast_vs_ref(mm_pool *pool1, mm_pool *pool2) {
 }
 
 int main(void) {
-    g_ref = getenv("MMGPT_REFDATA");
-    char probe[1024];
-    snprintf(probe, sizeof probe, "%s/whisper/jfk.wav", g_ref ? g_ref : ".");
-    FILE *f = g_ref ? fopen(probe, "rb") : NULL;
-    if (!f) {
-        printf("MMGPT_REFDATA (../shared/refdata) not found: skipped\n");
-        return 77;
-    }
-    fclose(f);
     char err[MM_ERR_SIZE];
     mm_pool *p1 = mm_pool_create(1, err), *p2 = mm_pool_create(2, err);
     if (!p1 || !p2) {
@@ -241,7 +224,7 @@ int main(void) {
         return 1;
     }
     size_t jsz;
-    char *js = read_all(refpath("whisper/mel_reference_vectors.json"), &jsz);
+    char *js = read_all(td_path("whisper/mel_reference_vectors.json"), &jsz);
     cJSON *json = js ? cJSON_Parse(js) : NULL;
     CHECK(json, "cannot parse mel_reference_vectors.json");
     test_filters();

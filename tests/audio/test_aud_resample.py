@@ -1,5 +1,5 @@
 """aud_resample: mmgpt's loader (libsndfile decode -> mono -> libsamplerate 16 kHz) vs an independent
-numpy pipeline on the real clips in ../shared/refdata.
+numpy pipeline on the real clips in tests/data.
 
 Independent path: the file is decoded by calling libsndfile from Python (ctypes; decoding is not what
 is tested), channels are averaged in numpy, and the clip is resampled in numpy by exact band-limited
@@ -31,12 +31,11 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sndfile_py  # noqa: E402
 
-REF = os.environ.get("MMGPT_REFDATA", "")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import testdata  # noqa: E402
+
 BIN = os.environ.get("MMGPT_BIN", "")
 TMP = os.environ.get("MMGPT_TEST_TMP", "/tmp")
-if not REF or not os.path.exists(os.path.join(REF, "whisper", "jfk.flac")):
-    print("MMGPT_REFDATA not found: skipped")
-    sys.exit(77)
 if not BIN or not os.path.exists(BIN):
     print("MMGPT_BIN not found: skipped")
     sys.exit(77)
@@ -96,7 +95,7 @@ clips = ["whisper/jfk.flac", "audio/librosa_sorohanro_-_solo-trumpet-06.hq.ogg",
          "audio/common_voice_a6c7706a_48k.wav", "audio/librosa_198-209-0000.hq.ogg"]
 got = {}
 for rel in clips:
-    path = os.path.join(REF, rel)
+    path = testdata.path(rel)
     x, sr = decode(path)
     mono = x.astype(np.float64).mean(1)
     c, _ = mmgpt_pcm(path, os.path.basename(rel).split(".")[0][:24])
@@ -119,7 +118,7 @@ for rel in clips:
 
 # common voice vs ffmpeg's 16 kHz decode
 cv = got.get("audio/common_voice_a6c7706a_48k.wav")
-ff = np.fromfile(os.path.join(REF, "audio", "common_voice_a6c7706a_pcm_f32le_16000.bin"), "<f4").astype(np.float64)
+ff = np.fromfile(testdata.path("audio", "common_voice_a6c7706a_pcm_f32le_16000.bin"), "<f4").astype(np.float64)
 if cv is not None:
     n = min(len(cv), len(ff))
     check(len(cv) == len(ff), "common_voice: %d samples, ffmpeg %d" % (len(cv), len(ff)))
@@ -129,15 +128,15 @@ if cv is not None:
           % (s_in, snr(ff[sl], cv[:n][sl])))
 
 # jfk.flac (44.1 kHz stereo 24-bit) vs jfk.wav (16 kHz int16)
-with wave.open(os.path.join(REF, "whisper", "jfk.wav"), "rb") as w:
+with wave.open(testdata.path("whisper", "jfk.wav"), "rb") as w:
     jw = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float64) / 32768.0
 jf = got.get("whisper/jfk.flac")
 if jf is not None and len(jf) == len(jw):
     sl = slice(E, len(jw) - E)
     s_in = snr(lowpass(jw, 7500)[sl], lowpass(jf, 7500)[sl])
     check(s_in > 60, "jfk.flac -> 16 kHz vs jfk.wav: in-band SNR %.1f dB (> 60)" % s_in)
-    _, mf = mmgpt_pcm(os.path.join(REF, "whisper", "jfk.flac"), "jfkflac")
-    _, mw = mmgpt_pcm(os.path.join(REF, "whisper", "jfk.wav"), "jfkwav")
+    _, mf = mmgpt_pcm(testdata.path("whisper", "jfk.flac"), "jfkflac")
+    _, mw = mmgpt_pcm(testdata.path("whisper", "jfk.wav"), "jfkwav")
     ok = mf.shape == mw.shape == (80, 1100)
     d = np.abs(mf - mw) if ok else np.ones((1, 1))
     check(ok and d.mean() < 1e-3 and d[:77].max() < 0.02,

@@ -24,10 +24,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ref_fused  # noqa: E402
 
+sys.path.insert(0, os.path.join(HERE, ".."))
+import testdata  # noqa: E402
+
 BIN = os.environ.get("MMGPT_BIN")
 SRC = os.environ.get("MMGPT_SOURCE_DIR", os.path.join(HERE, "..", ".."))
 TMP = os.path.join(os.environ.get("MMGPT_TEST_TMP", "/tmp"), "fus_logits")
-REFDATA = os.environ.get("MMGPT_REFDATA", os.path.join(SRC, "..", "shared", "refdata"))
 TOL = 1e-4
 failures = []
 
@@ -41,7 +43,7 @@ def run(args, **kw):
 
 def make_model(name, *args):
     path = os.path.join(TMP, name)
-    vocab = os.path.join(REFDATA, "gpt2_bpe")
+    vocab = testdata.path("gpt2_bpe")
     subprocess.run([sys.executable, os.path.join(SRC, "tools", "make_random_mm.py"), "-o", path, "--vocab", vocab]
                    + list(args), check=True, capture_output=True)
     return path
@@ -156,9 +158,6 @@ def main():
     if not BIN:
         print("MMGPT_BIN is not set")
         return 77
-    if not os.path.isfile(os.path.join(REFDATA, "gpt2_bpe", "encoder.json")):
-        print("skip: %s/gpt2_bpe not found (the GPT-2 vocabulary is needed)" % REFDATA)
-        return 77
     os.makedirs(TMP, exist_ok=True)
     f = write_inputs()
     imgs2_clip = [f["a.ppm"], f["b.ppm"], f["c.wav"]]
@@ -177,7 +176,7 @@ def main():
     m3 = os.path.join(TMP, "m3-text.gguf")
     p3 = os.path.join(TMP, "m3-mmproj.gguf")
     subprocess.run([sys.executable, os.path.join(SRC, "tools", "make_random_mm.py"), "-o", m3, "--mmproj-out", p3,
-                    "--vocab", os.path.join(REFDATA, "gpt2_bpe"), "--seed", "5", "--feature-layer", "-2",
+                    "--vocab", testdata.path("gpt2_bpe"), "--seed", "5", "--feature-layer", "-2",
                     "--resize-mode", "crop"], check=True, capture_output=True)
     case_logits("separate --mmproj, no marker (media first), feature layer -2", m3, "What are these?",
                 [f["b.ppm"], f["c.wav"]], ["image", "audio"], mmproj=p3)

@@ -2,7 +2,7 @@
  * (run also under ASan/UBSan). Each case states what is expected:
  *   - PNG / PNM / BMP / GIF headers claiming huge sizes -> error mentioning the limit, before decoding
  *   - empty buffer, NULL, empty file, missing file, directory, text -> error naming the input
- *   - skimage_truncated.jpg (refdata) -> error or a 100x100 image
+ *   - skimage_truncated.jpg (tests/data) -> error or a 100x100 image
  *   - every prefix of a valid PNG (truncation at every byte) -> error or a valid image
  *   - 1x1 image -> exact pixel; 0x0 image -> error
  *   - valid results, including 1 x 16384 and 16384 x 1 strips, preprocess in every mode to finite values
@@ -16,6 +16,7 @@
 #include "mm_image.h"
 
 #include "mm_check.h"
+#include "test_data.h"
 
 static uint32_t crc32_buf(const uint8_t *p, size_t n) {
     uint32_t c = 0xFFFFFFFFu;
@@ -249,17 +250,7 @@ int main(void) {
     file_case(path, 0, "not a readable image");
     file_case("/nonexistent/dir/picture.png", 0, "No such file");
     file_case(tmp ? tmp : "/tmp", 0, "not a regular file");
-    const char *ref = getenv("MMGPT_REFDATA");
-    if (ref) {
-        snprintf(path, sizeof path, "%s/images/skimage_truncated.jpg", ref);
-        FILE *t = fopen(path, "rb");
-        if (t) {
-            fclose(t);
-            file_case(path, -1, NULL);
-        } else {
-            printf("skip truncated.jpg: %s not found\n", path);
-        }
-    }
+    file_case(td_path("images/skimage_truncated.jpg"), -1, NULL); /* a missing file fails the test */
     if (n_fail) {
         printf("%d checks FAILED\n", n_fail);
         return 1;

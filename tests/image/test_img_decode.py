@@ -1,9 +1,9 @@
 """img_decode: the image loader (encoders/image.c) vs independent decoders.
 
-1. refdata PNGs: sha256 of our 8-bit pixels (round(v * 255)) == the sha256 in
-   ../shared/refdata/images/decoded_reference_derived.json (two independent decoders agreed on it).
+1. tests/data PNGs: sha256 of our 8-bit pixels (round(v * 255)) == the sha256 in
+   tests/data/images/decoded_reference_derived.json (two independent decoders agreed on it).
    Grey PNG: R == G == B and equal to the grey samples. Tolerance: exact.
-2. refdata JPEG: dimensions exact, per-channel mean within 1.0 of libjpeg's (stb's IDCT / chroma upsampling
+2. tests/data JPEG: dimensions exact, per-channel mean within 1.0 of libjpeg's (stb's IDCT / chroma upsampling
    differ slightly from libjpeg; the reference file states this tolerance).
 3. Synthetic files written by imgfiles.py from known pixels (PNG grey/GA/RGB/RGBA/16-bit, PPM 8/16-bit,
    PGM, BMP, TGA 24/32, GIF (first of two frames), Radiance HDR): exact expected floats from the documented conversions
@@ -19,11 +19,12 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import imgfiles  # noqa: E402
+import testdata  # noqa: E402
 
 TOOL = sys.argv[1]
 TMP = os.environ.get("MMGPT_TEST_TMP", "/tmp")
-REF = os.environ.get("MMGPT_REFDATA", "")
 fails = []
 
 
@@ -100,41 +101,37 @@ got, p = decode(write("img_hdr.hdr", imgfiles.hdr_rgbe(rgbe)))
 check("hdr", got is not None and got.shape == want.shape and np.abs(got - want).max() <= 1e-5,
       "" if got is None else "max|diff| %.3g" % np.abs(got - want).max())
 
-# ---------------------------------------------------------------- refdata
-if not REF or not os.path.isdir(os.path.join(REF, "images")):
-    print("refdata not found: synthetic checks only")
+# ---------------------------------------------------------------- tests/data (a missing file fails)
+meta = json.load(open(testdata.path("images", "decoded_reference_derived.json")))
+for name, m in meta["png"].items():
+    got, p = decode(testdata.path("images", name))
+    if got is None:
+        check(name, False, p.stderr.strip())
+        continue
+    px = np.round(got * 255.0).astype(np.uint8)
+    if m["channels"] == 1:
+        same = np.array_equal(px[:, :, 0], px[:, :, 1]) and np.array_equal(px[:, :, 0], px[:, :, 2])
+        check(name + " grey R=G=B", same)
+        px = px[:, :, :1]
+    dims = (px.shape[1], px.shape[0]) == (m["width"], m["height"])
+    sha = hashlib.sha256(np.ascontiguousarray(px).tobytes()).hexdigest()
+    check(name, dims and sha == m["sha256_of_decoded_pixels"],
+          "%dx%d sha %s" % (px.shape[1], px.shape[0], "match" if sha == m["sha256_of_decoded_pixels"] else "DIFFERS"))
+m = meta["jpeg"]["skimage_rocket.jpg"]
+got, p = decode(testdata.path("images", "skimage_rocket.jpg"))
+if got is None:
+    check("rocket.jpg", False, p.stderr.strip())
 else:
-    idir = os.path.join(REF, "images")
-    meta = json.load(open(os.path.join(idir, "decoded_reference_derived.json")))
-    for name, m in meta["png"].items():
-        got, p = decode(os.path.join(idir, name))
-        if got is None:
-            check(name, False, p.stderr.strip())
-            continue
-        px = np.round(got * 255.0).astype(np.uint8)
-        if m["channels"] == 1:
-            same = np.array_equal(px[:, :, 0], px[:, :, 1]) and np.array_equal(px[:, :, 0], px[:, :, 2])
-            check(name + " grey R=G=B", same)
-            px = px[:, :, :1]
-        dims = (px.shape[1], px.shape[0]) == (m["width"], m["height"])
-        sha = hashlib.sha256(np.ascontiguousarray(px).tobytes()).hexdigest()
-        check(name, dims and sha == m["sha256_of_decoded_pixels"],
-              "%dx%d sha %s" % (px.shape[1], px.shape[0], "match" if sha == m["sha256_of_decoded_pixels"] else "DIFFERS"))
-    m = meta["jpeg"]["skimage_rocket.jpg"]
-    got, p = decode(os.path.join(idir, "skimage_rocket.jpg"))
-    if got is None:
-        check("rocket.jpg", False, p.stderr.strip())
-    else:
-        mean = (got * 255.0).reshape(-1, 3).mean(axis=0)
-        d = np.abs(mean - np.array(m["mean_rgb_libjpeg"])).max()
-        check("rocket.jpg", (got.shape[1], got.shape[0]) == (m["width"], m["height"]) and d <= 1.0,
-              "mean %s vs libjpeg %s (|diff| %.3f <= 1.0)" % (np.round(mean, 3), m["mean_rgb_libjpeg"], d))
-    got, p = decode(os.path.join(idir, "skimage_truncated.jpg"))
-    if got is None:
-        check("truncated.jpg clear error", p.returncode == 3 and "skimage_truncated.jpg" in p.stderr,
-              "rc %d: %s" % (p.returncode, p.stderr.strip()))
-    else:
-        check("truncated.jpg partial image", got.shape == (100, 100, 3))
+    mean = (got * 255.0).reshape(-1, 3).mean(axis=0)
+    d = np.abs(mean - np.array(m["mean_rgb_libjpeg"])).max()
+    check("rocket.jpg", (got.shape[1], got.shape[0]) == (m["width"], m["height"]) and d <= 1.0,
+          "mean %s vs libjpeg %s (|diff| %.3f <= 1.0)" % (np.round(mean, 3), m["mean_rgb_libjpeg"], d))
+got, p = decode(testdata.path("images", "skimage_truncated.jpg"))
+if got is None:
+    check("truncated.jpg clear error", p.returncode == 3 and "skimage_truncated.jpg" in p.stderr,
+          "rc %d: %s" % (p.returncode, p.stderr.strip()))
+else:
+    check("truncated.jpg partial image", got.shape == (100, 100, 3))
 
 if fails:
     print("FAILED:", ", ".join(fails))

@@ -16,12 +16,13 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import imgfiles  # noqa: E402
+import testdata  # noqa: E402
 import ref_preprocess as rp  # noqa: E402
 
 TOOL = sys.argv[1]
 TMP = os.environ.get("MMGPT_TEST_TMP", "/tmp")
-REF = os.environ.get("MMGPT_REFDATA", "")
 TOL = 5e-5
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -56,13 +57,11 @@ for name, (h, w) in [("land", (37, 61)), ("port", (50, 23)), ("tiny", (3, 2)), (
     path = os.path.join(TMP, "img_pre_%s.png" % name)
     open(path, "wb").write(imgfiles.png(arr))
     images.append(path)
-if REF and os.path.isdir(os.path.join(REF, "images")):
-    names = ["skimage_chelsea.png", "skimage_camera.png", "skimage_rocket.jpg", "skimage_palette_color.png"]
-    if quick:
-        names = names[3:]
-    images += [os.path.join(REF, "images", n) for n in names]
-else:
-    print("refdata not found: synthetic images only")
+# real pictures from tests/data (a missing file fails)
+names = ["skimage_chelsea.png", "skimage_camera.png", "skimage_rocket.jpg", "skimage_palette_color.png"]
+if quick:
+    names = names[3:]
+images += [testdata.path("images", n) for n in names]
 
 sizes = [224, 30] if not quick else [30]
 worst = 0.0

@@ -2,7 +2,7 @@
 
 For each shape (class token or not, pre_ln or not, post_ln, quick-GELU / GELU(erf), feature layer last /
 penultimate / positive, every resize mode, patch sizes 8/14/16) a random-weight GGUF is written, the C
-program encodes a refdata image and writes its preprocessed pixels; the reference runs in float64 on those
+program encodes a real image (tests/data) and writes its preprocessed pixels; the reference runs in float64 on those
 same pixels (preprocessing is tested alone in img_preprocess).
 Tolerance (F32 weights): max |c - ref| / max |ref| <= 1e-4.
 Q8_0 / F16 block matrices: vs the reference run on the dequantized weights, the same 1e-4 bound (core's
@@ -17,30 +17,19 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import imgfiles  # noqa: E402
+import testdata  # noqa: E402
 import ref_vit  # noqa: E402
 from ref_vit import Config  # noqa: E402
 
 BIN = os.environ.get("MMGPT_BIN")
 TMP = os.environ.get("MMGPT_TEST_TMP", "/tmp")
-REF = os.environ.get("MMGPT_REFDATA", "")
 if not BIN:
     print("MMGPT_BIN not set")
     sys.exit(77)
 quick = os.environ.get("MMGPT_SANITIZE_RUN") == "1"
 fails = []
-
-
-def image(name, fallback_shape):
-    p = os.path.join(REF, "images", name) if REF else ""
-    if p and os.path.exists(p):
-        return p
-    # no refdata: a synthetic picture (the test still compares C against the reference)
-    rng = np.random.default_rng(len(name))
-    arr = rng.integers(0, 256, fallback_shape + (3,), dtype=np.uint8)
-    p = os.path.join(TMP, "img_vit_" + name + ".png")
-    open(p, "wb").write(imgfiles.png(arr))
-    return p
 
 
 def encode(model, img, threads=2):
@@ -85,7 +74,7 @@ for i, (label, cfg, imgname) in enumerate(cases):
     model = os.path.join(TMP, "img_vit_model_%d.gguf" % i)
     W = ref_vit.random_weights(cfg, seed=100 + i)
     held = ref_vit.write_gguf(model, cfg, W, "f32")
-    img = image(imgname, (37, 53))
+    img = testdata.path("images", imgname)
     # 1 and 2 threads; 3 threads on a 2-head model splits each head's query rows over threads
     for threads in ((1, 2) if i == 0 else (2, 3) if cfg.n_head == 2 else (2,)):
         try:
@@ -106,7 +95,7 @@ for i, (label, cfg, imgname) in enumerate(cases):
 # Q8_0 / F16 block matrices
 cfg = cases[0][1]
 W = ref_vit.random_weights(cfg, seed=7)
-img = image("skimage_coffee.png", (40, 60))
+img = testdata.path("images", "skimage_coffee.png")
 for wtype, tol_held, tol_float in (("q8_0", 1e-4, 3e-2), ("f16", 1e-4, 2e-3)):
     model = os.path.join(TMP, "img_vit_model_%s.gguf" % wtype)
     # the f16 file also stores the patch embedding and position table in f16, as llama.cpp's converter does
@@ -143,7 +132,7 @@ bad_pos = os.path.join(TMP, "img_vit_bad_pos.gguf")
 ref_vit.write_gguf(bad_pos, cfg_bad, Wb)
 bad_fl = os.path.join(TMP, "img_vit_bad_fl.gguf")
 ref_vit.write_gguf(bad_fl, Config(**{**cfg_bad.__dict__, "feature_layer": 5}), ref_vit.random_weights(cfg_bad, seed=3))
-some_img = image("skimage_chelsea.png", (8, 8))
+some_img = testdata.path("images", "skimage_chelsea.png")
 checks = [
     ("misshaped", [BIN, "encode-image", "-m", bad_shape, some_img, "-o", os.path.join(TMP, "x.npy")], 4,
      "v.blk.1.attn_k.weight"),
@@ -154,7 +143,7 @@ checks = [
     ("bad image", [BIN, "encode-image", "-m", model0, text, "-o", os.path.join(TMP, "x.npy")], 3, text),
     ("missing image", [BIN, "encode-image", "-m", model0, "/nonexistent.png", "-o", os.path.join(TMP, "x.npy")], 3,
      "/nonexistent.png"),
-    ("corrupt model", [BIN, "encode-image", "-m", junk, image("skimage_chelsea.png", (8, 8)), "-o",
+    ("corrupt model", [BIN, "encode-image", "-m", junk, testdata.path("images", "skimage_chelsea.png"), "-o",
                        os.path.join(TMP, "x.npy")], 4, junk),
     ("no output", [BIN, "encode-image", "-m", model0, text], 2, "-o"),
 ]

@@ -4,7 +4,7 @@ Expected ids come from the published vectors (test_vectors.json) and from the in
 (ref_gpt2_bpe.py); token strings in --json from encoder.json. Covers: TEXT argument, stdin, -f FILE,
 --json (parses, ids and tokens agree), --special vs plain text, vocabulary given as a folder of each kind,
 as tokenizer.json and as .gguf, detokenize from arguments / stdin / file / JSON array, byte-exact round
-trips, -h, and the distinct error exits (2 usage, 3 input, 4 model). Skips (77) without $MMGPT_REFDATA.
+trips, -h, and the distinct error exits (2 usage, 3 input, 4 model). Data: tests/data/gpt2_bpe.
 """
 import json
 import os
@@ -15,12 +15,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ref_gpt2_bpe as R  # noqa: E402
 
-REF = os.path.join(os.environ.get("MMGPT_REFDATA", "../shared/refdata"), "gpt2_bpe")
+sys.path.insert(0, os.path.join(HERE, ".."))
+import testdata  # noqa: E402
+
+REF = testdata.path("gpt2_bpe")  # tests/data/gpt2_bpe (a missing file fails the test)
 BIN = os.environ.get("MMGPT_BIN", "mmgpt")
 TMP = os.environ.get("MMGPT_TEST_TMP", "/tmp")
-if not os.path.exists(os.path.join(REF, "encoder.json")):
-    print("skip: reference data not found (%s)" % REF)
-    sys.exit(77)
 
 fails = 0
 
@@ -44,8 +44,8 @@ def ids_of(p):
     return [int(x) for x in p.stdout.split()]
 
 
-enc = R.Encoder.from_files(os.path.join(REF, "encoder.json"), os.path.join(REF, "vocab.bpe"))
-tv = json.load(open(os.path.join(REF, "test_vectors.json"), encoding="utf-8"))
+enc = R.Encoder.from_files(testdata.path("gpt2_bpe", "encoder.json"), testdata.path("gpt2_bpe", "vocab.bpe"))
+tv = json.load(open(testdata.path("gpt2_bpe", "test_vectors.json"), encoding="utf-8"))
 V = ["--vocab", REF]
 
 # TEXT argument, stdin, -f FILE against the published cases
@@ -89,15 +89,15 @@ except (ValueError, KeyError) as e:
 
 # every vocabulary source gives the same ids
 tj = os.path.join(TMP, "tok_cli_tokenizer.json")
-with open(os.path.join(REF, "hf", "vocab.json"), encoding="utf-8") as fh:
+with open(testdata.path("gpt2_bpe", "hf", "vocab.json"), encoding="utf-8") as fh:
     vocab = json.load(fh)
-with open(os.path.join(REF, "hf", "merges.txt"), encoding="utf-8") as fh:
+with open(testdata.path("gpt2_bpe", "hf", "merges.txt"), encoding="utf-8") as fh:
     merges = [l for l in fh.read().split("\n")[1:] if l]
 with open(tj, "w", encoding="utf-8") as fh:
     json.dump({"added_tokens": [{"id": 50256, "content": "<|endoftext|>", "special": True}],
                "model": {"type": "BPE", "vocab": vocab, "merges": [m.split(" ") for m in merges]}}, fh)
 want = enc.encode(text.encode("utf-8"), special=True)
-for src in [REF, os.path.join(REF, "hf"), tj]:
+for src in [REF, testdata.path("gpt2_bpe", "hf"), tj]:
     p = run(["tokenize", "--vocab", src, "--special", "-f", f])
     check(p.returncode == 0 and ids_of(p) == want, "vocabulary %s: %r" % (src, p.stderr))
 

@@ -1,4 +1,4 @@
-/* test_tok_props.c - property tests of the tokenizer on the real GPT-2 vocabulary (or a synthetic one).
+/* test_tok_props.c - property tests of the tokenizer on the real GPT-2 vocabulary.
  *
  *  1. decode(encode(s)) == s, byte for byte, for random byte strings built from: arbitrary bytes, invalid
  *     UTF-8 (stray continuation bytes, truncated sequences, overlongs, surrogates encoded as bytes, > U+10FFFF,
@@ -14,8 +14,7 @@
  *     emitted) and chunks + flush == decode(all); for random id sequences chunks + flush == decode(all).
  *  5. Specials only when allowed; <__media__> is always plain text; truncated-buffer encode semantics;
  *     errors for bad ids and hostile vocabulary files.
- * Exact comparisons (no tolerance). Without $MMGPT_REFDATA the same properties run on a small synthetic
- * byte-level vocabulary (tok_synth.h). */
+ * Exact comparisons (no tolerance). Vocabulary: tests/data/gpt2_bpe ($MMGPT_REFDATA); missing is a failure. */
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,7 +23,6 @@
 
 #include "../../tokenizer/tok_internal.h"
 #include "mm_gguf.h"
-#include "tok_synth.h"
 #include "tok_test_util.h"
 
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
@@ -199,14 +197,9 @@ int main(void) {
     printf("seed 0x%llx\n", (unsigned long long)g_rng);
     char err[MM_ERR_SIZE];
     mm_tokenizer *t;
-    if (ref) {
-        t = mm_tokenizer_load_dir(ref, err);
-        if (!t) { fprintf(stderr, "load: %s\n", err); return 1; }
-        printf("vocabulary: GPT-2 (%s)\n", ref);
-    } else {
-        t = tok_synthetic();
-        printf("vocabulary: synthetic (%d tokens) - $MMGPT_REFDATA/gpt2_bpe not found\n", mm_tokenizer_n_vocab(t));
-    }
+    t = mm_tokenizer_load_dir(ref, err);
+    if (!t) { fprintf(stderr, "load: %s\n", err); return 1; }
+    printf("vocabulary: GPT-2 (%s)\n", ref);
     int32_t eot = mm_tokenizer_special_id(t, "<|endoftext|>");
 
     /* 1 + 2: random strings */

@@ -7,7 +7,7 @@ and tokenized in ONE `mmgpt tokenize --special` call; the expected ids are the r
 segment joined by 50256. Done twice: vocabulary from the OpenAI files (--vocab), and from a GGUF written
 by tools/mmgguf.py (an independent writer) with the tokenizer.ggml.* keys (-m). `mmgpt detokenize` must
 give back the exact bytes. The reference itself is first checked against the published test vectors.
-Exact ids / bytes. Skips (77) without $MMGPT_REFDATA.
+Exact ids / bytes. Data: tests/data/gpt2_bpe.
 """
 import json
 import os
@@ -20,13 +20,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ref_gpt2_bpe as R  # noqa: E402
 
-REF = os.path.join(os.environ.get("MMGPT_REFDATA", "../shared/refdata"), "gpt2_bpe")
+sys.path.insert(0, os.path.join(HERE, ".."))
+import testdata  # noqa: E402
+
+REF = testdata.path("gpt2_bpe")  # tests/data/gpt2_bpe (a missing file fails the test)
 BIN = os.environ.get("MMGPT_BIN", "mmgpt")
 TMP = os.environ.get("MMGPT_TEST_TMP", "/tmp")
 SRC = os.environ.get("MMGPT_SOURCE_DIR", os.path.join(HERE, "..", ".."))
-if not os.path.exists(os.path.join(REF, "encoder.json")):
-    print("skip: reference data not found (%s)" % REF)
-    sys.exit(77)
 
 fails = 0
 
@@ -38,8 +38,8 @@ def check(cond, msg):
         print("FAIL:", msg)
 
 
-enc = R.Encoder.from_files(os.path.join(REF, "encoder.json"), os.path.join(REF, "vocab.bpe"))
-tv = json.load(open(os.path.join(REF, "test_vectors.json"), encoding="utf-8"))
+enc = R.Encoder.from_files(testdata.path("gpt2_bpe", "encoder.json"), testdata.path("gpt2_bpe", "vocab.bpe"))
+tv = json.load(open(testdata.path("gpt2_bpe", "test_vectors.json"), encoding="utf-8"))
 for c in tv["cases"]:
     check(enc.encode(c["text"].encode("utf-8")) == c["ids"], "reference disagrees with published %r" % c["text"])
 for c in tv["special_token_cases"]:

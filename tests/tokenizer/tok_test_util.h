@@ -10,17 +10,13 @@
 #include "mm_tokenizer.h"
 
 #include "mm_check.h"
+#include "test_data.h"
 
-/* $MMGPT_REFDATA/gpt2_bpe, or NULL (the caller skips with 77) */
+/* $MMGPT_REFDATA/gpt2_bpe, the real GPT-2 vocabulary (tests/data); exits 1 when encoder.json is missing */
 static inline const char *tt_refdir(void) {
     static char buf[4096];
-    const char *r = getenv("MMGPT_REFDATA");
-    if (!r || !*r) r = "../shared/refdata";
-    snprintf(buf, sizeof buf, "%s/gpt2_bpe", r);
-    struct stat st;
-    char probe[4200];
-    snprintf(probe, sizeof probe, "%s/encoder.json", buf);
-    if (stat(probe, &st)) return NULL;
+    td_path("gpt2_bpe/encoder.json");
+    snprintf(buf, sizeof buf, "%s", td_path("gpt2_bpe"));
     return buf;
 }
 

@@ -1,8 +1,8 @@
 """gpt_cli: `mmgpt logits`, `mmgpt generate`, `mmgpt params` against independent references.
 
 A random f32 GPT-2 model (d 64, 2 layers) is built with tools/make_random_gpt2.py and the real GPT-2
-vocabulary (../shared/refdata/gpt2_bpe/hf; skipped when absent). Prompt ids come from the published
-tokenizer vectors (refdata test_vectors.json), not from our tokenizer.
+vocabulary (tests/data/gpt2_bpe/hf). Prompt ids come from the published tokenizer vectors
+(tests/data/gpt2_bpe/test_vectors.json), not from our tokenizer.
   - logits: the .npy equals ref_gpt2.forward on those ids (max |diff| <= 1e-4 x max |logit|);
   - generate --temp 0: stdout equals the bytes of the reference's greedy tokens (decoded here with
     GPT-2's byte<->unicode table from vocab.json);
@@ -24,8 +24,10 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 import ref_gpt2  # noqa: E402
 import make_random_gpt2  # noqa: E402
 
+sys.path.insert(0, os.path.join(HERE, ".."))
+import testdata  # noqa: E402
+
 BIN = os.environ.get("MMGPT_BIN")
-REF = os.environ.get("MMGPT_REFDATA", os.path.join(HERE, "..", "..", "..", "shared", "refdata"))
 TMP = os.environ.get("MMGPT_TEST_TMP") or tempfile.mkdtemp()
 SANITIZE = os.environ.get("MMGPT_SANITIZE_RUN") == "1"
 failures = []
@@ -78,15 +80,12 @@ def main():
     r = mmgpt("params", "--arch", "gpt9")
     check("params unknown arch -> exit 2", r.returncode == 2 and b"unknown" in r.stderr, r.stderr.decode().strip())
 
-    hf = os.path.join(REF, "gpt2_bpe", "hf")
-    if not os.path.exists(os.path.join(hf, "vocab.json")):
-        print("skip: %s/vocab.json not found" % hf)
-        return 77 if not failures else 1
-    vocab = json.load(open(os.path.join(hf, "vocab.json"), encoding="utf-8"))
+    hf = testdata.path("gpt2_bpe", "hf")
+    vocab = json.load(open(testdata.path("gpt2_bpe", "hf", "vocab.json"), encoding="utf-8"))
     inv = {i: s for s, i in vocab.items()}
     bd = bytes_decoder()
     decode = lambda ids: b"".join(bytes(bd[ch] for ch in inv[i]) for i in ids)
-    cases = json.load(open(os.path.join(REF, "gpt2_bpe", "test_vectors.json"), encoding="utf-8"))["cases"]
+    cases = json.load(open(testdata.path("gpt2_bpe", "test_vectors.json"), encoding="utf-8"))["cases"]
     case = max((c for c in cases if "<|" not in c["text"]), key=lambda c: len(c["ids"]) if len(c["ids"]) <= 40 else 0)
     text, ids = case["text"], case["ids"]
 

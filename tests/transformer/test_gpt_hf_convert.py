@@ -5,8 +5,7 @@ Two checkpoint folders are written with torch, with HF's names and Conv1D weight
      float attn.bias mask buffers), converted at f32 and q8_0;
   B: model.safetensors written by hand (8-byte header length + JSON header + raw data; GPT2Model keys,
      position embeddings stored as F16, an untied lm_head), converted at f32, f16, q8_0 and q4_0.
-config.json, vocab.json and merges.txt come along (the real GPT-2 vocabulary from
-../shared/refdata/gpt2_bpe/hf when present, else a 257-token byte vocabulary).
+config.json, vocab.json and merges.txt come along (the real GPT-2 vocabulary, tests/data/gpt2_bpe/hf).
 The reference is a float64 torch implementation written here from the HF layout (x @ W_conv1d + b).
 Checks (max |diff| / max |logit|):
   f32 file: C logits vs the torch reference                             <= 1e-4
@@ -14,7 +13,7 @@ Checks (max |diff| / max |logit|):
   every type: C logits vs the torch reference (weight quantization only)  <= f16 2e-3, q8_0 4e-2, q4_0 5e-1
     (measured: f16 5e-4, q8_0 1.2e-2..1.3e-2, q4_0 2.3e-1: 4-bit embeddings dominate; the exact check is
     the one against the converted file)
-  f32 file through `mmgpt logits` with a published tokenizer vector       <= 1e-4   (real vocabulary only)
+  f32 file through `mmgpt logits` with a published tokenizer vector       <= 1e-4
 usage: test_gpt_hf_convert.py GPT_DRIVER
 """
 import json
@@ -32,9 +31,11 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 import ref_gpt2  # noqa: E402
 import convert_hf_gpt2  # noqa: E402
 
+sys.path.insert(0, os.path.join(HERE, ".."))
+import testdata  # noqa: E402
+
 DRIVER = sys.argv[1] if len(sys.argv) > 1 else None
 BIN = os.environ.get("MMGPT_BIN")
-REF = os.environ.get("MMGPT_REFDATA", os.path.join(HERE, "..", "..", "..", "shared", "refdata"))
 TMP = os.environ.get("MMGPT_TEST_TMP") or tempfile.mkdtemp()
 TOL_Q = {"f32": 1e-4, "f16": 2e-3, "q8_0": 4e-2, "q4_0": 5e-1}
 failures = []
@@ -48,20 +49,6 @@ def check(name, ok, msg=""):
 
 def rel(a, b):
     return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
-
-
-def byte_vocab():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1)) + list(range(0xAE, 0xFF + 1))
-    cs, n = bs[:], 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    chars = [chr(c) for _, c in sorted(zip(bs, cs))]
-    v = {ch: i for i, ch in enumerate(chars)}
-    v["<|endoftext|>"] = 256
-    return v
 
 
 def write_safetensors(path, tensors):
@@ -143,14 +130,8 @@ def main():
     if not DRIVER or not os.path.exists(DRIVER):
         print("usage: test_gpt_hf_convert.py GPT_DRIVER")
         return 2
-    hf_vocab = os.path.join(REF, "gpt2_bpe", "hf")
-    real = os.path.exists(os.path.join(hf_vocab, "vocab.json"))
-    if real:
-        vocab_json = open(os.path.join(hf_vocab, "vocab.json"), encoding="utf-8").read()
-        merges = open(os.path.join(hf_vocab, "merges.txt"), encoding="utf-8").read()
-    else:
-        vocab_json = json.dumps(byte_vocab())
-        merges = "#version: 0.2\n"
+    vocab_json = open(testdata.path("gpt2_bpe", "hf", "vocab.json"), encoding="utf-8").read()
+    merges = open(testdata.path("gpt2_bpe", "hf", "merges.txt"), encoding="utf-8").read()
     V = len(json.loads(vocab_json))
     d, L, H, n_ctx = 64, 2, 4, 64
     cfg = {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "vocab_size": V, "n_positions": n_ctx,
@@ -195,8 +176,8 @@ def main():
             check(tag + " vs converted-file reference", e_file <= 1e-4, "rel %.2e (tol 1e-4)" % e_file)
             check(tag + " vs torch checkpoint", e_torch <= TOL_Q[tt], "rel %.2e (tol %.0e)" % (e_torch, TOL_Q[tt]))
             check(tag + " tied flag", p["tied"] == (not untied))
-            if tt == "f32" and real and BIN and which == "A":
-                cases = json.load(open(os.path.join(REF, "gpt2_bpe", "test_vectors.json"), encoding="utf-8"))["cases"]
+            if tt == "f32" and BIN and which == "A":
+                cases = json.load(open(testdata.path("gpt2_bpe", "test_vectors.json"), encoding="utf-8"))["cases"]
                 case = [c_ for c_ in cases if 3 <= len(c_["ids"]) <= 20 and "<|" not in c_["text"]][0]
                 npy = os.path.join(TMP, "gpt_hf_cli_%d.npy" % os.getpid())
                 r = subprocess.run([BIN, "logits", "-m", out, "-p", case["text"], "-o", npy], capture_output=True)
