@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from apptest import (REFDATA, SRC, check, finish, make_model, need_bin, run, tmpdir, write_ppm)
+from apptest import (SRC, check, finish, make_model, need_bin, run, testdata, tmpdir, write_ppm)
 
 sys.path.insert(0, os.path.join(SRC, "tests", "fusion"))
 
@@ -23,9 +23,7 @@ N = 5
 
 def main():
     need_bin()
-    if not os.path.isfile(os.path.join(REFDATA, "gpt2_bpe", "encoder.json")):
-        print("skip: ../shared/refdata/gpt2_bpe not found (the reference tokenizes with it)")
-        return 77
+    testdata.path("gpt2_bpe", "encoder.json")  # the reference tokenizes with it (a missing file fails)
     import ref_fused
     d = tmpdir("app_freetext")
     m = make_model(d, "m.gguf", "--seed", "41", "--std", "0.4")
