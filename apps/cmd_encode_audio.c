@@ -86,6 +86,10 @@ int mm_cmd_encode_audio(int argc, char **argv) {
         rc = mm_cli_fail(MM_EXIT_INPUT, "%s", err);
         goto done;
     }
+    if (mm_audio_check_length(pcm.n_samples, err)) {
+        rc = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", in, err);
+        goto done;
+    }
     if (!(pool = mm_pool_create((int)threads, err)) || !(st = mm_audio_state_create(am, pool, err))) {
         rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
         goto done;

@@ -324,6 +324,13 @@ int mm_audio_encode_mel(mm_audio_state *s, const float *mel, int64_t n_frames, f
     return 0;
 }
 
+int mm_audio_check_length(int64_t n_samples, char *err) {
+    if (n_samples >= MM_AUDIO_MIN_SAMPLES) return 0;
+    return mm_err(err, "audio clip too short: %.3f s (%lld samples at %d kHz), the shortest accepted is %g s (%d samples)",
+                  (double)n_samples / MM_AUDIO_SAMPLE_RATE, (long long)n_samples, MM_AUDIO_SAMPLE_RATE / 1000,
+                  (double)MM_AUDIO_MIN_SAMPLES / MM_AUDIO_SAMPLE_RATE, MM_AUDIO_MIN_SAMPLES);
+}
+
 int mm_audio_encode_pcm(mm_audio_state *s, const float *pcm, int64_t n_samples, float **out,
                         int64_t *n_out, float **mel_out, int64_t *n_mel_frames, char *err) {
     *out = NULL;
@@ -332,6 +339,7 @@ int mm_audio_encode_pcm(mm_audio_state *s, const float *pcm, int64_t n_samples, 
     if (n_mel_frames) *n_mel_frames = 0;
     if (!s) return mm_err(err, "%s: no state", __func__);
     if (n_samples < 0 || (n_samples > 0 && !pcm)) return mm_err(err, "%s: bad arguments", __func__);
+    if (mm_audio_check_length(n_samples, err)) return -1;
     const mm_audio_model *m = s->m;
     const int64_t nf = mm_audio_model_n_mel_frames(m, n_samples);
     const int64_t n_total = m->hp.pad_to_window ? nf * MM_AUDIO_HOP : n_samples;
