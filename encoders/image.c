@@ -2,18 +2,16 @@
  * See include/mm_image.h for the conventions (value range, alpha background, resize modes, filter). */
 #include "mm_image.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <stb_image.h>
 #include <stb_image_resize.h>
 
-#define MM_IMAGE_MAX_FILE ((size_t)1 << 30) /* 1 GiB of encoded bytes */
+#define MM_IMAGE_MAX_FILE MM_READ_MAX /* 1 GiB of encoded bytes */
 
 /* ---------------------------------------------------------------- decoding */
 
@@ -195,32 +193,14 @@ int mm_image_load_file(const char *path, mm_image *img, char *err) {
     if (!img) return mm_err(err, "%s: no output image", __func__);
     memset(img, 0, sizeof *img);
     if (!path) return mm_err(err, "%s: no path", __func__);
-    FILE *f = fopen(path, "rb");
-    if (!f) return mm_err(err, "mm_image_load: %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return mm_err(err, "mm_image_load: %s: not a regular file", path);
-    }
-    if (st.st_size == 0) {
-        fclose(f);
-        return mm_err(err, "mm_image_load: %s: empty file", path);
-    }
-    if ((unsigned long long)st.st_size > MM_IMAGE_MAX_FILE) {
-        fclose(f);
-        return mm_err(err, "mm_image_load: %s: file of %lld bytes is too large", path, (long long)st.st_size);
-    }
-    size_t size = (size_t)st.st_size;
-    void *buf = malloc(size);
-    if (!buf) {
-        fclose(f);
-        return mm_err(err, "mm_image_load: %s: out of memory", path);
-    }
-    size_t got = fread(buf, 1, size, f);
-    fclose(f);
-    if (got != size) {
+    /* a regular file, or a pipe / terminal (/dev/stdin) read once: either way decoded from memory */
+    void *buf = NULL;
+    size_t size = 0;
+    char e[MM_ERR_SIZE];
+    if (mm_read_file(path, MM_IMAGE_MAX_FILE, &buf, &size, e)) return mm_err(err, "mm_image_load: %s", e);
+    if (size == 0) {
         free(buf);
-        return mm_err(err, "mm_image_load: %s: read error", path);
+        return mm_err(err, "mm_image_load: %s: empty file", path);
     }
     int rc = mm_image_load_memory(buf, size, path, img, err);
     free(buf);

@@ -511,6 +511,18 @@ static int encode_any(mmgpt_ctx *c, const char *path, const void *data, size_t s
 
 int mmgpt_media_from_file(mmgpt_ctx *c, const char *path, mmgpt_media_kind kind, mmgpt_media **out, char *err) {
     *out = NULL;
+    char e[MM_ERR_SIZE];
+    int  pk = mm_path_kind(path, e);
+    if (pk < 0) return fail(MMGPT_ERR_INPUT, err, "%s", e);
+    if (pk == MM_PATH_STREAM) { /* a pipe or terminal (/dev/stdin): read once, then sniff and decode from memory */
+        void  *data = NULL;
+        size_t size = 0;
+        if (mm_read_file(path, MM_READ_MAX, &data, &size, e)) return fail(MMGPT_ERR_INPUT, err, "%s", e);
+        int rc = size ? mmgpt_media_from_memory(c, data, size, kind, path, out, err)
+                      : fail(MMGPT_ERR_INPUT, err, "%s: empty input", path);
+        free(data);
+        return rc;
+    }
     unsigned char head[64];
     size_t        n = 0;
     int           rc = read_head(path, head, sizeof head, &n, err);

@@ -157,6 +157,18 @@ int mm_npy_write(const char *path, const float *data, int ndim, const int64_t *s
  * non-negative dims (versions 1.0-3.0), and the data size must match the file exactly. */
 int mm_npy_read(const char *path, float **data, int *ndim, int64_t shape[4], char *err);
 
+/* ---------------------------------------------------------------- files */
+/* What path names: MM_PATH_FILE (a regular file: seekable, its size known) or MM_PATH_STREAM (a pipe, a
+ * terminal or a socket, e.g. /dev/stdin under `cat x | mmgpt ...`: readable once, front to back). Else -1
+ * with "path: is a directory, not a file", "path: No such file or directory", ... */
+enum { MM_PATH_FILE = 1, MM_PATH_STREAM = 2 };
+int mm_path_kind(const char *path, char *err);
+/* The most bytes read whole from one input (an image file, a piped picture or sound): 1 GiB. */
+#define MM_READ_MAX ((size_t)1 << 30)
+/* Read a whole file or stream into memory: *data is malloc'd (*size bytes, then a NUL byte not counted;
+ * free it). More than cap bytes -> -1 without reading further; a directory -> -1 "is a directory". */
+int mm_read_file(const char *path, size_t cap, void **data, size_t *size, char *err);
+
 /* ---------------------------------------------------------------- misc */
 double mm_time_ms(void);  /* monotonic clock in milliseconds */
 

@@ -14,6 +14,8 @@
  *        - alpha is composited onto WHITE: rgb' = a*rgb + (1 - a)*1 (a transparent picture looks as it does
  *          on a web page). No ICC/gamma chunk and no EXIF rotation is applied.
  *      Empty, truncated, corrupt, unknown or oversized input -> -1 with a clear message, never a crash.
+ *      mm_image_load_file reads the whole file (at most MM_READ_MAX = 1 GiB), also from a pipe or terminal
+ *      (/dev/stdin); a directory is refused as one ("is a directory, not a file").
  *
  *   2. Preprocess   mm_image_preprocess(img, params, out[3][S][S])
  *      Produces the normalised channel-first pixel tensor a ViT reads: out[c][y][x] = (v - mean[c]) / std[c]

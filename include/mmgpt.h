@@ -179,9 +179,10 @@ void mmgpt_reset(mmgpt_ctx *ctx);
 /* ---------------------------------------------------------------- input of the next turn */
 int mmgpt_add_text(mmgpt_ctx *ctx, const char *text, char *err);
 /* Decode + encode + project now (timed); the ctx keeps the rows until the turn is evaluated.
- * Statuses: MMGPT_ERR_INPUT (missing, unreadable, unsupported or corrupt file), MMGPT_ERR_MODEL (the
- * model has no encoder for it), MMGPT_ERR_CONTEXT (its rows alone exceed the context; checked before
- * encoding). */
+ * Statuses: MMGPT_ERR_INPUT (missing, unreadable, unsupported or corrupt file, a directory, an audio clip
+ * under 0.1 s), MMGPT_ERR_MODEL (the model has no encoder for it), MMGPT_ERR_CONTEXT (its rows alone
+ * exceed the context; checked before encoding). A path may name a pipe or terminal (/dev/stdin): it is
+ * read once into memory (at most MM_READ_MAX = 1 GiB) and decoded from there. */
 int mmgpt_add_image_file(mmgpt_ctx *ctx, const char *path, char *err);
 int mmgpt_add_image_memory(mmgpt_ctx *ctx, const void *data, size_t size, char *err);
 int mmgpt_add_audio_file(mmgpt_ctx *ctx, const char *path, char *err);

@@ -248,7 +248,7 @@ int main(void) {
     }
     file_case(path, 0, "not a readable image");
     file_case("/nonexistent/dir/picture.png", 0, "No such file");
-    file_case(tmp ? tmp : "/tmp", 0, "not a regular file");
+    file_case(tmp ? tmp : "/tmp", 0, "is a directory");
     const char *ref = getenv("MMGPT_REFDATA");
     if (ref) {
         snprintf(path, sizeof path, "%s/images/skimage_truncated.jpg", ref);
