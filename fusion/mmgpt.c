@@ -406,6 +406,16 @@ static int media_alloc(mmgpt_ctx *c, mmgpt_media_kind kind, int64_t n_rows, mmgp
 
 static const char *nm(const char *name) { return name ? name : "(memory)"; }
 
+/* The projector's rows must be finite (NaN/Inf in the mm.* weights, or overflow): a model error. Frees md. */
+static int check_projected(mmgpt_media *md, const char *kind, const char *path, char *err) {
+    const int64_t i = mm_find_nonfinite(md->rows, md->n_rows * md->d);
+    if (i < 0) return MMGPT_OK;
+    const long long row = (long long)(i / md->d);
+    mmgpt_media_free(md);
+    return fail(MMGPT_ERR_MODEL, err, "%s: the %s projector's output row %lld is not finite: the model file's mm.* "
+                "weights hold NaN/Inf values or overflow", path, kind, row);
+}
+
 static int encode_image(mmgpt_ctx *c, const char *path, const void *data, size_t size, const char *name,
                         mmgpt_media **out, char *err) {
     const mmgpt_model *m = c->m;
@@ -425,6 +435,7 @@ static int encode_image(mmgpt_ctx *c, const char *path, const void *data, size_t
     c->t.image_decode_ms += t1 - t0;
     rc = mm_vit_encode_image(c->vs, &img, c->pixels, c->vit_out, e);
     mm_image_free(&img);
+    if (rc == MM_ERR_NONFINITE) return fail(MMGPT_ERR_MODEL, err, "%s: %s", m->enc_path, e);
     if (rc) return fail(MMGPT_ERR_INTERNAL, err, "%s: %s", nm(name), e);
     double t2 = mm_time_ms();
     c->t.image_encode_ms += t2 - t1;
@@ -433,6 +444,7 @@ static int encode_image(mmgpt_ctx *c, const char *path, const void *data, size_t
     mmgpt_media *md = NULL;
     if ((rc = media_alloc(c, MMGPT_MEDIA_IMAGE, mm_projector_n_out(&m->pimg, n), &md, err))) return rc;
     mm_projector_apply(&m->pimg, c->pool, c->vit_out + skip * dv, n, md->rows, c->img_proj_scratch);
+    if ((rc = check_projected(md, "image", m->enc_path, err))) return rc;
     c->t.project_ms += mm_time_ms() - t2;
     c->t.n_images++;
     *out = md;
@@ -464,6 +476,7 @@ static int encode_audio(mmgpt_ctx *c, const char *path, const void *data, size_t
     int64_t n_enc = 0;
     rc = mm_audio_encode_pcm(c->as, pcm.samples, pcm.n_samples, &enc, &n_enc, NULL, NULL, e);
     mm_audio_pcm_free(&pcm);
+    if (rc == MM_ERR_NONFINITE) return fail(MMGPT_ERR_MODEL, err, "%s: %s", m->enc_path, e);
     if (rc) return fail(MMGPT_ERR_INPUT, err, "%s: %s", nm(name), e);
     double t2 = mm_time_ms();
     c->t.audio_encode_ms += t2 - t1;
@@ -484,6 +497,7 @@ static int encode_audio(mmgpt_ctx *c, const char *path, const void *data, size_t
         free(scratch);
     }
     free(enc);
+    if ((rc = check_projected(md, "audio", m->enc_path, err))) return rc;
     c->t.project_ms += mm_time_ms() - t2;
     c->t.n_audio++;
     *out = md;
@@ -771,9 +785,11 @@ static int eval_turn(mmgpt_ctx *c, bool raw, int64_t need_room, float **logits_a
     }
     char   e[MM_ERR_SIZE];
     double t0 = mm_time_ms();
-    if ((c->fresh && mm_gpt_state_truncate(c->st, base, e)) || mm_gpt_eval(c->st, s.in + off, s.n - off, la, e)) {
+    if ((c->fresh && (rc = mm_gpt_state_truncate(c->st, base, e))) ||
+        (rc = mm_gpt_eval(c->st, s.in + off, s.n - off, la, e))) {
         free(la);
         seq_free(&s);
+        if (rc == MM_ERR_NONFINITE) return fail(MMGPT_ERR_MODEL, err, "%s: %s", c->m->path, e);
         return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
     }
     for (int64_t i = off; i < s.n; i++) hist_set(c, base + i - off, s.ids[i], s.med[i], s.row[i]);
@@ -901,8 +917,9 @@ static int generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *u
             break;
         }
         int64_t pos = mm_gpt_state_n_past(c->st);
-        if (mm_gpt_eval_tokens(c->st, &t, 1, NULL, e)) {
-            rc = fail(MMGPT_ERR_INTERNAL, err, "%s", e);
+        if ((rc = mm_gpt_eval_tokens(c->st, &t, 1, NULL, e))) {
+            rc = rc == MM_ERR_NONFINITE ? fail(MMGPT_ERR_MODEL, err, "%s: %s", c->m->path, e)
+                                        : fail(MMGPT_ERR_INTERNAL, err, "%s", e);
             break;
         }
         hist_set(c, pos, t, 0, 0);

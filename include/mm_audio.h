@@ -175,7 +175,10 @@ int mm_audio_encode_mel(mm_audio_state *s, const float *mel, int64_t n_frames, f
  * (no function prefix: callers put the file name in front). */
 int mm_audio_check_length(int64_t n_samples, char *err);
 
-/* PCM (16 kHz mono) -> log-mel (windowing as in the top comment) -> encoder. *out is malloc'd
+/* Both encode functions return MM_ERR_NONFINITE when the output is not finite ("audio encoder output row R
+ * is not finite ...": NaN/Inf in the a.* weights, or overflow) - a model error, not an input error.
+ *
+ * PCM (16 kHz mono) -> log-mel (windowing as in the top comment) -> encoder. *out is malloc'd
  * [*n_out][d], *n_out >= 1. A clip shorter than MM_AUDIO_MIN_SAMPLES is refused (mm_audio_check_length's
  * message). If mel_out is non-NULL it receives the malloc'd log-mel [n_mels][*n_mel_frames] that was
  * encoded. */

@@ -6,6 +6,7 @@
  * Conventions
  *   - Errors: functions that can fail return 0 on success and -1 on failure, and write a one-line
  *     message "func: what is wrong" into `err` (a caller buffer of MM_ERR_SIZE bytes; may be NULL).
+ *     Evaluation functions return MM_ERR_NONFINITE (-2) instead when the model produced NaN/Inf.
  *     Nothing here calls exit() or prints (except explicit progress helpers).
  *   - Matrices follow GGUF/ggml: a weight W used as a linear layer y = W x has `rows` = out features
  *     and `cols` = in features, stored row-major, each row `mm_row_size(type, cols)` bytes.
@@ -89,6 +90,16 @@ uint16_t mm_fp32_to_fp16(float f);              /* round to nearest even, like g
 /* Quantize / dequantize one row of n elements (n a multiple of the block size for Q types). */
 void mm_quantize_row(mm_type t, const float *x, void *dst, int64_t n);
 void mm_dequantize_row(mm_type t, const void *src, float *y, int64_t n);
+
+/* Non-finite values (NaN, +-Inf). Index of the first one among n floats, or -1 when all are finite. */
+int64_t mm_find_nonfinite(const float *x, int64_t n);
+/* The same over n elements of a tensor of type t: F32 and F16 values; for Q8_0 / Q4_0 the f16 scale of
+ * each block (the quants are small integers), reported as the block's first element. */
+int64_t mm_tensor_find_nonfinite(mm_type t, const void *data, int64_t n);
+/* Status (instead of -1) of the evaluation functions - mm_gpt_eval*, mm_vit_encode*, mm_audio_encode_* -
+ * when their output is not finite: the model's weights hold NaN/Inf values or overflow. A model error,
+ * not an input error; the message says where ("decoder logits at position 12 are not finite ..."). */
+#define MM_ERR_NONFINITE (-2)
 
 /* ---------------------------------------------------------------- thread pool */
 typedef struct mm_pool mm_pool;

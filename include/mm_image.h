@@ -123,7 +123,9 @@ mm_image_preproc mm_vit_preproc(const mm_vit_model *m);
 mm_vit_state *mm_vit_state_create(const mm_vit_model *m, mm_pool *pool, char *err);
 void          mm_vit_state_free(mm_vit_state *s);
 
-/* pixels [3][S][S] (normalised, as mm_image_preprocess writes) -> out [n_tokens][d_enc]. Never allocates. */
+/* pixels [3][S][S] (normalised, as mm_image_preprocess writes) -> out [n_tokens][d_enc]. Never allocates.
+ * An output that is not finite returns MM_ERR_NONFINITE ("image encoder output row R is not finite ...":
+ * NaN/Inf in the v.* weights, or overflow) - a model error; loading reads only the small tensors. */
 int mm_vit_encode(mm_vit_state *s, const float *pixels, float *out, char *err);
 /* Convenience: preprocess with mm_vit_preproc(model) then encode. pixels_out ([3][S][S]) may be NULL. */
 int mm_vit_encode_image(mm_vit_state *s, const mm_image *img, float *pixels_out, float *out, char *err);

@@ -110,7 +110,9 @@ typedef enum {
     MMGPT_OK           = 0,
     MMGPT_ERR_USAGE    = -2,  /* an invalid argument or parameter (e.g. temperature above 2) */
     MMGPT_ERR_INPUT    = -3,  /* an input file that is missing, unreadable, unsupported or corrupt */
-    MMGPT_ERR_MODEL    = -4,  /* the model lacks what is needed (no image / audio encoder, ...) */
+    MMGPT_ERR_MODEL    = -4,  /* the model lacks what is needed (no image / audio encoder, ...), or its
+                                 weights hold NaN/Inf: small tensors are checked at load, the logits and
+                                 the encoders' and projectors' outputs at evaluation (the message says where) */
     MMGPT_ERR_INTERNAL = -5,  /* out of memory, or a failure inside the engine */
     MMGPT_ERR_CONTEXT  = -6,  /* the prompt (or a single image/clip) does not fit in the context */
 } mmgpt_status;
