@@ -86,6 +86,10 @@ int mm_cmd_encode_audio(int argc, char **argv) {
         rc = mm_cli_fail(MM_EXIT_INPUT, "%s", err);
         goto done;
     }
+    if (mm_audio_check_length(pcm.n_samples, err)) {
+        rc = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", in, err);
+        goto done;
+    }
     if (!(pool = mm_pool_create((int)threads, err)) || !(st = mm_audio_state_create(am, pool, err))) {
         rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
         goto done;
@@ -96,8 +100,10 @@ int mm_cmd_encode_audio(int argc, char **argv) {
         mm_audio_state_set_progress(st, progress, NULL);
     int64_t n_out = 0, nf = 0;
     double t0 = mm_time_ms();
-    if (mm_audio_encode_pcm(st, pcm.samples, pcm.n_samples, &emb, &n_out, melp ? &mel : NULL, &nf, err)) {
-        rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s: %s", in, err);
+    int erc = mm_audio_encode_pcm(st, pcm.samples, pcm.n_samples, &emb, &n_out, melp ? &mel : NULL, &nf, err);
+    if (erc) {
+        rc = erc == MM_ERR_NONFINITE ? mm_cli_fail(MM_EXIT_MODEL, "%s: %s", mpath, err)
+                                     : mm_cli_fail(MM_EXIT_INTERNAL, "%s: %s", in, err);
         goto done;
     }
     double t1 = mm_time_ms();

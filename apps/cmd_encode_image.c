@@ -102,8 +102,10 @@ int mm_cmd_encode_image(int argc, char **argv) {
         goto done;
     }
     double t3 = mm_time_ms();
-    if (mm_vit_encode(st, pix, out, err)) {
-        rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", strip_func(err));
+    int erc = mm_vit_encode(st, pix, out, err);
+    if (erc) {
+        rc = erc == MM_ERR_NONFINITE ? mm_cli_fail(MM_EXIT_MODEL, "%s: %s", model_path, strip_func(err))
+                                     : mm_cli_fail(MM_EXIT_INTERNAL, "%s", strip_func(err));
         goto done;
     }
     double t4 = mm_time_ms();

@@ -140,8 +140,10 @@ int mm_cmd_generate(int argc, char **argv) {
         goto done;
     }
     double t0 = mm_time_ms();
-    if (mm_gpt_eval_tokens(s, c.ids, c.n_ids, NULL, err) != 0) {
-        rc = mm_cli_fail(MM_EXIT_INTERNAL, "generate: %s", err);
+    int erc = mm_gpt_eval_tokens(s, c.ids, c.n_ids, NULL, err);
+    if (erc != 0) {
+        rc = erc == MM_ERR_NONFINITE ? mm_cli_fail(MM_EXIT_MODEL, "%s: %s", path, err)
+                                        : mm_cli_fail(MM_EXIT_INTERNAL, "generate: %s", err);
         goto done;
     }
     double t1 = mm_time_ms();
@@ -167,8 +169,9 @@ int mm_cmd_generate(int argc, char **argv) {
             why = "stop string";
             break;
         }
-        if (n_done + 1 < n_gen && mm_gpt_eval_tokens(s, &t, 1, NULL, err) != 0) {
-            rc = mm_cli_fail(MM_EXIT_INTERNAL, "generate: %s", err);
+        if (n_done + 1 < n_gen && (erc = mm_gpt_eval_tokens(s, &t, 1, NULL, err)) != 0) {
+            rc = erc == MM_ERR_NONFINITE ? mm_cli_fail(MM_EXIT_MODEL, "%s: %s", path, err)
+                                        : mm_cli_fail(MM_EXIT_INTERNAL, "generate: %s", err);
             goto done;
         }
     }

@@ -87,8 +87,10 @@ int mm_cmd_logits(int argc, char **argv) {
         goto done;
     }
     double t0 = mm_time_ms();
-    if (mm_gpt_eval_tokens(s, c.ids, n, logits, err) != 0) {
-        rc = mm_cli_fail(MM_EXIT_INTERNAL, "logits: %s", err);
+    int erc = mm_gpt_eval_tokens(s, c.ids, n, logits, err);
+    if (erc != 0) {
+        rc = erc == MM_ERR_NONFINITE ? mm_cli_fail(MM_EXIT_MODEL, "%s: %s", path, err)
+                                        : mm_cli_fail(MM_EXIT_INTERNAL, "logits: %s", err);
         goto done;
     }
     double t1 = mm_time_ms();

@@ -208,23 +208,42 @@ int mm_task_load_media(mmgpt_ctx *ctx, const char *path, mmgpt_media_kind want, 
     char          err[MMGPT_ERR_SIZE];
     unsigned char head[64];
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return *code = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", path, strerror(errno)), -1;
-    size_t n = fread(head, 1, sizeof head, f);
-    fclose(f);
-    if (n == 0) return *code = mm_cli_fail(MM_EXIT_INPUT, "%s: empty file", path), -1;
-    mmgpt_media_kind got = mmgpt_detect_kind(head, n);
-    if (want != MMGPT_MEDIA_AUTO && got != MMGPT_MEDIA_AUTO && got != want) {
+    /* a directory is named as one; a pipe or terminal (/dev/stdin) is read once into memory, sniffed and
+     * decoded from there (reading its first bytes here would take them from the decoder) */
+    const int pk = mm_path_kind(path, err);
+    if (pk < 0) return *code = mm_cli_fail(MM_EXIT_INPUT, "%s", err), -1;
+    void         *data = NULL;
+    size_t        n = 0;
+    const uint8_t *h = head;
+    if (pk == MM_PATH_STREAM) {
+        if (mm_read_file(path, MM_READ_MAX, &data, &n, err)) return *code = mm_cli_fail(MM_EXIT_INPUT, "%s", err), -1;
+        h = data;
+    } else {
+        FILE *f = fopen(path, "rb");
+        if (!f) return *code = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", path, strerror(errno)), -1;
+        n = fread(head, 1, sizeof head, f);
+        fclose(f);
+    }
+    mmgpt_media_kind got = mmgpt_detect_kind(h, n);
+    int              rc = 0;
+    if (n == 0) rc = *code = mm_cli_fail(MM_EXIT_INPUT, "%s: empty file", path);
+    else if (want != MMGPT_MEDIA_AUTO && got != MMGPT_MEDIA_AUTO && got != want) {
         if (want == MMGPT_MEDIA_IMAGE)
-            return *code = mm_cli_fail(MM_EXIT_INPUT, "%s: this is a sound file, not an image%s", path,
-                                       !strcmp(cmd, "caption") ? " (use mmgpt describe)" : ""), -1;
-        return *code = mm_cli_fail(MM_EXIT_INPUT, "%s: this is an image, not a sound file%s", path,
-                                   !strcmp(cmd, "describe") ? " (use mmgpt caption)" : ""), -1;
+            rc = *code = mm_cli_fail(MM_EXIT_INPUT, "%s: this is a sound file, not an image%s", path,
+                                     !strcmp(cmd, "caption") ? " (use mmgpt describe)" : "");
+        else
+            rc = *code = mm_cli_fail(MM_EXIT_INPUT, "%s: this is an image, not a sound file%s", path,
+                                     !strcmp(cmd, "describe") ? " (use mmgpt caption)" : "");
+    }
+    if (rc) {
+        free(data);
+        return -1;
     }
     mmgpt_media_kind k = got != MMGPT_MEDIA_AUTO ? got : want; /* AUTO: the library tries both decoders */
     progress(quiet, "mmgpt: encoding %s ...", path);
-    int rc = mmgpt_media_from_file(ctx, path, k, out, err);
+    rc = data ? mmgpt_media_from_memory(ctx, data, n, k, path, out, err) : mmgpt_media_from_file(ctx, path, k, out, err);
     progress(quiet, NULL, NULL);
+    free(data);
     if (rc) return *code = mm_task_fail(rc, err), -1;
     return 0;
 }

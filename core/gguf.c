@@ -8,6 +8,7 @@
 #include "gguf_internal.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -663,6 +664,31 @@ const mm_gguf_tensor *mm_gguf_find_tensor(const mm_gguf *g, const char *name) {
         if (!strcmp(t->name, name)) return t;
     }
     return NULL;
+}
+
+int mm_gguf_check_finite(const mm_gguf *g, const mm_gguf_tensor *t, bool always, char *err) {
+    if (!g || !t || !mm_type_supported(t->type)) return 0;
+    const bool small = t->n_dims == 1 || t->n_bytes <= MM_GGUF_CHECK_BYTES;
+    if (!always && !small) return 0;
+    /* only whole rows/blocks the data holds (loaders check the size against the shape) */
+    const size_t row = mm_row_size((mm_type)t->type, t->ne[0]);
+    if (row == 0 || !t->data) return 0;
+    int64_t rows = t->n_elements / t->ne[0];
+    if ((uint64_t)rows > t->n_bytes / row) rows = (int64_t)(t->n_bytes / row);
+    const int64_t n = rows * t->ne[0];
+    const int64_t i = mm_tensor_find_nonfinite((mm_type)t->type, t->data, n);
+    if (i < 0) return 0;
+    float v;
+    if (t->type == MM_TYPE_F32) memcpy(&v, (const uint8_t *)t->data + 4 * i, sizeof v);
+    else {
+        uint16_t h; /* F16 value, or the Q8_0/Q4_0 block scale */
+        const size_t at = t->type == MM_TYPE_F16 ? 2 * (size_t)i : (size_t)(i / MM_QK) * mm_type_block_bytes((mm_type)t->type);
+        memcpy(&h, (const uint8_t *)t->data + at, sizeof h);
+        v = mm_fp16_to_fp32(h);
+    }
+    return mm_err(err, "%s: tensor %s holds a non-finite value (%s) at element %lld%s: the model file is corrupt",
+                  g->path, t->name, isnan(v) ? "nan" : v > 0 ? "inf" : "-inf", (long long)i,
+                  t->type == MM_TYPE_Q8_0 || t->type == MM_TYPE_Q4_0 ? " (its block's scale)" : "");
 }
 
 int gguf_check_value(const void *p, size_t n, uint32_t t, char *err) {

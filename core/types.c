@@ -184,3 +184,41 @@ void mm_core_deq_scalar(mm_type t, const void *src, float *y, int64_t n) {
     default: break;
     }
 }
+
+/* ---------------------------------------------------------------- non-finite values */
+int64_t mm_find_nonfinite(const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return -1;
+}
+
+static bool f16_nonfinite(const void *p) {
+    uint16_t h;
+    memcpy(&h, p, sizeof h);
+    return (h & 0x7c00u) == 0x7c00u; /* exponent all ones: Inf or NaN */
+}
+
+int64_t mm_tensor_find_nonfinite(mm_type t, const void *data, int64_t n) {
+    const uint8_t *b = data;
+    switch (t) {
+    case MM_TYPE_F32:
+        for (int64_t i = 0; i < n; i++) {
+            float v;
+            memcpy(&v, b + 4 * i, sizeof v);
+            if (!isfinite(v)) return i;
+        }
+        return -1;
+    case MM_TYPE_F16:
+        for (int64_t i = 0; i < n; i++)
+            if (f16_nonfinite(b + 2 * i)) return i;
+        return -1;
+    case MM_TYPE_Q8_0:
+    case MM_TYPE_Q4_0: { /* the quants are small integers: only the f16 scale d of each block can be bad */
+        const size_t bs = mm_type_block_bytes(t);
+        for (int64_t k = 0; k < n / MM_QK; k++)
+            if (f16_nonfinite(b + (size_t)k * bs)) return k * MM_QK;
+        return -1;
+    }
+    }
+    return -1;
+}

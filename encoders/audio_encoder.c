@@ -75,6 +75,7 @@ static int load_conv(const mm_gguf *g, const char *name, int64_t c_in, int64_t c
     if (!b) return mm_err(err, "audio model: missing tensor %s", key);
     if (b->type != MM_TYPE_F32 || b->n_elements != c_out)
         return mm_err(err, "audio model: %s must be f32 with %lld elements", key, (long long)c_out);
+    if (mm_gguf_check_finite(g, w, false, err) || mm_gguf_check_finite(g, b, true, err)) return -1;
     l->type = w->type;
     l->w = w->data;
     l->b = b->data;
@@ -129,6 +130,7 @@ mm_audio_model *mm_audio_model_load(const mm_gguf *g, char *err) {
         mm_err(err, "audio model: a.position_embd.weight must be f32/f16 with shape [%d, n_pos]", hp->d);
         goto fail;
     }
+    if (mm_gguf_check_finite(g, pt, true, err)) goto fail;
     hp->n_pos = (int)pt->ne[1];
     m->pos = malloc((size_t)hp->n_pos * (size_t)hp->d * sizeof *m->pos);
     if (!m->pos) {
@@ -289,7 +291,7 @@ static void im2col_fn(void *vctx, int ith, int nth) {
 }
 
 /* One window: mel columns [w0, w0 + T_in) of a [n_mels][ld] log-mel -> out [T][d]. */
-static int encode_window(mm_audio_state *s, const float *mel, int64_t ld, int64_t w0, int64_t T_in,
+static int encode_window(mm_audio_state *s, const float *mel, int64_t ld, int64_t w0, int64_t T_in, int64_t row0,
                          float *out, char *err) {
     const mm_audio_model *m = s->m;
     const mm_audio_hparams *hp = &m->hp;
@@ -306,7 +308,7 @@ static int encode_window(mm_audio_state *s, const float *mel, int64_t ld, int64_
     if (mm_enc_blocks_forward(&m->blocks, s->pool, out, T, hp->n_layer, s->scratch, s->scratch_size, err))
         return -1;
     if (m->post_ln.w) mm_enc_norm_forward(&m->post_ln, hp->eps, s->pool, T, out, out);
-    return 0;
+    return mm_enc_check_output(out, T, d, row0, "audio encoder", "a", err);
 }
 
 int mm_audio_encode_mel(mm_audio_state *s, const float *mel, int64_t n_frames, float *out, char *err) {
@@ -317,11 +319,19 @@ int mm_audio_encode_mel(mm_audio_state *s, const float *mel, int64_t n_frames, f
     int64_t row = 0;
     for (int64_t w0 = 0; w0 < n_frames; w0 += W) {
         const int64_t T_in = n_frames - w0 < W ? n_frames - w0 : W;
-        if (encode_window(s, mel, n_frames, w0, T_in, out + row * d, err)) return -1;
+        const int rc = encode_window(s, mel, n_frames, w0, T_in, row, out + row * d, err);
+        if (rc) return rc;
         row += (T_in + 1) / 2;
         if (s->progress) s->progress(s->progress_user, w0 / W + 1, n_win);
     }
     return 0;
+}
+
+int mm_audio_check_length(int64_t n_samples, char *err) {
+    if (n_samples >= MM_AUDIO_MIN_SAMPLES) return 0;
+    return mm_err(err, "audio clip too short: %.3f s (%lld samples at %d kHz), the shortest accepted is %g s (%d samples)",
+                  (double)n_samples / MM_AUDIO_SAMPLE_RATE, (long long)n_samples, MM_AUDIO_SAMPLE_RATE / 1000,
+                  (double)MM_AUDIO_MIN_SAMPLES / MM_AUDIO_SAMPLE_RATE, MM_AUDIO_MIN_SAMPLES);
 }
 
 int mm_audio_encode_pcm(mm_audio_state *s, const float *pcm, int64_t n_samples, float **out,
@@ -332,6 +342,7 @@ int mm_audio_encode_pcm(mm_audio_state *s, const float *pcm, int64_t n_samples, 
     if (n_mel_frames) *n_mel_frames = 0;
     if (!s) return mm_err(err, "%s: no state", __func__);
     if (n_samples < 0 || (n_samples > 0 && !pcm)) return mm_err(err, "%s: bad arguments", __func__);
+    if (mm_audio_check_length(n_samples, err)) return -1;
     const mm_audio_model *m = s->m;
     const int64_t nf = mm_audio_model_n_mel_frames(m, n_samples);
     const int64_t n_total = m->hp.pad_to_window ? nf * MM_AUDIO_HOP : n_samples;
@@ -345,11 +356,12 @@ int mm_audio_encode_pcm(mm_audio_state *s, const float *pcm, int64_t n_samples, 
             free(emb);
             return mm_err(err, "%s: out of memory (%lld mel frames)", __func__, (long long)nf);
         }
-        if (mm_mel_compute(s->mel, s->pool, pcm, n_samples, n_total, mel, err) ||
-            mm_audio_encode_mel(s, mel, nf, emb, err)) {
+        int rc = mm_mel_compute(s->mel, s->pool, pcm, n_samples, n_total, mel, err);
+        if (!rc) rc = mm_audio_encode_mel(s, mel, nf, emb, err);
+        if (rc) {
             free(mel);
             free(emb);
-            return -1;
+            return rc; /* MM_ERR_NONFINITE from the encoder's output check */
         }
     }
     *out = emb;

@@ -310,10 +310,20 @@ int mm_audio_load_file(const char *path, const mm_audio_load_params *p, mm_audio
     memset(out, 0, sizeof *out);
     if (!path) return mm_err(err, "%s: no path", __func__);
     if (check_params(p, err)) return -1;
+    const int kind = mm_path_kind(path, err);
+    if (kind < 0) return -1;
+    if (kind == MM_PATH_STREAM) {
+        /* a pipe or terminal (/dev/stdin): read it once, then decode from memory (libsndfile would need to
+         * seek in most formats, and a caller may have sniffed the first bytes already) */
+        void *data = NULL;
+        size_t size = 0;
+        if (mm_read_file(path, MM_READ_MAX, &data, &size, err)) return -1;
+        int rc = mm_audio_load_memory(data, size, path, p, out, err);
+        free(data);
+        return rc;
+    }
     struct stat st;
-    if (stat(path, &st) != 0) return mm_err(err, "%s: cannot open (no such file or not readable)", path);
-    if (S_ISDIR(st.st_mode)) return mm_err(err, "%s: is a directory", path);
-    if (S_ISREG(st.st_mode) && st.st_size == 0) return mm_err(err, "%s: empty file (0 bytes)", path);
+    if (stat(path, &st) == 0 && st.st_size == 0) return mm_err(err, "%s: empty file (0 bytes)", path);
     SF_INFO info;
     memset(&info, 0, sizeof info);
     SNDFILE *sf = sf_open(path, SFM_READ, &info);

@@ -26,6 +26,16 @@ int mm_enc_hparams_check(const mm_enc_hparams *hp, char *err) {
     return 0;
 }
 
+int mm_enc_check_output(const float *x, int64_t rows, int64_t d, int64_t row0, const char *what, const char *prefix,
+                        char *err) {
+    const int64_t i = mm_find_nonfinite(x, rows * d);
+    if (i < 0) return 0;
+    mm_err(err, "%s output row %lld is not finite (%s): the model file's %s weights (%s.*) hold NaN/Inf values or "
+                "overflow (a corrupt or badly converted model)",
+           what, (long long)(row0 + i / d), isnan(x[i]) ? "nan" : x[i] > 0 ? "inf" : "-inf", what, prefix);
+    return MM_ERR_NONFINITE;
+}
+
 static bool is_1d(const mm_gguf_tensor *t) { return t->ne[1] == 1 && t->ne[2] == 1 && t->ne[3] == 1; }
 
 int mm_enc_vec_load(const mm_gguf *g, const char *name, int64_t n, bool required, const float **out,
@@ -44,6 +54,7 @@ int mm_enc_vec_load(const mm_gguf *g, const char *name, int64_t n, bool required
                       (long long)t->ne[3], (long long)n);
     if (t->n_bytes < (size_t)n * sizeof(float) || ((uintptr_t)t->data % sizeof(float)))
         return mm_err(err, "%s: tensor %s data is short or misaligned", __func__, name);
+    if (mm_gguf_check_finite(g, t, true, err)) return -1;
     *out = (const float *)t->data;
     return 0;
 }
@@ -67,6 +78,7 @@ int mm_enc_linear_load(const mm_gguf *g, const char *name, int64_t in, int64_t o
     if (row == 0 || (size_t)out > SIZE_MAX / row || t->n_bytes < row * (size_t)out)
         return mm_err(err, "%s: tensor %s: %lld columns do not fit type %s", __func__, key, (long long)in,
                       mm_type_name(t->type));
+    if (mm_gguf_check_finite(g, t, false, err)) return -1; /* small matrices only: loading stays lazy */
     if (snprintf(key, sizeof key, "%s.bias", name) >= (int)sizeof key)
         return mm_err(err, "%s: tensor name too long", __func__);
     const float *b = NULL;

@@ -112,6 +112,12 @@ size_t mm_enc_blocks_scratch_size(const mm_enc_hparams *hp, int64_t n_tokens, in
 int  mm_enc_blocks_forward(const mm_enc_blocks *b, mm_pool *pool, float *x, int64_t n_tokens,
                            int n_layers, void *scratch, size_t scratch_size, char *err);
 
+/* 0 when the encoder output x [rows][d] is finite, else MM_ERR_NONFINITE with "<what> output row R of
+ * <rows> is not finite (nan): the model file's <what> weights (<prefix>.*) hold NaN/Inf values or overflow".
+ * row0 numbers the rows in the message (windows of a long clip). */
+int  mm_enc_check_output(const float *x, int64_t rows, int64_t d, int64_t row0, const char *what, const char *prefix,
+                         char *err);
+
 /* ---- single layers */
 /* "<name>.weight" must have ne [in, out] (any computable type); "<name>.bias" [out] f32, required when
  * need_bias (else optional -> b = NULL). */

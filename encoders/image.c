@@ -2,24 +2,22 @@
  * See include/mm_image.h for the conventions (value range, alpha background, resize modes, filter). */
 #include "mm_image.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <stb_image.h>
 #include <stb_image_resize.h>
 
-#define MM_IMAGE_MAX_FILE ((size_t)1 << 30) /* 1 GiB of encoded bytes */
+#define MM_IMAGE_MAX_FILE MM_READ_MAX /* 1 GiB of encoded bytes */
 
 /* ---------------------------------------------------------------- decoding */
 
 void mm_image_free(mm_image *img) {
     if (!img) return;
-    free(img->rgb);
+    if (img->pixels) stbi_image_free(img->pixels); /* every pixel buffer comes from stb_image */
     memset(img, 0, sizeof *img);
 }
 
@@ -99,128 +97,84 @@ int mm_image_load_memory(const void *data, size_t size, const char *name, mm_ima
 
     if (check_raw_size(buf, size, w, h, comp, name, err)) return -1;
 
+    /* Samples stay as decoded (8 or 16 bits, the file's own channel count): a picture costs its 8-bit size
+     * (x2 for 16-bit files), not 12 bytes a pixel of floats; mm_image_get_rgb converts strips on demand.
+     * HDR is tone-mapped to 8 bits by stb_image itself (x^(1/2.2), clamped, rounded). */
     const bool hdr = stbi_is_hdr_from_memory(buf, len) != 0;
     const bool b16 = !hdr && stbi_is_16_bit_from_memory(buf, len) != 0;
-    /* stb_image 2.27 mishandles 16-bit PNM when asked for another channel count (it runs its 8-bit
-     * converter over 16-bit samples, then reads past the buffer): take those in their own channel count
-     * and convert here. Their samples come back as stored in the file, i.e. big-endian (PNM spec). */
+    /* 16-bit PNM samples come back as stored in the file, i.e. big-endian (PNM spec): swapped below. */
     const bool pnm16 = b16 && size >= 2 && buf[0] == 'P' && (buf[1] == '5' || buf[1] == '6');
     int w2 = 0, h2 = 0, c2 = 0;
-    void *px = NULL;
-    bool px_ours = false; /* px from malloc (free) rather than from stb_image (stbi_image_free) */
-    if (hdr) px = stbi_loadf_from_memory(buf, len, &w2, &h2, &c2, 4);
-    else if (pnm16) px = stbi_load_16_from_memory(buf, len, &w2, &h2, &c2, 0);
-    else if (b16) px = stbi_load_16_from_memory(buf, len, &w2, &h2, &c2, 4);
-    else px = stbi_load_from_memory(buf, len, &w2, &h2, &c2, 4);
+    void *px = b16 ? (void *)stbi_load_16_from_memory(buf, len, &w2, &h2, &c2, 0)
+                   : (void *)stbi_load_from_memory(buf, len, &w2, &h2, &c2, 0);
     if (!px) {
         return mm_err(err, "mm_image_load: %s: cannot decode the %s data: corrupt or truncated", name,
                       format_name(buf, size));
     }
-    if (pnm16) {
-        if (c2 != 1 && c2 != 3) {
-            stbi_image_free(px);
-            return mm_err(err, "mm_image_load: %s: unexpected 16-bit PNM with %d channels", name, c2);
-        }
-        /* expand in place to RGBA16 (host order) into a fresh buffer */
-        const size_t np = (size_t)w2 * (size_t)h2;
-        stbi_us *q = malloc(np * 4 * sizeof(stbi_us));
-        if (!q) {
-            stbi_image_free(px);
-            return mm_err(err, "mm_image_load: %s: out of memory", name);
-        }
-        const uint8_t *raw = px;
-        for (size_t i = 0; i < np; i++)
-            for (int c = 0; c < 3; c++) {
-                const uint8_t *b = raw + 2 * (i * c2 + (c2 == 3 ? c : 0));
-                q[4 * i + c] = (stbi_us)((b[0] << 8) | b[1]);
-            }
-        for (size_t i = 0; i < np; i++) q[4 * i + 3] = 65535;
+    if (c2 < 1 || c2 > 4 || check_dims(name, w2, h2, err)) {
         stbi_image_free(px);
-        px = q;
-        px_ours = true;
+        return c2 < 1 || c2 > 4 ? mm_err(err, "mm_image_load: %s: unexpected %d channels", name, c2) : -1;
     }
-    if (w2 != w || h2 != h) {
-        if (check_dims(name, w2, h2, err)) {
-            px_ours ? free(px) : stbi_image_free(px);
-            return -1;
-        }
-        w = w2;
-        h = h2;
-    }
-    const size_t n = (size_t)w * (size_t)h;
-    float *rgb = malloc(n * 3 * sizeof(float));
-    if (!rgb) {
-        px_ours ? free(px) : stbi_image_free(px);
-        return mm_err(err, "mm_image_load: %s: out of memory for %d x %d pixels", name, w, h);
-    }
-    /* RGBA -> RGB composited on white: out = a*rgb + (1 - a) */
-    if (hdr) {
-        const float *p = px;
-        for (size_t i = 0; i < n; i++) {
-            float a = p[4 * i + 3];
-            a = a < 0.0f ? 0.0f : a > 1.0f ? 1.0f : a;
-            for (int c = 0; c < 3; c++) {
-                float v = p[4 * i + c];
-                v = (v > 0.0f) ? powf(v, 1.0f / 2.2f) : 0.0f; /* NaN -> 0 too */
-                if (v > 1.0f) v = 1.0f;
-                rgb[3 * i + c] = a * v + (1.0f - a);
-            }
-        }
-    } else if (b16) {
-        const stbi_us *p = px;
-        for (size_t i = 0; i < n; i++) {
-            const float a = p[4 * i + 3] / 65535.0f;
-            for (int c = 0; c < 3; c++) rgb[3 * i + c] = a * (p[4 * i + c] / 65535.0f) + (1.0f - a);
-        }
-    } else {
-        const stbi_uc *p = px;
-        for (size_t i = 0; i < n; i++) {
-            const stbi_uc a8 = p[4 * i + 3];
-            if (a8 == 255) {
-                for (int c = 0; c < 3; c++) rgb[3 * i + c] = p[4 * i + c] / 255.0f;
-            } else {
-                const float a = a8 / 255.0f;
-                for (int c = 0; c < 3; c++) rgb[3 * i + c] = a * (p[4 * i + c] / 255.0f) + (1.0f - a);
-            }
+    if (pnm16) {
+        uint8_t *b = px;
+        for (size_t i = 0, n = (size_t)w2 * (size_t)h2 * (size_t)c2; i < n; i++) {
+            const uint16_t v = (uint16_t)(b[2 * i] << 8 | b[2 * i + 1]);
+            memcpy(b + 2 * i, &v, 2); /* host order */
         }
     }
-    px_ours ? free(px) : stbi_image_free(px);
-    img->w = w;
-    img->h = h;
-    img->rgb = rgb;
+    img->w = w2;
+    img->h = h2;
+    img->channels = c2;
+    img->bits = b16 ? 16 : 8;
+    img->pixels = px;
     return 0;
+}
+
+/* One pixel as float RGB in [0, 1]: grey expanded, alpha composited onto white (a*rgb + 1 - a). */
+static inline void px_rgb8(const uint8_t *p, int C, float *o) {
+    const int a8 = C == 2 ? p[1] : C == 4 ? p[3] : 255;
+    for (int c = 0; c < 3; c++) {
+        const uint8_t v = p[C >= 3 ? c : 0];
+        if (a8 == 255) o[c] = v / 255.0f;
+        else {
+            const float a = a8 / 255.0f;
+            o[c] = a * (v / 255.0f) + (1.0f - a);
+        }
+    }
+}
+
+static inline void px_rgb16(const uint16_t *p, int C, float *o) {
+    const float a = (C == 2 ? p[1] : C == 4 ? p[3] : 65535) / 65535.0f;
+    for (int c = 0; c < 3; c++) o[c] = a * (p[C >= 3 ? c : 0] / 65535.0f) + (1.0f - a);
+}
+
+void mm_image_get_rgb(const mm_image *img, int x0, int y0, int n_cols, int n_rows, float *out) {
+    const int C = img->channels;
+    for (int y = 0; y < n_rows; y++) {
+        const size_t at = ((size_t)(y0 + y) * (size_t)img->w + (size_t)x0) * (size_t)C;
+        float *o = out + (size_t)y * (size_t)n_cols * 3;
+        if (img->bits == 16) {
+            const uint16_t *p = (const uint16_t *)img->pixels + at;
+            for (int x = 0; x < n_cols; x++) px_rgb16(p + (size_t)x * C, C, o + 3 * (size_t)x);
+        } else {
+            const uint8_t *p = (const uint8_t *)img->pixels + at;
+            for (int x = 0; x < n_cols; x++) px_rgb8(p + (size_t)x * C, C, o + 3 * (size_t)x);
+        }
+    }
 }
 
 int mm_image_load_file(const char *path, mm_image *img, char *err) {
     if (!img) return mm_err(err, "%s: no output image", __func__);
     memset(img, 0, sizeof *img);
     if (!path) return mm_err(err, "%s: no path", __func__);
-    FILE *f = fopen(path, "rb");
-    if (!f) return mm_err(err, "mm_image_load: %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return mm_err(err, "mm_image_load: %s: not a regular file", path);
-    }
-    if (st.st_size == 0) {
-        fclose(f);
-        return mm_err(err, "mm_image_load: %s: empty file", path);
-    }
-    if ((unsigned long long)st.st_size > MM_IMAGE_MAX_FILE) {
-        fclose(f);
-        return mm_err(err, "mm_image_load: %s: file of %lld bytes is too large", path, (long long)st.st_size);
-    }
-    size_t size = (size_t)st.st_size;
-    void *buf = malloc(size);
-    if (!buf) {
-        fclose(f);
-        return mm_err(err, "mm_image_load: %s: out of memory", path);
-    }
-    size_t got = fread(buf, 1, size, f);
-    fclose(f);
-    if (got != size) {
+    /* a regular file, or a pipe / terminal (/dev/stdin) read once: either way decoded from memory */
+    void *buf = NULL;
+    size_t size = 0;
+    char e[MM_ERR_SIZE];
+    if (mm_read_file(path, MM_IMAGE_MAX_FILE, &buf, &size, e)) return mm_err(err, "mm_image_load: %s", e);
+    if (size == 0) {
         free(buf);
-        return mm_err(err, "mm_image_load: %s: read error", path);
+        return mm_err(err, "mm_image_load: %s: empty file", path);
     }
     int rc = mm_image_load_memory(buf, size, path, img, err);
     free(buf);
@@ -256,12 +210,12 @@ const char *mm_resize_mode_name(mm_resize_mode mode) {
     return "?";
 }
 
-/* The one resampler: src [sh][sw][3] -> dst [dh][dw][3] with row stride dst_stride floats; output pixel x
- * samples input position (x + 0.5 + off) / scale - 0.5 (stb_image_resize's subpixel convention).
- * Catmull-Rom both axes, edges clamped, linear colour space, float. */
-static int resample(const float *src, int sw, int sh, float *dst, int dw, int dh, int dst_stride, double sx,
-                    double sy, double ox, double oy, char *err) {
-    int ok = stbir_resize_subpixel(src, sw, sh, sw * 3 * (int)sizeof(float), dst, dw, dh,
+/* The one resampler: src [sh][sw][3] (row stride src_stride floats) -> dst [dh][dw][3] with row stride
+ * dst_stride floats; output pixel x samples input position (x + 0.5 + off) / scale - 0.5 (stb_image_resize's
+ * subpixel convention). Catmull-Rom both axes, edges clamped, linear colour space, float. */
+static int resample(const float *src, int sw, int sh, int src_stride, float *dst, int dw, int dh, int dst_stride,
+                    double sx, double sy, double ox, double oy, char *err) {
+    int ok = stbir_resize_subpixel(src, sw, sh, src_stride * (int)sizeof(float), dst, dw, dh,
                                    dst_stride * (int)sizeof(float), STBIR_TYPE_FLOAT, 3, STBIR_ALPHA_CHANNEL_NONE,
                                    0, STBIR_EDGE_CLAMP, STBIR_EDGE_CLAMP, STBIR_FILTER_CATMULLROM,
                                    STBIR_FILTER_CATMULLROM, STBIR_COLORSPACE_LINEAR, NULL, (float)sx, (float)sy,
@@ -269,6 +223,57 @@ static int resample(const float *src, int sw, int sh, float *dst, int dw, int dh
     if (!ok) return mm_err(err, "mm_image_preprocess: resampling %d x %d -> %d x %d failed (out of memory?)", sw,
                            sh, dw, dh);
     return 0;
+}
+
+/* The picture is never converted to float as a whole (8000 x 8000 would be 768 MB): resampling is separable,
+ * so the long axis is resampled first straight from the stored samples, converted a strip of lines at a
+ * time (STRIP_FLOATS floats), into an intermediate that is S wide along that axis; the other axis is then
+ * resampled from that float intermediate. At scale 1 the Catmull-Rom weights are 1, 0, 0 (an exact copy),
+ * so each one-axis pass is resample() with the other axis kept. Same result as one 2-D resample up to the
+ * order of float roundings (tests/image/test_img_preprocess.py bounds it). */
+#define STRIP_FLOATS ((size_t)1 << 21) /* 8 MiB per converted strip */
+
+/* One axis only: along x, w -> n columns, out [h][n][3]; along y, h -> n rows, out [n][w][3]. */
+static int resample_axis(const mm_image *img, bool along_x, int n, double scale, double off, float *out, char *err) {
+    const int w = img->w, h = img->h, span = along_x ? w : h, total = along_x ? h : w;
+    size_t lines = STRIP_FLOATS / (3 * (size_t)span);
+    if (lines < 1) lines = 1;
+    if (lines > (size_t)total) lines = (size_t)total;
+    float *strip = malloc(lines * (size_t)span * 3 * sizeof(float));
+    if (!strip) return mm_err(err, "mm_image_preprocess: out of memory for a strip of %zu lines", lines);
+    int rc = 0;
+    for (int l0 = 0; l0 < total && rc == 0; l0 += (int)lines) {
+        const int nl = total - l0 < (int)lines ? total - l0 : (int)lines;
+        if (along_x) { /* rows l0.. : [nl][w][3] -> [nl][n][3] */
+            mm_image_get_rgb(img, 0, l0, w, nl, strip);
+            rc = resample(strip, w, nl, w * 3, out + (size_t)l0 * n * 3, n, nl, n * 3, scale, 1.0, off, 0.0, err);
+        } else {       /* columns l0.. : [h][nl][3] -> [n][nl][3] inside out's rows of w */
+            mm_image_get_rgb(img, l0, 0, nl, h, strip);
+            rc = resample(strip, nl, h, nl * 3, out + (size_t)l0 * 3, nl, n, w * 3, 1.0, scale, 0.0, off, err);
+        }
+    }
+    free(strip);
+    return rc;
+}
+
+/* The picture -> dst [dh][dw][3] (row stride dst_stride floats), scales and offsets as resample(): the long
+ * axis first (from the stored samples), then the other one over the intermediate (short side x S floats). */
+static int resample_image(const mm_image *img, float *dst, int dw, int dh, int dst_stride, double sx, double sy,
+                          double ox, double oy, char *err) {
+    const bool x_first = img->w >= img->h;
+    const size_t nt = x_first ? (size_t)img->h * dw * 3 : (size_t)dh * img->w * 3;
+    float *t = malloc(nt * sizeof(float));
+    if (!t) return mm_err(err, "mm_image_preprocess: out of memory (%zu floats)", nt);
+    int rc;
+    if (x_first) {
+        rc = resample_axis(img, true, dw, sx, ox, t, err);
+        if (!rc) rc = resample(t, dw, img->h, dw * 3, dst, dw, dh, dst_stride, 1.0, sy, 0.0, oy, err);
+    } else {
+        rc = resample_axis(img, false, dh, sy, oy, t, err);
+        if (!rc) rc = resample(t, img->w, dh, img->w * 3, dst, dw, dh, dst_stride, sx, 1.0, ox, 0.0, err);
+    }
+    free(t);
+    return rc;
 }
 
 /* LLaVA expand2square + resize without building the M x M canvas (see mm_image.h). The resampler is
@@ -305,8 +310,7 @@ static int preprocess_pad(const mm_image *img, const mm_image_preproc *pp, float
         return mm_err(err, "mm_image_preprocess: out of memory for the padded strip");
     }
     int rc;
-    if (pad_y) rc = resample(img->rgb, w, h, a, S, h, S * 3, s, 1.0, 0.0, 0.0, err);
-    else rc = resample(img->rgb, w, h, a, w, S, w * 3, 1.0, s, 0.0, 0.0, err);
+    rc = resample_axis(img, pad_y, S, s, 0.0, a, err);
     if (rc == 0) {
         /* 2: the strip, mean-filled, with the picture lines at pad0 - c0 */
         for (size_t i = 0; i < n_strip / 3; i++)
@@ -315,11 +319,11 @@ static int preprocess_pad(const mm_image *img, const mm_image_preproc *pp, float
         const double shift = o0 - c0 * s;
         if (pad_y) {
             memcpy(strip + (size_t)off * S * 3, a, n_a * sizeof(float)); /* rows off .. off+h-1, width S */
-            rc = resample(strip, S, clen, tmp + (size_t)o0 * S * 3, S, o1 - o0, S * 3, 1.0, s, 0.0, shift, err);
+            rc = resample(strip, S, clen, S * 3, tmp + (size_t)o0 * S * 3, S, o1 - o0, S * 3, 1.0, s, 0.0, shift, err);
         } else {
             for (int y = 0; y < S; y++) /* strip [S][clen][3]: columns off .. off+w-1 */
                 memcpy(strip + ((size_t)y * clen + off) * 3, a + (size_t)y * w * 3, (size_t)w * 3 * sizeof(float));
-            rc = resample(strip, clen, S, tmp + (size_t)o0 * 3, o1 - o0, S, S * 3, s, 1.0, shift, 0.0, err);
+            rc = resample(strip, clen, S, clen * 3, tmp + (size_t)o0 * 3, o1 - o0, S, S * 3, s, 1.0, shift, 0.0, err);
         }
     }
     free(a);
@@ -328,7 +332,9 @@ static int preprocess_pad(const mm_image *img, const mm_image_preproc *pp, float
 }
 
 int mm_image_preprocess(const mm_image *img, const mm_image_preproc *pp, float *out, char *err) {
-    if (!img || !img->rgb || !pp || !out) return mm_err(err, "%s: missing argument", __func__);
+    if (!img || !img->pixels || !pp || !out) return mm_err(err, "%s: missing argument", __func__);
+    if ((img->bits != 8 && img->bits != 16) || img->channels < 1 || img->channels > 4)
+        return mm_err(err, "%s: bad sample format (%d channels of %d bits)", __func__, img->channels, img->bits);
     if (img->w <= 0 || img->h <= 0 || img->w > MM_IMAGE_MAX_SIDE || img->h > MM_IMAGE_MAX_SIDE)
         return mm_err(err, "%s: bad image size %d x %d", __func__, img->w, img->h);
     const int S = pp->image_size;
@@ -342,10 +348,10 @@ int mm_image_preprocess(const mm_image *img, const mm_image_preproc *pp, float *
     int rc = 0;
     switch (pp->mode) {
     case MM_RESIZE_SQUASH:
-        rc = resample(img->rgb, w, h, tmp, S, S, S * 3, (double)S / w, (double)S / h, 0.0, 0.0, err);
+        rc = resample_image(img, tmp, S, S, S * 3, (double)S / w, (double)S / h, 0.0, 0.0, err);
         break;
     case MM_RESIZE_PAD:
-        if (w == h) rc = resample(img->rgb, w, h, tmp, S, S, S * 3, (double)S / w, (double)S / h, 0, 0, err);
+        if (w == h) rc = resample_image(img, tmp, S, S, S * 3, (double)S / w, (double)S / h, 0, 0, err);
         else rc = preprocess_pad(img, pp, tmp, err);
         break;
     case MM_RESIZE_CROP: {
@@ -361,7 +367,7 @@ int mm_image_preprocess(const mm_image *img, const mm_image_preproc *pp, float *
         if (rw < S) rw = S;
         if (rh < S) rh = S;
         const double left = nearbyint((rw - S) / 2.0), top = nearbyint((rh - S) / 2.0); /* half to even */
-        rc = resample(img->rgb, w, h, tmp, S, S, S * 3, rw / w, rh / h, left, top, err);
+        rc = resample_image(img, tmp, S, S, S * 3, rw / w, rh / h, left, top, err);
         break;
     }
     default: rc = mm_err(err, "%s: unknown resize mode %d", __func__, (int)pp->mode);

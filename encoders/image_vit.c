@@ -164,6 +164,7 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
                mm_type_name(pw->type), (long long)kk);
         goto fail;
     }
+    if (mm_gguf_check_finite(g, pw, false, err)) goto fail;
     m->patch = (mm_enc_linear){.type = pw->type, .w = pw->data, .b = NULL, .in = kk, .out = d};
     if (mm_enc_vec_load(g, "v.patch_embd.bias", d, false, &m->patch.b, err) ||
         mm_enc_vec_load(g, "v.class_embd", d, false, &m->cls, err))
@@ -178,6 +179,7 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
                __func__, d, m->n_tokens, m->n_patches, m->has_cls ? " + class token" : "");
         goto fail;
     }
+    if (mm_gguf_check_finite(g, pe, true, err)) goto fail;
     if (pe->type == MM_TYPE_F32) {
         m->pos = pe->data;
     } else { /* llama.cpp's converter stores 2-D tensors as f16: keep an f32 copy */
@@ -279,7 +281,7 @@ int mm_vit_encode(mm_vit_state *s, const float *pixels, float *out, char *err) {
         mm_enc_norm_forward(&m->post_ln, m->blocks.hp.eps, s->pool, m->n_tokens, out, x);
         memcpy(out, x, (size_t)m->n_tokens * d * sizeof(float));
     }
-    return 0;
+    return mm_enc_check_output(out, m->n_tokens, d, 0, "image encoder", "v", err);
 }
 
 int mm_vit_encode_image(mm_vit_state *s, const mm_image *img, float *pixels_out, float *out, char *err) {

@@ -354,6 +354,9 @@ static int check_in_step(const mm_conv *c, char *err) {
     return MMGPT_OK;
 }
 
+/* A decoder evaluation's failure: non-finite logits are the model's fault (its weights), the rest internal. */
+static int eval_code(int rc) { return rc == MM_ERR_NONFINITE ? MMGPT_ERR_MODEL : MMGPT_ERR_INTERNAL; }
+
 int mm_conv_eval_turn(mm_conv *c, bool raw, int64_t need_room, float **logits_all, mm_conv_turn_info *info,
                       char *err) {
     if (logits_all) *logits_all = NULL;
@@ -383,10 +386,10 @@ int mm_conv_eval_turn(mm_conv *c, bool raw, int64_t need_room, float **logits_al
         }
     }
     c->n_past = pl.keep; /* the record follows the cache; a failed eval leaves both here */
-    if (c->p.st && mm_gpt_eval(c->p.st, s.in + pl.off, s.n - pl.off, la, e)) {
+    if (c->p.st && (rc = mm_gpt_eval(c->p.st, s.in + pl.off, s.n - pl.off, la, e))) {
         free(la);
         mm_conv_seq_free(&s);
-        return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
+        return fail(eval_code(rc), err, "%s", e);
     }
     memcpy(c->cache + c->n_past, s.pos + pl.off, (size_t)(s.n - pl.off) * sizeof *c->cache);
     c->n_past += s.n - pl.off;
@@ -406,7 +409,7 @@ int mm_conv_eval_token(mm_conv *c, int32_t token, char *err) {
     if (rc) return rc;
     if (c->n_past >= c->n_ctx) return fail(MMGPT_ERR_CONTEXT, err, "the context of %lld is full", (long long)c->n_ctx);
     char e[MM_ERR_SIZE];
-    if (c->p.st && mm_gpt_eval_tokens(c->p.st, &token, 1, NULL, e)) return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
+    if (c->p.st && (rc = mm_gpt_eval_tokens(c->p.st, &token, 1, NULL, e))) return fail(eval_code(rc), err, "%s", e);
     c->cache[c->n_past++] = (mm_conv_pos){.token = token, .row = 0, .media = {0, 0}};
     return MMGPT_OK;
 }

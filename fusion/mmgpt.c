@@ -379,6 +379,16 @@ static void media_seal(mmgpt_media *md) { md->hash = mm_conv_hash_rows(md->rows,
 
 static const char *nm(const char *name) { return name ? name : "(memory)"; }
 
+/* The projector's rows must be finite (NaN/Inf in the mm.* weights, or overflow): a model error. Frees md. */
+static int check_projected(mmgpt_media *md, const char *kind, const char *path, char *err) {
+    const int64_t i = mm_find_nonfinite(md->rows, md->n_rows * md->d);
+    if (i < 0) return MMGPT_OK;
+    const long long row = (long long)(i / md->d);
+    mmgpt_media_free(md);
+    return fail(MMGPT_ERR_MODEL, err, "%s: the %s projector's output row %lld is not finite: the model file's mm.* "
+                "weights hold NaN/Inf values or overflow", path, kind, row);
+}
+
 static int encode_image(mmgpt_ctx *c, const char *path, const void *data, size_t size, const char *name,
                         mmgpt_media **out, char *err) {
     const mmgpt_model *m = c->m;
@@ -398,6 +408,7 @@ static int encode_image(mmgpt_ctx *c, const char *path, const void *data, size_t
     c->t.image_decode_ms += t1 - t0;
     rc = mm_vit_encode_image(c->vs, &img, c->pixels, c->vit_out, e);
     mm_image_free(&img);
+    if (rc == MM_ERR_NONFINITE) return fail(MMGPT_ERR_MODEL, err, "%s: %s", m->enc_path, e);
     if (rc) return fail(MMGPT_ERR_INTERNAL, err, "%s: %s", nm(name), e);
     double t2 = mm_time_ms();
     c->t.image_encode_ms += t2 - t1;
@@ -406,6 +417,7 @@ static int encode_image(mmgpt_ctx *c, const char *path, const void *data, size_t
     mmgpt_media *md = NULL;
     if ((rc = media_alloc(c, MMGPT_MEDIA_IMAGE, mm_projector_n_out(&m->pimg, n), &md, err))) return rc;
     mm_projector_apply(&m->pimg, c->pool, c->vit_out + skip * dv, n, md->rows, c->img_proj_scratch);
+    if ((rc = check_projected(md, "image", m->enc_path, err))) return rc;
     c->t.project_ms += mm_time_ms() - t2;
     c->t.n_images++;
     media_seal(md);
@@ -438,6 +450,7 @@ static int encode_audio(mmgpt_ctx *c, const char *path, const void *data, size_t
     int64_t n_enc = 0;
     rc = mm_audio_encode_pcm(c->as, pcm.samples, pcm.n_samples, &enc, &n_enc, NULL, NULL, e);
     mm_audio_pcm_free(&pcm);
+    if (rc == MM_ERR_NONFINITE) return fail(MMGPT_ERR_MODEL, err, "%s: %s", m->enc_path, e);
     if (rc) return fail(MMGPT_ERR_INPUT, err, "%s: %s", nm(name), e);
     double t2 = mm_time_ms();
     c->t.audio_encode_ms += t2 - t1;
@@ -458,6 +471,7 @@ static int encode_audio(mmgpt_ctx *c, const char *path, const void *data, size_t
         free(scratch);
     }
     free(enc);
+    if ((rc = check_projected(md, "audio", m->enc_path, err))) return rc;
     c->t.project_ms += mm_time_ms() - t2;
     c->t.n_audio++;
     media_seal(md);
@@ -486,6 +500,18 @@ static int encode_any(mmgpt_ctx *c, const char *path, const void *data, size_t s
 
 int mmgpt_media_from_file(mmgpt_ctx *c, const char *path, mmgpt_media_kind kind, mmgpt_media **out, char *err) {
     *out = NULL;
+    char e[MM_ERR_SIZE];
+    int  pk = mm_path_kind(path, e);
+    if (pk < 0) return fail(MMGPT_ERR_INPUT, err, "%s", e);
+    if (pk == MM_PATH_STREAM) { /* a pipe or terminal (/dev/stdin): read once, then sniff and decode from memory */
+        void  *data = NULL;
+        size_t size = 0;
+        if (mm_read_file(path, MM_READ_MAX, &data, &size, e)) return fail(MMGPT_ERR_INPUT, err, "%s", e);
+        int rc = size ? mmgpt_media_from_memory(c, data, size, kind, path, out, err)
+                      : fail(MMGPT_ERR_INPUT, err, "%s: empty input", path);
+        free(data);
+        return rc;
+    }
     unsigned char head[64];
     size_t        n = 0;
     int           rc = read_head(path, head, sizeof head, &n, err);

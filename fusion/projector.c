@@ -22,6 +22,7 @@ static int load_linear(mm_proj_linear *l, const mm_gguf *g, const char *name, ch
     if (mm_row_size((mm_type)w->type, w->ne[0]) == 0)
         return mm_err(err, "%s: %s: %lld columns do not fit the %s block size", mm_gguf_path(g), wn,
                       (long long)w->ne[0], mm_type_name(w->type));
+    if (mm_gguf_check_finite(g, w, false, err)) return -1; /* small matrices only: loading stays lazy */
     l->type = (mm_type)w->type;
     l->w = w->data;
     l->cols = w->ne[0];
@@ -31,6 +32,7 @@ static int load_linear(mm_proj_linear *l, const mm_gguf *g, const char *name, ch
     if (b) {
         if (b->n_elements != l->rows || (b->type != MM_TYPE_F32 && b->type != MM_TYPE_F16))
             return mm_err(err, "%s: %s must be %lld f32/f16 values", mm_gguf_path(g), bn, (long long)l->rows);
+        if (mm_gguf_check_finite(g, b, true, err)) return -1;
         l->b = malloc((size_t)l->rows * sizeof(float));
         if (!l->b) return mm_err(err, "%s: out of memory", __func__);
         if (b->type == MM_TYPE_F32) memcpy(l->b, b->data, (size_t)l->rows * sizeof(float));

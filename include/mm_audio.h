@@ -9,11 +9,13 @@
  *            mm_audio_load_params, default SRC_SINC_BEST_QUALITY: 97% bandwidth, ~145 dB stop band,
  *            ~60x real time on one idle core for 44.1 kHz; SINC_MEDIUM is ~4x faster, 90% bandwidth).
  *            Resampling runs block by block while decoding, so memory is bounded by the output.
+ *            A path naming a pipe or terminal (/dev/stdin) is read into memory once (at most
+ *            MM_READ_MAX = 1 GiB) and decoded from there; a directory is refused as one.
  *            Samples are floats in [-1, 1) as libsndfile normalises them (int16 / 32768 like Whisper).
  *            Files are hostile: channels 1..max_channels, rate 1000..384000 Hz, header frame counts
  *            are not trusted (we read until EOF), clips over max_seconds are refused with a clear
  *            error, non-finite or absurd (|x| > 1e4) float samples are refused. An empty / 0-sample /
- *            silent clip is valid.
+ *            silent clip loads (loading is not encoding: the encoder refuses clips under 0.1 s, below).
  *
  *   2. Mel   mm_mel (filterbank + window + FFTW plan, made once, read-only after, thread-safe):
  *            Whisper's log_mel_spectrogram exactly - periodic Hann 400, n_fft 400, hop 160,
@@ -39,7 +41,17 @@
  *                 log_mel_spectrogram(pad_or_trim(audio)); every window is W frames.
  *              pad_to_window = false: the log-mel of the clip as it is (F = n_samples / 160 frames)
  *                 is cut into windows of W frames, the last one shorter; each is encoded over its
- *                 own frames (an empty clip gives 0 rows).
+ *                 own frames.
+ *            Shortest clip: MM_AUDIO_MIN_SAMPLES = 1600 samples (0.1 s at 16 kHz). mm_audio_encode_pcm
+ *            refuses shorter clips (a WAV with a header only, one sample, ...) with "audio clip too short:
+ *            0.000 s (0 samples at 16 kHz), the shortest accepted is 0.1 s (1600 samples)": there is
+ *            nothing to hear. Why 0.1 s: it is the least that yields an encoder row on every model
+ *            (F = 10 mel frames -> 5 rows, at least one decoder position after any stacking projector;
+ *            160 samples would be the bare minimum for one frame) while leaving frames that are not
+ *            dominated by the framing's 200-sample reflect padding at both ends; and it is about the
+ *            ear's own integration time (sounds under ~0.1 s are heard as clicks, not as pitch or
+ *            loudness). Without the limit, pad_to_window models heard 30 s of padding silence and the
+ *            others received 0 positions, and both answered as if a sound had been given.
  *            The windows' outputs are concatenated (rows of each window follow the previous one).
  *            The log-mel of a multi-window clip is taken over the whole clip (its clamp to
  *            global_max - 8 included), as Whisper's transcribe does, then cut.
@@ -63,6 +75,7 @@ MM_API_BEGIN  /* every declaration below is exported from libmmgpt.so (mm_api.h)
 #define MM_AUDIO_HOP         160
 #define MM_AUDIO_N_FREQ      201     /* n_fft / 2 + 1 */
 #define MM_AUDIO_WINDOW_FRAMES 3000  /* 30 s at 100 frames/s: Whisper's window */
+#define MM_AUDIO_MIN_SAMPLES   1600  /* 0.1 s at 16 kHz: the shortest clip the encoder accepts (top comment) */
 
 /* ---------------------------------------------------------------- 1. PCM loading */
 typedef struct {
@@ -158,9 +171,18 @@ void mm_audio_state_set_progress(mm_audio_state *s, mm_audio_progress_fn fn, voi
  * n_frames)][d]. Never allocates. n_frames == 0 writes nothing. */
 int mm_audio_encode_mel(mm_audio_state *s, const float *mel, int64_t n_frames, float *out, char *err);
 
-/* PCM (16 kHz mono) -> log-mel (windowing as in the top comment) -> encoder. *out is malloc'd
- * [*n_out][d]; *n_out may be 0 (empty clip without pad_to_window; *out is then NULL). If mel_out
- * is non-NULL it receives the malloc'd log-mel [n_mels][*n_mel_frames] that was encoded. */
+/* 0 when a 16 kHz clip of n_samples is long enough to encode (>= MM_AUDIO_MIN_SAMPLES), else -1 with
+ * "audio clip too short: <s> s (<n> samples at 16 kHz), the shortest accepted is 0.1 s (1600 samples)"
+ * (no function prefix: callers put the file name in front). */
+int mm_audio_check_length(int64_t n_samples, char *err);
+
+/* Both encode functions return MM_ERR_NONFINITE when the output is not finite ("audio encoder output row R
+ * is not finite ...": NaN/Inf in the a.* weights, or overflow) - a model error, not an input error.
+ *
+ * PCM (16 kHz mono) -> log-mel (windowing as in the top comment) -> encoder. *out is malloc'd
+ * [*n_out][d], *n_out >= 1. A clip shorter than MM_AUDIO_MIN_SAMPLES is refused (mm_audio_check_length's
+ * message). If mel_out is non-NULL it receives the malloc'd log-mel [n_mels][*n_mel_frames] that was
+ * encoded. */
 int mm_audio_encode_pcm(mm_audio_state *s, const float *pcm, int64_t n_samples,
                         float **out, int64_t *n_out,
                         float **mel_out, int64_t *n_mel_frames, char *err);

@@ -6,6 +6,7 @@
  * Conventions
  *   - Errors: functions that can fail return 0 on success and -1 on failure, and write a one-line
  *     message "func: what is wrong" into `err` (a caller buffer of MM_ERR_SIZE bytes; may be NULL).
+ *     Evaluation functions return MM_ERR_NONFINITE (-2) instead when the model produced NaN/Inf.
  *     Nothing here calls exit() or prints (except explicit progress helpers).
  *   - Matrices follow GGUF/ggml: a weight W used as a linear layer y = W x has `rows` = out features
  *     and `cols` = in features, stored row-major, each row `mm_row_size(type, cols)` bytes.
@@ -93,6 +94,16 @@ uint16_t mm_fp32_to_fp16(float f);              /* round to nearest even, like g
 void mm_quantize_row(mm_type t, const float *x, void *dst, int64_t n);
 void mm_dequantize_row(mm_type t, const void *src, float *y, int64_t n);
 
+/* Non-finite values (NaN, +-Inf). Index of the first one among n floats, or -1 when all are finite. */
+int64_t mm_find_nonfinite(const float *x, int64_t n);
+/* The same over n elements of a tensor of type t: F32 and F16 values; for Q8_0 / Q4_0 the f16 scale of
+ * each block (the quants are small integers), reported as the block's first element. */
+int64_t mm_tensor_find_nonfinite(mm_type t, const void *data, int64_t n);
+/* Status (instead of -1) of the evaluation functions - mm_gpt_eval*, mm_vit_encode*, mm_audio_encode_* -
+ * when their output is not finite: the model's weights hold NaN/Inf values or overflow. A model error,
+ * not an input error; the message says where ("decoder logits at position 12 are not finite ..."). */
+#define MM_ERR_NONFINITE (-2)
+
 /* ---------------------------------------------------------------- thread pool */
 typedef struct mm_pool mm_pool;
 /* fn is called once for every ith in [0, nth) with nth = pool threads; the caller runs ith 0 (and then any
@@ -159,6 +170,18 @@ int mm_npy_write(const char *path, const float *data, int ndim, const int64_t *s
  * header must be a numpy dict with exactly descr '<f4', fortran_order False and a shape of 0..4
  * non-negative dims (versions 1.0-3.0), and the data size must match the file exactly. */
 int mm_npy_read(const char *path, float **data, int *ndim, int64_t shape[4], char *err);
+
+/* ---------------------------------------------------------------- files */
+/* What path names: MM_PATH_FILE (a regular file: seekable, its size known) or MM_PATH_STREAM (a pipe, a
+ * terminal or a socket, e.g. /dev/stdin under `cat x | mmgpt ...`: readable once, front to back). Else -1
+ * with "path: is a directory, not a file", "path: No such file or directory", ... */
+enum { MM_PATH_FILE = 1, MM_PATH_STREAM = 2 };
+int mm_path_kind(const char *path, char *err);
+/* The most bytes read whole from one input (an image file, a piped picture or sound): 1 GiB. */
+#define MM_READ_MAX ((size_t)1 << 30)
+/* Read a whole file or stream into memory: *data is malloc'd (*size bytes, then a NUL byte not counted;
+ * free it). More than cap bytes -> -1 without reading further; a directory -> -1 "is a directory". */
+int mm_read_file(const char *path, size_t cap, void **data, size_t *size, char *err);
 
 /* ---------------------------------------------------------------- misc */
 double mm_time_ms(void);  /* monotonic clock in milliseconds */

@@ -111,6 +111,15 @@ int64_t               mm_gguf_n_tensors(const mm_gguf *g);
 const mm_gguf_tensor *mm_gguf_tensor_at(const mm_gguf *g, int64_t i);
 const mm_gguf_tensor *mm_gguf_find_tensor(const mm_gguf *g, const char *name); /* NULL if absent */
 
+/* ---- finite check at load (models stay lazy: big matrices are not read here) */
+/* Loaders call this for every tensor their model uses. It scans the tensor for NaN/Inf (F32/F16 values,
+ * Q8_0/Q4_0 block scales) when it is small - 1-D (norms, biases) or at most MM_GGUF_CHECK_BYTES bytes - or
+ * when always is set (position embeddings); bigger matrices are left to the evaluation checks (logits,
+ * encoder outputs: MM_ERR_NONFINITE). -1 with "FILE: tensor NAME holds a non-finite value (nan) at
+ * element I: the model file is corrupt". Tensors of types we cannot compute with are left to the loader. */
+#define MM_GGUF_CHECK_BYTES ((size_t)1 << 20)
+int mm_gguf_check_finite(const mm_gguf *g, const mm_gguf_tensor *t, bool always, char *err);
+
 /* ---- writer (version 3, alignment 32 unless general.alignment is set) */
 typedef struct mm_gguf_writer mm_gguf_writer;
 mm_gguf_writer *mm_gguf_writer_create(void);

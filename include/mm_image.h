@@ -5,20 +5,29 @@
  *   1. Decode   mm_image_load_file / mm_image_load_memory
  *      Any format stb_image reads (JPEG, PNG, BMP, GIF first frame, TGA, PSD, HDR, PNM). The header is
  *      inspected first (stbi_info_from_memory) and images over MM_IMAGE_MAX_SIDE px a side or
- *      MM_IMAGE_MAX_PIXELS pixels are rejected before any pixel is decoded. Result: float RGB in [0, 1],
- *      interleaved [h][w][3]. Conversions:
- *        - grey / grey+alpha / palette are expanded to RGB (stb_image);
+ *      MM_IMAGE_MAX_PIXELS pixels are rejected before any pixel is decoded. Result: the decoded samples as
+ *      they are (mm_image: 8 or 16 bits, the file's 1 to 4 channels: grey, grey+alpha, RGB, RGBA; palettes
+ *      expanded by stb_image), so a picture costs its 8-bit size (twice that for 16-bit files), never a
+ *      full-size float copy. mm_image_get_rgb gives any block of it as float RGB in [0, 1]:
+ *        - grey is expanded to RGB;
  *        - 8-bit samples v -> v / 255, 16-bit samples v -> v / 65535 (no rounding to 8 bits);
- *        - HDR (Radiance .hdr, linear radiance) -> clamp(x^(1/2.2), 0, 1), the same mapping stb_image uses
- *          for HDR -> LDR by default;
+ *        - HDR (Radiance .hdr, linear radiance) is tone-mapped by stb_image while decoding to 8 bits:
+ *          round(255 * clamp(x^(1/2.2), 0, 1)) (its default HDR -> LDR mapping), then v / 255 as above;
  *        - alpha is composited onto WHITE: rgb' = a*rgb + (1 - a)*1 (a transparent picture looks as it does
  *          on a web page). No ICC/gamma chunk and no EXIF rotation is applied.
+ *      Memory (measured, tests/image/test_img_memory.py): the decoder's own buffers (a JPEG's component
+ *      planes, an HDR's float scanlines: 12 bytes a pixel while stb_image decodes it) and the samples, then
+ *      preprocessing adds strips of 8 MiB and an intermediate of short side x S floats.
  *      Empty, truncated, corrupt, unknown or oversized input -> -1 with a clear message, never a crash.
+ *      mm_image_load_file reads the whole file (at most MM_READ_MAX = 1 GiB), also from a pipe or terminal
+ *      (/dev/stdin); a directory is refused as one ("is a directory, not a file").
  *
  *   2. Preprocess   mm_image_preprocess(img, params, out[3][S][S])
  *      Produces the normalised channel-first pixel tensor a ViT reads: out[c][y][x] = (v - mean[c]) / std[c]
  *      with v the resampled value in [0, 1]. Resampling is stb_image_resize in LINEAR colour space (no sRGB
- *      decoding), float pipeline, filter STBIR_FILTER_CATMULLROM on both axes (the Keys cubic with a = -0.5,
+ *      decoding), float pipeline (the samples converted by mm_image_get_rgb a strip at a time; the long axis
+ *      is resampled first, then the other: separable, the same result as one 2-D pass up to float
+ *      rounding), filter STBIR_FILTER_CATMULLROM on both axes (the Keys cubic with a = -0.5,
  *      i.e. PIL's BICUBIC that CLIP/LLaVA use; on downsampling its support is widened by the scale factor, an
  *      antialiased resize like PIL's). Modes (mmgpt.vision.resize_mode):
  *        MM_RESIZE_SQUASH  resize w x h -> S x S directly (aspect not kept); edges clamped.
@@ -72,14 +81,19 @@ MM_API_BEGIN  /* every declaration below is exported from libmmgpt.so (mm_api.h)
 
 /* ---------------------------------------------------------------- decoded picture */
 typedef struct {
-    int    w, h;  /* pixels, 1..MM_IMAGE_MAX_SIDE */
-    float *rgb;   /* [h][w][3] interleaved, values in [0, 1], malloc'd (mm_image_free) */
+    int   w, h;      /* pixels, 1..MM_IMAGE_MAX_SIDE */
+    int   channels;  /* 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA (alpha not yet composited) */
+    int   bits;      /* 8 (uint8_t samples) or 16 (uint16_t, host byte order) */
+    void *pixels;    /* [h][w][channels] samples, owned (mm_image_free) */
 } mm_image;
 
 /* name is used in error messages only (may be NULL). On failure *img is zeroed. */
 int  mm_image_load_file(const char *path, mm_image *img, char *err);
 int  mm_image_load_memory(const void *data, size_t size, const char *name, mm_image *img, char *err);
-void mm_image_free(mm_image *img);  /* frees rgb, zeroes the struct; NULL-safe */
+void mm_image_free(mm_image *img);  /* frees the pixels, zeroes the struct; NULL-safe */
+/* Pixels [y0, y0 + n_rows) x [x0, x0 + n_cols) as float RGB in [0, 1] (conversions above, alpha over white):
+ * out [n_rows][n_cols][3]. The block must lie inside the picture. */
+void mm_image_get_rgb(const mm_image *img, int x0, int y0, int n_cols, int n_rows, float *out);
 
 /* ---------------------------------------------------------------- preprocessing */
 typedef enum {
@@ -122,7 +136,9 @@ mm_image_preproc mm_vit_preproc(const mm_vit_model *m);
 mm_vit_state *mm_vit_state_create(const mm_vit_model *m, mm_pool *pool, char *err);
 void          mm_vit_state_free(mm_vit_state *s);
 
-/* pixels [3][S][S] (normalised, as mm_image_preprocess writes) -> out [n_tokens][d_enc]. Never allocates. */
+/* pixels [3][S][S] (normalised, as mm_image_preprocess writes) -> out [n_tokens][d_enc]. Never allocates.
+ * An output that is not finite returns MM_ERR_NONFINITE ("image encoder output row R is not finite ...":
+ * NaN/Inf in the v.* weights, or overflow) - a model error; loading reads only the small tensors. */
 int mm_vit_encode(mm_vit_state *s, const float *pixels, float *out, char *err);
 /* Convenience: preprocess with mm_vit_preproc(model) then encode. pixels_out ([3][S][S]) may be NULL. */
 int mm_vit_encode_image(mm_vit_state *s, const mm_image *img, float *pixels_out, float *out, char *err);

@@ -131,7 +131,11 @@ typedef struct {
 } mm_gpt_input;
 
 /* Append n >= 1 positions. logits_all (may be NULL): caller buffer [n, n_vocab] for every position.
- * Errors: token out of range, n_past + n > n_ctx ("context full: ..."); the state is then unchanged. */
+ * Errors: token out of range, n_past + n > n_ctx ("context full: ..."); the state is then unchanged.
+ * The logits computed (the last position's, or all of logits_all) are checked: NaN/Inf values return
+ * MM_ERR_NONFINITE ("decoder logits at position P are not finite ...": the weights hold NaN/Inf that
+ * loading did not read - mm_gguf_check_finite reads only small tensors - or overflow), and the state is
+ * then unchanged too. */
 int mm_gpt_eval(mm_gpt_state *s, const mm_gpt_input *in, int64_t n, float *logits_all, char *err);
 /* Same for plain token ids. */
 int mm_gpt_eval_tokens(mm_gpt_state *s, const int32_t *tokens, int64_t n, float *logits_all, char *err);

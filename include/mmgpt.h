@@ -121,7 +121,9 @@ typedef enum {
     MMGPT_OK           = 0,
     MMGPT_ERR_USAGE    = -2,  /* an invalid argument or parameter (e.g. temperature above 2) */
     MMGPT_ERR_INPUT    = -3,  /* an input file that is missing, unreadable, unsupported or corrupt */
-    MMGPT_ERR_MODEL    = -4,  /* the model lacks what is needed (no image / audio encoder, ...) */
+    MMGPT_ERR_MODEL    = -4,  /* the model lacks what is needed (no image / audio encoder, ...), or its
+                                 weights hold NaN/Inf: small tensors are checked at load, the logits and
+                                 the encoders' and projectors' outputs at evaluation (the message says where) */
     MMGPT_ERR_INTERNAL = -5,  /* out of memory, or a failure inside the engine */
     MMGPT_ERR_CONTEXT  = -6,  /* the prompt (or a single image/clip) does not fit in the context */
 } mmgpt_status;
@@ -199,9 +201,10 @@ int mmgpt_add_text_literal(mmgpt_ctx *ctx, const char *text, char *err);
  * whatever q holds. MMGPT_ERR_USAGE for an unknown task. */
 int mmgpt_add_task(mmgpt_ctx *ctx, const char *task, const char *question, char *err);
 /* Decode + encode + project now (timed); the ctx keeps the rows until the turn is evaluated.
- * Statuses: MMGPT_ERR_INPUT (missing, unreadable, unsupported or corrupt file), MMGPT_ERR_MODEL (the
- * model has no encoder for it), MMGPT_ERR_CONTEXT (its rows alone exceed the context; checked before
- * encoding). */
+ * Statuses: MMGPT_ERR_INPUT (missing, unreadable, unsupported or corrupt file, a directory, an audio clip
+ * under 0.1 s), MMGPT_ERR_MODEL (the model has no encoder for it), MMGPT_ERR_CONTEXT (its rows alone
+ * exceed the context; checked before encoding). A path may name a pipe or terminal (/dev/stdin): it is
+ * read once into memory (at most MM_READ_MAX = 1 GiB) and decoded from there. */
 int mmgpt_add_image_file(mmgpt_ctx *ctx, const char *path, char *err);
 int mmgpt_add_image_memory(mmgpt_ctx *ctx, const void *data, size_t size, char *err);
 int mmgpt_add_audio_file(mmgpt_ctx *ctx, const char *path, char *err);

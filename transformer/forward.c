@@ -743,12 +743,21 @@ static int eval_any(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *toke
             return mm_err(err, "mm_gpt_eval: token %d at position %lld is outside the vocabulary [0, %lld)", t,
                           (long long)i, (long long)hp->n_vocab);
     }
+    const int64_t n_past0 = s->n_past;
     for (int64_t c0 = 0; c0 < n; c0 += s->n_batch) {
         int64_t nb = n - c0 < s->n_batch ? n - c0 : s->n_batch;
         forward_step(s, in ? in + c0 : NULL, tokens ? tokens + c0 : NULL, nb,
                      logits_all ? logits_all + c0 * hp->n_vocab : NULL, c0 + nb == n);
     }
     s->logits_valid = true;
+    /* NaN/Inf logits: a model error; the state is left as it was (the new positions are forgotten) */
+    if (mm_gpt_check_logits(logits_all ? logits_all : s->logits, logits_all ? n : 1, hp->n_vocab,
+                            logits_all ? n_past0 : n_past0 + n - 1, err))
+    {
+        s->n_past = n_past0;
+        s->logits_valid = false;
+        return MM_ERR_NONFINITE;
+    }
     return 0;
 }
 

@@ -40,6 +40,10 @@ struct mm_gpt_model {
 void mm_gpt_f16_to_f32(const uint16_t *h, float *f, int64_t n);
 void mm_gpt_f32_to_f16(const float *f, uint16_t *h, int64_t n);
 
+/* 0 when logits [n_rows][n_vocab] (positions pos0.. of the cache) are all finite, else MM_ERR_NONFINITE
+ * with "decoder logits at position P are not finite ..." (finite.c; called at the end of every eval). */
+int mm_gpt_check_logits(const float *logits, int64_t n_rows, int64_t n_vocab, int64_t pos0, char *err);
+
 /* Row r of w as f32 (dequantized). */
 void mm_gpt_mat_row(const mm_gpt_mat *w, int64_t r, float *out);
 

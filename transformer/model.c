@@ -92,6 +92,7 @@ static int get_mat(loader *L, const char *name, int64_t cols, int64_t rows_min, 
                       mm_gguf_path(L->g), name, (long long)cols, mm_type_name(t->type));
     if (t->n_bytes < rs * (size_t)t->ne[1] || !t->data)
         return mm_err(L->err, "%s: tensor %s: data is shorter than its shape", mm_gguf_path(L->g), name);
+    if (mm_gguf_check_finite(L->g, t, false, L->err)) return -1; /* small matrices only: loading stays lazy */
     m->type = (mm_type)t->type;
     m->data = t->data;
     m->rows = t->ne[1];
@@ -117,6 +118,7 @@ static int get_vec(loader *L, const char *name, int64_t n, bool required, const 
     if (L->n_vecs >= L->cap_vecs) return mm_err(L->err, "%s: internal: too many vectors", __func__);
     if (t->n_bytes < (size_t)n * (t->type == MM_TYPE_F32 ? 4 : 2))
         return mm_err(L->err, "%s: tensor %s: data is shorter than its shape", mm_gguf_path(L->g), name);
+    if (mm_gguf_check_finite(L->g, t, true, L->err)) return -1;
     /* sizes are bounded by the file: each vector is stored in it */
     float *dst = malloc((size_t)n * sizeof(float));
     if (!dst) return mm_err(L->err, "%s: out of memory", __func__);
@@ -159,7 +161,8 @@ mm_gpt_model *mm_gpt_model_load(const mm_gguf *g, char *err) {
         get_mat(&L, "position_embd.weight", d, hp->n_ctx, MAX_CTX, true, &m->pos_embd) ||
         get_mat(&L, "output.weight", d, V, V, false, &m->output) ||
         get_vec(&L, "output_norm.weight", d, true, &m->out_norm_w) ||
-        get_vec(&L, "output_norm.bias", d, true, &m->out_norm_b))
+        get_vec(&L, "output_norm.bias", d, true, &m->out_norm_b) ||
+        mm_gguf_check_finite(g, mm_gguf_find_tensor(g, "position_embd.weight"), true, err)) /* read whole */
         goto fail;
     m->tied = m->output.data == NULL;
     if (m->tied) m->output = m->tok_embd;

@@ -1,6 +1,7 @@
 /* test_aud_bad_input.c - hostile and edge-case audio input: each case must give a clear error (-1 and a
  * non-empty message) or a valid result (finite samples, sane length, and a log-mel that computes),
  * through both the file and the memory loader; never a crash (this test also runs under ASan/UBSan).
+ * Also: the encoder's shortest clip (min_length_cases).
  *
  * Expectations are stated per case: MUST_FAIL, MUST_LOAD (with the exact sample count when known),
  * or EITHER (truncated compressed streams: libsndfile may decode a prefix or refuse).
@@ -141,6 +142,71 @@ static void run(const char *name, const void *data, size_t n, int expect, int64_
         if (!ok) g_fail = 1;
         mm_audio_pcm_free(&pcm);
     }
+}
+
+/* The shortest clip the encoder accepts (MM_AUDIO_MIN_SAMPLES = 1600, 0.1 s at 16 kHz, see mm_audio.h): a WAV
+ * with a header only or with one sample loads (0 and 1 samples: loading is not encoding) but the encoder
+ * refuses it with a message that gives the clip's length and the minimum; so do 159 and 1599 samples. A
+ * clip of exactly 1600 samples encodes to at least one row, all finite. Uses the bundled model's encoder
+ * (assets/models/mmgpt-demo.gguf: pad_to_window false, so a 0-sample clip once gave 0 rows, exit 0). */
+static void min_length_cases(void) {
+    char err[MM_ERR_SIZE], path[1024];
+    const char *src = getenv("MMGPT_SOURCE_DIR");
+    snprintf(path, sizeof path, "%s/assets/models/mmgpt-demo.gguf", src && *src ? src : ".");
+    mm_gguf *g = mm_gguf_open(path, err);
+    mm_audio_model *am = g ? mm_audio_model_load(g, err) : NULL;
+    mm_audio_state *st = am ? mm_audio_state_create(am, g_pool, err) : NULL;
+    if (!st) {
+        printf("FAIL bundled model's audio encoder: %s\n", err);
+        g_fail = 1;
+    }
+    int ok = MM_AUDIO_MIN_SAMPLES == 1600;
+    printf("%-4s MM_AUDIO_MIN_SAMPLES = %d (0.1 s at 16 kHz)\n", ok ? "ok" : "FAIL", (int)MM_AUDIO_MIN_SAMPLES);
+    if (!ok) g_fail = 1;
+    static float pcm[1600];
+    for (int i = 0; i < 1600; i++) pcm[i] = (float)(0.3 * sin(i * 0.2));
+    const int64_t lens[] = {0, 1, 159, 1599, 1600};
+    for (size_t k = 0; st && k < sizeof lens / sizeof lens[0]; k++) {
+        float *out = NULL;
+        int64_t n_out = 0;
+        err[0] = 0;
+        const int rc = mm_audio_encode_pcm(st, pcm, lens[k], &out, &n_out, NULL, NULL, err);
+        char want[64];
+        snprintf(want, sizeof want, "(%lld samples", (long long)lens[k]);
+        if (lens[k] < 1600) {
+            ok = rc != 0 && out == NULL && n_out == 0 && strstr(err, "0.1 s") && strstr(err, want);
+            printf("%-4s encode %4lld samples: refused: %s\n", ok ? "ok" : "FAIL", (long long)lens[k],
+                   rc ? err : "(accepted)");
+        } else {
+            ok = rc == 0 && n_out >= 1 && out;
+            for (int64_t i = 0; ok && i < n_out * mm_audio_model_d_enc(am); i++) ok = isfinite(out[i]);
+            printf("%-4s encode %4lld samples: %lld rows%s%s\n", ok ? "ok" : "FAIL", (long long)lens[k],
+                   (long long)n_out, rc ? ": " : "", rc ? err : "");
+        }
+        if (!ok) g_fail = 1;
+        free(out);
+    }
+    /* header-only and one-sample WAVs (the files a user has): they load, then the encoder refuses them */
+    int16_t one = 1000;
+    for (int k = 0; st && k < 2; k++) {
+        buf w = make_wav(1, 1, 16000, 16, &one, (size_t)k * 2, (uint32_t)k * 2);
+        mm_audio_pcm pc;
+        float *out = NULL;
+        int64_t n_out = 0;
+        int rc = mm_audio_load_memory(w.p, w.n, k ? "one_sample.wav" : "header_only.wav", NULL, &pc, err);
+        ok = rc == 0 && pc.n_samples == k;
+        if (ok) ok = mm_audio_encode_pcm(st, pc.samples, pc.n_samples, &out, &n_out, NULL, NULL, err) != 0 &&
+                     strstr(err, "0.1 s") != NULL;
+        printf("%-4s %s: loads (%lld samples), encoder refuses: %s\n", ok ? "ok" : "FAIL",
+               k ? "one_sample.wav" : "header_only.wav", (long long)pc.n_samples, err);
+        if (!ok) g_fail = 1;
+        free(out);
+        mm_audio_pcm_free(&pc);
+        free(w.p);
+    }
+    mm_audio_state_free(st);
+    mm_audio_model_free(am);
+    if (g) mm_gguf_close(g);
 }
 
 int main(void) {
@@ -291,6 +357,8 @@ int main(void) {
         if (!ok) g_fail = 1;
         free(x);
     }
+
+    min_length_cases();
 
     /* bad paths */
     {

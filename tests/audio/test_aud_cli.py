@@ -90,6 +90,33 @@ try:
 except ImportError:
     print("(tools/mmgguf.py not importable: no-audio-model case skipped)")
 
+# Nothing to hear: a header-only WAV and a one-sample WAV are input errors (exit 3) for every command that
+# encodes audio, with one line giving the clip's length and the shortest accepted (0.1 s, mm_audio.h), and
+# nothing on stdout (before: `describe` printed "one short beep", exit 0). 1600 samples (0.1 s) are accepted.
+demo = os.path.join(os.environ.get("MMGPT_SOURCE_DIR", "."), "assets", "models", "mmgpt-demo.gguf")
+one = t("one.wav")
+shortest = t("shortest.wav")
+for path, frames in ((one, b"\x10\x00"), (shortest, (np.sin(np.arange(1600) * 0.2) * 8000).astype("<i2").tobytes())):
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(frames)
+if os.path.exists(demo):
+    for path, n in ((zero, 0), (one, 1)):
+        label = "%d-sample clip" % n
+        r = run(["describe", "-m", demo, path], 3, "0.1 s", name="describe " + label)
+        if r.stdout or "(%d samples" % n not in r.stderr:
+            fails.append("describe %s: stdout %r, stderr %r" % (label, r.stdout, r.stderr))
+        run(["encode-audio", "-m", demo, path, "-o", t("x.npy")], 3, "0.1 s", name="encode-audio " + label)
+        run(["ask", "-m", demo, path, "what is it?"], 3, "0.1 s", name="ask " + label)
+    r = run(["describe", "-m", demo, shortest], 0, name="describe 0.1 s clip")
+    if not r.stdout.strip():
+        fails.append("describe of a 0.1 s clip printed nothing")
+    run(["encode-audio", "-m", demo, shortest, "-o", t("x.npy")], 0, name="encode-audio 0.1 s clip")
+else:
+    fails.append("bundled model %s not found" % demo)
+
 # malformed audio encoders: each must be refused with exit 4 and a message naming the problem
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ref_audio  # noqa: E402

@@ -3,7 +3,8 @@
 Random-weight audio encoders of several shapes (80/128 mels, 1-3 layers, even/odd windows,
 pad_to_window true/false, single and multi-window clips, f32/f16/q8_0 weights) run on real speech
 (jfk.wav from tests/data, whole and cut, written as 16 kHz int16 WAV so no resampling is
-involved; the 48 kHz Common Voice clip through mmgpt's own PCM) and on an empty clip.
+involved; the 48 kHz Common Voice clip through mmgpt's own PCM) and on the shortest clip accepted
+(0.1 s; shorter ones, the empty clip included, must be refused with exit 3).
 
 Checks, per case:
   * the log-mel mmgpt encoded (--mel) vs ref_audio.log_mel of the same PCM padded the same way
@@ -112,9 +113,23 @@ run_case("w301_pad_cut", hp(80, 32, 2, 64, 3, 301, True), jfk[:116800], seed=3, 
 run_case("w3000_nopad_short_f16", hp(80, 64, 2, 128, 2, 3000, False), jfk[16000:16000 + 19744], ttype="f16", seed=4)
 # q8_0 block weights (conv1 stays f16: 240 columns is not a multiple of 32), multi-window unpadded
 run_case("w600_nopad_q8", hp(80, 64, 4, 128, 1, 600, False), jfk, ttype="q8_0", seed=5)
-# empty clip: padded -> one window of silence; unpadded -> zero rows
-run_case("w200_pad_empty", hp(80, 32, 2, 64, 1, 200, True), np.zeros(0, np.float32), seed=6)
-run_case("w200_nopad_empty", hp(80, 32, 2, 64, 1, 200, False), np.zeros(0, np.float32), seed=7)
+# the shortest clip accepted (0.1 s = 1600 samples, mm_audio.h): padded -> one window; unpadded -> 10 frames, 5 rows
+run_case("w200_pad_shortest", hp(80, 32, 2, 64, 1, 200, True), jfk[20000:21600], seed=6)
+run_case("w200_nopad_shortest", hp(80, 32, 2, 64, 1, 200, False), jfk[20000:21600], seed=7)
+# shorter clips (empty, 1599 samples) have nothing to hear: refused with exit 3, padded or not
+for pad in (True, False):
+    hps = hp(80, 32, 2, 64, 1, 200, pad)
+    gpath = os.path.join(TMP, "aud_enc_short_%d.gguf" % pad)
+    ref_audio.write_gguf(gpath, hps, ref_audio.random_weights(hps, 6), "f32")
+    for n in (0, 1599):
+        wav = os.path.join(TMP, "aud_enc_short_%d.wav" % n)
+        write_wav16(wav, jfk[20000:20000 + n])
+        r = subprocess.run([BIN, "encode-audio", "-m", gpath, wav, "-o", os.path.join(TMP, "aud_enc_short.npy")],
+                           capture_output=True, text=True)
+        ok = r.returncode == 3 and "0.1 s" in r.stderr and "(%d samples" % n in r.stderr
+        print("%-5s %d-sample clip (pad=%s): exit %d %s" % ("ok" if ok else "FAIL", n, pad, r.returncode, r.stderr.strip()))
+        if not ok:
+            fails.append("short clip %d pad=%s" % (n, pad))
 if not QUICK:
     # 48 kHz clip: mmgpt resamples; the reference uses mmgpt's PCM (`mmgpt mel --pcm`), so this
     # checks the encoder on a second real clip (resampling is checked in aud_resample)

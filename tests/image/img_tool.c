@@ -1,5 +1,5 @@
 /* img_tool.c - test helper exposing the image stages alone (used by the Python image tests).
- *   img_tool decode IMAGE OUT.npy                          -> [h, w, 3] float32 in [0, 1]
+ *   img_tool decode IMAGE OUT.npy                          -> [h, w, 3] float32 in [0, 1] (mm_image_get_rgb)
  *   img_tool preprocess IMAGE OUT.npy S MODE m0 m1 m2 s0 s1 s2   -> [3, S, S] normalised
  * Exit 0 on success, 3 with the error on stderr when the library refuses the input, 2 on bad usage. */
 #include <stdio.h>
@@ -17,8 +17,11 @@ int main(int argc, char **argv) {
             return 3;
         }
         int64_t shp[3] = {img.h, img.w, 3};
-        int rc = mm_npy_write(argv[3], img.rgb, 3, shp, err);
+        float *rgb = malloc((size_t)img.w * img.h * 3 * sizeof(float));
+        if (rgb) mm_image_get_rgb(&img, 0, 0, img.w, img.h, rgb);
+        int rc = rgb ? mm_npy_write(argv[3], rgb, 3, shp, err) : mm_err(err, "out of memory");
         if (rc) fprintf(stderr, "%s\n", err);
+        free(rgb);
         mm_image_free(&img);
         return rc ? 5 : 0;
     }

@@ -7,7 +7,8 @@
    differ slightly from libjpeg; the reference file states this tolerance).
 3. Synthetic files written by imgfiles.py from known pixels (PNG grey/GA/RGB/RGBA/16-bit, PPM 8/16-bit,
    PGM, BMP, TGA 24/32, GIF (first of two frames), Radiance HDR): exact expected floats from the documented conversions
-   (v/255, v/65535, alpha over white, HDR x^(1/2.2) clamped), tolerance 1e-6 (1e-5 for HDR: powf).
+   (v/255, v/65535, alpha over white), tolerance 1e-6; HDR: x^(1/2.2) clamped and rounded to 8 bits (decoded
+   at 8 bits to bound memory), exact but for samples at a rounding boundary (one level, <= 1% of them).
 4. skimage_truncated.jpg: a clear error (exit 3 with a message) or a 100x100 image, never a crash.
 """
 import hashlib
@@ -96,10 +97,17 @@ rgbe = rng.integers(0, 256, (3, 4, 4), dtype=np.uint8)
 rgbe[..., 3] = rng.integers(120, 132, (3, 4))
 rgbe[0, 0, 3] = 0  # black pixel
 lin = imgfiles.rgbe_to_float(rgbe)
-want = np.clip(np.where(lin > 0, lin, 0) ** (1 / 2.2), 0, 1)
+# tone-mapped to 8 bits while decoding (mm_image.h): round(255 * clamp(x^(1/2.2), 0, 1)) / 255. stb_image
+# computes the power in float: a value within float error of a rounding boundary may land one level off,
+# so at most one level (1/255) anywhere, and exact for all but 1% of the samples.
+want = np.floor(np.clip(np.where(lin > 0, lin, 0) ** (1 / 2.2) * 255 + 0.5, 0, 255)) / 255
 got, p = decode(write("img_hdr.hdr", imgfiles.hdr_rgbe(rgbe)))
-check("hdr", got is not None and got.shape == want.shape and np.abs(got - want).max() <= 1e-5,
-      "" if got is None else "max|diff| %.3g" % np.abs(got - want).max())
+ok = got is not None and got.shape == want.shape
+if ok:
+    dif = np.abs(got - want)
+    ok = dif.max() <= 1 / 255 + 1e-6 and (dif > 1e-6).mean() <= 0.01
+check("hdr", ok, "" if got is None else "max|diff| %.3g, %d of %d samples off by a level" % (
+    np.abs(got - want).max(), int((np.abs(got - want) > 1e-6).sum()), want.size))
 
 # ---------------------------------------------------------------- tests/data (a missing file fails)
 meta = json.load(open(testdata.path("images", "decoded_reference_derived.json")))

@@ -2,7 +2,9 @@
 reference ref_preprocess.py, which applies the same filter maths on the full intermediate images
 (full resize then crop; a real padded canvas then resize).
 
-Input: the C-decoded pixels (img_tool decode), so only preprocessing is compared.
+Input: the C-decoded pixels (img_tool decode), so only preprocessing is compared. The C side never holds the
+whole picture as floats (it converts strips of the stored 8-bit samples, long axis first); the reference
+resizes the full float picture in one 2-D step, so agreement also checks the strips and their seams.
 Tolerance: max |diff| <= 5e-5 in normalised units (~1.3e-5 in [0, 1] pixel units, 1/300 of an 8-bit level).
 Both sides evaluate the same Catmull-Rom weights; what differs is stb's float32 arithmetic (pixel
 coordinates up to ~1000 carry ~6e-5 px error, weights and sums are accumulated in float32) against the
@@ -51,8 +53,10 @@ def c_preprocess(path, S, mode, mean, std):
 images = []
 rng = np.random.default_rng(7)
 # synthetic: a landscape and a portrait picture with odd sizes (odd crop/pad offsets), and a tiny one
+# and two pictures over one 8 MiB strip (encoders/image.c STRIP_FLOATS = 2^21 floats): 1300 wide -> strips of
+# 537 rows (x first), 1400 high -> strips of 499 columns (y first), so the strip seams are crossed
 for name, (h, w) in [("land", (37, 61)), ("port", (50, 23)), ("tiny", (3, 2)), ("hstrip", (5, 300)),
-                     ("vstrip", (260, 3))]:
+                     ("vstrip", (260, 3)), ("bigland", (900, 1300)), ("bigport", (1400, 700))]:
     arr = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     path = os.path.join(TMP, "img_pre_%s.png" % name)
     open(path, "wb").write(imgfiles.png(arr))

@@ -199,6 +199,12 @@ int main(void) {
     const char *p3[] = {"x##", "#y"};
     stop_case(s1, 2, p3, 2, "x", true);
     stop_case(NULL, 0, p1, 5, "Hello world\nUser: more", false);
+    /* nothing fed before the flush, or only empty pieces: the held buffer was never allocated (the first
+     * answer token was <|endoftext|>). Under UBSan this once stopped at memmove(NULL, NULL, 0). */
+    const char *p4[] = {"", ""};
+    stop_case(s1, 2, p4, 2, "", false);
+    stop_case(s1, 2, NULL, 0, "", false);
+    stop_case(NULL, 0, NULL, 0, "", false);
 
     if (n_fail) {
         printf("%d checks failed\n", n_fail);
