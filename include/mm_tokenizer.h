@@ -122,7 +122,8 @@ typedef struct mm_tokenizer_stream mm_tokenizer_stream;
 mm_tokenizer_stream *mm_tokenizer_stream_create(const mm_tokenizer *t, char *err);
 void mm_tokenizer_stream_free(mm_tokenizer_stream *s);
 void mm_tokenizer_stream_reset(mm_tokenizer_stream *s);  /* drop held bytes, start over */
-/* Append token id. *out / *len receive the bytes ready now (possibly 0 of them); the pointer stays valid
+/* Append token id (never allocates: buffers are sized for the longest token at creation). *out / *len
+ * receive the bytes ready now (possibly 0 of them); the pointer stays valid
  * until the next call on s. -1 (+ err) if id is out of range (nothing changes then). */
 int mm_tokenizer_stream_push(mm_tokenizer_stream *s, int32_t id, const char **out, size_t *len, char *err);
 /* End of stream: returns the held bytes (an incomplete character at the very end), then resets. */

@@ -457,19 +457,23 @@ struct mm_tokenizer_stream {
     const mm_tokenizer *t;
     uint8_t  held[4];  /* the start of a character that a later token may complete (0..3 bytes) */
     size_t   n_held;
-    char    *in;       /* [cap_in] held bytes + the new piece */
-    size_t   cap_in;
-    char    *buf;      /* [cap] the valid UTF-8 handed out (U+FFFD for ill-formed bytes) */
-    size_t   cap;
+    char    *in;       /* [3 + longest piece] held bytes + the new piece */
+    char    *buf;      /* [3 * (3 + longest piece) + 1] the valid UTF-8 handed out (each ill-formed
+                          byte may become the 3 bytes of U+FFFD) */
 };
 
 mm_tokenizer_stream *mm_tokenizer_stream_create(const mm_tokenizer *t, char *err) {
+    size_t max_pl = 0;
+    for (int32_t i = 0; i < t->n_vocab; i++)
+        if (t->piece_len[i] > max_pl) max_pl = t->piece_len[i];
     mm_tokenizer_stream *s = calloc(1, sizeof *s);
-    if (!s) {
+    if (!s || !(s->in = malloc(max_pl + 4)) || !(s->buf = malloc(3 * (max_pl + 3) + 1))) {
+        mm_tokenizer_stream_free(s);
         mm_err(err, "%s: out of memory", __func__);
         return NULL;
     }
     s->t = t;
+    s->buf[0] = 0;
     return s;
 }
 
@@ -484,27 +488,13 @@ void mm_tokenizer_stream_reset(mm_tokenizer_stream *s) { s->n_held = 0; }
 
 size_t mm_tokenizer_stream_pending(const mm_tokenizer_stream *s) { return s->n_held; }
 
-static bool grow_to(char **p, size_t *cap, size_t need) {
-    if (need <= *cap) return true;
-    size_t c = *cap ? *cap : 64;
-    while (c < need) c *= 2;
-    char *nb = realloc(*p, c);
-    if (!nb) return false;
-    *p = nb;
-    *cap = c;
-    return true;
-}
-
 int mm_tokenizer_stream_push(mm_tokenizer_stream *s, int32_t id, const char **out, size_t *len, char *err) {
-    *out = s->buf ? s->buf : "";
+    *out = s->buf;
     *len = 0;
     if (id < 0 || id >= s->t->n_vocab)
         return mm_err(err, "%s: token id %d out of range (vocabulary has %d)", __func__, (int)id,
                       (int)s->t->n_vocab);
-    size_t pl = s->t->piece_len[id], total = s->n_held + pl;
-    /* each ill-formed byte may become the 3 bytes of U+FFFD */
-    if (!grow_to(&s->in, &s->cap_in, total + 1) || !grow_to(&s->buf, &s->cap, 3 * total + 1))
-        return mm_err(err, "%s: out of memory", __func__);
+    size_t pl = s->t->piece_len[id], total = s->n_held + pl; /* buffers sized at creation: no allocation */
     memcpy(s->in, s->held, s->n_held);
     memcpy(s->in + s->n_held, s->t->piece[id], pl);
     /* keep back a character start that the bytes so far leave incomplete */
