@@ -10,15 +10,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static char last_error[1024];
+
 int mm_cli_fail(int code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fputs("mmgpt: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "mmgpt: %s\n", last_error);
     return code;
 }
+
+const char *mm_cli_last_error(void) { return last_error; }
 
 bool mm_cli_int(const char *opt, const char *s, long min, long max, long *out) {
     char *end = NULL;
@@ -32,17 +35,115 @@ bool mm_cli_int(const char *opt, const char *s, long min, long max, long *out) {
     return true;
 }
 
-bool mm_cli_float(const char *opt, const char *s, double min, double max, double *out) {
+static bool parse_float(const char *s, double *v) {
     char *end = NULL;
     errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < min || v > max) {
+    *v = strtod(s, &end);
+    return !errno && end != s && !*end && isfinite(*v);
+}
+
+bool mm_cli_float(const char *opt, const char *s, double min, double max, double *out) {
+    double v;
+    if (!parse_float(s, &v) || v < min || v > max) {
         mm_cli_fail(MM_EXIT_USAGE, "%s: '%s' is not a number in [%g, %g]", opt, s, min, max);
         return false;
     }
     *out = v;
     return true;
 }
+
+bool mm_cli_float_gt(const char *opt, const char *s, double min, double max, double *out) {
+    double v;
+    if (!parse_float(s, &v) || v <= min || v > max) {
+        mm_cli_fail(MM_EXIT_USAGE, "%s: '%s' is not a number in (%g, %g]", opt, s, min, max);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool mm_cli_u64(const char *opt, const char *s, uint64_t *out) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 0) : 0;
+    if (errno || !end || end == s || *end) {
+        mm_cli_fail(MM_EXIT_USAGE, "%s: '%s' is not an integer in [0, %llu] (decimal or 0x hex)", opt, s,
+                    (unsigned long long)UINT64_MAX);
+        return false;
+    }
+    *out = (uint64_t)v;
+    return true;
+}
+
+bool mm_cli_stop_string(const char *opt, const char *s) {
+    size_t n = strlen(s);
+    if (n == 0) {
+        mm_cli_fail(MM_EXIT_USAGE, "%s: the stop string is empty", opt);
+        return false;
+    }
+    if (!mm_utf8_valid(s, n)) {
+        mm_cli_fail(MM_EXIT_USAGE, "%s: the stop string is not valid UTF-8", opt);
+        return false;
+    }
+    return true;
+}
+
+bool mm_cli_threads(const char *opt, const char *s, long *out) { return mm_cli_int(opt, s, 1, MM_POOL_MAX_THREADS, out); }
+
+char *mm_cli_read_text(const char *path, size_t max, int *code) {
+    bool  std_in = !strcmp(path, "-");
+    FILE *f = std_in ? stdin : fopen(path, "rb");
+    if (!f) return *code = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", path, strerror(errno)), NULL;
+    size_t cap = 4096, n = 0;
+    char  *buf = malloc(cap + 1);
+    while (buf) {
+        size_t want = cap - n < max + 1 - n ? cap - n : max + 1 - n; /* one byte over max tells it is longer */
+        size_t k = fread(buf + n, 1, want, f);
+        n += k;
+        if (k < want) break;
+        if (n > max) break;
+        if (n == cap) {
+            size_t nc = 2 * cap < max + 1 ? 2 * cap : max + 1;
+            char  *nb = realloc(buf, nc + 1);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap = nc;
+        }
+    }
+    int  rerr = ferror(f) ? errno : 0;
+    if (!std_in) fclose(f);
+    if (!buf) return *code = mm_cli_fail(MM_EXIT_INTERNAL, "out of memory"), NULL;
+    if (rerr) {
+        free(buf);
+        return *code = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", path, strerror(rerr)), NULL;
+    }
+    if (n > max) {
+        free(buf);
+        return *code = mm_cli_fail(MM_EXIT_INPUT, "%s: longer than the limit of %zu bytes (%zu KiB) for prompt text",
+                                   path, max, max >> 10), NULL;
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+long mm_cli_read_line(FILE *f, char *buf, size_t max) {
+    size_t n = 0;
+    bool   over = false;
+    int    c;
+    while ((c = getc(f)) != EOF && c != '\n') {
+        if (n < max) buf[n++] = (char)c;
+        else over = true;
+    }
+    buf[n] = 0;
+    if (c == EOF && n == 0 && !over) return -1;
+    return over ? -2 : (long)n;
+}
+
+char *mm_cli_utf8(const char *s) { return mm_utf8_sanitize(s, strlen(s), NULL); }
 
 const char *mm_cli_value(int argc, char **argv, int *i) {
     if (*i + 1 >= argc) {

@@ -3,6 +3,7 @@
 #define MM_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include "mm_core.h"
 
@@ -23,9 +24,37 @@ int  mm_cli_fail(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
-/* Parse helpers: on failure print a usage error naming the option and return false. */
+/* The message of the last mm_cli_fail (without "mmgpt: "), for --json error objects. */
+const char *mm_cli_last_error(void);
+
+/* Parse helpers: on failure print a usage error naming the option and its valid range, return false. */
 bool mm_cli_int(const char *opt, const char *s, long min, long max, long *out);
-bool mm_cli_float(const char *opt, const char *s, double min, double max, double *out);
+bool mm_cli_float(const char *opt, const char *s, double min, double max, double *out);      /* [min, max] */
+bool mm_cli_float_gt(const char *opt, const char *s, double min, double max, double *out);   /* (min, max] */
+bool mm_cli_u64(const char *opt, const char *s, uint64_t *out);  /* decimal or 0x hex, [0, 2^64 - 1] */
+/* --stop: a non-empty, valid UTF-8 string (the text it is matched against is valid UTF-8) */
+bool mm_cli_stop_string(const char *opt, const char *s);
+/* -t/--threads: [1, MM_POOL_MAX_THREADS] */
+#define MM_CLI_THREADS_HELP "threads, 1 to 256 (default: all CPUs)"
+_Static_assert(MM_POOL_MAX_THREADS == 256, "MM_CLI_THREADS_HELP names the maximum");
+bool mm_cli_threads(const char *opt, const char *s, long *out);
+
+/* Most bytes of prompt text read from a file (-f) and of one chat line: 1 MiB. The bundled model's
+ * context is 256 positions and GPT-2's 1024; a GPT-2 token is at most 128 bytes (usually ~4), so a
+ * longer text cannot fit any context these models have. Checked while reading (never more is held)
+ * and before tokenizing; over it is an input error (exit 3) that names the limit. */
+#define MM_CLI_MAX_TEXT ((size_t)1 << 20)
+/* The whole of path ("-" = stdin), at most max bytes, NUL-terminated, malloc'd; NULL after printing an
+ * input error (or "out of memory"), *code = the exit code. */
+char *mm_cli_read_text(const char *path, size_t max, int *code);
+/* Read one line of f into buf[0..max] (max bytes + NUL; the '\n' is dropped). Returns the length; -1 at
+ * the end of input (nothing read); -2 when the line is longer than max bytes: the rest of the line is
+ * read and dropped, never stored. */
+long mm_cli_read_line(FILE *f, char *buf, size_t max);
+
+/* Copy of s with ill-formed UTF-8 replaced by U+FFFD (for names and questions echoed on stdout and in
+ * JSON); malloc'd; NULL only when out of memory. */
+char *mm_cli_utf8(const char *s);
 /* Next argument value for option argv[*i]; NULL (after printing an error) if missing. */
 const char *mm_cli_value(int argc, char **argv, int *i);
 /* The model to use: explicit path, else $MMGPT_MODEL, else the bundled model (mm_cli_bundled_model).

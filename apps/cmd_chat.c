@@ -71,7 +71,8 @@ static void usage(FILE *f) {
                "keeps the whole conversation instead (each question follows the previous answer; media added\n"
                "later join the next question). A line is plain text: a <__media__> typed in it is text.\n"
                "-p asks a first question before reading stdin (its <__media__> markers place the media).\n"
-               "example: mmgpt chat --image photo.png\n\noptions:\n");
+               "A line longer than %zu bytes is refused (input error, exit 3 at the end) and the next line is read.\n"
+               "example: mmgpt chat --image photo.png\n\noptions:\n", MM_CLI_MAX_TEXT);
     fprintf(f, "  --multi-turn           keep the conversation (see above)\n");
     mm_task_print_opts(f, MM_OPT_MODEL | MM_OPT_MEDIA | MM_OPT_GEN | MM_OPT_OUT);
 }
@@ -105,12 +106,14 @@ static int ask(mmgpt_ctx *ctx, media_list *ml, const char *q, bool literal, cons
             size_t n = strlen(err);
             snprintf(err + n, sizeof err - n, "; /clear starts a new conversation");
         }
-        return mm_task_fail(rc, err);
+        int code = mm_task_fail(rc, err);
+        if (o->json) mm_task_print_json_error(stdout, NULL, "chat", q, code);
+        return code;
     }
     for (int i = 0; i < ml->n; i++) ml->in_conv[i] = true;
     if (o->json) mm_task_print_json(stdout, NULL, "chat", q, ctx, mm_time_ms() - t0);
     else printf("\n");
-    fflush(stdout);
+    if (ferror(stdout) || fflush(stdout)) return mm_cli_fail(MM_EXIT_INTERNAL, "error writing the output");
     if (!o->quiet) mm_task_print_timings(ctx, NULL);
     mmgpt_reset_timings(ctx); /* media added later (/image) count toward the next question */
     return 0;
@@ -185,15 +188,23 @@ int mm_cmd_chat(int argc, char **argv) {
         int c = ask(ctx, &ml, o.prompt, false, &o, multi);
         if (c && !first_err) first_err = c;
     }
-    char   *line = NULL;
-    size_t  cap = 0;
-    for (;;) {
+    /* lines are read into a buffer of MM_CLI_MAX_TEXT bytes: a longer line is refused, never held */
+    char *line = ferror(stdout) ? NULL : malloc(MM_CLI_MAX_TEXT + 1);
+    if (!line && !ferror(stdout) && !first_err) first_err = mm_cli_fail(MM_EXIT_INTERNAL, "out of memory");
+    while (line) {
         if (interactive) {
             fputs("> ", stderr);
             fflush(stderr);
         }
-        ssize_t n = getline(&line, &cap, stdin);
-        if (n < 0) break;
+        long n = mm_cli_read_line(stdin, line, MM_CLI_MAX_TEXT);
+        if (n == -1) break;
+        if (n == -2) {
+            int c = mm_cli_fail(MM_EXIT_INPUT, "chat: a line longer than the limit of %zu bytes (%zu KiB) was skipped",
+                                MM_CLI_MAX_TEXT, MM_CLI_MAX_TEXT >> 10);
+            if (o.json) mm_task_print_json_error(stdout, NULL, "chat", NULL, c);
+            if (!first_err) first_err = c;
+            continue;
+        }
         char *s = trim(line);
         if (!*s) continue;
         int c = 0;
@@ -235,11 +246,13 @@ int mm_cmd_chat(int argc, char **argv) {
             c = ask(ctx, &ml, s, true, &o, multi);
         }
         if (c && !first_err) first_err = c;
+        if (ferror(stdout)) break; /* stdout is gone (full disk, closed pipe): the error is reported */
     }
     free(line);
     ml_free(&ml);
     mmgpt_ctx_free(ctx);
     mmgpt_model_free(m);
     mm_task_opts_free(&o);
+    if (!first_err && (ferror(stdout) || fflush(stdout))) first_err = mm_cli_fail(MM_EXIT_INTERNAL, "error writing the output");
     return first_err;
 }

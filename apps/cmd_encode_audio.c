@@ -28,7 +28,7 @@ static void usage(FILE *f) {
             "  -o, --output FILE     output .npy (required)\n"
             "  --mel FILE            also write the log-mel that was encoded [n_mels, n_frames]\n"
             "  --max-seconds S       refuse longer clips (default 600)\n"
-            "  -t, --threads N       threads (default: all CPUs)\n"
+            "  -t, --threads N       " MM_CLI_THREADS_HELP "\n"
             "  -h, --help            this help\n");
 }
 
@@ -51,7 +51,7 @@ int mm_cmd_encode_audio(int argc, char **argv) {
             if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_float(a, v, 0.001, 1e6, &lp.max_seconds))
                 return MM_EXIT_USAGE;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 1, 256, &threads)) return MM_EXIT_USAGE;
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_threads(a, v, &threads)) return MM_EXIT_USAGE;
         } else if (a[0] == '-' && a[1]) {
             return mm_cli_fail(MM_EXIT_USAGE, "encode-audio: unknown option '%s' (see --help)", a);
         } else if (!in) {

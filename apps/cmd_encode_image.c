@@ -20,7 +20,7 @@ static void usage(FILE *f) {
             "  -m, --model FILE        model (.gguf with a vision encoder; default $MMGPT_MODEL or bundled)\n"
             "  -o, --output FILE       output .npy (required)\n"
             "  --preprocessed FILE     also write the normalised pixels as float32 .npy [3, S, S]\n"
-            "  -t, --threads N         threads (default: all CPUs)\n"
+            "  -t, --threads N         " MM_CLI_THREADS_HELP "\n"
             "  -h, --help              this help\n");
 }
 
@@ -47,7 +47,7 @@ int mm_cmd_encode_image(int argc, char **argv) {
         } else if (!strcmp(a, "--preprocessed")) {
             if (!(prep = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 1, 256, &threads)) return MM_EXIT_USAGE;
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_threads(a, v, &threads)) return MM_EXIT_USAGE;
         } else if (a[0] == '-' && a[1]) {
             return mm_cli_fail(MM_EXIT_USAGE, "encode-image: unknown option '%s' (see mmgpt encode-image --help)", a);
         } else if (!in) {

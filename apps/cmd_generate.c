@@ -3,6 +3,7 @@
  * stderr. The prompt is evaluated at once (sgemm), then one token at a time through the KV cache.
  * Stops at end-of-text (unless --ignore-eos), at a stop string (never printed), or after N tokens.
  * With --image/--audio the multimodal path (fusion's task_cli) runs instead. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,17 +29,19 @@ static void usage(FILE *f) {
             "options:\n"
             "  -m, --model MODEL.gguf  model (default: $MMGPT_MODEL or the bundled model)\n"
             "  -p, --prompt TEXT       the text to continue\n"
-            "  -n, --max-tokens N      most tokens to generate (default 64); prompt + N must fit the context\n"
+            "  -n, --max-tokens N      most tokens to generate (default 64); prompt + N must fit the context;\n"
+            "                          0 or -1 = no limit: until end-of-text or a full context\n"
             "  --temp T                temperature in [0, 2] (default 0.8; 0 = greedy)\n"
             "  --top-k K               sample among the K most likely tokens (default 40; 0 = all)\n"
             "  --top-p P               nucleus sampling threshold in (0, 1] (default 0.95; 1 = off)\n"
-            "  --seed S                random seed (default 1234)\n"
-            "  --stop STR              stop when STR appears (not printed); repeatable, at most %d\n"
-            "  --ignore-eos            do not stop at end-of-text\n"
+            "  --seed S                random seed, 0 to 2^64-1, decimal or 0x hex (default 1234)\n"
+            "  --stop STR              stop when STR (valid UTF-8) appears (not printed); repeatable, at most %d\n"
+            "  --ignore-eos            never sample end-of-text (it is banned, as with --image/--audio)\n"
             "  --kv-f16                keep the KV cache in f16 (half the memory; keys/values rounded)\n"
-            "  -t, --threads N         threads (default: all CPUs)\n"
+            "  -t, --threads N         " MM_CLI_THREADS_HELP "\n"
             "  -q, --quiet             no timings on stderr\n"
             "  -h, --help              this help\n\n"
+            "The output is valid UTF-8: bytes of the generated text that do not form a character become U+FFFD.\n"
             "exit codes: 0 ok, 2 bad arguments (also: prompt + N beyond the context length),\n"
             "            4 model missing or invalid, 5 internal\n",
             MAX_STOPS);
@@ -55,7 +58,7 @@ int mm_cmd_generate(int argc, char **argv) {
     int n_stops = 0;
     long n_gen = 64, threads = 0, top_k = 40;
     double temp = 0.8, top_p = 0.95;
-    unsigned long long seed = 1234;
+    uint64_t seed = 1234;
     bool ignore_eos = false, quiet = false, kv_f16 = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -67,21 +70,19 @@ int mm_cmd_generate(int argc, char **argv) {
         } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
             if (!(prompt = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
         } else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) {
-            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 0, 1 << 24, &n_gen)) return MM_EXIT_USAGE;
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, -1, 1 << 24, &n_gen)) return MM_EXIT_USAGE;
         } else if (!strcmp(a, "--temp") || !strcmp(a, "--temperature")) {
-            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_float(a, v, -1e30, 1e30, &temp)) return MM_EXIT_USAGE;
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_float(a, v, 0, MM_SAMPLER_MAX_TEMP, &temp))
+                return MM_EXIT_USAGE;
         } else if (!strcmp(a, "--top-k")) {
             if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 0, 1L << 30, &top_k)) return MM_EXIT_USAGE;
         } else if (!strcmp(a, "--top-p")) {
-            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_float(a, v, -1e30, 1e30, &top_p)) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--seed")) {
-            long s;
-            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 0, 0x7fffffffffffffffL, &s)) return MM_EXIT_USAGE;
-            seed = (unsigned long long)s;
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_float_gt(a, v, 0, 1, &top_p)) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) {
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_u64(a, v, &seed)) return MM_EXIT_USAGE;
         } else if (!strcmp(a, "--stop")) {
-            if (!(v = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_stop_string(a, v)) return MM_EXIT_USAGE;
             if (n_stops == MAX_STOPS) return mm_cli_fail(MM_EXIT_USAGE, "generate: at most %d --stop strings", MAX_STOPS);
-            if (!*v) return mm_cli_fail(MM_EXIT_USAGE, "generate: --stop needs a non-empty string");
             stops[n_stops++] = v;
         } else if (!strcmp(a, "--kv-f16")) {
             kv_f16 = true;
@@ -90,25 +91,26 @@ int mm_cmd_generate(int argc, char **argv) {
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = true;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 1, 1024, &threads)) return MM_EXIT_USAGE;
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_threads(a, v, &threads)) return MM_EXIT_USAGE;
         } else {
             return mm_cli_fail(MM_EXIT_USAGE, "generate: unknown option '%s' (see mmgpt generate --help)", a);
         }
     }
     if (!prompt) return mm_cli_fail(MM_EXIT_USAGE, "generate: missing -p TEXT (see mmgpt generate --help)");
     char err[MM_ERR_SIZE];
-    mm_sampler_params spar = {(float)temp, top_k, (float)top_p, (uint64_t)seed};
-    if (temp > MM_SAMPLER_MAX_TEMP)
-        return mm_cli_fail(MM_EXIT_USAGE, "generate: --temp %g is above the maximum %g (allowed: 0 to 2)", temp,
-                           (double)MM_SAMPLER_MAX_TEMP);
+    mm_sampler_params spar = {(float)temp, top_k, (float)top_p, seed};
     mm_sampler *smp = NULL;
     mm_gpt_state *s = NULL;
     mm_tokenizer_stream *ts = NULL;
-    mm_stop *stop = NULL;
+    mm_stop *stop = mm_stop_create(stops, n_stops, err);
+    float *ban = NULL; /* [V] logits with end-of-text banned (--ignore-eos) */
+    if (!stop) return mm_cli_fail(MM_EXIT_INTERNAL, "generate: %s", err);
     const char *path = mm_cli_model_path(model);
-    if (!path) return MM_EXIT_MODEL;
     mm_gen_ctx c;
-    int rc = gen_open(&c, path, prompt, "generate");
+    memset(&c, 0, sizeof c);
+    int rc = MM_EXIT_MODEL;
+    if (!path) goto done;
+    rc = gen_open(&c, path, prompt, "generate");
     if (rc != MM_EXIT_OK) goto done;
     const int64_t V = mm_gpt_model_n_vocab(c.model), n_ctx = mm_gpt_model_n_ctx(c.model);
     const int32_t eos = mm_tokenizer_eos(c.tok);
@@ -120,7 +122,14 @@ int mm_cmd_generate(int argc, char **argv) {
         }
         c.ids[c.n_ids++] = start;
     }
-    if (c.n_ids + n_gen > n_ctx) {
+    const bool unlimited = n_gen <= 0;
+    if (unlimited && c.n_ids >= n_ctx) {
+        rc = mm_cli_fail(MM_EXIT_USAGE, "generate: the prompt (%lld tokens) leaves no room in the context of %lld",
+                         (long long)c.n_ids, (long long)n_ctx);
+        goto done;
+    }
+    if (unlimited) n_gen = n_ctx - c.n_ids + 1; /* the last token is printed, not evaluated: as mmgpt_generate */
+    else if (c.n_ids + n_gen > n_ctx) {
         rc = mm_cli_fail(MM_EXIT_USAGE,
                          "generate: prompt (%lld tokens) + -n %ld = %lld tokens exceeds the context length %lld",
                          (long long)c.n_ids, n_gen, (long long)(c.n_ids + n_gen), (long long)n_ctx);
@@ -132,10 +141,13 @@ int mm_cmd_generate(int argc, char **argv) {
     }
     mm_gpt_state_params sp = mm_gpt_state_default_params();
     sp.n_threads = (int)threads;
-    sp.n_ctx = c.n_ids + n_gen;
+    sp.n_ctx = c.n_ids + n_gen < n_ctx ? c.n_ids + n_gen : n_ctx;
     sp.kv_f16 = kv_f16;
-    if (!(s = mm_gpt_state_create(c.model, sp, err)) || !(ts = mm_tokenizer_stream_create(c.tok, err)) ||
-        !(stop = mm_stop_create(stops, n_stops, err))) {
+    if (ignore_eos && eos >= 0 && !(ban = malloc((size_t)V * sizeof *ban))) {
+        rc = mm_cli_fail(MM_EXIT_INTERNAL, "generate: out of memory");
+        goto done;
+    }
+    if (!(s = mm_gpt_state_create(c.model, sp, err)) || !(ts = mm_tokenizer_stream_create(c.tok, err))) {
         rc = mm_cli_fail(MM_EXIT_INTERNAL, "generate: %s", err);
         goto done;
     }
@@ -148,11 +160,17 @@ int mm_cmd_generate(int argc, char **argv) {
     }
     double t1 = mm_time_ms();
     int64_t n_done = 0;
-    const char *why = "length";
+    const char *why = unlimited ? "full context" : "length";
     bool io_ok = true;
     for (; n_done < n_gen; n_done++) {
-        int32_t t = mm_sampler_sample(smp, mm_gpt_state_logits(s));
-        if (t == eos && !ignore_eos) {
+        const float *lg = mm_gpt_state_logits(s);
+        if (ban) { /* --ignore-eos: end-of-text is never sampled (the same as the media path, mmgpt_generate) */
+            memcpy(ban, lg, (size_t)V * sizeof *ban);
+            ban[eos] = -INFINITY;
+            lg = ban;
+        }
+        int32_t t = mm_sampler_sample(smp, lg);
+        if (t == eos) {
             why = "end of text";
             break;
         }
@@ -199,6 +217,7 @@ int mm_cmd_generate(int argc, char **argv) {
                 1000.0 * (double)n_done / tg, why, mm_cpu_kernel_name());
     }
 done:
+    free(ban);
     mm_stop_free(stop);
     mm_tokenizer_stream_free(ts);
     mm_gpt_state_free(s);

@@ -24,7 +24,7 @@ static void usage(FILE *f) {
             "  -m, --model MODEL.gguf  model (default: $MMGPT_MODEL or the bundled model)\n"
             "  -p, --prompt TEXT       the text\n"
             "  -o, --output OUT.npy    output file\n"
-            "  -t, --threads N         threads (default: all CPUs)\n"
+            "  -t, --threads N         " MM_CLI_THREADS_HELP "\n"
             "  -h, --help              this help\n\n"
             "exit codes: 0 ok, 2 bad arguments, 4 model missing or invalid, 5 internal / cannot write\n");
 }
@@ -46,7 +46,7 @@ int mm_cmd_logits(int argc, char **argv) {
             if (!(out = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             const char *v = mm_cli_value(argc, argv, &i);
-            if (!v || !mm_cli_int(a, v, 1, 1024, &threads)) return MM_EXIT_USAGE;
+            if (!v || !mm_cli_threads(a, v, &threads)) return MM_EXIT_USAGE;
         } else {
             return mm_cli_fail(MM_EXIT_USAGE, "logits: unknown option '%s' (see mmgpt logits --help)", a);
         }

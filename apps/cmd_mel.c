@@ -18,7 +18,7 @@ static void usage(FILE *f) {
             "  --n-mels N            80 (default) or 128 mel bins\n"
             "  --pad-30s             pad / trim the clip to 30 s first: log_mel_spectrogram(pad_or_trim(audio))\n"
             "  --max-seconds S       refuse longer clips (default 600)\n"
-            "  -t, --threads N       threads (default: all CPUs)\n"
+            "  -t, --threads N       " MM_CLI_THREADS_HELP "\n"
             "  --pcm FILE            also write the 16 kHz mono PCM as float32 .npy [n_samples]\n"
             "  -h, --help            this help\n");
 }
@@ -47,7 +47,7 @@ int mm_cmd_mel(int argc, char **argv) {
             if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_float(a, v, 0.001, 1e6, &lp.max_seconds))
                 return MM_EXIT_USAGE;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 1, 256, &threads)) return MM_EXIT_USAGE;
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_threads(a, v, &threads)) return MM_EXIT_USAGE;
         } else if (a[0] == '-' && a[1]) {
             return mm_cli_fail(MM_EXIT_USAGE, "mel: unknown option '%s' (see mmgpt mel --help)", a);
         } else if (!in) {

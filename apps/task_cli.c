@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "mm_core.h"
+#include "mm_transformer.h"
 
 void mm_task_opts_init(mm_task_opts *o) {
     memset(o, 0, sizeof *o);
@@ -49,7 +50,7 @@ int mm_task_parse_opt(mm_task_opts *o, unsigned which, int argc, char **argv, in
         if (is(a, "-m", "--model")) return (o->model = mm_cli_value(argc, argv, i)) ? 1 : -1;
         if (is(a, "--mmproj", NULL)) return (o->mmproj = mm_cli_value(argc, argv, i)) ? 1 : -1;
         if (is(a, "-t", "--threads")) {
-            if (!(v = mm_cli_value(argc, argv, i)) || !mm_cli_int(a, v, 1, 1024, &o->threads)) return -1;
+            if (!(v = mm_cli_value(argc, argv, i)) || !mm_cli_threads(a, v, &o->threads)) return -1;
             return 1;
         }
         if (is(a, "-c", "--ctx-size")) {
@@ -77,11 +78,7 @@ int mm_task_parse_opt(mm_task_opts *o, unsigned which, int argc, char **argv, in
             return 1;
         }
         if (is(a, "--temp", "--temperature")) {
-            if (!(v = mm_cli_value(argc, argv, i)) || !mm_cli_float(a, v, 0.0, 1e30, &d)) return -1;
-            if (d > 2.0) {
-                mm_cli_fail(MM_EXIT_USAGE, "%s %s: temperature is above the maximum 2", a, v);
-                return -1;
-            }
+            if (!(v = mm_cli_value(argc, argv, i)) || !mm_cli_float(a, v, 0.0, MM_SAMPLER_MAX_TEMP, &d)) return -1;
             o->gen.temperature = (float)d;
             return 1;
         }
@@ -91,21 +88,12 @@ int mm_task_parse_opt(mm_task_opts *o, unsigned which, int argc, char **argv, in
             return 1;
         }
         if (is(a, "--top-p", NULL)) {
-            if (!(v = mm_cli_value(argc, argv, i)) || !mm_cli_float(a, v, 1e-9, 1.0, &d)) return -1;
+            if (!(v = mm_cli_value(argc, argv, i)) || !mm_cli_float_gt(a, v, 0.0, 1.0, &d)) return -1;
             o->gen.top_p = (float)d;
             return 1;
         }
         if (is(a, "--seed", "-s")) {
-            if (!(v = mm_cli_value(argc, argv, i))) return -1;
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(v, &end, 0);
-            if (errno || end == v || *end || v[0] == '-') {
-                mm_cli_fail(MM_EXIT_USAGE, "%s: '%s' is not a non-negative integer", a, v);
-                return -1;
-            }
-            o->gen.seed = s;
-            return 1;
+            return (v = mm_cli_value(argc, argv, i)) && mm_cli_u64(a, v, &o->gen.seed) ? 1 : -1;
         }
     }
     if (which & MM_OPT_OUT) {
@@ -119,25 +107,29 @@ void mm_task_print_opts(FILE *f, unsigned which) {
     if (which & MM_OPT_MODEL)
         fprintf(f, "  -m, --model FILE       model .gguf (default: $MMGPT_MODEL, else the bundled model)\n"
                    "  --mmproj FILE          encoders + projectors from a separate mmproj .gguf\n"
-                   "  -t, --threads N        threads (default: all CPUs)\n"
-                   "  -c, --ctx-size N       context positions (default: the model's)\n");
+                   "  -t, --threads N        " MM_CLI_THREADS_HELP "\n"
+                   "  -c, --ctx-size N       context positions, at most the model's (default 0 = the model's)\n");
     if (which & MM_OPT_MEDIA)
         fprintf(f, "  --image FILE           add a picture (repeatable; order = <__media__> order)\n"
                    "  --audio FILE           add a sound clip (repeatable)\n");
     if (which & MM_OPT_GEN)
         fprintf(f, "  -p, --prompt TEXT      prompt text (<__media__> marks where each image/clip goes)\n"
                    "  --system TEXT          system prompt, plain text (default: the model's, if any)\n"
-                   "  -n, --max-tokens N     most tokens to generate (default 128; -1 = until the end)\n"
+                   "  -n, --max-tokens N     most tokens to generate (default 128; 0 or -1 = no limit: until\n"
+                   "                         the end of the answer or a full context)\n"
                    "  --temp T               temperature in [0, 2] (default 0 = greedy)\n"
                    "  --top-k K              sample among the K most likely tokens (default 40; 0 = all)\n"
                    "  --top-p P              nucleus sampling threshold in (0, 1] (default 0.95)\n"
-                   "  --seed S               random seed (default 0x5eed)\n");
+                   "  --seed S               random seed, 0 to 2^64-1, decimal or 0x hex (default 0x5eed)\n");
     if (which & MM_OPT_OUT)
-        fprintf(f, "  --json                 one JSON object per input (file, task, text, token counts, timings)\n"
+        fprintf(f, "  --json                 one JSON object per input (file, task, text, token counts, timings;\n"
+                   "                         an input that fails gives {..., \"error\", \"exit_code\"})\n"
                    "  -q, --quiet            no timings or progress on stderr\n");
     fprintf(f, "  -h, --help             this help\n"
                "  --version              print the version\n"
-               "exit codes: 0 ok; 2 usage (bad option or value, temperature above 2, <__media__> count);\n"
+               "Output (stdout, JSON) is valid UTF-8: bytes of the model's text, a file name or a question that\n"
+               "are not UTF-8 become U+FFFD.\n"
+               "exit codes: 0 ok; 2 usage (bad option or value out of its range, <__media__> count);\n"
                "  3 input (missing, unreadable, unsupported or corrupt file; prompt over the context);\n"
                "  4 model (missing or corrupt, no encoder for the input, mmproj does not fit); 5 internal\n");
 }
@@ -188,6 +180,11 @@ mmgpt_model *mm_task_load_model(const mm_task_opts *o, int *code) {
 mmgpt_ctx *mm_task_create_ctx(const mmgpt_model *m, const mm_task_opts *o, int *code) {
     char             err[MMGPT_ERR_SIZE];
     mmgpt_ctx_params cp = mmgpt_ctx_default_params();
+    if (o->n_ctx > mmgpt_model_n_ctx(m)) {
+        *code = mm_cli_fail(MM_EXIT_USAGE, "-c %ld: the model's context is %lld positions: give -c in [1, %lld] (0 = "
+                            "the model's)", o->n_ctx, (long long)mmgpt_model_n_ctx(m), (long long)mmgpt_model_n_ctx(m));
+        return NULL;
+    }
     cp.n_threads = (int)o->threads;
     cp.n_ctx = o->n_ctx;
     mmgpt_ctx *c = mmgpt_ctx_create(m, cp, err);
@@ -259,15 +256,39 @@ const char *mm_task_stop_name(mmgpt_stop s) {
     }
 }
 
+/* Strings in JSON objects are valid UTF-8 (file names and questions come from the user as bytes). */
+static void add_str(cJSON *o, const char *key, const char *v) {
+    char *u = mm_cli_utf8(v);
+    cJSON_AddStringToObject(o, key, u ? u : "");
+    free(u);
+}
+
+static cJSON *json_head(const char *file, const char *task, const char *question) {
+    cJSON *o = cJSON_CreateObject();
+    if (o && file) add_str(o, "file", file);
+    if (o) add_str(o, "task", task);
+    if (o && question) add_str(o, "question", question);
+    return o;
+}
+
+static void json_put(FILE *f, cJSON *o) {
+    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+    if (s) {
+        fputs(s, f);
+        fputc('\n', f);
+        fflush(f);
+        free(s);
+    }
+    cJSON_Delete(o);
+}
+
 void mm_task_print_json(FILE *f, const char *file, const char *task, const char *question, const mmgpt_ctx *ctx,
                         double total_ms) {
     mmgpt_timings t;
     mmgpt_get_timings(ctx, &t);
-    cJSON *o = cJSON_CreateObject();
-    if (file) cJSON_AddStringToObject(o, "file", file);
-    cJSON_AddStringToObject(o, "task", task);
-    if (question) cJSON_AddStringToObject(o, "question", question);
-    cJSON_AddStringToObject(o, "text", mmgpt_last_text(ctx));
+    cJSON *o = json_head(file, task, question);
+    if (!o) return;
+    add_str(o, "text", mmgpt_last_text(ctx));
     cJSON_AddNumberToObject(o, "prompt_positions", (double)t.n_prompt);
     cJSON_AddNumberToObject(o, "cached_positions", (double)t.n_cached);
     cJSON_AddNumberToObject(o, "media_positions", (double)t.n_media_rows);
@@ -284,14 +305,15 @@ void mm_task_print_json(FILE *f, const char *file, const char *task, const char 
     cJSON_AddNumberToObject(tm, "prompt", t.prompt_ms);
     cJSON_AddNumberToObject(tm, "generate", t.gen_ms);
     cJSON_AddNumberToObject(tm, "total", total_ms);
-    char *s = cJSON_PrintUnformatted(o);
-    if (s) {
-        fputs(s, f);
-        fputc('\n', f);
-        fflush(f);
-        free(s);
-    }
-    cJSON_Delete(o);
+    json_put(f, o);
+}
+
+void mm_task_print_json_error(FILE *f, const char *file, const char *task, const char *question, int code) {
+    cJSON *o = json_head(file, task, question);
+    if (!o) return;
+    add_str(o, "error", mm_cli_last_error());
+    cJSON_AddNumberToObject(o, "exit_code", code);
+    json_put(f, o);
 }
 
 void mm_task_print_timings(const mmgpt_ctx *ctx, const char *label) {
@@ -321,19 +343,32 @@ static bool stream_one_line(const char *text, size_t len, void *user) {
 }
 
 /* ---------------------------------------------------------------- caption / describe / ask */
+/* "FILE: " in front of a file's line (several files), the name made valid UTF-8. */
+static void print_file_prefix(const char *file) {
+    char *u = mm_cli_utf8(file);
+    printf("%s: ", u ? u : "?");
+    free(u);
+    fflush(stdout);
+}
+
 int mm_task_run_files(const char *cmd, mmgpt_media_kind want, const char *task, const char *question,
                       const char *const *files, int n_files, const mm_task_opts *o) {
     int code = MM_EXIT_OK, first_err = MM_EXIT_OK;
     /* cheap checks first: a missing file should not wait for the model to load */
     if (n_files == 1) {
         FILE *f = fopen(files[0], "rb");
-        if (!f) return mm_cli_fail(MM_EXIT_INPUT, "%s: %s", files[0], strerror(errno));
+        if (!f) {
+            code = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", files[0], strerror(errno));
+            if (o->json) mm_task_print_json_error(stdout, files[0], task, question, code);
+            return code;
+        }
         fclose(f);
     }
     mmgpt_model *m = mm_task_load_model(o, &code);
-    if (!m) return code;
-    mmgpt_ctx *ctx = mm_task_create_ctx(m, o, &code);
+    mmgpt_ctx   *ctx = m ? mm_task_create_ctx(m, o, &code) : NULL;
     if (!ctx) {
+        /* --json: every input gets its object, all with the same error */
+        for (int i = 0; o->json && i < n_files; i++) mm_task_print_json_error(stdout, files[i], task, question, code);
         mmgpt_model_free(m);
         return code;
     }
@@ -345,16 +380,14 @@ int mm_task_run_files(const char *cmd, mmgpt_media_kind want, const char *task, 
         mmgpt_reset_timings(ctx);
         int c = 0;
         if (mm_task_load_media(ctx, files[i], want, cmd, o->quiet, &md, &c)) {
+            if (o->json) mm_task_print_json_error(stdout, files[i], task, question, c);
             if (!first_err) first_err = c;
             continue;
         }
         int rc = mmgpt_add_media(ctx, md, err);
         /* -p places the media at its markers; the task's text holds the question as plain text */
         if (!rc) rc = o->prompt ? mmgpt_add_text(ctx, o->prompt, err) : mmgpt_add_task(ctx, task, question, err);
-        if (!rc && !o->json && n_files > 1) {
-            printf("%s: ", files[i]);
-            fflush(stdout);
-        }
+        if (!rc && !o->json && n_files > 1) print_file_prefix(files[i]);
         if (!rc)
             rc = mmgpt_generate(ctx, o->gen, o->json ? NULL : n_files > 1 ? stream_one_line : mm_task_stream_stdout,
                                 NULL, err);
@@ -366,6 +399,7 @@ int mm_task_run_files(const char *cmd, mmgpt_media_kind want, const char *task, 
                 fflush(stdout);
             }
             int e = mm_cli_fail(mm_task_exit_code(rc), "%s: %s", files[i], err);
+            if (o->json) mm_task_print_json_error(stdout, files[i], task, question, e);
             if (!first_err) first_err = e;
             continue;
         }
@@ -378,7 +412,7 @@ int mm_task_run_files(const char *cmd, mmgpt_media_kind want, const char *task, 
     }
     mmgpt_ctx_free(ctx);
     mmgpt_model_free(m);
-    if (ferror(stdout)) return mm_cli_fail(MM_EXIT_INTERNAL, "error writing the output");
+    if (ferror(stdout) || fflush(stdout)) return mm_cli_fail(MM_EXIT_INTERNAL, "error writing the output");
     return first_err;
 }
 
@@ -437,7 +471,8 @@ static int media_cmd_main(int argc, char **argv, bool logits) {
             else printf("  --stop STR             stop when STR appears (not printed); repeatable\n"
                         "  --ignore-eos           do not stop at end-of-text\n"
                         "  (defaults as the text-only generate: -n 64, --temp 0.8, --seed 1234)\n");
-            printf("  -f, --file FILE        read the prompt from FILE\n");
+            printf("  -f, --file FILE        read the prompt from FILE (- = stdin; at most %zu bytes)\n",
+                   MM_CLI_MAX_TEXT);
             mm_task_print_opts(stdout, MM_OPT_MODEL | MM_OPT_MEDIA | MM_OPT_GEN | (logits ? 0 : MM_OPT_OUT));
             mm_task_opts_free(&o);
             return MM_EXIT_OK;
@@ -452,7 +487,7 @@ static int media_cmd_main(int argc, char **argv, bool logits) {
             if (!(out = mm_cli_value(argc, argv, &i))) return mm_task_opts_free(&o), MM_EXIT_USAGE;
         } else if (!logits && !strcmp(a, "--stop")) {
             const char *v = mm_cli_value(argc, argv, &i);
-            if (!v) return mm_task_opts_free(&o), MM_EXIT_USAGE;
+            if (!v || !mm_cli_stop_string(a, v)) return mm_task_opts_free(&o), MM_EXIT_USAGE;
             const char **ns = realloc(o.stops, (size_t)(o.n_stops + 1) * sizeof *ns);
             if (!ns) return mm_task_opts_free(&o), mm_cli_fail(MM_EXIT_INTERNAL, "out of memory");
             o.stops = ns;
@@ -467,39 +502,21 @@ static int media_cmd_main(int argc, char **argv, bool logits) {
         }
     }
     if (logits && !out) return mm_task_opts_free(&o), mm_cli_fail(MM_EXIT_USAGE, "%s: no output given (-o OUT.npy)", cmd);
-    char *file_text = NULL;
-    if (file) {
-        FILE *f = fopen(file, "rb");
-        if (!f) return mm_task_opts_free(&o), mm_cli_fail(MM_EXIT_INPUT, "%s: %s", file, strerror(errno));
-        size_t cap = 4096, n = 0, k;
-        file_text = malloc(cap);
-        while (file_text && (k = fread(file_text + n, 1, cap - n - 1, f)) > 0) {
-            n += k;
-            if (n + 1 == cap) {
-                char *p = realloc(file_text, cap *= 2);
-                if (!p) { free(file_text); file_text = NULL; }
-                else file_text = p;
-            }
-        }
-        fclose(f);
-        if (!file_text) return mm_task_opts_free(&o), mm_cli_fail(MM_EXIT_INTERNAL, "out of memory");
-        file_text[n] = 0;
-        o.prompt = file_text;
-    }
+    char         *file_text = NULL;
+    mmgpt_model  *m = NULL;
+    mmgpt_ctx    *ctx = NULL;
+    mmgpt_media **mds = NULL;
+    char          err[MMGPT_ERR_SIZE];
+    if (file && (o.prompt = file_text = mm_cli_read_text(file, MM_CLI_MAX_TEXT, &code)) == NULL) goto done;
     for (int i = 0; i < o.n_media; i++) {
         FILE *f = fopen(o.media[i], "rb");
         if (!f) {
             code = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", o.media[i], strerror(errno));
-            free(file_text);
-            mm_task_opts_free(&o);
-            return code;
+            goto done;
         }
         fclose(f);
     }
-    mmgpt_model *m = mm_task_load_model(&o, &code);
-    mmgpt_ctx   *ctx = m ? mm_task_create_ctx(m, &o, &code) : NULL;
-    mmgpt_media **mds = NULL;
-    char         err[MMGPT_ERR_SIZE];
+    if ((m = mm_task_load_model(&o, &code))) ctx = mm_task_create_ctx(m, &o, &code);
     if (ctx && !(code = add_all_media(ctx, &o, cmd, &mds))) {
         int rc = mmgpt_add_text(ctx, o.prompt ? o.prompt : "", err);
         if (logits) {
@@ -524,6 +541,7 @@ static int media_cmd_main(int argc, char **argv, bool logits) {
             o.gen.n_stop = o.n_stops;
             if (!rc) rc = mmgpt_generate(ctx, o.gen, o.json ? NULL : mm_task_stream_stdout, NULL, err);
             if (rc) code = mm_task_fail(rc, err);
+            else if (ferror(stdout)) code = mm_cli_fail(MM_EXIT_INTERNAL, "error writing the output");
             else if (o.json) mm_task_print_json(stdout, NULL, "generate", NULL, ctx, 0);
             else if (!o.quiet) {
                 fputc('\n', stderr); /* the completion is printed as it is, like the text-only generate */
@@ -531,6 +549,9 @@ static int media_cmd_main(int argc, char **argv, bool logits) {
             }
         }
     }
+done:
+    if (code && o.json && !logits) mm_task_print_json_error(stdout, NULL, "generate", NULL, code);
+    if (!code && (ferror(stdout) || fflush(stdout))) code = mm_cli_fail(MM_EXIT_INTERNAL, "error writing the output");
     free_media(mds, o.n_media);
     mmgpt_ctx_free(ctx);
     mmgpt_model_free(m);

@@ -6,7 +6,8 @@
  *     if (mm_task_has_media_args(argc, argv)) return mm_task_generate_main(argc, argv);   // generate
  *     if (mm_task_has_media_args(argc, argv)) return mm_task_logits_main(argc, argv);     // logits
  * These take the same options and defaults as the text-only commands (-m, -p, -n 64, --temp 0.8,
- * --top-k 40, --top-p 0.95, --seed 1234, --stop, --ignore-eos, -t, -o, -q) plus --image F / --audio F
+ * --top-k 40, --top-p 0.95, --seed 1234, --stop, --ignore-eos, -t, -o, -q, -f FILE: the prompt from a
+ * file of at most MM_CLI_MAX_TEXT bytes) plus --image F / --audio F
  * (repeatable, in order) and --mmproj F. The prompt is used raw
  * (no chat template, as the text-only commands do): the n-th <__media__> marker in it is the n-th
  * --image/--audio; with no marker the media come first, each followed by "\n". `logits` writes the
@@ -63,9 +64,13 @@ int  mm_task_load_media(mmgpt_ctx *ctx, const char *path, mmgpt_media_kind want,
 int  mm_task_fail(int status, const char *msg);
 
 /* JSON line of one result: {"file","task","text","prompt_positions","media_positions",
- * "generated_tokens","stop","timings_ms":{...}}. */
+ * "generated_tokens","stop","timings_ms":{...}}. Strings are made valid UTF-8 (U+FFFD). */
 void mm_task_print_json(FILE *f, const char *file, const char *task, const char *question,
                         const mmgpt_ctx *ctx, double total_ms);
+/* JSON line of an input that failed: {"file","task","question","error","exit_code"}, error = the message
+ * of the last mm_cli_fail (file and question only when not NULL). --json prints one object per input,
+ * failed or not, so a script can pair inputs and results; the exit code is that of the first failure. */
+void mm_task_print_json_error(FILE *f, const char *file, const char *task, const char *question, int code);
 /* One line of timings on stderr (unless quiet). */
 void mm_task_print_timings(const mmgpt_ctx *ctx, const char *label);
 const char *mm_task_stop_name(mmgpt_stop s);

@@ -21,7 +21,6 @@
 #include "mm_core.h"
 #include "core_internal.h"
 
-#define MM_POOL_MAX_THREADS 256
 #define MM_POOL_SPIN_US 0.0     /* default poll time after a task before sleeping (MMGPT_POOL_SPIN_US) */
 
 #if defined(__x86_64__) || defined(__i386__)

@@ -124,6 +124,12 @@ static int fail(int code, char *err, const char *fmt, ...) {
 
 const char *mmgpt_version(void) { return MMGPT_VERSION; }
 
+/* A NULL argument is a usage error (include/mmgpt.h, "Errors"), never a crash. */
+#define NEED(arg, name) \
+    do { \
+        if (!(arg)) return fail(MMGPT_ERR_USAGE, err, "%s: %s is NULL", __func__, name); \
+    } while (0)
+
 /* ---------------------------------------------------------------- model */
 mmgpt_model_params mmgpt_model_default_params(void) {
     return (mmgpt_model_params){.mmproj_path = NULL, .no_vision = false, .no_audio = false};
@@ -139,6 +145,10 @@ static bool has_encoder(const mm_gguf *g, const char *key, const char *tensor) {
 mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err) {
     double       t0 = mm_time_ms();
     char         e[MM_ERR_SIZE];
+    if (!path) {
+        mm_err(err, "%s: path is NULL", __func__);
+        return NULL;
+    }
     mmgpt_model *m = calloc(1, sizeof *m);
     if (!m || !(m->path = xstrdup(path))) {
         free(m);
@@ -229,10 +239,10 @@ void mmgpt_model_free(mmgpt_model *m) {
 
 bool    mmgpt_model_has_vision(const mmgpt_model *m) { return m && m->vit; }
 bool    mmgpt_model_has_audio(const mmgpt_model *m) { return m && m->aud; }
-int64_t mmgpt_model_n_ctx(const mmgpt_model *m) { return mm_gpt_model_n_ctx(m->gpt); }
-int64_t mmgpt_model_d_model(const mmgpt_model *m) { return m->d_model; }
-int64_t mmgpt_model_n_vocab(const mmgpt_model *m) { return mm_gpt_model_n_vocab(m->gpt); }
-double  mmgpt_model_load_ms(const mmgpt_model *m) { return m->load_ms; }
+int64_t mmgpt_model_n_ctx(const mmgpt_model *m) { return m ? mm_gpt_model_n_ctx(m->gpt) : 0; }
+int64_t mmgpt_model_d_model(const mmgpt_model *m) { return m ? m->d_model : 0; }
+int64_t mmgpt_model_n_vocab(const mmgpt_model *m) { return m ? mm_gpt_model_n_vocab(m->gpt) : 0; }
+double  mmgpt_model_load_ms(const mmgpt_model *m) { return m ? m->load_ms : 0.0; }
 
 static bool task_of(const char *name, mm_task *t) {
     if (!name) return false;
@@ -245,7 +255,7 @@ static bool task_of(const char *name, mm_task *t) {
 
 char *mmgpt_model_task_prompt(const mmgpt_model *m, const char *task, const char *question) {
     mm_task t;
-    if (!task_of(task, &t)) return NULL;
+    if (!m || !task_of(task, &t)) return NULL;
     return mm_prompt_task_text(&m->tpl, t, question);
 }
 
@@ -317,27 +327,39 @@ void mmgpt_ctx_free(mmgpt_ctx *c) {
     free(c);
 }
 
-int64_t mmgpt_ctx_n_ctx(const mmgpt_ctx *c) { return mm_gpt_state_n_ctx(c->st); }
-int64_t mmgpt_ctx_n_past(const mmgpt_ctx *c) { return mm_gpt_state_n_past(c->st); }
+int64_t mmgpt_ctx_n_ctx(const mmgpt_ctx *c) { return c ? mm_gpt_state_n_ctx(c->st) : 0; }
+int64_t mmgpt_ctx_n_past(const mmgpt_ctx *c) { return c ? mm_gpt_state_n_past(c->st) : 0; }
 
-int mmgpt_set_system(mmgpt_ctx *c, const char *system, char *err) { return mm_conv_set_system(c->conv, system, err); }
+int mmgpt_set_system(mmgpt_ctx *c, const char *system, char *err) {
+    NEED(c, "ctx");
+    return mm_conv_set_system(c->conv, system, err);
+}
 
 void mmgpt_clear(mmgpt_ctx *c) {
+    if (!c) return;
     mm_conv_clear(c->conv); /* the KV cache stays, as a prefix cache for the next conversation */
     sb_clear(&c->last);
     c->stop = MMGPT_STOP_NONE;
 }
 
 void mmgpt_reset(mmgpt_ctx *c) {
+    if (!c) return;
     mmgpt_clear(c);
     mm_conv_reset(c->conv);
 }
 
 void mmgpt_get_timings(const mmgpt_ctx *c, mmgpt_timings *t) {
+    if (!t) return;
+    if (!c) {
+        memset(t, 0, sizeof *t);
+        return;
+    }
     *t = c->t;
     t->load_ms = c->m->load_ms;
 }
-void mmgpt_reset_timings(mmgpt_ctx *c) { memset(&c->t, 0, sizeof c->t); }
+void mmgpt_reset_timings(mmgpt_ctx *c) {
+    if (c) memset(&c->t, 0, sizeof c->t);
+}
 
 /* ---------------------------------------------------------------- media */
 mmgpt_media_kind mmgpt_detect_kind(const void *data, size_t n) {
@@ -498,8 +520,16 @@ static int encode_any(mmgpt_ctx *c, const char *path, const void *data, size_t s
     return rc;
 }
 
+static bool kind_ok(mmgpt_media_kind k) {
+    return k == MMGPT_MEDIA_AUTO || k == MMGPT_MEDIA_IMAGE || k == MMGPT_MEDIA_AUDIO;
+}
+
 int mmgpt_media_from_file(mmgpt_ctx *c, const char *path, mmgpt_media_kind kind, mmgpt_media **out, char *err) {
+    NEED(out, "out");
     *out = NULL;
+    NEED(c, "ctx");
+    NEED(path, "path");
+    if (!kind_ok(kind)) return fail(MMGPT_ERR_USAGE, err, "%s: kind %d is not AUTO, IMAGE or AUDIO", __func__, (int)kind);
     char e[MM_ERR_SIZE];
     int  pk = mm_path_kind(path, e);
     if (pk < 0) return fail(MMGPT_ERR_INPUT, err, "%s", e);
@@ -525,8 +555,12 @@ int mmgpt_media_from_file(mmgpt_ctx *c, const char *path, mmgpt_media_kind kind,
 
 int mmgpt_media_from_memory(mmgpt_ctx *c, const void *data, size_t size, mmgpt_media_kind kind, const char *name,
                             mmgpt_media **out, char *err) {
+    NEED(out, "out");
     *out = NULL;
-    if (!data || size == 0) return fail(MMGPT_ERR_INPUT, err, "%s: empty input", nm(name));
+    NEED(c, "ctx");
+    NEED(data, "data");
+    if (!kind_ok(kind)) return fail(MMGPT_ERR_USAGE, err, "%s: kind %d is not AUTO, IMAGE or AUDIO", __func__, (int)kind);
+    if (size == 0) return fail(MMGPT_ERR_INPUT, err, "%s: empty input", nm(name));
     if (kind == MMGPT_MEDIA_AUTO) kind = mmgpt_detect_kind(data, size);
     if (kind == MMGPT_MEDIA_AUTO) return encode_any(c, NULL, data, size, nm(name), out, err);
     return kind == MMGPT_MEDIA_IMAGE ? encode_image(c, NULL, data, size, nm(name), out, err)
@@ -538,9 +572,9 @@ void mmgpt_media_free(mmgpt_media *md) {
     free(md->rows);
     free(md);
 }
-mmgpt_media_kind mmgpt_media_get_kind(const mmgpt_media *md) { return md->kind; }
-int64_t          mmgpt_media_n_rows(const mmgpt_media *md) { return md->n_rows; }
-const float     *mmgpt_media_rows(const mmgpt_media *md) { return md->rows; }
+mmgpt_media_kind mmgpt_media_get_kind(const mmgpt_media *md) { return md ? md->kind : MMGPT_MEDIA_AUTO; }
+int64_t          mmgpt_media_n_rows(const mmgpt_media *md) { return md ? md->n_rows : 0; }
+const float     *mmgpt_media_rows(const mmgpt_media *md) { return md ? md->rows : NULL; }
 
 static void media_release(void *md) { mmgpt_media_free(md); }
 
@@ -552,6 +586,7 @@ static int push_media(mmgpt_ctx *c, const mmgpt_media *md, bool owned, char *err
 }
 
 int mmgpt_add_media(mmgpt_ctx *c, const mmgpt_media *md, char *err) {
+    NEED(c, "ctx");
     if (!md) return fail(MMGPT_ERR_USAGE, err, "%s: no media", __func__);
     if (md->d != c->m->d_model) return fail(MMGPT_ERR_USAGE, err, "%s: media made for another model", __func__);
     return push_media(c, md, false, err);
@@ -584,13 +619,20 @@ int mmgpt_add_audio_memory(mmgpt_ctx *c, const void *data, size_t size, char *er
     return add_owned(c, rc, &md, err);
 }
 
-int mmgpt_add_text(mmgpt_ctx *c, const char *text, char *err) { return mm_conv_add_text(c->conv, text, false, err); }
+int mmgpt_add_text(mmgpt_ctx *c, const char *text, char *err) {
+    NEED(c, "ctx");
+    NEED(text, "text");
+    return mm_conv_add_text(c->conv, text, false, err);
+}
 int mmgpt_add_text_literal(mmgpt_ctx *c, const char *text, char *err) {
+    NEED(c, "ctx");
+    NEED(text, "text");
     return mm_conv_add_text(c->conv, text, true, err);
 }
 
 /* The task's user text: template pieces as prompt text, each {question} as literal text. */
 int mmgpt_add_task(mmgpt_ctx *c, const char *task, const char *question, char *err) {
+    NEED(c, "ctx");
     mm_task t;
     if (!task_of(task, &t)) return fail(MMGPT_ERR_USAGE, err, "%s: unknown task '%s'", __func__, task ? task : "(null)");
     const mm_prompt_template *tp = &c->m->tpl;
@@ -610,6 +652,9 @@ int mmgpt_add_task(mmgpt_ctx *c, const char *task, const char *question, char *e
 }
 
 int mmgpt_tokenize_turn(mmgpt_ctx *c, bool raw, int32_t **ids_out, int64_t *n, char *err) {
+    if (ids_out) *ids_out = NULL;
+    NEED(c, "ctx");
+    NEED(n, "n");
     mm_conv_seq s;
     char        e[MM_ERR_SIZE];
     int         rc = mm_conv_build(c->conv, raw, &s, e);
@@ -639,6 +684,7 @@ static int eval_turn(mmgpt_ctx *c, bool raw, int64_t need_room, float **logits_a
 
 int mmgpt_eval(mmgpt_ctx *c, bool raw, float **logits, int64_t *n_pos, char *err) {
     if (logits) *logits = NULL;
+    NEED(c, "ctx");
     int rc = eval_turn(c, raw, 0, logits, n_pos, err);
     if (rc) mm_conv_drop_pending(c->conv);
     return rc;
@@ -771,10 +817,11 @@ static int generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *u
 }
 
 int mmgpt_generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *user, char *err) {
+    NEED(c, "ctx");
     int rc = generate(c, p, cb, user, err);
     if (rc) mm_conv_drop_pending(c->conv); /* a failed turn is forgotten (the cache holds what was evaluated) */
     return rc;
 }
 
-const char *mmgpt_last_text(const mmgpt_ctx *c) { return c->last.s ? c->last.s : ""; }
-mmgpt_stop  mmgpt_stop_reason(const mmgpt_ctx *c) { return c->stop; }
+const char *mmgpt_last_text(const mmgpt_ctx *c) { return c && c->last.s ? c->last.s : ""; }
+mmgpt_stop  mmgpt_stop_reason(const mmgpt_ctx *c) { return c ? c->stop : MMGPT_STOP_NONE; }

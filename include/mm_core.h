@@ -105,6 +105,7 @@ int64_t mm_tensor_find_nonfinite(mm_type t, const void *data, int64_t n);
 #define MM_ERR_NONFINITE (-2)
 
 /* ---------------------------------------------------------------- thread pool */
+#define MM_POOL_MAX_THREADS 256  /* most threads of one pool */
 typedef struct mm_pool mm_pool;
 /* fn is called once for every ith in [0, nth) with nth = pool threads; the caller runs ith 0 (and then any
  * ith no worker has started yet, so tasks must not wait for each other: no barriers inside fn). Distinct
@@ -182,6 +183,24 @@ int mm_path_kind(const char *path, char *err);
 /* Read a whole file or stream into memory: *data is malloc'd (*size bytes, then a NUL byte not counted;
  * free it). More than cap bytes -> -1 without reading further; a directory -> -1 "is a directory". */
 int mm_read_file(const char *path, size_t cap, void **data, size_t *size, char *err);
+/* ---------------------------------------------------------------- UTF-8
+ * Well-formed UTF-8 as Unicode defines it (Table 3-7: no overlongs, no surrogates, nothing above
+ * U+10FFFF). Ill-formed bytes are replaced by U+FFFD one "maximal subpart" at a time (Unicode 3.9: the
+ * longest start of a well-formed sequence, or else one byte), which is what Python's
+ * bytes.decode("utf-8", "replace") and the WHATWG decoder do. Used wherever text leaves the program. */
+#define MM_UTF8_REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD */
+/* The sequence at data[0..n): > 0 a well-formed character of that many bytes; -k (k >= 1) an ill-formed
+ * maximal subpart of k bytes (one U+FFFD replaces it); 0 a proper start of a character, cut by n (a later
+ * byte may complete it), or n == 0. */
+int    mm_utf8_next(const void *data, size_t n);
+/* True when data[0..n) is well-formed UTF-8 (complete characters only). */
+bool   mm_utf8_valid(const void *data, size_t n);
+/* Write data[0..n) into out with every ill-formed maximal subpart, an incomplete character at the end,
+ * and U+0000 (so the result is a whole C string) replaced by U+FFFD; out needs 3 * n + 1 bytes;
+ * NUL-terminated; returns the bytes written. */
+size_t mm_utf8_sanitize_into(const void *data, size_t n, char *out);
+/* The same into a malloc'd buffer (NULL if out of memory); *out_len (may be NULL) = bytes without NUL. */
+char  *mm_utf8_sanitize(const void *data, size_t n, size_t *out_len);
 
 /* ---------------------------------------------------------------- misc */
 double mm_time_ms(void);  /* monotonic clock in milliseconds */

@@ -11,7 +11,8 @@
  *     Invalid UTF-8 (stray continuation bytes, overlongs, surrogates encoded as bytes, > U+10FFFF,
  *     truncated sequences) is accepted: each bad byte counts as one "other" character (the
  *     [^\s\p{L}\p{N}] class, like U+FFFD would) and still round-trips, because every byte has a token.
- *   decode: ids -> the exact bytes (decode(encode(s)) == s for every byte string s).
+ *   decode: ids -> the exact bytes (decode(encode(s)) == s for every byte string s); the streaming
+ *     decode gives valid UTF-8 for display (ill-formed bytes -> U+FFFD, see below).
  *
  * Special tokens
  *   Special (control) tokens: GGUF token_type CONTROL (3) or USER_DEFINED (4), tokenizer.json
@@ -107,16 +108,23 @@ int mm_tokenizer_decode_alloc(const mm_tokenizer *t, const int32_t *ids, int64_t
                               char **out, size_t *len, char *err);
 
 /* ---------------------------------------------------------------- streaming decode */
-/* Feed ids one at a time (e.g. while sampling); get back the text that is safe to show now. Bytes that
- * start a UTF-8 character which is not complete yet are held back until a later token completes it, so a
- * broken character is never emitted. Bytes that can never become valid UTF-8 (e.g. 0xFF, or a lead byte
- * followed by a non-continuation byte) are passed through unchanged, so that the concatenation of all
- * outputs plus the final flush equals mm_tokenizer_decode() of all ids, byte for byte. */
+/* Feed ids one at a time (e.g. while sampling); get back the text that is safe to show now. The output
+ * is always well-formed UTF-8 - the one place where generated tokens become displayed text, so every
+ * command and the library's callbacks get valid UTF-8 (and valid JSON) whatever the model samples:
+ * bytes that start a character which is not complete yet are held back until a later token completes
+ * it; bytes that can never become a character (e.g. 0xFF, a lead byte followed by a non-continuation
+ * byte, an overlong or surrogate form) become U+FFFD, one per maximal subpart (mm_core.h, "UTF-8"), and
+ * a character still incomplete at the flush becomes one U+FFFD; so does a NUL byte (U+0000), so that
+ * text handed out as a C string (mmgpt_last_text) is all of it. The concatenation of all outputs plus
+ * the final flush is mm_utf8_sanitize(mm_tokenizer_decode(all ids)): byte for byte the decoded text when
+ * that is valid UTF-8 without NUL, else what Python's bytes.decode("utf-8", "replace") gives with U+0000
+ * replaced too. */
 typedef struct mm_tokenizer_stream mm_tokenizer_stream;
 mm_tokenizer_stream *mm_tokenizer_stream_create(const mm_tokenizer *t, char *err);
 void mm_tokenizer_stream_free(mm_tokenizer_stream *s);
 void mm_tokenizer_stream_reset(mm_tokenizer_stream *s);  /* drop held bytes, start over */
-/* Append token id. *out / *len receive the bytes ready now (possibly 0 of them); the pointer stays valid
+/* Append token id (never allocates: buffers are sized for the longest token at creation). *out / *len
+ * receive the bytes ready now (possibly 0 of them); the pointer stays valid
  * until the next call on s. -1 (+ err) if id is out of range (nothing changes then). */
 int mm_tokenizer_stream_push(mm_tokenizer_stream *s, int32_t id, const char **out, size_t *len, char *err);
 /* End of stream: returns the held bytes (an incomplete character at the very end), then resets. */

@@ -181,7 +181,8 @@ double   mm_rng_uniform(mm_rng *r);   /* [0, 1), 53 bits */
  * start of a stop string is held back until it is known not to be one, so nothing of a stop string is
  * ever printed. Use with the tokenizer's streaming decoder: feed each decoded piece, print *emit. */
 typedef struct mm_stop mm_stop;
-mm_stop *mm_stop_create(const char *const *stops, int n_stops, char *err); /* n_stops may be 0 */
+/* n_stops may be 0; each stop string is non-empty, valid UTF-8 (so valid text stays valid when cut at it) */
+mm_stop *mm_stop_create(const char *const *stops, int n_stops, char *err);
 void     mm_stop_free(mm_stop *s);
 /* Feed len bytes. Sets *emit and *n_emit to the bytes that are safe to output now (pointer valid until
  * the next call). Returns true when a stop string was completed (text before it is in *emit). */

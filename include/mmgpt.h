@@ -26,7 +26,8 @@
  *       [System: SYSTEM\n]User: USER_TEXT\nAssistant:
  *   (the exact strings come from the model's mmgpt.prompt.* keys; the system block only at the start of
  *   a conversation), evaluates it after what the KV cache already holds, and generates the answer,
- *   calling your callback with each piece of text as it is produced (never a broken UTF-8 character).
+ *   calling your callback with each piece of text as it is produced. Every piece is valid UTF-8 (never
+ *   a broken character): bytes the model samples that do not form a character become U+FFFD.
  *   USER_TEXT is the concatenation of the added texts. The n-th `<__media__>` of the mmgpt_add_text
  *   texts is replaced by the n-th added image/clip; with no marker at all, the media come first, each
  *   followed by "\n" ("<__media__>\n" per media in front of the text); any other marker count is an
@@ -46,6 +47,11 @@
  *   Functions return 0 (MMGPT_OK) or a negative mmgpt_status saying what kind of problem it was, and
  *   write a one-line message into err (a caller buffer of MMGPT_ERR_SIZE bytes, may be NULL). Functions
  *   returning a pointer return NULL on failure. Nothing in the library prints or calls exit().
+ *   NULL where an object or a string is expected (a ctx, a path, text, data, out) is MMGPT_ERR_USAGE
+ *   ("function: ctx is NULL"), or NULL + err from the functions that return a pointer; so is a media kind
+ *   other than AUTO / IMAGE / AUDIO. Pointers the descriptions call optional ("may be NULL") are
+ *   optional. The *_free functions, mmgpt_clear and mmgpt_reset do nothing with NULL; the getters return
+ *   0 / false / NULL / "" / MMGPT_STOP_NONE / MMGPT_MEDIA_AUTO (mmgpt_get_timings: all zeros) for NULL.
  *
  * Sampling
  *   temperature T in [0, 2] (0 = greedy, the default; above 2 is refused), top_k, top_p, seed; generation
@@ -240,7 +246,7 @@ typedef struct {
     bool               raw;                 /* no template: the added text alone (default false) */
     bool               trim_leading_space;  /* drop the answer's first space (default true) */
     bool               ignore_eos;          /* never sample <|endoftext|> (default false) */
-    const char *const *stop;                /* stop strings (may be NULL) */
+    const char *const *stop;                /* stop strings, non-empty and valid UTF-8 (may be NULL) */
     int                n_stop;
 } mmgpt_gen_params;
 

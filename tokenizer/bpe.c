@@ -455,24 +455,31 @@ int mm_tokenizer_decode_alloc(const mm_tokenizer *t, const int32_t *ids, int64_t
 /* ---------------------------------------------------------------- streaming decode */
 struct mm_tokenizer_stream {
     const mm_tokenizer *t;
-    uint8_t  held[4];
+    uint8_t  held[4];  /* the start of a character that a later token may complete (0..3 bytes) */
     size_t   n_held;
-    char    *buf;
-    size_t   cap;
+    char    *in;       /* [3 + longest piece] held bytes + the new piece */
+    char    *buf;      /* [3 * (3 + longest piece) + 1] the valid UTF-8 handed out (each ill-formed
+                          byte may become the 3 bytes of U+FFFD) */
 };
 
 mm_tokenizer_stream *mm_tokenizer_stream_create(const mm_tokenizer *t, char *err) {
+    size_t max_pl = 0;
+    for (int32_t i = 0; i < t->n_vocab; i++)
+        if (t->piece_len[i] > max_pl) max_pl = t->piece_len[i];
     mm_tokenizer_stream *s = calloc(1, sizeof *s);
-    if (!s) {
+    if (!s || !(s->in = malloc(max_pl + 4)) || !(s->buf = malloc(3 * (max_pl + 3) + 1))) {
+        mm_tokenizer_stream_free(s);
         mm_err(err, "%s: out of memory", __func__);
         return NULL;
     }
     s->t = t;
+    s->buf[0] = 0;
     return s;
 }
 
 void mm_tokenizer_stream_free(mm_tokenizer_stream *s) {
     if (!s) return;
+    free(s->in);
     free(s->buf);
     free(s);
 }
@@ -481,71 +488,33 @@ void mm_tokenizer_stream_reset(mm_tokenizer_stream *s) { s->n_held = 0; }
 
 size_t mm_tokenizer_stream_pending(const mm_tokenizer_stream *s) { return s->n_held; }
 
-/* Length of the tail of b[0..n) that is the start of a valid UTF-8 character still missing bytes. */
-static size_t incomplete_tail(const uint8_t *b, size_t n) {
-    for (size_t back = 1; back <= 3 && back <= n; back++) {
-        uint8_t c = b[n - back];
-        if ((c & 0xC0) == 0x80) continue;
-        size_t need = (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
-        if (need == 0 || back >= need) return 0;
-        const uint8_t *q = b + n - back;
-        for (size_t k = 1; k < back; k++) {
-            uint8_t lo = 0x80, hi = 0xBF;
-            if (k == 1) {
-                if (c == 0xE0) lo = 0xA0;
-                else if (c == 0xED) hi = 0x9F;
-                else if (c == 0xF0) lo = 0x90;
-                else if (c == 0xF4) hi = 0x8F;
-            }
-            if (q[k] < lo || q[k] > hi) return 0;
-        }
-        return back;
-    }
-    return 0;
-}
-
 int mm_tokenizer_stream_push(mm_tokenizer_stream *s, int32_t id, const char **out, size_t *len, char *err) {
     *out = s->buf;
     *len = 0;
     if (id < 0 || id >= s->t->n_vocab)
         return mm_err(err, "%s: token id %d out of range (vocabulary has %d)", __func__, (int)id,
                       (int)s->t->n_vocab);
-    size_t pl = s->t->piece_len[id], total = s->n_held + pl;
-    if (total + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 64;
-        while (cap < total + 1) cap *= 2;
-        char *nb = realloc(s->buf, cap);
-        if (!nb) return mm_err(err, "%s: out of memory", __func__);
-        s->buf = nb;
-        s->cap = cap;
+    size_t pl = s->t->piece_len[id], total = s->n_held + pl; /* buffers sized at creation: no allocation */
+    memcpy(s->in, s->held, s->n_held);
+    memcpy(s->in + s->n_held, s->t->piece[id], pl);
+    /* keep back a character start that the bytes so far leave incomplete */
+    size_t keep = 0;
+    for (size_t back = 1; back <= 3 && back <= total; back++) {
+        if (((uint8_t)s->in[total - back] & 0xC0) == 0x80) continue; /* continuation: find its lead */
+        if (mm_utf8_next(s->in + total - back, back) == 0) keep = back; /* later bytes may complete it */
+        break;
     }
-    memcpy(s->buf, s->held, s->n_held);
-    memcpy(s->buf + s->n_held, s->t->piece[id], pl);
-    size_t keep = incomplete_tail((const uint8_t *)s->buf, total);
-    memcpy(s->held, s->buf + total - keep, keep);
+    memcpy(s->held, s->in + total - keep, keep);
     s->n_held = keep;
-    s->buf[total - keep] = 0;
+    *len = mm_utf8_sanitize_into(s->in, total - keep, s->buf);
     *out = s->buf;
-    *len = total - keep;
     return 0;
 }
 
 void mm_tokenizer_stream_flush(mm_tokenizer_stream *s, const char **out, size_t *len) {
-    /* held bytes live in s->held; copy them out to a stable place */
-    if (s->cap < 5) {
-        char *nb = realloc(s->buf, 64);
-        if (!nb) { /* cannot fail meaningfully: hand out the held array itself */
-            *out = (const char *)s->held;
-            *len = s->n_held;
-            s->n_held = 0;
-            return;
-        }
-        s->buf = nb;
-        s->cap = 64;
-    }
-    memcpy(s->buf, s->held, s->n_held);
-    s->buf[s->n_held] = 0;
-    *out = s->buf;
-    *len = s->n_held;
+    /* held bytes are an incomplete character: one U+FFFD (a maximal subpart) */
+    static const char none[] = "", fffd[] = MM_UTF8_REPLACEMENT;
+    *out = s->n_held ? fffd : none;
+    *len = s->n_held ? 3 : 0;
     s->n_held = 0;
 }

@@ -218,6 +218,11 @@ mm_stop *mm_stop_create(const char *const *stops, int n_stops, char *err) {
             mm_err(err, "%s: stop string %d is empty", __func__, i);
             return NULL;
         }
+        if (!mm_utf8_valid(stops[i], strlen(stops[i]))) { /* it could match inside a character */
+            mm_stop_free(s);
+            mm_err(err, "%s: stop string %d is not valid UTF-8", __func__, i);
+            return NULL;
+        }
         s->stops[s->n] = strdup(stops[i]);
         if (!s->stops[s->n]) goto oom;
         s->lens[s->n] = strlen(stops[i]);

@@ -86,3 +86,62 @@ def finish():
         return 1
     print("all checks passed")
     return 0
+
+
+def run_bounded(args, stdin=None, stdout=None, rss_limit_mb=1024, timeout=120):
+    """Run mmgpt watching its memory: killed as soon as its resident set passes rss_limit_mb (so a test of
+    bounded memory fails fast instead of swapping the machine) or after timeout seconds.
+    stdin: bytes to feed, or a file name opened for reading; stdout: None (captured) or a file name.
+    Returns (exit code or None when killed, stdout bytes, stderr text, peak RSS in MB, why killed or "")."""
+    import threading
+    import time
+    fin = open(stdin, "rb") if isinstance(stdin, str) else (subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
+    fout = open(stdout, "wb") if stdout else subprocess.PIPE
+    p = subprocess.Popen([BIN] + args, stdin=fin, stdout=fout, stderr=subprocess.PIPE)
+    got = {"out": b"", "err": b""}
+
+    def feed():
+        try:
+            p.stdin.write(stdin)
+            p.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+
+    def drain(name, f):
+        got[name] = f.read()
+
+    th = [threading.Thread(target=drain, args=("err", p.stderr))]
+    if not stdout:
+        th.append(threading.Thread(target=drain, args=("out", p.stdout)))
+    if isinstance(stdin, bytes):
+        th.append(threading.Thread(target=feed))
+    for t in th:
+        t.start()
+    t0, peak, killed, status, ru = time.time(), 0, "", None, None
+    while status is None:
+        pid, st, r = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            status, ru = st, r
+            break
+        try:
+            with open("/proc/%d/status" % p.pid) as f:
+                for ln in f:
+                    if ln.startswith("VmRSS:"):
+                        peak = max(peak, int(ln.split()[1]) / 1024)
+        except OSError:
+            pass
+        if not killed and peak > rss_limit_mb:
+            killed = "resident memory %.0f MB > %d MB" % (peak, rss_limit_mb)
+        if not killed and time.time() - t0 > timeout:
+            killed = "still running after %d s" % timeout
+        if killed:
+            p.kill()
+        time.sleep(0.02)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    for t in th:
+        t.join()
+    for f in (fin, fout):
+        if hasattr(f, "close"):
+            f.close()
+    peak = max(peak, ru.ru_maxrss / 1024)
+    return (None if killed else p.returncode), got["out"], got["err"].decode("utf-8", "replace"), peak, killed

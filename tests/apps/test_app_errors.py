@@ -126,10 +126,10 @@ def main():
     expect("caption: text model, no mmproj", ["caption", "-m", tm, img], 4, "no image encoder")
 
     # ---- usage (exit 2)
-    expect("caption: temperature over 2", ["caption", "-m", m, "--temp", "2.5", img], 2, "temperature", "2")
-    expect("ask: temperature over 2", ["ask", "-m", m, "--temp", "3", img, "q"], 2, "temperature")
+    expect("caption: temperature over 2", ["caption", "-m", m, "--temp", "2.5", img], 2, "--temp", "[0, 2]")
+    expect("ask: temperature over 2", ["ask", "-m", m, "--temp", "3", img, "q"], 2, "--temp", "[0, 2]")
     expect("generate --image: temperature over 2", ["generate", "-m", m, "--image", img, "--temp", "2.01", "-p", "x"],
-           2, "temperature")
+           2, "--temp", "[0, 2]")
     expect("caption: no IMAGE", ["caption", "-m", m], 2, "no IMAGE")
     expect("describe: unknown option", ["describe", "--frobnicate", wav], 2, "--frobnicate")
     expect("ask: no QUESTION", ["ask", "-m", m, img], 2, "QUESTION")

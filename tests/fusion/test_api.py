@@ -2,9 +2,10 @@
 """fus_api: the usage example of include/mmgpt.h (extracted by CMake, compiled with -Werror) runs on a
 random-weight combined model and prints the same caption as `mmgpt caption` (same template, greedy);
 then test_api_threads checks two contexts on one model in two threads against each alone, media from
-memory vs file, and the error statuses of the API.
+memory vs file, and the error statuses of the API; test_api_args checks NULL / invalid arguments of every
+public function and that sampled text reaches the callback as valid UTF-8.
 
-usage: test_api.py EXAMPLE_BIN THREADS_BIN
+usage: test_api.py EXAMPLE_BIN THREADS_BIN ARGS_BIN
 """
 import os
 import subprocess
@@ -22,7 +23,7 @@ import testdata  # noqa: E402
 
 
 def main():
-    example, threads = sys.argv[1], sys.argv[2]
+    example, threads, args_bin = sys.argv[1], sys.argv[2], sys.argv[3]
     os.makedirs(TMP, exist_ok=True)
     model = os.path.join(TMP, "m.gguf")
     subprocess.run([sys.executable, os.path.join(SRC, "tools", "make_random_mm.py"), "-o", model, "--seed", "11",
@@ -62,6 +63,11 @@ def main():
         if p.returncode != 0:
             print("FAIL: test_api_threads (%s threads per context) exited %d" % (nt, p.returncode))
             fails += 1
+    p = subprocess.run([args_bin, model, img], capture_output=True)
+    print(p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace"))
+    if p.returncode != 0:
+        print("FAIL: test_api_args exited %d" % p.returncode)
+        fails += 1
     return 1 if fails else 0
 
 

@@ -122,6 +122,45 @@ static bool valid_utf8(const uint8_t *p, size_t n) {
     return true;
 }
 
+/* The reference of the streaming decode's output: bytes -> valid UTF-8, written here from the Unicode
+ * standard with code points (not the byte ranges core/utf8.c uses). A sequence of L bytes (lead byte
+ * 110xxxxx / 1110xxxx / 11110xxx) is well-formed when its code point lies in the range for L (2: 80..7FF,
+ * 3: 800..FFFF, 4: 10000..10FFFF) and is no surrogate. A maximal subpart (section 3.9) is the longest
+ * prefix of a well-formed sequence, i.e. a prefix whose possible completions [lo, hi] (trailing payload
+ * bits all 0 / all 1) still meet the valid code points; each is replaced by one U+FFFD, and so is a
+ * byte that starts nothing, and U+0000 (the stream hands out C strings). */
+static bool cp_range_ok(uint32_t lo, uint32_t hi, int L) {
+    const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000}, max[5] = {0, 0x7F, 0x7FF, 0xFFFF, 0x10FFFF};
+    if (hi < min[L] || lo > max[L]) return false;
+    if (lo < min[L]) lo = min[L];
+    if (hi > max[L]) hi = max[L];
+    return !(lo >= 0xD800 && hi <= 0xDFFF); /* not only surrogates */
+}
+static void ref_sanitize(const uint8_t *b, size_t n, sbuf *out) {
+    for (size_t i = 0; i < n;) {
+        uint8_t c = b[i];
+        int L = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        size_t good = 0; /* bytes of b[i..] that are a prefix of a well-formed sequence */
+        if (L == 1 && c != 0) good = 1;
+        for (int m = 1; L > 1 && m <= L && i + (size_t)m <= n; m++) {
+            if (m > 1 && (b[i + m - 1] & 0xC0) != 0x80) break;
+            uint32_t v = (uint32_t)(c & (0x7F >> L));
+            for (int k = 1; k < m; k++) v = (v << 6) | (b[i + k] & 0x3F);
+            int free_bits = 6 * (L - m);
+            uint32_t lo = v << free_bits, hi = lo | ((1u << free_bits) - 1);
+            if (!cp_range_ok(lo, hi, L)) break;
+            good = (size_t)m;
+        }
+        if (L > 0 && good == (size_t)L) {
+            sb_put(out, b + i, good);
+            i += good;
+        } else {
+            sb_put(out, "\xEF\xBF\xBD", 3);
+            i += good ? good : 1;
+        }
+    }
+}
+
 /* ---- big inputs on a small stack */
 typedef struct {
     const mm_tokenizer *t;
@@ -282,13 +321,16 @@ int main(void) {
         char *full;
         size_t full_len;
         CHECK(!mm_tokenizer_decode_alloc(t, ids, n, &full, &full_len, err), "decode: %s", err);
-        bool text_valid = valid_utf8((const uint8_t *)full, full_len);
+        bool text_valid = valid_utf8((const uint8_t *)full, full_len) && !memchr(full, 0, full_len);
         n_valid += text_valid;
+        sbuf want = {0};
+        sb_put(&want, "", 0);
+        ref_sanitize((const uint8_t *)full, full_len, &want);
         for (int64_t i = 0; i < n; i++) {
             const char *o;
             size_t ol;
             CHECK(!mm_tokenizer_stream_push(st, ids[i], &o, &ol, err), "push: %s", err);
-            if (text_valid) CHECK(valid_utf8((const uint8_t *)o, ol), "stream emitted a broken character");
+            CHECK(valid_utf8((const uint8_t *)o, ol), "stream emitted ill-formed UTF-8");
             CHECK(mm_tokenizer_stream_pending(st) <= 3, "more than 3 bytes held");
             sb_put(&all, o, ol);
         }
@@ -296,12 +338,35 @@ int main(void) {
         size_t ol;
         mm_tokenizer_stream_flush(st, &o, &ol);
         if (text_valid) CHECK(ol == 0, "valid text left %zu bytes held at the end", ol);
+        CHECK(valid_utf8((const uint8_t *)o, ol), "flush emitted ill-formed UTF-8");
         sb_put(&all, o, ol);
-        CHECK(all.n == full_len && !memcmp(all.b, full, full_len), "stream output != decode(all)");
+        /* valid text: byte for byte the decoded text; else the reference replacement */
+        if (text_valid) CHECK(all.n == full_len && !memcmp(all.b, full, full_len), "stream output != decode(all)");
+        CHECK(all.n == want.n && !memcmp(all.b, want.b, want.n), "stream output != U+FFFD reference (%zu vs %zu bytes)",
+              all.n, want.n);
         CHECK(mm_tokenizer_stream_pending(st) == 0, "flush did not reset");
+        free(want.b);
         free(all.b);
         free(full);
         free(ids);
+    }
+    /* Unicode 15 section 3.9, Table 3-8: 61 F1 80 80 E1 80 C2 62 80 63 80 BF 64, one byte token at a time,
+     * is "a" FFFD FFFD FFFD "b" FFFD "c" FFFD FFFD "d"; then a lone lead byte at the end: one FFFD */
+    {
+        const uint8_t in[] = {0x61, 0xF1, 0x80, 0x80, 0xE1, 0x80, 0xC2, 0x62, 0x80, 0x63, 0x80, 0xBF, 0x64, 0xF0, 0x9F};
+        const char *want = "a\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" "b\xEF\xBF\xBD" "c\xEF\xBF\xBD\xEF\xBF\xBD" "d\xEF\xBF\xBD";
+        sbuf all = {0};
+        const char *o;
+        size_t ol;
+        for (size_t i = 0; i < sizeof in; i++) {
+            int32_t id = mm_tokenizer_token_id(t, (const char *)in + i, 1);
+            CHECK(id >= 0 && !mm_tokenizer_stream_push(st, id, &o, &ol, err), "push byte %zu", i);
+            sb_put(&all, o, ol);
+        }
+        mm_tokenizer_stream_flush(st, &o, &ol);
+        sb_put(&all, o, ol);
+        CHECK(all.n == strlen(want) && !memcmp(all.b, want, all.n), "Table 3-8 example: got %zu bytes", all.n);
+        free(all.b);
     }
     /* a 4-byte emoji split over byte tokens is held until complete */
     {
@@ -318,7 +383,7 @@ int main(void) {
         CHECK(mm_tokenizer_stream_push(st, -1, &o, &ol, err) == -1, "bad id accepted by the stream");
     }
     mm_tokenizer_stream_free(st);
-    printf("streaming: ok (%d valid-UTF-8 texts checked chunk by chunk)\n", n_valid);
+    printf("streaming: ok (%d valid-UTF-8 texts byte for byte, every text against the U+FFFD reference)\n", n_valid);
 
     /* 5: specials, media marker, buffer semantics, errors */
     {
