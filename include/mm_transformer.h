@@ -158,7 +158,8 @@ const float *mm_gpt_state_logits(const mm_gpt_state *s);
  *   6. draw        u uniform in [0, 1) from our own PRNG (xoshiro256** seeded with splitmix64, not
  *                  libc): the first candidate whose cumulative weight exceeds u * sum, walking the
  *                  candidates best first (x descending, then id ascending) - or in id order when none
- *                  of steps 2-4 is active (the same distribution without sorting the vocabulary).
+ *                  of steps 2-4 is active (the same distribution without sorting the vocabulary). A
+ *                  single candidate (greedy included) is returned without drawing.
  * Why temperature last (llama.cpp's order; HF transformers scales first): the kept set does not depend
  * on T, so a higher T flattens the distribution among plausible tokens instead of letting the tail in,
  * and the same flags give the same distribution as llama.cpp. The penalties see what the caller
