@@ -20,7 +20,7 @@ from collections import Counter
 
 import numpy as np
 
-from apptest import (SRC, check, finish, make_model, need_bin, run, tmpdir, write_ppm)
+from apptest import (SRC, check, finish, make_model, need_bin, reference_image_rows, run, tmpdir, write_ppm)
 
 sys.path.insert(0, os.path.join(SRC, "tests", "fusion"))
 
@@ -92,11 +92,9 @@ def main():
 
     # ---- the reference
     rm = ref_fused.load(m)
-    pix = os.path.join(d, "pix.npy")
-    rc, _, err = run(["encode-image", "-m", m, img, "-o", os.path.join(d, "enc.npy"), "--preprocessed", pix])
-    if not check("encode-image for the reference", rc == 0, err):
+    img_rows = reference_image_rows(ref_fused, rm, m, img, d)
+    if img_rows is None:
         return finish()
-    img_rows = ref_fused.project_image(rm, ref_fused.vit(rm, np.load(pix)))
 
     def text(toks, trim=False):
         t = ref_fused.detok(rm, toks).decode("utf-8", "replace")
