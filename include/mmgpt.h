@@ -235,6 +235,7 @@ int  mmgpt_add_media(mmgpt_ctx *ctx, const mmgpt_media *media, char *err);
 mmgpt_media_kind mmgpt_detect_kind(const void *data, size_t size);
 
 /* ---------------------------------------------------------------- generation */
+/* Start from mmgpt_gen_default_params(): a zeroed struct has repeat_penalty 0, which is refused. */
 typedef struct {
     int                max_tokens;          /* most tokens to generate (default 128); <= 0: until the
                                                end of the answer or a full context */

@@ -203,6 +203,33 @@ int main(void) {
     mm_sampler_free(b);
     mm_sampler_free(c);
 
+    /* mm_sampler_reset empties the penalty window: the distribution is the unpenalised one again */
+    {
+        mm_sampler_params pp = params(1.0f, 0, 1.0f, 5);
+        pp.repeat_penalty = 1.7f;
+        pp.presence_penalty = 0.4f;
+        pp.penalty_last_n = 4;
+        mm_sampler *pa = mm_sampler_create(pp, V, err), *pb = mm_sampler_create(pp, V, err);
+        CHECK(pa && pb, "create: %s", err);
+        if (pa && pb) {
+            float fa[V], fb[V];
+            for (int i = 0; i < 9; i++) mm_sampler_accept(pa, i % 5);
+            mm_sampler_probs(pa, x, fa);
+            mm_sampler_probs(pb, x, fb);
+            CHECK(memcmp(fa, fb, sizeof fa) != 0, "penalties changed nothing");
+            mm_sampler_reset(pa);
+            mm_sampler_probs(pa, x, fa);
+            CHECK(memcmp(fa, fb, sizeof fa) == 0, "after reset the penalties still apply");
+            mm_sampler_accept(pa, 2); /* the window works again after a reset */
+            mm_sampler_accept(pb, 2);
+            mm_sampler_probs(pa, x, fa);
+            mm_sampler_probs(pb, x, fb);
+            CHECK(memcmp(fa, fb, sizeof fa) == 0, "window after reset differs from a fresh one");
+        }
+        mm_sampler_free(pa);
+        mm_sampler_free(pb);
+    }
+
     /* PRNG: known first output of xoshiro256** seeded by splitmix64(0) is fixed across runs/platforms */
     mm_rng r1, r2;
     mm_rng_seed(&r1, 0);
