@@ -1,5 +1,5 @@
 /* cmd_generate.c - `mmgpt generate -m MODEL -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]
- * [-t THREADS] [--stop STR]...`: streams the completion of a plain-text prompt to stdout, timings to
+ * [penalties, --min-p] [-t THREADS] [--stop STR]...`: streams the completion of a plain-text prompt to stdout, timings to
  * stderr. The prompt is evaluated at once (sgemm), then one token at a time through the KV cache.
  * Stops at end-of-text (unless --ignore-eos), at a stop string (never printed), or after N tokens.
  * With --image/--audio the multimodal path (fusion's task_cli) runs instead. */
@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "sampling_cli.h"
 #include "mm_gguf.h"
 #include "mm_tokenizer.h"
 #include "mm_transformer.h"
@@ -21,10 +22,15 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: mmgpt generate [-m MODEL.gguf] -p TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]\n"
+            "                      [--repeat-penalty R] [--repeat-last-n N] [--presence-penalty P]\n"
+            "                      [--frequency-penalty F] [--min-p P]\n"
             "                      [-t THREADS] [--stop STR]... [--ignore-eos] [--kv-f16] [-q]\n\n"
             "Continue TEXT (plain text, no chat template) and stream the new text to stdout; timings go to\n"
-            "stderr. Sampling: p_i = exp(x_i/T) / sum_j exp(x_j/T) over the top-K tokens, then the smallest\n"
-            "set reaching probability P; T = 0 is greedy. The same seed gives the same text.\n"
+            "stderr. Sampling (llama.cpp's chain and definitions): the penalties over the last N tokens\n"
+            "(prompt included) change the logits x; keep the top-K tokens, then the smallest set reaching\n"
+            "probability P (softmax of x), then those with p >= min-p * p_max; draw with\n"
+            "p_i = exp(x_i/T) / sum_j exp(x_j/T) over them. T = 0 is greedy (the argmax after the\n"
+            "penalties). The same seed gives the same text.\n"
             "With --image F / --audio F the media embeddings enter the prompt (see mmgpt caption --help).\n\n"
             "options:\n"
             "  -m, --model MODEL.gguf  model (default: $MMGPT_MODEL or the bundled model)\n"
@@ -34,7 +40,9 @@ static void usage(FILE *f) {
             "  --temp T                temperature in [0, 2] (default 0.8; 0 = greedy)\n"
             "  --top-k K               sample among the K most likely tokens (default 40; 0 = all)\n"
             "  --top-p P               nucleus sampling threshold in (0, 1] (default 0.95; 1 = off)\n"
-            "  --seed S                random seed, 0 to 2^64-1, decimal or 0x hex (default 1234)\n"
+            "  --seed S                random seed, 0 to 2^64-1, decimal or 0x hex (default 1234)\n");
+    mm_sampling_print_opts(f, 26);
+    fprintf(f,
             "  --stop STR              stop when STR (valid UTF-8) appears (not printed); repeatable, at most %d\n"
             "  --ignore-eos            never sample end-of-text (it is banned, as with --image/--audio)\n"
             "  --kv-f16                keep the KV cache in f16 (half the memory; keys/values rounded)\n"
@@ -60,8 +68,12 @@ int mm_cmd_generate(int argc, char **argv) {
     double temp = 0.8, top_p = 0.95;
     uint64_t seed = 1234;
     bool ignore_eos = false, quiet = false, kv_f16 = false;
+    mmgpt_gen_params pen = mmgpt_gen_default_params(); /* only its penalty / min-p fields are used */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
+        int r = mm_sampling_parse_opt(&pen, argc, argv, &i);
+        if (r < 0) return MM_EXIT_USAGE;
+        if (r > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return MM_EXIT_OK;
@@ -98,7 +110,15 @@ int mm_cmd_generate(int argc, char **argv) {
     }
     if (!prompt) return mm_cli_fail(MM_EXIT_USAGE, "generate: missing -p TEXT (see mmgpt generate --help)");
     char err[MM_ERR_SIZE];
-    mm_sampler_params spar = {(float)temp, top_k, (float)top_p, seed};
+    mm_sampler_params spar = mm_sampler_default_params();
+    spar.temperature = (float)temp;
+    spar.top_k = top_k;
+    spar.top_p = (float)top_p;
+    spar.seed = (uint64_t)seed;
+    spar.min_p = pen.min_p;
+    spar.repeat_penalty = pen.repeat_penalty;
+    spar.presence_penalty = pen.presence_penalty;
+    spar.frequency_penalty = pen.frequency_penalty;
     mm_sampler *smp = NULL;
     mm_gpt_state *s = NULL;
     mm_tokenizer_stream *ts = NULL;
@@ -135,10 +155,14 @@ int mm_cmd_generate(int argc, char **argv) {
                          (long long)c.n_ids, n_gen, (long long)(c.n_ids + n_gen), (long long)n_ctx);
         goto done;
     }
+    /* the window: the last N tokens of prompt + generated text (-1: all of them, the state's context) */
+    spar.penalty_last_n = pen.repeat_last_n < 0 || pen.repeat_last_n > c.n_ids + n_gen ? c.n_ids + n_gen
+                                                                                          : pen.repeat_last_n;
     if (!(smp = mm_sampler_create(spar, V, err))) {
         rc = mm_cli_fail(MM_EXIT_USAGE, "generate: %s", err);
         goto done;
     }
+    for (int64_t i = 0; i < c.n_ids; i++) mm_sampler_accept(smp, c.ids[i]); /* as llama-cli: the prompt too */
     mm_gpt_state_params sp = mm_gpt_state_default_params();
     sp.n_threads = (int)threads;
     sp.n_ctx = c.n_ids + n_gen < n_ctx ? c.n_ids + n_gen : n_ctx;
@@ -170,6 +194,7 @@ int mm_cmd_generate(int argc, char **argv) {
             lg = ban;
         }
         int32_t t = mm_sampler_sample(smp, lg);
+        mm_sampler_accept(smp, t);
         if (t == eos) {
             why = "end of text";
             break;

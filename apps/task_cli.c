@@ -10,6 +10,7 @@
 
 #include "mm_core.h"
 #include "mm_transformer.h"
+#include "sampling_cli.h"
 
 void mm_task_opts_init(mm_task_opts *o) {
     memset(o, 0, sizeof *o);
@@ -92,6 +93,8 @@ int mm_task_parse_opt(mm_task_opts *o, unsigned which, int argc, char **argv, in
             o->gen.top_p = (float)d;
             return 1;
         }
+        int r = mm_sampling_parse_opt(&o->gen, argc, argv, i); /* penalties, min-p */
+        if (r) return r;
         if (is(a, "--seed", "-s")) {
             return (v = mm_cli_value(argc, argv, i)) && mm_cli_u64(a, v, &o->gen.seed) ? 1 : -1;
         }
@@ -121,6 +124,7 @@ void mm_task_print_opts(FILE *f, unsigned which) {
                    "  --top-k K              sample among the K most likely tokens (default 40; 0 = all)\n"
                    "  --top-p P              nucleus sampling threshold in (0, 1] (default 0.95)\n"
                    "  --seed S               random seed, 0 to 2^64-1, decimal or 0x hex (default 0x5eed)\n");
+    if (which & MM_OPT_GEN) mm_sampling_print_opts(f, 25);
     if (which & MM_OPT_OUT)
         fprintf(f, "  --json                 one JSON object per input (file, task, text, token counts, timings;\n"
                    "                         an input that fails gives {..., \"error\", \"exit_code\"})\n"

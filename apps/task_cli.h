@@ -26,7 +26,8 @@
 enum {
     MM_OPT_MODEL = 1 << 0,  /* -m/--model, --mmproj, -t/--threads, -c/--ctx-size */
     MM_OPT_MEDIA = 1 << 1,  /* --image F, --audio F (repeatable) */
-    MM_OPT_GEN   = 1 << 2,  /* -p/--prompt, --system, -n/--max-tokens, --temp, --top-k, --top-p, --seed */
+    MM_OPT_GEN   = 1 << 2,  /* -p/--prompt, --system, -n/--max-tokens, --temp, --top-k, --top-p, --seed,
+                               sampling_cli.h's penalties and --min-p */
     MM_OPT_OUT   = 1 << 3,  /* --json, -q/--quiet */
 };
 

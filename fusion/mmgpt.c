@@ -693,8 +693,9 @@ int mmgpt_eval(mmgpt_ctx *c, bool raw, float **logits, int64_t *n_pos, char *err
 /* ---------------------------------------------------------------- generation */
 mmgpt_gen_params mmgpt_gen_default_params(void) {
     return (mmgpt_gen_params){.max_tokens = 128, .temperature = 0.0f, .top_k = 40, .top_p = 0.95f, .seed = 0x5eed,
-                              .raw = false, .trim_leading_space = true, .ignore_eos = false, .stop = NULL,
-                              .n_stop = 0};
+                              .min_p = 0.05f, .repeat_penalty = 1.0f, .presence_penalty = 0.0f,
+                              .frequency_penalty = 0.0f, .repeat_last_n = 64, .raw = false,
+                              .trim_leading_space = true, .ignore_eos = false, .stop = NULL, .n_stop = 0};
 }
 
 typedef struct {
@@ -720,6 +721,17 @@ static void emit(emitter *em, const char *s, size_t n) {
     if (em->cb && !em->stopped && !em->cb(s, n, em->user)) em->stopped = true;
 }
 
+/* The penalties' window starts with the last n tokens of the conversation the KV cache holds
+ * (after the turn was evaluated: system prompt, earlier turns and answers, this turn); media rows
+ * (token -1) are not tokens and are skipped. */
+static void accept_history(mmgpt_ctx *c, mm_sampler *smp, int64_t n) {
+    const mm_conv_pos *rec = mm_conv_cached(c->conv);
+    int64_t            i = mm_conv_n_past(c->conv), k = 0;
+    while (i > 0 && k < n)
+        if (rec[--i].token >= 0) k++;
+    for (; i < mm_conv_n_past(c->conv); i++) mm_sampler_accept(smp, rec[i].token);
+}
+
 static int generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *user, char *err) {
     char e[MM_ERR_SIZE];
     sb_clear(&c->last);
@@ -730,13 +742,22 @@ static int generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *u
                     (double)MM_SAMPLER_MAX_TEMP);
     if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) return fail(MMGPT_ERR_USAGE, err, "top-p %g is outside (0, 1]", (double)p.top_p);
     if (p.n_stop < 0 || (p.n_stop > 0 && !p.stop)) return fail(MMGPT_ERR_USAGE, err, "bad stop-string list");
+    if (p.repeat_last_n < -1) return fail(MMGPT_ERR_USAGE, err, "repeat-last-n %d is below -1", p.repeat_last_n);
+    const int64_t n_ctx = mm_gpt_state_n_ctx(c->st);
     mm_sampler_params sp = mm_sampler_default_params();
     sp.temperature = p.temperature;
     sp.top_k = p.top_k;
     sp.top_p = p.top_p;
     sp.seed = p.seed;
+    sp.min_p = p.min_p;
+    sp.repeat_penalty = p.repeat_penalty;
+    sp.presence_penalty = p.presence_penalty;
+    sp.frequency_penalty = p.frequency_penalty;
+    /* the window never holds more than the context (the conversation) and the token being sampled */
+    sp.penalty_last_n = p.repeat_last_n < 0 || p.repeat_last_n > n_ctx ? n_ctx : p.repeat_last_n;
+    if (sp.penalty_last_n > MM_SAMPLER_MAX_LAST_N) sp.penalty_last_n = MM_SAMPLER_MAX_LAST_N;
     mm_sampler *smp = mm_sampler_create(sp, mm_gpt_model_n_vocab(c->m->gpt), e);
-    if (!smp) return fail(MMGPT_ERR_USAGE, err, "%s", e);
+    if (!smp) return fail(strstr(e, "out of memory") ? MMGPT_ERR_INTERNAL : MMGPT_ERR_USAGE, err, "%s", e);
     mm_stop *stp = mm_stop_create(p.stop, p.n_stop, e);
     if (!stp) {
         mm_sampler_free(smp);
@@ -749,9 +770,11 @@ static int generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *u
         return rc;
     }
 
+    accept_history(c, smp, sp.penalty_last_n);
+
     double     t0 = mm_time_ms();
     emitter    em = {.c = c, .cb = cb, .user = user, .trim = p.trim_leading_space};
-    int64_t    n_gen = 0, n_ctx = mm_gpt_state_n_ctx(c->st);
+    int64_t    n_gen = 0;
     mmgpt_stop why = MMGPT_STOP_NONE;
     mm_tokenizer_stream_reset(c->ts);
     for (;;) {
@@ -762,6 +785,7 @@ static int generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *u
             lg = c->logits_ban;
         }
         int32_t t = mm_sampler_sample(smp, lg);
+        mm_sampler_accept(smp, t);
         if (t == c->m->eos) {
             why = MMGPT_STOP_EOS;
             mm_conv_end_answer(c->conv, t); /* <|endoftext|> closes the answer before the next turn */

@@ -43,7 +43,8 @@
  *   mm_gpt_state *s = mm_gpt_state_create(m, sp, err);
  *   mm_gpt_eval_tokens(s, ids, n_ids, NULL, err);            // prompt (sgemm)
  *   mm_sampler *smp = mm_sampler_create(mm_sampler_default_params(), mm_gpt_model_n_vocab(m), err);
- *   for (...) { int32_t t = mm_sampler_sample(smp, mm_gpt_state_logits(s));
+ *   for (i = 0; i < n_ids; i++) mm_sampler_accept(smp, ids[i]);   // the penalties see the prompt
+ *   for (...) { int32_t t = mm_sampler_sample(smp, mm_gpt_state_logits(s)); mm_sampler_accept(smp, t);
  *               if (t == eos) break; mm_gpt_eval_tokens(s, &t, 1, NULL, err); }   // KV-cache decode
  *   mm_sampler_free(smp); mm_gpt_state_free(s); mm_gpt_model_free(m); mm_gguf_close(g);
  */
@@ -143,29 +144,65 @@ int mm_gpt_eval_tokens(mm_gpt_state *s, const int32_t *tokens, int64_t n, float 
 const float *mm_gpt_state_logits(const mm_gpt_state *s);
 
 /* ---------------------------------------------------------------- sampler */
-/* Softmax with temperature p_i = exp(x_i/T) / sum_j exp(x_j/T) (computed stably), restricted to the
- * top_k most likely tokens, then to the smallest set whose probability reaches top_p, renormalised.
- * T = 0 is greedy (argmax, lowest id on ties); T > 2 is refused. Deterministic for a given seed:
- * the random numbers come from our own PRNG (xoshiro256** seeded with splitmix64), not from libc. */
-#define MM_SAMPLER_MAX_TEMP 2.0f
+/* The chain is llama.cpp's default one (src/llama-sampling.cpp; common/common.h's sampler order
+ * penalties -> top_k -> top_p -> min_p -> temperature -> draw, without its typical/XTC/DRY stages,
+ * which are off by default there), on the logits x[V] of one position:
+ *   1. penalties   (penalty_last_n > 0 and a penalty not neutral) for each id that occurs c > 0 times
+ *                  among the last penalty_last_n tokens given to mm_sampler_accept, in float arithmetic:
+ *                      x = x <= 0 ? x * repeat_penalty : x / repeat_penalty
+ *                      x = x - (c * frequency_penalty + presence_penalty)
+ *   2. top-k       (0 < top_k < V) keep the top_k largest x.
+ *   3. top-p       (top_p < 1) p = softmax(x) over the survivors (T = 1), sorted descending; keep the
+ *                  shortest prefix whose cumulative p reaches top_p.
+ *   4. min-p       (min_p > 0) keep x_i - x_max >= log(min_p), i.e. p_i >= min_p * p_max at T = 1
+ *                  (min_p = 1 keeps the maximum and its ties).
+ *   5. temperature p_i = exp((x_i - x_max)/T) / sum over the survivors. T = 0 is greedy: the argmax of
+ *                  the penalised logits (lowest id on ties); steps 2-4 always keep it, so they don't
+ *                  matter. T > 2 is refused.
+ *   6. draw        u uniform in [0, 1) from our own PRNG (xoshiro256** seeded with splitmix64, not
+ *                  libc): the first candidate whose cumulative weight exceeds u * sum, walking the
+ *                  candidates best first (x descending, then id ascending) - or in id order when none
+ *                  of steps 2-4 is active (the same distribution without sorting the vocabulary). A
+ *                  single candidate (greedy included) is returned without drawing.
+ * Why temperature last (llama.cpp's order; HF transformers scales first): the kept set does not depend
+ * on T, so a higher T flattens the distribution among plausible tokens instead of letting the tail in,
+ * and the same flags give the same distribution as llama.cpp. The penalties see what the caller
+ * accepts: like llama.cpp's llama-cli/server, accept the prompt's tokens and then every sampled token
+ * (mm_sampler_accept); mmgpt_generate does so for the whole conversation. Deterministic for a given
+ * seed and history. transformer/sampler.c is compiled with -ffp-contract=off so that the float
+ * penalty arithmetic is exactly the definition above (no fused multiply-add). */
+#define MM_SAMPLER_MAX_TEMP   2.0f
+#define MM_SAMPLER_MAX_LAST_N (1 << 24)  /* most tokens the penalty window holds */
 
 typedef struct {
-    float    temperature; /* [0, 2]; default 0.8 */
-    int64_t  top_k;       /* <= 0 = no limit; default 40 */
-    float    top_p;       /* (0, 1]; 1 = no limit; default 0.95 */
-    uint64_t seed;        /* default 0x5eed */
+    float    temperature;       /* [0, 2]; default 0.8 */
+    int64_t  top_k;             /* <= 0 = no limit; default 40 */
+    float    top_p;             /* (0, 1]; 1 = off; default 0.95 */
+    uint64_t seed;              /* default 0x5eed */
+    float    min_p;             /* [0, 1]; 0 = off; default 0.05 (llama.cpp's) */
+    float    repeat_penalty;    /* > 0; 1 = off (default, as llama.cpp) */
+    float    frequency_penalty; /* finite; 0 = off (default) */
+    float    presence_penalty;  /* finite; 0 = off (default) */
+    int64_t  penalty_last_n;    /* window of accepted tokens the penalties see, [0, MM_SAMPLER_MAX_LAST_N];
+                                   0 = no penalties; default 64 */
 } mm_sampler_params;
 
 typedef struct mm_sampler mm_sampler;
 
 mm_sampler_params mm_sampler_default_params(void);
-/* Validates the params ("temperature 2.5 is above the maximum 2" etc.); allocates scratch once. */
+/* Validates the params ("temperature 2.5 is above the maximum 2" etc.); allocates scratch once
+ * (with penalties on: the window [penalty_last_n] and per-id counts [n_vocab]). */
 mm_sampler *mm_sampler_create(mm_sampler_params p, int64_t n_vocab, char *err);
 void        mm_sampler_free(mm_sampler *s);
 void        mm_sampler_set_seed(mm_sampler *s, uint64_t seed);
-/* Draw one token from logits[n_vocab]. */
+/* Append a token to the penalty window (the oldest leaves when it holds penalty_last_n); ids outside
+ * [0, n_vocab) (e.g. -1 for a media row) are ignored, as is everything when penalties are off. */
+void        mm_sampler_accept(mm_sampler *s, int32_t token);
+/* Empty the penalty window (the PRNG state stays). */
+void        mm_sampler_reset(mm_sampler *s);
+/* Draw one token from logits[n_vocab] (does not accept it). */
 int32_t     mm_sampler_sample(mm_sampler *s, const float *logits);
-/* The distribution the sampler draws from: probs[n_vocab] (zeros outside the top-k/top-p set). */
+/* The distribution the sampler draws from: probs[n_vocab] (zeros outside the kept set). */
 void        mm_sampler_probs(mm_sampler *s, const float *logits, float *probs);
 /* argmax (lowest index on ties). */
 int32_t     mm_argmax(const float *x, int64_t n);

@@ -54,7 +54,15 @@
  *   0 / false / NULL / "" / MMGPT_STOP_NONE / MMGPT_MEDIA_AUTO (mmgpt_get_timings: all zeros) for NULL.
  *
  * Sampling
- *   temperature T in [0, 2] (0 = greedy, the default; above 2 is refused), top_k, top_p, seed; generation
+ *   llama.cpp's chain and definitions (mm_transformer.h gives the formulas): repeat / frequency /
+ *   presence penalties over the last repeat_last_n tokens of the conversation -> top_k -> top_p ->
+ *   min_p -> temperature T in [0, 2] (0 = greedy, the default; above 2 is refused) -> a draw from our
+ *   seeded PRNG. The penalty window is the conversation as the KV cache holds it (system prompt,
+ *   template text, every turn's text, the answers so far and the tokens sampled in this answer; media
+ *   rows are not tokens and are skipped), as llama.cpp's llama-cli and server accept the prompt's
+ *   tokens; after mmgpt_clear it starts again with the new conversation. Penalties apply before the
+ *   greedy argmax too. Defaults are llama.cpp's (min_p 0.05, repeat_penalty 1 = off, window 64,
+ *   presence/frequency 0), so greedy answers are the plain argmax unless a penalty is set. Generation
  *   stops at <|endoftext|>, at a stop string, after max_tokens, when the callback returns false, or when
  *   the context is full (mmgpt_stop_reason tells which). A prompt that does not fit in the context
  *   (leaving room for one generated token) is refused with MMGPT_ERR_CONTEXT before anything is evaluated,
@@ -236,6 +244,7 @@ int  mmgpt_add_media(mmgpt_ctx *ctx, const mmgpt_media *media, char *err);
 mmgpt_media_kind mmgpt_detect_kind(const void *data, size_t size);
 
 /* ---------------------------------------------------------------- generation */
+/* Start from mmgpt_gen_default_params(): a zeroed struct has repeat_penalty 0, which is refused. */
 typedef struct {
     int                max_tokens;          /* most tokens to generate (default 128); <= 0: until the
                                                end of the answer or a full context */
@@ -243,6 +252,14 @@ typedef struct {
     int                top_k;               /* <= 0 = no limit (default 40) */
     float              top_p;               /* (0, 1] (default 0.95) */
     uint64_t           seed;                /* default 0x5eed */
+    float              min_p;               /* [0, 1]: keep p_i >= min_p * p_max (default 0.05; 0 = off) */
+    float              repeat_penalty;      /* > 0: divides positive logits, multiplies negative ones of
+                                               the tokens in the window (default 1 = off) */
+    float              presence_penalty;    /* subtracted once from the logit of a token in the window
+                                               (default 0 = off) */
+    float              frequency_penalty;   /* subtracted per occurrence in the window (default 0 = off) */
+    int                repeat_last_n;       /* the penalties' window in tokens (default 64; 0 = off,
+                                               -1 = the whole context) */
     bool               raw;                 /* no template: the added text alone (default false) */
     bool               trim_leading_space;  /* drop the answer's first space (default true) */
     bool               ignore_eos;          /* never sample <|endoftext|> (default false) */

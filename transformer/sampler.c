@@ -1,4 +1,5 @@
-/* sampler.c - temperature / top-k / top-p sampling with a seeded PRNG, and stop strings. */
+/* sampler.c - penalties / top-k / top-p / min-p / temperature sampling (llama.cpp's chain) with a seeded
+ * PRNG, and stop strings. Compiled with -ffp-contract=off (transformer/CMakeLists.txt). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,32 +36,52 @@ uint64_t mm_rng_next(mm_rng *r) {
 double mm_rng_uniform(mm_rng *r) { return (double)(mm_rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
 
 /* ---------------------------------------------------------------- sampler */
+/* The chain of include/mm_transformer.h: penalties -> top-k -> top-p -> min-p -> temperature -> draw
+ * (llama.cpp's default order). Candidates are ids idx[0..nc); "sorted" = best first (x descending,
+ * id ascending). */
 struct mm_sampler {
     mm_sampler_params p;
-    int64_t  V;
-    mm_rng   rng;
-    double  *prob;  /* [V] unnormalised probabilities exp((x_i - max)/T) */
-    int32_t *idx;   /* [V] candidate ids (sorted best first when filtered) */
-    int64_t  nc;    /* candidates */
-    double   mass;  /* sum of prob over the candidates */
+    int64_t   V;
+    mm_rng    rng;
+    double   *prob;   /* [V] weights exp((x_i - x_max)/T) of the candidates (index = id) */
+    int32_t  *idx;    /* [V] candidate ids */
+    int64_t   nc;     /* candidates */
+    double    mass;   /* sum of prob over the candidates */
+    /* penalties (allocated only when on) */
+    bool      pen;    /* penalty_last_n > 0 and some penalty not neutral */
+    float    *xp;     /* [V] penalised logits */
+    uint32_t *count;  /* [V] occurrences of each id in the window */
+    int32_t  *ring;   /* [penalty_last_n] the window, oldest at ring[r0] */
+    int64_t   r0, rn; /* start and fill of the ring */
 };
 
 mm_sampler_params mm_sampler_default_params(void) {
-    mm_sampler_params p = {0.8f, 40, 0.95f, 0x5eed};
-    return p;
+    return (mm_sampler_params){.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .seed = 0x5eed, .min_p = 0.05f,
+                               .repeat_penalty = 1.0f, .frequency_penalty = 0.0f, .presence_penalty = 0.0f,
+                               .penalty_last_n = 64};
+}
+
+static int check_params(const mm_sampler_params *p, char *err) {
+    if (!(p->temperature >= 0.0f)) return mm_err(err, "temperature %g must be >= 0", p->temperature);
+    if (p->temperature > MM_SAMPLER_MAX_TEMP)
+        return mm_err(err, "temperature %g is above the maximum %g", p->temperature, MM_SAMPLER_MAX_TEMP);
+    if (!(p->top_p > 0.0f && p->top_p <= 1.0f)) return mm_err(err, "top_p %g must be in (0, 1]", p->top_p);
+    if (!(p->min_p >= 0.0f && p->min_p <= 1.0f)) return mm_err(err, "min_p %g must be in [0, 1]", p->min_p);
+    if (!(p->repeat_penalty > 0.0f && isfinite(p->repeat_penalty)))
+        return mm_err(err, "repeat penalty %g must be finite and > 0", p->repeat_penalty);
+    if (!isfinite(p->frequency_penalty) || !isfinite(p->presence_penalty))
+        return mm_err(err, "frequency/presence penalties %g/%g must be finite", p->frequency_penalty,
+                      p->presence_penalty);
+    if (p->penalty_last_n < 0 || p->penalty_last_n > MM_SAMPLER_MAX_LAST_N)
+        return mm_err(err, "penalty window %lld is outside [0, %d]", (long long)p->penalty_last_n,
+                      MM_SAMPLER_MAX_LAST_N);
+    return 0;
 }
 
 mm_sampler *mm_sampler_create(mm_sampler_params p, int64_t n_vocab, char *err) {
-    if (!(p.temperature >= 0.0f)) {
-        mm_err(err, "%s: temperature %g must be >= 0", __func__, p.temperature);
-        return NULL;
-    }
-    if (p.temperature > MM_SAMPLER_MAX_TEMP) {
-        mm_err(err, "%s: temperature %g is above the maximum %g", __func__, p.temperature, MM_SAMPLER_MAX_TEMP);
-        return NULL;
-    }
-    if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) {
-        mm_err(err, "%s: top_p %g must be in (0, 1]", __func__, p.top_p);
+    char e[MM_ERR_SIZE];
+    if (check_params(&p, e)) {
+        mm_err(err, "%s: %s", __func__, e);
         return NULL;
     }
     if (n_vocab < 1 || n_vocab > (1LL << 30)) {
@@ -68,26 +89,56 @@ mm_sampler *mm_sampler_create(mm_sampler_params p, int64_t n_vocab, char *err) {
         return NULL;
     }
     mm_sampler *s = calloc(1, sizeof *s);
-    if (!s || !(s->prob = malloc((size_t)n_vocab * sizeof *s->prob)) ||
-        !(s->idx = malloc((size_t)n_vocab * sizeof *s->idx))) {
-        mm_sampler_free(s);
-        mm_err(err, "%s: out of memory", __func__);
-        return NULL;
-    }
+    if (!s) goto oom;
     s->p = p;
     s->V = n_vocab;
+    s->pen = p.penalty_last_n > 0 &&
+             (p.repeat_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f);
+    if (!(s->prob = malloc((size_t)n_vocab * sizeof *s->prob)) || !(s->idx = malloc((size_t)n_vocab * sizeof *s->idx)))
+        goto oom;
+    if (s->pen && (!(s->xp = malloc((size_t)n_vocab * sizeof *s->xp)) ||
+                   !(s->count = calloc((size_t)n_vocab, sizeof *s->count)) ||
+                   !(s->ring = malloc((size_t)p.penalty_last_n * sizeof *s->ring))))
+        goto oom;
     mm_rng_seed(&s->rng, p.seed);
     return s;
+oom:
+    mm_sampler_free(s);
+    mm_err(err, "%s: out of memory", __func__);
+    return NULL;
 }
 
 void mm_sampler_free(mm_sampler *s) {
     if (!s) return;
     free(s->prob);
     free(s->idx);
+    free(s->xp);
+    free(s->count);
+    free(s->ring);
     free(s);
 }
 
 void mm_sampler_set_seed(mm_sampler *s, uint64_t seed) { mm_rng_seed(&s->rng, seed); }
+
+void mm_sampler_accept(mm_sampler *s, int32_t token) {
+    if (!s->pen || token < 0 || token >= s->V) return;
+    const int64_t cap = s->p.penalty_last_n;
+    if (s->rn == cap) { /* full: the oldest leaves, the new one takes its slot */
+        s->count[s->ring[s->r0]]--;
+        s->ring[s->r0] = token;
+        s->r0 = (s->r0 + 1) % cap;
+    } else {
+        s->ring[(s->r0 + s->rn) % cap] = token;
+        s->rn++;
+    }
+    s->count[token]++;
+}
+
+void mm_sampler_reset(mm_sampler *s) {
+    if (!s->pen) return;
+    for (int64_t i = 0; i < s->rn; i++) s->count[s->ring[(s->r0 + i) % s->p.penalty_last_n]] = 0;
+    s->r0 = s->rn = 0;
+}
 
 int32_t mm_argmax(const float *x, int64_t n) {
     int64_t best = 0;
@@ -96,15 +147,15 @@ int32_t mm_argmax(const float *x, int64_t n) {
     return (int32_t)best;
 }
 
-/* a ranks before b: higher probability, then lower id */
-static bool better(const double *p, int32_t a, int32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); }
+/* a ranks before b: larger logit, then lower id */
+static bool better(const float *x, int32_t a, int32_t b) { return x[a] > x[b] || (x[a] == x[b] && a < b); }
 
 /* min-heap by "better" (the worst candidate at the root) */
-static void sift_down(const double *p, int32_t *h, int64_t n, int64_t i) {
+static void sift_down(const float *x, int32_t *h, int64_t n, int64_t i) {
     for (;;) {
         int64_t l = 2 * i + 1, r = l + 1, w = i;
-        if (l < n && better(p, h[w], h[l])) w = l;
-        if (r < n && better(p, h[w], h[r])) w = r;
+        if (l < n && better(x, h[w], h[l])) w = l;
+        if (r < n && better(x, h[w], h[r])) w = r;
         if (w == i) return;
         int32_t t = h[i];
         h[i] = h[w];
@@ -113,61 +164,113 @@ static void sift_down(const double *p, int32_t *h, int64_t n, int64_t i) {
     }
 }
 
+/* h[0..n) is a heap: sort it best first (repeatedly move the worst to the end). */
+static void heap_sort(const float *x, int32_t *h, int64_t n) {
+    for (int64_t m = n - 1; m > 0; m--) {
+        int32_t t = h[0];
+        h[0] = h[m];
+        h[m] = t;
+        sift_down(x, h, m, 0);
+    }
+}
+
+/* Sort the ids idx[0..n) best first. */
+static void sort_ids(const float *x, int32_t *idx, int64_t n) {
+    for (int64_t i = n / 2 - 1; i >= 0; i--) sift_down(x, idx, n, i);
+    heap_sort(x, idx, n);
+}
+
 /* Put the k best ids of [0, V) into idx[0..k), best first. */
-static void select_sorted(const double *p, int32_t *idx, int64_t V, int64_t k) {
+static void select_sorted(const float *x, int32_t *idx, int64_t V, int64_t k) {
     for (int64_t i = 0; i < k; i++) idx[i] = (int32_t)i;
-    for (int64_t i = k / 2 - 1; i >= 0; i--) sift_down(p, idx, k, i);
+    for (int64_t i = k / 2 - 1; i >= 0; i--) sift_down(x, idx, k, i);
     for (int64_t i = k; i < V; i++) {
-        if (better(p, (int32_t)i, idx[0])) {
+        if (better(x, (int32_t)i, idx[0])) {
             idx[0] = (int32_t)i;
-            sift_down(p, idx, k, 0);
+            sift_down(x, idx, k, 0);
         }
     }
-    /* heap sort: repeatedly move the worst to the end -> best first */
-    for (int64_t n = k - 1; n > 0; n--) {
-        int32_t t = idx[0];
-        idx[0] = idx[n];
-        idx[n] = t;
-        sift_down(p, idx, n, 0);
+    heap_sort(x, idx, k);
+}
+
+/* Step 1: x' = penalised logits (float arithmetic exactly as the definition; this file is compiled
+ * with -ffp-contract=off). */
+static const float *penalise(mm_sampler *s, const float *logits) {
+    if (!s->pen || s->rn == 0) return logits;
+    const float rp = s->p.repeat_penalty, fp = s->p.frequency_penalty, pp = s->p.presence_penalty;
+    for (int64_t i = 0; i < s->V; i++) {
+        float          v = logits[i];
+        const uint32_t c = s->count[i];
+        if (c) {
+            v = v <= 0.0f ? v * rp : v / rp;
+            v -= (float)c * fp + pp;
+        }
+        s->xp[i] = v;
     }
+    return s->xp;
+}
+
+/* Weights prob[id] = exp((x - mx) * invT) of idx[0..n); returns their sum (in candidate order). */
+static double weigh(mm_sampler *s, const float *x, int64_t n, double mx, double invT) {
+    double mass = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const int32_t id = s->idx[i];
+        s->prob[id] = exp(((double)x[id] - mx) * invT);
+        mass += s->prob[id];
+    }
+    return mass;
+}
+
+static double max_of(const float *x, const int32_t *idx, int64_t n) {
+    float mx = x[idx[0]];
+    for (int64_t i = 1; i < n; i++)
+        if (x[idx[i]] > mx) mx = x[idx[i]];
+    return (double)mx;
 }
 
 static void build(mm_sampler *s, const float *logits) {
     const int64_t V = s->V;
+    const float  *x = penalise(s, logits);
     if (s->p.temperature == 0.0f) {
-        s->idx[0] = mm_argmax(logits, V);
+        s->idx[0] = mm_argmax(x, V);
         s->prob[s->idx[0]] = 1.0;
         s->nc = 1;
         s->mass = 1.0;
         return;
     }
-    const double invT = 1.0 / (double)s->p.temperature;
-    float mx = logits[0];
-    for (int64_t i = 1; i < V; i++)
-        if (logits[i] > mx) mx = logits[i];
-    for (int64_t i = 0; i < V; i++) s->prob[i] = exp(((double)logits[i] - (double)mx) * invT);
-    int64_t k = s->p.top_k > 0 && s->p.top_k < V ? s->p.top_k : V;
-    if (k < V || s->p.top_p < 1.0f) {
-        select_sorted(s->prob, s->idx, V, k);
+    /* 2. top-k (and the sort top-p needs) */
+    int64_t n = s->p.top_k > 0 && s->p.top_k < V ? s->p.top_k : V;
+    bool    sorted = n < V || s->p.top_p < 1.0f;
+    if (sorted) {
+        select_sorted(x, s->idx, V, n);
     } else {
         for (int64_t i = 0; i < V; i++) s->idx[i] = (int32_t)i;
     }
-    double mass = 0.0;
-    for (int64_t i = 0; i < k; i++) mass += s->prob[s->idx[i]];
+    /* 3. top-p on softmax(x) (T = 1) over the survivors, best first */
     if (s->p.top_p < 1.0f) {
-        const double target = (double)s->p.top_p * mass;
-        double cum = 0.0;
-        int64_t i = 0;
-        for (; i < k; i++) {
-            cum += s->prob[s->idx[i]];
-            if (cum >= target) break;
+        const double mass = weigh(s, x, n, (double)x[s->idx[0]], 1.0), top_p = (double)s->p.top_p;
+        double       cum = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            cum += s->prob[s->idx[i]] / mass;
+            if (cum >= top_p) {
+                n = i + 1;
+                break;
+            }
         }
-        k = i < k ? i + 1 : k;
-        mass = 0.0;
-        for (i = 0; i < k; i++) mass += s->prob[s->idx[i]];
     }
-    s->nc = k;
-    s->mass = mass;
+    /* 4. min-p: x_i - x_max >= log(min_p) */
+    if (s->p.min_p > 0.0f) {
+        const double mx = sorted ? (double)x[s->idx[0]] : max_of(x, s->idx, n), lp = log((double)s->p.min_p);
+        int64_t      m = 0;
+        for (int64_t i = 0; i < n; i++)
+            if ((double)x[s->idx[i]] - mx >= lp) s->idx[m++] = s->idx[i];
+        n = m > 0 ? m : 1; /* only NaN / all -inf logits keep nothing: keep one */
+        if (!sorted) sort_ids(x, s->idx, n);
+        sorted = true;
+    }
+    /* 5. temperature over the survivors */
+    s->nc = n;
+    s->mass = weigh(s, x, n, sorted ? (double)x[s->idx[0]] : max_of(x, s->idx, n), 1.0 / (double)s->p.temperature);
 }
 
 int32_t mm_sampler_sample(mm_sampler *s, const float *logits) {

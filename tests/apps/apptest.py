@@ -145,3 +145,13 @@ def run_bounded(args, stdin=None, stdout=None, rss_limit_mb=1024, timeout=120):
             f.close()
     peak = max(peak, ru.ru_maxrss / 1024)
     return (None if killed else p.returncode), got["out"], got["err"].decode("utf-8", "replace"), peak, killed
+
+
+def reference_image_rows(ref_fused, rm, model, img, d):
+    """The projected rows of a picture computed by the reference (tests/fusion/ref_fused.py) from the
+    program's preprocessed pixels (`encode-image --preprocessed`); None after a failed check."""
+    pix = os.path.join(d, "pix.npy")
+    rc, _, err = run(["encode-image", "-m", model, img, "-o", os.path.join(d, "enc.npy"), "--preprocessed", pix])
+    if not check("encode-image for the reference", rc == 0, err):
+        return None
+    return ref_fused.project_image(rm, ref_fused.vit(rm, np.load(pix)))

@@ -1,10 +1,12 @@
 /* test_gpt_sampler.c - sampler, PRNG and stop strings.
  *
- * The reference distribution is computed here directly from the definition,
- * p_i = exp(x_i/T) / sum_j exp(x_j/T) in long double, restricted/renormalised for top-k and top-p
- * by sorting in this file (independent of transformer/sampler.c). Draw counts are compared with a
- * chi-square statistic: bound 40 for <= 15 degrees of freedom (p < 1e-3 for a correct sampler; the
- * draws are seeded, so the outcome is deterministic). */
+ * The reference distribution is computed here directly from the definition (llama.cpp's order, see
+ * mm_transformer.h): sort by logit (desc, id asc), keep the top k, then the shortest prefix whose
+ * softmax (T = 1) mass reaches top_p, then p_i = exp(x_i/T) / sum_j exp(x_j/T) over the kept set, in
+ * long double (independent of transformer/sampler.c; min-p and the penalties are checked against the
+ * numpy reference of test_gpt_sampler_ref.py). Draw counts are compared with a chi-square statistic:
+ * bound 40 for <= 15 degrees of freedom (p < 1e-3 for a correct sampler; the draws are seeded, so the
+ * outcome is deterministic). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,12 +18,23 @@
 
 #define V 12
 
-/* reference: full softmax with temperature, then top-k, then top-p (sorted by prob desc, id asc) */
+/* sampler params with min-p and the penalties off */
+static mm_sampler_params params(float T, int top_k, float top_p, uint64_t seed) {
+    mm_sampler_params sp = mm_sampler_default_params();
+    sp.temperature = T;
+    sp.top_k = top_k;
+    sp.top_p = top_p;
+    sp.seed = seed;
+    sp.min_p = 0.0f;
+    return sp;
+}
+
+/* reference: top-k, then top-p on softmax(x) (sorted by logit desc, id asc), then temperature */
 static void ref_probs(const float *x, float T, int top_k, float top_p, double *p) {
-    long double mx = x[0], sum = 0;
+    long double mx = x[0];
     for (int i = 1; i < V; i++) if (x[i] > mx) mx = x[i];
-    long double e[V];
-    for (int i = 0; i < V; i++) e[i] = expl(((long double)x[i] - mx) / T), sum += e[i];
+    long double e[V], et[V];
+    for (int i = 0; i < V; i++) e[i] = expl((long double)x[i] - mx), et[i] = expl(((long double)x[i] - mx) / T);
     /* order */
     int ord[V];
     for (int i = 0; i < V; i++) ord[i] = i;
@@ -42,16 +55,14 @@ static void ref_probs(const float *x, float T, int top_k, float top_p, double *p
         }
     }
     long double mass = 0;
-    for (int i = 0; i < keep; i++) mass += e[ord[i]];
+    for (int i = 0; i < keep; i++) mass += et[ord[i]];
     for (int i = 0; i < V; i++) p[i] = 0;
-    for (int i = 0; i < keep; i++) p[ord[i]] = (double)(e[ord[i]] / mass);
-    (void)sum;
+    for (int i = 0; i < keep; i++) p[ord[i]] = (double)(et[ord[i]] / mass);
 }
 
 static void dist_case(const float *x, float T, int top_k, float top_p, int n_draws) {
     char err[MM_ERR_SIZE];
-    mm_sampler_params sp = {T, top_k, top_p, 1234};
-    mm_sampler *s = mm_sampler_create(sp, V, err);
+    mm_sampler *s = mm_sampler_create(params(T, top_k, top_p, 1234), V, err);
     CHECK(s, "create failed: %s", err);
     if (!s) return;
     double p[V];
@@ -145,10 +156,25 @@ int main(void) {
     bad.temperature = 1.0f;
     bad.top_p = 0.0f;
     CHECK(!mm_sampler_create(bad, V, err), "top_p=0 accepted");
+    bad = mm_sampler_default_params();
+    bad.min_p = 1.5f;
+    CHECK(!mm_sampler_create(bad, V, err) && strstr(err, "min_p"), "min_p=1.5 accepted or unclear: '%s'", err);
+    bad = mm_sampler_default_params();
+    bad.repeat_penalty = 0.0f;
+    CHECK(!mm_sampler_create(bad, V, err) && strstr(err, "repeat"), "repeat penalty 0 accepted: '%s'", err);
+    bad.repeat_penalty = NAN;
+    CHECK(!mm_sampler_create(bad, V, err), "repeat penalty NaN accepted");
+    bad = mm_sampler_default_params();
+    bad.presence_penalty = INFINITY;
+    CHECK(!mm_sampler_create(bad, V, err), "presence penalty inf accepted");
+    bad = mm_sampler_default_params();
+    bad.penalty_last_n = -1;
+    CHECK(!mm_sampler_create(bad, V, err) && strstr(err, "window"), "penalty window -1 accepted: '%s'", err);
+    bad.penalty_last_n = (int64_t)MM_SAMPLER_MAX_LAST_N + 1;
+    CHECK(!mm_sampler_create(bad, V, err), "penalty window above the maximum accepted");
 
     /* greedy: T = 0 is argmax whatever the seed; ties -> lowest id */
-    mm_sampler_params g = {0.0f, 0, 1.0f, 99};
-    mm_sampler *sg = mm_sampler_create(g, V, err);
+    mm_sampler *sg = mm_sampler_create(params(0.0f, 0, 1.0f, 99), V, err);
     int best = 0;
     for (int i = 1; i < V; i++) if (x[i] > x[best]) best = i;
     for (int k = 0; k < 100; k++) CHECK(mm_sampler_sample(sg, x) == best, "greedy is not argmax");
@@ -158,7 +184,7 @@ int main(void) {
     mm_sampler_free(sg);
 
     /* seed repeatability across samplers; another seed gives another sequence */
-    mm_sampler_params sp = {1.0f, 0, 1.0f, 77};
+    mm_sampler_params sp = params(1.0f, 0, 1.0f, 77);
     mm_sampler *a = mm_sampler_create(sp, V, err), *b = mm_sampler_create(sp, V, err);
     sp.seed = 78;
     mm_sampler *c = mm_sampler_create(sp, V, err);
@@ -176,6 +202,33 @@ int main(void) {
     mm_sampler_free(a);
     mm_sampler_free(b);
     mm_sampler_free(c);
+
+    /* mm_sampler_reset empties the penalty window: the distribution is the unpenalised one again */
+    {
+        mm_sampler_params pp = params(1.0f, 0, 1.0f, 5);
+        pp.repeat_penalty = 1.7f;
+        pp.presence_penalty = 0.4f;
+        pp.penalty_last_n = 4;
+        mm_sampler *pa = mm_sampler_create(pp, V, err), *pb = mm_sampler_create(pp, V, err);
+        CHECK(pa && pb, "create: %s", err);
+        if (pa && pb) {
+            float fa[V], fb[V];
+            for (int i = 0; i < 9; i++) mm_sampler_accept(pa, i % 5);
+            mm_sampler_probs(pa, x, fa);
+            mm_sampler_probs(pb, x, fb);
+            CHECK(memcmp(fa, fb, sizeof fa) != 0, "penalties changed nothing");
+            mm_sampler_reset(pa);
+            mm_sampler_probs(pa, x, fa);
+            CHECK(memcmp(fa, fb, sizeof fa) == 0, "after reset the penalties still apply");
+            mm_sampler_accept(pa, 2); /* the window works again after a reset */
+            mm_sampler_accept(pb, 2);
+            mm_sampler_probs(pa, x, fa);
+            mm_sampler_probs(pb, x, fb);
+            CHECK(memcmp(fa, fb, sizeof fa) == 0, "window after reset differs from a fresh one");
+        }
+        mm_sampler_free(pa);
+        mm_sampler_free(pb);
+    }
 
     /* PRNG: known first output of xoshiro256** seeded by splitmix64(0) is fixed across runs/platforms */
     mm_rng r1, r2;
