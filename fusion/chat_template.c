@@ -68,7 +68,9 @@ static const mm_chat_template k_table[] = {
      .start = "", .system_place = MM_CHAT_SYS_BLOCK, .system_prefix = "SYSTEM: ", .system_suffix = "\n",
      .user_prefix_first = "USER: ", .user_prefix = "USER: ", .user_suffix = "\n", .assistant_prefix = "ASSISTANT:",
      .answer_lead = " ", .answer_close = "</s>\n"},
-    {.name = "vicuna", .all = {"USER: ", "ASSISTANT: "}, /* LLaVA-1.5 */
+    /* vicuna: also LLaVA-1.5's own template (llava-hf chat_template.json writes the roles upper-cased,
+     * with no "USER: " in it; llama.cpp does not recognise it) */
+    {.name = "vicuna", .all = {"USER: ", "ASSISTANT: "}, .alt = {"message['role'].upper() + ': '", "'ASSISTANT:'"},
      .start = "", .system_place = MM_CHAT_SYS_BLOCK, .system_prefix = "", .system_suffix = "\n\n",
      .user_prefix_first = "USER: ", .user_prefix = "USER: ", .user_suffix = "\n", .assistant_prefix = "ASSISTANT:",
      .answer_lead = " ", .answer_close = "</s>\n"},
@@ -134,6 +136,10 @@ const mm_chat_template *mm_chat_template_detect(const char *text, size_t len) {
             ok = one;
         }
         for (int k = 0; ok && k < 2 && e->none[k]; k++) ok = !holds(text, len, e->none[k]);
+        if (!ok && e->alt[0]) {
+            ok = true;
+            for (int k = 0; ok && k < 3 && e->alt[k]; k++) ok = holds(text, len, e->alt[k]);
+        }
         if (ok) return e;
     }
     return NULL;

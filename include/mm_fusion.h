@@ -108,11 +108,11 @@ enum { MM_CHAT_TRIM_SYSTEM = 1, MM_CHAT_TRIM_USER = 2, MM_CHAT_TRIM_ANSWER = 4 }
 #define MM_CHAT_TRIM_ALL (MM_CHAT_TRIM_SYSTEM | MM_CHAT_TRIM_USER | MM_CHAT_TRIM_ANSWER)
 
 /* One entry of the table (see the top comment). Detection: the Jinja text holds every string of `all`,
- * at least one of `any` (when any is given) and none of `none` (NULL-ended lists; an entry with an
- * empty `all` is chosen by name only). */
+ * at least one of `any` (when any is given) and none of `none` - or every string of `alt` (when given)
+ * (NULL-ended lists; an entry with neither `all` nor `alt` is chosen by name only). */
 typedef struct {
     const char       *name;
-    const char       *all[4], *any[3], *none[2];
+    const char       *all[4], *any[3], *none[2], *alt[3];
     const char       *start;
     mm_chat_sys_place system_place;
     const char       *system_prefix, *system_suffix;
