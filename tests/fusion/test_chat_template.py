@@ -7,7 +7,7 @@ For every template of mmgpt's table (fusion/chat_template.c) and mmgpt's own:
      its close, then the last turn): earlier turns never change when a turn is added;
   2. the same without a system prompt, for the families whose published Jinja template and llama.cpp's
      format agree, against the string the Jinja template gives (BOS excluded: the tokenizer adds it);
-  3. the real Jinja templates of the target models (tests/data/templates, SOURCES.md there) are
+  3. the real Jinja templates of the target models (tests/data/templates; origins in tests/data/SOURCES.md) are
      recognised as the right entry, and templates of other families are not recognised.
 
 The expected strings are the reference, written here independently of the C code:
