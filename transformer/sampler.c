@@ -254,7 +254,7 @@ static bool grow(char **buf, size_t *cap, size_t need) {
 static void emit_bytes(mm_stop *s, size_t n, const char **emit, size_t *n_emit) {
     if (!grow(&s->out, &s->out_cap, n + 1)) n = 0; /* out of memory: emit nothing rather than crash */
     if (n) memcpy(s->out, s->held, n);
-    memmove(s->held, s->held + n, s->held_len - n);
+    if (s->held_len > n) memmove(s->held, s->held + n, s->held_len - n); /* held is NULL before any byte */
     s->held_len -= n;
     *emit = s->out ? s->out : "";
     *n_emit = n;

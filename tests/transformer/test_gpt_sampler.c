@@ -199,6 +199,11 @@ int main(void) {
     const char *p3[] = {"x##", "#y"};
     stop_case(s1, 2, p3, 2, "x", true);
     stop_case(NULL, 0, p1, 5, "Hello world\nUser: more", false);
+    /* a first piece without bytes (an answer that ends at once; a token that decodes to nothing), and no
+     * piece at all: nothing held yet (UBSan: no memmove from a NULL buffer) */
+    const char *p4[] = {"", "ok"};
+    stop_case(s1, 2, p4, 2, "ok", false);
+    stop_case(s1, 2, NULL, 0, "", false);
 
     if (n_fail) {
         printf("%d checks failed\n", n_fail);
