@@ -4,6 +4,7 @@
  * The strings are the formats of llama.cpp's llm_chat_apply_template (src/llama-chat.cpp) and the
  * detection strings those of its llm_chat_detect_template, written out here as data: the assembly
  * itself is mm_prompt_build_turn (prompt.c), one code path for every entry. See mm_fusion.h. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,14 +100,18 @@ const mm_chat_template *mm_chat_template_find(const char *name) {
 
 bool mm_chat_template_known(const char *name) { return name && (!strcmp(name, "mmgpt") || mm_chat_template_find(name)); }
 
+static char           g_names[512];
+static pthread_once_t g_names_once = PTHREAD_ONCE_INIT;
+
+static void make_names(void) {
+    size_t n = (size_t)snprintf(g_names, sizeof g_names, "mmgpt");
+    for (int i = 0; i < N_TABLE && n < sizeof g_names; i++)
+        n += (size_t)snprintf(g_names + n, sizeof g_names - n, ", %s", k_table[i].name);
+}
+
 const char *mm_chat_template_names(void) {
-    static char names[512];
-    if (!names[0]) {
-        size_t n = (size_t)snprintf(names, sizeof names, "mmgpt");
-        for (int i = 0; i < N_TABLE && n < sizeof names; i++)
-            n += (size_t)snprintf(names + n, sizeof names - n, ", %s", k_table[i].name);
-    }
-    return names;
+    pthread_once(&g_names_once, make_names); /* any thread may ask first */
+    return g_names;
 }
 
 /* text[0..len) (any bytes) holds the string s (s not empty). */

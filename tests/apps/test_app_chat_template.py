@@ -10,11 +10,16 @@ is one position, every other byte one position. Checked:
   - --chat-template NAME overrides the file's (mmgpt on the ChatML file, chatml on a file without any);
   - an unknown name: exit 2 and the known names; a template no entry recognises (Phi-4's): `info` says
     so, `ask` exits 4 with a message naming --chat-template and the known names, and works with
-    --chat-template chatml.
+    --chat-template chatml;
+  - generation ends at the template's end-of-turn token (a model made to pick <|im_end|> at once: stop
+    "eos", no text; with the mmgpt template it is only text), and in a multi-turn chat the next turn
+    starts with the close <|im_end|> "\n" (2 positions: the model's <|im_end|>, then "\n").
 """
 import json
 import os
 import sys
+
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -27,8 +32,10 @@ import mmgguf  # noqa: E402
 SPECIALS = ["<|im_start|>", "<|im_end|>"]
 
 
-def with_specials(src, dst, chat_template):
-    """src (make_random_mm.py --vocab bytes, f32) + two control tokens (+2 rows of token_embd) + the template."""
+def with_specials(src, dst, chat_template, ends_at_once=False):
+    """src (make_random_mm.py --vocab bytes, f32) + two control tokens (+2 rows of token_embd) + the template.
+    ends_at_once: the final norm gives the constant 10*e0 (weight 0, bias 10*e0) and <|im_end|>'s row (tied
+    output) is 10*e0, so greedy sampling picks <|im_end|> (logit 100, the others ~1) at every step."""
     r = mmgguf.GGUFReader(src)
     w = mmgguf.GGUFWriter()
     for k, v in r.kv.items():
@@ -48,8 +55,16 @@ def with_specials(src, dst, chat_template):
         if name == "token_embd.weight":
             assert ttype == "f32"
             ne = list(ne)
-            raw = raw + b"\0" * (4 * ne[0] * len(SPECIALS))
+            rows = np.zeros((len(SPECIALS), ne[0]), np.float32)
+            if ends_at_once:
+                rows[SPECIALS.index("<|im_end|>"), 0] = 10
+            raw = raw + rows.tobytes()
             ne[1] += len(SPECIALS)
+        elif ends_at_once and name in ("output_norm.weight", "output_norm.bias"):
+            v = np.zeros(ne[0], np.float32)
+            if name.endswith("bias"):
+                v[0] = 10
+            raw = v.tobytes()
         w.add_tensor_raw(name, ttype, ne, raw)
     w.write(dst)
     return dst
@@ -120,6 +135,23 @@ def main():
           rc == 4 and "--chat-template NAME" in err and "known: mmgpt, " in err, "rc %d: %s" % (rc, err))
     rc, n6, err = ask(unknown, img, q, "--chat-template", "chatml")
     check("... and runs with --chat-template chatml", rc == 0 and n6 == want, err)
+
+    # the template's end-of-turn token ends the answer; the next turn closes it with "<|im_end|>\n"
+    eot = with_specials(base, os.path.join(d, "eot.gguf"), qwen, ends_at_once=True)
+    rc, out, err = run(["ask", "-m", eot, "--json", "-n", "5", "-q", img, q])
+    j = json.loads(out) if rc == 0 else {}
+    check("generation stops at the template's end-of-turn token <|im_end|>",
+          rc == 0 and j.get("stop") == "eos" and j.get("text") == "" and j.get("generated_tokens") == 0, out + err)
+    rc, out, err = run(["ask", "-m", eot, "--json", "-n", "5", "-q", "--chat-template", "mmgpt", img, q])
+    j = json.loads(out) if rc == 0 else {}
+    check("... not with the mmgpt template (it ends at eos only)",
+          rc == 0 and j.get("stop") == "max_tokens" and j.get("text") == "<|im_end|>" * 5, out + err)
+    rc, out, err = run(["chat", "-m", eot, "--multi-turn", "--json", "-q"], stdin=b"Hi\nHo\n")
+    lines = [json.loads(x) for x in out.splitlines()] if rc == 0 else []
+    want = [n_positions(turn("Hi")), 2 + n_positions(turn("Ho"))]  # 2: <|im_end|> "\n" closes the answer
+    got = [x.get("prompt_positions") for x in lines]
+    check("multi-turn: the answer closed by <|im_end|>\\n before the next ChatML turn (%s, want %s)" % (got, want),
+          rc == 0 and got == want, out + err)
     sys.exit(apptest.finish())
 
 
