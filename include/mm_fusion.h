@@ -21,7 +21,8 @@
  *   Which turn format a model uses is chosen once, at load (mm_prompt_template_load_chat), in this order:
  *     1. an explicit name (`--chat-template NAME`, mmgpt_model_params.chat_template): "mmgpt" or a
  *        name of the table below; any other name is an error that lists the known names;
- *     2. "mmgpt" when the file has any mmgpt.prompt.* key (the bundled model: its prompts never change);
+ *     2. "mmgpt" when the file has any of the turn keys mmgpt.prompt.system_prefix, system_suffix,
+ *        user_prefix, user_suffix, assistant_prefix (the bundled model: its prompts never change);
  *     3. the table entry recognised in the file's tokenizer.chat_template (a Jinja string, never run:
  *        recognised by distinctive substrings, as llama.cpp's llm_chat_detect_template does, first match
  *        in table order; a string equal to a table name is that entry). A template no entry recognises
