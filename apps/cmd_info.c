@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "mm_core.h"
+#include "mm_fusion.h"
 #include "mm_gguf.h"
 #include "mm_transformer.h"
 
@@ -38,14 +39,54 @@ static char *accounting(const mm_gguf *g, bool json, char *why) {
     return buf;
 }
 
+/* The chat template mmgpt would use for this file (with --chat-template NAME: that one), as
+ * "NAME (why)" or "not recognised (...)"; JSON: {"name": NAME|null, "source": WHY[, "error": ...]}. */
+static const char *g_chat_template;  /* --chat-template */
+
+static char *chat_template(const mm_gguf *g, bool json) {
+    mm_prompt_template t;
+    char               err[MM_ERR_SIZE], buf[2 * MM_ERR_SIZE];
+    if (mm_prompt_template_load_chat(&t, g, g_chat_template, err)) {
+        if (!json) snprintf(buf, sizeof buf, "error (%s)", err);
+        else {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNullToObject(o, "name");
+            cJSON_AddStringToObject(o, "error", err);
+            char *s = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+            return s;
+        }
+        return strdup(buf);
+    }
+    char *out = NULL;
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        if (t.chat_name) cJSON_AddStringToObject(o, "name", t.chat_name);
+        else cJSON_AddNullToObject(o, "name");
+        cJSON_AddStringToObject(o, "source", t.chat_source);
+        if (t.chat_error) cJSON_AddStringToObject(o, "error", t.chat_error);
+        out = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+    } else {
+        if (t.chat_name) snprintf(buf, sizeof buf, "%s (%s)", t.chat_name, t.chat_source);
+        else snprintf(buf, sizeof buf, "not recognised (%s): %s", t.chat_source, t.chat_error);
+        out = strdup(buf);
+    }
+    mm_prompt_template_free(&t);
+    return out;
+}
+
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: mmgpt info FILE.gguf [--json]\n\n"
+            "usage: mmgpt info FILE.gguf [--json] [--chat-template NAME]\n\n"
             "Show what a GGUF model file holds: architecture, metadata (long arrays summarised), the\n"
             "tensor table (name, type, shape as ggml ne[0..3], bytes), the parameter count and the file\n"
-            "size; for gpt2 files also the decoder's parameter accounting. The file is fully validated.\n\n"
+            "size; for gpt2 files also the decoder's parameter accounting; the chat template mmgpt uses\n"
+            "for it and why (mmgpt.prompt.* keys, the one recognised in tokenizer.chat_template, ...).\n"
+            "The file is fully validated.\n\n"
             "options:\n"
             "  --json      print one JSON object instead of text\n"
+            "  --chat-template NAME  show that template chosen instead (as the other commands take it)\n"
             "  -h, --help  this help\n\n"
             "exit codes: 0 ok, 2 bad arguments, 4 missing or invalid model file\n");
 }
@@ -112,6 +153,9 @@ static int print_json(const mm_gguf *g, int64_t n_params, uint64_t tensor_bytes)
     if (arch) cJSON_AddRawToObject(o, "architecture", arch);
     else cJSON_AddNullToObject(o, "architecture");
     free(arch);
+    char *ct = chat_template(g, true);
+    if (ct) cJSON_AddRawToObject(o, "chat_template", ct);
+    free(ct);
     cJSON *md = cJSON_AddObjectToObject(o, "metadata");
     cJSON *mt = cJSON_AddObjectToObject(o, "metadata_types");
     for (int64_t i = 0; i < mm_gguf_n_kv(g); i++) {
@@ -174,6 +218,9 @@ static int print_text(const mm_gguf *g, int64_t n_params, uint64_t tensor_bytes)
         free(a);
     } else
         printf("architecture:  (none)\n");
+    char *ct = chat_template(g, false);
+    printf("chat template: %s\n", ct ? ct : "?");
+    free(ct);
 
     printf("\nmetadata (%" PRId64 "):\n", nk);
     int kw = 10;
@@ -241,6 +288,8 @@ int mm_cmd_info(int argc, char **argv) {
             return MM_EXIT_OK;
         } else if (!strcmp(a, "--json")) {
             json = true;
+        } else if (!strcmp(a, "--chat-template")) {
+            if (!mm_cli_chat_template(argc, argv, &i, &g_chat_template)) return MM_EXIT_USAGE;
         } else if (a[0] == '-' && a[1]) {
             return mm_cli_fail(MM_EXIT_USAGE, "info: unknown option '%s' (see mmgpt info --help)", a);
         } else if (path) {

@@ -11,6 +11,7 @@
 #include "mm_core.h"
 #include "mm_transformer.h"
 #include "sampling_cli.h"
+#include "mm_fusion.h"
 
 void mm_task_opts_init(mm_task_opts *o) {
     memset(o, 0, sizeof *o);
@@ -50,6 +51,7 @@ int mm_task_parse_opt(mm_task_opts *o, unsigned which, int argc, char **argv, in
     if (which & MM_OPT_MODEL) {
         if (is(a, "-m", "--model")) return (o->model = mm_cli_value(argc, argv, i)) ? 1 : -1;
         if (is(a, "--mmproj", NULL)) return (o->mmproj = mm_cli_value(argc, argv, i)) ? 1 : -1;
+        if (is(a, "--chat-template", NULL)) return mm_cli_chat_template(argc, argv, i, &o->chat_template) ? 1 : -1;
         if (is(a, "-t", "--threads")) {
             if (!(v = mm_cli_value(argc, argv, i)) || !mm_cli_threads(a, v, &o->threads)) return -1;
             return 1;
@@ -111,7 +113,9 @@ void mm_task_print_opts(FILE *f, unsigned which) {
         fprintf(f, "  -m, --model FILE       model .gguf (default: $MMGPT_MODEL, else the bundled model)\n"
                    "  --mmproj FILE          encoders + projectors from a separate mmproj .gguf\n"
                    "  -t, --threads N        " MM_CLI_THREADS_HELP "\n"
-                   "  -c, --ctx-size N       context positions, at most the model's (default 0 = the model's)\n");
+                   "  -c, --ctx-size N       context positions, at most the model's (default 0 = the model's)\n"
+                   "  --chat-template NAME   turn format instead of the model's own, one of\n"
+                   "                         %s\n", mm_chat_template_names());
     if (which & MM_OPT_MEDIA)
         fprintf(f, "  --image FILE           add a picture (repeatable; order = <__media__> order)\n"
                    "  --audio FILE           add a sound clip (repeatable)\n");
@@ -171,6 +175,7 @@ mmgpt_model *mm_task_load_model(const mm_task_opts *o, int *code) {
     char               err[MMGPT_ERR_SIZE];
     mmgpt_model_params mp = mmgpt_model_default_params();
     mp.mmproj_path = o->mmproj;
+    mp.chat_template = o->chat_template;
     progress(o->quiet, "mmgpt: loading %s ...", path);
     mmgpt_model *m = mmgpt_model_load(path, mp, err);
     progress(o->quiet, NULL, NULL);

@@ -121,7 +121,10 @@ struct mm_conv {
     int64_t        n_past;
     /* the conversation */
     bool           fresh;      /* the next turn starts a new conversation at position 0 (after clear) */
-    int32_t        carry[2];   /* tokens that close the previous answer, evaluated before the next turn */
+    int32_t       *close;      /* [n_close] the template's answer_close as tokens ([eos] for mmgpt) */
+    int            n_close;
+    int32_t       *carry;      /* [n_close + 1] tokens that close the previous answer, evaluated before the
+                                  next turn */
     int            n_carry;
     char          *system;     /* with system_set: the caller's (NULL = none given) */
     bool           system_set;
@@ -139,6 +142,60 @@ static int fail(int code, char *err, const char *fmt, ...) {
         va_end(ap);
     }
     return code;
+}
+
+/* The text and special segments of pr as tokens into s (media segments: rows of media[k]); 0 or a status. */
+static int push_segs(const mm_conv *c, const mm_prompt *pr, const mm_conv_media *const *media, mm_conv_seq *s,
+                     char *err) {
+    char e[MM_ERR_SIZE];
+    bool oom = false;
+    for (int i = 0; i < pr->n_segs && !oom; i++) {
+        const mm_prompt_seg *sg = &pr->segs[i];
+        if (sg->kind == MM_SEG_MEDIA) {
+            oom = !media || mm_conv_seq_push_rows(s, media[sg->media], 0, media[sg->media]->n_rows) != 0;
+            continue;
+        }
+        if (sg->kind == MM_SEG_SPECIAL) {
+            oom = mm_conv_seq_push_token(s, sg->token) != 0;
+            continue;
+        }
+        int32_t *ids = NULL;
+        int64_t  n = 0;
+        if (c->p.tokenize(c->p.tok_user, sg->text, strlen(sg->text), &ids, &n, e))
+            return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
+        for (int64_t j = 0; j < n && !oom; j++) oom = mm_conv_seq_push_token(s, ids[j]) != 0;
+        free(ids);
+    }
+    return oom ? fail(MMGPT_ERR_INTERNAL, err, "out of memory") : MMGPT_OK;
+}
+
+static int push_template_text(const mm_conv *c, const char *text, mm_conv_seq *s, char *err) {
+    mm_prompt pr;
+    char      e[MM_ERR_SIZE];
+    if (mm_prompt_template_text(c->p.tpl, text, &pr, e)) return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
+    int rc = push_segs(c, &pr, NULL, s, err);
+    mm_prompt_free(&pr);
+    return rc;
+}
+
+/* Tokens of the template's answer_close (its special tokens as ids, the rest through the tokenizer), or
+ * the eos token when the template has none (mmgpt); with room for the last sampled token in the carry. */
+static int close_tokens(mm_conv *c, char *err) {
+    mm_conv_seq s = {0};
+    int         rc = 0;
+    if (!c->p.tpl->answer_close) {
+        if (c->p.eos >= 0) rc = mm_conv_seq_push_token(&s, c->p.eos) ? mm_err(err, "out of memory") : 0;
+    } else {
+        rc = push_template_text(c, c->p.tpl->answer_close, &s, err);
+    }
+    if (!rc && s.n > 64) rc = mm_err(err, "%s: the answer close takes %lld tokens (64 at most)", __func__, (long long)s.n);
+    if (!rc && (!(c->close = malloc((size_t)(s.n + 1) * sizeof *c->close)) ||
+                !(c->carry = malloc((size_t)(s.n + 1) * sizeof *c->carry))))
+        rc = mm_err(err, "out of memory");
+    for (int64_t i = 0; !rc && i < s.n; i++) c->close[i] = s.pos[i].token;
+    if (!rc) c->n_close = (int)s.n;
+    mm_conv_seq_free(&s);
+    return rc;
 }
 
 mm_conv *mm_conv_create(const mm_conv_params *p, char *err) {
@@ -161,9 +218,12 @@ mm_conv *mm_conv_create(const mm_conv_params *p, char *err) {
     c->n_ctx = n_ctx;
     c->n_past = p->st ? mm_gpt_state_n_past(p->st) : 0;
     if (c->n_past) {
-        free(c->cache);
-        free(c);
+        mm_conv_free(c);
         mm_err(err, "%s: the decoder state is not empty", __func__);
+        return NULL;
+    }
+    if (close_tokens(c, err)) {
+        mm_conv_free(c);
         return NULL;
     }
     return c;
@@ -175,6 +235,8 @@ void mm_conv_free(mm_conv *c) {
     free(c->parts);
     free(c->system);
     free(c->cache);
+    free(c->close);
+    free(c->carry);
     free(c);
 }
 
@@ -261,6 +323,8 @@ int mm_conv_build(const mm_conv *c, bool raw, mm_conv_seq *s, char *err) {
     memset(s, 0, sizeof *s);
     bool        start = at_start(c);
     const char *system = NULL;
+    if (!raw && !c->p.tpl->chat_name)
+        return fail(MMGPT_ERR_MODEL, err, "%s", c->p.tpl->chat_error ? c->p.tpl->chat_error : "unknown chat template");
     if (!raw && start) system = c->system_set ? c->system : c->p.tpl->default_system;
 
     /* the template's view: text parts in order, media kinds in order */
@@ -286,7 +350,7 @@ int mm_conv_build(const mm_conv *c, bool raw, mm_conv_seq *s, char *err) {
     }
     mm_prompt pr;
     char      e[MM_ERR_SIZE];
-    int       rc = mm_prompt_build_parts(c->p.tpl, system, tp, it, kinds, im, raw, &pr, e);
+    int       rc = mm_prompt_build_turn(c->p.tpl, start, system, tp, it, kinds, im, raw, &pr, e);
     free(tp);
     free(kinds);
     if (rc) {
@@ -296,25 +360,12 @@ int mm_conv_build(const mm_conv *c, bool raw, mm_conv_seq *s, char *err) {
 
     bool oom = false;
     for (int i = 0; i < c->n_carry; i++) oom |= mm_conv_seq_push_token(s, c->carry[i]) != 0;
-    if (start && c->p.bos >= 0) oom |= mm_conv_seq_push_token(s, c->p.bos) != 0;
-    for (int i = 0; i < pr.n_segs && !oom && !rc; i++) {
-        const mm_prompt_seg *sg = &pr.segs[i];
-        if (sg->kind == MM_SEG_MEDIA) {
-            oom |= mm_conv_seq_push_rows(s, media[sg->media], 0, media[sg->media]->n_rows) != 0;
-            continue;
-        }
-        int32_t *ids = NULL;
-        int64_t  n = 0;
-        if (c->p.tokenize(c->p.tok_user, sg->text, strlen(sg->text), &ids, &n, e)) {
-            rc = fail(MMGPT_ERR_INTERNAL, err, "%s", e);
-            break;
-        }
-        for (int64_t j = 0; j < n && !oom; j++) oom |= mm_conv_seq_push_token(s, ids[j]) != 0;
-        free(ids);
-    }
+    /* BOS at the start of a conversation, unless the template text starts with it */
+    bool has_bos = pr.n_segs > 0 && pr.segs[0].kind == MM_SEG_SPECIAL && pr.segs[0].token == c->p.bos;
+    if (start && c->p.bos >= 0 && !has_bos) oom |= mm_conv_seq_push_token(s, c->p.bos) != 0;
+    rc = oom ? fail(MMGPT_ERR_INTERNAL, err, "out of memory") : push_segs(c, &pr, media, s, err);
     mm_prompt_free(&pr);
     free(media);
-    if (oom) rc = fail(MMGPT_ERR_INTERNAL, err, "out of memory");
     if (rc) mm_conv_seq_free(s);
     return rc;
 }
@@ -416,11 +467,9 @@ int mm_conv_eval_token(mm_conv *c, int32_t token, char *err) {
 
 void mm_conv_end_answer(mm_conv *c, int32_t last) {
     c->n_carry = 0;
-    if (last == c->p.eos) {
-        c->carry[c->n_carry++] = last;
-        return;
-    }
-    if (c->n_past >= c->n_ctx) return; /* full: the answer stays open */
-    c->carry[c->n_carry++] = last;
-    if (c->p.eos >= 0) c->carry[c->n_carry++] = c->p.eos;
+    bool first = c->n_close > 0 && last == c->close[0]; /* the model wrote the close's first token itself */
+    if (!first && c->n_past >= c->n_ctx) return;       /* full: the answer stays open */
+    if (!first && !(last >= 0 && last == c->p.eos)) c->carry[c->n_carry++] = last;
+    /* another end token (eos where the close starts otherwise) was never evaluated: the close replaces it */
+    for (int i = 0; i < c->n_close; i++) c->carry[c->n_carry++] = c->close[i];
 }

@@ -12,16 +12,22 @@
  *   - The conversation: whether the next turn starts a new conversation (after mm_conv_clear: at
  *     position 0, system prompt first, the record kept as a prefix cache) or continues after the
  *     previous answer; the tokens that close the previous answer in the cache before the next turn
- *     (the carry: the last sampled token, which was never evaluated, then the end-of-text token); the
- *     system prompt.
+ *     (the carry: the last sampled token, which was never evaluated, then the template's answer_close
+ *     as tokens - the end-of-text token for the mmgpt template, e.g. <|im_end|> "\n" for ChatML; a
+ *     sampled token equal to the close's first token is that token, another end token such as eos is
+ *     replaced by the close); the system prompt.
  *   - The pending turn: an ordered list of parts - prompt text (its <__media__> markers are media slots,
  *     as mm_fusion.h documents), literal text (free text from a user: a marker or `<|endoftext|>` in it
  *     is ordinary text) and media items - assembled with the model's template (mm_prompt_build_parts)
- *     and tokenized by the caller's tokenize function when the turn is evaluated.
+ *     and tokenized when the turn is evaluated: text segments by the caller's tokenize function (plain
+ *     text), the special tokens of the template text (MM_SEG_SPECIAL) as their ids.
  *
  * Positions of a turn
- *   A turn becomes a sequence (mm_conv_seq): [carry] [BOS at a conversation start] then the template's
- *   text segments as tokens and each media item as its rows, in the order mm_prompt_build_parts gives.
+ *   A turn becomes a sequence (mm_conv_seq): [carry] [BOS at a conversation start, unless the template
+ *   text starts with that token itself] then the template's text and special segments as tokens and
+ *   each media item as its rows, in the order mm_prompt_build_turn gives (start = a new conversation).
+ *   A model whose chat template is not recognised (tpl->chat_name NULL) refuses templated turns with
+ *   MMGPT_ERR_MODEL and tpl->chat_error; raw turns work.
  *   A sequence may interleave tokens and media rows freely, and one media item may be placed as several
  *   row ranges (mm_conv_seq_push_rows takes [row0, row0 + n)), each row keeping its index in the item:
  *   a tiled picture (rows of tile 1, marker tokens, rows of tile 2, ...) or a long clip cut into 30 s
@@ -158,9 +164,10 @@ int  mm_conv_eval_turn(mm_conv *c, bool raw, int64_t need_room, float **logits_a
                        char *err);
 /* Evaluate one generated token after the record and record it. */
 int  mm_conv_eval_token(mm_conv *c, int32_t token, char *err);
-/* The answer ended; last: the sampled token that was not evaluated (eos when the model ended it).
- * The next turn first closes the answer in the cache: eos alone if last == eos, else last then eos;
- * nothing when the cache is full. */
+/* The answer ended; last: the sampled token that was not evaluated (an end token when the model ended
+ * it). The next turn first closes the answer in the cache with the carry (top comment): the close alone
+ * if last is its first token or eos, else last then the close; nothing when the cache is full (unless
+ * last is the close's first token). For the mmgpt template: eos alone if last == eos, else last, eos. */
 void mm_conv_end_answer(mm_conv *c, int32_t last);
 
 #ifdef __cplusplus

@@ -38,6 +38,8 @@ struct mmgpt_model {
     mm_prompt_template tpl;
     int64_t            d_model;
     int32_t            eos;
+    int32_t            eot;       /* the template's end-of-turn token (answer_close's first special token)
+                                     when it is not eos, else -1: generation stops at eos and eot */
     double             load_ms;
 };
 
@@ -132,7 +134,18 @@ const char *mmgpt_version(void) { return MMGPT_VERSION; }
 
 /* ---------------------------------------------------------------- model */
 mmgpt_model_params mmgpt_model_default_params(void) {
-    return (mmgpt_model_params){.mmproj_path = NULL, .no_vision = false, .no_audio = false};
+    return (mmgpt_model_params){.mmproj_path = NULL, .no_vision = false, .no_audio = false, .chat_template = NULL};
+}
+
+/* The special token that starts the template's answer close (<|im_end|>, <|eot_id|>, <end_of_turn>, ...):
+ * the model ends its answer with it. -1 when there is none or it is eos. */
+static int32_t end_of_turn(const mm_prompt_template *t, int32_t eos) {
+    mm_prompt p;
+    char      e[MM_ERR_SIZE];
+    if (!t->answer_close || mm_prompt_template_text(t, t->answer_close, &p, e)) return -1;
+    int32_t id = p.n_segs > 0 && p.segs[0].kind == MM_SEG_SPECIAL ? p.segs[0].token : -1;
+    mm_prompt_free(&p);
+    return id == eos ? -1 : id;
 }
 
 /* Encoder present: clip.has_*_encoder when the key exists, else the first tensor's presence. */
@@ -165,7 +178,9 @@ mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err)
                  (long long)mm_gpt_model_n_vocab(m->gpt));
         goto fail_path;
     }
-    if (mm_prompt_template_load(&m->tpl, m->g, e)) goto fail_path;
+    if (mm_prompt_template_load_chat(&m->tpl, m->g, p.chat_template, e)) goto fail_path;
+    if (mm_prompt_template_bind(&m->tpl, m->tok, e)) goto fail_path;
+    m->eot = end_of_turn(&m->tpl, m->eos);
 
     const mm_gguf *ge = m->g;
     if (p.mmproj_path) {
@@ -237,7 +252,8 @@ void mmgpt_model_free(mmgpt_model *m) {
     free(m);
 }
 
-bool    mmgpt_model_has_vision(const mmgpt_model *m) { return m && m->vit; }
+bool        mmgpt_model_has_vision(const mmgpt_model *m) { return m && m->vit; }
+const char *mmgpt_model_chat_template(const mmgpt_model *m) { return m ? m->tpl.chat_name : NULL; }
 bool    mmgpt_model_has_audio(const mmgpt_model *m) { return m && m->aud; }
 int64_t mmgpt_model_n_ctx(const mmgpt_model *m) { return m ? mm_gpt_model_n_ctx(m->gpt) : 0; }
 int64_t mmgpt_model_d_model(const mmgpt_model *m) { return m ? m->d_model : 0; }
@@ -779,16 +795,17 @@ static int generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *u
     mm_tokenizer_stream_reset(c->ts);
     for (;;) {
         const float *lg = mm_gpt_state_logits(c->st);
-        if (p.ignore_eos && c->m->eos >= 0) {
+        if (p.ignore_eos && (c->m->eos >= 0 || c->m->eot >= 0)) {
             memcpy(c->logits_ban, lg, (size_t)mm_gpt_model_n_vocab(c->m->gpt) * sizeof(float));
-            c->logits_ban[c->m->eos] = -INFINITY;
+            if (c->m->eos >= 0) c->logits_ban[c->m->eos] = -INFINITY;
+            if (c->m->eot >= 0) c->logits_ban[c->m->eot] = -INFINITY;
             lg = c->logits_ban;
         }
         int32_t t = mm_sampler_sample(smp, lg);
         mm_sampler_accept(smp, t);
-        if (t == c->m->eos) {
+        if (t == c->m->eos || t == c->m->eot) {
             why = MMGPT_STOP_EOS;
-            mm_conv_end_answer(c->conv, t); /* <|endoftext|> closes the answer before the next turn */
+            mm_conv_end_answer(c->conv, t); /* the template's close (<|endoftext|> for mmgpt) ends the answer */
             break;
         }
         n_gen++;
@@ -810,7 +827,7 @@ static int generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *u
         if (hit || em.stopped || (p.max_tokens > 0 && n_gen >= p.max_tokens) || full) {
             why = hit ? MMGPT_STOP_STRING : em.stopped ? MMGPT_STOP_CALLBACK : full ? MMGPT_STOP_CONTEXT
                                                                                    : MMGPT_STOP_MAX_TOKENS;
-            /* close the answer in the cache before the next turn: the last token, then <|endoftext|> */
+            /* close the answer in the cache before the next turn: the last token, then the template's close */
             mm_conv_end_answer(c->conv, t);
             break;
         }

@@ -1,4 +1,4 @@
-/* mm_fusion.h - fusion internals: prompt template, <__media__> prompt assembly, projectors.
+/* mm_fusion.h - fusion internals: prompt template, chat templates, <__media__> prompt assembly, projectors.
  *
  * Most programs use the product API in mmgpt.h, which is built on this header. This lower level is
  * public for tools and tests that need one step at a time.
@@ -17,10 +17,42 @@
  *                                   embedding rows of each image / clip (e.g. "<img>" and "</img>")
  * The model answers with " " + text + <|endoftext|>; the leading space is trimmed from the output.
  *
+ * Chat templates (the models people have: ChatML, Llama 2/3, Mistral, Gemma, Vicuna, SmolVLM)
+ *   Which turn format a model uses is chosen once, at load (mm_prompt_template_load_chat), in this order:
+ *     1. an explicit name (`--chat-template NAME`, mmgpt_model_params.chat_template): "mmgpt" or a
+ *        name of the table below; any other name is an error that lists the known names;
+ *     2. "mmgpt" when the file has any of the turn keys mmgpt.prompt.system_prefix, system_suffix,
+ *        user_prefix, user_suffix, assistant_prefix (the bundled model: its prompts never change);
+ *     3. the table entry recognised in the file's tokenizer.chat_template (a Jinja string, never run:
+ *        recognised by distinctive substrings, as llama.cpp's llm_chat_detect_template does, first match
+ *        in table order; a string equal to a table name is that entry). A template no entry recognises
+ *        is NOT replaced by a guess: the model still loads (raw prompts, logits, tokenize work) but every
+ *        templated turn fails with "the model's chat template is not one mmgpt knows (...); choose one
+ *        with --chat-template NAME, known: ..." (mmgpt.h: MMGPT_ERR_MODEL);
+ *     4. "mmgpt" with the defaults above when the file has neither (test models, GPT-2 files).
+ *   The table (fusion/chat_template.c, mm_chat_template) gives per template: detection strings; the
+ *   text at the start of a conversation; where the system prompt goes - its own block before the first
+ *   user turn, or inside the first user turn after the user prefix (Llama 2 inside the first [INST]
+ *   with <<SYS>>, Mistral v1/v3 and Gemma, which have no system role, before the first user text);
+ *   the user prefix of the first and of later turns and the user suffix; the generation prompt
+ *   (assistant_prefix); what the model writes first (answer_lead); the text that closes an answer
+ *   (answer_close); which contents are trimmed. Template strings are those of llama.cpp's
+ *   llm_chat_apply_template (not the Jinja's: e.g. Llama 2 answers are not wrapped in spaces).
+ *   BOS: the tokenizer's BOS (when tokenizer.ggml.add_bos_token) starts every conversation unless the
+ *   template text already starts with that token (SmolVLM writes <|im_start|>, its BOS, itself).
+ *   Special tokens (<|im_start|>, <|eot_id|>, [INST] where the vocabulary has it as a control token, ...)
+ *   are recognised in template text only (mm_prompt_template_bind: the special tokens whose text occurs
+ *   in the template strings; a turn's template text is split at them into MM_SEG_SPECIAL segments);
+ *   user text, the system prompt included, is always literal. The text between two special tokens is
+ *   one MM_SEG_TEXT segment even where it mixes template and user text (" [/INST]" after a question),
+ *   so it tokenizes as the whole rendered string would. The mmgpt template has no special tokens.
+ *
  * One turn is assembled as the string
- *   [system_prefix SYSTEM system_suffix]  user_prefix USER_TEXT user_suffix assistant_prefix
- * (the system block only at the start of a conversation and only when a system prompt is set), where
- * every `<__media__>` marker in USER_TEXT stands for the next image or clip, in the order they were
+ *   [start] [system block] user_prefix [system block] USER_TEXT user_suffix assistant_prefix
+ * where the start text, the first-turn user prefix (user_prefix_first) and the system block belong to
+ * the first turn of a conversation only, the system block (system_prefix SYSTEM system_suffix, only
+ * when a system prompt is set) sits before or after the user prefix as the template says, and every
+ * `<__media__>` marker in USER_TEXT stands for the next image or clip, in the order they were
  * added: the n-th marker is replaced by image_begin/audio_begin + the n-th media's projected rows +
  * image_end/audio_end. USER_TEXT without any marker gets one "<__media__>\n" per media in front of it
  * (media before the text). A marker count other than the media count is an error. The text between
@@ -30,6 +62,9 @@
  * text: a question, a chat line), whose `<__media__>` is ordinary text. SYSTEM is always literal. A
  * marker in a template string (system_prefix, system_suffix, user_prefix, user_suffix,
  * assistant_prefix) is an error.
+ * An answer is the model's tokens (answer_lead + text), closed by answer_close (mmgpt: the eos token)
+ * before the next turn of the same conversation; mm_prompt_render_chat writes a whole conversation of
+ * messages with the same rules (tests compare it with the model families' published formats).
  * A "raw" turn (mmgpt logits / generate) is USER_TEXT alone, with no template around it.
  *
  * Projectors (tensor names as llama.cpp mmproj files; weights F32/F16/Q8_0/Q4_0, biases F32/F16)
@@ -53,6 +88,7 @@
 
 #include "mm_core.h"
 #include "mm_gguf.h"
+#include "mm_tokenizer.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -63,7 +99,46 @@ MM_API_BEGIN  /* every declaration below is exported from libmmgpt.so (mm_api.h)
 
 typedef enum { MM_MEDIA_IMAGE = 0, MM_MEDIA_AUDIO = 1 } mm_media_kind;
 
+/* ---------------------------------------------------------------- chat templates (the table) */
+typedef enum {
+    MM_CHAT_SYS_BLOCK   = 0,  /* its own block before the first user turn */
+    MM_CHAT_SYS_IN_USER = 1,  /* inside the first user turn, after the user prefix */
+} mm_chat_sys_place;
+
+enum { MM_CHAT_TRIM_SYSTEM = 1, MM_CHAT_TRIM_USER = 2, MM_CHAT_TRIM_ANSWER = 4 };  /* isspace() both ends */
+#define MM_CHAT_TRIM_ALL (MM_CHAT_TRIM_SYSTEM | MM_CHAT_TRIM_USER | MM_CHAT_TRIM_ANSWER)
+
+/* One entry of the table (see the top comment). Detection: the Jinja text holds every string of `all`,
+ * at least one of `any` (when any is given) and none of `none` - or every string of `alt` (when given)
+ * (NULL-ended lists; an entry with neither `all` nor `alt` is chosen by name only). */
+typedef struct {
+    const char       *name;
+    const char       *all[4], *any[3], *none[2], *alt[3];
+    const char       *start;
+    mm_chat_sys_place system_place;
+    const char       *system_prefix, *system_suffix;
+    const char       *user_prefix_first, *user_prefix, *user_suffix;
+    const char       *assistant_prefix, *answer_lead, *answer_close;
+    unsigned          trim;  /* MM_CHAT_TRIM_* */
+} mm_chat_template;
+
+int                     mm_chat_template_count(void);
+const mm_chat_template *mm_chat_template_at(int i);           /* NULL when out of range */
+const mm_chat_template *mm_chat_template_find(const char *name); /* NULL when unknown ("mmgpt" too) */
+/* The entry recognised in a Jinja template text[0..len) (any bytes), or NULL. */
+const mm_chat_template *mm_chat_template_detect(const char *text, size_t len);
+/* True for "mmgpt" and the table's names. */
+bool mm_chat_template_known(const char *name);
+/* "mmgpt, chatml, ..." (every name --chat-template takes); static storage. */
+const char *mm_chat_template_names(void);
+
 /* ---------------------------------------------------------------- prompt template */
+typedef struct {
+    char *text;   /* the special token's text, e.g. "<|im_start|>" */
+    size_t len;
+    int32_t id;
+} mm_prompt_special;
+
 typedef struct {
     char *system_prefix, *system_suffix;
     char *user_prefix, *user_suffix;
@@ -71,26 +146,53 @@ typedef struct {
     char *caption, *describe, *ask;        /* task user texts; ask holds "{question}" */
     char *default_system;                  /* NULL when the model has none */
     char *image_begin, *image_end, *audio_begin, *audio_end;
+    /* the turn format (mm_prompt_template_load_chat) */
+    const char *chat_name;                 /* "mmgpt", a table name, or NULL: the file's
+                                              tokenizer.chat_template is not recognised */
+    const char *chat_source;               /* why: "mmgpt.prompt.* keys", "defaults (no template in the
+                                              file)", "tokenizer.chat_template", "chosen by name" */
+    char *chat_error;                      /* chat_name == NULL: what a templated turn reports */
+    char *start;                           /* [""] text at the start of a conversation */
+    char *user_prefix_first;               /* [= user_prefix] user prefix of the first turn */
+    char *answer_lead;                     /* [" "] what the model writes first */
+    char *answer_close;                    /* NULL (mmgpt): the eos token closes an answer */
+    bool  system_in_user;                  /* MM_CHAT_SYS_IN_USER */
+    unsigned trim;                         /* MM_CHAT_TRIM_* */
+    bool  specials;                        /* template text may hold special tokens (table templates) */
+    mm_prompt_special *spec;               /* [n_spec] bound special tokens (mm_prompt_template_bind) */
+    int   n_spec;
 } mm_prompt_template;
 
-/* Defaults above, overridden by the keys present in g (g may be NULL). Values are copies. */
+/* Defaults above, overridden by the keys present in g (g may be NULL); the turn format as the top
+ * comment says (chat_template: NULL = from the file, else "mmgpt" or a table name; an unknown name is
+ * an error listing the known ones). Values are copies. The tokenizer.chat_template key, when present,
+ * must be a string. */
+int  mm_prompt_template_load_chat(mm_prompt_template *t, const mm_gguf *g, const char *chat_template, char *err);
+/* mm_prompt_template_load_chat(t, g, NULL, err). */
 int  mm_prompt_template_load(mm_prompt_template *t, const mm_gguf *g, char *err);
 void mm_prompt_template_free(mm_prompt_template *t);
+/* Declare text (len bytes) a special token with this id: template text holding it is split there. */
+int  mm_prompt_template_add_special(mm_prompt_template *t, const char *text, size_t len, int32_t id, char *err);
+/* Add every special token of tok (mm_tokenizer_is_special) whose text occurs in one of the template
+ * strings; nothing for the mmgpt template (t->specials false). */
+int  mm_prompt_template_bind(mm_prompt_template *t, const mm_tokenizer *tok, char *err);
 
 typedef enum { MM_TASK_CAPTION = 0, MM_TASK_DESCRIBE = 1, MM_TASK_ASK = 2 } mm_task;
 /* The user text of a task (malloc'd): caption / describe / ask with {question} replaced. */
 char *mm_prompt_task_text(const mm_prompt_template *t, mm_task task, const char *question);
 
 /* ---------------------------------------------------------------- prompt assembly */
-typedef enum { MM_SEG_TEXT = 0, MM_SEG_MEDIA = 1 } mm_seg_kind;
+typedef enum { MM_SEG_TEXT = 0, MM_SEG_MEDIA = 1, MM_SEG_SPECIAL = 2 } mm_seg_kind;
 typedef struct {
     mm_seg_kind kind;
-    char       *text;   /* MM_SEG_TEXT: the text to tokenize as one piece (never empty) */
+    char       *text;   /* MM_SEG_TEXT: the text to tokenize as one piece (never empty), plain text;
+                           MM_SEG_SPECIAL: the special token's text */
     int         media;  /* MM_SEG_MEDIA: index into the turn's media list */
+    int32_t     token;  /* MM_SEG_SPECIAL: its id */
 } mm_prompt_seg;
 
 typedef struct {
-    mm_prompt_seg *segs;  /* [n_segs] alternating text / media, in order */
+    mm_prompt_seg *segs;  /* [n_segs] text / special / media, in order */
     int            n_segs;
 } mm_prompt;
 
@@ -104,10 +206,15 @@ typedef struct {
     bool        literal;
 } mm_prompt_part;
 
-/* Assemble one turn (see the top comment) from USER_TEXT = parts[0] + parts[1] + ... system: NULL or
- * "" = no system block; raw: USER_TEXT alone. media_kinds[n_media] chooses the begin/end wrappers.
- * Returns 0, or -1 with err set on a marker/media count mismatch, a marker in the template, or out of
- * memory. */
+/* Assemble one turn (see the top comment) from USER_TEXT = parts[0] + parts[1] + ... start: the turn
+ * starts a conversation (start text, first-turn user prefix, system block); system: NULL or "" = no
+ * system block (used only when start); raw: USER_TEXT alone. media_kinds[n_media] chooses the
+ * begin/end wrappers. Returns 0, or -1 with err set on a marker/media count mismatch, a marker in the
+ * template, an unrecognised chat template (not raw), or out of memory. */
+int  mm_prompt_build_turn(const mm_prompt_template *t, bool start, const char *system,
+                          const mm_prompt_part *parts, int n_parts, const mm_media_kind *media_kinds,
+                          int n_media, bool raw, mm_prompt *out, char *err);
+/* mm_prompt_build_turn with start = true. */
 int  mm_prompt_build_parts(const mm_prompt_template *t, const char *system, const mm_prompt_part *parts,
                            int n_parts, const mm_media_kind *media_kinds, int n_media, bool raw,
                            mm_prompt *out, char *err);
@@ -115,7 +222,21 @@ int  mm_prompt_build_parts(const mm_prompt_template *t, const char *system, cons
 int  mm_prompt_build(const mm_prompt_template *t, const char *system, const char *user_text,
                      const mm_media_kind *media_kinds, int n_media, bool raw, mm_prompt *out,
                      char *err);
+/* Template text alone (e.g. answer_close), split at the bound special tokens. */
+int  mm_prompt_template_text(const mm_prompt_template *t, const char *text, mm_prompt *out, char *err);
 void mm_prompt_free(mm_prompt *p);
+
+/* A whole conversation as text: msgs[n] with role "system" (first only), then "user" and "assistant"
+ * alternating, starting with "user"; contents literal (no media). Each user message is a turn
+ * (mm_prompt_build_turn), each assistant message answer_lead + content (trimmed when the template
+ * trims answers) + answer_close, where eos_text stands for the eos token of the mmgpt template (NULL =
+ * ""). Ends with the generation prompt when the last message is the user's. *out is malloc'd (NUL-
+ * terminated, *len bytes). 0, or -1 with err. */
+typedef struct {
+    const char *role, *content;
+} mm_chat_msg;
+int  mm_prompt_render_chat(const mm_prompt_template *t, const mm_chat_msg *msgs, int n, const char *eos_text,
+                           char **out, size_t *len, char *err);
 
 /* ---------------------------------------------------------------- projectors */
 typedef struct {

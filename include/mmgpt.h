@@ -25,18 +25,27 @@
  *   mmgpt_generate then assembles it with the model's template
  *       [System: SYSTEM\n]User: USER_TEXT\nAssistant:
  *   (the exact strings come from the model's mmgpt.prompt.* keys; the system block only at the start of
- *   a conversation), evaluates it after what the KV cache already holds, and generates the answer,
- *   calling your callback with each piece of text as it is produced. Every piece is valid UTF-8 (never
- *   a broken character): bytes the model samples that do not form a character become U+FFFD.
+ *   a conversation) - or with the model's chat template: a file without mmgpt.prompt.* turn keys but
+ *   with tokenizer.chat_template gets the format recognised in it (ChatML, Llama 2, Llama 3, Mistral,
+ *   Gemma, Vicuna/LLaVA-1.5, SmolVLM: mm_fusion.h has the table and where each puts the system prompt),
+ *   params.chat_template chooses one by name; e.g. ChatML:
+ *       <|im_start|>system\nSYSTEM<|im_end|>\n<|im_start|>user\nUSER_TEXT<|im_end|>\n<|im_start|>assistant\n
+ *   Special tokens are recognised in the template's text only. It evaluates the turn after what the KV
+ *   cache already holds, and generates the answer, calling your callback with each piece of text as it
+ *   is produced. Every piece is valid UTF-8 (never a broken character): bytes the model samples that do
+ *   not form a character become U+FFFD.
  *   USER_TEXT is the concatenation of the added texts. The n-th `<__media__>` of the mmgpt_add_text
  *   texts is replaced by the n-th added image/clip; with no marker at all, the media come first, each
  *   followed by "\n" ("<__media__>\n" per media in front of the text); any other marker count is an
  *   error. Free text from a user (a question, a chat line) goes in with mmgpt_add_text_literal: a
  *   `<__media__>` typed in it is ordinary text, never a media slot. The system prompt is always plain
- *   text. No text is ever parsed for special tokens: a typed `<|endoftext|>` is ordinary text too.
- *   The model's answer is " " + text + <|endoftext|>; the leading space is not passed to the callback
+ *   text. No user text is ever parsed for special tokens: a typed `<|endoftext|>` or `<|im_start|>` is
+ *   ordinary text too.
+ *   The model's answer is " " + text + <|endoftext|> (a chat template's answer ends at its end-of-turn
+ *   token, e.g. <|im_end|>, or eos); a leading space is not passed to the callback
  *   (gen.trim_leading_space). After the answer the conversation goes on: the next turn is appended
- *   after <|endoftext|> (the KV cache is kept: media and earlier turns are not evaluated again).
+ *   after <|endoftext|> (a chat template's close, e.g. <|im_end|>\n) (the KV cache is kept: media and
+ *   earlier turns are not evaluated again).
  *   mmgpt_clear starts a new conversation but keeps the KV cache as a prefix cache: asking another
  *   question about the same media after mmgpt_clear evaluates only the new question (the system prompt,
  *   template text and media rows at the start are found in the cache; media are recognised by the
@@ -162,6 +171,10 @@ typedef struct {
     const char *mmproj_path;  /* encoders + projectors from this file (NULL: from the model file) */
     bool        no_vision;    /* do not load the image encoder even if present */
     bool        no_audio;     /* do not load the audio encoder even if present */
+    const char *chat_template; /* the turn format by name: "mmgpt" or one of mm_fusion.h's table
+                                  (chatml, llama2, llama3, gemma, vicuna, smolvlm, mistral-v7, ...);
+                                  NULL = the file's own (see "A conversation turn"). An unknown name
+                                  fails the load with the list of known names. */
 } mmgpt_model_params;
 
 mmgpt_model_params mmgpt_model_default_params(void);
@@ -171,6 +184,9 @@ mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params params, char 
 void         mmgpt_model_free(mmgpt_model *model);
 
 bool    mmgpt_model_has_vision(const mmgpt_model *model);
+/* The chat template in use: "mmgpt", a table name ("chatml", ...), or NULL when the file's
+ * tokenizer.chat_template is not one mmgpt recognises (templated turns then fail, MMGPT_ERR_MODEL). */
+const char *mmgpt_model_chat_template(const mmgpt_model *model);
 bool    mmgpt_model_has_audio(const mmgpt_model *model);
 int64_t mmgpt_model_n_ctx(const mmgpt_model *model);
 int64_t mmgpt_model_d_model(const mmgpt_model *model);
@@ -262,7 +278,8 @@ typedef struct {
                                                -1 = the whole context) */
     bool               raw;                 /* no template: the added text alone (default false) */
     bool               trim_leading_space;  /* drop the answer's first space (default true) */
-    bool               ignore_eos;          /* never sample <|endoftext|> (default false) */
+    bool               ignore_eos;          /* never sample <|endoftext|> nor the template's end-of-turn
+                                               token (default false) */
     const char *const *stop;                /* stop strings, non-empty and valid UTF-8 (may be NULL) */
     int                n_stop;
 } mmgpt_gen_params;

@@ -258,6 +258,8 @@ int main(void) {
     stop_case(s1, 2, p4, 2, "", false);
     stop_case(s1, 2, NULL, 0, "", false);
     stop_case(NULL, 0, NULL, 0, "", false);
+    const char *p5[] = {"", "ok"};
+    stop_case(s1, 2, p5, 2, "ok", false);
 
     if (n_fail) {
         printf("%d checks failed\n", n_fail);
