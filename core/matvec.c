@@ -8,6 +8,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -219,36 +220,57 @@ static cpu_feat cpu_features(void) {
 }
 #endif
 
-static bool cpu_has_avx512(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    cpu_feat f = cpu_features();
-    return f.os_avx512 && f.avx512f && f.avx512dq && f.avx512bw && f.avx512vl && f.avx512vnni && f.fma && f.f16c;
-#else
-    return false;
-#endif
-}
-static bool cpu_has_avx2(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    cpu_feat f = cpu_features();
-    return f.os_avx && f.avx2 && f.fma && f.f16c;
-#else
-    return false;
-#endif
+/* What each level needs from the CPU and the OS, as text: "" when all is there. Filled once by
+ * kernels_init (under kern_once), read-only afterwards. */
+static char g_missing[3][160];
+
+static void add_missing(char *buf, bool have, const char *what) {
+    if (have) return;
+    size_t l = strlen(buf);
+    snprintf(buf + l, sizeof g_missing[0] - l, "%s%s", l ? " " : "", what);
 }
 
+static void cpu_check(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    cpu_feat f = cpu_features();
+    add_missing(g_missing[MM_KERNEL_AVX2], f.avx2, "avx2");
+    add_missing(g_missing[MM_KERNEL_AVX2], f.fma, "fma");
+    add_missing(g_missing[MM_KERNEL_AVX2], f.f16c, "f16c");
+    add_missing(g_missing[MM_KERNEL_AVX2], f.os_avx, "OS-enabled AVX state");
+    add_missing(g_missing[MM_KERNEL_AVX512], f.avx512f, "avx512f");
+    add_missing(g_missing[MM_KERNEL_AVX512], f.avx512dq, "avx512dq");
+    add_missing(g_missing[MM_KERNEL_AVX512], f.avx512bw, "avx512bw");
+    add_missing(g_missing[MM_KERNEL_AVX512], f.avx512vl, "avx512vl");
+    add_missing(g_missing[MM_KERNEL_AVX512], f.avx512vnni, "avx512vnni");
+    add_missing(g_missing[MM_KERNEL_AVX512], f.fma, "fma");
+    add_missing(g_missing[MM_KERNEL_AVX512], f.f16c, "f16c");
+    add_missing(g_missing[MM_KERNEL_AVX512], f.os_avx512, "OS-enabled AVX-512 state");
+#else
+    add_missing(g_missing[MM_KERNEL_AVX2], false, "x86-64");
+    add_missing(g_missing[MM_KERNEL_AVX512], false, "x86-64");
+#endif
+    if (!mm_kernels_avx2.name) snprintf(g_missing[MM_KERNEL_AVX2], sizeof g_missing[0], "not compiled in");
+    if (!mm_kernels_avx512.name) snprintf(g_missing[MM_KERNEL_AVX512], sizeof g_missing[0], "not compiled in");
+}
+
+static const mm_kernel_table *const level_table[3] = {&mm_kernels_generic, &mm_kernels_avx2, &mm_kernels_avx512};
+static const char *const level_name[3] = {"generic", "avx2", "avx512"};
+static mm_kernel_level g_level;
+
+/* MMGPT_KERNEL and MMGPT_GEMM are read here, once per process (the first kernel call). */
 static void kernels_init(void) {
-    const mm_kernel_table *best = &mm_kernels_generic;
-    if (mm_kernels_avx2.name && cpu_has_avx2()) best = &mm_kernels_avx2;
-    if (mm_kernels_avx512.name && cpu_has_avx512()) best = &mm_kernels_avx512;
+    cpu_check();
+    int best = MM_KERNEL_GENERIC;
+    if (!g_missing[MM_KERNEL_AVX2][0]) best = MM_KERNEL_AVX2;
+    if (!g_missing[MM_KERNEL_AVX512][0]) best = MM_KERNEL_AVX512;
     const char *force = getenv("MMGPT_KERNEL");
-    if (force && *force) {
-        /* A forced level the CPU lacks falls back to the best one below it. */
-        if (strcmp(force, "generic") == 0) best = &mm_kernels_generic;
-        else if (strcmp(force, "avx2") == 0 && best == &mm_kernels_avx512) best = &mm_kernels_avx2;
-    }
-    g_kernels = best;
+    if (force && *force)   /* a forced level the CPU lacks falls back to the best one below it */
+        for (int l = 0; l < best; l++)
+            if (strcmp(force, level_name[l]) == 0) best = l;
+    g_level = (mm_kernel_level)best;
+    g_kernels = level_table[best];
     const char *e = getenv("MMGPT_GEMM");
-    atomic_store(&g_own_gemm, best == &mm_kernels_avx512 && !(e && strcmp(e, "openblas") == 0));
+    atomic_store(&g_own_gemm, best == MM_KERNEL_AVX512 && !(e && strcmp(e, "openblas") == 0));
 }
 
 const mm_kernel_table *mm_core_kernels(void) {
@@ -264,6 +286,18 @@ bool mm_core_use_own_gemm(void) {
 void mm_core_set_own_gemm(bool on) { atomic_store(&g_own_gemm, on && mm_core_kernels() == &mm_kernels_avx512); }
 
 const char *mm_cpu_kernel_name(void) { return mm_core_kernels()->name; }
+
+mm_kernel_level mm_cpu_kernel_level(void) {
+    mm_core_kernels();
+    return g_level;
+}
+
+const char *mm_cpu_kernel_missing(const char *name) {
+    mm_core_kernels();
+    for (int l = 0; l < 3; l++)
+        if (name && strcmp(name, level_name[l]) == 0) return g_missing[l][0] ? g_missing[l] : NULL;
+    return "unknown level (known: generic, avx2, avx512)";
+}
 
 /* ---------------------------------------------------------------- naive references */
 /* Dequantize elements [i0, i0+32) (or fewer for F32/F16 tails) of a row into buf; returns count. */
