@@ -4,8 +4,8 @@
  * head at a time; single positions (decode) run mm_linear's matvec path and a threaded attention
  * kernel over heads. Everything the forward pass touches is allocated in mm_gpt_state_create.
  * Decode with 2+ threads runs the whole step in one pool run (decode_phased, bit-identical to the
- * per-operation path, which MMGPT_DECODE_PHASED=0 selects); decode attention at core's avx512 level
- * reads f32/f16 cache rows directly (attn_head_avx512; the plain-C attn_scores/attn_values elsewhere). */
+ * per-operation path); decode attention is attention.c's kernel
+ * for core's level, chosen once at state creation. */
 #include <math.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -14,53 +14,6 @@
 #include <string.h>
 
 #include "gpt_internal.h"
-
-/* ---------------------------------------------------------------- f16 KV cache conversions
- * F16C when the CPU has it (checked once with cpuid), else core's scalar round-to-nearest-even. */
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <cpuid.h>
-#include <immintrin.h>
-#define F16C_TARGET __attribute__((target("avx,f16c")))
-F16C_TARGET static void h2f_f16c(const uint16_t *h, float *f, int64_t n) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(f + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
-    for (; i < n; i++) f[i] = mm_fp16_to_fp32(h[i]);
-}
-F16C_TARGET static void f2h_f16c(const float *f, uint16_t *h, int64_t n) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm_storeu_si128((__m128i *)(h + i), _mm256_cvtps_ph(_mm256_loadu_ps(f + i), _MM_FROUND_TO_NEAREST_INT));
-    for (; i < n; i++) h[i] = mm_fp32_to_fp16(f[i]);
-}
-static int f16c_state = -1; /* -1 unknown, 0 no, 1 yes (benign race: every thread computes the same) */
-static bool have_f16c(void) {
-    if (f16c_state < 0) {
-        unsigned a, b, c, d;
-        f16c_state = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) && (c & (1u << 28)); /* f16c, avx */
-    }
-    return f16c_state == 1;
-}
-#endif
-
-void mm_gpt_f16_to_f32(const uint16_t *h, float *f, int64_t n) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (have_f16c()) {
-        h2f_f16c(h, f, n);
-        return;
-    }
-#endif
-    for (int64_t i = 0; i < n; i++) f[i] = mm_fp16_to_fp32(h[i]);
-}
-
-void mm_gpt_f32_to_f16(const float *f, uint16_t *h, int64_t n) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (have_f16c()) {
-        f2h_f16c(f, h, n);
-        return;
-    }
-#endif
-    for (int64_t i = 0; i < n; i++) h[i] = mm_fp32_to_fp16(f[i]);
-}
 
 /* Below this many positions per step the per-head loop kernel beats sgemm for attention. */
 #define ATT_SGEMM_MIN 8
@@ -98,6 +51,7 @@ struct mm_gpt_state {
     float   *logits;   /* [n_vocab] last position */
     mm_arena arena;
     size_t   kv_bytes;
+    mm_gpt_attn_fn attn;  /* decode attention kernel for d_head at core's level (chosen at creation) */
     struct dec_phase *ph; /* [n_ph] phased decode (nth > 1): claim / done counters of each phase */
     int64_t  n_ph;
 };
@@ -147,6 +101,7 @@ mm_gpt_state *mm_gpt_state_create(const mm_gpt_model *m, mm_gpt_state_params p, 
         s->own_pool = true;
     }
     s->nth = mm_pool_n_threads(s->pool);
+    s->attn = mm_gpt_attn_kernel(hp->d_head);
     /* Reserve the pool scratch that mm_linear / mm_matvec use (dequantized weight tiles of <= 256 KiB
      * with >= 16 rows; the q8 copy of the input) now, so that eval never allocates. */
     {
@@ -292,175 +247,16 @@ static void run_rows(mm_pool *pool, mm_task_fn fn, task_ctx *c) {
     else mm_pool_run(pool, fn, c);
 }
 
-static float dot_f32(const float *a, const float *b, int64_t n) {
-    float acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) acc[k] += a[i + k] * b[i + k];
-    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-/* scores[j] = scale * q . K_j for j < T (rows of K are `ld` floats apart). Four keys at a time with
- * independent accumulators, so the FMAs are throughput-bound (a single dot product of 64 is latency-bound). */
-static void attn_scores(const float *q, const float *K, int64_t ld, int64_t T, int64_t dh, float scale, float *sc) {
-    int64_t j = 0;
-    if (dh % 16 == 0) {
-        for (; j + 4 <= T; j += 4) {
-            const float *k0 = K + j * ld, *k1 = k0 + ld, *k2 = k1 + ld, *k3 = k2 + ld;
-            float a0[16] = {0}, a1[16] = {0}, a2[16] = {0}, a3[16] = {0};
-            for (int64_t e = 0; e < dh; e += 16)
-                for (int k = 0; k < 16; k++) {
-                    const float qv = q[e + k];
-                    a0[k] += qv * k0[e + k];
-                    a1[k] += qv * k1[e + k];
-                    a2[k] += qv * k2[e + k];
-                    a3[k] += qv * k3[e + k];
-                }
-            /* pairwise (tree) reduction: vectorizes, unlike an in-order sum of 16 lanes */
-            for (int w = 8; w >= 1; w /= 2)
-                for (int k = 0; k < w; k++) a0[k] += a0[k + w], a1[k] += a1[k + w], a2[k] += a2[k + w], a3[k] += a3[k + w];
-            sc[j] = a0[0] * scale, sc[j + 1] = a1[0] * scale, sc[j + 2] = a2[0] * scale, sc[j + 3] = a3[0] * scale;
-        }
-    }
-    for (; j < T; j++) sc[j] = dot_f32(q, K + j * ld, dh) * scale;
-}
-
-/* o[dh] = sum_j p[j] V_j (rows `ld` apart), two keys per step into a local accumulator. */
-static void attn_values(const float *p, const float *V, int64_t ld, int64_t T, int64_t dh, float *o) {
-    if (dh <= 256) {
-        float acc[256];
-        memset(acc, 0, (size_t)dh * sizeof(float));
-        int64_t j = 0;
-        for (; j + 2 <= T; j += 2) {
-            const float p0 = p[j], p1 = p[j + 1], *v0 = V + j * ld, *v1 = v0 + ld;
-            for (int64_t e = 0; e < dh; e++) acc[e] += p0 * v0[e] + p1 * v1[e];
-        }
-        for (; j < T; j++) {
-            const float pj = p[j], *v = V + j * ld;
-            for (int64_t e = 0; e < dh; e++) acc[e] += pj * v[e];
-        }
-        memcpy(o, acc, (size_t)dh * sizeof(float));
-        return;
-    }
-    memset(o, 0, (size_t)dh * sizeof(float));
-    for (int64_t j = 0; j < T; j++) {
-        const float pj = p[j], *v = V + j * ld;
-        for (int64_t e = 0; e < dh; e++) o[e] += pj * v[e];
-    }
-}
-
-/* ---------------------------------------------------------------- AVX-512 decode attention
- * One head straight from the cache (f32 or f16 rows, converted in registers: no f32 copy of an f16
- * cache), d_head a multiple of 16 and <= 256. Scores: 4 keys at a time, each key's 16-lane partial sums
- * reduced in the end; values: o = sum_j p_j V_j with 2 keys per step into separate accumulators. Used at
- * core's avx512 kernel level (mm_cpu_kernel_name()); attn_scores / attn_values above are the plain path. */
-#if defined(__x86_64__) && defined(__GNUC__)
-#define ATT512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
-ATT512 static inline __m512 ld16(const void *p, int64_t e, bool f16) {
-    return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + e)))
-               : _mm512_loadu_ps((const float *)p + e);
-}
-
-ATT512 static inline __attribute__((always_inline)) void
-attn_head_impl(const float *q, const void *K, const void *V, int64_t T, int64_t dh, float scale, bool f16, float *sc,
-               float *o) {
-    const size_t rb = (size_t)dh * (f16 ? 2 : 4);
-    const int64_t nv = dh / 16;
-    __m512 qv[16];
-    for (int64_t v = 0; v < nv; v++) qv[v] = _mm512_mul_ps(_mm512_loadu_ps(q + 16 * v), _mm512_set1_ps(scale));
-    const uint8_t *kp = K;
-    int64_t j = 0;
-    for (; j + 4 <= T; j += 4, kp += 4 * rb) {
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-        for (int64_t v = 0; v < nv; v++) {
-            a0 = _mm512_fmadd_ps(qv[v], ld16(kp, 16 * v, f16), a0);
-            a1 = _mm512_fmadd_ps(qv[v], ld16(kp + rb, 16 * v, f16), a1);
-            a2 = _mm512_fmadd_ps(qv[v], ld16(kp + 2 * rb, 16 * v, f16), a2);
-            a3 = _mm512_fmadd_ps(qv[v], ld16(kp + 3 * rb, 16 * v, f16), a3);
-        }
-        /* 4 horizontal sums at once: fold 512 -> 256 -> 128 with the 4 keys interleaved */
-        __m512 s01 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1)); /* k0 k0 k1 k1 per 128 */
-        __m512 s23 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
-        __m512 s = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(s01), _mm512_castps_pd(s23))),
-                                 _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(s01), _mm512_castps_pd(s23))));
-        /* s: per 128-bit lane [k0 k1 k2 k3] partial; add the 4 lanes */
-        __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s), _mm512_extractf32x8_ps(s, 1));
-        __m128 r = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-        _mm_storeu_ps(sc + j, r);
-    }
-    for (; j < T; j++, kp += rb) {
-        __m512 a = _mm512_setzero_ps();
-        for (int64_t v = 0; v < nv; v++) a = _mm512_fmadd_ps(qv[v], ld16(kp, 16 * v, f16), a);
-        sc[j] = _mm512_reduce_add_ps(a);
-    }
-    mm_softmax(sc, T);
-    __m512 acc[16], acc2[16];
-    for (int64_t v = 0; v < nv; v++) acc[v] = _mm512_setzero_ps(), acc2[v] = _mm512_setzero_ps();
-    const uint8_t *vp = V;
-    j = 0;
-    for (; j + 2 <= T; j += 2, vp += 2 * rb) {
-        const __m512 p0 = _mm512_set1_ps(sc[j]), p1 = _mm512_set1_ps(sc[j + 1]);
-        for (int64_t v = 0; v < nv; v++) {
-            acc[v] = _mm512_fmadd_ps(p0, ld16(vp, 16 * v, f16), acc[v]);
-            acc2[v] = _mm512_fmadd_ps(p1, ld16(vp + rb, 16 * v, f16), acc2[v]);
-        }
-    }
-    if (j < T) {
-        const __m512 p0 = _mm512_set1_ps(sc[j]);
-        for (int64_t v = 0; v < nv; v++) acc[v] = _mm512_fmadd_ps(p0, ld16(vp, 16 * v, f16), acc[v]);
-    }
-    for (int64_t v = 0; v < nv; v++) _mm512_storeu_ps(o + 16 * v, _mm512_add_ps(acc[v], acc2[v]));
-}
-ATT512 static void attn_head_avx512(const float *q, const void *K, const void *V, int64_t T, int64_t dh, float scale,
-                                    bool f16, float *sc, float *o) {
-    if (f16) attn_head_impl(q, K, V, T, dh, scale, true, sc, o);   /* two copies: no branch in the loops */
-    else attn_head_impl(q, K, V, T, dh, scale, false, sc, o);
-}
-#endif
-
-static int att512_state = -1; /* -1 unknown, 0 plain C, 1 AVX-512 (benign race: all threads agree) */
-static bool use_att512(int64_t dh) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (att512_state < 0) att512_state = strcmp(mm_cpu_kernel_name(), "avx512") == 0;
-    return att512_state == 1 && dh % 16 == 0 && dh <= 256;
-#else
-    (void)dh;
-    return false;
-#endif
-}
-
 /* Attention of row i (position pos0 + i) and head hd of one layer; sc = per-thread scratch [n_ctx + ...]. */
-static void attn_one(mm_gpt_state *s, int64_t layer, int64_t pos0, int64_t i, int64_t hd, float *sc, bool fast) {
+static void attn_one(mm_gpt_state *s, int64_t layer, int64_t pos0, int64_t i, int64_t hd, float *sc) {
     const mm_gpt_hparams *hp = &s->m->hp;
     const int64_t d = hp->d_model, dh = hp->d_head;
     const size_t lo = (size_t)layer * (size_t)(s->n_ctx * d) * s->kv_esz; /* this layer's cache */
-    const uint8_t *K = (const uint8_t *)s->k_cache + lo, *V = (const uint8_t *)s->v_cache + lo;
-    const float scale = 1.0f / sqrtf((float)dh);
-    float *conv = sc + s->n_ctx; /* f16 cache: one head's K or V as f32 [T, dh] */
+    const size_t ho = (size_t)(hd * s->n_ctx * dh) * s->kv_esz;            /* this head's slice */
+    const uint8_t *K = (const uint8_t *)s->k_cache + lo + ho, *V = (const uint8_t *)s->v_cache + lo + ho;
     const int64_t T = pos0 + i + 1; /* causal: sees positions [0, pos] */
-    const size_t ho = (size_t)(hd * s->n_ctx * dh) * s->kv_esz; /* this head's slice */
-    const float *Kh = (const float *)(K + ho), *Vh = (const float *)(V + ho);
-    (void)fast;
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (fast) {
-        attn_head_avx512(s->qkv + i * 3 * d + hd * dh, K + ho, V + ho, T, dh, scale, s->kv_f16, sc,
-                         s->att + i * d + hd * dh);
-        return;
-    }
-#endif
-    if (s->kv_f16) {
-        mm_gpt_f16_to_f32((const uint16_t *)(K + ho), conv, T * dh);
-        Kh = conv;
-    }
-    attn_scores(s->qkv + i * 3 * d + hd * dh, Kh, dh, T, dh, scale, sc);
-    mm_softmax(sc, T);
-    if (s->kv_f16) {
-        mm_gpt_f16_to_f32((const uint16_t *)(V + ho), conv, T * dh);
-        Vh = conv;
-    }
-    attn_values(sc, Vh, dh, T, dh, s->att + i * d + hd * dh);
+    s->attn(s->qkv + i * 3 * d + hd * dh, K, V, T, dh, 1.0f / sqrtf((float)dh), s->kv_f16, sc, sc + s->n_ctx,
+            s->att + i * d + hd * dh);
 }
 
 /* Attention for few rows: work items (row, head) split over threads; scores in per-thread scratch. */
@@ -469,10 +265,9 @@ static void task_attn_rows(void *vctx, int ith, int nth) {
     mm_gpt_state *s = c->s;
     const int64_t H = s->m->hp.n_head;
     float *sc = s->thr + (int64_t)ith * s->thr_stride;
-    const bool fast = use_att512(s->m->hp.d_head);
     int64_t w0, w1;
     mm_split_range(c->n * H, ith, nth, &w0, &w1);
-    for (int64_t w = w0; w < w1; w++) attn_one(s, c->layer, c->pos0, w / H, w % H, sc, fast);
+    for (int64_t w = w0; w < w1; w++) attn_one(s, c->layer, c->pos0, w / H, w % H, sc);
 }
 
 /* Batch path: scores [n, T] of one head are in s->scores; mask (causal) and softmax each row. */
@@ -507,7 +302,6 @@ enum { PH_QKV, PH_ATT, PH_OUT, PH_LN2, PH_UP, PH_DOWN, PH_LN1 };
 typedef struct {
     mm_gpt_state *s;
     float        *logits; /* unembedding output [n_vocab] */
-    bool          fast;   /* AVX-512 attention */
 } phased_ctx;
 
 static int64_t rows_chunk(int64_t rows, int nth) {
@@ -554,13 +348,13 @@ static void phased_item(phased_ctx *c, int64_t p, int64_t item, float *sc) {
         const size_t dst = lo + (size_t)((hd * s->n_ctx + pos) * dh) * s->kv_esz;
         const float *k = s->qkv + d + hd * dh, *v = s->qkv + 2 * d + hd * dh;
         if (s->kv_f16) {
-            mm_gpt_f32_to_f16(k, (uint16_t *)((uint8_t *)s->k_cache + dst), dh);
-            mm_gpt_f32_to_f16(v, (uint16_t *)((uint8_t *)s->v_cache + dst), dh);
+            mm_quantize_row(MM_TYPE_F16, k, (uint8_t *)s->k_cache + dst, dh);
+            mm_quantize_row(MM_TYPE_F16, v, (uint8_t *)s->v_cache + dst, dh);
         } else {
             memcpy((uint8_t *)s->k_cache + dst, k, (size_t)dh * sizeof(float));
             memcpy((uint8_t *)s->v_cache + dst, v, (size_t)dh * sizeof(float));
         }
-        attn_one(s, l, pos, 0, hd, sc, c->fast);
+        attn_one(s, l, pos, 0, hd, sc);
         break;
     }
     case PH_OUT: {
@@ -632,18 +426,8 @@ static void decode_phased(mm_gpt_state *s, const mm_gpt_input *in, const int32_t
         atomic_store_explicit(&ph->next, 0, memory_order_relaxed);
         atomic_store_explicit(&ph->done, 0, memory_order_relaxed);
     }
-    phased_ctx c = {s, logits, use_att512(hp->d_head)};
+    phased_ctx c = {s, logits};
     mm_pool_run(s->pool, task_phased, &c); /* publishes the counters (release) */
-}
-
-/* MMGPT_DECODE_PHASED=0: decode with one pool run per operation (forward_step), for comparisons. */
-static int phased_state = -1;
-static bool phased_off(void) {
-    if (phased_state < 0) {
-        const char *e = getenv("MMGPT_DECODE_PHASED");
-        phased_state = !(e && e[0] == '0');
-    }
-    return phased_state == 0;
 }
 
 /* One step of n <= n_batch positions starting at s->n_past. */
@@ -652,7 +436,7 @@ static void forward_step(mm_gpt_state *s, const mm_gpt_input *in, const int32_t 
     const mm_gpt_model *m = s->m;
     const mm_gpt_hparams *hp = &m->hp;
     const int64_t d = hp->d_model, ff = hp->d_ff, dh = hp->d_head, pos0 = s->n_past, T = pos0 + n;
-    if (n == 1 && s->ph && (want_last || logits_all) && !phased_off()) {
+    if (n == 1 && s->ph && (want_last || logits_all)) {
         decode_phased(s, in, tokens, logits_all ? logits_all : s->logits);
         if (logits_all && want_last) memcpy(s->logits, logits_all, (size_t)hp->n_vocab * sizeof(float));
         s->n_past += 1;
@@ -674,8 +458,8 @@ static void forward_step(mm_gpt_state *s, const mm_gpt_input *in, const int32_t 
                 const size_t dst = (size_t)((hd * s->n_ctx + pos0 + i) * dh) * s->kv_esz;
                 const float *k = s->qkv + i * 3 * d + d + hd * dh, *v = s->qkv + i * 3 * d + 2 * d + hd * dh;
                 if (s->kv_f16) {
-                    mm_gpt_f32_to_f16(k, (uint16_t *)(Kl + dst), dh);
-                    mm_gpt_f32_to_f16(v, (uint16_t *)(Vl + dst), dh);
+                    mm_quantize_row(MM_TYPE_F16, k, Kl + dst, dh);
+                    mm_quantize_row(MM_TYPE_F16, v, Vl + dst, dh);
                 } else {
                     memcpy(Kl + dst, k, (size_t)dh * sizeof(float));
                     memcpy(Vl + dst, v, (size_t)dh * sizeof(float));
@@ -691,8 +475,8 @@ static void forward_step(mm_gpt_state *s, const mm_gpt_input *in, const int32_t 
                 const size_t ho = (size_t)(hd * s->n_ctx * dh) * s->kv_esz;
                 const float *Kh = (const float *)(Kl + ho), *Vh = (const float *)(Vl + ho);
                 if (s->kv_f16) { /* sgemm needs f32: convert this head's T rows once */
-                    mm_gpt_f16_to_f32((const uint16_t *)(Kl + ho), s->kv_tmp, T * dh);
-                    mm_gpt_f16_to_f32((const uint16_t *)(Vl + ho), s->kv_tmp + s->n_ctx * dh, T * dh);
+                    mm_dequantize_row(MM_TYPE_F16, Kl + ho, s->kv_tmp, T * dh);
+                    mm_dequantize_row(MM_TYPE_F16, Vl + ho, s->kv_tmp + s->n_ctx * dh, T * dh);
                     Kh = s->kv_tmp, Vh = s->kv_tmp + s->n_ctx * dh;
                 }
                 /* scores[n, T] = scale * Q_h[n, dh] . K_h[T, dh]^T */
