@@ -22,9 +22,10 @@
  *     NULL there: the caller-thread path, safe from any thread).
  *   - A forward pass never calls malloc: activations come from an mm_arena sized at state creation;
  *     core's kernels keep their own per-thread scratch in the pool, grown on first use only (the
- *     first call of each shape allocates, later calls never do); with pool == NULL they use a per-thread
- *     buffer that grows the same way (freed at thread exit). mm_pool_reserve / mm_pool_scratch are for
- *     the callers' own per-thread scratch (reserve at state creation); kernels never move it.
+ *     first call of each shape allocates, later calls never do) or all at once by mm_kernels_reserve
+ *     (at state creation: then no call allocates); with pool == NULL they use a per-thread buffer that
+ *     grows the same way (freed at thread exit). mm_pool_reserve / mm_pool_scratch are for the callers'
+ *     own per-thread scratch (reserve at state creation); kernels never move it.
  *
  * Kernels and levels (chosen once at run time from the CPU: avx512 > avx2 > generic; the environment
  * variable MMGPT_KERNEL=generic|avx2|avx512 forces a lower level, for tests; a level the CPU lacks falls
@@ -131,6 +132,15 @@ void  mm_arena_free(mm_arena *a);
 /* y[rows] = W[rows, cols] . x[cols]  (one input row: token-by-token decode). */
 void mm_matvec(mm_pool *pool, mm_type t, const void *W, int64_t rows, int64_t cols,
                const float *x, float *y);
+/* Rows [r0, r1) of the same product (W and y point at row 0), on the calling thread only, as thread ith
+ * of pool: for a task inside mm_pool_run that splits its own products (a decode step in one pool run).
+ * Uses thread ith's kernel scratch (mm_kernels_reserve; else this OS thread's own buffer, grown once). */
+void mm_matvec_rows(mm_pool *pool, int ith, mm_type t, const void *W, int64_t r0, int64_t r1, int64_t cols,
+                    const float *x, float *y);
+/* Reserve the kernels' per-thread scratch of pool (pool == NULL: the calling thread's) for mm_matvec,
+ * mm_matvec_rows, mm_linear and mm_sgemm over inputs of up to max_cols columns, any number of rows: after
+ * it these never allocate. Call outside mm_pool_run, e.g. when a state is created. 0 / -1 (out of memory). */
+int  mm_kernels_reserve(mm_pool *pool, int64_t max_cols, char *err);
 /* Naive reference (single thread, plain C, dequantize then dot in double): test oracle. */
 void mm_matvec_ref(mm_type t, const void *W, int64_t rows, int64_t cols, const float *x, float *y);
 
