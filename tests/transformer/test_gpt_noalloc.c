@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mm_gguf.h"
 #include "mm_transformer.h"
@@ -65,7 +66,8 @@ int main(void) {
     const char *tmp = getenv("MMGPT_TEST_TMP") ? getenv("MMGPT_TEST_TMP") : "/tmp";
     const mm_type types[4] = {MM_TYPE_F32, MM_TYPE_F16, MM_TYPE_Q8_0, MM_TYPE_Q4_0};
     for (int ti = 0; ti < 4; ti++) {
-        snprintf(path, sizeof path, "%s/gpt_noalloc_%s.gguf", tmp, mm_type_name(types[ti]));
+        /* one file per process: the per-level tests run at the same time */
+        snprintf(path, sizeof path, "%s/gpt_noalloc_%s_%ld.gguf", tmp, mm_type_name(types[ti]), (long)getpid());
         rand_gpt_spec spec = {V, CTX, D, L, H, FF, .wtype = types[ti]};
         if (rand_gpt_write(path, &spec) != 0) return 1;
         mm_gguf *g = mm_gguf_open(path, err);
