@@ -76,6 +76,9 @@ typedef struct {
 int mm_core_gemm_avx512(mm_pool *pool, const mm_gemm_b *b, int64_t m, int64_t n, int64_t k, float alpha,
                         const float *A, int64_t lda, float beta, float *C, int64_t ldc);
 
+/* Per-thread scratch bytes mm_core_gemm_avx512 uses (any shape); 0 when AVX-512 is not compiled in. */
+size_t mm_core_gemm_scratch_bytes(void);
+
 /* Whether mm_linear (n > 1) / mm_sgemm use the own AVX-512 gemm (default at the avx512 level unless
  * MMGPT_GEMM=openblas) or OpenBLAS. Settable for benchmarks comparing both in one run. */
 bool mm_core_use_own_gemm(void);

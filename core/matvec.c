@@ -8,6 +8,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -219,36 +220,54 @@ static cpu_feat cpu_features(void) {
 }
 #endif
 
-static bool cpu_has_avx512(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    cpu_feat f = cpu_features();
-    return f.os_avx512 && f.avx512f && f.avx512dq && f.avx512bw && f.avx512vl && f.avx512vnni && f.fma && f.f16c;
-#else
-    return false;
-#endif
-}
-static bool cpu_has_avx2(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    cpu_feat f = cpu_features();
-    return f.os_avx && f.avx2 && f.fma && f.f16c;
-#else
-    return false;
-#endif
+/* What each level needs from the CPU and the OS, as text: "" when all is there. Filled once by
+ * kernels_init (under kern_once), read-only afterwards. */
+static char g_missing[3][160];
+
+static void add_missing(char *buf, bool have, const char *what) {
+    if (have) return;
+    size_t l = strlen(buf);
+    snprintf(buf + l, sizeof g_missing[0] - l, "%s%s", l ? " " : "", what);
 }
 
+static void cpu_check(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    cpu_feat f = cpu_features();
+    const struct { int level; bool have; const char *what; } need[] = {
+        {MM_KERNEL_AVX2, f.avx2, "avx2"},         {MM_KERNEL_AVX2, f.fma, "fma"},
+        {MM_KERNEL_AVX2, f.f16c, "f16c"},         {MM_KERNEL_AVX2, f.os_avx, "OS-enabled AVX state"},
+        {MM_KERNEL_AVX512, f.avx512f, "avx512f"}, {MM_KERNEL_AVX512, f.avx512dq, "avx512dq"},
+        {MM_KERNEL_AVX512, f.avx512bw, "avx512bw"}, {MM_KERNEL_AVX512, f.avx512vl, "avx512vl"},
+        {MM_KERNEL_AVX512, f.avx512vnni, "avx512vnni"}, {MM_KERNEL_AVX512, f.fma, "fma"},
+        {MM_KERNEL_AVX512, f.f16c, "f16c"},       {MM_KERNEL_AVX512, f.os_avx512, "OS-enabled AVX-512 state"},
+    };
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) add_missing(g_missing[need[i].level], need[i].have, need[i].what);
+#else
+    add_missing(g_missing[MM_KERNEL_AVX2], false, "x86-64");
+    add_missing(g_missing[MM_KERNEL_AVX512], false, "x86-64");
+#endif
+    if (!mm_kernels_avx2.name) snprintf(g_missing[MM_KERNEL_AVX2], sizeof g_missing[0], "not compiled in");
+    if (!mm_kernels_avx512.name) snprintf(g_missing[MM_KERNEL_AVX512], sizeof g_missing[0], "not compiled in");
+}
+
+static const mm_kernel_table *const level_table[3] = {&mm_kernels_generic, &mm_kernels_avx2, &mm_kernels_avx512};
+static const char *const level_name[3] = {"generic", "avx2", "avx512"};
+static mm_kernel_level g_level;
+
+/* MMGPT_KERNEL and MMGPT_GEMM are read here, once per process (the first kernel call). */
 static void kernels_init(void) {
-    const mm_kernel_table *best = &mm_kernels_generic;
-    if (mm_kernels_avx2.name && cpu_has_avx2()) best = &mm_kernels_avx2;
-    if (mm_kernels_avx512.name && cpu_has_avx512()) best = &mm_kernels_avx512;
+    cpu_check();
+    int best = MM_KERNEL_GENERIC;
+    if (!g_missing[MM_KERNEL_AVX2][0]) best = MM_KERNEL_AVX2;
+    if (!g_missing[MM_KERNEL_AVX512][0]) best = MM_KERNEL_AVX512;
     const char *force = getenv("MMGPT_KERNEL");
-    if (force && *force) {
-        /* A forced level the CPU lacks falls back to the best one below it. */
-        if (strcmp(force, "generic") == 0) best = &mm_kernels_generic;
-        else if (strcmp(force, "avx2") == 0 && best == &mm_kernels_avx512) best = &mm_kernels_avx2;
-    }
-    g_kernels = best;
+    if (force && *force)   /* a forced level the CPU lacks falls back to the best one below it */
+        for (int l = 0; l < best; l++)
+            if (strcmp(force, level_name[l]) == 0) best = l;
+    g_level = (mm_kernel_level)best;
+    g_kernels = level_table[best];
     const char *e = getenv("MMGPT_GEMM");
-    atomic_store(&g_own_gemm, best == &mm_kernels_avx512 && !(e && strcmp(e, "openblas") == 0));
+    atomic_store(&g_own_gemm, best == MM_KERNEL_AVX512 && !(e && strcmp(e, "openblas") == 0));
 }
 
 const mm_kernel_table *mm_core_kernels(void) {
@@ -264,6 +283,18 @@ bool mm_core_use_own_gemm(void) {
 void mm_core_set_own_gemm(bool on) { atomic_store(&g_own_gemm, on && mm_core_kernels() == &mm_kernels_avx512); }
 
 const char *mm_cpu_kernel_name(void) { return mm_core_kernels()->name; }
+
+mm_kernel_level mm_cpu_kernel_level(void) {
+    mm_core_kernels();
+    return g_level;
+}
+
+const char *mm_cpu_kernel_missing(const char *name) {
+    mm_core_kernels();
+    for (int l = 0; l < 3; l++)
+        if (name && strcmp(name, level_name[l]) == 0) return g_missing[l][0] ? g_missing[l] : NULL;
+    return "unknown level (known: generic, avx2, avx512)";
+}
 
 /* ---------------------------------------------------------------- naive references */
 /* Dequantize elements [i0, i0+32) (or fewer for F32/F16 tails) of a row into buf; returns count. */
@@ -355,6 +386,18 @@ static void matvec_task(void *c, int ith, int nth) {
 /* Below this many weight elements a matvec runs on the caller's thread only (waking workers costs more). */
 #define MM_MATVEC_MIN_PARALLEL (64 * 1024)
 
+/* The row kernel for type index ti at this level, with x quantized into mem when the kernel wants that
+ * (mem: mm_xq8_bytes(cols) bytes; NULL = out of memory: the plain-float kernel, which needs none). */
+static mm_rows_fn prepare_x(const mm_kernel_table *k, int ti, const float *x, int64_t cols, void *mem, mm_xq8 *xq,
+                            const mm_xq8 **xqp) {
+    *xqp = NULL;
+    if (!k->wants_xq[ti]) return k->rows[ti];
+    if (!mem) return mm_kernels_generic.rows[ti];
+    (k->quantize_x ? k->quantize_x : mm_xq8_quantize)(x, cols, mem, xq);
+    *xqp = xq;
+    return k->rows[ti];
+}
+
 void mm_matvec(mm_pool *pool, mm_type t, const void *W, int64_t rows, int64_t cols, const float *x, float *y) {
     int ti = mm_core_type_index(t);
     size_t rb = mm_row_size(t, cols);
@@ -362,19 +405,15 @@ void mm_matvec(mm_pool *pool, mm_type t, const void *W, int64_t rows, int64_t co
     if (rb == 0 && cols != 0) return;   /* invalid shape for the type */
     if (cols == 0) { memset(y, 0, (size_t)rows * sizeof(float)); return; }
     const mm_kernel_table *k = mm_core_kernels();
-    matvec_ctx m = {k->rows[ti], W, rb, rows, cols, x, NULL, y, rows, 0};
-    mm_xq8 xq;
+    void *mem = NULL;
     if (k->wants_xq[ti]) {
         size_t qbytes = mm_xq8_bytes(cols);
         if (pool && mm_core_reserve(pool, qbytes) != 0) pool = NULL;
-        void *mem = mm_core_scratch(pool, 0, qbytes);
-        if (!mem) {
-            m.fn = mm_kernels_generic.rows[ti];   /* out of memory: float path needs no scratch */
-        } else {
-            (k->quantize_x ? k->quantize_x : mm_xq8_quantize)(x, cols, mem, &xq);
-            m.xq = &xq;
-        }
+        mem = mm_core_scratch(pool, 0, qbytes);
     }
+    mm_xq8 xq;
+    matvec_ctx m = {NULL, W, rb, rows, cols, x, NULL, y, rows, 0};
+    m.fn = prepare_x(k, ti, x, cols, mem, &xq, &m.xq);
     int nth = mm_pool_n_threads(pool);
     if (nth == 1 || rows * cols < MM_MATVEC_MIN_PARALLEL || rows < 2) {
         matvec_task(&m, 0, 1);
@@ -383,6 +422,25 @@ void mm_matvec(mm_pool *pool, mm_type t, const void *W, int64_t rows, int64_t co
         m.chunk = ch < 16 ? 16 : (ch + 15) & ~(int64_t)15;
         mm_pool_run(pool, matvec_task, &m);
     }
+}
+
+void mm_matvec_rows(mm_pool *pool, int ith, mm_type t, const void *W, int64_t r0, int64_t r1, int64_t cols,
+                    const float *x, float *y) {
+    int ti = mm_core_type_index(t);
+    size_t rb = mm_row_size(t, cols);
+    if (ti < 0 || r1 <= r0 || (rb == 0 && cols != 0)) return;
+    if (cols == 0) { memset(y + r0, 0, (size_t)(r1 - r0) * sizeof(float)); return; }
+    const mm_kernel_table *k = mm_core_kernels();
+    void *mem = NULL;
+    if (k->wants_xq[ti]) {
+        size_t qbytes = mm_xq8_bytes(cols);
+        mem = mm_core_scratch(pool, ith, qbytes);
+        if (!mem) mem = mm_core_scratch(NULL, 0, qbytes);   /* not reserved: this OS thread's own buffer */
+    }
+    mm_xq8 xq;
+    const mm_xq8 *xqp;
+    mm_rows_fn fn = prepare_x(k, ti, x, cols, mem, &xq, &xqp);
+    fn(W, rb, r0, r1, cols, x, xqp, y);
 }
 
 /* ---------------------------------------------------------------- mm_linear */
@@ -442,6 +500,19 @@ static int64_t linear_tile_rows(int64_t cols) {
     if (t < 16) t = 16;
     if (t > 256) t = 256;
     return t & ~(int64_t)15;
+}
+
+int mm_kernels_reserve(mm_pool *pool, int64_t max_cols, char *err) {
+    if (max_cols < 0 || max_cols > ((int64_t)1 << 32))
+        return mm_err(err, "%s: %lld columns is out of range", __func__, (long long)max_cols);
+    /* dequantized tile: tile(cols) * cols floats <= max(256 KiB, 16 rows of max_cols) for every cols */
+    size_t need = mm_xq8_bytes(max_cols), tile = 256 * 1024;
+    if ((size_t)max_cols * 16 * sizeof(float) > tile) tile = (size_t)max_cols * 16 * sizeof(float);
+    if (tile > need) need = tile;
+    if (mm_core_kernels() == &mm_kernels_avx512 && mm_core_gemm_scratch_bytes() > need) need = mm_core_gemm_scratch_bytes();
+    if (mm_core_reserve(pool, need) != 0)
+        return mm_err(err, "%s: out of memory (%zu bytes of kernel scratch per thread)", __func__, need);
+    return 0;
 }
 
 void mm_linear(mm_pool *pool, mm_type t, const void *W, const float *bias, int64_t rows, int64_t cols,

@@ -25,6 +25,7 @@
 #define NC 512
 
 static size_t scratch_floats(void) { return (size_t)MC * KC + (size_t)KC * NC + 17 * (size_t)KC + 64; }
+size_t mm_core_gemm_scratch_bytes(void) { return scratch_floats() * sizeof(float); }
 
 /* pack rows [i0, i0+mc) x cols [k0, k0+kc) of A into MR-high panels: dst[p][kk][ii], zero padded */
 static void pack_a(const float *A, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float *dst) {
@@ -217,6 +218,7 @@ int mm_core_gemm_avx512(mm_pool *pool, const mm_gemm_b *b, int64_t m, int64_t n,
     return 0;
 }
 #else
+size_t mm_core_gemm_scratch_bytes(void) { return 0; }
 int mm_core_gemm_avx512(mm_pool *pool, const mm_gemm_b *b, int64_t m, int64_t n, int64_t k, float alpha,
                         const float *A, int64_t lda, float beta, float *C, int64_t ldc) {
     (void)pool; (void)b; (void)m; (void)n; (void)k; (void)alpha; (void)A; (void)lda; (void)beta; (void)C; (void)ldc;

@@ -23,12 +23,14 @@
  *     NULL there: the caller-thread path, safe from any thread).
  *   - A forward pass never calls malloc: activations come from an mm_arena sized at state creation;
  *     core's kernels keep their own per-thread scratch in the pool, grown on first use only (the
- *     first call of each shape allocates, later calls never do); with pool == NULL they use a per-thread
- *     buffer that grows the same way (freed at thread exit). mm_pool_reserve / mm_pool_scratch are for
- *     the callers' own per-thread scratch (reserve at state creation); kernels never move it.
+ *     first call of each shape allocates, later calls never do) or all at once by mm_kernels_reserve
+ *     (at state creation: then no call allocates); with pool == NULL they use a per-thread buffer that
+ *     grows the same way (freed at thread exit). mm_pool_reserve / mm_pool_scratch are for the callers'
+ *     own per-thread scratch (reserve at state creation); kernels never move it.
  *
  * Kernels and levels (chosen once at run time from the CPU: avx512 > avx2 > generic; the environment
- * variable MMGPT_KERNEL=generic|avx2|avx512 forces a lower level, for tests):
+ * variable MMGPT_KERNEL=generic|avx2|avx512 forces a lower level, for tests; a level the CPU lacks falls
+ * back to the best one below it, and mm_cpu_kernel_level() says which one runs):
  *   - mm_matvec F32/F16: weights converted in registers, f32 products and sums.
  *   - mm_matvec Q8_0/Q4_0 at the avx2 and avx512 levels: x is first quantized to 8 bits per block of 32
  *     (d = max|x|/127, like llama.cpp) and integer dot products are used (VNNI on avx512). This adds at
@@ -42,6 +44,14 @@
  *     float64 references), plain C with libm at the generic level. mm_quantize_row / mm_dequantize_row use the
  *     level's vectorized conversions (F16C for f16: round to nearest even, bit-identical to numpy).
  *   - Naive references (mm_matvec_ref, mm_linear_ref) dequantize and sum in double: test oracles.
+ *
+ * Environment knobs (the only environment variables the library reads; none is needed):
+ *   MMGPT_KERNEL=generic|avx2|avx512  kernel level (above); read once per process, at the first kernel
+ *                                     call (every module asks core for the level, none reads it itself)
+ *   MMGPT_GEMM=openblas               OpenBLAS instead of the own gemm at the avx512 level; read with
+ *                                     MMGPT_KERNEL
+ *   MMGPT_POOL_SPIN_US=N              pool workers poll N microseconds before sleeping; read by
+ *                                     mm_pool_create
  */
 #ifndef MM_CORE_H
 #define MM_CORE_H
@@ -137,6 +147,15 @@ void  mm_arena_free(mm_arena *a);
 /* y[rows] = W[rows, cols] . x[cols]  (one input row: token-by-token decode). */
 void mm_matvec(mm_pool *pool, mm_type t, const void *W, int64_t rows, int64_t cols,
                const float *x, float *y);
+/* Rows [r0, r1) of the same product (W and y point at row 0), on the calling thread only, as thread ith
+ * of pool: for a task inside mm_pool_run that splits its own products (a decode step in one pool run).
+ * Uses thread ith's kernel scratch (mm_kernels_reserve; else this OS thread's own buffer, grown once). */
+void mm_matvec_rows(mm_pool *pool, int ith, mm_type t, const void *W, int64_t r0, int64_t r1, int64_t cols,
+                    const float *x, float *y);
+/* Reserve the kernels' per-thread scratch of pool (pool == NULL: the calling thread's) for mm_matvec,
+ * mm_matvec_rows, mm_linear and mm_sgemm over inputs of up to max_cols columns, any number of rows: after
+ * it these never allocate. Call outside mm_pool_run, e.g. when a state is created. 0 / -1 (out of memory). */
+int  mm_kernels_reserve(mm_pool *pool, int64_t max_cols, char *err);
 /* Naive reference (single thread, plain C, dequantize then dot in double): test oracle. */
 void mm_matvec_ref(mm_type t, const void *W, int64_t rows, int64_t cols, const float *x, float *y);
 
@@ -152,8 +171,15 @@ void mm_linear_ref(mm_type t, const void *W, const float *bias,
 void mm_sgemm(mm_pool *pool, bool transB, int64_t m, int64_t n, int64_t k, float alpha,
               const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
-/* Which matvec implementation runs on this CPU: "avx512", "avx2", or "generic". */
-const char *mm_cpu_kernel_name(void);
+/* Kernel levels (see "Kernels and levels" above). The level is chosen once per process, at the first
+ * kernel call: the best one the CPU (and the build) can run, or a lower one that MMGPT_KERNEL names. */
+typedef enum { MM_KERNEL_GENERIC = 0, MM_KERNEL_AVX2 = 1, MM_KERNEL_AVX512 = 2 } mm_kernel_level;
+mm_kernel_level mm_cpu_kernel_level(void);  /* the level in use */
+const char *mm_cpu_kernel_name(void);       /* its name: "avx512", "avx2", or "generic" */
+/* What keeps the level called `name` from running in this process: NULL when it can run (always for
+ * "generic"), else a text naming what is missing, e.g. "avx512vnni" or "not compiled in"; for a name
+ * that is no level, "unknown level (...)". Tests that force a level use it to say why they skip. */
+const char *mm_cpu_kernel_missing(const char *name);
 
 /* ---------------------------------------------------------------- elementwise ops (one row) */
 void  mm_layernorm(float *y, const float *x, const float *w, const float *b, int64_t n, float eps);

@@ -24,6 +24,16 @@
  *   logits_all (caller buffer [n, n_vocab]) to get every position's logits.
  *   mm_gpt_state_truncate(s, n) forgets positions >= n (chat rewinds / keeps a shared prefix);
  *   mm_gpt_state_reset() = truncate(0).
+ *   A single position is one decode step: all its products, attentions and norms in one run of the
+ *   state's pool (threads claim rows of each product; results do not depend on the thread count).
+ *
+ * Memory, threads, environment
+ *   mm_gpt_state_create allocates everything eval uses (KV cache, activations, the kernels' per-thread
+ *   scratch in the pool): mm_gpt_eval makes no heap allocation (tests/transformer/test_gpt_noalloc.c
+ *   counts them). Everything that depends on the CPU is chosen at state creation from core's kernel
+ *   level; the decoder keeps no global state, so states in different threads (each with its own pool)
+ *   never interact (ThreadSanitizer-checked: tools/test.sh --tsan). The decoder reads no environment
+ *   variable; core's knobs apply (mm_core.h: MMGPT_KERNEL, MMGPT_GEMM, MMGPT_POOL_SPIN_US).
  *
  * Numerics
  *   Batches multiply with weights dequantized to f32 (sgemm). Single positions use core's matvec

@@ -1,11 +1,13 @@
 /* forward.c - GPT decoder state (KV cache, activations) and the forward pass.
  *
- * Batches (n > 1) run the linear layers through mm_linear (sgemm) and attention through mm_sgemm one
- * head at a time; single positions (decode) run mm_linear's matvec path and a threaded attention
- * kernel over heads. Everything the forward pass touches is allocated in mm_gpt_state_create.
- * Decode with 2+ threads runs the whole step in one pool run (decode_phased, bit-identical to the
- * per-operation path, which MMGPT_DECODE_PHASED=0 selects); decode attention at core's avx512 level
- * reads f32/f16 cache rows directly (attn_head_avx512; the plain-C attn_scores/attn_values elsewhere). */
+ * Two paths, by the number of positions evaluated at once:
+ *   - a batch (1 < n <= n_batch: prefill) runs the linear layers through mm_linear (sgemm) and attention
+ *     through mm_sgemm one head at a time (below 8 positions: attention.c's kernel per row and head);
+ *   - a single position (decode) is one decode step: a table of phases run in one pool run (decode_step),
+ *     the matrix rows through core's matvec kernels, attention through attention.c's kernel.
+ * Everything either path touches is allocated in mm_gpt_state_create, the kernels' scratch included
+ * (mm_kernels_reserve), and the choices that depend on the CPU (the attention kernel) are made there too:
+ * eval never allocates and keeps no lazily set state (tests: gpt_noalloc_*, gpt_state under TSan). */
 #include <math.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -15,62 +17,18 @@
 
 #include "gpt_internal.h"
 
-/* ---------------------------------------------------------------- f16 KV cache conversions
- * F16C when the CPU has it (checked once with cpuid), else core's scalar round-to-nearest-even. */
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <cpuid.h>
-#include <immintrin.h>
-#define F16C_TARGET __attribute__((target("avx,f16c")))
-F16C_TARGET static void h2f_f16c(const uint16_t *h, float *f, int64_t n) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(f + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
-    for (; i < n; i++) f[i] = mm_fp16_to_fp32(h[i]);
-}
-F16C_TARGET static void f2h_f16c(const float *f, uint16_t *h, int64_t n) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm_storeu_si128((__m128i *)(h + i), _mm256_cvtps_ph(_mm256_loadu_ps(f + i), _MM_FROUND_TO_NEAREST_INT));
-    for (; i < n; i++) h[i] = mm_fp32_to_fp16(f[i]);
-}
-static int f16c_state = -1; /* -1 unknown, 0 no, 1 yes (benign race: every thread computes the same) */
-static bool have_f16c(void) {
-    if (f16c_state < 0) {
-        unsigned a, b, c, d;
-        f16c_state = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) && (c & (1u << 28)); /* f16c, avx */
-    }
-    return f16c_state == 1;
-}
-#endif
-
-void mm_gpt_f16_to_f32(const uint16_t *h, float *f, int64_t n) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (have_f16c()) {
-        h2f_f16c(h, f, n);
-        return;
-    }
-#endif
-    for (int64_t i = 0; i < n; i++) f[i] = mm_fp16_to_fp32(h[i]);
-}
-
-void mm_gpt_f32_to_f16(const float *f, uint16_t *h, int64_t n) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (have_f16c()) {
-        f2h_f16c(f, h, n);
-        return;
-    }
-#endif
-    for (int64_t i = 0; i < n; i++) h[i] = mm_fp32_to_fp16(f[i]);
-}
-
 /* Below this many positions per step the per-head loop kernel beats sgemm for attention. */
 #define ATT_SGEMM_MIN 8
 
-/* One phase of a phased decode step: items claimed with `next`, counted in `done` when finished. */
+/* One phase of a decode step (see "decode step" below): n items of `chunk` rows of a `rows`-row product
+ * (or one head, one vector), claimed with `next`, counted in `done` when finished. */
+typedef enum { PH_QKV, PH_ATT, PH_OUT, PH_LN2, PH_UP, PH_DOWN, PH_NORM, PH_LOGITS } ph_kind;
 struct dec_phase {
     _Alignas(64) atomic_int next;
     _Alignas(64) atomic_int done;
-    int n;         /* items */
-    int64_t chunk; /* rows per item (matrix phases) */
+    int n;
+    ph_kind kind;
+    int64_t layer, rows, chunk;
 };
 
 struct mm_gpt_state {
@@ -93,12 +51,14 @@ struct mm_gpt_state {
     float   *tmp;      /* [n_batch, d] projection output before the residual add */
     float   *ff;       /* [n_batch, d_ff] MLP hidden */
     float   *scores;   /* [n_batch, n_ctx] attention probabilities of one head (batch path) */
-    float   *thr;      /* [nth, max(n_ctx, d)] per-thread scratch (decode scores, position rows) */
+    float   *thr;      /* [nth, thr_stride] per-thread scratch: attention scores [n_ctx] (+ one head's K or V
+                          as f32 [n_ctx, d_head] with an f16 cache) or a position row [d] */
     int64_t  thr_stride;
     float   *logits;   /* [n_vocab] last position */
     mm_arena arena;
     size_t   kv_bytes;
-    struct dec_phase *ph; /* [n_ph] phased decode (nth > 1): claim / done counters of each phase */
+    mm_gpt_attn_fn attn;  /* decode attention kernel for d_head at core's level (chosen at creation) */
+    struct dec_phase *ph; /* [n_ph] the phases of a decode step: 7 per layer, then the logits */
     int64_t  n_ph;
 };
 
@@ -106,6 +66,8 @@ mm_gpt_state_params mm_gpt_state_default_params(void) {
     mm_gpt_state_params p = {0, 0, 512, NULL, false};
     return p;
 }
+
+static int phases_build(mm_gpt_state *s);
 
 static float *take(mm_arena *a, size_t n_floats, bool *ok) {
     float *p = mm_arena_alloc(a, n_floats * sizeof(float));
@@ -147,19 +109,9 @@ mm_gpt_state *mm_gpt_state_create(const mm_gpt_model *m, mm_gpt_state_params p, 
         s->own_pool = true;
     }
     s->nth = mm_pool_n_threads(s->pool);
-    /* Reserve the pool scratch that mm_linear / mm_matvec use (dequantized weight tiles of <= 256 KiB
-     * with >= 16 rows; the q8 copy of the input) now, so that eval never allocates. */
-    {
-        size_t need = 0;
-        const int64_t widths[2] = {hp->d_model, hp->d_ff};
-        for (int k = 0; k < 2; k++) {
-            int64_t c = widths[k], t = (256 * 1024 / 4) / c;
-            t = t < 16 ? 16 : t > 256 ? 256 : t;
-            size_t b = (size_t)t * (size_t)c * sizeof(float) + (size_t)(c / 32 + 1) * 34;
-            if (b > need) need = b;
-        }
-        if (mm_pool_reserve(s->pool, need, err) != 0) goto fail;
-    }
+    s->attn = mm_gpt_attn_kernel(hp->d_head);
+    /* every product's kernel scratch, now: eval never allocates (widest input: d_ff of ffn_down) */
+    if (mm_kernels_reserve(s->pool, hp->d_ff > hp->d_model ? hp->d_ff : hp->d_model, err) != 0) goto fail;
     const size_t d = (size_t)hp->d_model, ff = (size_t)hp->d_ff, B = (size_t)s->n_batch, C = (size_t)s->n_ctx;
     s->kv_f16 = p.kv_f16;
     s->kv_esz = p.kv_f16 ? 2 : 4;
@@ -191,13 +143,9 @@ mm_gpt_state *mm_gpt_state_create(const mm_gpt_model *m, mm_gpt_state_params p, 
         mm_err(err, "%s: internal: arena too small", __func__);
         goto fail;
     }
-    if (s->nth > 1) {
-        s->n_ph = 7 * hp->n_layer + 1;
-        s->ph = aligned_alloc(64, sizeof *s->ph * (size_t)s->n_ph);
-        if (!s->ph) {
-            mm_err(err, "%s: out of memory", __func__);
-            goto fail;
-        }
+    if (phases_build(s) != 0) {
+        mm_err(err, "%s: out of memory", __func__);
+        goto fail;
     }
     return s;
 fail:
@@ -292,175 +240,16 @@ static void run_rows(mm_pool *pool, mm_task_fn fn, task_ctx *c) {
     else mm_pool_run(pool, fn, c);
 }
 
-static float dot_f32(const float *a, const float *b, int64_t n) {
-    float acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) acc[k] += a[i + k] * b[i + k];
-    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-/* scores[j] = scale * q . K_j for j < T (rows of K are `ld` floats apart). Four keys at a time with
- * independent accumulators, so the FMAs are throughput-bound (a single dot product of 64 is latency-bound). */
-static void attn_scores(const float *q, const float *K, int64_t ld, int64_t T, int64_t dh, float scale, float *sc) {
-    int64_t j = 0;
-    if (dh % 16 == 0) {
-        for (; j + 4 <= T; j += 4) {
-            const float *k0 = K + j * ld, *k1 = k0 + ld, *k2 = k1 + ld, *k3 = k2 + ld;
-            float a0[16] = {0}, a1[16] = {0}, a2[16] = {0}, a3[16] = {0};
-            for (int64_t e = 0; e < dh; e += 16)
-                for (int k = 0; k < 16; k++) {
-                    const float qv = q[e + k];
-                    a0[k] += qv * k0[e + k];
-                    a1[k] += qv * k1[e + k];
-                    a2[k] += qv * k2[e + k];
-                    a3[k] += qv * k3[e + k];
-                }
-            /* pairwise (tree) reduction: vectorizes, unlike an in-order sum of 16 lanes */
-            for (int w = 8; w >= 1; w /= 2)
-                for (int k = 0; k < w; k++) a0[k] += a0[k + w], a1[k] += a1[k + w], a2[k] += a2[k + w], a3[k] += a3[k + w];
-            sc[j] = a0[0] * scale, sc[j + 1] = a1[0] * scale, sc[j + 2] = a2[0] * scale, sc[j + 3] = a3[0] * scale;
-        }
-    }
-    for (; j < T; j++) sc[j] = dot_f32(q, K + j * ld, dh) * scale;
-}
-
-/* o[dh] = sum_j p[j] V_j (rows `ld` apart), two keys per step into a local accumulator. */
-static void attn_values(const float *p, const float *V, int64_t ld, int64_t T, int64_t dh, float *o) {
-    if (dh <= 256) {
-        float acc[256];
-        memset(acc, 0, (size_t)dh * sizeof(float));
-        int64_t j = 0;
-        for (; j + 2 <= T; j += 2) {
-            const float p0 = p[j], p1 = p[j + 1], *v0 = V + j * ld, *v1 = v0 + ld;
-            for (int64_t e = 0; e < dh; e++) acc[e] += p0 * v0[e] + p1 * v1[e];
-        }
-        for (; j < T; j++) {
-            const float pj = p[j], *v = V + j * ld;
-            for (int64_t e = 0; e < dh; e++) acc[e] += pj * v[e];
-        }
-        memcpy(o, acc, (size_t)dh * sizeof(float));
-        return;
-    }
-    memset(o, 0, (size_t)dh * sizeof(float));
-    for (int64_t j = 0; j < T; j++) {
-        const float pj = p[j], *v = V + j * ld;
-        for (int64_t e = 0; e < dh; e++) o[e] += pj * v[e];
-    }
-}
-
-/* ---------------------------------------------------------------- AVX-512 decode attention
- * One head straight from the cache (f32 or f16 rows, converted in registers: no f32 copy of an f16
- * cache), d_head a multiple of 16 and <= 256. Scores: 4 keys at a time, each key's 16-lane partial sums
- * reduced in the end; values: o = sum_j p_j V_j with 2 keys per step into separate accumulators. Used at
- * core's avx512 kernel level (mm_cpu_kernel_name()); attn_scores / attn_values above are the plain path. */
-#if defined(__x86_64__) && defined(__GNUC__)
-#define ATT512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
-ATT512 static inline __m512 ld16(const void *p, int64_t e, bool f16) {
-    return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + e)))
-               : _mm512_loadu_ps((const float *)p + e);
-}
-
-ATT512 static inline __attribute__((always_inline)) void
-attn_head_impl(const float *q, const void *K, const void *V, int64_t T, int64_t dh, float scale, bool f16, float *sc,
-               float *o) {
-    const size_t rb = (size_t)dh * (f16 ? 2 : 4);
-    const int64_t nv = dh / 16;
-    __m512 qv[16];
-    for (int64_t v = 0; v < nv; v++) qv[v] = _mm512_mul_ps(_mm512_loadu_ps(q + 16 * v), _mm512_set1_ps(scale));
-    const uint8_t *kp = K;
-    int64_t j = 0;
-    for (; j + 4 <= T; j += 4, kp += 4 * rb) {
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-        for (int64_t v = 0; v < nv; v++) {
-            a0 = _mm512_fmadd_ps(qv[v], ld16(kp, 16 * v, f16), a0);
-            a1 = _mm512_fmadd_ps(qv[v], ld16(kp + rb, 16 * v, f16), a1);
-            a2 = _mm512_fmadd_ps(qv[v], ld16(kp + 2 * rb, 16 * v, f16), a2);
-            a3 = _mm512_fmadd_ps(qv[v], ld16(kp + 3 * rb, 16 * v, f16), a3);
-        }
-        /* 4 horizontal sums at once: fold 512 -> 256 -> 128 with the 4 keys interleaved */
-        __m512 s01 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1)); /* k0 k0 k1 k1 per 128 */
-        __m512 s23 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
-        __m512 s = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(s01), _mm512_castps_pd(s23))),
-                                 _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(s01), _mm512_castps_pd(s23))));
-        /* s: per 128-bit lane [k0 k1 k2 k3] partial; add the 4 lanes */
-        __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s), _mm512_extractf32x8_ps(s, 1));
-        __m128 r = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-        _mm_storeu_ps(sc + j, r);
-    }
-    for (; j < T; j++, kp += rb) {
-        __m512 a = _mm512_setzero_ps();
-        for (int64_t v = 0; v < nv; v++) a = _mm512_fmadd_ps(qv[v], ld16(kp, 16 * v, f16), a);
-        sc[j] = _mm512_reduce_add_ps(a);
-    }
-    mm_softmax(sc, T);
-    __m512 acc[16], acc2[16];
-    for (int64_t v = 0; v < nv; v++) acc[v] = _mm512_setzero_ps(), acc2[v] = _mm512_setzero_ps();
-    const uint8_t *vp = V;
-    j = 0;
-    for (; j + 2 <= T; j += 2, vp += 2 * rb) {
-        const __m512 p0 = _mm512_set1_ps(sc[j]), p1 = _mm512_set1_ps(sc[j + 1]);
-        for (int64_t v = 0; v < nv; v++) {
-            acc[v] = _mm512_fmadd_ps(p0, ld16(vp, 16 * v, f16), acc[v]);
-            acc2[v] = _mm512_fmadd_ps(p1, ld16(vp + rb, 16 * v, f16), acc2[v]);
-        }
-    }
-    if (j < T) {
-        const __m512 p0 = _mm512_set1_ps(sc[j]);
-        for (int64_t v = 0; v < nv; v++) acc[v] = _mm512_fmadd_ps(p0, ld16(vp, 16 * v, f16), acc[v]);
-    }
-    for (int64_t v = 0; v < nv; v++) _mm512_storeu_ps(o + 16 * v, _mm512_add_ps(acc[v], acc2[v]));
-}
-ATT512 static void attn_head_avx512(const float *q, const void *K, const void *V, int64_t T, int64_t dh, float scale,
-                                    bool f16, float *sc, float *o) {
-    if (f16) attn_head_impl(q, K, V, T, dh, scale, true, sc, o);   /* two copies: no branch in the loops */
-    else attn_head_impl(q, K, V, T, dh, scale, false, sc, o);
-}
-#endif
-
-static int att512_state = -1; /* -1 unknown, 0 plain C, 1 AVX-512 (benign race: all threads agree) */
-static bool use_att512(int64_t dh) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (att512_state < 0) att512_state = strcmp(mm_cpu_kernel_name(), "avx512") == 0;
-    return att512_state == 1 && dh % 16 == 0 && dh <= 256;
-#else
-    (void)dh;
-    return false;
-#endif
-}
-
 /* Attention of row i (position pos0 + i) and head hd of one layer; sc = per-thread scratch [n_ctx + ...]. */
-static void attn_one(mm_gpt_state *s, int64_t layer, int64_t pos0, int64_t i, int64_t hd, float *sc, bool fast) {
+static void attn_one(mm_gpt_state *s, int64_t layer, int64_t pos0, int64_t i, int64_t hd, float *sc) {
     const mm_gpt_hparams *hp = &s->m->hp;
     const int64_t d = hp->d_model, dh = hp->d_head;
     const size_t lo = (size_t)layer * (size_t)(s->n_ctx * d) * s->kv_esz; /* this layer's cache */
-    const uint8_t *K = (const uint8_t *)s->k_cache + lo, *V = (const uint8_t *)s->v_cache + lo;
-    const float scale = 1.0f / sqrtf((float)dh);
-    float *conv = sc + s->n_ctx; /* f16 cache: one head's K or V as f32 [T, dh] */
+    const size_t ho = (size_t)(hd * s->n_ctx * dh) * s->kv_esz;            /* this head's slice */
+    const uint8_t *K = (const uint8_t *)s->k_cache + lo + ho, *V = (const uint8_t *)s->v_cache + lo + ho;
     const int64_t T = pos0 + i + 1; /* causal: sees positions [0, pos] */
-    const size_t ho = (size_t)(hd * s->n_ctx * dh) * s->kv_esz; /* this head's slice */
-    const float *Kh = (const float *)(K + ho), *Vh = (const float *)(V + ho);
-    (void)fast;
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (fast) {
-        attn_head_avx512(s->qkv + i * 3 * d + hd * dh, K + ho, V + ho, T, dh, scale, s->kv_f16, sc,
-                         s->att + i * d + hd * dh);
-        return;
-    }
-#endif
-    if (s->kv_f16) {
-        mm_gpt_f16_to_f32((const uint16_t *)(K + ho), conv, T * dh);
-        Kh = conv;
-    }
-    attn_scores(s->qkv + i * 3 * d + hd * dh, Kh, dh, T, dh, scale, sc);
-    mm_softmax(sc, T);
-    if (s->kv_f16) {
-        mm_gpt_f16_to_f32((const uint16_t *)(V + ho), conv, T * dh);
-        Vh = conv;
-    }
-    attn_values(sc, Vh, dh, T, dh, s->att + i * d + hd * dh);
+    s->attn(s->qkv + i * 3 * d + hd * dh, K, V, T, dh, 1.0f / sqrtf((float)dh), s->kv_f16, sc, sc + s->n_ctx,
+            s->att + i * d + hd * dh);
 }
 
 /* Attention for few rows: work items (row, head) split over threads; scores in per-thread scratch. */
@@ -469,10 +258,9 @@ static void task_attn_rows(void *vctx, int ith, int nth) {
     mm_gpt_state *s = c->s;
     const int64_t H = s->m->hp.n_head;
     float *sc = s->thr + (int64_t)ith * s->thr_stride;
-    const bool fast = use_att512(s->m->hp.d_head);
     int64_t w0, w1;
     mm_split_range(c->n * H, ith, nth, &w0, &w1);
-    for (int64_t w = w0; w < w1; w++) attn_one(s, c->layer, c->pos0, w / H, w % H, sc, fast);
+    for (int64_t w = w0; w < w1; w++) attn_one(s, c->layer, c->pos0, w / H, w % H, sc);
 }
 
 /* Batch path: scores [n, T] of one head are in s->scores; mask (causal) and softmax each row. */
@@ -493,27 +281,63 @@ static void lin(mm_gpt_state *s, const mm_gpt_mat *w, const float *bias, int64_t
     mm_linear(s->pool, w->type, w->data, bias, w->rows, w->cols, n, X, Y);
 }
 
-/* ---------------------------------------------------------------- phased decode (one position, nth > 1)
+/* Store the key and value of head hd at position pos (from the row q | k | v of that position) in layer
+ * l's cache (f16 when kv_f16). */
+static void kv_store(mm_gpt_state *s, int64_t l, int64_t pos, const float *qkv_row, int64_t hd) {
+    const int64_t d = s->m->hp.d_model, dh = s->m->hp.d_head;
+    const size_t at = (size_t)(l * s->n_ctx * d + (hd * s->n_ctx + pos) * dh) * s->kv_esz;
+    const float *k = qkv_row + d + hd * dh, *v = qkv_row + 2 * d + hd * dh;
+    if (s->kv_f16) {
+        mm_quantize_row(MM_TYPE_F16, k, (uint8_t *)s->k_cache + at, dh);
+        mm_quantize_row(MM_TYPE_F16, v, (uint8_t *)s->v_cache + at, dh);
+    } else {
+        memcpy((uint8_t *)s->k_cache + at, k, (size_t)dh * sizeof(float));
+        memcpy((uint8_t *)s->v_cache + at, v, (size_t)dh * sizeof(float));
+    }
+}
+
+/* ---------------------------------------------------------------- decode step (one position)
  * A decode step is about 5 matrix products and attentions per layer, each too short (tens of
  * microseconds) to pay a pool wake-up (futex + scheduler, 5-50 us here) every time. The whole step runs
- * in ONE mm_pool_run: it is a list of phases (per layer: qkv rows, heads, output rows + residual, LN2,
- * up rows + GELU, down rows + residual, next LN), each split into items that any thread claims; a
- * thread starts claiming a phase once the previous phase's items are all done. It only ever waits for
- * items that another running thread has claimed (never for one nobody started: the caller alone can
- * finish the step), so this keeps the pool's rule. Every output element is computed by the same code
- * whichever thread claims it, so results equal the step-by-step path (forward_step) bit for bit. */
-enum { PH_QKV, PH_ATT, PH_OUT, PH_LN2, PH_UP, PH_DOWN, PH_LN1 };
-
+ * in ONE mm_pool_run: it is a list of phases (per layer: qkv rows, heads (KV store + attention), output
+ * rows + residual, LN2, up rows + GELU, down rows + residual, the next LN; then the logits rows), each
+ * split into items that any thread claims; a thread starts claiming a phase once the previous phase's
+ * items are all done. It only ever waits for items that another running thread has claimed (never for
+ * one nobody started: the caller alone can finish the step), so this keeps the pool's rule. Every output
+ * element is computed by the same code whichever thread claims it: results do not depend on the number
+ * of threads or on who ran what. The table of phases is built once, at state creation (phases_build);
+ * with one thread each product is one item. Measured against one pool run per operation (the former
+ * second path): faster at 2 threads (bench_decoder tg128), equal at 1. */
 typedef struct {
     mm_gpt_state *s;
-    float        *logits; /* unembedding output [n_vocab] */
-    bool          fast;   /* AVX-512 attention */
-} phased_ctx;
+    float        *logits; /* logits rows [n_vocab] */
+} step_ctx;
 
 static int64_t rows_chunk(int64_t rows, int nth) {
+    if (nth == 1) return rows;
     int64_t c = rows / (3 * (int64_t)nth); /* ~3 items per thread: balance against re-quantizing x per item */
     c = (c + 15) & ~(int64_t)15;
     return c < 16 ? 16 : c;
+}
+
+static int phases_build(mm_gpt_state *s) {
+    const mm_gpt_hparams *hp = &s->m->hp;
+    const int64_t d = hp->d_model;
+    s->n_ph = 7 * hp->n_layer + 1;
+    s->ph = aligned_alloc(64, sizeof *s->ph * (size_t)s->n_ph);
+    if (!s->ph) return -1;
+    for (int64_t p = 0; p < s->n_ph; p++) {
+        struct dec_phase *ph = &s->ph[p];
+        ph->kind = p == s->n_ph - 1 ? PH_LOGITS : (ph_kind)(p % 7);
+        ph->layer = p / 7;
+        const int64_t rows[] = {[PH_QKV] = 3 * d, [PH_ATT] = hp->n_head, [PH_OUT] = d, [PH_LN2] = 1,
+                                [PH_UP] = hp->d_ff, [PH_DOWN] = d, [PH_NORM] = 1, [PH_LOGITS] = hp->n_vocab};
+        const bool matrix = ph->kind == PH_QKV || ph->kind == PH_OUT || ph->kind == PH_UP || ph->kind == PH_DOWN ||
+                            ph->kind == PH_LOGITS;
+        ph->rows = rows[ph->kind];
+        ph->chunk = matrix ? rows_chunk(ph->rows, s->nth) : 1;
+    }
+    return 0;
 }
 
 static void wait_phase(struct dec_phase *p) {
@@ -525,75 +349,50 @@ static void wait_phase(struct dec_phase *p) {
     }
 }
 
-/* rows [r0, r1) of y = W x (+ bias) on this thread */
-static void mat_rows(const mm_gpt_mat *w, const float *bias, int64_t r0, int64_t r1, const float *x, float *y) {
-    const size_t rb = mm_row_size(w->type, w->cols);
-    mm_matvec(NULL, w->type, (const uint8_t *)w->data + rb * (size_t)r0, r1 - r0, w->cols, x, y + r0);
+/* rows [r0, r1) of y = W x (+ bias), on pool thread ith */
+static void mat_rows(mm_gpt_state *s, int ith, const mm_gpt_mat *w, const float *bias, int64_t r0, int64_t r1,
+                     const float *x, float *y) {
+    mm_matvec_rows(s->pool, ith, w->type, w->data, r0, r1, w->cols, x, y);
     if (bias) mm_add(y + r0, y + r0, bias + r0, r1 - r0);
 }
 
-static void phased_item(phased_ctx *c, int64_t p, int64_t item, float *sc) {
+static void step_item(step_ctx *c, const struct dec_phase *ph, int64_t item, int ith, float *sc) {
     mm_gpt_state *s = c->s;
     const mm_gpt_model *m = s->m;
     const mm_gpt_hparams *hp = &m->hp;
-    const int64_t d = hp->d_model, dh = hp->d_head;
-    if (p == s->n_ph - 1) { /* unembedding */
-        const int64_t r0 = item * s->ph[p].chunk, r1 = r0 + s->ph[p].chunk < hp->n_vocab ? r0 + s->ph[p].chunk : hp->n_vocab;
-        mat_rows(&m->output, NULL, r0, r1, s->h, c->logits);
-        return;
-    }
-    const int64_t l = p / 7;
-    const int kind = (int)(p % 7);
-    const mm_gpt_layer *ly = &m->layers[l];
-    const int64_t ch = s->ph[p].chunk, r0 = item * ch;
-    switch (kind) {
-    case PH_QKV: mat_rows(&ly->qkv, ly->qkv_b, r0, r0 + ch < 3 * d ? r0 + ch : 3 * d, s->h, s->qkv); break;
-    case PH_ATT: {
-        const int64_t hd = item, pos = s->n_past;
-        const size_t lo = (size_t)l * (size_t)(s->n_ctx * d) * s->kv_esz;
-        const size_t dst = lo + (size_t)((hd * s->n_ctx + pos) * dh) * s->kv_esz;
-        const float *k = s->qkv + d + hd * dh, *v = s->qkv + 2 * d + hd * dh;
-        if (s->kv_f16) {
-            mm_gpt_f32_to_f16(k, (uint16_t *)((uint8_t *)s->k_cache + dst), dh);
-            mm_gpt_f32_to_f16(v, (uint16_t *)((uint8_t *)s->v_cache + dst), dh);
-        } else {
-            memcpy((uint8_t *)s->k_cache + dst, k, (size_t)dh * sizeof(float));
-            memcpy((uint8_t *)s->v_cache + dst, v, (size_t)dh * sizeof(float));
-        }
-        attn_one(s, l, pos, 0, hd, sc, c->fast);
+    const int64_t d = hp->d_model, l = ph->layer;
+    const mm_gpt_layer *ly = &m->layers[l < hp->n_layer ? l : 0];
+    const int64_t r0 = item * ph->chunk, r1 = r0 + ph->chunk < ph->rows ? r0 + ph->chunk : ph->rows;
+    switch (ph->kind) {
+    case PH_QKV: mat_rows(s, ith, &ly->qkv, ly->qkv_b, r0, r1, s->h, s->qkv); break;
+    case PH_ATT:
+        kv_store(s, l, s->n_past, s->qkv, item);
+        attn_one(s, l, s->n_past, 0, item, sc);
         break;
-    }
-    case PH_OUT: {
-        const int64_t r1 = r0 + ch < d ? r0 + ch : d;
-        mat_rows(&ly->out, ly->out_b, r0, r1, s->att, s->tmp);
+    case PH_OUT:
+        mat_rows(s, ith, &ly->out, ly->out_b, r0, r1, s->att, s->tmp);
         mm_add(s->x + r0, s->x + r0, s->tmp + r0, r1 - r0);
         break;
-    }
     case PH_LN2: mm_layernorm(s->h, s->x, ly->ln2_w, ly->ln2_b, d, hp->eps); break;
-    case PH_UP: {
-        const int64_t r1 = r0 + ch < hp->d_ff ? r0 + ch : hp->d_ff;
-        mat_rows(&ly->up, ly->up_b, r0, r1, s->h, s->ff);
+    case PH_UP:
+        mat_rows(s, ith, &ly->up, ly->up_b, r0, r1, s->h, s->ff);
         mm_gelu_tanh(s->ff + r0, r1 - r0);
         break;
-    }
-    case PH_DOWN: {
-        const int64_t r1 = r0 + ch < d ? r0 + ch : d;
-        mat_rows(&ly->down, ly->down_b, r0, r1, s->ff, s->tmp);
+    case PH_DOWN:
+        mat_rows(s, ith, &ly->down, ly->down_b, r0, r1, s->ff, s->tmp);
         mm_add(s->x + r0, s->x + r0, s->tmp + r0, r1 - r0);
         break;
-    }
-    case PH_LN1:
-        if (l + 1 < hp->n_layer)
-            mm_layernorm(s->h, s->x, m->layers[l + 1].ln1_w, m->layers[l + 1].ln1_b, d, hp->eps);
-        else
-            mm_layernorm(s->h, s->x, m->out_norm_w, m->out_norm_b, d, hp->eps);
+    case PH_NORM: /* the next block's LN1, or the output norm after the last block */
+        if (l + 1 < hp->n_layer) mm_layernorm(s->h, s->x, m->layers[l + 1].ln1_w, m->layers[l + 1].ln1_b, d, hp->eps);
+        else mm_layernorm(s->h, s->x, m->out_norm_w, m->out_norm_b, d, hp->eps);
         break;
+    case PH_LOGITS: mat_rows(s, ith, &m->output, NULL, r0, r1, s->h, c->logits); break;
     }
 }
 
-static void task_phased(void *vctx, int ith, int nth) {
+static void task_step(void *vctx, int ith, int nth) {
     (void)nth;
-    phased_ctx *c = vctx;
+    step_ctx *c = vctx;
     mm_gpt_state *s = c->s;
     float *sc = s->thr + (int64_t)ith * s->thr_stride;
     for (int64_t p = 0; p < s->n_ph; p++) {
@@ -602,62 +401,36 @@ static void task_phased(void *vctx, int ith, int nth) {
         for (;;) {
             int it = atomic_fetch_add_explicit(&ph->next, 1, memory_order_relaxed);
             if (it >= ph->n) break;
-            phased_item(c, p, it, sc);
+            step_item(c, ph, it, ith, sc);
             atomic_fetch_add_explicit(&ph->done, 1, memory_order_release);
         }
     }
 }
 
-static void decode_phased(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *tokens, float *logits) {
+/* One position at s->n_past; its logits into `logits` (NULL: none wanted). */
+static void decode_step(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *tokens, float *logits) {
     const mm_gpt_model *m = s->m;
-    const mm_gpt_hparams *hp = &m->hp;
-    const int64_t d = hp->d_model;
+    const int64_t d = m->hp.d_model;
     task_ctx e = {.s = s, .in = in, .tokens = tokens, .n = 1, .pos0 = s->n_past, .width = d};
     task_embed(&e, 0, 1);
-    mm_layernorm(s->h, s->x, m->layers[0].ln1_w, m->layers[0].ln1_b, d, hp->eps);
-    const int nth = s->nth;
+    mm_layernorm(s->h, s->x, m->layers[0].ln1_w, m->layers[0].ln1_b, d, m->hp.eps);
     for (int64_t p = 0; p < s->n_ph; p++) {
         struct dec_phase *ph = &s->ph[p];
-        int64_t rows = 1, ch = 1;
-        if (p == s->n_ph - 1) rows = hp->n_vocab, ch = rows_chunk(rows, nth);
-        else switch ((int)(p % 7)) {
-        case PH_QKV: rows = 3 * d, ch = rows_chunk(rows, nth); break;
-        case PH_ATT: rows = hp->n_head; break;
-        case PH_OUT: case PH_DOWN: rows = d, ch = rows_chunk(rows, nth); break;
-        case PH_UP: rows = hp->d_ff, ch = rows_chunk(rows, nth); break;
-        default: break;
-        }
-        ph->chunk = ch;
-        ph->n = (int)((rows + ch - 1) / ch);
+        ph->n = ph->kind == PH_LOGITS && !logits ? 0 : (int)((ph->rows + ph->chunk - 1) / ph->chunk);
         atomic_store_explicit(&ph->next, 0, memory_order_relaxed);
         atomic_store_explicit(&ph->done, 0, memory_order_relaxed);
     }
-    phased_ctx c = {s, logits, use_att512(hp->d_head)};
-    mm_pool_run(s->pool, task_phased, &c); /* publishes the counters (release) */
+    step_ctx c = {s, logits};
+    mm_pool_run(s->pool, task_step, &c); /* publishes the counters (release) */
+    s->n_past += 1;
 }
 
-/* MMGPT_DECODE_PHASED=0: decode with one pool run per operation (forward_step), for comparisons. */
-static int phased_state = -1;
-static bool phased_off(void) {
-    if (phased_state < 0) {
-        const char *e = getenv("MMGPT_DECODE_PHASED");
-        phased_state = !(e && e[0] == '0');
-    }
-    return phased_state == 0;
-}
-
-/* One step of n <= n_batch positions starting at s->n_past. */
-static void forward_step(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *tokens, int64_t n,
-                         float *logits_all, bool want_last) {
+/* A batch of 1 < n <= n_batch positions starting at s->n_past (prefill: sgemm over the batch). */
+static void forward_batch(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *tokens, int64_t n,
+                          float *logits_all, bool want_last) {
     const mm_gpt_model *m = s->m;
     const mm_gpt_hparams *hp = &m->hp;
     const int64_t d = hp->d_model, ff = hp->d_ff, dh = hp->d_head, pos0 = s->n_past, T = pos0 + n;
-    if (n == 1 && s->ph && (want_last || logits_all) && !phased_off()) {
-        decode_phased(s, in, tokens, logits_all ? logits_all : s->logits);
-        if (logits_all && want_last) memcpy(s->logits, logits_all, (size_t)hp->n_vocab * sizeof(float));
-        s->n_past += 1;
-        return;
-    }
     task_ctx c = {.s = s, .in = in, .tokens = tokens, .n = n, .pos0 = pos0, .width = d};
     if (n < 8) task_embed(&c, 0, 1); /* a few rows: not worth waking the pool */
     else mm_pool_run(s->pool, task_embed, &c);
@@ -670,20 +443,10 @@ static void forward_step(mm_gpt_state *s, const mm_gpt_input *in, const int32_t 
         const size_t lo = (size_t)l * (size_t)(s->n_ctx * d) * s->kv_esz;
         uint8_t *Kl = (uint8_t *)s->k_cache + lo, *Vl = (uint8_t *)s->v_cache + lo;
         for (int64_t i = 0; i < n; i++)
-            for (int64_t hd = 0; hd < hp->n_head; hd++) {
-                const size_t dst = (size_t)((hd * s->n_ctx + pos0 + i) * dh) * s->kv_esz;
-                const float *k = s->qkv + i * 3 * d + d + hd * dh, *v = s->qkv + i * 3 * d + 2 * d + hd * dh;
-                if (s->kv_f16) {
-                    mm_gpt_f32_to_f16(k, (uint16_t *)(Kl + dst), dh);
-                    mm_gpt_f32_to_f16(v, (uint16_t *)(Vl + dst), dh);
-                } else {
-                    memcpy(Kl + dst, k, (size_t)dh * sizeof(float));
-                    memcpy(Vl + dst, v, (size_t)dh * sizeof(float));
-                }
-            }
+            for (int64_t hd = 0; hd < hp->n_head; hd++) kv_store(s, l, pos0 + i, s->qkv + i * 3 * d, hd);
         c.layer = l;
         if (n < ATT_SGEMM_MIN) {
-            if (n * hp->n_head == 1 || (T * d < 8192)) task_attn_rows(&c, 0, 1);
+            if (T * d < 8192) task_attn_rows(&c, 0, 1);
             else mm_pool_run(s->pool, task_attn_rows, &c);
         } else {
             const float scale = 1.0f / sqrtf((float)dh);
@@ -691,8 +454,8 @@ static void forward_step(mm_gpt_state *s, const mm_gpt_input *in, const int32_t 
                 const size_t ho = (size_t)(hd * s->n_ctx * dh) * s->kv_esz;
                 const float *Kh = (const float *)(Kl + ho), *Vh = (const float *)(Vl + ho);
                 if (s->kv_f16) { /* sgemm needs f32: convert this head's T rows once */
-                    mm_gpt_f16_to_f32((const uint16_t *)(Kl + ho), s->kv_tmp, T * dh);
-                    mm_gpt_f16_to_f32((const uint16_t *)(Vl + ho), s->kv_tmp + s->n_ctx * dh, T * dh);
+                    mm_dequantize_row(MM_TYPE_F16, Kl + ho, s->kv_tmp, T * dh);
+                    mm_dequantize_row(MM_TYPE_F16, Vl + ho, s->kv_tmp + s->n_ctx * dh, T * dh);
                     Kh = s->kv_tmp, Vh = s->kv_tmp + s->n_ctx * dh;
                 }
                 /* scores[n, T] = scale * Q_h[n, dh] . K_h[T, dh]^T */
@@ -746,8 +509,16 @@ static int eval_any(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *toke
     const int64_t n_past0 = s->n_past;
     for (int64_t c0 = 0; c0 < n; c0 += s->n_batch) {
         int64_t nb = n - c0 < s->n_batch ? n - c0 : s->n_batch;
-        forward_step(s, in ? in + c0 : NULL, tokens ? tokens + c0 : NULL, nb,
-                     logits_all ? logits_all + c0 * hp->n_vocab : NULL, c0 + nb == n);
+        const mm_gpt_input *bi = in ? in + c0 : NULL;
+        const int32_t *bt = tokens ? tokens + c0 : NULL;
+        float *la = logits_all ? logits_all + c0 * hp->n_vocab : NULL;
+        const bool last = c0 + nb == n;
+        if (nb > 1) {
+            forward_batch(s, bi, bt, nb, la, last);
+        } else {
+            decode_step(s, bi, bt, la ? la : last ? s->logits : NULL);
+            if (la && last) memcpy(s->logits, la, (size_t)hp->n_vocab * sizeof(float));
+        }
     }
     s->logits_valid = true;
     /* NaN/Inf logits: a model error; the state is left as it was (the new positions are forgotten) */

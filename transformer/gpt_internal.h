@@ -36,9 +36,16 @@ struct mm_gpt_model {
     size_t         n_vec_cap;
 };
 
-/* f16 <-> f32 for the KV cache (F16C when available; round to nearest even). */
-void mm_gpt_f16_to_f32(const uint16_t *h, float *f, int64_t n);
-void mm_gpt_f32_to_f16(const float *f, uint16_t *h, int64_t n);
+/* Decode attention of one head (attention.c): o[dh] = sum_j p_j V_j, p = softmax(scale * K q), over T
+ * cached rows; K, V: [T, dh] contiguous, f32 or (f16) f16. sc: scratch [T] (p on return); conv: scratch
+ * [T * dh] floats (the plain kernel converts an f16 head there). */
+typedef void (*mm_gpt_attn_fn)(const float *q, const void *K, const void *V, int64_t T, int64_t dh, float scale,
+                               bool f16, float *sc, float *conv, float *o);
+void mm_gpt_attn_plain(const float *q, const void *K, const void *V, int64_t T, int64_t dh, float scale, bool f16,
+                       float *sc, float *conv, float *o);
+/* The kernel for heads of width dh at core's kernel level: the AVX-512 one at the avx512 level when dh is
+ * a multiple of 16 in [16, 256], else mm_gpt_attn_plain. */
+mm_gpt_attn_fn mm_gpt_attn_kernel(int64_t dh);
 
 /* 0 when logits [n_rows][n_vocab] (positions pos0.. of the cache) are all finite, else MM_ERR_NONFINITE
  * with "decoder logits at position P are not finite ..." (finite.c; called at the end of every eval). */

@@ -1,44 +1,22 @@
 /* test_core_noalloc.c - the hot paths never allocate once warmed up ("a forward pass never calls malloc").
  *
- * malloc/calloc/realloc/posix_memalign/aligned_alloc/memalign are interposed (forwarding to glibc's
- * __libc_* entry points) and counted. After one warm-up call of each shape, 20 more calls of mm_matvec
+ * malloc/calloc/realloc/posix_memalign/aligned_alloc/memalign are interposed and counted
+ * (tests/mm_alloc_count.h). After one warm-up call of each shape, 20 more calls of mm_matvec
  * (all types), mm_linear (n = 1 and n > 1, with bias), mm_sgemm, the elementwise ops, quantize/dequantize
  * rows and mm_pool_run - with a 2-thread pool and with pool == NULL - must make zero allocations.
- * Runs at every kernel level (MMGPT_KERNEL); skipped (77) under sanitizers, which own malloc.
+ * Runs at every kernel level (MMGPT_KERNEL; a level the CPU lacks is skipped, 77, naming the missing
+ * features); skipped (77) under sanitizers, which own malloc.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mm_core.h"
+#include "mm_level.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define MM_NO_INTERPOSE 1
-#endif
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define MM_NO_INTERPOSE 1
-#endif
-#endif
+#include "mm_alloc_count.h"
 
 #ifndef MM_NO_INTERPOSE
-#include <stdatomic.h>
-static atomic_long n_alloc;
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-void *malloc(size_t n) { atomic_fetch_add(&n_alloc, 1); return __libc_malloc(n); }
-void *calloc(size_t a, size_t b) { atomic_fetch_add(&n_alloc, 1); return __libc_calloc(a, b); }
-void *realloc(void *p, size_t n) { atomic_fetch_add(&n_alloc, 1); return __libc_realloc(p, n); }
-void *memalign(size_t a, size_t n) { atomic_fetch_add(&n_alloc, 1); return __libc_memalign(a, n); }
-void *aligned_alloc(size_t a, size_t n) { atomic_fetch_add(&n_alloc, 1); return __libc_memalign(a, n); }
-int posix_memalign(void **p, size_t a, size_t n) {
-    atomic_fetch_add(&n_alloc, 1);
-    *p = __libc_memalign(a, n);
-    return *p ? 0 : 12;
-}
-
 static void nop_task(void *c, int ith, int nth) { (void)c; (void)ith; (void)nth; }
 
 static int failures;
@@ -68,6 +46,8 @@ static void hot(mm_pool *pool, void **W, float *x, float *y, float *X, float *Y,
 
 int main(void) {
     char err[MM_ERR_SIZE];
+    int lv = mm_test_forced_level("core noalloc");   /* the level this test is named after really runs */
+    if (lv != 0) return lv;
     printf("kernel level: %s\n", mm_cpu_kernel_name());
     mm_pool *pool = mm_pool_create(2, err);
     if (!pool) { fprintf(stderr, "%s\n", err); return 1; }
@@ -91,16 +71,16 @@ int main(void) {
     memset(C, 0, 64 * 512 * 4);
     mm_pool *pools[2] = {pool, NULL};
     for (int pi = 0; pi < 2; pi++) {
-        long w0 = atomic_load(&n_alloc);
+        long w0 = atomic_load(&mm_alloc_count);
         hot(pools[pi], W, x, y, X, Y, b, C, q);   /* warm-up: scratch grows here */
-        long before = atomic_load(&n_alloc);
+        long before = atomic_load(&mm_alloc_count);
         /* the counter must see core's own allocations, else the check below proves nothing */
         if (before - w0 == 0) {
             fprintf(stderr, "FAIL: warm-up made no allocation: interposition does not work\n");
             failures++;
         }
         for (int it = 0; it < 20; it++) hot(pools[pi], W, x, y, X, Y, b, C, q);
-        long made = atomic_load(&n_alloc) - before;
+        long made = atomic_load(&mm_alloc_count) - before;
         printf("%s: %ld allocations in 20 warmed-up rounds\n", pi == 0 ? "2-thread pool" : "pool = NULL", made);
         if (made != 0) failures++;
     }
@@ -112,8 +92,5 @@ int main(void) {
     return 0;
 }
 #else
-int main(void) {
-    printf("SKIP: malloc interposition is not possible under sanitizers\n");
-    return 77;
-}
+int main(void) { return mm_alloc_skip(); }
 #endif
