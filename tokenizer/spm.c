@@ -208,13 +208,8 @@ static void work_free(spm_work *w) {
 static int prepare(const mm_tokenizer *t, const uint8_t *s, size_t n, spm_work *w) {
     memset(w, 0, sizeof *w);
     if (n > (size_t)(INT32_MAX / 3) - 3) return -1;
-    size_t cap = 3 * n + 3, o = 0;
-    w->buf = malloc(cap);
-    w->st = malloc(cap * sizeof *w->st);
-    w->ln = malloc(cap * sizeof *w->ln);
-    w->prev = malloc(cap * sizeof *w->prev);
-    w->next = malloc(cap * sizeof *w->next);
-    if (!w->buf || !w->st || !w->ln || !w->prev || !w->next) return -1;
+    size_t o = 0;
+    if (!(w->buf = malloc(3 * n + 3))) return -1;
     if (t->add_space_prefix) {
         memcpy(w->buf, SPACE_MARK, 3);
         o = 3;
@@ -228,6 +223,13 @@ static int prepare(const mm_tokenizer *t, const uint8_t *s, size_t n, spm_work *
         }
     }
     int32_t m = 0;
+    for (size_t p = 0, k; p < o; p += k, m++) tok_utf8_decode(w->buf + p, w->buf + o, &k);
+    w->st = malloc((size_t)m * sizeof *w->st);
+    w->ln = malloc((size_t)m * sizeof *w->ln);
+    w->prev = malloc((size_t)m * sizeof *w->prev);
+    w->next = malloc((size_t)m * sizeof *w->next);
+    if (!w->st || !w->ln || !w->prev || !w->next) return -1;
+    m = 0;
     for (size_t p = 0; p < o;) {
         size_t k;
         tok_utf8_decode(w->buf + p, w->buf + o, &k);
@@ -292,39 +294,50 @@ static spm_ent heap_pop(spm_ent *h, size_t *n) {
     return top;
 }
 
-static void try_pair(const mm_tokenizer *t, const spm_work *w, int32_t l, int32_t r, spm_ent *h, size_t *hn) {
-    if (l < 0 || r < 0) return;
+typedef struct {
+    spm_ent *e;
+    size_t   n, cap;
+} spm_heap;
+
+/* queue the pair (l, r) if their concatenation is a NORMAL token; -1 on out of memory */
+static int try_pair(const mm_tokenizer *t, const spm_work *w, int32_t l, int32_t r, spm_heap *h) {
+    if (l < 0 || r < 0) return 0;
     int32_t size = w->ln[l] + w->ln[r];
     int32_t id = sh_find(t, w->buf + w->st[l], (size_t)size);
-    if (id >= 0) heap_push(h, hn, (spm_ent){t->score[id], l, r, size});
+    if (id < 0) return 0;
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 256;
+        spm_ent *e = realloc(h->e, cap * sizeof *e);
+        if (!e) return -1;
+        h->e = e;
+        h->cap = cap;
+    }
+    heap_push(h->e, &h->n, (spm_ent){t->score[id], l, r, size});
+    return 0;
 }
 
 int tok_spm_encode(const mm_tokenizer *t, const uint8_t *s, size_t n, tok_ids *out) {
     if (n == 0) return 0;
     spm_work w;
-    spm_ent *h = NULL;
+    spm_heap h = {0};
     int rc = -1;
     if (prepare(t, s, n, &w)) goto done;
-    /* m - 1 initial pairs + at most 2 per merge (m - 1 merges) */
-    h = malloc(3 * (size_t)w.m * sizeof *h);
-    if (!h) goto done;
-    size_t hn = 0;
-    for (int32_t i = 0; i + 1 < w.m; i++) try_pair(t, &w, i, i + 1, h, &hn);
-    while (hn) {
-        spm_ent e = heap_pop(h, &hn);
+    for (int32_t i = 0; i + 1 < w.m; i++)
+        if (try_pair(t, &w, i, i + 1, &h)) goto done;
+    while (h.n) {
+        spm_ent e = heap_pop(h.e, &h.n);
         /* stale when either side was merged away or grew since the pair was queued */
         if (w.ln[e.l] == 0 || w.ln[e.r] == 0 || w.ln[e.l] + w.ln[e.r] != e.size) continue;
         w.ln[e.l] = e.size;
         w.ln[e.r] = 0;
         w.next[e.l] = w.next[e.r];
         if (w.next[e.r] >= 0) w.prev[w.next[e.r]] = e.l;
-        try_pair(t, &w, w.prev[e.l], e.l, h, &hn);
-        try_pair(t, &w, e.l, w.next[e.l], h, &hn);
+        if (try_pair(t, &w, w.prev[e.l], e.l, &h) || try_pair(t, &w, e.l, w.next[e.l], &h)) goto done;
     }
     rc = emit_symbols(t, &w, out);
 done:
     work_free(&w);
-    free(h);
+    free(h.e);
     return rc;
 }
 
