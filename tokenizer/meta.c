@@ -8,13 +8,13 @@
 /* llama.cpp (src/llama-vocab.cpp): tokens with these texts end generation */
 static const char *const k_eog_text[] = {
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>",
-    "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", /* DeepSeek */
+    "<\357\275\234end\342\226\201of\342\226\201sentence\357\275\234>", /* DeepSeek */
     "<end_of_utterance>",                                                  /* SmolVLM / Idefics3 */
 };
 /* the end-of-turn token when tokenizer.ggml.eot_token_id is absent: the first of these that exists */
 static const char *const k_eot_text[] = {
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>", "_<EOT>",
-    "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+    "<\357\275\234end\342\226\201of\342\226\201sentence\357\275\234>",
 };
 /* fill-in-the-middle pad / repo / file-separator tokens also end generation in llama.cpp */
 static const char *const k_fim_pad[] = {"<|fim_pad|>", "<fim-pad>", "<PAD>"};

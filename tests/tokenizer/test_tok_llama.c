@@ -340,7 +340,7 @@ int main(void) {
                 tok_ids a = {0}, b = {0};
                 CHECK(!tok_spm_encode(t, (const uint8_t *)s.b, s.n, &a) && !tok_spm_encode_ref(t, (const uint8_t *)s.b, s.n, &b),
                       "spm encode failed");
-                bool same = a.n == b.n && !memcmp(a.v, b.v, a.n * sizeof *a.v);
+                bool same = a.n == b.n && (a.n == 0 || !memcmp(a.v, b.v, a.n * sizeof *a.v));
                 CHECK(same, "spm fast != naive on a %zu-byte string", s.n);
                 if (!(it & 1)) {
                     char *out;
@@ -472,7 +472,7 @@ int main(void) {
                 random_text(&s, 10, true);
                 int64_t n1, n2;
                 int32_t *a = tt_encode(spm, s.b, s.n, it & 1, &n1), *b = tt_encode(r, s.b, s.n, it & 1, &n2);
-                CHECK(n1 == n2 && !memcmp(a, b, (size_t)n1 * sizeof *a), "spm reload: ids differ");
+                CHECK(n1 == n2 && (n1 == 0 || !memcmp(a, b, (size_t)n1 * sizeof *a)), "spm reload: ids differ");
                 free(a);
                 free(b);
             }
