@@ -6,7 +6,10 @@
  *   2. split into characters (a valid UTF-8 sequence; an invalid byte is a character of its own);
  *   3. repeatedly merge the adjacent pair whose concatenation is a NORMAL token with the highest score
  *      (the leftmost pair on equal scores), until no pair is a token: a heap of candidate pairs keyed
- *      (score, position), stale entries skipped, O(n log n);
+ *      (score, position), stale entries skipped, O(n log n). Two neighbouring characters that occur next
+ *      to each other in no NORMAL token can never end up in one piece, so the text is cut there (for
+ *      SentencePiece vocabularies: before almost every U+2581) and each part runs on its own - the same
+ *      merges, with memory for one part instead of the whole text;
  *   4. each remaining piece is its token if it is a NORMAL token, else its bytes become byte-fallback
  *      tokens: <0xXX> (upper-case hex, as llama.cpp looks them up), else a token whose text is that single
  *      byte, else the unknown token.
@@ -38,6 +41,45 @@ static int32_t sh_find(const mm_tokenizer *t, const uint8_t *p, size_t n) {
         if (t->text_len[id] == n && !memcmp(t->text[id], p, n)) return id;
         i = (i + 1) & t->sh_mask;
     }
+}
+
+/* character key of the pairs set: the code point, or 0x110000 + byte for an invalid byte */
+static inline uint64_t char_key(const uint8_t *p, const uint8_t *end, size_t *len) {
+    int32_t cp = tok_utf8_decode(p, end, len);
+    return cp >= 0 ? (uint64_t)cp : 0x110000u + p[0];
+}
+
+static inline uint64_t pair_hash(uint64_t key) { return key * 0x9E3779B97F4A7C15ull; }
+
+static bool pair_known(const mm_tokenizer *t, uint64_t key) {
+    for (uint32_t i = (uint32_t)(pair_hash(key) >> 32) & t->pair_mask;; i = (i + 1) & t->pair_mask) {
+        if (t->pair_key[i] == key) return true;
+        if (!t->pair_key[i]) return false;
+    }
+}
+
+/* every (character, next character) inside a NORMAL text; -1 on out of memory */
+static int build_pairs(mm_tokenizer *t) {
+    size_t n_pairs = 0;
+    for (int32_t i = 0; i < t->n_vocab; i++)
+        if (t->type[i] == TOK_NORMAL && t->text_len[i] > 1) n_pairs += t->text_len[i] - 1;
+    t->pair_mask = tok_table_mask(n_pairs);
+    t->pair_key = calloc((size_t)t->pair_mask + 1, sizeof *t->pair_key);
+    if (!t->pair_key) return -1;
+    for (int32_t i = 0; i < t->n_vocab; i++) {
+        if (t->type[i] != TOK_NORMAL) continue;
+        const uint8_t *p = (const uint8_t *)t->text[i], *end = p + t->text_len[i];
+        size_t k;
+        uint64_t prev = p < end ? char_key(p, end, &k) : 0;
+        for (p += p < end ? k : 0; p < end; p += k) {
+            uint64_t c = char_key(p, end, &k), key = (prev << 22 | c) + 1;
+            prev = c;
+            uint32_t j = (uint32_t)(pair_hash(key) >> 32) & t->pair_mask;
+            while (t->pair_key[j] && t->pair_key[j] != key) j = (j + 1) & t->pair_mask;
+            t->pair_key[j] = key;
+        }
+    }
+    return 0;
 }
 
 /* open-addressing insert (first id wins); key bytes of id come from key(t, id) */
@@ -151,6 +193,7 @@ mm_tokenizer *tok_spm_build_tokenizer(const tok_spm_build *b, const char *what, 
         map_insert(t->vh, t->vh_mask, t, i, false);
         if (t->text_len[i] > t->max_text) t->max_text = t->text_len[i];
     }
+    if (build_pairs(t)) goto oom;
 
     /* byte fallback */
     int32_t single[256];
@@ -190,10 +233,10 @@ fail:
 
 /* ---------------------------------------------------------------- encode */
 typedef struct {
-    uint8_t *buf;      /* escaped text */
-    int32_t *st, *ln;  /* [m] start and length of every symbol */
-    int32_t *prev, *next;
-    int32_t  m;
+    uint8_t *buf;                    /* escaped text of the current part */
+    int32_t *st, *ln, *prev, *next;  /* [m] symbols: start, length, list links */
+    size_t   o, cap_b;
+    int32_t  m, cap_m;
 } spm_work;
 
 static void work_free(spm_work *w) {
@@ -204,49 +247,57 @@ static void work_free(spm_work *w) {
     free(w->next);
 }
 
-/* steps 1 and 2 */
-static int prepare(const mm_tokenizer *t, const uint8_t *s, size_t n, spm_work *w) {
-    memset(w, 0, sizeof *w);
-    if (n > (size_t)(INT32_MAX / 3) - 3) return -1;
-    size_t o = 0;
-    if (!(w->buf = malloc(3 * n + 3))) return -1;
-    if (t->add_space_prefix) {
-        memcpy(w->buf, SPACE_MARK, 3);
-        o = 3;
+/* steps 1 and 2, one character at a time: the prefix mark, then the text with ' ' -> U+2581 (a space mark
+ * never joins the bytes before it into a character: its lead byte is not a continuation byte) */
+static void next_char(const uint8_t *s, size_t n, size_t *i, bool *prefix, const uint8_t **c, size_t *k) {
+    static const uint8_t mark[3] = {0xE2, 0x96, 0x81};
+    if (*prefix || s[*i] == ' ') {
+        *i += !*prefix;
+        *prefix = false;
+        *c = mark;
+        *k = 3;
+        return;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == ' ') {
-            memcpy(w->buf + o, SPACE_MARK, 3);
-            o += 3;
-        } else {
-            w->buf[o++] = s[i];
+    *c = s + *i;
+    tok_utf8_decode(*c, s + n, k);
+    *i += *k;
+}
+
+/* append one character as a symbol; -1 when out of memory or the part exceeds 2 GiB */
+static int add_char(spm_work *w, const uint8_t *c, size_t k) {
+    if (w->o + k > w->cap_b) {
+        size_t cap = w->cap_b ? 2 * w->cap_b : 256;
+        while (cap < w->o + k) cap *= 2;
+        uint8_t *b = cap <= INT32_MAX ? realloc(w->buf, cap) : NULL;
+        if (!b) return -1;
+        w->buf = b;
+        w->cap_b = cap;
+    }
+    if (w->m == w->cap_m) {
+        if (w->cap_m > INT32_MAX / 2) return -1;
+        int32_t cap = w->cap_m ? 2 * w->cap_m : 64;
+        int32_t **arr[4] = {&w->st, &w->ln, &w->prev, &w->next};
+        for (int a = 0; a < 4; a++) {
+            int32_t *v = realloc(*arr[a], (size_t)cap * sizeof *v);
+            if (!v) return -1;
+            *arr[a] = v;
         }
+        w->cap_m = cap;
     }
-    int32_t m = 0;
-    for (size_t p = 0, k; p < o; p += k, m++) tok_utf8_decode(w->buf + p, w->buf + o, &k);
-    w->st = malloc((size_t)m * sizeof *w->st);
-    w->ln = malloc((size_t)m * sizeof *w->ln);
-    w->prev = malloc((size_t)m * sizeof *w->prev);
-    w->next = malloc((size_t)m * sizeof *w->next);
-    if (!w->st || !w->ln || !w->prev || !w->next) return -1;
-    m = 0;
-    for (size_t p = 0; p < o;) {
-        size_t k;
-        tok_utf8_decode(w->buf + p, w->buf + o, &k);
-        w->st[m] = (int32_t)p;
-        w->ln[m] = (int32_t)k;
-        w->prev[m] = m - 1;
-        w->next[m] = p + k < o ? m + 1 : -1;
-        m++;
-        p += k;
-    }
-    w->m = m;
+    memcpy(w->buf + w->o, c, k);
+    int32_t m = w->m++;
+    w->st[m] = (int32_t)w->o;
+    w->ln[m] = (int32_t)k;
+    w->prev[m] = m - 1;
+    w->next[m] = -1;
+    if (m) w->next[m - 1] = m;
+    w->o += k;
     return 0;
 }
 
-/* step 4 for the symbols in list order */
-static int emit_symbols(const mm_tokenizer *t, const spm_work *w, tok_ids *out) {
-    for (int32_t i = w->m ? 0 : -1; i >= 0; i = w->next[i]) {
+/* step 4 for the symbols in list order from first */
+static int emit_symbols(const mm_tokenizer *t, const spm_work *w, int32_t first, tok_ids *out) {
+    for (int32_t i = first; i >= 0; i = w->next[i]) {
         const uint8_t *p = w->buf + w->st[i];
         int32_t id = sh_find(t, p, (size_t)w->ln[i]);
         if (id >= 0) {
@@ -316,25 +367,51 @@ static int try_pair(const mm_tokenizer *t, const spm_work *w, int32_t l, int32_t
     return 0;
 }
 
+/* step 3 on the pairs queued in h; -1 on out of memory */
+static int merge_part(const mm_tokenizer *t, spm_work *w, spm_heap *h) {
+    while (h->n) {
+        spm_ent e = heap_pop(h->e, &h->n);
+        /* stale when either side was merged away or grew since the pair was queued */
+        if (w->ln[e.l] == 0 || w->ln[e.r] == 0 || w->ln[e.l] + w->ln[e.r] != e.size) continue;
+        w->ln[e.l] = e.size;
+        w->ln[e.r] = 0;
+        w->next[e.l] = w->next[e.r];
+        if (w->next[e.r] >= 0) w->prev[w->next[e.r]] = e.l;
+        if (try_pair(t, w, w->prev[e.l], e.l, h) || try_pair(t, w, e.l, w->next[e.l], h)) return -1;
+    }
+    return 0;
+}
+
+/* steps 3 and 4 on the current part, then start a new one */
+static int flush_part(const mm_tokenizer *t, spm_work *w, spm_heap *h, tok_ids *out) {
+    if (w->m == 0) return 0;
+    h->n = 0;
+    for (int32_t i = 0; i + 1 < w->m; i++)
+        if (try_pair(t, w, i, i + 1, h)) return -1;
+    if (merge_part(t, w, h) || emit_symbols(t, w, 0, out)) return -1;
+    w->m = 0;
+    w->o = 0;
+    return 0;
+}
+
 int tok_spm_encode(const mm_tokenizer *t, const uint8_t *s, size_t n, tok_ids *out) {
     if (n == 0) return 0;
-    spm_work w;
+    spm_work w = {0};
     spm_heap h = {0};
+    bool prefix = t->add_space_prefix;
+    uint64_t prev = 0;
     int rc = -1;
-    if (prepare(t, s, n, &w)) goto done;
-    for (int32_t i = 0; i + 1 < w.m; i++)
-        if (try_pair(t, &w, i, i + 1, &h)) goto done;
-    while (h.n) {
-        spm_ent e = heap_pop(h.e, &h.n);
-        /* stale when either side was merged away or grew since the pair was queued */
-        if (w.ln[e.l] == 0 || w.ln[e.r] == 0 || w.ln[e.l] + w.ln[e.r] != e.size) continue;
-        w.ln[e.l] = e.size;
-        w.ln[e.r] = 0;
-        w.next[e.l] = w.next[e.r];
-        if (w.next[e.r] >= 0) w.prev[w.next[e.r]] = e.l;
-        if (try_pair(t, &w, w.prev[e.l], e.l, &h) || try_pair(t, &w, e.l, w.next[e.l], &h)) goto done;
+    for (size_t i = 0; prefix || i < n;) {
+        const uint8_t *c;
+        size_t k, k2;
+        next_char(s, n, &i, &prefix, &c, &k);
+        uint64_t key = char_key(c, c + k, &k2);
+        /* two neighbours that no NORMAL token holds side by side: a new part */
+        if (w.m && !pair_known(t, (prev << 22 | key) + 1) && flush_part(t, &w, &h, out)) goto done;
+        if (add_char(&w, c, k)) goto done;
+        prev = key;
     }
-    rc = emit_symbols(t, &w, out);
+    rc = flush_part(t, &w, &h, out);
 done:
     work_free(&w);
     free(h.e);
@@ -343,10 +420,16 @@ done:
 
 int tok_spm_encode_ref(const mm_tokenizer *t, const uint8_t *s, size_t n, tok_ids *out) {
     if (n == 0) return 0;
-    spm_work w;
+    spm_work w = {0};
+    bool prefix = t->add_space_prefix;
     int rc = -1;
-    if (prepare(t, s, n, &w)) goto done;
-    /* symbols as a plain array (st, ln) of m entries; merge the best pair, shift the rest down */
+    for (size_t i = 0; prefix || i < n;) {
+        const uint8_t *c;
+        size_t k;
+        next_char(s, n, &i, &prefix, &c, &k);
+        if (add_char(&w, c, k)) goto done;
+    }
+    /* the whole text as a plain array (st, ln) of m symbols: merge the best pair, shift the rest down */
     for (;;) {
         int32_t best = -1;
         float best_score = 0;
@@ -364,7 +447,7 @@ int tok_spm_encode_ref(const mm_tokenizer *t, const uint8_t *s, size_t n, tok_id
         w.m--;
     }
     for (int32_t i = 0; i < w.m; i++) w.next[i] = i + 1 < w.m ? i + 1 : -1;
-    rc = emit_symbols(t, &w, out);
+    rc = emit_symbols(t, &w, 0, out);
 done:
     work_free(&w);
     return rc;

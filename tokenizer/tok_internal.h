@@ -66,6 +66,8 @@ struct mm_tokenizer {
     int32_t  *sh;          /* text -> id of NORMAL tokens; [sh_mask + 1], -1 = empty */
     uint32_t  sh_mask;
     uint32_t  max_text;    /* longest NORMAL text, bytes */
+    uint64_t *pair_key;    /* set of adjacent character pairs inside NORMAL texts; [pair_mask + 1], 0 = empty */
+    uint32_t  pair_mask;
 };
 
 /* byte <-> GPT-2 unicode alphabet */

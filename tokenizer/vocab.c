@@ -81,6 +81,7 @@ void mm_tokenizer_free(mm_tokenizer *t) {
     free(t->eog);
     free(t->score);
     free(t->sh);
+    free(t->pair_key);
     free(t);
 }
 
