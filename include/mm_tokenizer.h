@@ -41,13 +41,13 @@
  *   decode: ids -> the exact bytes (decode(encode(s)) == s for every byte string s).
  *
  * Special tokens
- *   Special tokens: GGUF token_type CONTROL (3) or USER_DEFINED (4) (and UNKNOWN (2) in "llama"), tokenizer.json
- *   added_tokens, and every entry BPE can never produce (neither a single byte nor the result of a merge,
- *   whatever its stated type) - in GPT-2 exactly one: `<|endoftext|>` (id 50256).
- *   encode() recognises them in the text ONLY when allow_special is true (leftmost match, longest on a
- *   tie); otherwise `<|endoftext|>` in user text is ordinary text (-> 1279 91 437 1659 5239 91 29).
- *   Recognised only when allowed - template text, never user text (llama.cpp matches user-defined tokens
- *   always; mmgpt does not). Byte-level BPE: decode() writes a special token as its text.
+ *   Special tokens: GGUF token_type CONTROL (3) or USER_DEFINED (4) (and UNKNOWN (2) in "llama"),
+ *   tokenizer.json added_tokens, and every entry byte-level BPE can never produce (neither a single byte
+ *   nor the result of a merge, whatever its stated type) - in GPT-2 exactly one: `<|endoftext|>` (50256).
+ *   encode() recognises them in the text ONLY when allow_special is true - template text, never user text
+ *   (llama.cpp also matches user-defined tokens in user text; mmgpt does not) - leftmost match, longest on
+ *   a tie (llama.cpp: longest special first); otherwise `<|endoftext|>` in user text is ordinary text
+ *   (GPT-2: -> 1279 91 437 1659 5239 91 29). Byte-level BPE: decode() writes a special token as its text.
  *
  * End of generation
  *   mm_tokenizer_is_eog(): eos, the end-of-turn token (tokenizer.ggml.eot_token_id, else the first of

@@ -257,8 +257,10 @@ mm_tokenizer *mm_tokenizer_load_gguf(const mm_gguf *g, char *err) {
     int pre = TOK_PRE_GPT2;
     bool ignore_merges = false, ab = false;
     if (!mm_gguf_get_str(g, "tokenizer.ggml.pre", &s, &sl) && tok_pre_from_name(s, sl, &pre, &ignore_merges, &ab)) {
+        char names[400];
+        tok_pre_names(names, sizeof names);
         mm_err(err, "%s: tokenizer.ggml.pre '%.*s' is not a known pre-tokenizer (known: %s)", name,
-               (int)(sl > 40 ? 40 : sl), s, tok_pre_names());
+               (int)(sl > 40 ? 40 : sl), s, names);
         return NULL;
     }
     mm_gguf_type et;

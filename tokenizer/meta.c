@@ -126,9 +126,13 @@ int32_t mm_tokenizer_eog_ids(const mm_tokenizer *t, const int32_t **ids) {
 
 int32_t mm_tokenizer_eot(const mm_tokenizer *t) { return t->eot; }
 bool    mm_tokenizer_add_eos(const mm_tokenizer *t) { return t->add_eos; }
-bool    mm_tokenizer_add_space_prefix(const mm_tokenizer *t) { return t->kind == TOK_KIND_SPM && t->add_space_prefix; }
+bool    mm_tokenizer_add_space_prefix(const mm_tokenizer *t) {
+    return t->kind == TOK_KIND_SPM && t->add_space_prefix;
+}
 const char *mm_tokenizer_model(const mm_tokenizer *t) { return t->kind == TOK_KIND_SPM ? "llama" : "gpt2"; }
-const char *mm_tokenizer_pre(const mm_tokenizer *t) { return t->kind == TOK_KIND_SPM ? NULL : tok_pre_name(t->pre); }
+const char *mm_tokenizer_pre(const mm_tokenizer *t) {
+    return t->kind == TOK_KIND_SPM ? NULL : tok_pre_name(t->pre);
+}
 
 int mm_tokenizer_token_type(const mm_tokenizer *t, int32_t id) {
     return id >= 0 && id < t->n_vocab ? t->type[id] : 0;

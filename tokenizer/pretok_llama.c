@@ -13,6 +13,7 @@
  *   default  [\p{P}\$\+<=>\^~\|]+  then gpt-2  then \p{N}+  then [0-9][0-9][0-9]
  * Names, aliases and llama.cpp's per-name flags are in k_pre below. Every scanner is iterative and O(n).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <utf8proc.h>
@@ -57,20 +58,12 @@ const char *tok_pre_name(int pre) {
     return pre >= 0 && pre < TOK_PRE_COUNT ? names[pre] : "?";
 }
 
-const char *tok_pre_names(void) {
-    static char buf[512];
-    if (!buf[0]) {
-        size_t o = 0;
-        for (size_t i = 0; i < N_PRE; i++) {
-            size_t k = strlen(k_pre[i].name);
-            if (o + k + 3 >= sizeof buf) break;
-            if (i) { buf[o++] = ','; buf[o++] = ' '; }
-            memcpy(buf + o, k_pre[i].name, k);
-            o += k;
-        }
-        buf[o] = 0;
-    }
-    return buf;
+void tok_pre_names(char *buf, size_t size) {
+    size_t o = 0;
+    if (size) buf[0] = 0;
+    for (size_t i = 0; i < N_PRE; i++)
+        o += (size_t)snprintf(buf + (o < size ? o : size), o < size ? size - o : 0, "%s%s", i ? ", " : "",
+                              k_pre[i].name);
 }
 
 /* end of the run of class cl that starts at p */
@@ -216,7 +209,8 @@ static bool is_default_punct(const uint8_t *p, const uint8_t *end, size_t *len) 
     if (p[0] < 0x80) {
         *len = 1;
         uint8_t b = p[0];
-        return b > 0x20 && b < 0x7F && b != '`' && !(b >= '0' && b <= '9') && !((b | 0x20) >= 'a' && (b | 0x20) <= 'z');
+        bool alnum = (b >= '0' && b <= '9') || ((b | 0x20) >= 'a' && (b | 0x20) <= 'z');
+        return b > 0x20 && b < 0x7F && b != '`' && !alnum;
     }
     int32_t cp = tok_utf8_decode(p, end, len);
     if (cp < 0) return false;

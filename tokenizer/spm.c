@@ -459,7 +459,8 @@ static int32_t default_id(int32_t id, int32_t n) { return id < n ? id : -1; }
 mm_tokenizer *tok_spm_load_gguf(const mm_gguf *g, const char *what, char *err) {
     mm_gguf_type et;
     int64_t n, k;
-    if (mm_gguf_get_arr(g, "tokenizer.ggml.tokens", &et, &n) || et != MM_GGUF_STRING || n <= 0 || n > TOK_MAX_VOCAB) {
+    if (mm_gguf_get_arr(g, "tokenizer.ggml.tokens", &et, &n) || et != MM_GGUF_STRING || n <= 0 ||
+        n > TOK_MAX_VOCAB) {
         mm_err(err, "%s: tokenizer.ggml.tokens is missing, empty, too large or not a string array", what);
         return NULL;
     }

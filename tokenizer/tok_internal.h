@@ -101,7 +101,7 @@ int tok_pretok_llama(const mm_tokenizer *t, const uint8_t *text, size_t len, tok
 /* tokenizer.ggml.pre name -> TOK_PRE_* (+ llama.cpp's flags for it); -1 if unknown. */
 int tok_pre_from_name(const char *s, size_t n, int *pre, bool *ignore_merges, bool *add_bos);
 const char *tok_pre_name(int pre);     /* canonical name */
-const char *tok_pre_names(void);       /* every accepted name, comma-separated, for error messages */
+void tok_pre_names(char *buf, size_t size); /* every accepted name, comma-separated */
 
 uint8_t tok_class_cp(const mm_tokenizer *t, int32_t cp);
 
