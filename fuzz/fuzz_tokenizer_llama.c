@@ -8,7 +8,7 @@
  *         are non-empty, contiguous and cover the text, fast BPE == GPT-2's loop on every one (short
  *         inputs); SentencePiece (plain, no U+2581 in the input): decode gives " " + input (prefix) or
  *         the input, and the heap == the naive loop (short inputs); both: streaming decode never splits
- *         a character and, for valid UTF-8 text, its chunks + flush == decode
+ *         a character and, for valid UTF-8 text without NUL, its chunks + flush == decode
  *   3     the bytes as int32 ids -> decode / stream: out-of-range ids are errors, never crashes
  *   4     the bytes as a SentencePiece vocabulary (lines: type byte + text; scores from the bytes):
  *         the builder fails cleanly or gives a tokenizer whose encode / decode / stream work, with
@@ -64,7 +64,7 @@ static void check_stream(const mm_tokenizer *t, const int32_t *ids, int64_t n) {
     char err[MM_ERR_SIZE], *full;
     size_t full_len, pos = 0;
     if (mm_tokenizer_decode_alloc(t, ids, n, &full, &full_len, err)) abort();
-    bool valid = valid_utf8((const uint8_t *)full, full_len);
+    bool valid = valid_utf8((const uint8_t *)full, full_len) && !memchr(full, 0, full_len);
     mm_tokenizer_stream *s = mm_tokenizer_stream_create(t, err);
     if (!s) abort();
     for (int64_t i = 0; i < n; i++) {

@@ -8,8 +8,8 @@
  *  2. pre-tokenizers: the pieces are non-empty, contiguous and cover the text; BPE round trip; the fast BPE
  *     == GPT-2's original loop on every piece; hand-worked splits for each pre-tokenizer;
  *  3. streaming decode never emits a broken UTF-8 character (byte-fallback tokens of CJK / emoji) and,
- *     for ids whose text is valid UTF-8, its chunks + flush == decode(all); control tokens decode to
- *     nothing in SPM;
+ *     for ids whose text is valid UTF-8 without NUL, its chunks + flush == decode(all); control tokens
+ *     decode to nothing in SPM;
  *  4. special tokens only when allowed (control and user-defined); the end-of-generation set; token types;
  *  5. GGUF: defaults (add_bos per kind / pre name, bos 1 eos 2 unk 0 for "llama", add_space_prefix),
  *     mm_tokenizer_write_gguf -> load gives the same tokenizer, and hostile files fail with a clear error
@@ -174,13 +174,13 @@ static int both(void *c, const uint8_t *p, size_t n) {
     return 0;
 }
 
-/* stream ids one by one: when decode(all) is valid UTF-8, every chunk is and chunks + flush == decode(all)
- * (ill-formed text: only that every push succeeds - the stream may repair it) */
+/* stream ids one by one: when decode(all) is valid UTF-8 without NUL, every chunk is and chunks + flush ==
+ * decode(all) (other text: only that every push succeeds - the stream may repair it) */
 static bool stream_ok(const mm_tokenizer *t, const int32_t *ids, int64_t n) {
     char err[MM_ERR_SIZE], *full;
     size_t full_len;
     if (mm_tokenizer_decode_alloc(t, ids, n, &full, &full_len, err)) return false;
-    bool valid = valid_utf8((const uint8_t *)full, full_len), ok = true;
+    bool valid = valid_utf8((const uint8_t *)full, full_len) && !memchr(full, 0, full_len), ok = true;
     mm_tokenizer_stream *st = mm_tokenizer_stream_create(t, err);
     sbuf all = {0};
     sb_put(&all, "", 0);
