@@ -76,6 +76,8 @@
  * Cost: ~O(n) pre-tokenization; a pre-token that is itself a token is one hash lookup; other words run
  * BPE (flat arrays up to 64 bytes, a heap up to 4 KiB, a bucket queue beyond: no quadratic case, no
  * recursion, a 10 MB word without spaces takes seconds). Loading builds hash maps (~0.1-0.2 s for GPT-2).
+ * SentencePiece: O(n log n) per part of text that NORMAL tokens can join (cut where two neighbouring
+ * characters stand side by side in no token - before most spaces), memory for one part.
  * Threads: a loaded mm_tokenizer is read-only; encode/decode may run on many threads at once.
  * A mm_tokenizer_stream belongs to one thread. Errors follow mm_core.h (0 / -1 + err, or NULL + err).
  */
@@ -134,9 +136,11 @@ bool    mm_tokenizer_is_special(const mm_tokenizer *t, int32_t id);
 /* Id of the (non-special) token whose bytes are exactly piece[0..len), -1 if none. */
 int32_t mm_tokenizer_token_id(const mm_tokenizer *t, const char *piece, size_t len);
 /* Bytes of a token (what decode writes for it), NUL-terminated copy owned by t; NULL if id is out of
- * range. *len (may be NULL) receives the byte count (a piece may contain NUL bytes). */
+ * range. *len (may be NULL) receives the byte count (a piece may contain NUL bytes). Empty for the
+ * control / unknown / unused tokens of a "llama" vocabulary: their text is mm_tokenizer_token_text. */
 const char *mm_tokenizer_piece(const mm_tokenizer *t, int32_t id, size_t *len);
-/* The vocabulary string of a token as stored (byte-to-unicode form, e.g. "Ġworld"); NULL if out of range. */
+/* The vocabulary string of a token as stored (byte-to-unicode form, e.g. "Ġworld"; "llama": "▁world");
+ * a special token's text (what allow_special matches); NULL if out of range. */
 const char *mm_tokenizer_token_text(const mm_tokenizer *t, int32_t id);
 
 /* ---------------------------------------------------------------- encode */
