@@ -16,7 +16,7 @@ Written from the algorithm descriptions, not from the C code:
 """
 import regex
 
-from ref_gpt2_bpe import bytes_to_unicode
+from ref_gpt2_bpe import Encoder, bytes_to_unicode
 
 GPT2 = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"
 LLAMA3 = (r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
@@ -75,41 +75,30 @@ def split_special(data: bytes, specials):
     return out
 
 
-class BPE:
-    """byte-level BPE; tokens in GPT-2's byte-to-unicode alphabet, merges as (a, b) string pairs"""
+class SpecialSplit:
+    """encode(data, special): the text between special tokens (self.specials) by self.encode_text"""
+
+    def encode(self, data: bytes, special=False):
+        if not special:
+            return self.encode_text(data)
+        ids = []
+        for is_sp, v in split_special(data, self.specials):
+            ids += [v] if is_sp else self.encode_text(v)
+        return ids
+
+
+class BPE(SpecialSplit, Encoder):
+    """byte-level BPE; tokens in GPT-2's byte-to-unicode alphabet, merges as (a, b) string pairs; the merge
+    loop is GPT-2's (ref_gpt2_bpe.Encoder.bpe)"""
 
     def __init__(self, tokens, merges, types, pre):
-        self.b2u = bytes_to_unicode()
-        self.u2b = {v: k for k, v in self.b2u.items()}
+        Encoder.__init__(self, {t: i for i, t in reversed(list(enumerate(tokens)))}, merges)
         self.tokens, self.types, self.pre = tokens, types, pre
         self.id = {}
         for i, t in enumerate(tokens):
             if types[i] == NORMAL:
                 self.id.setdefault(t, i)
-        self.ranks = {}
-        for r, m in enumerate(merges):
-            self.ranks.setdefault(m, r)
         self.specials = {t.encode(): i for i, t in enumerate(tokens) if types[i] in (CONTROL, USER)}
-
-    def bpe(self, word):
-        word = list(word)
-        while len(word) > 1:
-            cand = [(self.ranks[(word[i], word[i + 1])], i) for i in range(len(word) - 1)
-                    if (word[i], word[i + 1]) in self.ranks]
-            if not cand:
-                break
-            r, i0 = min(cand)
-            a, b = word[i0], word[i0 + 1]
-            new, i = [], 0
-            while i < len(word):
-                if i + 1 < len(word) and word[i] == a and word[i + 1] == b:
-                    new.append(a + b)
-                    i += 2
-                else:
-                    new.append(word[i])
-                    i += 1
-            word = new
-        return word
 
     def encode_text(self, data: bytes):
         ids = []
@@ -123,14 +112,6 @@ class BPE:
                                                               bytes(self.u2b[c] for c in s)])
         return ids
 
-    def encode(self, data: bytes, special=False):
-        if not special:
-            return self.encode_text(data)
-        ids = []
-        for is_sp, v in split_special(data, self.specials):
-            ids += [v] if is_sp else self.encode_text(v)
-        return ids
-
     def decode(self, ids):
         out = bytearray()
         for i in ids:
@@ -139,7 +120,7 @@ class BPE:
         return bytes(out)
 
 
-class SPM:
+class SPM(SpecialSplit):
     """SentencePiece BPE as llama.cpp runs it; tokens are plain strings (U+2581 for spaces)"""
 
     def __init__(self, tokens, scores, types, add_space_prefix=True, unk=0):
@@ -176,14 +157,6 @@ class SPM:
         ids = []
         for p in sym:
             ids += [self.normal[p]] if p in self.normal else [self.byte_tok[b] for b in p]
-        return ids
-
-    def encode(self, data: bytes, special=False):
-        if not special:
-            return self.encode_text(data)
-        ids = []
-        for is_sp, v in split_special(data, self.specials):
-            ids += [v] if is_sp else self.encode_text(v)
         return ids
 
     def decode(self, ids):

@@ -70,13 +70,8 @@ BPE_SPECIAL = [("<|begin_of_text|>", R.CONTROL), ("<|eot_id|>", R.CONTROL), ("<|
                ("<tool_call>", R.USER)]
 
 
-def train_bpe(n_merges):
-    b2u = R.bytes_to_unicode()
-    words = {}
-    for pre in R.PRE:  # words of every pre-tokenizer, so that their differences change the ids
-        for p in R.pretokenize(CORPUS.encode(), pre):
-            w = tuple(b2u[b] for b in p)
-            words[w] = words.get(w, 0) + 1
+def train(words, n_merges):
+    """merge the most frequent adjacent pair of the words {tuple of symbols: count}, n_merges times"""
     merges = []
     for _ in range(n_merges):
         cnt = {}
@@ -100,6 +95,16 @@ def train_bpe(n_merges):
             new[tuple(out)] = new.get(tuple(out), 0) + c
         words = new
     return merges
+
+
+def train_bpe(n_merges):
+    b2u = R.bytes_to_unicode()
+    words = {}
+    for pre in R.PRE:  # words of every pre-tokenizer, so that their differences change the ids
+        for p in R.pretokenize(CORPUS.encode(), pre):
+            w = tuple(b2u[b] for b in p)
+            words[w] = words.get(w, 0) + 1
+    return train(words, n_merges)
 
 
 def make_bpe():
@@ -126,29 +131,7 @@ def train_spm(n_merges):
         w = R.SPACE + w
         words[tuple(w)] = words.get(tuple(w), 0) + 1
     chars = sorted({c for w in words for c in w})
-    pieces = []
-    for _ in range(n_merges):
-        cnt = {}
-        for w, c in words.items():
-            for i in range(len(w) - 1):
-                cnt[(w[i], w[i + 1])] = cnt.get((w[i], w[i + 1]), 0) + c
-        if not cnt:
-            break
-        best = max(cnt.items(), key=lambda kv: (kv[1], kv[0]))[0]
-        pieces.append(best[0] + best[1])
-        new = {}
-        for w, c in words.items():
-            out, i = [], 0
-            while i < len(w):
-                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
-                    out.append(w[i] + w[i + 1])
-                    i += 2
-                else:
-                    out.append(w[i])
-                    i += 1
-            new[tuple(out)] = new.get(tuple(out), 0) + c
-        words = new
-    return chars, pieces
+    return chars, [a + b for a, b in train(words, n_merges)]
 
 
 def make_spm():
