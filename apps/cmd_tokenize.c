@@ -15,8 +15,10 @@
 static void usage_tokenize(FILE *f) {
     fprintf(f,
             "usage: mmgpt tokenize [-m MODEL.gguf | --vocab PATH] [--special] [--json] [TEXT | -f FILE]\n"
-            "Print the GPT-2 BPE token ids of TEXT (or of FILE, or of standard input when neither is given)\n"
-            "on one line, separated by spaces. The input is taken byte for byte (no newline is stripped).\n\n"
+            "Print the token ids of TEXT (or of FILE, or of standard input when neither is given) on one\n"
+            "line, separated by spaces, with the model's tokenizer (GPT-2 byte-level BPE, the BPE\n"
+            "pre-tokenizers of llama.cpp files, or SentencePiece). The input is taken byte for byte (no newline\n"
+            "is stripped); no BOS is added.\n\n"
             "  -m, --model MODEL.gguf  vocabulary from a model file (default: $MMGPT_MODEL or the bundled model)\n"
             "  --vocab PATH            vocabulary from a folder with tokenizer.json, vocab.json + merges.txt or\n"
             "                          encoder.json + vocab.bpe, or from a tokenizer.json / .gguf file\n"

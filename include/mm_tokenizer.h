@@ -1,6 +1,33 @@
-/* mm_tokenizer.h - GPT-2 / GPT-3 (r50k_base) byte-level BPE tokenizer: exact, fast, streaming decode.
+/* mm_tokenizer.h - the tokenizers of GPT-2 and of llama.cpp GGUF files: byte-level BPE with the
+ * pre-tokenizer the file names, and SentencePiece BPE; exact, fast, streaming decode.
  *
- * What it does
+ * Kinds (tokenizer.ggml.model)
+ *   "gpt2"   byte-level BPE (below), pre-tokenized as tokenizer.ggml.pre says:
+ *              gpt-2 (also: gpt2 phi-2 mpt olmo jais roberta-bpe; and when the key is absent - llama.cpp
+ *                     then uses "default" with a warning; mmgpt keeps GPT-2, as it always did)
+ *              llama-bpe (llama3 llama-v3 falcon3; Llama 3): (?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|
+ *                     '[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+ *                     \s*[\r\n]+|\s+(?!\S)|\s+ ; also "ignore merges" (a pre-token that is a token is that
+ *                     token) and add_bos_token defaults to true. dbrx, smaug-bpe: the same pattern only.
+ *              qwen2 (deepseek-r1-qwen megrez stablelm2): as llama-bpe with \p{N} (single digits)
+ *              smollm (starcoder refact command-r codeshell exaone minerva-7b): every \p{N} character alone,
+ *                     GPT-2's pattern on the text between
+ *              default: [\p{P}\$\+<=>\^~\|]+ runs split off, then GPT-2's pattern, then \p{N}+, then
+ *                     [0-9]{3} groups (llama.cpp's fallback list)
+ *            any other name fails to load with an error naming it. Hand-written scanners, no regex engine.
+ *   "llama"  SentencePiece BPE as llama.cpp's llm_tokenizer_spm: tokenizer.ggml.scores,
+ *            tokenizer.ggml.token_type, "\xe2\x96\x81" (U+2581) for spaces, a prefix space in front of
+ *            every text fragment when tokenizer.ggml.add_space_prefix (default true), the adjacent pair whose
+ *            concatenation is a NORMAL token with the highest score merged first (leftmost on ties),
+ *            characters left without a token become byte tokens <0xXX> (else the unknown token).
+ *            Decoding: U+2581 -> space, <0xXX> -> the byte, user-defined tokens -> their text, control /
+ *            unknown / unused tokens -> nothing. decode(encode(s)) == " " + s (prefix space) for text
+ *            without U+2581 and without special tokens. add_bos_token defaults to true (bos 1, eos 2, unk 0
+ *            unless the file names them).
+ *   Token types (tokenizer.ggml.token_type): MM_TOKEN_NORMAL 1, UNKNOWN 2, CONTROL 3, USER_DEFINED 4,
+ *   UNUSED 5, BYTE 6.
+ *
+ * Byte-level BPE (GPT-2 and the "gpt2" kind)
  *   encode: text bytes -> token ids, exactly like OpenAI's GPT-2 encoder.py / tiktoken "gpt2":
  *     1. optional: split the text at special tokens (only when the caller allows them, see below);
  *     2. pre-tokenize each piece with GPT-2's pattern
@@ -15,12 +42,21 @@
  *     decode gives valid UTF-8 for display (ill-formed bytes -> U+FFFD, see below).
  *
  * Special tokens
- *   Special (control) tokens: GGUF token_type CONTROL (3) or USER_DEFINED (4), tokenizer.json
- *   added_tokens, and every entry BPE can never produce (neither a single byte nor the result of a merge,
- *   whatever its stated type) - in GPT-2 exactly one: `<|endoftext|>` (id 50256).
- *   encode() recognises them in the text ONLY when allow_special is true (leftmost match, longest on a
- *   tie); otherwise `<|endoftext|>` in user text is ordinary text (-> 1279 91 437 1659 5239 91 29).
- *   decode() writes a special token as its text.
+ *   Special tokens: GGUF token_type CONTROL (3) or USER_DEFINED (4) (and UNKNOWN (2) in "llama"),
+ *   tokenizer.json added_tokens, and every entry byte-level BPE can never produce (neither a single byte
+ *   nor the result of a merge, whatever its stated type) - in GPT-2 exactly one: `<|endoftext|>` (50256).
+ *   encode() recognises them in the text ONLY when allow_special is true - template text, never user text
+ *   (llama.cpp also matches user-defined tokens in user text; mmgpt does not) - leftmost match, longest on
+ *   a tie (llama.cpp: longest special first); otherwise `<|endoftext|>` in user text is ordinary text
+ *   (GPT-2: -> 1279 91 437 1659 5239 91 29). Byte-level BPE: decode() writes a special token as its text.
+ *
+ * End of generation
+ *   mm_tokenizer_is_eog(): eos, the end-of-turn token (tokenizer.ggml.eot_token_id, else the first of
+ *   <|eot_id|> <|im_end|> <|end|> <end_of_turn> <|endoftext|> <EOT> in the vocabulary), eom
+ *   (eom_token_id or <|eom_id|>), the fill-in-the-middle pad / repo / file-separator tokens
+ *   (fim_*_token_id or their usual texts), and every token whose text is one of <|eot_id|> <|im_end|>
+ *   <|end|> <end_of_turn> <|endoftext|> <|eom_id|> <EOT> _<EOT> <end_of_utterance> and DeepSeek's
+ *   end of sentence, as llama.cpp gathers them; also </s> when it is a special token.
  *
  * Media marker
  *   `<__media__>` is NOT a GPT-2 token. fusion/ splits the prompt at the marker and tokenizes the text
@@ -30,7 +66,9 @@
  * Vocabulary sources (all give the same tokenizer for GPT-2)
  *   - GGUF: tokenizer.ggml.model = "gpt2", tokenizer.ggml.tokens (strings), tokenizer.ggml.merges
  *     (strings "a b"), optional tokenizer.ggml.token_type (i32), tokenizer.ggml.bos_token_id,
- *     tokenizer.ggml.eos_token_id, tokenizer.ggml.add_bos_token, tokenizer.ggml.pre ("gpt-2" or absent).
+ *     tokenizer.ggml.eos_token_id, tokenizer.ggml.add_bos_token, tokenizer.ggml.pre (above);
+ *     model "llama": tokens, scores (f32), token_type, bos/eos/unknown_token_id, add_bos_token,
+ *     add_eos_token, add_space_prefix. Both: eot/eom/fim_pad/fim_rep/fim_sep_token_id.
  *   - Hugging Face: vocab.json + merges.txt, or tokenizer.json (model.vocab, model.merges, added_tokens).
  *   - OpenAI: encoder.json + vocab.bpe.
  *   Token strings in all of them use GPT-2's byte-to-unicode alphabet ("Ġ" = space, ...).
@@ -39,6 +77,8 @@
  * Cost: ~O(n) pre-tokenization; a pre-token that is itself a token is one hash lookup; other words run
  * BPE (flat arrays up to 64 bytes, a heap up to 4 KiB, a bucket queue beyond: no quadratic case, no
  * recursion, a 10 MB word without spaces takes seconds). Loading builds hash maps (~0.1-0.2 s for GPT-2).
+ * SentencePiece: O(n log n) per part of text that NORMAL tokens can join (cut where two neighbouring
+ * characters stand side by side in no token - before most spaces), memory for one part.
  * Threads: a loaded mm_tokenizer is read-only; encode/decode may run on many threads at once.
  * A mm_tokenizer_stream belongs to one thread. Errors follow mm_core.h (0 / -1 + err, or NULL + err).
  */
@@ -67,8 +107,9 @@ mm_tokenizer *mm_tokenizer_load_hf_json(const char *tokenizer_json, char *err);
 mm_tokenizer *mm_tokenizer_load_openai(const char *encoder_json, const char *vocab_bpe, char *err);
 void          mm_tokenizer_free(mm_tokenizer *t);
 
-/* Write tokenizer.ggml.* (model "gpt2", pre "gpt-2", tokens, merges, token_type, bos/eos ids,
- * add_bos_token = false) into a GGUF writer, so tools and tests can build model files. */
+/* Write tokenizer.ggml.* into a GGUF writer, so tools and tests can build model files: model "gpt2",
+ * pre (its canonical name), tokens, merges, token_type, bos/eos ids, add_bos_token; or model "llama",
+ * tokens, scores, token_type, bos/eos/unk/eot/eom ids, add_bos/add_eos_token, add_space_prefix. */
 int mm_tokenizer_write_gguf(const mm_tokenizer *t, mm_gguf_writer *w, char *err);
 
 /* ---------------------------------------------------------------- vocabulary */
@@ -76,15 +117,31 @@ int32_t mm_tokenizer_n_vocab(const mm_tokenizer *t);   /* 50257 for GPT-2 */
 int32_t mm_tokenizer_bos(const mm_tokenizer *t);       /* -1 if none */
 int32_t mm_tokenizer_eos(const mm_tokenizer *t);       /* -1 if none */
 bool    mm_tokenizer_add_bos(const mm_tokenizer *t);   /* tokenizer.ggml.add_bos_token (false for GPT-2) */
+bool    mm_tokenizer_add_eos(const mm_tokenizer *t);   /* tokenizer.ggml.add_eos_token (false unless set) */
+/* encode() puts U+2581 in front of every text fragment ("llama" kind with add_space_prefix) */
+bool    mm_tokenizer_add_space_prefix(const mm_tokenizer *t);
+int32_t mm_tokenizer_eot(const mm_tokenizer *t);       /* end-of-turn token, -1 if none */
+/* End of generation (see above); the set as ascending ids (pointer owned by t), returns the count. */
+bool    mm_tokenizer_is_eog(const mm_tokenizer *t, int32_t id);
+int32_t mm_tokenizer_eog_ids(const mm_tokenizer *t, const int32_t **ids);
+/* "gpt2" or "llama"; the pre-tokenizer's canonical name ("gpt-2", "llama-bpe", "qwen2", "smollm",
+ * "default"; NULL for "llama") */
+const char *mm_tokenizer_model(const mm_tokenizer *t);
+const char *mm_tokenizer_pre(const mm_tokenizer *t);
+enum { MM_TOKEN_NORMAL = 1, MM_TOKEN_UNKNOWN = 2, MM_TOKEN_CONTROL = 3, MM_TOKEN_USER_DEFINED = 4,
+       MM_TOKEN_UNUSED = 5, MM_TOKEN_BYTE = 6 };
+int     mm_tokenizer_token_type(const mm_tokenizer *t, int32_t id); /* MM_TOKEN_*, 0 if out of range */
 /* Id of a special token by its exact text (e.g. "<|endoftext|>"), -1 if no special token has it. */
 int32_t mm_tokenizer_special_id(const mm_tokenizer *t, const char *text);
 bool    mm_tokenizer_is_special(const mm_tokenizer *t, int32_t id);
 /* Id of the (non-special) token whose bytes are exactly piece[0..len), -1 if none. */
 int32_t mm_tokenizer_token_id(const mm_tokenizer *t, const char *piece, size_t len);
 /* Bytes of a token (what decode writes for it), NUL-terminated copy owned by t; NULL if id is out of
- * range. *len (may be NULL) receives the byte count (a piece may contain NUL bytes). */
+ * range. *len (may be NULL) receives the byte count (a piece may contain NUL bytes). Empty for the
+ * control / unknown / unused tokens of a "llama" vocabulary: their text is mm_tokenizer_token_text. */
 const char *mm_tokenizer_piece(const mm_tokenizer *t, int32_t id, size_t *len);
-/* The vocabulary string of a token as stored (byte-to-unicode form, e.g. "Ġworld"); NULL if out of range. */
+/* The vocabulary string of a token as stored (byte-to-unicode form, e.g. "Ġworld"; "llama": "▁world");
+ * a special token's text (what allow_special matches); NULL if out of range. */
 const char *mm_tokenizer_token_text(const mm_tokenizer *t, int32_t id);
 
 /* ---------------------------------------------------------------- encode */

@@ -330,7 +330,7 @@ static int on_piece(void *vctx, const uint8_t *p, size_t n) {
         int32_t id = t->vh[i];
         if (id < 0) break;
         if (t->piece_len[id] == n && !memcmp(t->piece[id], p, n)) {
-            if (t->whole_ok[id]) {
+            if (t->whole_ok[id] || t->ignore_merges) {
                 emit(c, id);
                 return 0;
             }
@@ -364,6 +364,15 @@ static int on_piece(void *vctx, const uint8_t *p, size_t n) {
     return 0;
 }
 
+/* one fragment of text without special tokens: pre-tokenizer + BPE, or SentencePiece (spm.c) */
+static int encode_text(enc_ctx *c, const uint8_t *s, size_t n) {
+    if (c->t->kind != TOK_KIND_SPM) return tok_pretokenize(c->t, s, n, on_piece, c);
+    c->tmp.n = 0;
+    if (tok_spm_encode(c->t, s, n, &c->tmp)) return -1;
+    for (size_t k = 0; k < c->tmp.n; k++) emit(c, c->tmp.v[k]);
+    return 0;
+}
+
 static int encode_run(enc_ctx *cp, const char *text, size_t len, bool allow_special) {
     enc_ctx c = *cp;
     const mm_tokenizer *t = c.t;
@@ -378,18 +387,18 @@ static int encode_run(enc_ctx *cp, const char *text, size_t len, bool allow_spec
             int32_t hit = -1;
             for (int32_t k = 0; k < t->n_special; k++) {
                 int32_t id = t->special[k];
-                size_t pl = t->piece_len[id];
-                if (pl <= len - i && !memcmp(s + i, t->piece[id], pl)) { hit = id; break; }
+                size_t pl = t->text_len[id];
+                if (pl <= len - i && !memcmp(s + i, t->text[id], pl)) { hit = id; break; }
             }
             if (hit < 0) { i++; continue; }
-            rc = tok_pretokenize(t, s + seg, i - seg, on_piece, &c);
+            rc = encode_text(&c, s + seg, i - seg);
             emit(&c, hit);
-            i += t->piece_len[hit];
+            i += t->text_len[hit];
             seg = i;
         }
-        if (!rc && seg < len) rc = tok_pretokenize(t, s + seg, len - seg, on_piece, &c);
+        if (!rc && seg < len) rc = encode_text(&c, s + seg, len - seg);
     } else {
-        rc = tok_pretokenize(t, s, len, on_piece, &c);
+        rc = encode_text(&c, s, len);
     }
     free(c.tmp.v);
     free(c.cache);

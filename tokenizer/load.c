@@ -247,15 +247,20 @@ mm_tokenizer *mm_tokenizer_load_gguf(const mm_gguf *g, char *err) {
         mm_err(err, "%s: no tokenizer (tokenizer.ggml.model is missing)", name);
         return NULL;
     }
+    if (sl == 5 && !memcmp(s, "llama", 5)) return tok_spm_load_gguf(g, name, err);
     if (sl != 4 || memcmp(s, "gpt2", 4)) {
-        mm_err(err, "%s: tokenizer.ggml.model is '%.*s'; only \"gpt2\" (byte-level BPE) is supported", name,
-               (int)(sl > 40 ? 40 : sl), s);
+        mm_err(err, "%s: tokenizer.ggml.model is '%.*s'; supported: \"gpt2\" (byte-level BPE), \"llama\" "
+                    "(SentencePiece BPE)", name, (int)(sl > 40 ? 40 : sl), s);
         return NULL;
     }
-    if (!mm_gguf_get_str(g, "tokenizer.ggml.pre", &s, &sl) &&
-        !((sl == 5 && !memcmp(s, "gpt-2", 5)) || (sl == 4 && !memcmp(s, "gpt2", 4)))) {
-        mm_err(err, "%s: tokenizer.ggml.pre is '%.*s'; only the GPT-2 pre-tokenizer (\"gpt-2\") is supported",
-               name, (int)(sl > 40 ? 40 : sl), s);
+    /* absent: GPT-2's pattern, as mmgpt always did (llama.cpp falls back to "default" with a warning) */
+    int pre = TOK_PRE_GPT2;
+    bool ignore_merges = false, ab = false;
+    if (!mm_gguf_get_str(g, "tokenizer.ggml.pre", &s, &sl) && tok_pre_from_name(s, sl, &pre, &ignore_merges, &ab)) {
+        char names[400];
+        tok_pre_names(names, sizeof names);
+        mm_err(err, "%s: tokenizer.ggml.pre '%.*s' is not a known pre-tokenizer (known: %s)", name,
+               (int)(sl > 40 ? 40 : sl), s, names);
         return NULL;
     }
     mm_gguf_type et;
@@ -311,7 +316,6 @@ mm_tokenizer *mm_tokenizer_load_gguf(const mm_gguf *g, char *err) {
         }
     }
     uint32_t v;
-    bool ab = false;
     int32_t bos = -2, eos = -2;
     if (!mm_gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &v)) bos = v >= (uint32_t)n ? -3 : (int32_t)v;
     if (!mm_gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &v)) eos = v >= (uint32_t)n ? -3 : (int32_t)v;
@@ -324,6 +328,14 @@ mm_tokenizer *mm_tokenizer_load_gguf(const mm_gguf *g, char *err) {
                    .merge_a = m.a, .merge_a_len = m.la, .merge_b = m.b, .merge_b_len = m.lb,
                    .bos = bos, .eos = eos, .add_bos = ab};
     t = tok_build_tokenizer(&b, name, err);
+    if (t) {
+        t->pre = (uint8_t)pre;
+        t->ignore_merges = ignore_merges;
+        if (tok_build_eog(t, g, name, err)) {
+            mm_tokenizer_free(t);
+            t = NULL;
+        }
+    }
 done:
     free(texts);
     free(tlen);

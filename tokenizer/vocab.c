@@ -42,7 +42,7 @@ uint64_t tok_hash(const void *p, size_t n) {
     return h;
 }
 
-static uint32_t table_mask(size_t n) {
+uint32_t tok_table_mask(size_t n) {
     size_t cap = 16;
     while (cap < 2 * n) cap <<= 1;
     return (uint32_t)(cap - 1);
@@ -77,6 +77,11 @@ void mm_tokenizer_free(mm_tokenizer *t) {
     free(t->mh_res);
     free(t->special);
     free(t->bmp_class);
+    free(t->text_len);
+    free(t->eog);
+    free(t->score);
+    free(t->sh);
+    free(t->pair_key);
     free(t);
 }
 
@@ -120,10 +125,39 @@ uint8_t tok_class_cp(const mm_tokenizer *t, int32_t cp) {
 }
 
 typedef struct { uint32_t len; int32_t id; } special_key;
+
+bool tok_is_special_type(const mm_tokenizer *t, int32_t id) {
+    uint8_t ty = t->type[id];
+    return ty == TOK_CONTROL || ty == TOK_USER || (t->kind == TOK_KIND_SPM && ty == TOK_UNKNOWN);
+}
 static int cmp_special(const void *a, const void *b) {
     const special_key *x = a, *y = b;
     if (x->len != y->len) return x->len > y->len ? -1 : 1;
     return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int tok_build_specials(mm_tokenizer *t) {
+    int32_t n_special = 0;
+    for (int32_t i = 0; i < t->n_vocab; i++) n_special += tok_is_special_type(t, i) && t->text_len[i] > 0;
+    free(t->special);
+    t->special = malloc(((size_t)n_special + 1) * sizeof *t->special);
+    special_key *sk = malloc(((size_t)n_special + 1) * sizeof *sk);
+    if (!t->special || !sk) {
+        free(sk);
+        return -1;
+    }
+    t->n_special = n_special;
+    memset(t->special_first, 0, sizeof t->special_first);
+    n_special = 0;
+    for (int32_t i = 0; i < t->n_vocab; i++)
+        if (tok_is_special_type(t, i) && t->text_len[i] > 0) {
+            sk[n_special++] = (special_key){t->text_len[i], i};
+            t->special_first[(uint8_t)t->text[i][0]] = 1;
+        }
+    qsort(sk, (size_t)n_special, sizeof *sk, cmp_special);
+    for (int32_t i = 0; i < n_special; i++) t->special[i] = sk[i].id;
+    free(sk);
+    return 0;
 }
 
 mm_tokenizer *tok_build_tokenizer(const tok_build *b, const char *what, char *err) {
@@ -174,7 +208,7 @@ mm_tokenizer *tok_build_tokenizer(const tok_build *b, const char *what, char *er
         tlen[i] = len;
     }
     tm.text = t->text;
-    tm.mask = table_mask((size_t)n);
+    tm.mask = tok_table_mask((size_t)n);
     tm.slot = malloc(((size_t)tm.mask + 1) * sizeof *tm.slot);
     if (!tm.slot) goto oom;
     memset(tm.slot, 0xff, ((size_t)tm.mask + 1) * sizeof *tm.slot);
@@ -189,7 +223,7 @@ mm_tokenizer *tok_build_tokenizer(const tok_build *b, const char *what, char *er
     t->n_merges = 0;
     t->merge_l = malloc(((size_t)b->n_merges + 1) * sizeof(int32_t));
     t->merge_r = malloc(((size_t)b->n_merges + 1) * sizeof(int32_t));
-    t->mh_mask = table_mask((size_t)b->n_merges);
+    t->mh_mask = tok_table_mask((size_t)b->n_merges);
     t->mh_key = calloc((size_t)t->mh_mask + 1, sizeof *t->mh_key);
     t->mh_rank = malloc(((size_t)t->mh_mask + 1) * sizeof *t->mh_rank);
     t->mh_res = malloc(((size_t)t->mh_mask + 1) * sizeof *t->mh_res);
@@ -279,13 +313,12 @@ mm_tokenizer *tok_build_tokenizer(const tok_build *b, const char *what, char *er
 
     /* 4. byte tokens and the piece -> id map of non-special tokens */
     for (int i = 0; i < 256; i++) t->byte_id[i] = -1;
-    t->vh_mask = table_mask((size_t)n);
+    t->vh_mask = tok_table_mask((size_t)n);
     t->vh = malloc(((size_t)t->vh_mask + 1) * sizeof *t->vh);
     if (!t->vh) goto oom;
     memset(t->vh, 0xff, ((size_t)t->vh_mask + 1) * sizeof *t->vh);
-    int32_t n_special = 0;
     for (int32_t i = 0; i < n; i++) {
-        if (t->type[i] == TOK_CONTROL || t->type[i] == TOK_USER) { n_special++; continue; }
+        if (t->type[i] == TOK_CONTROL || t->type[i] == TOK_USER) continue;
         if (t->piece_len[i] == 1 && t->byte_id[(uint8_t)t->piece[i][0]] < 0)
             t->byte_id[(uint8_t)t->piece[i][0]] = i;
         if (tok_vocab_find(t, (const uint8_t *)t->piece[i], t->piece_len[i]) >= 0) continue;
@@ -300,21 +333,10 @@ mm_tokenizer *tok_build_tokenizer(const tok_build *b, const char *what, char *er
         }
 
     /* 5. special tokens, longest first */
-    t->n_special = n_special;
-    t->special = malloc(((size_t)n_special + 1) * sizeof *t->special);
-    if (!t->special) goto oom;
-    n_special = 0;
-    for (int32_t i = 0; i < n; i++)
-        if (t->type[i] == TOK_CONTROL || t->type[i] == TOK_USER) {
-            t->special[n_special++] = i;
-            t->special_first[(uint8_t)t->piece[i][0]] = 1;
-        }
-    special_key *sk = malloc(((size_t)n_special + 1) * sizeof *sk);
-    if (!sk) goto oom;
-    for (int32_t i = 0; i < n_special; i++) sk[i] = (special_key){t->piece_len[t->special[i]], t->special[i]};
-    qsort(sk, (size_t)n_special, sizeof *sk, cmp_special);
-    for (int32_t i = 0; i < n_special; i++) t->special[i] = sk[i].id;
-    free(sk);
+    t->text_len = malloc((size_t)n * sizeof *t->text_len);
+    if (!t->text_len) goto oom;
+    for (int32_t i = 0; i < n; i++) t->text_len[i] = (uint32_t)tlen[i];
+    if (tok_build_specials(t)) goto oom;
 
     /* 6. bos / eos */
     int32_t eot = mm_tokenizer_special_id(t, "<|endoftext|>");
@@ -325,6 +347,7 @@ mm_tokenizer *tok_build_tokenizer(const tok_build *b, const char *what, char *er
         goto fail;
     }
     t->add_bos = b->add_bos;
+    t->eot = t->eom = t->unk = -1;
 
     /* 7. character classes of the BMP */
     t->bmp_class = malloc(65536);
@@ -341,6 +364,9 @@ mm_tokenizer *tok_build_tokenizer(const tok_build *b, const char *what, char *er
         t->whole_ok[i] = tmp.n == 1 && tmp.v[0] == i;
     }
     free(tmp.v);
+
+    /* 9. end-of-generation set */
+    if (tok_build_eog(t, NULL, what, err)) goto fail;
 
     free(tm.slot);
     free(tlen);
@@ -367,13 +393,13 @@ int32_t mm_tokenizer_special_id(const mm_tokenizer *t, const char *text) {
     size_t n = strlen(text);
     for (int32_t i = 0; i < t->n_special; i++) {
         int32_t id = t->special[i];
-        if (t->piece_len[id] == n && !memcmp(t->piece[id], text, n)) return id;
+        if (t->text_len[id] == n && !memcmp(t->text[id], text, n)) return id;
     }
     return -1;
 }
 
 bool mm_tokenizer_is_special(const mm_tokenizer *t, int32_t id) {
-    return id >= 0 && id < t->n_vocab && (t->type[id] == TOK_CONTROL || t->type[id] == TOK_USER);
+    return id >= 0 && id < t->n_vocab && tok_is_special_type(t, id);
 }
 
 int32_t mm_tokenizer_token_id(const mm_tokenizer *t, const char *piece, size_t len) {
@@ -394,6 +420,7 @@ const char *mm_tokenizer_token_text(const mm_tokenizer *t, int32_t id) {
 
 /* ---------------------------------------------------------------- GGUF export */
 int mm_tokenizer_write_gguf(const mm_tokenizer *t, mm_gguf_writer *w, char *err) {
+    if (t->kind == TOK_KIND_SPM) return tok_spm_write_gguf(t, w, err);
     int rc = -1;
     char **merges = calloc((size_t)t->n_merges + 1, sizeof *merges);
     int32_t *types = malloc((size_t)t->n_vocab * sizeof *types);
@@ -409,7 +436,7 @@ int mm_tokenizer_write_gguf(const mm_tokenizer *t, mm_gguf_writer *w, char *err)
     }
     for (int32_t i = 0; i < t->n_vocab; i++) types[i] = t->type[i];
     if (mm_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2") ||
-        mm_gguf_writer_set_str(w, "tokenizer.ggml.pre", "gpt-2") ||
+        mm_gguf_writer_set_str(w, "tokenizer.ggml.pre", tok_pre_name(t->pre)) ||
         mm_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)t->text, t->n_vocab) ||
         mm_gguf_writer_set_arr(w, "tokenizer.ggml.token_type", MM_GGUF_INT32, types, t->n_vocab) ||
         mm_gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", (const char *const *)merges, t->n_merges) ||

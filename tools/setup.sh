@@ -18,6 +18,7 @@ PKGS=(
   libcjson-dev             # JSON (vocab.json, tokenizer.json, --json output)
   clang libclang-rt-14-dev # libFuzzer + sanitizer runtimes
   python3-numpy python3-torch  # reference implementations in tests, training tools
+  python3-regex            # \p{L} / \p{N} regexes: the pre-tokenizer references (tests/tokenizer)
   espeak-ng sox libsox-fmt-all imagemagick python3-pil python3-scipy  # tools/train: data generation, held-out sets, examples
 )
 if [ "${1:-}" != "--no-python" ]; then :; else PKGS=("${PKGS[@]/python3-torch}"); fi
