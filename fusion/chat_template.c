@@ -165,10 +165,10 @@ int mm_prompt_template_bind(mm_prompt_template *t, const mm_tokenizer *tok, char
     int32_t n = mm_tokenizer_n_vocab(tok);
     for (int32_t id = 0; id < n; id++) {
         if (!mm_tokenizer_is_special(tok, id)) continue;
-        size_t      len = 0;
-        const char *piece = mm_tokenizer_piece(tok, id, &len);
-        /* a piece with a NUL byte never matches template text (strlen differs) */
-        if (!piece || len == 0 || !in_template(t, piece, len)) continue;
+        /* the token's own text: a "llama" vocabulary's control tokens decode to nothing (their piece is empty) */
+        const char *piece = mm_tokenizer_token_text(tok, id);
+        size_t      len = piece ? strlen(piece) : 0;
+        if (len == 0 || !in_template(t, piece, len)) continue;
         bool dup = false; /* two ids with one text: the first (lowest) id, as the tokenizer's lookup */
         for (int k = 0; k < t->n_spec && !dup; k++) dup = t->spec[k].len == len && !memcmp(t->spec[k].text, piece, len);
         if (!dup && mm_prompt_template_add_special(t, piece, len, id, err)) return -1;

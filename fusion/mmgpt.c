@@ -795,15 +795,22 @@ static int generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *u
     mm_tokenizer_stream_reset(c->ts);
     for (;;) {
         const float *lg = mm_gpt_state_logits(c->st);
-        if (p.ignore_eos && (c->m->eos >= 0 || c->m->eot >= 0)) {
-            memcpy(c->logits_ban, lg, (size_t)mm_gpt_model_n_vocab(c->m->gpt) * sizeof(float));
+        if (p.ignore_eos) { /* none of the end-of-generation tokens is ever sampled */
+            const int32_t *eog = NULL;
+            const int32_t  n_eog = mm_tokenizer_eog_ids(c->m->tok, &eog);
+            const int64_t  nv = mm_gpt_model_n_vocab(c->m->gpt);
+            memcpy(c->logits_ban, lg, (size_t)nv * sizeof(float));
+            for (int32_t k = 0; k < n_eog; k++)
+                if (eog[k] < nv) c->logits_ban[eog[k]] = -INFINITY;
             if (c->m->eos >= 0) c->logits_ban[c->m->eos] = -INFINITY;
             if (c->m->eot >= 0) c->logits_ban[c->m->eot] = -INFINITY;
             lg = c->logits_ban;
         }
         int32_t t = mm_sampler_sample(smp, lg);
         mm_sampler_accept(smp, t);
-        if (t == c->m->eos || t == c->m->eot) {
+        /* the end of generation: eos, the template's end-of-turn token, or any of the tokenizer's
+         * end-of-generation set (<|eot_id|>, <|im_end|>, <end_of_utterance>, ...) */
+        if (t == c->m->eos || t == c->m->eot || mm_tokenizer_is_eog(c->m->tok, t)) {
             why = MMGPT_STOP_EOS;
             mm_conv_end_answer(c->conv, t); /* the template's close (<|endoftext|> for mmgpt) ends the answer */
             break;
