@@ -259,8 +259,9 @@ T256 void mm_q_rows_q6_k_avx2(const void *W, size_t rb, int64_t r0, int64_t r1, 
         for (int64_t i = 0; i < nsb; i++) {
             const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i].scales));
             const float dw = _cvtsh_ss(b[i].d);
+            const __m256i sh2[2] = {_mm256_permute2x128_si256(s16, s16, 0x00), _mm256_permute2x128_si256(s16, s16, 0x11)};
             for (int h = 0; h < 2; h++) {
-                const __m256i sh = _mm256_permute2x128_si256(s16, s16, h ? 0x11 : 0x00);
+                const __m256i sh = sh2[h];
                 const __m256i l0 = _mm256_loadu_si256((const __m256i *)(b[i].ql + 64 * h));
                 const __m256i l1 = _mm256_loadu_si256((const __m256i *)(b[i].ql + 64 * h + 32));
                 const __m256i qh = _mm256_loadu_si256((const __m256i *)(b[i].qh + 32 * h));

@@ -28,15 +28,17 @@
  *
  * Kernels and levels (chosen once at run time from the CPU: avx512 > avx2 > generic; the environment
  * variable MMGPT_KERNEL=generic|avx2|avx512 forces a lower level, for tests):
- *   - mm_matvec F32/F16: weights converted in registers, f32 products and sums.
- *   - mm_matvec Q8_0/Q4_0 at the avx2 and avx512 levels: x is first quantized to 8 bits per block of 32
- *     (d = max|x|/127, like llama.cpp) and integer dot products are used (VNNI on avx512). This adds at
- *     most sum_i |w_i| * d_x(i) / 2 to each output (d_x of x's block); about 0.3-1% of |y| on random
- *     data, the order of the weight quantization itself. The generic level, and mm_linear with n > 1,
- *     use f32 x (no extra error).
+ *   - mm_matvec F32/F16/BF16: weights converted in registers, f32 products and sums.
+ *   - mm_matvec of every quantized type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) at the avx2 and
+ *     avx512 levels: x is first quantized to 8 bits per block of 32 (d = max|x|/127, like llama.cpp; the
+ *     K-quants' sub-blocks line up with these blocks) and integer dot products are used (VNNI on avx512).
+ *     This adds at most sum_i |w_i| * d_x(i) / 2 to each output (d_x of x's block); about 0.3-1% of |y|
+ *     on random data, the order of the weight quantization itself. The generic level, and mm_linear with
+ *     n > 1, use f32 x (no extra error).
  *   - mm_linear n > 1 and mm_sgemm: at the avx512 level an own AVX-512 gemm (weights dequantized while
  *     packed), which runs about 2x OpenBLAS limited to AVX2 by OPENBLAS_CORETYPE=Haswell; elsewhere, or
- *     with MMGPT_GEMM=openblas, OpenBLAS over dequantized weight tiles. See bench/bench_kernels.c.
+ *     with MMGPT_GEMM=openblas, OpenBLAS over dequantized weight tiles. Every type goes this way (its
+ *     level's dequantization into f32 tiles, then f32 gemm). See bench/bench_kernels.c.
  *   - Elementwise ops: AVX-512 / AVX2 at those levels (own exp/erfc approximations, a few f32 ulps from
  *     float64 references), plain C with libm at the generic level. mm_quantize_row / mm_dequantize_row use the
  *     level's vectorized conversions (F16C for f16: round to nearest even, bit-identical to numpy).

@@ -11,8 +11,9 @@
  * Reader rules (as ggml's gguf reader): magic "GGUF"; version 2 or 3 (little-endian); metadata keys and
  * tensor names unique and without NUL bytes; tensor names shorter than 64 bytes; nested arrays up to
  * MM_GGUF_MAX_DEPTH deep; general.alignment, when present, a uint32 power of two; every tensor of a
- * known ggml type (all ggml types are known - see mm_gguf_type_name - but only F32/F16/Q4_0/Q8_0 are
- * computable, see mm_type_supported), ne[0] a multiple of the type's block size, its offset a multiple
+ * known ggml type (all ggml types are known - see mm_gguf_type_name - but only F32, F16, BF16, Q8_0, Q4_0,
+ * Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K are computable, see mm_type_supported; a model loader refuses a tensor of
+ * another type naming it), ne[0] a multiple of the type's block size, its offset a multiple
  * of the alignment, its bytes inside the file and not overlapping another tensor.
  * Scalar array data (mm_gguf_arr_data) and tensor data point into the file: they may be unaligned for
  * their element type in metadata (use memcpy); tensor data is aligned to the file's alignment.
