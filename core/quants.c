@@ -98,32 +98,29 @@ static void deq_q5_1(const void *src, float *y, int64_t n) {
     }
 }
 
-static void deq_q4_k(const void *src, float *y, int64_t n) {
-    const mm_block_q4_k *b = src;
+/* Q4_K / Q5_K: (d * sc[j]) * q - dmin * m[j] per sub-block j of 32 */
+static void deq_k45(const void *src, float *y, int64_t n, bool q5) {
+    const size_t bs = q5 ? sizeof(mm_block_q5_k) : sizeof(mm_block_q4_k);
     for (int64_t i = 0; i < n / MM_QK_K; i++, y += MM_QK_K) {
-        float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
+        const uint8_t *b = (const uint8_t *)src + (size_t)i * bs;   /* d, dmin, scales[12], [qh[32]], qs[128] */
+        uint16_t d16, dmin16;
+        memcpy(&d16, b, 2);
+        memcpy(&dmin16, b + 2, 2);
+        float d = h2f(d16), dmin = h2f(dmin16);
         for (int j = 0; j < 8; j++) {
             int sc, m;
-            k_scale_min(b[i].scales, j, &sc, &m);
+            k_scale_min(b + 4, j, &sc, &m);
             float dj = d * (float)sc, mj = dmin * (float)m;
-            const uint8_t *q = b[i].qs + 32 * (j / 2);
-            for (int l = 0; l < 32; l++) y[32 * j + l] = dj * (float)((j & 1) ? q[l] >> 4 : q[l] & 15) - mj;
+            for (int l = 0; l < 32; l++) {
+                int e = 32 * j + l;
+                int q = q5 ? q5k_code((const mm_block_q5_k *)b, e) : ((j & 1) ? b[16 + 32 * (j / 2) + l] >> 4 : b[16 + 32 * (j / 2) + l] & 15);
+                y[e] = dj * (float)q - mj;
+            }
         }
     }
 }
-
-static void deq_q5_k(const void *src, float *y, int64_t n) {
-    const mm_block_q5_k *b = src;
-    for (int64_t i = 0; i < n / MM_QK_K; i++, y += MM_QK_K) {
-        float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
-        for (int j = 0; j < 8; j++) {
-            int sc, m;
-            k_scale_min(b[i].scales, j, &sc, &m);
-            float dj = d * (float)sc, mj = dmin * (float)m;
-            for (int l = 0; l < 32; l++) y[32 * j + l] = dj * (float)q5k_code(&b[i], 32 * j + l) - mj;
-        }
-    }
-}
+static void deq_q4_k(const void *src, float *y, int64_t n) { deq_k45(src, y, n, false); }
+static void deq_q5_k(const void *src, float *y, int64_t n) { deq_k45(src, y, n, true); }
 
 static void deq_q6_k(const void *src, float *y, int64_t n) {
     const mm_block_q6_k *b = src;
@@ -197,49 +194,39 @@ static inline void blk32_dot(const uint8_t qs[16], const uint8_t *qh, const floa
     *sx = sum8(s);
 }
 
+/* Q4_1 / Q5_0 / Q5_1 rows: byte offsets of d, m (-1: none, Q5_0's offset -16 instead), qh (-1: none), qs */
+static void rows32_generic(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x, float *y,
+                           size_t bs, int m_off, int qh_off, int qs_off) {
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)W + (size_t)r * rb;
+        float s = 0.0f;
+        for (int64_t i = 0; i < cols / MM_QK; i++) {
+            const uint8_t *b = row + (size_t)i * bs;
+            uint16_t d, m = 0;
+            memcpy(&d, b, 2);
+            if (m_off >= 0) memcpy(&m, b + m_off, 2);
+            float qx, sx;
+            blk32_dot(b + qs_off, qh_off >= 0 ? b + qh_off : NULL, x + i * MM_QK, &qx, &sx);
+            s += m_off >= 0 ? h2f(d) * qx + h2f(m) * sx : h2f(d) * (qx - 16.0f * sx);
+        }
+        y[r] = s;
+    }
+}
+
 void mm_q_rows_q4_1_generic(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
                             const mm_xq8 *xq, float *y) {
     (void)xq;
-    for (int64_t r = r0; r < r1; r++) {
-        const mm_block_q4_1 *b = ROW(mm_block_q4_1);
-        float s = 0.0f;
-        for (int64_t i = 0; i < cols / MM_QK; i++) {
-            float qx, sx;
-            blk32_dot(b[i].qs, NULL, x + i * MM_QK, &qx, &sx);
-            s += h2f(b[i].d) * qx + h2f(b[i].m) * sx;
-        }
-        y[r] = s;
-    }
+    rows32_generic(W, rb, r0, r1, cols, x, y, sizeof(mm_block_q4_1), 2, -1, 4);
 }
-
 void mm_q_rows_q5_0_generic(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
                             const mm_xq8 *xq, float *y) {
     (void)xq;
-    for (int64_t r = r0; r < r1; r++) {
-        const mm_block_q5_0 *b = ROW(mm_block_q5_0);
-        float s = 0.0f;
-        for (int64_t i = 0; i < cols / MM_QK; i++) {
-            float qx, sx;
-            blk32_dot(b[i].qs, b[i].qh, x + i * MM_QK, &qx, &sx);
-            s += h2f(b[i].d) * (qx - 16.0f * sx);
-        }
-        y[r] = s;
-    }
+    rows32_generic(W, rb, r0, r1, cols, x, y, sizeof(mm_block_q5_0), -1, 2, 6);
 }
-
 void mm_q_rows_q5_1_generic(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
                             const mm_xq8 *xq, float *y) {
     (void)xq;
-    for (int64_t r = r0; r < r1; r++) {
-        const mm_block_q5_1 *b = ROW(mm_block_q5_1);
-        float s = 0.0f;
-        for (int64_t i = 0; i < cols / MM_QK; i++) {
-            float qx, sx;
-            blk32_dot(b[i].qs, b[i].qh, x + i * MM_QK, &qx, &sx);
-            s += h2f(b[i].d) * qx + h2f(b[i].m) * sx;
-        }
-        y[r] = s;
-    }
+    rows32_generic(W, rb, r0, r1, cols, x, y, sizeof(mm_block_q5_1), 2, 4, 8);
 }
 
 /* Q4_K / Q5_K: one super-block; qh NULL for Q4_K */
@@ -266,28 +253,31 @@ static inline float k45_dot(const uint16_t d16, uint16_t dmin16, const uint8_t *
     return h2f(d16) * s - h2f(dmin16) * sm;
 }
 
-void mm_q_rows_q4_k_generic(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
-                            const mm_xq8 *xq, float *y) {
-    (void)xq;
+static void k45_rows_generic(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x, float *y,
+                             bool q5) {
+    const size_t bs = q5 ? sizeof(mm_block_q5_k) : sizeof(mm_block_q4_k);
     for (int64_t r = r0; r < r1; r++) {
-        const mm_block_q4_k *b = ROW(mm_block_q4_k);
         float s = 0.0f;
-        for (int64_t i = 0; i < cols / MM_QK_K; i++)
-            s += k45_dot(b[i].d, b[i].dmin, b[i].scales, b[i].qs, NULL, x + i * MM_QK_K);
+        for (int64_t i = 0; i < cols / MM_QK_K; i++) {
+            const uint8_t *b = (const uint8_t *)W + (size_t)r * rb + (size_t)i * bs;   /* d, dmin, scales[12], ... */
+            uint16_t d, dmin;
+            memcpy(&d, b, 2);
+            memcpy(&dmin, b + 2, 2);
+            s += k45_dot(d, dmin, b + 4, q5 ? b + 48 : b + 16, q5 ? b + 16 : NULL, x + i * MM_QK_K);
+        }
         y[r] = s;
     }
 }
 
+void mm_q_rows_q4_k_generic(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
+                            const mm_xq8 *xq, float *y) {
+    (void)xq;
+    k45_rows_generic(W, rb, r0, r1, cols, x, y, false);
+}
 void mm_q_rows_q5_k_generic(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
                             const mm_xq8 *xq, float *y) {
     (void)xq;
-    for (int64_t r = r0; r < r1; r++) {
-        const mm_block_q5_k *b = ROW(mm_block_q5_k);
-        float s = 0.0f;
-        for (int64_t i = 0; i < cols / MM_QK_K; i++)
-            s += k45_dot(b[i].d, b[i].dmin, b[i].scales, b[i].qs, b[i].qh, x + i * MM_QK_K);
-        y[r] = s;
-    }
+    k45_rows_generic(W, rb, r0, r1, cols, x, y, true);
 }
 
 void mm_q_rows_q6_k_generic(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,

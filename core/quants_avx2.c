@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core_internal.h"
+#include "quants_internal.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -168,22 +169,7 @@ T256 void mm_q_deq_q5_0_avx2(const void *s, float *y, int64_t n) {
 }
 
 /* ---------------------------------------------------------------- K-quants */
-/* 6-bit scales and mins of a Q4_K/Q5_K super-block as 8 + 8 bytes (sc[0..7] in the low, m[0..7] in the
- * high u64): bytes 0..3 hold sc/m 0..3 in their low 6 bits, the top 2 bits of sc/m 4..7; bytes 8..11 the
- * low 4 bits of sc 4..7 (low nibble) and m 4..7 (high nibble). */
-static inline void k_scales8(const uint8_t s[12], uint64_t *sc, uint64_t *m) {
-    uint32_t s0, s1, s2;
-    memcpy(&s0, s, 4);
-    memcpy(&s1, s + 4, 4);
-    memcpy(&s2, s + 8, 4);
-    uint32_t sc_lo = s0 & 0x3f3f3f3fu, m_lo = s1 & 0x3f3f3f3fu;
-    uint32_t sc_hi = (s2 & 0x0f0f0f0fu) | ((s0 >> 2) & 0x30303030u);
-    uint32_t m_hi = ((s2 >> 4) & 0x0f0f0f0fu) | ((s1 >> 2) & 0x30303030u);
-    *sc = sc_lo | (uint64_t)sc_hi << 32;
-    *m = m_lo | (uint64_t)m_hi << 32;
-}
 
-T256 static inline __m256 u8x8_ps(uint64_t v) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)v))); }
 
 /* Q4_K / Q5_K rows (qh: Q5_K's high bits or not). Per super-block: dd[j] = d sc[j] d_x[8i + j] (8 lanes),
  * mins dmin m[j] ds_x[8i + j] (8 lanes, accumulated apart and subtracted at the end); per sub-block j the 8
@@ -198,15 +184,9 @@ k45_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
         __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
         for (int64_t i = 0; i < nsb; i++) {
             const uint8_t *blk = row + (size_t)i * bsz;
-            uint16_t d16, dmin16;
-            memcpy(&d16, blk, 2);
-            memcpy(&dmin16, blk + 2, 2);
-            uint64_t sc, mn;
-            k_scales8(blk + 4, &sc, &mn);
             const uint8_t *qs = q5 ? blk + 48 : blk + 16;
             __m256i hb = q5 ? _mm256_loadu_si256((const __m256i *)(blk + 16)) : _mm256_setzero_si256();
-            __m256 dd = _mm256_mul_ps(_mm256_mul_ps(u8x8_ps(sc), _mm256_loadu_ps(xq->d + 8 * i)), _mm256_set1_ps(_cvtsh_ss(d16)));
-            accm = _mm256_fmadd_ps(_mm256_mul_ps(u8x8_ps(mn), _mm256_loadu_ps(xq->ds + 8 * i)), _mm256_set1_ps(_cvtsh_ss(dmin16)), accm);
+            __m256 dd = mm_k45_factors(blk, xq, i, &accm);
             const int8_t *xs = xq->qs + (size_t)i * MM_QK_K;
             for (int c = 0; c < 4; c++) {
                 __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
@@ -237,6 +217,18 @@ T256 void mm_q_rows_q5_k_avx2(const void *W, size_t rb, int64_t r0, int64_t r1, 
     k45_rows(W, rb, r0, r1, cols, xq, y, 1);
 }
 
+/* Q6_K codes (0..63) of the 4 groups of 32 of half h (elements 128h + 32k + l in q[k]) */
+T256 static inline void q6_codes(const mm_block_q6_k *b, int h, __m256i q[4]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+    const __m256i l0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h));
+    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
+    const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+    q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m30));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+}
+
 /* Q6_K rows. Per half h of a super-block (128 elements): codes of the 4 groups of 32 from ql (64 bytes)
  * and qh (32 bytes); per group k (x block 8i + 4h + k) the int16 pair sums of (q - 32) qx (q qx minus
  * 32 qx, exact: |sum| <= 2 * 32 * 128), times the int8 scales of its two sub-blocks of 16 with vpmaddwd,
@@ -245,7 +237,7 @@ T256 void mm_q_rows_q6_k_avx2(const void *W, size_t rb, int64_t r0, int64_t r1, 
                               const mm_xq8 *xq, float *y) {
     (void)x;
     const int64_t nsb = cols / MM_QK_K;
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30), c32 = _mm256_set1_epi8(32);
+    const __m256i c32 = _mm256_set1_epi8(32);
     /* pick int16 word 2k (low 128-bit lane) and 2k + 1 (high lane) of a lane-duplicated scale vector */
     __m256i pick[4];
     for (int k = 0; k < 4; k++)
@@ -262,14 +254,8 @@ T256 void mm_q_rows_q6_k_avx2(const void *W, size_t rb, int64_t r0, int64_t r1, 
             const __m256i sh2[2] = {_mm256_permute2x128_si256(s16, s16, 0x00), _mm256_permute2x128_si256(s16, s16, 0x11)};
             for (int h = 0; h < 2; h++) {
                 const __m256i sh = sh2[h];
-                const __m256i l0 = _mm256_loadu_si256((const __m256i *)(b[i].ql + 64 * h));
-                const __m256i l1 = _mm256_loadu_si256((const __m256i *)(b[i].ql + 64 * h + 32));
-                const __m256i qh = _mm256_loadu_si256((const __m256i *)(b[i].qh + 32 * h));
                 __m256i q[4];
-                q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
-                q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
-                q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m30));
-                q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+                q6_codes(&b[i], h, q);
                 for (int k = 0; k < 4; k++) {
                     const int64_t xb = 8 * i + 4 * h + k;
                     const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq->qs + xb * MM_QK));
@@ -295,7 +281,7 @@ T256 static inline void k45_deq(const void *src, float *y, int64_t n, const int 
         memcpy(&d16, blk, 2);
         memcpy(&dmin16, blk + 2, 2);
         uint64_t sc, mn;
-        k_scales8(blk + 4, &sc, &mn);
+        mm_k_scales8(blk + 4, &sc, &mn);
         float d = _cvtsh_ss(d16), dmin = _cvtsh_ss(dmin16);
         const uint8_t *qs = q5 ? blk + 48 : blk + 16;
         __m256i hb = q5 ? _mm256_loadu_si256((const __m256i *)(blk + 16)) : _mm256_setzero_si256();
@@ -325,18 +311,12 @@ T256 void mm_q_deq_q5_k_avx2(const void *s, float *y, int64_t n) { k45_deq(s, y,
 
 T256 void mm_q_deq_q6_k_avx2(const void *src, float *y, int64_t n) {
     const mm_block_q6_k *b = src;
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30), c32 = _mm256_set1_epi8(32);
+    const __m256i c32 = _mm256_set1_epi8(32);
     for (int64_t i = 0; i < n / MM_QK_K; i++, y += MM_QK_K) {
         const float d = _cvtsh_ss(b[i].d);
         for (int h = 0; h < 2; h++) {
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(b[i].ql + 64 * h));
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(b[i].ql + 64 * h + 32));
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)(b[i].qh + 32 * h));
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m30));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+            q6_codes(&b[i], h, q);
             for (int k = 0; k < 4; k++) {
                 __m256i v = _mm256_sub_epi8(q[k], c32);   /* -32..31 */
                 __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);

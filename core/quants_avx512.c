@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core_internal.h"
+#include "quants_internal.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -170,17 +171,7 @@ T512 void mm_q_rows_q5_1_avx512(const void *W, size_t rb, int64_t r0, int64_t r1
 }
 
 /* ---------------------------------------------------------------- Q4_K, Q5_K */
-/* 6-bit scales/mins as in quants_avx2.c (k_scales8) */
-static inline void k_scales8(const uint8_t s[12], uint64_t *sc, uint64_t *m) {
-    uint32_t s0, s1, s2;
-    memcpy(&s0, s, 4);
-    memcpy(&s1, s + 4, 4);
-    memcpy(&s2, s + 8, 4);
-    *sc = (s0 & 0x3f3f3f3fu) | (uint64_t)((s2 & 0x0f0f0f0fu) | ((s0 >> 2) & 0x30303030u)) << 32;
-    *m = (s1 & 0x3f3f3f3fu) | (uint64_t)(((s2 >> 4) & 0x0f0f0f0fu) | ((s1 >> 2) & 0x30303030u)) << 32;
-}
 
-T512 static inline __m256 u8x8_ps(uint64_t v) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)v))); }
 
 T512 static inline __attribute__((always_inline)) void
 k45_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_xq8 *xq, float *y, const int q5) {
@@ -201,14 +192,8 @@ k45_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
         __m256 accm = _mm256_setzero_ps();
         for (int64_t i = 0; i < nsb; i++) {
             const uint8_t *blk = row + (size_t)i * bsz;
-            uint16_t d16, dmin16;
-            memcpy(&d16, blk, 2);
-            memcpy(&dmin16, blk + 2, 2);
-            uint64_t sc, mn;
-            k_scales8(blk + 4, &sc, &mn);
             const uint8_t *qs = q5 ? blk + 48 : blk + 16;
-            const __m256 dd8 = _mm256_mul_ps(_mm256_mul_ps(u8x8_ps(sc), _mm256_loadu_ps(xq->d + 8 * i)), _mm256_set1_ps(_cvtsh_ss(d16)));
-            accm = _mm256_fmadd_ps(_mm256_mul_ps(u8x8_ps(mn), _mm256_loadu_ps(xq->ds + 8 * i)), _mm256_set1_ps(_cvtsh_ss(dmin16)), accm);
+            const __m256 dd8 = mm_k45_factors(blk, xq, i, &accm);
             const __m512 dd = _mm512_castps256_ps512(dd8);
             const __m512i hb = q5 ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 16))) : _mm512_setzero_si512();
             const int8_t *xs = xq->qs + (size_t)i * MM_QK_K;
