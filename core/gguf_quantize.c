@@ -12,7 +12,8 @@
  *     order (outside blk.N by name first, then by layer, by name), which is also the order written;
  *   - rows that are not a multiple of 256 for a K-quant: Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, then F16
  *     if still not a multiple; for a 32-block type (Q4_0 ... Q8_0) such rows are an error (as llama.cpp);
- *   - metadata copied, general.file_type = the file type, general.quantization_version = 2;
+ *   - metadata copied in order, then general.quantization_version = 2 and general.file_type = the file type
+ *     (last, as gguf's set_val leaves them: with the same tensors the file is byte-identical to llama.cpp's);
  *   - the values: mm_quantize_row (llama.cpp's reference quantizers) of each row converted to f32.
  * Not done: importance matrices, --token-embedding-type / --output-tensor-type, the 70B / Falcon / expert
  * special cases, split files.
@@ -308,7 +309,17 @@ int mm_gguf_quantize(const mm_gguf *g, const char *out_path, const mm_quantize_p
     if (mm_gguf_quantize_plan(g, p, types, fb, order, err)) goto done;
     if (!(pool = mm_pool_create(p->n_threads, err))) goto done;
     qctx q = {.g = g, .types = types, .order = order, .pool = pool};
-    if (mm_gguf_writer_copy_kv(w, g) || mm_gguf_writer_set_u32(w, "general.quantization_version", 2) ||
+    /* metadata in order, then general.quantization_version and general.file_type last (where gguf's
+     * set_val puts a key that is set again: the same bytes as llama-quantize) */
+    int bad = 0;
+    for (int64_t k = 0; k < mm_gguf_n_kv(g) && !bad; k++) {
+        const char *key = mm_gguf_kv_key(g, k);
+        if (!strcmp(key, "general.quantization_version") || !strcmp(key, "general.file_type")) continue;
+        size_t nb;
+        const void *raw = mm_gguf_kv_raw(g, k, &nb);
+        bad = mm_gguf_writer_set_raw(w, key, mm_gguf_kv_type(g, k), raw, nb);
+    }
+    if (bad || mm_gguf_writer_set_u32(w, "general.quantization_version", 2) ||
         mm_gguf_writer_set_u32(w, "general.file_type", (uint32_t)p->ftype)) {
         mm_gguf_writer_write(w, out_path, err);   /* reports the writer's first error */
         goto done;

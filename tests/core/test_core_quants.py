@@ -18,7 +18,9 @@
      whole steps;
    zero rows are reproduced exactly by every type, constant rows by q4_1, q5_1 (m) and q6_k (a constant is its own
    largest value); q4_k / q5_k store a constant as -dmin * 63 (dmin rounded to fp16, as llama.cpp).
-3. row sizes: core_tool refuses a K-quant row that is not a multiple of 256.
+3. Q4_0 blocks where a fused multiply-add would give another code are quantized as ggml's reference code
+   (products and sums rounded to f32 one at a time; tools/mmgguf.py's numpy quantizer).
+4. row sizes: core_tool refuses a K-quant row that is not a multiple of 256.
 usage: test_core_quants.py CORE_TOOL
 """
 import os
@@ -234,6 +236,20 @@ def test_quantize():
     print("quantize: error bounds checked for 7 types x 9 distributions")
 
 
+def test_unfused():
+    """Quantizers round each product and sum to f32 as llama.cpp's reference code reads (no fused multiply-add):
+    Q4_0 blocks where fma(x, 1/d, 8.5) truncates to another code than (x * (1/d)) + 8.5 (found by search)."""
+    sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+    import mmgguf
+    cases = [(0.8340173363685608, -0.6776390075683594), (0.6315059661865234, -0.197345569729805),
+             (1.8734698295593262, 1.756377935409546)]
+    x = np.zeros(32 * len(cases), np.float32)
+    for k, (mx, v) in enumerate(cases):
+        x[32 * k], x[32 * k + 1] = mx, v   # mx: the largest magnitude (d = mx / -8)
+    got = c_quantize("q4_0", x)
+    check(got == mmgguf.quantize(x, "q4_0"), "q4_0 quantize of blocks where a fused multiply-add changes a code")
+
+
 def test_row_sizes():
     np.zeros(256 + 32, np.float32).tofile(path("odd.f32"))
     for t in ("q4_k", "q5_k", "q6_k"):
@@ -243,6 +259,7 @@ def test_row_sizes():
 
 test_dequantize()
 test_quantize()
+test_unfused()
 test_row_sizes()
 if failures:
     print("%d failure(s)" % len(failures))
