@@ -4,8 +4,8 @@
  * 64 codes per 512-bit register in x's element order, one vpdpbusd (unsigned codes times x's int8, 4 products
  * per int32 lane) per 64 weights:
  *   Q4_1/Q5_0/Q5_1: two blocks per register ([lo nibbles, hi nibbles] of each, by a per-lane shift); the 5th
- *     bits of both blocks are one 64-bit mask (vpaddb 16 under the mask: bit 4 of a nibble is 0); offsets and mins use sum(x) per lane from a
- *     second vpdpbusd with ones (Q5_0: 16 sum x subtracted in int32, exact);
+ *     bits of both blocks are one 64-bit mask (vpaddb 16 under the mask: bit 4 of a nibble is 0); offsets and
+ *     mins use d_x sum(x_q) per 4-element lane, computed once per window of columns for all rows;
  *   Q4_K/Q5_K: one 32-byte chunk = sub-blocks 2c, 2c+1 = 64 consecutive x; 5th bits by vptestmb of qh against
  *     bit 2c / 2c+1; per-lane f32 factor d sc d_x from an 8-lane vector by a permute;
  *   Q6_K: 64 bytes of ql hold the low bits of 2 x 64 consecutive elements; (q - 32) x as two vpdpbusd
@@ -77,64 +77,73 @@ T512 static inline __m512i nib_pair(const uint8_t *qs0, const uint8_t *qs1) {
     return _mm512_and_si512(_mm512_srlv_epi16(v, _mm512_set_epi64(S, S, 0, 0, S, S, 0, 0)), _mm512_set1_epi8(0x0f));
 }
 
-/* 5th bits of two Q5 blocks (qh little-endian u32 each) set as 0x10 in q */
-T512 static inline __m512i q5_or_bits(__m512i q, const uint8_t *qh0, const uint8_t *qh1) {
-    uint32_t h0, h1;
-    memcpy(&h0, qh0, 4);
-    memcpy(&h1, qh1, 4);
-    return _mm512_mask_add_epi8(q, _cvtu64_mask64((uint64_t)h0 | (uint64_t)h1 << 32), q, _mm512_set1_epi8(0x10));
-}
 
-/* fp16 words at word offsets w0 (8 lanes) and w1 (8 lanes) of the bytes at p (n_words readable) as 16 f32 */
-T512 static inline __m512 f16_pair(const void *p, __mmask32 readable, __m512i idx) {
-    __m512i v = _mm512_maskz_loadu_epi16(readable, p);
-    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx, v)));
-}
 
 /* 16-bit index vector: words a (lanes 0..7 of the low 256 bits) and b (lanes 8..15); upper half c, d */
 static inline __m512i idx16(short a, short b, short c, short d) {
     return _mm512_set_epi16(d, d, d, d, d, d, d, d, c, c, c, c, c, c, c, c, b, b, b, b, b, b, b, b, a, a, a, a, a, a, a, a);
 }
 
-/* kind: 0 = Q4_1 (q d + m), 1 = Q5_0 ((q - 16) d), 2 = Q5_1 (q d + m, 5th bits) */
+/* Columns per window of precomputed x terms (rows32): 8192 columns = 8 KiB of f32 on the stack. */
+#define MM_Q32_WINDOW 8192
+
+/* kind: 0 = Q4_1 (q d + m), 1 = Q5_0 ((q - 16) d), 2 = Q5_1 (q d + m, 5th bits).
+ * Per window of columns, the row-independent part is computed once: per int32 lane (4 elements) the f32
+ * d_x * sum(x_q) (Q4_1/Q5_1: times m) or -16 d_x sum(x_q) (Q5_0: plus d_x sum(q x_q), times d). The rows of
+ * the window then need one vpdpbusd per 64 weights and no second one for the sums. A row's windows are added
+ * in order into y[r]; the last block of an odd block count in plain C on the quantized x. */
 T512 static inline __attribute__((always_inline)) void
 rows32(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_xq8 *xq, float *y, const int kind) {
-    const int64_t nb = cols / MM_QK;
+    const int64_t nb = cols / MM_QK, npair = nb & ~(int64_t)1;
     const size_t bs = kind == 0 ? sizeof(mm_block_q4_1) : kind == 1 ? sizeof(mm_block_q5_0) : sizeof(mm_block_q5_1);
     const int qs_off = kind == 0 ? 4 : kind == 1 ? 6 : 8, qh_off = kind == 1 ? 2 : 4;
     const short w1 = (short)(bs / 2);   /* word offset of the second block */
     const __m512i idx = idx16(0, w1, 1, (short)(w1 + 1));   /* d0, d1 | m0, m1 (Q5_0: m words unused) */
     const __mmask32 readable = (__mmask32)((1ull << bs) - 1);   /* two blocks = bs words */
-    const __m512i ones = _mm512_set1_epi8(1), c16 = _mm512_set1_epi8(16);
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *row = (const uint8_t *)W + (size_t)r * rb;
-        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-        int64_t i = 0;
-        for (; i + 2 <= nb; i += 2) {
-            const uint8_t *b0 = row + (size_t)i * bs, *b1 = b0 + bs;
-            __m512i q = nib_pair(b0 + qs_off, b1 + qs_off);
-            if (kind != 0) q = q5_or_bits(q, b0 + qh_off, b1 + qh_off);
-            const __m512i xv = _mm512_loadu_si512(xq->qs + i * MM_QK);
-            const __m512 dx = _mm512_loadu_ps(xq->d8 + i * 8);
-            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, xv);
-            __m512i v = _mm512_maskz_loadu_epi16(readable, b0);
-            __m512i dm = _mm512_permutexvar_epi16(idx, v);
-            __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(dm));
-            __m512 t;
-            if (kind == 1) {
-                p = _mm512_sub_epi32(p, _mm512_dpbusd_epi32(_mm512_setzero_si512(), c16, xv));
-                t = _mm512_mul_ps(_mm512_cvtepi32_ps(p), dw);
-            } else {
-                __m512 mw = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(dm, 1));
-                __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, xv);
-                t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), mw, _mm512_mul_ps(_mm512_cvtepi32_ps(p), dw));
-            }
-            if (i & 2) acc1 = _mm512_fmadd_ps(t, dx, acc1);
-            else acc0 = _mm512_fmadd_ps(t, dx, acc0);
+    const __m512i ones = _mm512_set1_epi8(1);
+    const short h0 = (short)(qh_off / 2);
+    const __m512i idxh = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                          0, 0, 0, 0, (short)(w1 + h0 + 1), (short)(w1 + h0), (short)(h0 + 1), h0);
+    float pre[MM_Q32_WINDOW / 4] __attribute__((aligned(64)));
+    for (int64_t w0 = 0; w0 < npair || w0 == 0; w0 += MM_Q32_WINDOW / MM_QK) {
+        const int64_t w1b = w0 + MM_Q32_WINDOW / MM_QK < npair ? w0 + MM_Q32_WINDOW / MM_QK : npair;
+        for (int64_t i = w0; i < w1b; i += 2) {
+            const __m512i sx = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, _mm512_loadu_si512(xq->qs + i * MM_QK));
+            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(sx), _mm512_loadu_ps(xq->d8 + i * 8));
+            if (kind == 1) v = _mm512_mul_ps(v, _mm512_set1_ps(-16.0f));
+            _mm512_store_ps(pre + (i - w0) * 8, v);
         }
-        float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-        if (i < nb) {   /* odd block count: the last block in plain C on the quantized x */
-            const uint8_t *b = row + (size_t)i * bs;
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *row = (const uint8_t *)W + (size_t)r * rb;
+            __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+            for (int64_t i = w0; i < w1b; i += 2) {
+                const uint8_t *b0 = row + (size_t)i * bs, *b1 = b0 + bs;
+                const __m512i hdr = _mm512_maskz_loadu_epi16(readable, b0);   /* both blocks */
+                __m512i q = nib_pair(b0 + qs_off, b1 + qs_off);
+                if (kind != 0) {   /* qh of both blocks -> words 0..3 -> one 64-bit mask */
+                    const uint64_t h = (uint64_t)_mm_cvtsi128_si64(_mm512_castsi512_si128(_mm512_permutexvar_epi16(idxh, hdr)));
+                    q = _mm512_mask_add_epi8(q, _cvtu64_mask64(h), q, _mm512_set1_epi8(0x10));
+                }
+                const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512(xq->qs + i * MM_QK));
+                const __m512 dx = _mm512_loadu_ps(xq->d8 + i * 8), pv = _mm512_load_ps(pre + (i - w0) * 8);
+                const __m512i dm = _mm512_permutexvar_epi16(idx, hdr);
+                const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(dm));
+                if (kind == 1) {
+                    acc0 = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_cvtepi32_ps(p), dx, pv), dw, acc0);
+                } else {
+                    acc0 = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(p), dx), dw, acc0);
+                    acc1 = _mm512_fmadd_ps(pv, _mm512_cvtph_ps(_mm512_extracti64x4_epi64(dm, 1)), acc1);
+                }
+            }
+            const float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+            y[r] = w0 == 0 ? s : y[r] + s;
+        }
+        if (w1b >= npair) break;
+    }
+    if (nb & 1) {   /* odd block count: the last block in plain C on the quantized x */
+        const int64_t i = nb - 1;
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *b = (const uint8_t *)W + (size_t)r * rb + (size_t)i * bs;
             uint16_t d16, m16 = 0;
             uint32_t h = 0;
             memcpy(&d16, b, 2);
@@ -148,9 +157,8 @@ rows32(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_
                 sx += xq->qs[i * MM_QK + j];
             }
             float dw = _cvtsh_ss(d16), dx = xq->d[i];
-            s += kind == 1 ? dw * dx * (float)(sq - 16 * sx) : dx * (dw * (float)sq + _cvtsh_ss(m16) * (float)sx);
+            y[r] += kind == 1 ? dw * dx * (float)(sq - 16 * sx) : dx * (dw * (float)sq + _cvtsh_ss(m16) * (float)sx);
         }
-        y[r] = s;
     }
 }
 

@@ -177,6 +177,7 @@ int main(void) {
                 if (is_float_type(types[ti]))
                     for (size_t ci = 0; ci < sizeof cols_f / sizeof cols_f[0]; ci++) test_matvec(p, types[ti], 37, cols_f[ci]);
                 test_matvec(p, types[ti], 700, 512);   /* large enough to run on every thread */
+                if (!quick) test_matvec(p, types[ti], 5, kq ? 16640 : 16416);   /* > 8192 columns, odd blocks */
                 const int64_t ns[] = {1, 2, 5, 33};
                 for (size_t ni = 0; ni < 4; ni++) {
                     test_linear(p, types[ti], 67, kq ? 256 : 96, ns[ni], ni % 2 == 0);
