@@ -100,7 +100,7 @@ static void sort_tensors(const mm_gguf *g, int64_t *idx, int64_t *tmp, int64_t n
     }
 }
 
-static bool use_more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+static bool use_more_bits(int64_t i, int64_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
 
 static bool is_quantized(mm_type t) { return t != MM_TYPE_F32 && t != MM_TYPE_F16 && t != MM_TYPE_BF16; }
 
