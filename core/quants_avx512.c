@@ -79,10 +79,6 @@ T512 static inline __m512i nib_pair(const uint8_t *qs0, const uint8_t *qs1) {
 
 
 
-/* 16-bit index vector: words a (lanes 0..7 of the low 256 bits) and b (lanes 8..15); upper half c, d */
-static inline __m512i idx16(short a, short b, short c, short d) {
-    return _mm512_set_epi16(d, d, d, d, d, d, d, d, c, c, c, c, c, c, c, c, b, b, b, b, b, b, b, b, a, a, a, a, a, a, a, a);
-}
 
 /* Columns per window of precomputed x terms (rows32): 8192 columns = 8 KiB of f32 on the stack. */
 #define MM_Q32_WINDOW 8192
@@ -98,7 +94,8 @@ rows32(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_
     const size_t bs = kind == 0 ? sizeof(mm_block_q4_1) : kind == 1 ? sizeof(mm_block_q5_0) : sizeof(mm_block_q5_1);
     const int qs_off = kind == 0 ? 4 : kind == 1 ? 6 : 8, qh_off = kind == 1 ? 2 : 4;
     const short w1 = (short)(bs / 2);   /* word offset of the second block */
-    const __m512i idx = idx16(0, w1, 1, (short)(w1 + 1));   /* d0, d1 | m0, m1 (Q5_0: m words unused) */
+    const __m512i idx_d = _mm512_set_epi32(w1, w1, w1, w1, w1, w1, w1, w1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i idx_m = _mm512_set_epi32(w1 + 1, w1 + 1, w1 + 1, w1 + 1, w1 + 1, w1 + 1, w1 + 1, w1 + 1, 1, 1, 1, 1, 1, 1, 1, 1);
     const __mmask32 readable = (__mmask32)((1ull << bs) - 1);   /* two blocks = bs words */
     const __m512i ones = _mm512_set1_epi8(1);
     const short h0 = (short)(qh_off / 2);
@@ -126,13 +123,14 @@ rows32(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_
                 }
                 const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512(xq->qs + i * MM_QK));
                 const __m512 dx = _mm512_loadu_ps(xq->d8 + i * 8), pv = _mm512_load_ps(pre + (i - w0) * 8);
-                const __m512i dm = _mm512_permutexvar_epi16(idx, hdr);
-                const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(dm));
+                /* words 0..15 of the two headers as f32 (d0, m0 at 0, 1; d1, m1 at w1, w1 + 1), then broadcast */
+                const __m512 hf = _mm512_cvtph_ps(_mm512_castsi512_si256(hdr));
+                const __m512 dw = _mm512_permutexvar_ps(idx_d, hf);
                 if (kind == 1) {
                     acc0 = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_cvtepi32_ps(p), dx, pv), dw, acc0);
                 } else {
                     acc0 = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(p), dx), dw, acc0);
-                    acc1 = _mm512_fmadd_ps(pv, _mm512_cvtph_ps(_mm512_extracti64x4_epi64(dm, 1)), acc1);
+                    acc1 = _mm512_fmadd_ps(pv, _mm512_permutexvar_ps(idx_m, hf), acc1);
                 }
             }
             const float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
