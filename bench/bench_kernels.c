@@ -3,11 +3,12 @@
  *   - sgemm GFLOPS: OpenBLAS as it runs here (OPENBLAS_CORETYPE is reported; never changed), both with
  *     its own threads and at one thread per pool thread, and the own AVX-512 gemm (mm_sgemm's default
  *     at the avx512 level); mm_linear prefill GFLOPS for every weight type with both;
- *   - matvec GB/s of every weight type for a 4096x4096 matrix as a fraction of the read bandwidth, at 1
- *     and 2 threads: rounds of (bandwidth pass, matvec pass per type), fraction per round, medians;
+ *   - matvec GB/s of every weight type (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) for a
+ *     4096x4096 matrix as a fraction of the read bandwidth, at 1 and 2 threads: rounds of (bandwidth pass,
+ *     matvec pass per type), fraction per round, medians;
  *   - a GPT-2 small decode step (48 matvecs, pool overheads included) for F16 and Q8_0.
  *
- *   bench_kernels [--quick]
+ *   bench_kernels [--quick] [--types f32,q4_k,...]   (--types: only those in the prefill and matvec figures)
  *
  * The matvec weights are rotated over several copies (>= 128 MiB, 4x the L3 here) so that they stream
  * from memory as in a real decode step. MMGPT_KERNEL=generic|avx2|avx512 forces a kernel level.
@@ -37,8 +38,30 @@ static double median(const double *v, int n) {
 }
 
 
+/* the weight types of the prefill and matvec figures; --types a,b,... picks some */
+static const mm_type types[] = {MM_TYPE_F32,  MM_TYPE_F16,  MM_TYPE_BF16, MM_TYPE_Q8_0, MM_TYPE_Q4_0, MM_TYPE_Q4_1,
+                                MM_TYPE_Q5_0, MM_TYPE_Q5_1, MM_TYPE_Q4_K, MM_TYPE_Q5_K, MM_TYPE_Q6_K};
+#define N_BENCH_TYPES ((int)(sizeof types / sizeof types[0]))
+static const char *g_types;
+static int type_selected(mm_type t) {
+    if (!g_types) return 1;
+    const char *name = mm_type_name(t), *p = g_types;
+    size_t n = strlen(name);
+    while (p && *p) {
+        if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == 0)) return 1;
+        p = strchr(p, ',');
+        if (p) p++;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    int quick = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) quick = 1;
+        else if (strcmp(argv[i], "--types") == 0 && i + 1 < argc) g_types = argv[++i];
+        else { fprintf(stderr, "usage: bench_kernels [--quick] [--types f32,q4_k,...]\n"); return 2; }
+    }
     char err[MM_ERR_SIZE];
     mm_pool *pools[3] = {NULL, mm_pool_create(1, err), mm_pool_create(2, err)};
     if (!pools[1] || !pools[2]) { fprintf(stderr, "bench_kernels: %s\n", err); return 1; }
@@ -111,8 +134,8 @@ int main(int argc, char **argv) {
         printf("\nmm_linear prefill Y[%lld,%lld] = X[%lld,%lld] . W^T  GFLOPS incl. dequantizing weight tiles\n",
                (long long)n, (long long)rows, (long long)n, (long long)cols);
         printf("  type   OpenBLAS 1 thr  2 thr    own AVX-512 1 thr  2 thr\n");
-        mm_type types[4] = {MM_TYPE_F32, MM_TYPE_F16, MM_TYPE_Q8_0, MM_TYPE_Q4_0};
-        for (int ti = 0; ti < 4; ti++) {
+        for (int ti = 0; ti < N_BENCH_TYPES; ti++) {
+            if (!type_selected(types[ti])) continue;
             size_t rb = mm_row_size(types[ti], cols);
             uint8_t *Wq = aligned_alloc(64, (rb * rows + 63) & ~(size_t)63);
             for (int64_t r = 0; r < rows; r++) mm_quantize_row(types[ti], W + r * cols, Wq + r * rb, cols);
@@ -148,30 +171,33 @@ int main(int argc, char **argv) {
               *y = aligned_alloc(64, sizeof(float) * rows);
         bench_fill(W, rows * cols, 6);
         bench_fill(x, cols, 7);
-        mm_type types[4] = {MM_TYPE_F32, MM_TYPE_F16, MM_TYPE_Q8_0, MM_TYPE_Q4_0};
-        uint8_t **Wq[4];
-        int ncopy[4];
-        size_t bytes[4];
-        for (int ti = 0; ti < 4; ti++) {
+        uint8_t **Wq[N_BENCH_TYPES];
+        int ncopy[N_BENCH_TYPES];
+        size_t bytes[N_BENCH_TYPES];
+        for (int ti = 0; ti < N_BENCH_TYPES; ti++) {
+            ncopy[ti] = 0;
+            if (!type_selected(types[ti])) continue;
             size_t rb = mm_row_size(types[ti], cols);
             bytes[ti] = rb * rows;
             ncopy[ti] = (int)((128u << 20) / bytes[ti]) + 1;
             if (quick && ncopy[ti] > 4) ncopy[ti] = 4;
             Wq[ti] = malloc(sizeof(uint8_t *) * ncopy[ti]);
-            for (int c = 0; c < ncopy[ti]; c++) {
+            for (int c = 0; c < ncopy[ti]; c++) {   /* quantized once (the K-quant search is slow), then copied */
                 Wq[ti][c] = aligned_alloc(64, (bytes[ti] + 63) & ~(size_t)63);
-                for (int64_t r = 0; r < rows; r++) mm_quantize_row(types[ti], W + r * cols, Wq[ti][c] + r * rb, cols);
+                if (c) memcpy(Wq[ti][c], Wq[ti][0], bytes[ti]);
+                else for (int64_t r = 0; r < rows; r++) mm_quantize_row(types[ti], W + r * cols, Wq[ti][c] + r * rb, cols);
             }
         }
         /* each round: one bandwidth pass, then one pass over the copies of every type; the fraction is
          * taken within the round (figures moments apart), and the median over rounds is reported */
         enum { MAXR = 15 };
-        double gbs[4][3][MAXR], frac[4][3][MAXR], bwr[3][MAXR];
+        double gbs[N_BENCH_TYPES][3][MAXR], frac[N_BENCH_TYPES][3][MAXR], bwr[3][MAXR];
         int rounds = quick ? 3 : 11;
         for (int round = 0; round < rounds; round++)
             for (int t = 1; t <= 2; t++) {
                 bwr[t][round] = bench_read_bw(pools[t], a, nbw, 1);
-                for (int ti = 0; ti < 4; ti++) {
+                for (int ti = 0; ti < N_BENCH_TYPES; ti++) {
+                    if (!ncopy[ti]) continue;
                     mm_matvec(pools[t], types[ti], Wq[ti][ncopy[ti] - 1], rows, cols, x, y);
                     double t0 = mm_time_ms();
                     for (int c = 0; c < ncopy[ti]; c++) mm_matvec(pools[t], types[ti], Wq[ti][c], rows, cols, x, y);
@@ -187,7 +213,8 @@ int main(int argc, char **argv) {
         bw[2] = median(bwr[2], rounds);
         printf("read bandwidth in these rounds (median): 1 thread %.1f GB/s, 2 threads %.1f GB/s\n", bw[1], bw[2]);
         printf("  type  MiB/matrix   1 thread GB/s (of bw)   2 threads GB/s (of bw)\n");
-        for (int ti = 0; ti < 4; ti++) {
+        for (int ti = 0; ti < N_BENCH_TYPES; ti++) {
+            if (!ncopy[ti]) continue;
             printf("  %-5s %8.1f   ", mm_type_name(types[ti]), bytes[ti] / 1048576.0);
             for (int t = 1; t <= 2; t++)
                 printf("   %6.1f (%5.1f%%)       ", median(gbs[ti][t], rounds), 100.0 * median(frac[ti][t], rounds));

@@ -30,11 +30,15 @@ typedef void (*mm_rows_fn)(const void *W, size_t row_bytes, int64_t r0, int64_t 
 /* Dequantize one row of n elements (n a multiple of the block size). */
 typedef void (*mm_deq_fn)(const void *src, float *y, int64_t n);
 
+/* Types in the kernel tables, in this order (mm_core_type_index): F32, F16, Q8_0, Q4_0, then the types of
+ * quants.c: BF16, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K. */
+#define MM_N_KTYPES 11
+
 typedef struct {
     const char *name;
-    mm_rows_fn rows[4];      /* index by mm_core_type_index */
-    bool wants_xq[4];        /* kernel takes x quantized to 8 bits (mm_xq8) */
-    mm_deq_fn deq[4];
+    mm_rows_fn rows[MM_N_KTYPES];      /* index by mm_core_type_index */
+    bool wants_xq[MM_N_KTYPES];        /* kernel takes x quantized to 8 bits (mm_xq8) */
+    mm_deq_fn deq[MM_N_KTYPES];
     void (*quantize_x)(const float *x, int64_t cols, void *mem, mm_xq8 *out);   /* NULL: mm_xq8_quantize */
     void (*to_f16)(const float *x, uint16_t *y, int64_t n);   /* NULL: scalar mm_fp32_to_fp16 (F16C: RNE) */
 } mm_kernel_table;
@@ -45,9 +49,46 @@ static inline int mm_core_type_index(mm_type t) {
     case MM_TYPE_F16: return 1;
     case MM_TYPE_Q8_0: return 2;
     case MM_TYPE_Q4_0: return 3;
+    case MM_TYPE_BF16: return 4;
+    case MM_TYPE_Q4_1: return 5;
+    case MM_TYPE_Q5_0: return 6;
+    case MM_TYPE_Q5_1: return 7;
+    case MM_TYPE_Q4_K: return 8;
+    case MM_TYPE_Q5_K: return 9;
+    case MM_TYPE_Q6_K: return 10;
     default: return -1;
     }
 }
+
+/* ---- quants.c, quants_avx2.c, quants_avx512.c: BF16, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K.
+ * Plain-C dequantization of those types (exact values of mm_core.h) and the reference quantizers. */
+void mm_quants_deq_scalar(mm_type t, const void *src, float *y, int64_t n);
+void mm_quants_quantize(mm_type t, const float *x, void *dst, int64_t n);
+/* Each level's kernels for table entries 4..10, listed in the tables with the macros below. At the avx2 and
+ * avx512 levels every quantized type takes x quantized to 8 bits per block of 32 (mm_xq8), BF16 f32 x. */
+#define MM_QUANTS_DECL(lvl)                                                                                  \
+    void mm_q_rows_bf16_##lvl(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *); \
+    void mm_q_rows_q4_1_##lvl(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *); \
+    void mm_q_rows_q5_0_##lvl(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *); \
+    void mm_q_rows_q5_1_##lvl(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *); \
+    void mm_q_rows_q4_k_##lvl(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *); \
+    void mm_q_rows_q5_k_##lvl(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *); \
+    void mm_q_rows_q6_k_##lvl(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *); \
+    void mm_q_deq_bf16_##lvl(const void *, float *, int64_t);                                                 \
+    void mm_q_deq_q4_1_##lvl(const void *, float *, int64_t);                                                 \
+    void mm_q_deq_q5_0_##lvl(const void *, float *, int64_t);                                                 \
+    void mm_q_deq_q5_1_##lvl(const void *, float *, int64_t);                                                 \
+    void mm_q_deq_q4_k_##lvl(const void *, float *, int64_t);                                                 \
+    void mm_q_deq_q5_k_##lvl(const void *, float *, int64_t);                                                 \
+    void mm_q_deq_q6_k_##lvl(const void *, float *, int64_t);
+MM_QUANTS_DECL(generic)
+MM_QUANTS_DECL(avx2)
+MM_QUANTS_DECL(avx512)
+#define MM_QUANTS_ROWS(lvl) mm_q_rows_bf16_##lvl, mm_q_rows_q4_1_##lvl, mm_q_rows_q5_0_##lvl, mm_q_rows_q5_1_##lvl, \
+                            mm_q_rows_q4_k_##lvl, mm_q_rows_q5_k_##lvl, mm_q_rows_q6_k_##lvl
+#define MM_QUANTS_DEQ(lvl) mm_q_deq_bf16_##lvl, mm_q_deq_q4_1_##lvl, mm_q_deq_q5_0_##lvl, mm_q_deq_q5_1_##lvl, \
+                           mm_q_deq_q4_k_##lvl, mm_q_deq_q5_k_##lvl, mm_q_deq_q6_k_##lvl
+#define MM_QUANTS_WANTS_XQ false, true, true, true, true, true, true
 
 /* Plain-C dequantization (the generic level's; mm_dequantize_row dispatches to the level's deq). */
 void mm_core_deq_scalar(mm_type t, const void *src, float *y, int64_t n);

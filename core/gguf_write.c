@@ -21,8 +21,10 @@ typedef struct {
     char    *name;
     int      type, n_dims;
     int64_t  ne[4];
-    uint8_t *data;  /* [n_bytes] */
+    uint8_t *data;  /* [n_bytes]; NULL for a tensor filled at write time by fill */
     size_t   n_bytes;
+    mm_gguf_fill_fn fill;
+    void    *fill_ctx;
 } wtensor;
 
 struct mm_gguf_writer {
@@ -186,8 +188,8 @@ int mm_gguf_writer_copy_kv(mm_gguf_writer *w, const mm_gguf *src) {
     return 0;
 }
 
-int mm_gguf_writer_add_tensor(mm_gguf_writer *w, const char *name, int type, int n_dims, const int64_t *ne,
-                              const void *data, size_t n_bytes) {
+static int add_tensor(mm_gguf_writer *w, const char *name, int type, int n_dims, const int64_t *ne, const void *data,
+                      size_t n_bytes, mm_gguf_fill_fn fill, void *fill_ctx) {
     if (!w) return -1;
     if (!name) return werr(w, "writer: tensor with NULL name");
     if (strlen(name) >= MM_GGUF_MAX_NAME) return werr(w, "writer: tensor name '%.40s...' is too long", name);
@@ -199,7 +201,7 @@ int mm_gguf_writer_add_tensor(mm_gguf_writer *w, const char *name, int type, int
     size_t want = gguf_tensor_bytes(type, n_dims, full, &nel, &why);
     if (!want) return werr(w, "writer: tensor '%s': %s", name, why);
     if (want != n_bytes) return werr(w, "writer: tensor '%s': %zu bytes given, its shape needs %zu", name, n_bytes, want);
-    if (!data) return werr(w, "writer: tensor '%s': NULL data", name);
+    if (!data && !fill) return werr(w, "writer: tensor '%s': NULL data", name);
     for (int64_t i = 0; i < w->n_t; i++)
         if (!strcmp(w->t[i].name, name)) return werr(w, "writer: duplicate tensor '%s'", name);
     if (w->n_t == w->cap_t) {
@@ -209,18 +211,29 @@ int mm_gguf_writer_add_tensor(mm_gguf_writer *w, const char *name, int type, int
         w->t = p;
         w->cap_t = nc;
     }
-    wtensor t = {.type = type, .n_dims = n_dims, .n_bytes = n_bytes};
+    wtensor t = {.type = type, .n_dims = n_dims, .n_bytes = n_bytes, .fill = fill, .fill_ctx = fill_ctx};
     memcpy(t.ne, full, sizeof full);
     t.name = strdup(name);
-    t.data = malloc(n_bytes);
-    if (!t.name || !t.data) {
+    t.data = fill ? NULL : malloc(n_bytes ? n_bytes : 1);
+    if (!t.name || (!fill && !t.data)) {
         free(t.name);
         free(t.data);
         return werr(w, "writer: out of memory");
     }
-    memcpy(t.data, data, n_bytes);
+    if (!fill && data) memcpy(t.data, data, n_bytes);
     w->t[w->n_t++] = t;
     return 0;
+}
+
+int mm_gguf_writer_add_tensor(mm_gguf_writer *w, const char *name, int type, int n_dims, const int64_t *ne,
+                              const void *data, size_t n_bytes) {
+    return add_tensor(w, name, type, n_dims, ne, data, n_bytes, NULL, NULL);
+}
+
+int mm_gguf_writer_add_tensor_fill(mm_gguf_writer *w, const char *name, int type, int n_dims, const int64_t *ne,
+                                   size_t n_bytes, mm_gguf_fill_fn fill, void *ctx) {
+    if (!fill) return werr(w, "writer: tensor '%s': no fill function", name ? name : "(null)");
+    return add_tensor(w, name, type, n_dims, ne, NULL, n_bytes, fill, ctx);
 }
 
 static bool put(FILE *f, const void *p, size_t n) { return n == 0 || fwrite(p, 1, n, f) == n; }
@@ -274,10 +287,30 @@ int mm_gguf_writer_write(mm_gguf_writer *w, const char *path, char *err) {
         long pos = ftell(f);
         ok = pos >= 0 && put_zeros(f, (a - (size_t)pos % a) % a);
     }
+    /* tensors filled at write time share one buffer of the largest size */
+    size_t fill_max = 0;
+    for (int64_t i = 0; i < w->n_t; i++)
+        if (w->t[i].fill && w->t[i].n_bytes > fill_max) fill_max = w->t[i].n_bytes;
+    uint8_t *buf = NULL;
+    char ferr[MM_ERR_SIZE] = "";
+    if (ok && fill_max && !(buf = malloc(fill_max))) {
+        ok = false;
+        snprintf(ferr, sizeof ferr, "out of memory (%zu bytes for one tensor)", fill_max);
+    }
     for (int64_t i = 0; ok && i < w->n_t; i++) {
         const wtensor *t = &w->t[i];
-        ok = put(f, t->data, t->n_bytes) && put_zeros(f, (a - t->n_bytes % a) % a);
+        const uint8_t *src = t->data;
+        if (t->fill) {
+            if (t->fill(t->fill_ctx, i, buf, t->n_bytes, ferr) != 0) {
+                ok = false;
+                if (!ferr[0]) snprintf(ferr, sizeof ferr, "tensor '%s' could not be made", t->name);
+                break;
+            }
+            src = buf;
+        }
+        ok = put(f, src, t->n_bytes) && put_zeros(f, (a - t->n_bytes % a) % a);
     }
+    free(buf);
     int e = ok ? 0 : errno;
     if (fclose(f) && ok) { ok = false; e = errno; }
     free(offs);
@@ -285,6 +318,7 @@ int mm_gguf_writer_write(mm_gguf_writer *w, const char *path, char *err) {
         if (ok) e = errno;
         unlink(tmp);
         free(tmp);
+        if (ferr[0]) return mm_err(err, "%s: %s", path, ferr);
         return mm_err(err, "%s: cannot write: %s", path, strerror(e ? e : EIO));
     }
     free(tmp);

@@ -218,9 +218,9 @@ T256 static void to_f16(const float *x, uint16_t *y, int64_t n) {
 
 const mm_kernel_table mm_kernels_avx2 = {
     .name = "avx2",
-    .rows = {rows_f32, rows_f16, rows_q8_0_int, rows_q4_0_int},
-    .wants_xq = {false, false, true, true},
-    .deq = {deq_f32, deq_f16, deq_q8_0, deq_q4_0},
+    .rows = {rows_f32, rows_f16, rows_q8_0_int, rows_q4_0_int, MM_QUANTS_ROWS(avx2)},
+    .wants_xq = {false, false, true, true, MM_QUANTS_WANTS_XQ},
+    .deq = {deq_f32, deq_f16, deq_q8_0, deq_q4_0, MM_QUANTS_DEQ(avx2)},
     .quantize_x = quantize_x_avx2,
     .to_f16 = to_f16,
 };

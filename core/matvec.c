@@ -180,9 +180,9 @@ void mm_xq8_quantize(const float *x, int64_t cols, void *mem, mm_xq8 *o) {
 
 const mm_kernel_table mm_kernels_generic = {
     .name = "generic",
-    .rows = {rows_f32_generic, rows_f16_generic, rows_q8_0_generic, rows_q4_0_generic},
-    .wants_xq = {false, false, false, false},
-    .deq = {deq_f32, deq_f16, deq_q8_0, deq_q4_0},
+    .rows = {rows_f32_generic, rows_f16_generic, rows_q8_0_generic, rows_q4_0_generic, MM_QUANTS_ROWS(generic)},
+    .wants_xq = {false, false, false, false},   /* and false for the rest */
+    .deq = {deq_f32, deq_f16, deq_q8_0, deq_q4_0, MM_QUANTS_DEQ(generic)},
 };
 
 /* ---------------------------------------------------------------- run-time choice */
@@ -297,7 +297,8 @@ const char *mm_cpu_kernel_missing(const char *name) {
 }
 
 /* ---------------------------------------------------------------- naive references */
-/* Dequantize elements [i0, i0+32) (or fewer for F32/F16 tails) of a row into buf; returns count. */
+/* Dequantize elements [i0, i0+32) (or fewer for F32/F16/BF16 tails; 256 for the K-quants) of a row into buf
+ * (MM_QK_K floats); returns count. */
 static int64_t ref_chunk(mm_type t, const void *row, int64_t i0, int64_t cols, float *buf) {
     switch (t) {
     case MM_TYPE_F32: {
@@ -325,13 +326,18 @@ static int64_t ref_chunk(mm_type t, const void *row, int64_t i0, int64_t cols, f
         }
         return MM_QK;
     }
-    default: return cols - i0;
+    default: {   /* the types of quants.c: one block with their plain-C dequantization */
+        int64_t bs = mm_type_block_size(t);
+        int64_t c = bs > 1 ? bs : (cols - i0 < MM_QK ? cols - i0 : MM_QK);
+        mm_core_deq_scalar(t, (const uint8_t *)row + (size_t)(i0 / bs) * mm_type_block_bytes(t), buf, c);
+        return c;
+    }
     }
 }
 
 static double ref_dot(mm_type t, const void *row, int64_t cols, const float *x) {
     double s = 0.0;
-    float buf[MM_QK];
+    float buf[MM_QK_K];
     for (int64_t i = 0; i < cols;) {
         int64_t c = ref_chunk(t, row, i, cols, buf);
         for (int64_t j = 0; j < c; j++) s += (double)buf[j] * (double)x[i + j];

@@ -1,44 +1,67 @@
-/* types.c - tensor type table, fp16 conversion, Q8_0 / Q4_0 quantization (ggml block layouts). */
+/* types.c - tensor type table, fp16 conversion, Q8_0 / Q4_0 quantization (ggml block layouts); the other
+ * quantized types are in quants.c. */
 #include <math.h>
 #include <string.h>
 
 #include "mm_core.h"
 #include "core_internal.h"
+#include "mm_gguf.h"
 
-bool mm_type_supported(int type) {
-    return type == MM_TYPE_F32 || type == MM_TYPE_F16 || type == MM_TYPE_Q4_0 || type == MM_TYPE_Q8_0;
+/* The computable types: id, name, elements per block, bytes per block (order: mm_type_supported_names). */
+static const struct {
+    mm_type t;
+    const char *name;
+    int64_t blck;
+    size_t bytes;
+} k_types[] = {
+    {MM_TYPE_F32, "f32", 1, 4},
+    {MM_TYPE_F16, "f16", 1, 2},
+    {MM_TYPE_BF16, "bf16", 1, 2},
+    {MM_TYPE_Q8_0, "q8_0", MM_QK, sizeof(mm_block_q8_0)},
+    {MM_TYPE_Q4_0, "q4_0", MM_QK, sizeof(mm_block_q4_0)},
+    {MM_TYPE_Q4_1, "q4_1", MM_QK, sizeof(mm_block_q4_1)},
+    {MM_TYPE_Q5_0, "q5_0", MM_QK, sizeof(mm_block_q5_0)},
+    {MM_TYPE_Q5_1, "q5_1", MM_QK, sizeof(mm_block_q5_1)},
+    {MM_TYPE_Q4_K, "q4_k", MM_QK_K, sizeof(mm_block_q4_k)},
+    {MM_TYPE_Q5_K, "q5_k", MM_QK_K, sizeof(mm_block_q5_k)},
+    {MM_TYPE_Q6_K, "q6_k", MM_QK_K, sizeof(mm_block_q6_k)},
+};
+#define N_TYPES ((int)(sizeof k_types / sizeof k_types[0]))
+
+static int type_row(int type) {
+    for (int i = 0; i < N_TYPES; i++)
+        if ((int)k_types[i].t == type) return i;
+    return -1;
 }
 
+bool mm_type_supported(int type) { return type_row(type) >= 0; }
+
 const char *mm_type_name(int type) {
-    switch (type) {
-    case MM_TYPE_F32: return "f32";
-    case MM_TYPE_F16: return "f16";
-    case MM_TYPE_Q4_0: return "q4_0";
-    case MM_TYPE_Q8_0: return "q8_0";
-    default: return "?";
-    }
+    int i = type_row(type);
+    if (i >= 0) return k_types[i].name;
+    const char *g = mm_gguf_type_name(type);   /* known to ggml, not computable here */
+    return g ? g : "?";
+}
+
+const char *mm_type_supported_names(void) {
+    return "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k";
 }
 
 int mm_type_from_name(const char *name) {
     if (!name) return -1;
-    static const int ids[] = {MM_TYPE_F32, MM_TYPE_F16, MM_TYPE_Q4_0, MM_TYPE_Q8_0};
-    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
-        if (strcmp(name, mm_type_name(ids[i])) == 0) return ids[i];
+    for (int i = 0; i < N_TYPES; i++)
+        if (strcmp(name, k_types[i].name) == 0) return (int)k_types[i].t;
     return -1;
 }
 
 int64_t mm_type_block_size(mm_type t) {
-    return (t == MM_TYPE_Q4_0 || t == MM_TYPE_Q8_0) ? MM_QK : 1;
+    int i = type_row((int)t);
+    return i >= 0 ? k_types[i].blck : 1;
 }
 
 size_t mm_type_block_bytes(mm_type t) {
-    switch (t) {
-    case MM_TYPE_F32: return 4;
-    case MM_TYPE_F16: return 2;
-    case MM_TYPE_Q4_0: return sizeof(mm_block_q4_0);
-    case MM_TYPE_Q8_0: return sizeof(mm_block_q8_0);
-    default: return 0;
-    }
+    int i = type_row((int)t);
+    return i >= 0 ? k_types[i].bytes : 0;
 }
 
 size_t mm_row_size(mm_type t, int64_t n) {
@@ -143,7 +166,7 @@ void mm_quantize_row(mm_type t, const float *x, void *dst, int64_t n) {
     }
     case MM_TYPE_Q8_0: quantize_q8_0(x, dst, n / MM_QK); break;
     case MM_TYPE_Q4_0: quantize_q4_0(x, dst, n / MM_QK); break;
-    default: break;
+    default: mm_quants_quantize(t, x, dst, n); break;
     }
 }
 
@@ -181,7 +204,7 @@ void mm_core_deq_scalar(mm_type t, const void *src, float *y, int64_t n) {
         }
         break;
     }
-    default: break;
+    default: mm_quants_deq_scalar(t, src, y, n); break;
     }
 }
 

@@ -31,15 +31,17 @@
  * Kernels and levels (chosen once at run time from the CPU: avx512 > avx2 > generic; the environment
  * variable MMGPT_KERNEL=generic|avx2|avx512 forces a lower level, for tests; a level the CPU lacks falls
  * back to the best one below it, and mm_cpu_kernel_level() says which one runs):
- *   - mm_matvec F32/F16: weights converted in registers, f32 products and sums.
- *   - mm_matvec Q8_0/Q4_0 at the avx2 and avx512 levels: x is first quantized to 8 bits per block of 32
- *     (d = max|x|/127, like llama.cpp) and integer dot products are used (VNNI on avx512). This adds at
- *     most sum_i |w_i| * d_x(i) / 2 to each output (d_x of x's block); about 0.3-1% of |y| on random
- *     data, the order of the weight quantization itself. The generic level, and mm_linear with n > 1,
- *     use f32 x (no extra error).
+ *   - mm_matvec F32/F16/BF16: weights converted in registers, f32 products and sums.
+ *   - mm_matvec of every quantized type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) at the avx2 and
+ *     avx512 levels: x is first quantized to 8 bits per block of 32 (d = max|x|/127, like llama.cpp; the
+ *     K-quants' sub-blocks line up with these blocks) and integer dot products are used (VNNI on avx512).
+ *     This adds at most sum_i |w_i| * d_x(i) / 2 to each output (d_x of x's block); about 0.3-1% of |y|
+ *     on random data, the order of the weight quantization itself. The generic level, and mm_linear with
+ *     n > 1, use f32 x (no extra error).
  *   - mm_linear n > 1 and mm_sgemm: at the avx512 level an own AVX-512 gemm (weights dequantized while
  *     packed), which runs about 2x OpenBLAS limited to AVX2 by OPENBLAS_CORETYPE=Haswell; elsewhere, or
- *     with MMGPT_GEMM=openblas, OpenBLAS over dequantized weight tiles. See bench/bench_kernels.c.
+ *     with MMGPT_GEMM=openblas, OpenBLAS over dequantized weight tiles. Every type goes this way (its
+ *     level's dequantization into f32 tiles, then f32 gemm). See bench/bench_kernels.c.
  *   - Elementwise ops: AVX-512 / AVX2 at those levels (own exp/erfc approximations, a few f32 ulps from
  *     float64 references), plain C with libm at the generic level. mm_quantize_row / mm_dequantize_row use the
  *     level's vectorized conversions (F16C for f16: round to nearest even, bit-identical to numpy).
@@ -77,30 +79,82 @@ int mm_err(char *err, const char *fmt, ...)
     ;
 
 /* ---------------------------------------------------------------- tensor types (ggml ids) */
+/* The weight types of published GGUF files, with ggml's ids and block layouts (all little-endian; fp16 is
+ * IEEE binary16, bf16 the top 16 bits of an f32). Values of a block, in element order i:
+ *   Q4_0  32: x[i] = (q[i] - 8) * d                q[i] = low nibble of qs[i] (i < 16), high of qs[i-16]
+ *   Q4_1  32: x[i] = q[i] * d + m                  nibbles as Q4_0
+ *   Q5_0  32: x[i] = (q[i] - 16) * d               q[i] = nibble (as Q4_0) | bit i of qh (little-endian u32) << 4
+ *   Q5_1  32: x[i] = q[i] * d + m                  q[i] as Q5_0
+ *   Q8_0  32: x[i] = q[i] * d                      q[i] = qs[i] (int8)
+ *   K-quants: super-blocks of 256 (MM_QK_K); rows must be a multiple of 256 elements.
+ *   Q4_K 256: 8 sub-blocks j of 32: x = (d * sc[j]) * q - dmin * m[j]; sc, m are 6-bit (see below);
+ *             q of element 64c + l (l < 32) = low nibble of qs[32c + l], of 64c + 32 + l the high nibble
+ *   Q5_K 256: as Q4_K with q 0..31: q |= 16 when bit (2c) (first 32 of chunk c) or bit (2c + 1) (second 32)
+ *             of qh[l] is set
+ *   Q6_K 256: 16 sub-blocks j of 16: x = (d * sc[j]) * (q - 32), sc int8; in each half h (128 elements,
+ *             ql[64h..], qh[32h..]), for l < 32: element 128h + l + 32k (k = 0..3) has low 4 bits from
+ *             ql[64h + l + 32 (k & 1)] (low nibble for k < 2, high for k >= 2) and high 2 bits
+ *             (qh[32h + l] >> 2k) & 3
+ *   K-quant 6-bit scales (12 bytes s): for j < 4: sc[j] = s[j] & 63, m[j] = s[j + 4] & 63; for j >= 4:
+ *   sc[j] = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4, m[j] = (s[j + 4] >> 4) | (s[j] >> 6) << 4.
+ * Every product/sum above is one f32 operation rounded to f32 (no fused multiply-add), left to right:
+ * mm_dequantize_row gives exactly these values at every kernel level (tests/core/ref_quants.py). */
 typedef enum {
     MM_TYPE_F32  = 0,
     MM_TYPE_F16  = 1,
-    MM_TYPE_Q4_0 = 2,  /* block of 32: fp16 d, 16 bytes nibbles; x[i]=(q-8)*d, low nibbles are i<16 */
-    MM_TYPE_Q8_0 = 8,  /* block of 32: fp16 d, 32 x int8; x[i]=q[i]*d */
+    MM_TYPE_Q4_0 = 2,  /* block of 32: fp16 d, 16 bytes nibbles                          (18 bytes) */
+    MM_TYPE_Q4_1 = 3,  /* block of 32: fp16 d, fp16 m, 16 bytes nibbles                  (20 bytes) */
+    MM_TYPE_Q5_0 = 6,  /* block of 32: fp16 d, 4 bytes high bits, 16 bytes nibbles       (22 bytes) */
+    MM_TYPE_Q5_1 = 7,  /* block of 32: fp16 d, fp16 m, 4 bytes high bits, 16 nibbles     (24 bytes) */
+    MM_TYPE_Q8_0 = 8,  /* block of 32: fp16 d, 32 x int8                                 (34 bytes) */
+    MM_TYPE_Q4_K = 12, /* 256: fp16 d, fp16 dmin, 12 bytes scales, 128 bytes nibbles     (144 bytes) */
+    MM_TYPE_Q5_K = 13, /* 256: fp16 d, fp16 dmin, 12 bytes scales, 32 qh, 128 qs        (176 bytes) */
+    MM_TYPE_Q6_K = 14, /* 256: 128 bytes ql, 64 bytes qh, 16 x int8 scales, fp16 d      (210 bytes) */
+    MM_TYPE_BF16 = 30,
 } mm_type;
 
-#define MM_QK 32 /* block size of Q4_0 / Q8_0 */
+#define MM_QK 32     /* block size of Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q8_0 */
+#define MM_QK_K 256  /* super-block size of the K-quants */
 
-typedef struct { uint16_t d; uint8_t qs[MM_QK / 2]; } mm_block_q4_0; /* 18 bytes */
-typedef struct { uint16_t d; int8_t  qs[MM_QK];     } mm_block_q8_0; /* 34 bytes */
+typedef struct { uint16_t d; uint8_t qs[MM_QK / 2]; } mm_block_q4_0;                        /* 18 bytes */
+typedef struct { uint16_t d, m; uint8_t qs[MM_QK / 2]; } mm_block_q4_1;                     /* 20 bytes */
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[MM_QK / 2]; } mm_block_q5_0;         /* 22 bytes */
+typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[MM_QK / 2]; } mm_block_q5_1;      /* 24 bytes */
+typedef struct { uint16_t d; int8_t  qs[MM_QK];     } mm_block_q8_0;                        /* 34 bytes */
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[MM_QK_K / 2]; } mm_block_q4_k;  /* 144 */
+typedef struct {
+    uint16_t d, dmin;
+    uint8_t scales[12];
+    uint8_t qh[MM_QK_K / 8];
+    uint8_t qs[MM_QK_K / 2];
+} mm_block_q5_k;                                                                            /* 176 bytes */
+typedef struct {
+    uint8_t ql[MM_QK_K / 2];
+    uint8_t qh[MM_QK_K / 4];
+    int8_t  scales[MM_QK_K / 16];
+    uint16_t d;
+} mm_block_q6_k;                                                                            /* 210 bytes */
 
-bool        mm_type_supported(int type);        /* one of the four compute types above */
-const char *mm_type_name(int type);             /* "f32", "f16", "q4_0", "q8_0", else "?" */
-int         mm_type_from_name(const char *name);/* -1 if unknown */
-int64_t     mm_type_block_size(mm_type t);      /* elements per block: 1 or 32 */
-size_t      mm_type_block_bytes(mm_type t);     /* bytes per block: 4, 2, 18, 34 */
+bool        mm_type_supported(int type);        /* one of the computable types above */
+/* ggml's name of any known ggml type id ("f32", "q4_k", "bf16", also "q2_k", "iq2_xxs", ... which are not
+ * computable), "?" for an unknown id. */
+const char *mm_type_name(int type);
+const char *mm_type_supported_names(void);      /* "f32, f16, bf16, q8_0, ..." for error messages */
+int         mm_type_from_name(const char *name);/* a computable type; -1 if unknown or not computable */
+int64_t     mm_type_block_size(mm_type t);      /* elements per block: 1, 32 or 256 */
+size_t      mm_type_block_bytes(mm_type t);     /* bytes per block (0 for a type that is not computable) */
 /* Bytes of one row of n elements; 0 if n is not a multiple of the block size or overflows. */
 size_t      mm_row_size(mm_type t, int64_t n);
 
 float    mm_fp16_to_fp32(uint16_t h);
 uint16_t mm_fp32_to_fp16(float f);              /* round to nearest even, like ggml */
 
-/* Quantize / dequantize one row of n elements (n a multiple of the block size for Q types). */
+/* Quantize / dequantize one row of n elements (n a multiple of the block size for Q types).
+ * Quantization follows llama.cpp's reference quantizers (quantize_row_*_ref, used by llama-quantize without an
+ * importance matrix): Q4_0/Q5_0 d = signed max / -8 (-16), Q4_1/Q5_1 d = (max - min) / 15 (31), m = min,
+ * Q8_0 d = amax / 127; Q4_K/Q5_K search scale and min per sub-block (weighted least squares over candidate
+ * scales, ggml's make_qkx2_quants), Q6_K searches the scale per 16 (make_qx_quants); BF16 rounds to nearest
+ * even (NaN kept quiet). Non-finite inputs give unspecified (but in-range) codes. */
 void mm_quantize_row(mm_type t, const float *x, void *dst, int64_t n);
 void mm_dequantize_row(mm_type t, const void *src, float *y, int64_t n);
 

@@ -11,8 +11,9 @@
  * Reader rules (as ggml's gguf reader): magic "GGUF"; version 2 or 3 (little-endian); metadata keys and
  * tensor names unique and without NUL bytes; tensor names shorter than 64 bytes; nested arrays up to
  * MM_GGUF_MAX_DEPTH deep; general.alignment, when present, a uint32 power of two; every tensor of a
- * known ggml type (all ggml types are known - see mm_gguf_type_name - but only F32/F16/Q4_0/Q8_0 are
- * computable, see mm_type_supported), ne[0] a multiple of the type's block size, its offset a multiple
+ * known ggml type (all ggml types are known - see mm_gguf_type_name - but only F32, F16, BF16, Q8_0, Q4_0,
+ * Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K are computable, see mm_type_supported; a model loader refuses a tensor of
+ * another type naming it), ne[0] a multiple of the type's block size, its offset a multiple
  * of the alignment, its bytes inside the file and not overlapping another tensor.
  * Scalar array data (mm_gguf_arr_data) and tensor data point into the file: they may be unaligned for
  * their element type in metadata (use memcpy); tensor data is aligned to the file's alignment.
@@ -148,7 +149,35 @@ int  mm_gguf_writer_copy_kv(mm_gguf_writer *w, const mm_gguf *src);
 /* Tensor data is copied; n_bytes must equal mm_row_size(type, ne[0]) * ne[1] * ne[2] * ne[3]. */
 int  mm_gguf_writer_add_tensor(mm_gguf_writer *w, const char *name, int type, int n_dims,
                                const int64_t *ne, const void *data, size_t n_bytes);
+/* A tensor whose data is made while the file is written (one tensor in memory at a time: converting a big
+ * model): fill(ctx, index of the tensor in the writer, dst, n_bytes, err) writes exactly n_bytes into dst and
+ * returns 0, or -1 with a message in err (MM_ERR_SIZE), which makes mm_gguf_writer_write fail (no file). */
+typedef int (*mm_gguf_fill_fn)(void *ctx, int64_t index, void *dst, size_t n_bytes, char *err);
+int  mm_gguf_writer_add_tensor_fill(mm_gguf_writer *w, const char *name, int type, int n_dims, const int64_t *ne,
+                                    size_t n_bytes, mm_gguf_fill_fn fill, void *ctx);
 int  mm_gguf_writer_write(mm_gguf_writer *w, const char *path, char *err);
+
+/* ---- converting a model file to another weight type (core/gguf_quantize.c: llama-quantize's choices of
+ * which tensor gets which type, without an importance matrix; see the top of that file) */
+/* llama.cpp's file types (general.file_type) mmgpt writes, by llama-quantize's names (any case): f32 0, f16 1,
+ * q4_0 2, q4_1 3, q8_0 7, q5_0 8, q5_1 9, q4_k_s 14, q4_k_m 15 (alias q4_k), q5_k_s 16, q5_k_m 17 (alias
+ * q5_k), q6_k 18, bf16 32. -1 if unknown. */
+int         mm_gguf_ftype_from_name(const char *name);
+const char *mm_gguf_ftype_name(int ftype);   /* "q4_k_m", ...; NULL if not one of the above */
+typedef struct {
+    int  ftype;             /* one of the file types above */
+    bool pure;              /* every quantized tensor at the file type's base type (no mix; row fallbacks stay) */
+    bool allow_requantize;  /* tensors already quantized may be converted (else that is an error naming them) */
+    int  n_threads;         /* <= 0: all CPUs */
+} mm_quantize_params;
+/* For every tensor i of g: types[i] its type in the output (its own where it is copied), fallback[i] whether its
+ * rows did not fit the chosen K-quant's 256 and a fallback type was taken; order[k] the tensor written k-th.
+ * Arrays of mm_gguf_n_tensors(g) entries. -1 with err when a tensor cannot be converted. */
+int mm_gguf_quantize_plan(const mm_gguf *g, const mm_quantize_params *p, int *types, bool *fallback, int64_t *order,
+                          char *err);
+/* Write g converted by that plan to out_path: metadata copied, general.file_type and
+ * general.quantization_version (2) set; one tensor in memory at a time. */
+int mm_gguf_quantize(const mm_gguf *g, const char *out_path, const mm_quantize_params *p, char *err);
 
 MM_API_END
 

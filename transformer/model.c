@@ -76,8 +76,8 @@ static int get_mat(loader *L, const char *name, int64_t cols, int64_t rows_min, 
         return mm_err(L->err, "%s: missing tensor %s", mm_gguf_path(L->g), name);
     }
     if (!mm_type_supported(t->type))
-        return mm_err(L->err, "%s: tensor %s has type %s (%d); supported: f32, f16, q8_0, q4_0", mm_gguf_path(L->g),
-                      name, mm_type_name(t->type), t->type);
+        return mm_err(L->err, "%s: tensor %s has type %s (%d), which mmgpt cannot compute; supported: %s", mm_gguf_path(L->g),
+                      name, mm_type_name(t->type), t->type, mm_type_supported_names());
     if (t->n_dims != 2 || t->ne[0] != cols || t->ne[1] < rows_min || t->ne[1] > rows_max) {
         char want[64];
         if (rows_min == rows_max) snprintf(want, sizeof want, "[%lld, %lld]", (long long)cols, (long long)rows_min);

@@ -5,10 +5,13 @@
  * mm_linear_ref and a naive double sgemm):
  *   f32 arithmetic:   |y - ref| <= 2e-6 * sum_i |w_i x_i| + 1e-6      (f32 rounding of a long sum)
  *   quantized x:      the above + 1.01 * sum_i |w_i| * d_x(i) / 2      where d_x = amax(block of x)/127,
- *                     for Q8_0/Q4_0 matvec at the avx2/avx512 levels, which quantize x to 8 bits (llama.cpp
- *                     style); this is the rigorous bound for rounding x to the nearest step.
- * Sizes: rows 1..301 (not multiples of the thread count), cols 32..4096 (and odd cols for f32/f16),
- * 1, 2 and 3 threads, n = 1, 2, 5, 33 input rows for mm_linear, with and without bias.
+ *                     for the matvec of every quantized type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) at
+ *                     the avx2/avx512 levels, which quantize x to 8 bits per block of 32 (llama.cpp style); this
+ *                     is the rigorous bound for rounding x to the nearest step.
+ * Types: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (weights from mm_quantize_row of
+ * random rows, one all-zero row). Sizes: rows 1..301 (not multiples of the thread count), cols 32..4096 (and
+ * odd cols for f32/f16/bf16; multiples of 256 for the K-quants), 1, 2 and 3 threads, n = 1, 2, 5, 33 input
+ * rows for mm_linear, with and without bias.
  */
 #include <math.h>
 #include <stdio.h>
@@ -26,8 +29,11 @@ static float frand(void) {   /* uniform in [-1, 1) */
     return (float)((rng >> 8) / 8388608.0 - 1.0);
 }
 
+static bool is_float_type(mm_type t) { return t == MM_TYPE_F32 || t == MM_TYPE_F16 || t == MM_TYPE_BF16; }
+
+/* every quantized type's matvec quantizes x at the avx2 / avx512 levels */
 static bool level_quantizes_x(mm_type t) {
-    return strcmp(mm_cpu_kernel_name(), "generic") != 0 && (t == MM_TYPE_Q8_0 || t == MM_TYPE_Q4_0);
+    return strcmp(mm_cpu_kernel_name(), "generic") != 0 && !is_float_type(t);
 }
 
 /* per-row tolerance for W (rows x cols, type t) times x */
@@ -59,7 +65,9 @@ static void *make_weights(mm_type t, int64_t rows, int64_t cols) {
     uint8_t *W = malloc(rb * (size_t)rows + 1);
     float *row = malloc(sizeof(float) * (size_t)cols);
     for (int64_t r = 0; r < rows; r++) {
-        for (int64_t j = 0; j < cols; j++) row[j] = frand() * (r % 3 == 0 ? 10.0f : 0.5f);
+        /* magnitudes varying per 16 elements (sub-block scales), some rows all positive (K-quant min 0) */
+        for (int64_t j = 0; j < cols; j++)
+            row[j] = frand() * (r % 3 == 0 ? 10.0f : 0.5f) * (float)(1 + (j / 16 + r) % 4) + (r % 5 == 2 ? 6.0f : 0.0f);
         if (r == 1) memset(row, 0, sizeof(float) * (size_t)cols);   /* an all-zero row (d = 0) */
         mm_quantize_row(t, row, W + (size_t)r * rb, cols);
     }
@@ -143,9 +151,12 @@ int main(void) {
     bool quick = getenv("MMGPT_SANITIZE_RUN") != NULL;
     printf("kernel level: %s\n", got);
     char err[MM_ERR_SIZE];
-    mm_type types[4] = {MM_TYPE_F32, MM_TYPE_F16, MM_TYPE_Q8_0, MM_TYPE_Q4_0};
+    const mm_type types[] = {MM_TYPE_F32,  MM_TYPE_F16,  MM_TYPE_BF16, MM_TYPE_Q8_0, MM_TYPE_Q4_0, MM_TYPE_Q4_1,
+                             MM_TYPE_Q5_0, MM_TYPE_Q5_1, MM_TYPE_Q4_K, MM_TYPE_Q5_K, MM_TYPE_Q6_K};
+    const int n_types = (int)(sizeof types / sizeof types[0]);
     const int64_t rows_list[] = {1, 2, 7, 65, 301};
     const int64_t cols_q[] = {32, 64, 96, 160, 224, 1056, 4096};
+    const int64_t cols_k[] = {256, 512, 768, 1280, 2304, 4096, 4096};   /* K-quants: multiples of 256 */
     const int64_t cols_f[] = {1, 15, 17, 33, 100, 1000};
     for (int nt = 1; nt <= 3; nt++) {
         mm_pool *pool = mm_pool_create(nt, err);
@@ -153,19 +164,22 @@ int main(void) {
         mm_pool *pools[2] = {nt == 1 ? NULL : pool, pool};
         for (int pi = 0; pi < (nt == 1 ? 2 : 1); pi++) {
             mm_pool *p = pools[pi];
-            for (int ti = 0; ti < 4; ti++) {
+            for (int ti = 0; ti < n_types; ti++) {
+                const bool kq = mm_type_block_size(types[ti]) == MM_QK_K;
+                const int64_t *cols = kq ? cols_k : cols_q;
                 for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++)
                     for (size_t ci = 0; ci < sizeof cols_q / sizeof cols_q[0]; ci++) {
-                        if (quick && cols_q[ci] == 4096 && rows_list[ri] > 7) continue;
-                        test_matvec(p, types[ti], rows_list[ri], cols_q[ci]);
+                        if (quick && cols[ci] == 4096 && rows_list[ri] > 7) continue;
+                        test_matvec(p, types[ti], rows_list[ri], cols[ci]);
                     }
-                if (types[ti] == MM_TYPE_F32 || types[ti] == MM_TYPE_F16)
+                if (is_float_type(types[ti]))
                     for (size_t ci = 0; ci < sizeof cols_f / sizeof cols_f[0]; ci++) test_matvec(p, types[ti], 37, cols_f[ci]);
                 test_matvec(p, types[ti], 700, 512);   /* large enough to run on every thread */
+                if (!quick) test_matvec(p, types[ti], 5, kq ? 16640 : 16416);   /* > 8192 columns, odd blocks */
                 const int64_t ns[] = {1, 2, 5, 33};
                 for (size_t ni = 0; ni < 4; ni++) {
-                    test_linear(p, types[ti], 67, 96, ns[ni], ni % 2 == 0);
-                    test_linear(p, types[ti], 301, 320, ns[ni], ni % 2 == 1);
+                    test_linear(p, types[ti], 67, kq ? 256 : 96, ns[ni], ni % 2 == 0);
+                    test_linear(p, types[ti], 301, kq ? 512 : 320, ns[ni], ni % 2 == 1);
                 }
                 if (!quick) test_linear(p, types[ti], 1000, 768, 9, true);   /* several dequantized tiles per thread */
             }

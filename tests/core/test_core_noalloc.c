@@ -21,9 +21,12 @@ static void nop_task(void *c, int ith, int nth) { (void)c; (void)ith; (void)nth;
 
 static int failures;
 
+#define N_T 11   /* every computable type (768 columns: a multiple of every block size) */
+static const mm_type types[N_T] = {MM_TYPE_F32,  MM_TYPE_F16,  MM_TYPE_Q8_0, MM_TYPE_Q4_0, MM_TYPE_BF16, MM_TYPE_Q4_1,
+                                   MM_TYPE_Q5_0, MM_TYPE_Q5_1, MM_TYPE_Q4_K, MM_TYPE_Q5_K, MM_TYPE_Q6_K};
+
 static void hot(mm_pool *pool, void **W, float *x, float *y, float *X, float *Y, float *b, float *C, uint8_t *q) {
-    mm_type types[4] = {MM_TYPE_F32, MM_TYPE_F16, MM_TYPE_Q8_0, MM_TYPE_Q4_0};
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < N_T; t++) {
         mm_matvec(pool, types[t], W[t], 512, 768, x, y);
         mm_linear(pool, types[t], W[t], b, 512, 768, 1, x, y);
         mm_linear(pool, types[t], W[t], b, 512, 768, 7, X, Y);
@@ -37,10 +40,10 @@ static void hot(mm_pool *pool, void **W, float *x, float *y, float *X, float *Y,
     mm_softmax(y, 768);
     mm_add(y, y, x, 768);
     mm_scale(y, 0.5f, 768);
-    mm_quantize_row(MM_TYPE_Q8_0, x, q, 768);
-    mm_dequantize_row(MM_TYPE_Q8_0, q, y, 768);
-    mm_quantize_row(MM_TYPE_F16, x, q, 768);
-    mm_dequantize_row(MM_TYPE_F16, q, y, 768);
+    for (int t = 0; t < N_T; t++) {
+        mm_quantize_row(types[t], x, q, 768);
+        mm_dequantize_row(types[t], q, y, 768);
+    }
     mm_pool_run(pool, nop_task, NULL);
 }
 
@@ -51,10 +54,9 @@ int main(void) {
     printf("kernel level: %s\n", mm_cpu_kernel_name());
     mm_pool *pool = mm_pool_create(2, err);
     if (!pool) { fprintf(stderr, "%s\n", err); return 1; }
-    mm_type types[4] = {MM_TYPE_F32, MM_TYPE_F16, MM_TYPE_Q8_0, MM_TYPE_Q4_0};
-    void *W[4];
+    void *W[N_T];
     float *row = malloc(768 * sizeof(float));
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < N_T; t++) {
         size_t rb = mm_row_size(types[t], 768);
         W[t] = malloc(rb * 512);
         for (int r = 0; r < 512; r++) {
@@ -84,7 +86,7 @@ int main(void) {
         printf("%s: %ld allocations in 20 warmed-up rounds\n", pi == 0 ? "2-thread pool" : "pool = NULL", made);
         if (made != 0) failures++;
     }
-    for (int t = 0; t < 4; t++) free(W[t]);
+    for (int t = 0; t < N_T; t++) free(W[t]);
     free(row); free(x); free(y); free(X); free(Y); free(b); free(C); free(q);
     mm_pool_free(pool);
     if (failures) { fprintf(stderr, "FAIL: kernels allocated in steady state\n"); return 1; }

@@ -164,10 +164,25 @@ int main(void) {
     CHECK(mm_row_size(MM_TYPE_F16, 3) == 6 && mm_row_size(MM_TYPE_F32, 5) == 20, "row size");
     CHECK(mm_row_size(MM_TYPE_Q4_0, 64) == 36 && mm_row_size(MM_TYPE_Q4_0, 33) == 0, "q4_0 row size");
     CHECK(mm_row_size(MM_TYPE_F32, INT64_MAX) == 0 && mm_row_size(MM_TYPE_F32, -1) == 0, "row size overflow");
-    CHECK(mm_row_size((mm_type)3, 32) == 0 && !mm_type_supported(3) && mm_type_supported(8), "unknown type");
-    const char *names[] = {"f32", "f16", "q4_0", "q8_0"};
-    for (int i = 0; i < 4; i++) CHECK(strcmp(mm_type_name(mm_type_from_name(names[i])), names[i]) == 0, "name %s", names[i]);
-    CHECK(mm_type_from_name("q5_0") == -1 && mm_type_from_name(NULL) == -1 && strcmp(mm_type_name(99), "?") == 0, "bad names");
+    CHECK(mm_row_size((mm_type)10, 256) == 0 && !mm_type_supported(10) && mm_type_supported(8), "q2_k not computable");
+    CHECK(mm_row_size((mm_type)5, 32) == 0 && !mm_type_supported(5) && strcmp(mm_type_name(5), "?") == 0, "removed q4_3");
+    const char *names[] = {"f32", "f16", "q4_0", "q8_0", "bf16", "q4_1", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k"};
+    const int ids[] = {0, 1, 2, 8, 30, 3, 6, 7, 12, 13, 14};
+    const int bsz[] = {1, 1, 32, 32, 1, 32, 32, 32, 256, 256, 256}, bbytes[] = {4, 2, 18, 34, 2, 20, 22, 24, 144, 176, 210};
+    for (int i = 0; i < 11; i++) {
+        CHECK(mm_type_from_name(names[i]) == ids[i] && strcmp(mm_type_name(ids[i]), names[i]) == 0 && mm_type_supported(ids[i]),
+              "name %s", names[i]);
+        CHECK(mm_type_block_size((mm_type)ids[i]) == bsz[i] && mm_type_block_bytes((mm_type)ids[i]) == (size_t)bbytes[i],
+              "%s layout", names[i]);
+        CHECK(strstr(mm_type_supported_names(), names[i]) != NULL, "%s in the supported list", names[i]);
+    }
+    CHECK(mm_row_size(MM_TYPE_Q4_K, 512) == 288 && mm_row_size(MM_TYPE_Q6_K, 576) == 0 && mm_row_size(MM_TYPE_Q5_K, 32) == 0 &&
+          mm_row_size(MM_TYPE_Q5_0, 576) == 18 * 22 && mm_row_size(MM_TYPE_BF16, 7) == 14, "new types' row sizes");
+    CHECK(sizeof(mm_block_q4_1) == 20 && sizeof(mm_block_q5_0) == 22 && sizeof(mm_block_q5_1) == 24 &&
+          sizeof(mm_block_q4_k) == 144 && sizeof(mm_block_q5_k) == 176 && sizeof(mm_block_q6_k) == 210, "new block struct sizes");
+    CHECK(mm_type_from_name("q2_k") == -1 && strcmp(mm_type_name(10), "q2_k") == 0 && strcmp(mm_type_name(16), "iq2_xxs") == 0,
+          "non-computable types keep ggml's name");
+    CHECK(mm_type_from_name("q5_2") == -1 && mm_type_from_name(NULL) == -1 && strcmp(mm_type_name(99), "?") == 0, "bad names");
     CHECK(mm_err(err, "x %d", 5) == -1 && strcmp(err, "x 5") == 0 && mm_err(NULL, "y") == -1, "mm_err");
     double t0 = mm_time_ms();
     sleep_ms(5);

@@ -150,8 +150,8 @@ check(re.search(r"^\s+x\.u64\s+u64\s+18446744073709551615$", out, re.M) is not N
 # ---------------------------------------------------------------- types mmgpt lists but cannot compute
 w2 = mmgguf.GGUFWriter(alignment=64)
 w2.add_str("general.architecture", "other")
-w2.add_tensor_raw("a.q4_k", "q4_k", (512, 2), bytes(144 * 4))
-w2.add_tensor_raw("b.bf16", "bf16", (3, 5), bytes(30))
+w2.add_tensor_raw("a.q2_k", "q2_k", (512, 2), bytes(84 * 4))
+w2.add_tensor_raw("b.q3_k", "q3_k", (256, 3), bytes(110 * 3))
 w2.add_tensor_raw("c.iq2_xxs", "iq2_xxs", (256,), bytes(66))
 w2.add_tensor("d.f32", np.arange(6, dtype=np.float32).reshape(2, 3), "f32")
 p2 = os.path.join(TMP, "info_other.gguf")
@@ -161,12 +161,12 @@ check(p.returncode == 0, "other types: rc %d %s" % (p.returncode, p.stderr))
 if p.returncode == 0:
     j = json.loads(p.stdout)
     got = [(t["name"], t["type"], t["shape"], t["bytes"], t["computable"]) for t in j["tensors"]]
-    want = [("a.q4_k", "q4_k", [512, 2], 576, False), ("b.bf16", "bf16", [3, 5], 30, False),
+    want = [("a.q2_k", "q2_k", [512, 2], 336, False), ("b.q3_k", "q3_k", [256, 3], 330, False),
             ("c.iq2_xxs", "iq2_xxs", [256], 66, False), ("d.f32", "f32", [3, 2], 24, True)]
     check(got == want, "other types: %s" % got)
-    check(j["alignment"] == 64 and j["n_params"] == 1024 + 15 + 256 + 6, "other: alignment / params")
+    check(j["alignment"] == 64 and j["n_params"] == 1024 + 768 + 256 + 6, "other: alignment / params")
 p = info(p2)
-check(p.returncode == 0 and "q4_k*" in p.stdout, "text marks non-computable types")
+check(p.returncode == 0 and "q2_k*" in p.stdout, "text marks non-computable types")
 
 # ---------------------------------------------------------------- hostile names: valid JSON, one line each
 w3 = mmgguf.GGUFWriter()

@@ -98,9 +98,9 @@ def q8_roundtrip(x):
 
 
 def lin(x, W, b, wtype, act_q8):
-    """x @ W.T + b; with act_q8 the input is first rounded to q8_0 when W is stored as q8_0/q4_0.
-    act_q8 is a bool for all rows or a boolean mask of the rows (positions) to round."""
-    if wtype in ("q8_0", "q4_0") and np.any(act_q8):
+    """x @ W.T + b; with act_q8 the input is first rounded to q8_0 when W is stored in a quantized type
+    (not f32/f16/bf16). act_q8 is a bool for all rows or a boolean mask of the rows (positions) to round."""
+    if wtype not in ("f32", "f16", "bf16") and np.any(act_q8):
         if np.ndim(act_q8) == 0:
             x = q8_roundtrip(x)
         else:   # a mask: only those rows (positions) are rounded

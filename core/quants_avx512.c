@@ -1,0 +1,284 @@
+/* quants_avx512.c - the avx512 level's kernels of BF16, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (see quants.c,
+ * quants_avx2.c for the arithmetic and its error statement: x quantized to 8 bits per block of 32, mm_xq8).
+ *
+ * 64 codes per 512-bit register in x's element order, one vpdpbusd (unsigned codes times x's int8, 4 products
+ * per int32 lane) per 64 weights:
+ *   Q4_1/Q5_0/Q5_1: two blocks per register ([lo nibbles, hi nibbles] of each, by a per-lane shift); the 5th
+ *     bits of both blocks are one 64-bit mask (vpaddb 16 under the mask: bit 4 of a nibble is 0); offsets and
+ *     mins use d_x sum(x_q) per 4-element lane, computed once per window of columns for all rows;
+ *   Q4_K/Q5_K: one 32-byte chunk = sub-blocks 2c, 2c+1 = 64 consecutive x; 5th bits by vptestmb of qh against
+ *     bit 2c / 2c+1; per-lane f32 factor d sc d_x from an 8-lane vector by a permute;
+ *   Q6_K: 64 bytes of ql hold the low bits of 2 x 64 consecutive elements; (q - 32) x as two vpdpbusd
+ *     subtracted (exact); the scale of each 16 (4 lanes) times d_x by permutes of per-super-block vectors.
+ * Measured from cache here (one thread, 256 x 4096 weights, best of 300, a shared 2-core AVX-512 machine), GB/s
+ * of weights, this level / the AVX2 code: BF16 65 / 43, Q4_1 30 / 14.5, Q5_0 28 / 14, Q5_1 28 / 14, Q4_K 36 / 23,
+ * Q5_K 36 / 21, Q6_K 45 / 25 (Q4_0 41, Q8_0 53 for comparison). Streamed figures: bench/bench_kernels.
+ * BF16: f32 products (weights widened in registers). The dequantizations (prefill tiles) use the AVX2 code.
+ */
+#include <string.h>
+
+#include "core_internal.h"
+#include "quants_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c")))
+
+#define SAME_AS_AVX2_ROWS(t)                                                                                         \
+    void mm_q_rows_##t##_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,   \
+                                const mm_xq8 *xq, float *y) {                                                      \
+        mm_q_rows_##t##_avx2(W, rb, r0, r1, cols, x, xq, y);                                                       \
+    }
+#define SAME_AS_AVX2_DEQ(t) \
+    void mm_q_deq_##t##_avx512(const void *s, float *y, int64_t n) { mm_q_deq_##t##_avx2(s, y, n); }
+
+SAME_AS_AVX2_DEQ(bf16)
+SAME_AS_AVX2_DEQ(q4_1)
+SAME_AS_AVX2_DEQ(q5_0)
+SAME_AS_AVX2_DEQ(q5_1)
+SAME_AS_AVX2_DEQ(q4_k)
+SAME_AS_AVX2_DEQ(q5_k)
+SAME_AS_AVX2_DEQ(q6_k)
+
+/* ---------------------------------------------------------------- BF16 (f32 x) */
+T512 static inline __m512 bf16x16(const uint16_t *p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+
+T512 void mm_q_rows_bf16_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
+                                const mm_xq8 *xq, float *y) {
+    (void)xq;
+    int64_t c64 = cols & ~(int64_t)63;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint16_t *w = (const uint16_t *)((const uint8_t *)W + (size_t)r * rb);
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+        int64_t i = 0;
+        for (; i < c64; i += 64) {
+            a0 = _mm512_fmadd_ps(bf16x16(w + i), _mm512_loadu_ps(x + i), a0);
+            a1 = _mm512_fmadd_ps(bf16x16(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+            a2 = _mm512_fmadd_ps(bf16x16(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
+            a3 = _mm512_fmadd_ps(bf16x16(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
+        }
+        for (; i < cols; i += 16) {
+            int64_t left = cols - i;
+            __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+            __m512 wv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w + i)), 16));
+            a0 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + i), a0);
+        }
+        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+    }
+}
+
+/* ---------------------------------------------------------------- Q4_1, Q5_0, Q5_1: two blocks per step */
+/* codes of blocks b0, b1 (16 nibble bytes each at qs0, qs1) as [lo b0, hi b0, lo b1, hi b1] */
+T512 static inline __m512i nib_pair(const uint8_t *qs0, const uint8_t *qs1) {
+    __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)qs0));
+    v = _mm512_mask_broadcast_i32x4(v, 0xff00, _mm_loadu_si128((const __m128i *)qs1));
+    const long long S = 0x0004000400040004LL;   /* 16-bit shifts: 0 for the lo 128-bit lanes, 4 for the hi ones */
+    return _mm512_and_si512(_mm512_srlv_epi16(v, _mm512_set_epi64(S, S, 0, 0, S, S, 0, 0)), _mm512_set1_epi8(0x0f));
+}
+
+
+
+
+/* Columns per window of precomputed x terms (rows32): 8192 columns = 8 KiB of f32 on the stack. */
+#define MM_Q32_WINDOW 8192
+
+/* kind: 0 = Q4_1 (q d + m), 1 = Q5_0 ((q - 16) d), 2 = Q5_1 (q d + m, 5th bits).
+ * Per window of columns, the row-independent part is computed once: per int32 lane (4 elements) the f32
+ * d_x * sum(x_q) (Q4_1/Q5_1: times m) or -16 d_x sum(x_q) (Q5_0: plus d_x sum(q x_q), times d). The rows of
+ * the window then need one vpdpbusd per 64 weights and no second one for the sums. A row's windows are added
+ * in order into y[r]; the last block of an odd block count in plain C on the quantized x. */
+T512 static inline __attribute__((always_inline)) void
+rows32(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_xq8 *xq, float *y, const int kind) {
+    const int64_t nb = cols / MM_QK, npair = nb & ~(int64_t)1;
+    const size_t bs = kind == 0 ? sizeof(mm_block_q4_1) : kind == 1 ? sizeof(mm_block_q5_0) : sizeof(mm_block_q5_1);
+    const int qs_off = kind == 0 ? 4 : kind == 1 ? 6 : 8, qh_off = kind == 1 ? 2 : 4;
+    const short w1 = (short)(bs / 2);   /* word offset of the second block */
+    const __m512i idx_d = _mm512_set_epi32(w1, w1, w1, w1, w1, w1, w1, w1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i idx_m = _mm512_set_epi32(w1 + 1, w1 + 1, w1 + 1, w1 + 1, w1 + 1, w1 + 1, w1 + 1, w1 + 1, 1, 1, 1, 1, 1, 1, 1, 1);
+    const __mmask32 readable = (__mmask32)((1ull << bs) - 1);   /* two blocks = bs words */
+    const __m512i ones = _mm512_set1_epi8(1);
+    const short h0 = (short)(qh_off / 2);
+    const __m512i idxh = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                          0, 0, 0, 0, (short)(w1 + h0 + 1), (short)(w1 + h0), (short)(h0 + 1), h0);
+    float pre[MM_Q32_WINDOW / 4] __attribute__((aligned(64)));
+    for (int64_t w0 = 0; w0 < npair || w0 == 0; w0 += MM_Q32_WINDOW / MM_QK) {
+        const int64_t w1b = w0 + MM_Q32_WINDOW / MM_QK < npair ? w0 + MM_Q32_WINDOW / MM_QK : npair;
+        for (int64_t i = w0; i < w1b; i += 2) {
+            const __m512i sx = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, _mm512_loadu_si512(xq->qs + i * MM_QK));
+            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(sx), _mm512_loadu_ps(xq->d8 + i * 8));
+            if (kind == 1) v = _mm512_mul_ps(v, _mm512_set1_ps(-16.0f));
+            _mm512_store_ps(pre + (i - w0) * 8, v);
+        }
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *row = (const uint8_t *)W + (size_t)r * rb;
+            __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+            for (int64_t i = w0; i < w1b; i += 2) {
+                const uint8_t *b0 = row + (size_t)i * bs, *b1 = b0 + bs;
+                const __m512i hdr = _mm512_maskz_loadu_epi16(readable, b0);   /* both blocks */
+                __m512i q = nib_pair(b0 + qs_off, b1 + qs_off);
+                if (kind != 0) {   /* qh of both blocks -> words 0..3 -> one 64-bit mask */
+                    const uint64_t h = (uint64_t)_mm_cvtsi128_si64(_mm512_castsi512_si128(_mm512_permutexvar_epi16(idxh, hdr)));
+                    q = _mm512_mask_add_epi8(q, _cvtu64_mask64(h), q, _mm512_set1_epi8(0x10));
+                }
+                const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512(xq->qs + i * MM_QK));
+                const __m512 dx = _mm512_loadu_ps(xq->d8 + i * 8), pv = _mm512_load_ps(pre + (i - w0) * 8);
+                /* words 0..15 of the two headers as f32 (d0, m0 at 0, 1; d1, m1 at w1, w1 + 1), then broadcast */
+                const __m512 hf = _mm512_cvtph_ps(_mm512_castsi512_si256(hdr));
+                const __m512 dw = _mm512_permutexvar_ps(idx_d, hf);
+                if (kind == 1) {
+                    acc0 = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_cvtepi32_ps(p), dx, pv), dw, acc0);
+                } else {
+                    acc0 = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(p), dx), dw, acc0);
+                    acc1 = _mm512_fmadd_ps(pv, _mm512_permutexvar_ps(idx_m, hf), acc1);
+                }
+            }
+            const float s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+            y[r] = w0 == 0 ? s : y[r] + s;
+        }
+        if (w1b >= npair) break;
+    }
+    if (nb & 1) {   /* odd block count: the last block in plain C on the quantized x */
+        const int64_t i = nb - 1;
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *b = (const uint8_t *)W + (size_t)r * rb + (size_t)i * bs;
+            uint16_t d16, m16 = 0;
+            uint32_t h = 0;
+            memcpy(&d16, b, 2);
+            if (kind != 1) memcpy(&m16, b + 2, 2);
+            if (kind != 0) memcpy(&h, b + qh_off, 4);
+            int sq = 0, sx = 0;
+            for (int j = 0; j < 32; j++) {
+                int e = j & 15, c = j < 16 ? (b[qs_off + e] & 15) : (b[qs_off + e] >> 4);
+                c |= (int)((h >> j) & 1) << 4;
+                sq += c * xq->qs[i * MM_QK + j];
+                sx += xq->qs[i * MM_QK + j];
+            }
+            float dw = _cvtsh_ss(d16), dx = xq->d[i];
+            y[r] += kind == 1 ? dw * dx * (float)(sq - 16 * sx) : dx * (dw * (float)sq + _cvtsh_ss(m16) * (float)sx);
+        }
+    }
+}
+
+T512 void mm_q_rows_q4_1_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
+                                const mm_xq8 *xq, float *y) {
+    (void)x;
+    rows32(W, rb, r0, r1, cols, xq, y, 0);
+}
+T512 void mm_q_rows_q5_0_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
+                                const mm_xq8 *xq, float *y) {
+    (void)x;
+    rows32(W, rb, r0, r1, cols, xq, y, 1);
+}
+T512 void mm_q_rows_q5_1_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
+                                const mm_xq8 *xq, float *y) {
+    (void)x;
+    rows32(W, rb, r0, r1, cols, xq, y, 2);
+}
+
+/* ---------------------------------------------------------------- Q4_K, Q5_K */
+
+
+T512 static inline __attribute__((always_inline)) void
+k45_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_xq8 *xq, float *y, const int q5) {
+    const int64_t nsb = cols / MM_QK_K;
+    const size_t bsz = q5 ? sizeof(mm_block_q5_k) : sizeof(mm_block_q4_k);
+    const __m512i nib = _mm512_set1_epi8(0x0f), b4 = _mm512_set1_epi8(0x10);
+    const __m512i sh = _mm512_set_epi64(0x0004000400040004LL, 0x0004000400040004LL, 0x0004000400040004LL,
+                                        0x0004000400040004LL, 0, 0, 0, 0);   /* low 256: lo nibbles, high: hi */
+    __m512i pick[4], bitsel[4];
+    for (int c = 0; c < 4; c++) {
+        pick[c] = _mm512_set_epi32(2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1,
+                                   2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c);
+        bitsel[c] = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (2 * c))), _mm256_set1_epi8((char)(2 << (2 * c))), 1);
+    }
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)W + (size_t)r * rb;
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+        __m256 accm = _mm256_setzero_ps();
+        for (int64_t i = 0; i < nsb; i++) {
+            const uint8_t *blk = row + (size_t)i * bsz;
+            const uint8_t *qs = q5 ? blk + 48 : blk + 16;
+            const __m256 dd8 = mm_k45_factors(blk, xq, i, &accm);
+            const __m512 dd = _mm512_castps256_ps512(dd8);
+            const __m512i hb = q5 ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 16))) : _mm512_setzero_si512();
+            const int8_t *xs = xq->qs + (size_t)i * MM_QK_K;
+            for (int c = 0; c < 4; c++) {
+                __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * c)));
+                __m512i q = _mm512_and_si512(_mm512_srlv_epi16(v, sh), nib);
+                if (q5) q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(hb, bitsel[c]), q, b4);
+                __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512(xs + 64 * c));
+                __m512 f = _mm512_permutexvar_ps(pick[c], dd);
+                if (c & 1) acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc1);
+                else acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc0);
+            }
+        }
+        __m128 m4 = _mm_add_ps(_mm256_castps256_ps128(accm), _mm256_extractf128_ps(accm, 1));
+        m4 = _mm_add_ps(m4, _mm_movehl_ps(m4, m4));
+        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) - _mm_cvtss_f32(_mm_add_ss(m4, _mm_movehdup_ps(m4)));
+    }
+}
+
+T512 void mm_q_rows_q4_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
+                                const mm_xq8 *xq, float *y) {
+    (void)x;
+    k45_rows(W, rb, r0, r1, cols, xq, y, 0);
+}
+T512 void mm_q_rows_q5_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
+                                const mm_xq8 *xq, float *y) {
+    (void)x;
+    k45_rows(W, rb, r0, r1, cols, xq, y, 1);
+}
+
+/* ---------------------------------------------------------------- Q6_K */
+T512 void mm_q_rows_q6_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
+                                const mm_xq8 *xq, float *y) {
+    (void)x;
+    const int64_t nsb = cols / MM_QK_K;
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30), c32 = _mm512_set1_epi8(32);
+    /* codes of groups (2g, 2g + 1) of a half: low bits from [ql 0:32 | ql 32:64] (low nibbles for g = 0, high for
+     * g = 1), high bits (qh >> 2k) & 3 with k = 2g (low 256 bits), 2g + 1 (high) placed at bits 4, 5 */
+    const __m512i shl01 = _mm512_set_epi64(0x0002000200020002LL, 0x0002000200020002LL, 0x0002000200020002LL,
+                                           0x0002000200020002LL, 0x0004000400040004LL, 0x0004000400040004LL,
+                                           0x0004000400040004LL, 0x0004000400040004LL);   /* k 0: << 4, k 1: << 2 */
+    const __m512i shr23 = _mm512_set_epi64(0x0002000200020002LL, 0x0002000200020002LL, 0x0002000200020002LL,
+                                           0x0002000200020002LL, 0, 0, 0, 0);              /* k 2: >> 0, k 3: >> 2 */
+    __m512i isc[4], idx[4];   /* per (h, g): lane l -> scale 8h + 4g + l / 4, x block 4h + 2g + l / 8 */
+    for (int hg = 0; hg < 4; hg++) {
+        int h = hg >> 1, g = hg & 1;
+        int s0 = 8 * h + 4 * g, x0 = 4 * h + 2 * g;
+        isc[hg] = _mm512_set_epi32(s0 + 3, s0 + 3, s0 + 3, s0 + 3, s0 + 2, s0 + 2, s0 + 2, s0 + 2,
+                                   s0 + 1, s0 + 1, s0 + 1, s0 + 1, s0, s0, s0, s0);
+        idx[hg] = _mm512_set_epi32(x0 + 1, x0 + 1, x0 + 1, x0 + 1, x0 + 1, x0 + 1, x0 + 1, x0 + 1,
+                                   x0, x0, x0, x0, x0, x0, x0, x0);
+    }
+    for (int64_t r = r0; r < r1; r++) {
+        const mm_block_q6_k *b = (const mm_block_q6_k *)((const uint8_t *)W + (size_t)r * rb);
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+        for (int64_t i = 0; i < nsb; i++) {
+            const __m512 scf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b[i].scales))),
+                                             _mm512_set1_ps(_cvtsh_ss(b[i].d)));
+            const __m512 dx = _mm512_castps256_ps512(_mm256_loadu_ps(xq->d + 8 * i));
+            const int8_t *xs = xq->qs + (size_t)i * MM_QK_K;
+            for (int h = 0; h < 2; h++) {
+                const __m512i L = _mm512_loadu_si512(b[i].ql + 64 * h);
+                const __m512i QH = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b[i].qh + 32 * h)));
+                __m512i q[2];
+                q[0] = _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(_mm512_sllv_epi16(QH, shl01), m30));
+                q[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4), _mm512_and_si512(_mm512_srlv_epi16(QH, shr23), m30));
+                for (int g = 0; g < 2; g++) {
+                    const __m512i xv = _mm512_loadu_si512(xs + 128 * h + 64 * g);
+                    __m512i p = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q[g], xv),
+                                                 _mm512_dpbusd_epi32(_mm512_setzero_si512(), c32, xv));
+                    __m512 f = _mm512_mul_ps(_mm512_permutexvar_ps(isc[2 * h + g], scf), _mm512_permutexvar_ps(idx[2 * h + g], dx));
+                    if (g) acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc1);
+                    else acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc0);
+                }
+            }
+        }
+        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    }
+}
+#endif
