@@ -242,6 +242,17 @@ int64_t mm_tensor_find_nonfinite(mm_type t, const void *data, int64_t n) {
             if (f16_nonfinite(b + (size_t)k * bs)) return k * MM_QK;
         return -1;
     }
+    default: { /* every other type: dequantize block by block (a bad scale or min makes its values non-finite) */
+        const int64_t bn = mm_type_block_size(t);
+        const size_t  bs = mm_type_block_bytes(t);
+        float         y[256];
+        if (bn <= 0 || bn > 256 || bs == 0) return -1;
+        for (int64_t k = 0; k < n / bn; k++) {
+            mm_dequantize_row(t, b + (size_t)k * bs, y, bn);
+            for (int64_t j = 0; j < bn; j++)
+                if (!isfinite(y[j])) return k * bn + j;
+        }
+        return -1;
     }
-    return -1;
+    }
 }

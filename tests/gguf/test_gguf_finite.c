@@ -67,6 +67,40 @@ int main(void) {
     CHECK(mm_find_nonfinite(x, 63) == -1, "prefix before the Inf");
     CHECK(mm_find_nonfinite(x, 0) == -1, "empty row");
 
+    /* the other computable types (BF16, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K): a NaN/Inf f16 scale (or bf16
+     * value) planted in the second block of a 512-wide row is found in that block; clean rows pass.
+     * Offsets of the f16 d per block from ggml's layouts: first for all but Q6_K (after ql 128, qh 64, scales 16). */
+    {
+        const struct { mm_type t; size_t d_off; } qt[] = {{MM_TYPE_Q4_1, 0}, {MM_TYPE_Q5_0, 0}, {MM_TYPE_Q5_1, 0},
+                                                           {MM_TYPE_Q4_K, 0}, {MM_TYPE_Q5_K, 0}, {MM_TYPE_Q6_K, 208}};
+        float row[512];
+        for (int i = 0; i < 512; i++) row[i] = 0.01f * (float)((i * 37) % 101 - 50);
+        uint8_t q[4096];
+        for (size_t k = 0; k < sizeof qt / sizeof qt[0]; k++) {
+            const int64_t bn = mm_type_block_size(qt[k].t);
+            const size_t  bs = mm_type_block_bytes(qt[k].t);
+            mm_quantize_row(qt[k].t, row, q, 512);
+            CHECK(mm_tensor_find_nonfinite(qt[k].t, q, 512) == -1, "%s: clean row reported", mm_type_name(qt[k].t));
+            const uint16_t bad[2] = {NF16_NAN, NF16_INF};
+            for (int b = 0; b < 2; b++) {
+                uint8_t copy[4096];
+                memcpy(copy, q, sizeof copy);
+                memcpy(copy + bs + qt[k].d_off, &bad[b], 2);
+                const int64_t at = mm_tensor_find_nonfinite(qt[k].t, copy, 512);
+                CHECK(at >= bn && at < 2 * bn, "%s: planted in block 1, scanner says %lld", mm_type_name(qt[k].t),
+                      (long long)at);
+            }
+        }
+        uint16_t bf[64];
+        for (int i = 0; i < 64; i++) bf[i] = 0x3f80; /* 1.0 */
+        CHECK(mm_tensor_find_nonfinite(MM_TYPE_BF16, bf, 64) == -1, "bf16: clean row reported");
+        bf[41] = 0x7fc0; /* NaN */
+        CHECK(mm_tensor_find_nonfinite(MM_TYPE_BF16, bf, 64) == 41, "bf16: NaN at 41 not found");
+        bf[41] = 0x3f80;
+        bf[9] = 0xff80; /* -Inf */
+        CHECK(mm_tensor_find_nonfinite(MM_TYPE_BF16, bf, 64) == 9, "bf16: -Inf at 9 not found");
+    }
+
     const int64_t big_rows = (int64_t)(MM_GGUF_CHECK_BYTES / (256 * 4)) + 1; /* just over the threshold */
     const tcase cases[] = {
         {"f32_vec_nan", MM_TYPE_F32, 300, 1, 7, "nan", 7},
