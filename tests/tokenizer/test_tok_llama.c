@@ -44,30 +44,6 @@ static double cpu_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-typedef struct {
-    char  *b;
-    size_t n, cap;
-} sbuf;
-static void sb_put(sbuf *s, const void *p, size_t n) {
-    if (s->n + n + 1 > s->cap) {
-        s->cap = (s->n + n + 1) * 2;
-        s->b = realloc(s->b, s->cap);
-        if (!s->b) exit(1);
-    }
-    memcpy(s->b + s->n, p, n);
-    s->n += n;
-    s->b[s->n] = 0;
-}
-static void sb_str(sbuf *s, const char *z) { sb_put(s, z, strlen(z)); }
-static void sb_cp(sbuf *s, uint32_t cp) {
-    uint8_t u[4];
-    size_t n;
-    if (cp < 0x80) { u[0] = (uint8_t)cp; n = 1; }
-    else if (cp < 0x800) { u[0] = 0xC0 | (cp >> 6); u[1] = 0x80 | (cp & 0x3F); n = 2; }
-    else if (cp < 0x10000) { u[0] = 0xE0 | (cp >> 12); u[1] = 0x80 | ((cp >> 6) & 0x3F); u[2] = 0x80 | (cp & 0x3F); n = 3; }
-    else { u[0] = 0xF0 | (cp >> 18); u[1] = 0x80 | ((cp >> 12) & 0x3F); u[2] = 0x80 | ((cp >> 6) & 0x3F); u[3] = 0x80 | (cp & 0x3F); n = 4; }
-    sb_put(s, u, n);
-}
 
 static const char *k_frag[] = {
     "hello", " world", " the", "the", "caf\xc3\xa9", " caf\xc3\xa9", "xyz", "xy", "yz", " x", "'s", "'S", "'LL",
