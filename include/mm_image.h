@@ -85,6 +85,7 @@ typedef struct {
     int   channels;  /* 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA (alpha not yet composited) */
     int   bits;      /* 8 (uint8_t samples) or 16 (uint16_t, host byte order) */
     void *pixels;    /* [h][w][channels] samples, owned (mm_image_free) */
+    int   orientation; /* JPEG EXIF orientation (1..8) that was applied to make the samples upright */
 } mm_image;
 
 /* name is used in error messages only (may be NULL). On failure *img is zeroed. */
@@ -115,6 +116,54 @@ int         mm_resize_mode_from_name(const char *name, size_t len);
 const char *mm_resize_mode_name(mm_resize_mode mode);
 /* out: [3][S][S] floats (caller buffer). Allocates temporary resampler memory (not a forward pass). */
 int mm_image_preprocess(const mm_image *img, const mm_image_preproc *pp, float *out, char *err);
+
+/* ---------------------------------------------------------------- model processors (PIL-exact, 8-bit) */
+/* PIL's resampling filters (Image.Resampling.BILINEAR = 2, BICUBIC = 3, LANCZOS = 1). */
+typedef enum { MM_RESAMPLE_BILINEAR = 0, MM_RESAMPLE_BICUBIC, MM_RESAMPLE_LANCZOS } mm_resample_filter;
+/* How alpha is removed when a picture becomes 8-bit RGB: */
+typedef enum {
+    MM_ALPHA_DROP = 0,   /* PIL img.convert("RGB"): colour kept, alpha ignored (CLIP / LLaVA processors) */
+    MM_ALPHA_WHITE,      /* PIL alpha_composite onto opaque white, then "RGB" (Idefics2/3 convert_to_rgb) */
+} mm_alpha_mode;
+
+/* The picture as 8-bit RGB, as PIL's convert gives it: grey replicated, 16-bit samples -> v >> 8 (PIL's
+ * "RGB;16B" / "RGBA;16B" / "LA;16B" unpackers keep the high byte), alpha per mode. out [h][w][3]. */
+int mm_image_to_rgb8(const mm_image *img, mm_alpha_mode alpha, uint8_t *out, char *err);
+/* PIL Image.resize(resample=filter) of an 8-bit RGB picture, bit-exact: src [h][w][3] -> dst [oh][ow][3].
+ * Sizes 1..MM_IMAGE_PROC_MAX_SIDE; a same-size call copies (as PIL). */
+int mm_image_resize_rgb8(const uint8_t *src, int w, int h, uint8_t *dst, int ow, int oh, mm_resample_filter filter,
+                         char *err);
+
+#define MM_IMAGE_PROC_MAX_SIDE   8192                  /* px: any intermediate or output side */
+#define MM_IMAGE_PROC_MAX_BYTES  (256ll * 1024 * 1024) /* the float output of one mm_image_process */
+
+typedef enum {
+    MM_IMGPROC_PLAIN = 0, /* mmgpt's own (bundled model): mm_image_preprocess with `mode` */
+    MM_IMGPROC_LLAVA,     /* pad to square with the mean colour, bicubic to S, CLIP mean/std */
+    MM_IMGPROC_IDEFICS3   /* SmolVLM: longest edge -> N*S, tiles SxS + one global SxS image */
+} mm_image_proc_kind;
+typedef struct {
+    mm_image_proc_kind kind;
+    int   size;          /* S: tile / image side (clip.vision.image_size), 1..2048 */
+    float mean[3], std[3];
+    int   longest_edge;  /* idefics3: target of the longest edge before tiling; 0 = processor default (4*S) */
+    int   max_tiles;     /* 0 = the processor's default; else cap on rows*cols (longest edge lowered) */
+    mm_resize_mode mode; /* plain only: squash | pad | crop */
+} mm_image_proc_params;
+typedef struct {
+    int    n_rows, n_cols;  /* tile grid; 0, 0 = no tiles (only the global / single image) */
+    int    n_images;        /* n_rows*n_cols tiles, row-major, then the global image last */
+    int    size;            /* S */
+    float *pixels;          /* [n_images][3][S][S], normalized, malloc'd */
+} mm_image_tiles;
+/* PLAIN: mm_image_preproc_default(); LLAVA: S = 336, CLIP mean/std; IDEFICS3: S = 512, longest edge 2048,
+ * mean = std = 0.5 (SmolVLM-256M/500M preprocessor_config.json). */
+mm_image_proc_params mm_image_proc_default_params(mm_image_proc_kind kind);
+/* Tile grid the processor would use for a w x h picture (no pixels touched): rows, cols (0, 0 = none). */
+int  mm_image_proc_grid(int w, int h, const mm_image_proc_params *p, int *n_rows, int *n_cols, char *err);
+/* On failure *out is zeroed. */
+int  mm_image_process(const mm_image *img, const mm_image_proc_params *p, mm_image_tiles *out, char *err);
+void mm_image_tiles_free(mm_image_tiles *t);
 
 /* ---------------------------------------------------------------- ViT encoder */
 typedef struct mm_vit_model mm_vit_model;  /* read-only weights (point into the GGUF mapping) */
