@@ -14,7 +14,10 @@
  *        - HDR (Radiance .hdr, linear radiance) is tone-mapped by stb_image while decoding to 8 bits:
  *          round(255 * clamp(x^(1/2.2), 0, 1)) (its default HDR -> LDR mapping), then v / 255 as above;
  *        - alpha is composited onto WHITE: rgb' = a*rgb + (1 - a)*1 (a transparent picture looks as it does
- *          on a web page). No ICC/gamma chunk and no EXIF rotation is applied.
+ *          on a web page). No ICC/gamma chunk is applied.
+ *      EXIF orientation (JPEG APP1 "Exif", tag 0x0112, values 2..8) is applied while loading, as PIL's
+ *      ImageOps.exif_transpose does: w, h and the samples are those of the upright picture (a phone photo
+ *      stays upright; mm_image.orientation says which was applied; a missing or unreadable tag is 1).
  *      Memory (measured, tests/image/test_img_memory.py): the decoder's own buffers (a JPEG's component
  *      planes, an HDR's float scanlines: 12 bytes a pixel while stb_image decodes it) and the samples, then
  *      preprocessing adds strips of 8 MiB and an intermediate of short side x S floats.
@@ -41,6 +44,31 @@
  *                          round_half_even((L' - S) / 2) (torchvision CenterCrop). Computed directly as an
  *                          S x S resample with that scale and offset (no huge intermediate); edges clamped.
  *      mm_image_preproc_default() gives S = 224, CLIP mean/std, MM_RESIZE_CROP.
+ *
+ *   2b. Model processors   mm_image_process(img, params, tiles)   (encoders/image_proc.c)
+ *      The image processors of published models, step for step as their Python processors run them with
+ *      PIL (sources of each step: docs/IMAGE_PROCESSORS.md). The picture stays 8-bit until the last resize:
+ *      mm_image_to_rgb8 as PIL's convert gives it (16-bit samples -> high byte; alpha dropped or composited
+ *      on white per processor), mm_image_resize_rgb8 = PIL's Image.resize, bit-exact (8-bit separable
+ *      passes with 22-bit fixed-point weights, horizontal first, support widened when shrinking).
+ *        MM_IMGPROC_PLAIN     mm_image_preprocess with params.mode (the bundled model; one image).
+ *        MM_IMGPROC_LLAVA     LLaVA-1.5 (image_aspect_ratio "pad"): alpha dropped, the picture centred on a
+ *                             max(w, h) square of colour (int)(mean * 255) (llava's expand2square), PIL
+ *                             bicubic to S x S (CLIPImageProcessor: shortest edge S, centre crop S: a no-op on
+ *                             the square); one image. The canvas is never built (memory: S x max(w, h) bytes).
+ *        MM_IMGPROC_IDEFICS3  SmolVLM / Idefics3: alpha composited on white; Lanczos resize of the longest
+ *                             edge to L (params.longest_edge, default 4 S; the other side int(L / ratio)
+ *                             rounded up to even; both capped at 4096 as transformers does), then both sides
+ *                             up to multiples of S (Lanczos again unless already there), cut into S x S tiles
+ *                             (n_rows x n_cols, row-major) and the whole picture resized to S x S (the global
+ *                             image, last). A picture that fits one tile gives 0 x 0 tiles and the global
+ *                             image only. params.max_tiles > 0 lowers L a step of S at a time until
+ *                             n_rows * n_cols <= max_tiles.
+ *      Output: normalised float [n_images][3][S][S], as transformers computes it: (float)(v * (1/255)), then
+ *      (x - mean) / std in float. Parity (tests/image/test_img_proc.py, PIL 9.4): every step and both
+ *      processors exact on the same 8-bit input; JPEG decoding itself (stb_image vs libjpeg) differs by a few
+ *      levels. Caps: S <= 2048, longest_edge <= 65536 (then 4096 as transformers), intermediates <=
+ *      MM_IMAGE_PROC_MAX_SIDE a side, the output <= MM_IMAGE_PROC_MAX_BYTES; over a cap -> -1 with a message.
  *
  *   3. Encode   mm_vit_model_load (read-only model, from an open GGUF handle) + mm_vit_state_create (scratch)
  *      + mm_vit_encode(state, pixels[3][S][S], out[n_tokens][d_enc]).
