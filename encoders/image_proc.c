@@ -160,11 +160,12 @@ static inline uint8_t over_white(int v, int a) {
 static void rgb8_row(const mm_image *img, mm_alpha_mode alpha, int y, uint8_t *o) {
     const int C = img->channels, w = img->w;
     const size_t at = (size_t)y * (size_t)w * (size_t)C;
-    const uint8_t *p8 = (const uint8_t *)img->pixels + at;
-    const uint16_t *p16 = (const uint16_t *)img->pixels + at;
+    const bool b16 = img->bits == 16;
+    const uint8_t *p8 = b16 ? NULL : (const uint8_t *)img->pixels + at;
+    const uint16_t *p16 = b16 ? (const uint16_t *)img->pixels + at : NULL;
     for (int x = 0; x < w; x++) {
         int v[4] = {0, 0, 0, 255};
-        for (int c = 0; c < C; c++) v[c] = img->bits == 16 ? p16[(size_t)x * C + c] >> 8 : p8[(size_t)x * C + c];
+        for (int c = 0; c < C; c++) v[c] = b16 ? p16[(size_t)x * C + c] >> 8 : p8[(size_t)x * C + c];
         const int a = C == 2 ? v[1] : C == 4 ? v[3] : 255;
         for (int c = 0; c < 3; c++) {
             const int s = C >= 3 ? v[c] : v[0];
