@@ -188,8 +188,8 @@ static void print_result(const bench_info *bi, const test_result *r) {
         if (gflops > 0) snprintf(gfs, sizeof gfs, "%.1f", gflops);
         snprintf(size, sizeof size, "%.2f MiB", bi->model_size / 1048576.0);
         snprintf(params, sizeof params, "%.2f M", bi->model_n_params / 1e6);
-        printf("| %-20s | %10s | %8s | %7d | %-8s | %14s | %8s | %9s | %6s | %8s |\n", bi->model_type, size, params,
-               r->n_threads, test, tsb, mb, bws, roofs, gfs);
+        printf("| %-20s | %10s | %8s | %7d | %-8s | %15s | %8s | %9s | %6s | %8s |\n", bi->model_type, size, params,
+               r->n_threads, test, tsb, mb, bws, roofs, gfs);   /* 15 bytes: "±" is 2 bytes, 1 column */
         if (!dec) printf("|   (%s: %.2f ms per item, %lld rows out)\n", r->name, ns_avg / 1e6, (long long)r->n_out);
         fflush(stdout);
         return;
