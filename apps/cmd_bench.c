@@ -399,8 +399,10 @@ static void describe(const mm_gguf *g, const mm_gpt_model *m, bench_info *bi) {
     double np = (double)bi->model_n_params;
     if (np >= 1e9) snprintf(size, sizeof size, "%.1fB", np / 1e9);
     else snprintf(size, sizeof size, "%.0fM", np / 1e6);
+    uint32_t ft = 0;   /* llama-bench names the file type (q4_k_m); without one, the type of the block matrices */
+    const char *ftn = mm_gguf_get_u32(g, "general.file_type", &ft) == 0 ? mm_gguf_ftype_name((int)ft) : NULL;
     snprintf(bi->model_type, sizeof bi->model_type, "%.*s %s %s", (int)(alen < 40 ? alen : 40), arch, size,
-             mm_type_name(mm_gpt_model_type(m)));
+             ftn ? ftn : mm_type_name(mm_gpt_model_type(m)));
     for (char *c = bi->model_type; *c; c++)   /* the architecture string comes from the file */
         if ((unsigned char)*c < 0x20) *c = '?';
 }
