@@ -260,7 +260,8 @@ typedef struct {
 } mm_projector;
 
 /* Load the image (kind = MM_MEDIA_IMAGE) or audio projector from g. d_in: the encoder's output width;
- * d_model: the decoder's. Missing tensors or shapes that do not chain are errors. */
+ * d_model: the decoder's (<= 0: any, p->d_out = what the projector gives - tools without a decoder).
+ * Missing tensors or shapes that do not chain are errors. */
 int  mm_projector_load(mm_projector *p, const mm_gguf *g, mm_media_kind kind, int64_t d_in,
                        int64_t d_model, char *err);
 void mm_projector_free(mm_projector *p);

@@ -12,7 +12,8 @@ Model (CLIP ViT, HF CLIPVisionTransformer semantics):
     x = conv2d(pixels, patch_embd, stride p) (+ bias) -> [n_patches, d] in row-major patch order
     x = [class_embd; x] if cls;  x += position_embd;  x = pre_ln(x) if present
     for l in range(n_run): x += attn(ln1(x)); x += mlp(ln2(x))     (multi-head, no mask, scale 1/sqrt(dh))
-    mlp = ffn_down(act(ffn_up(.))), act = GELU(erf) if clip.use_gelu else quick-GELU x*sigmoid(1.702x)
+    mlp = ffn_down(act(ffn_up(.))), act = GELU(erf; tanh form if gelu_tanh) if clip.use_gelu else quick-GELU
+          x*sigmoid(1.702x)
     x = post_ln(x) if present and all layers ran
     feature_layer k: k >= 0 -> n_run = k; k < 0 -> n_run = n_layer + 1 + k   (HF hidden_states[k])
 """
@@ -41,6 +42,7 @@ class Config:
     pre_ln: bool = True
     post_ln: bool = True
     gelu: bool = False            # clip.use_gelu
+    gelu_tanh: bool = False       # the tanh GELU (clip.projector_type idefics3, or mmgpt.vision.gelu = "tanh")
     feature_layer: int = -1
     resize_mode: str = "crop"
     mean: tuple = (0.48145466, 0.4578275, 0.40821073)
@@ -170,7 +172,10 @@ def forward(cfg, W, pixels):
             x = x + _lin(a, W, b + "attn_out")
             h = _ln(x, W, b + "ln2", cfg.eps)
             u = _lin(h, W, b + "ffn_up")
-            u = F.gelu(u) if cfg.gelu else u * torch.sigmoid(1.702 * u)
+            if cfg.gelu:
+                u = F.gelu(u, approximate="tanh" if cfg.gelu_tanh else "none")
+            else:
+                u = u * torch.sigmoid(1.702 * u)
             x = x + _lin(u, W, b + "ffn_down")
         if cfg.post_ln and cfg.n_run == cfg.n_layer:
             x = _ln(x, W, "v.post_ln", cfg.eps)
