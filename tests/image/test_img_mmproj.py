@@ -9,7 +9,8 @@ Tolerance: max |c - ref| / max |ref| <= 1e-4 for F32 files. F16 and Q8_0 files: 
 reference run on the weights as the file stores them, and against the original float weights the
 quantization error, bounded by 2e-3 (F16) and 3e-2 (Q8_0) (the figures measured are printed).
 Also: older converters' swapped ffn_up / ffn_down names (both towers), clip.use_silu, clip.vision.feature_layer,
-and hostile keys (exit 4 naming the key).
+end to end (`mmgpt logits -m TEXT --mmproj MMPROJ --image`, a gpt2-architecture text model, vs ref_fused's decoder
+fed the reference's projected rows, 1e-4), and hostile keys (exit 4 naming the key).
 """
 import os
 import subprocess
@@ -133,6 +134,38 @@ try:
 except RuntimeError as e:
     print("FAIL feature_layer", e)
     fails.append("feature_layer")
+
+# end to end: a gpt2-architecture text model (d_model = the projector's output) + each mmproj, `mmgpt logits`
+# over [image rows, text] against ref_fused's decoder fed ref_hf_vision's projected rows (the pixels mmgpt fed)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fusion"))
+import ref_fused  # noqa: E402
+
+SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+text_model = os.path.join(TMP, "img_mmproj_text.gguf")
+subprocess.run([sys.executable, os.path.join(SRC, "tools", "make_random_mm.py"), "-o", text_model, "--vocab",
+                testdata.path("gpt2_bpe"), "--no-vision", "--no-audio", "--d-model", "96", "--n-layer", "2", "--n-ctx", "640",
+                "--seed", "5"], check=True, capture_output=True)
+tm = ref_fused.load(text_model)
+e2e = [("LLaVA-1.5", "llava", llava, Wl, True, photo)]
+if not quick:
+    e2e.append(("SmolVLM", "smol", smol, Ws, False, photo2))
+for label, kind, cfg, W, swap, img in e2e:
+    mmproj = os.path.join(TMP, "img_mmproj_e2e.gguf")
+    held = (R.write_llava15_mmproj if kind == "llava" else R.write_smolvlm_mmproj)(mmproj, cfg, W, "f32", swap_ffn=swap)
+    prompt = "<__media__> What is in the picture?"
+    try:
+        _, pre, _, _ = encode(mmproj, img)
+        rows = reference(kind, cfg, R.hf_from_held(W, held, kind, swap), pre)[1]
+        want = ref_fused.logits(tm, ref_fused.turn(tm, prompt, [rows], raw=True))
+        out = os.path.join(TMP, "img_mmproj_logits.npy")
+        r = subprocess.run([BIN, "logits", "-m", text_model, "--mmproj", mmproj, "--image", img, "-p", prompt, "-o",
+                            out, "-t", "2"], capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            raise RuntimeError("logits failed (%d): %s" % (r.returncode, r.stderr.strip()))
+        check("%s end to end: logits (%d image rows + text)" % (label, len(rows)), np.load(out), want, 1e-4)
+    except RuntimeError as e:
+        print("FAIL", label, "end to end:", e)
+        fails.append(label + " end to end")
 
 # hostile keys: exit 4 with one line naming the key
 for label, keys, need in (
