@@ -153,7 +153,7 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
     }
     m->n_patches = m->n_side * m->n_side;
     m->d = (int)d;
-    mm_act act;
+    mm_act act = MM_ACT_QUICK_GELU;
     if (read_act(g, &act, err)) goto fail;
     mm_enc_hparams hp = {.n_layer = (int)nl, .d = (int)d, .d_ff = (int)dff, .n_head = (int)nh, .eps = eps, .act = act};
     if (mm_enc_hparams_check(&hp, err)) goto fail;
