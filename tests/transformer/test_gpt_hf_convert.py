@@ -1,4 +1,4 @@
-"""gpt_hf_convert: tools/convert_hf_gpt2.py on random checkpoints in Hugging Face's GPT-2 layout.
+"""gpt_hf_convert: tools/convert_hf_gpt2.py (= tools/convert_hf.py -o for GPT-2) on random checkpoints in Hugging Face's GPT-2 layout.
 
 Two checkpoint folders are written with torch, with HF's names and Conv1D weight layout [in, out]:
   A: pytorch_model.bin (torch.save, GPT2LMHeadModel keys "transformer.*", tied lm_head, the old
@@ -167,6 +167,14 @@ def main():
             if r.returncode != 0:
                 check("%s convert --type %s" % (which, tt), False, r.stderr.strip())
                 continue
+            if tt == "f32":   # tools/convert_hf.py (which convert_hf_gpt2.py is a part of) writes the same file
+                out2 = out + ".convert_hf.gguf"
+                r2 = subprocess.run([sys.executable, os.path.join(HERE, "..", "..", "tools", "convert_hf.py"),
+                                     folder, "-o", out2, "--type", tt], capture_output=True, text=True)
+                same = r2.returncode == 0 and open(out, "rb").read() == open(out2, "rb").read()
+                check("%s convert_hf.py -o == convert_hf_gpt2.py" % which, same, r2.stderr.strip()[-120:])
+                if os.path.exists(out2):
+                    os.remove(out2)
             c = c_logits(out, ids)
             p = ref_gpt2.load_gguf(out)
             e_file = rel(c, ref_gpt2.forward(p, ids))
