@@ -79,6 +79,25 @@ def read_safetensors(path, keep=None):
     return out
 
 
+def write_safetensors(path, tensors):
+    """The inverse of read_safetensors, for tests: tensors {name: float32/float16 array, or (dtype, array) with
+    dtype "F32" | "F16" | "BF16" (BF16 by truncation)}; u64 header length, JSON header, raw little-endian data."""
+    header, blobs, off = {}, [], 0
+    for name, v in tensors.items():
+        dt, a = v if isinstance(v, tuple) else ({np.dtype(np.float16): "F16"}.get(np.asarray(v).dtype, "F32"), v)
+        a = np.ascontiguousarray(a, dtype=np.float32)
+        raw = (a.view(np.uint32) >> 16).astype("<u2").tobytes() if dt == "BF16" else \
+            a.astype({"F32": "<f4", "F16": "<f2"}[dt]).tobytes()
+        header[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    header["__metadata__"] = {"format": "pt"}
+    h = json.dumps(header).encode("utf-8")
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as fh:
+        fh.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
 def read_torch_bin(path):
     import torch
     sd = torch.load(path, map_location="cpu")
@@ -242,6 +261,13 @@ class _Writer:
         self.put(name, a, "f32")
 
 
+def _header(W, hf_dir, name, ttype, projector):
+    W.w.add_str("general.architecture", "clip")
+    W.w.add_str("general.name", name or os.path.basename(os.path.normpath(hf_dir)))
+    W.w.add_u32("general.file_type", {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7}[ttype])
+    W.w.add_str("clip.projector_type", projector)
+
+
 def _vision_hparams(w, vc, pp, d_text, block_count, default_eps):
     S, P = _int(vc, "image_size", lo=1, hi=4096), _int(vc, "patch_size", lo=1, hi=4096)
     if S % P:
@@ -305,13 +331,10 @@ def convert_llava_mmproj(hf_dir, out, ttype="f16", name=None):
                                                            "multi_modal_projector" in k).items()}
     W = _Writer(t, ttype, hf_dir)
     d_text = _int(tc, "hidden_size", 4096)
-    W.w.add_str("general.architecture", "clip")
-    W.w.add_str("general.name", name or os.path.basename(os.path.normpath(hf_dir)))
+    _header(W, hf_dir, name, ttype, "mlp")
     W.w.add_str("general.description", "image encoder for LLaVA")
-    W.w.add_u32("general.file_type", {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7}[ttype])
     W.w.add_bool("clip.has_text_encoder", False)
     W.w.add_bool("clip.has_llava_projector", True)
-    W.w.add_str("clip.projector_type", "mlp")
     S, P, d, f = _vision_hparams(W.w, vc, pp, d_text, run, 1e-5)
     W.w.add_bool("clip.use_gelu", act == "gelu")
     pre, emb_t = "vision_tower.vision_model", "f32" if ttype == "f32" else "f16"
@@ -345,10 +368,7 @@ def convert_smolvlm_mmproj(hf_dir, out, ttype="f16", name=None):
     t = read_checkpoint(hf_dir, lambda k: "vision_model" in k or "connector" in k)
     W = _Writer(t, ttype, hf_dir)
     d_text = _int(tc, "hidden_size")
-    W.w.add_str("general.architecture", "clip")
-    W.w.add_str("general.name", name or os.path.basename(os.path.normpath(hf_dir)))
-    W.w.add_u32("general.file_type", {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7}[ttype])
-    W.w.add_str("clip.projector_type", "idefics3")
+    _header(W, hf_dir, name, ttype, "idefics3")
     S, P, d, f = _vision_hparams(W.w, vc, pp, d_text, n_layer, 1e-6)
     if (S // P) % sf:
         raise ValueError("config: scale_factor %d does not divide the %d x %d patch grid" % (sf, S // P, S // P))

@@ -46,6 +46,9 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
 import mmgguf  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ref_vit  # noqa: E402  (its GGUF tensor store only: the model code here is independent of it)
+
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -234,15 +237,7 @@ def idefics3_connector(cfg, W, feats):
 
 
 # ---------------------------------------------------------------- GGUF writers (llama.cpp layouts)
-def _store(w, held, name, arr, t):
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    w.add_tensor(name, arr, ttype=t)
-    if t == "f32":
-        held[name] = arr
-    elif t == "f16":
-        held[name] = arr.astype(np.float16).astype(np.float32)
-    else:
-        held[name] = mmgguf.dequantize(mmgguf.quantize(arr, t), t, arr.size).reshape(arr.shape)
+_store = ref_vit.store  # add a tensor, keep its values as the file holds them
 
 
 def _vision_keys(w, cfg, block_count):

@@ -123,15 +123,21 @@ def write_gguf(path, cfg, W, wtype="f32", other_2d="f32"):
     held = {}
     for name, arr in W.items():
         t = wtype if is_block_matrix(name) else other_2d if name in ("v.patch_embd.weight", "v.position_embd.weight") else "f32"
-        w.add_tensor(name, arr, ttype=t)
-        if t in ("f32",):
-            held[name] = arr
-        elif t == "f16":
-            held[name] = arr.astype(np.float16).astype(np.float32)
-        else:
-            held[name] = mmgguf.dequantize(mmgguf.quantize(arr, t), t, arr.size).reshape(arr.shape)
+        store(w, held, name, arr, t)
     w.write(path)
     return held
+
+
+def store(w, held, name, arr, t):
+    """Add tensor name (type t) to GGUF writer w; held[name] = its values as the file holds them."""
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    w.add_tensor(name, arr, ttype=t)
+    if t == "f32":
+        held[name] = arr
+    elif t == "f16":
+        held[name] = arr.astype(np.float16).astype(np.float32)
+    else:
+        held[name] = mmgguf.dequantize(mmgguf.quantize(arr, t), t, arr.size).reshape(arr.shape)
 
 
 def _ln(x, W, name, eps):

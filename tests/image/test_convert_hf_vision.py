@@ -10,7 +10,6 @@ Also: refusals with a message (a missing tensor named, the text model asked for,
 """
 import json
 import os
-import struct
 import subprocess
 import sys
 
@@ -20,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, ".."))
 import ref_hf_vision as R  # noqa: E402
+from convert_hf import write_safetensors  # noqa: E402 (tools/, on the path through ref_hf_vision)
 import testdata  # noqa: E402
 
 BIN = os.environ.get("MMGPT_BIN")
@@ -30,25 +30,6 @@ if not BIN:
     sys.exit(77)
 quick = os.environ.get("MMGPT_SANITIZE_RUN") == "1"
 fails = []
-
-
-def write_safetensors(path, tensors):
-    """safetensors from its description: u64 header length, JSON header, raw little-endian data."""
-    header, blobs, off = {}, [], 0
-    for name, (dt, a) in tensors.items():
-        a = np.ascontiguousarray(a, dtype=np.float32)
-        if dt == "BF16":
-            raw = (a.view(np.uint32) >> 16).astype("<u2").tobytes()   # truncation: exact for the values below
-        else:
-            raw = a.astype({"F32": "<f4", "F16": "<f2"}[dt]).tobytes()
-        header[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    header["__metadata__"] = {"format": "pt"}
-    h = json.dumps(header).encode("utf-8")
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as fh:
-        fh.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
 def stored(dt, a):

@@ -18,7 +18,6 @@ usage: test_gpt_hf_convert.py GPT_DRIVER
 """
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 import ref_gpt2  # noqa: E402
 import convert_hf_gpt2  # noqa: E402
+from convert_hf import write_safetensors  # noqa: E402
 
 sys.path.insert(0, os.path.join(HERE, ".."))
 import testdata  # noqa: E402
@@ -49,22 +49,6 @@ def check(name, ok, msg=""):
 
 def rel(a, b):
     return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
-
-
-def write_safetensors(path, tensors):
-    header, blobs, off = {}, [], 0
-    for name, a in tensors.items():
-        a = np.ascontiguousarray(a)
-        dt = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16"}[a.dtype]
-        raw = a.astype(a.dtype.newbyteorder("<")).tobytes()
-        header[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    header["__metadata__"] = {"format": "pt"}
-    h = json.dumps(header).encode("utf-8")
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as fh:
-        fh.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
 def random_hf(V, n_ctx, d, L, seed, untied):
