@@ -194,6 +194,11 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
         mm_err(err, "%s: mmgpt.vision.feature_layer %lld is outside [-%u, %u]", __func__, (long long)fl, nl + 1, nl);
         goto fail;
     }
+    if (mm_gguf_find_key(g, "clip.vision.image_grid_pinpoints") >= 0) { /* one 336 px pass would be wrong */
+        mm_err(err, "%s: clip.vision.image_grid_pinpoints: LLaVA-NeXT any-resolution files (tiles, image newline) "
+                    "are not supported", __func__);
+        goto fail;
+    }
     if (mm_gguf_find_key(g, "clip.vision.feature_layer") >= 0) {
         if (mm_gguf_find_key(g, "mmgpt.vision.feature_layer") >= 0) {
             mm_err(err, "%s: both clip.vision.feature_layer and mmgpt.vision.feature_layer are set", __func__);

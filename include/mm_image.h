@@ -54,6 +54,7 @@
  *      image), crop otherwise), mmgpt.vision.feature_layer (default -1) or llama.cpp's clip.vision.feature_layer
  *      (an int32 array of one value k in [0, block_count]: k blocks run, then v.post_ln when the file has it,
  *      as llama.cpp does; several values - Granite's stacked features - are refused; both keys: refused).
+ *      A file with clip.vision.image_grid_pinpoints (LLaVA-NeXT any-resolution) is refused.
  *      llama.cpp mmproj files of LLaVA-1.5 (CLIP ViT-L/14-336) and SmolVLM (SigLIP-B/16-512) load as they are:
  *      block_count is what runs (LLaVA's converter already dropped the last layer), and blocks whose first
  *      FFN matrix is named ffn_down (older converters) are recognised by shape (encoders/enc_blocks.h).

@@ -175,6 +175,8 @@ for label, keys, need in (
         ("feature layer as a string", {"clip.vision.feature_layer": ("str", "2")}, "clip.vision.feature_layer"),
         ("use_silu not a boolean", {"clip.use_silu": ("u32", 1)}, "clip.use_silu"),
         ("mmgpt.vision.gelu unknown", {"mmgpt.vision.gelu": ("str", "fast")}, "mmgpt.vision.gelu"),
+        ("LLaVA-NeXT pinpoints", {"clip.vision.image_grid_pinpoints": ("arr:i32", [336, 672, 672, 336])},
+         "image_grid_pinpoints"),
         ("both feature-layer keys", {"clip.vision.feature_layer": ("arr:i32", [2]),
                                      "mmgpt.vision.feature_layer": ("i32", -1)}, "feature_layer")):
     p = os.path.join(TMP, "img_mmproj_bad.gguf")
