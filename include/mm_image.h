@@ -73,9 +73,20 @@
  *   3. Encode   mm_vit_model_load (read-only model, from an open GGUF handle) + mm_vit_state_create (scratch)
  *      + mm_vit_encode(state, pixels[3][S][S], out[n_tokens][d_enc]).
  *      Keys: clip.vision.{image_size, patch_size, embedding_length, feed_forward_length, block_count,
- *      attention.head_count, attention.layer_norm_epsilon, image_mean, image_std}, clip.use_gelu (true = GELU
- *      erf; false/absent = quick-GELU), mmgpt.vision.resize_mode ("squash" | "pad" | "crop", default crop),
- *      mmgpt.vision.feature_layer (default -1). Tensors: v.patch_embd.weight (ne [p, p, 3, d], i.e. torch conv
+ *      attention.head_count, attention.layer_norm_epsilon, image_mean, image_std}; the MLP activation as
+ *      llama.cpp's clip.cpp reads it: clip.use_gelu true = GELU, else clip.use_silu true = SiLU, else
+ *      quick-GELU x*sigmoid(1.702x); the GELU is the tanh form when clip.projector_type is "idefics3"
+ *      (SigLIP's gelu_pytorch_tanh, llama.cpp's ggml_gelu) and the erf form otherwise (HF CLIP "gelu", mmgpt's
+ *      own models), mmgpt.vision.gelu = "erf" | "tanh" overrides; mmgpt.vision.resize_mode ("squash" | "pad" |
+ *      "crop"; default: pad for clip.projector_type mlp/ldp/ldpv2 (LLaVA), squash for idefics3 (the global
+ *      image), crop otherwise), mmgpt.vision.feature_layer (default -1) or llama.cpp's clip.vision.feature_layer
+ *      (an int32 array of one value k in [0, block_count]: k blocks run, then v.post_ln when the file has it,
+ *      as llama.cpp does; several values - Granite's stacked features - are refused; both keys: refused).
+ *      A file with clip.vision.image_grid_pinpoints (LLaVA-NeXT any-resolution) is refused.
+ *      llama.cpp mmproj files of LLaVA-1.5 (CLIP ViT-L/14-336) and SmolVLM (SigLIP-B/16-512) load as they are:
+ *      block_count is what runs (LLaVA's converter already dropped the last layer), and blocks whose first
+ *      FFN matrix is named ffn_down (older converters) are recognised by shape (encoders/enc_blocks.h).
+ *      docs/ARCHITECTURE.md lists the keys and sizes of both files. Tensors: v.patch_embd.weight (ne [p, p, 3, d], i.e. torch conv
  *      weight [d, 3, p, p]), v.patch_embd.bias [d] (optional), v.class_embd [d] (optional),
  *      v.position_embd.weight (ne [d, n_pos], n_pos = n_patches + has_cls; any computable type),
  *      v.pre_ln.{weight,bias} (optional),
@@ -85,7 +96,8 @@
  *      Forward: patches (im2col + sgemm) [+ CLS first] + positions -> pre_ln -> blocks 1..L -> post_ln.
  *      Feature layer k (Hugging Face hidden_states[k] numbering): k >= 0 runs k blocks (0 = embeddings
  *      only), k < 0 runs n_layer + 1 + k blocks (-1 = all, -2 = LLaVA's penultimate layer). v.post_ln is
- *      applied only when all blocks run (as llama.cpp's clip). The output keeps every token: the CLS token
+ *      applied only when all blocks run, or after the k blocks of clip.vision.feature_layer (as llama.cpp's
+ *      clip). The output keeps every token: the CLS token
  *      (when the model has one) is row 0, then patches in row-major order (n_tokens = (S/p)^2 + has_cls);
  *      drop row 0 yourself if your projector expects patches only (mm_vit_has_cls()).
  *
