@@ -82,10 +82,25 @@ typedef struct {
     int64_t n_head;   /* attention heads */
     int64_t d_head;   /* width of one head; GPT-2 files: d_model / n_head */
     int64_t d_ff;     /* MLP hidden width (4 d_model) */
-    float   eps;      /* layer-norm epsilon (1e-5) */
+    float   eps;      /* layer-norm epsilon (1e-5); RMSNorm epsilon for llama / qwen2 */
+    /* llama family (all zero for gpt2: learned positions, n_head_kv = n_head) */
+    int32_t arch;       /* mm_gpt_arch */
+    int64_t n_head_kv;  /* key/value heads (grouped-query attention); 0 = n_head */
+    int64_t n_rot;      /* rotary dimensions of a head (even, <= d_head); 0 = no rotary embedding */
+    float   rope_base;  /* rope.freq_base (10000) */
+    float   rope_scale; /* positions are multiplied by this: 1 / rope.scaling.factor (linear), else 1 */
 } mm_gpt_hparams;
 
-/* Read and check the gpt2.* keys of a file (general.architecture must be "gpt2"). */
+/* The architectures of general.architecture that mmgpt runs (transformer/model.c's table). */
+typedef enum { MM_GPT_ARCH_GPT2 = 0, MM_GPT_ARCH_LLAMA = 1, MM_GPT_ARCH_QWEN2 = 2 } mm_gpt_arch;
+/* "gpt2", "llama", "qwen2"; NULL for an unknown id */
+const char *mm_gpt_arch_str(int32_t arch);
+
+/* Default KV-cache length when the caller gives none (mm_gpt_state_params.n_ctx = 0): the model's
+ * context, capped at this (published llama-family files declare 32k-128k positions). */
+#define MM_GPT_DEFAULT_CTX 4096
+
+/* Read and check the {arch}.* keys of a file (general.architecture one of gpt2, llama, qwen2). */
 int mm_gpt_hparams_from_gguf(const mm_gguf *g, mm_gpt_hparams *hp, char *err);
 
 /* ---------------------------------------------------------------- model (read-only, shared) */
@@ -106,6 +121,11 @@ bool    mm_gpt_model_tied(const mm_gpt_model *m);        /* output.weight absent
 mm_type mm_gpt_model_type(const mm_gpt_model *m);        /* type of blk.0.ffn_up.weight */
 /* Bytes of weights read to decode one token (all block matrices + output matrix + vectors). */
 size_t  mm_gpt_model_bytes_per_token(const mm_gpt_model *m);
+/* Bytes of all the weights the model uses (mapped from the file). */
+size_t  mm_gpt_model_bytes(const mm_gpt_model *m);
+int32_t mm_gpt_model_arch(const mm_gpt_model *m);        /* mm_gpt_arch */
+/* Bytes of the KV cache of n_ctx positions: 2 n_layer n_ctx n_head_kv d_head x (4, or 2 when kv_f16). */
+double  mm_gpt_kv_bytes(const mm_gpt_hparams *hp, int64_t n_ctx, bool kv_f16);
 /* Copy token_embd row `token` (dequantized) into out[d_model]; -1 if token is out of range. */
 int     mm_gpt_model_token_embd(const mm_gpt_model *m, int32_t token, float *out, char *err);
 
