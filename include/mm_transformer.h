@@ -288,6 +288,13 @@ void        mm_gpt_accounting_compute(const mm_gpt_hparams *hp, mm_gpt_accountin
 int         mm_gpt_accounting_format(const char *title, const mm_gpt_hparams *hp,
                                      const mm_gpt_accounting *acc, bool json, char *buf, size_t size);
 
+/* Accounting of any GGUF file from its tensors (mmgpt params -m, mmgpt info): parameters and bytes by group
+ * (token embedding, attention q/k/v, attention output, feed-forward, norms, biases, output, other: encoders
+ * and projectors), bytes by type; for a decoder file (gpt2, llama, qwen2) also its shape and the KV cache at
+ * n_ctx positions (<= 0: the default, min(trained context, MM_GPT_DEFAULT_CTX); capped at the trained one)
+ * and at the trained context. Text, or one JSON object when json; returns the length it needs (as snprintf). */
+int         mm_gpt_file_accounting_format(const mm_gguf *g, int64_t n_ctx, bool json, char *buf, size_t size);
+
 MM_API_END
 
 #ifdef __cplusplus
