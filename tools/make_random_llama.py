@@ -25,6 +25,7 @@ The module is imported by tests/transformer/test_llama_parity.py (make_config, r
 to_gguf_layout, from_gguf_layout).
 """
 import argparse
+import collections
 import math
 import os
 import sys
@@ -86,6 +87,17 @@ def bytes_to_unicode():
     return out
 
 
+def merge_word(w, a, b):
+    """the symbols of w with every (a, b), left to right, joined"""
+    out = list(w[:1])
+    for s in w[1:]:
+        if out[-1] == a and s == b:
+            out[-1] = a + b
+        else:
+            out.append(s)
+    return tuple(out)
+
+
 def make_vocab(family, n_vocab):
     """tokens, token types, merges: 256 byte tokens, merges learnt on CORPUS (words with a leading space
     marker), more merges of existing tokens until n_vocab - specials, then the special tokens (control)"""
@@ -103,30 +115,23 @@ def make_vocab(family, n_vocab):
     n_normal = n_vocab - len(fam["specials"])
     if n_normal < 256:
         raise SystemExit("make_random_llama: vocab %d is too small (>= %d)" % (n_vocab, 256 + len(fam["specials"])))
-    while len(tokens) < n_normal:  # BPE training: most frequent pair first
-        cnt = {}
+    while len(tokens) < n_normal:  # BPE training: most frequent pair first (ties: the larger pair)
+        cnt = collections.Counter()
         for w, c in words.items():
-            for a, b in zip(w, w[1:]):
-                cnt[(a, b)] = cnt.get((a, b), 0) + c
+            for p in zip(w, w[1:]):
+                cnt[p] += c
         if not cnt:
             break
-        best = max(cnt.items(), key=lambda kv: (kv[1], kv[0]))[0]
+        top = max(cnt.values())
+        best = max(p for p, c in cnt.items() if c == top)
         merges.append(best)
         if best[0] + best[1] not in seen:
             seen.add(best[0] + best[1])
             tokens.append(best[0] + best[1])
-        new = {}
+        merged = collections.Counter()
         for w, c in words.items():
-            out, i = [], 0
-            while i < len(w):
-                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
-                    out.append(w[i] + w[i + 1])
-                    i += 2
-                else:
-                    out.append(w[i])
-                    i += 1
-            new[tuple(out)] = new.get(tuple(out), 0) + c
-        words = new
+            merged[merge_word(w, *best)] += c
+        words = merged
     a = 0
     while len(tokens) < n_normal:  # fill: merges of two byte-level letters, then of those, ...
         base = tokens[a % len(tokens)]

@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
@@ -25,17 +24,9 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 import make_random_llama as mrl  # noqa: E402
 import ref_llama  # noqa: E402
-
-BIN = os.environ.get("MMGPT_BIN")
-TMP = tempfile.mkdtemp(dir=os.environ.get("MMGPT_TEST_TMP"))
-failures = []
+from llama_util import BIN, TMP, check, failures, finish  # noqa: E402,F401
 
 
-def check(name, ok, msg=""):
-    print("%-60s %s  %s" % (name, "ok  " if ok else "FAIL", msg))
-    sys.stdout.flush()
-    if not ok:
-        failures.append(name)
 
 
 def mmgpt(*args, stdin=None):
@@ -125,10 +116,7 @@ def main():
     r = mmgpt("info", path)
     check("info shows 1 TiB at the trained context", r.returncode == 0 and
           b"KV cache at the trained context 1048576: 1.00 TiB" in r.stdout)
-    if failures:
-        print("FAILED: %s" % ", ".join(failures))
-        sys.exit(1)
-    print("all ok")
+    finish()
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ import copy
 import os
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
@@ -43,21 +42,13 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 import make_random_llama as mrl  # noqa: E402
 import mmgguf  # noqa: E402
 import ref_llama  # noqa: E402
+from llama_util import BIN, TMP, check, failures, finish  # noqa: E402,F401
 import ref_quants  # noqa: E402
 
 DRIVER = sys.argv[1]
-BIN = os.environ.get("MMGPT_BIN")
-TMP = tempfile.mkdtemp(dir=os.environ.get("MMGPT_TEST_TMP"))
 SANITIZE = os.environ.get("MMGPT_SANITIZE_RUN") == "1"
-failures = []
 figures = []
 
-
-def check(name, ok, msg=""):
-    print("%-58s %s  %s" % (name, "ok  " if ok else "FAIL", msg))
-    sys.stdout.flush()
-    if not ok:
-        failures.append(name)
 
 
 def rel(a, ref):
@@ -261,10 +252,7 @@ def main():
     print("\nparity (max |diff| / max |logit|):")
     for f in figures:
         print("  %-14s %-11s %-7s %.2e" % f)
-    if failures:
-        print("FAILED: %s" % ", ".join(failures))
-        sys.exit(1)
-    print("all ok")
+    finish()
 
 
 if __name__ == "__main__":
