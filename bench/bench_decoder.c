@@ -80,7 +80,7 @@ static float *rand_vec(mem_model *mm, int64_t n, float offset, float scale) {
 static mem_model *build(mm_type t, int64_t V, int64_t ctx, int64_t d, int64_t L, int64_t H, int64_t ff) {
     mem_model *mm = calloc(1, sizeof *mm);
     mm_gpt_model *m = &mm->m;
-    m->hp = (mm_gpt_hparams){V, ctx, d, L, H, d / H, ff, 1e-5f};
+    m->hp = (mm_gpt_hparams){.n_vocab = V, .n_ctx = ctx, .d_model = d, .n_layer = L, .n_head = H, .d_head = d / H, .d_ff = ff, .eps = 1e-5f};
     rand_matrix(mm, t, V, d, 0.5f, &m->tok_embd);
     rand_matrix(mm, t, ctx, d, 0.2f, &m->pos_embd);
     m->output = m->tok_embd;

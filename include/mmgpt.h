@@ -208,7 +208,7 @@ char   *mmgpt_model_task_prompt(const mmgpt_model *model, const char *task, cons
 /* ---------------------------------------------------------------- context (one conversation) */
 typedef struct {
     int     n_threads;  /* threads of this ctx's pool; <= 0 = all CPUs */
-    int64_t n_ctx;      /* KV-cache positions; 0 = the model's context length */
+    int64_t n_ctx;      /* KV-cache positions; 0 = min(the model's context length, MM_GPT_DEFAULT_CTX = 4096) */
 } mmgpt_ctx_params;
 
 mmgpt_ctx_params mmgpt_ctx_default_params(void);
