@@ -276,7 +276,7 @@ char *mmgpt_model_task_prompt(const mmgpt_model *m, const char *task, const char
 }
 
 /* ---------------------------------------------------------------- context */
-mmgpt_ctx_params mmgpt_ctx_default_params(void) { return (mmgpt_ctx_params){.n_threads = 0, .n_ctx = 0}; }
+mmgpt_ctx_params mmgpt_ctx_default_params(void) { return (mmgpt_ctx_params){.n_threads = 0, .n_ctx = 0, .kv_f16 = false}; }
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
@@ -299,6 +299,7 @@ mmgpt_ctx *mmgpt_ctx_create(const mmgpt_model *m, mmgpt_ctx_params p, char *err)
     if (!(c->pool = mm_pool_create(p.n_threads, err))) goto fail;
     mm_gpt_state_params sp = mm_gpt_state_default_params();
     sp.n_ctx = p.n_ctx;
+    sp.kv_f16 = p.kv_f16;
     sp.pool = c->pool;
     if (!(c->st = mm_gpt_state_create(m->gpt, sp, err))) goto fail;
     if (!(c->ts = mm_tokenizer_stream_create(m->tok, err))) goto fail;
@@ -644,6 +645,13 @@ int mmgpt_add_text_literal(mmgpt_ctx *c, const char *text, char *err) {
     NEED(c, "ctx");
     NEED(text, "text");
     return mm_conv_add_text(c->conv, text, true, err);
+}
+
+int mmgpt_add_start(mmgpt_ctx *c, char *err) {
+    NEED(c, "ctx");
+    int32_t t = mm_tokenizer_bos(c->m->tok) >= 0 ? mm_tokenizer_bos(c->m->tok) : c->m->eos;
+    if (t < 0) return fail(MMGPT_ERR_MODEL, err, "%s: the model has neither a BOS nor an end-of-text token", c->m->path);
+    return mm_conv_add_lead_token(c->conv, t, err);
 }
 
 /* The task's user text: template pieces as prompt text, each {question} as literal text. */
