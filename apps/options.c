@@ -204,7 +204,7 @@ static void print_opts(FILE *f, unsigned which, const mm_task_opts *d, const cha
                "  weights that give NaN/Inf); 5 internal (out of memory, cannot write the output)\n");
 }
 
-void mm_task_print_opts(FILE *f, unsigned which, const mm_task_opts *d) { print_opts(f, which, d, NULL); }
+void mm_task_print_opts(FILE *f, unsigned which) { print_opts(f, which, NULL, NULL); }
 
 void mm_cmd_help(const mm_cmd_spec *spec, FILE *f) {
     mm_task_opts d;

@@ -79,9 +79,9 @@ void mm_task_opts_free(mm_task_opts *o);
 /* argv[*i] is an option of the groups in `which`: consume it (and its value) and return 1; 0 if it is
  * not one; -1 after printing a usage error (exit with MM_EXIT_USAGE). */
 int  mm_task_parse_opt(mm_task_opts *o, unsigned which, int argc, char **argv, int *i);
-/* --help lines of the groups in `which`, with the defaults in d (NULL: mm_task_opts_init's), then the
- * lines every command shares (-h, --version, output encoding, exit codes). */
-void mm_task_print_opts(FILE *f, unsigned which, const mm_task_opts *d);
+/* --help lines of the groups in `which` with mm_task_opts_init's defaults, then the lines every command
+ * shares (-h, --version, output encoding, exit codes). mm_cmd_help prints a spec's, with its defaults. */
+void mm_task_print_opts(FILE *f, unsigned which);
 
 typedef struct {
     const char *name;       /* as in commands.def */
