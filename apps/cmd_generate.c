@@ -49,6 +49,7 @@ int mm_cmd_generate(int argc, char **argv) {
         if (!o.prompt && !o.file && !o.n_media)
             code = mm_cli_fail(MM_EXIT_USAGE, "generate: missing -p TEXT (see mmgpt generate --help)");
         if (!code) code = mm_task_check_media_files(&o);
+        o.no_encoders = o.n_media == 0; /* plain text: the encoders are not loaded (startup as a text model) */
         if (!code && (m = mm_task_load_model(&o, &code))) ctx = mm_task_create_ctx(m, &o, &code);
         if (ctx && !(code = mm_task_add_media(ctx, &o, "generate", &mds))) {
             /* nothing to continue: unconditioned text, after the start token */

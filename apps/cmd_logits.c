@@ -38,6 +38,7 @@ int mm_cmd_logits(int argc, char **argv) {
             code = mm_cli_fail(MM_EXIT_USAGE, "logits: missing -p TEXT (see mmgpt logits --help)");
         else if (!o.out) code = mm_cli_fail(MM_EXIT_USAGE, "logits: missing -o OUT.npy (see mmgpt logits --help)");
         if (!code) code = mm_task_check_media_files(&o);
+        o.no_encoders = o.n_media == 0; /* plain text: the encoders are not loaded (startup as a text model) */
         if (!code && (m = mm_task_load_model(&o, &code))) ctx = mm_task_create_ctx(m, &o, &code);
         if (ctx && !(code = mm_task_add_media(ctx, &o, "logits", &mds))) {
             int64_t n = 0;

@@ -65,6 +65,7 @@ typedef struct {
     bool        kv_f16;
     mmgpt_gen_params gen;       /* gen.stop / n_stop point at stops[] */
     bool        json, quiet, have_max_tokens, multi_turn;
+    bool        no_encoders;    /* not an option: a command that will add no media skips loading the encoders */
     const char *stops[MM_OPT_MAX_STOPS];
     int          n_stops;
     const char **media;        /* [n_media] paths in command-line order */

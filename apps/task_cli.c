@@ -45,6 +45,7 @@ mmgpt_model *mm_task_load_model(const mm_task_opts *o, int *code) {
     char               err[MMGPT_ERR_SIZE];
     mmgpt_model_params mp = mmgpt_model_default_params();
     mp.mmproj_path = o->mmproj;
+    mp.no_vision = mp.no_audio = o->no_encoders;
     mp.chat_template = o->chat_template;
     progress(o->quiet, "mmgpt: loading %s ...", path);
     mmgpt_model *m = mmgpt_model_load(path, mp, err);
