@@ -112,7 +112,7 @@ int mm_enc_norm_load(const mm_gguf *g, const char *name, int64_t n, bool require
 int mm_enc_blocks_load(const mm_gguf *g, const char *prefix, const mm_enc_hparams *hp, mm_enc_blocks *b,
                        char *err) {
     memset(b, 0, sizeof *b);
-    if (!g) return mm_err(err, "%s: no model", __func__);
+    if (!g) return mm_err(err, "encoder blocks: no model");
     char e[MM_ERR_SIZE];
     if (mm_enc_hparams_check(hp, e)) return mm_err(err, "%s: %s: %s", mm_gguf_path(g), prefix, e);
     b->hp = *hp;
@@ -260,13 +260,13 @@ int mm_enc_blocks_forward(const mm_enc_blocks *b, mm_pool *pool, float *x, int64
                           void *scratch, size_t scratch_size, char *err) {
     const mm_enc_hparams *hp = &b->hp;
     if (n_layers < 0 || n_layers > hp->n_layer)
-        return mm_err(err, "%s: %d layers asked, the model has %d", __func__, n_layers, hp->n_layer);
-    if (n_tokens <= 0) return mm_err(err, "%s: no tokens", __func__);
+        return mm_err(err, "encoder blocks: %d layers asked, the model has %d", n_layers, hp->n_layer);
+    if (n_tokens <= 0) return mm_err(err, "encoder blocks: no tokens");
     if (n_layers == 0) return 0;
     const int nth = mm_pool_n_threads(pool);
     size_t need = mm_enc_blocks_scratch_size(hp, n_tokens, nth);
     if (!scratch || need == 0 || scratch_size < need)
-        return mm_err(err, "%s: scratch of %zu bytes is too small for %lld tokens (%zu needed)", __func__,
+        return mm_err(err, "encoder blocks: scratch of %zu bytes is too small for %lld tokens (%zu needed)",
                       scratch_size, (long long)n_tokens, need);
     const int64_t n = n_tokens, d = hp->d, f = hp->d_ff;
     uint8_t *p = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);

@@ -189,7 +189,7 @@ static int close_tokens(mm_conv *c, char *err) {
     } else {
         rc = push_template_text(c, c->p.tpl->answer_close, &s, err);
     }
-    if (!rc && s.n > 64) rc = mm_err(err, "%s: the answer close takes %lld tokens (64 at most)", __func__, (long long)s.n);
+    if (!rc && s.n > 64) rc = mm_err(err, "conversation: the answer close takes %lld tokens (64 at most)", (long long)s.n);
     if (!rc && (!(c->close = malloc((size_t)(s.n + 1) * sizeof *c->close)) ||
                 !(c->carry = malloc((size_t)(s.n + 1) * sizeof *c->carry))))
         rc = mm_err(err, "out of memory");
@@ -201,12 +201,12 @@ static int close_tokens(mm_conv *c, char *err) {
 
 mm_conv *mm_conv_create(const mm_conv_params *p, char *err) {
     if (!p || !p->tpl || !p->tokenize) {
-        mm_err(err, "%s: missing template or tokenizer", __func__);
+        mm_err(err, "conversation: missing template or tokenizer");
         return NULL;
     }
     int64_t n_ctx = p->st ? mm_gpt_state_n_ctx(p->st) : p->n_ctx;
     if (n_ctx < 1) {
-        mm_err(err, "%s: context of %lld positions", __func__, (long long)n_ctx);
+        mm_err(err, "conversation: context of %lld positions", (long long)n_ctx);
         return NULL;
     }
     mm_conv *c = calloc(1, sizeof *c);
@@ -221,7 +221,7 @@ mm_conv *mm_conv_create(const mm_conv_params *p, char *err) {
     c->n_past = p->st ? mm_gpt_state_n_past(p->st) : 0;
     if (c->n_past) {
         mm_conv_free(c);
-        mm_err(err, "%s: the decoder state is not empty", __func__);
+        mm_err(err, "conversation: the decoder state is not empty");
         return NULL;
     }
     if (close_tokens(c, err)) {
@@ -267,7 +267,7 @@ void mm_conv_drop_pending(mm_conv *c) {
 }
 
 int mm_conv_add_lead_token(mm_conv *c, int32_t token, char *err) {
-    if (token < 0) return fail(MMGPT_ERR_USAGE, err, "%s: token %d is not a token id", __func__, (int)token);
+    if (token < 0) return fail(MMGPT_ERR_USAGE, err, "conversation: token %d is not a token id", (int)token);
     c->lead = token;
     return MMGPT_OK;
 }
@@ -436,7 +436,7 @@ static int eval_code(int rc) { return rc == MM_ERR_NONFINITE ? MMGPT_ERR_MODEL :
 int mm_conv_eval_turn(mm_conv *c, bool raw, int64_t need_room, float **logits_all, mm_conv_turn_info *info,
                       char *err) {
     if (logits_all) *logits_all = NULL;
-    if (logits_all && !c->p.st) return fail(MMGPT_ERR_USAGE, err, "%s: no decoder to give logits", __func__);
+    if (logits_all && !c->p.st) return fail(MMGPT_ERR_USAGE, err, "conversation: no decoder to give logits");
     int rc = check_in_step(c, err);
     if (rc) return rc;
     mm_conv_seq s;
