@@ -89,7 +89,7 @@ int mm_prompt_template_load_chat(mm_prompt_template *t, const mm_gguf *g, const 
     memset(t, 0, sizeof *t);
     if (name && !mm_chat_template_known(name))
         return mm_err(err, "unknown chat template '%s' (known: %s)", name, mm_chat_template_names());
-    bool turn_keys = false;
+    bool turn_keys = false, task_keys = false;
     for (size_t i = 0; i < N_FIELDS; i++) {
         char      **slot = (char **)((char *)t + k_fields[i].off);
         const char *v = k_fields[i].def;
@@ -104,6 +104,8 @@ int mm_prompt_template_load_chat(mm_prompt_template *t, const mm_gguf *g, const 
                 return mm_err(err, "%s: %s is too long or holds a NUL byte", __func__, k_fields[i].key);
             }
             turn_keys |= i < N_TURN_KEYS;
+            task_keys |= k_fields[i].off == offsetof(mm_prompt_template, describe) ||
+                         k_fields[i].off == offsetof(mm_prompt_template, ask);
         }
         if (!v) continue;
         if (!(*slot = dup_n(v, n))) {
@@ -147,6 +149,9 @@ int mm_prompt_template_load_chat(mm_prompt_template *t, const mm_gguf *g, const 
     }
     int rc = 0;
     if (e) rc = apply_entry(t, e);
+    /* llama-mtmd-cli's user turn (b10182): the media marker immediately followed by the question */
+    if (e && !task_keys)
+        rc |= set_str(&t->describe, MM_MEDIA_MARKER "Describe this sound.") | set_str(&t->ask, MM_MEDIA_MARKER "{question}");
     else {
         t->chat_name = "mmgpt";
         rc = set_str(&t->start, "") | set_str(&t->user_prefix_first, t->user_prefix) | set_str(&t->answer_lead, " ");

@@ -112,6 +112,9 @@ int  mm_audio_resample(const float *in, int64_t n_in, int rate_in, int rate_out,
 typedef struct mm_mel mm_mel;
 
 mm_mel      *mm_mel_create(int n_mels, char *err);   /* n_mels: 80 or 128 (any 1..512 accepted) */
+/* The same with the filterbank filters[n_mels][MM_AUDIO_N_FREQ] given (copied; NULL = computed, as
+ * mm_mel_create): the one a model file carries (a.mel_filters), used instead of the Slaney one. */
+mm_mel      *mm_mel_create_filters(int n_mels, const float *filters, char *err);
 void         mm_mel_free(mm_mel *mel);
 int          mm_mel_n_mels(const mm_mel *mel);
 const float *mm_mel_filters(const mm_mel *mel);      /* [n_mels][MM_AUDIO_N_FREQ] Slaney filterbank */
@@ -148,9 +151,22 @@ void                    mm_audio_model_free(mm_audio_model *m);
 const mm_audio_hparams *mm_audio_model_hparams(const mm_audio_model *m);
 int                     mm_audio_model_n_mels(const mm_audio_model *m);
 int                     mm_audio_model_d_enc(const mm_audio_model *m);
+/* The file's mel filterbank a.mel_filters [n_mels][MM_AUDIO_N_FREQ], or NULL (the Slaney one is computed). */
+const float            *mm_audio_model_mel_filters(const mm_audio_model *m);
 /* Mel frames the encoder will see for a clip of n_samples 16 kHz samples (after window padding). */
 int64_t                 mm_audio_model_n_mel_frames(const mm_audio_model *m, int64_t n_samples);
-/* Output rows for a log-mel of n_mel_frames frames (windows of max_frames, each -> (T_in + 1) / 2). */
+/* Rows per window, computed here only: a window of T_in mel frames gives (T_in + 1) / 2 encoder rows,
+ * and ceil(((T_in + 1) / 2) / stack) positions after a projector that stacks `stack` rows (stack 1: the
+ * encoder's rows). Whisper's 3000-frame window: 1500 rows; stack 4: 375; stack 8: 188 (llama.cpp b10182
+ * counts 1500 / 8 = 187 and aborts; its graph makes 188). 0 for T_in <= 0 or stack < 1. */
+int64_t                 mm_audio_window_rows(int64_t T_in, int stack);
+/* Windows of a log-mel of n_mel_frames frames (max_frames each, the last possibly shorter) and the frames
+ * of window w (0 when w is out of range). */
+int64_t                 mm_audio_model_n_windows(const mm_audio_model *m, int64_t n_mel_frames);
+int64_t                 mm_audio_model_window_frames(const mm_audio_model *m, int64_t n_mel_frames, int64_t w);
+/* Sum over the windows of mm_audio_window_rows(frames of the window, stack). */
+int64_t                 mm_audio_model_n_rows(const mm_audio_model *m, int64_t n_mel_frames, int stack);
+/* Encoder output rows for a log-mel of n_mel_frames frames: mm_audio_model_n_rows(m, n_mel_frames, 1). */
 int64_t                 mm_audio_model_n_out(const mm_audio_model *m, int64_t n_mel_frames);
 
 typedef struct mm_audio_state mm_audio_state;
