@@ -420,7 +420,7 @@ int mm_prompt_build_turn(const mm_prompt_template *t, bool start, const char *sy
     if (n_markers == 0)
         for (; m < n_media; m++) {
             put_media(&b, media_kinds, m);
-            sb_str(&b.text, "\n");
+            if (raw || !t->specials) sb_str(&b.text, "\n"); /* table templates: llama-mtmd-cli's marker + text */
         }
     for (int i = 0; i < n_runs; i++) {
         const char *p = runs[i].s.s ? runs[i].s.s : "";
