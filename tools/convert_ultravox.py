@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """convert_ultravox.py - an Ultravox checkpoint (Hugging Face: Whisper encoder + Ultravox projector) -> the
 mmproj GGUF llama.cpp's convert_hf_to_gguf.py --mmproj writes for it (the same keys, names, shapes and types),
-read with numpy only (safetensors parsed here; no torch, no transformers).
+read with numpy only (safetensors parsed by convert_hf_gpt2.read_safetensors; no torch, no transformers).
 
     /usr/bin/python3 tools/convert_ultravox.py HF_DIR -o mmproj.gguf [--outtype f16|f32|q8_0]
 
@@ -34,50 +34,22 @@ import argparse
 import json
 import os
 import re
-import struct
 import sys
 
-import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import convert_hf_gpt2  # noqa: E402
 import mmgguf  # noqa: E402
 
-MAX_HEADER = 100 << 20  # a safetensors JSON header larger than this is refused
 
 
 def read_safetensors(path):
-    """{name: numpy float32 array} of one .safetensors file (F32, F16, BF16)."""
-    out = {}
-    with open(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 8:
-        raise SystemExit("%s: not a safetensors file (too short)" % path)
-    (hlen,) = struct.unpack("<Q", raw[:8])
-    if hlen > MAX_HEADER or 8 + hlen > len(raw):
-        raise SystemExit("%s: bad safetensors header length %d" % (path, hlen))
-    header = json.loads(raw[8:8 + hlen].decode("utf-8"))
-    base = 8 + hlen
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        dt, shape, (a, b) = info["dtype"], [int(x) for x in info["shape"]], info["data_offsets"]
-        if not (0 <= a <= b <= len(raw) - base):
-            raise SystemExit("%s: %s: data offsets out of the file" % (path, name))
-        buf = raw[base + a:base + b]
-        n = int(np.prod(shape, dtype=np.int64))
-        if dt == "F32":
-            arr = np.frombuffer(buf, "<f4")
-        elif dt == "F16":
-            arr = np.frombuffer(buf, "<f2").astype(np.float32)
-        elif dt == "BF16":
-            arr = (np.frombuffer(buf, "<u2").astype(np.uint32) << 16).view(np.float32)
-        else:
-            raise SystemExit("%s: %s: dtype %s is not supported (F32, F16, BF16 are)" % (path, name, dt))
-        if arr.size != n:
-            raise SystemExit("%s: %s: %d values for shape %s" % (path, name, arr.size, shape))
-        out[name] = arr.reshape(shape).astype(np.float32)
-    return out
+    """{name: float32 array} of one .safetensors file (convert_hf_gpt2's reader: F32, F16, F64, BF16)."""
+    try:
+        return convert_hf_gpt2.read_safetensors(path)
+    except (ValueError, KeyError, UnicodeDecodeError) as e:
+        raise SystemExit("%s: not a readable safetensors file (%s)" % (path, e))
 
 
 def read_checkpoint(d):

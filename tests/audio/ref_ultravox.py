@@ -16,9 +16,7 @@ RMSNorm; linear_2 without bias; RMSNorm eps 1e-6), never from mmgpt's C code or 
                                     clip (ref_audio.log_mel), windows of 3000 frames encoded and projected
                                     one by one, rows concatenated. Returns (mel, encoder rows, projected rows).
 """
-import json
 import os
-import struct
 import sys
 
 import numpy as np
@@ -72,23 +70,18 @@ def random_checkpoint(cfg, seed=0):
 
 
 def write_safetensors(path, tensors, dtypes=None):
-    """dtypes: {name: "F32"|"F16"} (default F32). Returns the tensors as stored (rounded through F16)."""
+    """dtypes: {name: "F32"|"F16"} (default F32). Returns the tensors as stored (rounded through F16). The
+    format is written by tests/transformer/test_gpt_hf_convert.py's writer (header u64 + JSON + data)."""
     dtypes = dtypes or {}
-    header, blobs, off, held = {}, [], 0, {}
-    for name in sorted(tensors):
-        dt = dtypes.get(name, "F32")
-        a = np.ascontiguousarray(tensors[name], dtype="<f4" if dt == "F32" else "<f2")
-        held[name] = a.astype(np.float32)
-        raw = a.tobytes()
-        header[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    header["__metadata__"] = {"format": "pt"}
-    h = json.dumps(header).encode("utf-8")
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-    return held
+    st = {n: np.asarray(a, dtype=np.float16 if dtypes.get(n) == "F16" else np.float32) for n, a in tensors.items()}
+    _hf_convert_test().write_safetensors(path, st)
+    return {n: a.astype(np.float32) for n, a in st.items()}
+
+
+def _hf_convert_test():
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "transformer"))
+    import test_gpt_hf_convert
+    return test_gpt_hf_convert
 
 
 def _t(sd, name):

@@ -29,7 +29,6 @@ import json
 import os
 import subprocess
 import sys
-import wave
 
 import numpy as np
 
@@ -78,22 +77,10 @@ def rel(got, ref):
     return float(np.max(np.abs(got - ref)) / max(1e-30, np.max(np.abs(ref))))
 
 
-def read_wav16(path):
-    with wave.open(path, "rb") as f:
-        return np.frombuffer(f.readframes(f.getnframes()), "<i2").astype(np.float32) / 32768.0
+read_wav16, write_wav16 = ref_audio.read_wav16, ref_audio.write_wav16
 
 
-def write_wav16(path, pcm):
-    q = np.clip(np.round(pcm * 32768.0), -32768, 32767).astype("<i2")
-    with wave.open(path, "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(16000)
-        f.writeframes(q.tobytes())
-    return q.astype(np.float32) / 32768.0
-
-
-jfk = read_wav16(testdata.path("whisper", "jfk.wav"))
+jfk, _ = read_wav16(testdata.path("whisper", "jfk.wav"))
 rng = np.random.default_rng(7)
 
 
