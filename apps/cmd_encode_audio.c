@@ -1,4 +1,5 @@
-/* cmd_encode_audio.c - `mmgpt encode-audio -m MODEL AUDIO -o OUT.npy`: audio encoder output as .npy. */
+/* cmd_encode_audio.c - `mmgpt encode-audio -m MODEL AUDIO -o OUT.npy [--projected P.npy]`: audio encoder
+ * output (and the projector's rows) as .npy. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,6 +7,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "mm_audio.h"
+#include "mm_fusion.h"
 #include "mm_gguf.h"
 
 static void progress(void *user, int64_t done, int64_t total) {
@@ -22,18 +24,21 @@ static void usage(FILE *f) {
             "encoder (before the projector). Writes float32 .npy [n_out, d_enc]. Clips longer than the\n"
             "model's window (mmgpt.audio.max_frames) are cut into windows whose outputs are concatenated;\n"
             "mmgpt.audio.pad_to_window says whether short clips are padded to the window (Whisper) or\n"
-            "encoded over their own frames.\n\n"
+            "encoded over their own frames. llama.cpp mmproj files (Ultravox) work the same way.\n\n"
             "options:\n"
             "  -m, --model FILE      GGUF model with an audio encoder (default: $MMGPT_MODEL / bundled)\n"
             "  -o, --output FILE     output .npy (required)\n"
             "  --mel FILE            also write the log-mel that was encoded [n_mels, n_frames]\n"
+            "  --projected FILE      also write the audio projector's rows [n_positions, d_model]: the\n"
+            "                        decoder positions of the clip, window after window (per-window\n"
+            "                        counts on stderr)\n"
             "  --max-seconds S       refuse longer clips (default 600)\n"
             "  -t, --threads N       " MM_CLI_THREADS_HELP "\n"
             "  -h, --help            this help\n");
 }
 
 int mm_cmd_encode_audio(int argc, char **argv) {
-    const char *in = NULL, *outp = NULL, *melp = NULL, *model = NULL;
+    const char *in = NULL, *outp = NULL, *melp = NULL, *model = NULL, *projp = NULL;
     long threads = 0;
     mm_audio_load_params lp = mm_audio_load_default_params();
     for (int i = 1; i < argc; i++) {
@@ -45,6 +50,8 @@ int mm_cmd_encode_audio(int argc, char **argv) {
             if (!(outp = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             if (!(model = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--projected")) {
+            if (!(projp = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
         } else if (!strcmp(a, "--mel")) {
             if (!(melp = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
         } else if (!strcmp(a, "--max-seconds")) {
@@ -71,7 +78,10 @@ int mm_cmd_encode_audio(int argc, char **argv) {
     mm_audio_model *am = NULL;
     mm_audio_state *st = NULL;
     mm_pool *pool = NULL;
-    float *emb = NULL, *mel = NULL;
+    float *emb = NULL, *mel = NULL, *proj = NULL;
+    void *pscratch = NULL;
+    mm_projector pj;
+    memset(&pj, 0, sizeof pj);
     mm_audio_pcm pcm;
     memset(&pcm, 0, sizeof pcm);
     if (!(g = mm_gguf_open(mpath, err))) {
@@ -81,6 +91,17 @@ int mm_cmd_encode_audio(int argc, char **argv) {
     if (!(am = mm_audio_model_load(g, err))) {
         rc = mm_cli_fail(MM_EXIT_MODEL, "%s", err); /* the loader names the file */
         goto done;
+    }
+    if (projp) { /* the projector outputs the decoder's width: mm.a.mlp.2's rows */
+        const mm_gguf_tensor *l2 = mm_gguf_find_tensor(g, "mm.a.mlp.2.weight");
+        if (!l2) {
+            rc = mm_cli_fail(MM_EXIT_MODEL, "%s: --projected: the file has no audio projector (mm.a.mlp.2.weight)", mpath);
+            goto done;
+        }
+        if (mm_projector_load(&pj, g, MM_MEDIA_AUDIO, mm_audio_model_d_enc(am), l2->ne[1], err)) {
+            rc = mm_cli_fail(MM_EXIT_MODEL, "%s", err);
+            goto done;
+        }
     }
     if (mm_audio_load_file(in, &lp, &pcm, err)) {
         rc = mm_cli_fail(MM_EXIT_INPUT, "%s", err);
@@ -113,6 +134,35 @@ int mm_cmd_encode_audio(int argc, char **argv) {
         rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
         goto done;
     }
+    if (projp) {
+        const int64_t np = mm_projector_audio_n_out(&pj, am, nf);
+        proj = malloc(((size_t)np * (size_t)pj.d_out + 1) * sizeof *proj);
+        pscratch = aligned_alloc(64, (mm_projector_audio_scratch_bytes(&pj, am, nf) + 127) & ~(size_t)63);
+        if (!proj || !pscratch) {
+            rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s: out of memory", in);
+            goto done;
+        }
+        if (np > 0) mm_projector_apply_audio(&pj, pool, am, emb, nf, proj, pscratch);
+        const int64_t bad = mm_find_nonfinite(proj, np * pj.d_out);
+        if (bad >= 0) {
+            rc = mm_cli_fail(MM_EXIT_MODEL, "%s: the audio projector's output row %lld is not finite", mpath,
+                             (long long)(bad / pj.d_out));
+            goto done;
+        }
+        int64_t ps[2] = {np, pj.d_out};
+        if (mm_npy_write(projp, proj, 2, ps, err)) {
+            rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
+            goto done;
+        }
+        const int64_t nw = mm_audio_model_n_windows(am, nf);
+        fprintf(stderr, "encode-audio: projector %s, stack %d, %s: %lld positions", pj.ultravox ? "ultravox" : "mlp",
+                pj.stack, pj.per_window ? "per window" : "over the clip", (long long)np);
+        if (pj.per_window)
+            for (int64_t w = 0; w < nw; w++)
+                fprintf(stderr, "%s%lld", w ? " + " : " = ",
+                        (long long)mm_audio_window_rows(mm_audio_model_window_frames(am, nf, w), pj.stack));
+        fputs("\n", stderr);
+    }
     if (melp) {
         int64_t ms[2] = {hp->n_mels, nf};
         if (mm_npy_write(melp, mel ? mel : &zero, 2, ms, err)) {
@@ -124,6 +174,9 @@ int mm_cmd_encode_audio(int argc, char **argv) {
             in, pcm.n_samples / 16000.0, (long long)nf, hp->max_frames,
             hp->pad_to_window ? "padded" : "unpadded", (long long)n_out, hp->d, t1 - t0);
 done:
+    free(proj);
+    free(pscratch);
+    mm_projector_free(&pj);
     free(emb);
     free(mel);
     mm_audio_state_free(st);

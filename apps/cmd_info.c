@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "mm_audio.h"
 #include "mm_core.h"
 #include "mm_fusion.h"
 #include "mm_gguf.h"
@@ -89,18 +90,96 @@ static char *chat_template(const mm_gguf *g, bool json) {
     return out;
 }
 
+/* ---- the audio encoder + projector of the file, if any: windows, positions per window, and the longest
+ * clip that fits in the context (--ctx-size N, else the file's <arch>.context_length). NULL without audio. */
+static long g_info_ctx; /* --ctx-size */
+
+static int64_t file_ctx(const mm_gguf *g) {
+    const char *arch;
+    size_t      alen;
+    char        key[96];
+    uint32_t    v;
+    if (g_info_ctx > 0) return g_info_ctx;
+    if (mm_gguf_get_str(g, "general.architecture", &arch, &alen) || alen > 64) return 0;
+    snprintf(key, sizeof key, "%.*s.context_length", (int)alen, arch);
+    return mm_gguf_get_u32(g, key, &v) ? 0 : (int64_t)v;
+}
+
+static char *audio_summary(const mm_gguf *g, bool json) {
+    if (mm_gguf_find_key(g, "clip.audio.embedding_length") < 0) return NULL;
+    char            err[MM_ERR_SIZE], buf[1024];
+    mm_projector    p;
+    mm_audio_model *am = mm_audio_model_load(g, err);
+    const mm_gguf_tensor *l2 = mm_gguf_find_tensor(g, "mm.a.mlp.2.weight");
+    memset(&p, 0, sizeof p);
+    if (am && !l2) snprintf(err, sizeof err, "the file has no mm.a.mlp.2.weight");
+    else if (am) mm_projector_load(&p, g, MM_MEDIA_AUDIO, mm_audio_model_d_enc(am), l2->ne[1], err); /* err on failure */
+    if (!am || !p.present) {
+        mm_audio_model_free(am);
+        if (!json) snprintf(buf, sizeof buf, "error (%s)", err);
+        else {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "error", err);
+            char *s = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+            return s;
+        }
+        return strdup(buf);
+    }
+    const mm_audio_hparams *hp = mm_audio_model_hparams(am);
+    const int64_t W = hp->max_frames, per_win = mm_projector_audio_n_out(&p, am, W), n_ctx = file_ctx(g);
+    const double  max_s = n_ctx > 0 ? (double)mm_projector_audio_max_samples(&p, am, n_ctx) / MM_AUDIO_SAMPLE_RATE : -1;
+    const char   *proj = p.ultravox ? "ultravox" : "mlp";
+    char         *out = NULL;
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "n_mels", hp->n_mels);
+        cJSON_AddNumberToObject(o, "d_enc", hp->d);
+        cJSON_AddNumberToObject(o, "n_layer", hp->n_layer);
+        cJSON_AddNumberToObject(o, "window_seconds", (double)W * MM_AUDIO_HOP / MM_AUDIO_SAMPLE_RATE);
+        cJSON_AddBoolToObject(o, "pad_to_window", hp->pad_to_window);
+        cJSON_AddNumberToObject(o, "rows_per_window", (double)mm_audio_window_rows(W, 1));
+        cJSON_AddStringToObject(o, "projector", proj);
+        cJSON_AddNumberToObject(o, "stack_factor", p.stack);
+        cJSON_AddNumberToObject(o, "positions_per_window", (double)per_win);
+        if (n_ctx > 0) {
+            cJSON_AddNumberToObject(o, "n_ctx", (double)n_ctx);
+            cJSON_AddNumberToObject(o, "max_clip_seconds", max_s);
+        }
+        out = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+    } else {
+        int n = snprintf(buf, sizeof buf, "%d mel bins, d %d, %d blocks; windows of %.1f s (%s) -> %lld rows -> %lld "
+                         "positions (%s, stack %d)", hp->n_mels, hp->d, hp->n_layer,
+                         (double)W * MM_AUDIO_HOP / MM_AUDIO_SAMPLE_RATE, hp->pad_to_window ? "last one padded" : "unpadded",
+                         (long long)mm_audio_window_rows(W, 1), (long long)per_win, proj, p.stack);
+        if (n > 0 && (size_t)n < sizeof buf) {
+            if (n_ctx > 0) snprintf(buf + n, sizeof buf - (size_t)n, "; longest clip in %lld positions: %.2f s",
+                                    (long long)n_ctx, max_s);
+            else snprintf(buf + n, sizeof buf - (size_t)n, "; give --ctx-size N for the longest clip in N positions");
+        }
+        out = strdup(buf);
+    }
+    mm_projector_free(&p);
+    mm_audio_model_free(am);
+    return out;
+}
+
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: mmgpt info FILE.gguf [--json] [--chat-template NAME]\n\n"
+            "usage: mmgpt info FILE.gguf [--json] [--chat-template NAME] [--ctx-size N]\n\n"
             "Show what a GGUF model file holds: architecture, metadata (long arrays summarised), the\n"
             "tensor table (name, type, shape as ggml ne[0..3], bytes), the parameter count and the file\n"
-            "size; for gpt2 files also the decoder's parameter accounting; for decoder files (gpt2, llama,\n"
-            "qwen2) the memory they need (tensors by group, KV cache at the default -c); the chat template mmgpt uses\n"
-            "for it and why (mmgpt.prompt.* keys, the one recognised in tokenizer.chat_template, ...).\n"
+             "size; for gpt2 files also the decoder's parameter accounting; for decoder files (gpt2, llama,\n"
+             "qwen2) the memory they need (tensors by group, KV cache at the default -c); the chat template mmgpt uses\n"
+             "for it and why (mmgpt.prompt.* keys, the one recognised in tokenizer.chat_template, ...);\n"
+             "with an audio encoder: its windows, positions per window and the longest clip that fits.\n"
             "The file is fully validated.\n\n"
             "options:\n"
             "  --json      print one JSON object instead of text\n"
             "  --chat-template NAME  show that template chosen instead (as the other commands take it)\n"
+            "  -c, --ctx-size N      with an audio encoder: the longest clip whose positions fit in N\n"
+            "                        (default: the file's <arch>.context_length, when it has one)\n"
             "  -h, --help  this help\n\n"
             "exit codes: 0 ok, 2 bad arguments, 4 missing or invalid model file\n");
 }
@@ -170,6 +249,9 @@ static int print_json(const mm_gguf *g, int64_t n_params, uint64_t tensor_bytes)
     char *ct = chat_template(g, true);
     if (ct) cJSON_AddRawToObject(o, "chat_template", ct);
     free(ct);
+    char *au = audio_summary(g, true);
+    if (au) cJSON_AddRawToObject(o, "audio", au);
+    free(au);
     cJSON *md = cJSON_AddObjectToObject(o, "metadata");
     cJSON *mt = cJSON_AddObjectToObject(o, "metadata_types");
     for (int64_t i = 0; i < mm_gguf_n_kv(g); i++) {
@@ -238,6 +320,9 @@ static int print_text(const mm_gguf *g, int64_t n_params, uint64_t tensor_bytes)
     char *ct = chat_template(g, false);
     printf("chat template: %s\n", ct ? ct : "?");
     free(ct);
+    char *au = audio_summary(g, false);
+    if (au) printf("audio:         %s\n", au);
+    free(au);
 
     printf("\nmetadata (%" PRId64 "):\n", nk);
     int kw = 10;
@@ -310,6 +395,9 @@ int mm_cmd_info(int argc, char **argv) {
             json = true;
         } else if (!strcmp(a, "--chat-template")) {
             if (!mm_cli_chat_template(argc, argv, &i, &g_chat_template)) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+            const char *v = mm_cli_value(argc, argv, &i);
+            if (!v || !mm_cli_int(a, v, 1, 1L << 24, &g_info_ctx)) return MM_EXIT_USAGE;
         } else if (a[0] == '-' && a[1]) {
             return mm_cli_fail(MM_EXIT_USAGE, "info: unknown option '%s' (see mmgpt info --help)", a);
         } else if (path) {

@@ -1,4 +1,4 @@
-/* cmd_mel.c - `mmgpt mel AUDIO [--n-mels 80|128] [--pad-30s] -o OUT.npy`: Whisper log-mel as .npy. */
+/* cmd_mel.c - `mmgpt mel AUDIO [--n-mels 80|128] [--pad-30s] [-m MODEL] -o OUT.npy`: Whisper log-mel as .npy. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,16 +6,20 @@
 #include "cli.h"
 #include "commands.h"
 #include "mm_audio.h"
+#include "mm_gguf.h"
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: mmgpt mel AUDIO -o OUT.npy [options]\n\n"
             "Decode AUDIO (WAV, FLAC, Ogg Vorbis/Opus, AIFF, ... via libsndfile), mix to mono, resample\n"
             "to 16 kHz and write Whisper's log-mel spectrogram as float32 .npy of shape [n_mels, n_frames]\n"
-            "(n_frames = n_samples / 160, or 3000 with --pad-30s).\n\n"
+            "(n_frames = n_samples / 160, or 3000 with --pad-30s). With -m, the log-mel the model's audio\n"
+            "encoder takes: its bin count (clip.audio.num_mel_bins), its filterbank when the file carries one\n"
+            "(a.mel_filters), and its windowing (the last 30 s window padded when the model pads).\n\n"
             "options:\n"
             "  -o, --output FILE     output .npy (required)\n"
-            "  --n-mels N            80 (default) or 128 mel bins\n"
+            "  -m, --model FILE      take bins, filters and windowing from this model / mmproj file\n"
+            "  --n-mels N            80 (default) or 128 mel bins (not with -m)\n"
             "  --pad-30s             pad / trim the clip to 30 s first: log_mel_spectrogram(pad_or_trim(audio))\n"
             "  --max-seconds S       refuse longer clips (default 600)\n"
             "  -t, --threads N       " MM_CLI_THREADS_HELP "\n"
@@ -24,7 +28,8 @@ static void usage(FILE *f) {
 }
 
 int mm_cmd_mel(int argc, char **argv) {
-    const char *in = NULL, *outp = NULL, *pcmp = NULL;
+    const char *in = NULL, *outp = NULL, *pcmp = NULL, *model = NULL;
+    bool n_mels_given = false;
     long n_mels = 80, threads = 0;
     bool pad30 = false;
     mm_audio_load_params lp = mm_audio_load_default_params();
@@ -35,12 +40,15 @@ int mm_cmd_mel(int argc, char **argv) {
             return MM_EXIT_OK;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             if (!(outp = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (!(model = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
         } else if (!strcmp(a, "--pcm")) {
             if (!(pcmp = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
         } else if (!strcmp(a, "--n-mels")) {
             if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 1, 512, &n_mels)) return MM_EXIT_USAGE;
             if (n_mels != 80 && n_mels != 128)
                 return mm_cli_fail(MM_EXIT_USAGE, "--n-mels: %ld is not 80 or 128", n_mels);
+            n_mels_given = true;
         } else if (!strcmp(a, "--pad-30s")) {
             pad30 = true;
         } else if (!strcmp(a, "--max-seconds")) {
@@ -58,17 +66,35 @@ int mm_cmd_mel(int argc, char **argv) {
     }
     if (!in) return mm_cli_fail(MM_EXIT_USAGE, "mel: no AUDIO file given (see mmgpt mel --help)");
     if (!outp) return mm_cli_fail(MM_EXIT_USAGE, "mel: no output given (-o OUT.npy)");
+    if (model && (n_mels_given || pad30))
+        return mm_cli_fail(MM_EXIT_USAGE, "mel: -m takes the bins and the padding from the model (no --n-mels, --pad-30s)");
 
     char err[MM_ERR_SIZE];
+    mm_gguf *g = NULL;
+    mm_audio_model *am = NULL;
+    if (model) {
+        if (!(g = mm_gguf_open(model, err))) return mm_cli_fail(MM_EXIT_MODEL, "%s", err);
+        if (!(am = mm_audio_model_load(g, err))) {
+            mm_gguf_close(g);
+            return mm_cli_fail(MM_EXIT_MODEL, "%s: %s", model, err);
+        }
+        n_mels = mm_audio_model_n_mels(am);
+    }
     double t0 = mm_time_ms();
     mm_audio_pcm pcm;
-    if (mm_audio_load_file(in, &lp, &pcm, err)) return mm_cli_fail(MM_EXIT_INPUT, "%s", err);
+    if (mm_audio_load_file(in, &lp, &pcm, err)) {
+        mm_audio_model_free(am);
+        mm_gguf_close(g);
+        return mm_cli_fail(MM_EXIT_INPUT, "%s", err);
+    }
     double t1 = mm_time_ms();
     int rc = MM_EXIT_OK;
     mm_pool *pool = NULL;
     mm_mel *mel = NULL;
     float *out = NULL;
-    const int64_t n_total = pad30 ? (int64_t)MM_AUDIO_WINDOW_FRAMES * MM_AUDIO_HOP : pcm.n_samples;
+    int64_t n_total = pad30 ? (int64_t)MM_AUDIO_WINDOW_FRAMES * MM_AUDIO_HOP : pcm.n_samples;
+    if (am && mm_audio_model_hparams(am)->pad_to_window)
+        n_total = mm_audio_model_n_mel_frames(am, pcm.n_samples) * MM_AUDIO_HOP;
     const int64_t nf = mm_mel_n_frames(n_total);
     if (pcmp) {
         int64_t shp[1] = {pcm.n_samples};
@@ -78,7 +104,8 @@ int mm_cmd_mel(int argc, char **argv) {
             goto done;
         }
     }
-    if (!(pool = mm_pool_create((int)threads, err)) || !(mel = mm_mel_create((int)n_mels, err))) {
+    if (!(pool = mm_pool_create((int)threads, err)) ||
+        !(mel = mm_mel_create_filters((int)n_mels, am ? mm_audio_model_mel_filters(am) : NULL, err))) {
         rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
         goto done;
     }
@@ -107,5 +134,7 @@ done:
     mm_mel_free(mel);
     mm_pool_free(pool);
     mm_audio_pcm_free(&pcm);
+    mm_audio_model_free(am);
+    mm_gguf_close(g);
     return rc;
 }

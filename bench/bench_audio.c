@@ -1,14 +1,24 @@
 /* bench_audio.c - audio front end and encoder speed.
  *
- *   bench_audio [--threads 1,2] [--reps N]
+ *   bench_audio [--threads 1,2] [--reps N] [--shape base|turbo] [--type f32|f16|q8_0]
  *
- * A Whisper-base-shaped encoder (80 mels, d 512, 8 heads, FFN 2048, 6 layers, 1500 positions) with
- * random f32 weights is written to a temporary GGUF and loaded like any model. It encodes 30 s of
+ * A Whisper-shaped encoder with random weights is written to a temporary GGUF and loaded like any model:
+ * base (80 mels, d 512, 8 heads, FFN 2048, 6 layers) or large-v3-turbo (128 mels, d 1280, 20 heads, FFN 5120,
+ * 32 layers), 1500 positions, k_proj without bias as Whisper; the block matrices in --type (default f32; the
+ * conv kernels f16 for f16/q8_0, as llama.cpp's converter writes them). It encodes 30 s of
  * audio (3000 mel frames -> 1500 rows) and 5 s of audio over its own frames (500 -> 250 rows;
  * mmgpt.audio.pad_to_window = false), on 1 and 2 threads. Reported: ms per encode (best of N), the
  * achieved GFLOPS (matrix-product FLOPs of the encoder / time) and that as a fraction of the sgemm
  * GFLOPS measured in the same run at the same thread count (mm_sgemm 1500 x 2048 x 512, the FFN
  * shape). Also the log-mel of 30 s of audio (480,000 samples) in ms, fast path, best of N.
+ *
+ * Measured 2026-12-06 on this 2-core AVX-512 machine while ~6 other builds/tests ran (so 2 threads were
+ * rarely faster than 1; figures are the fraction of the sgemm measured in the same run):
+ *   base f32:  1 thread 1720 ms for 30 s = 97% of sgemm (52.5 GFLOPS); 2 threads 67%
+ *   base f16:  1 thread 2091 ms = 72%;  2 threads 56%
+ *   base q8_0: 1 thread 1976 ms = 88%;  2 threads 70%
+ *   large-v3-turbo f16, 2 threads: 61.7 s for 30 s = 73% of sgemm (50.5 GFLOPS)
+ *   log-mel of 30 s: 80 bins 2.9 ms (1 thread); 128 bins 15.2 ms (2 loaded threads; not re-measured idle)
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,7 +29,9 @@
 #include "mm_audio.h"
 #include "mm_gguf.h"
 
-enum { N_MELS = 80, D = 512, N_HEAD = 8, D_FF = 2048, N_LAYER = 6, N_POS = 1500 };
+enum { N_POS = 1500 };
+static int N_MELS = 80, D = 512, N_HEAD = 8, D_FF = 2048, N_LAYER = 6;
+static mm_type g_type = MM_TYPE_F32;
 
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
 static float frand(void) {
@@ -35,13 +47,22 @@ static float *rnd(size_t n, float scale, float offset) {
     return p;
 }
 
+/* A random tensor of type t (rows of n0 quantized/converted one by one). */
+static void add_t(mm_gguf_writer *w, const char *name, mm_type t, int nd, int64_t n0, int64_t n1, int64_t n2,
+                  float scale, float offset) {
+    int64_t ne[3] = {n0, n1, n2};
+    size_t n = (size_t)(n0 * n1 * n2), rs = mm_row_size(t, n0), rows = n / (size_t)n0;
+    float *p = rnd(n, scale, offset);
+    uint8_t *q = malloc(rs * rows);
+    for (size_t r = 0; r < rows; r++) mm_quantize_row(t, p + r * (size_t)n0, q + r * rs, n0);
+    mm_gguf_writer_add_tensor(w, name, t, nd, ne, q, rs * rows);
+    free(q);
+    free(p);
+}
+
 static void add(mm_gguf_writer *w, const char *name, int nd, int64_t n0, int64_t n1, int64_t n2, float scale,
                 float offset) {
-    int64_t ne[3] = {n0, n1, n2};
-    size_t n = (size_t)(n0 * n1 * n2);
-    float *p = rnd(n, scale, offset);
-    mm_gguf_writer_add_tensor(w, name, MM_TYPE_F32, nd, ne, p, n * sizeof(float));
-    free(p);
+    add_t(w, name, MM_TYPE_F32, nd, n0, n1, n2, scale, offset);
 }
 
 static int write_model(const char *path, char *err) {
@@ -56,9 +77,10 @@ static int write_model(const char *path, char *err) {
     mm_gguf_writer_set_f32(w, "clip.audio.attention.layer_norm_epsilon", 1e-5f);
     mm_gguf_writer_set_u32(w, "mmgpt.audio.max_frames", 3000);
     mm_gguf_writer_set_bool(w, "mmgpt.audio.pad_to_window", false);
-    add(w, "a.conv1d.1.weight", 3, 3, N_MELS, D, 0.2f, 0);
+    const mm_type ct = g_type == MM_TYPE_F32 ? MM_TYPE_F32 : MM_TYPE_F16;
+    add_t(w, "a.conv1d.1.weight", ct, 3, 3, N_MELS, D, 0.2f, 0);
     add(w, "a.conv1d.1.bias", 1, D, 1, 1, 0.1f, 0);
-    add(w, "a.conv1d.2.weight", 3, 3, D, D, 0.05f, 0);
+    add_t(w, "a.conv1d.2.weight", ct, 3, 3, D, D, 0.05f, 0);
     add(w, "a.conv1d.2.bias", 1, D, 1, 1, 0.1f, 0);
     add(w, "a.position_embd.weight", 2, D, N_POS, 1, 0.5f, 0);
     char name[128];
@@ -67,7 +89,8 @@ static int write_model(const char *path, char *err) {
         for (int k = 0; k < 6; k++) {
             const int64_t in = k == 5 ? D_FF : D, out = k == 4 ? D_FF : D;
             snprintf(name, sizeof name, "a.blk.%d.%s.weight", l, lin[k]);
-            add(w, name, 2, in, out, 1, 2.0f / sqrtf((float)in), 0);
+            add_t(w, name, g_type, 2, in, out, 1, 2.0f / sqrtf((float)in), 0);
+            if (k == 1) continue; /* Whisper's k_proj has no bias */
             snprintf(name, sizeof name, "a.blk.%d.%s.bias", l, lin[k]);
             add(w, name, 1, out, 1, 1, 0.02f, 0);
         }
@@ -100,11 +123,19 @@ int main(int argc, char **argv) {
     int reps = 3, threads[4] = {1, 2}, n_thr = 2;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+        else if (!strcmp(argv[i], "--shape") && i + 1 < argc && !strcmp(argv[i + 1], "turbo")) {
+            N_MELS = 128, D = 1280, N_HEAD = 20, D_FF = 5120, N_LAYER = 32;
+            i++;
+        } else if (!strcmp(argv[i], "--shape") && i + 1 < argc && !strcmp(argv[i + 1], "base")) {
+            i++;
+        } else if (!strcmp(argv[i], "--type") && i + 1 < argc) {
+            const char *t = argv[++i];
+            g_type = !strcmp(t, "f16") ? MM_TYPE_F16 : !strcmp(t, "q8_0") ? MM_TYPE_Q8_0 : MM_TYPE_F32;
+        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
             n_thr = sscanf(argv[++i], "%d,%d,%d,%d", &threads[0], &threads[1], &threads[2], &threads[3]);
             if (n_thr < 1) n_thr = 1;
         } else {
-            fprintf(stderr, "usage: bench_audio [--threads 1,2] [--reps N]\n");
+            fprintf(stderr, "usage: bench_audio [--threads 1,2] [--reps N] [--shape base|turbo] [--type f32|f16|q8_0]\n");
             return 2;
         }
     }
@@ -130,8 +161,9 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < n30; i++)
         pcm[i] = 0.3f * sinf(0.02f * (float)i + 1e-7f * (float)i * (float)i) + 0.05f * frand();
 
-    printf("bench_audio: Whisper-base-shaped encoder (%d mels, d %d, %d heads, FFN %d, %d layers), f32, "
-           "cpu kernels %s, best of %d\n", N_MELS, D, N_HEAD, D_FF, N_LAYER, mm_cpu_kernel_name(), reps);
+    printf("bench_audio: Whisper-%s-shaped encoder (%d mels, d %d, %d heads, FFN %d, %d layers), %s, "
+           "cpu kernels %s, best of %d\n", D == 512 ? "base" : "large-v3-turbo", N_MELS, D, N_HEAD, D_FF, N_LAYER,
+           mm_type_name(g_type), mm_cpu_kernel_name(), reps);
     for (int ti = 0; ti < n_thr; ti++) {
         const int nt = threads[ti];
         mm_pool *pool = mm_pool_create(nt, err);
@@ -141,8 +173,8 @@ int main(int argc, char **argv) {
             fprintf(stderr, "bench_audio: %s\n", err);
             return 1;
         }
-        /* sgemm reference: C[1500, 2048] = A[1500, 512] . B[2048, 512]^T */
-        const int64_t M = 1500, N = 2048, K = 512;
+        /* sgemm reference: C[1500, d_ff] = A[1500, d] . B[d_ff, d]^T (the FFN shape) */
+        const int64_t M = 1500, N = D_FF, K = D;
         float *A = rnd(M * K, 1, 0), *B = rnd(N * K, 1, 0), *C = malloc(M * N * sizeof *C);
         double best = 1e30;
         for (int r = 0; r < reps + 1; r++) {
@@ -186,7 +218,7 @@ int main(int argc, char **argv) {
             double t = mm_time_ms() - t0;
             if (t < bm) bm = t;
         }
-        printf("threads %d: log-mel of 30 s (80 x 3000)       %8.2f ms\n", nt, bm);
+        printf("threads %d: log-mel of 30 s (%d x 3000)      %8.2f ms\n", nt, N_MELS, bm);
         free(melbuf);
         free(out);
         mm_mel_free(mel);

@@ -24,6 +24,7 @@ struct mm_audio_model {
     float           *pos;     /* [n_pos][d] f32 (malloc'd copy, converted from f16 if needed) */
     mm_enc_blocks    blocks;  /* hp.n_layer pre-LN blocks */
     mm_enc_norm      post_ln; /* [d], w == NULL when absent */
+    const float     *mel_filters; /* a.mel_filters [n_mels][201] f32 from the file, or NULL (Slaney, computed) */
 };
 
 struct mm_audio_state {
@@ -160,6 +161,18 @@ mm_audio_model *mm_audio_model_load(const mm_gguf *g, char *err) {
         mm_err(err, "%s: mmgpt.audio.pad_to_window is not a bool", mm_gguf_path(g));
         goto fail;
     }
+    /* the file's own mel filterbank when it carries one (ne [201, n_mels], f32), else Slaney's */
+    const mm_gguf_tensor *mf_t = mm_gguf_find_tensor(g, "a.mel_filters");
+    if (mf_t) {
+        if (mf_t->type != MM_TYPE_F32 || mf_t->n_dims != 2 || mf_t->ne[0] != MM_AUDIO_N_FREQ ||
+            mf_t->ne[1] != hp->n_mels) {
+            mm_err(err, "audio model: a.mel_filters must be f32 with shape [%d, %d] (n_fft / 2 + 1, num_mel_bins)",
+                   MM_AUDIO_N_FREQ, hp->n_mels);
+            goto fail;
+        }
+        if (mm_gguf_check_finite(g, mf_t, true, err)) goto fail;
+        m->mel_filters = mf_t->data;
+    }
     if (load_conv(g, "a.conv1d.1", hp->n_mels, hp->d, &m->conv1, err) ||
         load_conv(g, "a.conv1d.2", hp->d, hp->d, &m->conv2, err))
         goto fail;
@@ -191,6 +204,7 @@ void mm_audio_model_free(mm_audio_model *m) {
 const mm_audio_hparams *mm_audio_model_hparams(const mm_audio_model *m) { return m ? &m->hp : NULL; }
 int mm_audio_model_n_mels(const mm_audio_model *m) { return m ? m->hp.n_mels : 0; }
 int mm_audio_model_d_enc(const mm_audio_model *m) { return m ? m->hp.d : 0; }
+const float *mm_audio_model_mel_filters(const mm_audio_model *m) { return m ? m->mel_filters : NULL; }
 
 int64_t mm_audio_model_n_mel_frames(const mm_audio_model *m, int64_t n_samples) {
     if (!m || n_samples < 0) return 0;
@@ -201,11 +215,35 @@ int64_t mm_audio_model_n_mel_frames(const mm_audio_model *m, int64_t n_samples) 
     return n_win * m->hp.max_frames;
 }
 
-int64_t mm_audio_model_n_out(const mm_audio_model *m, int64_t n_mel_frames) {
+/* The one place where rows per window are computed: a window of T_in mel frames gives (T_in + 1) / 2
+ * encoder rows (conv2 has stride 2, pad 1), which a projector stacking k rows per position turns into
+ * ceil(rows / k) positions (the last stack zero-padded). */
+int64_t mm_audio_window_rows(int64_t T_in, int stack) {
+    if (T_in <= 0 || stack < 1) return 0;
+    const int64_t rows = (T_in + 1) / 2;
+    return (rows + stack - 1) / stack;
+}
+
+int64_t mm_audio_model_n_windows(const mm_audio_model *m, int64_t n_mel_frames) {
     if (!m || n_mel_frames <= 0) return 0;
+    return (n_mel_frames + m->hp.max_frames - 1) / m->hp.max_frames;
+}
+
+int64_t mm_audio_model_window_frames(const mm_audio_model *m, int64_t n_mel_frames, int64_t w) {
+    if (!m || w < 0 || w >= mm_audio_model_n_windows(m, n_mel_frames)) return 0;
+    const int64_t W = m->hp.max_frames, left = n_mel_frames - w * W;
+    return left < W ? left : W;
+}
+
+int64_t mm_audio_model_n_rows(const mm_audio_model *m, int64_t n_mel_frames, int stack) {
+    if (!m || n_mel_frames <= 0 || stack < 1) return 0;
     const int64_t W = m->hp.max_frames;
     const int64_t full = n_mel_frames / W, rem = n_mel_frames % W;
-    return full * ((W + 1) / 2) + (rem ? (rem + 1) / 2 : 0);
+    return full * mm_audio_window_rows(W, stack) + mm_audio_window_rows(rem, stack);
+}
+
+int64_t mm_audio_model_n_out(const mm_audio_model *m, int64_t n_mel_frames) {
+    return mm_audio_model_n_rows(m, n_mel_frames, 1);
 }
 
 /* ---------------------------------------------------------------- state */
@@ -234,7 +272,7 @@ mm_audio_state *mm_audio_state_create(const mm_audio_model *m, mm_pool *pool, ch
     s->m = m;
     s->pool = pool;
     const size_t W = (size_t)hp->max_frames, T = (W + 1) / 2, d = (size_t)hp->d;
-    s->mel = mm_mel_create(hp->n_mels, err);
+    s->mel = mm_mel_create_filters(hp->n_mels, m->mel_filters, err);
     if (!s->mel) goto fail_quiet;
     s->cols1 = malloc(W * 3 * (size_t)hp->n_mels * sizeof(float));
     s->h1 = malloc(W * d * sizeof(float));
@@ -299,7 +337,7 @@ static int encode_window(mm_audio_state *s, const float *mel, int64_t ld, int64_
                          float *out, char *err) {
     const mm_audio_model *m = s->m;
     const mm_audio_hparams *hp = &m->hp;
-    const int64_t d = hp->d, T = (T_in + 1) / 2;
+    const int64_t d = hp->d, T = mm_audio_window_rows(T_in, 1);
     im2col_task t1 = {mel + w0, ld, hp->n_mels, T_in, T_in, 1, true, s->cols1};
     mm_pool_run(s->pool, im2col_fn, &t1);
     mm_enc_linear_forward(&m->conv1, s->pool, T_in, s->cols1, s->h1);
@@ -325,7 +363,7 @@ int mm_audio_encode_mel(mm_audio_state *s, const float *mel, int64_t n_frames, f
         const int64_t T_in = n_frames - w0 < W ? n_frames - w0 : W;
         const int rc = encode_window(s, mel, n_frames, w0, T_in, row, out + row * d, err);
         if (rc) return rc;
-        row += (T_in + 1) / 2;
+        row += mm_audio_window_rows(T_in, 1);
         if (s->progress) s->progress(s->progress_user, w0 / W + 1, n_win);
     }
     return 0;

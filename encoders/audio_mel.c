@@ -82,9 +82,27 @@ static int make_filters(mm_mel *mel, char *err) {
     return 0;
 }
 
-mm_mel *mm_mel_create(int n_mels, char *err) {
+/* The non-zero bins [lo, hi) of each filter (an all-zero filter: lo = hi = 0). */
+static void filter_bounds(mm_mel *mel) {
+    for (int i = 0; i < mel->n_mels; i++) {
+        const float *f = mel->filters + (size_t)i * N_FREQ;
+        int lo = N_FREQ, hi = 0;
+        for (int k = 0; k < N_FREQ; k++)
+            if (f[k] != 0.0f) {
+                if (k < lo) lo = k;
+                hi = k + 1;
+            }
+        if (hi < lo) lo = hi = 0;
+        mel->lo[i] = lo;
+        mel->hi[i] = hi;
+    }
+}
+
+mm_mel *mm_mel_create(int n_mels, char *err) { return mm_mel_create_filters(n_mels, NULL, err); }
+
+mm_mel *mm_mel_create_filters(int n_mels, const float *filters, char *err) {
     if (n_mels < 1 || n_mels > 512) {
-        mm_err(err, "%s: n_mels %d out of range (80 or 128; 1..512 accepted)", __func__, n_mels);
+        mm_err(err, "mm_mel_create: n_mels %d out of range (80 or 128; 1..512 accepted)", n_mels);
         return NULL;
     }
     mm_mel *mel = calloc(1, sizeof *mel);
@@ -99,6 +117,10 @@ mm_mel *mm_mel_create(int n_mels, char *err) {
     if (make_filters(mel, err)) {
         mm_mel_free(mel);
         return NULL;
+    }
+    if (filters) { /* the model file's own filterbank (checked finite by the caller) */
+        memcpy(mel->filters, filters, (size_t)n_mels * N_FREQ * sizeof *mel->filters);
+        filter_bounds(mel);
     }
     pthread_mutex_lock(&g_fftw_lock);
     float *in = fftwf_malloc(sizeof(float) * N_FFT);

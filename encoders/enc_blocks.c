@@ -139,7 +139,7 @@ int mm_enc_blocks_load(const mm_gguf *g, const char *prefix, const mm_enc_hparam
         b->ffn_swapped += sw;
         if (mm_enc_norm_load(g, NAME("ln1"), d, true, &k->ln1, err) ||
             mm_enc_linear_load(g, NAME("attn_q"), d, d, true, &k->q, err) ||
-            mm_enc_linear_load(g, NAME("attn_k"), d, d, true, &k->k, err) ||
+            mm_enc_linear_load(g, NAME("attn_k"), d, d, false, &k->k, err) || /* Whisper: k_proj has no bias */
             mm_enc_linear_load(g, NAME("attn_v"), d, d, true, &k->v, err) ||
             mm_enc_linear_load(g, NAME("attn_out"), d, d, true, &k->o, err) ||
             mm_enc_norm_load(g, NAME("ln2"), d, true, &k->ln2, err) ||

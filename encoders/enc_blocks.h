@@ -11,7 +11,7 @@
  * Tensors, read from a GGUF by prefix P ("v" for vision, "a" for audio), N = 0 .. n_layer-1:
  *     P.blk.N.ln1.{weight,bias}        [d]           f32
  *     P.blk.N.attn_q.{weight,bias}     ne [d, d]     (weight: f32|f16|q8_0|q4_0; bias f32 [d])
- *     P.blk.N.attn_k.*, attn_v.*, attn_out.*   same
+ *     P.blk.N.attn_k.*, attn_v.*, attn_out.*   same (attn_k.bias optional: Whisper's k_proj has none)
  *     P.blk.N.ln2.{weight,bias}        [d]
  *     P.blk.N.ffn_up.{weight,bias}     ne [d, d_ff], bias [d_ff]
  *     P.blk.N.ffn_down.{weight,bias}   ne [d_ff, d], bias [d]

@@ -604,7 +604,7 @@ static int encode_audio(mmgpt_ctx *c, const char *path, const void *data, size_t
     double t1 = mm_time_ms();
     c->t.audio_decode_ms += t1 - t0;
     /* refuse before encoding a clip whose rows cannot fit in the context anyway */
-    int64_t n_rows = mm_projector_n_out(&m->paud, mm_audio_model_n_out(m->aud, mm_audio_model_n_mel_frames(m->aud, pcm.n_samples)));
+    int64_t n_rows = mm_projector_audio_n_out(&m->paud, m->aud, mm_audio_model_n_mel_frames(m->aud, pcm.n_samples));
     if (n_rows > mm_gpt_state_n_ctx(c->st)) {
         double secs = (double)pcm.n_samples / MM_AUDIO_SAMPLE_RATE;
         mm_audio_pcm_free(&pcm);
@@ -612,27 +612,27 @@ static int encode_audio(mmgpt_ctx *c, const char *path, const void *data, size_t
                     secs, (long long)n_rows, (long long)mm_gpt_state_n_ctx(c->st));
     }
     float  *enc = NULL;
-    int64_t n_enc = 0;
-    rc = mm_audio_encode_pcm(c->as, pcm.samples, pcm.n_samples, &enc, &n_enc, NULL, NULL, e);
+    int64_t n_enc = 0, n_frames = 0;
+    rc = mm_audio_encode_pcm(c->as, pcm.samples, pcm.n_samples, &enc, &n_enc, NULL, &n_frames, e);
     mm_audio_pcm_free(&pcm);
     if (rc == MM_ERR_NONFINITE) return fail(MMGPT_ERR_MODEL, err, "%s: %s", m->enc_path, e);
     if (rc) return fail(MMGPT_ERR_INPUT, err, "%s: %s", nm(name), e);
     double t2 = mm_time_ms();
     c->t.audio_encode_ms += t2 - t1;
     mmgpt_media *md = NULL;
-    int64_t      n_out = mm_projector_n_out(&m->paud, n_enc);
+    int64_t      n_out = mm_projector_audio_n_out(&m->paud, m->aud, n_frames);
     if ((rc = media_alloc(c, MMGPT_MEDIA_AUDIO, n_out, &md, err))) {
         free(enc);
         return rc;
     }
     if (n_enc > 0) {
-        void *scratch = aligned_alloc(64, align64(mm_projector_scratch_bytes(&m->paud, n_enc)) + 64);
+        void *scratch = aligned_alloc(64, align64(mm_projector_audio_scratch_bytes(&m->paud, m->aud, n_frames)) + 64);
         if (!scratch) {
             free(enc);
             mmgpt_media_free(md);
             return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
         }
-        mm_projector_apply(&m->paud, c->pool, enc, n_enc, md->rows, scratch);
+        mm_projector_apply_audio(&m->paud, c->pool, m->aud, enc, n_frames, md->rows, scratch);
         free(scratch);
     }
     free(enc);

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "mm_fusion.h"
+#include "proj_audio.h"
 
-#define MAX_STACK 64
 #define MAX_MERGE 8
 
 static int load_linear(mm_proj_linear *l, const mm_gguf *g, const char *name, char *err) {
@@ -89,20 +89,7 @@ int mm_projector_load(mm_projector *p, const mm_gguf *g, mm_media_kind kind, int
         if (p->mlp && load_linear(&p->l2, g, "mm.2", err)) goto fail;
         if (load_merge(p, g, err)) goto fail;
     } else {
-        uint32_t k = 1;
-        if (mm_gguf_find_key(g, "clip.audio.projector.stack_factor") >= 0 &&
-            mm_gguf_get_u32(g, "clip.audio.projector.stack_factor", &k) != 0) {
-            mm_err(err, "%s: clip.audio.projector.stack_factor is not an integer", mm_gguf_path(g));
-            goto fail;
-        }
-        if (k < 1 || k > MAX_STACK) {
-            mm_err(err, "%s: clip.audio.projector.stack_factor %u is outside [1, %d]", mm_gguf_path(g), k, MAX_STACK);
-            goto fail;
-        }
-        p->stack = (int)k;
-        p->mlp = true;
-        if (load_linear(&p->l1, g, "mm.a.mlp.1", err)) goto fail;
-        if (load_linear(&p->l2, g, "mm.a.mlp.2", err)) goto fail;
+        if (mm_proj_audio_load(p, g, err)) goto fail; /* projector_audio.c: mmgpt's mlp or ultravox */
     }
     int64_t rows_in = (int64_t)p->stack * p->merge * p->merge; /* encoder rows per projector row */
     if (p->l1.cols != d_in * rows_in) {
@@ -111,9 +98,10 @@ int mm_projector_load(mm_projector *p, const mm_gguf *g, mm_media_kind kind, int
                p->stack > 1 ? " (stacked frames)" : p->merge > 1 ? " (merged patches)" : "");
         goto fail;
     }
-    if (p->mlp && p->l2.cols != p->l1.rows) {
-        mm_err(err, "%s: %s.weight takes %lld inputs but %s.weight gives %lld", mm_gguf_path(g),
-               kind == MM_MEDIA_IMAGE ? "mm.2" : "mm.a.mlp.2", (long long)p->l2.cols, l1n, (long long)p->l1.rows);
+    if (p->mlp && p->l2.cols != (p->ultravox ? p->l1.rows / 2 : p->l1.rows)) { /* SwiGLU halves */
+        mm_err(err, "%s: %s.weight takes %lld inputs but %s.weight gives %lld%s", mm_gguf_path(g),
+               kind == MM_MEDIA_IMAGE ? "mm.2" : "mm.a.mlp.2", (long long)p->l2.cols, l1n, (long long)p->l1.rows,
+               p->ultravox ? " (halved by SwiGLU)" : "");
         goto fail;
     }
     int64_t out = p->mlp ? p->l2.rows : p->l1.rows;
@@ -133,6 +121,8 @@ void mm_projector_free(mm_projector *p) {
     if (!p) return;
     free(p->l1.b);
     free(p->l2.b);
+    free(p->norm_pre);
+    free(p->norm_mid);
     memset(p, 0, sizeof *p);
 }
 
@@ -144,6 +134,7 @@ int64_t mm_projector_n_out(const mm_projector *p, int64_t n) {
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 size_t mm_projector_scratch_bytes(const mm_projector *p, int64_t n) {
+    if (p->ultravox) return mm_proj_ultravox_scratch(p, n);
     int64_t m = mm_projector_n_out(p, n);
     size_t  b = 0;
     if (p->stack > 1) b += align64((size_t)m * (size_t)(p->stack * p->d_in) * sizeof(float)); /* stacked */
@@ -157,6 +148,10 @@ static void gelu_erf_rows(float *x, int64_t n) { mm_gelu_erf(x, n); }
 
 void mm_projector_apply(const mm_projector *p, mm_pool *pool, const float *x, int64_t n, float *y, void *scratch) {
     if (n <= 0) return;
+    if (p->ultravox) {
+        mm_proj_ultravox_apply(p, pool, x, n, y, scratch);
+        return;
+    }
     int64_t  m = mm_projector_n_out(p, n);
     uint8_t *s = scratch;
     const float *in = x;
@@ -191,4 +186,8 @@ void mm_projector_apply(const mm_projector *p, mm_pool *pool, const float *x, in
     mm_linear(pool, p->l1.type, p->l1.w, p->l1.b, p->l1.rows, p->l1.cols, m, in, h);
     gelu_erf_rows(h, m * p->l1.rows);
     mm_linear(pool, p->l2.type, p->l2.w, p->l2.b, p->l2.rows, p->l2.cols, m, h, y);
+}
+
+int mm_proj_load_linear(mm_proj_linear *l, const mm_gguf *g, const char *name, char *err) {
+    return load_linear(l, g, name, err);
 }

@@ -90,7 +90,7 @@ static int load_chat(mm_prompt_template *t, const mm_gguf *g, const char *name, 
     memset(t, 0, sizeof *t);
     if (name && !mm_chat_template_known(name))
         return mm_err(err, "unknown chat template '%s' (known: %s)", name, mm_chat_template_names());
-    bool turn_keys = false;
+    bool turn_keys = false, task_keys = false;
     for (size_t i = 0; i < N_FIELDS; i++) {
         char      **slot = (char **)((char *)t + k_fields[i].off);
         const char *v = k_fields[i].def;
@@ -105,6 +105,8 @@ static int load_chat(mm_prompt_template *t, const mm_gguf *g, const char *name, 
                 return mm_err(err, "%s is too long or holds a NUL byte", k_fields[i].key);
             }
             turn_keys |= i < N_TURN_KEYS;
+            task_keys |= k_fields[i].off == offsetof(mm_prompt_template, describe) ||
+                         k_fields[i].off == offsetof(mm_prompt_template, ask);
         }
         if (!v) continue;
         if (!(*slot = dup_n(v, n))) {
@@ -148,6 +150,9 @@ static int load_chat(mm_prompt_template *t, const mm_gguf *g, const char *name, 
     }
     int rc = 0;
     if (e) rc = apply_entry(t, e);
+    /* llama-mtmd-cli's user turn (b10182): the media marker immediately followed by the question */
+    if (e && !task_keys)
+        rc |= set_str(&t->describe, MM_MEDIA_MARKER "Describe this sound.") | set_str(&t->ask, MM_MEDIA_MARKER "{question}");
     else {
         t->chat_name = "mmgpt";
         rc = set_str(&t->start, "") | set_str(&t->user_prefix_first, t->user_prefix) | set_str(&t->answer_lead, " ");
@@ -422,7 +427,7 @@ int mm_prompt_build_turn(const mm_prompt_template *t, bool start, const char *sy
     if (n_markers == 0)
         for (; m < n_media; m++) {
             put_media(&b, media_kinds, m);
-            sb_str(&b.text, "\n");
+            if (raw || !t->specials) sb_str(&b.text, "\n"); /* table templates: llama-mtmd-cli's marker + text */
         }
     for (int i = 0; i < n_runs; i++) {
         const char *p = runs[i].s.s ? runs[i].s.s : "";

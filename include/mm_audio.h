@@ -30,11 +30,21 @@
  *              x = GELU(conv1d_1(mel))          a.conv1d.1  k3 s1 pad1   [T_in, d]
  *              x = GELU(conv1d_2(x))            a.conv1d.2  k3 s2 pad1   [T = (T_in + 1) / 2, d]
  *              x += a.position_embd.weight[0:T]
- *              x = a.blk.N(x)  (pre-LN, biased q/k/v/out, GELU-erf MLP, as Whisper)
+ *              x = a.blk.N(x)  (pre-LN, biased q/v/out, k biased or not - Whisper's k_proj has no
+ *                               bias -, GELU-erf MLP, as Whisper)
  *              x = a.post_ln(x)
  *            Keys: clip.audio.{num_mel_bins, embedding_length, feed_forward_length, block_count,
  *            attention.head_count, attention.layer_norm_epsilon}, mmgpt.audio.max_frames (window in
- *            mel frames, default 3000 = 30 s), mmgpt.audio.pad_to_window (default true).
+ *            mel frames, default min(3000, 2 n_pos) = 30 s for Whisper), mmgpt.audio.pad_to_window
+ *            (default true). Any Whisper size runs (tiny ... large-v3-turbo): widths, depth and the bin
+ *            count (80, or 128 for large-v3) come from the keys, the positions (learned or Whisper's
+ *            sinusoids, both stored as a table) from a.position_embd.weight [d, n_pos], f32 or f16.
+ *            The log-mel uses the file's filterbank when it carries one (a.mel_filters, f32
+ *            [201, n_mels]), else the Slaney one computed above (= Whisper's mel_filters.npz for 80 and
+ *            128 bins, tested against it).
+ *            llama.cpp's Ultravox mmproj files (convert_hf_to_gguf.py --mmproj, or tools/convert_ultravox.py
+ *            here) have exactly these keys and tensors and no mmgpt.audio.* key, so they run as Whisper:
+ *            3000-frame windows, the last padded. Their projector is in mm_fusion.h ("ultravox").
  *            Windowing of a clip of F mel frames, window W = max_frames:
  *              pad_to_window = true  (Whisper): the PCM is zero-padded to a whole number of windows
  *                 (at least one) before the log-mel, so a clip <= 30 s gives exactly Whisper's
@@ -55,6 +65,15 @@
  *            The windows' outputs are concatenated (rows of each window follow the previous one).
  *            The log-mel of a multi-window clip is taken over the whole clip (its clamp to
  *            global_max - 8 included), as Whisper's transcribe does, then cut.
+ *            Rows per window are computed in one place, mm_audio_window_rows (below), which also gives the
+ *            positions after a stacking projector: ceil(((T_in + 1) / 2) / stack).
+ *            Where this differs from llama.cpp (deliberately): llama.cpp's Whisper preprocessor
+ *            (tools/mtmd/mtmd-audio.cpp) pads clips under 31 s to 31 s, appends 30 s of zeros, takes
+ *            the log-mel of all of it and keeps the whole 3000-frame chunks, so a clip of up to 30 s
+ *            becomes two windows there (the second silent) where mmgpt, following Whisper's
+ *            pad_or_trim, encodes ceil(seconds / 30) windows (at least one); and it counts
+ *            1500 / stack positions per window rounded down (187 for stack 8, then aborts on the
+ *            graph's 188) where mmgpt uses the graph's ceil everywhere.
  *
  * Errors follow mm_core.h: 0 / -1 with a one-line message in err (MM_ERR_SIZE bytes, may be NULL).
  * Nothing here prints or exits.
@@ -112,6 +131,9 @@ int  mm_audio_resample(const float *in, int64_t n_in, int rate_in, int rate_out,
 typedef struct mm_mel mm_mel;
 
 mm_mel      *mm_mel_create(int n_mels, char *err);   /* n_mels: 80 or 128 (any 1..512 accepted) */
+/* The same with the filterbank filters[n_mels][MM_AUDIO_N_FREQ] given (copied; NULL = computed, as
+ * mm_mel_create): the one a model file carries (a.mel_filters), used instead of the Slaney one. */
+mm_mel      *mm_mel_create_filters(int n_mels, const float *filters, char *err);
 void         mm_mel_free(mm_mel *mel);
 int          mm_mel_n_mels(const mm_mel *mel);
 const float *mm_mel_filters(const mm_mel *mel);      /* [n_mels][MM_AUDIO_N_FREQ] Slaney filterbank */
@@ -148,9 +170,22 @@ void                    mm_audio_model_free(mm_audio_model *m);
 const mm_audio_hparams *mm_audio_model_hparams(const mm_audio_model *m);
 int                     mm_audio_model_n_mels(const mm_audio_model *m);
 int                     mm_audio_model_d_enc(const mm_audio_model *m);
+/* The file's mel filterbank a.mel_filters [n_mels][MM_AUDIO_N_FREQ], or NULL (the Slaney one is computed). */
+const float            *mm_audio_model_mel_filters(const mm_audio_model *m);
 /* Mel frames the encoder will see for a clip of n_samples 16 kHz samples (after window padding). */
 int64_t                 mm_audio_model_n_mel_frames(const mm_audio_model *m, int64_t n_samples);
-/* Output rows for a log-mel of n_mel_frames frames (windows of max_frames, each -> (T_in + 1) / 2). */
+/* Rows per window, computed here only: a window of T_in mel frames gives (T_in + 1) / 2 encoder rows,
+ * and ceil(((T_in + 1) / 2) / stack) positions after a projector that stacks `stack` rows (stack 1: the
+ * encoder's rows). Whisper's 3000-frame window: 1500 rows; stack 4: 375; stack 8: 188 (llama.cpp b10182
+ * counts 1500 / 8 = 187 and aborts; its graph makes 188). 0 for T_in <= 0 or stack < 1. */
+int64_t                 mm_audio_window_rows(int64_t T_in, int stack);
+/* Windows of a log-mel of n_mel_frames frames (max_frames each, the last possibly shorter) and the frames
+ * of window w (0 when w is out of range). */
+int64_t                 mm_audio_model_n_windows(const mm_audio_model *m, int64_t n_mel_frames);
+int64_t                 mm_audio_model_window_frames(const mm_audio_model *m, int64_t n_mel_frames, int64_t w);
+/* Sum over the windows of mm_audio_window_rows(frames of the window, stack). */
+int64_t                 mm_audio_model_n_rows(const mm_audio_model *m, int64_t n_mel_frames, int stack);
+/* Encoder output rows for a log-mel of n_mel_frames frames: mm_audio_model_n_rows(m, n_mel_frames, 1). */
 int64_t                 mm_audio_model_n_out(const mm_audio_model *m, int64_t n_mel_frames);
 
 typedef struct mm_audio_state mm_audio_state;

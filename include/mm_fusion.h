@@ -16,6 +16,9 @@
  *   mmgpt.prompt.image_begin / image_end / audio_begin / audio_end   [""]  text wrapped around the
  *                                   embedding rows of each image / clip (e.g. "<img>" and "</img>")
  * The model answers with " " + text + <|endoftext|>; the leading space is trimmed from the output.
+ * With a chat template of the table (below) and neither describe nor ask key in the file, describe is
+ * "<__media__>Describe this sound." and ask "<__media__>{question}": one user turn whose content is the
+ * media marker immediately followed by the question, as llama-mtmd-cli --audio (b10182) evaluates it.
  *
  * Chat templates (the models people have: ChatML, Llama 2/3, Mistral, Gemma, Vicuna, SmolVLM)
  *   Which turn format a model uses is chosen once, at load (mm_prompt_template_load_chat), in this order:
@@ -55,7 +58,8 @@
  * `<__media__>` marker in USER_TEXT stands for the next image or clip, in the order they were
  * added: the n-th marker is replaced by image_begin/audio_begin + the n-th media's projected rows +
  * image_end/audio_end. USER_TEXT without any marker gets one "<__media__>\n" per media in front of it
- * (media before the text). A marker count other than the media count is an error. The text between
+ * (media before the text; with a chat template of the table, in a templated turn, "<__media__>" without the
+ * newline: llama-mtmd-cli's chat turn, the markers immediately followed by the line). A marker count other than the media count is an error. The text between
  * two media is tokenized as one piece (plain text: `<|endoftext|>` in it is ordinary text).
  * USER_TEXT is made of parts (mm_prompt_build_parts): prompt parts, whose markers are media slots (the
  * consecutive ones joined first, so a marker may be split over two of them), and literal parts (free
@@ -78,7 +82,14 @@
  *          g = clip.vision.image_size / clip.vision.patch_size.
  *   audio: stack k = clip.audio.projector.stack_factor consecutive encoder frames into one row of
  *          width k*d (the last row zero-padded when the frame count is not a multiple of k), then
- *          y = mm.a.mlp.2 GELU(mm.a.mlp.1 x). n frames become ceil(n / k) decoder positions.
+ *          mmgpt's own (clip.projector_type absent or "mlp"): y = mm.a.mlp.2 GELU(mm.a.mlp.1 x), the
+ *            frames of the whole clip stacked together (n frames -> ceil(n / k) positions);
+ *          "ultravox" (llama.cpp's Ultravox mmproj): per encoder window (each window's frames stacked on
+ *            their own: 1500 frames -> ceil(1500 / k) positions, 188 for k = 8),
+ *            x = RMSNorm(x) * mm.a.norm_pre; h = mm.a.mlp.1 x; h = h[:half] * SiLU(h[half:]) (Ultravox's
+ *            SwiGLU: the second half gates); h = RMSNorm(h) * mm.a.norm_mid; y = mm.a.mlp.2 h (eps 1e-6).
+ *          Other audio types llama.cpp writes (qwen2a, voxtral, ...) are refused by name.
+ *          Rows per window are computed in one place: mm_audio_window_rows (mm_audio.h).
  *   GELU here is the exact erf form 0.5x(1 + erf(x / sqrt 2)) (torch.nn.GELU(), as LLaVA's projector is
  *   defined; llama.cpp computes ggml_gelu, the tanh approximation, which differs by up to 5e-4 a value).
  *   ldp / ldpv2 (MobileVLM) and the other llama.cpp projector types are refused by name.
@@ -91,6 +102,7 @@
 #include "mm_core.h"
 #include "mm_gguf.h"
 #include "mm_tokenizer.h"
+#include "mm_audio.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -259,7 +271,12 @@ typedef struct {
     int64_t        d_out;        /* = decoder d_model */
     mm_proj_linear l1;           /* image: mm.0 / mm.model.fc [d_mid or d_out, merge^2*d_in];
                                     audio: mm.a.mlp.1 [d_mid, stack*d_in] */
-    mm_proj_linear l2;           /* image mlp: mm.2;  audio: mm.a.mlp.2  [d_out, d_mid] */
+    mm_proj_linear l2;           /* image mlp: mm.2;  audio: mm.a.mlp.2  [d_out, d_mid] (ultravox: [d_out, d_mid/2]) */
+    bool           ultravox;     /* audio: clip.projector_type "ultravox" (RMSNorm, SwiGLU, RMSNorm) */
+    bool           per_window;   /* audio: frames are stacked within each encoder window (ultravox, as llama.cpp),
+                                    else over the whole clip's rows (mmgpt's own projector) */
+    float         *norm_pre;     /* ultravox: mm.a.norm_pre.weight [stack*d_in] (f32 copy) */
+    float         *norm_mid;     /* ultravox: mm.a.norm_mid.weight [d_mid/2] (f32 copy) */
 } mm_projector;
 
 /* Load the image (kind = MM_MEDIA_IMAGE) or audio projector from g. d_in: the encoder's output width;
@@ -275,6 +292,19 @@ size_t  mm_projector_scratch_bytes(const mm_projector *p, int64_t n);
 /* y[n_out, d_out] = projector(x[n, d_in]) (an image with merge > 1 needs n == grid^2); scratch: mm_projector_scratch_bytes(p, n) bytes (64-aligned). */
 void    mm_projector_apply(const mm_projector *p, mm_pool *pool, const float *x, int64_t n,
                            float *y, void *scratch);
+
+/* Audio, a whole clip. The decoder positions of a clip whose log-mel has n_mel_frames frames (windows of the
+ * encoder am): per_window: the sum over windows of mm_audio_window_rows(window frames, stack), else
+ * ceil(mm_audio_model_n_out(am, n_mel_frames) / stack). The same count mm_projector_apply_audio writes. */
+int64_t mm_projector_audio_n_out(const mm_projector *p, const mm_audio_model *am, int64_t n_mel_frames);
+/* The longest clip (16 kHz samples) whose rows fit in n_positions decoder positions (0: none fits). */
+int64_t mm_projector_audio_max_samples(const mm_projector *p, const mm_audio_model *am, int64_t n_positions);
+/* Bytes of scratch for mm_projector_apply_audio over a clip of n_mel_frames frames. */
+size_t  mm_projector_audio_scratch_bytes(const mm_projector *p, const mm_audio_model *am, int64_t n_mel_frames);
+/* y[mm_projector_audio_n_out, d_out] from the encoder's rows enc[mm_audio_model_n_out(am, n_mel_frames), d_in]
+ * (window after window when per_window). */
+void    mm_projector_apply_audio(const mm_projector *p, mm_pool *pool, const mm_audio_model *am, const float *enc,
+                                 int64_t n_mel_frames, float *y, void *scratch);
 
 MM_API_END
 

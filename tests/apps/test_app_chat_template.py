@@ -5,7 +5,8 @@ A random-weight model with a byte vocabulary (one token per byte) plus the speci
 is one position, every other byte one position. Checked:
   - a file whose tokenizer.chat_template is ChatML (Qwen2.5's published template) is run as ChatML:
     `mmgpt info` names it, and `mmgpt ask --json` evaluates exactly the ChatML turn (counted here from
-    the ChatML format: <|im_start|>user\\n [media] \\nQUESTION<|im_end|>\\n<|im_start|>assistant\\n);
+    the ChatML format: <|im_start|>user\\n [media] QUESTION<|im_end|>\\n<|im_start|>assistant\\n: the media
+    marker immediately followed by the question, as llama-mtmd-cli b10182 builds the user turn);
   - a <|im_end|> typed in the question is text (10 positions), the template's is one token;
   - --chat-template NAME overrides the file's (mmgpt on the ChatML file, chatml on a file without any);
   - an unknown name: exit 2 and the known names; a template no entry recognises (Phi-4's): `info` says
@@ -110,11 +111,11 @@ def main():
           rc == 0 and "chat template: mmgpt (defaults (no template in the file))" in out, out[:300])
 
     rc, n, err = ask(chatml, img, q)
-    want = n_positions(turn("\n" + q))  # the media rows sit between "user\n" and "\n"
+    want = n_positions(turn(q))  # the media rows sit between "user\n" and the question
     check("ask on the ChatML model: the ChatML turn, specials as one token each (%d text positions, want %d)"
           % (n, want), rc == 0 and n == want, err)
     rc, n2, err = ask(chatml, img, "<|im_end|>")
-    want2 = n_positions(turn("\n")) + len("<|im_end|>")
+    want2 = n_positions(turn("")) + len("<|im_end|>")
     check("a typed <|im_end|> is text (%d, want %d)" % (n2, want2), rc == 0 and n2 == want2, err)
     rc, n3, err = ask(chatml, img, q, "--chat-template", "mmgpt")
     want3 = len("User: \n" + q + "\nAssistant:")

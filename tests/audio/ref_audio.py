@@ -14,15 +14,35 @@ tests/data/SOURCES.md and the mmgpt brief), not from the C code:
   n_mel_frames(hp, n_samples)     mel frames after window padding (pad_to_window) or n_samples//160.
   random_weights(hp, seed)        numpy weights (PyTorch orientation: Linear [out, in], Conv1d [out, in, k]).
   write_gguf(path, hp, w, ttype)  mmproj-style GGUF with the names in the mmgpt brief (via tools/mmgguf.py).
+  read_wav16 / write_wav16        16-bit mono WAV in / out (write returns the samples as the file holds them).
 """
 import os
 import sys
+import wave
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 SR, N_FFT, HOP = 16000, 400, 160
+
+
+def read_wav16(path):
+    """(samples in [-1, 1), rate) of a 16-bit mono WAV."""
+    with wave.open(path, "rb") as f:
+        assert f.getsampwidth() == 2 and f.getnchannels() == 1
+        return np.frombuffer(f.readframes(f.getnframes()), "<i2").astype(np.float32) / 32768.0, f.getframerate()
+
+
+def write_wav16(path, pcm, rate=SR):
+    """Write pcm as 16-bit mono WAV; returns the samples as the file holds them."""
+    q = np.clip(np.round(np.asarray(pcm) * 32768.0), -32768, 32767).astype("<i2")
+    with wave.open(path, "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(rate)
+        f.writeframes(q.tobytes())
+    return q.astype(np.float32) / 32768.0
 
 
 def slaney_filters(n_mels, sr=SR, n_fft=N_FFT):

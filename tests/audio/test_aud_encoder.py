@@ -17,7 +17,6 @@ Checks, per case:
 import os
 import subprocess
 import sys
-import wave
 
 import numpy as np
 
@@ -36,20 +35,7 @@ if not BIN or not os.path.exists(BIN):
     sys.exit(77)
 
 
-def read_wav16(path):
-    with wave.open(path, "rb") as f:
-        assert f.getsampwidth() == 2 and f.getnchannels() == 1
-        return np.frombuffer(f.readframes(f.getnframes()), "<i2").astype(np.float32) / 32768.0, f.getframerate()
-
-
-def write_wav16(path, pcm):
-    q = np.clip(np.round(pcm * 32768.0), -32768, 32767).astype("<i2")
-    with wave.open(path, "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(16000)
-        f.writeframes(q.tobytes())
-    return q.astype(np.float32) / 32768.0
+read_wav16, write_wav16 = ref_audio.read_wav16, ref_audio.write_wav16
 
 
 jfk, sr = read_wav16(testdata.path("whisper", "jfk.wav"))

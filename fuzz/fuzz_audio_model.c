@@ -1,0 +1,56 @@
+/* fuzz_audio_model.c - libFuzzer target for the audio encoder + audio projector loaders (llama.cpp's Ultravox
+ * mmproj layout and mmgpt's own): open any bytes as a GGUF, mm_audio_model_load, then mm_projector_load for
+ * the width mm.a.mlp.2 gives, and the row accounting a caller uses before encoding (positions per window,
+ * the longest clip in a context). Failures must be one-line messages; nothing may crash or read outside the
+ * buffer. Seeds: fuzz/seeds/audio_model (tiny Ultravox-layout files from tools/convert_ultravox.py).
+ *   CC=clang cmake -S . -B build-fuzz -DMMGPT_FUZZ=ON -DMMGPT_TESTS=OFF -DMMGPT_BENCH=OFF
+ *   cmake --build build-fuzz --target fuzz_audio_model
+ *   build-fuzz/fuzz/fuzz_audio_model -max_total_time=60 fuzz/seeds/audio_model
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm_audio.h"
+#include "mm_fusion.h"
+#include "mm_gguf.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void one_line(const char *err) {
+    if (!err[0] || strchr(err, '\n')) abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    char     err[MM_ERR_SIZE];
+    uint8_t *buf = malloc(size ? size : 1); /* exact size: ASan sees a read past the end */
+    if (!buf) return 0;
+    if (size) memcpy(buf, data, size);
+    mm_gguf *g = mm_gguf_open_memory(buf, size, "fuzz", err);
+    if (!g) {
+        one_line(err);
+        free(buf);
+        return 0;
+    }
+    mm_audio_model *am = mm_audio_model_load(g, err);
+    if (!am) {
+        one_line(err);
+    } else {
+        const mm_gguf_tensor *l2 = mm_gguf_find_tensor(g, "mm.a.mlp.2.weight");
+        mm_projector          p;
+        memset(&p, 0, sizeof p);
+        if (l2 && mm_projector_load(&p, g, MM_MEDIA_AUDIO, mm_audio_model_d_enc(am), l2->ne[1], err) != 0) one_line(err);
+        if (p.present) {
+            const int64_t W = mm_audio_model_hparams(am)->max_frames;
+            volatile int64_t sink = mm_projector_audio_n_out(&p, am, W) + mm_projector_audio_n_out(&p, am, 3 * W + 1);
+            sink += mm_projector_audio_max_samples(&p, am, 4096);
+            sink += (int64_t)mm_projector_audio_scratch_bytes(&p, am, 3 * W + 1);
+            (void)sink;
+        }
+        mm_projector_free(&p);
+        mm_audio_model_free(am);
+    }
+    mm_gguf_close(g);
+    free(buf);
+    return 0;
+}

@@ -1,0 +1,145 @@
+"""ref_ultravox.py - independent PyTorch reference of an Ultravox audio path, in Hugging Face's layout.
+
+Written from the descriptions of Hugging Face's WhisperEncoder (transformers modeling_whisper: conv1 k3 p1 +
+GELU, conv2 k3 s2 p1 + GELU, + embed_positions[:T], pre-LN layers whose attention scales q by head_dim^-0.5
+and whose k_proj has no bias, fc1 -> GELU -> fc2, final layer_norm) and of Ultravox's projector
+(fixie-ai ultravox_model.py: StackAudioFrames pads the frame count to a multiple of stack_factor with zeros
+and reshapes; ln_pre RMSNorm; linear_1 without bias; SwiGLU = x, gate = chunk(2); silu(gate) * x; ln_mid
+RMSNorm; linear_2 without bias; RMSNorm eps 1e-6), never from mmgpt's C code or its GGUF names.
+
+  random_checkpoint(cfg, seed)      {HF name: numpy array} with the real names and shapes
+  write_safetensors(path, tensors, dtypes)   the safetensors format restated (header u64 + JSON + data)
+  encoder(sd, cfg, mel)             one window: mel [n_mels, T_in] -> [(T_in + 1) // 2, d] (float64)
+  projector(sd, cfg, x)             [n, d] -> [ceil(n / k), d_text]
+  clip(sd, cfg, pcm, filters)       the whole clip as mmgpt runs llama.cpp's Ultravox files: padded to whole
+                                    30 s windows (Whisper's pad_or_trim per window), the log-mel of the padded
+                                    clip (ref_audio.log_mel), windows of 3000 frames encoded and projected
+                                    one by one, rows concatenated. Returns (mel, encoder rows, projected rows).
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ref_audio  # noqa: E402
+
+WINDOW = 3000  # mel frames of Whisper's 30 s window
+HOP = 160
+
+
+def config(n_mels, stack, d=64, layers=2, heads=2, ffn=256, n_pos=1500, text_hidden=96, proj_hidden=128):
+    """An Ultravox config.json (Whisper-base relations: ffn = 4 d, d / heads = 32 here) at small width."""
+    return {"architectures": ["UltravoxModel"], "stack_factor": stack, "hidden_size": proj_hidden,
+            "projector_act": "swiglu", "projector_ln_mid": True,
+            "text_config": {"hidden_size": text_hidden},
+            "audio_config": {"d_model": d, "encoder_layers": layers, "encoder_attention_heads": heads,
+                             "encoder_ffn_dim": ffn, "num_mel_bins": n_mels, "max_source_positions": n_pos,
+                             "layer_norm_eps": 1e-5}}
+
+
+def random_checkpoint(cfg, seed=0):
+    r = np.random.default_rng(seed)
+    ac = cfg["audio_config"]
+    d, nm, ffn, n_pos = ac["d_model"], ac["num_mel_bins"], ac["encoder_ffn_dim"], ac["max_source_positions"]
+    k, hid, dt = cfg["stack_factor"], cfg["hidden_size"], cfg["text_config"]["hidden_size"]
+    g = lambda *s, std=0.1: (r.standard_normal(s) * std).astype(np.float32)  # noqa: E731
+    t = {"audio_tower.conv1.weight": g(d, nm, 3, std=0.15), "audio_tower.conv1.bias": g(d, std=0.05),
+         "audio_tower.conv2.weight": g(d, d, 3, std=1.0 / np.sqrt(3 * d)), "audio_tower.conv2.bias": g(d, std=0.05),
+         "audio_tower.embed_positions.weight": g(n_pos, d, std=0.3),
+         "audio_tower.layer_norm.weight": 1.0 + g(d), "audio_tower.layer_norm.bias": g(d, std=0.05)}
+    for i in range(ac["encoder_layers"]):
+        p = "audio_tower.layers.%d." % i
+        for nme, (o, n, bias) in {"self_attn.q_proj": (d, d, True), "self_attn.k_proj": (d, d, False),
+                                  "self_attn.v_proj": (d, d, True), "self_attn.out_proj": (d, d, True),
+                                  "fc1": (ffn, d, True), "fc2": (d, ffn, True)}.items():
+            t[p + nme + ".weight"] = g(o, n, std=1.0 / np.sqrt(n))
+            if bias:
+                t[p + nme + ".bias"] = g(o, std=0.02)
+        for ln in ("self_attn_layer_norm", "final_layer_norm"):
+            t[p + ln + ".weight"] = 1.0 + g(d)
+            t[p + ln + ".bias"] = g(d, std=0.05)
+    t["multi_modal_projector.ln_pre.weight"] = 1.0 + g(k * d)
+    t["multi_modal_projector.linear_1.weight"] = g(hid, k * d, std=1.0 / np.sqrt(k * d))
+    t["multi_modal_projector.ln_mid.weight"] = 1.0 + g(hid // 2)
+    t["multi_modal_projector.linear_2.weight"] = g(dt, hid // 2, std=1.0 / np.sqrt(hid // 2))
+    t["language_model.model.embed_tokens.weight"] = g(8, dt)  # skipped by the converter, as llama.cpp's
+    return t
+
+
+def write_safetensors(path, tensors, dtypes=None):
+    """dtypes: {name: "F32"|"F16"} (default F32). Returns the tensors as stored (rounded through F16). The
+    format is written by tests/transformer/test_gpt_hf_convert.py's writer (header u64 + JSON + data)."""
+    dtypes = dtypes or {}
+    st = {n: np.asarray(a, dtype=np.float16 if dtypes.get(n) == "F16" else np.float32) for n, a in tensors.items()}
+    _hf_convert_test().write_safetensors(path, st)
+    return {n: a.astype(np.float32) for n, a in st.items()}
+
+
+def _hf_convert_test():
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "transformer"))
+    import test_gpt_hf_convert
+    return test_gpt_hf_convert
+
+
+def _t(sd, name):
+    return torch.from_numpy(np.asarray(sd[name], dtype=np.float64))
+
+
+def encoder(sd, cfg, mel):
+    ac = cfg["audio_config"]
+    eps, H = ac["layer_norm_eps"], ac["encoder_attention_heads"]
+    x = torch.from_numpy(np.asarray(mel, dtype=np.float64))[None]
+    x = F.gelu(F.conv1d(x, _t(sd, "audio_tower.conv1.weight"), _t(sd, "audio_tower.conv1.bias"), padding=1))
+    x = F.gelu(F.conv1d(x, _t(sd, "audio_tower.conv2.weight"), _t(sd, "audio_tower.conv2.bias"), stride=2, padding=1))
+    x = x[0].t()
+    T, d = x.shape
+    x = x + _t(sd, "audio_tower.embed_positions.weight")[:T]
+    dh = d // H
+
+    def lin(h, n, bias=True):
+        return F.linear(h, _t(sd, n + ".weight"), _t(sd, n + ".bias") if bias else None)
+
+    def ln(h, n):
+        return F.layer_norm(h, (d,), _t(sd, n + ".weight"), _t(sd, n + ".bias"), eps)
+
+    for i in range(ac["encoder_layers"]):
+        p = "audio_tower.layers.%d." % i
+        h = ln(x, p + "self_attn_layer_norm")
+        q = (lin(h, p + "self_attn.q_proj") * dh ** -0.5).view(T, H, dh).transpose(0, 1)
+        k = lin(h, p + "self_attn.k_proj", bias=False).view(T, H, dh).transpose(0, 1)
+        v = lin(h, p + "self_attn.v_proj").view(T, H, dh).transpose(0, 1)
+        a = torch.softmax(q @ k.transpose(1, 2), dim=-1) @ v
+        x = x + lin(a.transpose(0, 1).reshape(T, d), p + "self_attn.out_proj")
+        h = ln(x, p + "final_layer_norm")
+        x = x + lin(F.gelu(lin(h, p + "fc1")), p + "fc2")
+    return F.layer_norm(x, (d,), _t(sd, "audio_tower.layer_norm.weight"), _t(sd, "audio_tower.layer_norm.bias"), eps)
+
+
+def _rms(x, w, eps=1e-6):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+
+
+def projector(sd, cfg, x):
+    k = cfg["stack_factor"]
+    T, d = x.shape
+    x = F.pad(x, (0, 0, 0, (-T) % k)).reshape(-1, k * d)
+    x = _rms(x, _t(sd, "multi_modal_projector.ln_pre.weight"))
+    h = F.linear(x, _t(sd, "multi_modal_projector.linear_1.weight"))
+    a, gate = h.chunk(2, dim=-1)
+    h = _rms(F.silu(gate) * a, _t(sd, "multi_modal_projector.ln_mid.weight"))
+    return F.linear(h, _t(sd, "multi_modal_projector.linear_2.weight"))
+
+
+def clip(sd, cfg, pcm, filters):
+    n_win = max(1, -(-len(pcm) // (WINDOW * HOP)))
+    mel = ref_audio.log_mel(pcm, cfg["audio_config"]["num_mel_bins"], n_win * WINDOW * HOP, filters)
+    enc, proj = [], []
+    with torch.no_grad():
+        for w in range(n_win):
+            e = encoder(sd, cfg, mel[:, w * WINDOW:(w + 1) * WINDOW])
+            enc.append(e.numpy())
+            proj.append(projector(sd, cfg, e).numpy())
+    return mel, np.concatenate(enc), np.concatenate(proj)
