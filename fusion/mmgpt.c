@@ -37,7 +37,7 @@ struct mmgpt_model {
     mm_audio_model    *aud;       /* NULL = no audio encoder */
     mm_projector       paud;      /* audio projector [n_frames, d_a] -> [ceil(n/k), d_model] */
     mm_prompt_template tpl;
-    struct media_cache *cache;    /* projected rows of images already encoded (NULL: off) */
+    struct media_cache *cache;    /* projected rows of images and clips already encoded (NULL: off) */
     int64_t            d_model;
     int32_t            eos;
     int32_t            eot;       /* the template's end-of-turn token (answer_close's first special token)
@@ -77,8 +77,8 @@ struct mmgpt_ctx {
 };
 
 /* ---------------------------------------------------------------- media cache
- * Images already encoded by this model (any of its contexts, any thread): key = 128-bit hash of the file's
- * bytes and of the processing (mm_image_preproc), value = a copy of the projected rows. Bounded by
+ * Images and clips already encoded by this model (any of its contexts, any thread): key = 128-bit hash of the
+ * file's bytes and of the processing (image_key, audio_key), value = a copy of the projected rows. Bounded by
  * max_bytes of rows; the least recently used entries go first; an item larger than the bound is not kept. */
 typedef struct {
     mm_conv_hash key;
@@ -186,6 +186,23 @@ static mm_conv_hash image_key(const mmgpt_model *m, const void *data, size_t siz
     k.pp = mm_vit_preproc(m->vit);
     return mm_conv_hash_bytes(&k, sizeof k);
 }
+
+/* The cache key of a clip: its bytes (a clip's processing - resampling, log-mel, windows - is the model's own,
+ * and the cache belongs to one model); "audio" keeps it apart from an image of the same bytes. */
+static mm_conv_hash audio_key(const mmgpt_model *m, const void *data, size_t size) {
+    struct {
+        mm_conv_hash bytes;
+        uint64_t     size;
+        char         tag[8];
+    } k;
+    (void)m;
+    memset(&k, 0, sizeof k);
+    k.bytes = mm_conv_hash_bytes(data, size);
+    k.size = size;
+    memcpy(k.tag, "audio", 5);
+    return mm_conv_hash_bytes(&k, sizeof k);
+}
+
 
 /* ---------------------------------------------------------------- small helpers */
 static int sb_add(sbuf *b, const char *s, size_t n) {
@@ -315,7 +332,7 @@ mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err)
         int64_t d_in = mm_audio_model_d_enc(m->aud);
         if (mm_projector_load(&m->paud, ge, MM_MEDIA_AUDIO, d_in, m->d_model, e)) goto fail;
     }
-    if (m->vit && p.media_cache_bytes > 0 && !(m->cache = cache_new((size_t)p.media_cache_bytes))) {
+    if ((m->vit || m->aud) && p.media_cache_bytes > 0 && !(m->cache = cache_new((size_t)p.media_cache_bytes))) {
         snprintf(e, sizeof e, "out of memory");
         goto fail;
     }
@@ -524,6 +541,43 @@ static int check_projected(mmgpt_media *md, const char *kind, const char *path, 
                 "weights hold NaN/Inf values or overflow", path, kind, row);
 }
 
+/* With the cache on, before decoding: a file's bytes are read here for the key (then *path = NULL, *data / *size
+ * are them and *file owns them), and an item this model encoded before is copied from the cache: 1 with *out
+ * set (counted in the timings), else 0 with *key set for cache_put. Out of memory: -1. */
+static int cache_lookup(mmgpt_ctx *c, mmgpt_media_kind kind, const char **path, const void **data, size_t *size,
+                        void **file, mm_conv_hash *key, mmgpt_media **out, char *err) {
+    const mmgpt_model *m = c->m;
+    char               e[MM_ERR_SIZE];
+    size_t             file_size = 0;
+    *file = NULL;
+    *key = (mm_conv_hash){0, 0};
+    if (!m->cache) return 0;
+    if (*path && mm_read_file(*path, MM_READ_MAX, file, &file_size, e) == 0 && file_size > 0) {
+        *data = *file;
+        *size = file_size;
+        *path = NULL;
+    }
+    if (*path) return 0; /* unreadable here: the decoder reports it */
+    *key = kind == MMGPT_MEDIA_IMAGE ? image_key(m, *data, *size) : audio_key(m, *data, *size);
+    int64_t n_rows = 0;
+    float  *rows = cache_get(m->cache, *key, &n_rows);
+    if (!rows) return 0;
+    free(*file);
+    *file = NULL;
+    mmgpt_media *md = calloc(1, sizeof *md);
+    if (!md) {
+        free(rows);
+        return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
+    }
+    *md = (mmgpt_media){.kind = kind, .n_rows = n_rows, .d = m->d_model, .rows = rows};
+    if (kind == MMGPT_MEDIA_IMAGE) c->t.n_images++;
+    else c->t.n_audio++;
+    c->t.n_media_cached++;
+    media_seal(md);
+    *out = md;
+    return 1;
+}
+
 static int encode_image(mmgpt_ctx *c, const char *path, const void *data, size_t size, const char *name,
                         mmgpt_media **out, char *err) {
     const mmgpt_model *m = c->m;
@@ -537,34 +591,10 @@ static int encode_image(mmgpt_ctx *c, const char *path, const void *data, size_t
                     (long long)nt0, (long long)mm_gpt_state_n_ctx(c->st));
     mm_image img;
     double   t0 = mm_time_ms();
-    void    *file = NULL; /* a file's bytes, read here for the cache key */
-    size_t   file_size = 0;
-    if (path && m->cache && mm_read_file(path, MM_READ_MAX, &file, &file_size, e) == 0 && file_size > 0) {
-        data = file;
-        size = file_size;
-        path = NULL;
-    }
-    mm_conv_hash key = {0, 0};
-    int          rc;
-    if (m->cache && !path) {
-        int64_t n_rows = 0;
-        key = image_key(m, data, size);
-        float *rows = cache_get(m->cache, key, &n_rows);
-        if (rows) { /* encoded before: no decode, no encoder pass */
-            free(file);
-            mmgpt_media *md = calloc(1, sizeof *md);
-            if (!md) {
-                free(rows);
-                return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
-            }
-            *md = (mmgpt_media){.kind = MMGPT_MEDIA_IMAGE, .n_rows = n_rows, .d = m->d_model, .rows = rows};
-            c->t.n_images++;
-            c->t.n_media_cached++;
-            media_seal(md);
-            *out = md;
-            return MMGPT_OK;
-        }
-    }
+    void        *file = NULL; /* a file's bytes, read for the cache key */
+    mm_conv_hash key;
+    int          rc = cache_lookup(c, MMGPT_MEDIA_IMAGE, &path, &data, &size, &file, &key, out, err);
+    if (rc) return rc > 0 ? MMGPT_OK : rc;
     rc = path ? mm_image_load_file(path, &img, e) : mm_image_load_memory(data, size, name, &img, e);
     free(file);
     if (rc) return fail(MMGPT_ERR_INPUT, err, "%s", e);
@@ -599,7 +629,20 @@ static int encode_audio(mmgpt_ctx *c, const char *path, const void *data, size_t
                     nm(name), m->enc_path);
     mm_audio_pcm pcm;
     double       t0 = mm_time_ms();
-    int rc = path ? mm_audio_load_file(path, NULL, &pcm, e) : mm_audio_load_memory(data, size, name, NULL, &pcm, e);
+    void        *file = NULL; /* a file's bytes, read for the cache key */
+    mm_conv_hash key;
+    int          rc = cache_lookup(c, MMGPT_MEDIA_AUDIO, &path, &data, &size, &file, &key, out, err);
+    if (rc < 0) return rc;
+    if (rc > 0) { /* encoded before; its rows must still fit this context */
+        if ((*out)->n_rows <= mm_gpt_state_n_ctx(c->st)) return MMGPT_OK;
+        const long long nr = (long long)(*out)->n_rows;
+        mmgpt_media_free(*out);
+        *out = NULL;
+        return fail(MMGPT_ERR_CONTEXT, err, "%s: the clip takes %lld positions, over the context of %lld", nm(name), nr,
+                    (long long)mm_gpt_state_n_ctx(c->st));
+    }
+    rc = path ? mm_audio_load_file(path, NULL, &pcm, e) : mm_audio_load_memory(data, size, name, NULL, &pcm, e);
+    free(file);
     if (rc) return fail(MMGPT_ERR_INPUT, err, "%s", e);
     double t1 = mm_time_ms();
     c->t.audio_decode_ms += t1 - t0;
@@ -639,6 +682,7 @@ static int encode_audio(mmgpt_ctx *c, const char *path, const void *data, size_t
     if ((rc = check_projected(md, "audio", m->enc_path, err))) return rc;
     c->t.project_ms += mm_time_ms() - t2;
     c->t.n_audio++;
+    if (m->cache && (key.lo || key.hi)) cache_put(m->cache, key, md->rows, md->n_rows, md->d);
     media_seal(md);
     *out = md;
     return MMGPT_OK;

@@ -177,7 +177,7 @@ typedef struct {
                                   (chatml, llama2, llama3, gemma, vicuna, smolvlm, mistral-v7, ...);
                                   NULL = the file's own (see "A conversation turn"). An unknown name
                                   fails the load with the list of known names. */
-    int64_t     media_cache_bytes; /* media cache: an image whose bytes (and processing) this model has
+    int64_t     media_cache_bytes; /* media cache: an image or clip whose bytes (and processing) this model has
                                   already encoded, in any of its contexts, is not decoded or encoded again;
                                   its projected rows are copied from the cache, which holds at most this
                                   many bytes of rows (least recently used go first). Default
@@ -336,7 +336,7 @@ typedef struct {
     int64_t n_prompt;         /* positions of the prompt turns (text tokens + media rows) */
     int64_t n_cached;         /* of those, positions found in the KV cache (not evaluated again) */
     int64_t n_gen;            /* tokens generated */
-    int64_t n_media_cached;   /* of n_images, taken from the model's media cache (no decode, no encoder) */
+    int64_t n_media_cached;   /* of n_images + n_audio, taken from the model's media cache (no decode, no encoder) */
 } mmgpt_timings;
 
 /* Accumulated since the ctx was created or mmgpt_reset_timings (load_ms is the model's). */
