@@ -719,6 +719,15 @@ static void usage(FILE *f) {
             "  --drain-timeout S     on SIGTERM, wait at most S seconds for requests in flight (default 30)\n");
 }
 
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig) {
+    int           saved = errno;
+    unsigned char b = (unsigned char)sig;
+    if (write(sig_pipe[1], &b, 1) < 0) {} /* a full pipe already holds a signal */
+    errno = saved;
+}
+
 static bool is(const char *a, const char *x, const char *y) { return !strcmp(a, x) || (y && !strcmp(a, y)); }
 
 /* The options of serve (kept in one function so it can move into apps' option table). 0 = run, 1 = help
@@ -776,6 +785,15 @@ int mm_cmd_serve(int argc, char **argv) {
     int gai = getaddrinfo(o.host, port_s, &hints, &ai);
     if (gai) return mm_cli_fail(MM_EXIT_USAGE, "serve: --host %s: %s", o.host, gai_strerror(gai));
 
+    /* SIGTERM / SIGINT: a handler (in whichever thread the kernel picks - OpenBLAS starts threads before
+     * main) writes the signal number into a pipe that the main thread waits on */
+    if (pipe(sig_pipe)) return mm_cli_fail(MM_EXIT_INTERNAL, "serve: pipe: %s", strerror(errno));
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
     char                err[MMGPT_ERR_SIZE];
     mmgpt_model_params  mp = mmgpt_model_default_params();
     mp.mmproj_path = o.mmproj;
@@ -802,13 +820,6 @@ int mm_cmd_serve(int argc, char **argv) {
     pthread_cond_init(&S.wake, NULL);
     pthread_cond_init(&S.progress, NULL);
 
-    /* SIGTERM / SIGINT are taken by sigwait below: blocked in every thread (they inherit the mask) */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     pthread_t wt;
     bool      worker_up = false;
@@ -834,8 +845,9 @@ int mm_cmd_serve(int argc, char **argv) {
         fprintf(stderr, "listening on http://%s%s%s:%u\n", v6 ? "[" : "", o.host, v6 ? "]" : "",
                 di ? (unsigned)di->port : (unsigned)o.port);
         fflush(stderr);
-        int sig = 0;
-        sigwait(&sigs, &sig);
+        unsigned char sigb = 0;
+        while (read(sig_pipe[0], &sigb, 1) < 0 && errno == EINTR) {}
+        int sig = sigb;
         fprintf(stderr, "mmgpt: %s: finishing the requests in flight (at most %ld s)\n", strsignal(sig), o.drain_s);
         MHD_socket ls = MHD_quiesce_daemon(S.d); /* no new connections */
         if (ls != MHD_INVALID_SOCKET) close(ls);
@@ -861,6 +873,7 @@ int mm_cmd_serve(int argc, char **argv) {
     for (int i = 0; S.slots && i < S.n_slots; i++) mmgpt_ctx_free(S.slots[i].ctx);
     free(S.slots);
     mmgpt_model_free(S.model);
+    /* the handler and its pipe stay until exit: a second SIGTERM during the drain is ignored */
     if (code == MM_EXIT_OK) fprintf(stderr, "mmgpt: stopped\n");
     return code;
 }

@@ -16,7 +16,7 @@
  *   temperature [0, 2] (default 0), top_p (0, 1], max_tokens >= 1 (alias max_completion_tokens; default
  *     the CLI's 128), seed (integer >= 0), stop (string or array of up to 4 non-empty strings),
  *     repeat_penalty (> 0), presence_penalty / frequency_penalty [-2, 2], repeat_last_n >= -1, top_k,
- *     min_p [0, 1] (the names llama-server takes), stream (bool), stream_options, model and user
+ *     min_p [0, 1], ignore_eos (bool) (the names llama-server takes), stream (bool), stream_options, model and user
  *     (accepted, not used). n (only 1), logprobs / top_logprobs (only false/absent), tools, tool_choice,
  *     functions, function_call, response_format, logit_bias (only absent/null): otherwise a 400 that names
  *     the field. Any other unknown field is ignored, as OpenAI's API does.

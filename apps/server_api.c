@@ -314,6 +314,10 @@ static int parse_sampling(const cJSON *root, mm_srv_req *req, mm_srv_error *e) {
     g->stop = (const char *const *)req->stop;
     g->n_stop = req->n_stop;
 
+    const cJSON *ie = cJSON_GetObjectItemCaseSensitive(root, "ignore_eos");
+    if (ie && !cJSON_IsNull(ie) && !cJSON_IsBool(ie)) return bad(e, "ignore_eos", "ignore_eos must be true or false");
+    g->ignore_eos = cJSON_IsTrue(ie);
+
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(root, "stream");
     if (st && !cJSON_IsNull(st) && !cJSON_IsBool(st)) return bad(e, "stream", "stream must be true or false");
     req->stream = cJSON_IsTrue(st);
