@@ -70,6 +70,7 @@ typedef struct job {
     const char *finish;      /* "stop" | "length" | NULL */
     int64_t     n_prompt, n_gen;
     int         refs;        /* the HTTP side + the worker */
+    pthread_cond_t cv;       /* its connection thread waits here: text, start, end */
     int         fd;          /* the client's socket (disconnect checks) */
     char        id[48];
     long        created;
@@ -95,7 +96,7 @@ typedef struct {
     struct MHD_Daemon *d;
     pthread_mutex_t  mu;
     pthread_cond_t   wake;       /* the worker: a job was queued or cancelled, or shutdown */
-    pthread_cond_t   progress;   /* HTTP threads: a job started, got text, or ended */
+    pthread_cond_t   progress;   /* the drain on shutdown: a job ended or was dropped */
     job             *q_head, *q_tail;
     int              q_len;
     int              busy;       /* slots with a job */
@@ -117,6 +118,7 @@ static double now_s(void) {
 
 static void job_release(job *j) { /* under S.mu */
     if (--j->refs > 0) return;
+    pthread_cond_destroy(&j->cv);
     mm_srv_req_free(&j->req);
     free(j->out);
     free(j->pend);
@@ -145,7 +147,7 @@ static bool on_piece(const char *text, size_t len, void *user) {
             if (j->t_first == 0) j->t_first = now_s();
         }
     }
-    pthread_cond_broadcast(&S.progress);
+    pthread_cond_signal(&j->cv); /* only this job's connection */
     pthread_mutex_unlock(&S.mu);
     return ok;
 }
@@ -210,7 +212,8 @@ static void finish_job(slot *s, job *j, int rc, const char *err) { /* under S.mu
     s->job = NULL;
     S.busy--;
     job_release(j);
-    pthread_cond_broadcast(&S.progress);
+    pthread_cond_broadcast(&j->cv);
+    pthread_cond_broadcast(&S.progress); /* the drain */
 }
 
 /* The one decode step: every active slot advances by one token. (Batched decode replaces this loop by
@@ -250,7 +253,7 @@ static void *worker(void *arg) {
                 j->state = JOB_DONE;
                 S.m_cancelled++;
                 job_release(j);
-                pthread_cond_broadcast(&S.progress);
+                pthread_cond_broadcast(&j->cv);
                 i--;
                 continue;
             }
@@ -265,7 +268,7 @@ static void *worker(void *arg) {
                 continue;
             }
             j->started = true;
-            pthread_cond_broadcast(&S.progress);
+            pthread_cond_broadcast(&j->cv);
         }
         if (S.busy == 0) {
             if (S.stop_worker && !S.q_head) break;
@@ -354,7 +357,7 @@ static void http_drop(job *j) {
     if (j->state != JOB_DONE) j->cancelled = true;
     S.in_flight--;
     pthread_cond_signal(&S.wake);
-    pthread_cond_broadcast(&S.progress);
+    pthread_cond_broadcast(&S.progress); /* the drain */
     job_release(j);
 }
 
@@ -463,7 +466,7 @@ static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max) {
                 pthread_mutex_unlock(&S.mu);
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             }
-            timed_wait(&S.progress, 0.1);
+            timed_wait(&j->cv, 0.1);
             continue;
         }
         if (!next) {
@@ -500,6 +503,7 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn_state *cs
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     j->fd = ci ? ci->connect_fd : -1;
     j->refs = 2;
+    pthread_cond_init(&j->cv, NULL);
     j->status = 200;
     j->created = (long)time(NULL);
     j->t_queued = now_s();
@@ -508,6 +512,7 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn_state *cs
     if (S.draining || S.q_len >= S.o.queue) {
         bool drain = S.draining;
         pthread_mutex_unlock(&S.mu);
+        pthread_cond_destroy(&j->cv);
         mm_srv_req_free(&j->req);
         free(j);
         return drain ? send_error(c, 503, NULL, "the server is shutting down")
@@ -526,7 +531,7 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn_state *cs
             pthread_mutex_unlock(&S.mu);
             return MHD_NO;
         }
-        timed_wait(&S.progress, 0.1);
+        timed_wait(&j->cv, 0.1);
     }
     if (j->state == JOB_DONE && j->status != 200) {
         int  st = j->status;
