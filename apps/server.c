@@ -580,6 +580,10 @@ static char *models_json(void) {
     return s;
 }
 
+static void metric(FILE *f, const char *name, const char *type, const char *help, double v) {
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %.15g\n", name, help, name, type, name, v);
+}
+
 static char *metrics_text(void) {
     char  *s = NULL;
     size_t n = 0;
@@ -589,30 +593,21 @@ static char *metrics_text(void) {
     static const int codes[6] = {200, 400, 401, 404, 413, 503};
     fprintf(f, "# HELP mmgpt_requests_total HTTP requests answered, by status.\n# TYPE mmgpt_requests_total counter\n");
     for (int i = 0; i < 6; i++) fprintf(f, "mmgpt_requests_total{code=\"%d\"} %llu\n", codes[i], (unsigned long long)S.m_status[i]);
-    fprintf(f, "# HELP mmgpt_request_errors_total Requests answered with an error status.\n"
-               "# TYPE mmgpt_request_errors_total counter\nmmgpt_request_errors_total %llu\n",
-            (unsigned long long)S.m_errors);
-    fprintf(f, "# HELP mmgpt_completions_total Chat completions finished.\n# TYPE mmgpt_completions_total counter\n"
-               "mmgpt_completions_total %llu\n", (unsigned long long)S.m_completions);
-    fprintf(f, "# HELP mmgpt_cancelled_total Completions stopped because the client went away.\n"
-               "# TYPE mmgpt_cancelled_total counter\nmmgpt_cancelled_total %llu\n", (unsigned long long)S.m_cancelled);
-    fprintf(f, "# HELP mmgpt_prompt_tokens_total Prompt positions (text tokens + media rows).\n"
-               "# TYPE mmgpt_prompt_tokens_total counter\nmmgpt_prompt_tokens_total %llu\n",
-            (unsigned long long)S.m_prompt_tokens);
-    fprintf(f, "# HELP mmgpt_tokens_generated_total Generated tokens.\n# TYPE mmgpt_tokens_generated_total counter\n"
-               "mmgpt_tokens_generated_total %llu\n", (unsigned long long)S.m_gen_tokens);
-    fprintf(f, "# HELP mmgpt_prompt_seconds_total Time decoding/encoding media and evaluating prompts.\n"
-               "# TYPE mmgpt_prompt_seconds_total counter\nmmgpt_prompt_seconds_total %.6f\n", S.m_prompt_s);
-    fprintf(f, "# HELP mmgpt_generation_seconds_total Time generating tokens.\n"
-               "# TYPE mmgpt_generation_seconds_total counter\nmmgpt_generation_seconds_total %.6f\n", S.m_gen_s);
-    fprintf(f, "# HELP mmgpt_time_to_first_token_seconds_total Sum over completions of queue-to-first-text time.\n"
-               "# TYPE mmgpt_time_to_first_token_seconds_total counter\nmmgpt_time_to_first_token_seconds_total %.6f\n",
-            S.m_ttft_s);
-    fprintf(f, "# HELP mmgpt_queue_length Requests waiting for a slot.\n# TYPE mmgpt_queue_length gauge\n"
-               "mmgpt_queue_length %d\n", S.q_len);
-    fprintf(f, "# HELP mmgpt_slots_busy Slots generating.\n# TYPE mmgpt_slots_busy gauge\nmmgpt_slots_busy %d\n", S.busy);
-    fprintf(f, "# HELP mmgpt_slots_total Slots (--parallel).\n# TYPE mmgpt_slots_total gauge\nmmgpt_slots_total %d\n",
-            S.n_slots);
+    metric(f, "mmgpt_request_errors_total", "counter", "Requests answered with an error status.", (double)S.m_errors);
+    metric(f, "mmgpt_completions_total", "counter", "Chat completions finished.", (double)S.m_completions);
+    metric(f, "mmgpt_cancelled_total", "counter", "Completions stopped because the client went away.",
+           (double)S.m_cancelled);
+    metric(f, "mmgpt_prompt_tokens_total", "counter", "Prompt positions (text tokens + media rows).",
+           (double)S.m_prompt_tokens);
+    metric(f, "mmgpt_tokens_generated_total", "counter", "Generated tokens.", (double)S.m_gen_tokens);
+    metric(f, "mmgpt_prompt_seconds_total", "counter", "Time decoding/encoding media and evaluating prompts.",
+           S.m_prompt_s);
+    metric(f, "mmgpt_generation_seconds_total", "counter", "Time generating tokens.", S.m_gen_s);
+    metric(f, "mmgpt_time_to_first_token_seconds_total", "counter",
+           "Sum over completions of queue-to-first-text time.", S.m_ttft_s);
+    metric(f, "mmgpt_queue_length", "gauge", "Requests waiting for a slot.", S.q_len);
+    metric(f, "mmgpt_slots_busy", "gauge", "Slots generating.", S.busy);
+    metric(f, "mmgpt_slots_total", "gauge", "Slots (--parallel).", S.n_slots);
     pthread_mutex_unlock(&S.mu);
     fclose(f);
     return s;
