@@ -15,6 +15,13 @@
  *   (one pass over the weights for all of them), step_slots becomes one call of it and nothing else here
  *   changes.
  *
+ * Caches across requests
+ *   Media cache: a picture or clip whose bytes were seen before is not decoded and encoded again
+ *   (get_media; 32 entries, 64 MiB of source bytes, least recently used out). Prefix cache: a job goes to
+ *   the free slot whose last job had the same system prompt and first message (job_key), whose KV cache
+ *   then holds the start of the conversation (mmgpt_clear keeps it); usage.prompt_tokens_details.
+ *   cached_tokens says how many prompt positions were found there.
+ *
  * Limits (memory is bounded by these, not by the request count)
  *   --max-body bytes per request body (413 above), --queue jobs waiting for a slot (503 above), --parallel
  *   slots, a connection limit of parallel + queue + 16 (libmicrohttpd refuses more), the context per slot.
@@ -68,7 +75,9 @@ typedef struct job {
     char       *out;         /* generated text so far */
     size_t      n_out, cap_out, sent;
     const char *finish;      /* "stop" | "length" | NULL */
-    int64_t     n_prompt, n_gen;
+    int64_t     n_prompt, n_gen, n_cached;
+    uint64_t    key;         /* hash of its system prompt and first message: the slot that served the same
+                                start holds it in its KV cache (prefix cache) */
     int         refs;        /* the HTTP side + the worker */
     pthread_cond_t cv;       /* its connection thread waits here: text, start, end */
     int         fd;          /* the client's socket (disconnect checks) */
@@ -85,7 +94,23 @@ typedef struct job {
 typedef struct {
     mmgpt_ctx *ctx;
     job       *job;
+    uint64_t   key;        /* the key of its last job */
+    uint64_t   last_used;  /* S.slot_clock when it took a job */
 } slot;
+
+/* Media cache: encoded media by the content of the request's bytes, so that the same picture or clip sent
+ * again (a conversation replayed turn after turn, many users asking about one picture) is decoded and
+ * encoded once. At most MEDIA_CACHE entries and MEDIA_CACHE_BYTES of source bytes; the least recently
+ * used goes first, never one the request being prepared uses. Worker thread only (counters under S.mu). */
+#define MEDIA_CACHE       32
+#define MEDIA_CACHE_BYTES ((size_t)64 << 20)
+typedef struct {
+    unsigned char *bytes;  /* the request's bytes (compared in full on a hash match) */
+    size_t         size;
+    int            kind;
+    uint64_t       hash, last_use, pin;  /* pin: the serial of the request that uses it */
+    mmgpt_media   *md;
+} media_entry;
 
 typedef struct {
     srv_opts         o;
@@ -106,6 +131,10 @@ typedef struct {
     uint64_t         m_requests, m_errors, m_completions, m_cancelled, m_prompt_tokens, m_gen_tokens;
     double           m_prompt_s, m_gen_s, m_ttft_s;
     uint64_t         m_status[6];  /* 2xx..: 200, 400, 401, 404, 413, 503 counted by route */
+    uint64_t         m_media_hits, m_media_misses;
+    media_entry      media[MEDIA_CACHE];
+    size_t           media_bytes;
+    uint64_t         media_clock, serial, slot_clock;
 } server;
 
 static server S;
@@ -154,10 +183,72 @@ static bool on_piece(const char *text, size_t len, void *user) {
 
 static int status_of(int rc) { return rc == MMGPT_ERR_INTERNAL ? 500 : 400; }
 
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+static void media_evict(media_entry *e) {
+    S.media_bytes -= e->size;
+    mmgpt_media_free(e->md);
+    free(e->bytes);
+    memset(e, 0, sizeof *e);
+}
+
+/* The encoded media of part p: from the cache, or encoded now and cached. *owned: not cached, the caller
+ * frees it once the turn is evaluated. */
+static int get_media(mmgpt_ctx *c, const mm_srv_part *p, mmgpt_media **md, bool *owned, char *err) {
+    int      kind = p->kind == MM_PART_IMAGE ? MMGPT_MEDIA_IMAGE : MMGPT_MEDIA_AUDIO;
+    uint64_t h = fnv1a(0xcbf29ce484222325ULL ^ (uint64_t)kind, p->data, p->size);
+    *owned = false;
+    for (int i = 0; i < MEDIA_CACHE; i++) {
+        media_entry *e = &S.media[i];
+        if (e->md && e->hash == h && e->size == p->size && e->kind == kind && !memcmp(e->bytes, p->data, p->size)) {
+            e->last_use = ++S.media_clock;
+            e->pin = S.serial;
+            *md = e->md;
+            pthread_mutex_lock(&S.mu);
+            S.m_media_hits++;
+            pthread_mutex_unlock(&S.mu);
+            return MMGPT_OK;
+        }
+    }
+    int rc = mmgpt_media_from_memory(c, p->data, p->size, (mmgpt_media_kind)kind, NULL, md, err);
+    if (rc) return rc;
+    pthread_mutex_lock(&S.mu);
+    S.m_media_misses++;
+    pthread_mutex_unlock(&S.mu);
+    unsigned char *copy = p->size <= MEDIA_CACHE_BYTES ? malloc(p->size) : NULL;
+    for (;;) { /* room: a free entry and the byte budget, evicting the least recently used */
+        media_entry *lru = NULL, *free_e = NULL;
+        for (int i = 0; i < MEDIA_CACHE; i++) {
+            media_entry *e = &S.media[i];
+            if (!e->md) free_e = free_e ? free_e : e;
+            else if (e->pin != S.serial && (!lru || e->last_use < lru->last_use)) lru = e;
+        }
+        if (copy && free_e && S.media_bytes + p->size <= MEDIA_CACHE_BYTES) {
+            memcpy(copy, p->data, p->size);
+            *free_e = (media_entry){.bytes = copy, .size = p->size, .kind = kind, .hash = h,
+                                    .last_use = ++S.media_clock, .pin = S.serial, .md = *md};
+            S.media_bytes += p->size;
+            return MMGPT_OK;
+        }
+        if (!copy || !lru) break;
+        media_evict(lru);
+    }
+    free(copy);
+    *owned = true;
+    return MMGPT_OK;
+}
+
 /* Prefill: a fresh conversation in the slot's ctx (the KV cache stays as a prefix cache), the request's
  * system prompt, earlier turns replayed, the last user turn evaluated. Runs in the worker. */
 static int slot_start(slot *s, job *j, char *err) {
-    mmgpt_ctx *c = s->ctx;
+    mmgpt_ctx   *c = s->ctx;
+    mmgpt_media *owned[64];
+    int          n_owned = 0;
+    S.serial++;
     mmgpt_clear(c);
     mmgpt_reset_timings(c);
     int rc = mmgpt_set_system(c, j->req.system, err);
@@ -165,6 +256,8 @@ static int slot_start(slot *s, job *j, char *err) {
         const mm_srv_msg *m = &j->req.msgs[i];
         if (m->assistant) {
             rc = mmgpt_eval_answer(c, m->parts[0].text, err);
+            for (int k = 0; k < n_owned; k++) mmgpt_media_free(owned[k]); /* their turn is evaluated */
+            n_owned = 0;
             continue;
         }
         bool prev_text = false;
@@ -177,14 +270,26 @@ static int slot_start(slot *s, job *j, char *err) {
                 continue;
             }
             prev_text = false;
-            rc = p->kind == MM_PART_IMAGE ? mmgpt_add_image_memory(c, p->data, p->size, err)
-                                          : mmgpt_add_audio_memory(c, p->data, p->size, err);
+            mmgpt_media *md = NULL;
+            bool         own = false;
+            rc = get_media(c, p, &md, &own, err);
+            if (!rc && own) {
+                if (n_owned == (int)(sizeof owned / sizeof *owned)) { /* no room to keep it: not cached, not kept */
+                    mmgpt_media_free(md);
+                    rc = MMGPT_ERR_USAGE;
+                    snprintf(err, MMGPT_ERR_SIZE, "too many uncached media in one turn (at most %d)", n_owned);
+                    break;
+                }
+                owned[n_owned++] = md;
+            }
+            if (!rc) rc = mmgpt_add_media(c, md, err);
             if (!rc) rc = mmgpt_add_text(c, "<__media__>\n", err); /* the media where it stands, as ask puts it */
         }
-        if (!rc && i < j->req.n_msgs - 1) continue; /* its answer follows */
     }
     if (!rc) rc = mmgpt_generate_begin(c, j->req.gen, err);
     if (rc) mmgpt_clear(c);
+    for (int k = 0; k < n_owned; k++) mmgpt_media_free(owned[k]);
+    s->key = rc ? 0 : j->key;
     return rc;
 }
 
@@ -193,6 +298,7 @@ static void finish_job(slot *s, job *j, int rc, const char *err) { /* under S.mu
     mmgpt_get_timings(s->ctx, &t);
     j->n_prompt = t.n_prompt;
     j->n_gen = t.n_gen;
+    j->n_cached = t.n_cached;
     if (rc < 0) {
         j->status = status_of(rc);
         snprintf(j->error, sizeof j->error, "%s", err);
@@ -241,10 +347,9 @@ static void *worker(void *arg) {
     char err[MMGPT_ERR_SIZE];
     pthread_mutex_lock(&S.mu);
     for (;;) {
-        /* 1. admit queued jobs into free slots (their prefill runs between decode steps) */
-        for (int i = 0; i < S.n_slots && S.q_head; i++) {
-            slot *s = &S.slots[i];
-            if (s->job) continue;
+        /* 1. admit queued jobs into free slots (their prefill runs between decode steps); a job goes to the
+         *    free slot whose KV cache holds its start (same key), else to the free slot used longest ago */
+        while (S.q_head && S.busy < S.n_slots) {
             job *j = S.q_head;
             S.q_head = j->next;
             if (!S.q_head) S.q_tail = NULL;
@@ -252,13 +357,21 @@ static void *worker(void *arg) {
             if (j->cancelled) { /* gone while it waited */
                 j->state = JOB_DONE;
                 S.m_cancelled++;
-                job_release(j);
                 pthread_cond_broadcast(&j->cv);
-                i--;
+                job_release(j);
                 continue;
+            }
+            slot *s = NULL;
+            for (int i = 0; i < S.n_slots; i++) {
+                slot *t = &S.slots[i];
+                if (t->job) continue;
+                if (!s || (t->key == j->key && s->key != j->key) || (t->key != j->key && s->key != j->key &&
+                                                                        t->last_used < s->last_used))
+                    s = t;
             }
             j->state = JOB_RUNNING;
             s->job = j;
+            s->last_used = ++S.slot_clock;
             S.busy++;
             pthread_mutex_unlock(&S.mu);
             int rc = slot_start(s, j, err);
@@ -377,6 +490,8 @@ static void add_usage(cJSON *r, const job *j) {
     cJSON_AddNumberToObject(u, "prompt_tokens", (double)j->n_prompt);
     cJSON_AddNumberToObject(u, "completion_tokens", (double)j->n_gen);
     cJSON_AddNumberToObject(u, "total_tokens", (double)(j->n_prompt + j->n_gen));
+    cJSON *d = cJSON_AddObjectToObject(u, "prompt_tokens_details");
+    cJSON_AddNumberToObject(d, "cached_tokens", (double)j->n_cached);
 }
 
 static char *completion_json(const job *j) {
@@ -490,6 +605,18 @@ static void sse_free(void *cls) {
     pthread_mutex_unlock(&S.mu);
 }
 
+/* The prefix-cache key of a request: its system prompt and first message. */
+static uint64_t job_key(const mm_srv_req *r) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = r->system ? fnv1a(h, r->system, strlen(r->system) + 1) : fnv1a(h, "\1", 1);
+    for (int k = 0; r->n_msgs > 0 && k < r->msgs[0].n_parts; k++) {
+        const mm_srv_part *p = &r->msgs[0].parts[k];
+        h = fnv1a(h, &p->kind, sizeof p->kind);
+        h = p->kind == MM_PART_TEXT ? fnv1a(h, p->text, strlen(p->text) + 1) : fnv1a(h, p->data, p->size);
+    }
+    return h | 1; /* 0 = a slot that holds nothing known */
+}
+
 /* POST /v1/chat/completions with the whole body. */
 static enum MHD_Result chat_completions(struct MHD_Connection *c, conn_state *cs) {
     mm_srv_error e;
@@ -500,6 +627,7 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn_state *cs
         return send_error(c, e.status, e.param, "%s", e.message);
     }
     static unsigned long serial;
+    j->key = job_key(&j->req);
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     j->fd = ci ? ci->connect_fd : -1;
     j->refs = 2;
@@ -605,6 +733,10 @@ static char *metrics_text(void) {
     metric(f, "mmgpt_generation_seconds_total", "counter", "Time generating tokens.", S.m_gen_s);
     metric(f, "mmgpt_time_to_first_token_seconds_total", "counter",
            "Sum over completions of queue-to-first-text time.", S.m_ttft_s);
+    metric(f, "mmgpt_media_cache_hits_total", "counter", "Pictures and clips found in the media cache.",
+           (double)S.m_media_hits);
+    metric(f, "mmgpt_media_cache_misses_total", "counter", "Pictures and clips decoded and encoded.",
+           (double)S.m_media_misses);
     metric(f, "mmgpt_queue_length", "gauge", "Requests waiting for a slot.", S.q_len);
     metric(f, "mmgpt_slots_busy", "gauge", "Slots generating.", S.busy);
     metric(f, "mmgpt_slots_total", "gauge", "Slots (--parallel).", S.n_slots);
@@ -870,6 +1002,8 @@ int mm_cmd_serve(int argc, char **argv) {
         pthread_join(wt, NULL);
     }
     if (S.d) MHD_stop_daemon(S.d);
+    for (int i = 0; i < MEDIA_CACHE; i++)
+        if (S.media[i].md) media_evict(&S.media[i]);
     for (int i = 0; S.slots && i < S.n_slots; i++) mmgpt_ctx_free(S.slots[i].ctx);
     free(S.slots);
     mmgpt_model_free(S.model);

@@ -55,6 +55,27 @@ def main():
         st, _, body = s.request("DELETE", "/v1/chat/completions")
         err_ok("404 unknown method", st, json.loads(body), 404)
 
+        # ---- the media cache and the prefix cache: the same picture again is not encoded again, and the
+        #      same question about it is found in the KV cache of the slot that answered it
+        m0 = s.metrics()
+        body = ask_body("shapes4.png", "Describe this image.")
+        st1, js1 = s.chat(body)
+        m1 = s.metrics()
+        st2, js2 = s.chat(body)
+        m2 = s.metrics()
+        u1, u2 = js1["usage"], js2["usage"]
+        check("media cache: first time encoded, second time found",
+              m1["mmgpt_media_cache_misses_total"] == m0["mmgpt_media_cache_misses_total"] + 1 and
+              m2["mmgpt_media_cache_misses_total"] == m1["mmgpt_media_cache_misses_total"] and
+              m2["mmgpt_media_cache_hits_total"] == m1["mmgpt_media_cache_hits_total"] + 1, (m0, m1, m2))
+        check("prefix cache: the same request again evaluates only its last position",
+              u1["prompt_tokens_details"]["cached_tokens"] == 0 and
+              u2["prompt_tokens_details"]["cached_tokens"] == u2["prompt_tokens"] - 1 and
+              u1["prompt_tokens"] == u2["prompt_tokens"], (u1, u2))
+        check("the same answer from the caches", st1 == st2 == 200 and
+              js1["choices"][0]["message"]["content"] == js2["choices"][0]["message"]["content"] ==
+              cli_ask("shapes4.png", "Describe this image."), (js1, js2))
+
         # ---- answers == mmgpt ask, every example, streamed and not
         for name in IMAGES + CLIPS:
             q = question_for(name)
@@ -74,7 +95,8 @@ def main():
                       chunks[0]["choices"][0]["delta"].get("role") == "assistant" and
                       all(c.get("object") == "chat.completion.chunk" for c in chunks) and
                       chunks[-1]["choices"][0]["finish_reason"] == "stop" and
-                      chunks[-1]["usage"] == js["usage"] and len(chunks) >= 3 and raw.endswith("data: [DONE]\n\n"),
+                      chunks[-1]["usage"]["completion_tokens"] == js["usage"]["completion_tokens"] and
+                      chunks[-1]["usage"]["prompt_tokens"] == js["usage"]["prompt_tokens"] and len(chunks) >= 3 and raw.endswith("data: [DONE]\n\n"),
                       raw[-300:])
         # a text question in the same content string form and media after text
         want = cli_ask("shapes2.png", "what color is it?")
