@@ -29,11 +29,30 @@ def stream_text(chunks):
     return "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if "choices" in c)
 
 
+def command_line():
+    """serve's options: help, usage errors (exit 2) naming the option, a bad model (exit 4)."""
+    import subprocess
+    from srvtest import BIN, MODEL
+    r = subprocess.run([BIN, "serve", "--help"], capture_output=True, text=True)
+    check("serve --help", r.returncode == 0 and "--parallel" in r.stdout and "--api-key" in r.stdout, r.stdout[:200])
+    for args, what in ((["--bogus"], "--bogus"), (["--port", "70000"], "--port"), (["--parallel", "0"], "--parallel"),
+                       (["--queue"], "--queue"), (["--max-body", "10"], "--max-body"),
+                       (["--host", "no.such.host.invalid"], "--host")):
+        r = subprocess.run([BIN, "serve", "-m", MODEL] + args, capture_output=True, text=True, timeout=60)
+        check("serve %s: exit 2 naming it" % " ".join(args), r.returncode == 2 and what in r.stderr,
+              (r.returncode, r.stderr))
+    r = subprocess.run([BIN, "serve", "-m", "/nonexistent.gguf", "--port", "0"], capture_output=True, text=True,
+                       timeout=60)
+    check("serve with a missing model: exit 4", r.returncode == 4, (r.returncode, r.stderr))
+
+
 def main():
     need()
+    command_line()
     s = Server("--parallel", "4", "--queue", "64")
     try:
         # ---- GET routes
+        check("binds 127.0.0.1 by default", b"listening on http://127.0.0.1:%d" % s.port in s.log, s.log)
         st, hdr, body = s.request("GET", "/health")
         check("GET /health 200", st == 200 and json.loads(body) == {"status": "ok"}, body)
         st, hdr, body = s.request("GET", "/v1/models")
