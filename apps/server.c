@@ -317,9 +317,9 @@ static void finish_job(slot *s, job *j, int rc, const char *err) { /* under S.mu
     j->state = JOB_DONE;
     s->job = NULL;
     S.busy--;
-    job_release(j);
     pthread_cond_broadcast(&j->cv);
     pthread_cond_broadcast(&S.progress); /* the drain */
+    job_release(j);                      /* last: it may free j */
 }
 
 /* The one decode step: every active slot advances by one token. (Batched decode replaces this loop by
