@@ -122,7 +122,7 @@ def main():
         if not os.path.exists(model):
             subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_random_gpt2.py"), model, "--vocab",
                             "50257", "--ctx", "1024", "--d", "768", "--layers", "12", "--heads", "12", "--type", "f16",
-                            "--tokenizer", os.path.join(ROOT, "tests", "data", "gpt2_bpe")], check=True)
+                            "--tokenizer", os.path.join(ROOT, "tests", "data", "gpt2_bpe", "hf")], check=True)
     print("model %s, %d tokens per answer, %d rounds per client, %d thread(s) per slot%s" %
           (os.path.basename(model), a.tokens, a.rounds, a.threads, ", with a picture" if a.media else ""))
     print("| clients | aggregate tok/s | speed-up | mean TTFT ms | worst TTFT ms | peak RSS MiB |")
