@@ -1,5 +1,6 @@
 /* mmgpt.c - the product API (include/mmgpt.h): model + encoders + projectors + template, contexts,
  * media, prompt evaluation and generation. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -70,6 +71,7 @@ struct mmgpt_ctx {
     mm_audio_state      *as;        /* NULL without audio encoder */
     mm_tokenizer_stream *ts;
     mm_conv             *conv;      /* the conversation: KV-cache record, pending turn, system prompt */
+    struct mm_gen       *gen;       /* the generation in progress (mmgpt_generate_begin), or NULL */
     /* results */
     sbuf                 last;
     mmgpt_stop           stop;
@@ -441,8 +443,11 @@ fail:
     return NULL;
 }
 
+static void gen_free(mmgpt_ctx *c);
+
 void mmgpt_ctx_free(mmgpt_ctx *c) {
     if (!c) return;
+    gen_free(c);
     mm_conv_free(c->conv);
     free(c->last.s);
     free(c->pixels);
@@ -467,6 +472,7 @@ int mmgpt_set_system(mmgpt_ctx *c, const char *system, char *err) {
 
 void mmgpt_clear(mmgpt_ctx *c) {
     if (!c) return;
+    gen_free(c);
     mm_conv_clear(c->conv); /* the KV cache stays, as a prefix cache for the next conversation */
     sb_clear(&c->last);
     c->stop = MMGPT_STOP_NONE;
@@ -926,8 +932,27 @@ static void accept_history(mmgpt_ctx *c, mm_sampler *smp, int64_t n) {
     for (; i < mm_conv_n_past(c->conv); i++) mm_sampler_accept(smp, rec[i].token);
 }
 
-static int generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *user, char *err) {
+/* A generation in progress (mmgpt_generate_begin .. the step that ends it). */
+struct mm_gen {
+    mmgpt_gen_params p;
+    mm_sampler      *smp;
+    mm_stop         *stp;
+    emitter          em;
+    int64_t          n_ctx;
+    int64_t          n_gen;  /* tokens of this answer */
+};
+
+static void gen_free(mmgpt_ctx *c) {
+    if (!c->gen) return;
+    mm_stop_free(c->gen->stp);
+    mm_sampler_free(c->gen->smp);
+    free(c->gen);
+    c->gen = NULL;
+}
+
+static int gen_begin(mmgpt_ctx *c, mmgpt_gen_params p, char *err) {
     char e[MM_ERR_SIZE];
+    gen_free(c);
     sb_clear(&c->last);
     if (sb_add(&c->last, "", 0)) return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
     c->stop = MMGPT_STOP_NONE;
@@ -937,7 +962,10 @@ static int generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *u
     if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) return fail(MMGPT_ERR_USAGE, err, "mmgpt_generate: top-p %g is outside (0, 1]", (double)p.top_p);
     if (p.n_stop < 0 || (p.n_stop > 0 && !p.stop)) return fail(MMGPT_ERR_USAGE, err, "mmgpt_generate: bad stop-string list");
     if (p.repeat_last_n < -1) return fail(MMGPT_ERR_USAGE, err, "mmgpt_generate: repeat-last-n %d is below -1", p.repeat_last_n);
-    const int64_t n_ctx = mm_gpt_state_n_ctx(c->st);
+    struct mm_gen *g = calloc(1, sizeof *g);
+    if (!g) return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
+    g->p = p;
+    g->n_ctx = mm_gpt_state_n_ctx(c->st);
     mm_sampler_params sp = mm_sampler_default_params();
     sp.temperature = p.temperature;
     sp.top_k = p.top_k;
@@ -948,106 +976,177 @@ static int generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *u
     sp.presence_penalty = p.presence_penalty;
     sp.frequency_penalty = p.frequency_penalty;
     /* the window never holds more than the context (the conversation) and the token being sampled */
-    sp.penalty_last_n = p.repeat_last_n < 0 || p.repeat_last_n > n_ctx ? n_ctx : p.repeat_last_n;
+    sp.penalty_last_n = p.repeat_last_n < 0 || p.repeat_last_n > g->n_ctx ? g->n_ctx : p.repeat_last_n;
     if (sp.penalty_last_n > MM_SAMPLER_MAX_LAST_N) sp.penalty_last_n = MM_SAMPLER_MAX_LAST_N;
-    if (mm_sampler_params_check(&sp, e)) return fail(MMGPT_ERR_USAGE, err, "mmgpt_generate: %s", e);
-    mm_sampler *smp = mm_sampler_create(sp, mm_gpt_model_n_vocab(c->m->gpt), e);
-    if (!smp) return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
-    mm_stop *stp = mm_stop_create(p.stop, p.n_stop, e);
-    if (!stp) {
-        mm_sampler_free(smp);
+    c->gen = g;
+    if (mm_sampler_params_check(&sp, e)) {
+        gen_free(c);
+        return fail(MMGPT_ERR_USAGE, err, "mmgpt_generate: %s", e);
+    }
+    if (!(g->smp = mm_sampler_create(sp, mm_gpt_model_n_vocab(c->m->gpt), e))) {
+        gen_free(c);
+        return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
+    }
+    if (!(g->stp = mm_stop_create(p.stop, p.n_stop, e))) {
+        gen_free(c);
         return fail(MMGPT_ERR_USAGE, err, "%s", e);
     }
     int rc = eval_turn(c, p.raw, 1, NULL, NULL, err);
     if (rc) {
-        mm_stop_free(stp);
-        mm_sampler_free(smp);
+        gen_free(c);
         return rc;
     }
-
-    accept_history(c, smp, sp.penalty_last_n);
-
-    double     t0 = mm_time_ms();
-    emitter    em = {.c = c, .cb = cb, .user = user, .trim = p.trim_leading_space};
-    int64_t    n_gen = 0;
-    mmgpt_stop why = MMGPT_STOP_NONE;
+    accept_history(c, g->smp, sp.penalty_last_n);
+    g->em = (emitter){.c = c, .trim = p.trim_leading_space};
     mm_tokenizer_stream_reset(c->ts);
-    for (;;) {
-        const float *lg = mm_gpt_state_logits(c->st);
-        if (p.ignore_eos) { /* none of the end-of-generation tokens is ever sampled */
-            const int32_t *eog = NULL;
-            const int32_t  n_eog = mm_tokenizer_eog_ids(c->m->tok, &eog);
-            const int64_t  nv = mm_gpt_model_n_vocab(c->m->gpt);
-            memcpy(c->logits_ban, lg, (size_t)nv * sizeof(float));
-            for (int32_t k = 0; k < n_eog; k++)
-                if (eog[k] < nv) c->logits_ban[eog[k]] = -INFINITY;
-            if (c->m->eos >= 0) c->logits_ban[c->m->eos] = -INFINITY;
-            if (c->m->eot >= 0) c->logits_ban[c->m->eot] = -INFINITY;
-            lg = c->logits_ban;
-        }
-        int32_t t = mm_sampler_sample(smp, lg);
-        mm_sampler_accept(smp, t);
-        /* the end of generation: eos, the template's end-of-turn token, or any of the tokenizer's
-         * end-of-generation set (<|eot_id|>, <|im_end|>, <end_of_utterance>, ...) */
-        if (t == c->m->eos || t == c->m->eot || mm_tokenizer_is_eog(c->m->tok, t)) {
-            why = MMGPT_STOP_EOS;
-            mm_conv_end_answer(c->conv, t); /* the template's close (<|endoftext|> for mmgpt) ends the answer */
-            break;
-        }
-        n_gen++;
-        const char *piece;
-        size_t      len;
-        if (mm_tokenizer_stream_push(c->ts, t, &piece, &len, e)) {
-            rc = fail(MMGPT_ERR_INTERNAL, err, "%s", e);
-            break;
-        }
-        const char *out;
-        size_t      n_out;
-        bool        hit = mm_stop_feed(stp, piece, len, &out, &n_out);
-        emit(&em, out, n_out);
-        if (em.oom) {
-            rc = fail(MMGPT_ERR_INTERNAL, err, "out of memory");
-            break;
-        }
-        bool full = mm_gpt_state_n_past(c->st) >= n_ctx;
-        if (hit || em.stopped || (p.max_tokens > 0 && n_gen >= p.max_tokens) || full) {
-            why = hit ? MMGPT_STOP_STRING : em.stopped ? MMGPT_STOP_CALLBACK : full ? MMGPT_STOP_CONTEXT
-                                                                                   : MMGPT_STOP_MAX_TOKENS;
-            /* close the answer in the cache before the next turn: the last token, then the template's close */
-            mm_conv_end_answer(c->conv, t);
-            break;
-        }
-        if (mm_conv_eval_token(c->conv, t, e)) {
-            rc = fail(MMGPT_ERR_INTERNAL, err, "%s", e);
-            break;
-        }
-    }
+    return MMGPT_OK;
+}
+
+/* The answer ended (why) or failed (rc): the rest of the text, then the generation is over. */
+static void gen_finish(mmgpt_ctx *c, int rc, mmgpt_stop why) {
+    struct mm_gen *g = c->gen;
     if (rc == MMGPT_OK && why != MMGPT_STOP_STRING) {
         const char *out;
         size_t      n_out;
         mm_tokenizer_stream_flush(c->ts, &out, &n_out);
         const char *o2;
         size_t      n2;
-        bool        hit = mm_stop_feed(stp, out, n_out, &o2, &n2);
-        emit(&em, o2, n2);
+        bool        hit = mm_stop_feed(g->stp, out, n_out, &o2, &n2);
+        emit(&g->em, o2, n2);
         if (!hit) {
-            mm_stop_flush(stp, &o2, &n2);
-            emit(&em, o2, n2);
+            mm_stop_flush(g->stp, &o2, &n2);
+            emit(&g->em, o2, n2);
         }
     }
-    c->t.gen_ms += mm_time_ms() - t0;
-    c->t.n_gen += n_gen;
     c->stop = why;
-    mm_stop_free(stp);
-    mm_sampler_free(smp);
+    gen_free(c);
+}
+
+/* One token: sample from the logits of the last position, pass its text on, evaluate it unless the
+ * answer ends here. 1 = go on, 0 = ended (c->stop), < 0 = error (the generation is over). */
+static int gen_step(mmgpt_ctx *c, char *err) {
+    char           e[MM_ERR_SIZE];
+    struct mm_gen *g = c->gen;
+    const float   *lg = mm_gpt_state_logits(c->st);
+    if (g->p.ignore_eos) { /* none of the end-of-generation tokens is ever sampled */
+        const int32_t *eog = NULL;
+        const int32_t  n_eog = mm_tokenizer_eog_ids(c->m->tok, &eog);
+        const int64_t  nv = mm_gpt_model_n_vocab(c->m->gpt);
+        memcpy(c->logits_ban, lg, (size_t)nv * sizeof(float));
+        for (int32_t k = 0; k < n_eog; k++)
+            if (eog[k] < nv) c->logits_ban[eog[k]] = -INFINITY;
+        if (c->m->eos >= 0) c->logits_ban[c->m->eos] = -INFINITY;
+        if (c->m->eot >= 0) c->logits_ban[c->m->eot] = -INFINITY;
+        lg = c->logits_ban;
+    }
+    int32_t t = mm_sampler_sample(g->smp, lg);
+    mm_sampler_accept(g->smp, t);
+    /* the end of generation: eos, the template's end-of-turn token, or any of the tokenizer's
+     * end-of-generation set (<|eot_id|>, <|im_end|>, <end_of_utterance>, ...) */
+    if (t == c->m->eos || t == c->m->eot || mm_tokenizer_is_eog(c->m->tok, t)) {
+        mm_conv_end_answer(c->conv, t); /* the template's close (<|endoftext|> for mmgpt) ends the answer */
+        gen_finish(c, MMGPT_OK, MMGPT_STOP_EOS);
+        return 0;
+    }
+    c->t.n_gen++;
+    g->n_gen++;
+    const char *piece;
+    size_t      len;
+    if (mm_tokenizer_stream_push(c->ts, t, &piece, &len, e)) {
+        gen_finish(c, MMGPT_ERR_INTERNAL, MMGPT_STOP_NONE);
+        return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
+    }
+    const char *out;
+    size_t      n_out;
+    bool        hit = mm_stop_feed(g->stp, piece, len, &out, &n_out);
+    emit(&g->em, out, n_out);
+    if (g->em.oom) {
+        gen_finish(c, MMGPT_ERR_INTERNAL, MMGPT_STOP_NONE);
+        return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
+    }
+    bool full = mm_gpt_state_n_past(c->st) >= g->n_ctx;
+    if (hit || g->em.stopped || (g->p.max_tokens > 0 && g->n_gen >= g->p.max_tokens) || full) {
+        mmgpt_stop why = hit ? MMGPT_STOP_STRING : g->em.stopped ? MMGPT_STOP_CALLBACK
+                                                   : full        ? MMGPT_STOP_CONTEXT
+                                                                 : MMGPT_STOP_MAX_TOKENS;
+        /* close the answer in the cache before the next turn: the last token, then the template's close */
+        mm_conv_end_answer(c->conv, t);
+        gen_finish(c, MMGPT_OK, why);
+        return 0;
+    }
+    if (mm_conv_eval_token(c->conv, t, e)) {
+        gen_finish(c, MMGPT_ERR_INTERNAL, MMGPT_STOP_NONE);
+        return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
+    }
+    return 1;
+}
+
+int mmgpt_generate_begin(mmgpt_ctx *c, mmgpt_gen_params p, char *err) {
+    NEED(c, "ctx");
+    int rc = gen_begin(c, p, err);
+    if (rc) mm_conv_drop_pending(c->conv); /* a failed turn is forgotten (the cache holds what was evaluated) */
     return rc;
 }
 
-int mmgpt_generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *user, char *err) {
+int mmgpt_generate_next(mmgpt_ctx *c, mmgpt_piece_fn cb, void *user, char *err) {
     NEED(c, "ctx");
-    int rc = generate(c, p, cb, user, err);
-    if (rc) mm_conv_drop_pending(c->conv); /* a failed turn is forgotten (the cache holds what was evaluated) */
+    if (!c->gen) return fail(MMGPT_ERR_USAGE, err, "%s: no generation in progress (mmgpt_generate_begin)", __func__);
+    c->gen->em.cb = cb;
+    c->gen->em.user = user;
+    double t0 = mm_time_ms();
+    int    rc = gen_step(c, err);
+    c->t.gen_ms += mm_time_ms() - t0;
     return rc;
+}
+
+bool mmgpt_generate_active(const mmgpt_ctx *c) { return c && c->gen; }
+
+void mmgpt_generate_stop(mmgpt_ctx *c) {
+    if (!c || !c->gen) return;
+    /* the last sampled token is already in the cache: the close alone ends the answer */
+    int32_t end = c->m->eot >= 0 ? c->m->eot : c->m->eos;
+    if (end >= 0) mm_conv_end_answer(c->conv, end);
+    c->gen->em.cb = NULL;
+    gen_finish(c, MMGPT_OK, MMGPT_STOP_CALLBACK);
+}
+
+int mmgpt_generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *user, char *err) {
+    int rc = mmgpt_generate_begin(c, p, err);
+    while (rc == MMGPT_OK && (rc = mmgpt_generate_next(c, cb, user, err)) == 1) rc = MMGPT_OK;
+    return rc < 0 ? rc : MMGPT_OK;
+}
+
+int mmgpt_eval_answer(mmgpt_ctx *c, const char *answer, char *err) {
+    NEED(c, "ctx");
+    NEED(answer, "answer");
+    gen_free(c);
+    int rc = eval_turn(c, false, 1, NULL, NULL, err);
+    if (rc) {
+        mm_conv_drop_pending(c->conv);
+        return rc;
+    }
+    const mm_prompt_template *tpl = &c->m->tpl;
+    const char *a = answer, *z = answer + strlen(answer);
+    if (tpl->trim & MM_CHAT_TRIM_ANSWER) {
+        while (a < z && isspace((unsigned char)*a)) a++;
+        while (z > a && isspace((unsigned char)z[-1])) z--;
+    }
+    sbuf text = {0};
+    const char *lead = tpl->answer_lead ? tpl->answer_lead : "";
+    if (sb_add(&text, lead, strlen(lead)) || sb_add(&text, a, (size_t)(z - a))) {
+        free(text.s);
+        return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
+    }
+    if (text.n > 0) {
+        rc = mm_conv_add_text(c->conv, text.s, true, err);
+        if (!rc) rc = eval_turn(c, true, 1, NULL, NULL, err);
+        if (rc) mm_conv_drop_pending(c->conv);
+    }
+    free(text.s);
+    if (rc) return rc;
+    int32_t end = c->m->eot >= 0 ? c->m->eot : c->m->eos;
+    if (end >= 0) mm_conv_end_answer(c->conv, end);
+    return MMGPT_OK;
 }
 
 const char *mmgpt_last_text(const mmgpt_ctx *c) { return c && c->last.s ? c->last.s : ""; }

@@ -307,6 +307,30 @@ typedef bool (*mmgpt_piece_fn)(const char *text, size_t len, void *user);
 /* Evaluate the pending turn and generate the answer (see the top comment). cb may be NULL.
  * On failure the pending turn is dropped (nothing of it was evaluated); the conversation so far stays. */
 int mmgpt_generate(mmgpt_ctx *ctx, mmgpt_gen_params params, mmgpt_piece_fn cb, void *user, char *err);
+/* The same generation one token at a time, for a program that interleaves several contexts (mmgpt
+ * serve: one worker advances every active conversation by one token per step). mmgpt_generate is
+ * exactly begin + next until it returns 0, so the answers are the same.
+ *   mmgpt_generate_begin: checks params and evaluates the pending turn (as mmgpt_generate; on failure
+ *     the pending turn is dropped and no generation is in progress).
+ *   mmgpt_generate_next: samples one token, passes its text (if any) to cb, and evaluates it unless the
+ *     answer ends there. Returns 1 = go on, 0 = the answer ended (mmgpt_stop_reason; the rest of the text
+ *     went to cb), < 0 = error (the generation is over), MMGPT_ERR_USAGE when none is in progress.
+ *   mmgpt_generate_stop: ends a generation in progress now (MMGPT_STOP_CALLBACK), e.g. when its client
+ *     went away; the answer so far stays in the conversation, closed as an answer.
+ * A new begin, mmgpt_eval_answer, mmgpt_clear, mmgpt_reset and mmgpt_ctx_free end a generation in
+ * progress without passing on its pending text. */
+int  mmgpt_generate_begin(mmgpt_ctx *ctx, mmgpt_gen_params params, char *err);
+int  mmgpt_generate_next(mmgpt_ctx *ctx, mmgpt_piece_fn cb, void *user, char *err);
+void mmgpt_generate_stop(mmgpt_ctx *ctx);
+bool mmgpt_generate_active(const mmgpt_ctx *ctx);   /* a generation is in progress */
+
+/* A conversation replayed from its messages, as chat APIs send it: evaluates the pending turn, then
+ * answer as the model's answer to it (the template's answer_lead + answer, trimmed where the template
+ * trims answers, tokenized as plain text), closed as an answer that ended at the end token is; the
+ * next turn continues the conversation. The prefix cache applies to the first turn after mmgpt_clear
+ * only; later turns and answers are evaluated again. */
+int mmgpt_eval_answer(mmgpt_ctx *ctx, const char *answer, char *err);
+
 /* The full text of the last mmgpt_generate (valid until the next generate / clear / free). */
 const char *mmgpt_last_text(const mmgpt_ctx *ctx);
 mmgpt_stop  mmgpt_stop_reason(const mmgpt_ctx *ctx);

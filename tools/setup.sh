@@ -16,6 +16,8 @@ PKGS=(
   libsamplerate0-dev       # resampling to 16 kHz
   libutf8proc-dev          # Unicode categories for GPT-2 pre-tokenization
   libcjson-dev             # JSON (vocab.json, tokenizer.json, --json output)
+  libmicrohttpd-dev        # HTTP server of mmgpt serve
+  chromium chromium-driver python3-selenium  # srv_browser: the serve web page in headless Chromium
   clang libclang-rt-14-dev # libFuzzer + sanitizer runtimes
   python3-numpy python3-torch  # reference implementations in tests, training tools
   python3-regex            # \p{L} / \p{N} regexes: the pre-tokenizer references (tests/tokenizer)

@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""bench_server.py - aggregate generated tokens/s of `mmgpt serve` with 1, 2, 4, 8, 16 concurrent clients.
+
+    /usr/bin/python3 bench/bench_server.py [--bin build/mmgpt] [--model FILE | --gpt2-124m] [--clients 1,2,4,8,16]
+        [--tokens 64] [--rounds 2] [--threads 1] [--media]
+
+Each client sends --rounds streaming requests one after another (ignore_eos, max_tokens = --tokens, so every
+answer has exactly that many tokens; --media: with assets/examples/shapes1.png); the server runs with
+--parallel = the client count. Reports per client count: aggregate tokens/s (all generated tokens / wall
+time), the speed-up over one client, mean and worst time to first token, and the server's peak RSS.
+--gpt2-124m builds a random GPT-2-124M-shaped model (d 768, 12 layers, 12 heads, GPT-2 vocabulary, f16)
+under build/ once. Today the worker decodes the slots one after another (apps/server.c step_slots), so
+the aggregate rate stays near the one-client rate; batched decode across slots is what will raise it."""
+import argparse
+import base64
+import http.client
+import json
+import os
+import re
+import select
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+
+def start(bin_, model, parallel, threads):
+    p = subprocess.Popen([bin_, "serve", "-m", model, "--port", "0", "--parallel", str(parallel), "-t", str(threads),
+                          "--queue", "256"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, bufsize=0)
+    t0 = time.time()
+    while time.time() - t0 < 120:
+        r, _, _ = select.select([p.stderr], [], [], 0.5)
+        if r:
+            m = re.match(rb"listening on http://[^:]+:(\d+)", p.stderr.readline())
+            if m:
+                return p, int(m.group(1))
+    p.kill()
+    raise RuntimeError("server did not start")
+
+
+def peak_rss_mib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return -1
+
+
+def one_request(port, body):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    t0 = time.time()
+    c.request("POST", "/v1/chat/completions", body=body, headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    ttft, n, buf = None, 0, b""
+    while True:
+        chunk = r.read1(65536)
+        if not chunk:
+            break
+        buf += chunk
+        while b"\n\n" in buf:
+            ev, buf = buf.split(b"\n\n", 1)
+            if not ev.startswith(b"data: {"):
+                continue
+            js = json.loads(ev[6:])
+            if js["choices"][0]["delta"].get("content") and ttft is None:
+                ttft = time.time() - t0
+            if js.get("usage"):
+                n = js["usage"]["completion_tokens"]
+    c.close()
+    return n, ttft if ttft is not None else time.time() - t0
+
+
+def run(bin_, model, clients, tokens, rounds, threads, media):
+    p, port = start(bin_, model, clients, threads)
+    content = "Describe this image."
+    if media:
+        with open(os.path.join(ROOT, "assets", "examples", "shapes1.png"), "rb") as f:
+            url = "data:image/png;base64," + base64.b64encode(f.read()).decode()
+        content = [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": content}]
+    body = json.dumps({"messages": [{"role": "user", "content": content}], "max_tokens": tokens,
+                       "ignore_eos": True, "stream": True}).encode()
+    one_request(port, body)  # warm-up (page-in of the weights)
+    res = []
+    lock = threading.Lock()
+
+    def client():
+        for _ in range(rounds):
+            r = one_request(port, body)
+            with lock:
+                res.append(r)
+    t0 = time.time()
+    ts = [threading.Thread(target=client) for _ in range(clients)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    wall = time.time() - t0
+    rss = peak_rss_mib(p.pid)
+    p.terminate()
+    p.wait()
+    total = sum(n for n, _ in res)
+    ttfts = [t for _, t in res]
+    return total / wall, sum(ttfts) / len(ttfts), max(ttfts), rss, total
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "mmgpt"))
+    ap.add_argument("--model", default=os.path.join(ROOT, "assets", "models", "mmgpt-demo.gguf"))
+    ap.add_argument("--gpt2-124m", action="store_true")
+    ap.add_argument("--clients", default="1,2,4,8,16")
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--media", action="store_true")
+    a = ap.parse_args()
+    model = a.model
+    if a.gpt2_124m:
+        model = os.path.join(ROOT, "build", "bench_gpt2_124m_f16.gguf")
+        if not os.path.exists(model):
+            subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_random_gpt2.py"), model, "--vocab",
+                            "50257", "--ctx", "1024", "--d", "768", "--layers", "12", "--heads", "12", "--type", "f16",
+                            "--tokenizer", os.path.join(ROOT, "tests", "data", "gpt2_bpe", "hf")], check=True)
+    print("model %s, %d tokens per answer, %d rounds per client, %d thread(s) per slot%s" %
+          (os.path.basename(model), a.tokens, a.rounds, a.threads, ", with a picture" if a.media else ""))
+    print("| clients | aggregate tok/s | speed-up | mean TTFT ms | worst TTFT ms | peak RSS MiB |")
+    print("|---|---|---|---|---|---|")
+    base = None
+    for c in [int(x) for x in a.clients.split(",")]:
+        tps, ttft, worst, rss, total = run(a.bin, model, c, a.tokens, a.rounds, a.threads, a.media)
+        base = base or tps
+        print("| %d | %.1f | %.2fx | %.0f | %.0f | %.0f |" % (c, tps, tps / base, ttft * 1000, worst * 1000, rss),
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

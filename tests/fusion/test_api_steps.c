@@ -1,0 +1,179 @@
+/* test_api_steps.c - the step-wise generation of mmgpt.h (mmgpt_generate_begin / _next / _stop) and the
+ * replayed conversation (mmgpt_eval_answer), the two things `mmgpt serve` needs from the library:
+ *   1. begin + next until 0 gives the text, pieces and stop reason of mmgpt_generate (greedy and sampled);
+ *   2. two contexts on one model stepped alternately in one thread (the server's worker loop) each give
+ *      their answer alone;
+ *   3. a conversation replayed with mmgpt_eval_answer(first answer) answers the second question as the
+ *      conversation that generated the first answer does, with the same KV-cache length;
+ *   4. mmgpt_generate_stop ends a generation (MMGPT_STOP_CALLBACK, nothing in progress, next refused), and
+ *      the ctx then answers a new conversation as a fresh ctx does;
+ *   5. misuse: next without begin, NULL arguments.
+ * The reference is the library's one-call mmgpt_generate (fus_logits checks the numerics vs PyTorch).
+ *
+ * usage: test_api_steps MODEL IMAGE AUDIO */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mmgpt.h"
+
+#include "mm_check.h"
+
+typedef struct {
+    char   buf[4096];
+    size_t n;
+    int    pieces;
+} acc;
+
+static bool collect(const char *t, size_t n, void *u) {
+    acc *a = u;
+    if (a->n + n < sizeof a->buf) {
+        memcpy(a->buf + a->n, t, n);
+        a->n += n;
+        a->buf[a->n] = 0;
+    }
+    if (n) a->pieces++;
+    return true;
+}
+
+static const char *g_image, *g_audio;
+
+/* The user turn of question q (0: the picture, 1: the clip). */
+static int add_turn(mmgpt_ctx *c, int q, char *err) {
+    int rc = q == 0 ? mmgpt_add_image_file(c, g_image, err) : mmgpt_add_audio_file(c, g_audio, err);
+    if (!rc) rc = mmgpt_add_text_literal(c, q == 0 ? "Describe this image." : "Describe this sound.", err);
+    return rc;
+}
+
+/* One-call reference answer on a fresh ctx. */
+static void reference(const mmgpt_model *m, int q, mmgpt_gen_params gp, acc *out, mmgpt_stop *why) {
+    char       err[MMGPT_ERR_SIZE];
+    mmgpt_ctx *c = mmgpt_ctx_create(m, (mmgpt_ctx_params){.n_threads = 1}, err);
+    memset(out, 0, sizeof *out);
+    CHECK(c && !add_turn(c, q, err) && !mmgpt_generate(c, gp, collect, out, err), "reference: %s", err);
+    *why = mmgpt_stop_reason(c);
+    mmgpt_ctx_free(c);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s MODEL IMAGE AUDIO\n", argv[0]);
+        return 2;
+    }
+    g_image = argv[2];
+    g_audio = argv[3];
+    char         err[MMGPT_ERR_SIZE];
+    mmgpt_model *m = mmgpt_model_load(argv[1], mmgpt_model_default_params(), err);
+    if (!m) {
+        fprintf(stderr, "load: %s\n", err);
+        return 1;
+    }
+    mmgpt_gen_params greedy = mmgpt_gen_default_params(), sampled = mmgpt_gen_default_params();
+    greedy.max_tokens = 40;
+    sampled.max_tokens = 20;
+    sampled.temperature = 0.9f;
+    sampled.seed = 1234;
+
+    /* 1 + 2: two contexts stepped alternately == each alone */
+    for (int mode = 0; mode < 2; mode++) {
+        mmgpt_gen_params gp = mode ? sampled : greedy;
+        acc              ref[2], got[2];
+        mmgpt_stop       why[2];
+        reference(m, 0, gp, &ref[0], &why[0]);
+        reference(m, 1, gp, &ref[1], &why[1]);
+        CHECK(ref[0].n > 0 && ref[1].n > 0, "references are empty");
+        mmgpt_ctx *c[2];
+        int        live[2] = {1, 1}, steps = 0;
+        for (int k = 0; k < 2; k++) {
+            memset(&got[k], 0, sizeof got[k]);
+            c[k] = mmgpt_ctx_create(m, (mmgpt_ctx_params){.n_threads = 1}, err);
+            CHECK(c[k] && !add_turn(c[k], k, err) && !mmgpt_generate_begin(c[k], gp, err), "begin %d: %s", k, err);
+            CHECK(mmgpt_generate_active(c[k]), "begin %d: not active", k);
+        }
+        while (live[0] || live[1]) {
+            for (int k = 0; k < 2; k++) {
+                if (!live[k]) continue;
+                int rc = mmgpt_generate_next(c[k], collect, &got[k], err);
+                CHECK(rc >= 0, "next %d: %s", k, err);
+                if (rc <= 0) live[k] = 0;
+                if (++steps > 1000) live[0] = live[1] = 0;
+            }
+        }
+        for (int k = 0; k < 2; k++) {
+            CHECK(!strcmp(got[k].buf, ref[k].buf), "mode %d ctx %d: stepped '%s' != one call '%s'", mode, k,
+                  got[k].buf, ref[k].buf);
+            CHECK(got[k].pieces == ref[k].pieces, "mode %d ctx %d: %d pieces != %d", mode, k, got[k].pieces,
+                  ref[k].pieces);
+            CHECK(!strcmp(mmgpt_last_text(c[k]), ref[k].buf), "mode %d ctx %d: last_text differs", mode, k);
+            CHECK(mmgpt_stop_reason(c[k]) == why[k], "mode %d ctx %d: stop %d != %d", mode, k,
+                  (int)mmgpt_stop_reason(c[k]), (int)why[k]);
+            CHECK(!mmgpt_generate_active(c[k]), "still active after the end");
+            CHECK(mmgpt_generate_next(c[k], collect, &got[k], err) == MMGPT_ERR_USAGE, "next after the end");
+            mmgpt_ctx_free(c[k]);
+        }
+    }
+
+    /* 3: a replayed conversation == the generated one */
+    {
+        mmgpt_ctx *a = mmgpt_ctx_create(m, (mmgpt_ctx_params){.n_threads = 1}, err);
+        mmgpt_ctx *b = mmgpt_ctx_create(m, (mmgpt_ctx_params){.n_threads = 1}, err);
+        CHECK(a && b, "ctx: %s", err);
+        acc ans1 = {0}, ans2 = {0}, rep2 = {0};
+        CHECK(!add_turn(a, 0, err) && !mmgpt_generate(a, greedy, collect, &ans1, err), "turn 1: %s", err);
+        CHECK(mmgpt_stop_reason(a) == MMGPT_STOP_EOS, "turn 1 should end at eos (stop %d)", (int)mmgpt_stop_reason(a));
+        CHECK(!mmgpt_add_text_literal(a, "Tell me more.", err) && !mmgpt_generate(a, greedy, collect, &ans2, err),
+              "turn 2: %s", err);
+        CHECK(!add_turn(b, 0, err) && !mmgpt_eval_answer(b, ans1.buf, err), "replay: %s", err);
+        CHECK(!mmgpt_add_text_literal(b, "Tell me more.", err) && !mmgpt_generate(b, greedy, collect, &rep2, err),
+              "replayed turn 2: %s", err);
+        CHECK(!strcmp(ans2.buf, rep2.buf), "replayed answer '%s' != '%s'", rep2.buf, ans2.buf);
+        CHECK(mmgpt_ctx_n_past(a) == mmgpt_ctx_n_past(b), "n_past %lld != %lld", (long long)mmgpt_ctx_n_past(b),
+              (long long)mmgpt_ctx_n_past(a));
+        CHECK(mmgpt_eval_answer(b, NULL, err) == MMGPT_ERR_USAGE, "NULL answer");
+        mmgpt_ctx_free(a);
+        mmgpt_ctx_free(b);
+    }
+
+    /* 4: stop mid-answer, then a new conversation on the same ctx == a fresh ctx */
+    {
+        acc        ref, part = {0}, again = {0};
+        mmgpt_stop why;
+        reference(m, 1, greedy, &ref, &why);
+        mmgpt_ctx *c = mmgpt_ctx_create(m, (mmgpt_ctx_params){.n_threads = 1}, err);
+        CHECK(c && !add_turn(c, 0, err) && !mmgpt_generate_begin(c, greedy, err), "begin: %s", err);
+        for (int i = 0; i < 3; i++) CHECK(mmgpt_generate_next(c, collect, &part, err) == 1, "step %d: %s", i, err);
+        mmgpt_generate_stop(c);
+        CHECK(!mmgpt_generate_active(c), "active after stop");
+        CHECK(mmgpt_stop_reason(c) == MMGPT_STOP_CALLBACK, "stop reason %d", (int)mmgpt_stop_reason(c));
+        CHECK(mmgpt_generate_next(c, collect, &part, err) == MMGPT_ERR_USAGE, "next after stop");
+        mmgpt_clear(c);
+        CHECK(!add_turn(c, 1, err) && !mmgpt_generate(c, greedy, collect, &again, err), "after stop: %s", err);
+        CHECK(!strcmp(again.buf, ref.buf), "after stop '%s' != fresh '%s'", again.buf, ref.buf);
+        /* clear during a generation ends it too */
+        CHECK(!add_turn(c, 0, err) && !mmgpt_generate_begin(c, greedy, err), "begin: %s", err);
+        mmgpt_clear(c);
+        CHECK(!mmgpt_generate_active(c), "active after clear");
+        mmgpt_ctx_free(c);
+    }
+
+    /* 5: misuse */
+    CHECK(mmgpt_generate_next(NULL, NULL, NULL, err) == MMGPT_ERR_USAGE, "next(NULL)");
+    CHECK(mmgpt_generate_begin(NULL, greedy, err) == MMGPT_ERR_USAGE, "begin(NULL)");
+    CHECK(mmgpt_eval_answer(NULL, "x", err) == MMGPT_ERR_USAGE, "eval_answer(NULL)");
+    CHECK(!mmgpt_generate_active(NULL), "active(NULL)");
+    mmgpt_generate_stop(NULL);
+    {
+        mmgpt_ctx *c = mmgpt_ctx_create(m, (mmgpt_ctx_params){.n_threads = 1}, err);
+        CHECK(mmgpt_generate_next(c, NULL, NULL, err) == MMGPT_ERR_USAGE && strstr(err, "no generation"),
+              "next without begin: %s", err);
+        mmgpt_gen_params bad = greedy;
+        bad.temperature = 2.5f;
+        CHECK(!add_turn(c, 0, err) && mmgpt_generate_begin(c, bad, err) == MMGPT_ERR_USAGE, "temperature 2.5");
+        CHECK(!mmgpt_generate_active(c), "active after a failed begin");
+        mmgpt_ctx_free(c);
+    }
+    mmgpt_model_free(m);
+    if (n_fail) fprintf(stderr, "%d checks failed\n", n_fail);
+    else printf("api steps: all checks passed\n");
+    return n_fail ? 1 : 0;
+}
