@@ -17,6 +17,7 @@ PKGS=(
   libutf8proc-dev          # Unicode categories for GPT-2 pre-tokenization
   libcjson-dev             # JSON (vocab.json, tokenizer.json, --json output)
   clang libclang-rt-14-dev # libFuzzer + sanitizer runtimes
+  libopenmpi-dev openmpi-bin  # optional MPI build (-DMMGPT_MPI=ON: mpirun -np N mmgpt ...) and its tests
   python3-numpy python3-torch  # reference implementations in tests, training tools
   python3-regex            # \p{L} / \p{N} regexes: the pre-tokenizer references (tests/tokenizer)
   espeak-ng sox libsox-fmt-all imagemagick python3-pil python3-scipy  # tools/train: data generation, held-out sets, examples
