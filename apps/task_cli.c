@@ -176,6 +176,8 @@ mmgpt_model *mm_task_load_model(const mm_task_opts *o, int *code) {
     mmgpt_model_params mp = mmgpt_model_default_params();
     mp.mmproj_path = o->mmproj;
     mp.chat_template = o->chat_template;
+    mp.dist = mm_cli_dist(); /* mpirun: rank 0 of a pipeline */
+    mp.layer_split = mm_cli_layer_split();
     progress(o->quiet, "mmgpt: loading %s ...", path);
     mmgpt_model *m = mmgpt_model_load(path, mp, err);
     progress(o->quiet, NULL, NULL);

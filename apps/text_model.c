@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "mm_dist.h"
 #include "text_model.h"
 
 int gen_open(mm_gen_ctx *c, const char *path, const char *prompt, const char *cmd) {
@@ -10,6 +11,8 @@ int gen_open(mm_gen_ctx *c, const char *path, const char *prompt, const char *cm
     memset(c, 0, sizeof *c);
     if (!(c->g = mm_gguf_open(path, err))) return mm_cli_fail(MM_EXIT_MODEL, "%s", err);
     if (!(c->model = mm_gpt_model_load(c->g, err))) return mm_cli_fail(MM_EXIT_MODEL, "%s", err);
+    if (mm_cli_dist() && mm_dist_join(mm_cli_dist(), c->g, c->model, mm_cli_layer_split(), 0, err) != 0)
+        return mm_cli_fail(MM_EXIT_MODEL, "%s", err); /* mpirun: every rank loaded, the layers are split */
     if (!(c->tok = mm_tokenizer_load_gguf(c->g, err))) return mm_cli_fail(MM_EXIT_MODEL, "%s", err);
     if (mm_tokenizer_n_vocab(c->tok) > mm_gpt_model_n_vocab(c->model))
         return mm_cli_fail(MM_EXIT_MODEL, "%s: the tokenizer has %d tokens but token_embd only %lld rows", path,

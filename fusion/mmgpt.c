@@ -10,6 +10,7 @@
 #include "conversation.h"
 #include "mm_audio.h"
 #include "mm_core.h"
+#include "mm_dist.h"
 #include "mm_fusion.h"
 #include "mm_gguf.h"
 #include "mm_image.h"
@@ -134,7 +135,8 @@ const char *mmgpt_version(void) { return MMGPT_VERSION; }
 
 /* ---------------------------------------------------------------- model */
 mmgpt_model_params mmgpt_model_default_params(void) {
-    return (mmgpt_model_params){.mmproj_path = NULL, .no_vision = false, .no_audio = false, .chat_template = NULL};
+    return (mmgpt_model_params){.mmproj_path = NULL, .no_vision = false, .no_audio = false, .chat_template = NULL,
+                                .dist = NULL, .layer_split = NULL};
 }
 
 /* The special token that starts the template's answer close (<|im_end|>, <|eot_id|>, <end_of_turn>, ...):
@@ -153,6 +155,14 @@ static bool has_encoder(const mm_gguf *g, const char *key, const char *tensor) {
     bool v = false;
     if (mm_gguf_find_key(g, key) >= 0) return mm_gguf_get_bool(g, key, &v) == 0 && v;
     return mm_gguf_find_tensor(g, tensor) != NULL;
+}
+
+/* Loading failed on rank 0 of a pipeline: the other ranks, waiting in their join, learn it and stop. */
+static void dist_fail(mm_dist *d, char *err) {
+    if (!d || mm_dist_joined(d)) return;
+    char e[MM_ERR_SIZE];
+    snprintf(e, sizeof e, "%s", err ? err : "failed");
+    mm_dist_join(d, NULL, NULL, NULL, -1, e);
 }
 
 mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err) {
@@ -190,6 +200,7 @@ mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err)
             !has_encoder(ge, "clip.has_audio_encoder", "a.conv1d.1.weight")) {
             mm_err(err, "%s: this mmproj file has neither an image nor an audio encoder", p.mmproj_path);
             mmgpt_model_free(m);
+            dist_fail(p.dist, err);
             return NULL;
         }
     }
@@ -211,6 +222,7 @@ mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err)
         int64_t d_in = mm_audio_model_d_enc(m->aud);
         if (mm_projector_load(&m->paud, ge, MM_MEDIA_AUDIO, d_in, m->d_model, e)) goto fail_enc;
     }
+    if (p.dist && mm_dist_join(p.dist, m->g, m->gpt, p.layer_split, 0, e) != 0) goto fail; /* every rank loaded */
     m->load_ms = mm_time_ms() - t0;
     return m;
 fail_enc:
@@ -219,6 +231,7 @@ fail_enc:
     if (strncmp(e, m->enc_path, strlen(m->enc_path)) != 0) {
         mm_err(err, "%s: %s", m->enc_path, e);
         mmgpt_model_free(m);
+        dist_fail(p.dist, err);
         return NULL;
     }
     goto fail;
@@ -227,12 +240,14 @@ fail_path:
     if (strncmp(e, path, strlen(path)) != 0) {
         mm_err(err, "%s: %s", path, e);
         mmgpt_model_free(m);
+        dist_fail(p.dist, err);
         return NULL;
     }
 fail:
     strip_func_prefix(e);
     mm_err(err, "%s", e);
     mmgpt_model_free(m);
+    dist_fail(p.dist, err);
     return NULL;
 }
 

@@ -81,6 +81,50 @@ int mm_dist_plan_arch(const mm_gpt_hparams *hp, int n_ranks, mm_dist_plan_params
 /* The smallest N in [1, n_layer] whose balanced plan fits every rank in p.mem_bytes; -1 + err if none. */
 int mm_dist_plan_auto(const mm_gpt_hparams *hp, mm_dist_plan_params p, char *err);
 
+/* ---------------------------------------------------------------- the rank protocol (MPI)
+ * Built with -DMMGPT_MPI=ON; without it mm_dist_init returns NULL with "built without MPI".
+ *
+ * Every rank of `mpirun -np N` runs:
+ *   d = mm_dist_init(&argc, &argv, err);             MPI_Init (unless the program did), rank and size
+ *   ... load the model file (rank 0: everything; others: the decoder only) ...
+ *   mm_dist_join(d, g, m, spec, status, err);         COLLECTIVE: every rank reports whether it loaded
+ *        (status 0, or -1 with its message in err); if any rank failed, every rank returns -1 and rank 0's
+ *        err says "rank R: MESSAGE" for the lowest failing rank. Else rank 0 splits the layers (balanced
+ *        by the bytes of each blk.L.* tensor, rank 0 also carrying every other tensor of its file: the
+ *        embeddings, output, encoders; or by spec "a,b,c") and broadcasts the split; each rank's model
+ *        then evaluates only its layers (mm_gpt_model_set_pipeline). Rank 0's mm_gpt_eval runs the whole
+ *        pipeline: its layers, then rows to rank 1, ..., the last rank's rows back to rank 0, output norm
+ *        and logits there. Prompts longer than the state's n_batch go as micro-batches of n_batch rows:
+ *        rank 0 sends micro-batch i+1 while the ranks after it work on micro-batch i.
+ *   rank 0: uses the model as usual, then mm_dist_finish(d, code): tells the others to finish (or, if
+ *        rank 0 never joined, answers their join with a failure so that they exit quietly; or, after a
+ *        failure broke the pipeline, MPI_Abort(code) so that mpirun ends every rank);
+ *   ranks > 0: mm_dist_serve(d, state, err) until rank 0 stops them.
+ *   mm_dist_free(d)                                   MPI_Finalize if mm_dist_init called MPI_Init
+ *
+ * Failures: a rank that fails while evaluating sends its message on through the pipeline and rank 0's
+ * eval returns "rank R: MESSAGE". Rank 0 waits for the pipeline's rows with a deadline (timeout_s, default
+ * 300 s, or $MMGPT_MPI_TIMEOUT): a rank that hangs is reported as "no rows from ranks 1..N-1 in T s"
+ * instead of waiting forever; a rank that dies is reported by mpirun, which ends the other ranks (Open
+ * MPI's default). After a failure the pipeline is unusable (mm_dist_finish then aborts). Waiting never
+ * spins a core: non-blocking receives are polled with sleeps growing to 1 ms. */
+typedef struct mm_dist mm_dist;
+
+bool     mm_dist_available(void);          /* built with MPI */
+mm_dist *mm_dist_init(int *argc, char ***argv, char *err);
+int      mm_dist_rank(const mm_dist *d);
+int      mm_dist_size(const mm_dist *d);
+void     mm_dist_set_timeout(mm_dist *d, double seconds);
+/* m may be NULL when status != 0 (load failed). Ranks > 0 may pass g/m of the decoder only. */
+int      mm_dist_join(mm_dist *d, const mm_gguf *g, mm_gpt_model *m, const char *spec, int status, char *err);
+/* This rank's layers after a successful join. */
+void     mm_dist_layers(const mm_dist *d, int64_t *layer_begin, int64_t *layer_end);
+int      mm_dist_serve(mm_dist *d, mm_gpt_state *s, char *err);
+bool     mm_dist_joined(const mm_dist *d);
+/* Rank 0's end (see above); returns code. */
+int      mm_dist_finish(mm_dist *d, int code);
+void     mm_dist_free(mm_dist *d);
+
 MM_API_END
 #ifdef __cplusplus
 }

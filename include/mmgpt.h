@@ -175,6 +175,10 @@ typedef struct {
                                   (chatml, llama2, llama3, gemma, vicuna, smolvlm, mistral-v7, ...);
                                   NULL = the file's own (see "A conversation turn"). An unknown name
                                   fails the load with the list of known names. */
+    struct mm_dist *dist;     /* pipeline over MPI ranks (mm_dist.h; opaque here, no mpi.h needed): this
+                                 process is rank 0 and mmgpt_model_load joins the ranks after loading
+                                 (or reports its failure to them); NULL = one process */
+    const char *layer_split;  /* with dist: layers per rank "a,b,c"; NULL = balanced by bytes */
 } mmgpt_model_params;
 
 mmgpt_model_params mmgpt_model_default_params(void);
