@@ -210,7 +210,7 @@ static int join(mm_dist *d, const mm_gguf *g, mm_gpt_model *m, const char *spec,
         } else if (spec) {
             rc = mm_dist_split_parse(spec, hp->n_layer, d->size, d->first, err);
         } else {
-            double *cost = malloc(sizeof(double) * (size_t)hp->n_layer), extra;
+            double *cost = malloc(sizeof(double) * (size_t)hp->n_layer), extra = 0;
             rc = cost ? file_costs(g, hp->n_layer, cost, &extra) : mm_err(err, "%s: out of memory", __func__);
             if (rc == 0) rc = mm_dist_split_balanced(cost, hp->n_layer, extra, d->size, d->first, err);
             free(cost);
@@ -281,7 +281,7 @@ int mm_dist_serve(mm_dist *d, mm_gpt_state *s, char *err) {
                      ? mm_err(e, "bad message (command %d, %lld rows)", h.cmd, (long long)h.n)
                      : mm_gpt_eval_layers(s, x, h.n, h.pos0, e);
         if (rc != 0) {
-            snprintf(d->fail_msg, sizeof d->fail_msg, "rank %d (layers %lld-%lld): %s", d->rank,
+            snprintf(d->fail_msg, sizeof d->fail_msg, "rank %d (layers %lld-%lld): %.400s", d->rank,
                      (long long)d->first[d->rank], (long long)d->first[d->rank + 1] - 1, e);
             h.cmd = CMD_FAIL;
             fwd_send(d, &h, d->fail_msg, MM_ERR_SIZE);
