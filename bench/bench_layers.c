@@ -6,6 +6,9 @@
  * KV cache); prints ms per layer for the prefill and per token per layer for decode (the model's time over
  * its n_layer: with a small vocabulary the embedding and logits are negligible, the line says how much
  * they weigh), and the weight bytes each decode step reads with the bandwidth that implies.
+ * Each figure comes with the process's CPU time (all threads) over the same span: on a machine shared with
+ * other work, wall time counts the time the scheduler gave away, CPU time (divided by the threads) is
+ * the better estimate of the same run on an idle machine (memory-bandwidth contention still counts).
  * Used on a synthetic GPT-3-width file (tools/make_wide_gpt2.py + mmgpt quantize).
  */
 #include <stdio.h>
@@ -17,11 +20,13 @@
 #include "mm_gguf.h"
 #include "mm_transformer.h"
 
-static double now(void) {
+static double clk(clockid_t id) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+static double now(void) { return clk(CLOCK_MONOTONIC); }
+static double cpu(void) { return clk(CLOCK_PROCESS_CPUTIME_ID); } /* all threads of the process */
 
 int main(int argc, char **argv) {
     if (argc < 2 || argv[1][0] == '-') {
@@ -70,30 +75,32 @@ int main(int argc, char **argv) {
             fprintf(stderr, "bench_layers: %s\n", err);
             return 5;
         }
-        double t0 = now();
+        double t0 = now(), c0 = cpu();
         if (mm_gpt_eval_tokens(s, ids, prompt, NULL, err) != 0) {
             fprintf(stderr, "bench_layers: %s\n", err);
             return 5;
         }
-        const double tp = now() - t0;
-        double best = 1e30, sum = 0;
+        const double tp = now() - t0, cp = cpu() - c0;
+        double best = 1e30, sum = 0, csum = 0;
         int32_t tok = mm_argmax(mm_gpt_state_logits(s), hp->n_vocab);
         for (long k = 0; k < gen; k++) {
-            t0 = now();
+            t0 = now(), c0 = cpu();
             if (mm_gpt_eval_tokens(s, &tok, 1, NULL, err) != 0) {
                 fprintf(stderr, "bench_layers: %s\n", err);
                 return 5;
             }
             const double dt = now() - t0;
+            csum += cpu() - c0;
             sum += dt;
             if (dt < best) best = dt;
             tok = mm_argmax(mm_gpt_state_logits(s), hp->n_vocab);
         }
         const double L = (double)hp->n_layer, mean = sum / (double)gen;
-        printf("threads %d: prefill %ld tokens %.2f s = %.1f ms per layer (%.1f tokens/s per layer); decode %.1f ms "
-               "per token per layer (best %.1f, mean of %ld after the prompt) = %.1f GB/s of weights\n",
-               nth, prompt, tp, 1e3 * tp / L, (double)prompt * L / tp, 1e3 * mean / L, 1e3 * best / L, gen,
-               bpt / best / 1e9);
+        printf("threads %d: prefill %ld tokens %.2f s = %.1f ms per layer (%.1f tokens/s per layer; CPU time / "
+               "threads: %.1f ms per layer); decode %.1f ms per token per layer (best %.1f, mean of %ld after the "
+               "prompt; CPU time / threads: %.1f) = %.1f GB/s of weights at the best\n",
+               nth, prompt, tp, 1e3 * tp / L, (double)prompt * L / tp, 1e3 * cp / nth / L, 1e3 * mean / L,
+               1e3 * best / L, gen, 1e3 * csum / (double)gen / nth / L, bpt / best / 1e9);
         fflush(stdout);
         mm_gpt_state_free(s);
         while (*t && *t != ',') t++;
