@@ -3,7 +3,7 @@
 
 1. the library (test_dist_pipeline, C): every position's logits within 1e-5 of each row's largest and the
    same argmax, for prompts in micro-batches, decode steps, a rewind, a reset; on a random GPT-2 (F32 and
-   Q8_0, balanced and a --split) and a random llama-family model when the tools can make one;
+   Q8_0, balanced and a --split) and random llama and qwen2 models (tools/make_random_llama.py);
 2. the program: `mmgpt generate` (greedy) prints the same text and `mmgpt logits` the same logits
    (1e-5 of each row's largest) as one process; the bundled model captions a picture and describes a clip
    with the same words;
@@ -85,16 +85,15 @@ make_random_gpt2.make_model(g2q, V=300, n_ctx=64, d=64, n_layer=5, n_head=4, tty
 lib_equal(g2q, "random GPT-2 Q8_0 untied, 5 layers")
 r = mpirun(2, [PIPE, g2, "--split", "1,5"])
 check("random GPT-2, --split 1,5", r.returncode == 0, r.stdout.decode() + r.stderr.decode())
-try:
-    import make_random_llama  # noqa: E402  (tools/ of the llama/qwen2 decoder, when present)
-except ImportError:
-    make_random_llama = None
-if make_random_llama is not None:
-    ll = os.path.join(TMP, "llama.gguf")
-    make_random_llama.make_model(ll, seed=5)
-    lib_equal(ll, "random llama")
+tool = os.path.join(SRC, "tools", "make_random_llama.py")   # the llama/qwen2 decoder's random models
+if os.path.exists(tool):
+    for arch, kv in (("llama", "2"), ("qwen2", "2")):
+        ll = os.path.join(TMP, "%s.gguf" % arch)
+        subprocess.run([sys.executable, tool, ll, "--arch", arch, "--d", "128", "--layers", "4", "--heads", "8",
+                        "--kv-heads", kv, "--ff", "256", "--seed", "5"], check=True, capture_output=True)
+        lib_equal(ll, "random %s (grouped-query attention, RoPE, SwiGLU), 4 layers" % arch)
 else:
-    print("note: tools/make_random_llama.py is absent: the llama-family model is not tested here")
+    check("tools/make_random_llama.py present (llama-family model)", False, tool)
 
 # ---------------------------------------------------------------- 2. the program
 tg = os.path.join(TMP, "tg.gguf")
