@@ -44,7 +44,7 @@ static int worker(mm_dist *d, int argc, char **argv) {
     mm_gpt_model *m = g ? mm_gpt_model_load(g, err) : NULL;
     int rc = MM_EXIT_OK;
     if (mm_dist_join(d, g, m, NULL, m ? 0 : -1, err) != 0) {
-        rc = MM_EXIT_MODEL; /* rank 0 says why */
+        rc = m ? MM_EXIT_OK : MM_EXIT_MODEL; /* rank 0 says why; mpirun's exit code is that of the failing ranks */
     } else {
         mm_gpt_state_params sp = mm_gpt_state_default_params();
         sp.n_threads = (int)threads;

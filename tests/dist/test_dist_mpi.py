@@ -128,13 +128,20 @@ bundled = os.path.join(SRC, "assets", "models", "mmgpt-demo.gguf")
 pic = os.path.join(SRC, "assets", "examples", "shapes1.png")
 clip = os.path.join(SRC, "assets", "examples", "beeps.wav")
 if os.path.exists(bundled):
-    for cmd, media in (("caption", pic), ("describe", clip)):
-        one = mmgpt([cmd, "-m", bundled, media, "-t", "1", "-q"])
+    for cmd, args in (("caption", [pic]), ("describe", [clip]), ("ask", [pic, "What is at the center?"])):
+        one = mmgpt([cmd, "-m", bundled, "-t", "1", "-q"] + args)
         check("%s, one process" % cmd, one.returncode == 0 and one.stdout.strip(), one.stderr)
         for n in (2, 4):
-            r = mpirun(n, [BIN, cmd, "-m", bundled, media, "-t", "1", "-q"])
+            r = mpirun(n, [BIN, cmd, "-m", bundled, "-t", "1", "-q"] + args)
             check("bundled model %s, %d ranks: %r" % (cmd, n, one.stdout.decode().strip()),
                   r.returncode == 0 and text(r.stdout) == text(one.stdout), "%r %s" % (r.stdout, r.stderr))
+    # chat: two questions about a picture, then a sound (the KV cache kept between turns on every rank)
+    script = ("What is it?\n/audio %s\nAnd this sound?\n/quit\n" % clip).encode()
+    chat = ["chat", "-m", bundled, "--image", pic, "-n", "16", "-t", "1", "-q"]
+    one = subprocess.run([BIN] + chat, input=script, capture_output=True, timeout=300, env=ENV)
+    r = mpirun(2, [BIN] + chat, stdin=script)
+    check("bundled model chat, 2 ranks: the same answers", one.returncode == 0 and r.returncode == 0 and
+          text(r.stdout) == text(one.stdout), "%r vs %r %s" % (r.stdout, one.stdout, r.stderr))
 else:
     check("bundled model present", False, bundled)
 
@@ -183,6 +190,10 @@ check("rank 1 out of memory (ulimit -v): one message from rank 0 naming rank 1",
 r = mpirun(2, [BIN] + args + ["-m", missing], timeout=120)
 ok, err = one_message(r, "", "no-such-model.gguf")
 check("rank 0 cannot open its model: its one message, exit 4", ok and r.returncode == 4, err)
+# rank 0's usage error before loading: its message and exit code (2); the workers stop quietly
+r = mpirun(2, [BIN, "generate", "-m", tg, "-n", "4", "--bogus"], timeout=120)
+ok, err = one_message(r, "", "--bogus")
+check("rank 0's usage error: its one message, mpirun exits 2", ok and r.returncode == 2, err)
 
 
 def rank_pids(root_pid):
