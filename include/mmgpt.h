@@ -177,7 +177,8 @@ typedef struct {
                                   fails the load with the list of known names. */
     struct mm_dist *dist;     /* pipeline over MPI ranks (mm_dist.h; opaque here, no mpi.h needed): this
                                  process is rank 0 and mmgpt_model_load joins the ranks after loading
-                                 (or reports its failure to them); NULL = one process */
+                                 (or reports its failure to them); the ranks > 0 run mm_dist_serve; end
+                                 with mm_dist_finish(dist, code). NULL = one process */
     const char *layer_split;  /* with dist: layers per rank "a,b,c"; NULL = balanced by bytes */
 } mmgpt_model_params;
 
