@@ -70,6 +70,9 @@ static void usage(FILE *f) {
                "start (system prompt, media), so media are encoded once and evaluated once. --multi-turn\n"
                "keeps the whole conversation instead (each question follows the previous answer; media added\n"
                "later join the next question). A line is plain text: a <__media__> typed in it is text.\n"
+               "A full context (-c, default min(the model's, 4096)) drops nothing: the answer that reaches it\n"
+               "stops (stop reason context), a question that does not fit is refused (exit 3 at the end), and\n"
+               "/clear starts a new conversation.\n"
                "-p asks a first question before reading stdin (its <__media__> markers place the media).\n"
                "A line longer than %zu bytes is refused (input error, exit 3 at the end) and the next line is read.\n"
                "example: mmgpt chat --image photo.png\n\noptions:\n", MM_CLI_MAX_TEXT);

@@ -1,11 +1,13 @@
-/* cmd_encode_image.c - `mmgpt encode-image -m MODEL IMAGE -o OUT.npy [--preprocessed PRE.npy]`:
- * ViT encoder output [n_tokens, d_enc] (before the projector) as float32 .npy. */
+/* cmd_encode_image.c - `mmgpt encode-image -m MODEL IMAGE -o OUT.npy [--preprocessed PRE.npy]
+ * [--projected PROJ.npy]`: ViT encoder output [n_tokens, d_enc] (before the projector), the normalised pixels
+ * and the projector's rows [n_rows, d_out], each as float32 .npy. MODEL may be a llama.cpp mmproj file. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "commands.h"
+#include "mm_fusion.h"
 #include "mm_gguf.h"
 #include "mm_image.h"
 
@@ -15,11 +17,15 @@ static void usage(FILE *f) {
             "Decode IMAGE (JPEG, PNG, BMP, GIF, TGA, PSD, HDR, PNM), preprocess it as the model says\n"
             "(clip.vision.image_size/image_mean/image_std, mmgpt.vision.resize_mode) and run the ViT encoder.\n"
             "Writes the encoder output (before the projector) as float32 .npy [n_tokens, d_enc]; the class\n"
-            "token, when the model has one, is row 0. Transparent pixels are composited on white.\n\n"
+            "token, when the model has one, is row 0. Transparent pixels are composited on white.\n"
+            "MODEL may be a llama.cpp mmproj file (clip.* keys, v.* and mm.* tensors).\n\n"
             "options:\n"
             "  -m, --model FILE        model (.gguf with a vision encoder; default $MMGPT_MODEL or bundled)\n"
+            "  --mmproj FILE           the vision encoder and projector from FILE (then -m is not read)\n"
             "  -o, --output FILE       output .npy (required)\n"
             "  --preprocessed FILE     also write the normalised pixels as float32 .npy [3, S, S]\n"
+            "  --projected FILE        also write the projector's rows as float32 .npy [n_rows, d_out]\n"
+            "                          (class token dropped, patches merged by the scale factor)\n"
             "  -t, --threads N         " MM_CLI_THREADS_HELP "\n"
             "  -h, --help              this help\n");
 }
@@ -33,7 +39,7 @@ static const char *strip_func(const char *e) {
 }
 
 int mm_cmd_encode_image(int argc, char **argv) {
-    const char *in = NULL, *outp = NULL, *prep = NULL, *model_arg = NULL;
+    const char *in = NULL, *outp = NULL, *prep = NULL, *projp = NULL, *model_arg = NULL, *mmproj = NULL;
     long threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -46,6 +52,10 @@ int mm_cmd_encode_image(int argc, char **argv) {
             if (!(outp = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
         } else if (!strcmp(a, "--preprocessed")) {
             if (!(prep = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--projected")) {
+            if (!(projp = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--mmproj")) {
+            if (!(mmproj = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_threads(a, v, &threads)) return MM_EXIT_USAGE;
         } else if (a[0] == '-' && a[1]) {
@@ -58,7 +68,7 @@ int mm_cmd_encode_image(int argc, char **argv) {
     }
     if (!in) return mm_cli_fail(MM_EXIT_USAGE, "encode-image: no IMAGE given (see mmgpt encode-image --help)");
     if (!outp) return mm_cli_fail(MM_EXIT_USAGE, "encode-image: no output given (-o OUT.npy)");
-    const char *model_path = mm_cli_model_path(model_arg);
+    const char *model_path = mmproj ? mmproj : mm_cli_model_path(model_arg);
     if (!model_path) return MM_EXIT_MODEL;
 
     char err[MM_ERR_SIZE];
@@ -67,7 +77,9 @@ int mm_cmd_encode_image(int argc, char **argv) {
     mm_vit_model *m = NULL;
     mm_vit_state *st = NULL;
     mm_pool *pool = NULL;
-    float *pix = NULL, *out = NULL;
+    float *pix = NULL, *out = NULL, *proj = NULL;
+    void *proj_scratch = NULL;
+    mm_projector pj = {0};
     mm_image img = {0};
 
     double t0 = mm_time_ms();
@@ -77,6 +89,17 @@ int mm_cmd_encode_image(int argc, char **argv) {
     }
     if (!(m = mm_vit_model_load(g, err))) {
         rc = mm_cli_fail(MM_EXIT_MODEL, "%s: %s", model_path, strip_func(err));
+        goto done;
+    }
+    if (projp && mm_projector_load(&pj, g, MM_MEDIA_IMAGE, mm_vit_d_enc(m), 0, err)) {
+        rc = mm_cli_fail(MM_EXIT_MODEL, "%s", strip_func(err));
+        goto done;
+    }
+    const int64_t n_patch = mm_vit_n_tokens(m) - (mm_vit_has_cls(m) ? 1 : 0);
+    if (projp && pj.merge > 1 && n_patch != pj.grid * pj.grid) {
+        rc = mm_cli_fail(MM_EXIT_MODEL, "%s: the image encoder gives %lld patch rows, not the %lld x %lld grid that "
+                         "clip.vision.projector.scale_factor merges", model_path, (long long)n_patch,
+                         (long long)pj.grid, (long long)pj.grid);
         goto done;
     }
     double t1 = mm_time_ms();
@@ -91,7 +114,12 @@ int mm_cmd_encode_image(int argc, char **argv) {
     const int S = mm_vit_image_size(m), nt = mm_vit_n_tokens(m), d = mm_vit_d_enc(m);
     pix = malloc((size_t)3 * S * S * sizeof(float));
     out = malloc((size_t)nt * d * sizeof(float));
-    if (!pix || !out) {
+    const int64_t n_proj = projp ? mm_projector_n_out(&pj, n_patch) : 0;
+    if (projp) {
+        proj = malloc((size_t)(n_proj * pj.d_out) * sizeof(float));
+        proj_scratch = aligned_alloc(64, (mm_projector_scratch_bytes(&pj, n_patch) + 127) & ~(size_t)63);
+    }
+    if (!pix || !out || (projp && (!proj || !proj_scratch))) {
         rc = mm_cli_fail(MM_EXIT_INTERNAL, "encode-image: out of memory");
         goto done;
     }
@@ -109,6 +137,20 @@ int mm_cmd_encode_image(int argc, char **argv) {
         goto done;
     }
     double t4 = mm_time_ms();
+    if (projp) {
+        mm_projector_apply(&pj, pool, out + (nt - n_patch) * (int64_t)d, n_patch, proj, proj_scratch);
+        if (mm_find_nonfinite(proj, n_proj * pj.d_out) >= 0) {
+            rc = mm_cli_fail(MM_EXIT_MODEL, "%s: the image projector's output is not finite: the mm.* weights hold "
+                             "NaN/Inf values or overflow", model_path);
+            goto done;
+        }
+        int64_t shpp[2] = {n_proj, pj.d_out};
+        if (mm_npy_write(projp, proj, 2, shpp, err)) {
+            rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
+            goto done;
+        }
+    }
+    double t5 = mm_time_ms();
     int64_t shp[2] = {nt, d};
     if (mm_npy_write(outp, out, 2, shp, err)) {
         rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
@@ -123,10 +165,13 @@ int mm_cmd_encode_image(int argc, char **argv) {
     }
     fprintf(stderr,
             "encode-image: %s %dx%d -> %s %dx%d -> [%d, %d] (%d blocks) | load model %.1f ms, decode %.1f ms, "
-            "preprocess %.1f ms, encode %.1f ms (%d threads)\n",
+            "preprocess %.1f ms, encode %.1f ms, project %.1f ms (%d threads)\n",
             in, img.w, img.h, mm_resize_mode_name(pp.mode), S, S, nt, d, mm_vit_n_layers_run(m),
-            t1 - t0, t2 - t1, t3 - t2, t4 - t3, mm_pool_n_threads(pool));
+            t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, mm_pool_n_threads(pool));
 done:
+    free(proj);
+    free(proj_scratch);
+    mm_projector_free(&pj);
     free(pix);
     free(out);
     mm_image_free(&img);

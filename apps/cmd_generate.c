@@ -36,7 +36,8 @@ static void usage(FILE *f) {
             "  -m, --model MODEL.gguf  model (default: $MMGPT_MODEL or the bundled model)\n"
             "  -p, --prompt TEXT       the text to continue\n"
             "  -n, --max-tokens N      most tokens to generate (default 64); prompt + N must fit the context;\n"
-            "                          0 or -1 = no limit: until end-of-text or a full context\n"
+            "                          0 or -1 = no limit: until end-of-text or a full context (the model's,\n"
+            "                          at most 4096 positions)\n"
             "  --temp T                temperature in [0, 2] (default 0.8; 0 = greedy)\n"
             "  --top-k K               sample among the K most likely tokens (default 40; 0 = all)\n"
             "  --top-p P               nucleus sampling threshold in (0, 1] (default 0.95; 1 = off)\n"
@@ -132,7 +133,9 @@ int mm_cmd_generate(int argc, char **argv) {
     if (!path) goto done;
     rc = gen_open(&c, path, prompt, "generate");
     if (rc != MM_EXIT_OK) goto done;
-    const int64_t V = mm_gpt_model_n_vocab(c.model), n_ctx = mm_gpt_model_n_ctx(c.model);
+    const int64_t V = mm_gpt_model_n_vocab(c.model), n_ctx_model = mm_gpt_model_n_ctx(c.model);
+    /* without a limit (-n 0): until the default context, min(the model's, MM_GPT_DEFAULT_CTX) */
+    const int64_t n_ctx = n_gen <= 0 && n_ctx_model > MM_GPT_DEFAULT_CTX ? MM_GPT_DEFAULT_CTX : n_ctx_model;
     const int32_t eos = mm_tokenizer_eos(c.tok);
     if (c.n_ids == 0) { /* GPT-2 starts unconditioned text after <|endoftext|> */
         int32_t start = mm_tokenizer_bos(c.tok) >= 0 ? mm_tokenizer_bos(c.tok) : eos;
@@ -237,9 +240,11 @@ int mm_cmd_generate(int argc, char **argv) {
         double tp = t1 - t0 > 1e-9 ? t1 - t0 : 1e-9, tg = t2 - t1 > 1e-9 ? t2 - t1 : 1e-9;
         fprintf(stderr,
                 "\ngenerate: prompt %lld tokens in %.1f ms (%.1f tokens/s); generated %lld tokens in %.1f ms "
-                "(%.1f tokens/s); stopped by %s; kernels %s\n",
+                "(%.1f tokens/s); stopped by %s; kernels %s; KV cache %.2f MiB (%lld positions)\n",
                 (long long)c.n_ids, tp, 1000.0 * (double)c.n_ids / tp, (long long)n_done, tg,
-                1000.0 * (double)n_done / tg, why, mm_cpu_kernel_name());
+                1000.0 * (double)n_done / tg, why, mm_cpu_kernel_name(),
+                mm_gpt_kv_bytes(mm_gpt_model_hparams(c.model), mm_gpt_state_n_ctx(s), kv_f16) / 1048576.0,
+                (long long)mm_gpt_state_n_ctx(s));
     }
 done:
     free(ban);

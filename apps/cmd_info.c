@@ -2,7 +2,8 @@
  *
  * Prints the architecture, every metadata entry (long strings and arrays summarised), the tensor table
  * (name, type, shape in ggml order ne[0] first, bytes), the parameter count and the file size; for
- * gpt2 files also the decoder's parameter accounting (from the transformer module). A file that fails
+ * gpt2 files also the decoder's parameter accounting (from the transformer module), for decoder files (gpt2,
+ * llama, qwen2) the memory block (tensors by group, KV-cache bytes at the default -c). A file that fails
  * validation gives one line on stderr and exit code 4.
  */
 #include <cjson/cJSON.h>
@@ -36,6 +37,18 @@ static char *accounting(const mm_gguf *g, bool json, char *why) {
     char *buf = malloc((size_t)n + 1);
     if (!buf) return NULL;
     mm_gpt_accounting_format("gpt2", &hp, &acc, json, buf, (size_t)n + 1);
+    return buf;
+}
+
+/* Tensors by group and the decoder's KV-cache bytes at the default -c (transformer module), for decoder
+ * files (gpt2, llama, qwen2); NULL otherwise. */
+static char *memory(const mm_gguf *g, bool json) {
+    mm_gpt_hparams hp;
+    char why[MM_ERR_SIZE];
+    if (mm_gpt_hparams_from_gguf(g, &hp, why)) return NULL;
+    int n = mm_gpt_file_accounting_format(g, 0, json, NULL, 0);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (buf) mm_gpt_file_accounting_format(g, 0, json, buf, (size_t)n + 1);
     return buf;
 }
 
@@ -81,7 +94,8 @@ static void usage(FILE *f) {
             "usage: mmgpt info FILE.gguf [--json] [--chat-template NAME]\n\n"
             "Show what a GGUF model file holds: architecture, metadata (long arrays summarised), the\n"
             "tensor table (name, type, shape as ggml ne[0..3], bytes), the parameter count and the file\n"
-            "size; for gpt2 files also the decoder's parameter accounting; the chat template mmgpt uses\n"
+            "size; for gpt2 files also the decoder's parameter accounting; for decoder files (gpt2, llama,\n"
+            "qwen2) the memory they need (tensors by group, KV cache at the default -c); the chat template mmgpt uses\n"
             "for it and why (mmgpt.prompt.* keys, the one recognised in tokenizer.chat_template, ...).\n"
             "The file is fully validated.\n\n"
             "options:\n"
@@ -195,6 +209,9 @@ static int print_json(const mm_gguf *g, int64_t n_params, uint64_t tensor_bytes)
     char *acc = accounting(g, true, why);
     if (acc) cJSON_AddRawToObject(o, "accounting", acc);
     free(acc);
+    char *mem = memory(g, true);
+    if (mem) cJSON_AddRawToObject(o, "memory", mem);
+    free(mem);
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     if (!s) return mm_cli_fail(MM_EXIT_INTERNAL, "out of memory");
@@ -274,6 +291,9 @@ static int print_text(const mm_gguf *g, int64_t n_params, uint64_t tensor_bytes)
     } else if (why[0]) {
         printf("\nparameter accounting: not available (%s)\n", why);
     }
+    char *mem = memory(g, false);
+    if (mem) printf("\nmemory:\n%s", mem);
+    free(mem);
     if (fflush(stdout)) return mm_cli_fail(MM_EXIT_INTERNAL, "cannot write to stdout");
     return MM_EXIT_OK;
 }

@@ -1,5 +1,7 @@
 /* cmd_params.c - `mmgpt params --arch NAME [--json]`: parameter / byte accounting of a named GPT shape;
- * with --ranks N|auto: the pipeline plan (mm_dist.h): each rank's layers, weights, KV cache, fits. */
+ * `mmgpt params -m FILE [-c N] [--json]`: the parameters and memory of any GGUF file (its tensors by group and
+ * type; for a decoder the KV cache at -c N); with --arch A --ranks N|auto: the pipeline plan (mm_dist.h):
+ * each rank's layers, weights, KV cache, fits. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,21 +9,29 @@
 
 #include "cli.h"
 #include "mm_dist.h"
+#include "mm_gguf.h"
 #include "mm_transformer.h"
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: mmgpt params --arch NAME [--json]\n\n"
+            "usage: mmgpt params --arch NAME [--json]\n"
+            "       mmgpt params -m FILE.gguf [-c N] [--json]\n\n"
             "Print the parameter accounting of a named GPT shape: weight matrices counted the GPT-3 paper's way\n"
             "(embedding; per-head query, key and value; output, up- and down-projection per layer; unembedding),\n"
             "then the full count with biases, layer norms and position embeddings, the bytes at F32/F16/Q8_0/Q4_0\n"
-            "and the KV cache at full context. `mmgpt info MODEL.gguf` prints the same table for a gpt2 file.\n\n"
+            "and the KV cache at full context. `mmgpt info MODEL.gguf` prints the same table for a gpt2 file.\n"
+            "With -m: the parameters and bytes of any GGUF file by group (embedding, attention, feed-forward,\n"
+            "norms, biases, output, encoders/projectors) and by type; for a decoder file (gpt2, llama, qwen2)\n"
+            "its shape and the KV cache at -c N (default min(trained context, 4096)) and at the trained context.\n\n"
             "options:\n"
             "  --arch NAME  one of:");
     for (int i = 0; mm_gpt_arch_name(i); i++) fprintf(f, "%s %s", i % 6 == 0 ? "\n              " : "", mm_gpt_arch_name(i));
     fprintf(f,
-            "\n  --all        every known shape\n"
-            "  --json       one JSON object per shape\n\n"
+            "\n  -m FILE      a GGUF file instead of a named shape\n"
+            "  -c N         with -m: KV-cache positions (default min(trained context, 4096))\n"
+            "  --all        every known shape\n"
+            "  --json       one JSON object per shape\n"
+            "  -h, --help   this help\n\n"
             "pipeline plan (mpirun -np N mmgpt ...; layers split over ranks, see docs/SCALING.md):\n"
             "  --ranks N|auto     plan N ranks (auto: the smallest N whose every rank fits in --mem)\n"
             "  --type T           weight type of the matrices (default q4_0; f32 f16 q8_0 q4_k ...)\n"
@@ -31,9 +41,8 @@ static void usage(FILE *f) {
             "  --batch N          positions per step, for the activations (default 512)\n"
             "  --kv-f16           KV cache in f16\n"
             "Per rank: weights (rank 0 adds the embeddings; the unembedding is tied), KV cache at full context,\n"
-            "activations, and whether their sum fits in --mem.\n"
-            "  -h, --help   this help\n\n"
-            "exit codes: 0 ok, 2 bad arguments\n");
+            "activations, and whether their sum fits in --mem.\n\n"
+            "exit codes: 0 ok, 2 bad arguments, 3 no number of ranks fits (--ranks auto), 4 invalid file\n");
 }
 
 /* "24GiB", "24 GiB", "64GB", "5e9", "512MiB": bytes (binary KiB..TiB, decimal kB..TB) */
@@ -151,8 +160,27 @@ static int print_one(const char *name, bool json) {
     return MM_EXIT_OK;
 }
 
+static int print_file(const char *path, long n_ctx, bool json) {
+    char err[MM_ERR_SIZE];
+    mm_gguf *g = mm_gguf_open(path, err);
+    if (!g) return mm_cli_fail(MM_EXIT_MODEL, "%s", err);
+    int n = mm_gpt_file_accounting_format(g, n_ctx, json, NULL, 0);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!buf) {
+        mm_gguf_close(g);
+        return mm_cli_fail(MM_EXIT_INTERNAL, "params: out of memory");
+    }
+    mm_gpt_file_accounting_format(g, n_ctx, json, buf, (size_t)n + 1);
+    if (!json) printf("%s\n", path);
+    fputs(buf, stdout);
+    free(buf);
+    mm_gguf_close(g);
+    return MM_EXIT_OK;
+}
+
 int mm_cmd_params(int argc, char **argv) {
-    const char *arch = NULL;
+    const char *arch = NULL, *file = NULL;
+    long n_ctx = 0;
     bool json = false, all = false;
     plan_opts po = {0};
     for (int i = 1; i < argc; i++) {
@@ -162,6 +190,11 @@ int mm_cmd_params(int argc, char **argv) {
             return MM_EXIT_OK;
         } else if (!strcmp(a, "--arch") || !strcmp(a, "-a")) {
             if (!(arch = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (!(file = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+            const char *v = mm_cli_value(argc, argv, &i);
+            if (!v || !mm_cli_int("-c", v, 1, 1L << 24, &n_ctx)) return MM_EXIT_USAGE;
         } else if (!strcmp(a, "--json")) {
             json = true;
         } else if (!strcmp(a, "--all")) {
@@ -183,14 +216,18 @@ int mm_cmd_params(int argc, char **argv) {
             return mm_cli_fail(MM_EXIT_USAGE, "params: unknown option '%s' (see mmgpt params --help)", a);
         }
     }
-    if (!arch && !all) return mm_cli_fail(MM_EXIT_USAGE, "params: missing --arch NAME (see mmgpt params --help)");
+    if (!arch && !all && !file)
+        return mm_cli_fail(MM_EXIT_USAGE, "params: missing --arch NAME or -m FILE (see mmgpt params --help)");
     if (!po.ranks && (po.type || po.mem || po.split || po.ctx || po.batch || po.kv_f16))
         return mm_cli_fail(MM_EXIT_USAGE, "params: --type, --mem, --layer-split, --ctx, --batch and --kv-f16 "
                            "go with --ranks N|auto");
-    if (po.ranks && all) return mm_cli_fail(MM_EXIT_USAGE, "params: --ranks plans one shape: give --arch, not --all");
+    if (po.ranks && (all || !arch))
+        return mm_cli_fail(MM_EXIT_USAGE, "params: --ranks plans one named shape: give --arch NAME");
     int rc = MM_EXIT_OK;
     if (po.ranks) {
         rc = print_plan(arch, &po, json);
+    } else if (file) {
+        rc = print_file(file, n_ctx, json);
     } else if (all) {
         for (int i = 0; mm_gpt_arch_name(i) && rc == MM_EXIT_OK; i++) {
             if (i && !json) fputs("\n", stdout);

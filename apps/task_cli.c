@@ -113,7 +113,7 @@ void mm_task_print_opts(FILE *f, unsigned which) {
         fprintf(f, "  -m, --model FILE       model .gguf (default: $MMGPT_MODEL, else the bundled model)\n"
                    "  --mmproj FILE          encoders + projectors from a separate mmproj .gguf\n"
                    "  -t, --threads N        " MM_CLI_THREADS_HELP "\n"
-                   "  -c, --ctx-size N       context positions, at most the model's (default 0 = the model's)\n"
+                   "  -c, --ctx-size N       context positions, at most the model's (default 0 = min(the model's, 4096))\n"
                    "  --chat-template NAME   turn format instead of the model's own, one of\n"
                    "                         %s\n", mm_chat_template_names());
     if (which & MM_OPT_MEDIA)
@@ -193,7 +193,7 @@ mmgpt_ctx *mm_task_create_ctx(const mmgpt_model *m, const mm_task_opts *o, int *
     mmgpt_ctx_params cp = mmgpt_ctx_default_params();
     if (o->n_ctx > mmgpt_model_n_ctx(m)) {
         *code = mm_cli_fail(MM_EXIT_USAGE, "-c %ld: the model's context is %lld positions: give -c in [1, %lld] (0 = "
-                            "the model's)", o->n_ctx, (long long)mmgpt_model_n_ctx(m), (long long)mmgpt_model_n_ctx(m));
+                            "min(the model's, 4096))", o->n_ctx, (long long)mmgpt_model_n_ctx(m), (long long)mmgpt_model_n_ctx(m));
         return NULL;
     }
     cp.n_threads = (int)o->threads;

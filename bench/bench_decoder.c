@@ -5,8 +5,9 @@
  *
  * 1. GPT-2 124M-shaped random model (vocab 50,257, d 768, 12 layers, 12 heads, ctx 1024, tied), built
  *    in memory for each weight type; for each thread count:
- *      prompt:     tokens/s for one batch of --prompt tokens, and the achieved GFLOP/s (matrix FLOPs +
- *                  causal attention FLOPs) as a fraction of the sgemm GFLOP/s measured in the same
+ *      prompt:     tokens/s for one batch of --prompt tokens, and the achieved GFLOP/s (block matrix FLOPs
+ *                  of every position, the vocabulary projection of the last position only - the logits
+ *                  computed - and causal attention FLOPs; `mmgpt bench` counts the same way) as a fraction of the sgemm GFLOP/s measured in the same
  *                  process (mm_sgemm prompt x 3072 x 768, same threads, best of 5 before and 5 after);
  *      tg: tokens/s for --gen tokens from an empty context (llama-bench's tg128 convention: one start
  *                  token, then greedy decoding), as a fraction of the roofline below;
@@ -79,7 +80,7 @@ static float *rand_vec(mem_model *mm, int64_t n, float offset, float scale) {
 static mem_model *build(mm_type t, int64_t V, int64_t ctx, int64_t d, int64_t L, int64_t H, int64_t ff) {
     mem_model *mm = calloc(1, sizeof *mm);
     mm_gpt_model *m = &mm->m;
-    m->hp = (mm_gpt_hparams){V, ctx, d, L, H, d / H, ff, 1e-5f};
+    m->hp = (mm_gpt_hparams){.n_vocab = V, .n_ctx = ctx, .d_model = d, .n_layer = L, .n_head = H, .d_head = d / H, .d_ff = ff, .eps = 1e-5f};
     rand_matrix(mm, t, V, d, 0.5f, &m->tok_embd);
     rand_matrix(mm, t, ctx, d, 0.2f, &m->pos_embd);
     m->output = m->tok_embd;
@@ -198,9 +199,11 @@ static void run_gpt2(mm_type t, int threads, int n_prompt, int n_gen) {
     if (gf2 > gf) gf = gf2;
     const mm_gpt_hparams *hp = &mm->m.hp;
     const double d = (double)hp->d_model, L = (double)hp->n_layer;
-    const double mat_params = L * (12.0 * d * d) + (double)hp->n_vocab * d;
+    /* the work done: block matrices for every position, the vocabulary projection for the last position
+     * only (eval without logits_all computes one row of logits), causal attention */
+    const double blk_params = L * (12.0 * d * d), out_params = (double)hp->n_vocab * d;
     const double attn = L * 2.0 * d * (double)n_prompt * (double)(n_prompt + 1); /* QK^T + PV, causal */
-    const double prompt_gflops = (2.0 * mat_params * n_prompt + attn) / ((t1 - t0) * 1e6);
+    const double prompt_gflops = (2.0 * blk_params * n_prompt + 2.0 * out_params + attn) / ((t1 - t0) * 1e6);
     const double wbytes = (double)mm_gpt_model_bytes_per_token(&mm->m);
     const double kv_avg = 2.0 * L * d * (g_kv_f16 ? 2.0 : 4.0) * ((double)n_prompt + n_gen / 2.0); /* K, V read */
     const double gen_tps = 1000.0 * n_gen / (t2 - t1), tg_tps = 1000.0 * n_gen / (t4 - t3);

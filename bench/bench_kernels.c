@@ -8,7 +8,9 @@
  *     matvec pass per type), fraction per round, medians;
  *   - a GPT-2 small decode step (48 matvecs, pool overheads included) for F16 and Q8_0.
  *
- *   bench_kernels [--quick] [--types f32,q4_k,...]   (--types: only those in the prefill and matvec figures)
+ *   bench_kernels [--quick] [--matvec] [--rounds N] [--types f32,q4_k,...]
+ *     --types: only those in the prefill and matvec figures; --matvec: only the bandwidth and matvec figures
+ *     (N rounds, default 11; at most 15)
  *
  * The matvec weights are rotated over several copies (>= 128 MiB, 4x the L3 here) so that they stream
  * from memory as in a real decode step. MMGPT_KERNEL=generic|avx2|avx512 forces a kernel level.
@@ -56,11 +58,14 @@ static int type_selected(mm_type t) {
 }
 
 int main(int argc, char **argv) {
-    int quick = 0;
+    int quick = 0, matvec_only = 0, n_rounds = 11;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) quick = 1;
+        else if (strcmp(argv[i], "--matvec") == 0) matvec_only = 1;
+        else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc && atoi(argv[i + 1]) >= 1 && atoi(argv[i + 1]) <= 15)
+            n_rounds = atoi(argv[++i]);
         else if (strcmp(argv[i], "--types") == 0 && i + 1 < argc) g_types = argv[++i];
-        else { fprintf(stderr, "usage: bench_kernels [--quick] [--types f32,q4_k,...]\n"); return 2; }
+        else { fprintf(stderr, "usage: bench_kernels [--quick] [--matvec] [--rounds N] [--types f32,q4_k,...]\n"); return 2; }
     }
     char err[MM_ERR_SIZE];
     mm_pool *pools[3] = {NULL, mm_pool_create(1, err), mm_pool_create(2, err)};
@@ -79,7 +84,7 @@ int main(int argc, char **argv) {
 
     /* ---- sgemm */
     double gf_blas[3] = {0}, gf_own[3] = {0};
-    {
+    if (!matvec_only) {
         int m = 512, n = 1024, k = 1024;
         float *A = aligned_alloc(64, sizeof(float) * m * k), *B = aligned_alloc(64, sizeof(float) * n * k),
               *C = aligned_alloc(64, sizeof(float) * m * n);
@@ -125,7 +130,7 @@ int main(int argc, char **argv) {
     }
 
     /* ---- prefill: mm_linear over 128 rows */
-    {
+    if (!matvec_only) {
         int64_t rows = 2048, cols = 2048, n = 128;
         float *W = aligned_alloc(64, sizeof(float) * rows * cols), *X = aligned_alloc(64, sizeof(float) * n * cols),
               *Y = aligned_alloc(64, sizeof(float) * n * rows);
@@ -192,7 +197,7 @@ int main(int argc, char **argv) {
          * taken within the round (figures moments apart), and the median over rounds is reported */
         enum { MAXR = 15 };
         double gbs[N_BENCH_TYPES][3][MAXR], frac[N_BENCH_TYPES][3][MAXR], bwr[3][MAXR];
-        int rounds = quick ? 3 : 11;
+        int rounds = quick ? 3 : n_rounds;
         for (int round = 0; round < rounds; round++)
             for (int t = 1; t <= 2; t++) {
                 bwr[t][round] = bench_read_bw(pools[t], a, nbw, 1);
@@ -212,12 +217,24 @@ int main(int argc, char **argv) {
         bw[1] = median(bwr[1], rounds);
         bw[2] = median(bwr[2], rounds);
         printf("read bandwidth in these rounds (median): 1 thread %.1f GB/s, 2 threads %.1f GB/s\n", bw[1], bw[2]);
-        printf("  type  MiB/matrix   1 thread GB/s (of bw)   2 threads GB/s (of bw)\n");
+        printf("(from cache: the first 256 KiB of rows of the same matrix, 1 thread, best of 300: the kernel's compute\n"
+               "ceiling; a streamed figure well below the bandwidth with a ceiling far above it is a memory-access problem)\n");
+        printf("  type  MiB/matrix   1 thread GB/s (of bw)   2 threads GB/s (of bw)   from cache GB/s\n");
         for (int ti = 0; ti < N_BENCH_TYPES; ti++) {
             if (!ncopy[ti]) continue;
             printf("  %-5s %8.1f   ", mm_type_name(types[ti]), bytes[ti] / 1048576.0);
             for (int t = 1; t <= 2; t++)
                 printf("   %6.1f (%5.1f%%)       ", median(gbs[ti][t], rounds), 100.0 * median(frac[ti][t], rounds));
+            const size_t rb = mm_row_size(types[ti], cols);
+            const int64_t rc = (int64_t)((256u << 10) / rb) > 16 ? (int64_t)((256u << 10) / rb) : 16;
+            double best = 1e30;
+            for (int it = 0; it < 301; it++) {
+                double t0 = mm_time_ms();
+                mm_matvec(pools[1], types[ti], Wq[ti][0], rc, cols, x, y);
+                double dt = mm_time_ms() - t0;
+                if (it && dt < best) best = dt;
+            }
+            printf("   %6.1f", (double)(rc * rb) / (best * 1e-3) / 1e9);
             printf("\n");
             for (int c = 0; c < ncopy[ti]; c++) free(Wq[ti][c]);
             free(Wq[ti]);
@@ -226,7 +243,7 @@ int main(int argc, char **argv) {
     }
     /* ---- a GPT-2 small decode step: the 4 matvecs of each of 12 blocks (d = 768), pool overheads included;
      * fractions of the median bandwidth of the matvec rounds above */
-    {
+    if (!matvec_only) {
         const int64_t shp[4][2] = {{2304, 768}, {768, 768}, {3072, 768}, {768, 3072}};   /* rows (out), cols (in) */
         mm_type types[2] = {MM_TYPE_F16, MM_TYPE_Q8_0};
         float *x = aligned_alloc(64, sizeof(float) * 3072), *y = aligned_alloc(64, sizeof(float) * 3072);

@@ -1,5 +1,6 @@
-/* bench_util.h - shared by the benchmarks (header-only, bench/ only): the STREAM-like read-bandwidth
- * measurement every roofline figure is divided by, so that all benchmarks use the same reference.
+/* bench_util.h - shared by the benchmarks (header-only: bench/ and apps/cmd_bench.c, `mmgpt bench`): the
+ * STREAM-like read-bandwidth measurement every roofline figure is divided by, so that all benchmarks use the
+ * same reference.
  *
  * bench_read_bw(pool, a, n, reps): GB/s of summing n floats (64-byte aligned, n a multiple of 64) with the
  * widest vector unit the CPU has (AVX-512, AVX2, else plain C), rows split over the pool's threads; best of

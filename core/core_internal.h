@@ -34,6 +34,18 @@ typedef void (*mm_deq_fn)(const void *src, float *y, int64_t n);
  * quants.c: BF16, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K. */
 #define MM_N_KTYPES 11
 
+/* Software prefetch of a matvec kernel's weight stream: the cache line at p + MM_PF_AHEAD + off (issue one per
+ * 64 bytes of weights consumed). 8 KiB ahead was measured best for the Q8_0/Q4_0/F16 AVX-512 kernels
+ * (kernels_avx512.c, which keeps its own tuned PF/PF16 macros); the other kernels use this one (figures in
+ * bench/README.md). Past the end of a row it fetches the next row (rows are contiguous); past the matrix it is
+ * a hint that never faults. It changes no result. */
+#ifndef MM_PF_AHEAD
+#define MM_PF_AHEAD 8192
+#endif
+#ifndef MM_PREFETCH   /* (a benchmark may compile a kernel file again with another definition to compare) */
+#define MM_PREFETCH(p, off) __builtin_prefetch((const char *)(p) + MM_PF_AHEAD + (off), 0, 3)
+#endif
+
 typedef struct {
     const char *name;
     mm_rows_fn rows[MM_N_KTYPES];      /* index by mm_core_type_index */

@@ -41,6 +41,7 @@ T256 void mm_q_rows_bf16_avx2(const void *W, size_t rb, int64_t r0, int64_t r1, 
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
         int64_t i = 0;
         for (; i < c32; i += 32) {
+            MM_PREFETCH(w + i, 0);
             a0 = _mm256_fmadd_ps(bf16x8(w + i), _mm256_loadu_ps(x + i), a0);
             a1 = _mm256_fmadd_ps(bf16x8(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
             a2 = _mm256_fmadd_ps(bf16x8(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
@@ -185,6 +186,7 @@ k45_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
         for (int64_t i = 0; i < nsb; i++) {
             const uint8_t *blk = row + (size_t)i * bsz;
             const uint8_t *qs = q5 ? blk + 48 : blk + 16;
+            MM_PREFETCH(blk, 0); MM_PREFETCH(blk, 64); MM_PREFETCH(blk, 128);   /* 144 / 176 bytes */
             __m256i hb = q5 ? _mm256_loadu_si256((const __m256i *)(blk + 16)) : _mm256_setzero_si256();
             __m256 dd = mm_k45_factors(blk, xq, i, &accm);
             const int8_t *xs = xq->qs + (size_t)i * MM_QK_K;
@@ -249,6 +251,7 @@ T256 void mm_q_rows_q6_k_avx2(const void *W, size_t rb, int64_t r0, int64_t r1, 
         const mm_block_q6_k *b = (const mm_block_q6_k *)((const uint8_t *)W + (size_t)r * rb);
         __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
         for (int64_t i = 0; i < nsb; i++) {
+            MM_PREFETCH(b + i, 0); MM_PREFETCH(b + i, 64); MM_PREFETCH(b + i, 128); MM_PREFETCH(b + i, 192);   /* 210 bytes */
             const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i].scales));
             const float dw = _cvtsh_ss(b[i].d);
             const __m256i sh2[2] = {_mm256_permute2x128_si256(s16, s16, 0x00), _mm256_permute2x128_si256(s16, s16, 0x11)};

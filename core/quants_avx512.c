@@ -55,6 +55,7 @@ T512 void mm_q_rows_bf16_avx512(const void *W, size_t rb, int64_t r0, int64_t r1
         __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
         int64_t i = 0;
         for (; i < c64; i += 64) {
+            MM_PREFETCH(w + i, 0); MM_PREFETCH(w + i, 64);
             a0 = _mm512_fmadd_ps(bf16x16(w + i), _mm512_loadu_ps(x + i), a0);
             a1 = _mm512_fmadd_ps(bf16x16(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
             a2 = _mm512_fmadd_ps(bf16x16(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
@@ -201,6 +202,7 @@ k45_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
         for (int64_t i = 0; i < nsb; i++) {
             const uint8_t *blk = row + (size_t)i * bsz;
             const uint8_t *qs = q5 ? blk + 48 : blk + 16;
+            MM_PREFETCH(blk, 0); MM_PREFETCH(blk, 64); MM_PREFETCH(blk, 128);   /* 144 / 176 bytes */
             const __m256 dd8 = mm_k45_factors(blk, xq, i, &accm);
             const __m512 dd = _mm512_castps256_ps512(dd8);
             const __m512i hb = q5 ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 16))) : _mm512_setzero_si512();
@@ -258,6 +260,7 @@ T512 void mm_q_rows_q6_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r1
         const mm_block_q6_k *b = (const mm_block_q6_k *)((const uint8_t *)W + (size_t)r * rb);
         __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
         for (int64_t i = 0; i < nsb; i++) {
+            MM_PREFETCH(b + i, 0); MM_PREFETCH(b + i, 64); MM_PREFETCH(b + i, 128); MM_PREFETCH(b + i, 192);   /* 210 bytes */
             const __m512 scf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b[i].scales))),
                                              _mm512_set1_ps(_cvtsh_ss(b[i].d)));
             const __m512 dx = _mm512_castps256_ps512(_mm256_loadu_ps(xq->d + 8 * i));

@@ -21,7 +21,8 @@ int mm_enc_hparams_check(const mm_enc_hparams *hp, char *err) {
         return mm_err(err, "%s: head count %d does not divide width %d", __func__, hp->n_head, hp->d);
     if (!(hp->eps > 0.0f) || !(hp->eps < 1.0f))
         return mm_err(err, "%s: layer norm epsilon %g out of range (0, 1)", __func__, (double)hp->eps);
-    if (hp->act != MM_ACT_GELU_ERF && hp->act != MM_ACT_GELU_TANH && hp->act != MM_ACT_QUICK_GELU)
+    if (hp->act != MM_ACT_GELU_ERF && hp->act != MM_ACT_GELU_TANH && hp->act != MM_ACT_QUICK_GELU &&
+        hp->act != MM_ACT_SILU)
         return mm_err(err, "%s: unknown activation %d", __func__, (int)hp->act);
     return 0;
 }
@@ -109,6 +110,16 @@ int mm_enc_norm_load(const mm_gguf *g, const char *name, int64_t n, bool require
     return 0;
 }
 
+/* Older converters' names (see enc_blocks.h): ffn_up ne [d_ff, d] and ffn_down ne [d, d_ff], d != d_ff. */
+static bool ffn_names_swapped(const mm_gguf *g, const char *prefix, int i, int64_t d, int64_t f) {
+    char nu[200], nd[200];
+    if (d == f) return false;
+    snprintf(nu, sizeof nu, "%s.blk.%d.ffn_up.weight", prefix, i);
+    snprintf(nd, sizeof nd, "%s.blk.%d.ffn_down.weight", prefix, i);
+    const mm_gguf_tensor *u = mm_gguf_find_tensor(g, nu), *w = mm_gguf_find_tensor(g, nd);
+    return u && w && u->ne[0] == f && u->ne[1] == d && w->ne[0] == d && w->ne[1] == f;
+}
+
 int mm_enc_blocks_load(const mm_gguf *g, const char *prefix, const mm_enc_hparams *hp, mm_enc_blocks *b,
                        char *err) {
     memset(b, 0, sizeof *b);
@@ -123,14 +134,16 @@ int mm_enc_blocks_load(const mm_gguf *g, const char *prefix, const mm_enc_hparam
     for (int i = 0; i < hp->n_layer; i++) {
         mm_enc_block *k = &b->blk[i];
 #define NAME(s) (snprintf(name, sizeof name, "%s.blk.%d.%s", prefix, i, s), name)
+        const bool sw = ffn_names_swapped(g, prefix, i, d, f);
+        b->ffn_swapped += sw;
         if (mm_enc_norm_load(g, NAME("ln1"), d, true, &k->ln1, err) ||
             mm_enc_linear_load(g, NAME("attn_q"), d, d, true, &k->q, err) ||
             mm_enc_linear_load(g, NAME("attn_k"), d, d, true, &k->k, err) ||
             mm_enc_linear_load(g, NAME("attn_v"), d, d, true, &k->v, err) ||
             mm_enc_linear_load(g, NAME("attn_out"), d, d, true, &k->o, err) ||
             mm_enc_norm_load(g, NAME("ln2"), d, true, &k->ln2, err) ||
-            mm_enc_linear_load(g, NAME("ffn_up"), d, f, true, &k->up, err) ||
-            mm_enc_linear_load(g, NAME("ffn_down"), f, d, true, &k->down, err)) {
+            mm_enc_linear_load(g, NAME(sw ? "ffn_down" : "ffn_up"), d, f, true, &k->up, err) ||
+            mm_enc_linear_load(g, NAME(sw ? "ffn_up" : "ffn_down"), f, d, true, &k->down, err)) {
 #undef NAME
             free(b->blk);
             memset(b, 0, sizeof *b);
@@ -185,6 +198,9 @@ static void act_apply(mm_act act, float *x, int64_t n) {
     case MM_ACT_GELU_ERF: mm_gelu_erf(x, n); break;
     case MM_ACT_GELU_TANH: mm_gelu_tanh(x, n); break;
     case MM_ACT_QUICK_GELU: mm_quick_gelu(x, n); break;
+    case MM_ACT_SILU:
+        for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+        break;
     }
 }
 

@@ -15,6 +15,12 @@
  *     P.blk.N.ln2.{weight,bias}        [d]
  *     P.blk.N.ffn_up.{weight,bias}     ne [d, d_ff], bias [d_ff]
  *     P.blk.N.ffn_down.{weight,bias}   ne [d_ff, d], bias [d]
+ * Files of older llama.cpp converters (LLaVA-1.5's convert_image_encoder_to_gguf.py, the first SmolVLM
+ * mmproj files) name the FIRST matrix ffn_down and the second ffn_up. They are recognised by shape, as
+ * llama.cpp's clip.cpp does (ffn_down with ne[0] == d): when d != d_ff, ffn_up ne [d_ff, d] and ffn_down
+ * ne [d, d_ff] mean swapped names, and the pair (weights and biases) is read the other way round
+ * (mm_enc_blocks.ffn_swapped counts such blocks). With d == d_ff the shapes cannot tell and the names are
+ * taken as written (llama.cpp then swaps for its older projector types; no published file has d == d_ff).
  * Every shape and type is checked at load; a missing/misshaped tensor is a clear error naming it.
  * Weights point into the GGUF mapping (keep the mm_gguf open while the blocks are used).
  *
@@ -56,6 +62,7 @@ typedef enum {
     MM_ACT_GELU_ERF   = 0,  /* 0.5x(1+erf(x/sqrt2)) - HF "gelu", Whisper, clip.use_gelu = true */
     MM_ACT_GELU_TANH  = 1,  /* tanh approximation - GPT-2 "gelu_new" */
     MM_ACT_QUICK_GELU = 2,  /* x*sigmoid(1.702x) - OpenAI CLIP */
+    MM_ACT_SILU       = 3,  /* x*sigmoid(x) - clip.use_silu = true */
 } mm_act;
 
 /* A linear layer y = W x + b. */
@@ -95,6 +102,7 @@ typedef struct {
 typedef struct {
     mm_enc_hparams hp;
     mm_enc_block  *blk;  /* [hp.n_layer] (malloc'd) */
+    int            ffn_swapped;  /* blocks whose ffn_up/ffn_down names were swapped in the file (see top) */
 } mm_enc_blocks;
 
 /* Check hyper-parameters are sane (positive, d % n_head == 0, caps: d,d_ff <= 65536, n_layer <= 1024). */

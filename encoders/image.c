@@ -17,7 +17,8 @@
 
 void mm_image_free(mm_image *img) {
     if (!img) return;
-    if (img->pixels) stbi_image_free(img->pixels); /* every pixel buffer comes from stb_image */
+    /* stb_image's buffers, or malloc'd ones (EXIF rotation): libstb frees with free() (no STBI_FREE override) */
+    if (img->pixels) stbi_image_free(img->pixels);
     memset(img, 0, sizeof *img);
 }
 
@@ -65,6 +66,82 @@ static int check_raw_size(const uint8_t *b, size_t n, int w, int h, int comp, co
     if (need > (uint64_t)n)
         return mm_err(err, "mm_image_load: %s: truncated %s: %d x %d pixels need %llu bytes, the file has %zu",
                       name, fmt, w, h, (unsigned long long)need, n);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- EXIF orientation (JPEG) */
+static uint32_t tiff_u(const uint8_t *p, int n, bool be) {
+    uint32_t v = 0;
+    for (int i = 0; i < n; i++) v |= (uint32_t)p[be ? i : n - 1 - i] << (8 * (n - 1 - i));
+    return v;
+}
+
+/* The EXIF Orientation tag (0x0112 in IFD0 of the APP1 "Exif" segment) of a JPEG: 1..8, or 1 when absent or
+ * unreadable (as PIL's ImageOps.exif_transpose, which leaves the picture alone then). Every offset checked. */
+static int jpeg_exif_orientation(const uint8_t *b, size_t n) {
+    if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) return 1;
+    size_t at = 2;
+    while (at + 4 <= n) {
+        if (b[at] != 0xFF) return 1;
+        const uint8_t m = b[at + 1];
+        if (m == 0xFF) { at++; continue; }      /* fill byte */
+        if (m == 0xDA || m == 0xD9) return 1;   /* start of scan / end: no EXIF before the pixels */
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { at += 2; continue; }
+        const size_t len = (size_t)b[at + 2] << 8 | b[at + 3];
+        if (len < 2 || at + 2 + len > n) return 1;
+        const uint8_t *seg = b + at + 4;
+        const size_t sl = len - 2;
+        if (m == 0xE1 && sl >= 14 && !memcmp(seg, "Exif\0\0", 6)) {
+            const uint8_t *t = seg + 6;
+            const size_t tl = sl - 6;
+            const bool be = t[0] == 'M' && t[1] == 'M';
+            if (!be && !(t[0] == 'I' && t[1] == 'I')) return 1;
+            if (tiff_u(t + 2, 2, be) != 42) return 1;
+            const uint32_t ifd = tiff_u(t + 4, 4, be);
+            if ((size_t)ifd + 2 > tl) return 1;
+            const uint32_t cnt = tiff_u(t + ifd, 2, be);
+            for (uint32_t i = 0; i < cnt; i++) {
+                const size_t e = (size_t)ifd + 2 + 12 * (size_t)i;
+                if (e + 12 > tl) return 1;
+                if (tiff_u(t + e, 2, be) != 0x0112) continue;
+                const uint32_t type = tiff_u(t + e + 2, 2, be);
+                uint32_t v = type == 3 ? tiff_u(t + e + 8, 2, be) : type == 4 ? tiff_u(t + e + 8, 4, be) : 1;
+                return v >= 1 && v <= 8 ? (int)v : 1;
+            }
+            return 1;
+        }
+        at += 2 + len;
+    }
+    return 1;
+}
+
+/* Turn the samples upright for orientation o (2..8), as PIL's exif_transpose: 2 mirror, 3 rotate 180,
+ * 4 flip, 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 90 counter-clockwise. Output pixel
+ * (x, y) of the W x H result reads input (sx, sy). A new buffer (freed like stb's: free()). */
+static int apply_orientation(mm_image *img, int o, const char *name, char *err) {
+    const int w = img->w, h = img->h, W = o >= 5 ? h : w, H = o >= 5 ? w : h;
+    const size_t px = (size_t)img->channels * (size_t)(img->bits / 8);
+    uint8_t *dst = malloc((size_t)w * (size_t)h * px);
+    if (!dst) return mm_err(err, "mm_image_load: %s: out of memory turning the picture upright", name);
+    const uint8_t *src = img->pixels;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            int sx, sy;
+            switch (o) {
+            case 2: sx = w - 1 - x; sy = y; break;
+            case 3: sx = w - 1 - x; sy = h - 1 - y; break;
+            case 4: sx = x; sy = h - 1 - y; break;
+            case 5: sx = y; sy = x; break;
+            case 6: sx = y; sy = h - 1 - x; break;
+            case 7: sx = w - 1 - y; sy = h - 1 - x; break;
+            default: sx = w - 1 - y; sy = x; break; /* 8 */
+            }
+            memcpy(dst + ((size_t)y * W + x) * px, src + ((size_t)sy * w + sx) * px, px);
+        }
+    stbi_image_free(img->pixels);
+    img->pixels = dst;
+    img->w = W;
+    img->h = H;
     return 0;
 }
 
@@ -127,6 +204,12 @@ int mm_image_load_memory(const void *data, size_t size, const char *name, mm_ima
     img->channels = c2;
     img->bits = b16 ? 16 : 8;
     img->pixels = px;
+    const int orient = !strcmp(format_name(buf, size), "JPEG") ? jpeg_exif_orientation(buf, size) : 1;
+    if (orient > 1 && apply_orientation(img, orient, name, err)) {
+        mm_image_free(img);
+        return -1;
+    }
+    img->orientation = orient;
     return 0;
 }
 

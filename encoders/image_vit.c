@@ -18,6 +18,7 @@ struct mm_vit_model {
     int d;            /* clip.vision.embedding_length */
     int n_run;        /* blocks run for the feature layer, 0..n_layer */
     bool has_cls;
+    bool post_ln_always; /* clip.vision.feature_layer given: post_ln after the last block run (llama.cpp) */
     mm_image_preproc pp;
     mm_enc_linear patch;    /* W [d][3*p*p] (GGUF ne [p, p, 3, d], torch [d, 3, p, p]), b [d] or NULL */
     const float  *cls;      /* [d] or NULL */
@@ -54,6 +55,58 @@ static int get_f32x3(const mm_gguf *g, const char *key, float *out, char *err) {
     const uint8_t *raw = mm_gguf_arr_data(g, key);
     if (!raw) return mm_err(err, "mm_vit_model_load: key %s has no data", key);
     for (int i = 0; i < 3; i++) memcpy(&out[i], raw + 4 * i, 4); /* little-endian host */
+    return 0;
+}
+
+/* clip.projector_type == name */
+static bool proj_is(const mm_gguf *g, const char *name) {
+    const char *v;
+    size_t      n;
+    return mm_gguf_get_str(g, "clip.projector_type", &v, &n) == 0 && n == strlen(name) && !memcmp(v, name, n);
+}
+
+/* The MLP activation, as llama.cpp's clip.cpp reads it: clip.use_gelu -> GELU, else clip.use_silu -> SiLU,
+ * else quick-GELU. Which GELU: the tanh form for SigLIP towers (clip.projector_type "idefics3": HF's
+ * gelu_pytorch_tanh, and llama.cpp's ggml_gelu), the exact erf form otherwise (HF CLIP "gelu", mmgpt's own
+ * models); mmgpt.vision.gelu = "erf" | "tanh" overrides. */
+static int read_act(const mm_gguf *g, mm_act *act, char *err) {
+    bool gelu = false, silu = false;
+    if (mm_gguf_find_key(g, "clip.use_gelu") >= 0 && mm_gguf_get_bool(g, "clip.use_gelu", &gelu))
+        return mm_err(err, "mm_vit_model_load: clip.use_gelu is not a boolean");
+    if (mm_gguf_find_key(g, "clip.use_silu") >= 0 && mm_gguf_get_bool(g, "clip.use_silu", &silu))
+        return mm_err(err, "mm_vit_model_load: clip.use_silu is not a boolean");
+    bool tanh_form = proj_is(g, "idefics3");
+    if (mm_gguf_find_key(g, "mmgpt.vision.gelu") >= 0) {
+        const char *v;
+        size_t      n;
+        if (mm_gguf_get_str(g, "mmgpt.vision.gelu", &v, &n) || !((n == 3 && !memcmp(v, "erf", 3)) ||
+                                                                   (n == 4 && !memcmp(v, "tanh", 4))))
+            return mm_err(err, "mm_vit_model_load: mmgpt.vision.gelu must be \"erf\" or \"tanh\"");
+        tanh_form = n == 4;
+    }
+    *act = gelu ? (tanh_form ? MM_ACT_GELU_TANH : MM_ACT_GELU_ERF) : silu ? MM_ACT_SILU : MM_ACT_QUICK_GELU;
+    return 0;
+}
+
+/* clip.vision.feature_layer (llama.cpp, LLaVA-NeXT / Granite files): an int32/uint32 array of hidden-state
+ * indices (0 = the embeddings, k = after k blocks). One value is supported: run that many blocks. */
+static int read_clip_feature_layer(const mm_gguf *g, uint32_t nl, int64_t *run, char *err) {
+    const char  *key = "clip.vision.feature_layer";
+    mm_gguf_type et;
+    int64_t      n;
+    if (mm_gguf_get_arr(g, key, &et, &n) || (et != MM_GGUF_INT32 && et != MM_GGUF_UINT32) || n < 1)
+        return mm_err(err, "mm_vit_model_load: %s must be a non-empty array of integers", key);
+    if (n > 1)
+        return mm_err(err, "mm_vit_model_load: %s lists %lld layers; stacking several feature layers (Granite "
+                      "vision) is not supported", key, (long long)n);
+    const uint8_t *raw = mm_gguf_arr_data(g, key);
+    int32_t        k;
+    if (!raw) return mm_err(err, "mm_vit_model_load: %s has no data", key);
+    memcpy(&k, raw, 4); /* little-endian host */
+    if (k < 0 || (uint32_t)k > nl)
+        return mm_err(err, "mm_vit_model_load: %s %lld is outside [0, %u]", key,
+                      et == MM_GGUF_UINT32 ? (long long)(uint32_t)k : (long long)k, nl);
+    *run = k;
     return 0;
 }
 
@@ -100,18 +153,16 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
     }
     m->n_patches = m->n_side * m->n_side;
     m->d = (int)d;
-    bool use_gelu = false;
-    if (mm_gguf_find_key(g, "clip.use_gelu") >= 0 && mm_gguf_get_bool(g, "clip.use_gelu", &use_gelu)) {
-        mm_err(err, "%s: clip.use_gelu is not a boolean", __func__);
-        goto fail;
-    }
-    mm_enc_hparams hp = {.n_layer = (int)nl, .d = (int)d, .d_ff = (int)dff, .n_head = (int)nh, .eps = eps,
-                         .act = use_gelu ? MM_ACT_GELU_ERF : MM_ACT_QUICK_GELU};
+    mm_act act = MM_ACT_QUICK_GELU;
+    if (read_act(g, &act, err)) goto fail;
+    mm_enc_hparams hp = {.n_layer = (int)nl, .d = (int)d, .d_ff = (int)dff, .n_head = (int)nh, .eps = eps, .act = act};
     if (mm_enc_hparams_check(&hp, err)) goto fail;
 
     /* preprocessing */
     m->pp = mm_image_preproc_default();
     m->pp.image_size = (int)S;
+    if (proj_is(g, "mlp") || proj_is(g, "ldp") || proj_is(g, "ldpv2")) m->pp.mode = MM_RESIZE_PAD; /* LLaVA */
+    if (proj_is(g, "idefics3")) m->pp.mode = MM_RESIZE_SQUASH; /* Idefics3's global image: S x S */
     if (get_f32x3(g, "clip.vision.image_mean", m->pp.mean, err) < 0 ||
         get_f32x3(g, "clip.vision.image_std", m->pp.std, err) < 0)
         goto fail;
@@ -142,6 +193,19 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
     if (run < 0 || run > (int64_t)nl) {
         mm_err(err, "%s: mmgpt.vision.feature_layer %lld is outside [-%u, %u]", __func__, (long long)fl, nl + 1, nl);
         goto fail;
+    }
+    if (mm_gguf_find_key(g, "clip.vision.image_grid_pinpoints") >= 0) { /* one 336 px pass would be wrong */
+        mm_err(err, "%s: clip.vision.image_grid_pinpoints: LLaVA-NeXT any-resolution files (tiles, image newline) "
+                    "are not supported", __func__);
+        goto fail;
+    }
+    if (mm_gguf_find_key(g, "clip.vision.feature_layer") >= 0) {
+        if (mm_gguf_find_key(g, "mmgpt.vision.feature_layer") >= 0) {
+            mm_err(err, "%s: both clip.vision.feature_layer and mmgpt.vision.feature_layer are set", __func__);
+            goto fail;
+        }
+        if (read_clip_feature_layer(g, nl, &run, err)) goto fail;
+        m->post_ln_always = true; /* llama.cpp: post_ln (when present) follows the last block run */
     }
     m->n_run = (int)run;
 
@@ -277,7 +341,7 @@ int mm_vit_encode(mm_vit_state *s, const float *pixels, float *out, char *err) {
     else memcpy(out, x, (size_t)m->n_tokens * d * sizeof(float));
     if (mm_enc_blocks_forward(&m->blocks, s->pool, out, m->n_tokens, m->n_run, s->scratch, s->scratch_size, err))
         return -1;
-    if (m->post_ln.w && m->n_run == m->blocks.hp.n_layer) {
+    if (m->post_ln.w && (m->n_run == m->blocks.hp.n_layer || m->post_ln_always)) {
         mm_enc_norm_forward(&m->post_ln, m->blocks.hp.eps, s->pool, m->n_tokens, out, x);
         memcpy(out, x, (size_t)m->n_tokens * d * sizeof(float));
     }

@@ -2,6 +2,7 @@
  * media, prompt evaluation and generation. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@ struct mmgpt_model {
     mm_audio_model    *aud;       /* NULL = no audio encoder */
     mm_projector       paud;      /* audio projector [n_frames, d_a] -> [ceil(n/k), d_model] */
     mm_prompt_template tpl;
+    struct media_cache *cache;    /* projected rows of images already encoded (NULL: off) */
     int64_t            d_model;
     int32_t            eos;
     int32_t            eot;       /* the template's end-of-turn token (answer_close's first special token)
@@ -74,6 +76,117 @@ struct mmgpt_ctx {
     mmgpt_stop           stop;
     mmgpt_timings        t;
 };
+
+/* ---------------------------------------------------------------- media cache
+ * Images already encoded by this model (any of its contexts, any thread): key = 128-bit hash of the file's
+ * bytes and of the processing (mm_image_preproc), value = a copy of the projected rows. Bounded by
+ * max_bytes of rows; the least recently used entries go first; an item larger than the bound is not kept. */
+typedef struct {
+    mm_conv_hash key;
+    int64_t      n_rows, d;
+    float       *rows;  /* [n_rows][d] */
+    uint64_t     used;  /* LRU clock */
+} cache_entry;
+
+struct media_cache {
+    pthread_mutex_t mu;
+    cache_entry    *e;
+    int             n, cap;
+    size_t          bytes, max_bytes;
+    uint64_t        clock;
+};
+
+static struct media_cache *cache_new(size_t max_bytes) {
+    struct media_cache *mc = calloc(1, sizeof *mc);
+    if (!mc) return NULL;
+    if (pthread_mutex_init(&mc->mu, NULL)) {
+        free(mc);
+        return NULL;
+    }
+    mc->max_bytes = max_bytes;
+    return mc;
+}
+
+static void cache_free(struct media_cache *mc) {
+    if (!mc) return;
+    for (int i = 0; i < mc->n; i++) free(mc->e[i].rows);
+    free(mc->e);
+    pthread_mutex_destroy(&mc->mu);
+    free(mc);
+}
+
+static bool hash_eq(mm_conv_hash a, mm_conv_hash b) { return a.lo == b.lo && a.hi == b.hi; }
+
+/* Copy the rows of key into a new [n_rows][d] buffer; NULL when absent (or out of memory: encode again). */
+static float *cache_get(struct media_cache *mc, mm_conv_hash key, int64_t *n_rows) {
+    float *rows = NULL;
+    pthread_mutex_lock(&mc->mu);
+    for (int i = 0; i < mc->n; i++) {
+        cache_entry *x = &mc->e[i];
+        if (!hash_eq(x->key, key)) continue;
+        size_t nb = (size_t)(x->n_rows * x->d) * sizeof(float);
+        if ((rows = malloc(nb ? nb : 1))) {
+            memcpy(rows, x->rows, nb);
+            *n_rows = x->n_rows;
+            x->used = ++mc->clock;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&mc->mu);
+    return rows;
+}
+
+/* Keep a copy of rows [n_rows][d] under key (best effort: nothing happens when it does not fit). */
+static void cache_put(struct media_cache *mc, mm_conv_hash key, const float *rows, int64_t n_rows, int64_t d) {
+    const size_t nb = (size_t)(n_rows * d) * sizeof(float);
+    if (nb > mc->max_bytes || n_rows <= 0) return;
+    float *copy = malloc(nb);
+    if (!copy) return;
+    memcpy(copy, rows, nb);
+    pthread_mutex_lock(&mc->mu);
+    for (int i = 0; i < mc->n; i++)
+        if (hash_eq(mc->e[i].key, key)) { /* another context encoded it meanwhile */
+            pthread_mutex_unlock(&mc->mu);
+            free(copy);
+            return;
+        }
+    while (mc->n > 0 && mc->bytes + nb > mc->max_bytes) { /* evict the least recently used */
+        int old = 0;
+        for (int i = 1; i < mc->n; i++)
+            if (mc->e[i].used < mc->e[old].used) old = i;
+        mc->bytes -= (size_t)(mc->e[old].n_rows * mc->e[old].d) * sizeof(float);
+        free(mc->e[old].rows);
+        mc->e[old] = mc->e[--mc->n];
+    }
+    if (mc->n == mc->cap) {
+        int          cap = mc->cap ? 2 * mc->cap : 8;
+        cache_entry *ne = realloc(mc->e, (size_t)cap * sizeof *ne);
+        if (!ne) {
+            pthread_mutex_unlock(&mc->mu);
+            free(copy);
+            return;
+        }
+        mc->e = ne;
+        mc->cap = cap;
+    }
+    mc->e[mc->n++] = (cache_entry){.key = key, .n_rows = n_rows, .d = d, .rows = copy, .used = ++mc->clock};
+    mc->bytes += nb;
+    pthread_mutex_unlock(&mc->mu);
+}
+
+/* The cache key of an image: its bytes and everything that decides what the encoder is fed. */
+static mm_conv_hash image_key(const mmgpt_model *m, const void *data, size_t size) {
+    struct {
+        mm_conv_hash     bytes;
+        uint64_t         size;
+        mm_image_preproc pp;
+    } k;
+    memset(&k, 0, sizeof k); /* padding included */
+    k.bytes = mm_conv_hash_bytes(data, size);
+    k.size = size;
+    k.pp = mm_vit_preproc(m->vit);
+    return mm_conv_hash_bytes(&k, sizeof k);
+}
 
 /* ---------------------------------------------------------------- small helpers */
 static int sb_add(sbuf *b, const char *s, size_t n) {
@@ -136,6 +249,7 @@ const char *mmgpt_version(void) { return MMGPT_VERSION; }
 /* ---------------------------------------------------------------- model */
 mmgpt_model_params mmgpt_model_default_params(void) {
     return (mmgpt_model_params){.mmproj_path = NULL, .no_vision = false, .no_audio = false, .chat_template = NULL,
+                                .media_cache_bytes = MMGPT_MEDIA_CACHE_BYTES,
                                 .dist = NULL, .layer_split = NULL};
 }
 
@@ -222,6 +336,10 @@ mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err)
         int64_t d_in = mm_audio_model_d_enc(m->aud);
         if (mm_projector_load(&m->paud, ge, MM_MEDIA_AUDIO, d_in, m->d_model, e)) goto fail_enc;
     }
+    if (m->vit && p.media_cache_bytes > 0 && !(m->cache = cache_new((size_t)p.media_cache_bytes))) {
+        snprintf(e, sizeof e, "out of memory");
+        goto fail;
+    }
     if (p.dist && mm_dist_join(p.dist, m->g, m->gpt, p.layer_split, 0, e) != 0) goto fail; /* every rank loaded */
     m->load_ms = mm_time_ms() - t0;
     return m;
@@ -260,6 +378,7 @@ void mmgpt_model_free(mmgpt_model *m) {
     mm_gpt_model_free(m->gpt);
     mm_tokenizer_free(m->tok);
     mm_prompt_template_free(&m->tpl);
+    cache_free(m->cache);
     if (m->gproj) mm_gguf_close(m->gproj);
     if (m->g) mm_gguf_close(m->g);
     free(m->path);
@@ -455,7 +574,36 @@ static int encode_image(mmgpt_ctx *c, const char *path, const void *data, size_t
                     (long long)nt0, (long long)mm_gpt_state_n_ctx(c->st));
     mm_image img;
     double   t0 = mm_time_ms();
-    int      rc = path ? mm_image_load_file(path, &img, e) : mm_image_load_memory(data, size, name, &img, e);
+    void    *file = NULL; /* a file's bytes, read here for the cache key */
+    size_t   file_size = 0;
+    if (path && m->cache && mm_read_file(path, MM_READ_MAX, &file, &file_size, e) == 0 && file_size > 0) {
+        data = file;
+        size = file_size;
+        path = NULL;
+    }
+    mm_conv_hash key = {0, 0};
+    int          rc;
+    if (m->cache && !path) {
+        int64_t n_rows = 0;
+        key = image_key(m, data, size);
+        float *rows = cache_get(m->cache, key, &n_rows);
+        if (rows) { /* encoded before: no decode, no encoder pass */
+            free(file);
+            mmgpt_media *md = calloc(1, sizeof *md);
+            if (!md) {
+                free(rows);
+                return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
+            }
+            *md = (mmgpt_media){.kind = MMGPT_MEDIA_IMAGE, .n_rows = n_rows, .d = m->d_model, .rows = rows};
+            c->t.n_images++;
+            c->t.n_media_cached++;
+            media_seal(md);
+            *out = md;
+            return MMGPT_OK;
+        }
+    }
+    rc = path ? mm_image_load_file(path, &img, e) : mm_image_load_memory(data, size, name, &img, e);
+    free(file);
     if (rc) return fail(MMGPT_ERR_INPUT, err, "%s", e);
     double t1 = mm_time_ms();
     c->t.image_decode_ms += t1 - t0;
@@ -473,6 +621,7 @@ static int encode_image(mmgpt_ctx *c, const char *path, const void *data, size_t
     if ((rc = check_projected(md, "image", m->enc_path, err))) return rc;
     c->t.project_ms += mm_time_ms() - t2;
     c->t.n_images++;
+    if (m->cache && (key.lo || key.hi)) cache_put(m->cache, key, md->rows, md->n_rows, md->d);
     media_seal(md);
     *out = md;
     return MMGPT_OK;

@@ -117,10 +117,11 @@ int mm_projector_load(mm_projector *p, const mm_gguf *g, mm_media_kind kind, int
         goto fail;
     }
     int64_t out = p->mlp ? p->l2.rows : p->l1.rows;
-    if (out != d_model) {
+    if (d_model > 0 && out != d_model) {
         mm_err(err, fit_msg, (long long)out, (long long)d_model);
         goto fail;
     }
+    p->d_out = out; /* d_model, or the projector's own width when d_model <= 0 (no decoder: encode-image) */
     p->present = true;
     return 0;
 fail:

@@ -1,5 +1,7 @@
-/* fuzz_image.c - libFuzzer target: the image loader over arbitrary bytes, then preprocessing of small
- * results in every resize mode (so the resampler sees odd sizes and aspect ratios too). */
+/* fuzz_image.c - libFuzzer target: the image loader over arbitrary bytes (EXIF orientation included), then
+ * preprocessing of small results in every resize mode and every model processor (mm_image_process: plain,
+ * LLaVA, Idefics3 tiles with a max_tiles cap taken from the input), so the resamplers see odd sizes and
+ * aspect ratios too. A valid image must always process. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -26,6 +28,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 pp.mode = (mm_resize_mode)mode;
                 if (mm_image_preprocess(&img, &pp, out, err) != 0) abort(); /* valid image: must succeed */
             }
+        for (int k = 0; k < 3; k++) {
+            mm_image_proc_params p = mm_image_proc_default_params((mm_image_proc_kind)k);
+            p.size = k == 2 ? 8 : 13;
+            p.longest_edge = k == 2 ? 8 * (1 + (int)(size % 5)) : 0;
+            p.max_tiles = (int)(size % 7);
+            mm_image_tiles t;
+            if (mm_image_process(&img, &p, &t, err) != 0) abort();
+            mm_image_tiles_free(&t);
+        }
     }
     mm_image_free(&img);
     return 0;

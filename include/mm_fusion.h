@@ -79,7 +79,9 @@
  *   audio: stack k = clip.audio.projector.stack_factor consecutive encoder frames into one row of
  *          width k*d (the last row zero-padded when the frame count is not a multiple of k), then
  *          y = mm.a.mlp.2 GELU(mm.a.mlp.1 x). n frames become ceil(n / k) decoder positions.
- *   GELU here is the exact erf form 0.5x(1 + erf(x / sqrt 2)) (torch.nn.GELU()).
+ *   GELU here is the exact erf form 0.5x(1 + erf(x / sqrt 2)) (torch.nn.GELU(), as LLaVA's projector is
+ *   defined; llama.cpp computes ggml_gelu, the tanh approximation, which differs by up to 5e-4 a value).
+ *   ldp / ldpv2 (MobileVLM) and the other llama.cpp projector types are refused by name.
  *   Every projector must output the decoder's d_model, else the load fails with
  *   "this mmproj does not fit this model: projector outputs N, decoder d_model is M".
  */
@@ -260,7 +262,8 @@ typedef struct {
 } mm_projector;
 
 /* Load the image (kind = MM_MEDIA_IMAGE) or audio projector from g. d_in: the encoder's output width;
- * d_model: the decoder's. Missing tensors or shapes that do not chain are errors. */
+ * d_model: the decoder's (<= 0: any, p->d_out = what the projector gives - tools without a decoder).
+ * Missing tensors or shapes that do not chain are errors. */
 int  mm_projector_load(mm_projector *p, const mm_gguf *g, mm_media_kind kind, int64_t d_in,
                        int64_t d_model, char *err);
 void mm_projector_free(mm_projector *p);

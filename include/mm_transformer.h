@@ -1,11 +1,24 @@
-/* mm_transformer.h - the GPT decoder (GPT-2 / GPT-3 architecture), its KV cache, the sampler and the
- * parameter accounting.
+/* mm_transformer.h - the decoder (GPT-2 / GPT-3, and the llama family: llama, qwen2), its KV cache, the
+ * sampler and the parameter accounting.
  *
- * Architecture (GPT-2, llama.cpp arch "gpt2"):
- *   x_i  = token_embd[t_i] (or a ready embedding row e_i of width d_model) + position_embd[pos_i]
- *   per block:  x += attn_output(causal_MHA(attn_qkv(LN_attn(x))))
- *               x += ffn_down(GELU_tanh(ffn_up(LN_ffn(x))))
- *   logits = output(LN_out(x))       (output.weight absent = tied to token_embd)
+ * Architectures (general.architecture; llama.cpp's keys {arch}.* and tensor names; transformer/model.c's
+ * table, one row per family):
+ *   gpt2:  x_i  = token_embd[t_i] (or a ready embedding row e_i of width d_model) + position_embd[pos_i]
+ *          per block:  x += attn_output(causal_MHA(attn_qkv(LN_attn(x))))
+ *                      x += ffn_down(GELU_tanh(ffn_up(LN_ffn(x))))
+ *          logits = output(LN_out(x))       (output.weight absent = tied to token_embd)
+ *   llama, qwen2:  x_i = token_embd[t_i] (or e_i); no position rows: positions rotate q and k
+ *          per block:  h = RMSNorm(x) * attn_norm   (x / sqrt(mean(x^2) + layer_norm_rms_epsilon))
+ *                      q = attn_q h (+ bias), k = attn_k h, v = attn_v h  (qwen2: q/k/v biases)
+ *                      q, k <- RoPE(pos): pairs (2i, 2i+1) for llama (the q/k rows as llama.cpp's converter
+ *                      permutes them), (i, i + n_rot/2) ("neox") for qwen2; theta_i = pos * rope_scale *
+ *                      rope.freq_base^(-2i/n_rot) / rope_freqs[i] (rope_freqs.weight: Llama 3, else 1;
+ *                      rope_scale = 1 / rope.scaling.factor for linear scaling)
+ *                      x += attn_output(causal attention, query head j using key/value head j / (H / Hkv))
+ *                      x += ffn_down(silu(ffn_gate h2) * ffn_up h2),  h2 = RMSNorm(x) * ffn_norm
+ *          logits = output(RMSNorm(x) * output_norm)   (output.weight absent = tied)
+ *   Keys are range-checked (head_count_kv divides head_count, rope.dimension_count even and <= the head
+ *   width, rope.scaling.type "none" / "linear" only, ...) and every tensor's shape against them.
  *
  * Model vs state
  *   mm_gpt_model is read-only after loading and borrows the tensors of an mmapped mm_gguf, which must
@@ -41,8 +54,16 @@
  *   for quantized models the decode path's logits differ from the batch path's by about 1% of
  *   max |logit| (tests/transformer/test_gpt_parity.py states the measured bounds); for F32/F16 weights
  *   the two agree to ~1e-6. The output matrix of the last position of a batch evaluated without
- *   logits_all is a single row too (matvec). The KV cache is f32 [n_layer][n_head][n_ctx][d_head];
- *   params.kv_f16 stores it as f16 (half the memory and decode attention traffic).
+ *   logits_all is a single row too (matvec). The KV cache is f32 [n_layer][n_head_kv][n_ctx][d_head]
+ *   (keys after the rotary embedding); params.kv_f16 stores it as f16 (half the memory and decode
+ *   attention traffic). Parity with PyTorch forwards written from the architectures' descriptions:
+ *   tests/transformer/test_gpt_parity.py (gpt2), test_llama_parity.py (llama, qwen2).
+ *
+ * Context length and memory
+ *   params.n_ctx = 0 gives min(the model's context, MM_GPT_DEFAULT_CTX = 4096) positions (llama-family
+ *   files declare 32k-128k). mm_gpt_state_create refuses, before allocating, a state whose KV cache +
+ *   activations + the model's weights exceed the machine's physical memory ("the KV cache of N positions
+ *   (X GiB) ... lower the context with -c"); mm_gpt_kv_bytes gives the KV bytes of any length.
  *
  * Errors follow mm_core.h: 0 / -1 (or NULL) with a one-line message in err (MM_ERR_SIZE bytes).
  *
@@ -80,19 +101,35 @@ typedef struct {
     int64_t d_model;  /* residual width */
     int64_t n_layer;  /* blocks */
     int64_t n_head;   /* attention heads */
-    int64_t d_head;   /* width of one head; GPT-2 files: d_model / n_head */
+    int64_t d_head;   /* width of one head: d_model / n_head, or {arch}.attention.key_length */
     int64_t d_ff;     /* MLP hidden width (4 d_model) */
-    float   eps;      /* layer-norm epsilon (1e-5) */
+    float   eps;      /* layer-norm epsilon (1e-5); RMSNorm epsilon for llama / qwen2 */
+    /* llama family (all zero for gpt2: learned positions, n_head_kv = n_head) */
+    int32_t arch;       /* mm_gpt_arch */
+    int64_t n_head_kv;  /* key/value heads (grouped-query attention); 0 = n_head */
+    int64_t n_rot;      /* rotary dimensions of a head (even, <= d_head); 0 = no rotary embedding */
+    float   rope_base;  /* rope.freq_base (10000) */
+    float   rope_scale; /* positions are multiplied by this: 1 / rope.scaling.factor (linear), else 1 */
 } mm_gpt_hparams;
 
-/* Read and check the gpt2.* keys of a file (general.architecture must be "gpt2"). */
+/* The architectures of general.architecture that mmgpt runs (transformer/model.c's table). */
+typedef enum { MM_GPT_ARCH_GPT2 = 0, MM_GPT_ARCH_LLAMA = 1, MM_GPT_ARCH_QWEN2 = 2 } mm_gpt_arch;
+/* "gpt2", "llama", "qwen2"; NULL for an unknown id */
+const char *mm_gpt_arch_str(int32_t arch);
+
+/* Default KV-cache length when the caller gives none (mm_gpt_state_params.n_ctx = 0): the model's
+ * context, capped at this (published llama-family files declare 32k-128k positions). */
+#define MM_GPT_DEFAULT_CTX 4096
+
+/* Read and check the {arch}.* keys of a file (general.architecture one of gpt2, llama, qwen2). */
 int mm_gpt_hparams_from_gguf(const mm_gguf *g, mm_gpt_hparams *hp, char *err);
 
 /* ---------------------------------------------------------------- model (read-only, shared) */
 typedef struct mm_gpt_model mm_gpt_model;
 
 /* Load the decoder of g (borrowed: keep g open until mm_gpt_model_free). Checks every tensor's
- * presence, shape and type (F32, F16, Q8_0, Q4_0 for matrices; F32 or F16 for vectors). */
+ * presence, shape and type (matrices: every type core computes, mm_type_supported; vectors F32 or F16)
+ * against the keys, for the architecture general.architecture names. */
 mm_gpt_model *mm_gpt_model_load(const mm_gguf *g, char *err);
 void          mm_gpt_model_free(mm_gpt_model *m);
 
@@ -106,6 +143,11 @@ bool    mm_gpt_model_tied(const mm_gpt_model *m);        /* output.weight absent
 mm_type mm_gpt_model_type(const mm_gpt_model *m);        /* type of blk.0.ffn_up.weight */
 /* Bytes of weights read to decode one token (all block matrices + output matrix + vectors). */
 size_t  mm_gpt_model_bytes_per_token(const mm_gpt_model *m);
+/* Bytes of all the weights the model uses (mapped from the file). */
+size_t  mm_gpt_model_bytes(const mm_gpt_model *m);
+int32_t mm_gpt_model_arch(const mm_gpt_model *m);        /* mm_gpt_arch */
+/* Bytes of the KV cache of n_ctx positions: 2 n_layer n_ctx n_head_kv d_head x (4, or 2 when kv_f16). */
+double  mm_gpt_kv_bytes(const mm_gpt_hparams *hp, int64_t n_ctx, bool kv_f16);
 /* Copy token_embd row `token` (dequantized) into out[d_model]; -1 if token is out of range. */
 int     mm_gpt_model_token_embd(const mm_gpt_model *m, int32_t token, float *out, char *err);
 
@@ -113,7 +155,8 @@ int     mm_gpt_model_token_embd(const mm_gpt_model *m, int32_t token, float *out
 typedef struct mm_gpt_state mm_gpt_state;
 
 typedef struct {
-    int64_t  n_ctx;     /* positions the KV cache holds; 0 = the model's n_ctx (never more) */
+    int64_t  n_ctx;     /* positions the KV cache holds; 0 = min(the model's n_ctx, MM_GPT_DEFAULT_CTX);
+                           never more than the model's */
     int      n_threads; /* threads of the state's own pool; <= 0 = all CPUs (ignored if pool set) */
     int64_t  n_batch;   /* most positions processed per internal step (default 512) */
     mm_pool *pool;      /* optional borrowed pool (shared with encoders); NULL = state owns one */
@@ -152,6 +195,32 @@ int mm_gpt_eval(mm_gpt_state *s, const mm_gpt_input *in, int64_t n, float *logit
 int mm_gpt_eval_tokens(mm_gpt_state *s, const int32_t *tokens, int64_t n, float *logits_all, char *err);
 /* Logits [n_vocab] of the last evaluated position (valid until the next eval/truncate). */
 const float *mm_gpt_state_logits(const mm_gpt_state *s);
+
+/* ---------------------------------------------------------------- pipeline parallelism (mm_dist.h)
+ * A model may evaluate only layers [layer_begin, layer_end) of its decoder: one rank of a pipeline over
+ * processes or machines (dist/ sets this up over MPI; any transport fits these two callbacks). States of
+ * such a model hold the KV cache of those layers only, and never read the other layers' weights (the
+ * file stays mapped, so those pages are never resident). Set it right after loading, before creating
+ * states.
+ *   - layer_begin == 0 (rank 0: embeddings, output norm, logits) with layer_end < n_layer: send and recv
+ *     are required. mm_gpt_eval evaluates layers [0, layer_end) on each micro-batch of at most n_batch
+ *     positions, send()s its residual rows x [n, d_model] (positions pos0..pos0+n-1) on, and after up to
+ *     `window` micro-batches in flight recv()s the oldest one's rows after the last layer, then computes
+ *     its logits. A callback's failure (-1 with err) fails the eval (state unchanged).
+ *   - layer_begin > 0 (a later rank): mm_gpt_eval is refused; mm_gpt_eval_layers(s, x, n, pos0) runs the
+ *     state's layers on the rows x [n, d_model] in place, first forgetting cached positions >= pos0 (so a
+ *     rewind on rank 0 needs no message of its own). No embeddings, no logits.
+ * The results equal a one-process evaluation (the same kernels on the same rows in the same order). */
+typedef struct {
+    int64_t layer_begin, layer_end;  /* [begin, end); 0, 0 = every layer (no pipeline) */
+    int (*send)(void *user, const float *x, int64_t n, int64_t pos0, char *err);
+    int (*recv)(void *user, float *x, int64_t n, int64_t pos0, char *err);
+    int   window;                    /* micro-batches in flight (>= 1) */
+    void *user;
+} mm_gpt_pipeline;
+
+int mm_gpt_model_set_pipeline(mm_gpt_model *m, const mm_gpt_pipeline *p, char *err);
+int mm_gpt_eval_layers(mm_gpt_state *s, float *x, int64_t n, int64_t pos0, char *err);
 
 /* ---------------------------------------------------------------- sampler */
 /* The chain is llama.cpp's default one (src/llama-sampling.cpp; common/common.h's sampler order
@@ -267,6 +336,13 @@ void        mm_gpt_accounting_compute(const mm_gpt_hparams *hp, mm_gpt_accountin
 /* Format the table (or JSON when json) into buf like snprintf: returns the length it needs. */
 int         mm_gpt_accounting_format(const char *title, const mm_gpt_hparams *hp,
                                      const mm_gpt_accounting *acc, bool json, char *buf, size_t size);
+
+/* Accounting of any GGUF file from its tensors (mmgpt params -m, mmgpt info): parameters and bytes by group
+ * (token embedding, attention q/k/v, attention output, feed-forward, norms, biases, output, other: encoders
+ * and projectors), bytes by type; for a decoder file (gpt2, llama, qwen2) also its shape and the KV cache at
+ * n_ctx positions (<= 0: the default, min(trained context, MM_GPT_DEFAULT_CTX); capped at the trained one)
+ * and at the trained context. Text, or one JSON object when json; returns the length it needs (as snprintf). */
+int         mm_gpt_file_accounting_format(const mm_gguf *g, int64_t n_ctx, bool json, char *buf, size_t size);
 
 MM_API_END
 

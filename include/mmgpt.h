@@ -175,12 +175,20 @@ typedef struct {
                                   (chatml, llama2, llama3, gemma, vicuna, smolvlm, mistral-v7, ...);
                                   NULL = the file's own (see "A conversation turn"). An unknown name
                                   fails the load with the list of known names. */
+    int64_t     media_cache_bytes; /* media cache: an image whose bytes (and processing) this model has
+                                  already encoded, in any of its contexts, is not decoded or encoded again;
+                                  its projected rows are copied from the cache, which holds at most this
+                                  many bytes of rows (least recently used go first). Default
+                                  MMGPT_MEDIA_CACHE_BYTES; 0 = off. */
     struct mm_dist *dist;     /* pipeline over MPI ranks (mm_dist.h; opaque here, no mpi.h needed): this
                                  process is rank 0 and mmgpt_model_load joins the ranks after loading
                                  (or reports its failure to them); the ranks > 0 run mm_dist_serve; end
                                  with mm_dist_finish(dist, code). NULL = one process */
     const char *layer_split;  /* with dist: layers per rank "a,b,c"; NULL = balanced by bytes */
 } mmgpt_model_params;
+
+#define MMGPT_MEDIA_CACHE_BYTES ((int64_t)64 << 20)  /* 64 MiB: 7 LLaVA-1.5 images (9.4 MB of rows each) or
+                                                        35 SmolVLM-256M images of 13 tiles (1.9 MB) */
 
 mmgpt_model_params mmgpt_model_default_params(void);
 /* NULL + err on failure (missing/corrupt file, shapes that do not fit: "this mmproj does not fit this
@@ -205,7 +213,7 @@ char   *mmgpt_model_task_prompt(const mmgpt_model *model, const char *task, cons
 /* ---------------------------------------------------------------- context (one conversation) */
 typedef struct {
     int     n_threads;  /* threads of this ctx's pool; <= 0 = all CPUs */
-    int64_t n_ctx;      /* KV-cache positions; 0 = the model's context length */
+    int64_t n_ctx;      /* KV-cache positions; 0 = min(the model's context length, MM_GPT_DEFAULT_CTX = 4096) */
 } mmgpt_ctx_params;
 
 mmgpt_ctx_params mmgpt_ctx_default_params(void);
@@ -326,6 +334,7 @@ typedef struct {
     int64_t n_prompt;         /* positions of the prompt turns (text tokens + media rows) */
     int64_t n_cached;         /* of those, positions found in the KV cache (not evaluated again) */
     int64_t n_gen;            /* tokens generated */
+    int64_t n_media_cached;   /* of n_images, taken from the model's media cache (no decode, no encoder) */
 } mmgpt_timings;
 
 /* Accumulated since the ctx was created or mmgpt_reset_timings (load_ms is the model's). */

@@ -186,3 +186,106 @@ int mm_gpt_accounting_format(const char *title, const mm_gpt_hparams *hp, const 
     sb_printf(&b, "\n  forward FLOPs per token (matrices): %.3g\n", a->flops_per_token);
     return (int)b.len;
 }
+
+/* ---- accounting of a file: what its tensors hold, and the decoder's memory */
+enum { G_EMBD, G_POS, G_ATTN_QKV, G_ATTN_OUT, G_FFN, G_NORM, G_BIAS, G_OUTPUT, G_ROPE, G_OTHER, G_N };
+static const char *const k_group[G_N] = {"token embedding", "position embedding", "attention q/k/v",
+                                         "attention output", "feed-forward", "norms", "biases",
+                                         "output (unembedding)", "rope factors", "other (encoders, projectors)"};
+static const char *const k_group_key[G_N] = {"embedding", "position", "attention_qkv", "attention_output",
+                                             "feed_forward", "norms", "biases", "output", "rope_freqs", "other"};
+
+static int tensor_group(const char *n) {
+    size_t len = strlen(n);
+    if (!strcmp(n, "token_embd.weight")) return G_EMBD;
+    if (!strcmp(n, "position_embd.weight")) return G_POS;
+    if (!strcmp(n, "output.weight")) return G_OUTPUT;
+    if (!strcmp(n, "rope_freqs.weight")) return G_ROPE;
+    if (!strncmp(n, "output_norm.", 12)) return G_NORM;
+    if (strncmp(n, "blk.", 4) != 0) return G_OTHER;
+    if (len > 5 && !strcmp(n + len - 5, ".bias")) return G_BIAS;
+    if (strstr(n, "_norm.")) return G_NORM;
+    if (strstr(n, ".attn_q.") || strstr(n, ".attn_k.") || strstr(n, ".attn_v.") || strstr(n, ".attn_qkv."))
+        return G_ATTN_QKV;
+    if (strstr(n, ".attn_output.")) return G_ATTN_OUT;
+    if (strstr(n, ".ffn_")) return G_FFN;
+    return G_OTHER;
+}
+
+int mm_gpt_file_accounting_format(const mm_gguf *g, int64_t n_ctx, bool json, char *buf, size_t size) {
+    sbuf b = {buf, size, 0};
+    if (size) buf[0] = 0;
+    int64_t par[G_N] = {0}, total = 0;
+    double bytes[G_N] = {0}, btotal = 0, tbytes[64] = {0};
+    int64_t tcount[64] = {0};
+    for (int64_t i = 0; i < mm_gguf_n_tensors(g); i++) {
+        const mm_gguf_tensor *t = mm_gguf_tensor_at(g, i);
+        const int k = tensor_group(t->name);
+        par[k] += t->n_elements, total += t->n_elements;
+        bytes[k] += (double)t->n_bytes, btotal += (double)t->n_bytes;
+        if (t->type >= 0 && t->type < 64) tbytes[t->type] += (double)t->n_bytes, tcount[t->type]++;
+    }
+    mm_gpt_hparams hp;
+    char why[MM_ERR_SIZE];
+    const bool dec = mm_gpt_hparams_from_gguf(g, &hp, why) == 0;
+    const int64_t def = dec ? (hp.n_ctx < MM_GPT_DEFAULT_CTX ? hp.n_ctx : MM_GPT_DEFAULT_CTX) : 0;
+    const int64_t use = dec ? (n_ctx > 0 && n_ctx < hp.n_ctx ? n_ctx : n_ctx > 0 ? hp.n_ctx : def) : 0;
+    const double kv32 = dec ? mm_gpt_kv_bytes(&hp, use, false) : 0, kv16 = dec ? mm_gpt_kv_bytes(&hp, use, true) : 0;
+    const double full32 = dec ? mm_gpt_kv_bytes(&hp, hp.n_ctx, false) : 0;
+    char c1[32], h1[32], h2[32], h3[32];
+    if (json) {
+        sb_printf(&b, "{\"parameters\": %lld, \"tensor_bytes\": %.0f, \"groups\": {", (long long)total, btotal);
+        for (int k = 0, first = 1; k < G_N; k++) {
+            if (!par[k]) continue;
+            sb_printf(&b, "%s\"%s\": {\"parameters\": %lld, \"bytes\": %.0f}", first ? "" : ", ", k_group_key[k],
+                      (long long)par[k], bytes[k]);
+            first = 0;
+        }
+        sb_printf(&b, "}, \"types\": {");
+        for (int t = 0, first = 1; t < 64; t++) {
+            if (!tcount[t]) continue;
+            const char *tn = mm_type_name(t);
+            sb_printf(&b, "%s\"%s\": {\"tensors\": %lld, \"bytes\": %.0f}", first ? "" : ", ", tn ? tn : "unknown",
+                      (long long)tcount[t], tbytes[t]);
+            first = 0;
+        }
+        sb_printf(&b, "}");
+        if (dec)
+            sb_printf(&b, ", \"decoder\": {\"architecture\": \"%s\", \"n_layer\": %lld, \"d_model\": %lld, "
+                          "\"n_head\": %lld, \"n_head_kv\": %lld, \"d_head\": %lld, \"d_ff\": %lld, \"n_vocab\": %lld, "
+                          "\"n_ctx_train\": %lld, \"n_ctx\": %lld, \"kv_cache_bytes_f32\": %.0f, "
+                          "\"kv_cache_bytes_f16\": %.0f, \"kv_cache_bytes_full_f32\": %.0f, "
+                          "\"kv_bytes_per_position_f32\": %.0f, \"weights_plus_kv_f32\": %.0f}",
+                      mm_gpt_arch_str(hp.arch), (long long)hp.n_layer, (long long)hp.d_model, (long long)hp.n_head,
+                      (long long)(hp.n_head_kv ? hp.n_head_kv : hp.n_head), (long long)hp.d_head, (long long)hp.d_ff,
+                      (long long)hp.n_vocab, (long long)hp.n_ctx, (long long)use, kv32, kv16, full32,
+                      kv32 / (double)use, btotal + kv32);
+        sb_printf(&b, "}\n");
+        return (int)b.len;
+    }
+    sb_printf(&b, "%-30s %18s %14s\n", "tensors", "parameters", "bytes");
+    for (int k = 0; k < G_N; k++)
+        if (par[k]) sb_printf(&b, "  %-28s %18s %14s\n", k_group[k], commas(par[k], c1), human_bytes(bytes[k], h1));
+    sb_printf(&b, "  %-28s %18s %14s\n", "total", commas(total, c1), human_bytes(btotal, h1));
+    sb_printf(&b, "\n%-30s %18s %14s\n", "by type", "tensors", "bytes");
+    for (int t = 0; t < 64; t++) {
+        const char *tn = mm_type_name(t);
+        if (tcount[t]) sb_printf(&b, "  %-28s %18lld %14s\n", tn ? tn : "unknown", (long long)tcount[t],
+                                 human_bytes(tbytes[t], h1));
+    }
+    if (dec) {
+        sb_printf(&b, "\ndecoder: %s, %lld layers, d_model %lld, %lld heads (%lld key/value) x d_head %lld, d_ff %lld, "
+                      "vocabulary %lld, trained context %lld\n",
+                  mm_gpt_arch_str(hp.arch), (long long)hp.n_layer, (long long)hp.d_model, (long long)hp.n_head,
+                  (long long)(hp.n_head_kv ? hp.n_head_kv : hp.n_head), (long long)hp.d_head, (long long)hp.d_ff,
+                  (long long)hp.n_vocab, (long long)hp.n_ctx);
+        sb_printf(&b, "  KV cache at -c %lld%s: %s (f32), %s (--kv-f16); %.0f bytes per position (f32)\n",
+                  (long long)use, n_ctx > 0 ? "" : " (the default: min(trained, 4096))", human_bytes(kv32, h1),
+                  human_bytes(kv16, h2), kv32 / (double)use);
+        sb_printf(&b, "  KV cache at the trained context %lld: %s (f32)\n", (long long)hp.n_ctx,
+                  human_bytes(full32, h1));
+        sb_printf(&b, "  weights + KV cache (f32) at -c %lld: %s (+ activations)\n", (long long)use,
+                  human_bytes(btotal + kv32, h3));
+    }
+    return (int)b.len;
+}

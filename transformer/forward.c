@@ -38,18 +38,26 @@ struct mm_gpt_state {
     int      nth;
     int64_t  n_ctx, n_batch, n_past;
     bool     logits_valid;
-    void    *k_cache;  /* [n_layer, n_head, n_ctx, d_head] keys (f32, or f16 when kv_f16), head-major so
+    int64_t  l0, l1;   /* the layers this state evaluates, [l0, l1): all, or this rank's share of a pipeline
+                          (mm_gpt_model_set_pipeline); the KV cache holds these layers only */
+    const mm_gpt_arch_desc *A; /* the model's architecture row (norm, positions, FFN) */
+    int64_t  dq, dkv;  /* query width n_head d_head; key/value width n_head_kv d_head (gpt2: both d) */
+    int64_t  n_kv, group; /* key/value heads; query heads per key/value head (grouped-query attention) */
+    void    *k_cache;  /* [n_layer, n_kv, n_ctx, d_head] keys (f32, or f16 when kv_f16), head-major so
                           that one head's keys are contiguous (decode streams them; sgemm uses ld = d_head) */
-    void    *v_cache;  /* [n_layer, n_head, n_ctx, d_head] values */
+    void    *v_cache;  /* [n_layer, n_kv, n_ctx, d_head] values */
     bool     kv_f16;
     size_t   kv_esz;   /* bytes per cache element: 4 or 2 */
     float   *kv_tmp;   /* [2, n_ctx, d_head] f32 copy of one head's K and V (f16 cache, batch path) */
     float   *x;        /* [n_batch, d] residual stream */
     float   *h;        /* [n_batch, d] layer-norm output */
-    float   *qkv;      /* [n_batch, 3d] q | k | v */
-    float   *att;      /* [n_batch, d] attention output (heads concatenated) */
+    float   *qkv;      /* [n_batch, dq + 2 dkv] queries, keys, values: rows q | k | v (fused attn_qkv), or
+                          planes Q [n, dq] | K [n, dkv] | V [n, dkv] (separate matrices); one position: q | k | v */
+    float   *att;      /* [n_batch, dq] attention output (heads concatenated) */
     float   *tmp;      /* [n_batch, d] projection output before the residual add */
-    float   *ff;       /* [n_batch, d_ff] MLP hidden */
+    float   *ff;       /* [n_batch, d_ff] MLP hidden (SwiGLU: the gate, then silu(gate) * up) */
+    float   *ff2;      /* [n_batch, d_ff] SwiGLU up projection (NULL for GELU) */
+    float   *rope_cs;  /* [n_batch, n_rot] (cos, sin) of each position of the step (NULL without rotary) */
     float   *scores;   /* [n_batch, n_ctx] attention probabilities of one head (batch path) */
     float   *thr;      /* [nth, thr_stride] per-thread scratch: attention scores [n_ctx] (+ one head's K or V
                           as f32 [n_ctx, d_head] with an f16 cache) or a position row [d] */
@@ -83,6 +91,7 @@ mm_gpt_state *mm_gpt_state_create(const mm_gpt_model *m, mm_gpt_state_params p, 
         return NULL;
     }
     const mm_gpt_hparams *hp = &m->hp;
+    char why[MM_ERR_SIZE];
     if (p.n_ctx < 0 || p.n_ctx > hp->n_ctx) {
         mm_err(err, "%s: n_ctx %lld is outside [1, %lld] (the model's context length)", __func__,
                (long long)p.n_ctx, (long long)hp->n_ctx);
@@ -98,7 +107,14 @@ mm_gpt_state *mm_gpt_state_create(const mm_gpt_model *m, mm_gpt_state_params p, 
         return NULL;
     }
     s->m = m;
-    s->n_ctx = p.n_ctx ? p.n_ctx : hp->n_ctx;
+    s->l0 = m->pipe.layer_begin;
+    s->l1 = m->pipe.layer_end ? m->pipe.layer_end : hp->n_layer;
+    s->A = mm_gpt_arch_desc_of(hp->arch);
+    s->n_kv = hp->n_head_kv ? hp->n_head_kv : hp->n_head;
+    s->group = hp->n_head / s->n_kv;
+    s->dq = hp->n_head * hp->d_head;
+    s->dkv = s->n_kv * hp->d_head;
+    s->n_ctx = p.n_ctx ? p.n_ctx : hp->n_ctx < MM_GPT_DEFAULT_CTX ? hp->n_ctx : MM_GPT_DEFAULT_CTX;
     s->n_batch = p.n_batch ? p.n_batch : 512;
     if (s->n_batch > s->n_ctx) s->n_batch = s->n_ctx;
     if (p.pool) {
@@ -111,20 +127,29 @@ mm_gpt_state *mm_gpt_state_create(const mm_gpt_model *m, mm_gpt_state_params p, 
     s->nth = mm_pool_n_threads(s->pool);
     s->attn = mm_gpt_attn_kernel(hp->d_head);
     /* every product's kernel scratch, now: eval never allocates (widest input: d_ff of ffn_down) */
-    if (mm_kernels_reserve(s->pool, hp->d_ff > hp->d_model ? hp->d_ff : hp->d_model, err) != 0) goto fail;
+    const int64_t widest = hp->d_ff > hp->d_model ? hp->d_ff : hp->d_model;
     const size_t d = (size_t)hp->d_model, ff = (size_t)hp->d_ff, B = (size_t)s->n_batch, C = (size_t)s->n_ctx;
+    const size_t dq = (size_t)s->dq, dkv = (size_t)s->dkv;
+    const bool swiglu = s->A->ffn == MM_FFN_SWIGLU, rope = s->A->pos == MM_POS_ROPE;
     s->kv_f16 = p.kv_f16;
     s->kv_esz = p.kv_f16 ? 2 : 4;
     /* per thread: scores [C] | position row [d] | (f16 cache) one head's K or V as f32 [C, d_head] */
     size_t thr = C > d ? C : d;
     if (s->kv_f16) thr = C + C * (size_t)hp->d_head;
     s->thr_stride = (int64_t)al64((thr + 16) * sizeof(float)) / (int64_t)sizeof(float);
-    s->kv_bytes = 2 * (size_t)hp->n_layer * C * d * s->kv_esz;
-    size_t floats[] = {B * d, B * d, 3 * B * d, B * d, B * d, B * ff, B * C,
+    s->kv_bytes = (size_t)mm_gpt_kv_bytes(hp, s->n_ctx, s->kv_f16) / (size_t)hp->n_layer * (size_t)(s->l1 - s->l0);
+    size_t floats[] = {B * d, B * d, B * (dq + 2 * dkv), B * dq, B * d, B * ff, B * C,
                        (size_t)s->nth * (size_t)s->thr_stride, (size_t)hp->n_vocab,
-                       s->kv_f16 ? 2 * C * (size_t)hp->d_head : 0};
+                       s->kv_f16 ? 2 * C * (size_t)hp->d_head : 0, swiglu ? B * ff : 0,
+                       rope ? B * (size_t)hp->n_rot : 0};
     size_t total = al64(s->kv_bytes / 2) * 2;
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) total += al64(floats[i] * sizeof(float));
+    /* refuse before allocating what this machine cannot hold (the weights are mapped from the file) */
+    if (mm_gpt_memory_check(m, (double)total, s->n_ctx, s->kv_f16, why) != 0) {
+        mm_err(err, "%s", why);
+        goto fail;
+    }
+    if (mm_kernels_reserve(s->pool, widest > s->dq ? widest : s->dq, err) != 0) goto fail;
     if (mm_arena_init(&s->arena, total + 64, err) != 0) goto fail;
     bool ok = true;
     s->k_cache = take(&s->arena, s->kv_bytes / 2 / sizeof(float), &ok);
@@ -139,6 +164,8 @@ mm_gpt_state *mm_gpt_state_create(const mm_gpt_model *m, mm_gpt_state_params p, 
     s->scores = take(&s->arena, floats[6], &ok);
     s->thr = take(&s->arena, floats[7], &ok);
     s->logits = take(&s->arena, floats[8], &ok);
+    if (swiglu) s->ff2 = take(&s->arena, floats[10], &ok);
+    if (rope) s->rope_cs = take(&s->arena, floats[11], &ok);
     if (!ok) {
         mm_err(err, "%s: internal: arena too small", __func__);
         goto fail;
@@ -186,14 +213,17 @@ void mm_gpt_state_reset(mm_gpt_state *s) {
 typedef struct {
     mm_gpt_state       *s;
     const mm_gpt_input *in;      /* inputs, or */
-    const int32_t      *tokens;  /* plain token ids */
+    const int32_t      *tokens;  /* plain token ids, or */
+    const float        *x_in;    /* residual rows [n, d] from the previous rank of a pipeline */
     int64_t             n, pos0;
     /* layer norm */
     float              *y;
     const float        *x, *w, *b;
     int64_t             width;
-    /* attention */
+    /* attention: queries Q (rows ldq apart, heads d_head apart), keys K (rows ldk apart) */
     int64_t             layer;
+    float              *q, *k;
+    int64_t             ldq, ldk;
 } task_ctx;
 
 static void task_embed(void *vctx, int ith, int nth) {
@@ -205,20 +235,53 @@ static void task_embed(void *vctx, int ith, int nth) {
     mm_split_range(c->n, ith, nth, &i0, &i1);
     for (int64_t i = i0; i < i1; i++) {
         float *xi = c->s->x + i * d;
+        if (c->x_in) { /* a later rank of a pipeline: the residual stream so far, positions included */
+            memcpy(xi, c->x_in + i * d, (size_t)d * sizeof(float));
+            continue;
+        }
         if (c->tokens) mm_gpt_mat_row(&m->tok_embd, c->tokens[i], xi);
         else if (c->in[i].embd) memcpy(xi, c->in[i].embd, (size_t)d * sizeof(float));
         else mm_gpt_mat_row(&m->tok_embd, c->in[i].token, xi);
+        if (!m->pos_embd.data) continue; /* rotary positions: applied to q and k */
         mm_gpt_mat_row(&m->pos_embd, c->pos0 + i, prow);
         mm_add(xi, xi, prow, d);
     }
+}
+
+/* y[d] = the architecture's norm of x[d] (LayerNorm with w, b; RMSNorm with w) */
+static void norm_row(const mm_gpt_state *s, float *y, const float *x, const float *w, const float *b) {
+    const mm_gpt_hparams *hp = &s->m->hp;
+    if (s->A->norm == MM_NORM_RMS) mm_gpt_rms_norm(y, x, w, hp->d_model, hp->eps);
+    else mm_layernorm(y, x, w, b, hp->d_model, hp->eps);
 }
 
 static void task_layernorm(void *vctx, int ith, int nth) {
     task_ctx *c = vctx;
     int64_t i0, i1;
     mm_split_range(c->n, ith, nth, &i0, &i1);
-    for (int64_t i = i0; i < i1; i++)
-        mm_layernorm(c->y + i * c->width, c->x + i * c->width, c->w, c->b, c->width, c->s->m->hp.eps);
+    for (int64_t i = i0; i < i1; i++) norm_row(c->s, c->y + i * c->width, c->x + i * c->width, c->w, c->b);
+}
+
+/* rotary embedding of rows [n] of the step: every query head of Q and key head of K (in place) */
+static void task_rope(void *vctx, int ith, int nth) {
+    task_ctx *c = vctx;
+    const mm_gpt_state *s = c->s;
+    const mm_gpt_hparams *hp = &s->m->hp;
+    const int64_t dh = hp->d_head, H = hp->n_head, per = H + s->n_kv;
+    int64_t w0, w1;
+    mm_split_range(c->n * per, ith, nth, &w0, &w1);
+    for (int64_t w = w0; w < w1; w++) {
+        const int64_t i = w / per, hd = w % per;
+        float *x = hd < H ? c->q + i * c->ldq + hd * dh : c->k + i * c->ldk + (hd - H) * dh;
+        mm_gpt_rope_apply(x, s->rope_cs + i * hp->n_rot, hp->n_rot, s->A->rope);
+    }
+}
+
+static void task_swiglu(void *vctx, int ith, int nth) { /* ff = silu(ff) * ff2 */
+    task_ctx *c = vctx;
+    int64_t i0, i1;
+    mm_split_range(c->n * c->width, ith, nth, &i0, &i1);
+    if (i1 > i0) mm_gpt_swiglu(c->s->ff + i0, c->s->ff2 + i0, i1 - i0);
 }
 
 static void task_gelu(void *vctx, int ith, int nth) {
@@ -240,27 +303,28 @@ static void run_rows(mm_pool *pool, mm_task_fn fn, task_ctx *c) {
     else mm_pool_run(pool, fn, c);
 }
 
-/* Attention of row i (position pos0 + i) and head hd of one layer; sc = per-thread scratch [n_ctx + ...]. */
-static void attn_one(mm_gpt_state *s, int64_t layer, int64_t pos0, int64_t i, int64_t hd, float *sc) {
-    const mm_gpt_hparams *hp = &s->m->hp;
-    const int64_t d = hp->d_model, dh = hp->d_head;
-    const size_t lo = (size_t)layer * (size_t)(s->n_ctx * d) * s->kv_esz; /* this layer's cache */
-    const size_t ho = (size_t)(hd * s->n_ctx * dh) * s->kv_esz;            /* this head's slice */
+/* Attention of query head hd (q[d_head]) at position pos of one layer into o[d_head], over the cached
+ * keys/values of its key/value head hd / group; sc = per-thread scratch [n_ctx + ...]. */
+static void attn_one(mm_gpt_state *s, int64_t layer, int64_t pos, const float *q, int64_t hd, float *o, float *sc) {
+    const int64_t dh = s->m->hp.d_head;
+    const size_t lo = (size_t)(layer - s->l0) * (size_t)(s->n_ctx * s->dkv) * s->kv_esz; /* this layer's cache */
+    const size_t ho = (size_t)((hd / s->group) * s->n_ctx * dh) * s->kv_esz;      /* its kv head's slice */
     const uint8_t *K = (const uint8_t *)s->k_cache + lo + ho, *V = (const uint8_t *)s->v_cache + lo + ho;
-    const int64_t T = pos0 + i + 1; /* causal: sees positions [0, pos] */
-    s->attn(s->qkv + i * 3 * d + hd * dh, K, V, T, dh, 1.0f / sqrtf((float)dh), s->kv_f16, sc, sc + s->n_ctx,
-            s->att + i * d + hd * dh);
+    s->attn(q, K, V, pos + 1, dh, 1.0f / sqrtf((float)dh), s->kv_f16, sc, sc + s->n_ctx, o); /* causal: [0, pos] */
 }
 
 /* Attention for few rows: work items (row, head) split over threads; scores in per-thread scratch. */
 static void task_attn_rows(void *vctx, int ith, int nth) {
     task_ctx *c = vctx;
     mm_gpt_state *s = c->s;
-    const int64_t H = s->m->hp.n_head;
+    const int64_t H = s->m->hp.n_head, dh = s->m->hp.d_head;
     float *sc = s->thr + (int64_t)ith * s->thr_stride;
     int64_t w0, w1;
     mm_split_range(c->n * H, ith, nth, &w0, &w1);
-    for (int64_t w = w0; w < w1; w++) attn_one(s, c->layer, c->pos0, w / H, w % H, sc);
+    for (int64_t w = w0; w < w1; w++) {
+        const int64_t i = w / H, hd = w % H;
+        attn_one(s, c->layer, c->pos0 + i, c->q + i * c->ldq + hd * dh, hd, s->att + i * s->dq + hd * dh, sc);
+    }
 }
 
 /* Batch path: scores [n, T] of one head are in s->scores; mask (causal) and softmax each row. */
@@ -281,12 +345,11 @@ static void lin(mm_gpt_state *s, const mm_gpt_mat *w, const float *bias, int64_t
     mm_linear(s->pool, w->type, w->data, bias, w->rows, w->cols, n, X, Y);
 }
 
-/* Store the key and value of head hd at position pos (from the row q | k | v of that position) in layer
- * l's cache (f16 when kv_f16). */
-static void kv_store(mm_gpt_state *s, int64_t l, int64_t pos, const float *qkv_row, int64_t hd) {
-    const int64_t d = s->m->hp.d_model, dh = s->m->hp.d_head;
-    const size_t at = (size_t)(l * s->n_ctx * d + (hd * s->n_ctx + pos) * dh) * s->kv_esz;
-    const float *k = qkv_row + d + hd * dh, *v = qkv_row + 2 * d + hd * dh;
+/* Store key k[d_head] and value v[d_head] of key/value head hd at position pos in layer l's cache (f16
+ * when kv_f16). */
+static void kv_store(mm_gpt_state *s, int64_t l, int64_t pos, const float *k, const float *v, int64_t hd) {
+    const int64_t dh = s->m->hp.d_head;
+    const size_t at = (size_t)((l - s->l0) * s->n_ctx * s->dkv + (hd * s->n_ctx + pos) * dh) * s->kv_esz;
     if (s->kv_f16) {
         mm_quantize_row(MM_TYPE_F16, k, (uint8_t *)s->k_cache + at, dh);
         mm_quantize_row(MM_TYPE_F16, v, (uint8_t *)s->v_cache + at, dh);
@@ -323,14 +386,14 @@ static int64_t rows_chunk(int64_t rows, int nth) {
 static int phases_build(mm_gpt_state *s) {
     const mm_gpt_hparams *hp = &s->m->hp;
     const int64_t d = hp->d_model;
-    s->n_ph = 7 * hp->n_layer + 1;
+    s->n_ph = 7 * (s->l1 - s->l0) + 1;
     s->ph = aligned_alloc(64, sizeof *s->ph * (size_t)s->n_ph);
     if (!s->ph) return -1;
     for (int64_t p = 0; p < s->n_ph; p++) {
         struct dec_phase *ph = &s->ph[p];
         ph->kind = p == s->n_ph - 1 ? PH_LOGITS : (ph_kind)(p % 7);
-        ph->layer = p / 7;
-        const int64_t rows[] = {[PH_QKV] = 3 * d, [PH_ATT] = hp->n_head, [PH_OUT] = d, [PH_LN2] = 1,
+        ph->layer = s->l0 + p / 7;
+        const int64_t rows[] = {[PH_QKV] = s->dq + 2 * s->dkv, [PH_ATT] = s->n_kv, [PH_OUT] = d, [PH_LN2] = 1,
                                 [PH_UP] = hp->d_ff, [PH_DOWN] = d, [PH_NORM] = 1, [PH_LOGITS] = hp->n_vocab};
         const bool matrix = ph->kind == PH_QKV || ph->kind == PH_OUT || ph->kind == PH_UP || ph->kind == PH_DOWN ||
                             ph->kind == PH_LOGITS;
@@ -356,35 +419,70 @@ static void mat_rows(mm_gpt_state *s, int ith, const mm_gpt_mat *w, const float 
     if (bias) mm_add(y + r0, y + r0, bias + r0, r1 - r0);
 }
 
+/* rows [r0, r1) of q | k | v = (attn_qkv, or attn_q, attn_k, attn_v stacked) x */
+static void qkv_rows(mm_gpt_state *s, int ith, const mm_gpt_layer *ly, int64_t r0, int64_t r1, const float *x,
+                     float *y) {
+    if (ly->qkv.data) {
+        mat_rows(s, ith, &ly->qkv, ly->qkv_b, r0, r1, x, y);
+        return;
+    }
+    const mm_gpt_mat *w[3] = {&ly->q, &ly->k, &ly->v};
+    const float *b[3] = {ly->q_b, ly->k_b, ly->v_b};
+    for (int i = 0, off = 0; i < 3; off += (int)w[i]->rows, i++) {
+        const int64_t lo = r0 > off ? r0 : off, hi = r1 < off + w[i]->rows ? r1 : off + w[i]->rows;
+        if (lo < hi) mat_rows(s, ith, w[i], b[i], lo - off, hi - off, x, y + off);
+    }
+}
+
+/* Decode: key/value head g of the position's q | k | v (s->qkv): rotate and cache its key and value, then
+ * attend with its group of query heads. */
+static void step_heads(mm_gpt_state *s, int64_t l, int64_t g, float *sc) {
+    const mm_gpt_hparams *hp = &s->m->hp;
+    const int64_t dh = hp->d_head, pos = s->n_past;
+    const bool rope = s->rope_cs != NULL;
+    float *k = s->qkv + s->dq + g * dh, *v = s->qkv + s->dq + s->dkv + g * dh;
+    if (rope) mm_gpt_rope_apply(k, s->rope_cs, hp->n_rot, s->A->rope);
+    kv_store(s, l, pos, k, v, g);
+    for (int64_t hd = g * s->group; hd < (g + 1) * s->group; hd++) {
+        float *q = s->qkv + hd * dh;
+        if (rope) mm_gpt_rope_apply(q, s->rope_cs, hp->n_rot, s->A->rope);
+        attn_one(s, l, pos, q, hd, s->att + hd * dh, sc);
+    }
+}
+
 static void step_item(step_ctx *c, const struct dec_phase *ph, int64_t item, int ith, float *sc) {
     mm_gpt_state *s = c->s;
     const mm_gpt_model *m = s->m;
     const mm_gpt_hparams *hp = &m->hp;
-    const int64_t d = hp->d_model, l = ph->layer;
+    const int64_t l = ph->layer;
     const mm_gpt_layer *ly = &m->layers[l < hp->n_layer ? l : 0];
     const int64_t r0 = item * ph->chunk, r1 = r0 + ph->chunk < ph->rows ? r0 + ph->chunk : ph->rows;
     switch (ph->kind) {
-    case PH_QKV: mat_rows(s, ith, &ly->qkv, ly->qkv_b, r0, r1, s->h, s->qkv); break;
-    case PH_ATT:
-        kv_store(s, l, s->n_past, s->qkv, item);
-        attn_one(s, l, s->n_past, 0, item, sc);
-        break;
+    case PH_QKV: qkv_rows(s, ith, ly, r0, r1, s->h, s->qkv); break;
+    case PH_ATT: step_heads(s, l, item, sc); break;
     case PH_OUT:
         mat_rows(s, ith, &ly->out, ly->out_b, r0, r1, s->att, s->tmp);
         mm_add(s->x + r0, s->x + r0, s->tmp + r0, r1 - r0);
         break;
-    case PH_LN2: mm_layernorm(s->h, s->x, ly->ln2_w, ly->ln2_b, d, hp->eps); break;
+    case PH_LN2: norm_row(s, s->h, s->x, ly->ln2_w, ly->ln2_b); break;
     case PH_UP:
-        mat_rows(s, ith, &ly->up, ly->up_b, r0, r1, s->h, s->ff);
-        mm_gelu_tanh(s->ff + r0, r1 - r0);
+        if (ly->gate.data) { /* SwiGLU */
+            mat_rows(s, ith, &ly->gate, NULL, r0, r1, s->h, s->ff);
+            mat_rows(s, ith, &ly->up, ly->up_b, r0, r1, s->h, s->ff2);
+            mm_gpt_swiglu(s->ff + r0, s->ff2 + r0, r1 - r0);
+        } else {
+            mat_rows(s, ith, &ly->up, ly->up_b, r0, r1, s->h, s->ff);
+            mm_gelu_tanh(s->ff + r0, r1 - r0);
+        }
         break;
     case PH_DOWN:
         mat_rows(s, ith, &ly->down, ly->down_b, r0, r1, s->ff, s->tmp);
         mm_add(s->x + r0, s->x + r0, s->tmp + r0, r1 - r0);
         break;
-    case PH_NORM: /* the next block's LN1, or the output norm after the last block */
-        if (l + 1 < hp->n_layer) mm_layernorm(s->h, s->x, m->layers[l + 1].ln1_w, m->layers[l + 1].ln1_b, d, hp->eps);
-        else mm_layernorm(s->h, s->x, m->out_norm_w, m->out_norm_b, d, hp->eps);
+    case PH_NORM: /* the next block's LN1, or the output norm after the last block (a pipeline rank whose
+                     layers end before that passes x on as it is) */
+        if (l + 1 < s->l1) norm_row(s, s->h, s->x, m->layers[l + 1].ln1_w, m->layers[l + 1].ln1_b);
+        else if (l + 1 == hp->n_layer) norm_row(s, s->h, s->x, m->out_norm_w, m->out_norm_b);
         break;
     case PH_LOGITS: mat_rows(s, ith, &m->output, NULL, r0, r1, s->h, c->logits); break;
     }
@@ -408,62 +506,87 @@ static void task_step(void *vctx, int ith, int nth) {
 }
 
 /* One position at s->n_past; its logits into `logits` (NULL: none wanted). */
-static void decode_step(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *tokens, float *logits) {
+static void decode_step(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *tokens, const float *x_in,
+                        float *logits) {
     const mm_gpt_model *m = s->m;
     const int64_t d = m->hp.d_model;
-    task_ctx e = {.s = s, .in = in, .tokens = tokens, .n = 1, .pos0 = s->n_past, .width = d};
+    task_ctx e = {.s = s, .in = in, .tokens = tokens, .x_in = x_in, .n = 1, .pos0 = s->n_past, .width = d};
     task_embed(&e, 0, 1);
-    mm_layernorm(s->h, s->x, m->layers[0].ln1_w, m->layers[0].ln1_b, d, m->hp.eps);
+    norm_row(s, s->h, s->x, m->layers[s->l0].ln1_w, m->layers[s->l0].ln1_b);
+    if (s->rope_cs) mm_gpt_rope_cache(&m->hp, m->rope_freqs, s->n_past, s->rope_cs);
     for (int64_t p = 0; p < s->n_ph; p++) {
         struct dec_phase *ph = &s->ph[p];
         ph->n = ph->kind == PH_LOGITS && !logits ? 0 : (int)((ph->rows + ph->chunk - 1) / ph->chunk);
         atomic_store_explicit(&ph->next, 0, memory_order_relaxed);
         atomic_store_explicit(&ph->done, 0, memory_order_relaxed);
     }
-    step_ctx c = {s, logits};
+    step_ctx c = {s, s->l1 == m->hp.n_layer ? logits : NULL};
     mm_pool_run(s->pool, task_step, &c); /* publishes the counters (release) */
     s->n_past += 1;
 }
 
 /* A batch of 1 < n <= n_batch positions starting at s->n_past (prefill: sgemm over the batch). */
-static void forward_batch(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *tokens, int64_t n,
-                          float *logits_all, bool want_last) {
+static void forward_out(mm_gpt_state *s, int64_t n, float *logits_all, bool want_last);
+
+/* The state's layers over a batch of 1 < n <= n_batch positions starting at s->n_past (prefill: sgemm over
+ * the batch); the residual rows stay in s->x. */
+static void forward_layers(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *tokens, const float *x_in,
+                           int64_t n) {
     const mm_gpt_model *m = s->m;
     const mm_gpt_hparams *hp = &m->hp;
     const int64_t d = hp->d_model, ff = hp->d_ff, dh = hp->d_head, pos0 = s->n_past, T = pos0 + n;
-    task_ctx c = {.s = s, .in = in, .tokens = tokens, .n = n, .pos0 = pos0, .width = d};
+    const int64_t dq = s->dq, dkv = s->dkv;
+    task_ctx c = {.s = s, .in = in, .tokens = tokens, .x_in = x_in, .n = n, .pos0 = pos0, .width = d};
     if (n < 8) task_embed(&c, 0, 1); /* a few rows: not worth waking the pool */
     else mm_pool_run(s->pool, task_embed, &c);
-    for (int64_t l = 0; l < hp->n_layer; l++) {
+    if (s->rope_cs)
+        for (int64_t i = 0; i < n; i++) mm_gpt_rope_cache(hp, m->rope_freqs, pos0 + i, s->rope_cs + i * hp->n_rot);
+    for (int64_t l = s->l0; l < s->l1; l++) {
         const mm_gpt_layer *ly = &m->layers[l];
         /* attention block */
         c.y = s->h, c.x = s->x, c.w = ly->ln1_w, c.b = ly->ln1_b, c.width = d;
         run_rows(s->pool, task_layernorm, &c);
-        lin(s, &ly->qkv, ly->qkv_b, n, s->h, s->qkv);
-        const size_t lo = (size_t)l * (size_t)(s->n_ctx * d) * s->kv_esz;
+        if (ly->qkv.data) { /* fused: rows q | k | v */
+            lin(s, &ly->qkv, ly->qkv_b, n, s->h, s->qkv);
+            c.q = s->qkv, c.k = s->qkv + d, c.ldq = c.ldk = 3 * d;
+        } else { /* planes Q [n, dq] | K [n, dkv] | V [n, dkv] */
+            c.q = s->qkv, c.k = s->qkv + n * dq, c.ldq = dq, c.ldk = dkv;
+            lin(s, &ly->q, ly->q_b, n, s->h, c.q);
+            lin(s, &ly->k, ly->k_b, n, s->h, c.k);
+            lin(s, &ly->v, ly->v_b, n, s->h, c.k + n * dkv);
+        }
+        const float *Vr = ly->qkv.data ? s->qkv + 2 * d : c.k + n * dkv; /* values, rows ldk apart */
+        if (s->rope_cs) {
+            c.width = (hp->n_head + s->n_kv) * dh;
+            run_rows(s->pool, task_rope, &c);
+        }
+        const size_t lo = (size_t)(l - s->l0) * (size_t)(s->n_ctx * dkv) * s->kv_esz;
         uint8_t *Kl = (uint8_t *)s->k_cache + lo, *Vl = (uint8_t *)s->v_cache + lo;
         for (int64_t i = 0; i < n; i++)
-            for (int64_t hd = 0; hd < hp->n_head; hd++) kv_store(s, l, pos0 + i, s->qkv + i * 3 * d, hd);
+            for (int64_t g = 0; g < s->n_kv; g++)
+                kv_store(s, l, pos0 + i, c.k + i * c.ldk + g * dh, Vr + i * c.ldk + g * dh, g);
         c.layer = l;
         if (n < ATT_SGEMM_MIN) {
-            if (T * d < 8192) task_attn_rows(&c, 0, 1);
+            if (T * dq < 8192) task_attn_rows(&c, 0, 1);
             else mm_pool_run(s->pool, task_attn_rows, &c);
         } else {
             const float scale = 1.0f / sqrtf((float)dh);
-            for (int64_t hd = 0; hd < hp->n_head; hd++) {
-                const size_t ho = (size_t)(hd * s->n_ctx * dh) * s->kv_esz;
+            for (int64_t g = 0; g < s->n_kv; g++) {
+                const size_t ho = (size_t)(g * s->n_ctx * dh) * s->kv_esz;
                 const float *Kh = (const float *)(Kl + ho), *Vh = (const float *)(Vl + ho);
                 if (s->kv_f16) { /* sgemm needs f32: convert this head's T rows once */
                     mm_dequantize_row(MM_TYPE_F16, Kl + ho, s->kv_tmp, T * dh);
                     mm_dequantize_row(MM_TYPE_F16, Vl + ho, s->kv_tmp + s->n_ctx * dh, T * dh);
                     Kh = s->kv_tmp, Vh = s->kv_tmp + s->n_ctx * dh;
                 }
-                /* scores[n, T] = scale * Q_h[n, dh] . K_h[T, dh]^T */
-                mm_sgemm(s->pool, true, n, T, dh, scale, s->qkv + hd * dh, 3 * d, Kh, dh, 0.0f, s->scores, T);
-                c.width = T;
-                run_rows(s->pool, task_mask_softmax, &c);
-                /* att_h[n, dh] = P[n, T] . V_h[T, dh] */
-                mm_sgemm(s->pool, false, n, dh, T, 1.0f, s->scores, T, Vh, dh, 0.0f, s->att + hd * dh, d);
+                for (int64_t hd = g * s->group; hd < (g + 1) * s->group; hd++) {
+                    /* scores[n, T] = scale * Q_h[n, dh] . K_h[T, dh]^T */
+                    mm_sgemm(s->pool, true, n, T, dh, scale, c.q + hd * dh, c.ldq, Kh, dh, 0.0f, s->scores, T);
+                    c.width = T;
+                    run_rows(s->pool, task_mask_softmax, &c);
+                    /* att_h[n, dh] = P[n, T] . V_h[T, dh] */
+                    mm_sgemm(s->pool, false, n, dh, T, 1.0f, s->scores, T, Vh, dh, 0.0f, s->att + hd * dh, dq);
+                }
             }
         }
         lin(s, &ly->out, ly->out_b, n, s->att, s->tmp);
@@ -472,13 +595,29 @@ static void forward_batch(mm_gpt_state *s, const mm_gpt_input *in, const int32_t
         /* MLP block */
         c.y = s->h, c.x = s->x, c.w = ly->ln2_w, c.b = ly->ln2_b, c.width = d;
         run_rows(s->pool, task_layernorm, &c);
-        lin(s, &ly->up, ly->up_b, n, s->h, s->ff);
-        c.y = s->ff, c.width = ff;
-        run_rows(s->pool, task_gelu, &c);
+        if (ly->gate.data) { /* SwiGLU: ff = silu(gate h) * (up h) */
+            lin(s, &ly->gate, NULL, n, s->h, s->ff);
+            lin(s, &ly->up, ly->up_b, n, s->h, s->ff2);
+            c.width = ff;
+            run_rows(s->pool, task_swiglu, &c);
+        } else {
+            lin(s, &ly->up, ly->up_b, n, s->h, s->ff);
+            c.y = s->ff, c.width = ff;
+            run_rows(s->pool, task_gelu, &c);
+        }
         lin(s, &ly->down, ly->down_b, n, s->ff, s->tmp);
         c.y = s->x, c.x = s->tmp, c.width = d;
         run_rows(s->pool, task_add, &c);
     }
+    s->n_past += n;
+}
+
+/* Output norm and logits of the n residual rows in s->x: all of them into logits_all, or the last one's. */
+static void forward_out(mm_gpt_state *s, int64_t n, float *logits_all, bool want_last) {
+    const mm_gpt_model *m = s->m;
+    const mm_gpt_hparams *hp = &m->hp;
+    const int64_t d = hp->d_model;
+    task_ctx c = {.s = s, .n = n};
     const int64_t V = hp->n_vocab;
     if (logits_all) {
         c.y = s->h, c.x = s->x, c.w = m->out_norm_w, c.b = m->out_norm_b, c.width = d;
@@ -486,10 +625,60 @@ static void forward_batch(mm_gpt_state *s, const mm_gpt_input *in, const int32_t
         lin(s, &m->output, NULL, n, s->h, logits_all);
         if (want_last) memcpy(s->logits, logits_all + (n - 1) * V, (size_t)V * sizeof(float));
     } else if (want_last) {
-        mm_layernorm(s->h, s->x + (n - 1) * d, m->out_norm_w, m->out_norm_b, d, hp->eps);
+        norm_row(s, s->h, s->x + (n - 1) * d, m->out_norm_w, m->out_norm_b);
         lin(s, &m->output, NULL, 1, s->h, s->logits);
     }
-    s->n_past += n;
+}
+
+/* ---------------------------------------------------------------- pipeline (mm_dist.h)
+ * Rank 0 (a pipeline's send/recv set): each micro-batch of n_batch positions runs through rank 0's layers
+ * and goes to the next rank (send); up to `window` micro-batches are in flight before rank 0 takes the
+ * first one back from the last rank (recv) and computes its logits, so that the ranks work at the same
+ * time on a long prompt. Returns -1 (err set) when the pipeline fails. */
+static int eval_pipeline(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *tokens, int64_t n,
+                         float *logits_all, char *err) {
+    const mm_gpt_pipeline *P = &s->m->pipe;
+    const int64_t B = s->n_batch, V = s->m->hp.n_vocab, pos0 = s->n_past, nch = (n + B - 1) / B;
+    const int64_t W = P->window > 1 ? P->window : 1;
+    int64_t done = 0; /* micro-batches back from the last rank */
+    for (int64_t j = 0; j < nch || done < nch; ) {
+        if (j < nch && j - done < W) { /* the next micro-batch through our layers, and on */
+            const int64_t c0 = j * B, nb = n - c0 < B ? n - c0 : B;
+            const mm_gpt_input *bi = in ? in + c0 : NULL;
+            const int32_t *bt = tokens ? tokens + c0 : NULL;
+            if (nb > 1) forward_layers(s, bi, bt, NULL, nb);
+            else decode_step(s, bi, bt, NULL, NULL);
+            if (P->send(P->user, s->x, nb, pos0 + c0, err) != 0) return -1;
+            j++;
+            continue;
+        }
+        const int64_t c0 = done * B, nb = n - c0 < B ? n - c0 : B; /* the oldest in flight comes back */
+        if (P->recv(P->user, s->x, nb, pos0 + c0, err) != 0) return -1;
+        forward_out(s, nb, logits_all ? logits_all + c0 * V : NULL, c0 + nb == n);
+        done++;
+    }
+    return 0;
+}
+
+int mm_gpt_eval_layers(mm_gpt_state *s, float *x, int64_t n, int64_t pos0, char *err) {
+    if (!s || !x || n < 1) return mm_err(err, "%s: nothing to evaluate", __func__);
+    if (pos0 < 0 || pos0 > s->n_past)
+        return mm_err(err, "%s: rows at position %lld, but the cache holds %lld positions", __func__,
+                      (long long)pos0, (long long)s->n_past);
+    if (n > s->n_ctx - pos0)
+        return mm_err(err, "%s: context full: %lld positions + %lld new > context length %lld", __func__,
+                      (long long)pos0, (long long)n, (long long)s->n_ctx);
+    s->n_past = pos0; /* a rewind on rank 0 reaches us as an earlier position */
+    s->logits_valid = false;
+    const int64_t d = s->m->hp.d_model;
+    for (int64_t c0 = 0; c0 < n; c0 += s->n_batch) {
+        const int64_t nb = n - c0 < s->n_batch ? n - c0 : s->n_batch;
+        float *xc = x + c0 * d;
+        if (nb > 1) forward_layers(s, NULL, NULL, xc, nb);
+        else decode_step(s, NULL, NULL, xc, NULL);
+        memcpy(xc, s->x, (size_t)(nb * d) * sizeof(float));
+    }
+    return 0;
 }
 
 static int eval_any(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *tokens, int64_t n, float *logits_all,
@@ -507,16 +696,26 @@ static int eval_any(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *toke
                           (long long)i, (long long)hp->n_vocab);
     }
     const int64_t n_past0 = s->n_past;
-    for (int64_t c0 = 0; c0 < n; c0 += s->n_batch) {
+    if (s->l1 < hp->n_layer && !s->m->pipe.send)
+        return mm_err(err, "mm_gpt_eval: this state holds layers %lld-%lld only: use mm_gpt_eval_layers",
+                      (long long)s->l0, (long long)s->l1 - 1);
+    if (s->m->pipe.send) {
+        if (eval_pipeline(s, in, tokens, n, logits_all, err) != 0) {
+            s->n_past = n_past0;
+            s->logits_valid = false;
+            return -1;
+        }
+    } else for (int64_t c0 = 0; c0 < n; c0 += s->n_batch) {
         int64_t nb = n - c0 < s->n_batch ? n - c0 : s->n_batch;
         const mm_gpt_input *bi = in ? in + c0 : NULL;
         const int32_t *bt = tokens ? tokens + c0 : NULL;
         float *la = logits_all ? logits_all + c0 * hp->n_vocab : NULL;
         const bool last = c0 + nb == n;
         if (nb > 1) {
-            forward_batch(s, bi, bt, nb, la, last);
+            forward_layers(s, bi, bt, NULL, nb);
+            forward_out(s, nb, la, last);
         } else {
-            decode_step(s, bi, bt, la ? la : last ? s->logits : NULL);
+            decode_step(s, bi, bt, NULL, la ? la : last ? s->logits : NULL);
             if (la && last) memcpy(s->logits, la, (size_t)hp->n_vocab * sizeof(float));
         }
     }

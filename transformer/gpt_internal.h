@@ -11,11 +11,36 @@ typedef struct {
     int64_t     rows, cols;
 } mm_gpt_mat;
 
+/* One architecture (model.c's table k_archs): which blocks it uses and which tensors it has. Adding a
+ * family = a row of the table (+ its block functions in a block file when they are new: llama.c). */
+typedef enum { MM_NORM_LAYER, MM_NORM_RMS } mm_gpt_norm_kind;     /* (x-mean)/sd * w + b | x/rms * w */
+typedef enum { MM_POS_LEARNED, MM_POS_ROPE } mm_gpt_pos_kind;     /* position_embd rows | rotary q, k */
+typedef enum { MM_ROPE_NORMAL, MM_ROPE_NEOX } mm_gpt_rope_mode;   /* pairs (2i, 2i+1) | (i, i + n_rot/2) */
+typedef enum { MM_FFN_GELU, MM_FFN_SWIGLU } mm_gpt_ffn_kind;      /* down(gelu(up x)) | down(silu(gate x) * up x) */
+typedef enum { MM_BIAS_NONE, MM_BIAS_OPTIONAL, MM_BIAS_REQUIRED } mm_gpt_bias_rule;
+
 typedef struct {
-    const float *ln1_w, *ln1_b;   /* [d] attn_norm */
-    mm_gpt_mat   qkv;             /* [3d, d] rows q then k then v */
+    const char      *name;      /* general.architecture */
+    mm_gpt_norm_kind norm;
+    mm_gpt_pos_kind  pos;
+    mm_gpt_rope_mode rope;
+    mm_gpt_ffn_kind  ffn;
+    bool             fused_qkv; /* attn_qkv [3d, d] | attn_q, attn_k, attn_v */
+    mm_gpt_bias_rule qkv_bias;  /* attn_qkv.bias or attn_{q,k,v}.bias */
+    mm_gpt_bias_rule bias;      /* attn_output, ffn_up, ffn_down biases (norm biases: MM_NORM_LAYER) */
+} mm_gpt_arch_desc;
+
+/* The row of hp->arch (0 = gpt2, as a zeroed mm_gpt_hparams has it). */
+const mm_gpt_arch_desc *mm_gpt_arch_desc_of(int32_t arch);
+
+typedef struct {
+    const float *ln1_w, *ln1_b;   /* [d] attn_norm (b NULL for RMSNorm) */
+    mm_gpt_mat   qkv;             /* fused archs: [3d, d] rows q then k then v (data NULL otherwise) */
     const float *qkv_b;           /* [3d] or NULL */
-    mm_gpt_mat   out;             /* [d, d] attn_output */
+    mm_gpt_mat   q, k, v;         /* separate archs: [H dh, d], [Hkv dh, d], [Hkv dh, d] */
+    const float *q_b, *k_b, *v_b; /* [H dh], [Hkv dh], [Hkv dh] or NULL */
+    mm_gpt_mat   gate;            /* SwiGLU: [d_ff, d] ffn_gate (data NULL otherwise) */
+    mm_gpt_mat   out;             /* [d, H dh] attn_output */
     const float *out_b;           /* [d] or NULL */
     const float *ln2_w, *ln2_b;   /* [d] ffn_norm */
     mm_gpt_mat   up;              /* [d_ff, d] */
@@ -25,9 +50,11 @@ typedef struct {
 } mm_gpt_layer;
 
 struct mm_gpt_model {
+    mm_gpt_pipeline pipe;             /* this process's layers of a pipeline (all: zeros) */
     mm_gpt_hparams hp;
     mm_gpt_mat     tok_embd;          /* [n_vocab, d] */
-    mm_gpt_mat     pos_embd;          /* [>= n_ctx, d] */
+    mm_gpt_mat     pos_embd;          /* [>= n_ctx, d] learned positions (data NULL with rotary ones) */
+    const float   *rope_freqs;        /* [n_rot / 2] rope_freqs.weight: theta_i divided by it (Llama 3), or NULL */
     mm_gpt_mat     output;            /* [n_vocab, d]; == tok_embd when tied */
     bool           tied;
     const float   *out_norm_w, *out_norm_b; /* [d] */
@@ -50,6 +77,26 @@ mm_gpt_attn_fn mm_gpt_attn_kernel(int64_t dh);
 /* 0 when logits [n_rows][n_vocab] (positions pos0.. of the cache) are all finite, else MM_ERR_NONFINITE
  * with "decoder logits at position P are not finite ..." (finite.c; called at the end of every eval). */
 int mm_gpt_check_logits(const float *logits, int64_t n_rows, int64_t n_vocab, int64_t pos0, char *err);
+
+/* ---- the llama family's blocks (llama.c) */
+/* y[n] = x / sqrt(mean(x^2) + eps) * w   (ggml_rms_norm then the weight: sum of squares in double) */
+void mm_gpt_rms_norm(float *y, const float *x, const float *w, int64_t n, float eps);
+/* x[i] = silu(x[i]) * u[i] = x / (1 + exp(-x)) * u */
+void mm_gpt_swiglu(float *x, const float *u, int64_t n);
+/* cs[n_rot] = (cos theta_i, sin theta_i) for i < n_rot/2 at position pos, as ggml's rope cache:
+ * theta_i = rope_scale * pos * base^(-2i/n_rot) / freqs[i] (freqs NULL = 1), the power built by repeated
+ * float multiplication as ggml does. */
+void mm_gpt_rope_cache(const mm_gpt_hparams *hp, const float *freqs, int64_t pos, float *cs);
+/* Rotate one head x[d_head] in place by cs: pairs (2i, 2i+1) (normal) or (i, i + n_rot/2) (neox),
+ * (a, b) -> (a cos - b sin, a sin + b cos); dimensions >= n_rot pass unchanged. */
+void mm_gpt_rope_apply(float *x, const float *cs, int64_t n_rot, mm_gpt_rope_mode mode);
+
+/* 0 when the weights + state_bytes (the KV cache of n_ctx positions included) fit in this machine's
+ * physical memory, else -1 with "the KV cache of N positions (X GiB) ... lower the context with -c". */
+/* Weight bytes this process holds: every byte of the model, or with a pipeline its layers' share (and, on
+ * the rank holding layer 0, the embeddings and output) - what mm_gpt_memory_check counts (pipeline.c). */
+double mm_gpt_model_bytes_held(const mm_gpt_model *m);
+int mm_gpt_memory_check(const mm_gpt_model *m, double state_bytes, int64_t n_ctx, bool kv_f16, char *err);
 
 /* Row r of w as f32 (dequantized). */
 void mm_gpt_mat_row(const mm_gpt_mat *w, int64_t r, float *out);

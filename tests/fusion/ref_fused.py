@@ -5,7 +5,7 @@ code. Pieces:
   load(path, mmproj=None)         decoder (tests/transformer/ref_gpt2.py), tokenizer vocabulary and the
                                   encoder/projector tensors + keys (tools/mmgguf.py) of a model file
   vit(m, pixels)                  ViT in float64 PyTorch: conv patches [+ CLS] + positions, pre_ln,
-                                  pre-LN blocks (GELU erf if clip.use_gelu else quick-GELU), post_ln
+                                  pre-LN blocks (GELU if clip.use_gelu - the tanh form for idefics3 - else quick-GELU), post_ln
                                   when every block runs; feature_layer as Hugging Face hidden_states[k]
   audio(m, mel)                   tests/audio/ref_audio.py encode_mel (Whisper-style encoder, windows)
   project_image / project_audio   drop CLS; linear mm.0 or mm.0 -> GELU(erf) -> mm.2; audio: stack k
@@ -94,6 +94,8 @@ def vit(m, pixels):
                          eps=float(kv.get("clip.vision.attention.layer_norm_epsilon", 1e-5)),
                          cls="v.class_embd" in m.t, pre_ln="v.pre_ln.weight" in m.t, post_ln="v.post_ln.weight" in m.t,
                          gelu=bool(kv.get("clip.use_gelu", False)),
+                         gelu_tanh=kv.get("mmgpt.vision.gelu", "tanh" if kv.get("clip.projector_type") == "idefics3"
+                                          else "erf") == "tanh",
                          feature_layer=int(kv.get("mmgpt.vision.feature_layer", -1)),
                          patch_bias="v.patch_embd.bias" in m.t)
     W = {n: v.numpy() for n, v in m.t.items() if n.startswith("v.")}
@@ -107,7 +109,10 @@ def vit_own(m, pixels):
     H = int(kv["clip.vision.attention.head_count"])
     L = int(kv["clip.vision.block_count"])
     eps = float(kv.get("clip.vision.attention.layer_norm_epsilon", 1e-5))
-    act = (lambda x: F.gelu(x)) if kv.get("clip.use_gelu", False) else (lambda x: x * torch.sigmoid(1.702 * x))
+    form = kv.get("mmgpt.vision.gelu", "tanh" if kv.get("clip.projector_type") == "idefics3" else "none")
+    form = "none" if form == "erf" else form
+    act = (lambda x: F.gelu(x, approximate=form)) if kv.get("clip.use_gelu", False) else \
+        (lambda x: x * torch.sigmoid(1.702 * x))
     x = torch.from_numpy(np.asarray(pixels, dtype=np.float64))[None]
     x = F.conv2d(x, t["v.patch_embd.weight"], t.get("v.patch_embd.bias"), stride=P)  # [1, d, g, g]
     x = x[0].flatten(1).t()  # [g*g, d], patches row-major

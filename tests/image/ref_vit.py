@@ -12,7 +12,8 @@ Model (CLIP ViT, HF CLIPVisionTransformer semantics):
     x = conv2d(pixels, patch_embd, stride p) (+ bias) -> [n_patches, d] in row-major patch order
     x = [class_embd; x] if cls;  x += position_embd;  x = pre_ln(x) if present
     for l in range(n_run): x += attn(ln1(x)); x += mlp(ln2(x))     (multi-head, no mask, scale 1/sqrt(dh))
-    mlp = ffn_down(act(ffn_up(.))), act = GELU(erf) if clip.use_gelu else quick-GELU x*sigmoid(1.702x)
+    mlp = ffn_down(act(ffn_up(.))), act = GELU(erf; tanh form if gelu_tanh) if clip.use_gelu else quick-GELU
+          x*sigmoid(1.702x)
     x = post_ln(x) if present and all layers ran
     feature_layer k: k >= 0 -> n_run = k; k < 0 -> n_run = n_layer + 1 + k   (HF hidden_states[k])
 """
@@ -41,6 +42,7 @@ class Config:
     pre_ln: bool = True
     post_ln: bool = True
     gelu: bool = False            # clip.use_gelu
+    gelu_tanh: bool = False       # the tanh GELU (clip.projector_type idefics3, or mmgpt.vision.gelu = "tanh")
     feature_layer: int = -1
     resize_mode: str = "crop"
     mean: tuple = (0.48145466, 0.4578275, 0.40821073)
@@ -121,15 +123,21 @@ def write_gguf(path, cfg, W, wtype="f32", other_2d="f32"):
     held = {}
     for name, arr in W.items():
         t = wtype if is_block_matrix(name) else other_2d if name in ("v.patch_embd.weight", "v.position_embd.weight") else "f32"
-        w.add_tensor(name, arr, ttype=t)
-        if t in ("f32",):
-            held[name] = arr
-        elif t == "f16":
-            held[name] = arr.astype(np.float16).astype(np.float32)
-        else:
-            held[name] = mmgguf.dequantize(mmgguf.quantize(arr, t), t, arr.size).reshape(arr.shape)
+        store(w, held, name, arr, t)
     w.write(path)
     return held
+
+
+def store(w, held, name, arr, t):
+    """Add tensor name (type t) to GGUF writer w; held[name] = its values as the file holds them."""
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    w.add_tensor(name, arr, ttype=t)
+    if t == "f32":
+        held[name] = arr
+    elif t == "f16":
+        held[name] = arr.astype(np.float16).astype(np.float32)
+    else:
+        held[name] = mmgguf.dequantize(mmgguf.quantize(arr, t), t, arr.size).reshape(arr.shape)
 
 
 def _ln(x, W, name, eps):
@@ -170,7 +178,10 @@ def forward(cfg, W, pixels):
             x = x + _lin(a, W, b + "attn_out")
             h = _ln(x, W, b + "ln2", cfg.eps)
             u = _lin(h, W, b + "ffn_up")
-            u = F.gelu(u) if cfg.gelu else u * torch.sigmoid(1.702 * u)
+            if cfg.gelu:
+                u = F.gelu(u, approximate="tanh" if cfg.gelu_tanh else "none")
+            else:
+                u = u * torch.sigmoid(1.702 * u)
             x = x + _lin(u, W, b + "ffn_down")
         if cfg.post_ln and cfg.n_run == cfg.n_layer:
             x = _ln(x, W, "v.post_ln", cfg.eps)

@@ -3,7 +3,7 @@
  * rand_gpt_write(path, spec) writes a GPT-2 file with llama.cpp names: dims from spec, weights uniform
  * (LCG, fixed seed: the same spec gives the same file), matrices of spec.wtype (F32 unless set; quantized
  * with core's mm_quantize_row), vectors f32 (f16 with f16_vectors), tied output. skip / bad_shape / arch /
- * n_head change one thing for the loader's error tests. */
+ * n_head change one thing for the loader's error tests; n_head_kv > 0 writes a llama file (rand_llama_write). */
 #ifndef RAND_GPT_H
 #define RAND_GPT_H
 
@@ -20,6 +20,8 @@ typedef struct {
     const char *bad_shape;   /* tensor name to give a wrong shape */
     const char *arch;        /* general.architecture (NULL = gpt2) */
     bool f16_vectors;
+    int n_head_kv;           /* > 0: a llama-architecture file instead (RMSNorm, rotary, SwiGLU, this many
+                                KV heads, rope_freqs.weight, linear rope scaling 2, separate attn_q/k/v) */
 } rand_gpt_spec;
 
 static float rand_gpt_frand(uint64_t *s) {
@@ -45,8 +47,52 @@ static void rand_gpt_add(mm_gguf_writer *w, const rand_gpt_spec *v, const char *
     free(x);
 }
 
-static int rand_gpt_write(const char *path, const rand_gpt_spec *v) {
+static int rand_gpt_finish(mm_gguf_writer *w, const char *path) {
     char err[MM_ERR_SIZE];
+    int rc = mm_gguf_writer_write(w, path, err);
+    if (rc != 0) fprintf(stderr, "rand_gpt_write: %s\n", err);
+    mm_gguf_writer_free(w);
+    return rc;
+}
+
+/* llama layout: RMSNorm weights only, attn_q/k/v [H dh | Hkv dh, d], SwiGLU, tied output, rope_freqs */
+static int rand_llama_write(const char *path, const rand_gpt_spec *v) {
+    uint64_t seed = 54321;
+    const int D = v->d, FF = v->d_ff, DKV = D / v->n_head * v->n_head_kv;
+    mm_gguf_writer *w = mm_gguf_writer_create();
+    mm_gguf_writer_set_str(w, "general.architecture", "llama");
+    mm_gguf_writer_set_u32(w, "llama.context_length", (uint32_t)v->n_ctx);
+    mm_gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)D);
+    mm_gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)FF);
+    mm_gguf_writer_set_u32(w, "llama.block_count", (uint32_t)v->n_layer);
+    mm_gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)v->n_head);
+    mm_gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)v->n_head_kv);
+    mm_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    mm_gguf_writer_set_f32(w, "llama.rope.freq_base", 10000.0f);
+    mm_gguf_writer_set_str(w, "llama.rope.scaling.type", "linear");
+    mm_gguf_writer_set_f32(w, "llama.rope.scaling.factor", 2.0f);
+    rand_gpt_add(w, v, "token_embd.weight", D, v->n_vocab, 1.0f, 0, &seed);
+    rand_gpt_add(w, v, "output_norm.weight", D, 1, 0.2f, 1, &seed);
+    rand_gpt_add(w, v, "rope_freqs.weight", D / v->n_head / 2, 1, 0.5f, 2, &seed);
+    for (int l = 0; l < v->n_layer; l++) {
+        char n[64];
+#define T(suffix, cols, rows, sc, off) snprintf(n, sizeof n, "blk.%d." suffix, l), rand_gpt_add(w, v, n, cols, rows, sc, off, &seed)
+        T("attn_norm.weight", D, 1, 0.2f, 1);
+        T("attn_q.weight", D, D, 0.35f, 0);
+        T("attn_k.weight", D, DKV, 0.35f, 0);
+        T("attn_v.weight", D, DKV, 0.35f, 0);
+        T("attn_output.weight", D, D, 0.35f, 0);
+        T("ffn_norm.weight", D, 1, 0.2f, 1);
+        T("ffn_gate.weight", D, FF, 0.35f, 0);
+        T("ffn_up.weight", D, FF, 0.35f, 0);
+        T("ffn_down.weight", FF, D, 0.18f, 0);
+#undef T
+    }
+    return rand_gpt_finish(w, path);
+}
+
+static int rand_gpt_write(const char *path, const rand_gpt_spec *v) {
+    if (v->n_head_kv > 0) return rand_llama_write(path, v);
     uint64_t seed = 12345;
     const int D = v->d, FF = v->d_ff;
     mm_gguf_writer *w = mm_gguf_writer_create();
@@ -78,10 +124,7 @@ static int rand_gpt_write(const char *path, const rand_gpt_spec *v) {
         T("ffn_down.bias", D, 1, 0.2f, 0);
 #undef T
     }
-    int rc = mm_gguf_writer_write(w, path, err);
-    if (rc) printf("write %s: %s\n", path, err);
-    mm_gguf_writer_free(w);
-    return rc;
+    return rand_gpt_finish(w, path);
 }
 
 #endif

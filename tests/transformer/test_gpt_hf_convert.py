@@ -1,4 +1,4 @@
-"""gpt_hf_convert: tools/convert_hf_gpt2.py on random checkpoints in Hugging Face's GPT-2 layout.
+"""gpt_hf_convert: tools/convert_hf_gpt2.py (= tools/convert_hf.py -o for GPT-2) on random checkpoints in Hugging Face's GPT-2 layout.
 
 Two checkpoint folders are written with torch, with HF's names and Conv1D weight layout [in, out]:
   A: pytorch_model.bin (torch.save, GPT2LMHeadModel keys "transformer.*", tied lm_head, the old
@@ -18,7 +18,6 @@ usage: test_gpt_hf_convert.py GPT_DRIVER
 """
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 import ref_gpt2  # noqa: E402
 import convert_hf_gpt2  # noqa: E402
+from convert_hf import write_safetensors  # noqa: E402
 
 sys.path.insert(0, os.path.join(HERE, ".."))
 import testdata  # noqa: E402
@@ -49,22 +49,6 @@ def check(name, ok, msg=""):
 
 def rel(a, b):
     return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
-
-
-def write_safetensors(path, tensors):
-    header, blobs, off = {}, [], 0
-    for name, a in tensors.items():
-        a = np.ascontiguousarray(a)
-        dt = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16"}[a.dtype]
-        raw = a.astype(a.dtype.newbyteorder("<")).tobytes()
-        header[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    header["__metadata__"] = {"format": "pt"}
-    h = json.dumps(header).encode("utf-8")
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as fh:
-        fh.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
 def random_hf(V, n_ctx, d, L, seed, untied):
@@ -167,6 +151,14 @@ def main():
             if r.returncode != 0:
                 check("%s convert --type %s" % (which, tt), False, r.stderr.strip())
                 continue
+            if tt == "f32":   # tools/convert_hf.py (which convert_hf_gpt2.py is a part of) writes the same file
+                out2 = out + ".convert_hf.gguf"
+                r2 = subprocess.run([sys.executable, os.path.join(HERE, "..", "..", "tools", "convert_hf.py"),
+                                     folder, "-o", out2, "--type", tt], capture_output=True, text=True)
+                same = r2.returncode == 0 and open(out, "rb").read() == open(out2, "rb").read()
+                check("%s convert_hf.py -o == convert_hf_gpt2.py" % which, same, r2.stderr.strip()[-120:])
+                if os.path.exists(out2):
+                    os.remove(out2)
             c = c_logits(out, ids)
             p = ref_gpt2.load_gguf(out)
             e_file = rel(c, ref_gpt2.forward(p, ids))

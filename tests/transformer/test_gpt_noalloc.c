@@ -4,7 +4,8 @@
  * every eval a state sees - a prompt split into batches (20 positions, n_batch 16: the sgemm path, then
  * a batch of 4 < 8: the per-row attention), 5 more positions, single-token decode steps (with and without
  * logits_all), embedding rows, a truncate and re-evaluation, and a state with n_batch 1 (single positions
- * whose logits nobody wants). Weights F32, F16, Q8_0, Q4_0; pools of 1 and 2 threads; f32 and f16 KV
+ * whose logits nobody wants). A gpt2 and a llama model (grouped-query attention, rotary positions with
+ * rope_freqs and linear scaling, SwiGLU). Weights F32, F16, Q8_0, Q4_0; pools of 1 and 2 threads; f32 and f16 KV
  * cache; the first evaluation of the process included (nothing runs before). Every count must be 0.
  * Runs at the machine's kernel level and at each forced one (MMGPT_KERNEL, label numeric); skipped (77)
  * under sanitizers, which own malloc. */
@@ -65,10 +66,11 @@ int main(void) {
     char err[MM_ERR_SIZE], path[1024];
     const char *tmp = getenv("MMGPT_TEST_TMP") ? getenv("MMGPT_TEST_TMP") : "/tmp";
     const mm_type types[4] = {MM_TYPE_F32, MM_TYPE_F16, MM_TYPE_Q8_0, MM_TYPE_Q4_0};
-    for (int ti = 0; ti < 4; ti++) {
+    for (int mi = 0; mi < 8; mi++) {
+        const int ti = mi % 4, kvh = mi < 4 ? 0 : 2; /* gpt2, then llama with 2 KV heads */
         /* one file per process: the per-level tests run at the same time */
-        snprintf(path, sizeof path, "%s/gpt_noalloc_%s_%ld.gguf", tmp, mm_type_name(types[ti]), (long)getpid());
-        rand_gpt_spec spec = {V, CTX, D, L, H, FF, .wtype = types[ti]};
+        snprintf(path, sizeof path, "%s/gpt_noalloc_%s_%d_%ld.gguf", tmp, mm_type_name(types[ti]), kvh, (long)getpid());
+        rand_gpt_spec spec = {V, CTX, D, L, H, FF, .wtype = types[ti], .n_head_kv = kvh};
         if (rand_gpt_write(path, &spec) != 0) return 1;
         mm_gguf *g = mm_gguf_open(path, err);
         mm_gpt_model *m = g ? mm_gpt_model_load(g, err) : NULL;
@@ -77,7 +79,8 @@ int main(void) {
         for (int nth = 1; nth <= 2; nth++)
             for (int kv = 0; kv < 2; kv++) {
                 char what[96];
-                snprintf(what, sizeof what, "%s weights, %d thread%s, KV %s", mm_type_name(types[ti]), nth,
+                snprintf(what, sizeof what, "%s %s weights, %d thread%s, KV %s", kvh ? "llama" : "gpt2",
+                         mm_type_name(types[ti]), nth,
                          nth > 1 ? "s" : "", kv ? "f16" : "f32");
                 mm_gpt_state_params sp = mm_gpt_state_default_params();
                 sp.n_threads = nth, sp.kv_f16 = kv, sp.n_batch = 16;

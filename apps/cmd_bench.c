@@ -1,0 +1,542 @@
+/* cmd_bench.c - `mmgpt bench -m FILE [-p 512] [-n 128] [-t N] [-r 3] [--json]`: decoder speed of a model file
+ * with llama-bench's protocol and fields, plus the roofline figures of the machine measured in the same run.
+ *
+ * Protocol (llama-bench's): tests pp<P> (one P-token prompt evaluation, logits of the last position only) and
+ * tg<N> (N single-token steps from an empty cache); random token ids (fixed seed). Per test: one warm-up run
+ * (pp: min(P, 512) tokens; tg: 1 token), then -r repetitions, the cache reset before each. t/s per
+ * repetition = tokens / seconds; avg_ts, stddev_ts (sample standard deviation) over them.
+ * mmgpt's own figures:
+ *   weight_bytes_per_token   mm_gpt_model_bytes_per_token (every weight a decode step reads)
+ *   read_gbs                 the machine's read bandwidth at the same thread count: a vector sum over a buffer
+ *                            larger than the caches (--bw-mib, default 256) with bench/bench_util.h's reader,
+ *                            one pass right before each repetition; the median is reported
+ *   roofline                 tg only: tokens/s * weight bytes per token / read_gbs, median over repetitions of
+ *                            the per-repetition ratio (each against the pass just before it)
+ *   gflops                   the FLOPs actually computed / time: 2 x (elements of every blk.* matrix) per
+ *                            position, 2 x (elements of the output matrix) per position whose logits are
+ *                            computed (one per pp test, every tg step), and causal attention 4 x n_head x
+ *                            d_head per cached position attended (QK^T and PV) per layer
+ * --image F / --audio F: encoder time per item (preprocess or log-mel + encoder, the file decoded once) from
+ * the vision / audio encoder of --mmproj FILE or, without it, of -m FILE; a file with only encoders benchmarks
+ * only those. Timings go to stdout (they are the result); progress to stderr.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "mm_audio.h"
+#include "mm_gguf.h"
+#include "mm_image.h"
+#include "mm_transformer.h"
+#include "../bench/bench_util.h"
+
+#ifndef MMGPT_VERSION
+#define MMGPT_VERSION "dev"
+#endif
+
+#define MAX_LIST 8
+#define MAX_REPS 100
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: mmgpt bench -m FILE [options]\n\n"
+            "Measure the decoder of FILE as llama-bench does: pp<P> = one P-token prompt evaluation, tg<N> = N\n"
+            "single-token steps from an empty cache; a warm-up run, then -r repetitions (cache reset before each).\n"
+            "Adds the weight bytes read per token, the fraction of the machine's read bandwidth (measured in the\n"
+            "run) that tg reaches, and the GFLOP/s of the work done (only the logits computed are counted).\n\n"
+            "options:\n"
+            "  -m, --model FILE   model (.gguf; default $MMGPT_MODEL or the bundled model)\n"
+            "  -p, --n-prompt L   prompt lengths, comma-separated (default 512; 0 = no pp test)\n"
+            "  -n, --n-gen L      generated tokens, comma-separated (default 128; 0 = no tg test)\n"
+            "  -t, --threads L    thread counts, comma-separated, 1 to 256 (default: all CPUs)\n"
+            "  -r, --repetitions N  repetitions per test, 1 to %d (default 3)\n"
+            "  --kv-f16           keep the KV cache in f16\n"
+            "  --image FILE       also time the image encoder on FILE (per item)\n"
+            "  --audio FILE       also time the audio encoder on FILE (per item)\n"
+            "  --mmproj FILE      encoders from FILE instead of -m's\n"
+            "  --bw-mib N         buffer of the bandwidth measurement, MiB (default 256; larger than the caches)\n"
+            "  --json             one JSON object per test per line (llama-bench's jsonl fields + mmgpt's)\n"
+            "  -h, --help         this help\n\n"
+            "exit codes: 0 ok, 2 bad arguments, 3 unreadable media file, 4 model, 5 internal\n",
+            MAX_REPS);
+}
+
+/* "512,1024" -> values in [min, max]; false after a usage error */
+static bool parse_list(const char *opt, const char *s, long min, long max, long *out, int *n) {
+    char buf[256];
+    if (strlen(s) >= sizeof buf) return mm_cli_fail(MM_EXIT_USAGE, "%s: list too long", opt), false;
+    strcpy(buf, s);
+    *n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*n == MAX_LIST) return mm_cli_fail(MM_EXIT_USAGE, "%s: at most %d values", opt, MAX_LIST), false;
+        if (!mm_cli_int(opt, tok, min, max, &out[(*n)++])) return false;
+    }
+    if (*n == 0) return mm_cli_fail(MM_EXIT_USAGE, "%s: empty list", opt), false;
+    return true;
+}
+
+/* ---------------------------------------------------------------- statistics of one test */
+typedef struct {
+    const char *name;          /* "pp", "tg", "image", "audio" */
+    int64_t n_prompt, n_gen;   /* llama-bench's fields (items for the encoders: n_prompt = n_gen = 0) */
+    int n_threads, reps;
+    double ns[MAX_REPS];       /* time per repetition */
+    double ts[MAX_REPS];       /* tokens (items) per second per repetition */
+    double roof[MAX_REPS];     /* tg: fraction of the read bandwidth per repetition */
+    double bw[MAX_REPS];       /* read GB/s measured before each repetition (decoder tests) */
+    double flops;              /* per repetition (0 = not counted) */
+    int64_t n_out;             /* encoders: rows produced per item */
+} test_result;
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double median(const double *v, int n) {
+    double t[MAX_REPS];
+    memcpy(t, v, (size_t)n * sizeof *t);
+    qsort(t, (size_t)n, sizeof *t, cmp_d);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+static double mean(const double *v, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += v[i];
+    return s / n;
+}
+static double stddev(const double *v, int n) {   /* sample standard deviation, 0 for one sample */
+    if (n < 2) return 0;
+    double m = mean(v, n), s = 0;
+    for (int i = 0; i < n; i++) s += (v[i] - m) * (v[i] - m);
+    return sqrt(s / (n - 1));
+}
+
+/* ---------------------------------------------------------------- what every line repeats */
+typedef struct {
+    const char *file;
+    char model_type[96];
+    uint64_t model_size, model_n_params;   /* decoder tensors (encoder tensors v.* a.* mm.* excluded) */
+    double blk_params, out_params;         /* per-position matrix elements: blk.* matrices, output matrix */
+    size_t wbytes;                         /* mm_gpt_model_bytes_per_token */
+    int64_t n_layer, n_head, d_head;
+    char cpu[128];
+    const char *kv_type;
+    bool json;
+} bench_info;
+
+static bool is_encoder_tensor(const char *name) {
+    return !strncmp(name, "v.", 2) || !strncmp(name, "a.", 2) || !strncmp(name, "mm.", 3);
+}
+
+static void cpu_name(char *out, size_t n) {
+    snprintf(out, n, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        char *c = strchr(line, ':');
+        if (!strncmp(line, "model name", 10) && c) {
+            c += 1 + (c[1] == ' ');
+            c[strcspn(c, "\n")] = 0;
+            snprintf(out, n, "%s", c);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+static void add_str(cJSON *o, const char *key, const char *v) {
+    char *u = mm_cli_utf8(v);
+    cJSON_AddStringToObject(o, key, u ? u : "");
+    free(u);
+}
+
+static void add_arr(cJSON *o, const char *key, const double *v, int n) {
+    cJSON *a = cJSON_AddArrayToObject(o, key);
+    for (int i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+}
+
+static void print_header(const bench_info *bi) {
+    if (bi->json) return;
+    printf("| %-20s | %10s | %8s | %7s | %-8s | %14s | %8s | %8s | %6s | %8s |\n", "model", "size", "params", "threads",
+           "test", "t/s", "MB/tok", "read GB/s", "roof", "GFLOP/s");
+    printf("| %.20s | %.10s | %.8s | %.7s | %.8s | %.14s | %.8s | %.9s | %.6s | %.8s |\n", "--------------------------",
+           "--------------------------", "--------------------------", "--------------------------",
+           "--------------------------", "--------------------------", "--------------------------",
+           "--------------------------", "--------------------------", "--------------------------");
+}
+
+static void print_result(const bench_info *bi, const test_result *r) {
+    const int n = r->reps;
+    double ts_avg = mean(r->ts, n), ts_sd = stddev(r->ts, n), ns_avg = mean(r->ns, n), ns_sd = stddev(r->ns, n);
+    const bool dec = !strcmp(r->name, "pp") || !strcmp(r->name, "tg"), tg = !strcmp(r->name, "tg");
+    double bw = dec ? median(r->bw, n) : 0, roof = tg ? median(r->roof, n) : 0;
+    double gflops = r->flops > 0 ? r->flops / (ns_avg * 1e-9) / 1e9 : 0;
+    char test[32];
+    if (dec) snprintf(test, sizeof test, "%s%lld", r->name, (long long)(tg ? r->n_gen : r->n_prompt));
+    else snprintf(test, sizeof test, "%s", r->name);
+    if (!bi->json) {
+        char tsb[40], mb[16] = "-", roofs[16] = "-", bws[16] = "-", gfs[16] = "-", size[16], params[16];
+        snprintf(tsb, sizeof tsb, "%.2f ± %.2f", ts_avg, ts_sd);
+        if (dec) snprintf(mb, sizeof mb, "%.1f", bi->wbytes / 1e6), snprintf(bws, sizeof bws, "%.1f", bw);
+        if (tg) snprintf(roofs, sizeof roofs, "%.1f%%", 100 * roof);
+        if (gflops > 0) snprintf(gfs, sizeof gfs, "%.1f", gflops);
+        snprintf(size, sizeof size, "%.2f MiB", bi->model_size / 1048576.0);
+        snprintf(params, sizeof params, "%.2f M", bi->model_n_params / 1e6);
+        printf("| %-20s | %10s | %8s | %7d | %-8s | %15s | %8s | %9s | %6s | %8s |\n", bi->model_type, size, params,
+               r->n_threads, test, tsb, mb, bws, roofs, gfs);   /* 15 bytes: "±" is 2 bytes, 1 column */
+        if (!dec) printf("|   (%s: %.2f ms per item, %lld rows out)\n", r->name, ns_avg / 1e6, (long long)r->n_out);
+        fflush(stdout);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return;
+    char tbuf[32];
+    time_t now = time(NULL);
+    struct tm tmv;
+    strftime(tbuf, sizeof tbuf, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tmv));
+    add_str(o, "build_commit", MMGPT_VERSION);
+    add_str(o, "cpu_info", bi->cpu);
+    add_str(o, "backends", "CPU");
+    add_str(o, "kernels", mm_cpu_kernel_name());
+    add_str(o, "model_filename", bi->file);
+    add_str(o, "model_type", bi->model_type);
+    cJSON_AddNumberToObject(o, "model_size", (double)bi->model_size);
+    cJSON_AddNumberToObject(o, "model_n_params", (double)bi->model_n_params);
+    cJSON_AddNumberToObject(o, "n_threads", r->n_threads);
+    add_str(o, "type_k", bi->kv_type);
+    add_str(o, "type_v", bi->kv_type);
+    add_str(o, "test", test);
+    cJSON_AddNumberToObject(o, "n_prompt", (double)r->n_prompt);
+    cJSON_AddNumberToObject(o, "n_gen", (double)r->n_gen);
+    add_str(o, "test_time", tbuf);
+    cJSON_AddNumberToObject(o, "avg_ns", round(ns_avg));
+    cJSON_AddNumberToObject(o, "stddev_ns", round(ns_sd));
+    cJSON_AddNumberToObject(o, "avg_ts", ts_avg);
+    cJSON_AddNumberToObject(o, "stddev_ts", ts_sd);
+    add_arr(o, "samples_ns", r->ns, n);
+    add_arr(o, "samples_ts", r->ts, n);
+    if (dec) {
+        cJSON_AddNumberToObject(o, "weight_bytes_per_token", (double)bi->wbytes);
+        cJSON_AddNumberToObject(o, "read_gbs", bw);
+        cJSON_AddNumberToObject(o, "flops", r->flops);
+        cJSON_AddNumberToObject(o, "gflops", gflops);
+    }
+    if (tg) cJSON_AddNumberToObject(o, "roofline", roof);
+    if (!dec) cJSON_AddNumberToObject(o, "n_out", (double)r->n_out);
+    char *s = cJSON_PrintUnformatted(o);
+    if (s) puts(s);
+    fflush(stdout);
+    free(s);
+    cJSON_Delete(o);
+}
+
+/* ---------------------------------------------------------------- decoder tests */
+typedef struct {
+    float *buf;
+    int64_t n;
+} bw_buf;
+
+static double bw_pass(mm_pool *pool, const bw_buf *b) { return bench_read_bw(pool, b->buf, b->n, 1); }
+
+/* FLOPs of evaluating positions [p0, p0 + n) with `logits` output rows computed */
+static double eval_flops(const bench_info *bi, int64_t p0, int64_t n, int64_t logits) {
+    double attended = (double)n * (double)p0 + (double)n * (double)(n + 1) / 2.0;   /* sum of (position + 1) */
+    return 2.0 * bi->blk_params * (double)n + 2.0 * bi->out_params * (double)logits +
+           4.0 * (double)(bi->n_layer * bi->n_head * bi->d_head) * attended;
+}
+
+static int run_decoder_test(const bench_info *bi, mm_gpt_state *s, const int32_t *toks, int64_t P, int64_t N, int reps,
+                            const bw_buf *bwb, test_result *r) {
+    char err[MM_ERR_SIZE];
+    mm_pool *pool = mm_gpt_state_pool(s);
+    memset(r, 0, sizeof *r);
+    r->name = P > 0 ? "pp" : "tg";
+    r->n_prompt = P, r->n_gen = N, r->reps = reps, r->n_threads = mm_pool_n_threads(pool);
+    r->flops = P > 0 ? eval_flops(bi, 0, P, 1) : 0;
+    for (int64_t k = 0; k < N; k++) r->flops += eval_flops(bi, k, 1, 1);
+    /* warm-up */
+    mm_gpt_state_reset(s);
+    if (mm_gpt_eval_tokens(s, toks, P > 0 ? (P < 512 ? P : 512) : 1, NULL, err) != 0)
+        return mm_cli_fail(MM_EXIT_MODEL, "bench: %s", err);
+    for (int rep = 0; rep < reps; rep++) {
+        mm_gpt_state_reset(s);
+        r->bw[rep] = bw_pass(pool, bwb);
+        double t0 = mm_time_ms();
+        if (P > 0) {
+            if (mm_gpt_eval_tokens(s, toks, P, NULL, err) != 0) return mm_cli_fail(MM_EXIT_MODEL, "bench: %s", err);
+        } else {
+            for (int64_t k = 0; k < N; k++)
+                if (mm_gpt_eval_tokens(s, &toks[k], 1, NULL, err) != 0) return mm_cli_fail(MM_EXIT_MODEL, "bench: %s", err);
+        }
+        double ms = mm_time_ms() - t0;
+        r->ns[rep] = ms * 1e6;
+        r->ts[rep] = (double)(P > 0 ? P : N) / (ms * 1e-3);
+        r->roof[rep] = r->bw[rep] > 0 ? r->ts[rep] * (double)bi->wbytes / (r->bw[rep] * 1e9) : 0;
+    }
+    mm_gpt_state_reset(s);
+    return MM_EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- encoder tests */
+static int run_image_test(const char *mpath, const mm_gguf *g, const char *file, int threads, int reps, test_result *r) {
+    char err[MM_ERR_SIZE];
+    int rc = MM_EXIT_OK;
+    mm_vit_model *m = NULL;
+    mm_vit_state *st = NULL;
+    mm_pool *pool = NULL;
+    float *out = NULL;
+    mm_image img = {0};
+    memset(r, 0, sizeof *r);
+    r->name = "image", r->reps = reps;
+    if (!(m = mm_vit_model_load(g, err))) {
+        rc = mm_cli_fail(MM_EXIT_MODEL, "%s: %s", mpath, err);
+        goto done;
+    }
+    if (mm_image_load_file(file, &img, err)) {
+        rc = mm_cli_fail(MM_EXIT_INPUT, "%s", err);
+        goto done;
+    }
+    if (!(pool = mm_pool_create(threads, err)) || !(st = mm_vit_state_create(m, pool, err))) {
+        rc = mm_cli_fail(MM_EXIT_INTERNAL, "bench: %s", err);
+        goto done;
+    }
+    r->n_threads = mm_pool_n_threads(pool);
+    r->n_out = mm_vit_n_tokens(m);
+    if (!(out = malloc((size_t)r->n_out * (size_t)mm_vit_d_enc(m) * sizeof *out))) {
+        rc = mm_cli_fail(MM_EXIT_INTERNAL, "bench: out of memory");
+        goto done;
+    }
+    for (int rep = -1; rep < reps; rep++) {   /* rep -1: warm-up */
+        double t0 = mm_time_ms();
+        int erc = mm_vit_encode_image(st, &img, NULL, out, err);
+        if (erc) {
+            rc = mm_cli_fail(erc == MM_ERR_NONFINITE ? MM_EXIT_MODEL : MM_EXIT_INPUT, "%s: %s", file, err);
+            goto done;
+        }
+        double ms = mm_time_ms() - t0;
+        if (rep >= 0) r->ns[rep] = ms * 1e6, r->ts[rep] = 1e3 / ms;
+    }
+done:
+    free(out);
+    mm_image_free(&img);
+    mm_vit_state_free(st);
+    mm_pool_free(pool);
+    mm_vit_model_free(m);
+    return rc;
+}
+
+static int run_audio_test(const char *mpath, const mm_gguf *g, const char *file, int threads, int reps, test_result *r) {
+    char err[MM_ERR_SIZE];
+    int rc = MM_EXIT_OK;
+    mm_audio_model *am = NULL;
+    mm_audio_state *st = NULL;
+    mm_pool *pool = NULL;
+    mm_audio_pcm pcm;
+    memset(&pcm, 0, sizeof pcm);
+    memset(r, 0, sizeof *r);
+    r->name = "audio", r->reps = reps;
+    mm_audio_load_params lp = mm_audio_load_default_params();
+    if (!(am = mm_audio_model_load(g, err))) {
+        rc = mm_cli_fail(MM_EXIT_MODEL, "%s: %s", mpath, err);
+        goto done;
+    }
+    if (mm_audio_load_file(file, &lp, &pcm, err) || mm_audio_check_length(pcm.n_samples, err)) {
+        rc = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", file, err);
+        goto done;
+    }
+    if (!(pool = mm_pool_create(threads, err)) || !(st = mm_audio_state_create(am, pool, err))) {
+        rc = mm_cli_fail(MM_EXIT_INTERNAL, "bench: %s", err);
+        goto done;
+    }
+    r->n_threads = mm_pool_n_threads(pool);
+    for (int rep = -1; rep < reps; rep++) {   /* rep -1: warm-up */
+        float *emb = NULL;
+        int64_t n_out = 0, nf = 0;
+        double t0 = mm_time_ms();
+        int erc = mm_audio_encode_pcm(st, pcm.samples, pcm.n_samples, &emb, &n_out, NULL, &nf, err);
+        double ms = mm_time_ms() - t0;
+        free(emb);
+        if (erc) {
+            rc = mm_cli_fail(erc == MM_ERR_NONFINITE ? MM_EXIT_MODEL : MM_EXIT_INPUT, "%s: %s", file, err);
+            goto done;
+        }
+        r->n_out = n_out;
+        if (rep >= 0) r->ns[rep] = ms * 1e6, r->ts[rep] = 1e3 / ms;
+    }
+done:
+    mm_audio_state_free(st);
+    mm_pool_free(pool);
+    mm_audio_pcm_free(&pcm);
+    mm_audio_model_free(am);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- model description */
+static void describe(const mm_gguf *g, const mm_gpt_model *m, bench_info *bi) {
+    for (int64_t i = 0; i < mm_gguf_n_tensors(g); i++) {
+        const mm_gguf_tensor *t = mm_gguf_tensor_at(g, i);
+        if (is_encoder_tensor(t->name)) continue;
+        bi->model_size += t->n_bytes;
+        bi->model_n_params += (uint64_t)t->n_elements;
+        if (!strncmp(t->name, "blk.", 4) && t->n_dims == 2) bi->blk_params += (double)t->n_elements;
+    }
+    const mm_gguf_tensor *out = mm_gguf_find_tensor(g, "output.weight");
+    if (!out) out = mm_gguf_find_tensor(g, "token_embd.weight");
+    bi->out_params = out ? (double)out->n_elements : 0;
+    const mm_gpt_hparams *hp = mm_gpt_model_hparams(m);
+    bi->n_layer = hp->n_layer, bi->n_head = hp->n_head, bi->d_head = hp->d_head;
+    bi->wbytes = mm_gpt_model_bytes_per_token(m);
+    const char *arch = "?";
+    size_t alen = 1;
+    if (mm_gguf_get_str(g, "general.architecture", &arch, &alen) != 0) arch = "?", alen = 1;
+    char size[16];
+    double np = (double)bi->model_n_params;
+    if (np >= 1e9) snprintf(size, sizeof size, "%.1fB", np / 1e9);
+    else snprintf(size, sizeof size, "%.0fM", np / 1e6);
+    uint32_t ft = 0;   /* llama-bench names the file type (q4_k_m); without one, the type of the block matrices */
+    const char *ftn = mm_gguf_get_u32(g, "general.file_type", &ft) == 0 ? mm_gguf_ftype_name((int)ft) : NULL;
+    snprintf(bi->model_type, sizeof bi->model_type, "%.*s %s %s", (int)(alen < 40 ? alen : 40), arch, size,
+             ftn ? ftn : mm_type_name(mm_gpt_model_type(m)));
+    for (char *c = bi->model_type; *c; c++)   /* the architecture string comes from the file */
+        if ((unsigned char)*c < 0x20) *c = '?';
+}
+
+/* ---------------------------------------------------------------- main */
+int mm_cmd_bench(int argc, char **argv) {
+    long pp[MAX_LIST] = {512}, tg[MAX_LIST] = {128}, th[MAX_LIST] = {0}, reps = 3, bw_mib = 256;
+    int n_pp = 1, n_tg = 1, n_th = 1;
+    const char *model_arg = NULL, *mmproj = NULL, *image = NULL, *audio = NULL;
+    bench_info bi;
+    memset(&bi, 0, sizeof bi);
+    bool kv_f16 = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return MM_EXIT_OK;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (!(model_arg = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) {
+            if (!(v = mm_cli_value(argc, argv, &i)) || !parse_list(a, v, 0, 1 << 20, pp, &n_pp)) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) {
+            if (!(v = mm_cli_value(argc, argv, &i)) || !parse_list(a, v, 0, 1 << 20, tg, &n_tg)) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (!(v = mm_cli_value(argc, argv, &i)) || !parse_list(a, v, 1, MM_POOL_MAX_THREADS, th, &n_th))
+                return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) {
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 1, MAX_REPS, &reps)) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--bw-mib")) {
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 1, 16384, &bw_mib)) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--image")) {
+            if (!(image = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--audio")) {
+            if (!(audio = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--mmproj")) {
+            if (!(mmproj = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--kv-f16")) {
+            kv_f16 = true;
+        } else if (!strcmp(a, "--json")) {
+            bi.json = true;
+        } else {
+            return mm_cli_fail(MM_EXIT_USAGE, "bench: unknown argument '%s' (see mmgpt bench --help)", a);
+        }
+    }
+    const char *mpath = mm_cli_model_path(model_arg);
+    if (!mpath) return MM_EXIT_MODEL;
+    bi.file = mpath;
+    bi.kv_type = kv_f16 ? "f16" : "f32";
+    cpu_name(bi.cpu, sizeof bi.cpu);
+
+    char err[MM_ERR_SIZE];
+    int rc = MM_EXIT_OK;
+    mm_gguf *g = NULL, *gp = NULL;
+    mm_gpt_model *m = NULL;
+    mm_gpt_state *s = NULL;
+    int32_t *toks = NULL;
+    bw_buf bwb = {NULL, 0};
+    test_result r;
+    bool header = false;
+    if (!(g = mm_gguf_open(mpath, err))) {
+        rc = mm_cli_fail(MM_EXIT_MODEL, "%s", err);
+        goto done;
+    }
+    if (!(m = mm_gpt_model_load(g, err)) && !image && !audio) {
+        rc = mm_cli_fail(MM_EXIT_MODEL, "%s", err);
+        goto done;
+    }
+    if (m) {
+        describe(g, m, &bi);
+        int64_t need = 0;
+        for (int i = 0; i < n_pp; i++) need = pp[i] > need ? pp[i] : need;
+        for (int i = 0; i < n_tg; i++) need = tg[i] > need ? tg[i] : need;
+        if (need > mm_gpt_model_n_ctx(m)) {
+            rc = mm_cli_fail(MM_EXIT_USAGE, "bench: a test of %lld tokens does not fit the model's context of %lld",
+                             (long long)need, (long long)mm_gpt_model_n_ctx(m));
+            goto done;
+        }
+        bwb.n = (int64_t)bw_mib << 18;   /* floats */
+        toks = malloc((size_t)(need > 0 ? need : 1) * sizeof *toks);
+        bwb.buf = aligned_alloc(64, (size_t)bwb.n * sizeof(float));
+        if (!toks || !bwb.buf) {
+            rc = mm_cli_fail(MM_EXIT_INTERNAL, "bench: out of memory");
+            goto done;
+        }
+        bench_fill(bwb.buf, bwb.n, 1);
+        mm_rng rng;
+        mm_rng_seed(&rng, 1234);
+        for (int64_t i = 0; i < (need > 0 ? need : 1); i++) toks[i] = (int32_t)(mm_rng_next(&rng) % (uint64_t)mm_gpt_model_n_vocab(m));
+        for (int ti = 0; ti < n_th && rc == MM_EXIT_OK; ti++) {
+            mm_gpt_state_params sp = mm_gpt_state_default_params();
+            sp.n_threads = (int)th[ti];
+            sp.n_ctx = need > 0 ? need : 1;
+            sp.kv_f16 = kv_f16;
+            if (!(s = mm_gpt_state_create(m, sp, err))) {
+                rc = mm_cli_fail(MM_EXIT_INTERNAL, "bench: %s", err);
+                goto done;
+            }
+            if (!header) print_header(&bi), header = true;
+            for (int k = 0; k < n_pp + n_tg && rc == MM_EXIT_OK; k++) {
+                int64_t P = k < n_pp ? pp[k] : 0, N = k < n_pp ? 0 : tg[k - n_pp];
+                if (P == 0 && N == 0) continue;
+                fprintf(stderr, "bench: %s%lld, threads %d ...\n", P ? "pp" : "tg", (long long)(P ? P : N),
+                        mm_pool_n_threads(mm_gpt_state_pool(s)));
+                rc = run_decoder_test(&bi, s, toks, P, N, (int)reps, &bwb, &r);
+                if (rc == MM_EXIT_OK) print_result(&bi, &r);
+            }
+            mm_gpt_state_free(s);
+            s = NULL;
+        }
+    } else {
+        snprintf(bi.model_type, sizeof bi.model_type, "encoders");
+    }
+    if (rc == MM_EXIT_OK && (image || audio)) {
+        const char *epath = mmproj ? mmproj : mpath;
+        if (mmproj && !(gp = mm_gguf_open(mmproj, err))) {
+            rc = mm_cli_fail(MM_EXIT_MODEL, "%s", err);
+            goto done;
+        }
+        if (!header) print_header(&bi), header = true;
+        for (int ti = 0; ti < n_th && rc == MM_EXIT_OK; ti++) {
+            if (image && (rc = run_image_test(epath, gp ? gp : g, image, (int)th[ti], (int)reps, &r)) == MM_EXIT_OK)
+                print_result(&bi, &r);
+            if (rc == MM_EXIT_OK && audio &&
+                (rc = run_audio_test(epath, gp ? gp : g, audio, (int)th[ti], (int)reps, &r)) == MM_EXIT_OK)
+                print_result(&bi, &r);
+        }
+    }
+    if (rc == MM_EXIT_OK && (fflush(stdout) || ferror(stdout))) rc = mm_cli_fail(MM_EXIT_INTERNAL, "bench: cannot write stdout");
+done:
+    free(bwb.buf);
+    free(toks);
+    mm_gpt_state_free(s);
+    mm_gpt_model_free(m);
+    mm_gguf_close(gp);
+    mm_gguf_close(g);
+    return rc;
+}

@@ -1,0 +1,135 @@
+/* test_media_cache.c - the model's media cache (mmgpt_model_params.media_cache_bytes, include/mmgpt.h):
+ *   - the second encode of the same bytes (file or memory, any context of the model) costs no decode and no
+ *     encoder pass (image_decode_ms / image_encode_ms unchanged, n_media_cached + 1) and gives the rows the
+ *     first encode gave, bit for bit (also equal to a model without cache);
+ *   - a different picture of the same size (512 x 512) is encoded;
+ *   - the bound holds: with room for one image's rows, a second image evicts the first; an image larger than
+ *     the bound is never kept; 0 = off;
+ *   - errors are unchanged (missing file: an input error naming it).
+ * usage: test_media_cache MODEL IMAGE_A IMAGE_B   (A and B: different pictures of the same size) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mmgpt.h"
+
+#include "mm_check.h"
+
+static mmgpt_model *load(const char *path, int64_t cache_bytes) {
+    char               err[MMGPT_ERR_SIZE];
+    mmgpt_model_params mp = mmgpt_model_default_params();
+    mp.media_cache_bytes = cache_bytes;
+    mp.no_audio = true;
+    mmgpt_model *m = mmgpt_model_load(path, mp, err);
+    if (!m) fprintf(stderr, "FAIL: load %s: %s\n", path, err);
+    return m;
+}
+
+static mmgpt_ctx *ctx_new(const mmgpt_model *m) {
+    char             err[MMGPT_ERR_SIZE];
+    mmgpt_ctx_params cp = mmgpt_ctx_default_params();
+    cp.n_threads = 1;
+    mmgpt_ctx *c = mmgpt_ctx_create(m, cp, err);
+    if (!c) fprintf(stderr, "FAIL: ctx: %s\n", err);
+    return c;
+}
+
+/* Encode path (or its bytes, from_memory) and check whether it came from the cache. */
+static mmgpt_media *enc(mmgpt_ctx *c, const char *path, const void *data, size_t size, int want_cached,
+                        const char *what) {
+    char          err[MMGPT_ERR_SIZE];
+    mmgpt_timings t0, t1;
+    mmgpt_media  *md = NULL;
+    mmgpt_get_timings(c, &t0);
+    int rc = data ? mmgpt_media_from_memory(c, data, size, MMGPT_MEDIA_IMAGE, "mem", &md, err)
+                  : mmgpt_media_from_file(c, path, MMGPT_MEDIA_IMAGE, &md, err);
+    mmgpt_get_timings(c, &t1);
+    CHECK(rc == MMGPT_OK && md, "%s: %s", what, err);
+    CHECK(t1.n_images == t0.n_images + 1, "%s: n_images %lld -> %lld", what, (long long)t0.n_images,
+          (long long)t1.n_images);
+    if (want_cached) {
+        CHECK(t1.n_media_cached == t0.n_media_cached + 1, "%s: not taken from the cache", what);
+        CHECK(t1.image_encode_ms == t0.image_encode_ms && t1.image_decode_ms == t0.image_decode_ms,
+              "%s: a cached image was decoded / encoded (%.3f -> %.3f ms)", what, t0.image_encode_ms,
+              t1.image_encode_ms);
+    } else {
+        CHECK(t1.n_media_cached == t0.n_media_cached, "%s: taken from the cache", what);
+        CHECK(t1.image_encode_ms > t0.image_encode_ms, "%s: no encoder pass", what);
+    }
+    printf("%-52s %s\n", what, t1.n_media_cached > t0.n_media_cached ? "cache" : "encoded");
+    return md;
+}
+
+static int same_rows(const mmgpt_media *a, const mmgpt_media *b, int64_t d) {
+    return a && b && mmgpt_media_n_rows(a) == mmgpt_media_n_rows(b) &&
+           !memcmp(mmgpt_media_rows(a), mmgpt_media_rows(b), (size_t)(mmgpt_media_n_rows(a) * d) * sizeof(float));
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: test_media_cache MODEL IMAGE_A IMAGE_B\n");
+        return 2;
+    }
+    const char *A = argv[2], *B = argv[3];
+    FILE       *f = fopen(A, "rb");
+    if (!f) return fprintf(stderr, "FAIL: cannot open %s\n", A), 1;
+    static unsigned char bytes[4 << 20];
+    size_t               n = fread(bytes, 1, sizeof bytes, f);
+    fclose(f);
+
+    mmgpt_model *m = load(argv[1], MMGPT_MEDIA_CACHE_BYTES), *off = load(argv[1], 0);
+    if (!m || !off) return 1;
+    const int64_t d = mmgpt_model_d_model(m);
+    mmgpt_ctx    *c1 = ctx_new(m), *c2 = ctx_new(m), *c0 = ctx_new(off);
+    if (!c1 || !c2 || !c0) return 1;
+
+    mmgpt_media *a1 = enc(c1, A, NULL, 0, 0, "A from file (first time)");
+    mmgpt_media *a2 = enc(c1, A, NULL, 0, 1, "A from file again");
+    mmgpt_media *a3 = enc(c1, NULL, bytes, n, 1, "A's bytes from memory");
+    mmgpt_media *a4 = enc(c2, A, NULL, 0, 1, "A in another context of the model");
+    mmgpt_media *b1 = enc(c1, B, NULL, 0, 0, "B (another picture, same size)");
+    mmgpt_media *b2 = enc(c2, B, NULL, 0, 1, "B again");
+    mmgpt_media *z1 = enc(c0, A, NULL, 0, 0, "A, model without cache");
+    mmgpt_media *z2 = enc(c0, A, NULL, 0, 0, "A again, model without cache");
+    CHECK(same_rows(a1, a2, d) && same_rows(a1, a3, d) && same_rows(a1, a4, d), "cached rows differ from the first");
+    CHECK(same_rows(a1, z1, d) && same_rows(z1, z2, d), "rows differ from the model without cache");
+    CHECK(same_rows(b1, b2, d) && !same_rows(a1, b1, d), "B's rows");
+    const int64_t img_bytes = mmgpt_media_n_rows(a1) * d * (int64_t)sizeof(float);
+    mmgpt_media  *all[] = {a1, a2, a3, a4, b1, b2, z1, z2};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) mmgpt_media_free(all[i]);
+
+    /* bound: room for exactly one image */
+    mmgpt_model *one = load(argv[1], img_bytes);
+    mmgpt_ctx   *c3 = one ? ctx_new(one) : NULL;
+    if (!c3) return 1;
+    mmgpt_media *s[] = {enc(c3, A, NULL, 0, 0, "bound 1 image: A"), enc(c3, A, NULL, 0, 1, "bound 1 image: A again"),
+                        enc(c3, B, NULL, 0, 0, "bound 1 image: B evicts A"),
+                        enc(c3, A, NULL, 0, 0, "bound 1 image: A encoded again"),
+                        enc(c3, A, NULL, 0, 1, "bound 1 image: A from the cache")};
+    for (size_t i = 0; i < sizeof s / sizeof *s; i++) mmgpt_media_free(s[i]);
+    mmgpt_ctx_free(c3);
+    mmgpt_model_free(one);
+    /* an image over the bound is not kept */
+    mmgpt_model *tiny = load(argv[1], img_bytes - 1);
+    mmgpt_ctx   *c4 = tiny ? ctx_new(tiny) : NULL;
+    if (!c4) return 1;
+    mmgpt_media_free(enc(c4, A, NULL, 0, 0, "bound below one image: A"));
+    mmgpt_media_free(enc(c4, A, NULL, 0, 0, "bound below one image: A again"));
+    mmgpt_ctx_free(c4);
+    mmgpt_model_free(tiny);
+
+    /* errors are as without cache */
+    char         err[MMGPT_ERR_SIZE] = "";
+    mmgpt_media *md = NULL;
+    int          rc = mmgpt_media_from_file(c1, "/nonexistent/x.png", MMGPT_MEDIA_IMAGE, &md, err);
+    CHECK(rc == MMGPT_ERR_INPUT && !md && strstr(err, "/nonexistent/x.png"), "missing file: %d %s", rc, err);
+
+    mmgpt_ctx_free(c1);
+    mmgpt_ctx_free(c2);
+    mmgpt_ctx_free(c0);
+    mmgpt_model_free(m);
+    mmgpt_model_free(off);
+    if (n_fail) return 1;
+    printf("all ok\n");
+    return 0;
+}
