@@ -25,6 +25,9 @@
  *   stay open while the model is used (close it after mm_gpt_model_free). Any number of states (one
  *   per conversation / thread) may share one model. mm_gpt_state owns the KV cache, the activations
  *   and the logits; everything is allocated once at mm_gpt_state_create - mm_gpt_eval never allocates.
+ *   A pipeline over processes (mm_dist.h) sets, right after loading, which layers this process
+ *   evaluates (mm_gpt_model_set_pipeline, "pipeline parallelism" below); its states then hold the KV
+ *   cache of those layers only.
  *
  * Evaluation
  *   mm_gpt_eval appends n positions after the n_past already in the cache. Each position is a token id
