@@ -57,28 +57,33 @@ static void ml_free(media_list *l) {
     free(l->in_conv);
 }
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: mmgpt chat [options] [--image FILE]... [--audio FILE]...\n\n"
-               "Interactive: each line on stdin is a question about the pictures and sounds; the answer goes to\n"
-               "stdout (one line per answer, or one JSON object with --json). Commands:\n"
-               "  /image FILE    add a picture (encoded once)\n"
-               "  /audio FILE    add a sound clip\n"
-               "  /system TEXT   set the system prompt (and start over)\n"
-               "  /clear         forget the loaded media and the conversation\n"
-               "  /quit          leave (end of input too)\n"
-               "Each question is asked afresh about all the media loaded so far; the KV cache keeps the shared\n"
-               "start (system prompt, media), so media are encoded once and evaluated once. --multi-turn\n"
-               "keeps the whole conversation instead (each question follows the previous answer; media added\n"
-               "later join the next question). A line is plain text: a <__media__> typed in it is text.\n"
-               "A full context (-c, default min(the model's, 4096)) drops nothing: the answer that reaches it\n"
-               "stops (stop reason context), a question that does not fit is refused (exit 3 at the end), and\n"
-               "/clear starts a new conversation.\n"
-               "-p asks a first question before reading stdin (its <__media__> markers place the media).\n"
-               "A line longer than %zu bytes is refused (input error, exit 3 at the end) and the next line is read.\n"
-               "example: mmgpt chat --image photo.png\n\noptions:\n", MM_CLI_MAX_TEXT);
-    fprintf(f, "  --multi-turn           keep the conversation (see above)\n");
-    mm_task_print_opts(f, MM_OPT_MODEL | MM_OPT_MEDIA | MM_OPT_GEN | MM_OPT_OUT);
-}
+static const mm_cmd_spec k_chat = {
+    .name = "chat",
+    .usage = "[options] [--image FILE]... [--audio FILE]...",
+    .about = "Interactive: each line on stdin is a question about the pictures and sounds; the answer goes to\n"
+             "stdout (one line per answer, or one JSON object with --json); answers are greedy by default.\n"
+             "Commands:\n"
+             "  /image FILE    add a picture (encoded once)\n"
+             "  /audio FILE    add a sound clip\n"
+             "  /system TEXT   set the system prompt (and start over)\n"
+             "  /clear         forget the loaded media and the conversation\n"
+             "  /quit          leave (end of input too)\n"
+             "Each question is asked afresh about all the media loaded so far; the KV cache keeps the shared\n"
+             "start (system prompt, media), so media are encoded once and evaluated once. --multi-turn\n"
+             "keeps the whole conversation instead (each question follows the previous answer; media added\n"
+             "later join the next question). A line is plain text: a <__media__> typed in it is text.\n"
+             "A full context (-c, default min(the model's, 4096)) drops nothing: the answer that reaches it\n"
+             "stops (stop reason context), a question that does not fit is refused (exit 3 at the end), and\n"
+             "/clear starts a new conversation.\n"
+             "A line longer than 1048576 bytes is refused (input error, exit 3 at the end) and the next line\n"
+             "is read.\n"
+             "example: mmgpt chat --image photo.png\n",
+    .groups = MM_OPT_MODEL | MM_OPT_TEMPLATE | MM_OPT_MEDIA | MM_OPT_PROMPT | MM_OPT_GEN | MM_OPT_OUT | MM_OPT_CHAT,
+    .min_pos = 0,
+    .max_pos = 0,
+    .prompt_help = "a first question before reading stdin (its <__media__> markers place\nthe media)",
+};
+_Static_assert(MM_CLI_MAX_TEXT == 1048576, "chat's --help names the line limit");
 
 static char *trim(char *s) {
     while (*s == ' ' || *s == '\t') s++;
@@ -103,6 +108,14 @@ static int ask(mmgpt_ctx *ctx, media_list *ml, const char *q, bool literal, cons
     for (int i = 0; i < ml->n && !rc; i++)
         if (!ml->in_conv[i]) rc = mmgpt_add_media(ctx, ml->m[i], err);
     if (!rc) rc = literal ? mmgpt_add_text_literal(ctx, q, err) : mmgpt_add_text(ctx, q, err);
+    /* -n N must fit after a question asked afresh (a multi-turn answer stops at a full context; /clear) */
+    int fit = rc || multi_turn ? MM_EXIT_OK : mm_task_check_fit(ctx, o, 0);
+    if (fit) {
+        mmgpt_clear(ctx);
+        for (int i = 0; i < ml->n; i++) ml->in_conv[i] = false;
+        if (o->json) mm_task_print_json_error(stdout, NULL, "chat", q, fit);
+        return fit;
+    }
     if (!rc) rc = mmgpt_generate(ctx, o->gen, o->json ? NULL : mm_task_stream_stdout, NULL, err);
     if (rc) {
         if (rc == MMGPT_ERR_CONTEXT) {
@@ -124,31 +137,12 @@ static int ask(mmgpt_ctx *ctx, media_list *ml, const char *q, bool literal, cons
 
 int mm_cmd_chat(int argc, char **argv) {
     mm_task_opts o;
-    mm_task_opts_init(&o);
-    int  code = MM_EXIT_OK;
-    bool multi = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--multi-turn")) {
-            multi = true;
-            continue;
-        }
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            mm_task_opts_free(&o);
-            return MM_EXIT_OK;
-        }
-        if (!strcmp(a, "--version")) {
-            printf("mmgpt %s\n", mmgpt_version());
-            mm_task_opts_free(&o);
-            return MM_EXIT_OK;
-        }
-        int r = mm_task_parse_opt(&o, MM_OPT_MODEL | MM_OPT_MEDIA | MM_OPT_GEN | MM_OPT_OUT, argc, argv, &i);
-        if (r > 0) continue;
+    int          code = mm_cmd_parse(&k_chat, &o, argc, argv);
+    if (code) {
         mm_task_opts_free(&o);
-        if (r < 0) return MM_EXIT_USAGE;
-        return mm_cli_fail(MM_EXIT_USAGE, "chat: unexpected argument '%s' (see mmgpt chat --help)", a);
+        return code == MM_CMD_HELP_DONE ? MM_EXIT_OK : code;
     }
+    const bool multi = o.multi_turn;
     for (int i = 0; i < o.n_media; i++) {
         if (access(o.media[i], R_OK) != 0) {
             code = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", o.media[i], "No such file or unreadable");

@@ -79,7 +79,7 @@ int mm_cmd_encode_audio(int argc, char **argv) {
         goto done;
     }
     if (!(am = mm_audio_model_load(g, err))) {
-        rc = mm_cli_fail(MM_EXIT_MODEL, "%s: %s", mpath, err);
+        rc = mm_cli_fail(MM_EXIT_MODEL, "%s", err); /* the loader names the file */
         goto done;
     }
     if (mm_audio_load_file(in, &lp, &pcm, err)) {

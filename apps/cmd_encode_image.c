@@ -30,14 +30,6 @@ static void usage(FILE *f) {
             "  -h, --help              this help\n");
 }
 
-/* Library messages are "mm_function: problem"; the CLI shows the problem only. */
-static const char *strip_func(const char *e) {
-    if (strncmp(e, "mm_", 3)) return e;
-    const char *p = e + 3;
-    while ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_') p++;
-    return (p[0] == ':' && p[1] == ' ') ? p + 2 : e;
-}
-
 int mm_cmd_encode_image(int argc, char **argv) {
     const char *in = NULL, *outp = NULL, *prep = NULL, *projp = NULL, *model_arg = NULL, *mmproj = NULL;
     long threads = 0;
@@ -88,11 +80,11 @@ int mm_cmd_encode_image(int argc, char **argv) {
         goto done;
     }
     if (!(m = mm_vit_model_load(g, err))) {
-        rc = mm_cli_fail(MM_EXIT_MODEL, "%s: %s", model_path, strip_func(err));
+        rc = mm_cli_fail(MM_EXIT_MODEL, "%s", err); /* the loader names the file */
         goto done;
     }
     if (projp && mm_projector_load(&pj, g, MM_MEDIA_IMAGE, mm_vit_d_enc(m), 0, err)) {
-        rc = mm_cli_fail(MM_EXIT_MODEL, "%s", strip_func(err));
+        rc = mm_cli_fail(MM_EXIT_MODEL, "%s", err);
         goto done;
     }
     const int64_t n_patch = mm_vit_n_tokens(m) - (mm_vit_has_cls(m) ? 1 : 0);
@@ -104,7 +96,7 @@ int mm_cmd_encode_image(int argc, char **argv) {
     }
     double t1 = mm_time_ms();
     if (mm_image_load_file(in, &img, err)) {
-        rc = mm_cli_fail(MM_EXIT_INPUT, "%s", strip_func(err));
+        rc = mm_cli_fail(MM_EXIT_INPUT, "%s", err);
         goto done;
     }
     if (!(pool = mm_pool_create((int)threads, err)) || !(st = mm_vit_state_create(m, pool, err))) {
@@ -126,14 +118,14 @@ int mm_cmd_encode_image(int argc, char **argv) {
     double t2 = mm_time_ms();
     mm_image_preproc pp = mm_vit_preproc(m);
     if (mm_image_preprocess(&img, &pp, pix, err)) {
-        rc = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", in, strip_func(err));
+        rc = mm_cli_fail(MM_EXIT_INPUT, "%s", err);
         goto done;
     }
     double t3 = mm_time_ms();
     int erc = mm_vit_encode(st, pix, out, err);
     if (erc) {
-        rc = erc == MM_ERR_NONFINITE ? mm_cli_fail(MM_EXIT_MODEL, "%s: %s", model_path, strip_func(err))
-                                     : mm_cli_fail(MM_EXIT_INTERNAL, "%s", strip_func(err));
+        rc = erc == MM_ERR_NONFINITE ? mm_cli_fail(MM_EXIT_MODEL, "%s: %s", model_path, err)
+                                     : mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
         goto done;
     }
     double t4 = mm_time_ms();

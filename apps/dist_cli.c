@@ -4,9 +4,9 @@
  * mm_cli_dist_start before the command: every rank joins MPI; `--layer-split a,b,c` is taken out of the
  * arguments (layers per rank; default balanced by bytes). For the commands that run the decoder
  * (generate, logits, caption, describe, ask, chat) ranks > 0 become pipeline workers here: they read
- * -m/--model, -t/--threads and --kv-f16 from the same command line, load the decoder only, join, and
- * evaluate their layers until rank 0 stops them; rank 0 runs the command, whose model loading joins
- * (text_model.c, task_cli.c through mmgpt_model_params.dist). Other commands run on rank 0 alone. Only
+ * -m/--model, -t/--threads, -c/--ctx-size and --kv-f16 from the same command line, load the decoder
+ * only, join, and evaluate their layers until rank 0 stops them; rank 0 runs the command, whose model
+ * loading joins (task_cli.c, through mmgpt_model_params.dist). Other commands run on rank 0 alone. Only
  * rank 0 prints: a worker that fails to load reports through rank 0 ("rank R: ..."). */
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +29,12 @@ static bool pipelined(const char *cmd) {
 
 static int worker(mm_dist *d, int argc, char **argv) {
     const char *model = NULL;
-    long threads = 0;
+    long threads = 0, n_ctx = 0;
     bool kv_f16 = false;
     for (int i = 1; i < argc; i++) {
         if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) && i + 1 < argc) model = argv[++i];
         else if ((!strcmp(argv[i], "-t") || !strcmp(argv[i], "--threads")) && i + 1 < argc) threads = atol(argv[++i]);
+        else if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--ctx-size")) && i + 1 < argc) n_ctx = atol(argv[++i]);
         else if (!strcmp(argv[i], "--kv-f16")) kv_f16 = true;
     }
     char err[MM_ERR_SIZE] = "";
@@ -49,6 +50,7 @@ static int worker(mm_dist *d, int argc, char **argv) {
         mm_gpt_state_params sp = mm_gpt_state_default_params();
         sp.n_threads = (int)threads;
         sp.kv_f16 = kv_f16;
+        sp.n_ctx = n_ctx > 0 && n_ctx <= mm_gpt_model_n_ctx(m) ? n_ctx : 0; /* rank 0 checks the range */
         mm_gpt_state *s = mm_gpt_state_create(m, sp, err); /* NULL: serve reports err to rank 0 */
         if (mm_dist_serve(d, s, err) != 0) rc = MM_EXIT_MODEL;
         mm_gpt_state_free(s);

@@ -1,17 +1,9 @@
-/* task_cli.h - what the media commands share (caption, describe, ask, chat) and what generate / logits
- * call to take --image / --audio: common options, model loading with progress, media loading by
- * content, error -> exit code mapping, output (streamed text, "file: text" lines, JSON lines).
- *
- * For the owners of cmd_generate.c / cmd_logits.c: put at the top of mm_cmd_generate / mm_cmd_logits
- *     if (mm_task_has_media_args(argc, argv)) return mm_task_generate_main(argc, argv);   // generate
- *     if (mm_task_has_media_args(argc, argv)) return mm_task_logits_main(argc, argv);     // logits
- * These take the same options and defaults as the text-only commands (-m, -p, -n 64, --temp 0.8,
- * --top-k 40, --top-p 0.95, --seed 1234, --stop, --ignore-eos, -t, -o, -q, -f FILE: the prompt from a
- * file of at most MM_CLI_MAX_TEXT bytes) plus --image F / --audio F
- * (repeatable, in order) and --mmproj F. The prompt is used raw
- * (no chat template, as the text-only commands do): the n-th <__media__> marker in it is the n-th
- * --image/--audio; with no marker the media come first, each followed by "\n". `logits` writes the
- * logits of every position (media rows included) as float32 .npy [n_positions, n_vocab].
+/* task_cli.h - what the decoder commands share (generate, logits, caption, describe, ask, chat): model
+ * and context from the options (options.h: the option table and how a command declares its options),
+ * media loading by content, the -n fit check, error -> exit code mapping, output (streamed text,
+ * "file: text" lines, JSON lines). Every command runs through the product API (include/mmgpt.h):
+ * generate and logits in raw mode (the prompt as it is, no template), the media tasks through the
+ * model's template; the decode loop is the library's (mmgpt_generate).
  */
 #ifndef MM_TASK_CLI_H
 #define MM_TASK_CLI_H
@@ -21,36 +13,7 @@
 
 #include "cli.h"
 #include "mmgpt.h"
-
-/* Which option groups a command accepts (mm_task_parse_opt). */
-enum {
-    MM_OPT_MODEL = 1 << 0,  /* -m/--model, --mmproj, -t/--threads, -c/--ctx-size, --chat-template */
-    MM_OPT_MEDIA = 1 << 1,  /* --image F, --audio F (repeatable) */
-    MM_OPT_GEN   = 1 << 2,  /* -p/--prompt, --system, -n/--max-tokens, --temp, --top-k, --top-p, --seed,
-                               sampling_cli.h's penalties and --min-p */
-    MM_OPT_OUT   = 1 << 3,  /* --json, -q/--quiet */
-};
-
-typedef struct {
-    const char *model, *mmproj, *prompt, *system;
-    const char *chat_template;  /* --chat-template NAME (checked when parsed), NULL = the model's */
-    long        threads, n_ctx;
-    mmgpt_gen_params gen;
-    bool        json, quiet, have_max_tokens;
-    const char **stops;        /* [n_stops] --stop strings (generate) */
-    int          n_stops;
-    const char **media;        /* [n_media] paths in command-line order */
-    mmgpt_media_kind *kinds;   /* [n_media] */
-    int          n_media, cap_media;
-} mm_task_opts;
-
-void mm_task_opts_init(mm_task_opts *o);
-void mm_task_opts_free(mm_task_opts *o);
-/* argv[*i] is a common option of the groups in `which`: consume it (and its value) and return 1;
- * 0 if it is not one; -1 after printing a usage error (exit with MM_EXIT_USAGE). */
-int  mm_task_parse_opt(mm_task_opts *o, unsigned which, int argc, char **argv, int *i);
-/* Help text of the option groups (for the commands' --help). */
-void mm_task_print_opts(FILE *f, unsigned which);
+#include "options.h"
 
 /* mmgpt_status -> exit code (MM_EXIT_*). */
 int  mm_task_exit_code(int status);
@@ -80,10 +43,16 @@ const char *mm_task_stop_name(mmgpt_stop s);
 /* The streaming callback: writes pieces to stdout (user = NULL) and flushes. */
 bool mm_task_stream_stdout(const char *text, size_t len, void *user);
 
-/* generate / logits with media (see the top comment). */
-bool mm_task_has_media_args(int argc, char **argv);
-int  mm_task_generate_main(int argc, char **argv);
-int  mm_task_logits_main(int argc, char **argv);
+/* Open every --image / --audio file once, so a missing one fails before the model loads (exit 3). */
+int  mm_task_check_media_files(const mm_task_opts *o);
+/* -n N given (o->have_max_tokens, N > 0): the pending turn after `kept` positions of the cache plus N
+ * must fit the context, else a usage error naming -n (MM_EXIT_USAGE); a turn that does not fit by itself
+ * is left to mmgpt_generate (MMGPT_ERR_CONTEXT, exit 3). MM_EXIT_OK when it fits. */
+int  mm_task_check_fit(mmgpt_ctx *ctx, const mm_task_opts *o, int64_t kept);
+/* --image / --audio of o into the pending turn, in order; *mds[o->n_media] keeps them until the turn is
+ * evaluated (free with mm_task_free_media). MM_EXIT_OK or the exit code after printing the error. */
+int  mm_task_add_media(mmgpt_ctx *ctx, const mm_task_opts *o, const char *cmd, mmgpt_media ***mds);
+void mm_task_free_media(mmgpt_media **mds, int n);
 
 /* caption / describe / ask over files (shared body of those commands). question may be NULL. */
 int  mm_task_run_files(const char *cmd, mmgpt_media_kind want, const char *task, const char *question,

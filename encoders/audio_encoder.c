@@ -45,8 +45,8 @@ struct mm_audio_state {
 /* ---------------------------------------------------------------- loading */
 static int get_u32_req(const mm_gguf *g, const char *key, uint32_t lo, uint32_t hi, int *out, char *err) {
     uint32_t v;
-    if (mm_gguf_get_u32(g, key, &v)) return mm_err(err, "audio model: missing or non-integer key %s", key);
-    if (v < lo || v > hi) return mm_err(err, "audio model: %s = %u out of range %u..%u", key, v, lo, hi);
+    if (mm_gguf_get_u32(g, key, &v)) return mm_err(err, "%s: missing or non-integer key %s", mm_gguf_path(g), key);
+    if (v < lo || v > hi) return mm_err(err, "%s: %s = %u out of range %u..%u", mm_gguf_path(g), key, v, lo, hi);
     *out = (int)v;
     return 0;
 }
@@ -57,24 +57,24 @@ static int load_conv(const mm_gguf *g, const char *name, int64_t c_in, int64_t c
     char key[128];
     snprintf(key, sizeof key, "%s.weight", name);
     const mm_gguf_tensor *w = mm_gguf_find_tensor(g, key);
-    if (!w) return mm_err(err, "audio model: missing tensor %s", key);
+    if (!w) return mm_err(err, "%s: missing tensor %s", mm_gguf_path(g), key);
     const bool ok3 = w->n_dims == 3 && w->ne[0] == 3 && w->ne[1] == c_in && w->ne[2] == c_out;
     const bool ok2 = w->n_dims == 2 && w->ne[0] == 3 * c_in && w->ne[1] == c_out;
     if (!ok3 && !ok2)
-        return mm_err(err, "audio model: %s has shape [%lld, %lld, %lld], want [3, %lld, %lld]", key,
+        return mm_err(err, "%s: %s has shape [%lld, %lld, %lld], want [3, %lld, %lld]", mm_gguf_path(g), key,
                       (long long)w->ne[0], (long long)w->ne[1], (long long)w->ne[2], (long long)c_in,
                       (long long)c_out);
     if (!mm_type_supported(w->type))
-        return mm_err(err, "audio model: %s has unsupported type %d", key, w->type);
+        return mm_err(err, "%s: %s has unsupported type %d", mm_gguf_path(g), key, w->type);
     const size_t rs = mm_row_size((mm_type)w->type, 3 * c_in);
     if (rs == 0 || w->n_bytes != rs * (size_t)c_out)
-        return mm_err(err, "audio model: %s: type %s cannot hold rows of %lld", key, mm_type_name(w->type),
+        return mm_err(err, "%s: %s: type %s cannot hold rows of %lld", mm_gguf_path(g), key, mm_type_name(w->type),
                       (long long)(3 * c_in));
     snprintf(key, sizeof key, "%s.bias", name);
     const mm_gguf_tensor *b = mm_gguf_find_tensor(g, key);
-    if (!b) return mm_err(err, "audio model: missing tensor %s", key);
+    if (!b) return mm_err(err, "%s: missing tensor %s", mm_gguf_path(g), key);
     if (b->type != MM_TYPE_F32 || b->n_elements != c_out)
-        return mm_err(err, "audio model: %s must be f32 with %lld elements", key, (long long)c_out);
+        return mm_err(err, "%s: %s must be f32 with %lld elements", mm_gguf_path(g), key, (long long)c_out);
     if (mm_gguf_check_finite(g, w, false, err) || mm_gguf_check_finite(g, b, true, err)) return -1;
     l->type = w->type;
     l->w = w->data;
@@ -85,18 +85,19 @@ static int load_conv(const mm_gguf *g, const char *name, int64_t c_in, int64_t c
 }
 
 mm_audio_model *mm_audio_model_load(const mm_gguf *g, char *err) {
+    char e[MM_ERR_SIZE];
     if (!g) {
         mm_err(err, "%s: no model file", __func__);
         return NULL;
     }
     mm_audio_model *m = calloc(1, sizeof *m);
     if (!m) {
-        mm_err(err, "%s: out of memory", __func__);
+        mm_err(err, "%s: out of memory", mm_gguf_path(g));
         return NULL;
     }
     mm_audio_hparams *hp = &m->hp;
     if (mm_gguf_find_key(g, "clip.audio.embedding_length") < 0) {
-        mm_err(err, "audio model: no audio encoder in this model (clip.audio.embedding_length absent)");
+        mm_err(err, "%s: no audio encoder in this model (clip.audio.embedding_length absent)", mm_gguf_path(g));
         goto fail;
     }
     if (get_u32_req(g, "clip.audio.num_mel_bins", 1, 512, &hp->n_mels, err) ||
@@ -108,33 +109,33 @@ mm_audio_model *mm_audio_model_load(const mm_gguf *g, char *err) {
     hp->eps = 1e-5f;
     if (mm_gguf_find_key(g, "clip.audio.attention.layer_norm_epsilon") >= 0 &&
         mm_gguf_get_f32(g, "clip.audio.attention.layer_norm_epsilon", &hp->eps)) {
-        mm_err(err, "audio model: clip.audio.attention.layer_norm_epsilon is not a float");
+        mm_err(err, "%s: clip.audio.attention.layer_norm_epsilon is not a float", mm_gguf_path(g));
         goto fail;
     }
     if (!(hp->eps > 0.0f && hp->eps < 1.0f)) {
-        mm_err(err, "audio model: layer_norm_epsilon %g out of range", (double)hp->eps);
+        mm_err(err, "%s: layer_norm_epsilon %g out of range", mm_gguf_path(g), (double)hp->eps);
         goto fail;
     }
     if (hp->d % hp->n_head) {
-        mm_err(err, "audio model: embedding_length %d is not a multiple of head_count %d", hp->d, hp->n_head);
+        mm_err(err, "%s: embedding_length %d is not a multiple of head_count %d", mm_gguf_path(g), hp->d, hp->n_head);
         goto fail;
     }
     /* positions first: they bound the window */
     const mm_gguf_tensor *pt = mm_gguf_find_tensor(g, "a.position_embd.weight");
     if (!pt) {
-        mm_err(err, "audio model: missing tensor a.position_embd.weight");
+        mm_err(err, "%s: missing tensor a.position_embd.weight", mm_gguf_path(g));
         goto fail;
     }
     if (pt->n_dims != 2 || pt->ne[0] != hp->d || pt->ne[1] < 1 || pt->ne[1] > 1000000 ||
         (pt->type != MM_TYPE_F32 && pt->type != MM_TYPE_F16)) {
-        mm_err(err, "audio model: a.position_embd.weight must be f32/f16 with shape [%d, n_pos]", hp->d);
+        mm_err(err, "%s: a.position_embd.weight must be f32/f16 with shape [%d, n_pos]", mm_gguf_path(g), hp->d);
         goto fail;
     }
     if (mm_gguf_check_finite(g, pt, true, err)) goto fail;
     hp->n_pos = (int)pt->ne[1];
     m->pos = malloc((size_t)hp->n_pos * (size_t)hp->d * sizeof *m->pos);
     if (!m->pos) {
-        mm_err(err, "%s: out of memory", __func__);
+        mm_err(err, "%s: out of memory", mm_gguf_path(g));
         goto fail;
     }
     if (pt->type == MM_TYPE_F32) {
@@ -147,7 +148,7 @@ mm_audio_model *mm_audio_model_load(const mm_gguf *g, char *err) {
     if (mf > 2 * (int64_t)hp->n_pos) mf = 2 * (int64_t)hp->n_pos;
     if (mm_gguf_find_key(g, "mmgpt.audio.max_frames") >= 0) {
         if (mm_gguf_get_i64(g, "mmgpt.audio.max_frames", &mf) || mf < 1 || mf > 2 * (int64_t)hp->n_pos) {
-            mm_err(err, "audio model: mmgpt.audio.max_frames must be an integer in 1..%d (2 x n_pos)",
+            mm_err(err, "%s: mmgpt.audio.max_frames must be an integer in 1..%d (2 x n_pos)", mm_gguf_path(g),
                    2 * hp->n_pos);
             goto fail;
         }
@@ -156,7 +157,7 @@ mm_audio_model *mm_audio_model_load(const mm_gguf *g, char *err) {
     hp->pad_to_window = true;
     if (mm_gguf_find_key(g, "mmgpt.audio.pad_to_window") >= 0 &&
         mm_gguf_get_bool(g, "mmgpt.audio.pad_to_window", &hp->pad_to_window)) {
-        mm_err(err, "audio model: mmgpt.audio.pad_to_window is not a bool");
+        mm_err(err, "%s: mmgpt.audio.pad_to_window is not a bool", mm_gguf_path(g));
         goto fail;
     }
     if (load_conv(g, "a.conv1d.1", hp->n_mels, hp->d, &m->conv1, err) ||
@@ -164,7 +165,10 @@ mm_audio_model *mm_audio_model_load(const mm_gguf *g, char *err) {
         goto fail;
     mm_enc_hparams ehp = {.n_layer = hp->n_layer, .d = hp->d, .d_ff = hp->d_ff, .n_head = hp->n_head,
                           .eps = hp->eps, .act = MM_ACT_GELU_ERF};
-    if (mm_enc_hparams_check(&ehp, err)) goto fail;
+    if (mm_enc_hparams_check(&ehp, e)) {
+        mm_err(err, "%s: audio encoder: %s", mm_gguf_path(g), e);
+        goto fail;
+    }
     if (mm_enc_blocks_load(g, "a", &ehp, &m->blocks, err)) goto fail;
     if (mm_enc_norm_load(g, "a.post_ln", hp->d, false, &m->post_ln, err)) {
         mm_enc_blocks_free(&m->blocks);

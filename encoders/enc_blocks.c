@@ -11,19 +11,19 @@
 /* ---------------------------------------------------------------- loading */
 
 int mm_enc_hparams_check(const mm_enc_hparams *hp, char *err) {
-    if (!hp) return mm_err(err, "%s: no hyper-parameters", __func__);
+    if (!hp) return mm_err(err, "no hyper-parameters");
     if (hp->n_layer < 0 || hp->n_layer > 1024)
-        return mm_err(err, "%s: block count %d out of range [0, 1024]", __func__, hp->n_layer);
-    if (hp->d <= 0 || hp->d > 65536) return mm_err(err, "%s: width %d out of range", __func__, hp->d);
+        return mm_err(err, "block count %d out of range [0, 1024]", hp->n_layer);
+    if (hp->d <= 0 || hp->d > 65536) return mm_err(err, "width %d out of range", hp->d);
     if (hp->d_ff <= 0 || hp->d_ff > 262144)
-        return mm_err(err, "%s: feed-forward width %d out of range", __func__, hp->d_ff);
+        return mm_err(err, "feed-forward width %d out of range", hp->d_ff);
     if (hp->n_head <= 0 || hp->n_head > hp->d || hp->d % hp->n_head)
-        return mm_err(err, "%s: head count %d does not divide width %d", __func__, hp->n_head, hp->d);
+        return mm_err(err, "head count %d does not divide width %d", hp->n_head, hp->d);
     if (!(hp->eps > 0.0f) || !(hp->eps < 1.0f))
-        return mm_err(err, "%s: layer norm epsilon %g out of range (0, 1)", __func__, (double)hp->eps);
+        return mm_err(err, "layer norm epsilon %g out of range (0, 1)", (double)hp->eps);
     if (hp->act != MM_ACT_GELU_ERF && hp->act != MM_ACT_GELU_TANH && hp->act != MM_ACT_QUICK_GELU &&
         hp->act != MM_ACT_SILU)
-        return mm_err(err, "%s: unknown activation %d", __func__, (int)hp->act);
+        return mm_err(err, "unknown activation %d", (int)hp->act);
     return 0;
 }
 
@@ -44,17 +44,17 @@ int mm_enc_vec_load(const mm_gguf *g, const char *name, int64_t n, bool required
     *out = NULL;
     const mm_gguf_tensor *t = mm_gguf_find_tensor(g, name);
     if (!t) {
-        if (required) return mm_err(err, "%s: tensor %s is missing", __func__, name);
+        if (required) return mm_err(err, "%s: tensor %s is missing", mm_gguf_path(g), name);
         return 0;
     }
     if (t->type != MM_TYPE_F32)
-        return mm_err(err, "%s: tensor %s has type %s, f32 expected", __func__, name, mm_type_name(t->type));
+        return mm_err(err, "%s: tensor %s has type %s, f32 expected", mm_gguf_path(g), name, mm_type_name(t->type));
     if (!is_1d(t) || t->ne[0] != n)
-        return mm_err(err, "%s: tensor %s has shape [%lld, %lld, %lld, %lld], [%lld] expected", __func__,
+        return mm_err(err, "%s: tensor %s has shape [%lld, %lld, %lld, %lld], [%lld] expected", mm_gguf_path(g),
                       name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
                       (long long)t->ne[3], (long long)n);
     if (t->n_bytes < (size_t)n * sizeof(float) || ((uintptr_t)t->data % sizeof(float)))
-        return mm_err(err, "%s: tensor %s data is short or misaligned", __func__, name);
+        return mm_err(err, "%s: tensor %s data is short or misaligned", mm_gguf_path(g), name);
     if (mm_gguf_check_finite(g, t, true, err)) return -1;
     *out = (const float *)t->data;
     return 0;
@@ -65,23 +65,23 @@ int mm_enc_linear_load(const mm_gguf *g, const char *name, int64_t in, int64_t o
     char key[256];
     memset(l, 0, sizeof *l);
     if (snprintf(key, sizeof key, "%s.weight", name) >= (int)sizeof key)
-        return mm_err(err, "%s: tensor name too long", __func__);
+        return mm_err(err, "%s: tensor name too long", mm_gguf_path(g));
     const mm_gguf_tensor *t = mm_gguf_find_tensor(g, key);
-    if (!t) return mm_err(err, "%s: tensor %s is missing", __func__, key);
+    if (!t) return mm_err(err, "%s: tensor %s is missing", mm_gguf_path(g), key);
     if (!mm_type_supported(t->type))
-        return mm_err(err, "%s: tensor %s has type %s, which cannot be computed with", __func__, key,
+        return mm_err(err, "%s: tensor %s has type %s, which cannot be computed with", mm_gguf_path(g), key,
                       mm_type_name(t->type));
     if (t->ne[0] != in || t->ne[1] != out || t->ne[2] != 1 || t->ne[3] != 1)
         return mm_err(err, "%s: tensor %s has shape [%lld, %lld, %lld, %lld], [%lld, %lld] expected",
-                      __func__, key, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+                      mm_gguf_path(g), key, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
                       (long long)t->ne[3], (long long)in, (long long)out);
     size_t row = mm_row_size((mm_type)t->type, in);
     if (row == 0 || (size_t)out > SIZE_MAX / row || t->n_bytes < row * (size_t)out)
-        return mm_err(err, "%s: tensor %s: %lld columns do not fit type %s", __func__, key, (long long)in,
+        return mm_err(err, "%s: tensor %s: %lld columns do not fit type %s", mm_gguf_path(g), key, (long long)in,
                       mm_type_name(t->type));
     if (mm_gguf_check_finite(g, t, false, err)) return -1; /* small matrices only: loading stays lazy */
     if (snprintf(key, sizeof key, "%s.bias", name) >= (int)sizeof key)
-        return mm_err(err, "%s: tensor name too long", __func__);
+        return mm_err(err, "%s: tensor name too long", mm_gguf_path(g));
     const float *b = NULL;
     if (mm_enc_vec_load(g, key, out, need_bias, &b, err)) return -1;
     l->type = t->type;
@@ -98,7 +98,7 @@ int mm_enc_norm_load(const mm_gguf *g, const char *name, int64_t n, bool require
     memset(ln, 0, sizeof *ln);
     if (snprintf(kw, sizeof kw, "%s.weight", name) >= (int)sizeof kw ||
         snprintf(kb, sizeof kb, "%s.bias", name) >= (int)sizeof kb)
-        return mm_err(err, "%s: tensor name too long", __func__);
+        return mm_err(err, "%s: tensor name too long", mm_gguf_path(g));
     bool hw = mm_gguf_find_tensor(g, kw) != NULL, hb = mm_gguf_find_tensor(g, kb) != NULL;
     if (!required && !hw && !hb) return 0;
     if (mm_enc_vec_load(g, kw, n, true, &ln->w, err)) return -1;
@@ -123,12 +123,13 @@ static bool ffn_names_swapped(const mm_gguf *g, const char *prefix, int i, int64
 int mm_enc_blocks_load(const mm_gguf *g, const char *prefix, const mm_enc_hparams *hp, mm_enc_blocks *b,
                        char *err) {
     memset(b, 0, sizeof *b);
-    if (!g) return mm_err(err, "%s: no model", __func__);
-    if (mm_enc_hparams_check(hp, err)) return -1;
+    if (!g) return mm_err(err, "encoder blocks: no model");
+    char e[MM_ERR_SIZE];
+    if (mm_enc_hparams_check(hp, e)) return mm_err(err, "%s: %s: %s", mm_gguf_path(g), prefix, e);
     b->hp = *hp;
     if (hp->n_layer == 0) return 0;
     b->blk = calloc((size_t)hp->n_layer, sizeof *b->blk);
-    if (!b->blk) return mm_err(err, "%s: out of memory", __func__);
+    if (!b->blk) return mm_err(err, "%s: out of memory", mm_gguf_path(g));
     const int64_t d = hp->d, f = hp->d_ff;
     char name[200];
     for (int i = 0; i < hp->n_layer; i++) {
@@ -275,13 +276,13 @@ int mm_enc_blocks_forward(const mm_enc_blocks *b, mm_pool *pool, float *x, int64
                           void *scratch, size_t scratch_size, char *err) {
     const mm_enc_hparams *hp = &b->hp;
     if (n_layers < 0 || n_layers > hp->n_layer)
-        return mm_err(err, "%s: %d layers asked, the model has %d", __func__, n_layers, hp->n_layer);
-    if (n_tokens <= 0) return mm_err(err, "%s: no tokens", __func__);
+        return mm_err(err, "encoder blocks: %d layers asked, the model has %d", n_layers, hp->n_layer);
+    if (n_tokens <= 0) return mm_err(err, "encoder blocks: no tokens");
     if (n_layers == 0) return 0;
     const int nth = mm_pool_n_threads(pool);
     size_t need = mm_enc_blocks_scratch_size(hp, n_tokens, nth);
     if (!scratch || need == 0 || scratch_size < need)
-        return mm_err(err, "%s: scratch of %zu bytes is too small for %lld tokens (%zu needed)", __func__,
+        return mm_err(err, "encoder blocks: scratch of %zu bytes is too small for %lld tokens (%zu needed)",
                       scratch_size, (long long)n_tokens, need);
     const int64_t n = n_tokens, d = hp->d, f = hp->d_ff;
     uint8_t *p = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);

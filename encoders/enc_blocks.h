@@ -105,7 +105,9 @@ typedef struct {
     int            ffn_swapped;  /* blocks whose ffn_up/ffn_down names were swapped in the file (see top) */
 } mm_enc_blocks;
 
-/* Check hyper-parameters are sane (positive, d % n_head == 0, caps: d,d_ff <= 65536, n_layer <= 1024). */
+/* Check hyper-parameters are sane (positive, d % n_head == 0, caps: d,d_ff <= 65536, n_layer <= 1024).
+ * err receives the reason alone ("width 0 out of range"): the caller, who knows the file, puts
+ * "PATH: what: " in front (mm_err's format, mm_core.h). */
 int  mm_enc_hparams_check(const mm_enc_hparams *hp, char *err);
 
 /* Load P.blk.0 .. P.blk.{n_layer-1}. On failure nothing is left allocated. */

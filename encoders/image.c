@@ -23,9 +23,9 @@ void mm_image_free(mm_image *img) {
 }
 
 static int check_dims(const char *name, int w, int h, char *err) {
-    if (w <= 0 || h <= 0) return mm_err(err, "mm_image_load: %s: image has no pixels (%d x %d)", name, w, h);
+    if (w <= 0 || h <= 0) return mm_err(err, "%s: image has no pixels (%d x %d)", name, w, h);
     if (w > MM_IMAGE_MAX_SIDE || h > MM_IMAGE_MAX_SIDE || (long long)w * h > MM_IMAGE_MAX_PIXELS)
-        return mm_err(err, "mm_image_load: %s: image is %d x %d, over the limit of %d px a side and %lld "
+        return mm_err(err, "%s: image is %d x %d, over the limit of %d px a side and %lld "
                            "pixels",
                       name, w, h, MM_IMAGE_MAX_SIDE, (long long)MM_IMAGE_MAX_PIXELS);
     return 0;
@@ -64,7 +64,7 @@ static int check_raw_size(const uint8_t *b, size_t n, int w, int h, int comp, co
                    ((uint64_t)w * bpp + 7) / 8;
     }
     if (need > (uint64_t)n)
-        return mm_err(err, "mm_image_load: %s: truncated %s: %d x %d pixels need %llu bytes, the file has %zu",
+        return mm_err(err, "%s: truncated %s: %d x %d pixels need %llu bytes, the file has %zu",
                       name, fmt, w, h, (unsigned long long)need, n);
     return 0;
 }
@@ -149,9 +149,9 @@ int mm_image_load_memory(const void *data, size_t size, const char *name, mm_ima
     if (!img) return mm_err(err, "%s: no output image", __func__);
     memset(img, 0, sizeof *img);
     if (!name) name = "image";
-    if (!data || size == 0) return mm_err(err, "mm_image_load: %s: empty file", name);
+    if (!data || size == 0) return mm_err(err, "%s: empty file", name);
     if (size > (size_t)INT_MAX || size > MM_IMAGE_MAX_FILE)
-        return mm_err(err, "mm_image_load: %s: file of %zu bytes is too large", name, size);
+        return mm_err(err, "%s: file of %zu bytes is too large", name, size);
     const stbi_uc *buf = data;
     const int len = (int)size;
     int w = 0, h = 0, comp = 0;
@@ -163,12 +163,12 @@ int mm_image_load_memory(const void *data, size_t size, const char *name, mm_ima
             const uint32_t pw = (uint32_t)buf[16] << 24 | (uint32_t)buf[17] << 16 | (uint32_t)buf[18] << 8 | buf[19];
             const uint32_t ph = (uint32_t)buf[20] << 24 | (uint32_t)buf[21] << 16 | (uint32_t)buf[22] << 8 | buf[23];
             if (pw > MM_IMAGE_MAX_SIDE || ph > MM_IMAGE_MAX_SIDE || (uint64_t)pw * ph > (uint64_t)MM_IMAGE_MAX_PIXELS)
-                return mm_err(err, "mm_image_load: %s: image is %u x %u, over the limit of %d px a side and %lld "
+                return mm_err(err, "%s: image is %u x %u, over the limit of %d px a side and %lld "
                                    "pixels", name, pw, ph, MM_IMAGE_MAX_SIDE, (long long)MM_IMAGE_MAX_PIXELS);
         }
         if (strcmp(fmt, "image"))
-            return mm_err(err, "mm_image_load: %s: unreadable %s header (corrupt or unsupported variant)", name, fmt);
-        return mm_err(err, "mm_image_load: %s: not a readable image (unknown format)", name);
+            return mm_err(err, "%s: unreadable %s header (corrupt or unsupported variant)", name, fmt);
+        return mm_err(err, "%s: not a readable image (unknown format)", name);
     }
     if (check_dims(name, w, h, err)) return -1;
 
@@ -185,12 +185,12 @@ int mm_image_load_memory(const void *data, size_t size, const char *name, mm_ima
     void *px = b16 ? (void *)stbi_load_16_from_memory(buf, len, &w2, &h2, &c2, 0)
                    : (void *)stbi_load_from_memory(buf, len, &w2, &h2, &c2, 0);
     if (!px) {
-        return mm_err(err, "mm_image_load: %s: cannot decode the %s data: corrupt or truncated", name,
+        return mm_err(err, "%s: cannot decode the %s data: corrupt or truncated", name,
                       format_name(buf, size));
     }
     if (c2 < 1 || c2 > 4 || check_dims(name, w2, h2, err)) {
         stbi_image_free(px);
-        return c2 < 1 || c2 > 4 ? mm_err(err, "mm_image_load: %s: unexpected %d channels", name, c2) : -1;
+        return c2 < 1 || c2 > 4 ? mm_err(err, "%s: unexpected %d channels", name, c2) : -1;
     }
     if (pnm16) {
         uint8_t *b = px;
@@ -254,10 +254,10 @@ int mm_image_load_file(const char *path, mm_image *img, char *err) {
     void *buf = NULL;
     size_t size = 0;
     char e[MM_ERR_SIZE];
-    if (mm_read_file(path, MM_IMAGE_MAX_FILE, &buf, &size, e)) return mm_err(err, "mm_image_load: %s", e);
+    if (mm_read_file(path, MM_IMAGE_MAX_FILE, &buf, &size, e)) return mm_err(err, "%s", e);
     if (size == 0) {
         free(buf);
-        return mm_err(err, "mm_image_load: %s: empty file", path);
+        return mm_err(err, "%s: empty file", path);
     }
     int rc = mm_image_load_memory(buf, size, path, img, err);
     free(buf);

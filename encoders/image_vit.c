@@ -40,9 +40,9 @@ struct mm_vit_state {
 };
 
 static int get_u32(const mm_gguf *g, const char *key, uint32_t lo, uint32_t hi, uint32_t *out, char *err) {
-    if (mm_gguf_get_u32(g, key, out)) return mm_err(err, "mm_vit_model_load: key %s is missing or not an integer", key);
+    if (mm_gguf_get_u32(g, key, out)) return mm_err(err, "%s: key %s is missing or not an integer", mm_gguf_path(g), key);
     if (*out < lo || *out > hi)
-        return mm_err(err, "mm_vit_model_load: key %s = %u out of range [%u, %u]", key, *out, lo, hi);
+        return mm_err(err, "%s: key %s = %u out of range [%u, %u]", mm_gguf_path(g), key, *out, lo, hi);
     return 0;
 }
 
@@ -51,9 +51,9 @@ static int get_f32x3(const mm_gguf *g, const char *key, float *out, char *err) {
     int64_t n;
     if (mm_gguf_get_arr(g, key, &et, &n)) return 1; /* absent: keep default */
     if (et != MM_GGUF_FLOAT32 || n != 3)
-        return mm_err(err, "mm_vit_model_load: key %s must be an array of 3 float32", key);
+        return mm_err(err, "%s: key %s must be an array of 3 float32", mm_gguf_path(g), key);
     const uint8_t *raw = mm_gguf_arr_data(g, key);
-    if (!raw) return mm_err(err, "mm_vit_model_load: key %s has no data", key);
+    if (!raw) return mm_err(err, "%s: key %s has no data", mm_gguf_path(g), key);
     for (int i = 0; i < 3; i++) memcpy(&out[i], raw + 4 * i, 4); /* little-endian host */
     return 0;
 }
@@ -72,16 +72,16 @@ static bool proj_is(const mm_gguf *g, const char *name) {
 static int read_act(const mm_gguf *g, mm_act *act, char *err) {
     bool gelu = false, silu = false;
     if (mm_gguf_find_key(g, "clip.use_gelu") >= 0 && mm_gguf_get_bool(g, "clip.use_gelu", &gelu))
-        return mm_err(err, "mm_vit_model_load: clip.use_gelu is not a boolean");
+        return mm_err(err, "%s: clip.use_gelu is not a boolean", mm_gguf_path(g));
     if (mm_gguf_find_key(g, "clip.use_silu") >= 0 && mm_gguf_get_bool(g, "clip.use_silu", &silu))
-        return mm_err(err, "mm_vit_model_load: clip.use_silu is not a boolean");
+        return mm_err(err, "%s: clip.use_silu is not a boolean", mm_gguf_path(g));
     bool tanh_form = proj_is(g, "idefics3");
     if (mm_gguf_find_key(g, "mmgpt.vision.gelu") >= 0) {
         const char *v;
         size_t      n;
         if (mm_gguf_get_str(g, "mmgpt.vision.gelu", &v, &n) || !((n == 3 && !memcmp(v, "erf", 3)) ||
                                                                    (n == 4 && !memcmp(v, "tanh", 4))))
-            return mm_err(err, "mm_vit_model_load: mmgpt.vision.gelu must be \"erf\" or \"tanh\"");
+            return mm_err(err, "%s: mmgpt.vision.gelu must be \"erf\" or \"tanh\"", mm_gguf_path(g));
         tanh_form = n == 4;
     }
     *act = gelu ? (tanh_form ? MM_ACT_GELU_TANH : MM_ACT_GELU_ERF) : silu ? MM_ACT_SILU : MM_ACT_QUICK_GELU;
@@ -95,34 +95,35 @@ static int read_clip_feature_layer(const mm_gguf *g, uint32_t nl, int64_t *run, 
     mm_gguf_type et;
     int64_t      n;
     if (mm_gguf_get_arr(g, key, &et, &n) || (et != MM_GGUF_INT32 && et != MM_GGUF_UINT32) || n < 1)
-        return mm_err(err, "mm_vit_model_load: %s must be a non-empty array of integers", key);
+        return mm_err(err, "%s: %s must be a non-empty array of integers", mm_gguf_path(g), key);
     if (n > 1)
-        return mm_err(err, "mm_vit_model_load: %s lists %lld layers; stacking several feature layers (Granite "
-                      "vision) is not supported", key, (long long)n);
+        return mm_err(err, "%s: %s lists %lld layers; stacking several feature layers (Granite "
+                      "vision) is not supported", mm_gguf_path(g), key, (long long)n);
     const uint8_t *raw = mm_gguf_arr_data(g, key);
     int32_t        k;
-    if (!raw) return mm_err(err, "mm_vit_model_load: %s has no data", key);
+    if (!raw) return mm_err(err, "%s: %s has no data", mm_gguf_path(g), key);
     memcpy(&k, raw, 4); /* little-endian host */
     if (k < 0 || (uint32_t)k > nl)
-        return mm_err(err, "mm_vit_model_load: %s %lld is outside [0, %u]", key,
+        return mm_err(err, "%s: %s %lld is outside [0, %u]", mm_gguf_path(g), key,
                       et == MM_GGUF_UINT32 ? (long long)(uint32_t)k : (long long)k, nl);
     *run = k;
     return 0;
 }
 
 mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
+    char e[MM_ERR_SIZE];
     if (!g) {
         mm_err(err, "%s: no model file", __func__);
         return NULL;
     }
     bool has = true;
     if (mm_gguf_get_bool(g, "clip.has_vision_encoder", &has) == 0 && !has) {
-        mm_err(err, "%s: %s has no vision encoder (clip.has_vision_encoder = false)", __func__, mm_gguf_path(g));
+        mm_err(err, "%s: no vision encoder (clip.has_vision_encoder = false)", mm_gguf_path(g));
         return NULL;
     }
     mm_vit_model *m = calloc(1, sizeof *m);
     if (!m) {
-        mm_err(err, "%s: out of memory", __func__);
+        mm_err(err, "%s: out of memory", mm_gguf_path(g));
         return NULL;
     }
     uint32_t S, p, d, dff, nl, nh;
@@ -136,18 +137,18 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
     float eps = 1e-5f;
     if (mm_gguf_find_key(g, "clip.vision.attention.layer_norm_epsilon") >= 0 &&
         mm_gguf_get_f32(g, "clip.vision.attention.layer_norm_epsilon", &eps)) {
-        mm_err(err, "%s: clip.vision.attention.layer_norm_epsilon is not a float", __func__);
+        mm_err(err, "%s: clip.vision.attention.layer_norm_epsilon is not a float", mm_gguf_path(g));
         goto fail;
     }
     if (S % p) {
-        mm_err(err, "%s: image size %u is not a multiple of patch size %u", __func__, S, p);
+        mm_err(err, "%s: image size %u is not a multiple of patch size %u", mm_gguf_path(g), S, p);
         goto fail;
     }
     m->S = (int)S;
     m->p = (int)p;
     m->n_side = (int)(S / p);
     if ((long long)m->n_side * m->n_side > VIT_MAX_PATCHES) {
-        mm_err(err, "%s: %d x %d patches is over the limit of %d", __func__, m->n_side, m->n_side,
+        mm_err(err, "%s: %d x %d patches is over the limit of %d", mm_gguf_path(g), m->n_side, m->n_side,
                VIT_MAX_PATCHES);
         goto fail;
     }
@@ -156,7 +157,10 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
     mm_act act = MM_ACT_QUICK_GELU;
     if (read_act(g, &act, err)) goto fail;
     mm_enc_hparams hp = {.n_layer = (int)nl, .d = (int)d, .d_ff = (int)dff, .n_head = (int)nh, .eps = eps, .act = act};
-    if (mm_enc_hparams_check(&hp, err)) goto fail;
+    if (mm_enc_hparams_check(&hp, e)) {
+        mm_err(err, "%s: image encoder: %s", mm_gguf_path(g), e);
+        goto fail;
+    }
 
     /* preprocessing */
     m->pp = mm_image_preproc_default();
@@ -168,7 +172,7 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
         goto fail;
     for (int c = 0; c < 3; c++)
         if (!isfinite(m->pp.mean[c]) || !isfinite(m->pp.std[c]) || !(m->pp.std[c] > 0.0f)) {
-            mm_err(err, "%s: clip.vision.image_mean/std channel %d is invalid", __func__, c);
+            mm_err(err, "%s: clip.vision.image_mean/std channel %d is invalid", mm_gguf_path(g), c);
             goto fail;
         }
     const char *mode;
@@ -178,7 +182,7 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
         if (mm_gguf_get_str(g, "mmgpt.vision.resize_mode", &mode, &mode_len) == 0)
             md = mm_resize_mode_from_name(mode, mode_len);
         if (md < 0) {
-            mm_err(err, "%s: mmgpt.vision.resize_mode must be \"squash\", \"pad\" or \"crop\"", __func__);
+            mm_err(err, "%s: mmgpt.vision.resize_mode must be \"squash\", \"pad\" or \"crop\"", mm_gguf_path(g));
             goto fail;
         }
         m->pp.mode = (mm_resize_mode)md;
@@ -186,22 +190,22 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
     int64_t fl = -1;
     if (mm_gguf_find_key(g, "mmgpt.vision.feature_layer") >= 0 &&
         mm_gguf_get_i64(g, "mmgpt.vision.feature_layer", &fl)) {
-        mm_err(err, "%s: mmgpt.vision.feature_layer is not an integer", __func__);
+        mm_err(err, "%s: mmgpt.vision.feature_layer is not an integer", mm_gguf_path(g));
         goto fail;
     }
     int64_t run = fl >= 0 ? fl : (int64_t)nl + 1 + fl;
     if (run < 0 || run > (int64_t)nl) {
-        mm_err(err, "%s: mmgpt.vision.feature_layer %lld is outside [-%u, %u]", __func__, (long long)fl, nl + 1, nl);
+        mm_err(err, "%s: mmgpt.vision.feature_layer %lld is outside [-%u, %u]", mm_gguf_path(g), (long long)fl, nl + 1, nl);
         goto fail;
     }
     if (mm_gguf_find_key(g, "clip.vision.image_grid_pinpoints") >= 0) { /* one 336 px pass would be wrong */
         mm_err(err, "%s: clip.vision.image_grid_pinpoints: LLaVA-NeXT any-resolution files (tiles, image newline) "
-                    "are not supported", __func__);
+                    "are not supported", mm_gguf_path(g));
         goto fail;
     }
     if (mm_gguf_find_key(g, "clip.vision.feature_layer") >= 0) {
         if (mm_gguf_find_key(g, "mmgpt.vision.feature_layer") >= 0) {
-            mm_err(err, "%s: both clip.vision.feature_layer and mmgpt.vision.feature_layer are set", __func__);
+            mm_err(err, "%s: both clip.vision.feature_layer and mmgpt.vision.feature_layer are set", mm_gguf_path(g));
             goto fail;
         }
         if (read_clip_feature_layer(g, nl, &run, err)) goto fail;
@@ -212,19 +216,19 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
     /* tensors */
     const mm_gguf_tensor *pw = mm_gguf_find_tensor(g, "v.patch_embd.weight");
     if (!pw) {
-        mm_err(err, "%s: tensor v.patch_embd.weight is missing", __func__);
+        mm_err(err, "%s: tensor v.patch_embd.weight is missing", mm_gguf_path(g));
         goto fail;
     }
     if (pw->ne[0] != p || pw->ne[1] != p || pw->ne[2] != 3 || pw->ne[3] != d) {
         mm_err(err, "%s: tensor v.patch_embd.weight has shape [%lld, %lld, %lld, %lld], [%u, %u, 3, %u] expected",
-               __func__, (long long)pw->ne[0], (long long)pw->ne[1], (long long)pw->ne[2], (long long)pw->ne[3], p,
+               mm_gguf_path(g), (long long)pw->ne[0], (long long)pw->ne[1], (long long)pw->ne[2], (long long)pw->ne[3], p,
                p, d);
         goto fail;
     }
     const int64_t kk = 3 * (int64_t)p * p;
     size_t rs = mm_type_supported(pw->type) ? mm_row_size((mm_type)pw->type, kk) : 0;
     if (rs == 0 || pw->n_bytes < rs * d) {
-        mm_err(err, "%s: tensor v.patch_embd.weight: type %s cannot hold rows of %lld", __func__,
+        mm_err(err, "%s: tensor v.patch_embd.weight: type %s cannot hold rows of %lld", mm_gguf_path(g),
                mm_type_name(pw->type), (long long)kk);
         goto fail;
     }
@@ -240,7 +244,7 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
     if (!pe || pe_row == 0 || pe->ne[0] != d || pe->ne[1] != m->n_tokens || pe->ne[2] != 1 || pe->ne[3] != 1 ||
         pe->n_bytes < pe_row * (size_t)m->n_tokens) {
         mm_err(err, "%s: tensor v.position_embd.weight must be [%u, %d] (%d patches%s) of a computable type",
-               __func__, d, m->n_tokens, m->n_patches, m->has_cls ? " + class token" : "");
+               mm_gguf_path(g), d, m->n_tokens, m->n_patches, m->has_cls ? " + class token" : "");
         goto fail;
     }
     if (mm_gguf_check_finite(g, pe, true, err)) goto fail;
@@ -248,7 +252,7 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
         m->pos = pe->data;
     } else { /* llama.cpp's converter stores 2-D tensors as f16: keep an f32 copy */
         if (!(m->pos_owned = malloc((size_t)m->n_tokens * d * sizeof(float)))) {
-            mm_err(err, "%s: out of memory", __func__);
+            mm_err(err, "%s: out of memory", mm_gguf_path(g));
             goto fail;
         }
         for (int t = 0; t < m->n_tokens; t++)

@@ -131,6 +131,7 @@ struct mm_conv {
     /* the pending turn */
     part          *parts;
     int            n_parts, cap_parts, n_media;
+    int32_t        lead;       /* a token in front of the turn (mm_conv_add_lead_token), -1 = none */
 };
 
 static int fail(int code, char *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -188,7 +189,7 @@ static int close_tokens(mm_conv *c, char *err) {
     } else {
         rc = push_template_text(c, c->p.tpl->answer_close, &s, err);
     }
-    if (!rc && s.n > 64) rc = mm_err(err, "%s: the answer close takes %lld tokens (64 at most)", __func__, (long long)s.n);
+    if (!rc && s.n > 64) rc = mm_err(err, "conversation: the answer close takes %lld tokens (64 at most)", (long long)s.n);
     if (!rc && (!(c->close = malloc((size_t)(s.n + 1) * sizeof *c->close)) ||
                 !(c->carry = malloc((size_t)(s.n + 1) * sizeof *c->carry))))
         rc = mm_err(err, "out of memory");
@@ -200,12 +201,12 @@ static int close_tokens(mm_conv *c, char *err) {
 
 mm_conv *mm_conv_create(const mm_conv_params *p, char *err) {
     if (!p || !p->tpl || !p->tokenize) {
-        mm_err(err, "%s: missing template or tokenizer", __func__);
+        mm_err(err, "conversation: missing template or tokenizer");
         return NULL;
     }
     int64_t n_ctx = p->st ? mm_gpt_state_n_ctx(p->st) : p->n_ctx;
     if (n_ctx < 1) {
-        mm_err(err, "%s: context of %lld positions", __func__, (long long)n_ctx);
+        mm_err(err, "conversation: context of %lld positions", (long long)n_ctx);
         return NULL;
     }
     mm_conv *c = calloc(1, sizeof *c);
@@ -215,11 +216,12 @@ mm_conv *mm_conv_create(const mm_conv_params *p, char *err) {
         return NULL;
     }
     c->p = *p;
+    c->lead = -1;
     c->n_ctx = n_ctx;
     c->n_past = p->st ? mm_gpt_state_n_past(p->st) : 0;
     if (c->n_past) {
         mm_conv_free(c);
-        mm_err(err, "%s: the decoder state is not empty", __func__);
+        mm_err(err, "conversation: the decoder state is not empty");
         return NULL;
     }
     if (close_tokens(c, err)) {
@@ -261,6 +263,13 @@ void mm_conv_drop_pending(mm_conv *c) {
     }
     c->n_parts = 0;
     c->n_media = 0;
+    c->lead = -1;
+}
+
+int mm_conv_add_lead_token(mm_conv *c, int32_t token, char *err) {
+    if (token < 0) return fail(MMGPT_ERR_USAGE, err, "conversation: token %d is not a token id", (int)token);
+    c->lead = token;
+    return MMGPT_OK;
 }
 
 void mm_conv_clear(mm_conv *c) {
@@ -363,6 +372,22 @@ int mm_conv_build(const mm_conv *c, bool raw, mm_conv_seq *s, char *err) {
     /* BOS at the start of a conversation, unless the template text starts with it */
     bool has_bos = pr.n_segs > 0 && pr.segs[0].kind == MM_SEG_SPECIAL && pr.segs[0].token == c->p.bos;
     if (start && c->p.bos >= 0 && !has_bos) oom |= mm_conv_seq_push_token(s, c->p.bos) != 0;
+    /* the lead token, unless the turn starts with it already (BOS) */
+    if (c->lead >= 0 && !(s->n > c->n_carry && s->pos[s->n - 1].token == c->lead))
+        oom |= mm_conv_seq_push_token(s, c->lead) != 0;
+    /* raw: a system prompt that was set is plain text in front of the turn, tokenized on its own */
+    if (!oom && raw && start && c->system_set && c->system && *c->system) {
+        int32_t *ids = NULL;
+        int64_t  n = 0;
+        if (c->p.tokenize(c->p.tok_user, c->system, strlen(c->system), &ids, &n, e)) {
+            mm_prompt_free(&pr);
+            free(media);
+            mm_conv_seq_free(s);
+            return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
+        }
+        for (int64_t j = 0; j < n && !oom; j++) oom = mm_conv_seq_push_token(s, ids[j]) != 0;
+        free(ids);
+    }
     rc = oom ? fail(MMGPT_ERR_INTERNAL, err, "out of memory") : push_segs(c, &pr, media, s, err);
     mm_prompt_free(&pr);
     free(media);
@@ -411,7 +436,7 @@ static int eval_code(int rc) { return rc == MM_ERR_NONFINITE ? MMGPT_ERR_MODEL :
 int mm_conv_eval_turn(mm_conv *c, bool raw, int64_t need_room, float **logits_all, mm_conv_turn_info *info,
                       char *err) {
     if (logits_all) *logits_all = NULL;
-    if (logits_all && !c->p.st) return fail(MMGPT_ERR_USAGE, err, "%s: no decoder to give logits", __func__);
+    if (logits_all && !c->p.st) return fail(MMGPT_ERR_USAGE, err, "conversation: no decoder to give logits");
     int rc = check_in_step(c, err);
     if (rc) return rc;
     mm_conv_seq s;

@@ -26,6 +26,11 @@
  *   A turn becomes a sequence (mm_conv_seq): [carry] [BOS at a conversation start, unless the template
  *   text starts with that token itself] then the template's text and special segments as tokens and
  *   each media item as its rows, in the order mm_prompt_build_turn gives (start = a new conversation).
+ *   A raw turn (no template) at a conversation start is [BOS] [the lead token] [the system prompt, when
+ *   one was set with mm_conv_set_system, tokenized as plain text on its own] then the turn's text and
+ *   media. The lead token (mm_conv_add_lead_token) is one token in front of the turn's text, raw or
+ *   not, left out when the turn's BOS is that token: the start of unconditioned text (GPT-2 begins it
+ *   after <|endoftext|>).
  *   A model whose chat template is not recognised (tpl->chat_name NULL) refuses templated turns with
  *   MMGPT_ERR_MODEL and tpl->chat_error; raw turns work.
  *   A sequence may interleave tokens and media rows freely, and one media item may be placed as several
@@ -144,6 +149,8 @@ int  mm_conv_add_text(mm_conv *c, const char *text, bool literal, char *err);
  * the turn is dropped (evaluated, cleared, freed), also when this call fails. */
 int  mm_conv_add_media(mm_conv *c, const mm_conv_media *md, void *owner, void (*release)(void *), char *err);
 void mm_conv_drop_pending(mm_conv *c);
+/* One token in front of the pending turn's text (see "Positions of a turn"); dropped with the turn. */
+int  mm_conv_add_lead_token(mm_conv *c, int32_t token, char *err);
 
 /* The positions the pending turn takes (carry and BOS included), without evaluating it. */
 int  mm_conv_build(const mm_conv *c, bool raw, mm_conv_seq *out, char *err);

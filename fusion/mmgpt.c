@@ -216,24 +216,12 @@ static char *xstrdup(const char *s) {
 }
 
 static int fail(int code, char *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Messages of the lower layers start with "mm_function: "; users see "file: problem". */
-static void strip_func_prefix(char *e) {
-    for (;;) {
-        if (strncmp(e, "mm_", 3) != 0) return;
-        size_t i = 3;
-        while ((e[i] >= 'a' && e[i] <= 'z') || (e[i] >= '0' && e[i] <= '9') || e[i] == '_') i++;
-        if (e[i] != ':' || e[i + 1] != ' ') return;
-        memmove(e, e + i + 2, strlen(e + i + 2) + 1);
-    }
-}
-
 static int fail(int code, char *err, const char *fmt, ...) {
     if (err) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(err, MMGPT_ERR_SIZE, fmt, ap);
         va_end(ap);
-        strip_func_prefix(err);
     }
     return code;
 }
@@ -292,9 +280,11 @@ mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err)
         mm_err(err, "out of memory");
         return NULL;
     }
+    /* the loaders put the file first themselves (mm_core.h, mm_err); the path goes in front of the messages
+     * that name no file: ours, and mm_prompt_template_bind's */
     if (!(m->g = mm_gguf_open(path, e))) goto fail;
-    if (!(m->gpt = mm_gpt_model_load(m->g, e))) goto fail_path;
-    if (!(m->tok = mm_tokenizer_load_gguf(m->g, e))) goto fail_path;
+    if (!(m->gpt = mm_gpt_model_load(m->g, e))) goto fail;
+    if (!(m->tok = mm_tokenizer_load_gguf(m->g, e))) goto fail;
     m->d_model = mm_gpt_model_d_model(m->gpt);
     m->eos = mm_tokenizer_eos(m->tok);
     if (mm_tokenizer_n_vocab(m->tok) > mm_gpt_model_n_vocab(m->gpt)) {
@@ -302,7 +292,7 @@ mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err)
                  (long long)mm_gpt_model_n_vocab(m->gpt));
         goto fail_path;
     }
-    if (mm_prompt_template_load_chat(&m->tpl, m->g, p.chat_template, e)) goto fail_path;
+    if (mm_prompt_template_load_chat(&m->tpl, m->g, p.chat_template, e)) goto fail;
     if (mm_prompt_template_bind(&m->tpl, m->tok, e)) goto fail_path;
     m->eot = end_of_turn(&m->tpl, m->eos);
 
@@ -320,21 +310,21 @@ mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err)
     }
     if (!(m->enc_path = xstrdup(mm_gguf_path(ge)))) { snprintf(e, sizeof e, "out of memory"); goto fail_path; }
     if (!p.no_vision && has_encoder(ge, "clip.has_vision_encoder", "v.patch_embd.weight")) {
-        if (!(m->vit = mm_vit_model_load(ge, e))) goto fail_enc;
+        if (!(m->vit = mm_vit_model_load(ge, e))) goto fail;
         int64_t d_in = mm_vit_d_enc(m->vit);
-        if (mm_projector_load(&m->pimg, ge, MM_MEDIA_IMAGE, d_in, m->d_model, e)) goto fail_enc;
+        if (mm_projector_load(&m->pimg, ge, MM_MEDIA_IMAGE, d_in, m->d_model, e)) goto fail;
         int64_t np = mm_vit_n_tokens(m->vit) - (mm_vit_has_cls(m->vit) ? 1 : 0);
         if (m->pimg.merge > 1 && np != m->pimg.grid * m->pimg.grid) {
             snprintf(e, sizeof e, "%s: the image encoder gives %lld patch rows, not the %lld x %lld grid that "
                      "clip.vision.projector.scale_factor merges", mm_gguf_path(ge), (long long)np,
                      (long long)m->pimg.grid, (long long)m->pimg.grid);
-            goto fail_enc;
+            goto fail;
         }
     }
     if (!p.no_audio && has_encoder(ge, "clip.has_audio_encoder", "a.conv1d.1.weight")) {
-        if (!(m->aud = mm_audio_model_load(ge, e))) goto fail_enc;
+        if (!(m->aud = mm_audio_model_load(ge, e))) goto fail;
         int64_t d_in = mm_audio_model_d_enc(m->aud);
-        if (mm_projector_load(&m->paud, ge, MM_MEDIA_AUDIO, d_in, m->d_model, e)) goto fail_enc;
+        if (mm_projector_load(&m->paud, ge, MM_MEDIA_AUDIO, d_in, m->d_model, e)) goto fail;
     }
     if (m->vit && p.media_cache_bytes > 0 && !(m->cache = cache_new((size_t)p.media_cache_bytes))) {
         snprintf(e, sizeof e, "out of memory");
@@ -343,26 +333,12 @@ mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err)
     if (p.dist && mm_dist_join(p.dist, m->g, m->gpt, p.layer_split, 0, e) != 0) goto fail; /* every rank loaded */
     m->load_ms = mm_time_ms() - t0;
     return m;
-fail_enc:
-    strip_func_prefix(e);
-    /* messages from the loaders name the file; ours ("this mmproj does not fit...") need it */
-    if (strncmp(e, m->enc_path, strlen(m->enc_path)) != 0) {
-        mm_err(err, "%s: %s", m->enc_path, e);
-        mmgpt_model_free(m);
-        dist_fail(p.dist, err);
-        return NULL;
-    }
-    goto fail;
 fail_path:
-    strip_func_prefix(e);
-    if (strncmp(e, path, strlen(path)) != 0) {
-        mm_err(err, "%s: %s", path, e);
-        mmgpt_model_free(m);
-        dist_fail(p.dist, err);
-        return NULL;
-    }
+    mm_err(err, "%s: %s", path, e);
+    mmgpt_model_free(m);
+    dist_fail(p.dist, err);
+    return NULL;
 fail:
-    strip_func_prefix(e);
     mm_err(err, "%s", e);
     mmgpt_model_free(m);
     dist_fail(p.dist, err);
@@ -410,7 +386,7 @@ char *mmgpt_model_task_prompt(const mmgpt_model *m, const char *task, const char
 }
 
 /* ---------------------------------------------------------------- context */
-mmgpt_ctx_params mmgpt_ctx_default_params(void) { return (mmgpt_ctx_params){.n_threads = 0, .n_ctx = 0}; }
+mmgpt_ctx_params mmgpt_ctx_default_params(void) { return (mmgpt_ctx_params){.n_threads = 0, .n_ctx = 0, .kv_f16 = false}; }
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
@@ -433,6 +409,7 @@ mmgpt_ctx *mmgpt_ctx_create(const mmgpt_model *m, mmgpt_ctx_params p, char *err)
     if (!(c->pool = mm_pool_create(p.n_threads, err))) goto fail;
     mm_gpt_state_params sp = mm_gpt_state_default_params();
     sp.n_ctx = p.n_ctx;
+    sp.kv_f16 = p.kv_f16;
     sp.pool = c->pool;
     if (!(c->st = mm_gpt_state_create(m->gpt, sp, err))) goto fail;
     if (!(c->ts = mm_tokenizer_stream_create(m->tok, err))) goto fail;
@@ -810,6 +787,13 @@ int mmgpt_add_text_literal(mmgpt_ctx *c, const char *text, char *err) {
     return mm_conv_add_text(c->conv, text, true, err);
 }
 
+int mmgpt_add_start(mmgpt_ctx *c, char *err) {
+    NEED(c, "ctx");
+    int32_t t = mm_tokenizer_bos(c->m->tok) >= 0 ? mm_tokenizer_bos(c->m->tok) : c->m->eos;
+    if (t < 0) return fail(MMGPT_ERR_MODEL, err, "%s: the model has neither a BOS nor an end-of-text token", c->m->path);
+    return mm_conv_add_lead_token(c->conv, t, err);
+}
+
 /* The task's user text: template pieces as prompt text, each {question} as literal text. */
 int mmgpt_add_task(mmgpt_ctx *c, const char *task, const char *question, char *err) {
     NEED(c, "ctx");
@@ -918,11 +902,11 @@ static int generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *u
     if (sb_add(&c->last, "", 0)) return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
     c->stop = MMGPT_STOP_NONE;
     if (!(p.temperature >= 0.0f && p.temperature <= MM_SAMPLER_MAX_TEMP))
-        return fail(MMGPT_ERR_USAGE, err, "temperature %g is outside [0, %g]", (double)p.temperature,
+        return fail(MMGPT_ERR_USAGE, err, "mmgpt_generate: temperature %g is outside [0, %g]", (double)p.temperature,
                     (double)MM_SAMPLER_MAX_TEMP);
-    if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) return fail(MMGPT_ERR_USAGE, err, "top-p %g is outside (0, 1]", (double)p.top_p);
-    if (p.n_stop < 0 || (p.n_stop > 0 && !p.stop)) return fail(MMGPT_ERR_USAGE, err, "bad stop-string list");
-    if (p.repeat_last_n < -1) return fail(MMGPT_ERR_USAGE, err, "repeat-last-n %d is below -1", p.repeat_last_n);
+    if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) return fail(MMGPT_ERR_USAGE, err, "mmgpt_generate: top-p %g is outside (0, 1]", (double)p.top_p);
+    if (p.n_stop < 0 || (p.n_stop > 0 && !p.stop)) return fail(MMGPT_ERR_USAGE, err, "mmgpt_generate: bad stop-string list");
+    if (p.repeat_last_n < -1) return fail(MMGPT_ERR_USAGE, err, "mmgpt_generate: repeat-last-n %d is below -1", p.repeat_last_n);
     const int64_t n_ctx = mm_gpt_state_n_ctx(c->st);
     mm_sampler_params sp = mm_sampler_default_params();
     sp.temperature = p.temperature;
@@ -936,8 +920,9 @@ static int generate(mmgpt_ctx *c, mmgpt_gen_params p, mmgpt_piece_fn cb, void *u
     /* the window never holds more than the context (the conversation) and the token being sampled */
     sp.penalty_last_n = p.repeat_last_n < 0 || p.repeat_last_n > n_ctx ? n_ctx : p.repeat_last_n;
     if (sp.penalty_last_n > MM_SAMPLER_MAX_LAST_N) sp.penalty_last_n = MM_SAMPLER_MAX_LAST_N;
+    if (mm_sampler_params_check(&sp, e)) return fail(MMGPT_ERR_USAGE, err, "mmgpt_generate: %s", e);
     mm_sampler *smp = mm_sampler_create(sp, mm_gpt_model_n_vocab(c->m->gpt), e);
-    if (!smp) return fail(strstr(e, "out of memory") ? MMGPT_ERR_INTERNAL : MMGPT_ERR_USAGE, err, "%s", e);
+    if (!smp) return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
     mm_stop *stp = mm_stop_create(p.stop, p.n_stop, e);
     if (!stp) {
         mm_sampler_free(smp);

@@ -34,7 +34,7 @@ static int load_linear(mm_proj_linear *l, const mm_gguf *g, const char *name, ch
             return mm_err(err, "%s: %s must be %lld f32/f16 values", mm_gguf_path(g), bn, (long long)l->rows);
         if (mm_gguf_check_finite(g, b, true, err)) return -1;
         l->b = malloc((size_t)l->rows * sizeof(float));
-        if (!l->b) return mm_err(err, "%s: out of memory", __func__);
+        if (!l->b) return mm_err(err, "%s: out of memory", mm_gguf_path(g));
         if (b->type == MM_TYPE_F32) memcpy(l->b, b->data, (size_t)l->rows * sizeof(float));
         else mm_dequantize_row(MM_TYPE_F16, b->data, l->b, l->rows);
     }
@@ -62,7 +62,7 @@ static int load_merge(mm_projector *p, const mm_gguf *g, char *err) {
     return 0;
 }
 
-static const char *fit_msg = "this mmproj does not fit this model: projector outputs %lld, decoder d_model is %lld";
+static const char *fit_msg = "%s: this mmproj does not fit this model: projector outputs %lld, decoder d_model is %lld";
 
 int mm_projector_load(mm_projector *p, const mm_gguf *g, mm_media_kind kind, int64_t d_in, int64_t d_model,
                       char *err) {
@@ -118,7 +118,7 @@ int mm_projector_load(mm_projector *p, const mm_gguf *g, mm_media_kind kind, int
     }
     int64_t out = p->mlp ? p->l2.rows : p->l1.rows;
     if (d_model > 0 && out != d_model) {
-        mm_err(err, fit_msg, (long long)out, (long long)d_model);
+        mm_err(err, fit_msg, mm_gguf_path(g), (long long)out, (long long)d_model);
         goto fail;
     }
     p->d_out = out; /* d_model, or the projector's own width when d_model <= 0 (no decoder: encode-image) */

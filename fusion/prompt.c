@@ -85,7 +85,8 @@ static int apply_entry(mm_prompt_template *t, const mm_chat_template *e) {
     return rc;
 }
 
-int mm_prompt_template_load_chat(mm_prompt_template *t, const mm_gguf *g, const char *name, char *err) {
+/* The messages name no file: mm_prompt_template_load_chat puts the path in front. */
+static int load_chat(mm_prompt_template *t, const mm_gguf *g, const char *name, char *err) {
     memset(t, 0, sizeof *t);
     if (name && !mm_chat_template_known(name))
         return mm_err(err, "unknown chat template '%s' (known: %s)", name, mm_chat_template_names());
@@ -97,18 +98,18 @@ int mm_prompt_template_load_chat(mm_prompt_template *t, const mm_gguf *g, const 
         if (g && mm_gguf_find_key(g, k_fields[i].key) >= 0) {
             if (mm_gguf_get_str(g, k_fields[i].key, &v, &n) != 0) {
                 mm_prompt_template_free(t);
-                return mm_err(err, "%s: %s is not a string", __func__, k_fields[i].key);
+                return mm_err(err, "%s is not a string", k_fields[i].key);
             }
             if (n > MAX_TEMPLATE_BYTES || memchr(v, 0, n)) {
                 mm_prompt_template_free(t);
-                return mm_err(err, "%s: %s is too long or holds a NUL byte", __func__, k_fields[i].key);
+                return mm_err(err, "%s is too long or holds a NUL byte", k_fields[i].key);
             }
             turn_keys |= i < N_TURN_KEYS;
         }
         if (!v) continue;
         if (!(*slot = dup_n(v, n))) {
             mm_prompt_template_free(t);
-            return mm_err(err, "%s: out of memory", __func__);
+            return mm_err(err, "out of memory");
         }
     }
     if (t->default_system && !*t->default_system) {
@@ -128,7 +129,7 @@ int mm_prompt_template_load_chat(mm_prompt_template *t, const mm_gguf *g, const 
     } else if (g && mm_gguf_find_key(g, "tokenizer.chat_template") >= 0) {
         if (mm_gguf_get_str(g, "tokenizer.chat_template", &jinja, &jn) != 0) {
             mm_prompt_template_free(t);
-            return mm_err(err, "%s: tokenizer.chat_template is not a string", __func__);
+            return mm_err(err, "tokenizer.chat_template is not a string");
         }
         t->chat_source = "tokenizer.chat_template";
         if (!(e = mm_chat_template_detect(jinja, jn))) {
@@ -138,7 +139,7 @@ int mm_prompt_template_load_chat(mm_prompt_template *t, const mm_gguf *g, const 
                      "one with --chat-template NAME (known: %s)", jn, mm_chat_template_names());
             if (!(t->chat_error = dup_n(msg, strlen(msg)))) {
                 mm_prompt_template_free(t);
-                return mm_err(err, "%s: out of memory", __func__);
+                return mm_err(err, "out of memory");
             }
             return 0;  /* chat_name NULL: raw turns still work */
         }
@@ -153,9 +154,15 @@ int mm_prompt_template_load_chat(mm_prompt_template *t, const mm_gguf *g, const 
     }
     if (rc) {
         mm_prompt_template_free(t);
-        return mm_err(err, "%s: out of memory", __func__);
+        return mm_err(err, "out of memory");
     }
     return 0;
+}
+
+int mm_prompt_template_load_chat(mm_prompt_template *t, const mm_gguf *g, const char *name, char *err) {
+    char e[MM_ERR_SIZE];
+    if (load_chat(t, g, name, e) == 0) return 0;
+    return g ? mm_err(err, "%s: %s", mm_gguf_path(g), e) : mm_err(err, "%s", e);
 }
 
 int mm_prompt_template_load(mm_prompt_template *t, const mm_gguf *g, char *err) {
@@ -183,12 +190,12 @@ void mm_prompt_template_free(mm_prompt_template *t) {
 #define MAX_SPECIALS 4096
 
 int mm_prompt_template_add_special(mm_prompt_template *t, const char *text, size_t len, int32_t id, char *err) {
-    if (!text || len == 0 || len > MAX_TEMPLATE_BYTES || id < 0) return mm_err(err, "%s: bad special token", __func__);
-    if (t->n_spec >= MAX_SPECIALS) return mm_err(err, "%s: more than %d special tokens", __func__, MAX_SPECIALS);
+    if (!text || len == 0 || len > MAX_TEMPLATE_BYTES || id < 0) return mm_err(err, "bad special token");
+    if (t->n_spec >= MAX_SPECIALS) return mm_err(err, "more than %d special tokens", MAX_SPECIALS);
     mm_prompt_special *ns = realloc(t->spec, (size_t)(t->n_spec + 1) * sizeof *ns);
-    if (!ns) return mm_err(err, "%s: out of memory", __func__);
+    if (!ns) return mm_err(err, "out of memory");
     t->spec = ns;
-    if (!(ns[t->n_spec].text = dup_n(text, len))) return mm_err(err, "%s: out of memory", __func__);
+    if (!(ns[t->n_spec].text = dup_n(text, len))) return mm_err(err, "out of memory");
     ns[t->n_spec].len = len;
     ns[t->n_spec].id = id;
     t->n_spec++;

@@ -71,7 +71,21 @@ MM_API_BEGIN  /* every declaration below is exported from libmmgpt.so (mm_api.h)
 
 #define MM_ERR_SIZE 512
 
-/* Format a message into err (if non-NULL, MM_ERR_SIZE bytes). Always returns -1 for `return mm_err(...)`. */
+/* Format a message into err (if non-NULL, MM_ERR_SIZE bytes). Always returns -1 for `return mm_err(...)`.
+ *
+ * The one error format of the library: one line "SUBJECT: what failed: why" (the last two may be one
+ * phrase, "tensor x.weight is missing"), no trailing newline, where SUBJECT is
+ *   - the file the failure concerns (a model GGUF, an mmproj, an image, a sound, an .npy), as its path
+ *     was given: written first by the function that has the file - it opened it, or was handed its
+ *     mm_gguf (mm_gguf_path) or its name - never added, tested or stripped by a caller;
+ *   - else, for an argument a caller got wrong, the public function (declared in include/) that refused it:
+ *     "mm_sampler_create: top_k -1 ...", "mmgpt_add_media: ctx is NULL";
+ *   - else the component whose computation failed, in words: "decoder logits at position 3 are not finite
+ *     ...", "image encoder output row 5 ...".
+ * Never an internal function's name, and never a function name in front of a path. A few checkers that
+ * see no file (mm_enc_hparams_check, mm_prompt_template_bind) write the reason alone and say so; their
+ * caller puts "PATH: what: " in front. The product API (mmgpt.h) composes by this rule alone: it adds the
+ * model path only in front of messages of calls that name no file, and never reads a message. */
 int mm_err(char *err, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

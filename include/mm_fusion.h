@@ -176,7 +176,8 @@ void mm_prompt_template_free(mm_prompt_template *t);
 /* Declare text (len bytes) a special token with this id: template text holding it is split there. */
 int  mm_prompt_template_add_special(mm_prompt_template *t, const char *text, size_t len, int32_t id, char *err);
 /* Add every special token of tok (mm_tokenizer_is_special) whose text occurs in one of the template
- * strings; nothing for the mmgpt template (t->specials false). */
+ * strings; nothing for the mmgpt template (t->specials false). These two name no file in err (the reason
+ * alone): the caller that has the model file puts "PATH: " in front (mm_err's format, mm_core.h). */
 int  mm_prompt_template_bind(mm_prompt_template *t, const mm_tokenizer *tok, char *err);
 
 typedef enum { MM_TASK_CAPTION = 0, MM_TASK_DESCRIBE = 1, MM_TASK_ASK = 2 } mm_task;

@@ -275,6 +275,10 @@ mm_sampler_params mm_sampler_default_params(void);
 /* Validates the params ("temperature 2.5 is above the maximum 2" etc.); allocates scratch once
  * (with penalties on: the window [penalty_last_n] and per-id counts [n_vocab]). */
 mm_sampler *mm_sampler_create(mm_sampler_params p, int64_t n_vocab, char *err);
+/* The parameter checks of mm_sampler_create: 0, or -1 with the reason alone in err ("min_p 2 must be in
+ * [0, 1]"; the caller names the function or option, mm_err's format in mm_core.h). A sampler cannot be
+ * created from checked parameters only when memory runs out. */
+int         mm_sampler_params_check(const mm_sampler_params *p, char *err);
 void        mm_sampler_free(mm_sampler *s);
 void        mm_sampler_set_seed(mm_sampler *s, uint64_t seed);
 /* Append a token to the penalty window (the oldest leaves when it holds penalty_last_n); ids outside

@@ -50,7 +50,9 @@
  *   question about the same media after mmgpt_clear evaluates only the new question (the system prompt,
  *   template text and media rows at the start are found in the cache; media are recognised by the
  *   content of their embedding rows, so the same picture encoded again matches and another picture
- *   does not). gen.raw = true evaluates USER_TEXT alone, no template.
+ *   does not). gen.raw = true evaluates USER_TEXT alone, no template (at a conversation start: [BOS when
+ *   the file asks for it] [the system prompt given to mmgpt_set_system, as plain text tokenized on its
+ *   own; the model's default system prompt is not used] USER_TEXT).
  *
  * Errors
  *   Functions return 0 (MMGPT_OK) or a negative mmgpt_status saying what kind of problem it was, and
@@ -214,6 +216,7 @@ char   *mmgpt_model_task_prompt(const mmgpt_model *model, const char *task, cons
 typedef struct {
     int     n_threads;  /* threads of this ctx's pool; <= 0 = all CPUs */
     int64_t n_ctx;      /* KV-cache positions; 0 = min(the model's context length, MM_GPT_DEFAULT_CTX = 4096) */
+    bool    kv_f16;     /* keep the KV cache in f16: half the memory, keys/values rounded (default false) */
 } mmgpt_ctx_params;
 
 mmgpt_ctx_params mmgpt_ctx_default_params(void);
@@ -243,6 +246,10 @@ int mmgpt_add_text_literal(mmgpt_ctx *ctx, const char *text, char *err);
  * question as literal text in it: mmgpt_add_task(ctx, "ask", q) + one media asks q about the media
  * whatever q holds. MMGPT_ERR_USAGE for an unknown task. */
 int mmgpt_add_task(mmgpt_ctx *ctx, const char *task, const char *question, char *err);
+/* The start of text in front of the pending turn: the tokenizer's BOS token, else <|endoftext|> (GPT-2
+ * begins unconditioned text after it); nothing more when the turn begins with that BOS already. With
+ * raw and no text, generation continues from nothing (`mmgpt generate -p ""`). */
+int mmgpt_add_start(mmgpt_ctx *ctx, char *err);
 /* Decode + encode + project now (timed); the ctx keeps the rows until the turn is evaluated.
  * Statuses: MMGPT_ERR_INPUT (missing, unreadable, unsupported or corrupt file, a directory, an audio clip
  * under 0.1 s), MMGPT_ERR_MODEL (the model has no encoder for it), MMGPT_ERR_CONTEXT (its rows alone

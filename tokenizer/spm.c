@@ -528,7 +528,7 @@ done:
 
 int tok_spm_write_gguf(const mm_tokenizer *t, mm_gguf_writer *w, char *err) {
     int32_t *types = malloc((size_t)t->n_vocab * sizeof *types);
-    if (!types) return mm_err(err, "%s: out of memory", __func__);
+    if (!types) return mm_err(err, "tokenizer: out of memory");
     for (int32_t i = 0; i < t->n_vocab; i++) types[i] = t->type[i];
     int rc = 0;
     if (mm_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama") ||
@@ -543,7 +543,7 @@ int tok_spm_write_gguf(const mm_tokenizer *t, mm_gguf_writer *w, char *err) {
         mm_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", t->add_bos) ||
         mm_gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", t->add_eos) ||
         mm_gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", t->add_space_prefix))
-        rc = mm_err(err, "%s: the GGUF writer refused a tokenizer key", __func__);
+        rc = mm_err(err, "tokenizer: the GGUF writer refused a tokenizer key");
     free(types);
     return rc;
 }

@@ -221,13 +221,13 @@ static int get_vec(loader *L, const char *name, int64_t n, bool required, const 
     if (t->type != MM_TYPE_F32 && t->type != MM_TYPE_F16)
         return mm_err(L->err, "%s: tensor %s has type %s; vectors must be f32 or f16", mm_gguf_path(L->g), name,
                       mm_type_name(t->type));
-    if (L->n_vecs >= L->cap_vecs) return mm_err(L->err, "%s: internal: too many vectors", __func__);
+    if (L->n_vecs >= L->cap_vecs) return mm_err(L->err, "%s: internal: too many vectors", mm_gguf_path(L->g));
     if (t->n_bytes < (size_t)n * (t->type == MM_TYPE_F32 ? 4 : 2))
         return mm_err(L->err, "%s: tensor %s: data is shorter than its shape", mm_gguf_path(L->g), name);
     if (mm_gguf_check_finite(L->g, t, true, L->err)) return -1;
     /* sizes are bounded by the file: each vector is stored in it */
     float *dst = malloc((size_t)n * sizeof(float));
-    if (!dst) return mm_err(L->err, "%s: out of memory", __func__);
+    if (!dst) return mm_err(L->err, "%s: out of memory", mm_gguf_path(L->g));
     L->vecs[L->n_vecs++] = dst;
     if (t->type == MM_TYPE_F32) memcpy(dst, t->data, (size_t)n * sizeof(float));
     else for (int64_t i = 0; i < n; i++) dst[i] = mm_fp16_to_fp32(((const uint16_t *)t->data)[i]);
@@ -278,7 +278,7 @@ mm_gpt_model *mm_gpt_model_load(const mm_gguf *g, char *err) {
     }
     mm_gpt_model *m = calloc(1, sizeof *m);
     if (!m) {
-        mm_err(err, "%s: out of memory", __func__);
+        mm_err(err, "%s: out of memory", mm_gguf_path(g));
         return NULL;
     }
     if (mm_gpt_hparams_from_gguf(g, &m->hp, err) != 0) goto fail;
@@ -297,7 +297,7 @@ mm_gpt_model *mm_gpt_model_load(const mm_gguf *g, char *err) {
     m->n_vec_cap = (size_t)NL * 12 + 3; /* per layer <= 4 norms + 6 biases; output norm w, b; rope_freqs */
     m->vec_mem = calloc(m->n_vec_cap, sizeof *m->vec_mem);
     if (!m->layers || !m->vec_mem) {
-        mm_err(err, "%s: out of memory", __func__);
+        mm_err(err, "%s: out of memory", mm_gguf_path(g));
         goto fail;
     }
     loader L = {g, err, m->vec_mem, 0, m->n_vec_cap};

@@ -61,7 +61,7 @@ mm_sampler_params mm_sampler_default_params(void) {
                                .penalty_last_n = 64};
 }
 
-static int check_params(const mm_sampler_params *p, char *err) {
+int mm_sampler_params_check(const mm_sampler_params *p, char *err) {
     if (!(p->temperature >= 0.0f)) return mm_err(err, "temperature %g must be >= 0", p->temperature);
     if (p->temperature > MM_SAMPLER_MAX_TEMP)
         return mm_err(err, "temperature %g is above the maximum %g", p->temperature, MM_SAMPLER_MAX_TEMP);
@@ -80,7 +80,7 @@ static int check_params(const mm_sampler_params *p, char *err) {
 
 mm_sampler *mm_sampler_create(mm_sampler_params p, int64_t n_vocab, char *err) {
     char e[MM_ERR_SIZE];
-    if (check_params(&p, e)) {
+    if (mm_sampler_params_check(&p, e)) {
         mm_err(err, "%s: %s", __func__, e);
         return NULL;
     }

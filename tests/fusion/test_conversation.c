@@ -154,7 +154,8 @@ static void part_a(void) {
     mm_conv_add_media(c, &b.md, NULL, NULL, err);
     mm_conv_add_text(c, "x", false, err);
     expect_build(c, false, "System: <__media__>!\nUser: [B0][B1][B2]\nx\nAssistant:", "system prompt is plain text");
-    expect_build(c, true, "[B0][B1][B2]\nx", "raw turn");
+    /* raw: no template, but a system prompt that was set comes first as plain text (mmgpt generate --system) */
+    expect_build(c, true, "<__media__>![B0][B1][B2]\nx", "raw turn with a system prompt");
     mm_conv_drop_pending(c);
     mm_conv_set_system(c, NULL, err);
 

@@ -1,0 +1,260 @@
+/* options.c - parse the decoder commands' options and print their --help, from options.def. */
+#include "options.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm_fusion.h"
+#include "mm_transformer.h"
+
+typedef struct {
+    const char *shrt, *lng, *alias, *arg;
+    unsigned    group;
+    const char *help;
+} opt_row;
+
+static const opt_row k_rows[MM_O_COUNT] = {
+#define MM_OPT(id, s, l, alias, arg, group, help) [MM_O_##id] = {s, l, alias, arg, group, help},
+#include "options.def"
+#undef MM_OPT
+};
+
+void mm_task_opts_init(mm_task_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->gen = mmgpt_gen_default_params();
+}
+
+void mm_task_opts_free(mm_task_opts *o) {
+    free(o->media);
+    free(o->kinds);
+    free(o->pos);
+    free(o->file_text);
+    memset(o, 0, sizeof *o);
+}
+
+static int add_media(mm_task_opts *o, const char *path, mmgpt_media_kind k) {
+    if (o->n_media == o->cap_media) {
+        int cap = o->cap_media ? 2 * o->cap_media : 8;
+        const char **m = realloc(o->media, (size_t)cap * sizeof *m);
+        if (!m) return -1;
+        o->media = m;
+        mmgpt_media_kind *kk = realloc(o->kinds, (size_t)cap * sizeof *kk);
+        if (!kk) return -1;
+        o->kinds = kk;
+        o->cap_media = cap;
+    }
+    o->media[o->n_media] = path;
+    o->kinds[o->n_media] = k;
+    o->n_media++;
+    return 0;
+}
+
+static bool f_range(const char *a, const char *v, double lo, double hi, float *dst) {
+    double d;
+    if (!mm_cli_float(a, v, lo, hi, &d)) return false;
+    *dst = (float)d;
+    return true;
+}
+
+static bool i_range(const char *a, const char *v, long lo, long hi, int *dst) {
+    long l;
+    if (!mm_cli_int(a, v, lo, hi, &l)) return false;
+    *dst = (int)l;
+    return true;
+}
+
+/* The value v (NULL for a switch) of option id, given as a: into o. false after a usage error. */
+static bool store_value(mm_task_opts *o, mm_opt_id id, const char *a, const char *v) {
+    mmgpt_gen_params *g = &o->gen;
+    double            d;
+    switch (id) {
+    case MM_O_MODEL: o->model = v; return true;
+    case MM_O_MMPROJ: o->mmproj = v; return true;
+    case MM_O_THREADS: return mm_cli_threads(a, v, &o->threads);
+    case MM_O_CTX_SIZE: return mm_cli_int(a, v, 0, 1L << 24, &o->n_ctx);
+    case MM_O_KV_F16: o->kv_f16 = true; return true;
+    case MM_O_CHAT_TEMPLATE:
+        if (!mm_chat_template_known(v)) {
+            mm_cli_fail(MM_EXIT_USAGE, "%s: unknown template '%s' (known: %s)", a, v, mm_chat_template_names());
+            return false;
+        }
+        o->chat_template = v;
+        return true;
+    case MM_O_IMAGE:
+    case MM_O_AUDIO:
+        if (add_media(o, v, id == MM_O_IMAGE ? MMGPT_MEDIA_IMAGE : MMGPT_MEDIA_AUDIO)) {
+            mm_cli_fail(MM_EXIT_INTERNAL, "out of memory");
+            return false;
+        }
+        return true;
+    case MM_O_PROMPT: o->prompt = v; return true;
+    case MM_O_FILE: o->file = v; return true;
+    case MM_O_SYSTEM: o->system = v; return true;
+    case MM_O_MAX_TOKENS: return (o->have_max_tokens = i_range(a, v, -1, 1L << 24, &g->max_tokens));
+    case MM_O_TEMP: return f_range(a, v, 0.0, MM_SAMPLER_MAX_TEMP, &g->temperature);
+    case MM_O_TOP_K: return i_range(a, v, 0, 1L << 30, &g->top_k);
+    case MM_O_TOP_P:
+        if (!mm_cli_float_gt(a, v, 0.0, 1.0, &d)) return false;
+        g->top_p = (float)d;
+        return true;
+    case MM_O_MIN_P: return f_range(a, v, 0.0, 1.0, &g->min_p);
+    case MM_O_SEED: return mm_cli_u64(a, v, &g->seed);
+    case MM_O_REPEAT_PENALTY: return f_range(a, v, 0.01, 10.0, &g->repeat_penalty);
+    case MM_O_REPEAT_LAST_N: return i_range(a, v, -1, 1048576, &g->repeat_last_n);
+    case MM_O_PRESENCE_PENALTY: return f_range(a, v, -10.0, 10.0, &g->presence_penalty);
+    case MM_O_FREQUENCY_PENALTY: return f_range(a, v, -10.0, 10.0, &g->frequency_penalty);
+    case MM_O_STOP:
+        if (!mm_cli_stop_string(a, v)) return false;
+        if (o->n_stops == MM_OPT_MAX_STOPS) {
+            mm_cli_fail(MM_EXIT_USAGE, "%s: at most %d stop strings", a, MM_OPT_MAX_STOPS);
+            return false;
+        }
+        o->stops[o->n_stops++] = v;
+        g->stop = o->stops;
+        g->n_stop = o->n_stops;
+        return true;
+    case MM_O_IGNORE_EOS: g->ignore_eos = true; return true;
+    case MM_O_OUTPUT: o->out = v; return true;
+    case MM_O_MULTI_TURN: o->multi_turn = true; return true;
+    case MM_O_JSON: o->json = true; return true;
+    case MM_O_QUIET: o->quiet = true; return true;
+    case MM_O_COUNT: break;
+    }
+    return false;
+}
+
+static bool same(const char *a, const char *name) { return name && !strcmp(a, name); }
+
+int mm_task_parse_opt(mm_task_opts *o, unsigned which, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    for (int id = 0; id < MM_O_COUNT; id++) {
+        const opt_row *r = &k_rows[id];
+        if (!(r->group & which) || !(same(a, r->shrt) || same(a, r->lng) || same(a, r->alias))) continue;
+        const char *v = NULL;
+        if (r->arg && !(v = mm_cli_value(argc, argv, i))) return -1;
+        return store_value(o, (mm_opt_id)id, a, v) ? 1 : -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- --help */
+/* What "{default}" in row id's help stands for, with the command's defaults d. */
+static const char *default_text(mm_opt_id id, const mm_task_opts *d, const char *prompt_help, char *buf, size_t n) {
+    switch (id) {
+    case MM_O_CHAT_TEMPLATE: return mm_chat_template_names();
+    case MM_O_PROMPT: return prompt_help ? prompt_help : "prompt text (<__media__> marks where each image/clip goes)";
+    case MM_O_FILE: snprintf(buf, n, "%zu", MM_CLI_MAX_TEXT); return buf;
+    case MM_O_SYSTEM:
+        return d->gen.raw ? "plain text in front of the prompt (tokenized on its own; no template)"
+                          : "system prompt, plain text (default: the model's, if any)";
+    case MM_O_MAX_TOKENS: snprintf(buf, n, "%d", d->gen.max_tokens); return buf;
+    case MM_O_TEMP:
+        if (d->gen.temperature == 0.0f) return "0 = greedy";
+        snprintf(buf, n, "%g; 0 = greedy", (double)d->gen.temperature);
+        return buf;
+    case MM_O_SEED:
+        if (d->gen.seed == mmgpt_gen_default_params().seed) snprintf(buf, n, "0x%llx", (unsigned long long)d->gen.seed);
+        else snprintf(buf, n, "%llu", (unsigned long long)d->gen.seed);
+        return buf;
+    case MM_O_STOP: snprintf(buf, n, "%d", MM_OPT_MAX_STOPS); return buf;
+    default: return "";
+    }
+}
+
+#define HELP_COL 25    /* 0-based column of the descriptions */
+#define HELP_WIDTH 100 /* lines are wrapped at a space before this column */
+
+static void print_row(FILE *f, mm_opt_id id, const mm_task_opts *d, const char *prompt_help) {
+    const opt_row *r = &k_rows[id];
+    char left[64], dflt[64], text[1024];
+    snprintf(left, sizeof left, "%s%s%s%s%s", r->shrt ? r->shrt : "", r->shrt ? ", " : "", r->lng, r->arg ? " " : "",
+             r->arg ? r->arg : "");
+    /* the help with "{default}" replaced */
+    const char *h = r->help, *hit = strstr(h, "{default}");
+    if (hit)
+        snprintf(text, sizeof text, "%.*s%s%s", (int)(hit - h), h,
+                 default_text(id, d, prompt_help, dflt, sizeof dflt), hit + strlen("{default}"));
+    else snprintf(text, sizeof text, "%s", h);
+    fprintf(f, "  %-*s ", HELP_COL - 3, left);
+    int col = HELP_COL;
+    for (const char *p = text; *p; p++) {
+        /* a space before a word that would pass HELP_WIDTH breaks the line, as "\n" does */
+        bool brk = *p == '\n' || (*p == ' ' && col + 1 + (int)strcspn(p + 1, " \n") > HELP_WIDTH);
+        if (brk) col = fprintf(f, "\n%*s", HELP_COL, "") - 1;
+        else col += fputc(*p, f) != EOF;
+    }
+    fputc('\n', f);
+}
+
+static void print_opts(FILE *f, unsigned which, const mm_task_opts *d, const char *prompt_help) {
+    mm_task_opts init;
+    if (!d) {
+        mm_task_opts_init(&init);
+        d = &init;
+    }
+    for (int id = 0; id < MM_O_COUNT; id++)
+        if (k_rows[id].group & which) print_row(f, (mm_opt_id)id, d, prompt_help);
+    fprintf(f, "  -h, --help             this help\n"
+               "  --version              print the version\n"
+               "Output (stdout, JSON) is valid UTF-8: bytes of the model's text, a file name or a question that\n"
+               "are not UTF-8 become U+FFFD.\n"
+               "exit codes: 0 ok; 2 usage (bad option or value out of its range, <__media__> count, -n N that\n"
+               "  cannot fit after the prompt); 3 input (missing, unreadable, unsupported or corrupt file; prompt\n"
+               "  over the context); 4 model (missing or corrupt, no encoder for the input, mmproj does not fit,\n"
+               "  weights that give NaN/Inf); 5 internal (out of memory, cannot write the output)\n");
+}
+
+void mm_task_print_opts(FILE *f, unsigned which) { print_opts(f, which, NULL, NULL); }
+
+void mm_cmd_help(const mm_cmd_spec *spec, FILE *f) {
+    mm_task_opts d;
+    mm_task_opts_init(&d);
+    if (spec->defaults) spec->defaults(&d);
+    fprintf(f, "usage: mmgpt %s %s\n\n%s\noptions:\n", spec->name, spec->usage, spec->about);
+    print_opts(f, spec->groups, &d, spec->prompt_help);
+    mm_task_opts_free(&d);
+}
+
+/* ---------------------------------------------------------------- a command's whole command line */
+int mm_cmd_parse(const mm_cmd_spec *spec, mm_task_opts *o, int argc, char **argv) {
+    mm_task_opts_init(o);
+    if (spec->defaults) spec->defaults(o);
+    if (!(o->pos = calloc((size_t)(argc > 0 ? argc : 1), sizeof *o->pos)))
+        return mm_cli_fail(MM_EXIT_INTERNAL, "out of memory");
+    bool only_pos = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_pos && a[0] == '-' && a[1]) {
+            if (!strcmp(a, "--")) {
+                only_pos = true;
+                continue;
+            }
+            if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+                mm_cmd_help(spec, stdout);
+                return MM_CMD_HELP_DONE;
+            }
+            if (!strcmp(a, "--version")) {
+                printf("mmgpt %s\n", mmgpt_version());
+                return MM_CMD_HELP_DONE;
+            }
+            int r = mm_task_parse_opt(o, spec->groups, argc, argv, &i);
+            if (r < 0) return MM_EXIT_USAGE;
+            if (r > 0) continue;
+            return mm_cli_fail(MM_EXIT_USAGE, "%s: unknown option '%s' (see mmgpt %s --help)", spec->name, a, spec->name);
+        }
+        if (o->n_pos == spec->max_pos) {
+            if (spec->max_pos == 0)
+                return mm_cli_fail(MM_EXIT_USAGE, "%s: unexpected argument '%s' (see mmgpt %s --help)", spec->name, a,
+                                   spec->name);
+            return mm_cli_fail(MM_EXIT_USAGE, "%s: more than %s given ('%s'; quote an argument with spaces)", spec->name,
+                               spec->pos_name, a);
+        }
+        o->pos[o->n_pos++] = a;
+    }
+    if (o->n_pos < spec->min_pos)
+        return mm_cli_fail(MM_EXIT_USAGE, "%s: %s %s (see mmgpt %s --help)", spec->name, o->n_pos ? "needs" : "no",
+                           spec->pos_name, spec->name);
+    int code = MM_EXIT_OK;
+    if (o->file && !(o->prompt = o->file_text = mm_cli_read_text(o->file, MM_CLI_MAX_TEXT, &code))) return code;
+    return MM_EXIT_OK;
+}
