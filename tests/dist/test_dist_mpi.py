@@ -146,9 +146,10 @@ else:
     check("bundled model present", False, bundled)
 
 # ---------------------------------------------------------------- 3. memory per rank
-big = os.path.join(TMP, "big.gguf")
+big = os.path.join(TMP, "big-tok.gguf")
 if not os.path.exists(big):
-    make_random_gpt2.make_model(big, V=512, n_ctx=64, d=1024, n_layer=12, n_head=16, seed=9)
+    make_random_gpt2.make_model(big, n_ctx=64, d=1024, n_layer=12, n_head=16, seed=9,   # with a tokenizer:
+                                tokenizer_dir=testdata.path("gpt2_bpe", "hf"))   # generate loads it too
 size = os.path.getsize(big)
 layer = 12 * 1024 * 1024 * 4 + 4 * (13 * 1024 + 4096)        # weights + vectors of one layer (F32)
 check("memory model is >= 0.5 GB", size >= 0.5e9, size)
