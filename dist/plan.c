@@ -47,14 +47,16 @@ int mm_dist_split_balanced(const double *cost, int64_t n_layer, double extra0, i
         const double mx = load > rest ? load : rest;
         if (mx < opt) opt = mx;
     }
-    /* rebuild it front to back, each rank taking the most layers that keep the optimum reachable */
+    /* rebuild it front to back: rank i takes the most layers that keep the best largest load of ranks
+     * i..N-1 reachable (for i > 0 the optimum of the layers left, SUF(N - i, start), which may be below
+     * opt): the split minimises the largest load, then the largest load of ranks 1.., then 2.., ... */
     int64_t start = 0;
     first[0] = 0;
     for (int i = 0; i < N; i++) {
-        const double ex = i == 0 ? extra0 : 0.0;
+        const double ex = i == 0 ? extra0 : 0.0, cap = i == 0 ? opt : SUF(N - i, start);
         int64_t take = -1;
         for (int64_t e = L - (N - 1 - i); e > start; e--)
-            if (ex + P[e] - P[start] <= opt && SUF(N - 1 - i, e) <= opt) {
+            if (ex + P[e] - P[start] <= cap && SUF(N - 1 - i, e) <= cap) {
                 take = e;
                 break;
             }

@@ -16,8 +16,9 @@
  * Balanced split
  *   cost[l] = bytes of layer l's weights; rank 0 also carries extra0 (its embeddings and unembedding).
  *   The split minimises the largest rank total over all contiguous splits with every rank holding at
- *   least one layer (exact, dynamic programming over (rank, layer): O(N L^2)); among optimal splits the
- *   one that gives the lowest ranks as many layers as possible is chosen (deterministic).
+ *   least one layer (exact, dynamic programming over (rank, layer): O(N L^2)); among those, the largest
+ *   load of ranks 1..N-1 is minimised, then that of ranks 2..N-1, and so on (so the layers left after
+ *   rank 0 are spread evenly), and remaining ties give the lower ranks more layers (deterministic).
  *
  * Planning accounting (mm_dist_plan_arch: what `mmgpt params --ranks` prints; tests/dist/ref_plan.py
  * recomputes it independently)

@@ -1,7 +1,7 @@
 """ref_plan.py - the pipeline plan of `mmgpt params --ranks`, written independently from mm_dist.h's text:
 exact integer byte counts (fractions for the block types), the optimal contiguous split found by binary
-search over candidate loads with a greedy feasibility check (not dynamic programming), the tie-break (the
-lowest ranks take as many layers as possible) by its definition, and --ranks auto by trying N = 1, 2, ...
+search over candidate loads with a greedy feasibility check (not dynamic programming), rank after rank
+(the smallest largest load, then that of the ranks left, ...), and --ranks auto by trying N = 1, 2, ...
 """
 from fractions import Fraction
 
@@ -45,16 +45,14 @@ def feasible_suffix(n_layers, ranks, lb, cap):
     return ranks <= n_layers <= ranks * per
 
 
-def split(a, t, n):
-    L = ARCH[a][0]
-    lb, ex = layer_bytes(a, t), extra_bytes(a, t)
-    cands = sorted({c * lb + e for c in range(1, L + 1) for e in (0, ex)})
+def best_cap(left, ranks, lb, ex):
+    """smallest possible largest load of `left` layers on `ranks` ranks, the first carrying ex (binary search
+    over the candidate loads with a greedy feasibility check)."""
+    cands = sorted({c * lb + e for c in range(1, left + 1) for e in (0, ex)})
 
     def ok(cap):
-        for c0 in range(1, L - n + 2):
-            if c0 * lb + ex <= cap and feasible_suffix(L - c0, n - 1, lb, cap):
-                return True
-        return False
+        return any(c0 * lb + ex <= cap and feasible_suffix(left - c0, ranks - 1, lb, cap)
+                   for c0 in range(1, left - ranks + 2))
     lo, hi = 0, len(cands) - 1
     while lo < hi:
         mid = (lo + hi) // 2
@@ -62,11 +60,20 @@ def split(a, t, n):
             hi = mid
         else:
             lo = mid + 1
-    cap = cands[lo]
+    return cands[lo]
+
+
+def split(a, t, n):
+    """mm_dist.h's rule: the smallest largest load, then the smallest largest load of ranks 1.., 2.., ...;
+    ties: the lower rank takes more layers."""
+    L = ARCH[a][0]
+    lb, ex = layer_bytes(a, t), extra_bytes(a, t)
     counts, left = [], L
     for r in range(n):
+        e = ex if r == 0 else 0
+        cap = best_cap(left, n - r, lb, e)
         for c in range(left - (n - 1 - r), 0, -1):
-            if c * lb + (ex if r == 0 else 0) <= cap and feasible_suffix(left - c, n - 1 - r, lb, cap):
+            if c * lb + e <= cap and feasible_suffix(left - c, n - 1 - r, lb, cap):
                 counts.append(c)
                 left -= c
                 break

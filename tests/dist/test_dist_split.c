@@ -1,7 +1,7 @@
 /* test_dist_split.c - mm_dist_split_balanced against brute force: for random layer costs (L <= 11, N <= 5,
  * with and without rank 0's extra) every contiguous split is enumerated; the function's split must reach
- * the smallest largest-load and be the optimal split that gives the lowest ranks the most layers
- * (lexicographically largest layer counts). Plus mm_dist_split_parse's accepted and refused strings. */
+ * the smallest largest-load, then the smallest largest-load of ranks 1.., of ranks 2.., ..., then the
+ * largest boundaries (mm_dist.h's rule, checked here by its definition over every split). Plus mm_dist_split_parse's accepted and refused strings. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,22 +9,25 @@
 #include "mm_check.h"
 #include "mm_dist.h"
 
-static double best_max;
+static double best_m[8];   /* best vector of suffix maxima: M_i = largest load among ranks i..N-1 */
 static int64_t best_first[8], cur[8];
 
+/* the split rule of mm_dist.h by its definition: minimise M_0, then M_1, ..., then take the largest
+ * boundaries (enumeration visits boundaries in increasing order, so a later equal split wins) */
 static void enumerate(const double *cost, int64_t L, double ex, int N, int r, int64_t start) {
     if (r == N - 1) {
         cur[N] = L;
-        double mx = 0;
+        double load[8], m[8];
         for (int i = 0; i < N; i++) {
-            double s = i == 0 ? ex : 0;
-            for (int64_t l = cur[i]; l < cur[i + 1]; l++) s += cost[l];
-            if (s > mx) mx = s;
+            load[i] = i == 0 ? ex : 0;
+            for (int64_t l = cur[i]; l < cur[i + 1]; l++) load[i] += cost[l];
         }
-        /* lexicographically largest counts = largest boundaries first; visit order is ascending, so >= */
-        if (mx < best_max - 1e-9 || (mx <= best_max + 1e-9)) {
-            if (mx < best_max - 1e-9) best_max = mx;
-            if (mx <= best_max + 1e-9) memcpy(best_first, cur, sizeof(int64_t) * (size_t)(N + 1));
+        for (int i = N - 1; i >= 0; i--) m[i] = i == N - 1 ? load[i] : (load[i] > m[i + 1] ? load[i] : m[i + 1]);
+        int cmp = 0;
+        for (int i = 0; i < N && !cmp; i++) cmp = m[i] < best_m[i] ? -1 : m[i] > best_m[i] ? 1 : 0;
+        if (cmp <= 0) {
+            memcpy(best_m, m, sizeof(double) * (size_t)N);
+            memcpy(best_first, cur, sizeof(int64_t) * (size_t)(N + 1));
         }
         return;
     }
@@ -50,7 +53,7 @@ int main(void) {
         }
         int64_t first[8];
         CHECK(mm_dist_split_balanced(cost, L, ex, N, first, err) == 0, "split: %s", err);
-        best_max = 1e300;
+        for (int i = 0; i < 8; i++) best_m[i] = 1e300;
         cur[0] = 0;
         enumerate(cost, L, ex, N, 0, 0);
         for (int i = 0; i <= N; i++)
