@@ -69,6 +69,14 @@ const char *mm_cli_model_path(const char *explicit_path);
  * build folder it was compiled in) reads the source tree's assets/models/mmgpt-demo.gguf. The path may not
  * exist; NULL if this program's location is unknown. Static buffer. */
 const char *mm_cli_bundled_model(void);
+/* Pipeline parallelism under mpirun (dist_cli.c): mm_cli_dist_start (main, before the command) returns
+ * true with *code when this process is done (a worker rank, or an error); mm_cli_dist() is rank 0's
+ * handle for the model loaders (NULL = one process); mm_cli_dist_end(code) ends the pipeline. */
+struct mm_dist;
+bool            mm_cli_dist_start(int *argc, char ***argv, int *code);
+struct mm_dist *mm_cli_dist(void);
+const char     *mm_cli_layer_split(void);
+int             mm_cli_dist_end(int code);
 /* True when stderr is a terminal (progress indicators show only then). */
 bool mm_cli_stderr_tty(void);
 

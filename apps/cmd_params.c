@@ -1,11 +1,14 @@
 /* cmd_params.c - `mmgpt params --arch NAME [--json]`: parameter / byte accounting of a named GPT shape;
  * `mmgpt params -m FILE [-c N] [--json]`: the parameters and memory of any GGUF file (its tensors by group and
- * type; for a decoder the KV cache at -c N). */
+ * type; for a decoder the KV cache at -c N); with --arch A --ranks N|auto: the pipeline plan (mm_dist.h):
+ * each rank's layers, weights, KV cache, fits. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "mm_dist.h"
 #include "mm_gguf.h"
 #include "mm_transformer.h"
 
@@ -29,7 +32,117 @@ static void usage(FILE *f) {
             "  --all        every known shape\n"
             "  --json       one JSON object per shape\n"
             "  -h, --help   this help\n\n"
-            "exit codes: 0 ok, 2 bad arguments, 4 invalid file\n");
+            "pipeline plan (mpirun -np N mmgpt ...; layers split over ranks, see docs/SCALING.md):\n"
+            "  --ranks N|auto     plan N ranks (auto: the smallest N whose every rank fits in --mem)\n"
+            "  --type T           weight type of the matrices (default q4_0; f32 f16 q8_0 q4_k ...)\n"
+            "  --mem SIZE         memory of one rank, e.g. 24GiB, 64GB, 5e9 (default: no limit)\n"
+            "  --layer-split a,b  layers per rank instead of the split balanced by bytes\n"
+            "  --ctx N            context the KV cache holds (default: the shape's)\n"
+            "  --batch N          positions per step, for the activations (default 512)\n"
+            "  --kv-f16           KV cache in f16\n"
+            "Per rank: weights (rank 0 adds the embeddings; the unembedding is tied), KV cache at full context,\n"
+            "activations, and whether their sum fits in --mem.\n\n"
+            "exit codes: 0 ok, 2 bad arguments, 3 no number of ranks fits (--ranks auto), 4 invalid file\n");
+}
+
+/* "24GiB", "24 GiB", "64GB", "5e9", "512MiB": bytes (binary KiB..TiB, decimal kB..TB) */
+static bool parse_mem(const char *s, double *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || !(v > 0) || !isfinite(v)) return false;
+    while (*end == ' ') end++;
+    static const struct { const char *u; double f; } k[] = {
+        {"", 1}, {"B", 1}, {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
+        {"kB", 1e3}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+        if (!strcmp(end, k[i].u)) {
+            *out = v * k[i].f;
+            return *out < 1e18;
+        }
+    return false;
+}
+
+typedef struct {
+    const char *ranks, *type, *mem, *split;
+    long        ctx, batch;
+    bool        kv_f16;
+} plan_opts;
+
+static int print_plan(const char *name, const plan_opts *o, bool json) {
+    char err[MM_ERR_SIZE];
+    mm_gpt_hparams hp;
+    if (mm_gpt_arch_hparams(name, &hp, err) != 0) return mm_cli_fail(MM_EXIT_USAGE, "params: %s", err);
+    mm_dist_plan_params p = mm_dist_plan_default_params();
+    if (o->type) {
+        int t = mm_type_from_name(o->type);
+        if (t < 0) return mm_cli_fail(MM_EXIT_USAGE, "params: --type '%s' is not a computable type (%s)", o->type,
+                                      mm_type_supported_names());
+        p.type = (mm_type)t;
+    }
+    if (o->mem && !parse_mem(o->mem, &p.mem_bytes))
+        return mm_cli_fail(MM_EXIT_USAGE, "params: --mem '%s': expected a size such as 24GiB, 64GB or 5e9", o->mem);
+    p.kv_f16 = o->kv_f16;
+    p.n_ctx = o->ctx;
+    p.n_batch = o->batch;
+    if (p.n_ctx > hp.n_ctx)
+        return mm_cli_fail(MM_EXIT_USAGE, "params: --ctx %ld is above %s's context %lld", o->ctx, name,
+                           (long long)hp.n_ctx);
+    long n;
+    if (!strcmp(o->ranks, "auto")) {
+        if (!o->mem) return mm_cli_fail(MM_EXIT_USAGE, "params: --ranks auto needs --mem SIZE");
+        if (o->split) return mm_cli_fail(MM_EXIT_USAGE, "params: --ranks auto and --layer-split exclude each other");
+        n = mm_dist_plan_auto(&hp, p, err);
+        if (n < 0) return mm_cli_fail(MM_EXIT_INPUT, "params: %s: %s", name, err);
+    } else if (!mm_cli_int("--ranks", o->ranks, 1, (long)hp.n_layer, &n)) {
+        return MM_EXIT_USAGE;
+    }
+    int64_t *first = calloc((size_t)n + 1, sizeof *first);
+    mm_dist_rank_plan *pl = calloc((size_t)n, sizeof *pl);
+    if (!first || !pl) {
+        free(first), free(pl);
+        return mm_cli_fail(MM_EXIT_INTERNAL, "params: out of memory");
+    }
+    int bad = o->split ? mm_dist_split_parse(o->split, hp.n_layer, (int)n, first, err) : 0;
+    if (bad == 0) bad = mm_dist_plan_arch(&hp, (int)n, p, o->split ? first : NULL, pl, err);
+    if (bad < 0) {
+        free(first), free(pl);
+        return mm_cli_fail(MM_EXIT_USAGE, "params: %s", err);
+    }
+    const double C = (double)(p.n_ctx ? p.n_ctx : hp.n_ctx);
+    if (json) {
+        printf("{\"name\": \"%s\", \"type\": \"%s\", \"ranks\": %ld, \"mem_bytes\": %.0f, \"n_ctx\": %.0f, "
+               "\"kv_f16\": %s, \"layer_bytes\": %.0f, \"rank0_extra_bytes\": %.0f, \"fits\": %s, \"plan\": [",
+               name, mm_type_name(p.type), n, p.mem_bytes, C, p.kv_f16 ? "true" : "false",
+               mm_dist_layer_bytes(&hp, p.type), mm_dist_rank0_extra_bytes(&hp, p.type), bad ? "false" : "true");
+        for (long r = 0; r < n; r++)
+            printf("%s\n  {\"rank\": %ld, \"layer_begin\": %lld, \"layer_end\": %lld, \"weight_bytes\": %.0f, "
+                   "\"kv_bytes\": %.0f, \"act_bytes\": %.0f, \"total_bytes\": %.0f, \"fits\": %s}",
+                   r ? "," : "", r, (long long)pl[r].layer_begin, (long long)pl[r].layer_end, pl[r].weight_bytes,
+                   pl[r].kv_bytes, pl[r].act_bytes, pl[r].total_bytes, pl[r].fits ? "true" : "false");
+        printf("]}\n");
+    } else {
+        const double G = 1073741824.0;
+        printf("%s at %s over %ld rank%s: KV cache %s at n_ctx %.0f", name, mm_type_name(p.type), n, n > 1 ? "s" : "",
+               p.kv_f16 ? "f16" : "f32", C);
+        if (p.mem_bytes > 0) printf(", %.2f GiB per rank", p.mem_bytes / G);
+        printf("%s\n\n", o->split ? " (--layer-split)" : " (layers balanced by bytes)");
+        printf("%-5s %-15s %12s %12s %12s %12s  %s\n", "rank", "layers", "weights", "KV cache", "activations", "total",
+               p.mem_bytes > 0 ? "fits" : "");
+        for (long r = 0; r < n; r++) {
+            char lay[40];
+            snprintf(lay, sizeof lay, "%lld-%lld (%lld)", (long long)pl[r].layer_begin,
+                     (long long)pl[r].layer_end - 1, (long long)(pl[r].layer_end - pl[r].layer_begin));
+            printf("%-5ld %-15s %8.2f GiB %8.2f GiB %8.2f GiB %8.2f GiB  %s\n", r, lay, pl[r].weight_bytes / G,
+                   pl[r].kv_bytes / G, pl[r].act_bytes / G, pl[r].total_bytes / G,
+                   p.mem_bytes > 0 ? (pl[r].fits ? "yes" : "NO") : "");
+        }
+        if (p.mem_bytes > 0)
+            printf("\n%s\n", bad ? "does not fit: add ranks (--ranks auto finds the smallest number), use --kv-f16 "
+                                    "or a smaller --ctx / --type"
+                                  : "every rank fits");
+    }
+    free(first), free(pl);
+    return MM_EXIT_OK;
 }
 
 static int print_one(const char *name, bool json) {
@@ -69,6 +182,7 @@ int mm_cmd_params(int argc, char **argv) {
     const char *arch = NULL, *file = NULL;
     long n_ctx = 0;
     bool json = false, all = false;
+    plan_opts po = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -85,14 +199,34 @@ int mm_cmd_params(int argc, char **argv) {
             json = true;
         } else if (!strcmp(a, "--all")) {
             all = true;
+        } else if (!strcmp(a, "--ranks")) {
+            if (!(po.ranks = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--type")) {
+            if (!(po.type = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--mem")) {
+            if (!(po.mem = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--layer-split")) {
+            if (!(po.split = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--ctx") || !strcmp(a, "--batch")) {
+            const char *v = mm_cli_value(argc, argv, &i);
+            if (!v || !mm_cli_int(a, v, 1, 1L << 20, a[2] == 'c' ? &po.ctx : &po.batch)) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--kv-f16")) {
+            po.kv_f16 = true;
         } else {
             return mm_cli_fail(MM_EXIT_USAGE, "params: unknown option '%s' (see mmgpt params --help)", a);
         }
     }
     if (!arch && !all && !file)
         return mm_cli_fail(MM_EXIT_USAGE, "params: missing --arch NAME or -m FILE (see mmgpt params --help)");
+    if (!po.ranks && (po.type || po.mem || po.split || po.ctx || po.batch || po.kv_f16))
+        return mm_cli_fail(MM_EXIT_USAGE, "params: --type, --mem, --layer-split, --ctx, --batch and --kv-f16 "
+                           "go with --ranks N|auto");
+    if (po.ranks && (all || !arch))
+        return mm_cli_fail(MM_EXIT_USAGE, "params: --ranks plans one named shape: give --arch NAME");
     int rc = MM_EXIT_OK;
-    if (file) {
+    if (po.ranks) {
+        rc = print_plan(arch, &po, json);
+    } else if (file) {
         rc = print_file(file, n_ctx, json);
     } else if (all) {
         for (int i = 0; mm_gpt_arch_name(i) && rc == MM_EXIT_OK; i++) {

@@ -48,7 +48,9 @@ int main(int argc, char **argv) {
         printf("mmgpt %s (kernels: %s)\n", MMGPT_VERSION, mm_cpu_kernel_name());
         return MM_EXIT_OK;
     }
+    int code;
+    if (mm_cli_dist_start(&argc, &argv, &code)) return code; /* mpirun: a worker rank (dist_cli.c) */
     for (size_t i = 0; i < sizeof k_cmds / sizeof k_cmds[0]; i++)
-        if (!strcmp(argv[1], k_cmds[i].name)) return k_cmds[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], k_cmds[i].name)) return mm_cli_dist_end(k_cmds[i].fn(argc - 1, argv + 1));
     return mm_cli_fail(MM_EXIT_USAGE, "unknown command '%s' (mmgpt --help lists them)", argv[1]);
 }

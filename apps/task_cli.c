@@ -47,6 +47,8 @@ mmgpt_model *mm_task_load_model(const mm_task_opts *o, int *code) {
     mp.mmproj_path = o->mmproj;
     mp.no_vision = mp.no_audio = o->no_encoders;
     mp.chat_template = o->chat_template;
+    mp.dist = mm_cli_dist(); /* mpirun: rank 0 of a pipeline */
+    mp.layer_split = mm_cli_layer_split();
     progress(o->quiet, "mmgpt: loading %s ...", path);
     mmgpt_model *m = mmgpt_model_load(path, mp, err);
     progress(o->quiet, NULL, NULL);

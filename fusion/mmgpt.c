@@ -12,6 +12,7 @@
 #include "conversation.h"
 #include "mm_audio.h"
 #include "mm_core.h"
+#include "mm_dist.h"
 #include "mm_fusion.h"
 #include "mm_gguf.h"
 #include "mm_image.h"
@@ -255,7 +256,8 @@ const char *mmgpt_version(void) { return MMGPT_VERSION; }
 /* ---------------------------------------------------------------- model */
 mmgpt_model_params mmgpt_model_default_params(void) {
     return (mmgpt_model_params){.mmproj_path = NULL, .no_vision = false, .no_audio = false, .chat_template = NULL,
-                                .media_cache_bytes = MMGPT_MEDIA_CACHE_BYTES};
+                                .media_cache_bytes = MMGPT_MEDIA_CACHE_BYTES,
+                                .dist = NULL, .layer_split = NULL};
 }
 
 /* The special token that starts the template's answer close (<|im_end|>, <|eot_id|>, <end_of_turn>, ...):
@@ -274,6 +276,14 @@ static bool has_encoder(const mm_gguf *g, const char *key, const char *tensor) {
     bool v = false;
     if (mm_gguf_find_key(g, key) >= 0) return mm_gguf_get_bool(g, key, &v) == 0 && v;
     return mm_gguf_find_tensor(g, tensor) != NULL;
+}
+
+/* Loading failed on rank 0 of a pipeline: the other ranks, waiting in their join, learn it and stop. */
+static void dist_fail(mm_dist *d, char *err) {
+    if (!d || mm_dist_joined(d)) return;
+    char e[MM_ERR_SIZE];
+    snprintf(e, sizeof e, "%s", err ? err : "failed");
+    mm_dist_join(d, NULL, NULL, NULL, -1, e);
 }
 
 mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err) {
@@ -313,6 +323,7 @@ mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err)
             !has_encoder(ge, "clip.has_audio_encoder", "a.conv1d.1.weight")) {
             mm_err(err, "%s: this mmproj file has neither an image nor an audio encoder", p.mmproj_path);
             mmgpt_model_free(m);
+            dist_fail(p.dist, err);
             return NULL;
         }
     }
@@ -338,15 +349,18 @@ mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err)
         snprintf(e, sizeof e, "out of memory");
         goto fail;
     }
+    if (p.dist && mm_dist_join(p.dist, m->g, m->gpt, p.layer_split, 0, e) != 0) goto fail; /* every rank loaded */
     m->load_ms = mm_time_ms() - t0;
     return m;
 fail_path:
     mm_err(err, "%s: %s", path, e);
     mmgpt_model_free(m);
+    dist_fail(p.dist, err);
     return NULL;
 fail:
     mm_err(err, "%s", e);
     mmgpt_model_free(m);
+    dist_fail(p.dist, err);
     return NULL;
 }
 

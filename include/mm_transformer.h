@@ -25,6 +25,9 @@
  *   stay open while the model is used (close it after mm_gpt_model_free). Any number of states (one
  *   per conversation / thread) may share one model. mm_gpt_state owns the KV cache, the activations
  *   and the logits; everything is allocated once at mm_gpt_state_create - mm_gpt_eval never allocates.
+ *   A pipeline over processes (mm_dist.h) sets, right after loading, which layers this process
+ *   evaluates (mm_gpt_model_set_pipeline, "pipeline parallelism" below); its states then hold the KV
+ *   cache of those layers only.
  *
  * Evaluation
  *   mm_gpt_eval appends n positions after the n_past already in the cache. Each position is a token id
@@ -195,6 +198,32 @@ int mm_gpt_eval(mm_gpt_state *s, const mm_gpt_input *in, int64_t n, float *logit
 int mm_gpt_eval_tokens(mm_gpt_state *s, const int32_t *tokens, int64_t n, float *logits_all, char *err);
 /* Logits [n_vocab] of the last evaluated position (valid until the next eval/truncate). */
 const float *mm_gpt_state_logits(const mm_gpt_state *s);
+
+/* ---------------------------------------------------------------- pipeline parallelism (mm_dist.h)
+ * A model may evaluate only layers [layer_begin, layer_end) of its decoder: one rank of a pipeline over
+ * processes or machines (dist/ sets this up over MPI; any transport fits these two callbacks). States of
+ * such a model hold the KV cache of those layers only, and never read the other layers' weights (the
+ * file stays mapped, so those pages are never resident). Set it right after loading, before creating
+ * states.
+ *   - layer_begin == 0 (rank 0: embeddings, output norm, logits) with layer_end < n_layer: send and recv
+ *     are required. mm_gpt_eval evaluates layers [0, layer_end) on each micro-batch of at most n_batch
+ *     positions, send()s its residual rows x [n, d_model] (positions pos0..pos0+n-1) on, and after up to
+ *     `window` micro-batches in flight recv()s the oldest one's rows after the last layer, then computes
+ *     its logits. A callback's failure (-1 with err) fails the eval (state unchanged).
+ *   - layer_begin > 0 (a later rank): mm_gpt_eval is refused; mm_gpt_eval_layers(s, x, n, pos0) runs the
+ *     state's layers on the rows x [n, d_model] in place, first forgetting cached positions >= pos0 (so a
+ *     rewind on rank 0 needs no message of its own). No embeddings, no logits.
+ * The results equal a one-process evaluation (the same kernels on the same rows in the same order). */
+typedef struct {
+    int64_t layer_begin, layer_end;  /* [begin, end); 0, 0 = every layer (no pipeline) */
+    int (*send)(void *user, const float *x, int64_t n, int64_t pos0, char *err);
+    int (*recv)(void *user, float *x, int64_t n, int64_t pos0, char *err);
+    int   window;                    /* micro-batches in flight (>= 1) */
+    void *user;
+} mm_gpt_pipeline;
+
+int mm_gpt_model_set_pipeline(mm_gpt_model *m, const mm_gpt_pipeline *p, char *err);
+int mm_gpt_eval_layers(mm_gpt_state *s, float *x, int64_t n, int64_t pos0, char *err);
 
 /* ---------------------------------------------------------------- sampler */
 /* The chain is llama.cpp's default one (src/llama-sampling.cpp; common/common.h's sampler order

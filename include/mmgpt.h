@@ -182,6 +182,11 @@ typedef struct {
                                   its projected rows are copied from the cache, which holds at most this
                                   many bytes of rows (least recently used go first). Default
                                   MMGPT_MEDIA_CACHE_BYTES; 0 = off. */
+    struct mm_dist *dist;     /* pipeline over MPI ranks (mm_dist.h; opaque here, no mpi.h needed): this
+                                 process is rank 0 and mmgpt_model_load joins the ranks after loading
+                                 (or reports its failure to them); the ranks > 0 run mm_dist_serve; end
+                                 with mm_dist_finish(dist, code). NULL = one process */
+    const char *layer_split;  /* with dist: layers per rank "a,b,c"; NULL = balanced by bytes */
 } mmgpt_model_params;
 
 #define MMGPT_MEDIA_CACHE_BYTES ((int64_t)64 << 20)  /* 64 MiB: 7 LLaVA-1.5 images (9.4 MB of rows each) or

@@ -19,6 +19,7 @@ PKGS=(
   libmicrohttpd-dev        # HTTP server of mmgpt serve
   chromium chromium-driver python3-selenium  # srv_browser: the serve web page in headless Chromium
   clang libclang-rt-14-dev # libFuzzer + sanitizer runtimes
+  libopenmpi-dev openmpi-bin  # optional MPI build (-DMMGPT_MPI=ON: mpirun -np N mmgpt ...) and its tests
   python3-numpy python3-torch  # reference implementations in tests, training tools
   python3-regex            # \p{L} / \p{N} regexes: the pre-tokenizer references (tests/tokenizer)
   espeak-ng sox libsox-fmt-all imagemagick python3-pil python3-scipy  # tools/train: data generation, held-out sets, examples

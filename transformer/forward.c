@@ -38,6 +38,8 @@ struct mm_gpt_state {
     int      nth;
     int64_t  n_ctx, n_batch, n_past;
     bool     logits_valid;
+    int64_t  l0, l1;   /* the layers this state evaluates, [l0, l1): all, or this rank's share of a pipeline
+                          (mm_gpt_model_set_pipeline); the KV cache holds these layers only */
     const mm_gpt_arch_desc *A; /* the model's architecture row (norm, positions, FFN) */
     int64_t  dq, dkv;  /* query width n_head d_head; key/value width n_head_kv d_head (gpt2: both d) */
     int64_t  n_kv, group; /* key/value heads; query heads per key/value head (grouped-query attention) */
@@ -105,6 +107,8 @@ mm_gpt_state *mm_gpt_state_create(const mm_gpt_model *m, mm_gpt_state_params p, 
         return NULL;
     }
     s->m = m;
+    s->l0 = m->pipe.layer_begin;
+    s->l1 = m->pipe.layer_end ? m->pipe.layer_end : hp->n_layer;
     s->A = mm_gpt_arch_desc_of(hp->arch);
     s->n_kv = hp->n_head_kv ? hp->n_head_kv : hp->n_head;
     s->group = hp->n_head / s->n_kv;
@@ -133,7 +137,7 @@ mm_gpt_state *mm_gpt_state_create(const mm_gpt_model *m, mm_gpt_state_params p, 
     size_t thr = C > d ? C : d;
     if (s->kv_f16) thr = C + C * (size_t)hp->d_head;
     s->thr_stride = (int64_t)al64((thr + 16) * sizeof(float)) / (int64_t)sizeof(float);
-    s->kv_bytes = (size_t)mm_gpt_kv_bytes(hp, s->n_ctx, s->kv_f16);
+    s->kv_bytes = (size_t)mm_gpt_kv_bytes(hp, s->n_ctx, s->kv_f16) / (size_t)hp->n_layer * (size_t)(s->l1 - s->l0);
     size_t floats[] = {B * d, B * d, B * (dq + 2 * dkv), B * dq, B * d, B * ff, B * C,
                        (size_t)s->nth * (size_t)s->thr_stride, (size_t)hp->n_vocab,
                        s->kv_f16 ? 2 * C * (size_t)hp->d_head : 0, swiglu ? B * ff : 0,
@@ -209,7 +213,8 @@ void mm_gpt_state_reset(mm_gpt_state *s) {
 typedef struct {
     mm_gpt_state       *s;
     const mm_gpt_input *in;      /* inputs, or */
-    const int32_t      *tokens;  /* plain token ids */
+    const int32_t      *tokens;  /* plain token ids, or */
+    const float        *x_in;    /* residual rows [n, d] from the previous rank of a pipeline */
     int64_t             n, pos0;
     /* layer norm */
     float              *y;
@@ -230,6 +235,10 @@ static void task_embed(void *vctx, int ith, int nth) {
     mm_split_range(c->n, ith, nth, &i0, &i1);
     for (int64_t i = i0; i < i1; i++) {
         float *xi = c->s->x + i * d;
+        if (c->x_in) { /* a later rank of a pipeline: the residual stream so far, positions included */
+            memcpy(xi, c->x_in + i * d, (size_t)d * sizeof(float));
+            continue;
+        }
         if (c->tokens) mm_gpt_mat_row(&m->tok_embd, c->tokens[i], xi);
         else if (c->in[i].embd) memcpy(xi, c->in[i].embd, (size_t)d * sizeof(float));
         else mm_gpt_mat_row(&m->tok_embd, c->in[i].token, xi);
@@ -298,7 +307,7 @@ static void run_rows(mm_pool *pool, mm_task_fn fn, task_ctx *c) {
  * keys/values of its key/value head hd / group; sc = per-thread scratch [n_ctx + ...]. */
 static void attn_one(mm_gpt_state *s, int64_t layer, int64_t pos, const float *q, int64_t hd, float *o, float *sc) {
     const int64_t dh = s->m->hp.d_head;
-    const size_t lo = (size_t)layer * (size_t)(s->n_ctx * s->dkv) * s->kv_esz;    /* this layer's cache */
+    const size_t lo = (size_t)(layer - s->l0) * (size_t)(s->n_ctx * s->dkv) * s->kv_esz; /* this layer's cache */
     const size_t ho = (size_t)((hd / s->group) * s->n_ctx * dh) * s->kv_esz;      /* its kv head's slice */
     const uint8_t *K = (const uint8_t *)s->k_cache + lo + ho, *V = (const uint8_t *)s->v_cache + lo + ho;
     s->attn(q, K, V, pos + 1, dh, 1.0f / sqrtf((float)dh), s->kv_f16, sc, sc + s->n_ctx, o); /* causal: [0, pos] */
@@ -340,7 +349,7 @@ static void lin(mm_gpt_state *s, const mm_gpt_mat *w, const float *bias, int64_t
  * when kv_f16). */
 static void kv_store(mm_gpt_state *s, int64_t l, int64_t pos, const float *k, const float *v, int64_t hd) {
     const int64_t dh = s->m->hp.d_head;
-    const size_t at = (size_t)(l * s->n_ctx * s->dkv + (hd * s->n_ctx + pos) * dh) * s->kv_esz;
+    const size_t at = (size_t)((l - s->l0) * s->n_ctx * s->dkv + (hd * s->n_ctx + pos) * dh) * s->kv_esz;
     if (s->kv_f16) {
         mm_quantize_row(MM_TYPE_F16, k, (uint8_t *)s->k_cache + at, dh);
         mm_quantize_row(MM_TYPE_F16, v, (uint8_t *)s->v_cache + at, dh);
@@ -377,13 +386,13 @@ static int64_t rows_chunk(int64_t rows, int nth) {
 static int phases_build(mm_gpt_state *s) {
     const mm_gpt_hparams *hp = &s->m->hp;
     const int64_t d = hp->d_model;
-    s->n_ph = 7 * hp->n_layer + 1;
+    s->n_ph = 7 * (s->l1 - s->l0) + 1;
     s->ph = aligned_alloc(64, sizeof *s->ph * (size_t)s->n_ph);
     if (!s->ph) return -1;
     for (int64_t p = 0; p < s->n_ph; p++) {
         struct dec_phase *ph = &s->ph[p];
         ph->kind = p == s->n_ph - 1 ? PH_LOGITS : (ph_kind)(p % 7);
-        ph->layer = p / 7;
+        ph->layer = s->l0 + p / 7;
         const int64_t rows[] = {[PH_QKV] = s->dq + 2 * s->dkv, [PH_ATT] = s->n_kv, [PH_OUT] = d, [PH_LN2] = 1,
                                 [PH_UP] = hp->d_ff, [PH_DOWN] = d, [PH_NORM] = 1, [PH_LOGITS] = hp->n_vocab};
         const bool matrix = ph->kind == PH_QKV || ph->kind == PH_OUT || ph->kind == PH_UP || ph->kind == PH_DOWN ||
@@ -470,9 +479,10 @@ static void step_item(step_ctx *c, const struct dec_phase *ph, int64_t item, int
         mat_rows(s, ith, &ly->down, ly->down_b, r0, r1, s->ff, s->tmp);
         mm_add(s->x + r0, s->x + r0, s->tmp + r0, r1 - r0);
         break;
-    case PH_NORM: /* the next block's LN1, or the output norm after the last block */
-        if (l + 1 < hp->n_layer) norm_row(s, s->h, s->x, m->layers[l + 1].ln1_w, m->layers[l + 1].ln1_b);
-        else norm_row(s, s->h, s->x, m->out_norm_w, m->out_norm_b);
+    case PH_NORM: /* the next block's LN1, or the output norm after the last block (a pipeline rank whose
+                     layers end before that passes x on as it is) */
+        if (l + 1 < s->l1) norm_row(s, s->h, s->x, m->layers[l + 1].ln1_w, m->layers[l + 1].ln1_b);
+        else if (l + 1 == hp->n_layer) norm_row(s, s->h, s->x, m->out_norm_w, m->out_norm_b);
         break;
     case PH_LOGITS: mat_rows(s, ith, &m->output, NULL, r0, r1, s->h, c->logits); break;
     }
@@ -496,12 +506,13 @@ static void task_step(void *vctx, int ith, int nth) {
 }
 
 /* One position at s->n_past; its logits into `logits` (NULL: none wanted). */
-static void decode_step(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *tokens, float *logits) {
+static void decode_step(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *tokens, const float *x_in,
+                        float *logits) {
     const mm_gpt_model *m = s->m;
     const int64_t d = m->hp.d_model;
-    task_ctx e = {.s = s, .in = in, .tokens = tokens, .n = 1, .pos0 = s->n_past, .width = d};
+    task_ctx e = {.s = s, .in = in, .tokens = tokens, .x_in = x_in, .n = 1, .pos0 = s->n_past, .width = d};
     task_embed(&e, 0, 1);
-    norm_row(s, s->h, s->x, m->layers[0].ln1_w, m->layers[0].ln1_b);
+    norm_row(s, s->h, s->x, m->layers[s->l0].ln1_w, m->layers[s->l0].ln1_b);
     if (s->rope_cs) mm_gpt_rope_cache(&m->hp, m->rope_freqs, s->n_past, s->rope_cs);
     for (int64_t p = 0; p < s->n_ph; p++) {
         struct dec_phase *ph = &s->ph[p];
@@ -509,24 +520,28 @@ static void decode_step(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *
         atomic_store_explicit(&ph->next, 0, memory_order_relaxed);
         atomic_store_explicit(&ph->done, 0, memory_order_relaxed);
     }
-    step_ctx c = {s, logits};
+    step_ctx c = {s, s->l1 == m->hp.n_layer ? logits : NULL};
     mm_pool_run(s->pool, task_step, &c); /* publishes the counters (release) */
     s->n_past += 1;
 }
 
 /* A batch of 1 < n <= n_batch positions starting at s->n_past (prefill: sgemm over the batch). */
-static void forward_batch(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *tokens, int64_t n,
-                          float *logits_all, bool want_last) {
+static void forward_out(mm_gpt_state *s, int64_t n, float *logits_all, bool want_last);
+
+/* The state's layers over a batch of 1 < n <= n_batch positions starting at s->n_past (prefill: sgemm over
+ * the batch); the residual rows stay in s->x. */
+static void forward_layers(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *tokens, const float *x_in,
+                           int64_t n) {
     const mm_gpt_model *m = s->m;
     const mm_gpt_hparams *hp = &m->hp;
     const int64_t d = hp->d_model, ff = hp->d_ff, dh = hp->d_head, pos0 = s->n_past, T = pos0 + n;
     const int64_t dq = s->dq, dkv = s->dkv;
-    task_ctx c = {.s = s, .in = in, .tokens = tokens, .n = n, .pos0 = pos0, .width = d};
+    task_ctx c = {.s = s, .in = in, .tokens = tokens, .x_in = x_in, .n = n, .pos0 = pos0, .width = d};
     if (n < 8) task_embed(&c, 0, 1); /* a few rows: not worth waking the pool */
     else mm_pool_run(s->pool, task_embed, &c);
     if (s->rope_cs)
         for (int64_t i = 0; i < n; i++) mm_gpt_rope_cache(hp, m->rope_freqs, pos0 + i, s->rope_cs + i * hp->n_rot);
-    for (int64_t l = 0; l < hp->n_layer; l++) {
+    for (int64_t l = s->l0; l < s->l1; l++) {
         const mm_gpt_layer *ly = &m->layers[l];
         /* attention block */
         c.y = s->h, c.x = s->x, c.w = ly->ln1_w, c.b = ly->ln1_b, c.width = d;
@@ -545,7 +560,7 @@ static void forward_batch(mm_gpt_state *s, const mm_gpt_input *in, const int32_t
             c.width = (hp->n_head + s->n_kv) * dh;
             run_rows(s->pool, task_rope, &c);
         }
-        const size_t lo = (size_t)l * (size_t)(s->n_ctx * dkv) * s->kv_esz;
+        const size_t lo = (size_t)(l - s->l0) * (size_t)(s->n_ctx * dkv) * s->kv_esz;
         uint8_t *Kl = (uint8_t *)s->k_cache + lo, *Vl = (uint8_t *)s->v_cache + lo;
         for (int64_t i = 0; i < n; i++)
             for (int64_t g = 0; g < s->n_kv; g++)
@@ -594,6 +609,15 @@ static void forward_batch(mm_gpt_state *s, const mm_gpt_input *in, const int32_t
         c.y = s->x, c.x = s->tmp, c.width = d;
         run_rows(s->pool, task_add, &c);
     }
+    s->n_past += n;
+}
+
+/* Output norm and logits of the n residual rows in s->x: all of them into logits_all, or the last one's. */
+static void forward_out(mm_gpt_state *s, int64_t n, float *logits_all, bool want_last) {
+    const mm_gpt_model *m = s->m;
+    const mm_gpt_hparams *hp = &m->hp;
+    const int64_t d = hp->d_model;
+    task_ctx c = {.s = s, .n = n};
     const int64_t V = hp->n_vocab;
     if (logits_all) {
         c.y = s->h, c.x = s->x, c.w = m->out_norm_w, c.b = m->out_norm_b, c.width = d;
@@ -604,7 +628,57 @@ static void forward_batch(mm_gpt_state *s, const mm_gpt_input *in, const int32_t
         norm_row(s, s->h, s->x + (n - 1) * d, m->out_norm_w, m->out_norm_b);
         lin(s, &m->output, NULL, 1, s->h, s->logits);
     }
-    s->n_past += n;
+}
+
+/* ---------------------------------------------------------------- pipeline (mm_dist.h)
+ * Rank 0 (a pipeline's send/recv set): each micro-batch of n_batch positions runs through rank 0's layers
+ * and goes to the next rank (send); up to `window` micro-batches are in flight before rank 0 takes the
+ * first one back from the last rank (recv) and computes its logits, so that the ranks work at the same
+ * time on a long prompt. Returns -1 (err set) when the pipeline fails. */
+static int eval_pipeline(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *tokens, int64_t n,
+                         float *logits_all, char *err) {
+    const mm_gpt_pipeline *P = &s->m->pipe;
+    const int64_t B = s->n_batch, V = s->m->hp.n_vocab, pos0 = s->n_past, nch = (n + B - 1) / B;
+    const int64_t W = P->window > 1 ? P->window : 1;
+    int64_t done = 0; /* micro-batches back from the last rank */
+    for (int64_t j = 0; j < nch || done < nch; ) {
+        if (j < nch && j - done < W) { /* the next micro-batch through our layers, and on */
+            const int64_t c0 = j * B, nb = n - c0 < B ? n - c0 : B;
+            const mm_gpt_input *bi = in ? in + c0 : NULL;
+            const int32_t *bt = tokens ? tokens + c0 : NULL;
+            if (nb > 1) forward_layers(s, bi, bt, NULL, nb);
+            else decode_step(s, bi, bt, NULL, NULL);
+            if (P->send(P->user, s->x, nb, pos0 + c0, err) != 0) return -1;
+            j++;
+            continue;
+        }
+        const int64_t c0 = done * B, nb = n - c0 < B ? n - c0 : B; /* the oldest in flight comes back */
+        if (P->recv(P->user, s->x, nb, pos0 + c0, err) != 0) return -1;
+        forward_out(s, nb, logits_all ? logits_all + c0 * V : NULL, c0 + nb == n);
+        done++;
+    }
+    return 0;
+}
+
+int mm_gpt_eval_layers(mm_gpt_state *s, float *x, int64_t n, int64_t pos0, char *err) {
+    if (!s || !x || n < 1) return mm_err(err, "%s: nothing to evaluate", __func__);
+    if (pos0 < 0 || pos0 > s->n_past)
+        return mm_err(err, "%s: rows at position %lld, but the cache holds %lld positions", __func__,
+                      (long long)pos0, (long long)s->n_past);
+    if (n > s->n_ctx - pos0)
+        return mm_err(err, "%s: context full: %lld positions + %lld new > context length %lld", __func__,
+                      (long long)pos0, (long long)n, (long long)s->n_ctx);
+    s->n_past = pos0; /* a rewind on rank 0 reaches us as an earlier position */
+    s->logits_valid = false;
+    const int64_t d = s->m->hp.d_model;
+    for (int64_t c0 = 0; c0 < n; c0 += s->n_batch) {
+        const int64_t nb = n - c0 < s->n_batch ? n - c0 : s->n_batch;
+        float *xc = x + c0 * d;
+        if (nb > 1) forward_layers(s, NULL, NULL, xc, nb);
+        else decode_step(s, NULL, NULL, xc, NULL);
+        memcpy(xc, s->x, (size_t)(nb * d) * sizeof(float));
+    }
+    return 0;
 }
 
 static int eval_any(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *tokens, int64_t n, float *logits_all,
@@ -622,16 +696,26 @@ static int eval_any(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *toke
                           (long long)i, (long long)hp->n_vocab);
     }
     const int64_t n_past0 = s->n_past;
-    for (int64_t c0 = 0; c0 < n; c0 += s->n_batch) {
+    if (s->l1 < hp->n_layer && !s->m->pipe.send)
+        return mm_err(err, "mm_gpt_eval: this state holds layers %lld-%lld only: use mm_gpt_eval_layers",
+                      (long long)s->l0, (long long)s->l1 - 1);
+    if (s->m->pipe.send) {
+        if (eval_pipeline(s, in, tokens, n, logits_all, err) != 0) {
+            s->n_past = n_past0;
+            s->logits_valid = false;
+            return -1;
+        }
+    } else for (int64_t c0 = 0; c0 < n; c0 += s->n_batch) {
         int64_t nb = n - c0 < s->n_batch ? n - c0 : s->n_batch;
         const mm_gpt_input *bi = in ? in + c0 : NULL;
         const int32_t *bt = tokens ? tokens + c0 : NULL;
         float *la = logits_all ? logits_all + c0 * hp->n_vocab : NULL;
         const bool last = c0 + nb == n;
         if (nb > 1) {
-            forward_batch(s, bi, bt, nb, la, last);
+            forward_layers(s, bi, bt, NULL, nb);
+            forward_out(s, nb, la, last);
         } else {
-            decode_step(s, bi, bt, la ? la : last ? s->logits : NULL);
+            decode_step(s, bi, bt, NULL, la ? la : last ? s->logits : NULL);
             if (la && last) memcpy(s->logits, la, (size_t)hp->n_vocab * sizeof(float));
         }
     }

@@ -50,6 +50,7 @@ typedef struct {
 } mm_gpt_layer;
 
 struct mm_gpt_model {
+    mm_gpt_pipeline pipe;             /* this process's layers of a pipeline (all: zeros) */
     mm_gpt_hparams hp;
     mm_gpt_mat     tok_embd;          /* [n_vocab, d] */
     mm_gpt_mat     pos_embd;          /* [>= n_ctx, d] learned positions (data NULL with rotary ones) */
@@ -92,6 +93,9 @@ void mm_gpt_rope_apply(float *x, const float *cs, int64_t n_rot, mm_gpt_rope_mod
 
 /* 0 when the weights + state_bytes (the KV cache of n_ctx positions included) fit in this machine's
  * physical memory, else -1 with "the KV cache of N positions (X GiB) ... lower the context with -c". */
+/* Weight bytes this process holds: every byte of the model, or with a pipeline its layers' share (and, on
+ * the rank holding layer 0, the embeddings and output) - what mm_gpt_memory_check counts (pipeline.c). */
+double mm_gpt_model_bytes_held(const mm_gpt_model *m);
 int mm_gpt_memory_check(const mm_gpt_model *m, double state_bytes, int64_t n_ctx, bool kv_f16, char *err);
 
 /* Row r of w as f32 (dequantized). */

@@ -400,9 +400,11 @@ static const char *gib(double b, char *buf) {
 int mm_gpt_memory_check(const mm_gpt_model *m, double state_bytes, int64_t n_ctx, bool kv_f16, char *err) {
     const long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
     if (pages <= 0 || psz <= 0) return 0; /* unknown: the allocation decides */
-    const double mem = (double)pages * (double)psz, w = (double)mm_gpt_model_bytes(m);
+    const double mem = (double)pages * (double)psz, w = mm_gpt_model_bytes_held(m);
     if (state_bytes + w <= mem) return 0;
-    const double kv = mm_gpt_kv_bytes(&m->hp, n_ctx, kv_f16), per_pos = kv / (double)n_ctx;
+    const int64_t held = m->pipe.layer_end ? m->pipe.layer_end - m->pipe.layer_begin : m->hp.n_layer;
+    const double kv = mm_gpt_kv_bytes(&m->hp, n_ctx, kv_f16) / (double)m->hp.n_layer * (double)held; /* this rank's */
+    const double per_pos = kv / (double)n_ctx;
     const double room = mem - w - (state_bytes - kv);
     const long long fit = room > per_pos ? (long long)(room / per_pos) : 0;
     char b1[32], b2[32], b3[32], b4[32];
