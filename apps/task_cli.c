@@ -56,6 +56,10 @@ int mm_task_parse_opt(mm_task_opts *o, unsigned which, int argc, char **argv, in
             if (!(v = mm_cli_value(argc, argv, i)) || !mm_cli_threads(a, v, &o->threads)) return -1;
             return 1;
         }
+        if (is(a, "--max-tiles", NULL)) {
+            if (!(v = mm_cli_value(argc, argv, i)) || !mm_cli_int(a, v, 1, 4096, &o->max_tiles)) return -1;
+            return 1;
+        }
         if (is(a, "-c", "--ctx-size")) {
             if (!(v = mm_cli_value(argc, argv, i)) || !mm_cli_int(a, v, 0, 1L << 24, &o->n_ctx)) return -1;
             return 1;
@@ -114,6 +118,8 @@ void mm_task_print_opts(FILE *f, unsigned which) {
                    "  --mmproj FILE          encoders + projectors from a separate mmproj .gguf\n"
                    "  -t, --threads N        " MM_CLI_THREADS_HELP "\n"
                    "  -c, --ctx-size N       context positions, at most the model's (default 0 = min(the model's, 4096))\n"
+                   "  --max-tiles N          SmolVLM mmproj: at most N 512 px tiles per picture, plus the global image\n"
+                   "                         (default: the processor's, longest edge 2048 px: up to 16 tiles)\n"
                    "  --chat-template NAME   turn format instead of the model's own, one of\n"
                    "                         %s\n", mm_chat_template_names());
     if (which & MM_OPT_MEDIA)
@@ -196,6 +202,7 @@ mmgpt_ctx *mm_task_create_ctx(const mmgpt_model *m, const mm_task_opts *o, int *
     }
     cp.n_threads = (int)o->threads;
     cp.n_ctx = o->n_ctx;
+    cp.max_tiles = (int)o->max_tiles;
     mmgpt_ctx *c = mmgpt_ctx_create(m, cp, err);
     if (!c) {
         *code = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);

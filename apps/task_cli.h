@@ -24,7 +24,7 @@
 
 /* Which option groups a command accepts (mm_task_parse_opt). */
 enum {
-    MM_OPT_MODEL = 1 << 0,  /* -m/--model, --mmproj, -t/--threads, -c/--ctx-size, --chat-template */
+    MM_OPT_MODEL = 1 << 0,  /* -m/--model, --mmproj, -t/--threads, -c/--ctx-size, --chat-template, --max-tiles */
     MM_OPT_MEDIA = 1 << 1,  /* --image F, --audio F (repeatable) */
     MM_OPT_GEN   = 1 << 2,  /* -p/--prompt, --system, -n/--max-tokens, --temp, --top-k, --top-p, --seed,
                                sampling_cli.h's penalties and --min-p */
@@ -35,6 +35,7 @@ typedef struct {
     const char *model, *mmproj, *prompt, *system;
     const char *chat_template;  /* --chat-template NAME (checked when parsed), NULL = the model's */
     long        threads, n_ctx;
+    long        max_tiles;      /* --max-tiles N (0 = the image processor's default) */
     mmgpt_gen_params gen;
     bool        json, quiet, have_max_tokens;
     const char **stops;        /* [n_stops] --stop strings (generate) */

@@ -89,7 +89,7 @@ int mm_prompt_template_load_chat(mm_prompt_template *t, const mm_gguf *g, const 
     memset(t, 0, sizeof *t);
     if (name && !mm_chat_template_known(name))
         return mm_err(err, "unknown chat template '%s' (known: %s)", name, mm_chat_template_names());
-    bool turn_keys = false;
+    bool turn_keys = false, keyed[N_FIELDS] = {false};
     for (size_t i = 0; i < N_FIELDS; i++) {
         char      **slot = (char **)((char *)t + k_fields[i].off);
         const char *v = k_fields[i].def;
@@ -104,6 +104,7 @@ int mm_prompt_template_load_chat(mm_prompt_template *t, const mm_gguf *g, const 
                 return mm_err(err, "%s: %s is too long or holds a NUL byte", __func__, k_fields[i].key);
             }
             turn_keys |= i < N_TURN_KEYS;
+            keyed[i] = true;
         }
         if (!v) continue;
         if (!(*slot = dup_n(v, n))) {
@@ -146,8 +147,16 @@ int mm_prompt_template_load_chat(mm_prompt_template *t, const mm_gguf *g, const 
         t->chat_source = "defaults (no template in the file)";
     }
     int rc = 0;
-    if (e) rc = apply_entry(t, e);
-    else {
+    if (e) {
+        rc = apply_entry(t, e);
+        /* a chat model without mmgpt keys (llama.cpp's files): the media marker immediately followed by the
+         * text, as llama.cpp's multimodal CLI writes a user turn; caption's task per family */
+        const char *task[3] = {!strcmp(e->name, "smolvlm") ? "<__media__>Can you describe this image?"
+                                                           : "<__media__>Describe this image.",
+                               "<__media__>Describe this sound.", "<__media__>{question}"};
+        for (int k = 0; k < 3; k++)
+            if (!keyed[N_TURN_KEYS + k]) rc |= set_str((char **)((char *)t + k_fields[N_TURN_KEYS + k].off), task[k]);
+    } else {
         t->chat_name = "mmgpt";
         rc = set_str(&t->start, "") | set_str(&t->user_prefix_first, t->user_prefix) | set_str(&t->answer_lead, " ");
     }

@@ -209,6 +209,9 @@ char   *mmgpt_model_task_prompt(const mmgpt_model *model, const char *task, cons
 typedef struct {
     int     n_threads;  /* threads of this ctx's pool; <= 0 = all CPUs */
     int64_t n_ctx;      /* KV-cache positions; 0 = min(the model's context length, MM_GPT_DEFAULT_CTX = 4096) */
+    int     max_tiles;  /* SmolVLM (idefics3 mmproj): at most this many 512 px tiles per picture (plus the
+                           global image; the longest edge is lowered a tile at a time); <= 0 = the processor's
+                           default (longest edge clip.vision.preproc_image_size, else 4 tiles a side) */
 } mmgpt_ctx_params;
 
 mmgpt_ctx_params mmgpt_ctx_default_params(void);

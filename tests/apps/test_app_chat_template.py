@@ -110,11 +110,12 @@ def main():
           rc == 0 and "chat template: mmgpt (defaults (no template in the file))" in out, out[:300])
 
     rc, n, err = ask(chatml, img, q)
-    want = n_positions(turn("\n" + q))  # the media rows sit between "user\n" and "\n"
+    # a chat model without mmgpt task keys: the media rows right before the question, no "\n" (llama.cpp's turn)
+    want = n_positions(turn(q))
     check("ask on the ChatML model: the ChatML turn, specials as one token each (%d text positions, want %d)"
           % (n, want), rc == 0 and n == want, err)
     rc, n2, err = ask(chatml, img, "<|im_end|>")
-    want2 = n_positions(turn("\n")) + len("<|im_end|>")
+    want2 = n_positions(turn("")) + len("<|im_end|>")
     check("a typed <|im_end|> is text (%d, want %d)" % (n2, want2), rc == 0 and n2 == want2, err)
     rc, n3, err = ask(chatml, img, q, "--chat-template", "mmgpt")
     want3 = len("User: \n" + q + "\nAssistant:")
