@@ -34,6 +34,10 @@
  *   cache already holds, and generates the answer, calling your callback with each piece of text as it
  *   is produced. Every piece is valid UTF-8 (never a broken character): bytes the model samples that do
  *   not form a character become U+FFFD.
+ *   With a llama.cpp mmproj the picture goes through its family's processor (LLaVA-1.5 pad + resize; SmolVLM
+ *   512 px tiles + a global image, each through the tower: ctx params max_tiles caps the tiles) and a SmolVLM
+ *   picture's rows come wrapped in its tile markers (<fake_token_around_image><row_R_col_C> ... <global-img>)
+ *   as llama.cpp's multimodal CLI places them (docs/ARCHITECTURE.md).
  *   USER_TEXT is the concatenation of the added texts. The n-th `<__media__>` of the mmgpt_add_text
  *   texts is replaced by the n-th added image/clip; with no marker at all, the media come first, each
  *   followed by "\n" ("<__media__>\n" per media in front of the text); any other marker count is an
