@@ -382,7 +382,7 @@ def main():
     ap.add_argument("--family", choices=sorted(FAMILIES), help="vocabulary + chat template (default: the arch's)")
     a = ap.parse_args()
     if a.preset:
-        cfg = make_config(**PRESETS[a.preset])
+        cfg = make_config(**dict(PRESETS[a.preset], **({"family": a.family} if a.family else {})))
     else:
         cfg = make_config(arch=a.arch, d=a.d, layers=a.layers, heads=a.heads, kv_heads=a.kv_heads, ff=a.ff,
                           vocab=a.vocab, ctx=a.ctx, tied=not a.untied, family=a.family)
