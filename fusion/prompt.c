@@ -421,10 +421,13 @@ int mm_prompt_build_turn(const mm_prompt_template *t, bool start, const char *sy
     if (!raw) put_template(&b, start && t->user_prefix_first ? t->user_prefix_first : t->user_prefix, &bad_template);
     if (sys && t->system_in_user) put_system(&b, system, &bad_template);
     int m = 0;
+    /* no marker: the media first, each followed by "\n" - nothing with a chat template of the table (the text
+     * right after the media, as llama.cpp's multimodal CLI places its markers) */
+    const bool nl = raw || !t->chat_name || !strcmp(t->chat_name, "mmgpt");
     if (n_markers == 0)
         for (; m < n_media; m++) {
             put_media(&b, media_kinds, m);
-            sb_str(&b.text, "\n");
+            if (nl) sb_str(&b.text, "\n");
         }
     for (int i = 0; i < n_runs; i++) {
         const char *p = runs[i].s.s ? runs[i].s.s : "";

@@ -58,7 +58,8 @@
  * when a system prompt is set) sits before or after the user prefix as the template says, and every
  * `<__media__>` marker in USER_TEXT stands for the next image or clip, in the order they were
  * added: the n-th marker is replaced by image_begin/audio_begin + the n-th media's projected rows +
- * image_end/audio_end. USER_TEXT without any marker gets one "<__media__>\n" per media in front of it
+ * image_end/audio_end. USER_TEXT without any marker gets one "<__media__>\n" per media in front of it ("<__media__>" alone with a
+ * chat template of the table, as llama.cpp's multimodal CLI)
  * (media before the text). A marker count other than the media count is an error. The text between
  * two media is tokenized as one piece (plain text: `<|endoftext|>` in it is ordinary text).
  * USER_TEXT is made of parts (mm_prompt_build_parts): prompt parts, whose markers are media slots (the

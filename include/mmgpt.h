@@ -40,7 +40,8 @@
  *   as llama.cpp's multimodal CLI places them (docs/ARCHITECTURE.md).
  *   USER_TEXT is the concatenation of the added texts. The n-th `<__media__>` of the mmgpt_add_text
  *   texts is replaced by the n-th added image/clip; with no marker at all, the media come first, each
- *   followed by "\n" ("<__media__>\n" per media in front of the text); any other marker count is an
+ *   followed by "\n" ("<__media__>\n" per media in front of the text; no "\n" with a chat template of the
+ *   table, as llama.cpp's multimodal CLI writes a turn); any other marker count is an
  *   error. Free text from a user (a question, a chat line) goes in with mmgpt_add_text_literal: a
  *   `<__media__>` typed in it is ordinary text, never a media slot. The system prompt is always plain
  *   text. No user text is ever parsed for special tokens: a typed `<|endoftext|>` or `<|im_start|>` is

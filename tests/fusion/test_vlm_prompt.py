@@ -112,10 +112,10 @@ def llava_media(cfg, Wh, img):
     return list(R.llava_projector(Wh, R.clip_hidden_state(cfg, Wh, pre, -2)[1:])), 0, 0
 
 
-def compare(label, text, mmproj, max_tiles, q, imgs, want, tcfg, TW):
+def compare(label, text, mmproj, max_tiles, q, imgs, want, tcfg, TW, env=None):
     pre = os.path.join(TMP, "vlm_" + label.split()[0])
     r = subprocess.run([TOOL, text, mmproj, str(max_tiles), pre, q] + imgs, capture_output=True, text=True,
-                       timeout=600)
+                       timeout=600, env=dict(os.environ, **(env or {})))
     if r.returncode != 0:
         check(label, False, r.stderr.strip())
         return
@@ -164,6 +164,9 @@ lcfg, LW, LV = text_model(l_text, "llava", 96)
 want = [LV.lookup("<s>")] + LV.tok("USER: ")  # add_bos_token true; llama.cpp's vicuna template
 want += llava_media(llava, Wlh, photo)[0] + LV.tok(q + "\nASSISTANT:")
 compare("LLaVA-1.5 one image", l_text, l_mmproj, 0, q, [photo], want, lcfg, LW)
+# a turn without markers (`mmgpt chat`: the picture, then the typed line): the same sequence, no "\n" between
+compare("LLaVA-1.5 one image, no marker in the text", l_text, l_mmproj, 0, q, [photo], want, lcfg, LW,
+        {"VLM_NO_MARKER": "1"})
 
 # ---------------------------------------------------------------- the CLI on the SmolVLM pair
 if BIN:

@@ -5,7 +5,8 @@
  * The user turn is one <__media__> per image, immediately followed by QUESTION (as `mmgpt ask` and llama.cpp's
  * multimodal CLI write it). Writes OUT_PREFIX.ids.npy [n_pos] (token ids as float32, -1 at media rows),
  * OUT_PREFIX.rows.npy [n_media_rows, d_model] (the images' projected rows, in image order) and
- * OUT_PREFIX.logits.npy [n_pos, n_vocab] (every position, the chat template applied). Exit 1 on any error. */
+ * OUT_PREFIX.logits.npy [n_pos, n_vocab] (every position, the chat template applied). Exit 1 on any error.
+ * VLM_NO_MARKER=1 in the environment: no markers (the media then go first, as `mmgpt chat` adds them). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,7 @@ int main(int argc, char **argv) {
     for (int i = 0; rc == 0 && i < n_img; i++) {
         rc = mmgpt_media_from_file(c, argv[6 + i], MMGPT_MEDIA_IMAGE, &md[i], err);
         if (rc == 0) rc = mmgpt_add_media(c, md[i], err);
-        if (rc == 0) rc = mmgpt_add_text(c, "<__media__>", err);
+        if (rc == 0 && !getenv("VLM_NO_MARKER")) rc = mmgpt_add_text(c, "<__media__>", err);
         if (rc == 0) n_rows += mmgpt_media_n_rows(md[i]);
     }
     if (rc == 0) rc = mmgpt_add_text_literal(c, argv[5], err);
