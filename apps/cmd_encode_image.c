@@ -24,6 +24,9 @@ static void usage(FILE *f) {
             "  --mmproj FILE           the vision encoder and projector from FILE (then -m is not read)\n"
             "  -o, --output FILE       output .npy (required)\n"
             "  --preprocessed FILE     also write the normalised pixels as float32 .npy [3, S, S]\n"
+            "                          (a SmolVLM mmproj: every tile and the global image, [n_images, 3, S, S];\n"
+            "                          -o and --projected then hold [n_images, ...] too)\n"
+            "  --max-tiles N           SmolVLM: at most N tiles (default: the processor's; see mmgpt caption)\n"
             "  --projected FILE        also write the projector's rows as float32 .npy [n_rows, d_out]\n"
             "                          (class token dropped, patches merged by the scale factor)\n"
             "  -t, --threads N         " MM_CLI_THREADS_HELP "\n"
@@ -32,7 +35,7 @@ static void usage(FILE *f) {
 
 int mm_cmd_encode_image(int argc, char **argv) {
     const char *in = NULL, *outp = NULL, *prep = NULL, *projp = NULL, *model_arg = NULL, *mmproj = NULL;
-    long threads = 0;
+    long threads = 0, max_tiles = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -46,6 +49,8 @@ int mm_cmd_encode_image(int argc, char **argv) {
             if (!(prep = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
         } else if (!strcmp(a, "--projected")) {
             if (!(projp = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
+        } else if (!strcmp(a, "--max-tiles")) {
+            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 1, 4096, &max_tiles)) return MM_EXIT_USAGE;
         } else if (!strcmp(a, "--mmproj")) {
             if (!(mmproj = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
@@ -104,61 +109,77 @@ int mm_cmd_encode_image(int argc, char **argv) {
         goto done;
     }
     const int S = mm_vit_image_size(m), nt = mm_vit_n_tokens(m), d = mm_vit_d_enc(m);
-    pix = malloc((size_t)3 * S * S * sizeof(float));
-    out = malloc((size_t)nt * d * sizeof(float));
+    /* the model's processor (LLaVA-1.5 / SmolVLM tiles for llama.cpp mmproj files; mmgpt's own: one image) */
+    mm_image_proc_params pp = mm_image_proc_for_model(g, m);
+    pp.max_tiles = (int)max_tiles;
+    mm_image_tiles tiles = {0};
+    double t2 = mm_time_ms();
+    if (pp.kind != MM_IMGPROC_PLAIN && mm_image_process(&img, &pp, &tiles, err)) {
+        rc = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", in, err);
+        goto done;
+    }
+    const int     n_img = pp.kind == MM_IMGPROC_PLAIN ? 1 : tiles.n_images;
+    const bool    lead = pp.kind == MM_IMGPROC_IDEFICS3; /* outputs get a leading [n_images] axis */
+    pix = tiles.pixels ? tiles.pixels : malloc((size_t)3 * S * S * sizeof(float));
+    tiles.pixels = NULL;
+    out = malloc((size_t)n_img * nt * d * sizeof(float));
     const int64_t n_proj = projp ? mm_projector_n_out(&pj, n_patch) : 0;
     if (projp) {
-        proj = malloc((size_t)(n_proj * pj.d_out) * sizeof(float));
+        proj = malloc((size_t)(n_img * n_proj * pj.d_out) * sizeof(float));
         proj_scratch = aligned_alloc(64, (mm_projector_scratch_bytes(&pj, n_patch) + 127) & ~(size_t)63);
     }
     if (!pix || !out || (projp && (!proj || !proj_scratch))) {
         rc = mm_cli_fail(MM_EXIT_INTERNAL, "encode-image: out of memory");
         goto done;
     }
-    double t2 = mm_time_ms();
-    mm_image_preproc pp = mm_vit_preproc(m);
-    if (mm_image_preprocess(&img, &pp, pix, err)) {
-        rc = mm_cli_fail(MM_EXIT_INPUT, "%s", err);
+    mm_image_preproc vp = mm_vit_preproc(m);
+    if (pp.kind == MM_IMGPROC_PLAIN && mm_image_preprocess(&img, &vp, pix, err)) {
+        rc = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", in, err);
         goto done;
     }
     double t3 = mm_time_ms();
-    int erc = mm_vit_encode(st, pix, out, err);
-    if (erc) {
-        rc = erc == MM_ERR_NONFINITE ? mm_cli_fail(MM_EXIT_MODEL, "%s: %s", model_path, err)
-                                     : mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
-        goto done;
+    for (int i = 0; i < n_img; i++) {
+        int erc = mm_vit_encode(st, pix + (size_t)i * 3 * S * S, out + (size_t)i * nt * d, err);
+        if (erc) {
+            rc = erc == MM_ERR_NONFINITE ? mm_cli_fail(MM_EXIT_MODEL, "%s: %s", model_path, err)
+                                         : mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
+            goto done;
+        }
     }
     double t4 = mm_time_ms();
     if (projp) {
-        mm_projector_apply(&pj, pool, out + (nt - n_patch) * (int64_t)d, n_patch, proj, proj_scratch);
-        if (mm_find_nonfinite(proj, n_proj * pj.d_out) >= 0) {
+        for (int i = 0; i < n_img; i++)
+            mm_projector_apply(&pj, pool, out + ((size_t)i * nt + (nt - n_patch)) * d, n_patch,
+                               proj + (size_t)i * n_proj * pj.d_out, proj_scratch);
+        if (mm_find_nonfinite(proj, n_img * n_proj * pj.d_out) >= 0) {
             rc = mm_cli_fail(MM_EXIT_MODEL, "%s: the image projector's output is not finite: the mm.* weights hold "
                              "NaN/Inf values or overflow", model_path);
             goto done;
         }
-        int64_t shpp[2] = {n_proj, pj.d_out};
-        if (mm_npy_write(projp, proj, 2, shpp, err)) {
+        int64_t shpp[3] = {n_img, n_proj, pj.d_out};
+        if (mm_npy_write(projp, proj, lead ? 3 : 2, shpp + !lead, err)) {
             rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
             goto done;
         }
     }
     double t5 = mm_time_ms();
-    int64_t shp[2] = {nt, d};
-    if (mm_npy_write(outp, out, 2, shp, err)) {
+    int64_t shp[3] = {n_img, nt, d};
+    if (mm_npy_write(outp, out, lead ? 3 : 2, shp + !lead, err)) {
         rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
         goto done;
     }
     if (prep) {
-        int64_t shp3[3] = {3, S, S};
-        if (mm_npy_write(prep, pix, 3, shp3, err)) {
+        int64_t shp3[4] = {n_img, 3, S, S};
+        if (mm_npy_write(prep, pix, lead ? 4 : 3, shp3 + !lead, err)) {
             rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
             goto done;
         }
     }
     fprintf(stderr,
-            "encode-image: %s %dx%d -> %s %dx%d -> [%d, %d] (%d blocks) | load model %.1f ms, decode %.1f ms, "
-            "preprocess %.1f ms, encode %.1f ms, project %.1f ms (%d threads)\n",
-            in, img.w, img.h, mm_resize_mode_name(pp.mode), S, S, nt, d, mm_vit_n_layers_run(m),
+            "encode-image: %s %dx%d -> %s %d x %dx%d (%d x %d tiles) -> [%d, %d] each (%d blocks) | load model %.1f ms, "
+            "decode %.1f ms, preprocess %.1f ms, encode %.1f ms, project %.1f ms (%d threads)\n",
+            in, img.w, img.h, pp.kind == MM_IMGPROC_LLAVA ? "llava" : pp.kind == MM_IMGPROC_IDEFICS3 ? "idefics3"
+            : mm_resize_mode_name(vp.mode), n_img, S, S, tiles.n_rows, tiles.n_cols, nt, d, mm_vit_n_layers_run(m),
             t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, mm_pool_n_threads(pool));
 done:
     free(proj);

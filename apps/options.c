@@ -73,6 +73,7 @@ static bool store_value(mm_task_opts *o, mm_opt_id id, const char *a, const char
     case MM_O_THREADS: return mm_cli_threads(a, v, &o->threads);
     case MM_O_CTX_SIZE: return mm_cli_int(a, v, 0, 1L << 24, &o->n_ctx);
     case MM_O_KV_F16: o->kv_f16 = true; return true;
+    case MM_O_MAX_TILES: return mm_cli_int(a, v, 1, 4096, &o->max_tiles);
     case MM_O_CHAT_TEMPLATE:
         if (!mm_chat_template_known(v)) {
             mm_cli_fail(MM_EXIT_USAGE, "%s: unknown template '%s' (known: %s)", a, v, mm_chat_template_names());

@@ -63,6 +63,7 @@ typedef struct {
     const char *out;            /* -o FILE.npy */
     long        threads, n_ctx;
     bool        kv_f16;
+    long        max_tiles;      /* --max-tiles N (0 = the image processor's default) */
     mmgpt_gen_params gen;       /* gen.stop / n_stop point at stops[] */
     bool        json, quiet, have_max_tokens, multi_turn;
     bool        no_encoders;    /* not an option: a command that will add no media skips loading the encoders */

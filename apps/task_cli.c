@@ -70,6 +70,7 @@ mmgpt_ctx *mm_task_create_ctx(const mmgpt_model *m, const mm_task_opts *o, int *
     cp.n_threads = (int)o->threads;
     cp.n_ctx = o->n_ctx;
     cp.kv_f16 = o->kv_f16;
+    cp.max_tiles = (int)o->max_tiles;
     mmgpt_ctx *c = mmgpt_ctx_create(m, cp, err);
     if (!c) {
         *code = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);

@@ -569,3 +569,26 @@ int mm_image_process(const mm_image *img, const mm_image_proc_params *p, mm_imag
     if (rc) mm_image_tiles_free(out);
     return rc;
 }
+
+mm_image_proc_params mm_image_proc_for_model(const mm_gguf *g, const mm_vit_model *vit) {
+    mm_image_proc_params p = mm_image_proc_default_params(MM_IMGPROC_PLAIN);
+    const char          *pt = NULL;
+    size_t               pn = 0;
+    if (!g || !vit || mm_gguf_find_key(g, "mmgpt.vision.resize_mode") >= 0 ||
+        mm_gguf_find_key(g, "mmgpt.vision.feature_layer") >= 0 || mm_gguf_get_str(g, "clip.projector_type", &pt, &pn))
+        return p;
+    mm_image_proc_kind kind = pn == 3 && !memcmp(pt, "mlp", 3)        ? MM_IMGPROC_LLAVA
+                              : pn == 8 && !memcmp(pt, "idefics3", 8) ? MM_IMGPROC_IDEFICS3
+                                                                      : MM_IMGPROC_PLAIN;
+    if (kind == MM_IMGPROC_PLAIN) return p;
+    mm_image_preproc pp = mm_vit_preproc(vit);
+    p = mm_image_proc_default_params(kind);
+    p.size = pp.image_size;
+    memcpy(p.mean, pp.mean, sizeof p.mean);
+    memcpy(p.std, pp.std, sizeof p.std);
+    uint32_t le = 0;
+    if (kind == MM_IMGPROC_IDEFICS3 && mm_gguf_get_u32(g, "clip.vision.preproc_image_size", &le) == 0 && le > 0 &&
+        le <= 65536)
+        p.longest_edge = (int)le;
+    return p;
+}

@@ -153,7 +153,19 @@ static int push_segs(const mm_conv *c, const mm_prompt *pr, const mm_conv_media 
     for (int i = 0; i < pr->n_segs && !oom; i++) {
         const mm_prompt_seg *sg = &pr->segs[i];
         if (sg->kind == MM_SEG_MEDIA) {
-            oom = !media || mm_conv_seq_push_rows(s, media[sg->media], 0, media[sg->media]->n_rows) != 0;
+            const mm_conv_media *md = media ? media[sg->media] : NULL;
+            if (!md) oom = true;
+            else if (!md->layout) oom = mm_conv_seq_push_rows(s, md, 0, md->n_rows) != 0;
+            else /* tiles: marker tokens between row runs */
+                for (int k = 0, r = 0; k < md->n_layout && !oom; k++) {
+                    const mm_conv_piece *pc = &md->layout[k];
+                    if (pc->token >= 0) oom = mm_conv_seq_push_token(s, pc->token) != 0;
+                    else if (r + (int64_t)pc->n_rows > md->n_rows) return fail(MMGPT_ERR_INTERNAL, err, "media layout past its rows");
+                    else {
+                        oom = mm_conv_seq_push_rows(s, md, r, pc->n_rows) != 0;
+                        r += pc->n_rows;
+                    }
+                }
             continue;
         }
         if (sg->kind == MM_SEG_SPECIAL) {

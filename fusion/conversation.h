@@ -78,13 +78,23 @@ mm_conv_hash mm_conv_hash_bytes(const void *data, size_t n);
 /* Hash of a media item's rows [n_rows][d] (the shape is part of it). */
 mm_conv_hash mm_conv_hash_rows(const float *rows, int64_t n_rows, int64_t d);
 
-/* A media item as the conversation sees it (rows borrowed). */
+/* One step of a media item's layout: token >= 0 is that token (a tile marker such as SmolVLM's
+ * <row_1_col_2>), else the item's next n_rows rows. */
+typedef struct {
+    int32_t token;
+    int32_t n_rows;
+} mm_conv_piece;
+
+/* A media item as the conversation sees it (rows and layout borrowed). */
 typedef struct {
     mm_media_kind kind;   /* chooses the template's begin/end wrappers */
     int64_t       n_rows; /* decoder positions */
     int64_t       d;      /* row width = d_model */
     const float  *rows;   /* [n_rows][d] */
     mm_conv_hash  hash;   /* mm_conv_hash_rows(rows, n_rows, d) */
+    const mm_conv_piece *layout; /* [n_layout] tokens and row runs in order (their rows add up to n_rows);
+                                    NULL = the rows alone, in order */
+    int           n_layout;
 } mm_conv_media;
 
 /* What one position holds. */

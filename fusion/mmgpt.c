@@ -40,6 +40,8 @@ struct mmgpt_model {
     mm_projector       paud;      /* audio projector [n_frames, d_a] -> [ceil(n/k), d_model] */
     mm_prompt_template tpl;
     struct media_cache *cache;    /* projected rows of images and clips already encoded (NULL: off) */
+    mm_image_proc_params proc;    /* the image processor of the mmproj's family (PLAIN: mmgpt's own) */
+    int32_t            tok_fake, tok_global, tok_nl, tok_nl2; /* idefics3 tile markers (-1: not in the vocabulary) */
     int64_t            d_model;
     int32_t            eos;
     int32_t            eot;       /* the template's end-of-turn token (answer_close's first special token)
@@ -53,6 +55,8 @@ struct mmgpt_media {
     int64_t          n_rows;  /* decoder positions */
     int64_t          d;       /* d_model */
     float           *rows;    /* [n_rows][d] (NULL when n_rows == 0) */
+    mm_conv_piece   *layout;  /* tiled picture: marker tokens and row runs in order; NULL = rows alone */
+    int              n_layout;
 };
 
 typedef struct {
@@ -73,6 +77,7 @@ struct mmgpt_ctx {
     mm_tokenizer_stream *ts;
     mm_conv             *conv;      /* the conversation: KV-cache record, pending turn, system prompt */
     struct mm_gen       *gen;       /* the generation in progress (mmgpt_generate_begin), or NULL */
+    int                  max_tiles; /* image processor's tile cap (0 = its default) */
     /* results */
     sbuf                 last;
     mmgpt_stop           stop;
@@ -87,6 +92,7 @@ typedef struct {
     mm_conv_hash key;
     int64_t      n_rows, d;
     float       *rows;  /* [n_rows][d] */
+    int          grid_r, grid_c; /* tile grid of a tiled picture (0, 0: none) */
     uint64_t     used;  /* LRU clock */
 } cache_entry;
 
@@ -120,7 +126,7 @@ static void cache_free(struct media_cache *mc) {
 static bool hash_eq(mm_conv_hash a, mm_conv_hash b) { return a.lo == b.lo && a.hi == b.hi; }
 
 /* Copy the rows of key into a new [n_rows][d] buffer; NULL when absent (or out of memory: encode again). */
-static float *cache_get(struct media_cache *mc, mm_conv_hash key, int64_t *n_rows) {
+static float *cache_get(struct media_cache *mc, mm_conv_hash key, int64_t *n_rows, int grid[2]) {
     float *rows = NULL;
     pthread_mutex_lock(&mc->mu);
     for (int i = 0; i < mc->n; i++) {
@@ -130,6 +136,8 @@ static float *cache_get(struct media_cache *mc, mm_conv_hash key, int64_t *n_row
         if ((rows = malloc(nb ? nb : 1))) {
             memcpy(rows, x->rows, nb);
             *n_rows = x->n_rows;
+            grid[0] = x->grid_r;
+            grid[1] = x->grid_c;
             x->used = ++mc->clock;
         }
         break;
@@ -139,7 +147,8 @@ static float *cache_get(struct media_cache *mc, mm_conv_hash key, int64_t *n_row
 }
 
 /* Keep a copy of rows [n_rows][d] under key (best effort: nothing happens when it does not fit). */
-static void cache_put(struct media_cache *mc, mm_conv_hash key, const float *rows, int64_t n_rows, int64_t d) {
+static void cache_put(struct media_cache *mc, mm_conv_hash key, const float *rows, int64_t n_rows, int64_t d,
+                      const int grid[2]) {
     const size_t nb = (size_t)(n_rows * d) * sizeof(float);
     if (nb > mc->max_bytes || n_rows <= 0) return;
     float *copy = malloc(nb);
@@ -171,22 +180,25 @@ static void cache_put(struct media_cache *mc, mm_conv_hash key, const float *row
         mc->e = ne;
         mc->cap = cap;
     }
-    mc->e[mc->n++] = (cache_entry){.key = key, .n_rows = n_rows, .d = d, .rows = copy, .used = ++mc->clock};
+    mc->e[mc->n++] = (cache_entry){.key = key, .n_rows = n_rows, .d = d, .rows = copy, .grid_r = grid[0],
+                                    .grid_c = grid[1], .used = ++mc->clock};
     mc->bytes += nb;
     pthread_mutex_unlock(&mc->mu);
 }
 
 /* The cache key of an image: its bytes and everything that decides what the encoder is fed. */
-static mm_conv_hash image_key(const mmgpt_model *m, const void *data, size_t size) {
+static mm_conv_hash image_key(const mmgpt_model *m, const mm_image_proc_params *proc, const void *data, size_t size) {
     struct {
-        mm_conv_hash     bytes;
-        uint64_t         size;
-        mm_image_preproc pp;
+        mm_conv_hash         bytes;
+        uint64_t             size;
+        mm_image_preproc     pp;
+        mm_image_proc_params proc; /* processor, tile size, longest edge, max_tiles */
     } k;
     memset(&k, 0, sizeof k); /* padding included */
     k.bytes = mm_conv_hash_bytes(data, size);
     k.size = size;
     k.pp = mm_vit_preproc(m->vit);
+    k.proc = *proc;
     return mm_conv_hash_bytes(&k, sizeof k);
 }
 
@@ -286,6 +298,30 @@ static void dist_fail(mm_dist *d, char *err) {
     mm_dist_join(d, NULL, NULL, NULL, -1, e);
 }
 
+/* First id whose text is s, as llama.cpp's mtmd lookup_token (a special token's text, else its bytes); -1 if none. */
+static int32_t lookup_token(const mm_tokenizer *t, const char *s) {
+    size_t n = strlen(s);
+    for (int32_t id = 0, nv = mm_tokenizer_n_vocab(t); id < nv; id++) {
+        size_t      len = 0;
+        const char *x = mm_tokenizer_is_special(t, id) ? mm_tokenizer_token_text(t, id) : mm_tokenizer_piece(t, id, &len);
+        if (x && mm_tokenizer_is_special(t, id)) len = strlen(x);
+        if (x && len == n && !memcmp(x, s, n)) return id;
+    }
+    return -1;
+}
+
+/* The image processor of the mmproj's family (mm_image_proc_for_model) and SmolVLM's marker tokens. */
+static void image_processor(mmgpt_model *m, const mm_gguf *ge) {
+    m->proc = mm_image_proc_for_model(ge, m->vit);
+    m->tok_fake = m->tok_global = m->tok_nl = m->tok_nl2 = -1;
+    if (m->proc.kind == MM_IMGPROC_IDEFICS3) {
+        m->tok_fake = lookup_token(m->tok, "<fake_token_around_image>");
+        m->tok_global = lookup_token(m->tok, "<global-img>");
+        m->tok_nl = lookup_token(m->tok, "\n");
+        m->tok_nl2 = lookup_token(m->tok, "\n\n");
+    }
+}
+
 mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err) {
     double       t0 = mm_time_ms();
     char         e[MM_ERR_SIZE];
@@ -339,6 +375,7 @@ mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err)
                      (long long)m->pimg.grid, (long long)m->pimg.grid);
             goto fail;
         }
+        image_processor(m, ge);
     }
     if (!p.no_audio && has_encoder(ge, "clip.has_audio_encoder", "a.conv1d.1.weight")) {
         if (!(m->aud = mm_audio_model_load(ge, e))) goto fail;
@@ -405,7 +442,7 @@ char *mmgpt_model_task_prompt(const mmgpt_model *m, const char *task, const char
 }
 
 /* ---------------------------------------------------------------- context */
-mmgpt_ctx_params mmgpt_ctx_default_params(void) { return (mmgpt_ctx_params){.n_threads = 0, .n_ctx = 0, .kv_f16 = false}; }
+mmgpt_ctx_params mmgpt_ctx_default_params(void) { return (mmgpt_ctx_params){.n_threads = 0, .n_ctx = 0, .kv_f16 = false, .max_tiles = 0}; }
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
@@ -425,6 +462,7 @@ mmgpt_ctx *mmgpt_ctx_create(const mmgpt_model *m, mmgpt_ctx_params p, char *err)
         return NULL;
     }
     c->m = m;
+    c->max_tiles = p.max_tiles;
     if (!(c->pool = mm_pool_create(p.n_threads, err))) goto fail;
     mm_gpt_state_params sp = mm_gpt_state_default_params();
     sp.n_ctx = p.n_ctx;
@@ -561,11 +599,114 @@ static int check_projected(mmgpt_media *md, const char *kind, const char *path, 
                 "weights hold NaN/Inf values or overflow", path, kind, row);
 }
 
+/* The processing of this ctx's images (the model's processor with the ctx's tile cap). */
+static mm_image_proc_params ctx_proc(const mmgpt_ctx *c) {
+    mm_image_proc_params pp = c->m->proc;
+    if (pp.kind == MM_IMGPROC_IDEFICS3) pp.max_tiles = c->max_tiles > 0 ? c->max_tiles : 0;
+    return pp;
+}
+
+/* The tile markers of a SmolVLM picture of gr x gc tiles (0 x 0: the global image alone) of n rows each, as
+ * llama.cpp's mtmd places them (tools/mtmd/mtmd.cpp, slice template IDEFICS3; tiles row-major, global last):
+ *   per tile <fake_token_around_image> <row_R_col_C> [n rows], "\n" after each tile row but the last,
+ *   then "\n\n" <fake_token_around_image> <global-img> [n rows] <fake_token_around_image>.
+ * NULL layout for the other processors (the rows alone). */
+static int media_layout(const mmgpt_model *m, mmgpt_media *md, int gr, int gc, char *err) {
+    if (m->proc.kind != MM_IMGPROC_IDEFICS3) return MMGPT_OK;
+    const int32_t n = (int32_t)(md->n_rows / (gr * gc + 1));
+    const char   *miss = m->tok_fake < 0 ? "<fake_token_around_image>" : m->tok_global < 0 ? "<global-img>"
+                       : m->tok_nl2 < 0  ? "\\n\\n" : gr > 1 && m->tok_nl < 0 ? "\\n" : NULL;
+    int           cap = 3 * gr * gc + gr + 5, k = 0;
+    mm_conv_piece *L = miss ? NULL : malloc((size_t)cap * sizeof *L);
+    if (!miss && !L) return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
+    for (int r = 0; !miss && r < gr; r++) {
+        for (int q = 0; q < gc; q++) {
+            char rc[48];
+            snprintf(rc, sizeof rc, "<row_%d_col_%d>", r + 1, q + 1);
+            int32_t id = lookup_token(m->tok, rc);
+            if (id < 0) {
+                free(L);
+                return fail(MMGPT_ERR_MODEL, err, "the vocabulary of %s has no token %s, which SmolVLM's tiled image "
+                            "prompt needs (lower --max-tiles to 1 for the global image alone)", m->path, rc);
+            }
+            L[k++] = (mm_conv_piece){m->tok_fake, 0};
+            L[k++] = (mm_conv_piece){id, 0};
+            L[k++] = (mm_conv_piece){-1, n};
+        }
+        if (r + 1 < gr) L[k++] = (mm_conv_piece){m->tok_nl, 0};
+    }
+    if (miss)
+        return fail(MMGPT_ERR_MODEL, err, "the vocabulary of %s has no token %s, which SmolVLM's image prompt needs",
+                    m->path, miss);
+    L[k++] = (mm_conv_piece){m->tok_nl2, 0};
+    L[k++] = (mm_conv_piece){m->tok_fake, 0};
+    L[k++] = (mm_conv_piece){m->tok_global, 0};
+    L[k++] = (mm_conv_piece){-1, n};
+    L[k++] = (mm_conv_piece){m->tok_fake, 0};
+    md->layout = L;
+    md->n_layout = k;
+    return MMGPT_OK;
+}
+
+/* A picture through the model's processor: every tile and the global image through the tower and the
+ * projector, rows in the processor's order (tiles row-major, global last). grid: the tile grid. */
+static int encode_processed(mmgpt_ctx *c, const mm_image *img, const char *name, mmgpt_media **out, int grid[2],
+                            char *err) {
+    const mmgpt_model   *m = c->m;
+    char                 e[MM_ERR_SIZE];
+    mm_image_proc_params pp = ctx_proc(c);
+    mm_image_tiles       t;
+    double               t1 = mm_time_ms();
+    if (mm_image_process(img, &pp, &t, e)) return fail(MMGPT_ERR_INPUT, err, "%s: %s", nm(name), e);
+    c->t.image_decode_ms += mm_time_ms() - t1; /* decode + processor */
+    int64_t nt = mm_vit_n_tokens(m->vit), skip = mm_vit_has_cls(m->vit) ? 1 : 0, dv = mm_vit_d_enc(m->vit);
+    int64_t n_per = mm_projector_n_out(&m->pimg, nt - skip), S = t.size;
+    int64_t n_pos = n_per * t.n_images + (m->proc.kind == MM_IMGPROC_IDEFICS3 ? 3 * t.n_images + t.n_rows + 2 : 0);
+    if (S != mm_vit_image_size(m->vit) || n_pos > mm_gpt_state_n_ctx(c->st)) {
+        const int n_img = t.n_images;
+        mm_image_tiles_free(&t);
+        if (S != mm_vit_image_size(m->vit)) return fail(MMGPT_ERR_INTERNAL, err, "%s: processor size %lld", nm(name), (long long)S);
+        return fail(MMGPT_ERR_CONTEXT, err, "%s: the image takes %lld positions (%d pictures of %lld rows), over "
+                    "the context of %lld (lower --max-tiles)", nm(name), (long long)n_pos, n_img, (long long)n_per,
+                    (long long)mm_gpt_state_n_ctx(c->st));
+    }
+    mmgpt_media *md = NULL;
+    int          rc = media_alloc(c, MMGPT_MEDIA_IMAGE, n_per * t.n_images, &md, err);
+    for (int i = 0; rc == MMGPT_OK && i < t.n_images; i++) {
+        double t2 = mm_time_ms();
+        if ((rc = mm_vit_encode(c->vs, t.pixels + (size_t)i * 3 * S * S, c->vit_out, e))) {
+            rc = rc == MM_ERR_NONFINITE ? fail(MMGPT_ERR_MODEL, err, "%s: %s", m->enc_path, e)
+                                        : fail(MMGPT_ERR_INTERNAL, err, "%s: %s", nm(name), e);
+            break;
+        }
+        double t3 = mm_time_ms();
+        c->t.image_encode_ms += t3 - t2;
+        mm_projector_apply(&m->pimg, c->pool, c->vit_out + skip * dv, nt - skip, md->rows + i * n_per * md->d,
+                           c->img_proj_scratch);
+        c->t.project_ms += mm_time_ms() - t3;
+    }
+    grid[0] = t.n_rows;
+    grid[1] = t.n_cols;
+    mm_image_tiles_free(&t);
+    if (rc) {
+        mmgpt_media_free(md);
+        return rc;
+    }
+    if ((rc = check_projected(md, "image", m->enc_path, err))) return rc;
+    if ((rc = media_layout(m, md, grid[0], grid[1], err))) {
+        mmgpt_media_free(md);
+        return rc;
+    }
+    *out = md;
+    return MMGPT_OK;
+}
+
 /* With the cache on, before decoding: a file's bytes are read here for the key (then *path = NULL, *data / *size
  * are them and *file owns them), and an item this model encoded before is copied from the cache: 1 with *out
- * set (counted in the timings), else 0 with *key set for cache_put. Out of memory: -1. */
+ * set (counted in the timings; a picture's tile grid in grid and its marker layout rebuilt), else 0 with *key set
+ * for cache_put. Failure: an MMGPT_ERR_* code (< 0). */
 static int cache_lookup(mmgpt_ctx *c, mmgpt_media_kind kind, const char **path, const void **data, size_t *size,
-                        void **file, mm_conv_hash *key, mmgpt_media **out, char *err) {
+                        void **file, mm_conv_hash *key, int grid[2], mmgpt_media **out, char *err) {
     const mmgpt_model *m = c->m;
     char               e[MM_ERR_SIZE];
     size_t             file_size = 0;
@@ -578,9 +719,10 @@ static int cache_lookup(mmgpt_ctx *c, mmgpt_media_kind kind, const char **path, 
         *path = NULL;
     }
     if (*path) return 0; /* unreadable here: the decoder reports it */
-    *key = kind == MMGPT_MEDIA_IMAGE ? image_key(m, *data, *size) : audio_key(m, *data, *size);
+    mm_image_proc_params pp = ctx_proc(c);
+    *key = kind == MMGPT_MEDIA_IMAGE ? image_key(m, &pp, *data, *size) : audio_key(m, *data, *size);
     int64_t n_rows = 0;
-    float  *rows = cache_get(m->cache, *key, &n_rows);
+    float  *rows = cache_get(m->cache, *key, &n_rows, grid);
     if (!rows) return 0;
     free(*file);
     *file = NULL;
@@ -590,6 +732,11 @@ static int cache_lookup(mmgpt_ctx *c, mmgpt_media_kind kind, const char **path, 
         return fail(MMGPT_ERR_INTERNAL, err, "out of memory");
     }
     *md = (mmgpt_media){.kind = kind, .n_rows = n_rows, .d = m->d_model, .rows = rows};
+    int rc = kind == MMGPT_MEDIA_IMAGE ? media_layout(m, md, grid[0], grid[1], err) : MMGPT_OK;
+    if (rc) {
+        mmgpt_media_free(md);
+        return rc;
+    }
     if (kind == MMGPT_MEDIA_IMAGE) c->t.n_images++;
     else c->t.n_audio++;
     c->t.n_media_cached++;
@@ -613,13 +760,25 @@ static int encode_image(mmgpt_ctx *c, const char *path, const void *data, size_t
     double   t0 = mm_time_ms();
     void        *file = NULL; /* a file's bytes, read for the cache key */
     mm_conv_hash key;
-    int          rc = cache_lookup(c, MMGPT_MEDIA_IMAGE, &path, &data, &size, &file, &key, out, err);
+    int          grid[2] = {0, 0};
+    int          rc = cache_lookup(c, MMGPT_MEDIA_IMAGE, &path, &data, &size, &file, &key, grid, out, err);
     if (rc) return rc > 0 ? MMGPT_OK : rc;
     rc = path ? mm_image_load_file(path, &img, e) : mm_image_load_memory(data, size, name, &img, e);
     free(file);
     if (rc) return fail(MMGPT_ERR_INPUT, err, "%s", e);
     double t1 = mm_time_ms();
     c->t.image_decode_ms += t1 - t0;
+    if (m->proc.kind != MM_IMGPROC_PLAIN) {
+        mmgpt_media *md = NULL;
+        rc = encode_processed(c, &img, name, &md, grid, err);
+        mm_image_free(&img);
+        if (rc) return rc;
+        c->t.n_images++;
+        if (m->cache && (key.lo || key.hi)) cache_put(m->cache, key, md->rows, md->n_rows, md->d, grid);
+        media_seal(md);
+        *out = md;
+        return MMGPT_OK;
+    }
     rc = mm_vit_encode_image(c->vs, &img, c->pixels, c->vit_out, e);
     mm_image_free(&img);
     if (rc == MM_ERR_NONFINITE) return fail(MMGPT_ERR_MODEL, err, "%s: %s", m->enc_path, e);
@@ -634,7 +793,7 @@ static int encode_image(mmgpt_ctx *c, const char *path, const void *data, size_t
     if ((rc = check_projected(md, "image", m->enc_path, err))) return rc;
     c->t.project_ms += mm_time_ms() - t2;
     c->t.n_images++;
-    if (m->cache && (key.lo || key.hi)) cache_put(m->cache, key, md->rows, md->n_rows, md->d);
+    if (m->cache && (key.lo || key.hi)) cache_put(m->cache, key, md->rows, md->n_rows, md->d, grid);
     media_seal(md);
     *out = md;
     return MMGPT_OK;
@@ -651,7 +810,8 @@ static int encode_audio(mmgpt_ctx *c, const char *path, const void *data, size_t
     double       t0 = mm_time_ms();
     void        *file = NULL; /* a file's bytes, read for the cache key */
     mm_conv_hash key;
-    int          rc = cache_lookup(c, MMGPT_MEDIA_AUDIO, &path, &data, &size, &file, &key, out, err);
+    int          grid[2] = {0, 0}; /* unused for clips */
+    int          rc = cache_lookup(c, MMGPT_MEDIA_AUDIO, &path, &data, &size, &file, &key, grid, out, err);
     if (rc < 0) return rc;
     if (rc > 0) { /* encoded before; its rows must still fit this context */
         if ((*out)->n_rows <= mm_gpt_state_n_ctx(c->st)) return MMGPT_OK;
@@ -702,7 +862,7 @@ static int encode_audio(mmgpt_ctx *c, const char *path, const void *data, size_t
     if ((rc = check_projected(md, "audio", m->enc_path, err))) return rc;
     c->t.project_ms += mm_time_ms() - t2;
     c->t.n_audio++;
-    if (m->cache && (key.lo || key.hi)) cache_put(m->cache, key, md->rows, md->n_rows, md->d);
+    if (m->cache && (key.lo || key.hi)) cache_put(m->cache, key, md->rows, md->n_rows, md->d, grid);
     media_seal(md);
     *out = md;
     return MMGPT_OK;
@@ -777,6 +937,7 @@ int mmgpt_media_from_memory(mmgpt_ctx *c, const void *data, size_t size, mmgpt_m
 void mmgpt_media_free(mmgpt_media *md) {
     if (!md) return;
     free(md->rows);
+    free(md->layout);
     free(md);
 }
 mmgpt_media_kind mmgpt_media_get_kind(const mmgpt_media *md) { return md ? md->kind : MMGPT_MEDIA_AUTO; }
@@ -788,7 +949,8 @@ static void media_release(void *md) { mmgpt_media_free(md); }
 /* Into the pending turn; owned: freed with the turn (also when this fails). */
 static int push_media(mmgpt_ctx *c, const mmgpt_media *md, bool owned, char *err) {
     mm_conv_media v = {.kind = md->kind == MMGPT_MEDIA_AUDIO ? MM_MEDIA_AUDIO : MM_MEDIA_IMAGE, .n_rows = md->n_rows,
-                       .d = md->d, .rows = md->rows, .hash = md->hash};
+                       .d = md->d, .rows = md->rows, .hash = md->hash, .layout = md->layout,
+                       .n_layout = md->n_layout};
     return mm_conv_add_media(c->conv, &v, owned ? (void *)md : NULL, owned ? media_release : NULL, err);
 }
 

@@ -90,7 +90,7 @@ static int load_chat(mm_prompt_template *t, const mm_gguf *g, const char *name, 
     memset(t, 0, sizeof *t);
     if (name && !mm_chat_template_known(name))
         return mm_err(err, "unknown chat template '%s' (known: %s)", name, mm_chat_template_names());
-    bool turn_keys = false, task_keys = false;
+    bool turn_keys = false, keyed[N_FIELDS] = {false};
     for (size_t i = 0; i < N_FIELDS; i++) {
         char      **slot = (char **)((char *)t + k_fields[i].off);
         const char *v = k_fields[i].def;
@@ -105,8 +105,7 @@ static int load_chat(mm_prompt_template *t, const mm_gguf *g, const char *name, 
                 return mm_err(err, "%s is too long or holds a NUL byte", k_fields[i].key);
             }
             turn_keys |= i < N_TURN_KEYS;
-            task_keys |= k_fields[i].off == offsetof(mm_prompt_template, describe) ||
-                         k_fields[i].off == offsetof(mm_prompt_template, ask);
+            keyed[i] = true;
         }
         if (!v) continue;
         if (!(*slot = dup_n(v, n))) {
@@ -149,11 +148,16 @@ static int load_chat(mm_prompt_template *t, const mm_gguf *g, const char *name, 
         t->chat_source = "defaults (no template in the file)";
     }
     int rc = 0;
-    if (e) rc = apply_entry(t, e);
-    /* llama-mtmd-cli's user turn (b10182): the media marker immediately followed by the question */
-    if (e && !task_keys)
-        rc |= set_str(&t->describe, MM_MEDIA_MARKER "Describe this sound.") | set_str(&t->ask, MM_MEDIA_MARKER "{question}");
-    else {
+    if (e) {
+        rc = apply_entry(t, e);
+        /* a chat model without mmgpt keys (llama.cpp's files): the media marker immediately followed by the
+         * text, as llama.cpp's multimodal CLI writes a user turn; caption's task per family */
+        const char *task[3] = {!strcmp(e->name, "smolvlm") ? "<__media__>Can you describe this image?"
+                                                           : "<__media__>Describe this image.",
+                               "<__media__>Describe this sound.", "<__media__>{question}"};
+        for (int k = 0; k < 3; k++)
+            if (!keyed[N_TURN_KEYS + k]) rc |= set_str((char **)((char *)t + k_fields[N_TURN_KEYS + k].off), task[k]);
+    } else {
         t->chat_name = "mmgpt";
         rc = set_str(&t->start, "") | set_str(&t->user_prefix_first, t->user_prefix) | set_str(&t->answer_lead, " ");
     }
@@ -424,10 +428,13 @@ int mm_prompt_build_turn(const mm_prompt_template *t, bool start, const char *sy
     if (!raw) put_template(&b, start && t->user_prefix_first ? t->user_prefix_first : t->user_prefix, &bad_template);
     if (sys && t->system_in_user) put_system(&b, system, &bad_template);
     int m = 0;
+    /* no marker: the media first, each followed by "\n" - nothing with a chat template of the table (the text
+     * right after the media, as llama.cpp's multimodal CLI places its markers) */
+    const bool nl = raw || !t->chat_name || !strcmp(t->chat_name, "mmgpt");
     if (n_markers == 0)
         for (; m < n_media; m++) {
             put_media(&b, media_kinds, m);
-            if (raw || !t->specials) sb_str(&b.text, "\n"); /* table templates: llama-mtmd-cli's marker + text */
+            if (nl) sb_str(&b.text, "\n");
         }
     for (int i = 0; i < n_runs; i++) {
         const char *p = runs[i].s.s ? runs[i].s.s : "";

@@ -12,6 +12,10 @@
  *   mmgpt.prompt.caption           ["<__media__>\nDescribe this image."]   `mmgpt caption` user text
  *   mmgpt.prompt.describe          ["<__media__>\nDescribe this sound."]   `mmgpt describe` user text
  *   mmgpt.prompt.ask               ["<__media__>\n{question}"]             `mmgpt ask` user text
+ *     (a model whose turn format is a chat template of the table, without these three keys: ask
+ *     "<__media__>{question}", describe "<__media__>Describe this sound.", caption "<__media__>Can you
+ *     describe this image?" for smolvlm, else "<__media__>Describe this image." - the marker immediately
+ *     followed by the text, as llama.cpp's multimodal CLI writes a user turn)
  *   mmgpt.prompt.default_system    [none]           system prompt used when the caller gives none
  *   mmgpt.prompt.image_begin / image_end / audio_begin / audio_end   [""]  text wrapped around the
  *                                   embedding rows of each image / clip (e.g. "<img>" and "</img>")

@@ -209,6 +209,12 @@ void mm_image_tiles_free(mm_image_tiles *t);
 typedef struct mm_vit_model mm_vit_model;  /* read-only weights (point into the GGUF mapping) */
 typedef struct mm_vit_state mm_vit_state;  /* scratch of one encode */
 
+/* The processor of a llama.cpp mmproj's family: clip.projector_type "mlp" -> MM_IMGPROC_LLAVA, "idefics3" ->
+ * MM_IMGPROC_IDEFICS3 (longest edge clip.vision.preproc_image_size when present), with the tower's S, mean
+ * and std; mmgpt's own files (any mmgpt.vision.resize_mode / feature_layer key) and every other type ->
+ * MM_IMGPROC_PLAIN (mm_vit_preproc's resize mode: the bundled model's path). */
+mm_image_proc_params mm_image_proc_for_model(const mm_gguf *g, const mm_vit_model *vit);
+
 /* The GGUF handle must stay open while the model is used. */
 mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err);
 void          mm_vit_model_free(mm_vit_model *m);

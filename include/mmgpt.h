@@ -34,9 +34,14 @@
  *   cache already holds, and generates the answer, calling your callback with each piece of text as it
  *   is produced. Every piece is valid UTF-8 (never a broken character): bytes the model samples that do
  *   not form a character become U+FFFD.
+ *   With a llama.cpp mmproj the picture goes through its family's processor (LLaVA-1.5 pad + resize; SmolVLM
+ *   512 px tiles + a global image, each through the tower: ctx params max_tiles caps the tiles) and a SmolVLM
+ *   picture's rows come wrapped in its tile markers (<fake_token_around_image><row_R_col_C> ... <global-img>)
+ *   as llama.cpp's multimodal CLI places them (docs/ARCHITECTURE.md).
  *   USER_TEXT is the concatenation of the added texts. The n-th `<__media__>` of the mmgpt_add_text
  *   texts is replaced by the n-th added image/clip; with no marker at all, the media come first, each
- *   followed by "\n" ("<__media__>\n" per media in front of the text); any other marker count is an
+ *   followed by "\n" ("<__media__>\n" per media in front of the text; no "\n" with a chat template of the
+ *   table, as llama.cpp's multimodal CLI writes a turn); any other marker count is an
  *   error. Free text from a user (a question, a chat line) goes in with mmgpt_add_text_literal: a
  *   `<__media__>` typed in it is ordinary text, never a media slot. The system prompt is always plain
  *   text. No user text is ever parsed for special tokens: a typed `<|endoftext|>` or `<|im_start|>` is
@@ -217,6 +222,9 @@ typedef struct {
     int     n_threads;  /* threads of this ctx's pool; <= 0 = all CPUs */
     int64_t n_ctx;      /* KV-cache positions; 0 = min(the model's context length, MM_GPT_DEFAULT_CTX = 4096) */
     bool    kv_f16;     /* keep the KV cache in f16: half the memory, keys/values rounded (default false) */
+    int     max_tiles;  /* SmolVLM (idefics3 mmproj): at most this many 512 px tiles per picture (plus the
+                           global image; the longest edge is lowered a tile at a time); <= 0 = the processor's
+                           default (longest edge clip.vision.preproc_image_size, else 4 tiles a side) */
 } mmgpt_ctx_params;
 
 mmgpt_ctx_params mmgpt_ctx_default_params(void);

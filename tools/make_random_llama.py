@@ -69,6 +69,26 @@ FAMILIES = {
                   template="{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
                            "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}"
                            "{{ '<|im_start|>assistant\\n' }}{% endif %}"),
+    # SmolVLM's text side (SmolLM2 + Idefics3's image tokens; chat template as HuggingFaceTB/SmolVLM-256M-Instruct's,
+    # written out): "\n\n" is a token of its own (mtmd looks it up)
+    "smolvlm": dict(pre="smollm", specials=["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<fake_token_around_image>",
+                                            "<image>", "<end_of_utterance>", "<global-img>"] +
+                    ["<row_%d_col_%d>" % (r, c) for r in range(1, 7) for c in range(1, 7)],
+                    bos="<|im_start|>", eos="<end_of_utterance>", add_bos=False, merges_first=[("Ċ", "Ċ")],
+                    template="<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}"
+                             "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
+                             "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}"
+                             "{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}"
+                             "<end_of_utterance>\n{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}"
+                             "{% endif %}"),
+    # LLaVA-1.5's text side (Vicuna; llava-hf's chat template, roles upper-cased)
+    "llava": dict(pre="gpt-2", specials=["<unk>", "<s>", "</s>", "<image>"], bos="<s>", eos="</s>", add_bos=True,
+                  template="{% for message in messages %}{% if message['role'] != 'system' %}"
+                           "{{ message['role'].upper() + ': '}}{% endif %}{% for content in message['content'] | "
+                           "selectattr('type', 'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}"
+                           "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
+                           "{{ content['text'] + ' '}}{% endfor %}{% endfor %}{% if add_generation_prompt %}"
+                           "{{ 'ASSISTANT:' }}{% endif %}"),
 }
 
 CORPUS = ("the quick brown fox jumps over the lazy dog. a cat sat on the mat and the dog ran in the park. "
@@ -108,6 +128,10 @@ def make_vocab(family, n_vocab):
     tokens = [b2u[b] for b in range(256)]
     seen = set(tokens)
     merges = []
+    for a_, b_ in fam.get("merges_first", []):  # tokens the family needs whatever the corpus holds
+        tokens.append(a_ + b_)
+        seen.add(a_ + b_)
+        merges.append((a_, b_))
     words = {}
     for i, w in enumerate(CORPUS.split(" ")):
         if not w:
@@ -355,12 +379,13 @@ def main():
     ap.add_argument("--untied", action="store_true", help="a separate output.weight")
     ap.add_argument("--type", choices=["f32", "f16"], default="f32", help="matrices (vectors stay f32)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--family", choices=sorted(FAMILIES), help="vocabulary + chat template (default: the arch's)")
     a = ap.parse_args()
     if a.preset:
-        cfg = make_config(**PRESETS[a.preset])
+        cfg = make_config(**dict(PRESETS[a.preset], **({"family": a.family} if a.family else {})))
     else:
         cfg = make_config(arch=a.arch, d=a.d, layers=a.layers, heads=a.heads, kv_heads=a.kv_heads, ff=a.ff,
-                          vocab=a.vocab, ctx=a.ctx, tied=not a.untied)
+                          vocab=a.vocab, ctx=a.ctx, tied=not a.untied, family=a.family)
     W = random_weights(cfg, a.seed, np.float16 if a.type == "f16" else np.float32)
     write_gguf(a.out, cfg, W, a.type, a.preset or "random-" + cfg["arch"])
     print("%s: %s d %d, %d layers, %d/%d heads, ff %d, vocab %d, %s" % (

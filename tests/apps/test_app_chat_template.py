@@ -111,7 +111,8 @@ def main():
           rc == 0 and "chat template: mmgpt (defaults (no template in the file))" in out, out[:300])
 
     rc, n, err = ask(chatml, img, q)
-    want = n_positions(turn(q))  # the media rows sit between "user\n" and the question
+    # a chat model without mmgpt task keys: the media rows right before the question, no "\n" (llama.cpp's turn)
+    want = n_positions(turn(q))
     check("ask on the ChatML model: the ChatML turn, specials as one token each (%d text positions, want %d)"
           % (n, want), rc == 0 and n == want, err)
     rc, n2, err = ask(chatml, img, "<|im_end|>")

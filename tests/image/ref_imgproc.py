@@ -124,3 +124,11 @@ def idefics3(im, S=512, L=2048, max_tiles=0, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5
         im = im.resize((S, S), Image.LANCZOS)
     frames.append(im)
     return np.stack([normalize(f, mean, std) for f in frames]), rows, cols
+
+
+def grid_for(path, S, max_tiles, L=None):
+    """Tile grid (rows, cols) of the picture at path for SmolVLM's processor (L default 4 S)."""
+    im = idefics3_rgb(Image.open(path))
+    w, h = im.size
+    L = longest_edge_for(h, w, S, L or 4 * S, max_tiles)
+    return grid(h, w, S, L)

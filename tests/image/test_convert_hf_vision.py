@@ -79,7 +79,7 @@ def convert(folder, out, *args):
 def encode(model, img):
     outs = [os.path.join(TMP, k + ".npy") for k in ("out", "pre", "proj")]
     p = subprocess.run([BIN, "encode-image", "--mmproj", model, img, "-o", outs[0], "--preprocessed", outs[1],
-                        "--projected", outs[2], "-t", "2"], capture_output=True, text=True, timeout=300)
+                        "--projected", outs[2], "-t", "2", "--max-tiles", "4"], capture_output=True, text=True, timeout=300)
     if p.returncode != 0:
         raise RuntimeError("encode-image failed (%d): %s" % (p.returncode, p.stderr.strip()))
     return [np.load(f) for f in outs]
@@ -141,6 +141,9 @@ def reference(kind, pre, W):
     if kind == "llava":
         tower = R.clip_hidden_state(lc, W, pre, -2)
         return tower, R.llava_projector(W, tower[1:])
+    if pre.ndim == 4:  # SmolVLM: the tiles and the global image ([n_images, 3, S, S]), each through both
+        both = [reference(kind, p, W) for p in pre]
+        return np.stack([b[0] for b in both]), np.stack([b[1] for b in both])
     tower = R.siglip_last_hidden_state(sc, W, pre)
     return tower, R.idefics3_connector(sc, W, tower)
 

@@ -21,6 +21,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import ref_hf_vision as R  # noqa: E402
+import ref_imgproc as RP  # noqa: E402
 import testdata  # noqa: E402
 
 BIN = os.environ.get("MMGPT_BIN")
@@ -32,13 +33,14 @@ quick = os.environ.get("MMGPT_SANITIZE_RUN") == "1"
 fails = []
 
 
-def encode(model, img, threads=2):
+def encode(model, img, threads=2, max_tiles=0):
     outs = [os.path.join(TMP, "img_mmproj_%s.npy" % k) for k in ("out", "pre", "proj")]
     for f in outs:
         if os.path.exists(f):
             os.remove(f)
     p = subprocess.run([BIN, "encode-image", "--mmproj", model, img, "-o", outs[0], "--preprocessed", outs[1],
-                        "--projected", outs[2], "-t", str(threads)], capture_output=True, text=True, timeout=300)
+                        "--projected", outs[2], "-t", str(threads)] + (["--max-tiles", str(max_tiles)] if max_tiles else []),
+                       capture_output=True, text=True, timeout=300)
     if p.returncode != 0:
         raise RuntimeError("encode-image failed (%d): %s" % (p.returncode, p.stderr.strip()))
     return [np.load(f) for f in outs] + [p.stderr]
@@ -54,6 +56,9 @@ def reference(kind, cfg, W, pre, k=-2):
     if kind == "llava":
         tower = R.clip_hidden_state(cfg, W, pre, k)
         return tower, R.llava_projector(W, tower[1:])
+    if pre.ndim == 4:  # SmolVLM: every tile and the global image, each through the tower and the connector
+        both = [reference(kind, cfg, W, p, k) for p in pre]
+        return np.stack([b[0] for b in both]), np.stack([b[1] for b in both])
     tower = R.siglip_last_hidden_state(cfg, W, pre)
     return tower, R.idefics3_connector(cfg, W, tower)
 
@@ -75,12 +80,13 @@ def run_case(label, kind, cfg, W, wtype, swap, img, mode, extra_keys=None, k=-2)
     else:
         held = R.write_smolvlm_mmproj(path, cfg, W, wtype, swap_ffn=swap)
     try:
-        tower, pre, proj, log = encode(path, img)
+        tower, pre, proj, log = encode(path, img, max_tiles=0 if kind == "llava" else 6)
     except RuntimeError as e:
         print("FAIL", label, e)
         fails.append(label)
         return
-    if (" %s %d" % (mode, cfg.image_size)) not in log:
+    n_img = 1 if kind == "llava" else 1 + int(np.prod(RP.grid_for(img, cfg.image_size, 6)))
+    if (" %s %d x %d" % (mode, n_img, cfg.image_size)) not in log or (kind != "llava" and pre.shape[0] != n_img):
         print("FAIL %s: preprocessing is not %s: %s" % (label, mode, log.strip()))
         fails.append(label + " mode")
     Wh = R.hf_from_held(W, held, kind, swap)
@@ -108,17 +114,17 @@ print("SmolVLM relations: %d px, patch %d, %d tokens, d %d, d_ff %d, %d heads, %
       % (smol.image_size, smol.patch_size, smol.grid ** 2, smol.d, smol.d_ff, smol.n_head, smol.n_layer,
          smol.scale_factor, (smol.grid // smol.scale_factor) ** 2, smol.d_text))
 
-run_case("LLaVA-1.5 F32, old converter (fc1 named ffn_down)", "llava", llava, Wl, "f32", True, photo, "pad")
-run_case("SmolVLM F32 (fc1 named ffn_up)", "smol", smol, Ws, "f32", False, photo2, "squash")
+run_case("LLaVA-1.5 F32, old converter (fc1 named ffn_down)", "llava", llava, Wl, "f32", True, photo, "llava")
+run_case("SmolVLM F32 (fc1 named ffn_up)", "smol", smol, Ws, "f32", False, photo2, "idefics3")
 if not quick:
-    run_case("LLaVA-1.5 F32, fc1 named ffn_up", "llava", llava, Wl, "f32", False, photo2, "pad")
-    run_case("SmolVLM F32, first files (fc1 named ffn_down)", "smol", smol, Ws, "f32", True, photo, "squash")
+    run_case("LLaVA-1.5 F32, fc1 named ffn_up", "llava", llava, Wl, "f32", False, photo2, "llava")
+    run_case("SmolVLM F32, first files (fc1 named ffn_down)", "smol", smol, Ws, "f32", True, photo, "idefics3")
     for wt in ("f16", "q8_0"):
-        run_case("LLaVA-1.5 %s (old converter)" % wt.upper(), "llava", llava, Wl, wt, True, photo, "pad")
-        run_case("SmolVLM %s" % wt.upper(), "smol", smol, Ws, wt, False, photo, "squash")
+        run_case("LLaVA-1.5 %s (old converter)" % wt.upper(), "llava", llava, Wl, wt, True, photo, "llava")
+        run_case("SmolVLM %s" % wt.upper(), "smol", smol, Ws, wt, False, photo, "idefics3")
     # clip.use_silu (llama.cpp: SiLU when use_gelu is false and use_silu true)
     silu = R.llava15(d=32, n_head=2, n_layer=3, d_text=64, act="silu")
-    run_case("CLIP clip.use_silu F32", "llava", silu, R.random_clip(silu, seed=13), "f32", True, photo, "pad")
+    run_case("CLIP clip.use_silu F32", "llava", silu, R.random_clip(silu, seed=13), "f32", True, photo, "llava")
 
 # clip.vision.feature_layer [2] (llama.cpp's int32 array): two of the file's three blocks run, hidden_states[2]
 # (no post_ln in a LLaVA file)
@@ -147,8 +153,18 @@ subprocess.run([sys.executable, os.path.join(SRC, "tools", "make_random_mm.py"),
                 "--seed", "5"], check=True, capture_output=True)
 tm = ref_fused.load(text_model)
 e2e = [("LLaVA-1.5", "llava", llava, Wl, True, photo)]
-if not quick:
-    e2e.append(("SmolVLM", "smol", smol, Ws, False, photo2))
+# SmolVLM end to end (tiles and their marker tokens): tests/fusion/test_vlm_prompt.py. With a GPT-2 vocabulary,
+# which lacks the markers, a SmolVLM image is refused (exit 4) naming the missing token.
+mmproj = os.path.join(TMP, "img_mmproj_e2e.gguf")
+R.write_smolvlm_mmproj(mmproj, smol, Ws, "f32")
+r = subprocess.run([BIN, "logits", "-m", text_model, "--mmproj", mmproj, "--image", photo2, "-p", "<__media__> x", "-o",
+                    os.path.join(TMP, "img_mmproj_logits.npy"), "-t", "2", "--max-tiles", "1"],
+                   capture_output=True, text=True, timeout=300)
+ok = r.returncode == 4 and "<fake_token_around_image>" in r.stderr
+print("%s SmolVLM image with a vocabulary lacking its markers: exit %d: %s" % ("ok  " if ok else "FAIL", r.returncode,
+                                                                                 r.stderr.strip()))
+if not ok:
+    fails.append("SmolVLM markers missing")
 for label, kind, cfg, W, swap, img in e2e:
     mmproj = os.path.join(TMP, "img_mmproj_e2e.gguf")
     held = (R.write_llava15_mmproj if kind == "llava" else R.write_smolvlm_mmproj)(mmproj, cfg, W, "f32", swap_ffn=swap)

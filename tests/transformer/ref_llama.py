@@ -5,6 +5,7 @@ Face layout ({HF name: array}, tools/make_random_llama.py's random_weights). Not
 llama.cpp's permuted layout.
 
     logits(cfg, W, ids, kv_f16=False) -> np.float64 [len(ids), vocab]   (every position, causal)
+    ids: token ids, or (a multimodal prompt) token ids and embedding rows (arrays [d]) in order
     kv_f16: keys (after the rotary embedding) and values rounded to IEEE half, as a KV cache in f16 stores them
 """
 import math
@@ -39,7 +40,12 @@ def logits(cfg, W, ids, kv_f16=False):
     w = {k: torch.tensor(np.asarray(v, dtype=np.float64)) for k, v in W.items()}
     d, H, Hkv, dh, eps = cfg["d"], cfg["heads"], cfg["kv_heads"], cfg["head_dim"], cfg["eps"]
     n = len(ids)
-    x = w["model.embed_tokens.weight"][torch.tensor(list(ids), dtype=torch.long)]
+    E = w["model.embed_tokens.weight"]
+    if all(isinstance(i, (int, np.integer)) for i in ids):
+        x = E[torch.tensor(list(ids), dtype=torch.long)]
+    else:  # embedding rows (projected media) stand in the sequence as they are
+        x = torch.stack([E[int(i)] if isinstance(i, (int, np.integer)) else torch.tensor(np.asarray(i, np.float64))
+                         for i in ids])
     pos = torch.arange(n, dtype=torch.float64)
     if cfg.get("linear_factor"):
         pos = pos / cfg["linear_factor"]  # HF linear scaling: positions divided by the factor
