@@ -150,7 +150,7 @@ static const mm_cmd_spec k_encode_audio = {
              "encoded over their own frames. llama.cpp mmproj files (Ultravox) work the same way.\n",
     .opts = (const mm_opt_id[]){MM_O_MODEL, MM_O_THREADS, MM_O_OUTPUT, MM_O_PROJECTED, MM_O_MEL, MM_O_MAX_SECONDS,
                                 MM_O_COUNT},
-    .texts = (const mm_opt_text[]){{MM_O_PROJECTED, "[n_positions, d_model]: the decoder positions\n"
+    .texts = (const mm_opt_text[]){{MM_O_PROJECTED, "[n_positions, d_model]: the decoder positions "
                                                     "of the clip, window after window (per-window counts on stderr)"},
                                    {MM_O_COUNT, NULL}},
     .min_pos = 1,

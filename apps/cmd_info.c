@@ -395,7 +395,7 @@ static const mm_cmd_spec k_info = {
              "with an audio encoder: its windows, positions per window and the longest clip that fits.\n"
              "The file is fully validated.\n",
     .opts = (const mm_opt_id[]){MM_O_CTX_SIZE, MM_O_CHAT_TEMPLATE, MM_O_JSON, MM_O_COUNT},
-    .texts = (const mm_opt_text[]){{MM_O_CTX_SIZE, ": with an audio encoder, the longest clip whose positions fit in N\n"
+    .texts = (const mm_opt_text[]){{MM_O_CTX_SIZE, ": with an audio encoder, the longest clip whose positions fit in N "
                                                    "(default 0 = the file's <arch>.context_length, when it has one)"},
                                    {MM_O_JSON, "print one JSON object instead of text"},
                                    {MM_O_COUNT, NULL}},

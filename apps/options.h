@@ -123,6 +123,14 @@ typedef struct {
     bool               numbers_are_args;  /* "-5" is an argument, not an option (detokenize's ids) */
 } mm_cmd_spec;
 
+/* What the specs of the task commands (caption, describe, ask) share: the groups, -p's meaning, and the
+ * lines of caption's and describe's description about several files. */
+#define MM_TASK_GROUPS (MM_OPT_MODEL | MM_OPT_TEMPLATE | MM_OPT_PROMPT | MM_OPT_GEN | MM_OPT_OUT)
+#define MM_TASK_PROMPT_HELP "replaces the task's text (the file goes where <__media__> is in it, or first)"
+#define MM_TASK_FILES_ABOUT                                                                 \
+    "With one file, stdout holds only the text; with several, one line per file:\n"          \
+    "\"FILE: text\". --json prints one JSON object per file instead. Answers are greedy by default.\n"
+
 /* The "exit codes:" paragraph of the commands other than the decoder ones (a spec's exits). */
 #define MM_CMD_TOOL_EXITS                                                                                  \
     "exit codes: 0 ok; 2 usage (bad option or value out of its range, a missing argument); 3 input\n"      \
