@@ -155,17 +155,6 @@ const char *mm_cli_value(int argc, char **argv, int *i) {
     return argv[++*i];
 }
 
-bool mm_cli_chat_template(int argc, char **argv, int *i, const char **name) {
-    const char *v = mm_cli_value(argc, argv, i);
-    if (!v) return false;
-    if (!mm_chat_template_known(v)) {
-        mm_cli_fail(MM_EXIT_USAGE, "--chat-template: unknown template '%s' (known: %s)", v, mm_chat_template_names());
-        return false;
-    }
-    *name = v;
-    return true;
-}
-
 static bool file_exists(const char *p) { return p && access(p, R_OK) == 0; }
 
 #ifndef MMGPT_BIN_TO_DATADIR

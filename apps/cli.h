@@ -57,9 +57,6 @@ long mm_cli_read_line(FILE *f, char *buf, size_t max);
 char *mm_cli_utf8(const char *s);
 /* Next argument value for option argv[*i]; NULL (after printing an error) if missing. */
 const char *mm_cli_value(int argc, char **argv, int *i);
-/* --chat-template NAME at argv[*i]: its value into *name; false (after a usage error that lists the
- * known names: mmgpt and mm_fusion.h's table) when it is missing or unknown. */
-bool mm_cli_chat_template(int argc, char **argv, int *i, const char **name);
 /* The model to use: explicit path, else $MMGPT_MODEL, else the bundled model (mm_cli_bundled_model).
  * Returns NULL (after printing how to fix it) if none is found. */
 const char *mm_cli_model_path(const char *explicit_path);

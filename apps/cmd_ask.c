@@ -9,11 +9,11 @@ static const mm_cmd_spec k_ask = {
     .about = "Answer QUESTION about FILE, a picture or a sound clip (told apart by their content).\n"
              "stdout holds only the answer (greedy by default).\n"
              "example: mmgpt ask photo.png \"how many shapes are there?\"\n",
-    .groups = MM_OPT_MODEL | MM_OPT_TEMPLATE | MM_OPT_PROMPT | MM_OPT_GEN | MM_OPT_OUT,
+    .groups = MM_TASK_GROUPS,
     .min_pos = 2,
     .max_pos = 2,
     .pos_name = "FILE and QUESTION",
-    .prompt_help = "replaces the task's text (the file goes where <__media__> is in it, or first)",
+    .prompt_help = MM_TASK_PROMPT_HELP,
 };
 
 int mm_cmd_ask(int argc, char **argv) {

@@ -28,8 +28,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "cli.h"
 #include "commands.h"
+#include "options.h"
 #include "mm_audio.h"
 #include "mm_gguf.h"
 #include "mm_image.h"
@@ -40,46 +40,7 @@
 #define MMGPT_VERSION "dev"
 #endif
 
-#define MAX_LIST 8
-#define MAX_REPS 100
-
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: mmgpt bench -m FILE [options]\n\n"
-            "Measure the decoder of FILE as llama-bench does: pp<P> = one P-token prompt evaluation, tg<N> = N\n"
-            "single-token steps from an empty cache; a warm-up run, then -r repetitions (cache reset before each).\n"
-            "Adds the weight bytes read per token, the fraction of the machine's read bandwidth (measured in the\n"
-            "run) that tg reaches, and the GFLOP/s of the work done (only the logits computed are counted).\n\n"
-            "options:\n"
-            "  -m, --model FILE   model (.gguf; default $MMGPT_MODEL or the bundled model)\n"
-            "  -p, --n-prompt L   prompt lengths, comma-separated (default 512; 0 = no pp test)\n"
-            "  -n, --n-gen L      generated tokens, comma-separated (default 128; 0 = no tg test)\n"
-            "  -t, --threads L    thread counts, comma-separated, 1 to 256 (default: all CPUs)\n"
-            "  -r, --repetitions N  repetitions per test, 1 to %d (default 3)\n"
-            "  --kv-f16           keep the KV cache in f16\n"
-            "  --image FILE       also time the image encoder on FILE (per item)\n"
-            "  --audio FILE       also time the audio encoder on FILE (per item)\n"
-            "  --mmproj FILE      encoders from FILE instead of -m's\n"
-            "  --bw-mib N         buffer of the bandwidth measurement, MiB (default 256; larger than the caches)\n"
-            "  --json             one JSON object per test per line (llama-bench's jsonl fields + mmgpt's)\n"
-            "  -h, --help         this help\n\n"
-            "exit codes: 0 ok, 2 bad arguments, 3 unreadable media file, 4 model, 5 internal\n",
-            MAX_REPS);
-}
-
-/* "512,1024" -> values in [min, max]; false after a usage error */
-static bool parse_list(const char *opt, const char *s, long min, long max, long *out, int *n) {
-    char buf[256];
-    if (strlen(s) >= sizeof buf) return mm_cli_fail(MM_EXIT_USAGE, "%s: list too long", opt), false;
-    strcpy(buf, s);
-    *n = 0;
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (*n == MAX_LIST) return mm_cli_fail(MM_EXIT_USAGE, "%s: at most %d values", opt, MAX_LIST), false;
-        if (!mm_cli_int(opt, tok, min, max, &out[(*n)++])) return false;
-    }
-    if (*n == 0) return mm_cli_fail(MM_EXIT_USAGE, "%s: empty list", opt), false;
-    return true;
-}
+#define MAX_REPS MM_OPT_MAX_REPS
 
 /* ---------------------------------------------------------------- statistics of one test */
 typedef struct {
@@ -408,45 +369,17 @@ static void describe(const mm_gguf *g, const mm_gpt_model *m, bench_info *bi) {
 }
 
 /* ---------------------------------------------------------------- main */
-int mm_cmd_bench(int argc, char **argv) {
-    long pp[MAX_LIST] = {512}, tg[MAX_LIST] = {128}, th[MAX_LIST] = {0}, reps = 3, bw_mib = 256;
-    int n_pp = 1, n_tg = 1, n_th = 1;
-    const char *model_arg = NULL, *mmproj = NULL, *image = NULL, *audio = NULL;
+static int bench(mm_task_opts *o) {
+    const long *pp = o->n_prompt.v, *tg = o->n_gen.v, *th = o->threads_list.v, reps = o->repetitions,
+               bw_mib = o->bw_mib;
+    const int   n_pp = o->n_prompt.n, n_tg = o->n_gen.n, n_th = o->threads_list.n;
+    const char *model_arg = o->model, *mmproj = o->mmproj, *image = NULL, *audio = NULL;
+    const bool  kv_f16 = o->kv_f16;
+    for (int i = 0; i < o->n_media; i++) /* the last of each kind */
+        *(o->kinds[i] == MMGPT_MEDIA_IMAGE ? &image : &audio) = o->media[i];
     bench_info bi;
     memset(&bi, 0, sizeof bi);
-    bool kv_f16 = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return MM_EXIT_OK;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(model_arg = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) {
-            if (!(v = mm_cli_value(argc, argv, &i)) || !parse_list(a, v, 0, 1 << 20, pp, &n_pp)) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) {
-            if (!(v = mm_cli_value(argc, argv, &i)) || !parse_list(a, v, 0, 1 << 20, tg, &n_tg)) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!(v = mm_cli_value(argc, argv, &i)) || !parse_list(a, v, 1, MM_POOL_MAX_THREADS, th, &n_th))
-                return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) {
-            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 1, MAX_REPS, &reps)) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--bw-mib")) {
-            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 1, 16384, &bw_mib)) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--image")) {
-            if (!(image = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--audio")) {
-            if (!(audio = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--mmproj")) {
-            if (!(mmproj = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--kv-f16")) {
-            kv_f16 = true;
-        } else if (!strcmp(a, "--json")) {
-            bi.json = true;
-        } else {
-            return mm_cli_fail(MM_EXIT_USAGE, "bench: unknown argument '%s' (see mmgpt bench --help)", a);
-        }
-    }
+    bi.json = o->json;
     const char *mpath = mm_cli_model_path(model_arg);
     if (!mpath) return MM_EXIT_MODEL;
     bi.file = mpath;
@@ -540,3 +473,36 @@ done:
     mm_gguf_close(g);
     return rc;
 }
+
+static void bench_defaults(mm_task_opts *o) {
+    o->lists = true; /* -t 1,2,4: each thread count */
+    o->n_prompt = (mm_opt_list){{512}, 1};
+    o->n_gen = (mm_opt_list){{128}, 1};
+    o->threads_list = (mm_opt_list){{0}, 1};
+    o->repetitions = 3;
+    o->bw_mib = 256;
+}
+
+static const mm_cmd_spec k_bench = {
+    .name = "bench",
+    .usage = "-m FILE [options]",
+    .about = "Measure the decoder of FILE as llama-bench does: pp<P> = one P-token prompt evaluation, tg<N> = N\n"
+             "single-token steps from an empty cache; a warm-up run, then -r repetitions (cache reset before each).\n"
+             "Adds the weight bytes read per token, the fraction of the machine's read bandwidth (measured in the\n"
+             "run) that tg reaches, and the GFLOP/s of the work done (only the logits computed are counted).\n"
+             "llama-bench's -p and -n are --n-prompt and --n-gen here (-p is the prompt text in mmgpt, -n the\n"
+             "most tokens to generate).\n",
+    .opts = (const mm_opt_id[]){MM_O_MODEL, MM_O_MMPROJ, MM_O_THREADS, MM_O_KV_F16, MM_O_IMAGE, MM_O_AUDIO,
+                                MM_O_JSON, MM_O_N_PROMPT, MM_O_N_GEN, MM_O_REPETITIONS, MM_O_BW_MIB, MM_O_COUNT},
+    .texts = (const mm_opt_text[]){{MM_O_THREADS, "; a comma-separated list (1,2,4): each"},
+                                   {MM_O_IMAGE, "also time the image encoder on FILE (per item)"},
+                                   {MM_O_AUDIO, "also time the audio encoder on FILE (per item)"},
+                                   {MM_O_JSON, "one JSON object per test per line (llama-bench's jsonl fields + mmgpt's)"},
+                                   {MM_O_COUNT, NULL}},
+    .min_pos = 0,
+    .max_pos = 0,
+    .defaults = bench_defaults,
+    .exits = MM_CMD_TOOL_EXITS,
+};
+
+int mm_cmd_bench(int argc, char **argv) { return mm_cmd_main(&k_bench, argc, argv, bench); }

@@ -6,14 +6,13 @@ static const mm_cmd_spec k_describe = {
     .name = "describe",
     .usage = "[options] AUDIO...",
     .about = "Describe each sound clip (WAV, FLAC, Ogg Vorbis/Opus, AIFF, MP3, ...) in one line of text.\n"
-             "With one file, stdout holds only the text; with several, one line per file:\n"
-             "\"FILE: text\". --json prints one JSON object per file instead. Answers are greedy by default.\n"
+             MM_TASK_FILES_ABOUT
              "example: mmgpt describe clip.wav\n",
-    .groups = MM_OPT_MODEL | MM_OPT_TEMPLATE | MM_OPT_PROMPT | MM_OPT_GEN | MM_OPT_OUT,
+    .groups = MM_TASK_GROUPS,
     .min_pos = 1,
     .max_pos = -1,
     .pos_name = "AUDIO file",
-    .prompt_help = "replaces the task's text (the file goes where <__media__> is in it, or first)",
+    .prompt_help = MM_TASK_PROMPT_HELP,
 };
 
 int mm_cmd_describe(int argc, char **argv) {

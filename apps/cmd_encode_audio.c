@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "commands.h"
+#include "options.h"
 #include "mm_audio.h"
 #include "mm_fusion.h"
 #include "mm_gguf.h"
@@ -17,59 +17,12 @@ static void progress(void *user, int64_t done, int64_t total) {
     fflush(stderr);
 }
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: mmgpt encode-audio [-m MODEL] AUDIO -o OUT.npy [options]\n\n"
-            "Decode AUDIO, resample to 16 kHz mono, take Whisper's log-mel and run the model's audio\n"
-            "encoder (before the projector). Writes float32 .npy [n_out, d_enc]. Clips longer than the\n"
-            "model's window (mmgpt.audio.max_frames) are cut into windows whose outputs are concatenated;\n"
-            "mmgpt.audio.pad_to_window says whether short clips are padded to the window (Whisper) or\n"
-            "encoded over their own frames. llama.cpp mmproj files (Ultravox) work the same way.\n\n"
-            "options:\n"
-            "  -m, --model FILE      GGUF model with an audio encoder (default: $MMGPT_MODEL / bundled)\n"
-            "  -o, --output FILE     output .npy (required)\n"
-            "  --mel FILE            also write the log-mel that was encoded [n_mels, n_frames]\n"
-            "  --projected FILE      also write the audio projector's rows [n_positions, d_model]: the\n"
-            "                        decoder positions of the clip, window after window (per-window\n"
-            "                        counts on stderr)\n"
-            "  --max-seconds S       refuse longer clips (default 600)\n"
-            "  -t, --threads N       " MM_CLI_THREADS_HELP "\n"
-            "  -h, --help            this help\n");
-}
-
-int mm_cmd_encode_audio(int argc, char **argv) {
-    const char *in = NULL, *outp = NULL, *melp = NULL, *model = NULL, *projp = NULL;
-    long threads = 0;
+static int encode_audio(mm_task_opts *o) {
+    const char *in = o->pos[0], *outp = o->out, *melp = o->mel, *projp = o->projected;
     mm_audio_load_params lp = mm_audio_load_default_params();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return MM_EXIT_OK;
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!(outp = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(model = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--projected")) {
-            if (!(projp = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--mel")) {
-            if (!(melp = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--max-seconds")) {
-            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_float(a, v, 0.001, 1e6, &lp.max_seconds))
-                return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_threads(a, v, &threads)) return MM_EXIT_USAGE;
-        } else if (a[0] == '-' && a[1]) {
-            return mm_cli_fail(MM_EXIT_USAGE, "encode-audio: unknown option '%s' (see --help)", a);
-        } else if (!in) {
-            in = a;
-        } else {
-            return mm_cli_fail(MM_EXIT_USAGE, "encode-audio: more than one AUDIO given ('%s')", a);
-        }
-    }
-    if (!in) return mm_cli_fail(MM_EXIT_USAGE, "encode-audio: no AUDIO file given (see --help)");
+    if (o->max_seconds > 0) lp.max_seconds = o->max_seconds;
     if (!outp) return mm_cli_fail(MM_EXIT_USAGE, "encode-audio: no output given (-o OUT.npy)");
-    const char *mpath = mm_cli_model_path(model);
+    const char *mpath = mm_cli_model_path(o->model);
     if (!mpath) return MM_EXIT_MODEL;
 
     char err[MM_ERR_SIZE];
@@ -111,7 +64,7 @@ int mm_cmd_encode_audio(int argc, char **argv) {
         rc = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", in, err);
         goto done;
     }
-    if (!(pool = mm_pool_create((int)threads, err)) || !(st = mm_audio_state_create(am, pool, err))) {
+    if (!(pool = mm_pool_create((int)o->threads, err)) || !(st = mm_audio_state_create(am, pool, err))) {
         rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
         goto done;
     }
@@ -186,3 +139,24 @@ done:
     mm_gguf_close(g);
     return rc;
 }
+
+static const mm_cmd_spec k_encode_audio = {
+    .name = "encode-audio",
+    .usage = "[-m MODEL] AUDIO -o OUT.npy [options]",
+    .about = "Decode AUDIO, resample to 16 kHz mono, take Whisper's log-mel and run the model's audio\n"
+             "encoder (before the projector). Writes float32 .npy [n_out, d_enc]. Clips longer than the\n"
+             "model's window (mmgpt.audio.max_frames) are cut into windows whose outputs are concatenated;\n"
+             "mmgpt.audio.pad_to_window says whether short clips are padded to the window (Whisper) or\n"
+             "encoded over their own frames. llama.cpp mmproj files (Ultravox) work the same way.\n",
+    .opts = (const mm_opt_id[]){MM_O_MODEL, MM_O_THREADS, MM_O_OUTPUT, MM_O_PROJECTED, MM_O_MEL, MM_O_MAX_SECONDS,
+                                MM_O_COUNT},
+    .texts = (const mm_opt_text[]){{MM_O_PROJECTED, "[n_positions, d_model]: the decoder positions "
+                                                    "of the clip, window after window (per-window counts on stderr)"},
+                                   {MM_O_COUNT, NULL}},
+    .min_pos = 1,
+    .max_pos = 1,
+    .pos_name = "AUDIO file",
+    .exits = MM_CMD_TOOL_EXITS,
+};
+
+int mm_cmd_encode_audio(int argc, char **argv) { return mm_cmd_main(&k_encode_audio, argc, argv, encode_audio); }

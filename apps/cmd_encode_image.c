@@ -5,67 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "commands.h"
+#include "options.h"
 #include "mm_fusion.h"
 #include "mm_gguf.h"
 #include "mm_image.h"
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: mmgpt encode-image [-m MODEL] IMAGE -o OUT.npy [options]\n\n"
-            "Decode IMAGE (JPEG, PNG, BMP, GIF, TGA, PSD, HDR, PNM), preprocess it as the model says\n"
-            "(clip.vision.image_size/image_mean/image_std, mmgpt.vision.resize_mode) and run the ViT encoder.\n"
-            "Writes the encoder output (before the projector) as float32 .npy [n_tokens, d_enc]; the class\n"
-            "token, when the model has one, is row 0. Transparent pixels are composited on white.\n"
-            "MODEL may be a llama.cpp mmproj file (clip.* keys, v.* and mm.* tensors).\n\n"
-            "options:\n"
-            "  -m, --model FILE        model (.gguf with a vision encoder; default $MMGPT_MODEL or bundled)\n"
-            "  --mmproj FILE           the vision encoder and projector from FILE (then -m is not read)\n"
-            "  -o, --output FILE       output .npy (required)\n"
-            "  --preprocessed FILE     also write the normalised pixels as float32 .npy [3, S, S]\n"
-            "                          (a SmolVLM mmproj: every tile and the global image, [n_images, 3, S, S];\n"
-            "                          -o and --projected then hold [n_images, ...] too)\n"
-            "  --max-tiles N           SmolVLM: at most N tiles (default: the processor's; see mmgpt caption)\n"
-            "  --projected FILE        also write the projector's rows as float32 .npy [n_rows, d_out]\n"
-            "                          (class token dropped, patches merged by the scale factor)\n"
-            "  -t, --threads N         " MM_CLI_THREADS_HELP "\n"
-            "  -h, --help              this help\n");
-}
-
-int mm_cmd_encode_image(int argc, char **argv) {
-    const char *in = NULL, *outp = NULL, *prep = NULL, *projp = NULL, *model_arg = NULL, *mmproj = NULL;
-    long threads = 0, max_tiles = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return MM_EXIT_OK;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(model_arg = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!(outp = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--preprocessed")) {
-            if (!(prep = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--projected")) {
-            if (!(projp = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--max-tiles")) {
-            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 1, 4096, &max_tiles)) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--mmproj")) {
-            if (!(mmproj = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_threads(a, v, &threads)) return MM_EXIT_USAGE;
-        } else if (a[0] == '-' && a[1]) {
-            return mm_cli_fail(MM_EXIT_USAGE, "encode-image: unknown option '%s' (see mmgpt encode-image --help)", a);
-        } else if (!in) {
-            in = a;
-        } else {
-            return mm_cli_fail(MM_EXIT_USAGE, "encode-image: more than one IMAGE given ('%s')", a);
-        }
-    }
-    if (!in) return mm_cli_fail(MM_EXIT_USAGE, "encode-image: no IMAGE given (see mmgpt encode-image --help)");
+static int encode_image(mm_task_opts *o) {
+    const char *in = o->pos[0], *outp = o->out, *prep = o->preprocessed, *projp = o->projected;
     if (!outp) return mm_cli_fail(MM_EXIT_USAGE, "encode-image: no output given (-o OUT.npy)");
-    const char *model_path = mmproj ? mmproj : mm_cli_model_path(model_arg);
+    const char *model_path = o->mmproj ? o->mmproj : mm_cli_model_path(o->model);
     if (!model_path) return MM_EXIT_MODEL;
 
     char err[MM_ERR_SIZE];
@@ -104,14 +53,14 @@ int mm_cmd_encode_image(int argc, char **argv) {
         rc = mm_cli_fail(MM_EXIT_INPUT, "%s", err);
         goto done;
     }
-    if (!(pool = mm_pool_create((int)threads, err)) || !(st = mm_vit_state_create(m, pool, err))) {
+    if (!(pool = mm_pool_create((int)o->threads, err)) || !(st = mm_vit_state_create(m, pool, err))) {
         rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
         goto done;
     }
     const int S = mm_vit_image_size(m), nt = mm_vit_n_tokens(m), d = mm_vit_d_enc(m);
     /* the model's processor (LLaVA-1.5 / SmolVLM tiles for llama.cpp mmproj files; mmgpt's own: one image) */
     mm_image_proc_params pp = mm_image_proc_for_model(g, m);
-    pp.max_tiles = (int)max_tiles;
+    pp.max_tiles = (int)o->max_tiles;
     mm_image_tiles tiles = {0};
     double t2 = mm_time_ms();
     if (pp.kind != MM_IMGPROC_PLAIN && mm_image_process(&img, &pp, &tiles, err)) {
@@ -194,3 +143,24 @@ done:
     mm_gguf_close(g);
     return rc;
 }
+
+static const mm_cmd_spec k_encode_image = {
+    .name = "encode-image",
+    .usage = "[-m MODEL] IMAGE -o OUT.npy [options]",
+    .about = "Decode IMAGE (JPEG, PNG, BMP, GIF, TGA, PSD, HDR, PNM), preprocess it as the model says\n"
+             "(clip.vision.image_size/image_mean/image_std, mmgpt.vision.resize_mode) and run the ViT encoder.\n"
+             "Writes the encoder output (before the projector) as float32 .npy [n_tokens, d_enc]; the class\n"
+             "token, when the model has one, is row 0. Transparent pixels are composited on white.\n"
+             "MODEL may be a llama.cpp mmproj file (clip.* keys, v.* and mm.* tensors).\n",
+    .opts = (const mm_opt_id[]){MM_O_MODEL, MM_O_MMPROJ, MM_O_THREADS, MM_O_MAX_TILES, MM_O_OUTPUT,
+                                MM_O_PREPROCESSED, MM_O_PROJECTED, MM_O_COUNT},
+    .texts = (const mm_opt_text[]){{MM_O_PROJECTED, "[n_rows, d_out]\n(class token dropped, patches merged by the "
+                                                    "scale factor)"},
+                                   {MM_O_COUNT, NULL}},
+    .min_pos = 1,
+    .max_pos = 1,
+    .pos_name = "IMAGE",
+    .exits = MM_CMD_TOOL_EXITS,
+};
+
+int mm_cmd_encode_image(int argc, char **argv) { return mm_cmd_main(&k_encode_image, argc, argv, encode_image); }

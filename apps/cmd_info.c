@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "options.h"
 #include "mm_audio.h"
 #include "mm_core.h"
 #include "mm_fusion.h"
@@ -163,25 +163,6 @@ static char *audio_summary(const mm_gguf *g, bool json) {
     mm_projector_free(&p);
     mm_audio_model_free(am);
     return out;
-}
-
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: mmgpt info FILE.gguf [--json] [--chat-template NAME] [--ctx-size N]\n\n"
-            "Show what a GGUF model file holds: architecture, metadata (long arrays summarised), the\n"
-            "tensor table (name, type, shape as ggml ne[0..3], bytes), the parameter count and the file\n"
-             "size; for gpt2 files also the decoder's parameter accounting; for decoder files (gpt2, llama,\n"
-             "qwen2) the memory they need (tensors by group, KV cache at the default -c); the chat template mmgpt uses\n"
-             "for it and why (mmgpt.prompt.* keys, the one recognised in tokenizer.chat_template, ...);\n"
-             "with an audio encoder: its windows, positions per window and the longest clip that fits.\n"
-            "The file is fully validated.\n\n"
-            "options:\n"
-            "  --json      print one JSON object instead of text\n"
-            "  --chat-template NAME  show that template chosen instead (as the other commands take it)\n"
-            "  -c, --ctx-size N      with an audio encoder: the longest clip whose positions fit in N\n"
-            "                        (default: the file's <arch>.context_length, when it has one)\n"
-            "  -h, --help  this help\n\n"
-            "exit codes: 0 ok, 2 bad arguments, 4 missing or invalid model file\n");
 }
 
 /* Display copy of an untrusted name: control bytes and invalid UTF-8 become '?' (stays valid JSON). */
@@ -383,31 +364,11 @@ static int print_text(const mm_gguf *g, int64_t n_params, uint64_t tensor_bytes)
     return MM_EXIT_OK;
 }
 
-int mm_cmd_info(int argc, char **argv) {
-    const char *path = NULL;
-    bool json = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return MM_EXIT_OK;
-        } else if (!strcmp(a, "--json")) {
-            json = true;
-        } else if (!strcmp(a, "--chat-template")) {
-            if (!mm_cli_chat_template(argc, argv, &i, &g_chat_template)) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            const char *v = mm_cli_value(argc, argv, &i);
-            if (!v || !mm_cli_int(a, v, 1, 1L << 24, &g_info_ctx)) return MM_EXIT_USAGE;
-        } else if (a[0] == '-' && a[1]) {
-            return mm_cli_fail(MM_EXIT_USAGE, "info: unknown option '%s' (see mmgpt info --help)", a);
-        } else if (path) {
-            return mm_cli_fail(MM_EXIT_USAGE, "info: one FILE only (got '%s' and '%s')", path, a);
-        } else {
-            path = a;
-        }
-    }
-    if (!path) return mm_cli_fail(MM_EXIT_USAGE, "info: missing FILE (usage: mmgpt info FILE.gguf [--json])");
-
+static int info(mm_task_opts *o) {
+    const char *path = o->pos[0];
+    const bool  json = o->json;
+    g_chat_template = o->chat_template;
+    g_info_ctx = o->n_ctx;
     char err[MM_ERR_SIZE];
     mm_gguf *g = mm_gguf_open(path, err);
     if (!g) return mm_cli_fail(MM_EXIT_MODEL, "%s", err);
@@ -422,3 +383,26 @@ int mm_cmd_info(int argc, char **argv) {
     mm_gguf_close(g);
     return rc;
 }
+
+static const mm_cmd_spec k_info = {
+    .name = "info",
+    .usage = "FILE.gguf [--json] [--chat-template NAME] [-c N]",
+    .about = "Show what a GGUF model file holds: architecture, metadata (long arrays summarised), the\n"
+             "tensor table (name, type, shape as ggml ne[0..3], bytes), the parameter count and the file\n"
+             "size; for gpt2 files also the decoder's parameter accounting; for decoder files (gpt2, llama,\n"
+             "qwen2) the memory they need (tensors by group, KV cache at the default -c); the chat template mmgpt\n"
+             "uses for it and why (mmgpt.prompt.* keys, the one recognised in tokenizer.chat_template, ...);\n"
+             "with an audio encoder: its windows, positions per window and the longest clip that fits.\n"
+             "The file is fully validated.\n",
+    .opts = (const mm_opt_id[]){MM_O_CTX_SIZE, MM_O_CHAT_TEMPLATE, MM_O_JSON, MM_O_COUNT},
+    .texts = (const mm_opt_text[]){{MM_O_CTX_SIZE, ": with an audio encoder, the longest clip whose positions fit in N "
+                                                   "(default 0 = the file's <arch>.context_length, when it has one)"},
+                                   {MM_O_JSON, "print one JSON object instead of text"},
+                                   {MM_O_COUNT, NULL}},
+    .min_pos = 1,
+    .max_pos = 1,
+    .pos_name = "FILE",
+    .exits = MM_CMD_TOOL_EXITS,
+};
+
+int mm_cmd_info(int argc, char **argv) { return mm_cmd_main(&k_info, argc, argv, info); }

@@ -3,70 +3,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "commands.h"
+#include "options.h"
 #include "mm_audio.h"
 #include "mm_gguf.h"
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: mmgpt mel AUDIO -o OUT.npy [options]\n\n"
-            "Decode AUDIO (WAV, FLAC, Ogg Vorbis/Opus, AIFF, ... via libsndfile), mix to mono, resample\n"
-            "to 16 kHz and write Whisper's log-mel spectrogram as float32 .npy of shape [n_mels, n_frames]\n"
-            "(n_frames = n_samples / 160, or 3000 with --pad-30s). With -m, the log-mel the model's audio\n"
-            "encoder takes: its bin count (clip.audio.num_mel_bins), its filterbank when the file carries one\n"
-            "(a.mel_filters), and its windowing (the last 30 s window padded when the model pads).\n\n"
-            "options:\n"
-            "  -o, --output FILE     output .npy (required)\n"
-            "  -m, --model FILE      take bins, filters and windowing from this model / mmproj file\n"
-            "  --n-mels N            80 (default) or 128 mel bins (not with -m)\n"
-            "  --pad-30s             pad / trim the clip to 30 s first: log_mel_spectrogram(pad_or_trim(audio))\n"
-            "  --max-seconds S       refuse longer clips (default 600)\n"
-            "  -t, --threads N       " MM_CLI_THREADS_HELP "\n"
-            "  --pcm FILE            also write the 16 kHz mono PCM as float32 .npy [n_samples]\n"
-            "  -h, --help            this help\n");
-}
-
-int mm_cmd_mel(int argc, char **argv) {
-    const char *in = NULL, *outp = NULL, *pcmp = NULL, *model = NULL;
-    bool n_mels_given = false;
-    long n_mels = 80, threads = 0;
-    bool pad30 = false;
+static int mel_cmd(mm_task_opts *o) {
+    const char *in = o->pos[0], *outp = o->out, *pcmp = o->pcm, *model = o->model;
+    long n_mels = o->n_mels ? o->n_mels : 80;
+    const bool pad30 = o->pad_30s;
     mm_audio_load_params lp = mm_audio_load_default_params();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return MM_EXIT_OK;
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!(outp = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(model = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--pcm")) {
-            if (!(pcmp = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--n-mels")) {
-            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_int(a, v, 1, 512, &n_mels)) return MM_EXIT_USAGE;
-            if (n_mels != 80 && n_mels != 128)
-                return mm_cli_fail(MM_EXIT_USAGE, "--n-mels: %ld is not 80 or 128", n_mels);
-            n_mels_given = true;
-        } else if (!strcmp(a, "--pad-30s")) {
-            pad30 = true;
-        } else if (!strcmp(a, "--max-seconds")) {
-            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_float(a, v, 0.001, 1e6, &lp.max_seconds))
-                return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!(v = mm_cli_value(argc, argv, &i)) || !mm_cli_threads(a, v, &threads)) return MM_EXIT_USAGE;
-        } else if (a[0] == '-' && a[1]) {
-            return mm_cli_fail(MM_EXIT_USAGE, "mel: unknown option '%s' (see mmgpt mel --help)", a);
-        } else if (!in) {
-            in = a;
-        } else {
-            return mm_cli_fail(MM_EXIT_USAGE, "mel: more than one AUDIO given ('%s')", a);
-        }
-    }
-    if (!in) return mm_cli_fail(MM_EXIT_USAGE, "mel: no AUDIO file given (see mmgpt mel --help)");
+    if (o->max_seconds > 0) lp.max_seconds = o->max_seconds;
     if (!outp) return mm_cli_fail(MM_EXIT_USAGE, "mel: no output given (-o OUT.npy)");
-    if (model && (n_mels_given || pad30))
+    if (model && (o->n_mels || pad30))
         return mm_cli_fail(MM_EXIT_USAGE, "mel: -m takes the bins and the padding from the model (no --n-mels, --pad-30s)");
 
     char err[MM_ERR_SIZE];
@@ -104,7 +53,7 @@ int mm_cmd_mel(int argc, char **argv) {
             goto done;
         }
     }
-    if (!(pool = mm_pool_create((int)threads, err)) ||
+    if (!(pool = mm_pool_create((int)o->threads, err)) ||
         !(mel = mm_mel_create_filters((int)n_mels, am ? mm_audio_model_mel_filters(am) : NULL, err))) {
         rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
         goto done;
@@ -138,3 +87,24 @@ done:
     mm_gguf_close(g);
     return rc;
 }
+
+static const mm_cmd_spec k_mel = {
+    .name = "mel",
+    .usage = "AUDIO -o OUT.npy [options]",
+    .about = "Decode AUDIO (WAV, FLAC, Ogg Vorbis/Opus, AIFF, ... via libsndfile), mix to mono, resample\n"
+             "to 16 kHz and write Whisper's log-mel spectrogram as float32 .npy of shape [n_mels, n_frames]\n"
+             "(n_frames = n_samples / 160, or 3000 with --pad-30s). With -m, the log-mel the model's audio\n"
+             "encoder takes: its bin count (clip.audio.num_mel_bins), its filterbank when the file carries one\n"
+             "(a.mel_filters), and its windowing (the last 30 s window padded when the model pads).\n",
+    .opts = (const mm_opt_id[]){MM_O_MODEL, MM_O_THREADS, MM_O_OUTPUT, MM_O_PCM, MM_O_N_MELS, MM_O_PAD_30S,
+                                MM_O_MAX_SECONDS, MM_O_COUNT},
+    .texts = (const mm_opt_text[]){{MM_O_MODEL, "or mmproj: take bins, filters and windowing from it\n"
+                                                "(default: none: --n-mels, --pad-30s)"},
+                                   {MM_O_COUNT, NULL}},
+    .min_pos = 1,
+    .max_pos = 1,
+    .pos_name = "AUDIO file",
+    .exits = MM_CMD_TOOL_EXITS,
+};
+
+int mm_cmd_mel(int argc, char **argv) { return mm_cmd_main(&k_mel, argc, argv, mel_cmd); }

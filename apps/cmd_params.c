@@ -7,43 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "commands.h"
+#include "options.h"
 #include "mm_dist.h"
 #include "mm_gguf.h"
 #include "mm_transformer.h"
-
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: mmgpt params --arch NAME [--json]\n"
-            "       mmgpt params -m FILE.gguf [-c N] [--json]\n\n"
-            "Print the parameter accounting of a named GPT shape: weight matrices counted the GPT-3 paper's way\n"
-            "(embedding; per-head query, key and value; output, up- and down-projection per layer; unembedding),\n"
-            "then the full count with biases, layer norms and position embeddings, the bytes at F32/F16/Q8_0/Q4_0\n"
-            "and the KV cache at full context. `mmgpt info MODEL.gguf` prints the same table for a gpt2 file.\n"
-            "With -m: the parameters and bytes of any GGUF file by group (embedding, attention, feed-forward,\n"
-            "norms, biases, output, encoders/projectors) and by type; for a decoder file (gpt2, llama, qwen2)\n"
-            "its shape and the KV cache at -c N (default min(trained context, 4096)) and at the trained context.\n\n"
-            "options:\n"
-            "  --arch NAME  one of:");
-    for (int i = 0; mm_gpt_arch_name(i); i++) fprintf(f, "%s %s", i % 6 == 0 ? "\n              " : "", mm_gpt_arch_name(i));
-    fprintf(f,
-            "\n  -m FILE      a GGUF file instead of a named shape\n"
-            "  -c N         with -m: KV-cache positions (default min(trained context, 4096))\n"
-            "  --all        every known shape\n"
-            "  --json       one JSON object per shape\n"
-            "  -h, --help   this help\n\n"
-            "pipeline plan (mpirun -np N mmgpt ...; layers split over ranks, see docs/SCALING.md):\n"
-            "  --ranks N|auto     plan N ranks (auto: the smallest N whose every rank fits in --mem)\n"
-            "  --type T           weight type of the matrices (default q4_0; f32 f16 q8_0 q4_k ...)\n"
-            "  --mem SIZE         memory of one rank, e.g. 24GiB, 64GB, 5e9 (default: no limit)\n"
-            "  --layer-split a,b  layers per rank instead of the split balanced by bytes\n"
-            "  --ctx N            context the KV cache holds (default: the shape's)\n"
-            "  --batch N          positions per step, for the activations (default 512)\n"
-            "  --kv-f16           KV cache in f16\n"
-            "Per rank: weights (rank 0 adds the embeddings; the unembedding is tied), KV cache at full context,\n"
-            "activations, and whether their sum fits in --mem.\n\n"
-            "exit codes: 0 ok, 2 bad arguments, 3 no number of ranks fits (--ranks auto), 4 invalid file\n");
-}
 
 /* "24GiB", "24 GiB", "64GB", "5e9", "512MiB": bytes (binary KiB..TiB, decimal kB..TB) */
 static bool parse_mem(const char *s, double *out) {
@@ -85,7 +53,7 @@ static int print_plan(const char *name, const plan_opts *o, bool json) {
     p.n_ctx = o->ctx;
     p.n_batch = o->batch;
     if (p.n_ctx > hp.n_ctx)
-        return mm_cli_fail(MM_EXIT_USAGE, "params: --ctx %ld is above %s's context %lld", o->ctx, name,
+        return mm_cli_fail(MM_EXIT_USAGE, "params: -c %ld is above %s's context %lld", o->ctx, name,
                            (long long)hp.n_ctx);
     long n;
     if (!strcmp(o->ranks, "auto")) {
@@ -178,49 +146,18 @@ static int print_file(const char *path, long n_ctx, bool json) {
     return MM_EXIT_OK;
 }
 
-int mm_cmd_params(int argc, char **argv) {
-    const char *arch = NULL, *file = NULL;
-    long n_ctx = 0;
-    bool json = false, all = false;
-    plan_opts po = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return MM_EXIT_OK;
-        } else if (!strcmp(a, "--arch") || !strcmp(a, "-a")) {
-            if (!(arch = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(file = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            const char *v = mm_cli_value(argc, argv, &i);
-            if (!v || !mm_cli_int("-c", v, 1, 1L << 24, &n_ctx)) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--json")) {
-            json = true;
-        } else if (!strcmp(a, "--all")) {
-            all = true;
-        } else if (!strcmp(a, "--ranks")) {
-            if (!(po.ranks = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--type")) {
-            if (!(po.type = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--mem")) {
-            if (!(po.mem = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--layer-split")) {
-            if (!(po.split = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--ctx") || !strcmp(a, "--batch")) {
-            const char *v = mm_cli_value(argc, argv, &i);
-            if (!v || !mm_cli_int(a, v, 1, 1L << 20, a[2] == 'c' ? &po.ctx : &po.batch)) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--kv-f16")) {
-            po.kv_f16 = true;
-        } else {
-            return mm_cli_fail(MM_EXIT_USAGE, "params: unknown option '%s' (see mmgpt params --help)", a);
-        }
-    }
+static int params(mm_task_opts *o) {
+    const char *arch = o->arch, *file = o->model;
+    const long  n_ctx = o->n_ctx;
+    const bool  json = o->json, all = o->all;
+    plan_opts   po = {o->ranks, o->type, o->mem, o->layer_split, o->n_ctx, o->batch, o->kv_f16};
     if (!arch && !all && !file)
         return mm_cli_fail(MM_EXIT_USAGE, "params: missing --arch NAME or -m FILE (see mmgpt params --help)");
-    if (!po.ranks && (po.type || po.mem || po.split || po.ctx || po.batch || po.kv_f16))
-        return mm_cli_fail(MM_EXIT_USAGE, "params: --type, --mem, --layer-split, --ctx, --batch and --kv-f16 "
+    if (!po.ranks && (po.type || po.mem || po.split || po.batch || po.kv_f16))
+        return mm_cli_fail(MM_EXIT_USAGE, "params: --type, --mem, --layer-split, --batch and --kv-f16 "
                            "go with --ranks N|auto");
+    if (!po.ranks && !file && n_ctx)
+        return mm_cli_fail(MM_EXIT_USAGE, "params: -c N goes with -m FILE or --ranks N|auto");
     if (po.ranks && (all || !arch))
         return mm_cli_fail(MM_EXIT_USAGE, "params: --ranks plans one named shape: give --arch NAME");
     int rc = MM_EXIT_OK;
@@ -240,3 +177,34 @@ int mm_cmd_params(int argc, char **argv) {
         return mm_cli_fail(MM_EXIT_INTERNAL, "params: cannot write stdout");
     return rc;
 }
+
+static const mm_cmd_spec k_params = {
+    .name = "params",
+    .usage = "--arch NAME [--json]\n"
+             "       mmgpt params -m FILE.gguf [-c N] [--json]\n"
+             "       mmgpt params --arch NAME --ranks N|auto [--mem SIZE] [plan options]",
+    .about = "Print the parameter accounting of a named GPT shape: weight matrices counted the GPT-3 paper's way\n"
+             "(embedding; per-head query, key and value; output, up- and down-projection per layer; unembedding),\n"
+             "then the full count with biases, layer norms and position embeddings, the bytes at F32/F16/Q8_0/Q4_0\n"
+             "and the KV cache at full context. `mmgpt info MODEL.gguf` prints the same table for a gpt2 file.\n"
+             "With -m: the parameters and bytes of any GGUF file by group (embedding, attention, feed-forward,\n"
+             "norms, biases, output, encoders/projectors) and by type; for a decoder file (gpt2, llama, qwen2)\n"
+             "its shape and the KV cache at -c N (default min(trained context, 4096)) and at the trained context.\n"
+             "With --ranks: the pipeline plan (mpirun -np N mmgpt ...; layers split over ranks, see\n"
+             "docs/SCALING.md): per rank, weights (rank 0 adds the embeddings; the unembedding is tied), KV cache\n"
+             "at full context, activations, and whether their sum fits in --mem.\n",
+    .opts = (const mm_opt_id[]){MM_O_MODEL, MM_O_CTX_SIZE, MM_O_KV_F16, MM_O_JSON, MM_O_ARCH, MM_O_ALL, MM_O_RANKS,
+                                MM_O_TYPE, MM_O_MEM, MM_O_LAYER_SPLIT, MM_O_BATCH, MM_O_COUNT},
+    .texts = (const mm_opt_text[]){{MM_O_MODEL, "to account instead of a named shape (default: none)"},
+                                   {MM_O_CTX_SIZE, " of the KV cache: -m FILE's (default 0 = min(trained context, "
+                                                   "4096)) or the --ranks plan's (default 0 = the shape's)"},
+                                   {MM_O_JSON, "one JSON object per shape"},
+                                   {MM_O_COUNT, NULL}},
+    .min_pos = 0,
+    .max_pos = 0,
+    .exits = "exit codes: 0 ok; 2 usage (bad option or value out of its range, a missing argument, an unknown\n"
+             "  shape or type); 3 input (--ranks auto: no number of ranks fits); 4 model (missing or invalid file);\n"
+             "  5 internal (out of memory, cannot write the output)\n",
+};
+
+int mm_cmd_params(int argc, char **argv) { return mm_cmd_main(&k_params, argc, argv, params); }

@@ -8,28 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "commands.h"
+#include "options.h"
 #include "mm_core.h"
 #include "mm_gguf.h"
-
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: mmgpt quantize IN.gguf OUT.gguf TYPE [options]\n\n"
-            "Write IN with its weights converted to TYPE, choosing each tensor's type as llama.cpp's\n"
-            "llama-quantize does without an importance matrix (the same kind of file). TYPE is a file type:\n"
-            "  f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k_s q4_k_m (= q4_k) q5_k_s q5_k_m (= q5_k) q6_k\n"
-            "Mixes: output.weight (or a tied token_embd.weight) q6_k; q4_k_m / q5_k_m also attn_v and ffn_down q6_k\n"
-            "in the first and last eighth of the layers and every third between; rows that are not a multiple\n"
-            "of 256 fall back to q5_0 (q4_k), q5_1 (q5_k), q8_0 (q6_k), or f16. Norms, biases and position\n"
-            "embeddings are copied. Metadata is copied; general.file_type is set.\n\n"
-            "options:\n"
-            "  --pure              every converted tensor at the base type (no mix; row fallbacks stay)\n"
-            "  --allow-requantize  convert tensors that are already quantized (loses precision)\n"
-            "  --dry-run           print the plan only, write nothing\n"
-            "  -t, --threads N     threads (default: all CPUs)\n"
-            "  -h, --help          this help\n\n"
-            "exit codes: 0 ok, 2 bad arguments, 4 input model missing/invalid or not convertible, 5 write error\n");
-}
 
 static void shape(const mm_gguf_tensor *t, char *buf, size_t size) {
     size_t o = (size_t)snprintf(buf, size, "[");
@@ -50,39 +32,10 @@ static size_t out_bytes(const mm_gguf_tensor *t, int type) {
     return mm_row_size((mm_type)type, t->ne[0]) * (size_t)(t->n_elements / t->ne[0]);
 }
 
-int mm_cmd_quantize(int argc, char **argv) {
-    const char *pos[3] = {NULL, NULL, NULL};
-    int npos = 0;
-    bool dry = false;
-    mm_quantize_params p = {.n_threads = 0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return MM_EXIT_OK;
-        } else if (!strcmp(a, "--pure")) {
-            p.pure = true;
-        } else if (!strcmp(a, "--allow-requantize")) {
-            p.allow_requantize = true;
-        } else if (!strcmp(a, "--dry-run")) {
-            dry = true;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            const char *v = mm_cli_value(argc, argv, &i);
-            long n;
-            if (!v || !mm_cli_int(a, v, 1, 1024, &n)) return MM_EXIT_USAGE;
-            p.n_threads = (int)n;
-        } else if (a[0] == '-' && a[1]) {
-            return mm_cli_fail(MM_EXIT_USAGE, "quantize: unknown option '%s' (mmgpt quantize --help)", a);
-        } else if (npos < 3) {
-            pos[npos++] = a;
-        } else {
-            return mm_cli_fail(MM_EXIT_USAGE, "quantize: too many arguments (IN OUT TYPE)");
-        }
-    }
-    if (npos != 3) {
-        usage(stderr);
-        return MM_EXIT_USAGE;
-    }
+static int quantize(mm_task_opts *o) {
+    const char *const *pos = o->pos;
+    const bool dry = o->dry_run;
+    mm_quantize_params p = {.n_threads = (int)o->threads, .pure = o->pure, .allow_requantize = o->allow_requantize};
     p.ftype = mm_gguf_ftype_from_name(pos[2]);
     if (p.ftype < 0)
         return mm_cli_fail(MM_EXIT_USAGE, "quantize: unknown type '%s' (f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k_s "
@@ -140,3 +93,22 @@ done:
     mm_gguf_close(g);
     return rc;
 }
+
+static const mm_cmd_spec k_quantize = {
+    .name = "quantize",
+    .usage = "IN.gguf OUT.gguf TYPE [options]",
+    .about = "Write IN with its weights converted to TYPE, choosing each tensor's type as llama.cpp's\n"
+             "llama-quantize does without an importance matrix (the same kind of file). TYPE is a file type:\n"
+             "  f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k_s q4_k_m (= q4_k) q5_k_s q5_k_m (= q5_k) q6_k\n"
+             "Mixes: output.weight (or a tied token_embd.weight) q6_k; q4_k_m / q5_k_m also attn_v and ffn_down q6_k\n"
+             "in the first and last eighth of the layers and every third between; rows that are not a multiple\n"
+             "of 256 fall back to q5_0 (q4_k), q5_1 (q5_k), q8_0 (q6_k), or f16. Norms, biases and position\n"
+             "embeddings are copied. Metadata is copied; general.file_type is set.\n",
+    .opts = (const mm_opt_id[]){MM_O_THREADS, MM_O_PURE, MM_O_ALLOW_REQUANTIZE, MM_O_DRY_RUN, MM_O_COUNT},
+    .min_pos = 3,
+    .max_pos = 3,
+    .pos_name = "IN.gguf OUT.gguf TYPE",
+    .exits = MM_CMD_TOOL_EXITS,
+};
+
+int mm_cmd_quantize(int argc, char **argv) { return mm_cmd_main(&k_quantize, argc, argv, quantize); }

@@ -6,43 +6,12 @@
 
 #include <cjson/cJSON.h>
 
-#include "cli.h"
+#include "commands.h"
+#include "options.h"
 #include "mm_gguf.h"
 #include "mm_tokenizer.h"
 
 #define MAX_INPUT_BYTES ((size_t)1 << 31)
-
-static void usage_tokenize(FILE *f) {
-    fprintf(f,
-            "usage: mmgpt tokenize [-m MODEL.gguf | --vocab PATH] [--special] [--json] [TEXT | -f FILE]\n"
-            "Print the token ids of TEXT (or of FILE, or of standard input when neither is given) on one\n"
-            "line, separated by spaces, with the model's tokenizer (GPT-2 byte-level BPE, the BPE\n"
-            "pre-tokenizers of llama.cpp files, or SentencePiece). The input is taken byte for byte (no newline\n"
-            "is stripped); no BOS is added.\n\n"
-            "  -m, --model MODEL.gguf  vocabulary from a model file (default: $MMGPT_MODEL or the bundled model)\n"
-            "  --vocab PATH            vocabulary from a folder with tokenizer.json, vocab.json + merges.txt or\n"
-            "                          encoder.json + vocab.bpe, or from a tokenizer.json / .gguf file\n"
-            "  --special               parse special tokens such as <|endoftext|> in the text (default: they are\n"
-            "                          ordinary text)\n"
-            "  --json                  print {\"ids\": [...], \"tokens\": [...]} (tokens in vocabulary form, e.g. \"\\u0120world\")\n"
-            "  -f, --file FILE         read the text from FILE\n"
-            "  -h, --help              this help\n"
-            "  --                      end of options (for a TEXT that starts with '-')\n"
-            "<__media__> is not a GPT-2 token: it is always encoded as plain text (mmgpt's prompt code splits\n"
-            "the prompt at the marker before tokenizing).\n");
-}
-
-static void usage_detokenize(FILE *f) {
-    fprintf(f,
-            "usage: mmgpt detokenize [-m MODEL.gguf | --vocab PATH] [ID ... | -f FILE]\n"
-            "Write the text of token ids (arguments, or FILE, or standard input) to standard output, byte for\n"
-            "byte, without adding a newline. Ids are separated by spaces, commas or newlines; a JSON array\n"
-            "such as [31373, 995] is accepted too.\n\n"
-            "  -m, --model MODEL.gguf  vocabulary from a model file (default: $MMGPT_MODEL or the bundled model)\n"
-            "  --vocab PATH            vocabulary from a folder or file (see mmgpt tokenize --help)\n"
-            "  -f, --file FILE         read the ids from FILE\n"
-            "  -h, --help              this help\n");
-}
 
 /* Read a whole stream; NULL on error (errno kept). */
 static char *read_stream(FILE *f, size_t *len) {
@@ -101,77 +70,39 @@ static mm_tokenizer *load_tokenizer(const char *model, const char *vocab, int *c
     return t;
 }
 
-/* Shared option parsing. Returns -1 to continue, else an exit code. */
-typedef struct {
-    const char *model, *vocab, *file;
-    bool special, json;
-    int n_pos;
-    char **pos;
-} opts;
-
-static int parse(int argc, char **argv, opts *o, bool is_tok) {
-    memset(o, 0, sizeof *o);
-    o->pos = calloc((size_t)argc + 1, sizeof *o->pos);
-    if (!o->pos) return mm_cli_fail(MM_EXIT_INTERNAL, "out of memory");
-    bool only_pos = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (only_pos || a[0] != '-' || !a[1] || (!is_tok && a[1] >= '0' && a[1] <= '9')) {
-            o->pos[o->n_pos++] = argv[i];
-        } else if (!strcmp(a, "--")) {
-            only_pos = true;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            if (is_tok) usage_tokenize(stdout);
-            else usage_detokenize(stdout);
-            return MM_EXIT_OK;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(o->model = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "--vocab")) {
-            if (!(o->vocab = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
-            if (!(o->file = mm_cli_value(argc, argv, &i))) return MM_EXIT_USAGE;
-        } else if (is_tok && !strcmp(a, "--special")) {
-            o->special = true;
-        } else if (is_tok && !strcmp(a, "--json")) {
-            o->json = true;
-        } else {
-            return mm_cli_fail(MM_EXIT_USAGE, "%s: unknown option '%s' (see mmgpt %s --help)", argv[0], a, argv[0]);
-        }
-    }
-    if (o->model && o->vocab) return mm_cli_fail(MM_EXIT_USAGE, "%s: give -m or --vocab, not both", argv[0]);
-    if (o->file && o->n_pos) return mm_cli_fail(MM_EXIT_USAGE, "%s: give the input as arguments or -f, not both", argv[0]);
-    if (is_tok && o->n_pos > 1)
-        return mm_cli_fail(MM_EXIT_USAGE, "tokenize: give the text as ONE argument (quote it), -f FILE or stdin");
+/* What tokenize and detokenize check after parsing: -1 to go on, else an exit code. */
+static int check(const char *name, const mm_task_opts *o) {
+    if (o->model && o->vocab) return mm_cli_fail(MM_EXIT_USAGE, "%s: give -m or --vocab, not both", name);
+    if (o->file && o->n_pos) return mm_cli_fail(MM_EXIT_USAGE, "%s: give the input as arguments or -f, not both", name);
     return -1;
 }
 
-int mm_cmd_tokenize(int argc, char **argv) {
-    opts o;
-    int rc = parse(argc, argv, &o, true);
+static int tokenize(mm_task_opts *o) {
+    int rc = check("tokenize", o);
     char *text = NULL;
     int32_t *ids = NULL;
     mm_tokenizer *t = NULL;
     if (rc >= 0) goto done;
     size_t len = 0;
-    if (o.n_pos == 1) {
-        len = strlen(o.pos[0]);
+    if (o->n_pos == 1) {
+        len = strlen(o->pos[0]);
     } else {
-        text = read_input(o.file, &len);
+        text = read_input(o->file, &len);
         if (!text) {
-            rc = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", o.file ? o.file : "stdin", strerror(errno));
+            rc = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", o->file ? o->file : "stdin", strerror(errno));
             goto done;
         }
     }
-    if (!(t = load_tokenizer(o.model, o.vocab, &rc))) goto done;
+    if (!(t = load_tokenizer(o->model, o->vocab, &rc))) goto done;
     char err[MM_ERR_SIZE];
     int64_t n;
     double t0 = mm_time_ms();
-    if (mm_tokenizer_encode_alloc(t, text ? text : o.pos[0], len, o.special, &ids, &n, err)) {
+    if (mm_tokenizer_encode_alloc(t, text ? text : o->pos[0], len, o->special, &ids, &n, err)) {
         rc = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
         goto done;
     }
     double ms = mm_time_ms() - t0;
-    if (o.json) {
+    if (o->json) {
         cJSON *root = cJSON_CreateObject(), *ja = cJSON_AddArrayToObject(root, "ids"),
               *jt = cJSON_AddArrayToObject(root, "tokens");
         for (int64_t i = 0; i < n; i++) {
@@ -196,7 +127,6 @@ int mm_cmd_tokenize(int argc, char **argv) {
     rc = fflush(stdout) || ferror(stdout) ? mm_cli_fail(MM_EXIT_INTERNAL, "tokenize: cannot write stdout")
                                           : MM_EXIT_OK;
 done:
-    free(o.pos);
     free(text);
     free(ids);
     mm_tokenizer_free(t);
@@ -227,31 +157,30 @@ static int parse_ids(const char *s, const char *what, int32_t **out, int64_t *n_
     return -1;
 }
 
-int mm_cmd_detokenize(int argc, char **argv) {
-    opts o;
-    int rc = parse(argc, argv, &o, false);
+static int detokenize(mm_task_opts *o) {
+    int rc = check("detokenize", o);
     char *input = NULL, *text = NULL;
     int32_t *ids = NULL;
     int64_t n = 0, cap = 0;
     mm_tokenizer *t = NULL;
     if (rc >= 0) goto done;
-    if (o.n_pos) {
-        for (int i = 0; i < o.n_pos && rc < 0; i++) rc = parse_ids(o.pos[i], "detokenize", &ids, &n, &cap);
+    if (o->n_pos) {
+        for (int i = 0; i < o->n_pos && rc < 0; i++) rc = parse_ids(o->pos[i], "detokenize", &ids, &n, &cap);
     } else {
         size_t len;
-        input = read_input(o.file, &len);
+        input = read_input(o->file, &len);
         if (!input) {
-            rc = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", o.file ? o.file : "stdin", strerror(errno));
+            rc = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", o->file ? o->file : "stdin", strerror(errno));
             goto done;
         }
         if (memchr(input, 0, len)) {
-            rc = mm_cli_fail(MM_EXIT_INPUT, "%s: NUL byte in the id list", o.file ? o.file : "stdin");
+            rc = mm_cli_fail(MM_EXIT_INPUT, "%s: NUL byte in the id list", o->file ? o->file : "stdin");
             goto done;
         }
-        rc = parse_ids(input, o.file ? o.file : "stdin", &ids, &n, &cap);
+        rc = parse_ids(input, o->file ? o->file : "stdin", &ids, &n, &cap);
     }
     if (rc >= 0) goto done;
-    if (!(t = load_tokenizer(o.model, o.vocab, &rc))) goto done;
+    if (!(t = load_tokenizer(o->model, o->vocab, &rc))) goto done;
     char err[MM_ERR_SIZE];
     size_t len;
     if (mm_tokenizer_decode_alloc(t, ids, n, &text, &len, err)) {
@@ -263,10 +192,50 @@ int mm_cmd_detokenize(int argc, char **argv) {
     else
         rc = MM_EXIT_OK;
 done:
-    free(o.pos);
     free(input);
     free(text);
     free(ids);
     mm_tokenizer_free(t);
     return rc;
 }
+
+static const mm_cmd_spec k_tokenize = {
+    .name = "tokenize",
+    .usage = "[-m MODEL.gguf | --vocab PATH] [--special] [--json] [TEXT | -f FILE]",
+    .about = "Print the token ids of TEXT (or of FILE, or of standard input when neither is given) on one\n"
+             "line, separated by spaces, with the model's tokenizer (GPT-2 byte-level BPE, the BPE\n"
+             "pre-tokenizers of llama.cpp files, or SentencePiece). The input is taken byte for byte (no newline\n"
+             "is stripped); no BOS is added. `--` ends the options (for a TEXT that starts with '-').\n"
+             "<__media__> is not a GPT-2 token: it is always encoded as plain text (mmgpt's prompt code splits\n"
+             "the prompt at the marker before tokenizing).\n",
+    .opts = (const mm_opt_id[]){MM_O_MODEL, MM_O_FILE, MM_O_VOCAB, MM_O_SPECIAL, MM_O_JSON, MM_O_COUNT},
+    .texts = (const mm_opt_text[]){{MM_O_MODEL, "for its vocabulary (default: $MMGPT_MODEL, else the bundled model)"},
+                                   {MM_O_FILE, "read the text from FILE"},
+                                   {MM_O_JSON, "print {\"ids\": [...], \"tokens\": [...]} (tokens in vocabulary form,\n"
+                                               "e.g. \"\\u0120world\")"},
+                                   {MM_O_COUNT, NULL}},
+    .min_pos = 0,
+    .max_pos = 1,
+    .pos_name = "TEXT",
+    .exits = MM_CMD_TOOL_EXITS,
+};
+
+static const mm_cmd_spec k_detokenize = {
+    .name = "detokenize",
+    .usage = "[-m MODEL.gguf | --vocab PATH] [ID ... | -f FILE]",
+    .about = "Write the text of token ids (arguments, or FILE, or standard input) to standard output, byte for\n"
+             "byte, without adding a newline. Ids are separated by spaces, commas or newlines; a JSON array\n"
+             "such as [31373, 995] is accepted too.\n",
+    .opts = (const mm_opt_id[]){MM_O_MODEL, MM_O_FILE, MM_O_VOCAB, MM_O_COUNT},
+    .texts = (const mm_opt_text[]){{MM_O_MODEL, "for its vocabulary (default: $MMGPT_MODEL, else the bundled model)"},
+                                   {MM_O_FILE, "read the ids from FILE"},
+                                   {MM_O_COUNT, NULL}},
+    .min_pos = 0,
+    .max_pos = -1,
+    .pos_name = "ID",
+    .exits = MM_CMD_TOOL_EXITS,
+    .numbers_are_args = true,
+};
+
+int mm_cmd_tokenize(int argc, char **argv) { return mm_cmd_main(&k_tokenize, argc, argv, tokenize); }
+int mm_cmd_detokenize(int argc, char **argv) { return mm_cmd_main(&k_detokenize, argc, argv, detokenize); }

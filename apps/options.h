@@ -1,25 +1,28 @@
-/* options.h - the one option table of the decoder commands (generate, logits, caption, describe, ask,
- * chat) and the command-line story they share.
+/* options.h - the one option table of the mmgpt commands and the command-line story they share.
  *
  * The table is options.def: one row per flag (names, value, group, --help text), one meaning per flag
  * in every command that takes it. options.c parses argv and prints --help from it; nothing else in
- * apps/ parses these flags.
+ * apps/ parses options (server.c's `serve` and dist_cli.c's MPI worker, which re-reads -m/-t/-c/--kv-f16
+ * of a command already parsed, aside).
  *
  * How a command declares the options it takes: a static mm_cmd_spec (below) with
- *   - groups: the MM_OPT_* groups of table rows it takes (a flag of another group is "unknown option");
+ *   - groups: the MM_OPT_* groups of table rows it takes, and opts: more rows one by one (the rows of
+ *     one or two commands, GROUP 0 in the table); a flag of another row is "unknown option";
  *   - defaults: a function that sets the command's own defaults over mm_task_opts_init's (the library's:
  *     greedy, -n 128, seed 0x5eed), only where the purpose differs: free-text `generate` samples at
  *     --temp 0.8, seed 1234, -n 64 (as llama.cpp's llama-cli) and evaluates the prompt raw (no
  *     template); caption/describe/ask/chat answer greedily through the model's template. --help shows
- *     each command's own defaults ("{default}" in the table);
- *   - usage line, description, positional arguments (min/max count and their name for messages);
+ *     each command's own defaults ("{default}" in the table), or the spec's texts for a row;
+ *   - usage line, description, positional arguments (min/max count and their name for messages), the
+ *     "exit codes:" paragraph of its --help (NULL: the decoder commands');
  * then calls mm_cmd_parse(&spec, &o, argc, argv) and runs with the filled mm_task_opts. -h/--help and
  * --version are answered there; `--` ends the options.
- * To add a flag: a row in options.def (pick its group, or a new MM_OPT_* bit here), a field in
- * mm_task_opts if it needs one, a case in options.c's store_value. To add a command that takes the
- * usual flags: a spec with the groups, no parsing code.
+ * To add a flag: a row in options.def (pick its group, a new MM_OPT_* bit here, or 0 and name it in the
+ * specs' opts), a field in mm_task_opts if it needs one, a case in options.c's store_value (its range:
+ * a value out of it is a usage error). Before adding one, look for a row with that meaning: a spelling
+ * is one row (one meaning) in every command. To add a command: a spec, no parsing code.
  *
- * Exit codes are apps/cli.h's: 2 usage (unknown option, a value out of its range, a missing argument,
+ * Exit codes are apps/cli.h's: 2 usage (unknown option, a value out of its range, a missing argument or value,
  * -n N that cannot fit after the prompt), 3 input (a file missing, unreadable or corrupt; a prompt over
  * the context), 4 model, 5 internal. The same failure gives the same code in every command. */
 #ifndef MM_OPTIONS_H
@@ -54,6 +57,13 @@ typedef enum {
 } mm_opt_id;
 
 #define MM_OPT_MAX_STOPS 16  /* --stop strings */
+#define MM_OPT_MAX_LIST 8    /* values of a comma list (bench: -t, --n-prompt, --n-gen) */
+#define MM_OPT_MAX_REPS 100  /* bench -r */
+
+typedef struct {
+    long v[MM_OPT_MAX_LIST];
+    int  n;
+} mm_opt_list;
 
 typedef struct {
     const char *model, *mmproj, *prompt, *system;
@@ -74,6 +84,14 @@ typedef struct {
     int          n_media, cap_media;
     const char **pos;          /* [n_pos] positional arguments (mm_cmd_parse) */
     int          n_pos;
+    /* the rows of one or two commands (GROUP 0; 0 / NULL = not given) */
+    const char *vocab, *preprocessed, *projected, *mel, *pcm;  /* --vocab, the extra .npy outputs */
+    const char *arch, *ranks, *type, *mem, *layer_split;       /* params */
+    long        n_mels, batch, repetitions, bw_mib;
+    double      max_seconds;
+    bool        special, pad_30s, all, pure, allow_requantize, dry_run;
+    bool        lists;         /* not an option: -t takes a comma list (set by bench's defaults) */
+    mm_opt_list threads_list, n_prompt, n_gen;  /* bench: -t (when lists), --n-prompt, --n-gen */
 } mm_task_opts;
 
 void mm_task_opts_init(mm_task_opts *o);  /* the library's defaults (mmgpt_gen_default_params) */
@@ -86,6 +104,11 @@ int  mm_task_parse_opt(mm_task_opts *o, unsigned which, int argc, char **argv, i
 void mm_task_print_opts(FILE *f, unsigned which);
 
 typedef struct {
+    mm_opt_id   id;
+    const char *text;       /* replaces "{default}" in row id's --help */
+} mm_opt_text;
+
+typedef struct {
     const char *name;       /* as in commands.def */
     const char *usage;      /* after "usage: mmgpt NAME " */
     const char *about;      /* what it does, printed after the usage line (ends with "\n") */
@@ -94,13 +117,34 @@ typedef struct {
     const char *pos_name;   /* for "no FILE given" */
     const char *prompt_help;       /* -p's meaning in this command */
     void (*defaults)(mm_task_opts *o);  /* the command's defaults over mm_task_opts_init's, or NULL */
+    const mm_opt_id   *opts;       /* more rows, ending with MM_O_COUNT; NULL = none */
+    const mm_opt_text *texts;      /* the command's "{default}" texts, ending with {MM_O_COUNT}; NULL = none */
+    const char        *exits;      /* its "exit codes: ..." paragraph; NULL = the decoder commands' */
+    bool               numbers_are_args;  /* "-5" is an argument, not an option (detokenize's ids) */
 } mm_cmd_spec;
+
+/* What the specs of the task commands (caption, describe, ask) share: the groups, -p's meaning, and the
+ * lines of caption's and describe's description about several files. */
+#define MM_TASK_GROUPS (MM_OPT_MODEL | MM_OPT_TEMPLATE | MM_OPT_PROMPT | MM_OPT_GEN | MM_OPT_OUT)
+#define MM_TASK_PROMPT_HELP "replaces the task's text (the file goes where <__media__> is in it, or first)"
+#define MM_TASK_FILES_ABOUT                                                                 \
+    "With one file, stdout holds only the text; with several, one line per file:\n"          \
+    "\"FILE: text\". --json prints one JSON object per file instead. Answers are greedy by default.\n"
+
+/* The "exit codes:" paragraph of the commands other than the decoder ones (a spec's exits). */
+#define MM_CMD_TOOL_EXITS                                                                                  \
+    "exit codes: 0 ok; 2 usage (bad option or value out of its range, a missing argument); 3 input\n"      \
+    "  (missing, unreadable, unsupported or corrupt input file); 4 model (missing or invalid model file,\n" \
+    "  or one without what the command needs; weights that give NaN/Inf); 5 internal (out of memory,\n"    \
+    "  cannot write the output)\n"
 
 #define MM_CMD_HELP_DONE (-1)  /* mm_cmd_parse answered --help / --version: exit 0 */
 /* Init o with the spec's defaults and parse argv[1..] (then -f FILE is read into o->prompt): MM_EXIT_OK
  * to run, MM_CMD_HELP_DONE, or the exit code after printing the error. o is to be freed
  * (mm_task_opts_free) in every case. */
 int  mm_cmd_parse(const mm_cmd_spec *spec, mm_task_opts *o, int argc, char **argv);
+/* A whole command: mm_cmd_parse, then run(&o) when there is something to run; the exit code. */
+int  mm_cmd_main(const mm_cmd_spec *spec, int argc, char **argv, int (*run)(mm_task_opts *o));
 void mm_cmd_help(const mm_cmd_spec *spec, FILE *f);
 
 #endif

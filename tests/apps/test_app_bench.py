@@ -53,7 +53,7 @@ def main():
         return 2 * blk * n + 2 * out * logits + 4 * L * D * attended
 
     P, N, R = 8, 5, 3
-    rc, so, se = run(["bench", "-m", m, "-p", str(P), "-n", str(N), "-r", str(R), "-t", "1,2", "--bw-mib", "4",
+    rc, so, se = run(["bench", "-m", m, "--n-prompt", str(P), "--n-gen", str(N), "-r", str(R), "-t", "1,2", "--bw-mib", "4",
                       "--image", img, "--audio", wav, "--json"])
     check("bench --json: exit 0", rc == 0, "rc %d err %r" % (rc, se))
     lines = so.splitlines()
@@ -100,19 +100,20 @@ def main():
               o["weight_bytes_per_token"] > 0 and o["read_gbs"] > 0, repr(o))
         check(name + ": roofline only for tg", ("roofline" in o) == (not pp) and (pp or o["roofline"] > 0), repr(o))
 
-    rc, so, se = run(["bench", "-m", m, "-p", str(P), "-n", str(N), "-r", "2", "-t", "1", "--bw-mib", "4",
+    rc, so, se = run(["bench", "-m", m, "--n-prompt", str(P), "--n-gen", str(N), "-r", "2", "-t", "1", "--bw-mib", "4",
                       "--image", img])
     rows = [ln for ln in so.splitlines() if ln.startswith("| gpt2") or ln.startswith("| encoders")]
     check("bench table: exit 0, header + a row per test", rc == 0 and so.startswith("| model") and len(rows) == 3 and
           "pp8" in rows[0] and "tg5" in rows[1] and "image" in rows[2], "rc %d out %r err %r" % (rc, so, se))
 
-    for args, code, what in [(["--bogus"], 2, "unknown option"), (["-p", str(C + 1)], 2, "longer than the context"),
-                             (["-r", "0"], 2, "-r 0"), (["-t", "0"], 2, "-t 0")]:
-        rc, so, se = run(["bench", "-m", m, "-n", "1", "--bw-mib", "4"] + args)
+    for args, code, what in [(["--bogus"], 2, "unknown option"), (["--n-prompt", str(C + 1)], 2, "longer than the context"),
+                             (["-r", "0"], 2, "-r 0"), (["-t", "0"], 2, "-t 0"),
+                             (["-p", "8"], 2, "-p (the prompt text; llama-bench's -p is --n-prompt)")]:
+        rc, so, se = run(["bench", "-m", m, "--n-gen", "1", "--bw-mib", "4"] + args)
         check("bench %s: exit %d with a message" % (what, code), rc == code and se.startswith("mmgpt: "), repr((rc, se)))
     enc = os.path.join(d, "enc.gguf")
     make_model(d, "dec.gguf", "--seed", "6", "--d-model", "32", "--n-layer", "1", "--n-head", "2", "--mmproj-out", enc)
-    rc, so, se = run(["bench", "-m", enc, "-p", "4", "-n", "1"])
+    rc, so, se = run(["bench", "-m", enc, "--n-prompt", "4", "--n-gen", "1"])
     check("bench on a file without a decoder and no media: exit 4", rc == 4 and "gpt2" in se, repr((rc, se)))
     rc, so, se = run(["bench", "-m", enc, "--image", img, "-r", "1", "--json"])
     check("bench on an encoder file with --image: one image line", rc == 0 and len(so.splitlines()) == 1 and

@@ -12,14 +12,99 @@ code per kind of failure (issue 15.2).
   or without media; -n N that cannot fit after the prompt is 2 (usage) on generate (text and media) and
   caption; an unknown option is 2 naming it.
 - generate takes --json (one object, as with media) and -f FILE.
+- Every command (serve aside: its own parser) takes its options from the table: read here from
+  apps/options.def on its own, each spelling is one row (one meaning); each option line of every
+  --help is a row of the table with its spellings and value name; a command takes exactly the rows its
+  --help lists (a listed option missing its value is "needs a value", an unlisted one "unknown option");
+  a number option given "x" is exit 2 naming it; an unknown option is exit 2 with "CMD: unknown option
+  'X' (see mmgpt CMD --help)"; every --help has the same frame (usage line, options:, -h, --version,
+  "exit codes: 0 ok; 2 usage ..."); every command answers --version.
 """
 import json
 import os
+import re
 import sys
 
 import numpy as np
 
-from apptest import check, finish, make_model, need_bin, run, tmpdir, write_ppm, write_wav
+from apptest import SRC, check, finish, make_model, need_bin, run, tmpdir, write_ppm, write_wav
+
+NUMBER_ARGS = ("N", "T", "K", "P", "S", "R", "F", "L")  # value names of numeric options in options.def
+
+
+def table_rows():
+    """The rows of apps/options.def, read independently of options.c: (id, short, long, alias, arg)."""
+    text = open(os.path.join(SRC, "apps", "options.def")).read()
+    field = r'\s*(NULL|"[^"]*")\s*'
+    rows = []
+    for m in re.finditer(r"^MM_OPT\((\w+)," + ",".join([field] * 4) + ",", text, re.M):
+        rows.append(tuple([m.group(1)] + [None if g == "NULL" else g.strip('"') for g in m.groups()[1:]]))
+    return rows
+
+
+def commands():
+    text = open(os.path.join(SRC, "apps", "commands.def")).read()
+    return [c for c in re.findall(r'^MM_CMD\("([^"]+)"', text, re.M) if c != "serve"]
+
+
+def help_options(h):
+    """The left column of the option lines of a --help (between "options:" and -h)."""
+    out, on = [], False
+    for line in h.splitlines():
+        if line == "options:":
+            on = True
+        elif on and line.startswith("  -h, --help"):
+            break
+        elif on and line.startswith("  -"):
+            out.append(re.split(r"\s{2,}", line.strip())[0])
+    return out
+
+
+def check_table_commands():
+    rows = table_rows()
+    spell = [s for r in rows for s in r[1:4] if s]
+    check("options.def: %d rows read, each spelling in one row only (one meaning per flag)" % len(rows),
+          len(rows) > 40 and len(spell) == len(set(spell)) and not {"-h", "--help", "--version"} & set(spell),
+          repr(sorted(s for s in spell if spell.count(s) > 1)))
+    left = {(("%s, " % r[1]) if r[1] else "") + r[2] + ((" " + r[4]) if r[4] else ""): r for r in rows}
+    cmds = commands()
+    check("commands.def: every command but serve (%d)" % len(cmds), len(cmds) >= 15, repr(cmds))
+    for cmd in cmds:
+        rc, h, err = run([cmd, "--help"])
+        opts = help_options(h)
+        check("%s --help: the one frame (usage, options:, -h, --version, exit codes 0 2 3 4 5)" % cmd,
+              rc == 0 and h.startswith("usage: mmgpt %s " % cmd) and "\noptions:\n" in h and
+              "\n  -h, --help             this help\n  --version              print the version\n" in h and
+              re.search(r"\nexit codes: 0 ok; 2 usage \(.*3 input.*4 model.*5 internal", h, re.S) is not None and
+              len(opts) > 0, h)
+        unknown = [o for o in opts if o not in left]
+        check("%s --help: every option line is a row of options.def" % cmd, not unknown, repr(unknown))
+        listed = {left[o][0] for o in opts if o in left}
+        wrong = []
+        for r in rows:
+            for sp in (r[1], r[2], r[3]):
+                if not sp:
+                    continue
+                # a value option without its value: "needs a value" if taken; a switch: the next option is
+                # the unknown one if taken
+                rc, _, err = run([cmd, sp] if r[4] else [cmd, sp, "--frobnicate"])
+                took = "unknown option '%s'" % sp not in err
+                if rc != 2 or took != (r[0] in listed) or (r[4] and took and "needs a value" not in err):
+                    wrong.append((sp, rc, err.strip()[-120:]))
+        check("%s: takes exactly the rows its --help lists (%d)" % (cmd, len(listed)), not wrong, repr(wrong))
+        bad = []
+        for r in rows:
+            if r[0] in listed and r[4] in NUMBER_ARGS:
+                rc, _, err = run([cmd, r[2], "x"])
+                if rc != 2 or not err.startswith("mmgpt: %s: 'x' is not " % r[2]) or err.count("\n") != 1:
+                    bad.append((r[2], rc, err))
+        check("%s: each number option given 'x' -> exit 2 naming it and its range" % cmd, not bad, repr(bad))
+        rc, _, err = run([cmd, "--frobnicate"])
+        check("%s --frobnicate -> exit 2: unknown option, see --help" % cmd,
+              rc == 2 and err == "mmgpt: %s: unknown option '--frobnicate' (see mmgpt %s --help)\n" % (cmd, cmd),
+              "rc %d %r" % (rc, err))
+        rc, out, _ = run([cmd, "--version"])
+        check("%s --version" % cmd, rc == 0 and out.startswith("mmgpt "), out)
 
 
 def main():
@@ -125,6 +210,9 @@ def main():
     rf = run(["generate", "-m", m, "-f", pf, "-n", "5", "--temp", "0", "-q"])
     rp = run(["generate", "-m", m, "-p", "hello", "-n", "5", "--temp", "0", "-q"])
     check("generate -f FILE == -p TEXT", rf[0] == 0 and rf[1] == rp[1], rf[2])
+
+    # ---- every command's options from the one table
+    check_table_commands()
     return finish()
 
 
