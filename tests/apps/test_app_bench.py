@@ -100,7 +100,7 @@ def main():
               o["weight_bytes_per_token"] > 0 and o["read_gbs"] > 0, repr(o))
         check(name + ": roofline only for tg", ("roofline" in o) == (not pp) and (pp or o["roofline"] > 0), repr(o))
 
-    rc, so, se = run(["bench", "-m", m, "--n-prompt", str(P), "--n-gen", str(N), "-r", "2", "-t", "1", "--bw-mib", "4",
+    rc, so, se = run(["bench", "-m", m, "-p", str(P), "-n", str(N), "-r", "2", "-t", "1", "--bw-mib", "4",
                       "--image", img])
     rows = [ln for ln in so.splitlines() if ln.startswith("| gpt2") or ln.startswith("| encoders")]
     check("bench table: exit 0, header + a row per test", rc == 0 and so.startswith("| model") and len(rows) == 3 and
@@ -108,7 +108,7 @@ def main():
 
     for args, code, what in [(["--bogus"], 2, "unknown option"), (["--n-prompt", str(C + 1)], 2, "longer than the context"),
                              (["-r", "0"], 2, "-r 0"), (["-t", "0"], 2, "-t 0"),
-                             (["-p", "8"], 2, "-p (the prompt text; llama-bench's -p is --n-prompt)")]:
+                             (["-p", "x"], 2, "-p x (llama-bench's prompt lengths)")]:
         rc, so, se = run(["bench", "-m", m, "--n-gen", "1", "--bw-mib", "4"] + args)
         check("bench %s: exit %d with a message" % (what, code), rc == code and se.startswith("mmgpt: "), repr((rc, se)))
     enc = os.path.join(d, "enc.gguf")

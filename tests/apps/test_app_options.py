@@ -63,9 +63,16 @@ def help_options(h):
 def check_table_commands():
     rows = table_rows()
     spell = [s for r in rows for s in r[1:4] if s]
-    check("options.def: %d rows read, each spelling in one row only (one meaning per flag)" % len(rows),
-          len(rows) > 40 and len(spell) == len(set(spell)) and not {"-h", "--help", "--version"} & set(spell),
-          repr(sorted(s for s in spell if spell.count(s) > 1)))
+    # bench's -p/-n are llama-bench's (prompt lengths, generated tokens): the one documented exception,
+    # allowed only as the short names of N_PROMPT/N_GEN; within each command's --help a spelling is one row
+    bench_pn = {("N_PROMPT", "-p"), ("N_GEN", "-n")}
+    twice = sorted(set(s for s in spell if spell.count(s) > 1))
+    twice_rows = sorted((r[0], r[1]) for r in rows if r[1] in twice and r[0] in ("N_PROMPT", "N_GEN"))
+    check("options.def: %d rows read, each spelling in one row only (one meaning per flag; bench's -p/-n aside)"
+          % len(rows),
+          len(rows) > 40 and twice == ["-n", "-p"] and set(twice_rows) == bench_pn and
+          spell.count("-p") == 2 and spell.count("-n") == 2 and not {"-h", "--help", "--version"} & set(spell),
+          repr(twice))
     left = {(("%s, " % r[1]) if r[1] else "") + r[2] + ((" " + r[4]) if r[4] else ""): r for r in rows}
     cmds = commands()
     check("commands.def: every command but serve (%d)" % len(cmds), len(cmds) >= 15, repr(cmds))
@@ -78,6 +85,8 @@ def check_table_commands():
               re.search(r"\nexit codes: 0 ok; 2 usage \(.*3 input.*4 model.*5 internal", h, re.S) is not None and
               len(opts) > 0, h)
         unknown = [o for o in opts if o not in left]
+        mine = [sp for o in opts if o in left for sp in left[o][1:4] if sp]
+        check("%s --help: each spelling one row in this command" % cmd, len(mine) == len(set(mine)), repr(mine))
         check("%s --help: every option line is a row of options.def" % cmd, not unknown, repr(unknown))
         listed = {left[o][0] for o in opts if o in left}
         wrong = []
@@ -89,7 +98,9 @@ def check_table_commands():
                 # the unknown one if taken
                 rc, _, err = run([cmd, sp] if r[4] else [cmd, sp, "--frobnicate"])
                 took = "unknown option '%s'" % sp not in err
-                if rc != 2 or took != (r[0] in listed) or (r[4] and took and "needs a value" not in err):
+                # bench's -p/-n share a spelling with -p TEXT/-n N: taken if either row is the command's
+                owner = [q for q in rows if sp in q[1:4] and q[0] in listed]
+                if rc != 2 or took != bool(owner) or (owner and owner[0][4] and took and "needs a value" not in err):
                     wrong.append((sp, rc, err.strip()[-120:]))
         check("%s: takes exactly the rows its --help lists (%d)" % (cmd, len(listed)), not wrong, repr(wrong))
         bad = []
