@@ -16,12 +16,17 @@ Qwen2AudioForConditionalGeneration (config(..., qwen2a=True)).
   encoder(sd, cfg, mel)             one window: mel [n_mels, T_in] -> [(T_in + 1) // 2, d] (float64)
                                     (Qwen2-Audio: [(T_in + 1) // 2 // 2, d], pooled)
   projector(sd, cfg, x)             [n, d] -> [ceil(n / k), d_text] (Qwen2-Audio: [n, d_text])
+  make_mmproj(tmp, name, n_mels, stack, outtype)   a random checkpoint (stack None: Qwen2-Audio) written as
+                                    safetensors in tmp/name and converted by tools/convert_ultravox.py to
+                                    tmp/name.gguf; returns (cfg, the weights as the file holds them, path)
   clip(sd, cfg, pcm, filters)       the whole clip as mmgpt runs llama.cpp's Ultravox files: padded to whole
                                     30 s windows (Whisper's pad_or_trim per window), the log-mel of the padded
                                     clip (ref_audio.log_mel), windows of 3000 frames encoded and projected
                                     one by one, rows concatenated. Returns (mel, encoder rows, projected rows).
 """
+import json
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -30,6 +35,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ref_audio  # noqa: E402
+
+SRC = os.environ.get("MMGPT_SOURCE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+sys.path.insert(0, os.path.join(SRC, "tools"))
+import mmgguf  # noqa: E402
 
 WINDOW = 3000  # mel frames of Whisper's 30 s window
 HOP = 160
@@ -157,6 +166,33 @@ def projector(sd, cfg, x):
     a, gate = h.chunk(2, dim=-1)
     h = _rms(F.silu(gate) * a, _t(sd, "multi_modal_projector.ln_mid.weight"))
     return F.linear(h, _t(sd, "multi_modal_projector.linear_2.weight"))
+
+
+def make_mmproj(tmp, name, n_mels, stack, outtype):
+    cfg = config(n_mels, stack, qwen2a=stack is None)
+    ck = random_checkpoint(cfg, seed=n_mels + (stack or 3))
+    d = os.path.join(tmp, name)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    # conv kernels stored F16 (as llama.cpp writes them; HF Ultravox checkpoints are bf16), for f16 also the
+    # matrices, so the file holds exactly the checkpoint's values; q8_0: the reference dequantizes below
+    f16 = {n for n, a in ck.items() if (".conv" in n and n.endswith(".weight"))
+           or (outtype == "f16" and a.ndim == 2 and not n.endswith("embed_positions.weight"))}
+    sd = write_safetensors(os.path.join(d, "model.safetensors"), ck, {n: "F16" for n in f16})
+    out = os.path.join(tmp, name + ".gguf")
+    p = subprocess.run([sys.executable, os.path.join(SRC, "tools", "convert_ultravox.py"), d, "-o", out,
+                        "--outtype", outtype], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError("convert_ultravox.py failed: " + p.stderr[-600:])
+    if outtype == "q8_0":  # the weights as the file holds them
+        for n, a in sd.items():
+            if a.ndim == 2 and a.shape[-1] % 32 == 0 and n.startswith(("audio_tower.layers", "multi_modal_projector")):
+                sd[n] = mmgguf.dequantize(mmgguf.quantize(a, "q8_0"), "q8_0", a.size).reshape(a.shape)
+    if outtype in ("f16", "q8_0"):
+        n = "audio_tower.embed_positions.weight"
+        sd[n] = sd[n].astype(np.float16).astype(np.float32)
+    return cfg, sd, out
 
 
 def clip(sd, cfg, pcm, filters):

@@ -104,29 +104,13 @@ with np.load(testdata.path("whisper", "mel_filters.npz")) as z:
 
 def make_file(name, n_mels, stack, outtype):
     """stack None: a Qwen2-Audio checkpoint (llama.cpp's qwen2a)"""
-    cfg = ru.config(n_mels, stack, qwen2a=stack is None)
-    ck = ru.random_checkpoint(cfg, seed=n_mels + (stack or 3))
-    d = os.path.join(TMP, name)
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "config.json"), "w") as f:
-        json.dump(cfg, f)
-    # conv kernels stored F16 (as llama.cpp writes them; HF Ultravox checkpoints are bf16), for f16 also the
-    # matrices, so the file holds exactly the checkpoint's values; q8_0: the reference dequantizes below
-    f16 = {n for n, a in ck.items() if (".conv" in n and n.endswith(".weight"))
-           or (outtype == "f16" and a.ndim == 2 and not n.endswith("embed_positions.weight"))}
-    sd = ru.write_safetensors(os.path.join(d, "model.safetensors"), ck, {n: "F16" for n in f16})
-    out = os.path.join(TMP, name + ".gguf")
-    p = subprocess.run([sys.executable, os.path.join(SRC, "tools", "convert_ultravox.py"), d, "-o", out,
-                        "--outtype", outtype], capture_output=True, text=True)
-    check("%s: convert_ultravox.py" % name, p.returncode == 0, p.stderr)
-    if outtype == "q8_0":  # the weights as the file holds them
-        for n, a in sd.items():
-            if a.ndim == 2 and a.shape[-1] % 32 == 0 and n.startswith(("audio_tower.layers", "multi_modal_projector")):
-                sd[n] = mmgguf.dequantize(mmgguf.quantize(a, "q8_0"), "q8_0", a.size).reshape(a.shape)
-    if outtype in ("f16", "q8_0"):
-        n = "audio_tower.embed_positions.weight"
-        sd[n] = sd[n].astype(np.float16).astype(np.float32)
-    return cfg, sd, out
+    try:
+        r = ru.make_mmproj(TMP, name, n_mels, stack, outtype)
+    except RuntimeError as e:
+        check("%s: convert_ultravox.py" % name, False, str(e))
+        raise
+    check("%s: convert_ultravox.py" % name, True)
+    return r
 
 
 def check_layout(name, path, cfg, outtype):
