@@ -38,6 +38,7 @@ import ref_audio  # noqa: E402
 import ref_llama  # noqa: E402
 import ref_ultravox as ru  # noqa: E402
 import testdata  # noqa: E402
+from checks import check, finish, rel  # noqa: E402
 from ref_bpe_vocab import Vocab  # noqa: E402
 
 TOOL = sys.argv[1]
@@ -45,17 +46,6 @@ BIN = os.environ.get("MMGPT_BIN")
 TMP = os.path.join(os.environ.get("MMGPT_TEST_TMP", "/tmp"), "aud_prompt")
 QUICK = os.environ.get("MMGPT_SANITIZE_RUN") == "1"
 os.makedirs(TMP, exist_ok=True)
-fails = []
-
-
-def check(label, ok, msg=""):
-    print("%s %s %s" % ("ok  " if ok else "FAIL", label, msg))
-    if not ok:
-        fails.append(label)
-
-
-def rel(a, b):
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)) if a.shape == b.shape else float("inf")
 
 
 def text_model(name, arch, family, d):
@@ -134,7 +124,4 @@ for clip in ["11s"] if QUICK else ["11s", "45s"]:
     compare("Qwen2-Audio+qwen2 %s" % clip, q_text, q_mmproj, clip, want, qtcfg, QW)
 cli("Qwen2-Audio+qwen2", q_text, q_mmproj, n11)
 
-if fails:
-    print("FAILED:", ", ".join(fails))
-    sys.exit(1)
-print("all ok")
+sys.exit(finish())

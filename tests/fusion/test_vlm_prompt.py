@@ -35,22 +35,12 @@ import ref_hf_vision as R  # noqa: E402
 import ref_imgproc as RP  # noqa: E402
 import ref_llama  # noqa: E402
 import testdata  # noqa: E402
+from checks import check, finish, rel  # noqa: E402
 
 TOOL = sys.argv[1]
 BIN = os.environ.get("MMGPT_BIN")
 TMP = os.environ.get("MMGPT_TEST_TMP", "/tmp")
 os.makedirs(TMP, exist_ok=True)
-fails = []
-
-
-def check(label, ok, msg=""):
-    print("%s %s %s" % ("ok  " if ok else "FAIL", label, msg))
-    if not ok:
-        fails.append(label)
-
-
-def rel(a, b):
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)) if a.shape == b.shape else float("inf")
 
 
 def text_model(path, family, d):
@@ -155,7 +145,4 @@ if BIN:
                        capture_output=True, text=True, timeout=600)
     check("mmgpt ask -m TEXT --mmproj MMPROJ small.png Q", r.returncode == 0, r.stderr.strip()[-300:])
 
-if fails:
-    print("FAILED:", ", ".join(fails))
-    sys.exit(1)
-print("all ok")
+sys.exit(finish())
