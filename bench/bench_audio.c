@@ -20,6 +20,9 @@
  *   base q8_0: 1 thread 1976 ms = 88%;  2 threads 70%
  *   large-v3-turbo f16, 2 threads: 61.7 s for 30 s = 73% of sgemm (50.5 GFLOPS)
  *   log-mel of 30 s: 80 bins 2.9 ms (1 thread); 128 bins 15.2 ms (2 loaded threads; not re-measured idle)
+ * Re-measured 2026-12-06 13:15-13:40 (load average 13 on the 2 cores; bench/README.md has the table):
+ *   log-mel of 30 s, 1 thread, glibc log10f -> vectorized log10 (audio_mel.c): 80 bins 3.3 -> 1.9 ms,
+ *   128 bins 4.5 -> 2.4 ms (best of 20, --mel-only)
  */
 #include <math.h>
 #include <stdio.h>
