@@ -67,8 +67,8 @@
  *            The windows' outputs are concatenated (rows of each window follow the previous one).
  *            The log-mel of a multi-window clip is taken over the whole clip (its clamp to
  *            global_max - 8 included), as Whisper's transcribe does, then cut.
- *            Rows per window are computed in one place, mm_audio_window_rows (below), which also gives the
- *            positions after a stacking projector: ceil(((T_in + 1) / 2) / stack).
+ *            Rows per window are computed in one place, mm_audio_model_window_rows (below), which also gives
+ *            the positions after a stacking projector: ceil(((T_in + 1) / 2 / pool) / stack).
  *            Where this differs from llama.cpp (deliberately): llama.cpp's Whisper preprocessor
  *            (tools/mtmd/mtmd-audio.cpp) pads clips under 31 s to 31 s, appends 30 s of zeros, takes
  *            the log-mel of all of it and keeps the whole 3000-frame chunks, so a clip of up to 30 s

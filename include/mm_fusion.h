@@ -96,7 +96,7 @@
  *            (mm_audio.h: 1500 -> 750 rows per window), then y = mm.a.fc x + b per row; the rows sit between
  *            <|audio_bos|> and <|audio_eos|> in the prompt (mm_projector_audio_wrap, as llama.cpp's mtmd).
  *          Other audio types llama.cpp writes (qwen3a, voxtral, ...) are refused by name.
- *          Rows per window are computed in one place: mm_audio_window_rows (mm_audio.h).
+ *          Rows per window are computed in one place: mm_audio_model_window_rows (mm_audio.h; the encoder's pool included).
  *   GELU here is the exact erf form 0.5x(1 + erf(x / sqrt 2)) (torch.nn.GELU(), as LLaVA's projector is
  *   defined; llama.cpp computes ggml_gelu, the tanh approximation, which differs by up to 5e-4 a value).
  *   ldp / ldpv2 (MobileVLM) and the other llama.cpp projector types are refused by name.
