@@ -45,13 +45,8 @@ static int encode_audio(mm_task_opts *o) {
         rc = mm_cli_fail(MM_EXIT_MODEL, "%s", err); /* the loader names the file */
         goto done;
     }
-    if (projp) { /* the projector outputs the decoder's width: mm.a.mlp.2's rows */
-        const mm_gguf_tensor *l2 = mm_gguf_find_tensor(g, "mm.a.mlp.2.weight");
-        if (!l2) {
-            rc = mm_cli_fail(MM_EXIT_MODEL, "%s: --projected: the file has no audio projector (mm.a.mlp.2.weight)", mpath);
-            goto done;
-        }
-        if (mm_projector_load(&pj, g, MM_MEDIA_AUDIO, mm_audio_model_d_enc(am), l2->ne[1], err)) {
+    if (projp) { /* d_model 0: the projector's own output width (no decoder here) */
+        if (mm_projector_load(&pj, g, MM_MEDIA_AUDIO, mm_audio_model_d_enc(am), 0, err)) {
             rc = mm_cli_fail(MM_EXIT_MODEL, "%s", err);
             goto done;
         }
@@ -108,12 +103,12 @@ static int encode_audio(mm_task_opts *o) {
             goto done;
         }
         const int64_t nw = mm_audio_model_n_windows(am, nf);
-        fprintf(stderr, "encode-audio: projector %s, stack %d, %s: %lld positions", pj.ultravox ? "ultravox" : "mlp",
+        fprintf(stderr, "encode-audio: projector %s, stack %d, %s: %lld positions", mm_projector_audio_name(&pj),
                 pj.stack, pj.per_window ? "per window" : "over the clip", (long long)np);
         if (pj.per_window)
             for (int64_t w = 0; w < nw; w++)
                 fprintf(stderr, "%s%lld", w ? " + " : " = ",
-                        (long long)mm_audio_window_rows(mm_audio_model_window_frames(am, nf, w), pj.stack));
+                        (long long)mm_audio_model_window_rows(am, mm_audio_model_window_frames(am, nf, w), pj.stack));
         fputs("\n", stderr);
     }
     if (melp) {

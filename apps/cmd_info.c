@@ -110,10 +110,8 @@ static char *audio_summary(const mm_gguf *g, bool json) {
     char            err[MM_ERR_SIZE], buf[1024];
     mm_projector    p;
     mm_audio_model *am = mm_audio_model_load(g, err);
-    const mm_gguf_tensor *l2 = mm_gguf_find_tensor(g, "mm.a.mlp.2.weight");
     memset(&p, 0, sizeof p);
-    if (am && !l2) snprintf(err, sizeof err, "the file has no mm.a.mlp.2.weight");
-    else if (am) mm_projector_load(&p, g, MM_MEDIA_AUDIO, mm_audio_model_d_enc(am), l2->ne[1], err); /* err on failure */
+    if (am) mm_projector_load(&p, g, MM_MEDIA_AUDIO, mm_audio_model_d_enc(am), 0, err); /* err on failure */
     if (!am || !p.present) {
         mm_audio_model_free(am);
         if (!json) snprintf(buf, sizeof buf, "error (%s)", err);
@@ -129,7 +127,7 @@ static char *audio_summary(const mm_gguf *g, bool json) {
     const mm_audio_hparams *hp = mm_audio_model_hparams(am);
     const int64_t W = hp->max_frames, per_win = mm_projector_audio_n_out(&p, am, W), n_ctx = file_ctx(g);
     const double  max_s = n_ctx > 0 ? (double)mm_projector_audio_max_samples(&p, am, n_ctx) / MM_AUDIO_SAMPLE_RATE : -1;
-    const char   *proj = p.ultravox ? "ultravox" : "mlp";
+    const char   *proj = mm_projector_audio_name(&p);
     char         *out = NULL;
     if (json) {
         cJSON *o = cJSON_CreateObject();
@@ -138,7 +136,7 @@ static char *audio_summary(const mm_gguf *g, bool json) {
         cJSON_AddNumberToObject(o, "n_layer", hp->n_layer);
         cJSON_AddNumberToObject(o, "window_seconds", (double)W * MM_AUDIO_HOP / MM_AUDIO_SAMPLE_RATE);
         cJSON_AddBoolToObject(o, "pad_to_window", hp->pad_to_window);
-        cJSON_AddNumberToObject(o, "rows_per_window", (double)mm_audio_window_rows(W, 1));
+        cJSON_AddNumberToObject(o, "rows_per_window", (double)mm_audio_model_window_rows(am, W, 1));
         cJSON_AddStringToObject(o, "projector", proj);
         cJSON_AddNumberToObject(o, "stack_factor", p.stack);
         cJSON_AddNumberToObject(o, "positions_per_window", (double)per_win);
@@ -152,7 +150,7 @@ static char *audio_summary(const mm_gguf *g, bool json) {
         int n = snprintf(buf, sizeof buf, "%d mel bins, d %d, %d blocks; windows of %.1f s (%s) -> %lld rows -> %lld "
                          "positions (%s, stack %d)", hp->n_mels, hp->d, hp->n_layer,
                          (double)W * MM_AUDIO_HOP / MM_AUDIO_SAMPLE_RATE, hp->pad_to_window ? "last one padded" : "unpadded",
-                         (long long)mm_audio_window_rows(W, 1), (long long)per_win, proj, p.stack);
+                         (long long)mm_audio_model_window_rows(am, W, 1), (long long)per_win, proj, p.stack);
         if (n > 0 && (size_t)n < sizeof buf) {
             if (n_ctx > 0) snprintf(buf + n, sizeof buf - (size_t)n, "; longest clip in %lld positions: %.2f s",
                                     (long long)n_ctx, max_s);

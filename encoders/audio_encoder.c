@@ -7,6 +7,8 @@
  *   x     = GELU(cols2 W2^T + b2)        [T][d]             W2 = a.conv1d.2.weight, ne [3, d, d]
  *   x    += pos[0:T]                                       a.position_embd.weight ne [d, n_pos]
  *   x     = blocks(x)                    enc_blocks, prefix "a", GELU erf
+ *   x     = avgpool(x, pool)             [T / pool][d]  rows averaged in groups of hp.pool (2 for qwen2a:
+ *                                                       Qwen2-Audio's AvgPool1d(2, 2), the odd last row dropped)
  *   x     = post_ln(x)                   a.post_ln (optional)
  */
 #include <math.h>
@@ -44,6 +46,16 @@ struct mm_audio_state {
 #define AUD_MAX_DIM 65536
 
 /* ---------------------------------------------------------------- loading */
+int mm_audio_projector_type(const mm_gguf *g, const char **type, size_t *n, char *err) {
+    *type = NULL;
+    *n = 0;
+    const char *key = mm_gguf_find_key(g, "clip.audio.projector_type") >= 0 ? "clip.audio.projector_type"
+                                                                            : "clip.projector_type";
+    if (mm_gguf_find_key(g, key) >= 0 && mm_gguf_get_str(g, key, type, n) != 0)
+        return mm_err(err, "%s: %s is not a string", mm_gguf_path(g), key);
+    return 0;
+}
+
 static int get_u32_req(const mm_gguf *g, const char *key, uint32_t lo, uint32_t hi, int *out, char *err) {
     uint32_t v;
     if (mm_gguf_get_u32(g, key, &v)) return mm_err(err, "%s: missing or non-integer key %s", mm_gguf_path(g), key);
@@ -178,6 +190,10 @@ mm_audio_model *mm_audio_model_load(const mm_gguf *g, char *err) {
         goto fail;
     mm_enc_hparams ehp = {.n_layer = hp->n_layer, .d = hp->d, .d_ff = hp->d_ff, .n_head = hp->n_head,
                           .eps = hp->eps, .act = MM_ACT_GELU_ERF};
+    const char *ptype;
+    size_t      ptn;
+    if (mm_audio_projector_type(g, &ptype, &ptn, err)) goto fail;
+    hp->pool = ptype && ptn == 6 && !memcmp(ptype, "qwen2a", 6) ? 2 : 1; /* Qwen2-Audio pools before its final LN */
     if (mm_enc_hparams_check(&ehp, e)) {
         mm_err(err, "%s: audio encoder: %s", mm_gguf_path(g), e);
         goto fail;
@@ -216,12 +232,19 @@ int64_t mm_audio_model_n_mel_frames(const mm_audio_model *m, int64_t n_samples) 
 }
 
 /* The one place where rows per window are computed: a window of T_in mel frames gives (T_in + 1) / 2
- * encoder rows (conv2 has stride 2, pad 1), which a projector stacking k rows per position turns into
- * ceil(rows / k) positions (the last stack zero-padded). */
-int64_t mm_audio_window_rows(int64_t T_in, int stack) {
-    if (T_in <= 0 || stack < 1) return 0;
-    const int64_t rows = (T_in + 1) / 2;
+ * rows after conv2 (stride 2, pad 1), floor(that / pool) encoder rows after the average pool (pool 1: none),
+ * which a projector stacking k rows per position turns into ceil(rows / k) positions (the last stack
+ * zero-padded). */
+static int64_t window_rows(int64_t T_in, int pool, int stack) {
+    if (T_in <= 0 || stack < 1 || pool < 1) return 0;
+    const int64_t rows = (T_in + 1) / 2 / pool;
     return (rows + stack - 1) / stack;
+}
+
+int64_t mm_audio_window_rows(int64_t T_in, int stack) { return window_rows(T_in, 1, stack); }
+
+int64_t mm_audio_model_window_rows(const mm_audio_model *m, int64_t T_in, int stack) {
+    return m ? window_rows(T_in, m->hp.pool, stack) : 0;
 }
 
 int64_t mm_audio_model_n_windows(const mm_audio_model *m, int64_t n_mel_frames) {
@@ -239,7 +262,7 @@ int64_t mm_audio_model_n_rows(const mm_audio_model *m, int64_t n_mel_frames, int
     if (!m || n_mel_frames <= 0 || stack < 1) return 0;
     const int64_t W = m->hp.max_frames;
     const int64_t full = n_mel_frames / W, rem = n_mel_frames % W;
-    return full * mm_audio_window_rows(W, stack) + mm_audio_window_rows(rem, stack);
+    return full * window_rows(W, m->hp.pool, stack) + window_rows(rem, m->hp.pool, stack);
 }
 
 int64_t mm_audio_model_n_out(const mm_audio_model *m, int64_t n_mel_frames) {
@@ -332,25 +355,36 @@ static void im2col_fn(void *vctx, int ith, int nth) {
     }
 }
 
-/* One window: mel columns [w0, w0 + T_in) of a [n_mels][ld] log-mel -> out [T][d]. */
+/* One window: mel columns [w0, w0 + T_in) of a [n_mels][ld] log-mel -> out [mm_audio_model_window_rows(T_in, 1)][d].
+ * Without pooling the rows are computed in out itself, else in s->x and averaged into out. */
 static int encode_window(mm_audio_state *s, const float *mel, int64_t ld, int64_t w0, int64_t T_in, int64_t row0,
                          float *out, char *err) {
     const mm_audio_model *m = s->m;
     const mm_audio_hparams *hp = &m->hp;
-    const int64_t d = hp->d, T = mm_audio_window_rows(T_in, 1);
+    const int64_t d = hp->d, T = window_rows(T_in, 1, 1), To = window_rows(T_in, hp->pool, 1);
+    float *x = hp->pool > 1 ? s->x : out;  /* [T][d] */
     im2col_task t1 = {mel + w0, ld, hp->n_mels, T_in, T_in, 1, true, s->cols1};
     mm_pool_run(s->pool, im2col_fn, &t1);
     mm_enc_linear_forward(&m->conv1, s->pool, T_in, s->cols1, s->h1);
     mm_enc_act(MM_ACT_GELU_ERF, s->pool, s->h1, T_in * d);
     im2col_task t2 = {s->h1, 0, d, T_in, T, 2, false, s->cols2};
     mm_pool_run(s->pool, im2col_fn, &t2);
-    mm_enc_linear_forward(&m->conv2, s->pool, T, s->cols2, out);
-    mm_enc_act(MM_ACT_GELU_ERF, s->pool, out, T * d);
-    mm_add(out, out, m->pos, T * d);
-    if (mm_enc_blocks_forward(&m->blocks, s->pool, out, T, hp->n_layer, s->scratch, s->scratch_size, err))
+    mm_enc_linear_forward(&m->conv2, s->pool, T, s->cols2, x);
+    mm_enc_act(MM_ACT_GELU_ERF, s->pool, x, T * d);
+    mm_add(x, x, m->pos, T * d);
+    if (mm_enc_blocks_forward(&m->blocks, s->pool, x, T, hp->n_layer, s->scratch, s->scratch_size, err))
         return -1;
-    if (m->post_ln.w) mm_enc_norm_forward(&m->post_ln, hp->eps, s->pool, T, out, out);
-    return mm_enc_check_output(out, T, d, row0, "audio encoder", "a", err);
+    if (hp->pool > 1) { /* out[i] = mean of x[i*pool .. i*pool + pool - 1] */
+        const float inv = 1.0f / (float)hp->pool;
+        for (int64_t i = 0; i < To; i++)
+            for (int64_t c = 0; c < d; c++) {
+                float acc = 0.0f;
+                for (int k = 0; k < hp->pool; k++) acc += x[(i * hp->pool + k) * d + c];
+                out[i * d + c] = acc * inv;
+            }
+    }
+    if (m->post_ln.w) mm_enc_norm_forward(&m->post_ln, hp->eps, s->pool, To, out, out);
+    return mm_enc_check_output(out, To, d, row0, "audio encoder", "a", err);
 }
 
 int mm_audio_encode_mel(mm_audio_state *s, const float *mel, int64_t n_frames, float *out, char *err) {
@@ -363,7 +397,7 @@ int mm_audio_encode_mel(mm_audio_state *s, const float *mel, int64_t n_frames, f
         const int64_t T_in = n_frames - w0 < W ? n_frames - w0 : W;
         const int rc = encode_window(s, mel, n_frames, w0, T_in, row, out + row * d, err);
         if (rc) return rc;
-        row += mm_audio_window_rows(T_in, 1);
+        row += window_rows(T_in, s->m->hp.pool, 1);
         if (s->progress) s->progress(s->progress_user, w0 / W + 1, n_win);
     }
     return 0;

@@ -5,10 +5,13 @@
  * on new arrays is thread-safe). Frames are split across the pool's threads; each thread keeps its
  * 400-sample frame and 201-bin spectrum on its stack (64-byte aligned, the same alignment class as
  * the fftwf_malloc'd arrays the plan was made with), so a call never allocates. The mel product uses
- * the filterbank's non-zero range per mel (a triangle covers a few bins), in float.
+ * the filterbank's non-zero range per mel (a triangle covers a few bins), in float. log10 is log10_fast
+ * (below) over a frame's n_mels values at once, a loop the compiler vectorizes: glibc's log10f was half of
+ * the time (perf; 30 s at 128 bins on one loaded core: 4.5 ms -> 2.4 ms, bench/README.md).
  * Reference path: a naive double-precision DFT, same framing, for tests.
  */
 #include <math.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +178,25 @@ static inline float padded_sample(const float *pcm, int64_t n_samples, int64_t n
     return j < n_samples ? pcm[j] : 0.0f;
 }
 
+/* log10(x) for finite x >= 1e-10 (the clamped mel energies): x = m 2^e with m in [sqrt(1/2), sqrt(2)),
+ * ln m = 2 atanh(t), t = (m - 1) / (m + 1), |t| <= 0.1716, by its series to t^9 (the next term is under 7e-10),
+ * log10 x = (e ln 2 + ln m) / ln 10 (that sum in double). Measured over every 7th float in [1e-10, 1e14]:
+ * |error| <= 5.1e-7 absolute (glibc's log10f: 5.3e-7). Branch-free, so that loops over it vectorize. */
+static inline float log10_fast(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    int e = (int)(u >> 23) - 127;             /* x > 0: no sign bit */
+    u = (u & 0x007fffffu) | 0x3f800000u;      /* mantissa in [1, 2) */
+    float m;
+    memcpy(&m, &u, sizeof m);
+    const int big = m > 1.41421356f;
+    m = big ? 0.5f * m : m;
+    e += big;
+    const float t = (m - 1.0f) / (m + 1.0f), t2 = t * t;
+    const float ln_m = t * (2.0f + t2 * (2.0f / 3.0f + t2 * (2.0f / 5.0f + t2 * (2.0f / 7.0f + t2 * (2.0f / 9.0f)))));
+    return (float)(((double)e * 0.693147180559945 + (double)ln_m) * 0.434294481903252);
+}
+
 static int check_args(const mm_mel *mel, const float *pcm, int64_t n_samples, int64_t n_total,
                       const float *out, const char *fn, char *err) {
     if (!mel) return mm_err(err, "%s: no mel", fn);
@@ -203,6 +225,7 @@ static void mel_frames_task(void *vctx, int ith, int nth) {
     _Alignas(64) float frame[N_FFT];
     _Alignas(64) fftwf_complex spec[N_FREQ];
     _Alignas(64) float power[N_FREQ];
+    float energy[512];  /* [n_mels], n_mels <= 512 (mm_mel_create) */
     float tmax = -INFINITY;
     for (int64_t f = f0; f < f1; f++) {
         const int64_t start = f * HOP - N_FFT / 2;
@@ -215,13 +238,17 @@ static void mel_frames_task(void *vctx, int ith, int nth) {
         }
         fftwf_execute_dft_r2c(mel->plan, frame, spec);
         for (int k = 0; k < N_FREQ; k++) power[k] = spec[k][0] * spec[k][0] + spec[k][1] * spec[k][1];
-        for (int m = 0; m < mel->n_mels; m++) {
+        const int nm = mel->n_mels;
+        for (int m = 0; m < nm; m++) {
             const float *w = mel->filters + (size_t)m * N_FREQ;
             float s = 0.0f;
             for (int k = mel->lo[m]; k < mel->hi[m]; k++) s += w[k] * power[k];
-            const float v = log10f(s > 1e-10f ? s : 1e-10f);
-            t->out[(size_t)m * (size_t)t->n_frames + (size_t)f] = v;
-            if (v > tmax) tmax = v;
+            energy[m] = s > 1e-10f ? s : 1e-10f;
+        }
+        for (int m = 0; m < nm; m++) energy[m] = log10_fast(energy[m]);
+        for (int m = 0; m < nm; m++) {
+            t->out[(size_t)m * (size_t)t->n_frames + (size_t)f] = energy[m];
+            tmax = energy[m] > tmax ? energy[m] : tmax;
         }
     }
     pthread_mutex_lock(&t->lock);

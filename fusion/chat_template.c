@@ -160,18 +160,43 @@ static bool in_template(const mm_prompt_template *t, const char *piece, size_t l
     return false;
 }
 
-int mm_prompt_template_bind(mm_prompt_template *t, const mm_tokenizer *tok, char *err) {
-    if (!t->specials || !tok) return 0;
+/* Add tok's special tokens whose text occurs in the template strings (only == NULL) or is `only`. */
+static int bind_specials(mm_prompt_template *t, const mm_tokenizer *tok, const char *only, char *err) {
     int32_t n = mm_tokenizer_n_vocab(tok);
     for (int32_t id = 0; id < n; id++) {
         if (!mm_tokenizer_is_special(tok, id)) continue;
         /* the token's own text: a "llama" vocabulary's control tokens decode to nothing (their piece is empty) */
         const char *piece = mm_tokenizer_token_text(tok, id);
         size_t      len = piece ? strlen(piece) : 0;
-        if (len == 0 || !in_template(t, piece, len)) continue;
+        if (len == 0 || (only ? strcmp(piece, only) != 0 : !in_template(t, piece, len))) continue;
         bool dup = false; /* two ids with one text: the first (lowest) id, as the tokenizer's lookup */
         for (int k = 0; k < t->n_spec && !dup; k++) dup = t->spec[k].len == len && !memcmp(t->spec[k].text, piece, len);
         if (!dup && mm_prompt_template_add_special(t, piece, len, id, err)) return -1;
     }
+    return 0;
+}
+
+int mm_prompt_template_bind(mm_prompt_template *t, const mm_tokenizer *tok, char *err) {
+    if (!t->specials || !tok) return 0;
+    return bind_specials(t, tok, NULL, err);
+}
+
+int mm_prompt_template_wrap_audio(mm_prompt_template *t, const char *begin, const char *end, const mm_tokenizer *tok,
+                                  char *err) {
+    if (!begin || !end || (!*begin && !*end)) return 0;
+    if ((t->audio_begin && *t->audio_begin) || (t->audio_end && *t->audio_end)) return 0; /* the file's keys win */
+    char *b = strdup(begin), *e = strdup(end);
+    if (!b || !e) {
+        free(b);
+        free(e);
+        return mm_err(err, "out of memory");
+    }
+    free(t->audio_begin);
+    free(t->audio_end);
+    t->audio_begin = b;
+    t->audio_end = e;
+    /* llama.cpp's mtmd tokenizes them with special tokens parsed, whatever the turn format */
+    if (!tok || (*begin && bind_specials(t, tok, begin, err)) || (*end && bind_specials(t, tok, end, err)))
+        return tok ? -1 : 0;
     return 0;
 }

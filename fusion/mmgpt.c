@@ -381,6 +381,9 @@ mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err)
         if (!(m->aud = mm_audio_model_load(ge, e))) goto fail;
         int64_t d_in = mm_audio_model_d_enc(m->aud);
         if (mm_projector_load(&m->paud, ge, MM_MEDIA_AUDIO, d_in, m->d_model, e)) goto fail;
+        const char *ab, *ae; /* the family's text around the rows (qwen2a: <|audio_bos|> ... <|audio_eos|>) */
+        mm_projector_audio_wrap(&m->paud, &ab, &ae);
+        if (mm_prompt_template_wrap_audio(&m->tpl, ab, ae, m->tok, e)) goto fail_path;
     }
     if ((m->vit || m->aud) && p.media_cache_bytes > 0 && !(m->cache = cache_new((size_t)p.media_cache_bytes))) {
         snprintf(e, sizeof e, "out of memory");

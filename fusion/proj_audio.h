@@ -11,6 +11,9 @@
  *       h = RMSNorm(h) * mm.a.norm_mid.weight                 [m, d_ff/2]   eps 1e-6
  *       y = mm.a.mlp.2 h                                      [m, d_model]
  *     (biases of mm.a.mlp.1/2 are used when the file has them; Ultravox's linears have none.)
+ *   "qwen2a" (llama.cpp's Qwen2-Audio mmproj): the encoder already averaged its rows in pairs before a.post_ln
+ *       (mm_audio_hparams.pool = 2: 1500 -> 750 rows per window), then per row
+ *       y = mm.a.fc x + b                                     [750, d_model]   (multi_modal_projector.linear)
  */
 #ifndef MM_PROJ_AUDIO_H
 #define MM_PROJ_AUDIO_H

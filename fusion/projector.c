@@ -89,7 +89,8 @@ int mm_projector_load(mm_projector *p, const mm_gguf *g, mm_media_kind kind, int
         if (p->mlp && load_linear(&p->l2, g, "mm.2", err)) goto fail;
         if (load_merge(p, g, err)) goto fail;
     } else {
-        if (mm_proj_audio_load(p, g, err)) goto fail; /* projector_audio.c: mmgpt's mlp or ultravox */
+        if (mm_proj_audio_load(p, g, err)) goto fail; /* projector_audio.c: mmgpt's mlp, ultravox or qwen2a */
+        if (p->qwen2a) l1n = "mm.a.fc";
     }
     int64_t rows_in = (int64_t)p->stack * p->merge * p->merge; /* encoder rows per projector row */
     if (p->l1.cols != d_in * rows_in) {

@@ -10,7 +10,7 @@
 #define ULTRAVOX_EPS 1e-6f /* Ultravox's RMSNorm (LlamaRMSNorm, eps 1e-6); llama.cpp hard-codes the same */
 
 /* Audio projector types llama.cpp writes that mmgpt does not run: named in the error. */
-static const char *k_other_audio[] = {"qwen2a", "qwen3a", "voxtral", "glma", "qwen2.5o", "meralion",
+static const char *k_other_audio[] = {"qwen3a", "voxtral", "glma", "qwen2.5o", "meralion",
                                       "musicflamingo", "lfm2a", "gemma3na", "gemma4a", "parakeet"};
 
 static int load_vec(const mm_gguf *g, const char *name, int64_t n, float **out, char *err) {
@@ -27,18 +27,20 @@ static int load_vec(const mm_gguf *g, const char *name, int64_t n, float **out, 
 }
 
 int mm_proj_audio_load(mm_projector *p, const mm_gguf *g, char *err) {
-    /* the type: clip.audio.projector_type (files with both modalities), else clip.projector_type */
     const char *pt = NULL;
     size_t      n = 0;
-    const char *key = mm_gguf_find_key(g, "clip.audio.projector_type") >= 0 ? "clip.audio.projector_type"
-                                                                            : "clip.projector_type";
-    if (mm_gguf_find_key(g, key) >= 0 && mm_gguf_get_str(g, key, &pt, &n) != 0)
-        return mm_err(err, "%s: %s is not a string", mm_gguf_path(g), key);
+    if (mm_audio_projector_type(g, &pt, &n, err)) return -1;
     p->ultravox = pt && n == 8 && !memcmp(pt, "ultravox", 8);
+    p->qwen2a = pt && n == 6 && !memcmp(pt, "qwen2a", 6);
     for (size_t i = 0; pt && i < sizeof k_other_audio / sizeof k_other_audio[0]; i++)
         if (n == strlen(k_other_audio[i]) && !memcmp(pt, k_other_audio[i], n))
-            return mm_err(err, "%s: audio projector type '%s' is not supported (ultravox and mmgpt's mlp are)",
+            return mm_err(err, "%s: audio projector type '%s' is not supported (ultravox, qwen2a and mmgpt's mlp are)",
                           mm_gguf_path(g), k_other_audio[i]);
+    if (p->qwen2a) { /* Qwen2-Audio: the encoder pooled its rows (mm_audio_hparams.pool); one biased linear */
+        p->stack = 1;
+        p->per_window = true;
+        return mm_proj_load_linear(&p->l1, g, "mm.a.fc", err);
+    }
     uint32_t k = 1;
     if (mm_gguf_find_key(g, "clip.audio.projector.stack_factor") >= 0 &&
         mm_gguf_get_u32(g, "clip.audio.projector.stack_factor", &k) != 0)
@@ -109,6 +111,15 @@ int64_t mm_projector_audio_n_out(const mm_projector *p, const mm_audio_model *am
     return mm_audio_model_n_rows(am, n_mel_frames, p->stack);
 }
 
+const char *mm_projector_audio_name(const mm_projector *p) {
+    return p->ultravox ? "ultravox" : p->qwen2a ? "qwen2a" : "mlp";
+}
+
+void mm_projector_audio_wrap(const mm_projector *p, const char **begin, const char **end) {
+    *begin = p->qwen2a ? "<|audio_bos|>" : ""; /* llama.cpp's mtmd: aud_beg / aud_end of the projector type */
+    *end = p->qwen2a ? "<|audio_eos|>" : "";
+}
+
 size_t mm_projector_audio_scratch_bytes(const mm_projector *p, const mm_audio_model *am, int64_t n_mel_frames) {
     if (!p->per_window) return mm_projector_scratch_bytes(p, mm_audio_model_n_out(am, n_mel_frames));
     /* the largest window is the first */
@@ -124,10 +135,10 @@ void mm_projector_apply_audio(const mm_projector *p, mm_pool *pool, const mm_aud
     const int64_t nw = mm_audio_model_n_windows(am, n_mel_frames);
     for (int64_t w = 0; w < nw; w++) {
         const int64_t T_in = mm_audio_model_window_frames(am, n_mel_frames, w);
-        const int64_t rows = mm_audio_window_rows(T_in, 1);
+        const int64_t rows = mm_audio_model_window_rows(am, T_in, 1);
         mm_projector_apply(p, pool, enc, rows, y, scratch);
         enc += rows * p->d_in;
-        y += mm_audio_window_rows(T_in, p->stack) * p->d_out;
+        y += mm_audio_model_window_rows(am, T_in, p->stack) * p->d_out;
     }
 }
 

@@ -1,8 +1,8 @@
 /* fuzz_audio_model.c - libFuzzer target for the audio encoder + audio projector loaders (llama.cpp's Ultravox
- * mmproj layout and mmgpt's own): open any bytes as a GGUF, mm_audio_model_load, then mm_projector_load for
- * the width mm.a.mlp.2 gives, and the row accounting a caller uses before encoding (positions per window,
+ * and Qwen2-Audio mmproj layouts and mmgpt's own): open any bytes as a GGUF, mm_audio_model_load, then
+ * mm_projector_load at the projector's own width, and the row accounting a caller uses before encoding (positions per window,
  * the longest clip in a context). Failures must be one-line messages; nothing may crash or read outside the
- * buffer. Seeds: fuzz/seeds/audio_model (tiny Ultravox-layout files from tools/convert_ultravox.py).
+ * buffer. Seeds: fuzz/seeds/audio_model (tiny Ultravox- and Qwen2-Audio-layout files from tools/convert_ultravox.py).
  *   CC=clang cmake -S . -B build-fuzz -DMMGPT_FUZZ=ON -DMMGPT_TESTS=OFF -DMMGPT_BENCH=OFF
  *   cmake --build build-fuzz --target fuzz_audio_model
  *   build-fuzz/fuzz/fuzz_audio_model -max_total_time=60 fuzz/seeds/audio_model
@@ -36,10 +36,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!am) {
         one_line(err);
     } else {
-        const mm_gguf_tensor *l2 = mm_gguf_find_tensor(g, "mm.a.mlp.2.weight");
-        mm_projector          p;
+        mm_projector p; /* d_model 0: the projector's own width, as encode-audio and info load it */
         memset(&p, 0, sizeof p);
-        if (l2 && mm_projector_load(&p, g, MM_MEDIA_AUDIO, mm_audio_model_d_enc(am), l2->ne[1], err) != 0) one_line(err);
+        if (mm_projector_load(&p, g, MM_MEDIA_AUDIO, mm_audio_model_d_enc(am), 0, err) != 0) one_line(err);
         if (p.present) {
             const int64_t W = mm_audio_model_hparams(am)->max_frames;
             volatile int64_t sink = mm_projector_audio_n_out(&p, am, W) + mm_projector_audio_n_out(&p, am, 3 * W + 1);

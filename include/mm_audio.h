@@ -32,6 +32,8 @@
  *              x += a.position_embd.weight[0:T]
  *              x = a.blk.N(x)  (pre-LN, biased q/v/out, k biased or not - Whisper's k_proj has no
  *                               bias -, GELU-erf MLP, as Whisper)
+ *              x = avgpool(x, pool) (qwen2a only: rows averaged in pairs, as Qwen2-Audio's AvgPool1d(2, 2)
+ *                               before its final LN and llama.cpp's ggml_pool_1d; an odd last row is dropped)
  *              x = a.post_ln(x)
  *            Keys: clip.audio.{num_mel_bins, embedding_length, feed_forward_length, block_count,
  *            attention.head_count, attention.layer_norm_epsilon}, mmgpt.audio.max_frames (window in
@@ -65,8 +67,8 @@
  *            The windows' outputs are concatenated (rows of each window follow the previous one).
  *            The log-mel of a multi-window clip is taken over the whole clip (its clamp to
  *            global_max - 8 included), as Whisper's transcribe does, then cut.
- *            Rows per window are computed in one place, mm_audio_window_rows (below), which also gives the
- *            positions after a stacking projector: ceil(((T_in + 1) / 2) / stack).
+ *            Rows per window are computed in one place, mm_audio_model_window_rows (below), which also gives
+ *            the positions after a stacking projector: ceil(((T_in + 1) / 2 / pool) / stack).
  *            Where this differs from llama.cpp (deliberately): llama.cpp's Whisper preprocessor
  *            (tools/mtmd/mtmd-audio.cpp) pads clips under 31 s to 31 s, appends 30 s of zeros, takes
  *            the log-mel of all of it and keeps the whole 3000-frame chunks, so a clip of up to 30 s
@@ -159,6 +161,8 @@ typedef struct {
     int     n_pos;         /* rows of a.position_embd.weight */
     int     max_frames;    /* mmgpt.audio.max_frames: window in mel frames (default 3000, even) */
     bool    pad_to_window; /* mmgpt.audio.pad_to_window (default true) */
+    int     pool;          /* rows averaged per encoder row before a.post_ln: 2 when the audio projector type
+                              is "qwen2a" (Qwen2-Audio), else 1 */
 } mm_audio_hparams;
 
 typedef struct mm_audio_model mm_audio_model;
@@ -174,16 +178,23 @@ int                     mm_audio_model_d_enc(const mm_audio_model *m);
 const float            *mm_audio_model_mel_filters(const mm_audio_model *m);
 /* Mel frames the encoder will see for a clip of n_samples 16 kHz samples (after window padding). */
 int64_t                 mm_audio_model_n_mel_frames(const mm_audio_model *m, int64_t n_samples);
-/* Rows per window, computed here only: a window of T_in mel frames gives (T_in + 1) / 2 encoder rows,
- * and ceil(((T_in + 1) / 2) / stack) positions after a projector that stacks `stack` rows (stack 1: the
- * encoder's rows). Whisper's 3000-frame window: 1500 rows; stack 4: 375; stack 8: 188 (llama.cpp b10182
- * counts 1500 / 8 = 187 and aborts; its graph makes 188). 0 for T_in <= 0 or stack < 1. */
+/* Rows per window, computed here only: a window of T_in mel frames gives (T_in + 1) / 2 rows after the conv
+ * stem, floor(that / pool) encoder rows after the average pool (pool 1: none), and ceil(rows / stack)
+ * positions after a projector that stacks `stack` rows (stack 1: the encoder's rows). Whisper's 3000-frame
+ * window: 1500 rows; stack 4: 375; stack 8: 188 (llama.cpp b10182 counts 1500 / 8 = 187 and aborts; its graph
+ * makes 188); qwen2a (pool 2): 750. 0 for T_in <= 0 or stack < 1.
+ * mm_audio_window_rows is the count without pooling; mm_audio_model_window_rows uses the model's pool. */
 int64_t                 mm_audio_window_rows(int64_t T_in, int stack);
+int64_t                 mm_audio_model_window_rows(const mm_audio_model *m, int64_t T_in, int stack);
+/* The audio projector type of a llama.cpp mmproj: clip.audio.projector_type (files with both modalities),
+ * else clip.projector_type; *type = NULL when neither key is there (not NUL-terminated: *n bytes). -1 when
+ * the key is not a string. */
+int                     mm_audio_projector_type(const mm_gguf *g, const char **type, size_t *n, char *err);
 /* Windows of a log-mel of n_mel_frames frames (max_frames each, the last possibly shorter) and the frames
  * of window w (0 when w is out of range). */
 int64_t                 mm_audio_model_n_windows(const mm_audio_model *m, int64_t n_mel_frames);
 int64_t                 mm_audio_model_window_frames(const mm_audio_model *m, int64_t n_mel_frames, int64_t w);
-/* Sum over the windows of mm_audio_window_rows(frames of the window, stack). */
+/* Sum over the windows of mm_audio_model_window_rows(m, frames of the window, stack). */
 int64_t                 mm_audio_model_n_rows(const mm_audio_model *m, int64_t n_mel_frames, int stack);
 /* Encoder output rows for a log-mel of n_mel_frames frames: mm_audio_model_n_rows(m, n_mel_frames, 1). */
 int64_t                 mm_audio_model_n_out(const mm_audio_model *m, int64_t n_mel_frames);

@@ -92,8 +92,11 @@
  *            their own: 1500 frames -> ceil(1500 / k) positions, 188 for k = 8),
  *            x = RMSNorm(x) * mm.a.norm_pre; h = mm.a.mlp.1 x; h = h[:half] * SiLU(h[half:]) (Ultravox's
  *            SwiGLU: the second half gates); h = RMSNorm(h) * mm.a.norm_mid; y = mm.a.mlp.2 h (eps 1e-6).
- *          Other audio types llama.cpp writes (qwen2a, voxtral, ...) are refused by name.
- *          Rows per window are computed in one place: mm_audio_window_rows (mm_audio.h).
+ *          "qwen2a" (llama.cpp's Qwen2-Audio mmproj): the encoder averages its rows in pairs before a.post_ln
+ *            (mm_audio.h: 1500 -> 750 rows per window), then y = mm.a.fc x + b per row; the rows sit between
+ *            <|audio_bos|> and <|audio_eos|> in the prompt (mm_projector_audio_wrap, as llama.cpp's mtmd).
+ *          Other audio types llama.cpp writes (qwen3a, voxtral, ...) are refused by name.
+ *          Rows per window are computed in one place: mm_audio_model_window_rows (mm_audio.h; the encoder's pool included).
  *   GELU here is the exact erf form 0.5x(1 + erf(x / sqrt 2)) (torch.nn.GELU(), as LLaVA's projector is
  *   defined; llama.cpp computes ggml_gelu, the tanh approximation, which differs by up to 5e-4 a value).
  *   ldp / ldpv2 (MobileVLM) and the other llama.cpp projector types are refused by name.
@@ -195,6 +198,11 @@ int  mm_prompt_template_add_special(mm_prompt_template *t, const char *text, siz
  * strings; nothing for the mmgpt template (t->specials false). These two name no file in err (the reason
  * alone): the caller that has the model file puts "PATH: " in front (mm_err's format, mm_core.h). */
 int  mm_prompt_template_bind(mm_prompt_template *t, const mm_tokenizer *tok, char *err);
+/* The audio projector's wrapper (mm_projector_audio_wrap) as audio_begin / audio_end, unless the file's
+ * mmgpt.prompt.audio_begin / audio_end set one; the special tokens of tok whose text is begin or end are bound
+ * (any turn format: llama.cpp's mtmd parses them as special tokens). Nothing for "" / "". */
+int  mm_prompt_template_wrap_audio(mm_prompt_template *t, const char *begin, const char *end,
+                                   const mm_tokenizer *tok, char *err);
 
 typedef enum { MM_TASK_CAPTION = 0, MM_TASK_DESCRIBE = 1, MM_TASK_ASK = 2 } mm_task;
 /* The user text of a task (malloc'd): caption / describe / ask with {question} replaced. */
@@ -277,6 +285,7 @@ typedef struct {
                                     audio: mm.a.mlp.1 [d_mid, stack*d_in] */
     mm_proj_linear l2;           /* image mlp: mm.2;  audio: mm.a.mlp.2  [d_out, d_mid] (ultravox: [d_out, d_mid/2]) */
     bool           ultravox;     /* audio: clip.projector_type "ultravox" (RMSNorm, SwiGLU, RMSNorm) */
+    bool           qwen2a;       /* audio: clip.projector_type "qwen2a" (l1 = mm.a.fc, biased; pooled encoder) */
     bool           per_window;   /* audio: frames are stacked within each encoder window (ultravox, as llama.cpp),
                                     else over the whole clip's rows (mmgpt's own projector) */
     float         *norm_pre;     /* ultravox: mm.a.norm_pre.weight [stack*d_in] (f32 copy) */
@@ -297,8 +306,14 @@ size_t  mm_projector_scratch_bytes(const mm_projector *p, int64_t n);
 void    mm_projector_apply(const mm_projector *p, mm_pool *pool, const float *x, int64_t n,
                            float *y, void *scratch);
 
+/* The audio projector's type as `mmgpt info` names it: "ultravox", "qwen2a" or "mlp" (mmgpt's own). */
+const char *mm_projector_audio_name(const mm_projector *p);
+/* The text llama.cpp's mtmd puts around a clip's rows for this projector type (static strings, "" for none):
+ * qwen2a "<|audio_bos|>" / "<|audio_eos|>" (special tokens of Qwen2-Audio's vocabulary). */
+void        mm_projector_audio_wrap(const mm_projector *p, const char **begin, const char **end);
+
 /* Audio, a whole clip. The decoder positions of a clip whose log-mel has n_mel_frames frames (windows of the
- * encoder am): per_window: the sum over windows of mm_audio_window_rows(window frames, stack), else
+ * encoder am): per_window: the sum over windows of mm_audio_model_window_rows(am, window frames, stack), else
  * ceil(mm_audio_model_n_out(am, n_mel_frames) / stack). The same count mm_projector_apply_audio writes. */
 int64_t mm_projector_audio_n_out(const mm_projector *p, const mm_audio_model *am, int64_t n_mel_frames);
 /* The longest clip (16 kHz samples) whose rows fit in n_positions decoder positions (0: none fits). */

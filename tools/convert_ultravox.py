@@ -1,13 +1,15 @@
 #!/usr/bin/python3
-"""convert_ultravox.py - an Ultravox checkpoint (Hugging Face: Whisper encoder + Ultravox projector) -> the
-mmproj GGUF llama.cpp's convert_hf_to_gguf.py --mmproj writes for it (the same keys, names, shapes and types),
-read with numpy only (safetensors parsed by convert_hf_gpt2.read_safetensors; no torch, no transformers).
+"""convert_ultravox.py - an Ultravox or Qwen2-Audio checkpoint (Hugging Face: Whisper encoder + Ultravox's or
+Qwen2-Audio's projector) -> the mmproj GGUF llama.cpp's convert_hf_to_gguf.py --mmproj writes for it (the same
+keys, names, shapes and types), read with numpy only (safetensors parsed by convert_hf_gpt2.read_safetensors; no
+torch, no transformers).
 
     /usr/bin/python3 tools/convert_ultravox.py HF_DIR -o mmproj.gguf [--outtype f16|f32|q8_0]
 
 HF_DIR holds config.json and model.safetensors (or model.safetensors.index.json + shards). config.json is
-Ultravox's: audio_config (a WhisperConfig: d_model, encoder_layers, encoder_attention_heads, encoder_ffn_dim,
-num_mel_bins), stack_factor, text_config.hidden_size (or hidden_size). Tensors read: audio_tower.* and
+Ultravox's or Qwen2-Audio's (architectures ["Qwen2AudioForConditionalGeneration"]): audio_config (a WhisperConfig
+or Qwen2AudioEncoderConfig: d_model, encoder_layers, encoder_attention_heads, encoder_ffn_dim, num_mel_bins),
+text_config.hidden_size (or hidden_size), and for Ultravox stack_factor. Tensors read: audio_tower.* and
 multi_modal_projector.*; language_model.* and anything else is skipped.
 
 What is written (as llama.cpp's UltravoxWhisperEncoderModel / WhisperEncoderModel / MmprojModel do):
@@ -27,6 +29,9 @@ What is written (as llama.cpp's UltravoxWhisperEncoderModel / WhisperEncoderMode
   multi_modal_projector.linear_1.weight              -> mm.a.mlp.1.weight
   multi_modal_projector.ln_mid.weight                -> mm.a.norm_mid.weight
   multi_modal_projector.linear_2.weight              -> mm.a.mlp.2.weight
+Qwen2-Audio (llama.cpp's WhisperEncoderModel, clip.projector_type "qwen2a", no stack factor; the encoder tensors
+as above):
+  multi_modal_projector.linear.{weight,bias}         -> mm.a.fc.{weight,bias}
 1-D tensors stay F32; other matrices take --outtype (default f16, llama.cpp's default); with q8_0, matrices
 whose rows are not a multiple of 32 and the position table are F16. Unknown tensor names under audio_tower. / multi_modal_projector. are an error.
 """
@@ -70,25 +75,28 @@ def read_checkpoint(d):
 LAYER = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
          "self_attn.out_proj": "attn_out", "self_attn_layer_norm": "ln1", "final_layer_norm": "ln2",
          "fc1": "ffn_up", "fc2": "ffn_down"}
-FIXED = {"audio_tower.conv1": "a.conv1d.1", "audio_tower.conv2": "a.conv1d.2",
-         "audio_tower.embed_positions": "a.position_embd", "audio_tower.layer_norm": "a.post_ln",
-         "multi_modal_projector.ln_pre": "mm.a.norm_pre", "multi_modal_projector.linear_1": "mm.a.mlp.1",
-         "multi_modal_projector.ln_mid": "mm.a.norm_mid", "multi_modal_projector.linear_2": "mm.a.mlp.2"}
+ENCODER = {"audio_tower.conv1": "a.conv1d.1", "audio_tower.conv2": "a.conv1d.2",
+           "audio_tower.embed_positions": "a.position_embd", "audio_tower.layer_norm": "a.post_ln"}
+ULTRAVOX = {"multi_modal_projector.ln_pre": "mm.a.norm_pre", "multi_modal_projector.linear_1": "mm.a.mlp.1",
+            "multi_modal_projector.ln_mid": "mm.a.norm_mid", "multi_modal_projector.linear_2": "mm.a.mlp.2"}
+QWEN2A = {"multi_modal_projector.linear": "mm.a.fc"}
 
 
-def gguf_name(name):
+def gguf_name(name, qwen2a=False):
     """The llama.cpp mmproj name of an HF tensor name, None for tensors that are skipped."""
     if not (name.startswith("audio_tower.") or name.startswith("multi_modal_projector.")):
         return None
     stem, _, suffix = name.rpartition(".")
     if suffix not in ("weight", "bias"):
         raise SystemExit("unexpected tensor %s" % name)
-    if stem in FIXED:
-        return FIXED[stem] + "." + suffix
+    fixed = dict(ENCODER, **(QWEN2A if qwen2a else ULTRAVOX))
+    if stem in fixed:
+        return fixed[stem] + "." + suffix
     m = re.fullmatch(r"audio_tower\.layers\.(\d+)\.(.+)", stem)
     if m and m.group(2) in LAYER:
         return "a.blk.%d.%s.%s" % (int(m.group(1)), LAYER[m.group(2)], suffix)
-    raise SystemExit("unexpected tensor %s (not part of the Whisper encoder or the Ultravox projector)" % name)
+    raise SystemExit("unexpected tensor %s (not part of the Whisper encoder or the %s projector)" % (
+        name, "Qwen2-Audio" if qwen2a else "Ultravox"))
 
 
 def convert(hf_dir, out, outtype="f16"):
@@ -100,15 +108,16 @@ def convert(hf_dir, out, outtype="f16"):
     if miss:
         raise SystemExit("config.json: audio_config lacks %s" % ", ".join(miss))
     text_hidden = (cfg.get("text_config") or {}).get("hidden_size", cfg.get("hidden_size"))
-    if "stack_factor" not in cfg or text_hidden is None:
-        raise SystemExit("config.json: needs stack_factor and text_config.hidden_size")
+    qwen2a = "Qwen2AudioForConditionalGeneration" in (cfg.get("architectures") or [])
+    if (not qwen2a and "stack_factor" not in cfg) or text_hidden is None:
+        raise SystemExit("config.json: needs text_config.hidden_size (and stack_factor for Ultravox)")
     t = read_checkpoint(hf_dir)
     w = mmgguf.GGUFWriter()
     w.add_str("general.architecture", "clip")
     w.add_str("general.name", cfg.get("_name_or_path", os.path.basename(os.path.abspath(hf_dir))))
     w.add_bool("clip.has_vision_encoder", False)
     w.add_bool("clip.has_audio_encoder", True)
-    w.add_str("clip.projector_type", "ultravox")
+    w.add_str("clip.projector_type", "qwen2a" if qwen2a else "ultravox")
     w.add_u32("clip.audio.num_mel_bins", int(ac["num_mel_bins"]))
     w.add_u32("clip.audio.embedding_length", int(ac["d_model"]))
     w.add_u32("clip.audio.feed_forward_length", int(ac["encoder_ffn_dim"]))
@@ -116,10 +125,11 @@ def convert(hf_dir, out, outtype="f16"):
     w.add_u32("clip.audio.attention.head_count", int(ac["encoder_attention_heads"]))
     w.add_f32("clip.audio.attention.layer_norm_epsilon", float(ac.get("layer_norm_eps", 1e-5)))
     w.add_u32("clip.audio.projection_dim", int(text_hidden))
-    w.add_u32("clip.audio.projector.stack_factor", int(cfg["stack_factor"]))
+    if not qwen2a:
+        w.add_u32("clip.audio.projector.stack_factor", int(cfg["stack_factor"]))
     n = 0
     for name in sorted(t):
-        g = gguf_name(name)
+        g = gguf_name(name, qwen2a)
         if g is None:
             continue
         arr = t[name]

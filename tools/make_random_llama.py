@@ -69,6 +69,20 @@ FAMILIES = {
                   template="{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
                            "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}"
                            "{{ '<|im_start|>assistant\\n' }}{% endif %}"),
+    # Qwen2-Audio's text side (Qwen2 + its audio tokens; chat template as Qwen/Qwen2-Audio-7B-Instruct's, written
+    # out: a default system turn, "Audio N: <|audio_bos|><|AUDIO|><|audio_eos|>" per clip)
+    "qwen2audio": dict(pre="qwen2", specials=["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>",
+                                              "<|audio_bos|>", "<|audio_eos|>"], bos=None, eos="<|im_end|>",
+                       add_bos=False,
+                       template="{% set audio_count = namespace(value=0) %}{% for message in messages %}"
+                                "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a "
+                                "helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n"
+                                "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n{% else %}"
+                                "{% for content in message['content'] %}{% if 'audio' in content or 'audio_url' in "
+                                "content %}{% set audio_count.value = audio_count.value + 1 %}Audio "
+                                "{{ audio_count.value }}: <|audio_bos|><|AUDIO|><|audio_eos|>\n{% elif 'text' in "
+                                "content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endif %}"
+                                "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"),
     # SmolVLM's text side (SmolLM2 + Idefics3's image tokens; chat template as HuggingFaceTB/SmolVLM-256M-Instruct's,
     # written out): "\n\n" is a token of its own (mtmd looks it up)
     "smolvlm": dict(pre="smollm", specials=["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<fake_token_around_image>",

@@ -1,4 +1,5 @@
-"""aud_ultravox: llama.cpp's Ultravox mmproj layout (Whisper encoder + Ultravox projector) end to end.
+"""aud_ultravox: llama.cpp's Ultravox and Qwen2-Audio mmproj layouts (Whisper encoder + Ultravox's projector;
+Whisper encoder + average pool by 2 + Qwen2-Audio's linear, clip.projector_type "qwen2a") end to end.
 
 Random-weight Hugging Face checkpoints with the real names and shapes (ref_ultravox.random_checkpoint: a
 Whisper-base-like encoder at width 64 - ffn 4 d, head width 32, 1500 positions - and Ultravox's projector)
@@ -20,6 +21,10 @@ are written as safetensors and converted by tools/convert_ultravox.py the way ll
   * `ask` and `chat --audio` evaluate llama-mtmd-cli's user turn with the Llama 3 template (count of text
     positions in a byte vocabulary: the marker immediately followed by the question, no default system
     prompt, no BOS); `describe` runs.
+Qwen2-Audio (ref_ultravox with a Qwen2AudioForConditionalGeneration config: HF Qwen2AudioEncoder - pool before the
+final LN - + multi_modal_projector.linear): layout (mm.a.fc weight + bias, no stack factor), 750 rows per window,
+encoder and projected rows on 1 s, 11 s, 45 s in F32 and 11 s in Q8_0, info; its prompt is tests/audio/
+test_aud_prompt.py's.
 Cases: 80 bins / stack 8 and 128 bins / stack 4 in F32 (TOL 1e-4); F16 matrices (80/8) and Q8_0 matrices
 (128/4) on the 11 s clip, the reference using the weights as the file holds them (TOL 1e-4 as well: the
 encoder's many-row products run sgemm on dequantized weights, so only the weights are rounded; measured
@@ -98,50 +103,38 @@ with np.load(testdata.path("whisper", "mel_filters.npz")) as z:
 
 
 def make_file(name, n_mels, stack, outtype):
-    cfg = ru.config(n_mels, stack)
-    ck = ru.random_checkpoint(cfg, seed=n_mels + stack)
-    d = os.path.join(TMP, name)
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "config.json"), "w") as f:
-        json.dump(cfg, f)
-    # conv kernels stored F16 (as llama.cpp writes them; HF Ultravox checkpoints are bf16), for f16 also the
-    # matrices, so the file holds exactly the checkpoint's values; q8_0: the reference dequantizes below
-    f16 = {n for n, a in ck.items() if (".conv" in n and n.endswith(".weight"))
-           or (outtype == "f16" and a.ndim == 2 and not n.endswith("embed_positions.weight"))}
-    sd = ru.write_safetensors(os.path.join(d, "model.safetensors"), ck, {n: "F16" for n in f16})
-    out = os.path.join(TMP, name + ".gguf")
-    p = subprocess.run([sys.executable, os.path.join(SRC, "tools", "convert_ultravox.py"), d, "-o", out,
-                        "--outtype", outtype], capture_output=True, text=True)
-    check("%s: convert_ultravox.py" % name, p.returncode == 0, p.stderr)
-    if outtype == "q8_0":  # the weights as the file holds them
-        for n, a in sd.items():
-            if a.ndim == 2 and a.shape[-1] % 32 == 0 and n.startswith(("audio_tower.layers", "multi_modal_projector")):
-                sd[n] = mmgguf.dequantize(mmgguf.quantize(a, "q8_0"), "q8_0", a.size).reshape(a.shape)
-    if outtype in ("f16", "q8_0"):
-        n = "audio_tower.embed_positions.weight"
-        sd[n] = sd[n].astype(np.float16).astype(np.float32)
-    return cfg, sd, out
+    """stack None: a Qwen2-Audio checkpoint (llama.cpp's qwen2a)"""
+    try:
+        r = ru.make_mmproj(TMP, name, n_mels, stack, outtype)
+    except RuntimeError as e:
+        check("%s: convert_ultravox.py" % name, False, str(e))
+        raise
+    check("%s: convert_ultravox.py" % name, True)
+    return r
 
 
 def check_layout(name, path, cfg, outtype):
     r = mmgguf.GGUFReader(path)
-    ac, k = cfg["audio_config"], cfg["stack_factor"]
-    d, nm, ffn, hid = ac["d_model"], ac["num_mel_bins"], ac["encoder_ffn_dim"], cfg["hidden_size"]
-    want_kv = {"general.architecture": "clip", "clip.has_audio_encoder": True, "clip.projector_type": "ultravox",
+    ac, qw = cfg["audio_config"], ru.is_qwen2a(cfg)
+    d, nm, ffn, dt = ac["d_model"], ac["num_mel_bins"], ac["encoder_ffn_dim"], cfg["text_config"]["hidden_size"]
+    want_kv = {"general.architecture": "clip", "clip.has_audio_encoder": True,
+               "clip.projector_type": "qwen2a" if qw else "ultravox",
                "clip.audio.num_mel_bins": nm, "clip.audio.embedding_length": d,
                "clip.audio.feed_forward_length": ffn, "clip.audio.block_count": ac["encoder_layers"],
                "clip.audio.attention.head_count": ac["encoder_attention_heads"],
-               "clip.audio.projection_dim": cfg["text_config"]["hidden_size"],
-               "clip.audio.projector.stack_factor": k}
+               "clip.audio.projection_dim": dt, "clip.audio.projector.stack_factor": None if qw else cfg["stack_factor"]}
     bad = ["%s=%r" % (key, r.kv.get(key)) for key, v in want_kv.items() if r.kv.get(key) != v]
     mt = outtype
     want_t = {"a.conv1d.1.weight": ("F16", (3, nm, d)), "a.conv1d.1.bias": ("F32", (1, d)),
               "a.conv1d.2.weight": ("F16", (3, d, d)), "a.conv1d.2.bias": ("F32", (1, d)),
               "a.position_embd.weight": (outtype.upper() if outtype != "q8_0" else "F16", (d, 1500)),
-              "a.post_ln.weight": ("F32", (d,)), "a.post_ln.bias": ("F32", (d,)),
-              "mm.a.norm_pre.weight": ("F32", (k * d,)), "mm.a.mlp.1.weight": (mt.upper(), (k * d, hid)),
-              "mm.a.norm_mid.weight": ("F32", (hid // 2,)),
-              "mm.a.mlp.2.weight": (mt.upper(), (hid // 2, cfg["text_config"]["hidden_size"]))}
+              "a.post_ln.weight": ("F32", (d,)), "a.post_ln.bias": ("F32", (d,))}
+    if qw:
+        want_t.update({"mm.a.fc.weight": (mt.upper(), (d, dt)), "mm.a.fc.bias": ("F32", (dt,))})
+    else:
+        k, hid = cfg["stack_factor"], cfg["hidden_size"]
+        want_t.update({"mm.a.norm_pre.weight": ("F32", (k * d,)), "mm.a.mlp.1.weight": (mt.upper(), (k * d, hid)),
+                       "mm.a.norm_mid.weight": ("F32", (hid // 2,)), "mm.a.mlp.2.weight": (mt.upper(), (hid // 2, dt))})
     for i in range(ac["encoder_layers"]):
         p = "a.blk.%d." % i
         for n, (o, inp) in {"attn_q": (d, d), "attn_k": (d, d), "attn_v": (d, d), "attn_out": (d, d),
@@ -159,7 +152,8 @@ def check_layout(name, path, cfg, outtype):
     extra = sorted(set(got_t) - set(want_t))
     if extra:
         bad.append("extra tensors %s" % extra)
-    check("%s: keys and tensors in llama.cpp's Ultravox layout (%d tensors)" % (name, len(got_t)), not bad,
+    check("%s: keys and tensors in llama.cpp's %s layout (%d tensors)" % (name, "Qwen2-Audio" if qw else "Ultravox",
+          len(got_t)), not bad,
           "; ".join(bad))
 
 
@@ -167,7 +161,8 @@ def case(name, n_mels, stack, outtype, clips, text_model):
     cfg, sd, path = make_file(name, n_mels, stack, outtype)
     check_layout(name, path, cfg, outtype)
     tol = TOL[outtype]
-    per_win = -(-1500 // stack)
+    per_win = 750 if stack is None else -(-1500 // stack)  # qwen2a: 1500 rows averaged in pairs
+    rows_win = 750 if stack is None else 1500
     for c in clips:
         pcm = PCM[c]
         o = {s: os.path.join(TMP, "%s_%s_%s.npy" % (name, c, s)) for s in ("enc", "mel", "proj", "melm")}
@@ -200,8 +195,8 @@ def case(name, n_mels, stack, outtype, clips, text_model):
     # info: positions per window and the longest clip in 1000 positions
     p = run(["info", path, "--ctx-size", "1000"])
     longest = (1000 // per_win) * 30.0
-    want = "-> 1500 rows -> %d positions (ultravox, stack %d); longest clip in 1000 positions: %.2f s" % (
-        per_win, stack, longest)
+    want = "-> %d rows -> %d positions (%s, stack %d); longest clip in 1000 positions: %.2f s" % (
+        rows_win, per_win, "qwen2a" if stack is None else "ultravox", stack or 1, longest)
     check("%s: info says '%s'" % (name, want), want in p.stdout, p.stdout[:2000])
     pj = run(["info", "--json", path, "--ctx-size", "1000"])
     try:
@@ -272,6 +267,8 @@ def main():
     case("m128_k4_f32", 128, 4, "f32", all_clips, None if QUICK else text)
     case("m80_k8_f16", 80, 8, "f16", ["11s"], None)
     case("m128_k4_q8_0", 128, 4, "q8_0", ["11s"], None)
+    case("qwen2a_m128_f32", 128, None, "f32", ["11s"] if QUICK else ["1s", "11s", "45s"], None)
+    case("qwen2a_m128_q8_0", 128, None, "q8_0", ["11s"], None)
     if fails:
         print("FAILED %d: %s" % (len(fails), "; ".join(fails)))
         return 1

@@ -14,55 +14,12 @@
 #include "mmgpt.h"
 
 #include "mm_check.h"
+#include "media_cache_util.h"
 
-static mmgpt_model *load(const char *path, int64_t cache_bytes) {
-    char               err[MMGPT_ERR_SIZE];
-    mmgpt_model_params mp = mmgpt_model_default_params();
-    mp.media_cache_bytes = cache_bytes;
-    mp.no_audio = true;
-    mmgpt_model *m = mmgpt_model_load(path, mp, err);
-    if (!m) fprintf(stderr, "FAIL: load %s: %s\n", path, err);
-    return m;
-}
-
-static mmgpt_ctx *ctx_new(const mmgpt_model *m) {
-    char             err[MMGPT_ERR_SIZE];
-    mmgpt_ctx_params cp = mmgpt_ctx_default_params();
-    cp.n_threads = 1;
-    mmgpt_ctx *c = mmgpt_ctx_create(m, cp, err);
-    if (!c) fprintf(stderr, "FAIL: ctx: %s\n", err);
-    return c;
-}
-
-/* Encode path (or its bytes, from_memory) and check whether it came from the cache. */
+/* Encode as a picture (media_cache_util.h). */
 static mmgpt_media *enc(mmgpt_ctx *c, const char *path, const void *data, size_t size, int want_cached,
                         const char *what) {
-    char          err[MMGPT_ERR_SIZE];
-    mmgpt_timings t0, t1;
-    mmgpt_media  *md = NULL;
-    mmgpt_get_timings(c, &t0);
-    int rc = data ? mmgpt_media_from_memory(c, data, size, MMGPT_MEDIA_IMAGE, "mem", &md, err)
-                  : mmgpt_media_from_file(c, path, MMGPT_MEDIA_IMAGE, &md, err);
-    mmgpt_get_timings(c, &t1);
-    CHECK(rc == MMGPT_OK && md, "%s: %s", what, err);
-    CHECK(t1.n_images == t0.n_images + 1, "%s: n_images %lld -> %lld", what, (long long)t0.n_images,
-          (long long)t1.n_images);
-    if (want_cached) {
-        CHECK(t1.n_media_cached == t0.n_media_cached + 1, "%s: not taken from the cache", what);
-        CHECK(t1.image_encode_ms == t0.image_encode_ms && t1.image_decode_ms == t0.image_decode_ms,
-              "%s: a cached image was decoded / encoded (%.3f -> %.3f ms)", what, t0.image_encode_ms,
-              t1.image_encode_ms);
-    } else {
-        CHECK(t1.n_media_cached == t0.n_media_cached, "%s: taken from the cache", what);
-        CHECK(t1.image_encode_ms > t0.image_encode_ms, "%s: no encoder pass", what);
-    }
-    printf("%-52s %s\n", what, t1.n_media_cached > t0.n_media_cached ? "cache" : "encoded");
-    return md;
-}
-
-static int same_rows(const mmgpt_media *a, const mmgpt_media *b, int64_t d) {
-    return a && b && mmgpt_media_n_rows(a) == mmgpt_media_n_rows(b) &&
-           !memcmp(mmgpt_media_rows(a), mmgpt_media_rows(b), (size_t)(mmgpt_media_n_rows(a) * d) * sizeof(float));
+    return mc_enc(c, MMGPT_MEDIA_IMAGE, path, data, size, want_cached, what);
 }
 
 int main(int argc, char **argv) {
@@ -71,16 +28,14 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *A = argv[2], *B = argv[3];
-    FILE       *f = fopen(A, "rb");
-    if (!f) return fprintf(stderr, "FAIL: cannot open %s\n", A), 1;
     static unsigned char bytes[4 << 20];
-    size_t               n = fread(bytes, 1, sizeof bytes, f);
-    fclose(f);
+    const size_t         n = mc_read(A, bytes, sizeof bytes);
+    if (n == 0) return 1;
 
-    mmgpt_model *m = load(argv[1], MMGPT_MEDIA_CACHE_BYTES), *off = load(argv[1], 0);
+    mmgpt_model *m = mc_load(argv[1], MMGPT_MEDIA_CACHE_BYTES, true), *off = mc_load(argv[1], 0, true);
     if (!m || !off) return 1;
     const int64_t d = mmgpt_model_d_model(m);
-    mmgpt_ctx    *c1 = ctx_new(m), *c2 = ctx_new(m), *c0 = ctx_new(off);
+    mmgpt_ctx    *c1 = mc_ctx(m, 0), *c2 = mc_ctx(m, 0), *c0 = mc_ctx(off, 0);
     if (!c1 || !c2 || !c0) return 1;
 
     mmgpt_media *a1 = enc(c1, A, NULL, 0, 0, "A from file (first time)");
@@ -91,16 +46,17 @@ int main(int argc, char **argv) {
     mmgpt_media *b2 = enc(c2, B, NULL, 0, 1, "B again");
     mmgpt_media *z1 = enc(c0, A, NULL, 0, 0, "A, model without cache");
     mmgpt_media *z2 = enc(c0, A, NULL, 0, 0, "A again, model without cache");
-    CHECK(same_rows(a1, a2, d) && same_rows(a1, a3, d) && same_rows(a1, a4, d), "cached rows differ from the first");
-    CHECK(same_rows(a1, z1, d) && same_rows(z1, z2, d), "rows differ from the model without cache");
-    CHECK(same_rows(b1, b2, d) && !same_rows(a1, b1, d), "B's rows");
+    CHECK(mc_same_rows(a1, a2, d) && mc_same_rows(a1, a3, d) && mc_same_rows(a1, a4, d),
+          "cached rows differ from the first");
+    CHECK(mc_same_rows(a1, z1, d) && mc_same_rows(z1, z2, d), "rows differ from the model without cache");
+    CHECK(mc_same_rows(b1, b2, d) && !mc_same_rows(a1, b1, d), "B's rows");
     const int64_t img_bytes = mmgpt_media_n_rows(a1) * d * (int64_t)sizeof(float);
     mmgpt_media  *all[] = {a1, a2, a3, a4, b1, b2, z1, z2};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) mmgpt_media_free(all[i]);
 
     /* bound: room for exactly one image */
-    mmgpt_model *one = load(argv[1], img_bytes);
-    mmgpt_ctx   *c3 = one ? ctx_new(one) : NULL;
+    mmgpt_model *one = mc_load(argv[1], img_bytes, true);
+    mmgpt_ctx   *c3 = one ? mc_ctx(one, 0) : NULL;
     if (!c3) return 1;
     mmgpt_media *s[] = {enc(c3, A, NULL, 0, 0, "bound 1 image: A"), enc(c3, A, NULL, 0, 1, "bound 1 image: A again"),
                         enc(c3, B, NULL, 0, 0, "bound 1 image: B evicts A"),
@@ -110,8 +66,8 @@ int main(int argc, char **argv) {
     mmgpt_ctx_free(c3);
     mmgpt_model_free(one);
     /* an image over the bound is not kept */
-    mmgpt_model *tiny = load(argv[1], img_bytes - 1);
-    mmgpt_ctx   *c4 = tiny ? ctx_new(tiny) : NULL;
+    mmgpt_model *tiny = mc_load(argv[1], img_bytes - 1, true);
+    mmgpt_ctx   *c4 = tiny ? mc_ctx(tiny, 0) : NULL;
     if (!c4) return 1;
     mmgpt_media_free(enc(c4, A, NULL, 0, 0, "bound below one image: A"));
     mmgpt_media_free(enc(c4, A, NULL, 0, 0, "bound below one image: A again"));

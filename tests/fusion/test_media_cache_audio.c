@@ -13,52 +13,12 @@
 #include "mmgpt.h"
 
 #include "mm_check.h"
+#include "media_cache_util.h"
 
-static mmgpt_model *load(const char *path, int64_t cache_bytes) {
-    char               err[MMGPT_ERR_SIZE];
-    mmgpt_model_params mp = mmgpt_model_default_params();
-    mp.media_cache_bytes = cache_bytes;
-    mmgpt_model *m = mmgpt_model_load(path, mp, err);
-    if (!m) fprintf(stderr, "FAIL: load %s: %s\n", path, err);
-    return m;
-}
-
-static mmgpt_ctx *ctx_new(const mmgpt_model *m, int64_t n_ctx) {
-    char             err[MMGPT_ERR_SIZE];
-    mmgpt_ctx_params cp = mmgpt_ctx_default_params();
-    cp.n_threads = 1;
-    cp.n_ctx = n_ctx;
-    mmgpt_ctx *c = mmgpt_ctx_create(m, cp, err);
-    if (!c) fprintf(stderr, "FAIL: ctx: %s\n", err);
-    return c;
-}
-
+/* Encode as a clip (media_cache_util.h). */
 static mmgpt_media *enc(mmgpt_ctx *c, const char *path, const void *data, size_t size, int want_cached,
                         const char *what) {
-    char          err[MMGPT_ERR_SIZE];
-    mmgpt_timings t0, t1;
-    mmgpt_media  *md = NULL;
-    mmgpt_get_timings(c, &t0);
-    int rc = data ? mmgpt_media_from_memory(c, data, size, MMGPT_MEDIA_AUDIO, "mem", &md, err)
-                  : mmgpt_media_from_file(c, path, MMGPT_MEDIA_AUDIO, &md, err);
-    mmgpt_get_timings(c, &t1);
-    CHECK(rc == MMGPT_OK && md, "%s: %s", what, err);
-    CHECK(t1.n_audio == t0.n_audio + 1, "%s: n_audio %lld -> %lld", what, (long long)t0.n_audio, (long long)t1.n_audio);
-    if (want_cached) {
-        CHECK(t1.n_media_cached == t0.n_media_cached + 1, "%s: not taken from the cache", what);
-        CHECK(t1.audio_encode_ms == t0.audio_encode_ms && t1.audio_decode_ms == t0.audio_decode_ms,
-              "%s: a cached clip was decoded / encoded", what);
-    } else {
-        CHECK(t1.n_media_cached == t0.n_media_cached, "%s: taken from the cache", what);
-        CHECK(t1.audio_encode_ms > t0.audio_encode_ms, "%s: no encoder pass", what);
-    }
-    printf("%-52s %s\n", what, t1.n_media_cached > t0.n_media_cached ? "cache" : "encoded");
-    return md;
-}
-
-static int same_rows(const mmgpt_media *a, const mmgpt_media *b, int64_t d) {
-    return a && b && mmgpt_media_n_rows(a) == mmgpt_media_n_rows(b) &&
-           !memcmp(mmgpt_media_rows(a), mmgpt_media_rows(b), (size_t)(mmgpt_media_n_rows(a) * d) * sizeof(float));
+    return mc_enc(c, MMGPT_MEDIA_AUDIO, path, data, size, want_cached, what);
 }
 
 int main(int argc, char **argv) {
@@ -67,16 +27,14 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *A = argv[2], *B = argv[3];
-    FILE       *f = fopen(A, "rb");
-    if (!f) return fprintf(stderr, "FAIL: cannot open %s\n", A), 1;
     static unsigned char bytes[4 << 20];
-    size_t               n = fread(bytes, 1, sizeof bytes, f);
-    fclose(f);
+    const size_t         n = mc_read(A, bytes, sizeof bytes);
+    if (n == 0) return 1;
 
-    mmgpt_model *m = load(argv[1], MMGPT_MEDIA_CACHE_BYTES), *off = load(argv[1], 0);
+    mmgpt_model *m = mc_load(argv[1], MMGPT_MEDIA_CACHE_BYTES, false), *off = mc_load(argv[1], 0, false);
     if (!m || !off) return 1;
     const int64_t d = mmgpt_model_d_model(m);
-    mmgpt_ctx    *c1 = ctx_new(m, 0), *c2 = ctx_new(m, 0), *c0 = ctx_new(off, 0);
+    mmgpt_ctx    *c1 = mc_ctx(m, 0), *c2 = mc_ctx(m, 0), *c0 = mc_ctx(off, 0);
     if (!c1 || !c2 || !c0) return 1;
     mmgpt_media *a1 = enc(c1, A, NULL, 0, 0, "A from file (first time)");
     mmgpt_media *a2 = enc(c1, A, NULL, 0, 1, "A from file again");
@@ -84,15 +42,16 @@ int main(int argc, char **argv) {
     mmgpt_media *a4 = enc(c2, A, NULL, 0, 1, "A in another context of the model");
     mmgpt_media *b1 = enc(c1, B, NULL, 0, 0, "B (another clip)");
     mmgpt_media *z1 = enc(c0, A, NULL, 0, 0, "A, model without cache");
-    CHECK(same_rows(a1, a2, d) && same_rows(a1, a3, d) && same_rows(a1, a4, d), "cached rows differ from the first");
-    CHECK(same_rows(a1, z1, d), "rows differ from the model without cache");
-    CHECK(!same_rows(a1, b1, d), "B's rows equal A's");
+    CHECK(mc_same_rows(a1, a2, d) && mc_same_rows(a1, a3, d) && mc_same_rows(a1, a4, d),
+          "cached rows differ from the first");
+    CHECK(mc_same_rows(a1, z1, d), "rows differ from the model without cache");
+    CHECK(!mc_same_rows(a1, b1, d), "B's rows equal A's");
 
     /* a context too small for A's rows: refused, cached or not */
     char          err[MMGPT_ERR_SIZE] = "";
     mmgpt_media  *md = NULL;
     const int64_t small = mmgpt_media_n_rows(a1) - 1;
-    mmgpt_ctx    *cs = small > 0 ? ctx_new(m, small) : NULL, *cs0 = small > 0 ? ctx_new(off, small) : NULL;
+    mmgpt_ctx    *cs = small > 0 ? mc_ctx(m, small) : NULL, *cs0 = small > 0 ? mc_ctx(off, small) : NULL;
     if (!cs || !cs0) return 1;
     int rc = mmgpt_media_from_file(cs, A, MMGPT_MEDIA_AUDIO, &md, err);
     CHECK(rc == MMGPT_ERR_CONTEXT && !md && strstr(err, "over the context"), "cached A in %lld positions: %d %s",

@@ -30,56 +30,17 @@ for p in (os.path.join(ROOT, "tools"), os.path.join(ROOT, "tests"), os.path.join
           os.path.join(ROOT, "tests", "transformer"), os.path.join(ROOT, "tests", "tokenizer")):
     sys.path.insert(0, p)
 import make_random_llama as mrl  # noqa: E402
-import ref_gpt2_bpe  # noqa: E402
+from ref_bpe_vocab import Vocab  # noqa: E402
 import ref_hf_vision as R  # noqa: E402
 import ref_imgproc as RP  # noqa: E402
 import ref_llama  # noqa: E402
 import testdata  # noqa: E402
+from checks import check, finish, rel  # noqa: E402
 
 TOOL = sys.argv[1]
 BIN = os.environ.get("MMGPT_BIN")
 TMP = os.environ.get("MMGPT_TEST_TMP", "/tmp")
 os.makedirs(TMP, exist_ok=True)
-fails = []
-
-
-def check(label, ok, msg=""):
-    print("%s %s %s" % ("ok  " if ok else "FAIL", label, msg))
-    if not ok:
-        fails.append(label)
-
-
-def rel(a, b):
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)) if a.shape == b.shape else float("inf")
-
-
-class Vocab:
-    """the text model's vocabulary: BPE for text, special tokens by their text (llama.cpp's parse_special)"""
-
-    def __init__(self, tokens, types, merges):
-        self.tokens = tokens
-        self.special = [t for t, ty in zip(tokens, types) if ty == 3]
-        self.enc = ref_gpt2_bpe.Encoder({t: i for i, t in enumerate(tokens) if types[i] != 3},
-                                        [tuple(m) for m in merges])
-
-    def tok(self, text):
-        out = []
-        while text:
-            hits = [(text.find(s), s) for s in self.special if s in text]
-            if not hits:
-                return out + self.enc.encode(text.encode())
-            at, s = min(hits, key=lambda h: (h[0], -len(h[1])))
-            out += (self.enc.encode(text[:at].encode()) if at else []) + [self.tokens.index(s)]
-            text = text[at + len(s):]
-        return out
-
-    def lookup(self, text):  # mtmd's lookup_token: first id whose text is `text`
-        b2u = ref_gpt2_bpe.bytes_to_unicode()
-        want = "".join(b2u[b] for b in text.encode())
-        for i, t in enumerate(self.tokens):
-            if t == text or t == want:
-                return i
-        raise KeyError(text)
 
 
 def text_model(path, family, d):
@@ -184,7 +145,4 @@ if BIN:
                        capture_output=True, text=True, timeout=600)
     check("mmgpt ask -m TEXT --mmproj MMPROJ small.png Q", r.returncode == 0, r.stderr.strip()[-300:])
 
-if fails:
-    print("FAILED:", ", ".join(fails))
-    sys.exit(1)
-print("all ok")
+sys.exit(finish())

@@ -1,7 +1,7 @@
-/* vlm_tool.c - what mmgpt evaluates for a question about pictures with a text model + llama.cpp mmproj pair,
- * through the library API (tests/fusion/test_vlm_prompt.py compares it with a reconstruction of llama.cpp's
- * prompt):
- *   vlm_tool TEXT.gguf MMPROJ.gguf MAX_TILES OUT_PREFIX QUESTION IMAGE...
+/* vlm_tool.c - what mmgpt evaluates for a question about pictures or clips with a text model + llama.cpp mmproj
+ * pair, through the library API (tests/fusion/test_vlm_prompt.py and tests/audio/test_aud_prompt.py compare it
+ * with a reconstruction of llama.cpp's prompt):
+ *   vlm_tool TEXT.gguf MMPROJ.gguf MAX_TILES OUT_PREFIX QUESTION MEDIA...   (images or clips, told by content)
  * The user turn is one <__media__> per image, immediately followed by QUESTION (as `mmgpt ask` and llama.cpp's
  * multimodal CLI write it). Writes OUT_PREFIX.ids.npy [n_pos] (token ids as float32, -1 at media rows),
  * OUT_PREFIX.rows.npy [n_media_rows, d_model] (the images' projected rows, in image order) and
@@ -33,7 +33,7 @@ int main(int argc, char **argv) {
     mmgpt_media **md = calloc((size_t)n_img, sizeof *md);
     int64_t       n_rows = 0;
     for (int i = 0; rc == 0 && i < n_img; i++) {
-        rc = mmgpt_media_from_file(c, argv[6 + i], MMGPT_MEDIA_IMAGE, &md[i], err);
+        rc = mmgpt_media_from_file(c, argv[6 + i], MMGPT_MEDIA_AUTO, &md[i], err);
         if (rc == 0) rc = mmgpt_add_media(c, md[i], err);
         if (rc == 0 && !getenv("VLM_NO_MARKER")) rc = mmgpt_add_text(c, "<__media__>", err);
         if (rc == 0) n_rows += mmgpt_media_n_rows(md[i]);
