@@ -19,8 +19,8 @@
 
 struct mm_audio_model {
     mm_audio_hparams hp;
-    mm_enc_linear    conv1;   /* W [d][n_mels*3], b [d] */
-    mm_enc_linear    conv2;   /* W [d][d*3],      b [d] */
+    mm_mat    conv1;   /* W [d][n_mels*3], b [d] */
+    mm_mat    conv2;   /* W [d][d*3],      b [d] */
     float           *pos;     /* [n_pos][d] f32 (malloc'd copy, converted from f16 if needed) */
     mm_enc_blocks    blocks;  /* hp.n_layer pre-LN blocks */
     mm_enc_norm      post_ln; /* [d], w == NULL when absent */
@@ -53,7 +53,7 @@ static int get_u32_req(const mm_gguf *g, const char *key, uint32_t lo, uint32_t 
 }
 
 /* Conv weight "<name>.weight": ne [3, c_in, c_out] (or 2-D [3*c_in, c_out]); bias n_elements c_out f32. */
-static int load_conv(const mm_gguf *g, const char *name, int64_t c_in, int64_t c_out, mm_enc_linear *l,
+static int load_conv(const mm_gguf *g, const char *name, int64_t c_in, int64_t c_out, mm_mat *l,
                      char *err) {
     char key[128];
     snprintf(key, sizeof key, "%s.weight", name);
@@ -77,11 +77,11 @@ static int load_conv(const mm_gguf *g, const char *name, int64_t c_in, int64_t c
     if (b->type != MM_TYPE_F32 || b->n_elements != c_out)
         return mm_err(err, "%s: %s must be f32 with %lld elements", mm_gguf_path(g), key, (long long)c_out);
     if (mm_gguf_check_finite(g, w, false, err) || mm_gguf_check_finite(g, b, true, err)) return -1;
-    l->type = w->type;
-    l->w = w->data;
+    l->type = (mm_type)w->type;
+    l->data = w->data;
     l->b = b->data;
-    l->in = 3 * c_in;
-    l->out = c_out;
+    l->cols = 3 * c_in;
+    l->rows = c_out;
     return 0;
 }
 

@@ -61,7 +61,7 @@ int mm_enc_vec_load(const mm_gguf *g, const char *name, int64_t n, bool required
 }
 
 int mm_enc_linear_load(const mm_gguf *g, const char *name, int64_t in, int64_t out, bool need_bias,
-                       mm_enc_linear *l, char *err) {
+                       mm_mat *l, char *err) {
     char key[256];
     memset(l, 0, sizeof *l);
     if (snprintf(key, sizeof key, "%s.weight", name) >= (int)sizeof key)
@@ -84,11 +84,11 @@ int mm_enc_linear_load(const mm_gguf *g, const char *name, int64_t in, int64_t o
         return mm_err(err, "%s: tensor name too long", mm_gguf_path(g));
     const float *b = NULL;
     if (mm_enc_vec_load(g, key, out, need_bias, &b, err)) return -1;
-    l->type = t->type;
-    l->w = t->data;
+    l->type = (mm_type)t->type;
+    l->data = t->data;
     l->b = b;
-    l->in = in;
-    l->out = out;
+    l->cols = in;
+    l->rows = out;
     return 0;
 }
 
@@ -162,8 +162,8 @@ void mm_enc_blocks_free(mm_enc_blocks *b) {
 
 /* ---------------------------------------------------------------- single layers */
 
-void mm_enc_linear_forward(const mm_enc_linear *l, mm_pool *pool, int64_t n, const float *X, float *Y) {
-    mm_linear(pool, (mm_type)l->type, l->w, l->b, l->out, l->in, n, X, Y);
+void mm_enc_linear_forward(const mm_mat *l, mm_pool *pool, int64_t n, const float *X, float *Y) {
+    mm_linear(pool, l->type, l->data, l->b, l->rows, l->cols, n, X, Y);
 }
 
 typedef struct {

@@ -20,7 +20,7 @@ struct mm_vit_model {
     bool has_cls;
     bool post_ln_always; /* clip.vision.feature_layer given: post_ln after the last block run (llama.cpp) */
     mm_image_preproc pp;
-    mm_enc_linear patch;    /* W [d][3*p*p] (GGUF ne [p, p, 3, d], torch [d, 3, p, p]), b [d] or NULL */
+    mm_mat patch;    /* W [d][3*p*p] (GGUF ne [p, p, 3, d], torch [d, 3, p, p]), b [d] or NULL */
     const float  *cls;      /* [d] or NULL */
     const float  *pos;      /* [n_tokens][d] (the file's data, or pos_owned) */
     float        *pos_owned;/* [n_tokens][d] f32 copy when the file stores positions in another type */
@@ -233,7 +233,7 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
         goto fail;
     }
     if (mm_gguf_check_finite(g, pw, false, err)) goto fail;
-    m->patch = (mm_enc_linear){.type = pw->type, .w = pw->data, .b = NULL, .in = kk, .out = d};
+    m->patch = (mm_mat){.type = (mm_type)pw->type, .data = pw->data, .b = NULL, .rows = d, .cols = kk};
     if (mm_enc_vec_load(g, "v.patch_embd.bias", d, false, &m->patch.b, err) ||
         mm_enc_vec_load(g, "v.class_embd", d, false, &m->cls, err))
         goto fail;

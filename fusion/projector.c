@@ -9,7 +9,7 @@
 
 #define MAX_MERGE 8
 
-static int load_linear(mm_proj_linear *l, const mm_gguf *g, const char *name, char *err) {
+static int load_linear(mm_mat *l, const mm_gguf *g, const char *name, char *err) {
     char wn[128], bn[128];
     snprintf(wn, sizeof wn, "%s.weight", name);
     snprintf(bn, sizeof bn, "%s.bias", name);
@@ -24,7 +24,7 @@ static int load_linear(mm_proj_linear *l, const mm_gguf *g, const char *name, ch
                       (long long)w->ne[0], mm_type_name(w->type));
     if (mm_gguf_check_finite(g, w, false, err)) return -1; /* small matrices only: loading stays lazy */
     l->type = (mm_type)w->type;
-    l->w = w->data;
+    l->data = w->data;
     l->cols = w->ne[0];
     l->rows = w->ne[1];
     l->b = NULL;
@@ -33,10 +33,11 @@ static int load_linear(mm_proj_linear *l, const mm_gguf *g, const char *name, ch
         if (b->n_elements != l->rows || (b->type != MM_TYPE_F32 && b->type != MM_TYPE_F16))
             return mm_err(err, "%s: %s must be %lld f32/f16 values", mm_gguf_path(g), bn, (long long)l->rows);
         if (mm_gguf_check_finite(g, b, true, err)) return -1;
-        l->b = malloc((size_t)l->rows * sizeof(float));
-        if (!l->b) return mm_err(err, "%s: out of memory", mm_gguf_path(g));
-        if (b->type == MM_TYPE_F32) memcpy(l->b, b->data, (size_t)l->rows * sizeof(float));
-        else mm_dequantize_row(MM_TYPE_F16, b->data, l->b, l->rows);
+        float *bc = malloc((size_t)l->rows * sizeof(float));
+        if (!bc) return mm_err(err, "%s: out of memory", mm_gguf_path(g));
+        if (b->type == MM_TYPE_F32) memcpy(bc, b->data, (size_t)l->rows * sizeof(float));
+        else mm_dequantize_row(MM_TYPE_F16, b->data, bc, l->rows);
+        l->b = bc;
     }
     return 0;
 }
@@ -119,8 +120,8 @@ fail:
 
 void mm_projector_free(mm_projector *p) {
     if (!p) return;
-    free(p->l1.b);
-    free(p->l2.b);
+    free((void *)p->l1.b);
+    free((void *)p->l2.b);
     free(p->norm_pre);
     free(p->norm_mid);
     memset(p, 0, sizeof *p);
@@ -179,15 +180,15 @@ void mm_projector_apply(const mm_projector *p, mm_pool *pool, const float *x, in
         in = sh;
     }
     if (!p->mlp) {
-        mm_linear(pool, p->l1.type, p->l1.w, p->l1.b, p->l1.rows, p->l1.cols, m, in, y);
+        mm_linear(pool, p->l1.type, p->l1.data, p->l1.b, p->l1.rows, p->l1.cols, m, in, y);
         return;
     }
     float *h = (float *)s;
-    mm_linear(pool, p->l1.type, p->l1.w, p->l1.b, p->l1.rows, p->l1.cols, m, in, h);
+    mm_linear(pool, p->l1.type, p->l1.data, p->l1.b, p->l1.rows, p->l1.cols, m, in, h);
     gelu_erf_rows(h, m * p->l1.rows);
-    mm_linear(pool, p->l2.type, p->l2.w, p->l2.b, p->l2.rows, p->l2.cols, m, h, y);
+    mm_linear(pool, p->l2.type, p->l2.data, p->l2.b, p->l2.rows, p->l2.cols, m, h, y);
 }
 
-int mm_proj_load_linear(mm_proj_linear *l, const mm_gguf *g, const char *name, char *err) {
+int mm_proj_load_linear(mm_mat *l, const mm_gguf *g, const char *name, char *err) {
     return load_linear(l, g, name, err);
 }

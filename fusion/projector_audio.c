@@ -89,7 +89,7 @@ void mm_proj_ultravox_apply(const mm_projector *p, mm_pool *pool, const float *x
     memset(st, 0, (size_t)m * (size_t)w * sizeof(float));
     memcpy(st, x, (size_t)n * (size_t)p->d_in * sizeof(float));
     rms_norm_rows(st, m, w, p->norm_pre);
-    mm_linear(pool, p->l1.type, p->l1.w, p->l1.b, p->l1.rows, p->l1.cols, m, st, h);
+    mm_linear(pool, p->l1.type, p->l1.data, p->l1.b, p->l1.rows, p->l1.cols, m, st, h);
     /* SwiGLU, compacted in place: out[r][i] = h[r][i] * silu(h[r][half + i]) (writes never pass reads) */
     for (int64_t r = 0; r < m; r++) {
         const float *a = h + r * f, *gate = a + half;
@@ -100,7 +100,7 @@ void mm_proj_ultravox_apply(const mm_projector *p, mm_pool *pool, const float *x
         }
     }
     rms_norm_rows(h, m, half, p->norm_mid);
-    mm_linear(pool, p->l2.type, p->l2.w, p->l2.b, p->l2.rows, p->l2.cols, m, h, y);
+    mm_linear(pool, p->l2.type, p->l2.data, p->l2.b, p->l2.rows, p->l2.cols, m, h, y);
 }
 
 /* ---------------------------------------------------------------- a whole clip */

@@ -212,6 +212,18 @@ void  mm_arena_reset(mm_arena *a);
 void  mm_arena_free(mm_arena *a);
 
 /* ---------------------------------------------------------------- matrix products */
+/* A weight matrix used as a linear layer y = W x + b: one type for the decoder, the encoders and the
+ * projectors (also embedding tables, whose rows are read with mm_mat_row). Loaded from a GGUF by
+ * mm_gguf_mat_load (mm_gguf.h); data == NULL means "absent" (an optional tensor). */
+typedef struct {
+    mm_type      type;  /* weight type */
+    const void  *data;  /* [rows, cols] rows of mm_row_size(type, cols) bytes (GGUF ne [cols, rows]), borrowed */
+    const float *b;     /* [rows] f32 bias, or NULL */
+    int64_t      rows;  /* out features */
+    int64_t      cols;  /* in features */
+} mm_mat;
+/* Row r of w as f32 (dequantized): an embedding row. */
+void mm_mat_row(const mm_mat *w, int64_t r, float *out);
 /* y[rows] = W[rows, cols] . x[cols]  (one input row: token-by-token decode). */
 void mm_matvec(mm_pool *pool, mm_type t, const void *W, int64_t rows, int64_t cols,
                const float *x, float *y);

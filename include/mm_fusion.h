@@ -258,13 +258,7 @@ int  mm_prompt_render_chat(const mm_prompt_template *t, const mm_chat_msg *msgs,
                            char **out, size_t *len, char *err);
 
 /* ---------------------------------------------------------------- projectors */
-typedef struct {
-    mm_type      type;  /* weight type */
-    const void  *w;     /* [rows, cols] in the file mapping (GGUF ne = [cols, rows]) */
-    float       *b;     /* [rows] f32 copy, or NULL */
-    int64_t      rows, cols;
-} mm_proj_linear;
-
+/* Linear layers: mm_mat (mm_core.h); a projector's biases are f32 copies it owns (mm_projector_free). */
 typedef struct {
     bool           present;
     bool           mlp;          /* image: false = linear (mm.0 / mm.model.fc), true = mlp (mm.0 -> GELU -> mm.2) */
@@ -273,9 +267,9 @@ typedef struct {
     int64_t        grid;         /* image with merge > 1: patches per side g (g % s == 0); else 0 */
     int64_t        d_in;         /* encoder width */
     int64_t        d_out;        /* = decoder d_model */
-    mm_proj_linear l1;           /* image: mm.0 / mm.model.fc [d_mid or d_out, merge^2*d_in];
+    mm_mat l1;           /* image: mm.0 / mm.model.fc [d_mid or d_out, merge^2*d_in];
                                     audio: mm.a.mlp.1 [d_mid, stack*d_in] */
-    mm_proj_linear l2;           /* image mlp: mm.2;  audio: mm.a.mlp.2  [d_out, d_mid] (ultravox: [d_out, d_mid/2]) */
+    mm_mat l2;           /* image mlp: mm.2;  audio: mm.a.mlp.2  [d_out, d_mid] (ultravox: [d_out, d_mid/2]) */
     bool           ultravox;     /* audio: clip.projector_type "ultravox" (RMSNorm, SwiGLU, RMSNorm) */
     bool           per_window;   /* audio: frames are stacked within each encoder window (ultravox, as llama.cpp),
                                     else over the whole clip's rows (mmgpt's own projector) */

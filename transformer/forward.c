@@ -239,11 +239,11 @@ static void task_embed(void *vctx, int ith, int nth) {
             memcpy(xi, c->x_in + i * d, (size_t)d * sizeof(float));
             continue;
         }
-        if (c->tokens) mm_gpt_mat_row(&m->tok_embd, c->tokens[i], xi);
+        if (c->tokens) mm_mat_row(&m->tok_embd, c->tokens[i], xi);
         else if (c->in[i].embd) memcpy(xi, c->in[i].embd, (size_t)d * sizeof(float));
-        else mm_gpt_mat_row(&m->tok_embd, c->in[i].token, xi);
+        else mm_mat_row(&m->tok_embd, c->in[i].token, xi);
         if (!m->pos_embd.data) continue; /* rotary positions: applied to q and k */
-        mm_gpt_mat_row(&m->pos_embd, c->pos0 + i, prow);
+        mm_mat_row(&m->pos_embd, c->pos0 + i, prow);
         mm_add(xi, xi, prow, d);
     }
 }
@@ -341,7 +341,7 @@ static void task_mask_softmax(void *vctx, int ith, int nth) {
     }
 }
 
-static void lin(mm_gpt_state *s, const mm_gpt_mat *w, const float *bias, int64_t n, const float *X, float *Y) {
+static void lin(mm_gpt_state *s, const mm_mat *w, const float *bias, int64_t n, const float *X, float *Y) {
     mm_linear(s->pool, w->type, w->data, bias, w->rows, w->cols, n, X, Y);
 }
 
@@ -413,7 +413,7 @@ static void wait_phase(struct dec_phase *p) {
 }
 
 /* rows [r0, r1) of y = W x (+ bias), on pool thread ith */
-static void mat_rows(mm_gpt_state *s, int ith, const mm_gpt_mat *w, const float *bias, int64_t r0, int64_t r1,
+static void mat_rows(mm_gpt_state *s, int ith, const mm_mat *w, const float *bias, int64_t r0, int64_t r1,
                      const float *x, float *y) {
     mm_matvec_rows(s->pool, ith, w->type, w->data, r0, r1, w->cols, x, y);
     if (bias) mm_add(y + r0, y + r0, bias + r0, r1 - r0);
@@ -426,7 +426,7 @@ static void qkv_rows(mm_gpt_state *s, int ith, const mm_gpt_layer *ly, int64_t r
         mat_rows(s, ith, &ly->qkv, ly->qkv_b, r0, r1, x, y);
         return;
     }
-    const mm_gpt_mat *w[3] = {&ly->q, &ly->k, &ly->v};
+    const mm_mat *w[3] = {&ly->q, &ly->k, &ly->v};
     const float *b[3] = {ly->q_b, ly->k_b, ly->v_b};
     for (int i = 0, off = 0; i < 3; off += (int)w[i]->rows, i++) {
         const int64_t lo = r0 > off ? r0 : off, hi = r1 < off + w[i]->rows ? r1 : off + w[i]->rows;

@@ -174,7 +174,7 @@ typedef struct {
 } loader;
 
 static int get_mat(loader *L, const char *name, int64_t cols, int64_t rows_min, int64_t rows_max, bool required,
-                   mm_gpt_mat *m) {
+                   mm_mat *m) {
     const mm_gguf_tensor *t = mm_gguf_find_tensor(L->g, name);
     memset(m, 0, sizeof *m);
     if (!t) {
@@ -348,14 +348,7 @@ bool    mm_gpt_model_tied(const mm_gpt_model *m) { return m->tied; }
 mm_type mm_gpt_model_type(const mm_gpt_model *m) { return m->layers[0].up.type; }
 int32_t mm_gpt_model_arch(const mm_gpt_model *m) { return m->hp.arch; }
 
-void mm_gpt_mat_row(const mm_gpt_mat *w, int64_t r, float *out) {
-    const size_t rs = mm_row_size(w->type, w->cols);
-    const void *src = (const uint8_t *)w->data + rs * (size_t)r;
-    if (w->type == MM_TYPE_F32) memcpy(out, src, (size_t)w->cols * sizeof(float));
-    else mm_dequantize_row(w->type, src, out, w->cols);
-}
-
-static size_t mat_bytes(const mm_gpt_mat *w) { return mm_row_size(w->type, w->cols) * (size_t)w->rows; }
+static size_t mat_bytes(const mm_mat *w) { return mm_row_size(w->type, w->cols) * (size_t)w->rows; }
 
 static size_t vec_bytes(const float *v, int64_t n) { return v ? sizeof(float) * (size_t)n : 0; }
 
@@ -366,7 +359,7 @@ size_t mm_gpt_model_bytes_per_token(const mm_gpt_model *m) {
     size_t b = 0;
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const mm_gpt_layer *ly = &m->layers[l];
-        const mm_gpt_mat *mats[] = {&ly->qkv, &ly->q, &ly->k, &ly->v, &ly->out, &ly->gate, &ly->up, &ly->down};
+        const mm_mat *mats[] = {&ly->qkv, &ly->q, &ly->k, &ly->v, &ly->out, &ly->gate, &ly->up, &ly->down};
         for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
             if (mats[i]->data) b += mat_bytes(mats[i]);
         b += vec_bytes(ly->ln1_w, d) + vec_bytes(ly->ln1_b, d) + vec_bytes(ly->ln2_w, d) + vec_bytes(ly->ln2_b, d);
@@ -419,6 +412,6 @@ int mm_gpt_model_token_embd(const mm_gpt_model *m, int32_t token, float *out, ch
     if (token < 0 || token >= m->hp.n_vocab)
         return mm_err(err, "%s: token %d is outside the vocabulary [0, %lld)", __func__, token,
                       (long long)m->hp.n_vocab);
-    mm_gpt_mat_row(&m->tok_embd, token, out);
+    mm_mat_row(&m->tok_embd, token, out);
     return 0;
 }
