@@ -94,13 +94,13 @@ static mem_model *build(mm_type t, int64_t V, int64_t ctx, int64_t d, int64_t L,
         ly->ln1_w = rand_vec(mm, d, 1, 0.1f), ly->ln1_b = rand_vec(mm, d, 0, 0.1f);
         ly->ln2_w = rand_vec(mm, d, 1, 0.1f), ly->ln2_b = rand_vec(mm, d, 0, 0.1f);
         rand_matrix(mm, t, 3 * d, d, s / 27.7f, &ly->qkv);
-        ly->qkv_b = rand_vec(mm, 3 * d, 0, 0.1f);
+        ly->qkv.b = rand_vec(mm, 3 * d, 0, 0.1f);
         rand_matrix(mm, t, d, d, s / 27.7f, &ly->out);
-        ly->out_b = rand_vec(mm, d, 0, 0.1f);
+        ly->out.b = rand_vec(mm, d, 0, 0.1f);
         rand_matrix(mm, t, ff, d, s / 27.7f, &ly->up);
-        ly->up_b = rand_vec(mm, ff, 0, 0.1f);
+        ly->up.b = rand_vec(mm, ff, 0, 0.1f);
         rand_matrix(mm, t, d, ff, s / 55.4f, &ly->down);
-        ly->down_b = rand_vec(mm, d, 0, 0.1f);
+        ly->down.b = rand_vec(mm, d, 0, 0.1f);
     }
     return mm;
 }

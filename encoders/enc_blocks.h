@@ -41,10 +41,10 @@
  * split too); LayerNorm and the activation split rows over the pool.
  *
  * Helpers for other single layers (projectors in fusion/, ViT pre/post LN, conv as linear):
- *     mm_enc_linear_load(g, "mm.0", in, out, need_bias, &lin, err)  reads "mm.0.weight" (ne [in, out])
- *                                                                     and "mm.0.bias" ([out], f32).
+ *     mm_gguf_mat_load(g, "mm.0", in, out, out, flags, &lin, NULL, err)  reads "mm.0.weight" (ne [in, out])
+ *                                                          and "mm.0.bias" ([out], f32) (mm_gguf.h)
  *     mm_enc_norm_load(g, "v.post_ln", d, required, &ln, err)         reads "v.post_ln.{weight,bias}".
- *     mm_enc_linear_forward(&lin, pool, n, X[n][in], Y[n][out])      Y = X W^T + b.
+ *     mm_mat_apply(&lin, pool, n, X[n][in], Y[n][out])               Y = X W^T + b (mm_core.h).
  *     mm_enc_norm_forward(&ln, eps, pool, n, x[n][d], y[n][d])       y may equal x.
  *     mm_enc_act(act, pool, x, n)                                    in place over n floats.
  */
@@ -121,10 +121,6 @@ int  mm_enc_check_output(const float *x, int64_t rows, int64_t d, int64_t row0, 
                          char *err);
 
 /* ---- single layers */
-/* "<name>.weight" must have ne [in, out] (any computable type); "<name>.bias" [out] f32, required when
- * need_bias (else optional -> b = NULL). */
-int  mm_enc_linear_load(const mm_gguf *g, const char *name, int64_t in, int64_t out, bool need_bias,
-                        mm_mat *l, char *err);
 /* "<name>.weight" and "<name>.bias", both f32 [n]. If !required and both are absent: ln->w = NULL, 0. */
 int  mm_enc_norm_load(const mm_gguf *g, const char *name, int64_t n, bool required, mm_enc_norm *ln,
                       char *err);

@@ -39,13 +39,6 @@ struct mm_vit_state {
     size_t   scratch_size;
 };
 
-static int get_u32(const mm_gguf *g, const char *key, uint32_t lo, uint32_t hi, uint32_t *out, char *err) {
-    if (mm_gguf_get_u32(g, key, out)) return mm_err(err, "%s: key %s is missing or not an integer", mm_gguf_path(g), key);
-    if (*out < lo || *out > hi)
-        return mm_err(err, "%s: key %s = %u out of range [%u, %u]", mm_gguf_path(g), key, *out, lo, hi);
-    return 0;
-}
-
 static int get_f32x3(const mm_gguf *g, const char *key, float *out, char *err) {
     mm_gguf_type et;
     int64_t n;
@@ -126,14 +119,16 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
         mm_err(err, "%s: out of memory", mm_gguf_path(g));
         return NULL;
     }
-    uint32_t S, p, d, dff, nl, nh;
-    if (get_u32(g, "clip.vision.image_size", 1, 4096, &S, err) ||
-        get_u32(g, "clip.vision.patch_size", 1, 4096, &p, err) ||
-        get_u32(g, "clip.vision.embedding_length", 1, 65536, &d, err) ||
-        get_u32(g, "clip.vision.feed_forward_length", 1, 262144, &dff, err) ||
-        get_u32(g, "clip.vision.block_count", 0, 1024, &nl, err) ||
-        get_u32(g, "clip.vision.attention.head_count", 1, 65536, &nh, err))
+    int64_t k[6];
+    if (mm_gguf_get_int_range(g, "clip.vision.image_size", 1, 4096, true, 0, &k[0], err) ||
+        mm_gguf_get_int_range(g, "clip.vision.patch_size", 1, 4096, true, 0, &k[1], err) ||
+        mm_gguf_get_int_range(g, "clip.vision.embedding_length", 1, 65536, true, 0, &k[2], err) ||
+        mm_gguf_get_int_range(g, "clip.vision.feed_forward_length", 1, 262144, true, 0, &k[3], err) ||
+        mm_gguf_get_int_range(g, "clip.vision.block_count", 0, 1024, true, 0, &k[4], err) ||
+        mm_gguf_get_int_range(g, "clip.vision.attention.head_count", 1, 65536, true, 0, &k[5], err))
         goto fail;
+    const uint32_t S = (uint32_t)k[0], p = (uint32_t)k[1], d = (uint32_t)k[2], dff = (uint32_t)k[3], nl = (uint32_t)k[4],
+                   nh = (uint32_t)k[5];
     float eps = 1e-5f;
     if (mm_gguf_find_key(g, "clip.vision.attention.layer_norm_epsilon") >= 0 &&
         mm_gguf_get_f32(g, "clip.vision.attention.layer_norm_epsilon", &eps)) {
@@ -338,7 +333,7 @@ int mm_vit_encode(mm_vit_state *s, const float *pixels, float *out, char *err) {
         }
     float *x = s->tmp; /* [n_tokens][d] */
     const int off = m->has_cls ? 1 : 0;
-    mm_enc_linear_forward(&m->patch, s->pool, m->n_patches, s->cols, x + (size_t)off * d);
+    mm_mat_apply(&m->patch, s->pool, m->n_patches, s->cols, x + (size_t)off * d);
     if (m->has_cls) memcpy(x, m->cls, (size_t)d * sizeof(float));
     mm_add(x, x, m->pos, (int64_t)m->n_tokens * d);
     if (m->pre_ln.w) mm_enc_norm_forward(&m->pre_ln, m->blocks.hp.eps, s->pool, m->n_tokens, x, out);

@@ -224,6 +224,9 @@ typedef struct {
 } mm_mat;
 /* Row r of w as f32 (dequantized): an embedding row. */
 void mm_mat_row(const mm_mat *w, int64_t r, float *out);
+/* Y[n, rows] = X[n, cols] W^T + b: mm_linear (the fast path) and mm_linear_ref (the naive reference). */
+void mm_mat_apply(const mm_mat *w, mm_pool *pool, int64_t n, const float *X, float *Y);
+void mm_mat_apply_ref(const mm_mat *w, int64_t n, const float *X, float *Y);
 /* y[rows] = W[rows, cols] . x[cols]  (one input row: token-by-token decode). */
 void mm_matvec(mm_pool *pool, mm_type t, const void *W, int64_t rows, int64_t cols,
                const float *x, float *y);

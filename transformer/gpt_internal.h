@@ -28,18 +28,13 @@ const mm_gpt_arch_desc *mm_gpt_arch_desc_of(int32_t arch);
 
 typedef struct {
     const float *ln1_w, *ln1_b;   /* [d] attn_norm (b NULL for RMSNorm) */
-    mm_mat   qkv;             /* fused archs: [3d, d] rows q then k then v (data NULL otherwise) */
-    const float *qkv_b;           /* [3d] or NULL */
-    mm_mat   q, k, v;         /* separate archs: [H dh, d], [Hkv dh, d], [Hkv dh, d] */
-    const float *q_b, *k_b, *v_b; /* [H dh], [Hkv dh], [Hkv dh] or NULL */
+    mm_mat   qkv;             /* fused archs: [3d, d] rows q then k then v (data NULL otherwise); b [3d] or NULL */
+    mm_mat   q, k, v;         /* separate archs: [H dh, d], [Hkv dh, d], [Hkv dh, d]; b [rows] or NULL */
     mm_mat   gate;            /* SwiGLU: [d_ff, d] ffn_gate (data NULL otherwise) */
-    mm_mat   out;             /* [d, H dh] attn_output */
-    const float *out_b;           /* [d] or NULL */
+    mm_mat   out;             /* [d, H dh] attn_output; b [d] or NULL (also up, down) */
     const float *ln2_w, *ln2_b;   /* [d] ffn_norm */
     mm_mat   up;              /* [d_ff, d] */
-    const float *up_b;            /* [d_ff] or NULL */
     mm_mat   down;            /* [d, d_ff] */
-    const float *down_b;          /* [d] or NULL */
 } mm_gpt_layer;
 
 struct mm_gpt_model {

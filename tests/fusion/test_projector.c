@@ -218,9 +218,9 @@ int main(void) {
     g_merge = 3;
     expect_error("scale factor 3 on a 4x4 grid", MM_MEDIA_IMAGE, &fc3, 1, "linear", -1, dv, dm, "does not divide the 4 x 4");
     g_merge = 0;
-    expect_error("scale factor 0", MM_MEDIA_IMAGE, &lin0, 1, "linear", -1, dv, dm, "scale_factor 0 is outside");
+    expect_error("scale factor 0", MM_MEDIA_IMAGE, &lin0, 1, "linear", -1, dv, dm, "scale_factor = 0 is outside");
     g_merge = 1000;
-    expect_error("scale factor 1000", MM_MEDIA_IMAGE, &lin0, 1, "linear", -1, dv, dm, "scale_factor 1000 is outside");
+    expect_error("scale factor 1000", MM_MEDIA_IMAGE, &lin0, 1, "linear", -1, dv, dm, "scale_factor = 1000 is outside");
     g_merge = 2;
     expect_error("scale factor vs mm.model.fc width", MM_MEDIA_IMAGE, &fc3, 1, "linear", -1, dv, dm, "merged patches");
     g_side = 0;
