@@ -98,7 +98,7 @@ int mm_cmd_encode_audio(int argc, char **argv) {
             rc = mm_cli_fail(MM_EXIT_MODEL, "%s: --projected: the file has no audio projector (mm.a.mlp.2.weight)", mpath);
             goto done;
         }
-        if (mm_projector_load(&pj, g, MM_MEDIA_AUDIO, mm_audio_model_d_enc(am), l2->ne[1], err)) {
+        if (mm_projector_load(&pj, g, MMGPT_MEDIA_AUDIO, mm_audio_model_d_enc(am), l2->ne[1], err)) {
             rc = mm_cli_fail(MM_EXIT_MODEL, "%s", err);
             goto done;
         }

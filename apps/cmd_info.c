@@ -113,7 +113,7 @@ static char *audio_summary(const mm_gguf *g, bool json) {
     const mm_gguf_tensor *l2 = mm_gguf_find_tensor(g, "mm.a.mlp.2.weight");
     memset(&p, 0, sizeof p);
     if (am && !l2) snprintf(err, sizeof err, "the file has no mm.a.mlp.2.weight");
-    else if (am) mm_projector_load(&p, g, MM_MEDIA_AUDIO, mm_audio_model_d_enc(am), l2->ne[1], err); /* err on failure */
+    else if (am) mm_projector_load(&p, g, MMGPT_MEDIA_AUDIO, mm_audio_model_d_enc(am), l2->ne[1], err); /* err on failure */
     if (!am || !p.present) {
         mm_audio_model_free(am);
         if (!json) snprintf(buf, sizeof buf, "error (%s)", err);

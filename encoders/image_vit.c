@@ -103,6 +103,18 @@ static int read_clip_feature_layer(const mm_gguf *g, uint32_t nl, int64_t *run, 
     return 0;
 }
 
+int64_t mm_vit_patch_grid(const mm_gguf *g, int64_t *image_size, int64_t *patch_size, char *err) {
+    int64_t S, p;
+    if (mm_gguf_get_int_range(g, "clip.vision.image_size", 1, 4096, true, 0, &S, err) ||
+        mm_gguf_get_int_range(g, "clip.vision.patch_size", 1, 4096, true, 0, &p, err))
+        return -1;
+    if (S % p) return mm_err(err, "%s: image size %lld is not a multiple of patch size %lld", mm_gguf_path(g),
+                             (long long)S, (long long)p);
+    if (image_size) *image_size = S;
+    if (patch_size) *patch_size = p;
+    return S / p;
+}
+
 mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
     char e[MM_ERR_SIZE];
     if (!g) {
@@ -120,8 +132,7 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
         return NULL;
     }
     int64_t k[6];
-    if (mm_gguf_get_int_range(g, "clip.vision.image_size", 1, 4096, true, 0, &k[0], err) ||
-        mm_gguf_get_int_range(g, "clip.vision.patch_size", 1, 4096, true, 0, &k[1], err) ||
+    if (mm_vit_patch_grid(g, &k[0], &k[1], err) < 0 ||
         mm_gguf_get_int_range(g, "clip.vision.embedding_length", 1, 65536, true, 0, &k[2], err) ||
         mm_gguf_get_int_range(g, "clip.vision.feed_forward_length", 1, 262144, true, 0, &k[3], err) ||
         mm_gguf_get_int_range(g, "clip.vision.block_count", 0, 1024, true, 0, &k[4], err) ||
@@ -133,10 +144,6 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
     if (mm_gguf_find_key(g, "clip.vision.attention.layer_norm_epsilon") >= 0 &&
         mm_gguf_get_f32(g, "clip.vision.attention.layer_norm_epsilon", &eps)) {
         mm_err(err, "%s: clip.vision.attention.layer_norm_epsilon is not a float", mm_gguf_path(g));
-        goto fail;
-    }
-    if (S % p) {
-        mm_err(err, "%s: image size %u is not a multiple of patch size %u", mm_gguf_path(g), S, p);
         goto fail;
     }
     m->S = (int)S;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "mm_fusion.h"
+#include "mm_image.h"
 #include "proj_audio.h"
 
 #define MAX_MERGE 8
@@ -17,19 +18,14 @@ static int load_linear(mm_mat *l, const mm_gguf *g, const char *name, char *err)
 }
 
 /* clip.vision.projector.scale_factor (absent = 1): the pixel-shuffle factor s, which must divide the patch
- * grid g = clip.vision.image_size / clip.vision.patch_size (read here; the ViT loader checks them too). */
+ * grid g (mm_vit_patch_grid, as the ViT loader has it). */
 static int load_merge(mm_projector *p, const mm_gguf *g, char *err) {
     const char *key = "clip.vision.projector.scale_factor";
-    uint32_t    S = 0, P = 0;
     int64_t     s;
     if (mm_gguf_get_int_range(g, key, 1, MAX_MERGE, false, 1, &s, err)) return -1;
     p->merge = (int)s;
     if (s == 1) return 0;
-    if (mm_gguf_get_u32(g, "clip.vision.image_size", &S) != 0 || mm_gguf_get_u32(g, "clip.vision.patch_size", &P) != 0 ||
-        P == 0 || S % P != 0)
-        return mm_err(err, "%s: %s needs integer clip.vision.image_size and patch_size (a whole patch grid)",
-                      mm_gguf_path(g), key);
-    p->grid = S / P;
+    if ((p->grid = mm_vit_patch_grid(g, NULL, NULL, err)) < 0) return -1;
     if (p->grid % s != 0)
         return mm_err(err, "%s: %s %lld does not divide the %lld x %lld patch grid", mm_gguf_path(g), key, (long long)s,
                       (long long)p->grid, (long long)p->grid);
@@ -38,15 +34,15 @@ static int load_merge(mm_projector *p, const mm_gguf *g, char *err) {
 
 static const char *fit_msg = "%s: this mmproj does not fit this model: projector outputs %lld, decoder d_model is %lld";
 
-int mm_projector_load(mm_projector *p, const mm_gguf *g, mm_media_kind kind, int64_t d_in, int64_t d_model,
+int mm_projector_load(mm_projector *p, const mm_gguf *g, mmgpt_media_kind kind, int64_t d_in, int64_t d_model,
                       char *err) {
     memset(p, 0, sizeof *p);
     p->d_in = d_in;
     p->d_out = d_model;
     p->stack = 1;
     p->merge = 1;
-    const char *l1n = kind == MM_MEDIA_IMAGE ? "mm.0" : "mm.a.mlp.1";
-    if (kind == MM_MEDIA_IMAGE) {
+    const char *l1n = kind == MMGPT_MEDIA_IMAGE ? "mm.0" : "mm.a.mlp.1";
+    if (kind == MMGPT_MEDIA_IMAGE) {
         const char *pt = NULL;
         size_t      n = 0;
         if (mm_gguf_get_str(g, "clip.projector_type", &pt, &n) != 0) {
@@ -68,13 +64,13 @@ int mm_projector_load(mm_projector *p, const mm_gguf *g, mm_media_kind kind, int
     int64_t rows_in = (int64_t)p->stack * p->merge * p->merge; /* encoder rows per projector row */
     if (p->l1.cols != d_in * rows_in) {
         mm_err(err, "%s: %s.weight takes %lld inputs but the %s encoder gives %lld%s", mm_gguf_path(g), l1n,
-               (long long)p->l1.cols, kind == MM_MEDIA_IMAGE ? "image" : "audio", (long long)(d_in * rows_in),
+               (long long)p->l1.cols, kind == MMGPT_MEDIA_IMAGE ? "image" : "audio", (long long)(d_in * rows_in),
                p->stack > 1 ? " (stacked frames)" : p->merge > 1 ? " (merged patches)" : "");
         goto fail;
     }
     if (p->mlp && p->l2.cols != (p->ultravox ? p->l1.rows / 2 : p->l1.rows)) { /* SwiGLU halves */
         mm_err(err, "%s: %s.weight takes %lld inputs but %s.weight gives %lld%s", mm_gguf_path(g),
-               kind == MM_MEDIA_IMAGE ? "mm.2" : "mm.a.mlp.2", (long long)p->l2.cols, l1n, (long long)p->l1.rows,
+               kind == MMGPT_MEDIA_IMAGE ? "mm.2" : "mm.a.mlp.2", (long long)p->l2.cols, l1n, (long long)p->l1.rows,
                p->ultravox ? " (halved by SwiGLU)" : "");
         goto fail;
     }

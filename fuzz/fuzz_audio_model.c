@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const mm_gguf_tensor *l2 = mm_gguf_find_tensor(g, "mm.a.mlp.2.weight");
         mm_projector          p;
         memset(&p, 0, sizeof p);
-        if (l2 && mm_projector_load(&p, g, MM_MEDIA_AUDIO, mm_audio_model_d_enc(am), l2->ne[1], err) != 0) one_line(err);
+        if (l2 && mm_projector_load(&p, g, MMGPT_MEDIA_AUDIO, mm_audio_model_d_enc(am), l2->ne[1], err) != 0) one_line(err);
         if (p.present) {
             const int64_t W = mm_audio_model_hparams(am)->max_frames;
             volatile int64_t sink = mm_projector_audio_n_out(&p, am, W) + mm_projector_audio_n_out(&p, am, 3 * W + 1);

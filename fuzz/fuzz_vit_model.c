@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const int64_t S = mm_vit_image_size(m), nt = mm_vit_n_tokens(m), d = mm_vit_d_enc(m);
         mm_projector  pj;
         err[0] = 0;
-        const bool    has_proj = mm_projector_load(&pj, g, MM_MEDIA_IMAGE, d, 0, err) == 0;
+        const bool    has_proj = mm_projector_load(&pj, g, MMGPT_MEDIA_IMAGE, d, 0, err) == 0;
         if (!has_proj) one_line(err);
         const int64_t np = nt - (mm_vit_has_cls(m) ? 1 : 0);
         if (S <= 64 && nt * d <= 65536) { /* keep runs fast */

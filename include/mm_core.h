@@ -200,6 +200,21 @@ void    *mm_pool_scratch(mm_pool *pool, int ith, size_t bytes); /* NULL if not r
 /* Split [0, n) evenly: thread ith gets [*i0, *i1). */
 void     mm_split_range(int64_t n, int ith, int nth, int64_t *i0, int64_t *i1);
 
+/* ---------------------------------------------------------------- file formats */
+/* The one format sniffer: a file's container format by its first bytes (at least 12 give every answer), for
+ * the media kind of a file (mmgpt_detect_kind), messages, and model files. Images: the prefixes stb_image
+ * tests (PNG, JPEG, GIF8, BM, 8BPS, "#?" Radiance, P1-P6); audio: RIFF/RIFX/RF64 + WAVE, fLaC, OggS, .snd,
+ * caff, FORM + AIFF/AIFC, ID3 or an MPEG frame sync. TGA has no magic: UNKNOWN. */
+typedef enum {
+    MM_FORMAT_UNKNOWN = 0, MM_FORMAT_GGUF,
+    MM_FORMAT_PNG, MM_FORMAT_JPEG, MM_FORMAT_GIF, MM_FORMAT_BMP, MM_FORMAT_PSD, MM_FORMAT_HDR, MM_FORMAT_PNM,
+    MM_FORMAT_WAV, MM_FORMAT_FLAC, MM_FORMAT_OGG, MM_FORMAT_AU, MM_FORMAT_CAF, MM_FORMAT_AIFF, MM_FORMAT_MP3,
+} mm_format;
+mm_format   mm_sniff(const void *data, size_t n);
+const char *mm_format_name(mm_format f);   /* "PNG", "WAV", ...; "unknown" */
+bool        mm_format_is_image(mm_format f);
+bool        mm_format_is_audio(mm_format f);
+
 /* ---------------------------------------------------------------- arena (activations) */
 typedef struct {
     uint8_t *base;  /* [size] */

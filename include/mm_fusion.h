@@ -107,6 +107,7 @@
 #include "mm_gguf.h"
 #include "mm_tokenizer.h"
 #include "mm_audio.h"
+#include "mmgpt.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -115,7 +116,7 @@ MM_API_BEGIN  /* every declaration below is exported from libmmgpt.so (mm_api.h)
 
 #define MM_MEDIA_MARKER "<__media__>"
 
-typedef enum { MM_MEDIA_IMAGE = 0, MM_MEDIA_AUDIO = 1 } mm_media_kind;
+/* Media kinds: mmgpt_media_kind of mmgpt.h (MMGPT_MEDIA_IMAGE, MMGPT_MEDIA_AUDIO), the one media-kind enum. */
 
 /* ---------------------------------------------------------------- chat templates (the table) */
 typedef enum {
@@ -231,15 +232,15 @@ typedef struct {
  * begin/end wrappers. Returns 0, or -1 with err set on a marker/media count mismatch, a marker in the
  * template, an unrecognised chat template (not raw), or out of memory. */
 int  mm_prompt_build_turn(const mm_prompt_template *t, bool start, const char *system,
-                          const mm_prompt_part *parts, int n_parts, const mm_media_kind *media_kinds,
+                          const mm_prompt_part *parts, int n_parts, const mmgpt_media_kind *media_kinds,
                           int n_media, bool raw, mm_prompt *out, char *err);
 /* mm_prompt_build_turn with start = true. */
 int  mm_prompt_build_parts(const mm_prompt_template *t, const char *system, const mm_prompt_part *parts,
-                           int n_parts, const mm_media_kind *media_kinds, int n_media, bool raw,
+                           int n_parts, const mmgpt_media_kind *media_kinds, int n_media, bool raw,
                            mm_prompt *out, char *err);
 /* The same with USER_TEXT = user_text, one prompt part. */
 int  mm_prompt_build(const mm_prompt_template *t, const char *system, const char *user_text,
-                     const mm_media_kind *media_kinds, int n_media, bool raw, mm_prompt *out,
+                     const mmgpt_media_kind *media_kinds, int n_media, bool raw, mm_prompt *out,
                      char *err);
 /* Template text alone (e.g. answer_close), split at the bound special tokens. */
 int  mm_prompt_template_text(const mm_prompt_template *t, const char *text, mm_prompt *out, char *err);
@@ -277,10 +278,10 @@ typedef struct {
     float         *norm_mid;     /* ultravox: mm.a.norm_mid.weight [d_mid/2] (f32 copy) */
 } mm_projector;
 
-/* Load the image (kind = MM_MEDIA_IMAGE) or audio projector from g. d_in: the encoder's output width;
+/* Load the image (kind = MMGPT_MEDIA_IMAGE) or audio projector from g. d_in: the encoder's output width;
  * d_model: the decoder's (<= 0: any, p->d_out = what the projector gives - tools without a decoder).
  * Missing tensors or shapes that do not chain are errors. */
-int  mm_projector_load(mm_projector *p, const mm_gguf *g, mm_media_kind kind, int64_t d_in,
+int  mm_projector_load(mm_projector *p, const mm_gguf *g, mmgpt_media_kind kind, int64_t d_in,
                        int64_t d_model, char *err);
 void mm_projector_free(mm_projector *p);
 /* Rows out for n encoder rows: n / merge^2 (image; n = grid^2 when merge > 1) or ceil(n / stack) (audio). */
