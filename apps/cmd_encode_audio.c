@@ -46,7 +46,7 @@ static int encode_audio(mm_task_opts *o) {
         goto done;
     }
     if (projp) { /* d_model 0: the projector's own output width (no decoder here) */
-        if (mm_projector_load(&pj, g, MM_MEDIA_AUDIO, mm_audio_model_d_enc(am), 0, err)) {
+        if (mm_projector_load(&pj, g, MMGPT_MEDIA_AUDIO, mm_audio_model_d_enc(am), 0, err)) {
             rc = mm_cli_fail(MM_EXIT_MODEL, "%s", err);
             goto done;
         }

@@ -37,7 +37,7 @@ static int encode_image(mm_task_opts *o) {
         rc = mm_cli_fail(MM_EXIT_MODEL, "%s", err); /* the loader names the file */
         goto done;
     }
-    if (projp && mm_projector_load(&pj, g, MM_MEDIA_IMAGE, mm_vit_d_enc(m), 0, err)) {
+    if (projp && mm_projector_load(&pj, g, MMGPT_MEDIA_IMAGE, mm_vit_d_enc(m), 0, err)) {
         rc = mm_cli_fail(MM_EXIT_MODEL, "%s", err);
         goto done;
     }
@@ -63,13 +63,13 @@ static int encode_image(mm_task_opts *o) {
     pp.max_tiles = (int)o->max_tiles;
     mm_image_tiles tiles = {0};
     double t2 = mm_time_ms();
-    if (pp.kind != MM_IMGPROC_PLAIN && mm_image_process(&img, &pp, &tiles, err)) {
+    if (mm_image_process(&img, &pp, &tiles, err)) {
         rc = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", in, err);
         goto done;
     }
-    const int     n_img = pp.kind == MM_IMGPROC_PLAIN ? 1 : tiles.n_images;
+    const int     n_img = tiles.n_images;
     const bool    lead = pp.kind == MM_IMGPROC_IDEFICS3; /* outputs get a leading [n_images] axis */
-    pix = tiles.pixels ? tiles.pixels : malloc((size_t)3 * S * S * sizeof(float));
+    pix = tiles.pixels;
     tiles.pixels = NULL;
     out = malloc((size_t)n_img * nt * d * sizeof(float));
     const int64_t n_proj = projp ? mm_projector_n_out(&pj, n_patch) : 0;
@@ -79,11 +79,6 @@ static int encode_image(mm_task_opts *o) {
     }
     if (!pix || !out || (projp && (!proj || !proj_scratch))) {
         rc = mm_cli_fail(MM_EXIT_INTERNAL, "encode-image: out of memory");
-        goto done;
-    }
-    mm_image_preproc vp = mm_vit_preproc(m);
-    if (pp.kind == MM_IMGPROC_PLAIN && mm_image_preprocess(&img, &vp, pix, err)) {
-        rc = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", in, err);
         goto done;
     }
     double t3 = mm_time_ms();
@@ -128,7 +123,7 @@ static int encode_image(mm_task_opts *o) {
             "encode-image: %s %dx%d -> %s %d x %dx%d (%d x %d tiles) -> [%d, %d] each (%d blocks) | load model %.1f ms, "
             "decode %.1f ms, preprocess %.1f ms, encode %.1f ms, project %.1f ms (%d threads)\n",
             in, img.w, img.h, pp.kind == MM_IMGPROC_LLAVA ? "llava" : pp.kind == MM_IMGPROC_IDEFICS3 ? "idefics3"
-            : mm_resize_mode_name(vp.mode), n_img, S, S, tiles.n_rows, tiles.n_cols, nt, d, mm_vit_n_layers_run(m),
+            : mm_resize_mode_name(pp.mode), n_img, S, S, tiles.n_rows, tiles.n_cols, nt, d, mm_vit_n_layers_run(m),
             t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, mm_pool_n_threads(pool));
 done:
     free(proj);

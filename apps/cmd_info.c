@@ -111,7 +111,7 @@ static char *audio_summary(const mm_gguf *g, bool json) {
     mm_projector    p;
     mm_audio_model *am = mm_audio_model_load(g, err);
     memset(&p, 0, sizeof p);
-    if (am) mm_projector_load(&p, g, MM_MEDIA_AUDIO, mm_audio_model_d_enc(am), 0, err); /* err on failure */
+    if (am) mm_projector_load(&p, g, MMGPT_MEDIA_AUDIO, mm_audio_model_d_enc(am), 0, err); /* err on failure */
     if (!am || !p.present) {
         mm_audio_model_free(am);
         if (!json) snprintf(buf, sizeof buf, "error (%s)", err);

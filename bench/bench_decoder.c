@@ -48,7 +48,7 @@ static inline float rnd(void) { /* xorshift64*, uniform in [-0.5, 0.5) */
     return (float)((rng_state * 0x2545F4914F6CDD1DULL) >> 40) / 16777216.0f - 0.5f;
 }
 
-static void *rand_matrix(mem_model *mm, mm_type t, int64_t rows, int64_t cols, float scale, mm_gpt_mat *w) {
+static void *rand_matrix(mem_model *mm, mm_type t, int64_t rows, int64_t cols, float scale, mm_mat *w) {
     size_t rs = mm_row_size(t, cols);
     uint8_t *data = malloc(rs * (size_t)rows);
     float *row = malloc((size_t)cols * sizeof(float));
@@ -94,13 +94,13 @@ static mem_model *build(mm_type t, int64_t V, int64_t ctx, int64_t d, int64_t L,
         ly->ln1_w = rand_vec(mm, d, 1, 0.1f), ly->ln1_b = rand_vec(mm, d, 0, 0.1f);
         ly->ln2_w = rand_vec(mm, d, 1, 0.1f), ly->ln2_b = rand_vec(mm, d, 0, 0.1f);
         rand_matrix(mm, t, 3 * d, d, s / 27.7f, &ly->qkv);
-        ly->qkv_b = rand_vec(mm, 3 * d, 0, 0.1f);
+        ly->qkv.b = rand_vec(mm, 3 * d, 0, 0.1f);
         rand_matrix(mm, t, d, d, s / 27.7f, &ly->out);
-        ly->out_b = rand_vec(mm, d, 0, 0.1f);
+        ly->out.b = rand_vec(mm, d, 0, 0.1f);
         rand_matrix(mm, t, ff, d, s / 27.7f, &ly->up);
-        ly->up_b = rand_vec(mm, ff, 0, 0.1f);
+        ly->up.b = rand_vec(mm, ff, 0, 0.1f);
         rand_matrix(mm, t, d, ff, s / 55.4f, &ly->down);
-        ly->down_b = rand_vec(mm, d, 0, 0.1f);
+        ly->down.b = rand_vec(mm, d, 0, 0.1f);
     }
     return mm;
 }
@@ -243,7 +243,7 @@ static void run_gpt3_layer(mm_type t, int threads) {
     double ms = (mm_time_ms() - t0) / steps;
     const mm_gpt_layer *ly = &mm->m.layers[0];
     double lbytes = 0;
-    const mm_gpt_mat *ws[4] = {&ly->qkv, &ly->out, &ly->up, &ly->down};
+    const mm_mat *ws[4] = {&ly->qkv, &ly->out, &ly->up, &ly->down};
     for (int i = 0; i < 4; i++) lbytes += (double)mm_row_size(ws[i]->type, ws[i]->cols) * (double)ws[i]->rows;
     const double roof_ms = lbytes / (bw * 1e6);
     printf("gpt3-175b layer %-5s %dT | %.1f ms/token/layer (roofline %.1f ms: %.2f GB @ %.1f GB/s = %.0f%%) | "

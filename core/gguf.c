@@ -590,6 +590,22 @@ int mm_gguf_get_u32(const mm_gguf *g, const char *key, uint32_t *out) {
     return 0;
 }
 
+int mm_gguf_get_int_range(const mm_gguf *g, const char *key, int64_t lo, int64_t hi, bool required, int64_t dflt,
+                          int64_t *out, char *err) {
+    if (!required && !find(g, key)) {
+        *out = dflt;
+        return 0;
+    }
+    int64_t v;
+    if (mm_gguf_get_i64(g, key, &v) != 0)
+        return mm_err(err, "%s: key %s is missing or not an integer", mm_gguf_path(g), key);
+    if (v < lo || v > hi)
+        return mm_err(err, "%s: %s = %lld is outside [%lld, %lld]", mm_gguf_path(g), key, (long long)v, (long long)lo,
+                      (long long)hi);
+    *out = v;
+    return 0;
+}
+
 int mm_gguf_get_f32(const mm_gguf *g, const char *key, float *out) {
     const gguf_kv *kv = find(g, key);
     if (!kv) return -1;

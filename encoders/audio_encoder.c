@@ -21,8 +21,8 @@
 
 struct mm_audio_model {
     mm_audio_hparams hp;
-    mm_enc_linear    conv1;   /* W [d][n_mels*3], b [d] */
-    mm_enc_linear    conv2;   /* W [d][d*3],      b [d] */
+    mm_mat    conv1;   /* W [d][n_mels*3], b [d] */
+    mm_mat    conv2;   /* W [d][d*3],      b [d] */
     float           *pos;     /* [n_pos][d] f32 (malloc'd copy, converted from f16 if needed) */
     mm_enc_blocks    blocks;  /* hp.n_layer pre-LN blocks */
     mm_enc_norm      post_ln; /* [d], w == NULL when absent */
@@ -55,17 +55,8 @@ int mm_audio_projector_type(const mm_gguf *g, const char **type, size_t *n, char
         return mm_err(err, "%s: %s is not a string", mm_gguf_path(g), key);
     return 0;
 }
-
-static int get_u32_req(const mm_gguf *g, const char *key, uint32_t lo, uint32_t hi, int *out, char *err) {
-    uint32_t v;
-    if (mm_gguf_get_u32(g, key, &v)) return mm_err(err, "%s: missing or non-integer key %s", mm_gguf_path(g), key);
-    if (v < lo || v > hi) return mm_err(err, "%s: %s = %u out of range %u..%u", mm_gguf_path(g), key, v, lo, hi);
-    *out = (int)v;
-    return 0;
-}
-
 /* Conv weight "<name>.weight": ne [3, c_in, c_out] (or 2-D [3*c_in, c_out]); bias n_elements c_out f32. */
-static int load_conv(const mm_gguf *g, const char *name, int64_t c_in, int64_t c_out, mm_enc_linear *l,
+static int load_conv(const mm_gguf *g, const char *name, int64_t c_in, int64_t c_out, mm_mat *l,
                      char *err) {
     char key[128];
     snprintf(key, sizeof key, "%s.weight", name);
@@ -89,11 +80,11 @@ static int load_conv(const mm_gguf *g, const char *name, int64_t c_in, int64_t c
     if (b->type != MM_TYPE_F32 || b->n_elements != c_out)
         return mm_err(err, "%s: %s must be f32 with %lld elements", mm_gguf_path(g), key, (long long)c_out);
     if (mm_gguf_check_finite(g, w, false, err) || mm_gguf_check_finite(g, b, true, err)) return -1;
-    l->type = w->type;
-    l->w = w->data;
+    l->type = (mm_type)w->type;
+    l->data = w->data;
     l->b = b->data;
-    l->in = 3 * c_in;
-    l->out = c_out;
+    l->cols = 3 * c_in;
+    l->rows = c_out;
     return 0;
 }
 
@@ -113,12 +104,18 @@ mm_audio_model *mm_audio_model_load(const mm_gguf *g, char *err) {
         mm_err(err, "%s: no audio encoder in this model (clip.audio.embedding_length absent)", mm_gguf_path(g));
         goto fail;
     }
-    if (get_u32_req(g, "clip.audio.num_mel_bins", 1, 512, &hp->n_mels, err) ||
-        get_u32_req(g, "clip.audio.embedding_length", 1, AUD_MAX_DIM, &hp->d, err) ||
-        get_u32_req(g, "clip.audio.feed_forward_length", 1, AUD_MAX_DIM, &hp->d_ff, err) ||
-        get_u32_req(g, "clip.audio.block_count", 0, 1024, &hp->n_layer, err) ||
-        get_u32_req(g, "clip.audio.attention.head_count", 1, AUD_MAX_DIM, &hp->n_head, err))
-        goto fail;
+    const struct { const char *key; int64_t lo, hi; int *out; } keys[] = {
+        {"clip.audio.num_mel_bins", 1, 512, &hp->n_mels},
+        {"clip.audio.embedding_length", 1, AUD_MAX_DIM, &hp->d},
+        {"clip.audio.feed_forward_length", 1, AUD_MAX_DIM, &hp->d_ff},
+        {"clip.audio.block_count", 0, 1024, &hp->n_layer},
+        {"clip.audio.attention.head_count", 1, AUD_MAX_DIM, &hp->n_head},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        int64_t v;
+        if (mm_gguf_get_int_range(g, keys[i].key, keys[i].lo, keys[i].hi, true, 0, &v, err)) goto fail;
+        *keys[i].out = (int)v;
+    }
     hp->eps = 1e-5f;
     if (mm_gguf_find_key(g, "clip.audio.attention.layer_norm_epsilon") >= 0 &&
         mm_gguf_get_f32(g, "clip.audio.attention.layer_norm_epsilon", &hp->eps)) {
@@ -365,11 +362,11 @@ static int encode_window(mm_audio_state *s, const float *mel, int64_t ld, int64_
     float *x = hp->pool > 1 ? s->x : out;  /* [T][d] */
     im2col_task t1 = {mel + w0, ld, hp->n_mels, T_in, T_in, 1, true, s->cols1};
     mm_pool_run(s->pool, im2col_fn, &t1);
-    mm_enc_linear_forward(&m->conv1, s->pool, T_in, s->cols1, s->h1);
+    mm_mat_apply(&m->conv1, s->pool, T_in, s->cols1, s->h1);
     mm_enc_act(MM_ACT_GELU_ERF, s->pool, s->h1, T_in * d);
     im2col_task t2 = {s->h1, 0, d, T_in, T, 2, false, s->cols2};
     mm_pool_run(s->pool, im2col_fn, &t2);
-    mm_enc_linear_forward(&m->conv2, s->pool, T, s->cols2, x);
+    mm_mat_apply(&m->conv2, s->pool, T, s->cols2, x);
     mm_enc_act(MM_ACT_GELU_ERF, s->pool, x, T * d);
     mm_add(x, x, m->pos, T * d);
     if (mm_enc_blocks_forward(&m->blocks, s->pool, x, T, hp->n_layer, s->scratch, s->scratch_size, err))

@@ -60,38 +60,6 @@ int mm_enc_vec_load(const mm_gguf *g, const char *name, int64_t n, bool required
     return 0;
 }
 
-int mm_enc_linear_load(const mm_gguf *g, const char *name, int64_t in, int64_t out, bool need_bias,
-                       mm_enc_linear *l, char *err) {
-    char key[256];
-    memset(l, 0, sizeof *l);
-    if (snprintf(key, sizeof key, "%s.weight", name) >= (int)sizeof key)
-        return mm_err(err, "%s: tensor name too long", mm_gguf_path(g));
-    const mm_gguf_tensor *t = mm_gguf_find_tensor(g, key);
-    if (!t) return mm_err(err, "%s: tensor %s is missing", mm_gguf_path(g), key);
-    if (!mm_type_supported(t->type))
-        return mm_err(err, "%s: tensor %s has type %s, which cannot be computed with", mm_gguf_path(g), key,
-                      mm_type_name(t->type));
-    if (t->ne[0] != in || t->ne[1] != out || t->ne[2] != 1 || t->ne[3] != 1)
-        return mm_err(err, "%s: tensor %s has shape [%lld, %lld, %lld, %lld], [%lld, %lld] expected",
-                      mm_gguf_path(g), key, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
-                      (long long)t->ne[3], (long long)in, (long long)out);
-    size_t row = mm_row_size((mm_type)t->type, in);
-    if (row == 0 || (size_t)out > SIZE_MAX / row || t->n_bytes < row * (size_t)out)
-        return mm_err(err, "%s: tensor %s: %lld columns do not fit type %s", mm_gguf_path(g), key, (long long)in,
-                      mm_type_name(t->type));
-    if (mm_gguf_check_finite(g, t, false, err)) return -1; /* small matrices only: loading stays lazy */
-    if (snprintf(key, sizeof key, "%s.bias", name) >= (int)sizeof key)
-        return mm_err(err, "%s: tensor name too long", mm_gguf_path(g));
-    const float *b = NULL;
-    if (mm_enc_vec_load(g, key, out, need_bias, &b, err)) return -1;
-    l->type = t->type;
-    l->w = t->data;
-    l->b = b;
-    l->in = in;
-    l->out = out;
-    return 0;
-}
-
 int mm_enc_norm_load(const mm_gguf *g, const char *name, int64_t n, bool required, mm_enc_norm *ln,
                      char *err) {
     char kw[256], kb[256];
@@ -132,19 +100,20 @@ int mm_enc_blocks_load(const mm_gguf *g, const char *prefix, const mm_enc_hparam
     if (!b->blk) return mm_err(err, "%s: out of memory", mm_gguf_path(g));
     const int64_t d = hp->d, f = hp->d_ff;
     char name[200];
+    const unsigned RB = MM_MAT_REQUIRED | MM_MAT_BIAS_REQUIRED, RO = MM_MAT_REQUIRED | MM_MAT_BIAS;
     for (int i = 0; i < hp->n_layer; i++) {
         mm_enc_block *k = &b->blk[i];
 #define NAME(s) (snprintf(name, sizeof name, "%s.blk.%d.%s", prefix, i, s), name)
         const bool sw = ffn_names_swapped(g, prefix, i, d, f);
         b->ffn_swapped += sw;
         if (mm_enc_norm_load(g, NAME("ln1"), d, true, &k->ln1, err) ||
-            mm_enc_linear_load(g, NAME("attn_q"), d, d, true, &k->q, err) ||
-            mm_enc_linear_load(g, NAME("attn_k"), d, d, false, &k->k, err) || /* Whisper: k_proj has no bias */
-            mm_enc_linear_load(g, NAME("attn_v"), d, d, true, &k->v, err) ||
-            mm_enc_linear_load(g, NAME("attn_out"), d, d, true, &k->o, err) ||
+            mm_gguf_mat_load(g, NAME("attn_q"), d, d, d, RB, &k->q, NULL, err) ||
+            mm_gguf_mat_load(g, NAME("attn_k"), d, d, d, RO, &k->k, NULL, err) || /* Whisper: k_proj has no bias */
+            mm_gguf_mat_load(g, NAME("attn_v"), d, d, d, RB, &k->v, NULL, err) ||
+            mm_gguf_mat_load(g, NAME("attn_out"), d, d, d, RB, &k->o, NULL, err) ||
             mm_enc_norm_load(g, NAME("ln2"), d, true, &k->ln2, err) ||
-            mm_enc_linear_load(g, NAME(sw ? "ffn_down" : "ffn_up"), d, f, true, &k->up, err) ||
-            mm_enc_linear_load(g, NAME(sw ? "ffn_up" : "ffn_down"), f, d, true, &k->down, err)) {
+            mm_gguf_mat_load(g, NAME(sw ? "ffn_down" : "ffn_up"), d, f, f, RB, &k->up, NULL, err) ||
+            mm_gguf_mat_load(g, NAME(sw ? "ffn_up" : "ffn_down"), f, d, d, RB, &k->down, NULL, err)) {
 #undef NAME
             free(b->blk);
             memset(b, 0, sizeof *b);
@@ -161,10 +130,6 @@ void mm_enc_blocks_free(mm_enc_blocks *b) {
 }
 
 /* ---------------------------------------------------------------- single layers */
-
-void mm_enc_linear_forward(const mm_enc_linear *l, mm_pool *pool, int64_t n, const float *X, float *Y) {
-    mm_linear(pool, (mm_type)l->type, l->w, l->b, l->out, l->in, n, X, Y);
-}
 
 typedef struct {
     const mm_enc_norm *ln;
@@ -299,20 +264,20 @@ int mm_enc_blocks_forward(const mm_enc_blocks *b, mm_pool *pool, float *x, int64
         const mm_enc_block *B = &b->blk[l];
         /* attention */
         mm_enc_norm_forward(&B->ln1, hp->eps, pool, n, x, h);
-        mm_enc_linear_forward(&B->q, pool, n, h, q);
-        mm_enc_linear_forward(&B->k, pool, n, h, k);
-        mm_enc_linear_forward(&B->v, pool, n, h, v);
+        mm_mat_apply(&B->q, pool, n, h, q);
+        mm_mat_apply(&B->k, pool, n, h, k);
+        mm_mat_apply(&B->v, pool, n, h, v);
         attn_task at = {q, k, v, a, s, n, d, d / hp->n_head, hp->n_head, 1};
         if (nth > hp->n_head) at.n_chunk = (nth + hp->n_head - 1) / hp->n_head;
         if (nth > 1) mm_pool_run(pool, attn_run, &at);
         else attn_run(&at, 0, 1);
-        mm_enc_linear_forward(&B->o, pool, n, a, h);
+        mm_mat_apply(&B->o, pool, n, a, h);
         mm_add(x, x, h, n * d);
         /* MLP */
         mm_enc_norm_forward(&B->ln2, hp->eps, pool, n, x, h);
-        mm_enc_linear_forward(&B->up, pool, n, h, ff);
+        mm_mat_apply(&B->up, pool, n, h, ff);
         mm_enc_act(hp->act, pool, ff, n * f);
-        mm_enc_linear_forward(&B->down, pool, n, ff, h);
+        mm_mat_apply(&B->down, pool, n, ff, h);
         mm_add(x, x, h, n * d);
     }
     return 0;

@@ -41,10 +41,10 @@
  * split too); LayerNorm and the activation split rows over the pool.
  *
  * Helpers for other single layers (projectors in fusion/, ViT pre/post LN, conv as linear):
- *     mm_enc_linear_load(g, "mm.0", in, out, need_bias, &lin, err)  reads "mm.0.weight" (ne [in, out])
- *                                                                     and "mm.0.bias" ([out], f32).
+ *     mm_gguf_mat_load(g, "mm.0", in, out, out, flags, &lin, NULL, err)  reads "mm.0.weight" (ne [in, out])
+ *                                                          and "mm.0.bias" ([out], f32) (mm_gguf.h)
  *     mm_enc_norm_load(g, "v.post_ln", d, required, &ln, err)         reads "v.post_ln.{weight,bias}".
- *     mm_enc_linear_forward(&lin, pool, n, X[n][in], Y[n][out])      Y = X W^T + b.
+ *     mm_mat_apply(&lin, pool, n, X[n][in], Y[n][out])               Y = X W^T + b (mm_core.h).
  *     mm_enc_norm_forward(&ln, eps, pool, n, x[n][d], y[n][d])       y may equal x.
  *     mm_enc_act(act, pool, x, n)                                    in place over n floats.
  */
@@ -65,15 +65,7 @@ typedef enum {
     MM_ACT_SILU       = 3,  /* x*sigmoid(x) - clip.use_silu = true */
 } mm_act;
 
-/* A linear layer y = W x + b. */
-typedef struct {
-    int         type;   /* mm_type of W */
-    const void *w;      /* [out][in] rows of mm_row_size(type, in) bytes (GGUF ne [in, out]) */
-    const float *b;     /* [out] or NULL */
-    int64_t     in;     /* cols */
-    int64_t     out;    /* rows */
-} mm_enc_linear;
-
+/* Linear layers: mm_mat (mm_core.h), y = W x + b; an encoder's biases point into the GGUF mapping. */
 /* A LayerNorm's affine pair; w == NULL means "absent" (optional norms). */
 typedef struct {
     const float *w;  /* [n] */
@@ -83,11 +75,11 @@ typedef struct {
 
 typedef struct {
     mm_enc_norm   ln1;       /* [d] */
-    mm_enc_linear q, k, v;   /* [d] -> [d] */
-    mm_enc_linear o;         /* attn_out [d] -> [d] */
+    mm_mat q, k, v;   /* [d] -> [d] */
+    mm_mat o;         /* attn_out [d] -> [d] */
     mm_enc_norm   ln2;       /* [d] */
-    mm_enc_linear up;        /* [d] -> [d_ff] */
-    mm_enc_linear down;      /* [d_ff] -> [d] */
+    mm_mat up;        /* [d] -> [d_ff] */
+    mm_mat down;      /* [d_ff] -> [d] */
 } mm_enc_block;
 
 typedef struct {
@@ -129,10 +121,6 @@ int  mm_enc_check_output(const float *x, int64_t rows, int64_t d, int64_t row0, 
                          char *err);
 
 /* ---- single layers */
-/* "<name>.weight" must have ne [in, out] (any computable type); "<name>.bias" [out] f32, required when
- * need_bias (else optional -> b = NULL). */
-int  mm_enc_linear_load(const mm_gguf *g, const char *name, int64_t in, int64_t out, bool need_bias,
-                        mm_enc_linear *l, char *err);
 /* "<name>.weight" and "<name>.bias", both f32 [n]. If !required and both are absent: ln->w = NULL, 0. */
 int  mm_enc_norm_load(const mm_gguf *g, const char *name, int64_t n, bool required, mm_enc_norm *ln,
                       char *err);
@@ -140,7 +128,6 @@ int  mm_enc_norm_load(const mm_gguf *g, const char *name, int64_t n, bool requir
 int  mm_enc_vec_load(const mm_gguf *g, const char *name, int64_t n, bool required, const float **out,
                      char *err);
 
-void mm_enc_linear_forward(const mm_enc_linear *l, mm_pool *pool, int64_t n, const float *X, float *Y);
 void mm_enc_norm_forward(const mm_enc_norm *ln, float eps, mm_pool *pool, int64_t n, const float *x,
                          float *y);
 void mm_enc_act(mm_act act, mm_pool *pool, float *x, int64_t n);

@@ -31,16 +31,10 @@ static int check_dims(const char *name, int w, int h, char *err) {
     return 0;
 }
 
-/* For messages only: the container format by its magic bytes. */
+/* The container format by its magic bytes (core's sniffer), "image" when it is not an image format. */
 static const char *format_name(const uint8_t *b, size_t n) {
-    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return "JPEG";
-    if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) return "PNG";
-    if (n >= 4 && !memcmp(b, "GIF8", 4)) return "GIF";
-    if (n >= 2 && b[0] == 'B' && b[1] == 'M') return "BMP";
-    if (n >= 4 && !memcmp(b, "8BPS", 4)) return "PSD";
-    if (n >= 2 && !memcmp(b, "#?", 2)) return "HDR";
-    if (n >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '6')) return "PNM";
-    return "image";
+    const mm_format f = mm_sniff(b, n);
+    return mm_format_is_image(f) ? mm_format_name(f) : "image";
 }
 
 static uint32_t le32(const uint8_t *p) {

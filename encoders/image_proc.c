@@ -572,6 +572,13 @@ int mm_image_process(const mm_image *img, const mm_image_proc_params *p, mm_imag
 
 mm_image_proc_params mm_image_proc_for_model(const mm_gguf *g, const mm_vit_model *vit) {
     mm_image_proc_params p = mm_image_proc_default_params(MM_IMGPROC_PLAIN);
+    if (vit) { /* PLAIN: the tower's own preprocessing (mm_vit_preproc: its size, mean, std and resize mode) */
+        const mm_image_preproc vp = mm_vit_preproc(vit);
+        p.size = vp.image_size;
+        memcpy(p.mean, vp.mean, sizeof p.mean);
+        memcpy(p.std, vp.std, sizeof p.std);
+        p.mode = vp.mode;
+    }
     const char          *pt = NULL;
     size_t               pn = 0;
     if (!g || !vit || mm_gguf_find_key(g, "mmgpt.vision.resize_mode") >= 0 ||

@@ -20,7 +20,7 @@ struct mm_vit_model {
     bool has_cls;
     bool post_ln_always; /* clip.vision.feature_layer given: post_ln after the last block run (llama.cpp) */
     mm_image_preproc pp;
-    mm_enc_linear patch;    /* W [d][3*p*p] (GGUF ne [p, p, 3, d], torch [d, 3, p, p]), b [d] or NULL */
+    mm_mat patch;    /* W [d][3*p*p] (GGUF ne [p, p, 3, d], torch [d, 3, p, p]), b [d] or NULL */
     const float  *cls;      /* [d] or NULL */
     const float  *pos;      /* [n_tokens][d] (the file's data, or pos_owned) */
     float        *pos_owned;/* [n_tokens][d] f32 copy when the file stores positions in another type */
@@ -38,13 +38,6 @@ struct mm_vit_state {
     void    *scratch;    /* blocks scratch */
     size_t   scratch_size;
 };
-
-static int get_u32(const mm_gguf *g, const char *key, uint32_t lo, uint32_t hi, uint32_t *out, char *err) {
-    if (mm_gguf_get_u32(g, key, out)) return mm_err(err, "%s: key %s is missing or not an integer", mm_gguf_path(g), key);
-    if (*out < lo || *out > hi)
-        return mm_err(err, "%s: key %s = %u out of range [%u, %u]", mm_gguf_path(g), key, *out, lo, hi);
-    return 0;
-}
 
 static int get_f32x3(const mm_gguf *g, const char *key, float *out, char *err) {
     mm_gguf_type et;
@@ -110,6 +103,18 @@ static int read_clip_feature_layer(const mm_gguf *g, uint32_t nl, int64_t *run, 
     return 0;
 }
 
+int64_t mm_vit_patch_grid(const mm_gguf *g, int64_t *image_size, int64_t *patch_size, char *err) {
+    int64_t S, p;
+    if (mm_gguf_get_int_range(g, "clip.vision.image_size", 1, 4096, true, 0, &S, err) ||
+        mm_gguf_get_int_range(g, "clip.vision.patch_size", 1, 4096, true, 0, &p, err))
+        return -1;
+    if (S % p) return mm_err(err, "%s: image size %lld is not a multiple of patch size %lld", mm_gguf_path(g),
+                             (long long)S, (long long)p);
+    if (image_size) *image_size = S;
+    if (patch_size) *patch_size = p;
+    return S / p;
+}
+
 mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
     char e[MM_ERR_SIZE];
     if (!g) {
@@ -126,22 +131,19 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
         mm_err(err, "%s: out of memory", mm_gguf_path(g));
         return NULL;
     }
-    uint32_t S, p, d, dff, nl, nh;
-    if (get_u32(g, "clip.vision.image_size", 1, 4096, &S, err) ||
-        get_u32(g, "clip.vision.patch_size", 1, 4096, &p, err) ||
-        get_u32(g, "clip.vision.embedding_length", 1, 65536, &d, err) ||
-        get_u32(g, "clip.vision.feed_forward_length", 1, 262144, &dff, err) ||
-        get_u32(g, "clip.vision.block_count", 0, 1024, &nl, err) ||
-        get_u32(g, "clip.vision.attention.head_count", 1, 65536, &nh, err))
+    int64_t k[6];
+    if (mm_vit_patch_grid(g, &k[0], &k[1], err) < 0 ||
+        mm_gguf_get_int_range(g, "clip.vision.embedding_length", 1, 65536, true, 0, &k[2], err) ||
+        mm_gguf_get_int_range(g, "clip.vision.feed_forward_length", 1, 262144, true, 0, &k[3], err) ||
+        mm_gguf_get_int_range(g, "clip.vision.block_count", 0, 1024, true, 0, &k[4], err) ||
+        mm_gguf_get_int_range(g, "clip.vision.attention.head_count", 1, 65536, true, 0, &k[5], err))
         goto fail;
+    const uint32_t S = (uint32_t)k[0], p = (uint32_t)k[1], d = (uint32_t)k[2], dff = (uint32_t)k[3], nl = (uint32_t)k[4],
+                   nh = (uint32_t)k[5];
     float eps = 1e-5f;
     if (mm_gguf_find_key(g, "clip.vision.attention.layer_norm_epsilon") >= 0 &&
         mm_gguf_get_f32(g, "clip.vision.attention.layer_norm_epsilon", &eps)) {
         mm_err(err, "%s: clip.vision.attention.layer_norm_epsilon is not a float", mm_gguf_path(g));
-        goto fail;
-    }
-    if (S % p) {
-        mm_err(err, "%s: image size %u is not a multiple of patch size %u", mm_gguf_path(g), S, p);
         goto fail;
     }
     m->S = (int)S;
@@ -233,7 +235,7 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
         goto fail;
     }
     if (mm_gguf_check_finite(g, pw, false, err)) goto fail;
-    m->patch = (mm_enc_linear){.type = pw->type, .w = pw->data, .b = NULL, .in = kk, .out = d};
+    m->patch = (mm_mat){.type = (mm_type)pw->type, .data = pw->data, .b = NULL, .rows = d, .cols = kk};
     if (mm_enc_vec_load(g, "v.patch_embd.bias", d, false, &m->patch.b, err) ||
         mm_enc_vec_load(g, "v.class_embd", d, false, &m->cls, err))
         goto fail;
@@ -338,7 +340,7 @@ int mm_vit_encode(mm_vit_state *s, const float *pixels, float *out, char *err) {
         }
     float *x = s->tmp; /* [n_tokens][d] */
     const int off = m->has_cls ? 1 : 0;
-    mm_enc_linear_forward(&m->patch, s->pool, m->n_patches, s->cols, x + (size_t)off * d);
+    mm_mat_apply(&m->patch, s->pool, m->n_patches, s->cols, x + (size_t)off * d);
     if (m->has_cls) memcpy(x, m->cls, (size_t)d * sizeof(float));
     mm_add(x, x, m->pos, (int64_t)m->n_tokens * d);
     if (m->pre_ln.w) mm_enc_norm_forward(&m->pre_ln, m->blocks.hp.eps, s->pool, m->n_tokens, x, out);

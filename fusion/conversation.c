@@ -351,7 +351,7 @@ int mm_conv_build(const mm_conv *c, bool raw, mm_conv_seq *s, char *err) {
     /* the template's view: text parts in order, media kinds in order */
     int                  n_text = c->n_parts - c->n_media;
     mm_prompt_part      *tp = malloc((size_t)(n_text > 0 ? n_text : 1) * sizeof *tp);
-    mm_media_kind       *kinds = malloc((size_t)(c->n_media > 0 ? c->n_media : 1) * sizeof *kinds);
+    mmgpt_media_kind       *kinds = malloc((size_t)(c->n_media > 0 ? c->n_media : 1) * sizeof *kinds);
     const mm_conv_media **media = malloc((size_t)(c->n_media > 0 ? c->n_media : 1) * sizeof *media);
     if (!tp || !kinds || !media) {
         free(tp);

@@ -87,7 +87,7 @@ typedef struct {
 
 /* A media item as the conversation sees it (rows and layout borrowed). */
 typedef struct {
-    mm_media_kind kind;   /* chooses the template's begin/end wrappers */
+    mmgpt_media_kind kind;   /* chooses the template's begin/end wrappers */
     int64_t       n_rows; /* decoder positions */
     int64_t       d;      /* row width = d_model */
     const float  *rows;   /* [n_rows][d] */

@@ -21,7 +21,7 @@
 #include "mm_fusion.h"
 
 /* "<name>.weight" (+ optional "<name>.bias") as projector.c reads its linears. */
-int    mm_proj_load_linear(mm_proj_linear *l, const mm_gguf *g, const char *name, char *err);
+int    mm_proj_load_linear(mm_mat *l, const mm_gguf *g, const char *name, char *err);
 /* The audio half of mm_projector_load (p zeroed by the caller, d_in set): reads the type, the stack
  * factor and the tensors; the caller checks that the widths chain. */
 int    mm_proj_audio_load(mm_projector *p, const mm_gguf *g, char *err);

@@ -5,74 +5,44 @@
 #include <string.h>
 
 #include "mm_fusion.h"
+#include "mm_image.h"
 #include "proj_audio.h"
 
 #define MAX_MERGE 8
 
-static int load_linear(mm_proj_linear *l, const mm_gguf *g, const char *name, char *err) {
-    char wn[128], bn[128];
-    snprintf(wn, sizeof wn, "%s.weight", name);
-    snprintf(bn, sizeof bn, "%s.bias", name);
-    const mm_gguf_tensor *w = mm_gguf_find_tensor(g, wn);
-    if (!w) return mm_err(err, "%s: the model has no tensor %s", mm_gguf_path(g), wn);
-    if (w->n_dims > 2 || w->ne[2] != 1 || w->ne[3] != 1)
-        return mm_err(err, "%s: %s is not a matrix", mm_gguf_path(g), wn);
-    if (!mm_type_supported(w->type))
-        return mm_err(err, "%s: %s has unsupported type %s", mm_gguf_path(g), wn, mm_type_name(w->type));
-    if (mm_row_size((mm_type)w->type, w->ne[0]) == 0)
-        return mm_err(err, "%s: %s: %lld columns do not fit the %s block size", mm_gguf_path(g), wn,
-                      (long long)w->ne[0], mm_type_name(w->type));
-    if (mm_gguf_check_finite(g, w, false, err)) return -1; /* small matrices only: loading stays lazy */
-    l->type = (mm_type)w->type;
-    l->w = w->data;
-    l->cols = w->ne[0];
-    l->rows = w->ne[1];
-    l->b = NULL;
-    const mm_gguf_tensor *b = mm_gguf_find_tensor(g, bn);
-    if (b) {
-        if (b->n_elements != l->rows || (b->type != MM_TYPE_F32 && b->type != MM_TYPE_F16))
-            return mm_err(err, "%s: %s must be %lld f32/f16 values", mm_gguf_path(g), bn, (long long)l->rows);
-        if (mm_gguf_check_finite(g, b, true, err)) return -1;
-        l->b = malloc((size_t)l->rows * sizeof(float));
-        if (!l->b) return mm_err(err, "%s: out of memory", mm_gguf_path(g));
-        if (b->type == MM_TYPE_F32) memcpy(l->b, b->data, (size_t)l->rows * sizeof(float));
-        else mm_dequantize_row(MM_TYPE_F16, b->data, l->b, l->rows);
-    }
-    return 0;
+/* NAME.weight (any 2-D shape: the chain is checked after) and its optional bias, copied to f32 (freed by
+ * mm_projector_free). */
+static int load_linear(mm_mat *l, const mm_gguf *g, const char *name, char *err) {
+    float *bias = NULL;
+    return mm_gguf_mat_load(g, name, 0, 1, INT64_MAX, MM_MAT_REQUIRED | MM_MAT_BIAS, l, &bias, err);
 }
 
 /* clip.vision.projector.scale_factor (absent = 1): the pixel-shuffle factor s, which must divide the patch
- * grid g = clip.vision.image_size / clip.vision.patch_size (read here; the ViT loader checks them too). */
+ * grid g (mm_vit_patch_grid, as the ViT loader has it). */
 static int load_merge(mm_projector *p, const mm_gguf *g, char *err) {
     const char *key = "clip.vision.projector.scale_factor";
-    uint32_t    s = 1, S = 0, P = 0;
-    if (mm_gguf_find_key(g, key) >= 0 && mm_gguf_get_u32(g, key, &s) != 0)
-        return mm_err(err, "%s: %s is not an integer", mm_gguf_path(g), key);
-    if (s < 1 || s > MAX_MERGE) return mm_err(err, "%s: %s %u is outside [1, %d]", mm_gguf_path(g), key, s, MAX_MERGE);
+    int64_t     s;
+    if (mm_gguf_get_int_range(g, key, 1, MAX_MERGE, false, 1, &s, err)) return -1;
     p->merge = (int)s;
     if (s == 1) return 0;
-    if (mm_gguf_get_u32(g, "clip.vision.image_size", &S) != 0 || mm_gguf_get_u32(g, "clip.vision.patch_size", &P) != 0 ||
-        P == 0 || S % P != 0)
-        return mm_err(err, "%s: %s needs integer clip.vision.image_size and patch_size (a whole patch grid)",
-                      mm_gguf_path(g), key);
-    p->grid = S / P;
+    if ((p->grid = mm_vit_patch_grid(g, NULL, NULL, err)) < 0) return -1;
     if (p->grid % s != 0)
-        return mm_err(err, "%s: %s %u does not divide the %lld x %lld patch grid", mm_gguf_path(g), key, s,
+        return mm_err(err, "%s: %s %lld does not divide the %lld x %lld patch grid", mm_gguf_path(g), key, (long long)s,
                       (long long)p->grid, (long long)p->grid);
     return 0;
 }
 
 static const char *fit_msg = "%s: this mmproj does not fit this model: projector outputs %lld, decoder d_model is %lld";
 
-int mm_projector_load(mm_projector *p, const mm_gguf *g, mm_media_kind kind, int64_t d_in, int64_t d_model,
+int mm_projector_load(mm_projector *p, const mm_gguf *g, mmgpt_media_kind kind, int64_t d_in, int64_t d_model,
                       char *err) {
     memset(p, 0, sizeof *p);
     p->d_in = d_in;
     p->d_out = d_model;
     p->stack = 1;
     p->merge = 1;
-    const char *l1n = kind == MM_MEDIA_IMAGE ? "mm.0" : "mm.a.mlp.1";
-    if (kind == MM_MEDIA_IMAGE) {
+    const char *l1n = kind == MMGPT_MEDIA_IMAGE ? "mm.0" : "mm.a.mlp.1";
+    if (kind == MMGPT_MEDIA_IMAGE) {
         const char *pt = NULL;
         size_t      n = 0;
         if (mm_gguf_get_str(g, "clip.projector_type", &pt, &n) != 0) {
@@ -95,13 +65,13 @@ int mm_projector_load(mm_projector *p, const mm_gguf *g, mm_media_kind kind, int
     int64_t rows_in = (int64_t)p->stack * p->merge * p->merge; /* encoder rows per projector row */
     if (p->l1.cols != d_in * rows_in) {
         mm_err(err, "%s: %s.weight takes %lld inputs but the %s encoder gives %lld%s", mm_gguf_path(g), l1n,
-               (long long)p->l1.cols, kind == MM_MEDIA_IMAGE ? "image" : "audio", (long long)(d_in * rows_in),
+               (long long)p->l1.cols, kind == MMGPT_MEDIA_IMAGE ? "image" : "audio", (long long)(d_in * rows_in),
                p->stack > 1 ? " (stacked frames)" : p->merge > 1 ? " (merged patches)" : "");
         goto fail;
     }
     if (p->mlp && p->l2.cols != (p->ultravox ? p->l1.rows / 2 : p->l1.rows)) { /* SwiGLU halves */
         mm_err(err, "%s: %s.weight takes %lld inputs but %s.weight gives %lld%s", mm_gguf_path(g),
-               kind == MM_MEDIA_IMAGE ? "mm.2" : "mm.a.mlp.2", (long long)p->l2.cols, l1n, (long long)p->l1.rows,
+               kind == MMGPT_MEDIA_IMAGE ? "mm.2" : "mm.a.mlp.2", (long long)p->l2.cols, l1n, (long long)p->l1.rows,
                p->ultravox ? " (halved by SwiGLU)" : "");
         goto fail;
     }
@@ -120,8 +90,8 @@ fail:
 
 void mm_projector_free(mm_projector *p) {
     if (!p) return;
-    free(p->l1.b);
-    free(p->l2.b);
+    free((void *)p->l1.b);
+    free((void *)p->l2.b);
     free(p->norm_pre);
     free(p->norm_mid);
     memset(p, 0, sizeof *p);
@@ -180,15 +150,15 @@ void mm_projector_apply(const mm_projector *p, mm_pool *pool, const float *x, in
         in = sh;
     }
     if (!p->mlp) {
-        mm_linear(pool, p->l1.type, p->l1.w, p->l1.b, p->l1.rows, p->l1.cols, m, in, y);
+        mm_mat_apply(&p->l1, pool, m, in, y);
         return;
     }
     float *h = (float *)s;
-    mm_linear(pool, p->l1.type, p->l1.w, p->l1.b, p->l1.rows, p->l1.cols, m, in, h);
+    mm_mat_apply(&p->l1, pool, m, in, h);
     gelu_erf_rows(h, m * p->l1.rows);
-    mm_linear(pool, p->l2.type, p->l2.w, p->l2.b, p->l2.rows, p->l2.cols, m, h, y);
+    mm_mat_apply(&p->l2, pool, m, h, y);
 }
 
-int mm_proj_load_linear(mm_proj_linear *l, const mm_gguf *g, const char *name, char *err) {
+int mm_proj_load_linear(mm_mat *l, const mm_gguf *g, const char *name, char *err) {
     return load_linear(l, g, name, err);
 }

@@ -41,12 +41,8 @@ int mm_proj_audio_load(mm_projector *p, const mm_gguf *g, char *err) {
         p->per_window = true;
         return mm_proj_load_linear(&p->l1, g, "mm.a.fc", err);
     }
-    uint32_t k = 1;
-    if (mm_gguf_find_key(g, "clip.audio.projector.stack_factor") >= 0 &&
-        mm_gguf_get_u32(g, "clip.audio.projector.stack_factor", &k) != 0)
-        return mm_err(err, "%s: clip.audio.projector.stack_factor is not an integer", mm_gguf_path(g));
-    if (k < 1 || k > MAX_STACK)
-        return mm_err(err, "%s: clip.audio.projector.stack_factor %u is outside [1, %d]", mm_gguf_path(g), k, MAX_STACK);
+    int64_t k;
+    if (mm_gguf_get_int_range(g, "clip.audio.projector.stack_factor", 1, MAX_STACK, false, 1, &k, err)) return -1;
     p->stack = (int)k;
     p->mlp = true;
     /* llama.cpp's files are projected window by window (each window's frames stacked on their own);
@@ -91,7 +87,7 @@ void mm_proj_ultravox_apply(const mm_projector *p, mm_pool *pool, const float *x
     memset(st, 0, (size_t)m * (size_t)w * sizeof(float));
     memcpy(st, x, (size_t)n * (size_t)p->d_in * sizeof(float));
     rms_norm_rows(st, m, w, p->norm_pre);
-    mm_linear(pool, p->l1.type, p->l1.w, p->l1.b, p->l1.rows, p->l1.cols, m, st, h);
+    mm_mat_apply(&p->l1, pool, m, st, h);
     /* SwiGLU, compacted in place: out[r][i] = h[r][i] * silu(h[r][half + i]) (writes never pass reads) */
     for (int64_t r = 0; r < m; r++) {
         const float *a = h + r * f, *gate = a + half;
@@ -102,7 +98,7 @@ void mm_proj_ultravox_apply(const mm_projector *p, mm_pool *pool, const float *x
         }
     }
     rms_norm_rows(h, m, half, p->norm_mid);
-    mm_linear(pool, p->l2.type, p->l2.w, p->l2.b, p->l2.rows, p->l2.cols, m, h, y);
+    mm_mat_apply(&p->l2, pool, m, h, y);
 }
 
 /* ---------------------------------------------------------------- a whole clip */

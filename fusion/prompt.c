@@ -336,13 +336,13 @@ static void put_template(builder *b, const char *s, bool *bad) {
 }
 
 /* The m-th media: its begin wrapper ends the text before it, its end wrapper starts the text after it. */
-static void put_media(builder *b, const mm_media_kind *kinds, int m) {
+static void put_media(builder *b, const mmgpt_media_kind *kinds, int m) {
     const mm_prompt_template *t = b->t;
-    mm_media_kind             k = kinds ? kinds[m] : MM_MEDIA_IMAGE;
-    put_tmpl(b, k == MM_MEDIA_AUDIO ? t->audio_begin : t->image_begin);
+    mmgpt_media_kind             k = kinds ? kinds[m] : MMGPT_MEDIA_IMAGE;
+    put_tmpl(b, k == MMGPT_MEDIA_AUDIO ? t->audio_begin : t->image_begin);
     flush_text(b);
     push_seg(b, (mm_prompt_seg){.kind = MM_SEG_MEDIA, .text = NULL, .media = m, .token = -1});
-    put_tmpl(b, k == MM_MEDIA_AUDIO ? t->audio_end : t->image_end);
+    put_tmpl(b, k == MMGPT_MEDIA_AUDIO ? t->audio_end : t->image_end);
 }
 
 static bool is_space(char c) { return isspace((unsigned char)c) != 0; }
@@ -376,7 +376,7 @@ static void put_system(builder *b, const char *system, bool *bad) {
 }
 
 int mm_prompt_build_turn(const mm_prompt_template *t, bool start, const char *system, const mm_prompt_part *parts,
-                         int n_parts, const mm_media_kind *media_kinds, int n_media, bool raw, mm_prompt *out,
+                         int n_parts, const mmgpt_media_kind *media_kinds, int n_media, bool raw, mm_prompt *out,
                          char *err) {
     memset(out, 0, sizeof *out);
     if (n_media < 0 || n_parts < 0 || (n_parts > 0 && !parts)) return mm_err(err, "%s: bad part or media count", __func__);
@@ -462,12 +462,12 @@ int mm_prompt_build_turn(const mm_prompt_template *t, bool start, const char *sy
 }
 
 int mm_prompt_build_parts(const mm_prompt_template *t, const char *system, const mm_prompt_part *parts, int n_parts,
-                          const mm_media_kind *media_kinds, int n_media, bool raw, mm_prompt *out, char *err) {
+                          const mmgpt_media_kind *media_kinds, int n_media, bool raw, mm_prompt *out, char *err) {
     return mm_prompt_build_turn(t, true, system, parts, n_parts, media_kinds, n_media, raw, out, err);
 }
 
 int mm_prompt_build(const mm_prompt_template *t, const char *system, const char *user_text,
-                    const mm_media_kind *media_kinds, int n_media, bool raw, mm_prompt *out, char *err) {
+                    const mmgpt_media_kind *media_kinds, int n_media, bool raw, mm_prompt *out, char *err) {
     mm_prompt_part part = {.text = user_text, .literal = false};
     return mm_prompt_build_parts(t, system, &part, 1, media_kinds, n_media, raw, out, err);
 }

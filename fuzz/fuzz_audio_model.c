@@ -14,31 +14,22 @@
 #include "mm_audio.h"
 #include "mm_fusion.h"
 #include "mm_gguf.h"
+#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void one_line(const char *err) {
-    if (!err[0] || strchr(err, '\n')) abort();
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char     err[MM_ERR_SIZE];
-    uint8_t *buf = malloc(size ? size : 1); /* exact size: ASan sees a read past the end */
-    if (!buf) return 0;
-    if (size) memcpy(buf, data, size);
-    mm_gguf *g = mm_gguf_open_memory(buf, size, "fuzz", err);
-    if (!g) {
-        one_line(err);
-        free(buf);
-        return 0;
-    }
+    uint8_t *buf;
+    mm_gguf *g = fuzz_open(data, size, &buf, err);
+    if (!g) return 0;
     mm_audio_model *am = mm_audio_model_load(g, err);
     if (!am) {
-        one_line(err);
+        fuzz_one_line(err);
     } else {
         mm_projector p; /* d_model 0: the projector's own width, as encode-audio and info load it */
         memset(&p, 0, sizeof p);
-        if (mm_projector_load(&p, g, MM_MEDIA_AUDIO, mm_audio_model_d_enc(am), 0, err) != 0) one_line(err);
+        if (mm_projector_load(&p, g, MMGPT_MEDIA_AUDIO, mm_audio_model_d_enc(am), 0, err) != 0) fuzz_one_line(err);
         if (p.present) {
             const int64_t W = mm_audio_model_hparams(am)->max_frames;
             volatile int64_t sink = mm_projector_audio_n_out(&p, am, W) + mm_projector_audio_n_out(&p, am, 3 * W + 1);
@@ -49,7 +40,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         mm_projector_free(&p);
         mm_audio_model_free(am);
     }
-    mm_gguf_close(g);
-    free(buf);
+    fuzz_close(g, buf);
     return 0;
 }

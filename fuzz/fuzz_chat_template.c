@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             free(out);
         }
         mm_prompt_part parts[2] = {{user, false}, {ans, true}};
-        mm_media_kind  kinds[2] = {MM_MEDIA_IMAGE, MM_MEDIA_AUDIO};
+        mmgpt_media_kind  kinds[2] = {MMGPT_MEDIA_IMAGE, MMGPT_MEDIA_AUDIO};
         mm_prompt      p;
         for (int m = 0; m <= 2; m++)
             if (mm_prompt_build_turn(&t, m != 1, sys, parts, 2, kinds, m, m == 2, &p, err) == 0) mm_prompt_free(&p);

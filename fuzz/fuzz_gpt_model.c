@@ -12,23 +12,18 @@
 
 #include "mm_gguf.h"
 #include "mm_transformer.h"
+#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    char err[MM_ERR_SIZE];
-    uint8_t *buf = malloc(size ? size : 1);
-    if (!buf) return 0;
-    if (size) memcpy(buf, data, size);
-    mm_gguf *g = mm_gguf_open_memory(buf, size, "fuzz", err);
-    if (!g) {
-        free(buf);
-        return 0;
-    }
-    err[0] = 0;
+    char     err[MM_ERR_SIZE];
+    uint8_t *buf;
+    mm_gguf *g = fuzz_open(data, size, &buf, err);
+    if (!g) return 0;
     mm_gpt_model *m = mm_gpt_model_load(g, err);
     if (!m) {
-        if (!err[0] || strchr(err, '\n')) abort(); /* every refusal has a one-line message */
+        fuzz_one_line(err); /* every refusal has a one-line message */
     } else {
         const mm_gpt_hparams *hp = mm_gpt_model_hparams(m);
         /* keep runs fast: skip evaluation of large (but valid) shapes */
@@ -66,7 +61,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         mm_gpt_model_free(m);
     }
-    mm_gguf_close(g);
-    free(buf);
+    fuzz_close(g, buf);
     return 0;
 }

@@ -13,33 +13,24 @@
 #include "mm_fusion.h"
 #include "mm_gguf.h"
 #include "mm_image.h"
+#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void one_line(const char *err) {
-    if (!err[0] || strchr(err, '\n')) abort();
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char     err[MM_ERR_SIZE];
-    uint8_t *buf = malloc(size ? size : 1);
-    if (!buf) return 0;
-    if (size) memcpy(buf, data, size);
-    mm_gguf *g = mm_gguf_open_memory(buf, size, "fuzz", err);
-    if (!g) {
-        free(buf);
-        return 0;
-    }
-    err[0] = 0;
+    uint8_t *buf;
+    mm_gguf *g = fuzz_open(data, size, &buf, err);
+    if (!g) return 0;
     mm_vit_model *m = mm_vit_model_load(g, err);
     if (!m) {
-        one_line(err);
+        fuzz_one_line(err);
     } else {
         const int64_t S = mm_vit_image_size(m), nt = mm_vit_n_tokens(m), d = mm_vit_d_enc(m);
         mm_projector  pj;
         err[0] = 0;
-        const bool    has_proj = mm_projector_load(&pj, g, MM_MEDIA_IMAGE, d, 0, err) == 0;
-        if (!has_proj) one_line(err);
+        const bool    has_proj = mm_projector_load(&pj, g, MMGPT_MEDIA_IMAGE, d, 0, err) == 0;
+        if (!has_proj) fuzz_one_line(err);
         const int64_t np = nt - (mm_vit_has_cls(m) ? 1 : 0);
         if (S <= 64 && nt * d <= 65536) { /* keep runs fast */
             mm_vit_state *s = mm_vit_state_create(m, NULL, err);
@@ -65,7 +56,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (has_proj) mm_projector_free(&pj);
         mm_vit_model_free(m);
     }
-    mm_gguf_close(g);
-    free(buf);
+    fuzz_close(g, buf);
     return 0;
 }

@@ -200,6 +200,21 @@ void    *mm_pool_scratch(mm_pool *pool, int ith, size_t bytes); /* NULL if not r
 /* Split [0, n) evenly: thread ith gets [*i0, *i1). */
 void     mm_split_range(int64_t n, int ith, int nth, int64_t *i0, int64_t *i1);
 
+/* ---------------------------------------------------------------- file formats */
+/* The one format sniffer: a file's container format by its first bytes (at least 12 give every answer), for
+ * the media kind of a file (mmgpt_detect_kind), messages, and model files. Images: the prefixes stb_image
+ * tests (PNG, JPEG, GIF8, BM, 8BPS, "#?" Radiance, P1-P6); audio: RIFF/RIFX/RF64 + WAVE, fLaC, OggS, .snd,
+ * caff, FORM + AIFF/AIFC, ID3 or an MPEG frame sync. TGA has no magic: UNKNOWN. */
+typedef enum {
+    MM_FORMAT_UNKNOWN = 0, MM_FORMAT_GGUF,
+    MM_FORMAT_PNG, MM_FORMAT_JPEG, MM_FORMAT_GIF, MM_FORMAT_BMP, MM_FORMAT_PSD, MM_FORMAT_HDR, MM_FORMAT_PNM,
+    MM_FORMAT_WAV, MM_FORMAT_FLAC, MM_FORMAT_OGG, MM_FORMAT_AU, MM_FORMAT_CAF, MM_FORMAT_AIFF, MM_FORMAT_MP3,
+} mm_format;
+mm_format   mm_sniff(const void *data, size_t n);
+const char *mm_format_name(mm_format f);   /* "PNG", "WAV", ...; "unknown" */
+bool        mm_format_is_image(mm_format f);
+bool        mm_format_is_audio(mm_format f);
+
 /* ---------------------------------------------------------------- arena (activations) */
 typedef struct {
     uint8_t *base;  /* [size] */
@@ -212,6 +227,21 @@ void  mm_arena_reset(mm_arena *a);
 void  mm_arena_free(mm_arena *a);
 
 /* ---------------------------------------------------------------- matrix products */
+/* A weight matrix used as a linear layer y = W x + b: one type for the decoder, the encoders and the
+ * projectors (also embedding tables, whose rows are read with mm_mat_row). Loaded from a GGUF by
+ * mm_gguf_mat_load (mm_gguf.h); data == NULL means "absent" (an optional tensor). */
+typedef struct {
+    mm_type      type;  /* weight type */
+    const void  *data;  /* [rows, cols] rows of mm_row_size(type, cols) bytes (GGUF ne [cols, rows]), borrowed */
+    const float *b;     /* [rows] f32 bias, or NULL */
+    int64_t      rows;  /* out features */
+    int64_t      cols;  /* in features */
+} mm_mat;
+/* Row r of w as f32 (dequantized): an embedding row. */
+void mm_mat_row(const mm_mat *w, int64_t r, float *out);
+/* Y[n, rows] = X[n, cols] W^T + b: mm_linear (the fast path) and mm_linear_ref (the naive reference). */
+void mm_mat_apply(const mm_mat *w, mm_pool *pool, int64_t n, const float *X, float *Y);
+void mm_mat_apply_ref(const mm_mat *w, int64_t n, const float *X, float *Y);
 /* y[rows] = W[rows, cols] . x[cols]  (one input row: token-by-token decode). */
 void mm_matvec(mm_pool *pool, mm_type t, const void *W, int64_t rows, int64_t cols,
                const float *x, float *y);

@@ -110,6 +110,7 @@
 #include "mm_gguf.h"
 #include "mm_tokenizer.h"
 #include "mm_audio.h"
+#include "mmgpt.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -118,7 +119,7 @@ MM_API_BEGIN  /* every declaration below is exported from libmmgpt.so (mm_api.h)
 
 #define MM_MEDIA_MARKER "<__media__>"
 
-typedef enum { MM_MEDIA_IMAGE = 0, MM_MEDIA_AUDIO = 1 } mm_media_kind;
+/* Media kinds: mmgpt_media_kind of mmgpt.h (MMGPT_MEDIA_IMAGE, MMGPT_MEDIA_AUDIO), the one media-kind enum. */
 
 /* ---------------------------------------------------------------- chat templates (the table) */
 typedef enum {
@@ -239,15 +240,15 @@ typedef struct {
  * begin/end wrappers. Returns 0, or -1 with err set on a marker/media count mismatch, a marker in the
  * template, an unrecognised chat template (not raw), or out of memory. */
 int  mm_prompt_build_turn(const mm_prompt_template *t, bool start, const char *system,
-                          const mm_prompt_part *parts, int n_parts, const mm_media_kind *media_kinds,
+                          const mm_prompt_part *parts, int n_parts, const mmgpt_media_kind *media_kinds,
                           int n_media, bool raw, mm_prompt *out, char *err);
 /* mm_prompt_build_turn with start = true. */
 int  mm_prompt_build_parts(const mm_prompt_template *t, const char *system, const mm_prompt_part *parts,
-                           int n_parts, const mm_media_kind *media_kinds, int n_media, bool raw,
+                           int n_parts, const mmgpt_media_kind *media_kinds, int n_media, bool raw,
                            mm_prompt *out, char *err);
 /* The same with USER_TEXT = user_text, one prompt part. */
 int  mm_prompt_build(const mm_prompt_template *t, const char *system, const char *user_text,
-                     const mm_media_kind *media_kinds, int n_media, bool raw, mm_prompt *out,
+                     const mmgpt_media_kind *media_kinds, int n_media, bool raw, mm_prompt *out,
                      char *err);
 /* Template text alone (e.g. answer_close), split at the bound special tokens. */
 int  mm_prompt_template_text(const mm_prompt_template *t, const char *text, mm_prompt *out, char *err);
@@ -266,13 +267,7 @@ int  mm_prompt_render_chat(const mm_prompt_template *t, const mm_chat_msg *msgs,
                            char **out, size_t *len, char *err);
 
 /* ---------------------------------------------------------------- projectors */
-typedef struct {
-    mm_type      type;  /* weight type */
-    const void  *w;     /* [rows, cols] in the file mapping (GGUF ne = [cols, rows]) */
-    float       *b;     /* [rows] f32 copy, or NULL */
-    int64_t      rows, cols;
-} mm_proj_linear;
-
+/* Linear layers: mm_mat (mm_core.h); a projector's biases are f32 copies it owns (mm_projector_free). */
 typedef struct {
     bool           present;
     bool           mlp;          /* image: false = linear (mm.0 / mm.model.fc), true = mlp (mm.0 -> GELU -> mm.2) */
@@ -281,9 +276,9 @@ typedef struct {
     int64_t        grid;         /* image with merge > 1: patches per side g (g % s == 0); else 0 */
     int64_t        d_in;         /* encoder width */
     int64_t        d_out;        /* = decoder d_model */
-    mm_proj_linear l1;           /* image: mm.0 / mm.model.fc [d_mid or d_out, merge^2*d_in];
+    mm_mat l1;           /* image: mm.0 / mm.model.fc [d_mid or d_out, merge^2*d_in];
                                     audio: mm.a.mlp.1 [d_mid, stack*d_in] */
-    mm_proj_linear l2;           /* image mlp: mm.2;  audio: mm.a.mlp.2  [d_out, d_mid] (ultravox: [d_out, d_mid/2]) */
+    mm_mat l2;           /* image mlp: mm.2;  audio: mm.a.mlp.2  [d_out, d_mid] (ultravox: [d_out, d_mid/2]) */
     bool           ultravox;     /* audio: clip.projector_type "ultravox" (RMSNorm, SwiGLU, RMSNorm) */
     bool           qwen2a;       /* audio: clip.projector_type "qwen2a" (l1 = mm.a.fc, biased; pooled encoder) */
     bool           per_window;   /* audio: frames are stacked within each encoder window (ultravox, as llama.cpp),
@@ -292,10 +287,10 @@ typedef struct {
     float         *norm_mid;     /* ultravox: mm.a.norm_mid.weight [d_mid/2] (f32 copy) */
 } mm_projector;
 
-/* Load the image (kind = MM_MEDIA_IMAGE) or audio projector from g. d_in: the encoder's output width;
+/* Load the image (kind = MMGPT_MEDIA_IMAGE) or audio projector from g. d_in: the encoder's output width;
  * d_model: the decoder's (<= 0: any, p->d_out = what the projector gives - tools without a decoder).
  * Missing tensors or shapes that do not chain are errors. */
-int  mm_projector_load(mm_projector *p, const mm_gguf *g, mm_media_kind kind, int64_t d_in,
+int  mm_projector_load(mm_projector *p, const mm_gguf *g, mmgpt_media_kind kind, int64_t d_in,
                        int64_t d_model, char *err);
 void mm_projector_free(mm_projector *p);
 /* Rows out for n encoder rows: n / merge^2 (image; n = grid^2 when merge > 1) or ceil(n / stack) (audio). */

@@ -89,6 +89,12 @@ int mm_gguf_get_f32(const mm_gguf *g, const char *key, float *out); /* float32 o
 int mm_gguf_get_bool(const mm_gguf *g, const char *key, bool *out);
 int mm_gguf_get_str(const mm_gguf *g, const char *key, const char **out, size_t *len); /* not NUL-term */
 
+/* The one reader of integer hyper-parameters: KEY (any integer type) in [lo, hi] into *out. Required: absent is an
+ * error; optional: absent gives *out = dflt (present, it must be an integer in range). Errors (one style):
+ * "FILE: key KEY is missing or not an integer", "FILE: KEY = V is outside [lo, hi]". */
+int mm_gguf_get_int_range(const mm_gguf *g, const char *key, int64_t lo, int64_t hi, bool required, int64_t dflt,
+                          int64_t *out, char *err);
+
 /* Arrays: element type and count; scalar element arrays expose their raw little-endian data. */
 int         mm_gguf_get_arr(const mm_gguf *g, const char *key, mm_gguf_type *elem_type, int64_t *n);
 const void *mm_gguf_arr_data(const mm_gguf *g, const char *key);             /* scalar arrays */
@@ -111,6 +117,19 @@ int         mm_gguf_kv_arr(const mm_gguf *g, int64_t i, mm_gguf_type *elem_type,
 int64_t               mm_gguf_n_tensors(const mm_gguf *g);
 const mm_gguf_tensor *mm_gguf_tensor_at(const mm_gguf *g, int64_t i);
 const mm_gguf_tensor *mm_gguf_find_tensor(const mm_gguf *g, const char *name); /* NULL if absent */
+
+/* ---- linear layers (mm_mat, mm_core.h): the one loader of decoder, encoders and projectors */
+/* NAME.weight: a matrix (ne[2] = ne[3] = 1) of a type mmgpt computes with, ne[0] == cols (cols <= 0: any),
+ * ne[1] (the rows) in [rows_min, rows_max], data as long as its shape, small ones finite (mm_gguf_check_finite).
+ * With MM_MAT_BIAS (optional) or MM_MAT_BIAS_REQUIRED also NAME.bias, [rows]: with bias_copy == NULL it must
+ * be f32 and m->b points into the mapping; else f32 or f16 converted into a malloc'd f32 copy that *bias_copy
+ * receives (the caller frees it; NULL when there is no bias). An absent NAME.weight is an error with
+ * MM_MAT_REQUIRED, else m is zeroed (data NULL) and 0 returned. Errors: "FILE: tensor NAME ... : why". */
+#define MM_MAT_REQUIRED      1u
+#define MM_MAT_BIAS          2u
+#define MM_MAT_BIAS_REQUIRED 4u
+int mm_gguf_mat_load(const mm_gguf *g, const char *name, int64_t cols, int64_t rows_min, int64_t rows_max,
+                     unsigned flags, mm_mat *m, float **bias_copy, char *err);
 
 /* ---- finite check at load (models stay lazy: big matrices are not read here) */
 /* Loaders call this for every tensor their model uses. It scans the tensor for NaN/Inf (F32/F16 values,

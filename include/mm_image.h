@@ -212,8 +212,12 @@ typedef struct mm_vit_state mm_vit_state;  /* scratch of one encode */
 /* The processor of a llama.cpp mmproj's family: clip.projector_type "mlp" -> MM_IMGPROC_LLAVA, "idefics3" ->
  * MM_IMGPROC_IDEFICS3 (longest edge clip.vision.preproc_image_size when present), with the tower's S, mean
  * and std; mmgpt's own files (any mmgpt.vision.resize_mode / feature_layer key) and every other type ->
- * MM_IMGPROC_PLAIN (mm_vit_preproc's resize mode: the bundled model's path). */
+ * MM_IMGPROC_PLAIN with the tower's mm_vit_preproc (size, mean, std, resize mode: the bundled model's path). */
 mm_image_proc_params mm_image_proc_for_model(const mm_gguf *g, const mm_vit_model *vit);
+
+/* The patch grid of g's vision tower, computed here only: clip.vision.image_size S and patch_size p (each in
+ * [1, 4096], p dividing S) -> S / p patches a side (S, p returned when non-NULL); -1 with err otherwise. */
+int64_t mm_vit_patch_grid(const mm_gguf *g, int64_t *image_size, int64_t *patch_size, char *err);
 
 /* The GGUF handle must stay open while the model is used. */
 mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err);

@@ -368,7 +368,7 @@ mm_tokenizer *mm_tokenizer_load_dir(const char *path, char *err) {
             if (fread(magic, 1, 4, f) != 4) memset(magic, 0, 4);
             fclose(f);
         }
-        if (!memcmp(magic, "GGUF", 4) || ends_with(path, ".gguf")) {
+        if (mm_sniff(magic, sizeof magic) == MM_FORMAT_GGUF || ends_with(path, ".gguf")) {
             mm_gguf *g = mm_gguf_open(path, err);
             if (!g) return NULL;
             mm_tokenizer *t = mm_tokenizer_load_gguf(g, err);

@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mmgguf  # noqa: E402
-from make_random_gpt2 import add_tokenizer  # noqa: E402
+from gguf_model import add_gpt2_header, add_tokenizer  # noqa: E402
 
 _ST_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "BF16": None}
 
@@ -161,15 +161,7 @@ def convert_gpt2(hf_dir, out, ttype="f32", name=None):
         raise KeyError("%s: missing tensor wte.weight" % hf_dir)
     V = wte.shape[0]
     w = mmgguf.GGUFWriter()
-    w.add_str("general.architecture", "gpt2")
-    w.add_str("general.name", name or os.path.basename(os.path.normpath(hf_dir)))
-    w.add_u32("gpt2.context_length", n_ctx)
-    w.add_u32("gpt2.embedding_length", d)
-    w.add_u32("gpt2.feed_forward_length", d_ff)
-    w.add_u32("gpt2.block_count", n_layer)
-    w.add_u32("gpt2.attention.head_count", n_head)
-    w.add_f32("gpt2.attention.layer_norm_epsilon", eps)
-    w.add_u32("general.file_type", {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7}[ttype])
+    add_gpt2_header(w, name or os.path.basename(os.path.normpath(hf_dir)), n_ctx, d, d_ff, n_layer, n_head, eps, ttype)
     nv = add_tokenizer(w, os.path.join(hf_dir, "vocab.json"), os.path.join(hf_dir, "merges.txt"))
     if nv > V:
         raise ValueError("%s: vocab.json has %d tokens, wte.weight only %d rows" % (hf_dir, nv, V))

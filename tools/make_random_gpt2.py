@@ -18,6 +18,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mmgguf  # noqa: E402
+from gguf_model import add_gpt2_header, add_tokenizer  # noqa: E402,F401 (add_tokenizer: also for importers)
 
 
 def random_params(V, n_ctx, d, n_layer, d_ff, seed=0, tied=True):
@@ -51,48 +52,11 @@ def random_params(V, n_ctx, d, n_layer, d_ff, seed=0, tied=True):
     return t
 
 
-def add_tokenizer(w, vocab_json, merges_txt, add_bos=False):
-    """tokenizer.ggml.* keys from Hugging Face vocab.json + merges.txt. Returns the vocabulary size."""
-    with open(vocab_json, encoding="utf-8") as fh:
-        vocab = json.load(fh)
-    tokens = [None] * len(vocab)
-    for s, i in vocab.items():
-        tokens[i] = s
-    if any(t is None for t in tokens):
-        raise ValueError("vocab.json ids are not 0..n-1")
-    merges = []
-    with open(merges_txt, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.rstrip("\n")
-            if line.startswith("#version") or not line:
-                continue
-            merges.append(line)
-    eot = vocab.get("<|endoftext|>", len(tokens) - 1)
-    types = [3 if i == eot else 1 for i in range(len(tokens))]
-    w.add_str("tokenizer.ggml.model", "gpt2")
-    w.add_str("tokenizer.ggml.pre", "gpt-2")
-    w.add_arr("tokenizer.ggml.tokens", "str", tokens)
-    w.add_arr("tokenizer.ggml.token_type", "i32", types)
-    w.add_arr("tokenizer.ggml.merges", "str", merges)
-    w.add_u32("tokenizer.ggml.bos_token_id", eot)
-    w.add_u32("tokenizer.ggml.eos_token_id", eot)
-    w.add_bool("tokenizer.ggml.add_bos_token", bool(add_bos))
-    return len(tokens)
-
-
 def write_gguf(path, tensors, n_ctx, d, n_layer, n_head, d_ff, ttype="f32", embd_type=None, eps=1e-5,
                tokenizer_dir=None, name="random-gpt2", add_bos=False):
     """Write tensors (float32 arrays, GGUF names) as a gpt2 GGUF. Matrices at ttype, vectors f32."""
     w = mmgguf.GGUFWriter()
-    w.add_str("general.architecture", "gpt2")
-    w.add_str("general.name", name)
-    w.add_u32("gpt2.context_length", n_ctx)
-    w.add_u32("gpt2.embedding_length", d)
-    w.add_u32("gpt2.feed_forward_length", d_ff)
-    w.add_u32("gpt2.block_count", n_layer)
-    w.add_u32("gpt2.attention.head_count", n_head)
-    w.add_f32("gpt2.attention.layer_norm_epsilon", eps)
-    w.add_u32("general.file_type", {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7}[ttype])
+    add_gpt2_header(w, name, n_ctx, d, d_ff, n_layer, n_head, eps, ttype)
     if tokenizer_dir:
         add_tokenizer(w, os.path.join(tokenizer_dir, "vocab.json"), os.path.join(tokenizer_dir, "merges.txt"), add_bos)
     embd_type = embd_type or ttype

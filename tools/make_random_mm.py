@@ -22,6 +22,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import mmgguf  # noqa: E402
+import gguf_model  # noqa: E402
 
 
 def bytes_to_unicode():
@@ -39,27 +40,17 @@ def bytes_to_unicode():
 
 
 def add_tokenizer(w, vocab_dir):
+    """tokenizer.ggml.* from OpenAI's encoder.json + vocab.bpe (gguf_model.add_bpe_vocab)."""
     with open(os.path.join(vocab_dir, "encoder.json"), encoding="utf-8") as f:
         enc = json.load(f)
-    tokens = [None] * len(enc)
-    for tok, i in enc.items():
-        tokens[i] = tok
-    if any(t is None for t in tokens):
+    try:
+        tokens = gguf_model.vocab_tokens(enc)
+    except ValueError:
         raise SystemExit("encoder.json ids are not 0..n-1")
     with open(os.path.join(vocab_dir, "vocab.bpe"), encoding="utf-8") as f:
         lines = f.read().split("\n")
     merges = [ln for ln in lines[1:] if ln]
-    eos = enc.get("<|endoftext|>", len(tokens) - 1)
-    types = [1] * len(tokens)
-    types[eos] = 3  # control
-    w.add_str("tokenizer.ggml.model", "gpt2")
-    w.add_arr("tokenizer.ggml.tokens", "str", tokens)
-    w.add_arr("tokenizer.ggml.merges", "str", merges)
-    w.add_arr("tokenizer.ggml.token_type", "i32", types)
-    w.add_u32("tokenizer.ggml.bos_token_id", eos)
-    w.add_u32("tokenizer.ggml.eos_token_id", eos)
-    w.add_bool("tokenizer.ggml.add_bos_token", False)
-    return len(tokens)
+    return gguf_model.add_bpe_vocab(w, tokens, merges, enc.get("<|endoftext|>", len(tokens) - 1), pre=None)
 
 
 def byte_level_vocab():

@@ -239,11 +239,11 @@ static void task_embed(void *vctx, int ith, int nth) {
             memcpy(xi, c->x_in + i * d, (size_t)d * sizeof(float));
             continue;
         }
-        if (c->tokens) mm_gpt_mat_row(&m->tok_embd, c->tokens[i], xi);
+        if (c->tokens) mm_mat_row(&m->tok_embd, c->tokens[i], xi);
         else if (c->in[i].embd) memcpy(xi, c->in[i].embd, (size_t)d * sizeof(float));
-        else mm_gpt_mat_row(&m->tok_embd, c->in[i].token, xi);
+        else mm_mat_row(&m->tok_embd, c->in[i].token, xi);
         if (!m->pos_embd.data) continue; /* rotary positions: applied to q and k */
-        mm_gpt_mat_row(&m->pos_embd, c->pos0 + i, prow);
+        mm_mat_row(&m->pos_embd, c->pos0 + i, prow);
         mm_add(xi, xi, prow, d);
     }
 }
@@ -341,7 +341,7 @@ static void task_mask_softmax(void *vctx, int ith, int nth) {
     }
 }
 
-static void lin(mm_gpt_state *s, const mm_gpt_mat *w, const float *bias, int64_t n, const float *X, float *Y) {
+static void lin(mm_gpt_state *s, const mm_mat *w, const float *bias, int64_t n, const float *X, float *Y) {
     mm_linear(s->pool, w->type, w->data, bias, w->rows, w->cols, n, X, Y);
 }
 
@@ -413,7 +413,7 @@ static void wait_phase(struct dec_phase *p) {
 }
 
 /* rows [r0, r1) of y = W x (+ bias), on pool thread ith */
-static void mat_rows(mm_gpt_state *s, int ith, const mm_gpt_mat *w, const float *bias, int64_t r0, int64_t r1,
+static void mat_rows(mm_gpt_state *s, int ith, const mm_mat *w, const float *bias, int64_t r0, int64_t r1,
                      const float *x, float *y) {
     mm_matvec_rows(s->pool, ith, w->type, w->data, r0, r1, w->cols, x, y);
     if (bias) mm_add(y + r0, y + r0, bias + r0, r1 - r0);
@@ -423,11 +423,11 @@ static void mat_rows(mm_gpt_state *s, int ith, const mm_gpt_mat *w, const float 
 static void qkv_rows(mm_gpt_state *s, int ith, const mm_gpt_layer *ly, int64_t r0, int64_t r1, const float *x,
                      float *y) {
     if (ly->qkv.data) {
-        mat_rows(s, ith, &ly->qkv, ly->qkv_b, r0, r1, x, y);
+        mat_rows(s, ith, &ly->qkv, ly->qkv.b, r0, r1, x, y);
         return;
     }
-    const mm_gpt_mat *w[3] = {&ly->q, &ly->k, &ly->v};
-    const float *b[3] = {ly->q_b, ly->k_b, ly->v_b};
+    const mm_mat *w[3] = {&ly->q, &ly->k, &ly->v};
+    const float *b[3] = {ly->q.b, ly->k.b, ly->v.b};
     for (int i = 0, off = 0; i < 3; off += (int)w[i]->rows, i++) {
         const int64_t lo = r0 > off ? r0 : off, hi = r1 < off + w[i]->rows ? r1 : off + w[i]->rows;
         if (lo < hi) mat_rows(s, ith, w[i], b[i], lo - off, hi - off, x, y + off);
@@ -461,22 +461,22 @@ static void step_item(step_ctx *c, const struct dec_phase *ph, int64_t item, int
     case PH_QKV: qkv_rows(s, ith, ly, r0, r1, s->h, s->qkv); break;
     case PH_ATT: step_heads(s, l, item, sc); break;
     case PH_OUT:
-        mat_rows(s, ith, &ly->out, ly->out_b, r0, r1, s->att, s->tmp);
+        mat_rows(s, ith, &ly->out, ly->out.b, r0, r1, s->att, s->tmp);
         mm_add(s->x + r0, s->x + r0, s->tmp + r0, r1 - r0);
         break;
     case PH_LN2: norm_row(s, s->h, s->x, ly->ln2_w, ly->ln2_b); break;
     case PH_UP:
         if (ly->gate.data) { /* SwiGLU */
             mat_rows(s, ith, &ly->gate, NULL, r0, r1, s->h, s->ff);
-            mat_rows(s, ith, &ly->up, ly->up_b, r0, r1, s->h, s->ff2);
+            mat_rows(s, ith, &ly->up, ly->up.b, r0, r1, s->h, s->ff2);
             mm_gpt_swiglu(s->ff + r0, s->ff2 + r0, r1 - r0);
         } else {
-            mat_rows(s, ith, &ly->up, ly->up_b, r0, r1, s->h, s->ff);
+            mat_rows(s, ith, &ly->up, ly->up.b, r0, r1, s->h, s->ff);
             mm_gelu_tanh(s->ff + r0, r1 - r0);
         }
         break;
     case PH_DOWN:
-        mat_rows(s, ith, &ly->down, ly->down_b, r0, r1, s->ff, s->tmp);
+        mat_rows(s, ith, &ly->down, ly->down.b, r0, r1, s->ff, s->tmp);
         mm_add(s->x + r0, s->x + r0, s->tmp + r0, r1 - r0);
         break;
     case PH_NORM: /* the next block's LN1, or the output norm after the last block (a pipeline rank whose
@@ -547,13 +547,13 @@ static void forward_layers(mm_gpt_state *s, const mm_gpt_input *in, const int32_
         c.y = s->h, c.x = s->x, c.w = ly->ln1_w, c.b = ly->ln1_b, c.width = d;
         run_rows(s->pool, task_layernorm, &c);
         if (ly->qkv.data) { /* fused: rows q | k | v */
-            lin(s, &ly->qkv, ly->qkv_b, n, s->h, s->qkv);
+            lin(s, &ly->qkv, ly->qkv.b, n, s->h, s->qkv);
             c.q = s->qkv, c.k = s->qkv + d, c.ldq = c.ldk = 3 * d;
         } else { /* planes Q [n, dq] | K [n, dkv] | V [n, dkv] */
             c.q = s->qkv, c.k = s->qkv + n * dq, c.ldq = dq, c.ldk = dkv;
-            lin(s, &ly->q, ly->q_b, n, s->h, c.q);
-            lin(s, &ly->k, ly->k_b, n, s->h, c.k);
-            lin(s, &ly->v, ly->v_b, n, s->h, c.k + n * dkv);
+            lin(s, &ly->q, ly->q.b, n, s->h, c.q);
+            lin(s, &ly->k, ly->k.b, n, s->h, c.k);
+            lin(s, &ly->v, ly->v.b, n, s->h, c.k + n * dkv);
         }
         const float *Vr = ly->qkv.data ? s->qkv + 2 * d : c.k + n * dkv; /* values, rows ldk apart */
         if (s->rope_cs) {
@@ -589,7 +589,7 @@ static void forward_layers(mm_gpt_state *s, const mm_gpt_input *in, const int32_
                 }
             }
         }
-        lin(s, &ly->out, ly->out_b, n, s->att, s->tmp);
+        lin(s, &ly->out, ly->out.b, n, s->att, s->tmp);
         c.y = s->x, c.x = s->tmp, c.width = d;
         run_rows(s->pool, task_add, &c);
         /* MLP block */
@@ -597,15 +597,15 @@ static void forward_layers(mm_gpt_state *s, const mm_gpt_input *in, const int32_
         run_rows(s->pool, task_layernorm, &c);
         if (ly->gate.data) { /* SwiGLU: ff = silu(gate h) * (up h) */
             lin(s, &ly->gate, NULL, n, s->h, s->ff);
-            lin(s, &ly->up, ly->up_b, n, s->h, s->ff2);
+            lin(s, &ly->up, ly->up.b, n, s->h, s->ff2);
             c.width = ff;
             run_rows(s->pool, task_swiglu, &c);
         } else {
-            lin(s, &ly->up, ly->up_b, n, s->h, s->ff);
+            lin(s, &ly->up, ly->up.b, n, s->h, s->ff);
             c.y = s->ff, c.width = ff;
             run_rows(s->pool, task_gelu, &c);
         }
-        lin(s, &ly->down, ly->down_b, n, s->ff, s->tmp);
+        lin(s, &ly->down, ly->down.b, n, s->ff, s->tmp);
         c.y = s->x, c.x = s->tmp, c.width = d;
         run_rows(s->pool, task_add, &c);
     }

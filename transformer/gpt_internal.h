@@ -4,13 +4,6 @@
 
 #include "mm_transformer.h"
 
-/* A weight matrix used as y = W x: `rows` out features, `cols` in features (GGUF ne = [cols, rows]). */
-typedef struct {
-    mm_type     type;
-    const void *data;  /* [rows, cols] rows of mm_row_size(type, cols) bytes, borrowed from the GGUF map */
-    int64_t     rows, cols;
-} mm_gpt_mat;
-
 /* One architecture (model.c's table k_archs): which blocks it uses and which tensors it has. Adding a
  * family = a row of the table (+ its block functions in a block file when they are new: llama.c). */
 typedef enum { MM_NORM_LAYER, MM_NORM_RMS } mm_gpt_norm_kind;     /* (x-mean)/sd * w + b | x/rms * w */
@@ -35,27 +28,22 @@ const mm_gpt_arch_desc *mm_gpt_arch_desc_of(int32_t arch);
 
 typedef struct {
     const float *ln1_w, *ln1_b;   /* [d] attn_norm (b NULL for RMSNorm) */
-    mm_gpt_mat   qkv;             /* fused archs: [3d, d] rows q then k then v (data NULL otherwise) */
-    const float *qkv_b;           /* [3d] or NULL */
-    mm_gpt_mat   q, k, v;         /* separate archs: [H dh, d], [Hkv dh, d], [Hkv dh, d] */
-    const float *q_b, *k_b, *v_b; /* [H dh], [Hkv dh], [Hkv dh] or NULL */
-    mm_gpt_mat   gate;            /* SwiGLU: [d_ff, d] ffn_gate (data NULL otherwise) */
-    mm_gpt_mat   out;             /* [d, H dh] attn_output */
-    const float *out_b;           /* [d] or NULL */
+    mm_mat   qkv;             /* fused archs: [3d, d] rows q then k then v (data NULL otherwise); b [3d] or NULL */
+    mm_mat   q, k, v;         /* separate archs: [H dh, d], [Hkv dh, d], [Hkv dh, d]; b [rows] or NULL */
+    mm_mat   gate;            /* SwiGLU: [d_ff, d] ffn_gate (data NULL otherwise) */
+    mm_mat   out;             /* [d, H dh] attn_output; b [d] or NULL (also up, down) */
     const float *ln2_w, *ln2_b;   /* [d] ffn_norm */
-    mm_gpt_mat   up;              /* [d_ff, d] */
-    const float *up_b;            /* [d_ff] or NULL */
-    mm_gpt_mat   down;            /* [d, d_ff] */
-    const float *down_b;          /* [d] or NULL */
+    mm_mat   up;              /* [d_ff, d] */
+    mm_mat   down;            /* [d, d_ff] */
 } mm_gpt_layer;
 
 struct mm_gpt_model {
     mm_gpt_pipeline pipe;             /* this process's layers of a pipeline (all: zeros) */
     mm_gpt_hparams hp;
-    mm_gpt_mat     tok_embd;          /* [n_vocab, d] */
-    mm_gpt_mat     pos_embd;          /* [>= n_ctx, d] learned positions (data NULL with rotary ones) */
+    mm_mat     tok_embd;          /* [n_vocab, d] */
+    mm_mat     pos_embd;          /* [>= n_ctx, d] learned positions (data NULL with rotary ones) */
     const float   *rope_freqs;        /* [n_rot / 2] rope_freqs.weight: theta_i divided by it (Llama 3), or NULL */
-    mm_gpt_mat     output;            /* [n_vocab, d]; == tok_embd when tied */
+    mm_mat     output;            /* [n_vocab, d]; == tok_embd when tied */
     bool           tied;
     const float   *out_norm_w, *out_norm_b; /* [d] */
     mm_gpt_layer  *layers;            /* [n_layer] */
@@ -98,7 +86,5 @@ void mm_gpt_rope_apply(float *x, const float *cs, int64_t n_rot, mm_gpt_rope_mod
 double mm_gpt_model_bytes_held(const mm_gpt_model *m);
 int mm_gpt_memory_check(const mm_gpt_model *m, double state_bytes, int64_t n_ctx, bool kv_f16, char *err);
 
-/* Row r of w as f32 (dequantized). */
-void mm_gpt_mat_row(const mm_gpt_mat *w, int64_t r, float *out);
 
 #endif

@@ -15,17 +15,6 @@
 #define MAX_LAYER  4096LL
 #define MAX_FF     (1LL << 19)
 
-static int get_int_key(const mm_gguf *g, const char *key, int64_t lo, int64_t hi, int64_t *out, char *err) {
-    int64_t v;
-    if (mm_gguf_get_i64(g, key, &v) != 0)
-        return mm_err(err, "%s: missing or non-integer key %s", mm_gguf_path(g), key);
-    if (v < lo || v > hi)
-        return mm_err(err, "%s: %s = %lld is outside [%lld, %lld]", mm_gguf_path(g), key, (long long)v,
-                      (long long)lo, (long long)hi);
-    *out = v;
-    return 0;
-}
-
 /* ---- the architecture table: one row per family (gpt_internal.h describes the columns) */
 static const mm_gpt_arch_desc k_archs[] = {
     [MM_GPT_ARCH_GPT2] = {"gpt2", MM_NORM_LAYER, MM_POS_LEARNED, MM_ROPE_NORMAL, MM_FFN_GELU, true, MM_BIAS_OPTIONAL,
@@ -62,13 +51,9 @@ static int get_arch_int(const mm_gguf *g, const char *arch, const char *suffix, 
                         bool required, int64_t dflt, int64_t *out, char *err) {
     char key[96];
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
-    if (!required && mm_gguf_find_key(g, key) < 0) {
-        *out = dflt;
-        return 0;
-    }
-    if (mm_gguf_find_key(g, key) < 0 && strcmp(arch, "gpt2") != 0)
+    if (required && mm_gguf_find_key(g, key) < 0 && strcmp(arch, "gpt2") != 0)
         return mm_err(err, "%s: missing key %s (general.architecture is \"%s\")", mm_gguf_path(g), key, arch);
-    return get_int_key(g, key, lo, hi, out, err);
+    return mm_gguf_get_int_range(g, key, lo, hi, required, dflt, out, err);
 }
 
 /* rope.* keys of the rotary architectures: base, dimensions, linear scaling. */
@@ -173,36 +158,14 @@ typedef struct {
     size_t         n_vecs, cap_vecs;
 } loader;
 
-static int get_mat(loader *L, const char *name, int64_t cols, int64_t rows_min, int64_t rows_max, bool required,
-                   mm_gpt_mat *m) {
-    const mm_gguf_tensor *t = mm_gguf_find_tensor(L->g, name);
-    memset(m, 0, sizeof *m);
-    if (!t) {
-        if (!required) return 0;
-        return mm_err(L->err, "%s: missing tensor %s", mm_gguf_path(L->g), name);
-    }
-    if (!mm_type_supported(t->type))
-        return mm_err(L->err, "%s: tensor %s has type %s (%d), which mmgpt cannot compute; supported: %s", mm_gguf_path(L->g),
-                      name, mm_type_name(t->type), t->type, mm_type_supported_names());
-    if (t->n_dims != 2 || t->ne[0] != cols || t->ne[1] < rows_min || t->ne[1] > rows_max) {
-        char want[64];
-        if (rows_min == rows_max) snprintf(want, sizeof want, "[%lld, %lld]", (long long)cols, (long long)rows_min);
-        else snprintf(want, sizeof want, "[%lld, >= %lld]", (long long)cols, (long long)rows_min);
-        return mm_err(L->err, "%s: tensor %s has shape [%lld, %lld, %lld, %lld] (n_dims %d), expected %s",
-                      mm_gguf_path(L->g), name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
-                      (long long)t->ne[3], t->n_dims, want);
-    }
-    size_t rs = mm_row_size((mm_type)t->type, cols);
-    if (rs == 0)
-        return mm_err(L->err, "%s: tensor %s: %lld columns is not a multiple of the %s block size",
-                      mm_gguf_path(L->g), name, (long long)cols, mm_type_name(t->type));
-    if (t->n_bytes < rs * (size_t)t->ne[1] || !t->data)
-        return mm_err(L->err, "%s: tensor %s: data is shorter than its shape", mm_gguf_path(L->g), name);
-    if (mm_gguf_check_finite(L->g, t, false, L->err)) return -1; /* small matrices only: loading stays lazy */
-    m->type = (mm_type)t->type;
-    m->data = t->data;
-    m->rows = t->ne[1];
-    m->cols = cols;
+/* NAME.weight [cols, rows in rows_min..rows_max] and, per flags, NAME.bias [rows] (f32/f16 copied to f32, kept
+ * in the model's vec_mem): mm_gguf_mat_load, the one loader of linear layers. */
+static int get_mat(loader *L, const char *name, int64_t cols, int64_t rows_min, int64_t rows_max, unsigned flags,
+                   mm_mat *m) {
+    float *copy = NULL;
+    if (L->n_vecs >= L->cap_vecs) return mm_err(L->err, "%s: internal: too many vectors", mm_gguf_path(L->g));
+    if (mm_gguf_mat_load(L->g, name, cols, rows_min, rows_max, flags, m, &copy, L->err)) return -1;
+    if (copy) L->vecs[L->n_vecs++] = copy;
     return 0;
 }
 
@@ -242,32 +205,27 @@ static int load_layer(loader *L, const mm_gpt_model *m, const mm_gpt_arch_desc *
     const int64_t dkv = (hp->n_head_kv ? hp->n_head_kv : hp->n_head) * hp->d_head;
     const bool ln = A->norm == MM_NORM_LAYER, qb = A->qkv_bias == MM_BIAS_REQUIRED;
     const bool has_qb = A->qkv_bias != MM_BIAS_NONE, has_b = A->bias != MM_BIAS_NONE;
-    char n[16][64];
-    const char *suf[16] = {"attn_norm.weight", "attn_norm.bias", "attn_qkv.weight", "attn_qkv.bias",
-                           "attn_output.weight", "attn_output.bias", "ffn_norm.weight", "ffn_norm.bias",
-                           "ffn_up.weight", "ffn_up.bias", "ffn_down.weight", "ffn_down.bias",
-                           "attn_q.weight", "attn_k.weight", "attn_v.weight", "ffn_gate.weight"};
-    for (int k = 0; k < 16; k++) snprintf(n[k], sizeof n[k], "blk.%lld.%s", (long long)l, suf[k]);
-    char qbn[3][64];
-    for (int k = 0; k < 3; k++) snprintf(qbn[k], sizeof qbn[k], "blk.%lld.attn_%c.bias", (long long)l, "qkv"[k]);
+    char n[6][64], w[10][64];
+    const char *vsuf[6] = {"attn_norm.weight", "attn_norm.bias", "ffn_norm.weight", "ffn_norm.bias"};
+    const char *msuf[10] = {"attn_qkv", "attn_output", "ffn_up", "ffn_down", "attn_q", "attn_k", "attn_v", "ffn_gate"};
+    for (int k = 0; k < 4; k++) snprintf(n[k], sizeof n[k], "blk.%lld.%s", (long long)l, vsuf[k]);
+    for (int k = 0; k < 8; k++) snprintf(w[k], sizeof w[k], "blk.%lld.%s", (long long)l, msuf[k]);
+    const unsigned R = MM_MAT_REQUIRED, QB = R | (has_qb ? (qb ? MM_MAT_BIAS_REQUIRED : MM_MAT_BIAS) : 0u);
+    const unsigned B = R | (has_b ? MM_MAT_BIAS : 0u);
     if (get_vec(L, n[0], d, true, &ly->ln1_w) || (ln && get_vec(L, n[1], d, true, &ly->ln1_b)) ||
-        get_vec(L, n[6], d, true, &ly->ln2_w) || (ln && get_vec(L, n[7], d, true, &ly->ln2_b)))
+        get_vec(L, n[2], d, true, &ly->ln2_w) || (ln && get_vec(L, n[3], d, true, &ly->ln2_b)))
         return -1;
     if (A->fused_qkv) {
-        if (get_mat(L, n[2], d, 3 * d, 3 * d, true, &ly->qkv) || (has_qb && get_vec(L, n[3], 3 * d, qb, &ly->qkv_b)))
-            return -1;
+        if (get_mat(L, w[0], d, 3 * d, 3 * d, QB, &ly->qkv)) return -1;
     } else {
-        if (get_mat(L, n[12], d, dq, dq, true, &ly->q) || get_mat(L, n[13], d, dkv, dkv, true, &ly->k) ||
-            get_mat(L, n[14], d, dkv, dkv, true, &ly->v) ||
-            (has_qb && (get_vec(L, qbn[0], dq, qb, &ly->q_b) || get_vec(L, qbn[1], dkv, qb, &ly->k_b) ||
-                        get_vec(L, qbn[2], dkv, qb, &ly->v_b))))
+        if (get_mat(L, w[4], d, dq, dq, QB, &ly->q) || get_mat(L, w[5], d, dkv, dkv, QB, &ly->k) ||
+            get_mat(L, w[6], d, dkv, dkv, QB, &ly->v))
             return -1;
     }
-    if (get_mat(L, n[4], dq, d, d, true, &ly->out) || (has_b && get_vec(L, n[5], d, false, &ly->out_b)) ||
-        get_mat(L, n[8], d, ff, ff, true, &ly->up) || (has_b && get_vec(L, n[9], ff, false, &ly->up_b)) ||
-        get_mat(L, n[10], ff, d, d, true, &ly->down) || (has_b && get_vec(L, n[11], d, false, &ly->down_b)))
+    if (get_mat(L, w[1], dq, d, d, B, &ly->out) || get_mat(L, w[2], d, ff, ff, B, &ly->up) ||
+        get_mat(L, w[3], ff, d, d, B, &ly->down))
         return -1;
-    if (A->ffn == MM_FFN_SWIGLU && get_mat(L, n[15], d, ff, ff, true, &ly->gate)) return -1;
+    if (A->ffn == MM_FFN_SWIGLU && get_mat(L, w[7], d, ff, ff, R, &ly->gate)) return -1;
     return 0;
 }
 
@@ -301,13 +259,13 @@ mm_gpt_model *mm_gpt_model_load(const mm_gguf *g, char *err) {
         goto fail;
     }
     loader L = {g, err, m->vec_mem, 0, m->n_vec_cap};
-    if (get_mat(&L, "token_embd.weight", d, V, V, true, &m->tok_embd) ||
-        get_mat(&L, "output.weight", d, V, V, false, &m->output) ||
+    if (get_mat(&L, "token_embd", d, V, V, MM_MAT_REQUIRED, &m->tok_embd) ||
+        get_mat(&L, "output", d, V, V, 0, &m->output) ||
         get_vec(&L, "output_norm.weight", d, true, &m->out_norm_w) ||
         (A->norm == MM_NORM_LAYER && get_vec(&L, "output_norm.bias", d, true, &m->out_norm_b)))
         goto fail;
     if (A->pos == MM_POS_LEARNED) {
-        if (get_mat(&L, "position_embd.weight", d, hp->n_ctx, MAX_CTX, true, &m->pos_embd) ||
+        if (get_mat(&L, "position_embd", d, hp->n_ctx, MAX_CTX, MM_MAT_REQUIRED, &m->pos_embd) ||
             mm_gguf_check_finite(g, mm_gguf_find_tensor(g, "position_embd.weight"), true, err)) /* read whole */
             goto fail;
     } else {
@@ -348,14 +306,7 @@ bool    mm_gpt_model_tied(const mm_gpt_model *m) { return m->tied; }
 mm_type mm_gpt_model_type(const mm_gpt_model *m) { return m->layers[0].up.type; }
 int32_t mm_gpt_model_arch(const mm_gpt_model *m) { return m->hp.arch; }
 
-void mm_gpt_mat_row(const mm_gpt_mat *w, int64_t r, float *out) {
-    const size_t rs = mm_row_size(w->type, w->cols);
-    const void *src = (const uint8_t *)w->data + rs * (size_t)r;
-    if (w->type == MM_TYPE_F32) memcpy(out, src, (size_t)w->cols * sizeof(float));
-    else mm_dequantize_row(w->type, src, out, w->cols);
-}
-
-static size_t mat_bytes(const mm_gpt_mat *w) { return mm_row_size(w->type, w->cols) * (size_t)w->rows; }
+static size_t mat_bytes(const mm_mat *w) { return mm_row_size(w->type, w->cols) * (size_t)w->rows; }
 
 static size_t vec_bytes(const float *v, int64_t n) { return v ? sizeof(float) * (size_t)n : 0; }
 
@@ -366,12 +317,12 @@ size_t mm_gpt_model_bytes_per_token(const mm_gpt_model *m) {
     size_t b = 0;
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const mm_gpt_layer *ly = &m->layers[l];
-        const mm_gpt_mat *mats[] = {&ly->qkv, &ly->q, &ly->k, &ly->v, &ly->out, &ly->gate, &ly->up, &ly->down};
+        const mm_mat *mats[] = {&ly->qkv, &ly->q, &ly->k, &ly->v, &ly->out, &ly->gate, &ly->up, &ly->down};
         for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
             if (mats[i]->data) b += mat_bytes(mats[i]);
         b += vec_bytes(ly->ln1_w, d) + vec_bytes(ly->ln1_b, d) + vec_bytes(ly->ln2_w, d) + vec_bytes(ly->ln2_b, d);
-        b += vec_bytes(ly->qkv_b, 3 * d) + vec_bytes(ly->q_b, dq) + vec_bytes(ly->k_b, dkv) + vec_bytes(ly->v_b, dkv);
-        b += vec_bytes(ly->out_b, d) + vec_bytes(ly->up_b, ff) + vec_bytes(ly->down_b, d);
+        b += vec_bytes(ly->qkv.b, 3 * d) + vec_bytes(ly->q.b, dq) + vec_bytes(ly->k.b, dkv) + vec_bytes(ly->v.b, dkv);
+        b += vec_bytes(ly->out.b, d) + vec_bytes(ly->up.b, ff) + vec_bytes(ly->down.b, d);
     }
     b += mat_bytes(&m->output) + vec_bytes(m->out_norm_w, d) + vec_bytes(m->out_norm_b, d);
     /* one row each of token_embd and position_embd */
@@ -419,6 +370,6 @@ int mm_gpt_model_token_embd(const mm_gpt_model *m, int32_t token, float *out, ch
     if (token < 0 || token >= m->hp.n_vocab)
         return mm_err(err, "%s: token %d is outside the vocabulary [0, %lld)", __func__, token,
                       (long long)m->hp.n_vocab);
-    mm_gpt_mat_row(&m->tok_embd, token, out);
+    mm_mat_row(&m->tok_embd, token, out);
     return 0;
 }

@@ -19,7 +19,7 @@ int mm_gpt_model_set_pipeline(mm_gpt_model *m, const mm_gpt_pipeline *p, char *e
     return 0;
 }
 
-static double mat_b(const mm_gpt_mat *w) { return w->data ? (double)mm_row_size(w->type, w->cols) * (double)w->rows : 0; }
+static double mat_b(const mm_mat *w) { return w->data ? (double)mm_row_size(w->type, w->cols) * (double)w->rows : 0; }
 
 double mm_gpt_model_bytes_held(const mm_gpt_model *m) {
     const double all = (double)mm_gpt_model_bytes(m);

@@ -79,7 +79,7 @@ int main(int argc, char **argv) {
     mm_audio_pcm_free(&pcm);
     mm_projector pr;
     memset(&pr, 0, sizeof pr);
-    show("fusion", text, mm_projector_load(&pr, gt, MM_MEDIA_IMAGE, 64, 64, err) != 0, err);
+    show("fusion", text, mm_projector_load(&pr, gt, MMGPT_MEDIA_IMAGE, 64, 64, err) != 0, err);
     mm_projector_free(&pr);
     mm_gguf_close(gp);
     mm_gguf_close(gt);

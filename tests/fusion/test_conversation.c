@@ -50,7 +50,7 @@ typedef struct {
 static void pic_init(pic *p, char name, float base) {
     p->name = name;
     for (int i = 0; i < 3 * D; i++) p->rows[i] = base + 0.25f * (float)i;
-    p->md = (mm_conv_media){.kind = MM_MEDIA_IMAGE, .n_rows = 3, .d = D, .rows = p->rows,
+    p->md = (mm_conv_media){.kind = MMGPT_MEDIA_IMAGE, .n_rows = 3, .d = D, .rows = p->rows,
                             .hash = mm_conv_hash_rows(p->rows, 3, D)};
 }
 
@@ -383,9 +383,9 @@ static void part_b(const char *model_path) {
         p1[i] = p1b[i] = (float)(mm_rng_uniform(&rng) * 2 - 1);
         p2[i] = (float)(mm_rng_uniform(&rng) * 2 - 1);
     }
-    mm_conv_media m1 = {MM_MEDIA_IMAGE, R, d, p1, mm_conv_hash_rows(p1, R, d), NULL, 0};
-    mm_conv_media m1b = {MM_MEDIA_IMAGE, R, d, p1b, mm_conv_hash_rows(p1b, R, d), NULL, 0};
-    mm_conv_media m2 = {MM_MEDIA_IMAGE, R, d, p2, mm_conv_hash_rows(p2, R, d), NULL, 0};
+    mm_conv_media m1 = {MMGPT_MEDIA_IMAGE, R, d, p1, mm_conv_hash_rows(p1, R, d), NULL, 0};
+    mm_conv_media m1b = {MMGPT_MEDIA_IMAGE, R, d, p1b, mm_conv_hash_rows(p1b, R, d), NULL, 0};
+    mm_conv_media m2 = {MMGPT_MEDIA_IMAGE, R, d, p2, mm_conv_hash_rows(p2, R, d), NULL, 0};
 
     mm_gpt_state_params sp = mm_gpt_state_default_params();
     sp.n_threads = 1;

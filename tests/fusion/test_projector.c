@@ -99,7 +99,7 @@ static void ref_compare(const char *what, const lin *l, int nl, const double *xs
 }
 
 /* write l to a file, open it and load the projector into *p; NULL (a counted failure) when either fails */
-static mm_gguf *write_load(const char *what, const lin *l, int nl, const char *ptype, long stack, mm_media_kind kind,
+static mm_gguf *write_load(const char *what, const lin *l, int nl, const char *ptype, long stack, mmgpt_media_kind kind,
                            int64_t d_in, int64_t d_model, mm_projector *p) {
     char     err[MM_ERR_SIZE];
     mm_gguf *g = write_open(l, nl, ptype, stack, err);
@@ -122,12 +122,12 @@ static float *apply_random(const mm_projector *p, int64_t n, int64_t d_in, int64
     return y;
 }
 
-static void run_case(const char *what, mm_media_kind kind, const lin *l, int nl, const char *ptype, long stack,
+static void run_case(const char *what, mmgpt_media_kind kind, const lin *l, int nl, const char *ptype, long stack,
                      int64_t d_in, int64_t d_model, int64_t n) {
     mm_projector p;
     mm_gguf     *g = write_load(what, l, nl, ptype, stack, kind, d_in, d_model, &p);
     if (!g) return;
-    int64_t k = kind == MM_MEDIA_AUDIO ? (stack > 0 ? stack : 1) : 1;
+    int64_t k = kind == MMGPT_MEDIA_AUDIO ? (stack > 0 ? stack : 1) : 1;
     int64_t m = mm_projector_n_out(&p, n);
     CHECK(m == (n + k - 1) / k, "%s: n_out %lld", what, (long long)m);
     float  *x, *y = apply_random(&p, n, d_in, m, d_model, &x);
@@ -147,7 +147,7 @@ static void run_merge_case(const char *what, const lin *l, int nl, const char *p
     mm_projector p;
     g_merge = s;
     g_side = side;
-    mm_gguf *g = write_load(what, l, nl, ptype, -1, MM_MEDIA_IMAGE, d_in, d_model, &p);
+    mm_gguf *g = write_load(what, l, nl, ptype, -1, MMGPT_MEDIA_IMAGE, d_in, d_model, &p);
     g_merge = -1;
     g_side = 0;
     if (!g) return;
@@ -166,7 +166,7 @@ static void run_merge_case(const char *what, const lin *l, int nl, const char *p
     mm_gguf_close(g);
 }
 
-static void expect_error(const char *what, mm_media_kind kind, const lin *l, int nl, const char *ptype, long stack,
+static void expect_error(const char *what, mmgpt_media_kind kind, const lin *l, int nl, const char *ptype, long stack,
                          int64_t d_in, int64_t d_model, const char *frag) {
     char     err[MM_ERR_SIZE] = "";
     mm_gguf *g = write_open(l, nl, ptype, stack, err);
@@ -186,19 +186,19 @@ int main(void) {
     const int64_t dv = 24, da = 16, dm = 40, mid = 56;
 
     lin lin0 = {"mm.0", dm, dv, dm, rnd(dm * dv), rnd(dm)};
-    run_case("image linear", MM_MEDIA_IMAGE, &lin0, 1, "linear", -1, dv, dm, 9);
+    run_case("image linear", MMGPT_MEDIA_IMAGE, &lin0, 1, "linear", -1, dv, dm, 9);
     lin mlp[2] = {{"mm.0", mid, dv, mid, rnd(mid * dv), rnd(mid)}, {"mm.2", dm, mid, dm, rnd(dm * mid), rnd(dm)}};
-    run_case("image mlp", MM_MEDIA_IMAGE, mlp, 2, "mlp", -1, dv, dm, 7);
-    run_case("image mlp, one row", MM_MEDIA_IMAGE, mlp, 2, "mlp", -1, dv, dm, 1);
+    run_case("image mlp", MMGPT_MEDIA_IMAGE, mlp, 2, "mlp", -1, dv, dm, 7);
+    run_case("image mlp, one row", MMGPT_MEDIA_IMAGE, mlp, 2, "mlp", -1, dv, dm, 1);
     lin nob = {"mm.0", dm, dv, 0, rnd(dm * dv), NULL};
-    run_case("image linear without bias", MM_MEDIA_IMAGE, &nob, 1, "linear", -1, dv, dm, 5);
+    run_case("image linear without bias", MMGPT_MEDIA_IMAGE, &nob, 1, "linear", -1, dv, dm, 5);
     for (int k = 1; k <= 4; k++) {
         lin au[2] = {{"mm.a.mlp.1", mid, k * da, mid, rnd(mid * k * da), rnd(mid)},
                      {"mm.a.mlp.2", dm, mid, dm, rnd(dm * mid), rnd(dm)}};
         char what[64];
         for (int n = 1; n <= 9; n += 4) {
             snprintf(what, sizeof what, "audio stack %d, %d frames", k, n);
-            run_case(what, MM_MEDIA_AUDIO, au, 2, NULL, k, da, dm, n);
+            run_case(what, MMGPT_MEDIA_AUDIO, au, 2, NULL, k, da, dm, n);
         }
         free(au[0].w); free(au[0].b); free(au[1].w); free(au[1].b);
     }
@@ -213,37 +213,37 @@ int main(void) {
     run_merge_case("image linear, scale factor 1 (key present)", &lin0, 1, "linear", 1, 4, dv, dm);
 
     /* malformed projectors */
-    expect_error("idefics3 without mm.model.fc", MM_MEDIA_IMAGE, &lin0, 1, "idefics3", -1, dv, dm, "mm.model.fc.weight");
+    expect_error("idefics3 without mm.model.fc", MMGPT_MEDIA_IMAGE, &lin0, 1, "idefics3", -1, dv, dm, "mm.model.fc.weight");
     g_side = 4;
     g_merge = 3;
-    expect_error("scale factor 3 on a 4x4 grid", MM_MEDIA_IMAGE, &fc3, 1, "linear", -1, dv, dm, "does not divide the 4 x 4");
+    expect_error("scale factor 3 on a 4x4 grid", MMGPT_MEDIA_IMAGE, &fc3, 1, "linear", -1, dv, dm, "does not divide the 4 x 4");
     g_merge = 0;
-    expect_error("scale factor 0", MM_MEDIA_IMAGE, &lin0, 1, "linear", -1, dv, dm, "scale_factor 0 is outside");
+    expect_error("scale factor 0", MMGPT_MEDIA_IMAGE, &lin0, 1, "linear", -1, dv, dm, "scale_factor = 0 is outside");
     g_merge = 1000;
-    expect_error("scale factor 1000", MM_MEDIA_IMAGE, &lin0, 1, "linear", -1, dv, dm, "scale_factor 1000 is outside");
+    expect_error("scale factor 1000", MMGPT_MEDIA_IMAGE, &lin0, 1, "linear", -1, dv, dm, "scale_factor = 1000 is outside");
     g_merge = 2;
-    expect_error("scale factor vs mm.model.fc width", MM_MEDIA_IMAGE, &fc3, 1, "linear", -1, dv, dm, "merged patches");
+    expect_error("scale factor vs mm.model.fc width", MMGPT_MEDIA_IMAGE, &fc3, 1, "linear", -1, dv, dm, "merged patches");
     g_side = 0;
-    expect_error("scale factor without image_size", MM_MEDIA_IMAGE, &fc2, 1, "idefics3", -1, dv, dm, "image_size");
+    expect_error("scale factor without image_size", MMGPT_MEDIA_IMAGE, &fc2, 1, "idefics3", -1, dv, dm, "image_size");
     g_merge = -1;
     free(fc2.w); free(fc3.w); free(fc3.b); free(mlp2[0].w); free(mlp2[0].b);
-    expect_error("no mm.0", MM_MEDIA_IMAGE, &mlp[1], 1, "linear", -1, dv, dm, "mm.0.weight");
-    expect_error("mlp without mm.2", MM_MEDIA_IMAGE, &mlp[0], 1, "mlp", -1, dv, dm, "mm.2.weight");
-    expect_error("unknown projector type", MM_MEDIA_IMAGE, &lin0, 1, "resampler", -1, dv, dm, "resampler");
-    expect_error("encoder width", MM_MEDIA_IMAGE, &lin0, 1, "linear", -1, dv + 8, dm, "takes 24 inputs");
-    expect_error("output width", MM_MEDIA_IMAGE, &lin0, 1, "linear", -1, dv, dm + 24,
+    expect_error("no mm.0", MMGPT_MEDIA_IMAGE, &mlp[1], 1, "linear", -1, dv, dm, "mm.0.weight");
+    expect_error("mlp without mm.2", MMGPT_MEDIA_IMAGE, &mlp[0], 1, "mlp", -1, dv, dm, "mm.2.weight");
+    expect_error("unknown projector type", MMGPT_MEDIA_IMAGE, &lin0, 1, "resampler", -1, dv, dm, "resampler");
+    expect_error("encoder width", MMGPT_MEDIA_IMAGE, &lin0, 1, "linear", -1, dv + 8, dm, "takes 24 inputs");
+    expect_error("output width", MMGPT_MEDIA_IMAGE, &lin0, 1, "linear", -1, dv, dm + 24,
                  "this mmproj does not fit this model: projector outputs 40, decoder d_model is 64");
     lin badchain[2] = {{"mm.0", mid, dv, mid, mlp[0].w, mlp[0].b}, {"mm.2", dm, mid - 8, dm, mlp[1].w, mlp[1].b}};
-    expect_error("mm.2 does not chain", MM_MEDIA_IMAGE, badchain, 2, "mlp", -1, dv, dm, "mm.2.weight takes 48");
+    expect_error("mm.2 does not chain", MMGPT_MEDIA_IMAGE, badchain, 2, "mlp", -1, dv, dm, "mm.2.weight takes 48");
     lin badbias = {"mm.0", dm, dv, dm - 1, lin0.w, lin0.b};
-    expect_error("bias size", MM_MEDIA_IMAGE, &badbias, 1, "linear", -1, dv, dm, "mm.0.bias");
+    expect_error("bias size", MMGPT_MEDIA_IMAGE, &badbias, 1, "linear", -1, dv, dm, "mm.0.bias");
     lin au2[2] = {{"mm.a.mlp.1", mid, 2 * da, mid, rnd(mid * 2 * da), rnd(mid)},
                   {"mm.a.mlp.2", dm, mid, dm, rnd(dm * mid), rnd(dm)}};
-    expect_error("stack factor 0", MM_MEDIA_AUDIO, au2, 2, NULL, 0, da, dm, "stack_factor");
-    expect_error("stack factor 100000", MM_MEDIA_AUDIO, au2, 2, NULL, 100000, da, dm, "stack_factor");
-    expect_error("stack factor vs mm.a.mlp.1 width", MM_MEDIA_AUDIO, au2, 2, NULL, 3, da, dm, "stacked");
-    expect_error("audio output width", MM_MEDIA_AUDIO, au2, 2, NULL, 2, da, dm + 1, "does not fit");
-    expect_error("audio without mm.a.mlp.2", MM_MEDIA_AUDIO, au2, 1, NULL, 2, da, dm, "mm.a.mlp.2.weight");
+    expect_error("stack factor 0", MMGPT_MEDIA_AUDIO, au2, 2, NULL, 0, da, dm, "stack_factor");
+    expect_error("stack factor 100000", MMGPT_MEDIA_AUDIO, au2, 2, NULL, 100000, da, dm, "stack_factor");
+    expect_error("stack factor vs mm.a.mlp.1 width", MMGPT_MEDIA_AUDIO, au2, 2, NULL, 3, da, dm, "stacked");
+    expect_error("audio output width", MMGPT_MEDIA_AUDIO, au2, 2, NULL, 2, da, dm + 1, "does not fit");
+    expect_error("audio without mm.a.mlp.2", MMGPT_MEDIA_AUDIO, au2, 1, NULL, 2, da, dm, "mm.a.mlp.2.weight");
 
     free(lin0.w); free(lin0.b); free(nob.w); free(mlp[0].w); free(mlp[0].b); free(mlp[1].w); free(mlp[1].b);
     free(au2[0].w); free(au2[0].b); free(au2[1].w); free(au2[1].b);

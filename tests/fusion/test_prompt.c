@@ -44,7 +44,7 @@ int main(void) {
     CHECK(s && !strcmp(s, "<__media__>\nwhat {is} it?"), "ask text '%s'", s);
     free(s);
 
-    mm_media_kind ii[2] = {MM_MEDIA_IMAGE, MM_MEDIA_IMAGE}, ia[3] = {MM_MEDIA_IMAGE, MM_MEDIA_AUDIO, MM_MEDIA_IMAGE};
+    mmgpt_media_kind ii[2] = {MMGPT_MEDIA_IMAGE, MMGPT_MEDIA_IMAGE}, ia[3] = {MMGPT_MEDIA_IMAGE, MMGPT_MEDIA_AUDIO, MMGPT_MEDIA_IMAGE};
 
     /* one image with the caption text, no system */
     CHECK(mm_prompt_build(&t, NULL, "<__media__>\nDescribe this image.", ii, 1, false, &p, err) == 0, "%s", err);
@@ -171,8 +171,8 @@ int main(void) {
             }
         }
         int nm = mm_prompt_count_markers(text);
-        mm_media_kind kinds[64];
-        for (int k = 0; k < 64; k++) kinds[k] = k % 2 ? MM_MEDIA_AUDIO : MM_MEDIA_IMAGE;
+        mmgpt_media_kind kinds[64];
+        for (int k = 0; k < 64; k++) kinds[k] = k % 2 ? MMGPT_MEDIA_AUDIO : MMGPT_MEDIA_IMAGE;
         if (nm > 64) continue;
         if (mm_prompt_build(&t, NULL, text, kinds, nm, true, &p, err) != 0) {
             CHECK(0, "random text %d refused: %s", iter, err);
