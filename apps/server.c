@@ -5,10 +5,14 @@
  *   libmicrohttpd runs one thread per connection (MHD_USE_THREAD_PER_CONNECTION): it reads the request,
  *   parses and checks it (apps/server_api.c: JSON, fields, base64) and queues a job; then it waits for
  *   the job and writes the answer (at once, or as server-sent events while it is generated).
+ *   One encoder thread with its own mmgpt_ctx decodes and encodes the pictures and clips of the jobs that
+ *   have some (encoder(): the encode queue, in arrival order), then moves each to the ready queue; jobs
+ *   without media go to the ready queue at once. So a request's media never stall the decoding of the
+ *   others (/metrics: mmgpt_decode_steps_while_encoding_total).
  *   One worker thread owns the model's contexts: --parallel N slots, each its own mmgpt_ctx (KV cache,
  *   encoder scratch, sampler) over the one loaded model. The worker loop:
- *     1. admit: while a slot is free and a job waits, start it in the slot (slot_start: decode and encode
- *        its media, replay earlier turns, evaluate the prompt = prefill) - new requests join between steps;
+ *     1. admit: while a slot is free and a job is ready, start it in the slot (slot_start: replay earlier
+ *        turns, evaluate the prompt = prefill, its media already encoded) - new requests join between steps;
  *     2. step: advance every active slot by one token (step_slots, round-robin over the slots).
  *   step_slots is the one place where decoding happens: today it calls mmgpt_generate_next per slot (one
  *   pass over the weights per slot and token); when the library gains a batched decode across contexts
@@ -16,15 +20,18 @@
  *   changes.
  *
  * Caches across requests
- *   Media cache: a picture or clip whose bytes were seen before is not decoded and encoded again
- *   (get_media; 32 entries, 64 MiB of source bytes, least recently used out). Prefix cache: a job goes to
- *   the free slot whose last job had the same system prompt and first message (job_key), whose KV cache
- *   then holds the start of the conversation (mmgpt_clear keeps it); usage.prompt_tokens_details.
- *   cached_tokens says how many prompt positions were found there.
+ *   Media cache: the model's (mmgpt_model_params.media_cache_bytes, 64 MiB of rows, shared by every ctx,
+ *   thread-safe): a picture or clip whose bytes were encoded before is not decoded and encoded again.
+ *   Prefix cache: a job goes to the free slot whose last job had the same system prompt and first message
+ *   (job_key), whose KV cache then holds the previous conversation (mmgpt_clear keeps it); the replayed
+ *   turns and answers are matched in it turn after turn (mmgpt_eval_answer), so a client that sends turn
+ *   1 + the answer + turn 2 has only the close of the answer and turn 2 evaluated.
+ *   usage.prompt_tokens_details.cached_tokens says how many prompt positions were found there.
  *
  * Limits (memory is bounded by these, not by the request count)
- *   --max-body bytes per request body (413 above), --queue jobs waiting for a slot (503 above), --parallel
- *   slots, a connection limit of parallel + queue + 16 (libmicrohttpd refuses more), the context per slot.
+ *   --max-body bytes per request body (413 above), --queue jobs waiting for the encoder or a slot (503
+ *   above), --parallel slots, at most --parallel jobs holding encoded media before they have a slot, a
+ *   connection limit of parallel + queue + 16 (libmicrohttpd refuses more), the context per slot.
  *
  * Shutdown: SIGTERM or SIGINT stops accepting connections, answers 503 to new requests on open ones, lets
  *   the queued and running jobs finish (at most --drain-timeout seconds, then they are stopped), exits 0.
@@ -78,6 +85,9 @@ typedef struct job {
     int64_t     n_prompt, n_gen, n_cached;
     uint64_t    key;         /* hash of its system prompt and first message: the slot that served the same
                                 start holds it in its KV cache (prefix cache) */
+    mmgpt_media **media;     /* [req.n_media] its pictures and clips encoded, in request order (the encoder
+                                thread fills it; freed once slot_start evaluated the turns) */
+    bool        prepared;    /* media encoded, waiting in the ready queue: counted in S.n_prepared */
     int         refs;        /* the HTTP side + the worker */
     pthread_cond_t cv;       /* its connection thread waits here: text, start, end */
     int         fd;          /* the client's socket (disconnect checks) */
@@ -98,20 +108,6 @@ typedef struct {
     uint64_t   last_used;  /* S.slot_clock when it took a job */
 } slot;
 
-/* Media cache: encoded media by the content of the request's bytes, so that the same picture or clip sent
- * again (a conversation replayed turn after turn, many users asking about one picture) is decoded and
- * encoded once. At most MEDIA_CACHE entries and MEDIA_CACHE_BYTES of source bytes; the least recently
- * used goes first, never one the request being prepared uses. Worker thread only (counters under S.mu). */
-#define MEDIA_CACHE       32
-#define MEDIA_CACHE_BYTES ((size_t)64 << 20)
-typedef struct {
-    unsigned char *bytes;  /* the request's bytes (compared in full on a hash match) */
-    size_t         size;
-    int            kind;
-    uint64_t       hash, last_use, pin;  /* pin: the serial of the request that uses it */
-    mmgpt_media   *md;
-} media_entry;
-
 typedef struct {
     srv_opts         o;
     mmgpt_model     *model;
@@ -122,8 +118,15 @@ typedef struct {
     pthread_mutex_t  mu;
     pthread_cond_t   wake;       /* the worker: a job was queued or cancelled, or shutdown */
     pthread_cond_t   progress;   /* the drain on shutdown: a job ended or was dropped */
-    job             *q_head, *q_tail;
-    int              q_len;
+    job             *q_head, *q_tail;  /* ready for a slot (media encoded, or none) */
+    job             *e_head, *e_tail;  /* waiting for the encoder thread */
+    int              q_len;      /* jobs waiting: both queues (--queue) */
+    int              e_len;      /* of them, waiting for the encoder */
+    int              n_prepared; /* jobs in the ready queue holding encoded media (at most n_slots) */
+    int              encoding;   /* 1 while the encoder thread encodes a job's media */
+    pthread_cond_t   enc_wake;   /* the encoder: a job with media was queued, a prepared one left, shutdown */
+    mmgpt_ctx       *enc_ctx;    /* the encoder thread's context (lends the encoders; its KV cache is unused) */
+    bool             stop_encoder;
     int              busy;       /* slots with a job */
     int              in_flight;  /* jobs referenced by an HTTP thread */
     bool             draining, stop_worker;
@@ -132,9 +135,9 @@ typedef struct {
     double           m_prompt_s, m_gen_s, m_ttft_s;
     uint64_t         m_status[6];  /* 2xx..: 200, 400, 401, 404, 413, 503 counted by route */
     uint64_t         m_media_hits, m_media_misses;
-    media_entry      media[MEDIA_CACHE];
-    size_t           media_bytes;
-    uint64_t         media_clock, serial, slot_clock;
+    uint64_t         m_steps, m_steps_encoding;  /* decode steps; of them, steps taken while media were encoded */
+    double           m_encode_s;
+    uint64_t         slot_clock;
 } server;
 
 static server S;
@@ -145,8 +148,15 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static void job_free_media(job *j) {
+    for (int k = 0; j->media && k < j->req.n_media; k++) mmgpt_media_free(j->media[k]);
+    free(j->media);
+    j->media = NULL;
+}
+
 static void job_release(job *j) { /* under S.mu */
     if (--j->refs > 0) return;
+    job_free_media(j);
     pthread_cond_destroy(&j->cv);
     mm_srv_req_free(&j->req);
     free(j->out);
@@ -189,66 +199,98 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
     return h;
 }
 
-static void media_evict(media_entry *e) {
-    S.media_bytes -= e->size;
-    mmgpt_media_free(e->md);
-    free(e->bytes);
-    memset(e, 0, sizeof *e);
-}
-
-/* The encoded media of part p: from the cache, or encoded now and cached. *owned: not cached, the caller
- * frees it once the turn is evaluated. */
-static int get_media(mmgpt_ctx *c, const mm_srv_part *p, mmgpt_media **md, bool *owned, char *err) {
-    int      kind = p->kind == MM_PART_IMAGE ? MMGPT_MEDIA_IMAGE : MMGPT_MEDIA_AUDIO;
-    uint64_t h = fnv1a(0xcbf29ce484222325ULL ^ (uint64_t)kind, p->data, p->size);
-    *owned = false;
-    for (int i = 0; i < MEDIA_CACHE; i++) {
-        media_entry *e = &S.media[i];
-        if (e->md && e->hash == h && e->size == p->size && e->kind == kind && !memcmp(e->bytes, p->data, p->size)) {
-            e->last_use = ++S.media_clock;
-            e->pin = S.serial;
-            *md = e->md;
-            pthread_mutex_lock(&S.mu);
-            S.m_media_hits++;
-            pthread_mutex_unlock(&S.mu);
-            return MMGPT_OK;
-        }
+/* ---------------------------------------------------------------- media: the encoder thread
+ * A job with pictures or clips waits in the encode queue; the encoder thread decodes and encodes them with
+ * its own ctx (through the model's media cache, which is shared by every ctx and thread-safe: the same
+ * bytes are encoded once across requests), then moves the job to the ready queue. The worker never
+ * encodes: its decode steps go on while a new request's media are encoded. At most n_slots jobs wait
+ * with encoded media (the encoder waits for the worker to take one), so that memory is bounded by the
+ * slots, not by the queue. */
+static int encode_job_media(job *j, char *err) {
+    if (!(j->media = calloc((size_t)j->req.n_media, sizeof *j->media))) {
+        snprintf(err, MMGPT_ERR_SIZE, "out of memory");
+        return MMGPT_ERR_INTERNAL;
     }
-    int rc = mmgpt_media_from_memory(c, p->data, p->size, (mmgpt_media_kind)kind, NULL, md, err);
-    if (rc) return rc;
+    mmgpt_reset_timings(S.enc_ctx);
+    int rc = MMGPT_OK, k = 0;
+    for (int i = 0; !rc && i < j->req.n_msgs; i++)
+        for (int q = 0; !rc && q < j->req.msgs[i].n_parts; q++) {
+            const mm_srv_part *p = &j->req.msgs[i].parts[q];
+            if (p->kind == MM_PART_TEXT) continue;
+            rc = mmgpt_media_from_memory(S.enc_ctx, p->data, p->size,
+                                         p->kind == MM_PART_IMAGE ? MMGPT_MEDIA_IMAGE : MMGPT_MEDIA_AUDIO, NULL,
+                                         &j->media[k++], err);
+        }
+    mmgpt_timings t;
+    mmgpt_get_timings(S.enc_ctx, &t);
     pthread_mutex_lock(&S.mu);
-    S.m_media_misses++;
+    S.m_media_hits += (uint64_t)t.n_media_cached;
+    S.m_media_misses += (uint64_t)(t.n_images + t.n_audio - t.n_media_cached);
+    S.m_encode_s += (t.image_decode_ms + t.image_encode_ms + t.audio_decode_ms + t.audio_encode_ms + t.project_ms) / 1000.0;
     pthread_mutex_unlock(&S.mu);
-    unsigned char *copy = p->size <= MEDIA_CACHE_BYTES ? malloc(p->size) : NULL;
-    for (;;) { /* room: a free entry and the byte budget, evicting the least recently used */
-        media_entry *lru = NULL, *free_e = NULL;
-        for (int i = 0; i < MEDIA_CACHE; i++) {
-            media_entry *e = &S.media[i];
-            if (!e->md) free_e = free_e ? free_e : e;
-            else if (e->pin != S.serial && (!lru || e->last_use < lru->last_use)) lru = e;
-        }
-        if (copy && free_e && S.media_bytes + p->size <= MEDIA_CACHE_BYTES) {
-            memcpy(copy, p->data, p->size);
-            *free_e = (media_entry){.bytes = copy, .size = p->size, .kind = kind, .hash = h,
-                                    .last_use = ++S.media_clock, .pin = S.serial, .md = *md};
-            S.media_bytes += p->size;
-            return MMGPT_OK;
-        }
-        if (!copy || !lru) break;
-        media_evict(lru);
-    }
-    free(copy);
-    *owned = true;
-    return MMGPT_OK;
+    return rc;
 }
 
-/* Prefill: a fresh conversation in the slot's ctx (the KV cache stays as a prefix cache), the request's
- * system prompt, earlier turns replayed, the last user turn evaluated. Runs in the worker. */
+/* A job that ends before it had a slot (cancelled while it waited, or its media failed). Under S.mu. */
+static void end_unstarted(job *j, int rc, const char *err) {
+    if (rc < 0) {
+        j->status = status_of(rc);
+        snprintf(j->error, sizeof j->error, "%s", err);
+    } else {
+        S.m_cancelled++;
+    }
+    j->state = JOB_DONE;
+    job_free_media(j);
+    pthread_cond_broadcast(&j->cv);
+    pthread_cond_broadcast(&S.progress); /* the drain */
+    job_release(j);
+}
+
+static void *encoder(void *arg) {
+    (void)arg;
+    char err[MMGPT_ERR_SIZE];
+    pthread_mutex_lock(&S.mu);
+    for (;;) {
+        while (!S.stop_encoder && (!S.e_head || S.n_prepared >= S.n_slots)) pthread_cond_wait(&S.enc_wake, &S.mu);
+        if (!S.e_head) break; /* stopping, nothing left */
+        job *j = S.e_head;
+        S.e_head = j->next;
+        if (!S.e_head) S.e_tail = NULL;
+        j->next = NULL;
+        S.e_len--;
+        if (j->cancelled || S.stop_encoder) { /* gone while it waited, or shutdown */
+            S.q_len--;
+            end_unstarted(j, 0, NULL);
+            continue;
+        }
+        S.encoding = 1;
+        pthread_mutex_unlock(&S.mu);
+        int rc = encode_job_media(j, err);
+        pthread_mutex_lock(&S.mu);
+        S.encoding = 0;
+        if (rc) {
+            S.q_len--;
+            end_unstarted(j, rc, err);
+            continue;
+        }
+        j->prepared = true;
+        S.n_prepared++;
+        if (S.q_tail) S.q_tail->next = j;
+        else S.q_head = j;
+        S.q_tail = j;
+        pthread_cond_signal(&S.wake);
+    }
+    pthread_mutex_unlock(&S.mu);
+    return NULL;
+}
+
+/* Prefill: a fresh conversation in the slot's ctx (the KV cache stays as a prefix cache: the whole
+ * previous conversation of the slot is matched turn after turn, see mmgpt_eval_answer), the request's
+ * system prompt, earlier turns replayed, the last user turn evaluated. Its media are already encoded
+ * (j->media). Runs in the worker. */
 static int slot_start(slot *s, job *j, char *err) {
-    mmgpt_ctx   *c = s->ctx;
-    mmgpt_media *owned[64];
-    int          n_owned = 0;
-    S.serial++;
+    mmgpt_ctx *c = s->ctx;
+    int        k_media = 0;
     mmgpt_clear(c);
     mmgpt_reset_timings(c);
     int rc = mmgpt_set_system(c, j->req.system, err);
@@ -256,8 +298,6 @@ static int slot_start(slot *s, job *j, char *err) {
         const mm_srv_msg *m = &j->req.msgs[i];
         if (m->assistant) {
             rc = mmgpt_eval_answer(c, m->parts[0].text, err);
-            for (int k = 0; k < n_owned; k++) mmgpt_media_free(owned[k]); /* their turn is evaluated */
-            n_owned = 0;
             continue;
         }
         bool prev_text = false;
@@ -270,25 +310,15 @@ static int slot_start(slot *s, job *j, char *err) {
                 continue;
             }
             prev_text = false;
-            mmgpt_media *md = NULL;
-            bool         own = false;
-            rc = get_media(c, p, &md, &own, err);
-            if (!rc && own) {
-                if (n_owned == (int)(sizeof owned / sizeof *owned)) { /* no room to keep it: not cached, not kept */
-                    mmgpt_media_free(md);
-                    rc = MMGPT_ERR_USAGE;
-                    snprintf(err, MMGPT_ERR_SIZE, "too many uncached media in one turn (at most %d)", n_owned);
-                    break;
-                }
-                owned[n_owned++] = md;
-            }
-            if (!rc) rc = mmgpt_add_media(c, md, err);
+            rc = mmgpt_add_media(c, j->media[k_media++], err);
             if (!rc) rc = mmgpt_add_text(c, "<__media__>\n", err); /* the media where it stands, as ask puts it */
         }
     }
     if (!rc) rc = mmgpt_generate_begin(c, j->req.gen, err);
     if (rc) mmgpt_clear(c);
-    for (int k = 0; k < n_owned; k++) mmgpt_media_free(owned[k]);
+    pthread_mutex_lock(&S.mu);
+    job_free_media(j); /* every turn is evaluated (the model's media cache keeps the rows) */
+    pthread_mutex_unlock(&S.mu);
     s->key = rc ? 0 : j->key;
     return rc;
 }
@@ -353,12 +383,15 @@ static void *worker(void *arg) {
             job *j = S.q_head;
             S.q_head = j->next;
             if (!S.q_head) S.q_tail = NULL;
+            j->next = NULL;
             S.q_len--;
+            if (j->prepared) { /* the encoder may prepare another */
+                j->prepared = false;
+                S.n_prepared--;
+                pthread_cond_signal(&S.enc_wake);
+            }
             if (j->cancelled) { /* gone while it waited */
-                j->state = JOB_DONE;
-                S.m_cancelled++;
-                pthread_cond_broadcast(&j->cv);
-                job_release(j);
+                end_unstarted(j, 0, NULL);
                 continue;
             }
             slot *s = NULL;
@@ -388,6 +421,8 @@ static void *worker(void *arg) {
             if (!S.q_head) pthread_cond_wait(&S.wake, &S.mu);
             continue;
         }
+        S.m_steps++;
+        S.m_steps_encoding += S.encoding > 0; /* the encoder works meanwhile (srv_media checks it happens) */
         pthread_mutex_unlock(&S.mu);
         /* 2. one token for every active slot */
         step_slots();
@@ -646,12 +681,20 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn_state *cs
         return drain ? send_error(c, 503, NULL, "the server is shutting down")
                      : send_error(c, 503, NULL, "the queue is full (%ld requests wait): try again later", S.o.queue);
     }
-    if (S.q_tail) S.q_tail->next = j;
-    else S.q_head = j;
-    S.q_tail = j;
+    if (j->req.n_media > 0) { /* media first: the encoder thread */
+        if (S.e_tail) S.e_tail->next = j;
+        else S.e_head = j;
+        S.e_tail = j;
+        S.e_len++;
+        pthread_cond_signal(&S.enc_wake);
+    } else {
+        if (S.q_tail) S.q_tail->next = j;
+        else S.q_head = j;
+        S.q_tail = j;
+        pthread_cond_signal(&S.wake);
+    }
     S.q_len++;
     S.in_flight++;
-    pthread_cond_signal(&S.wake);
     /* wait until the prompt is evaluated (or failed); non-streaming: until the answer is complete */
     while (!(j->state == JOB_DONE || (j->started && j->req.stream))) {
         if (client_gone(j->fd)) {
@@ -728,8 +771,9 @@ static char *metrics_text(void) {
     metric(f, "mmgpt_prompt_tokens_total", "counter", "Prompt positions (text tokens + media rows).",
            (double)S.m_prompt_tokens);
     metric(f, "mmgpt_tokens_generated_total", "counter", "Generated tokens.", (double)S.m_gen_tokens);
-    metric(f, "mmgpt_prompt_seconds_total", "counter", "Time decoding/encoding media and evaluating prompts.",
-           S.m_prompt_s);
+    metric(f, "mmgpt_prompt_seconds_total", "counter", "Time evaluating prompts (in the slots).", S.m_prompt_s);
+    metric(f, "mmgpt_media_encode_seconds_total", "counter",
+           "Time decoding and encoding pictures and clips (the encoder thread).", S.m_encode_s);
     metric(f, "mmgpt_generation_seconds_total", "counter", "Time generating tokens.", S.m_gen_s);
     metric(f, "mmgpt_time_to_first_token_seconds_total", "counter",
            "Sum over completions of queue-to-first-text time.", S.m_ttft_s);
@@ -737,7 +781,12 @@ static char *metrics_text(void) {
            (double)S.m_media_hits);
     metric(f, "mmgpt_media_cache_misses_total", "counter", "Pictures and clips decoded and encoded.",
            (double)S.m_media_misses);
-    metric(f, "mmgpt_queue_length", "gauge", "Requests waiting for a slot.", S.q_len);
+    metric(f, "mmgpt_queue_length", "gauge", "Requests waiting (for the encoder or for a slot).", S.q_len);
+    metric(f, "mmgpt_media_queue_length", "gauge", "Requests waiting for their media to be encoded.", S.e_len);
+    metric(f, "mmgpt_media_encoding", "gauge", "Requests whose media are being encoded now.", S.encoding);
+    metric(f, "mmgpt_decode_steps_total", "counter", "Decode steps (one token for every busy slot).", (double)S.m_steps);
+    metric(f, "mmgpt_decode_steps_while_encoding_total", "counter",
+           "Decode steps taken while a request's media were being encoded.", (double)S.m_steps_encoding);
     metric(f, "mmgpt_slots_busy", "gauge", "Slots generating.", S.busy);
     metric(f, "mmgpt_slots_total", "gauge", "Slots (--parallel).", S.n_slots);
     pthread_mutex_unlock(&S.mu);
@@ -948,16 +997,25 @@ int mm_cmd_serve(int argc, char **argv) {
         }
     }
     if (!S.slots) code = mm_cli_fail(MM_EXIT_INTERNAL, "out of memory");
+    if (code == MM_EXIT_OK) { /* the encoder thread's: the same parameters, so the same media cache keys */
+        mmgpt_ctx_params cp = mmgpt_ctx_default_params();
+        cp.n_threads = (int)o.threads;
+        if (!(S.enc_ctx = mmgpt_ctx_create(S.model, cp, err))) code = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
+    }
     pthread_mutex_init(&S.mu, NULL);
     pthread_cond_init(&S.wake, NULL);
     pthread_cond_init(&S.progress, NULL);
+    pthread_cond_init(&S.enc_wake, NULL);
 
-
-    pthread_t wt;
-    bool      worker_up = false;
+    pthread_t wt, et;
+    bool      worker_up = false, encoder_up = false;
     if (code == MM_EXIT_OK) {
         if (pthread_create(&wt, NULL, worker, NULL)) code = mm_cli_fail(MM_EXIT_INTERNAL, "serve: cannot start the worker");
         else worker_up = true;
+    }
+    if (code == MM_EXIT_OK) {
+        if (pthread_create(&et, NULL, encoder, NULL)) code = mm_cli_fail(MM_EXIT_INTERNAL, "serve: cannot start the encoder");
+        else encoder_up = true;
     }
     if (code == MM_EXIT_OK) {
         unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
@@ -990,9 +1048,17 @@ int mm_cmd_serve(int argc, char **argv) {
         if (S.q_len > 0 || S.busy > 0 || S.in_flight > 0)
             fprintf(stderr, "mmgpt: drain timeout: stopping %d running and %d queued requests\n", S.busy, S.q_len);
         for (job *j = S.q_head; j; j = j->next) j->cancelled = true;
+        for (job *j = S.e_head; j; j = j->next) j->cancelled = true;
         for (int i = 0; i < S.n_slots; i++)
             if (S.slots[i].job) S.slots[i].job->cancelled = true;
         pthread_mutex_unlock(&S.mu);
+    }
+    if (encoder_up) { /* first: it may still move a job to the ready queue */
+        pthread_mutex_lock(&S.mu);
+        S.stop_encoder = true;
+        pthread_cond_signal(&S.enc_wake);
+        pthread_mutex_unlock(&S.mu);
+        pthread_join(et, NULL);
     }
     if (worker_up) {
         pthread_mutex_lock(&S.mu);
@@ -1002,8 +1068,7 @@ int mm_cmd_serve(int argc, char **argv) {
         pthread_join(wt, NULL);
     }
     if (S.d) MHD_stop_daemon(S.d);
-    for (int i = 0; i < MEDIA_CACHE; i++)
-        if (S.media[i].md) media_evict(&S.media[i]);
+    mmgpt_ctx_free(S.enc_ctx);
     for (int i = 0; S.slots && i < S.n_slots; i++) mmgpt_ctx_free(S.slots[i].ctx);
     free(S.slots);
     mmgpt_model_free(S.model);
