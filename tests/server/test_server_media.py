@@ -10,7 +10,8 @@
    cached_tokens >= turn 1's prompt + the answer's tokens - 1, the last generated token never being
    evaluated), and the answer equals a fresh server's (nothing cached). A changed earlier message (the
    first question, or the answer) misses from the change on, and its answer equals a fresh server's too.
-   With two slots and two conversations interleaved, each goes back to the slot that holds it."""
+   With two slots and two conversations interleaved, each goes back to the slot that holds it.
+3. serve's options come from the one option table (apps/options.def): -c and --chat-template reach the slots."""
 import os
 import random
 import struct
@@ -172,8 +173,31 @@ def prefix_over_turns():
         s.stop()
 
 
+def options_from_the_table():
+    """serve's options come from apps/options.def: the model group's -c / --chat-template reach the slots."""
+    import subprocess
+    from srvtest import BIN, MODEL
+    r = subprocess.run([BIN, "serve", "-m", MODEL, "--chat-template", "nope"], capture_output=True, text=True,
+                       timeout=60)
+    check("serve --chat-template nope: exit 2 naming it", r.returncode == 2 and "--chat-template" in r.stderr,
+          (r.returncode, r.stderr))
+    r = subprocess.run([BIN, "serve", "--help"], capture_output=True, text=True, timeout=60)
+    check("serve --help from the table", r.returncode == 0 and "--drain-timeout S" in r.stdout and
+          "--ctx-size N" in r.stdout, r.stdout[:300])
+    s = Server("-c", "64", "--chat-template", "mmgpt", threads=1)
+    try:
+        st, js = s.chat({"messages": [{"role": "user", "content": "word " * 70}]})
+        msg = js.get("error", {}).get("message", "")
+        check("-c 64 applies to the slots (400: over the context of 64)", st == 400 and "context of 64" in msg, js)
+        st, js = s.chat({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4})
+        check("-c 64: a short request is answered", st == 200, js)
+    finally:
+        s.stop()
+
+
 def main():
     need()
+    options_from_the_table()
     encoding_off_the_worker()
     prefix_over_turns()
     finish()
