@@ -214,7 +214,7 @@ static int encode_job_media(job *j, char *err) {
     for (int i = 0; !rc && i < j->req.n_msgs; i++)
         for (int q = 0; !rc && q < j->req.msgs[i].n_parts; q++) {
             const mm_srv_part *p = &j->req.msgs[i].parts[q];
-            if (p->kind == MM_PART_TEXT) continue;
+            if (p->kind == MM_PART_TEXT || k == j->req.n_media) continue;
             rc = mmgpt_media_from_memory(S.enc_ctx, p->data, p->size,
                                          p->kind == MM_PART_IMAGE ? MMGPT_MEDIA_IMAGE : MMGPT_MEDIA_AUDIO, NULL,
                                          &j->media[k++], err);
@@ -308,6 +308,11 @@ static int slot_start(slot *s, job *j, char *err) {
                 continue;
             }
             prev_text = false;
+            if (k_media >= j->req.n_media || !j->media || !j->media[k_media]) {
+                snprintf(err, MMGPT_ERR_SIZE, "serve: media part %d was not encoded", k_media);
+                rc = MMGPT_ERR_INTERNAL;
+                break;
+            }
             rc = mmgpt_add_media(c, j->media[k_media++], err);
             if (!rc) rc = mmgpt_add_text(c, "<__media__>\n", err); /* the media where it stands, as ask puts it */
         }
