@@ -787,6 +787,8 @@ static char *metrics_text(void) {
     metric(f, "mmgpt_queue_length", "gauge", "Requests waiting (for the encoder or for a slot).", S.q_len);
     metric(f, "mmgpt_media_queue_length", "gauge", "Requests waiting for their media to be encoded.", S.e_len);
     metric(f, "mmgpt_media_encoding", "gauge", "Requests whose media are being encoded now.", S.encoding);
+    metric(f, "mmgpt_media_prepared", "gauge", "Requests waiting for a slot with their media encoded (at most --parallel).",
+           S.n_prepared);
     metric(f, "mmgpt_decode_steps_total", "counter", "Decode steps (one token for every busy slot).", (double)S.m_steps);
     metric(f, "mmgpt_decode_steps_while_encoding_total", "counter",
            "Decode steps taken while a request's media were being encoded.", (double)S.m_steps_encoding);

@@ -4,7 +4,9 @@
    sent before (made up here, so the media cache cannot hold them) is encoded by the encoder thread; the
    worker's decode steps go on meanwhile. Observed through /metrics, without timing assertions:
    mmgpt_decode_steps_while_encoding_total counts the decode steps the worker took while a request's media
-   were being encoded (0 when the worker itself encodes), and the streams in progress complete.
+   were being encoded (0 when the worker itself encodes), and the streams in progress complete. Memory is
+   bounded: at most --parallel requests wait with their media encoded (the encoder waits for a slot to take
+   one), the others wait unencoded (mmgpt_media_prepared, mmgpt_media_queue_length).
 2. Prefix cache over turns: a client sends turn 1, gets the answer, then sends [turn 1, that answer,
    turn 2]: the whole previous conversation comes from the slot's KV cache (usage.prompt_tokens_details.
    cached_tokens >= turn 1's prompt + the answer's tokens - 1, the last generated token never being
@@ -91,6 +93,46 @@ def encoding_off_the_worker():
         check("an undecodable picture: 400 from the encoder thread", st == 400 and "error" in js, js)
         st, js = s.chat(ask_body("shapes2.png", q))
         check("answers after it", st == 200 and content(js) == cli_ask("shapes2.png", q), js)
+    finally:
+        stopped(s)
+
+
+def memory_bound():
+    """At most --parallel requests wait with encoded media: with the one slot busy (three long text requests
+    queued ahead), of four requests with new pictures one is encoded and waits for the slot, three wait for
+    the encoder; all are answered."""
+    s = Server("--parallel", "1", "--queue", "16", threads=1)
+    try:
+        out, lock = [], threading.Lock()
+
+        def req(body):
+            r = s.chat(body)
+            with lock:
+                out.append(r[0])
+        long_body = {"messages": [{"role": "user", "content": "Describe this image."}], "ignore_eos": True,
+                     "max_tokens": 230}
+        ts = [threading.Thread(target=req, args=(long_body,)) for _ in range(3)]
+        for t in ts:
+            t.start()
+        while s.metrics()["mmgpt_slots_busy"] < 1:
+            time.sleep(0.005)
+        media = [{"messages": [{"role": "user", "content": [picture_part(bmp(144, 144, 100 + i)),
+                                                            {"type": "text", "text": "What is it?"}]}],
+                  "max_tokens": 4} for i in range(4)]
+        ts2 = [threading.Thread(target=req, args=(b,)) for b in media]
+        for t in ts2:
+            t.start()
+        seen_bound, most = False, 0
+        while any(t.is_alive() for t in ts2):
+            m = s.metrics()
+            most = max(most, m["mmgpt_media_prepared"])
+            seen_bound |= m["mmgpt_media_prepared"] == 1 and m["mmgpt_media_queue_length"] == 3
+            time.sleep(0.005)
+        for t in ts + ts2:
+            t.join()
+        check("at most --parallel (1) requests hold encoded media while waiting (most seen %d)" % most, most <= 1)
+        check("the bound was reached: 1 prepared, 3 waiting for the encoder", seen_bound)
+        check("all 7 requests answered", sorted(out) == [200] * 7, out)
     finally:
         stopped(s)
 
@@ -204,6 +246,7 @@ def main():
     need()
     options_from_the_table()
     encoding_off_the_worker()
+    memory_bound()
     prefix_over_turns()
     finish()
 
