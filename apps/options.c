@@ -170,6 +170,13 @@ static bool store_value(mm_task_opts *o, mm_opt_id id, const char *a, const char
     case MM_O_N_GEN: return list_range(a, v, 0, 1L << 20, &o->n_gen);
     case MM_O_REPETITIONS: return mm_cli_int(a, v, 1, MM_OPT_MAX_REPS, &o->repetitions);
     case MM_O_BW_MIB: return mm_cli_int(a, v, 1, 16384, &o->bw_mib);
+    case MM_O_HOST: o->host = v; return true;
+    case MM_O_PORT: return mm_cli_int(a, v, 0, 65535, &o->port);
+    case MM_O_PARALLEL: return mm_cli_int(a, v, 1, 256, &o->parallel);
+    case MM_O_API_KEY: o->api_key = v; return true;
+    case MM_O_MAX_BODY: return mm_cli_int(a, v, 1024, 1L << 30, &o->max_body);
+    case MM_O_QUEUE: return mm_cli_int(a, v, 1, 65536, &o->queue);
+    case MM_O_DRAIN_TIMEOUT: return mm_cli_int(a, v, 0, 3600, &o->drain_s);
     case MM_O_COUNT: break;
     }
     return false;

@@ -46,6 +46,7 @@ enum {
     MM_OPT_CHAT  = 1 << 5,  /* --multi-turn */
     MM_OPT_TEMPLATE = 1 << 6, /* --chat-template (commands that use the model's turn format) */
     MM_OPT_PROMPT = 1 << 7, /* -p, -f, --system */
+    MM_OPT_SERVE = 1 << 8,  /* serve: --host, --port, --parallel, --api-key, --max-body, --queue, --drain-timeout */
 };
 
 /* Option ids: MM_O_MODEL, MM_O_TEMP, ... (one per row of options.def). */
@@ -82,6 +83,8 @@ typedef struct {
     const char **media;        /* [n_media] paths in command-line order */
     mmgpt_media_kind *kinds;   /* [n_media] */
     int          n_media, cap_media;
+    const char  *host, *api_key;                    /* serve (MM_OPT_SERVE) */
+    long         port, parallel, queue, max_body, drain_s;
     const char **pos;          /* [n_pos] positional arguments (mm_cmd_parse) */
     int          n_pos;
     /* the rows of one or two commands (GROUP 0; 0 / NULL = not given) */

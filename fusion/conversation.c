@@ -121,6 +121,10 @@ struct mm_conv {
     int64_t        n_past;
     /* the conversation */
     bool           fresh;      /* the next turn starts a new conversation at position 0 (after clear) */
+    bool           replay;     /* after clear, until a turn differs from the record: the conversation so far
+                                  is the record's [0, n_keep); the positions after it are the previous
+                                  conversation's, still matched turn after turn (prefix cache over turns) */
+    int64_t        n_keep;
     int32_t       *close;      /* [n_close] the template's answer_close as tokens ([eos] for mmgpt) */
     int            n_close;
     int32_t       *carry;      /* [n_close + 1] tokens that close the previous answer, evaluated before the
@@ -288,6 +292,8 @@ void mm_conv_clear(mm_conv *c) {
     mm_conv_drop_pending(c);
     c->n_carry = 0;
     c->fresh = true; /* the record stays, as a prefix cache for the next conversation */
+    c->replay = true;
+    c->n_keep = 0;
 }
 
 void mm_conv_reset(mm_conv *c) {
@@ -295,6 +301,7 @@ void mm_conv_reset(mm_conv *c) {
     if (c->p.st) mm_gpt_state_reset(c->p.st);
     c->n_past = 0;
     c->fresh = false;
+    c->replay = false;
 }
 
 static part *new_part(mm_conv *c) {
@@ -408,27 +415,31 @@ int mm_conv_build(const mm_conv *c, bool raw, mm_conv_seq *s, char *err) {
 }
 
 /* ---------------------------------------------------------------- prefix matching */
+/* Positions of the conversation so far: while replaying, the matched part of the record. */
+static int64_t conv_len(const mm_conv *c) { return c->replay ? c->n_keep : c->n_past; }
+
 typedef struct {
     int64_t keep;  /* cache positions kept (the cache is truncated to them) */
     int64_t off;   /* leading positions of the turn taken from the cache */
 } plan;
 
-static int make_plan(const mm_conv *c, const mm_conv_seq *s, bool reuse, int64_t need_room, plan *pl, char *err) {
+static int make_plan(const mm_conv *c, const mm_conv_seq *s, bool reuse, bool defer, int64_t need_room, plan *pl,
+                     char *err) {
     if (s->n == 0) return fail(MMGPT_ERR_USAGE, err, "nothing to evaluate: add text or media first");
-    int64_t off = 0;
-    if (c->fresh && reuse) {
-        while (off < s->n && off < c->n_past && mm_conv_pos_equal(&c->cache[off], &s->pos[off])) off++;
-        if (off == s->n) off--; /* the last position is evaluated again: its logits are needed */
+    int64_t off = 0, base = conv_len(c);
+    if (c->replay && reuse) {
+        while (off < s->n && base + off < c->n_past && mm_conv_pos_equal(&c->cache[base + off], &s->pos[off])) off++;
+        if (off == s->n && !defer) off--; /* the last position is evaluated again: its logits are needed */
     }
     pl->off = off;
-    pl->keep = c->fresh ? off : c->n_past;
+    pl->keep = base + off;
     if (pl->keep + (s->n - off) + need_room <= c->n_ctx) return MMGPT_OK;
     const char *room = need_room ? " (one more is needed for the answer)" : "";
     if (pl->keep > off)
         return fail(MMGPT_ERR_CONTEXT, err,
                     "the prompt takes %lld positions (%lld of them media) but only %lld of the context of %lld are "
                     "left%s",
-                    (long long)s->n, (long long)s->n_media_rows, (long long)(c->n_ctx - c->n_past), (long long)c->n_ctx,
+                    (long long)s->n, (long long)s->n_media_rows, (long long)(c->n_ctx - base), (long long)c->n_ctx,
                     room);
     return fail(MMGPT_ERR_CONTEXT, err, "the prompt takes %lld positions (%lld of them media), over the context of %lld%s",
                 (long long)s->n, (long long)s->n_media_rows, (long long)c->n_ctx, room);
@@ -445,8 +456,8 @@ static int check_in_step(const mm_conv *c, char *err) {
 /* A decoder evaluation's failure: non-finite logits are the model's fault (its weights), the rest internal. */
 static int eval_code(int rc) { return rc == MM_ERR_NONFINITE ? MMGPT_ERR_MODEL : MMGPT_ERR_INTERNAL; }
 
-int mm_conv_eval_turn(mm_conv *c, bool raw, int64_t need_room, float **logits_all, mm_conv_turn_info *info,
-                      char *err) {
+static int eval_turn(mm_conv *c, bool raw, int64_t need_room, bool defer, float **logits_all, mm_conv_turn_info *info,
+                     char *err) {
     if (logits_all) *logits_all = NULL;
     if (logits_all && !c->p.st) return fail(MMGPT_ERR_USAGE, err, "conversation: no decoder to give logits");
     int rc = check_in_step(c, err);
@@ -454,13 +465,23 @@ int mm_conv_eval_turn(mm_conv *c, bool raw, int64_t need_room, float **logits_al
     mm_conv_seq s;
     if ((rc = mm_conv_build(c, raw, &s, err))) return rc;
     plan pl = {0, 0};
-    if ((rc = make_plan(c, &s, !logits_all, need_room, &pl, err))) {
+    if ((rc = make_plan(c, &s, !logits_all, defer && !logits_all, need_room, &pl, err))) {
         mm_conv_seq_free(&s);
         return rc;
     }
     float  *la = NULL;
     double  t0 = mm_time_ms();
     char    e[MM_ERR_SIZE];
+    if (pl.off == s.n) { /* replayed and found whole in the record: nothing evaluated, matching goes on */
+        c->n_keep += s.n;
+        c->fresh = false;
+        c->n_carry = 0;
+        if (info)
+            *info = (mm_conv_turn_info){.n_pos = s.n, .n_cached = s.n, .n_media_rows = s.n_media_rows, .eval_ms = 0};
+        mm_conv_seq_free(&s);
+        mm_conv_drop_pending(c);
+        return MMGPT_OK;
+    }
     if (c->p.st) {
         int64_t nv = mm_gpt_model_n_vocab(mm_gpt_state_model(c->p.st));
         if (logits_all && !(la = malloc((size_t)s.n * (size_t)nv * sizeof(float)))) {
@@ -482,6 +503,7 @@ int mm_conv_eval_turn(mm_conv *c, bool raw, int64_t need_room, float **logits_al
     memcpy(c->cache + c->n_past, s.pos + pl.off, (size_t)(s.n - pl.off) * sizeof *c->cache);
     c->n_past += s.n - pl.off;
     c->fresh = false;
+    c->replay = false;
     c->n_carry = 0;
     if (info)
         *info = (mm_conv_turn_info){.n_pos = s.n, .n_cached = pl.off, .n_media_rows = s.n_media_rows,
@@ -492,9 +514,30 @@ int mm_conv_eval_turn(mm_conv *c, bool raw, int64_t need_room, float **logits_al
     return MMGPT_OK;
 }
 
+int mm_conv_eval_turn(mm_conv *c, bool raw, int64_t need_room, float **logits_all, mm_conv_turn_info *info,
+                      char *err) {
+    return eval_turn(c, raw, need_room, false, logits_all, info, err);
+}
+
+int mm_conv_replay_turn(mm_conv *c, bool raw, int64_t need_room, mm_conv_turn_info *info, char *err) {
+    return eval_turn(c, raw, need_room, true, NULL, info, err);
+}
+
+/* After replayed turns that were found whole (nothing evaluated yet): cut the record and the cache to the
+ * conversation so far, which ends the replay. */
+static int settle(mm_conv *c, char *err) {
+    char e[MM_ERR_SIZE];
+    if (c->n_keep < c->n_past && c->p.st && mm_gpt_state_truncate(c->p.st, c->n_keep, e))
+        return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
+    c->n_past = c->n_keep;
+    c->replay = false;
+    return MMGPT_OK;
+}
+
 int mm_conv_eval_token(mm_conv *c, int32_t token, char *err) {
     int rc = check_in_step(c, err);
     if (rc) return rc;
+    if (c->replay && !c->fresh && (rc = settle(c, err))) return rc;
     if (c->n_past >= c->n_ctx) return fail(MMGPT_ERR_CONTEXT, err, "the context of %lld is full", (long long)c->n_ctx);
     char e[MM_ERR_SIZE];
     if (c->p.st && (rc = mm_gpt_eval_tokens(c->p.st, &token, 1, NULL, e))) return fail(eval_code(rc), err, "%s", e);
@@ -505,7 +548,7 @@ int mm_conv_eval_token(mm_conv *c, int32_t token, char *err) {
 void mm_conv_end_answer(mm_conv *c, int32_t last) {
     c->n_carry = 0;
     bool first = c->n_close > 0 && last == c->close[0]; /* the model wrote the close's first token itself */
-    if (!first && c->n_past >= c->n_ctx) return;       /* full: the answer stays open */
+    if (!first && conv_len(c) >= c->n_ctx) return;     /* full: the answer stays open */
     if (!first && !(last >= 0 && last == c->p.eos)) c->carry[c->n_carry++] = last;
     /* another end token (eos where the close starts otherwise) was never evaluated: the close replaces it */
     for (int i = 0; i < c->n_close; i++) c->carry[c->n_carry++] = c->close[i];

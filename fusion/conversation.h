@@ -38,11 +38,14 @@
  *   a tiled picture (rows of tile 1, marker tokens, rows of tile 2, ...) or a long clip cut into 30 s
  *   windows is one item with one hash, and its identities stay (hash, row) whatever sits between them.
  *
- * Prefix matching (mm_conv_eval_turn)
+ * Prefix matching (mm_conv_eval_turn, mm_conv_replay_turn)
  *   Continuing: the turn is appended after n_past. New conversation (after clear): the longest prefix
  *   of the turn equal to the record is kept (the cache is truncated to it) and only the rest is
  *   evaluated; when the whole turn is in the cache (the same question again) its last position is
- *   evaluated again anyway, since generation needs its logits. When every position's logits are asked
+ *   evaluated again anyway, since generation needs its logits. Over turns: a replayed turn
+ *   (mm_conv_replay_turn: an earlier user turn or answer sent again) found whole is not evaluated and
+ *   the next turn is matched where it ended, so turn 1 + answer 1 + turn 2 finds turn 1 and the answer
+ *   the model generated (the same tokens) in the cache and evaluates from the close of the answer on. When every position's logits are asked
  *   for, nothing is reused. The turn must fit: kept + new positions + need_room <= n_ctx, else
  *   MMGPT_ERR_CONTEXT with the turn's position count and the context size, before anything changes.
  *
@@ -179,7 +182,16 @@ typedef struct {
  * failure it stays (the caller drops it) and the record and the cache agree. */
 int  mm_conv_eval_turn(mm_conv *c, bool raw, int64_t need_room, float **logits_all, mm_conv_turn_info *info,
                        char *err);
-/* Evaluate one generated token after the record and record it. */
+/* A turn of a conversation replayed from its messages (chat APIs send the whole conversation each time:
+ * earlier user turns and the model's answers), whose last position's logits nobody needs: as
+ * mm_conv_eval_turn, except that while the conversation since clear still equals the record (the
+ * replay: every earlier turn found whole in it), a turn found whole is not evaluated at all - it counts as
+ * cached and matching goes on with the next turn, so the whole previous conversation is reused, not only
+ * its first turn. The first turn that differs ends the replay: the record and the cache are cut where it
+ * differs and the rest is evaluated. mm_conv_n_past still counts the record until then. */
+int  mm_conv_replay_turn(mm_conv *c, bool raw, int64_t need_room, mm_conv_turn_info *info, char *err);
+/* Evaluate one generated token after the record and record it (after replayed turns found whole, the
+ * record is cut to them first). */
 int  mm_conv_eval_token(mm_conv *c, int32_t token, char *err);
 /* The answer ended; last: the sampled token that was not evaluated (an end token when the model ended
  * it). The next turn first closes the answer in the cache with the carry (top comment): the close alone

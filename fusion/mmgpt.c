@@ -426,11 +426,14 @@ int mmgpt_tokenize_turn(mmgpt_ctx *c, bool raw, int32_t **ids_out, int64_t *n, c
     return rc;
 }
 
-/* Evaluate the pending turn (positions already in the KV cache are kept: see conversation.h). */
-static int eval_turn(mmgpt_ctx *c, bool raw, int64_t need_room, float **logits_all, int64_t *n_pos, char *err) {
+/* Evaluate the pending turn (positions already in the KV cache are kept: see conversation.h); replay: a
+ * turn of a replayed conversation (mm_conv_replay_turn). */
+static int eval_turn_as(mmgpt_ctx *c, bool raw, bool replay, int64_t need_room, float **logits_all, int64_t *n_pos,
+                        char *err) {
     mm_conv_turn_info info;
     char              e[MM_ERR_SIZE];
-    int               rc = mm_conv_eval_turn(c->conv, raw, need_room, logits_all, &info, e);
+    int               rc = replay ? mm_conv_replay_turn(c->conv, raw, need_room, &info, e)
+                                  : mm_conv_eval_turn(c->conv, raw, need_room, logits_all, &info, e);
     if (rc) return fail(rc, err, "%s", e);
     c->t.prompt_ms += info.eval_ms;
     c->t.n_prompt += info.n_pos;
@@ -438,6 +441,10 @@ static int eval_turn(mmgpt_ctx *c, bool raw, int64_t need_room, float **logits_a
     c->t.n_media_rows += info.n_media_rows;
     if (n_pos) *n_pos = info.n_pos;
     return MMGPT_OK;
+}
+
+static int eval_turn(mmgpt_ctx *c, bool raw, int64_t need_room, float **logits_all, int64_t *n_pos, char *err) {
+    return eval_turn_as(c, raw, false, need_room, logits_all, n_pos, err);
 }
 
 int mmgpt_eval(mmgpt_ctx *c, bool raw, float **logits, int64_t *n_pos, char *err) {
@@ -678,7 +685,7 @@ int mmgpt_eval_answer(mmgpt_ctx *c, const char *answer, char *err) {
     NEED(c, "ctx");
     NEED(answer, "answer");
     gen_free(c);
-    int rc = eval_turn(c, false, 1, NULL, NULL, err);
+    int rc = eval_turn_as(c, false, true, 1, NULL, NULL, err);
     if (rc) {
         mm_conv_drop_pending(c->conv);
         return rc;
@@ -697,7 +704,7 @@ int mmgpt_eval_answer(mmgpt_ctx *c, const char *answer, char *err) {
     }
     if (text.n > 0) {
         rc = mm_conv_add_text(c->conv, text.s, true, err);
-        if (!rc) rc = eval_turn(c, true, 1, NULL, NULL, err);
+        if (!rc) rc = eval_turn_as(c, true, true, 1, NULL, NULL, err);
         if (rc) mm_conv_drop_pending(c->conv);
     }
     free(text.s);

@@ -340,8 +340,12 @@ bool mmgpt_generate_active(const mmgpt_ctx *ctx);   /* a generation is in progre
 /* A conversation replayed from its messages, as chat APIs send it: evaluates the pending turn, then
  * answer as the model's answer to it (the template's answer_lead + answer, trimmed where the template
  * trims answers, tokenized as plain text), closed as an answer that ended at the end token is; the
- * next turn continues the conversation. The prefix cache applies to the first turn after mmgpt_clear
- * only; later turns and answers are evaluated again. */
+ * next turn continues the conversation. The prefix cache applies over the whole replay: after
+ * mmgpt_clear, as long as every replayed turn and answer is found whole in the KV cache (the previous
+ * conversation of this ctx: turn 1 and the answer the model generated, by content), nothing of them is
+ * evaluated, and the next turn is matched where they ended; from the first difference on (a changed
+ * message, an answer whose text tokenizes otherwise) the rest is evaluated. Until the replay ends
+ * (a turn evaluated, mmgpt_generate_begin), mmgpt_ctx_n_past still counts the previous conversation. */
 int mmgpt_eval_answer(mmgpt_ctx *ctx, const char *answer, char *err);
 
 /* The full text of the last mmgpt_generate (valid until the next generate / clear / free). */

@@ -2,7 +2,7 @@
 # Build and run the whole test suite with ctest.   tools/test.sh [--sanitize | --tsan [ctest args]]
 #   --sanitize  ASan + UBSan build (build-asan), every test
 #   --tsan      ThreadSanitizer build (build-tsan); extra arguments go to ctest (default: the threaded
-#               tests, -R '^(fus_api|gpt_|core_pool)')
+#               tests, -R '^(fus_api|gpt_|core_pool|srv_media)')
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -17,7 +17,7 @@ elif [ "${1:-}" = "--tsan" ]; then
   export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
   export MMGPT_SANITIZE_RUN=1
   shift
-  [ $# -gt 0 ] || set -- -R '^(fus_api|gpt_|core_pool)'
+  [ $# -gt 0 ] || set -- -R '^(fus_api|gpt_|core_pool|srv_media)'
   cmake --build "$dir" -j "$jobs"
   cd "$dir" && exec ctest --output-on-failure -j "$jobs" --timeout 900 "$@"
 else

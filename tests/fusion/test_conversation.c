@@ -102,6 +102,17 @@ static void expect_turn(mm_conv *c, const char *what, int64_t n, int64_t cached)
           (long long)info.n_pos, (long long)info.n_cached, (long long)n, (long long)cached);
 }
 
+/* A replayed turn (text; raw for an answer): n positions, `cached` found in the cache. */
+static void expect_replay(mm_conv *c, bool raw, const char *text, int64_t n, int64_t cached, const char *what) {
+    char              err[MM_ERR_SIZE];
+    mm_conv_turn_info info = {0};
+    mm_conv_add_text(c, text, true, err);
+    int rc = mm_conv_replay_turn(c, raw, 1, &info, err);
+    CHECK(rc == 0, "%s: %s", what, err);
+    CHECK(info.n_pos == n && info.n_cached == cached, "%s: %lld positions, %lld cached; want %lld, %lld", what,
+          (long long)info.n_pos, (long long)info.n_cached, (long long)n, (long long)cached);
+}
+
 static void answer(mm_conv *c, const char *text, int32_t last) {
     char err[MM_ERR_SIZE];
     for (const char *p = text; *p; p++) CHECK(mm_conv_eval_token(c, (unsigned char)*p, err) == 0, "token: %s", err);
@@ -253,6 +264,59 @@ static void part_a(void) {
     CHECK(rc == MMGPT_ERR_CONTEXT && !strcmp(err, "the prompt takes 52 positions (3 of them media), over the context "
                                                   "of 48 (one more is needed for the answer)"),
           "turn over the context: rc %d '%s'", rc, err);
+    mm_conv_free(c);
+
+    /* ---- prefix cache over turns: a conversation replayed from its messages (turn, answer, turn, ...)
+     * is matched turn after turn (mm_conv_replay_turn); a turn found whole is not evaluated */
+    p.n_ctx = 128;
+    c = mm_conv_create(&p, err);
+    mm_conv_add_text(c, "Hi", true, err);
+    expect_turn(c, "replay: turn 1", 19, 0);
+    answer(c, "yo", EOS); /* the model ended its answer: "yo" in the cache, <E> carried */
+    mm_conv_add_text(c, "More", true, err);
+    expect_turn(c, "replay: turn 2", 22, 0);
+    answer(c, "ok", '.'); /* stopped at max tokens: '.' sampled, not evaluated */
+    expect_record(c, "User: Hi\nAssistant:yo<E>User: More\nAssistant:ok", "replay: the first conversation");
+    /* the client sends it back with a third turn: everything up to the last answer's unevaluated '.' is cached */
+    mm_conv_clear(c);
+    expect_replay(c, false, "Hi", 19, 19, "replay: turn 1 again");
+    expect_replay(c, true, "yo", 2, 2, "replay: answer 1");
+    mm_conv_end_answer(c, EOS);
+    expect_replay(c, false, "More", 22, 22, "replay: turn 2 again");
+    CHECK(mm_conv_n_past(c) == 45, "replay: the record is kept while it matches (%lld)", (long long)mm_conv_n_past(c));
+    expect_replay(c, true, "ok.", 3, 2, "replay: answer 2 (its last token was never evaluated)");
+    mm_conv_end_answer(c, EOS);
+    mm_conv_add_text(c, "Again", true, err);
+    expect_turn(c, "replay: turn 3", 23, 0);
+    expect_record(c, "User: Hi\nAssistant:yo<E>User: More\nAssistant:ok.<E>User: Again\nAssistant:",
+                  "replay: after turn 3");
+    /* the same request again: all found, only the last position evaluated again */
+    mm_conv_clear(c);
+    expect_replay(c, false, "Hi", 19, 19, "replay twice: turn 1");
+    expect_replay(c, true, "yo", 2, 2, "replay twice: answer 1");
+    mm_conv_end_answer(c, EOS);
+    expect_replay(c, false, "More", 22, 22, "replay twice: turn 2");
+    expect_replay(c, true, "ok.", 3, 3, "replay twice: answer 2");
+    mm_conv_end_answer(c, EOS);
+    mm_conv_add_text(c, "Again", true, err);
+    expect_turn(c, "replay twice: turn 3", 23, 22);
+    CHECK(mm_conv_n_past(c) == 69, "replay twice: n_past %lld", (long long)mm_conv_n_past(c));
+    /* a changed answer: the cache is kept up to the change only, the rest evaluated */
+    mm_conv_clear(c);
+    expect_replay(c, false, "Hi", 19, 19, "changed answer: turn 1");
+    expect_replay(c, true, "yes", 3, 1, "changed answer: answer 1 differs after 'y'");
+    mm_conv_end_answer(c, EOS);
+    expect_replay(c, false, "More", 22, 0, "changed answer: turn 2 evaluated");
+    expect_record(c, "User: Hi\nAssistant:yes<E>User: More\nAssistant:", "changed answer");
+    /* a changed first message: only "User: H" */
+    mm_conv_clear(c);
+    expect_replay(c, false, "Ho", 19, 7, "changed turn 1");
+    expect_replay(c, true, "yes", 3, 0, "changed turn 1: its answer evaluated");
+    /* a generated token after replayed turns found whole cuts the record to them first */
+    mm_conv_clear(c);
+    expect_replay(c, false, "Ho", 19, 19, "replay then a token");
+    CHECK(mm_conv_eval_token(c, 'z', err) == 0, "token after a replayed turn: %s", err);
+    expect_record(c, "User: Ho\nAssistant:z", "replay then a token");
     mm_conv_free(c);
 
     /* ---- BOS at the start of each conversation only */
@@ -528,6 +592,24 @@ static char *ask_text(mmgpt_ctx *c, const char *img, const char *q, bool clear, 
     return strdup(rc ? "" : mmgpt_last_text(c));
 }
 
+/* A replayed conversation, as mmgpt serve receives it: [img + q1] [answer a1] [q2], answered (8 tokens). */
+static char *replay_text(mmgpt_ctx *c, const char *img, const char *q1, const char *a1, const char *q2,
+                         mmgpt_timings *t) {
+    char err[MMGPT_ERR_SIZE];
+    mmgpt_clear(c);
+    mmgpt_reset_timings(c);
+    mmgpt_gen_params gp = mmgpt_gen_default_params();
+    gp.max_tokens = 8;
+    int rc = mmgpt_add_image_file(c, img, err);
+    if (!rc) rc = mmgpt_add_text_literal(c, q1, err);
+    if (!rc) rc = mmgpt_eval_answer(c, a1, err);
+    if (!rc) rc = mmgpt_add_text_literal(c, q2, err);
+    if (!rc) rc = mmgpt_generate(c, gp, NULL, NULL, err);
+    CHECK(rc == 0, "replay [%s + '%s', '%s', '%s']: %s", img, q1, a1, q2, err);
+    if (t) mmgpt_get_timings(c, t);
+    return strdup(rc ? "" : mmgpt_last_text(c));
+}
+
 /* The positions of the pending turn with media rows as -1 (mmgpt_tokenize_turn). */
 static int32_t *turn_ids(mmgpt_ctx *c, int64_t *n) {
     char     err[MMGPT_ERR_SIZE];
@@ -582,6 +664,44 @@ static void part_c(const char *model_path, const char *img1, const char *img2) {
         mmgpt_ctx_free(f);
     }
     CHECK(strcmp(a1, a2) != 0, "the two pictures should get different answers ('%s')", a1);
+
+    /* ---- prefix cache over turns: [picture + q1, the answer, q2] after the ctx answered q1 finds turn 1
+     * and the generated answer in the cache; the answer equals a fresh context's; a changed first message
+     * misses from the change on */
+    {
+        mmgpt_timings tr, tf;
+        char *b0 = ask_text(c, img1, "what is it?", true, &t); /* the conversation a client continues */
+        int64_t n_turn1 = t.n_prompt, n_ans = t.n_gen;
+        char *b1 = replay_text(c, img1, "what is it?", b0, "and the colors?", &tr);
+        mmgpt_ctx *f = mmgpt_ctx_create(m, cp, err);
+        char *w1 = replay_text(f, img1, "what is it?", b0, "and the colors?", &tf);
+        CHECK(!strcmp(b1, w1), "replayed conversation: '%s' with the cache, '%s' fresh", b1, w1);
+        CHECK(tf.n_cached == 0 && tr.n_prompt == tf.n_prompt, "fresh replay: %lld cached of %lld (cached run: %lld)",
+              (long long)tf.n_cached, (long long)tf.n_prompt, (long long)tr.n_prompt);
+        CHECK(tr.n_cached >= n_turn1 + n_ans - 1 && tr.n_cached < tr.n_prompt,
+              "replay over turns: %lld of %lld cached, want >= turn 1 (%lld) + its answer (%lld) - 1",
+              (long long)tr.n_cached, (long long)tr.n_prompt, (long long)n_turn1, (long long)n_ans);
+        printf("C: replayed [picture + q1, answer (%lld tokens), q2]: %lld of %lld positions from the cache\n",
+               (long long)n_ans, (long long)tr.n_cached, (long long)tr.n_prompt);
+        /* the same request again: all but the last position */
+        char *b2 = replay_text(c, img1, "what is it?", b0, "and the colors?", &tr);
+        CHECK(!strcmp(b1, b2) && tr.n_cached == tr.n_prompt - 1, "the same replay again: '%s' vs '%s', %lld of %lld",
+              b1, b2, (long long)tr.n_cached, (long long)tr.n_prompt);
+        /* a changed first message: the cache holds "User: " + the picture only, then it is evaluated */
+        char *b3 = replay_text(c, img1, "what is this?", b0, "and the colors?", &tr);
+        char *w3 = replay_text(f, img1, "what is this?", b0, "and the colors?", NULL);
+        CHECK(!strcmp(b3, w3), "changed first message: '%s' with the cache, '%s' fresh", b3, w3);
+        CHECK(tr.n_cached < n_turn1, "changed first message: %lld cached, want < %lld", (long long)tr.n_cached,
+              (long long)n_turn1);
+        /* a changed answer: cached up to the change only */
+        char *b4 = replay_text(c, img1, "what is it?", "a cat", "and the colors?", &tr);
+        char *w4 = replay_text(f, img1, "what is it?", "a cat", "and the colors?", NULL);
+        CHECK(!strcmp(b4, w4), "changed answer: '%s' with the cache, '%s' fresh", b4, w4);
+        CHECK(tr.n_cached < n_turn1 + 3, "changed answer: %lld cached, want < %lld", (long long)tr.n_cached,
+              (long long)(n_turn1 + 3));
+        mmgpt_ctx_free(f);
+        free(b0), free(b1), free(b2), free(b3), free(b4), free(w1), free(w3), free(w4);
+    }
     free(a0), free(a1), free(a2), free(a3);
 
     /* ---- free text is text */
