@@ -6,7 +6,8 @@ safetensors (index.json; F32, F16 and BF16 tensors). The converted mmproj runs t
 --projected`; the tower output and the projected rows are compared with ref_hf_vision's PyTorch reference on
 the checkpoint's own weights (float64, the pixels mmgpt fed).
 Tolerance: --type f32: 1e-4 relative (max |c - ref| / max |ref|); f16 2e-3 and q8_0 3e-2 (quantization error).
-Also: refusals with a message (a missing tensor named, the text model asked for, an unknown model_type).
+Also: refusals with a message (a missing tensor named, the text model asked for without tokenizer files, an
+unknown model_type). The text models: test_convert_hf_text.py.
 """
 import json
 import os
@@ -181,9 +182,9 @@ for kind, folder, W in (("llava", llava_dir, held), ("smol", smol_dir, held_s)):
 
 # ---------------------------------------------------------------- refusals
 r = convert(llava_dir, None, "-o", os.path.join(TMP, "text.gguf"))
-ok = r.returncode == 1 and "not converted by this tool yet" in r.stderr
-print("%s text model of LLaVA asked for: %s" % ("ok  " if ok else "FAIL", r.stderr.strip()[:150]))
-fails += [] if ok else ["text refused"]
+ok = r.returncode == 1 and "neither tokenizer.model nor tokenizer.json" in r.stderr
+print("%s text model of LLaVA without tokenizer files: %s" % ("ok  " if ok else "FAIL", r.stderr.strip()[:150]))
+fails += [] if ok else ["text without tokenizer refused"]
 del ten["vision_tower.vision_model.encoder.layers.1.mlp.fc1.weight"]
 bad_dir = os.path.join(TMP, "llava-bad")
 write_checkpoint(bad_dir, llava_cfg, llava_pp, ten)
