@@ -462,20 +462,15 @@ def convert_llama_text(hf_dir, out, ttype="f16", name=None):
     w = W.w
     w.add_str("general.architecture", "llama")
     w.add_str("general.name", name or os.path.basename(os.path.normpath(hf_dir)))
-    w.add_u32("llama.block_count", n_layer)
-    w.add_u32("llama.context_length", n_ctx)
-    w.add_u32("llama.embedding_length", d)
-    w.add_u32("llama.feed_forward_length", ff)
-    w.add_u32("llama.attention.head_count", H)
-    w.add_u32("llama.attention.head_count_kv", Hkv)
+    u32 = [("block_count", n_layer), ("context_length", n_ctx), ("embedding_length", d), ("feed_forward_length", ff),
+           ("attention.head_count", H), ("attention.head_count_kv", Hkv)]
+    if "head_dim" in tc:
+        u32 += [("attention.key_length", dh), ("attention.value_length", dh)]
+    for k, v in u32 + [("vocab_size", V), ("rope.dimension_count", dh)]:
+        w.add_u32("llama." + k, v)
     w.add_f32("llama.rope.freq_base", theta)
     w.add_f32("llama.attention.layer_norm_rms_epsilon", eps)
-    if "head_dim" in tc:
-        w.add_u32("llama.attention.key_length", dh)
-        w.add_u32("llama.attention.value_length", dh)
     w.add_u32("general.file_type", {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7}[ttype])
-    w.add_u32("llama.vocab_size", V)
-    w.add_u32("llama.rope.dimension_count", dh)
     if rs and (rs.get("rope_type") or rs.get("type")) == "linear":
         w.add_str("llama.rope.scaling.type", "linear")
         w.add_f32("llama.rope.scaling.factor", float(rs["factor"]))

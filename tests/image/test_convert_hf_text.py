@@ -43,6 +43,7 @@ for p in (HERE, os.path.join(ROOT, "tools"), os.path.join(ROOT, "tests", "tokeni
 import make_random_llama as mrl  # noqa: E402
 import mmgguf  # noqa: E402
 import ref_llama  # noqa: E402
+from ref_hf_vision import stored  # noqa: E402
 import ref_llama_tok as RT  # noqa: E402
 from convert_hf import write_safetensors  # noqa: E402
 
@@ -63,15 +64,6 @@ def check(label, ok, msg=""):
     sys.stdout.flush()
     if not ok:
         fails.append(label)
-
-
-def stored(dt, a):
-    a = np.asarray(a, dtype=np.float32)
-    if dt == "F16":
-        return a.astype(np.float16).astype(np.float32)
-    if dt == "BF16":
-        return (a.view(np.uint32) & 0xFFFF0000).view(np.float32)
-    return a
 
 
 def write_folder(folder, files, tensors):

@@ -33,16 +33,6 @@ quick = os.environ.get("MMGPT_SANITIZE_RUN") == "1"
 fails = []
 
 
-def stored(dt, a):
-    """The value the checkpoint holds for a float32 array saved as dt."""
-    a = np.asarray(a, dtype=np.float32)
-    if dt == "F16":
-        return a.astype(np.float16).astype(np.float32)
-    if dt == "BF16":
-        return (a.view(np.uint32) & 0xFFFF0000).view(np.float32)
-    return a
-
-
 def write_checkpoint(folder, config, preproc, tensors):
     """tensors {hf name: (dtype, array)} -> two shards + model.safetensors.index.json."""
     os.makedirs(folder, exist_ok=True)
@@ -111,7 +101,7 @@ for n, a in Wl.items():
             "model.mm_projector.2", "multi_modal_projector.linear_2")
     dt = "F16" if "q_proj.weight" in n else "BF16" if "fc2.weight" in n else "F32"
     ten[hf] = (dt, a)
-    held[n] = stored(dt, a)
+    held[n] = R.stored(dt, a)
 ten["language_model.model.embed_tokens.weight"] = ("F16", rng.standard_normal((50, 96)))
 ten["language_model.lm_head.weight"] = ("F16", rng.standard_normal((50, 96)))
 llava_dir = os.path.join(TMP, "llava-1.5-tiny-hf")
@@ -132,7 +122,7 @@ smol_pp = {"do_convert_rgb": True, "do_image_splitting": True, "do_normalize": T
            "max_image_size": {"longest_edge": 512}, "resample": 1, "rescale_factor": 1 / 255,
            "size": {"longest_edge": 2048}, "image_processor_type": "Idefics3ImageProcessor"}
 ten_s = {n: ("BF16" if "fc1.weight" in n else "F32", a) for n, a in Ws.items()}
-held_s = {n: stored(dt, a) for n, (dt, a) in ten_s.items()}
+held_s = {n: R.stored(dt, a) for n, (dt, a) in ten_s.items()}
 ten_s["model.text_model.embed_tokens.weight"] = ("F32", rng.standard_normal((50, 96)))
 smol_dir = os.path.join(TMP, "SmolVLM-tiny")
 write_checkpoint(smol_dir, smol_cfg, smol_pp, ten_s)
