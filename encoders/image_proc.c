@@ -584,7 +584,9 @@ mm_image_proc_params mm_image_proc_for_model(const mm_gguf *g, const mm_vit_mode
     if (!g || !vit || mm_gguf_find_key(g, "mmgpt.vision.resize_mode") >= 0 ||
         mm_gguf_find_key(g, "mmgpt.vision.feature_layer") >= 0 || mm_gguf_get_str(g, "clip.projector_type", &pt, &pn))
         return p;
-    mm_image_proc_kind kind = pn == 3 && !memcmp(pt, "mlp", 3)        ? MM_IMGPROC_LLAVA
+    /* MobileVLM V2 (ldpv2) uses LLaVA-1.5's processor (CLIPImageProcessor, image_aspect_ratio "pad") */
+    mm_image_proc_kind kind = (pn == 3 && !memcmp(pt, "mlp", 3)) || (pn == 5 && !memcmp(pt, "ldpv2", 5))
+                                  ? MM_IMGPROC_LLAVA
                               : pn == 8 && !memcmp(pt, "idefics3", 8) ? MM_IMGPROC_IDEFICS3
                                                                       : MM_IMGPROC_PLAIN;
     if (kind == MM_IMGPROC_PLAIN) return p;

@@ -99,7 +99,12 @@
  *          Rows per window are computed in one place: mm_audio_model_window_rows (mm_audio.h; the encoder's pool included).
  *   GELU here is the exact erf form 0.5x(1 + erf(x / sqrt 2)) (torch.nn.GELU(), as LLaVA's projector is
  *   defined; llama.cpp computes ggml_gelu, the tanh approximation, which differs by up to 5e-4 a value).
- *   ldp / ldpv2 (MobileVLM) and the other llama.cpp projector types are refused by name.
+ *   image, clip.projector_type = "ldpv2" (MobileVLM V2, llama.cpp's layout): h = mm.model.mlp.2 GELU(mm.model.mlp.0 x)
+ *          on the g x g patch grid, 2x2 average pooling (stride 2) to (g/2) x (g/2), then the positional
+ *          depthwise 3x3 convolution with residual: y = p + b + conv3x3_c(p) per channel c (padding 1;
+ *          mm.model.peg.0.weight GGUF ne [3, 3, 1, d_out] = torch [d_out, 1, 3, 3], .bias [d_out]);
+ *          g must be even (24 x 24 -> 144 rows for CLIP ViT-L/14 at 336 px).
+ *   ldp (MobileVLM v1) and the other llama.cpp projector types are refused by name.
  *   Every projector must output the decoder's d_model, else the load fails with
  *   "this mmproj does not fit this model: projector outputs N, decoder d_model is M".
  */
@@ -273,7 +278,7 @@ typedef struct {
     bool           mlp;          /* image: false = linear (mm.0 / mm.model.fc), true = mlp (mm.0 -> GELU -> mm.2) */
     int            stack;        /* audio: frames stacked per row (k >= 1); image: 1 */
     int            merge;        /* image: pixel-shuffle factor s (1 = none); audio: 1 */
-    int64_t        grid;         /* image with merge > 1: patches per side g (g % s == 0); else 0 */
+    int64_t        grid;         /* image with merge > 1 or ldpv2: patches per side g (g % s == 0); else 0 */
     int64_t        d_in;         /* encoder width */
     int64_t        d_out;        /* = decoder d_model */
     mm_mat l1;           /* image: mm.0 / mm.model.fc [d_mid or d_out, merge^2*d_in];
@@ -281,6 +286,9 @@ typedef struct {
     mm_mat l2;           /* image mlp: mm.2;  audio: mm.a.mlp.2  [d_out, d_mid] (ultravox: [d_out, d_mid/2]) */
     bool           ultravox;     /* audio: clip.projector_type "ultravox" (RMSNorm, SwiGLU, RMSNorm) */
     bool           qwen2a;       /* audio: clip.projector_type "qwen2a" (l1 = mm.a.fc, biased; pooled encoder) */
+    bool           ldpv2;        /* image: MobileVLM V2 (mlp, 2x2 average pool, depthwise 3x3 + residual) */
+    float         *peg_w;        /* ldpv2: mm.model.peg.0.weight [d_out][3][3] (f32 copy) */
+    float         *peg_b;        /* ldpv2: mm.model.peg.0.bias [d_out] (f32 copy) */
     bool           per_window;   /* audio: frames are stacked within each encoder window (ultravox, as llama.cpp),
                                     else over the whole clip's rows (mmgpt's own projector) */
     float         *norm_pre;     /* ultravox: mm.a.norm_pre.weight [stack*d_in] (f32 copy) */

@@ -18,8 +18,15 @@ The model family comes from config.json (model_type):
                        clip.vision.projector.scale_factor (config scale_factor), clip.use_gelu true,
                        clip.vision.preproc_image_size (preprocessor size.longest_edge), embeddings f32, v.post_ln,
                        mm.model.fc.
-  The Llama / SmolLM2 text models of LLaVA and SmolVLM (-o) are not converted here yet: they need the llama
-  decoder (convert them with llama.cpp's convert_hf_to_gguf.py meanwhile); asking for them is an error.
+  llama                (Llama / SmolLM2 text checkpoints) and the text models (-o) of llava (language_model.*,
+                       LLaVA-1.5's Vicuna / Llama 2) and idefics3 / smolvlm (model.text_model.*, SmolLM2): as
+                       convert_hf_to_gguf.py's LlamaModel writes them: general.architecture "llama", llama.*
+                       hparams from (text_)config.json with transformers' LlamaConfig defaults for absent
+                       fields, the rows of q_proj / k_proj permuted per head (permute_qk) for llama.cpp's
+                       adjacent-pair rotary embedding, output.weight only for an untied lm_head; the
+                       vocabulary by tools/hf_vocab.py: SentencePiece ("llama": tokenizer.model's pieces,
+                       scores and types) or byte-level BPE ("gpt2" + the pre-tokenizer name, merges from
+                       tokenizer.json), special ids, add_bos / add_eos, chat template.
 Matrices are written at --type (f16 default; rows not a multiple of 32 fall back to f16 for the q types, as
 llama.cpp does), the 4-D patch embedding and position table at f16 for LLaVA (f32 with --type f32), vectors f32.
 Checkpoints: model.safetensors, sharded model-*.safetensors with model.safetensors.index.json (read through
@@ -380,11 +387,109 @@ def convert_smolvlm_mmproj(hf_dir, out, ttype="f16", name=None):
             "d_text": d_text}
 
 
+# ---------------------------------------------------------------- Llama-family text models
+_LLAMA_DEFAULTS = {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
+                   "num_attention_heads": 32, "max_position_embeddings": 2048, "rms_norm_eps": 1e-6,
+                   "rope_theta": 10000.0, "vocab_size": 32000}   # transformers' LlamaConfig defaults
+_LLAMA_LAYER = [("input_layernorm", "attn_norm", 0), ("self_attn.q_proj", "attn_q", 1),
+                ("self_attn.k_proj", "attn_k", 2), ("self_attn.v_proj", "attn_v", 2),
+                ("self_attn.o_proj", "attn_output", 3), ("post_attention_layernorm", "ffn_norm", 0),
+                ("mlp.gate_proj", "ffn_gate", 4), ("mlp.up_proj", "ffn_up", 4), ("mlp.down_proj", "ffn_down", 5)]
+_TEXT_PREFIXES = ("language_model.model.", "model.language_model.", "model.text_model.", "model.")
+
+
+def permute_qk(w, n_head):
+    """convert_hf_to_gguf.py's LlamaModel.permute: Hugging Face's q/k rows put the two halves of each head's
+    rotary pairs apart (rotate_half: i and i + dh/2); llama.cpp's "normal" rotation pairs adjacent rows
+    (2i, 2i + 1). Per head: [2, dh/2, cols] -> [dh/2, 2, cols]."""
+    rows = w.shape[0]
+    return w.reshape(n_head, 2, rows // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def _text_name(k):
+    """a checkpoint name -> the plain LlamaForCausalLM name (model.*, lm_head.weight), or None (not text)"""
+    if k in ("language_model.lm_head.weight", "lm_head.weight"):
+        return "lm_head.weight"
+    for p in _TEXT_PREFIXES:
+        if k.startswith(p):
+            rest = k[len(p):]
+            if rest.startswith(("vision_model.", "vision_tower.", "connector.", "multi_modal_projector.")):
+                return None
+            return "model." + rest
+    return None
+
+
+def convert_llama_text(hf_dir, out, ttype="f16", name=None):
+    """The Llama-family text model of a LLaVA-1.5 (Vicuna / Llama 2: SentencePiece vocabulary), SmolVLM /
+    Idefics3 (SmolLM2: byte-level BPE) or plain Llama / SmolLM2 checkpoint -> GGUF arch "llama"."""
+    import hf_vocab
+    cfg = _json(hf_dir, "config.json")
+    tc = cfg.get("text_config", {}) if cfg.get("model_type") != "llama" else cfg
+    if tc.get("model_type", "llama") != "llama":
+        raise ValueError("config: text model_type %r (llama is converted)" % tc.get("model_type"))
+    hp = dict(_LLAMA_DEFAULTS, **{k: v for k, v in tc.items() if v is not None})
+    d, ff, n_layer = _int(hp, "hidden_size"), _int(hp, "intermediate_size"), _int(hp, "num_hidden_layers", hi=4096)
+    H = _int(hp, "num_attention_heads", hi=4096)
+    Hkv = _int(hp, "num_key_value_heads", H, hi=4096)
+    dh = _int(hp, "head_dim", d // H if d % H == 0 else None)
+    if H % Hkv or dh % 2:
+        raise ValueError("config: %d heads over %d KV heads of width %d (the heads must share KV heads evenly, "
+                         "the width be even)" % (H, Hkv, dh))
+    V, n_ctx = _int(hp, "vocab_size", hi=1 << 24), _int(hp, "max_position_embeddings", hi=1 << 24)
+    eps, theta = float(hp["rms_norm_eps"]), float(hp["rope_theta"])
+    if hp.get("hidden_act", "silu") != "silu":
+        raise ValueError("config: text hidden_act %r (Llama: silu)" % hp.get("hidden_act"))
+    if hp.get("attention_bias") or hp.get("mlp_bias"):
+        raise ValueError("config: attention_bias / mlp_bias: a Llama with biases is not converted")
+    rs = hp.get("rope_scaling")
+    if rs and (rs.get("rope_type") or rs.get("type")) not in ("linear", "default"):
+        raise ValueError("config: rope_scaling %r (linear is converted)" % (rs,))
+    kind = "gpt2" if not os.path.exists(os.path.join(hf_dir, "tokenizer.model")) and \
+        not (_json(hf_dir, "tokenizer.json", required=False).get("model") or {}).get("byte_fallback") else "llama"
+    voc = hf_vocab.read_vocab(hf_dir, cfg, V, kind)
+    t = {}
+    for k, v in read_checkpoint(hf_dir, lambda k: _text_name(k) is not None).items():
+        t[_text_name(k)] = v
+    W = _Writer(t, ttype, hf_dir)
+    w = W.w
+    w.add_str("general.architecture", "llama")
+    w.add_str("general.name", name or os.path.basename(os.path.normpath(hf_dir)))
+    u32 = [("block_count", n_layer), ("context_length", n_ctx), ("embedding_length", d), ("feed_forward_length", ff),
+           ("attention.head_count", H), ("attention.head_count_kv", Hkv)]
+    if "head_dim" in tc:
+        u32 += [("attention.key_length", dh), ("attention.value_length", dh)]
+    for k, v in u32 + [("vocab_size", V), ("rope.dimension_count", dh)]:
+        w.add_u32("llama." + k, v)
+    w.add_f32("llama.rope.freq_base", theta)
+    w.add_f32("llama.attention.layer_norm_rms_epsilon", eps)
+    w.add_u32("general.file_type", {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7}[ttype])
+    if rs and (rs.get("rope_type") or rs.get("type")) == "linear":
+        w.add_str("llama.rope.scaling.type", "linear")
+        w.add_f32("llama.rope.scaling.factor", float(rs["factor"]))
+    if len(voc["tokens"]) != V:
+        raise ValueError("%s: the tokenizer has %d tokens, the model's vocab_size is %d" % (hf_dir, len(voc["tokens"]), V))
+    hf_vocab.add_to_gguf(w, voc)
+    W.mat("token_embd.weight", W.get("model.embed_tokens.weight", (V, d)))
+    shapes = [(d,), (H * dh, d), (Hkv * dh, d), (d, H * dh), (ff, d), (d, ff)]
+    for i in range(n_layer):
+        for hf, gg, s in _LLAMA_LAYER:
+            a = W.get("model.layers.%d.%s.weight" % (i, hf), shapes[s])
+            if hf.endswith(("q_proj", "k_proj")):
+                a = permute_qk(a, H if hf.endswith("q_proj") else Hkv)
+            (W.vec if s == 0 else W.mat)("blk.%d.%s.weight" % (i, gg), a)
+    W.vec("output_norm.weight", W.get("model.norm.weight", (d,)))
+    if "lm_head.weight" in t and not hp.get("tie_word_embeddings", False):
+        W.mat("output.weight", W.get("lm_head.weight", (V, d)))
+    w.write(out)
+    return {"text": "llama", "tokenizer": "%s/%s" % (voc["model"], voc["pre"]), "d": d, "layers": n_layer,
+            "heads": "%d/%d" % (H, Hkv), "n_vocab": V}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Hugging Face checkpoint -> GGUF in llama.cpp's layout "
-                                 "(GPT-2 text; LLaVA-1.5 and SmolVLM mmproj)")
+                                 "(GPT-2 and Llama text; LLaVA-1.5 and SmolVLM text + mmproj)")
     ap.add_argument("hf_dir")
-    ap.add_argument("-o", "--outfile", help="the text model (GPT-2)")
+    ap.add_argument("-o", "--outfile", help="the text model (GPT-2, Llama, the text side of LLaVA / SmolVLM)")
     ap.add_argument("--mmproj", help="the vision encoder + projector (LLaVA-1.5, SmolVLM / Idefics3)")
     ap.add_argument("--type", default="f16", choices=["f32", "f16", "q8_0", "q4_0"])
     ap.add_argument("--name", default=None)
@@ -398,17 +503,19 @@ def main(argv=None):
             if not a.outfile:
                 raise ValueError("give the output file (-o TEXT.gguf)")
             done.append((a.outfile, convert_gpt2(a.hf_dir, a.outfile, a.type, a.name)))
-        elif mt in ("llava", "idefics3", "smolvlm"):
+        elif mt in ("llava", "idefics3", "smolvlm", "llama"):
+            if not a.outfile and not a.mmproj:
+                raise ValueError("give the output file(s): -o TEXT.gguf and / or --mmproj MMPROJ.gguf")
+            if a.mmproj and mt == "llama":
+                raise ValueError("a Llama checkpoint has no vision encoder (--mmproj)")
             if a.outfile:
-                raise ValueError("the %s text model is not converted by this tool yet (it needs the llama decoder): "
-                                 "convert it with llama.cpp's convert_hf_to_gguf.py; --mmproj converts the vision "
-                                 "part" % mt)
-            if not a.mmproj:
-                raise ValueError("give the mmproj output file (--mmproj MMPROJ.gguf)")
-            fn = convert_llava_mmproj if mt == "llava" else convert_smolvlm_mmproj
-            done.append((a.mmproj, fn(a.hf_dir, a.mmproj, a.type, a.name)))
+                done.append((a.outfile, convert_llama_text(a.hf_dir, a.outfile, a.type, a.name)))
+            if a.mmproj:
+                fn = convert_llava_mmproj if mt == "llava" else convert_smolvlm_mmproj
+                done.append((a.mmproj, fn(a.hf_dir, a.mmproj, a.type, a.name)))
         else:
-            raise ValueError("config.json model_type %r: gpt2, llava, idefics3 and smolvlm are converted" % (mt,))
+            raise ValueError("config.json model_type %r: gpt2, llama, llava, idefics3 and smolvlm are converted"
+                             % (mt,))
     except (KeyError, ValueError, FileNotFoundError, OSError) as e:
         print("convert_hf: %s" % (e.args[0] if e.args else e), file=sys.stderr)
         return 1

@@ -6,7 +6,15 @@
  *   - the bound holds: with room for one image's rows, a second image evicts the first; an image larger than
  *     the bound is never kept; 0 = off;
  *   - errors are unchanged (missing file: an input error naming it).
- * usage: test_media_cache MODEL IMAGE_A IMAGE_B   (A and B: different pictures of the same size) */
+ * usage: test_media_cache MODEL IMAGE_A IMAGE_B   (A and B: different pictures of the same size)
+ *
+ * Second mode (test_media_cache_tiles.py makes the llama.cpp-layout pairs): the processing is part of the key.
+ *   test_media_cache --tiles TEXT SMOLVLM_MMPROJ LLAVA_MMPROJ IMAGE
+ *   SmolVLM (idefics3 processor): contexts with --max-tiles 0 (default), 4 and 1 each encode the image (a
+ *   different tiling misses the cache, and gives another number of rows), a second context with the same
+ *   setting takes it from the cache (the rows of the first, bit for bit), the default again still hits;
+ *   LLaVA (its processor has no tiles): a context with max_tiles 2 takes the image the default context
+ *   encoded from the cache (the setting does not change what the tower is fed). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +24,81 @@
 #include "mm_check.h"
 #include "media_cache_util.h"
 
+/* A text model with a separate mmproj (the --tiles mode). */
+static mmgpt_model *load_pair(const char *path, const char *mmproj, int64_t cache_bytes) {
+    char               err[MMGPT_ERR_SIZE];
+    mmgpt_model_params mp = mmgpt_model_default_params();
+    mp.media_cache_bytes = cache_bytes;
+    mp.mmproj_path = mmproj;
+    mp.no_audio = true;
+    mmgpt_model *m = mmgpt_model_load(path, mp, err);
+    if (!m) fprintf(stderr, "FAIL: load %s: %s\n", path, err);
+    return m;
+}
+
+static mmgpt_ctx *ctx_tiles(const mmgpt_model *m, int max_tiles) {
+    char             err[MMGPT_ERR_SIZE];
+    mmgpt_ctx_params cp = mmgpt_ctx_default_params();
+    cp.n_threads = 1;
+    cp.max_tiles = max_tiles;
+    mmgpt_ctx *c = mmgpt_ctx_create(m, cp, err);
+    if (!c) fprintf(stderr, "FAIL: ctx: %s\n", err);
+    return c;
+}
+
 /* Encode as a picture (media_cache_util.h). */
 static mmgpt_media *enc(mmgpt_ctx *c, const char *path, const void *data, size_t size, int want_cached,
                         const char *what) {
     return mc_enc(c, MMGPT_MEDIA_IMAGE, path, data, size, want_cached, what);
 }
 
+/* --tiles TEXT SMOLVLM_MMPROJ LLAVA_MMPROJ IMAGE: the processing settings in the key */
+static int tiles_mode(const char *text, const char *smol, const char *llava, const char *img) {
+    mmgpt_model *m = load_pair(text, smol, MMGPT_MEDIA_CACHE_BYTES);
+    if (!m) return 1;
+    const int64_t d = mmgpt_model_d_model(m);
+    enum { N = 5 };
+    static const int tiles[N] = {0, 4, 4, 1, 0};
+    static const int cached[N] = {0, 0, 1, 0, 1};
+    static const char *what[N] = {"SmolVLM --max-tiles default", "SmolVLM --max-tiles 4 (other tiling)",
+                                  "SmolVLM --max-tiles 4 again (another ctx)", "SmolVLM --max-tiles 1",
+                                  "SmolVLM --max-tiles default again (another ctx)"};
+    mmgpt_ctx   *c[N];
+    mmgpt_media *md[N];
+    for (int i = 0; i < N; i++) {
+        c[i] = ctx_tiles(m, tiles[i]);
+        if (!c[i]) return 1;
+        md[i] = enc(c[i], img, NULL, 0, cached[i], what[i]);
+    }
+    CHECK(md[0] && md[1] && md[3] && mmgpt_media_n_rows(md[0]) > mmgpt_media_n_rows(md[1]) &&
+              mmgpt_media_n_rows(md[1]) > mmgpt_media_n_rows(md[3]),
+          "rows per tiling: %lld (default) %lld (4 tiles) %lld (1 tile) should fall", md[0] ? (long long)mmgpt_media_n_rows(md[0]) : -1,
+          md[1] ? (long long)mmgpt_media_n_rows(md[1]) : -1, md[3] ? (long long)mmgpt_media_n_rows(md[3]) : -1);
+    CHECK(mc_same_rows(md[1], md[2], d) && mc_same_rows(md[0], md[4], d), "cached rows differ from the first encode");
+    for (int i = 0; i < N; i++) {
+        mmgpt_media_free(md[i]);
+        mmgpt_ctx_free(c[i]);
+    }
+    mmgpt_model_free(m);
+
+    m = load_pair(text, llava, MMGPT_MEDIA_CACHE_BYTES);
+    mmgpt_ctx *l0 = m ? ctx_tiles(m, 0) : NULL, *l2 = m ? ctx_tiles(m, 2) : NULL;
+    if (!l0 || !l2) return 1;
+    mmgpt_media *x = enc(l0, img, NULL, 0, 0, "LLaVA default");
+    mmgpt_media *y = enc(l2, img, NULL, 0, 1, "LLaVA max_tiles 2 (no tiles in its processor)");
+    CHECK(mc_same_rows(x, y, mmgpt_model_d_model(m)), "LLaVA cached rows differ");
+    mmgpt_media_free(x);
+    mmgpt_media_free(y);
+    mmgpt_ctx_free(l0);
+    mmgpt_ctx_free(l2);
+    mmgpt_model_free(m);
+    if (n_fail) return 1;
+    printf("all ok\n");
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 6 && !strcmp(argv[1], "--tiles")) return tiles_mode(argv[2], argv[3], argv[4], argv[5]);
     if (argc != 4) {
         fprintf(stderr, "usage: test_media_cache MODEL IMAGE_A IMAGE_B\n");
         return 2;

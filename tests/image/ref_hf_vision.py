@@ -53,6 +53,16 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
+def stored(dt, a):
+    """The float32 value a checkpoint holds for an array saved as dt ("F32", "F16", or "BF16" by truncation)."""
+    a = np.asarray(a, dtype=np.float32)
+    if dt == "F16":
+        return a.astype(np.float16).astype(np.float32)
+    if dt == "BF16":
+        return (a.view(np.uint32) & 0xFFFF0000).view(np.float32)
+    return a
+
+
 @dataclasses.dataclass
 class Cfg:
     image_size: int

@@ -6,7 +6,8 @@ safetensors (index.json; F32, F16 and BF16 tensors). The converted mmproj runs t
 --projected`; the tower output and the projected rows are compared with ref_hf_vision's PyTorch reference on
 the checkpoint's own weights (float64, the pixels mmgpt fed).
 Tolerance: --type f32: 1e-4 relative (max |c - ref| / max |ref|); f16 2e-3 and q8_0 3e-2 (quantization error).
-Also: refusals with a message (a missing tensor named, the text model asked for, an unknown model_type).
+Also: refusals with a message (a missing tensor named, the text model asked for without tokenizer files, an
+unknown model_type). The text models: test_convert_hf_text.py.
 """
 import json
 import os
@@ -30,16 +31,6 @@ if not BIN:
     sys.exit(77)
 quick = os.environ.get("MMGPT_SANITIZE_RUN") == "1"
 fails = []
-
-
-def stored(dt, a):
-    """The value the checkpoint holds for a float32 array saved as dt."""
-    a = np.asarray(a, dtype=np.float32)
-    if dt == "F16":
-        return a.astype(np.float16).astype(np.float32)
-    if dt == "BF16":
-        return (a.view(np.uint32) & 0xFFFF0000).view(np.float32)
-    return a
 
 
 def write_checkpoint(folder, config, preproc, tensors):
@@ -110,7 +101,7 @@ for n, a in Wl.items():
             "model.mm_projector.2", "multi_modal_projector.linear_2")
     dt = "F16" if "q_proj.weight" in n else "BF16" if "fc2.weight" in n else "F32"
     ten[hf] = (dt, a)
-    held[n] = stored(dt, a)
+    held[n] = R.stored(dt, a)
 ten["language_model.model.embed_tokens.weight"] = ("F16", rng.standard_normal((50, 96)))
 ten["language_model.lm_head.weight"] = ("F16", rng.standard_normal((50, 96)))
 llava_dir = os.path.join(TMP, "llava-1.5-tiny-hf")
@@ -131,7 +122,7 @@ smol_pp = {"do_convert_rgb": True, "do_image_splitting": True, "do_normalize": T
            "max_image_size": {"longest_edge": 512}, "resample": 1, "rescale_factor": 1 / 255,
            "size": {"longest_edge": 2048}, "image_processor_type": "Idefics3ImageProcessor"}
 ten_s = {n: ("BF16" if "fc1.weight" in n else "F32", a) for n, a in Ws.items()}
-held_s = {n: stored(dt, a) for n, (dt, a) in ten_s.items()}
+held_s = {n: R.stored(dt, a) for n, (dt, a) in ten_s.items()}
 ten_s["model.text_model.embed_tokens.weight"] = ("F32", rng.standard_normal((50, 96)))
 smol_dir = os.path.join(TMP, "SmolVLM-tiny")
 write_checkpoint(smol_dir, smol_cfg, smol_pp, ten_s)
@@ -181,9 +172,9 @@ for kind, folder, W in (("llava", llava_dir, held), ("smol", smol_dir, held_s)):
 
 # ---------------------------------------------------------------- refusals
 r = convert(llava_dir, None, "-o", os.path.join(TMP, "text.gguf"))
-ok = r.returncode == 1 and "not converted by this tool yet" in r.stderr
-print("%s text model of LLaVA asked for: %s" % ("ok  " if ok else "FAIL", r.stderr.strip()[:150]))
-fails += [] if ok else ["text refused"]
+ok = r.returncode == 1 and "neither tokenizer.model nor tokenizer.json" in r.stderr
+print("%s text model of LLaVA without tokenizer files: %s" % ("ok  " if ok else "FAIL", r.stderr.strip()[:150]))
+fails += [] if ok else ["text without tokenizer refused"]
 del ten["vision_tower.vision_model.encoder.layers.1.mlp.fc1.weight"]
 bad_dir = os.path.join(TMP, "llava-bad")
 write_checkpoint(bad_dir, llava_cfg, llava_pp, ten)
