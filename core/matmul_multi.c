@@ -23,7 +23,7 @@
 /* Weight bytes per tile: read from memory by the first vector, from the cache by the others (the tile,
  * one input vector and its quantized form fit in L2 with room to spare; measured in bench_decoder -b). */
 #ifndef MULTI_TILE_BYTES
-#define MULTI_TILE_BYTES (32 * 1024)
+#define MULTI_TILE_BYTES (16 * 1024)
 #endif
 #define MULTI_GROUP MM_MATVEC_MULTI_GROUP
 
