@@ -1298,6 +1298,7 @@ bool mmgpt_generate_active(const mmgpt_ctx *c) { return c && c->gen; }
  * states cannot join the batch (fewer threads than the first's pool) are evaluated one at a time. */
 int mmgpt_generate_next_many(mmgpt_ctx *const *ctxs, int n, mmgpt_piece_fn cb, void *const *users, int *rcs,
                              char *errs, char *err) {
+    _Static_assert(MMGPT_NEXT_MANY_MAX == MM_GPT_BATCH_MAX, "mmgpt.h's limit is the decoder's batch");
     NEED(ctxs, "ctxs");
     NEED(rcs, "rcs");
     if (n < 1 || n > MM_GPT_BATCH_MAX)

@@ -343,11 +343,12 @@ bool mmgpt_generate_active(const mmgpt_ctx *ctx);   /* a generation is in progre
  * pass over the decoder's weights (batched decode, mm_transformer.h's mm_gpt_batch_eval: bit-identical
  * logits, so the same answers), which costs far less than n steps (decode is bound by reading the weights).
  * Runs on the first context's thread pool; contexts created with the same n_threads join the shared pass,
- * others are evaluated one at a time (same results). n <= 64 distinct contexts. users (may be NULL) [n];
+ * others are evaluated one at a time (same results). n <= MMGPT_NEXT_MANY_MAX distinct contexts. users (may be NULL) [n];
  * rcs [n] receives the codes; errs (may be NULL): n buffers of MMGPT_ERR_SIZE bytes, one after the other,
  * for the messages. Returns MMGPT_OK, or MMGPT_ERR_USAGE (err; nothing done) for NULL arguments, n out of
  * range, a context twice or of another model. mmgpt serve steps its slots with it; mmgpt caption/describe
  * of several files too. */
+#define MMGPT_NEXT_MANY_MAX 64
 int mmgpt_generate_next_many(mmgpt_ctx *const *ctxs, int n, mmgpt_piece_fn cb, void *const *users, int *rcs,
                              char *errs, char *err);
 
