@@ -9,6 +9,8 @@
  * same (identically quantized, for the types whose kernels want mm_xq8) input as mm_matvec_rows(x_j) would
  * compute it: the results are bit-identical to n separate matvecs, at every level and for every type, by
  * construction (tests/core/test_core_multi.c checks it with memcmp, and against the naive reference).
+ * At the avx512 level F32, F16 and Q8_0 use register-blocked kernels instead (matmul_multi_avx512.c: each
+ * weight row loaded once for 4 vectors, each vector's arithmetic that of the row kernel: bit-identical too).
  *
  * Scratch: the quantized inputs of up to MULTI_GROUP vectors at a time in thread ith's kernel scratch
  * (mm_kernels_reserve_multi); vectors beyond MULTI_GROUP are taken in further groups (one more pass over
@@ -43,14 +45,18 @@ int mm_kernels_reserve_multi(mm_pool *pool, int64_t max_cols, int n_max, char *e
     return 0;
 }
 
-/* rows [r0, r1) for the vectors [0, n <= MULTI_GROUP) whose inputs are ready (xq[j] quantized or NULL) */
-static void multi_tiles(mm_rows_fn fn, const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n,
-                        const float *const *x, const mm_xq8 *const *xq, float *const *y) {
+/* rows [r0, r1) for the vectors [0, n <= MULTI_GROUP) whose inputs are ready (xq[j] quantized or NULL): per
+ * tile, the level's register-blocked kernel on MULTI_V vectors at a time (mf), else the row kernel per vector */
+static void multi_tiles(mm_rows_fn fn, mm_multi_fn mf, const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols,
+                        int n, const float *const *x, const mm_xq8 *const *xq, float *const *y) {
     int64_t tile = (int64_t)(MULTI_TILE_BYTES / (rb ? rb : 1));
     if (tile < 1) tile = 1;
     for (int64_t t0 = r0; t0 < r1; t0 += tile) {
         const int64_t t1 = t0 + tile < r1 ? t0 + tile : r1;
-        for (int j = 0; j < n; j++) fn(W, rb, t0, t1, cols, x[j], xq[j], y[j]);
+        if (mf)
+            for (int j = 0; j < n; j += MULTI_V) mf(W, rb, t0, t1, cols, n - j < MULTI_V ? n - j : MULTI_V, x + j, xq + j, y + j);
+        else
+            for (int j = 0; j < n; j++) fn(W, rb, t0, t1, cols, x[j], xq[j], y[j]);
     }
 }
 
@@ -80,7 +86,7 @@ void mm_matvec_multi_rows(mm_pool *pool, int ith, mm_type t, const void *W, int6
                 xqp[j] = &xq[j];
             }
         }
-        multi_tiles(k->rows[ti], W, rb, r0, r1, cols, g, x + j0, xqp, y + j0);
+        multi_tiles(k->rows[ti], mm_multi_kernel(k, t), W, rb, r0, r1, cols, g, x + j0, xqp, y + j0);
     }
 }
 
