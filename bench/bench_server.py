@@ -9,8 +9,9 @@ answer has exactly that many tokens; --media: with assets/examples/shapes1.png);
 --parallel = the client count. Reports per client count: aggregate tokens/s (all generated tokens / wall
 time), the speed-up over one client, mean and worst time to first token, and the server's peak RSS.
 --gpt2-124m builds a random GPT-2-124M-shaped model (d 768, 12 layers, 12 heads, GPT-2 vocabulary, f16)
-under build/ once. Today the worker decodes the slots one after another (apps/server.c step_slots), so
-the aggregate rate stays near the one-client rate; batched decode across slots is what will raise it."""
+under build/ once. The worker decodes all active slots in one pass over the weights per token (apps/server.c
+step_slots: mmgpt_generate_next_many), so the aggregate rate grows with the clients while decode is bound by
+reading the weights."""
 import argparse
 import base64
 import http.client

@@ -45,7 +45,11 @@
  *   - Elementwise ops: AVX-512 / AVX2 at those levels (own exp/erfc approximations, a few f32 ulps from
  *     float64 references), plain C with libm at the generic level. mm_quantize_row / mm_dequantize_row use the
  *     level's vectorized conversions (F16C for f16: round to nearest even, bit-identical to numpy).
- *   - Naive references (mm_matvec_ref, mm_linear_ref) dequantize and sum in double: test oracles.
+ *   - mm_matvec_multi (one matrix times several vectors: the decode step of several sequences) gives each
+ *     vector exactly mm_matvec's result (the same row kernels on tiles of rows read once from memory; at
+ *     the avx512 level register-blocked F32/F16/Q8_0 kernels with the same per-row arithmetic).
+ *   - Naive references (mm_matvec_ref, mm_linear_ref, mm_matvec_multi_ref) dequantize and sum in double:
+ *     test oracles.
  *
  * Environment knobs (the only environment variables the library reads; none is needed):
  *   MMGPT_KERNEL=generic|avx2|avx512  kernel level (above); read once per process, at the first kernel

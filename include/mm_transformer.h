@@ -42,6 +42,8 @@
  *   mm_gpt_state_reset() = truncate(0).
  *   A single position is one decode step: all its products, attentions and norms in one run of the
  *   state's pool (threads claim rows of each product; results do not depend on the thread count).
+ *   Several states of one model advance one position each in one pass over the weights with
+ *   mm_gpt_batch_eval ("batched decode across sequences" below), each bit-identical to its own decode step.
  *
  * Memory, threads, environment
  *   mm_gpt_state_create allocates everything eval uses (KV cache, activations, the kernels' per-thread
