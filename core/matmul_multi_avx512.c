@@ -17,31 +17,16 @@
 
 T512 static INL float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
 
-/* F32: rows_f32's 4 accumulators over 64 columns, masked 16-column tail into the first, (a0+a1)+(a2+a3) */
-T512 static INL void f32_row(const float *w, int64_t cols, const float *const *x, float *const *y, int64_t r,
-                             const int V) {
-    __m512 a[MULTI_V][4];
-    for (int j = 0; j < V; j++)
-        for (int q = 0; q < 4; q++) a[j][q] = _mm512_setzero_ps();
-    const int64_t c64 = cols & ~(int64_t)63;
-    int64_t i = 0;
-    for (; i < c64; i += 64)
-        for (int q = 0; q < 4; q++) {
-            const __m512 wq = _mm512_loadu_ps(w + i + 16 * q);
-            for (int j = 0; j < V; j++) a[j][q] = _mm512_fmadd_ps(wq, _mm512_loadu_ps(x[j] + i + 16 * q), a[j][q]);
-        }
-    for (; i < cols; i += 16) {
-        const int64_t left = cols - i;
-        const __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-        const __m512 wq = _mm512_maskz_loadu_ps(m, w + i);
-        for (int j = 0; j < V; j++) a[j][0] = _mm512_fmadd_ps(wq, _mm512_maskz_loadu_ps(m, x[j] + i), a[j][0]);
-    }
-    for (int j = 0; j < V; j++) y[j][r] = hsum(_mm512_add_ps(_mm512_add_ps(a[j][0], a[j][1]), _mm512_add_ps(a[j][2], a[j][3])));
+/* 16 weights from column i of a row: f32, or f16 converted with vcvtph2ps (m: the columns present) */
+T512 static INL __m512 wload(const void *w, int64_t i, __mmask16 m, const bool f16) {
+    if (f16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i));
+    return _mm512_maskz_loadu_ps(m, (const float *)w + i);
 }
 
-/* F16: rows_f16's order (weights converted with vcvtph2ps, then as F32) */
-T512 static INL void f16_row(const uint16_t *w, int64_t cols, const float *const *x, float *const *y, int64_t r,
-                             const int V) {
+/* F32 / F16: rows_f32's and rows_f16's order: 4 accumulators over 64 columns, masked 16-column tail into the
+ * first, (a0+a1)+(a2+a3) */
+T512 static INL void fp_row(const void *w, int64_t cols, const float *const *x, float *const *y, int64_t r,
+                            const int V, const bool f16) {
     __m512 a[MULTI_V][4];
     for (int j = 0; j < V; j++)
         for (int q = 0; q < 4; q++) a[j][q] = _mm512_setzero_ps();
@@ -49,13 +34,13 @@ T512 static INL void f16_row(const uint16_t *w, int64_t cols, const float *const
     int64_t i = 0;
     for (; i < c64; i += 64)
         for (int q = 0; q < 4; q++) {
-            const __m512 wq = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i + 16 * q)));
+            const __m512 wq = wload(w, i + 16 * q, (__mmask16)0xffff, f16);
             for (int j = 0; j < V; j++) a[j][q] = _mm512_fmadd_ps(wq, _mm512_loadu_ps(x[j] + i + 16 * q), a[j][q]);
         }
     for (; i < cols; i += 16) {
         const int64_t left = cols - i;
         const __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-        const __m512 wq = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + i));
+        const __m512 wq = wload(w, i, m, f16);
         for (int j = 0; j < V; j++) a[j][0] = _mm512_fmadd_ps(wq, _mm512_maskz_loadu_ps(m, x[j] + i), a[j][0]);
     }
     for (int j = 0; j < V; j++) y[j][r] = hsum(_mm512_add_ps(_mm512_add_ps(a[j][0], a[j][1]), _mm512_add_ps(a[j][2], a[j][3])));
@@ -136,8 +121,8 @@ T512 static INL void q8_row(const mm_block_q8_0 *b, int64_t nb, const mm_xq8 *co
         }                                                                                                          \
     }
 
-MULTI_FN(multi_f32, f32_row((const float *)row, cols, x, y, r, V))
-MULTI_FN(multi_f16, f16_row((const uint16_t *)row, cols, x, y, r, V))
+MULTI_FN(multi_f32, fp_row(row, cols, x, y, r, V, false))
+MULTI_FN(multi_f16, fp_row(row, cols, x, y, r, V, true))
 MULTI_FN(multi_q8_0, q8_row((const mm_block_q8_0 *)row, cols / MM_QK, xq, y, r, V))
 
 mm_multi_fn mm_multi_kernel(const mm_kernel_table *k, mm_type t) {
