@@ -14,10 +14,8 @@
  *     1. admit: while a slot is free and a job is ready, start it in the slot (slot_start: replay earlier
  *        turns, evaluate the prompt = prefill, its media already encoded) - new requests join between steps;
  *     2. step: advance every active slot by one token (step_slots, round-robin over the slots).
- *   step_slots is the one place where decoding happens: today it calls mmgpt_generate_next per slot (one
- *   pass over the weights per slot and token); when the library gains a batched decode across contexts
- *   (one pass over the weights for all of them), step_slots becomes one call of it and nothing else here
- *   changes.
+ *   step_slots is the one place where decoding happens: one mmgpt_generate_next_many over the active slots
+ *   (batched decode: one pass over the weights for all of them; each answer equals the slot's alone).
  *
  * Caches across requests
  *   Media cache: the model's (mmgpt_model_params.media_cache_bytes, 64 MiB of rows, shared by every ctx,
@@ -355,23 +353,42 @@ static void finish_job(slot *s, job *j, int rc, const char *err) { /* under S.mu
     job_release(j);                      /* last: it may free j */
 }
 
-/* The one decode step: every active slot advances by one token. (Batched decode replaces this loop by
- * one call that evaluates the next token of every slot in one pass over the weights.) */
+/* The one decode step: every active slot advances by one token, all of them in one pass over the weights
+ * (mmgpt_generate_next_many: batched decode, each answer the one the slot would give alone), in groups of
+ * MMGPT_NEXT_MANY_MAX. A slot whose client went away is stopped instead. */
 static void step_slots(void) {
-    char err[MMGPT_ERR_SIZE];
+    static char errs[MMGPT_NEXT_MANY_MAX][MMGPT_ERR_SIZE]; /* the worker's alone */
+    mmgpt_ctx  *ctx[MMGPT_NEXT_MANY_MAX];
+    void       *user[MMGPT_NEXT_MANY_MAX];
+    slot       *sl[MMGPT_NEXT_MANY_MAX];
+    int         rcs[MMGPT_NEXT_MANY_MAX], n = 0;
+    char        err[MMGPT_ERR_SIZE];
     for (int i = 0; i < S.n_slots; i++) {
         slot *s = &S.slots[i];
-        if (!s->job) continue;
-        pthread_mutex_lock(&S.mu);
-        bool gone = s->job->cancelled;
-        pthread_mutex_unlock(&S.mu);
-        int rc = 0;
-        if (gone) mmgpt_generate_stop(s->ctx);
-        else rc = mmgpt_generate_next(s->ctx, on_piece, s->job, err);
-        if (rc == 1) continue;
-        pthread_mutex_lock(&S.mu);
-        finish_job(s, s->job, rc, err);
-        pthread_mutex_unlock(&S.mu);
+        if (s->job) {
+            pthread_mutex_lock(&S.mu);
+            bool gone = s->job->cancelled;
+            pthread_mutex_unlock(&S.mu);
+            if (gone) {
+                mmgpt_generate_stop(s->ctx);
+                pthread_mutex_lock(&S.mu);
+                finish_job(s, s->job, 0, "");
+                pthread_mutex_unlock(&S.mu);
+            } else {
+                ctx[n] = s->ctx, user[n] = s->job, sl[n++] = s;
+            }
+        }
+        if (n == MMGPT_NEXT_MANY_MAX || (n > 0 && i == S.n_slots - 1)) {
+            if (mmgpt_generate_next_many(ctx, n, on_piece, user, rcs, &errs[0][0], err) != MMGPT_OK)
+                for (int k = 0; k < n; k++) rcs[k] = MMGPT_ERR_INTERNAL, snprintf(errs[k], sizeof errs[k], "%s", err);
+            for (int k = 0; k < n; k++) {
+                if (rcs[k] == 1) continue;
+                pthread_mutex_lock(&S.mu);
+                finish_job(sl[k], sl[k]->job, rcs[k], errs[k]);
+                pthread_mutex_unlock(&S.mu);
+            }
+            n = 0;
+        }
     }
 }
 

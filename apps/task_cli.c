@@ -220,20 +220,73 @@ bool mm_task_stream_stdout(const char *text, size_t len, void *user) {
 }
 
 /* Several files: one result per line, so line breaks inside an answer become spaces. */
-static bool stream_one_line(const char *text, size_t len, void *user) {
-    (void)user;
-    for (size_t i = 0; i < len; i++) putchar(text[i] == '\n' || text[i] == '\r' ? ' ' : text[i]);
-    fflush(stdout);
-    return !ferror(stdout);
+/* Several files: each answer on one line (user: the file's output stream). */
+static bool piece_one_line(const char *text, size_t len, void *user) {
+    FILE *f = user;
+    for (size_t i = 0; i < len; i++) fputc(text[i] == '\n' || text[i] == '\r' ? ' ' : text[i], f);
+    return !ferror(f);
 }
 
 /* ---------------------------------------------------------------- caption / describe / ask */
 /* "FILE: " in front of a file's line (several files), the name made valid UTF-8. */
-static void print_file_prefix(const char *file) {
+static void print_file_prefix(FILE *f, const char *file) {
     char *u = mm_cli_utf8(file);
-    printf("%s: ", u ? u : "?");
+    fprintf(f, "%s: ", u ? u : "?");
     free(u);
-    fflush(stdout);
+}
+
+/* Files decoded together: their answers advance one token each per step in one pass over the weights
+ * (mmgpt_generate_next_many, each answer the one the file gets alone); a context per file of the group. */
+#define TASK_GROUP 8
+
+typedef struct {
+    const char  *file;
+    FILE        *out;   /* stdout (one file: streamed), or a buffer printed when the group is done */
+    char        *buf;
+    size_t       n;
+    mmgpt_media *md;
+    double       t0;
+} file_run;
+
+/* The file's media and task text into ctx's turn, and the generation begun: 0; an exit code > 0 (reported);
+ * a library status < 0 with its message in err (for file_end). */
+static int file_begin(mmgpt_ctx *ctx, file_run *f, mmgpt_media_kind want, const char *cmd, const char *task,
+                      const char *question, bool several, const mm_task_opts *o, char *err) {
+    int c = 0;
+    mmgpt_reset(ctx); /* each file alone: the same result as a run on that file only */
+    mmgpt_reset_timings(ctx);
+    if (mm_task_load_media(ctx, f->file, want, cmd, o->quiet, &f->md, &c)) {
+        if (o->json) mm_task_print_json_error(f->out, f->file, task, question, c);
+        return c;
+    }
+    int rc = mmgpt_add_media(ctx, f->md, err);
+    /* -p places the media at its markers; the task's text holds the question as plain text */
+    if (!rc) rc = o->prompt ? mmgpt_add_text(ctx, o->prompt, err) : mmgpt_add_task(ctx, task, question, err);
+    int fit = rc ? MM_EXIT_OK : mm_task_check_fit(ctx, o, 0);
+    if (fit) {
+        mmgpt_clear(ctx); /* drops the pending turn, which borrows md */
+        if (o->json) mm_task_print_json_error(f->out, f->file, task, question, fit);
+        return fit;
+    }
+    if (!rc && !o->json && several) print_file_prefix(f->out, f->file);
+    if (!rc) rc = mmgpt_generate_begin(ctx, o->gen, err);
+    return rc;
+}
+
+/* The file's answer ended (rc 0) or failed (rc < 0, err): its line / JSON object and timings; 0 or the exit code. */
+static int file_end(mmgpt_ctx *ctx, file_run *f, int rc, const char *err, const char *task, const char *question,
+                    bool several, const mm_task_opts *o) {
+    if (rc) {
+        if (!o->json && several) fputc('\n', f->out); /* the "file: " prefix is out already: end the line */
+        int e = mm_cli_fail(mm_task_exit_code(rc), "%s: %s", f->file, err);
+        if (o->json) mm_task_print_json_error(f->out, f->file, task, question, e);
+        return e;
+    }
+    if (o->json) mm_task_print_json(f->out, f->file, task, question, ctx, mm_time_ms() - f->t0);
+    else fputc('\n', f->out);
+    fflush(f->out);
+    if (!o->quiet) mm_task_print_timings(ctx, several ? f->file : NULL);
+    return 0;
 }
 
 int mm_task_run_files(const char *cmd, mmgpt_media_kind want, const char *task, const char *question,
@@ -250,60 +303,65 @@ int mm_task_run_files(const char *cmd, mmgpt_media_kind want, const char *task, 
         fclose(f);
     }
     mmgpt_model *m = mm_task_load_model(o, &code);
-    mmgpt_ctx   *ctx = m ? mm_task_create_ctx(m, o, &code) : NULL;
-    if (!ctx) {
+    mmgpt_ctx   *ctx[TASK_GROUP] = {m ? mm_task_create_ctx(m, o, &code) : NULL};
+    if (!ctx[0]) {
         /* --json: every input gets its object, all with the same error */
         for (int i = 0; o->json && i < n_files; i++) mm_task_print_json_error(stdout, files[i], task, question, code);
         mmgpt_model_free(m);
         return code;
     }
-    for (int i = 0; i < n_files; i++) {
-        double       t0 = mm_time_ms();
-        char         err[MMGPT_ERR_SIZE];
-        mmgpt_media *md = NULL;
-        mmgpt_reset(ctx); /* each file alone: the same result as a run on that file only */
-        mmgpt_reset_timings(ctx);
-        int c = 0;
-        if (mm_task_load_media(ctx, files[i], want, cmd, o->quiet, &md, &c)) {
-            if (o->json) mm_task_print_json_error(stdout, files[i], task, question, c);
-            if (!first_err) first_err = c;
-            continue;
-        }
-        int rc = mmgpt_add_media(ctx, md, err);
-        /* -p places the media at its markers; the task's text holds the question as plain text */
-        if (!rc) rc = o->prompt ? mmgpt_add_text(ctx, o->prompt, err) : mmgpt_add_task(ctx, task, question, err);
-        int fit = rc ? MM_EXIT_OK : mm_task_check_fit(ctx, o, 0);
-        if (fit) {
-            mmgpt_clear(ctx); /* drops the pending turn, which borrows md */
-            mmgpt_media_free(md);
-            if (o->json) mm_task_print_json_error(stdout, files[i], task, question, fit);
-            if (!first_err) first_err = fit;
-            continue;
-        }
-        if (!rc && !o->json && n_files > 1) print_file_prefix(files[i]);
-        if (!rc)
-            rc = mmgpt_generate(ctx, o->gen, o->json ? NULL : n_files > 1 ? stream_one_line : mm_task_stream_stdout,
-                                NULL, err);
-        mmgpt_media_free(md);
-        if (rc) {
-            if (!o->json && n_files > 1) {
-                /* the "file: " prefix is out already: end the line */
-                printf("\n");
-                fflush(stdout);
+    int n_ctx = 1; /* contexts made so far: one per file of a group, up to TASK_GROUP */
+    while (n_ctx < TASK_GROUP && n_ctx < n_files && (ctx[n_ctx] = mm_task_create_ctx(m, o, &code))) n_ctx++;
+    const bool several = n_files > 1;
+    for (int g0 = 0; g0 < n_files; g0 += n_ctx) {
+        const int gn = n_files - g0 < n_ctx ? n_files - g0 : n_ctx;
+        file_run  f[TASK_GROUP] = {{0}};
+        int       live[TASK_GROUP], rcs[TASK_GROUP];
+        char      errs[TASK_GROUP][MMGPT_ERR_SIZE], err[MMGPT_ERR_SIZE];
+        for (int k = 0; k < gn; k++) {
+            f[k].file = files[g0 + k];
+            f[k].t0 = mm_time_ms();
+            f[k].out = several ? open_memstream(&f[k].buf, &f[k].n) : stdout;
+            if (!f[k].out) {
+                code = mm_cli_fail(MM_EXIT_INTERNAL, "out of memory");
+                for (int i = 0; i < k; i++) fclose(f[i].out), free(f[i].buf);
+                first_err = first_err ? first_err : code;
+                goto done;
             }
-            int e = mm_cli_fail(mm_task_exit_code(rc), "%s: %s", files[i], err);
-            if (o->json) mm_task_print_json_error(stdout, files[i], task, question, e);
-            if (!first_err) first_err = e;
-            continue;
+            int c = file_begin(ctx[k], &f[k], want, cmd, task, question, several, o, errs[k]);
+            if (c < 0) c = file_end(ctx[k], &f[k], c, errs[k], task, question, several, o); /* begin failed */
+            if (c && !first_err) first_err = c;
+            live[k] = c == 0;
         }
-        if (o->json) mm_task_print_json(stdout, files[i], task, question, ctx, mm_time_ms() - t0);
-        else {
-            printf("\n");
-            fflush(stdout);
+        for (;;) { /* every live answer by one token per step */
+            mmgpt_ctx *lc[TASK_GROUP];
+            void      *users[TASK_GROUP];
+            int        idx[TASK_GROUP], nl = 0;
+            for (int k = 0; k < gn; k++)
+                if (live[k]) lc[nl] = ctx[k], users[nl] = f[k].out, idx[nl++] = k;
+            if (nl == 0) break;
+            mmgpt_piece_fn cb = o->json ? NULL : several ? piece_one_line : mm_task_stream_stdout;
+            if (mmgpt_generate_next_many(lc, nl, cb, users, rcs, &errs[0][0], err) != MMGPT_OK)
+                for (int j = 0; j < nl; j++) rcs[j] = MMGPT_ERR_INTERNAL, snprintf(errs[j], sizeof errs[j], "%s", err);
+            for (int j = 0; j < nl; j++) {
+                if (rcs[j] == 1) continue;
+                const int k = idx[j];
+                live[k] = 0;
+                int c = file_end(ctx[k], &f[k], rcs[j] < 0 ? rcs[j] : 0, errs[j], task, question, several, o);
+                if (c && !first_err) first_err = c;
+            }
         }
-        if (!o->quiet) mm_task_print_timings(ctx, n_files > 1 ? files[i] : NULL);
+        for (int k = 0; k < gn; k++) { /* the group's outputs, in the files' order */
+            mmgpt_media_free(f[k].md);
+            if (!several) continue;
+            fclose(f[k].out);
+            fwrite(f[k].buf, 1, f[k].n, stdout);
+            free(f[k].buf);
+        }
+        fflush(stdout);
     }
-    mmgpt_ctx_free(ctx);
+done:
+    for (int k = 0; k < n_ctx; k++) mmgpt_ctx_free(ctx[k]);
     mmgpt_model_free(m);
     if (ferror(stdout) || fflush(stdout)) return mm_cli_fail(MM_EXIT_INTERNAL, "error writing the output");
     return first_err;

@@ -1,7 +1,7 @@
 /* bench_decoder.c - GPT decoder speed against rooflines measured in the same run.
  *
  *   bench_decoder [--types f32,f16,q8_0,q4_0] [--threads 1,2] [--prompt 512] [--gen 128]
- *                 [--no-gpt3] [--gpt3-only] [--quick] [--kv-f16]
+ *                 [--no-gpt3] [--gpt3-only] [--quick] [--kv-f16] [--batch 1,2,4,8,16]
  *
  * 1. GPT-2 124M-shaped random model (vocab 50,257, d 768, 12 layers, 12 heads, ctx 1024, tied), built
  *    in memory for each weight type; for each thread count:
@@ -18,6 +18,9 @@
  *                  (f32, or f16 with --kv-f16).
  * 2. One GPT-3 175B layer at full width (d 12,288, 96 heads, FFN 49,152) at Q8_0 and Q4_0: ms per token
  *    per layer (decode, 16 positions in the cache) and the implied 96-layer time.
+ * 3. --batch B1,B2,..: only the batched decode (mm_gpt_batch_eval) of B sequences at a time on the GPT-2 124M
+ *    shape (each after its own 32-token prompt): aggregate tokens/s (B x steps / time) for --gen steps, best of
+ *    3 rounds interleaving the sizes, and the ratio to one sequence through mm_gpt_eval (the single path).
  * Each configuration runs in its own child process, so "peak" is that run's getrusage max RSS.
  * --quick: q8_0 and f16, 1 thread, prompt 128, gen 32, GPT-3 layer at q4_0 only.
  */
@@ -255,6 +258,67 @@ static void run_gpt3_layer(mm_type t, int threads) {
     mem_model_free(mm);
 }
 
+/* Batched decode (mm_gpt_batch_eval): aggregate tokens/s of B sequences advancing together, for each B of
+ * g_batches, after a short different prompt per sequence; B = 1 also through the single path (mm_gpt_eval).
+ * Rounds interleave the batch sizes (the machine may be shared); the best round of each is reported. */
+static int g_batches[8], g_n_batches = 0;
+
+static void run_batch(mm_type t, int threads, int n_prompt, int n_gen) {
+    (void)n_prompt;
+    char err[MM_ERR_SIZE];
+    mem_model *mm = build(t, 50257, 1024, 768, 12, 12, 3072);
+    int bmax = 1;
+    for (int i = 0; i < g_n_batches; i++) bmax = g_batches[i] > bmax ? g_batches[i] : bmax;
+    mm_pool *pool = mm_pool_create(threads, err);
+    mm_gpt_batch *b = pool ? mm_gpt_batch_create(&mm->m, bmax, pool, err) : NULL;
+    mm_gpt_state *st[MM_GPT_BATCH_MAX];
+    const int np = 32; /* prompt positions of each sequence */
+    for (int j = 0; j < bmax && b; j++) {
+        mm_gpt_state_params sp = mm_gpt_state_default_params();
+        sp.pool = pool, sp.n_ctx = np + 4 * n_gen + 8, sp.kv_f16 = g_kv_f16;
+        if (!(st[j] = mm_gpt_state_create(&mm->m, sp, err))) b = NULL;
+    }
+    if (!b) {
+        fprintf(stderr, "%s\n", err);
+        exit(1);
+    }
+    int32_t toks[32];
+    for (int j = 0; j < bmax; j++) {
+        for (int i = 0; i < np; i++) toks[i] = (int32_t)((i * 7919 + j * 104729) % 50257);
+        mm_gpt_eval_tokens(st[j], toks, np, NULL, err);
+    }
+    double best[9] = {0}; /* tokens/s per entry of g_batches; [8] = B 1 through mm_gpt_eval */
+    mm_gpt_input in[MM_GPT_BATCH_MAX];
+    for (int round = 0; round < 3; round++)
+        for (int k = -1; k < g_n_batches; k++) {
+            const int B = k < 0 ? 1 : g_batches[k];
+            for (int j = 0; j < B; j++) mm_gpt_state_truncate(st[j], np, err);
+            double t0 = 0;
+            for (int step = 0; step <= n_gen; step++) { /* step 0: warm-up */
+                if (step == 1) t0 = mm_time_ms();
+                for (int j = 0; j < B; j++) in[j] = (mm_gpt_input){mm_argmax(mm_gpt_state_logits(st[j]), 50257), NULL};
+                if (k < 0) mm_gpt_eval(st[0], in, 1, NULL, err);
+                else if (mm_gpt_batch_eval(b, st, in, B, NULL, err) != 0) {
+                    fprintf(stderr, "%s\n", err);
+                    exit(1);
+                }
+            }
+            const double tps = 1000.0 * B * n_gen / (mm_time_ms() - t0);
+            double *slot = k < 0 ? &best[8] : &best[k];
+            if (tps > *slot) *slot = tps;
+        }
+    printf("gpt2-124M %-5s %dT%s batched decode, aggregate tok/s (best of 3 rounds of %d steps) | single path %.1f",
+           mm_type_name(t), threads, g_kv_f16 ? " kv16" : "", n_gen, best[8]);
+    for (int k = 0; k < g_n_batches; k++)
+        printf(" | B=%d: %.1f (%.2fx)", g_batches[k], best[k], best[k] / best[8]);
+    printf(" | peak %.0f MiB\n", peak_mib());
+    fflush(stdout);
+    for (int j = 0; j < bmax; j++) mm_gpt_state_free(st[j]);
+    mm_gpt_batch_free(b);
+    mm_pool_free(pool);
+    mem_model_free(mm);
+}
+
 /* run fn in a child so that each configuration gets its own peak RSS */
 static void in_child(void (*fn2)(mm_type, int, int, int), void (*fn3)(mm_type, int), mm_type t, int th, int np,
                      int ng) {
@@ -299,9 +363,16 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--gpt3-only")) gpt2 = false;
         else if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--kv-f16")) g_kv_f16 = true;
-        else {
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
+            g_n_batches = parse_list(argv[++i], g_batches, 8, false);
+            for (int k = 0; k < g_n_batches; k++)
+                if (g_batches[k] > MM_GPT_BATCH_MAX) {
+                    fprintf(stderr, "bench_decoder: batch %d is above %d\n", g_batches[k], MM_GPT_BATCH_MAX);
+                    return 2;
+                }
+        } else {
             fprintf(stderr, "usage: bench_decoder [--types f32,f16,q8_0,q4_0] [--threads 1,2] [--prompt 512] "
-                            "[--gen 128] [--no-gpt3] [--gpt3-only] [--quick] [--kv-f16]\n");
+                            "[--gen 128] [--no-gpt3] [--gpt3-only] [--quick] [--kv-f16] [--batch 1,2,4,8,16]\n");
             return 2;
         }
     }
@@ -314,6 +385,11 @@ int main(int argc, char **argv) {
         return 2;
     }
     printf("bench_decoder: kernels %s\n", mm_cpu_kernel_name());
+    if (g_n_batches) { /* --batch: the batched-decode table only */
+        for (int a = 0; a < n_types; a++)
+            for (int b = 0; b < n_threads; b++) in_child(run_batch, NULL, (mm_type)types[a], threads[b], n_prompt, n_gen);
+        return 0;
+    }
     if (gpt2)
         for (int a = 0; a < n_types; a++)
             for (int b = 0; b < n_threads; b++) in_child(run_gpt2, NULL, (mm_type)types[a], threads[b], n_prompt, n_gen);

@@ -12,8 +12,9 @@ time), the speed-up over one client, mean and worst time to first token, and the
 aggregate rate (on a machine shared with other work the best run is the one least disturbed); RSS is the
 largest of the N.
 --gpt2-124m builds a random GPT-2-124M-shaped model (d 768, 12 layers, 12 heads, GPT-2 vocabulary, f16)
-under build/ once. Today the worker decodes the slots one after another (apps/server.c step_slots), so
-the aggregate rate stays near the one-client rate; batched decode across slots is what will raise it."""
+under build/ once. The worker decodes all active slots in one pass over the weights per token (apps/server.c
+step_slots: mmgpt_generate_next_many), so the aggregate rate grows with the clients while decode is bound by
+reading the weights."""
 import argparse
 import base64
 import http.client

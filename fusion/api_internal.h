@@ -69,6 +69,7 @@ struct mmgpt_ctx {
     mm_tokenizer_stream *ts;
     mm_conv             *conv;      /* the conversation: KV-cache record, pending turn, system prompt */
     struct mm_gen       *gen;       /* the generation in progress (mmgpt_generate_begin), or NULL */
+    mm_gpt_batch        *batch;     /* batched decode on this ctx's pool (mmgpt_generate_next_many; first use) */
     int                  max_tiles; /* image processor's tile cap (0 = its default) */
     /* results */
     sbuf                 last;

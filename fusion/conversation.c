@@ -534,14 +534,24 @@ static int settle(mm_conv *c, char *err) {
     return MMGPT_OK;
 }
 
-int mm_conv_eval_token(mm_conv *c, int32_t token, char *err) {
+int mm_conv_token_check(mm_conv *c, char *err) {
     int rc = check_in_step(c, err);
     if (rc) return rc;
     if (c->replay && !c->fresh && (rc = settle(c, err))) return rc;
     if (c->n_past >= c->n_ctx) return fail(MMGPT_ERR_CONTEXT, err, "the context of %lld is full", (long long)c->n_ctx);
+    return MMGPT_OK;
+}
+
+void mm_conv_token_record(mm_conv *c, int32_t token) {
+    c->cache[c->n_past++] = (mm_conv_pos){.token = token, .row = 0, .media = {0, 0}};
+}
+
+int mm_conv_eval_token(mm_conv *c, int32_t token, char *err) {
+    int rc = mm_conv_token_check(c, err);
+    if (rc) return rc;
     char e[MM_ERR_SIZE];
     if (c->p.st && (rc = mm_gpt_eval_tokens(c->p.st, &token, 1, NULL, e))) return fail(eval_code(rc), err, "%s", e);
-    c->cache[c->n_past++] = (mm_conv_pos){.token = token, .row = 0, .media = {0, 0}};
+    mm_conv_token_record(c, token);
     return MMGPT_OK;
 }
 

@@ -193,6 +193,12 @@ int  mm_conv_replay_turn(mm_conv *c, bool raw, int64_t need_room, mm_conv_turn_i
 /* Evaluate one generated token after the record and record it (after replayed turns found whole, the
  * record is cut to them first). */
 int  mm_conv_eval_token(mm_conv *c, int32_t token, char *err);
+/* The two halves of mm_conv_eval_token around an evaluation the caller makes itself (a batched decode step
+ * of several conversations: mmgpt_generate_next_many): check that one more token fits and the cache agrees
+ * with the record (after replayed turns found whole, this cuts the record and the state to them, as
+ * mm_conv_eval_token does); record a token the caller has evaluated in the conversation's state. */
+int  mm_conv_token_check(mm_conv *c, char *err);
+void mm_conv_token_record(mm_conv *c, int32_t token);
 /* The answer ended; last: the sampled token that was not evaluated (an end token when the model ended
  * it). The next turn first closes the answer in the cache with the carry (top comment): the close alone
  * if last is its first token or eos, else last then the close; nothing when the cache is full (unless

@@ -286,6 +286,7 @@ void mmgpt_ctx_free(mmgpt_ctx *c) {
     mm_vit_state_free(c->vs);
     mm_audio_state_free(c->as);
     mm_tokenizer_stream_free(c->ts);
+    mm_gpt_batch_free(c->batch);
     mm_gpt_state_free(c->st);
     mm_pool_free(c->pool);
     free(c);
@@ -587,9 +588,10 @@ static void gen_finish(mmgpt_ctx *c, int rc, mmgpt_stop why) {
     gen_free(c);
 }
 
-/* One token: sample from the logits of the last position, pass its text on, evaluate it unless the
- * answer ends here. 1 = go on, 0 = ended (c->stop), < 0 = error (the generation is over). */
-static int gen_step(mmgpt_ctx *c, char *err) {
+/* One token: sample from the logits of the last position, pass its text on; unless the answer ends here,
+ * *tok is the token to evaluate next (gen_step, or a batched step of several contexts). 1 = go on, 0 = ended
+ * (c->stop), < 0 = error (the generation is over). */
+static int gen_sample(mmgpt_ctx *c, int32_t *tok, char *err) {
     char           e[MM_ERR_SIZE];
     struct mm_gen *g = c->gen;
     const float   *lg = mm_gpt_state_logits(c->st);
@@ -639,11 +641,23 @@ static int gen_step(mmgpt_ctx *c, char *err) {
         gen_finish(c, MMGPT_OK, why);
         return 0;
     }
-    if (mm_conv_eval_token(c->conv, t, e)) {
-        gen_finish(c, MMGPT_ERR_INTERNAL, MMGPT_STOP_NONE);
-        return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
-    }
+    *tok = t;
     return 1;
+}
+
+/* The evaluation of the sampled token failed (e): the generation is over. */
+static int gen_eval_failed(mmgpt_ctx *c, const char *e, char *err) {
+    gen_finish(c, MMGPT_ERR_INTERNAL, MMGPT_STOP_NONE);
+    return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
+}
+
+/* One token: sample it, pass its text on, evaluate it unless the answer ends here (returns as gen_sample). */
+static int gen_step(mmgpt_ctx *c, char *err) {
+    char    e[MM_ERR_SIZE];
+    int32_t t;
+    int     rc = gen_sample(c, &t, err);
+    if (rc == 1 && mm_conv_eval_token(c->conv, t, e)) return gen_eval_failed(c, e, err);
+    return rc;
 }
 
 int mmgpt_generate_begin(mmgpt_ctx *c, mmgpt_gen_params p, char *err) {
@@ -665,6 +679,62 @@ int mmgpt_generate_next(mmgpt_ctx *c, mmgpt_piece_fn cb, void *user, char *err) 
 }
 
 bool mmgpt_generate_active(const mmgpt_ctx *c) { return c && c->gen; }
+
+/* Several contexts by one token each: every one samples (gen_sample, as mmgpt_generate_next), then the tokens
+ * of those that go on are evaluated together in one pass over the weights (mm_gpt_batch_eval on the first
+ * context's pool, whose batch is made on first use), each bit-identical to its own evaluation; contexts whose
+ * states cannot join the batch (fewer threads than the first's pool) are evaluated one at a time. */
+int mmgpt_generate_next_many(mmgpt_ctx *const *ctxs, int n, mmgpt_piece_fn cb, void *const *users, int *rcs,
+                             char *errs, char *err) {
+    _Static_assert(MMGPT_NEXT_MANY_MAX == MM_GPT_BATCH_MAX, "mmgpt.h's limit is the decoder's batch");
+    NEED(ctxs, "ctxs");
+    NEED(rcs, "rcs");
+    if (n < 1 || n > MM_GPT_BATCH_MAX)
+        return fail(MMGPT_ERR_USAGE, err, "%s: %d contexts is outside [1, %d]", __func__, n, MM_GPT_BATCH_MAX);
+    for (int i = 0; i < n; i++) {
+        if (!ctxs[i]) return fail(MMGPT_ERR_USAGE, err, "%s: ctx %d is NULL", __func__, i);
+        if (ctxs[i]->m != ctxs[0]->m) return fail(MMGPT_ERR_USAGE, err, "%s: ctx %d is of another model", __func__, i);
+        for (int k = 0; k < i; k++)
+            if (ctxs[k] == ctxs[i]) return fail(MMGPT_ERR_USAGE, err, "%s: ctx %d is also ctx %d", __func__, i, k);
+    }
+    mm_gpt_state *st[MM_GPT_BATCH_MAX];
+    mm_gpt_input  in[MM_GPT_BATCH_MAX];
+    int           idx[MM_GPT_BATCH_MAX], brc[MM_GPT_BATCH_MAX], k = 0;
+    char          e[MM_ERR_SIZE];
+    for (int i = 0; i < n; i++) { /* 1. sample (and pass the text on) */
+        mmgpt_ctx *c = ctxs[i];
+        char      *ei = errs ? errs + (size_t)i * MMGPT_ERR_SIZE : NULL;
+        if (!c->gen) {
+            rcs[i] = fail(MMGPT_ERR_USAGE, ei, "mmgpt_generate_next: no generation in progress (mmgpt_generate_begin)");
+            continue;
+        }
+        c->gen->em.cb = cb;
+        c->gen->em.user = users ? users[i] : NULL;
+        const double t0 = mm_time_ms();
+        int32_t      t;
+        rcs[i] = gen_sample(c, &t, ei);
+        if (rcs[i] == 1 && mm_conv_token_check(c->conv, e)) rcs[i] = gen_eval_failed(c, e, ei);
+        c->t.gen_ms += mm_time_ms() - t0;
+        if (rcs[i] == 1) st[k] = c->st, in[k] = (mm_gpt_input){t, NULL}, idx[k++] = i;
+    }
+    if (k == 0) return MMGPT_OK;
+    /* 2. evaluate the sampled tokens: together, or one at a time */
+    const double t0 = mm_time_ms();
+    mmgpt_ctx   *lead = ctxs[idx[0]];
+    bool         batched = false;
+    if (k > 1 && !lead->batch) lead->batch = mm_gpt_batch_create(lead->m->gpt, MM_GPT_BATCH_MAX, lead->pool, e);
+    if (k > 1 && lead->batch) batched = mm_gpt_batch_eval(lead->batch, st, in, k, brc, e) != -1;
+    for (int j = 0; j < k; j++) {
+        mmgpt_ctx *c = ctxs[idx[j]];
+        char      *ei = errs ? errs + (size_t)idx[j] * MMGPT_ERR_SIZE : NULL;
+        if (!batched) brc[j] = mm_gpt_eval_tokens(c->st, &in[j].token, 1, NULL, e);
+        if (brc[j] == 0) mm_conv_token_record(c->conv, in[j].token);
+        else rcs[idx[j]] = gen_eval_failed(c, e, ei);
+    }
+    const double dt = mm_time_ms() - t0;
+    for (int j = 0; j < k; j++) ctxs[idx[j]]->t.gen_ms += dt; /* each waited for the whole step */
+    return MMGPT_OK;
+}
 
 void mmgpt_generate_stop(mmgpt_ctx *c) {
     if (!c || !c->gen) return;

@@ -45,7 +45,11 @@
  *   - Elementwise ops: AVX-512 / AVX2 at those levels (own exp/erfc approximations, a few f32 ulps from
  *     float64 references), plain C with libm at the generic level. mm_quantize_row / mm_dequantize_row use the
  *     level's vectorized conversions (F16C for f16: round to nearest even, bit-identical to numpy).
- *   - Naive references (mm_matvec_ref, mm_linear_ref) dequantize and sum in double: test oracles.
+ *   - mm_matvec_multi (one matrix times several vectors: the decode step of several sequences) gives each
+ *     vector exactly mm_matvec's result (the same row kernels on tiles of rows read once from memory; at
+ *     the avx512 level register-blocked F32/F16/Q8_0 kernels with the same per-row arithmetic).
+ *   - Naive references (mm_matvec_ref, mm_linear_ref, mm_matvec_multi_ref) dequantize and sum in double:
+ *     test oracles.
  *
  * Environment knobs (the only environment variables the library reads; none is needed):
  *   MMGPT_KERNEL=generic|avx2|avx512  kernel level (above); read once per process, at the first kernel
@@ -256,6 +260,27 @@ void mm_matvec_rows(mm_pool *pool, int ith, mm_type t, const void *W, int64_t r0
 int  mm_kernels_reserve(mm_pool *pool, int64_t max_cols, char *err);
 /* Naive reference (single thread, plain C, dequantize then dot in double): test oracle. */
 void mm_matvec_ref(mm_type t, const void *W, int64_t rows, int64_t cols, const float *x, float *y);
+
+/* One matrix times n vectors: y[j][rows] = W[rows, cols] . x[j][cols] for j < n (the decode step of n
+ * sequences in one pass over the weights, core/matmul_multi.c). Each tile of weight rows is read from
+ * memory once and multiplied with every vector by the level's row kernel while it is in cache, so y[j] is
+ * bit-identical to mm_matvec_rows / mm_matvec on x[j] alone (the same per-row arithmetic, the same 8-bit
+ * rounding of x for the quantized types), at every level and for every type. Vectors are taken
+ * MM_MATVEC_MULTI_GROUP at a time (one pass over the weights per group). _rows: rows [r0, r1) on the calling
+ * thread as thread ith of pool (inside a task); scratch: the quantized vectors, reserved with
+ * mm_kernels_reserve_multi (without it: one mm_matvec_rows per vector, the same results). */
+#define MM_MATVEC_MULTI_GROUP 16
+void mm_matvec_multi(mm_pool *pool, mm_type t, const void *W, int64_t rows, int64_t cols, int n,
+                     const float *const *x, float *const *y);
+void mm_matvec_multi_rows(mm_pool *pool, int ith, mm_type t, const void *W, int64_t r0, int64_t r1, int64_t cols,
+                          int n, const float *const *x, float *const *y);
+/* mm_kernels_reserve, plus scratch for n_max vectors (capped at MM_MATVEC_MULTI_GROUP) of max_cols columns
+ * per thread: mm_matvec_multi(_rows) with n <= n_max then never allocates. */
+int  mm_kernels_reserve_multi(mm_pool *pool, int64_t max_cols, int n_max, char *err);
+size_t mm_matvec_multi_scratch_bytes(int64_t cols, int n);
+/* Naive reference: mm_matvec_ref on each vector. */
+void mm_matvec_multi_ref(mm_type t, const void *W, int64_t rows, int64_t cols, int n, const float *const *x,
+                         float *const *y);
 
 /* Linear layer over n input rows: Y[n, rows] = X[n, cols] . W[rows, cols]^T + bias[rows] (bias may be NULL).
  * n == 1 uses mm_matvec; n > 1 uses sgemm (weight tiles dequantized to f32 as needed). */

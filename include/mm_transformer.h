@@ -42,6 +42,8 @@
  *   mm_gpt_state_reset() = truncate(0).
  *   A single position is one decode step: all its products, attentions and norms in one run of the
  *   state's pool (threads claim rows of each product; results do not depend on the thread count).
+ *   Several states of one model advance one position each in one pass over the weights with
+ *   mm_gpt_batch_eval ("batched decode across sequences" below), each bit-identical to its own decode step.
  *
  * Memory, threads, environment
  *   mm_gpt_state_create allocates everything eval uses (KV cache, activations, the kernels' per-thread
@@ -198,6 +200,32 @@ int mm_gpt_eval(mm_gpt_state *s, const mm_gpt_input *in, int64_t n, float *logit
 int mm_gpt_eval_tokens(mm_gpt_state *s, const int32_t *tokens, int64_t n, float *logits_all, char *err);
 /* Logits [n_vocab] of the last evaluated position (valid until the next eval/truncate). */
 const float *mm_gpt_state_logits(const mm_gpt_state *s);
+
+/* ---------------------------------------------------------------- batched decode across sequences
+ * n states of one model (each its own KV cache and n_past: n conversations) advance by one position each in
+ * one pass over the weights: every matrix is read once and multiplied with the n input vectors
+ * (mm_matvec_multi, core), attention runs per sequence over its own cache. Decode is bound by reading the
+ * weights, so n sequences cost far less than n steps (bench/README.md: aggregate tokens/s by batch size).
+ * Each state ends with exactly the logits (bit for bit), KV cache and n_past that mm_gpt_eval of its one
+ * position alone gives - the same kernels on the same rows - so a batched answer is the single answer
+ * (tests/transformer/test_gpt_batch.c).
+ *   mm_gpt_batch_create: for up to n_max (<= MM_GPT_BATCH_MAX) sequences, run on pool (borrowed; NULL = the
+ *     calling thread); reserves the pool's kernel scratch for n_max vectors and the step's phase table, so
+ *     mm_gpt_batch_eval never allocates. A batch is used by one thread at a time; a pipeline rank's model
+ *     (mm_gpt_model_set_pipeline) is refused.
+ *   mm_gpt_batch_eval: states[i] appends in[i] (a token or an embedding row), for i < n <= n_max. The states
+ *     are distinct, of the batch's model, with at least the batch pool's thread count (their per-thread
+ *     attention scratch is used: states created with the same pool or n_threads qualify), and each has room
+ *     for one more position. Afterwards mm_gpt_state_logits(states[i]) holds its logits. Returns 0; -1 (err)
+ *     when a check fails (nothing evaluated); MM_ERR_NONFINITE when some state's logits are NaN/Inf: those
+ *     states are left unchanged, the others advanced; rc (may be NULL) gets each state's code [n]. */
+#define MM_GPT_BATCH_MAX 64
+typedef struct mm_gpt_batch mm_gpt_batch;
+mm_gpt_batch *mm_gpt_batch_create(const mm_gpt_model *m, int n_max, mm_pool *pool, char *err);
+void          mm_gpt_batch_free(mm_gpt_batch *b);
+int           mm_gpt_batch_n_max(const mm_gpt_batch *b);
+int           mm_gpt_batch_eval(mm_gpt_batch *b, mm_gpt_state *const *states, const mm_gpt_input *in, int n,
+                                int *rc, char *err);
 
 /* ---------------------------------------------------------------- pipeline parallelism (mm_dist.h)
  * A model may evaluate only layers [layer_begin, layer_end) of its decoder: one rank of a pipeline over

@@ -337,6 +337,21 @@ int  mmgpt_generate_next(mmgpt_ctx *ctx, mmgpt_piece_fn cb, void *user, char *er
 void mmgpt_generate_stop(mmgpt_ctx *ctx);
 bool mmgpt_generate_active(const mmgpt_ctx *ctx);   /* a generation is in progress */
 
+/* Several contexts of one model, each with a generation in progress, advance by one token each: for every
+ * ctxs[i] exactly what mmgpt_generate_next(ctxs[i], cb, users[i], ...) does (the same text to cb, the same
+ * stop reasons, rcs[i] = what it returns: 1 / 0 / < 0), but the tokens of all of them are evaluated in one
+ * pass over the decoder's weights (batched decode, mm_transformer.h's mm_gpt_batch_eval: bit-identical
+ * logits, so the same answers), which costs far less than n steps (decode is bound by reading the weights).
+ * Runs on the first context's thread pool; contexts created with the same n_threads join the shared pass,
+ * others are evaluated one at a time (same results). n <= MMGPT_NEXT_MANY_MAX distinct contexts. users (may be NULL) [n];
+ * rcs [n] receives the codes; errs (may be NULL): n buffers of MMGPT_ERR_SIZE bytes, one after the other,
+ * for the messages. Returns MMGPT_OK, or MMGPT_ERR_USAGE (err; nothing done) for NULL arguments, n out of
+ * range, a context twice or of another model. mmgpt serve steps its slots with it; mmgpt caption/describe
+ * of several files too. */
+#define MMGPT_NEXT_MANY_MAX 64
+int mmgpt_generate_next_many(mmgpt_ctx *const *ctxs, int n, mmgpt_piece_fn cb, void *const *users, int *rcs,
+                             char *errs, char *err);
+
 /* A conversation replayed from its messages, as chat APIs send it: evaluates the pending turn, then
  * answer as the model's answer to it (the template's answer_lead + answer, trimmed where the template
  * trims answers, tokenized as plain text), closed as an answer that ended at the end token is; the

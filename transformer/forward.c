@@ -10,6 +10,7 @@
  * eval never allocates and keeps no lazily set state (tests: gpt_noalloc_*, gpt_state under TSan). */
 #include <math.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -737,4 +738,229 @@ int mm_gpt_eval(mm_gpt_state *s, const mm_gpt_input *in, int64_t n, float *logit
 
 int mm_gpt_eval_tokens(mm_gpt_state *s, const int32_t *tokens, int64_t n, float *logits_all, char *err) {
     return eval_any(s, NULL, tokens, n, logits_all, err);
+}
+
+/* ---------------------------------------------------------------- batched decode across sequences
+ * mm_gpt_batch_eval: n states (each its own KV cache and n_past) advance by one position each in ONE pool
+ * run over the phases of a decode step (above), with every matrix product one mm_matvec_multi_rows over
+ * the n input vectors: each weight tile is read from memory once for all sequences. Attention, norms and
+ * the elementwise steps run per sequence with the same functions as decode_step, and the products give
+ * the same rows bit for bit (core/matmul_multi.c), so every state ends with exactly the logits, cache and
+ * n_past a mm_gpt_eval of its position alone would give (tests/transformer/test_gpt_batch.c, memcmp). */
+struct mm_gpt_batch {
+    const mm_gpt_model *m;
+    mm_pool            *pool;  /* borrowed */
+    int                 nth, n_max;
+    int64_t             n_kv;
+    struct dec_phase   *ph;    /* [n_ph]: as a state's; the heads and norms have one item per sequence */
+    int64_t             n_ph;
+};
+
+typedef struct {
+    mm_gpt_batch        *b;
+    mm_gpt_state *const *st;
+    int                  n;
+} mstep_ctx;
+
+/* rows [r0, r1) of y_j = W x_j (+ bias) for the n states, x_j / y_j the field at byte offset xo / yo of each
+ * state (plus yadd floats: a slice of q | k | v) */
+static void mat_rows_multi(const mstep_ctx *c, int ith, const mm_mat *w, const float *bias, int64_t r0,
+                           int64_t r1, size_t xo, size_t yo, int64_t yadd) {
+    const float *xs[MM_GPT_BATCH_MAX];
+    float *ys[MM_GPT_BATCH_MAX];
+    for (int j = 0; j < c->n; j++) {
+        xs[j] = *(float *const *)((const char *)c->st[j] + xo);
+        ys[j] = *(float *const *)((const char *)c->st[j] + yo) + yadd;
+    }
+    mm_matvec_multi_rows(c->b->pool, ith, w->type, w->data, r0, r1, w->cols, c->n, xs, ys);
+    if (bias)
+        for (int j = 0; j < c->n; j++) mm_add(ys[j] + r0, ys[j] + r0, bias + r0, r1 - r0);
+}
+
+#define SOFF(field) offsetof(struct mm_gpt_state, field)
+
+static void mstep_item(const mstep_ctx *c, const struct dec_phase *ph, int64_t item, int ith) {
+    const mm_gpt_model *m = c->b->m;
+    const mm_gpt_hparams *hp = &m->hp;
+    const int64_t l = ph->layer;
+    const mm_gpt_layer *ly = &m->layers[l < hp->n_layer ? l : 0];
+    const int64_t r0 = item * ph->chunk, r1 = r0 + ph->chunk < ph->rows ? r0 + ph->chunk : ph->rows;
+    switch (ph->kind) {
+    case PH_QKV:
+        if (ly->qkv.data) {
+            mat_rows_multi(c, ith, &ly->qkv, ly->qkv.b, r0, r1, SOFF(h), SOFF(qkv), 0);
+        } else { /* rows of attn_q | attn_k | attn_v stacked, as qkv_rows */
+            const mm_mat *w[3] = {&ly->q, &ly->k, &ly->v};
+            const float *b[3] = {ly->q.b, ly->k.b, ly->v.b};
+            for (int i = 0, off = 0; i < 3; off += (int)w[i]->rows, i++) {
+                const int64_t lo = r0 > off ? r0 : off, hi = r1 < off + w[i]->rows ? r1 : off + w[i]->rows;
+                if (lo < hi) mat_rows_multi(c, ith, w[i], b[i], lo - off, hi - off, SOFF(h), SOFF(qkv), off);
+            }
+        }
+        break;
+    case PH_ATT: { /* item = sequence j, key/value head g */
+        mm_gpt_state *s = c->st[item / c->b->n_kv];
+        step_heads(s, l, item % c->b->n_kv, s->thr + (int64_t)ith * s->thr_stride);
+        break;
+    }
+    case PH_OUT:
+        mat_rows_multi(c, ith, &ly->out, ly->out.b, r0, r1, SOFF(att), SOFF(tmp), 0);
+        for (int j = 0; j < c->n; j++) mm_add(c->st[j]->x + r0, c->st[j]->x + r0, c->st[j]->tmp + r0, r1 - r0);
+        break;
+    case PH_LN2: norm_row(c->st[item], c->st[item]->h, c->st[item]->x, ly->ln2_w, ly->ln2_b); break;
+    case PH_UP:
+        if (ly->gate.data) { /* SwiGLU */
+            mat_rows_multi(c, ith, &ly->gate, NULL, r0, r1, SOFF(h), SOFF(ff), 0);
+            mat_rows_multi(c, ith, &ly->up, ly->up.b, r0, r1, SOFF(h), SOFF(ff2), 0);
+            for (int j = 0; j < c->n; j++) mm_gpt_swiglu(c->st[j]->ff + r0, c->st[j]->ff2 + r0, r1 - r0);
+        } else {
+            mat_rows_multi(c, ith, &ly->up, ly->up.b, r0, r1, SOFF(h), SOFF(ff), 0);
+            for (int j = 0; j < c->n; j++) mm_gelu_tanh(c->st[j]->ff + r0, r1 - r0);
+        }
+        break;
+    case PH_DOWN:
+        mat_rows_multi(c, ith, &ly->down, ly->down.b, r0, r1, SOFF(ff), SOFF(tmp), 0);
+        for (int j = 0; j < c->n; j++) mm_add(c->st[j]->x + r0, c->st[j]->x + r0, c->st[j]->tmp + r0, r1 - r0);
+        break;
+    case PH_NORM: { /* the next block's LN1, or the output norm after the last block */
+        mm_gpt_state *s = c->st[item];
+        if (l + 1 < hp->n_layer) norm_row(s, s->h, s->x, m->layers[l + 1].ln1_w, m->layers[l + 1].ln1_b);
+        else norm_row(s, s->h, s->x, m->out_norm_w, m->out_norm_b);
+        break;
+    }
+    case PH_LOGITS: mat_rows_multi(c, ith, &m->output, NULL, r0, r1, SOFF(h), SOFF(logits), 0); break;
+    }
+}
+
+static void task_mstep(void *vctx, int ith, int nth) {
+    (void)nth;
+    const mstep_ctx *c = vctx;
+    mm_gpt_batch *b = c->b;
+    for (int64_t p = 0; p < b->n_ph; p++) {
+        struct dec_phase *ph = &b->ph[p];
+        if (p > 0) wait_phase(&b->ph[p - 1]);
+        for (;;) {
+            int it = atomic_fetch_add_explicit(&ph->next, 1, memory_order_relaxed);
+            if (it >= ph->n) break;
+            mstep_item(c, ph, it, ith);
+            atomic_fetch_add_explicit(&ph->done, 1, memory_order_release);
+        }
+    }
+}
+
+mm_gpt_batch *mm_gpt_batch_create(const mm_gpt_model *m, int n_max, mm_pool *pool, char *err) {
+    if (!m) {
+        mm_err(err, "%s: no model", __func__);
+        return NULL;
+    }
+    if (n_max < 1 || n_max > MM_GPT_BATCH_MAX) {
+        mm_err(err, "%s: %d sequences is outside [1, %d]", __func__, n_max, MM_GPT_BATCH_MAX);
+        return NULL;
+    }
+    const mm_gpt_hparams *hp = &m->hp;
+    if (m->pipe.send || m->pipe.layer_begin != 0 || (m->pipe.layer_end && m->pipe.layer_end != hp->n_layer)) {
+        mm_err(err, "%s: the model is one rank of a pipeline: batched decode needs every layer", __func__);
+        return NULL;
+    }
+    mm_gpt_batch *b = calloc(1, sizeof *b);
+    if (!b) {
+        mm_err(err, "%s: out of memory", __func__);
+        return NULL;
+    }
+    b->m = m, b->pool = pool, b->n_max = n_max, b->nth = mm_pool_n_threads(pool);
+    b->n_kv = hp->n_head_kv ? hp->n_head_kv : hp->n_head;
+    const int64_t dq = hp->n_head * hp->d_head, dkv = b->n_kv * hp->d_head, d = hp->d_model;
+    int64_t widest = hp->d_ff > d ? hp->d_ff : d;
+    if (dq > widest) widest = dq;
+    /* the same phases as a state's decode step (phases_build) */
+    b->n_ph = 7 * hp->n_layer + 1;
+    b->ph = aligned_alloc(64, sizeof *b->ph * (size_t)b->n_ph);
+    if (!b->ph) {
+        mm_err(err, "%s: out of memory", __func__);
+        free(b);
+        return NULL;
+    }
+    for (int64_t p = 0; p < b->n_ph; p++) {
+        struct dec_phase *ph = &b->ph[p];
+        ph->kind = p == b->n_ph - 1 ? PH_LOGITS : (ph_kind)(p % 7);
+        ph->layer = p / 7;
+        const int64_t rows[] = {[PH_QKV] = dq + 2 * dkv, [PH_ATT] = b->n_kv, [PH_OUT] = d, [PH_LN2] = 1,
+                                [PH_UP] = hp->d_ff, [PH_DOWN] = d, [PH_NORM] = 1, [PH_LOGITS] = hp->n_vocab};
+        const bool per_seq = ph->kind == PH_ATT || ph->kind == PH_LN2 || ph->kind == PH_NORM;
+        ph->rows = rows[ph->kind];
+        ph->chunk = per_seq ? 1 : rows_chunk(ph->rows, b->nth);
+    }
+    if (mm_kernels_reserve_multi(pool, widest, n_max, err) != 0) {
+        mm_gpt_batch_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+void mm_gpt_batch_free(mm_gpt_batch *b) {
+    if (!b) return;
+    free(b->ph);
+    free(b);
+}
+
+int mm_gpt_batch_n_max(const mm_gpt_batch *b) { return b ? b->n_max : 0; }
+
+/* The checks of mm_gpt_batch_eval, before anything is evaluated. */
+static int batch_check(const mm_gpt_batch *b, mm_gpt_state *const *st, const mm_gpt_input *in, int n, char *err) {
+    if (!b || !st || !in || n < 1) return mm_err(err, "mm_gpt_batch_eval: nothing to evaluate");
+    if (n > b->n_max)
+        return mm_err(err, "mm_gpt_batch_eval: %d sequences, the batch was created for at most %d", n, b->n_max);
+    for (int j = 0; j < n; j++) {
+        const mm_gpt_state *s = st[j];
+        if (!s) return mm_err(err, "mm_gpt_batch_eval: state %d is NULL", j);
+        if (s->m != b->m) return mm_err(err, "mm_gpt_batch_eval: state %d belongs to another model", j);
+        if (s->nth < b->nth)
+            return mm_err(err, "mm_gpt_batch_eval: state %d has %d threads' scratch, the batch's pool runs %d", j, s->nth,
+                          b->nth);
+        for (int i = 0; i < j; i++)
+            if (st[i] == s) return mm_err(err, "mm_gpt_batch_eval: state %d is also state %d", j, i);
+        if (s->n_past >= s->n_ctx)
+            return mm_err(err, "mm_gpt_batch_eval: state %d: context full: %lld positions in the cache + 1 new > "
+                          "context length %lld", j, (long long)s->n_past, (long long)s->n_ctx);
+        if (!in[j].embd && (in[j].token < 0 || in[j].token >= b->m->hp.n_vocab))
+            return mm_err(err, "mm_gpt_batch_eval: state %d: token %d is outside the vocabulary [0, %lld)", j, in[j].token,
+                          (long long)b->m->hp.n_vocab);
+    }
+    return 0;
+}
+
+int mm_gpt_batch_eval(mm_gpt_batch *b, mm_gpt_state *const *st, const mm_gpt_input *in, int n, int *rc, char *err) {
+    if (batch_check(b, st, in, n, err) != 0) return -1;
+    const mm_gpt_model *m = b->m;
+    const int64_t d = m->hp.d_model;
+    for (int j = 0; j < n; j++) { /* embedding, LN1 and rotary table of each sequence, as decode_step */
+        mm_gpt_state *s = st[j];
+        task_ctx e = {.s = s, .in = in + j, .n = 1, .pos0 = s->n_past, .width = d};
+        task_embed(&e, 0, 1);
+        norm_row(s, s->h, s->x, m->layers[0].ln1_w, m->layers[0].ln1_b);
+        if (s->rope_cs) mm_gpt_rope_cache(&m->hp, m->rope_freqs, s->n_past, s->rope_cs);
+    }
+    for (int64_t p = 0; p < b->n_ph; p++) {
+        struct dec_phase *ph = &b->ph[p];
+        const bool per_seq = ph->kind == PH_LN2 || ph->kind == PH_NORM;
+        ph->n = ph->kind == PH_ATT ? (int)(n * b->n_kv) : per_seq ? n : (int)((ph->rows + ph->chunk - 1) / ph->chunk);
+        atomic_store_explicit(&ph->next, 0, memory_order_relaxed);
+        atomic_store_explicit(&ph->done, 0, memory_order_relaxed);
+    }
+    mstep_ctx c = {b, st, n};
+    mm_pool_run(b->pool, task_mstep, &c);
+    int ret = 0;
+    char e[MM_ERR_SIZE];
+    for (int j = 0; j < n; j++) { /* NaN/Inf logits: that state is left as it was (as mm_gpt_eval) */
+        mm_gpt_state *s = st[j];
+        const int r = mm_gpt_check_logits(s->logits, 1, m->hp.n_vocab, s->n_past, e);
+        s->logits_valid = r == 0;
+        if (r == 0) s->n_past += 1;
+        else {
+            if (ret == 0) mm_err(err, "mm_gpt_batch_eval: state %d: %s", j, e);
+            ret = MM_ERR_NONFINITE;
+        }
+        if (rc) rc[j] = r ? MM_ERR_NONFINITE : 0;
+    }
+    return ret;
 }

@@ -7,7 +7,10 @@
  *      conversation that generated the first answer does, with the same KV-cache length;
  *   4. mmgpt_generate_stop ends a generation (MMGPT_STOP_CALLBACK, nothing in progress, next refused), and
  *      the ctx then answers a new conversation as a fresh ctx does;
- *   5. misuse: next without begin, NULL arguments.
+ *   5. misuse: next without begin, NULL arguments;
+ *   6. mmgpt_generate_next_many (the batched step of several contexts: mmgpt serve, caption/describe of many
+ *      files) gives every context its answer alone (text, pieces, stop reason), greedy and sampled, contexts
+ *      ending at different steps, with and without every state joining the shared pass.
  * The reference is the library's one-call mmgpt_generate (fus_logits checks the numerics vs PyTorch).
  *
  * usage: test_api_steps MODEL IMAGE AUDIO */
@@ -172,6 +175,66 @@ int main(int argc, char **argv) {
         CHECK(!mmgpt_generate_active(c), "active after a failed begin");
         mmgpt_ctx_free(c);
     }
+    /* 6: mmgpt_generate_next_many (one pass over the weights for several contexts) == each alone, in two
+     *    rounds: a 1-thread first context (every state joins its batch), then a 2-thread first context (the
+     *    1-thread states cannot join: evaluated one at a time); a ctx without a generation in the set gets
+     *    MMGPT_ERR_USAGE in its rc and does not disturb the others */
+    for (int round = 0; round < 2; round++) {
+        enum { NC = 5 };
+        const int q[NC] = {0, 1, 0, 1, 0};
+        mmgpt_gen_params gp[NC] = {greedy, greedy, sampled, greedy, greedy};
+        gp[3].max_tokens = 7;      /* ends early: the others go on in smaller batches */
+        gp[4].ignore_eos = true;   /* runs to max_tokens */
+        acc        ref[NC], got[NC];
+        mmgpt_stop why[NC];
+        mmgpt_ctx *c[NC + 1];
+        void      *users[NC + 1];
+        for (int k = 0; k < NC; k++) {
+            reference(m, q[k], gp[k], &ref[k], &why[k]);
+            memset(&got[k], 0, sizeof got[k]);
+            c[k] = mmgpt_ctx_create(m, (mmgpt_ctx_params){.n_threads = round && k == 0 ? 2 : 1}, err);
+            CHECK(c[k] && !add_turn(c[k], q[k], err) && !mmgpt_generate_begin(c[k], gp[k], err), "many: begin %d: %s", k, err);
+            users[k] = &got[k];
+        }
+        c[NC] = mmgpt_ctx_create(m, (mmgpt_ctx_params){.n_threads = 1}, err); /* no generation */
+        acc idle = {0};
+        users[NC] = &idle;
+        int  rcs[NC + 1], steps = 0;
+        char errs[NC + 1][MMGPT_ERR_SIZE];
+        for (;;) {
+            mmgpt_ctx *live[NC + 1];
+            void      *lu[NC + 1];
+            int        nl = 0;
+            for (int k = 0; k <= NC; k++)
+                if (mmgpt_generate_active(c[k]) || (k == NC && steps == 3)) live[nl] = c[k], lu[nl++] = users[k];
+            if (nl == 0 || ++steps > 1000) break;
+            CHECK(mmgpt_generate_next_many(live, nl, collect, lu, rcs, &errs[0][0], err) == MMGPT_OK, "many: %s", err);
+            for (int k = 0; k < nl; k++) {
+                if (live[k] == c[NC])
+                    CHECK(rcs[k] == MMGPT_ERR_USAGE && strstr(errs[k], "no generation"), "many: idle ctx: %d %s", rcs[k],
+                          errs[k]);
+                else CHECK(rcs[k] >= 0, "many: step %d: %s", steps, errs[k]);
+            }
+        }
+        for (int k = 0; k < NC; k++) {
+            CHECK(!strcmp(got[k].buf, ref[k].buf), "round %d ctx %d: next_many '%s' != alone '%s'", round, k, got[k].buf,
+                  ref[k].buf);
+            CHECK(got[k].pieces == ref[k].pieces, "round %d ctx %d: %d pieces != %d", round, k, got[k].pieces, ref[k].pieces);
+            CHECK(mmgpt_stop_reason(c[k]) == why[k], "round %d ctx %d: stop %d != %d", round, k,
+                  (int)mmgpt_stop_reason(c[k]), (int)why[k]);
+            CHECK(!strcmp(mmgpt_last_text(c[k]), ref[k].buf), "round %d ctx %d: last_text differs", round, k);
+        }
+        CHECK(idle.n == 0, "the idle ctx got text");
+        /* misuse: NULLs, a ctx twice, n out of range (nothing done) */
+        CHECK(mmgpt_generate_next_many(NULL, 1, NULL, NULL, rcs, NULL, err) == MMGPT_ERR_USAGE, "many(NULL)");
+        CHECK(mmgpt_generate_next_many(c, 1, NULL, NULL, NULL, NULL, err) == MMGPT_ERR_USAGE, "many rcs NULL");
+        CHECK(mmgpt_generate_next_many(c, 0, NULL, NULL, rcs, NULL, err) == MMGPT_ERR_USAGE, "many n = 0");
+        mmgpt_ctx *twice[2] = {c[1], c[1]};
+        CHECK(mmgpt_generate_next_many(twice, 2, NULL, NULL, rcs, NULL, err) == MMGPT_ERR_USAGE && strstr(err, "also"),
+              "many: a ctx twice: %s", err);
+        for (int k = 0; k <= NC; k++) mmgpt_ctx_free(c[k]);
+    }
+
     mmgpt_model_free(m);
     if (n_fail) fprintf(stderr, "%d checks failed\n", n_fail);
     else printf("api steps: all checks passed\n");

@@ -55,22 +55,26 @@ static int rand_gpt_finish(mm_gguf_writer *w, const char *path) {
     return rc;
 }
 
-/* llama layout: RMSNorm weights only, attn_q/k/v [H dh | Hkv dh, d], SwiGLU, tied output, rope_freqs */
+/* llama layout: RMSNorm weights only, attn_q/k/v [H dh | Hkv dh, d], SwiGLU, tied output, rope_freqs; arch "qwen2":
+ * the same with qwen2.* keys and q/k/v biases (neox rotary) */
 static int rand_llama_write(const char *path, const rand_gpt_spec *v) {
     uint64_t seed = 54321;
     const int D = v->d, FF = v->d_ff, DKV = D / v->n_head * v->n_head_kv;
+    const char *A = v->arch ? v->arch : "llama";
+    const bool qkv_bias = strcmp(A, "qwen2") == 0;
+    char key[96];
     mm_gguf_writer *w = mm_gguf_writer_create();
-    mm_gguf_writer_set_str(w, "general.architecture", "llama");
-    mm_gguf_writer_set_u32(w, "llama.context_length", (uint32_t)v->n_ctx);
-    mm_gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)D);
-    mm_gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)FF);
-    mm_gguf_writer_set_u32(w, "llama.block_count", (uint32_t)v->n_layer);
-    mm_gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)v->n_head);
-    mm_gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)v->n_head_kv);
-    mm_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-    mm_gguf_writer_set_f32(w, "llama.rope.freq_base", 10000.0f);
-    mm_gguf_writer_set_str(w, "llama.rope.scaling.type", "linear");
-    mm_gguf_writer_set_f32(w, "llama.rope.scaling.factor", 2.0f);
+    mm_gguf_writer_set_str(w, "general.architecture", A);
+    snprintf(key, sizeof key, "%s.context_length", A), mm_gguf_writer_set_u32(w, key, (uint32_t)v->n_ctx);
+    snprintf(key, sizeof key, "%s.embedding_length", A), mm_gguf_writer_set_u32(w, key, (uint32_t)D);
+    snprintf(key, sizeof key, "%s.feed_forward_length", A), mm_gguf_writer_set_u32(w, key, (uint32_t)FF);
+    snprintf(key, sizeof key, "%s.block_count", A), mm_gguf_writer_set_u32(w, key, (uint32_t)v->n_layer);
+    snprintf(key, sizeof key, "%s.attention.head_count", A), mm_gguf_writer_set_u32(w, key, (uint32_t)v->n_head);
+    snprintf(key, sizeof key, "%s.attention.head_count_kv", A), mm_gguf_writer_set_u32(w, key, (uint32_t)v->n_head_kv);
+    snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", A), mm_gguf_writer_set_f32(w, key, 1e-5f);
+    snprintf(key, sizeof key, "%s.rope.freq_base", A), mm_gguf_writer_set_f32(w, key, 10000.0f);
+    snprintf(key, sizeof key, "%s.rope.scaling.type", A), mm_gguf_writer_set_str(w, key, "linear");
+    snprintf(key, sizeof key, "%s.rope.scaling.factor", A), mm_gguf_writer_set_f32(w, key, 2.0f);
     rand_gpt_add(w, v, "token_embd.weight", D, v->n_vocab, 1.0f, 0, &seed);
     rand_gpt_add(w, v, "output_norm.weight", D, 1, 0.2f, 1, &seed);
     rand_gpt_add(w, v, "rope_freqs.weight", D / v->n_head / 2, 1, 0.5f, 2, &seed);
@@ -81,6 +85,11 @@ static int rand_llama_write(const char *path, const rand_gpt_spec *v) {
         T("attn_q.weight", D, D, 0.35f, 0);
         T("attn_k.weight", D, DKV, 0.35f, 0);
         T("attn_v.weight", D, DKV, 0.35f, 0);
+        if (qkv_bias) {
+            T("attn_q.bias", D, 1, 0.2f, 0);
+            T("attn_k.bias", DKV, 1, 0.2f, 0);
+            T("attn_v.bias", DKV, 1, 0.2f, 0);
+        }
         T("attn_output.weight", D, D, 0.35f, 0);
         T("ffn_norm.weight", D, 1, 0.2f, 1);
         T("ffn_gate.weight", D, FF, 0.35f, 0);

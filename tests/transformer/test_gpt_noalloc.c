@@ -6,7 +6,9 @@
  * logits_all), embedding rows, a truncate and re-evaluation, and a state with n_batch 1 (single positions
  * whose logits nobody wants). A gpt2 and a llama model (grouped-query attention, rotary positions with
  * rope_freqs and linear scaling, SwiGLU). Weights F32, F16, Q8_0, Q4_0; pools of 1 and 2 threads; f32 and f16 KV
- * cache; the first evaluation of the process included (nothing runs before). Every count must be 0.
+ * cache; the first evaluation of the process included (nothing runs before). Then mm_gpt_batch_eval of both
+ * states together (batches of 2 and 1, an embedding row among the inputs) after mm_gpt_batch_create. Every
+ * count must be 0.
  * Runs at the machine's kernel level and at each forced one (MMGPT_KERNEL, label numeric); skipped (77)
  * under sanitizers, which own malloc. */
 #include <stdio.h>
@@ -96,7 +98,21 @@ int main(void) {
                 long before = atomic_load(&mm_alloc_count);
                 CHECK(mm_gpt_eval_tokens(s1, (const int32_t[]){1, 2, 3}, 3, NULL, err) == 0, "%s: %s", what, err);
                 long made1 = atomic_load(&mm_alloc_count) - before;
-                printf("%-34s %ld allocations in evaluations (n_batch 1 state: %ld)\n", what, made, made1);
+                /* batched decode of both states (mm_gpt_batch_eval, created beforehand on s's pool) */
+                mm_gpt_batch *b = mm_gpt_batch_create(m, 2, mm_gpt_state_pool(s), err);
+                CHECK(b, "%s: batch: %s", what, err);
+                if (!b) return 1;
+                before = atomic_load(&mm_alloc_count);
+                mm_gpt_state *both[2] = {s, s1};
+                float e2[D] = {0.25f};
+                for (int k = 0; k < 3; k++) {
+                    mm_gpt_input bin[2] = {{(int32_t)(k + 1), NULL}, {(int32_t)(k + 7), k == 1 ? e2 : NULL}};
+                    CHECK(mm_gpt_batch_eval(b, both, bin, 2, NULL, err) == 0, "%s: batch eval: %s", what, err);
+                }
+                CHECK(mm_gpt_batch_eval(b, both + 1, (mm_gpt_input[]){{3, NULL}}, 1, NULL, err) == 0, "%s: %s", what, err);
+                made1 += atomic_load(&mm_alloc_count) - before;
+                mm_gpt_batch_free(b);
+                printf("%-34s %ld allocations in evaluations (n_batch 1 state, batched: %ld)\n", what, made, made1);
                 CHECK(made == 0 && made1 == 0, "%s: mm_gpt_eval allocated", what);
                 mm_gpt_state_free(s);
                 mm_gpt_state_free(s1);

@@ -1,0 +1,142 @@
+/* matmul_multi_avx512.c - register-blocked AVX-512 kernels for one matrix times up to 4 vectors (F32, F16,
+ * Q8_0), used by mm_matvec_multi_rows at the avx512 level.
+ *
+ * Each weight row is loaded (and for F16 converted, for Q8_0 split into |w| and its sign mask) once and used
+ * for up to MULTI_V vectors: fewer loads and conversions per product than running kernels_avx512.c's row
+ * kernel once per vector, which matters when the batched step is compute bound (the weights come from cache).
+ * For every vector the arithmetic is exactly that of kernels_avx512.c's row kernel - the same accumulators,
+ * the same order of the same operations, the same horizontal sum - so the results are bit-identical to
+ * mm_matvec (tests/core/test_core_multi.c, memcmp). Keep them in step with kernels_avx512.c. */
+#include "core_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c")))
+#define INL  __attribute__((always_inline)) inline
+
+T512 static INL float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
+
+/* 16 weights from column i of a row: f32, or f16 converted with vcvtph2ps (m: the columns present) */
+T512 static INL __m512 wload(const void *w, int64_t i, __mmask16 m, const bool f16) {
+    if (f16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i));
+    return _mm512_maskz_loadu_ps(m, (const float *)w + i);
+}
+
+/* F32 / F16: rows_f32's and rows_f16's order: 4 accumulators over 64 columns, masked 16-column tail into the
+ * first, (a0+a1)+(a2+a3) */
+T512 static INL void fp_row(const void *w, int64_t cols, const float *const *x, float *const *y, int64_t r,
+                            const int V, const bool f16) {
+    __m512 a[MULTI_V][4];
+    for (int j = 0; j < V; j++)
+        for (int q = 0; q < 4; q++) a[j][q] = _mm512_setzero_ps();
+    const int64_t c64 = cols & ~(int64_t)63;
+    int64_t i = 0;
+    for (; i < c64; i += 64)
+        for (int q = 0; q < 4; q++) {
+            const __m512 wq = wload(w, i + 16 * q, (__mmask16)0xffff, f16);
+            for (int j = 0; j < V; j++) a[j][q] = _mm512_fmadd_ps(wq, _mm512_loadu_ps(x[j] + i + 16 * q), a[j][q]);
+        }
+    for (; i < cols; i += 16) {
+        const int64_t left = cols - i;
+        const __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+        const __m512 wq = wload(w, i, m, f16);
+        for (int j = 0; j < V; j++) a[j][0] = _mm512_fmadd_ps(wq, _mm512_maskz_loadu_ps(m, x[j] + i), a[j][0]);
+    }
+    for (int j = 0; j < V; j++) y[j][r] = hsum(_mm512_add_ps(_mm512_add_ps(a[j][0], a[j][1]), _mm512_add_ps(a[j][2], a[j][3])));
+}
+
+/* Q8_0: q8_rows_R's order (R = 1; per row the same for every R): pairs of blocks, 4 blocks per step into
+ * two accumulators, a remaining pair into the first, an odd last block (256 bits) into the second */
+T512 static INL __m512 q8_pair(__m512i aw, __mmask64 neg, __m512 dw, const mm_xq8 *xq, int64_t i, __m512 acc) {
+    const __m512i xv = _mm512_loadu_si512(xq->qs + i * MM_QK);
+    const __m512i sx = _mm512_mask_sub_epi8(xv, neg, _mm512_setzero_si512(), xv);
+    const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), aw, sx);
+    const __m512 s = _mm512_mul_ps(dw, _mm512_loadu_ps(xq->d8 + i * 8));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), s, acc);
+}
+
+T512 static INL void q8_load(const mm_block_q8_0 *b, __m512i *aw, __mmask64 *neg, __m512 *dw) {
+    const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b[0].qs)),
+                                         _mm256_loadu_si256((const __m256i *)b[1].qs), 1);
+    *neg = _mm512_movepi8_mask(w);
+    *aw = _mm512_abs_epi8(w);
+    const __m256i dh = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)b[0].d)),
+                                               _mm_set1_epi16((short)b[1].d), 1);
+    *dw = _mm512_cvtph_ps(dh);
+}
+
+T512 static INL void q8_row(const mm_block_q8_0 *b, int64_t nb, const mm_xq8 *const *xq, float *const *y, int64_t r,
+                            const int V) {
+    __m512 a0[MULTI_V], a1[MULTI_V];
+    for (int j = 0; j < V; j++) a0[j] = _mm512_setzero_ps(), a1[j] = _mm512_setzero_ps();
+    __m512i aw;
+    __mmask64 neg;
+    __m512 dw;
+    int64_t i = 0;
+    for (; i + 4 <= nb; i += 4) {
+        _mm_prefetch((const char *)(b + i) + 8192, _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + i) + 8192 + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + i) + 8192 + 128, _MM_HINT_T0);
+        q8_load(b + i, &aw, &neg, &dw);
+        for (int j = 0; j < V; j++) a0[j] = q8_pair(aw, neg, dw, xq[j], i, a0[j]);
+        q8_load(b + i + 2, &aw, &neg, &dw);
+        for (int j = 0; j < V; j++) a1[j] = q8_pair(aw, neg, dw, xq[j], i + 2, a1[j]);
+    }
+    for (; i + 2 <= nb; i += 2) {
+        q8_load(b + i, &aw, &neg, &dw);
+        for (int j = 0; j < V; j++) a0[j] = q8_pair(aw, neg, dw, xq[j], i, a0[j]);
+    }
+    if (i < nb) { /* odd block count: one block in 256 bits */
+        const __m256i w = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        const __m256i aw1 = _mm256_abs_epi8(w);
+        const float dwi = _cvtsh_ss(b[i].d);
+        for (int j = 0; j < V; j++) {
+            const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq[j]->qs + i * MM_QK));
+            const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw1, _mm256_sign_epi8(xv, w));
+            const __m256 sc = _mm256_set1_ps(dwi * xq[j]->d[i]);
+            a1[j] = _mm512_add_ps(a1[j], _mm512_zextps256_ps512(_mm256_mul_ps(_mm256_cvtepi32_ps(p), sc)));
+        }
+    }
+    for (int j = 0; j < V; j++) y[j][r] = hsum(_mm512_add_ps(a0[j], a1[j]));
+}
+
+/* rows [r0, r1) for V vectors, V a constant per instance */
+#define MULTI_FN(name, body)                                                                                       \
+    T512 static INL void name##_v(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols,                 \
+                                  const float *const *x, const mm_xq8 *const *xq, float *const *y, const int V) { \
+        (void)x, (void)xq;                                                                                         \
+        for (int64_t r = r0; r < r1; r++) {                                                                        \
+            const uint8_t *row = (const uint8_t *)W + (size_t)r * rb;                                              \
+            body;                                                                                                  \
+        }                                                                                                          \
+    }                                                                                                              \
+    T512 static void name(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n,                  \
+                          const float *const *x, const mm_xq8 *const *xq, float *const *y) {                       \
+        switch (n) {                                                                                               \
+        case 1: name##_v(W, rb, r0, r1, cols, x, xq, y, 1); break;                                                 \
+        case 2: name##_v(W, rb, r0, r1, cols, x, xq, y, 2); break;                                                 \
+        case 3: name##_v(W, rb, r0, r1, cols, x, xq, y, 3); break;                                                 \
+        default: name##_v(W, rb, r0, r1, cols, x, xq, y, 4); break;                                                \
+        }                                                                                                          \
+    }
+
+MULTI_FN(multi_f32, fp_row(row, cols, x, y, r, V, false))
+MULTI_FN(multi_f16, fp_row(row, cols, x, y, r, V, true))
+MULTI_FN(multi_q8_0, q8_row((const mm_block_q8_0 *)row, cols / MM_QK, xq, y, r, V))
+
+mm_multi_fn mm_multi_kernel(const mm_kernel_table *k, mm_type t) {
+    if (!k || k != &mm_kernels_avx512 || !k->name) return NULL;
+    switch (t) {
+    case MM_TYPE_F32: return multi_f32;
+    case MM_TYPE_F16: return multi_f16;
+    case MM_TYPE_Q8_0: return multi_q8_0;
+    default: return NULL;
+    }
+}
+#else
+mm_multi_fn mm_multi_kernel(const mm_kernel_table *k, mm_type t) {
+    (void)k, (void)t;
+    return NULL;
+}
+#endif

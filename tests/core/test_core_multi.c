@@ -1,0 +1,139 @@
+/* test_core_multi.c - mm_matvec_multi / mm_matvec_multi_rows (one matrix times n vectors) at the kernel level
+ * MMGPT_KERNEL forces (ctest runs it per level; a level the CPU lacks exits 77).
+ *
+ * Checks, for every type core computes (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K):
+ *   - bit-identity (memcmp) of each vector's output with mm_matvec on that vector alone and with mm_matvec_rows
+ *     over the same row range: the decode of several sequences must give each the single-sequence logits;
+ *   - closeness to the naive reference mm_matvec_multi_ref (dequantize, sum in double): |y - ref| <= 2e-6
+ *     sum|w x| + 1e-6, plus sum|w| d_x / 2 where the level rounds x to 8 bits (test_core_kernels.c's bound);
+ *   - that no output outside the asked rows is written (guard values).
+ * Shapes: rows 1, 37, 300 (tiles that do not divide them; rows of 4096 columns make one-row tiles), cols 256
+ * and 4096 (K-quants need multiples of 256), 96 and 160 (odd block counts), 100 (F32/F16/BF16 tails),
+ * n = 1, 3, 16, 19 vectors (the register-blocked avx512 kernels take 4 at a time: remainders 3 and 3) (more than one group of
+ * MM_MATVEC_MULTI_GROUP), threads 1 and 2, with and without reserved scratch (the fallback path). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm_core.h"
+
+#include "mm_check.h"
+#include "mm_level.h"
+
+static unsigned rng = 777;
+static float frand(void) {
+    rng = rng * 1664525u + 1013904223u;
+    return (float)((rng >> 8) / 8388608.0 - 1.0);
+}
+
+static bool quantizes_x(mm_type t) {
+    return strcmp(mm_cpu_kernel_name(), "generic") != 0 && t != MM_TYPE_F32 && t != MM_TYPE_F16 &&
+           t != MM_TYPE_BF16;
+}
+
+static double tol_row(mm_type t, const void *row, int64_t cols, const float *x) {
+    float *w = malloc(sizeof(float) * (size_t)cols);
+    mm_dequantize_row(t, row, w, cols);
+    double sa = 0, sq = 0;
+    for (int64_t i = 0; i < cols; i += MM_QK) {
+        float amax = 0;
+        for (int64_t j = i; j < i + MM_QK && j < cols; j++) amax = fmaxf(amax, fabsf(x[j]));
+        for (int64_t j = i; j < i + MM_QK && j < cols; j++) {
+            sa += fabs((double)w[j] * x[j]);
+            sq += fabs((double)w[j]) * amax / 127.0 / 2;
+        }
+    }
+    free(w);
+    return 2e-6 * sa + 1e-6 + (quantizes_x(t) ? 1.01 * sq : 0.0);
+}
+
+enum { NMAX = 19 };
+
+static void check_one(mm_pool *pool, mm_type t, int64_t rows, int64_t cols, int n, bool reserved) {
+    const size_t rb = mm_row_size(t, cols);
+    uint8_t *W = malloc(rb * (size_t)rows);
+    float *row = malloc(sizeof(float) * (size_t)cols);
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t i = 0; i < cols; i++) row[i] = r == rows / 2 ? 0.0f : frand();
+        mm_quantize_row(t, row, W + (size_t)r * rb, cols);
+    }
+    const float *x[NMAX];
+    float *y[NMAX], *y1[NMAX], *yr[NMAX], *yref[NMAX];
+    for (int j = 0; j < n; j++) {
+        float *v = malloc(sizeof(float) * (size_t)cols);
+        for (int64_t i = 0; i < cols; i++) v[i] = frand() * (float)(1 + j % 3);
+        x[j] = v;
+        y[j] = malloc(sizeof(float) * (size_t)(rows + 2)), y1[j] = malloc(sizeof(float) * (size_t)rows);
+        yr[j] = malloc(sizeof(float) * (size_t)(rows + 2)), yref[j] = malloc(sizeof(float) * (size_t)rows);
+        for (int64_t r = 0; r < rows + 2; r++) y[j][r] = yr[j][r] = -12345.0f;
+        y[j] += 1, yr[j] += 1; /* a guard value before and after */
+    }
+    mm_matvec_multi(pool, t, W, rows, cols, n, x, y);
+    const int64_t r0 = rows / 3, r1 = rows - rows / 5; /* a sub-range, as one item of a decode step */
+    mm_matvec_multi_rows(pool, 0, t, W, r0, r1, cols, n, x, yr);
+    mm_matvec_multi_ref(t, W, rows, cols, n, x, yref);
+    for (int j = 0; j < n; j++) {
+        mm_matvec(pool, t, W, rows, cols, x[j], y1[j]);
+        const char *lv = mm_cpu_kernel_name(), *tn = mm_type_name(t);
+        const int nth = mm_pool_n_threads(pool);
+        CHECK(memcmp(y[j], y1[j], sizeof(float) * (size_t)rows) == 0,
+              "%s %s %lldx%lld n=%d threads=%d reserved=%d: vector %d differs from mm_matvec alone", lv, tn,
+              (long long)rows, (long long)cols, n, nth, reserved, j);
+        CHECK(memcmp(yr[j] + r0, y1[j] + r0, sizeof(float) * (size_t)(r1 - r0)) == 0,
+              "%s %s %lldx%lld n=%d: _rows [%lld, %lld) of vector %d differ from mm_matvec", lv, tn, (long long)rows,
+              (long long)cols, n, (long long)r0, (long long)r1, j);
+        CHECK(y[j][-1] == -12345.0f && y[j][rows] == -12345.0f, "%s %s: wrote outside y", lv, tn);
+        for (int64_t r = 0; r < rows; r++)
+            if (r < r0 || r >= r1)
+                if (yr[j][r] != -12345.0f) {
+                    CHECK(0, "%s %s: _rows wrote row %lld outside [%lld, %lld)", lv, tn, (long long)r, (long long)r0,
+                          (long long)r1);
+                    break;
+                }
+        for (int64_t r = 0; r < rows; r++) {
+            const double tol = tol_row(t, W + (size_t)r * rb, cols, x[j]);
+            if (!(fabs((double)y[j][r] - yref[j][r]) <= tol)) {
+                CHECK(0, "%s %s %lldx%lld n=%d vector %d row %lld: %.9g vs ref %.9g (tol %.3g)", lv, tn, (long long)rows,
+                      (long long)cols, n, j, (long long)r, y[j][r], yref[j][r], tol);
+                break;
+            }
+        }
+    }
+    for (int j = 0; j < n; j++) {
+        free((void *)x[j]), free(y[j] - 1), free(y1[j]), free(yr[j] - 1), free(yref[j]);
+    }
+    free(W), free(row);
+}
+
+int main(void) {
+    int lv = mm_test_forced_level("core multi");
+    if (lv != 0) return lv;
+    printf("kernel level: %s\n", mm_cpu_kernel_name());
+    char err[MM_ERR_SIZE];
+    const mm_type types[] = {MM_TYPE_F32, MM_TYPE_F16, MM_TYPE_BF16, MM_TYPE_Q8_0, MM_TYPE_Q4_0, MM_TYPE_Q4_1,
+                             MM_TYPE_Q5_0, MM_TYPE_Q5_1, MM_TYPE_Q4_K, MM_TYPE_Q5_K, MM_TYPE_Q6_K};
+    /* 96 / 160 columns: 3 / 5 blocks of 32 (a pair and an odd block; a step of 4 and an odd block); 100: an f32/f16
+     * tail of 36 (types whose rows cannot have 96, 100 or 160 columns skip those shapes) */
+    const int64_t shapes[][2] = {{1, 256}, {37, 256}, {300, 256}, {37, 4096}, {9, 96}, {21, 160}, {13, 100}};
+    const int ns[] = {1, 3, 16, 19};
+    for (int nth = 1; nth <= 2; nth++)
+        for (int res = 0; res < 2; res++) {
+            mm_pool *pool = mm_pool_create(nth, err);
+            CHECK(pool, "pool: %s", err);
+            if (!pool) return 1;
+            if (res) CHECK(mm_kernels_reserve_multi(pool, 4096, NMAX, err) == 0, "reserve: %s", err);
+            for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+                for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+                    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+                        if (mm_row_size(types[ti], shapes[si][1]) > 0 && shapes[si][1] % mm_type_block_size(types[ti]) == 0)
+                            check_one(pool, types[ti], shapes[si][0], shapes[si][1], ns[ni], res);
+            mm_pool_free(pool);
+        }
+    if (n_fail) {
+        fprintf(stderr, "FAIL: %d checks\n", n_fail);
+        return 1;
+    }
+    printf("mm_matvec_multi: every vector bit-identical to mm_matvec, within the reference's bound\n");
+    return 0;
+}
