@@ -27,22 +27,9 @@
 static size_t scratch_floats(void) { return (size_t)MC * KC + (size_t)KC * NC + 17 * (size_t)KC + 64; }
 size_t mm_core_gemm_scratch_bytes(void) { return scratch_floats() * sizeof(float); }
 
-/* pack rows [i0, i0+mc) x cols [k0, k0+kc) of A into MR-high panels: dst[p][kk][ii], zero padded */
-static void pack_a(const float *A, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float *dst) {
-    for (int64_t p = 0; p < mc; p += MR) {
-        int64_t mr = mc - p < MR ? mc - p : MR;
-        float *d = dst + p * kc;
-        for (int64_t ii = 0; ii < mr; ii++) {
-            const float *a = A + (i0 + p + ii) * lda + k0;
-            for (int64_t kk = 0; kk < kc; kk++) d[kk * MR + ii] = a[kk];
-        }
-        for (int64_t ii = mr; ii < MR; ii++)
-            for (int64_t kk = 0; kk < kc; kk++) d[kk * MR + ii] = 0.0f;
-    }
-}
-
-/* out[t][0:16] = column t of the 16x16 block in[r][0:16] (rows 16 floats apart in `in`) */
-T512 static inline void transpose16(const float *const src[16], int64_t kk0, float *d, int64_t ldd) {
+/* d[(kk0 + c) * ldd + r] = src[r][kk0 + c] for r, c < 16: the 16x16 block transposed; only the lanes r of
+ * mask m are stored (A panels are MR = 12 high) */
+T512 static inline void transpose16(const float *const src[16], int64_t kk0, float *d, int64_t ldd, __mmask16 m) {
     __m512 r[16], t[16];
     for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src[i] + kk0);
     for (int i = 0; i < 16; i += 2) {
@@ -68,10 +55,27 @@ T512 static inline void transpose16(const float *const src[16], int64_t kk0, flo
         __m512 col1 = _mm512_shuffle_f32x4(a01, a23, _MM_SHUFFLE(3, 1, 3, 1));   /* lane 1: column 4 + c */
         __m512 col2 = _mm512_shuffle_f32x4(b01, b23, _MM_SHUFFLE(2, 0, 2, 0));   /* lane 2: column 8 + c */
         __m512 col3 = _mm512_shuffle_f32x4(b01, b23, _MM_SHUFFLE(3, 1, 3, 1));   /* lane 3: column 12 + c */
-        _mm512_storeu_ps(d + (kk0 + c) * ldd, col0);
-        _mm512_storeu_ps(d + (kk0 + 4 + c) * ldd, col1);
-        _mm512_storeu_ps(d + (kk0 + 8 + c) * ldd, col2);
-        _mm512_storeu_ps(d + (kk0 + 12 + c) * ldd, col3);
+        _mm512_mask_storeu_ps(d + (kk0 + c) * ldd, m, col0);
+        _mm512_mask_storeu_ps(d + (kk0 + 4 + c) * ldd, m, col1);
+        _mm512_mask_storeu_ps(d + (kk0 + 8 + c) * ldd, m, col2);
+        _mm512_mask_storeu_ps(d + (kk0 + 12 + c) * ldd, m, col3);
+    }
+}
+
+/* pack rows [i0, i0+mc) x cols [k0, k0+kc) of A into MR-high panels: dst[p][kk][ii], zero padded (rows past
+ * mc read `zeros`, KC zero floats). 16x16 transposes (12 lanes stored): the scalar loop it replaces, strided
+ * stores of one float, took ~20% of the gemm's time at prompt sizes (perf, 512 x 768 x 768). */
+T512 static void pack_a(const float *A, int64_t lda, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float *dst,
+                        const float *zeros) {
+    for (int64_t p = 0; p < mc; p += MR) {
+        int64_t mr = mc - p < MR ? mc - p : MR;
+        float *d = dst + p * kc;
+        const float *src[16];
+        for (int ii = 0; ii < 16; ii++) src[ii] = ii < mr ? A + (i0 + p + ii) * lda + k0 : zeros;
+        int64_t kk = 0;
+        for (; kk + 16 <= kc; kk += 16) transpose16(src, kk, d, MR, (__mmask16)((1u << MR) - 1));
+        for (; kk < kc; kk++)
+            for (int ii = 0; ii < MR; ii++) d[kk * MR + ii] = src[ii][kk];
     }
 }
 
@@ -109,7 +113,7 @@ T512 static void pack_b(const mm_gemm_b *b, int64_t n, int64_t j0, int64_t nc, i
                 }
             }
             int64_t kk = 0;
-            for (; kk + 16 <= kc; kk += 16) transpose16(src, kk, d + 16 * h, NR);
+            for (; kk + 16 <= kc; kk += 16) transpose16(src, kk, d + 16 * h, NR, 0xffff);
             for (; kk < kc; kk++)
                 for (int jj = 0; jj < 16; jj++) d[kk * NR + 16 * h + jj] = src[jj][kk];
         }
@@ -167,7 +171,7 @@ T512 static void gemm_range(const gemm_ctx *g, float *ws, int64_t i0, int64_t i1
             pack_b(g->b, g->n, jc, nc, pc, kc, pb, tmp);
             for (int64_t ic = i0; ic < i1; ic += MC) {
                 int64_t mc = i1 - ic < MC ? i1 - ic : MC;
-                pack_a(g->A, g->lda, ic, mc, pc, kc, pa);
+                pack_a(g->A, g->lda, ic, mc, pc, kc, pa, tmp + 16 * KC);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     int64_t nr = nc - jr < NR ? nc - jr : NR;
                     for (int64_t ir = 0; ir < mc; ir += MR) {

@@ -10,7 +10,7 @@
  *                     is the rigorous bound for rounding x to the nearest step.
  * Types: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (weights from mm_quantize_row of
  * random rows, one all-zero row). Sizes: rows 1..301 (not multiples of the thread count), cols 32..4096 (and
- * odd cols for f32/f16/bf16; multiples of 256 for the K-quants), 1, 2 and 3 threads, n = 1, 2, 5, 33 input
+ * odd cols for f32/f16/bf16; multiples of 256 for the K-quants), 1, 2 and 3 threads, n = 1, 2, 5, 9, 33, 130 input
  * rows for mm_linear, with and without bias.
  */
 #include <math.h>
@@ -182,6 +182,9 @@ int main(void) {
                     test_linear(p, types[ti], 301, kq ? 512 : 320, ns[ni], ni % 2 == 1);
                 }
                 if (!quick) test_linear(p, types[ti], 1000, 768, 9, true);   /* several dequantized tiles per thread */
+                /* a prompt-sized batch: several A blocks (MC = 96 rows) and k blocks (KC = 256, a tail of 64) of the
+                 * own gemm, a partial last register tile of rows and of columns */
+                if (!quick) test_linear(p, types[ti], 301, kq ? 512 : 320, 130, ti % 2 == 0);
             }
             test_sgemm(p, false, 17, 33, 45, 1.0f, 0.0f);
             test_sgemm(p, true, 64, 31, 70, 0.5f, 1.0f);

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""pp_cpu_rounds.py - prompt processing of mmgpt against llama-bench, timed by CPU time (for shared machines).
+
+    /usr/bin/python3 bench/pp_cpu_rounds.py --mmgpt build/mmgpt --llama-bench PATH/llama-bench \
+        [--rounds 3] [--prompt 512] [--threads 1] FILE.gguf ...
+
+On a machine shared with other jobs wall-clock tokens/s are mostly a measure of the other jobs (and llama.cpp's
+threads spin while they wait). Here each engine runs its pp test with -r 1 and with -r 2 (each with its own
+warm-up and model load) and the rate is P tokens / (CPU seconds of the second run - CPU seconds of the first):
+user + system time of the process, so time spent preempted does not count; load, warm-up and mmgpt's bandwidth
+pass cancel out (the latter is shrunk with --bw-mib 4). Use --threads 1: with more threads CPU time also counts
+spinning. Rounds are interleaved (llama-bench, then mmgpt, per file); the ratio is taken within the round.
+MMGPT_KERNEL in the environment picks mmgpt's kernel level. Prints one line per file per round, then medians.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+
+
+def cpu_seconds(cmd):
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if p.returncode != 0:
+        sys.exit(f"pp_cpu_rounds: {' '.join(cmd)} exited {p.returncode}")
+    return (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), p.stdout
+
+
+def rate(cmd_for_reps, n_prompt):
+    c1, _ = cpu_seconds(cmd_for_reps(1))
+    c2, out = cpu_seconds(cmd_for_reps(2))
+    return n_prompt / (c2 - c1) if c2 > c1 else float("nan"), out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mmgpt", required=True)
+    ap.add_argument("--llama-bench", required=True)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--prompt", type=int, default=512)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("files", nargs="+")
+    a = ap.parse_args()
+    p, t = str(a.prompt), str(a.threads)
+    ratios = {f: [] for f in a.files}
+    for rnd in range(1, a.rounds + 1):
+        for f in a.files:
+            lb, _ = rate(lambda r: [a.llama_bench, "-m", f, "-p", p, "-n", "0", "-t", t, "-r", str(r), "-o", "jsonl"],
+                         a.prompt)
+            mm, out = rate(lambda r: [a.mmgpt, "bench", "-m", f, "-p", p, "-n", "0", "-t", t, "-r", str(r), "--json",
+                                      "--bw-mib", "4"], a.prompt)
+            flops = json.loads(out.strip().splitlines()[-1]).get("flops", 0)
+            ratios[f].append(mm / lb)
+            print(f"round {rnd} {os.path.basename(f)}: llama.cpp {lb:.1f} t/s, mmgpt {mm:.1f} t/s "
+                  f"({flops / a.prompt * mm / 1e9:.1f} GFLOP/s), ratio {mm / lb:.2f}", flush=True)
+    for f in a.files:
+        print(f"{os.path.basename(f)}: median ratio {statistics.median(ratios[f]):.2f} "
+              f"(rounds {', '.join(f'{r:.2f}' for r in ratios[f])})")
+
+
+if __name__ == "__main__":
+    main()
