@@ -11,26 +11,35 @@
 
 #include "mmgpt.h"
 
-static mmgpt_model *mc_load(const char *path, int64_t cache_bytes, bool no_audio) {
+/* A model (with a separate mmproj when not NULL) whose media cache holds cache_bytes. */
+static mmgpt_model *mc_load_pair(const char *path, const char *mmproj, int64_t cache_bytes, bool no_audio) {
     char               err[MMGPT_ERR_SIZE];
     mmgpt_model_params mp = mmgpt_model_default_params();
     mp.media_cache_bytes = cache_bytes;
+    mp.mmproj_path = mmproj;
     mp.no_audio = no_audio;
     mmgpt_model *m = mmgpt_model_load(path, mp, err);
     if (!m) fprintf(stderr, "FAIL: load %s: %s\n", path, err);
     return m;
 }
 
-/* n_ctx 0: the model's context. */
-static mmgpt_ctx *mc_ctx(const mmgpt_model *m, int64_t n_ctx) {
+static mmgpt_model *mc_load(const char *path, int64_t cache_bytes, bool no_audio) {
+    return mc_load_pair(path, NULL, cache_bytes, no_audio);
+}
+
+/* n_ctx 0: the model's context; max_tiles 0: the image processor's default. */
+static mmgpt_ctx *mc_ctx_tiles(const mmgpt_model *m, int64_t n_ctx, int max_tiles) {
     char             err[MMGPT_ERR_SIZE];
     mmgpt_ctx_params cp = mmgpt_ctx_default_params();
     cp.n_threads = 1;
     cp.n_ctx = n_ctx;
+    cp.max_tiles = max_tiles;
     mmgpt_ctx *c = mmgpt_ctx_create(m, cp, err);
     if (!c) fprintf(stderr, "FAIL: ctx: %s\n", err);
     return c;
 }
+
+static mmgpt_ctx *mc_ctx(const mmgpt_model *m, int64_t n_ctx) { return mc_ctx_tiles(m, n_ctx, 0); }
 
 /* The media count, decode and encode time of one kind. */
 static void mc_kind_timings(const mmgpt_timings *t, mmgpt_media_kind kind, long long *n, double *dec, double *encd) {

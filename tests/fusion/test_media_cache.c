@@ -24,28 +24,6 @@
 #include "mm_check.h"
 #include "media_cache_util.h"
 
-/* A text model with a separate mmproj (the --tiles mode). */
-static mmgpt_model *load_pair(const char *path, const char *mmproj, int64_t cache_bytes) {
-    char               err[MMGPT_ERR_SIZE];
-    mmgpt_model_params mp = mmgpt_model_default_params();
-    mp.media_cache_bytes = cache_bytes;
-    mp.mmproj_path = mmproj;
-    mp.no_audio = true;
-    mmgpt_model *m = mmgpt_model_load(path, mp, err);
-    if (!m) fprintf(stderr, "FAIL: load %s: %s\n", path, err);
-    return m;
-}
-
-static mmgpt_ctx *ctx_tiles(const mmgpt_model *m, int max_tiles) {
-    char             err[MMGPT_ERR_SIZE];
-    mmgpt_ctx_params cp = mmgpt_ctx_default_params();
-    cp.n_threads = 1;
-    cp.max_tiles = max_tiles;
-    mmgpt_ctx *c = mmgpt_ctx_create(m, cp, err);
-    if (!c) fprintf(stderr, "FAIL: ctx: %s\n", err);
-    return c;
-}
-
 /* Encode as a picture (media_cache_util.h). */
 static mmgpt_media *enc(mmgpt_ctx *c, const char *path, const void *data, size_t size, int want_cached,
                         const char *what) {
@@ -54,7 +32,7 @@ static mmgpt_media *enc(mmgpt_ctx *c, const char *path, const void *data, size_t
 
 /* --tiles TEXT SMOLVLM_MMPROJ LLAVA_MMPROJ IMAGE: the processing settings in the key */
 static int tiles_mode(const char *text, const char *smol, const char *llava, const char *img) {
-    mmgpt_model *m = load_pair(text, smol, MMGPT_MEDIA_CACHE_BYTES);
+    mmgpt_model *m = mc_load_pair(text, smol, MMGPT_MEDIA_CACHE_BYTES, true);
     if (!m) return 1;
     const int64_t d = mmgpt_model_d_model(m);
     enum { N = 5 };
@@ -66,7 +44,7 @@ static int tiles_mode(const char *text, const char *smol, const char *llava, con
     mmgpt_ctx   *c[N];
     mmgpt_media *md[N];
     for (int i = 0; i < N; i++) {
-        c[i] = ctx_tiles(m, tiles[i]);
+        c[i] = mc_ctx_tiles(m, 0, tiles[i]);
         if (!c[i]) return 1;
         md[i] = enc(c[i], img, NULL, 0, cached[i], what[i]);
     }
@@ -81,8 +59,8 @@ static int tiles_mode(const char *text, const char *smol, const char *llava, con
     }
     mmgpt_model_free(m);
 
-    m = load_pair(text, llava, MMGPT_MEDIA_CACHE_BYTES);
-    mmgpt_ctx *l0 = m ? ctx_tiles(m, 0) : NULL, *l2 = m ? ctx_tiles(m, 2) : NULL;
+    m = mc_load_pair(text, llava, MMGPT_MEDIA_CACHE_BYTES, true);
+    mmgpt_ctx *l0 = m ? mc_ctx_tiles(m, 0, 0) : NULL, *l2 = m ? mc_ctx_tiles(m, 0, 2) : NULL;
     if (!l0 || !l2) return 1;
     mmgpt_media *x = enc(l0, img, NULL, 0, 0, "LLaVA default");
     mmgpt_media *y = enc(l2, img, NULL, 0, 1, "LLaVA max_tiles 2 (no tiles in its processor)");
