@@ -22,6 +22,9 @@
 
 /* "<name>.weight" (+ optional "<name>.bias") as projector.c reads its linears. */
 int    mm_proj_load_linear(mm_mat *l, const mm_gguf *g, const char *name, char *err);
+/* An f32 copy (malloc'd, the caller frees) of the f32 / f16 tensor NAME of exactly n finite values (norms,
+ * ldpv2's depthwise kernel). */
+int    mm_proj_load_vec(const mm_gguf *g, const char *name, int64_t n, float **out, char *err);
 /* The audio half of mm_projector_load (p zeroed by the caller, d_in set): reads the type, the stack
  * factor and the tensors; the caller checks that the widths chain. */
 int    mm_proj_audio_load(mm_projector *p, const mm_gguf *g, char *err);

@@ -17,12 +17,12 @@ static int load_linear(mm_mat *l, const mm_gguf *g, const char *name, char *err)
     return mm_gguf_mat_load(g, name, 0, 1, INT64_MAX, MM_MAT_REQUIRED | MM_MAT_BIAS, l, &bias, err);
 }
 
-/* f32 copy of an f32 / f16 tensor of exactly n values */
-static int load_f32_copy(const mm_gguf *g, const char *name, int64_t n, float **out, char *err) {
+int mm_proj_load_vec(const mm_gguf *g, const char *name, int64_t n, float **out, char *err) {
     const mm_gguf_tensor *t = mm_gguf_find_tensor(g, name);
-    if (!t) return mm_err(err, "%s: the model has no tensor %s", mm_gguf_path(g), name);
+    if (!t) return mm_err(err, "%s: the model has no tensor %s (its projector needs it)", mm_gguf_path(g), name);
     if (t->n_elements != n || (t->type != MM_TYPE_F32 && t->type != MM_TYPE_F16))
-        return mm_err(err, "%s: %s must be %lld f32/f16 values", mm_gguf_path(g), name, (long long)n);
+        return mm_err(err, "%s: %s must be %lld f32/f16 values (it has %lld)", mm_gguf_path(g), name, (long long)n,
+                      (long long)t->n_elements);
     if (mm_gguf_check_finite(g, t, true, err)) return -1;
     if (!(*out = malloc((size_t)n * sizeof(float)))) return mm_err(err, "%s: out of memory", mm_gguf_path(g));
     if (t->type == MM_TYPE_F32) memcpy(*out, t->data, (size_t)n * sizeof(float));
@@ -38,8 +38,8 @@ static int load_ldpv2(mm_projector *p, const mm_gguf *g, char *err) {
     const mm_gguf_tensor *w = mm_gguf_find_tensor(g, "mm.model.peg.0.weight");
     if (w && (w->ne[0] != 3 || w->ne[1] != 3))
         return mm_err(err, "%s: mm.model.peg.0.weight must be a 3 x 3 depthwise kernel per channel", mm_gguf_path(g));
-    if (load_f32_copy(g, "mm.model.peg.0.weight", 9 * p->l2.rows, &p->peg_w, err) ||
-        load_f32_copy(g, "mm.model.peg.0.bias", p->l2.rows, &p->peg_b, err))
+    if (mm_proj_load_vec(g, "mm.model.peg.0.weight", 9 * p->l2.rows, &p->peg_w, err) ||
+        mm_proj_load_vec(g, "mm.model.peg.0.bias", p->l2.rows, &p->peg_b, err))
         return -1;
     return 0;
 }

@@ -13,19 +13,6 @@
 static const char *k_other_audio[] = {"qwen3a", "voxtral", "glma", "qwen2.5o", "meralion",
                                       "musicflamingo", "lfm2a", "gemma3na", "gemma4a", "parakeet"};
 
-static int load_vec(const mm_gguf *g, const char *name, int64_t n, float **out, char *err) {
-    const mm_gguf_tensor *t = mm_gguf_find_tensor(g, name);
-    if (!t) return mm_err(err, "%s: the model has no tensor %s (the ultravox projector needs it)", mm_gguf_path(g), name);
-    if (t->n_elements != n || (t->type != MM_TYPE_F32 && t->type != MM_TYPE_F16))
-        return mm_err(err, "%s: %s must be %lld f32/f16 values (it has %lld)", mm_gguf_path(g), name, (long long)n,
-                      (long long)t->n_elements);
-    if (mm_gguf_check_finite(g, t, true, err)) return -1;
-    if (!(*out = malloc((size_t)n * sizeof(float)))) return mm_err(err, "%s: out of memory", __func__);
-    if (t->type == MM_TYPE_F32) memcpy(*out, t->data, (size_t)n * sizeof(float));
-    else mm_dequantize_row(MM_TYPE_F16, t->data, *out, n);
-    return 0;
-}
-
 int mm_proj_audio_load(mm_projector *p, const mm_gguf *g, char *err) {
     const char *pt = NULL;
     size_t      n = 0;
@@ -54,8 +41,8 @@ int mm_proj_audio_load(mm_projector *p, const mm_gguf *g, char *err) {
     if (p->l1.rows % 2)
         return mm_err(err, "%s: mm.a.mlp.1 gives %lld values, which SwiGLU cannot halve", mm_gguf_path(g),
                       (long long)p->l1.rows);
-    if (load_vec(g, "mm.a.norm_pre.weight", p->d_in * p->stack, &p->norm_pre, err) ||
-        load_vec(g, "mm.a.norm_mid.weight", p->l1.rows / 2, &p->norm_mid, err))
+    if (mm_proj_load_vec(g, "mm.a.norm_pre.weight", p->d_in * p->stack, &p->norm_pre, err) ||
+        mm_proj_load_vec(g, "mm.a.norm_mid.weight", p->l1.rows / 2, &p->norm_mid, err))
         return -1;
     return 0;
 }
