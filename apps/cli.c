@@ -13,15 +13,18 @@
 #include <unistd.h>
 
 static char last_error[1024];
+static bool silent;
 
 int mm_cli_fail(int code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "mmgpt: %s\n", last_error);
+    if (!silent) fprintf(stderr, "mmgpt: %s\n", last_error);
     return code;
 }
+
+void mm_cli_silence(void) { silent = true; }
 
 const char *mm_cli_last_error(void) { return last_error; }
 

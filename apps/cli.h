@@ -26,6 +26,9 @@ int  mm_cli_fail(int code, const char *fmt, ...)
     ;
 /* The message of the last mm_cli_fail (without "mmgpt: "), for --json error objects. */
 const char *mm_cli_last_error(void);
+/* From now on mm_cli_fail records its message (mm_cli_last_error) without printing it: an MPI worker
+ * rank, whose errors rank 0 reports (dist_cli.c). */
+void mm_cli_silence(void);
 
 /* Parse helpers: on failure print a usage error naming the option and its valid range, return false. */
 bool mm_cli_int(const char *opt, const char *s, long min, long max, long *out);

@@ -363,7 +363,7 @@ int mm_cmd_parse(const mm_cmd_spec *spec, mm_task_opts *o, int argc, char **argv
                            spec->pos_name, spec->name);
     int code = MM_EXIT_OK;
     /* -f FILE is -p's text where the command takes -p (tokenize and detokenize read it themselves) */
-    if (o->file && takes(spec->groups, spec->opts, MM_O_PROMPT) &&
+    if (o->file && !spec->file_unread && takes(spec->groups, spec->opts, MM_O_PROMPT) &&
         !(o->prompt = o->file_text = mm_cli_read_text(o->file, MM_CLI_MAX_TEXT, &code)))
         return code;
     return MM_EXIT_OK;
