@@ -87,7 +87,7 @@ mmgpt_ctx *mm_task_create_ctx(const mmgpt_model *m, const mm_task_opts *o, int *
 int mm_task_load_media(mmgpt_ctx *ctx, const char *path, mmgpt_media_kind want, const char *cmd, bool quiet,
                        mmgpt_media **out, int *code) {
     char          err[MMGPT_ERR_SIZE];
-    unsigned char head[64];
+    unsigned char head[MM_SNIFF_BYTES];
     *out = NULL;
     /* a directory is named as one; a pipe or terminal (/dev/stdin) is read once into memory, sniffed and
      * decoded from there (reading its first bytes here would take them from the decoder) */

@@ -39,6 +39,9 @@ def main():
     badwav = os.path.join(d, "broken.wav")
     with open(badwav, "wb") as f:
         f.write(b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00" + b"\xff" * 10)
+    utf16 = os.path.join(d, "notes16.txt")   # UTF-16LE text (as Windows Notepad saves it): FF FE reads as an MPEG header
+    with open(utf16, "wb") as f:
+        f.write("\ufeffhello, this is a note saved as UTF-16, neither picture nor sound\n".encode("utf-16-le") * 40)
     badmodel = os.path.join(d, "garbage.gguf")
     with open(badmodel, "wb") as f:
         f.write(b"GGUF\x03\x00\x00\x00" + os.urandom(64))
@@ -61,6 +64,12 @@ def main():
     expect("caption: a sound file", ["caption", "-m", m, wav], 3, "beep.wav", "not an image")
     expect("describe: a picture", ["describe", "-m", m, img], 3, "pic.ppm", "not a sound")
     expect("ask: a text file", ["ask", "-m", m, txt, "what is it?"], 3, "notes.txt", "not a supported image or audio")
+    # a UTF-16 text was taken for MP3 ("this is a sound file", then libsndfile's "File does not exist" and a
+    # libmpg123 warning line on stderr)
+    expect("caption: a UTF-16 text file", ["caption", "-m", m, utf16], 3, "notes16.txt", "not a readable image")
+    expect("ask: a UTF-16 text file", ["ask", "-m", m, utf16, "what is it?"], 3, "notes16.txt",
+           "not a supported image or audio")
+    expect("describe: a UTF-16 text file", ["describe", "-m", m, utf16], 3, "notes16.txt", "not a readable sound file")
     expect("chat: missing --image", ["chat", "-m", m, "--image", os.path.join(d, "gone.png")], 3, "gone.png")
     expect("generate: missing --audio", ["generate", "-m", m, "-p", "x", "--audio", os.path.join(d, "gone.wav")], 3,
            "gone.wav")
