@@ -25,7 +25,7 @@ static int mel_cmd(mm_task_opts *o) {
         if (!(g = mm_gguf_open(model, err))) return mm_cli_fail(MM_EXIT_MODEL, "%s", err);
         if (!(am = mm_audio_model_load(g, err))) {
             mm_gguf_close(g);
-            return mm_cli_fail(MM_EXIT_MODEL, "%s: %s", model, err);
+            return mm_cli_fail(MM_EXIT_MODEL, "%s", err); /* the loader names the file */
         }
         n_mels = mm_audio_model_n_mels(am);
     }

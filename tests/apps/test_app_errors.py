@@ -133,6 +133,18 @@ def main():
     expect("caption: mmproj does not fit", ["caption", "-m", tm, "--mmproj", mp, img], 4,
            "this mmproj does not fit this model: projector outputs 48, decoder d_model is 64")
     expect("caption: text model, no mmproj", ["caption", "-m", tm, img], 4, "no image encoder")
+    # files of the wrong kind name what they are and where they go
+    expect("caption: an mmproj given as -m", ["caption", "-m", mp, img], 4, "mmproj48.gguf", "an mmproj file",
+           "--mmproj")
+    expect("generate: an mmproj given as -m", ["generate", "-m", mp, "-p", "x"], 4, "an mmproj file", "--mmproj")
+    expect("caption: a text model given as --mmproj", ["caption", "-m", tm, "--mmproj", tm, img], 4,
+           "text.gguf", "a text model", "-m")
+    expect("encode-image: a text model", ["encode-image", "-m", tm, img, "-o", os.path.join(d, "x.npy")], 4,
+           "text.gguf", "no image encoder")
+    rc, out, err = run(["mel", "-m", tm, wav, "-o", os.path.join(d, "x.npy")])
+    check("mel -m a text model -> exit 4, 'no audio encoder', the file named once",
+          rc == 4 and "no audio encoder" in err and err.count("text.gguf") == 1 and err.count("\n") == 1,
+          "exit %d, stderr %r" % (rc, err))
 
     # ---- usage (exit 2)
     expect("caption: temperature over 2", ["caption", "-m", m, "--temp", "2.5", img], 2, "--temp", "[0, 2]")
