@@ -72,6 +72,12 @@ mmgpt_ctx *mm_task_create_ctx(const mmgpt_model *m, const mm_task_opts *o, int *
     cp.kv_f16 = o->kv_f16;
     cp.max_tiles = (int)o->max_tiles;
     mmgpt_ctx *c = mmgpt_ctx_create(m, cp, err);
+    if (!c && strstr(err, "out of memory")) { /* the KV cache and activations grow with the context: say so */
+        const long long n = o->n_ctx ? o->n_ctx : mmgpt_model_n_ctx(m) < 4096 ? mmgpt_model_n_ctx(m) : 4096;
+        *code = mm_cli_fail(MM_EXIT_INTERNAL, "%s: a context of -c %lld positions does not fit in memory: give a smaller -c%s",
+                            err, n, o->kv_f16 ? "" : " or --kv-f16 (half the KV cache)");
+        return NULL;
+    }
     if (!c) {
         *code = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
         return NULL;

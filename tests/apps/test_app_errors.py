@@ -146,6 +146,26 @@ def main():
           rc == 4 and "no audio encoder" in err and err.count("text.gguf") == 1 and err.count("\n") == 1,
           "exit %d, stderr %r" % (rc, err))
 
+    # ---- a context that does not fit in memory (a 1M-position llama file, -c 1048576: 8.6 GB of KV cache) under a
+    # 2 GB address-space limit: exit 5 naming the way out (-c, --kv-f16), not only mm_arena_init's byte count.
+    # Skipped under the sanitizers (their shadow memory needs more address space than the limit).
+    big = os.path.join(d, "ctx1m.gguf")
+    subprocess.run([sys.executable, os.path.join(SRC, "tools", "make_random_llama.py"), "--arch", "llama", "--d", "256",
+                    "--layers", "4", "--heads", "4", "--kv-heads", "4", "--ff", "256", "--vocab", "300", "--ctx",
+                    "1048576", big], check=True, capture_output=True)
+    if not os.environ.get("MMGPT_SANITIZE_RUN"):
+        import resource
+        from apptest import BIN
+
+        def limit():
+            resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+        p = subprocess.run([BIN, "generate", "-m", big, "-p", "hi", "-n", "2", "-c", "1048576"], capture_output=True,
+                           preexec_fn=limit)
+        err = p.stderr.decode("utf-8", "replace")
+        check("generate -c 1048576 over the memory -> exit 5, one line naming -c and --kv-f16",
+              p.returncode == 5 and err.count("\n") == 1 and err.startswith("mmgpt: ") and "out of memory" in err and
+              "-c 1048576" in err and "--kv-f16" in err, "exit %d, stderr %r" % (p.returncode, err))
+
     # ---- usage (exit 2)
     expect("caption: temperature over 2", ["caption", "-m", m, "--temp", "2.5", img], 2, "--temp", "[0, 2]")
     expect("ask: temperature over 2", ["ask", "-m", m, "--temp", "3", img, "q"], 2, "--temp", "[0, 2]")
