@@ -131,6 +131,17 @@ char *mm_cli_read_text(const char *path, size_t max, int *code) {
         return *code = mm_cli_fail(MM_EXIT_INPUT, "%s: longer than the limit of %zu bytes (%zu KiB) for prompt text",
                                    path, max, max >> 10), NULL;
     }
+    const char *nul = memchr(buf, 0, n); /* the prompt is a C string: a NUL would end it without a word */
+    if (nul) {
+        const unsigned char *u = (const unsigned char *)buf;
+        const bool u16 = n >= 2 && ((u[0] == 0xff && u[1] == 0xfe) || (u[0] == 0xfe && u[1] == 0xff) || nul - buf <= 1);
+        const size_t at = (size_t)(nul - buf);
+        free(buf);
+        return *code = mm_cli_fail(MM_EXIT_INPUT, "%s: NUL byte at offset %zu: prompt text is UTF-8 without NUL bytes%s",
+                                   std_in ? "stdin" : path, at,
+                                   u16 ? " (this looks like UTF-16: convert it, e.g. iconv -f UTF-16 -t UTF-8)" : ""),
+               NULL;
+    }
     buf[n] = 0;
     return buf;
 }

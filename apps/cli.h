@@ -48,7 +48,8 @@ bool mm_cli_threads(const char *opt, const char *s, long *out);
  * and before tokenizing; over it is an input error (exit 3) that names the limit. */
 #define MM_CLI_MAX_TEXT ((size_t)1 << 20)
 /* The whole of path ("-" = stdin), at most max bytes, NUL-terminated, malloc'd; NULL after printing an
- * input error (or "out of memory"), *code = the exit code. */
+ * input error (or "out of memory"), *code = the exit code. A NUL byte in the text is an input error (it
+ * would end the prompt unseen; a UTF-16 file is named as one). */
 char *mm_cli_read_text(const char *path, size_t max, int *code);
 /* Read one line of f into buf[0..max] (max bytes + NUL; the '\n' is dropped). Returns the length; -1 at
  * the end of input (nothing read); -2 when the line is longer than max bytes: the rest of the line is

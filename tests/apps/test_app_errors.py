@@ -121,6 +121,20 @@ def main():
     expect("caption: nothing piped to /dev/stdin", ["caption", "-m", m, "/dev/stdin"], 3, "/dev/stdin", "empty",
            stdin=b"")
 
+    # a prompt file (-f) is UTF-8 text: a NUL byte cut the prompt short without a word ("hello\0world" was "hello"),
+    # a UTF-16 file became a few bytes of garbage
+    nulp, u16p = os.path.join(d, "nul.txt"), os.path.join(d, "prompt16.txt")
+    with open(nulp, "wb") as f:
+        f.write(b"hello\0world")
+    with open(u16p, "wb") as f:
+        f.write("\ufeffDescribe the picture".encode("utf-16-le"))
+    expect("generate -f: a NUL byte in the prompt file", ["generate", "-m", m, "-f", nulp, "-n", "1"], 3, "nul.txt",
+           "NUL byte at offset 5")
+    expect("ask -f: a UTF-16 prompt file", ["ask", "-m", m, "-f", u16p, img, "q"], 3, "prompt16.txt", "UTF-16",
+           "UTF-8")
+    expect("generate -f -: a NUL byte on stdin", ["generate", "-m", m, "-f", "-", "-n", "1"], 3, "NUL byte",
+           stdin=b"abc\0")
+
     # ---- model (exit 4)
     expect("caption: model without an image encoder", ["caption", "-m", novis, img], 4, "pic.ppm", "no image encoder")
     expect("describe: model without an audio encoder", ["describe", "-m", noaud, wav], 4, "beep.wav",

@@ -220,6 +220,11 @@ def memory(d, m, img):
     check("chat: a 20 MB line is refused (exit 3, the limit named), the next question answered, peak %.0f MB" % peak,
           rc == 3 and "1048576 bytes" in err and s.count("\n") == 1 and not killed,
           "rc %r out %r err %r %s" % (rc, out[:100], err[:300], killed))
+    # a line with a NUL byte is refused the same way (it once went on as the text before the NUL)
+    rc, out, err = run_b(["chat", "-m", m, "--image", img, "-n", "3", "-q"], stdin=b"what\0 is it?\nwhat is it?\n")
+    s = strict_utf8(out) or ""
+    check("chat: a line with a NUL byte is refused (exit 3), the next question answered",
+          rc == 3 and "NUL byte" in err and s.count("\n") == 1, "rc %r out %r err %r" % (rc, out[:100], err[:300]))
     ok_file = os.path.join(d, "ok.txt")
     with open(ok_file, "wb") as f:
         f.write(b"x " * 1000 + b"\n")
