@@ -3,6 +3,7 @@
 
 #include "mm_fusion.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -70,7 +71,10 @@ bool mm_cli_float_gt(const char *opt, const char *s, double min, double max, dou
 bool mm_cli_u64(const char *opt, const char *s, uint64_t *out) {
     char *end = NULL;
     errno = 0;
-    unsigned long long v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 0) : 0;
+    const bool         hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');  /* else decimal, a leading 0 too */
+    const char        *d = hex ? s + 2 : s; /* a digit first: strtoull would take a sign or spaces */
+    unsigned long long v = isxdigit((unsigned char)d[0]) ? strtoull(d, &end, hex ? 16 : 10) : 0;
+    if (end == d) end = (char *)s;
     if (errno || !end || end == s || *end) {
         mm_cli_fail(MM_EXIT_USAGE, "%s: '%s' is not an integer in [0, %llu] (decimal or 0x hex)", opt, s,
                     (unsigned long long)UINT64_MAX);

@@ -189,6 +189,12 @@ def ranges(d, m, img):
               "rc %d err %r" % (rc, err))
     rc, _, err = run(["generate", "-m", m, "-p", "x", "-n", "2", "--seed", "0xffffffffffffffff", "-q"])
     check("--seed takes the whole 64-bit range (0x hex) on the text path", rc == 0, err)
+    # "decimal or 0x hex", as --help says: a leading zero is decimal (010 once was octal 8, and 08 refused)
+    gen = ["generate", "-m", m, "-p", "x", "-n", "6", "--temp", "1", "--top-k", "0", "-q", "--seed"]
+    r10, r010, r08, r8, r0xa = (run(gen + [v]) for v in ("10", "010", "08", "8", "0xA"))
+    check("--seed 010 = --seed 10, 08 = 8, 0xA = 10 (decimal unless 0x)",
+          all(r[0] == 0 for r in (r10, r010, r08, r8, r0xa)) and r010[1] == r10[1] and r08[1] == r8[1] and
+          r0xa[1] == r10[1] and r10[1] != r8[1], "%r" % ((r10, r010, r08, r8, r0xa),))
     for cmd in ("caption", "generate"):
         rc, out, _ = run([cmd, "--help"])
         check("%s --help documents -n 0 (no limit)" % cmd, rc == 0 and "0 or -1 = no limit" in out, out)
