@@ -150,6 +150,8 @@ char *mm_cli_read_text(const char *path, size_t max, int *code) {
     return buf;
 }
 
+const char *mm_cli_input(const char *path) { return path && !strcmp(path, "-") ? "/dev/stdin" : path; }
+
 long mm_cli_read_line(FILE *f, char *buf, size_t max) {
     size_t n = 0;
     bool   over = false;

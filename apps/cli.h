@@ -51,6 +51,8 @@ bool mm_cli_threads(const char *opt, const char *s, long *out);
  * input error (or "out of memory"), *code = the exit code. A NUL byte in the text is an input error (it
  * would end the prompt unseen; a UTF-16 file is named as one). */
 char *mm_cli_read_text(const char *path, size_t max, int *code);
+/* An input file argument: "-" is standard input ("/dev/stdin", which the loaders read once from a pipe). */
+const char *mm_cli_input(const char *path);
 /* Read one line of f into buf[0..max] (max bytes + NUL; the '\n' is dropped). Returns the length; -1 at
  * the end of input (nothing read); -2 when the line is longer than max bytes: the rest of the line is
  * read and dropped, never stored. */

@@ -215,8 +215,8 @@ static const char *default_text(mm_opt_id id, const mm_task_opts *d, const char 
     case MM_O_MODEL: return "(default: $MMGPT_MODEL, else the bundled model)";
     case MM_O_CTX_SIZE: return ", at most the model's (default 0 = min(the model's, 4096))";
     case MM_O_CHAT_TEMPLATE: return mm_chat_template_names();
-    case MM_O_IMAGE: return "add a picture (repeatable; order = <__media__> order)";
-    case MM_O_AUDIO: return "add a sound clip (repeatable)";
+    case MM_O_IMAGE: return "add a picture (repeatable; order = <__media__> order; - = stdin)";
+    case MM_O_AUDIO: return "add a sound clip (repeatable; - = stdin)";
     case MM_O_PROMPT: return prompt_help ? prompt_help : "prompt text (<__media__> marks where each image/clip goes)";
     case MM_O_FILE:
         snprintf(buf, n, "read the -p text from FILE (- = stdin; at most %zu bytes)", MM_CLI_MAX_TEXT);

@@ -132,8 +132,9 @@ typedef struct {
 #define MM_TASK_GROUPS (MM_OPT_MODEL | MM_OPT_TEMPLATE | MM_OPT_PROMPT | MM_OPT_GEN | MM_OPT_OUT)
 #define MM_TASK_PROMPT_HELP "replaces the task's text (the file goes where <__media__> is in it, or first)"
 #define MM_TASK_FILES_ABOUT                                                                 \
-    "With one file, stdout holds only the text; with several, one line per file:\n"          \
-    "\"FILE: text\". --json prints one JSON object per file instead. Answers are greedy by default.\n"
+    "A FILE of - is standard input. With one file, stdout holds only the text; with several, one line\n" \
+    "per file: \"FILE: text\". --json prints one JSON object per file instead. Answers are greedy by\n"    \
+    "default.\n"
 
 /* The "exit codes:" paragraph of the commands other than the decoder ones (a spec's exits). */
 #define MM_CMD_TOOL_EXITS                                                                                  \

@@ -105,6 +105,8 @@ def main():
         rc2, out2, err2 = run(pa, stdin=data)
         check("%s /dev/stdin (a pipe) = %s FILE" % (name, name), rc1 == 0 and rc2 == 0 and out1 == out2 and out1,
               "file: exit %d %r %r; pipe: exit %d %r %r" % (rc1, out1, err1, rc2, out2, err2))
+        rc3, out3, err3 = run(["-" if a == "/dev/stdin" else a for a in pa], stdin=data)   # "-" as users write it
+        check("%s - (stdin) = %s FILE" % (name, name), rc3 == 0 and out3 == out1, "exit %d %r %r" % (rc3, out3, err3))
     for cmd, data, src in (("encode-image", img_bytes, img), ("encode-audio", wav_bytes, wav)):
         fo, po = os.path.join(d, "file.npy"), os.path.join(d, "pipe.npy")
         rc1, _, err1 = run([cmd, "-m", m, src, "-o", fo])
@@ -114,8 +116,18 @@ def main():
             with open(fo, "rb") as a, open(po, "rb") as b:
                 same = a.read() == b.read()
         check("%s /dev/stdin (a pipe) = %s FILE" % (cmd, cmd), same, "exit %d %r / %d %r" % (rc1, err1, rc2, err2))
+        rc3, _, err3 = run([cmd, "-m", m, "-", "-o", po], stdin=data)
+        if rc3 == 0:
+            with open(fo, "rb") as a, open(po, "rb") as b:
+                rc3 = 0 if a.read() == b.read() else -1
+        check("%s - (stdin) = %s FILE" % (cmd, cmd), rc3 == 0, "exit %d %r" % (rc3, err3))
     rc, _, err = run(["mel", "/dev/stdin", "-o", os.path.join(d, "mel.npy")], stdin=wav_bytes)
     check("mel /dev/stdin (a pipe)", rc == 0, "exit %d %r" % (rc, err))
+    rc, _, err = run(["mel", "-", "-o", os.path.join(d, "mel.npy")], stdin=wav_bytes)
+    check("mel - (stdin)", rc == 0, "exit %d %r" % (rc, err))
+    rc, out, err = run(["generate", "-m", m, "-p", "x", "--image", "-", "-n", "2", "--temp", "0", "-q"], stdin=img_bytes)
+    rc1, out1, _ = run(["generate", "-m", m, "-p", "x", "--image", img, "-n", "2", "--temp", "0", "-q"])
+    check("generate --image - (stdin) = --image FILE", rc == 0 and rc1 == 0 and out == out1, "exit %d %r" % (rc, err))
     expect("caption: a sound piped to /dev/stdin", ["caption", "-m", m, "/dev/stdin"], 3, "/dev/stdin",
            "not an image", stdin=wav_bytes)
     expect("caption: nothing piped to /dev/stdin", ["caption", "-m", m, "/dev/stdin"], 3, "/dev/stdin", "empty",
