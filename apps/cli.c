@@ -3,6 +3,7 @@
 
 #include "mm_fusion.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -13,15 +14,18 @@
 #include <unistd.h>
 
 static char last_error[1024];
+static bool silent;
 
 int mm_cli_fail(int code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "mmgpt: %s\n", last_error);
+    if (!silent) fprintf(stderr, "mmgpt: %s\n", last_error);
     return code;
 }
+
+void mm_cli_silence(void) { silent = true; }
 
 const char *mm_cli_last_error(void) { return last_error; }
 
@@ -67,7 +71,10 @@ bool mm_cli_float_gt(const char *opt, const char *s, double min, double max, dou
 bool mm_cli_u64(const char *opt, const char *s, uint64_t *out) {
     char *end = NULL;
     errno = 0;
-    unsigned long long v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 0) : 0;
+    const bool         hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');  /* else decimal, a leading 0 too */
+    const char        *d = hex ? s + 2 : s; /* a digit first: strtoull would take a sign or spaces */
+    unsigned long long v = isxdigit((unsigned char)d[0]) ? strtoull(d, &end, hex ? 16 : 10) : 0;
+    if (end == d) end = (char *)s;
     if (errno || !end || end == s || *end) {
         mm_cli_fail(MM_EXIT_USAGE, "%s: '%s' is not an integer in [0, %llu] (decimal or 0x hex)", opt, s,
                     (unsigned long long)UINT64_MAX);
@@ -128,9 +135,22 @@ char *mm_cli_read_text(const char *path, size_t max, int *code) {
         return *code = mm_cli_fail(MM_EXIT_INPUT, "%s: longer than the limit of %zu bytes (%zu KiB) for prompt text",
                                    path, max, max >> 10), NULL;
     }
+    const char *nul = memchr(buf, 0, n); /* the prompt is a C string: a NUL would end it without a word */
+    if (nul) {
+        const unsigned char *u = (const unsigned char *)buf;
+        const bool u16 = n >= 2 && ((u[0] == 0xff && u[1] == 0xfe) || (u[0] == 0xfe && u[1] == 0xff) || nul - buf <= 1);
+        const size_t at = (size_t)(nul - buf);
+        free(buf);
+        return *code = mm_cli_fail(MM_EXIT_INPUT, "%s: NUL byte at offset %zu: prompt text is UTF-8 without NUL bytes%s",
+                                   std_in ? "stdin" : path, at,
+                                   u16 ? " (this looks like UTF-16: convert it, e.g. iconv -f UTF-16 -t UTF-8)" : ""),
+               NULL;
+    }
     buf[n] = 0;
     return buf;
 }
+
+const char *mm_cli_input(const char *path) { return path && !strcmp(path, "-") ? "/dev/stdin" : path; }
 
 long mm_cli_read_line(FILE *f, char *buf, size_t max) {
     size_t n = 0;

@@ -26,6 +26,9 @@ int  mm_cli_fail(int code, const char *fmt, ...)
     ;
 /* The message of the last mm_cli_fail (without "mmgpt: "), for --json error objects. */
 const char *mm_cli_last_error(void);
+/* From now on mm_cli_fail records its message (mm_cli_last_error) without printing it: an MPI worker
+ * rank, whose errors rank 0 reports (dist_cli.c). */
+void mm_cli_silence(void);
 
 /* Parse helpers: on failure print a usage error naming the option and its valid range, return false. */
 bool mm_cli_int(const char *opt, const char *s, long min, long max, long *out);
@@ -45,8 +48,11 @@ bool mm_cli_threads(const char *opt, const char *s, long *out);
  * and before tokenizing; over it is an input error (exit 3) that names the limit. */
 #define MM_CLI_MAX_TEXT ((size_t)1 << 20)
 /* The whole of path ("-" = stdin), at most max bytes, NUL-terminated, malloc'd; NULL after printing an
- * input error (or "out of memory"), *code = the exit code. */
+ * input error (or "out of memory"), *code = the exit code. A NUL byte in the text is an input error (it
+ * would end the prompt unseen; a UTF-16 file is named as one). */
 char *mm_cli_read_text(const char *path, size_t max, int *code);
+/* An input file argument: "-" is standard input ("/dev/stdin", which the loaders read once from a pipe). */
+const char *mm_cli_input(const char *path);
 /* Read one line of f into buf[0..max] (max bytes + NUL; the '\n' is dropped). Returns the length; -1 at
  * the end of input (nothing read); -2 when the line is longer than max bytes: the rest of the line is
  * read and dropped, never stored. */

@@ -6,7 +6,7 @@
 static const mm_cmd_spec k_ask = {
     .name = "ask",
     .usage = "[options] FILE QUESTION",
-    .about = "Answer QUESTION about FILE, a picture or a sound clip (told apart by their content).\n"
+    .about = "Answer QUESTION about FILE (- = stdin), a picture or a sound clip (told apart by their content).\n"
              "stdout holds only the answer (greedy by default).\n"
              "example: mmgpt ask photo.png \"how many shapes are there?\"\n",
     .groups = MM_TASK_GROUPS,

@@ -202,6 +202,12 @@ int mm_cmd_chat(int argc, char **argv) {
             if (!first_err) first_err = c;
             continue;
         }
+        if (strlen(line) != (size_t)n) { /* a NUL would end the line unseen */
+            int c = mm_cli_fail(MM_EXIT_INPUT, "chat: a line with a NUL byte was skipped (lines are UTF-8 text)");
+            if (o.json) mm_task_print_json_error(stdout, NULL, "chat", NULL, c);
+            if (!first_err) first_err = c;
+            continue;
+        }
         char *s = trim(line);
         if (!*s) continue;
         int c = 0;

@@ -18,7 +18,7 @@ static void progress(void *user, int64_t done, int64_t total) {
 }
 
 static int encode_audio(mm_task_opts *o) {
-    const char *in = o->pos[0], *outp = o->out, *melp = o->mel, *projp = o->projected;
+    const char *in = mm_cli_input(o->pos[0]), *outp = o->out, *melp = o->mel, *projp = o->projected;
     mm_audio_load_params lp = mm_audio_load_default_params();
     if (o->max_seconds > 0) lp.max_seconds = o->max_seconds;
     if (!outp) return mm_cli_fail(MM_EXIT_USAGE, "encode-audio: no output given (-o OUT.npy)");
@@ -138,7 +138,7 @@ done:
 static const mm_cmd_spec k_encode_audio = {
     .name = "encode-audio",
     .usage = "[-m MODEL] AUDIO -o OUT.npy [options]",
-    .about = "Decode AUDIO, resample to 16 kHz mono, take Whisper's log-mel and run the model's audio\n"
+    .about = "Decode AUDIO (- = stdin), resample to 16 kHz mono, take Whisper's log-mel and run the model's audio\n"
              "encoder (before the projector). Writes float32 .npy [n_out, d_enc]. Clips longer than the\n"
              "model's window (mmgpt.audio.max_frames) are cut into windows whose outputs are concatenated;\n"
              "mmgpt.audio.pad_to_window says whether short clips are padded to the window (Whisper) or\n"

@@ -12,7 +12,7 @@
 #include "mm_image.h"
 
 static int encode_image(mm_task_opts *o) {
-    const char *in = o->pos[0], *outp = o->out, *prep = o->preprocessed, *projp = o->projected;
+    const char *in = mm_cli_input(o->pos[0]), *outp = o->out, *prep = o->preprocessed, *projp = o->projected;
     if (!outp) return mm_cli_fail(MM_EXIT_USAGE, "encode-image: no output given (-o OUT.npy)");
     const char *model_path = o->mmproj ? o->mmproj : mm_cli_model_path(o->model);
     if (!model_path) return MM_EXIT_MODEL;
@@ -142,7 +142,7 @@ done:
 static const mm_cmd_spec k_encode_image = {
     .name = "encode-image",
     .usage = "[-m MODEL] IMAGE -o OUT.npy [options]",
-    .about = "Decode IMAGE (JPEG, PNG, BMP, GIF, TGA, PSD, HDR, PNM), preprocess it as the model says\n"
+    .about = "Decode IMAGE (- = stdin; JPEG, PNG, BMP, GIF, TGA, PSD, HDR, PNM), preprocess it as the model says\n"
              "(clip.vision.image_size/image_mean/image_std, mmgpt.vision.resize_mode) and run the ViT encoder.\n"
              "Writes the encoder output (before the projector) as float32 .npy [n_tokens, d_enc]; the class\n"
              "token, when the model has one, is row 0. Transparent pixels are composited on white.\n"

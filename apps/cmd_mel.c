@@ -9,7 +9,7 @@
 #include "mm_gguf.h"
 
 static int mel_cmd(mm_task_opts *o) {
-    const char *in = o->pos[0], *outp = o->out, *pcmp = o->pcm, *model = o->model;
+    const char *in = mm_cli_input(o->pos[0]), *outp = o->out, *pcmp = o->pcm, *model = o->model;
     long n_mels = o->n_mels ? o->n_mels : 80;
     const bool pad30 = o->pad_30s;
     mm_audio_load_params lp = mm_audio_load_default_params();
@@ -25,7 +25,7 @@ static int mel_cmd(mm_task_opts *o) {
         if (!(g = mm_gguf_open(model, err))) return mm_cli_fail(MM_EXIT_MODEL, "%s", err);
         if (!(am = mm_audio_model_load(g, err))) {
             mm_gguf_close(g);
-            return mm_cli_fail(MM_EXIT_MODEL, "%s: %s", model, err);
+            return mm_cli_fail(MM_EXIT_MODEL, "%s", err); /* the loader names the file */
         }
         n_mels = mm_audio_model_n_mels(am);
     }
@@ -91,11 +91,11 @@ done:
 static const mm_cmd_spec k_mel = {
     .name = "mel",
     .usage = "AUDIO -o OUT.npy [options]",
-    .about = "Decode AUDIO (WAV, FLAC, Ogg Vorbis/Opus, AIFF, ... via libsndfile), mix to mono, resample\n"
-             "to 16 kHz and write Whisper's log-mel spectrogram as float32 .npy of shape [n_mels, n_frames]\n"
-             "(n_frames = n_samples / 160, or 3000 with --pad-30s). With -m, the log-mel the model's audio\n"
-             "encoder takes: its bin count (clip.audio.num_mel_bins), its filterbank when the file carries one\n"
-             "(a.mel_filters), and its windowing (the last 30 s window padded when the model pads).\n",
+    .about = "Decode AUDIO (- = stdin; WAV, FLAC, Ogg Vorbis/Opus, AIFF, ... via libsndfile), mix to mono,\n"
+             "resample to 16 kHz and write Whisper's log-mel spectrogram as float32 .npy of shape\n"
+             "[n_mels, n_frames] (n_frames = n_samples / 160, or 3000 with --pad-30s). With -m, the log-mel the\n"
+             "model's audio encoder takes: its bin count (clip.audio.num_mel_bins), its filterbank when the file\n"
+             "carries one (a.mel_filters), and its windowing (the last 30 s window padded when the model pads).\n",
     .opts = (const mm_opt_id[]){MM_O_MODEL, MM_O_THREADS, MM_O_OUTPUT, MM_O_PCM, MM_O_N_MELS, MM_O_PAD_30S,
                                 MM_O_MAX_SECONDS, MM_O_COUNT},
     .texts = (const mm_opt_text[]){{MM_O_MODEL, "or mmproj: take bins, filters and windowing from it\n"

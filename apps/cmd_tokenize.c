@@ -38,8 +38,9 @@ static char *read_stream(FILE *f, size_t *len) {
     return buf;
 }
 
+/* file: a path, "-" or NULL = stdin */
 static char *read_input(const char *file, size_t *len) {
-    if (!file) return read_stream(stdin, len);
+    if (!file || !strcmp(file, "-")) return read_stream(stdin, len);
     FILE *f = fopen(file, "rb");
     if (!f) return NULL;
     char *buf = read_stream(f, len);
@@ -210,7 +211,7 @@ static const mm_cmd_spec k_tokenize = {
              "the prompt at the marker before tokenizing).\n",
     .opts = (const mm_opt_id[]){MM_O_MODEL, MM_O_FILE, MM_O_VOCAB, MM_O_SPECIAL, MM_O_JSON, MM_O_COUNT},
     .texts = (const mm_opt_text[]){{MM_O_MODEL, "for its vocabulary (default: $MMGPT_MODEL, else the bundled model)"},
-                                   {MM_O_FILE, "read the text from FILE"},
+                                   {MM_O_FILE, "read the text from FILE (- = stdin)"},
                                    {MM_O_JSON, "print {\"ids\": [...], \"tokens\": [...]} (tokens in vocabulary form,\n"
                                                "e.g. \"\\u0120world\")"},
                                    {MM_O_COUNT, NULL}},
@@ -228,7 +229,7 @@ static const mm_cmd_spec k_detokenize = {
              "such as [31373, 995] is accepted too.\n",
     .opts = (const mm_opt_id[]){MM_O_MODEL, MM_O_FILE, MM_O_VOCAB, MM_O_COUNT},
     .texts = (const mm_opt_text[]){{MM_O_MODEL, "for its vocabulary (default: $MMGPT_MODEL, else the bundled model)"},
-                                   {MM_O_FILE, "read the ids from FILE"},
+                                   {MM_O_FILE, "read the ids from FILE (- = stdin)"},
                                    {MM_O_COUNT, NULL}},
     .min_pos = 0,
     .max_pos = -1,

@@ -215,8 +215,8 @@ static const char *default_text(mm_opt_id id, const mm_task_opts *d, const char 
     case MM_O_MODEL: return "(default: $MMGPT_MODEL, else the bundled model)";
     case MM_O_CTX_SIZE: return ", at most the model's (default 0 = min(the model's, 4096))";
     case MM_O_CHAT_TEMPLATE: return mm_chat_template_names();
-    case MM_O_IMAGE: return "add a picture (repeatable; order = <__media__> order)";
-    case MM_O_AUDIO: return "add a sound clip (repeatable)";
+    case MM_O_IMAGE: return "add a picture (repeatable; order = <__media__> order; - = stdin)";
+    case MM_O_AUDIO: return "add a sound clip (repeatable; - = stdin)";
     case MM_O_PROMPT: return prompt_help ? prompt_help : "prompt text (<__media__> marks where each image/clip goes)";
     case MM_O_FILE:
         snprintf(buf, n, "read the -p text from FILE (- = stdin; at most %zu bytes)", MM_CLI_MAX_TEXT);
@@ -363,7 +363,7 @@ int mm_cmd_parse(const mm_cmd_spec *spec, mm_task_opts *o, int argc, char **argv
                            spec->pos_name, spec->name);
     int code = MM_EXIT_OK;
     /* -f FILE is -p's text where the command takes -p (tokenize and detokenize read it themselves) */
-    if (o->file && takes(spec->groups, spec->opts, MM_O_PROMPT) &&
+    if (o->file && !spec->file_unread && takes(spec->groups, spec->opts, MM_O_PROMPT) &&
         !(o->prompt = o->file_text = mm_cli_read_text(o->file, MM_CLI_MAX_TEXT, &code)))
         return code;
     return MM_EXIT_OK;

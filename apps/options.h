@@ -2,8 +2,8 @@
  *
  * The table is options.def: one row per flag (names, value, group, --help text), one meaning per flag
  * in every command that takes it. options.c parses argv and prints --help from it; nothing else in
- * apps/ parses options (server.c's `serve` and dist_cli.c's MPI worker, which re-reads -m/-t/-c/--kv-f16
- * of a command already parsed, aside).
+ * apps/ parses options (dist_cli.c's MPI worker too parses its command line with mm_cmd_parse, with a spec
+ * of every group the decoder commands take).
  *
  * How a command declares the options it takes: a static mm_cmd_spec (below) with
  *   - groups: the MM_OPT_* groups of table rows it takes, and opts: more rows one by one (the rows of
@@ -124,6 +124,7 @@ typedef struct {
     const mm_opt_text *texts;      /* the command's "{default}" texts, ending with {MM_O_COUNT}; NULL = none */
     const char        *exits;      /* its "exit codes: ..." paragraph; NULL = the decoder commands' */
     bool               numbers_are_args;  /* "-5" is an argument, not an option (detokenize's ids) */
+    bool               file_unread;       /* mm_cmd_parse leaves -f FILE unread (the MPI worker: rank 0 reads it) */
 } mm_cmd_spec;
 
 /* What the specs of the task commands (caption, describe, ask) share: the groups, -p's meaning, and the
@@ -131,8 +132,9 @@ typedef struct {
 #define MM_TASK_GROUPS (MM_OPT_MODEL | MM_OPT_TEMPLATE | MM_OPT_PROMPT | MM_OPT_GEN | MM_OPT_OUT)
 #define MM_TASK_PROMPT_HELP "replaces the task's text (the file goes where <__media__> is in it, or first)"
 #define MM_TASK_FILES_ABOUT                                                                 \
-    "With one file, stdout holds only the text; with several, one line per file:\n"          \
-    "\"FILE: text\". --json prints one JSON object per file instead. Answers are greedy by default.\n"
+    "A FILE of - is standard input. With one file, stdout holds only the text; with several, one line\n" \
+    "per file: \"FILE: text\". --json prints one JSON object per file instead. Answers are greedy by\n"    \
+    "default.\n"
 
 /* The "exit codes:" paragraph of the commands other than the decoder ones (a spec's exits). */
 #define MM_CMD_TOOL_EXITS                                                                                  \

@@ -72,6 +72,12 @@ mmgpt_ctx *mm_task_create_ctx(const mmgpt_model *m, const mm_task_opts *o, int *
     cp.kv_f16 = o->kv_f16;
     cp.max_tiles = (int)o->max_tiles;
     mmgpt_ctx *c = mmgpt_ctx_create(m, cp, err);
+    if (!c && strstr(err, "out of memory")) { /* the KV cache and activations grow with the context: say so */
+        const long long n = o->n_ctx ? o->n_ctx : mmgpt_model_n_ctx(m) < 4096 ? mmgpt_model_n_ctx(m) : 4096;
+        *code = mm_cli_fail(MM_EXIT_INTERNAL, "%s: a context of -c %lld positions does not fit in memory: give a smaller -c%s",
+                            err, n, o->kv_f16 ? "" : " or --kv-f16 (half the KV cache)");
+        return NULL;
+    }
     if (!c) {
         *code = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
         return NULL;
@@ -87,8 +93,9 @@ mmgpt_ctx *mm_task_create_ctx(const mmgpt_model *m, const mm_task_opts *o, int *
 int mm_task_load_media(mmgpt_ctx *ctx, const char *path, mmgpt_media_kind want, const char *cmd, bool quiet,
                        mmgpt_media **out, int *code) {
     char          err[MMGPT_ERR_SIZE];
-    unsigned char head[64];
+    unsigned char head[MM_SNIFF_BYTES];
     *out = NULL;
+    path = mm_cli_input(path); /* "-" = stdin */
     /* a directory is named as one; a pipe or terminal (/dev/stdin) is read once into memory, sniffed and
      * decoded from there (reading its first bytes here would take them from the decoder) */
     const int pk = mm_path_kind(path, err);
@@ -294,7 +301,7 @@ int mm_task_run_files(const char *cmd, mmgpt_media_kind want, const char *task, 
     int code = MM_EXIT_OK, first_err = MM_EXIT_OK;
     /* cheap checks first: a missing file should not wait for the model to load */
     if (n_files == 1) {
-        FILE *f = fopen(files[0], "rb");
+        FILE *f = fopen(mm_cli_input(files[0]), "rb");
         if (!f) {
             code = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", files[0], strerror(errno));
             if (o->json) mm_task_print_json_error(stdout, files[0], task, question, code);
@@ -370,7 +377,7 @@ done:
 /* ---------------------------------------------------------------- shared steps of the commands */
 int mm_task_check_media_files(const mm_task_opts *o) {
     for (int i = 0; i < o->n_media; i++) {
-        FILE *f = fopen(o->media[i], "rb");
+        FILE *f = fopen(mm_cli_input(o->media[i]), "rb");
         if (!f) return mm_cli_fail(MM_EXIT_INPUT, "%s: %s", o->media[i], strerror(errno));
         fclose(f);
     }

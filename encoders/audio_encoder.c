@@ -175,8 +175,8 @@ mm_audio_model *mm_audio_model_load(const mm_gguf *g, char *err) {
     if (mf_t) {
         if (mf_t->type != MM_TYPE_F32 || mf_t->n_dims != 2 || mf_t->ne[0] != MM_AUDIO_N_FREQ ||
             mf_t->ne[1] != hp->n_mels) {
-            mm_err(err, "audio model: a.mel_filters must be f32 with shape [%d, %d] (n_fft / 2 + 1, num_mel_bins)",
-                   MM_AUDIO_N_FREQ, hp->n_mels);
+            mm_err(err, "%s: a.mel_filters must be f32 with shape [%d, %d] (n_fft / 2 + 1, num_mel_bins)",
+                   mm_gguf_path(g), MM_AUDIO_N_FREQ, hp->n_mels);
             goto fail;
         }
         if (mm_gguf_check_finite(g, mf_t, true, err)) goto fail;

@@ -7,6 +7,7 @@
  */
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,6 +295,16 @@ static int check_info(const SF_INFO *info, const char *name, const mm_audio_load
     return 0;
 }
 
+/* libsndfile takes any bytes that start with an MPEG frame sync for MPEG audio and hands them to libmpg123,
+ * which prints a warning on stderr and fails with "File does not exist..." (a UTF-16 text starts with FF FE).
+ * Refused here unless core's sniffer finds MPEG frames: true after writing err. */
+static bool false_mpeg(const unsigned char *b, size_t n, const char *name, char *err) {
+    if (n < 2 || b[0] != 0xff || (b[1] & 0xe0) != 0xe0 || mm_sniff(b, n) == MM_FORMAT_MP3) return false;
+    mm_err(err, "%s: not a readable sound file (Format not recognised: an MPEG frame sync with no MPEG audio frames)",
+           name);
+    return true;
+}
+
 static int load_common(SNDFILE *sf, SF_INFO *info, const char *name, const mm_audio_load_params *p,
                        mm_audio_pcm *out, char *err) {
     if (!sf) return mm_err(err, "%s: not a readable sound file (%s)", name, sf_strerror(NULL));
@@ -324,6 +335,11 @@ int mm_audio_load_file(const char *path, const mm_audio_load_params *p, mm_audio
     }
     struct stat st;
     if (stat(path, &st) == 0 && st.st_size == 0) return mm_err(err, "%s: empty file (0 bytes)", path);
+    unsigned char head[MM_SNIFF_BYTES];
+    FILE         *f = fopen(path, "rb");
+    const size_t  nh = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f) fclose(f);
+    if (false_mpeg(head, nh, path, err)) return -1;
     SF_INFO info;
     memset(&info, 0, sizeof info);
     SNDFILE *sf = sf_open(path, SFM_READ, &info);
@@ -340,6 +356,7 @@ int mm_audio_load_memory(const void *data, size_t size, const char *name, const 
     if (check_params(p, err)) return -1;
     if (size == 0) return mm_err(err, "%s: empty file (0 bytes)", name);
     if ((uint64_t)size > (uint64_t)INT64_MAX) return mm_err(err, "%s: too large", name);
+    if (false_mpeg(data, size, name, err)) return -1;
     mem_io m = {data, (sf_count_t)size, 0};
     SF_VIRTUAL_IO vio = {mem_get_filelen, mem_seek, mem_read, mem_write, mem_tell};
     SF_INFO info;

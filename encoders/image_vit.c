@@ -126,6 +126,11 @@ mm_vit_model *mm_vit_model_load(const mm_gguf *g, char *err) {
         mm_err(err, "%s: no vision encoder (clip.has_vision_encoder = false)", mm_gguf_path(g));
         return NULL;
     }
+    if (mm_gguf_find_key(g, "clip.vision.image_size") < 0 && !mm_gguf_find_tensor(g, "v.patch_embd.weight")) {
+        mm_err(err, "%s: no image encoder in this model (neither clip.vision.image_size nor v.patch_embd.weight): "
+                    "an mmproj file with one holds it", mm_gguf_path(g));
+        return NULL;
+    }
     mm_vit_model *m = calloc(1, sizeof *m);
     if (!m) {
         mm_err(err, "%s: out of memory", mm_gguf_path(g));

@@ -494,7 +494,7 @@ int mmgpt_media_from_file(mmgpt_ctx *c, const char *path, mmgpt_media_kind kind,
         free(data);
         return rc;
     }
-    unsigned char head[64];
+    unsigned char head[MM_SNIFF_BYTES];
     size_t        n = 0;
     int           rc = read_head(path, head, sizeof head, &n, err);
     if (rc) return rc;

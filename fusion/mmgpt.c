@@ -134,7 +134,14 @@ mmgpt_model *mmgpt_model_load(const char *path, mmgpt_model_params p, char *err)
         ge = m->gproj;
         if (!has_encoder(ge, "clip.has_vision_encoder", "v.patch_embd.weight") &&
             !has_encoder(ge, "clip.has_audio_encoder", "a.conv1d.1.weight")) {
-            mm_err(err, "%s: this mmproj file has neither an image nor an audio encoder", p.mmproj_path);
+            const char *a = "";
+            size_t      al = 0;
+            if (mm_gguf_get_str(ge, "general.architecture", &a, &al) == 0 && !(al == 4 && !memcmp(a, "clip", 4)))
+                mm_err(err, "%s: not an mmproj file but a text model (general.architecture \"%.*s\", no image or audio "
+                            "encoder): give it as the model (mmgpt: -m FILE) and the mmproj file as the mmproj",
+                       p.mmproj_path, (int)(al > 64 ? 64 : al), a);
+            else
+                mm_err(err, "%s: this mmproj file has neither an image nor an audio encoder", p.mmproj_path);
             mmgpt_model_free(m);
             dist_fail(p.dist, err);
             return NULL;

@@ -205,10 +205,13 @@ void    *mm_pool_scratch(mm_pool *pool, int ith, size_t bytes); /* NULL if not r
 void     mm_split_range(int64_t n, int ith, int nth, int64_t *i0, int64_t *i1);
 
 /* ---------------------------------------------------------------- file formats */
-/* The one format sniffer: a file's container format by its first bytes (at least 12 give every answer), for
- * the media kind of a file (mmgpt_detect_kind), messages, and model files. Images: the prefixes stb_image
- * tests (PNG, JPEG, GIF8, BM, 8BPS, "#?" Radiance, P1-P6); audio: RIFF/RIFX/RF64 + WAVE, fLaC, OggS, .snd,
- * caff, FORM + AIFF/AIFC, ID3 or an MPEG frame sync. TGA has no magic: UNKNOWN. */
+/* The one format sniffer: a file's container format by its first bytes (MM_SNIFF_BYTES give every answer,
+ * 12 all but MPEG audio without an ID3 tag), for the media kind of a file (mmgpt_detect_kind), messages, and
+ * model files. Images: the prefixes stb_image tests (PNG, JPEG, GIF8, BM, 8BPS, "#?" Radiance, P1-P6);
+ * audio: RIFF/RIFX/RF64 + WAVE, fLaC, OggS, .snd, caff, FORM + AIFF/AIFC, ID3, or a valid MPEG audio frame
+ * header followed, where the bytes reach it, by the next frame's (so that a UTF-16 text, FF FE ..., is not
+ * taken for MP3). TGA has no magic: UNKNOWN. */
+#define MM_SNIFF_BYTES 4096   /* > the longest MPEG audio frame (2881 bytes) + the next header */
 typedef enum {
     MM_FORMAT_UNKNOWN = 0, MM_FORMAT_GGUF,
     MM_FORMAT_PNG, MM_FORMAT_JPEG, MM_FORMAT_GIF, MM_FORMAT_BMP, MM_FORMAT_PSD, MM_FORMAT_HDR, MM_FORMAT_PNM,

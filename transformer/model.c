@@ -91,6 +91,9 @@ int mm_gpt_hparams_from_gguf(const mm_gguf *g, mm_gpt_hparams *hp, char *err) {
     int32_t id = -1;
     for (int32_t i = 0; i < N_ARCHS; i++)
         if (alen == strlen(k_archs[i].name) && !memcmp(arch, k_archs[i].name, alen)) id = i;
+    if (id < 0 && alen == 4 && !memcmp(arch, "clip", 4)) /* the usual mix-up of llama.cpp's two files */
+        return mm_err(err, "%s: an mmproj file (general.architecture \"clip\": image/audio encoders, no text decoder):"
+                           " load it as the mmproj (mmgpt: --mmproj FILE) beside the text model (-m)", mm_gguf_path(g));
     if (id < 0)
         return mm_err(err, "%s: general.architecture is \"%.*s\": mmgpt's decoder runs gpt2, llama and qwen2",
                       mm_gguf_path(g), (int)(alen > 64 ? 64 : alen), arch);

@@ -39,6 +39,9 @@ def main():
     badwav = os.path.join(d, "broken.wav")
     with open(badwav, "wb") as f:
         f.write(b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00" + b"\xff" * 10)
+    utf16 = os.path.join(d, "notes16.txt")   # UTF-16LE text (as Windows Notepad saves it): FF FE reads as an MPEG header
+    with open(utf16, "wb") as f:
+        f.write("\ufeffhello, this is a note saved as UTF-16, neither picture nor sound\n".encode("utf-16-le") * 40)
     badmodel = os.path.join(d, "garbage.gguf")
     with open(badmodel, "wb") as f:
         f.write(b"GGUF\x03\x00\x00\x00" + os.urandom(64))
@@ -61,6 +64,12 @@ def main():
     expect("caption: a sound file", ["caption", "-m", m, wav], 3, "beep.wav", "not an image")
     expect("describe: a picture", ["describe", "-m", m, img], 3, "pic.ppm", "not a sound")
     expect("ask: a text file", ["ask", "-m", m, txt, "what is it?"], 3, "notes.txt", "not a supported image or audio")
+    # a UTF-16 text was taken for MP3 ("this is a sound file", then libsndfile's "File does not exist" and a
+    # libmpg123 warning line on stderr)
+    expect("caption: a UTF-16 text file", ["caption", "-m", m, utf16], 3, "notes16.txt", "not a readable image")
+    expect("ask: a UTF-16 text file", ["ask", "-m", m, utf16, "what is it?"], 3, "notes16.txt",
+           "not a supported image or audio")
+    expect("describe: a UTF-16 text file", ["describe", "-m", m, utf16], 3, "notes16.txt", "not a readable sound file")
     expect("chat: missing --image", ["chat", "-m", m, "--image", os.path.join(d, "gone.png")], 3, "gone.png")
     expect("generate: missing --audio", ["generate", "-m", m, "-p", "x", "--audio", os.path.join(d, "gone.wav")], 3,
            "gone.wav")
@@ -96,6 +105,8 @@ def main():
         rc2, out2, err2 = run(pa, stdin=data)
         check("%s /dev/stdin (a pipe) = %s FILE" % (name, name), rc1 == 0 and rc2 == 0 and out1 == out2 and out1,
               "file: exit %d %r %r; pipe: exit %d %r %r" % (rc1, out1, err1, rc2, out2, err2))
+        rc3, out3, err3 = run(["-" if a == "/dev/stdin" else a for a in pa], stdin=data)   # "-" as users write it
+        check("%s - (stdin) = %s FILE" % (name, name), rc3 == 0 and out3 == out1, "exit %d %r %r" % (rc3, out3, err3))
     for cmd, data, src in (("encode-image", img_bytes, img), ("encode-audio", wav_bytes, wav)):
         fo, po = os.path.join(d, "file.npy"), os.path.join(d, "pipe.npy")
         rc1, _, err1 = run([cmd, "-m", m, src, "-o", fo])
@@ -105,12 +116,36 @@ def main():
             with open(fo, "rb") as a, open(po, "rb") as b:
                 same = a.read() == b.read()
         check("%s /dev/stdin (a pipe) = %s FILE" % (cmd, cmd), same, "exit %d %r / %d %r" % (rc1, err1, rc2, err2))
+        rc3, _, err3 = run([cmd, "-m", m, "-", "-o", po], stdin=data)
+        if rc3 == 0:
+            with open(fo, "rb") as a, open(po, "rb") as b:
+                rc3 = 0 if a.read() == b.read() else -1
+        check("%s - (stdin) = %s FILE" % (cmd, cmd), rc3 == 0, "exit %d %r" % (rc3, err3))
     rc, _, err = run(["mel", "/dev/stdin", "-o", os.path.join(d, "mel.npy")], stdin=wav_bytes)
     check("mel /dev/stdin (a pipe)", rc == 0, "exit %d %r" % (rc, err))
+    rc, _, err = run(["mel", "-", "-o", os.path.join(d, "mel.npy")], stdin=wav_bytes)
+    check("mel - (stdin)", rc == 0, "exit %d %r" % (rc, err))
+    rc, out, err = run(["generate", "-m", m, "-p", "x", "--image", "-", "-n", "2", "--temp", "0", "-q"], stdin=img_bytes)
+    rc1, out1, _ = run(["generate", "-m", m, "-p", "x", "--image", img, "-n", "2", "--temp", "0", "-q"])
+    check("generate --image - (stdin) = --image FILE", rc == 0 and rc1 == 0 and out == out1, "exit %d %r" % (rc, err))
     expect("caption: a sound piped to /dev/stdin", ["caption", "-m", m, "/dev/stdin"], 3, "/dev/stdin",
            "not an image", stdin=wav_bytes)
     expect("caption: nothing piped to /dev/stdin", ["caption", "-m", m, "/dev/stdin"], 3, "/dev/stdin", "empty",
            stdin=b"")
+
+    # a prompt file (-f) is UTF-8 text: a NUL byte cut the prompt short without a word ("hello\0world" was "hello"),
+    # a UTF-16 file became a few bytes of garbage
+    nulp, u16p = os.path.join(d, "nul.txt"), os.path.join(d, "prompt16.txt")
+    with open(nulp, "wb") as f:
+        f.write(b"hello\0world")
+    with open(u16p, "wb") as f:
+        f.write("\ufeffDescribe the picture".encode("utf-16-le"))
+    expect("generate -f: a NUL byte in the prompt file", ["generate", "-m", m, "-f", nulp, "-n", "1"], 3, "nul.txt",
+           "NUL byte at offset 5")
+    expect("ask -f: a UTF-16 prompt file", ["ask", "-m", m, "-f", u16p, img, "q"], 3, "prompt16.txt", "UTF-16",
+           "UTF-8")
+    expect("generate -f -: a NUL byte on stdin", ["generate", "-m", m, "-f", "-", "-n", "1"], 3, "NUL byte",
+           stdin=b"abc\0")
 
     # ---- model (exit 4)
     expect("caption: model without an image encoder", ["caption", "-m", novis, img], 4, "pic.ppm", "no image encoder")
@@ -124,6 +159,38 @@ def main():
     expect("caption: mmproj does not fit", ["caption", "-m", tm, "--mmproj", mp, img], 4,
            "this mmproj does not fit this model: projector outputs 48, decoder d_model is 64")
     expect("caption: text model, no mmproj", ["caption", "-m", tm, img], 4, "no image encoder")
+    # files of the wrong kind name what they are and where they go
+    expect("caption: an mmproj given as -m", ["caption", "-m", mp, img], 4, "mmproj48.gguf", "an mmproj file",
+           "--mmproj")
+    expect("generate: an mmproj given as -m", ["generate", "-m", mp, "-p", "x"], 4, "an mmproj file", "--mmproj")
+    expect("caption: a text model given as --mmproj", ["caption", "-m", tm, "--mmproj", tm, img], 4,
+           "text.gguf", "a text model", "-m")
+    expect("encode-image: a text model", ["encode-image", "-m", tm, img, "-o", os.path.join(d, "x.npy")], 4,
+           "text.gguf", "no image encoder")
+    rc, out, err = run(["mel", "-m", tm, wav, "-o", os.path.join(d, "x.npy")])
+    check("mel -m a text model -> exit 4, 'no audio encoder', the file named once",
+          rc == 4 and "no audio encoder" in err and err.count("text.gguf") == 1 and err.count("\n") == 1,
+          "exit %d, stderr %r" % (rc, err))
+
+    # ---- a context that does not fit in memory (a 1M-position llama file, -c 1048576: 8.6 GB of KV cache) under a
+    # 2 GB address-space limit: exit 5 naming the way out (-c, --kv-f16), not only mm_arena_init's byte count.
+    # Skipped under the sanitizers (their shadow memory needs more address space than the limit).
+    big = os.path.join(d, "ctx1m.gguf")
+    subprocess.run([sys.executable, os.path.join(SRC, "tools", "make_random_llama.py"), "--arch", "llama", "--d", "256",
+                    "--layers", "4", "--heads", "4", "--kv-heads", "4", "--ff", "256", "--vocab", "300", "--ctx",
+                    "1048576", big], check=True, capture_output=True)
+    if not os.environ.get("MMGPT_SANITIZE_RUN"):
+        import resource
+        from apptest import BIN
+
+        def limit():
+            resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+        p = subprocess.run([BIN, "generate", "-m", big, "-p", "hi", "-n", "2", "-c", "1048576"], capture_output=True,
+                           preexec_fn=limit)
+        err = p.stderr.decode("utf-8", "replace")
+        check("generate -c 1048576 over the memory -> exit 5, one line naming -c and --kv-f16",
+              p.returncode == 5 and err.count("\n") == 1 and err.startswith("mmgpt: ") and "out of memory" in err and
+              "-c 1048576" in err and "--kv-f16" in err, "exit %d, stderr %r" % (p.returncode, err))
 
     # ---- usage (exit 2)
     expect("caption: temperature over 2", ["caption", "-m", m, "--temp", "2.5", img], 2, "--temp", "[0, 2]")

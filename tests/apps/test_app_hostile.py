@@ -189,6 +189,12 @@ def ranges(d, m, img):
               "rc %d err %r" % (rc, err))
     rc, _, err = run(["generate", "-m", m, "-p", "x", "-n", "2", "--seed", "0xffffffffffffffff", "-q"])
     check("--seed takes the whole 64-bit range (0x hex) on the text path", rc == 0, err)
+    # "decimal or 0x hex", as --help says: a leading zero is decimal (010 once was octal 8, and 08 refused)
+    gen = ["generate", "-m", m, "-p", "x", "-n", "6", "--temp", "1", "--top-k", "0", "-q", "--seed"]
+    r10, r010, r08, r8, r0xa = (run(gen + [v]) for v in ("10", "010", "08", "8", "0xA"))
+    check("--seed 010 = --seed 10, 08 = 8, 0xA = 10 (decimal unless 0x)",
+          all(r[0] == 0 for r in (r10, r010, r08, r8, r0xa)) and r010[1] == r10[1] and r08[1] == r8[1] and
+          r0xa[1] == r10[1] and r10[1] != r8[1], "%r" % ((r10, r010, r08, r8, r0xa),))
     for cmd in ("caption", "generate"):
         rc, out, _ = run([cmd, "--help"])
         check("%s --help documents -n 0 (no limit)" % cmd, rc == 0 and "0 or -1 = no limit" in out, out)
@@ -220,6 +226,11 @@ def memory(d, m, img):
     check("chat: a 20 MB line is refused (exit 3, the limit named), the next question answered, peak %.0f MB" % peak,
           rc == 3 and "1048576 bytes" in err and s.count("\n") == 1 and not killed,
           "rc %r out %r err %r %s" % (rc, out[:100], err[:300], killed))
+    # a line with a NUL byte is refused the same way (it once went on as the text before the NUL)
+    rc, out, err = run_b(["chat", "-m", m, "--image", img, "-n", "3", "-q"], stdin=b"what\0 is it?\nwhat is it?\n")
+    s = strict_utf8(out) or ""
+    check("chat: a line with a NUL byte is refused (exit 3), the next question answered",
+          rc == 3 and "NUL byte" in err and s.count("\n") == 1, "rc %r out %r err %r" % (rc, out[:100], err[:300]))
     ok_file = os.path.join(d, "ok.txt")
     with open(ok_file, "wb") as f:
         f.write(b"x " * 1000 + b"\n")

@@ -123,6 +123,15 @@ r = mpirun(2, [BIN, "generate", "-m", tg, "-p", prompt, "-n", "24", "--temp", "0
                "--layer-split", "3,1"])
 check("generate --layer-split 3,1: the same text", r.returncode == 0 and text(r.stdout) == text(one.stdout),
       "%r %s" % (r.stdout, r.stderr))
+# the workers parse the command line with the option table, as rank 0 does (dist_cli.c): a value that looks
+# like an option (the prompt "-m", the stop string "--kv-f16") is a value (the worker once re-read
+# -m/-t/-c/--kv-f16 by hand: it took the prompt "-m" for the option and failed, "rank 1: -m: ...")
+args = ["generate", "-p", "-m", "-m", tg, "--stop", "--kv-f16", "-n", "8", "--temp", "0", "-t", "1", "-q"]
+one2 = mmgpt(args)
+r = mpirun(2, [BIN] + args)
+check("generate -p -m --stop --kv-f16, 2 ranks: the same text as one process",
+      one2.returncode == 0 and r.returncode == 0 and text(r.stdout) == text(one2.stdout),
+      "%r %s / %r %s" % (one2.stdout, one2.stderr, r.stdout, r.stderr))
 
 bundled = os.path.join(SRC, "assets", "models", "mmgpt-demo.gguf")
 pic = os.path.join(SRC, "assets", "examples", "shapes1.png")

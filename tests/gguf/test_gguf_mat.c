@@ -128,6 +128,20 @@ int main(void) {
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         CHECK(mm_sniff(k[i].bytes, k[i].n) == k[i].f, "sniff case %zu: %s", i, mm_format_name(mm_sniff(k[i].bytes, k[i].n)));
     CHECK(mm_sniff(NULL, 4) == MM_FORMAT_UNKNOWN && mm_sniff("\x89PNG", 4) == MM_FORMAT_UNKNOWN, "short / NULL");
+    /* MPEG audio without ID3: MPEG-1 layer III 128 kb/s 44.1 kHz frames are 417 bytes; the next header must follow
+     * there when the bytes reach it. UTF-16LE text (FF FE 'h' 0 ...) reads as a layer I header: not MP3. */
+    static unsigned char mp3[MM_SNIFF_BYTES], u16[MM_SNIFF_BYTES];
+    memcpy(mp3, "\xff\xfb\x90\x00", 4);
+    memcpy(mp3 + 417, "\xff\xfb\x90\x00", 4);
+    CHECK(mm_sniff(mp3, sizeof mp3) == MM_FORMAT_MP3 && mm_sniff(mp3, 64) == MM_FORMAT_MP3, "two MPEG frames: MP3");
+    mp3[417] = 0;
+    CHECK(mm_sniff(mp3, sizeof mp3) == MM_FORMAT_UNKNOWN, "an MPEG header with no frame after it: unknown");
+    u16[0] = 0xff, u16[1] = 0xfe;
+    for (size_t i = 2; i + 1 < sizeof u16; i += 2) u16[i] = (unsigned char)"hello, world "[(i / 2) % 13], u16[i + 1] = 0;
+    CHECK(mm_sniff(u16, sizeof u16) == MM_FORMAT_UNKNOWN, "UTF-16LE text: %s", mm_format_name(mm_sniff(u16, sizeof u16)));
+    CHECK(mm_sniff("\xff\xf2\xf0\x00", 4) == MM_FORMAT_UNKNOWN && mm_sniff("\xff\xfb\x9c\x00", 4) == MM_FORMAT_UNKNOWN &&
+              mm_sniff("\xff\xe9\x90\x00", 4) == MM_FORMAT_UNKNOWN,
+          "reserved bitrate / sample rate / version: unknown");
     CHECK(mm_format_is_image(MM_FORMAT_PNM) && !mm_format_is_image(MM_FORMAT_WAV) && mm_format_is_audio(MM_FORMAT_MP3) &&
               !mm_format_is_audio(MM_FORMAT_GGUF) && !strcmp(mm_format_name(MM_FORMAT_JPEG), "JPEG"),
           "kinds and names");

@@ -65,6 +65,9 @@ with open(f, "wb") as fh:
 p = run(["tokenize"] + V + ["-f", f])
 check(p.returncode == 0 and ids_of(p) == enc.encode(text.encode("utf-8")), "-f FILE")
 check(50256 not in ids_of(p), "<|endoftext|> must be plain text without --special")
+# -f - is standard input, as users expect of "-" (it once opened a file named "-": exit 3)
+p = run(["tokenize"] + V + ["-f", "-"], stdin=text.encode("utf-8"))
+check(p.returncode == 0 and ids_of(p) == enc.encode(text.encode("utf-8")), "-f - reads stdin: %r" % p.stderr)
 p = run(["tokenize"] + V + ["--special", "-f", f])
 check(p.returncode == 0 and ids_of(p) == enc.encode(text.encode("utf-8"), special=True), "--special")
 check(ids_of(p).count(50256) == 1, "--special parses <|endoftext|>")
@@ -114,6 +117,8 @@ with open(idf, "w") as fh:
     fh.write("\n".join(map(str, ids)) + "\n")
 p = run(["detokenize"] + V + ["-f", idf])
 check(p.returncode == 0 and p.stdout == text.encode("utf-8"), "detokenize -f")
+p = run(["detokenize"] + V + ["-f", "-"], stdin=json.dumps(ids).encode())
+check(p.returncode == 0 and p.stdout == text.encode("utf-8"), "detokenize -f - reads stdin: %r" % p.stderr)
 raw = b"\xff\xfe invalid \xed\xa0\x80 utf-8 \xc3"
 t = run(["tokenize"] + V, stdin=raw)
 d = run(["detokenize"] + V, stdin=t.stdout)
