@@ -38,6 +38,17 @@ __attribute__((target("avx2,fma,f16c"))) static inline __m256 mm_k45_factors(con
     *accm = _mm256_fmadd_ps(_mm256_mul_ps(mnf, _mm256_loadu_ps(xq->ds + 8 * i)), _mm256_set1_ps(_cvtsh_ss(dmin16)), *accm);
     return _mm256_mul_ps(_mm256_mul_ps(scf, _mm256_loadu_ps(xq->d + 8 * i)), _mm256_set1_ps(_cvtsh_ss(d16)));
 }
+/* Q6_K codes (0..63) of the 4 groups of 32 of half h (elements 128h + 32k + l in q[k]) */
+__attribute__((target("avx2,fma,f16c"))) static inline void mm_q6_codes(const mm_block_q6_k *b, int h, __m256i q[4]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+    const __m256i l0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h));
+    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
+    const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+    q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m30));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+}
 #endif
 
 #endif
