@@ -79,6 +79,12 @@ T256 static INL void fp_row(const void *w, int64_t cols, const float *const *x, 
     }
 }
 
+/* the fp16 scales of blocks b[0..3] in the low 64 bits: gathered with scalar loads and shifts (off the vector
+ * ports); b: mm_block_q8_0 or mm_block_q4_0 (d first) */
+#define scales4(b)                                                                                                 \
+    _mm_cvtsi64_si128((long long)((uint64_t)(b)[0].d | (uint64_t)(b)[1].d << 16 | (uint64_t)(b)[2].d << 32 |        \
+                                  (uint64_t)(b)[3].d << 48))
+
 /* ---------------------------------------------------------------- Q8_0
  * Four blocks per step: |w| times x with w's sign (vpmaddubsw + vpmaddwd), the int32 sums of two blocks folded
  * into one register by vphaddd (lanes [a a b b | a a b b]), one conversion and one fmadd per pair with the
@@ -103,9 +109,7 @@ T256 static INL void q8_row(const mm_block_q8_0 *b, int64_t nb, const mm_xq8 *co
         MM_PREFETCH(b + i, 0); /* 136 bytes per step */
         MM_PREFETCH(b + i, 64);
         MM_PREFETCH(b + i, 128);
-        const uint64_t d4 = (uint64_t)b[i].d | (uint64_t)b[i + 1].d << 16 | (uint64_t)b[i + 2].d << 32 |
-                            (uint64_t)b[i + 3].d << 48;
-        const __m128i dv = _mm_cvtsi64_si128((long long)d4);
+        const __m128i dv = scales4(b + i);
         const __m256 wd01 = _mm256_cvtph_ps(_mm_shuffle_epi8(dv, pick01)), wd23 = _mm256_cvtph_ps(_mm_shuffle_epi8(dv, pick23));
         for (int h = 0; h < 2; h++) { /* blocks i + 2h, i + 2h + 1 into a0 (h = 0) or a1 */
             const __m256i w0 = _mm256_loadu_si256((const __m256i *)b[i + 2 * h].qs);
@@ -170,10 +174,7 @@ T256 static INL void q4_row(const mm_block_q4_0 *b, int64_t nb, const mm_xq8 *co
     for (; i + 4 <= nb; i += 4) {
         MM_PREFETCH(b + i, 0); /* 72 bytes per step */
         MM_PREFETCH(b + i, 64);
-        /* the 4 weight scales gathered with scalar loads and shifts (off the vector ports) */
-        const uint64_t d4 = (uint64_t)b[i].d | (uint64_t)b[i + 1].d << 16 | (uint64_t)b[i + 2].d << 32 |
-                            (uint64_t)b[i + 3].d << 48;
-        const __m128i dv = _mm_cvtsi64_si128((long long)d4);
+        const __m128i dv = scales4(b + i);
         q4_pair(b, i, _mm256_cvtph_ps(_mm_shuffle_epi8(dv, pick0)), xq, a0, V);
         q4_pair(b, i + 2, _mm256_cvtph_ps(_mm_shuffle_epi8(dv, pick1)), xq, a1, V);
     }
@@ -213,19 +214,9 @@ T256 static INL void k45_row(const uint8_t *row, int64_t nsb, const mm_xq8 *cons
         const uint8_t *qs = q5 ? blk + 48 : blk + 16;
         MM_PREFETCH(blk, 0); MM_PREFETCH(blk, 64); MM_PREFETCH(blk, 128); /* 144 / 176 bytes */
         __m256i hb = q5 ? _mm256_loadu_si256((const __m256i *)(blk + 16)) : _mm256_setzero_si256();
-        uint16_t d16, dmin16;
-        memcpy(&d16, blk, 2);
-        memcpy(&dmin16, blk + 2, 2);
-        uint64_t sc, mn;
-        mm_k_scales8(blk + 4, &sc, &mn);
-        const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
-        const __m256 mnf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn)));
-        const __m256 dw = _mm256_set1_ps(_cvtsh_ss(d16)), dminw = _mm256_set1_ps(_cvtsh_ss(dmin16));
+        const mm_k45_w f = mm_k45_wfactors(blk);
         float dd[MULTI_V][8];
-        for (int j = 0; j < V; j++) {
-            accm[j] = _mm256_fmadd_ps(_mm256_mul_ps(mnf, _mm256_loadu_ps(xq[j]->ds + 8 * i)), dminw, accm[j]);
-            _mm256_storeu_ps(dd[j], _mm256_mul_ps(_mm256_mul_ps(scf, _mm256_loadu_ps(xq[j]->d + 8 * i)), dw));
-        }
+        for (int j = 0; j < V; j++) _mm256_storeu_ps(dd[j], mm_k45_xfactors(&f, xq[j], i, &accm[j]));
         for (int c = 0; c < 4; c++) {
             const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
             __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
