@@ -106,7 +106,7 @@ MM_QUANTS_DECL(avx512)
 void mm_core_deq_scalar(mm_type t, const void *src, float *y, int64_t n);
 
 /* Register-blocked kernels of one matrix times n <= MULTI_V vectors (matmul_multi_avx512.c: F32, F16, Q8_0 at the
- * avx512 level; each vector's rows bit-identical to the table's row kernel); NULL where a level or type has
+ * avx512 level; matmul_multi_avx2.c at the avx2 level; each vector's rows bit-identical to the table's row kernel); NULL where a level or type has
  * none (mm_matvec_multi_rows then runs the row kernel once per vector over each tile). */
 #define MULTI_V 4
 typedef void (*mm_multi_fn)(const void *W, size_t row_bytes, int64_t r0, int64_t r1, int64_t cols, int n,
