@@ -112,9 +112,9 @@ void mm_core_deq_scalar(mm_type t, const void *src, float *y, int64_t n);
 typedef void (*mm_multi_fn)(const void *W, size_t row_bytes, int64_t r0, int64_t r1, int64_t cols, int n,
                             const float *const *x, const mm_xq8 *const *xq, float *const *y);
 mm_multi_fn mm_multi_kernel(const mm_kernel_table *k, mm_type t);
-/* matmul_multi_avx2.c: the avx2 level's kernels, each type written once for 1..MULTI_V vectors: the multi kernel
- * of F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K (NULL for the others) and, as its one-vector instance, the
- * table's row kernel (below; BF16 and the K-quants under their MM_QUANTS_DECL(avx2) names). */
+/* matmul_multi_avx2.c: the avx2 level's kernels, each type written once for 1..4 vectors: the multi kernel of
+ * every type and, as its one-vector instance, the table's row kernel (below; the types of quants.c under their
+ * MM_QUANTS_DECL(avx2) names). */
 mm_multi_fn mm_multi_kernel_avx2(mm_type t);
 void mm_rows_f32_avx2(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
 void mm_rows_f16_avx2(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);

@@ -11,9 +11,9 @@
  * for F32/F16/BF16 (V = 4 spills one there); the sub-block factors of the K-quants go through the stack.
  *
  * Types (table order): F32, F16 (f32 products, 4 accumulators over 32 columns), Q8_0, Q4_0 (x quantized to
- * 8 bits, mm_xq8), BF16 (as F16), Q4_K, Q5_K, Q6_K (the
- * integer sums of quants_avx2.c's comment). Q4_1, Q5_0, Q5_1 keep their row kernels (quants_avx2.c) and the
- * tiled path. This file is compiled with -ffp-contract=off (scalar tails: one rounding per operation). */
+ * 8 bits, mm_xq8), BF16 (as F16), Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (the integer sums of quants_avx2.c's
+ * comment): all eleven. This file is compiled with -ffp-contract=off (scalar parts: one rounding per
+ * operation). */
 #include <string.h>
 
 #include "core_internal.h"
@@ -199,6 +199,47 @@ T256 static INL void q4_row(const mm_block_q4_0 *b, int64_t nb, const mm_xq8 *co
     for (int j = 0; j < V; j++) y[j][r] = hsum(_mm256_add_ps(a0[j], a1[j]));
 }
 
+/* ---------------------------------------------------------------- Q4_1, Q5_0, Q5_1 (blocks of 32)
+ * Per block the codes (0..15 or 0..31) against x's block (vpmaddubsw + vpmaddwd: 8 int32 lanes as f32), even
+ * blocks into a0, odd into a1. Q4_1 / Q5_1: times d_w d_x, plus m_w ds_x summed apart in scalar; Q5_0: per lane
+ * (p d_x - 2 ds_x) d_w (8 lanes add up to d_w (d_x sum(q qx) - 16 ds_x)). */
+T256 static INL void q32_row(const uint8_t *row, int64_t nb, const mm_xq8 *const *xq, float *const *y, int64_t r,
+                             const int V, const mm_type t) {
+    __m256 a0[MULTI_V], a1[MULTI_V];
+    float sm[MULTI_V];
+    for (int j = 0; j < V; j++) a0[j] = a1[j] = _mm256_setzero_ps(), sm[j] = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i q;
+        float dw, mw = 0.0f;
+        if (t == MM_TYPE_Q4_1) {
+            const mm_block_q4_1 *b = (const mm_block_q4_1 *)row + i;
+            q = mm_nibbles32(b->qs), dw = _cvtsh_ss(b->d), mw = _cvtsh_ss(b->m);
+        } else if (t == MM_TYPE_Q5_1) {
+            const mm_block_q5_1 *b = (const mm_block_q5_1 *)row + i;
+            q = _mm256_or_si256(mm_nibbles32(b->qs), mm_q5_bits(b->qh)), dw = _cvtsh_ss(b->d), mw = _cvtsh_ss(b->m);
+        } else {
+            const mm_block_q5_0 *b = (const mm_block_q5_0 *)row + i;
+            q = _mm256_or_si256(mm_nibbles32(b->qs), mm_q5_bits(b->qh)), dw = _cvtsh_ss(b->d);
+        }
+        for (int j = 0; j < V; j++) {
+            const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq[j]->qs + i * MM_QK));
+            const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), _mm256_set1_epi16(1)));
+            __m256 f = _mm256_set1_ps(dw * xq[j]->d[i]), s = p;
+            if (t == MM_TYPE_Q5_0) {
+                s = _mm256_fmsub_ps(p, _mm256_set1_ps(xq[j]->d[i]), _mm256_set1_ps(2.0f * xq[j]->ds[i]));
+                f = _mm256_set1_ps(dw);
+            } else
+                sm[j] += mw * xq[j]->ds[i];
+            if (i & 1) a1[j] = _mm256_fmadd_ps(s, f, a1[j]);
+            else a0[j] = _mm256_fmadd_ps(s, f, a0[j]);
+        }
+    }
+    for (int j = 0; j < V; j++) {
+        const float s = hsum(_mm256_add_ps(a0[j], a1[j]));
+        y[j][r] = t == MM_TYPE_Q5_0 ? s : s + sm[j];
+    }
+}
+
 /* ---------------------------------------------------------------- Q4_K / Q5_K
  * Per super-block i: dd[j] = d sc[j] d_x[8i + j] (8 lanes, kept on the stack and broadcast per sub-block),
  * mins dmin m[j] ds_x[8i + j] (8 lanes, accumulated apart and subtracted at the end); per sub-block j the 8
@@ -309,6 +350,9 @@ KERNELS(mm_rows_f16_avx2, multi_f16, fp_row(row, cols, x, y, r, V, FP_F16))
 KERNELS(mm_q_rows_bf16_avx2, multi_bf16, fp_row(row, cols, x, y, r, V, FP_BF16))
 KERNELS(mm_rows_q8_0_avx2, multi_q8_0, q8_row((const mm_block_q8_0 *)row, cols / MM_QK, xq, y, r, V))
 KERNELS(mm_rows_q4_0_avx2, multi_q4_0, q4_row((const mm_block_q4_0 *)row, cols / MM_QK, xq, y, r, V))
+KERNELS(mm_q_rows_q4_1_avx2, multi_q4_1, q32_row(row, cols / MM_QK, xq, y, r, V, MM_TYPE_Q4_1))
+KERNELS(mm_q_rows_q5_0_avx2, multi_q5_0, q32_row(row, cols / MM_QK, xq, y, r, V, MM_TYPE_Q5_0))
+KERNELS(mm_q_rows_q5_1_avx2, multi_q5_1, q32_row(row, cols / MM_QK, xq, y, r, V, MM_TYPE_Q5_1))
 KERNELS(mm_q_rows_q4_k_avx2, multi_q4_k, k45_row(row, cols / MM_QK_K, xq, y, r, V, 0))
 KERNELS(mm_q_rows_q5_k_avx2, multi_q5_k, k45_row(row, cols / MM_QK_K, xq, y, r, V, 1))
 KERNELS(mm_q_rows_q6_k_avx2, multi_q6_k, q6_row((const mm_block_q6_k *)row, cols / MM_QK_K, xq, y, r, V))
@@ -320,6 +364,9 @@ mm_multi_fn mm_multi_kernel_avx2(mm_type t) {
     case MM_TYPE_BF16: return multi_bf16;
     case MM_TYPE_Q8_0: return multi_q8_0;
     case MM_TYPE_Q4_0: return multi_q4_0;
+    case MM_TYPE_Q4_1: return multi_q4_1;
+    case MM_TYPE_Q5_0: return multi_q5_0;
+    case MM_TYPE_Q5_1: return multi_q5_1;
     case MM_TYPE_Q4_K: return multi_q4_k;
     case MM_TYPE_Q5_K: return multi_q5_k;
     case MM_TYPE_Q6_K: return multi_q6_k;

@@ -8,8 +8,9 @@
  * f32 factor d * sc * d_x; Q6_K's sub-blocks of 16 get their int8 scale in the integer sum (vpmaddwd).
  * dequantize: exact values of mm_core.h (this file is compiled with -ffp-contract=off: no fused mul-add in
  * the dequantization, whose values tests compare bit for bit).
- * The matvec kernels of BF16, Q4_K, Q5_K and Q6_K are in matmul_multi_avx2.c (written once for 1..MULTI_V
- * vectors: the batched decode's register-blocked kernels and, for one vector, the table's row kernels).
+ * The matvec kernels (the integer sums above) are in matmul_multi_avx2.c (written once for 1..4 vectors: the
+ * batched decode's register-blocked kernels and, for one vector, the table's row kernels); this file has the
+ * dequantization.
  * Each function carries its own target attribute; the table entries are in kernels_avx2.c.
  */
 #include <string.h>
@@ -21,13 +22,6 @@
 #include <immintrin.h>
 
 #define T256 __attribute__((target("avx2,fma,f16c")))
-
-T256 static inline float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 T256 static inline __m256 bf16x8(const uint16_t *p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
@@ -44,74 +38,9 @@ T256 void mm_q_deq_bf16_avx2(const void *s, float *y, int64_t n) {
     }
 }
 
-/* ---------------------------------------------------------------- 32-blocks: Q4_1, Q5_0, Q5_1 */
-/* 16 bytes of nibbles -> 32 codes in element order (low nibbles = elements 0..15, high = 16..31) */
-T256 static inline __m256i nibbles32(const uint8_t *qs) {
-    __m128i v = _mm_loadu_si128((const __m128i *)qs), m = _mm_set1_epi8(0x0f);
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(v, m)), _mm_and_si128(_mm_srli_epi16(v, 4), m), 1);
-}
-
-/* the 32 bits of a Q5 qh as bytes 0x10 (bit set) or 0 in element order */
-T256 static inline __m256i q5_bits(const uint8_t qh[4]) {
-    uint32_t h;
-    memcpy(&h, qh, 4);
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h), spread);
-    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit), _mm256_set1_epi8(0x10));
-}
-
-/* sum over the block of code * x_q (int32 x 8 lanes as f32) */
-T256 static inline __m256 codes_dot(__m256i q, const int8_t *xqs) {
-    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)xqs)), _mm256_set1_epi16(1));
-    return _mm256_cvtepi32_ps(p);
-}
-
-/* Q4_1 / Q5_1: sum_blocks d_w d_x sum(q qx) + m_w ds_x */
-#define ROWS_32_MIN(NAME, BT, CODES)                                                                               \
-    T256 void NAME(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x, const mm_xq8 *xq, \
-                   float *y) {                                                                                       \
-        (void)x;                                                                                                     \
-        int64_t nb = cols / MM_QK;                                                                                   \
-        for (int64_t r = r0; r < r1; r++) {                                                                          \
-            const BT *b = (const BT *)((const uint8_t *)W + (size_t)r * rb);                                         \
-            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                                               \
-            float sm = 0.0f;                                                                                         \
-            for (int64_t i = 0; i < nb; i++) {                                                                       \
-                __m256 p = codes_dot(CODES(b + i), xq->qs + i * MM_QK);                                              \
-                __m256 dd = _mm256_set1_ps(_cvtsh_ss(b[i].d) * xq->d[i]);                                            \
-                if (i & 1) a1 = _mm256_fmadd_ps(p, dd, a1);                                                          \
-                else a0 = _mm256_fmadd_ps(p, dd, a0);                                                                \
-                sm += _cvtsh_ss(b[i].m) * xq->ds[i];                                                                 \
-            }                                                                                                        \
-            y[r] = hsum256(_mm256_add_ps(a0, a1)) + sm;                                                              \
-        }                                                                                                            \
-    }
-
-#define CODES_Q4_1(b) nibbles32((b)->qs)
-#define CODES_Q5(b) _mm256_or_si256(nibbles32((b)->qs), q5_bits((b)->qh))
-ROWS_32_MIN(mm_q_rows_q4_1_avx2, mm_block_q4_1, CODES_Q4_1)
-ROWS_32_MIN(mm_q_rows_q5_1_avx2, mm_block_q5_1, CODES_Q5)
-
-/* Q5_0: sum_blocks d_w (d_x sum(q qx) - 16 ds_x) */
-T256 void mm_q_rows_q5_0_avx2(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
-                              const mm_xq8 *xq, float *y) {
-    (void)x;
-    int64_t nb = cols / MM_QK;
-    for (int64_t r = r0; r < r1; r++) {
-        const mm_block_q5_0 *b = (const mm_block_q5_0 *)((const uint8_t *)W + (size_t)r * rb);
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        for (int64_t i = 0; i < nb; i++) {
-            __m256 p = codes_dot(CODES_Q5(b + i), xq->qs + i * MM_QK);
-            /* per lane: p d_x - 2 ds_x (8 lanes add up to sum q qx d_x - 16 ds_x) */
-            __m256 t = _mm256_fmsub_ps(p, _mm256_set1_ps(xq->d[i]), _mm256_set1_ps(2.0f * xq->ds[i]));
-            if (i & 1) a1 = _mm256_fmadd_ps(t, _mm256_set1_ps(_cvtsh_ss(b[i].d)), a1);
-            else a0 = _mm256_fmadd_ps(t, _mm256_set1_ps(_cvtsh_ss(b[i].d)), a0);
-        }
-        y[r] = hsum256(_mm256_add_ps(a0, a1));
-    }
-}
+/* ---------------------------------------------------------------- 32-blocks: Q4_1, Q5_0, Q5_1 (dequantize) */
+#define CODES_Q4_1(b) mm_nibbles32((b)->qs)
+#define CODES_Q5(b) _mm256_or_si256(mm_nibbles32((b)->qs), mm_q5_bits((b)->qh))
 
 /* dequantize: codes as f32 (8 per step) times d (minus offset first, or plus m after) */
 T256 static inline __attribute__((always_inline)) void store_codes(__m256i q, __m256 d, __m256 m, __m256 off, float *y,

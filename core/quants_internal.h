@@ -54,6 +54,22 @@ __attribute__((target("avx2,fma,f16c"))) static inline __m256 mm_k45_factors(con
     const mm_k45_w f = mm_k45_wfactors(blk);
     return mm_k45_xfactors(&f, xq, i, accm);
 }
+/* 16 bytes of nibbles -> 32 codes in element order (low nibbles = elements 0..15, high = 16..31) */
+__attribute__((target("avx2,fma,f16c"))) static inline __m256i mm_nibbles32(const uint8_t *qs) {
+    __m128i v = _mm_loadu_si128((const __m128i *)qs), m = _mm_set1_epi8(0x0f);
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(v, m)), _mm_and_si128(_mm_srli_epi16(v, 4), m), 1);
+}
+
+/* the 32 bits of a Q5 qh as bytes 0x10 (bit set) or 0 in element order */
+__attribute__((target("avx2,fma,f16c"))) static inline __m256i mm_q5_bits(const uint8_t qh[4]) {
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h), spread);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit), _mm256_set1_epi8(0x10));
+}
 /* Q6_K codes (0..63) of the 4 groups of 32 of half h (elements 128h + 32k + l in q[k]) */
 __attribute__((target("avx2,fma,f16c"))) static inline void mm_q6_codes(const mm_block_q6_k *b, int h, __m256i q[4]) {
     const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);

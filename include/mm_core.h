@@ -48,7 +48,7 @@
  *   - mm_matvec_multi (one matrix times several vectors: the decode step of several sequences) gives each
  *     vector exactly mm_matvec's result (the same row kernels on tiles of rows read once from memory; at
  *     the avx512 level register-blocked F32/F16/Q8_0 kernels with the same per-row arithmetic; at the avx2
- *     level F32/F16/BF16/Q8_0/Q4_0/Q4_K/Q5_K/Q6_K kernels whose one-vector instance is the row kernel).
+ *     level such kernels for every type, whose one-vector instance is the row kernel).
  *   - Naive references (mm_matvec_ref, mm_linear_ref, mm_matvec_multi_ref) dequantize and sum in double:
  *     test oracles.
  *
