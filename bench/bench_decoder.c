@@ -339,7 +339,11 @@ static int parse_list(const char *s, int *out, int max, bool types) {
     int n = 0;
     char buf[256];
     snprintf(buf, sizeof buf, "%s", s);
-    for (char *tok = strtok(buf, ","); tok && n < max; tok = strtok(NULL, ",")) {
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (n == max) { /* (it used to drop the items past max: --types with 5 types timed 4) */
+            fprintf(stderr, "bench_decoder: more than %d items in '%s'\n", max, s);
+            exit(2);
+        }
         int v = types ? mm_type_from_name(tok) : atoi(tok);
         if (v < 0 || (!types && v < 1)) {
             fprintf(stderr, "bench_decoder: bad list item '%s'\n", tok);
@@ -351,11 +355,11 @@ static int parse_list(const char *s, int *out, int max, bool types) {
 }
 
 int main(int argc, char **argv) {
-    int types[4] = {MM_TYPE_F32, MM_TYPE_F16, MM_TYPE_Q8_0, MM_TYPE_Q4_0}, n_types = 4;
+    int types[16] = {MM_TYPE_F32, MM_TYPE_F16, MM_TYPE_Q8_0, MM_TYPE_Q4_0}, n_types = 4;
     int threads[4] = {1, 2}, n_threads = 2, n_prompt = 512, n_gen = 128;
     bool gpt2 = true, gpt3 = true, quick = false;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--types") && i + 1 < argc) n_types = parse_list(argv[++i], types, 4, true);
+        if (!strcmp(argv[i], "--types") && i + 1 < argc) n_types = parse_list(argv[++i], types, 16, true);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) n_threads = parse_list(argv[++i], threads, 4, false);
         else if (!strcmp(argv[i], "--prompt") && i + 1 < argc) n_prompt = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--gen") && i + 1 < argc) n_gen = atoi(argv[++i]);

@@ -106,12 +106,20 @@ MM_QUANTS_DECL(avx512)
 void mm_core_deq_scalar(mm_type t, const void *src, float *y, int64_t n);
 
 /* Register-blocked kernels of one matrix times n <= MULTI_V vectors (matmul_multi_avx512.c: F32, F16, Q8_0 at the
- * avx512 level; each vector's rows bit-identical to the table's row kernel); NULL where a level or type has
+ * avx512 level; matmul_multi_avx2.c at the avx2 level; each vector's rows bit-identical to the table's row kernel); NULL where a level or type has
  * none (mm_matvec_multi_rows then runs the row kernel once per vector over each tile). */
 #define MULTI_V 4
 typedef void (*mm_multi_fn)(const void *W, size_t row_bytes, int64_t r0, int64_t r1, int64_t cols, int n,
                             const float *const *x, const mm_xq8 *const *xq, float *const *y);
 mm_multi_fn mm_multi_kernel(const mm_kernel_table *k, mm_type t);
+/* matmul_multi_avx2.c: the avx2 level's kernels, each type written once for 1..4 vectors: the multi kernel of
+ * every type and, as its one-vector instance, the table's row kernel (below; the types of quants.c under their
+ * MM_QUANTS_DECL(avx2) names). */
+mm_multi_fn mm_multi_kernel_avx2(mm_type t);
+void mm_rows_f32_avx2(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
+void mm_rows_f16_avx2(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
+void mm_rows_q8_0_avx2(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
+void mm_rows_q4_0_avx2(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
 
 extern const mm_kernel_table mm_kernels_generic;
 extern const mm_kernel_table mm_kernels_avx2;    /* empty name when not compiled */

@@ -126,6 +126,7 @@ MULTI_FN(multi_f16, fp_row(row, cols, x, y, r, V, true))
 MULTI_FN(multi_q8_0, q8_row((const mm_block_q8_0 *)row, cols / MM_QK, xq, y, r, V))
 
 mm_multi_fn mm_multi_kernel(const mm_kernel_table *k, mm_type t) {
+    if (k && k == &mm_kernels_avx2 && k->name) return mm_multi_kernel_avx2(t); /* matmul_multi_avx2.c */
     if (!k || k != &mm_kernels_avx512 || !k->name) return NULL;
     switch (t) {
     case MM_TYPE_F32: return multi_f32;

@@ -8,6 +8,9 @@
  * f32 factor d * sc * d_x; Q6_K's sub-blocks of 16 get their int8 scale in the integer sum (vpmaddwd).
  * dequantize: exact values of mm_core.h (this file is compiled with -ffp-contract=off: no fused mul-add in
  * the dequantization, whose values tests compare bit for bit).
+ * The matvec kernels (the integer sums above) are in matmul_multi_avx2.c (written once for 1..4 vectors: the
+ * batched decode's register-blocked kernels and, for one vector, the table's row kernels); this file has the
+ * dequantization.
  * Each function carries its own target attribute; the table entries are in kernels_avx2.c.
  */
 #include <string.h>
@@ -20,45 +23,11 @@
 
 #define T256 __attribute__((target("avx2,fma,f16c")))
 
-T256 static inline float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 T256 static inline __m256 bf16x8(const uint16_t *p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
 }
 
-/* ---------------------------------------------------------------- BF16 (f32 x) */
-T256 void mm_q_rows_bf16_avx2(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
-                              const mm_xq8 *xq, float *y) {
-    (void)xq;
-    int64_t c32 = cols & ~(int64_t)31;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint16_t *w = (const uint16_t *)((const uint8_t *)W + (size_t)r * rb);
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-        int64_t i = 0;
-        for (; i < c32; i += 32) {
-            MM_PREFETCH(w + i, 0);
-            a0 = _mm256_fmadd_ps(bf16x8(w + i), _mm256_loadu_ps(x + i), a0);
-            a1 = _mm256_fmadd_ps(bf16x8(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-            a2 = _mm256_fmadd_ps(bf16x8(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
-            a3 = _mm256_fmadd_ps(bf16x8(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
-        }
-        for (; i + 8 <= cols; i += 8) a0 = _mm256_fmadd_ps(bf16x8(w + i), _mm256_loadu_ps(x + i), a0);
-        float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-        for (; i < cols; i++) {
-            uint32_t u = (uint32_t)w[i] << 16;
-            float f;
-            memcpy(&f, &u, 4);
-            s += f * x[i];
-        }
-        y[r] = s;
-    }
-}
-
+/* ---------------------------------------------------------------- BF16 */
 T256 void mm_q_deq_bf16_avx2(const void *s, float *y, int64_t n) {
     const uint16_t *h = s;
     int64_t i = 0;
@@ -69,74 +38,9 @@ T256 void mm_q_deq_bf16_avx2(const void *s, float *y, int64_t n) {
     }
 }
 
-/* ---------------------------------------------------------------- 32-blocks: Q4_1, Q5_0, Q5_1 */
-/* 16 bytes of nibbles -> 32 codes in element order (low nibbles = elements 0..15, high = 16..31) */
-T256 static inline __m256i nibbles32(const uint8_t *qs) {
-    __m128i v = _mm_loadu_si128((const __m128i *)qs), m = _mm_set1_epi8(0x0f);
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(v, m)), _mm_and_si128(_mm_srli_epi16(v, 4), m), 1);
-}
-
-/* the 32 bits of a Q5 qh as bytes 0x10 (bit set) or 0 in element order */
-T256 static inline __m256i q5_bits(const uint8_t qh[4]) {
-    uint32_t h;
-    memcpy(&h, qh, 4);
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h), spread);
-    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit), _mm256_set1_epi8(0x10));
-}
-
-/* sum over the block of code * x_q (int32 x 8 lanes as f32) */
-T256 static inline __m256 codes_dot(__m256i q, const int8_t *xqs) {
-    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)xqs)), _mm256_set1_epi16(1));
-    return _mm256_cvtepi32_ps(p);
-}
-
-/* Q4_1 / Q5_1: sum_blocks d_w d_x sum(q qx) + m_w ds_x */
-#define ROWS_32_MIN(NAME, BT, CODES)                                                                               \
-    T256 void NAME(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x, const mm_xq8 *xq, \
-                   float *y) {                                                                                       \
-        (void)x;                                                                                                     \
-        int64_t nb = cols / MM_QK;                                                                                   \
-        for (int64_t r = r0; r < r1; r++) {                                                                          \
-            const BT *b = (const BT *)((const uint8_t *)W + (size_t)r * rb);                                         \
-            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                                               \
-            float sm = 0.0f;                                                                                         \
-            for (int64_t i = 0; i < nb; i++) {                                                                       \
-                __m256 p = codes_dot(CODES(b + i), xq->qs + i * MM_QK);                                              \
-                __m256 dd = _mm256_set1_ps(_cvtsh_ss(b[i].d) * xq->d[i]);                                            \
-                if (i & 1) a1 = _mm256_fmadd_ps(p, dd, a1);                                                          \
-                else a0 = _mm256_fmadd_ps(p, dd, a0);                                                                \
-                sm += _cvtsh_ss(b[i].m) * xq->ds[i];                                                                 \
-            }                                                                                                        \
-            y[r] = hsum256(_mm256_add_ps(a0, a1)) + sm;                                                              \
-        }                                                                                                            \
-    }
-
-#define CODES_Q4_1(b) nibbles32((b)->qs)
-#define CODES_Q5(b) _mm256_or_si256(nibbles32((b)->qs), q5_bits((b)->qh))
-ROWS_32_MIN(mm_q_rows_q4_1_avx2, mm_block_q4_1, CODES_Q4_1)
-ROWS_32_MIN(mm_q_rows_q5_1_avx2, mm_block_q5_1, CODES_Q5)
-
-/* Q5_0: sum_blocks d_w (d_x sum(q qx) - 16 ds_x) */
-T256 void mm_q_rows_q5_0_avx2(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
-                              const mm_xq8 *xq, float *y) {
-    (void)x;
-    int64_t nb = cols / MM_QK;
-    for (int64_t r = r0; r < r1; r++) {
-        const mm_block_q5_0 *b = (const mm_block_q5_0 *)((const uint8_t *)W + (size_t)r * rb);
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        for (int64_t i = 0; i < nb; i++) {
-            __m256 p = codes_dot(CODES_Q5(b + i), xq->qs + i * MM_QK);
-            /* per lane: p d_x - 2 ds_x (8 lanes add up to sum q qx d_x - 16 ds_x) */
-            __m256 t = _mm256_fmsub_ps(p, _mm256_set1_ps(xq->d[i]), _mm256_set1_ps(2.0f * xq->ds[i]));
-            if (i & 1) a1 = _mm256_fmadd_ps(t, _mm256_set1_ps(_cvtsh_ss(b[i].d)), a1);
-            else a0 = _mm256_fmadd_ps(t, _mm256_set1_ps(_cvtsh_ss(b[i].d)), a0);
-        }
-        y[r] = hsum256(_mm256_add_ps(a0, a1));
-    }
-}
+/* ---------------------------------------------------------------- 32-blocks: Q4_1, Q5_0, Q5_1 (dequantize) */
+#define CODES_Q4_1(b) mm_nibbles32((b)->qs)
+#define CODES_Q5(b) _mm256_or_si256(mm_nibbles32((b)->qs), mm_q5_bits((b)->qh))
 
 /* dequantize: codes as f32 (8 per step) times d (minus offset first, or plus m after) */
 T256 static inline __attribute__((always_inline)) void store_codes(__m256i q, __m256 d, __m256 m, __m256 off, float *y,
@@ -171,108 +75,6 @@ T256 void mm_q_deq_q5_0_avx2(const void *s, float *y, int64_t n) {
 
 /* ---------------------------------------------------------------- K-quants */
 
-
-/* Q4_K / Q5_K rows (qh: Q5_K's high bits or not). Per super-block: dd[j] = d sc[j] d_x[8i + j] (8 lanes),
- * mins dmin m[j] ds_x[8i + j] (8 lanes, accumulated apart and subtracted at the end); per sub-block j the 8
- * int32 lanes of sum(q qx) times dd[j] (broadcast from dd by a lane permute). */
-T256 static inline __attribute__((always_inline)) void
-k45_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_xq8 *xq, float *y, const int q5) {
-    const int64_t nsb = cols / MM_QK_K;
-    const size_t bsz = q5 ? sizeof(mm_block_q5_k) : sizeof(mm_block_q4_k);
-    const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1), b4 = _mm256_set1_epi8(0x10);
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *row = (const uint8_t *)W + (size_t)r * rb;
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-        for (int64_t i = 0; i < nsb; i++) {
-            const uint8_t *blk = row + (size_t)i * bsz;
-            const uint8_t *qs = q5 ? blk + 48 : blk + 16;
-            MM_PREFETCH(blk, 0); MM_PREFETCH(blk, 64); MM_PREFETCH(blk, 128);   /* 144 / 176 bytes */
-            __m256i hb = q5 ? _mm256_loadu_si256((const __m256i *)(blk + 16)) : _mm256_setzero_si256();
-            __m256 dd = mm_k45_factors(blk, xq, i, &accm);
-            const int8_t *xs = xq->qs + (size_t)i * MM_QK_K;
-            for (int c = 0; c < 4; c++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
-                __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-                if (q5) {
-                    lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(hb, 4), b4));
-                    hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(hb, 3), b4));
-                    hb = _mm256_srli_epi16(hb, 2);
-                }
-                __m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(xs + 64 * c))), ones);
-                __m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(xs + 64 * c + 32))), ones);
-                acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(plo), _mm256_permutevar8x32_ps(dd, _mm256_set1_epi32(2 * c)), acc0);
-                acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(phi), _mm256_permutevar8x32_ps(dd, _mm256_set1_epi32(2 * c + 1)), acc1);
-            }
-        }
-        y[r] = hsum256(_mm256_add_ps(acc0, acc1)) - hsum256(accm);
-    }
-}
-
-T256 void mm_q_rows_q4_k_avx2(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
-                              const mm_xq8 *xq, float *y) {
-    (void)x;
-    k45_rows(W, rb, r0, r1, cols, xq, y, 0);
-}
-T256 void mm_q_rows_q5_k_avx2(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
-                              const mm_xq8 *xq, float *y) {
-    (void)x;
-    k45_rows(W, rb, r0, r1, cols, xq, y, 1);
-}
-
-/* Q6_K codes (0..63) of the 4 groups of 32 of half h (elements 128h + 32k + l in q[k]) */
-T256 static inline void q6_codes(const mm_block_q6_k *b, int h, __m256i q[4]) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
-    const __m256i l0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h));
-    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
-    const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
-    q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
-    q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
-    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m30));
-    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
-}
-
-/* Q6_K rows. Per half h of a super-block (128 elements): codes of the 4 groups of 32 from ql (64 bytes)
- * and qh (32 bytes); per group k (x block 8i + 4h + k) the int16 pair sums of (q - 32) qx (q qx minus
- * 32 qx, exact: |sum| <= 2 * 32 * 128), times the int8 scales of its two sub-blocks of 16 with vpmaddwd,
- * as f32 times d d_x. */
-T256 void mm_q_rows_q6_k_avx2(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
-                              const mm_xq8 *xq, float *y) {
-    (void)x;
-    const int64_t nsb = cols / MM_QK_K;
-    const __m256i c32 = _mm256_set1_epi8(32);
-    /* pick int16 word 2k (low 128-bit lane) and 2k + 1 (high lane) of a lane-duplicated scale vector */
-    __m256i pick[4];
-    for (int k = 0; k < 4; k++)
-        pick[k] = _mm256_setr_epi8(4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1,
-                                   4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1,
-                                   4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,
-                                   4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3);
-    for (int64_t r = r0; r < r1; r++) {
-        const mm_block_q6_k *b = (const mm_block_q6_k *)((const uint8_t *)W + (size_t)r * rb);
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-        for (int64_t i = 0; i < nsb; i++) {
-            MM_PREFETCH(b + i, 0); MM_PREFETCH(b + i, 64); MM_PREFETCH(b + i, 128); MM_PREFETCH(b + i, 192);   /* 210 bytes */
-            const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i].scales));
-            const float dw = _cvtsh_ss(b[i].d);
-            const __m256i sh2[2] = {_mm256_permute2x128_si256(s16, s16, 0x00), _mm256_permute2x128_si256(s16, s16, 0x11)};
-            for (int h = 0; h < 2; h++) {
-                const __m256i sh = sh2[h];
-                __m256i q[4];
-                q6_codes(&b[i], h, q);
-                for (int k = 0; k < 4; k++) {
-                    const int64_t xb = 8 * i + 4 * h + k;
-                    const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq->qs + xb * MM_QK));
-                    __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], xv), _mm256_maddubs_epi16(c32, xv));
-                    __m256i p32 = _mm256_madd_epi16(p16, _mm256_shuffle_epi8(sh, pick[k]));
-                    __m256 f = _mm256_set1_ps(dw * xq->d[xb]);
-                    if (k & 1) acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), f, acc1);
-                    else acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), f, acc0);
-                }
-            }
-        }
-        y[r] = hsum256(_mm256_add_ps(acc0, acc1));
-    }
-}
 
 /* dequantize: per sub-block of 32 (Q4_K/Q5_K) d1 * q - m1 with d1 = d * sc, m1 = dmin * m (f32 products) */
 T256 static inline void k45_deq(const void *src, float *y, int64_t n, const int q5) {
@@ -319,7 +121,7 @@ T256 void mm_q_deq_q6_k_avx2(const void *src, float *y, int64_t n) {
         const float d = _cvtsh_ss(b[i].d);
         for (int h = 0; h < 2; h++) {
             __m256i q[4];
-            q6_codes(&b[i], h, q);
+            mm_q6_codes(&b[i], h, q);
             for (int k = 0; k < 4; k++) {
                 __m256i v = _mm256_sub_epi8(q[k], c32);   /* -32..31 */
                 __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);

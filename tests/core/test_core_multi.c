@@ -9,8 +9,9 @@
  *   - that no output outside the asked rows is written (guard values).
  * Shapes: rows 1, 37, 300 (tiles that do not divide them; rows of 4096 columns make one-row tiles), cols 256
  * and 4096 (K-quants need multiples of 256), 96 and 160 (odd block counts), 100 (F32/F16/BF16 tails),
- * n = 1, 3, 16, 19 vectors (the register-blocked avx512 kernels take 4 at a time: remainders 3 and 3) (more than one group of
- * MM_MATVEC_MULTI_GROUP), threads 1 and 2, with and without reserved scratch (the fallback path). */
+ * n = 1, 2, 3, 6, 16, 19 vectors (the register-blocked avx2/avx512 kernels take MULTI_V = 4 at a time: every count
+ * 1..4 of a call is run; 19 is more than one group of MM_MATVEC_MULTI_GROUP), threads 1 and 2, with and without
+ * reserved scratch (the fallback path). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,7 +117,7 @@ int main(void) {
     /* 96 / 160 columns: 3 / 5 blocks of 32 (a pair and an odd block; a step of 4 and an odd block); 100: an f32/f16
      * tail of 36 (types whose rows cannot have 96, 100 or 160 columns skip those shapes) */
     const int64_t shapes[][2] = {{1, 256}, {37, 256}, {300, 256}, {37, 4096}, {9, 96}, {21, 160}, {13, 100}};
-    const int ns[] = {1, 3, 16, 19};
+    const int ns[] = {1, 2, 3, 6, 16, 19};
     for (int nth = 1; nth <= 2; nth++)
         for (int res = 0; res < 2; res++) {
             mm_pool *pool = mm_pool_create(nth, err);

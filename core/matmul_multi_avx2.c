@@ -1,0 +1,381 @@
+/* matmul_multi_avx2.c - the AVX2 level's matvec kernels for every type, each written once for V vectors:
+ * V = 1 is the row kernel of the avx2 table (mm_matvec), V = 1..MULTI_V the register-blocked kernel of
+ * mm_matvec_multi_rows (one matrix times several vectors: the decode step of several sequences).
+ *
+ * Each weight row is loaded, unpacked (nibbles, high bits, fp16 scales) and converted once and used for all
+ * V vectors; per vector only its own products remain (x loads, the integer dot products, its scales, its
+ * accumulators). Since the V = 1 instance IS the row kernel, every vector's arithmetic is that of the row
+ * kernel - the same accumulators, the same order of the same operations, the same horizontal sum - and the
+ * results are bit-identical to mm_matvec by construction (tests/core/test_core_multi.c, memcmp, at avx2).
+ * Register budget (16 ymm on AVX2-only machines): about 2 accumulators per vector for the quantized types and 4
+ * for F32/F16/BF16 (V = 4 spills one there); the sub-block factors of the K-quants go through the stack.
+ *
+ * Types (table order): F32, F16 (f32 products, 4 accumulators over 32 columns), Q8_0, Q4_0 (x quantized to
+ * 8 bits, mm_xq8), BF16 (as F16), Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (the integer sums of quants_avx2.c's
+ * comment): all eleven. This file is compiled with -ffp-contract=off (scalar parts: one rounding per
+ * operation). */
+#include <string.h>
+
+#include "core_internal.h"
+#include "quants_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define T256 __attribute__((target("avx2,fma,f16c")))
+#define INL  __attribute__((always_inline)) inline
+
+T256 static INL float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* ---------------------------------------------------------------- F32 / F16 / BF16 (f32 x) */
+enum { FP_F32, FP_F16, FP_BF16 };
+
+/* 8 weights from column i of a row as f32 */
+T256 static INL __m256 fp_w8(const void *w, int64_t i, const int kind) {
+    if (kind == FP_F32) return _mm256_loadu_ps((const float *)w + i);
+    const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)w + i));
+    if (kind == FP_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+T256 static INL float fp_w1(const void *w, int64_t i, const int kind) {
+    if (kind == FP_F32) return ((const float *)w)[i];
+    const uint16_t h = ((const uint16_t *)w)[i];
+    if (kind == FP_F16) return _cvtsh_ss(h);
+    const uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* 4 accumulators over 32 columns, 8-column tail into the first, (a0 + a1) + (a2 + a3), scalar tail after */
+T256 static INL void fp_row(const void *w, int64_t cols, const float *const *x, float *const *y, int64_t r,
+                            const int V, const int kind) {
+    __m256 a[MULTI_V][4];
+    for (int j = 0; j < V; j++)
+        for (int q = 0; q < 4; q++) a[j][q] = _mm256_setzero_ps();
+    const int64_t c32 = cols & ~(int64_t)31;
+    int64_t i = 0;
+    for (; i < c32; i += 32) {
+        if (kind != FP_F32) MM_PREFETCH((const uint16_t *)w + i, 0);
+        for (int q = 0; q < 4; q++) {
+            const __m256 wq = fp_w8(w, i + 8 * q, kind);
+            for (int j = 0; j < V; j++) a[j][q] = _mm256_fmadd_ps(wq, _mm256_loadu_ps(x[j] + i + 8 * q), a[j][q]);
+        }
+    }
+    for (; i + 8 <= cols; i += 8) {
+        const __m256 wq = fp_w8(w, i, kind);
+        for (int j = 0; j < V; j++) a[j][0] = _mm256_fmadd_ps(wq, _mm256_loadu_ps(x[j] + i), a[j][0]);
+    }
+    for (int j = 0; j < V; j++) {
+        float s = hsum(_mm256_add_ps(_mm256_add_ps(a[j][0], a[j][1]), _mm256_add_ps(a[j][2], a[j][3])));
+        for (int64_t k = i; k < cols; k++) s += fp_w1(w, k, kind) * x[j][k];
+        y[j][r] = s;
+    }
+}
+
+/* the fp16 scales of blocks b[0..3] in the low 64 bits: gathered with scalar loads and shifts (off the vector
+ * ports); b: mm_block_q8_0 or mm_block_q4_0 (d first) */
+#define scales4(b)                                                                                                 \
+    _mm_cvtsi64_si128((long long)((uint64_t)(b)[0].d | (uint64_t)(b)[1].d << 16 | (uint64_t)(b)[2].d << 32 |        \
+                                  (uint64_t)(b)[3].d << 48))
+
+/* ---------------------------------------------------------------- Q8_0
+ * Four blocks per step: |w| times x with w's sign (vpmaddubsw + vpmaddwd), the int32 sums of two blocks folded
+ * into one register by vphaddd (lanes [a a b b | a a b b]), one conversion and one fmadd per pair with the
+ * weight scales (gathered by scalar loads and shifts, spread by vpshufb) times x's scales (permuted the same
+ * way); remaining blocks one at a time into the first accumulator. Row kernel from cache (one thread, 256 KiB
+ * of rows of 4096 columns, best of 300 and of 3 runs; x's quantization included): 27.8 GB/s block at a time,
+ * 39.6 this way with quantize_x_avx2's vector stores (bench/README.md). */
+T256 static INL __m256i q8_sum(__m256i w, __m256i aw, const int8_t *xqs) {
+    const __m256i xv = _mm256_loadu_si256((const __m256i *)xqs);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv, w)), _mm256_set1_epi16(1));
+}
+
+T256 static INL void q8_row(const mm_block_q8_0 *b, int64_t nb, const mm_xq8 *const *xq, float *const *y, int64_t r,
+                            const int V) {
+    const __m128i pick01 = _mm_setr_epi8(0, 1, 0, 1, 2, 3, 2, 3, 0, 1, 0, 1, 2, 3, 2, 3);
+    const __m128i pick23 = _mm_setr_epi8(4, 5, 4, 5, 6, 7, 6, 7, 4, 5, 4, 5, 6, 7, 6, 7);
+    const __m256i x01 = _mm256_setr_epi32(0, 0, 1, 1, 0, 0, 1, 1), x23 = _mm256_setr_epi32(2, 2, 3, 3, 2, 2, 3, 3);
+    __m256 a0[MULTI_V], a1[MULTI_V];
+    for (int j = 0; j < V; j++) a0[j] = _mm256_setzero_ps(), a1[j] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 4 <= nb; i += 4) {
+        MM_PREFETCH(b + i, 0); /* 136 bytes per step */
+        MM_PREFETCH(b + i, 64);
+        MM_PREFETCH(b + i, 128);
+        const __m128i dv = scales4(b + i);
+        const __m256 wd01 = _mm256_cvtph_ps(_mm_shuffle_epi8(dv, pick01)), wd23 = _mm256_cvtph_ps(_mm_shuffle_epi8(dv, pick23));
+        for (int h = 0; h < 2; h++) { /* blocks i + 2h, i + 2h + 1 into a0 (h = 0) or a1 */
+            const __m256i w0 = _mm256_loadu_si256((const __m256i *)b[i + 2 * h].qs);
+            const __m256i w1 = _mm256_loadu_si256((const __m256i *)b[i + 2 * h + 1].qs);
+            const __m256i aw0 = _mm256_abs_epi8(w0), aw1 = _mm256_abs_epi8(w1);
+            for (int j = 0; j < V; j++) {
+                const __m256 dx = _mm256_castps128_ps256(_mm_loadu_ps(xq[j]->d + i));
+                const __m256 s = _mm256_mul_ps(h ? wd23 : wd01, _mm256_permutevar8x32_ps(dx, h ? x23 : x01));
+                const int8_t *xs = xq[j]->qs + (i + 2 * h) * MM_QK;
+                const __m256i hs = _mm256_hadd_epi32(q8_sum(w0, aw0, xs), q8_sum(w1, aw1, xs + MM_QK));
+                if (h) a1[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hs), s, a1[j]);
+                else a0[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hs), s, a0[j]);
+            }
+        }
+    }
+    for (; i < nb; i++) {
+        const __m256i w = _mm256_loadu_si256((const __m256i *)b[i].qs), aw = _mm256_abs_epi8(w);
+        const __m256 wd = _mm256_cvtph_ps(_mm_set1_epi16((short)b[i].d));
+        for (int j = 0; j < V; j++) {
+            const __m256 s = _mm256_mul_ps(wd, _mm256_broadcast_ss(xq[j]->d + i));
+            a0[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q8_sum(w, aw, xq[j]->qs + i * MM_QK)), s, a0[j]);
+        }
+    }
+    for (int j = 0; j < V; j++) y[j][r] = hsum(_mm256_add_ps(a0[j], a1[j]));
+}
+
+/* ---------------------------------------------------------------- Q4_0
+ * Four blocks (72 bytes) per step as two pairs: both blocks' 16 nibble bytes of a pair in one register, low
+ * nibbles (elements 0..15 of each) against x's qs4 pair layout [b0 0:16, b1 0:16], high nibbles against
+ * [b0 16:32, b1 16:32] (mm_xq8_layout); the two vpmaddubsw results add in int16 (<= 4 * 15 * 127), one
+ * vpmaddwd gives 4 int32 lanes per block; one fmsub with x's scales d4 and 2 s4 (Q4_0's -8 offset: the 4 lanes
+ * of a block add up to 8 sum(x)), one fmadd with the weight scales (their four fp16 words gathered by scalar
+ * loads and shifts, spread by one vpshufb per pair). A last odd block in x's plain layout. Row kernel from
+ * cache (one thread, 256 KiB of rows, best of 300): 16 GB/s block at a time, 18 with pairs, 20.7 with the
+ * scalar scale gather, 24.7 with quantize_x_avx2's vector stores (bench/README.md). */
+/* one pair of blocks (i, i + 1) for V vectors into acc[j], wd: the pair's weight scales (4 lanes each) */
+T256 static INL void q4_pair(const mm_block_q4_0 *b, int64_t i, __m256 wd, const mm_xq8 *const *xq, __m256 *acc,
+                             const int V) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b[i].qs)),
+                                              _mm_loadu_si128((const __m128i *)b[i + 1].qs), 1);
+    const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    for (int j = 0; j < V; j++) {
+        const __m256i xlo = _mm256_loadu_si256((const __m256i *)(xq[j]->qs4 + i * MM_QK));
+        const __m256i xhi = _mm256_loadu_si256((const __m256i *)(xq[j]->qs4 + i * MM_QK + 32));
+        const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi));
+        const __m256 s4 = _mm256_loadu_ps(xq[j]->s4 + i * 8);
+        const __m256 t = _mm256_fmsub_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1))),
+                                         _mm256_loadu_ps(xq[j]->d4 + i * 8), _mm256_add_ps(s4, s4));
+        acc[j] = _mm256_fmadd_ps(t, wd, acc[j]);
+    }
+}
+
+T256 static INL void q4_row(const mm_block_q4_0 *b, int64_t nb, const mm_xq8 *const *xq, float *const *y, int64_t r,
+                            const int V) {
+    const __m128i pick0 = _mm_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3);
+    const __m128i pick1 = _mm_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 a0[MULTI_V], a1[MULTI_V];
+    for (int j = 0; j < V; j++) a0[j] = _mm256_setzero_ps(), a1[j] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 4 <= nb; i += 4) {
+        MM_PREFETCH(b + i, 0); /* 72 bytes per step */
+        MM_PREFETCH(b + i, 64);
+        const __m128i dv = scales4(b + i);
+        q4_pair(b, i, _mm256_cvtph_ps(_mm_shuffle_epi8(dv, pick0)), xq, a0, V);
+        q4_pair(b, i + 2, _mm256_cvtph_ps(_mm_shuffle_epi8(dv, pick1)), xq, a1, V);
+    }
+    if (i + 2 <= nb) { /* a remaining pair into a0 */
+        const __m128i dv = _mm_cvtsi32_si128((int)((uint32_t)b[i].d | (uint32_t)b[i + 1].d << 16));
+        q4_pair(b, i, _mm256_cvtph_ps(_mm_shuffle_epi8(dv, pick0)), xq, a0, V);
+        i += 2;
+    }
+    if (i < nb) { /* a last odd block: plain layout, into a1 */
+        const __m128i v = _mm_loadu_si128((const __m128i *)b[i].qs), m = _mm_set1_epi8(0x0f);
+        const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(v, m)),
+                                                  _mm_and_si128(_mm_srli_epi16(v, 4), m), 1);
+        const __m256 wd = _mm256_cvtph_ps(_mm_set1_epi16((short)b[i].d));
+        for (int j = 0; j < V; j++) {
+            const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq[j]->qs + i * MM_QK));
+            const __m256i p32 = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), ones);
+            const __m256 t = _mm256_fmsub_ps(_mm256_cvtepi32_ps(p32), _mm256_broadcast_ss(xq[j]->d + i),
+                                             _mm256_broadcast_ss(xq[j]->ds + i));
+            a1[j] = _mm256_fmadd_ps(t, wd, a1[j]);
+        }
+    }
+    for (int j = 0; j < V; j++) y[j][r] = hsum(_mm256_add_ps(a0[j], a1[j]));
+}
+
+/* ---------------------------------------------------------------- Q4_1, Q5_0, Q5_1 (blocks of 32)
+ * Per block the codes (0..15 or 0..31) against x's block (vpmaddubsw + vpmaddwd: 8 int32 lanes as f32), even
+ * blocks into a0, odd into a1. Q4_1 / Q5_1: times d_w d_x, plus m_w ds_x summed apart in scalar; Q5_0: per lane
+ * (p d_x - 2 ds_x) d_w (8 lanes add up to d_w (d_x sum(q qx) - 16 ds_x)). */
+T256 static INL void q32_row(const uint8_t *row, int64_t nb, const mm_xq8 *const *xq, float *const *y, int64_t r,
+                             const int V, const mm_type t) {
+    __m256 a0[MULTI_V], a1[MULTI_V];
+    float sm[MULTI_V];
+    for (int j = 0; j < V; j++) a0[j] = a1[j] = _mm256_setzero_ps(), sm[j] = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i q;
+        float dw, mw = 0.0f;
+        if (t == MM_TYPE_Q4_1) {
+            const mm_block_q4_1 *b = (const mm_block_q4_1 *)row + i;
+            q = mm_nibbles32(b->qs), dw = _cvtsh_ss(b->d), mw = _cvtsh_ss(b->m);
+        } else if (t == MM_TYPE_Q5_1) {
+            const mm_block_q5_1 *b = (const mm_block_q5_1 *)row + i;
+            q = _mm256_or_si256(mm_nibbles32(b->qs), mm_q5_bits(b->qh)), dw = _cvtsh_ss(b->d), mw = _cvtsh_ss(b->m);
+        } else {
+            const mm_block_q5_0 *b = (const mm_block_q5_0 *)row + i;
+            q = _mm256_or_si256(mm_nibbles32(b->qs), mm_q5_bits(b->qh)), dw = _cvtsh_ss(b->d);
+        }
+        for (int j = 0; j < V; j++) {
+            const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq[j]->qs + i * MM_QK));
+            const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), _mm256_set1_epi16(1)));
+            __m256 f = _mm256_set1_ps(dw * xq[j]->d[i]), s = p;
+            if (t == MM_TYPE_Q5_0) {
+                s = _mm256_fmsub_ps(p, _mm256_set1_ps(xq[j]->d[i]), _mm256_set1_ps(2.0f * xq[j]->ds[i]));
+                f = _mm256_set1_ps(dw);
+            } else
+                sm[j] += mw * xq[j]->ds[i];
+            if (i & 1) a1[j] = _mm256_fmadd_ps(s, f, a1[j]);
+            else a0[j] = _mm256_fmadd_ps(s, f, a0[j]);
+        }
+    }
+    for (int j = 0; j < V; j++) {
+        const float s = hsum(_mm256_add_ps(a0[j], a1[j]));
+        y[j][r] = t == MM_TYPE_Q5_0 ? s : s + sm[j];
+    }
+}
+
+/* ---------------------------------------------------------------- Q4_K / Q5_K
+ * Per super-block i: dd[j] = d sc[j] d_x[8i + j] (8 lanes, kept on the stack and broadcast per sub-block),
+ * mins dmin m[j] ds_x[8i + j] (8 lanes, accumulated apart and subtracted at the end); per sub-block j the 8
+ * int32 lanes of sum(q qx) times dd[j]: even sub-blocks into acc0, odd into acc1. */
+T256 static INL void k45_row(const uint8_t *row, int64_t nsb, const mm_xq8 *const *xq, float *const *y, int64_t r,
+                             const int V, const int q5) {
+    const size_t bsz = q5 ? sizeof(mm_block_q5_k) : sizeof(mm_block_q4_k);
+    const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1), b4 = _mm256_set1_epi8(0x10);
+    __m256 acc0[MULTI_V], acc1[MULTI_V], accm[MULTI_V];
+    for (int j = 0; j < V; j++) acc0[j] = acc1[j] = accm[j] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nsb; i++) {
+        const uint8_t *blk = row + (size_t)i * bsz;
+        const uint8_t *qs = q5 ? blk + 48 : blk + 16;
+        MM_PREFETCH(blk, 0); MM_PREFETCH(blk, 64); MM_PREFETCH(blk, 128); /* 144 / 176 bytes */
+        __m256i hb = q5 ? _mm256_loadu_si256((const __m256i *)(blk + 16)) : _mm256_setzero_si256();
+        const mm_k45_w f = mm_k45_wfactors(blk);
+        float dd[MULTI_V][8];
+        for (int j = 0; j < V; j++) _mm256_storeu_ps(dd[j], mm_k45_xfactors(&f, xq[j], i, &accm[j]));
+        for (int c = 0; c < 4; c++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+            __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            if (q5) {
+                lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(hb, 4), b4));
+                hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(hb, 3), b4));
+                hb = _mm256_srli_epi16(hb, 2);
+            }
+            for (int j = 0; j < V; j++) {
+                const int8_t *xs = xq[j]->qs + (size_t)i * MM_QK_K + 64 * c;
+                const __m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)xs)), ones);
+                const __m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(xs + 32))), ones);
+                acc0[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(plo), _mm256_broadcast_ss(&dd[j][2 * c]), acc0[j]);
+                acc1[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(phi), _mm256_broadcast_ss(&dd[j][2 * c + 1]), acc1[j]);
+            }
+        }
+    }
+    for (int j = 0; j < V; j++) y[j][r] = hsum(_mm256_add_ps(acc0[j], acc1[j])) - hsum(accm[j]);
+}
+
+/* ---------------------------------------------------------------- Q6_K
+ * Per half h of a super-block (128 elements): codes of the 4 groups of 32 from ql (64 bytes) and qh (32 bytes);
+ * per group k (x block 8i + 4h + k) the int16 pair sums of (q - 32) qx (q qx minus 32 qx, exact: |sum| <= 2 * 32
+ * * 128), times the int8 scales of its two sub-blocks of 16 with vpmaddwd, as f32 times d d_x; even groups into
+ * acc0, odd into acc1. */
+T256 static INL void q6_row(const mm_block_q6_k *b, int64_t nsb, const mm_xq8 *const *xq, float *const *y, int64_t r,
+                            const int V) {
+    const __m256i c32 = _mm256_set1_epi8(32);
+    __m256 acc0[MULTI_V], acc1[MULTI_V];
+    for (int j = 0; j < V; j++) acc0[j] = acc1[j] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nsb; i++) {
+        MM_PREFETCH(b + i, 0); MM_PREFETCH(b + i, 64); MM_PREFETCH(b + i, 128); MM_PREFETCH(b + i, 192); /* 210 bytes */
+        const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i].scales));
+        const float dw = _cvtsh_ss(b[i].d);
+        for (int h = 0; h < 2; h++) {
+            /* int16 scale words: sub-block 8h + 2k in the low 128-bit lane, 8h + 2k + 1 in the high one */
+            const __m256i sh = h ? _mm256_permute2x128_si256(s16, s16, 0x11) : _mm256_permute2x128_si256(s16, s16, 0x00);
+            __m256i q[4];
+            mm_q6_codes(&b[i], h, q);
+            for (int k = 0; k < 4; k++) {
+                const __m256i pick = _mm256_setr_epi8(4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1,
+                                                      4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1,
+                                                      4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,
+                                                      4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3);
+                const __m256i sk = _mm256_shuffle_epi8(sh, pick);
+                const int64_t xb = 8 * i + 4 * h + k;
+                for (int j = 0; j < V; j++) {
+                    const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq[j]->qs + xb * MM_QK));
+                    const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], xv), _mm256_maddubs_epi16(c32, xv));
+                    const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, sk));
+                    const __m256 f = _mm256_set1_ps(dw * xq[j]->d[xb]);
+                    if (k & 1) acc1[j] = _mm256_fmadd_ps(p, f, acc1[j]);
+                    else acc0[j] = _mm256_fmadd_ps(p, f, acc0[j]);
+                }
+            }
+        }
+    }
+    for (int j = 0; j < V; j++) y[j][r] = hsum(_mm256_add_ps(acc0[j], acc1[j]));
+}
+
+/* ---------------------------------------------------------------- the kernels: rows [r0, r1) for V vectors
+ * ROW: the avx2 table's row kernel (mm_rows_fn, V = 1); MULTI: mm_multi_fn for n vectors, 4 per pass. */
+_Static_assert(MULTI_V >= 4, "the register-blocked instances take up to 4 vectors");
+#define KERNELS(ROW, MULTI, body)                                                                                  \
+    T256 static INL void MULTI##_v(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols,                \
+                                   const float *const *x, const mm_xq8 *const *xq, float *const *y, const int V) { \
+        (void)x, (void)xq;                                                                                         \
+        for (int64_t r = r0; r < r1; r++) {                                                                        \
+            const uint8_t *row = (const uint8_t *)W + (size_t)r * rb;                                              \
+            body;                                                                                                  \
+        }                                                                                                          \
+    }                                                                                                              \
+    T256 void ROW(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x, const mm_xq8 *xq, \
+                  float *y) {                                                                                      \
+        MULTI##_v(W, rb, r0, r1, cols, &x, &xq, &y, 1);                                                            \
+    }                                                                                                              \
+    T256 static void MULTI(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n,                 \
+                           const float *const *x, const mm_xq8 *const *xq, float *const *y) {                      \
+        for (int j = 0; j < n; j += 4) /* (4 at a time whatever MULTI_V >= 4 allows) */                          \
+            switch (n - j) {                                                                                       \
+            case 1: MULTI##_v(W, rb, r0, r1, cols, x + j, xq + j, y + j, 1); break;                                \
+            case 2: MULTI##_v(W, rb, r0, r1, cols, x + j, xq + j, y + j, 2); break;                                \
+            case 3: MULTI##_v(W, rb, r0, r1, cols, x + j, xq + j, y + j, 3); break;                                \
+            default: MULTI##_v(W, rb, r0, r1, cols, x + j, xq + j, y + j, 4); break;                               \
+            }                                                                                                      \
+    }
+
+KERNELS(mm_rows_f32_avx2, multi_f32, fp_row(row, cols, x, y, r, V, FP_F32))
+KERNELS(mm_rows_f16_avx2, multi_f16, fp_row(row, cols, x, y, r, V, FP_F16))
+KERNELS(mm_q_rows_bf16_avx2, multi_bf16, fp_row(row, cols, x, y, r, V, FP_BF16))
+KERNELS(mm_rows_q8_0_avx2, multi_q8_0, q8_row((const mm_block_q8_0 *)row, cols / MM_QK, xq, y, r, V))
+KERNELS(mm_rows_q4_0_avx2, multi_q4_0, q4_row((const mm_block_q4_0 *)row, cols / MM_QK, xq, y, r, V))
+KERNELS(mm_q_rows_q4_1_avx2, multi_q4_1, q32_row(row, cols / MM_QK, xq, y, r, V, MM_TYPE_Q4_1))
+KERNELS(mm_q_rows_q5_0_avx2, multi_q5_0, q32_row(row, cols / MM_QK, xq, y, r, V, MM_TYPE_Q5_0))
+KERNELS(mm_q_rows_q5_1_avx2, multi_q5_1, q32_row(row, cols / MM_QK, xq, y, r, V, MM_TYPE_Q5_1))
+KERNELS(mm_q_rows_q4_k_avx2, multi_q4_k, k45_row(row, cols / MM_QK_K, xq, y, r, V, 0))
+KERNELS(mm_q_rows_q5_k_avx2, multi_q5_k, k45_row(row, cols / MM_QK_K, xq, y, r, V, 1))
+KERNELS(mm_q_rows_q6_k_avx2, multi_q6_k, q6_row((const mm_block_q6_k *)row, cols / MM_QK_K, xq, y, r, V))
+
+mm_multi_fn mm_multi_kernel_avx2(mm_type t) {
+    switch (t) {
+    case MM_TYPE_F32: return multi_f32;
+    case MM_TYPE_F16: return multi_f16;
+    case MM_TYPE_BF16: return multi_bf16;
+    case MM_TYPE_Q8_0: return multi_q8_0;
+    case MM_TYPE_Q4_0: return multi_q4_0;
+    case MM_TYPE_Q4_1: return multi_q4_1;
+    case MM_TYPE_Q5_0: return multi_q5_0;
+    case MM_TYPE_Q5_1: return multi_q5_1;
+    case MM_TYPE_Q4_K: return multi_q4_k;
+    case MM_TYPE_Q5_K: return multi_q5_k;
+    case MM_TYPE_Q6_K: return multi_q6_k;
+    default: return NULL;
+    }
+}
+#else
+mm_multi_fn mm_multi_kernel_avx2(mm_type t) {
+    (void)t;
+    return NULL;
+}
+#endif
