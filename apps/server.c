@@ -10,7 +10,8 @@
  *   without media go to the ready queue at once. So a request's media never stall the decoding of the
  *   others (/metrics: mmgpt_decode_steps_while_encoding_total).
  *   One worker thread owns the model's contexts: --parallel N slots, each its own mmgpt_ctx (KV cache,
- *   encoder scratch, sampler) over the one loaded model. The worker loop:
+ *   encoder scratch, sampler) over the one loaded model, all on one thread pool of -t threads
+ *   (mmgpt_ctx_params.share_pool): the threads are the server's, whether 1 or N slots are busy. The worker loop:
  *     1. admit: while a slot is free and a job is ready, start it in the slot (slot_start: replay earlier
  *        turns, evaluate the prompt = prefill, its media already encoded) - new requests join between steps;
  *     2. step: advance every active slot by one token (step_slots, round-robin over the slots).
@@ -918,8 +919,9 @@ static const mm_cmd_spec k_serve = {
     .usage = "[options]",
     .about = "An OpenAI-compatible HTTP server (POST /v1/chat/completions with pictures and sound clips,\n"
              "GET /v1/models, /health, /metrics) and a web page at GET /. Prints \"listening on http://HOST:PORT\"\n"
-             "on stderr when ready; SIGTERM / SIGINT finish the requests in flight and exit 0. -t is the threads\n"
-             "of each conversation (and of the media encoder); -c, --kv-f16, --max-tiles apply to every slot.\n",
+             "on stderr when ready; SIGTERM / SIGINT finish the requests in flight and exit 0. -t is the server's\n"
+             "decode threads: every slot's prompts and the batched decode steps run on one pool of -t threads\n"
+             "(the media encoder has its own -t); -c, --kv-f16, --max-tiles apply to every slot.\n",
     .groups = MM_OPT_MODEL | MM_OPT_TEMPLATE | MM_OPT_SERVE,
     .min_pos = 0,
     .max_pos = 0,
@@ -999,13 +1001,15 @@ static int serve(const srv_opts *po, int parsed) {
     int code = MM_EXIT_OK;
     for (int i = 0; S.slots && i < S.n_slots; i++) {
         mmgpt_ctx_params cp = ctx_params(&o);
+        cp.share_pool = i > 0 ? S.slots[0].ctx : NULL; /* one pool of -t threads for every slot */
         if (!(S.slots[i].ctx = mmgpt_ctx_create(S.model, cp, err))) {
             code = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
             break;
         }
     }
     if (!S.slots) code = mm_cli_fail(MM_EXIT_INTERNAL, "out of memory");
-    if (code == MM_EXIT_OK) { /* the encoder thread's: the same parameters, so the same media cache keys */
+    if (code == MM_EXIT_OK) { /* the encoder thread's: the same parameters, so the same media cache keys; its
+                                 own pool (it encodes while the worker decodes) */
         mmgpt_ctx_params cp = ctx_params(&o);
         if (!(S.enc_ctx = mmgpt_ctx_create(S.model, cp, err))) code = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
     }
