@@ -331,6 +331,10 @@ void mmgpt_ctx_free(mmgpt_ctx *c) {
 int64_t mmgpt_ctx_n_ctx(const mmgpt_ctx *c) { return c ? mm_gpt_state_n_ctx(c->st) : 0; }
 int64_t mmgpt_ctx_n_past(const mmgpt_ctx *c) { return c ? mm_gpt_state_n_past(c->st) : 0; }
 
+void mmgpt_set_prefill_hook(mmgpt_ctx *c, void (*fn)(void *user), void *user) {
+    if (c) mm_conv_set_between(c->conv, fn, user);
+}
+
 int mmgpt_set_system(mmgpt_ctx *c, const char *system, char *err) {
     NEED(c, "ctx");
     return mm_conv_set_system(c->conv, system, err);

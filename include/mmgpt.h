@@ -237,6 +237,12 @@ mmgpt_ctx       *mmgpt_ctx_create(const mmgpt_model *model, mmgpt_ctx_params par
 void             mmgpt_ctx_free(mmgpt_ctx *ctx);
 int64_t          mmgpt_ctx_n_ctx(const mmgpt_ctx *ctx);
 int64_t          mmgpt_ctx_n_past(const mmgpt_ctx *ctx);   /* positions in the KV cache */
+/* Chunked prefill: with fn set, a prompt of more positions than the decoder evaluates per internal step
+ * (512) is evaluated that many at a time (the same pieces, so the same cache and logits) and fn(user) is
+ * called between two pieces, from the thread evaluating. fn must not use ctx; it may step other contexts
+ * (of ctx's pool too: the pool is idle then). mmgpt serve steps its busy slots there, so a long prompt
+ * does not stall the answers in progress. NULL: none (the default). */
+void             mmgpt_set_prefill_hook(mmgpt_ctx *ctx, void (*fn)(void *user), void *user);
 
 /* System prompt of the next conversation (copied; plain text: a `<__media__>` in it is ordinary text):
  * NULL = the model's default (if any), "" = none. Takes effect at the start of a conversation (a new

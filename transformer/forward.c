@@ -193,6 +193,7 @@ const mm_gpt_model *mm_gpt_state_model(const mm_gpt_state *s) { return s->m; }
 mm_pool *mm_gpt_state_pool(mm_gpt_state *s) { return s->pool; }
 int64_t mm_gpt_state_n_ctx(const mm_gpt_state *s) { return s->n_ctx; }
 int64_t mm_gpt_state_n_past(const mm_gpt_state *s) { return s->n_past; }
+int64_t mm_gpt_state_n_batch(const mm_gpt_state *s) { return s->n_batch; }
 size_t mm_gpt_state_bytes(const mm_gpt_state *s) { return s->arena.size; }
 const float *mm_gpt_state_logits(const mm_gpt_state *s) { return s->logits; }
 
