@@ -10,7 +10,8 @@
  *   without media go to the ready queue at once. So a request's media never stall the decoding of the
  *   others (/metrics: mmgpt_decode_steps_while_encoding_total).
  *   One worker thread owns the model's contexts: --parallel N slots, each its own mmgpt_ctx (KV cache,
- *   encoder scratch, sampler) over the one loaded model. The worker loop:
+ *   encoder scratch, sampler) over the one loaded model, all on one thread pool of -t threads
+ *   (mmgpt_ctx_params.share_pool): the threads are the server's, whether 1 or N slots are busy. The worker loop:
  *     1. admit: while a slot is free and a job is ready, start it in the slot (slot_start: replay earlier
  *        turns, evaluate the prompt = prefill, its media already encoded) - new requests join between steps;
  *     2. step: advance every active slot by one token (step_slots, round-robin over the slots).
@@ -132,6 +133,7 @@ typedef struct {
     uint64_t         m_status[6];  /* 2xx..: 200, 400, 401, 404, 413, 503 counted by route */
     uint64_t         m_media_hits, m_media_misses;
     uint64_t         m_steps, m_steps_encoding;  /* decode steps; of them, steps taken while media were encoded */
+    uint64_t         m_steps_prefill;            /* decode steps taken between the pieces of a long prompt */
     double           m_encode_s;
     uint64_t         slot_clock;
 } server;
@@ -355,17 +357,19 @@ static void finish_job(slot *s, job *j, int rc, const char *err) { /* under S.mu
 
 /* The one decode step: every active slot advances by one token, all of them in one pass over the weights
  * (mmgpt_generate_next_many: batched decode, each answer the one the slot would give alone), in groups of
- * MMGPT_NEXT_MANY_MAX. A slot whose client went away is stopped instead. */
-static void step_slots(void) {
+ * MMGPT_NEXT_MANY_MAX. A slot whose client went away is stopped instead. A slot whose prompt is being
+ * evaluated (slot_start, not started yet: chunked prefill calls this between its pieces) waits. Returns the
+ * slots stepped. */
+static int step_slots(void) {
     static char errs[MMGPT_NEXT_MANY_MAX][MMGPT_ERR_SIZE]; /* the worker's alone */
     mmgpt_ctx  *ctx[MMGPT_NEXT_MANY_MAX];
     void       *user[MMGPT_NEXT_MANY_MAX];
     slot       *sl[MMGPT_NEXT_MANY_MAX];
-    int         rcs[MMGPT_NEXT_MANY_MAX], n = 0;
+    int         rcs[MMGPT_NEXT_MANY_MAX], n = 0, stepped = 0;
     char        err[MMGPT_ERR_SIZE];
     for (int i = 0; i < S.n_slots; i++) {
         slot *s = &S.slots[i];
-        if (s->job) {
+        if (s->job && s->job->started) { /* (started: written by this thread alone) */
             pthread_mutex_lock(&S.mu);
             bool gone = s->job->cancelled;
             pthread_mutex_unlock(&S.mu);
@@ -387,9 +391,23 @@ static void step_slots(void) {
                 finish_job(sl[k], sl[k]->job, rcs[k], errs[k]);
                 pthread_mutex_unlock(&S.mu);
             }
+            stepped += n;
             n = 0;
         }
     }
+    return stepped;
+}
+
+/* Chunked prefill (mmgpt_set_prefill_hook): between two 512-position pieces of a slot's prompt, the slots
+ * already generating take one step, so a long prompt (a long conversation, many picture rows) does not stall
+ * their answers for its whole evaluation (/metrics: mmgpt_decode_steps_during_prefill_total). */
+static void prefill_between(void *user) {
+    (void)user;
+    const int n = step_slots();
+    pthread_mutex_lock(&S.mu);
+    S.m_steps += n > 0;
+    S.m_steps_prefill += n > 0;
+    pthread_mutex_unlock(&S.mu);
 }
 
 static void *worker(void *arg) {
@@ -809,6 +827,9 @@ static char *metrics_text(void) {
     metric(f, "mmgpt_decode_steps_total", "counter", "Decode steps (one token for every busy slot).", (double)S.m_steps);
     metric(f, "mmgpt_decode_steps_while_encoding_total", "counter",
            "Decode steps taken while a request's media were being encoded.", (double)S.m_steps_encoding);
+    metric(f, "mmgpt_decode_steps_during_prefill_total", "counter",
+           "Decode steps taken between the 512-position pieces of a long prompt (chunked prefill).",
+           (double)S.m_steps_prefill);
     metric(f, "mmgpt_slots_busy", "gauge", "Slots generating.", S.busy);
     metric(f, "mmgpt_slots_total", "gauge", "Slots (--parallel).", S.n_slots);
     pthread_mutex_unlock(&S.mu);
@@ -918,8 +939,9 @@ static const mm_cmd_spec k_serve = {
     .usage = "[options]",
     .about = "An OpenAI-compatible HTTP server (POST /v1/chat/completions with pictures and sound clips,\n"
              "GET /v1/models, /health, /metrics) and a web page at GET /. Prints \"listening on http://HOST:PORT\"\n"
-             "on stderr when ready; SIGTERM / SIGINT finish the requests in flight and exit 0. -t is the threads\n"
-             "of each conversation (and of the media encoder); -c, --kv-f16, --max-tiles apply to every slot.\n",
+             "on stderr when ready; SIGTERM / SIGINT finish the requests in flight and exit 0. -t is the server's\n"
+             "decode threads: every slot's prompts and the batched decode steps run on one pool of -t threads\n"
+             "(the media encoder has its own -t); -c, --kv-f16, --max-tiles apply to every slot.\n",
     .groups = MM_OPT_MODEL | MM_OPT_TEMPLATE | MM_OPT_SERVE,
     .min_pos = 0,
     .max_pos = 0,
@@ -999,13 +1021,16 @@ static int serve(const srv_opts *po, int parsed) {
     int code = MM_EXIT_OK;
     for (int i = 0; S.slots && i < S.n_slots; i++) {
         mmgpt_ctx_params cp = ctx_params(&o);
+        cp.share_pool = i > 0 ? S.slots[0].ctx : NULL; /* one pool of -t threads for every slot */
         if (!(S.slots[i].ctx = mmgpt_ctx_create(S.model, cp, err))) {
             code = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
             break;
         }
+        mmgpt_set_prefill_hook(S.slots[i].ctx, prefill_between, NULL);
     }
     if (!S.slots) code = mm_cli_fail(MM_EXIT_INTERNAL, "out of memory");
-    if (code == MM_EXIT_OK) { /* the encoder thread's: the same parameters, so the same media cache keys */
+    if (code == MM_EXIT_OK) { /* the encoder thread's: the same parameters, so the same media cache keys; its
+                                 own pool (it encodes while the worker decodes) */
         mmgpt_ctx_params cp = ctx_params(&o);
         if (!(S.enc_ctx = mmgpt_ctx_create(S.model, cp, err))) code = mm_cli_fail(MM_EXIT_INTERNAL, "%s", err);
     }

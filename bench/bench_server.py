@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """bench_server.py - aggregate generated tokens/s of `mmgpt serve` with 1, 2, 4, 8, 16 concurrent clients.
 
-    /usr/bin/python3 bench/bench_server.py [--bin build/mmgpt] [--model FILE | --gpt2-124m] [--clients 1,2,4,8,16]
-        [--tokens 64] [--rounds 2] [--threads 1] [--media] [--repeat 1]
+    /usr/bin/python3 bench/bench_server.py [--bin build/mmgpt[,OTHER...]] [--model FILE | --gpt2-124m]
+        [--clients 1,2,4,8,16] [--tokens 64] [--rounds 2] [--threads 1] [--media] [--sample] [--repeat 1]
 
 Each client sends --rounds streaming requests one after another (ignore_eos, max_tokens = --tokens, so every
 answer has exactly that many tokens; --media: with assets/examples/shapes1.png); the server runs with
@@ -10,7 +10,13 @@ answer has exactly that many tokens; --media: with assets/examples/shapes1.png);
 time), the speed-up over one client, mean and worst time to first token, and the server's peak RSS.
 --repeat N runs each client count N times (a fresh server each time) and keeps the run with the best
 aggregate rate (on a machine shared with other work the best run is the one least disturbed); RSS is the
-largest of the N.
+largest of the N. --threads is the server's -t: the threads of the whole server (every slot runs on one
+pool of -t threads; before the shared pool, -t was per slot and a batched step ran on the first slot's
+pool, so the same -t gives 1 and N clients the same threads either way). --sample: the requests sample
+(temperature 0.8, top_k 0, top_p 0.95, a seed per request) instead of greedy decoding.
+Several binaries (--bin A,B): each client count and repetition runs them one after the other (alternated,
+so a loaded machine disturbs them alike), one table per binary, then the rate of each against the first
+per client count (the median of the per-repetition ratios).
 --gpt2-124m builds a random GPT-2-124M-shaped model (d 768, 12 layers, 12 heads, GPT-2 vocabulary, f16)
 under build/ once. The worker decodes all active slots in one pass over the weights per token (apps/server.c
 step_slots: mmgpt_generate_next_many), so the aggregate rate grows with the clients while decode is bound by
@@ -76,26 +82,31 @@ def one_request(port, body):
     return n, ttft if ttft is not None else time.time() - t0
 
 
-def run(bin_, model, clients, tokens, rounds, threads, media):
+def run(bin_, model, clients, tokens, rounds, threads, media, sample):
     p, port = start(bin_, model, clients, threads)
     content = "Describe this image."
     if media:
         with open(os.path.join(ROOT, "assets", "examples", "shapes1.png"), "rb") as f:
             url = "data:image/png;base64," + base64.b64encode(f.read()).decode()
         content = [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": content}]
-    body = json.dumps({"messages": [{"role": "user", "content": content}], "max_tokens": tokens,
-                       "ignore_eos": True, "stream": True}).encode()
-    one_request(port, body)  # warm-up (page-in of the weights)
+
+    def body(seed):
+        req = {"messages": [{"role": "user", "content": content}], "max_tokens": tokens, "ignore_eos": True,
+               "stream": True}
+        if sample:
+            req.update(temperature=0.8, top_k=0, top_p=0.95, seed=seed)
+        return json.dumps(req).encode()
+    one_request(port, body(0))  # warm-up (page-in of the weights)
     res = []
     lock = threading.Lock()
 
-    def client():
-        for _ in range(rounds):
-            r = one_request(port, body)
+    def client(k):
+        for r_ in range(rounds):
+            r = one_request(port, body(1 + k * rounds + r_))
             with lock:
                 res.append(r)
     t0 = time.time()
-    ts = [threading.Thread(target=client) for _ in range(clients)]
+    ts = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
     for t in ts:
         t.start()
     for t in ts:
@@ -119,6 +130,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--media", action="store_true")
+    ap.add_argument("--sample", action="store_true")
     ap.add_argument("--repeat", type=int, default=1)
     a = ap.parse_args()
     model = a.model
@@ -128,18 +140,44 @@ def main():
             subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_random_gpt2.py"), model, "--vocab",
                             "50257", "--ctx", "1024", "--d", "768", "--layers", "12", "--heads", "12", "--type", "f16",
                             "--tokenizer", os.path.join(ROOT, "tests", "data", "gpt2_bpe", "hf")], check=True)
-    print("model %s, %d tokens per answer, %d rounds per client, %d thread(s) per slot%s, best of %d" %
-          (os.path.basename(model), a.tokens, a.rounds, a.threads, ", with a picture" if a.media else "", a.repeat))
-    print("| clients | aggregate tok/s | speed-up | mean TTFT ms | worst TTFT ms | peak RSS MiB |")
-    print("|---|---|---|---|---|---|")
-    base = None
-    for c in [int(x) for x in a.clients.split(",")]:
-        runs = [run(a.bin, model, c, a.tokens, a.rounds, a.threads, a.media) for _ in range(max(1, a.repeat))]
-        tps, ttft, worst, _, total = max(runs, key=lambda r: r[0])
-        rss = max(r[3] for r in runs)
-        base = base or tps
-        print("| %d | %.1f | %.2fx | %.0f | %.0f | %.0f |" % (c, tps, tps / base, ttft * 1000, worst * 1000, rss),
-              flush=True)
+    bins = a.bin.split(",")
+    print("model %s, %d tokens per answer, %d rounds per client, %d server thread(s) (-t)%s%s, best of %d" %
+          (os.path.basename(model), a.tokens, a.rounds, a.threads, ", with a picture" if a.media else "",
+           ", sampled (T 0.8, top_k 0, top_p 0.95)" if a.sample else ", greedy", a.repeat))
+    counts = [int(x) for x in a.clients.split(",")]
+    rows = {b: [] for b in bins}
+    ratios = []
+    for c in counts:
+        runs = {b: [] for b in bins}
+        for _ in range(max(1, a.repeat)):
+            for b in bins:  # alternated
+                runs[b].append(run(b, model, c, a.tokens, a.rounds, a.threads, a.media, a.sample))
+        for b in bins:
+            tps, ttft, worst, _, total = max(runs[b], key=lambda r: r[0])
+            rows[b].append((c, tps, ttft, worst, max(r[3] for r in runs[b])))
+        per = [sorted(runs[b][k][0] / runs[bins[0]][k][0] for k in range(len(runs[b]))) for b in bins[1:]]
+        ratios.append([x[len(x) // 2] for x in per])
+        if len(bins) == 1:
+            r = rows[bins[0]][-1]
+            print_row(r, rows[bins[0]][0][1], header=len(rows[bins[0]]) == 1)
+    if len(bins) > 1:
+        for b in bins:
+            print("\n%s" % b)
+            for k, r in enumerate(rows[b]):
+                print_row(r, rows[b][0][1], header=k == 0)
+        print("\n| clients | " + " | ".join("%s / %s (median ratio)" % (b, bins[0]) for b in bins[1:]) + " |")
+        print("|---|" + "---|" * (len(bins) - 1))
+        for c, rr in zip(counts, ratios):
+            print("| %d | %s |" % (c, " | ".join("%.2fx" % x for x in rr)))
+
+
+def print_row(r, base, header):
+    if header:
+        print("| clients | aggregate tok/s | speed-up | mean TTFT ms | worst TTFT ms | peak RSS MiB |")
+        print("|---|---|---|---|---|---|")
+    c, tps, ttft, worst, rss = r
+    print("| %d | %.1f | %.2fx | %.0f | %.0f | %.0f |" % (c, tps, tps / base, ttft * 1000, worst * 1000, rss),
+          flush=True)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,8 @@ typedef struct {
 
 struct mmgpt_ctx {
     const mmgpt_model   *m;
-    mm_pool             *pool;
+    mm_pool             *pool;      /* pool_ref->pool */
+    struct mm_pool_ref  *pool_ref;  /* the pool and the count of the contexts that run on it (share_pool) */
     mm_gpt_state        *st;
     mm_vit_state        *vs;        /* NULL without image encoder */
     float               *vit_out;   /* [n_tokens][d_v] */

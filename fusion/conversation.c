@@ -136,6 +136,8 @@ struct mm_conv {
     part          *parts;
     int            n_parts, cap_parts, n_media;
     int32_t        lead;       /* a token in front of the turn (mm_conv_add_lead_token), -1 = none */
+    void         (*between)(void *user); /* mm_conv_set_between */
+    void          *between_user;
 };
 
 static int fail(int code, char *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -245,6 +247,30 @@ mm_conv *mm_conv_create(const mm_conv_params *p, char *err) {
         return NULL;
     }
     return c;
+}
+
+void mm_conv_set_between(mm_conv *c, void (*fn)(void *user), void *user) {
+    c->between = fn;
+    c->between_user = user;
+}
+
+/* Evaluate in[0..n) at the state's n_past (logits of every position into la [n, n_vocab] when not NULL): in
+ * pieces of n_batch with c->between called between them, or at once. On failure the state is cut back to
+ * where it was. */
+static int eval_pieces(mm_conv *c, const mm_gpt_input *in, int64_t n, float *la, char *err) {
+    mm_gpt_state *st = c->p.st;
+    const int64_t n0 = mm_gpt_state_n_past(st), nb = c->between ? mm_gpt_state_n_batch(st) : n;
+    const int64_t nv = mm_gpt_model_n_vocab(mm_gpt_state_model(st));
+    char          e[MM_ERR_SIZE];
+    for (int64_t c0 = 0; c0 < n; c0 += nb) {
+        if (c0 > 0) c->between(c->between_user);
+        const int rc = mm_gpt_eval(st, in + c0, n - c0 < nb ? n - c0 : nb, la ? la + c0 * nv : NULL, err);
+        if (rc) {
+            if (c0 > 0) mm_gpt_state_truncate(st, n0, e);
+            return rc;
+        }
+    }
+    return 0;
 }
 
 void mm_conv_free(mm_conv *c) {
@@ -495,7 +521,7 @@ static int eval_turn(mm_conv *c, bool raw, int64_t need_room, bool defer, float 
         }
     }
     c->n_past = pl.keep; /* the record follows the cache; a failed eval leaves both here */
-    if (c->p.st && (rc = mm_gpt_eval(c->p.st, s.in + pl.off, s.n - pl.off, la, e))) {
+    if (c->p.st && (rc = eval_pieces(c, s.in + pl.off, s.n - pl.off, la, e))) {
         free(la);
         mm_conv_seq_free(&s);
         return fail(eval_code(rc), err, "%s", e);

@@ -162,6 +162,10 @@ int  mm_conv_add_text(mm_conv *c, const char *text, bool literal, char *err);
  * the turn is dropped (evaluated, cleared, freed), also when this call fails. */
 int  mm_conv_add_media(mm_conv *c, const mm_conv_media *md, void *owner, void (*release)(void *), char *err);
 void mm_conv_drop_pending(mm_conv *c);
+/* fn(user) between two pieces of a turn's evaluation: a turn of more than the state's n_batch positions is
+ * evaluated n_batch positions at a time (the pieces mm_gpt_eval takes anyway: the same cache and logits)
+ * with fn called between them (mmgpt serve steps its other slots there). NULL: one evaluation. */
+void mm_conv_set_between(mm_conv *c, void (*fn)(void *user), void *user);
 /* One token in front of the pending turn's text (see "Positions of a turn"); dropped with the turn. */
 int  mm_conv_add_lead_token(mm_conv *c, int32_t token, char *err);
 

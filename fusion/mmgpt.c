@@ -5,6 +5,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,7 +230,41 @@ char *mmgpt_model_task_prompt(const mmgpt_model *m, const char *task, const char
 }
 
 /* ---------------------------------------------------------------- context */
-mmgpt_ctx_params mmgpt_ctx_default_params(void) { return (mmgpt_ctx_params){.n_threads = 0, .n_ctx = 0, .kv_f16 = false, .max_tiles = 0}; }
+mmgpt_ctx_params mmgpt_ctx_default_params(void) {
+    return (mmgpt_ctx_params){.n_threads = 0, .n_ctx = 0, .kv_f16 = false, .max_tiles = 0, .share_pool = NULL};
+}
+
+/* A thread pool and the number of contexts that run on it (mmgpt_ctx_params.share_pool): the last one
+ * frees it. Contexts of one pool are used from one thread at a time (mmgpt.h), so the count needs no lock. */
+struct mm_pool_ref {
+    mm_pool *pool;
+    int      users;
+};
+
+static struct mm_pool_ref *pool_ref_take(mmgpt_ctx *share, int n_threads, char *err) {
+    if (share) {
+        share->pool_ref->users++;
+        return share->pool_ref;
+    }
+    struct mm_pool_ref *r = calloc(1, sizeof *r);
+    if (!r) {
+        mm_err(err, "out of memory");
+        return NULL;
+    }
+    if (!(r->pool = mm_pool_create(n_threads, err))) {
+        free(r);
+        return NULL;
+    }
+    r->users = 1;
+    return r;
+}
+
+static void pool_ref_drop(struct mm_pool_ref *r) {
+    if (r && --r->users == 0) {
+        mm_pool_free(r->pool);
+        free(r);
+    }
+}
 
 
 /* Template text and user text alike: special-token text is ordinary text. */
@@ -249,7 +284,8 @@ mmgpt_ctx *mmgpt_ctx_create(const mmgpt_model *m, mmgpt_ctx_params p, char *err)
     }
     c->m = m;
     c->max_tiles = p.max_tiles;
-    if (!(c->pool = mm_pool_create(p.n_threads, err))) goto fail;
+    if (!(c->pool_ref = pool_ref_take(p.share_pool, p.n_threads, err))) goto fail;
+    c->pool = c->pool_ref->pool;
     mm_gpt_state_params sp = mm_gpt_state_default_params();
     sp.n_ctx = p.n_ctx;
     sp.kv_f16 = p.kv_f16;
@@ -295,12 +331,16 @@ void mmgpt_ctx_free(mmgpt_ctx *c) {
     mm_tokenizer_stream_free(c->ts);
     mm_gpt_batch_free(c->batch);
     mm_gpt_state_free(c->st);
-    mm_pool_free(c->pool);
+    pool_ref_drop(c->pool_ref);
     free(c);
 }
 
 int64_t mmgpt_ctx_n_ctx(const mmgpt_ctx *c) { return c ? mm_gpt_state_n_ctx(c->st) : 0; }
 int64_t mmgpt_ctx_n_past(const mmgpt_ctx *c) { return c ? mm_gpt_state_n_past(c->st) : 0; }
+
+void mmgpt_set_prefill_hook(mmgpt_ctx *c, void (*fn)(void *user), void *user) {
+    if (c) mm_conv_set_between(c->conv, fn, user);
+}
 
 int mmgpt_set_system(mmgpt_ctx *c, const char *system, char *err) {
     NEED(c, "ctx");
@@ -595,11 +635,9 @@ static void gen_finish(mmgpt_ctx *c, int rc, mmgpt_stop why) {
     gen_free(c);
 }
 
-/* One token: sample from the logits of the last position, pass its text on; unless the answer ends here,
- * *tok is the token to evaluate next (gen_step, or a batched step of several contexts). 1 = go on, 0 = ended
- * (c->stop), < 0 = error (the generation is over). */
-static int gen_sample(mmgpt_ctx *c, int32_t *tok, char *err) {
-    char           e[MM_ERR_SIZE];
+/* The next token of a generation from the state's logits (the sampler's choice, recorded in its history);
+ * touches only c's sampler and scratch, so several contexts pick at once on a pool (gen_pick_many). */
+static int32_t gen_pick(mmgpt_ctx *c) {
     struct mm_gen *g = c->gen;
     const float   *lg = mm_gpt_state_logits(c->st);
     if (g->p.ignore_eos) { /* none of the end-of-generation tokens is ever sampled */
@@ -615,6 +653,16 @@ static int gen_sample(mmgpt_ctx *c, int32_t *tok, char *err) {
     }
     int32_t t = mm_sampler_sample(g->smp, lg);
     mm_sampler_accept(g->smp, t);
+    return t;
+}
+
+/* The picked token t: an end of generation ends the answer, else its text goes to the callback and the
+ * stop conditions are checked; unless the answer ends here, *tok is the token to evaluate next (gen_step,
+ * or a batched step of several contexts). 1 = go on, 0 = ended (c->stop), < 0 = error (the generation is
+ * over). */
+static int gen_take(mmgpt_ctx *c, int32_t t, int32_t *tok, char *err) {
+    char           e[MM_ERR_SIZE];
+    struct mm_gen *g = c->gen;
     /* the end of generation: eos, the template's end-of-turn token, or any of the tokenizer's
      * end-of-generation set (<|eot_id|>, <|im_end|>, <end_of_utterance>, ...) */
     if (t == c->m->eos || t == c->m->eot || mm_tokenizer_is_eog(c->m->tok, t)) {
@@ -658,11 +706,11 @@ static int gen_eval_failed(mmgpt_ctx *c, const char *e, char *err) {
     return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
 }
 
-/* One token: sample it, pass its text on, evaluate it unless the answer ends here (returns as gen_sample). */
+/* One token: sample it, pass its text on, evaluate it unless the answer ends here (returns as gen_take). */
 static int gen_step(mmgpt_ctx *c, char *err) {
     char    e[MM_ERR_SIZE];
-    int32_t t;
-    int     rc = gen_sample(c, &t, err);
+    int32_t t = -1;
+    int     rc = gen_take(c, gen_pick(c), &t, err);
     if (rc == 1 && mm_conv_eval_token(c->conv, t, e)) return gen_eval_failed(c, e, err);
     return rc;
 }
@@ -687,10 +735,32 @@ int mmgpt_generate_next(mmgpt_ctx *c, mmgpt_piece_fn cb, void *user, char *err) 
 
 bool mmgpt_generate_active(const mmgpt_ctx *c) { return c && c->gen; }
 
-/* Several contexts by one token each: every one samples (gen_sample, as mmgpt_generate_next), then the tokens
- * of those that go on are evaluated together in one pass over the weights (mm_gpt_batch_eval on the first
- * context's pool, whose batch is made on first use), each bit-identical to its own evaluation; contexts whose
- * states cannot join the batch (fewer threads than the first's pool) are evaluated one at a time. */
+typedef struct {
+    mmgpt_ctx *const *c;
+    int32_t          *t;
+    int               n;
+    atomic_int        next;
+} pick_job;
+
+static void task_pick(void *v, int ith, int nth) {
+    (void)ith, (void)nth;
+    pick_job *p = v;
+    for (int i; (i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed)) < p->n;) p->t[i] = gen_pick(p->c[i]);
+}
+
+/* t[i] = gen_pick(c[i]) for n contexts with a generation, the contexts spread over pool's threads (each
+ * context's pick touches only its own sampler and scratch: the same tokens as one after the other). */
+static void gen_pick_many(mm_pool *pool, mmgpt_ctx *const *c, int n, int32_t *t) {
+    pick_job p = {c, t, n, 0};
+    if (n > 1 && mm_pool_n_threads(pool) > 1) mm_pool_run(pool, task_pick, &p);
+    else task_pick(&p, 0, 1);
+}
+
+/* Several contexts by one token each: every one samples (as mmgpt_generate_next: the samplers run at once on
+ * the first context's pool, then the texts go to cb in order), then the tokens of those that go on are
+ * evaluated together in one pass over the weights (mm_gpt_batch_eval on the first context's pool, whose
+ * batch is made on first use), each bit-identical to its own evaluation; contexts whose states cannot join
+ * the batch (fewer threads than the first's pool) are evaluated one at a time. */
 int mmgpt_generate_next_many(mmgpt_ctx *const *ctxs, int n, mmgpt_piece_fn cb, void *const *users, int *rcs,
                              char *errs, char *err) {
     _Static_assert(MMGPT_NEXT_MANY_MAX == MM_GPT_BATCH_MAX, "mmgpt.h's limit is the decoder's batch");
@@ -706,27 +776,36 @@ int mmgpt_generate_next_many(mmgpt_ctx *const *ctxs, int n, mmgpt_piece_fn cb, v
     }
     mm_gpt_state *st[MM_GPT_BATCH_MAX];
     mm_gpt_input  in[MM_GPT_BATCH_MAX];
-    int           idx[MM_GPT_BATCH_MAX], brc[MM_GPT_BATCH_MAX], k = 0;
+    mmgpt_ctx    *live[MM_GPT_BATCH_MAX];
+    int32_t       pick[MM_GPT_BATCH_MAX];
+    int           idx[MM_GPT_BATCH_MAX], brc[MM_GPT_BATCH_MAX], k = 0, nl = 0;
     char          e[MM_ERR_SIZE];
-    for (int i = 0; i < n; i++) { /* 1. sample (and pass the text on) */
+    for (int i = 0; i < n; i++) {
+        if (ctxs[i]->gen) live[nl++] = ctxs[i];
+        else rcs[i] = fail(MMGPT_ERR_USAGE, errs ? errs + (size_t)i * MMGPT_ERR_SIZE : NULL,
+                           "mmgpt_generate_next: no generation in progress (mmgpt_generate_begin)");
+    }
+    if (nl == 0) return MMGPT_OK;
+    /* 1. pick every next token at once (the sampling over n_vocab logits, on the first one's pool) */
+    double t0 = mm_time_ms();
+    gen_pick_many(live[0]->pool, live, nl, pick);
+    const double dt_pick = mm_time_ms() - t0;
+    for (int i = 0, l = 0; i < n; i++) { /* 2. pass the texts on, in order */
         mmgpt_ctx *c = ctxs[i];
         char      *ei = errs ? errs + (size_t)i * MMGPT_ERR_SIZE : NULL;
-        if (!c->gen) {
-            rcs[i] = fail(MMGPT_ERR_USAGE, ei, "mmgpt_generate_next: no generation in progress (mmgpt_generate_begin)");
-            continue;
-        }
+        if (!c->gen) continue;
         c->gen->em.cb = cb;
         c->gen->em.user = users ? users[i] : NULL;
-        const double t0 = mm_time_ms();
-        int32_t      t;
-        rcs[i] = gen_sample(c, &t, ei);
+        t0 = mm_time_ms();
+        int32_t t = -1;
+        rcs[i] = gen_take(c, pick[l++], &t, ei);
         if (rcs[i] == 1 && mm_conv_token_check(c->conv, e)) rcs[i] = gen_eval_failed(c, e, ei);
-        c->t.gen_ms += mm_time_ms() - t0;
+        c->t.gen_ms += mm_time_ms() - t0 + dt_pick;
         if (rcs[i] == 1) st[k] = c->st, in[k] = (mm_gpt_input){t, NULL}, idx[k++] = i;
     }
     if (k == 0) return MMGPT_OK;
-    /* 2. evaluate the sampled tokens: together, or one at a time */
-    const double t0 = mm_time_ms();
+    /* 3. evaluate the sampled tokens: together, or one at a time */
+    t0 = mm_time_ms();
     mmgpt_ctx   *lead = ctxs[idx[0]];
     bool         batched = false;
     if (k > 1 && !lead->batch) lead->batch = mm_gpt_batch_create(lead->m->gpt, MM_GPT_BATCH_MAX, lead->pool, e);

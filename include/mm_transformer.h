@@ -177,6 +177,8 @@ const mm_gpt_model *mm_gpt_state_model(const mm_gpt_state *s);
 mm_pool *mm_gpt_state_pool(mm_gpt_state *s);
 int64_t  mm_gpt_state_n_ctx(const mm_gpt_state *s);     /* capacity of the cache */
 int64_t  mm_gpt_state_n_past(const mm_gpt_state *s);    /* positions in the cache */
+int64_t  mm_gpt_state_n_batch(const mm_gpt_state *s);   /* positions per internal step (mm_gpt_eval of n
+                                                           positions = of its n_batch-sized pieces in turn) */
 /* Keep positions [0, n) and forget the rest (n <= n_past). */
 int      mm_gpt_state_truncate(mm_gpt_state *s, int64_t n, char *err);
 void     mm_gpt_state_reset(mm_gpt_state *s);

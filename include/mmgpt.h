@@ -85,8 +85,9 @@
  *   with a message giving the positions the prompt takes and the context size.
  *
  * Threads
- *   Each ctx has its own thread pool of params.n_threads threads (0 = all CPUs). Two contexts on one model
- *   in two threads give exactly the results each gives alone.
+ *   Each ctx has its own thread pool of params.n_threads threads (0 = all CPUs), or shares another ctx's
+ *   (params.share_pool: then the contexts of that pool are used from one thread at a time). Two contexts on
+ *   one model in two threads give exactly the results each gives alone.
  *
  * Complete example (tests/fusion compiles and runs the text between the EXAMPLE lines):
  * ---- BEGIN EXAMPLE ----
@@ -219,12 +220,16 @@ char   *mmgpt_model_task_prompt(const mmgpt_model *model, const char *task, cons
 
 /* ---------------------------------------------------------------- context (one conversation) */
 typedef struct {
-    int     n_threads;  /* threads of this ctx's pool; <= 0 = all CPUs */
+    int     n_threads;  /* threads of this ctx's pool; <= 0 = all CPUs (ignored with share_pool) */
     int64_t n_ctx;      /* KV-cache positions; 0 = min(the model's context length, MM_GPT_DEFAULT_CTX = 4096) */
     bool    kv_f16;     /* keep the KV cache in f16: half the memory, keys/values rounded (default false) */
     int     max_tiles;  /* SmolVLM (idefics3 mmproj): at most this many 512 px tiles per picture (plus the
                            global image; the longest edge is lowered a tile at a time); <= 0 = the processor's
                            default (longest edge clip.vision.preproc_image_size, else 4 tiles a side) */
+    mmgpt_ctx *share_pool; /* NULL: a pool of its own; else run on that context's thread pool (one pool, counted
+                              by its users: either context may be freed first). Contexts that share a pool
+                              must be used from one thread at a time: a pool runs one job at a time (mmgpt
+                              serve: every slot on one pool of -t threads, stepped by its worker thread) */
 } mmgpt_ctx_params;
 
 mmgpt_ctx_params mmgpt_ctx_default_params(void);
@@ -232,6 +237,12 @@ mmgpt_ctx       *mmgpt_ctx_create(const mmgpt_model *model, mmgpt_ctx_params par
 void             mmgpt_ctx_free(mmgpt_ctx *ctx);
 int64_t          mmgpt_ctx_n_ctx(const mmgpt_ctx *ctx);
 int64_t          mmgpt_ctx_n_past(const mmgpt_ctx *ctx);   /* positions in the KV cache */
+/* Chunked prefill: with fn set, a prompt of more positions than the decoder evaluates per internal step
+ * (512) is evaluated that many at a time (the same pieces, so the same cache and logits) and fn(user) is
+ * called between two pieces, from the thread evaluating. fn must not use ctx; it may step other contexts
+ * (of ctx's pool too: the pool is idle then). mmgpt serve steps its busy slots there, so a long prompt
+ * does not stall the answers in progress. NULL: none (the default). */
+void             mmgpt_set_prefill_hook(mmgpt_ctx *ctx, void (*fn)(void *user), void *user);
 
 /* System prompt of the next conversation (copied; plain text: a `<__media__>` in it is ordinary text):
  * NULL = the model's default (if any), "" = none. Takes effect at the start of a conversation (a new
@@ -342,7 +353,8 @@ bool mmgpt_generate_active(const mmgpt_ctx *ctx);   /* a generation is in progre
  * stop reasons, rcs[i] = what it returns: 1 / 0 / < 0), but the tokens of all of them are evaluated in one
  * pass over the decoder's weights (batched decode, mm_transformer.h's mm_gpt_batch_eval: bit-identical
  * logits, so the same answers), which costs far less than n steps (decode is bound by reading the weights).
- * Runs on the first context's thread pool; contexts created with the same n_threads join the shared pass,
+ * The samplers run at once (one context per thread), then the texts go to cb in the order of ctxs. Runs on
+ * the first context's thread pool; contexts created with the same n_threads (or sharing one pool) join the shared pass,
  * others are evaluated one at a time (same results). n <= MMGPT_NEXT_MANY_MAX distinct contexts. users (may be NULL) [n];
  * rcs [n] receives the codes; errs (may be NULL): n buffers of MMGPT_ERR_SIZE bytes, one after the other,
  * for the messages. Returns MMGPT_OK, or MMGPT_ERR_USAGE (err; nothing done) for NULL arguments, n out of

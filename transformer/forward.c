@@ -193,6 +193,7 @@ const mm_gpt_model *mm_gpt_state_model(const mm_gpt_state *s) { return s->m; }
 mm_pool *mm_gpt_state_pool(mm_gpt_state *s) { return s->pool; }
 int64_t mm_gpt_state_n_ctx(const mm_gpt_state *s) { return s->n_ctx; }
 int64_t mm_gpt_state_n_past(const mm_gpt_state *s) { return s->n_past; }
+int64_t mm_gpt_state_n_batch(const mm_gpt_state *s) { return s->n_batch; }
 size_t mm_gpt_state_bytes(const mm_gpt_state *s) { return s->arena.size; }
 const float *mm_gpt_state_logits(const mm_gpt_state *s) { return s->logits; }
 
@@ -754,6 +755,8 @@ struct mm_gpt_batch {
     int64_t             n_kv;
     struct dec_phase   *ph;    /* [n_ph]: as a state's; the heads and norms have one item per sequence */
     int64_t             n_ph;
+    atomic_bool         nonfinite[MM_GPT_BATCH_MAX]; /* sequence j's logits hold a NaN/Inf (the logits items
+                                                        check the rows they compute, at once on every thread) */
 };
 
 typedef struct {
@@ -828,7 +831,12 @@ static void mstep_item(const mstep_ctx *c, const struct dec_phase *ph, int64_t i
         else norm_row(s, s->h, s->x, m->out_norm_w, m->out_norm_b);
         break;
     }
-    case PH_LOGITS: mat_rows_multi(c, ith, &m->output, NULL, r0, r1, SOFF(h), SOFF(logits), 0); break;
+    case PH_LOGITS:
+        mat_rows_multi(c, ith, &m->output, NULL, r0, r1, SOFF(h), SOFF(logits), 0);
+        for (int j = 0; j < c->n; j++)
+            if (mm_find_nonfinite(c->st[j]->logits + r0, r1 - r0) >= 0)
+                atomic_store_explicit(&c->b->nonfinite[j], true, memory_order_relaxed);
+        break;
     }
 }
 
@@ -947,13 +955,15 @@ int mm_gpt_batch_eval(mm_gpt_batch *b, mm_gpt_state *const *st, const mm_gpt_inp
         atomic_store_explicit(&ph->next, 0, memory_order_relaxed);
         atomic_store_explicit(&ph->done, 0, memory_order_relaxed);
     }
+    for (int j = 0; j < n; j++) atomic_store_explicit(&b->nonfinite[j], false, memory_order_relaxed);
     mstep_ctx c = {b, st, n};
-    mm_pool_run(b->pool, task_mstep, &c);
+    mm_pool_run(b->pool, task_mstep, &c); /* publishes the counters and flags; returns when all are done */
     int ret = 0;
     char e[MM_ERR_SIZE];
     for (int j = 0; j < n; j++) { /* NaN/Inf logits: that state is left as it was (as mm_gpt_eval) */
         mm_gpt_state *s = st[j];
-        const int r = mm_gpt_check_logits(s->logits, 1, m->hp.n_vocab, s->n_past, e);
+        const int r = atomic_load_explicit(&b->nonfinite[j], memory_order_relaxed)
+                          ? mm_gpt_check_logits(s->logits, 1, m->hp.n_vocab, s->n_past, e) : 0;
         s->logits_valid = r == 0;
         if (r == 0) s->n_past += 1;
         else {

@@ -175,16 +175,23 @@ int main(int argc, char **argv) {
         CHECK(!mmgpt_generate_active(c), "active after a failed begin");
         mmgpt_ctx_free(c);
     }
-    /* 6: mmgpt_generate_next_many (one pass over the weights for several contexts) == each alone, in two
+    /* 6: mmgpt_generate_next_many (one pass over the weights for several contexts) == each alone, in three
      *    rounds: a 1-thread first context (every state joins its batch), then a 2-thread first context (the
-     *    1-thread states cannot join: evaluated one at a time); a ctx without a generation in the set gets
-     *    MMGPT_ERR_USAGE in its rc and does not disturb the others */
-    for (int round = 0; round < 2; round++) {
+     *    1-thread states cannot join: evaluated one at a time), then every context on the first one's 2-thread
+     *    pool (share_pool, as mmgpt serve's slots; three sampled: the samplers run on both threads; the
+     *    owner of the pool is freed first); a ctx without a generation in the set gets MMGPT_ERR_USAGE in its
+     *    rc and does not disturb the others */
+    for (int round = 0; round < 3; round++) {
         enum { NC = 5 };
         const int q[NC] = {0, 1, 0, 1, 0};
         mmgpt_gen_params gp[NC] = {greedy, greedy, sampled, greedy, greedy};
         gp[3].max_tokens = 7;      /* ends early: the others go on in smaller batches */
         gp[4].ignore_eos = true;   /* runs to max_tokens */
+        if (round == 2) {
+            gp[0] = gp[1] = sampled;
+            gp[1].seed = 77;
+            gp[1].top_p = 0.9f;
+        }
         acc        ref[NC], got[NC];
         mmgpt_stop why[NC];
         mmgpt_ctx *c[NC + 1];
@@ -192,11 +199,13 @@ int main(int argc, char **argv) {
         for (int k = 0; k < NC; k++) {
             reference(m, q[k], gp[k], &ref[k], &why[k]);
             memset(&got[k], 0, sizeof got[k]);
-            c[k] = mmgpt_ctx_create(m, (mmgpt_ctx_params){.n_threads = round && k == 0 ? 2 : 1}, err);
+            c[k] = mmgpt_ctx_create(m, (mmgpt_ctx_params){.n_threads = round && k == 0 ? 2 : 1,
+                                                          .share_pool = round == 2 && k ? c[0] : NULL}, err);
             CHECK(c[k] && !add_turn(c[k], q[k], err) && !mmgpt_generate_begin(c[k], gp[k], err), "many: begin %d: %s", k, err);
             users[k] = &got[k];
         }
-        c[NC] = mmgpt_ctx_create(m, (mmgpt_ctx_params){.n_threads = 1}, err); /* no generation */
+        c[NC] = mmgpt_ctx_create(m, (mmgpt_ctx_params){.n_threads = 1, .share_pool = round == 2 ? c[0] : NULL},
+                                 err); /* no generation */
         acc idle = {0};
         users[NC] = &idle;
         int  rcs[NC + 1], steps = 0;

@@ -44,8 +44,8 @@ def finish():
 class Server:
     """mmgpt serve on 127.0.0.1 and a free port (--port 0: the port is read from the 'listening on' line)."""
 
-    def __init__(self, *args, threads=1):
-        self.p = subprocess.Popen([BIN, "serve", "-m", MODEL, "--port", "0", "-t", str(threads)] + list(args),
+    def __init__(self, *args, threads=1, model=None):
+        self.p = subprocess.Popen([BIN, "serve", "-m", model or MODEL, "--port", "0", "-t", str(threads)] + list(args),
                                   stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, bufsize=0)
         self.log = b""
         deadline = time.time() + 60

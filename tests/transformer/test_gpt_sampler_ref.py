@@ -274,6 +274,17 @@ def edge_cases():
     # presence/frequency alone, top-k/top-p/min-p/temperature together at the llama.cpp defaults
     cs.append(case(x8, T=0.8, top_k=40, top_p=0.95, min_p=0.05, rep=1.1, freq=0.1, pres=0.1, hist=[0, 1, 0, 7],
                    draws=40, seed=7, accept=True, name="llama.cpp defaults + penalties, accepting draws"))
+    # top_k 0 with top_p over a GPT-2-sized vocabulary (the radix sort of sampler.c, for many candidates):
+    # ties (logits rounded to 1/4), -0 and +0 at the top (equal: id order), banned -inf
+    rs = np.random.default_rng(77)
+    xv = np.round(rs.standard_normal(50257) * 8).astype(np.float32) / 4
+    xv[rs.integers(0, 50257, 40)] = -np.inf
+    xz = np.full(3000, -30.0, np.float32)  # the four zeros hold the mass: top_p 0.5 keeps two of them
+    xz[[5, 17, 900, 2999]] = [0.0, -0.0, -0.0, 0.0]
+    xz[rs.integers(0, 3000, 50)] = -np.inf
+    cs.append(case(xv, T=0.8, top_k=0, top_p=0.95, draws=20, seed=11, name="top_p over 50257 ids, ties"))
+    cs.append(case(xv, T=1.0, top_k=30000, top_p=1.0, min_p=0.01, draws=20, seed=12, name="top_k 30000 of 50257"))
+    cs.append(case(xz, T=1.0, top_k=0, top_p=0.5, draws=20, seed=13, name="top_p: -0 and +0 at the top"))
     return cs
 
 
