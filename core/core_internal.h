@@ -105,13 +105,18 @@ MM_QUANTS_DECL(avx512)
 /* Plain-C dequantization (the generic level's; mm_dequantize_row dispatches to the level's deq). */
 void mm_core_deq_scalar(mm_type t, const void *src, float *y, int64_t n);
 
-/* Register-blocked kernels of one matrix times n <= MULTI_V vectors (matmul_multi_avx512.c: F32, F16, Q8_0 at the
- * avx512 level; each vector's rows bit-identical to the table's row kernel); NULL where a level or type has
- * none (mm_matvec_multi_rows then runs the row kernel once per vector over each tile). */
+/* Register-blocked kernels of one matrix times n <= MULTI_V vectors (matmul_multi_avx512.c: F32, F16, Q8_0, Q4_0
+ * and quants_avx512.c: Q4_K, Q5_K, Q6_K at the avx512 level; each vector's rows bit-identical to the table's row
+ * kernel); NULL where a level or type has none (mm_matvec_multi_rows then runs the row kernel once per vector over each tile). */
 #define MULTI_V 4
 typedef void (*mm_multi_fn)(const void *W, size_t row_bytes, int64_t r0, int64_t r1, int64_t cols, int n,
                             const float *const *x, const mm_xq8 *const *xq, float *const *y);
 mm_multi_fn mm_multi_kernel(const mm_kernel_table *k, mm_type t);
+/* quants_avx512.c: the avx512 level's Q4_K, Q5_K, Q6_K kernels for n <= MULTI_V vectors (each written once for
+ * 1..MULTI_V vectors; the row kernels mm_q_rows_*_avx512 are their one-vector instances) */
+void mm_q_multi_q4_k_avx512(const void *, size_t, int64_t, int64_t, int64_t, int, const float *const *, const mm_xq8 *const *, float *const *);
+void mm_q_multi_q5_k_avx512(const void *, size_t, int64_t, int64_t, int64_t, int, const float *const *, const mm_xq8 *const *, float *const *);
+void mm_q_multi_q6_k_avx512(const void *, size_t, int64_t, int64_t, int64_t, int, const float *const *, const mm_xq8 *const *, float *const *);
 
 extern const mm_kernel_table mm_kernels_generic;
 extern const mm_kernel_table mm_kernels_avx2;    /* empty name when not compiled */

@@ -1,5 +1,5 @@
 /* matmul_multi_avx512.c - register-blocked AVX-512 kernels for one matrix times up to 4 vectors (F32, F16,
- * Q8_0), used by mm_matvec_multi_rows at the avx512 level.
+ * Q8_0, Q4_0; Q4_K, Q5_K, Q6_K are in quants_avx512.c), used by mm_matvec_multi_rows at the avx512 level.
  *
  * Each weight row is loaded (and for F16 converted, for Q8_0 split into |w| and its sign mask) once and used
  * for up to MULTI_V vectors: fewer loads and conversions per product than running kernels_avx512.c's row
@@ -196,6 +196,9 @@ mm_multi_fn mm_multi_kernel(const mm_kernel_table *k, mm_type t) {
     case MM_TYPE_F16: return multi_f16;
     case MM_TYPE_Q8_0: return multi_q8_0;
     case MM_TYPE_Q4_0: return multi_q4_0;
+    case MM_TYPE_Q4_K: return mm_q_multi_q4_k_avx512;
+    case MM_TYPE_Q5_K: return mm_q_multi_q5_k_avx512;
+    case MM_TYPE_Q6_K: return mm_q_multi_q6_k_avx512;
     default: return NULL;
     }
 }
