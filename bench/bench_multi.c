@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
     float *x[NV], *y[NV];
     srand(1);
     for (int j = 0; j < NV; j++) {
-        x[j] = malloc(sizeof(float) * (size_t)cols), y[j] = malloc(sizeof(float) * (size_t)rows);
+        x[j] = aligned_alloc(64, sizeof(float) * (size_t)((cols + 15) & ~15)), y[j] = aligned_alloc(64, sizeof(float) * (size_t)((rows + 15) & ~15));   /* as the decode state's buffers */
         for (int64_t i = 0; i < cols; i++) x[j][i] = (float)rand() / RAND_MAX - 0.5f;
     }
     char buf[256];
