@@ -351,11 +351,11 @@ static int parse_list(const char *s, int *out, int max, bool types) {
 }
 
 int main(int argc, char **argv) {
-    int types[4] = {MM_TYPE_F32, MM_TYPE_F16, MM_TYPE_Q8_0, MM_TYPE_Q4_0}, n_types = 4;
+    int types[8] = {MM_TYPE_F32, MM_TYPE_F16, MM_TYPE_Q8_0, MM_TYPE_Q4_0}, n_types = 4;
     int threads[4] = {1, 2}, n_threads = 2, n_prompt = 512, n_gen = 128;
     bool gpt2 = true, gpt3 = true, quick = false;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--types") && i + 1 < argc) n_types = parse_list(argv[++i], types, 4, true);
+        if (!strcmp(argv[i], "--types") && i + 1 < argc) n_types = parse_list(argv[++i], types, 8, true);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) n_threads = parse_list(argv[++i], threads, 4, false);
         else if (!strcmp(argv[i], "--prompt") && i + 1 < argc) n_prompt = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--gen") && i + 1 < argc) n_gen = atoi(argv[++i]);
