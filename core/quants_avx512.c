@@ -184,8 +184,8 @@ T512 void mm_q_rows_q5_1_avx512(const void *W, size_t rb, int64_t r0, int64_t r1
 
 /* Q4_K / Q5_K rows [r0, r1) for V vectors (V = 1: the table's row kernel; 1..MULTI_V: mm_q_multi_q4_k/q5_k_avx512,
  * the batched decode). Per super-block the scales, mins and the 4 chunks of codes are unpacked once for all V
- * vectors; each vector's arithmetic is that of V = 1 (mm_k45_factors' products, the same accumulators in the same
- * order), so its results are bit-identical to the row kernel's. */
+ * vectors; each vector's arithmetic is that of V = 1 (mm_k45_xfactors' products, the same accumulators in the
+ * same order), so its results are bit-identical to the row kernel's. */
 T512 static inline __attribute__((always_inline)) void
 k45_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_xq8 *const *xq, float *const *y,
          const int q5, const int V) {
@@ -209,15 +209,7 @@ k45_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
             const uint8_t *blk = row + (size_t)i * bsz;
             const uint8_t *qs = q5 ? blk + 48 : blk + 16;
             MM_PREFETCH(blk, 0); MM_PREFETCH(blk, 64); MM_PREFETCH(blk, 128);   /* 144 / 176 bytes */
-            /* mm_k45_factors, its vector-independent part once */
-            uint16_t d16, dmin16;
-            memcpy(&d16, blk, 2);
-            memcpy(&dmin16, blk + 2, 2);
-            uint64_t sc, mn;
-            mm_k_scales8(blk + 4, &sc, &mn);
-            const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
-            const __m256 mnf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn)));
-            const __m256 dmin = _mm256_set1_ps(_cvtsh_ss(dmin16)), d = _mm256_set1_ps(_cvtsh_ss(d16));
+            const mm_k45_w kw = mm_k45_wfactors(blk);   /* the weights' part of the factors, once */
             const __m512i hb = q5 ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 16))) : _mm512_setzero_si512();
             __m512i q[4];
             for (int c = 0; c < 4; c++) {
@@ -226,8 +218,7 @@ k45_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
                 if (q5) q[c] = _mm512_mask_add_epi8(q[c], _mm512_test_epi8_mask(hb, bitsel[c]), q[c], b4);
             }
             for (int j = 0; j < V; j++) {
-                accm[j] = _mm256_fmadd_ps(_mm256_mul_ps(mnf, _mm256_loadu_ps(xq[j]->ds + 8 * i)), dmin, accm[j]);
-                const __m512 dd = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_mul_ps(scf, _mm256_loadu_ps(xq[j]->d + 8 * i)), d));
+                const __m512 dd = _mm512_castps256_ps512(mm_k45_xfactors(&kw, xq[j], i, &accm[j]));
                 const int8_t *xs = xq[j]->qs + (size_t)i * MM_QK_K;
                 for (int c = 0; c < 4; c++) {
                     const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[c], _mm512_loadu_si512(xs + 64 * c));

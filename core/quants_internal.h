@@ -24,19 +24,35 @@ static inline void mm_k_scales8(const uint8_t s[12], uint64_t *sc, uint64_t *m) 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-/* Per Q4_K/Q5_K super-block i (blk: d, dmin, scales): the f32 factor of each sub-block j, d sc[j] d_x[8i + j]
- * (8 lanes), and *accm += dmin m[j] ds_x[8i + j] (the mins' part of the dot product, subtracted at the end). */
-__attribute__((target("avx2,fma,f16c"))) static inline __m256 mm_k45_factors(const uint8_t *blk, const mm_xq8 *xq,
-                                                                             int64_t i, __m256 *accm) {
+/* Per Q4_K/Q5_K super-block (blk: d, dmin, scales): the weights' part of its factors, shared by every x */
+typedef struct {
+    __m256 sc, mn, d, dmin;   /* sc[j], m[j] as f32 (8 lanes), d and dmin broadcast */
+} mm_k45_w;
+__attribute__((target("avx2,fma,f16c"))) static inline mm_k45_w mm_k45_wfactors(const uint8_t *blk) {
     uint16_t d16, dmin16;
     memcpy(&d16, blk, 2);
     memcpy(&dmin16, blk + 2, 2);
     uint64_t sc, mn;
     mm_k_scales8(blk + 4, &sc, &mn);
-    const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
-    const __m256 mnf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn)));
-    *accm = _mm256_fmadd_ps(_mm256_mul_ps(mnf, _mm256_loadu_ps(xq->ds + 8 * i)), _mm256_set1_ps(_cvtsh_ss(dmin16)), *accm);
-    return _mm256_mul_ps(_mm256_mul_ps(scf, _mm256_loadu_ps(xq->d + 8 * i)), _mm256_set1_ps(_cvtsh_ss(d16)));
+    mm_k45_w f;
+    f.sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
+    f.mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn)));
+    f.d = _mm256_set1_ps(_cvtsh_ss(d16));
+    f.dmin = _mm256_set1_ps(_cvtsh_ss(dmin16));
+    return f;
+}
+/* x's part for super-block i: the f32 factor of each sub-block j, d sc[j] d_x[8i + j] (8 lanes), and
+ * *accm += dmin m[j] ds_x[8i + j] (the mins' part of the dot product, subtracted at the end). */
+__attribute__((target("avx2,fma,f16c"))) static inline __m256 mm_k45_xfactors(const mm_k45_w *f, const mm_xq8 *xq,
+                                                                              int64_t i, __m256 *accm) {
+    *accm = _mm256_fmadd_ps(_mm256_mul_ps(f->mn, _mm256_loadu_ps(xq->ds + 8 * i)), f->dmin, *accm);
+    return _mm256_mul_ps(_mm256_mul_ps(f->sc, _mm256_loadu_ps(xq->d + 8 * i)), f->d);
+}
+/* both for one x */
+__attribute__((target("avx2,fma,f16c"))) static inline __m256 mm_k45_factors(const uint8_t *blk, const mm_xq8 *xq,
+                                                                             int64_t i, __m256 *accm) {
+    const mm_k45_w f = mm_k45_wfactors(blk);
+    return mm_k45_xfactors(&f, xq, i, accm);
 }
 #endif
 
