@@ -1,91 +1,106 @@
-/* bench_multi.c - the batched decode's kernel alone: mm_matvec_multi (one matrix times n vectors) against n
- * separate mm_matvec, per type, at the level the machine (or MMGPT_KERNEL) picks.
+/* bench_multi.c - from-cache speed of the batched-decode kernel mm_matvec_multi_rows (one matrix times n vectors,
+ * core/matmul_multi.c) on one thread, against n separate mm_matvec_rows: the compute ceiling of the batched step
+ * (the weights of one work item of a GPT-2 124M decode step, repeated so that they stay in L2).
  *
- *   bench_multi [--types f32,f16,q8_0,...] [--rows 256] [--cols 768] [--threads 1] [--rounds 40]
+ *   bench_multi [--types f32,f16,q8_0,q4_0,q4_k] [--rows 128] [--cols 768] [--ns 1,2,4,8,16] [--reps 100]
+ *             [--rounds 40]
  *
- * Prints, per type, nanoseconds per (row x vector) for n = 1 (mm_matvec) and n = 2, 4, 8, 16
- * (mm_matvec_multi), and the speed-up over n = 1. Each figure is the best of --rounds short timings
- * (alternating the n), so a loaded machine still gives the kernel's own cost. The default 256 x 768 rows
- * stay in cache: the per-vector arithmetic is timed (the batched step's bound once the weights are read
- * once); a large --rows times the memory-bound case. */
+ * Per type and n: ns per call of mm_matvec_multi_rows (quantizing the n inputs included, as in a decode step)
+ * and "vec-GB/s" = n x weight bytes / time (the weight bytes that n matvecs would have to read); "vs 1" = that
+ * figure over the one-vector mm_matvec_rows's (the speed-up of the batched step's products when the weights come
+ * from cache: the most a batch of n can gain). "x only": one row for n vectors (the inputs' 8-bit quantization).
+ * Best of --rounds (40) short rounds of --reps (100) / n calls: the machine may be shared. MMGPT_KERNEL=generic|avx2|avx512 forces a kernel level. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mm_core.h"
 
-static float frand(unsigned *s) {
-    *s = *s * 1664525u + 1013904223u;
-    return (float)((*s >> 8) / 8388608.0 - 1.0);
+static int parse_ints(const char *s, int *out, int max) {
+    int n = 0;
+    for (const char *p = s; p && *p && n < max; p = strchr(p, ','), p = p ? p + 1 : NULL) out[n++] = atoi(p);
+    return n;
 }
 
-enum { NMAX = 16 };
-
 int main(int argc, char **argv) {
-    const char *types = "f32,f16,bf16,q8_0,q4_0,q4_k,q5_k,q6_k";
-    int64_t rows = 256, cols = 768;
-    int nth = 1, rounds = 40;
+    const char *types = "f32,f16,q8_0,q4_0,q4_k";
+    int64_t rows = 128, cols = 768;
+    int ns[8] = {1, 2, 4, 8, 16}, n_ns = 5, reps = 100, rounds = 40;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--types") && i + 1 < argc) types = argv[++i];
         else if (!strcmp(argv[i], "--rows") && i + 1 < argc) rows = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--cols") && i + 1 < argc) cols = atoll(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) nth = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--ns") && i + 1 < argc) n_ns = parse_ints(argv[++i], ns, 8);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: bench_multi [--types f32,q4_k,...] [--rows 256] [--cols 768] [--threads 1] [--rounds 40]\n");
+            fprintf(stderr, "usage: bench_multi [--types f32,q4_0,..] [--rows R] [--cols C] [--ns 1,2,4] [--reps N]\n");
             return 2;
         }
     }
-    if (rows < 1 || cols < 1 || nth < 1 || rounds < 1 || rows > (1 << 20) || cols > (1 << 16)) {
-        fprintf(stderr, "bench_multi: bad sizes\n");
+    if (rows < 1 || cols < 256 || cols % 256 || reps < 1 || rounds < 1) {
+        fprintf(stderr, "bench_multi: rows >= 1, cols a multiple of 256, reps and rounds >= 1\n");
         return 2;
     }
     char err[MM_ERR_SIZE];
-    mm_pool *pool = mm_pool_create(nth, err);
-    if (!pool || mm_kernels_reserve_multi(pool, cols, NMAX, err) != 0) {
+    if (mm_kernels_reserve_multi(NULL, cols, MM_MATVEC_MULTI_GROUP, err) != 0) {
         fprintf(stderr, "bench_multi: %s\n", err);
         return 5;
     }
-    printf("bench_multi: kernels %s, %lld x %lld, %d thread(s), best of %d\n", mm_cpu_kernel_name(), (long long)rows,
-           (long long)cols, nth, rounds);
+    printf("kernels %s, one thread, %lld x %lld weights from cache, best of %d rounds of %d / n calls\n",
+           mm_cpu_kernel_name(), (long long)rows, (long long)cols, rounds, reps);
+    enum { NV = 16 };
+    float *x[NV], *y[NV];
+    srand(1);
+    for (int j = 0; j < NV; j++) {
+        x[j] = aligned_alloc(64, sizeof(float) * (size_t)((cols + 15) & ~15)), y[j] = aligned_alloc(64, sizeof(float) * (size_t)((rows + 15) & ~15));   /* as the decode state's buffers */
+        for (int64_t i = 0; i < cols; i++) x[j][i] = (float)rand() / RAND_MAX - 0.5f;
+    }
     char buf[256];
     snprintf(buf, sizeof buf, "%s", types);
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
         const int t = mm_type_from_name(tok);
-        const size_t rb = t < 0 ? 0 : mm_row_size((mm_type)t, cols);
-        if (rb == 0) {
-            fprintf(stderr, "bench_multi: %s: no rows of %lld columns\n", tok, (long long)cols);
-            continue;
-        }
-        unsigned s = 7;
+        if (t < 0) continue;
+        const size_t rb = mm_row_size((mm_type)t, cols);
         uint8_t *W = malloc(rb * (size_t)rows);
-        float *row = malloc(sizeof(float) * (size_t)cols), *x[NMAX], *y[NMAX];
+        float *row = malloc(sizeof(float) * (size_t)cols);
         for (int64_t r = 0; r < rows; r++) {
-            for (int64_t i = 0; i < cols; i++) row[i] = frand(&s);
+            for (int64_t i = 0; i < cols; i++) row[i] = (float)rand() / RAND_MAX - 0.5f;
             mm_quantize_row((mm_type)t, row, W + (size_t)r * rb, cols);
         }
-        for (int j = 0; j < NMAX; j++) {
-            x[j] = malloc(sizeof(float) * (size_t)cols), y[j] = malloc(sizeof(float) * (size_t)rows);
-            for (int64_t i = 0; i < cols; i++) x[j][i] = frand(&s);
-        }
-        const int ns[] = {1, 2, 4, 8, 16};
-        double best[5] = {1e30, 1e30, 1e30, 1e30, 1e30};
-        const int reps = (int)(2e6 / ((double)rows * (double)cols)) + 1; /* ~2M weights per timing */
-        for (int round = 0; round < rounds; round++)
-            for (int k = 0; k < 5; k++) {
-                const double t0 = mm_time_ms();
-                for (int rep = 0; rep < reps; rep++)
-                    if (ns[k] == 1) mm_matvec(pool, (mm_type)t, W, rows, cols, x[0], y[0]);
-                    else mm_matvec_multi(pool, (mm_type)t, W, rows, cols, ns[k], (const float *const *)x, y);
-                const double ns_rv = (mm_time_ms() - t0) * 1e6 / reps / ns[k] / (double)rows;
-                if (ns_rv < best[k]) best[k] = ns_rv;
+        const double bytes = (double)rb * (double)rows;
+        double single = 0;
+        for (int k = -1; k < n_ns; k++) {
+            const int n = k < 0 ? 1 : ns[k] > NV ? NV : ns[k];
+            double best = 1e30, bestq = 1e30;
+            const int nrep = reps / n > 0 ? reps / n : 1;   /* short rounds: a shared machine preempts long ones */
+            for (int round = 0; round < rounds; round++) {
+                double t0 = mm_time_ms() / 1e3;
+                for (int rep = 0; rep < nrep; rep++)
+                    if (k < 0) mm_matvec_rows(NULL, 0, (mm_type)t, W, 0, rows, cols, x[0], y[0]);
+                    else mm_matvec_multi_rows(NULL, 0, (mm_type)t, W, 0, rows, cols, n, (const float *const *)x, y);
+                double dt = (mm_time_ms() / 1e3 - t0) / nrep;
+                best = dt < best ? dt : best;
+                if (k >= 0) {
+                    t0 = mm_time_ms() / 1e3;
+                    for (int rep = 0; rep < nrep; rep++)
+                        mm_matvec_multi_rows(NULL, 0, (mm_type)t, W, 0, 1, cols, n, (const float *const *)x, y);
+                    dt = (mm_time_ms() / 1e3 - t0) / nrep;
+                    bestq = dt < bestq ? dt : bestq;
+                }
             }
-        printf("%-5s ns per row-vector: n=1 %.2f", tok, best[0]);
-        for (int k = 1; k < 5; k++) printf(" | n=%d %.2f (%.2fx)", ns[k], best[k], best[0] / best[k]);
-        printf("\n");
-        for (int j = 0; j < NMAX; j++) free(x[j]), free(y[j]);
+            const double gbs = n * bytes / best / 1e9;
+            if (k < 0) {
+                single = gbs;
+                printf("%-5s matvec_rows      : %8.0f ns  %6.1f vec-GB/s\n", tok, best * 1e9, gbs);
+            } else {
+                printf("%-5s multi n=%-2d       : %8.0f ns  %6.1f vec-GB/s  %5.2fx vs 1  (x only %5.0f ns, %4.1f%%)\n", tok,
+                       n, best * 1e9, gbs, gbs / single, bestq * 1e9, 100.0 * bestq / best);
+            }
+            fflush(stdout);
+        }
         free(W), free(row);
     }
-    mm_pool_free(pool);
+    for (int j = 0; j < NV; j++) free(x[j]), free(y[j]);
     return 0;
 }

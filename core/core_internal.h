@@ -105,9 +105,10 @@ MM_QUANTS_DECL(avx512)
 /* Plain-C dequantization (the generic level's; mm_dequantize_row dispatches to the level's deq). */
 void mm_core_deq_scalar(mm_type t, const void *src, float *y, int64_t n);
 
-/* Register-blocked kernels of one matrix times n <= MULTI_V vectors (matmul_multi_avx512.c: F32, F16, Q8_0 at the
- * avx512 level; matmul_multi_avx2.c at the avx2 level; each vector's rows bit-identical to the table's row kernel); NULL where a level or type has
- * none (mm_matvec_multi_rows then runs the row kernel once per vector over each tile). */
+/* Register-blocked kernels of one matrix times n <= MULTI_V vectors, each vector's rows bit-identical to the
+ * table's row kernel: at the avx512 level F32, F16, Q8_0, Q4_0 (matmul_multi_avx512.c) and Q4_K, Q5_K, Q6_K
+ * (quants_avx512.c); at the avx2 level every type (matmul_multi_avx2.c). NULL where a level or type has none
+ * (mm_matvec_multi_rows then runs the row kernel once per vector over each tile). */
 #define MULTI_V 4
 typedef void (*mm_multi_fn)(const void *W, size_t row_bytes, int64_t r0, int64_t r1, int64_t cols, int n,
                             const float *const *x, const mm_xq8 *const *xq, float *const *y);
@@ -120,6 +121,11 @@ void mm_rows_f32_avx2(const void *, size_t, int64_t, int64_t, int64_t, const flo
 void mm_rows_f16_avx2(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
 void mm_rows_q8_0_avx2(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
 void mm_rows_q4_0_avx2(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
+/* quants_avx512.c: the avx512 level's Q4_K, Q5_K, Q6_K kernels for n <= MULTI_V vectors (each written once for
+ * 1..MULTI_V vectors; the row kernels mm_q_rows_*_avx512 are their one-vector instances) */
+void mm_q_multi_q4_k_avx512(const void *, size_t, int64_t, int64_t, int64_t, int, const float *const *, const mm_xq8 *const *, float *const *);
+void mm_q_multi_q5_k_avx512(const void *, size_t, int64_t, int64_t, int64_t, int, const float *const *, const mm_xq8 *const *, float *const *);
+void mm_q_multi_q6_k_avx512(const void *, size_t, int64_t, int64_t, int64_t, int, const float *const *, const mm_xq8 *const *, float *const *);
 
 extern const mm_kernel_table mm_kernels_generic;
 extern const mm_kernel_table mm_kernels_avx2;    /* empty name when not compiled */

@@ -182,8 +182,13 @@ T512 void mm_q_rows_q5_1_avx512(const void *W, size_t rb, int64_t r0, int64_t r1
 /* ---------------------------------------------------------------- Q4_K, Q5_K */
 
 
+/* Q4_K / Q5_K rows [r0, r1) for V vectors (V = 1: the table's row kernel; 1..MULTI_V: mm_q_multi_q4_k/q5_k_avx512,
+ * the batched decode). Per super-block the scales, mins and the 4 chunks of codes are unpacked once for all V
+ * vectors; each vector's arithmetic is that of V = 1 (mm_k45_xfactors' products, the same accumulators in the
+ * same order), so its results are bit-identical to the row kernel's. */
 T512 static inline __attribute__((always_inline)) void
-k45_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_xq8 *xq, float *y, const int q5) {
+k45_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_xq8 *const *xq, float *const *y,
+         const int q5, const int V) {
     const int64_t nsb = cols / MM_QK_K;
     const size_t bsz = q5 ? sizeof(mm_block_q5_k) : sizeof(mm_block_q4_k);
     const __m512i nib = _mm512_set1_epi8(0x0f), b4 = _mm512_set1_epi8(0x10);
@@ -197,47 +202,57 @@ k45_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
     }
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *row = (const uint8_t *)W + (size_t)r * rb;
-        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-        __m256 accm = _mm256_setzero_ps();
+        __m512 acc0[MULTI_V], acc1[MULTI_V];
+        __m256 accm[MULTI_V];
+        for (int j = 0; j < V; j++) acc0[j] = _mm512_setzero_ps(), acc1[j] = _mm512_setzero_ps(), accm[j] = _mm256_setzero_ps();
         for (int64_t i = 0; i < nsb; i++) {
             const uint8_t *blk = row + (size_t)i * bsz;
             const uint8_t *qs = q5 ? blk + 48 : blk + 16;
             MM_PREFETCH(blk, 0); MM_PREFETCH(blk, 64); MM_PREFETCH(blk, 128);   /* 144 / 176 bytes */
-            const __m256 dd8 = mm_k45_factors(blk, xq, i, &accm);
-            const __m512 dd = _mm512_castps256_ps512(dd8);
+            const mm_k45_w kw = mm_k45_wfactors(blk);   /* the weights' part of the factors, once */
             const __m512i hb = q5 ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 16))) : _mm512_setzero_si512();
-            const int8_t *xs = xq->qs + (size_t)i * MM_QK_K;
+            __m512i q[4];
             for (int c = 0; c < 4; c++) {
-                __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * c)));
-                __m512i q = _mm512_and_si512(_mm512_srlv_epi16(v, sh), nib);
-                if (q5) q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(hb, bitsel[c]), q, b4);
-                __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512(xs + 64 * c));
-                __m512 f = _mm512_permutexvar_ps(pick[c], dd);
-                if (c & 1) acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc1);
-                else acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc0);
+                const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * c)));
+                q[c] = _mm512_and_si512(_mm512_srlv_epi16(v, sh), nib);
+                if (q5) q[c] = _mm512_mask_add_epi8(q[c], _mm512_test_epi8_mask(hb, bitsel[c]), q[c], b4);
+            }
+            for (int j = 0; j < V; j++) {
+                const __m512 dd = _mm512_castps256_ps512(mm_k45_xfactors(&kw, xq[j], i, &accm[j]));
+                const int8_t *xs = xq[j]->qs + (size_t)i * MM_QK_K;
+                for (int c = 0; c < 4; c++) {
+                    const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[c], _mm512_loadu_si512(xs + 64 * c));
+                    const __m512 f = _mm512_permutexvar_ps(pick[c], dd);
+                    if (c & 1) acc1[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc1[j]);
+                    else acc0[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc0[j]);
+                }
             }
         }
-        __m128 m4 = _mm_add_ps(_mm256_castps256_ps128(accm), _mm256_extractf128_ps(accm, 1));
-        m4 = _mm_add_ps(m4, _mm_movehl_ps(m4, m4));
-        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) - _mm_cvtss_f32(_mm_add_ss(m4, _mm_movehdup_ps(m4)));
+        for (int j = 0; j < V; j++) {
+            __m128 m4 = _mm_add_ps(_mm256_castps256_ps128(accm[j]), _mm256_extractf128_ps(accm[j], 1));
+            m4 = _mm_add_ps(m4, _mm_movehl_ps(m4, m4));
+            y[j][r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[j], acc1[j])) - _mm_cvtss_f32(_mm_add_ss(m4, _mm_movehdup_ps(m4)));
+        }
     }
 }
 
 T512 void mm_q_rows_q4_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
                                 const mm_xq8 *xq, float *y) {
     (void)x;
-    k45_rows(W, rb, r0, r1, cols, xq, y, 0);
+    k45_rows(W, rb, r0, r1, cols, &xq, &y, 0, 1);
 }
 T512 void mm_q_rows_q5_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
                                 const mm_xq8 *xq, float *y) {
     (void)x;
-    k45_rows(W, rb, r0, r1, cols, xq, y, 1);
+    k45_rows(W, rb, r0, r1, cols, &xq, &y, 1, 1);
 }
 
 /* ---------------------------------------------------------------- Q6_K */
-T512 void mm_q_rows_q6_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
-                                const mm_xq8 *xq, float *y) {
-    (void)x;
+/* rows [r0, r1) for V vectors (V = 1: the row kernel; 1..MULTI_V: mm_q_multi_q6_k_avx512): per half super-block the
+ * codes are unpacked once for all V vectors, each vector's arithmetic that of V = 1 (bit-identical results) */
+T512 static inline __attribute__((always_inline)) void
+q6k_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_xq8 *const *xq, float *const *y,
+         const int V) {
     const int64_t nsb = cols / MM_QK_K;
     const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30), c32 = _mm512_set1_epi8(32);
     /* codes of groups (2g, 2g + 1) of a half: low bits from [ql 0:32 | ql 32:64] (low nibbles for g = 0, high for
@@ -258,30 +273,60 @@ T512 void mm_q_rows_q6_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r1
     }
     for (int64_t r = r0; r < r1; r++) {
         const mm_block_q6_k *b = (const mm_block_q6_k *)((const uint8_t *)W + (size_t)r * rb);
-        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+        __m512 acc0[MULTI_V], acc1[MULTI_V];
+        for (int j = 0; j < V; j++) acc0[j] = _mm512_setzero_ps(), acc1[j] = _mm512_setzero_ps();
         for (int64_t i = 0; i < nsb; i++) {
             MM_PREFETCH(b + i, 0); MM_PREFETCH(b + i, 64); MM_PREFETCH(b + i, 128); MM_PREFETCH(b + i, 192);   /* 210 bytes */
             const __m512 scf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b[i].scales))),
                                              _mm512_set1_ps(_cvtsh_ss(b[i].d)));
-            const __m512 dx = _mm512_castps256_ps512(_mm256_loadu_ps(xq->d + 8 * i));
-            const int8_t *xs = xq->qs + (size_t)i * MM_QK_K;
             for (int h = 0; h < 2; h++) {
                 const __m512i L = _mm512_loadu_si512(b[i].ql + 64 * h);
                 const __m512i QH = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b[i].qh + 32 * h)));
                 __m512i q[2];
                 q[0] = _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(_mm512_sllv_epi16(QH, shl01), m30));
                 q[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4), _mm512_and_si512(_mm512_srlv_epi16(QH, shr23), m30));
-                for (int g = 0; g < 2; g++) {
-                    const __m512i xv = _mm512_loadu_si512(xs + 128 * h + 64 * g);
-                    __m512i p = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q[g], xv),
-                                                 _mm512_dpbusd_epi32(_mm512_setzero_si512(), c32, xv));
-                    __m512 f = _mm512_mul_ps(_mm512_permutexvar_ps(isc[2 * h + g], scf), _mm512_permutexvar_ps(idx[2 * h + g], dx));
-                    if (g) acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc1);
-                    else acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc0);
+                const __m512 sc0 = _mm512_permutexvar_ps(isc[2 * h], scf), sc1 = _mm512_permutexvar_ps(isc[2 * h + 1], scf);
+                for (int j = 0; j < V; j++) {
+                    const __m512 dx = _mm512_castps256_ps512(_mm256_loadu_ps(xq[j]->d + 8 * i));
+                    const int8_t *xs = xq[j]->qs + (size_t)i * MM_QK_K;
+                    for (int g = 0; g < 2; g++) {
+                        const __m512i xv = _mm512_loadu_si512(xs + 128 * h + 64 * g);
+                        __m512i p = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q[g], xv),
+                                                     _mm512_dpbusd_epi32(_mm512_setzero_si512(), c32, xv));
+                        __m512 f = _mm512_mul_ps(g ? sc1 : sc0, _mm512_permutexvar_ps(idx[2 * h + g], dx));
+                        if (g) acc1[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc1[j]);
+                        else acc0[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc0[j]);
+                    }
                 }
             }
         }
-        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+        for (int j = 0; j < V; j++) y[j][r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[j], acc1[j]));
     }
 }
+
+T512 void mm_q_rows_q6_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
+                                const mm_xq8 *xq, float *y) {
+    (void)x;
+    q6k_rows(W, rb, r0, r1, cols, &xq, &y, 1);
+}
+
+/* ---------------------------------------------------------------- batched decode (mm_multi_fn, n <= MULTI_V) */
+_Static_assert(MULTI_V == 4, "QMULTI instantiates V = 1..4");
+#define QMULTI(t, call)                                                                                               \
+    T512 void mm_q_multi_##t##_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n,       \
+                                      const float *const *x, const mm_xq8 *const *xq, float *const *y) {           \
+        (void)x;                                                                                                    \
+        switch (n) {                                                                                                \
+        case 1: call(1); break;                                                                                     \
+        case 2: call(2); break;                                                                                     \
+        case 3: call(3); break;                                                                                     \
+        default: call(4); break;                                                                                    \
+        }                                                                                                           \
+    }
+#define K4(V) k45_rows(W, rb, r0, r1, cols, xq, y, 0, V)
+#define K5(V) k45_rows(W, rb, r0, r1, cols, xq, y, 1, V)
+#define K6(V) q6k_rows(W, rb, r0, r1, cols, xq, y, V)
+QMULTI(q4_k, K4)
+QMULTI(q5_k, K5)
+QMULTI(q6_k, K6)
 #endif
