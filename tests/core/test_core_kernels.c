@@ -8,7 +8,7 @@
  *                     for the matvec of every quantized type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) at
  *                     the avx2/avx512 levels, which quantize x to 8 bits per block of 32 (llama.cpp style); this
  *                     is the rigorous bound for rounding x to the nearest step; also for mm_linear (n > 1) of
- *                     Q4_0 where it takes the int8 gemm (avx2 level), which is tested bit for bit against its
+ *                     Q4_0 where it takes the int8 gemm (avx2/avx512 levels), tested bit for bit against its
  *                     naive reference mm_core_gemm_q4_0_ref too.
  * Types: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (weights from mm_quantize_row of
  * random rows, one all-zero row). Sizes: rows 1..301 (not multiples of the thread count), cols 32..4096 (and
@@ -106,7 +106,7 @@ static void test_linear(mm_pool *pool, mm_type t, int64_t rows, int64_t cols, in
     mm_linear(pool, t, W, with_bias ? b : NULL, rows, cols, n, X, Y);
     mm_linear_ref(t, W, with_bias ? b : NULL, rows, cols, n, X, Yr);
     for (int64_t i = 0; i < n; i++) {
-        /* n > 1 quantizes x too where Q4_0 takes the int8 gemm (avx2 level) */
+        /* n > 1 quantizes x too where Q4_0 takes the int8 gemm (avx2/avx512 levels) */
         tolerances(t, W, rows, cols, X + i * cols, (n == 1 || mm_core_use_int8_gemm(t)) && level_quantizes_x(t), tol);
         for (int64_t r = 0; r < rows; r++) {
             double d = fabs((double)Y[i * rows + r] - Yr[i * rows + r]);
@@ -128,7 +128,7 @@ static void test_q4_0_int8(mm_pool *pool, int64_t rows, int64_t cols, int64_t n)
     if (cols >= 64) memset(X + 32, 0, 32 * sizeof(float));
     for (int e = 0; e < 32 && e < cols; e++) X[e] = e == 0 ? 127.0f : (float)(e - 16) + 0.5f;   /* d = 1: exact halves */
     for (int64_t j = 0; j < rows * n; j++) Y[j] = NAN;
-    int rc = mm_core_gemm_q4_0_avx2(pool, W, rows, cols, n, X, Y);
+    int rc = mm_core_gemm_q4_0(pool, W, rows, cols, n, X, Y);
     if (strcmp(mm_cpu_kernel_name(), "generic") == 0) {
         CHECK(rc == -1, "q4_0 int8 gemm ran at the generic level");
     } else {
