@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "core_internal.h"
+#include "quants_internal.h"   /* mm_k_scales8 */
 
 #define QK 32
 #define MR 4          /* rows of X per AVX2 micro-kernel */
@@ -38,16 +39,18 @@
 #define CLAIM 32      /* weight rows per claim: 4 AVX2 panels or 2 AVX-512 panels */
 #define XPAD 8        /* rows of quantized X padded to a multiple of MR and MR5 */
 
-/* X quantized: q [n_pad][cols] int8, d [n_pad][nb] f32, s [n_pad][nb] int32 (8 * sum of the block's q) */
+/* X quantized: q [n_pad][cols] int8, d [n_pad][nb] f32, s8 [n_pad][nb] int32 (8 * sum of the block's q),
+ * ds [n_pad][nb] f32 (d * sum of the block's q: Q4_K's mins) */
 typedef struct {
     int8_t *q;
     float *d;
     int32_t *s8;
+    float *ds;
 } xq_rows;
 
 static size_t al64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-static void quantize_block_ref(const float *x, int8_t *q, float *d, int32_t *s8) {
+static void quantize_block_ref(const float *x, int8_t *q, float *d, int32_t *s8, float *ds) {
     float amax = 0.0f;
     for (int e = 0; e < QK; e++) amax = fmaxf(amax, fabsf(x[e]));
     float dd = amax / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
@@ -60,32 +63,67 @@ static void quantize_block_ref(const float *x, int8_t *q, float *d, int32_t *s8)
     }
     *d = dd;
     *s8 = 8 * sum;
+    *ds = dd * (float)sum;
 }
 
-/* Naive reference of mm_core_gemm_q4_0: same quantization of X, same order of the per-block sums. */
-void mm_core_gemm_q4_0_ref(const void *W, int64_t rows, int64_t cols, int64_t n, const float *X, float *Y) {
+/* Q4_K sub-block s: a = d sc[s], m = dmin m[s] */
+static inline void k4_factors(const mm_block_q4_k *w, int s, float *a, float *m) {
+    uint64_t sc, mn;
+    mm_k_scales8(w->scales, &sc, &mn);
+    *a = mm_fp16_to_fp32(w->d) * (float)((sc >> (8 * s)) & 0xff);
+    *m = mm_fp16_to_fp32(w->dmin) * (float)((mn >> (8 * s)) & 0xff);
+}
+
+/* Weight row j's block b (32 elements): the nibbles u[32] (0..15) and the factors a, m of
+ * w = a (u - 8) (Q4_0: a = d, m = 0) or w = a u - m (Q4_K sub-block s of super-block b / 8: a = d sc[s],
+ * m = dmin m[s], as the dequantization computes them). */
+static void block_ref(mm_type t, const uint8_t *row, int64_t b, uint8_t u[QK], float *a, float *m) {
+    if (t == MM_TYPE_Q4_0) {
+        const mm_block_q4_0 *w = (const mm_block_q4_0 *)row + b;
+        for (int e = 0; e < QK / 2; e++) {
+            u[e] = w->qs[e] & 0x0f;
+            u[e + QK / 2] = w->qs[e] >> 4;
+        }
+        *a = mm_fp16_to_fp32(w->d);
+        *m = 0.0f;
+        return;
+    }
+    const mm_block_q4_k *w = (const mm_block_q4_k *)row + b / 8;
+    int s = (int)(b % 8);
+    for (int e = 0; e < QK; e++) u[e] = (uint8_t)((w->qs[32 * (s / 2) + e] >> (4 * (s & 1))) & 15);
+    k4_factors(w, s, a, m);
+}
+
+/* Naive reference of mm_core_gemm_int8: same quantization of X, same order of the per-block sums:
+ * Q4_0: acc = fma(dot - 8 sum q, a d_x, acc); Q4_K: acc = fma(dot, a d_x, acc), then acc = fma(-m, d_x sum q, acc). */
+int mm_core_gemm_int8_ref(mm_type t, const void *W, int64_t rows, int64_t cols, int64_t n, const float *X, float *Y) {
+    if ((t != MM_TYPE_Q4_0 && t != MM_TYPE_Q4_K) || cols % mm_type_block_size(t) != 0) return -1;
     int64_t nb = cols / QK;
-    size_t rb = mm_row_size(MM_TYPE_Q4_0, cols);
+    size_t rb = mm_row_size(t, cols);
     for (int64_t i = 0; i < n; i++) {
         for (int64_t j = 0; j < rows; j++) {
-            const mm_block_q4_0 *w = (const mm_block_q4_0 *)((const uint8_t *)W + (size_t)j * rb);
+            const uint8_t *row = (const uint8_t *)W + (size_t)j * rb;
             float acc = 0.0f;
             for (int64_t b = 0; b < nb; b++) {
                 int8_t q[QK];
-                float dx;
+                uint8_t u[QK];
+                float dx, ds, a, m;
                 int32_t s8;
-                quantize_block_ref(X + i * cols + b * QK, q, &dx, &s8);
+                quantize_block_ref(X + i * cols + b * QK, q, &dx, &s8, &ds);
+                block_ref(t, row, b, u, &a, &m);
                 int32_t dot = 0;
-                for (int e = 0; e < QK / 2; e++) {
-                    dot += (w[b].qs[e] & 0x0f) * q[e];
-                    dot += (w[b].qs[e] >> 4) * q[e + QK / 2];
+                for (int e = 0; e < QK; e++) dot += u[e] * q[e];
+                if (t == MM_TYPE_Q4_0) {
+                    acc = fmaf((float)(dot - s8), a * dx, acc);
+                } else {
+                    acc = fmaf((float)dot, a * dx, acc);
+                    acc = fmaf(-m, ds, acc);
                 }
-                float scale = mm_fp16_to_fp32(w[b].d) * dx;
-                acc = fmaf((float)(dot - s8), scale, acc);
             }
             Y[i * rows + j] = acc;
         }
     }
+    return 0;
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -94,10 +132,10 @@ void mm_core_gemm_q4_0_ref(const void *W, int64_t rows, int64_t cols, int64_t n,
 #define T256 __attribute__((target("avx2,fma,f16c")))
 
 /* per-thread scratch: the packed panels of one claim; thread 0's buffer also holds quantized X after them */
-static size_t panels_bytes(int64_t nb) { return al64((size_t)CLAIM * (size_t)nb * (QK + sizeof(float))); }
+static size_t panels_bytes(int64_t nb) { return al64((size_t)CLAIM * (size_t)nb * (QK + 2 * sizeof(float))); }
 static size_t xq_bytes(int64_t n_pad, int64_t cols) {
     int64_t nb = cols / QK;
-    return al64((size_t)(n_pad * cols)) + 2 * al64((size_t)(n_pad * nb) * 4);
+    return al64((size_t)(n_pad * cols)) + 3 * al64((size_t)(n_pad * nb) * 4);
 }
 
 static void xq_carve(void *mem, int64_t n_pad, int64_t cols, xq_rows *o) {
@@ -105,11 +143,12 @@ static void xq_carve(void *mem, int64_t n_pad, int64_t cols, xq_rows *o) {
     uint8_t *p = mem;
     o->q = (int8_t *)p;   p += al64((size_t)(n_pad * cols));
     o->d = (float *)p;    p += al64((size_t)(n_pad * nb) * 4);
-    o->s8 = (int32_t *)p;
+    o->s8 = (int32_t *)p; p += al64((size_t)(n_pad * nb) * 4);
+    o->ds = (float *)p;
 }
 
 /* one block of 32 x: same values as quantize_block_ref */
-T256 static inline void quantize_block(const float *x, int8_t *q, float *d, int32_t *s8) {
+T256 static inline void quantize_block(const float *x, int8_t *q, float *d, int32_t *s8, float *ds) {
     __m256 v[4], sgn = _mm256_set1_ps(-0.0f);
     __m256 m = _mm256_setzero_ps();
     for (int k = 0; k < 4; k++) {
@@ -136,6 +175,7 @@ T256 static inline void quantize_block(const float *x, int8_t *q, float *d, int3
     _mm256_storeu_si256((__m256i *)q, p);
     *d = dd;
     *s8 = 8 * _mm_cvtsi128_si32(s);
+    *ds = dd * (float)_mm_cvtsi128_si32(s);
 }
 
 static inline int32_t ld4(const int8_t *p) {   /* 4 bytes of x as one int32 (no aliasing, no alignment) */
@@ -146,6 +186,7 @@ static inline int32_t ld4(const int8_t *p) {   /* 4 bytes of x as one int32 (no 
 
 typedef struct {
     mm_pool *pool;
+    mm_type t;   /* Q4_0 or Q4_K */
     const uint8_t *W;
     size_t rb;
     int64_t rows, cols, n, n_pad;
@@ -164,13 +205,16 @@ T256 static void quantize_task(void *c, int ith, int nth) {
         int8_t *q = g->xq.q + i * g->cols;
         float *d = g->xq.d + i * nb;
         int32_t *s8 = g->xq.s8 + i * nb;
+        float *ds = g->xq.ds + i * nb;
         if (i >= g->n) {   /* padding rows: zero */
             memset(q, 0, (size_t)g->cols);
             memset(d, 0, (size_t)nb * sizeof(float));
             memset(s8, 0, (size_t)nb * sizeof(int32_t));
+            memset(ds, 0, (size_t)nb * sizeof(float));
             continue;
         }
-        for (int64_t b = 0; b < nb; b++) quantize_block(g->X + i * g->cols + b * QK, q + b * QK, d + b, s8 + b);
+        for (int64_t b = 0; b < nb; b++)
+            quantize_block(g->X + i * g->cols + b * QK, q + b * QK, d + b, s8 + b, ds + b);
     }
 }
 
@@ -195,37 +239,50 @@ T256 static inline void transpose8x8_epi32(__m256i r[8]) {
     }
 }
 
-/* Pack weight rows [j0, j0 + 8) (rows past `rows` are zero with scale 0): the 32 bytes of group gi of block b
- * at pw + b * bstride + gi * gstride (lane jj = row j0 + jj), the scales at sw[b * sstride + jj]. */
-T256 static void pack_panel(const q4g_ctx *g, int64_t j0, uint8_t *pw, float *sw, int64_t bstride, int64_t gstride,
-                            int64_t sstride) {
+/* Pack weight rows [j0, j0 + 8) (rows past `rows` are zero with factors 0): the 32 bytes of group gi of
+ * block b at pw + b * bstride + gi * gstride (lane jj = row j0 + jj), the factors a at sw[b * sstride + jj]
+ * and m at sm[b * sstride + jj] (block_ref's a and m). */
+T256 static void pack_panel(const q4g_ctx *g, int64_t j0, uint8_t *pw, float *sw, float *sm, int64_t bstride,
+                            int64_t gstride, int64_t sstride) {
     int64_t nb = g->cols / QK;
     const __m128i lo = _mm_set1_epi8(0x0f);
     for (int64_t b = 0; b < nb; b++) {
         __m256i r[NR];
         for (int jj = 0; jj < NR; jj++) {
             int64_t j = j0 + jj;
+            float *a = sw + b * sstride + jj, *m = sm + b * sstride + jj;
             if (j >= g->rows) {
                 r[jj] = _mm256_setzero_si256();
-                sw[b * sstride + jj] = 0.0f;
-                continue;
+                *a = *m = 0.0f;
+            } else if (g->t == MM_TYPE_Q4_0) {
+                const mm_block_q4_0 *blk = (const mm_block_q4_0 *)(g->W + (size_t)j * g->rb) + b;
+                __m128i v = _mm_loadu_si128((const __m128i *)blk->qs);
+                r[jj] = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), lo), _mm_and_si128(v, lo));
+                *a = _cvtsh_ss(blk->d);
+                *m = 0.0f;
+            } else {   /* Q4_K sub-block s: nibbles (low for even s, high for odd) of 32 bytes */
+                const mm_block_q4_k *blk = (const mm_block_q4_k *)(g->W + (size_t)j * g->rb) + b / 8;
+                int sb = (int)(b % 8);
+                __m256i v = _mm256_loadu_si256((const __m256i *)(blk->qs + 32 * (sb / 2)));
+                r[jj] = _mm256_and_si256(_mm256_srli_epi16(v, 4 * (sb & 1)), _mm256_set1_epi8(0x0f));
+                k4_factors(blk, sb, a, m);
             }
-            const mm_block_q4_0 *blk = (const mm_block_q4_0 *)(g->W + (size_t)j * g->rb) + b;
-            __m128i v = _mm_loadu_si128((const __m128i *)blk->qs);
-            r[jj] = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), lo), _mm_and_si128(v, lo));
-            sw[b * sstride + jj] = _cvtsh_ss(blk->d);
         }
         transpose8x8_epi32(r);   /* r[g]: lane jj = elements 4g..4g+3 of row j0 + jj */
         for (int gi = 0; gi < 8; gi++) _mm256_store_si256((__m256i *)(pw + b * bstride + gi * gstride), r[gi]);
     }
 }
 
-/* Y rows [i0, i0 + MR) (only those < n stored) x columns [j0, j0 + NR) (only those < rows stored) */
-T256 static void kernel_4x8(const q4g_ctx *g, int64_t i0, int64_t j0, const uint8_t *pw, const float *sw) {
+/* Y rows [i0, i0 + MR) (only those < n stored) x columns [j0, j0 + NR) (only those < rows stored);
+ * kq: Q4_K (mins: acc -= m d_x sum q) instead of Q4_0 (offset 8 in the integers) */
+T256 static inline __attribute__((always_inline)) void kernel_4x8(const q4g_ctx *g, int64_t i0, int64_t j0,
+                                                                 const uint8_t *pw, const float *sw, const float *sm,
+                                                                 const int kq) {
     int64_t nb = g->cols / QK;
     const int8_t *x0 = g->xq.q + i0 * g->cols, *x1 = x0 + g->cols, *x2 = x1 + g->cols, *x3 = x2 + g->cols;
     const float *d0 = g->xq.d + i0 * nb;
     const int32_t *s0 = g->xq.s8 + i0 * nb;
+    const float *ds0 = g->xq.ds + i0 * nb;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (int64_t b = 0; b < nb; b++) {
@@ -245,10 +302,19 @@ T256 static void kernel_4x8(const q4g_ctx *g, int64_t i0, int64_t j0, const uint
             p3 = _mm256_add_epi16(p3, _mm256_maddubs_epi16(w, _mm256_set1_epi32(ld4(x3 + e + 4 * gi))));
         }
         __m256 ws = _mm256_load_ps(sw + b * NR);
+        if (kq) {
+            __m256 wm = _mm256_load_ps(sm + b * NR);
+#define FIN(r) { __m256i s = _mm256_madd_epi16(p##r, ones); \
+                 a##r = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(ws, _mm256_set1_ps(d0[r * nb + b])), a##r); \
+                 a##r = _mm256_fnmadd_ps(wm, _mm256_set1_ps(ds0[r * nb + b]), a##r); }
+            FIN(0) FIN(1) FIN(2) FIN(3)
+#undef FIN
+        } else {
 #define FIN(r) { __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(p##r, ones), _mm256_set1_epi32(s0[r * nb + b])); \
                  a##r = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(ws, _mm256_set1_ps(d0[r * nb + b])), a##r); }
-        FIN(0) FIN(1) FIN(2) FIN(3)
+            FIN(0) FIN(1) FIN(2) FIN(3)
 #undef FIN
+        }
     }
     __m256 acc[MR] = {a0, a1, a2, a3};
     int64_t nr = g->rows - j0 < NR ? g->rows - j0 : NR;
@@ -268,18 +334,21 @@ T256 static void kernel_4x8(const q4g_ctx *g, int64_t i0, int64_t j0, const uint
 
 /* The same for 8 rows of X and 16 weight rows (AVX-512 VNNI): per block, 8 vpdpbusd per row of X accumulate
  * the 32 products in 32 bits, starting from -8 sum(q) (Q4_0's offset); the same integers as kernel_4x8. */
-T512 static void kernel_8x16_vnni(const q4g_ctx *g, int64_t i0, int64_t j0, const uint8_t *pw, const float *sw) {
+T512 static inline __attribute__((always_inline)) void kernel_8x16_vnni(const q4g_ctx *g, int64_t i0, int64_t j0,
+                                                                       const uint8_t *pw, const float *sw,
+                                                                       const float *sm, const int kq) {
     int64_t nb = g->cols / QK, cols = g->cols;
     const int8_t *x = g->xq.q + i0 * cols;
     const float *d0 = g->xq.d + i0 * nb;
     const int32_t *s0 = g->xq.s8 + i0 * nb;
+    const float *ds0 = g->xq.ds + i0 * nb;
     __m512 acc[MR5];
     for (int r = 0; r < MR5; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb = pw + b * NR5 * QK;
         __m512i p[MR5];
 #pragma GCC unroll 8
-        for (int r = 0; r < MR5; r++) p[r] = _mm512_set1_epi32(-s0[r * nb + b]);
+        for (int r = 0; r < MR5; r++) p[r] = _mm512_set1_epi32(kq ? 0 : -s0[r * nb + b]);
 #pragma GCC unroll 8
         for (int gi = 0; gi < 8; gi++) {
             __m512i w = _mm512_load_si512((const void *)(wb + 64 * gi));
@@ -291,53 +360,71 @@ T512 static void kernel_8x16_vnni(const q4g_ctx *g, int64_t i0, int64_t j0, cons
 #pragma GCC unroll 8
         for (int r = 0; r < MR5; r++)
             acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[r]), _mm512_mul_ps(ws, _mm512_set1_ps(d0[r * nb + b])), acc[r]);
+        if (kq) {
+            __m512 wm = _mm512_load_ps(sm + b * NR5);
+#pragma GCC unroll 8
+            for (int r = 0; r < MR5; r++) acc[r] = _mm512_fnmadd_ps(wm, _mm512_set1_ps(ds0[r * nb + b]), acc[r]);
+        }
     }
     int64_t nr = g->rows - j0 < NR5 ? g->rows - j0 : NR5;
     __mmask16 m = (__mmask16)((1u << nr) - 1);
     for (int r = 0; r < MR5 && i0 + r < g->n; r++) _mm512_mask_storeu_ps(g->Y + (i0 + r) * g->rows + j0, m, acc[r]);
 }
 
+/* the micro-kernels with the type fixed at compile time */
+T256 static void k4x8_q4_0(const q4g_ctx *g, int64_t i0, int64_t j0, const uint8_t *pw, const float *sw, const float *sm) {
+    kernel_4x8(g, i0, j0, pw, sw, sm, 0);
+}
+T256 static void k4x8_q4_k(const q4g_ctx *g, int64_t i0, int64_t j0, const uint8_t *pw, const float *sw, const float *sm) {
+    kernel_4x8(g, i0, j0, pw, sw, sm, 1);
+}
+T512 static void k8x16_q4_0(const q4g_ctx *g, int64_t i0, int64_t j0, const uint8_t *pw, const float *sw, const float *sm) {
+    kernel_8x16_vnni(g, i0, j0, pw, sw, sm, 0);
+}
+T512 static void k8x16_q4_k(const q4g_ctx *g, int64_t i0, int64_t j0, const uint8_t *pw, const float *sw, const float *sm) {
+    kernel_8x16_vnni(g, i0, j0, pw, sw, sm, 1);
+}
+
+/* Claims of CLAIM weight rows: packed into panels of nr (8 or 16) rows (per panel: bytes [nb][8][nr][4], then
+ * factors a [nb][nr] and m [nb][nr]), then every mr rows of X against every panel. */
 static void gemm_task(void *c, int ith, int nth) {
     (void)nth;
     q4g_ctx *g = c;
     int64_t nb = g->cols / QK;
     uint8_t *ws = mm_core_scratch(g->pool, ith, panels_bytes(nb));
     if (!ws) return;   /* cannot happen: reserved by the caller */
-    uint8_t *pw = ws;
-    float *sw = (float *)(ws + (size_t)CLAIM * (size_t)nb * QK);
+    const int64_t mr = g->vnni ? MR5 : MR, nr = g->vnni ? NR5 : NR;
+    void (*kern)(const q4g_ctx *, int64_t, int64_t, const uint8_t *, const float *, const float *) =
+        g->vnni ? (g->t == MM_TYPE_Q4_K ? k8x16_q4_k : k8x16_q4_0) : (g->t == MM_TYPE_Q4_K ? k4x8_q4_k : k4x8_q4_0);
     for (;;) {
         int64_t j0 = atomic_fetch_add_explicit(&g->next, CLAIM, memory_order_relaxed);
         if (j0 >= g->rows) return;
-        int64_t nr = g->rows - j0 < CLAIM ? g->rows - j0 : CLAIM;
-        if (g->vnni) {   /* panels of 16 rows: two 8-row packs interleaved per group of 4 elements */
-            int np = (int)((nr + NR5 - 1) / NR5);
-            for (int p = 0; p < np; p++)
-                for (int h = 0; h < 2; h++)
-                    pack_panel(g, j0 + p * NR5 + 8 * h, pw + (size_t)p * nb * NR5 * QK + 32 * h,
-                               sw + (size_t)p * nb * NR5 + 8 * h, NR5 * QK, 64, NR5);
-            for (int64_t i0 = 0; i0 < g->n; i0 += MR5)
-                for (int p = 0; p < np; p++)
-                    kernel_8x16_vnni(g, i0, j0 + p * NR5, pw + (size_t)p * nb * NR5 * QK, sw + (size_t)p * nb * NR5);
-        } else {
-            int np = (int)((nr + NR - 1) / NR);
-            for (int p = 0; p < np; p++)
-                pack_panel(g, j0 + p * NR, pw + (size_t)p * nb * NR * QK, sw + (size_t)p * nb * NR, NR * QK, 32, NR);
-            for (int64_t i0 = 0; i0 < g->n; i0 += MR)
-                for (int p = 0; p < np; p++)
-                    kernel_4x8(g, i0, j0 + p * NR, pw + (size_t)p * nb * NR * QK, sw + (size_t)p * nb * NR);
+        int64_t left = g->rows - j0 < CLAIM ? g->rows - j0 : CLAIM;
+        int np = (int)((left + nr - 1) / nr);
+        uint8_t *pw[CLAIM / NR];
+        float *sw[CLAIM / NR];
+        for (int p = 0; p < np; p++) {
+            pw[p] = ws + (size_t)p * (size_t)(nb * nr * QK);
+            sw[p] = (float *)(ws + (size_t)CLAIM * (size_t)(nb * QK)) + (size_t)p * (size_t)(2 * nb * nr);
+            for (int h = 0; h < nr / 8; h++)   /* 16-row panels: two 8-row packs interleaved per group */
+                pack_panel(g, j0 + p * nr + 8 * h, pw[p] + 32 * h, sw[p] + 8 * h, sw[p] + nb * nr + 8 * h, nr * QK,
+                           nr * 4, nr);
         }
+        for (int64_t i0 = 0; i0 < g->n; i0 += mr)
+            for (int p = 0; p < np; p++) kern(g, i0, j0 + p * nr, pw[p], sw[p], sw[p] + nb * nr);
     }
 }
 
-int mm_core_gemm_q4_0(mm_pool *pool, const void *W, int64_t rows, int64_t cols, int64_t n, const float *X,
-                      float *Y) {
-    if (cols <= 0 || cols % QK != 0 || rows <= 0 || n <= 0) return -1;
+int mm_core_gemm_int8(mm_pool *pool, mm_type t, const void *W, int64_t rows, int64_t cols, int64_t n,
+                      const float *X, float *Y) {
+    if (t != MM_TYPE_Q4_0 && t != MM_TYPE_Q4_K) return -1;
+    if (cols <= 0 || cols % mm_type_block_size(t) != 0 || rows <= 0 || n <= 0) return -1;
     const mm_kernel_table *k = mm_core_kernels();
     if (k == &mm_kernels_generic) return -1;   /* the CPU lacks AVX2 (or it was not asked for) */
     int64_t nb = cols / QK, n_pad = (n + XPAD - 1) / XPAD * XPAD;
     size_t pb = panels_bytes(nb), xb = xq_bytes(n_pad, cols);
     if (mm_core_reserve(pool, pb + xb) != 0) return -1;
-    q4g_ctx g = {pool, W, mm_row_size(MM_TYPE_Q4_0, cols), rows, cols, n, n_pad, X, Y, {0}, k == &mm_kernels_avx512, 0};
+    q4g_ctx g = {pool, t, W, mm_row_size(t, cols), rows, cols, n, n_pad, X, Y, {0}, k == &mm_kernels_avx512, 0};
     xq_carve((uint8_t *)mm_core_scratch(pool, 0, pb + xb) + pb, n_pad, cols, &g.xq);
     int nth = mm_pool_n_threads(pool);
     if (!pool || nth == 1 || (double)n * (double)rows * (double)cols < 1e5) {
@@ -350,9 +437,9 @@ int mm_core_gemm_q4_0(mm_pool *pool, const void *W, int64_t rows, int64_t cols, 
     return 0;
 }
 #else
-int mm_core_gemm_q4_0(mm_pool *pool, const void *W, int64_t rows, int64_t cols, int64_t n, const float *X,
-                      float *Y) {
-    (void)pool; (void)W; (void)rows; (void)cols; (void)n; (void)X; (void)Y;
+int mm_core_gemm_int8(mm_pool *pool, mm_type t, const void *W, int64_t rows, int64_t cols, int64_t n,
+                      const float *X, float *Y) {
+    (void)pool; (void)t; (void)W; (void)rows; (void)cols; (void)n; (void)X; (void)Y;
     return -1;
 }
 #endif

@@ -1,5 +1,5 @@
 /* matvec.c - matrix products: run-time kernel choice, plain-C kernels, naive references,
- * mm_matvec (decode), mm_linear (prefill: Q4_0's int8 gemm (gemm_int8.c), the own AVX-512 gemm, else
+ * mm_matvec (decode), mm_linear (prefill: Q4_0/Q4_K's int8 gemm (gemm_int8.c), the own AVX-512 gemm, else
  * dequantized tiles + sgemm), mm_sgemm.
  *
  * Threads: everything runs on core's mm_pool. OpenBLAS is put at one thread once (mm_core_blas_init)
@@ -189,7 +189,7 @@ const mm_kernel_table mm_kernels_generic = {
 /* ---------------------------------------------------------------- run-time choice */
 static const mm_kernel_table *g_kernels;
 static atomic_int g_own_gemm;   /* 0 = OpenBLAS, 1 = own AVX-512 gemm (set with the level) */
-static atomic_int g_int8_gemm;  /* 1 = Q4_0 prompts through the int8 gemm (avx2/avx512 levels; set with the level) */
+static atomic_int g_int8_gemm;  /* 1 = Q4_0/Q4_K prompts through the int8 gemm (avx2/avx512; set with the level) */
 static pthread_once_t kern_once = PTHREAD_ONCE_INIT;
 
 /* CPU features from cpuid + xgetbv (works with gcc and clang alike; clang 14's
@@ -286,7 +286,7 @@ bool mm_core_use_own_gemm(void) {
 void mm_core_set_own_gemm(bool on) { atomic_store(&g_own_gemm, on && mm_core_kernels() == &mm_kernels_avx512); }
 bool mm_core_use_int8_gemm(mm_type t) {
     mm_core_kernels();
-    return t == MM_TYPE_Q4_0 && atomic_load_explicit(&g_int8_gemm, memory_order_relaxed) == 1;
+    return (t == MM_TYPE_Q4_0 || t == MM_TYPE_Q4_K) && atomic_load_explicit(&g_int8_gemm, memory_order_relaxed) == 1;
 }
 void mm_core_set_int8_gemm(bool on) { atomic_store(&g_int8_gemm, on && mm_core_kernels() != &mm_kernels_generic); }
 
@@ -544,7 +544,7 @@ void mm_linear(mm_pool *pool, mm_type t, const void *W, const float *bias, int64
     }
     const mm_kernel_table *k = mm_core_kernels();
     int done = -1;
-    if (mm_core_use_int8_gemm(t)) done = mm_core_gemm_q4_0(pool, W, rows, cols, n, X, Y);
+    if (mm_core_use_int8_gemm(t)) done = mm_core_gemm_int8(pool, t, W, rows, cols, n, X, Y);
     if (done != 0 && mm_core_use_own_gemm()) {
         mm_gemm_b b = {MM_GEMM_B_WEIGHT, NULL, 0, W, t, rb, k->deq[ti]};
         if (t == MM_TYPE_F32) b = (mm_gemm_b){MM_GEMM_B_TRANS, W, cols, NULL, t, 0, NULL};
