@@ -5,8 +5,9 @@
         [--rounds 3] [--prompt 512] [--threads 1] [--config NAME:VAR=VALUE,...]... FILE.gguf ...
 
 On a machine shared with other jobs wall-clock tokens/s are mostly a measure of the other jobs (and llama.cpp's
-threads spin while they wait). Here each engine runs its pp test with -r 1 and with -r 2 (each with its own
-warm-up and model load) and the rate is P tokens / (CPU seconds of the second run - CPU seconds of the first):
+threads spin while they wait). Here each engine runs its pp test with -r 1 and with -r R (--reps, default 2; each
+with its own warm-up and model load) and the rate is P (R - 1) tokens / (CPU seconds of the second run - CPU
+seconds of the first):
 user + system time of the process, so time spent preempted does not count; load, warm-up and mmgpt's bandwidth
 pass cancel out (the latter is shrunk with --bw-mib 4). Use --threads 1: with more threads CPU time also counts
 spinning. Rounds are interleaved (llama-bench, then mmgpt, per file); the ratio is taken within the round.
@@ -33,10 +34,10 @@ def cpu_seconds(cmd, env=None):
     return (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), p.stdout
 
 
-def rate(cmd_for_reps, n_prompt, env=None):
+def rate(cmd_for_reps, n_prompt, env=None, reps=2):
     c1, _ = cpu_seconds(cmd_for_reps(1), env)
-    c2, out = cpu_seconds(cmd_for_reps(2), env)
-    return n_prompt / (c2 - c1) if c2 > c1 else float("nan"), out
+    c2, out = cpu_seconds(cmd_for_reps(reps), env)
+    return n_prompt * (reps - 1) / (c2 - c1) if c2 > c1 else float("nan"), out
 
 
 def main():
@@ -46,6 +47,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--prompt", type=int, default=512)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=2,
+                    help="the second run's repetitions (rate = P (reps - 1) / CPU-time difference); more = less noise")
     ap.add_argument("--config", action="append", default=[],
                     help="NAME:VAR=VALUE,... (repeatable): an mmgpt run per round with these environment variables")
     ap.add_argument("files", nargs="+")
@@ -65,10 +68,10 @@ def main():
     for rnd in range(1, a.rounds + 1):
         for f in a.files:
             lb, _ = rate(lambda r: [a.llama_bench, "-m", f, "-p", p, "-n", "0", "-t", t, "-r", str(r), "-o", "jsonl"],
-                         a.prompt)
+                         a.prompt, None, a.reps)
             for name, env in configs:
                 mm, out = rate(lambda r: [a.mmgpt, "bench", "-m", f, "-p", p, "-n", "0", "-t", t, "-r", str(r),
-                                          "--json", "--bw-mib", "4"], a.prompt, env)
+                                          "--json", "--bw-mib", "4"], a.prompt, env, a.reps)
                 line = json.loads(out.strip().splitlines()[-1])
                 flops = line.get("flops", 0)
                 ratios[(f, name)].append(mm / lb)
