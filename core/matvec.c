@@ -508,19 +508,23 @@ static void linear_task(void *c, int ith, int nth) {
         }
 }
 
-/* Rows of dequantized weight per sgemm call: about 256 KiB of f32, 16..256 rows. */
+/* Rows of dequantized weight per sgemm call: about LINEAR_TILE_BYTES of f32, 16..4096 rows. Each call repacks
+ * all of X, so narrow tiles cost: 256 KiB tiles (16 rows at 3072 columns) ran 512 x 3072 x 768 at 53-61
+ * GFLOP/s, 4 MiB tiles at 84-93 (F16/Q8_0, avx2, one thread, bench_gemm_cpu --cols 3072). */
+#define LINEAR_TILE_BYTES (4 << 20)
 static int64_t linear_tile_rows(int64_t cols) {
-    int64_t t = (256 * 1024 / 4) / (cols > 0 ? cols : 1);
+    int64_t t = (LINEAR_TILE_BYTES / 4) / (cols > 0 ? cols : 1);
     if (t < 16) t = 16;
-    if (t > 256) t = 256;
+    if (t > 4096) t = 4096;
     return t & ~(int64_t)15;
 }
 
 int mm_kernels_reserve(mm_pool *pool, int64_t max_cols, char *err) {
     if (max_cols < 0 || max_cols > ((int64_t)1 << 32))
         return mm_err(err, "%s: %lld columns is out of range", __func__, (long long)max_cols);
-    /* dequantized tile: tile(cols) * cols floats <= max(256 KiB, 16 rows of max_cols) for every cols */
-    size_t need = mm_xq8_bytes(max_cols), tile = 256 * 1024;
+    /* dequantized tile: tile(cols) * cols floats <= max(LINEAR_TILE_BYTES, 16 rows of max_cols) for every cols,
+     * used where mm_linear takes OpenBLAS tiles (not with the own AVX-512 gemm) */
+    size_t need = mm_xq8_bytes(max_cols), tile = mm_core_use_own_gemm() ? 256 * 1024 : LINEAR_TILE_BYTES;
     if ((size_t)max_cols * 16 * sizeof(float) > tile) tile = (size_t)max_cols * 16 * sizeof(float);
     if (tile > need) need = tile;
     if (mm_core_kernels() == &mm_kernels_avx512 && mm_core_gemm_scratch_bytes() > need) need = mm_core_gemm_scratch_bytes();
@@ -557,6 +561,8 @@ void mm_linear(mm_pool *pool, mm_type t, const void *W, const float *bias, int64
     }
     mm_core_blas_init();
     linear_ctx L = {pool, k->deq[ti], t, W, bias, rb, rows, cols, n, linear_tile_rows(cols), X, Y};
+    int64_t per_thread = (rows + mm_pool_n_threads(pool) - 1) / mm_pool_n_threads(pool);
+    if (L.tile > per_thread) L.tile = (per_thread + 15) & ~(int64_t)15;   /* no bigger than a thread's rows */
     if (pool && t != MM_TYPE_F32)
         if (mm_core_reserve(pool, (size_t)L.tile * (size_t)cols * sizeof(float)) != 0) L.pool = NULL, pool = NULL;
     if (!pool || mm_pool_n_threads(pool) == 1)
