@@ -13,8 +13,8 @@ pass cancel out (the latter is shrunk with --bw-mib 4). Use --threads 1: with mo
 spinning. Rounds are interleaved (llama-bench, then mmgpt, per file); the ratio is taken within the round.
 MMGPT_KERNEL in the environment picks mmgpt's kernel level. --config runs mmgpt once per config in every round
 (after llama-bench), each with those variables added to the environment, e.g. --config avx2:MMGPT_KERNEL=avx2
---config avx2-openblas:MMGPT_KERNEL=avx2,MMGPT_GEMM=openblas; without --config one run in the inherited
-environment. Prints one line per file per round per config, then medians.
+--config avx2-openblas:MMGPT_KERNEL=avx2,MMGPT_GEMM=openblas (MMGPT_BIN=PATH: another mmgpt binary for that
+config, e.g. a build of main); without --config one run of --mmgpt in the inherited environment. Prints one line per file per round per config, then medians.
 """
 import argparse
 import json
@@ -57,20 +57,23 @@ def main():
     configs = []
     for c in a.config or [""]:
         name, _, assigns = c.partition(":")
-        env = dict(os.environ)
+        env, binary = dict(os.environ), a.mmgpt
         for kv in filter(None, assigns.split(",")):
             k, eq, v = kv.partition("=")
             if not eq:
                 sys.exit(f"pp_cpu_rounds: --config {c}: expected VAR=VALUE, got {kv}")
-            env[k] = v
-        configs.append((name or "mmgpt", env))
-    ratios = {(f, n): [] for f in a.files for n, _ in configs}
+            if k == "MMGPT_BIN":   # another mmgpt binary for this config (e.g. a build of main)
+                binary = v
+            else:
+                env[k] = v
+        configs.append((name or "mmgpt", env, binary))
+    ratios = {(f, n): [] for f in a.files for n, _, _ in configs}
     for rnd in range(1, a.rounds + 1):
         for f in a.files:
             lb, _ = rate(lambda r: [a.llama_bench, "-m", f, "-p", p, "-n", "0", "-t", t, "-r", str(r), "-o", "jsonl"],
                          a.prompt, None, a.reps)
-            for name, env in configs:
-                mm, out = rate(lambda r: [a.mmgpt, "bench", "-m", f, "-p", p, "-n", "0", "-t", t, "-r", str(r),
+            for name, env, binary in configs:
+                mm, out = rate(lambda r: [binary, "bench", "-m", f, "-p", p, "-n", "0", "-t", t, "-r", str(r),
                                           "--json", "--bw-mib", "4"], a.prompt, env, a.reps)
                 line = json.loads(out.strip().splitlines()[-1])
                 flops = line.get("flops", 0)
@@ -78,7 +81,7 @@ def main():
                 print(f"round {rnd} {os.path.basename(f)}: llama.cpp {lb:.1f} t/s, {name} ({line.get('kernels', '?')}) "
                       f"{mm:.1f} t/s ({flops / a.prompt * mm / 1e9:.1f} GFLOP/s), ratio {mm / lb:.2f}", flush=True)
     for f in a.files:
-        for name, _ in configs:
+        for name, _, _ in configs:
             r = ratios[(f, name)]
             print(f"{os.path.basename(f)} {name}: median ratio {statistics.median(r):.2f} "
                   f"(rounds {', '.join(f'{x:.2f}' for x in r)})")
