@@ -218,7 +218,7 @@ T256 static void quantize_task(void *c, int ith, int nth) {
     }
 }
 
-/* d[c * 8 + r] = src[r][c] for 8 rows of 8 int32 */
+/* 8 rows of 8 int32 transposed in place: afterwards lane jj of r[c] is what lane c of r[jj] was */
 T256 static inline void transpose8x8_epi32(__m256i r[8]) {
     __m256 t[8], u[8];
     for (int i = 0; i < 8; i++) u[i] = _mm256_castsi256_ps(r[i]);
