@@ -1,5 +1,6 @@
 /* matvec.c - matrix products: run-time kernel choice, plain-C kernels, naive references,
- * mm_matvec (decode), mm_linear (prefill: dequantized tiles + sgemm), mm_sgemm.
+ * mm_matvec (decode), mm_linear (prefill: Q4_0/Q4_K's int8 gemm (gemm_int8.c), the own AVX-512 gemm, else
+ * dequantized tiles + sgemm), mm_sgemm.
  *
  * Threads: everything runs on core's mm_pool. OpenBLAS is put at one thread once (mm_core_blas_init)
  * and each pool thread calls sgemm on its own slice of the output, so there is one set of threads only:
@@ -188,6 +189,7 @@ const mm_kernel_table mm_kernels_generic = {
 /* ---------------------------------------------------------------- run-time choice */
 static const mm_kernel_table *g_kernels;
 static atomic_int g_own_gemm;   /* 0 = OpenBLAS, 1 = own AVX-512 gemm (set with the level) */
+static atomic_int g_int8_gemm;  /* 1 = Q4_0/Q4_K prompts through the int8 gemm (avx2/avx512, MMGPT_GEMM=int8) */
 static pthread_once_t kern_once = PTHREAD_ONCE_INIT;
 
 /* CPU features from cpuid + xgetbv (works with gcc and clang alike; clang 14's
@@ -268,6 +270,8 @@ static void kernels_init(void) {
     g_kernels = level_table[best];
     const char *e = getenv("MMGPT_GEMM");
     atomic_store(&g_own_gemm, best == MM_KERNEL_AVX512 && !(e && strcmp(e, "openblas") == 0));
+    /* opt-in until the model-level parity tests state the 8-bit activation tolerance for prompts */
+    atomic_store(&g_int8_gemm, best >= MM_KERNEL_AVX2 && e && strcmp(e, "int8") == 0);
 }
 
 const mm_kernel_table *mm_core_kernels(void) {
@@ -281,6 +285,11 @@ bool mm_core_use_own_gemm(void) {
     return atomic_load_explicit(&g_own_gemm, memory_order_relaxed) == 1;
 }
 void mm_core_set_own_gemm(bool on) { atomic_store(&g_own_gemm, on && mm_core_kernels() == &mm_kernels_avx512); }
+bool mm_core_use_int8_gemm(mm_type t) {
+    mm_core_kernels();
+    return (t == MM_TYPE_Q4_0 || t == MM_TYPE_Q4_K) && atomic_load_explicit(&g_int8_gemm, memory_order_relaxed) == 1;
+}
+void mm_core_set_int8_gemm(bool on) { atomic_store(&g_int8_gemm, on && mm_core_kernels() != &mm_kernels_generic); }
 
 const char *mm_cpu_kernel_name(void) { return mm_core_kernels()->name; }
 
@@ -500,19 +509,23 @@ static void linear_task(void *c, int ith, int nth) {
         }
 }
 
-/* Rows of dequantized weight per sgemm call: about 256 KiB of f32, 16..256 rows. */
+/* Rows of dequantized weight per sgemm call: about LINEAR_TILE_BYTES of f32, 16..4096 rows. Each call repacks
+ * all of X, so narrow tiles cost: 256 KiB tiles (16 rows at 3072 columns) ran 512 x 3072 x 768 at 53-61
+ * GFLOP/s, 4 MiB tiles at 84-93 (F16/Q8_0, avx2, one thread, bench_gemm_cpu --cols 3072). */
+#define LINEAR_TILE_BYTES (4 << 20)
 static int64_t linear_tile_rows(int64_t cols) {
-    int64_t t = (256 * 1024 / 4) / (cols > 0 ? cols : 1);
+    int64_t t = (LINEAR_TILE_BYTES / 4) / (cols > 0 ? cols : 1);
     if (t < 16) t = 16;
-    if (t > 256) t = 256;
+    if (t > 4096) t = 4096;
     return t & ~(int64_t)15;
 }
 
 int mm_kernels_reserve(mm_pool *pool, int64_t max_cols, char *err) {
     if (max_cols < 0 || max_cols > ((int64_t)1 << 32))
         return mm_err(err, "%s: %lld columns is out of range", __func__, (long long)max_cols);
-    /* dequantized tile: tile(cols) * cols floats <= max(256 KiB, 16 rows of max_cols) for every cols */
-    size_t need = mm_xq8_bytes(max_cols), tile = 256 * 1024;
+    /* dequantized tile: tile(cols) * cols floats <= max(LINEAR_TILE_BYTES, 16 rows of max_cols) for every cols,
+     * used where mm_linear takes OpenBLAS tiles (not with the own AVX-512 gemm) */
+    size_t need = mm_xq8_bytes(max_cols), tile = mm_core_use_own_gemm() ? 256 * 1024 : LINEAR_TILE_BYTES;
     if ((size_t)max_cols * 16 * sizeof(float) > tile) tile = (size_t)max_cols * 16 * sizeof(float);
     if (tile > need) need = tile;
     if (mm_core_kernels() == &mm_kernels_avx512 && mm_core_gemm_scratch_bytes() > need) need = mm_core_gemm_scratch_bytes();
@@ -535,17 +548,22 @@ void mm_linear(mm_pool *pool, mm_type t, const void *W, const float *bias, int64
         return;
     }
     const mm_kernel_table *k = mm_core_kernels();
-    if (mm_core_use_own_gemm()) {
+    int done = -1;
+    if (mm_core_use_int8_gemm(t)) done = mm_core_gemm_int8(pool, t, W, rows, cols, n, X, Y);
+    if (done != 0 && mm_core_use_own_gemm()) {
         mm_gemm_b b = {MM_GEMM_B_WEIGHT, NULL, 0, W, t, rb, k->deq[ti]};
         if (t == MM_TYPE_F32) b = (mm_gemm_b){MM_GEMM_B_TRANS, W, cols, NULL, t, 0, NULL};
-        if (mm_core_gemm_avx512(pool, &b, n, rows, cols, 1.0f, X, cols, 0.0f, Y, rows) == 0) {
-            if (bias)
-                for (int64_t i = 0; i < n; i++) mm_add(Y + i * rows, Y + i * rows, bias, rows);
-            return;
-        }
+        done = mm_core_gemm_avx512(pool, &b, n, rows, cols, 1.0f, X, cols, 0.0f, Y, rows);
+    }
+    if (done == 0) {
+        if (bias)
+            for (int64_t i = 0; i < n; i++) mm_add(Y + i * rows, Y + i * rows, bias, rows);
+        return;
     }
     mm_core_blas_init();
     linear_ctx L = {pool, k->deq[ti], t, W, bias, rb, rows, cols, n, linear_tile_rows(cols), X, Y};
+    int64_t per_thread = (rows + mm_pool_n_threads(pool) - 1) / mm_pool_n_threads(pool);
+    if (L.tile > per_thread) L.tile = (per_thread + 15) & ~(int64_t)15;   /* no bigger than a thread's rows */
     if (pool && t != MM_TYPE_F32)
         if (mm_core_reserve(pool, (size_t)L.tile * (size_t)cols * sizeof(float)) != 0) L.pool = NULL, pool = NULL;
     if (!pool || mm_pool_n_threads(pool) == 1)

@@ -37,11 +37,14 @@
  *     K-quants' sub-blocks line up with these blocks) and integer dot products are used (VNNI on avx512).
  *     This adds at most sum_i |w_i| * d_x(i) / 2 to each output (d_x of x's block); about 0.3-1% of |y|
  *     on random data, the order of the weight quantization itself. The generic level, and mm_linear with
- *     n > 1, use f32 x (no extra error).
- *   - mm_linear n > 1 and mm_sgemm: at the avx512 level an own AVX-512 gemm (weights dequantized while
- *     packed), which runs about 2x OpenBLAS limited to AVX2 by OPENBLAS_CORETYPE=Haswell; elsewhere, or
- *     with MMGPT_GEMM=openblas, OpenBLAS over dequantized weight tiles. Every type goes this way (its
- *     level's dequantization into f32 tiles, then f32 gemm). See bench/bench_kernels.c.
+ *     n > 1 for the other types, use f32 x (no extra error).
+ *   - mm_linear n > 1 of Q4_0 and Q4_K at the avx2 and avx512 levels with MMGPT_GEMM=int8 (opt-in): an int8
+ *     gemm (core/gemm_int8.c), x quantized as for the matvec (same error bound), weights repacked per call,
+ *     vpmaddubsw (AVX2) / VNNI (AVX-512) dot products: 2-2.6x the f32 paths below on one core.
+ *   - mm_linear n > 1 (other types) and mm_sgemm: at the avx512 level an own AVX-512 gemm (weights dequantized
+ *     while packed), which runs about 2x OpenBLAS limited to AVX2 by OPENBLAS_CORETYPE=Haswell; elsewhere, or
+ *     with MMGPT_GEMM=openblas, OpenBLAS over dequantized weight tiles (its level's dequantization into f32
+ *     tiles, then f32 gemm). See bench/bench_kernels.c and bench/bench_gemm_cpu.c.
  *   - Elementwise ops: AVX-512 / AVX2 at those levels (own exp/erfc approximations, a few f32 ulps from
  *     float64 references), plain C with libm at the generic level. mm_quantize_row / mm_dequantize_row use the
  *     level's vectorized conversions (F16C for f16: round to nearest even, bit-identical to numpy).
@@ -55,8 +58,9 @@
  * Environment knobs (the only environment variables the library reads; none is needed):
  *   MMGPT_KERNEL=generic|avx2|avx512  kernel level (above); read once per process, at the first kernel
  *                                     call (every module asks core for the level, none reads it itself)
- *   MMGPT_GEMM=openblas               OpenBLAS instead of the own gemm at the avx512 level; read with
- *                                     MMGPT_KERNEL
+ *   MMGPT_GEMM=openblas               OpenBLAS over dequantized tiles instead of the own gemm at the avx512
+ *                                     level; MMGPT_GEMM=int8: Q4_0/Q4_K prompts through the int8 gemm (8-bit
+ *                                     activations, as decode); read with MMGPT_KERNEL
  *   MMGPT_POOL_SPIN_US=N              pool workers poll N microseconds before sleeping; read by
  *                                     mm_pool_create
  */

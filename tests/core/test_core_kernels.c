@@ -7,7 +7,9 @@
  *   quantized x:      the above + 1.01 * sum_i |w_i| * d_x(i) / 2      where d_x = amax(block of x)/127,
  *                     for the matvec of every quantized type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) at
  *                     the avx2/avx512 levels, which quantize x to 8 bits per block of 32 (llama.cpp style); this
- *                     is the rigorous bound for rounding x to the nearest step.
+ *                     is the rigorous bound for rounding x to the nearest step; also for mm_linear (n > 1) of
+ *                     Q4_0 and Q4_K where they take the int8 gemm (MMGPT_GEMM=int8), also tested bit for
+ *                     bit against its naive reference mm_core_gemm_int8_ref.
  * Types: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (weights from mm_quantize_row of
  * random rows, one all-zero row). Sizes: rows 1..301 (not multiples of the thread count), cols 32..4096 (and
  * odd cols for f32/f16/bf16; multiples of 256 for the K-quants), 1, 2 and 3 threads, n = 1, 2, 5, 9, 33, 130 input
@@ -22,6 +24,7 @@
 
 #include "mm_check.h"
 #include "mm_level.h"
+#include "../../core/core_internal.h"   /* the int8 gemm and its naive reference */
 
 static unsigned rng = 12345;
 static float frand(void) {   /* uniform in [-1, 1) */
@@ -103,7 +106,8 @@ static void test_linear(mm_pool *pool, mm_type t, int64_t rows, int64_t cols, in
     mm_linear(pool, t, W, with_bias ? b : NULL, rows, cols, n, X, Y);
     mm_linear_ref(t, W, with_bias ? b : NULL, rows, cols, n, X, Yr);
     for (int64_t i = 0; i < n; i++) {
-        tolerances(t, W, rows, cols, X + i * cols, n == 1 && level_quantizes_x(t), tol);
+        /* n > 1 quantizes x too where Q4_0/Q4_K take the int8 gemm (avx2/avx512 levels, MMGPT_GEMM=int8) */
+        tolerances(t, W, rows, cols, X + i * cols, (n == 1 || mm_core_use_int8_gemm(t)) && level_quantizes_x(t), tol);
         for (int64_t r = 0; r < rows; r++) {
             double d = fabs((double)Y[i * rows + r] - Yr[i * rows + r]);
             CHECK(d <= tol[r] + 1e-6 * fabs(b[r]), "linear %s %s %lldx%lld n=%lld bias=%d threads=%d [%lld,%lld]: %.9g vs %.9g",
@@ -112,6 +116,32 @@ static void test_linear(mm_pool *pool, mm_type t, int64_t rows, int64_t cols, in
         }
     }
     free(W); free(X); free(Y); free(Yr); free(b); free(tol);
+}
+
+/* The int8 gemm (Q4_0, Q4_K) against its naive reference (same quantization of x, same order of sums): the same
+ * bits. X has blocks of very different magnitudes, an all-zero block (d_x = 0) and exact halves (round to even). */
+static void test_int8_gemm(mm_pool *pool, mm_type t, int64_t rows, int64_t cols, int64_t n) {
+    void *W = make_weights(t, rows, cols);
+    float *X = malloc(sizeof(float) * (size_t)(cols * n)), *Y = malloc(sizeof(float) * (size_t)(rows * n)),
+          *Yr = malloc(sizeof(float) * (size_t)(rows * n));
+    for (int64_t j = 0; j < cols * n; j++) X[j] = frand() * (float)(1 + (j / 32) % 5) * ((j / 32) % 7 == 3 ? 100.0f : 1.0f);
+    if (cols >= 64) memset(X + 32, 0, 32 * sizeof(float));
+    for (int e = 0; e < 32 && e < cols; e++) X[e] = e == 0 ? 127.0f : (float)(e - 16) + 0.5f;   /* d = 1: exact halves */
+    for (int64_t j = 0; j < rows * n; j++) Y[j] = NAN;
+    int rc = mm_core_gemm_int8(pool, t, W, rows, cols, n, X, Y);
+    if (strcmp(mm_cpu_kernel_name(), "generic") == 0) {
+        CHECK(rc == -1, "int8 gemm ran at the generic level");
+    } else {
+        CHECK(rc == 0, "int8 gemm %s %lldx%lld n=%lld: returned %d", mm_type_name(t), (long long)rows, (long long)cols,
+              (long long)n, rc);
+        CHECK(mm_core_gemm_int8_ref(t, W, rows, cols, n, X, Yr) == 0, "int8 gemm reference refused %s", mm_type_name(t));
+        int64_t bad = 0;
+        for (int64_t j = 0; j < rows * n; j++) bad += memcmp(&Y[j], &Yr[j], sizeof(float)) != 0;
+        CHECK(bad == 0, "int8 gemm %s %s %lldx%lld n=%lld threads=%d: %lld of %lld outputs differ from the reference "
+              "(first %.9g vs %.9g)", mm_cpu_kernel_name(), mm_type_name(t), (long long)rows, (long long)cols,
+              (long long)n, mm_pool_n_threads(pool), (long long)bad, (long long)(rows * n), Y[0], Yr[0]);
+    }
+    free(W); free(X); free(Y); free(Yr);
 }
 
 static void test_sgemm(mm_pool *pool, bool transB, int64_t m, int64_t n, int64_t k, float alpha, float beta) {
@@ -185,6 +215,15 @@ int main(void) {
                 /* a prompt-sized batch: several A blocks (MC = 96 rows) and k blocks (KC = 256, a tail of 64) of the
                  * own gemm, a partial last register tile of rows and of columns */
                 if (!quick) test_linear(p, types[ti], 301, kq ? 512 : 320, 130, ti % 2 == 0);
+            }
+            /* partial panels of weight rows (8 / 16) and of X rows (4 / 8), several claims of 32 rows, one block
+             * (Q4_0), one super-block (Q4_K), long rows */
+            for (int k4 = 0; k4 < 2; k4++) {
+                mm_type t = k4 ? MM_TYPE_Q4_K : MM_TYPE_Q4_0;
+                test_int8_gemm(p, t, 1, k4 ? 256 : 32, 2);
+                test_int8_gemm(p, t, 67, k4 ? 512 : 96, 5);
+                test_int8_gemm(p, t, 301, k4 ? 768 : 320, 33);
+                if (!quick) test_int8_gemm(p, t, 130, 3072, 130);
             }
             test_sgemm(p, false, 17, 33, 45, 1.0f, 0.0f);
             test_sgemm(p, true, 64, 31, 70, 0.5f, 1.0f);
