@@ -112,6 +112,30 @@ void mm_core_deq_scalar(mm_type t, const void *src, float *y, int64_t n);
 #define MULTI_V 4
 typedef void (*mm_multi_fn)(const void *W, size_t row_bytes, int64_t r0, int64_t r1, int64_t cols, int n,
                             const float *const *x, const mm_xq8 *const *xq, float *const *y);
+/* The one row driver of the register-blocked kernels (matmul_multi_avx2.c, matmul_multi_avx512.c): MULTI##_v runs
+ * `body` (which sees row, r, cols, x, xq, y and the constant V) for rows [r0, r1); MULTI is the mm_multi_fn taking n
+ * vectors 4 at a time, each count 1..4 its own instance. TGT: the level's target attribute. */
+#define MM_MULTI_DRIVER(TGT, MULTI, body)                                                                            \
+    TGT static inline __attribute__((always_inline)) void MULTI##_v(const void *W, size_t rb, int64_t r0, int64_t r1, \
+                                                                    int64_t cols, const float *const *x,              \
+                                                                    const mm_xq8 *const *xq, float *const *y,         \
+                                                                    const int V) {                                    \
+        (void)x, (void)xq;                                                                                           \
+        for (int64_t r = r0; r < r1; r++) {                                                                          \
+            const uint8_t *row = (const uint8_t *)W + (size_t)r * rb;                                                \
+            body;                                                                                                    \
+        }                                                                                                            \
+    }                                                                                                                \
+    TGT static void MULTI(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n,                     \
+                          const float *const *x, const mm_xq8 *const *xq, float *const *y) {                         \
+        for (int j = 0; j < n; j += 4) /* (4 at a time whatever MULTI_V >= 4 allows) */                            \
+            switch (n - j) {                                                                                         \
+            case 1: MULTI##_v(W, rb, r0, r1, cols, x + j, xq + j, y + j, 1); break;                                  \
+            case 2: MULTI##_v(W, rb, r0, r1, cols, x + j, xq + j, y + j, 2); break;                                  \
+            case 3: MULTI##_v(W, rb, r0, r1, cols, x + j, xq + j, y + j, 3); break;                                  \
+            default: MULTI##_v(W, rb, r0, r1, cols, x + j, xq + j, y + j, 4); break;                                 \
+            }                                                                                                        \
+    }
 mm_multi_fn mm_multi_kernel(const mm_kernel_table *k, mm_type t);
 /* matmul_multi_avx2.c: the avx2 level's kernels, each type written once for 1..4 vectors: the multi kernel of
  * every type and, as its one-vector instance, the table's row kernel (below; the types of quants.c under their

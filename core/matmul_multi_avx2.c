@@ -322,27 +322,10 @@ T256 static INL void q6_row(const mm_block_q6_k *b, int64_t nsb, const mm_xq8 *c
  * ROW: the avx2 table's row kernel (mm_rows_fn, V = 1); MULTI: mm_multi_fn for n vectors, 4 per pass. */
 _Static_assert(MULTI_V >= 4, "the register-blocked instances take up to 4 vectors");
 #define KERNELS(ROW, MULTI, body)                                                                                  \
-    T256 static INL void MULTI##_v(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols,                \
-                                   const float *const *x, const mm_xq8 *const *xq, float *const *y, const int V) { \
-        (void)x, (void)xq;                                                                                         \
-        for (int64_t r = r0; r < r1; r++) {                                                                        \
-            const uint8_t *row = (const uint8_t *)W + (size_t)r * rb;                                              \
-            body;                                                                                                  \
-        }                                                                                                          \
-    }                                                                                                              \
+    MM_MULTI_DRIVER(T256, MULTI, body)                                                                             \
     T256 void ROW(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x, const mm_xq8 *xq, \
                   float *y) {                                                                                      \
         MULTI##_v(W, rb, r0, r1, cols, &x, &xq, &y, 1);                                                            \
-    }                                                                                                              \
-    T256 static void MULTI(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n,                 \
-                           const float *const *x, const mm_xq8 *const *xq, float *const *y) {                      \
-        for (int j = 0; j < n; j += 4) /* (4 at a time whatever MULTI_V >= 4 allows) */                          \
-            switch (n - j) {                                                                                       \
-            case 1: MULTI##_v(W, rb, r0, r1, cols, x + j, xq + j, y + j, 1); break;                                \
-            case 2: MULTI##_v(W, rb, r0, r1, cols, x + j, xq + j, y + j, 2); break;                                \
-            case 3: MULTI##_v(W, rb, r0, r1, cols, x + j, xq + j, y + j, 3); break;                                \
-            default: MULTI##_v(W, rb, r0, r1, cols, x + j, xq + j, y + j, 4); break;                               \
-            }                                                                                                      \
     }
 
 KERNELS(mm_rows_f32_avx2, multi_f32, fp_row(row, cols, x, y, r, V, FP_F32))

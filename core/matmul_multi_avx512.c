@@ -164,25 +164,8 @@ T512 static INL void q4_row(const mm_block_q4_0 *b, int64_t nb, const mm_xq8 *co
     for (int j = 0; j < V; j++) y[j][r] = hsum(_mm512_add_ps(a0[j], a1[j]));
 }
 
-/* rows [r0, r1) for V vectors, V a constant per instance */
-#define MULTI_FN(name, body)                                                                                       \
-    T512 static INL void name##_v(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols,                 \
-                                  const float *const *x, const mm_xq8 *const *xq, float *const *y, const int V) { \
-        (void)x, (void)xq;                                                                                         \
-        for (int64_t r = r0; r < r1; r++) {                                                                        \
-            const uint8_t *row = (const uint8_t *)W + (size_t)r * rb;                                              \
-            body;                                                                                                  \
-        }                                                                                                          \
-    }                                                                                                              \
-    T512 static void name(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n,                  \
-                          const float *const *x, const mm_xq8 *const *xq, float *const *y) {                       \
-        switch (n) {                                                                                               \
-        case 1: name##_v(W, rb, r0, r1, cols, x, xq, y, 1); break;                                                 \
-        case 2: name##_v(W, rb, r0, r1, cols, x, xq, y, 2); break;                                                 \
-        case 3: name##_v(W, rb, r0, r1, cols, x, xq, y, 3); break;                                                 \
-        default: name##_v(W, rb, r0, r1, cols, x, xq, y, 4); break;                                                \
-        }                                                                                                          \
-    }
+/* rows [r0, r1) for V vectors, V a constant per instance: core_internal.h's one driver */
+#define MULTI_FN(name, body) MM_MULTI_DRIVER(T512, name, body)
 
 MULTI_FN(multi_f32, fp_row(row, cols, x, y, r, V, false))
 MULTI_FN(multi_f16, fp_row(row, cols, x, y, r, V, true))
