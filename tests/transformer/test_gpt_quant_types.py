@@ -91,7 +91,10 @@ def one(tag, tensors, dims, type_of, seed, decode_tol):
     write_model(path, tensors, dims, type_of)
     p = ref_gpt2.load_gguf(path)
     rng = np.random.default_rng(seed)
-    n_prompt = 24 if not SANITIZE else 8
+    # the same prompt and steps under the sanitizers (the model is small): with 8 positions and 4 steps, an input that
+    # lands on the other side of a rounding boundary in step 1 (q4_k at the avx2 level after 4 MiB gemm tiles) left
+    # one clean step of four, failing the median rule below although the arithmetic was right
+    n_prompt = 24
     prompt = rng.integers(0, dims[0], n_prompt)
     ids, out = os.path.join(TMP, "ids.npy"), os.path.join(TMP, "out.npy")
     np.save(ids, prompt.astype(np.float32))
@@ -102,7 +105,7 @@ def one(tag, tensors, dims, type_of, seed, decode_tol):
     ref = ref_gpt2.forward(p, list(prompt))
     e = rel(np.load(out), ref)
     check("%s all-position logits" % tag, e <= 1e-4, "rel %.2e (tol 1e-4)" % e)
-    steps = 12 if not SANITIZE else 4
+    steps = 12
     tok = os.path.join(TMP, "tok.npy")
     r = run(path, "greedy", ids, steps, tok, out, 2)
     if r.returncode != 0:
@@ -131,10 +134,11 @@ def main():
     dims = (300, 64, 256, 2, 4, 512)   # V, ctx, d, layers, heads, d_ff
     t = make_random_gpt2.random_params(dims[0], dims[1], dims[2], dims[3], dims[5], seed=3, tied=False)
     types = ["bf16", "q4_1", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k"]
-    if SANITIZE:
-        types = ["q5_0", "q4_k", "q6_k"]
+    # under the sanitizers a subset, each type with its own prompt (seed) of the full run, so that both runs compute
+    # the same thing (a subset renumbered gave q4_k the prompt of q4_1, whose inputs cross a rounding boundary early)
     for i, tt in enumerate(types):
-        one(tt, t, dims, lambda name, tt=tt: tt, 10 + i, 3e-2)
+        if not SANITIZE or tt in ("q5_0", "q4_k", "q6_k"):
+            one(tt, t, dims, lambda name, tt=tt: tt, 10 + i, 3e-2)
 
     # a Q4_K_M-like mix: ffn_down and output Q6_K, attn_output Q5_0, the rest Q4_K
     def mix(name):
