@@ -1,7 +1,8 @@
 /* forward.c - GPT decoder state (KV cache, activations) and the forward pass.
  *
  * Two paths, by the number of positions evaluated at once:
- *   - a batch (1 < n <= n_batch: prefill) runs the linear layers through mm_linear (sgemm) and attention
+ *   - a batch (1 < n <= n_batch: prefill) runs the linear layers through mm_linear (sgemm; a short F16/BF16
+ *     prompt of <= 16 positions through one multi-vector matvec pass instead, see lin()) and attention
  *     through mm_sgemm one head at a time (below 8 positions: attention.c's kernel per row and head);
  *   - a single position (decode) is one decode step: a table of phases run in one pool run (decode_step),
  *     the matrix rows through core's matvec kernels, attention through attention.c's kernel.
