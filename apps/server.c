@@ -134,6 +134,10 @@ typedef struct {
     uint64_t         m_media_hits, m_media_misses;
     uint64_t         m_steps, m_steps_encoding;  /* decode steps; of them, steps taken while media were encoded */
     uint64_t         m_steps_prefill;            /* decode steps taken between the pieces of a long prompt */
+    uint64_t         m_step_seqs;                /* sum over decode steps of the slots they advanced */
+    double           m_step_s, m_admit_s, m_idle_s; /* the worker's time: decode steps, admitting jobs (prompt
+                                                       evaluation, less the steps taken between its pieces),
+                                                       waiting for work with no busy slot */
     double           m_encode_s;
     uint64_t         slot_clock;
 } server;
@@ -360,7 +364,10 @@ static void finish_job(slot *s, job *j, int rc, const char *err) { /* under S.mu
  * MMGPT_NEXT_MANY_MAX. A slot whose client went away is stopped instead. A slot whose prompt is being
  * evaluated (slot_start, not started yet: chunked prefill calls this between its pieces) waits. Returns the
  * slots stepped. */
+static double w_step_s; /* the worker's alone: time in step_slots so far (copied to S.m_step_s under S.mu) */
+
 static int step_slots(void) {
+    const double t_step = now_s();
     static char errs[MMGPT_NEXT_MANY_MAX][MMGPT_ERR_SIZE]; /* the worker's alone */
     mmgpt_ctx  *ctx[MMGPT_NEXT_MANY_MAX];
     void       *user[MMGPT_NEXT_MANY_MAX];
@@ -395,6 +402,7 @@ static int step_slots(void) {
             n = 0;
         }
     }
+    w_step_s += now_s() - t_step;
     return stepped;
 }
 
@@ -407,6 +415,7 @@ static void prefill_between(void *user) {
     pthread_mutex_lock(&S.mu);
     S.m_steps += n > 0;
     S.m_steps_prefill += n > 0;
+    S.m_step_seqs += (uint64_t)n;
     pthread_mutex_unlock(&S.mu);
 }
 
@@ -445,8 +454,11 @@ static void *worker(void *arg) {
             s->last_used = ++S.slot_clock;
             S.busy++;
             pthread_mutex_unlock(&S.mu);
+            const double t_admit = now_s(), step0 = w_step_s;
             int rc = slot_start(s, j, err);
             pthread_mutex_lock(&S.mu);
+            S.m_admit_s += now_s() - t_admit - (w_step_s - step0);
+            S.m_step_s = w_step_s;
             if (rc) {
                 finish_job(s, j, rc, err);
                 continue;
@@ -456,15 +468,21 @@ static void *worker(void *arg) {
         }
         if (S.busy == 0) {
             if (S.stop_worker && !S.q_head) break;
-            if (!S.q_head) pthread_cond_wait(&S.wake, &S.mu);
+            if (!S.q_head) {
+                const double t_idle = now_s();
+                pthread_cond_wait(&S.wake, &S.mu);
+                S.m_idle_s += now_s() - t_idle;
+            }
             continue;
         }
         S.m_steps++;
         S.m_steps_encoding += S.encoding > 0; /* the encoder works meanwhile (srv_media checks it happens) */
         pthread_mutex_unlock(&S.mu);
         /* 2. one token for every active slot */
-        step_slots();
+        const int n = step_slots();
         pthread_mutex_lock(&S.mu);
+        S.m_step_seqs += (uint64_t)n;
+        S.m_step_s = w_step_s;
     }
     pthread_mutex_unlock(&S.mu);
     return NULL;
@@ -830,6 +848,14 @@ static char *metrics_text(void) {
     metric(f, "mmgpt_decode_steps_during_prefill_total", "counter",
            "Decode steps taken between the 512-position pieces of a long prompt (chunked prefill).",
            (double)S.m_steps_prefill);
+    metric(f, "mmgpt_decode_step_sequences_total", "counter",
+           "Sum over decode steps of the slots each advanced (/ decode steps = the mean batch).", (double)S.m_step_seqs);
+    metric(f, "mmgpt_worker_decode_seconds_total", "counter", "The worker's time in decode steps.", S.m_step_s);
+    metric(f, "mmgpt_worker_admit_seconds_total", "counter",
+           "The worker's time starting jobs in slots (prompt evaluation; steps between its pieces not counted).",
+           S.m_admit_s);
+    metric(f, "mmgpt_worker_idle_seconds_total", "counter", "The worker's time waiting for a request with no slot busy.",
+           S.m_idle_s);
     metric(f, "mmgpt_slots_busy", "gauge", "Slots generating.", S.busy);
     metric(f, "mmgpt_slots_total", "gauge", "Slots (--parallel).", S.n_slots);
     pthread_mutex_unlock(&S.mu);

@@ -3,11 +3,19 @@
 
     /usr/bin/python3 bench/bench_server.py [--bin build/mmgpt[,OTHER...]] [--model FILE | --gpt2-124m]
         [--clients 1,2,4,8,16] [--tokens 64] [--rounds 2] [--threads 1] [--media] [--sample] [--repeat 1]
+        [--type f16] [--no-stream]
 
 Each client sends --rounds streaming requests one after another (ignore_eos, max_tokens = --tokens, so every
 answer has exactly that many tokens; --media: with assets/examples/shapes1.png); the server runs with
 --parallel = the client count. Reports per client count: aggregate tokens/s (all generated tokens / wall
-time), the speed-up over one client, mean and worst time to first token, and the server's peak RSS.
+time), the speed-up over one client, mean and worst time to first token, and the server's peak RSS; and from
+the server's /metrics over the same window (its own counters, whatever the client side costs): the mean batch
+(slots per decode step), the worker's busy rate (generated tokens / the worker's time in decode steps and
+admitting jobs - what the server would do if requests were always there), the share of that time spent
+admitting (prompt evaluation), the worker's idle share (waiting for requests with no slot busy: high means
+the clients, not the server, set the pace) and the server's mean time to first token (queue to first text).
+--no-stream: plain JSON answers instead of server-sent events (the client then parses one JSON per request;
+its time to first token is the whole answer's, so the server's is the one to read).
 --repeat N runs each client count N times (a fresh server each time) and keeps the run with the best
 aggregate rate (on a machine shared with other work the best run is the one least disturbed); RSS is the
 largest of the N. --threads is the server's -t: the threads of the whole server (every slot runs on one
@@ -17,8 +25,8 @@ pool, so the same -t gives 1 and N clients the same threads either way). --sampl
 Several binaries (--bin A,B): each client count and repetition runs them one after the other (alternated,
 so a loaded machine disturbs them alike), one table per binary, then the rate of each against the first
 per client count (the median of the per-repetition ratios).
---gpt2-124m builds a random GPT-2-124M-shaped model (d 768, 12 layers, 12 heads, GPT-2 vocabulary, f16)
-under build/ once. The worker decodes all active slots in one pass over the weights per token (apps/server.c
+--gpt2-124m builds a random GPT-2-124M-shaped model (d 768, 12 layers, 12 heads, GPT-2 vocabulary, weights at
+--type: f16 (default), f32, q8_0, q4_0) under build/ once. The worker decodes all active slots in one pass over the weights per token (apps/server.c
 step_slots: mmgpt_generate_next_many), so the aggregate rate grows with the clients while decode is bound by
 reading the weights."""
 import argparse
@@ -58,11 +66,29 @@ def peak_rss_mib(pid):
     return -1
 
 
+def metrics(port):
+    """The server's /metrics as {name: value} (unlabelled samples only)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request("GET", "/metrics")
+    text = c.getresponse().read().decode()
+    c.close()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and "{" not in line:
+            k, v = line.split()
+            out[k] = float(v)
+    return out
+
+
 def one_request(port, body):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     t0 = time.time()
     c.request("POST", "/v1/chat/completions", body=body, headers={"Content-Type": "application/json"})
     r = c.getresponse()
+    if r.getheader("Content-Type", "").startswith("application/json"):  # --no-stream
+        js = json.loads(r.read())
+        c.close()
+        return js["usage"]["completion_tokens"], time.time() - t0
     ttft, n, buf = None, 0, b""
     while True:
         chunk = r.read1(65536)
@@ -82,7 +108,7 @@ def one_request(port, body):
     return n, ttft if ttft is not None else time.time() - t0
 
 
-def run(bin_, model, clients, tokens, rounds, threads, media, sample):
+def run(bin_, model, clients, tokens, rounds, threads, media, sample, stream=True):
     p, port = start(bin_, model, clients, threads)
     content = "Describe this image."
     if media:
@@ -92,7 +118,7 @@ def run(bin_, model, clients, tokens, rounds, threads, media, sample):
 
     def body(seed):
         req = {"messages": [{"role": "user", "content": content}], "max_tokens": tokens, "ignore_eos": True,
-               "stream": True}
+               "stream": stream}
         if sample:
             req.update(temperature=0.8, top_k=0, top_p=0.95, seed=seed)
         return json.dumps(req).encode()
@@ -105,6 +131,7 @@ def run(bin_, model, clients, tokens, rounds, threads, media, sample):
             r = one_request(port, body(1 + k * rounds + r_))
             with lock:
                 res.append(r)
+    m0 = metrics(port)
     t0 = time.time()
     ts = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
     for t in ts:
@@ -112,12 +139,21 @@ def run(bin_, model, clients, tokens, rounds, threads, media, sample):
     for t in ts:
         t.join()
     wall = time.time() - t0
+    m1 = metrics(port)
     rss = peak_rss_mib(p.pid)
     p.terminate()
     p.wait()
     total = sum(n for n, _ in res)
     ttfts = [t for _, t in res]
-    return total / wall, sum(ttfts) / len(ttfts), max(ttfts), rss, total
+    d = {k: m1[k] - m0.get(k, 0) for k in m1}
+    srv = None  # (mean batch, busy tok/s, admit share, idle share, server TTFT s): servers with these metrics
+    if "mmgpt_worker_decode_seconds_total" in d:
+        busy = d["mmgpt_worker_decode_seconds_total"] + d["mmgpt_worker_admit_seconds_total"]
+        srv = (d["mmgpt_decode_step_sequences_total"] / max(1, d["mmgpt_decode_steps_total"]),
+               d["mmgpt_tokens_generated_total"] / busy if busy > 0 else 0, d["mmgpt_worker_admit_seconds_total"] /
+               busy if busy > 0 else 0, d["mmgpt_worker_idle_seconds_total"] / wall,
+               d["mmgpt_time_to_first_token_seconds_total"] / max(1, d["mmgpt_completions_total"]))
+    return total / wall, sum(ttfts) / len(ttfts), max(ttfts), rss, total, srv
 
 
 def main():
@@ -132,18 +168,21 @@ def main():
     ap.add_argument("--media", action="store_true")
     ap.add_argument("--sample", action="store_true")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--type", default="f16", choices=["f16", "f32", "q8_0", "q4_0"])
+    ap.add_argument("--no-stream", action="store_true")
     a = ap.parse_args()
     model = a.model
     if a.gpt2_124m:
-        model = os.path.join(ROOT, "build", "bench_gpt2_124m_f16.gguf")
+        model = os.path.join(ROOT, "build", "bench_gpt2_124m_%s.gguf" % a.type)
         if not os.path.exists(model):
             subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_random_gpt2.py"), model, "--vocab",
-                            "50257", "--ctx", "1024", "--d", "768", "--layers", "12", "--heads", "12", "--type", "f16",
+                            "50257", "--ctx", "1024", "--d", "768", "--layers", "12", "--heads", "12", "--type", a.type,
                             "--tokenizer", os.path.join(ROOT, "tests", "data", "gpt2_bpe", "hf")], check=True)
     bins = a.bin.split(",")
-    print("model %s, %d tokens per answer, %d rounds per client, %d server thread(s) (-t)%s%s, best of %d" %
+    print("model %s, %d tokens per answer, %d rounds per client, %d server thread(s) (-t)%s%s%s, best of %d" %
           (os.path.basename(model), a.tokens, a.rounds, a.threads, ", with a picture" if a.media else "",
-           ", sampled (T 0.8, top_k 0, top_p 0.95)" if a.sample else ", greedy", a.repeat))
+           ", sampled (T 0.8, top_k 0, top_p 0.95)" if a.sample else ", greedy",
+           ", not streamed" if a.no_stream else ", streamed", a.repeat))
     counts = [int(x) for x in a.clients.split(",")]
     rows = {b: [] for b in bins}
     ratios = []
@@ -151,12 +190,16 @@ def main():
         runs = {b: [] for b in bins}
         for _ in range(max(1, a.repeat)):
             for b in bins:  # alternated
-                runs[b].append(run(b, model, c, a.tokens, a.rounds, a.threads, a.media, a.sample))
+                runs[b].append(run(b, model, c, a.tokens, a.rounds, a.threads, a.media, a.sample, not a.no_stream))
         for b in bins:
-            tps, ttft, worst, _, total = max(runs[b], key=lambda r: r[0])
-            rows[b].append((c, tps, ttft, worst, max(r[3] for r in runs[b])))
+            tps, ttft, worst, _, total, srv = max(runs[b], key=lambda r: r[0])
+            rows[b].append((c, tps, ttft, worst, max(r[3] for r in runs[b]), srv))
         per = [sorted(runs[b][k][0] / runs[bins[0]][k][0] for k in range(len(runs[b]))) for b in bins[1:]]
         ratios.append([x[len(x) // 2] for x in per])
+        if len(bins) > 1:  # progress: this count's rows and ratios at once (the tables follow at the end)
+            for b in bins:
+                print("# %s, %d clients: %s" % (b, c, rows[b][-1]), file=sys.stderr, flush=True)
+            print("# %d clients: median ratios %s" % (c, ratios[-1]), file=sys.stderr, flush=True)
         if len(bins) == 1:
             r = rows[bins[0]][-1]
             print_row(r, rows[bins[0]][0][1], header=len(rows[bins[0]]) == 1)
@@ -173,10 +216,13 @@ def main():
 
 def print_row(r, base, header):
     if header:
-        print("| clients | aggregate tok/s | speed-up | mean TTFT ms | worst TTFT ms | peak RSS MiB |")
-        print("|---|---|---|---|---|---|")
-    c, tps, ttft, worst, rss = r
-    print("| %d | %.1f | %.2fx | %.0f | %.0f | %.0f |" % (c, tps, tps / base, ttft * 1000, worst * 1000, rss),
+        print("| clients | aggregate tok/s | speed-up | mean TTFT ms | worst TTFT ms | peak RSS MiB | mean batch "
+              "| worker-busy tok/s | admit share | worker idle | server TTFT ms |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+    c, tps, ttft, worst, rss, srv = r
+    extra = "| %.2f | %.1f | %.0f%% | %.0f%% | %.0f |" % (srv[0], srv[1], 100 * srv[2], 100 * srv[3], 1000 * srv[4]) \
+        if srv else "| - | - | - | - | - |"
+    print("| %d | %.1f | %.2fx | %.0f | %.0f | %.0f %s" % (c, tps, tps / base, ttft * 1000, worst * 1000, rss, extra),
           flush=True)
 
 

@@ -223,6 +223,10 @@ def main():
                  if results.get(i) != (200, cli_ask(*jobs[i]))]
         check("%d concurrent clients (4 slots): every answer == mmgpt ask" % len(jobs), not wrong, wrong)
         check("bad requests among them: all 400", bad_results == [400] * 9, bad_results)
+        m = s.metrics()
+        check("concurrent clients shared decode steps (mean batch %.2f > 1)" %
+              (m["mmgpt_decode_step_sequences_total"] / max(1, m["mmgpt_decode_steps_total"])),
+              m["mmgpt_decode_step_sequences_total"] > m["mmgpt_decode_steps_total"] > 0, m)
 
         # ---- a client that goes away mid-stream frees its slot
         before = s.metrics()
@@ -255,6 +259,15 @@ def main():
         check("metrics count requests and tokens", m['mmgpt_requests_total{code="200"}'] > 20 and
               m['mmgpt_requests_total{code="400"}'] >= 20 and m['mmgpt_requests_total{code="404"}'] == 2 and
               m["mmgpt_tokens_generated_total"] > 100 and m["mmgpt_prompt_tokens_total"] > 100, m)
+        # each generated token is one slot of one step; an answer that ends on its end token took one step more
+        # (the end token is picked, not generated)
+        check("slots stepped = generated tokens + at most one end token per answer",
+              m["mmgpt_tokens_generated_total"] <= m["mmgpt_decode_step_sequences_total"] <=
+              m["mmgpt_tokens_generated_total"] + m["mmgpt_completions_total"] + m["mmgpt_cancelled_total"],
+              (m["mmgpt_decode_step_sequences_total"], m["mmgpt_tokens_generated_total"]))
+        check("the worker's time split: decode steps and admitting > 0, idle >= 0",
+              m["mmgpt_worker_decode_seconds_total"] > 0 and m["mmgpt_worker_admit_seconds_total"] > 0 and
+              m["mmgpt_worker_idle_seconds_total"] >= 0, m)
     finally:
         rc = s.stop()
     check("SIGTERM on an idle server: exit 0", rc == 0, s.log[-500:])

@@ -11,6 +11,11 @@
  * Also the refusals (nothing evaluated, the states unchanged): more sequences than the batch holds, a state
  * twice, a full context, a token outside the vocabulary, a state of another model, a state with fewer
  * threads than the batch's pool.
+ * Short prompts: below 8 positions an F16 prompt is evaluated with the multi-vector matvec
+ * and the per-row attention (forward.c lin()), so mm_gpt_eval of 2..7 positions at once must equal the same
+ * positions evaluated one at a time (logits bit for bit, then one more position on both: the caches too), so
+ * that a short turn gives the same answer however it is split (the server's prefix cache evaluates what is
+ * left of a prompt, the CLI all of it).
  * Runs at the machine's kernel level and at each forced one (MMGPT_KERNEL, label numeric). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +152,35 @@ static void run_model(mm_gpt_model *m, mm_gpt_model *m2, int nth) {
     mm_pool_free(pool);
 }
 
+/* A prompt of n (2..7) positions evaluated at once and one position at a time: the same logits, bit for bit,
+ * and the same caches (one more position on both). */
+static void short_prompts(mm_gpt_model *m, int nth) {
+    char err[MM_ERR_SIZE], step[64];
+    static const int lens[] = {2, 5, 7};
+    for (int li = 0; li < 3; li++) {
+        const int n = lens[li];
+        mm_gpt_state_params sp = mm_gpt_state_default_params();
+        sp.n_ctx = CTX, sp.n_threads = nth;
+        mm_gpt_state *all = mm_gpt_state_create(m, sp, err), *one = mm_gpt_state_create(m, sp, err);
+        CHECK(all && one, "%s: state: %s", who, err);
+        int32_t p[8];
+        for (int k = 0; k < n; k++) p[k] = tok(7, k);
+        CHECK(all && mm_gpt_eval_tokens(all, p, n, NULL, err) == 0, "%s: prompt of %d: %s", who, n, err);
+        for (int k = 0; one && k < n; k++)
+            CHECK(mm_gpt_eval_tokens(one, p + k, 1, NULL, err) == 0, "%s: position %d: %s", who, k, err);
+        if (!all || !one) return;
+        snprintf(step, sizeof step, "a prompt of %d at once vs one at a time", n);
+        same(&all, &one, 1, step);
+        const int32_t t = tok(7, 20);
+        CHECK(mm_gpt_eval_tokens(all, &t, 1, NULL, err) == 0 && mm_gpt_eval_tokens(one, &t, 1, NULL, err) == 0, "%s: %s",
+              who, err);
+        snprintf(step, sizeof step, "the next position after a prompt of %d", n);
+        same(&all, &one, 1, step);
+        mm_gpt_state_free(all);
+        mm_gpt_state_free(one);
+    }
+}
+
 int main(void) {
     int lv = mm_test_forced_level("gpt batch");
     if (lv != 0) return lv;
@@ -180,6 +214,7 @@ int main(void) {
                 who = what;
                 const int before = n_fail;
                 run_model(m, m2, nth);
+                if (types[ti] == MM_TYPE_F16) short_prompts(m, nth);
                 printf("%-24s %s\n", what, n_fail == before ? "bit-identical" : "FAILED");
             }
             mm_gpt_model_free(m);
