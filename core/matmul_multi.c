@@ -48,15 +48,16 @@ int mm_kernels_reserve_multi(mm_pool *pool, int64_t max_cols, int n_max, char *e
 }
 
 /* rows [r0, r1) for the vectors [0, n <= MULTI_GROUP) whose inputs are ready (xq[j] quantized or NULL): per
- * tile, the level's register-blocked kernel on MULTI_V vectors at a time (mf), else the row kernel per vector */
-static void multi_tiles(mm_rows_fn fn, mm_multi_fn mf, const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols,
-                        int n, const float *const *x, const mm_xq8 *const *xq, float *const *y) {
+ * tile, the level's register-blocked kernel on mv (mm_multi_kernel_vmax) vectors at a time (mf), else the row
+ * kernel per vector */
+static void multi_tiles(mm_rows_fn fn, mm_multi_fn mf, int mv, const void *W, size_t rb, int64_t r0, int64_t r1,
+                        int64_t cols, int n, const float *const *x, const mm_xq8 *const *xq, float *const *y) {
     int64_t tile = (int64_t)(MULTI_TILE_BYTES / (rb ? rb : 1));
     if (tile < 1) tile = 1;
     for (int64_t t0 = r0; t0 < r1; t0 += tile) {
         const int64_t t1 = t0 + tile < r1 ? t0 + tile : r1;
         if (mf)
-            for (int j = 0; j < n; j += MULTI_V) mf(W, rb, t0, t1, cols, n - j < MULTI_V ? n - j : MULTI_V, x + j, xq + j, y + j);
+            for (int j = 0; j < n; j += mv) mf(W, rb, t0, t1, cols, n - j < mv ? n - j : mv, x + j, xq + j, y + j);
         else
             for (int j = 0; j < n; j++) fn(W, rb, t0, t1, cols, x[j], xq[j], y[j]);
     }
@@ -88,7 +89,7 @@ void mm_matvec_multi_rows(mm_pool *pool, int ith, mm_type t, const void *W, int6
                 xqp[j] = &xq[j];
             }
         }
-        multi_tiles(k->rows[ti], mm_multi_kernel(k, t), W, rb, r0, r1, cols, g, x + j0, xqp, y + j0);
+        multi_tiles(k->rows[ti], mm_multi_kernel(k, t), mm_multi_kernel_vmax(k, t), W, rb, r0, r1, cols, g, x + j0, xqp, y + j0);
     }
 }
 
