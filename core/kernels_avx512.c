@@ -135,13 +135,19 @@ q8_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
     }
     const __m512i idxd = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                                           51, 51, 51, 51, 34, 34, 34, 34, 17, 17, 17, 17, 0, 0, 0, 0);
+    const __m512i idxl = _mm512_set_epi64(13, 12, 9, 8, 5, 4, 1, 0), idxh = _mm512_set_epi64(15, 14, 11, 10, 7, 6, 3, 2);
     const int64_t nq = nb & ~(int64_t)3;
     int64_t i = 0;
     for (; i < nq; i += 4) {
         for (int k = 0; k < R; k++) {
             const uint8_t *bb = (const uint8_t *)(b[k] + i);
             PF(bb, 0); PF(bb, 64); PF(bb, 128);
-            const __m512i wl = gather4(bb, sizeof(mm_block_q8_0), 2), wh = gather4(bb, sizeof(mm_block_q8_0), 18);
+            /* [b0 | b1], [b2 | b3] (32 codes each), then elements 0..15 and 16..31 of the four (qwords 0,1 / 2,3 of each) */
+            const __m512i z01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(bb + 2))),
+                                                   _mm256_loadu_si256((const __m256i *)(bb + 36)), 1);
+            const __m512i z23 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(bb + 70))),
+                                                   _mm256_loadu_si256((const __m256i *)(bb + 104)), 1);
+            const __m512i wl = _mm512_permutex2var_epi64(z01, idxl, z23), wh = _mm512_permutex2var_epi64(z01, idxh, z23);
             const __mmask64 nl = _mm512_movepi8_mask(wl), nh = _mm512_movepi8_mask(wh);
             const __m512i al = _mm512_abs_epi8(wl), ah = _mm512_abs_epi8(wh);
             const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(

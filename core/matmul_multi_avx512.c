@@ -1,7 +1,8 @@
-/* matmul_multi_avx512.c - register-blocked AVX-512 kernels for one matrix times up to 4 vectors (F32, F16,
- * Q8_0, Q4_0; Q4_K, Q5_K, Q6_K are in quants_avx512.c), used by mm_matvec_multi_rows at the avx512 level.
+/* matmul_multi_avx512.c - register-blocked AVX-512 kernels for one matrix times up to 4 vectors (F32, F16; Q8_0,
+ * Q4_0 are in kernels_avx512.c, up to 8 vectors, Q4_K, Q5_K, Q6_K in quants_avx512.c), used by
+ * mm_matvec_multi_rows at the avx512 level; mm_multi_kernel / mm_multi_kernel_vmax pick them.
  *
- * Each weight row is loaded (and for F16 converted, for Q8_0 split into |w| and its sign mask) once and used
+ * Each weight row is loaded (and for F16 converted) once and used
  * for up to MULTI_V vectors: fewer loads and conversions per product than running kernels_avx512.c's row
  * kernel once per vector, which matters when the batched step is compute bound (the weights come from cache).
  * For every vector the arithmetic is exactly that of kernels_avx512.c's row kernel - the same accumulators,
