@@ -93,8 +93,9 @@ T512 static void rows_f16(const void *W, size_t rb, int64_t r0, int64_t r1, int6
  * tail of nb % 4 blocks keeps mm_xq8's pair layout, see core_internal.h): for blocks i..i+3 (i % 4 == 0),
  * qs4[32i .. 32i+64) = the four blocks' elements 0..15 and qs4[32i+64 .. 32i+128) their elements 16..31;
  * d4[8i .. 8i+16) = d of block i + lane/4, s4 the same with 2 * ds (4 lanes per block add up to the 8 * sum(x)
- * of Q4_0's -8 offset). The weights of the 4 blocks are gathered the same way (16-byte pieces; Q4_0: the 64
- * nibble bytes in one register, low and high nibbles), two VNNI dot products go into the same 16 lanes (4 per
+ * of Q4_0's -8 offset). The weights of the 4 blocks are gathered the same way (Q8_0: two 256-bit loads per pair
+ * of blocks, then qword permutes; Q4_0: the 64 nibble bytes in one register by 16-byte inserts, low and high
+ * nibbles), two VNNI dot products go into the same 16 lanes (4 per
  * block, each the exact sum of 8 products), then one int->f32 conversion and one multiply-add with the 4
  * blocks' scales: half the float work of a pair-at-a-time loop (8 lanes per block), which was compute bound
  * here (Q4_0: 31 GB/s from cache, 0.70-0.78 of DRAM bandwidth on GPT-2 shapes). Integer sums are exact; only
