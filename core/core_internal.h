@@ -137,6 +137,22 @@ typedef void (*mm_multi_fn)(const void *W, size_t row_bytes, int64_t r0, int64_t
             }                                                                                                        \
     }
 mm_multi_fn mm_multi_kernel(const mm_kernel_table *k, mm_type t);
+/* Some kernels take up to MULTI_VMAX vectors in one pass over the rows (the avx512 level's Q8_0, Q4_0): mm_multi_kernel_vmax gives the most vectors one call of mm_multi_kernel(k, t) takes (MULTI_V for the
+ * others); mm_matvec_multi_rows passes up to that many. MM_MULTI8_SWITCH(n, call) runs call(V) with the constant
+ * V = n (1..MULTI_VMAX; n > MULTI_VMAX: MULTI_VMAX), each count its own instance. */
+#define MULTI_VMAX 8
+int mm_multi_kernel_vmax(const mm_kernel_table *k, mm_type t);
+#define MM_MULTI8_SWITCH(n, call)                                                                                    \
+    switch (n) {                                                                                                     \
+    case 1: call(1); break;                                                                                          \
+    case 2: call(2); break;                                                                                          \
+    case 3: call(3); break;                                                                                          \
+    case 4: call(4); break;                                                                                          \
+    case 5: call(5); break;                                                                                          \
+    case 6: call(6); break;                                                                                          \
+    case 7: call(7); break;                                                                                          \
+    default: call(8); break;                                                                                         \
+    }
 /* matmul_multi_avx2.c: the avx2 level's kernels, each type written once for 1..4 vectors: the multi kernel of
  * every type and, as its one-vector instance, the table's row kernel (below; the types of quants.c under their
  * MM_QUANTS_DECL(avx2) names). */
@@ -146,10 +162,13 @@ void mm_rows_f16_avx2(const void *, size_t, int64_t, int64_t, int64_t, const flo
 void mm_rows_q8_0_avx2(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
 void mm_rows_q4_0_avx2(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
 /* quants_avx512.c: the avx512 level's Q4_K, Q5_K, Q6_K kernels for n <= MULTI_V vectors (each written once for
- * 1..MULTI_V vectors; the row kernels mm_q_rows_*_avx512 are their one-vector instances) */
+ * 1..MULTI_V vectors; the row kernels mm_q_rows_*_avx512 are their one-vector instances); kernels_avx512.c: the
+ * same for Q8_0 and Q4_0 with n <= MULTI_VMAX (mm_multi_q8_0_avx512, mm_multi_q4_0_avx512) */
 void mm_q_multi_q4_k_avx512(const void *, size_t, int64_t, int64_t, int64_t, int, const float *const *, const mm_xq8 *const *, float *const *);
 void mm_q_multi_q5_k_avx512(const void *, size_t, int64_t, int64_t, int64_t, int, const float *const *, const mm_xq8 *const *, float *const *);
 void mm_q_multi_q6_k_avx512(const void *, size_t, int64_t, int64_t, int64_t, int, const float *const *, const mm_xq8 *const *, float *const *);
+void mm_multi_q8_0_avx512(const void *, size_t, int64_t, int64_t, int64_t, int, const float *const *, const mm_xq8 *const *, float *const *);
+void mm_multi_q4_0_avx512(const void *, size_t, int64_t, int64_t, int64_t, int, const float *const *, const mm_xq8 *const *, float *const *);
 
 extern const mm_kernel_table mm_kernels_generic;
 extern const mm_kernel_table mm_kernels_avx2;    /* empty name when not compiled */

@@ -9,10 +9,12 @@
  * same (identically quantized, for the types whose kernels want mm_xq8) input as mm_matvec_rows(x_j) would
  * compute it: the results are bit-identical to n separate matvecs, at every level and for every type, by
  * construction (tests/core/test_core_multi.c checks it with memcmp, and against the naive reference).
- * At the avx512 level F32, F16, Q8_0, Q4_0 (matmul_multi_avx512.c) and Q4_K, Q5_K, Q6_K (quants_avx512.c) use
- * register-blocked kernels instead (each weight row loaded and unpacked once for 4 vectors, each vector's
- * arithmetic that of the row kernel: bit-identical too); at the avx2 level every type (matmul_multi_avx2.c:
- * each type's kernel written once for 1..4 vectors, the one-vector instance being the table's row kernel).
+ * At the avx512 level F32, F16 (matmul_multi_avx512.c), Q8_0, Q4_0 (kernels_avx512.c) and Q4_K, Q5_K, Q6_K
+ * (quants_avx512.c) use register-blocked kernels instead (each weight row loaded and unpacked once for 4
+ * vectors, for Q8_0 and Q4_0 once for up to MULTI_VMAX = 8 in one pass over the tile: mm_multi_kernel_vmax;
+ * each vector's arithmetic that of the row kernel: bit-identical too; the quantized types' kernels are written
+ * once for 1..V vectors, the one-vector instance being the table's row kernel); at the avx2 level every type
+ * (matmul_multi_avx2.c: each type's kernel written once for 1..4 vectors, likewise).
  *
  * Scratch: the quantized inputs of up to MULTI_GROUP vectors at a time in thread ith's kernel scratch
  * (mm_kernels_reserve_multi); vectors beyond MULTI_GROUP are taken in further groups (one more pass over
@@ -48,15 +50,16 @@ int mm_kernels_reserve_multi(mm_pool *pool, int64_t max_cols, int n_max, char *e
 }
 
 /* rows [r0, r1) for the vectors [0, n <= MULTI_GROUP) whose inputs are ready (xq[j] quantized or NULL): per
- * tile, the level's register-blocked kernel on MULTI_V vectors at a time (mf), else the row kernel per vector */
-static void multi_tiles(mm_rows_fn fn, mm_multi_fn mf, const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols,
-                        int n, const float *const *x, const mm_xq8 *const *xq, float *const *y) {
+ * tile, the level's register-blocked kernel on mv (mm_multi_kernel_vmax) vectors at a time (mf), else the row
+ * kernel per vector */
+static void multi_tiles(mm_rows_fn fn, mm_multi_fn mf, int mv, const void *W, size_t rb, int64_t r0, int64_t r1,
+                        int64_t cols, int n, const float *const *x, const mm_xq8 *const *xq, float *const *y) {
     int64_t tile = (int64_t)(MULTI_TILE_BYTES / (rb ? rb : 1));
     if (tile < 1) tile = 1;
     for (int64_t t0 = r0; t0 < r1; t0 += tile) {
         const int64_t t1 = t0 + tile < r1 ? t0 + tile : r1;
         if (mf)
-            for (int j = 0; j < n; j += MULTI_V) mf(W, rb, t0, t1, cols, n - j < MULTI_V ? n - j : MULTI_V, x + j, xq + j, y + j);
+            for (int j = 0; j < n; j += mv) mf(W, rb, t0, t1, cols, n - j < mv ? n - j : mv, x + j, xq + j, y + j);
         else
             for (int j = 0; j < n; j++) fn(W, rb, t0, t1, cols, x[j], xq[j], y[j]);
     }
@@ -88,7 +91,7 @@ void mm_matvec_multi_rows(mm_pool *pool, int ith, mm_type t, const void *W, int6
                 xqp[j] = &xq[j];
             }
         }
-        multi_tiles(k->rows[ti], mm_multi_kernel(k, t), W, rb, r0, r1, cols, g, x + j0, xqp, y + j0);
+        multi_tiles(k->rows[ti], mm_multi_kernel(k, t), mm_multi_kernel_vmax(k, t), W, rb, r0, r1, cols, g, x + j0, xqp, y + j0);
     }
 }
 

@@ -50,8 +50,9 @@
  *     level's vectorized conversions (F16C for f16: round to nearest even, bit-identical to numpy).
  *   - mm_matvec_multi (one matrix times several vectors: the decode step of several sequences) gives each
  *     vector exactly mm_matvec's result (the same row kernels on tiles of rows read once from memory; at
- *     the avx512 level register-blocked F32/F16/Q8_0 kernels with the same per-row arithmetic; at the avx2
- *     level such kernels for every type, whose one-vector instance is the row kernel).
+ *     the avx512 level register-blocked F32/F16 kernels with the same per-row arithmetic, and Q8_0/Q4_0 (up to
+ *     8 vectors per pass) and K-quant kernels whose one-vector instance is the row kernel; at the avx2 level
+ *     such kernels for every type, whose one-vector instance is the row kernel).
  *   - Naive references (mm_matvec_ref, mm_linear_ref, mm_matvec_multi_ref) dequantize and sum in double:
  *     test oracles.
  *

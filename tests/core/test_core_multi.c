@@ -9,9 +9,10 @@
  *   - that no output outside the asked rows is written (guard values).
  * Shapes: rows 1, 37, 300 (tiles that do not divide them; rows of 4096 columns make one-row tiles), cols 256,
  * 768 and 4096 (K-quants need multiples of 256), 96, 160, 192, 224 (3, 5, 6, 7 blocks: every tail of the
- * 4-block / 2-block steps), 100 (F32/F16/BF16 tails), n = 1, 2, 3, 6, 16, 19 vectors (the register-blocked
- * avx2/avx512 kernels take MULTI_V = 4 at a time: every count 1..4 of a call is run; 19 is more than one group of
- * MM_MATVEC_MULTI_GROUP), threads 1 and 2, with and without reserved scratch (the fallback path). */
+ * 4-block / 2-block steps), 100 (F32/F16/BF16 tails), 16416 (6 rows: the 4-row step of the avx512 Q8_0/Q4_0 row
+ * kernels for long rows), n = 1..9, 16, 19 vectors (the register-blocked kernels take MULTI_V = 4 at a time, the
+ * avx512 Q8_0/Q4_0 ones MULTI_VMAX = 8 in one pass: every count 1..8 of a call is run; 9 = 8 + 1; 19 is more than
+ * one group of MM_MATVEC_MULTI_GROUP), threads 1 and 2, with and without reserved scratch (the fallback path). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,9 @@ static double tol_row(mm_type t, const void *row, int64_t cols, const float *x) 
 }
 
 enum { NMAX = 19 };
+/* 513 blocks of 32: the avx512 Q8_0/Q4_0 row kernels take 4 rows at once from 16384 columns (MM_WIDE_COLS), the
+ * batched kernels one: 6 rows = a step of 4 and 2 more, and an odd tail block */
+enum { WIDE = 16416 };
 
 static void check_one(mm_pool *pool, mm_type t, int64_t rows, int64_t cols, int n, bool reserved) {
     const size_t rb = mm_row_size(t, cols);
@@ -118,14 +122,14 @@ int main(void) {
      * block; a step of 4 and a pair; all three); 100: an f32/f16 tail of 36; 768: 3 K-quant super-blocks (types whose
      * rows cannot have these columns skip those shapes) */
     const int64_t shapes[][2] = {{1, 256}, {37, 256}, {300, 256}, {37, 4096}, {9, 96}, {21, 160}, {13, 100},
-                                 {7, 192}, {5, 224}, {11, 768}};
-    const int ns[] = {1, 2, 3, 6, 16, 19};
+                                 {7, 192}, {5, 224}, {11, 768}, {6, WIDE}};
+    const int ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 19};
     for (int nth = 1; nth <= 2; nth++)
         for (int res = 0; res < 2; res++) {
             mm_pool *pool = mm_pool_create(nth, err);
             CHECK(pool, "pool: %s", err);
             if (!pool) return 1;
-            if (res) CHECK(mm_kernels_reserve_multi(pool, 4096, NMAX, err) == 0, "reserve: %s", err);
+            if (res) CHECK(mm_kernels_reserve_multi(pool, WIDE, NMAX, err) == 0, "reserve: %s", err);
             for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
                 for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
                     for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
