@@ -88,7 +88,9 @@ void mm_matvec_multi_rows(mm_pool *pool, int ith, mm_type t, const void *W, int6
                 xqp[j] = &xq[j];
             }
         }
-        multi_tiles(k->rows[ti], mm_multi_kernel(k, t), W, rb, r0, r1, cols, g, x + j0, xqp, y + j0);
+        const mm_multi_fn all = mm_multi_kernel_all_n(k, t); /* all g vectors in one pass: no tiles */
+        if (all) all(W, rb, r0, r1, cols, g, x + j0, xqp, y + j0);
+        else multi_tiles(k->rows[ti], mm_multi_kernel(k, t), W, rb, r0, r1, cols, g, x + j0, xqp, y + j0);
     }
 }
 

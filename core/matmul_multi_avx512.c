@@ -1,7 +1,8 @@
-/* matmul_multi_avx512.c - register-blocked AVX-512 kernels for one matrix times up to 4 vectors (F32, F16,
- * Q8_0, Q4_0; Q4_K, Q5_K, Q6_K are in quants_avx512.c), used by mm_matvec_multi_rows at the avx512 level.
+/* matmul_multi_avx512.c - register-blocked AVX-512 kernels for one matrix times up to 4 vectors (Q8_0, Q4_0;
+ * Q4_K, Q5_K, Q6_K are in quants_avx512.c; F32, F16, BF16 in matvec_fp_avx512.c, which take any number of
+ * vectors in one pass), used by mm_matvec_multi_rows at the avx512 level.
  *
- * Each weight row is loaded (and for F16 converted, for Q8_0 split into |w| and its sign mask) once and used
+ * Each weight row is loaded (and for Q8_0 split into |w| and its sign mask, for Q4_0 unpacked) once and used
  * for up to MULTI_V vectors: fewer loads and conversions per product than running kernels_avx512.c's row
  * kernel once per vector, which matters when the batched step is compute bound (the weights come from cache).
  * For every vector the arithmetic is exactly that of kernels_avx512.c's row kernel - the same accumulators,
@@ -16,35 +17,6 @@
 #define INL  __attribute__((always_inline)) inline
 
 T512 static INL float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
-
-/* 16 weights from column i of a row: f32, or f16 converted with vcvtph2ps (m: the columns present) */
-T512 static INL __m512 wload(const void *w, int64_t i, __mmask16 m, const bool f16) {
-    if (f16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i));
-    return _mm512_maskz_loadu_ps(m, (const float *)w + i);
-}
-
-/* F32 / F16: rows_f32's and rows_f16's order: 4 accumulators over 64 columns, masked 16-column tail into the
- * first, (a0+a1)+(a2+a3) */
-T512 static INL void fp_row(const void *w, int64_t cols, const float *const *x, float *const *y, int64_t r,
-                            const int V, const bool f16) {
-    __m512 a[MULTI_V][4];
-    for (int j = 0; j < V; j++)
-        for (int q = 0; q < 4; q++) a[j][q] = _mm512_setzero_ps();
-    const int64_t c64 = cols & ~(int64_t)63;
-    int64_t i = 0;
-    for (; i < c64; i += 64)
-        for (int q = 0; q < 4; q++) {
-            const __m512 wq = wload(w, i + 16 * q, (__mmask16)0xffff, f16);
-            for (int j = 0; j < V; j++) a[j][q] = _mm512_fmadd_ps(wq, _mm512_loadu_ps(x[j] + i + 16 * q), a[j][q]);
-        }
-    for (; i < cols; i += 16) {
-        const int64_t left = cols - i;
-        const __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-        const __m512 wq = wload(w, i, m, f16);
-        for (int j = 0; j < V; j++) a[j][0] = _mm512_fmadd_ps(wq, _mm512_maskz_loadu_ps(m, x[j] + i), a[j][0]);
-    }
-    for (int j = 0; j < V; j++) y[j][r] = hsum(_mm512_add_ps(_mm512_add_ps(a[j][0], a[j][1]), _mm512_add_ps(a[j][2], a[j][3])));
-}
 
 /* Q8_0: q8_rows_R's order (R = 1; per row the same for every R): pairs of blocks, 4 blocks per step into
  * two accumulators, a remaining pair into the first, an odd last block (256 bits) into the second */
@@ -167,8 +139,6 @@ T512 static INL void q4_row(const mm_block_q4_0 *b, int64_t nb, const mm_xq8 *co
 /* rows [r0, r1) for V vectors, V a constant per instance: core_internal.h's one driver */
 #define MULTI_FN(name, body) MM_MULTI_DRIVER(T512, name, body)
 
-MULTI_FN(multi_f32, fp_row(row, cols, x, y, r, V, false))
-MULTI_FN(multi_f16, fp_row(row, cols, x, y, r, V, true))
 MULTI_FN(multi_q8_0, q8_row((const mm_block_q8_0 *)row, cols / MM_QK, xq, y, r, V))
 MULTI_FN(multi_q4_0, q4_row((const mm_block_q4_0 *)row, cols / MM_QK, xq, y, r, V))
 
@@ -176,8 +146,9 @@ mm_multi_fn mm_multi_kernel(const mm_kernel_table *k, mm_type t) {
     if (k && k == &mm_kernels_avx2 && k->name) return mm_multi_kernel_avx2(t); /* matmul_multi_avx2.c */
     if (!k || k != &mm_kernels_avx512 || !k->name) return NULL;
     switch (t) {
-    case MM_TYPE_F32: return multi_f32;
-    case MM_TYPE_F16: return multi_f16;
+    case MM_TYPE_F32:
+    case MM_TYPE_F16:
+    case MM_TYPE_BF16: return mm_fp_multi_avx512(t); /* matvec_fp_avx512.c */
     case MM_TYPE_Q8_0: return multi_q8_0;
     case MM_TYPE_Q4_0: return multi_q4_0;
     case MM_TYPE_Q4_K: return mm_q_multi_q4_k_avx512;
