@@ -93,67 +93,14 @@ T256 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t col
         }
 }
 
-/* rows [r0, r1) times V vectors in tiles of R rows, the rest in tiles of 4, 2, 1 */
-T256 static INL void fp_span(const uint8_t *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *const *x,
-                             float *const *y, const int R, const int V, const int kind) {
-    int64_t r = r0;
-    for (; r + R <= r1; r += R) fp_tile(W, rb, r, cols, x, y, R, V, kind);
-    if (R > 4 && r + 4 <= r1) fp_tile(W, rb, r, cols, x, y, 4, V, kind), r += 4;
-    if (R > 2 && r + 2 <= r1) fp_tile(W, rb, r, cols, x, y, 2, V, kind), r += 2;
-    if (R > 1 && r < r1) fp_tile(W, rb, r, cols, x, y, 1, V, kind);
-}
-
-/* rows [r0, r1) times v <= 4 vectors: the tile shape of that count */
-T256 static INL void fp_group(const uint8_t *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int v,
-                              const float *const *x, float *const *y, const int kind) {
-    switch (v) {
-    case 1: fp_span(W, rb, r0, r1, cols, x, y, 8, 1, kind); break;
-    case 2: fp_span(W, rb, r0, r1, cols, x, y, 4, 2, kind); break;
-    case 3: fp_span(W, rb, r0, r1, cols, x, y, 4, 3, kind); break;
-    default: fp_span(W, rb, r0, r1, cols, x, y, 3, 4, kind); break;
-    }
-}
-
-/* Vectors per pass of fp_group; more go group by group over blocks of FP_BLOCK_ROWS rows (in L1 meanwhile). */
+/* the driver (matvec_fp_driver.h): tiles of FP_R(v) rows x v vectors, FP_V vectors per pass */
+#define FP_TGT T256
 #define FP_V 4
 #define FP_BLOCK_ROWS 24
+#define FP_R(v) ((v) == 1 ? 8 : (v) <= 3 ? 4 : 3)
+#include "matvec_fp_driver.h"
 
-T256 static INL void fp_multi(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n,
-                              const float *const *x, float *const *y, const int kind) {
-    if (n <= FP_V) {
-        fp_group(W, rb, r0, r1, cols, n, x, y, kind);
-        return;
-    }
-    for (int64_t b0 = r0; b0 < r1; b0 += FP_BLOCK_ROWS) {
-        const int64_t b1 = b0 + FP_BLOCK_ROWS < r1 ? b0 + FP_BLOCK_ROWS : r1;
-        for (int j = 0; j < n; j += FP_V) fp_group(W, rb, b0, b1, cols, n - j < FP_V ? n - j : FP_V, x + j, y + j, kind);
-    }
-}
-
-#define FP_KERNELS(ROW, MULTI, kind)                                                                                  \
-    T256 void ROW(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x, const mm_xq8 *xq,  \
-                  float *y) {                                                                                       \
-        (void)xq;                                                                                                   \
-        fp_span(W, rb, r0, r1, cols, &x, &y, 8, 1, kind);                                                           \
-    }                                                                                                               \
-    T256 static void MULTI(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n,                   \
-                           const float *const *x, const mm_xq8 *const *xq, float *const *y) {                       \
-        (void)xq;                                                                                                   \
-        fp_multi(W, rb, r0, r1, cols, n, x, y, kind);                                                               \
-    }
-
-FP_KERNELS(mm_rows_f32_avx2, multi_f32, FP_F32)
-FP_KERNELS(mm_rows_f16_avx2, multi_f16, FP_F16)
-FP_KERNELS(mm_q_rows_bf16_avx2, multi_bf16, FP_BF16)
-
-mm_multi_fn mm_fp_multi_avx2(mm_type t) {
-    switch (t) {
-    case MM_TYPE_F32: return multi_f32;
-    case MM_TYPE_F16: return multi_f16;
-    case MM_TYPE_BF16: return multi_bf16;
-    default: return NULL;
-    }
-}
+FP_LEVEL(mm_fp_multi_avx2, mm_rows_f32_avx2, mm_rows_f16_avx2, mm_q_rows_bf16_avx2)
 #else
 mm_multi_fn mm_fp_multi_avx2(mm_type t) {
     (void)t;

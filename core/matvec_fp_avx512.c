@@ -11,7 +11,8 @@
  * The instruction-level parallelism comes from several rows at once: a register tile of R rows x V vectors holds
  * R V accumulators (up to 16 here, of AVX-512's 32 registers); each 16-column step loads (and converts) R weight
  * chunks and V input chunks for R V fused multiply-adds:
- *   V = 1 (mm_matvec): R = 8 (8 independent chains: the FMA latency hidden; bound by the memory's read bandwidth)
+ *   V = 1 (mm_matvec): R = FP_R1 = 4 (4 chains; bound by the memory read bandwidth: from cache 4 rows gave F16 106
+ *     GB/s, 8 rows 98, 2 rows 83 (one thread, bench_multi 128 x 768); F32 110-115 with any R, 138 before)
  *   V = 2..4: R = 4;  V = 5..8: R = 2 (10..16 accumulators, 2 weight + V input loads per 2 V FMAs).
  * n <= 8 vectors go in ONE pass over the rows (each row loaded once for all of them: while the products of one
  * tile run, the prefetches of the next rows are in flight); n > 8 are taken in groups of 8 per block of 16 rows
@@ -83,72 +84,18 @@ T512 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t col
         for (int j = 0; j < V; j++) y[j][r + k] = _mm512_reduce_add_ps(acc[k][j]);
 }
 
-/* rows [r0, r1) times V vectors in tiles of R rows, the rest in tiles of 4, 2, 1 (R a power of 2) */
-T512 static INL void fp_span(const uint8_t *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *const *x,
-                             float *const *y, const int R, const int V, const int kind) {
-    int64_t r = r0;
-    for (; r + R <= r1; r += R) fp_tile(W, rb, r, cols, x, y, R, V, kind);
-    if (R > 4 && r + 4 <= r1) fp_tile(W, rb, r, cols, x, y, 4, V, kind), r += 4;
-    if (R > 2 && r + 2 <= r1) fp_tile(W, rb, r, cols, x, y, 2, V, kind), r += 2;
-    if (R > 1 && r < r1) fp_tile(W, rb, r, cols, x, y, 1, V, kind);
-}
-
-/* rows [r0, r1) times v <= 8 vectors: the tile shape of that count */
-T512 static INL void fp_group(const uint8_t *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int v,
-                              const float *const *x, float *const *y, const int kind) {
-    switch (v) {
-    case 1: fp_span(W, rb, r0, r1, cols, x, y, 8, 1, kind); break;
-    case 2: fp_span(W, rb, r0, r1, cols, x, y, 4, 2, kind); break;
-    case 3: fp_span(W, rb, r0, r1, cols, x, y, 4, 3, kind); break;
-    case 4: fp_span(W, rb, r0, r1, cols, x, y, 4, 4, kind); break;
-    case 5: fp_span(W, rb, r0, r1, cols, x, y, 2, 5, kind); break;
-    case 6: fp_span(W, rb, r0, r1, cols, x, y, 2, 6, kind); break;
-    case 7: fp_span(W, rb, r0, r1, cols, x, y, 2, 7, kind); break;
-    default: fp_span(W, rb, r0, r1, cols, x, y, 2, 8, kind); break;
-    }
-}
-
-/* Vectors per pass of fp_group; more go group by group over blocks of FP_BLOCK_ROWS rows (in L1 meanwhile). */
+/* Rows per tile of the one-vector instance (the row kernel of mm_matvec). */
+#ifndef FP_R1
+#define FP_R1 4
+#endif
+/* the driver (matvec_fp_driver.h): tiles of FP_R(v) rows x v vectors, FP_V vectors per pass */
+#define FP_TGT T512
 #define FP_V 8
 #define FP_BLOCK_ROWS 16
+#define FP_R(v) ((v) == 1 ? FP_R1 : (v) <= 4 ? 4 : 2)
+#include "matvec_fp_driver.h"
 
-/* mm_multi_fn of the three types: any n in one call (matmul_multi.c gives them all its vectors at once) */
-T512 static INL void fp_multi(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n,
-                              const float *const *x, float *const *y, const int kind) {
-    if (n <= FP_V) {
-        fp_group(W, rb, r0, r1, cols, n, x, y, kind);
-        return;
-    }
-    for (int64_t b0 = r0; b0 < r1; b0 += FP_BLOCK_ROWS) {
-        const int64_t b1 = b0 + FP_BLOCK_ROWS < r1 ? b0 + FP_BLOCK_ROWS : r1;
-        for (int j = 0; j < n; j += FP_V) fp_group(W, rb, b0, b1, cols, n - j < FP_V ? n - j : FP_V, x + j, y + j, kind);
-    }
-}
-
-#define FP_KERNELS(ROW, MULTI, kind)                                                                                  \
-    T512 void ROW(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x, const mm_xq8 *xq,  \
-                  float *y) {                                                                                       \
-        (void)xq;                                                                                                   \
-        fp_span(W, rb, r0, r1, cols, &x, &y, 8, 1, kind);                                                           \
-    }                                                                                                               \
-    T512 static void MULTI(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n,                   \
-                           const float *const *x, const mm_xq8 *const *xq, float *const *y) {                       \
-        (void)xq;                                                                                                   \
-        fp_multi(W, rb, r0, r1, cols, n, x, y, kind);                                                               \
-    }
-
-FP_KERNELS(mm_rows_f32_avx512, multi_f32, FP_F32)
-FP_KERNELS(mm_rows_f16_avx512, multi_f16, FP_F16)
-FP_KERNELS(mm_q_rows_bf16_avx512, multi_bf16, FP_BF16)
-
-mm_multi_fn mm_fp_multi_avx512(mm_type t) {
-    switch (t) {
-    case MM_TYPE_F32: return multi_f32;
-    case MM_TYPE_F16: return multi_f16;
-    case MM_TYPE_BF16: return multi_bf16;
-    default: return NULL;
-    }
-}
+FP_LEVEL(mm_fp_multi_avx512, mm_rows_f32_avx512, mm_rows_f16_avx512, mm_q_rows_bf16_avx512)
 #else
 mm_multi_fn mm_fp_multi_avx512(mm_type t) {
     (void)t;
