@@ -45,7 +45,10 @@ T512 static INL void fp_step(const void *const *w, const float *const *x, int64_
                              const int R, const int V, const int kind) {
     __m512 wv[8];
 #pragma GCC unroll 8
-    for (int k = 0; k < R; k++) wv[k] = fp_w16(w[k], i, m, kind);
+    for (int k = 0; k < R; k++) {
+        wv[k] = fp_w16(w[k], i, m, kind);
+        if (kind == FP_F32 && V > 1) __asm__("" : "+v"(wv[k])); /* likewise one load of F32 weights for V vectors */
+    }
 #pragma GCC unroll 8
     for (int j = 0; j < V; j++) {
         __m512 xv = _mm512_maskz_loadu_ps(m, x[j] + i);
