@@ -161,6 +161,17 @@ void mm_rows_f32_avx2(const void *, size_t, int64_t, int64_t, int64_t, const flo
 void mm_rows_f16_avx2(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
 void mm_rows_q8_0_avx2(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
 void mm_rows_q4_0_avx2(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
+/* matvec_fp_avx512.c, matvec_fp_avx2.c: the F32, F16 and BF16 kernels of the avx512 and avx2 levels, each written
+ * once for a register tile of R rows x V vectors with one accumulator per (row, vector): the table's row kernels
+ * (below, and mm_q_rows_bf16_avx512/avx2) are their one-vector instances, so a row's result does not depend on
+ * how many vectors share the pass. Their multi kernels take any n <= MM_MATVEC_MULTI_GROUP in ONE call (one pass
+ * over the rows): mm_multi_kernel_all_n returns such a kernel for (k, t), else NULL (mm_matvec_multi_rows then
+ * tiles the rows and calls mm_multi_kernel's kernel with at most MULTI_V vectors at a time). */
+mm_multi_fn mm_fp_multi_avx512(mm_type t);
+mm_multi_fn mm_fp_multi_avx2(mm_type t);
+mm_multi_fn mm_multi_kernel_all_n(const mm_kernel_table *k, mm_type t);
+void mm_rows_f32_avx512(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
+void mm_rows_f16_avx512(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
 /* quants_avx512.c: the avx512 level's Q4_K, Q5_K, Q6_K kernels for n <= MULTI_V vectors (each written once for
  * 1..MULTI_V vectors; the row kernels mm_q_rows_*_avx512 are their one-vector instances); kernels_avx512.c: the
  * same for Q8_0 and Q4_0 with n <= MULTI_VMAX (mm_multi_q8_0_avx512, mm_multi_q4_0_avx512) */

@@ -2,7 +2,8 @@
  *
  * Each function carries its own target attribute, so a portable build (-DMMGPT_NATIVE=OFF) still
  * contains them; matvec.c picks this table at run time only when the CPU reports the features.
- * F32/F16: weights converted in registers, multiplied with x in f32 (only f32 rounding of the sums).
+ * F32/F16 (and BF16): the row kernels are in matvec_fp_avx512.c (R rows x V vectors tiles, one accumulator per
+ * row; the row kernel is the one-vector instance of the batched kernel).
  * Q8_0/Q4_0: x is first quantized to 8 bits per block of 32 like llama.cpp (mm_xq8: d = amax/127), then
  * integer dot products (VNNI). This adds an error of at most sum_i |w_i| * d_x(block of i) / 2 to each
  * output (x rounded to the nearest step); relative to |y| it is about 0.3-1% for random data, the same
@@ -20,8 +21,8 @@
 /* Software prefetch this far ahead of the Q8_0/Q4_0 weight streams. Measured here (one thread, 4096x4096,
  * median of 12 interleaved rounds, matvec GB/s / read GB/s): Q8_0 0.79 without, 0.89 at 8 KiB (0.75 at
  * 2 KiB, 0.86 at 16 KiB); Q4_0 0.69 -> 0.76. F32 is best without (0.85 -> 0.74-0.78 with it). F16 was
- * unchanged at 4096x4096 but gains on GPT-2's 768-column matrices (PF16 below). Running past the end of
- * a row prefetches the next row. */
+ * unchanged at 4096x4096 but gains on GPT-2's 768-column matrices (81.8% -> 92-96% of bandwidth in
+ * bench_kernels' GPT-2 step; matvec_fp_avx512.c). Running past the end of a row prefetches the next row. */
 #ifndef MM_PF_BYTES
 #define MM_PF_BYTES 8192
 #endif
@@ -29,62 +30,8 @@
 #define MM_PF_HINT _MM_HINT_T0
 #endif
 #define PF(p, off) _mm_prefetch((const char *)(p) + MM_PF_BYTES + (off), MM_PF_HINT)
-/* F16 rows: software prefetch 8 KiB ahead; without it the hardware prefetcher left ~15% of the read
- * bandwidth unused on GPT-2-sized matrices (bench_kernels' GPT-2 step: 81.8% -> 92-96% of bandwidth). */
-#ifndef MM_PF16_BYTES
-#define MM_PF16_BYTES 8192
-#endif
-#define PF16(p, off) _mm_prefetch((const char *)(p) + MM_PF16_BYTES + (off), MM_PF_HINT)
 
 T512 static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
-
-T512 static void rows_f32(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
-                          const mm_xq8 *xq, float *y) {
-    (void)xq;
-    int64_t c64 = cols & ~(int64_t)63;
-    for (int64_t r = r0; r < r1; r++) {
-        const float *w = (const float *)((const uint8_t *)W + (size_t)r * rb);
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-        int64_t i = 0;
-        for (; i < c64; i += 64) {
-            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
-            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
-            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
-            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
-        }
-        for (; i < cols; i += 16) {
-            int64_t left = cols - i;
-            __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + i), _mm512_maskz_loadu_ps(m, x + i), a0);
-        }
-        y[r] = hsum512(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-    }
-}
-
-T512 static void rows_f16(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
-                          const mm_xq8 *xq, float *y) {
-    (void)xq;
-    int64_t c64 = cols & ~(int64_t)63;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint16_t *w = (const uint16_t *)((const uint8_t *)W + (size_t)r * rb);
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-        int64_t i = 0;
-        for (; i < c64; i += 64) {
-            PF16(w + i, 0); PF16(w + i, 64);
-            a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i))), _mm512_loadu_ps(x + i), a0);
-            a1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i + 16))), _mm512_loadu_ps(x + i + 16), a1);
-            a2 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i + 32))), _mm512_loadu_ps(x + i + 32), a2);
-            a3 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i + 48))), _mm512_loadu_ps(x + i + 48), a3);
-        }
-        for (; i < cols; i += 16) {
-            int64_t left = cols - i;
-            __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-            __m512 wv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + i));
-            a0 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + i), a0);
-        }
-        y[r] = hsum512(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-    }
-}
 
 /* ---------------------------------------------------------------- integer kernels (x quantized, VNNI)
  * x is quantized to 8 bits per block of 32 (mm_xq8, ggml Q8_0 rounding). vpdpbusd multiplies unsigned by signed
@@ -372,7 +319,7 @@ T512 static void to_f16(const float *x, uint16_t *y, int64_t n) {
 
 const mm_kernel_table mm_kernels_avx512 = {
     .name = "avx512",
-    .rows = {rows_f32, rows_f16, rows_q8_0_vnni, rows_q4_0_vnni, MM_QUANTS_ROWS(avx512)},
+    .rows = {mm_rows_f32_avx512, mm_rows_f16_avx512, rows_q8_0_vnni, rows_q4_0_vnni, MM_QUANTS_ROWS(avx512)},
     .wants_xq = {false, false, true, true, MM_QUANTS_WANTS_XQ},
     .deq = {deq_f32, deq_f16, deq_q8_0, deq_q4_0, MM_QUANTS_DEQ(avx512)},
     .quantize_x = quantize_x_avx512,

@@ -9,12 +9,14 @@
  * same (identically quantized, for the types whose kernels want mm_xq8) input as mm_matvec_rows(x_j) would
  * compute it: the results are bit-identical to n separate matvecs, at every level and for every type, by
  * construction (tests/core/test_core_multi.c checks it with memcmp, and against the naive reference).
- * At the avx512 level F32, F16 (matmul_multi_avx512.c), Q8_0, Q4_0 (kernels_avx512.c) and Q4_K, Q5_K, Q6_K
- * (quants_avx512.c) use register-blocked kernels instead (each weight row loaded and unpacked once for 4
- * vectors, for Q8_0 and Q4_0 once for up to MULTI_VMAX = 8 in one pass over the tile: mm_multi_kernel_vmax;
- * each vector's arithmetic that of the row kernel: bit-identical too; the quantized types' kernels are written
- * once for 1..V vectors, the one-vector instance being the table's row kernel); at the avx2 level every type
- * (matmul_multi_avx2.c: each type's kernel written once for 1..4 vectors, likewise).
+ * At the avx512 level Q8_0, Q4_0 (kernels_avx512.c) and Q4_K, Q5_K, Q6_K (quants_avx512.c) use
+ * register-blocked kernels instead (each weight row loaded and unpacked once for 4 vectors, for Q8_0 and Q4_0
+ * once for up to MULTI_VMAX = 8 in one pass over the tile: mm_multi_kernel_vmax; each vector's arithmetic that of
+ * the row kernel: bit-identical too; the kernels are written once for 1..V vectors, the one-vector instance being
+ * the table's row kernel); at the avx2 level every quantized type (matmul_multi_avx2.c, likewise, 4 vectors).
+ * F32, F16, BF16 at avx2/avx512 (matvec_fp_avx*.c, mm_multi_kernel_all_n) take all the vectors of a group in ONE
+ * call over [r0, r1), no tiles: register tiles of rows x vectors, one accumulator per (row, vector), so each row
+ * is read once while the next rows' prefetches are in flight.
  *
  * Scratch: the quantized inputs of up to MULTI_GROUP vectors at a time in thread ith's kernel scratch
  * (mm_kernels_reserve_multi); vectors beyond MULTI_GROUP are taken in further groups (one more pass over
@@ -91,7 +93,9 @@ void mm_matvec_multi_rows(mm_pool *pool, int ith, mm_type t, const void *W, int6
                 xqp[j] = &xq[j];
             }
         }
-        multi_tiles(k->rows[ti], mm_multi_kernel(k, t), mm_multi_kernel_vmax(k, t), W, rb, r0, r1, cols, g, x + j0, xqp, y + j0);
+        const mm_multi_fn all = mm_multi_kernel_all_n(k, t); /* all g vectors in one pass: no tiles */
+        if (all) all(W, rb, r0, r1, cols, g, x + j0, xqp, y + j0);
+        else multi_tiles(k->rows[ti], mm_multi_kernel(k, t), mm_multi_kernel_vmax(k, t), W, rb, r0, r1, cols, g, x + j0, xqp, y + j0);
     }
 }
 

@@ -1,19 +1,19 @@
-/* matmul_multi_avx2.c - the AVX2 level's matvec kernels for every type, each written once for V vectors:
- * V = 1 is the row kernel of the avx2 table (mm_matvec), V = 1..MULTI_V the register-blocked kernel of
- * mm_matvec_multi_rows (one matrix times several vectors: the decode step of several sequences).
+/* matmul_multi_avx2.c - the AVX2 level's matvec kernels for the quantized types, each written once for V
+ * vectors: V = 1 is the row kernel of the avx2 table (mm_matvec), V = 1..MULTI_V the register-blocked kernel of
+ * mm_matvec_multi_rows (one matrix times several vectors: the decode step of several sequences). F32, F16 and
+ * BF16 are in matvec_fp_avx2.c (R rows x V vectors tiles, any number of vectors in one pass).
  *
  * Each weight row is loaded, unpacked (nibbles, high bits, fp16 scales) and converted once and used for all
  * V vectors; per vector only its own products remain (x loads, the integer dot products, its scales, its
  * accumulators). Since the V = 1 instance IS the row kernel, every vector's arithmetic is that of the row
  * kernel - the same accumulators, the same order of the same operations, the same horizontal sum - and the
  * results are bit-identical to mm_matvec by construction (tests/core/test_core_multi.c, memcmp, at avx2).
- * Register budget (16 ymm on AVX2-only machines): about 2 accumulators per vector for the quantized types and 4
- * for F32/F16/BF16 (V = 4 spills one there); the sub-block factors of the K-quants go through the stack.
+ * Register budget (16 ymm on AVX2-only machines): about 2 accumulators per vector; the sub-block factors of the
+ * K-quants go through the stack.
  *
- * Types (table order): F32, F16 (f32 products, 4 accumulators over 32 columns), Q8_0, Q4_0 (x quantized to
- * 8 bits, mm_xq8), BF16 (as F16), Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (the integer sums of quants_avx2.c's
- * comment): all eleven. This file is compiled with -ffp-contract=off (scalar parts: one rounding per
- * operation). */
+ * Types (table order): Q8_0, Q4_0 (x quantized to 8 bits, mm_xq8), Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (the
+ * integer sums of quants_avx2.c's comment); mm_multi_kernel_avx2 hands F32, F16, BF16 to matvec_fp_avx2.c.
+ * This file is compiled with -ffp-contract=off (scalar parts: one rounding per operation). */
 #include <string.h>
 
 #include "core_internal.h"
@@ -30,53 +30,6 @@ T256 static INL float hsum(__m256 v) {
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
-}
-
-/* ---------------------------------------------------------------- F32 / F16 / BF16 (f32 x) */
-enum { FP_F32, FP_F16, FP_BF16 };
-
-/* 8 weights from column i of a row as f32 */
-T256 static INL __m256 fp_w8(const void *w, int64_t i, const int kind) {
-    if (kind == FP_F32) return _mm256_loadu_ps((const float *)w + i);
-    const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)w + i));
-    if (kind == FP_F16) return _mm256_cvtph_ps(h);
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
-T256 static INL float fp_w1(const void *w, int64_t i, const int kind) {
-    if (kind == FP_F32) return ((const float *)w)[i];
-    const uint16_t h = ((const uint16_t *)w)[i];
-    if (kind == FP_F16) return _cvtsh_ss(h);
-    const uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-/* 4 accumulators over 32 columns, 8-column tail into the first, (a0 + a1) + (a2 + a3), scalar tail after */
-T256 static INL void fp_row(const void *w, int64_t cols, const float *const *x, float *const *y, int64_t r,
-                            const int V, const int kind) {
-    __m256 a[MULTI_V][4];
-    for (int j = 0; j < V; j++)
-        for (int q = 0; q < 4; q++) a[j][q] = _mm256_setzero_ps();
-    const int64_t c32 = cols & ~(int64_t)31;
-    int64_t i = 0;
-    for (; i < c32; i += 32) {
-        if (kind != FP_F32) MM_PREFETCH((const uint16_t *)w + i, 0);
-        for (int q = 0; q < 4; q++) {
-            const __m256 wq = fp_w8(w, i + 8 * q, kind);
-            for (int j = 0; j < V; j++) a[j][q] = _mm256_fmadd_ps(wq, _mm256_loadu_ps(x[j] + i + 8 * q), a[j][q]);
-        }
-    }
-    for (; i + 8 <= cols; i += 8) {
-        const __m256 wq = fp_w8(w, i, kind);
-        for (int j = 0; j < V; j++) a[j][0] = _mm256_fmadd_ps(wq, _mm256_loadu_ps(x[j] + i), a[j][0]);
-    }
-    for (int j = 0; j < V; j++) {
-        float s = hsum(_mm256_add_ps(_mm256_add_ps(a[j][0], a[j][1]), _mm256_add_ps(a[j][2], a[j][3])));
-        for (int64_t k = i; k < cols; k++) s += fp_w1(w, k, kind) * x[j][k];
-        y[j][r] = s;
-    }
 }
 
 /* the fp16 scales of blocks b[0..3] in the low 64 bits: gathered with scalar loads and shifts (off the vector
@@ -328,9 +281,6 @@ _Static_assert(MULTI_V >= 4, "the register-blocked instances take up to 4 vector
         MULTI##_v(W, rb, r0, r1, cols, &x, &xq, &y, 1);                                                            \
     }
 
-KERNELS(mm_rows_f32_avx2, multi_f32, fp_row(row, cols, x, y, r, V, FP_F32))
-KERNELS(mm_rows_f16_avx2, multi_f16, fp_row(row, cols, x, y, r, V, FP_F16))
-KERNELS(mm_q_rows_bf16_avx2, multi_bf16, fp_row(row, cols, x, y, r, V, FP_BF16))
 KERNELS(mm_rows_q8_0_avx2, multi_q8_0, q8_row((const mm_block_q8_0 *)row, cols / MM_QK, xq, y, r, V))
 KERNELS(mm_rows_q4_0_avx2, multi_q4_0, q4_row((const mm_block_q4_0 *)row, cols / MM_QK, xq, y, r, V))
 KERNELS(mm_q_rows_q4_1_avx2, multi_q4_1, q32_row(row, cols / MM_QK, xq, y, r, V, MM_TYPE_Q4_1))
@@ -342,9 +292,9 @@ KERNELS(mm_q_rows_q6_k_avx2, multi_q6_k, q6_row((const mm_block_q6_k *)row, cols
 
 mm_multi_fn mm_multi_kernel_avx2(mm_type t) {
     switch (t) {
-    case MM_TYPE_F32: return multi_f32;
-    case MM_TYPE_F16: return multi_f16;
-    case MM_TYPE_BF16: return multi_bf16;
+    case MM_TYPE_F32:
+    case MM_TYPE_F16:
+    case MM_TYPE_BF16: return mm_fp_multi_avx2(t); /* matvec_fp_avx2.c */
     case MM_TYPE_Q8_0: return multi_q8_0;
     case MM_TYPE_Q4_0: return multi_q4_0;
     case MM_TYPE_Q4_1: return multi_q4_1;

@@ -41,36 +41,6 @@ SAME_AS_AVX2_DEQ(q4_k)
 SAME_AS_AVX2_DEQ(q5_k)
 SAME_AS_AVX2_DEQ(q6_k)
 
-/* ---------------------------------------------------------------- BF16 (f32 x) */
-T512 static inline __m512 bf16x16(const uint16_t *p) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
-}
-
-T512 void mm_q_rows_bf16_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
-                                const mm_xq8 *xq, float *y) {
-    (void)xq;
-    int64_t c64 = cols & ~(int64_t)63;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint16_t *w = (const uint16_t *)((const uint8_t *)W + (size_t)r * rb);
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-        int64_t i = 0;
-        for (; i < c64; i += 64) {
-            MM_PREFETCH(w + i, 0); MM_PREFETCH(w + i, 64);
-            a0 = _mm512_fmadd_ps(bf16x16(w + i), _mm512_loadu_ps(x + i), a0);
-            a1 = _mm512_fmadd_ps(bf16x16(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
-            a2 = _mm512_fmadd_ps(bf16x16(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
-            a3 = _mm512_fmadd_ps(bf16x16(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
-        }
-        for (; i < cols; i += 16) {
-            int64_t left = cols - i;
-            __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-            __m512 wv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w + i)), 16));
-            a0 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + i), a0);
-        }
-        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-    }
-}
-
 /* ---------------------------------------------------------------- Q4_1, Q5_0, Q5_1: two blocks per step */
 /* codes of blocks b0, b1 (16 nibble bytes each at qs0, qs1) as [lo b0, hi b0, lo b1, hi b1] */
 T512 static inline __m512i nib_pair(const uint8_t *qs0, const uint8_t *qs1) {

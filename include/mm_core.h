@@ -274,8 +274,9 @@ void mm_matvec_ref(mm_type t, const void *W, int64_t rows, int64_t cols, const f
  * sequences in one pass over the weights, core/matmul_multi.c). Each tile of weight rows is read from
  * memory once and multiplied with every vector by the level's row kernel while it is in cache, so y[j] is
  * bit-identical to mm_matvec_rows / mm_matvec on x[j] alone (the same per-row arithmetic, the same 8-bit
- * rounding of x for the quantized types), at every level and for every type. Vectors are taken
- * MM_MATVEC_MULTI_GROUP at a time (one pass over the weights per group). _rows: rows [r0, r1) on the calling
+ * rounding of x for the quantized types), at every level and for every type (F32/F16/BF16 at avx2/avx512: one
+ * pass over the rows for all the vectors of a group, each row's arithmetic that of the row kernel). Vectors are
+ * taken MM_MATVEC_MULTI_GROUP at a time (one pass over the weights per group). _rows: rows [r0, r1) on the calling
  * thread as thread ith of pool (inside a task); scratch: the quantized vectors, reserved with
  * mm_kernels_reserve_multi (without it: one mm_matvec_rows per vector, the same results). */
 #define MM_MATVEC_MULTI_GROUP 16

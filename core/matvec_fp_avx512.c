@@ -1,0 +1,115 @@
+/* matvec_fp_avx512.c - the avx512 level's F32, F16 and BF16 matvec kernels, written once for R rows x V vectors:
+ * the table's row kernels (mm_matvec, one vector) and the batched kernels of mm_matvec_multi_rows (one matrix
+ * times n vectors: the decode step of n sequences).
+ *
+ * Arithmetic of one output y[r] = sum_c w[r][c] x[c] (the same for every tile shape below, so a row's result
+ * depends neither on how rows are grouped nor on how many vectors share the pass):
+ *   ONE 16-lane f32 accumulator per (row, vector): acc = fma(w[c..c+16), x[c..c+16), acc) over the full chunks of
+ *   16 columns in order, then the last cols % 16 columns masked (zeros elsewhere) into the same accumulator,
+ *   then one horizontal sum (_mm512_reduce_add_ps). F16 weights are widened with vcvtph2ps, BF16 by a 16-bit
+ *   shift: exact, so only the f32 roundings of the chain and of the sum remain.
+ * The instruction-level parallelism comes from several rows at once: a register tile of R rows x V vectors holds
+ * R V accumulators (up to 16 here, of AVX-512's 32 registers); each 16-column step loads (and converts) R weight
+ * chunks and V input chunks for R V fused multiply-adds:
+ *   V = 1 (mm_matvec): R = FP_R1 = 4 (4 chains; bound by the memory read bandwidth: from cache 4 rows gave F16 106
+ *     GB/s, 8 rows 98, 2 rows 83 (one thread, bench_multi 128 x 768); F32 110-115 with any R, 138 before)
+ *   V = 2..4: R = 4;  V = 5..8: R = 2 (10..16 accumulators, 2 weight + V input loads per 2 V FMAs).
+ * n <= 8 vectors go in ONE pass over the rows (each row loaded once for all of them: while the products of one
+ * tile run, the prefetches of the next rows are in flight); n > 8 are taken in groups of 8 per block of 16 rows
+ * (the block stays in L1 between the groups). Rows left over at the end of a range go in tiles of 4, 2, 1 rows.
+ * Software prefetch: each row's weight stream MM_PF_AHEAD bytes ahead (F16/BF16; not F32, whose hardware
+ * prefetch did better, see bench/README.md).
+ * Because every tile computes each (row, vector) pair the same way, mm_matvec_multi's results are bit-identical
+ * to mm_matvec's by construction (tests/core/test_core_multi.c, memcmp). The sum order differs from the generic
+ * level's (4 accumulators per row there): the tests compare levels with the naive reference within a tolerance. */
+#include "core_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c")))
+#define INL  __attribute__((always_inline)) inline
+
+enum { FP_F32, FP_F16, FP_BF16 };
+
+/* 16 weights from column i of a row as f32 (m: the columns present, zeros elsewhere) */
+T512 static INL __m512 fp_w16(const void *w, int64_t i, __mmask16 m, const int kind) {
+    if (kind == FP_F32) return _mm512_maskz_loadu_ps(m, (const float *)w + i);
+    const __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i);
+    if (kind == FP_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* R V products of one 16-column chunk at column i: acc[k][j] += w_k[i..] x_j[i..] */
+T512 static INL void fp_step(const void *const *w, const float *const *x, int64_t i, __mmask16 m, __m512 acc[8][8],
+                             const int R, const int V, const int kind) {
+    __m512 wv[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < R; k++) {
+        wv[k] = fp_w16(w[k], i, m, kind);
+        if (kind == FP_F32 && V > 1) __asm__("" : "+v"(wv[k])); /* likewise one load of F32 weights for V vectors */
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < V; j++) {
+        __m512 xv = _mm512_maskz_loadu_ps(m, x[j] + i);
+        if (R > 1) __asm__("" : "+v"(xv)); /* one load for the R rows (not folded into each FMA) */
+#pragma GCC unroll 8
+        for (int k = 0; k < R; k++) acc[k][j] = _mm512_fmadd_ps(wv[k], xv, acc[k][j]);
+    }
+}
+
+/* rows r .. r + R - 1 (R <= 8) times vectors x[0 .. V) (V <= 8) */
+T512 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t cols, const float *const *x,
+                             float *const *y, const int R, const int V, const int kind) {
+    const void *w[8];
+    __m512 acc[8][8];
+#pragma GCC unroll 8
+    for (int k = 0; k < R; k++) {
+        w[k] = W + (size_t)(r + k) * rb;
+#pragma GCC unroll 8
+        for (int j = 0; j < V; j++) acc[k][j] = _mm512_setzero_ps();
+    }
+    const int es = kind == FP_F32 ? 4 : 2; /* bytes per weight */
+    const __mmask16 all = (__mmask16)0xffff;
+    int64_t i = 0;
+    for (; i + 64 <= cols; i += 64) {
+        if (kind != FP_F32)
+#pragma GCC unroll 8
+            for (int k = 0; k < R; k++) MM_PREFETCH(w[k], i * es), MM_PREFETCH(w[k], i * es + 64);
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++) fp_step(w, x, i + 16 * u, all, acc, R, V, kind);
+    }
+    for (; i + 16 <= cols; i += 16) fp_step(w, x, i, all, acc, R, V, kind);
+    if (i < cols) fp_step(w, x, i, (__mmask16)((1u << (cols - i)) - 1), acc, R, V, kind);
+#pragma GCC unroll 8
+    for (int k = 0; k < R; k++)
+#pragma GCC unroll 8
+        for (int j = 0; j < V; j++) y[j][r + k] = _mm512_reduce_add_ps(acc[k][j]);
+}
+
+/* Rows per tile of the one-vector instance (the row kernel of mm_matvec). */
+#ifndef FP_R1
+#define FP_R1 4
+#endif
+/* the driver (matvec_fp_driver.h): tiles of FP_R(v) rows x v vectors, FP_V vectors per pass */
+#define FP_TGT T512
+#define FP_V 8
+#define FP_BLOCK_ROWS 16
+#define FP_R(v) ((v) == 1 ? FP_R1 : (v) <= 4 ? 4 : 2)
+#include "matvec_fp_driver.h"
+
+FP_LEVEL(mm_fp_multi_avx512, mm_rows_f32_avx512, mm_rows_f16_avx512, mm_q_rows_bf16_avx512)
+#else
+mm_multi_fn mm_fp_multi_avx512(mm_type t) {
+    (void)t;
+    return NULL;
+}
+#endif
+
+/* the level's kernel taking all n vectors in one call, for mm_matvec_multi_rows (core_internal.h) */
+mm_multi_fn mm_multi_kernel_all_n(const mm_kernel_table *k, mm_type t) {
+    if (!k || !k->name) return NULL;
+    if (k == &mm_kernels_avx512) return mm_fp_multi_avx512(t);
+    if (k == &mm_kernels_avx2) return mm_fp_multi_avx2(t);
+    return NULL;
+}
