@@ -8,7 +8,11 @@
  * kernel - the same accumulators, the same order of the same operations, the same horizontal sum - and the
  * results are bit-identical to mm_matvec by construction (tests/core/test_core_multi.c, memcmp, at avx2).
  * Register budget (16 ymm on AVX2-only machines): about 2 accumulators per vector for the quantized types and 4
- * for F32/F16/BF16 (V = 4 spills one there); the sub-block factors of the K-quants go through the stack.
+ * for F32/F16/BF16 (V = 4 spills one there); the K-quants fold a super-block's sub-block sums into one register
+ * of 8 int32 lanes (one conversion and one fmadd per super-block and vector).
+ * The quantized kernels are compute bound at this level (one core reads ~30 GB/s; the 4-bit kernels run at about
+ * that speed from cache): they are written for the fewest vector instructions per block (scale gathers on the
+ * scalar ports, one conversion per 2..8 blocks; bench/README.md "AVX2 decode roofline").
  *
  * Types (table order): F32, F16 (f32 products, 4 accumulators over 32 columns), Q8_0, Q4_0 (x quantized to
  * 8 bits, mm_xq8), BF16 (as F16), Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (the integer sums of quants_avx2.c's
@@ -260,6 +264,11 @@ T256 static INL void q32_row(const uint8_t *row, int64_t nb, const mm_xq8 *const
     }
 }
 
+/* the K-quants' per-super-block fold: u = [a | b], v = [c | d] (128-bit lanes of 4 int32 sums each) -> [a + b | c + d] */
+T256 static INL __m256i k_fold(__m256i u, __m256i v) {
+    return _mm256_add_epi32(_mm256_permute2x128_si256(u, v, 0x20), _mm256_permute2x128_si256(u, v, 0x31));
+}
+
 /* ---------------------------------------------------------------- Q4_K / Q5_K
  * Per super-block i: the integer sums P_j = sum(q qx) of its 8 sub-blocks of 32 gathered into one register of 8
  * int32 lanes (lane j: sub-block j), converted once and multiplied by dd[j] = d sc[j] d_x[8i + j] (8 lanes, one
@@ -300,9 +309,8 @@ T256 static INL void k45_row(const uint8_t *row, int64_t nsb, const mm_xq8 *cons
         }
         const mm_k45_w f = mm_k45_wfactors(blk);
         for (int j = 0; j < V; j++) {
-            const __m256i s = _mm256_add_epi32(_mm256_permute2x128_si256(h[j][0], h[j][1], 0x20),
-                                               _mm256_permute2x128_si256(h[j][0], h[j][1], 0x31));
-            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), mm_k45_xfactors(&f, xq[j], i, &accm[j]), acc[j]);
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(k_fold(h[j][0], h[j][1])), mm_k45_xfactors(&f, xq[j], i, &accm[j]),
+                                     acc[j]);
         }
     }
     for (int j = 0; j < V; j++) y[j][r] = hsum(acc[j]) - hsum(accm[j]);
@@ -311,17 +319,19 @@ T256 static INL void k45_row(const uint8_t *row, int64_t nsb, const mm_xq8 *cons
 /* ---------------------------------------------------------------- Q6_K
  * Per half h of a super-block (128 elements): codes of the 4 groups of 32 from ql (64 bytes) and qh (32 bytes);
  * per group k (x block 8i + 4h + k) the int16 pair sums of (q - 32) qx (q qx minus 32 qx, exact: |sum| <= 2 * 32
- * * 128), times the int8 scales of its two sub-blocks of 16 with vpmaddwd, as f32 times d d_x; even groups into
- * acc0, odd into acc1. */
+ * * 128), times the int8 scales of its two sub-blocks of 16 with vpmaddwd (8 int32 lanes). The 8 groups' lanes of a
+ * super-block are folded into one register (lane g: group g, |sum| <= 32 * 32 * 127 * 128 < 2^24, exact as f32) by
+ * vphaddd (per half: [4h .. 4h+3] per 128-bit lane) and two vperm2i128, converted once and multiplied by
+ * d d_x[8i .. 8i+7] (one fmadd per super-block). */
 T256 static INL void q6_row(const mm_block_q6_k *b, int64_t nsb, const mm_xq8 *const *xq, float *const *y, int64_t r,
                             const int V) {
     const __m256i c32 = _mm256_set1_epi8(32);
-    __m256 acc0[MULTI_V], acc1[MULTI_V];
-    for (int j = 0; j < V; j++) acc0[j] = acc1[j] = _mm256_setzero_ps();
+    __m256 acc[MULTI_V];
+    for (int j = 0; j < V; j++) acc[j] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nsb; i++) {
         MM_PREFETCH(b + i, 0); MM_PREFETCH(b + i, 64); MM_PREFETCH(b + i, 128); MM_PREFETCH(b + i, 192); /* 210 bytes */
         const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i].scales));
-        const float dw = _cvtsh_ss(b[i].d);
+        __m256i hh[MULTI_V][2], t[MULTI_V], p[MULTI_V];
         for (int h = 0; h < 2; h++) {
             /* int16 scale words: sub-block 8h + 2k in the low 128-bit lane, 8h + 2k + 1 in the high one */
             const __m256i sh = h ? _mm256_permute2x128_si256(s16, s16, 0x11) : _mm256_permute2x128_si256(s16, s16, 0x00);
@@ -337,15 +347,20 @@ T256 static INL void q6_row(const mm_block_q6_k *b, int64_t nsb, const mm_xq8 *c
                 for (int j = 0; j < V; j++) {
                     const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq[j]->qs + xb * MM_QK));
                     const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], xv), _mm256_maddubs_epi16(c32, xv));
-                    const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, sk));
-                    const __m256 f = _mm256_set1_ps(dw * xq[j]->d[xb]);
-                    if (k & 1) acc1[j] = _mm256_fmadd_ps(p, f, acc1[j]);
-                    else acc0[j] = _mm256_fmadd_ps(p, f, acc0[j]);
+                    const __m256i pk = _mm256_madd_epi16(p16, sk);
+                    if (k == 0 || k == 2) p[j] = pk;
+                    else if (k == 1) t[j] = _mm256_hadd_epi32(p[j], pk);
+                    else hh[j][h] = _mm256_hadd_epi32(t[j], _mm256_hadd_epi32(p[j], pk));
                 }
             }
         }
+        const __m256 dw = _mm256_set1_ps(_cvtsh_ss(b[i].d));
+        for (int j = 0; j < V; j++) {
+            const __m256 dd = _mm256_mul_ps(dw, _mm256_loadu_ps(xq[j]->d + 8 * i));
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(k_fold(hh[j][0], hh[j][1])), dd, acc[j]);
+        }
     }
-    for (int j = 0; j < V; j++) y[j][r] = hsum(_mm256_add_ps(acc0[j], acc1[j]));
+    for (int j = 0; j < V; j++) y[j][r] = hsum(acc[j]);
 }
 
 /* ---------------------------------------------------------------- the kernels: rows [r0, r1) for V vectors
