@@ -8,8 +8,12 @@
  * accumulators). Since the V = 1 instance IS the row kernel, every vector's arithmetic is that of the row
  * kernel - the same accumulators, the same order of the same operations, the same horizontal sum - and the
  * results are bit-identical to mm_matvec by construction (tests/core/test_core_multi.c, memcmp, at avx2).
- * Register budget (16 ymm on AVX2-only machines): about 2 accumulators per vector; the sub-block factors of the
- * K-quants go through the stack.
+ * Register budget (16 ymm on AVX2-only machines): about 2 accumulators per vector; the K-quants fold a
+ * super-block's sub-block sums into one register of 8 int32 lanes (one conversion and one fmadd per super-block
+ * and vector).
+ * The quantized kernels are compute bound at this level (one core reads ~30 GB/s; the 4-bit kernels run at about
+ * that speed from cache): they are written for the fewest vector instructions per block (scale gathers on the
+ * scalar ports, one conversion per 2..8 blocks; bench/README.md "AVX2 decode roofline").
  *
  * Types (table order): Q8_0, Q4_0 (x quantized to 8 bits, mm_xq8), Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (the
  * integer sums of quants_avx2.c's comment); mm_multi_kernel_avx2 hands F32, F16, BF16 to matvec_fp_avx2.c.
@@ -32,17 +36,24 @@ T256 static INL float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* the fp16 scales of blocks b[0..3] in the low 64 bits: gathered with scalar loads and shifts (off the vector
- * ports); b: mm_block_q8_0 or mm_block_q4_0 (d first) */
-#define scales4(b)                                                                                                 \
-    _mm_cvtsi64_si128((long long)((uint64_t)(b)[0].d | (uint64_t)(b)[1].d << 16 | (uint64_t)(b)[2].d << 32 |        \
-                                  (uint64_t)(b)[3].d << 48))
+/* the fp16 scales of blocks b[0..n-1] (n = 2 or 4; b: mm_block_q4_0 or mm_block_q8_0, d first) as f32 lanes 0..n-1 */
+T256 static INL __m128 scales_f32(const void *b, size_t bsz, const int n) {
+    const uint8_t *p = b;
+    uint64_t u = 0;
+    for (int k = 0; k < n; k++) {
+        uint16_t h;
+        memcpy(&h, p + k * bsz, 2);
+        u |= (uint64_t)h << (16 * k);
+    }
+    return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)u));
+}
 
 /* ---------------------------------------------------------------- Q8_0
  * Four blocks per step: |w| times x with w's sign (vpmaddubsw + vpmaddwd), the int32 sums of two blocks folded
  * into one register by vphaddd (lanes [a a b b | a a b b]), one conversion and one fmadd per pair with the
- * weight scales (gathered by scalar loads and shifts, spread by vpshufb) times x's scales (permuted the same
- * way); remaining blocks one at a time into the first accumulator. Row kernel from cache (one thread, 256 KiB
+ * blocks' factors dw dx: the four fp16 weight scales gathered by scalar loads and shifts (scales_f32), converted
+ * once, multiplied once by x's four scales and spread to the pairs' lanes by vpermps; remaining blocks one at a
+ * time into the first accumulator. Row kernel from cache (one thread, 256 KiB
  * of rows of 4096 columns, best of 300 and of 3 runs; x's quantization included): 27.8 GB/s block at a time,
  * 39.6 this way with quantize_x_avx2's vector stores (bench/README.md). */
 T256 static INL __m256i q8_sum(__m256i w, __m256i aw, const int8_t *xqs) {
@@ -52,8 +63,6 @@ T256 static INL __m256i q8_sum(__m256i w, __m256i aw, const int8_t *xqs) {
 
 T256 static INL void q8_row(const mm_block_q8_0 *b, int64_t nb, const mm_xq8 *const *xq, float *const *y, int64_t r,
                             const int V) {
-    const __m128i pick01 = _mm_setr_epi8(0, 1, 0, 1, 2, 3, 2, 3, 0, 1, 0, 1, 2, 3, 2, 3);
-    const __m128i pick23 = _mm_setr_epi8(4, 5, 4, 5, 6, 7, 6, 7, 4, 5, 4, 5, 6, 7, 6, 7);
     const __m256i x01 = _mm256_setr_epi32(0, 0, 1, 1, 0, 0, 1, 1), x23 = _mm256_setr_epi32(2, 2, 3, 3, 2, 2, 3, 3);
     __m256 a0[MULTI_V], a1[MULTI_V];
     for (int j = 0; j < V; j++) a0[j] = _mm256_setzero_ps(), a1[j] = _mm256_setzero_ps();
@@ -62,15 +71,15 @@ T256 static INL void q8_row(const mm_block_q8_0 *b, int64_t nb, const mm_xq8 *co
         MM_PREFETCH(b + i, 0); /* 136 bytes per step */
         MM_PREFETCH(b + i, 64);
         MM_PREFETCH(b + i, 128);
-        const __m128i dv = scales4(b + i);
-        const __m256 wd01 = _mm256_cvtph_ps(_mm_shuffle_epi8(dv, pick01)), wd23 = _mm256_cvtph_ps(_mm_shuffle_epi8(dv, pick23));
+        const __m128 dw = scales_f32(b + i, sizeof *b, 4);
+        __m256 dd[MULTI_V];
+        for (int j = 0; j < V; j++) dd[j] = _mm256_castps128_ps256(_mm_mul_ps(dw, _mm_loadu_ps(xq[j]->d + i)));
         for (int h = 0; h < 2; h++) { /* blocks i + 2h, i + 2h + 1 into a0 (h = 0) or a1 */
             const __m256i w0 = _mm256_loadu_si256((const __m256i *)b[i + 2 * h].qs);
             const __m256i w1 = _mm256_loadu_si256((const __m256i *)b[i + 2 * h + 1].qs);
             const __m256i aw0 = _mm256_abs_epi8(w0), aw1 = _mm256_abs_epi8(w1);
             for (int j = 0; j < V; j++) {
-                const __m256 dx = _mm256_castps128_ps256(_mm_loadu_ps(xq[j]->d + i));
-                const __m256 s = _mm256_mul_ps(h ? wd23 : wd01, _mm256_permutevar8x32_ps(dx, h ? x23 : x01));
+                const __m256 s = _mm256_permutevar8x32_ps(dd[j], h ? x23 : x01);
                 const int8_t *xs = xq[j]->qs + (i + 2 * h) * MM_QK;
                 const __m256i hs = _mm256_hadd_epi32(q8_sum(w0, aw0, xs), q8_sum(w1, aw1, xs + MM_QK));
                 if (h) a1[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hs), s, a1[j]);
@@ -90,16 +99,18 @@ T256 static INL void q8_row(const mm_block_q8_0 *b, int64_t nb, const mm_xq8 *co
 }
 
 /* ---------------------------------------------------------------- Q4_0
- * Four blocks (72 bytes) per step as two pairs: both blocks' 16 nibble bytes of a pair in one register, low
- * nibbles (elements 0..15 of each) against x's qs4 pair layout [b0 0:16, b1 0:16], high nibbles against
- * [b0 16:32, b1 16:32] (mm_xq8_layout); the two vpmaddubsw results add in int16 (<= 4 * 15 * 127), one
- * vpmaddwd gives 4 int32 lanes per block; one fmsub with x's scales d4 and 2 s4 (Q4_0's -8 offset: the 4 lanes
- * of a block add up to 8 sum(x)), one fmadd with the weight scales (their four fp16 words gathered by scalar
- * loads and shifts, spread by one vpshufb per pair). A last odd block in x's plain layout. Row kernel from
- * cache (one thread, 256 KiB of rows, best of 300): 16 GB/s block at a time, 18 with pairs, 20.7 with the
- * scalar scale gather, 24.7 with quantize_x_avx2's vector stores (bench/README.md). */
-/* one pair of blocks (i, i + 1) for V vectors into acc[j], wd: the pair's weight scales (4 lanes each) */
-T256 static INL void q4_pair(const mm_block_q4_0 *b, int64_t i, __m256 wd, const mm_xq8 *const *xq, __m256 *acc,
+ * y = sum_b dw_b dx_b P_b - 8 sum_b dw_b ds_b with P_b = sum q x (q the unsigned nibbles 0..15: Q4_0's -8 offset
+ * taken out through x's block sums ds = dx sum(qx), mm_xq8). Four blocks (72 bytes) per step as two pairs: both
+ * blocks' 16 nibble bytes of a pair in one register, low nibbles (elements 0..15 of each) against x's qs4 pair
+ * layout [b0 0:16, b1 0:16], high nibbles against [b0 16:32, b1 16:32] (mm_xq8_layout); the two vpmaddubsw
+ * results add in int16 (<= 4 * 15 * 127), one vpmaddwd gives 4 int32 lanes per block, one conversion and one
+ * fmadd with the blocks' factors dw dx (4 lanes each). The four fp16 weight scales (scales_f32: scalar loads and
+ * shifts, off the vector ports) are converted once (4 lanes: dw), multiplied by x's 4 scales (dw dx, spread to
+ * the pairs' lanes by vpermps) and by x's 4 block sums into the offset accumulator (4 lanes: dw ds).
+ * A remaining pair the same way with 2 scales, a last odd block in x's plain layout with scalar factors. Fewer
+ * instructions per block than a per-pair scale gather by scalar shifts (bench/README.md: "AVX2 decode roofline"). */
+/* one pair of blocks (i, i + 1) of the nibbles for V vectors into acc[j] with factors f[j] (4 lanes per block) */
+T256 static INL void q4_pair(const mm_block_q4_0 *b, int64_t i, const __m256 *f, const mm_xq8 *const *xq, __m256 *acc,
                              const int V) {
     const __m256i m4 = _mm256_set1_epi8(0x0f);
     const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b[i].qs)),
@@ -109,47 +120,60 @@ T256 static INL void q4_pair(const mm_block_q4_0 *b, int64_t i, __m256 wd, const
         const __m256i xlo = _mm256_loadu_si256((const __m256i *)(xq[j]->qs4 + i * MM_QK));
         const __m256i xhi = _mm256_loadu_si256((const __m256i *)(xq[j]->qs4 + i * MM_QK + 32));
         const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi));
-        const __m256 s4 = _mm256_loadu_ps(xq[j]->s4 + i * 8);
-        const __m256 t = _mm256_fmsub_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1))),
-                                         _mm256_loadu_ps(xq[j]->d4 + i * 8), _mm256_add_ps(s4, s4));
-        acc[j] = _mm256_fmadd_ps(t, wd, acc[j]);
+        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1))), f[j], acc[j]);
     }
 }
 
 T256 static INL void q4_row(const mm_block_q4_0 *b, int64_t nb, const mm_xq8 *const *xq, float *const *y, int64_t r,
                             const int V) {
-    const __m128i pick0 = _mm_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3);
-    const __m128i pick1 = _mm_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7);
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256 a0[MULTI_V], a1[MULTI_V];
-    for (int j = 0; j < V; j++) a0[j] = _mm256_setzero_ps(), a1[j] = _mm256_setzero_ps();
+    const __m256i l01 = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1), l23 = _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3);
+    __m256 a0[MULTI_V], a1[MULTI_V], f[MULTI_V];
+    __m128 off[MULTI_V];
+    for (int j = 0; j < V; j++) a0[j] = a1[j] = _mm256_setzero_ps(), off[j] = _mm_setzero_ps();
     int64_t i = 0;
     for (; i + 4 <= nb; i += 4) {
         MM_PREFETCH(b + i, 0); /* 72 bytes per step */
         MM_PREFETCH(b + i, 64);
-        const __m128i dv = scales4(b + i);
-        q4_pair(b, i, _mm256_cvtph_ps(_mm_shuffle_epi8(dv, pick0)), xq, a0, V);
-        q4_pair(b, i + 2, _mm256_cvtph_ps(_mm_shuffle_epi8(dv, pick1)), xq, a1, V);
+        const __m128 dw = scales_f32(b + i, sizeof *b, 4);
+        for (int j = 0; j < V; j++) {
+            off[j] = _mm_fmadd_ps(dw, _mm_loadu_ps(xq[j]->ds + i), off[j]);
+            f[j] = _mm256_castps128_ps256(_mm_mul_ps(dw, _mm_loadu_ps(xq[j]->d + i)));
+        }
+        __m256 g[MULTI_V];
+        for (int j = 0; j < V; j++) g[j] = _mm256_permutevar8x32_ps(f[j], l01);
+        q4_pair(b, i, g, xq, a0, V);
+        for (int j = 0; j < V; j++) g[j] = _mm256_permutevar8x32_ps(f[j], l23);
+        q4_pair(b, i + 2, g, xq, a1, V);
     }
     if (i + 2 <= nb) { /* a remaining pair into a0 */
-        const __m128i dv = _mm_cvtsi32_si128((int)((uint32_t)b[i].d | (uint32_t)b[i + 1].d << 16));
-        q4_pair(b, i, _mm256_cvtph_ps(_mm_shuffle_epi8(dv, pick0)), xq, a0, V);
+        const __m128 dw = scales_f32(b + i, sizeof *b, 2);
+        for (int j = 0; j < V; j++) {
+            const __m128 dx = _mm_castpd_ps(_mm_load_sd((const double *)(xq[j]->d + i)));
+            const __m128 sx = _mm_castpd_ps(_mm_load_sd((const double *)(xq[j]->ds + i)));
+            off[j] = _mm_fmadd_ps(dw, sx, off[j]);
+            f[j] = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_mul_ps(dw, dx)), l01);
+        }
+        q4_pair(b, i, f, xq, a0, V);
         i += 2;
     }
     if (i < nb) { /* a last odd block: plain layout, into a1 */
         const __m128i v = _mm_loadu_si128((const __m128i *)b[i].qs), m = _mm_set1_epi8(0x0f);
         const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(v, m)),
                                                   _mm_and_si128(_mm_srli_epi16(v, 4), m), 1);
-        const __m256 wd = _mm256_cvtph_ps(_mm_set1_epi16((short)b[i].d));
+        const __m128 dw = _mm_set_ss(_cvtsh_ss(b[i].d));
         for (int j = 0; j < V; j++) {
             const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq[j]->qs + i * MM_QK));
-            const __m256i p32 = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), ones);
-            const __m256 t = _mm256_fmsub_ps(_mm256_cvtepi32_ps(p32), _mm256_broadcast_ss(xq[j]->d + i),
-                                             _mm256_broadcast_ss(xq[j]->ds + i));
-            a1[j] = _mm256_fmadd_ps(t, wd, a1[j]);
+            const __m256i p32 = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), _mm256_set1_epi16(1));
+            off[j] = _mm_fmadd_ps(dw, _mm_set_ss(xq[j]->ds[i]), off[j]);
+            const __m256 fb = _mm256_set1_ps(_mm_cvtss_f32(_mm_mul_ss(dw, _mm_set_ss(xq[j]->d[i]))));
+            a1[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), fb, a1[j]);
         }
     }
-    for (int j = 0; j < V; j++) y[j][r] = hsum(_mm256_add_ps(a0[j], a1[j]));
+    for (int j = 0; j < V; j++) {
+        __m128 o = _mm_add_ps(off[j], _mm_movehl_ps(off[j], off[j]));
+        o = _mm_add_ss(o, _mm_movehdup_ps(o));
+        y[j][r] = hsum(_mm256_add_ps(a0[j], a1[j])) - 8.0f * _mm_cvtss_f32(o);
+    }
 }
 
 /* ---------------------------------------------------------------- Q4_1, Q5_0, Q5_1 (blocks of 32)
@@ -193,24 +217,32 @@ T256 static INL void q32_row(const uint8_t *row, int64_t nb, const mm_xq8 *const
     }
 }
 
+/* the K-quants' per-super-block fold: u = [a | b], v = [c | d] (128-bit lanes of 4 int32 sums each) -> [a + b | c + d] */
+T256 static INL __m256i k_fold(__m256i u, __m256i v) {
+    return _mm256_add_epi32(_mm256_permute2x128_si256(u, v, 0x20), _mm256_permute2x128_si256(u, v, 0x31));
+}
+
 /* ---------------------------------------------------------------- Q4_K / Q5_K
- * Per super-block i: dd[j] = d sc[j] d_x[8i + j] (8 lanes, kept on the stack and broadcast per sub-block),
- * mins dmin m[j] ds_x[8i + j] (8 lanes, accumulated apart and subtracted at the end); per sub-block j the 8
- * int32 lanes of sum(q qx) times dd[j]: even sub-blocks into acc0, odd into acc1. */
+ * Per super-block i: the integer sums P_j = sum(q qx) of its 8 sub-blocks of 32 gathered into one register of 8
+ * int32 lanes (lane j: sub-block j), converted once and multiplied by dd[j] = d sc[j] d_x[8i + j] (8 lanes, one
+ * fmadd per super-block); mins dmin m[j] ds_x[8i + j] (8 lanes, accumulated apart and subtracted at the end).
+ * Per 64 elements c (sub-blocks 2c, 2c + 1: low and high nibbles of 32 bytes) the two vpmaddubsw results (int16
+ * pair sums, <= 2 * 31 * 127) are folded by one vphaddw (<= 4 * 31 * 127) into [2c x4, 2c+1 x4] per 128-bit lane
+ * and widened by one vpmaddwd (lanes [2c, 2c, 2c+1, 2c+1] per 128-bit lane); two vphaddd fold c = 0, 1 into
+ * [0 1 2 3] and c = 2, 3 into [4 5 6 7] per 128-bit lane, and the two lanes are added across (two vperm2i128).
+ * Fewer instructions than a conversion and an fmadd per sub-block (bench/README.md: "AVX2 decode roofline"). */
 T256 static INL void k45_row(const uint8_t *row, int64_t nsb, const mm_xq8 *const *xq, float *const *y, int64_t r,
-                             const int V, const int q5) {
+                            const int V, const int q5) {
     const size_t bsz = q5 ? sizeof(mm_block_q5_k) : sizeof(mm_block_q4_k);
     const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1), b4 = _mm256_set1_epi8(0x10);
-    __m256 acc0[MULTI_V], acc1[MULTI_V], accm[MULTI_V];
-    for (int j = 0; j < V; j++) acc0[j] = acc1[j] = accm[j] = _mm256_setzero_ps();
+    __m256 acc[MULTI_V], accm[MULTI_V];
+    for (int j = 0; j < V; j++) acc[j] = accm[j] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nsb; i++) {
         const uint8_t *blk = row + (size_t)i * bsz;
         const uint8_t *qs = q5 ? blk + 48 : blk + 16;
         MM_PREFETCH(blk, 0); MM_PREFETCH(blk, 64); MM_PREFETCH(blk, 128); /* 144 / 176 bytes */
         __m256i hb = q5 ? _mm256_loadu_si256((const __m256i *)(blk + 16)) : _mm256_setzero_si256();
-        const mm_k45_w f = mm_k45_wfactors(blk);
-        float dd[MULTI_V][8];
-        for (int j = 0; j < V; j++) _mm256_storeu_ps(dd[j], mm_k45_xfactors(&f, xq[j], i, &accm[j]));
+        __m256i h[MULTI_V][2], a[MULTI_V];
         for (int c = 0; c < 4; c++) {
             const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
             __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
@@ -221,30 +253,38 @@ T256 static INL void k45_row(const uint8_t *row, int64_t nsb, const mm_xq8 *cons
             }
             for (int j = 0; j < V; j++) {
                 const int8_t *xs = xq[j]->qs + (size_t)i * MM_QK_K + 64 * c;
-                const __m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)xs)), ones);
-                const __m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(xs + 32))), ones);
-                acc0[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(plo), _mm256_broadcast_ss(&dd[j][2 * c]), acc0[j]);
-                acc1[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(phi), _mm256_broadcast_ss(&dd[j][2 * c + 1]), acc1[j]);
+                const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)xs));
+                const __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(xs + 32)));
+                const __m256i p = _mm256_madd_epi16(_mm256_hadd_epi16(plo, phi), ones);
+                if (c & 1) h[j][c >> 1] = _mm256_hadd_epi32(a[j], p);
+                else a[j] = p;
             }
         }
+        const mm_k45_w f = mm_k45_wfactors(blk);
+        for (int j = 0; j < V; j++) {
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(k_fold(h[j][0], h[j][1])), mm_k45_xfactors(&f, xq[j], i, &accm[j]),
+                                     acc[j]);
+        }
     }
-    for (int j = 0; j < V; j++) y[j][r] = hsum(_mm256_add_ps(acc0[j], acc1[j])) - hsum(accm[j]);
+    for (int j = 0; j < V; j++) y[j][r] = hsum(acc[j]) - hsum(accm[j]);
 }
 
 /* ---------------------------------------------------------------- Q6_K
  * Per half h of a super-block (128 elements): codes of the 4 groups of 32 from ql (64 bytes) and qh (32 bytes);
  * per group k (x block 8i + 4h + k) the int16 pair sums of (q - 32) qx (q qx minus 32 qx, exact: |sum| <= 2 * 32
- * * 128), times the int8 scales of its two sub-blocks of 16 with vpmaddwd, as f32 times d d_x; even groups into
- * acc0, odd into acc1. */
+ * * 128), times the int8 scales of its two sub-blocks of 16 with vpmaddwd (8 int32 lanes). The 8 groups' lanes of a
+ * super-block are folded into one register (lane g: group g, |sum| <= 32 * 32 * 127 * 128 < 2^24, exact as f32) by
+ * vphaddd (per half: [4h .. 4h+3] per 128-bit lane) and two vperm2i128, converted once and multiplied by
+ * d d_x[8i .. 8i+7] (one fmadd per super-block). */
 T256 static INL void q6_row(const mm_block_q6_k *b, int64_t nsb, const mm_xq8 *const *xq, float *const *y, int64_t r,
                             const int V) {
     const __m256i c32 = _mm256_set1_epi8(32);
-    __m256 acc0[MULTI_V], acc1[MULTI_V];
-    for (int j = 0; j < V; j++) acc0[j] = acc1[j] = _mm256_setzero_ps();
+    __m256 acc[MULTI_V];
+    for (int j = 0; j < V; j++) acc[j] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nsb; i++) {
         MM_PREFETCH(b + i, 0); MM_PREFETCH(b + i, 64); MM_PREFETCH(b + i, 128); MM_PREFETCH(b + i, 192); /* 210 bytes */
         const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i].scales));
-        const float dw = _cvtsh_ss(b[i].d);
+        __m256i hh[MULTI_V][2], t[MULTI_V], p[MULTI_V];
         for (int h = 0; h < 2; h++) {
             /* int16 scale words: sub-block 8h + 2k in the low 128-bit lane, 8h + 2k + 1 in the high one */
             const __m256i sh = h ? _mm256_permute2x128_si256(s16, s16, 0x11) : _mm256_permute2x128_si256(s16, s16, 0x00);
@@ -260,15 +300,20 @@ T256 static INL void q6_row(const mm_block_q6_k *b, int64_t nsb, const mm_xq8 *c
                 for (int j = 0; j < V; j++) {
                     const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq[j]->qs + xb * MM_QK));
                     const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], xv), _mm256_maddubs_epi16(c32, xv));
-                    const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, sk));
-                    const __m256 f = _mm256_set1_ps(dw * xq[j]->d[xb]);
-                    if (k & 1) acc1[j] = _mm256_fmadd_ps(p, f, acc1[j]);
-                    else acc0[j] = _mm256_fmadd_ps(p, f, acc0[j]);
+                    const __m256i pk = _mm256_madd_epi16(p16, sk);
+                    if (k == 0 || k == 2) p[j] = pk;
+                    else if (k == 1) t[j] = _mm256_hadd_epi32(p[j], pk);
+                    else hh[j][h] = _mm256_hadd_epi32(t[j], _mm256_hadd_epi32(p[j], pk));
                 }
             }
         }
+        const __m256 dw = _mm256_set1_ps(_cvtsh_ss(b[i].d));
+        for (int j = 0; j < V; j++) {
+            const __m256 dd = _mm256_mul_ps(dw, _mm256_loadu_ps(xq[j]->d + 8 * i));
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(k_fold(hh[j][0], hh[j][1])), dd, acc[j]);
+        }
     }
-    for (int j = 0; j < V; j++) y[j][r] = hsum(_mm256_add_ps(acc0[j], acc1[j]));
+    for (int j = 0; j < V; j++) y[j][r] = hsum(acc[j]);
 }
 
 /* ---------------------------------------------------------------- the kernels: rows [r0, r1) for V vectors
