@@ -8,8 +8,8 @@
  *                     for the matvec of every quantized type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) at
  *                     the avx2/avx512 levels, which quantize x to 8 bits per block of 32 (llama.cpp style); this
  *                     is the rigorous bound for rounding x to the nearest step; also for mm_linear (n > 1) of
- *                     Q4_0 and Q4_K where they take the int8 gemm (MMGPT_GEMM=int8), also tested bit for
- *                     bit against its naive reference mm_core_gemm_int8_ref.
+ *                     Q4_0 and Q4_K where they take the int8 gemm (the default at avx2/avx512; MMGPT_GEMM=f32
+ *                     keeps f32 x), also tested bit for bit against its naive reference mm_core_gemm_int8_ref.
  * Types: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (weights from mm_quantize_row of
  * random rows, one all-zero row). Sizes: rows 1..301 (not multiples of the thread count), cols 32..4096 (and
  * odd cols for f32/f16/bf16; multiples of 256 for the K-quants), 1, 2 and 3 threads, n = 1, 2, 5, 9, 33, 130 input
@@ -106,7 +106,7 @@ static void test_linear(mm_pool *pool, mm_type t, int64_t rows, int64_t cols, in
     mm_linear(pool, t, W, with_bias ? b : NULL, rows, cols, n, X, Y);
     mm_linear_ref(t, W, with_bias ? b : NULL, rows, cols, n, X, Yr);
     for (int64_t i = 0; i < n; i++) {
-        /* n > 1 quantizes x too where Q4_0/Q4_K take the int8 gemm (avx2/avx512 levels, MMGPT_GEMM=int8) */
+        /* n > 1 quantizes x too where Q4_0/Q4_K take the int8 gemm (avx2/avx512 levels unless MMGPT_GEMM=f32) */
         tolerances(t, W, rows, cols, X + i * cols, (n == 1 || mm_core_use_int8_gemm(t)) && level_quantizes_x(t), tol);
         for (int64_t r = 0; r < rows; r++) {
             double d = fabs((double)Y[i * rows + r] - Yr[i * rows + r]);
