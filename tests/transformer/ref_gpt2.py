@@ -140,8 +140,9 @@ class Ambiguity:
 def prompt_q8_types(kernel, gemm=None):
     """The weight types whose prompt products (mm_linear, n > 1) round their input to 8 bits per block of 32 in
     mmgpt, as its manual (include/mm_core.h) states: Q4_0 and Q4_K through the int8 gemm at the avx2 and avx512
-    kernel levels unless MMGPT_GEMM=f32 or openblas. kernel: the level that runs (mm_cpu_kernel_name(), e.g.
-    gpt_driver's `kernel` command); gemm: MMGPT_GEMM (default: this process's environment)."""
+    kernel levels unless MMGPT_GEMM=f32 or openblas. kernel: the level that runs
+    (mm_cpu_kernel_name(), e.g. gpt_driver's `kernel` command); gemm: MMGPT_GEMM (default: this process's
+    environment)."""
     gemm = os.environ.get("MMGPT_GEMM", "") if gemm is None else gemm
     if kernel not in ("avx2", "avx512") or gemm in ("f32", "openblas"):
         return frozenset()
