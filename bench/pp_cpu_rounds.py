@@ -15,6 +15,8 @@ MMGPT_KERNEL in the environment picks mmgpt's kernel level. --config runs mmgpt 
 (after llama-bench), each with those variables added to the environment, e.g. --config avx2:MMGPT_KERNEL=avx2
 --config avx2-openblas:MMGPT_KERNEL=avx2,MMGPT_GEMM=openblas (MMGPT_BIN=PATH: another mmgpt binary for that
 config, e.g. a build of main); without --config one run of --mmgpt in the inherited environment. Prints one line per file per round per config, then medians.
+Each line also gives the wall-clock rates both programs report (avg_ts of the -r R run) and their ratio: with
+--threads 2 the CPU-time rate counts waiting threads (llama.cpp's spin), so read both there.
 """
 import argparse
 import json
@@ -38,6 +40,16 @@ def rate(cmd_for_reps, n_prompt, env=None, reps=2):
     c1, _ = cpu_seconds(cmd_for_reps(1), env)
     c2, out = cpu_seconds(cmd_for_reps(reps), env)
     return n_prompt * (reps - 1) / (c2 - c1) if c2 > c1 else float("nan"), out
+
+
+def wall_ts(out):
+    """avg_ts of the last JSON line of a llama-bench -o jsonl / mmgpt bench --json output (nan if none)"""
+    for ln in reversed(out.strip().splitlines()):
+        try:
+            return float(json.loads(ln).get("avg_ts", "nan"))
+        except (ValueError, AttributeError):
+            continue
+    return float("nan")
 
 
 def main():
@@ -68,9 +80,10 @@ def main():
                 env[k] = v
         configs.append((name or "mmgpt", env, binary))
     ratios = {(f, n): [] for f in a.files for n, _, _ in configs}
+    wall = {(f, n): [] for f in a.files for n, _, _ in configs}
     for rnd in range(1, a.rounds + 1):
         for f in a.files:
-            lb, _ = rate(lambda r: [a.llama_bench, "-m", f, "-p", p, "-n", "0", "-t", t, "-r", str(r), "-o", "jsonl"],
+            lb, lout = rate(lambda r: [a.llama_bench, "-m", f, "-p", p, "-n", "0", "-t", t, "-r", str(r), "-o", "jsonl"],
                          a.prompt, None, a.reps)
             for name, env, binary in configs:
                 mm, out = rate(lambda r: [binary, "bench", "-m", f, "-p", p, "-n", "0", "-t", t, "-r", str(r),
@@ -78,13 +91,18 @@ def main():
                 line = json.loads(out.strip().splitlines()[-1])
                 flops = line.get("flops", 0)
                 ratios[(f, name)].append(mm / lb)
+                lw, mw = wall_ts(lout), wall_ts(out)
+                wall[(f, name)].append(mw / lw)
                 print(f"round {rnd} {os.path.basename(f)}: llama.cpp {lb:.1f} t/s, {name} ({line.get('kernels', '?')}) "
-                      f"{mm:.1f} t/s ({flops / a.prompt * mm / 1e9:.1f} GFLOP/s), ratio {mm / lb:.2f}", flush=True)
+                      f"{mm:.1f} t/s ({flops / a.prompt * mm / 1e9:.1f} GFLOP/s), ratio {mm / lb:.2f}; "
+                      f"wall {lw:.1f} / {mw:.1f} t/s, ratio {mw / lw:.2f}", flush=True)
     for f in a.files:
         for name, _, _ in configs:
             r = ratios[(f, name)]
+            w = wall[(f, name)]
             print(f"{os.path.basename(f)} {name}: median ratio {statistics.median(r):.2f} "
-                  f"(rounds {', '.join(f'{x:.2f}' for x in r)})")
+                  f"(rounds {', '.join(f'{x:.2f}' for x in r)}); wall {statistics.median(w):.2f} "
+                  f"(rounds {', '.join(f'{x:.2f}' for x in w)})")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,11 @@
  * broadcast 4-byte groups of x) summed in 16 bits (|sum| <= 8 * 2 * 15 * 127 = 30480: no saturation), one
  * vpmaddwd to 32 bits, the offset, one conversion and one fma into the f32 accumulators.
  * AVX-512 micro-kernel 8 x 16: 8 vpdpbusd per block and row of X into 32 bits, then the same.
+ * Q8_0 (AVX-512 VNNI only: at AVX2 the signed products need a sign trick and 32-bit sums per group, no faster
+ * than the f32 gemm): vpdpbusd of x + 128 (unsigned, stored so by the quantization) by the signed weights, less
+ * 128 sum_e w[j,b,e] (packed per block and row as the factor m: exact in f32), i.e. the integer sum_e w q;
+ * Y[i, j] = sum_b (d_w d_x) (sum_e w q), one fma per block as above. mm_linear does not take it yet (the f32
+ * gemm stays Q8_0's prompt path: mm_core_use_int8_gemm), tested bit for bit in core_kernels_avx512.
  * Threads: X is quantized once per call (rows split over the pool, into thread 0's scratch), then threads
  * claim blocks of 32 weight rows (packed by the claiming thread), running every 4 (8) rows of X against the
  * claim's panels (those rows of x stay in L1).
@@ -97,7 +102,7 @@ static void block_ref(mm_type t, const uint8_t *row, int64_t b, uint8_t u[QK], f
 /* Naive reference of mm_core_gemm_int8: same quantization of X, same order of the per-block sums:
  * Q4_0: acc = fma(dot - 8 sum q, a d_x, acc); Q4_K: acc = fma(dot, a d_x, acc), then acc = fma(-m, d_x sum q, acc). */
 int mm_core_gemm_int8_ref(mm_type t, const void *W, int64_t rows, int64_t cols, int64_t n, const float *X, float *Y) {
-    if ((t != MM_TYPE_Q4_0 && t != MM_TYPE_Q4_K) || cols % mm_type_block_size(t) != 0) return -1;
+    if ((t != MM_TYPE_Q4_0 && t != MM_TYPE_Q4_K && t != MM_TYPE_Q8_0) || cols % mm_type_block_size(t) != 0) return -1;
     int64_t nb = cols / QK;
     size_t rb = mm_row_size(t, cols);
     for (int64_t i = 0; i < n; i++) {
@@ -110,6 +115,13 @@ int mm_core_gemm_int8_ref(mm_type t, const void *W, int64_t rows, int64_t cols, 
                 float dx, ds, a, m;
                 int32_t s8;
                 quantize_block_ref(X + i * cols + b * QK, q, &dx, &s8, &ds);
+                if (t == MM_TYPE_Q8_0) {   /* signed weights: acc = fma(sum w q, d_w d_x, acc) */
+                    const mm_block_q8_0 *w = (const mm_block_q8_0 *)row + b;
+                    int32_t dot = 0;
+                    for (int e = 0; e < QK; e++) dot += w->qs[e] * q[e];
+                    acc = fmaf((float)dot, mm_fp16_to_fp32(w->d) * dx, acc);
+                    continue;
+                }
                 block_ref(t, row, b, u, &a, &m);
                 int32_t dot = 0;
                 for (int e = 0; e < QK; e++) dot += u[e] * q[e];
@@ -215,6 +227,8 @@ T256 static void quantize_task(void *c, int ith, int nth) {
         }
         for (int64_t b = 0; b < nb; b++)
             quantize_block(g->X + i * g->cols + b * QK, q + b * QK, d + b, s8 + b, ds + b);
+        if (g->t == MM_TYPE_Q8_0)   /* vpdpbusd multiplies unsigned by signed: x + 128 (= x ^ 0x80) as unsigned */
+            for (int64_t e = 0; e < g->cols; e++) q[e] = (int8_t)((uint8_t)q[e] ^ 0x80);
     }
 }
 
@@ -254,6 +268,15 @@ T256 static void pack_panel(const q4g_ctx *g, int64_t j0, uint8_t *pw, float *sw
             if (j >= g->rows) {
                 r[jj] = _mm256_setzero_si256();
                 *a = *m = 0.0f;
+            } else if (g->t == MM_TYPE_Q8_0) {   /* signed bytes; m = 128 sum w (x's offset, exact in f32) */
+                const mm_block_q8_0 *blk = (const mm_block_q8_0 *)(g->W + (size_t)j * g->rb) + b;
+                r[jj] = _mm256_loadu_si256((const __m256i *)blk->qs);
+                __m256i s16 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), r[jj]), _mm256_set1_epi16(1));
+                __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s16), _mm256_extracti128_si256(s16, 1));
+                s4 = _mm_hadd_epi32(s4, s4);
+                s4 = _mm_hadd_epi32(s4, s4);
+                *a = _cvtsh_ss(blk->d);
+                *m = 128.0f * (float)_mm_cvtsi128_si32(s4);
             } else if (g->t == MM_TYPE_Q4_0) {
                 const mm_block_q4_0 *blk = (const mm_block_q4_0 *)(g->W + (size_t)j * g->rb) + b;
                 __m128i v = _mm_loadu_si128((const __m128i *)blk->qs);
@@ -348,15 +371,26 @@ T512 static inline __attribute__((always_inline)) void kernel_8x16_vnni(const q4
         const uint8_t *wb = pw + b * NR5 * QK;
         __m512i p[MR5];
 #pragma GCC unroll 8
-        for (int r = 0; r < MR5; r++) p[r] = _mm512_set1_epi32(kq ? 0 : -s0[r * nb + b]);
+        for (int r = 0; r < MR5; r++) p[r] = _mm512_set1_epi32(kq == 0 ? -s0[r * nb + b] : 0);
 #pragma GCC unroll 8
         for (int gi = 0; gi < 8; gi++) {
             __m512i w = _mm512_load_si512((const void *)(wb + 64 * gi));
 #pragma GCC unroll 8
-            for (int r = 0; r < MR5; r++)
-                p[r] = _mm512_dpbusd_epi32(p[r], w, _mm512_set1_epi32(ld4(x + r * cols + b * QK + 4 * gi)));
+            for (int r = 0; r < MR5; r++) {
+                __m512i xb = _mm512_set1_epi32(ld4(x + r * cols + b * QK + 4 * gi));
+                /* Q4: unsigned nibbles x signed x; Q8_0: unsigned x + 128 x signed weights */
+                p[r] = kq == 2 ? _mm512_dpbusd_epi32(p[r], xb, w) : _mm512_dpbusd_epi32(p[r], w, xb);
+            }
         }
         __m512 ws = _mm512_load_ps(sw + b * NR5);
+        if (kq == 2) {   /* Q8_0: the integers less 128 sum w (exact in f32: |.| < 2^24) */
+            __m512 wm = _mm512_load_ps(sm + b * NR5);
+#pragma GCC unroll 8
+            for (int r = 0; r < MR5; r++)
+                acc[r] = _mm512_fmadd_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(p[r]), wm),
+                                         _mm512_mul_ps(ws, _mm512_set1_ps(d0[r * nb + b])), acc[r]);
+            continue;
+        }
 #pragma GCC unroll 8
         for (int r = 0; r < MR5; r++)
             acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[r]), _mm512_mul_ps(ws, _mm512_set1_ps(d0[r * nb + b])), acc[r]);
@@ -384,6 +418,9 @@ T512 static void k8x16_q4_0(const q4g_ctx *g, int64_t i0, int64_t j0, const uint
 T512 static void k8x16_q4_k(const q4g_ctx *g, int64_t i0, int64_t j0, const uint8_t *pw, const float *sw, const float *sm) {
     kernel_8x16_vnni(g, i0, j0, pw, sw, sm, 1);
 }
+T512 static void k8x16_q8_0(const q4g_ctx *g, int64_t i0, int64_t j0, const uint8_t *pw, const float *sw, const float *sm) {
+    kernel_8x16_vnni(g, i0, j0, pw, sw, sm, 2);
+}
 
 /* Claims of CLAIM weight rows: packed into panels of nr (8 or 16) rows (per panel: bytes [nb][8][nr][4], then
  * factors a [nb][nr] and m [nb][nr]), then every mr rows of X against every panel. */
@@ -395,7 +432,8 @@ static void gemm_task(void *c, int ith, int nth) {
     if (!ws) return;   /* cannot happen: reserved by the caller */
     const int64_t mr = g->vnni ? MR5 : MR, nr = g->vnni ? NR5 : NR;
     void (*kern)(const q4g_ctx *, int64_t, int64_t, const uint8_t *, const float *, const float *) =
-        g->vnni ? (g->t == MM_TYPE_Q4_K ? k8x16_q4_k : k8x16_q4_0) : (g->t == MM_TYPE_Q4_K ? k4x8_q4_k : k4x8_q4_0);
+        g->vnni ? (g->t == MM_TYPE_Q4_K ? k8x16_q4_k : g->t == MM_TYPE_Q8_0 ? k8x16_q8_0 : k8x16_q4_0)
+                : (g->t == MM_TYPE_Q4_K ? k4x8_q4_k : k4x8_q4_0);
     for (;;) {
         int64_t j0 = atomic_fetch_add_explicit(&g->next, CLAIM, memory_order_relaxed);
         if (j0 >= g->rows) return;
@@ -417,10 +455,11 @@ static void gemm_task(void *c, int ith, int nth) {
 
 int mm_core_gemm_int8(mm_pool *pool, mm_type t, const void *W, int64_t rows, int64_t cols, int64_t n,
                       const float *X, float *Y) {
-    if (t != MM_TYPE_Q4_0 && t != MM_TYPE_Q4_K) return -1;
+    if (t != MM_TYPE_Q4_0 && t != MM_TYPE_Q4_K && t != MM_TYPE_Q8_0) return -1;
     if (cols <= 0 || cols % mm_type_block_size(t) != 0 || rows <= 0 || n <= 0) return -1;
     const mm_kernel_table *k = mm_core_kernels();
     if (k == &mm_kernels_generic) return -1;   /* the CPU lacks AVX2 (or it was not asked for) */
+    if (t == MM_TYPE_Q8_0 && k != &mm_kernels_avx512) return -1;   /* VNNI only (see the header) */
     int64_t nb = cols / QK, n_pad = (n + XPAD - 1) / XPAD * XPAD;
     size_t pb = panels_bytes(nb), xb = xq_bytes(n_pad, cols);
     if (mm_core_reserve(pool, pb + xb) != 0) return -1;

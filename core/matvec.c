@@ -189,7 +189,7 @@ const mm_kernel_table mm_kernels_generic = {
 /* ---------------------------------------------------------------- run-time choice */
 static const mm_kernel_table *g_kernels;
 static atomic_int g_own_gemm;   /* 0 = OpenBLAS, 1 = own AVX-512 gemm (set with the level) */
-static atomic_int g_int8_gemm;  /* 1 = Q4_0/Q4_K prompts through the int8 gemm (avx2/avx512, MMGPT_GEMM=int8) */
+static atomic_int g_int8_gemm;  /* 1 = Q4_0/Q4_K prompts through the int8 gemm (avx2/avx512 default; MMGPT_GEMM=f32 off) */
 static pthread_once_t kern_once = PTHREAD_ONCE_INIT;
 
 /* CPU features from cpuid + xgetbv (works with gcc and clang alike; clang 14's
@@ -269,9 +269,11 @@ static void kernels_init(void) {
     g_level = (mm_kernel_level)best;
     g_kernels = level_table[best];
     const char *e = getenv("MMGPT_GEMM");
-    atomic_store(&g_own_gemm, best == MM_KERNEL_AVX512 && !(e && strcmp(e, "openblas") == 0));
-    /* opt-in until the model-level parity tests state the 8-bit activation tolerance for prompts */
-    atomic_store(&g_int8_gemm, best >= MM_KERNEL_AVX2 && e && strcmp(e, "int8") == 0);
+    bool openblas = e && strcmp(e, "openblas") == 0, f32 = e && strcmp(e, "f32") == 0;
+    atomic_store(&g_own_gemm, best == MM_KERNEL_AVX512 && !openblas);
+    /* the default: prompts of the types the int8 gemm serves take it (8-bit activations, as decode);
+     * MMGPT_GEMM=f32 (or openblas) keeps them on the f32 gemm over dequantized weights */
+    atomic_store(&g_int8_gemm, best >= MM_KERNEL_AVX2 && !openblas && !f32);
 }
 
 const mm_kernel_table *mm_core_kernels(void) {
@@ -287,7 +289,10 @@ bool mm_core_use_own_gemm(void) {
 void mm_core_set_own_gemm(bool on) { atomic_store(&g_own_gemm, on && mm_core_kernels() == &mm_kernels_avx512); }
 bool mm_core_use_int8_gemm(mm_type t) {
     mm_core_kernels();
-    return (t == MM_TYPE_Q4_0 || t == MM_TYPE_Q4_K) && atomic_load_explicit(&g_int8_gemm, memory_order_relaxed) == 1;
+    if (atomic_load_explicit(&g_int8_gemm, memory_order_relaxed) != 1) return false;
+    /* Q8_0 (mm_core_gemm_int8 has it at avx512) stays on the f32 gemm until llama_parity's smollm2-like q4_k_m
+     * case (q8_0 fallbacks: a rounding flip early in the prompt, median position 3.3e-4) is restated */
+    return t == MM_TYPE_Q4_0 || t == MM_TYPE_Q4_K;
 }
 void mm_core_set_int8_gemm(bool on) { atomic_store(&g_int8_gemm, on && mm_core_kernels() != &mm_kernels_generic); }
 

@@ -8,8 +8,8 @@
  *                     for the matvec of every quantized type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) at
  *                     the avx2/avx512 levels, which quantize x to 8 bits per block of 32 (llama.cpp style); this
  *                     is the rigorous bound for rounding x to the nearest step; also for mm_linear (n > 1) of
- *                     Q4_0 and Q4_K where they take the int8 gemm (MMGPT_GEMM=int8), also tested bit for
- *                     bit against its naive reference mm_core_gemm_int8_ref.
+ *                     Q4_0 and Q4_K where they take the int8 gemm (the default at avx2/avx512; MMGPT_GEMM=f32
+ *                     keeps f32 x), also tested bit for bit against its naive reference mm_core_gemm_int8_ref.
  * Types: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (weights from mm_quantize_row of
  * random rows, one all-zero row). Sizes: rows 1..301 (not multiples of the thread count), cols 32..4096 (and
  * odd cols for f32/f16/bf16; multiples of 256 for the K-quants), 1, 2 and 3 threads, n = 1, 2, 5, 9, 33, 130 input
@@ -106,7 +106,7 @@ static void test_linear(mm_pool *pool, mm_type t, int64_t rows, int64_t cols, in
     mm_linear(pool, t, W, with_bias ? b : NULL, rows, cols, n, X, Y);
     mm_linear_ref(t, W, with_bias ? b : NULL, rows, cols, n, X, Yr);
     for (int64_t i = 0; i < n; i++) {
-        /* n > 1 quantizes x too where Q4_0/Q4_K take the int8 gemm (avx2/avx512 levels, MMGPT_GEMM=int8) */
+        /* n > 1 quantizes x too where Q4_0/Q4_K take the int8 gemm (avx2/avx512 levels unless MMGPT_GEMM=f32) */
         tolerances(t, W, rows, cols, X + i * cols, (n == 1 || mm_core_use_int8_gemm(t)) && level_quantizes_x(t), tol);
         for (int64_t r = 0; r < rows; r++) {
             double d = fabs((double)Y[i * rows + r] - Yr[i * rows + r]);
@@ -118,7 +118,7 @@ static void test_linear(mm_pool *pool, mm_type t, int64_t rows, int64_t cols, in
     free(W); free(X); free(Y); free(Yr); free(b); free(tol);
 }
 
-/* The int8 gemm (Q4_0, Q4_K) against its naive reference (same quantization of x, same order of sums): the same
+/* The int8 gemm (Q4_0, Q4_K; Q8_0 at the avx512 level only) against its naive reference (same quantization of x, same order of sums): the same
  * bits. X has blocks of very different magnitudes, an all-zero block (d_x = 0) and exact halves (round to even). */
 static void test_int8_gemm(mm_pool *pool, mm_type t, int64_t rows, int64_t cols, int64_t n) {
     void *W = make_weights(t, rows, cols);
@@ -131,6 +131,9 @@ static void test_int8_gemm(mm_pool *pool, mm_type t, int64_t rows, int64_t cols,
     int rc = mm_core_gemm_int8(pool, t, W, rows, cols, n, X, Y);
     if (strcmp(mm_cpu_kernel_name(), "generic") == 0) {
         CHECK(rc == -1, "int8 gemm ran at the generic level");
+    } else if (t == MM_TYPE_Q8_0 && strcmp(mm_cpu_kernel_name(), "avx512") != 0) {
+        CHECK(rc == -1, "int8 gemm ran Q8_0 without VNNI");
+        CHECK(!mm_core_use_int8_gemm(t), "mm_linear would take Q8_0 through the int8 gemm");
     } else {
         CHECK(rc == 0, "int8 gemm %s %lldx%lld n=%lld: returned %d", mm_type_name(t), (long long)rows, (long long)cols,
               (long long)n, rc);
@@ -217,9 +220,11 @@ int main(void) {
                 if (!quick) test_linear(p, types[ti], 301, kq ? 512 : 320, 130, ti % 2 == 0);
             }
             /* partial panels of weight rows (8 / 16) and of X rows (4 / 8), several claims of 32 rows, one block
-             * (Q4_0), one super-block (Q4_K), long rows */
-            for (int k4 = 0; k4 < 2; k4++) {
-                mm_type t = k4 ? MM_TYPE_Q4_K : MM_TYPE_Q4_0;
+             * (Q4_0, Q8_0), one super-block (Q4_K), long rows */
+            const mm_type i8types[] = {MM_TYPE_Q4_0, MM_TYPE_Q4_K, MM_TYPE_Q8_0};
+            for (int ii = 0; ii < 3; ii++) {
+                mm_type t = i8types[ii];
+                int k4 = t == MM_TYPE_Q4_K;   /* K-quant row lengths */
                 test_int8_gemm(p, t, 1, k4 ? 256 : 32, 2);
                 test_int8_gemm(p, t, 67, k4 ? 512 : 96, 5);
                 test_int8_gemm(p, t, 301, k4 ? 768 : 320, 33);

@@ -13,7 +13,12 @@ written out by hand from llama.cpp's src/llama-quant.cpp rules:
     byte-identical to llama-quantize's for all 13 file types, checked by hand against a llama.cpp build);
   - f16 input; an already quantized input is refused without --allow-requantize; rows of 40 for q4_0 are an
     error naming the tensor (exit 4); --dry-run writes nothing; a bad type is a usage error (exit 2);
-  - a gpt2 file quantized to q4_k_m runs: all-position logits vs ref_gpt2 on the dequantized weights, 1e-4.
+  - a gpt2 file quantized to q4_k_m runs: all-position logits vs ref_gpt2 on the dequantized weights, with the
+    inputs of the q4_k products rounded to 8 bits per block of 32 where mmgpt's prompt gemm does that (the int8
+    gemm at avx2/avx512: ref_gpt2.prompt_q8_types for the level gpt_driver reports): 1e-4 (float32 arithmetic;
+    measured ~1e-7) at positions whose rounded inputs are all clear of rounding boundaries (ref_gpt2.Ambiguity,
+    2e-5 steps: float32 may round those the other way), 3e-2 (the decode bound) at the others, and at least
+    half of the positions clean. Without the rounding in the reference the int8 path is 4.6e-3 off.
 usage: test_quantize.py CORE_TOOL GPT_DRIVER   (MMGPT_BIN: the mmgpt program)
 """
 import os
@@ -232,9 +237,14 @@ def main():
         if p.returncode != 0:
             check("gpt2 q4_k_m runs", False, p.stderr.strip())
         else:
-            ref = ref_gpt2.forward(ref_gpt2.load_gguf(g_out), list(prompt))
-            e = float(np.max(np.abs(np.load(outp) - ref)) / np.max(np.abs(ref)))
-            check("gpt2 q4_k_m logits vs reference", e <= 1e-4, "rel %.2e (tol 1e-4)" % e)
+            kernel = subprocess.run([DRIVER, "kernel"], capture_output=True, text=True).stdout.strip()
+            amb = ref_gpt2.Ambiguity(ref_gpt2.AMBIGUOUS_STEPS)
+            ref = ref_gpt2.forward(ref_gpt2.load_gguf(g_out), list(prompt), gemm_q8=ref_gpt2.prompt_q8_types(kernel),
+                                   amb=amb)
+            e, ea, nc = ref_gpt2.position_errors(np.load(outp), ref, amb.rows)
+            check("gpt2 q4_k_m logits vs reference (%s)" % kernel, e <= 1e-4 and ea <= 3e-2 and 2 * nc >= len(ref),
+                  "rel %.2e (tol 1e-4) at %d clean positions, %.2e (tol 3e-2) at %d ambiguous (at most half)"
+                  % (e, nc, ea, len(ref) - nc))
     if failures:
         print("%d failure(s)" % len(failures))
         return 1

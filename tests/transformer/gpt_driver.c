@@ -5,6 +5,7 @@
  *                                                                   through the KV cache, one token each
  *   gpt_driver MODEL embd IDS.npy EMB.npy OUT.npy [threads]         ids < 0 take the next row of EMB
  *                                                                   (EMB [m, d]); logits of all positions
+ *   gpt_driver kernel                                               prints the kernel level that runs
  * IDS are float32 .npy files holding integer ids. MMGPT_TEST_KV_F16=1 keeps the KV cache in f16. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,11 @@ static int die(const char *msg) {
 
 int main(int argc, char **argv) {
     char err[MM_ERR_SIZE];
-    if (argc < 4) return die("usage: gpt_driver MODEL logits|greedy|embd ...");
+    if (argc == 2 && !strcmp(argv[1], "kernel")) {   /* the kernel level that runs (ref_gpt2.prompt_q8_types) */
+        printf("%s\n", mm_cpu_kernel_name());
+        return 0;
+    }
+    if (argc < 4) return die("usage: gpt_driver MODEL logits|greedy|embd ... | gpt_driver kernel");
     mm_gguf *g = mm_gguf_open(argv[1], err);
     if (!g) return die(err);
     mm_gpt_model *m = mm_gpt_model_load(g, err);

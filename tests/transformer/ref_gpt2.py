@@ -15,6 +15,9 @@ Weights are kept as "y = W x" matrices: W has shape [out, in] (numpy), exactly G
     logits = ref_gpt2.forward(p, tokens, act_q8=True)   # also round the input of every q8_0/q4_0 matrix
                                                   # product to q8_0 blocks, as ggml-style matvec kernels do
                                                   # (act_q8 may be a boolean mask over positions)
+    logits = ref_gpt2.forward(p, tokens, gemm_q8=ref_gpt2.prompt_q8_types(kernel))   # the prompt (batch)
+                                                  # products of these weight types round their input too
+                                                  # (mmgpt's int8 prompt gemm: Q4_0/Q4_K at avx2/avx512)
     toks, step_logits = ref_gpt2.greedy(p, prompt, n_steps)   # reruns the full sequence every step
 """
 import os
@@ -97,10 +100,64 @@ def q8_roundtrip(x):
     return (q * d[:, None].astype(np.float64)).reshape(x.shape)
 
 
-def lin(x, W, b, wtype, act_q8):
+def q8_near_rows(x, margin):
+    """Rows of x with an element within `margin` steps of a rounding boundary of q8_roundtrip (|x|/d - 1/2
+    within margin of an integer): a kernel computing x in float32 may round such an element the other way."""
+    x32 = np.ascontiguousarray(x, dtype=np.float32)
+    b = x32.reshape(-1, 32)
+    d = (np.max(np.abs(b), axis=1) / np.float32(127)).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        idv = np.where(d != 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
+    v = np.abs((b * idv[:, None]).astype(np.float64))
+    near = np.abs(v - np.floor(v) - 0.5) < margin
+    return near.reshape(x.shape[0], -1).any(axis=1)
+
+
+# Margin for Ambiguity, in steps of the 8-bit grid: mmgpt computes activations in float32 (relative difference
+# from this float64 reference ~1e-7 after a few layers), so an input x/d up to 127 steps can move by up to
+# ~1.3e-5 steps; 2e-5 covers that (measured: every position off by more than 1e-5 had such an input at 1e-5).
+AMBIGUOUS_STEPS = 2e-5
+
+
+def position_errors(c, ref, amb_rows):
+    """Per-position max |c - ref| / max |ref| split by Ambiguity rows: (max over clean positions (0 when
+    none), max over ambiguous ones (0 when none), number of clean positions)."""
+    pp = np.max(np.abs(np.asarray(c, np.float64) - ref), axis=1) / np.max(np.abs(ref))
+    clean = ~np.asarray(amb_rows, dtype=bool)
+    return (float(pp[clean].max()) if clean.any() else 0.0, float(pp[~clean].max()) if (~clean).any() else 0.0,
+            int(clean.sum()))
+
+
+class Ambiguity:
+    """Tracks which positions' logits depend on an 8-bit rounding that float32 may take the other way: pass one
+    to forward(); afterwards .rows[i] is True when some rounded input of position i, or (through the keys and
+    values of attention) of an earlier position, lay within `margin` steps of a rounding boundary."""
+    def __init__(self, margin):
+        self.margin = margin
+        self.rows = None
+
+
+def prompt_q8_types(kernel, gemm=None):
+    """The weight types whose prompt products (mm_linear, n > 1) round their input to 8 bits per block of 32 in
+    mmgpt, as its manual (include/mm_core.h) states: Q4_0 and Q4_K through the int8 gemm at the avx2 and avx512
+    kernel levels unless MMGPT_GEMM=f32 or openblas. kernel: the level that runs
+    (mm_cpu_kernel_name(), e.g. gpt_driver's `kernel` command); gemm: MMGPT_GEMM (default: this process's
+    environment)."""
+    gemm = os.environ.get("MMGPT_GEMM", "") if gemm is None else gemm
+    if kernel not in ("avx2", "avx512") or gemm in ("f32", "openblas"):
+        return frozenset()
+    return frozenset(("q4_0", "q4_k"))
+
+
+def lin(x, W, b, wtype, act_q8, gemm_q8=(), amb=None):
     """x @ W.T + b; with act_q8 the input is first rounded to q8_0 when W is stored in a quantized type
-    (not f32/f16/bf16). act_q8 is a bool for all rows or a boolean mask of the rows (positions) to round."""
+    (not f32/f16/bf16). act_q8 is a bool for all rows or a boolean mask of the rows (positions) to round;
+    every row is rounded when wtype is in gemm_q8 (the prompt gemm of that type rounds its input as well)."""
+    if wtype in gemm_q8:
+        act_q8 = True
     if wtype not in ("f32", "f16", "bf16") and np.any(act_q8):
+        if amb is not None:
+            amb.rows |= q8_near_rows(x, amb.margin) & (act_q8 if np.ndim(act_q8) else True)
         if np.ndim(act_q8) == 0:
             x = q8_roundtrip(x)
         else:   # a mask: only those rows (positions) are rounded
@@ -121,11 +178,13 @@ def embed(p, inputs, pos0=0):
     return h + p["wpe"][pos0:pos0 + len(rows)]
 
 
-def attention(p, blk, x, act_q8=False, kv_f16=False):
+def attention(p, blk, x, act_q8=False, kv_f16=False, gemm_q8=(), amb=None):
     n, d = x.shape
     H = p["n_head"]
     dh = d // H
-    qkv = lin(x, blk["w_qkv"], blk["b_qkv"], blk["t_qkv"], act_q8)
+    qkv = lin(x, blk["w_qkv"], blk["b_qkv"], blk["t_qkv"], act_q8, gemm_q8, amb)
+    if amb is not None:   # a position's keys and values reach every later position
+        amb.rows = np.logical_or.accumulate(amb.rows)
     q, k, v = qkv[:, :d], qkv[:, d:2 * d], qkv[:, 2 * d:]
     if kv_f16:   # a KV cache kept in half precision
         k = k.astype(np.float32).astype(np.float16).astype(np.float64)
@@ -137,22 +196,26 @@ def attention(p, blk, x, act_q8=False, kv_f16=False):
         s = q[:, sl] @ k[:, sl].T / np.sqrt(dh)
         s[mask] = -np.inf
         out[:, sl] = softmax(s) @ v[:, sl]
-    return lin(out, blk["w_o"], blk["b_o"], blk["t_o"], act_q8)
+    return lin(out, blk["w_o"], blk["b_o"], blk["t_o"], act_q8, gemm_q8, amb)
 
 
-def forward(p, inputs, act_q8=False, act_q8_out=None, kv_f16=False):
+def forward(p, inputs, act_q8=False, act_q8_out=None, kv_f16=False, gemm_q8=(), amb=None):
     """Logits [n, n_vocab] (float64) of every position of `inputs` (ids and/or embedding rows).
     act_q8 / act_q8_out (default: act_q8): rounding of the inputs of the block / output matrices;
+    gemm_q8: weight types whose inputs are rounded at every position (prompt_q8_types);
+    amb: an Ambiguity, filled with the positions whose roundings are ambiguous;
     kv_f16: keys and values rounded to float16 (a half-precision KV cache)."""
     h = embed(p, inputs)
     eps = p["eps"]
+    if amb is not None:
+        amb.rows = np.zeros(len(h), dtype=bool)
     for blk in p["blocks"]:
-        h = h + attention(p, blk, layer_norm(h, blk["ln1_w"], blk["ln1_b"], eps), act_q8, kv_f16)
+        h = h + attention(p, blk, layer_norm(h, blk["ln1_w"], blk["ln1_b"], eps), act_q8, kv_f16, gemm_q8, amb)
         m = gelu_tanh(lin(layer_norm(h, blk["ln2_w"], blk["ln2_b"], eps), blk["w_up"], blk["b_up"], blk["t_up"],
-                          act_q8))
-        h = h + lin(m, blk["w_down"], blk["b_down"], blk["t_down"], act_q8)
+                          act_q8, gemm_q8, amb))
+        h = h + lin(m, blk["w_down"], blk["b_down"], blk["t_down"], act_q8, gemm_q8, amb)
     out_q = act_q8 if act_q8_out is None else act_q8_out
-    return lin(layer_norm(h, p["lnf_w"], p["lnf_b"], eps), p["w_out"], None, p["w_out_type"], out_q)
+    return lin(layer_norm(h, p["lnf_w"], p["lnf_b"], eps), p["w_out"], None, p["w_out_type"], out_q, gemm_q8, amb)
 
 
 def greedy(p, prompt, n_steps, act_q8=False):

@@ -7,11 +7,16 @@ llama.cpp's permuted layout.
     logits(cfg, W, ids, kv_f16=False) -> np.float64 [len(ids), vocab]   (every position, causal)
     ids: token ids, or (a multimodal prompt) token ids and embedding rows (arrays [d]) in order
     kv_f16: keys (after the rotary embedding) and values rounded to IEEE half, as a KV cache in f16 stores them
+    q8: names of weights ("model.layers.0.mlp.up_proj.weight", ...) whose products round their input to 8 bits
+        per block of 32 (ref_gpt2.q8_roundtrip: mmgpt's int8 prompt gemm); amb: a ref_gpt2.Ambiguity, filled with
+        the positions whose roundings are ambiguous (an input near a rounding boundary, or keys/values of one)
 """
 import math
 
 import numpy as np
 import torch
+
+from ref_gpt2 import q8_near_rows, q8_roundtrip
 
 
 def inv_freq(cfg):
@@ -36,7 +41,7 @@ def rotate_half(x):
     return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
 
-def logits(cfg, W, ids, kv_f16=False):
+def logits(cfg, W, ids, kv_f16=False, q8=(), amb=None):
     w = {k: torch.tensor(np.asarray(v, dtype=np.float64)) for k, v in W.items()}
     d, H, Hkv, dh, eps = cfg["d"], cfg["heads"], cfg["kv_heads"], cfg["head_dim"], cfg["eps"]
     n = len(ids)
@@ -56,8 +61,18 @@ def logits(cfg, W, ids, kv_f16=False):
     def rms(v, g):
         return g * (v / torch.sqrt((v * v).mean(-1, keepdim=True) + eps))
 
+    if amb is not None:
+        amb.rows = np.zeros(n, dtype=bool)
+
+    def round_in(v, name):
+        if name not in q8:
+            return v
+        if amb is not None:
+            amb.rows |= q8_near_rows(v.numpy(), amb.margin)
+        return torch.tensor(q8_roundtrip(v.numpy()))
+
     def lin(v, name):
-        y = v @ w[name + ".weight"].T
+        y = round_in(v, name + ".weight") @ w[name + ".weight"].T
         return y + w[name + ".bias"] if name + ".bias" in w else y
     mask = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)
     for i in range(cfg["layers"]):
@@ -66,6 +81,8 @@ def logits(cfg, W, ids, kv_f16=False):
         q = lin(h, p + "self_attn.q_proj").view(n, H, dh)
         k = lin(h, p + "self_attn.k_proj").view(n, Hkv, dh)
         v = lin(h, p + "self_attn.v_proj").view(n, Hkv, dh)
+        if amb is not None:   # a position's keys and values reach every later position
+            amb.rows = np.logical_or.accumulate(amb.rows)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         if kv_f16:
@@ -80,8 +97,8 @@ def logits(cfg, W, ids, kv_f16=False):
         g = lin(h, p + "mlp.gate_proj")
         x = x + lin(torch.nn.functional.silu(g) * lin(h, p + "mlp.up_proj"), p + "mlp.down_proj")
     x = rms(x, w["model.norm.weight"])
-    out = w["lm_head.weight"] if "lm_head.weight" in w else w["model.embed_tokens.weight"]
-    return (x @ out.T).numpy()
+    out = "lm_head.weight" if "lm_head.weight" in w else "model.embed_tokens.weight"
+    return (round_in(x, out) @ w[out].T).numpy()
 
 
 def greedy(cfg, W, ids, steps, banned=()):

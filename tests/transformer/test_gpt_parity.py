@@ -12,9 +12,21 @@ tied and untied output, and every weight type (f32, f16, q8_0, q4_0), it checks
      rounded to float16: tolerance 3e-4 where f32 has 1e-4 (measured <= 7.5e-5: a key rounded from
      float32 in C and from float64 in the reference can land one f16 step apart), else the same.
 The reference dequantizes the same stored weights (tools/mmgguf.py), so what remains is float32
-arithmetic and, for q8_0/q4_0 matvecs, the 8-bit quantization of the activations (as in ggml).
+arithmetic and, for q8_0/q4_0 matvecs and the q4_0 prompt gemm, the 8-bit quantization of the activations
+(as in ggml).
 Tolerances (max |diff| / max |logit| of the reference):
   f32, and every batch path (weights dequantized to f32, sgemm):            1e-4  (issue requirement)
+  q4_0 prompts (the int8 gemm at the avx2/avx512 levels, default; MMGPT_GEMM=f32 takes the f32 path): against
+    the reference that rounds the inputs of the q4_0 products to 8 bits per block of 32 (ref_gpt2 gemm_q8, the
+    types from ref_gpt2.prompt_q8_types for the level gpt_driver reports), per position: 1e-4 (float32
+    arithmetic, as every batch path; measured <= 2.4e-7) at every position none of whose rounded inputs lies
+    within 2e-5 steps of a rounding boundary (ref_gpt2.Ambiguity: float32 may round such an input the other
+    way, and through the keys and values every later position inherits it: measured 8e-4..1.2e-2 there);
+    ambiguous positions are held to the decode bound 3e-2; at least a third of all such positions must be clean
+    (measured: 3/4; 52% when q8_0 prompts took the int8 gemm too). Without the rounding the same files are
+    0.9-1.6e-2 off. Checked against a planted bug (the last block's weight scale 5% off in gemm_int8.c's
+    packing): every q4_0 batch check fails (6.5e-2..7.5e-2 at clean positions), as do gpt_quant_types' q4_k,
+    gguf_quantize's gpt2 q4_k_m (2.0e-2) and llama_parity's q4_k_m batches (median position 4.3e-3..3.7e-2).
   f16 decode:                                                               1e-3
   q8_0 / q4_0 decode (activations quantized to q8_0 in the dot products):    3e-2
   q8_0 / q4_0 decode vs a reference that rounds the inputs of the same matrix products to 8 bits per
@@ -45,6 +57,9 @@ TOL_BATCH = 1e-4
 TOL_DECODE = {"f32": 1e-4, "f16": 1e-3, "q8_0": 3e-2, "q4_0": 3e-2}
 TOL_ACT_Q8 = 5e-3
 TOL_KV_F16 = 3e-4   # f16 KV cache: C rounds f32 keys/values, the reference float64 ones (measured <= 7.5e-5)
+TOL_AMBIGUOUS = 3e-2   # positions after an input within AMBIGUOUS_STEPS of a rounding boundary (the decode bound)
+GEMM_Q8 = frozenset()   # weight types whose prompt products round their input (set in main from the level)
+PROMPT_POSITIONS = [0, 0]   # clean / all positions of the prompt checks where inputs are rounded
 
 DRIVER = sys.argv[1] if len(sys.argv) > 1 else None
 SANITIZE = os.environ.get("MMGPT_SANITIZE_RUN") == "1"
@@ -88,14 +103,13 @@ def one_model(shape, ttype, tied, steps, seed):
     np.save(ids_path, prompt.astype(np.float32))
 
     # 1. all-position logits, one batch and steps of 7
-    ref = ref_gpt2.forward(p, list(prompt), kv_f16=KV_F16)
+    amb = ref_gpt2.Ambiguity(ref_gpt2.AMBIGUOUS_STEPS)
+    ref = ref_gpt2.forward(p, list(prompt), kv_f16=KV_F16, gemm_q8=GEMM_Q8, amb=amb)
     for n_batch, thr in ((512, 2), (7, 1), (16, 2)):   # 7: per-row attention; 16: sgemm after a cache
         run(path, "logits", ids_path, out_path, n_batch, thr)
         c = np.load(out_path)
-        e = rel_err(c, ref)
         tb = TOL_KV_F16 if KV_F16 else TOL_BATCH
-        check("%s all-logits batch %d" % (tag, n_batch), c.shape == ref.shape and e <= tb,
-              "rel %.2e (tol %.0e)" % (e, tb))
+        prompt_check("%s all-logits batch %d" % (tag, n_batch), c, ref, amb, tb, ttype in GEMM_Q8)
 
     # 2. greedy decode through the KV cache
     tok_path = os.path.join(TMP, "gpt_tok_%d.npy" % os.getpid())
@@ -119,7 +133,7 @@ def one_model(shape, ttype, tied, steps, seed):
         # one by one through the matvec kernels (inputs rounded).
         pos = np.arange(len(seq))
         ref_q = ref_gpt2.forward(p, seq, act_q8=pos >= n_prompt, act_q8_out=pos >= n_prompt - 1,
-                                 kv_f16=KV_F16)[n_prompt - 1:]
+                                 kv_f16=KV_F16, gemm_q8=GEMM_Q8)[n_prompt - 1:]
         eq = rel_err(lg, ref_q)
         mq, mp = float(np.mean(np.abs(lg - ref_q))), float(np.mean(np.abs(lg - ref_steps)))
         # either the kernels keep f32 inputs (then the plain reference matches to 1e-4), or the
@@ -130,6 +144,21 @@ def one_model(shape, ttype, tied, steps, seed):
                                 "rel %.2e (tol %.0e), mean |diff| %.2e vs %.2e against the plain reference"
                                 % (eq, TOL_ACT_Q8, mq, mp)))
     return path, p, prompt, ids_path, out_path
+
+
+def prompt_check(name, c, ref, amb, tol, rounded):
+    """all-position logits c against ref: clean positions (amb.rows false) to tol, ambiguous ones to
+    TOL_AMBIGUOUS; rounded: the prompt products round their inputs (counted for the share of clean positions)"""
+    if c.shape != ref.shape:
+        check(name, False, "shape %s vs %s" % (c.shape, ref.shape))
+        return
+    e_clean, e_amb, n_clean = ref_gpt2.position_errors(c, ref, amb.rows)
+    if rounded:
+        PROMPT_POSITIONS[0] += n_clean
+        PROMPT_POSITIONS[1] += len(ref)
+    check(name, e_clean <= tol and e_amb <= TOL_AMBIGUOUS,
+          "rel %.2e (tol %.0e) at %d clean positions, %.2e (tol %.0e) at %d ambiguous" % (
+              e_clean, tol, n_clean, e_amb, TOL_AMBIGUOUS, len(ref) - n_clean))
 
 
 def embd_checks(path, p, prompt, ids_path, out_path):
@@ -162,15 +191,20 @@ def embd_checks(path, p, prompt, ids_path, out_path):
             k += 1
         else:
             inputs.append(int(t))
-    ref = ref_gpt2.forward(p, inputs)
-    e = rel_err(c, ref)
-    check("arbitrary embedding rows vs reference", e <= TOL_BATCH, "rel %.2e (tol %.0e)" % (e, TOL_BATCH))
+    amb = ref_gpt2.Ambiguity(ref_gpt2.AMBIGUOUS_STEPS)
+    ref = ref_gpt2.forward(p, inputs, gemm_q8=GEMM_Q8, amb=amb)
+    prompt_check("arbitrary embedding rows vs reference", c, ref, amb, TOL_BATCH,
+                 any(t in GEMM_Q8 for t in p["types"].values()))
 
 
 def main():
     if not DRIVER or not os.path.exists(DRIVER):
         print("usage: test_gpt_parity.py GPT_DRIVER")
         return 2
+    global GEMM_Q8
+    kernel = subprocess.run([DRIVER, "kernel"], capture_output=True, text=True).stdout.strip()
+    GEMM_Q8 = ref_gpt2.prompt_q8_types(kernel)
+    print("kernel level %s; prompt products with 8-bit inputs: %s" % (kernel, " ".join(sorted(GEMM_Q8)) or "none"))
     steps = 32 if not SANITIZE else 6
     # (V, n_ctx, d, n_layer, n_head, d_ff)
     shapes_q = [(300, 80, 64, 2, 4, 256),      # d_head 16
@@ -200,6 +234,9 @@ def main():
     kv_cases = [(shapes_q[0], "f32", False, 71), (shapes_q[1], "q8_0", False, 72)]
     for sh, tt, tied, seed in (kv_cases if not SANITIZE else kv_cases[:1]):
         one_model(sh, tt, tied, steps, seed)
+    if PROMPT_POSITIONS[1]:
+        check("prompt positions clean of ambiguous roundings", 3 * PROMPT_POSITIONS[0] >= PROMPT_POSITIONS[1],
+              "%d of %d (>= a third required: the 1e-4 checks above must cover many positions)" % tuple(PROMPT_POSITIONS))
     if ROUNDING_CASES:
         k = sum(ROUNDING_CASES)
         check("rounding reference explains the quantized decode error", k >= 0.75 * len(ROUNDING_CASES),

@@ -7,12 +7,18 @@ their matrices quantized by core_tool (mm_quantize_row, llama.cpp's reference qu
 ref_gpt2.py on the weights dequantized by tests/core/ref_quants.py (numpy from the block layouts), so what is
 compared is the arithmetic on the same stored weights:
   all-position logits (prompt as one batch: weights dequantized into f32 tiles, f32 gemm)   1e-4 (max |diff|
-    / max |logit|, as gpt_parity for every batch path)
+    / max |logit|, as gpt_parity for every batch path); Q4_K matrices take the int8 gemm at the avx2/avx512
+    levels (default): the reference rounds their inputs to 8 bits per block of 32 (ref_gpt2 gemm_q8), and as
+    in gpt_parity 1e-4 holds at the positions clear of rounding boundaries (ref_gpt2.Ambiguity; measured ~1e-7),
+    3e-2 at the others, at least half of the positions clean (without the rounding: 0.8-1.1e-2)
   greedy decode through the KV cache (matvec; quantized types quantize the input to 8 bits per block of 32):
-    against the reference with those inputs rounded the same way (ref_gpt2 act_q8)          median over steps 1e-5,
-      and max 5e-3 or the first half of the steps 1e-5 (measured: steps at 1e-7..5e-7; where an input landed on
-      the other side of a rounding boundary, the reference computing in float64 - see gpt_parity -, one step of
-      4e-3 (output matrix input) or 6e-3..8e-3 from that step on (a block input, kept in the KV cache))
+    against the reference with those inputs rounded the same way (ref_gpt2 act_q8)          1e-5 at every step
+      clear of ambiguous roundings (ref_gpt2.Ambiguity: no rounded input of it or, through the KV cache, of an
+      earlier position within 2e-5 steps of a rounding boundary), or else median over steps 1e-5 and max 5e-3
+      or the first half of the steps 1e-5 (the earlier rule), at least half of all steps clean (measured:
+      clean steps at 1e-7..8e-7; where an input landed on the other side of a rounding boundary, the reference
+      computing in float64 - see gpt_parity -, one step of 4e-3 (output matrix input) or 6e-3..8e-3 from that
+      step on (a block input, kept in the KV cache))
     against the plain reference                                                               3e-2 (bf16 and the
       generic level, whose inputs stay f32: 1e-4)
 Load errors: a q2_k matrix (a ggml type mmgpt does not compute) -> "q2_k" and the tensor name in the error; a
@@ -39,6 +45,9 @@ DRIVER, TOOL = sys.argv[1], sys.argv[2]
 TMP = tempfile.mkdtemp(dir=os.environ.get("MMGPT_TEST_TMP"))
 SANITIZE = os.environ.get("MMGPT_SANITIZE_RUN") == "1"
 failures = []
+STEPS_CLEAN = [0, 0]   # greedy steps clear of ambiguous roundings / all, where inputs are rounded
+KERNEL = subprocess.run([DRIVER, "kernel"], capture_output=True, text=True).stdout.strip()
+GEMM_Q8 = ref_gpt2.prompt_q8_types(KERNEL)   # weight types whose prompt products round their inputs
 
 # ref_gpt2 reads files through mmgguf; dequantize with the independent layouts reference instead
 mmgguf.dequantize = lambda raw, t, n: ref_quants.dequantize(raw, mmgguf.type_name(t) if isinstance(t, int) else t, n)
@@ -102,9 +111,11 @@ def one(tag, tensors, dims, type_of, seed, decode_tol):
     if r.returncode != 0:
         check("%s load + logits" % tag, False, r.stderr.strip())
         return
-    ref = ref_gpt2.forward(p, list(prompt))
-    e = rel(np.load(out), ref)
-    check("%s all-position logits" % tag, e <= 1e-4, "rel %.2e (tol 1e-4)" % e)
+    amb = ref_gpt2.Ambiguity(ref_gpt2.AMBIGUOUS_STEPS)
+    ref = ref_gpt2.forward(p, list(prompt), gemm_q8=GEMM_Q8, amb=amb)
+    e, ea, nc = ref_gpt2.position_errors(np.load(out), ref, amb.rows)
+    check("%s all-position logits" % tag, e <= 1e-4 and ea <= 3e-2 and 2 * nc >= len(ref),
+          "rel %.2e (tol 1e-4) at %d clean positions, %.2e (tol 3e-2) at %d ambiguous" % (e, nc, ea, len(ref) - nc))
     steps = 12
     tok = os.path.join(TMP, "tok.npy")
     r = run(path, "greedy", ids, steps, tok, out, 2)
@@ -116,18 +127,25 @@ def one(tag, tensors, dims, type_of, seed, decode_tol):
     seq = list(prompt) + list(toks[:-1])
     plain = ref_gpt2.forward(p, seq)[n_prompt - 1:]
     pos = np.arange(len(seq))
-    rounded = ref_gpt2.forward(p, seq, act_q8=pos >= n_prompt, act_q8_out=pos >= n_prompt - 1)[n_prompt - 1:]
-    ep, eq = rel(lg, plain), rel(lg, rounded)
-    level = os.environ.get("MMGPT_KERNEL", "")
-    exact_x = level == "generic" or tag == "bf16"   # f32 inputs: the plain reference applies
+    amb = ref_gpt2.Ambiguity(ref_gpt2.AMBIGUOUS_STEPS)
+    rounded = ref_gpt2.forward(p, seq, act_q8=pos >= n_prompt, act_q8_out=pos >= n_prompt - 1,
+                               gemm_q8=GEMM_Q8, amb=amb)[n_prompt - 1:]
+    ep = rel(lg, plain)
+    exact_x = KERNEL == "generic" or tag == "bf16"   # f32 inputs: the plain reference applies
+    # a flip (an input on the other side of a rounding boundary) in a block input stays in the KV cache: the steps
+    # after an ambiguous rounding (ref_gpt2.Ambiguity) are held to the plain bound only
+    eq, eqa, nc = ref_gpt2.position_errors(lg, rounded, amb.rows[n_prompt - 1:])
+    if not exact_x:
+        STEPS_CLEAN[0] += nc
+        STEPS_CLEAN[1] += steps
+    # or the earlier rule (a flip the margin missed: the AVX2 matvec quantizes x its own way): the median step and
+    # either all steps to 5e-3 or the first half of the steps to 1e-5
     per_step = np.max(np.abs(lg - rounded), axis=1) / np.max(np.abs(rounded))
-    med = float(np.median(per_step))
-    # a flip (an input on the other side of a rounding boundary) in a block input stays in the KV cache: then the
-    # steps before it must match the rounded reference to 1e-5
-    first_half = float(np.max(per_step[:steps // 2]))
-    ok = ep <= (1e-4 if exact_x else decode_tol) and (exact_x or (med <= 1e-5 and (eq <= 5e-3 or first_half <= 1e-5)))
-    check("%s greedy %d steps" % (tag, steps), ok, "rel %.2e vs plain, %.2e vs rounded inputs (median step %.1e)"
-          % (ep, eq, med))
+    med, first_half = float(np.median(per_step)), float(np.max(per_step[:steps // 2]))
+    by_steps = med <= 1e-5 and (float(per_step.max()) <= 5e-3 or first_half <= 1e-5)
+    ok = ep <= (1e-4 if exact_x else decode_tol) and (exact_x or eq <= 1e-5 or by_steps)
+    check("%s greedy %d steps" % (tag, steps), ok, "rel %.2e vs plain, %.2e vs rounded inputs at %d clean steps "
+          "(tol 1e-5; %.2e at %d ambiguous; median step %.1e)" % (ep, eq, nc, eqa, steps - nc, med))
 
 
 def main():
@@ -168,6 +186,9 @@ def main():
     open(path, "wb").write(bytes(data))
     r = run(path, "logits", ids, os.path.join(TMP, "out.npy"))
     check("q4_k rows of 64 refused", r.returncode != 0 and "q4_k" in r.stderr, r.stderr.strip()[:200])
+    if STEPS_CLEAN[1]:
+        check("greedy steps clean of ambiguous roundings", 2 * STEPS_CLEAN[0] >= STEPS_CLEAN[1],
+              "%d of %d (>= half required: the 1e-5 checks must cover most steps)" % tuple(STEPS_CLEAN))
     if failures:
         print("%d failure(s)" % len(failures))
         return 1

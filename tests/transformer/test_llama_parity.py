@@ -19,7 +19,11 @@ The reference (ref_llama.py) is written from the Hugging Face descriptions and r
     cached element; measured <= 1e-5). Decode with 2 threads == 1 thread, bit for bit.
   F16 / Q8_0 / Q4_K_M / Q5_K_M files made with `mmgpt quantize`, against the reference on the weights the
     file holds (dequantized by tests/core/ref_quants.py from the block layouts, un-permuted):
-    batch 1e-4 (the batch path multiplies dequantized f32 weights); decode 1e-4 for F16 and 3e-2 for the
+    batch 1e-4 (the batch path multiplies dequantized f32 weights; Q4_K/Q4_0 matrices take the int8 gemm at the
+    avx2/avx512 levels: the reference rounds their inputs to 8 bits per block of 32 (ref_llama q8), and the
+    median position must match to 5e-5 (float32 arithmetic: measured 2e-7..4e-7, 7.5e-6 where an early flip
+    touched most positions by ~1e-5), every position to 3e-2 (a rounding-boundary flip reaches later positions:
+    measured 1e-4..2.6e-3); without the rounding the batch is 1.9e-3..7.5e-3 off); decode 1e-4 for F16 and 3e-2 for the
     8-bit-input types (the matvec kernels round their input to 8 bits per block of 32 (Q8_0 / Q5_0 / Q8_0
     fallbacks) or 256 (K-quants), as ggml does: ~1/254 relative per input, compounded over the layers;
     gpt_quant_types states the same bound for GPT-2).
@@ -42,11 +46,14 @@ sys.path.insert(0, os.path.join(HERE, "..", "core"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 import make_random_llama as mrl  # noqa: E402
 import mmgguf  # noqa: E402
+import ref_gpt2  # noqa: E402
 import ref_llama  # noqa: E402
 from llama_util import BIN, TMP, check, failures, finish  # noqa: E402,F401
 import ref_quants  # noqa: E402
 
 DRIVER = sys.argv[1]
+KERNEL = subprocess.run([DRIVER, "kernel"], capture_output=True, text=True).stdout.strip()
+GEMM_Q8 = ref_gpt2.prompt_q8_types(KERNEL)   # weight types whose prompt products round their inputs
 SANITIZE = os.environ.get("MMGPT_SANITIZE_RUN") == "1"
 figures = []
 
@@ -105,7 +112,10 @@ def file_weights(cfg, path):
         n = int(np.prod(ne))
         G[name] = ref_quants.dequantize(raw, tname(t), n).reshape(tuple(reversed(ne)))
     types = sorted({tname(t) for name, (t, ne, raw) in r.tensors.items() if len(ne) == 2})
-    return mrl.from_gguf_layout(cfg, G), types
+    W = mrl.from_gguf_layout(cfg, G)
+    # the weights whose prompt products round their input (the int8 gemm's types at this kernel level)
+    q8 = {k for k in W if mrl.gguf_name(k) in r.tensors and tname(r.tensors[mrl.gguf_name(k)][0]) in GEMM_Q8}
+    return W, types, q8
 
 
 def parity_f32(label, cfg, W, path, rng):
@@ -150,10 +160,19 @@ def parity_quant(label, cfg, path, rng):
             continue
         qp = path.replace(".gguf", "-%s.gguf" % qt)
         run([BIN, "quantize", path, qp, qt, "-t", "1"])
-        Wq, types = file_weights(cfg, qp)
+        Wq, types, q8 = file_weights(cfg, qp)
         ref = ref_llama.logits(cfg, Wq, ids)
-        e = rel(drive_logits(qp, ids), ref)
-        check("%s %s (%s): batch" % (label, qt, "+".join(types)), e <= 1e-4, "%.2e" % e)
+        ref_b = ref_llama.logits(cfg, Wq, ids, q8=q8) if q8 else ref
+        c = drive_logits(qp, ids)
+        # per position: the median to 5e-5 and every position to the decode bound 3e-2 (a flip - an input on the
+        # other side of a rounding boundary, float32 vs float64 - reaches all later positions through the keys and
+        # values: ffn_down's inputs silu(gate) * up carry mmgpt's own float32 exp, too close to the grid for
+        # gpt_parity's ref_gpt2.Ambiguity margins to separate them)
+        pp = np.max(np.abs(c - ref_b), axis=1) / np.abs(ref_b).max()
+        e, med = float(pp.max()), float(np.median(pp))
+        ok = (e <= 1e-4) if not q8 else (med <= 5e-5 and e <= 3e-2)
+        check("%s %s (%s): batch" % (label, qt, "+".join(types)), ok, "%.2e%s" % (
+            e, (", median position %.2e (8-bit inputs of %d matrices)" % (med, len(q8))) if q8 else ""))
         figures.append((label, qt, "batch", e))
         e = rel(drive_logits(qp, ids, 1, 2), ref)
         check("%s %s: decode, 2 threads" % (label, qt), e <= dec_tol, "%.2e (bound %.0e)" % (e, dec_tol))
