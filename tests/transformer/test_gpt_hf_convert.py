@@ -9,7 +9,9 @@ config.json, vocab.json and merges.txt come along (the real GPT-2 vocabulary, te
 The reference is a float64 torch implementation written here from the HF layout (x @ W_conv1d + b).
 Checks (max |diff| / max |logit|):
   f32 file: C logits vs the torch reference                             <= 1e-4
-  every type: C logits vs ref_gpt2 on the converted file (dequantized)    <= 1e-4
+  every type: C logits vs ref_gpt2 on the converted file (dequantized; the prompt gemm's 8-bit input rounding
+              as ref_gpt2.prompt_q8_types says)  <= 1e-4 at positions clear of rounding
+              boundaries (ref_gpt2.Ambiguity; at least a third, as gpt_parity), <= 3e-2 at the others
   every type: C logits vs the torch reference (weight quantization only)  <= f16 2e-3, q8_0 4e-2, q4_0 5e-1
     (measured: f16 5e-4, q8_0 1.2e-2..1.3e-2, q4_0 2.3e-1: 4-bit embeddings dominate; the exact check is
     the one against the converted file)
@@ -35,6 +37,7 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 import testdata  # noqa: E402
 
 DRIVER = sys.argv[1] if len(sys.argv) > 1 else None
+KERNEL = ""   # the kernel level gpt_driver runs (set in main)
 BIN = os.environ.get("MMGPT_BIN")
 TMP = os.environ.get("MMGPT_TEST_TMP") or tempfile.mkdtemp()
 TOL_Q = {"f32": 1e-4, "f16": 2e-3, "q8_0": 4e-2, "q4_0": 5e-1}
@@ -114,6 +117,8 @@ def main():
     if not DRIVER or not os.path.exists(DRIVER):
         print("usage: test_gpt_hf_convert.py GPT_DRIVER")
         return 2
+    global KERNEL
+    KERNEL = subprocess.run([DRIVER, "kernel"], capture_output=True, text=True).stdout.strip()
     vocab_json = open(testdata.path("gpt2_bpe", "hf", "vocab.json"), encoding="utf-8").read()
     merges = open(testdata.path("gpt2_bpe", "hf", "merges.txt"), encoding="utf-8").read()
     V = len(json.loads(vocab_json))
@@ -161,11 +166,15 @@ def main():
                     os.remove(out2)
             c = c_logits(out, ids)
             p = ref_gpt2.load_gguf(out)
-            e_file = rel(c, ref_gpt2.forward(p, ids))
+            amb = ref_gpt2.Ambiguity(ref_gpt2.AMBIGUOUS_STEPS)   # q4_0's prompt gemm rounds x to 8 bits
+            e_file, e_amb, n_clean = ref_gpt2.position_errors(
+                c, ref_gpt2.forward(p, ids, gemm_q8=ref_gpt2.prompt_q8_types(KERNEL), amb=amb), amb.rows)
             e_torch = rel(c, ref_t)
             tag = "%s (%s, %s) --type %s" % (which, "bin" if which == "A" else "safetensors",
                                              "untied" if untied else "tied", tt)
-            check(tag + " vs converted-file reference", e_file <= 1e-4, "rel %.2e (tol 1e-4)" % e_file)
+            check(tag + " vs converted-file reference", e_file <= 1e-4 and e_amb <= 3e-2 and 3 * n_clean >= len(ids),
+                  "rel %.2e (tol 1e-4) at %d clean positions, %.2e (tol 3e-2) at %d ambiguous (at most two thirds)"
+                  % (e_file, n_clean, e_amb, len(ids) - n_clean))
             check(tag + " vs torch checkpoint", e_torch <= TOL_Q[tt], "rel %.2e (tol %.0e)" % (e_torch, TOL_Q[tt]))
             check(tag + " tied flag", p["tied"] == (not untied))
             if tt == "f32" and BIN and which == "A":
