@@ -203,8 +203,8 @@ static const mm_cmd_spec k_params = {
     .min_pos = 0,
     .max_pos = 0,
     .exits = "exit codes: 0 ok; 2 usage (bad option or value out of its range, a missing argument, an unknown\n"
-             "  shape or type); 3 input (--ranks auto: no number of ranks fits); 4 model (missing or invalid file);\n"
-             "  5 internal (out of memory, cannot write the output)\n",
+             "  shape or type); 3 input (--ranks auto: no number of ranks fits); 4 model (missing or invalid\n"
+             "  file); 5 internal (out of memory, cannot write the output)\n",
 };
 
 int mm_cmd_params(int argc, char **argv) { return mm_cmd_main(&k_params, argc, argv, params); }

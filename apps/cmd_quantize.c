@@ -102,14 +102,14 @@ static const mm_cmd_spec k_quantize = {
     .about = "Write IN with its weights converted to TYPE, choosing each tensor's type as llama.cpp's\n"
              "llama-quantize does without an importance matrix (the same kind of file). TYPE is a file type:\n"
              "  f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k_s q4_k_m (= q4_k) q5_k_s q5_k_m (= q5_k) q6_k\n"
-             "Mixes: output.weight (or a tied token_embd.weight) q6_k; q4_k_m / q5_k_m also attn_v and ffn_down q6_k\n"
-             "in the first and last eighth of the layers and every third between; rows that are not a multiple\n"
-             "of 256 fall back to q5_0 (q4_k), q5_1 (q5_k), q8_0 (q6_k), or f16; rows that are not a multiple\n"
-             "of 32 (q4_0 ... q8_0) to f16 (llama-quantize stops there). Norms, biases and position embeddings\n"
-             "are copied; so are, for a quantized TYPE, the encoders' convolution kernels (3-D / 4-D weights:\n"
-             "v.patch_embd, a.conv1d), as llama.cpp's mmproj quantizer does: a model file with encoders or an\n"
-             "mmproj converts as it is. Tensors already quantized need --allow-requantize. Metadata is copied;\n"
-             "general.file_type is set.\n",
+             "Mixes: output.weight (or a tied token_embd.weight) q6_k; q4_k_m / q5_k_m also attn_v and ffn_down\n"
+             "q6_k in the first and last eighth of the layers and every third between. Rows that are not a\n"
+             "multiple of 256 fall back to q5_0 (q4_k), q5_1 (q5_k), q8_0 (q6_k), or f16; rows that are not a\n"
+             "multiple of 32 (q4_0 ... q8_0) to f16 (llama-quantize stops there). Norms, biases and position\n"
+             "embeddings are copied; so are, for a quantized TYPE, the encoders' convolution kernels (3-D / 4-D\n"
+             "weights: v.patch_embd, a.conv1d), as llama.cpp's mmproj quantizer does: a model file with\n"
+             "encoders or an mmproj converts as it is. Tensors already quantized need --allow-requantize.\n"
+             "Metadata is copied; general.file_type is set.\n",
     .opts = (const mm_opt_id[]){MM_O_THREADS, MM_O_PURE, MM_O_ALLOW_REQUANTIZE, MM_O_DRY_RUN, MM_O_COUNT},
     .min_pos = 3,
     .max_pos = 3,

@@ -33,7 +33,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "\nmodel: -m FILE; without -m, $MMGPT_MODEL if set, else the bundled model, found relative to this\n"
             "program: PREFIX/bin/mmgpt reads PREFIX/share/mmgpt/models/mmgpt-demo.gguf (wherever PREFIX is),\n"
-            "build/mmgpt reads the source tree's assets/models/mmgpt-demo.gguf. This program's: %s%s\n"
+            "build/mmgpt reads the source tree's assets/models/mmgpt-demo.gguf. This program's:\n  %s%s\n"
             "\nerrors: one line \"mmgpt: MESSAGE\" on stderr and an exit code (2 usage, 3 input, 4 model,\n"
             "5 internal); with --json (any command), also one JSON object on stdout:\n"
             "{\"task\": COMMAND, \"error\": MESSAGE, \"exit_code\": N} (per input file where a command has several)\n",

@@ -1,0 +1,93 @@
+"""app_limits: inputs with no end and the user's first look at the program.
+  - tokenize / detokenize read at most 64 MiB (-f FILE or stdin): -f /dev/zero and stdin from /dev/zero end
+    with an input error (exit 3) naming the limit, in bounded memory (< 400 MB) and time (before: 2 GiB read,
+    2.1 GB resident, 26 s, "File too large");
+  - tokenize --json is written as it goes: ~1M tokens in < 200 MB (before: ~240 bytes per token in a cJSON
+    tree), the same ids as the plain output; token texts of a vocabulary that are not UTF-8 come out as
+    U+FFFD (before: the raw byte, invalid JSON);
+  - every --help (mmgpt's and each command's) fits 100 columns;
+  - bench with the defaults on a model of a shorter context names the options to change (-p, -n).
+usage: test_app_limits.py   (MMGPT_BIN: the mmgpt program)
+"""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import apptest  # noqa: E402
+from apptest import check, run  # noqa: E402
+
+sys.path.insert(0, os.path.join(apptest.SRC, "tools"))
+import mmgguf  # noqa: E402
+
+
+def spm_vocab(path):
+    """A SentencePiece vocabulary with one token that is not UTF-8 (the byte 0xff)."""
+    w = mmgguf.GGUFWriter()
+    w.add_str("general.architecture", "llama")
+    w.add_str("tokenizer.ggml.model", "llama")
+    w.add_arr("tokenizer.ggml.tokens", "str", ["<unk>", "<s>", "</s>", "\u2581", "a", "b", b"\xff"])
+    w.add_arr("tokenizer.ggml.scores", "f32", [0.0, 0.0, 0.0, -1.0, -2.0, -2.0, -1.0])
+    w.add_arr("tokenizer.ggml.token_type", "i32", [2, 3, 3, 1, 1, 1, 1])
+    w.add_u32("tokenizer.ggml.bos_token_id", 1)
+    w.add_u32("tokenizer.ggml.eos_token_id", 2)
+    w.add_u32("tokenizer.ggml.unknown_token_id", 0)
+    w.write(path)
+    return path
+
+
+def main():
+    apptest.need_bin()
+    d = apptest.tmpdir("app_limits")
+    for name, args, stdin in (("tokenize -f /dev/zero", ["tokenize", "-f", "/dev/zero"], None),
+                              ("tokenize < /dev/zero", ["tokenize"], "/dev/zero"),
+                              ("detokenize -f /dev/zero", ["detokenize", "-f", "/dev/zero"], None)):
+        rc, out, err, peak, killed = apptest.run_bounded(args, stdin=stdin, rss_limit_mb=400, timeout=60)
+        check("%s: input error naming the 64 MiB limit, bounded" % name,
+              rc == 3 and "67108864" in err and "limit" in err and not killed,
+              "rc %r, %s, peak %.0f MB, %r" % (rc, killed, peak, err.strip()[-300:]))
+
+    words = ("the cat sat on the mat " * 170000).encode()   # ~1M tokens
+    src = os.path.join(d, "words.txt")
+    with open(src, "wb") as f:
+        f.write(words)
+    rc, out, err, peak, killed = apptest.run_bounded(["tokenize", "--json", "-f", src], rss_limit_mb=200, timeout=120)
+    ok = rc == 0 and not killed
+    try:
+        o = json.loads(out.decode("utf-8", "strict")) if ok else {}
+    except (UnicodeDecodeError, ValueError) as e:
+        o, ok = {}, check("tokenize --json of 1M tokens parses", False, str(e))
+    rc2, out2, _, _, _ = apptest.run_bounded(["tokenize", "-f", src], rss_limit_mb=200, timeout=120)
+    plain = [int(x) for x in out2.split()] if rc2 == 0 else []
+    check("tokenize --json of ~1M tokens: < 200 MB, the plain output's ids",
+          ok and len(plain) > 900000 and o.get("ids") == plain and len(o.get("tokens", [])) == len(plain),
+          "rc %r %s peak %.0f MB, %d ids" % (rc, killed, peak, len(plain)))
+
+    vocab = spm_vocab(os.path.join(d, "spm.gguf"))
+    txt = os.path.join(d, "bad.txt")
+    with open(txt, "wb") as f:
+        f.write(b"ab\xffa")
+    p = apptest.subprocess.run([apptest.BIN, "tokenize", "-m", vocab, "--json", "-f", txt], capture_output=True)
+    try:
+        o = json.loads(p.stdout.decode("utf-8", "strict"))
+        check("tokenize --json: a token text that is not UTF-8 is U+FFFD", p.returncode == 0
+              and o["ids"] == [3, 4, 5, 6, 4] and o["tokens"][3] == "\ufffd", repr(p.stdout))
+    except (UnicodeDecodeError, ValueError, KeyError) as e:
+        check("tokenize --json: a token text that is not UTF-8 is U+FFFD", False, "%s: %r" % (e, p.stdout[:200]))
+
+    rc, top, _ = run(["--help"])
+    cmds = [ln.split()[0] for ln in top.split("commands:")[1].split("\n\n")[0].splitlines() if ln.strip()]
+    # (but the line of this program's model path, as long as the folder it is in)
+    wide = ["mmgpt --help: " + ln for ln in top.splitlines() if len(ln) > 100 and not ln.startswith("  /")]
+    for c in cmds:
+        rc, out, _ = run([c, "--help"])
+        wide += ["%s: %s" % (c, ln) for ln in out.splitlines() if len(ln) > 100]
+    check("every --help fits 100 columns (%d commands)" % len(cmds), len(cmds) >= 16 and not wide, "\n".join(wide))
+
+    rc, out, err = run(["bench", "-r", "1"])   # the bundled model: 256 positions, the default -p 512
+    check("bench: a test longer than the context names -p and -n", rc == 2 and "-p" in err and "-n" in err
+          and "256" in err, err.strip())
+    return apptest.finish()
+
+
+sys.exit(main())
