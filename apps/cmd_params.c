@@ -139,7 +139,9 @@ static int print_file(const char *path, long n_ctx, bool json) {
         return mm_cli_fail(MM_EXIT_INTERNAL, "params: out of memory");
     }
     mm_gpt_file_accounting_format(g, n_ctx, json, buf, (size_t)n + 1);
-    if (!json) printf("%s\n", path);
+    char *u = json ? NULL : mm_cli_utf8(path); /* a file name is bytes: stdout is UTF-8 */
+    if (u) printf("%s\n", u);
+    free(u);
     fputs(buf, stdout);
     free(buf);
     mm_gguf_close(g);

@@ -84,10 +84,12 @@ static int quantize(mm_task_opts *o) {
         }
         fprintf(stderr, "quantize: %.1f s\n", (mm_time_ms() - t0) / 1000.0);
     }
+    char *out_name = mm_cli_utf8(pos[1]); /* a file name is bytes: stdout is UTF-8 */
     printf("%s%s: %s (general.file_type %d), %" PRId64 " tensors, %" PRId64 " converted (%" PRId64
            " by fallback), %.2f MiB -> %.2f MiB\n",
-           dry ? "would write " : "", pos[1], mm_gguf_ftype_name(p.ftype), p.ftype, n, n_conv, n_fb,
+           dry ? "would write " : "", out_name ? out_name : "?", mm_gguf_ftype_name(p.ftype), p.ftype, n, n_conv, n_fb,
            in_total / 1048576.0, out_total / 1048576.0);
+    free(out_name);
 done:
     free(types);
     free(fb);

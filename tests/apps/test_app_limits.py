@@ -6,6 +6,7 @@
     tree), the same ids as the plain output; token texts of a vocabulary that are not UTF-8 come out as
     U+FFFD (before: the raw byte, invalid JSON);
   - every --help (mmgpt's and each command's) fits 100 columns;
+  - info, params -m and quantize print a file name that is not UTF-8 as U+FFFD (stdout and --json UTF-8);
   - bench with the defaults on a model of a shorter context names the options to change (-p, -n).
 usage: test_app_limits.py   (MMGPT_BIN: the mmgpt program)
 """
@@ -74,6 +75,26 @@ def main():
               and o["ids"] == [3, 4, 5, 6, 4] and o["tokens"][3] == "\ufffd", repr(p.stdout))
     except (UnicodeDecodeError, ValueError, KeyError) as e:
         check("tokenize --json: a token text that is not UTF-8 is U+FFFD", False, "%s: %r" % (e, p.stdout[:200]))
+
+    # a file name that is not UTF-8 (bytes, as Linux allows): stdout stays UTF-8, --json parses (before: the
+    # raw byte in info's "file:" line and JSON, params -m's and quantize's first lines)
+    odd = os.path.join(d, "m\udcff.gguf")   # the byte 0xff
+    with open(os.fsencode(odd), "wb") as f:
+        f.write(open(vocab, "rb").read())
+    for args in (["info", odd], ["info", odd, "--json"], ["params", "-m", odd], ["params", "--json", "-m", odd],
+                 ["quantize", vocab, os.path.join(d, "q\udcfe.gguf"), "f16"],
+                 ["quantize", vocab, os.path.join(d, "q\udcfe.gguf"), "f16", "--dry-run"]):
+        p = apptest.subprocess.run([apptest.BIN] + [os.fsencode(a) for a in args], capture_output=True)
+        try:
+            text = p.stdout.decode("utf-8", "strict")
+            if "--json" in args:
+                json.loads(text)
+            names_file = not (args[0] == "params" and "--json" in args)   # params --json names no file
+            ok = p.returncode == 0 and ("\ufffd" in text or not names_file)
+        except (UnicodeDecodeError, ValueError) as e:
+            ok, text = False, "%s: %r" % (e, p.stdout[:200])
+        check("%s with a file name that is not UTF-8: UTF-8 output" % " ".join(a for a in args if a.isascii()), ok,
+              text[:300])
 
     rc, top, _ = run(["--help"])
     cmds = [ln.split()[0] for ln in top.split("commands:")[1].split("\n\n")[0].splitlines() if ln.strip()]
