@@ -132,7 +132,7 @@ static int parse_ids(const char *s, const char *what, int32_t **out, int64_t *n_
 
 static int detokenize(mm_task_opts *o) {
     int rc = check("detokenize", o);
-    char *input = NULL, *text = NULL;
+    char *input = NULL;
     int32_t *ids = NULL;
     int64_t n = 0, cap = 0;
     mm_tokenizer *t = NULL;
@@ -151,18 +151,24 @@ static int detokenize(mm_task_opts *o) {
     if (rc >= 0) goto done;
     if (!(t = load_tokenizer(o->model, o->vocab, &rc))) goto done;
     char err[MM_ERR_SIZE];
-    size_t len;
-    if (mm_tokenizer_decode_alloc(t, ids, n, &text, &len, err)) {
+    if (mm_tokenizer_decode(t, ids, n, NULL, 0, err) < 0) { /* every id in range, before any output */
         rc = mm_cli_fail(MM_EXIT_INPUT, "%s", err);
         goto done;
     }
-    if (fwrite(text, 1, len, stdout) != len || fflush(stdout))
+    /* the decoded text is the tokens' pieces one after the other (mm_tokenizer_piece): written as they come,
+     * never held whole (16M ids of a 100-byte token would be 1.6 GB) */
+    bool bad = false;
+    for (int64_t i = 0; i < n && !bad; i++) {
+        size_t      pl;
+        const char *pc = mm_tokenizer_piece(t, ids[i], &pl);
+        bad = !pc || fwrite(pc, 1, pl, stdout) != pl;
+    }
+    if (bad || fflush(stdout) || ferror(stdout))
         rc = mm_cli_fail(MM_EXIT_INTERNAL, "detokenize: cannot write stdout");
     else
         rc = MM_EXIT_OK;
 done:
     free(input);
-    free(text);
     free(ids);
     mm_tokenizer_free(t);
     return rc;

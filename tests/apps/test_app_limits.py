@@ -2,6 +2,7 @@
   - tokenize / detokenize read at most 64 MiB (-f FILE or stdin): -f /dev/zero and stdin from /dev/zero end
     with an input error (exit 3) naming the limit, in bounded memory (baseline + 200 MB) and time (before: 2 GiB read,
     2.1 GB resident, 26 s, "File too large");
+  - detokenize writes the pieces as they come (64 MB of text in bounded memory);
   - tokenize --json is written as it goes: ~1M tokens within 100 MB of the plain run (before: ~240 bytes per token in a cJSON
     tree), the same ids as the plain output; token texts of a vocabulary that are not UTF-8 come out as
     U+FFFD (before: the raw byte, invalid JSON);
@@ -52,6 +53,22 @@ def main():
         check("%s: input error naming the 64 MiB limit, bounded (peak %.0f MB, baseline %.0f)" % (name, peak, base[3]),
               rc == 3 and "67108864" in err and "limit" in err and not killed,
               "rc %r, %s, peak %.0f MB, %r" % (rc, killed, peak, err.strip()[-300:]))
+
+    # (before the runs of ~1M tokens: a child's ru_maxrss starts from this process's size at the fork)
+    # detokenize writes the pieces as they come: 500k ids of a 128-byte token (64 MB of text) within 40 MB of
+    # the baseline (before: the whole text in one buffer, +70 MB)
+    rc, one, _ = run(["detokenize", "35496"])   # the longest piece of the GPT-2 vocabulary
+    ids, outf = os.path.join(d, "ids.txt"), os.path.join(d, "detok.out")
+    with open(ids, "w") as f:
+        f.write("35496 " * 500000)
+    rc, _, err, peak, killed = apptest.run_bounded(["detokenize", "-f", ids], stdout=outf, rss_limit_mb=base[3] + 40,
+                                                   timeout=120)
+    size = os.path.getsize(outf) if os.path.exists(outf) else -1
+    check("detokenize of 500k ids (64 MB of text): within 40 MB of the baseline (peak %.0f MB)" % peak,
+          rc == 0 and not killed and len(one.encode()) == 128 and size == 500000 * 128,
+          "rc %r %s, %d bytes, %r" % (rc, killed, size, err[-200:]))
+    if os.path.exists(outf):
+        os.remove(outf)
 
     words = ("the cat sat on the mat " * 170000).encode()   # ~1M tokens
     src = os.path.join(d, "words.txt")
