@@ -99,7 +99,7 @@ bool mm_cli_stop_string(const char *opt, const char *s) {
 
 bool mm_cli_threads(const char *opt, const char *s, long *out) { return mm_cli_int(opt, s, 1, MM_POOL_MAX_THREADS, out); }
 
-char *mm_cli_read_text(const char *path, size_t max, int *code) {
+char *mm_cli_read_bytes(const char *path, size_t max, const char *what, size_t *len, int *code) {
     bool  std_in = !strcmp(path, "-");
     FILE *f = std_in ? stdin : fopen(path, "rb");
     if (!f) return *code = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", path, strerror(errno)), NULL;
@@ -132,9 +132,19 @@ char *mm_cli_read_text(const char *path, size_t max, int *code) {
     }
     if (n > max) {
         free(buf);
-        return *code = mm_cli_fail(MM_EXIT_INPUT, "%s: longer than the limit of %zu bytes (%zu KiB) for prompt text",
-                                   path, max, max >> 10), NULL;
+        return *code = mm_cli_fail(MM_EXIT_INPUT, "%s: longer than the limit of %zu bytes (%zu KiB) for %s",
+                                   std_in ? "stdin" : path, max, max >> 10, what), NULL;
     }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+char *mm_cli_read_text(const char *path, size_t max, int *code) {
+    const bool std_in = !strcmp(path, "-");
+    size_t     n;
+    char      *buf = mm_cli_read_bytes(path, max, "prompt text", &n, code);
+    if (!buf) return NULL;
     const char *nul = memchr(buf, 0, n); /* the prompt is a C string: a NUL would end it without a word */
     if (nul) {
         const unsigned char *u = (const unsigned char *)buf;
@@ -146,7 +156,6 @@ char *mm_cli_read_text(const char *path, size_t max, int *code) {
                                    u16 ? " (this looks like UTF-16: convert it, e.g. iconv -f UTF-16 -t UTF-8)" : ""),
                NULL;
     }
-    buf[n] = 0;
     return buf;
 }
 

@@ -51,6 +51,9 @@ bool mm_cli_threads(const char *opt, const char *s, long *out);
  * input error (or "out of memory"), *code = the exit code. A NUL byte in the text is an input error (it
  * would end the prompt unseen; a UTF-16 file is named as one). */
 char *mm_cli_read_text(const char *path, size_t max, int *code);
+/* The same without the NUL check: *len bytes (NUL-terminated); over max is an input error "PATH: longer than
+ * the limit of MAX bytes (K KiB) for WHAT" (read stops one byte past max: /dev/zero costs max bytes). */
+char *mm_cli_read_bytes(const char *path, size_t max, const char *what, size_t *len, int *code);
 /* An input file argument: "-" is standard input ("/dev/stdin", which the loaders read once from a pipe). */
 const char *mm_cli_input(const char *path);
 /* Read one line of f into buf[0..max] (max bytes + NUL; the '\n' is dropped). Returns the length; -1 at

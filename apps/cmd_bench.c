@@ -409,8 +409,9 @@ static int bench(mm_task_opts *o) {
         for (int i = 0; i < n_pp; i++) need = pp[i] > need ? pp[i] : need;
         for (int i = 0; i < n_tg; i++) need = tg[i] > need ? tg[i] : need;
         if (need > mm_gpt_model_n_ctx(m)) {
-            rc = mm_cli_fail(MM_EXIT_USAGE, "bench: a test of %lld tokens does not fit the model's context of %lld",
-                             (long long)need, (long long)mm_gpt_model_n_ctx(m));
+            rc = mm_cli_fail(MM_EXIT_USAGE, "bench: a test of %lld tokens does not fit the model's context of %lld: give "
+                             "-p and -n at most %lld (defaults -p 512 -n 128)", (long long)need,
+                             (long long)mm_gpt_model_n_ctx(m), (long long)mm_gpt_model_n_ctx(m));
             goto done;
         }
         bwb.n = (int64_t)bw_mib << 18;   /* floats */
@@ -487,7 +488,8 @@ static const mm_cmd_spec k_bench = {
     .name = "bench",
     .usage = "-m FILE [options]",
     .about = "Measure the decoder of FILE as llama-bench does: pp<P> = one P-token prompt evaluation, tg<N> = N\n"
-             "single-token steps from an empty cache; a warm-up run, then -r repetitions (cache reset before each).\n"
+             "single-token steps from an empty cache; a warm-up run, then -r repetitions (cache reset before\n"
+             "each). Every test must fit the model's context (a 256-position model: -p 128 -n 64).\n"
              "Adds the weight bytes read per token, the fraction of the machine's read bandwidth (measured in the\n"
              "run) that tg reaches, and the GFLOP/s of the work done (only the logits computed are counted).\n"
              "-p and -n are llama-bench's (prompt lengths, generated tokens; also --n-prompt, --n-gen).\n",

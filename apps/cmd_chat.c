@@ -245,6 +245,7 @@ int mm_cmd_chat(int argc, char **argv) {
             } else {
                 c = mm_cli_fail(MM_EXIT_USAGE, "unknown chat command '%s' (/image, /audio, /system, /clear, /quit)", s);
             }
+            if (c && o.json) mm_task_print_json_error(stdout, NULL, "chat", NULL, c); /* its line, as a question's */
         } else {
             c = ask(ctx, &ml, s, true, &o, multi);
         }

@@ -216,7 +216,9 @@ static char *kv_text(const mm_gguf *g, int64_t i, bool json) {
 
 static int print_json(const mm_gguf *g, int64_t n_params, uint64_t tensor_bytes) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "file", mm_gguf_path(g));
+    char *file = mm_cli_utf8(mm_gguf_path(g)); /* a file name is bytes: JSON holds UTF-8 */
+    cJSON_AddStringToObject(o, "file", file ? file : "");
+    free(file);
     cJSON_AddNumberToObject(o, "file_size", (double)mm_gguf_file_size(g));
     cJSON_AddNumberToObject(o, "version", mm_gguf_version(g));
     cJSON_AddNumberToObject(o, "alignment", (double)mm_gguf_alignment(g));
@@ -287,7 +289,9 @@ static int print_text(const mm_gguf *g, int64_t n_params, uint64_t tensor_bytes)
     const char *arch = NULL;
     size_t alen = 0;
     int64_t nk = mm_gguf_n_kv(g), nt = mm_gguf_n_tensors(g);
-    printf("file:          %s\n", mm_gguf_path(g));
+    char *file = mm_cli_utf8(mm_gguf_path(g)); /* stdout is UTF-8 */
+    printf("file:          %s\n", file ? file : "?");
+    free(file);
     printf("format:        GGUF v%u, alignment %zu, %" PRId64 " metadata entries, %" PRId64 " tensors\n",
            mm_gguf_version(g), mm_gguf_alignment(g), nk, nt);
     if (mm_gguf_get_str(g, "general.architecture", &arch, &alen) == 0) {

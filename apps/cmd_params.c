@@ -139,7 +139,9 @@ static int print_file(const char *path, long n_ctx, bool json) {
         return mm_cli_fail(MM_EXIT_INTERNAL, "params: out of memory");
     }
     mm_gpt_file_accounting_format(g, n_ctx, json, buf, (size_t)n + 1);
-    if (!json) printf("%s\n", path);
+    char *u = json ? NULL : mm_cli_utf8(path); /* a file name is bytes: stdout is UTF-8 */
+    if (u) printf("%s\n", u);
+    free(u);
     fputs(buf, stdout);
     free(buf);
     mm_gguf_close(g);
@@ -203,8 +205,8 @@ static const mm_cmd_spec k_params = {
     .min_pos = 0,
     .max_pos = 0,
     .exits = "exit codes: 0 ok; 2 usage (bad option or value out of its range, a missing argument, an unknown\n"
-             "  shape or type); 3 input (--ranks auto: no number of ranks fits); 4 model (missing or invalid file);\n"
-             "  5 internal (out of memory, cannot write the output)\n",
+             "  shape or type); 3 input (--ranks auto: no number of ranks fits); 4 model (missing or invalid\n"
+             "  file); 5 internal (out of memory, cannot write the output)\n",
 };
 
 int mm_cmd_params(int argc, char **argv) { return mm_cmd_main(&k_params, argc, argv, params); }

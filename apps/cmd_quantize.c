@@ -57,6 +57,7 @@ static int quantize(mm_task_opts *o) {
         goto done;
     }
     FILE *plan = dry ? stdout : stderr;
+    const bool float_file = p.ftype == 0 || p.ftype == 1 || p.ftype == 32; /* f32, f16, bf16 */
     size_t in_total = 0, out_total = 0;
     int64_t n_conv = 0, n_fb = 0;
     for (int64_t k = 0; k < n; k++) {
@@ -70,9 +71,10 @@ static int quantize(mm_task_opts *o) {
         out_total += ob;
         n_conv += types[i] != t->type;
         n_fb += fb[i];
+        const bool conv = types[i] == t->type && (t->ne[2] > 1 || t->ne[3] > 1) && !float_file;
         fprintf(plan, "[%4" PRId64 "/%4" PRId64 "] %-40s %-22s %-6s -> %-6s %10.3f MiB%s\n", k + 1, n, name, sh,
                 mm_type_name(t->type), mm_type_name(types[i]), ob / 1048576.0,
-                fb[i] ? "  (fallback: rows not a multiple of 256)" : "");
+                fb[i] ? "  (fallback: rows do not fill the type's blocks)" : conv ? "  (kept: convolution kernel)" : "");
     }
     if (!dry) {
         double t0 = mm_time_ms();
@@ -82,10 +84,12 @@ static int quantize(mm_task_opts *o) {
         }
         fprintf(stderr, "quantize: %.1f s\n", (mm_time_ms() - t0) / 1000.0);
     }
+    char *out_name = mm_cli_utf8(pos[1]); /* a file name is bytes: stdout is UTF-8 */
     printf("%s%s: %s (general.file_type %d), %" PRId64 " tensors, %" PRId64 " converted (%" PRId64
            " by fallback), %.2f MiB -> %.2f MiB\n",
-           dry ? "would write " : "", pos[1], mm_gguf_ftype_name(p.ftype), p.ftype, n, n_conv, n_fb,
+           dry ? "would write " : "", out_name ? out_name : "?", mm_gguf_ftype_name(p.ftype), p.ftype, n, n_conv, n_fb,
            in_total / 1048576.0, out_total / 1048576.0);
+    free(out_name);
 done:
     free(types);
     free(fb);
@@ -100,10 +104,14 @@ static const mm_cmd_spec k_quantize = {
     .about = "Write IN with its weights converted to TYPE, choosing each tensor's type as llama.cpp's\n"
              "llama-quantize does without an importance matrix (the same kind of file). TYPE is a file type:\n"
              "  f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_k_s q4_k_m (= q4_k) q5_k_s q5_k_m (= q5_k) q6_k\n"
-             "Mixes: output.weight (or a tied token_embd.weight) q6_k; q4_k_m / q5_k_m also attn_v and ffn_down q6_k\n"
-             "in the first and last eighth of the layers and every third between; rows that are not a multiple\n"
-             "of 256 fall back to q5_0 (q4_k), q5_1 (q5_k), q8_0 (q6_k), or f16. Norms, biases and position\n"
-             "embeddings are copied. Metadata is copied; general.file_type is set.\n",
+             "Mixes: output.weight (or a tied token_embd.weight) q6_k; q4_k_m / q5_k_m also attn_v and ffn_down\n"
+             "q6_k in the first and last eighth of the layers and every third between. Rows that are not a\n"
+             "multiple of 256 fall back to q5_0 (q4_k), q5_1 (q5_k), q8_0 (q6_k), or f16; rows that are not a\n"
+             "multiple of 32 (q4_0 ... q8_0) to f16 (llama-quantize stops there). Norms, biases and position\n"
+             "embeddings are copied; so are, for a quantized TYPE, the encoders' convolution kernels (3-D / 4-D\n"
+             "weights: v.patch_embd, a.conv1d), as llama.cpp's mmproj quantizer does: a model file with\n"
+             "encoders or an mmproj converts as it is. Tensors already quantized need --allow-requantize.\n"
+             "Metadata is copied; general.file_type is set.\n",
     .opts = (const mm_opt_id[]){MM_O_THREADS, MM_O_PURE, MM_O_ALLOW_REQUANTIZE, MM_O_DRY_RUN, MM_O_COUNT},
     .min_pos = 3,
     .max_pos = 3,

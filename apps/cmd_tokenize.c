@@ -11,43 +11,15 @@
 #include "mm_gguf.h"
 #include "mm_tokenizer.h"
 
-#define MAX_INPUT_BYTES ((size_t)1 << 31)
+/* Most bytes tokenize and detokenize read (TEXT / ids from -f FILE or stdin): 64 MiB, far more than any
+ * context (2^24 positions at most), so a file is never read without end (-f /dev/zero); the ids are held
+ * as int32 (at most 4 bytes per input byte) and --json is written as it goes. Split a longer text. */
+#define MAX_INPUT_BYTES ((size_t)64 << 20)
+_Static_assert(MAX_INPUT_BYTES == 67108864, "tokenize's and detokenize's --help name the limit");
 
-/* Read a whole stream; NULL on error (errno kept). */
-static char *read_stream(FILE *f, size_t *len) {
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    if (!buf) return NULL;
-    for (;;) {
-        if (n == cap) {
-            if (cap >= MAX_INPUT_BYTES) { free(buf); errno = EFBIG; return NULL; }
-            char *nb = realloc(buf, 2 * cap + 1);
-            if (!nb) { free(buf); return NULL; }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t k = fread(buf + n, 1, cap - n, f);
-        n += k;
-        if (k == 0) {
-            if (ferror(f)) { free(buf); return NULL; }
-            break;
-        }
-    }
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
-/* file: a path, "-" or NULL = stdin */
-static char *read_input(const char *file, size_t *len) {
-    if (!file || !strcmp(file, "-")) return read_stream(stdin, len);
-    FILE *f = fopen(file, "rb");
-    if (!f) return NULL;
-    char *buf = read_stream(f, len);
-    int e = errno;
-    fclose(f);
-    errno = e;
-    return buf;
+/* file: a path, "-" or NULL = stdin; NULL after printing the error (*code) */
+static char *read_input(const char *file, const char *what, size_t *len, int *code) {
+    return mm_cli_read_bytes(file ? file : "-", MAX_INPUT_BYTES, what, len, code);
 }
 
 static mm_tokenizer *load_tokenizer(const char *model, const char *vocab, int *code) {
@@ -88,11 +60,7 @@ static int tokenize(mm_task_opts *o) {
     if (o->n_pos == 1) {
         len = strlen(o->pos[0]);
     } else {
-        text = read_input(o->file, &len);
-        if (!text) {
-            rc = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", o->file ? o->file : "stdin", strerror(errno));
-            goto done;
-        }
+        if (!(text = read_input(o->file, "tokenize's text (64 MiB: split a longer one)", &len, &rc))) goto done;
     }
     if (!(t = load_tokenizer(o->model, o->vocab, &rc))) goto done;
     char err[MM_ERR_SIZE];
@@ -103,22 +71,26 @@ static int tokenize(mm_task_opts *o) {
         goto done;
     }
     double ms = mm_time_ms() - t0;
-    if (o->json) {
-        cJSON *root = cJSON_CreateObject(), *ja = cJSON_AddArrayToObject(root, "ids"),
-              *jt = cJSON_AddArrayToObject(root, "tokens");
-        for (int64_t i = 0; i < n; i++) {
-            cJSON_AddItemToArray(ja, cJSON_CreateNumber(ids[i]));
-            cJSON_AddItemToArray(jt, cJSON_CreateString(mm_tokenizer_token_text(t, ids[i])));
+    if (o->json) { /* written as it goes: one token string at a time (a cJSON tree of every token would
+                    * take ~240 bytes per token); token texts from the file made valid UTF-8 */
+        fputs("{\"ids\":[", stdout);
+        for (int64_t i = 0; i < n; i++) printf(i ? ",%d" : "%d", (int)ids[i]);
+        fputs("],\"tokens\":[", stdout);
+        bool oom = false;
+        for (int64_t i = 0; i < n && !oom; i++) {
+            char  *u = mm_cli_utf8(mm_tokenizer_token_text(t, ids[i]));
+            cJSON *js = u ? cJSON_CreateString(u) : NULL;
+            char  *s = js ? cJSON_PrintUnformatted(js) : NULL;
+            if (!(oom = !s)) printf(i ? ",%s" : "%s", s);
+            free(s);
+            cJSON_Delete(js);
+            free(u);
         }
-        char *s = cJSON_PrintUnformatted(root);
-        cJSON_Delete(root);
-        if (!s) {
+        if (oom) {
             rc = mm_cli_fail(MM_EXIT_INTERNAL, "tokenize: out of memory");
             goto done;
         }
-        fputs(s, stdout);
-        fputc('\n', stdout);
-        free(s);
+        fputs("]}\n", stdout);
     } else {
         for (int64_t i = 0; i < n; i++) printf(i ? " %d" : "%d", (int)ids[i]);
         fputc('\n', stdout);
@@ -160,7 +132,7 @@ static int parse_ids(const char *s, const char *what, int32_t **out, int64_t *n_
 
 static int detokenize(mm_task_opts *o) {
     int rc = check("detokenize", o);
-    char *input = NULL, *text = NULL;
+    char *input = NULL;
     int32_t *ids = NULL;
     int64_t n = 0, cap = 0;
     mm_tokenizer *t = NULL;
@@ -169,11 +141,7 @@ static int detokenize(mm_task_opts *o) {
         for (int i = 0; i < o->n_pos && rc < 0; i++) rc = parse_ids(o->pos[i], "detokenize", &ids, &n, &cap);
     } else {
         size_t len;
-        input = read_input(o->file, &len);
-        if (!input) {
-            rc = mm_cli_fail(MM_EXIT_INPUT, "%s: %s", o->file ? o->file : "stdin", strerror(errno));
-            goto done;
-        }
+        if (!(input = read_input(o->file, "detokenize's ids (64 MiB: split a longer list)", &len, &rc))) goto done;
         if (memchr(input, 0, len)) {
             rc = mm_cli_fail(MM_EXIT_INPUT, "%s: NUL byte in the id list", o->file ? o->file : "stdin");
             goto done;
@@ -183,18 +151,24 @@ static int detokenize(mm_task_opts *o) {
     if (rc >= 0) goto done;
     if (!(t = load_tokenizer(o->model, o->vocab, &rc))) goto done;
     char err[MM_ERR_SIZE];
-    size_t len;
-    if (mm_tokenizer_decode_alloc(t, ids, n, &text, &len, err)) {
+    if (mm_tokenizer_decode(t, ids, n, NULL, 0, err) < 0) { /* every id in range, before any output */
         rc = mm_cli_fail(MM_EXIT_INPUT, "%s", err);
         goto done;
     }
-    if (fwrite(text, 1, len, stdout) != len || fflush(stdout))
+    /* the decoded text is the tokens' pieces one after the other (mm_tokenizer_piece): written as they come,
+     * never held whole (16M ids of a 100-byte token would be 1.6 GB) */
+    bool bad = false;
+    for (int64_t i = 0; i < n && !bad; i++) {
+        size_t      pl;
+        const char *pc = mm_tokenizer_piece(t, ids[i], &pl);
+        bad = !pc || fwrite(pc, 1, pl, stdout) != pl;
+    }
+    if (bad || fflush(stdout) || ferror(stdout))
         rc = mm_cli_fail(MM_EXIT_INTERNAL, "detokenize: cannot write stdout");
     else
         rc = MM_EXIT_OK;
 done:
     free(input);
-    free(text);
     free(ids);
     mm_tokenizer_free(t);
     return rc;
@@ -211,7 +185,7 @@ static const mm_cmd_spec k_tokenize = {
              "the prompt at the marker before tokenizing).\n",
     .opts = (const mm_opt_id[]){MM_O_MODEL, MM_O_FILE, MM_O_VOCAB, MM_O_SPECIAL, MM_O_JSON, MM_O_COUNT},
     .texts = (const mm_opt_text[]){{MM_O_MODEL, "for its vocabulary (default: $MMGPT_MODEL, else the bundled model)"},
-                                   {MM_O_FILE, "read the text from FILE (- = stdin)"},
+                                   {MM_O_FILE, "read the text from FILE (- = stdin; at most 64 MiB, as stdin)"},
                                    {MM_O_JSON, "print {\"ids\": [...], \"tokens\": [...]} (tokens in vocabulary form,\n"
                                                "e.g. \"\\u0120world\")"},
                                    {MM_O_COUNT, NULL}},
@@ -229,7 +203,7 @@ static const mm_cmd_spec k_detokenize = {
              "such as [31373, 995] is accepted too.\n",
     .opts = (const mm_opt_id[]){MM_O_MODEL, MM_O_FILE, MM_O_VOCAB, MM_O_COUNT},
     .texts = (const mm_opt_text[]){{MM_O_MODEL, "for its vocabulary (default: $MMGPT_MODEL, else the bundled model)"},
-                                   {MM_O_FILE, "read the ids from FILE (- = stdin)"},
+                                   {MM_O_FILE, "read the ids from FILE (- = stdin; at most 64 MiB, as stdin)"},
                                    {MM_O_COUNT, NULL}},
     .min_pos = 0,
     .max_pos = -1,

@@ -5,6 +5,8 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "options.h"
+#include "task_cli.h"
 
 #ifndef MMGPT_VERSION
 #define MMGPT_VERSION "dev"
@@ -31,7 +33,10 @@ static void usage(FILE *f) {
     fprintf(f,
             "\nmodel: -m FILE; without -m, $MMGPT_MODEL if set, else the bundled model, found relative to this\n"
             "program: PREFIX/bin/mmgpt reads PREFIX/share/mmgpt/models/mmgpt-demo.gguf (wherever PREFIX is),\n"
-            "build/mmgpt reads the source tree's assets/models/mmgpt-demo.gguf. This program's: %s%s\n",
+            "build/mmgpt reads the source tree's assets/models/mmgpt-demo.gguf. This program's:\n  %s%s\n"
+            "\nerrors: one line \"mmgpt: MESSAGE\" on stderr and an exit code (2 usage, 3 input, 4 model,\n"
+            "5 internal); with --json (any command), also one JSON object on stdout:\n"
+            "{\"task\": COMMAND, \"error\": MESSAGE, \"exit_code\": N} (per input file where a command has several)\n",
             bundled ? bundled : "(unknown)", bundled && access(bundled, R_OK) == 0 ? "" : " (absent)");
 }
 
@@ -48,9 +53,17 @@ int main(int argc, char **argv) {
         printf("mmgpt %s (kernels: %s)\n", MMGPT_VERSION, mm_cpu_kernel_name());
         return MM_EXIT_OK;
     }
-    int code;
+    /* --json anywhere among the options: a failure is also one JSON object on stdout,
+     * {"task": COMMAND, "error": MESSAGE, "exit_code": N}, unless the command printed its own (per input) */
+    const bool json = mm_opt_wants_json(argc, argv);
+    int        code;
     if (mm_cli_dist_start(&argc, &argv, &code)) return code; /* mpirun: a worker rank (dist_cli.c) */
-    for (size_t i = 0; i < sizeof k_cmds / sizeof k_cmds[0]; i++)
-        if (!strcmp(argv[1], k_cmds[i].name)) return mm_cli_dist_end(k_cmds[i].fn(argc - 1, argv + 1));
-    return mm_cli_fail(MM_EXIT_USAGE, "unknown command '%s' (mmgpt --help lists them)", argv[1]);
+    const char *task = NULL;
+    code = -1;
+    for (size_t i = 0; i < sizeof k_cmds / sizeof k_cmds[0] && code < 0; i++)
+        if (!strcmp(argv[1], k_cmds[i].name)) code = mm_cli_dist_end(k_cmds[i].fn(argc - 1, argv + 1)), task = argv[1];
+    if (code < 0) code = mm_cli_fail(MM_EXIT_USAGE, "unknown command '%s' (mmgpt --help lists them)", argv[1]);
+    if (code != MM_EXIT_OK && json && mm_task_json_errors_printed() == 0)
+        mm_task_print_json_error(stdout, NULL, task, NULL, code);
+    return code;
 }

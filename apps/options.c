@@ -204,6 +204,20 @@ static int parse_opt(mm_task_opts *o, unsigned groups, const mm_opt_id *opts, in
     return 0;
 }
 
+bool mm_opt_wants_json(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) return false;
+        if (!strcmp(a, k_rows[MM_O_JSON].lng)) return true;
+        for (int id = 0; id < MM_O_COUNT; id++) /* a spelling takes a value in every row it is in */
+            if (k_rows[id].arg && (same(a, k_rows[id].shrt) || same(a, k_rows[id].lng) || same(a, k_rows[id].alias))) {
+                i++;
+                break;
+            }
+    }
+    return false;
+}
+
 int mm_task_parse_opt(mm_task_opts *o, unsigned which, int argc, char **argv, int *i) {
     return parse_opt(o, which, NULL, argc, argv, i);
 }
@@ -302,6 +316,10 @@ static void print_opts(FILE *f, const mm_cmd_spec *spec, const mm_task_opts *d) 
                         "  over the context); 4 model (missing or corrupt, no encoder for the input, mmproj does not fit,\n"
                         "  weights that give NaN/Inf); 5 internal (out of memory, cannot write the output)\n",
           f);
+    if (takes(spec->groups, spec->opts, MM_O_JSON))
+        fputs("With --json, a failure (a usage error too) is also one JSON object on stdout: {\"task\": COMMAND,\n"
+              "\"error\": MESSAGE, \"exit_code\": N}, with \"file\" (and \"question\") where it concerns an input.\n",
+              f);
 }
 
 void mm_task_print_opts(FILE *f, unsigned which) {

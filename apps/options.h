@@ -143,6 +143,11 @@ typedef struct {
     "  or one without what the command needs; weights that give NaN/Inf); 5 internal (out of memory,\n"    \
     "  cannot write the output)\n"
 
+/* Whether argv[1..] (a command's arguments) holds --json as an option: not as the value of an option that
+ * takes one, not after "--". Read before parsing, so that a failure of any kind, in any command (an
+ * unknown option before --json too), is reported as JSON (main.c). */
+bool mm_opt_wants_json(int argc, char **argv);
+
 #define MM_CMD_HELP_DONE (-1)  /* mm_cmd_parse answered --help / --version: exit 0 */
 /* Init o with the spec's defaults and parse argv[1..] (then -f FILE is read into o->prompt): MM_EXIT_OK
  * to run, MM_CMD_HELP_DONE, or the exit code after printing the error. o is to be freed

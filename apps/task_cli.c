@@ -157,7 +157,7 @@ static void add_str(cJSON *o, const char *key, const char *v) {
 static cJSON *json_head(const char *file, const char *task, const char *question) {
     cJSON *o = cJSON_CreateObject();
     if (o && file) add_str(o, "file", file);
-    if (o) add_str(o, "task", task);
+    if (o && task) add_str(o, "task", task);
     if (o && question) add_str(o, "question", question);
     return o;
 }
@@ -199,10 +199,17 @@ void mm_task_print_json(FILE *f, const char *file, const char *task, const char 
     json_put(f, o);
 }
 
+static int json_errors_printed;
+
+int mm_task_json_errors_printed(void) { return json_errors_printed; }
+
 void mm_task_print_json_error(FILE *f, const char *file, const char *task, const char *question, int code) {
+    json_errors_printed++;
     cJSON *o = json_head(file, task, question);
     if (!o) return;
-    add_str(o, "error", mm_cli_last_error());
+    char msg[64];
+    snprintf(msg, sizeof msg, "failed (exit code %d)", code); /* a failure without a message (none known) */
+    add_str(o, "error", *mm_cli_last_error() ? mm_cli_last_error() : msg);
     cJSON_AddNumberToObject(o, "exit_code", code);
     json_put(f, o);
 }

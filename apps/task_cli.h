@@ -36,6 +36,9 @@ void mm_task_print_json(FILE *f, const char *file, const char *task, const char 
  * of the last mm_cli_fail (file and question only when not NULL). --json prints one object per input,
  * failed or not, so a script can pair inputs and results; the exit code is that of the first failure. */
 void mm_task_print_json_error(FILE *f, const char *file, const char *task, const char *question, int code);
+/* How many error objects mm_task_print_json_error printed: main prints one {"task","error","exit_code"} for
+ * a failed command run with --json (a usage error, a missing file, ...) when the command printed none. */
+int  mm_task_json_errors_printed(void);
 /* One line of timings on stderr (unless quiet). */
 void mm_task_print_timings(const mmgpt_ctx *ctx, const char *label);
 const char *mm_task_stop_name(mmgpt_stop s);

@@ -2,8 +2,8 @@
  * (src/llama-quant.cpp of llama.cpp, without an importance matrix), so that mmgpt writes the same kind of
  * files users download:
  *   - which tensors: names ending in "weight", at least 2-D (dims of 1 at the end do not count), not a
- *     norm ("_norm.weight"), not position_embd / token_types, not ffn_gate_inp, ssm_conv1d, time_mix_*,
- *     attn_rel_b; all others are copied unchanged;
+ *     norm ("_norm.weight"), not position_embd (also the encoders' v./a.position_embd) / token_types, not
+ *     ffn_gate_inp, ssm_conv1d, time_mix_*, attn_rel_b; all others are copied unchanged;
  *   - the type of each (for a quantized file type, unless pure): output.weight (token_embd.weight when there
  *     is no output.weight) Q6_K, or Q8_0 when its rows do not fit the base type's blocks (a Q8_0 file keeps
  *     Q8_0); Q4_K_M / Q5_K_M: attn_v and ffn_down Q6_K in the layers where use_more_bits(i, n) (the first
@@ -11,7 +11,15 @@
  *     the first 4 layers and ffn_down of the first eighth Q5_K; layer counters run in llama.cpp's tensor
  *     order (outside blk.N by name first, then by layer, by name), which is also the order written;
  *   - rows that are not a multiple of 256 for a K-quant: Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, then F16
- *     if still not a multiple; for a 32-block type (Q4_0 ... Q8_0) such rows are an error (as llama.cpp);
+ *     if still not a multiple; for a 32-block type (Q4_0 ... Q8_0) such rows go to F16 too (llama-quantize
+ *     stops with "Unsupported tensor size" there: mmgpt keeps the tensor in F16 and quantizes the rest);
+ *   - for a quantized file type, weights of 3 or 4 dimensions (the encoders' convolution kernels:
+ *     v.patch_embd.weight [p, p, 3, d], a.conv1d.N.weight [3, c_in, c_out]) are copied in their type, as
+ *     llama.cpp's mmproj quantizer (clip_model_quantize) converts 2-D weights only: their rows (ne[0] = p or
+ *     3) do not fill a block, and the encoders read them as matrices of rows 3*p*p / 3*c_in; for f16 / bf16 /
+ *     f32 they are converted as any weight;
+ *   - errors name the tensor and the fix: a tensor already quantized (allow_requantize: mmgpt quantize
+ *     --allow-requantize), a source type mmgpt does not compute (convert from the f16 / f32 original);
  *   - metadata copied in order, then general.quantization_version = 2 and general.file_type = the file type
  *     (last, as gguf's set_val leaves them: with the same tensors the file is byte-identical to llama.cpp's);
  *   - the values: mm_quantize_row (llama.cpp's reference quantizers) of each row converted to f32.
@@ -119,7 +127,8 @@ static bool should_quantize(const mm_gguf_tensor *t) {
     if (!ends_with(n, "weight") || n_dims_used(t) < 2) return false;
     for (size_t i = 0; i < sizeof never / sizeof never[0]; i++)
         if (strstr(n, never[i])) return false;
-    return strcmp(n, "position_embd.weight") != 0 && strcmp(n, "token_types.weight") != 0;
+    /* position embeddings are added, not multiplied: the decoder's and the encoders' (v., a.) stay as they are */
+    return !ends_with(n, "position_embd.weight") && strcmp(n, "token_types.weight") != 0;
 }
 
 typedef struct {
@@ -158,8 +167,8 @@ static int choose_type(plan_state *s, mm_type base, const mm_gguf_tensor *t) {
     return ty;
 }
 
-/* rows that do not fill the type's blocks: llama.cpp's fallback, or an error */
-static int fit_rows(const mm_gguf_tensor *t, int ty, bool *fallback, char *err) {
+/* rows that do not fill the type's blocks: llama.cpp's fallback (F16 last) */
+static int fit_rows(const mm_gguf_tensor *t, int ty, bool *fallback) {
     *fallback = false;
     if (t->ne[0] % mm_type_block_size((mm_type)ty) == 0) return ty;
     int fb;
@@ -167,9 +176,7 @@ static int fit_rows(const mm_gguf_tensor *t, int ty, bool *fallback, char *err) 
     case MM_TYPE_Q4_K: fb = MM_TYPE_Q5_0; break;
     case MM_TYPE_Q5_K: fb = MM_TYPE_Q5_1; break;
     case MM_TYPE_Q6_K: fb = MM_TYPE_Q8_0; break;
-    default:
-        return mm_err(err, "tensor %s: rows of %lld elements are not a multiple of %lld, which %s needs", t->name,
-                      (long long)t->ne[0], (long long)mm_type_block_size((mm_type)ty), mm_type_name(ty));
+    default: fb = MM_TYPE_F16; break; /* a 32-block type: llama-quantize stops here, mmgpt keeps the rows in F16 */
     }
     if (t->ne[0] % mm_type_block_size((mm_type)fb) != 0) fb = MM_TYPE_F16;
     *fallback = true;
@@ -213,20 +220,21 @@ int mm_gguf_quantize_plan(const mm_gguf *g, const mm_quantize_params *p, int *ty
         const mm_gguf_tensor *t = mm_gguf_tensor_at(g, i);
         int ty = t->type;
         fallback[i] = false;
-        if (should_quantize(t)) {
+        /* a convolution kernel (3-D / 4-D) keeps its type in a quantized file (clip_model_quantize: 2-D only) */
+        if (should_quantize(t) && !(is_quantized(base) && n_dims_used(t) > 2)) {
             ty = (int)base;
             if (!p->pure && is_quantized(base)) ty = choose_type(&s, base, t);
             if (ty != t->type) {
-                ty = fit_rows(t, ty, &fallback[i], err);
-                if (ty < 0) return -1;
+                ty = fit_rows(t, ty, &fallback[i]);
             }
             if (ty != t->type) {
                 if (!mm_type_supported(t->type))
-                    return mm_err(err, "tensor %s: cannot convert from %s (mmgpt does not compute that type)", t->name,
-                                  mm_type_name(t->type));
+                    return mm_err(err, "tensor %s: cannot convert from %s (mmgpt does not compute that type): convert "
+                                  "the model from its f16 or f32 original", t->name, mm_type_name(t->type));
                 if (is_quantized((mm_type)t->type) && !p->allow_requantize)
-                    return mm_err(err, "tensor %s is already %s: requantizing loses precision (allow it explicitly)",
-                                  t->name, mm_type_name(t->type));
+                    return mm_err(err, "tensor %s is already %s: requantizing to %s loses precision; allow it "
+                                  "explicitly (mmgpt quantize --allow-requantize), or convert the f16 or f32 original",
+                                  t->name, mm_type_name(t->type), mm_type_name(ty));
             }
         }
         types[i] = ty;

@@ -189,9 +189,11 @@ typedef struct {
     bool allow_requantize;  /* tensors already quantized may be converted (else that is an error naming them) */
     int  n_threads;         /* <= 0: all CPUs */
 } mm_quantize_params;
-/* For every tensor i of g: types[i] its type in the output (its own where it is copied), fallback[i] whether its
- * rows did not fit the chosen K-quant's 256 and a fallback type was taken; order[k] the tensor written k-th.
- * Arrays of mm_gguf_n_tensors(g) entries. -1 with err when a tensor cannot be converted. */
+/* For every tensor i of g: types[i] its type in the output (its own where it is copied, e.g. a 3-D / 4-D
+ * convolution kernel in a quantized file), fallback[i] whether its rows did not fill the chosen type's blocks
+ * and a fallback type was taken (F16 last); order[k] the tensor written k-th. Arrays of mm_gguf_n_tensors(g)
+ * entries. -1 with err (naming the tensor and the fix) when a tensor cannot be converted: already quantized
+ * without allow_requantize, or of a type mmgpt does not compute. */
 int mm_gguf_quantize_plan(const mm_gguf *g, const mm_quantize_params *p, int *types, bool *fallback, int64_t *order,
                           char *err);
 /* Write g converted by that plan to out_path: metadata copied, general.file_type and

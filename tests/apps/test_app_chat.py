@@ -64,6 +64,10 @@ def main():
     rc, out, err = run(base + ["--json"], stdin=script.encode())
     try:
         objs = [json.loads(ln) for ln in out.split("\n") if ln]
+        errs = [o for o in objs if "error" in o]   # a failed chat command line is an object too
+        check("chat --json: the unknown chat command is one error object", len(errs) == 1 and errs[0]["exit_code"] == 2
+              and "/bogus" in errs[0]["error"] and errs[0]["task"] == "chat", out)
+        objs = [o for o in objs if "error" not in o]
         check("chat --json: 4 objects with the same texts", [o["text"] for o in objs] == answers[:4] and
               [o["question"] for o in objs] == ["What is it?", "And this sound?", "Again?", "Last?"] and
               all(o["task"] == "chat" for o in objs), out)
