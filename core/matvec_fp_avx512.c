@@ -11,8 +11,12 @@
  * The instruction-level parallelism comes from several rows at once: a register tile of R rows x V vectors holds
  * R V accumulators (up to 16 here, of AVX-512's 32 registers); each 16-column step loads (and converts) R weight
  * chunks and V input chunks for R V fused multiply-adds:
- *   V = 1 (mm_matvec): R = FP_R1 = 4 (4 chains; bound by the memory read bandwidth: from cache 4 rows gave F16 106
- *     GB/s, 8 rows 98, 2 rows 83 (one thread, bench_multi 128 x 768); F32 110-115 with any R, 138 before)
+ *   V = 1 (mm_matvec): R = FP_R1 = 1 (one weight stream). Decode of a 124M F16 file from memory, one thread,
+ *     `mmgpt bench -p 0 -n 64 -t 1`, alternated with the old kernel (4 accumulators per row, 102.9-106.1
+ *     tok/s): R = 1 92.8-97.3, R = 4 83.3-89.1 (R = 2 and 8 slower still), although from cache 4 rows are the
+ *     fastest (F16 106 GB/s, 8 rows 98, 2 rows 83): the interleaved row streams cost more from memory than
+ *     the single chain's latency. Two accumulators per (row, vector) would let one row stream at full speed
+ *     again: not done.
  *   V = 2..4: R = 4;  V = 5..8: R = 2 (10..16 accumulators, 2 weight + V input loads per 2 V FMAs).
  * n <= 8 vectors go in ONE pass over the rows (each row loaded once for all of them: while the products of one
  * tile run, the prefetches of the next rows are in flight); n > 8 are taken in groups of 8 per block of 16 rows
@@ -73,9 +77,16 @@ T512 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t col
     const __mmask16 all = (__mmask16)0xffff;
     int64_t i = 0;
     for (; i + 64 <= cols; i += 64) {
-        if (kind != FP_F32)
+        if (kind != FP_F32) {
+#ifdef FP_PF_LINEAR
+            const char *nx = (const char *)w[0] + (size_t)R * rb + (size_t)i * es * R; /* the next tile, in order */
+#pragma GCC unroll 16
+            for (int k = 0; k < 2 * R; k++) __builtin_prefetch(nx + FP_PF_LINEAR + 64 * k, 0, 3);
+#else
 #pragma GCC unroll 8
             for (int k = 0; k < R; k++) MM_PREFETCH(w[k], i * es), MM_PREFETCH(w[k], i * es + 64);
+#endif
+        }
 #pragma GCC unroll 4
         for (int u = 0; u < 4; u++) fp_step(w, x, i + 16 * u, all, acc, R, V, kind);
     }
@@ -89,7 +100,7 @@ T512 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t col
 
 /* Rows per tile of the one-vector instance (the row kernel of mm_matvec). */
 #ifndef FP_R1
-#define FP_R1 4
+#define FP_R1 1
 #endif
 /* the driver (matvec_fp_driver.h): tiles of FP_R(v) rows x v vectors, FP_V vectors per pass */
 #define FP_TGT T512
