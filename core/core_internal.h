@@ -138,9 +138,11 @@ typedef void (*mm_multi_fn)(const void *W, size_t row_bytes, int64_t r0, int64_t
     }
 mm_multi_fn mm_multi_kernel(const mm_kernel_table *k, mm_type t);
 /* Some kernels take up to MULTI_VMAX vectors in one pass over the rows (the avx512 level's Q8_0, Q4_0): mm_multi_kernel_vmax gives the most vectors one call of mm_multi_kernel(k, t) takes (MULTI_V for the
- * others); mm_matvec_multi_rows passes up to that many. MM_MULTI8_SWITCH(n, call) runs call(V) with the constant
+ * others), or MULTI_VANY for a kernel that takes any n <= MM_MATVEC_MULTI_GROUP and the whole row range in one
+ * call, blocking the rows itself (F32/F16/BF16 at avx2/avx512); mm_matvec_multi_rows passes up to that many. MM_MULTI8_SWITCH(n, call) runs call(V) with the constant
  * V = n (1..MULTI_VMAX; n > MULTI_VMAX: MULTI_VMAX), each count its own instance. */
 #define MULTI_VMAX 8
+#define MULTI_VANY 0
 int mm_multi_kernel_vmax(const mm_kernel_table *k, mm_type t);
 #define MM_MULTI8_SWITCH(n, call)                                                                                    \
     switch (n) {                                                                                                     \
@@ -165,11 +167,10 @@ void mm_rows_q4_0_avx2(const void *, size_t, int64_t, int64_t, int64_t, const fl
  * once for a register tile of R rows x V vectors with one accumulator per (row, vector): the table's row kernels
  * (below, and mm_q_rows_bf16_avx512/avx2) are their one-vector instances, so a row's result does not depend on
  * how many vectors share the pass. Their multi kernels take any n <= MM_MATVEC_MULTI_GROUP in ONE call (one pass
- * over the rows): mm_multi_kernel_all_n returns such a kernel for (k, t), else NULL (mm_matvec_multi_rows then
- * tiles the rows and calls mm_multi_kernel's kernel with at most MULTI_V vectors at a time). */
+ * over the rows): mm_multi_kernel returns them, and mm_multi_kernel_vmax says MULTI_VANY for them (the other
+ * types' kernels are called per tile of rows with at most MULTI_V / MULTI_VMAX vectors at a time). */
 mm_multi_fn mm_fp_multi_avx512(mm_type t);
 mm_multi_fn mm_fp_multi_avx2(mm_type t);
-mm_multi_fn mm_multi_kernel_all_n(const mm_kernel_table *k, mm_type t);
 void mm_rows_f32_avx512(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
 void mm_rows_f16_avx512(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
 /* quants_avx512.c: the avx512 level's Q4_K, Q5_K, Q6_K kernels for n <= MULTI_V vectors (each written once for

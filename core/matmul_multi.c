@@ -14,7 +14,7 @@
  * once for up to MULTI_VMAX = 8 in one pass over the tile: mm_multi_kernel_vmax; each vector's arithmetic that of
  * the row kernel: bit-identical too; the kernels are written once for 1..V vectors, the one-vector instance being
  * the table's row kernel); at the avx2 level every quantized type (matmul_multi_avx2.c, likewise, 4 vectors).
- * F32, F16, BF16 at avx2/avx512 (matvec_fp_avx*.c, mm_multi_kernel_all_n) take all the vectors of a group in ONE
+ * F32, F16, BF16 at avx2/avx512 (matvec_fp_avx*.c; mm_multi_kernel_vmax = MULTI_VANY) take all the vectors of a group in ONE
  * call over [r0, r1), no tiles: register tiles of rows x vectors, one accumulator per (row, vector), so each row
  * is read once while the next rows' prefetches are in flight.
  *
@@ -93,9 +93,10 @@ void mm_matvec_multi_rows(mm_pool *pool, int ith, mm_type t, const void *W, int6
                 xqp[j] = &xq[j];
             }
         }
-        const mm_multi_fn all = mm_multi_kernel_all_n(k, t); /* all g vectors in one pass: no tiles */
-        if (all) all(W, rb, r0, r1, cols, g, x + j0, xqp, y + j0);
-        else multi_tiles(k->rows[ti], mm_multi_kernel(k, t), mm_multi_kernel_vmax(k, t), W, rb, r0, r1, cols, g, x + j0, xqp, y + j0);
+        const mm_multi_fn mf = mm_multi_kernel(k, t);
+        const int mv = mm_multi_kernel_vmax(k, t);
+        if (mf && mv == MULTI_VANY) mf(W, rb, r0, r1, cols, g, x + j0, xqp, y + j0); /* all g in one pass: no tiles */
+        else multi_tiles(k->rows[ti], mf, mv, W, rb, r0, r1, cols, g, x + j0, xqp, y + j0);
     }
 }
 

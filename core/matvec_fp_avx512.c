@@ -116,11 +116,3 @@ mm_multi_fn mm_fp_multi_avx512(mm_type t) {
     return NULL;
 }
 #endif
-
-/* the level's kernel taking all n vectors in one call, for mm_matvec_multi_rows (core_internal.h) */
-mm_multi_fn mm_multi_kernel_all_n(const mm_kernel_table *k, mm_type t) {
-    if (!k || !k->name) return NULL;
-    if (k == &mm_kernels_avx512) return mm_fp_multi_avx512(t);
-    if (k == &mm_kernels_avx2) return mm_fp_multi_avx2(t);
-    return NULL;
-}
