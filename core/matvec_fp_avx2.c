@@ -55,39 +55,51 @@ T256 static INL float fp_w1(const void *w, int64_t i, const int kind) {
 /* R V products of one 8-column chunk at column i: acc[k][j] += w_k[i..] x_j[i..] */
 T256 static INL void fp_step(const void *const *w, const float *const *x, int64_t i, __m256 acc[8][4], const int R,
                              const int V, const int kind) {
+    __m256 wv[8];
 #pragma GCC unroll 8
-    for (int k = 0; k < R; k++) {
-        const __m256 wv = fp_w8(w[k], i, kind);
+    for (int k = 0; k < R; k++) wv[k] = fp_w8(w[k], i, kind);
 #pragma GCC unroll 4
-        for (int j = 0; j < V; j++) acc[k][j] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x[j] + i), acc[k][j]);
+    for (int j = 0; j < V; j++) {
+        __m256 xv = _mm256_loadu_ps(x[j] + i);
+        if (R > 1) __asm__("" : "+x"(xv)); /* one load for the R rows (not folded into each FMA) */
+#pragma GCC unroll 8
+        for (int k = 0; k < R; k++) acc[k][j] = _mm256_fmadd_ps(wv[k], xv, acc[k][j]);
     }
 }
 
-/* rows r .. r + R - 1 (R <= 8) times vectors x[0 .. V) (V <= 4) */
+/* rows r .. r + R - 1 (R <= 8) times vectors x[0 .. V) (V <= 4): 8-column chunk q of a row goes into accumulator
+ * q % 2 of its (row, vector) pair, in every tile shape; y = hsum8(acc0 + acc1) + the scalar tail */
 T256 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t cols, const float *const *x,
                              float *const *y, const int R, const int V, const int kind) {
     const void *w[8];
-    __m256 acc[8][4];
+    __m256 a0[8][4], a1[8][4];
 #pragma GCC unroll 8
     for (int k = 0; k < R; k++) {
         w[k] = W + (size_t)(r + k) * rb;
 #pragma GCC unroll 4
-        for (int j = 0; j < V; j++) acc[k][j] = _mm256_setzero_ps();
+        for (int j = 0; j < V; j++) a0[k][j] = a1[k][j] = _mm256_setzero_ps();
     }
     int64_t i = 0;
     for (; i + 32 <= cols; i += 32) {
         if (kind != FP_F32)
 #pragma GCC unroll 8
             for (int k = 0; k < R; k++) MM_PREFETCH(w[k], i * 2);
-#pragma GCC unroll 4
-        for (int u = 0; u < 4; u++) fp_step(w, x, i + 8 * u, acc, R, V, kind);
+        fp_step(w, x, i, a0, R, V, kind);
+        fp_step(w, x, i + 8, a1, R, V, kind);
+        fp_step(w, x, i + 16, a0, R, V, kind);
+        fp_step(w, x, i + 24, a1, R, V, kind);
     }
-    for (; i + 8 <= cols; i += 8) fp_step(w, x, i, acc, R, V, kind);
+    if (i + 16 <= cols) { /* the full chunks left: even ones into a0, odd ones into a1 */
+        fp_step(w, x, i, a0, R, V, kind);
+        fp_step(w, x, i + 8, a1, R, V, kind);
+        i += 16;
+    }
+    if (i + 8 <= cols) fp_step(w, x, i, a0, R, V, kind), i += 8;
 #pragma GCC unroll 8
     for (int k = 0; k < R; k++)
 #pragma GCC unroll 4
         for (int j = 0; j < V; j++) {
-            float s = hsum8(acc[k][j]);
+            float s = hsum8(_mm256_add_ps(a0[k][j], a1[k][j]));
             for (int64_t c = i; c < cols; c++) s += fp_w1(w[k], c, kind) * x[j][c];
             y[j][r + k] = s;
         }
@@ -95,9 +107,13 @@ T256 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t col
 
 /* the driver (matvec_fp_driver.h): tiles of FP_R(v) rows x v vectors, FP_V vectors per pass */
 #define FP_TGT T256
+#ifndef FP_V
 #define FP_V 4
+#endif
 #define FP_BLOCK_ROWS 24
-#define FP_R(v) ((v) == 1 ? 8 : (v) <= 3 ? 4 : 3)
+#ifndef FP_R
+#define FP_R(v) ((v) == 1 ? 1 : (v) <= 3 ? 2 : 1)
+#endif
 #include "matvec_fp_driver.h"
 
 FP_LEVEL(mm_fp_multi_avx2, mm_rows_f32_avx2, mm_rows_f16_avx2, mm_q_rows_bf16_avx2)

@@ -62,40 +62,45 @@ T512 static INL void fp_step(const void *const *w, const float *const *x, int64_
     }
 }
 
-/* rows r .. r + R - 1 (R <= 8) times vectors x[0 .. V) (V <= 8) */
+/* rows r .. r + R - 1 (R <= 8) times vectors x[0 .. V) (V <= 8): 16-column chunk q of a row goes into accumulator
+ * q % 2 of its (row, vector) pair, in every tile shape; y = reduce(acc0 + acc1) */
 T512 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t cols, const float *const *x,
                              float *const *y, const int R, const int V, const int kind) {
     const void *w[8];
-    __m512 acc[8][8];
+    __m512 a0[8][8], a1[8][8];
 #pragma GCC unroll 8
     for (int k = 0; k < R; k++) {
         w[k] = W + (size_t)(r + k) * rb;
 #pragma GCC unroll 8
-        for (int j = 0; j < V; j++) acc[k][j] = _mm512_setzero_ps();
+        for (int j = 0; j < V; j++) a0[k][j] = a1[k][j] = _mm512_setzero_ps();
     }
     const int es = kind == FP_F32 ? 4 : 2; /* bytes per weight */
     const __mmask16 all = (__mmask16)0xffff;
     int64_t i = 0;
     for (; i + 64 <= cols; i += 64) {
-        if (kind != FP_F32) {
-#ifdef FP_PF_LINEAR
-            const char *nx = (const char *)w[0] + (size_t)R * rb + (size_t)i * es * R; /* the next tile, in order */
-#pragma GCC unroll 16
-            for (int k = 0; k < 2 * R; k++) __builtin_prefetch(nx + FP_PF_LINEAR + 64 * k, 0, 3);
-#else
+        if (kind != FP_F32)
 #pragma GCC unroll 8
             for (int k = 0; k < R; k++) MM_PREFETCH(w[k], i * es), MM_PREFETCH(w[k], i * es + 64);
-#endif
-        }
-#pragma GCC unroll 4
-        for (int u = 0; u < 4; u++) fp_step(w, x, i + 16 * u, all, acc, R, V, kind);
+        fp_step(w, x, i, all, a0, R, V, kind);
+        fp_step(w, x, i + 16, all, a1, R, V, kind);
+        fp_step(w, x, i + 32, all, a0, R, V, kind);
+        fp_step(w, x, i + 48, all, a1, R, V, kind);
     }
-    for (; i + 16 <= cols; i += 16) fp_step(w, x, i, all, acc, R, V, kind);
-    if (i < cols) fp_step(w, x, i, (__mmask16)((1u << (cols - i)) - 1), acc, R, V, kind);
+    if (i + 32 <= cols) { /* the chunks left: even ones into a0, odd ones into a1, a masked tail in its own */
+        fp_step(w, x, i, all, a0, R, V, kind);
+        fp_step(w, x, i + 16, all, a1, R, V, kind);
+        i += 32;
+    }
+    if (i + 16 <= cols) {
+        fp_step(w, x, i, all, a0, R, V, kind);
+        i += 16;
+        if (i < cols) fp_step(w, x, i, (__mmask16)((1u << (cols - i)) - 1), a1, R, V, kind);
+    } else if (i < cols)
+        fp_step(w, x, i, (__mmask16)((1u << (cols - i)) - 1), a0, R, V, kind);
 #pragma GCC unroll 8
     for (int k = 0; k < R; k++)
 #pragma GCC unroll 8
-        for (int j = 0; j < V; j++) y[j][r + k] = _mm512_reduce_add_ps(acc[k][j]);
+        for (int j = 0; j < V; j++) y[j][r + k] = _mm512_reduce_add_ps(_mm512_add_ps(a0[k][j], a1[k][j]));
 }
 
 /* Rows per tile of the one-vector instance (the row kernel of mm_matvec). */
@@ -104,9 +109,13 @@ T512 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t col
 #endif
 /* the driver (matvec_fp_driver.h): tiles of FP_R(v) rows x v vectors, FP_V vectors per pass */
 #define FP_TGT T512
+#ifndef FP_V
 #define FP_V 8
+#endif
 #define FP_BLOCK_ROWS 16
-#define FP_R(v) ((v) == 1 ? FP_R1 : (v) <= 4 ? 4 : 2)
+#ifndef FP_R
+#define FP_R(v) ((v) == 1 ? FP_R1 : (v) <= 3 ? 4 : (v) <= 6 ? 2 : 1)
+#endif
 #include "matvec_fp_driver.h"
 
 FP_LEVEL(mm_fp_multi_avx512, mm_rows_f32_avx512, mm_rows_f16_avx512, mm_q_rows_bf16_avx512)
