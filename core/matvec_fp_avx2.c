@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core_internal.h"
+#include "simd_avx2.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -27,12 +28,6 @@
 
 enum { FP_F32, FP_F16, FP_BF16 };
 
-T256 static INL float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 /* 8 weights from column i of a row as f32 */
 T256 static INL __m256 fp_w8(const void *w, int64_t i, const int kind) {
@@ -68,7 +63,7 @@ T256 static INL void fp_step(const void *const *w, const float *const *x, int64_
 }
 
 /* rows r .. r + R - 1 (R <= 8) times vectors x[0 .. V) (V <= 4): 8-column chunk q of a row goes into accumulator
- * q % 2 of its (row, vector) pair, in every tile shape; y = hsum8(acc0 + acc1) + the scalar tail */
+ * q % 2 of its (row, vector) pair, in every tile shape; y = mm_hsum256(acc0 + acc1) + the scalar tail */
 T256 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t cols, const float *const *x,
                              float *const *y, const int R, const int V, const int kind) {
     const void *w[8];
@@ -99,7 +94,7 @@ T256 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t col
     for (int k = 0; k < R; k++)
 #pragma GCC unroll 4
         for (int j = 0; j < V; j++) {
-            float s = hsum8(_mm256_add_ps(a0[k][j], a1[k][j]));
+            float s = mm_hsum256(_mm256_add_ps(a0[k][j], a1[k][j]));
             for (int64_t c = i; c < cols; c++) s += fp_w1(w[k], c, kind) * x[j][c];
             y[j][r + k] = s;
         }
