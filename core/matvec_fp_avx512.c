@@ -110,11 +110,11 @@ T512 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t col
 /* the driver (matvec_fp_driver.h): tiles of FP_R(v) rows x v vectors, FP_V vectors per pass */
 #define FP_TGT T512
 #ifndef FP_V
-#define FP_V 8
+#define FP_V 6
 #endif
 #define FP_BLOCK_ROWS 16
 #ifndef FP_R
-#define FP_R(v) ((v) == 1 ? FP_R1 : (v) <= 3 ? 4 : (v) <= 6 ? 2 : 1)
+#define FP_R(v) ((v) == 1 ? FP_R1 : (v) <= 3 ? 4 : 2)
 #endif
 #include "matvec_fp_driver.h"
 
