@@ -4,13 +4,16 @@
  *
  * Arithmetic of one output y[r] = sum_c w[r][c] x[c] (the same for every tile shape, so a row's result depends
  * neither on how rows are grouped nor on how many vectors share the pass):
- *   ONE 8-lane f32 accumulator per (row, vector): acc = fma(w[c..c+8), x[c..c+8), acc) over the full chunks of 8
- *   columns in order, one horizontal sum ((lo + hi) halves, then pairs, then the last two), then the last
- *   cols % 8 columns in scalar: s = s + w x, each product and sum rounded (this file is compiled with
- *   -ffp-contract=off). F16 weights are widened with vcvtph2ps, BF16 by a 16-bit shift: exact.
- * Instruction-level parallelism from several rows at once: a register tile of R rows x V vectors holds R V
- * accumulators of AVX2's 16 registers:
- *   V = 1 (mm_matvec): R = 8;  V = 2: R = 4;  V = 3: R = 4;  V = 4: R = 3 (12 accumulators).
+ *   TWO 8-lane f32 accumulators per (row, vector): the full 8-column chunks q = 0, 1, 2, ... in order, chunk q
+ *   into accumulator q % 2 (acc = fma(w[8q..8q+8), x[..], acc)); then one horizontal sum of acc0 + acc1
+ *   (mm_hsum256, simd_avx2.h: (lo + hi) halves, then pairs, then the last two), then the last cols % 8 columns
+ *   in scalar: s = s + w x, each product and sum rounded (this file is compiled with -ffp-contract=off). F16
+ *   weights are widened with vcvtph2ps, BF16 by a 16-bit shift: exact.
+ * Two chains per row let one row stream run at the memory's speed (with one chain a row waited on the FMA
+ * latency; several rows at once read slower from memory: 8 rows x 1 accumulator, 124M F16 decode at 1 thread,
+ * 89-91 tok/s against 102-108 of the former 1 row x 4 accumulators). A register tile of R rows x V vectors
+ * holds 2 R V accumulators of AVX2's 16 registers (plus R weight and one input register):
+ *   V = 1 (mm_matvec): R = 1;  V = 2, 3: R = 2 (8, 12 accumulators);  V = 4: R = 1 (8).
  * n <= 4 vectors go in ONE pass over the rows; n > 4 in groups of 4 per block of FP_BLOCK_ROWS rows (the block
  * stays in L1 between the groups). Rows left over at the end of a range go in tiles of 4, 2, 1 rows.
  * Software prefetch: each F16/BF16 row's stream MM_PF_AHEAD bytes ahead (not F32's, as before).
