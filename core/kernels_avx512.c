@@ -2,8 +2,8 @@
  *
  * Each function carries its own target attribute, so a portable build (-DMMGPT_NATIVE=OFF) still
  * contains them; matvec.c picks this table at run time only when the CPU reports the features.
- * F32/F16 (and BF16): the row kernels are in matvec_fp_avx512.c (R rows x V vectors tiles, one accumulator per
- * row; the row kernel is the one-vector instance of the batched kernel).
+ * F32/F16 (and BF16): the row kernels are in matvec_fp_avx512.c (R rows x V vectors tiles, two accumulators per
+ * row, even and odd column chunks; the row kernel is the one-vector instance of the batched kernel).
  * Q8_0/Q4_0: x is first quantized to 8 bits per block of 32 like llama.cpp (mm_xq8: d = amax/127), then
  * integer dot products (VNNI). This adds an error of at most sum_i |w_i| * d_x(block of i) / 2 to each
  * output (x rounded to the nearest step); relative to |y| it is about 0.3-1% for random data, the same

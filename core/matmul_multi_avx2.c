@@ -22,6 +22,7 @@
 
 #include "core_internal.h"
 #include "quants_internal.h"
+#include "simd_avx2.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -29,12 +30,7 @@
 #define T256 __attribute__((target("avx2,fma,f16c")))
 #define INL  __attribute__((always_inline)) inline
 
-T256 static INL float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+#define hsum mm_hsum256 /* simd_avx2.h */
 
 /* the fp16 scales of blocks b[0..n-1] (n = 2 or 4; b: mm_block_q4_0 or mm_block_q8_0, d first) as f32 lanes 0..n-1 */
 T256 static INL __m128 scales_f32(const void *b, size_t bsz, const int n) {

@@ -3,7 +3,7 @@
  *
  * The including file defines:
  *   FP_TGT          its target attribute;
- *   FP_V            vectors per pass (the largest V of a tile);  FP_BLOCK_ROWS  rows per block when n > FP_V;
+ *   FP_V            vectors per pass (the largest V of a tile, 3..8);  FP_BLOCK_ROWS  rows per block when n > FP_V;
  *   FP_R(v)         rows per tile for v <= FP_V vectors (a constant expression; FP_R(1): the row kernel's);
  *   fp_tile(W, rb, r, cols, x, y, R, V, kind)   rows r .. r + R - 1 (R <= 8) times vectors x[0 .. V).
  * and gets:
@@ -24,25 +24,33 @@ fp_span(const uint8_t *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const
     if (R > 1 && r < r1) fp_tile(W, rb, r, cols, x, y, 1, V, kind);
 }
 
-/* rows [r0, r1) times v <= FP_V vectors: the tile shape of that count */
+/* rows [r0, r1) times v <= FP_V (<= 8) vectors: the tile shape of that count */
+#define FP_SPAN_V(v) fp_span(W, rb, r0, r1, cols, x, y, FP_R(v), v, kind)
 FP_TGT static inline __attribute__((always_inline)) void
 fp_group(const uint8_t *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int v, const float *const *x,
          float *const *y, const int kind) {
     switch (v) {
-    case 1: fp_span(W, rb, r0, r1, cols, x, y, FP_R(1), 1, kind); break;
-    case 2: fp_span(W, rb, r0, r1, cols, x, y, FP_R(2), 2, kind); break;
-    case 3: fp_span(W, rb, r0, r1, cols, x, y, FP_R(3), 3, kind); break;
-#if FP_V > 4
-    case 4: fp_span(W, rb, r0, r1, cols, x, y, FP_R(4), 4, kind); break;
-    case 5: fp_span(W, rb, r0, r1, cols, x, y, FP_R(5), 5, kind); break;
-    case 6: fp_span(W, rb, r0, r1, cols, x, y, FP_R(6), 6, kind); break;
-    case 7: fp_span(W, rb, r0, r1, cols, x, y, FP_R(7), 7, kind); break;
-    default: fp_span(W, rb, r0, r1, cols, x, y, FP_R(8), 8, kind); break;
-#else
-    default: fp_span(W, rb, r0, r1, cols, x, y, FP_R(4), 4, kind); break;
+    case 1: FP_SPAN_V(1); break;
+    case 2: FP_SPAN_V(2); break;
+#if FP_V > 3
+    case 3: FP_SPAN_V(3); break;
 #endif
+#if FP_V > 4
+    case 4: FP_SPAN_V(4); break;
+#endif
+#if FP_V > 5
+    case 5: FP_SPAN_V(5); break;
+#endif
+#if FP_V > 6
+    case 6: FP_SPAN_V(6); break;
+#endif
+#if FP_V > 7
+    case 7: FP_SPAN_V(7); break;
+#endif
+    default: FP_SPAN_V(FP_V); break;
     }
 }
+#undef FP_SPAN_V
 
 FP_TGT static inline __attribute__((always_inline)) void
 fp_multi(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n, const float *const *x,

@@ -13,8 +13,8 @@
  * kernels for long rows), n = 1..9, 16, 19 vectors (the register-blocked quantized kernels take MULTI_V = 4 at a
  * time, the avx512 Q8_0/Q4_0 ones MULTI_VMAX = 8 in one pass: every count 1..8 of a call is run; 9 = 8 + 1; 19 is
  * more than one group of MM_MATVEC_MULTI_GROUP), threads 1 and 2, with and without reserved scratch (the fallback
- * path). F32/F16/BF16 at avx2/avx512 (matvec_fp_avx*.c: tiles of R = 8, 4, 3, 2, 1 rows x V <= 8 vectors, n > 8
- * in groups per block of rows): every V of a pass (n = 1..9, 16, 19), row counts and sub-ranges [rows/3, rows -
+ * path). F32/F16/BF16 at avx2/avx512 (matvec_fp_avx*.c: tiles of R = 4, 2, 1 rows x V <= 6 (avx2: 4) vectors,
+ * more in groups per block of rows; two accumulators per (row, vector): even and odd column chunks): every V of a pass (n = 1..9, 16, 19), row counts and sub-ranges [rows/3, rows -
  * rows/5) that leave every remainder of R, and columns 16, 48, 56 (one / three 16-column chunks, no 64-column
  * step; 56: a masked tail of 8 at avx512, none at avx2), 100 and 770 (tails of 4 and 2 after the steps). */
 #include <math.h>
