@@ -349,11 +349,25 @@ int mm_npy_read(const char *path, float **data, int *ndim, int64_t shape[4], cha
  * with "path: is a directory, not a file", "path: No such file or directory", ... */
 enum { MM_PATH_FILE = 1, MM_PATH_STREAM = 2 };
 int mm_path_kind(const char *path, char *err);
-/* The most bytes read whole from one input (an image file, a piped picture or sound): 1 GiB. */
+/* The most bytes read whole from one input: 1 GiB. Pictures and sounds read whole (a picture file; a pipe
+ * such as stdin; the media cache's key) have the cap of their kind, by their first bytes (mm_sniff), the same
+ * for a file and a pipe (mm_read_media):
+ *   MM_READ_MAX_IMAGE  576 MiB: the largest picture mm_image.h decodes (MM_IMAGE_MAX_PIXELS = 64 Mpx) in the
+ *                      least compact samples a format stores (16-bit RGBA, 8 bytes a pixel) + 64 MiB of headers
+ *                      and framing (encoders/image.c checks the sum);
+ *   MM_READ_MAX_AUDIO  1 GiB: a sound read whole (a file on disk is decoded as it is read instead, up to the
+ *                      clip length limit, mm_audio.h's max_seconds); a 600 s clip of 8 channels at 48 kHz in
+ *                      32-bit samples is 0.92 GB;
+ *   anything else      MM_READ_MAX (the decoders tell what it is not). */
 #define MM_READ_MAX ((size_t)1 << 30)
+#define MM_READ_MAX_IMAGE ((size_t)576 << 20)
+#define MM_READ_MAX_AUDIO MM_READ_MAX
 /* Read a whole file or stream into memory: *data is malloc'd (*size bytes, then a NUL byte not counted;
- * free it). More than cap bytes -> -1 without reading further; a directory -> -1 "is a directory". */
+ * free it). More than cap bytes -> -1 after holding at most cap + 1 bytes (a file's size is checked before
+ * reading): "PATH: more than CAP bytes (M MiB) of input, over the limit ..."; a directory -> -1 "is a
+ * directory". mm_read_media: the same with the cap of the input's kind (above), the message naming it. */
 int mm_read_file(const char *path, size_t cap, void **data, size_t *size, char *err);
+int mm_read_media(const char *path, void **data, size_t *size, char *err);
 /* ---------------------------------------------------------------- UTF-8
  * Well-formed UTF-8 as Unicode defines it (Table 3-7: no overlongs, no surrogates, nothing above
  * U+10FFFF). Ill-formed bytes are replaced by U+FFFD one "maximal subpart" at a time (Unicode 3.9: the
