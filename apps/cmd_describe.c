@@ -8,7 +8,7 @@ static const mm_cmd_spec k_describe = {
     .about = "Describe each sound clip (WAV, FLAC, Ogg Vorbis/Opus, AIFF, MP3, ...) in one line of text.\n"
              MM_TASK_FILES_ABOUT
              "example: mmgpt describe clip.wav\n",
-    .groups = MM_TASK_GROUPS,
+    .groups = MM_TASK_GROUPS & ~MM_OPT_PICTURES, /* sound clips only: no --max-tiles */
     .min_pos = 1,
     .max_pos = -1,
     .pos_name = "AUDIO file",

@@ -37,7 +37,10 @@
 
 /* Groups of table rows (options.def's GROUP column); a command takes the union of some. */
 enum {
-    MM_OPT_MODEL = 1 << 0,  /* -m, --mmproj, -t, -c, --kv-f16 */
+    MM_OPT_MODEL_BASE = 1 << 0,  /* -m, --mmproj, -t, -c, --kv-f16 */
+    MM_OPT_PICTURES = 1 << 9,    /* --max-tiles: how pictures are cut (a command that takes no picture drops
+                                    it: describe) */
+    MM_OPT_MODEL = MM_OPT_MODEL_BASE | MM_OPT_PICTURES,  /* the model group as commands take it */
     MM_OPT_MEDIA = 1 << 1,  /* --image F, --audio F (repeatable) */
     MM_OPT_GEN   = 1 << 2,  /* -n, --temp, --top-k, --top-p, --min-p, --seed, the penalties, --stop,
                                --ignore-eos */
@@ -130,6 +133,8 @@ typedef struct {
 /* What the specs of the task commands (caption, describe, ask) share: the groups, -p's meaning, and the
  * lines of caption's and describe's description about several files. */
 #define MM_TASK_GROUPS (MM_OPT_MODEL | MM_OPT_TEMPLATE | MM_OPT_PROMPT | MM_OPT_GEN | MM_OPT_OUT)
+/* A row is a command's when its GROUP shares a bit with the spec's groups: a command that cannot use a row of a
+ * group it takes leaves that row's own bit out (describe: MM_TASK_GROUPS & ~MM_OPT_PICTURES). */
 #define MM_TASK_PROMPT_HELP "replaces the task's text (the file goes where <__media__> is in it, or first)"
 #define MM_TASK_FILES_ABOUT                                                                 \
     "A FILE of - is standard input. With one file, stdout holds only the text; with several, one line\n" \

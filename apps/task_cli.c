@@ -104,7 +104,7 @@ int mm_task_load_media(mmgpt_ctx *ctx, const char *path, mmgpt_media_kind want, 
     size_t        n = 0;
     const uint8_t *h = head;
     if (pk == MM_PATH_STREAM) {
-        if (mm_read_file(path, MM_READ_MAX, &data, &n, err)) return *code = mm_cli_fail(MM_EXIT_INPUT, "%s", err), -1;
+        if (mm_read_media(path, &data, &n, err)) return *code = mm_cli_fail(MM_EXIT_INPUT, "%s", err), -1;
         h = data;
     } else {
         FILE *f = fopen(path, "rb");

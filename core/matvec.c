@@ -539,6 +539,17 @@ int mm_kernels_reserve(mm_pool *pool, int64_t max_cols, char *err) {
     return 0;
 }
 
+/* The kernel rule of mm_linear (mm_core.h): a few rows (n <= MM_MATVEC_MULTI_GROUP) at F16 or BF16 take one pass
+ * of the multi-vector matvec instead of the gemm, whose dequantization of every weight tile costs more than the
+ * few rows it serves (a 10-token chat turn of the 124M shape at F16 was admitted ~2.5x faster by `mmgpt serve`,
+ * bench/README.md). Both use x as it is (f32 products of the converted weights), so the rows differ from the
+ * gemm's in the last bits only, and each equals mm_matvec on that row alone bit for bit. The quantized types
+ * keep the gemm: their matvec rounds x to 8 bits, which would make a decoder's cache depend on how a prompt was
+ * split by more than the last bits (F32: the gemm reads the weights as they are and was as fast). */
+static bool linear_by_matvec(mm_type t, int64_t n) {
+    return n <= MM_MATVEC_MULTI_GROUP && (t == MM_TYPE_F16 || t == MM_TYPE_BF16);
+}
+
 void mm_linear(mm_pool *pool, mm_type t, const void *W, const float *bias, int64_t rows, int64_t cols,
                int64_t n, const float *X, float *Y) {
     int ti = mm_core_type_index(t);
@@ -550,6 +561,15 @@ void mm_linear(mm_pool *pool, mm_type t, const void *W, const float *bias, int64
             mm_matvec(pool, t, W, rows, cols, X + i * cols, Y + i * rows);
             if (bias) mm_add(Y + i * rows, Y + i * rows, bias, rows);
         }
+        return;
+    }
+    if (linear_by_matvec(t, n)) { /* one pass of the multi-vector matvec: each row as mm_matvec on it alone */
+        const float *xs[MM_MATVEC_MULTI_GROUP];
+        float *ys[MM_MATVEC_MULTI_GROUP];
+        for (int64_t i = 0; i < n; i++) xs[i] = X + i * cols, ys[i] = Y + i * rows;
+        mm_matvec_multi(pool, t, W, rows, cols, (int)n, xs, ys);
+        if (bias)
+            for (int64_t i = 0; i < n; i++) mm_add(ys[i], ys[i], bias, rows);
         return;
     }
     const mm_kernel_table *k = mm_core_kernels();

@@ -328,7 +328,7 @@ int mm_audio_load_file(const char *path, const mm_audio_load_params *p, mm_audio
          * seek in most formats, and a caller may have sniffed the first bytes already) */
         void *data = NULL;
         size_t size = 0;
-        if (mm_read_file(path, MM_READ_MAX, &data, &size, err)) return -1;
+        if (mm_read_media(path, &data, &size, err)) return -1;
         int rc = mm_audio_load_memory(data, size, path, p, out, err);
         free(data);
         return rc;

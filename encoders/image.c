@@ -11,7 +11,11 @@
 #include <stb_image.h>
 #include <stb_image_resize.h>
 
-#define MM_IMAGE_MAX_FILE MM_READ_MAX /* 1 GiB of encoded bytes */
+/* Encoded bytes of one picture: core's cap for pictures, which holds the largest picture check_dims lets through in
+ * 16-bit RGBA samples (8 bytes a pixel) plus 64 MiB of headers and framing (mm_core.h) */
+#define MM_IMAGE_MAX_FILE MM_READ_MAX_IMAGE
+_Static_assert(MM_READ_MAX_IMAGE >= (size_t)MM_IMAGE_MAX_PIXELS * 8 + ((size_t)64 << 20),
+               "a picture's byte cap holds the largest picture at 8 bytes a pixel");
 
 /* ---------------------------------------------------------------- decoding */
 
@@ -145,7 +149,8 @@ int mm_image_load_memory(const void *data, size_t size, const char *name, mm_ima
     if (!name) name = "image";
     if (!data || size == 0) return mm_err(err, "%s: empty file", name);
     if (size > (size_t)INT_MAX || size > MM_IMAGE_MAX_FILE)
-        return mm_err(err, "%s: file of %zu bytes is too large", name, size);
+        return mm_err(err, "%s: file of %zu bytes is over the limit of %zu bytes (%zu MiB) for a picture (MM_READ_MAX_IMAGE)",
+                      name, size, MM_IMAGE_MAX_FILE, MM_IMAGE_MAX_FILE >> 20);
     const stbi_uc *buf = data;
     const int len = (int)size;
     int w = 0, h = 0, comp = 0;

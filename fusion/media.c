@@ -318,7 +318,7 @@ static int cache_lookup(mmgpt_ctx *c, mmgpt_media_kind kind, const char **path, 
     *file = NULL;
     *key = (mm_conv_hash){0, 0};
     if (!m->cache) return 0;
-    if (*path && mm_read_file(*path, MM_READ_MAX, file, &file_size, e) == 0 && file_size > 0) {
+    if (*path && mm_read_media(*path, file, &file_size, e) == 0 && file_size > 0) {
         *data = *file;
         *size = file_size;
         *path = NULL;
@@ -488,7 +488,7 @@ int mmgpt_media_from_file(mmgpt_ctx *c, const char *path, mmgpt_media_kind kind,
     if (pk == MM_PATH_STREAM) { /* a pipe or terminal (/dev/stdin): read once, then sniff and decode from memory */
         void  *data = NULL;
         size_t size = 0;
-        if (mm_read_file(path, MM_READ_MAX, &data, &size, e)) return fail(MMGPT_ERR_INPUT, err, "%s", e);
+        if (mm_read_media(path, &data, &size, e)) return fail(MMGPT_ERR_INPUT, err, "%s", e);
         int rc = size ? mmgpt_media_from_memory(c, data, size, kind, path, out, err)
                       : fail(MMGPT_ERR_INPUT, err, "%s: empty input", path);
         free(data);

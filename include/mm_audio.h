@@ -10,7 +10,7 @@
  *            ~60x real time on one idle core for 44.1 kHz; SINC_MEDIUM is ~4x faster, 90% bandwidth).
  *            Resampling runs block by block while decoding, so memory is bounded by the output.
  *            A path naming a pipe or terminal (/dev/stdin) is read into memory once (at most
- *            MM_READ_MAX = 1 GiB) and decoded from there; a directory is refused as one.
+ *            MM_READ_MAX_AUDIO = 1 GiB, mm_core.h) and decoded from there; a directory is refused as one.
  *            Samples are floats in [-1, 1) as libsndfile normalises them (int16 / 32768 like Whisper).
  *            Files are hostile: channels 1..max_channels, rate 1000..384000 Hz, header frame counts
  *            are not trusted (we read until EOF), clips over max_seconds are refused with a clear

@@ -41,7 +41,8 @@
  *   - mm_linear n > 1 of Q4_0 and Q4_K at the avx2 and avx512 levels (the default; MMGPT_GEMM=f32 turns it
  *     off): an int8 gemm (core/gemm_int8.c), x quantized as for the matvec (same error bound), weights
  *     repacked per call, vpmaddubsw (AVX2) / VNNI (AVX-512) dot products: 2-2.6x the f32 paths below on one core.
- *   - mm_linear n > 1 (other types) and mm_sgemm: at the avx512 level an own AVX-512 gemm (weights dequantized
+ *   - mm_linear n > 1 (other types; F16/BF16 from 17 rows, fewer take mm_matvec_multi: see mm_linear) and
+ *     mm_sgemm: at the avx512 level an own AVX-512 gemm (weights dequantized
  *     while packed), which runs about 2x OpenBLAS limited to AVX2 by OPENBLAS_CORETYPE=Haswell; elsewhere, or
  *     with MMGPT_GEMM=openblas, OpenBLAS over dequantized weight tiles (its level's dequantization into f32
  *     tiles, then f32 gemm). See bench/bench_kernels.c and bench/bench_gemm_cpu.c.
@@ -294,8 +295,17 @@ size_t mm_matvec_multi_scratch_bytes(int64_t cols, int n);
 void mm_matvec_multi_ref(mm_type t, const void *W, int64_t rows, int64_t cols, int n, const float *const *x,
                          float *const *y);
 
-/* Linear layer over n input rows: Y[n, rows] = X[n, cols] . W[rows, cols]^T + bias[rows] (bias may be NULL).
- * n == 1 uses mm_matvec; n > 1 uses sgemm (weight tiles dequantized to f32 as needed). */
+/* Linear layer over n input rows: Y[n, rows] = X[n, cols] . W[rows, cols]^T + bias[rows] (bias may be NULL):
+ * THE entry for "y = W x for n positions" (the decoder's prefill, the encoders, the projectors; mm_mat_apply
+ * on an mm_mat). It chooses the kernel by type and n, the one rule for every caller:
+ *   - n == 1: mm_matvec;
+ *   - F16 / BF16 with n <= MM_MATVEC_MULTI_GROUP: one pass of mm_matvec_multi (the gemm's dequantization of
+ *     every weight tile costs more than a few rows; x stays f32, so row i equals mm_matvec on row i alone bit
+ *     for bit, and differs from the gemm's in the last bits only);
+ *   - else the gemm (see "Kernels and levels": the int8 gemm for Q4_0/Q4_K, the own AVX-512 gemm, or OpenBLAS
+ *     over dequantized weight tiles). Quantized types keep the gemm also for a few rows: their matvec rounds x
+ *     to 8 bits, which would make a decoder's cache depend on how a prompt was split into steps.
+ * Scratch: mm_kernels_reserve covers every case (the F16/BF16 matvec pass needs none). */
 void mm_linear(mm_pool *pool, mm_type t, const void *W, const float *bias,
                int64_t rows, int64_t cols, int64_t n, const float *X, float *Y);
 void mm_linear_ref(mm_type t, const void *W, const float *bias,
@@ -339,11 +349,25 @@ int mm_npy_read(const char *path, float **data, int *ndim, int64_t shape[4], cha
  * with "path: is a directory, not a file", "path: No such file or directory", ... */
 enum { MM_PATH_FILE = 1, MM_PATH_STREAM = 2 };
 int mm_path_kind(const char *path, char *err);
-/* The most bytes read whole from one input (an image file, a piped picture or sound): 1 GiB. */
+/* The most bytes read whole from one input: 1 GiB. Pictures and sounds read whole (a picture file; a pipe
+ * such as stdin; the media cache's key) have the cap of their kind, by their first bytes (mm_sniff), the same
+ * for a file and a pipe (mm_read_media):
+ *   MM_READ_MAX_IMAGE  576 MiB: the largest picture mm_image.h decodes (MM_IMAGE_MAX_PIXELS = 64 Mpx) in the
+ *                      least compact samples a format stores (16-bit RGBA, 8 bytes a pixel) + 64 MiB of headers
+ *                      and framing (encoders/image.c checks the sum);
+ *   MM_READ_MAX_AUDIO  1 GiB: a sound read whole (a file on disk is decoded as it is read instead, up to the
+ *                      clip length limit, mm_audio.h's max_seconds); a 600 s clip of 8 channels at 48 kHz in
+ *                      32-bit samples is 0.92 GB;
+ *   anything else      MM_READ_MAX (the decoders tell what it is not). */
 #define MM_READ_MAX ((size_t)1 << 30)
+#define MM_READ_MAX_IMAGE ((size_t)576 << 20)
+#define MM_READ_MAX_AUDIO MM_READ_MAX
 /* Read a whole file or stream into memory: *data is malloc'd (*size bytes, then a NUL byte not counted;
- * free it). More than cap bytes -> -1 without reading further; a directory -> -1 "is a directory". */
+ * free it). More than cap bytes -> -1 after holding at most cap + 1 bytes (a file's size is checked before
+ * reading): "PATH: more than CAP bytes (M MiB) of input, over the limit ..."; a directory -> -1 "is a
+ * directory". mm_read_media: the same with the cap of the input's kind (above), the message naming it. */
 int mm_read_file(const char *path, size_t cap, void **data, size_t *size, char *err);
+int mm_read_media(const char *path, void **data, size_t *size, char *err);
 /* ---------------------------------------------------------------- UTF-8
  * Well-formed UTF-8 as Unicode defines it (Table 3-7: no overlongs, no surrogates, nothing above
  * U+10FFFF). Ill-formed bytes are replaced by U+FFFD one "maximal subpart" at a time (Unicode 3.9: the

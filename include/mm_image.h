@@ -22,7 +22,8 @@
  *      planes, an HDR's float scanlines: 12 bytes a pixel while stb_image decodes it) and the samples, then
  *      preprocessing adds strips of 8 MiB and an intermediate of short side x S floats.
  *      Empty, truncated, corrupt, unknown or oversized input -> -1 with a clear message, never a crash.
- *      mm_image_load_file reads the whole file (at most MM_READ_MAX = 1 GiB), also from a pipe or terminal
+ *      mm_image_load_file reads the whole file (at most MM_READ_MAX_IMAGE = 576 MiB, mm_core.h: the largest
+ *      picture below at 8 bytes a pixel + 64 MiB), also from a pipe or terminal
  *      (/dev/stdin); a directory is refused as one ("is a directory, not a file").
  *
  *   2. Preprocess   mm_image_preprocess(img, params, out[3][S][S])

@@ -273,7 +273,8 @@ int mmgpt_add_start(mmgpt_ctx *ctx, char *err);
  * Statuses: MMGPT_ERR_INPUT (missing, unreadable, unsupported or corrupt file, a directory, an audio clip
  * under 0.1 s), MMGPT_ERR_MODEL (the model has no encoder for it), MMGPT_ERR_CONTEXT (its rows alone
  * exceed the context; checked before encoding). A path may name a pipe or terminal (/dev/stdin): it is
- * read once into memory (at most MM_READ_MAX = 1 GiB) and decoded from there. */
+ * read once into memory (at most the cap of its kind: MM_READ_MAX_IMAGE = 576 MiB for a picture, MM_READ_MAX_AUDIO =
+ * 1 GiB for a sound; mm_core.h) and decoded from there. */
 int mmgpt_add_image_file(mmgpt_ctx *ctx, const char *path, char *err);
 int mmgpt_add_image_memory(mmgpt_ctx *ctx, const void *data, size_t size, char *err);
 int mmgpt_add_audio_file(mmgpt_ctx *ctx, const char *path, char *err);

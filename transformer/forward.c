@@ -2,7 +2,7 @@
  *
  * Two paths, by the number of positions evaluated at once:
  *   - a batch (1 < n <= n_batch: prefill) runs the linear layers through mm_linear (sgemm; a short F16/BF16
- *     prompt of <= 16 positions through one multi-vector matvec pass instead, see lin()) and attention
+ *     prompt of <= 16 positions through one multi-vector matvec pass instead: core's rule) and attention
  *     through mm_sgemm one head at a time (below 8 positions: attention.c's kernel per row and head);
  *   - a single position (decode) is one decode step: a table of phases run in one pool run (decode_step),
  *     the matrix rows through core's matvec kernels, attention through attention.c's kernel.
@@ -344,25 +344,11 @@ static void task_mask_softmax(void *vctx, int ith, int nth) {
     }
 }
 
-/* Y[n, rows] = X[n, cols] W^T (+ bias). A short prompt (n <= MM_MATVEC_MULTI_GROUP) at F16 or BF16 takes one
- * pass of the multi-vector matvec over the weights (mm_matvec_multi: each row as mm_matvec on it alone) instead
- * of the gemm, whose dequantization of every weight tile costs more than the few rows it serves (a 10-token
- * chat turn of the 124M shape at F16 was admitted ~2.5x faster by `mmgpt serve`, bench/README.md). Both use
- * x as it is (f32 products of the converted weights), so a prompt's positions differ from the gemm's in the
- * last bits only, and below 8 positions (per-row attention too) they equal single decode steps bit for bit
- * (tests/transformer/test_gpt_batch.c). The quantized types keep the gemm: their matvec rounds x to 8 bits,
- * which would make a prompt's cache depend on how it was split by more than the last bits (F32: the sgemm
- * reads the weights as they are and was as fast). */
+/* Y[n, rows] = X[n, cols] W^T (+ bias): core's linear layer, which chooses the kernel by type and n (mm_linear in
+ * mm_core.h: a prompt of <= MM_MATVEC_MULTI_GROUP positions at F16/BF16 takes one multi-vector matvec pass, each
+ * position then equal bit for bit to a single decode step when attention also runs per row (below 8 positions:
+ * tests/transformer/test_gpt_batch.c)). */
 static void lin(mm_gpt_state *s, const mm_mat *w, const float *bias, int64_t n, const float *X, float *Y) {
-    if (n <= MM_MATVEC_MULTI_GROUP && (w->type == MM_TYPE_F16 || w->type == MM_TYPE_BF16)) {
-        const float *xs[MM_MATVEC_MULTI_GROUP] = {0};
-        float *ys[MM_MATVEC_MULTI_GROUP] = {0};
-        for (int64_t i = 0; i < n; i++) xs[i] = X + i * w->cols, ys[i] = Y + i * w->rows;
-        mm_matvec_multi(s->pool, w->type, w->data, w->rows, w->cols, (int)n, xs, ys);
-        if (bias)
-            for (int64_t i = 0; i < n; i++) mm_add(ys[i], ys[i], bias, w->rows);
-        return;
-    }
     mm_linear(s->pool, w->type, w->data, bias, w->rows, w->cols, n, X, Y);
 }
 

@@ -1,4 +1,6 @@
 """app_limits: inputs with no end and the user's first look at the program.
+  - a picture read whole (a file or stdin) is capped at 576 MiB (MM_READ_MAX_IMAGE): a sparse file over it is refused by
+    its size, an endless PNG on stdin after 576 MiB, in memory within the cap, exit 3 naming the cap (before: 1 GiB);
   - tokenize / detokenize read at most 64 MiB (-f FILE or stdin): -f /dev/zero and stdin from /dev/zero end
     with an input error (exit 3) naming the limit, in bounded memory (baseline + 200 MB) and time (before: 2 GiB read,
     2.1 GB resident, 26 s, "File too large");
@@ -38,6 +40,52 @@ def spm_vocab(path):
     return path
 
 
+PNG_SIG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+PICTURE_CAP = 576 << 20   # MM_READ_MAX_IMAGE (mm_core.h)
+
+
+def endless_fifo(d, name, head):
+    """A FIFO whose writer sends head, then zeros until the reader closes it (a pipe with no end that
+    starts as a picture); returns its path (run_bounded opens it as stdin)."""
+    import threading
+    path = os.path.join(d, name)
+    if os.path.exists(path):
+        os.unlink(path)
+    os.mkfifo(path)
+
+    def writer():
+        zeros = bytes(1 << 20)
+        try:
+            with open(path, "wb") as f:
+                f.write(head)
+                while True:
+                    f.write(zeros)
+        except (BrokenPipeError, OSError):
+            pass
+    threading.Thread(target=writer, daemon=True).start()
+    return path
+
+
+def media_caps(d, base):
+    """A picture read whole has one cap, MM_READ_MAX_IMAGE (576 MiB), whether it is a file or stdin (before: stdin
+    1 GiB whatever it held, a file 1 GiB): the error names the cap, exit 3, memory within the cap."""
+    img = os.path.join(d, "big.png")   # a sparse file over the cap: refused by its size, before reading
+    with open(img, "wb") as f:
+        f.write(PNG_SIG)
+        f.truncate(PICTURE_CAP + 4096)
+    rc, out, err, peak, killed = apptest.run_bounded(["caption", img], rss_limit_mb=base[3] + 100, timeout=60)
+    check("caption FILE over the picture cap: exit 3 naming the 576 MiB cap, nothing read (peak %.0f MB)" % peak,
+          rc == 3 and "over the limit of %d bytes (576 MiB) for a picture" % PICTURE_CAP in err and not killed,
+          "rc %r, %s, %r" % (rc, killed, err.strip()[-300:]))
+    fifo = endless_fifo(d, "endless_png", PNG_SIG)
+    rc, out, err, peak, killed = apptest.run_bounded(["caption", "-"], stdin=fifo, rss_limit_mb=base[3] + 576 + 150,
+                                                     timeout=120)
+    check("caption - < endless PNG: exit 3 naming the 576 MiB picture cap, memory within it (peak %.0f MB, "
+          "baseline %.0f)" % (peak, base[3]),
+          rc == 3 and "more than %d bytes (576 MiB) of input, over the limit for a picture" % PICTURE_CAP in err
+          and not killed, "rc %r, %s, %r" % (rc, killed, err.strip()[-300:]))
+
+
 def main():
     apptest.need_bin()
     d = apptest.tmpdir("app_limits")
@@ -53,6 +101,8 @@ def main():
         check("%s: input error naming the 64 MiB limit, bounded (peak %.0f MB, baseline %.0f)" % (name, peak, base[3]),
               rc == 3 and "67108864" in err and "limit" in err and not killed,
               "rc %r, %s, peak %.0f MB, %r" % (rc, killed, peak, err.strip()[-300:]))
+
+    media_caps(d, base)
 
     # (before the runs of ~1M tokens: a child's ru_maxrss starts from this process's size at the fork)
     # detokenize writes the pieces as they come: 500k ids of a 128-byte token (64 MB of text) within 40 MB of

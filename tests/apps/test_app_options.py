@@ -12,13 +12,14 @@ code per kind of failure (issue 15.2).
   or without media; -n N that cannot fit after the prompt is 2 (usage) on generate (text and media) and
   caption; an unknown option is 2 naming it.
 - generate takes --json (one object, as with media) and -f FILE.
-- Every command (serve aside: its own parser) takes its options from the table: read here from
+- Every command (serve included) takes its options from the table: read here from
   apps/options.def on its own, each spelling is one row (one meaning); each option line of every
   --help is a row of the table with its spellings and value name; a command takes exactly the rows its
   --help lists (a listed option missing its value is "needs a value", an unlisted one "unknown option");
   a number option given "x" is exit 2 naming it; an unknown option is exit 2 with "CMD: unknown option
   'X' (see mmgpt CMD --help)"; every --help has the same frame (usage line, options:, -h, --version,
-  "exit codes: 0 ok; 2 usage ..."); every command answers --version.
+  "exit codes: 0 ok; 2 usage ..."); every command answers --version; a command that cannot take a picture
+  does not list --max-tiles (describe did: an option that did nothing).
 """
 import json
 import os
@@ -44,7 +45,12 @@ def table_rows():
 
 def commands():
     text = open(os.path.join(SRC, "apps", "commands.def")).read()
-    return [c for c in re.findall(r'^MM_CMD\("([^"]+)"', text, re.M) if c != "serve"]
+    return re.findall(r'^MM_CMD\("([^"]+)"', text, re.M)
+
+
+# the commands that can be given a picture (a FILE / IMAGE argument, --image, /image, a request): the only ones
+# whose --help may list how pictures are cut (--max-tiles); elsewhere the option would do nothing
+PICTURE_CMDS = {"caption", "ask", "chat", "serve", "generate", "logits", "encode-image"}
 
 
 def help_options(h):
@@ -75,7 +81,12 @@ def check_table_commands():
           repr(twice))
     left = {(("%s, " % r[1]) if r[1] else "") + r[2] + ((" " + r[4]) if r[4] else ""): r for r in rows}
     cmds = commands()
-    check("commands.def: every command but serve (%d)" % len(cmds), len(cmds) >= 15, repr(cmds))
+    rc, top, _ = run(["--help"])
+    listed_cmds = re.findall(r"^  (\S+) +\S", top.split("\ncommands:\n", 1)[-1].split("\n\n", 1)[0], re.M)
+    check("mmgpt --help: lists exactly the commands of commands.def, in its order", rc == 0 and listed_cmds == cmds,
+          repr(listed_cmds))
+    check("commands.def: every command, serve included (%d)" % len(cmds), len(cmds) >= 16 and "serve" in cmds,
+          repr(cmds))
     for cmd in cmds:
         rc, h, err = run([cmd, "--help"])
         opts = help_options(h)
@@ -89,6 +100,8 @@ def check_table_commands():
         check("%s --help: each spelling one row in this command" % cmd, len(mine) == len(set(mine)), repr(mine))
         check("%s --help: every option line is a row of options.def" % cmd, not unknown, repr(unknown))
         listed = {left[o][0] for o in opts if o in left}
+        check("%s --help: --max-tiles only where a picture can be given" % cmd,
+              "MAX_TILES" not in listed or cmd in PICTURE_CMDS, repr(sorted(listed)))
         wrong = []
         for r in rows:
             for sp in (r[1], r[2], r[3]):

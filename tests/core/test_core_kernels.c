@@ -118,6 +118,28 @@ static void test_linear(mm_pool *pool, mm_type t, int64_t rows, int64_t cols, in
     free(W); free(X); free(Y); free(Yr); free(b); free(tol);
 }
 
+/* mm_linear's kernel rule (mm_core.h): F16/BF16 with n <= MM_MATVEC_MULTI_GROUP rows is each row's mm_matvec (+ bias
+ * by mm_add) bit for bit, so every caller (decoder prefill, encoders, projectors) gets the choice; from n = 17 the
+ * gemm (checked against the reference by test_linear). */
+static void test_linear_rule(mm_pool *pool, mm_type t, int64_t rows, int64_t cols, int64_t n) {
+    void *W = make_weights(t, rows, cols);
+    float *X = malloc(sizeof(float) * (size_t)(cols * n)), *Y = malloc(sizeof(float) * (size_t)(rows * n)),
+          *Yv = malloc(sizeof(float) * (size_t)(rows * n)), *b = malloc(sizeof(float) * (size_t)rows);
+    for (int64_t j = 0; j < cols * n; j++) X[j] = frand();
+    for (int64_t r = 0; r < rows; r++) b[r] = frand() * 3;
+    mm_linear(pool, t, W, b, rows, cols, n, X, Y);
+    for (int64_t i = 0; i < n; i++) {
+        mm_matvec(pool, t, W, rows, cols, X + i * cols, Yv + i * rows);
+        mm_add(Yv + i * rows, Yv + i * rows, b, rows);
+    }
+    int64_t bad = 0;
+    for (int64_t j = 0; j < rows * n; j++) bad += memcmp(&Y[j], &Yv[j], sizeof(float)) != 0;
+    CHECK(bad == 0, "linear rule %s %s %lldx%lld n=%lld threads=%d: %lld of %lld outputs differ from per-row matvec",
+          mm_cpu_kernel_name(), mm_type_name(t), (long long)rows, (long long)cols, (long long)n,
+          mm_pool_n_threads(pool), (long long)bad, (long long)(rows * n));
+    free(W); free(X); free(Y); free(Yv); free(b);
+}
+
 /* The int8 gemm (Q4_0, Q4_K; Q8_0 at the avx512 level only) against its naive reference (same quantization of x, same order of sums): the same
  * bits. X has blocks of very different magnitudes, an all-zero block (d_x = 0) and exact halves (round to even). */
 static void test_int8_gemm(mm_pool *pool, mm_type t, int64_t rows, int64_t cols, int64_t n) {
@@ -218,6 +240,12 @@ int main(void) {
                 /* a prompt-sized batch: several A blocks (MC = 96 rows) and k blocks (KC = 256, a tail of 64) of the
                  * own gemm, a partial last register tile of rows and of columns */
                 if (!quick) test_linear(p, types[ti], 301, kq ? 512 : 320, 130, ti % 2 == 0);
+            }
+            const mm_type fp16s[] = {MM_TYPE_F16, MM_TYPE_BF16};
+            for (int fi = 0; fi < 2; fi++) {
+                const int64_t rn[] = {2, 5, MM_MATVEC_MULTI_GROUP};
+                for (int ni = 0; ni < 3; ni++) test_linear_rule(p, fp16s[fi], 301, 320, rn[ni]);
+                test_linear_rule(p, fp16s[fi], 67, 1000, 9);
             }
             /* partial panels of weight rows (8 / 16) and of X rows (4 / 8), several claims of 32 rows, one block
              * (Q4_0, Q8_0), one super-block (Q4_K), long rows */
