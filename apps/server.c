@@ -14,7 +14,12 @@
  *   (mmgpt_ctx_params.share_pool): the threads are the server's, whether 1 or N slots are busy. The worker loop:
  *     1. admit: while a slot is free and a job is ready, start it in the slot (slot_start: replay earlier
  *        turns, evaluate the prompt = prefill, its media already encoded) - new requests join between steps;
- *     2. step: advance every active slot by one token (step_slots, round-robin over the slots).
+ *        a prompt found in the slot's KV cache but for its last position leaves that position to the next
+ *        step (mmgpt_set_batched_start): jobs admitted together then cost one pass over the weights, not one
+ *        each (/metrics: mmgpt_prompt_positions_in_steps_total);
+ *     2. step: advance every active slot by one token (step_slots, round-robin over the slots); a slot whose
+ *        prompt's last position is pending has it evaluated in that pass instead (its first token is
+ *        sampled in the step after, as it would be after an admission that evaluated it).
  *   step_slots is the one place where decoding happens: one mmgpt_generate_next_many over the active slots
  *   (batched decode: one pass over the weights for all of them; each answer equals the slot's alone).
  *
@@ -25,6 +30,10 @@
  *   (job_key), whose KV cache then holds the previous conversation (mmgpt_clear keeps it); the replayed
  *   turns and answers are matched in it turn after turn (mmgpt_eval_answer), so a client that sends turn
  *   1 + the answer + turn 2 has only the close of the answer and turn 2 evaluated.
+ *   When no free slot holds the job's start but another slot (busy or not) does, the chosen slot first takes a
+ *   copy of that slot's KV cache (mmgpt_copy_cache: rows copied, nothing evaluated; /metrics:
+ *   mmgpt_prefix_cache_copies_total), so clients that send the same system prompt and first message at once
+ *   have it evaluated once.
  *   usage.prompt_tokens_details.cached_tokens says how many prompt positions were found there.
  *
  * Limits (memory is bounded by these, not by the request count)
