@@ -14,7 +14,12 @@
  *   (mmgpt_ctx_params.share_pool): the threads are the server's, whether 1 or N slots are busy. The worker loop:
  *     1. admit: while a slot is free and a job is ready, start it in the slot (slot_start: replay earlier
  *        turns, evaluate the prompt = prefill, its media already encoded) - new requests join between steps;
- *     2. step: advance every active slot by one token (step_slots, round-robin over the slots).
+ *        a prompt found in the slot's KV cache but for its last position leaves that position to the next
+ *        step (mmgpt_set_batched_start): jobs admitted together then cost one pass over the weights, not one
+ *        each (/metrics: mmgpt_prompt_positions_in_steps_total);
+ *     2. step: advance every active slot by one token (step_slots, round-robin over the slots); a slot whose
+ *        prompt's last position is pending has it evaluated in that pass instead (its first token is
+ *        sampled in the step after, as it would be after an admission that evaluated it).
  *   step_slots is the one place where decoding happens: one mmgpt_generate_next_many over the active slots
  *   (batched decode: one pass over the weights for all of them; each answer equals the slot's alone).
  *
@@ -25,6 +30,10 @@
  *   (job_key), whose KV cache then holds the previous conversation (mmgpt_clear keeps it); the replayed
  *   turns and answers are matched in it turn after turn (mmgpt_eval_answer), so a client that sends turn
  *   1 + the answer + turn 2 has only the close of the answer and turn 2 evaluated.
+ *   When no free slot holds the job's start but another slot (busy or not) does, the chosen slot first takes a
+ *   copy of that slot's KV cache (mmgpt_copy_cache: rows copied, nothing evaluated; /metrics:
+ *   mmgpt_prefix_cache_copies_total), so clients that send the same system prompt and first message at once
+ *   have it evaluated once.
  *   usage.prompt_tokens_details.cached_tokens says how many prompt positions were found there.
  *
  * Limits (memory is bounded by these, not by the request count)
@@ -135,6 +144,8 @@ typedef struct {
     uint64_t         m_steps, m_steps_encoding;  /* decode steps; of them, steps taken while media were encoded */
     uint64_t         m_steps_prefill;            /* decode steps taken between the pieces of a long prompt */
     uint64_t         m_step_seqs;                /* sum over decode steps of the slots they advanced */
+    uint64_t         m_prompt_batched;           /* prompt positions evaluated in decode steps (batched start) */
+    uint64_t         m_cache_copies;             /* jobs whose slot took another slot's KV cache as prefix cache */
     double           m_step_s, m_admit_s, m_idle_s; /* the worker's time: decode steps, admitting jobs (prompt
                                                        evaluation, less the steps taken between its pieces),
                                                        waiting for work with no busy slot */
@@ -346,6 +357,7 @@ static void finish_job(slot *s, job *j, int rc, const char *err) { /* under S.mu
     if (j->cancelled) S.m_cancelled++;
     else if (rc >= 0) S.m_completions++;
     S.m_prompt_tokens += (uint64_t)t.n_prompt;
+    S.m_prompt_batched += (uint64_t)t.n_prompt_batched;
     S.m_gen_tokens += (uint64_t)t.n_gen;
     S.m_prompt_s += (t.prompt_ms + t.image_decode_ms + t.image_encode_ms + t.audio_decode_ms + t.audio_encode_ms +
                      t.project_ms) / 1000.0;
@@ -449,14 +461,21 @@ static void *worker(void *arg) {
                                                                         t->last_used < s->last_used))
                     s = t;
             }
+            /* no free slot holds its start, another slot does: copy that slot's KV cache into this one (the
+             * prompt's start is then found there, as in the slot that evaluated it) */
+            slot *src = NULL;
+            for (int i = 0; s->key != j->key && !src && i < S.n_slots; i++)
+                if (&S.slots[i] != s && S.slots[i].key == j->key) src = &S.slots[i];
             j->state = JOB_RUNNING;
             s->job = j;
             s->last_used = ++S.slot_clock;
             S.busy++;
             pthread_mutex_unlock(&S.mu);
             const double t_admit = now_s(), step0 = w_step_s;
-            int rc = slot_start(s, j, err);
+            const bool copied = src && mmgpt_copy_cache(s->ctx, src->ctx, err) == MMGPT_OK;
+            int        rc = slot_start(s, j, err);
             pthread_mutex_lock(&S.mu);
+            S.m_cache_copies += copied;
             S.m_admit_s += now_s() - t_admit - (w_step_s - step0);
             S.m_step_s = w_step_s;
             if (rc) {
@@ -850,6 +869,13 @@ static char *metrics_text(void) {
            (double)S.m_steps_prefill);
     metric(f, "mmgpt_decode_step_sequences_total", "counter",
            "Sum over decode steps of the slots each advanced (/ decode steps = the mean batch).", (double)S.m_step_seqs);
+    metric(f, "mmgpt_prompt_positions_in_steps_total", "counter",
+           "Prompt positions evaluated in a decode step with the other slots' tokens (a prompt whose start was in "
+           "the slot's KV cache: its last position joins the next step; counted in the step's sequences).",
+           (double)S.m_prompt_batched);
+    metric(f, "mmgpt_prefix_cache_copies_total", "counter",
+           "Jobs started on a copy of another slot's KV cache (the same system prompt and first message).",
+           (double)S.m_cache_copies);
     metric(f, "mmgpt_worker_decode_seconds_total", "counter", "The worker's time in decode steps.", S.m_step_s);
     metric(f, "mmgpt_worker_admit_seconds_total", "counter",
            "The worker's time starting jobs in slots (prompt evaluation; steps between its pieces not counted).",
@@ -1053,6 +1079,7 @@ static int serve(const srv_opts *po, int parsed) {
             break;
         }
         mmgpt_set_prefill_hook(S.slots[i].ctx, prefill_between, NULL);
+        mmgpt_set_batched_start(S.slots[i].ctx, true); /* a prompt's last position rides the next decode step */
     }
     if (!S.slots) code = mm_cli_fail(MM_EXIT_INTERNAL, "out of memory");
     if (code == MM_EXIT_OK) { /* the encoder thread's: the same parameters, so the same media cache keys; its

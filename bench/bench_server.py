@@ -12,7 +12,9 @@ time), the speed-up over one client, mean and worst time to first token, and the
 the server's /metrics over the same window (its own counters, whatever the client side costs): the mean batch
 (slots per decode step), the worker's busy rate (generated tokens / the worker's time in decode steps and
 admitting jobs - what the server would do if requests were always there), the share of that time spent
-admitting (prompt evaluation), the worker's idle share (waiting for requests with no slot busy: high means
+admitting (prompt evaluation; a prompt found in the slot's cache but for its last position has that
+position evaluated in the next decode step instead, counted there: /metrics mmgpt_prompt_positions_in_steps_total,
+which also counts in the mean batch), the worker's idle share (waiting for requests with no slot busy: high means
 the clients, not the server, set the pace) and the server's mean time to first token (queue to first text).
 --no-stream: plain JSON answers instead of server-sent events (the client then parses one JSON per request;
 its time to first token is the whole answer's, so the server's is the one to read).

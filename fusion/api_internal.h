@@ -72,6 +72,7 @@ struct mmgpt_ctx {
     struct mm_gen       *gen;       /* the generation in progress (mmgpt_generate_begin), or NULL */
     mm_gpt_batch        *batch;     /* batched decode on this ctx's pool (mmgpt_generate_next_many; first use) */
     int                  max_tiles; /* image processor's tile cap (0 = its default) */
+    bool                 batched_start; /* mmgpt_set_batched_start: a turn's last position may join the next batched step */
     /* results */
     sbuf                 last;
     mmgpt_stop           stop;

@@ -136,6 +136,9 @@ struct mm_conv {
     part          *parts;
     int            n_parts, cap_parts, n_media;
     int32_t        lead;       /* a token in front of the turn (mm_conv_add_lead_token), -1 = none */
+    /* a turn's last position left to the caller (mm_conv_eval_turn_defer): not in the record nor the cache yet */
+    bool           has_def;
+    mm_conv_pos    def;
     void         (*between)(void *user); /* mm_conv_set_between */
     void          *between_user;
 };
@@ -316,6 +319,7 @@ int mm_conv_add_lead_token(mm_conv *c, int32_t token, char *err) {
 
 void mm_conv_clear(mm_conv *c) {
     mm_conv_drop_pending(c);
+    c->has_def = false;
     c->n_carry = 0;
     c->fresh = true; /* the record stays, as a prefix cache for the next conversation */
     c->replay = true;
@@ -473,6 +477,7 @@ static int make_plan(const mm_conv *c, const mm_conv_seq *s, bool reuse, bool de
 
 /* ---------------------------------------------------------------- evaluation */
 static int check_in_step(const mm_conv *c, char *err) {
+    if (c->has_def) return fail(MMGPT_ERR_INTERNAL, err, "conversation: a deferred position is not evaluated yet");
     if (c->p.st && mm_gpt_state_n_past(c->p.st) != c->n_past)
         return fail(MMGPT_ERR_INTERNAL, err, "the KV cache holds %lld positions but the conversation knows %lld",
                     (long long)mm_gpt_state_n_past(c->p.st), (long long)c->n_past);
@@ -482,8 +487,8 @@ static int check_in_step(const mm_conv *c, char *err) {
 /* A decoder evaluation's failure: non-finite logits are the model's fault (its weights), the rest internal. */
 static int eval_code(int rc) { return rc == MM_ERR_NONFINITE ? MMGPT_ERR_MODEL : MMGPT_ERR_INTERNAL; }
 
-static int eval_turn(mm_conv *c, bool raw, int64_t need_room, bool defer, float **logits_all, mm_conv_turn_info *info,
-                     char *err) {
+static int eval_turn(mm_conv *c, bool raw, int64_t need_room, bool defer, bool defer_last, float **logits_all,
+                     mm_conv_turn_info *info, char *err) {
     if (logits_all) *logits_all = NULL;
     if (logits_all && !c->p.st) return fail(MMGPT_ERR_USAGE, err, "conversation: no decoder to give logits");
     int rc = check_in_step(c, err);
@@ -521,13 +526,19 @@ static int eval_turn(mm_conv *c, bool raw, int64_t need_room, bool defer, float 
         }
     }
     c->n_past = pl.keep; /* the record follows the cache; a failed eval leaves both here */
-    if (c->p.st && (rc = eval_pieces(c, s.in + pl.off, s.n - pl.off, la, e))) {
+    int64_t n_eval = s.n - pl.off;
+    if (defer_last && c->p.st && !la && n_eval == 1 && !s.in[pl.off].embd) { /* the caller evaluates it */
+        c->has_def = true;
+        c->def = s.pos[pl.off];
+        n_eval = 0;
+    }
+    if (c->p.st && n_eval > 0 && (rc = eval_pieces(c, s.in + pl.off, n_eval, la, e))) {
         free(la);
         mm_conv_seq_free(&s);
         return fail(eval_code(rc), err, "%s", e);
     }
-    memcpy(c->cache + c->n_past, s.pos + pl.off, (size_t)(s.n - pl.off) * sizeof *c->cache);
-    c->n_past += s.n - pl.off;
+    memcpy(c->cache + c->n_past, s.pos + pl.off, (size_t)n_eval * sizeof *c->cache);
+    c->n_past += n_eval;
     c->fresh = false;
     c->replay = false;
     c->n_carry = 0;
@@ -542,11 +553,40 @@ static int eval_turn(mm_conv *c, bool raw, int64_t need_room, bool defer, float 
 
 int mm_conv_eval_turn(mm_conv *c, bool raw, int64_t need_room, float **logits_all, mm_conv_turn_info *info,
                       char *err) {
-    return eval_turn(c, raw, need_room, false, logits_all, info, err);
+    return eval_turn(c, raw, need_room, false, false, logits_all, info, err);
+}
+
+int mm_conv_eval_turn_defer(mm_conv *c, bool raw, int64_t need_room, mm_conv_turn_info *info, char *err) {
+    return eval_turn(c, raw, need_room, false, true, NULL, info, err);
+}
+
+bool mm_conv_deferred(const mm_conv *c, int32_t *token) {
+    if (c->has_def && token) *token = c->def.token;
+    return c->has_def;
+}
+
+void mm_conv_deferred_record(mm_conv *c) {
+    if (!c->has_def) return;
+    c->has_def = false;
+    c->cache[c->n_past++] = c->def;
+}
+
+void mm_conv_deferred_drop(mm_conv *c) { c->has_def = false; }
+
+int mm_conv_adopt_record(mm_conv *c, const mm_conv *src, int64_t n, char *err) {
+    if (c == src || c->has_def || n < 0 || n > src->n_past || n > c->n_ctx)
+        return fail(MMGPT_ERR_USAGE, err, "conversation: cannot adopt %lld positions of another record", (long long)n);
+    if (c->p.st && mm_gpt_state_n_past(c->p.st) != n)
+        return fail(MMGPT_ERR_INTERNAL, err, "conversation: the KV cache holds %lld positions, the adopted record %lld",
+                    (long long)mm_gpt_state_n_past(c->p.st), (long long)n);
+    memcpy(c->cache, src->cache, (size_t)n * sizeof *c->cache);
+    c->n_past = n;
+    mm_conv_clear(c);
+    return MMGPT_OK;
 }
 
 int mm_conv_replay_turn(mm_conv *c, bool raw, int64_t need_room, mm_conv_turn_info *info, char *err) {
-    return eval_turn(c, raw, need_room, true, NULL, info, err);
+    return eval_turn(c, raw, need_room, true, false, NULL, info, err);
 }
 
 /* After replayed turns that were found whole (nothing evaluated yet): cut the record and the cache to the

@@ -186,6 +186,21 @@ typedef struct {
  * failure it stays (the caller drops it) and the record and the cache agree. */
 int  mm_conv_eval_turn(mm_conv *c, bool raw, int64_t need_room, float **logits_all, mm_conv_turn_info *info,
                        char *err);
+/* mm_conv_eval_turn for a turn whose logits are for generation (no logits_all): when exactly one position is
+ * left to evaluate and it is a token (the rest found in the prefix cache, or a one-token turn), it is not
+ * evaluated but left to the caller (deferred): mm_conv_deferred gives its token; the caller evaluates it
+ * at n_past (mmgpt_generate_next_many: in a batched step with other conversations' tokens, the same one-position
+ * evaluation bit for bit) and records it with mm_conv_deferred_record. Until then every other evaluation
+ * of this conversation fails (MMGPT_ERR_INTERNAL); clear / reset drop it (mm_conv_deferred_drop too). */
+int  mm_conv_eval_turn_defer(mm_conv *c, bool raw, int64_t need_room, mm_conv_turn_info *info, char *err);
+bool mm_conv_deferred(const mm_conv *c, int32_t *token);
+void mm_conv_deferred_record(mm_conv *c);
+void mm_conv_deferred_drop(mm_conv *c);
+/* This conversation's record becomes src's first n positions, then it is cleared (mm_conv_clear): a prefix
+ * cache copied from another conversation. The caller has made the state's KV cache hold exactly those n
+ * positions (mm_gpt_state_copy_prefix from src's state); MMGPT_ERR_USAGE when n is out of range or a
+ * deferred position is pending in either. */
+int  mm_conv_adopt_record(mm_conv *c, const mm_conv *src, int64_t n, char *err);
 /* A turn of a conversation replayed from its messages (chat APIs send the whole conversation each time:
  * earlier user turns and the model's answers), whose last position's logits nobody needs: as
  * mm_conv_eval_turn, except that while the conversation since clear still equals the record (the

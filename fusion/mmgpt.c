@@ -361,6 +361,32 @@ void mmgpt_reset(mmgpt_ctx *c) {
     mm_conv_reset(c->conv);
 }
 
+void mmgpt_set_batched_start(mmgpt_ctx *c, bool on) {
+    if (c) c->batched_start = on;
+}
+
+int mmgpt_copy_cache(mmgpt_ctx *dst, const mmgpt_ctx *src, char *err) {
+    NEED(dst, "dst");
+    NEED(src, "src");
+    if (dst == src) return fail(MMGPT_ERR_USAGE, err, "%s: the source is the destination", __func__);
+    if (dst->m != src->m) return fail(MMGPT_ERR_USAGE, err, "%s: the contexts are of different models", __func__);
+    mmgpt_clear(dst);
+    char          e[MM_ERR_SIZE];
+    const int64_t n = mm_conv_n_past(src->conv);
+    if (n > mm_conv_n_ctx(dst->conv))
+        return fail(MMGPT_ERR_USAGE, err, "%s: the source holds %lld positions, the destination's context is %lld",
+                    __func__, (long long)n, (long long)mm_conv_n_ctx(dst->conv));
+    if (mm_gpt_state_copy_prefix(dst->st, src->st, n, e)) {
+        mm_conv_reset(dst->conv); /* the state may hold part of the copy: start empty */
+        return fail(MMGPT_ERR_USAGE, err, "%s", e);
+    }
+    if (mm_conv_adopt_record(dst->conv, src->conv, n, e)) {
+        mm_conv_reset(dst->conv);
+        return fail(MMGPT_ERR_INTERNAL, err, "%s", e);
+    }
+    return MMGPT_OK;
+}
+
 void mmgpt_get_timings(const mmgpt_ctx *c, mmgpt_timings *t) {
     if (!t) return;
     if (!c) {
@@ -474,14 +500,35 @@ int mmgpt_tokenize_turn(mmgpt_ctx *c, bool raw, int32_t **ids_out, int64_t *n, c
     return rc;
 }
 
+/* A turn's last position that mmgpt_generate_begin left to the batched step (mmgpt_set_batched_start),
+ * evaluated now, alone: the same one-position evaluation the step makes. */
+static int flush_deferred(mmgpt_ctx *c, char *err) {
+    int32_t t;
+    char    e[MM_ERR_SIZE];
+    if (!mm_conv_deferred(c->conv, &t)) return MMGPT_OK;
+    const double t0 = mm_time_ms();
+    const int    rc = mm_gpt_eval_tokens(c->st, &t, 1, NULL, e);
+    c->t.prompt_ms += mm_time_ms() - t0;
+    if (rc) { /* the state is unchanged: the record stays without it */
+        mm_conv_deferred_drop(c->conv);
+        return fail(rc == MM_ERR_NONFINITE ? MMGPT_ERR_MODEL : MMGPT_ERR_INTERNAL, err, "%s", e);
+    }
+    mm_conv_deferred_record(c->conv);
+    return MMGPT_OK;
+}
+
 /* Evaluate the pending turn (positions already in the KV cache are kept: see conversation.h); replay: a
- * turn of a replayed conversation (mm_conv_replay_turn). */
-static int eval_turn_as(mmgpt_ctx *c, bool raw, bool replay, int64_t need_room, float **logits_all, int64_t *n_pos,
-                        char *err) {
+ * turn of a replayed conversation (mm_conv_replay_turn); defer: a turn to generate from, whose last
+ * position may be left to the next batched step (mm_conv_eval_turn_defer). */
+static int eval_turn_as(mmgpt_ctx *c, bool raw, bool replay, bool defer, int64_t need_room, float **logits_all,
+                        int64_t *n_pos, char *err) {
     mm_conv_turn_info info;
     char              e[MM_ERR_SIZE];
-    int               rc = replay ? mm_conv_replay_turn(c->conv, raw, need_room, &info, e)
-                                  : mm_conv_eval_turn(c->conv, raw, need_room, logits_all, &info, e);
+    int               rc = flush_deferred(c, err);
+    if (rc) return rc;
+    rc = replay ? mm_conv_replay_turn(c->conv, raw, need_room, &info, e)
+         : defer ? mm_conv_eval_turn_defer(c->conv, raw, need_room, &info, e)
+                 : mm_conv_eval_turn(c->conv, raw, need_room, logits_all, &info, e);
     if (rc) return fail(rc, err, "%s", e);
     c->t.prompt_ms += info.eval_ms;
     c->t.n_prompt += info.n_pos;
@@ -492,7 +539,7 @@ static int eval_turn_as(mmgpt_ctx *c, bool raw, bool replay, int64_t need_room, 
 }
 
 static int eval_turn(mmgpt_ctx *c, bool raw, int64_t need_room, float **logits_all, int64_t *n_pos, char *err) {
-    return eval_turn_as(c, raw, false, need_room, logits_all, n_pos, err);
+    return eval_turn_as(c, raw, false, false, need_room, logits_all, n_pos, err);
 }
 
 int mmgpt_eval(mmgpt_ctx *c, bool raw, float **logits, int64_t *n_pos, char *err) {
@@ -539,10 +586,13 @@ static void emit(emitter *em, const char *s, size_t n) {
  * (token -1) are not tokens and are skipped. */
 static void accept_history(mmgpt_ctx *c, mm_sampler *smp, int64_t n) {
     const mm_conv_pos *rec = mm_conv_cached(c->conv);
-    int64_t            i = mm_conv_n_past(c->conv), k = 0;
+    int32_t            def = -1;
+    const bool         has_def = mm_conv_deferred(c->conv, &def) && n > 0; /* the turn's last token, not evaluated yet */
+    int64_t            i = mm_conv_n_past(c->conv), k = has_def;
     while (i > 0 && k < n)
         if (rec[--i].token >= 0) k++;
     for (; i < mm_conv_n_past(c->conv); i++) mm_sampler_accept(smp, rec[i].token);
+    if (has_def) mm_sampler_accept(smp, def);
 }
 
 /* A generation in progress (mmgpt_generate_begin .. the step that ends it). */
@@ -604,7 +654,7 @@ static int gen_begin(mmgpt_ctx *c, mmgpt_gen_params p, char *err) {
         gen_free(c);
         return fail(MMGPT_ERR_USAGE, err, "%s", e);
     }
-    int rc = eval_turn(c, p.raw, 1, NULL, NULL, err);
+    int rc = eval_turn_as(c, p.raw, false, c->batched_start, 1, NULL, NULL, err);
     if (rc) {
         gen_free(c);
         return rc;
@@ -710,6 +760,7 @@ static int gen_eval_failed(mmgpt_ctx *c, const char *e, char *err) {
 static int gen_step(mmgpt_ctx *c, char *err) {
     char    e[MM_ERR_SIZE];
     int32_t t = -1;
+    if (flush_deferred(c, e)) return gen_eval_failed(c, e, err);
     int     rc = gen_take(c, gen_pick(c), &t, err);
     if (rc == 1 && mm_conv_eval_token(c->conv, t, e)) return gen_eval_failed(c, e, err);
     return rc;
@@ -781,19 +832,27 @@ int mmgpt_generate_next_many(mmgpt_ctx *const *ctxs, int n, mmgpt_piece_fn cb, v
     int           idx[MM_GPT_BATCH_MAX], brc[MM_GPT_BATCH_MAX], k = 0, nl = 0;
     char          e[MM_ERR_SIZE];
     for (int i = 0; i < n; i++) {
-        if (ctxs[i]->gen) live[nl++] = ctxs[i];
+        if (ctxs[i]->gen && !mm_conv_deferred(ctxs[i]->conv, NULL)) live[nl++] = ctxs[i];
+        else if (ctxs[i]->gen) continue; /* its turn's last position joins the step (below) */
         else rcs[i] = fail(MMGPT_ERR_USAGE, errs ? errs + (size_t)i * MMGPT_ERR_SIZE : NULL,
                            "mmgpt_generate_next: no generation in progress (mmgpt_generate_begin)");
     }
-    if (nl == 0) return MMGPT_OK;
     /* 1. pick every next token at once (the sampling over n_vocab logits, on the first one's pool) */
     double t0 = mm_time_ms();
-    gen_pick_many(live[0]->pool, live, nl, pick);
+    if (nl > 0) gen_pick_many(live[0]->pool, live, nl, pick);
     const double dt_pick = mm_time_ms() - t0;
+    bool         deferred[MM_GPT_BATCH_MAX] = {false};
     for (int i = 0, l = 0; i < n; i++) { /* 2. pass the texts on, in order */
         mmgpt_ctx *c = ctxs[i];
         char      *ei = errs ? errs + (size_t)i * MMGPT_ERR_SIZE : NULL;
         if (!c->gen) continue;
+        int32_t d;
+        if (mm_conv_deferred(c->conv, &d)) { /* no logits yet: its turn's last position is evaluated in this step */
+            rcs[i] = 1;
+            deferred[i] = true;
+            st[k] = c->st, in[k] = (mm_gpt_input){d, NULL}, idx[k++] = i;
+            continue;
+        }
         c->gen->em.cb = cb;
         c->gen->em.user = users ? users[i] : NULL;
         t0 = mm_time_ms();
@@ -814,16 +873,27 @@ int mmgpt_generate_next_many(mmgpt_ctx *const *ctxs, int n, mmgpt_piece_fn cb, v
         mmgpt_ctx *c = ctxs[idx[j]];
         char      *ei = errs ? errs + (size_t)idx[j] * MMGPT_ERR_SIZE : NULL;
         if (!batched) brc[j] = mm_gpt_eval_tokens(c->st, &in[j].token, 1, NULL, e);
-        if (brc[j] == 0) mm_conv_token_record(c->conv, in[j].token);
-        else rcs[idx[j]] = gen_eval_failed(c, e, ei);
+        if (brc[j] != 0) {
+            if (deferred[idx[j]]) mm_conv_deferred_drop(c->conv); /* the state is unchanged: so is the record */
+            rcs[idx[j]] = gen_eval_failed(c, e, ei);
+        } else if (deferred[idx[j]]) {
+            mm_conv_deferred_record(c->conv);
+            c->t.n_prompt_batched++;
+        } else {
+            mm_conv_token_record(c->conv, in[j].token);
+        }
     }
     const double dt = mm_time_ms() - t0;
-    for (int j = 0; j < k; j++) ctxs[idx[j]]->t.gen_ms += dt; /* each waited for the whole step */
+    for (int j = 0; j < k; j++) { /* each waited for the whole step */
+        if (deferred[idx[j]]) ctxs[idx[j]]->t.prompt_ms += dt;
+        else ctxs[idx[j]]->t.gen_ms += dt;
+    }
     return MMGPT_OK;
 }
 
 void mmgpt_generate_stop(mmgpt_ctx *c) {
     if (!c || !c->gen) return;
+    flush_deferred(c, NULL); /* the turn's last position first (on failure the answer closes without it) */
     /* the last sampled token is already in the cache: the close alone ends the answer */
     int32_t end = c->m->eot >= 0 ? c->m->eot : c->m->eos;
     if (end >= 0) mm_conv_end_answer(c->conv, end);
@@ -841,7 +911,7 @@ int mmgpt_eval_answer(mmgpt_ctx *c, const char *answer, char *err) {
     NEED(c, "ctx");
     NEED(answer, "answer");
     gen_free(c);
-    int rc = eval_turn_as(c, false, true, 1, NULL, NULL, err);
+    int rc = eval_turn_as(c, false, true, false, 1, NULL, NULL, err);
     if (rc) {
         mm_conv_drop_pending(c->conv);
         return rc;
@@ -860,7 +930,7 @@ int mmgpt_eval_answer(mmgpt_ctx *c, const char *answer, char *err) {
     }
     if (text.n > 0) {
         rc = mm_conv_add_text(c->conv, text.s, true, err);
-        if (!rc) rc = eval_turn_as(c, true, true, 1, NULL, NULL, err);
+        if (!rc) rc = eval_turn_as(c, true, true, false, 1, NULL, NULL, err);
         if (rc) mm_conv_drop_pending(c->conv);
     }
     free(text.s);

@@ -182,6 +182,13 @@ int64_t  mm_gpt_state_n_batch(const mm_gpt_state *s);   /* positions per interna
 /* Keep positions [0, n) and forget the rest (n <= n_past). */
 int      mm_gpt_state_truncate(mm_gpt_state *s, int64_t n, char *err);
 void     mm_gpt_state_reset(mm_gpt_state *s);
+/* Make dst's KV cache hold src's first n positions (n <= src's n_past, <= dst's n_ctx): the same bits, copied
+ * (no evaluation), and dst's n_past = n; dst's logits are then undefined until its next eval. The states are
+ * of one model (same layers, same cache type: kv_f16). A prefix that several conversations share (mmgpt
+ * serve: the same system prompt and first message in another slot) is evaluated once; what dst evaluates
+ * after it is what it would evaluate after its own evaluation of those positions (tests/transformer/
+ * test_gpt_batch.c). Copies n (layers x KV heads) rows of d_head for keys and values. */
+int      mm_gpt_state_copy_prefix(mm_gpt_state *dst, const mm_gpt_state *src, int64_t n, char *err);
 /* Bytes allocated by the state (KV cache + activations + logits). */
 size_t   mm_gpt_state_bytes(const mm_gpt_state *s);
 

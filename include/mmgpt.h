@@ -365,6 +365,27 @@ bool mmgpt_generate_active(const mmgpt_ctx *ctx);   /* a generation is in progre
 int mmgpt_generate_next_many(mmgpt_ctx *const *ctxs, int n, mmgpt_piece_fn cb, void *const *users, int *rcs,
                              char *errs, char *err);
 
+/* Starting several conversations at once (mmgpt serve admits the requests that arrive together).
+ *   mmgpt_set_batched_start(ctx, on): with on, when mmgpt_generate_begin finds all of its turn but the last
+ *     position in the prefix cache (the same system prompt and question again, or a one-token turn), that
+ *     one position (a token) is not evaluated by begin but by the next mmgpt_generate_next_many, in its one
+ *     pass over the weights with the other contexts' tokens (that call gives this ctx rcs = 1 and no text;
+ *     it samples its first token at the call after). mmgpt_generate_next, mmgpt_generate_stop and any
+ *     later evaluation of the ctx evaluate it first, alone; mmgpt_clear drops it. It is a one-position
+ *     evaluation either way (mm_gpt_batch_eval is bit-identical to it), so the answers are the same; the
+ *     gain is that n conversations started together cost one pass instead of n. Default off.
+ *     mmgpt_timings.n_prompt_batched counts the positions evaluated that way.
+ *   mmgpt_copy_cache(dst, src): dst starts a new conversation (as mmgpt_clear) whose prefix cache is
+ *     src's: the KV cache positions src holds now (its conversation so far, or the previous one kept after
+ *     mmgpt_clear) are copied into dst's (no evaluation; src is not changed and may be generating). A
+ *     request that starts as another context's conversation did (the same system prompt and first message)
+ *     then evaluates only what differs, as it would after its own evaluation of that start. The contexts
+ *     are of one model with the same kv_f16; dst's context must hold src's positions. MMGPT_ERR_USAGE
+ *     otherwise (dst is then cleared), and for a model run as a pipeline over processes. Costs a copy of
+ *     src's KV rows (2 n_layer d_model floats per position). */
+void mmgpt_set_batched_start(mmgpt_ctx *ctx, bool on);
+int  mmgpt_copy_cache(mmgpt_ctx *dst, const mmgpt_ctx *src, char *err);
+
 /* A conversation replayed from its messages, as chat APIs send it: evaluates the pending turn, then
  * answer as the model's answer to it (the template's answer_lead + answer, trimmed where the template
  * trims answers, tokenized as plain text), closed as an answer that ended at the end token is; the
@@ -406,6 +427,8 @@ typedef struct {
     int64_t n_cached;         /* of those, positions found in the KV cache (not evaluated again) */
     int64_t n_gen;            /* tokens generated */
     int64_t n_media_cached;   /* of n_images + n_audio, taken from the model's media cache (no decode, no encoder) */
+    int64_t n_prompt_batched; /* of n_prompt, positions evaluated in a mmgpt_generate_next_many step (with the
+                                 other contexts' tokens when there are several: mmgpt_set_batched_start) */
 } mmgpt_timings;
 
 /* Accumulated since the ctx was created or mmgpt_reset_timings (load_ms is the model's). */

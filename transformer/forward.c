@@ -207,6 +207,30 @@ int mm_gpt_state_truncate(mm_gpt_state *s, int64_t n, char *err) {
     return 0;
 }
 
+/* dst's cache [0, n) = src's [0, n): per layer and key/value head, n rows of d_head elements (the cache is
+ * [n_layer, n_kv, n_ctx, d_head], so each (layer, head) is one contiguous block of n rows in either state). */
+int mm_gpt_state_copy_prefix(mm_gpt_state *dst, const mm_gpt_state *src, int64_t n, char *err) {
+    if (!dst || !src) return mm_err(err, "%s: a state is NULL", __func__);
+    if (dst == src) return mm_err(err, "%s: the source is the destination", __func__);
+    if (dst->m != src->m || dst->l0 != src->l0 || dst->l1 != src->l1 || dst->kv_f16 != src->kv_f16)
+        return mm_err(err, "%s: the states are of different models, layers or cache types", __func__);
+    if (src->m->pipe.send || src->l0 != 0 || src->l1 != src->m->hp.n_layer)
+        return mm_err(err, "%s: the model is one rank of a pipeline: the other ranks' caches are elsewhere", __func__);
+    if (n < 0 || n > src->n_past || n > dst->n_ctx)
+        return mm_err(err, "%s: cannot copy %lld positions: the source holds %lld, the destination takes %lld",
+                      __func__, (long long)n, (long long)src->n_past, (long long)dst->n_ctx);
+    const size_t row = (size_t)src->m->hp.d_head * src->kv_esz, blocks = (size_t)(src->l1 - src->l0) * (size_t)src->n_kv;
+    for (size_t b = 0; b < blocks; b++) {
+        memcpy((char *)dst->k_cache + b * (size_t)dst->n_ctx * row, (const char *)src->k_cache + b * (size_t)src->n_ctx * row,
+               (size_t)n * row);
+        memcpy((char *)dst->v_cache + b * (size_t)dst->n_ctx * row, (const char *)src->v_cache + b * (size_t)src->n_ctx * row,
+               (size_t)n * row);
+    }
+    dst->n_past = n;
+    dst->logits_valid = false;
+    return 0;
+}
+
 void mm_gpt_state_reset(mm_gpt_state *s) {
     s->n_past = 0;
     s->logits_valid = false;

@@ -10,7 +10,13 @@
  *   5. misuse: next without begin, NULL arguments;
  *   6. mmgpt_generate_next_many (the batched step of several contexts: mmgpt serve, caption/describe of many
  *      files) gives every context its answer alone (text, pieces, stop reason), greedy and sampled, contexts
- *      ending at different steps, with and without every state joining the shared pass.
+ *      ending at different steps, with and without every state joining the shared pass;
+ *   7. mmgpt_copy_cache + mmgpt_set_batched_start (mmgpt serve's admission): contexts that take another's KV
+ *      cache as prefix cache and leave their turn's last position to the batched step answer as the context
+ *      that asks the same question again after mmgpt_clear (its own prefix cache, the position evaluated at
+ *      begin), greedy, sampled and with a repeat penalty (the deferred token is in the penalty window), stepped
+ *      by next_many or next; a turn with more than one position left is evaluated at begin; stop, clear and a
+ *      new turn with a position pending; misuse.
  * The reference is the library's one-call mmgpt_generate (fus_logits checks the numerics vs PyTorch).
  *
  * usage: test_api_steps MODEL IMAGE AUDIO */
@@ -242,6 +248,99 @@ int main(int argc, char **argv) {
         CHECK(mmgpt_generate_next_many(twice, 2, NULL, NULL, rcs, NULL, err) == MMGPT_ERR_USAGE && strstr(err, "also"),
               "many: a ctx twice: %s", err);
         for (int k = 0; k <= NC; k++) mmgpt_ctx_free(c[k]);
+    }
+
+    /* 7: copied prefix cache + batched start == the context's own prefix cache */
+    for (int mode = 0; mode < 3; mode++) {
+        mmgpt_gen_params gp = mode == 1 ? sampled : greedy;
+        if (mode == 2) gp.repeat_penalty = 1.3f, gp.repeat_last_n = 64;
+        /* the oracle: ask q 0 on a fresh ctx, clear, ask again (all but the last position from its cache) */
+        mmgpt_ctx *r = mmgpt_ctx_create(m, (mmgpt_ctx_params){.n_threads = 1}, err);
+        acc        first = {0}, warm = {0}, fresh1;
+        mmgpt_stop why1;
+        reference(m, 1, gp, &fresh1, &why1);
+        CHECK(r && !add_turn(r, 0, err) && !mmgpt_generate(r, gp, collect, &first, err), "7: oracle: %s", err);
+        mmgpt_clear(r);
+        mmgpt_reset_timings(r);
+        CHECK(!add_turn(r, 0, err) && !mmgpt_generate(r, gp, collect, &warm, err), "7: oracle again: %s", err);
+        mmgpt_timings tr;
+        mmgpt_get_timings(r, &tr);
+        CHECK(tr.n_cached == tr.n_prompt - 1 && tr.n_prompt_batched == 0, "7: oracle cached %lld of %lld",
+              (long long)tr.n_cached, (long long)tr.n_prompt);
+        /* d[0], d[1]: copies of r's cache, stepped by next_many; d[2]: a copy stepped by next; d[3]: another
+         * question (its turn evaluated at begin) in the same steps; all on one pool as the server's slots */
+        enum { ND = 4 };
+        mmgpt_ctx *d[ND];
+        acc        got[ND];
+        void      *users[ND];
+        for (int k = 0; k < ND; k++) {
+            d[k] = mmgpt_ctx_create(m, (mmgpt_ctx_params){.n_threads = 2, .share_pool = k ? d[0] : NULL}, err);
+            CHECK(d[k] != NULL, "7: ctx: %s", err);
+            mmgpt_set_batched_start(d[k], true);
+            if (k < 3) CHECK(!mmgpt_copy_cache(d[k], r, err), "7: copy: %s", err);
+            CHECK(mmgpt_ctx_n_past(d[k]) == (k < 3 ? mmgpt_ctx_n_past(r) : 0), "7: n_past after the copy");
+            CHECK(!add_turn(d[k], k < 3 ? 0 : 1, err) && !mmgpt_generate_begin(d[k], gp, err), "7: begin %d: %s", k, err);
+            mmgpt_timings t;
+            mmgpt_get_timings(d[k], &t);
+            CHECK(k < 3 ? t.n_cached == t.n_prompt - 1 && mmgpt_ctx_n_past(d[k]) == t.n_prompt - 1
+                        : t.n_cached == 0 && mmgpt_ctx_n_past(d[k]) == t.n_prompt,
+                  "7: ctx %d: cached %lld of %lld, n_past %lld", k, (long long)t.n_cached, (long long)t.n_prompt,
+                  (long long)mmgpt_ctx_n_past(d[k]));
+            memset(&got[k], 0, sizeof got[k]);
+            users[k] = &got[k];
+        }
+        mmgpt_ctx *many[3] = {d[0], d[1], d[3]};
+        void      *mu[3] = {users[0], users[1], users[3]};
+        int        rcs[3], rc2 = 1, steps = 0;
+        char       errs[3][MMGPT_ERR_SIZE];
+        for (bool go = true; go && ++steps < 1000;) {
+            go = false;
+            mmgpt_ctx *live[3];
+            void      *lu[3];
+            int        nl = 0;
+            for (int k = 0; k < 3; k++)
+                if (mmgpt_generate_active(many[k])) live[nl] = many[k], lu[nl++] = mu[k];
+            if (nl) {
+                CHECK(mmgpt_generate_next_many(live, nl, collect, lu, rcs, &errs[0][0], err) == MMGPT_OK, "7: many: %s", err);
+                for (int k = 0; k < nl; k++) CHECK(rcs[k] >= 0, "7: many: %s", errs[k]);
+                if (steps == 1) CHECK(got[0].n == 0 && got[1].n == 0, "7: text in the step that evaluates the prompt");
+                go = true;
+            }
+            if (rc2 == 1) {
+                rc2 = mmgpt_generate_next(d[2], collect, users[2], err);
+                CHECK(rc2 >= 0, "7: next: %s", err);
+                go = true;
+            }
+        }
+        for (int k = 0; k < ND; k++) {
+            const acc *want = k < 3 ? &warm : &fresh1;
+            CHECK(!strcmp(got[k].buf, want->buf) && got[k].pieces == want->pieces, "7: mode %d ctx %d: '%s' != '%s'",
+                  mode, k, got[k].buf, want->buf);
+            mmgpt_timings t;
+            mmgpt_get_timings(d[k], &t);
+            CHECK(t.n_prompt_batched == (k < 2), "7: ctx %d: %lld prompt positions in steps", k,
+                  (long long)t.n_prompt_batched);
+        }
+        CHECK(mmgpt_stop_reason(d[0]) == mmgpt_stop_reason(r), "7: stop reasons");
+        /* a pending position, then stop: the conversation goes on as after a stopped answer; then clear with
+         * one pending: the next conversation is unaffected */
+        mmgpt_clear(d[0]);
+        CHECK(!add_turn(d[0], 0, err) && !mmgpt_generate_begin(d[0], gp, err), "7: begin: %s", err);
+        mmgpt_generate_stop(d[0]);
+        CHECK(!mmgpt_generate_active(d[0]) && mmgpt_stop_reason(d[0]) == MMGPT_STOP_CALLBACK, "7: stop");
+        mmgpt_clear(d[1]);
+        CHECK(!add_turn(d[1], 0, err) && !mmgpt_generate_begin(d[1], gp, err), "7: begin: %s", err);
+        mmgpt_clear(d[1]);
+        acc again = {0};
+        CHECK(!add_turn(d[1], 1, err) && !mmgpt_generate(d[1], gp, collect, &again, err), "7: after clear: %s", err);
+        CHECK(!strcmp(again.buf, fresh1.buf), "7: after a dropped position '%s' != '%s'", again.buf, fresh1.buf);
+        /* misuse */
+        CHECK(mmgpt_copy_cache(d[0], d[0], err) == MMGPT_ERR_USAGE, "7: copy onto itself");
+        CHECK(mmgpt_copy_cache(NULL, d[0], err) == MMGPT_ERR_USAGE && mmgpt_copy_cache(d[0], NULL, err) == MMGPT_ERR_USAGE,
+              "7: copy NULL");
+        mmgpt_set_batched_start(NULL, true);
+        for (int k = ND - 1; k >= 0; k--) mmgpt_ctx_free(d[k]);
+        mmgpt_ctx_free(r);
     }
 
     mmgpt_model_free(m);

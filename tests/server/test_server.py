@@ -260,11 +260,13 @@ def main():
               m['mmgpt_requests_total{code="400"}'] >= 20 and m['mmgpt_requests_total{code="404"}'] == 2 and
               m["mmgpt_tokens_generated_total"] > 100 and m["mmgpt_prompt_tokens_total"] > 100, m)
         # each generated token is one slot of one step; an answer that ends on its end token took one step more
-        # (the end token is picked, not generated)
-        check("slots stepped = generated tokens + at most one end token per answer",
-              m["mmgpt_tokens_generated_total"] <= m["mmgpt_decode_step_sequences_total"] <=
-              m["mmgpt_tokens_generated_total"] + m["mmgpt_completions_total"] + m["mmgpt_cancelled_total"],
-              (m["mmgpt_decode_step_sequences_total"], m["mmgpt_tokens_generated_total"]))
+        # (the end token is picked, not generated); a prompt whose start was in the slot's cache had its last
+        # position evaluated in a step too (mmgpt_prompt_positions_in_steps_total)
+        inst = m["mmgpt_prompt_positions_in_steps_total"]
+        check("slots stepped = generated tokens + at most one end token per answer + prompt positions in steps",
+              m["mmgpt_tokens_generated_total"] + inst <= m["mmgpt_decode_step_sequences_total"] <=
+              m["mmgpt_tokens_generated_total"] + m["mmgpt_completions_total"] + m["mmgpt_cancelled_total"] + inst,
+              (m["mmgpt_decode_step_sequences_total"], m["mmgpt_tokens_generated_total"], inst))
         check("the worker's time split: decode steps and admitting > 0, idle >= 0",
               m["mmgpt_worker_decode_seconds_total"] > 0 and m["mmgpt_worker_admit_seconds_total"] > 0 and
               m["mmgpt_worker_idle_seconds_total"] >= 0, m)

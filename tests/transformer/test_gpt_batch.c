@@ -16,6 +16,10 @@
  * positions evaluated one at a time (logits bit for bit, then one more position on both: the caches too), so
  * that a short turn gives the same answer however it is split (the server's prefix cache evaluates what is
  * left of a prompt, the CLI all of it).
+ * A copied prefix (mm_gpt_state_copy_prefix, mmgpt serve's prefix cache across slots): a state given another's
+ * first n positions, then fed the next positions, equals a state that evaluated the same prompt itself and was
+ * cut back to n (its own prefix cache) - logits bit for bit after each of three positions, f32 and f16 caches;
+ * the source is unchanged; the refusals (cache types, lengths, another model, itself).
  * Runs at the machine's kernel level and at each forced one (MMGPT_KERNEL, label numeric). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +185,62 @@ static void short_prompts(mm_gpt_model *m, int nth) {
     }
 }
 
+/* dst = copy of src's first n positions, then 3 positions; ref = the same prompt evaluated, cut to n, the same 3
+ * positions: the same logits after each, bit for bit; src unchanged; refusals. */
+static void copied_prefix(mm_gpt_model *m, mm_gpt_model *m2, int nth) {
+    char err[MM_ERR_SIZE], step[64];
+    enum { NP = 11, N = 9 };
+    int32_t p[NP];
+    for (int k = 0; k < NP; k++) p[k] = tok(3, k);
+    for (int f16 = 0; f16 < 2; f16++) {
+        mm_gpt_state_params sp = mm_gpt_state_default_params();
+        sp.n_ctx = CTX, sp.n_threads = nth, sp.kv_f16 = f16;
+        mm_gpt_state *src = mm_gpt_state_create(m, sp, err), *dst = mm_gpt_state_create(m, sp, err);
+        mm_gpt_state *ref = mm_gpt_state_create(m, sp, err);
+        sp.kv_f16 = !f16;
+        mm_gpt_state *other_kv = mm_gpt_state_create(m, sp, err);
+        sp.kv_f16 = f16, sp.n_ctx = N - 1;
+        mm_gpt_state *small = mm_gpt_state_create(m, sp, err);
+        sp.n_ctx = CTX;
+        mm_gpt_state *other_model = mm_gpt_state_create(m2, sp, err);
+        CHECK(src && dst && ref && other_kv && small && other_model, "%s: state: %s", who, err);
+        if (!src || !dst || !ref || !other_kv || !small || !other_model) return;
+        /* the source: the prompt of NP, then one decode position; dst first holds something else */
+        const int32_t t0 = tok(4, 1);
+        CHECK(mm_gpt_eval_tokens(src, p, NP, NULL, err) == 0 && mm_gpt_eval_tokens(src, &t0, 1, NULL, err) == 0,
+              "%s: source: %s", who, err);
+        CHECK(mm_gpt_eval_tokens(dst, p + 2, 5, NULL, err) == 0, "%s: dst: %s", who, err);
+        CHECK(mm_gpt_eval_tokens(ref, p, NP, NULL, err) == 0 && mm_gpt_state_truncate(ref, N, err) == 0, "%s: ref: %s",
+              who, err);
+        float src_logits[V];
+        memcpy(src_logits, mm_gpt_state_logits(src), sizeof src_logits);
+        CHECK(mm_gpt_state_copy_prefix(dst, src, N, err) == 0, "%s: copy: %s", who, err);
+        CHECK(mm_gpt_state_n_past(dst) == N && mm_gpt_state_n_past(src) == NP + 1, "%s: n_past after the copy", who);
+        CHECK(memcmp(src_logits, mm_gpt_state_logits(src), sizeof src_logits) == 0, "%s: the copy changed the source", who);
+        const int32_t next[3] = {p[N], tok(5, 2), tok(5, 3)};
+        for (int k = 0; k < 3; k++) {
+            CHECK(mm_gpt_eval_tokens(dst, &next[k], 1, NULL, err) == 0 && mm_gpt_eval_tokens(ref, &next[k], 1, NULL, err) == 0,
+                  "%s: position %d: %s", who, k, err);
+            snprintf(step, sizeof step, "copied prefix (%s cache), position %d", f16 ? "f16" : "f32", k);
+            same(&dst, &ref, 1, step);
+        }
+        /* refusals: nothing copied */
+        const int64_t np = mm_gpt_state_n_past(dst);
+        CHECK(mm_gpt_state_copy_prefix(dst, src, NP + 2, err) == -1 && strstr(err, "cannot copy"), "%s: too long: %s", who, err);
+        CHECK(mm_gpt_state_copy_prefix(dst, src, -1, err) == -1, "%s: n = -1", who);
+        CHECK(mm_gpt_state_copy_prefix(small, src, N, err) == -1 && strstr(err, "cannot copy"), "%s: small dst: %s", who, err);
+        CHECK(mm_gpt_state_copy_prefix(other_kv, src, N, err) == -1 && strstr(err, "cache types"), "%s: kv types: %s", who, err);
+        CHECK(mm_gpt_state_copy_prefix(other_model, src, N, err) == -1 && strstr(err, "different models"), "%s: model: %s",
+              who, err);
+        CHECK(mm_gpt_state_copy_prefix(dst, dst, 1, err) == -1 && mm_gpt_state_copy_prefix(NULL, src, 1, err) == -1,
+              "%s: itself / NULL", who);
+        CHECK(mm_gpt_state_n_past(dst) == np && mm_gpt_state_n_past(small) == 0 && mm_gpt_state_n_past(other_kv) == 0,
+              "%s: a refused copy changed a state", who);
+        mm_gpt_state_free(src), mm_gpt_state_free(dst), mm_gpt_state_free(ref);
+        mm_gpt_state_free(other_kv), mm_gpt_state_free(small), mm_gpt_state_free(other_model);
+    }
+}
+
 int main(void) {
     int lv = mm_test_forced_level("gpt batch");
     if (lv != 0) return lv;
@@ -214,6 +274,7 @@ int main(void) {
                 who = what;
                 const int before = n_fail;
                 run_model(m, m2, nth);
+                copied_prefix(m, m2, nth);
                 if (types[ti] == MM_TYPE_F16) short_prompts(m, nth);
                 printf("%-24s %s\n", what, n_fail == before ? "bit-identical" : "FAILED");
             }
