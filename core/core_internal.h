@@ -13,10 +13,15 @@
  *   d   [nb]     scale of block i;   ds [nb]  d[i] * sum(qs of block i)
  *   d8  [nb*8]   d[i] repeated 8 times (one 8-lane group per block)
  *   d4  [nb*8]   per pair of blocks (i even): [d_i x4, d_i+1 x4, d_i x4, d_i+1 x4] (qs4 lane order)
- *   s4  [nb*8]   same pattern with ds (Q4_0's -8 offset: sum (q-8) x = sum q x - 8 sum x) */
+ *   s4  [nb*8]   same pattern with ds (Q4_0's -8 offset: sum (q-8) x = sum q x - 8 sum x)
+ *   qt  [cols]   (avx512 level only: quantize_x_avx512 fills it, the other levels leave it unset) blocks in groups
+ *                of 16, then one group of 8 if nb % 16 >= 8, each group transposed to one 32-bit lane per block:
+ *                group at block g, width G (16 or 8): qt[32g + 4G k + 4p + e] = qs[32(g + p) + 4k + e], k < 8
+ *                (register k of the group holds elements 4k..4k+3 of its G blocks); the rest of qt is unused
+ *   s8  [nb]     8 ds[i] (avx512 level only, as qt) */
 typedef struct {
-    int8_t *qs, *qs4;
-    float  *d, *ds, *d8, *d4, *s4;
+    int8_t *qs, *qs4, *qt;
+    float  *d, *ds, *d8, *d4, *s4, *s8;
 } mm_xq8;
 size_t mm_xq8_bytes(int64_t cols);                         /* scratch needed for mm_xq8_quantize */
 /* Carve the arrays out of mem (mm_xq8_bytes(cols), 64-byte aligned) and fill them. */
