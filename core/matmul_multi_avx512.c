@@ -37,7 +37,7 @@ int mm_multi_kernel_vmax(const mm_kernel_table *k, mm_type t) {
         (t == MM_TYPE_F32 || t == MM_TYPE_F16 || t == MM_TYPE_BF16))
         return MULTI_VANY;
     if (!k || k != &mm_kernels_avx512 || !k->name) return MULTI_V;
-    return t == MM_TYPE_Q8_0 || t == MM_TYPE_Q4_0 ? MULTI_VMAX : MULTI_V;
+    return t == MM_TYPE_Q8_0 || t == MM_TYPE_Q4_0 || t == MM_TYPE_Q4_K ? MULTI_VMAX : MULTI_V;
 }
 #else
 mm_multi_fn mm_multi_kernel(const mm_kernel_table *k, mm_type t) {
