@@ -48,6 +48,14 @@ T512 static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
  * here (Q4_0: 31 GB/s from cache, 0.70-0.78 of DRAM bandwidth on GPT-2 shapes). Integer sums are exact; only
  * the f32 rounding order differs from the generic level.
  *
+ * Q4_0 first takes groups of 16 blocks with one 32-bit lane per block (q4_group16: the 16 blocks' codes gathered
+ * and transposed 4 x 4 dwords per 128-bit lane once per step for all vectors; x in mm_xq8.qt, transposed the same way
+ * once per quantization): per vector 8 vpdpbusd give each block's exact integer dot product in its own lane, then one
+ * conversion, one fmsub (d_x, 8 ds_x) and one FMA with the 16 scales: 11 multiply-pipe operations per 512 weights
+ * instead of 20 (from cache at 8 vectors, 128 x 768: 1.3-1.6x the quad kernel's vec-GB/s, bench/README.md). A group
+ * of 8 blocks (256-bit registers) follows where nb % 16 >= 8 (GPT-2's 768 columns: 16 + 8), the 4-block steps
+ * below take the rest. The vpdpbusd chains are split by V (4 chains for V <= 2, one per vector interleaved for more):
+ * integer sums are exact, so that does not change any bit.
  * Each kernel is written once (q8_tile, q4_tile) for R rows x V vectors: the table's row kernel is R = 1 or 4,
  * V = 1 (R = 4 shares x's loads, for long rows: MM_WIDE_COLS), the batched decode's kernel (mm_multi_*_avx512,
  * mm_matvec_multi_rows) R = 1, V = 1..MULTI_VMAX, where the weights' gather, sign split and scales are done once

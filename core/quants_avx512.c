@@ -6,8 +6,12 @@
  *   Q4_1/Q5_0/Q5_1: two blocks per register ([lo nibbles, hi nibbles] of each, by a per-lane shift); the 5th
  *     bits of both blocks are one 64-bit mask (vpaddb 16 under the mask: bit 4 of a nibble is 0); offsets and
  *     mins use d_x sum(x_q) per 4-element lane, computed once per window of columns for all rows;
- *   Q4_K/Q5_K: one 32-byte chunk = sub-blocks 2c, 2c+1 = 64 consecutive x; 5th bits by vptestmb of qh against
- *     bit 2c / 2c+1; per-lane f32 factor d sc d_x from an 8-lane vector by a permute;
+ *   Q4_K (k4t_rows): groups of 16 sub-blocks (2 super-blocks) with one 32-bit lane per sub-block against x's
+ *     transposed groups (mm_xq8.qt, as the avx512 Q4_0 kernel): the chunks' dwords transposed once per group for
+ *     all vectors, then per vector 8 vpdpbusd, one conversion, the factor d sc d_x and the mins' dmin m ds_x (4
+ *     float operations per 512 weights instead of 16 + 8 permutes); up to MULTI_VMAX = 8 vectors per pass;
+ *   Q5_K: one 32-byte chunk = sub-blocks 2c, 2c+1 = 64 consecutive x; 5th bits by vptestmb of qh against
+ *     bit 2c / 2c+1; per-lane f32 factor d sc d_x from an 8-lane vector by a permute (MULTI_V = 4 per pass);
  *   Q6_K: 64 bytes of ql hold the low bits of 2 x 64 consecutive elements; (q - 32) x as two vpdpbusd
  *     subtracted (exact); the scale of each 16 (4 lanes) times d_x by permutes of per-super-block vectors.
  * Measured from cache here (one thread, 256 x 4096 weights, best of 300, a shared 2-core AVX-512 machine), GB/s
@@ -152,8 +156,8 @@ T512 void mm_q_rows_q5_1_avx512(const void *W, size_t rb, int64_t r0, int64_t r1
 /* ---------------------------------------------------------------- Q4_K, Q5_K */
 
 
-/* Q4_K / Q5_K rows [r0, r1) for V vectors (V = 1: the table's row kernel; 1..MULTI_V: mm_q_multi_q4_k/q5_k_avx512,
- * the batched decode). Per super-block the scales, mins and the 4 chunks of codes are unpacked once for all V
+/* Q5_K rows [r0, r1) for V vectors (V = 1: the table's row kernel; 1..MULTI_V: mm_q_multi_q5_k_avx512, the batched
+ * decode; q5 = 0, the former Q4_K kernel, is no longer instantiated: k4t_rows below). Per super-block the scales, mins and the 4 chunks of codes are unpacked once for all V
  * vectors; each vector's arithmetic is that of V = 1 (mm_k45_xfactors' products, the same accumulators in the
  * same order), so its results are bit-identical to the row kernel's. */
 T512 static inline __attribute__((always_inline)) void
