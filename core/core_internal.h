@@ -13,10 +13,15 @@
  *   d   [nb]     scale of block i;   ds [nb]  d[i] * sum(qs of block i)
  *   d8  [nb*8]   d[i] repeated 8 times (one 8-lane group per block)
  *   d4  [nb*8]   per pair of blocks (i even): [d_i x4, d_i+1 x4, d_i x4, d_i+1 x4] (qs4 lane order)
- *   s4  [nb*8]   same pattern with ds (Q4_0's -8 offset: sum (q-8) x = sum q x - 8 sum x) */
+ *   s4  [nb*8]   same pattern with ds (Q4_0's -8 offset: sum (q-8) x = sum q x - 8 sum x)
+ *   qt  [cols]   (avx512 level only: quantize_x_avx512 fills it, the other levels leave it unset) blocks in groups
+ *                of 16, then one group of 8 if nb % 16 >= 8, each group transposed to one 32-bit lane per block:
+ *                group at block g, width G (16 or 8): qt[32g + 4G k + 4p + e] = qs[32(g + p) + 4k + e], k < 8
+ *                (register k of the group holds elements 4k..4k+3 of its G blocks); the rest of qt is unused
+ *   s8  [nb]     8 ds[i] (avx512 level only, as qt) */
 typedef struct {
-    int8_t *qs, *qs4;
-    float  *d, *ds, *d8, *d4, *s4;
+    int8_t *qs, *qs4, *qt;
+    float  *d, *ds, *d8, *d4, *s4, *s8;
 } mm_xq8;
 size_t mm_xq8_bytes(int64_t cols);                         /* scratch needed for mm_xq8_quantize */
 /* Carve the arrays out of mem (mm_xq8_bytes(cols), 64-byte aligned) and fill them. */
@@ -137,7 +142,7 @@ typedef void (*mm_multi_fn)(const void *W, size_t row_bytes, int64_t r0, int64_t
             }                                                                                                        \
     }
 mm_multi_fn mm_multi_kernel(const mm_kernel_table *k, mm_type t);
-/* Some kernels take up to MULTI_VMAX vectors in one pass over the rows (the avx512 level's Q8_0, Q4_0): mm_multi_kernel_vmax gives the most vectors one call of mm_multi_kernel(k, t) takes (MULTI_V for the
+/* Some kernels take up to MULTI_VMAX vectors in one pass over the rows (the avx512 level's Q8_0, Q4_0, Q4_K): mm_multi_kernel_vmax gives the most vectors one call of mm_multi_kernel(k, t) takes (MULTI_V for the
  * others), or MULTI_VANY for a kernel that takes any n <= MM_MATVEC_MULTI_GROUP and the whole row range in one
  * call, blocking the rows itself (F32/F16/BF16 at avx2/avx512); mm_matvec_multi_rows passes up to that many. MM_MULTI8_SWITCH(n, call) runs call(V) with the constant
  * V = n (1..MULTI_VMAX; n > MULTI_VMAX: MULTI_VMAX), each count its own instance. */
@@ -173,7 +178,7 @@ mm_multi_fn mm_fp_multi_avx512(mm_type t);
 mm_multi_fn mm_fp_multi_avx2(mm_type t);
 void mm_rows_f32_avx512(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
 void mm_rows_f16_avx512(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
-/* quants_avx512.c: the avx512 level's Q4_K, Q5_K, Q6_K kernels for n <= MULTI_V vectors (each written once for
+/* quants_avx512.c: the avx512 level's Q4_K (n <= MULTI_VMAX), Q5_K, Q6_K kernels for n <= MULTI_V vectors (each written once for
  * 1..MULTI_V vectors; the row kernels mm_q_rows_*_avx512 are their one-vector instances); kernels_avx512.c: the
  * same for Q8_0 and Q4_0 with n <= MULTI_VMAX (mm_multi_q8_0_avx512, mm_multi_q4_0_avx512) */
 void mm_q_multi_q4_k_avx512(const void *, size_t, int64_t, int64_t, int64_t, int, const float *const *, const mm_xq8 *const *, float *const *);

@@ -48,6 +48,14 @@ T512 static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
  * here (Q4_0: 31 GB/s from cache, 0.70-0.78 of DRAM bandwidth on GPT-2 shapes). Integer sums are exact; only
  * the f32 rounding order differs from the generic level.
  *
+ * Q4_0 first takes groups of 16 blocks with one 32-bit lane per block (q4_group16: the 16 blocks' codes gathered
+ * and transposed 4 x 4 dwords per 128-bit lane once per step for all vectors; x in mm_xq8.qt, transposed the same way
+ * once per quantization): per vector 8 vpdpbusd give each block's exact integer dot product in its own lane, then one
+ * conversion, one fmsub (d_x, 8 ds_x) and one FMA with the 16 scales: 11 multiply-pipe operations per 512 weights
+ * instead of 20 (from cache at 8 vectors, 128 x 768: 1.3-1.6x the quad kernel's vec-GB/s, bench/README.md). A group
+ * of 8 blocks (256-bit registers) follows where nb % 16 >= 8 (GPT-2's 768 columns: 16 + 8), the 4-block steps
+ * below take the rest. The vpdpbusd chains are split by V (4 chains for V <= 2, one per vector interleaved for more):
+ * integer sums are exact, so that does not change any bit.
  * Each kernel is written once (q8_tile, q4_tile) for R rows x V vectors: the table's row kernel is R = 1 or 4,
  * V = 1 (R = 4 shares x's loads, for long rows: MM_WIDE_COLS), the batched decode's kernel (mm_multi_*_avx512,
  * mm_matvec_multi_rows) R = 1, V = 1..MULTI_VMAX, where the weights' gather, sign split and scales are done once
@@ -126,6 +134,33 @@ q8_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
         for (int j = 0; j < V; j++) y[j][r + k] = hsum512(_mm512_add_ps(a0[k][j], a1[k][j]));
 }
 
+/* Q4_0 codes of 16 blocks at bb (18 bytes apart) transposed to one 32-bit lane per block: wq[k] lane p = elements
+ * 4k..4k+3 of block p (k < 4: low nibbles of the block's dword k, k >= 4: high nibbles of dword k - 4). g[q]'s
+ * 128-bit lane L holds block 4L + q, then a 4x4 dword transpose per 128-bit lane puts dword k of block 4L + q at
+ * lane 4L + q of register k. */
+T512 static inline __attribute__((always_inline)) void q4_group16(const uint8_t *bb, __m512i m, __m512i wq[8]) {
+    __m512i g[4];
+    for (int q = 0; q < 4; q++) g[q] = gather4(bb + 18 * q, 72, 2);
+    const __m512i t0 = _mm512_unpacklo_epi32(g[0], g[1]), t1 = _mm512_unpackhi_epi32(g[0], g[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(g[2], g[3]), t3 = _mm512_unpackhi_epi32(g[2], g[3]);
+    const __m512i w[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2), _mm512_unpacklo_epi64(t1, t3),
+                          _mm512_unpackhi_epi64(t1, t3)};
+    for (int k = 0; k < 4; k++) wq[k] = _mm512_and_si512(w[k], m), wq[k + 4] = _mm512_and_si512(_mm512_srli_epi16(w[k], 4), m);
+}
+/* the same for 8 blocks in 256-bit registers (128-bit lane L: block 4L + q) */
+T512 static inline __attribute__((always_inline)) void q4_group8(const uint8_t *bb, __m256i wq[8]) {
+    const __m256i m = _mm256_set1_epi8(0x0f);
+    __m256i g[4];
+    for (int q = 0; q < 4; q++)
+        g[q] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(bb + 18 * q + 2))),
+                                       _mm_loadu_si128((const __m128i *)(bb + 18 * q + 74)), 1);
+    const __m256i t0 = _mm256_unpacklo_epi32(g[0], g[1]), t1 = _mm256_unpackhi_epi32(g[0], g[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(g[2], g[3]), t3 = _mm256_unpackhi_epi32(g[2], g[3]);
+    const __m256i w[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3),
+                          _mm256_unpackhi_epi64(t1, t3)};
+    for (int k = 0; k < 4; k++) wq[k] = _mm256_and_si256(w[k], m), wq[k + 4] = _mm256_and_si256(_mm256_srli_epi16(w[k], 4), m);
+}
+
 /* Q4_0 (18-byte blocks: fp16 d, 16 nibble bytes): per quad the 64 nibble bytes of 4 blocks in one register, low
  * and high nibbles, the scales d at words 0, 9, 18, 27, 4 lanes each; per vector (q x) d_x - 8 sum(x) d_x with one
  * fmsub, times d. Even quads into the first accumulator, odd ones into the second; a remaining pair (mm_xq8 pair
@@ -144,8 +179,62 @@ q4_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
     const __m512i idxd = _mm512_set_epi16(27, 27, 27, 27, 18, 18, 18, 18, 9, 9, 9, 9, 0, 0, 0, 0,
                                           27, 27, 27, 27, 18, 18, 18, 18, 9, 9, 9, 9, 0, 0, 0, 0);
     const __m512i m = _mm512_set1_epi8(0x0f);
-    const int64_t nq = nb & ~(int64_t)3;
+    const __m512i idx9 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* word 9p of 8 blocks */
+                                          63, 54, 45, 36, 27, 18, 9, 0, 63, 54, 45, 36, 27, 18, 9, 0);
+    const int64_t n16 = nb & ~(int64_t)15;
     int64_t i = 0;
+    for (; i < n16; i += 16) {   /* 16 blocks, one lane each (x in qt's transposed groups) */
+        for (int k = 0; k < R; k++) {
+            const uint8_t *bb = (const uint8_t *)(b[k] + i);
+            PF(bb, 0); PF(bb, 64); PF(bb, 128); PF(bb, 192); PF(bb, 256);
+            __m512i wq[8];
+            q4_group16(bb, m, wq);
+            const __m512i dh = _mm512_mask_blend_epi16(0xff00, _mm512_permutex2var_epi16(_mm512_loadu_si512(bb), idx9, _mm512_loadu_si512(bb + 64)),
+                                                       _mm512_permutex2var_epi16(_mm512_loadu_si512(bb + 144), idx9, _mm512_loadu_si512(bb + 208)));
+            const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(dh));
+            /* the vectors' integer dot products, interleaved (the latency of the vpdpbusd chains); V <= 2 in 4
+             * chains per vector: exact integer sums, so the grouping does not change the result */
+            __m512i p[MULTI_VMAX];
+            if (V <= 2) {
+                for (int j = 0; j < V; j++) {
+                    const int8_t *xt = xq[j]->qt + i * MM_QK;
+                    __m512i c[4];
+                    for (int e = 0; e < 4; e++) c[e] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[e], _mm512_loadu_si512(xt + 64 * e));
+                    for (int e = 0; e < 4; e++) c[e] = _mm512_dpbusd_epi32(c[e], wq[e + 4], _mm512_loadu_si512(xt + 256 + 64 * e));
+                    p[j] = _mm512_add_epi32(_mm512_add_epi32(c[0], c[1]), _mm512_add_epi32(c[2], c[3]));
+                }
+            } else {
+                for (int j = 0; j < V; j++) p[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[0], _mm512_loadu_si512(xq[j]->qt + i * MM_QK));
+                for (int e = 1; e < 8; e++)
+                    for (int j = 0; j < V; j++) p[j] = _mm512_dpbusd_epi32(p[j], wq[e], _mm512_loadu_si512(xq[j]->qt + i * MM_QK + 64 * e));
+            }
+            for (int j = 0; j < V; j++) {
+                const __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(p[j]), _mm512_loadu_ps(xq[j]->d + i), _mm512_loadu_ps(xq[j]->s8 + i));
+                a0[k][j] = _mm512_fmadd_ps(t, dw, a0[k][j]);
+            }
+        }
+    }
+    if (nb - i >= 8) {   /* a group of 8 blocks, one 256-bit lane each */
+        for (int k = 0; k < R; k++) {
+            const uint8_t *bb = (const uint8_t *)(b[k] + i);
+            __m256i wq[8];
+            q4_group8(bb, wq);
+            const __m256 dw = _mm256_cvtph_ps(_mm512_castsi512_si128(
+                _mm512_permutex2var_epi16(_mm512_loadu_si512(bb), idx9, _mm512_loadu_si512(bb + 64))));
+            for (int j = 0; j < V; j++) {
+                const mm_xq8 *x = xq[j];
+                const int8_t *xt = x->qt + i * MM_QK;
+                __m256i c[2];   /* two chains (exact integer sums) */
+                for (int e = 0; e < 2; e++) c[e] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wq[e], _mm256_loadu_si256((const __m256i *)(xt + 32 * e)));
+                for (int e = 2; e < 8; e++) c[e & 1] = _mm256_dpbusd_epi32(c[e & 1], wq[e], _mm256_loadu_si256((const __m256i *)(xt + 32 * e)));
+                const __m256i p = _mm256_add_epi32(c[0], c[1]);
+                const __m256 t = _mm256_fmsub_ps(_mm256_cvtepi32_ps(p), _mm256_loadu_ps(x->d + i), _mm256_loadu_ps(x->s8 + i));
+                a1[k][j] = _mm512_add_ps(a1[k][j], _mm512_zextps256_ps512(_mm256_mul_ps(t, dw)));
+            }
+        }
+        i += 8;
+    }
+    const int64_t nq = nb & ~(int64_t)3;
     for (; i < nq; i += 4) {
         for (int k = 0; k < R; k++) {
             const mm_block_q4_0 *bb = b[k] + i;
@@ -243,7 +332,9 @@ T512 static void quantize_x_avx512(const float *x, int64_t cols, void *mem, mm_x
         int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb));
         o->d[i] = d;
         o->ds[i] = d * (float)sum;
+        o->s8[i] = 8.0f * o->ds[i];
         _mm256_storeu_ps(o->d8 + i * 8, _mm256_set1_ps(d));
+
         /* Q4_0: blocks in whole quads in the quad layout (see q4_rows_plain); the rest in pair order
          * [b0 0:16, b1 0:16, b0 16:32, b1 16:32]; a trailing odd block stays in order */
         int64_t pair = i & ~(int64_t)1;
@@ -268,6 +359,25 @@ T512 static void quantize_x_avx512(const float *x, int64_t cols, void *mem, mm_x
             _mm_storeu_ps(o->s4 + pair * 8 + 8 + 4 * h, _mm_set1_ps(o->ds[i]));
         }
     }
+    /* qt: the groups of 16 blocks and one group of 8, one 32-bit lane per block (core_internal.h), transposed from
+     * qs as the Q4_0 kernel transposes its codes (4 x 4 dwords per 128-bit lane) */
+    const uint8_t *qs = (const uint8_t *)o->qs;
+    int64_t i = 0;
+    for (; i + 16 <= nb; i += 16)
+        for (int h = 0; h < 2; h++) {   /* elements 0..15, 16..31 of the 16 blocks: registers 0..3, 4..7 */
+            __m512i g[4];
+            for (int q = 0; q < 4; q++) g[q] = gather4(qs + MM_QK * (i + q) + 16 * h, 4 * MM_QK, 0);
+            const __m512i t0 = _mm512_unpacklo_epi32(g[0], g[1]), t1 = _mm512_unpackhi_epi32(g[0], g[1]);
+            const __m512i t2 = _mm512_unpacklo_epi32(g[2], g[3]), t3 = _mm512_unpackhi_epi32(g[2], g[3]);
+            int8_t *dst = o->qt + i * MM_QK + 256 * h;
+            _mm512_storeu_si512(dst, _mm512_unpacklo_epi64(t0, t2));
+            _mm512_storeu_si512(dst + 64, _mm512_unpackhi_epi64(t0, t2));
+            _mm512_storeu_si512(dst + 128, _mm512_unpacklo_epi64(t1, t3));
+            _mm512_storeu_si512(dst + 192, _mm512_unpackhi_epi64(t1, t3));
+        }
+    if (nb - i >= 8)
+        for (int p = 0; p < 8; p++)
+            for (int k = 0; k < 8; k++) memcpy(o->qt + i * MM_QK + 32 * k + 4 * p, qs + MM_QK * (i + p) + 4 * k, 4);
 }
 
 /* ---------------------------------------------------------------- dequantize rows (prefill tiles) */

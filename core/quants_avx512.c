@@ -6,8 +6,12 @@
  *   Q4_1/Q5_0/Q5_1: two blocks per register ([lo nibbles, hi nibbles] of each, by a per-lane shift); the 5th
  *     bits of both blocks are one 64-bit mask (vpaddb 16 under the mask: bit 4 of a nibble is 0); offsets and
  *     mins use d_x sum(x_q) per 4-element lane, computed once per window of columns for all rows;
- *   Q4_K/Q5_K: one 32-byte chunk = sub-blocks 2c, 2c+1 = 64 consecutive x; 5th bits by vptestmb of qh against
- *     bit 2c / 2c+1; per-lane f32 factor d sc d_x from an 8-lane vector by a permute;
+ *   Q4_K (k4t_rows): groups of 16 sub-blocks (2 super-blocks) with one 32-bit lane per sub-block against x's
+ *     transposed groups (mm_xq8.qt, as the avx512 Q4_0 kernel): the chunks' dwords transposed once per group for
+ *     all vectors, then per vector 8 vpdpbusd, one conversion, the factor d sc d_x and the mins' dmin m ds_x (4
+ *     float operations per 512 weights instead of 16 + 8 permutes); up to MULTI_VMAX = 8 vectors per pass;
+ *   Q5_K: one 32-byte chunk = sub-blocks 2c, 2c+1 = 64 consecutive x; 5th bits by vptestmb of qh against
+ *     bit 2c / 2c+1; per-lane f32 factor d sc d_x from an 8-lane vector by a permute (MULTI_V = 4 per pass);
  *   Q6_K: 64 bytes of ql hold the low bits of 2 x 64 consecutive elements; (q - 32) x as two vpdpbusd
  *     subtracted (exact); the scale of each 16 (4 lanes) times d_x by permutes of per-super-block vectors.
  * Measured from cache here (one thread, 256 x 4096 weights, best of 300, a shared 2-core AVX-512 machine), GB/s
@@ -152,8 +156,8 @@ T512 void mm_q_rows_q5_1_avx512(const void *W, size_t rb, int64_t r0, int64_t r1
 /* ---------------------------------------------------------------- Q4_K, Q5_K */
 
 
-/* Q4_K / Q5_K rows [r0, r1) for V vectors (V = 1: the table's row kernel; 1..MULTI_V: mm_q_multi_q4_k/q5_k_avx512,
- * the batched decode). Per super-block the scales, mins and the 4 chunks of codes are unpacked once for all V
+/* Q5_K rows [r0, r1) for V vectors (V = 1: the table's row kernel; 1..MULTI_V: mm_q_multi_q5_k_avx512, the batched
+ * decode; q5 = 0, the former Q4_K kernel, is no longer instantiated: k4t_rows below). Per super-block the scales, mins and the 4 chunks of codes are unpacked once for all V
  * vectors; each vector's arithmetic is that of V = 1 (mm_k45_xfactors' products, the same accumulators in the
  * same order), so its results are bit-identical to the row kernel's. */
 T512 static inline __attribute__((always_inline)) void
@@ -206,10 +210,110 @@ k45_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
     }
 }
 
+/* Q4_K rows [r0, r1) for V <= MULTI_VMAX vectors (V = 1: the table's row kernel; mm_q_multi_q4_k_avx512: the batched
+ * decode), in groups of 16 sub-blocks of 32 (2 super-blocks; x in mm_xq8.qt's transposed groups, one 32-bit lane
+ * per sub-block) and one group of 8 (a last odd super-block, 256-bit registers). Sub-block 2c + h of a super-block is
+ * nibble h of its 32-byte chunk c: the chunks' dwords are transposed (4 x 4 per 128-bit lane, chunk c of super-block
+ * s in lane 4 (2s + k / 4) + c of register k % 4), then each lane is read twice (vpermd) for its two sub-blocks and
+ * shifted by 0 / 4. Per group and vector: 8 vpdpbusd (exact integer sums of each sub-block), one conversion, the
+ * factor d sc[j] d_x (d sc[j] exact in f32: 11 x 6 bits) and the mins' dmin m[j] ds_x in the same accumulator. */
+T512 static inline __attribute__((always_inline)) void
+k4t_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_xq8 *const *xq, float *const *y,
+         const int V) {
+    const int64_t nb = cols / MM_QK;
+    const __m512i nib = _mm512_set1_epi8(0x0f);
+    const __m512i sh = _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0);
+    const __m512i ilo = _mm512_set_epi32(11, 11, 10, 10, 9, 9, 8, 8, 3, 3, 2, 2, 1, 1, 0, 0);
+    const __m512i ihi = _mm512_add_epi32(ilo, _mm512_set1_epi32(4));
+    const __m256i sh8 = _mm256_set_epi32(4, 0, 4, 0, 4, 0, 4, 0), nib8 = _mm256_set1_epi8(0x0f);
+    const __m256i i8lo = _mm256_set_epi32(3, 3, 2, 2, 1, 1, 0, 0), i8hi = _mm256_set_epi32(7, 7, 6, 6, 5, 5, 4, 4);
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)W + (size_t)r * rb;
+        __m512 acc[MULTI_VMAX];
+        for (int j = 0; j < V; j++) acc[j] = _mm512_setzero_ps();
+        int64_t i = 0;   /* blocks of 32 (sub-blocks) */
+        for (; i + 16 <= nb; i += 16) {
+            const uint8_t *s0 = row + (size_t)(i / 8) * sizeof(mm_block_q4_k), *s1 = s0 + sizeof(mm_block_q4_k);
+            MM_PREFETCH(s0, 0); MM_PREFETCH(s0, 64); MM_PREFETCH(s0, 128); MM_PREFETCH(s0, 192); MM_PREFETCH(s0, 256);
+            __m512i z[4];
+            for (int c = 0; c < 4; c++)
+                z[c] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(s0 + 16 + 32 * c))),
+                                          _mm256_loadu_si256((const __m256i *)(s1 + 16 + 32 * c)), 1);
+            const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+            const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+            const __m512i T[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2), _mm512_unpacklo_epi64(t1, t3),
+                                  _mm512_unpackhi_epi64(t1, t3)};
+            __m512i wq[8];
+            for (int k = 0; k < 4; k++) {
+                wq[k] = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutexvar_epi32(ilo, T[k]), sh), nib);
+                wq[k + 4] = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutexvar_epi32(ihi, T[k]), sh), nib);
+            }
+            uint64_t sc0, m0, sc1, m1;
+            mm_k_scales8(s0 + 4, &sc0, &m0);
+            mm_k_scales8(s1 + 4, &sc1, &m1);
+            uint16_t h[4];
+            memcpy(&h[0], s0, 4);
+            memcpy(&h[2], s1, 4);
+            const __m512 dv = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(_cvtsh_ss(h[0])), _mm512_set1_ps(_cvtsh_ss(h[2])));
+            const __m512 mv = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(_cvtsh_ss(h[1])), _mm512_set1_ps(_cvtsh_ss(h[3])));
+            const __m512 dsc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_set_epi64x((long long)sc1, (long long)sc0))), dv);
+            const __m512 dmm = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_set_epi64x((long long)m1, (long long)m0))), mv);
+            __m512i p[MULTI_VMAX];
+            if (V <= 2) {   /* 4 chains per vector (exact integer sums: the grouping does not change them) */
+                for (int j = 0; j < V; j++) {
+                    const int8_t *xt = xq[j]->qt + i * MM_QK;
+                    __m512i c[4];
+                    for (int e = 0; e < 4; e++) c[e] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[e], _mm512_loadu_si512(xt + 64 * e));
+                    for (int e = 0; e < 4; e++) c[e] = _mm512_dpbusd_epi32(c[e], wq[e + 4], _mm512_loadu_si512(xt + 256 + 64 * e));
+                    p[j] = _mm512_add_epi32(_mm512_add_epi32(c[0], c[1]), _mm512_add_epi32(c[2], c[3]));
+                }
+            } else {
+                for (int j = 0; j < V; j++) p[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[0], _mm512_loadu_si512(xq[j]->qt + i * MM_QK));
+                for (int e = 1; e < 8; e++)
+                    for (int j = 0; j < V; j++) p[j] = _mm512_dpbusd_epi32(p[j], wq[e], _mm512_loadu_si512(xq[j]->qt + i * MM_QK + 64 * e));
+            }
+            for (int j = 0; j < V; j++) {
+                acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[j]), _mm512_mul_ps(dsc, _mm512_loadu_ps(xq[j]->d + i)), acc[j]);
+                acc[j] = _mm512_fnmadd_ps(dmm, _mm512_loadu_ps(xq[j]->ds + i), acc[j]);
+            }
+        }
+        if (i < nb) {   /* one super-block left: a group of 8 sub-blocks */
+            const uint8_t *s0 = row + (size_t)(i / 8) * sizeof(mm_block_q4_k);
+            __m256i z[4];
+            for (int c = 0; c < 4; c++) z[c] = _mm256_loadu_si256((const __m256i *)(s0 + 16 + 32 * c));
+            const __m256i t0 = _mm256_unpacklo_epi32(z[0], z[1]), t1 = _mm256_unpackhi_epi32(z[0], z[1]);
+            const __m256i t2 = _mm256_unpacklo_epi32(z[2], z[3]), t3 = _mm256_unpackhi_epi32(z[2], z[3]);
+            const __m256i T[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3),
+                                  _mm256_unpackhi_epi64(t1, t3)};
+            __m256i wq[8];
+            for (int k = 0; k < 4; k++) {
+                wq[k] = _mm256_and_si256(_mm256_srlv_epi32(_mm256_permutevar8x32_epi32(T[k], i8lo), sh8), nib8);
+                wq[k + 4] = _mm256_and_si256(_mm256_srlv_epi32(_mm256_permutevar8x32_epi32(T[k], i8hi), sh8), nib8);
+            }
+            uint64_t sc0, m0;
+            mm_k_scales8(s0 + 4, &sc0, &m0);
+            uint16_t h[2];
+            memcpy(h, s0, 4);
+            const __m256 dsc = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc0))), _mm256_set1_ps(_cvtsh_ss(h[0])));
+            const __m256 dmm = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)m0))), _mm256_set1_ps(_cvtsh_ss(h[1])));
+            for (int j = 0; j < V; j++) {
+                const int8_t *xt = xq[j]->qt + i * MM_QK;
+                __m256i c[2];
+                for (int e = 0; e < 2; e++) c[e] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wq[e], _mm256_loadu_si256((const __m256i *)(xt + 32 * e)));
+                for (int e = 2; e < 8; e++) c[e & 1] = _mm256_dpbusd_epi32(c[e & 1], wq[e], _mm256_loadu_si256((const __m256i *)(xt + 32 * e)));
+                __m256 a = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(c[0], c[1])), _mm256_mul_ps(dsc, _mm256_loadu_ps(xq[j]->d + i)));
+                a = _mm256_fnmadd_ps(dmm, _mm256_loadu_ps(xq[j]->ds + i), a);
+                acc[j] = _mm512_add_ps(acc[j], _mm512_zextps256_ps512(a));
+            }
+        }
+        for (int j = 0; j < V; j++) y[j][r] = _mm512_reduce_add_ps(acc[j]);
+    }
+}
+
 T512 void mm_q_rows_q4_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
                                 const mm_xq8 *xq, float *y) {
     (void)x;
-    k45_rows(W, rb, r0, r1, cols, &xq, &y, 0, 1);
+    k4t_rows(W, rb, r0, r1, cols, &xq, &y, 1);
 }
 T512 void mm_q_rows_q5_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
                                 const mm_xq8 *xq, float *y) {
@@ -293,10 +397,14 @@ _Static_assert(MULTI_V == 4, "QMULTI instantiates V = 1..4");
         default: call(4); break;                                                                                    \
         }                                                                                                           \
     }
-#define K4(V) k45_rows(W, rb, r0, r1, cols, xq, y, 0, V)
+#define K4(V) k4t_rows(W, rb, r0, r1, cols, xq, y, V)
 #define K5(V) k45_rows(W, rb, r0, r1, cols, xq, y, 1, V)
 #define K6(V) q6k_rows(W, rb, r0, r1, cols, xq, y, V)
-QMULTI(q4_k, K4)
+T512 void mm_q_multi_q4_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n,
+                                 const float *const *x, const mm_xq8 *const *xq, float *const *y) {
+    (void)x;
+    MM_MULTI8_SWITCH(n, K4)   /* n <= MULTI_VMAX (mm_multi_kernel_vmax) */
+}
 QMULTI(q5_k, K5)
 QMULTI(q6_k, K6)
 #endif

@@ -124,9 +124,11 @@ int main(void) {
                              MM_TYPE_Q5_0, MM_TYPE_Q5_1, MM_TYPE_Q4_K, MM_TYPE_Q5_K, MM_TYPE_Q6_K};
     /* 96 / 160 / 192 / 224 columns: 3 / 5 / 6 / 7 blocks of 32 (a pair and an odd block; a step of 4 and an odd
      * block; a step of 4 and a pair; all three); 100, 16, 48, 56, 770: f32/f16/bf16 chunks and tails; 768: 3
-     * K-quant super-blocks (types whose rows cannot have these columns skip those shapes) */
+     * K-quant super-blocks (types whose rows cannot have these columns skip those shapes); 992 / 736: 31 / 23 blocks
+ * (the avx512 Q4_0 kernel's groups of 16 and 8 blocks, then a step of 4, a pair and an odd block; 16 + 4 + 2 + 1) */
     const int64_t shapes[][2] = {{1, 256}, {37, 256}, {300, 256}, {37, 4096}, {9, 96}, {21, 160}, {13, 100},
-                                 {7, 192}, {5, 224}, {11, 768}, {6, WIDE}, {19, 16}, {23, 48}, {17, 56}, {29, 770}};
+                                 {7, 192}, {5, 224}, {11, 768}, {6, WIDE}, {19, 16}, {23, 48}, {17, 56}, {29, 770},
+                                 {7, 992}, {5, 736}};
     const int ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 19};
     for (int nth = 1; nth <= 2; nth++)
         for (int res = 0; res < 2; res++) {
