@@ -13,10 +13,13 @@
  *   d   [nb]     scale of block i;   ds [nb]  d[i] * sum(qs of block i)
  *   d8  [nb*8]   d[i] repeated 8 times (one 8-lane group per block)
  *   d4  [nb*8]   per pair of blocks (i even): [d_i x4, d_i+1 x4, d_i x4, d_i+1 x4] (qs4 lane order)
- *   s4  [nb*8]   same pattern with ds (Q4_0's -8 offset: sum (q-8) x = sum q x - 8 sum x) */
+ *   s4  [nb*8]   same pattern with ds (Q4_0's -8 offset: sum (q-8) x = sum q x - 8 sum x)
+ *   s16 [nb*2]   sum(qs) of each 16 elements in order (|s| <= 2032; Q6_K's -32 offset per sub-block of 16:
+ *                sum sc (q-32) x = sum sc q x - 32 sum sc s16, matmul_multi_avx2.c); every quantizer fills it */
 typedef struct {
     int8_t *qs, *qs4;
     float  *d, *ds, *d8, *d4, *s4;
+    int16_t *s16;
 } mm_xq8;
 size_t mm_xq8_bytes(int64_t cols);                         /* scratch needed for mm_xq8_quantize */
 /* Carve the arrays out of mem (mm_xq8_bytes(cols), 64-byte aligned) and fill them. */
