@@ -3,7 +3,8 @@
  * Each function carries its own target attribute, so a portable build (-DMMGPT_NATIVE=OFF) still
  * contains them; matvec.c picks this table at run time only when the CPU reports the features.
  * F32/F16: weights converted in registers, f32 products. Q8_0/Q4_0: x quantized to 8 bits per block of
- * 32 first (mm_xq8), integer products (same error statement as kernels_avx512.c / mm_core.h).
+ * 32 first (mm_xq8), integer products (same error statement as kernels_avx512.c / mm_core.h). quantize_x_avx2
+ * fills every mm_xq8 array, the sums per 16 elements (s16, Q6_K's offset term) included.
  * The matvec row kernels of the table are in matmul_multi_avx2.c (each type's kernel is written once for
  * 1..MULTI_V vectors there: the row kernel is its one-vector instance); this file has x's quantization, the
  * dequantization and the table.
