@@ -18,10 +18,13 @@
  *                of 16, then one group of 8 if nb % 16 >= 8, each group transposed to one 32-bit lane per block:
  *                group at block g, width G (16 or 8): qt[32g + 4G k + 4p + e] = qs[32(g + p) + 4k + e], k < 8
  *                (register k of the group holds elements 4k..4k+3 of its G blocks); the rest of qt is unused
- *   s8  [nb]     8 ds[i] (avx512 level only, as qt) */
+ *   s8  [nb]     8 ds[i] (avx512 level only, as qt)
+ *   s16 [nb*2]   sum(qs) of each 16 elements in order (|s| <= 2032; Q6_K's -32 offset per sub-block of 16:
+ *                sum sc (q-32) x = sum sc q x - 32 sum sc s16, matmul_multi_avx2.c); every quantizer fills it */
 typedef struct {
     int8_t *qs, *qs4, *qt;
     float  *d, *ds, *d8, *d4, *s4, *s8;
+    int16_t *s16;
 } mm_xq8;
 size_t mm_xq8_bytes(int64_t cols);                         /* scratch needed for mm_xq8_quantize */
 /* Carve the arrays out of mem (mm_xq8_bytes(cols), 64-byte aligned) and fill them. */

@@ -3,7 +3,8 @@
  * Each function carries its own target attribute, so a portable build (-DMMGPT_NATIVE=OFF) still
  * contains them; matvec.c picks this table at run time only when the CPU reports the features.
  * F32/F16: weights converted in registers, f32 products. Q8_0/Q4_0: x quantized to 8 bits per block of
- * 32 first (mm_xq8), integer products (same error statement as kernels_avx512.c / mm_core.h).
+ * 32 first (mm_xq8), integer products (same error statement as kernels_avx512.c / mm_core.h). quantize_x_avx2
+ * fills every mm_xq8 array, the sums per 16 elements (s16, Q6_K's offset term) included.
  * The matvec row kernels of the table are in matmul_multi_avx2.c (each type's kernel is written once for
  * 1..MULTI_V vectors there: the row kernel is its one-vector instance); this file has x's quantization, the
  * dequantization and the table.
@@ -41,11 +42,13 @@ T256 static void quantize_x_avx2(const float *x, int64_t cols, void *mem, mm_xq8
         __m256i b = _mm256_packs_epi16(s01, s23);   /* lane-interleaved: fix the order with a permute */
         b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256((__m256i *)(o->qs + i * MM_QK), b);
-        __m256i sum32 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum32), _mm256_extracti128_si256(sum32, 1));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
-        int sum = _mm_cvtsi128_si32(s4);
+        /* the sums of elements 0..15 (lo) and 16..31 (hi): [lo lo hi hi | lo lo hi hi] partial lanes, folded */
+        __m256i h = _mm256_hadd_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        s4 = _mm_hadd_epi32(s4, s4);   /* [lo hi lo hi] */
+        const int lo16 = _mm_cvtsi128_si32(s4), hi16 = _mm_extract_epi32(s4, 1), sum = lo16 + hi16;
+        o->s16[2 * i] = (int16_t)lo16;
+        o->s16[2 * i + 1] = (int16_t)hi16;
         o->d[i] = d;
         o->ds[i] = d * (float)sum;
         _mm256_storeu_ps(o->d8 + i * 8, _mm256_set1_ps(d));

@@ -330,6 +330,8 @@ T512 static void quantize_x_avx512(const float *x, int64_t cols, void *mem, mm_x
         _mm_storeu_si128((__m128i *)(o->qs + i * MM_QK), ba);
         _mm_storeu_si128((__m128i *)(o->qs + i * MM_QK + 16), bb);
         int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb));
+        o->s16[2 * i] = (int16_t)_mm512_reduce_add_epi32(qa);   /* elements 0..15, 16..31 */
+        o->s16[2 * i + 1] = (int16_t)(sum - o->s16[2 * i]);
         o->d[i] = d;
         o->ds[i] = d * (float)sum;
         o->s8[i] = 8.0f * o->ds[i];

@@ -266,15 +266,17 @@ T256 static INL void k45_row(const uint8_t *row, int64_t nsb, const mm_xq8 *cons
 }
 
 /* ---------------------------------------------------------------- Q6_K
- * Per half h of a super-block (128 elements): codes of the 4 groups of 32 from ql (64 bytes) and qh (32 bytes);
- * per group k (x block 8i + 4h + k) the int16 pair sums of (q - 32) qx (q qx minus 32 qx, exact: |sum| <= 2 * 32
- * * 128), times the int8 scales of its two sub-blocks of 16 with vpmaddwd (8 int32 lanes). The 8 groups' lanes of a
- * super-block are folded into one register (lane g: group g, |sum| <= 32 * 32 * 127 * 128 < 2^24, exact as f32) by
- * vphaddd (per half: [4h .. 4h+3] per 128-bit lane) and two vperm2i128, converted once and multiplied by
- * d d_x[8i .. 8i+7] (one fmadd per super-block). */
+ * Per half h of a super-block (128 elements): codes q (0..63) of the 4 groups of 32 from ql (64 bytes) and qh (32
+ * bytes); per group k (x block 8i + 4h + k) the int16 pair sums of q qx (vpmaddubsw, <= 2 * 63 * 127), times the
+ * int8 scales of its two sub-blocks of 16 with vpmaddwd (8 int32 lanes). The 8 groups' lanes of a super-block are
+ * folded into one register (lane g: group g) by vphaddd (per half: [4h .. 4h+3] per 128-bit lane) and two
+ * vperm2i128. The -32 offset once per super-block: 32 sum_s sc_s S_s with x's sums per 16 elements S (mm_xq8 s16),
+ * one vpmaddwd of the 16 scales with the 16 sums (lane g: sub-blocks 2g, 2g + 1), shifted by 5 and subtracted in
+ * int32 (was a second vpmaddubsw and a vpsubw per group: ~15 % fewer vector instructions). The difference is the
+ * exact sum_g sc (q - 32) qx (|.| <= 32 * 32 * 127 * 128 < 2^24, exact as f32), converted once and multiplied by
+ * d d_x[8i .. 8i+7] (one fmadd per super-block): the same values as before, bit for bit. */
 T256 static INL void q6_row(const mm_block_q6_k *b, int64_t nsb, const mm_xq8 *const *xq, float *const *y, int64_t r,
                             const int V) {
-    const __m256i c32 = _mm256_set1_epi8(32);
     __m256 acc[MULTI_V];
     for (int j = 0; j < V; j++) acc[j] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nsb; i++) {
@@ -295,8 +297,7 @@ T256 static INL void q6_row(const mm_block_q6_k *b, int64_t nsb, const mm_xq8 *c
                 const int64_t xb = 8 * i + 4 * h + k;
                 for (int j = 0; j < V; j++) {
                     const __m256i xv = _mm256_loadu_si256((const __m256i *)(xq[j]->qs + xb * MM_QK));
-                    const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], xv), _mm256_maddubs_epi16(c32, xv));
-                    const __m256i pk = _mm256_madd_epi16(p16, sk);
+                    const __m256i pk = _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], xv), sk);
                     if (k == 0 || k == 2) p[j] = pk;
                     else if (k == 1) t[j] = _mm256_hadd_epi32(p[j], pk);
                     else hh[j][h] = _mm256_hadd_epi32(t[j], _mm256_hadd_epi32(p[j], pk));
@@ -305,8 +306,11 @@ T256 static INL void q6_row(const mm_block_q6_k *b, int64_t nsb, const mm_xq8 *c
         }
         const __m256 dw = _mm256_set1_ps(_cvtsh_ss(b[i].d));
         for (int j = 0; j < V; j++) {
+            const __m256i xs = _mm256_loadu_si256((const __m256i *)(xq[j]->s16 + 16 * i));
+            const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(s16, xs), 5);
+            const __m256i sum = _mm256_sub_epi32(k_fold(hh[j][0], hh[j][1]), off);
             const __m256 dd = _mm256_mul_ps(dw, _mm256_loadu_ps(xq[j]->d + 8 * i));
-            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(k_fold(hh[j][0], hh[j][1])), dd, acc[j]);
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), dd, acc[j]);
         }
     }
     for (int j = 0; j < V; j++) y[j][r] = hsum(acc[j]);

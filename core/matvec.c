@@ -123,7 +123,7 @@ static size_t al64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 size_t mm_xq8_bytes(int64_t cols) {
     size_t nb = (size_t)(cols / MM_QK);
-    return 3 * al64((size_t)cols) + 3 * al64(nb * 4) + 3 * al64(nb * 32);
+    return 3 * al64((size_t)cols) + 3 * al64(nb * 4) + 3 * al64(nb * 32) + al64(nb * 4);
 }
 
 void mm_xq8_layout(int64_t cols, void *mem, mm_xq8 *o) {
@@ -137,7 +137,8 @@ void mm_xq8_layout(int64_t cols, void *mem, mm_xq8 *o) {
     o->s8 = (float *)p;   p += al64(nb * 4);
     o->d8 = (float *)p;   p += al64(nb * 32);
     o->d4 = (float *)p;   p += al64(nb * 32);
-    o->s4 = (float *)p;
+    o->s4 = (float *)p;   p += al64(nb * 32);
+    o->s16 = (int16_t *)p;
 }
 
 void mm_xq8_quantize(const float *x, int64_t cols, void *mem, mm_xq8 *o) {
@@ -148,12 +149,15 @@ void mm_xq8_quantize(const float *x, int64_t cols, void *mem, mm_xq8 *o) {
         float amax = 0.0f;
         for (int j = 0; j < MM_QK; j++) amax = fmaxf(amax, fabsf(xb[j]));
         float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        int sum = 0;
+        int sum = 0, half = 0;
         for (int j = 0; j < MM_QK; j++) {
             int q = (int)roundf(xb[j] * id);
             o->qs[i * MM_QK + j] = (int8_t)q;
             sum += q;
+            if (j == 15) half = sum;
         }
+        o->s16[2 * i] = (int16_t)half;
+        o->s16[2 * i + 1] = (int16_t)(sum - half);
         o->d[i] = d;
         o->ds[i] = d * (float)sum;
         for (int j = 0; j < 8; j++) o->d8[i * 8 + j] = d;

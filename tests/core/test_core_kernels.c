@@ -10,6 +10,7 @@
  *                     is the rigorous bound for rounding x to the nearest step; also for mm_linear (n > 1) of
  *                     Q4_0 and Q4_K where they take the int8 gemm (the default at avx2/avx512; MMGPT_GEMM=f32
  *                     keeps f32 x), also tested bit for bit against its naive reference mm_core_gemm_int8_ref.
+ * x's 8-bit quantization (mm_xq8, level and generic): the per-16 sums s16 and block sums ds exactly (test_xq8).
  * Types: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K (weights from mm_quantize_row of
  * random rows, one all-zero row). Sizes: rows 1..301 (not multiples of the thread count), cols 32..4096 (and
  * odd cols for f32/f16/bf16; multiples of 256 for the K-quants), 1, 2 and 3 threads, n = 1, 2, 5, 9, 33, 130 input
@@ -199,6 +200,36 @@ static void test_sgemm(mm_pool *pool, bool transB, int64_t m, int64_t n, int64_t
     free(A); free(B); free(C); free(C0);
 }
 
+/* x's 8-bit quantization by the level's quantize_x and by the generic mm_xq8_quantize: the per-16 sums s16 (Q6_K's
+ * offset term at avx2) and the block sums ds against the integer sums of qs, exactly. The matvec tolerance cannot
+ * see a wrong s16 of a few units (it is x moved by less than its rounding step), so this checks it directly. */
+static void test_xq8(void) {
+    const mm_kernel_table *k = mm_core_kernels();
+    const int64_t cols_list[] = {32, 96, 256, 1056};
+    for (size_t ci = 0; ci < sizeof cols_list / sizeof cols_list[0]; ci++) {
+        const int64_t cols = cols_list[ci], nb = cols / MM_QK;
+        float *x = malloc(sizeof(float) * (size_t)cols);
+        void *mem = aligned_alloc(64, (mm_xq8_bytes(cols) + 63) & ~(size_t)63);
+        for (int64_t j = 0; j < cols; j++)   /* block 1: all +1 (s16 = 2032 each), block 2: all -1 */
+            x[j] = j / MM_QK == 1 ? 1.0f : j / MM_QK == 2 ? -1.0f : frand() * (j % 5 == 0 ? 3.0f : 1.0f);
+        for (int which = 0; which < 2; which++) {
+            mm_xq8 xq;
+            if (which == 0 && k->quantize_x) k->quantize_x(x, cols, mem, &xq);
+            else mm_xq8_quantize(x, cols, mem, &xq);
+            for (int64_t i = 0; i < nb; i++) {
+                int s0 = 0, s1 = 0;
+                for (int e = 0; e < 16; e++) s0 += xq.qs[i * MM_QK + e], s1 += xq.qs[i * MM_QK + 16 + e];
+                CHECK(xq.s16[2 * i] == s0 && xq.s16[2 * i + 1] == s1 && xq.ds[i] == xq.d[i] * (float)(s0 + s1),
+                      "xq8 %s (%s) cols %lld block %lld: s16 %d %d vs %d %d, ds %.9g vs %.9g", mm_cpu_kernel_name(),
+                      which == 0 && k->quantize_x ? "level" : "generic", (long long)cols, (long long)i, xq.s16[2 * i],
+                      xq.s16[2 * i + 1], s0, s1, xq.ds[i], xq.d[i] * (float)(s0 + s1));
+            }
+        }
+        free(x);
+        free(mem);
+    }
+}
+
 int main(void) {
     int lv = mm_test_forced_level("core kernels");
     if (lv != 0) return lv;
@@ -206,6 +237,7 @@ int main(void) {
     bool quick = getenv("MMGPT_SANITIZE_RUN") != NULL;
     printf("kernel level: %s\n", got);
     char err[MM_ERR_SIZE];
+    test_xq8();
     const mm_type types[] = {MM_TYPE_F32,  MM_TYPE_F16,  MM_TYPE_BF16, MM_TYPE_Q8_0, MM_TYPE_Q4_0, MM_TYPE_Q4_1,
                              MM_TYPE_Q5_0, MM_TYPE_Q5_1, MM_TYPE_Q4_K, MM_TYPE_Q5_K, MM_TYPE_Q6_K};
     const int n_types = (int)(sizeof types / sizeof types[0]);
