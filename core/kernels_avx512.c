@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core_internal.h"
+#include "simd_avx512.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -192,22 +193,8 @@ q4_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
             const __m512i dh = _mm512_mask_blend_epi16(0xff00, _mm512_permutex2var_epi16(_mm512_loadu_si512(bb), idx9, _mm512_loadu_si512(bb + 64)),
                                                        _mm512_permutex2var_epi16(_mm512_loadu_si512(bb + 144), idx9, _mm512_loadu_si512(bb + 208)));
             const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(dh));
-            /* the vectors' integer dot products, interleaved (the latency of the vpdpbusd chains); V <= 2 in 4
-             * chains per vector: exact integer sums, so the grouping does not change the result */
-            __m512i p[MULTI_VMAX];
-            if (V <= 2) {
-                for (int j = 0; j < V; j++) {
-                    const int8_t *xt = xq[j]->qt + i * MM_QK;
-                    __m512i c[4];
-                    for (int e = 0; e < 4; e++) c[e] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[e], _mm512_loadu_si512(xt + 64 * e));
-                    for (int e = 0; e < 4; e++) c[e] = _mm512_dpbusd_epi32(c[e], wq[e + 4], _mm512_loadu_si512(xt + 256 + 64 * e));
-                    p[j] = _mm512_add_epi32(_mm512_add_epi32(c[0], c[1]), _mm512_add_epi32(c[2], c[3]));
-                }
-            } else {
-                for (int j = 0; j < V; j++) p[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[0], _mm512_loadu_si512(xq[j]->qt + i * MM_QK));
-                for (int e = 1; e < 8; e++)
-                    for (int j = 0; j < V; j++) p[j] = _mm512_dpbusd_epi32(p[j], wq[e], _mm512_loadu_si512(xq[j]->qt + i * MM_QK + 64 * e));
-            }
+            __m512i p[MULTI_VMAX]; /* the vectors' integer dot products (exact: the grouping does not matter) */
+            mm_qt_dots16(wq, xq, V, i * MM_QK, p); /* simd_avx512.h */
             for (int j = 0; j < V; j++) {
                 const __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(p[j]), _mm512_loadu_ps(xq[j]->d + i), _mm512_loadu_ps(xq[j]->s8 + i));
                 a0[k][j] = _mm512_fmadd_ps(t, dw, a0[k][j]);

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "core_internal.h"
+#include "simd_avx512.h"
 #include "quants_internal.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -259,19 +260,7 @@ k4t_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
             const __m512 dsc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_set_epi64x((long long)sc1, (long long)sc0))), dv);
             const __m512 dmm = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_set_epi64x((long long)m1, (long long)m0))), mv);
             __m512i p[MULTI_VMAX];
-            if (V <= 2) {   /* 4 chains per vector (exact integer sums: the grouping does not change them) */
-                for (int j = 0; j < V; j++) {
-                    const int8_t *xt = xq[j]->qt + i * MM_QK;
-                    __m512i c[4];
-                    for (int e = 0; e < 4; e++) c[e] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[e], _mm512_loadu_si512(xt + 64 * e));
-                    for (int e = 0; e < 4; e++) c[e] = _mm512_dpbusd_epi32(c[e], wq[e + 4], _mm512_loadu_si512(xt + 256 + 64 * e));
-                    p[j] = _mm512_add_epi32(_mm512_add_epi32(c[0], c[1]), _mm512_add_epi32(c[2], c[3]));
-                }
-            } else {
-                for (int j = 0; j < V; j++) p[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[0], _mm512_loadu_si512(xq[j]->qt + i * MM_QK));
-                for (int e = 1; e < 8; e++)
-                    for (int j = 0; j < V; j++) p[j] = _mm512_dpbusd_epi32(p[j], wq[e], _mm512_loadu_si512(xq[j]->qt + i * MM_QK + 64 * e));
-            }
+            mm_qt_dots16(wq, xq, V, i * MM_QK, p); /* simd_avx512.h */
             for (int j = 0; j < V; j++) {
                 acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[j]), _mm512_mul_ps(dsc, _mm512_loadu_ps(xq[j]->d + i)), acc[j]);
                 acc[j] = _mm512_fnmadd_ps(dmm, _mm512_loadu_ps(xq[j]->ds + i), acc[j]);

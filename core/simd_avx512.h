@@ -1,0 +1,35 @@
+/* simd_avx512.h - private to core/: small AVX-512 helpers shared by the avx512 level's kernel files
+ * (kernels_avx512.c, quants_avx512.c). Each carries its own target attribute, so a file includes it and calls
+ * it from its own avx512 functions. */
+#ifndef MM_SIMD_AVX512_H
+#define MM_SIMD_AVX512_H
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#include "core_internal.h"
+
+/* The integer dot products of one group of 16 blocks (Q4_0) or sub-blocks (Q4_K), one 32-bit lane each, with
+ * V <= MULTI_VMAX vectors: wq[8] the group's weight codes transposed as x's qt (core_internal.h), off the
+ * group's first element in qt; p[j] gets vector j's 16 sums. V <= 2 runs 4 chains per vector (the vpdpbusd
+ * latency), more vectors interleave one chain each: exact integer sums, so the grouping does not change them
+ * and a row kernel (V = 1) equals its batched instance bit for bit. */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"), always_inline)) static inline void
+mm_qt_dots16(const __m512i wq[8], const mm_xq8 *const *xq, int V, int64_t off, __m512i *p) {
+    if (V <= 2) {
+        for (int j = 0; j < V; j++) {
+            const int8_t *xt = xq[j]->qt + off;
+            __m512i c[4];
+            for (int e = 0; e < 4; e++) c[e] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[e], _mm512_loadu_si512(xt + 64 * e));
+            for (int e = 0; e < 4; e++) c[e] = _mm512_dpbusd_epi32(c[e], wq[e + 4], _mm512_loadu_si512(xt + 256 + 64 * e));
+            p[j] = _mm512_add_epi32(_mm512_add_epi32(c[0], c[1]), _mm512_add_epi32(c[2], c[3]));
+        }
+        return;
+    }
+    for (int j = 0; j < V; j++) p[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[0], _mm512_loadu_si512(xq[j]->qt + off));
+    for (int e = 1; e < 8; e++)
+        for (int j = 0; j < V; j++) p[j] = _mm512_dpbusd_epi32(p[j], wq[e], _mm512_loadu_si512(xq[j]->qt + off + 64 * e));
+}
+#endif
+
+#endif
