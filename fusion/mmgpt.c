@@ -366,13 +366,20 @@ void mmgpt_set_batched_start(mmgpt_ctx *c, bool on) {
 }
 
 int mmgpt_copy_cache(mmgpt_ctx *dst, const mmgpt_ctx *src, char *err) {
+    NEED(src, "src");
+    return mmgpt_copy_cache_n(dst, src, mm_conv_n_past(src->conv), err);
+}
+
+int mmgpt_copy_cache_n(mmgpt_ctx *dst, const mmgpt_ctx *src, int64_t n, char *err) {
     NEED(dst, "dst");
     NEED(src, "src");
-    if (dst == src) return fail(MMGPT_ERR_USAGE, err, "%s: the source is the destination", __func__);
-    if (dst->m != src->m) return fail(MMGPT_ERR_USAGE, err, "%s: the contexts are of different models", __func__);
+    if (dst == src) return fail(MMGPT_ERR_USAGE, err, "mmgpt_copy_cache: the source is the destination");
+    if (dst->m != src->m) return fail(MMGPT_ERR_USAGE, err, "mmgpt_copy_cache: the contexts are of different models");
     mmgpt_clear(dst);
-    char          e[MM_ERR_SIZE];
-    const int64_t n = mm_conv_n_past(src->conv);
+    char e[MM_ERR_SIZE];
+    if (n < 0 || n > mm_conv_n_past(src->conv))
+        return fail(MMGPT_ERR_USAGE, err, "mmgpt_copy_cache: %lld positions asked, the source holds %lld", (long long)n,
+                    (long long)mm_conv_n_past(src->conv));
     if (n > mm_conv_n_ctx(dst->conv))
         return fail(MMGPT_ERR_USAGE, err, "%s: the source holds %lld positions, the destination's context is %lld",
                     __func__, (long long)n, (long long)mm_conv_n_ctx(dst->conv));

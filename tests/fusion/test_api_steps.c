@@ -11,7 +11,7 @@
  *   6. mmgpt_generate_next_many (the batched step of several contexts: mmgpt serve, caption/describe of many
  *      files) gives every context its answer alone (text, pieces, stop reason), greedy and sampled, contexts
  *      ending at different steps, with and without every state joining the shared pass;
- *   7. mmgpt_copy_cache + mmgpt_set_batched_start (mmgpt serve's admission): contexts that take another's KV
+ *   7. mmgpt_copy_cache (and _n: the prompt only) + mmgpt_set_batched_start (mmgpt serve's admission): contexts that take another's KV
  *      cache as prefix cache and leave their turn's last position to the batched step answer as the context
  *      that asks the same question again after mmgpt_clear (its own prefix cache, the position evaluated at
  *      begin), greedy, sampled and with a repeat penalty (the deferred token is in the penalty window), stepped
@@ -277,8 +277,12 @@ int main(int argc, char **argv) {
             d[k] = mmgpt_ctx_create(m, (mmgpt_ctx_params){.n_threads = 2, .share_pool = k ? d[0] : NULL}, err);
             CHECK(d[k] != NULL, "7: ctx: %s", err);
             mmgpt_set_batched_start(d[k], true);
-            if (k < 3) CHECK(!mmgpt_copy_cache(d[k], r, err), "7: copy: %s", err);
-            CHECK(mmgpt_ctx_n_past(d[k]) == (k < 3 ? mmgpt_ctx_n_past(r) : 0), "7: n_past after the copy");
+            /* d[1] copies r's prompt but its last position, not the answer (mmgpt serve's slot.n_key) */
+            const int64_t n_copy = k == 1 ? tr.n_prompt - 1 : k < 3 ? mmgpt_ctx_n_past(r) : 0;
+            if (k == 1) CHECK(!mmgpt_copy_cache_n(d[k], r, n_copy, err), "7: copy_n: %s", err);
+            else if (k < 3) CHECK(!mmgpt_copy_cache(d[k], r, err), "7: copy: %s", err);
+            CHECK(mmgpt_ctx_n_past(d[k]) == n_copy, "7: ctx %d: n_past %lld after the copy, want %lld", k,
+                  (long long)mmgpt_ctx_n_past(d[k]), (long long)n_copy);
             CHECK(!add_turn(d[k], k < 3 ? 0 : 1, err) && !mmgpt_generate_begin(d[k], gp, err), "7: begin %d: %s", k, err);
             mmgpt_timings t;
             mmgpt_get_timings(d[k], &t);
@@ -336,6 +340,9 @@ int main(int argc, char **argv) {
         CHECK(!strcmp(again.buf, fresh1.buf), "7: after a dropped position '%s' != '%s'", again.buf, fresh1.buf);
         /* misuse */
         CHECK(mmgpt_copy_cache(d[0], d[0], err) == MMGPT_ERR_USAGE, "7: copy onto itself");
+        CHECK(mmgpt_copy_cache_n(d[0], r, mmgpt_ctx_n_past(r) + 1, err) == MMGPT_ERR_USAGE &&
+                  mmgpt_copy_cache_n(d[0], r, -1, err) == MMGPT_ERR_USAGE,
+              "7: copy_n of more than the source holds / of -1 positions");
         CHECK(mmgpt_copy_cache(NULL, d[0], err) == MMGPT_ERR_USAGE && mmgpt_copy_cache(d[0], NULL, err) == MMGPT_ERR_USAGE,
               "7: copy NULL");
         mmgpt_set_batched_start(NULL, true);
