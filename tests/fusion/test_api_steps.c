@@ -1,5 +1,7 @@
 /* test_api_steps.c - the step-wise generation of mmgpt.h (mmgpt_generate_begin / _next / _stop) and the
  * replayed conversation (mmgpt_eval_answer), the two things `mmgpt serve` needs from the library:
+ *   0. ignore_eos: the greedy answer that ends on the end token is the start of the ignore_eos one, which
+ *      runs to max_tokens (greedy and sampled), and again the same on that ctx after mmgpt_clear;
  *   1. begin + next until 0 gives the text, pieces and stop reason of mmgpt_generate (greedy and sampled);
  *   2. two contexts on one model stepped alternately in one thread (the server's worker loop) each give
  *      their answer alone;
@@ -82,6 +84,33 @@ int main(int argc, char **argv) {
     sampled.max_tokens = 20;
     sampled.temperature = 0.9f;
     sampled.seed = 1234;
+
+    /* 0: ignore_eos (the end tokens banned in the state's logits for the pick, then put back): the greedy
+     *    answer that ends on its end token (26 tokens on the demo model) is the start of the ignore_eos
+     *    answer, which runs on to max_tokens; again on that ctx after mmgpt_clear (its prefix cache); sampled
+     *    runs to max_tokens too */
+    for (int mode = 0; mode < 2; mode++) {
+        mmgpt_gen_params gp = mode ? sampled : greedy, ge = gp;
+        ge.ignore_eos = true;
+        acc        plain = {0}, banned = {0}, again = {0};
+        mmgpt_stop w_plain, w_banned;
+        reference(m, 0, gp, &plain, &w_plain);
+        mmgpt_ctx *c = mmgpt_ctx_create(m, (mmgpt_ctx_params){.n_threads = 1}, err);
+        CHECK(c && !add_turn(c, 0, err) && !mmgpt_generate(c, ge, collect, &banned, err), "0: ignore_eos: %s", err);
+        w_banned = mmgpt_stop_reason(c);
+        mmgpt_timings t;
+        mmgpt_get_timings(c, &t);
+        CHECK(w_banned == MMGPT_STOP_MAX_TOKENS && t.n_gen == ge.max_tokens, "0: mode %d: ignore_eos stopped (%d) "
+              "after %lld tokens", mode, (int)w_banned, (long long)t.n_gen);
+        if (mode == 0)
+            CHECK(w_plain == MMGPT_STOP_EOS && banned.n > plain.n && !strncmp(banned.buf, plain.buf, plain.n),
+                  "0: greedy '%s' (stop %d) is not the start of the ignore_eos answer '%s'", plain.buf, (int)w_plain,
+                  banned.buf);
+        mmgpt_clear(c);
+        CHECK(!add_turn(c, 0, err) && !mmgpt_generate(c, ge, collect, &again, err) && !strcmp(again.buf, banned.buf),
+              "0: mode %d: ignore_eos again '%s' != '%s'", mode, again.buf, banned.buf);
+        mmgpt_ctx_free(c);
+    }
 
     /* 1 + 2: two contexts stepped alternately == each alone */
     for (int mode = 0; mode < 2; mode++) {
