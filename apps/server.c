@@ -31,9 +31,11 @@
  *   turns and answers are matched in it turn after turn (mmgpt_eval_answer), so a client that sends turn
  *   1 + the answer + turn 2 has only the close of the answer and turn 2 evaluated.
  *   When no free slot holds the job's start but another slot (busy or not) does, the chosen slot first takes a
- *   copy of that slot's KV cache (mmgpt_copy_cache: rows copied, nothing evaluated; /metrics:
+ *   copy of that slot's KV cache (mmgpt_copy_cache_n: rows copied, nothing evaluated; /metrics:
  *   mmgpt_prefix_cache_copies_total), so clients that send the same system prompt and first message at once
- *   have it evaluated once.
+ *   have it evaluated once. Only the positions of that slot's last prompt are copied (slot.n_key: what a
+ *   job with the same start can match; its answer could match only a replayed answer, rarely):
+ *   mmgpt_prefix_cache_copied_positions_total.
  *   usage.prompt_tokens_details.cached_tokens says how many prompt positions were found there.
  *
  * Limits (memory is bounded by these, not by the request count)
@@ -111,6 +113,8 @@ typedef struct {
     mmgpt_ctx *ctx;
     job       *job;
     uint64_t   key;        /* the key of its last job */
+    int64_t    n_key;      /* the KV cache positions of that job's prompt (its system prompt and turns, less a
+                              last position left to the step): what a job with the same key can match */
     uint64_t   last_used;  /* S.slot_clock when it took a job */
 } slot;
 
@@ -146,6 +150,7 @@ typedef struct {
     uint64_t         m_step_seqs;                /* sum over decode steps of the slots they advanced */
     uint64_t         m_prompt_batched;           /* prompt positions evaluated in decode steps (batched start) */
     uint64_t         m_cache_copies;             /* jobs whose slot took another slot's KV cache as prefix cache */
+    uint64_t         m_copied_positions;         /* the KV cache positions those copies took */
     double           m_step_s, m_admit_s, m_idle_s; /* the worker's time: decode steps, admitting jobs (prompt
                                                        evaluation, less the steps taken between its pieces),
                                                        waiting for work with no busy slot */
@@ -338,6 +343,7 @@ static int slot_start(slot *s, job *j, char *err) {
     job_free_media(j); /* every turn is evaluated (the model's media cache keeps the rows) */
     pthread_mutex_unlock(&S.mu);
     s->key = rc ? 0 : j->key;
+    s->n_key = rc ? 0 : mmgpt_ctx_n_past(c);
     return rc;
 }
 
@@ -472,10 +478,13 @@ static void *worker(void *arg) {
             S.busy++;
             pthread_mutex_unlock(&S.mu);
             const double t_admit = now_s(), step0 = w_step_s;
-            const bool copied = src && mmgpt_copy_cache(s->ctx, src->ctx, err) == MMGPT_OK;
+            const int64_t n_copy = src ? src->n_key : 0;
+            const bool copied = src && mmgpt_copy_cache_n(s->ctx, src->ctx, n_copy, err) == MMGPT_OK;
+            const int64_t n_copied = copied ? mmgpt_ctx_n_past(s->ctx) : 0; /* what the copy took */
             int        rc = slot_start(s, j, err);
             pthread_mutex_lock(&S.mu);
             S.m_cache_copies += copied;
+            S.m_copied_positions += (uint64_t)n_copied;
             S.m_admit_s += now_s() - t_admit - (w_step_s - step0);
             S.m_step_s = w_step_s;
             if (rc) {
@@ -876,6 +885,9 @@ static char *metrics_text(void) {
     metric(f, "mmgpt_prefix_cache_copies_total", "counter",
            "Jobs started on a copy of another slot's KV cache (the same system prompt and first message).",
            (double)S.m_cache_copies);
+    metric(f, "mmgpt_prefix_cache_copied_positions_total", "counter",
+           "KV cache positions those copies took (the source slot's last prompt, not its answer).",
+           (double)S.m_copied_positions);
     metric(f, "mmgpt_worker_decode_seconds_total", "counter", "The worker's time in decode steps.", S.m_step_s);
     metric(f, "mmgpt_worker_admit_seconds_total", "counter",
            "The worker's time starting jobs in slots (prompt evaluation; steps between its pieces not counted).",

@@ -3,7 +3,7 @@
 
     /usr/bin/python3 bench/bench_server.py [--bin build/mmgpt[,OTHER...]] [--model FILE | --gpt2-124m]
         [--clients 1,2,4,8,16] [--tokens 64] [--rounds 2] [--threads 1] [--media] [--sample] [--repeat 1]
-        [--type f16] [--no-stream]
+        [--type f16] [--no-stream] [--warm-one] [--interleave]
 
 Each client sends --rounds streaming requests one after another (ignore_eos, max_tokens = --tokens, so every
 answer has exactly that many tokens; --media: with assets/examples/shapes1.png); the server runs with
@@ -16,6 +16,15 @@ admitting (prompt evaluation; a prompt found in the slot's cache but for its las
 position evaluated in the next decode step instead, counted there: /metrics mmgpt_prompt_positions_in_steps_total,
 which also counts in the mean batch), the worker's idle share (waiting for requests with no slot busy: high means
 the clients, not the server, set the pace) and the server's mean time to first token (queue to first text).
+Before each measured run every slot serves one request (as many at once as there are clients), so the N-client
+run, like the 1-client run, measures slots that were used before (first-touch page faults of a never-used
+slot's KV cache are not counted in one case only); --warm-one warms one slot only (the former warm-up).
+The last column is the clients' own CPU time (this Python process: all its threads) over the wall time, in
+cores: on a machine with few cores it is CPU the server did not have.
+The speed-up column divides the best runs; "median speed-up" is the median over repetitions of run k's rate
+over the first client count's run k. --interleave: repetition k runs every client count (and binary) one after
+the other, so the two runs of a ratio are close in time (on a loaded machine the 1- and 8-client runs of one
+repetition then see about the same load; without it all repetitions of one count run before the next count).
 --no-stream: plain JSON answers instead of server-sent events (the client then parses one JSON per request;
 its time to first token is the whole answer's, so the server's is the one to read).
 --repeat N runs each client count N times (a fresh server each time) and keeps the run with the best
@@ -110,7 +119,7 @@ def one_request(port, body):
     return n, ttft if ttft is not None else time.time() - t0
 
 
-def run(bin_, model, clients, tokens, rounds, threads, media, sample, stream=True):
+def run(bin_, model, clients, tokens, rounds, threads, media, sample, stream=True, warm_all=True):
     p, port = start(bin_, model, clients, threads)
     content = "Describe this image."
     if media:
@@ -124,7 +133,14 @@ def run(bin_, model, clients, tokens, rounds, threads, media, sample, stream=Tru
         if sample:
             req.update(temperature=0.8, top_k=0, top_p=0.95, seed=seed)
         return json.dumps(req).encode()
-    one_request(port, body(0))  # warm-up (page-in of the weights)
+    # warm-up: one request per client at once, so that every slot has been used once (its KV cache pages
+    # and scratch touched, the batch made) as the one slot of a 1-client run has; else the N-client run pays
+    # N - 1 slots' first-touch page faults that the 1-client run does not (on this VM ~4 % of a short run)
+    ws = [threading.Thread(target=one_request, args=(port, body(0))) for _ in range(clients if warm_all else 1)]
+    for t in ws:
+        t.start()
+    for t in ws:
+        t.join()
     res = []
     lock = threading.Lock()
 
@@ -134,6 +150,7 @@ def run(bin_, model, clients, tokens, rounds, threads, media, sample, stream=Tru
             with lock:
                 res.append(r)
     m0 = metrics(port)
+    c0 = os.times()
     t0 = time.time()
     ts = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
     for t in ts:
@@ -141,6 +158,8 @@ def run(bin_, model, clients, tokens, rounds, threads, media, sample, stream=Tru
     for t in ts:
         t.join()
     wall = time.time() - t0
+    c1 = os.times()
+    client_cpu = (c1.user - c0.user + c1.system - c0.system) / wall  # the clients' CPU time / wall (cores)
     m1 = metrics(port)
     rss = peak_rss_mib(p.pid)
     p.terminate()
@@ -155,7 +174,7 @@ def run(bin_, model, clients, tokens, rounds, threads, media, sample, stream=Tru
                d["mmgpt_tokens_generated_total"] / busy if busy > 0 else 0, d["mmgpt_worker_admit_seconds_total"] /
                busy if busy > 0 else 0, d["mmgpt_worker_idle_seconds_total"] / wall,
                d["mmgpt_time_to_first_token_seconds_total"] / max(1, d["mmgpt_completions_total"]))
-    return total / wall, sum(ttfts) / len(ttfts), max(ttfts), rss, total, srv
+    return total / wall, sum(ttfts) / len(ttfts), max(ttfts), rss, total, srv, client_cpu
 
 
 def main():
@@ -172,6 +191,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--type", default="f16", choices=["f16", "f32", "q8_0", "q4_0"])
     ap.add_argument("--no-stream", action="store_true")
+    ap.add_argument("--warm-one", action="store_true")
+    ap.add_argument("--interleave", action="store_true")
     a = ap.parse_args()
     model = a.model
     if a.gpt2_124m:
@@ -188,15 +209,27 @@ def main():
     counts = [int(x) for x in a.clients.split(",")]
     rows = {b: [] for b in bins}
     ratios = []
-    for c in counts:
-        runs = {b: [] for b in bins}
+    runs = {(c, b): [] for c in counts for b in bins}
+    if a.interleave:  # repetition k runs every client count and binary one after the other (close in time)
         for _ in range(max(1, a.repeat)):
-            for b in bins:  # alternated
-                runs[b].append(run(b, model, c, a.tokens, a.rounds, a.threads, a.media, a.sample, not a.no_stream))
+            for c in counts:
+                for b in bins:
+                    runs[c, b].append(run(b, model, c, a.tokens, a.rounds, a.threads, a.media, a.sample,
+                                          not a.no_stream, not a.warm_one))
+                    print("# %s, %d clients: %.1f tok/s" % (b, c, runs[c, b][-1][0]), file=sys.stderr, flush=True)
+    for c in counts:
+        if not a.interleave:
+            for _ in range(max(1, a.repeat)):
+                for b in bins:  # alternated
+                    runs[c, b].append(run(b, model, c, a.tokens, a.rounds, a.threads, a.media, a.sample,
+                                          not a.no_stream, not a.warm_one))
         for b in bins:
-            tps, ttft, worst, _, total, srv = max(runs[b], key=lambda r: r[0])
-            rows[b].append((c, tps, ttft, worst, max(r[3] for r in runs[b]), srv))
-        per = [sorted(runs[b][k][0] / runs[bins[0]][k][0] for k in range(len(runs[b]))) for b in bins[1:]]
+            tps, ttft, worst, _, total, srv, ccpu = max(runs[c, b], key=lambda r: r[0])
+            # the speed-up over the first client count, as the median of the per-repetition ratios (with
+            # --interleave the two runs of a repetition are minutes apart at most: the load moves less)
+            sp = sorted(runs[c, b][k][0] / runs[counts[0], b][k][0] for k in range(len(runs[c, b])))
+            rows[b].append((c, tps, ttft, worst, max(r[3] for r in runs[c, b]), srv, ccpu, sp[len(sp) // 2]))
+        per = [sorted(runs[c, b][k][0] / runs[c, bins[0]][k][0] for k in range(len(runs[c, b]))) for b in bins[1:]]
         ratios.append([x[len(x) // 2] for x in per])
         if len(bins) > 1:  # progress: this count's rows and ratios at once (the tables follow at the end)
             for b in bins:
@@ -215,16 +248,16 @@ def main():
         for c, rr in zip(counts, ratios):
             print("| %d | %s |" % (c, " | ".join("%.2fx" % x for x in rr)))
 
-
 def print_row(r, base, header):
     if header:
-        print("| clients | aggregate tok/s | speed-up | mean TTFT ms | worst TTFT ms | peak RSS MiB | mean batch "
-              "| worker-busy tok/s | admit share | worker idle | server TTFT ms |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
-    c, tps, ttft, worst, rss, srv = r
+        print("| clients | aggregate tok/s | speed-up | median speed-up | mean TTFT ms | worst TTFT ms | peak RSS MiB | mean batch "
+              "| worker-busy tok/s | admit share | worker idle | server TTFT ms | client CPU |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    c, tps, ttft, worst, rss, srv, ccpu, msp = r
     extra = "| %.2f | %.1f | %.0f%% | %.0f%% | %.0f |" % (srv[0], srv[1], 100 * srv[2], 100 * srv[3], 1000 * srv[4]) \
         if srv else "| - | - | - | - | - |"
-    print("| %d | %.1f | %.2fx | %.0f | %.0f | %.0f %s" % (c, tps, tps / base, ttft * 1000, worst * 1000, rss, extra),
+    print("| %d | %.1f | %.2fx | %.2fx | %.0f | %.0f | %.0f %s %.0f%% |" % (c, tps, tps / base, msp, ttft * 1000,
+                                                                            worst * 1000, rss, extra, 100 * ccpu),
           flush=True)
 
 

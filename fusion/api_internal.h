@@ -65,7 +65,9 @@ struct mmgpt_ctx {
     mm_vit_state        *vs;        /* NULL without image encoder */
     float               *vit_out;   /* [n_tokens][d_v] */
     float               *img_proj_scratch;
-    float               *logits_ban;  /* [n_vocab] logits with <|endoftext|> banned (gen.ignore_eos) */
+    float               *logits_ban;  /* [n_vocab] gen.ignore_eos: the banned end tokens' logits, kept while they
+                                         are -inf in the state's (or, with more of them than n_vocab, a copy of
+                                         the logits with them banned) */
     mm_audio_state      *as;        /* NULL without audio encoder */
     mm_tokenizer_stream *ts;
     mm_conv             *conv;      /* the conversation: KV-cache record, pending turn, system prompt */

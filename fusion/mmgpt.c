@@ -366,13 +366,20 @@ void mmgpt_set_batched_start(mmgpt_ctx *c, bool on) {
 }
 
 int mmgpt_copy_cache(mmgpt_ctx *dst, const mmgpt_ctx *src, char *err) {
+    NEED(src, "src");
+    return mmgpt_copy_cache_n(dst, src, mm_conv_n_past(src->conv), err);
+}
+
+int mmgpt_copy_cache_n(mmgpt_ctx *dst, const mmgpt_ctx *src, int64_t n, char *err) {
     NEED(dst, "dst");
     NEED(src, "src");
-    if (dst == src) return fail(MMGPT_ERR_USAGE, err, "%s: the source is the destination", __func__);
-    if (dst->m != src->m) return fail(MMGPT_ERR_USAGE, err, "%s: the contexts are of different models", __func__);
+    if (dst == src) return fail(MMGPT_ERR_USAGE, err, "mmgpt_copy_cache: the source is the destination");
+    if (dst->m != src->m) return fail(MMGPT_ERR_USAGE, err, "mmgpt_copy_cache: the contexts are of different models");
     mmgpt_clear(dst);
-    char          e[MM_ERR_SIZE];
-    const int64_t n = mm_conv_n_past(src->conv);
+    char e[MM_ERR_SIZE];
+    if (n < 0 || n > mm_conv_n_past(src->conv))
+        return fail(MMGPT_ERR_USAGE, err, "mmgpt_copy_cache: %lld positions asked, the source holds %lld", (long long)n,
+                    (long long)mm_conv_n_past(src->conv));
     if (n > mm_conv_n_ctx(dst->conv))
         return fail(MMGPT_ERR_USAGE, err, "%s: the source holds %lld positions, the destination's context is %lld",
                     __func__, (long long)n, (long long)mm_conv_n_ctx(dst->conv));
@@ -690,19 +697,35 @@ static void gen_finish(mmgpt_ctx *c, int rc, mmgpt_stop why) {
 static int32_t gen_pick(mmgpt_ctx *c) {
     struct mm_gen *g = c->gen;
     const float   *lg = mm_gpt_state_logits(c->st);
-    if (g->p.ignore_eos) { /* none of the end-of-generation tokens is ever sampled */
-        const int32_t *eog = NULL;
-        const int32_t  n_eog = mm_tokenizer_eog_ids(c->m->tok, &eog);
-        const int64_t  nv = mm_gpt_model_n_vocab(c->m->gpt);
-        memcpy(c->logits_ban, lg, (size_t)nv * sizeof(float));
-        for (int32_t k = 0; k < n_eog; k++)
-            if (eog[k] < nv) c->logits_ban[eog[k]] = -INFINITY;
-        if (c->m->eos >= 0) c->logits_ban[c->m->eos] = -INFINITY;
-        if (c->m->eot >= 0) c->logits_ban[c->m->eot] = -INFINITY;
-        lg = c->logits_ban;
+    if (!g->p.ignore_eos) {
+        const int32_t t = mm_sampler_sample(g->smp, lg);
+        mm_sampler_accept(g->smp, t);
+        return t;
     }
-    int32_t t = mm_sampler_sample(g->smp, lg);
+    /* none of the end-of-generation tokens is ever sampled: they are set to -inf in the state's own logits
+     * (this context's alone: a pick runs on one thread), their values kept in logits_ban and put back after
+     * the pick, in reverse order (an id may be listed twice) - no copy of n_vocab floats per token; with more
+     * end tokens than the vocabulary (a hostile file) the logits are copied and banned there instead */
+    const int32_t *eog = NULL;
+    const int32_t  n_eog = mm_tokenizer_eog_ids(c->m->tok, &eog);
+    const int64_t  nv = mm_gpt_model_n_vocab(c->m->gpt);
+    const int32_t  extra[2] = {c->m->eos, c->m->eot};
+    const bool     in_place = (int64_t)n_eog + 2 <= nv;
+    float         *lw = in_place ? (float *)lg : c->logits_ban;
+    if (!in_place) memcpy(lw, lg, (size_t)nv * sizeof(float));
+    int32_t n_ban = 0;
+    for (int32_t k = 0; k < n_eog + 2; k++) {
+        const int32_t id = k < n_eog ? eog[k] : extra[k - n_eog];
+        if (id < 0 || id >= nv) continue;
+        if (in_place) c->logits_ban[n_ban++] = lw[id];
+        lw[id] = -INFINITY;
+    }
+    const int32_t t = mm_sampler_sample(g->smp, lw);
     mm_sampler_accept(g->smp, t);
+    for (int32_t k = n_eog + 2 - 1; in_place && k >= 0; k--) { /* the same ids, backwards */
+        const int32_t id = k < n_eog ? eog[k] : extra[k - n_eog];
+        if (id >= 0 && id < nv) lw[id] = c->logits_ban[--n_ban];
+    }
     return t;
 }
 

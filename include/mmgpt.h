@@ -385,6 +385,11 @@ int mmgpt_generate_next_many(mmgpt_ctx *const *ctxs, int n, mmgpt_piece_fn cb, v
  *     src's KV rows (2 n_layer d_model floats per position). */
 void mmgpt_set_batched_start(mmgpt_ctx *ctx, bool on);
 int  mmgpt_copy_cache(mmgpt_ctx *dst, const mmgpt_ctx *src, char *err);
+/* mmgpt_copy_cache_n(dst, src, n): as mmgpt_copy_cache, of src's first n positions only (0 <= n <= the
+ *   positions src holds; MMGPT_ERR_USAGE otherwise, dst then cleared). A caller that knows how much of src
+ *   a new request can match (mmgpt serve: the prompt of the request src served, not its answer) copies
+ *   that much: fewer rows, fewer of dst's never-touched KV-cache pages faulted in. */
+int  mmgpt_copy_cache_n(mmgpt_ctx *dst, const mmgpt_ctx *src, int64_t n, char *err);
 
 /* A conversation replayed from its messages, as chat APIs send it: evaluates the pending turn, then
  * answer as the model's answer to it (the template's answer_lead + answer, trimmed where the template

@@ -1,5 +1,7 @@
 /* test_api_steps.c - the step-wise generation of mmgpt.h (mmgpt_generate_begin / _next / _stop) and the
  * replayed conversation (mmgpt_eval_answer), the two things `mmgpt serve` needs from the library:
+ *   0. ignore_eos: the greedy answer that ends on the end token is the start of the ignore_eos one, which
+ *      runs to max_tokens (greedy and sampled), and again the same on that ctx after mmgpt_clear;
  *   1. begin + next until 0 gives the text, pieces and stop reason of mmgpt_generate (greedy and sampled);
  *   2. two contexts on one model stepped alternately in one thread (the server's worker loop) each give
  *      their answer alone;
@@ -11,7 +13,7 @@
  *   6. mmgpt_generate_next_many (the batched step of several contexts: mmgpt serve, caption/describe of many
  *      files) gives every context its answer alone (text, pieces, stop reason), greedy and sampled, contexts
  *      ending at different steps, with and without every state joining the shared pass;
- *   7. mmgpt_copy_cache + mmgpt_set_batched_start (mmgpt serve's admission): contexts that take another's KV
+ *   7. mmgpt_copy_cache (and _n: the prompt only) + mmgpt_set_batched_start (mmgpt serve's admission): contexts that take another's KV
  *      cache as prefix cache and leave their turn's last position to the batched step answer as the context
  *      that asks the same question again after mmgpt_clear (its own prefix cache, the position evaluated at
  *      begin), greedy, sampled and with a repeat penalty (the deferred token is in the penalty window), stepped
@@ -82,6 +84,33 @@ int main(int argc, char **argv) {
     sampled.max_tokens = 20;
     sampled.temperature = 0.9f;
     sampled.seed = 1234;
+
+    /* 0: ignore_eos (the end tokens banned in the state's logits for the pick, then put back): the greedy
+     *    answer that ends on its end token (26 tokens on the demo model) is the start of the ignore_eos
+     *    answer, which runs on to max_tokens; again on that ctx after mmgpt_clear (its prefix cache); sampled
+     *    runs to max_tokens too */
+    for (int mode = 0; mode < 2; mode++) {
+        mmgpt_gen_params gp = mode ? sampled : greedy, ge = gp;
+        ge.ignore_eos = true;
+        acc        plain = {0}, banned = {0}, again = {0};
+        mmgpt_stop w_plain, w_banned;
+        reference(m, 0, gp, &plain, &w_plain);
+        mmgpt_ctx *c = mmgpt_ctx_create(m, (mmgpt_ctx_params){.n_threads = 1}, err);
+        CHECK(c && !add_turn(c, 0, err) && !mmgpt_generate(c, ge, collect, &banned, err), "0: ignore_eos: %s", err);
+        w_banned = mmgpt_stop_reason(c);
+        mmgpt_timings t;
+        mmgpt_get_timings(c, &t);
+        CHECK(w_banned == MMGPT_STOP_MAX_TOKENS && t.n_gen == ge.max_tokens, "0: mode %d: ignore_eos stopped (%d) "
+              "after %lld tokens", mode, (int)w_banned, (long long)t.n_gen);
+        if (mode == 0)
+            CHECK(w_plain == MMGPT_STOP_EOS && banned.n > plain.n && !strncmp(banned.buf, plain.buf, plain.n),
+                  "0: greedy '%s' (stop %d) is not the start of the ignore_eos answer '%s'", plain.buf, (int)w_plain,
+                  banned.buf);
+        mmgpt_clear(c);
+        CHECK(!add_turn(c, 0, err) && !mmgpt_generate(c, ge, collect, &again, err) && !strcmp(again.buf, banned.buf),
+              "0: mode %d: ignore_eos again '%s' != '%s'", mode, again.buf, banned.buf);
+        mmgpt_ctx_free(c);
+    }
 
     /* 1 + 2: two contexts stepped alternately == each alone */
     for (int mode = 0; mode < 2; mode++) {
@@ -277,8 +306,12 @@ int main(int argc, char **argv) {
             d[k] = mmgpt_ctx_create(m, (mmgpt_ctx_params){.n_threads = 2, .share_pool = k ? d[0] : NULL}, err);
             CHECK(d[k] != NULL, "7: ctx: %s", err);
             mmgpt_set_batched_start(d[k], true);
-            if (k < 3) CHECK(!mmgpt_copy_cache(d[k], r, err), "7: copy: %s", err);
-            CHECK(mmgpt_ctx_n_past(d[k]) == (k < 3 ? mmgpt_ctx_n_past(r) : 0), "7: n_past after the copy");
+            /* d[1] copies r's prompt but its last position, not the answer (mmgpt serve's slot.n_key) */
+            const int64_t n_copy = k == 1 ? tr.n_prompt - 1 : k < 3 ? mmgpt_ctx_n_past(r) : 0;
+            if (k == 1) CHECK(!mmgpt_copy_cache_n(d[k], r, n_copy, err), "7: copy_n: %s", err);
+            else if (k < 3) CHECK(!mmgpt_copy_cache(d[k], r, err), "7: copy: %s", err);
+            CHECK(mmgpt_ctx_n_past(d[k]) == n_copy, "7: ctx %d: n_past %lld after the copy, want %lld", k,
+                  (long long)mmgpt_ctx_n_past(d[k]), (long long)n_copy);
             CHECK(!add_turn(d[k], k < 3 ? 0 : 1, err) && !mmgpt_generate_begin(d[k], gp, err), "7: begin %d: %s", k, err);
             mmgpt_timings t;
             mmgpt_get_timings(d[k], &t);
@@ -336,6 +369,9 @@ int main(int argc, char **argv) {
         CHECK(!strcmp(again.buf, fresh1.buf), "7: after a dropped position '%s' != '%s'", again.buf, fresh1.buf);
         /* misuse */
         CHECK(mmgpt_copy_cache(d[0], d[0], err) == MMGPT_ERR_USAGE, "7: copy onto itself");
+        CHECK(mmgpt_copy_cache_n(d[0], r, mmgpt_ctx_n_past(r) + 1, err) == MMGPT_ERR_USAGE &&
+                  mmgpt_copy_cache_n(d[0], r, -1, err) == MMGPT_ERR_USAGE,
+              "7: copy_n of more than the source holds / of -1 positions");
         CHECK(mmgpt_copy_cache(NULL, d[0], err) == MMGPT_ERR_USAGE && mmgpt_copy_cache(d[0], NULL, err) == MMGPT_ERR_USAGE,
               "7: copy NULL");
         mmgpt_set_batched_start(NULL, true);

@@ -228,6 +228,29 @@ def main():
               (m["mmgpt_decode_step_sequences_total"] / max(1, m["mmgpt_decode_steps_total"])),
               m["mmgpt_decode_step_sequences_total"] > m["mmgpt_decode_steps_total"] > 0, m)
 
+        # ---- the same start at once: one slot evaluates it, the others copy only its prompt's KV positions
+        # (mmgpt_copy_cache_n: the positions of that slot's last prompt but the one left to the step, not its answer)
+        same = {"messages": [{"role": "user", "content": "Copy check: name three colours."}], "max_tokens": 12,
+                "ignore_eos": True}
+        st, first = s.chat(same)
+        before = s.metrics()
+        got = []
+        ts = [threading.Thread(target=lambda: got.append(s.chat(same))) for _ in range(3)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        m = s.metrics()
+        copies = m["mmgpt_prefix_cache_copies_total"] - before["mmgpt_prefix_cache_copies_total"]
+        pos = m["mmgpt_prefix_cache_copied_positions_total"] - before["mmgpt_prefix_cache_copied_positions_total"]
+        n_prompt = first["usage"]["prompt_tokens"] if st == 200 else -1
+        check("3 identical requests at once: %d copies of %d positions each (the prompt of %d less its last)" %
+              (copies, pos / max(1, copies), n_prompt), st == 200 and copies >= 1 and pos == copies * (n_prompt - 1),
+              (copies, pos, n_prompt))
+        check("... and their answers equal the first's", [g[0] for g in got] == [200] * 3 and
+              all(g[1]["choices"][0]["message"]["content"] == first["choices"][0]["message"]["content"] for g in got),
+              got)
+
         # ---- a client that goes away mid-stream frees its slot
         before = s.metrics()
         sock = socket.create_connection(("127.0.0.1", s.port))
