@@ -287,6 +287,22 @@ void mm_matvec_multi(mm_pool *pool, mm_type t, const void *W, int64_t rows, int6
                      const float *const *x, float *const *y);
 void mm_matvec_multi_rows(mm_pool *pool, int ith, mm_type t, const void *W, int64_t r0, int64_t r1, int64_t cols,
                           int n, const float *const *x, float *const *y);
+/* Inputs quantized once per product for all threads (the batched decode step, where every thread's share of a
+ * matrix's rows would otherwise quantize all n inputs again; mm_matvec_multi does it itself). mm_multi_x holds n_max
+ * vectors of up to max_cols columns (create outside the hot path; free: NULL is a no-op).
+ * mm_matvec_multi_rows_shared is mm_matvec_multi_rows (the same bits) where the calls that pass the same mx and
+ * key != 0 share vector j's quantized form: the first call that needs it quantizes it into mx on its own thread,
+ * the others read it (one still being quantized by another thread is waited for briefly, then quantized again in
+ * the caller's own scratch: the same function of the same x, the same bits). The caller promises that the calls
+ * of one key have the same x[j] pointers, cols and contents, and that no call of an earlier key is still running
+ * when a new key starts (a barrier between the phases that change x: e.g. key = step * phases + phase + 1). A
+ * vector past n_max or a row wider than max_cols is quantized by each call (as mx == NULL or key == 0). */
+typedef struct mm_multi_x mm_multi_x;
+mm_multi_x *mm_multi_x_create(int64_t max_cols, int n_max, char *err);
+void mm_multi_x_free(mm_multi_x *mx);
+void mm_matvec_multi_rows_shared(mm_pool *pool, int ith, mm_type t, const void *W, int64_t r0, int64_t r1,
+                                 int64_t cols, int n, const float *const *x, float *const *y, mm_multi_x *mx,
+                                 uint64_t key);
 /* mm_kernels_reserve, plus scratch for n_max vectors (capped at MM_MATVEC_MULTI_GROUP) of max_cols columns
  * per thread: mm_matvec_multi(_rows) with n <= n_max then never allocates. */
 int  mm_kernels_reserve_multi(mm_pool *pool, int64_t max_cols, int n_max, char *err);

@@ -786,25 +786,29 @@ struct mm_gpt_batch {
     int64_t             n_ph;
     atomic_bool         nonfinite[MM_GPT_BATCH_MAX]; /* sequence j's logits hold a NaN/Inf (the logits items
                                                         check the rows they compute, at once on every thread) */
+    mm_multi_x         *mx;    /* the phase's inputs quantized once for all its items (core: mm_matvec_multi_rows_shared) */
+    uint64_t            steps; /* steps run: the key of phase p of a step is steps * n_ph + p + 1 */
 };
 
 typedef struct {
     mm_gpt_batch        *b;
     mm_gpt_state *const *st;
     int                  n;
+    uint64_t             key0; /* + phase index: the shared-input key (mm_gpt_batch.steps) */
 } mstep_ctx;
 
 /* rows [r0, r1) of y_j = W x_j (+ bias) for the n states, x_j / y_j the field at byte offset xo / yo of each
  * state (plus yadd floats: a slice of q | k | v) */
-static void mat_rows_multi(const mstep_ctx *c, int ith, const mm_mat *w, const float *bias, int64_t r0,
-                           int64_t r1, size_t xo, size_t yo, int64_t yadd) {
+static void mat_rows_multi(const mstep_ctx *c, int ith, const struct dec_phase *ph, const mm_mat *w,
+                           const float *bias, int64_t r0, int64_t r1, size_t xo, size_t yo, int64_t yadd) {
     const float *xs[MM_GPT_BATCH_MAX];
     float *ys[MM_GPT_BATCH_MAX];
     for (int j = 0; j < c->n; j++) {
         xs[j] = *(float *const *)((const char *)c->st[j] + xo);
         ys[j] = *(float *const *)((const char *)c->st[j] + yo) + yadd;
     }
-    mm_matvec_multi_rows(c->b->pool, ith, w->type, w->data, r0, r1, w->cols, c->n, xs, ys);
+    mm_matvec_multi_rows_shared(c->b->pool, ith, w->type, w->data, r0, r1, w->cols, c->n, xs, ys, c->b->mx,
+                                c->key0 + (uint64_t)(ph - c->b->ph));
     if (bias)
         for (int j = 0; j < c->n; j++) mm_add(ys[j] + r0, ys[j] + r0, bias + r0, r1 - r0);
 }
@@ -820,13 +824,13 @@ static void mstep_item(const mstep_ctx *c, const struct dec_phase *ph, int64_t i
     switch (ph->kind) {
     case PH_QKV:
         if (ly->qkv.data) {
-            mat_rows_multi(c, ith, &ly->qkv, ly->qkv.b, r0, r1, SOFF(h), SOFF(qkv), 0);
+            mat_rows_multi(c, ith, ph, &ly->qkv, ly->qkv.b, r0, r1, SOFF(h), SOFF(qkv), 0);
         } else { /* rows of attn_q | attn_k | attn_v stacked, as qkv_rows */
             const mm_mat *w[3] = {&ly->q, &ly->k, &ly->v};
             const float *b[3] = {ly->q.b, ly->k.b, ly->v.b};
             for (int i = 0, off = 0; i < 3; off += (int)w[i]->rows, i++) {
                 const int64_t lo = r0 > off ? r0 : off, hi = r1 < off + w[i]->rows ? r1 : off + w[i]->rows;
-                if (lo < hi) mat_rows_multi(c, ith, w[i], b[i], lo - off, hi - off, SOFF(h), SOFF(qkv), off);
+                if (lo < hi) mat_rows_multi(c, ith, ph, w[i], b[i], lo - off, hi - off, SOFF(h), SOFF(qkv), off);
             }
         }
         break;
@@ -836,22 +840,22 @@ static void mstep_item(const mstep_ctx *c, const struct dec_phase *ph, int64_t i
         break;
     }
     case PH_OUT:
-        mat_rows_multi(c, ith, &ly->out, ly->out.b, r0, r1, SOFF(att), SOFF(tmp), 0);
+        mat_rows_multi(c, ith, ph, &ly->out, ly->out.b, r0, r1, SOFF(att), SOFF(tmp), 0);
         for (int j = 0; j < c->n; j++) mm_add(c->st[j]->x + r0, c->st[j]->x + r0, c->st[j]->tmp + r0, r1 - r0);
         break;
     case PH_LN2: norm_row(c->st[item], c->st[item]->h, c->st[item]->x, ly->ln2_w, ly->ln2_b); break;
     case PH_UP:
         if (ly->gate.data) { /* SwiGLU */
-            mat_rows_multi(c, ith, &ly->gate, NULL, r0, r1, SOFF(h), SOFF(ff), 0);
-            mat_rows_multi(c, ith, &ly->up, ly->up.b, r0, r1, SOFF(h), SOFF(ff2), 0);
+            mat_rows_multi(c, ith, ph, &ly->gate, NULL, r0, r1, SOFF(h), SOFF(ff), 0);
+            mat_rows_multi(c, ith, ph, &ly->up, ly->up.b, r0, r1, SOFF(h), SOFF(ff2), 0);
             for (int j = 0; j < c->n; j++) mm_gpt_swiglu(c->st[j]->ff + r0, c->st[j]->ff2 + r0, r1 - r0);
         } else {
-            mat_rows_multi(c, ith, &ly->up, ly->up.b, r0, r1, SOFF(h), SOFF(ff), 0);
+            mat_rows_multi(c, ith, ph, &ly->up, ly->up.b, r0, r1, SOFF(h), SOFF(ff), 0);
             for (int j = 0; j < c->n; j++) mm_gelu_tanh(c->st[j]->ff + r0, r1 - r0);
         }
         break;
     case PH_DOWN:
-        mat_rows_multi(c, ith, &ly->down, ly->down.b, r0, r1, SOFF(ff), SOFF(tmp), 0);
+        mat_rows_multi(c, ith, ph, &ly->down, ly->down.b, r0, r1, SOFF(ff), SOFF(tmp), 0);
         for (int j = 0; j < c->n; j++) mm_add(c->st[j]->x + r0, c->st[j]->x + r0, c->st[j]->tmp + r0, r1 - r0);
         break;
     case PH_NORM: { /* the next block's LN1, or the output norm after the last block */
@@ -861,7 +865,7 @@ static void mstep_item(const mstep_ctx *c, const struct dec_phase *ph, int64_t i
         break;
     }
     case PH_LOGITS:
-        mat_rows_multi(c, ith, &m->output, NULL, r0, r1, SOFF(h), SOFF(logits), 0);
+        mat_rows_multi(c, ith, ph, &m->output, NULL, r0, r1, SOFF(h), SOFF(logits), 0);
         for (int j = 0; j < c->n; j++)
             if (mm_find_nonfinite(c->st[j]->logits + r0, r1 - r0) >= 0)
                 atomic_store_explicit(&c->b->nonfinite[j], true, memory_order_relaxed);
@@ -927,7 +931,7 @@ mm_gpt_batch *mm_gpt_batch_create(const mm_gpt_model *m, int n_max, mm_pool *poo
         ph->rows = rows[ph->kind];
         ph->chunk = per_seq ? 1 : rows_chunk(ph->rows, b->nth);
     }
-    if (mm_kernels_reserve_multi(pool, widest, n_max, err) != 0) {
+    if (mm_kernels_reserve_multi(pool, widest, n_max, err) != 0 || !(b->mx = mm_multi_x_create(widest, n_max, err))) {
         mm_gpt_batch_free(b);
         return NULL;
     }
@@ -936,6 +940,7 @@ mm_gpt_batch *mm_gpt_batch_create(const mm_gpt_model *m, int n_max, mm_pool *poo
 
 void mm_gpt_batch_free(mm_gpt_batch *b) {
     if (!b) return;
+    mm_multi_x_free(b->mx);
     free(b->ph);
     free(b);
 }
@@ -985,7 +990,8 @@ int mm_gpt_batch_eval(mm_gpt_batch *b, mm_gpt_state *const *st, const mm_gpt_inp
         atomic_store_explicit(&ph->done, 0, memory_order_relaxed);
     }
     for (int j = 0; j < n; j++) atomic_store_explicit(&b->nonfinite[j], false, memory_order_relaxed);
-    mstep_ctx c = {b, st, n};
+    mstep_ctx c = {b, st, n, b->steps * (uint64_t)b->n_ph + 1};
+    b->steps++;
     mm_pool_run(b->pool, task_mstep, &c); /* publishes the counters and flags; returns when all are done */
     int ret = 0;
     char e[MM_ERR_SIZE];

@@ -6,7 +6,9 @@
  *     over the same row range: the decode of several sequences must give each the single-sequence logits;
  *   - closeness to the naive reference mm_matvec_multi_ref (dequantize, sum in double): |y - ref| <= 2e-6
  *     sum|w x| + 1e-6, plus sum|w| d_x / 2 where the level rounds x to 8 bits (test_core_kernels.c's bound);
- *   - that no output outside the asked rows is written (guard values).
+ *   - that no output outside the asked rows is written (guard values);
+ *   - mm_matvec_multi_rows_shared (inputs quantized once per key, shared by the calls and threads): the same bits
+ *     as mm_matvec alone however the rows are split and whoever quantized (check_shared).
  * Shapes: rows 1, 37, 300 (tiles that do not divide them; rows of 4096 columns make one-row tiles), cols 256,
  * 768 and 4096 (K-quants need multiples of 256), 96, 160, 192, 224 (3, 5, 6, 7 blocks: every tail of the
  * 4-block / 2-block steps), 100 (F32/F16/BF16 tails), 16416 (6 rows: the 4-row step of the avx512 Q8_0/Q4_0 row
@@ -59,6 +61,74 @@ enum { NMAX = 19 };
  * batched kernels one: 6 rows = a step of 4 and 2 more, and an odd tail block */
 enum { WIDE = 16416 };
 
+/* mm_matvec_multi_rows_shared: inputs quantized once per key into g_mx (n_max MX_N < 19: vectors past it are
+ * quantized per call) must give the bits of mm_matvec alone (y1), whichever call or thread quantized them:
+ *   - the rows split into three calls of one key, in the order middle, first, last, on threads 1, 0, 1;
+ *   - the whole range by the pool's threads claiming chunks of 16 rows (concurrent claims of the same slots);
+ *   - the same key with the inputs in reverse order (other pointers: each call quantizes them itself);
+ *   - new contents under a new key (a stale quantized input would give the old products).
+ * ys: n rows + 2 of scratch per vector (y of check_one, overwritten). */
+enum { MX_N = 12 };
+static mm_multi_x *g_mx;
+static uint64_t g_key;
+
+typedef struct {
+    mm_pool *pool;
+    mm_type t;
+    const void *W;
+    int64_t rows, cols;
+    int n;
+    const float *const *x;
+    float *const *y;
+    uint64_t key;
+    int next;
+} shared_ctx;
+
+static void shared_task(void *c, int ith, int nth) {
+    (void)nth;
+    shared_ctx *s = c;
+    for (;;) {
+        const int64_t r0 = 16 * (int64_t)__atomic_fetch_add(&s->next, 1, __ATOMIC_RELAXED);
+        if (r0 >= s->rows) return;
+        const int64_t r1 = r0 + 16 < s->rows ? r0 + 16 : s->rows;
+        mm_matvec_multi_rows_shared(s->pool, ith, s->t, s->W, r0, r1, s->cols, s->n, s->x, s->y, g_mx, s->key);
+    }
+}
+
+static void cmp_rows(mm_type t, int64_t rows, int64_t cols, int n, float *const *y, float *const *want, const char *what) {
+    for (int j = 0; j < n; j++)
+        CHECK(memcmp(y[j], want[j], sizeof(float) * (size_t)rows) == 0, "%s %s %lldx%lld n=%d: shared, %s: vector %d differs from mm_matvec alone",
+              mm_cpu_kernel_name(), mm_type_name(t), (long long)rows, (long long)cols, n, what, j);
+}
+
+static void check_shared(mm_pool *pool, mm_type t, const uint8_t *W, int64_t rows, int64_t cols, int n,
+                         const float **x, float **y1, float **ys) {
+    const int nth = mm_pool_n_threads(pool);
+    const int64_t a = rows / 3, b = rows - rows / 4;
+    uint64_t key = ++g_key;
+    mm_matvec_multi_rows_shared(pool, nth - 1, t, W, a, b, cols, n, x, ys, g_mx, key);
+    mm_matvec_multi_rows_shared(pool, 0, t, W, 0, a, cols, n, x, ys, g_mx, key);
+    mm_matvec_multi_rows_shared(pool, nth - 1, t, W, b, rows, cols, n, x, ys, g_mx, key);
+    cmp_rows(t, rows, cols, n, ys, y1, "three calls");
+    shared_ctx sc = {pool, t, W, rows, cols, n, x, ys, ++g_key, 0};
+    mm_pool_run(pool, shared_task, &sc);
+    cmp_rows(t, rows, cols, n, ys, y1, "pool threads");
+    const float *xr[NMAX];
+    float *yrv[NMAX], *y1r[NMAX];
+    for (int j = 0; j < n; j++) xr[j] = x[n - 1 - j], yrv[j] = ys[n - 1 - j], y1r[j] = y1[n - 1 - j];
+    sc.x = xr, sc.y = yrv, sc.next = 0; /* the same key as the pool run above */
+    mm_pool_run(pool, shared_task, &sc);
+    cmp_rows(t, rows, cols, n, yrv, y1r, "same key, other pointers");
+    for (int j = 0; j < n; j++) { /* new contents, new key */
+        float *v = (float *)x[j];
+        for (int64_t i = 0; i < cols; i++) v[i] = frand() * (float)(1 + j % 2);
+        mm_matvec(pool, t, W, rows, cols, v, y1[j]);
+    }
+    sc.x = x, sc.y = ys, sc.next = 0, sc.key = ++g_key;
+    mm_pool_run(pool, shared_task, &sc);
+    cmp_rows(t, rows, cols, n, ys, y1, "new contents, new key");
+}
+
 static void check_one(mm_pool *pool, mm_type t, int64_t rows, int64_t cols, int n, bool reserved) {
     const size_t rb = mm_row_size(t, cols);
     uint8_t *W = malloc(rb * (size_t)rows);
@@ -109,6 +179,7 @@ static void check_one(mm_pool *pool, mm_type t, int64_t rows, int64_t cols, int 
             }
         }
     }
+    check_shared(pool, t, W, rows, cols, n, x, y1, y);
     for (int j = 0; j < n; j++) {
         free((void *)x[j]), free(y[j] - 1), free(y1[j]), free(yr[j] - 1), free(yref[j]);
     }
@@ -130,6 +201,9 @@ int main(void) {
                                  {7, 192}, {5, 224}, {11, 768}, {6, WIDE}, {19, 16}, {23, 48}, {17, 56}, {29, 770},
                                  {7, 992}, {5, 736}};
     const int ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 19};
+    g_mx = mm_multi_x_create(WIDE, MX_N, err);
+    CHECK(g_mx, "mm_multi_x_create: %s", err);
+    if (!g_mx) return 1;
     for (int nth = 1; nth <= 2; nth++)
         for (int res = 0; res < 2; res++) {
             mm_pool *pool = mm_pool_create(nth, err);
@@ -143,6 +217,7 @@ int main(void) {
                             check_one(pool, types[ti], shapes[si][0], shapes[si][1], ns[ni], res);
             mm_pool_free(pool);
         }
+    mm_multi_x_free(g_mx);
     if (n_fail) {
         fprintf(stderr, "FAIL: %d checks\n", n_fail);
         return 1;
