@@ -332,7 +332,7 @@ T256 static inline __attribute__((always_inline)) void kernel_4x8(const q4g_ctx 
         const int64_t e = b * QK;
         __m256i p[MR], h[MR];
         for (int r = 0; r < MR; r++) p[r] = h[r] = _mm256_setzero_si256();
-#pragma GCC unroll 8
+#pragma GCC unroll 4
         for (int gi = 0; gi < 8; gi++) {
             __m256i w = _mm256_load_si256((const __m256i *)(wb + 32 * gi)), wh = w;
             if (kq == 2) wh = _mm256_load_si256((const __m256i *)(wb + 32 * (8 + gi)));

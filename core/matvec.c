@@ -1,5 +1,5 @@
 /* matvec.c - matrix products: run-time kernel choice, plain-C kernels, naive references,
- * mm_matvec (decode), mm_linear (prefill: Q4_0/Q4_K's int8 gemm (gemm_int8.c), the own AVX-512 gemm, else
+ * mm_matvec (decode), mm_linear (prefill: Q4_0/Q4_K/Q8_0's int8 gemm (gemm_int8.c), the own AVX-512 gemm, else
  * dequantized tiles + sgemm), mm_sgemm.
  *
  * Threads: everything runs on core's mm_pool. OpenBLAS is put at one thread once (mm_core_blas_init)
@@ -195,7 +195,7 @@ const mm_kernel_table mm_kernels_generic = {
 /* ---------------------------------------------------------------- run-time choice */
 static const mm_kernel_table *g_kernels;
 static atomic_int g_own_gemm;   /* 0 = OpenBLAS, 1 = own AVX-512 gemm (set with the level) */
-static atomic_int g_int8_gemm;  /* 1 = Q4_0/Q4_K prompts through the int8 gemm (avx2/avx512 default; MMGPT_GEMM=f32 off) */
+static atomic_int g_int8_gemm;  /* 1 = Q4_0/Q4_K/Q8_0 prompts through the int8 gemm (avx2/avx512 default; MMGPT_GEMM=f32 off) */
 static pthread_once_t kern_once = PTHREAD_ONCE_INIT;
 
 /* CPU features from cpuid + xgetbv (works with gcc and clang alike; clang 14's
@@ -296,9 +296,7 @@ void mm_core_set_own_gemm(bool on) { atomic_store(&g_own_gemm, on && mm_core_ker
 bool mm_core_use_int8_gemm(mm_type t) {
     mm_core_kernels();
     if (atomic_load_explicit(&g_int8_gemm, memory_order_relaxed) != 1) return false;
-    /* Q8_0 (mm_core_gemm_int8 has it at avx512) stays on the f32 gemm until llama_parity's smollm2-like q4_k_m
-     * case (q8_0 fallbacks: a rounding flip early in the prompt, median position 3.3e-4) is restated */
-    return t == MM_TYPE_Q4_0 || t == MM_TYPE_Q4_K;
+    return t == MM_TYPE_Q4_0 || t == MM_TYPE_Q4_K || t == MM_TYPE_Q8_0;
 }
 void mm_core_set_int8_gemm(bool on) { atomic_store(&g_int8_gemm, on && mm_core_kernels() != &mm_kernels_generic); }
 

@@ -38,7 +38,7 @@
  *     This adds at most sum_i |w_i| * d_x(i) / 2 to each output (d_x of x's block); about 0.3-1% of |y|
  *     on random data, the order of the weight quantization itself. The generic level, and mm_linear with
  *     n > 1 for the other types, use f32 x (no extra error).
- *   - mm_linear n > 1 of Q4_0 and Q4_K at the avx2 and avx512 levels (the default; MMGPT_GEMM=f32 turns it
+ *   - mm_linear n > 1 of Q4_0, Q4_K and Q8_0 at the avx2 and avx512 levels (the default; MMGPT_GEMM=f32 turns it
  *     off): an int8 gemm (core/gemm_int8.c), x quantized as for the matvec (same error bound), weights
  *     repacked per call, vpmaddubsw (AVX2) / VNNI (AVX-512) dot products: 2-2.6x the f32 paths below on one core.
  *   - mm_linear n > 1 (other types; F16/BF16 from 17 rows, fewer take mm_matvec_multi: see mm_linear) and
