@@ -28,8 +28,9 @@
  * Threads: X is quantized once per call (rows split over the pool, into thread 0's scratch), then threads
  * claim blocks of 32 weight rows (packed by the claiming thread), running every 4 (8) rows of X against the
  * claim's panels (those rows of x stay in L1).
- * Measured (bench/bench_gemm_cpu, 512 x 768 x 768, one thread, CPU time, Zen 5 class): AVX2 186-204 GFLOP/s
- * against 89-92 for OpenBLAS over dequantized tiles; VNNI 473 against 182 for the own AVX-512 f32 gemm.
+ * Measured (bench/bench_gemm_cpu, 512 x 768 x 768, one thread, CPU time, Zen 5 class): AVX2 Q4_0 212-219
+ * GFLOP/s and Q8_0 129-138 against 95 for OpenBLAS over dequantized tiles; VNNI Q4_0 459, Q8_0 388-401
+ * against 173-183 for the own AVX-512 f32 gemm (bench/README.md, int8q8 section).
  */
 #include <math.h>
 #include <stdatomic.h>
