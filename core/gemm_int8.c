@@ -23,8 +23,8 @@
  * Q8_0 at AVX2 (vpmaddubsw multiplies unsigned by signed bytes, and 255 x 127 pairs would saturate 16 bits):
  * u = w + 128 is packed as two nibble planes, u = 16 u_hi + u_lo, each run through the Q4 micro-kernel's
  * vpmaddubsw sums (same x broadcasts), then sum_e w q = 16 sum u_hi q + sum u_lo q - 128 sum q in 32 bits.
- * Both: Y[i, j] = sum_b (d_w d_x) (sum_e w q), one fma per block as above. mm_linear takes Q8_0 here by default
- * as Q4_0/Q4_K (mm_core_use_int8_gemm). Every type is tested bit for bit in core_kernels_{avx2,avx512}.
+ * Both: Y[i, j] = sum_b (d_w d_x) (sum_e w q), one fma per block as above. mm_linear takes Q8_0 here with
+ * MMGPT_GEMM=int8-q8_0 (mm_core_use_int8_gemm; not yet the default). Every type is tested bit for bit in core_kernels_{avx2,avx512}.
  * Threads: X is quantized once per call (rows split over the pool, into thread 0's scratch), then threads
  * claim blocks of 32 weight rows (packed by the claiming thread), running every 4 (8) rows of X against the
  * claim's panels (those rows of x stay in L1).

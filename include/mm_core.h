@@ -38,7 +38,7 @@
  *     This adds at most sum_i |w_i| * d_x(i) / 2 to each output (d_x of x's block); about 0.3-1% of |y|
  *     on random data, the order of the weight quantization itself. The generic level, and mm_linear with
  *     n > 1 for the other types, use f32 x (no extra error).
- *   - mm_linear n > 1 of Q4_0, Q4_K and Q8_0 at the avx2 and avx512 levels (the default; MMGPT_GEMM=f32 turns it
+ *   - mm_linear n > 1 of Q4_0 and Q4_K (Q8_0 too with MMGPT_GEMM=int8-q8_0) at the avx2 and avx512 levels (the default; MMGPT_GEMM=f32 turns it
  *     off): an int8 gemm (core/gemm_int8.c), x quantized as for the matvec (same error bound), weights
  *     repacked per call, vpmaddubsw (AVX2) / VNNI (AVX-512) dot products: 2-2.6x the f32 paths below on one core
  *     (Q8_0 at AVX2, two vpmaddubsw per weight byte: 1.4x).
@@ -61,7 +61,9 @@
  * Environment knobs (the only environment variables the library reads; none is needed):
  *   MMGPT_KERNEL=generic|avx2|avx512  kernel level (above); read once per process, at the first kernel
  *                                     call (every module asks core for the level, none reads it itself)
- *   MMGPT_GEMM=f32                    Q4_0/Q4_K/Q8_0 prompts through the f32 gemm over dequantized weights instead
+ *   MMGPT_GEMM=int8-q8_0              Q8_0 prompts through the int8 gemm too (opt-in: bit-exact, not yet
+ *                                     the default)
+ *   MMGPT_GEMM=f32                    Q4_0/Q4_K prompts through the f32 gemm over dequantized weights instead
  *                                     of the int8 gemm (f32 activations; the int8 gemm, 8-bit activations as
  *                                     decode, is the default at avx2/avx512); MMGPT_GEMM=openblas: that and
  *                                     OpenBLAS over dequantized tiles instead of the own gemm at the avx512
@@ -303,7 +305,7 @@ void mm_matvec_multi_ref(mm_type t, const void *W, int64_t rows, int64_t cols, i
  *   - F16 / BF16 with n <= MM_MATVEC_MULTI_GROUP: one pass of mm_matvec_multi (the gemm's dequantization of
  *     every weight tile costs more than a few rows; x stays f32, so row i equals mm_matvec on row i alone bit
  *     for bit, and differs from the gemm's in the last bits only);
- *   - else the gemm (see "Kernels and levels": the int8 gemm for Q4_0/Q4_K/Q8_0, the own AVX-512 gemm, or OpenBLAS
+ *   - else the gemm (see "Kernels and levels": the int8 gemm for Q4_0/Q4_K, the own AVX-512 gemm, or OpenBLAS
  *     over dequantized weight tiles). Quantized types keep the gemm also for a few rows: their matvec rounds x
  *     to 8 bits, which would make a decoder's cache depend on how a prompt was split into steps.
  * Scratch: mm_kernels_reserve covers every case (the F16/BF16 matvec pass needs none). */

@@ -17,7 +17,8 @@ Weights are kept as "y = W x" matrices: W has shape [out, in] (numpy), exactly G
                                                   # (act_q8 may be a boolean mask over positions)
     logits = ref_gpt2.forward(p, tokens, gemm_q8=ref_gpt2.prompt_q8_types(kernel))   # the prompt (batch)
                                                   # products of these weight types round their input too
-                                                  # (mmgpt's int8 prompt gemm: Q4_0/Q4_K/Q8_0 at avx2/avx512)
+                                                  # (mmgpt's int8 prompt gemm: Q4_0/Q4_K at avx2/avx512,
+                                                  # Q8_0 too with MMGPT_GEMM=int8-q8_0)
     toks, step_logits = ref_gpt2.greedy(p, prompt, n_steps)   # reruns the full sequence every step
 """
 import os
@@ -157,14 +158,32 @@ class Ambiguity:
 
 def prompt_q8_types(kernel, gemm=None):
     """The weight types whose prompt products (mm_linear, n > 1) round their input to 8 bits per block of 32 in
-    mmgpt, as its manual (include/mm_core.h) states: Q4_0, Q4_K and Q8_0 through the int8 gemm at the avx2 and avx512
-    kernel levels unless MMGPT_GEMM=f32 or openblas. kernel: the level that runs
+    mmgpt, as its manual (include/mm_core.h) states: Q4_0 and Q4_K through the int8 gemm at the avx2 and avx512
+    kernel levels unless MMGPT_GEMM=f32 or openblas, Q8_0 too with MMGPT_GEMM=int8-q8_0. kernel: the level that runs
     (mm_cpu_kernel_name(), e.g. gpt_driver's `kernel` command); gemm: MMGPT_GEMM (default: this process's
     environment)."""
     gemm = os.environ.get("MMGPT_GEMM", "") if gemm is None else gemm
     if kernel not in ("avx2", "avx512") or gemm in ("f32", "openblas"):
         return frozenset()
-    return frozenset(("q4_0", "q4_k", "q8_0"))
+    return frozenset(("q4_0", "q4_k", "q8_0")) if gemm == "int8-q8_0" else frozenset(("q4_0", "q4_k"))
+
+
+def binary_kernel(mmgpt):
+    """the kernel level an mmgpt binary runs at in this environment (`mmgpt --version`: "(kernels: LEVEL)")"""
+    import re
+    import subprocess
+    out = subprocess.run([mmgpt, "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"kernels: (\w+)", out)
+    return m.group(1) if m else ""
+
+
+def file_q8_names(path, kernel):
+    """Names of the tensors of GGUF file `path` whose prompt products round their input (prompt_q8_types)"""
+    import mmgguf
+    types = prompt_q8_types(kernel)
+    r = mmgguf.GGUFReader(path)
+    return {n for n, (t, ne, raw) in r.tensors.items()
+            if (t if isinstance(t, str) else mmgguf.type_name(t)) in types}
 
 
 def lin(x, W, b, wtype, act_q8, gemm_q8=(), amb=None):

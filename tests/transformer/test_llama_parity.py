@@ -19,8 +19,8 @@ The reference (ref_llama.py) is written from the Hugging Face descriptions and r
     cached element; measured <= 1e-5). Decode with 2 threads == 1 thread, bit for bit.
   F16 / Q8_0 / Q4_K_M / Q5_K_M files made with `mmgpt quantize`, against the reference on the weights the
     file holds (dequantized by tests/core/ref_quants.py from the block layouts, un-permuted):
-    batch 1e-4 (the batch path multiplies dequantized f32 weights; Q4_K/Q4_0/Q8_0 matrices take the int8 gemm at
-    the avx2/avx512 levels: the reference rounds their inputs to 8 bits per block of 32, half to even as the gemm
+    batch 1e-4 (the batch path multiplies dequantized f32 weights; Q4_K/Q4_0 matrices (Q8_0 too with
+    MMGPT_GEMM=int8-q8_0) take the int8 gemm at the avx2/avx512 levels: the reference rounds their inputs to 8 bits per block of 32, half to even as the gemm
     (ref_llama q8), and the median position must match to 5e-5 (float32 arithmetic: measured 4e-8..4e-7), every
     position to 3e-2 (a rounding-boundary flip reaches later positions: measured 1e-4..2.6e-3). Where that fails,
     the reference with one input within FLIP_STEPS = 1e-4 steps of a boundary rounded the other way (the nearest
