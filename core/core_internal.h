@@ -222,7 +222,7 @@ size_t mm_core_gemm_scratch_bytes(void);
 bool mm_core_use_own_gemm(void);
 void mm_core_set_own_gemm(bool on);
 
-/* Y[n, rows] = X[n, cols] W^T for Q4_0 and Q4_K weights (and Q8_0 at the avx512 level) with x quantized to 8 bits per block of 32 and integer
+/* Y[n, rows] = X[n, cols] W^T for Q4_0, Q4_K and Q8_0 weights with x quantized to 8 bits per block of 32 and integer
  * dot products (gemm_int8.c: AVX2 vpmaddubsw, or AVX-512 VNNI at the avx512 level; numerics of the quantized-x
  * matvec). Returns -1 (nothing done) for other types, at the generic level, when cols is not a multiple of the
  * block size, or when scratch cannot be had. mm_core_gemm_int8_ref is its naive reference (same quantization,
@@ -230,8 +230,9 @@ void mm_core_set_own_gemm(bool on);
 int mm_core_gemm_int8(mm_pool *pool, mm_type t, const void *W, int64_t rows, int64_t cols, int64_t n,
                       const float *X, float *Y);
 int mm_core_gemm_int8_ref(mm_type t, const void *W, int64_t rows, int64_t cols, int64_t n, const float *X, float *Y);
-/* Whether mm_linear (n > 1) takes type t through the int8 gemm (Q4_0, Q4_K - not Q8_0 - at avx2/avx512 unless
- * MMGPT_GEMM=f32 or openblas; settable for benchmarks comparing both in one run). */
+/* Whether mm_linear (n > 1) takes type t through the int8 gemm (Q4_0, Q4_K at avx2/avx512 unless
+ * MMGPT_GEMM=f32 or openblas; Q8_0 too with MMGPT_GEMM=int8-q8_0; settable for benchmarks comparing both in one
+ * run: mm_core_set_int8_gemm keeps the Q8_0 choice). */
 bool mm_core_use_int8_gemm(mm_type t);
 void mm_core_set_int8_gemm(bool on);
 

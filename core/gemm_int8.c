@@ -1,12 +1,12 @@
-/* gemm_int8.c - prompt-sized products with Q4_0 weights as integer dot products (AVX2 / AVX-512 VNNI), and
+/* gemm_int8.c - prompt-sized products with Q4_0, Q4_K and Q8_0 weights as integer dot products (AVX2 / AVX-512 VNNI), and
  * their naive reference.
  *
- * Y[n, rows] = X[n, cols] W^T, W Q4_0 (rows x cols, cols a multiple of 32). As llama.cpp does for Q4_0 and as
- * the decode kernels do (mm_xq8): each row of X is quantized to 8 bits per block of 32 (d = amax/127,
+ * Y[n, rows] = X[n, cols] W^T, W Q4_0, Q4_K or Q8_0 (rows x cols, cols a multiple of the block). As llama.cpp
+ * does for these types and as the decode kernels do (mm_xq8): each row of X is quantized to 8 bits per block of 32 (d = amax/127,
  * q = round-to-nearest-even(x / d) in [-127, 127]), the products are integer, and each block's integer dot
  * product is scaled by d_w * d_x:
  *     Y[i, j] = sum_b  (d_w[j,b] * d_x[i,b]) * (sum_e u[j,b,e] q[i,b,e] - 8 sum_e q[i,b,e])
- * where u = the stored nibble (0..15, weight = d_w (u - 8)); the sum over blocks b is taken in order, one fused
+ * (Q4_0) where u = the stored nibble (0..15, weight = d_w (u - 8)); Q4_K and Q8_0 below; the sum over blocks b is taken in order, one fused
  * multiply-add per block, so the fast kernels and the reference below give the same bits.
  * Numerics: those of the avx2/avx512 matvec (x rounded to 8 bits per block: |error| <= sum |w| d_x / 2),
  * instead of the f32 gemm on dequantized weights that mm_linear uses for the other types.
@@ -18,16 +18,19 @@
  * broadcast 4-byte groups of x) summed in 16 bits (|sum| <= 8 * 2 * 15 * 127 = 30480: no saturation), one
  * vpmaddwd to 32 bits, the offset, one conversion and one fma into the f32 accumulators.
  * AVX-512 micro-kernel 8 x 16: 8 vpdpbusd per block and row of X into 32 bits, then the same.
- * Q8_0 (AVX-512 VNNI only: at AVX2 the signed products need a sign trick and 32-bit sums per group, no faster
- * than the f32 gemm): vpdpbusd of x + 128 (unsigned, stored so by the quantization) by the signed weights, less
- * 128 sum_e w[j,b,e] (packed per block and row as the factor m: exact in f32), i.e. the integer sum_e w q;
- * Y[i, j] = sum_b (d_w d_x) (sum_e w q), one fma per block as above. mm_linear does not take it yet (the f32
- * gemm stays Q8_0's prompt path: mm_core_use_int8_gemm), tested bit for bit in core_kernels_avx512.
+ * Q8_0 at AVX-512 VNNI: vpdpbusd of x + 128 (unsigned, stored so by the quantization) by the signed weights,
+ * less 128 sum_e w[j,b,e] (packed per block and row as the factor m: exact in f32), i.e. the integer sum_e w q.
+ * Q8_0 at AVX2 (vpmaddubsw multiplies unsigned by signed bytes, and 255 x 127 pairs would saturate 16 bits):
+ * u = w + 128 is packed as two nibble planes, u = 16 u_hi + u_lo, each run through the Q4 micro-kernel's
+ * vpmaddubsw sums (same x broadcasts), then sum_e w q = 16 sum u_hi q + sum u_lo q - 128 sum q in 32 bits.
+ * Both: Y[i, j] = sum_b (d_w d_x) (sum_e w q), one fma per block as above. mm_linear takes Q8_0 here with
+ * MMGPT_GEMM=int8-q8_0 (mm_core_use_int8_gemm; not yet the default). Every type is tested bit for bit in core_kernels_{avx2,avx512}.
  * Threads: X is quantized once per call (rows split over the pool, into thread 0's scratch), then threads
  * claim blocks of 32 weight rows (packed by the claiming thread), running every 4 (8) rows of X against the
  * claim's panels (those rows of x stay in L1).
- * Measured (bench/bench_gemm_cpu, 512 x 768 x 768, one thread, CPU time, Zen 5 class): AVX2 186-204 GFLOP/s
- * against 89-92 for OpenBLAS over dequantized tiles; VNNI 473 against 182 for the own AVX-512 f32 gemm.
+ * Measured (bench/bench_gemm_cpu, 512 x 768 x 768, one thread, CPU time, Zen 5 class): AVX2 Q4_0 212-219
+ * GFLOP/s and Q8_0 129-138 against 95 for OpenBLAS over dequantized tiles; VNNI Q4_0 459, Q8_0 388-401
+ * against 173-183 for the own AVX-512 f32 gemm (bench/README.md, int8q8 section).
  */
 #include <math.h>
 #include <stdatomic.h>
@@ -144,7 +147,7 @@ int mm_core_gemm_int8_ref(mm_type t, const void *W, int64_t rows, int64_t cols, 
 #define T256 __attribute__((target("avx2,fma,f16c")))
 
 /* per-thread scratch: the packed panels of one claim; thread 0's buffer also holds quantized X after them */
-static size_t panels_bytes(int64_t nb) { return al64((size_t)CLAIM * (size_t)nb * (QK + 2 * sizeof(float))); }
+static size_t panels_bytes(int64_t nb) { return al64((size_t)CLAIM * (size_t)nb * (2 * QK + 2 * sizeof(float))); }
 static size_t xq_bytes(int64_t n_pad, int64_t cols) {
     int64_t nb = cols / QK;
     return al64((size_t)(n_pad * cols)) + 3 * al64((size_t)(n_pad * nb) * 4);
@@ -198,7 +201,7 @@ static inline int32_t ld4(const int8_t *p) {   /* 4 bytes of x as one int32 (no 
 
 typedef struct {
     mm_pool *pool;
-    mm_type t;   /* Q4_0 or Q4_K */
+    mm_type t;   /* Q4_0, Q4_K or Q8_0 */
     const uint8_t *W;
     size_t rb;
     int64_t rows, cols, n, n_pad;
@@ -227,7 +230,7 @@ T256 static void quantize_task(void *c, int ith, int nth) {
         }
         for (int64_t b = 0; b < nb; b++)
             quantize_block(g->X + i * g->cols + b * QK, q + b * QK, d + b, s8 + b, ds + b);
-        if (g->t == MM_TYPE_Q8_0)   /* vpdpbusd multiplies unsigned by signed: x + 128 (= x ^ 0x80) as unsigned */
+        if (g->t == MM_TYPE_Q8_0 && g->vnni)   /* vpdpbusd: unsigned by signed, x + 128 (= x ^ 0x80) as unsigned */
             for (int64_t e = 0; e < g->cols; e++) q[e] = (int8_t)((uint8_t)q[e] ^ 0x80);
     }
 }
@@ -255,7 +258,8 @@ T256 static inline void transpose8x8_epi32(__m256i r[8]) {
 
 /* Pack weight rows [j0, j0 + 8) (rows past `rows` are zero with factors 0): the 32 bytes of group gi of
  * block b at pw + b * bstride + gi * gstride (lane jj = row j0 + jj), the factors a at sw[b * sstride + jj]
- * and m at sm[b * sstride + jj] (block_ref's a and m). */
+ * and m at sm[b * sstride + jj] (block_ref's a and m). Q8_0 at avx2 (two nibble planes): u = w + 128 split
+ * into its low nibbles (groups 0..7 as above) and high nibbles (at groups 8..15), m unused. */
 T256 static void pack_panel(const q4g_ctx *g, int64_t j0, uint8_t *pw, float *sw, float *sm, int64_t bstride,
                             int64_t gstride, int64_t sstride) {
     int64_t nb = g->cols / QK;
@@ -268,6 +272,11 @@ T256 static void pack_panel(const q4g_ctx *g, int64_t j0, uint8_t *pw, float *sw
             if (j >= g->rows) {
                 r[jj] = _mm256_setzero_si256();
                 *a = *m = 0.0f;
+            } else if (g->t == MM_TYPE_Q8_0 && !g->vnni) {   /* u = w + 128 = w ^ 0x80, split after the transpose */
+                const mm_block_q8_0 *blk = (const mm_block_q8_0 *)(g->W + (size_t)j * g->rb) + b;
+                r[jj] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)blk->qs), _mm256_set1_epi8((char)0x80));
+                *a = _cvtsh_ss(blk->d);
+                *m = 0.0f;
             } else if (g->t == MM_TYPE_Q8_0) {   /* signed bytes; m = 128 sum w (x's offset, exact in f32) */
                 const mm_block_q8_0 *blk = (const mm_block_q8_0 *)(g->W + (size_t)j * g->rb) + b;
                 r[jj] = _mm256_loadu_si256((const __m256i *)blk->qs);
@@ -292,62 +301,69 @@ T256 static void pack_panel(const q4g_ctx *g, int64_t j0, uint8_t *pw, float *sw
             }
         }
         transpose8x8_epi32(r);   /* r[g]: lane jj = elements 4g..4g+3 of row j0 + jj */
+        if (g->t == MM_TYPE_Q8_0 && !g->vnni) {   /* the transpose moves whole bytes: split the nibbles now */
+            const __m256i lo4 = _mm256_set1_epi8(0x0f);
+            for (int gi = 0; gi < 8; gi++) {
+                _mm256_store_si256((__m256i *)(pw + b * bstride + gi * gstride), _mm256_and_si256(r[gi], lo4));
+                _mm256_store_si256((__m256i *)(pw + b * bstride + (8 + gi) * gstride),
+                                   _mm256_and_si256(_mm256_srli_epi16(r[gi], 4), lo4));
+            }
+            continue;
+        }
         for (int gi = 0; gi < 8; gi++) _mm256_store_si256((__m256i *)(pw + b * bstride + gi * gstride), r[gi]);
     }
 }
 
 /* Y rows [i0, i0 + MR) (only those < n stored) x columns [j0, j0 + NR) (only those < rows stored);
- * kq: Q4_K (mins: acc -= m d_x sum q) instead of Q4_0 (offset 8 in the integers) */
+ * kq 0: Q4_0 (offset 8 in the integers), 1: Q4_K (mins: acc -= m d_x sum q), 2: Q8_0 (two nibble planes of
+ * u = w + 128: sum w q = 16 sum u_hi q + sum u_lo q - 128 sum q, each plane's 8 groups summed in 16 bits as Q4's) */
 T256 static inline __attribute__((always_inline)) void kernel_4x8(const q4g_ctx *g, int64_t i0, int64_t j0,
                                                                  const uint8_t *pw, const float *sw, const float *sm,
                                                                  const int kq) {
     int64_t nb = g->cols / QK;
-    const int8_t *x0 = g->xq.q + i0 * g->cols, *x1 = x0 + g->cols, *x2 = x1 + g->cols, *x3 = x2 + g->cols;
+    const int8_t *x0 = g->xq.q + i0 * g->cols;
     const float *d0 = g->xq.d + i0 * nb;
     const int32_t *s0 = g->xq.s8 + i0 * nb;
     const float *ds0 = g->xq.ds + i0 * nb;
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    const __m256i ones = _mm256_set1_epi16(1), sixteen = _mm256_set1_epi16(16);
+    __m256 a[MR];
+    for (int r = 0; r < MR; r++) a[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *wb = pw + b * NR * QK;
+        const uint8_t *wb = pw + b * NR * QK * (kq == 2 ? 2 : 1);
         const int64_t e = b * QK;
-        __m256i w = _mm256_load_si256((const __m256i *)wb);
-        __m256i p0 = _mm256_maddubs_epi16(w, _mm256_set1_epi32(ld4(x0 + e)));
-        __m256i p1 = _mm256_maddubs_epi16(w, _mm256_set1_epi32(ld4(x1 + e)));
-        __m256i p2 = _mm256_maddubs_epi16(w, _mm256_set1_epi32(ld4(x2 + e)));
-        __m256i p3 = _mm256_maddubs_epi16(w, _mm256_set1_epi32(ld4(x3 + e)));
-#pragma GCC unroll 7
-        for (int gi = 1; gi < 8; gi++) {
-            w = _mm256_load_si256((const __m256i *)(wb + 32 * gi));
-            p0 = _mm256_add_epi16(p0, _mm256_maddubs_epi16(w, _mm256_set1_epi32(ld4(x0 + e + 4 * gi))));
-            p1 = _mm256_add_epi16(p1, _mm256_maddubs_epi16(w, _mm256_set1_epi32(ld4(x1 + e + 4 * gi))));
-            p2 = _mm256_add_epi16(p2, _mm256_maddubs_epi16(w, _mm256_set1_epi32(ld4(x2 + e + 4 * gi))));
-            p3 = _mm256_add_epi16(p3, _mm256_maddubs_epi16(w, _mm256_set1_epi32(ld4(x3 + e + 4 * gi))));
+        __m256i p[MR], h[MR];
+        for (int r = 0; r < MR; r++) p[r] = h[r] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int gi = 0; gi < 8; gi++) {
+            __m256i w = _mm256_load_si256((const __m256i *)(wb + 32 * gi)), wh = w;
+            if (kq == 2) wh = _mm256_load_si256((const __m256i *)(wb + 32 * (8 + gi)));
+#pragma GCC unroll 4
+            for (int r = 0; r < MR; r++) {
+                __m256i xb = _mm256_set1_epi32(ld4(x0 + r * g->cols + e + 4 * gi));
+                p[r] = _mm256_add_epi16(p[r], _mm256_maddubs_epi16(w, xb));
+                if (kq == 2) h[r] = _mm256_add_epi16(h[r], _mm256_maddubs_epi16(wh, xb));
+            }
         }
-        __m256 ws = _mm256_load_ps(sw + b * NR);
-        if (kq) {
-            __m256 wm = _mm256_load_ps(sm + b * NR);
-#define FIN(r) { __m256i s = _mm256_madd_epi16(p##r, ones); \
-                 a##r = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(ws, _mm256_set1_ps(d0[r * nb + b])), a##r); \
-                 a##r = _mm256_fnmadd_ps(wm, _mm256_set1_ps(ds0[r * nb + b]), a##r); }
-            FIN(0) FIN(1) FIN(2) FIN(3)
-#undef FIN
-        } else {
-#define FIN(r) { __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(p##r, ones), _mm256_set1_epi32(s0[r * nb + b])); \
-                 a##r = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(ws, _mm256_set1_ps(d0[r * nb + b])), a##r); }
-            FIN(0) FIN(1) FIN(2) FIN(3)
-#undef FIN
+        __m256 ws = _mm256_load_ps(sw + b * NR), wm = kq == 1 ? _mm256_load_ps(sm + b * NR) : ws;
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++) {
+            __m256i s = _mm256_madd_epi16(p[r], ones);
+            if (kq == 0) s = _mm256_sub_epi32(s, _mm256_set1_epi32(s0[r * nb + b]));
+            if (kq == 2)   /* 128 sum q = 16 s8 */
+                s = _mm256_sub_epi32(_mm256_add_epi32(s, _mm256_madd_epi16(h[r], sixteen)),
+                                     _mm256_set1_epi32(16 * s0[r * nb + b]));
+            a[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(ws, _mm256_set1_ps(d0[r * nb + b])), a[r]);
+            if (kq == 1) a[r] = _mm256_fnmadd_ps(wm, _mm256_set1_ps(ds0[r * nb + b]), a[r]);
         }
     }
-    __m256 acc[MR] = {a0, a1, a2, a3};
     int64_t nr = g->rows - j0 < NR ? g->rows - j0 : NR;
     for (int r = 0; r < MR && i0 + r < g->n; r++) {
         float *y = g->Y + (i0 + r) * g->rows + j0;
         if (nr == NR) {
-            _mm256_storeu_ps(y, acc[r]);
+            _mm256_storeu_ps(y, a[r]);
         } else {
             float t[NR];
-            _mm256_storeu_ps(t, acc[r]);
+            _mm256_storeu_ps(t, a[r]);
             memcpy(y, t, (size_t)nr * sizeof(float));
         }
     }
@@ -412,6 +428,9 @@ T256 static void k4x8_q4_0(const q4g_ctx *g, int64_t i0, int64_t j0, const uint8
 T256 static void k4x8_q4_k(const q4g_ctx *g, int64_t i0, int64_t j0, const uint8_t *pw, const float *sw, const float *sm) {
     kernel_4x8(g, i0, j0, pw, sw, sm, 1);
 }
+T256 static void k4x8_q8_0(const q4g_ctx *g, int64_t i0, int64_t j0, const uint8_t *pw, const float *sw, const float *sm) {
+    kernel_4x8(g, i0, j0, pw, sw, sm, 2);
+}
 T512 static void k8x16_q4_0(const q4g_ctx *g, int64_t i0, int64_t j0, const uint8_t *pw, const float *sw, const float *sm) {
     kernel_8x16_vnni(g, i0, j0, pw, sw, sm, 0);
 }
@@ -433,7 +452,8 @@ static void gemm_task(void *c, int ith, int nth) {
     const int64_t mr = g->vnni ? MR5 : MR, nr = g->vnni ? NR5 : NR;
     void (*kern)(const q4g_ctx *, int64_t, int64_t, const uint8_t *, const float *, const float *) =
         g->vnni ? (g->t == MM_TYPE_Q4_K ? k8x16_q4_k : g->t == MM_TYPE_Q8_0 ? k8x16_q8_0 : k8x16_q4_0)
-                : (g->t == MM_TYPE_Q4_K ? k4x8_q4_k : k4x8_q4_0);
+                : (g->t == MM_TYPE_Q4_K ? k4x8_q4_k : g->t == MM_TYPE_Q8_0 ? k4x8_q8_0 : k4x8_q4_0);
+    const int64_t pf = g->t == MM_TYPE_Q8_0 && !g->vnni ? 2 : 1;   /* bytes per weight (two nibble planes) */
     for (;;) {
         int64_t j0 = atomic_fetch_add_explicit(&g->next, CLAIM, memory_order_relaxed);
         if (j0 >= g->rows) return;
@@ -442,10 +462,10 @@ static void gemm_task(void *c, int ith, int nth) {
         uint8_t *pw[CLAIM / NR];
         float *sw[CLAIM / NR];
         for (int p = 0; p < np; p++) {
-            pw[p] = ws + (size_t)p * (size_t)(nb * nr * QK);
-            sw[p] = (float *)(ws + (size_t)CLAIM * (size_t)(nb * QK)) + (size_t)p * (size_t)(2 * nb * nr);
+            pw[p] = ws + (size_t)p * (size_t)(nb * nr * QK * pf);
+            sw[p] = (float *)(ws + (size_t)CLAIM * (size_t)(nb * QK * pf)) + (size_t)p * (size_t)(2 * nb * nr);
             for (int h = 0; h < nr / 8; h++)   /* 16-row panels: two 8-row packs interleaved per group */
-                pack_panel(g, j0 + p * nr + 8 * h, pw[p] + 32 * h, sw[p] + 8 * h, sw[p] + nb * nr + 8 * h, nr * QK,
+                pack_panel(g, j0 + p * nr + 8 * h, pw[p] + 32 * h, sw[p] + 8 * h, sw[p] + nb * nr + 8 * h, nr * QK * pf,
                            nr * 4, nr);
         }
         for (int64_t i0 = 0; i0 < g->n; i0 += mr)
@@ -459,7 +479,6 @@ int mm_core_gemm_int8(mm_pool *pool, mm_type t, const void *W, int64_t rows, int
     if (cols <= 0 || cols % mm_type_block_size(t) != 0 || rows <= 0 || n <= 0) return -1;
     const mm_kernel_table *k = mm_core_kernels();
     if (k == &mm_kernels_generic) return -1;   /* the CPU lacks AVX2 (or it was not asked for) */
-    if (t == MM_TYPE_Q8_0 && k != &mm_kernels_avx512) return -1;   /* VNNI only (see the header) */
     int64_t nb = cols / QK, n_pad = (n + XPAD - 1) / XPAD * XPAD;
     size_t pb = panels_bytes(nb), xb = xq_bytes(n_pad, cols);
     if (mm_core_reserve(pool, pb + xb) != 0) return -1;

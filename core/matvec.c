@@ -1,5 +1,5 @@
 /* matvec.c - matrix products: run-time kernel choice, plain-C kernels, naive references,
- * mm_matvec (decode), mm_linear (prefill: Q4_0/Q4_K's int8 gemm (gemm_int8.c), the own AVX-512 gemm, else
+ * mm_matvec (decode), mm_linear (prefill: Q4_0/Q4_K/Q8_0's int8 gemm (gemm_int8.c), the own AVX-512 gemm, else
  * dequantized tiles + sgemm), mm_sgemm.
  *
  * Threads: everything runs on core's mm_pool. OpenBLAS is put at one thread once (mm_core_blas_init)
@@ -196,6 +196,7 @@ const mm_kernel_table mm_kernels_generic = {
 static const mm_kernel_table *g_kernels;
 static atomic_int g_own_gemm;   /* 0 = OpenBLAS, 1 = own AVX-512 gemm (set with the level) */
 static atomic_int g_int8_gemm;  /* 1 = Q4_0/Q4_K prompts through the int8 gemm (avx2/avx512 default; MMGPT_GEMM=f32 off) */
+static atomic_int g_int8_q8;    /* 1 = Q8_0 prompts too (MMGPT_GEMM=int8-q8_0) */
 static pthread_once_t kern_once = PTHREAD_ONCE_INIT;
 
 /* CPU features from cpuid + xgetbv (works with gcc and clang alike; clang 14's
@@ -276,10 +277,12 @@ static void kernels_init(void) {
     g_kernels = level_table[best];
     const char *e = getenv("MMGPT_GEMM");
     bool openblas = e && strcmp(e, "openblas") == 0, f32 = e && strcmp(e, "f32") == 0;
+    bool q8 = e && strcmp(e, "int8-q8_0") == 0;
     atomic_store(&g_own_gemm, best == MM_KERNEL_AVX512 && !openblas);
     /* the default: prompts of the types the int8 gemm serves take it (8-bit activations, as decode);
      * MMGPT_GEMM=f32 (or openblas) keeps them on the f32 gemm over dequantized weights */
     atomic_store(&g_int8_gemm, best >= MM_KERNEL_AVX2 && !openblas && !f32);
+    atomic_store(&g_int8_q8, q8);
 }
 
 const mm_kernel_table *mm_core_kernels(void) {
@@ -296,9 +299,10 @@ void mm_core_set_own_gemm(bool on) { atomic_store(&g_own_gemm, on && mm_core_ker
 bool mm_core_use_int8_gemm(mm_type t) {
     mm_core_kernels();
     if (atomic_load_explicit(&g_int8_gemm, memory_order_relaxed) != 1) return false;
-    /* Q8_0 (mm_core_gemm_int8 has it at avx512) stays on the f32 gemm until llama_parity's smollm2-like q4_k_m
-     * case (q8_0 fallbacks: a rounding flip early in the prompt, median position 3.3e-4) is restated */
-    return t == MM_TYPE_Q4_0 || t == MM_TYPE_Q4_K;
+    /* Q8_0 (bit-exact at avx2 and avx512) only with MMGPT_GEMM=int8-q8_0: the encoder, fusion and app tests
+     * that hold Q8_0 prompts to f32 arithmetic are not restated yet (bench/README.md, int8q8 section) */
+    return t == MM_TYPE_Q4_0 || t == MM_TYPE_Q4_K ||
+           (t == MM_TYPE_Q8_0 && atomic_load_explicit(&g_int8_q8, memory_order_relaxed) == 1);
 }
 void mm_core_set_int8_gemm(bool on) { atomic_store(&g_int8_gemm, on && mm_core_kernels() != &mm_kernels_generic); }
 

@@ -38,9 +38,10 @@
  *     This adds at most sum_i |w_i| * d_x(i) / 2 to each output (d_x of x's block); about 0.3-1% of |y|
  *     on random data, the order of the weight quantization itself. The generic level, and mm_linear with
  *     n > 1 for the other types, use f32 x (no extra error).
- *   - mm_linear n > 1 of Q4_0 and Q4_K at the avx2 and avx512 levels (the default; MMGPT_GEMM=f32 turns it
+ *   - mm_linear n > 1 of Q4_0 and Q4_K (Q8_0 too with MMGPT_GEMM=int8-q8_0) at the avx2 and avx512 levels (the default; MMGPT_GEMM=f32 turns it
  *     off): an int8 gemm (core/gemm_int8.c), x quantized as for the matvec (same error bound), weights
- *     repacked per call, vpmaddubsw (AVX2) / VNNI (AVX-512) dot products: 2-2.6x the f32 paths below on one core.
+ *     repacked per call, vpmaddubsw (AVX2) / VNNI (AVX-512) dot products: 2-2.6x the f32 paths below on one core
+ *     (Q8_0 at AVX2, two vpmaddubsw per weight byte: 1.4x).
  *   - mm_linear n > 1 (other types; F16/BF16 from 17 rows, fewer take mm_matvec_multi: see mm_linear) and
  *     mm_sgemm: at the avx512 level an own AVX-512 gemm (weights dequantized
  *     while packed), which runs about 2x OpenBLAS limited to AVX2 by OPENBLAS_CORETYPE=Haswell; elsewhere, or
@@ -60,6 +61,8 @@
  * Environment knobs (the only environment variables the library reads; none is needed):
  *   MMGPT_KERNEL=generic|avx2|avx512  kernel level (above); read once per process, at the first kernel
  *                                     call (every module asks core for the level, none reads it itself)
+ *   MMGPT_GEMM=int8-q8_0              Q8_0 prompts through the int8 gemm too (opt-in: bit-exact, not yet
+ *                                     the default)
  *   MMGPT_GEMM=f32                    Q4_0/Q4_K prompts through the f32 gemm over dequantized weights instead
  *                                     of the int8 gemm (f32 activations; the int8 gemm, 8-bit activations as
  *                                     decode, is the default at avx2/avx512); MMGPT_GEMM=openblas: that and

@@ -10,7 +10,11 @@ tests/data/SOURCES.md and the mmgpt brief), not from the C code:
   AudioEncoderRef                 conv1d(k3,s1,p1)+GELU, conv1d(k3,s2,p1)+GELU, + positions,
                                   pre-LN blocks (MHA with biases, GELU-erf MLP), post-LN.
   encode_mel(weights, hp, mel)    windows of hp["max_frames"] frames, the last one shorter, each
-                                  encoded over its own frames, outputs concatenated.
+                                  encoded over its own frames, outputs concatenated. q8: names of
+                                  matrices ("a.blk.0.ffn_up.weight", "a.conv1d.2.weight") whose input
+                                  rows (for a conv its im2col rows, column c*3 + k) are rounded to 8 bits per
+                                  block of 32 (ref_gpt2.q8_roundtrip, half to even: mmgpt's int8 prompt
+                                  gemm; ref_gpt2.prompt_q8_types says which types).
   n_mel_frames(hp, n_samples)     mel frames after window padding (pad_to_window) or n_samples//160.
   random_weights(hp, seed)        numpy weights (PyTorch orientation: Linear [out, in], Conv1d [out, in, k]).
   write_gguf(path, hp, w, ttype)  mmproj-style GGUF with the names in the mmgpt brief (via tools/mmgguf.py).
@@ -116,23 +120,39 @@ def log_mel_for_model(hp, pcm, filters=None):
 class AudioEncoderRef(torch.nn.Module):
     """Whisper-style encoder with weights given as a dict of numpy arrays (names as in the GGUF)."""
 
-    def __init__(self, hp, w):
+    def __init__(self, hp, w, q8=()):
         super().__init__()
         self.hp = hp
         self.w = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in w.items()}
+        self.q8 = q8
+
+    def _round(self, x, name):
+        if name + ".weight" not in self.q8:
+            return x
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "transformer"))
+        from ref_gpt2 import q8_roundtrip
+        return torch.from_numpy(q8_roundtrip(x.numpy(), even=True).astype(np.float32))
+
+    def _conv(self, x, name, stride):
+        """conv1d (k 3, pad 1) of x [1, C, T]; as im2col rows [T_out, C*3] times W^T where the input is rounded"""
+        w, b = self.w[name + ".weight"], self.w[name + ".bias"]
+        if name + ".weight" not in self.q8:
+            return F.conv1d(x, w, b, stride=stride, padding=1)
+        cols = F.pad(x, (1, 1)).unfold(2, 3, stride)[0].permute(1, 0, 2).reshape(-1, x.shape[1] * 3)
+        return (self._round(cols, name) @ w.reshape(w.shape[0], -1).t() + b).t()[None]
 
     def _ln(self, x, name):
         return F.layer_norm(x, (x.shape[-1],), self.w[name + ".weight"], self.w[name + ".bias"], self.hp["eps"])
 
     def _lin(self, x, name):
-        return F.linear(x, self.w[name + ".weight"], self.w[name + ".bias"])
+        return F.linear(self._round(x, name), self.w[name + ".weight"], self.w[name + ".bias"])
 
     def forward_window(self, mel):
         """mel [n_mels, T_in] -> [(T_in + 1) // 2, d]"""
         w, hp = self.w, self.hp
         x = torch.from_numpy(np.ascontiguousarray(mel, dtype=np.float32))[None]
-        x = F.gelu(F.conv1d(x, w["a.conv1d.1.weight"], w["a.conv1d.1.bias"], stride=1, padding=1))
-        x = F.gelu(F.conv1d(x, w["a.conv1d.2.weight"], w["a.conv1d.2.bias"], stride=2, padding=1))
+        x = F.gelu(self._conv(x, "a.conv1d.1", 1))
+        x = F.gelu(self._conv(x, "a.conv1d.2", 2))
         x = x[0].t()  # [T, d]
         T, d = x.shape
         x = x + w["a.position_embd.weight"][:T]
@@ -154,9 +174,9 @@ class AudioEncoderRef(torch.nn.Module):
         return x
 
 
-def encode_mel(hp, weights, mel):
+def encode_mel(hp, weights, mel, q8=()):
     """Windowed encode of a log-mel [n_mels, F] -> [n_out, d] (float32 numpy)."""
-    enc = AudioEncoderRef(hp, weights)
+    enc = AudioEncoderRef(hp, weights, q8)
     W = hp["max_frames"]
     outs = []
     with torch.no_grad():

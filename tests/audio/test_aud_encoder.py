@@ -10,7 +10,12 @@ Checks, per case:
   * the log-mel mmgpt encoded (--mel) vs ref_audio.log_mel of the same PCM padded the same way
     (torch.stft + Whisper's published mel_filters.npz): max |diff| <= 1e-4;
   * the encoder output vs AudioEncoderRef on that same log-mel: max |diff| / max |ref| <= 1e-4
-    (weights as the file holds them, i.e. rounded through f16 / q8_0 where used);
+    (weights as the file holds them, i.e. rounded through f16 / q8_0 where used; the inputs of the matrices
+    that take mmgpt's int8 prompt gemm (q8_0 at avx2/avx512: ref_gpt2.prompt_q8_types) rounded to 8 bits per
+    block of 32 as it does, conv2's im2col rows included: there, as llama_parity states it, the median row
+    within 1e-4 and every row within the decode bound 3e-2 (an input within float32's reach of a rounding
+    boundary rounds the other way: measured 87 of 550 rows of w600_nopad_q8 off by up to 7.1e-3, the median
+    row at 6.6e-6 (end to end 1.5e-5); without the rounding every row is off, 1.0e-2));
   * end to end (reference log-mel -> reference encoder): max |diff| / max |ref| <= 1e-4 as well;
   * output shape = the windowing rule in mm_audio.h.
 """
@@ -22,6 +27,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ref_audio  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "transformer"))
+import ref_gpt2  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import testdata  # noqa: E402
@@ -72,14 +79,24 @@ def run_case(name, hp, pcm, ttype="f32", seed=0, wav=None, post_ln=True):
         print("FAIL", fails[-1])
         return
     dmel = float(np.abs(cmel - rmel).max()) if cmel.size else 0.0
-    ref = ref_audio.encode_mel(hp, held, cmel)
-    ref_e2e = ref_audio.encode_mel(hp, held, rmel)
+    q8 = ref_gpt2.file_q8_names(gpath, ref_gpt2.binary_kernel(BIN))   # the int8 prompt gemm's matrices
+    ref = ref_audio.encode_mel(hp, held, cmel, q8)
+    ref_e2e = ref_audio.encode_mel(hp, held, rmel, q8)
     scale = float(np.abs(ref).max()) if ref.size else 1.0
     rel = float(np.abs(got - ref).max()) / scale if ref.size else 0.0
     rel_e2e = float(np.abs(got - ref_e2e).max()) / scale if ref.size else 0.0
     ok = dmel <= 1e-4 and rel <= 1e-4 and rel_e2e <= 1e-4 and np.isfinite(got).all()
-    print("%-5s %-28s mel %s |dmel| %.2e  enc rel %.2e (tol 1e-4)  e2e rel %.2e (tol 1e-4)  out %s  (%s, pad=%s, W=%d)"
-          % ("ok" if ok else "FAIL", name, cmel.shape, dmel, rel, rel_e2e, got.shape, ttype, hp["pad_to_window"], W))
+    note = ""
+    if q8 and ref.size and dmel <= 1e-4 and np.isfinite(got).all():
+        # 8-bit inputs: an input within float32 reach of a rounding boundary may round the other way in mmgpt
+        # (one step of one input moves its row, or through keys/values the window): as llama_parity, the median
+        # row to 1e-4, every row to the decode bound 3e-2
+        med = [float(np.median(np.abs(got - r).max(axis=1))) / scale for r in (ref, ref_e2e)]
+        ok = max(med) <= 1e-4 and max(rel, rel_e2e) <= 3e-2
+        note = "  median row %.2e / %.2e (tol 1e-4; 8-bit inputs of %d matrices, max tol 3e-2)" % (med[0], med[1], len(q8))
+    print("%-5s %-28s mel %s |dmel| %.2e  enc rel %.2e (tol 1e-4)  e2e rel %.2e (tol 1e-4)  out %s  (%s, pad=%s, W=%d)%s"
+          % ("ok" if ok else "FAIL", name, cmel.shape, dmel, rel, rel_e2e, got.shape, ttype, hp["pad_to_window"], W,
+             note))
     if not ok:
         fails.append(name)
 

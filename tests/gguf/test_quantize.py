@@ -17,7 +17,7 @@ written out by hand from llama.cpp's src/llama-quant.cpp rules:
   - the bundled model (encoders with convolution kernels) to q8_0 and q4_0: kernels and position embeddings
     copied, the rest converted, the file runs close to the original (bundled_encoders);
   - a gpt2 file quantized to q4_k_m runs: all-position logits vs ref_gpt2 on the dequantized weights, with the
-    inputs of the q4_k products rounded to 8 bits per block of 32 where mmgpt's prompt gemm does that (the int8
+    inputs of the q4_k (and q8_0) products rounded to 8 bits per block of 32 where mmgpt's prompt gemm does that (the int8
     gemm at avx2/avx512: ref_gpt2.prompt_q8_types for the level gpt_driver reports): 1e-4 (float32 arithmetic;
     measured ~1e-7) at positions whose rounded inputs are all clear of rounding boundaries (ref_gpt2.Ambiguity,
     2e-5 steps: float32 may round those the other way), 3e-2 (the decode bound) at the others, and at least

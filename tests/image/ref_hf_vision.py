@@ -153,6 +153,20 @@ def _t(W, n):
     return torch.from_numpy(np.asarray(W[n], dtype=np.float64))
 
 
+# HF names of the weights whose products round their input rows to 8 bits per block of 32 (mmgpt's int8 prompt
+# gemm: the file stores them in a type of ref_gpt2.prompt_q8_types); set by the caller, empty = none
+Q8_INPUTS = set()
+
+
+def _linear(x, W, wname, bname=None):
+    """F.linear(x, W[wname], W[bname]) with x rounded as q8_roundtrip (half to even) when wname is in Q8_INPUTS"""
+    if wname in Q8_INPUTS:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "transformer"))
+        from ref_gpt2 import q8_roundtrip
+        x = torch.from_numpy(q8_roundtrip(x.numpy(), even=True))
+    return F.linear(x, _t(W, wname), _t(W, bname) if bname else None)
+
+
 def _act(name, x):
     if name == "quick_gelu":
         return x * torch.sigmoid(1.702 * x)
@@ -170,7 +184,7 @@ def _encoder_layer(cfg, W, b, x):
     dh = d // H
 
     def lin(h, name):
-        return F.linear(h, _t(W, b + name + ".weight"), _t(W, b + name + ".bias"))
+        return _linear(h, W, b + name + ".weight", b + name + ".bias")
 
     def ln(h, name):
         return F.layer_norm(h, (d,), _t(W, b + name + ".weight"), _t(W, b + name + ".bias"), cfg.eps)
@@ -210,8 +224,8 @@ def llava_projector(W, feats):
     """LLaVA-1.5 mm_projector: Linear, nn.GELU() (erf), Linear."""
     with torch.no_grad():
         x = torch.from_numpy(np.asarray(feats, dtype=np.float64))
-        h = F.gelu(F.linear(x, _t(W, "model.mm_projector.0.weight"), _t(W, "model.mm_projector.0.bias")))
-        return F.linear(h, _t(W, "model.mm_projector.2.weight"), _t(W, "model.mm_projector.2.bias")).numpy()
+        h = F.gelu(_linear(x, W, "model.mm_projector.0.weight", "model.mm_projector.0.bias"))
+        return _linear(h, W, "model.mm_projector.2.weight", "model.mm_projector.2.bias").numpy()
 
 
 def siglip_last_hidden_state(cfg, W, pixels):
@@ -243,7 +257,7 @@ def pixel_shuffle(x, scale_factor):
 def idefics3_connector(cfg, W, feats):
     with torch.no_grad():
         x = pixel_shuffle(torch.from_numpy(np.asarray(feats, dtype=np.float64))[None], cfg.scale_factor)[0]
-        return F.linear(x, _t(W, "model.connector.modality_projection.proj.weight")).numpy()
+        return _linear(x, W, "model.connector.modality_projection.proj.weight").numpy()
 
 
 # ---------------------------------------------------------------- GGUF writers (llama.cpp layouts)

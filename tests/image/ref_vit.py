@@ -145,14 +145,21 @@ def _ln(x, W, name, eps):
                         torch.from_numpy(W[name + ".bias"]).double(), eps)
 
 
-def _lin(x, W, name):
+def _lin(x, W, name, q8=()):
+    """x W^T + b; x's rows rounded to 8 bits per block of 32 first when name's matrix is in q8 (mmgpt's int8
+    prompt gemm: ref_gpt2.q8_roundtrip, half to even; ref_gpt2.prompt_q8_types says which types)"""
+    if name + ".weight" in q8:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "transformer"))
+        from ref_gpt2 import q8_roundtrip
+        x = torch.from_numpy(q8_roundtrip(x.numpy(), even=True))
     b = W.get(name + ".bias")
     return F.linear(x, torch.from_numpy(W[name + ".weight"]).double(),
                     None if b is None else torch.from_numpy(b).double())
 
 
-def forward(cfg, W, pixels):
-    """pixels [3, S, S] (normalised) -> np.float64 [n_tokens, d]. Computed in float64."""
+def forward(cfg, W, pixels, q8=()):
+    """pixels [3, S, S] (normalised) -> np.float64 [n_tokens, d]. Computed in float64. q8: names of the matrices
+    whose inputs are rounded to 8 bits (_lin)."""
     with torch.no_grad():
         px = torch.from_numpy(np.asarray(pixels, dtype=np.float64))[None]
         wconv = torch.from_numpy(W["v.patch_embd.weight"]).double()
@@ -170,19 +177,19 @@ def forward(cfg, W, pixels):
         for l in range(cfg.n_run):
             b = "v.blk.%d." % l
             h = _ln(x, W, b + "ln1", cfg.eps)
-            q = _lin(h, W, b + "attn_q").view(n, H, dh).transpose(0, 1)
-            k = _lin(h, W, b + "attn_k").view(n, H, dh).transpose(0, 1)
-            v = _lin(h, W, b + "attn_v").view(n, H, dh).transpose(0, 1)
+            q = _lin(h, W, b + "attn_q", q8).view(n, H, dh).transpose(0, 1)
+            k = _lin(h, W, b + "attn_k", q8).view(n, H, dh).transpose(0, 1)
+            v = _lin(h, W, b + "attn_v", q8).view(n, H, dh).transpose(0, 1)
             att = torch.softmax(q @ k.transpose(1, 2) / np.sqrt(dh), dim=-1)
             a = (att @ v).transpose(0, 1).reshape(n, d)
-            x = x + _lin(a, W, b + "attn_out")
+            x = x + _lin(a, W, b + "attn_out", q8)
             h = _ln(x, W, b + "ln2", cfg.eps)
-            u = _lin(h, W, b + "ffn_up")
+            u = _lin(h, W, b + "ffn_up", q8)
             if cfg.gelu:
                 u = F.gelu(u, approximate="tanh" if cfg.gelu_tanh else "none")
             else:
                 u = u * torch.sigmoid(1.702 * u)
-            x = x + _lin(u, W, b + "ffn_down")
+            x = x + _lin(u, W, b + "ffn_down", q8)
         if cfg.post_ln and cfg.n_run == cfg.n_layer:
             x = _ln(x, W, "v.post_ln", cfg.eps)
         return x.numpy()

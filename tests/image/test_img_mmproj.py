@@ -6,7 +6,8 @@ written from HF's CLIPVisionModel / SiglipVisionModel / Idefics3Connector / LLaV
 float64 on the pixels mmgpt fed (--preprocessed; preprocessing is tested in img_preprocess).
 
 Tolerance: max |c - ref| / max |ref| <= 1e-4 for F32 files. F16 and Q8_0 files: the same 1e-4 against the
-reference run on the weights as the file stores them, and against the original float weights the
+reference run on the weights as the file stores them (Q8_0 matrices take the int8 prompt gemm at avx2/avx512:
+there the reference rounds their inputs to 8 bits per block of 32 as it does, ref_gpt2.prompt_q8_types), and against the original float weights the
 quantization error, bounded by 2e-3 (F16) and 3e-2 (Q8_0) (the figures measured are printed).
 Also: older converters' swapped ffn_up / ffn_down names (both towers), clip.use_silu, clip.vision.feature_layer,
 end to end (`mmgpt logits -m TEXT --mmproj MMPROJ --image`, a gpt2-architecture text model, vs ref_fused's decoder
@@ -23,6 +24,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import ref_hf_vision as R  # noqa: E402
 import ref_imgproc as RP  # noqa: E402
 import testdata  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "transformer"))
+import ref_gpt2  # noqa: E402
 
 BIN = os.environ.get("MMGPT_BIN")
 TMP = os.environ.get("MMGPT_TEST_TMP", "/tmp")
@@ -63,11 +66,20 @@ def reference(kind, cfg, W, pre, k=-2):
     return tower, R.idefics3_connector(cfg, W, tower)
 
 
-def check(label, got, want, tol):
+def check(label, got, want, tol, q8=False):
+    """max |got - want| / max |want| <= tol; q8 (8-bit inputs rounded in the reference): as llama_parity, the
+    median row to tol and every row to the decode bound 3e-2 (an input within float32's reach of a rounding
+    boundary rounds the other way in mmgpt; through attention that moves its whole image)"""
     r = rel_err(got, want)
     ok = r <= tol
-    print("%s %-58s %-10s rel max|diff| %.2e (<= %.0e)" % ("ok  " if ok else "FAIL", label, "x".join(map(str, got.shape)),
-                                                          r, tol))
+    note = ""
+    if q8 and not ok and got.shape == want.shape:
+        rows = np.abs(got - want).reshape(-1, got.shape[-1]).max(axis=1) / max(np.abs(want).max(), 1e-30)
+        med = float(np.median(rows))
+        ok = med <= tol and r <= 3e-2
+        note = " median row %.2e (<= %.0e), max <= 3e-2" % (med, tol)
+    print("%s %-58s %-10s rel max|diff| %.2e (<= %.0e)%s" % ("ok  " if ok else "FAIL", label, "x".join(map(str, got.shape)),
+                                                            r, tol, note))
     if not ok:
         fails.append(label)
     return r
@@ -90,9 +102,14 @@ def run_case(label, kind, cfg, W, wtype, swap, img, mode, extra_keys=None, k=-2)
         print("FAIL %s: preprocessing is not %s: %s" % (label, mode, log.strip()))
         fails.append(label + " mode")
     Wh = R.hf_from_held(W, held, kind, swap)
+    # the 2-D linear weights are stored in wtype: with the int8 prompt gemm's types their inputs are rounded
+    R.Q8_INPUTS = ({n for n, a in Wh.items() if np.ndim(a) == 2 and "embedding" not in n}
+                   if wtype in ref_gpt2.prompt_q8_types(ref_gpt2.binary_kernel(BIN)) else set())
     t_ref, p_ref = reference(kind, cfg, Wh, pre, k)
-    check(label + ": tower", tower, t_ref, 1e-4)
-    check(label + ": projected", proj, p_ref, 1e-4)
+    q8 = bool(R.Q8_INPUTS)
+    R.Q8_INPUTS = set()
+    check(label + ": tower", tower, t_ref, 1e-4, q8)
+    check(label + ": projected", proj, p_ref, 1e-4, q8)
     if wtype != "f32":
         tol = {"f16": 2e-3, "q8_0": 3e-2}[wtype]
         t_f, p_f = reference(kind, cfg, W, pre, k)

@@ -17,7 +17,8 @@ Weights are kept as "y = W x" matrices: W has shape [out, in] (numpy), exactly G
                                                   # (act_q8 may be a boolean mask over positions)
     logits = ref_gpt2.forward(p, tokens, gemm_q8=ref_gpt2.prompt_q8_types(kernel))   # the prompt (batch)
                                                   # products of these weight types round their input too
-                                                  # (mmgpt's int8 prompt gemm: Q4_0/Q4_K at avx2/avx512)
+                                                  # (mmgpt's int8 prompt gemm: Q4_0/Q4_K at avx2/avx512,
+                                                  # Q8_0 too with MMGPT_GEMM=int8-q8_0)
     toks, step_logits = ref_gpt2.greedy(p, prompt, n_steps)   # reruns the full sequence every step
 """
 import os
@@ -86,18 +87,36 @@ def load_gguf(path):
     return p
 
 
-def q8_roundtrip(x):
-    """Round each row of x to blocks of 32 8-bit steps the way a matvec kernel quantizes its input:
-    d = amax/127 kept in float32 (ggml stores it as fp16; mmgpt's kernels keep f32), q = round(x * (1/d))
-    half away from zero, in float32 arithmetic. Returns q * d."""
+def _q8_steps(x):
+    """x's blocks of 32 as q8_roundtrip scales them: (x * (1/d) in float32, as float64 [x.shape], d [blocks])"""
     x32 = np.ascontiguousarray(x, dtype=np.float32)
     b = x32.reshape(-1, 32)
     d = (np.max(np.abs(b), axis=1) / np.float32(127)).astype(np.float32)
     with np.errstate(divide="ignore"):
         idv = np.where(d != 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
-    v = (b * idv[:, None]).astype(np.float32).astype(np.float64)
-    q = np.sign(v) * np.floor(np.abs(v) + 0.5)
-    return (q * d[:, None].astype(np.float64)).reshape(x.shape)
+    return (b * idv[:, None]).astype(np.float32).astype(np.float64).reshape(x.shape), d
+
+
+def q8_roundtrip(x, flip=(), even=False):
+    """Round each row of x to blocks of 32 8-bit steps the way a matvec kernel quantizes its input:
+    d = amax/127 kept in float32 (ggml stores it as fp16; mmgpt's kernels keep f32), q = round(x * (1/d))
+    half away from zero (even: half to even, as mmgpt's int8 prompt gemm and its avx2/avx512 conversions do),
+    in float32 arithmetic. Returns q * d. flip: (row, column) elements of x rounded to the other neighbouring
+    step (what a float32 computation of an input near a boundary may do)."""
+    v, d = _q8_steps(x)
+    q = np.round(v) if even else np.sign(v) * np.floor(np.abs(v) + 0.5)
+    for r, c in flip:
+        a = abs(v[r, c])
+        q[r, c] = np.sign(v[r, c]) * (np.floor(a) if abs(q[r, c]) > a else np.floor(a) + 1)
+    return (q.reshape(-1, 32) * d[:, None].astype(np.float64)).reshape(x.shape)
+
+
+def q8_near(x, margin):
+    """The elements of x within `margin` steps of a rounding boundary of q8_roundtrip: [(steps, row, column)]"""
+    v, _ = _q8_steps(x)
+    a = np.abs(v)
+    dist = np.abs(a - np.floor(a) - 0.5)
+    return [(float(dist[r, c]), int(r), int(c)) for r, c in zip(*np.nonzero(dist < margin))]
 
 
 def q8_near_rows(x, margin):
@@ -140,26 +159,45 @@ class Ambiguity:
 def prompt_q8_types(kernel, gemm=None):
     """The weight types whose prompt products (mm_linear, n > 1) round their input to 8 bits per block of 32 in
     mmgpt, as its manual (include/mm_core.h) states: Q4_0 and Q4_K through the int8 gemm at the avx2 and avx512
-    kernel levels unless MMGPT_GEMM=f32 or openblas. kernel: the level that runs
+    kernel levels unless MMGPT_GEMM=f32 or openblas, Q8_0 too with MMGPT_GEMM=int8-q8_0. kernel: the level that runs
     (mm_cpu_kernel_name(), e.g. gpt_driver's `kernel` command); gemm: MMGPT_GEMM (default: this process's
     environment)."""
     gemm = os.environ.get("MMGPT_GEMM", "") if gemm is None else gemm
     if kernel not in ("avx2", "avx512") or gemm in ("f32", "openblas"):
         return frozenset()
-    return frozenset(("q4_0", "q4_k"))
+    return frozenset(("q4_0", "q4_k", "q8_0")) if gemm == "int8-q8_0" else frozenset(("q4_0", "q4_k"))
+
+
+def binary_kernel(mmgpt):
+    """the kernel level an mmgpt binary runs at in this environment (`mmgpt --version`: "(kernels: LEVEL)")"""
+    import re
+    import subprocess
+    out = subprocess.run([mmgpt, "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"kernels: (\w+)", out)
+    return m.group(1) if m else ""
+
+
+def file_q8_names(path, kernel):
+    """Names of the tensors of GGUF file `path` whose prompt products round their input (prompt_q8_types)"""
+    import mmgguf
+    types = prompt_q8_types(kernel)
+    r = mmgguf.GGUFReader(path)
+    return {n for n, (t, ne, raw) in r.tensors.items()
+            if (t if isinstance(t, str) else mmgguf.type_name(t)) in types}
 
 
 def lin(x, W, b, wtype, act_q8, gemm_q8=(), amb=None):
     """x @ W.T + b; with act_q8 the input is first rounded to q8_0 when W is stored in a quantized type
     (not f32/f16/bf16). act_q8 is a bool for all rows or a boolean mask of the rows (positions) to round;
     every row is rounded when wtype is in gemm_q8 (the prompt gemm of that type rounds its input as well)."""
+    even = wtype in gemm_q8   # the int8 gemm rounds half to even
     if wtype in gemm_q8:
         act_q8 = True
     if wtype not in ("f32", "f16", "bf16") and np.any(act_q8):
         if amb is not None:
             amb.rows |= q8_near_rows(x, amb.margin) & (act_q8 if np.ndim(act_q8) else True)
         if np.ndim(act_q8) == 0:
-            x = q8_roundtrip(x)
+            x = q8_roundtrip(x, even=even)
         else:   # a mask: only those rows (positions) are rounded
             x = x.copy()
             x[act_q8] = q8_roundtrip(x[act_q8])

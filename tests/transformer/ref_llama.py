@@ -8,15 +8,18 @@ llama.cpp's permuted layout.
     ids: token ids, or (a multimodal prompt) token ids and embedding rows (arrays [d]) in order
     kv_f16: keys (after the rotary embedding) and values rounded to IEEE half, as a KV cache in f16 stores them
     q8: names of weights ("model.layers.0.mlp.up_proj.weight", ...) whose products round their input to 8 bits
-        per block of 32 (ref_gpt2.q8_roundtrip: mmgpt's int8 prompt gemm); amb: a ref_gpt2.Ambiguity, filled with
+        per block of 32 (ref_gpt2.q8_roundtrip, half to even: mmgpt's int8 prompt gemm); amb: a ref_gpt2.Ambiguity, filled with
         the positions whose roundings are ambiguous (an input near a rounding boundary, or keys/values of one)
+    flips: {weight name: [(position, element)]}: those rounded inputs taken to the other neighbouring step
+        (ref_gpt2.q8_roundtrip's flip); near: (margin, list): every rounded input within margin steps of a
+        rounding boundary is appended to the list as (steps, weight name, position, element)
 """
 import math
 
 import numpy as np
 import torch
 
-from ref_gpt2 import q8_near_rows, q8_roundtrip
+from ref_gpt2 import q8_near, q8_near_rows, q8_roundtrip
 
 
 def inv_freq(cfg):
@@ -41,7 +44,7 @@ def rotate_half(x):
     return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
 
-def logits(cfg, W, ids, kv_f16=False, q8=(), amb=None):
+def logits(cfg, W, ids, kv_f16=False, q8=(), amb=None, flips=None, near=None):
     w = {k: torch.tensor(np.asarray(v, dtype=np.float64)) for k, v in W.items()}
     d, H, Hkv, dh, eps = cfg["d"], cfg["heads"], cfg["kv_heads"], cfg["head_dim"], cfg["eps"]
     n = len(ids)
@@ -69,7 +72,9 @@ def logits(cfg, W, ids, kv_f16=False, q8=(), amb=None):
             return v
         if amb is not None:
             amb.rows |= q8_near_rows(v.numpy(), amb.margin)
-        return torch.tensor(q8_roundtrip(v.numpy()))
+        if near is not None:
+            near[1].extend((steps, name, r, c) for steps, r, c in q8_near(v.numpy(), near[0]))
+        return torch.tensor(q8_roundtrip(v.numpy(), (flips or {}).get(name, ()), even=True))
 
     def lin(v, name):
         y = round_in(v, name + ".weight") @ w[name + ".weight"].T

@@ -7,7 +7,7 @@ their matrices quantized by core_tool (mm_quantize_row, llama.cpp's reference qu
 ref_gpt2.py on the weights dequantized by tests/core/ref_quants.py (numpy from the block layouts), so what is
 compared is the arithmetic on the same stored weights:
   all-position logits (prompt as one batch: weights dequantized into f32 tiles, f32 gemm)   1e-4 (max |diff|
-    / max |logit|, as gpt_parity for every batch path); Q4_K matrices take the int8 gemm at the avx2/avx512
+    / max |logit|, as gpt_parity for every batch path); Q4_0/Q4_K (and with MMGPT_GEMM=int8-q8_0 Q8_0) matrices take the int8 gemm at the avx2/avx512
     levels (default): the reference rounds their inputs to 8 bits per block of 32 (ref_gpt2 gemm_q8), and as
     in gpt_parity 1e-4 holds at the positions clear of rounding boundaries (ref_gpt2.Ambiguity; measured ~1e-7),
     3e-2 at the others, at least half of the positions clean (without the rounding: 0.8-1.1e-2)

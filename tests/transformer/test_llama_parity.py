@@ -19,11 +19,17 @@ The reference (ref_llama.py) is written from the Hugging Face descriptions and r
     cached element; measured <= 1e-5). Decode with 2 threads == 1 thread, bit for bit.
   F16 / Q8_0 / Q4_K_M / Q5_K_M files made with `mmgpt quantize`, against the reference on the weights the
     file holds (dequantized by tests/core/ref_quants.py from the block layouts, un-permuted):
-    batch 1e-4 (the batch path multiplies dequantized f32 weights; Q4_K/Q4_0 matrices take the int8 gemm at the
-    avx2/avx512 levels: the reference rounds their inputs to 8 bits per block of 32 (ref_llama q8), and the
-    median position must match to 5e-5 (float32 arithmetic: measured 2e-7..4e-7, 7.5e-6 where an early flip
-    touched most positions by ~1e-5), every position to 3e-2 (a rounding-boundary flip reaches later positions:
-    measured 1e-4..2.6e-3); without the rounding the batch is 1.9e-3..7.5e-3 off); decode 1e-4 for F16 and 3e-2 for the
+    batch 1e-4 (the batch path multiplies dequantized f32 weights; Q4_K/Q4_0 matrices (Q8_0 too with
+    MMGPT_GEMM=int8-q8_0) take the int8 gemm at the avx2/avx512 levels: the reference rounds their inputs to 8 bits per block of 32, half to even as the gemm
+    (ref_llama q8), and the median position must match to 5e-5 (float32 arithmetic: measured 4e-8..4e-7), every
+    position to 3e-2 (a rounding-boundary flip reaches later positions: measured 1e-4..2.6e-3). Where that fails,
+    the reference with one input within FLIP_STEPS = 1e-4 steps of a boundary rounded the other way (the nearest
+    32 tried) must meet the same two bounds, and the test names the input: smollm2-like q4_k_m (token_embd,
+    layers 0/1 ffn_down and layer 2 attn_v are Q8_0 in that file) has layer 1's ffn_down input 114
+    at position 4 2.3e-5 steps from a boundary; with it flipped every position is within 1.8e-7 (avx512), without
+    it the median is 3.3e-4. Without the rounding the batch is 1.9e-3..7.5e-3 off; a planted bug (the last
+    block's Q8_0 weight scale 5% off in gemm_int8.c's packing) fails every file holding Q8_0 matrices, flip or
+    not (median position 5e-3..2.7e-2)); decode 1e-4 for F16 and 3e-2 for the
     8-bit-input types (the matvec kernels round their input to 8 bits per block of 32 (Q8_0 / Q5_0 / Q8_0
     fallbacks) or 256 (K-quants), as ggml does: ~1/254 relative per input, compounded over the layers;
     gpt_quant_types states the same bound for GPT-2).
@@ -149,6 +155,28 @@ def parity_f32(label, cfg, W, path, rng):
     check("%s f32: greedy step logits" % label, e <= 1e-4, "%.2e" % e)
 
 
+# An 8-bit input of the prompt gemm this close to a rounding boundary (in steps of its block's grid) may round the
+# other way in mmgpt's float32 than in the float64 reference: float32 activations after a few llama layers
+# (RMSNorm, attention, mmgpt's own exp in silu) differ from float64 by ~1e-7..1e-6 relative, up to 127 steps.
+FLIP_STEPS = 1e-4
+MAX_FLIPS_TRIED = 32
+
+
+def explain_by_flip(cfg, Wq, ids, q8, c, near, e, med):
+    """The batch c against the rounding reference with one input within FLIP_STEPS of a boundary rounded the
+    other way (ref_llama flips), the nearest MAX_FLIPS_TRIED candidates tried: the (max, median) position error of
+    the best one (lowest median) and a note naming it; (e, med, note) unchanged when none is better."""
+    best = (med, e, "")
+    for steps, name, r, col in sorted(near)[:MAX_FLIPS_TRIED]:
+        rb = ref_llama.logits(cfg, Wq, ids, q8=q8, flips={name: [(r, col)]})
+        pp = np.max(np.abs(c - rb), axis=1) / np.abs(rb).max()
+        if float(np.median(pp)) < best[0]:
+            best = (float(np.median(pp)), float(pp.max()),
+                    "; with one flip (input %d of position %d of %s, %.1e steps from the boundary; without it "
+                    "%.2e, median %.2e)" % (col, r, name, steps, e, med))
+    return best[1], best[0], best[2]
+
+
 def parity_quant(label, cfg, path, rng):
     if not BIN:
         check("%s quantized files: MMGPT_BIN set" % label, False)
@@ -162,7 +190,8 @@ def parity_quant(label, cfg, path, rng):
         run([BIN, "quantize", path, qp, qt, "-t", "1"])
         Wq, types, q8 = file_weights(cfg, qp)
         ref = ref_llama.logits(cfg, Wq, ids)
-        ref_b = ref_llama.logits(cfg, Wq, ids, q8=q8) if q8 else ref
+        near = (FLIP_STEPS, [])
+        ref_b = ref_llama.logits(cfg, Wq, ids, q8=q8, near=near) if q8 else ref
         c = drive_logits(qp, ids)
         # per position: the median to 5e-5 and every position to the decode bound 3e-2 (a flip - an input on the
         # other side of a rounding boundary, float32 vs float64 - reaches all later positions through the keys and
@@ -170,9 +199,12 @@ def parity_quant(label, cfg, path, rng):
         # gpt_parity's ref_gpt2.Ambiguity margins to separate them)
         pp = np.max(np.abs(c - ref_b), axis=1) / np.abs(ref_b).max()
         e, med = float(pp.max()), float(np.median(pp))
+        flip = ""
+        if q8 and not (med <= 5e-5 and e <= 3e-2):
+            e, med, flip = explain_by_flip(cfg, Wq, ids, q8, c, near[1], e, med)
         ok = (e <= 1e-4) if not q8 else (med <= 5e-5 and e <= 3e-2)
-        check("%s %s (%s): batch" % (label, qt, "+".join(types)), ok, "%.2e%s" % (
-            e, (", median position %.2e (8-bit inputs of %d matrices)" % (med, len(q8))) if q8 else ""))
+        check("%s %s (%s): batch" % (label, qt, "+".join(types)), ok, "%.2e%s%s" % (
+            e, (", median position %.2e (8-bit inputs of %d matrices)" % (med, len(q8))) if q8 else "", flip))
         figures.append((label, qt, "batch", e))
         e = rel(drive_logits(qp, ids, 1, 2), ref)
         check("%s %s: decode, 2 threads" % (label, qt), e <= dec_tol, "%.2e (bound %.0e)" % (e, dec_tol))
