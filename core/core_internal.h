@@ -145,7 +145,7 @@ typedef void (*mm_multi_fn)(const void *W, size_t row_bytes, int64_t r0, int64_t
             }                                                                                                        \
     }
 mm_multi_fn mm_multi_kernel(const mm_kernel_table *k, mm_type t);
-/* Some kernels take up to MULTI_VMAX vectors in one pass over the rows (the avx512 level's Q8_0, Q4_0, Q4_K, Q6_K): mm_multi_kernel_vmax gives the most vectors one call of mm_multi_kernel(k, t) takes (MULTI_V for the
+/* Some kernels take up to MULTI_VMAX vectors in one pass over the rows (the avx512 level's Q8_0, Q4_0, Q4_K): mm_multi_kernel_vmax gives the most vectors one call of mm_multi_kernel(k, t) takes (MULTI_V for the
  * others), or MULTI_VANY for a kernel that takes any n <= MM_MATVEC_MULTI_GROUP and the whole row range in one
  * call, blocking the rows itself (F32/F16/BF16 at avx2/avx512); mm_matvec_multi_rows passes up to that many. MM_MULTI8_SWITCH(n, call) runs call(V) with the constant
  * V = n (1..MULTI_VMAX; n > MULTI_VMAX: MULTI_VMAX), each count its own instance. */
@@ -181,7 +181,7 @@ mm_multi_fn mm_fp_multi_avx512(mm_type t);
 mm_multi_fn mm_fp_multi_avx2(mm_type t);
 void mm_rows_f32_avx512(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
 void mm_rows_f16_avx512(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
-/* quants_avx512.c: the avx512 level's Q4_K and Q6_K (n <= MULTI_VMAX), Q5_K kernels for n <= MULTI_V vectors (each written once for
+/* quants_avx512.c: the avx512 level's Q4_K (n <= MULTI_VMAX), Q5_K, Q6_K kernels for n <= MULTI_V vectors (each written once for
  * 1..MULTI_V vectors; the row kernels mm_q_rows_*_avx512 are their one-vector instances); kernels_avx512.c: the
  * same for Q8_0 and Q4_0 with n <= MULTI_VMAX (mm_multi_q8_0_avx512, mm_multi_q4_0_avx512) */
 void mm_q_multi_q4_k_avx512(const void *, size_t, int64_t, int64_t, int64_t, int, const float *const *, const mm_xq8 *const *, float *const *);

@@ -12,14 +12,11 @@
  *     float operations per 512 weights instead of 16 + 8 permutes); up to MULTI_VMAX = 8 vectors per pass;
  *   Q5_K: one 32-byte chunk = sub-blocks 2c, 2c+1 = 64 consecutive x; 5th bits by vptestmb of qh against
  *     bit 2c / 2c+1; per-lane f32 factor d sc d_x from an 8-lane vector by a permute (MULTI_V = 4 per pass);
- *   Q6_K (q6t_rows): as Q4_K, groups of 16 blocks of 32 with one 32-bit lane per block against mm_xq8.qt, the
- *     halves of 16 (their own scales) summed apart (4 + 4 vpdpbusd), the -32 offset from x's s16 by one vpdpwssd;
- *     up to MULTI_VMAX = 8 vectors per pass. (It replaced a kernel with one vpdpbusd per 64 weights, 4 vectors per
- *     pass: from cache, 128 x 768, one thread, the batched pass of 8 inputs shared 1.19x faster, 10.1 -> 8.5 us,
- *     but the one-vector row kernel 1.24x slower, 38 -> 30.7 vec-GB/s, about one thread's DRAM read rate here.)
+ *   Q6_K: 64 bytes of ql hold the low bits of 2 x 64 consecutive elements; (q - 32) x as two vpdpbusd
+ *     subtracted (exact); the scale of each 16 (4 lanes) times d_x by permutes of per-super-block vectors.
  * Measured from cache here (one thread, 256 x 4096 weights, best of 300, a shared 2-core AVX-512 machine), GB/s
  * of weights, this level / the AVX2 code: BF16 65 / 43, Q4_1 30 / 14.5, Q5_0 28 / 14, Q5_1 28 / 14, Q4_K 36 / 23,
- * Q5_K 36 / 21, Q6_K 45 / 25 (before q6t_rows; Q4_0 41, Q8_0 53 for comparison). Streamed figures: bench/bench_kernels.
+ * Q5_K 36 / 21, Q6_K 45 / 25 (Q4_0 41, Q8_0 53 for comparison). Streamed figures: bench/bench_kernels.
  * BF16: f32 products (weights widened in registers). The dequantizations (prefill tiles) use the AVX2 code.
  */
 #include <string.h>
@@ -314,86 +311,66 @@ T512 void mm_q_rows_q5_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r1
 }
 
 /* ---------------------------------------------------------------- Q6_K */
-/* Q6_K rows [r0, r1) for V <= MULTI_VMAX vectors (V = 1: the table's row kernel; mm_q_multi_q6_k_avx512: the batched
- * decode), as k4t_rows: groups of 16 blocks of 32 (2 super-blocks) with one 32-bit lane per block against x's
- * transposed groups (mm_xq8.qt), a last odd super-block as a group whose lanes 8..15 see zero x (qt's group of 8,
- * zero-extended; its d_x and s16 loads masked). Block c of half h of a super-block (elements 128h + 32c + l) has its
- * low 4 bits in ql[64h + 32 (c & 1) + l] (low nibble for c < 2, high for c >= 2) and bits 4, 5 in bits 2c, 2c + 1 of
- * qh[32h + l]: the ql chunks (h, c & 1) of both super-blocks are transposed as Q4_K's chunks (4 x 4 dwords per
- * 128-bit lane), then register k of the group takes lane p = 8s + 4h + c from them by one vpermd, a shift by
- * 4 (c >> 1), and the qh dword 8h + k of super-block s by one vpermt2d, a rotation by 4 - 2c, masked to bits 4, 5.
- * Per group and vector: 4 + 4 vpdpbusd give each block's exact integer sums P_lo, P_hi of its two halves of 16
- * (scales a = scales[2b], b = scales[2b + 1]), one vpdpwssd the offset -32 (a S_lo + b S_hi) from x's s16
- * (|.| <= 32 * 128 * 2 * 2032), then (f32) F = P_lo a + (P_hi b + offset), acc += F (d d_x). */
+/* rows [r0, r1) for V vectors (V = 1: the row kernel; 1..MULTI_V: mm_q_multi_q6_k_avx512): per half super-block the
+ * codes are unpacked once for all V vectors, each vector's arithmetic that of V = 1 (bit-identical results) */
 T512 static inline __attribute__((always_inline)) void
-q6t_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_xq8 *const *xq, float *const *y,
+q6k_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_xq8 *const *xq, float *const *y,
          const int V) {
-    const int64_t nb = cols / MM_QK;
-    int32_t il[2][16], ih[16], shn[16], rot[16];
-    for (int p = 0; p < 16; p++) {   /* lane p = block c of half h of super-block s of the group */
-        const int s = p / 8, h = (p / 4) & 1, c = p & 3;
-        for (int k4 = 0; k4 < 2; k4++) il[k4][p] = 4 * (2 * s + k4) + 2 * h + (c & 1);
-        ih[p] = 16 * s + 8 * h;
-        shn[p] = 4 * (c >> 1), rot[p] = (4 - 2 * c) & 31; /* bits 2c, 2c + 1 of each byte to 4, 5 */
+    const int64_t nsb = cols / MM_QK_K;
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30), c32 = _mm512_set1_epi8(32);
+    /* codes of groups (2g, 2g + 1) of a half: low bits from [ql 0:32 | ql 32:64] (low nibbles for g = 0, high for
+     * g = 1), high bits (qh >> 2k) & 3 with k = 2g (low 256 bits), 2g + 1 (high) placed at bits 4, 5 */
+    const __m512i shl01 = _mm512_set_epi64(0x0002000200020002LL, 0x0002000200020002LL, 0x0002000200020002LL,
+                                           0x0002000200020002LL, 0x0004000400040004LL, 0x0004000400040004LL,
+                                           0x0004000400040004LL, 0x0004000400040004LL);   /* k 0: << 4, k 1: << 2 */
+    const __m512i shr23 = _mm512_set_epi64(0x0002000200020002LL, 0x0002000200020002LL, 0x0002000200020002LL,
+                                           0x0002000200020002LL, 0, 0, 0, 0);              /* k 2: >> 0, k 3: >> 2 */
+    __m512i isc[4], idx[4];   /* per (h, g): lane l -> scale 8h + 4g + l / 4, x block 4h + 2g + l / 8 */
+    for (int hg = 0; hg < 4; hg++) {
+        int h = hg >> 1, g = hg & 1;
+        int s0 = 8 * h + 4 * g, x0 = 4 * h + 2 * g;
+        isc[hg] = _mm512_set_epi32(s0 + 3, s0 + 3, s0 + 3, s0 + 3, s0 + 2, s0 + 2, s0 + 2, s0 + 2,
+                                   s0 + 1, s0 + 1, s0 + 1, s0 + 1, s0, s0, s0, s0);
+        idx[hg] = _mm512_set_epi32(x0 + 1, x0 + 1, x0 + 1, x0 + 1, x0 + 1, x0 + 1, x0 + 1, x0 + 1,
+                                   x0, x0, x0, x0, x0, x0, x0, x0);
     }
-    const __m512i idxl[2] = {_mm512_loadu_si512(il[0]), _mm512_loadu_si512(il[1])};
-    __m512i idxh[8];
-    for (int k = 0; k < 8; k++) idxh[k] = _mm512_add_epi32(_mm512_loadu_si512(ih), _mm512_set1_epi32(k));
-    const __m512i vshn = _mm512_loadu_si512(shn), vrot = _mm512_loadu_si512(rot);
-    const __m512i m30 = _mm512_set1_epi8(0x30), m0f = _mm512_set1_epi8(0x0f);
     for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *row = (const uint8_t *)W + (size_t)r * rb;
-        __m512 acc[MULTI_VMAX];
-        for (int j = 0; j < V; j++) acc[j] = _mm512_setzero_ps();
-        for (int64_t i = 0; i < nb; i += 16) {   /* blocks of 32 */
-            const bool two = i + 16 <= nb;          /* else one super-block: lanes 8..15 get zero x */
-            const mm_block_q6_k *s0 = (const mm_block_q6_k *)row + i / 8, *s1 = two ? s0 + 1 : s0;
-            MM_PREFETCH(s0, 0); MM_PREFETCH(s0, 64); MM_PREFETCH(s0, 128); MM_PREFETCH(s0, 192);
-            MM_PREFETCH(s0, 256); MM_PREFETCH(s0, 320); MM_PREFETCH(s0, 384);   /* 420 bytes */
-            __m512i z[4];
-            for (int c = 0; c < 4; c++)
-                z[c] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(s0->ql + 32 * c))),
-                                          _mm256_loadu_si256((const __m256i *)(s1->ql + 32 * c)), 1);
-            const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
-            const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
-            const __m512i T[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2), _mm512_unpacklo_epi64(t1, t3),
-                                  _mm512_unpackhi_epi64(t1, t3)};
-            const __m512i q0 = _mm512_loadu_si512(s0->qh), q1 = _mm512_loadu_si512(s1->qh);
-            __m512i wq[8];
-            for (int k = 0; k < 8; k++) {
-                const __m512i lo = _mm512_srlv_epi32(_mm512_permutexvar_epi32(idxl[k / 4], T[k & 3]), vshn);
-                const __m512i hb = _mm512_and_si512(_mm512_rolv_epi32(_mm512_permutex2var_epi32(q0, idxh[k], q1), vrot), m30);
-                wq[k] = _mm512_ternarylogic_epi32(lo, hb, m0f, 0xEC);   /* (lo & 0x0f) | hb */
-            }
-            const __m512i sc = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)s0->scales))),
-                                                  _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)s1->scales)), 1);
-            const __m512 wa = _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(sc, 16), 16)); /* scales[2b] */
-            const __m512 wb = _mm512_cvtepi32_ps(_mm512_srai_epi32(sc, 16));                         /* scales[2b + 1] */
-            const __m512i scm = _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(sc, 5));  /* -32 sc */
-            const __m512 dw = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(_cvtsh_ss(s0->d)), _mm512_set1_ps(_cvtsh_ss(s1->d)));
-            const __mmask16 lanes = two ? 0xffff : 0x00ff;
-            for (int j = 0; j < V; j++) {
-                const int8_t *xt = xq[j]->qt + i * MM_QK;
-                __m512i xv[8];
-                for (int k = 0; k < 8; k++)
-                    xv[k] = two ? _mm512_loadu_si512(xt + 64 * k) : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(xt + 32 * k)));
-                __m512i pc[4]; /* chains k = 0, 2 / 1, 3 (low half) and 4, 6 / 5, 7: exact integer sums */
-                for (int e = 0; e < 4; e++) pc[e] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[4 * (e >> 1) + (e & 1)], xv[4 * (e >> 1) + (e & 1)]);
-                for (int e = 0; e < 4; e++) pc[e] = _mm512_dpbusd_epi32(pc[e], wq[4 * (e >> 1) + (e & 1) + 2], xv[4 * (e >> 1) + (e & 1) + 2]);
-                const __m512i plo = _mm512_add_epi32(pc[0], pc[1]), phi = _mm512_add_epi32(pc[2], pc[3]);
-                const __m512i off = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maskz_loadu_epi32(lanes, xq[j]->s16 + 2 * i), scm);
-                const __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(plo), wa, _mm512_fmadd_ps(_mm512_cvtepi32_ps(phi), wb, _mm512_cvtepi32_ps(off)));
-                acc[j] = _mm512_fmadd_ps(f, _mm512_mul_ps(dw, _mm512_maskz_loadu_ps(lanes, xq[j]->d + i)), acc[j]);
+        const mm_block_q6_k *b = (const mm_block_q6_k *)((const uint8_t *)W + (size_t)r * rb);
+        __m512 acc0[MULTI_V], acc1[MULTI_V];
+        for (int j = 0; j < V; j++) acc0[j] = _mm512_setzero_ps(), acc1[j] = _mm512_setzero_ps();
+        for (int64_t i = 0; i < nsb; i++) {
+            MM_PREFETCH(b + i, 0); MM_PREFETCH(b + i, 64); MM_PREFETCH(b + i, 128); MM_PREFETCH(b + i, 192);   /* 210 bytes */
+            const __m512 scf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b[i].scales))),
+                                             _mm512_set1_ps(_cvtsh_ss(b[i].d)));
+            for (int h = 0; h < 2; h++) {
+                const __m512i L = _mm512_loadu_si512(b[i].ql + 64 * h);
+                const __m512i QH = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b[i].qh + 32 * h)));
+                __m512i q[2];
+                q[0] = _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(_mm512_sllv_epi16(QH, shl01), m30));
+                q[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4), _mm512_and_si512(_mm512_srlv_epi16(QH, shr23), m30));
+                const __m512 sc0 = _mm512_permutexvar_ps(isc[2 * h], scf), sc1 = _mm512_permutexvar_ps(isc[2 * h + 1], scf);
+                for (int j = 0; j < V; j++) {
+                    const __m512 dx = _mm512_castps256_ps512(_mm256_loadu_ps(xq[j]->d + 8 * i));
+                    const int8_t *xs = xq[j]->qs + (size_t)i * MM_QK_K;
+                    for (int g = 0; g < 2; g++) {
+                        const __m512i xv = _mm512_loadu_si512(xs + 128 * h + 64 * g);
+                        __m512i p = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q[g], xv),
+                                                     _mm512_dpbusd_epi32(_mm512_setzero_si512(), c32, xv));
+                        __m512 f = _mm512_mul_ps(g ? sc1 : sc0, _mm512_permutexvar_ps(idx[2 * h + g], dx));
+                        if (g) acc1[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc1[j]);
+                        else acc0[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc0[j]);
+                    }
+                }
             }
         }
-        for (int j = 0; j < V; j++) y[j][r] = _mm512_reduce_add_ps(acc[j]);
+        for (int j = 0; j < V; j++) y[j][r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[j], acc1[j]));
     }
 }
 
 T512 void mm_q_rows_q6_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,
                                 const mm_xq8 *xq, float *y) {
     (void)x;
-    q6t_rows(W, rb, r0, r1, cols, &xq, &y, 1);
+    q6k_rows(W, rb, r0, r1, cols, &xq, &y, 1);
 }
 
 /* ---------------------------------------------------------------- batched decode (mm_multi_fn, n <= MULTI_V) */
@@ -411,16 +388,12 @@ _Static_assert(MULTI_V == 4, "QMULTI instantiates V = 1..4");
     }
 #define K4(V) k4t_rows(W, rb, r0, r1, cols, xq, y, V)
 #define K5(V) k45_rows(W, rb, r0, r1, cols, xq, y, 1, V)
-#define K6(V) q6t_rows(W, rb, r0, r1, cols, xq, y, V)
+#define K6(V) q6k_rows(W, rb, r0, r1, cols, xq, y, V)
 T512 void mm_q_multi_q4_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n,
                                  const float *const *x, const mm_xq8 *const *xq, float *const *y) {
     (void)x;
     MM_MULTI8_SWITCH(n, K4)   /* n <= MULTI_VMAX (mm_multi_kernel_vmax) */
 }
 QMULTI(q5_k, K5)
-T512 void mm_q_multi_q6_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n,
-                                 const float *const *x, const mm_xq8 *const *xq, float *const *y) {
-    (void)x;
-    MM_MULTI8_SWITCH(n, K6)   /* n <= MULTI_VMAX (mm_multi_kernel_vmax) */
-}
+QMULTI(q6_k, K6)
 #endif
