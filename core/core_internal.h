@@ -63,6 +63,11 @@ typedef struct {
     void (*to_f16)(const float *x, uint16_t *y, int64_t n);   /* NULL: scalar mm_fp32_to_fp16 (F16C: RNE) */
 } mm_kernel_table;
 
+/* x quantized to 8 bits by level k's quantizer (the one every quantized-x kernel of k reads: matvec, batched) */
+static inline void mm_core_quantize_x(const mm_kernel_table *k, const float *x, int64_t cols, void *mem, mm_xq8 *out) {
+    (k->quantize_x ? k->quantize_x : mm_xq8_quantize)(x, cols, mem, out);
+}
+
 static inline int mm_core_type_index(mm_type t) {
     switch (t) {
     case MM_TYPE_F32: return 0;

@@ -78,10 +78,6 @@ static void multi_run(const mm_kernel_table *k, int ti, mm_type t, const void *W
     else multi_tiles(k->rows[ti], mf, mv, W, rb, r0, r1, cols, g, x, xqp, y);
 }
 
-static void quantize_x(const mm_kernel_table *k, const float *x, int64_t cols, void *mem, mm_xq8 *out) {
-    (k->quantize_x ? k->quantize_x : mm_xq8_quantize)(x, cols, mem, out); /* as mm_matvec_rows (matvec.c prepare_x) */
-}
-
 void mm_matvec_multi_rows(mm_pool *pool, int ith, mm_type t, const void *W, int64_t r0, int64_t r1, int64_t cols,
                           int n, const float *const *x, float *const *y) {
     mm_matvec_multi_rows_shared(pool, ith, t, W, r0, r1, cols, n, x, y, NULL, 0);
@@ -157,7 +153,7 @@ static const mm_xq8 *mx_get(const mm_kernel_table *k, mm_multi_x *mx, uint64_t k
                                                                memory_order_acquire))
         return NULL; /* another thread's: take it later (wait) or quantize it privately */
     s->x = x, s->cols = cols;
-    quantize_x(k, x, cols, mx->mem + (size_t)j * mx->qb, &s->xq);
+    mm_core_quantize_x(k, x, cols, mx->mem + (size_t)j * mx->qb, &s->xq);
     atomic_store_explicit(&s->state, ready, memory_order_release);
     return &s->xq;
 }
@@ -187,7 +183,7 @@ void mm_matvec_multi_rows_shared(mm_pool *pool, int ith, mm_type t, const void *
             for (int j = 0; j < g; j++) {
                 if (xqp[j]) continue;
                 if (!mem && !(mem = mm_core_scratch(pool, ith, (size_t)g * qb))) break;
-                quantize_x(k, x[j0 + j], cols, mem + (size_t)j * qb, &xq[j]);
+                mm_core_quantize_x(k, x[j0 + j], cols, mem + (size_t)j * qb, &xq[j]);
                 xqp[j] = &xq[j];
             }
             bool all = true;
@@ -235,7 +231,7 @@ static void multi_quantize_task(void *c, int ith, int nth) {
     uint8_t *mem = mm_core_scratch(m->pool, ith, (size_t)((m->n + nth - 1) / nth) * qb);
     if (!mem) return; /* not reserved: the items quantize these themselves */
     for (int j = ith, s = 0; j < m->n; j += nth, s++) {
-        quantize_x(k, m->x[j], m->cols, mem + (size_t)s * qb, &m->xq[j]);
+        mm_core_quantize_x(k, m->x[j], m->cols, mem + (size_t)s * qb, &m->xq[j]);
         m->xqp[j] = &m->xq[j];
     }
 }

@@ -423,7 +423,7 @@ static mm_rows_fn prepare_x(const mm_kernel_table *k, int ti, const float *x, in
     *xqp = NULL;
     if (!k->wants_xq[ti]) return k->rows[ti];
     if (!mem) return mm_kernels_generic.rows[ti];
-    (k->quantize_x ? k->quantize_x : mm_xq8_quantize)(x, cols, mem, xq);
+    mm_core_quantize_x(k, x, cols, mem, xq);
     *xqp = xq;
     return k->rows[ti];
 }
