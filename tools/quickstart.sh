@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j "$(nproc 2>/dev/null || echo 2)"
+cmake --build build -j "$(nproc 2>/dev/null || echo 2)" >&2   # build log on stderr: stdout holds the results
 model=assets/models/mmgpt-demo.gguf
 if [ -f "$model" ]; then
   shopt -s nullglob
