@@ -177,7 +177,7 @@ void mm_rows_f16_avx2(const void *, size_t, int64_t, int64_t, int64_t, const flo
 void mm_rows_q8_0_avx2(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
 void mm_rows_q4_0_avx2(const void *, size_t, int64_t, int64_t, int64_t, const float *, const mm_xq8 *, float *);
 /* matvec_fp_avx512.c, matvec_fp_avx2.c: the F32, F16 and BF16 kernels of the avx512 and avx2 levels, each written
- * once for a register tile of R rows x V vectors with two accumulators per (row, vector): the table's row kernels
+ * once for a register tile of R rows x V vectors with the same arithmetic per (row, vector): the table's row kernels
  * (below, and mm_q_rows_bf16_avx512/avx2) are their one-vector instances, so a row's result does not depend on
  * how many vectors share the pass. Their multi kernels take any n <= MM_MATVEC_MULTI_GROUP in ONE call (one pass
  * over the rows): mm_multi_kernel returns them, and mm_multi_kernel_vmax says MULTI_VANY for them (the other

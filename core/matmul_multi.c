@@ -16,7 +16,7 @@
  * the row kernel: bit-identical too; the kernels are written once for 1..V vectors, the one-vector instance being
  * the table's row kernel); at the avx2 level every quantized type (matmul_multi_avx2.c, likewise, 4 vectors).
  * F32, F16, BF16 at avx2/avx512 (matvec_fp_avx*.c; mm_multi_kernel_vmax = MULTI_VANY) take all the vectors of a group in ONE
- * call over [r0, r1), no tiles: register tiles of rows x vectors, two accumulators per (row, vector), so each row
+ * call over [r0, r1), no tiles: register tiles of rows x vectors, one arithmetic per (row, vector), so each row
  * is read once while the next rows' prefetches are in flight.
  *
  * Scratch: the quantized inputs of up to MULTI_GROUP vectors at a time in thread ith's kernel scratch

@@ -7,7 +7,7 @@
  *   FP_R(v)         rows per tile for v <= FP_V vectors (a constant expression; FP_R(1): the row kernel's);
  *   fp_tile(W, rb, r, cols, x, y, R, V, kind)   rows r .. r + R - 1 (R <= 8) times vectors x[0 .. V).
  * and gets:
- *   fp_span   rows [r0, r1) times V vectors: tiles of R rows, the rest in tiles of 4, 2, 1 rows;
+ *   fp_span   rows [r0, r1) times V vectors: tiles of R rows, the rest in tiles of 4, 2, 1 rows (those below R);
  *   fp_multi  rows [r0, r1) times any n vectors: n <= FP_V in one pass, more in groups of FP_V per block of
  *             FP_BLOCK_ROWS rows (the block stays in L1 between the groups);
  *   FP_KERNELS(ROW, MULTI, kind)   the table's row kernel ROW (mm_rows_fn, one vector) and the mm_multi_fn MULTI;

@@ -15,10 +15,13 @@
  * kernels for long rows), n = 1..9, 16, 19 vectors (the register-blocked quantized kernels take MULTI_V = 4 at a
  * time, the avx512 Q8_0/Q4_0 ones MULTI_VMAX = 8 in one pass: every count 1..8 of a call is run; 9 = 8 + 1; 19 is
  * more than one group of MM_MATVEC_MULTI_GROUP), threads 1 and 2, with and without reserved scratch (the fallback
- * path). F32/F16/BF16 at avx2/avx512 (matvec_fp_avx*.c: tiles of R = 4, 2, 1 rows x V <= 6 (avx2: 4) vectors,
- * more in groups per block of rows; two accumulators per (row, vector): even and odd column chunks): every V of a pass (n = 1..9, 16, 19), row counts and sub-ranges [rows/3, rows -
- * rows/5) that leave every remainder of R, and columns 16, 48, 56 (one / three 16-column chunks, no 64-column
- * step; 56: a masked tail of 8 at avx512, none at avx2), 100 and 770 (tails of 4 and 2 after the steps). */
+ * path). F32/F16/BF16 at avx2/avx512 (matvec_fp_avx*.c: tiles of R = 4, 3, 2, 1 rows x V <= 8 (avx2: 4) vectors,
+ * more in groups per block of rows; avx2: two accumulators per (row, vector), even and odd column chunks; avx512:
+ * one per (row, vector) fed per group of four 16-column chunks): every V of a pass (n = 1..9, 16, 19), row counts
+ * and sub-ranges [rows/3, rows - rows/5) that leave every remainder of R, and columns 16, 48, 56 (one / three
+ * 16-column chunks, no 64-column step; 56: a masked tail of 8 at avx512 (a last group of 4 chunks), none at
+ * avx2), 90, 100 and 770 (after the steps, avx512 last groups of 2, 3, 1 chunks, the last masked; avx2 tails of
+ * 2, 4 and 2). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,12 +197,12 @@ int main(void) {
     const mm_type types[] = {MM_TYPE_F32, MM_TYPE_F16, MM_TYPE_BF16, MM_TYPE_Q8_0, MM_TYPE_Q4_0, MM_TYPE_Q4_1,
                              MM_TYPE_Q5_0, MM_TYPE_Q5_1, MM_TYPE_Q4_K, MM_TYPE_Q5_K, MM_TYPE_Q6_K};
     /* 96 / 160 / 192 / 224 columns: 3 / 5 / 6 / 7 blocks of 32 (a pair and an odd block; a step of 4 and an odd
-     * block; a step of 4 and a pair; all three); 100, 16, 48, 56, 770: f32/f16/bf16 chunks and tails; 768: 3
+     * block; a step of 4 and a pair; all three); 100, 16, 48, 56, 90, 770: f32/f16/bf16 chunks and tails; 768: 3
      * K-quant super-blocks (types whose rows cannot have these columns skip those shapes); 992 / 736: 31 / 23 blocks
  * (the avx512 Q4_0 kernel's groups of 16 and 8 blocks, then a step of 4, a pair and an odd block; 16 + 4 + 2 + 1) */
     const int64_t shapes[][2] = {{1, 256}, {37, 256}, {300, 256}, {37, 4096}, {9, 96}, {21, 160}, {13, 100},
                                  {7, 192}, {5, 224}, {11, 768}, {6, WIDE}, {19, 16}, {23, 48}, {17, 56}, {29, 770},
-                                 {7, 992}, {5, 736}};
+                                 {7, 992}, {5, 736}, {10, 90}};
     const int ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 19};
     g_mx = mm_multi_x_create(WIDE, MX_N, err);
     CHECK(g_mx, "mm_multi_x_create: %s", err);
