@@ -381,8 +381,8 @@ int mmgpt_copy_cache_n(mmgpt_ctx *dst, const mmgpt_ctx *src, int64_t n, char *er
         return fail(MMGPT_ERR_USAGE, err, "mmgpt_copy_cache: %lld positions asked, the source holds %lld", (long long)n,
                     (long long)mm_conv_n_past(src->conv));
     if (n > mm_conv_n_ctx(dst->conv))
-        return fail(MMGPT_ERR_USAGE, err, "%s: the source holds %lld positions, the destination's context is %lld",
-                    __func__, (long long)n, (long long)mm_conv_n_ctx(dst->conv));
+        return fail(MMGPT_ERR_USAGE, err, "mmgpt_copy_cache: %lld positions to copy, the destination's context is %lld",
+                    (long long)n, (long long)mm_conv_n_ctx(dst->conv));
     if (mm_gpt_state_copy_prefix(dst->st, src->st, n, e)) {
         mm_conv_reset(dst->conv); /* the state may hold part of the copy: start empty */
         return fail(MMGPT_ERR_USAGE, err, "%s", e);
