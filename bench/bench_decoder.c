@@ -20,7 +20,10 @@
  *    per layer (decode, 16 positions in the cache) and the implied 96-layer time.
  * 3. --batch B1,B2,..: only the batched decode (mm_gpt_batch_eval) of B sequences at a time on the GPT-2 124M
  *    shape (each after its own 32-token prompt): aggregate tokens/s (B x steps / time) for --gen steps, best of
- *    3 rounds interleaving the sizes, and the ratio to one sequence through mm_gpt_eval (the single path).
+ *    3 rounds interleaving the sizes, and the ratio to one sequence through mm_gpt_eval (the single path);
+ *    "waits": the share of the pool threads' wall time in the timed steps (all rounds) spent waiting at phase
+ *    boundaries for items another thread holds (mm_gpt_batch_wait_stats: on a shared machine mostly a
+ *    descheduled holder; the rate alone does not say how much of a step that was).
  * Each configuration runs in its own child process, so "peak" is that run's getrusage max RSS.
  * --quick: q8_0 and f16, 1 thread, prompt 128, gen 32, GPT-3 layer at q4_0 only.
  */
@@ -288,14 +291,16 @@ static void run_batch(mm_type t, int threads, int n_prompt, int n_gen) {
         mm_gpt_eval_tokens(st[j], toks, np, NULL, err);
     }
     double best[9] = {0}; /* tokens/s per entry of g_batches; [8] = B 1 through mm_gpt_eval */
+    double run_ms[8] = {0}, wait_ms[8] = {0}; /* per entry of g_batches: the pool threads' time in the timed
+                                                 steps of all rounds, and of it the waits at phase boundaries */
     mm_gpt_input in[MM_GPT_BATCH_MAX];
     for (int round = 0; round < 3; round++)
         for (int k = -1; k < g_n_batches; k++) {
             const int B = k < 0 ? 1 : g_batches[k];
             for (int j = 0; j < B; j++) mm_gpt_state_truncate(st[j], np, err);
-            double t0 = 0;
+            double t0 = 0, r0 = 0, w0 = 0;
             for (int step = 0; step <= n_gen; step++) { /* step 0: warm-up */
-                if (step == 1) t0 = mm_time_ms();
+                if (step == 1) t0 = mm_time_ms(), mm_gpt_batch_wait_stats(b, &r0, &w0);
                 for (int j = 0; j < B; j++) in[j] = (mm_gpt_input){mm_argmax(mm_gpt_state_logits(st[j]), 50257), NULL};
                 if (k < 0) mm_gpt_eval(st[0], in, 1, NULL, err);
                 else if (mm_gpt_batch_eval(b, st, in, B, NULL, err) != 0) {
@@ -304,13 +309,19 @@ static void run_batch(mm_type t, int threads, int n_prompt, int n_gen) {
                 }
             }
             const double tps = 1000.0 * B * n_gen / (mm_time_ms() - t0);
+            if (k >= 0) {
+                double r1, w1;
+                mm_gpt_batch_wait_stats(b, &r1, &w1);
+                run_ms[k] += r1 - r0, wait_ms[k] += w1 - w0;
+            }
             double *slot = k < 0 ? &best[8] : &best[k];
             if (tps > *slot) *slot = tps;
         }
     printf("gpt2-124M %-5s %dT%s batched decode, aggregate tok/s (best of 3 rounds of %d steps) | single path %.1f",
            mm_type_name(t), threads, g_kv_f16 ? " kv16" : "", n_gen, best[8]);
     for (int k = 0; k < g_n_batches; k++)
-        printf(" | B=%d: %.1f (%.2fx)", g_batches[k], best[k], best[k] / best[8]);
+        printf(" | B=%d: %.1f (%.2fx, waits %.0f%%)", g_batches[k], best[k], best[k] / best[8],
+               run_ms[k] > 0 ? 100.0 * wait_ms[k] / run_ms[k] : 0.0);
     printf(" | peak %.0f MiB\n", peak_mib());
     fflush(stdout);
     for (int j = 0; j < bmax; j++) mm_gpt_state_free(st[j]);

@@ -788,6 +788,15 @@ struct mm_gpt_batch {
                                                         check the rows they compute, at once on every thread) */
     mm_multi_x         *mx;    /* the phase's inputs quantized once for all its items (core: mm_matvec_multi_rows_shared) */
     uint64_t            steps; /* steps run: the key of phase p of a step is steps * n_ph + p + 1 */
+    struct mstep_time  *tm;    /* [nth] each pool thread's time in steps and in phase waits (mm_gpt_batch_wait_stats) */
+};
+
+/* Pool thread ith's clock of the steps (written by the thread that runs ith only; read between steps): wall
+ * time in task_mstep, and of it the time spent waiting for a phase's last items (another thread's, which a
+ * descheduled thread can hold for a whole time slice). */
+struct mstep_time {
+    _Alignas(64) double run_ms;
+    double wait_ms;
 };
 
 typedef struct {
@@ -877,9 +886,15 @@ static void task_mstep(void *vctx, int ith, int nth) {
     (void)nth;
     const mstep_ctx *c = vctx;
     mm_gpt_batch *b = c->b;
+    const double t0 = mm_time_ms();
+    double wait = 0;
     for (int64_t p = 0; p < b->n_ph; p++) {
         struct dec_phase *ph = &b->ph[p];
-        if (p > 0) wait_phase(&b->ph[p - 1]);
+        if (p > 0 && atomic_load_explicit(&b->ph[p - 1].done, memory_order_acquire) < b->ph[p - 1].n) {
+            const double w0 = mm_time_ms(); /* the clock only when there is a wait (about 20 ns a read) */
+            wait_phase(&b->ph[p - 1]);
+            wait += mm_time_ms() - w0;
+        }
         for (;;) {
             int it = atomic_fetch_add_explicit(&ph->next, 1, memory_order_relaxed);
             if (it >= ph->n) break;
@@ -887,6 +902,15 @@ static void task_mstep(void *vctx, int ith, int nth) {
             atomic_fetch_add_explicit(&ph->done, 1, memory_order_release);
         }
     }
+    b->tm[ith].run_ms += mm_time_ms() - t0;
+    b->tm[ith].wait_ms += wait;
+}
+
+void mm_gpt_batch_wait_stats(const mm_gpt_batch *b, double *run_ms, double *wait_ms) {
+    double r = 0, w = 0;
+    for (int i = 0; b && i < b->nth; i++) r += b->tm[i].run_ms, w += b->tm[i].wait_ms;
+    if (run_ms) *run_ms = r;
+    if (wait_ms) *wait_ms = w;
 }
 
 mm_gpt_batch *mm_gpt_batch_create(const mm_gpt_model *m, int n_max, mm_pool *pool, char *err) {
@@ -916,7 +940,11 @@ mm_gpt_batch *mm_gpt_batch_create(const mm_gpt_model *m, int n_max, mm_pool *poo
     /* the same phases as a state's decode step (phases_build) */
     b->n_ph = 7 * hp->n_layer + 1;
     b->ph = aligned_alloc(64, sizeof *b->ph * (size_t)b->n_ph);
-    if (!b->ph) {
+    b->tm = aligned_alloc(64, sizeof *b->tm * (size_t)b->nth);
+    if (b->tm) memset(b->tm, 0, sizeof *b->tm * (size_t)b->nth);
+    if (!b->ph || !b->tm) {
+        free(b->ph);
+        free(b->tm);
         mm_err(err, "%s: out of memory", __func__);
         free(b);
         return NULL;
@@ -942,6 +970,7 @@ void mm_gpt_batch_free(mm_gpt_batch *b) {
     if (!b) return;
     mm_multi_x_free(b->mx);
     free(b->ph);
+    free(b->tm);
     free(b);
 }
 

@@ -66,6 +66,11 @@ mm_gpt_attn_fn mm_gpt_attn_kernel(int64_t dh);
  * with "decoder logits at position P are not finite ..." (finite.c; called at the end of every eval). */
 int mm_gpt_check_logits(const float *logits, int64_t n_rows, int64_t n_vocab, int64_t pos0, char *err);
 
+/* The batch's pool threads' wall time in mm_gpt_batch_eval steps so far, summed over threads (run_ms), and of
+ * it the time spent waiting at phase boundaries for items another thread holds (wait_ms); bench_decoder
+ * reports wait / run, the share of the threads' time a step loses to its barriers (a descheduled holder). */
+void mm_gpt_batch_wait_stats(const mm_gpt_batch *b, double *run_ms, double *wait_ms);
+
 /* ---- the llama family's blocks (llama.c) */
 /* y[n] = x / sqrt(mean(x^2) + eps) * w   (ggml_rms_norm then the weight: sum of squares in double) */
 void mm_gpt_rms_norm(float *y, const float *x, const float *w, int64_t n, float eps);

@@ -32,6 +32,7 @@
 #include "mm_check.h"
 #include "mm_level.h"
 #include "rand_gpt.h"
+#include "../../transformer/gpt_internal.h"
 
 enum { V = 300, CTX = 48, D = 256, L = 2, H = 4, FF = 512, NSEQ = 5 };
 
@@ -113,6 +114,11 @@ static void run_model(mm_gpt_model *m, mm_gpt_model *m2, int nth) {
         CHECK(mm_gpt_batch_eval(b, st, in, NSEQ, rc, err) == 0, "%s: batch: %s", who, err);
         snprintf(step, sizeof step, "step %d of %d sequences", s, NSEQ);
         same(st, ref, NSEQ, step);
+    }
+    { /* the threads' clock of the steps (bench_decoder's "waits"): some time in steps, waits a part of it */
+        double run, wait;
+        mm_gpt_batch_wait_stats(b, &run, &wait);
+        CHECK(run > 0 && wait >= 0 && wait <= run, "%s: wait stats: %g ms of %g ms in steps", who, wait, run);
     }
     /* a subset, in another order */
     mm_gpt_state *sub[3] = {st[4], st[0], st[2]}, *rsub[3] = {ref[4], ref[0], ref[2]};
