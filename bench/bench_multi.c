@@ -19,8 +19,8 @@
  * 768 x 3072) and the 50257 x 768 output head: 248 MB of F16, far more than the L3), one after the other in one
  * buffer, each taken whole by mm_matvec_rows (n = 1) or mm_matvec_multi_rows (n vectors; the inputs are quantized
  * in the call, as in the step). Per n, each round one pass over all of them (the n values alternate within a
- * round); "GB/s" = weight bytes / time (what the memory delivered), "vec-GB/s" = n x that; also the time of each
- * matrix kind (qkv, proj, fc, down, head) in the best round. --huge: madvise(MADV_HUGEPAGE) on the weights (THP
+ * round); "GB/s" = weight bytes / best time (what the memory delivered), "vec-GB/s" = n x that; also each matrix
+ * kind's (qkv, proj, fc, down, head) best time over the rounds and their sum (steadier on a shared machine). --huge: madvise(MADV_HUGEPAGE) on the weights (THP
  * is often in "madvise" mode) and the AnonHugePages the process gained. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,18 +105,17 @@ static int stream_bench(const char *types, const int *ns, int n_ns, int rounds, 
                 }
                 const double dt = mm_time_ms() - t0;
                 sum[a] += dt;
-                if (dt < best[a]) {
-                    best[a] = dt;
-                    for (int k = 0; k < NK; k++) kbest[a][k] = kt[k];
-                }
+                best[a] = dt < best[a] ? dt : best[a];
+                for (int k = 0; k < NK; k++) kbest[a][k] = round == 0 || kt[k] < kbest[a][k] ? kt[k] : kbest[a][k];
             }
         for (int a = 0; a < n_ns; a++) {
             const int n = ns[a] > NV ? NV : ns[a];
             printf("%-5s n=%-2d best %7.2f ms (mean %7.2f)  %5.1f GB/s  %6.1f vec-GB/s  %5.2fx vs n=%d |", tok, n, best[a],
                    sum[a] / rounds, total / best[a] / 1e6, n * total / best[a] / 1e6,
                    n * best[0] / best[a] / (ns[0] > NV ? NV : ns[0]), ns[0]);
-            for (int k = 0; k < NK; k++) printf(" %s %.2f", kname[k], kbest[a][k]);
-            printf("\n");
+            double ks = 0;
+            for (int k = 0; k < NK; k++) printf(" %s %.2f", kname[k], kbest[a][k]), ks += kbest[a][k];
+            printf(" = %.2f ms\n", ks);
         }
         free(W);
     }

@@ -42,6 +42,10 @@
 #define INL  __attribute__((always_inline)) inline
 
 enum { FP_F32, FP_F16, FP_BF16 };
+#define FP_SV MM_MATVEC_MULTI_GROUP /* saved accumulators per row of a block (matvec_fp_driver.h) */
+#ifndef FP_PF_HINT
+#define FP_PF_HINT 2 /* column blocks' prefetch of the next block of rows: into L2 */
+#endif
 
 /* 16 weights from column i of a row as f32 (m: the columns present, zeros elsewhere) */
 T512 static INL __m512 fp_w16(const void *w, int64_t i, __mmask16 m, const int kind) {
@@ -83,26 +87,46 @@ T512 static INL void fp_grp(const void *const *w, const float *const *x, int64_t
     }
 }
 
-/* rows r .. r + R - 1 (R <= 8) times vectors x[0 .. V) (V <= 8): one accumulator per (row, vector), one
- * fp_grp per 64 columns in order (the last cols % 64 as one group of 1..4 chunks, the last masked),
- * y = reduce(acc) */
-T512 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t cols, const float *const *x,
-                             float *const *y, const int R, const int V, const int kind) {
+/* rows r .. r + R - 1 (R <= 8) times vectors x[0 .. V) (V <= 8), columns [c0, c1) (c0 a multiple of 64; c1 too
+ * unless it is cols): one accumulator per (row, vector), one fp_grp per 64 columns in order (the last cols % 64 as
+ * one group of 1..4 chunks, the last masked), y = reduce(acc). A column block other than the first starts from the
+ * accumulators the one before saved in sv[(ro + k) * FP_SV + j]; one other than the last saves them there: the
+ * groups and their order are those of one pass over all the columns.
+ * Prefetch (F16/BF16; not F32, whose hardware prefetch did better) without pf: each row's stream MM_PF_AHEAD bytes
+ * ahead; with pf (column blocks, whose row streams are broken into 1 KiB pieces): *pf walks the next block of rows
+ * (contiguous bytes, up to pend) into L2, R x 128 bytes per group as the tile consumes them (all types). */
+T512 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t c0, int64_t c1, int64_t cols,
+                             const float *const *x, float *const *y, __m512 *sv, int64_t ro, const char **pf,
+                             const char *pend, const int R, const int V, const int kind) {
     const void *w[8];
     __m512 acc[8][8];
+    __m512 *s = c0 > 0 || c1 < cols ? sv + ro * FP_SV : NULL;
 #pragma GCC unroll 8
     for (int k = 0; k < R; k++) {
         w[k] = W + (size_t)(r + k) * rb;
 #pragma GCC unroll 8
-        for (int j = 0; j < V; j++) acc[k][j] = _mm512_setzero_ps();
+        for (int j = 0; j < V; j++) acc[k][j] = c0 > 0 ? s[k * FP_SV + j] : _mm512_setzero_ps();
     }
     const int es = kind == FP_F32 ? 4 : 2; /* bytes per weight */
-    int64_t i = 0;
-    for (; i + 64 <= cols; i += 64) {
-        if (kind != FP_F32)
+    const char *p = pf ? *pf : NULL;
+    int64_t i = c0;
+    for (; i + 64 <= c1; i += 64) {
+        if (p) {
+#pragma GCC unroll 8
+            for (int k = 0; k < R; k++)
+                if (p < pend) __builtin_prefetch(p, 0, FP_PF_HINT), __builtin_prefetch(p + 64, 0, FP_PF_HINT), p += 128;
+        } else if (kind != FP_F32)
 #pragma GCC unroll 8
             for (int k = 0; k < R; k++) MM_PREFETCH(w[k], i * es), MM_PREFETCH(w[k], i * es + 64);
         fp_grp(w, x, i, 4, (__mmask16)0xffff, acc, R, V, kind);
+    }
+    if (pf) *pf = p;
+    if (c1 < cols) {
+#pragma GCC unroll 8
+        for (int k = 0; k < R; k++)
+#pragma GCC unroll 8
+            for (int j = 0; j < V; j++) s[k * FP_SV + j] = acc[k][j];
+        return;
     }
     if (i < cols) {
         const int64_t left = cols - i, g = (left + 15) / 16;
@@ -128,6 +152,10 @@ T512 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t col
 #define FP_V 8
 #endif
 #define FP_BLOCK_ROWS 16
+#define FP_ACC __m512
+#ifndef FP_COLS_BLOCK
+#define FP_COLS_BLOCK 512
+#endif
 #ifndef FP_R
 #define FP_R(v) ((v) == 1 ? FP_R1 : (v) == 2 ? 4 : (v) <= 4 ? 3 : 2)
 #endif
