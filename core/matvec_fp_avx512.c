@@ -26,6 +26,13 @@
  * rows (the block stays in L1/L2 between the groups). Rows left over at the end of a range go in tiles of 2, 1
  * rows. From cache (1 thread, 128 x 768 F16, vec-GB/s, bench/README.md): n = 1 94 (two accumulators 91, one
  * chain 63), n = 8 193 (6 + 2 passes 175, the former one-accumulator 2 x 8 tile 199).
+ * Column blocks: when min(n, 8) inputs exceed 8192 floats (ffn_down, 3072 columns: 8 inputs are 96 KiB, twice the
+ * L1, and every tile read them from L2), blocks of FP_CB_ROWS = 32 rows x FP_COLS_BLOCK = 512 columns (8 x 512
+ * inputs: 16 KiB), each (row, vector) accumulator saved after a column block and reloaded before the next (a
+ * 32 KiB stack buffer); the groups and their order stay those of one pass, so the bits too. Meanwhile a cursor
+ * prefetches the next block of rows (contiguous bytes) into L2 as the tiles consume this one. ffn_down n = 8
+ * (768 x 3072 F16, 1 thread): from L3 98-105 -> 164-166 vec-GB/s; from memory (bench_multi --stream) 12 such
+ * matrices 5.1-5.5 -> 4.2-4.7 ms (bench/README.md).
  * Software prefetch: each row's weight stream MM_PF_AHEAD bytes ahead (F16/BF16; not F32, whose hardware
  * prefetch did better, see bench/README.md).
  * Because every tile computes each (row, vector) pair the same way, mm_matvec_multi's results are bit-identical
@@ -43,9 +50,6 @@
 
 enum { FP_F32, FP_F16, FP_BF16 };
 #define FP_SV MM_MATVEC_MULTI_GROUP /* saved accumulators per row of a block (matvec_fp_driver.h) */
-#ifndef FP_PF_HINT
-#define FP_PF_HINT 2 /* column blocks' prefetch of the next block of rows: into L2 */
-#endif
 
 /* 16 weights from column i of a row as f32 (m: the columns present, zeros elsewhere) */
 T512 static INL __m512 fp_w16(const void *w, int64_t i, __mmask16 m, const int kind) {
@@ -114,7 +118,7 @@ T512 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t c0,
         if (p) {
 #pragma GCC unroll 8
             for (int k = 0; k < R; k++)
-                if (p < pend) __builtin_prefetch(p, 0, FP_PF_HINT), __builtin_prefetch(p + 64, 0, FP_PF_HINT), p += 128;
+                if (p < pend) __builtin_prefetch(p, 0, 2), __builtin_prefetch(p + 64, 0, 2), p += 128;
         } else if (kind != FP_F32)
 #pragma GCC unroll 8
             for (int k = 0; k < R; k++) MM_PREFETCH(w[k], i * es), MM_PREFETCH(w[k], i * es + 64);
@@ -154,7 +158,8 @@ T512 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t c0,
 #define FP_BLOCK_ROWS 16
 #define FP_ACC __m512
 #ifndef FP_COLS_BLOCK
-#define FP_COLS_BLOCK 512
+#define FP_COLS_BLOCK 512 /* with FP_CB_ROWS 32: ffn_down n = 8 from cache 151-161 vec-GB/s (256: 129-151, 1024 x 16 rows: 154) */
+#define FP_CB_ROWS 32     /* (16 rows: 151-161, 32: 164-166; saved accumulators 32 x 16 x 64 B = 32 KiB of stack) */
 #endif
 #ifndef FP_R
 #define FP_R(v) ((v) == 1 ? FP_R1 : (v) == 2 ? 4 : (v) <= 4 ? 3 : 2)

@@ -5,7 +5,8 @@
  *   FP_TGT          its target attribute;
  *   FP_V            vectors per pass (the largest V of a tile, 3..8);  FP_BLOCK_ROWS  rows per block when n > FP_V;
  *   FP_R(v)         rows per tile for v <= FP_V vectors (a constant expression; FP_R(1): the row kernel's);
- *   FP_ACC          its accumulator type;  FP_COLS_BLOCK  columns per column block (a multiple of 64), 0: none;
+ *   FP_ACC          its accumulator type;  FP_COLS_BLOCK  columns per column block (a multiple of 64), 0: none,
+ *                   and FP_CB_ROWS rows per block then;
  *   fp_tile(W, rb, r, c0, c1, cols, x, y, sv, ro, pf, pend, R, V, kind)   rows r .. r + R - 1 (R <= 8) times
  *                   vectors x[0 .. V), columns [c0, c1) (c0 == 0, c1 == cols without column blocks): from zero when
  *                   c0 == 0 else from the accumulators saved in sv[(ro + k) * FP_SV + j] (row r + k, vector j),
@@ -15,7 +16,7 @@
  *   fp_multi  rows [r0, r1) times any n vectors: n <= FP_V in one pass, more in groups of FP_V per block of
  *             FP_BLOCK_ROWS rows (the block stays in L1 between the groups); when min(n, FP_V) inputs exceed
  *             FP_X_L1 floats (8 x 3072 = 96 KiB: ffn_down's 8 inputs leave the 48 KiB L1 and every tile reads them
- *             from L2), blocks of FP_BLOCK_ROWS rows x FP_COLS_BLOCK columns (8 x 512 inputs: 16 KiB), each
+ *             from L2), blocks of FP_CB_ROWS rows x FP_COLS_BLOCK columns (8 x 512 inputs: 16 KiB), each
  *             (row, vector) accumulator carried from one column block to the next in a stack buffer (the same
  *             groups in the same order: the same bits), the next block of rows prefetched meanwhile;
  *   FP_KERNELS(ROW, MULTI, kind)   the table's row kernel ROW (mm_rows_fn, one vector) and the mm_multi_fn MULTI;
@@ -24,11 +25,9 @@
 
 #ifndef FP_COLS_BLOCK
 #define FP_COLS_BLOCK 0
+#define FP_CB_ROWS 1
 #endif
 #define FP_X_L1 8192
-#ifndef FP_PF_LEAD
-#define FP_PF_LEAD 0
-#endif
 #ifndef FP_SV
 #define FP_SV MM_MATVEC_MULTI_GROUP /* saved accumulators per row of a block */
 #endif
@@ -82,12 +81,12 @@ fp_multi(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n, 
          float *const *y, const int kind) {
     const int64_t g = n < FP_V ? n : FP_V;
     const int64_t cb = FP_COLS_BLOCK && g * cols > FP_X_L1 && n <= FP_SV ? FP_COLS_BLOCK : cols;
-    const int64_t br = n > FP_V || cb < cols ? FP_BLOCK_ROWS : r1 - r0;
-    FP_ACC sv[FP_COLS_BLOCK ? FP_BLOCK_ROWS * FP_SV : 1];
+    const int64_t br = cb < cols ? FP_CB_ROWS : n > FP_V ? FP_BLOCK_ROWS : r1 - r0;
+    FP_ACC sv[FP_COLS_BLOCK ? FP_CB_ROWS * FP_SV : 1];
     const char *pend = (const char *)W + (size_t)r1 * rb, *next = NULL;
     for (int64_t b0 = r0; b0 < r1; b0 += br) {
         const int64_t b1 = b0 + br < r1 ? b0 + br : r1;
-        next = (const char *)W + (size_t)b1 * rb + FP_PF_LEAD; /* column blocks: the next block of rows meanwhile */
+        next = (const char *)W + (size_t)b1 * rb; /* column blocks: the next block of rows meanwhile */
         for (int64_t c0 = 0; c0 < cols; c0 += cb) {
             const int64_t c1 = c0 + cb < cols ? c0 + cb : cols;
             for (int j = 0; j < n; j += FP_V)
