@@ -29,10 +29,10 @@
  * Column blocks: when min(n, 8) inputs exceed 8192 floats (ffn_down, 3072 columns: 8 inputs are 96 KiB, twice the
  * L1, and every tile read them from L2), blocks of FP_CB_ROWS = 32 rows x FP_COLS_BLOCK = 512 columns (8 x 512
  * inputs: 16 KiB), each (row, vector) accumulator saved after a column block and reloaded before the next (a
- * 32 KiB stack buffer); the groups and their order stay those of one pass, so the bits too. Meanwhile a cursor
- * prefetches the next block of rows (contiguous bytes) into L2 as the tiles consume this one. ffn_down n = 8
- * (768 x 3072 F16, 1 thread): from L3 98-105 -> 164-166 vec-GB/s; from memory (bench_multi --stream) 12 such
- * matrices 5.1-5.5 -> 4.2-4.7 ms (bench/README.md).
+ * 32 KiB stack buffer); the groups and their order stay those of one pass, so the bits too. The row-stream prefetch
+ * is kept (a cursor prefetching the next block of rows into L2 instead was slower from memory). ffn_down n = 8
+ * (768 x 3072 F16, 1 thread): from L3 98-105 -> 164-166 vec-GB/s; from memory (bench_multi --stream, 12 such
+ * matrices) 4.95-5.5 -> 3.8-4.6 ms (bench/README.md).
  * Software prefetch: each row's weight stream MM_PF_AHEAD bytes ahead (F16/BF16; not F32, whose hardware
  * prefetch did better, see bench/README.md).
  * Because every tile computes each (row, vector) pair the same way, mm_matvec_multi's results are bit-identical
@@ -96,12 +96,11 @@ T512 static INL void fp_grp(const void *const *w, const float *const *x, int64_t
  * one group of 1..4 chunks, the last masked), y = reduce(acc). A column block other than the first starts from the
  * accumulators the one before saved in sv[(ro + k) * FP_SV + j]; one other than the last saves them there: the
  * groups and their order are those of one pass over all the columns.
- * Prefetch (F16/BF16; not F32, whose hardware prefetch did better) without pf: each row's stream MM_PF_AHEAD bytes
- * ahead; with pf (column blocks, whose row streams are broken into 1 KiB pieces): *pf walks the next block of rows
- * (contiguous bytes, up to pend) into L2, R x 128 bytes per group as the tile consumes them (all types). */
+ * Prefetch (F16/BF16; not F32, whose hardware prefetch did better): each row's stream MM_PF_AHEAD bytes ahead (in
+ * a column block, a later row's bytes of the same block mostly: the rows are contiguous). */
 T512 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t c0, int64_t c1, int64_t cols,
-                             const float *const *x, float *const *y, __m512 *sv, int64_t ro, const char **pf,
-                             const char *pend, const int R, const int V, const int kind) {
+                             const float *const *x, float *const *y, __m512 *sv, int64_t ro, const int R, const int V,
+                             const int kind) {
     const void *w[8];
     __m512 acc[8][8];
     __m512 *s = c0 > 0 || c1 < cols ? sv + ro * FP_SV : NULL;
@@ -112,19 +111,13 @@ T512 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t c0,
         for (int j = 0; j < V; j++) acc[k][j] = c0 > 0 ? s[k * FP_SV + j] : _mm512_setzero_ps();
     }
     const int es = kind == FP_F32 ? 4 : 2; /* bytes per weight */
-    const char *p = pf ? *pf : NULL;
     int64_t i = c0;
     for (; i + 64 <= c1; i += 64) {
-        if (p) {
-#pragma GCC unroll 8
-            for (int k = 0; k < R; k++)
-                if (p < pend) __builtin_prefetch(p, 0, 2), __builtin_prefetch(p + 64, 0, 2), p += 128;
-        } else if (kind != FP_F32)
+        if (kind != FP_F32)
 #pragma GCC unroll 8
             for (int k = 0; k < R; k++) MM_PREFETCH(w[k], i * es), MM_PREFETCH(w[k], i * es + 64);
         fp_grp(w, x, i, 4, (__mmask16)0xffff, acc, R, V, kind);
     }
-    if (pf) *pf = p;
     if (c1 < cols) {
 #pragma GCC unroll 8
         for (int k = 0; k < R; k++)

@@ -7,10 +7,10 @@
  *   FP_R(v)         rows per tile for v <= FP_V vectors (a constant expression; FP_R(1): the row kernel's);
  *   FP_ACC          its accumulator type;  FP_COLS_BLOCK  columns per column block (a multiple of 64), 0: none,
  *                   and FP_CB_ROWS rows per block then;
- *   fp_tile(W, rb, r, c0, c1, cols, x, y, sv, ro, pf, pend, R, V, kind)   rows r .. r + R - 1 (R <= 8) times
+ *   fp_tile(W, rb, r, c0, c1, cols, x, y, sv, ro, R, V, kind)   rows r .. r + R - 1 (R <= 8) times
  *                   vectors x[0 .. V), columns [c0, c1) (c0 == 0, c1 == cols without column blocks): from zero when
  *                   c0 == 0 else from the accumulators saved in sv[(ro + k) * FP_SV + j] (row r + k, vector j),
- *                   into y when c1 == cols else saved there; pf: NULL, or the next block's prefetch cursor.
+ *                   into y when c1 == cols else saved there.
  * and gets:
  *   fp_span   rows [r0, r1) times V vectors: tiles of R rows, the rest in tiles of 4, 2, 1 rows (those below R);
  *   fp_multi  rows [r0, r1) times any n vectors: n <= FP_V in one pass, more in groups of FP_V per block of
@@ -18,7 +18,7 @@
  *             FP_X_L1 floats (8 x 3072 = 96 KiB: ffn_down's 8 inputs leave the 48 KiB L1 and every tile reads them
  *             from L2), blocks of FP_CB_ROWS rows x FP_COLS_BLOCK columns (8 x 512 inputs: 16 KiB), each
  *             (row, vector) accumulator carried from one column block to the next in a stack buffer (the same
- *             groups in the same order: the same bits), the next block of rows prefetched meanwhile;
+ *             groups in the same order: the same bits);
  *   FP_KERNELS(ROW, MULTI, kind)   the table's row kernel ROW (mm_rows_fn, one vector) and the mm_multi_fn MULTI;
  *   FP_LEVEL(GET, R32, R16, RBF)   the three types' kernels and GET(t), the level's mm_multi_fn of type t.
  * Each (row, vector) pair's arithmetic is fp_tile's whatever R and V, so every grouping gives the same bits. */
@@ -33,11 +33,10 @@
 #endif
 
 /* rows [r0, r1) (sv: row r0's saved accumulators) times V vectors, columns [c0, c1) */
-#define FP_TILE_ARGS(r, R) W, rb, r, c0, c1, cols, x, y, sv, (r) - r0, pf, pend, R, V, kind
+#define FP_TILE_ARGS(r, R) W, rb, r, c0, c1, cols, x, y, sv, (r) - r0, R, V, kind
 FP_TGT static inline __attribute__((always_inline)) void
 fp_span(const uint8_t *W, size_t rb, int64_t r0, int64_t r1, int64_t c0, int64_t c1, int64_t cols,
-        const float *const *x, float *const *y, FP_ACC *sv, const char **pf, const char *pend, const int R,
-        const int V, const int kind) {
+        const float *const *x, float *const *y, FP_ACC *sv, const int R, const int V, const int kind) {
     int64_t r = r0;
     for (; r + R <= r1; r += R) fp_tile(FP_TILE_ARGS(r, R));
     if (R > 4 && r + 4 <= r1) fp_tile(FP_TILE_ARGS(r, 4)), r += 4;
@@ -47,10 +46,10 @@ fp_span(const uint8_t *W, size_t rb, int64_t r0, int64_t r1, int64_t c0, int64_t
 #undef FP_TILE_ARGS
 
 /* rows [r0, r1) times v <= FP_V (<= 8) vectors, columns [c0, c1): the tile shape of that count */
-#define FP_SPAN_V(v) fp_span(W, rb, r0, r1, c0, c1, cols, x, y, sv, pf, pend, FP_R(v), v, kind)
+#define FP_SPAN_V(v) fp_span(W, rb, r0, r1, c0, c1, cols, x, y, sv, FP_R(v), v, kind)
 FP_TGT static inline __attribute__((always_inline)) void
 fp_group(const uint8_t *W, size_t rb, int64_t r0, int64_t r1, int64_t c0, int64_t c1, int64_t cols, int v,
-         const float *const *x, float *const *y, FP_ACC *sv, const char **pf, const char *pend, const int kind) {
+         const float *const *x, float *const *y, FP_ACC *sv, const int kind) {
     switch (v) {
     case 1: FP_SPAN_V(1); break;
     case 2: FP_SPAN_V(2); break;
@@ -83,15 +82,12 @@ fp_multi(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n, 
     const int64_t cb = FP_COLS_BLOCK && g * cols > FP_X_L1 && n <= FP_SV ? FP_COLS_BLOCK : cols;
     const int64_t br = cb < cols ? FP_CB_ROWS : n > FP_V ? FP_BLOCK_ROWS : r1 - r0;
     FP_ACC sv[FP_COLS_BLOCK ? FP_CB_ROWS * FP_SV : 1];
-    const char *pend = (const char *)W + (size_t)r1 * rb, *next = NULL;
     for (int64_t b0 = r0; b0 < r1; b0 += br) {
         const int64_t b1 = b0 + br < r1 ? b0 + br : r1;
-        next = (const char *)W + (size_t)b1 * rb; /* column blocks: the next block of rows meanwhile */
         for (int64_t c0 = 0; c0 < cols; c0 += cb) {
             const int64_t c1 = c0 + cb < cols ? c0 + cb : cols;
             for (int j = 0; j < n; j += FP_V)
-                fp_group(W, rb, b0, b1, c0, c1, cols, n - j < FP_V ? n - j : FP_V, x + j, y + j, sv + j,
-                         cb < cols ? &next : NULL, pend, kind);
+                fp_group(W, rb, b0, b1, c0, c1, cols, n - j < FP_V ? n - j : FP_V, x + j, y + j, sv + j, kind);
         }
     }
 }
@@ -100,7 +96,7 @@ fp_multi(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n, 
     FP_TGT void ROW(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,                 \
                     const mm_xq8 *xq, float *y) {                                                                  \
         (void)xq;                                                                                                  \
-        fp_span(W, rb, r0, r1, 0, cols, cols, &x, &y, NULL, NULL, NULL, FP_R(1), 1, kind);                                                    \
+        fp_span(W, rb, r0, r1, 0, cols, cols, &x, &y, NULL, FP_R(1), 1, kind);                                                    \
     }                                                                                                              \
     FP_TGT static void MULTI(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n,                \
                              const float *const *x, const mm_xq8 *const *xq, float *const *y) {                    \
