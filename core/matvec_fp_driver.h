@@ -84,11 +84,14 @@ fp_multi(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n, 
     FP_ACC sv[FP_COLS_BLOCK ? FP_CB_ROWS * FP_SV : 1];
     for (int64_t b0 = r0; b0 < r1; b0 += br) {
         const int64_t b1 = b0 + br < r1 ? b0 + br : r1;
-        for (int64_t c0 = 0; c0 < cols; c0 += cb) {
+        int64_t c0 = 0;
+        do { /* (at least once: cols = 0 still writes y = 0) */
             const int64_t c1 = c0 + cb < cols ? c0 + cb : cols;
             for (int j = 0; j < n; j += FP_V)
-                fp_group(W, rb, b0, b1, c0, c1, cols, n - j < FP_V ? n - j : FP_V, x + j, y + j, sv + j, kind);
-        }
+                fp_group(W, rb, b0, b1, c0, c1, cols, n - j < FP_V ? n - j : FP_V, x + j, y + j,
+                         cb < cols ? sv + j : sv, kind); /* (sv has one element without column blocks) */
+            c0 += cb;
+        } while (c0 < cols);
     }
 }
 
@@ -96,7 +99,7 @@ fp_multi(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n, 
     FP_TGT void ROW(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const float *x,                 \
                     const mm_xq8 *xq, float *y) {                                                                  \
         (void)xq;                                                                                                  \
-        fp_span(W, rb, r0, r1, 0, cols, cols, &x, &y, NULL, FP_R(1), 1, kind);                                                    \
+        fp_span(W, rb, r0, r1, 0, cols, cols, &x, &y, NULL, FP_R(1), 1, kind);                                      \
     }                                                                                                              \
     FP_TGT static void MULTI(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n,                \
                              const float *const *x, const mm_xq8 *const *xq, float *const *y) {                    \
