@@ -67,8 +67,10 @@ T256 static INL void fp_step(const void *const *w, const float *const *x, int64_
 
 /* rows r .. r + R - 1 (R <= 8) times vectors x[0 .. V) (V <= 4): 8-column chunk q of a row goes into accumulator
  * q % 2 of its (row, vector) pair, in every tile shape; y = mm_hsum256(acc0 + acc1) + the scalar tail */
-T256 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t cols, const float *const *x,
-                             float *const *y, const int R, const int V, const int kind) {
+T256 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t c0, int64_t c1, int64_t cols,
+                             const float *const *x, float *const *y, __m256 *sv, int64_t ro, const int R, const int V,
+                             const int kind) {
+    (void)c0, (void)c1, (void)sv, (void)ro; /* no column blocks here: c0 = 0, c1 = cols */
     const void *w[8];
     __m256 a0[8][4], a1[8][4];
 #pragma GCC unroll 8
@@ -109,6 +111,7 @@ T256 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t col
 #define FP_V 4
 #endif
 #define FP_BLOCK_ROWS 24
+#define FP_ACC __m256
 #ifndef FP_R
 #define FP_R(v) ((v) == 1 ? 1 : (v) <= 3 ? 2 : 1)
 #endif

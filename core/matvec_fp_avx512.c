@@ -26,6 +26,13 @@
  * rows (the block stays in L1/L2 between the groups). Rows left over at the end of a range go in tiles of 2, 1
  * rows. From cache (1 thread, 128 x 768 F16, vec-GB/s, bench/README.md): n = 1 94 (two accumulators 91, one
  * chain 63), n = 8 193 (6 + 2 passes 175, the former one-accumulator 2 x 8 tile 199).
+ * Column blocks: when min(n, 8) inputs exceed 8192 floats (ffn_down, 3072 columns: 8 inputs are 96 KiB, twice the
+ * L1, and every tile read them from L2), blocks of FP_CB_ROWS = 32 rows x FP_COLS_BLOCK = 512 columns (8 x 512
+ * inputs: 16 KiB), each (row, vector) accumulator saved after a column block and reloaded before the next (a
+ * 32 KiB stack buffer); the groups and their order stay those of one pass, so the bits too. The row-stream prefetch
+ * is kept (a cursor prefetching the next block of rows into L2 instead was slower from memory). ffn_down n = 8
+ * (768 x 3072 F16, 1 thread): from L3 98-105 -> 164-166 vec-GB/s; from memory (bench_multi --stream, 12 such
+ * matrices) 4.95-5.5 -> 3.8-4.6 ms (bench/README.md).
  * Software prefetch: each row's weight stream MM_PF_AHEAD bytes ahead (F16/BF16; not F32, whose hardware
  * prefetch did better, see bench/README.md).
  * Because every tile computes each (row, vector) pair the same way, mm_matvec_multi's results are bit-identical
@@ -42,6 +49,7 @@
 #define INL  __attribute__((always_inline)) inline
 
 enum { FP_F32, FP_F16, FP_BF16 };
+#define FP_SV MM_MATVEC_MULTI_GROUP /* saved accumulators per row of a block (matvec_fp_driver.h) */
 
 /* 16 weights from column i of a row as f32 (m: the columns present, zeros elsewhere) */
 T512 static INL __m512 fp_w16(const void *w, int64_t i, __mmask16 m, const int kind) {
@@ -83,26 +91,39 @@ T512 static INL void fp_grp(const void *const *w, const float *const *x, int64_t
     }
 }
 
-/* rows r .. r + R - 1 (R <= 8) times vectors x[0 .. V) (V <= 8): one accumulator per (row, vector), one
- * fp_grp per 64 columns in order (the last cols % 64 as one group of 1..4 chunks, the last masked),
- * y = reduce(acc) */
-T512 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t cols, const float *const *x,
-                             float *const *y, const int R, const int V, const int kind) {
+/* rows r .. r + R - 1 (R <= 8) times vectors x[0 .. V) (V <= 8), columns [c0, c1) (c0 a multiple of 64; c1 too
+ * unless it is cols): one accumulator per (row, vector), one fp_grp per 64 columns in order (the last cols % 64 as
+ * one group of 1..4 chunks, the last masked), y = reduce(acc). A column block other than the first starts from the
+ * accumulators the one before saved in sv[(ro + k) * FP_SV + j]; one other than the last saves them there: the
+ * groups and their order are those of one pass over all the columns.
+ * Prefetch (F16/BF16; not F32, whose hardware prefetch did better): each row's stream MM_PF_AHEAD bytes ahead (in
+ * a column block, a later row's bytes of the same block mostly: the rows are contiguous). */
+T512 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t c0, int64_t c1, int64_t cols,
+                             const float *const *x, float *const *y, __m512 *sv, int64_t ro, const int R, const int V,
+                             const int kind) {
     const void *w[8];
     __m512 acc[8][8];
+    __m512 *s = c0 > 0 || c1 < cols ? sv + ro * FP_SV : NULL;
 #pragma GCC unroll 8
     for (int k = 0; k < R; k++) {
         w[k] = W + (size_t)(r + k) * rb;
 #pragma GCC unroll 8
-        for (int j = 0; j < V; j++) acc[k][j] = _mm512_setzero_ps();
+        for (int j = 0; j < V; j++) acc[k][j] = c0 > 0 ? s[k * FP_SV + j] : _mm512_setzero_ps();
     }
     const int es = kind == FP_F32 ? 4 : 2; /* bytes per weight */
-    int64_t i = 0;
-    for (; i + 64 <= cols; i += 64) {
+    int64_t i = c0;
+    for (; i + 64 <= c1; i += 64) {
         if (kind != FP_F32)
 #pragma GCC unroll 8
             for (int k = 0; k < R; k++) MM_PREFETCH(w[k], i * es), MM_PREFETCH(w[k], i * es + 64);
         fp_grp(w, x, i, 4, (__mmask16)0xffff, acc, R, V, kind);
+    }
+    if (c1 < cols) {
+#pragma GCC unroll 8
+        for (int k = 0; k < R; k++)
+#pragma GCC unroll 8
+            for (int j = 0; j < V; j++) s[k * FP_SV + j] = acc[k][j];
+        return;
     }
     if (i < cols) {
         const int64_t left = cols - i, g = (left + 15) / 16;
@@ -128,6 +149,11 @@ T512 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t col
 #define FP_V 8
 #endif
 #define FP_BLOCK_ROWS 16
+#define FP_ACC __m512
+#ifndef FP_COLS_BLOCK
+#define FP_COLS_BLOCK 512 /* with FP_CB_ROWS 32: ffn_down n = 8 from cache 151-161 vec-GB/s (256: 129-151, 1024 x 16 rows: 154) */
+#define FP_CB_ROWS 32     /* (16 rows: 151-161, 32: 164-166; saved accumulators 32 x 16 x 64 B = 32 KiB of stack) */
+#endif
 #ifndef FP_R
 #define FP_R(v) ((v) == 1 ? FP_R1 : (v) == 2 ? 4 : (v) <= 4 ? 3 : 2)
 #endif

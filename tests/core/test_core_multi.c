@@ -199,10 +199,13 @@ int main(void) {
     /* 96 / 160 / 192 / 224 columns: 3 / 5 / 6 / 7 blocks of 32 (a pair and an odd block; a step of 4 and an odd
      * block; a step of 4 and a pair; all three); 100, 16, 48, 56, 90, 770: f32/f16/bf16 chunks and tails; 768: 3
      * K-quant super-blocks (types whose rows cannot have these columns skip those shapes); 992 / 736: 31 / 23 blocks
- * (the avx512 Q4_0 kernel's groups of 16 and 8 blocks, then a step of 4, a pair and an odd block; 16 + 4 + 2 + 1) */
+ * (the avx512 Q4_0 kernel's groups of 16 and 8 blocks, then a step of 4, a pair and an odd block; 16 + 4 + 2 + 1);
+ * 4096, 3100, 4160, WIDE: the avx512 f32/f16/bf16 column blocks (n x cols > 8192: blocks of 32 rows x 512 columns,
+ * accumulators carried across them): 53 rows = a block and 21 rows, 3100 = 6 blocks and 28 columns (a masked
+ * last chunk), 4160 = 8 blocks and one 64-column group */
     const int64_t shapes[][2] = {{1, 256}, {37, 256}, {300, 256}, {37, 4096}, {9, 96}, {21, 160}, {13, 100},
                                  {7, 192}, {5, 224}, {11, 768}, {6, WIDE}, {19, 16}, {23, 48}, {17, 56}, {29, 770},
-                                 {7, 992}, {5, 736}, {10, 90}};
+                                 {7, 992}, {5, 736}, {10, 90}, {53, 3100}, {9, 4160}};
     const int ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 19};
     g_mx = mm_multi_x_create(WIDE, MX_N, err);
     CHECK(g_mx, "mm_multi_x_create: %s", err);
