@@ -36,8 +36,10 @@ T512 static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
 
 /* ---------------------------------------------------------------- integer kernels (x quantized, VNNI)
  * x is quantized to 8 bits per block of 32 (mm_xq8, ggml Q8_0 rounding). vpdpbusd multiplies unsigned by signed
- * bytes, so Q8_0 uses |w| and x with w's sign, and Q4_0 uses the nibbles q (0..15) directly and subtracts
- * 8 * sum(x) afterwards. Both take 4 blocks per step in x's quad layout (quantize_x_avx512, this level only; the
+ * bytes, so Q8_0 takes x + 128 (mm_xq8.qu4, unsigned) against the signed weights, each chain starting from
+ * -128 * (the sum of its lane's weights), computed once per step for all vectors (was |w| against x with w's sign:
+ * two masked subtractions per vector per step; bench/README.md "Q8_0 with x + 128"), and Q4_0 uses the nibbles q
+ * (0..15) directly and subtracts 8 * sum(x) afterwards. Both take 4 blocks per step in x's quad layout (quantize_x_avx512, this level only; the
  * tail of nb % 4 blocks keeps mm_xq8's pair layout, see core_internal.h): for blocks i..i+3 (i % 4 == 0),
  * qs4[32i .. 32i+64) = the four blocks' elements 0..15 and qs4[32i+64 .. 32i+128) their elements 16..31;
  * d4[8i .. 8i+16) = d of block i + lane/4, s4 the same with 2 * ds (4 lanes per block add up to the 8 * sum(x)
@@ -77,9 +79,9 @@ T512 static inline __attribute__((always_inline)) __m512i gather4(const uint8_t 
     return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(bb + 3 * bs + off)), 3);
 }
 
-/* Q8_0 (34-byte blocks: fp16 d, 32 int8): per quad the weights' elements 0..15 (lo) and 16..31 (hi) of 4 blocks,
- * split into |w| and a sign mask once; x with w's sign per vector; the scales d at words 0, 17, 34, 51 of the
- * quad, 4 lanes each. Even quads go into the first accumulator, odd ones into the second (FMA latency); the
+/* Q8_0 (34-byte blocks: fp16 d, 32 int8): per quad the weights' elements 0..15 (lo) and 16..31 (hi) of 4 blocks and
+ * -128 times each lane's 8 weights once; per vector two vpdpbusd of x + 128 (qu4) from there: the exact integer
+ * sums of w x; the scales d at words 0, 17, 34, 51 of the quad, 4 lanes each. Even quads go into the first accumulator, odd ones into the second (FMA latency); the
  * last nb % 4 blocks one at a time (256 bits, 8 lanes) into the second. */
 T512 static inline __attribute__((always_inline)) void
 q8_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const *xq, float *const *y, const int R,
@@ -93,6 +95,7 @@ q8_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
     const __m512i idxd = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                                           51, 51, 51, 51, 34, 34, 34, 34, 17, 17, 17, 17, 0, 0, 0, 0);
     const __m512i idxl = _mm512_set_epi64(13, 12, 9, 8, 5, 4, 1, 0), idxh = _mm512_set_epi64(15, 14, 11, 10, 7, 6, 3, 2);
+    const __m512i zero = _mm512_setzero_si512(), c80 = _mm512_set1_epi8((char)0x80);
     const int64_t nq = nb & ~(int64_t)3;
     int64_t i = 0;
     for (; i < nq; i += 4) {
@@ -105,15 +108,15 @@ q8_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
             const __m512i z23 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(bb + 70))),
                                                    _mm256_loadu_si256((const __m256i *)(bb + 104)), 1);
             const __m512i wl = _mm512_permutex2var_epi64(z01, idxl, z23), wh = _mm512_permutex2var_epi64(z01, idxh, z23);
-            const __mmask64 nl = _mm512_movepi8_mask(wl), nh = _mm512_movepi8_mask(wh);
-            const __m512i al = _mm512_abs_epi8(wl), ah = _mm512_abs_epi8(wh);
+            /* x + 128 (qu4, unsigned) against the signed weights counts 128 * (the lane's 8 weights) too much: the
+             * vpdpbusd chains start from minus that, computed once per quad for all vectors; the sums stay exact */
+            const __m512i nsw = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, c80, wl), c80, wh));
             const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(
                 _mm512_permutex2var_epi16(_mm512_loadu_si512(bb), idxd, _mm512_loadu_si512(bb + 64))));
             for (int j = 0; j < V; j++) {
                 const mm_xq8 *x = xq[j];
-                const __m512i xl = _mm512_loadu_si512(x->qs4 + i * MM_QK), xh = _mm512_loadu_si512(x->qs4 + i * MM_QK + 64);
-                __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), al, _mm512_mask_sub_epi8(xl, nl, _mm512_setzero_si512(), xl));
-                p = _mm512_dpbusd_epi32(p, ah, _mm512_mask_sub_epi8(xh, nh, _mm512_setzero_si512(), xh));
+                const __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(nsw, _mm512_loadu_si512(x->qu4 + i * MM_QK), wl),
+                                                      _mm512_loadu_si512(x->qu4 + i * MM_QK + 64), wh);
                 const __m512 s = _mm512_mul_ps(dw, _mm512_loadu_ps(x->d4 + i * 8));
                 if ((i & 4) == 0) a0[k][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), s, a0[k][j]);
                 else a1[k][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), s, a1[k][j]);
@@ -331,6 +334,8 @@ T512 static void quantize_x_avx512(const float *x, int64_t cols, void *mem, mm_x
             const int64_t q0 = i & ~(int64_t)3, j = i & 3;
             _mm_storeu_si128((__m128i *)(o->qs4 + q0 * MM_QK + 16 * j), ba);
             _mm_storeu_si128((__m128i *)(o->qs4 + q0 * MM_QK + 64 + 16 * j), bb);
+            _mm_storeu_si128((__m128i *)(o->qu4 + q0 * MM_QK + 16 * j), _mm_xor_si128(ba, _mm_set1_epi8((char)0x80)));
+            _mm_storeu_si128((__m128i *)(o->qu4 + q0 * MM_QK + 64 + 16 * j), _mm_xor_si128(bb, _mm_set1_epi8((char)0x80)));
             _mm_storeu_ps(o->d4 + q0 * 8 + 4 * j, _mm_set1_ps(d));
             _mm_storeu_ps(o->s4 + q0 * 8 + 4 * j, _mm_set1_ps(2.0f * o->ds[i]));
         } else if (i + 1 == nb && !(i & 1)) {
