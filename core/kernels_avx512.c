@@ -319,6 +319,8 @@ T512 static void quantize_x_avx512(const float *x, int64_t cols, void *mem, mm_x
         __m128i ba = _mm512_cvtsepi32_epi8(qa), bb = _mm512_cvtsepi32_epi8(qb);
         _mm_storeu_si128((__m128i *)(o->qs + i * MM_QK), ba);
         _mm_storeu_si128((__m128i *)(o->qs + i * MM_QK + 16), bb);
+        _mm_storeu_si128((__m128i *)(o->qu + i * MM_QK), _mm_xor_si128(ba, _mm_set1_epi8((char)0x80)));
+        _mm_storeu_si128((__m128i *)(o->qu + i * MM_QK + 16), _mm_xor_si128(bb, _mm_set1_epi8((char)0x80)));
         int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb));
         o->s16[2 * i] = (int16_t)_mm512_reduce_add_epi32(qa);   /* elements 0..15, 16..31 */
         o->s16[2 * i + 1] = (int16_t)(sum - o->s16[2 * i]);
