@@ -17,7 +17,9 @@
  *   qt  [cols]   (avx512 level only: quantize_x_avx512 fills it, the other levels leave it unset) blocks in groups
  *                of 16, then one group of 8 if nb % 16 >= 8, each group transposed to one 32-bit lane per block:
  *                group at block g, width G (16 or 8): qt[32g + 4G k + 4p + e] = qs[32(g + p) + 4k + e], k < 8
- *                (register k of the group holds elements 4k..4k+3 of its G blocks); the rest of qt is unused
+ *                (register k of the group holds elements 4k..4k+3 of its G blocks), except that the group of 8
+ *                packs registers k and k + 4 (k < 4) into 64 bytes for one 512-bit load: register k at
+ *                32g + 64 (k % 4) + 32 (k / 4) (mm_qt_dots8); the rest of qt is unused
  *   qu  [cols]   (avx512 level only, as qt) qs + 128 as unsigned bytes (1..255), in order: vpdpbusd multiplies unsigned
  *                by signed bytes, so Q6_K takes x + 128 against its signed codes q - 32 (quants_avx512.c)
  *   qu4 [cols]   (avx512 level only, as qt) the same for the whole quads of blocks (nb & ~3 blocks) in quad layout (the

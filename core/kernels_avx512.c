@@ -56,7 +56,8 @@ T512 static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
  * once per quantization): per vector 8 vpdpbusd give each block's exact integer dot product in its own lane, then one
  * conversion, one fmsub (d_x, 8 ds_x) and one FMA with the 16 scales: 11 multiply-pipe operations per 512 weights
  * instead of 20 (from cache at 8 vectors, 128 x 768: 1.3-1.6x the quad kernel's vec-GB/s, bench/README.md). A group
- * of 8 blocks (256-bit registers) follows where nb % 16 >= 8 (GPT-2's 768 columns: 16 + 8), the 4-block steps
+ * of 8 blocks follows where nb % 16 >= 8 (GPT-2's 768 columns: 16 + 8), its registers k and k + 4 packed in one
+ * 512-bit register (4 vpdpbusd per vector instead of 8 of 256 bits, the halves added after: mm_qt_dots8), the 4-block steps
  * below take the rest. The vpdpbusd chains are split by V (4 chains for V <= 2, one per vector interleaved for more):
  * integer sums are exact, so that does not change any bit.
  * Each kernel is written once (q8_tile, q4_tile) for R rows x V vectors: the table's row kernel is R = 1 or 4,
@@ -151,9 +152,12 @@ T512 static inline __attribute__((always_inline)) void q4_group16(const uint8_t 
                           _mm512_unpackhi_epi64(t1, t3)};
     for (int k = 0; k < 4; k++) wq[k] = _mm512_and_si512(w[k], m), wq[k + 4] = _mm512_and_si512(_mm512_srli_epi16(w[k], 4), m);
 }
-/* the same for 8 blocks in 256-bit registers (128-bit lane L: block 4L + q) */
-T512 static inline __attribute__((always_inline)) void q4_group8(const uint8_t *bb, __m256i wq[8]) {
-    const __m256i m = _mm256_set1_epi8(0x0f);
+/* the same for 8 blocks (128-bit lane L: block 4L + q), registers k and k + 4 packed in one 512-bit register: wq[k]
+ * = [low nibbles of dword k | its high nibbles] (k < 4), against x's packed group of 8 (core_internal.h, qt) */
+T512 static inline __attribute__((always_inline)) void q4_group8(const uint8_t *bb, __m512i wq[4]) {
+    const __m512i m = _mm512_set1_epi8(0x0f);
+    const __m512i sh = _mm512_set_epi64(0x0004000400040004LL, 0x0004000400040004LL, 0x0004000400040004LL,
+                                        0x0004000400040004LL, 0, 0, 0, 0);   /* low 256 bits: >> 0, high: >> 4 */
     __m256i g[4];
     for (int q = 0; q < 4; q++)
         g[q] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(bb + 18 * q + 2))),
@@ -162,7 +166,7 @@ T512 static inline __attribute__((always_inline)) void q4_group8(const uint8_t *
     const __m256i t2 = _mm256_unpacklo_epi32(g[2], g[3]), t3 = _mm256_unpackhi_epi32(g[2], g[3]);
     const __m256i w[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3),
                           _mm256_unpackhi_epi64(t1, t3)};
-    for (int k = 0; k < 4; k++) wq[k] = _mm256_and_si256(w[k], m), wq[k + 4] = _mm256_and_si256(_mm256_srli_epi16(w[k], 4), m);
+    for (int k = 0; k < 4; k++) wq[k] = _mm512_and_si512(_mm512_srlv_epi16(_mm512_broadcast_i64x4(w[k]), sh), m);
 }
 
 /* Q4_0 (18-byte blocks: fp16 d, 16 nibble bytes): per quad the 64 nibble bytes of 4 blocks in one register, low
@@ -207,17 +211,13 @@ q4_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
     if (nb - i >= 8) {   /* a group of 8 blocks, one 256-bit lane each */
         for (int k = 0; k < R; k++) {
             const uint8_t *bb = (const uint8_t *)(b[k] + i);
-            __m256i wq[8];
+            __m512i wq[4];
             q4_group8(bb, wq);
             const __m256 dw = _mm256_cvtph_ps(_mm512_castsi512_si128(
                 _mm512_permutex2var_epi16(_mm512_loadu_si512(bb), idx9, _mm512_loadu_si512(bb + 64))));
             for (int j = 0; j < V; j++) {
                 const mm_xq8 *x = xq[j];
-                const int8_t *xt = x->qt + i * MM_QK;
-                __m256i c[2];   /* two chains (exact integer sums) */
-                for (int e = 0; e < 2; e++) c[e] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wq[e], _mm256_loadu_si256((const __m256i *)(xt + 32 * e)));
-                for (int e = 2; e < 8; e++) c[e & 1] = _mm256_dpbusd_epi32(c[e & 1], wq[e], _mm256_loadu_si256((const __m256i *)(xt + 32 * e)));
-                const __m256i p = _mm256_add_epi32(c[0], c[1]);
+                const __m256i p = mm_qt_dots8(wq, x->qt + i * MM_QK);   /* simd_avx512.h */
                 const __m256 t = _mm256_fmsub_ps(_mm256_cvtepi32_ps(p), _mm256_loadu_ps(x->d + i), _mm256_loadu_ps(x->s8 + i));
                 a1[k][j] = _mm512_add_ps(a1[k][j], _mm512_zextps256_ps512(_mm256_mul_ps(t, dw)));
             }
@@ -371,9 +371,9 @@ T512 static void quantize_x_avx512(const float *x, int64_t cols, void *mem, mm_x
             _mm512_storeu_si512(dst + 128, _mm512_unpacklo_epi64(t1, t3));
             _mm512_storeu_si512(dst + 192, _mm512_unpackhi_epi64(t1, t3));
         }
-    if (nb - i >= 8)
+    if (nb - i >= 8)   /* register k at 64 (k % 4) + 32 (k / 4): k and k + 4 in one 512-bit load */
         for (int p = 0; p < 8; p++)
-            for (int k = 0; k < 8; k++) memcpy(o->qt + i * MM_QK + 32 * k + 4 * p, qs + MM_QK * (i + p) + 4 * k, 4);
+            for (int k = 0; k < 8; k++) memcpy(o->qt + i * MM_QK + 64 * (k & 3) + 32 * (k >> 2) + 4 * p, qs + MM_QK * (i + p) + 4 * k, 4);
 }
 
 /* ---------------------------------------------------------------- dequantize rows (prefill tiles) */

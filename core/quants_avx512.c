@@ -220,7 +220,8 @@ k45_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
  * nibble h of its 32-byte chunk c: the chunks' dwords are transposed (4 x 4 per 128-bit lane, chunk c of super-block
  * s in lane 4 (2s + k / 4) + c of register k % 4), then each lane is read twice (vpermd) for its two sub-blocks and
  * shifted by 0 / 4. Per group and vector: 8 vpdpbusd (exact integer sums of each sub-block), one conversion, the
- * factor d sc[j] d_x (d sc[j] exact in f32: 11 x 6 bits) and the mins' dmin m[j] ds_x in the same accumulator. */
+ * factor d sc[j] d_x (d sc[j] exact in f32: 11 x 6 bits) and the mins' dmin m[j] ds_x in the same accumulator. The
+ * group of 8 packs registers k and k + 4 in one 512-bit register (qt's packed group of 8, mm_qt_dots8). */
 T512 static inline __attribute__((always_inline)) void
 k4t_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_xq8 *const *xq, float *const *y,
          const int V) {
@@ -229,8 +230,7 @@ k4t_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
     const __m512i sh = _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0);
     const __m512i ilo = _mm512_set_epi32(11, 11, 10, 10, 9, 9, 8, 8, 3, 3, 2, 2, 1, 1, 0, 0);
     const __m512i ihi = _mm512_add_epi32(ilo, _mm512_set1_epi32(4));
-    const __m256i sh8 = _mm256_set_epi32(4, 0, 4, 0, 4, 0, 4, 0), nib8 = _mm256_set1_epi8(0x0f);
-    const __m256i i8lo = _mm256_set_epi32(3, 3, 2, 2, 1, 1, 0, 0), i8hi = _mm256_set_epi32(7, 7, 6, 6, 5, 5, 4, 4);
+    const __m512i i8 = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);   /* the group of 8: ilo | ihi */
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *row = (const uint8_t *)W + (size_t)r * rb;
         __m512 acc[MULTI_VMAX];
@@ -277,11 +277,9 @@ k4t_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
             const __m256i t2 = _mm256_unpacklo_epi32(z[2], z[3]), t3 = _mm256_unpackhi_epi32(z[2], z[3]);
             const __m256i T[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3),
                                   _mm256_unpackhi_epi64(t1, t3)};
-            __m256i wq[8];
-            for (int k = 0; k < 4; k++) {
-                wq[k] = _mm256_and_si256(_mm256_srlv_epi32(_mm256_permutevar8x32_epi32(T[k], i8lo), sh8), nib8);
-                wq[k + 4] = _mm256_and_si256(_mm256_srlv_epi32(_mm256_permutevar8x32_epi32(T[k], i8hi), sh8), nib8);
-            }
+            __m512i wq[4];   /* [register k | register k + 4], qt's packed group of 8 */
+            for (int k = 0; k < 4; k++)
+                wq[k] = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutexvar_epi32(i8, _mm512_castsi256_si512(T[k])), sh), nib);
             uint64_t sc0, m0;
             mm_k_scales8(s0 + 4, &sc0, &m0);
             uint16_t h[2];
@@ -289,11 +287,8 @@ k4t_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
             const __m256 dsc = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc0))), _mm256_set1_ps(_cvtsh_ss(h[0])));
             const __m256 dmm = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)m0))), _mm256_set1_ps(_cvtsh_ss(h[1])));
             for (int j = 0; j < V; j++) {
-                const int8_t *xt = xq[j]->qt + i * MM_QK;
-                __m256i c[2];
-                for (int e = 0; e < 2; e++) c[e] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wq[e], _mm256_loadu_si256((const __m256i *)(xt + 32 * e)));
-                for (int e = 2; e < 8; e++) c[e & 1] = _mm256_dpbusd_epi32(c[e & 1], wq[e], _mm256_loadu_si256((const __m256i *)(xt + 32 * e)));
-                __m256 a = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(c[0], c[1])), _mm256_mul_ps(dsc, _mm256_loadu_ps(xq[j]->d + i)));
+                const __m256i p = mm_qt_dots8(wq, xq[j]->qt + i * MM_QK);   /* simd_avx512.h */
+                __m256 a = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dsc, _mm256_loadu_ps(xq[j]->d + i)));
                 a = _mm256_fnmadd_ps(dmm, _mm256_loadu_ps(xq[j]->ds + i), a);
                 acc[j] = _mm512_add_ps(acc[j], _mm512_zextps256_ps512(a));
             }

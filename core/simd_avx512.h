@@ -30,6 +30,19 @@ mm_qt_dots16(const __m512i wq[8], const mm_xq8 *const *xq, int V, int64_t off, _
     for (int e = 1; e < 8; e++)
         for (int j = 0; j < V; j++) p[j] = _mm512_dpbusd_epi32(p[j], wq[e], _mm512_loadu_si512(xq[j]->qt + off + 64 * e));
 }
+
+/* The same for a group of 8 blocks (sub-blocks) and one vector, in the packed layout of qt's group of 8: wq[k] =
+ * [register k | register k + 4] (k < 4, 256 bits each), xt the group's first element in qt; lane p of the result =
+ * the exact integer dot product of block p (two chains, the halves added at the end). */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq"), always_inline)) static inline __m256i
+mm_qt_dots8(const __m512i wq[4], const int8_t *xt) {
+    __m512i c0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[0], _mm512_loadu_si512(xt));
+    __m512i c1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[1], _mm512_loadu_si512(xt + 64));
+    c0 = _mm512_dpbusd_epi32(c0, wq[2], _mm512_loadu_si512(xt + 128));
+    c1 = _mm512_dpbusd_epi32(c1, wq[3], _mm512_loadu_si512(xt + 192));
+    const __m512i c = _mm512_add_epi32(c0, c1);
+    return _mm256_add_epi32(_mm512_castsi512_si256(c), _mm512_extracti64x4_epi64(c, 1));
+}
 #endif
 
 #endif
