@@ -20,6 +20,7 @@
  *                (register k of the group holds elements 4k..4k+3 of its G blocks), except that the group of 8
  *                packs registers k and k + 4 (k < 4) into 64 bytes for one 512-bit load: register k at
  *                32g + 64 (k % 4) + 32 (k / 4) (mm_qt_dots8); the rest of qt is unused
+ *   qtu [cols]   (avx512 level only, as qt) qt + 128 as unsigned bytes, the groups of qt only: the Q8_0 kernel's x
  *   qu  [cols]   (avx512 level only, as qt) qs + 128 as unsigned bytes (1..255), in order: vpdpbusd multiplies unsigned
  *                by signed bytes, so Q6_K takes x + 128 against its signed codes q - 32 (quants_avx512.c)
  *   qu4 [cols]   (avx512 level only, as qt) the same for the whole quads of blocks (nb & ~3 blocks) in quad layout (the
@@ -30,7 +31,7 @@
  *                sum sc (q-32) x = sum sc q x - 32 sum sc s16, matmul_multi_avx2.c); every quantizer fills it */
 typedef struct {
     int8_t *qs, *qs4, *qt;
-    uint8_t *qu, *qu4;
+    uint8_t *qu, *qu4, *qtu;
     float  *d, *ds, *d8, *d4, *s4, *s8;
     int16_t *s16;
 } mm_xq8;

@@ -287,7 +287,7 @@ k4t_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
             const __m256 dsc = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc0))), _mm256_set1_ps(_cvtsh_ss(h[0])));
             const __m256 dmm = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)m0))), _mm256_set1_ps(_cvtsh_ss(h[1])));
             for (int j = 0; j < V; j++) {
-                const __m256i p = mm_qt_dots8(wq, xq[j]->qt + i * MM_QK);   /* simd_avx512.h */
+                const __m256i p = mm_qt_dots8(wq, xq[j]->qt + i * MM_QK, _mm512_setzero_si512(), 0);   /* simd_avx512.h */
                 __m256 a = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dsc, _mm256_loadu_ps(xq[j]->d + i)));
                 a = _mm256_fnmadd_ps(dmm, _mm256_loadu_ps(xq[j]->ds + i), a);
                 acc[j] = _mm512_add_ps(acc[j], _mm512_zextps256_ps512(a));
