@@ -621,6 +621,7 @@ static char *completion_json(const job *j) {
     cJSON *msg = cJSON_AddObjectToObject(c0, "message");
     cJSON_AddStringToObject(msg, "role", "assistant");
     cJSON_AddStringToObject(msg, "content", j->out ? j->out : "");
+    cJSON_AddNullToObject(msg, "refusal"); /* required by OpenAI's types (string | null) */
     cJSON_AddNullToObject(c0, "logprobs");
     cJSON_AddStringToObject(c0, "finish_reason", j->finish ? j->finish : "stop");
     add_usage(r, j);
@@ -629,7 +630,26 @@ static char *completion_json(const job *j) {
     return s;
 }
 
-/* "data: {chunk}\n\n": delta {role}, {content}, or {} with finish_reason (and usage). */
+/* "data: {chunk}\n\n": delta {role}, {content}, or {} with finish_reason; as OpenAI's, with
+ * stream_options.include_usage every chunk has "usage": null and one more chunk follows the finish_reason
+ * chunk: "choices": [] and the usage (usage_chunk); without it no chunk has usage. */
+static char *sse_event(cJSON *r) {
+    char *s = cJSON_PrintUnformatted(r);
+    cJSON_Delete(r);
+    if (!s) return NULL;
+    char *o = NULL;
+    if (asprintf(&o, "data: %s\n\n", s) < 0) o = NULL;
+    free(s);
+    return o;
+}
+
+static char *usage_chunk(const job *j) {
+    cJSON *r = completion_base(j, "chat.completion.chunk");
+    cJSON_AddArrayToObject(r, "choices");
+    add_usage(r, j);
+    return sse_event(r);
+}
+
 static char *chunk_sse(const job *j, const char *role, const char *content, size_t n, bool final) {
     cJSON *r = completion_base(j, "chat.completion.chunk");
     cJSON *ch = cJSON_AddArrayToObject(r, "choices"), *c0 = cJSON_CreateObject();
@@ -639,6 +659,7 @@ static char *chunk_sse(const job *j, const char *role, const char *content, size
     if (role) {
         cJSON_AddStringToObject(d, "role", role);
         cJSON_AddStringToObject(d, "content", "");
+        cJSON_AddNullToObject(d, "refusal");
     }
     if (content) {
         char *t = malloc(n + 1);
@@ -652,14 +673,8 @@ static char *chunk_sse(const job *j, const char *role, const char *content, size
     cJSON_AddNullToObject(c0, "logprobs");
     if (final) cJSON_AddStringToObject(c0, "finish_reason", j->finish ? j->finish : "stop");
     else cJSON_AddNullToObject(c0, "finish_reason");
-    if (final) add_usage(r, j);
-    char *s = cJSON_PrintUnformatted(r);
-    cJSON_Delete(r);
-    if (!s) return NULL;
-    char *o = NULL;
-    if (asprintf(&o, "data: %s\n\n", s) < 0) o = NULL;
-    free(s);
-    return o;
+    if (j->req.include_usage) cJSON_AddNullToObject(r, "usage");
+    return sse_event(r);
 }
 
 /* The SSE body, produced as the job advances (runs in the connection's thread). */
@@ -685,6 +700,13 @@ static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max) {
                 free(e);
             } else {
                 next = chunk_sse(j, NULL, NULL, 0, true);
+                if (next && j->req.include_usage) { /* the usage chunk right after it */
+                    char *u = usage_chunk(j), *both = NULL;
+                    if (!u || asprintf(&both, "%s%s", next, u) < 0) both = NULL;
+                    free(u);
+                    free(next);
+                    next = both;
+                }
             }
             j->phase = 2;
         } else if (j->phase == 2) {
@@ -817,10 +839,9 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn_state *cs
     return ret;
 }
 
-static char *models_json(void) {
-    cJSON *r = cJSON_CreateObject(), *d = cJSON_AddArrayToObject(r, "data"), *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(r, "object", "list");
-    cJSON_AddItemToArray(d, m);
+/* GET /v1/models: {"object": "list", "data": [MODEL]}; GET /v1/models/ID: MODEL (OpenAI's models.retrieve) */
+static cJSON *model_object(void) {
+    cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "id", S.model_name);
     cJSON_AddStringToObject(m, "object", "model");
     cJSON_AddNumberToObject(m, "created", 0);
@@ -830,6 +851,17 @@ static char *models_json(void) {
     cJSON_AddNumberToObject(meta, "n_vocab", (double)mmgpt_model_n_vocab(S.model));
     cJSON_AddBoolToObject(meta, "vision", mmgpt_model_has_vision(S.model));
     cJSON_AddBoolToObject(meta, "audio", mmgpt_model_has_audio(S.model));
+    return m;
+}
+
+static char *models_json(const char *id) {
+    cJSON *r;
+    if (id) r = model_object();
+    else {
+        r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "object", "list");
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(r, "data"), model_object());
+    }
     char *s = cJSON_PrintUnformatted(r);
     cJSON_Delete(r);
     return s;
@@ -966,13 +998,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (get && (!strcmp(url, "/v1/models") || !strcmp(url, "/metrics"))) {
         if (!authorized(c)) return send_error(c, 401, NULL, "a valid API key is needed (Authorization: Bearer KEY)");
-        if (url[1] == 'v') return send_json(c, 200, models_json());
+        if (url[1] == 'v') return send_json(c, 200, models_json(NULL));
         char *t = metrics_text();
         if (!t) return MHD_NO;
         enum MHD_Result r = send_bytes(c, 200, "text/plain; version=0.0.4", t, strlen(t));
         free(t);
         count_status(200);
         return r;
+    }
+    if (get && !strncmp(url, "/v1/models/", 11)) { /* models.retrieve */
+        if (!authorized(c)) return send_error(c, 401, NULL, "a valid API key is needed (Authorization: Bearer KEY)");
+        if (!strcmp(url + 11, S.model_name)) return send_json(c, 200, models_json(url + 11));
+        return send_error(c, 404, "model", "the model '%.200s' does not exist (this server has '%s')", url + 11,
+                          S.model_name);
     }
     return send_error(c, 404, NULL, "unknown route: %s %s", method, url);
 }
