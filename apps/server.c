@@ -933,6 +933,32 @@ static char *metrics_text(void) {
     return s;
 }
 
+/* The API routes with and without their "/v1" (clients given a base URL without it, as llama-server takes them). */
+static bool api_route(const char *url, const char *path) {
+    return !strcmp(url, path) || (!strncmp(url, "/v1", 3) && !strcmp(url + 3, path));
+}
+
+/* GET /v1/models/ID: ID, else NULL */
+static const char *model_route(const char *url) {
+    if (!strncmp(url, "/v1", 3)) url += 3;
+    return strncmp(url, "/models/", 8) ? NULL : url + 8;
+}
+
+/* A browser's CORS preflight (the SDKs in a page send Authorization and their own x-stainless-* headers,
+ * which need one): 204, any origin, the headers it asks for (a "*" would not cover Authorization). */
+static enum MHD_Result preflight(struct MHD_Connection *c) {
+    const char *want = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Access-Control-Request-Headers");
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    MHD_add_response_header(r, "Access-Control-Allow-Headers", want && *want ? want : "Authorization, Content-Type");
+    MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
+    enum MHD_Result ret = MHD_queue_response(c, 204, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static bool authorized(struct MHD_Connection *c) {
     if (!S.o.api_key) return true;
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
@@ -953,7 +979,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!cs) { /* first call: headers only */
         if (!(cs = calloc(1, sizeof *cs))) return MHD_NO;
         *con_cls = cs;
-        bool chat = post && !strcmp(url, "/v1/chat/completions");
+        bool chat = post && api_route(url, "/chat/completions");
         if (chat) {
             const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
             if (cl && strtoull(cl, NULL, 10) > (unsigned long long)S.o.max_body)
@@ -984,7 +1010,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     /* the whole request is here */
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     if (cs->too_big) return send_error(c, 413, NULL, "the request body is over the limit of %ld bytes (--max-body)", S.o.max_body);
-    if (post && !strcmp(url, "/v1/chat/completions")) return chat_completions(c, cs);
+    if (post && api_route(url, "/chat/completions")) return chat_completions(c, cs);
+    if (!strcmp(method, "OPTIONS")) return preflight(c);
     if (get && !strcmp(url, "/")) {
         count_status(200);
         return send_bytes(c, 200, "text/html; charset=utf-8", mm_server_page, mm_server_page_len);
@@ -996,9 +1023,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (drain) return send_json(c, 503, strdup("{\"status\":\"shutting down\"}"));
         return send_json(c, 200, strdup("{\"status\":\"ok\"}"));
     }
-    if (get && (!strcmp(url, "/v1/models") || !strcmp(url, "/metrics"))) {
+    if (get && (api_route(url, "/models") || !strcmp(url, "/metrics"))) {
         if (!authorized(c)) return send_error(c, 401, NULL, "a valid API key is needed (Authorization: Bearer KEY)");
-        if (url[1] == 'v') return send_json(c, 200, models_json(NULL));
+        if (strcmp(url, "/metrics")) return send_json(c, 200, models_json(NULL));
         char *t = metrics_text();
         if (!t) return MHD_NO;
         enum MHD_Result r = send_bytes(c, 200, "text/plain; version=0.0.4", t, strlen(t));
@@ -1006,11 +1033,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         count_status(200);
         return r;
     }
-    if (get && !strncmp(url, "/v1/models/", 11)) { /* models.retrieve */
+    const char *id = get ? model_route(url) : NULL;
+    if (id) { /* models.retrieve */
         if (!authorized(c)) return send_error(c, 401, NULL, "a valid API key is needed (Authorization: Bearer KEY)");
-        if (!strcmp(url + 11, S.model_name)) return send_json(c, 200, models_json(url + 11));
-        return send_error(c, 404, "model", "the model '%.200s' does not exist (this server has '%s')", url + 11,
-                          S.model_name);
+        if (!strcmp(id, S.model_name)) return send_json(c, 200, models_json(id));
+        return send_error(c, 404, "model", "the model '%.200s' does not exist (this server has '%s')", id, S.model_name);
     }
     return send_error(c, 404, NULL, "unknown route: %s %s", method, url);
 }

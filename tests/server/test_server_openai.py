@@ -13,7 +13,8 @@ The request bodies below are the ones the official Node SDK (npm openai 6.49.0) 
   string | null): "invalid_api_key" for 401;
 - values of unsupported fields that ask for nothing are accepted (tools [], tool_choice "none",
   response_format {"type": "text"}, modalities ["text"], logit_bias {}), nulls mean "not given", n 1 is
-  fine, n 2 is a 400 naming n (BadRequestError), a remote image URL a 400 that says why.
+  fine, n 2 is a 400 naming n (BadRequestError), a remote image URL a 400 that says why;
+- the API routes without "/v1" (a base URL without it), a browser's CORS preflight (OPTIONS) answered.
 No Node or npm here: the SDK's behaviour is reproduced with plain HTTP."""
 import json
 import os
@@ -200,6 +201,27 @@ def main():
               "data: URL" in js["error"]["message"] and "network" in js["error"]["message"], js)
         st, _, body = s.request("POST", "/v1/completions", {"model": "x", "prompt": "hi"})
         check("legacy /v1/completions: 404 (NotFoundError), code null", err_shape(st, json.loads(body), 404), body)
+
+        # ---- a base URL without /v1 (the SDK then asks /chat/completions, /models): llama-server's aliases
+        st, _, body = s.request("POST", "/chat/completions", req)
+        check("POST /chat/completions == /v1/chat/completions", st == 200 and
+              json.loads(body)["choices"][0]["message"]["content"] == want, body[:300])
+        st, _, body = s.request("GET", "/models")
+        check("GET /models == /v1/models", st == 200 and json.loads(body) == ml, body)
+        st, _, body = s.request("GET", "/models/" + m0["id"])
+        check("GET /models/ID == /v1/models/ID", st == 200 and json.loads(body) == m0, body)
+        st, _, body = s.request("GET", "/v1/health")
+        check("only the API routes have aliases: GET /v1/health is 404", st == 404, body)
+
+        # ---- a browser's CORS preflight before the SDK's request (Authorization and x-stainless-* headers)
+        asked = "authorization,content-type,x-stainless-arch,x-stainless-lang,x-stainless-os,x-stainless-retry-count"
+        st, hdr, body = s.request("OPTIONS", "/v1/chat/completions", headers={
+            "Origin": "http://localhost:5173", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": asked})
+        check("OPTIONS preflight: 2xx, any origin, POST allowed, the asked headers allowed",
+              200 <= st < 300 and hdr.get("Access-Control-Allow-Origin") == "*" and
+              "POST" in hdr.get("Access-Control-Allow-Methods", "") and
+              hdr.get("Access-Control-Allow-Headers", "").lower() == asked, (st, hdr))
     finally:
         s.stop()
 
