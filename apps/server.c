@@ -1067,7 +1067,7 @@ static const mm_cmd_spec k_serve = {
     .name = "serve",
     .usage = "[options]",
     .about = "An OpenAI-compatible HTTP server (POST /v1/chat/completions with pictures and sound clips,\n"
-             "GET /v1/models, /health, /metrics) and a web page at GET /. Prints \"listening on http://HOST:PORT\"\n"
+             "GET /v1/models[/ID], /health, /metrics) and a web page at GET /. Prints \"listening on http://HOST:PORT\"\n"
              "on stderr when ready; SIGTERM / SIGINT finish the requests in flight and exit 0. -t is the server's\n"
              "decode threads: every slot's prompts and the batched decode steps run on one pool of -t threads\n"
              "(the media encoder has its own -t); -c, --kv-f16, --max-tiles apply to every slot.\n",

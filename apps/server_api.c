@@ -281,7 +281,8 @@ static bool noop_value(const char *name, const cJSON *v) {
 
 static int refuse(const cJSON *root, mm_srv_error *e) {
     static const char *never[] = {"tools", "tool_choice", "functions", "function_call", "response_format",
-                                  "logit_bias", "audio", "modalities", "prediction", "parallel_tool_calls"};
+                                  "logit_bias", "audio", "modalities", "prediction", "parallel_tool_calls",
+                                  "web_search_options", "reasoning_effort", "verbosity"};
     for (size_t i = 0; i < sizeof never / sizeof *never; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, never[i]);
         if (v && !cJSON_IsNull(v) && !noop_value(never[i], v))

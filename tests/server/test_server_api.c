@@ -90,7 +90,7 @@ int main(void) {
     /* values of unsupported fields that ask for nothing (what SDKs and frameworks send): accepted */
     CHECK(parse("{" MSG ",\"tools\":[],\"functions\":[],\"tool_choice\":\"none\",\"response_format\":{\"type\":"
                 "\"text\"},\"modalities\":[\"text\"],\"logit_bias\":{},\"n\":1,\"logprobs\":false,\"top_logprobs\":null,"
-                "\"stop\":null,\"max_tokens\":null,\"max_completion_tokens\":null,\"stream_options\":null,\"user\":\"u\"}",
+                "\"stop\":null,\"reasoning_effort\":null,\"web_search_options\":null,\"max_tokens\":null,\"max_completion_tokens\":null,\"stream_options\":null,\"user\":\"u\"}",
                 &r, &e) == 0,
           "no-op values: %s", e.message);
     mm_srv_req_free(&r);
@@ -119,6 +119,8 @@ int main(void) {
     refused("{" MSG ",\"response_format\":{\"type\":\"text\",\"json_schema\":{}}}", "response_format");
     refused("{" MSG ",\"modalities\":[\"text\",\"audio\"]}", "modalities");
     refused("{" MSG ",\"logit_bias\":{\"50256\":-100}}", "logit_bias");
+    refused("{" MSG ",\"web_search_options\":{}}", "web_search_options");
+    refused("{" MSG ",\"reasoning_effort\":\"low\"}", "reasoning_effort");
     refused("{" MSG ",\"stop\":[\"\"]}", "stop");
     refused("{" MSG ",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", "stop");
     refused("{" MSG ",\"stream\":1}", "stream");
