@@ -1067,10 +1067,11 @@ static const mm_cmd_spec k_serve = {
     .name = "serve",
     .usage = "[options]",
     .about = "An OpenAI-compatible HTTP server (POST /v1/chat/completions with pictures and sound clips,\n"
-             "GET /v1/models[/ID], /health, /metrics) and a web page at GET /. Prints \"listening on http://HOST:PORT\"\n"
-             "on stderr when ready; SIGTERM / SIGINT finish the requests in flight and exit 0. -t is the server's\n"
-             "decode threads: every slot's prompts and the batched decode steps run on one pool of -t threads\n"
-             "(the media encoder has its own -t); -c, --kv-f16, --max-tiles apply to every slot.\n",
+             "GET /v1/models[/ID], /health, /metrics) and a web page at GET /. Prints\n"
+             "\"listening on http://HOST:PORT\" on stderr when ready; SIGTERM / SIGINT finish the requests in\n"
+             "flight and exit 0. -t is the server's decode threads: every slot's prompts and the batched decode\n"
+             "steps run on one pool of -t threads (the media encoder has its own -t); -c, --kv-f16, --max-tiles\n"
+             "apply to every slot.\n",
     .groups = MM_OPT_MODEL | MM_OPT_TEMPLATE | MM_OPT_SERVE,
     .min_pos = 0,
     .max_pos = 0,
