@@ -632,7 +632,9 @@ static char *completion_json(const job *j) {
 
 /* "data: {chunk}\n\n": delta {role}, {content}, or {} with finish_reason; as OpenAI's, with
  * stream_options.include_usage every chunk has "usage": null and one more chunk follows the finish_reason
- * chunk: "choices": [] and the usage (usage_chunk); without it no chunk has usage. */
+ * chunk: "choices": [] and the usage (usage_chunk); without it only the finish_reason chunk has the usage (as
+ * llama-server did before it took include_usage: clients that never ask still find the counts; the OpenAI SDK
+ * types allow usage on any chunk). */
 static char *sse_event(cJSON *r) {
     char *s = cJSON_PrintUnformatted(r);
     cJSON_Delete(r);
@@ -674,6 +676,7 @@ static char *chunk_sse(const job *j, const char *role, const char *content, size
     if (final) cJSON_AddStringToObject(c0, "finish_reason", j->finish ? j->finish : "stop");
     else cJSON_AddNullToObject(c0, "finish_reason");
     if (j->req.include_usage) cJSON_AddNullToObject(r, "usage");
+    else if (final) add_usage(r, j);
     return sse_event(r);
 }
 

@@ -5,7 +5,8 @@ The request bodies below are the ones the official Node SDK (npm openai 6.49.0) 
 (resources/chat/completions/completions.d.ts) and what its error classes are chosen by:
 - chat.completion: id, object, created, model, choices[0] {index, message {role, content, refusal (required,
   null)}, logprobs (required, null), finish_reason}, usage {prompt_tokens, completion_tokens, total_tokens};
-- streaming: without stream_options.include_usage no chunk has usage (OpenAI sends none); with it every
+- streaming: without stream_options.include_usage only the finish_reason chunk has usage (the counts of the
+  non-streamed answer; the SDK's types allow usage on any chunk, and clients that never ask still get it); with it every
   chunk has "usage": null but the last, which has "choices": [] and the usage (the non-streamed one);
   streamed text == non-streamed text == `mmgpt ask`;
 - GET /v1/models/ID (models.retrieve): the model, or 404 with param "model" and code "model_not_found";
@@ -131,7 +132,10 @@ def main():
         st, chunks, done, raw, _ = s.stream(req)
         check("stream: text == non-streamed, [DONE]", st == 200 and done and text_of(chunks) == want, raw[-300:])
         check("stream: chunk fields", all(not chunk_problems(ch) for ch in chunks), [chunk_problems(ch) for ch in chunks])
-        check("stream without include_usage: no chunk has usage", all("usage" not in ch for ch in chunks), raw[-300:])
+        check("stream without include_usage: only the finish_reason chunk has usage, the non-streamed counts",
+              all("usage" not in ch for ch in chunks[:-1]) and usage_ok(chunks[-1].get("usage")) and
+              chunks[-1]["usage"]["completion_tokens"] == c["usage"]["completion_tokens"] and
+              chunks[-1]["usage"]["prompt_tokens"] == c["usage"]["prompt_tokens"], raw[-300:])
         check("stream without include_usage: the last chunk has finish_reason stop",
               chunks[-1]["choices"][0]["finish_reason"] == "stop", chunks[-1])
         st, chunks, done, raw, _ = s.stream(req, usage=True)
