@@ -621,6 +621,7 @@ static char *completion_json(const job *j) {
     cJSON *msg = cJSON_AddObjectToObject(c0, "message");
     cJSON_AddStringToObject(msg, "role", "assistant");
     cJSON_AddStringToObject(msg, "content", j->out ? j->out : "");
+    cJSON_AddNullToObject(msg, "refusal"); /* required by OpenAI's types (string | null) */
     cJSON_AddNullToObject(c0, "logprobs");
     cJSON_AddStringToObject(c0, "finish_reason", j->finish ? j->finish : "stop");
     add_usage(r, j);
@@ -629,7 +630,28 @@ static char *completion_json(const job *j) {
     return s;
 }
 
-/* "data: {chunk}\n\n": delta {role}, {content}, or {} with finish_reason (and usage). */
+/* "data: {chunk}\n\n": delta {role}, {content}, or {} with finish_reason; as OpenAI's, with
+ * stream_options.include_usage every chunk has "usage": null and one more chunk follows the finish_reason
+ * chunk: "choices": [] and the usage (usage_chunk); without it only the finish_reason chunk has the usage (as
+ * llama-server did before it took include_usage: clients that never ask still find the counts; the OpenAI SDK
+ * types allow usage on any chunk). */
+static char *sse_event(cJSON *r) {
+    char *s = cJSON_PrintUnformatted(r);
+    cJSON_Delete(r);
+    if (!s) return NULL;
+    char *o = NULL;
+    if (asprintf(&o, "data: %s\n\n", s) < 0) o = NULL;
+    free(s);
+    return o;
+}
+
+static char *usage_chunk(const job *j) {
+    cJSON *r = completion_base(j, "chat.completion.chunk");
+    cJSON_AddArrayToObject(r, "choices");
+    add_usage(r, j);
+    return sse_event(r);
+}
+
 static char *chunk_sse(const job *j, const char *role, const char *content, size_t n, bool final) {
     cJSON *r = completion_base(j, "chat.completion.chunk");
     cJSON *ch = cJSON_AddArrayToObject(r, "choices"), *c0 = cJSON_CreateObject();
@@ -639,6 +661,7 @@ static char *chunk_sse(const job *j, const char *role, const char *content, size
     if (role) {
         cJSON_AddStringToObject(d, "role", role);
         cJSON_AddStringToObject(d, "content", "");
+        cJSON_AddNullToObject(d, "refusal");
     }
     if (content) {
         char *t = malloc(n + 1);
@@ -652,14 +675,9 @@ static char *chunk_sse(const job *j, const char *role, const char *content, size
     cJSON_AddNullToObject(c0, "logprobs");
     if (final) cJSON_AddStringToObject(c0, "finish_reason", j->finish ? j->finish : "stop");
     else cJSON_AddNullToObject(c0, "finish_reason");
-    if (final) add_usage(r, j);
-    char *s = cJSON_PrintUnformatted(r);
-    cJSON_Delete(r);
-    if (!s) return NULL;
-    char *o = NULL;
-    if (asprintf(&o, "data: %s\n\n", s) < 0) o = NULL;
-    free(s);
-    return o;
+    if (j->req.include_usage) cJSON_AddNullToObject(r, "usage");
+    else if (final) add_usage(r, j);
+    return sse_event(r);
 }
 
 /* The SSE body, produced as the job advances (runs in the connection's thread). */
@@ -685,6 +703,13 @@ static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max) {
                 free(e);
             } else {
                 next = chunk_sse(j, NULL, NULL, 0, true);
+                if (next && j->req.include_usage) { /* the usage chunk right after it */
+                    char *u = usage_chunk(j), *both = NULL;
+                    if (!u || asprintf(&both, "%s%s", next, u) < 0) both = NULL;
+                    free(u);
+                    free(next);
+                    next = both;
+                }
             }
             j->phase = 2;
         } else if (j->phase == 2) {
@@ -817,10 +842,9 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn_state *cs
     return ret;
 }
 
-static char *models_json(void) {
-    cJSON *r = cJSON_CreateObject(), *d = cJSON_AddArrayToObject(r, "data"), *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(r, "object", "list");
-    cJSON_AddItemToArray(d, m);
+/* GET /v1/models: {"object": "list", "data": [MODEL]}; GET /v1/models/ID: MODEL (OpenAI's models.retrieve) */
+static cJSON *model_object(void) {
+    cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "id", S.model_name);
     cJSON_AddStringToObject(m, "object", "model");
     cJSON_AddNumberToObject(m, "created", 0);
@@ -830,6 +854,17 @@ static char *models_json(void) {
     cJSON_AddNumberToObject(meta, "n_vocab", (double)mmgpt_model_n_vocab(S.model));
     cJSON_AddBoolToObject(meta, "vision", mmgpt_model_has_vision(S.model));
     cJSON_AddBoolToObject(meta, "audio", mmgpt_model_has_audio(S.model));
+    return m;
+}
+
+static char *models_json(const char *id) {
+    cJSON *r;
+    if (id) r = model_object();
+    else {
+        r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "object", "list");
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(r, "data"), model_object());
+    }
     char *s = cJSON_PrintUnformatted(r);
     cJSON_Delete(r);
     return s;
@@ -901,6 +936,32 @@ static char *metrics_text(void) {
     return s;
 }
 
+/* The API routes with and without their "/v1" (clients given a base URL without it, as llama-server takes them). */
+static bool api_route(const char *url, const char *path) {
+    return !strcmp(url, path) || (!strncmp(url, "/v1", 3) && !strcmp(url + 3, path));
+}
+
+/* GET /v1/models/ID: ID, else NULL */
+static const char *model_route(const char *url) {
+    if (!strncmp(url, "/v1", 3)) url += 3;
+    return strncmp(url, "/models/", 8) ? NULL : url + 8;
+}
+
+/* A browser's CORS preflight (the SDKs in a page send Authorization and their own x-stainless-* headers,
+ * which need one): 204, any origin, the headers it asks for (a "*" would not cover Authorization). */
+static enum MHD_Result preflight(struct MHD_Connection *c) {
+    const char *want = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Access-Control-Request-Headers");
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    MHD_add_response_header(r, "Access-Control-Allow-Headers", want && *want ? want : "Authorization, Content-Type");
+    MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
+    enum MHD_Result ret = MHD_queue_response(c, 204, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static bool authorized(struct MHD_Connection *c) {
     if (!S.o.api_key) return true;
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
@@ -921,7 +982,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!cs) { /* first call: headers only */
         if (!(cs = calloc(1, sizeof *cs))) return MHD_NO;
         *con_cls = cs;
-        bool chat = post && !strcmp(url, "/v1/chat/completions");
+        bool chat = post && api_route(url, "/chat/completions");
         if (chat) {
             const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
             if (cl && strtoull(cl, NULL, 10) > (unsigned long long)S.o.max_body)
@@ -952,7 +1013,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     /* the whole request is here */
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     if (cs->too_big) return send_error(c, 413, NULL, "the request body is over the limit of %ld bytes (--max-body)", S.o.max_body);
-    if (post && !strcmp(url, "/v1/chat/completions")) return chat_completions(c, cs);
+    if (post && api_route(url, "/chat/completions")) return chat_completions(c, cs);
+    if (!strcmp(method, "OPTIONS")) return preflight(c);
     if (get && !strcmp(url, "/")) {
         count_status(200);
         return send_bytes(c, 200, "text/html; charset=utf-8", mm_server_page, mm_server_page_len);
@@ -964,15 +1026,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (drain) return send_json(c, 503, strdup("{\"status\":\"shutting down\"}"));
         return send_json(c, 200, strdup("{\"status\":\"ok\"}"));
     }
-    if (get && (!strcmp(url, "/v1/models") || !strcmp(url, "/metrics"))) {
+    if (get && (api_route(url, "/models") || !strcmp(url, "/metrics"))) {
         if (!authorized(c)) return send_error(c, 401, NULL, "a valid API key is needed (Authorization: Bearer KEY)");
-        if (url[1] == 'v') return send_json(c, 200, models_json());
+        if (strcmp(url, "/metrics")) return send_json(c, 200, models_json(NULL));
         char *t = metrics_text();
         if (!t) return MHD_NO;
         enum MHD_Result r = send_bytes(c, 200, "text/plain; version=0.0.4", t, strlen(t));
         free(t);
         count_status(200);
         return r;
+    }
+    const char *id = get ? model_route(url) : NULL;
+    if (id) { /* models.retrieve */
+        if (!authorized(c)) return send_error(c, 401, NULL, "a valid API key is needed (Authorization: Bearer KEY)");
+        if (!strcmp(id, S.model_name)) return send_json(c, 200, models_json(id));
+        return send_error(c, 404, "model", "the model '%.200s' does not exist (this server has '%s')", id, S.model_name);
     }
     return send_error(c, 404, NULL, "unknown route: %s %s", method, url);
 }
@@ -1002,10 +1070,11 @@ static const mm_cmd_spec k_serve = {
     .name = "serve",
     .usage = "[options]",
     .about = "An OpenAI-compatible HTTP server (POST /v1/chat/completions with pictures and sound clips,\n"
-             "GET /v1/models, /health, /metrics) and a web page at GET /. Prints \"listening on http://HOST:PORT\"\n"
-             "on stderr when ready; SIGTERM / SIGINT finish the requests in flight and exit 0. -t is the server's\n"
-             "decode threads: every slot's prompts and the batched decode steps run on one pool of -t threads\n"
-             "(the media encoder has its own -t); -c, --kv-f16, --max-tiles apply to every slot.\n",
+             "GET /v1/models[/ID], /health, /metrics) and a web page at GET /. Prints\n"
+             "\"listening on http://HOST:PORT\" on stderr when ready; SIGTERM / SIGINT finish the requests in\n"
+             "flight and exit 0. -t is the server's decode threads: every slot's prompts and the batched decode\n"
+             "steps run on one pool of -t threads (the media encoder has its own -t); -c, --kv-f16, --max-tiles\n"
+             "apply to every slot.\n",
     .groups = MM_OPT_MODEL | MM_OPT_TEMPLATE | MM_OPT_SERVE,
     .min_pos = 0,
     .max_pos = 0,

@@ -16,11 +16,17 @@
  *   temperature [0, 2] (default 0), top_p (0, 1], max_tokens >= 1 (alias max_completion_tokens; default
  *     the CLI's 128), seed (integer >= 0), stop (string or array of up to 4 non-empty strings),
  *     repeat_penalty (> 0), presence_penalty / frequency_penalty [-2, 2], repeat_last_n >= -1, top_k,
- *     min_p [0, 1], ignore_eos (bool) (the names llama-server takes), stream (bool), stream_options, model and user
- *     (accepted, not used). n (only 1), logprobs / top_logprobs (only false/absent), tools, tool_choice,
- *     functions, function_call, response_format, logit_bias (only absent/null): otherwise a 400 that names
- *     the field. Any other unknown field is ignored, as OpenAI's API does.
- * Errors are {status, message, param}: 400 with type "invalid_request_error".
+ *     min_p [0, 1], ignore_eos (bool) (the names llama-server takes), stream (bool), stream_options
+ *     ({"include_usage": bool}), model and user (accepted, not used). A field given as null is not given.
+ *     n (only 1), logprobs / top_logprobs (only false/0), tools, tool_choice, functions, function_call,
+ *     response_format, logit_bias, audio, modalities, prediction, parallel_tool_calls, web_search_options,
+ *     reasoning_effort, verbosity: only null or a value that asks for nothing (tools / functions [],
+ *     tool_choice / function_call "none", response_format {"type": "text"}, modalities ["text"],
+ *     logit_bias {}: what SDKs and frameworks send), otherwise a 400 that names the field. Any other unknown
+ *     field (store, metadata, service_tier, ...) is ignored. The official OpenAI SDK's requests are checked
+ *     by tests/server/test_server_openai.py.
+ * Errors are {status, message, param}: 400 with type "invalid_request_error"; as JSON (mm_srv_error_json)
+ * OpenAI's {"error": {message, type, param, code}}, code a string or null as in OpenAI's API.
  */
 #ifndef MM_SERVER_H
 #define MM_SERVER_H
@@ -80,7 +86,8 @@ void mm_srv_req_free(mm_srv_req *req);
 
 /* {"error": {"message", "type", "param", "code"}} for status (type from the status: 400
  * invalid_request_error, 401 authentication_error, 404 not_found_error, 413 request_too_large, 503
- * server_busy, 500 server_error); malloc'd. */
+ * server_busy, 500 server_error; code OpenAI's string where one fits - 401 "invalid_api_key", 404 with
+ * param "model" "model_not_found" - else null: the SDKs type it string | null); malloc'd. */
 char *mm_srv_error_json(int status, const char *message, const char *param);
 
 #endif

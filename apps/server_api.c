@@ -76,6 +76,13 @@ static const char *error_type(int status) {
     }
 }
 
+/* OpenAI's error codes are strings or null (the SDK types code as string | null): its own where one fits */
+static const char *error_code(int status, const char *param) {
+    if (status == 401) return "invalid_api_key";
+    if (status == 404 && param && !strcmp(param, "model")) return "model_not_found";
+    return NULL;
+}
+
 char *mm_srv_error_json(int status, const char *message, const char *param) {
     cJSON *root = cJSON_CreateObject(), *er = cJSON_AddObjectToObject(root, "error");
     char  *msg = mm_utf8_sanitize(message, strlen(message), NULL);
@@ -83,7 +90,9 @@ char *mm_srv_error_json(int status, const char *message, const char *param) {
     cJSON_AddStringToObject(er, "type", error_type(status));
     if (param && *param) cJSON_AddStringToObject(er, "param", param);
     else cJSON_AddNullToObject(er, "param");
-    cJSON_AddNumberToObject(er, "code", status);
+    const char *code = error_code(status, param);
+    if (code) cJSON_AddStringToObject(er, "code", code);
+    else cJSON_AddNullToObject(er, "code");
     char *s = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     free(msg);
@@ -252,12 +261,32 @@ static int get_int(const cJSON *root, const char *name, double lo, double hi, lo
     return 1;
 }
 
+/* A value of an unsupported field that asks for what the server does anyway (the SDKs and frameworks send
+ * these): tools / functions [] (no tools), tool_choice "none", response_format {"type": "text"},
+ * modalities ["text"], logit_bias {} (no bias). */
+static bool noop_value(const char *name, const cJSON *v) {
+    if (!strcmp(name, "tools") || !strcmp(name, "functions")) return cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0;
+    if (!strcmp(name, "tool_choice") || !strcmp(name, "function_call"))
+        return cJSON_IsString(v) && !strcmp(v->valuestring, "none");
+    if (!strcmp(name, "logit_bias")) return cJSON_IsObject(v) && cJSON_GetArraySize(v) == 0;
+    if (!strcmp(name, "modalities"))
+        return cJSON_IsArray(v) && cJSON_GetArraySize(v) == 1 && cJSON_IsString(v->child) &&
+               !strcmp(v->child->valuestring, "text");
+    if (!strcmp(name, "response_format")) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(v, "type");
+        return cJSON_IsObject(v) && cJSON_GetArraySize(v) == 1 && cJSON_IsString(t) && !strcmp(t->valuestring, "text");
+    }
+    return false;
+}
+
 static int refuse(const cJSON *root, mm_srv_error *e) {
     static const char *never[] = {"tools", "tool_choice", "functions", "function_call", "response_format",
-                                  "logit_bias", "audio", "modalities", "prediction", "parallel_tool_calls"};
+                                  "logit_bias", "audio", "modalities", "prediction", "parallel_tool_calls",
+                                  "web_search_options", "reasoning_effort", "verbosity"};
     for (size_t i = 0; i < sizeof never / sizeof *never; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, never[i]);
-        if (v && !cJSON_IsNull(v)) return bad(e, never[i], "%s is not supported by this server", never[i]);
+        if (v && !cJSON_IsNull(v) && !noop_value(never[i], v))
+            return bad(e, never[i], "%s is not supported by this server", never[i]);
     }
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "n");
     if (n && !cJSON_IsNull(n) && !(cJSON_IsNumber(n) && n->valuedouble == 1))

@@ -86,9 +86,12 @@ class Server:
         except ValueError:
             return st, {"raw": data.decode(errors="replace")}
 
-    def stream(self, body, headers=None):
-        """Streaming: (status, list of parsed chunks, saw [DONE], raw text)."""
+    def stream(self, body, headers=None, usage=False):
+        """Streaming: (status, list of parsed chunks, saw [DONE], raw text). usage: ask for the usage chunk
+        (stream_options.include_usage: the last chunk, with "choices": [])."""
         body = dict(body, stream=True)
+        if usage:
+            body["stream_options"] = {"include_usage": True}
         st, hdr, data = self.request("POST", "/v1/chat/completions", body, headers)
         text = data.decode()
         chunks, done = [], False

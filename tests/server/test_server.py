@@ -21,12 +21,13 @@ from srvtest import (CLIPS, EX, IMAGES, Server, ask_body, check, cli_ask, finish
 def err_ok(name, st, js, status, param=None):
     e = js.get("error", {}) if isinstance(js, dict) else {}
     good = (st == status and isinstance(e.get("message"), str) and e.get("message") and
-            isinstance(e.get("type"), str) and e.get("code") == status and (param is None or e.get("param") == param))
+            isinstance(e.get("type"), str) and (e.get("code") is None or isinstance(e.get("code"), str)) and
+            (param is None or e.get("param") == param))
     return check(name, good, "status %s body %s" % (st, js))
 
 
 def stream_text(chunks):
-    return "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if "choices" in c)
+    return "".join(ch["delta"].get("content", "") for c in chunks for ch in c.get("choices", []))
 
 
 def command_line():
@@ -107,13 +108,13 @@ def main():
                 check("%s: usage" % name, u["completion_tokens"] > 0 and u["prompt_tokens"] > 10 and
                       u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"] and
                       js["object"] == "chat.completion" and js["choices"][0]["finish_reason"] == "stop", js)
-                st, chunks, done, raw, hdr = s.stream(ask_body(name, q))
+                st, chunks, done, raw, hdr = s.stream(ask_body(name, q), usage=True)
                 check("%s: stream == mmgpt ask" % name, st == 200 and stream_text(chunks) == want and done,
                       raw[-400:])
                 check("%s: SSE shape" % name, hdr.get("Content-Type") == "text/event-stream" and
                       chunks[0]["choices"][0]["delta"].get("role") == "assistant" and
                       all(c.get("object") == "chat.completion.chunk" for c in chunks) and
-                      chunks[-1]["choices"][0]["finish_reason"] == "stop" and
+                      chunks[-2]["choices"][0]["finish_reason"] == "stop" and chunks[-1]["choices"] == [] and
                       chunks[-1]["usage"]["completion_tokens"] == js["usage"]["completion_tokens"] and
                       chunks[-1]["usage"]["prompt_tokens"] == js["usage"]["prompt_tokens"] and len(chunks) >= 3 and raw.endswith("data: [DONE]\n\n"),
                       raw[-300:])
@@ -342,7 +343,7 @@ def main():
 
     def inflight():
         res["r"] = s.stream({"messages": [{"role": "user", "content": "Describe this image."}], "ignore_eos": True,
-                             "max_tokens": 150})
+                             "max_tokens": 150}, usage=True)
     t = threading.Thread(target=inflight)
     t.start()
     time.sleep(0.3)

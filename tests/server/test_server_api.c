@@ -87,6 +87,18 @@ int main(void) {
           "defaults");
     mm_srv_req_free(&r);
 
+    /* values of unsupported fields that ask for nothing (what SDKs and frameworks send): accepted */
+    CHECK(parse("{" MSG ",\"tools\":[],\"functions\":[],\"tool_choice\":\"none\",\"response_format\":{\"type\":"
+                "\"text\"},\"modalities\":[\"text\"],\"logit_bias\":{},\"n\":1,\"logprobs\":false,\"top_logprobs\":null,"
+                "\"stop\":null,\"reasoning_effort\":null,\"web_search_options\":null,\"max_tokens\":null,\"max_completion_tokens\":null,\"stream_options\":null,\"user\":\"u\"}",
+                &r, &e) == 0,
+          "no-op values: %s", e.message);
+    mm_srv_req_free(&r);
+    CHECK(parse("{" MSG ",\"max_completion_tokens\":9,\"stream\":true,\"stream_options\":{\"include_usage\":true}}", &r,
+                &e) == 0 && r.gen.max_tokens == 9 && r.include_usage,
+          "max_completion_tokens, include_usage: %s", e.message);
+    mm_srv_req_free(&r);
+
     /* refused, naming the field */
     refused("not json", "");
     refused("[1]", "");
@@ -101,8 +113,14 @@ int main(void) {
     refused("{" MSG ",\"n\":2}", "n");
     refused("{" MSG ",\"logprobs\":true}", "logprobs");
     refused("{" MSG ",\"top_logprobs\":3}", "top_logprobs");
-    refused("{" MSG ",\"tools\":[]}", "tools");
+    refused("{" MSG ",\"tools\":[{\"type\":\"function\"}]}", "tools");
+    refused("{" MSG ",\"tool_choice\":\"auto\"}", "tool_choice");
     refused("{" MSG ",\"response_format\":{\"type\":\"json_object\"}}", "response_format");
+    refused("{" MSG ",\"response_format\":{\"type\":\"text\",\"json_schema\":{}}}", "response_format");
+    refused("{" MSG ",\"modalities\":[\"text\",\"audio\"]}", "modalities");
+    refused("{" MSG ",\"logit_bias\":{\"50256\":-100}}", "logit_bias");
+    refused("{" MSG ",\"web_search_options\":{}}", "web_search_options");
+    refused("{" MSG ",\"reasoning_effort\":\"low\"}", "reasoning_effort");
     refused("{" MSG ",\"stop\":[\"\"]}", "stop");
     refused("{" MSG ",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", "stop");
     refused("{" MSG ",\"stream\":1}", "stream");
@@ -126,8 +144,14 @@ int main(void) {
 
     /* error objects */
     char *j = mm_srv_error_json(413, "too big", NULL);
-    CHECK(j && strstr(j, "\"type\":\"request_too_large\"") && strstr(j, "\"code\":413") && strstr(j, "\"param\":null"),
+    CHECK(j && strstr(j, "\"type\":\"request_too_large\"") && strstr(j, "\"code\":null") && strstr(j, "\"param\":null"),
           "error json %s", j ? j : "(null)");
+    free(j);
+    j = mm_srv_error_json(401, "key", NULL); /* OpenAI's codes are strings (the SDK types: string | null) */
+    CHECK(j && strstr(j, "\"code\":\"invalid_api_key\""), "401 code %s", j ? j : "(null)");
+    free(j);
+    j = mm_srv_error_json(404, "no such model", "model");
+    CHECK(j && strstr(j, "\"code\":\"model_not_found\"") && strstr(j, "\"param\":\"model\""), "404 model %s", j ? j : "(null)");
     free(j);
     if (n_fail) fprintf(stderr, "%d checks failed\n", n_fail);
     else printf("server api: all checks passed\n");

@@ -6,7 +6,8 @@ with the Enter key: the streamed answer shown must equal `mmgpt ask` on the same
 question in the same conversation must equal the server's answer to that conversation replayed through the
 API (the page keeps the conversation). "New conversation", a clip (beeps.wav) with the sound input: equals
 `mmgpt ask`. A recording from Chromium's fake microphone, encoded as WAV by the page, is accepted and
-answered. An out-of-range temperature shows the server's error. No console errors."""
+answered. An out-of-range temperature shows the server's error. A page of another origin calls the API
+with the headers of OpenAI's SDK (CORS preflight). No console errors."""
 import os
 import sys
 import time
@@ -116,6 +117,24 @@ def main():
         wait(lambda: drv.find_element(By.ID, "err").text, what="the error")
         err = drv.find_element(By.ID, "err").text
         check("the server's error is shown (temperature 5)", "temperature" in err, err)
+
+        # 6. a page of another origin calls the API as the OpenAI SDK does in a browser (Authorization and
+        #    x-stainless-* headers: Chromium sends a CORS preflight first, OPTIONS, which must allow them)
+        other = "http://localhost:%d" % s.port  # another host name: another origin than the page's
+        got = drv.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            const h = {"Authorization": "Bearer none", "Content-Type": "application/json",
+                       "x-stainless-lang": "js", "x-stainless-retry-count": "0"};
+            (async () => {
+              const m = await (await fetch(arguments[0] + "/v1/models", {headers: h})).json();
+              const r = await fetch(arguments[0] + "/v1/chat/completions", {method: "POST", headers: h,
+                body: JSON.stringify({model: m.data[0].id, messages: [{role: "user", content: arguments[1]}],
+                                      max_completion_tokens: 4})});
+              return [r.status, (await r.json()).choices[0].message.content];
+            })().then(done, (e) => done(["failed", String(e)]));""", other, q3)
+        st, js = s.chat({"messages": [{"role": "user", "content": q3}], "max_tokens": 4})
+        check("another origin with the SDK's headers: preflight passes, the answer == the API's",
+              got == [200, js["choices"][0]["message"]["content"]], (got, js))
 
         logs = drv.get_log("browser")
         severe = [l for l in logs if l.get("level") == "SEVERE"]

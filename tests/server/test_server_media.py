@@ -61,7 +61,7 @@ def encoding_off_the_worker():
 
         def streamer():  # keeps a slot decoding until the media request is answered
             while not stop.is_set():
-                st, chunks, done, raw, _ = s.stream(ask_body("shapes1.png", q, max_tokens=200, ignore_eos=True))
+                st, chunks, done, raw, _ = s.stream(ask_body("shapes1.png", q, max_tokens=200, ignore_eos=True), usage=True)
                 n_gen = chunks[-1].get("usage", {}).get("completion_tokens") if chunks else None
                 streams.append((st, done, n_gen))
         t = threading.Thread(target=streamer)
@@ -179,8 +179,8 @@ def prefix_over_turns():
         check("turn 2's answer == a fresh server's", stf == 200 and content(jf) == content(j2) and cached(jf) == 0 and
               jf["usage"]["prompt_tokens"] == j2["usage"]["prompt_tokens"], (j2, jf))
         # streamed, the same request again: all but the last position, reported in the final chunk
-        st, chunks, done, raw, _ = s.stream(body)
-        text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if "choices" in c)
+        st, chunks, done, raw, _ = s.stream(body, usage=True)
+        text = "".join(ch["delta"].get("content", "") for c in chunks for ch in c.get("choices", []))
         u = chunks[-1].get("usage", {}) if chunks else {}
         check("the same conversation again, streamed: cached = prompt - 1, same answer",
               st == 200 and done and text == content(j2) and
