@@ -17,12 +17,21 @@
  *   qt  [cols]   (avx512 level only: quantize_x_avx512 fills it, the other levels leave it unset) blocks in groups
  *                of 16, then one group of 8 if nb % 16 >= 8, each group transposed to one 32-bit lane per block:
  *                group at block g, width G (16 or 8): qt[32g + 4G k + 4p + e] = qs[32(g + p) + 4k + e], k < 8
- *                (register k of the group holds elements 4k..4k+3 of its G blocks); the rest of qt is unused
+ *                (register k of the group holds elements 4k..4k+3 of its G blocks), except that the group of 8
+ *                packs registers k and k + 4 (k < 4) into 64 bytes for one 512-bit load: register k at
+ *                32g + 64 (k % 4) + 32 (k / 4) (mm_qt_dots8); the rest of qt is unused
+ *   qtu [cols]   (avx512 level only, as qt) qt + 128 as unsigned bytes, the groups of qt only: the Q8_0 kernel's x
+ *   qu  [cols]   (avx512 level only, as qt) qs + 128 as unsigned bytes (1..255), in order: vpdpbusd multiplies unsigned
+ *                by signed bytes, so Q6_K takes x + 128 against its signed codes q - 32 (quants_avx512.c)
+ *   qu4 [cols]   (avx512 level only, as qt) the same for the whole quads of blocks (nb & ~3 blocks) in quad layout (the
+ *                avx512 Q8_0 and Q4_0 kernels' lanes: blocks i..i+3, elements 0..15 of the four then 16..31,
+ *                kernels_avx512.c): Q8_0 takes x + 128 against its signed weights
  *   s8  [nb]     8 ds[i] (avx512 level only, as qt)
  *   s16 [nb*2]   sum(qs) of each 16 elements in order (|s| <= 2032; Q6_K's -32 offset per sub-block of 16:
  *                sum sc (q-32) x = sum sc q x - 32 sum sc s16, matmul_multi_avx2.c); every quantizer fills it */
 typedef struct {
     int8_t *qs, *qs4, *qt;
+    uint8_t *qu, *qu4, *qtu;
     float  *d, *ds, *d8, *d4, *s4, *s8;
     int16_t *s16;
 } mm_xq8;

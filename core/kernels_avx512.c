@@ -36,8 +36,10 @@ T512 static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
 
 /* ---------------------------------------------------------------- integer kernels (x quantized, VNNI)
  * x is quantized to 8 bits per block of 32 (mm_xq8, ggml Q8_0 rounding). vpdpbusd multiplies unsigned by signed
- * bytes, so Q8_0 uses |w| and x with w's sign, and Q4_0 uses the nibbles q (0..15) directly and subtracts
- * 8 * sum(x) afterwards. Both take 4 blocks per step in x's quad layout (quantize_x_avx512, this level only; the
+ * bytes, so Q8_0 takes x + 128 (mm_xq8.qu4, unsigned) against the signed weights, each chain starting from
+ * -128 * (the sum of its lane's weights), computed once per step for all vectors (was |w| against x with w's sign:
+ * two masked subtractions per vector per step; bench/README.md "Q8_0 with x + 128"), and Q4_0 uses the nibbles q
+ * (0..15) directly and subtracts 8 * sum(x) afterwards. Both take 4 blocks per step in x's quad layout (quantize_x_avx512, this level only; the
  * tail of nb % 4 blocks keeps mm_xq8's pair layout, see core_internal.h): for blocks i..i+3 (i % 4 == 0),
  * qs4[32i .. 32i+64) = the four blocks' elements 0..15 and qs4[32i+64 .. 32i+128) their elements 16..31;
  * d4[8i .. 8i+16) = d of block i + lane/4, s4 the same with 2 * ds (4 lanes per block add up to the 8 * sum(x)
@@ -49,14 +51,21 @@ T512 static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
  * here (Q4_0: 31 GB/s from cache, 0.70-0.78 of DRAM bandwidth on GPT-2 shapes). Integer sums are exact; only
  * the f32 rounding order differs from the generic level.
  *
- * Q4_0 first takes groups of 16 blocks with one 32-bit lane per block (q4_group16: the 16 blocks' codes gathered
+ * Q4_0 and Q8_0 first take groups of 16 blocks with one 32-bit lane per block (q4_group16: the 16 blocks' codes gathered
  * and transposed 4 x 4 dwords per 128-bit lane once per step for all vectors; x in mm_xq8.qt, transposed the same way
  * once per quantization): per vector 8 vpdpbusd give each block's exact integer dot product in its own lane, then one
  * conversion, one fmsub (d_x, 8 ds_x) and one FMA with the 16 scales: 11 multiply-pipe operations per 512 weights
  * instead of 20 (from cache at 8 vectors, 128 x 768: 1.3-1.6x the quad kernel's vec-GB/s, bench/README.md). A group
- * of 8 blocks (256-bit registers) follows where nb % 16 >= 8 (GPT-2's 768 columns: 16 + 8), the 4-block steps
+ * of 8 blocks follows where nb % 16 >= 8 (GPT-2's 768 columns: 16 + 8), its registers k and k + 4 packed in one
+ * 512-bit register (4 vpdpbusd per vector instead of 8 of 256 bits, the halves added after: mm_qt_dots8), the 4-block steps
  * below take the rest. The vpdpbusd chains are split by V (4 chains for V <= 2, one per vector interleaved for more):
  * integer sums are exact, so that does not change any bit.
+ * Q8_0's groups (q8_group16, q8_group8: 32 signed codes per block, two such transposes; the 16 scales by four word
+ * permutes, q8_d16) take x + 128 in mm_xq8.qtu (qt's layout) against the signed codes, every vector's chain starting
+ * from -128 times each lane's codes (q8_nsum, once per group): per vector and 512 weights 8 vpdpbusd, one conversion,
+ * one multiply (d_w d_x) and one FMA, against 8 + 12 in quads. The transposes cost more than the quads' gathers
+ * (the row kernel is ~1.2x slower from cache, still above one core's read bandwidth), the 8-vector step is 1.13x
+ * faster from cache (bench/README.md, "Q8_0 in groups").
  * Each kernel is written once (q8_tile, q4_tile) for R rows x V vectors: the table's row kernel is R = 1 or 4,
  * V = 1 (R = 4 shares x's loads, for long rows: MM_WIDE_COLS), the batched decode's kernel (mm_multi_*_avx512,
  * mm_matvec_multi_rows) R = 1, V = 1..MULTI_VMAX, where the weights' gather, sign split and scales are done once
@@ -77,9 +86,55 @@ T512 static inline __attribute__((always_inline)) __m512i gather4(const uint8_t 
     return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(bb + 3 * bs + off)), 3);
 }
 
-/* Q8_0 (34-byte blocks: fp16 d, 32 int8): per quad the weights' elements 0..15 (lo) and 16..31 (hi) of 4 blocks,
- * split into |w| and a sign mask once; x with w's sign per vector; the scales d at words 0, 17, 34, 51 of the
- * quad, 4 lanes each. Even quads go into the first accumulator, odd ones into the second (FMA latency); the
+/* Q8_0 codes of 16 blocks at bb (34 bytes apart) transposed as x's qt group: wq[k] lane p = codes 4k..4k+3 of block
+ * p (signed; g[q]'s 128-bit lane L holds 16 codes of block 4L + q, a 4 x 4 dword transpose per 128-bit lane) */
+T512 static inline __attribute__((always_inline)) void q8_group16(const uint8_t *bb, __m512i wq[8]) {
+    for (int h = 0; h < 2; h++) {   /* codes 0..15 -> registers 0..3, 16..31 -> 4..7 */
+        __m512i g[4];
+        for (int q = 0; q < 4; q++) g[q] = gather4(bb + 34 * q, 4 * 34, 2 + 16 * h);
+        const __m512i t0 = _mm512_unpacklo_epi32(g[0], g[1]), t1 = _mm512_unpackhi_epi32(g[0], g[1]);
+        const __m512i t2 = _mm512_unpacklo_epi32(g[2], g[3]), t3 = _mm512_unpackhi_epi32(g[2], g[3]);
+        wq[4 * h] = _mm512_unpacklo_epi64(t0, t2), wq[4 * h + 1] = _mm512_unpackhi_epi64(t0, t2);
+        wq[4 * h + 2] = _mm512_unpacklo_epi64(t1, t3), wq[4 * h + 3] = _mm512_unpackhi_epi64(t1, t3);
+    }
+}
+/* the same for 8 blocks, registers k and k + 4 packed in one 512-bit register (qt's packed group of 8) */
+T512 static inline __attribute__((always_inline)) void q8_group8(const uint8_t *bb, __m512i wq[4]) {
+    __m256i w[8];
+    for (int h = 0; h < 2; h++) {
+        __m256i g[4];
+        for (int q = 0; q < 4; q++)
+            g[q] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(bb + 34 * q + 2 + 16 * h))),
+                                           _mm_loadu_si128((const __m128i *)(bb + 34 * (q + 4) + 2 + 16 * h)), 1);
+        const __m256i t0 = _mm256_unpacklo_epi32(g[0], g[1]), t1 = _mm256_unpackhi_epi32(g[0], g[1]);
+        const __m256i t2 = _mm256_unpacklo_epi32(g[2], g[3]), t3 = _mm256_unpackhi_epi32(g[2], g[3]);
+        w[4 * h] = _mm256_unpacklo_epi64(t0, t2), w[4 * h + 1] = _mm256_unpackhi_epi64(t0, t2);
+        w[4 * h + 2] = _mm256_unpacklo_epi64(t1, t3), w[4 * h + 3] = _mm256_unpackhi_epi64(t1, t3);
+    }
+    for (int k = 0; k < 4; k++) wq[k] = _mm512_inserti64x4(_mm512_castsi256_si512(w[k]), w[k + 4], 1);
+}
+/* the fp16 scales of G = 16 or 8 blocks at bb (words 17p) as f32 lanes 0..G-1: per 4 blocks (136 bytes) one word
+ * permute, blended */
+T512 static inline __attribute__((always_inline)) __m512 q8_d16(const uint8_t *bb, const int G) {
+    const __m512i idx = _mm512_set_epi16(51, 34, 17, 0, 51, 34, 17, 0, 51, 34, 17, 0, 51, 34, 17, 0,
+                                         51, 34, 17, 0, 51, 34, 17, 0, 51, 34, 17, 0, 51, 34, 17, 0);
+    __m512i r = _mm512_permutex2var_epi16(_mm512_loadu_si512(bb), idx, _mm512_loadu_si512(bb + 64));
+    for (int m = 1; m < G / 4; m++)
+        r = _mm512_mask_blend_epi16((__mmask32)(0xfu << (4 * m)), r,
+                                    _mm512_permutex2var_epi16(_mm512_loadu_si512(bb + 136 * m), idx, _mm512_loadu_si512(bb + 136 * m + 64)));
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(r));
+}
+/* minus 128 times each lane's codes over the n registers wq (x + 128 counts that too much): two exact chains */
+T512 static inline __attribute__((always_inline)) __m512i q8_nsum(const __m512i *wq, const int n) {
+    const __m512i c80 = _mm512_set1_epi8((char)0x80);
+    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, wq[0]), b = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, wq[1]);
+    for (int k = 2; k < n; k += 2) a = _mm512_dpbusd_epi32(a, c80, wq[k]), b = _mm512_dpbusd_epi32(b, c80, wq[k + 1]);
+    return _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_add_epi32(a, b));
+}
+
+/* Q8_0 (34-byte blocks: fp16 d, 32 int8): per quad the weights' elements 0..15 (lo) and 16..31 (hi) of 4 blocks and
+ * -128 times each lane's 8 weights once; per vector two vpdpbusd of x + 128 (qu4) from there: the exact integer
+ * sums of w x; the scales d at words 0, 17, 34, 51 of the quad, 4 lanes each. Even quads go into the first accumulator, odd ones into the second (FMA latency); the
  * last nb % 4 blocks one at a time (256 bits, 8 lanes) into the second. */
 T512 static inline __attribute__((always_inline)) void
 q8_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const *xq, float *const *y, const int R,
@@ -93,8 +148,35 @@ q8_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
     const __m512i idxd = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                                           51, 51, 51, 51, 34, 34, 34, 34, 17, 17, 17, 17, 0, 0, 0, 0);
     const __m512i idxl = _mm512_set_epi64(13, 12, 9, 8, 5, 4, 1, 0), idxh = _mm512_set_epi64(15, 14, 11, 10, 7, 6, 3, 2);
-    const int64_t nq = nb & ~(int64_t)3;
+    const __m512i zero = _mm512_setzero_si512(), c80 = _mm512_set1_epi8((char)0x80);
+    const int64_t nq = nb & ~(int64_t)3, n16 = nb & ~(int64_t)15;
     int64_t i = 0;
+    for (; i < n16; i += 16)   /* 16 blocks, one lane each (x + 128 in qtu's transposed groups) */
+        for (int k = 0; k < R; k++) {
+            const uint8_t *bb = (const uint8_t *)(b[k] + i);
+            for (int o = 0; o < 544; o += 64) PF(bb, o);
+            __m512i wq[8], p[MULTI_VMAX];
+            q8_group16(bb, wq);
+            const __m512 dw = q8_d16(bb, 16);
+            mm_qt_dots16x(wq, xq, V, i * MM_QK, q8_nsum(wq, 8), 1, p);   /* simd_avx512.h */
+            for (int j = 0; j < V; j++)
+                a0[k][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[j]), _mm512_mul_ps(dw, _mm512_loadu_ps(xq[j]->d + i)), a0[k][j]);
+        }
+    if (nb - i >= 8) {   /* a group of 8 blocks: registers k and k + 4 packed */
+        for (int k = 0; k < R; k++) {
+            const uint8_t *bb = (const uint8_t *)(b[k] + i);
+            __m512i wq[4];
+            q8_group8(bb, wq);
+            const __m256 dw = _mm512_castps512_ps256(q8_d16(bb, 8));
+            const __m512i nsw = q8_nsum(wq, 4);
+            for (int j = 0; j < V; j++) {
+                const __m256i p = mm_qt_dots8(wq, xq[j]->qtu + i * MM_QK, nsw, 1);
+                const __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw, _mm256_loadu_ps(xq[j]->d + i)));
+                a1[k][j] = _mm512_add_ps(a1[k][j], _mm512_zextps256_ps512(t));
+            }
+        }
+        i += 8;
+    }
     for (; i < nq; i += 4) {
         for (int k = 0; k < R; k++) {
             const uint8_t *bb = (const uint8_t *)(b[k] + i);
@@ -105,15 +187,15 @@ q8_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
             const __m512i z23 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(bb + 70))),
                                                    _mm256_loadu_si256((const __m256i *)(bb + 104)), 1);
             const __m512i wl = _mm512_permutex2var_epi64(z01, idxl, z23), wh = _mm512_permutex2var_epi64(z01, idxh, z23);
-            const __mmask64 nl = _mm512_movepi8_mask(wl), nh = _mm512_movepi8_mask(wh);
-            const __m512i al = _mm512_abs_epi8(wl), ah = _mm512_abs_epi8(wh);
+            /* x + 128 (qu4, unsigned) against the signed weights counts 128 * (the lane's 8 weights) too much: the
+             * vpdpbusd chains start from minus that, computed once per quad for all vectors; the sums stay exact */
+            const __m512i nsw = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, c80, wl), c80, wh));
             const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(
                 _mm512_permutex2var_epi16(_mm512_loadu_si512(bb), idxd, _mm512_loadu_si512(bb + 64))));
             for (int j = 0; j < V; j++) {
                 const mm_xq8 *x = xq[j];
-                const __m512i xl = _mm512_loadu_si512(x->qs4 + i * MM_QK), xh = _mm512_loadu_si512(x->qs4 + i * MM_QK + 64);
-                __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), al, _mm512_mask_sub_epi8(xl, nl, _mm512_setzero_si512(), xl));
-                p = _mm512_dpbusd_epi32(p, ah, _mm512_mask_sub_epi8(xh, nh, _mm512_setzero_si512(), xh));
+                const __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(nsw, _mm512_loadu_si512(x->qu4 + i * MM_QK), wl),
+                                                      _mm512_loadu_si512(x->qu4 + i * MM_QK + 64), wh);
                 const __m512 s = _mm512_mul_ps(dw, _mm512_loadu_ps(x->d4 + i * 8));
                 if ((i & 4) == 0) a0[k][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), s, a0[k][j]);
                 else a1[k][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), s, a1[k][j]);
@@ -148,9 +230,12 @@ T512 static inline __attribute__((always_inline)) void q4_group16(const uint8_t 
                           _mm512_unpackhi_epi64(t1, t3)};
     for (int k = 0; k < 4; k++) wq[k] = _mm512_and_si512(w[k], m), wq[k + 4] = _mm512_and_si512(_mm512_srli_epi16(w[k], 4), m);
 }
-/* the same for 8 blocks in 256-bit registers (128-bit lane L: block 4L + q) */
-T512 static inline __attribute__((always_inline)) void q4_group8(const uint8_t *bb, __m256i wq[8]) {
-    const __m256i m = _mm256_set1_epi8(0x0f);
+/* the same for 8 blocks (128-bit lane L: block 4L + q), registers k and k + 4 packed in one 512-bit register: wq[k]
+ * = [low nibbles of dword k | its high nibbles] (k < 4), against x's packed group of 8 (core_internal.h, qt) */
+T512 static inline __attribute__((always_inline)) void q4_group8(const uint8_t *bb, __m512i wq[4]) {
+    const __m512i m = _mm512_set1_epi8(0x0f);
+    const __m512i sh = _mm512_set_epi64(0x0004000400040004LL, 0x0004000400040004LL, 0x0004000400040004LL,
+                                        0x0004000400040004LL, 0, 0, 0, 0);   /* low 256 bits: >> 0, high: >> 4 */
     __m256i g[4];
     for (int q = 0; q < 4; q++)
         g[q] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(bb + 18 * q + 2))),
@@ -159,7 +244,7 @@ T512 static inline __attribute__((always_inline)) void q4_group8(const uint8_t *
     const __m256i t2 = _mm256_unpacklo_epi32(g[2], g[3]), t3 = _mm256_unpackhi_epi32(g[2], g[3]);
     const __m256i w[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3),
                           _mm256_unpackhi_epi64(t1, t3)};
-    for (int k = 0; k < 4; k++) wq[k] = _mm256_and_si256(w[k], m), wq[k + 4] = _mm256_and_si256(_mm256_srli_epi16(w[k], 4), m);
+    for (int k = 0; k < 4; k++) wq[k] = _mm512_and_si512(_mm512_srlv_epi16(_mm512_broadcast_i64x4(w[k]), sh), m);
 }
 
 /* Q4_0 (18-byte blocks: fp16 d, 16 nibble bytes): per quad the 64 nibble bytes of 4 blocks in one register, low
@@ -204,17 +289,13 @@ q4_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
     if (nb - i >= 8) {   /* a group of 8 blocks, one 256-bit lane each */
         for (int k = 0; k < R; k++) {
             const uint8_t *bb = (const uint8_t *)(b[k] + i);
-            __m256i wq[8];
+            __m512i wq[4];
             q4_group8(bb, wq);
             const __m256 dw = _mm256_cvtph_ps(_mm512_castsi512_si128(
                 _mm512_permutex2var_epi16(_mm512_loadu_si512(bb), idx9, _mm512_loadu_si512(bb + 64))));
             for (int j = 0; j < V; j++) {
                 const mm_xq8 *x = xq[j];
-                const int8_t *xt = x->qt + i * MM_QK;
-                __m256i c[2];   /* two chains (exact integer sums) */
-                for (int e = 0; e < 2; e++) c[e] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wq[e], _mm256_loadu_si256((const __m256i *)(xt + 32 * e)));
-                for (int e = 2; e < 8; e++) c[e & 1] = _mm256_dpbusd_epi32(c[e & 1], wq[e], _mm256_loadu_si256((const __m256i *)(xt + 32 * e)));
-                const __m256i p = _mm256_add_epi32(c[0], c[1]);
+                const __m256i p = mm_qt_dots8(wq, x->qt + i * MM_QK, _mm512_setzero_si512(), 0);   /* simd_avx512.h */
                 const __m256 t = _mm256_fmsub_ps(_mm256_cvtepi32_ps(p), _mm256_loadu_ps(x->d + i), _mm256_loadu_ps(x->s8 + i));
                 a1[k][j] = _mm512_add_ps(a1[k][j], _mm512_zextps256_ps512(_mm256_mul_ps(t, dw)));
             }
@@ -316,6 +397,8 @@ T512 static void quantize_x_avx512(const float *x, int64_t cols, void *mem, mm_x
         __m128i ba = _mm512_cvtsepi32_epi8(qa), bb = _mm512_cvtsepi32_epi8(qb);
         _mm_storeu_si128((__m128i *)(o->qs + i * MM_QK), ba);
         _mm_storeu_si128((__m128i *)(o->qs + i * MM_QK + 16), bb);
+        _mm_storeu_si128((__m128i *)(o->qu + i * MM_QK), _mm_xor_si128(ba, _mm_set1_epi8((char)0x80)));
+        _mm_storeu_si128((__m128i *)(o->qu + i * MM_QK + 16), _mm_xor_si128(bb, _mm_set1_epi8((char)0x80)));
         int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb));
         o->s16[2 * i] = (int16_t)_mm512_reduce_add_epi32(qa);   /* elements 0..15, 16..31 */
         o->s16[2 * i + 1] = (int16_t)(sum - o->s16[2 * i]);
@@ -331,6 +414,8 @@ T512 static void quantize_x_avx512(const float *x, int64_t cols, void *mem, mm_x
             const int64_t q0 = i & ~(int64_t)3, j = i & 3;
             _mm_storeu_si128((__m128i *)(o->qs4 + q0 * MM_QK + 16 * j), ba);
             _mm_storeu_si128((__m128i *)(o->qs4 + q0 * MM_QK + 64 + 16 * j), bb);
+            _mm_storeu_si128((__m128i *)(o->qu4 + q0 * MM_QK + 16 * j), _mm_xor_si128(ba, _mm_set1_epi8((char)0x80)));
+            _mm_storeu_si128((__m128i *)(o->qu4 + q0 * MM_QK + 64 + 16 * j), _mm_xor_si128(bb, _mm_set1_epi8((char)0x80)));
             _mm_storeu_ps(o->d4 + q0 * 8 + 4 * j, _mm_set1_ps(d));
             _mm_storeu_ps(o->s4 + q0 * 8 + 4 * j, _mm_set1_ps(2.0f * o->ds[i]));
         } else if (i + 1 == nb && !(i & 1)) {
@@ -364,9 +449,13 @@ T512 static void quantize_x_avx512(const float *x, int64_t cols, void *mem, mm_x
             _mm512_storeu_si512(dst + 128, _mm512_unpacklo_epi64(t1, t3));
             _mm512_storeu_si512(dst + 192, _mm512_unpackhi_epi64(t1, t3));
         }
-    if (nb - i >= 8)
+    if (nb - i >= 8) {   /* register k at 64 (k % 4) + 32 (k / 4): k and k + 4 in one 512-bit load */
         for (int p = 0; p < 8; p++)
-            for (int k = 0; k < 8; k++) memcpy(o->qt + i * MM_QK + 32 * k + 4 * p, qs + MM_QK * (i + p) + 4 * k, 4);
+            for (int k = 0; k < 8; k++) memcpy(o->qt + i * MM_QK + 64 * (k & 3) + 32 * (k >> 2) + 4 * p, qs + MM_QK * (i + p) + 4 * k, 4);
+        i += 8;
+    }
+    for (int64_t e = 0; e < i * MM_QK; e += 64)   /* qtu: the groups + 128 (Q8_0) */
+        _mm512_storeu_si512(o->qtu + e, _mm512_xor_si512(_mm512_loadu_si512(o->qt + e), _mm512_set1_epi8((char)0x80)));
 }
 
 /* ---------------------------------------------------------------- dequantize rows (prefill tiles) */

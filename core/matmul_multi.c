@@ -10,7 +10,7 @@
  * compute it: the results are bit-identical to n separate matvecs, at every level and for every type, by
  * construction (tests/core/test_core_multi.c checks it with memcmp, and against the naive reference).
  * At the avx512 level Q8_0, Q4_0 (kernels_avx512.c) and Q4_K, Q5_K, Q6_K (quants_avx512.c) use
- * register-blocked kernels instead (each weight row loaded and unpacked once for 4 vectors, for Q8_0, Q4_0 and Q4_K
+ * register-blocked kernels instead (each weight row loaded and unpacked once for 4 vectors, for Q8_0, Q4_0, Q4_K and Q6_K
  * once for up to MULTI_VMAX = 8 in one pass over the tile; Q4_0 and Q4_K with one 32-bit lane per block of 32 against
  * x's transposed copy mm_xq8.qt: mm_multi_kernel_vmax; each vector's arithmetic that of
  * the row kernel: bit-identical too; the kernels are written once for 1..V vectors, the one-vector instance being

@@ -123,7 +123,7 @@ static size_t al64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 size_t mm_xq8_bytes(int64_t cols) {
     size_t nb = (size_t)(cols / MM_QK);
-    return 3 * al64((size_t)cols) + 3 * al64(nb * 4) + 3 * al64(nb * 32) + al64(nb * 4);
+    return 6 * al64((size_t)cols) + 3 * al64(nb * 4) + 3 * al64(nb * 32) + al64(nb * 4);
 }
 
 void mm_xq8_layout(int64_t cols, void *mem, mm_xq8 *o) {
@@ -132,6 +132,9 @@ void mm_xq8_layout(int64_t cols, void *mem, mm_xq8 *o) {
     o->qs = (int8_t *)p;  p += al64((size_t)cols);
     o->qs4 = (int8_t *)p; p += al64((size_t)cols);
     o->qt = (int8_t *)p;  p += al64((size_t)cols);
+    o->qu = p;            p += al64((size_t)cols);
+    o->qu4 = p;           p += al64((size_t)cols);
+    o->qtu = p;           p += al64((size_t)cols);
     o->d = (float *)p;    p += al64(nb * 4);
     o->ds = (float *)p;   p += al64(nb * 4);
     o->s8 = (float *)p;   p += al64(nb * 4);

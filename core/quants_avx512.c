@@ -12,8 +12,11 @@
  *     float operations per 512 weights instead of 16 + 8 permutes); up to MULTI_VMAX = 8 vectors per pass;
  *   Q5_K: one 32-byte chunk = sub-blocks 2c, 2c+1 = 64 consecutive x; 5th bits by vptestmb of qh against
  *     bit 2c / 2c+1; per-lane f32 factor d sc d_x from an 8-lane vector by a permute (MULTI_V = 4 per pass);
- *   Q6_K: 64 bytes of ql hold the low bits of 2 x 64 consecutive elements; (q - 32) x as two vpdpbusd
- *     subtracted (exact); the scale of each 16 (4 lanes) times d_x by permutes of per-super-block vectors.
+ *   Q6_K: 64 bytes of ql hold the low bits of 2 x 64 consecutive elements; the signed codes q - 32 against x + 128
+ *     (mm_xq8.qu, unsigned), the vpdpbusd starting from -128 x each lane's 4 codes (once per 64 codes for all
+ *     vectors): the exact sum (q - 32) x in one vpdpbusd per vector (was two, q x and 32 x, and a subtraction); the
+ *     scale of each 16 (4 lanes) by a permute per 64 codes, times d_x of the lanes' blocks loaded from mm_xq8.d8
+ *     (was a permute per vector); up to MULTI_VMAX = 8 vectors per pass;
  * Measured from cache here (one thread, 256 x 4096 weights, best of 300, a shared 2-core AVX-512 machine), GB/s
  * of weights, this level / the AVX2 code: BF16 65 / 43, Q4_1 30 / 14.5, Q5_0 28 / 14, Q5_1 28 / 14, Q4_K 36 / 23,
  * Q5_K 36 / 21, Q6_K 45 / 25 (Q4_0 41, Q8_0 53 for comparison). Streamed figures: bench/bench_kernels.
@@ -217,7 +220,8 @@ k45_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
  * nibble h of its 32-byte chunk c: the chunks' dwords are transposed (4 x 4 per 128-bit lane, chunk c of super-block
  * s in lane 4 (2s + k / 4) + c of register k % 4), then each lane is read twice (vpermd) for its two sub-blocks and
  * shifted by 0 / 4. Per group and vector: 8 vpdpbusd (exact integer sums of each sub-block), one conversion, the
- * factor d sc[j] d_x (d sc[j] exact in f32: 11 x 6 bits) and the mins' dmin m[j] ds_x in the same accumulator. */
+ * factor d sc[j] d_x (d sc[j] exact in f32: 11 x 6 bits) and the mins' dmin m[j] ds_x in the same accumulator. The
+ * group of 8 packs registers k and k + 4 in one 512-bit register (qt's packed group of 8, mm_qt_dots8). */
 T512 static inline __attribute__((always_inline)) void
 k4t_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_xq8 *const *xq, float *const *y,
          const int V) {
@@ -226,8 +230,7 @@ k4t_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
     const __m512i sh = _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0);
     const __m512i ilo = _mm512_set_epi32(11, 11, 10, 10, 9, 9, 8, 8, 3, 3, 2, 2, 1, 1, 0, 0);
     const __m512i ihi = _mm512_add_epi32(ilo, _mm512_set1_epi32(4));
-    const __m256i sh8 = _mm256_set_epi32(4, 0, 4, 0, 4, 0, 4, 0), nib8 = _mm256_set1_epi8(0x0f);
-    const __m256i i8lo = _mm256_set_epi32(3, 3, 2, 2, 1, 1, 0, 0), i8hi = _mm256_set_epi32(7, 7, 6, 6, 5, 5, 4, 4);
+    const __m512i i8 = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);   /* the group of 8: ilo | ihi */
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *row = (const uint8_t *)W + (size_t)r * rb;
         __m512 acc[MULTI_VMAX];
@@ -274,11 +277,9 @@ k4t_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
             const __m256i t2 = _mm256_unpacklo_epi32(z[2], z[3]), t3 = _mm256_unpackhi_epi32(z[2], z[3]);
             const __m256i T[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3),
                                   _mm256_unpackhi_epi64(t1, t3)};
-            __m256i wq[8];
-            for (int k = 0; k < 4; k++) {
-                wq[k] = _mm256_and_si256(_mm256_srlv_epi32(_mm256_permutevar8x32_epi32(T[k], i8lo), sh8), nib8);
-                wq[k + 4] = _mm256_and_si256(_mm256_srlv_epi32(_mm256_permutevar8x32_epi32(T[k], i8hi), sh8), nib8);
-            }
+            __m512i wq[4];   /* [register k | register k + 4], qt's packed group of 8 */
+            for (int k = 0; k < 4; k++)
+                wq[k] = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutexvar_epi32(i8, _mm512_castsi256_si512(T[k])), sh), nib);
             uint64_t sc0, m0;
             mm_k_scales8(s0 + 4, &sc0, &m0);
             uint16_t h[2];
@@ -286,11 +287,8 @@ k4t_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
             const __m256 dsc = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc0))), _mm256_set1_ps(_cvtsh_ss(h[0])));
             const __m256 dmm = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)m0))), _mm256_set1_ps(_cvtsh_ss(h[1])));
             for (int j = 0; j < V; j++) {
-                const int8_t *xt = xq[j]->qt + i * MM_QK;
-                __m256i c[2];
-                for (int e = 0; e < 2; e++) c[e] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wq[e], _mm256_loadu_si256((const __m256i *)(xt + 32 * e)));
-                for (int e = 2; e < 8; e++) c[e & 1] = _mm256_dpbusd_epi32(c[e & 1], wq[e], _mm256_loadu_si256((const __m256i *)(xt + 32 * e)));
-                __m256 a = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(c[0], c[1])), _mm256_mul_ps(dsc, _mm256_loadu_ps(xq[j]->d + i)));
+                const __m256i p = mm_qt_dots8(wq, xq[j]->qt + i * MM_QK, _mm512_setzero_si512(), 0);   /* simd_avx512.h */
+                __m256 a = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dsc, _mm256_loadu_ps(xq[j]->d + i)));
                 a = _mm256_fnmadd_ps(dmm, _mm256_loadu_ps(xq[j]->ds + i), a);
                 acc[j] = _mm512_add_ps(acc[j], _mm512_zextps256_ps512(a));
             }
@@ -311,13 +309,14 @@ T512 void mm_q_rows_q5_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r1
 }
 
 /* ---------------------------------------------------------------- Q6_K */
-/* rows [r0, r1) for V vectors (V = 1: the row kernel; 1..MULTI_V: mm_q_multi_q6_k_avx512): per half super-block the
+/* rows [r0, r1) for V vectors (V = 1: the row kernel; 1..MULTI_VMAX: mm_q_multi_q6_k_avx512): per half super-block the
  * codes are unpacked once for all V vectors, each vector's arithmetic that of V = 1 (bit-identical results) */
 T512 static inline __attribute__((always_inline)) void
 q6k_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_xq8 *const *xq, float *const *y,
          const int V) {
     const int64_t nsb = cols / MM_QK_K;
     const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30), c32 = _mm512_set1_epi8(32);
+    const __m512i c80 = _mm512_set1_epi8((char)0x80);
     /* codes of groups (2g, 2g + 1) of a half: low bits from [ql 0:32 | ql 32:64] (low nibbles for g = 0, high for
      * g = 1), high bits (qh >> 2k) & 3 with k = 2g (low 256 bits), 2g + 1 (high) placed at bits 4, 5 */
     const __m512i shl01 = _mm512_set_epi64(0x0002000200020002LL, 0x0002000200020002LL, 0x0002000200020002LL,
@@ -325,18 +324,15 @@ q6k_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
                                            0x0004000400040004LL, 0x0004000400040004LL);   /* k 0: << 4, k 1: << 2 */
     const __m512i shr23 = _mm512_set_epi64(0x0002000200020002LL, 0x0002000200020002LL, 0x0002000200020002LL,
                                            0x0002000200020002LL, 0, 0, 0, 0);              /* k 2: >> 0, k 3: >> 2 */
-    __m512i isc[4], idx[4];   /* per (h, g): lane l -> scale 8h + 4g + l / 4, x block 4h + 2g + l / 8 */
+    __m512i isc[4];   /* per (h, g): lane l -> scale 8h + 4g + l / 4 (and x block 4h + 2g + l / 8: mm_xq8.d8) */
     for (int hg = 0; hg < 4; hg++) {
-        int h = hg >> 1, g = hg & 1;
-        int s0 = 8 * h + 4 * g, x0 = 4 * h + 2 * g;
+        int s0 = 8 * (hg >> 1) + 4 * (hg & 1);
         isc[hg] = _mm512_set_epi32(s0 + 3, s0 + 3, s0 + 3, s0 + 3, s0 + 2, s0 + 2, s0 + 2, s0 + 2,
                                    s0 + 1, s0 + 1, s0 + 1, s0 + 1, s0, s0, s0, s0);
-        idx[hg] = _mm512_set_epi32(x0 + 1, x0 + 1, x0 + 1, x0 + 1, x0 + 1, x0 + 1, x0 + 1, x0 + 1,
-                                   x0, x0, x0, x0, x0, x0, x0, x0);
     }
     for (int64_t r = r0; r < r1; r++) {
         const mm_block_q6_k *b = (const mm_block_q6_k *)((const uint8_t *)W + (size_t)r * rb);
-        __m512 acc0[MULTI_V], acc1[MULTI_V];
+        __m512 acc0[MULTI_VMAX], acc1[MULTI_VMAX];
         for (int j = 0; j < V; j++) acc0[j] = _mm512_setzero_ps(), acc1[j] = _mm512_setzero_ps();
         for (int64_t i = 0; i < nsb; i++) {
             MM_PREFETCH(b + i, 0); MM_PREFETCH(b + i, 64); MM_PREFETCH(b + i, 128); MM_PREFETCH(b + i, 192);   /* 210 bytes */
@@ -345,18 +341,20 @@ q6k_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
             for (int h = 0; h < 2; h++) {
                 const __m512i L = _mm512_loadu_si512(b[i].ql + 64 * h);
                 const __m512i QH = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b[i].qh + 32 * h)));
-                __m512i q[2];
+                __m512i q[2], nc[2];   /* signed codes q - 32; minus 128 x each lane's 4 codes */
                 q[0] = _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(_mm512_sllv_epi16(QH, shl01), m30));
                 q[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4), _mm512_and_si512(_mm512_srlv_epi16(QH, shr23), m30));
+                for (int g = 0; g < 2; g++) {
+                    q[g] = _mm512_sub_epi8(q[g], c32);
+                    nc[g] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, q[g]));
+                }
                 const __m512 sc0 = _mm512_permutexvar_ps(isc[2 * h], scf), sc1 = _mm512_permutexvar_ps(isc[2 * h + 1], scf);
                 for (int j = 0; j < V; j++) {
-                    const __m512 dx = _mm512_castps256_ps512(_mm256_loadu_ps(xq[j]->d + 8 * i));
-                    const int8_t *xs = xq[j]->qs + (size_t)i * MM_QK_K;
-                    for (int g = 0; g < 2; g++) {
-                        const __m512i xv = _mm512_loadu_si512(xs + 128 * h + 64 * g);
-                        __m512i p = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q[g], xv),
-                                                     _mm512_dpbusd_epi32(_mm512_setzero_si512(), c32, xv));
-                        __m512 f = _mm512_mul_ps(g ? sc1 : sc0, _mm512_permutexvar_ps(idx[2 * h + g], dx));
+                    const uint8_t *xs = xq[j]->qu + (size_t)i * MM_QK_K;
+                    for (int g = 0; g < 2; g++) {   /* x + 128 against q - 32 from -128 sum(q - 32): sum (q - 32) x */
+                        const __m512i p = _mm512_dpbusd_epi32(nc[g], _mm512_loadu_si512(xs + 128 * h + 64 * g), q[g]);
+                        /* d_x of the lanes' blocks 8i + 4h + 2g (lanes 0..7) and + 1 (lanes 8..15): d8's layout */
+                        const __m512 f = _mm512_mul_ps(g ? sc1 : sc0, _mm512_loadu_ps(xq[j]->d8 + 8 * (8 * i + 4 * h + 2 * g)));
                         if (g) acc1[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc1[j]);
                         else acc0[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc0[j]);
                     }
@@ -373,7 +371,8 @@ T512 void mm_q_rows_q6_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r1
     q6k_rows(W, rb, r0, r1, cols, &xq, &y, 1);
 }
 
-/* ---------------------------------------------------------------- batched decode (mm_multi_fn, n <= MULTI_V) */
+/* ---------------------------------------------------------------- batched decode (mm_multi_fn, n <= MULTI_V; Q4_K
+ * and Q6_K n <= MULTI_VMAX) */
 _Static_assert(MULTI_V == 4, "QMULTI instantiates V = 1..4");
 #define QMULTI(t, call)                                                                                               \
     T512 void mm_q_multi_##t##_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n,       \
@@ -395,5 +394,9 @@ T512 void mm_q_multi_q4_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r
     MM_MULTI8_SWITCH(n, K4)   /* n <= MULTI_VMAX (mm_multi_kernel_vmax) */
 }
 QMULTI(q5_k, K5)
-QMULTI(q6_k, K6)
+T512 void mm_q_multi_q6_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, int n,
+                                 const float *const *x, const mm_xq8 *const *xq, float *const *y) {
+    (void)x;
+    MM_MULTI8_SWITCH(n, K6)   /* n <= MULTI_VMAX (mm_multi_kernel_vmax) */
+}
 #endif

@@ -14,21 +14,48 @@
  * group's first element in qt; p[j] gets vector j's 16 sums. V <= 2 runs 4 chains per vector (the vpdpbusd
  * latency), more vectors interleave one chain each: exact integer sums, so the grouping does not change them
  * and a row kernel (V = 1) equals its batched instance bit for bit. */
+/* u = 1: x + 128 (mm_xq8.qtu) against signed weight codes instead (Q8_0), every vector's sums starting from `start`
+ * (minus 128 times each lane's codes, which x + 128 counts too much); u = 0: start is zero. */
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"), always_inline)) static inline void
-mm_qt_dots16(const __m512i wq[8], const mm_xq8 *const *xq, int V, int64_t off, __m512i *p) {
+mm_qt_dots16x(const __m512i wq[8], const mm_xq8 *const *xq, int V, int64_t off, __m512i start, const int u, __m512i *p) {
+#define MM_QT_X(j) ((const int8_t *)(u ? (const void *)xq[j]->qtu : (const void *)xq[j]->qt) + off)
+#define MM_QT_DP(c, w, x) (u ? _mm512_dpbusd_epi32((c), (x), (w)) : _mm512_dpbusd_epi32((c), (w), (x)))   /* unsigned first */
     if (V <= 2) {
         for (int j = 0; j < V; j++) {
-            const int8_t *xt = xq[j]->qt + off;
+            const int8_t *xt = MM_QT_X(j);
             __m512i c[4];
-            for (int e = 0; e < 4; e++) c[e] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[e], _mm512_loadu_si512(xt + 64 * e));
-            for (int e = 0; e < 4; e++) c[e] = _mm512_dpbusd_epi32(c[e], wq[e + 4], _mm512_loadu_si512(xt + 256 + 64 * e));
+            for (int e = 0; e < 4; e++)
+                c[e] = MM_QT_DP(e == 0 ? start : _mm512_setzero_si512(), wq[e], _mm512_loadu_si512(xt + 64 * e));
+            for (int e = 0; e < 4; e++) c[e] = MM_QT_DP(c[e], wq[e + 4], _mm512_loadu_si512(xt + 256 + 64 * e));
             p[j] = _mm512_add_epi32(_mm512_add_epi32(c[0], c[1]), _mm512_add_epi32(c[2], c[3]));
         }
         return;
     }
-    for (int j = 0; j < V; j++) p[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[0], _mm512_loadu_si512(xq[j]->qt + off));
+    for (int j = 0; j < V; j++) p[j] = MM_QT_DP(start, wq[0], _mm512_loadu_si512(MM_QT_X(j)));
     for (int e = 1; e < 8; e++)
-        for (int j = 0; j < V; j++) p[j] = _mm512_dpbusd_epi32(p[j], wq[e], _mm512_loadu_si512(xq[j]->qt + off + 64 * e));
+        for (int j = 0; j < V; j++) p[j] = MM_QT_DP(p[j], wq[e], _mm512_loadu_si512(MM_QT_X(j) + 64 * e));
+#undef MM_QT_X
+#undef MM_QT_DP
+}
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"), always_inline)) static inline void
+mm_qt_dots16(const __m512i wq[8], const mm_xq8 *const *xq, int V, int64_t off, __m512i *p) {
+    mm_qt_dots16x(wq, xq, V, off, _mm512_setzero_si512(), 0, p);
+}
+
+/* The same for a group of 8 blocks (sub-blocks) and one vector, in the packed layout of qt's group of 8: wq[k] =
+ * [register k | register k + 4] (k < 4, 256 bits each), xt the group's first element in qt (qtu); lane p of the result =
+ * the exact integer dot product of block p (two chains, the halves added at the end). */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq"), always_inline)) static inline __m256i
+mm_qt_dots8(const __m512i wq[4], const void *xt_, __m512i start, const int u) {   /* start, u: as mm_qt_dots16x's */
+    const int8_t *xt = xt_;
+#define MM_QT_DP(c, w, x) (u ? _mm512_dpbusd_epi32((c), (x), (w)) : _mm512_dpbusd_epi32((c), (w), (x)))   /* unsigned first */
+    __m512i c0 = MM_QT_DP(start, wq[0], _mm512_loadu_si512(xt));
+    __m512i c1 = MM_QT_DP(_mm512_setzero_si512(), wq[1], _mm512_loadu_si512(xt + 64));
+    c0 = MM_QT_DP(c0, wq[2], _mm512_loadu_si512(xt + 128));
+    c1 = MM_QT_DP(c1, wq[3], _mm512_loadu_si512(xt + 192));
+#undef MM_QT_DP
+    const __m512i c = _mm512_add_epi32(c0, c1);
+    return _mm256_add_epi32(_mm512_castsi512_si256(c), _mm512_extracti64x4_epi64(c, 1));
 }
 #endif
 
