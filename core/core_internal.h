@@ -55,12 +55,14 @@ typedef void (*mm_deq_fn)(const void *src, float *y, int64_t n);
  * 64 bytes of weights consumed). 8 KiB ahead was measured best for the Q8_0/Q4_0/F16 AVX-512 kernels
  * (kernels_avx512.c, which keeps its own tuned PF/PF16 macros); the other kernels use this one (figures in
  * bench/README.md). Past the end of a row it fetches the next row (rows are contiguous); past the matrix it is
- * a hint that never faults. It changes no result. */
+ * a hint that never faults. It changes no result. Non-temporal (locality 0, prefetchnta): the weights are read once
+ * per token, and keeping them out of the outer caches' normal replacement made the F16 decode 1.03-1.42x faster at
+ * two threads here (batch 1 and batched; bench/README.md "Non-temporal weight prefetch"; T0 before). */
 #ifndef MM_PF_AHEAD
 #define MM_PF_AHEAD 8192
 #endif
 #ifndef MM_PREFETCH   /* (a benchmark may compile a kernel file again with another definition to compare) */
-#define MM_PREFETCH(p, off) __builtin_prefetch((const char *)(p) + MM_PF_AHEAD + (off), 0, 3)
+#define MM_PREFETCH(p, off) __builtin_prefetch((const char *)(p) + MM_PF_AHEAD + (off), 0, 0)
 #endif
 
 typedef struct {
