@@ -38,7 +38,7 @@ T512 static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
  * x is quantized to 8 bits per block of 32 (mm_xq8, ggml Q8_0 rounding). vpdpbusd multiplies unsigned by signed
  * bytes, so Q8_0 takes x + 128 (mm_xq8.qu4, unsigned) against the signed weights, each chain starting from
  * -128 * (the sum of its lane's weights), computed once per step for all vectors (was |w| against x with w's sign:
- * two masked subtractions per vector per step; bench/README.md "Q8_0 with x + 128"), and Q4_0 uses the nibbles q
+ * two masked subtractions per vector per step; bench/README.md "Quantized batched kernels: fewer operations per vector"), and Q4_0 uses the nibbles q
  * (0..15) directly and subtracts 8 * sum(x) afterwards. Both take 4 blocks per step in x's quad layout (quantize_x_avx512, this level only; the
  * tail of nb % 4 blocks keeps mm_xq8's pair layout, see core_internal.h): for blocks i..i+3 (i % 4 == 0),
  * qs4[32i .. 32i+64) = the four blocks' elements 0..15 and qs4[32i+64 .. 32i+128) their elements 16..31;
@@ -65,7 +65,7 @@ T512 static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
  * from -128 times each lane's codes (q8_nsum, once per group): per vector and 512 weights 8 vpdpbusd, one conversion,
  * one multiply (d_w d_x) and one FMA, against 8 + 12 in quads. The transposes cost more than the quads' gathers
  * (the row kernel is ~1.2x slower from cache, still above one core's read bandwidth), the 8-vector step is 1.13x
- * faster from cache (bench/README.md, "Q8_0 in groups").
+ * faster from cache (bench/README.md, "Quantized batched kernels: fewer operations per vector").
  * Each kernel is written once (q8_tile, q4_tile) for R rows x V vectors: the table's row kernel is R = 1 or 4,
  * V = 1 (R = 4 shares x's loads, for long rows: MM_WIDE_COLS), the batched decode's kernel (mm_multi_*_avx512,
  * mm_matvec_multi_rows) R = 1, V = 1..MULTI_VMAX, where the weights' gather, sign split and scales are done once
@@ -148,7 +148,6 @@ q8_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
     const __m512i idxd = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                                           51, 51, 51, 51, 34, 34, 34, 34, 17, 17, 17, 17, 0, 0, 0, 0);
     const __m512i idxl = _mm512_set_epi64(13, 12, 9, 8, 5, 4, 1, 0), idxh = _mm512_set_epi64(15, 14, 11, 10, 7, 6, 3, 2);
-    const __m512i zero = _mm512_setzero_si512(), c80 = _mm512_set1_epi8((char)0x80);
     const int64_t nq = nb & ~(int64_t)3, n16 = nb & ~(int64_t)15;
     int64_t i = 0;
     for (; i < n16; i += 16)   /* 16 blocks, one lane each (x + 128 in qtu's transposed groups) */
@@ -189,7 +188,7 @@ q8_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
             const __m512i wl = _mm512_permutex2var_epi64(z01, idxl, z23), wh = _mm512_permutex2var_epi64(z01, idxh, z23);
             /* x + 128 (qu4, unsigned) against the signed weights counts 128 * (the lane's 8 weights) too much: the
              * vpdpbusd chains start from minus that, computed once per quad for all vectors; the sums stay exact */
-            const __m512i nsw = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, c80, wl), c80, wh));
+            const __m512i wlh[2] = {wl, wh}, nsw = q8_nsum(wlh, 2);
             const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(
                 _mm512_permutex2var_epi16(_mm512_loadu_si512(bb), idxd, _mm512_loadu_si512(bb + 64))));
             for (int j = 0; j < V; j++) {
