@@ -264,7 +264,8 @@ static void run_gpt3_layer(mm_type t, int threads) {
 /* Batched decode (mm_gpt_batch_eval): aggregate tokens/s of B sequences advancing together, for each B of
  * g_batches, after a short different prompt per sequence; B = 1 also through the single path (mm_gpt_eval).
  * Rounds interleave the batch sizes (the machine may be shared); the best round of each is reported. */
-static int g_batches[8], g_n_batches = 0;
+static int g_batches[8], g_n_batches = 0, g_rounds = 3;
+static bool g_single = true; /* --no-single: skip the single path (profiling the batched steps alone) */
 
 static void run_batch(mm_type t, int threads, int n_prompt, int n_gen) {
     (void)n_prompt;
@@ -294,8 +295,8 @@ static void run_batch(mm_type t, int threads, int n_prompt, int n_gen) {
     double run_ms[8] = {0}, wait_ms[8] = {0}; /* per entry of g_batches: the pool threads' time in the timed
                                                  steps of all rounds, and of it the waits at phase boundaries */
     mm_gpt_input in[MM_GPT_BATCH_MAX];
-    for (int round = 0; round < 3; round++)
-        for (int k = -1; k < g_n_batches; k++) {
+    for (int round = 0; round < g_rounds; round++)
+        for (int k = g_single ? -1 : 0; k < g_n_batches; k++) {
             const int B = k < 0 ? 1 : g_batches[k];
             for (int j = 0; j < B; j++) mm_gpt_state_truncate(st[j], np, err);
             double t0 = 0, r0 = 0, w0 = 0;
@@ -317,10 +318,10 @@ static void run_batch(mm_type t, int threads, int n_prompt, int n_gen) {
             double *slot = k < 0 ? &best[8] : &best[k];
             if (tps > *slot) *slot = tps;
         }
-    printf("gpt2-124M %-5s %dT%s batched decode, aggregate tok/s (best of 3 rounds of %d steps) | single path %.1f",
-           mm_type_name(t), threads, g_kv_f16 ? " kv16" : "", n_gen, best[8]);
+    printf("gpt2-124M %-5s %dT%s batched decode, aggregate tok/s (best of %d rounds of %d steps) | single path %.1f",
+           mm_type_name(t), threads, g_kv_f16 ? " kv16" : "", g_rounds, n_gen, best[8]);
     for (int k = 0; k < g_n_batches; k++)
-        printf(" | B=%d: %.1f (%.2fx, waits %.0f%%)", g_batches[k], best[k], best[k] / best[8],
+        printf(" | B=%d: %.1f (%.2fx, waits %.0f%%)", g_batches[k], best[k], best[8] > 0 ? best[k] / best[8] : 0.0,
                run_ms[k] > 0 ? 100.0 * wait_ms[k] / run_ms[k] : 0.0);
     printf(" | peak %.0f MiB\n", peak_mib());
     fflush(stdout);
@@ -378,6 +379,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--gpt3-only")) gpt2 = false;
         else if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--kv-f16")) g_kv_f16 = true;
+        else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) g_rounds = atoi(argv[++i]) > 0 ? atoi(argv[i]) : 1;
+        else if (!strcmp(argv[i], "--no-single")) g_single = false;
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
             g_n_batches = parse_list(argv[++i], g_batches, 8, false);
             for (int k = 0; k < g_n_batches; k++)
@@ -387,7 +390,8 @@ int main(int argc, char **argv) {
                 }
         } else {
             fprintf(stderr, "usage: bench_decoder [--types f32,f16,q8_0,q4_0] [--threads 1,2] [--prompt 512] "
-                            "[--gen 128] [--no-gpt3] [--gpt3-only] [--quick] [--kv-f16] [--batch 1,2,4,8,16]\n");
+                            "[--gen 128] [--no-gpt3] [--gpt3-only] [--quick] [--kv-f16] [--batch 1,2,4,8,16 [--rounds 3] "
+                            "[--no-single]]\n");
             return 2;
         }
     }
