@@ -260,6 +260,8 @@ void mm_ops512_softmax(float *x, int64_t n);
 void mm_ops512_layernorm(float *y, const float *x, const float *w, const float *b, int64_t n, float eps);
 void mm_ops512_add(float *y, const float *a, const float *b, int64_t n);
 void mm_ops512_scale(float *x, float s, int64_t n);
+int32_t mm_ops512_argmax(const float *x, int64_t n);          /* n >= 1 */
+int64_t mm_ops512_find_nonfinite(const float *x, int64_t n);
 /* AVX2 elementwise ops (ops_avx2.c), used by ops.c at the avx2 level */
 void mm_ops256_gelu_tanh(float *x, int64_t n);
 void mm_ops256_gelu_erf(float *x, int64_t n);
@@ -268,6 +270,8 @@ void mm_ops256_softmax(float *x, int64_t n);
 void mm_ops256_layernorm(float *y, const float *x, const float *w, const float *b, int64_t n, float eps);
 void mm_ops256_add(float *y, const float *a, const float *b, int64_t n);
 void mm_ops256_scale(float *x, float s, int64_t n);
+int32_t mm_ops256_argmax(const float *x, int64_t n);          /* n >= 1 */
+int64_t mm_ops256_find_nonfinite(const float *x, int64_t n);
 
 /* Kernel scratch, kept apart from the callers' mm_pool_reserve scratch (whose pointers a caller may
  * hold): mm_core_reserve (from the caller's thread, outside mm_pool_run) grows every thread's buffer of

@@ -8,8 +8,13 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #define FAST(call512, call256) do { const mm_kernel_table *k_ = mm_core_kernels(); \
     if (k_ == &mm_kernels_avx512) { call512; return; } if (k_ == &mm_kernels_avx2) { call256; return; } } while (0)
+/* the same for functions with a result */
+#define FAST_R(call512, call256) do { const mm_kernel_table *k_ = mm_core_kernels(); \
+    if (k_ == &mm_kernels_avx512) return call512;                                                    \
+    if (k_ == &mm_kernels_avx2) return call256; } while (0)
 #else
 #define FAST(call512, call256) do { } while (0)
+#define FAST_R(call512, call256) do { } while (0)
 #endif
 
 void mm_layernorm(float *y, const float *x, const float *w, const float *b, int64_t n, float eps) {
@@ -72,6 +77,25 @@ void mm_softmax(float *x, int64_t n) {
 void mm_add(float *y, const float *a, const float *b, int64_t n) {
     FAST(mm_ops512_add(y, a, b, n), mm_ops256_add(y, a, b, n));
     for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
+/* Row scans: the plain loops define the results; the levels' versions return the same index (tests/core/
+ * test_core_kernels.c, test_scans, against naive loops on ties, NaN, infinities and signed zeros). */
+int32_t mm_argmax(const float *x, int64_t n) {
+    if (n <= 1) return 0;
+    FAST_R(mm_ops512_argmax(x, n), mm_ops256_argmax(x, n));
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return (int32_t)best;
+}
+
+int64_t mm_find_nonfinite(const float *x, int64_t n) {
+    if (n <= 0) return -1;
+    FAST_R(mm_ops512_find_nonfinite(x, n), mm_ops256_find_nonfinite(x, n));
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return -1;
 }
 
 void mm_scale(float *x, float s, int64_t n) {

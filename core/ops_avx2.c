@@ -144,4 +144,42 @@ T256 void mm_ops256_scale(float *x, float s, int64_t n) {
     __m256 vs = _mm256_set1_ps(s);
     FOR_VEC(n, { ST(x, _mm256_mul_ps(LD(x), vs)); })
 }
+
+/* argmax as mm_ops512_argmax: per lane the running maximum (strictly greater replaces it) and its index, then the
+ * smallest index among the lanes holding the overall maximum; the tail's missing lanes are -inf (never greater).
+ * n >= 1; indices fit 32 bits. */
+T256 int32_t mm_ops256_argmax(const float *x, int64_t n) {
+    if (x[0] != x[0]) return 0;
+    __m256 best = _mm256_set1_ps(x[0]);
+    __m256i bi = _mm256_setzero_si256(), idx = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+    const __m256i step = _mm256_set1_epi32(8);
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    FOR_VEC(n, {
+        const __m256 v = _mm256_blendv_ps(ninf, LD(x), _mm256_castsi256_ps(m));
+        const __m256 g = _mm256_cmp_ps(v, best, _CMP_GT_OQ);
+        best = _mm256_blendv_ps(best, v, g);
+        bi = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(bi), _mm256_castsi256_ps(idx), g));
+        idx = _mm256_add_epi32(idx, step);
+    })
+    float b[8];
+    int32_t k[8];
+    _mm256_storeu_ps(b, best);
+    _mm256_storeu_si256((__m256i *)k, bi);
+    int32_t r = k[0];
+    float mx = b[0];
+    for (int j = 1; j < 8; j++)
+        if (b[j] > mx || (b[j] == mx && k[j] < r)) mx = b[j], r = k[j];
+    return r;
+}
+
+/* the first index of a NaN or an infinity (exponent bits all ones), or -1 */
+T256 int64_t mm_ops256_find_nonfinite(const float *x, int64_t n) {
+    const __m256i e = _mm256_set1_epi32(0x7f800000);
+    FOR_VEC(n, {
+        const __m256i v = _mm256_castps_si256(LD(x));
+        const int bad = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_and_si256(_mm256_cmpeq_epi32(_mm256_and_si256(v, e), e), m)));
+        if (bad) return i + __builtin_ctz((unsigned)bad);
+    })
+    return -1;
+}
 #endif

@@ -133,4 +133,35 @@ T512 void mm_ops512_scale(float *x, float s, int64_t n) {
     __m512 vs = _mm512_set1_ps(s);
     FOR_VEC(n, { _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vs)); })
 }
+
+/* argmax (the first index of the largest value; NaNs are never chosen unless x[0] is one, as the plain loop): per
+ * lane the running maximum (replaced only when strictly greater, so each lane keeps its first index of it) and its
+ * index, then the smallest index among the lanes holding the overall maximum. n >= 1. */
+T512 int32_t mm_ops512_argmax(const float *x, int64_t n) {
+    if (x[0] != x[0]) return 0;
+    __m512 best = _mm512_set1_ps(x[0]);
+    __m512i bi = _mm512_setzero_si512(), idx = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i step = _mm512_set1_epi32(16);
+    FOR_VEC(n, {
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        const __mmask16 g = _mm512_mask_cmp_ps_mask(m, v, best, _CMP_GT_OQ);
+        best = _mm512_mask_mov_ps(best, g, v);
+        bi = _mm512_mask_mov_epi32(bi, g, idx);
+        idx = _mm512_add_epi32(idx, step);
+    })
+    const float mx = _mm512_reduce_max_ps(best);
+    const __mmask16 at = _mm512_cmp_ps_mask(best, _mm512_set1_ps(mx), _CMP_EQ_OQ);
+    return (int32_t)_mm512_mask_reduce_min_epu32(at, bi);
+}
+
+/* the first index of a NaN or an infinity (exponent bits all ones), or -1 */
+T512 int64_t mm_ops512_find_nonfinite(const float *x, int64_t n) {
+    const __m512i e = _mm512_set1_epi32(0x7f800000);
+    FOR_VEC(n, {
+        const __m512i v = _mm512_maskz_loadu_epi32(m, x + i);
+        const __mmask16 bad = _mm512_mask_cmpeq_epi32_mask(m, _mm512_and_si512(v, e), e);
+        if (bad) return i + __builtin_ctz(bad);
+    })
+    return -1;
+}
 #endif

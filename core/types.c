@@ -209,11 +209,6 @@ void mm_core_deq_scalar(mm_type t, const void *src, float *y, int64_t n) {
 }
 
 /* ---------------------------------------------------------------- non-finite values */
-int64_t mm_find_nonfinite(const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return i;
-    return -1;
-}
 
 static bool f16_nonfinite(const void *p) {
     uint16_t h;

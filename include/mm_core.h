@@ -353,6 +353,9 @@ void  mm_quick_gelu(float *x, int64_t n);  /* x*sigmoid(1.702x) - CLIP */
 void  mm_softmax(float *x, int64_t n);     /* in place, subtracts the max; a row of all -inf gives all 0 */
 void  mm_add(float *y, const float *a, const float *b, int64_t n); /* y = a + b (y may alias) */
 void  mm_scale(float *x, float s, int64_t n);
+/* argmax: the lowest index of the largest value (NaNs are skipped unless x[0] is NaN, then 0; n <= 1 gives 0;
+ * n < 2^31). Greedy sampling and the batched decode's pick run it on every sequence's logits each step. */
+int32_t mm_argmax(const float *x, int64_t n);
 
 /* ---------------------------------------------------------------- .npy files (float32, C order) */
 /* Write a little-endian float32 array of the given shape (ndim <= 4). */

@@ -327,8 +327,6 @@ void        mm_sampler_reset(mm_sampler *s);
 int32_t     mm_sampler_sample(mm_sampler *s, const float *logits);
 /* The distribution the sampler draws from: probs[n_vocab] (zeros outside the kept set). */
 void        mm_sampler_probs(mm_sampler *s, const float *logits, float *probs);
-/* argmax (lowest index on ties). */
-int32_t     mm_argmax(const float *x, int64_t n);
 
 /* Small deterministic PRNG (xoshiro256**), also used by tests and benchmarks. */
 typedef struct { uint64_t s[4]; } mm_rng;

@@ -156,13 +156,6 @@ void mm_sampler_reset(mm_sampler *s) {
     s->r0 = s->rn = 0;
 }
 
-int32_t mm_argmax(const float *x, int64_t n) {
-    int64_t best = 0;
-    for (int64_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return (int32_t)best;
-}
-
 /* a ranks before b: larger logit, then lower id */
 static bool better(const float *x, int32_t a, int32_t b) { return x[a] > x[b] || (x[a] == x[b] && a < b); }
 

@@ -235,6 +235,58 @@ static void test_xq8(void) {
     }
 }
 
+/* Row scans at this level against naive loops (the plain definitions): mm_argmax (first index of the largest,
+ * NaNs skipped unless x[0] is NaN) and mm_find_nonfinite (first NaN/Inf), on every length 1..80 and 50257 with
+ * ties, signed zeros, infinities and NaNs placed in the body and in the tail. */
+static int32_t argmax_ref(const float *x, int64_t n) {
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return (int32_t)best;
+}
+static int64_t nonfinite_ref(const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return -1;
+}
+static void test_scans(void) {
+    enum { NMAX = 50257 };
+    float *x = malloc(sizeof(float) * NMAX);
+    for (int round = 0; round < 300; round++) {
+        const int64_t n = round < 240 ? 1 + round % 80 : NMAX - (round % 5) * 37;
+        const int kind = round / 80 % 3 + (round >= 240 ? round % 3 : 0);
+        for (int64_t i = 0; i < n; i++) {
+            const float r = frand();
+            x[i] = kind == 0 ? r : kind == 1 ? (float)((int)(r * 3.0f)) * 0.5f : -INFINITY;   /* 1: few levels, ties */
+        }
+        /* plant specials at positions that move through the vector body and the tail */
+        const int64_t p1 = (round * 7) % n, p2 = (round * 13 + 5) % n;
+        switch (round % 6) {
+        case 1: x[p1] = NAN; break;
+        case 2: x[p1] = INFINITY, x[p2] = INFINITY; break;
+        case 3: x[p1] = 0.0f, x[p2] = -0.0f; for (int64_t i = 0; i < n; i++) if (x[i] > 0) x[i] = -x[i]; break;
+        case 4: x[0] = NAN, x[p2] = 2.0f; break;
+        case 5: x[p1] = -INFINITY, x[p2] = NAN; break;
+        default: break;
+        }
+        CHECK(mm_argmax(x, n) == argmax_ref(x, n), "argmax n=%lld round %d: %d vs %d", (long long)n, round, mm_argmax(x, n),
+              argmax_ref(x, n));
+        CHECK(mm_find_nonfinite(x, n) == nonfinite_ref(x, n), "find_nonfinite n=%lld round %d: %lld vs %lld", (long long)n,
+              round, (long long)mm_find_nonfinite(x, n), (long long)nonfinite_ref(x, n));
+    }
+    /* the largest value at the last position, in the tail, and twice (the first one wins) */
+    for (int64_t n = 1; n <= 70; n++) {
+        for (int64_t i = 0; i < n; i++) x[i] = (float)i * 1e-3f;
+        CHECK(mm_argmax(x, n) == n - 1, "argmax increasing n=%lld: %d", (long long)n, mm_argmax(x, n));
+        if (n > 2) {
+            x[n / 2] = x[n - 1];
+            CHECK(mm_argmax(x, n) == n / 2, "argmax tie n=%lld: %d", (long long)n, mm_argmax(x, n));
+        }
+    }
+    CHECK(mm_argmax(x, 0) == 0 && mm_find_nonfinite(x, 0) == -1, "empty rows");
+    free(x);
+}
+
 int main(void) {
     int lv = mm_test_forced_level("core kernels");
     if (lv != 0) return lv;
@@ -243,6 +295,7 @@ int main(void) {
     printf("kernel level: %s\n", got);
     char err[MM_ERR_SIZE];
     test_xq8();
+    test_scans();
     const mm_type types[] = {MM_TYPE_F32,  MM_TYPE_F16,  MM_TYPE_BF16, MM_TYPE_Q8_0, MM_TYPE_Q4_0, MM_TYPE_Q4_1,
                              MM_TYPE_Q5_0, MM_TYPE_Q5_1, MM_TYPE_Q4_K, MM_TYPE_Q5_K, MM_TYPE_Q6_K};
     const int n_types = (int)(sizeof types / sizeof types[0]);
