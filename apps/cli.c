@@ -58,16 +58,6 @@ bool mm_cli_float(const char *opt, const char *s, double min, double max, double
     return true;
 }
 
-bool mm_cli_float_gt(const char *opt, const char *s, double min, double max, double *out) {
-    double v;
-    if (!parse_float(s, &v) || v <= min || v > max) {
-        mm_cli_fail(MM_EXIT_USAGE, "%s: '%s' is not a number in (%g, %g]", opt, s, min, max);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 bool mm_cli_u64(const char *opt, const char *s, uint64_t *out) {
     char *end = NULL;
     errno = 0;

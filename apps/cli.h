@@ -33,7 +33,6 @@ void mm_cli_silence(void);
 /* Parse helpers: on failure print a usage error naming the option and its valid range, return false. */
 bool mm_cli_int(const char *opt, const char *s, long min, long max, long *out);
 bool mm_cli_float(const char *opt, const char *s, double min, double max, double *out);      /* [min, max] */
-bool mm_cli_float_gt(const char *opt, const char *s, double min, double max, double *out);   /* (min, max] */
 bool mm_cli_u64(const char *opt, const char *s, uint64_t *out);  /* decimal or 0x hex, [0, 2^64 - 1] */
 /* --stop: a non-empty, valid UTF-8 string (the text it is matched against is valid UTF-8) */
 bool mm_cli_stop_string(const char *opt, const char *s);

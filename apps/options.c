@@ -86,7 +86,6 @@ static bool list_range(const char *a, const char *v, long lo, long hi, mm_opt_li
 /* The value v (NULL for a switch) of option id, given as a: into o. false after a usage error. */
 static bool store_value(mm_task_opts *o, mm_opt_id id, const char *a, const char *v) {
     mmgpt_gen_params *g = &o->gen;
-    double            d;
     switch (id) {
     case MM_O_MODEL: o->model = v; return true;
     case MM_O_MMPROJ: o->mmproj = v; return true;
@@ -117,8 +116,7 @@ static bool store_value(mm_task_opts *o, mm_opt_id id, const char *a, const char
     case MM_O_TEMP: return f_range(a, v, 0.0, MM_SAMPLER_MAX_TEMP, &g->temperature);
     case MM_O_TOP_K: return i_range(a, v, 0, 1L << 30, &g->top_k);
     case MM_O_TOP_P:
-        if (!mm_cli_float_gt(a, v, 0.0, 1.0, &d)) return false;
-        g->top_p = (float)d;
+        if (!f_range(a, v, 0.0, 1.0, &g->top_p)) return false;
         return true;
     case MM_O_MIN_P: return f_range(a, v, 0.0, 1.0, &g->min_p);
     case MM_O_SEED: return mm_cli_u64(a, v, &g->seed);

@@ -13,8 +13,8 @@
  *     user text (the media where it stands, followed by a newline as `mmgpt ask` puts it), text parts are
  *     literal text (a typed <__media__> is text), two text parts in a row joined by "\n". So [image, "Q"]
  *     is the text `mmgpt ask IMAGE Q` builds. Media only in user messages.
- *   temperature [0, 2] (default 0), top_p (0, 1], max_tokens >= 1 (alias max_completion_tokens; default
- *     the CLI's 128), seed (integer >= 0), stop (string or array of up to 4 non-empty strings),
+ *   temperature [0, 2] (default 0), top_p [0, 1] (0: the best token only), max_tokens >= 1 (alias max_completion_tokens; default
+ *     the CLI's 128), seed (integer >= 0, or -1 for a random one), stop (string or array of up to 4 non-empty strings),
  *     repeat_penalty (> 0), presence_penalty / frequency_penalty [-2, 2], repeat_last_n >= -1, top_k,
  *     min_p [0, 1], ignore_eos (bool) (the names llama-server takes), stream (bool), stream_options
  *     ({"include_usage": bool}), model and user (accepted, not used). A field given as null is not given.

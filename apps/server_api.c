@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -300,6 +301,18 @@ static int refuse(const cJSON *root, mm_srv_error *e) {
     return 0;
 }
 
+/* "seed": -1 asks for a random seed (llama-server's convention; clients of llama.cpp send it): the clock and a
+ * per-process count through splitmix64, different for every request. */
+static uint64_t random_seed(void) {
+    static _Atomic uint64_t count;
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    uint64_t z = ((uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec) ^ (++count * 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
 static int parse_sampling(const cJSON *root, mm_srv_req *req, mm_srv_error *e) {
     mmgpt_gen_params *g = &req->gen;
     double            x = 0;
@@ -307,7 +320,7 @@ static int parse_sampling(const cJSON *root, mm_srv_req *req, mm_srv_error *e) {
     int               r;
     if ((r = get_number(root, "temperature", 0, 2, false, &x, e)) < 0) return -1;
     if (r) g->temperature = (float)x;
-    if ((r = get_number(root, "top_p", 0, 1, true, &x, e)) < 0) return -1;
+    if ((r = get_number(root, "top_p", 0, 1, false, &x, e)) < 0) return -1;
     if (r) g->top_p = (float)x;
     if ((r = get_number(root, "min_p", 0, 1, false, &x, e)) < 0) return -1;
     if (r) g->min_p = (float)x;
@@ -321,8 +334,8 @@ static int parse_sampling(const cJSON *root, mm_srv_req *req, mm_srv_error *e) {
     if (r) g->repeat_last_n = (int)k;
     if ((r = get_int(root, "top_k", -1, 1 << 30, &k, e)) < 0) return -1;
     if (r) g->top_k = (int)k;
-    if ((r = get_int(root, "seed", 0, 9007199254740991.0, &k, e)) < 0) return -1;
-    if (r) g->seed = (uint64_t)k;
+    if ((r = get_int(root, "seed", -1, 9007199254740991.0, &k, e)) < 0) return -1;
+    if (r) g->seed = k == -1 ? random_seed() : (uint64_t)k;
     if ((r = get_int(root, "max_tokens", 1, 1 << 30, &k, e)) < 0) return -1;
     if (r) g->max_tokens = (int)k;
     if ((r = get_int(root, "max_completion_tokens", 1, 1 << 30, &k, e)) < 0) return -1;

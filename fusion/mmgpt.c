@@ -629,7 +629,7 @@ static int gen_begin(mmgpt_ctx *c, mmgpt_gen_params p, char *err) {
     if (!(p.temperature >= 0.0f && p.temperature <= MM_SAMPLER_MAX_TEMP))
         return fail(MMGPT_ERR_USAGE, err, "mmgpt_generate: temperature %g is outside [0, %g]", (double)p.temperature,
                     (double)MM_SAMPLER_MAX_TEMP);
-    if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) return fail(MMGPT_ERR_USAGE, err, "mmgpt_generate: top-p %g is outside (0, 1]", (double)p.top_p);
+    if (!(p.top_p >= 0.0f && p.top_p <= 1.0f)) return fail(MMGPT_ERR_USAGE, err, "mmgpt_generate: top-p %g is outside [0, 1]", (double)p.top_p);
     if (p.n_stop < 0 || (p.n_stop > 0 && !p.stop)) return fail(MMGPT_ERR_USAGE, err, "mmgpt_generate: bad stop-string list");
     if (p.repeat_last_n < -1) return fail(MMGPT_ERR_USAGE, err, "mmgpt_generate: repeat-last-n %d is below -1", p.repeat_last_n);
     struct mm_gen *g = calloc(1, sizeof *g);

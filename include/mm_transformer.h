@@ -272,7 +272,7 @@ int mm_gpt_eval_layers(mm_gpt_state *s, float *x, int64_t n, int64_t pos0, char 
  *                      x = x - (c * frequency_penalty + presence_penalty)
  *   2. top-k       (0 < top_k < V) keep the top_k largest x.
  *   3. top-p       (top_p < 1) p = softmax(x) over the survivors (T = 1), sorted descending; keep the
- *                  shortest prefix whose cumulative p reaches top_p.
+ *                  shortest prefix whose cumulative p reaches top_p (top_p 0: the first one).
  *   4. min-p       (min_p > 0) keep x_i - x_max >= log(min_p), i.e. p_i >= min_p * p_max at T = 1
  *                  (min_p = 1 keeps the maximum and its ties).
  *   5. temperature p_i = exp((x_i - x_max)/T) / sum over the survivors. T = 0 is greedy: the argmax of
@@ -296,7 +296,7 @@ int mm_gpt_eval_layers(mm_gpt_state *s, float *x, int64_t n, int64_t pos0, char 
 typedef struct {
     float    temperature;       /* [0, 2]; default 0.8 */
     int64_t  top_k;             /* <= 0 = no limit; default 40 */
-    float    top_p;             /* (0, 1]; 1 = off; default 0.95 */
+    float    top_p;             /* [0, 1]; 1 = off, 0 keeps the best candidate only (as llama.cpp); default 0.95 */
     uint64_t seed;              /* default 0x5eed */
     float    min_p;             /* [0, 1]; 0 = off; default 0.05 (llama.cpp's) */
     float    repeat_penalty;    /* > 0; 1 = off (default, as llama.cpp) */

@@ -306,7 +306,7 @@ typedef struct {
                                                end of the answer or a full context */
     float              temperature;         /* [0, 2]; 0 = greedy (default) */
     int                top_k;               /* <= 0 = no limit (default 40) */
-    float              top_p;               /* (0, 1] (default 0.95) */
+    float              top_p;               /* [0, 1] (default 0.95; 0 keeps the best token only) */
     uint64_t           seed;                /* default 0x5eed */
     float              min_p;               /* [0, 1]: keep p_i >= min_p * p_max (default 0.05; 0 = off) */
     float              repeat_penalty;      /* > 0: divides positive logits, multiplies negative ones of

@@ -76,7 +76,7 @@ int mm_sampler_params_check(const mm_sampler_params *p, char *err) {
     if (!(p->temperature >= 0.0f)) return mm_err(err, "temperature %g must be >= 0", p->temperature);
     if (p->temperature > MM_SAMPLER_MAX_TEMP)
         return mm_err(err, "temperature %g is above the maximum %g", p->temperature, MM_SAMPLER_MAX_TEMP);
-    if (!(p->top_p > 0.0f && p->top_p <= 1.0f)) return mm_err(err, "top_p %g must be in (0, 1]", p->top_p);
+    if (!(p->top_p >= 0.0f && p->top_p <= 1.0f)) return mm_err(err, "top_p %g must be in [0, 1]", p->top_p);
     if (!(p->min_p >= 0.0f && p->min_p <= 1.0f)) return mm_err(err, "min_p %g must be in [0, 1]", p->min_p);
     if (!(p->repeat_penalty > 0.0f && isfinite(p->repeat_penalty)))
         return mm_err(err, "repeat penalty %g must be finite and > 0", p->repeat_penalty);

@@ -315,11 +315,15 @@ def main():
         st, js = s.chat(ask_body("shapes1.png", "Describe this image."), key)
         err_ok("413 body over --max-body", st, js, 413)
         # 503: one slot busy, one queue place: of three more clients one waits (200), two get 503
-        out = []
+        out, retry = [], []
 
         def long_req():
-            out.append(s.chat({"messages": [{"role": "user", "content": "Describe this image."}],
-                               "ignore_eos": True, "max_tokens": 200}, key)[0])
+            st, hdr, _ = s.request("POST", "/v1/chat/completions",
+                                   {"messages": [{"role": "user", "content": "Describe this image."}],
+                                    "ignore_eos": True, "max_tokens": 200}, key)
+            out.append(st)
+            if st == 503:
+                retry.append(hdr.get("Retry-After"))
         first = threading.Thread(target=long_req)
         first.start()
         t0 = time.time()
@@ -332,6 +336,7 @@ def main():
             t.join()
         check("503 when the queue is full (1 slot busy, queue 1, 3 more clients)", sorted(out) == [200, 200, 503, 503],
               out)
+        check("503 says when to retry (Retry-After: 1)", retry == ["1", "1"], retry)
         st, js = s.chat({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}, key)
         check("served again after the 503s", st == 200, js)
     finally:

@@ -87,6 +87,14 @@ int main(void) {
           "defaults");
     mm_srv_req_free(&r);
 
+    /* top_p 0 (the best token only, as llama.cpp) and seed -1 (a random seed per request, llama-server's convention) */
+    CHECK(parse("{" MSG ",\"top_p\":0,\"seed\":-1}", &r, &e) == 0 && r.gen.top_p == 0.0f, "top_p 0, seed -1: %s", e.message);
+    const uint64_t s1 = r.gen.seed;
+    mm_srv_req_free(&r);
+    CHECK(parse("{" MSG ",\"seed\":-1}", &r, &e) == 0 && r.gen.seed != s1 && r.gen.seed != d.seed, "seed -1 twice: %llx %llx",
+          (unsigned long long)s1, (unsigned long long)r.gen.seed);
+    mm_srv_req_free(&r);
+
     /* values of unsupported fields that ask for nothing (what SDKs and frameworks send): accepted */
     CHECK(parse("{" MSG ",\"tools\":[],\"functions\":[],\"tool_choice\":\"none\",\"response_format\":{\"type\":"
                 "\"text\"},\"modalities\":[\"text\"],\"logit_bias\":{},\"n\":1,\"logprobs\":false,\"top_logprobs\":null,"
@@ -106,10 +114,11 @@ int main(void) {
     refused("{\"messages\":[]}", "messages");
     refused("{" MSG ",\"temperature\":2.5}", "temperature");
     refused("{" MSG ",\"temperature\":-1}", "temperature");
-    refused("{" MSG ",\"top_p\":0}", "top_p");
+    refused("{" MSG ",\"top_p\":-0.5}", "top_p");
+    refused("{" MSG ",\"top_p\":1.01}", "top_p");
     refused("{" MSG ",\"max_tokens\":0}", "max_tokens");
     refused("{" MSG ",\"max_tokens\":1.5}", "max_tokens");
-    refused("{" MSG ",\"seed\":-1}", "seed");
+    refused("{" MSG ",\"seed\":-2}", "seed");
     refused("{" MSG ",\"n\":2}", "n");
     refused("{" MSG ",\"logprobs\":true}", "logprobs");
     refused("{" MSG ",\"top_logprobs\":3}", "top_logprobs");

@@ -144,6 +144,7 @@ int main(void) {
     dist_case(x, 1.0f, 3, 1.0f, N);
     dist_case(x, 1.3f, 5, 1.0f, N);
     dist_case(x, 1.0f, 0, 0.6f, N);
+    dist_case(x, 1.3f, 0, 0.0f, N);   /* top_p 0: the best candidate only */
     dist_case(x, 0.8f, 6, 0.9f, N);
 
     /* T > 2 refused, with a message; top_p out of range refused */
@@ -154,8 +155,10 @@ int main(void) {
     bad.temperature = -0.1f;
     CHECK(!mm_sampler_create(bad, V, err), "T=-0.1 accepted");
     bad.temperature = 1.0f;
-    bad.top_p = 0.0f;
-    CHECK(!mm_sampler_create(bad, V, err), "top_p=0 accepted");
+    bad.top_p = -0.25f;
+    CHECK(!mm_sampler_create(bad, V, err), "top_p=-0.25 accepted");
+    bad.top_p = 1.5f;
+    CHECK(!mm_sampler_create(bad, V, err) && strstr(err, "top_p"), "top_p=1.5 accepted or unclear: '%s'", err);
     bad = mm_sampler_default_params();
     bad.min_p = 1.5f;
     CHECK(!mm_sampler_create(bad, V, err) && strstr(err, "min_p"), "min_p=1.5 accepted or unclear: '%s'", err);

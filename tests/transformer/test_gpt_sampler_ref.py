@@ -285,6 +285,7 @@ def edge_cases():
     cs.append(case(xv, T=0.8, top_k=0, top_p=0.95, draws=20, seed=11, name="top_p over 50257 ids, ties"))
     cs.append(case(xv, T=1.0, top_k=30000, top_p=1.0, min_p=0.01, draws=20, seed=12, name="top_k 30000 of 50257"))
     cs.append(case(xz, T=1.0, top_k=0, top_p=0.5, draws=20, seed=13, name="top_p: -0 and +0 at the top"))
+    cs.append(case(xv, T=1.2, top_k=0, top_p=0.0, draws=20, seed=14, name="top_p 0: the best id only (llama.cpp)"))
     return cs
 
 
@@ -340,9 +341,9 @@ def main():
                                                                    "".join("\n    " + b for b in bad[:5])))
 
     # parameters the sampler must refuse
-    refused = run_c(tool, [case(X8, T=2.5), case(X8, min_p=1.5), case(X8, rep=0.0), case(X8, top_p=0.0),
+    refused = run_c(tool, [case(X8, T=2.5), case(X8, min_p=1.5), case(X8, rep=0.0), case(X8, top_p=-0.5),
                            case(X8, last_n=-1), case(X8, last_n=(1 << 24) + 1)])
-    check("out-of-range params refused (T 2.5, min_p 1.5, repeat 0, top_p 0, last_n -1 / 2^24+1)",
+    check("out-of-range params refused (T 2.5, min_p 1.5, repeat 0, top_p -0.5, last_n -1 / 2^24+1)",
           all(r is None for r in refused))
 
     if failures:
