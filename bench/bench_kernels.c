@@ -6,7 +6,8 @@
  *   - matvec GB/s of every weight type (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) for a
  *     4096x4096 matrix as a fraction of the read bandwidth, at 1 and 2 threads: rounds of (bandwidth pass,
  *     matvec pass per type), fraction per round, medians;
- *   - a GPT-2 small decode step (48 matvecs, pool overheads included) for F16 and Q8_0.
+ *   - a GPT-2 small decode step (48 matvecs, pool overheads included) for F16 and Q8_0;
+ *   - the row scans of every token over 50257 logits (mm_argmax, mm_find_nonfinite), from cache.
  *
  *   bench_kernels [--quick] [--matvec] [--rounds N] [--types f32,q4_k,...]
  *     --types: only those in the prefill and matvec figures; --matvec: only the bandwidth and matvec figures
@@ -282,6 +283,26 @@ int main(int argc, char **argv) {
                 for (int j = 0; j < 4; j++) free(Wl[l][j]);
         }
         free(x); free(y);
+    }
+    /* ---- the per-token row scans over GPT-2's 50257 logits (greedy pick, the NaN/Inf check), from cache */
+    {
+        const int64_t V = 50257;
+        float *lg = malloc(sizeof(float) * (size_t)V);
+        bench_fill(lg, V, 4242u);
+        volatile int64_t sink = 0;
+        double ba = 1e30, bn = 1e30;
+        for (int it = 0; it < 300; it++) {
+            double t0 = mm_time_ms();
+            sink += mm_argmax(lg, V);
+            double t1 = mm_time_ms();
+            sink += mm_find_nonfinite(lg, V);
+            double t2 = mm_time_ms();
+            if (t1 - t0 < ba) ba = t1 - t0;
+            if (t2 - t1 < bn) bn = t2 - t1;
+        }
+        printf("\nrow scans over %lld logits (best of 300): mm_argmax %.1f us, mm_find_nonfinite %.1f us\n", (long long)V,
+               1e3 * ba, 1e3 * bn);
+        free(lg);
     }
     free(a);
     mm_pool_free(pools[1]);
