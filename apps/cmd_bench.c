@@ -493,7 +493,7 @@ static const mm_cmd_spec k_bench = {
              "Adds the weight bytes read per token, the fraction of the machine's read bandwidth (measured in the\n"
              "run) that tg reaches, and the GFLOP/s of the work done (only the logits computed are counted).\n"
              "-p and -n are llama-bench's (prompt lengths, generated tokens; also --n-prompt, --n-gen).\n",
-    .opts = (const mm_opt_id[]){MM_O_MODEL, MM_O_MMPROJ, MM_O_THREADS, MM_O_KV_F16, MM_O_IMAGE, MM_O_AUDIO,
+    .opts = (const mm_opt_id[]){MM_O_MODEL, MM_O_MMPROJ, MM_O_THREADS, MM_O_KV_F16, MM_O_CACHE_TYPE_K, MM_O_CACHE_TYPE_V, MM_O_IMAGE, MM_O_AUDIO,
                                 MM_O_JSON, MM_O_N_PROMPT, MM_O_N_GEN, MM_O_REPETITIONS, MM_O_BW_MIB, MM_O_COUNT},
     .texts = (const mm_opt_text[]){{MM_O_THREADS, "; a comma-separated list (1,2,4): each"},
                                    {MM_O_IMAGE, "also time the image encoder on FILE (per item)"},

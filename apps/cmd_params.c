@@ -195,7 +195,7 @@ static const mm_cmd_spec k_params = {
              "With --ranks: the pipeline plan (mpirun -np N mmgpt ...; layers split over ranks, see\n"
              "docs/SCALING.md): per rank, weights (rank 0 adds the embeddings; the unembedding is tied), KV cache\n"
              "at full context, activations, and whether their sum fits in --mem.\n",
-    .opts = (const mm_opt_id[]){MM_O_MODEL, MM_O_CTX_SIZE, MM_O_KV_F16, MM_O_JSON, MM_O_ARCH, MM_O_ALL, MM_O_RANKS,
+    .opts = (const mm_opt_id[]){MM_O_MODEL, MM_O_CTX_SIZE, MM_O_KV_F16, MM_O_CACHE_TYPE_K, MM_O_CACHE_TYPE_V, MM_O_JSON, MM_O_ARCH, MM_O_ALL, MM_O_RANKS,
                                 MM_O_TYPE, MM_O_MEM, MM_O_LAYER_SPLIT, MM_O_BATCH, MM_O_COUNT},
     .texts = (const mm_opt_text[]){{MM_O_MODEL, "to account instead of a named shape (default: none)"},
                                    {MM_O_CTX_SIZE, " of the KV cache: -m FILE's (default 0 = min(trained context, "

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mm_fusion.h"
 #include "mm_transformer.h"
@@ -83,6 +84,21 @@ static bool list_range(const char *a, const char *v, long lo, long hi, mm_opt_li
     return true;
 }
 
+/* The KV cache type named by option a (--kv-f16, -ctk / -ctv TYPE as llama.cpp spells them): f32 or f16 for keys and
+ * values alike; another type, or a second option naming a different one, is a usage error. */
+static bool kv_type(mm_task_opts *o, const char *a, const char *v) {
+    const char t = !strcasecmp(v, "f16") ? 'h' : !strcasecmp(v, "f32") ? 'f' : 0;
+    if (!t)
+        return mm_cli_fail(MM_EXIT_USAGE, "%s: KV cache type '%s' is not supported: mmgpt keeps it in f32 (default) or f16",
+                           a, v), false;
+    if (o->kv_given && o->kv_given != t)
+        return mm_cli_fail(MM_EXIT_USAGE, "%s: %s conflicts with the KV cache type given before (keys and values have one "
+                           "type here: give -ctk and -ctv alike)", a, v), false;
+    o->kv_given = t;
+    o->kv_f16 = t == 'h';
+    return true;
+}
+
 /* The value v (NULL for a switch) of option id, given as a: into o. false after a usage error. */
 static bool store_value(mm_task_opts *o, mm_opt_id id, const char *a, const char *v) {
     mmgpt_gen_params *g = &o->gen;
@@ -93,7 +109,9 @@ static bool store_value(mm_task_opts *o, mm_opt_id id, const char *a, const char
         if (o->lists) return list_range(a, v, 1, MM_POOL_MAX_THREADS, &o->threads_list);
         return mm_cli_threads(a, v, &o->threads);
     case MM_O_CTX_SIZE: return mm_cli_int(a, v, 0, 1L << 24, &o->n_ctx);
-    case MM_O_KV_F16: o->kv_f16 = true; return true;
+    case MM_O_KV_F16: return kv_type(o, a, "f16");
+    case MM_O_CACHE_TYPE_K:
+    case MM_O_CACHE_TYPE_V: return kv_type(o, a, v);
     case MM_O_MAX_TILES: return mm_cli_int(a, v, 1, 4096, &o->max_tiles);
     case MM_O_CHAT_TEMPLATE:
         if (!mm_chat_template_known(v)) {
@@ -282,7 +300,8 @@ static void print_row(FILE *f, mm_opt_id id, const mm_task_opts *d, const char *
                  spec_text(texts, id) ? spec_text(texts, id) : default_text(id, d, prompt_help, dflt, sizeof dflt),
                  hit + strlen("{default}"));
     else snprintf(text, sizeof text, "%s", h);
-    fprintf(f, "  %-*s ", HELP_COL - 3, left);
+    if ((int)strlen(left) > HELP_COL - 3) fprintf(f, "  %s\n%*s", left, HELP_COL, ""); /* a long flag: text below */
+    else fprintf(f, "  %-*s ", HELP_COL - 3, left);
     int col = HELP_COL;
     for (const char *p = text; *p; p++) {
         /* a space before a word that would pass HELP_WIDTH breaks the line, as "\n" does */

@@ -77,6 +77,7 @@ typedef struct {
     const char *out;            /* -o FILE.npy */
     long        threads, n_ctx;
     bool        kv_f16;
+    char        kv_given;       /* the KV type an option named: 0 none, 'h' f16 (--kv-f16, -ctk/-ctv f16), 'f' f32 */
     long        max_tiles;      /* --max-tiles N (0 = the image processor's default) */
     mmgpt_gen_params gen;       /* gen.stop / n_stop point at stops[] */
     bool        json, quiet, have_max_tokens, multi_turn;

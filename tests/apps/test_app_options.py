@@ -197,6 +197,16 @@ def main():
         check("%s --kv-f16 accepted" % args[0], rc == 0, err)
     rc, _, err = run(["chat", "-m", m, "--kv-f16", "-q", "-n", "2"], stdin=b"hi\n")
     check("chat --kv-f16 accepted", rc == 0, err)
+    # llama.cpp's spellings: -ctk / -ctv f16 are --kv-f16 (the same logits), f32 the default; other types and
+    # keys/values of different types are usage errors naming the option
+    lc, ec = logits("-p", P, "-ctk", "f16", "--cache-type-v", "F16")
+    check("logits -ctk f16 --cache-type-v F16 == --kv-f16", lc is not None and lk is not None and np.array_equal(lc, lk), ec)
+    lc, ec = logits("-p", P, "-ctk", "f32", "-ctv", "f32")
+    check("logits -ctk f32 -ctv f32 == the default", lc is not None and np.array_equal(lc, lp), ec)
+    for bad, name in ((["-ctk", "q8_0"], "-ctk"), (["-ctk", "f16", "-ctv", "f32"], "-ctv"),
+                      (["--kv-f16", "--cache-type-k", "f32"], "--cache-type-k")):
+        rc, _, err = run(["generate", "-m", m, "-p", "x", "-n", "1", "-q"] + bad)
+        check("generate %s: exit 2 naming %s" % (" ".join(bad), name), rc == 2 and name in err, err)
 
     # ---- one exit code per kind of failure
     long_prompt = "why " * 60
