@@ -32,7 +32,18 @@
 #endif
 #define PF(p, off) _mm_prefetch((const char *)(p) + MM_PF_BYTES + (off), MM_PF_HINT)
 
-T512 static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
+/* y[j][r + k] = the horizontal sum of a0[k][j] + a1[k][j] (R rows x V vectors of a tile), all at once: the bits of
+ * _mm512_reduce_add_ps on each (mm_hsum512x, simd_avx512.h), so a tile's rows equal the row kernel's */
+T512 static inline __attribute__((always_inline)) void tile_hsum(__m512 a0[4][MULTI_VMAX], __m512 a1[4][MULTI_VMAX],
+                                                                      float *const *y, int64_t r, const int R, const int V) {
+    __m512 a[4 * MULTI_VMAX];
+    float o[4 * MULTI_VMAX];
+    for (int k = 0; k < R; k++)
+        for (int j = 0; j < V; j++) a[k * V + j] = _mm512_add_ps(a0[k][j], a1[k][j]);
+    mm_hsum512x(a, R * V, o);
+    for (int k = 0; k < R; k++)
+        for (int j = 0; j < V; j++) y[j][r + k] = o[k * V + j];
+}
 
 /* ---------------------------------------------------------------- integer kernels (x quantized, VNNI)
  * x is quantized to 8 bits per block of 32 (mm_xq8, ggml Q8_0 rounding). vpdpbusd multiplies unsigned by signed
@@ -212,8 +223,7 @@ q8_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
                 a1[k][j] = _mm512_add_ps(a1[k][j], _mm512_zextps256_ps512(_mm256_mul_ps(_mm256_cvtepi32_ps(p), sc)));
             }
         }
-    for (int k = 0; k < R; k++)
-        for (int j = 0; j < V; j++) y[j][r + k] = hsum512(_mm512_add_ps(a0[k][j], a1[k][j]));
+    tile_hsum(a0, a1, y, r, R, V);
 }
 
 /* Q4_0 codes of 16 blocks at bb (18 bytes apart) transposed to one 32-bit lane per block: wq[k] lane p = elements
@@ -349,8 +359,7 @@ q4_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
                 a1[k][j] = _mm512_add_ps(a1[k][j], _mm512_zextps256_ps512(_mm256_mul_ps(t, dw)));
             }
         }
-    for (int k = 0; k < R; k++)
-        for (int j = 0; j < V; j++) y[j][r + k] = hsum512(_mm512_add_ps(a0[k][j], a1[k][j]));
+    tile_hsum(a0, a1, y, r, R, V);
 }
 
 /* the table's row kernels: R = 4 rows at once for long rows, else 1; one vector */

@@ -41,6 +41,7 @@
  * sum order differs from the generic level's (4 accumulators per row there) and the avx2 level's: the tests
  * compare levels with the naive reference within a tolerance. */
 #include "core_internal.h"
+#include "simd_avx512.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -133,10 +134,17 @@ T512 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t c0,
         else if (g == 3) fp_grp(w, x, i, 3, ml, acc, R, V, kind);
         else fp_grp(w, x, i, 4, ml, acc, R, V, kind);
     }
+    __m512 a[64];   /* the R V horizontal sums at once, each the bits of _mm512_reduce_add_ps (simd_avx512.h) */
+    float o[64];
 #pragma GCC unroll 8
     for (int k = 0; k < R; k++)
 #pragma GCC unroll 8
-        for (int j = 0; j < V; j++) y[j][r + k] = _mm512_reduce_add_ps(acc[k][j]);
+        for (int j = 0; j < V; j++) a[k * V + j] = acc[k][j];
+    mm_hsum512x(a, R * V, o);
+#pragma GCC unroll 8
+    for (int k = 0; k < R; k++)
+#pragma GCC unroll 8
+        for (int j = 0; j < V; j++) y[j][r + k] = o[k * V + j];
 }
 
 /* Rows per tile of the one-vector instance (the row kernel of mm_matvec). */

@@ -206,10 +206,14 @@ k45_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
                 }
             }
         }
+        __m512 a[MULTI_V];
+        float o[MULTI_V];   /* the V horizontal sums at once (simd_avx512.h: the bits of _mm512_reduce_add_ps) */
+        for (int j = 0; j < V; j++) a[j] = _mm512_add_ps(acc0[j], acc1[j]);
+        mm_hsum512x(a, V, o);
         for (int j = 0; j < V; j++) {
             __m128 m4 = _mm_add_ps(_mm256_castps256_ps128(accm[j]), _mm256_extractf128_ps(accm[j], 1));
             m4 = _mm_add_ps(m4, _mm_movehl_ps(m4, m4));
-            y[j][r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[j], acc1[j])) - _mm_cvtss_f32(_mm_add_ss(m4, _mm_movehdup_ps(m4)));
+            y[j][r] = o[j] - _mm_cvtss_f32(_mm_add_ss(m4, _mm_movehdup_ps(m4)));
         }
     }
 }
@@ -293,7 +297,9 @@ k4t_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
                 acc[j] = _mm512_add_ps(acc[j], _mm512_zextps256_ps512(a));
             }
         }
-        for (int j = 0; j < V; j++) y[j][r] = _mm512_reduce_add_ps(acc[j]);
+        float o[MULTI_VMAX];   /* the V horizontal sums at once (simd_avx512.h: the bits of _mm512_reduce_add_ps) */
+        mm_hsum512x(acc, V, o);
+        for (int j = 0; j < V; j++) y[j][r] = o[j];
     }
 }
 
@@ -361,7 +367,11 @@ q6k_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
                 }
             }
         }
-        for (int j = 0; j < V; j++) y[j][r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[j], acc1[j]));
+        __m512 a[MULTI_VMAX];
+        float o[MULTI_VMAX];   /* the V horizontal sums at once (simd_avx512.h: the bits of _mm512_reduce_add_ps) */
+        for (int j = 0; j < V; j++) a[j] = _mm512_add_ps(acc0[j], acc1[j]);
+        mm_hsum512x(a, V, o);
+        for (int j = 0; j < V; j++) y[j][r] = o[j];
     }
 }
 
