@@ -42,9 +42,6 @@ mm_qt_dots16(const __m512i wq[8], const mm_xq8 *const *xq, int V, int64_t off, _
     mm_qt_dots16x(wq, xq, V, off, _mm512_setzero_si512(), 0, p);
 }
 
-/* The same for a group of 8 blocks (sub-blocks) and one vector, in the packed layout of qt's group of 8: wq[k] =
- * [register k | register k + 4] (k < 4, 256 bits each), xt the group's first element in qt (qtu); lane p of the result =
- * the exact integer dot product of block p (two chains, the halves added at the end). */
 /* The horizontal sums of n accumulators at once (mm_hsum512x16: n <= 16): out[t] = _mm512_reduce_add_ps(a[t]), bit for bit (t < n; n
  * a constant after inlining). gcc's reduce (avx512fintrin.h, __MM512_REDUCE_OP) adds lanes i + (i + 8), then the
  * 128-bit halves of that (+ 4), then (0 + 2, 1 + 3), then 0 + 1 (the upper operand first in the first two steps);
@@ -87,17 +84,28 @@ __attribute__((target("avx512f,avx512dq"), always_inline)) static inline void mm
     for (int t = 0; t < n; t += 16) mm_hsum512x16(a + t, n - t < 16 ? n - t : 16, out + t);
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq"), always_inline)) static inline __m256i
-mm_qt_dots8(const __m512i wq[4], const void *xt_, __m512i start, const int u) {   /* start, u: as mm_qt_dots16x's */
+/* The same for a group of 8 blocks (sub-blocks) and one vector, in the packed layout of qt's group of 8: wq[k] =
+ * [register k | register k + 4] (k < 4, 256 bits each), xt the group's first element in qt (qtu). Not folded: lane p =
+ * block p's exact integer dot product over its codes of registers 0..3 (the low 256 bits), lane 8 + p over those of
+ * registers 4..7 (the high 256 bits); the float stage takes the 16 lanes at once (two halves per block, each exact in
+ * f32: |sum| < 2^24) with no 512 -> 256 fold per vector (was add, extract, add, then 256-bit float operations and a
+ * zero-extended add). One chain for V > 2 (the vectors interleave), two for V <= 2 (the vpdpbusd latency): exact
+ * integer sums, so V does not change a bit. */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq"), always_inline)) static inline __m512i
+mm_qt_dots8(const __m512i wq[4], const void *xt_, __m512i start, const int u, const int V) {   /* start, u: as mm_qt_dots16x's */
     const int8_t *xt = xt_;
 #define MM_QT_DP(c, w, x) (u ? _mm512_dpbusd_epi32((c), (x), (w)) : _mm512_dpbusd_epi32((c), (w), (x)))   /* unsigned first */
+    if (V > 2) {
+        __m512i c = MM_QT_DP(start, wq[0], _mm512_loadu_si512(xt));
+        for (int k = 1; k < 4; k++) c = MM_QT_DP(c, wq[k], _mm512_loadu_si512(xt + 64 * k));
+        return c;
+    }
     __m512i c0 = MM_QT_DP(start, wq[0], _mm512_loadu_si512(xt));
     __m512i c1 = MM_QT_DP(_mm512_setzero_si512(), wq[1], _mm512_loadu_si512(xt + 64));
     c0 = MM_QT_DP(c0, wq[2], _mm512_loadu_si512(xt + 128));
     c1 = MM_QT_DP(c1, wq[3], _mm512_loadu_si512(xt + 192));
 #undef MM_QT_DP
-    const __m512i c = _mm512_add_epi32(c0, c1);
-    return _mm256_add_epi32(_mm512_castsi512_si256(c), _mm512_extracti64x4_epi64(c, 1));
+    return _mm512_add_epi32(c0, c1);
 }
 #endif
 
