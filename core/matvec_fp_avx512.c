@@ -7,8 +7,9 @@
  *   ONE 16-lane f32 accumulator per (row, vector), fed once per group of four 16-column chunks (64 columns) in
  *   order: t = w0 x0 (rounded), t = fma(w1, x1, t), t = fma(w2, x2, t), t = fma(w3, x3, t), acc = acc + t;
  *   the last cols % 64 columns are one shorter group of 1..4 chunks (its last chunk masked, zeros elsewhere, when
- *   cols % 16 != 0); then y = _mm512_reduce_add_ps(acc). F16 weights are widened with vcvtph2ps, BF16 by a
- *   16-bit shift: exact, so only the f32 roundings of the chains, of the adds and of the horizontal sum remain.
+ *   cols % 16 != 0); then y = _mm512_reduce_add_ps(acc) (a tile's R V sums at once, the same bits: mm_hsum512x,
+ *   simd_avx512.h). F16 weights are widened with vcvtph2ps, BF16 by a 16-bit shift: exact, so only the f32
+ *   roundings of the chains, of the adds and of the horizontal sum remain.
  * Why groups: one row stream must run at the memory's speed, and several rows at once read slower from memory
  * (4 interleaved row streams, 124M F16 decode at 1 thread, 86 vs 104 tok/s; 1 row x 1 FMA chain was capped by
  * the FMA latency, 1 chunk per 4 cycles). The groups of successive 64 columns are independent chains (only the

@@ -42,8 +42,9 @@ mm_qt_dots16(const __m512i wq[8], const mm_xq8 *const *xq, int V, int64_t off, _
     mm_qt_dots16x(wq, xq, V, off, _mm512_setzero_si512(), 0, p);
 }
 
-/* The horizontal sums of n accumulators at once (mm_hsum512x16: n <= 16): out[t] = _mm512_reduce_add_ps(a[t]), bit for bit (t < n; n
- * a constant after inlining). gcc's reduce (avx512fintrin.h, __MM512_REDUCE_OP) adds lanes i + (i + 8), then the
+/* The horizontal sums of n accumulators at once (mm_hsum512x16: n <= 16): out[t] = _mm512_reduce_add_ps(a[t]), bit
+ * for bit (t < n; n a constant after inlining), so a batched tile's rows equal the row kernel's (V = 1: the reduce).
+ * gcc's reduce (avx512fintrin.h, __MM512_REDUCE_OP) adds lanes i + (i + 8), then the
  * 128-bit halves of that (+ 4), then (0 + 2, 1 + 3), then 0 + 1 (the upper operand first in the first two steps);
  * here the same pairs in the same operand order, but the accumulators are transposed as they shrink, so each step
  * is one add for up to 16 accumulators:
@@ -53,7 +54,8 @@ mm_qt_dots16(const __m512i wq[8], const mm_xq8 *const *xq, int V, int64_t off, _
  *   4. pairs (G, H) -> per 128-bit lane [G0 + G1, G2 + G3, H0 + H1, H2 + H3] (shufps (2, 0), (3, 1))
  * so accumulator t ends in lane 4 (t % 4) + t / 4 (an odd one out is paired with itself, its copy unused): 30
  * shuffles and 15 adds for 16 accumulators, 14 and 7 for 8, instead of 4 shuffles and 4 adds each. n = 1 is
- * _mm512_reduce_add_ps itself (the row kernels). */
+ * _mm512_reduce_add_ps itself (the row kernels). Checked by tests/core/test_core_multi.c's memcmp (batched against
+ * alone): step 3 done as step 4's shufps, (0 + 1) + (2 + 3) instead of (0 + 2) + (1 + 3), fails it for every type. */
 __attribute__((target("avx512f,avx512dq"), always_inline)) static inline void mm_hsum512x16(const __m512 *a, const int n,
                                                                                             float *out) {
     if (n == 1) {
