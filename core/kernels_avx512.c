@@ -35,7 +35,7 @@
 /* y[j][r + k] = the horizontal sum of a0[k][j] + a1[k][j] (R rows x V vectors of a tile), all at once: the bits of
  * _mm512_reduce_add_ps on each (mm_hsum512x, simd_avx512.h), so a tile's rows equal the row kernel's */
 T512 static inline __attribute__((always_inline)) void tile_hsum(__m512 a0[4][MULTI_VMAX], __m512 a1[4][MULTI_VMAX],
-                                                                      float *const *y, int64_t r, const int R, const int V) {
+                                                                   float *const *y, int64_t r, const int R, const int V) {
     __m512 a[4 * MULTI_VMAX];
     float o[4 * MULTI_VMAX];
     for (int k = 0; k < R; k++)
@@ -70,8 +70,8 @@ T512 static inline __attribute__((always_inline)) void tile_hsum(__m512 a0[4][MU
  * of 8 blocks follows where nb % 16 >= 8 (GPT-2's 768 columns: 16 + 8), its registers k and k + 4 packed in one
  * 512-bit register (4 vpdpbusd per vector instead of 8 of 256 bits: mm_qt_dots8), the two halves of each block kept
  * in lanes p and 8 + p through the float stage (16 lanes, the scales duplicated; Q4_0's -8 ds_x on the low half only),
- * not folded to 256 bits per vector; the 4-block steps below take the rest. The vpdpbusd chains are split by V (4 chains for V <= 2, one per vector interleaved for more):
- * integer sums are exact, so that does not change any bit.
+ * not folded to 256 bits per vector; the 4-block steps below take the rest. The vpdpbusd chains are split by V (4
+ * chains for V <= 2, one per vector interleaved for more): integer sums are exact, so that does not change any bit.
  * Q8_0's groups (q8_group16, q8_group8: 32 signed codes per block, two such transposes; the 16 scales by four word
  * permutes, q8_d16) take x + 128 in mm_xq8.qtu (qt's layout) against the signed codes, every vector's chain starting
  * from -128 times each lane's codes (q8_nsum, once per group): per vector and 512 weights 8 vpdpbusd, one conversion,
