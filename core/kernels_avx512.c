@@ -32,7 +32,18 @@
 #endif
 #define PF(p, off) _mm_prefetch((const char *)(p) + MM_PF_BYTES + (off), MM_PF_HINT)
 
-T512 static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
+/* y[j][r + k] = the horizontal sum of a0[k][j] + a1[k][j] (R rows x V vectors of a tile), all at once: the bits of
+ * _mm512_reduce_add_ps on each (mm_hsum512x, simd_avx512.h), so a tile's rows equal the row kernel's */
+T512 static inline __attribute__((always_inline)) void tile_hsum(__m512 a0[4][MULTI_VMAX], __m512 a1[4][MULTI_VMAX],
+                                                                   float *const *y, int64_t r, const int R, const int V) {
+    __m512 a[4 * MULTI_VMAX];
+    float o[4 * MULTI_VMAX];
+    for (int k = 0; k < R; k++)
+        for (int j = 0; j < V; j++) a[k * V + j] = _mm512_add_ps(a0[k][j], a1[k][j]);
+    mm_hsum512x(a, R * V, o);
+    for (int k = 0; k < R; k++)
+        for (int j = 0; j < V; j++) y[j][r + k] = o[k * V + j];
+}
 
 /* ---------------------------------------------------------------- integer kernels (x quantized, VNNI)
  * x is quantized to 8 bits per block of 32 (mm_xq8, ggml Q8_0 rounding). vpdpbusd multiplies unsigned by signed
@@ -57,9 +68,10 @@ T512 static inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
  * conversion, one fmsub (d_x, 8 ds_x) and one FMA with the 16 scales: 11 multiply-pipe operations per 512 weights
  * instead of 20 (from cache at 8 vectors, 128 x 768: 1.3-1.6x the quad kernel's vec-GB/s, bench/README.md). A group
  * of 8 blocks follows where nb % 16 >= 8 (GPT-2's 768 columns: 16 + 8), its registers k and k + 4 packed in one
- * 512-bit register (4 vpdpbusd per vector instead of 8 of 256 bits, the halves added after: mm_qt_dots8), the 4-block steps
- * below take the rest. The vpdpbusd chains are split by V (4 chains for V <= 2, one per vector interleaved for more):
- * integer sums are exact, so that does not change any bit.
+ * 512-bit register (4 vpdpbusd per vector instead of 8 of 256 bits: mm_qt_dots8), the two halves of each block kept
+ * in lanes p and 8 + p through the float stage (16 lanes, the scales duplicated; Q4_0's -8 ds_x on the low half only),
+ * not folded to 256 bits per vector; the 4-block steps below take the rest. The vpdpbusd chains are split by V (4
+ * chains for V <= 2, one per vector interleaved for more): integer sums are exact, so that does not change any bit.
  * Q8_0's groups (q8_group16, q8_group8: 32 signed codes per block, two such transposes; the 16 scales by four word
  * permutes, q8_d16) take x + 128 in mm_xq8.qtu (qt's layout) against the signed codes, every vector's chain starting
  * from -128 times each lane's codes (q8_nsum, once per group): per vector and 512 weights 8 vpdpbusd, one conversion,
@@ -166,12 +178,12 @@ q8_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
             const uint8_t *bb = (const uint8_t *)(b[k] + i);
             __m512i wq[4];
             q8_group8(bb, wq);
-            const __m256 dw = _mm512_castps512_ps256(q8_d16(bb, 8));
+            const __m512 d8 = q8_d16(bb, 8), dw = _mm512_shuffle_f32x4(d8, d8, _MM_SHUFFLE(1, 0, 1, 0));   /* [d | d] */
             const __m512i nsw = q8_nsum(wq, 4);
-            for (int j = 0; j < V; j++) {
-                const __m256i p = mm_qt_dots8(wq, xq[j]->qtu + i * MM_QK, nsw, 1);
-                const __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw, _mm256_loadu_ps(xq[j]->d + i)));
-                a1[k][j] = _mm512_add_ps(a1[k][j], _mm512_zextps256_ps512(t));
+            for (int j = 0; j < V; j++) {   /* lane p: block p's codes 0..15, lane 8 + p: 16..31 */
+                const __m512i p = mm_qt_dots8(wq, xq[j]->qtu + i * MM_QK, nsw, 1, V);
+                const __m512 dx = _mm512_broadcast_f32x8(_mm256_loadu_ps(xq[j]->d + i));
+                a1[k][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw, dx), a1[k][j]);
             }
         }
         i += 8;
@@ -212,8 +224,7 @@ q8_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
                 a1[k][j] = _mm512_add_ps(a1[k][j], _mm512_zextps256_ps512(_mm256_mul_ps(_mm256_cvtepi32_ps(p), sc)));
             }
         }
-    for (int k = 0; k < R; k++)
-        for (int j = 0; j < V; j++) y[j][r + k] = hsum512(_mm512_add_ps(a0[k][j], a1[k][j]));
+    tile_hsum(a0, a1, y, r, R, V);
 }
 
 /* Q4_0 codes of 16 blocks at bb (18 bytes apart) transposed to one 32-bit lane per block: wq[k] lane p = elements
@@ -290,13 +301,14 @@ q4_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
             const uint8_t *bb = (const uint8_t *)(b[k] + i);
             __m512i wq[4];
             q4_group8(bb, wq);
-            const __m256 dw = _mm256_cvtph_ps(_mm512_castsi512_si128(
-                _mm512_permutex2var_epi16(_mm512_loadu_si512(bb), idx9, _mm512_loadu_si512(bb + 64))));
-            for (int j = 0; j < V; j++) {
+            const __m512 dw = _mm512_cvtph_ps(_mm256_broadcastsi128_si256(_mm512_castsi512_si128(
+                _mm512_permutex2var_epi16(_mm512_loadu_si512(bb), idx9, _mm512_loadu_si512(bb + 64)))));   /* [d | d] */
+            for (int j = 0; j < V; j++) {   /* lane p: block p's codes 0..15, lane 8 + p: 16..31 (the -8 sum(x) once) */
                 const mm_xq8 *x = xq[j];
-                const __m256i p = mm_qt_dots8(wq, x->qt + i * MM_QK, _mm512_setzero_si512(), 0);   /* simd_avx512.h */
-                const __m256 t = _mm256_fmsub_ps(_mm256_cvtepi32_ps(p), _mm256_loadu_ps(x->d + i), _mm256_loadu_ps(x->s8 + i));
-                a1[k][j] = _mm512_add_ps(a1[k][j], _mm512_zextps256_ps512(_mm256_mul_ps(t, dw)));
+                const __m512i p = mm_qt_dots8(wq, x->qt + i * MM_QK, _mm512_setzero_si512(), 0, V);   /* simd_avx512.h */
+                const __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(p), _mm512_broadcast_f32x8(_mm256_loadu_ps(x->d + i)),
+                                                 _mm512_zextps256_ps512(_mm256_loadu_ps(x->s8 + i)));
+                a1[k][j] = _mm512_fmadd_ps(t, dw, a1[k][j]);
             }
         }
         i += 8;
@@ -349,8 +361,7 @@ q4_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
                 a1[k][j] = _mm512_add_ps(a1[k][j], _mm512_zextps256_ps512(_mm256_mul_ps(t, dw)));
             }
         }
-    for (int k = 0; k < R; k++)
-        for (int j = 0; j < V; j++) y[j][r + k] = hsum512(_mm512_add_ps(a0[k][j], a1[k][j]));
+    tile_hsum(a0, a1, y, r, R, V);
 }
 
 /* the table's row kernels: R = 4 rows at once for long rows, else 1; one vector */

@@ -7,8 +7,9 @@
  *   ONE 16-lane f32 accumulator per (row, vector), fed once per group of four 16-column chunks (64 columns) in
  *   order: t = w0 x0 (rounded), t = fma(w1, x1, t), t = fma(w2, x2, t), t = fma(w3, x3, t), acc = acc + t;
  *   the last cols % 64 columns are one shorter group of 1..4 chunks (its last chunk masked, zeros elsewhere, when
- *   cols % 16 != 0); then y = _mm512_reduce_add_ps(acc). F16 weights are widened with vcvtph2ps, BF16 by a
- *   16-bit shift: exact, so only the f32 roundings of the chains, of the adds and of the horizontal sum remain.
+ *   cols % 16 != 0); then y = _mm512_reduce_add_ps(acc) (a tile's R V sums at once, the same bits: mm_hsum512x,
+ *   simd_avx512.h). F16 weights are widened with vcvtph2ps, BF16 by a 16-bit shift: exact, so only the f32
+ *   roundings of the chains, of the adds and of the horizontal sum remain.
  * Why groups: one row stream must run at the memory's speed, and several rows at once read slower from memory
  * (4 interleaved row streams, 124M F16 decode at 1 thread, 86 vs 104 tok/s; 1 row x 1 FMA chain was capped by
  * the FMA latency, 1 chunk per 4 cycles). The groups of successive 64 columns are independent chains (only the
@@ -41,6 +42,7 @@
  * sum order differs from the generic level's (4 accumulators per row there) and the avx2 level's: the tests
  * compare levels with the naive reference within a tolerance. */
 #include "core_internal.h"
+#include "simd_avx512.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -133,10 +135,17 @@ T512 static INL void fp_tile(const uint8_t *W, size_t rb, int64_t r, int64_t c0,
         else if (g == 3) fp_grp(w, x, i, 3, ml, acc, R, V, kind);
         else fp_grp(w, x, i, 4, ml, acc, R, V, kind);
     }
+    __m512 a[64];   /* the R V horizontal sums at once, each the bits of _mm512_reduce_add_ps (simd_avx512.h) */
+    float o[64];
 #pragma GCC unroll 8
     for (int k = 0; k < R; k++)
 #pragma GCC unroll 8
-        for (int j = 0; j < V; j++) y[j][r + k] = _mm512_reduce_add_ps(acc[k][j]);
+        for (int j = 0; j < V; j++) a[k * V + j] = acc[k][j];
+    mm_hsum512x(a, R * V, o);
+#pragma GCC unroll 8
+    for (int k = 0; k < R; k++)
+#pragma GCC unroll 8
+        for (int j = 0; j < V; j++) y[j][r + k] = o[k * V + j];
 }
 
 /* Rows per tile of the one-vector instance (the row kernel of mm_matvec). */

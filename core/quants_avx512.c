@@ -206,10 +206,14 @@ k45_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
                 }
             }
         }
+        __m512 a[MULTI_V];
+        float o[MULTI_V];   /* the V horizontal sums at once (simd_avx512.h: the bits of _mm512_reduce_add_ps) */
+        for (int j = 0; j < V; j++) a[j] = _mm512_add_ps(acc0[j], acc1[j]);
+        mm_hsum512x(a, V, o);
         for (int j = 0; j < V; j++) {
             __m128 m4 = _mm_add_ps(_mm256_castps256_ps128(accm[j]), _mm256_extractf128_ps(accm[j], 1));
             m4 = _mm_add_ps(m4, _mm_movehl_ps(m4, m4));
-            y[j][r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[j], acc1[j])) - _mm_cvtss_f32(_mm_add_ss(m4, _mm_movehdup_ps(m4)));
+            y[j][r] = o[j] - _mm_cvtss_f32(_mm_add_ss(m4, _mm_movehdup_ps(m4)));
         }
     }
 }
@@ -221,7 +225,8 @@ k45_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
  * s in lane 4 (2s + k / 4) + c of register k % 4), then each lane is read twice (vpermd) for its two sub-blocks and
  * shifted by 0 / 4. Per group and vector: 8 vpdpbusd (exact integer sums of each sub-block), one conversion, the
  * factor d sc[j] d_x (d sc[j] exact in f32: 11 x 6 bits) and the mins' dmin m[j] ds_x in the same accumulator. The
- * group of 8 packs registers k and k + 4 in one 512-bit register (qt's packed group of 8, mm_qt_dots8). */
+ * group of 8 packs registers k and k + 4 in one 512-bit register (qt's packed group of 8, mm_qt_dots8) and keeps the two
+ * halves of each sub-block in lanes p and 8 + p (the factor duplicated, the mins on the low half only). */
 T512 static inline __attribute__((always_inline)) void
 k4t_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_xq8 *const *xq, float *const *y,
          const int V) {
@@ -286,14 +291,17 @@ k4t_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
             memcpy(h, s0, 4);
             const __m256 dsc = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc0))), _mm256_set1_ps(_cvtsh_ss(h[0])));
             const __m256 dmm = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)m0))), _mm256_set1_ps(_cvtsh_ss(h[1])));
-            for (int j = 0; j < V; j++) {
-                const __m256i p = mm_qt_dots8(wq, xq[j]->qt + i * MM_QK, _mm512_setzero_si512(), 0);   /* simd_avx512.h */
-                __m256 a = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dsc, _mm256_loadu_ps(xq[j]->d + i)));
-                a = _mm256_fnmadd_ps(dmm, _mm256_loadu_ps(xq[j]->ds + i), a);
-                acc[j] = _mm512_add_ps(acc[j], _mm512_zextps256_ps512(a));
+            const __m512 dsc2 = _mm512_insertf32x8(_mm512_castps256_ps512(dsc), dsc, 1), dmmz = _mm512_zextps256_ps512(dmm);
+            for (int j = 0; j < V; j++) {   /* lane p: sub-block p's codes 0..15, lane 8 + p: 16..31 (the mins once) */
+                const __m512i p = mm_qt_dots8(wq, xq[j]->qt + i * MM_QK, _mm512_setzero_si512(), 0, V);   /* simd_avx512.h */
+                const __m512 dx = _mm512_broadcast_f32x8(_mm256_loadu_ps(xq[j]->d + i));
+                acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dsc2, dx), acc[j]);
+                acc[j] = _mm512_fnmadd_ps(dmmz, _mm512_zextps256_ps512(_mm256_loadu_ps(xq[j]->ds + i)), acc[j]);
             }
         }
-        for (int j = 0; j < V; j++) y[j][r] = _mm512_reduce_add_ps(acc[j]);
+        float o[MULTI_VMAX];   /* the V horizontal sums at once (simd_avx512.h: the bits of _mm512_reduce_add_ps) */
+        mm_hsum512x(acc, V, o);
+        for (int j = 0; j < V; j++) y[j][r] = o[j];
     }
 }
 
@@ -361,7 +369,11 @@ q6k_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
                 }
             }
         }
-        for (int j = 0; j < V; j++) y[j][r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[j], acc1[j]));
+        __m512 a[MULTI_VMAX];
+        float o[MULTI_VMAX];   /* the V horizontal sums at once (simd_avx512.h: the bits of _mm512_reduce_add_ps) */
+        for (int j = 0; j < V; j++) a[j] = _mm512_add_ps(acc0[j], acc1[j]);
+        mm_hsum512x(a, V, o);
+        for (int j = 0; j < V; j++) y[j][r] = o[j];
     }
 }
 
