@@ -53,13 +53,18 @@ mm_qt_dots16(const __m512i wq[8], const mm_xq8 *const *xq, int V, int64_t off, _
  *   3. pairs (E, F) -> per 128-bit lane [E0 + E2, E1 + E3, F0 + F2, F1 + F3] (unpacklo_pd + unpackhi_pd)
  *   4. pairs (G, H) -> per 128-bit lane [G0 + G1, G2 + G3, H0 + H1, H2 + H3] (shufps (2, 0), (3, 1))
  * so accumulator t ends in lane 4 (t % 4) + t / 4 (an odd one out is paired with itself, its copy unused): 30
- * shuffles and 15 adds for 16 accumulators, 14 and 7 for 8, instead of 4 shuffles and 4 adds each. n = 1 is
- * _mm512_reduce_add_ps itself (the row kernels). Checked by tests/core/test_core_multi.c's memcmp (batched against
+ * shuffles and 15 adds for 16 accumulators, 14 and 7 for 8, instead of 4 shuffles and 4 adds each. n = 1 (the row
+ * kernels) is gcc's reduce itself, written out here so that no compiler's own reduce can differ from the batched
+ * order (clang 14's happens to match: core_multi_avx512 passes built with it). Checked by tests/core/test_core_multi.c's memcmp (batched against
  * alone): step 3 done as step 4's shufps, (0 + 1) + (2 + 3) instead of (0 + 2) + (1 + 3), fails it for every type. */
 __attribute__((target("avx512f,avx512dq"), always_inline)) static inline void mm_hsum512x16(const __m512 *a, const int n,
                                                                                             float *out) {
-    if (n == 1) {
-        out[0] = _mm512_reduce_add_ps(a[0]);
+    if (n == 1) { /* gcc's reduce written out (avx512fintrin.h): the bits do not depend on a compiler's header */
+        const __m256 t3 = _mm256_add_ps(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a[0]), 1)),
+                                        _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a[0]), 0)));
+        const __m128 t6 = _mm_add_ps(_mm256_extractf128_ps(t3, 1), _mm256_castps256_ps128(t3));
+        const __m128 t8 = _mm_add_ps(t6, _mm_shuffle_ps(t6, t6, _MM_SHUFFLE(1, 0, 3, 2)));
+        out[0] = _mm_cvtss_f32(t8) + _mm_cvtss_f32(_mm_shuffle_ps(t8, t8, _MM_SHUFFLE(1, 1, 1, 1)));
         return;
     }
     const int n1 = (n + 1) / 2, n2 = (n1 + 1) / 2, n3 = (n2 + 1) / 2;
