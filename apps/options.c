@@ -133,9 +133,7 @@ static bool store_value(mm_task_opts *o, mm_opt_id id, const char *a, const char
     case MM_O_MAX_TOKENS: return (o->have_max_tokens = i_range(a, v, -1, 1L << 24, &g->max_tokens));
     case MM_O_TEMP: return f_range(a, v, 0.0, MM_SAMPLER_MAX_TEMP, &g->temperature);
     case MM_O_TOP_K: return i_range(a, v, 0, 1L << 30, &g->top_k);
-    case MM_O_TOP_P:
-        if (!f_range(a, v, 0.0, 1.0, &g->top_p)) return false;
-        return true;
+    case MM_O_TOP_P: return f_range(a, v, 0.0, 1.0, &g->top_p);
     case MM_O_MIN_P: return f_range(a, v, 0.0, 1.0, &g->min_p);
     case MM_O_SEED: return mm_cli_u64(a, v, &g->seed);
     case MM_O_REPEAT_PENALTY: return f_range(a, v, 0.01, 10.0, &g->repeat_penalty);

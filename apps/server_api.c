@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "mm_core.h"
+#include "mm_transformer.h"
 #include "server.h"
 
 /* ---------------------------------------------------------------- base64 */
@@ -302,15 +303,14 @@ static int refuse(const cJSON *root, mm_srv_error *e) {
 }
 
 /* "seed": -1 asks for a random seed (llama-server's convention; clients of llama.cpp send it): the clock and a
- * per-process count through splitmix64, different for every request. */
+ * per-process count, mixed by the sampler's PRNG (mm_rng), different for every request. */
 static uint64_t random_seed(void) {
     static _Atomic uint64_t count;
     struct timespec t;
     clock_gettime(CLOCK_REALTIME, &t);
-    uint64_t z = ((uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec) ^ (++count * 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
+    mm_rng r;
+    mm_rng_seed(&r, ((uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec) ^ (++count * 0x9e3779b97f4a7c15u));
+    return mm_rng_next(&r);
 }
 
 static int parse_sampling(const cJSON *root, mm_srv_req *req, mm_srv_error *e) {
