@@ -16,6 +16,10 @@
  *                            position, 2 x (elements of the output matrix) per position whose logits are
  *                            computed (one per pp test, every tg step), and causal attention 4 x n_head x
  *                            d_head per cached position attended (QK^T and PV) per layer
+ * -npl B,... (llama-batched-bench's): after the tests above, per tg<N> and B a test tg<N>x<B>: B sequences, each N
+ * single-token steps from an empty cache, decoded together (mm_gpt_batch_eval: each step one pass over the
+ * weights for all B); t/s = B N / seconds (aggregate), "n_parallel": B; roofline = steps/s x weight bytes per
+ * step / read_gbs (the weights are read once per step, whatever B); gflops counts the B sequences' work.
  * --image F / --audio F: encoder time per item (preprocess or log-mel + encoder, the file decoded once) from
  * the vision / audio encoder of --mmproj FILE or, without it, of -m FILE; a file with only encoders benchmarks
  * only those. Timings go to stdout (they are the result); progress to stderr.
@@ -46,6 +50,7 @@
 typedef struct {
     const char *name;          /* "pp", "tg", "image", "audio" */
     int64_t n_prompt, n_gen;   /* llama-bench's fields (items for the encoders: n_prompt = n_gen = 0) */
+    int n_par;                 /* tg of n_par sequences decoded together (-npl); 0: the single-sequence path */
     int n_threads, reps;
     double ns[MAX_REPS];       /* time per repetition */
     double ts[MAX_REPS];       /* tokens (items) per second per repetition */
@@ -124,9 +129,9 @@ static void add_arr(cJSON *o, const char *key, const double *v, int n) {
 
 static void print_header(const bench_info *bi) {
     if (bi->json) return;
-    printf("| %-20s | %10s | %8s | %7s | %-8s | %14s | %8s | %8s | %6s | %8s |\n", "model", "size", "params", "threads",
+    printf("| %-20s | %10s | %8s | %7s | %-8s | %16s | %8s | %8s | %6s | %8s |\n", "model", "size", "params", "threads",
            "test", "t/s", "MB/tok", "read GB/s", "roof", "GFLOP/s");
-    printf("| %.20s | %.10s | %.8s | %.7s | %.8s | %.14s | %.8s | %.9s | %.6s | %.8s |\n", "--------------------------",
+    printf("| %.20s | %.10s | %.8s | %.7s | %.8s | %.16s | %.8s | %.9s | %.6s | %.8s |\n", "--------------------------",
            "--------------------------", "--------------------------", "--------------------------",
            "--------------------------", "--------------------------", "--------------------------",
            "--------------------------", "--------------------------", "--------------------------");
@@ -139,7 +144,8 @@ static void print_result(const bench_info *bi, const test_result *r) {
     double bw = dec ? median(r->bw, n) : 0, roof = tg ? median(r->roof, n) : 0;
     double gflops = r->flops > 0 ? r->flops / (ns_avg * 1e-9) / 1e9 : 0;
     char test[32];
-    if (dec) snprintf(test, sizeof test, "%s%lld", r->name, (long long)(tg ? r->n_gen : r->n_prompt));
+    if (dec && r->n_par) snprintf(test, sizeof test, "tg%lldx%d", (long long)r->n_gen, r->n_par);
+    else if (dec) snprintf(test, sizeof test, "%s%lld", r->name, (long long)(tg ? r->n_gen : r->n_prompt));
     else snprintf(test, sizeof test, "%s", r->name);
     if (!bi->json) {
         char tsb[40], mb[16] = "-", roofs[16] = "-", bws[16] = "-", gfs[16] = "-", size[16], params[16];
@@ -149,8 +155,8 @@ static void print_result(const bench_info *bi, const test_result *r) {
         if (gflops > 0) snprintf(gfs, sizeof gfs, "%.1f", gflops);
         snprintf(size, sizeof size, "%.2f MiB", bi->model_size / 1048576.0);
         snprintf(params, sizeof params, "%.2f M", bi->model_n_params / 1e6);
-        printf("| %-20s | %10s | %8s | %7d | %-8s | %15s | %8s | %9s | %6s | %8s |\n", bi->model_type, size, params,
-               r->n_threads, test, tsb, mb, bws, roofs, gfs);   /* 15 bytes: "±" is 2 bytes, 1 column */
+        printf("| %-20s | %10s | %8s | %7d | %-8s | %17s | %8s | %9s | %6s | %8s |\n", bi->model_type, size, params,
+               r->n_threads, test, tsb, mb, bws, roofs, gfs);   /* 17 bytes: "±" is 2 bytes, 1 column */
         if (!dec) printf("|   (%s: %.2f ms per item, %lld rows out)\n", r->name, ns_avg / 1e6, (long long)r->n_out);
         fflush(stdout);
         return;
@@ -175,6 +181,7 @@ static void print_result(const bench_info *bi, const test_result *r) {
     add_str(o, "test", test);
     cJSON_AddNumberToObject(o, "n_prompt", (double)r->n_prompt);
     cJSON_AddNumberToObject(o, "n_gen", (double)r->n_gen);
+    if (r->n_par) cJSON_AddNumberToObject(o, "n_parallel", r->n_par);
     add_str(o, "test_time", tbuf);
     cJSON_AddNumberToObject(o, "avg_ns", round(ns_avg));
     cJSON_AddNumberToObject(o, "stddev_ns", round(ns_sd));
@@ -241,6 +248,59 @@ static int run_decoder_test(const bench_info *bi, mm_gpt_state *s, const int32_t
         r->roof[rep] = r->bw[rep] > 0 ? r->ts[rep] * (double)bi->wbytes / (r->bw[rep] * 1e9) : 0;
     }
     mm_gpt_state_reset(s);
+    return MM_EXIT_OK;
+}
+
+/* tg<N>x<B>: B states (empty caches) advance together N times, one mm_gpt_batch_eval per step; token k of
+ * sequence i is toks[(k + 31 i) % n_tok] (distinct sequences). Warm-up: one step. */
+static int run_batch_test(const bench_info *bi, mm_gpt_batch *b, mm_gpt_state *const *st, int B, const int32_t *toks,
+                          int64_t n_tok, int64_t N, int reps, const bw_buf *bwb, test_result *r) {
+    char err[MM_ERR_SIZE];
+    mm_gpt_input in[MM_GPT_BATCH_MAX];
+    mm_pool *pool = mm_gpt_state_pool(st[0]);
+    memset(r, 0, sizeof *r);
+    r->name = "tg";
+    r->n_gen = N, r->n_par = B, r->reps = reps, r->n_threads = mm_pool_n_threads(pool);
+    for (int64_t k = 0; k < N; k++) r->flops += (double)B * eval_flops(bi, k, 1, 1);
+    for (int rep = -1; rep < reps; rep++) {   /* rep -1: warm-up */
+        for (int i = 0; i < B; i++) mm_gpt_state_reset(st[i]);
+        if (rep >= 0) r->bw[rep] = bw_pass(pool, bwb);
+        const int64_t steps = rep < 0 ? 1 : N;
+        double t0 = mm_time_ms();
+        for (int64_t k = 0; k < steps; k++) {
+            for (int i = 0; i < B; i++) in[i] = (mm_gpt_input){.token = toks[(k + 31 * i) % n_tok], .embd = NULL};
+            if (mm_gpt_batch_eval(b, st, in, B, NULL, err) != 0) return mm_cli_fail(MM_EXIT_MODEL, "bench: %s", err);
+        }
+        double ms = mm_time_ms() - t0;
+        if (rep < 0) continue;
+        r->ns[rep] = ms * 1e6;
+        r->ts[rep] = (double)B * (double)N / (ms * 1e-3);
+        r->roof[rep] = r->bw[rep] > 0 ? r->ts[rep] / B * (double)bi->wbytes / (r->bw[rep] * 1e9) : 0;
+    }
+    for (int i = 0; i < B; i++) mm_gpt_state_reset(st[i]);
+    return MM_EXIT_OK;
+}
+
+/* the B states of the -npl tests, on the pool of s (borrowed), and their batch; all freed by batch_free */
+typedef struct {
+    mm_gpt_state *st[MM_GPT_BATCH_MAX];
+    int n;
+    mm_gpt_batch *b;
+} bench_batch;
+
+static void batch_free(bench_batch *bb) {
+    mm_gpt_batch_free(bb->b);
+    for (int i = 0; i < bb->n; i++) mm_gpt_state_free(bb->st[i]);
+    memset(bb, 0, sizeof *bb);
+}
+
+static int batch_create(const mm_gpt_model *m, mm_gpt_state *s, int B, int64_t n_ctx, bool kv_f16, bench_batch *bb) {
+    char err[MM_ERR_SIZE];
+    mm_gpt_state_params sp = mm_gpt_state_default_params();
+    sp.pool = mm_gpt_state_pool(s), sp.n_ctx = n_ctx, sp.kv_f16 = kv_f16;
+    for (bb->n = 0; bb->n < B; bb->n++)
+        if (!(bb->st[bb->n] = mm_gpt_state_create(m, sp, err))) return mm_cli_fail(MM_EXIT_INTERNAL, "bench: %s", err);
+    if (!(bb->b = mm_gpt_batch_create(m, B, sp.pool, err))) return mm_cli_fail(MM_EXIT_INTERNAL, "bench: %s", err);
     return MM_EXIT_OK;
 }
 
@@ -370,9 +430,9 @@ static void describe(const mm_gguf *g, const mm_gpt_model *m, bench_info *bi) {
 
 /* ---------------------------------------------------------------- main */
 static int bench(mm_task_opts *o) {
-    const long *pp = o->n_prompt.v, *tg = o->n_gen.v, *th = o->threads_list.v, reps = o->repetitions,
-               bw_mib = o->bw_mib;
-    const int   n_pp = o->n_prompt.n, n_tg = o->n_gen.n, n_th = o->threads_list.n;
+    const long *pp = o->n_prompt.v, *tg = o->n_gen.v, *th = o->threads_list.v, *npl = o->n_parallel.v,
+               reps = o->repetitions, bw_mib = o->bw_mib;
+    const int   n_pp = o->n_prompt.n, n_tg = o->n_gen.n, n_th = o->threads_list.n, n_npl = o->n_parallel.n;
     const char *model_arg = o->model, *mmproj = o->mmproj, *image = NULL, *audio = NULL;
     const bool  kv_f16 = o->kv_f16;
     for (int i = 0; i < o->n_media; i++) /* the last of each kind */
@@ -394,6 +454,8 @@ static int bench(mm_task_opts *o) {
     int32_t *toks = NULL;
     bw_buf bwb = {NULL, 0};
     test_result r;
+    bench_batch bb;
+    memset(&bb, 0, sizeof bb);
     bool header = false;
     if (!(g = mm_gguf_open(mpath, err))) {
         rc = mm_cli_fail(MM_EXIT_MODEL, "%s", err);
@@ -443,6 +505,20 @@ static int bench(mm_task_opts *o) {
                 rc = run_decoder_test(&bi, s, toks, P, N, (int)reps, &bwb, &r);
                 if (rc == MM_EXIT_OK) print_result(&bi, &r);
             }
+            int64_t max_tg = 0;
+            long max_b = 0;
+            for (int k = 0; k < n_tg; k++) max_tg = tg[k] > max_tg ? tg[k] : max_tg;
+            for (int k = 0; k < n_npl; k++) max_b = npl[k] > max_b ? npl[k] : max_b;
+            if (rc == MM_EXIT_OK && max_tg > 0 && max_b > 0)
+                rc = batch_create(m, s, (int)max_b, max_tg, kv_f16, &bb);
+            for (int k = 0; k < n_tg && max_b > 0 && rc == MM_EXIT_OK; k++)
+                for (int q = 0; q < n_npl && tg[k] > 0 && rc == MM_EXIT_OK; q++) {
+                    fprintf(stderr, "bench: tg%lld x %ld sequences, threads %d ...\n", (long long)tg[k], npl[q],
+                            mm_pool_n_threads(mm_gpt_state_pool(s)));
+                    rc = run_batch_test(&bi, bb.b, bb.st, (int)npl[q], toks, need, tg[k], (int)reps, &bwb, &r);
+                    if (rc == MM_EXIT_OK) print_result(&bi, &r);
+                }
+            batch_free(&bb);
             mm_gpt_state_free(s);
             s = NULL;
         }
@@ -468,6 +544,7 @@ static int bench(mm_task_opts *o) {
 done:
     free(bwb.buf);
     free(toks);
+    batch_free(&bb);   /* (before s: its states borrow s's pool) */
     mm_gpt_state_free(s);
     mm_gpt_model_free(m);
     mm_gguf_close(gp);
@@ -492,9 +569,11 @@ static const mm_cmd_spec k_bench = {
              "each). Every test must fit the model's context (a 256-position model: -p 128 -n 64).\n"
              "Adds the weight bytes read per token, the fraction of the machine's read bandwidth (measured in the\n"
              "run) that tg reaches, and the GFLOP/s of the work done (only the logits computed are counted).\n"
-             "-p and -n are llama-bench's (prompt lengths, generated tokens; also --n-prompt, --n-gen).\n",
+             "-p and -n are llama-bench's (prompt lengths, generated tokens; also --n-prompt, --n-gen).\n"
+             "-npl B,... adds tg<N>x<B>: B sequences decoded together (one pass over the weights per step), the\n"
+             "aggregate t/s of B x N tokens, as llama-batched-bench's S_TG.\n",
     .opts = (const mm_opt_id[]){MM_O_MODEL, MM_O_MMPROJ, MM_O_THREADS, MM_O_KV_F16, MM_O_CACHE_TYPE_K, MM_O_CACHE_TYPE_V, MM_O_IMAGE, MM_O_AUDIO,
-                                MM_O_JSON, MM_O_N_PROMPT, MM_O_N_GEN, MM_O_REPETITIONS, MM_O_BW_MIB, MM_O_COUNT},
+                                MM_O_JSON, MM_O_N_PROMPT, MM_O_N_GEN, MM_O_N_PARALLEL, MM_O_REPETITIONS, MM_O_BW_MIB, MM_O_COUNT},
     .texts = (const mm_opt_text[]){{MM_O_THREADS, "; a comma-separated list (1,2,4): each"},
                                    {MM_O_IMAGE, "also time the image encoder on FILE (per item)"},
                                    {MM_O_AUDIO, "also time the audio encoder on FILE (per item)"},

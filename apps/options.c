@@ -182,6 +182,7 @@ static bool store_value(mm_task_opts *o, mm_opt_id id, const char *a, const char
     case MM_O_DRY_RUN: o->dry_run = true; return true;
     case MM_O_N_PROMPT: return list_range(a, v, 0, 1L << 20, &o->n_prompt);
     case MM_O_N_GEN: return list_range(a, v, 0, 1L << 20, &o->n_gen);
+    case MM_O_N_PARALLEL: return list_range(a, v, 1, MM_GPT_BATCH_MAX, &o->n_parallel);
     case MM_O_REPETITIONS: return mm_cli_int(a, v, 1, MM_OPT_MAX_REPS, &o->repetitions);
     case MM_O_BW_MIB: return mm_cli_int(a, v, 1, 16384, &o->bw_mib);
     case MM_O_HOST: o->host = v; return true;

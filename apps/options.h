@@ -61,7 +61,7 @@ typedef enum {
 } mm_opt_id;
 
 #define MM_OPT_MAX_STOPS 16  /* --stop strings */
-#define MM_OPT_MAX_LIST 8    /* values of a comma list (bench: -t, --n-prompt, --n-gen) */
+#define MM_OPT_MAX_LIST 8    /* values of a comma list (bench: -t, --n-prompt, --n-gen, --n-parallel) */
 #define MM_OPT_MAX_REPS 100  /* bench -r */
 
 typedef struct {
@@ -99,6 +99,7 @@ typedef struct {
     bool        special, pad_30s, all, pure, allow_requantize, dry_run;
     bool        lists;         /* not an option: -t takes a comma list (set by bench's defaults) */
     mm_opt_list threads_list, n_prompt, n_gen;  /* bench: -t (when lists), --n-prompt, --n-gen */
+    mm_opt_list n_parallel;                     /* bench: -npl (n = 0: not given) */
 } mm_task_opts;
 
 void mm_task_opts_init(mm_task_opts *o);  /* the library's defaults (mmgpt_gen_default_params) */

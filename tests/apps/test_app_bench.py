@@ -8,9 +8,11 @@
   tools/mmgguf.py); the FLOP count = the work actually done, computed here from the hyper-parameters: every
   block matrix per position, the output matrix once per computed logits row (the last prompt position only
   for pp, every step for tg), causal attention 4 * d_model per attended position per layer;
+- -npl B,...: after tg<N>, one tg<N>x<B> line per B (B sequences decoded together): "n_parallel" = B,
+  samples_ts = B * N / seconds, the FLOPs of B sequences, roofline > 0;
 - the human table has a header and one row per test; --image / --audio add one row each;
-- errors: unknown option / a test longer than the context / -r 0 exit 2, a file without a decoder and
-  no media exits 4.
+- errors: unknown option / a test longer than the context / -r 0 / -npl 0 or 65 exit 2, a file without a
+  decoder and no media exits 4.
 """
 import json
 import math
@@ -100,6 +102,22 @@ def main():
               o["weight_bytes_per_token"] > 0 and o["read_gbs"] > 0, repr(o))
         check(name + ": roofline only for tg", ("roofline" in o) == (not pp) and (pp or o["roofline"] > 0), repr(o))
 
+    rc, so, se = run(["bench", "-m", m, "-p", "0", "-n", str(N), "-npl", "1,3", "-r", "2", "-t", "1", "--bw-mib", "4",
+                      "--json"])
+    objs = [json.loads(ln) for ln in so.splitlines()] if rc == 0 else []
+    check("bench -npl 1,3: tg5, then tg5x1 and tg5x3", rc == 0 and [o["test"] for o in objs] == ["tg5", "tg5x1", "tg5x3"],
+          "rc %d out %r err %r" % (rc, so, se))
+    for o in objs[1:]:
+        B = o["n_parallel"] if "n_parallel" in o else 0
+        name = o["test"]
+        check(name + ": n_parallel, n_gen", B == int(name.split("x")[1]) and o["n_gen"] == N and o["n_prompt"] == 0, repr(o))
+        check(name + ": samples_ts = B N / seconds",
+              all(close(t, B * N / (n * 1e-9), 1e-6) for n, t in zip(o["samples_ns"], o["samples_ts"])), repr(o))
+        ref = B * sum(flops(k, 1, 1) for k in range(N))
+        check(name + ": FLOPs of B sequences", close(o["flops"], ref, 1e-12), "%r vs %r" % (o["flops"], ref))
+        check(name + ": roofline > 0", o.get("roofline", 0) > 0, repr(o))
+    check("bench: n_parallel only on -npl lines", "n_parallel" not in objs[0] if objs else False, repr(objs[:1]))
+
     rc, so, se = run(["bench", "-m", m, "-p", str(P), "-n", str(N), "-r", "2", "-t", "1", "--bw-mib", "4",
                       "--image", img])
     rows = [ln for ln in so.splitlines() if ln.startswith("| gpt2") or ln.startswith("| encoders")]
@@ -107,7 +125,8 @@ def main():
           "pp8" in rows[0] and "tg5" in rows[1] and "image" in rows[2], "rc %d out %r err %r" % (rc, so, se))
 
     for args, code, what in [(["--bogus"], 2, "unknown option"), (["--n-prompt", str(C + 1)], 2, "longer than the context"),
-                             (["-r", "0"], 2, "-r 0"), (["-t", "0"], 2, "-t 0"),
+                             (["-r", "0"], 2, "-r 0"), (["-t", "0"], 2, "-t 0"), (["-npl", "0"], 2, "-npl 0"),
+                             (["-npl", "65"], 2, "-npl 65"),
                              (["-p", "x"], 2, "-p x (llama-bench's prompt lengths)")]:
         rc, so, se = run(["bench", "-m", m, "--n-gen", "1", "--bw-mib", "4"] + args)
         check("bench %s: exit %d with a message" % (what, code), rc == code and se.startswith("mmgpt: "), repr((rc, se)))
