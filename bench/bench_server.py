@@ -37,7 +37,12 @@ Several binaries (--bin A,B): each client count and repetition runs them one aft
 so a loaded machine disturbs them alike), one table per binary, then the rate of each against the first
 per client count (the median of the per-repetition ratios).
 --gpt2-124m builds a random GPT-2-124M-shaped model (d 768, 12 layers, 12 heads, GPT-2 vocabulary, weights at
---type: f16 (default), f32, q8_0, q4_0) under build/ once. The worker decodes all active slots in one pass over the weights per token (apps/server.c
+--type: f16 (default), f32, q8_0, q4_0) under build/ once (a tied output; llama.cpp's gpt2 loader wants
+`output.weight`: give --model a `tools/make_random_mm.py --untied` file for both servers). A --bin whose name
+contains "llama-server" (llama.cpp's server, for a side-by-side run on the same file) is started as
+`llama-server -m MODEL --port P -np N -t T -c N*--slot-ctx --metrics` (ready when /health answers 200); its
+answers are counted by their streamed content chunks (one per token there) when no usage arrives, and the
+mmgpt-only columns stay empty. The worker decodes all active slots in one pass over the weights per token (apps/server.c
 step_slots: mmgpt_generate_next_many), so the aggregate rate grows with the clients while decode is bound by
 reading the weights."""
 import argparse
@@ -47,6 +52,7 @@ import json
 import os
 import re
 import select
+import socket
 import subprocess
 import sys
 import threading
@@ -55,7 +61,41 @@ import time
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 
+SLOT_CTX = 512
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_llama(bin_, model, parallel, threads):
+    port = free_port()
+    p = subprocess.Popen([bin_, "-m", model, "--host", "127.0.0.1", "--port", str(port), "-np", str(parallel), "-t",
+                          str(threads), "-c", str(parallel * SLOT_CTX), "--metrics"], stderr=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL)
+    t0 = time.time()
+    while time.time() - t0 < 120:
+        time.sleep(0.3)
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", "/health")
+            ok = c.getresponse().status == 200
+            c.close()
+            if ok:
+                return p, port
+        except OSError:
+            pass
+    p.kill()
+    raise RuntimeError("llama-server did not start")
+
+
 def start(bin_, model, parallel, threads):
+    if "llama-server" in os.path.basename(bin_):
+        return start_llama(bin_, model, parallel, threads)
     p = subprocess.Popen([bin_, "serve", "-m", model, "--port", "0", "--parallel", str(parallel), "-t", str(threads),
                           "--queue", "256"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, bufsize=0)
     t0 = time.time()
@@ -85,9 +125,12 @@ def metrics(port):
     c.close()
     out = {}
     for line in text.splitlines():
-        if line and not line.startswith("#") and "{" not in line:
+        if line and not line.startswith("#") and "{" not in line and len(line.split()) == 2:
             k, v = line.split()
-            out[k] = float(v)
+            try:
+                out[k] = float(v)
+            except ValueError:
+                pass
     return out
 
 
@@ -100,7 +143,7 @@ def one_request(port, body):
         js = json.loads(r.read())
         c.close()
         return js["usage"]["completion_tokens"], time.time() - t0
-    ttft, n, buf = None, 0, b""
+    ttft, n, chunks, buf = None, 0, 0, b""
     while True:
         chunk = r.read1(65536)
         if not chunk:
@@ -111,12 +154,14 @@ def one_request(port, body):
             if not ev.startswith(b"data: {"):
                 continue
             js = json.loads(ev[6:])
-            if js["choices"][0]["delta"].get("content") and ttft is None:
-                ttft = time.time() - t0
+            if js.get("choices") and js["choices"][0]["delta"].get("content"):
+                chunks += 1
+                if ttft is None:
+                    ttft = time.time() - t0
             if js.get("usage"):
                 n = js["usage"]["completion_tokens"]
     c.close()
-    return n, ttft if ttft is not None else time.time() - t0
+    return n or chunks, ttft if ttft is not None else time.time() - t0
 
 
 def run(bin_, model, clients, tokens, rounds, threads, media, sample, stream=True, warm_all=True):
