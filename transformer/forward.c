@@ -532,12 +532,12 @@ static void step_item(step_ctx *c, const struct dec_phase *ph, int64_t item, int
     }
 }
 
-/* Items [0, n) of a phase as nth contiguous ranges, one per pool thread (n_own ranges allocated, n_own >= nth). */
-static void phase_ranges(struct own_range *own, int n_own, int nth, int n) {
-    for (int t = 0; t < n_own; t++) {
-        const uint64_t f = t < nth ? (uint64_t)n * (uint64_t)t / (uint64_t)nth : 0,
-                       b = t < nth ? (uint64_t)n * (uint64_t)(t + 1) / (uint64_t)nth : 0;
-        atomic_store_explicit(&own[t].fb, b << 32 | f, memory_order_relaxed);
+/* Items [0, n) of a phase as nth contiguous ranges (mm_split_range), one per pool thread. */
+static void phase_ranges(struct own_range *own, int nth, int n) {
+    for (int t = 0; t < nth; t++) {
+        int64_t f, b;
+        mm_split_range(n, t, nth, &f, &b);
+        atomic_store_explicit(&own[t].fb, (uint64_t)b << 32 | (uint64_t)f, memory_order_relaxed);
     }
 }
 
@@ -564,13 +564,14 @@ static int claim_item(struct own_range *own, int nth, int ith, int *k) {
 }
 
 static void task_step(void *vctx, int ith, int nth) {
+    (void)nth; /* = s->nth: the ranges are searched over s->nth */
     step_ctx *c = vctx;
     mm_gpt_state *s = c->s;
     float *sc = s->thr + (int64_t)ith * s->thr_stride;
     for (int64_t p = 0; p < s->n_ph; p++) {
         struct dec_phase *ph = &s->ph[p];
         if (p > 0) wait_phase(&s->ph[p - 1]);
-        for (int k = 0, it; (it = claim_item(s->own + p * s->nth, nth, ith, &k)) >= 0;) {
+        for (int k = 0, it; (it = claim_item(s->own + p * s->nth, s->nth, ith, &k)) >= 0;) {
             step_item(c, ph, it, ith, sc);
             atomic_fetch_add_explicit(&ph->done, 1, memory_order_release);
         }
@@ -590,7 +591,7 @@ static void decode_step(mm_gpt_state *s, const mm_gpt_input *in, const int32_t *
         struct dec_phase *ph = &s->ph[p];
         ph->n = ph->kind == PH_LOGITS && !logits ? 0 : (int)((ph->rows + ph->chunk - 1) / ph->chunk);
         atomic_store_explicit(&ph->done, 0, memory_order_relaxed);
-        phase_ranges(s->own + p * s->nth, s->nth, s->nth, ph->n);
+        phase_ranges(s->own + p * s->nth, s->nth, ph->n);
     }
     step_ctx c = {s, s->l1 == m->hp.n_layer ? logits : NULL};
     mm_pool_run(s->pool, task_step, &c); /* publishes the counters (release) */
@@ -925,6 +926,7 @@ static void mstep_item(const mstep_ctx *c, const struct dec_phase *ph, int64_t i
 }
 
 static void task_mstep(void *vctx, int ith, int nth) {
+    (void)nth; /* = b->nth */
     const mstep_ctx *c = vctx;
     mm_gpt_batch *b = c->b;
     const double t0 = mm_time_ms();
@@ -936,7 +938,7 @@ static void task_mstep(void *vctx, int ith, int nth) {
             wait_phase(&b->ph[p - 1]);
             wait += mm_time_ms() - w0;
         }
-        for (int k = 0, it; (it = claim_item(b->own + p * b->nth, nth, ith, &k)) >= 0;) {
+        for (int k = 0, it; (it = claim_item(b->own + p * b->nth, b->nth, ith, &k)) >= 0;) {
             mstep_item(c, ph, it, ith);
             atomic_fetch_add_explicit(&ph->done, 1, memory_order_release);
         }
@@ -1058,7 +1060,7 @@ int mm_gpt_batch_eval(mm_gpt_batch *b, mm_gpt_state *const *st, const mm_gpt_inp
         const bool per_seq = ph->kind == PH_LN2 || ph->kind == PH_NORM;
         ph->n = ph->kind == PH_ATT ? (int)(n * b->n_kv) : per_seq ? n : (int)((ph->rows + ph->chunk - 1) / ph->chunk);
         atomic_store_explicit(&ph->done, 0, memory_order_relaxed);
-        phase_ranges(b->own + p * b->nth, b->nth, b->nth, ph->n);
+        phase_ranges(b->own + p * b->nth, b->nth, ph->n);
     }
     for (int j = 0; j < n; j++) atomic_store_explicit(&b->nonfinite[j], false, memory_order_relaxed);
     mstep_ctx c = {b, st, n, b->steps * (uint64_t)b->n_ph + 1};
