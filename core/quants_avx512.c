@@ -12,11 +12,12 @@
  *     float operations per 512 weights instead of 16 + 8 permutes); up to MULTI_VMAX = 8 vectors per pass;
  *   Q5_K: one 32-byte chunk = sub-blocks 2c, 2c+1 = 64 consecutive x; 5th bits by vptestmb of qh against
  *     bit 2c / 2c+1; per-lane f32 factor d sc d_x from an 8-lane vector by a permute (MULTI_V = 4 per pass);
- *   Q6_K: 64 bytes of ql hold the low bits of 2 x 64 consecutive elements; the signed codes q - 32 against x + 128
- *     (mm_xq8.qu, unsigned), the vpdpbusd starting from -128 x each lane's 4 codes (once per 64 codes for all
- *     vectors): the exact sum (q - 32) x in one vpdpbusd per vector (was two, q x and 32 x, and a subtraction); the
- *     scale of each 16 (4 lanes) by a permute per 64 codes, times d_x of the lanes' blocks loaded from mm_xq8.d8
- *     (was a permute per vector); up to MULTI_VMAX = 8 vectors per pass;
+ *   Q6_K (q6k_rows): as Q4_K, groups of 16 blocks of 32 (2 super-blocks) with one 32-bit lane per block against x +
+ *     128 in qt's transposed groups (mm_xq8.qtu), the signed codes q - 32 unpacked and transposed once per group for
+ *     all vectors; per vector two exact vpdpbusd chains of 4 (the even and the odd sub-blocks of 16) from -128 x each
+ *     lane's codes, 2 conversions and 3 float operations per 512 weights (was one lane per 4 codes in element order:
+ *     8 vpdpbusd and 8 x (multiply, conversion, FMA)); 8 vectors from cache 1.3x (768 columns) and 2.3x (3072) the
+ *     former kernel, the one-vector row kernel 0.86-0.93x (bench/README.md); up to MULTI_VMAX = 8 vectors per pass;
  * Measured from cache here (one thread, 256 x 4096 weights, best of 300, a shared 2-core AVX-512 machine), GB/s
  * of weights, this level / the AVX2 code: BF16 65 / 43, Q4_1 30 / 14.5, Q5_0 28 / 14, Q5_1 28 / 14, Q4_K 36 / 23,
  * Q5_K 36 / 21, Q6_K 45 / 25 (Q4_0 41, Q8_0 53 for comparison). Streamed figures: bench/bench_kernels.
@@ -317,62 +318,122 @@ T512 void mm_q_rows_q5_k_avx512(const void *W, size_t rb, int64_t r0, int64_t r1
 }
 
 /* ---------------------------------------------------------------- Q6_K */
-/* rows [r0, r1) for V vectors (V = 1: the row kernel; 1..MULTI_VMAX: mm_q_multi_q6_k_avx512): per half super-block the
- * codes are unpacked once for all V vectors, each vector's arithmetic that of V = 1 (bit-identical results) */
-T512 static inline __attribute__((always_inline)) void
-q6k_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_xq8 *const *xq, float *const *y,
-         const int V) {
-    const int64_t nsb = cols / MM_QK_K;
+/* The signed codes q - 32 of half h of super-block b in element order: out[g] = elements 128 h + 64 g + 0..63. 64 bytes
+ * of ql hold the low bits of 2 x 64 elements (low nibbles: g = 0, high: g = 1); the high bits are (qh >> 2k) & 3 with
+ * k = 2g (low 256 bits), 2g + 1 (high 256 bits), placed at bits 4, 5. */
+T512 static inline __attribute__((always_inline)) void q6_half(const mm_block_q6_k *b, int h, __m512i out[2]) {
     const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30), c32 = _mm512_set1_epi8(32);
-    const __m512i c80 = _mm512_set1_epi8((char)0x80);
-    /* codes of groups (2g, 2g + 1) of a half: low bits from [ql 0:32 | ql 32:64] (low nibbles for g = 0, high for
-     * g = 1), high bits (qh >> 2k) & 3 with k = 2g (low 256 bits), 2g + 1 (high) placed at bits 4, 5 */
     const __m512i shl01 = _mm512_set_epi64(0x0002000200020002LL, 0x0002000200020002LL, 0x0002000200020002LL,
                                            0x0002000200020002LL, 0x0004000400040004LL, 0x0004000400040004LL,
                                            0x0004000400040004LL, 0x0004000400040004LL);   /* k 0: << 4, k 1: << 2 */
     const __m512i shr23 = _mm512_set_epi64(0x0002000200020002LL, 0x0002000200020002LL, 0x0002000200020002LL,
                                            0x0002000200020002LL, 0, 0, 0, 0);              /* k 2: >> 0, k 3: >> 2 */
-    __m512i isc[4];   /* per (h, g): lane l -> scale 8h + 4g + l / 4 (and x block 4h + 2g + l / 8: mm_xq8.d8) */
-    for (int hg = 0; hg < 4; hg++) {
-        int s0 = 8 * (hg >> 1) + 4 * (hg & 1);
-        isc[hg] = _mm512_set_epi32(s0 + 3, s0 + 3, s0 + 3, s0 + 3, s0 + 2, s0 + 2, s0 + 2, s0 + 2,
-                                   s0 + 1, s0 + 1, s0 + 1, s0 + 1, s0, s0, s0, s0);
-    }
+    const __m512i L = _mm512_loadu_si512(b->ql + 64 * h);
+    const __m512i QH = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b->qh + 32 * h)));
+    out[0] = _mm512_sub_epi8(_mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(_mm512_sllv_epi16(QH, shl01), m30)), c32);
+    out[1] = _mm512_sub_epi8(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
+                                             _mm512_and_si512(_mm512_srlv_epi16(QH, shr23), m30)), c32);
+}
+
+/* 4 x 4 dwords transposed per 128-bit lane: out[k] lane 4L + q = dword k of g[q]'s 128-bit lane L */
+T512 static inline __attribute__((always_inline)) void q6_t4x4(const __m512i g[4], __m512i out[4]) {
+    const __m512i t0 = _mm512_unpacklo_epi32(g[0], g[1]), t1 = _mm512_unpackhi_epi32(g[0], g[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(g[2], g[3]), t3 = _mm512_unpackhi_epi32(g[2], g[3]);
+    out[0] = _mm512_unpacklo_epi64(t0, t2), out[1] = _mm512_unpackhi_epi64(t0, t2);
+    out[2] = _mm512_unpacklo_epi64(t1, t3), out[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+/* minus 128 times each lane's codes over wq[0 .. n) (x + 128 against the signed codes counts that too much) */
+T512 static inline __attribute__((always_inline)) __m512i q6_nsum(const __m512i *wq, const int n) {
+    const __m512i c80 = _mm512_set1_epi8((char)0x80);
+    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, wq[0]), b = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, wq[1]);
+    for (int k = 2; k < n; k += 2) a = _mm512_dpbusd_epi32(a, c80, wq[k]), b = _mm512_dpbusd_epi32(b, c80, wq[k + 1]);
+    return _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_add_epi32(a, b));
+}
+
+/* Q6_K rows [r0, r1) for V <= MULTI_VMAX vectors (V = 1: the table's row kernel; mm_q_multi_q6_k_avx512: the batched
+ * decode), as Q4_K (k4t_rows) in x's transposed groups (mm_xq8.qtu: x + 128, one 32-bit lane per block of 32):
+ *   - a group of 16 blocks (2 super-blocks): the codes q - 32 unpacked in element order (N[m], m = 4s + 2h + g: blocks
+ *     2m, 2m + 1, a 16-code quarter per 128-bit lane), the quarters moved so that G[q] lane L = block 4L + q (a 4 x 4
+ *     transpose of 128-bit lanes over the even and the odd N, for the first and the second 16 codes of the blocks), then
+ *     4 x 4 dwords per 128-bit lane: wq[k] lane p = codes 4k..4k+3 of block p (k < 4: sub-block 2p of its super-block,
+ *     the first 16 codes; k >= 4: sub-block 2p + 1). Per vector two exact vpdpbusd chains of 4 from -128 x each lane's
+ *     codes (once per group for all vectors): e = sum (q - 32) x over the even sub-blocks, o over the odd ones; then
+ *     acc += (e d sc_even + o d sc_odd) d_x (d sc exact in f32: 11 x 8 bits): 2 conversions, 3 float operations per
+ *     512 weights instead of 8 x 3;
+ *   - the group of 8 of a last odd super-block: qt's packed layout (registers k and k + 4 in one 512-bit register,
+ *     mm_qt_dots8), lanes p (even sub-block 2p) and 8 + p (odd, 2p + 1) with their own factors d sc d_x.
+ * The unpacking and transposes are done once per group for all V vectors; each vector's arithmetic is that of V = 1,
+ * so batched results are bit-identical to the row kernel's (tests/core/test_core_multi.c). */
+T512 static inline __attribute__((always_inline)) void
+q6k_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const mm_xq8 *const *xq, float *const *y,
+         const int V) {
+    const int64_t nb = cols / MM_QK;
+    const __m512i i0 = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0), i1 = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
+    const __m512i ieo = _mm512_set_epi32(15, 13, 11, 9, 7, 5, 3, 1, 14, 12, 10, 8, 6, 4, 2, 0);
     for (int64_t r = r0; r < r1; r++) {
-        const mm_block_q6_k *b = (const mm_block_q6_k *)((const uint8_t *)W + (size_t)r * rb);
-        __m512 acc0[MULTI_VMAX], acc1[MULTI_VMAX];
-        for (int j = 0; j < V; j++) acc0[j] = _mm512_setzero_ps(), acc1[j] = _mm512_setzero_ps();
-        for (int64_t i = 0; i < nsb; i++) {
-            MM_PREFETCH(b + i, 0); MM_PREFETCH(b + i, 64); MM_PREFETCH(b + i, 128); MM_PREFETCH(b + i, 192);   /* 210 bytes */
-            const __m512 scf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b[i].scales))),
-                                             _mm512_set1_ps(_cvtsh_ss(b[i].d)));
-            for (int h = 0; h < 2; h++) {
-                const __m512i L = _mm512_loadu_si512(b[i].ql + 64 * h);
-                const __m512i QH = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b[i].qh + 32 * h)));
-                __m512i q[2], nc[2];   /* signed codes q - 32; minus 128 x each lane's 4 codes */
-                q[0] = _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_and_si512(_mm512_sllv_epi16(QH, shl01), m30));
-                q[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4), _mm512_and_si512(_mm512_srlv_epi16(QH, shr23), m30));
-                for (int g = 0; g < 2; g++) {
-                    q[g] = _mm512_sub_epi8(q[g], c32);
-                    nc[g] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, q[g]));
+        const mm_block_q6_k *row = (const mm_block_q6_k *)((const uint8_t *)W + (size_t)r * rb);
+        __m512 acc[MULTI_VMAX];
+        for (int j = 0; j < V; j++) acc[j] = _mm512_setzero_ps();
+        int64_t i = 0;   /* blocks of 32 */
+        for (; i + 16 <= nb; i += 16) {
+            const mm_block_q6_k *b = row + i / 8;
+            for (int o = 0; o < 420; o += 64) MM_PREFETCH(b, o);
+            __m512i N[8], G[8], wq[8];
+            for (int s = 0; s < 2; s++)
+                for (int h = 0; h < 2; h++) q6_half(b + s, h, N + 4 * s + 2 * h);
+            for (int par = 0; par < 2; par++) {   /* even N: blocks 4L, 4L + 1; odd N: 4L + 2, 4L + 3 */
+                const __m512i A0 = _mm512_shuffle_i32x4(N[par], N[2 + par], _MM_SHUFFLE(2, 0, 2, 0));
+                const __m512i A1 = _mm512_shuffle_i32x4(N[par], N[2 + par], _MM_SHUFFLE(3, 1, 3, 1));
+                const __m512i B0 = _mm512_shuffle_i32x4(N[4 + par], N[6 + par], _MM_SHUFFLE(2, 0, 2, 0));
+                const __m512i B1 = _mm512_shuffle_i32x4(N[4 + par], N[6 + par], _MM_SHUFFLE(3, 1, 3, 1));
+                G[2 * par] = _mm512_shuffle_i32x4(A0, B0, _MM_SHUFFLE(2, 0, 2, 0));       /* G[2 par]: codes 0..15 */
+                G[2 * par + 1] = _mm512_shuffle_i32x4(A0, B0, _MM_SHUFFLE(3, 1, 3, 1));   /* G[2 par + 1] */
+                G[4 + 2 * par] = _mm512_shuffle_i32x4(A1, B1, _MM_SHUFFLE(2, 0, 2, 0));   /* codes 16..31 */
+                G[5 + 2 * par] = _mm512_shuffle_i32x4(A1, B1, _MM_SHUFFLE(3, 1, 3, 1));
+            }
+            q6_t4x4(G, wq);
+            q6_t4x4(G + 4, wq + 4);
+            const __m512i ne = q6_nsum(wq, 4), no = q6_nsum(wq + 4, 4);
+            /* lane p: d sc of sub-blocks 2p (even) and 2p + 1 (odd) of its super-block */
+            const __m512i sw = _mm512_cvtepi8_epi16(_mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b[0].scales)), _mm_loadu_si128((const __m128i *)b[1].scales), 1));
+            const __m512 dv = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(_cvtsh_ss(b[0].d)), _mm512_set1_ps(_cvtsh_ss(b[1].d)));
+            const __m512 dse = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(sw, 16), 16)), dv);
+            const __m512 dso = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(sw, 16)), dv);
+            for (int j = 0; j < V; j++) {
+                const uint8_t *xu = xq[j]->qtu + i * MM_QK;
+                __m512i e = _mm512_dpbusd_epi32(ne, _mm512_loadu_si512(xu), wq[0]);
+                __m512i o = _mm512_dpbusd_epi32(no, _mm512_loadu_si512(xu + 256), wq[4]);
+                for (int k = 1; k < 4; k++) {
+                    e = _mm512_dpbusd_epi32(e, _mm512_loadu_si512(xu + 64 * k), wq[k]);
+                    o = _mm512_dpbusd_epi32(o, _mm512_loadu_si512(xu + 256 + 64 * k), wq[k + 4]);
                 }
-                const __m512 sc0 = _mm512_permutexvar_ps(isc[2 * h], scf), sc1 = _mm512_permutexvar_ps(isc[2 * h + 1], scf);
-                for (int j = 0; j < V; j++) {
-                    const uint8_t *xs = xq[j]->qu + (size_t)i * MM_QK_K;
-                    for (int g = 0; g < 2; g++) {   /* x + 128 against q - 32 from -128 sum(q - 32): sum (q - 32) x */
-                        const __m512i p = _mm512_dpbusd_epi32(nc[g], _mm512_loadu_si512(xs + 128 * h + 64 * g), q[g]);
-                        /* d_x of the lanes' blocks 8i + 4h + 2g (lanes 0..7) and + 1 (lanes 8..15): d8's layout */
-                        const __m512 f = _mm512_mul_ps(g ? sc1 : sc0, _mm512_loadu_ps(xq[j]->d8 + 8 * (8 * i + 4 * h + 2 * g)));
-                        if (g) acc1[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc1[j]);
-                        else acc0[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), f, acc0[j]);
-                    }
-                }
+                const __m512 t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(o), dso, _mm512_mul_ps(_mm512_cvtepi32_ps(e), dse));
+                acc[j] = _mm512_fmadd_ps(t, _mm512_loadu_ps(xq[j]->d + i), acc[j]);
             }
         }
-        __m512 a[MULTI_VMAX];
+        if (i < nb) {   /* one super-block left: a group of 8 blocks in qt's packed layout */
+            const mm_block_q6_k *b = row + i / 8;
+            __m512i N[4], G[4], wq[4];
+            for (int h = 0; h < 2; h++) q6_half(b, h, N + 2 * h);
+            /* G[q] = [block q, block q + 4 (codes 0..15), block q, block q + 4 (codes 16..31)] */
+            G[0] = _mm512_permutex2var_epi64(N[0], i0, N[2]), G[1] = _mm512_permutex2var_epi64(N[0], i1, N[2]);
+            G[2] = _mm512_permutex2var_epi64(N[1], i0, N[3]), G[3] = _mm512_permutex2var_epi64(N[1], i1, N[3]);
+            q6_t4x4(G, wq);   /* wq[k] = [register k | register k + 4] */
+            const __m512i nw = q6_nsum(wq, 4);
+            /* lanes 0..7: d sc of the even sub-blocks 0, 2, .., 14; lanes 8..15: the odd ones */
+            const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_permutexvar_epi32(ieo, _mm512_cvtepi8_epi32(
+                                               _mm_loadu_si128((const __m128i *)b->scales)))),
+                                           _mm512_set1_ps(_cvtsh_ss(b->d)));
+            for (int j = 0; j < V; j++) {
+                const __m512i p = mm_qt_dots8(wq, xq[j]->qtu + i * MM_QK, nw, 1, V);   /* simd_avx512.h */
+                const __m512 dx = _mm512_broadcast_f32x8(_mm256_loadu_ps(xq[j]->d + i));
+                acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(f, dx), acc[j]);
+            }
+        }
         float o[MULTI_VMAX];   /* the V horizontal sums at once (simd_avx512.h: the bits of _mm512_reduce_add_ps) */
-        for (int j = 0; j < V; j++) a[j] = _mm512_add_ps(acc0[j], acc1[j]);
-        mm_hsum512x(a, V, o);
+        mm_hsum512x(acc, V, o);
         for (int j = 0; j < V; j++) y[j][r] = o[j];
     }
 }
