@@ -8,9 +8,7 @@
  *   - F32, F16, BF16: matvec_fp_avx512.c (register tiles of rows x vectors, any number of vectors and the whole
  *     row range in one call: MULTI_VANY; the same at the avx2 level, matvec_fp_avx2.c);
  *   - Q8_0, Q4_0: kernels_avx512.c (up to MULTI_VMAX = 8 vectors per pass);
- *   - Q4_K: quants_avx512.c (MULTI_VMAX = 8 per pass: one 32-bit lane per sub-block, its accumulators fit);
- *   - Q6_K: quants_avx512.c (MULTI_VMAX = 8 per pass: one vpdpbusd per vector and 64 codes);
- *   - Q5_K: quants_avx512.c (MULTI_V = 4 per pass).
+ *   - Q4_K, Q5_K, Q6_K: quants_avx512.c (MULTI_VMAX = 8 per pass: one 32-bit lane per sub-block / block of 32).
  * The avx2 level's dispatch is matmul_multi_avx2.c's. */
 #include "core_internal.h"
 
@@ -32,14 +30,15 @@ mm_multi_fn mm_multi_kernel(const mm_kernel_table *k, mm_type t) {
 }
 
 /* the F32/F16/BF16 kernels of both levels take any number of vectors over the whole range (MULTI_VANY); the avx512
- * level's Q8_0, Q4_0, Q4_K and Q6_K kernels take MULTI_VMAX vectors in one pass, the others MULTI_V (Q5_K at 8 vectors
- * per pass was measured no faster from cache: its accumulators no longer fit the registers) */
+ * level's Q8_0, Q4_0, Q4_K, Q5_K and Q6_K kernels take MULTI_VMAX vectors in one pass, the others MULTI_V */
 int mm_multi_kernel_vmax(const mm_kernel_table *k, mm_type t) {
     if (k && k->name && (k == &mm_kernels_avx512 || k == &mm_kernels_avx2) &&
         (t == MM_TYPE_F32 || t == MM_TYPE_F16 || t == MM_TYPE_BF16))
         return MULTI_VANY;
     if (!k || k != &mm_kernels_avx512 || !k->name) return MULTI_V;
-    return t == MM_TYPE_Q8_0 || t == MM_TYPE_Q4_0 || t == MM_TYPE_Q4_K || t == MM_TYPE_Q6_K ? MULTI_VMAX : MULTI_V;
+    return t == MM_TYPE_Q8_0 || t == MM_TYPE_Q4_0 || t == MM_TYPE_Q4_K || t == MM_TYPE_Q5_K || t == MM_TYPE_Q6_K
+               ? MULTI_VMAX
+               : MULTI_V;
 }
 #else
 mm_multi_fn mm_multi_kernel(const mm_kernel_table *k, mm_type t) {
