@@ -419,9 +419,13 @@ typedef struct {
     float        *logits; /* logits rows [n_vocab] */
 } step_ctx;
 
-static int64_t rows_chunk(int64_t rows, int nth) {
+/* Rows per item of a matrix phase: ~per_thread items per pool thread. The decode step takes 3 (each item quantizes x
+ * again; 8 and 16 were no faster); the batched step 6 (x is quantized once per phase for all its items, mm_multi_x, and
+ * a phase's last item is 8 vectors' work: B=8 at 2 threads Q8_0 0.98-1.09x, Q4_0 1.02-1.09x, Q4_K_M 1.08-1.10x of 3
+ * items, F16 equal; bench/README.md "Batched decode: 6 items per thread"). */
+static int64_t rows_chunk(int64_t rows, int nth, int per_thread) {
     if (nth == 1) return rows;
-    int64_t c = rows / (3 * (int64_t)nth); /* ~3 items per thread: balance against re-quantizing x per item */
+    int64_t c = rows / (per_thread * (int64_t)nth);
     c = (c + 15) & ~(int64_t)15;
     return c < 16 ? 16 : c;
 }
@@ -442,7 +446,7 @@ static int phases_build(mm_gpt_state *s) {
         const bool matrix = ph->kind == PH_QKV || ph->kind == PH_OUT || ph->kind == PH_UP || ph->kind == PH_DOWN ||
                             ph->kind == PH_LOGITS;
         ph->rows = rows[ph->kind];
-        ph->chunk = matrix ? rows_chunk(ph->rows, s->nth) : 1;
+        ph->chunk = matrix ? rows_chunk(ph->rows, s->nth, 3) : 1;
     }
     return 0;
 }
@@ -1000,7 +1004,7 @@ mm_gpt_batch *mm_gpt_batch_create(const mm_gpt_model *m, int n_max, mm_pool *poo
                                 [PH_UP] = hp->d_ff, [PH_DOWN] = d, [PH_NORM] = 1, [PH_LOGITS] = hp->n_vocab};
         const bool per_seq = ph->kind == PH_ATT || ph->kind == PH_LN2 || ph->kind == PH_NORM;
         ph->rows = rows[ph->kind];
-        ph->chunk = per_seq ? 1 : rows_chunk(ph->rows, b->nth);
+        ph->chunk = per_seq ? 1 : rows_chunk(ph->rows, b->nth, 6);
     }
     if (mm_kernels_reserve_multi(pool, widest, n_max, err) != 0 || !(b->mx = mm_multi_x_create(widest, n_max, err))) {
         mm_gpt_batch_free(b);
