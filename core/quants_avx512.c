@@ -22,7 +22,8 @@
  *     former kernel, the one-vector row kernel 0.86-0.93x (bench/README.md); up to MULTI_VMAX = 8 vectors per pass;
  * Measured from cache here (one thread, 256 x 4096 weights, best of 300, a shared 2-core AVX-512 machine), GB/s
  * of weights, this level / the AVX2 code: BF16 65 / 43, Q4_1 30 / 14.5, Q5_0 28 / 14, Q5_1 28 / 14, Q4_K 36 / 23,
- * Q5_K 36 / 21, Q6_K 45 / 25 (Q4_0 41, Q8_0 53 for comparison). Streamed figures: bench/bench_kernels.
+ * Q5_K 36 / 21, Q6_K 45 / 25 (Q4_0 41, Q8_0 53 for comparison; Q5_K and Q6_K before their transposed kernels,
+ * whose row kernels are 0.85-0.94x of those from cache: bench/README.md). Streamed figures: bench/bench_kernels.
  * BF16: f32 products (weights widened in registers). The dequantizations (prefill tiles) use the AVX2 code.
  */
 #include <string.h>
