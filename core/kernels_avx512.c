@@ -74,7 +74,7 @@ T512 static inline __attribute__((always_inline)) void tile_hsum(__m512 a0[4][MU
  * chains for V <= 2, one per vector interleaved for more): integer sums are exact, so that does not change any bit.
  * Q8_0's groups (q8_group16, q8_group8: 32 signed codes per block, two such transposes; the 16 scales by four word
  * permutes, q8_d16) take x + 128 in mm_xq8.qtu (qt's layout) against the signed codes, every vector's chain starting
- * from -128 times each lane's codes (q8_nsum, once per group): per vector and 512 weights 8 vpdpbusd, one conversion,
+ * from -128 times each lane's codes (mm_nsum128, once per group): per vector and 512 weights 8 vpdpbusd, one conversion,
  * one multiply (d_w d_x) and one FMA, against 8 + 12 in quads. The transposes cost more than the quads' gathers
  * (the row kernel is ~1.2x slower from cache, still above one core's read bandwidth), the 8-vector step is 1.13x
  * faster from cache (bench/README.md, "Quantized batched kernels: fewer operations per vector").
@@ -104,10 +104,7 @@ T512 static inline __attribute__((always_inline)) void q8_group16(const uint8_t 
     for (int h = 0; h < 2; h++) {   /* codes 0..15 -> registers 0..3, 16..31 -> 4..7 */
         __m512i g[4];
         for (int q = 0; q < 4; q++) g[q] = gather4(bb + 34 * q, 4 * 34, 2 + 16 * h);
-        const __m512i t0 = _mm512_unpacklo_epi32(g[0], g[1]), t1 = _mm512_unpackhi_epi32(g[0], g[1]);
-        const __m512i t2 = _mm512_unpacklo_epi32(g[2], g[3]), t3 = _mm512_unpackhi_epi32(g[2], g[3]);
-        wq[4 * h] = _mm512_unpacklo_epi64(t0, t2), wq[4 * h + 1] = _mm512_unpackhi_epi64(t0, t2);
-        wq[4 * h + 2] = _mm512_unpacklo_epi64(t1, t3), wq[4 * h + 3] = _mm512_unpackhi_epi64(t1, t3);
+        mm_t4x4_epi32(g, wq + 4 * h);   /* simd_avx512.h */
     }
 }
 /* the same for 8 blocks, registers k and k + 4 packed in one 512-bit register (qt's packed group of 8) */
@@ -118,10 +115,7 @@ T512 static inline __attribute__((always_inline)) void q8_group8(const uint8_t *
         for (int q = 0; q < 4; q++)
             g[q] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(bb + 34 * q + 2 + 16 * h))),
                                            _mm_loadu_si128((const __m128i *)(bb + 34 * (q + 4) + 2 + 16 * h)), 1);
-        const __m256i t0 = _mm256_unpacklo_epi32(g[0], g[1]), t1 = _mm256_unpackhi_epi32(g[0], g[1]);
-        const __m256i t2 = _mm256_unpacklo_epi32(g[2], g[3]), t3 = _mm256_unpackhi_epi32(g[2], g[3]);
-        w[4 * h] = _mm256_unpacklo_epi64(t0, t2), w[4 * h + 1] = _mm256_unpackhi_epi64(t0, t2);
-        w[4 * h + 2] = _mm256_unpacklo_epi64(t1, t3), w[4 * h + 3] = _mm256_unpackhi_epi64(t1, t3);
+        mm_t4x4_epi32_256(g, w + 4 * h);
     }
     for (int k = 0; k < 4; k++) wq[k] = _mm512_inserti64x4(_mm512_castsi256_si512(w[k]), w[k + 4], 1);
 }
@@ -135,13 +129,6 @@ T512 static inline __attribute__((always_inline)) __m512 q8_d16(const uint8_t *b
         r = _mm512_mask_blend_epi16((__mmask32)(0xfu << (4 * m)), r,
                                     _mm512_permutex2var_epi16(_mm512_loadu_si512(bb + 136 * m), idx, _mm512_loadu_si512(bb + 136 * m + 64)));
     return _mm512_cvtph_ps(_mm512_castsi512_si256(r));
-}
-/* minus 128 times each lane's codes over the n registers wq (x + 128 counts that too much): two exact chains */
-T512 static inline __attribute__((always_inline)) __m512i q8_nsum(const __m512i *wq, const int n) {
-    const __m512i c80 = _mm512_set1_epi8((char)0x80);
-    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, wq[0]), b = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, wq[1]);
-    for (int k = 2; k < n; k += 2) a = _mm512_dpbusd_epi32(a, c80, wq[k]), b = _mm512_dpbusd_epi32(b, c80, wq[k + 1]);
-    return _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_add_epi32(a, b));
 }
 
 /* Q8_0 (34-byte blocks: fp16 d, 32 int8): per quad the weights' elements 0..15 (lo) and 16..31 (hi) of 4 blocks and
@@ -169,7 +156,7 @@ q8_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
             __m512i wq[8], p[MULTI_VMAX];
             q8_group16(bb, wq);
             const __m512 dw = q8_d16(bb, 16);
-            mm_qt_dots16x(wq, xq, V, i * MM_QK, q8_nsum(wq, 8), 1, p);   /* simd_avx512.h */
+            mm_qt_dots16x(wq, xq, V, i * MM_QK, mm_nsum128(wq, 8), 1, p);   /* simd_avx512.h */
             for (int j = 0; j < V; j++)
                 a0[k][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[j]), _mm512_mul_ps(dw, _mm512_loadu_ps(xq[j]->d + i)), a0[k][j]);
         }
@@ -179,7 +166,7 @@ q8_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
             __m512i wq[4];
             q8_group8(bb, wq);
             const __m512 d8 = q8_d16(bb, 8), dw = _mm512_shuffle_f32x4(d8, d8, _MM_SHUFFLE(1, 0, 1, 0));   /* [d | d] */
-            const __m512i nsw = q8_nsum(wq, 4);
+            const __m512i nsw = mm_nsum128(wq, 4);
             for (int j = 0; j < V; j++) {   /* lane p: block p's codes 0..15, lane 8 + p: 16..31 */
                 const __m512i p = mm_qt_dots8(wq, xq[j]->qtu + i * MM_QK, nsw, 1, V);
                 const __m512 dx = _mm512_broadcast_f32x8(_mm256_loadu_ps(xq[j]->d + i));
@@ -200,7 +187,7 @@ q8_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
             const __m512i wl = _mm512_permutex2var_epi64(z01, idxl, z23), wh = _mm512_permutex2var_epi64(z01, idxh, z23);
             /* x + 128 (qu4, unsigned) against the signed weights counts 128 * (the lane's 8 weights) too much: the
              * vpdpbusd chains start from minus that, computed once per quad for all vectors; the sums stay exact */
-            const __m512i wlh[2] = {wl, wh}, nsw = q8_nsum(wlh, 2);
+            const __m512i wlh[2] = {wl, wh}, nsw = mm_nsum128(wlh, 2);
             const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(
                 _mm512_permutex2var_epi16(_mm512_loadu_si512(bb), idxd, _mm512_loadu_si512(bb + 64))));
             for (int j = 0; j < V; j++) {
@@ -234,10 +221,8 @@ q8_tile(const uint8_t *W, size_t rb, int64_t r, int64_t nb, const mm_xq8 *const 
 T512 static inline __attribute__((always_inline)) void q4_group16(const uint8_t *bb, __m512i m, __m512i wq[8]) {
     __m512i g[4];
     for (int q = 0; q < 4; q++) g[q] = gather4(bb + 18 * q, 72, 2);
-    const __m512i t0 = _mm512_unpacklo_epi32(g[0], g[1]), t1 = _mm512_unpackhi_epi32(g[0], g[1]);
-    const __m512i t2 = _mm512_unpacklo_epi32(g[2], g[3]), t3 = _mm512_unpackhi_epi32(g[2], g[3]);
-    const __m512i w[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2), _mm512_unpacklo_epi64(t1, t3),
-                          _mm512_unpackhi_epi64(t1, t3)};
+    __m512i w[4];
+    mm_t4x4_epi32(g, w);
     for (int k = 0; k < 4; k++) wq[k] = _mm512_and_si512(w[k], m), wq[k + 4] = _mm512_and_si512(_mm512_srli_epi16(w[k], 4), m);
 }
 /* the same for 8 blocks (128-bit lane L: block 4L + q), registers k and k + 4 packed in one 512-bit register: wq[k]
@@ -250,10 +235,8 @@ T512 static inline __attribute__((always_inline)) void q4_group8(const uint8_t *
     for (int q = 0; q < 4; q++)
         g[q] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(bb + 18 * q + 2))),
                                        _mm_loadu_si128((const __m128i *)(bb + 18 * q + 74)), 1);
-    const __m256i t0 = _mm256_unpacklo_epi32(g[0], g[1]), t1 = _mm256_unpackhi_epi32(g[0], g[1]);
-    const __m256i t2 = _mm256_unpacklo_epi32(g[2], g[3]), t3 = _mm256_unpackhi_epi32(g[2], g[3]);
-    const __m256i w[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3),
-                          _mm256_unpackhi_epi64(t1, t3)};
+    __m256i w[4];
+    mm_t4x4_epi32_256(g, w);
     for (int k = 0; k < 4; k++) wq[k] = _mm512_and_si512(_mm512_srlv_epi16(_mm512_broadcast_i64x4(w[k]), sh), m);
 }
 
@@ -451,13 +434,10 @@ T512 static void quantize_x_avx512(const float *x, int64_t cols, void *mem, mm_x
         for (int h = 0; h < 2; h++) {   /* elements 0..15, 16..31 of the 16 blocks: registers 0..3, 4..7 */
             __m512i g[4];
             for (int q = 0; q < 4; q++) g[q] = gather4(qs + MM_QK * (i + q) + 16 * h, 4 * MM_QK, 0);
-            const __m512i t0 = _mm512_unpacklo_epi32(g[0], g[1]), t1 = _mm512_unpackhi_epi32(g[0], g[1]);
-            const __m512i t2 = _mm512_unpacklo_epi32(g[2], g[3]), t3 = _mm512_unpackhi_epi32(g[2], g[3]);
+            __m512i t[4];
+            mm_t4x4_epi32(g, t);
             int8_t *dst = o->qt + i * MM_QK + 256 * h;
-            _mm512_storeu_si512(dst, _mm512_unpacklo_epi64(t0, t2));
-            _mm512_storeu_si512(dst + 64, _mm512_unpackhi_epi64(t0, t2));
-            _mm512_storeu_si512(dst + 128, _mm512_unpacklo_epi64(t1, t3));
-            _mm512_storeu_si512(dst + 192, _mm512_unpackhi_epi64(t1, t3));
+            for (int k = 0; k < 4; k++) _mm512_storeu_si512(dst + 64 * k, t[k]);
         }
     if (nb - i >= 8) {   /* register k at 64 (k % 4) + 32 (k / 4): k and k + 4 in one 512-bit load */
         for (int p = 0; p < 8; p++)

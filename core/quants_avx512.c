@@ -209,10 +209,8 @@ k4t_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
             for (int c = 0; c < 4; c++)
                 z[c] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(s0 + qs_off + 32 * c))),
                                           _mm256_loadu_si256((const __m256i *)(s1 + qs_off + 32 * c)), 1);
-            const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
-            const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
-            const __m512i T[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2), _mm512_unpacklo_epi64(t1, t3),
-                                  _mm512_unpackhi_epi64(t1, t3)};
+            __m512i T[4];
+            mm_t4x4_epi32(z, T);   /* simd_avx512.h */
             __m512i wq[8];
             for (int k = 0; k < 4; k++) {
                 wq[k] = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutexvar_epi32(ilo, T[k]), sh), nib);
@@ -246,10 +244,8 @@ k4t_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
             const uint8_t *s0 = row + (size_t)(i / 8) * bsz;
             __m256i z[4];
             for (int c = 0; c < 4; c++) z[c] = _mm256_loadu_si256((const __m256i *)(s0 + qs_off + 32 * c));
-            const __m256i t0 = _mm256_unpacklo_epi32(z[0], z[1]), t1 = _mm256_unpackhi_epi32(z[0], z[1]);
-            const __m256i t2 = _mm256_unpacklo_epi32(z[2], z[3]), t3 = _mm256_unpackhi_epi32(z[2], z[3]);
-            const __m256i T[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3),
-                                  _mm256_unpackhi_epi64(t1, t3)};
+            __m256i T[4];
+            mm_t4x4_epi32_256(z, T);
             __m512i wq[4];   /* [register k | register k + 4], qt's packed group of 8 */
             for (int k = 0; k < 4; k++)
                 wq[k] = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutexvar_epi32(i8, _mm512_castsi256_si512(T[k])), sh), nib);
@@ -309,22 +305,6 @@ T512 static inline __attribute__((always_inline)) void q6_half(const mm_block_q6
                                              _mm512_and_si512(_mm512_srlv_epi16(QH, shr23), m30)), c32);
 }
 
-/* 4 x 4 dwords transposed per 128-bit lane: out[k] lane 4L + q = dword k of g[q]'s 128-bit lane L */
-T512 static inline __attribute__((always_inline)) void q6_t4x4(const __m512i g[4], __m512i out[4]) {
-    const __m512i t0 = _mm512_unpacklo_epi32(g[0], g[1]), t1 = _mm512_unpackhi_epi32(g[0], g[1]);
-    const __m512i t2 = _mm512_unpacklo_epi32(g[2], g[3]), t3 = _mm512_unpackhi_epi32(g[2], g[3]);
-    out[0] = _mm512_unpacklo_epi64(t0, t2), out[1] = _mm512_unpackhi_epi64(t0, t2);
-    out[2] = _mm512_unpacklo_epi64(t1, t3), out[3] = _mm512_unpackhi_epi64(t1, t3);
-}
-
-/* minus 128 times each lane's codes over wq[0 .. n) (x + 128 against the signed codes counts that too much) */
-T512 static inline __attribute__((always_inline)) __m512i q6_nsum(const __m512i *wq, const int n) {
-    const __m512i c80 = _mm512_set1_epi8((char)0x80);
-    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, wq[0]), b = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, wq[1]);
-    for (int k = 2; k < n; k += 2) a = _mm512_dpbusd_epi32(a, c80, wq[k]), b = _mm512_dpbusd_epi32(b, c80, wq[k + 1]);
-    return _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_add_epi32(a, b));
-}
-
 /* Q6_K rows [r0, r1) for V <= MULTI_VMAX vectors (V = 1: the table's row kernel; mm_q_multi_q6_k_avx512: the batched
  * decode), as Q4_K (k4t_rows) in x's transposed groups (mm_xq8.qtu: x + 128, one 32-bit lane per block of 32):
  *   - a group of 16 blocks (2 super-blocks): the codes q - 32 unpacked in element order (N[m], m = 4s + 2h + g: blocks
@@ -366,9 +346,9 @@ q6k_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
                 G[4 + 2 * par] = _mm512_shuffle_i32x4(A1, B1, _MM_SHUFFLE(2, 0, 2, 0));   /* codes 16..31 */
                 G[5 + 2 * par] = _mm512_shuffle_i32x4(A1, B1, _MM_SHUFFLE(3, 1, 3, 1));
             }
-            q6_t4x4(G, wq);
-            q6_t4x4(G + 4, wq + 4);
-            const __m512i ne = q6_nsum(wq, 4), no = q6_nsum(wq + 4, 4);
+            mm_t4x4_epi32(G, wq);
+            mm_t4x4_epi32(G + 4, wq + 4);
+            const __m512i ne = mm_nsum128(wq, 4), no = mm_nsum128(wq + 4, 4);
             /* lane p: d sc of sub-blocks 2p (even) and 2p + 1 (odd) of its super-block */
             const __m512i sw = _mm512_cvtepi8_epi16(_mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b[0].scales)), _mm_loadu_si128((const __m128i *)b[1].scales), 1));
@@ -394,8 +374,8 @@ q6k_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
             /* G[q] = [block q, block q + 4 (codes 0..15), block q, block q + 4 (codes 16..31)] */
             G[0] = _mm512_permutex2var_epi64(N[0], i0, N[2]), G[1] = _mm512_permutex2var_epi64(N[0], i1, N[2]);
             G[2] = _mm512_permutex2var_epi64(N[1], i0, N[3]), G[3] = _mm512_permutex2var_epi64(N[1], i1, N[3]);
-            q6_t4x4(G, wq);   /* wq[k] = [register k | register k + 4] */
-            const __m512i nw = q6_nsum(wq, 4);
+            mm_t4x4_epi32(G, wq);   /* wq[k] = [register k | register k + 4] */
+            const __m512i nw = mm_nsum128(wq, 4);
             /* lanes 0..7: d sc of the even sub-blocks 0, 2, .., 14; lanes 8..15: the odd ones */
             const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_permutexvar_epi32(ieo, _mm512_cvtepi8_epi32(
                                                _mm_loadu_si128((const __m128i *)b->scales)))),

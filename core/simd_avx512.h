@@ -9,6 +9,32 @@
 
 #include "core_internal.h"
 
+/* 4 x 4 dwords transposed per 128-bit lane: out[k] lane 4L + q = dword k of g[q]'s 128-bit lane L (the weight and x
+ * groups of one 32-bit lane per block: kernels_avx512.c, quants_avx512.c) */
+__attribute__((target("avx512f"), always_inline)) static inline void mm_t4x4_epi32(const __m512i g[4], __m512i out[4]) {
+    const __m512i t0 = _mm512_unpacklo_epi32(g[0], g[1]), t1 = _mm512_unpackhi_epi32(g[0], g[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(g[2], g[3]), t3 = _mm512_unpackhi_epi32(g[2], g[3]);
+    out[0] = _mm512_unpacklo_epi64(t0, t2), out[1] = _mm512_unpackhi_epi64(t0, t2);
+    out[2] = _mm512_unpacklo_epi64(t1, t3), out[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+/* the same for 256-bit registers (the groups of 8) */
+__attribute__((target("avx2"), always_inline)) static inline void mm_t4x4_epi32_256(const __m256i g[4], __m256i out[4]) {
+    const __m256i t0 = _mm256_unpacklo_epi32(g[0], g[1]), t1 = _mm256_unpackhi_epi32(g[0], g[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(g[2], g[3]), t3 = _mm256_unpackhi_epi32(g[2], g[3]);
+    out[0] = _mm256_unpacklo_epi64(t0, t2), out[1] = _mm256_unpackhi_epi64(t0, t2);
+    out[2] = _mm256_unpacklo_epi64(t1, t3), out[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+/* minus 128 times each lane's signed codes over wq[0 .. n) (n even): x + 128 against signed codes counts that too
+ * much, so the vpdpbusd chains start from it (Q8_0, Q6_K); two exact chains */
+__attribute__((target("avx512f,avx512vnni"), always_inline)) static inline __m512i mm_nsum128(const __m512i *wq, const int n) {
+    const __m512i c80 = _mm512_set1_epi8((char)0x80);
+    __m512i a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, wq[0]), b = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, wq[1]);
+    for (int k = 2; k < n; k += 2) a = _mm512_dpbusd_epi32(a, c80, wq[k]), b = _mm512_dpbusd_epi32(b, c80, wq[k + 1]);
+    return _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_add_epi32(a, b));
+}
+
 /* The integer dot products of one group of 16 blocks (Q4_0) or sub-blocks (Q4_K), one 32-bit lane each, with
  * V <= MULTI_VMAX vectors: wq[8] the group's weight codes transposed as x's qt (core_internal.h), off the
  * group's first element in qt; p[j] gets vector j's 16 sums. V <= 2 runs 4 chains per vector (the vpdpbusd
