@@ -11,7 +11,8 @@
  *     all vectors, then per vector 8 vpdpbusd, one conversion, the factor d sc d_x and the mins' dmin m ds_x (4
  *     float operations per 512 weights instead of 16 + 8 permutes); up to MULTI_VMAX = 8 vectors per pass;
  *   Q5_K: the Q4_K kernel (k4t_rows, q5 = 1) with the 5th bits added after the transpose: lane p of register k takes
- *     qh dword k of its super-block (one vpermd) and bit p % 8 of each byte (vptestmb, a masked add of 16); up to
+ *     qh dword k of its super-block (vpshufd within 128-bit lanes), rotated so that bit p % 8 of each byte lands on
+ *     bit 4, or-ed into the codes by one vpternlogd; up to
  *     MULTI_VMAX = 8 vectors per pass (was one 32-byte chunk = 64 consecutive x per register with a per-lane factor
  *     by a permute per vector, MULTI_V = 4 per pass);
  *   Q6_K (q6k_rows): as Q4_K, groups of 16 blocks of 32 (2 super-blocks) with one 32-bit lane per block against x +
@@ -179,8 +180,6 @@ k4t_rows(const void *W, size_t rb, int64_t r0, int64_t r1, int64_t cols, const m
     const int64_t nb = cols / MM_QK;
     const size_t bsz = q5 ? sizeof(mm_block_q5_k) : sizeof(mm_block_q4_k);
     const int qs_off = q5 ? 48 : 16;   /* Q5_K: d, dmin, scales[12], qh[32], qs[128]; Q4_K: no qh */
-    /* Q5_K's 5th bits: lane p of register k takes qh dword k of its super-block (lanes 0..7: the first, 8..15: the
-     * second), bit p % 8 of each byte (sub-block p % 8) */
     /* Q5_K's 5th bits: lane p of register k needs bit p % 8 of each byte of qh dword k of its super-block (lanes 0..7:
      * the first, 8..15: the second). Q5BITS: the dword broadcast within 128-bit lanes from q (qh arranged so that lane
      * L holds the right 4 dwords), rotated left by (4 - p % 8) mod 32 (bit j of each byte -> bit 4 of the same byte),
